@@ -1,0 +1,150 @@
+/**
+ * The error classes of dockless. Every error thrown by the library is a
+ * {@link DocklessError}; callers branch on the class or on its stable `code`,
+ * never on the message text. Messages are lowercase, outer context first:
+ * `` unpack layer sha256:ab12…: mkdir `/etc`: EACCES ``.
+ *
+ * @module
+ */
+
+/** Options shared by every dockless error constructor. */
+export interface DocklessErrorOptions {
+  /** The error this one wraps. */
+  cause?: unknown;
+  /** The file or directory the failure concerns, when there is one. */
+  path?: string;
+}
+
+/**
+ * The base class of every error dockless throws.
+ *
+ * | code | class | meaning |
+ * |---|---|---|
+ * | `ERR_DOCKLESS_NOT_FOUND` | {@link NotFoundError} | a container, image, blob, file or reference does not exist |
+ * | `ERR_DOCKLESS_ALREADY_EXISTS` | {@link AlreadyExistsError} | the name or id is taken |
+ * | `ERR_DOCKLESS_INVALID_ARGUMENT` | {@link InvalidArgumentError} | a malformed reference, spec field or input |
+ * | `ERR_DOCKLESS_INVALID_STATE` | {@link InvalidStateError} | the operation is not allowed in the object's current status |
+ * | `ERR_DOCKLESS_DIGEST_MISMATCH` | {@link DigestMismatchError} | content does not match its digest or size |
+ * | `ERR_DOCKLESS_PERMISSION` | {@link PermissionError} | the caller lacks a privilege the operation needs |
+ * | `ERR_DOCKLESS_UNSAFE_CONTENT` | {@link UnsafeContentError} | untrusted input (a layer tar) tried to escape its bounds |
+ * | `ERR_DOCKLESS_HELPER` | {@link HelperError} | the native helper reported a failed step or died |
+ * | `ERR_DOCKLESS_ABORTED` | {@link AbortError} | the operation was cancelled through its `AbortSignal` |
+ */
+export class DocklessError extends Error {
+  /** A stable, machine-readable code; see the table on {@link DocklessError}. */
+  readonly code: string = 'ERR_DOCKLESS';
+  /** The file or directory the failure concerns, when there is one. */
+  readonly path?: string;
+
+  constructor(message: string, options: DocklessErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    if (options.path !== undefined) this.path = options.path;
+  }
+}
+
+/** A container, image, blob, file or reference does not exist. */
+export class NotFoundError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_NOT_FOUND';
+}
+
+/** The name or id is already taken. */
+export class AlreadyExistsError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_ALREADY_EXISTS';
+}
+
+/** A malformed reference, spec field or other input. */
+export class InvalidArgumentError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_INVALID_ARGUMENT';
+}
+
+/** The operation is not allowed in the object's current status (for example starting a stopped container). */
+export class InvalidStateError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_INVALID_STATE';
+}
+
+/** The caller lacks a privilege the operation needs. */
+export class PermissionError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_PERMISSION';
+}
+
+/** The operation was cancelled through its `AbortSignal`. */
+export class AbortError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_ABORTED';
+}
+
+/** Untrusted input (for example a layer tar entry) tried to leave the directory it belongs in. */
+export class UnsafeContentError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_UNSAFE_CONTENT';
+}
+
+/** Details carried by a {@link DigestMismatchError}. */
+export interface DigestMismatchDetails extends DocklessErrorOptions {
+  /** The digest the content should have had. */
+  expected: string;
+  /** The digest the content had, when it was computed. */
+  actual?: string;
+}
+
+/** Content does not match the digest (or size) it was announced with. */
+export class DigestMismatchError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_DIGEST_MISMATCH';
+  /** The digest the content should have had. */
+  readonly expected: string;
+  /** The digest the content had, when it was computed. */
+  readonly actual?: string;
+
+  constructor(message: string, details: DigestMismatchDetails) {
+    super(message, details);
+    this.expected = details.expected;
+    if (details.actual !== undefined) this.actual = details.actual;
+  }
+}
+
+/** Details carried by a {@link HelperError}. */
+export interface HelperErrorDetails extends DocklessErrorOptions {
+  /** The helper subcommand, e.g. `run`. */
+  op: string;
+  /** The step that failed, e.g. `pivot_root` or `mount`. */
+  step?: string;
+  /** The errno number the step failed with. */
+  errno?: number;
+  /** The errno name, e.g. `ENOENT`. */
+  errnoCode?: string;
+  /** The helper's exit code, when it exited. */
+  exitCode?: number | null;
+  /** The signal that ended the helper, when one did. */
+  signal?: string | null;
+  /** The last lines the helper wrote on stderr. */
+  stderr?: string;
+}
+
+/** The native helper reported a failed step, exited unexpectedly or could not be started. */
+export class HelperError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_HELPER';
+  /** The helper subcommand, e.g. `run`. */
+  readonly op: string;
+  /** The step that failed, e.g. `pivot_root` or `mount`. */
+  readonly step?: string;
+  /** The errno number the step failed with. */
+  readonly errno?: number;
+  /** The errno name, e.g. `ENOENT`. */
+  readonly errnoCode?: string;
+  /** The helper's exit code, when it exited. */
+  readonly exitCode?: number | null;
+  /** The signal that ended the helper, when one did. */
+  readonly signal?: string | null;
+  /** The last lines the helper wrote on stderr. */
+  readonly stderr?: string;
+
+  constructor(message: string, details: HelperErrorDetails) {
+    super(message, details);
+    this.op = details.op;
+    if (details.step !== undefined) this.step = details.step;
+    if (details.errno !== undefined) this.errno = details.errno;
+    if (details.errnoCode !== undefined) this.errnoCode = details.errnoCode;
+    if (details.exitCode !== undefined) this.exitCode = details.exitCode;
+    if (details.signal !== undefined) this.signal = details.signal;
+    if (details.stderr !== undefined) this.stderr = details.stderr;
+  }
+}
