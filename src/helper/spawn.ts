@@ -1,0 +1,214 @@
+import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import createDebug from 'debug';
+import { HelperError } from '../errors.js';
+import { locateHelper } from './locate.js';
+import {
+  HELPER_EXIT_USAGE,
+  StatusLineDecoder,
+  type ErrorStatus,
+  type HelperOp,
+  type HelperStatus,
+} from './protocol.js';
+
+const debug = createDebug('dockless:helper');
+
+/** What one of the helper's stdio descriptors is connected to. */
+export type HelperStdio = StdioPipe | StdioNull | number;
+
+/** Options of {@link spawnHelper}. */
+export interface SpawnHelperOptions {
+  /** The helper's fds 0, 1 and 2 (for `run`, the container's stdio). */
+  stdio: [HelperStdio, HelperStdio, HelperStdio];
+  /** Start the helper in its own session so that it outlives the caller. */
+  detached?: boolean;
+  /** Path of the helper binary; defaults to {@link locateHelper}. */
+  helperPath?: string;
+  /** Context put before every error message, e.g. `run container 3f2a…`. */
+  context: string;
+}
+
+/** How the helper process ended. */
+export interface HelperExit {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+type Waiter = {
+  type: HelperStatus['type'];
+  resolve: (status: HelperStatus) => void;
+  reject: (error: Error) => void;
+};
+
+/**
+ * One running helper process with its status descriptor (fd 3) decoded into
+ * status objects. The only place in dockless that spawns the helper.
+ */
+export class HelperProcess {
+  /** The Node child process. */
+  readonly child: ChildProcess;
+  /** Every status line received so far, in order. */
+  readonly statuses: HelperStatus[] = [];
+  /** Resolves when the helper process has exited and its status descriptor is drained. */
+  readonly exit: Promise<HelperExit>;
+  readonly #op: HelperOp;
+  readonly #context: string;
+  #waiters: Waiter[] = [];
+  #ended: HelperExit | undefined;
+  #stderrTail = '';
+  #failure: HelperError | undefined;
+
+  constructor(op: HelperOp, args: readonly string[], options: SpawnHelperOptions) {
+    this.#op = op;
+    this.#context = options.context;
+    const path = locateHelper(options.helperPath);
+    debug('%s %s', op, args.join(' '));
+    this.child = spawn(path, [op, ...args], {
+      stdio: [...options.stdio, 'pipe'],
+      detached: options.detached ?? false,
+    });
+    const statusStream = this.child.stdio[3] as Readable;
+    const decoder = new StatusLineDecoder();
+    statusStream.on('data', (chunk: Buffer) => {
+      for (const status of decoder.push(chunk)) this.#onStatus(status);
+    });
+    if (options.stdio[2] === 'pipe' && op !== 'run') {
+      this.child.stderr?.on('data', (chunk: Buffer) => {
+        this.#stderrTail = (this.#stderrTail + chunk.toString()).slice(-4096);
+      });
+    }
+    this.exit = new Promise<HelperExit>((resolve) => {
+      let spawnError: Error | undefined;
+      this.child.once('error', (error) => {
+        spawnError = error;
+      });
+      this.child.once('close', (exitCode, signal) => {
+        const ended: HelperExit = { exitCode, signal };
+        this.#ended = ended;
+        if (spawnError !== undefined && this.#failure === undefined) {
+          this.#failure = new HelperError(`${this.#context}: spawn helper: ${spawnError.message}`, {
+            op,
+            cause: spawnError,
+            step: 'spawn',
+          });
+        } else if (this.#failure === undefined && exitCode !== 0) {
+          this.#failure = this.#crashError(ended);
+        }
+        this.#flushWaiters();
+        resolve(ended);
+      });
+    });
+  }
+
+  /** The failure this helper reported or died with, if any. */
+  get failure(): HelperError | undefined {
+    return this.#failure;
+  }
+
+  /** The helper's pid (the shim for `run`). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /**
+   * Resolves with the first status line of `type`; rejects with a
+   * {@link HelperError} if the helper reports an error or exits first.
+   */
+  next<T extends HelperStatus['type']>(type: T): Promise<Extract<HelperStatus, { type: T }>> {
+    const seen = this.statuses.find((s) => s.type === type);
+    if (seen !== undefined) return Promise.resolve(seen as Extract<HelperStatus, { type: T }>);
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#ended !== undefined) return Promise.reject(this.#crashError(this.#ended, type));
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ type, resolve: resolve as (s: HelperStatus) => void, reject });
+    });
+  }
+
+  /** Stops listening to the helper so that it does not keep the event loop alive. */
+  unref(): void {
+    this.child.unref();
+    (this.child.stdio[3] as Readable & { unref?: () => void } | null)?.unref?.();
+    for (const stream of [this.child.stdin, this.child.stdout, this.child.stderr]) {
+      (stream as unknown as { unref?: () => void } | null)?.unref?.();
+    }
+  }
+
+  #onStatus(status: HelperStatus): void {
+    this.statuses.push(status);
+    if (status.type === 'error') {
+      this.#failure ??= errorFromStatus(this.#op, this.#context, status);
+      this.#flushWaiters();
+      return;
+    }
+    const still: Waiter[] = [];
+    for (const waiter of this.#waiters) {
+      if (waiter.type === status.type) waiter.resolve(status);
+      else still.push(waiter);
+    }
+    this.#waiters = still;
+  }
+
+  #flushWaiters(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) {
+      if (this.#failure !== undefined) waiter.reject(this.#failure);
+      else if (this.#ended !== undefined) waiter.reject(this.#crashError(this.#ended, waiter.type));
+    }
+  }
+
+  #crashError(ended: HelperExit, waitingFor?: string): HelperError {
+    const how = ended.signal !== null ? `killed by ${ended.signal}` : `exited with code ${ended.exitCode}`;
+    const usage = ended.exitCode === HELPER_EXIT_USAGE ? ' (usage error)' : '';
+    const what = waitingFor !== undefined ? ` before reporting \`${waitingFor}\`` : '';
+    const tail = this.#stderrTail.trim();
+    return new HelperError(`${this.#context}: helper ${how}${usage}${what}${tail ? `: ${tail}` : ''}`, {
+      op: this.#op,
+      exitCode: ended.exitCode,
+      signal: ended.signal,
+      stderr: tail,
+    });
+  }
+}
+
+/** Turns an `error` status line into a {@link HelperError} whose message names the step, path and errno. */
+export function errorFromStatus(op: HelperOp, context: string, status: ErrorStatus): HelperError {
+  const where = status.path ? ` \`${status.path}\`` : '';
+  const errno = status.code ? `: ${status.code}${status.message ? ` (${status.message})` : ''}` : status.message ? `: ${status.message}` : '';
+  return new HelperError(`${context}: ${status.step}${where}${errno}`, {
+    op,
+    step: status.step,
+    errno: status.errno,
+    errnoCode: status.code,
+    ...(status.path !== undefined ? { path: status.path } : {}),
+  });
+}
+
+/** Starts the helper for `op`. */
+export function spawnHelper(op: HelperOp, args: readonly string[], options: SpawnHelperOptions): HelperProcess {
+  return new HelperProcess(op, args, options);
+}
+
+/**
+ * Runs a short helper op to completion, feeding `input` on its stdin.
+ *
+ * @throws {@link HelperError} when the op reports an error or the helper dies.
+ */
+export async function runHelperOp(
+  op: HelperOp,
+  args: readonly string[],
+  options: { input?: Buffer | string; context: string; helperPath?: string },
+): Promise<HelperStatus[]> {
+  const helper = spawnHelper(op, args, {
+    stdio: ['pipe', 'ignore', 'pipe'],
+    context: options.context,
+    ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}),
+  });
+  helper.child.stdin?.on('error', () => {
+    /* the helper may exit before reading all input; its status says why */
+  });
+  helper.child.stdin?.end(options.input ?? '');
+  await helper.exit;
+  if (helper.failure !== undefined) throw helper.failure;
+  return helper.statuses;
+}

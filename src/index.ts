@@ -1,0 +1,31 @@
+/**
+ * dockless: Docker as an embeddable TypeScript library. Layered images,
+ * builds with a cache, pull/push and isolated containers, with no daemon.
+ *
+ * @packageDocumentation
+ */
+export {
+  AbortError,
+  AlreadyExistsError,
+  DigestMismatchError,
+  DocklessError,
+  HelperError,
+  InvalidArgumentError,
+  InvalidStateError,
+  NotFoundError,
+  PermissionError,
+  UnsafeContentError,
+} from './errors.js';
+export type { DigestMismatchDetails, DocklessErrorOptions, HelperErrorDetails } from './errors.js';
+export { Runtime } from './runtime/runtime.js';
+export type { RuntimeOptions } from './runtime/runtime.js';
+export { Container } from './runtime/container.js';
+export type {
+  ContainerInfo,
+  ContainerLogs,
+  ContainerStatus,
+  ExitStatus,
+  RemoveOptions,
+  StopOptions,
+} from './runtime/container.js';
+export type { BindMount, ContainerSpec, MountSpec, StdioMode, TmpfsMount } from './runtime/spec.js';

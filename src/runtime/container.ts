@@ -1,0 +1,354 @@
+import { constants as fsConstants } from 'node:fs';
+import { open, readFile, rm, unlink } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { constants as osConstants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import createDebug from 'debug';
+import { InvalidStateError, NotFoundError } from '../errors.js';
+import type { HelperProcess } from '../helper/index.js';
+import type { ExitedStatus } from '../helper/protocol.js';
+import {
+  isSameProcess,
+  readJson,
+  writeJsonAtomic,
+  type ContainerPaths,
+  type ContainerRecord,
+  type ExitRecord,
+} from './state.js';
+
+const debug = createDebug('dockless:runtime');
+
+/**
+ * The status of a container, an explicit state machine:
+ * `created` → `running` → `stopped` → `removed`. An operation not allowed in the
+ * current status throws {@link InvalidStateError}.
+ */
+export type ContainerStatus = 'created' | 'running' | 'stopped' | 'removed';
+
+/** How a container's command ended. */
+export interface ExitStatus {
+  /**
+   * The exit code; for a command ended by a signal, 128 + the signal number, as
+   * Docker reports it (137 for SIGKILL).
+   */
+  exitCode: number;
+  /** The signal that ended the command, or null when it exited by itself. */
+  signal: NodeJS.Signals | null;
+  /** Whether the kernel's OOM killer ended it. */
+  oomKilled: boolean;
+}
+
+/** A summary of one container, as `runtime.list()` returns it. */
+export interface ContainerInfo {
+  id: string;
+  name?: string;
+  status: Exclude<ContainerStatus, 'removed'>;
+  /** Host pid of the container's pid 1 while it exists. */
+  pid: number;
+  created: Date;
+  detached: boolean;
+  cmd: string[];
+  rootfs: string;
+  image?: string;
+  /** How it ended, once stopped. */
+  exit?: ExitStatus;
+}
+
+/** Options of {@link Container.remove}. */
+export interface RemoveOptions {
+  /** Kill a running container first instead of throwing. @default false */
+  force?: boolean;
+}
+
+/** Options of {@link Container.stop}. */
+export interface StopOptions {
+  /** Seconds to wait after SIGTERM before SIGKILL. @default 10 */
+  timeout?: number;
+}
+
+/** Output of a detached container, from its log files. */
+export interface ContainerLogs {
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+/** @internal What a {@link Container} is made from. */
+export interface ContainerInit {
+  record: ContainerRecord;
+  paths: ContainerPaths;
+  helper?: HelperProcess;
+  status: ContainerStatus;
+  onRemove: (container: Container) => Promise<void>;
+}
+
+const POLL_MS = 20;
+
+function signalName(signo: number | undefined): NodeJS.Signals | null {
+  if (signo === undefined || signo === 0) return null;
+  for (const [name, value] of Object.entries(osConstants.signals)) {
+    if (value === signo) return name as NodeJS.Signals;
+  }
+  return null;
+}
+
+function exitFromStatus(status: ExitedStatus | ExitRecord): ExitStatus {
+  return { exitCode: status.code, signal: signalName(status.signal), oomKilled: status.oom === true };
+}
+
+/**
+ * A container: a process tree in its own namespaces on its own root filesystem.
+ * Made by `runtime.create()` / `runtime.run()`, or found with `runtime.get()`.
+ * It is `AsyncDisposable`: `await using c = await runtime.run(…)` kills and
+ * removes it at the end of the scope.
+ */
+export class Container implements AsyncDisposable {
+  /** The container's id: 64 hex characters. */
+  readonly id: string;
+  /** The container's name, when it was given one. */
+  readonly name?: string;
+  /**
+   * The container's stdin, when it was created with `stdio: 'pipe'` by this
+   * process (and is not detached). End it to send EOF.
+   */
+  readonly stdin: Writable | null;
+  /** The container's stdout, under the same conditions as {@link Container.stdin}. */
+  readonly stdout: Readable | null;
+  /** The container's stderr, under the same conditions as {@link Container.stdin}. */
+  readonly stderr: Readable | null;
+  #record: ContainerRecord;
+  readonly #paths: ContainerPaths;
+  readonly #helper: HelperProcess | undefined;
+  #status: ContainerStatus;
+  #exit: ExitStatus | undefined;
+  #waiting: Promise<ExitStatus> | undefined;
+  readonly #onRemove: (container: Container) => Promise<void>;
+
+  /** @internal Use `runtime.create()`, `runtime.run()` or `runtime.get()`. */
+  constructor(init: ContainerInit) {
+    this.#record = init.record;
+    this.id = init.record.id;
+    if (init.record.name !== undefined) this.name = init.record.name;
+    this.#paths = init.paths;
+    this.#helper = init.helper;
+    this.#status = init.status;
+    this.#onRemove = init.onRemove;
+    const child = init.helper?.child;
+    const piped = init.record.stdio === 'pipe' && !init.record.detached && child !== undefined;
+    this.stdin = piped ? child.stdin : null;
+    this.stdout = piped ? child.stdout : null;
+    this.stderr = piped ? child.stderr : null;
+    if (init.helper !== undefined) {
+      init.helper.next('exited').then(
+        (status) => {
+          this.#exit = exitFromStatus(status);
+          if (this.#status !== 'removed') this.#status = 'stopped';
+          debug('%s exited %o', this.id.slice(0, 12), this.#exit);
+        },
+        () => {
+          if (this.#status !== 'removed') this.#status = 'stopped';
+        },
+      );
+    }
+  }
+
+  /** The host pid of the container's pid 1 (the init, or the command with `init: false`). */
+  get pid(): number {
+    return this.#record.pid;
+  }
+
+  /** The container's current status. For a container of another process it is read afresh from the state directory. */
+  get status(): ContainerStatus {
+    if (this.#helper === undefined && this.#status !== 'removed' && this.#status !== 'stopped') {
+      this.#status = this.#probeForeign();
+    }
+    return this.#status;
+  }
+
+  /** When the container was created. */
+  get created(): Date {
+    return new Date(this.#record.created);
+  }
+
+  /** How the command ended, once it has. */
+  get exit(): ExitStatus | undefined {
+    return this.#exit;
+  }
+
+  /** A summary of the container, as `runtime.list()` gives it. */
+  info(): ContainerInfo {
+    const status = this.status;
+    return {
+      id: this.id,
+      ...(this.name !== undefined ? { name: this.name } : {}),
+      status: status === 'removed' ? 'stopped' : status,
+      pid: this.#record.pid,
+      created: this.created,
+      detached: this.#record.detached,
+      cmd: this.#record.cmd,
+      rootfs: this.#record.rootfs,
+      ...(this.#record.image !== undefined ? { image: this.#record.image } : {}),
+      ...(this.#exit !== undefined ? { exit: this.#exit } : {}),
+    };
+  }
+
+  /**
+   * Starts a container made by `runtime.create()`.
+   *
+   * @throws {@link InvalidStateError} unless the container is `created`.
+   * @throws {@link HelperError} when the command could not be started.
+   */
+  async start(): Promise<void> {
+    if (this.status !== 'created') {
+      throw new InvalidStateError(`start container ${this.id}: container is ${this.#status}, not created`);
+    }
+    let fifo;
+    try {
+      fifo = await open(this.#paths.fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+    } catch (cause) {
+      this.#status = 'stopped';
+      throw new InvalidStateError(`start container ${this.id}: container is no longer waiting to start`, { cause });
+    }
+    try {
+      await fifo.write(Buffer.from([1]));
+    } finally {
+      await fifo.close();
+    }
+    this.#status = 'running';
+    if (this.#helper !== undefined) await this.#helper.next('started');
+    this.#record = { ...this.#record, started: new Date().toISOString() };
+    await writeJsonAtomic(this.#paths.record, this.#record);
+    await unlink(this.#paths.fifo).catch(() => undefined);
+  }
+
+  /**
+   * Waits for the container's command to end.
+   *
+   * @returns its exit code, the signal that ended it, and whether it was OOM-killed.
+   * @throws {@link InvalidStateError} when the container was removed before it was seen to stop.
+   */
+  wait(): Promise<ExitStatus> {
+    if (this.#exit !== undefined) return Promise.resolve(this.#exit);
+    this.#waiting ??= this.#helper !== undefined ? this.#waitOwned(this.#helper) : this.#waitForeign();
+    return this.#waiting;
+  }
+
+  async #waitOwned(helper: HelperProcess): Promise<ExitStatus> {
+    helper.child.ref();
+    (helper.child.stdio[3] as unknown as { ref?: () => void } | null)?.ref?.();
+    const status = await helper.next('exited');
+    this.#exit = exitFromStatus(status);
+    if (this.#status !== 'removed') this.#status = 'stopped';
+    return this.#exit;
+  }
+
+  async #waitForeign(): Promise<ExitStatus> {
+    for (;;) {
+      if (this.#status === 'removed') throw new InvalidStateError(`wait container ${this.id}: container was removed`);
+      const status = this.#probeForeign();
+      if (status === 'stopped') {
+        this.#status = 'stopped';
+        const record = await readJson<ExitRecord>(this.#paths.exit);
+        // Without an exit record the shim itself was killed (its owner died, so
+        // PR_SET_PDEATHSIG sent SIGKILL down the chain).
+        this.#exit = record !== undefined ? exitFromStatus(record) : { exitCode: 137, signal: 'SIGKILL', oomKilled: false };
+        return this.#exit;
+      }
+      await sleep(POLL_MS);
+    }
+  }
+
+  #probeForeign(): ContainerStatus {
+    const alive = isSameProcess(this.#record.pid, this.#record.pidStart);
+    if (alive) return this.#record.started !== undefined ? 'running' : 'created';
+    return 'stopped';
+  }
+
+  /**
+   * Sends a signal to the container's pid 1 (the init forwards it to the command).
+   *
+   * @param signal - the signal. @default 'SIGKILL' (as `docker kill`)
+   * @throws {@link InvalidStateError} when the container is not running or created.
+   */
+  async kill(signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
+    const status = this.status;
+    if (status !== 'running' && status !== 'created') {
+      throw new InvalidStateError(`kill container ${this.id}: container is ${status}`);
+    }
+    if (this.#helper === undefined && !isSameProcess(this.#record.pid, this.#record.pidStart)) return;
+    try {
+      process.kill(this.#record.pid, signal);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  }
+
+  /**
+   * Stops the container as `docker stop` does: SIGTERM, then SIGKILL after `timeout` seconds.
+   *
+   * @returns how the command ended.
+   */
+  async stop(options: StopOptions = {}): Promise<ExitStatus> {
+    const status = this.status;
+    if (status === 'running' || status === 'created') {
+      await this.kill('SIGTERM');
+      const timeout = (options.timeout ?? 10) * 1000;
+      const timer = sleep(timeout, 'timeout' as const, { ref: false });
+      const ended = await Promise.race([this.wait(), timer]);
+      if (ended !== 'timeout') return ended;
+      if (this.status === 'running' || this.status === 'created') await this.kill('SIGKILL');
+    }
+    return this.wait();
+  }
+
+  /**
+   * The output of a detached container started with `stdio: 'pipe'`, from its log files.
+   *
+   * @throws {@link InvalidStateError} for a container whose output is streamed, not logged.
+   */
+  async logs(): Promise<ContainerLogs> {
+    if (!this.#record.detached || this.#record.stdio !== 'pipe') {
+      throw new InvalidStateError(
+        `logs of container ${this.id}: only a detached container with stdio 'pipe' keeps logs; read container.stdout instead`,
+      );
+    }
+    const read = (p: string) => readFile(p).catch(() => Buffer.alloc(0));
+    const [stdout, stderr] = await Promise.all([read(this.#paths.stdoutLog), read(this.#paths.stderrLog)]);
+    return { stdout, stderr };
+  }
+
+  /**
+   * Removes the container: its upper directory (all it wrote), generated files
+   * and state. Removing a removed container is a no-op.
+   *
+   * @throws {@link InvalidStateError} when the container is running and `force` is not set.
+   */
+  async remove(options: RemoveOptions = {}): Promise<void> {
+    const status = this.status;
+    if (status === 'removed') return;
+    if (status === 'running' || status === 'created') {
+      if (options.force !== true) {
+        throw new InvalidStateError(`remove container ${this.id}: container is ${status}; stop it or pass { force: true }`);
+      }
+      await this.kill('SIGKILL');
+      await this.wait();
+    }
+    if (this.#helper !== undefined) await this.#helper.exit;
+    this.#status = 'removed';
+    await this.#onRemove(this);
+    await Promise.all([
+      rm(this.#paths.state, { recursive: true, force: true }),
+      rm(this.#paths.bundle, { recursive: true, force: true }),
+    ]);
+    debug('%s removed', this.id.slice(0, 12));
+  }
+
+  /** Kills (if needed) and removes the container; for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.remove({ force: true });
+  }
+}
+
+/** @internal Throws the not-found error for a container reference. */
+export function containerNotFound(ref: string): NotFoundError {
+  return new NotFoundError(`container \`${ref}\` not found`);
+}

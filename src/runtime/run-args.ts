@@ -1,0 +1,59 @@
+import type { HelperDevice, HelperMount } from './defaults.js';
+import type { ResolvedUser } from './user.js';
+
+/** Everything the helper's `run` op needs, with every default already resolved. */
+export interface RunPlan {
+  id: string;
+  /** Empty host directory the root is assembled on, inside the container's mount namespace. */
+  target: string;
+  /** Overlay lower dirs, top-most first. */
+  lowers: string[];
+  /** Overlay upper and work dirs; without them the single lower is bind-mounted. */
+  upper?: string;
+  work?: string;
+  namespaces: readonly string[];
+  hostname: string;
+  mounts: readonly HelperMount[];
+  devices: readonly HelperDevice[];
+  symlinks: readonly (readonly [string, string])[];
+  masked: readonly string[];
+  readonlyPaths: readonly string[];
+  readonlyRootfs: boolean;
+  cwd: string;
+  user: ResolvedUser;
+  /** `NAME=value` strings. */
+  env: readonly string[];
+  init: boolean;
+  startFifo?: string;
+  dieWithParent?: number;
+  exitFile?: string;
+  cmd: readonly string[];
+}
+
+/** Encodes a {@link RunPlan} as the helper's flat `run` argv (native/PROTOCOL.md). */
+export function runArgs(plan: RunPlan): string[] {
+  const args: string[] = ['--id', plan.id, '--target', plan.target];
+  for (const lower of plan.lowers) args.push('--lower', lower);
+  if (plan.upper !== undefined && plan.work !== undefined) args.push('--upper', plan.upper, '--work', plan.work);
+  if (plan.namespaces.length > 0) args.push('--ns', plan.namespaces.join(','));
+  args.push('--hostname', plan.hostname);
+  for (const m of plan.mounts) {
+    args.push('--mount', m.type, m.source, m.target, m.options.length > 0 ? m.options.join(',') : '-');
+  }
+  for (const d of plan.devices) {
+    args.push('--mknod', d.path, d.type, String(d.major), String(d.minor), d.mode.toString(8), '0', '0');
+  }
+  for (const [target, path] of plan.symlinks) args.push('--symlink', target, path);
+  for (const p of plan.masked) args.push('--mask', p);
+  for (const p of plan.readonlyPaths) args.push('--readonly', p);
+  if (plan.readonlyRootfs) args.push('--readonly-rootfs');
+  args.push('--cwd', plan.cwd, '--uid', String(plan.user.uid), '--gid', String(plan.user.gid));
+  if (plan.user.groups.length > 0) args.push('--groups', plan.user.groups.join(','));
+  for (const e of plan.env) args.push('--env', e);
+  if (plan.init) args.push('--init');
+  if (plan.startFifo !== undefined) args.push('--start-fifo', plan.startFifo);
+  if (plan.dieWithParent !== undefined) args.push('--die-with-parent', String(plan.dieWithParent));
+  if (plan.exitFile !== undefined) args.push('--exit-file', plan.exitFile);
+  args.push('--', ...plan.cmd);
+  return args;
+}

@@ -1,0 +1,431 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { close, readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import createDebug from 'debug';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { spawnHelper, type HelperStdio } from '../helper/index.js';
+import { Container, containerNotFound, type ContainerInfo } from './container.js';
+import {
+  DEFAULT_DEVICES,
+  DEFAULT_DEV_SYMLINKS,
+  DEFAULT_MOUNTS,
+  DEFAULT_NAMESPACES,
+  DEFAULT_PATH,
+  MASKED_PATHS,
+  READONLY_PATHS,
+  type HelperMount,
+} from './defaults.js';
+import { runArgs, type RunPlan } from './run-args.js';
+import type { ContainerSpec, MountSpec } from './spec.js';
+import {
+  containerPaths,
+  defaultRoot,
+  defaultStateDir,
+  makeContainerDirs,
+  processStartTime,
+  readJson,
+  writeJsonAtomic,
+  type ContainerPaths,
+  type ContainerRecord,
+} from './state.js';
+import { resolveUser, type ResolvedUser } from './user.js';
+
+const debug = createDebug('dockless:runtime');
+
+/** Options of {@link Runtime}. */
+export interface RuntimeOptions {
+  /**
+   * Persistent data directory: containers' upper directories and logs live in `<root>/containers`.
+   * @default '/var/lib/dockless' for root, else `$XDG_DATA_HOME/dockless` (or `~/.local/share/dockless`)
+   */
+  root?: string;
+  /**
+   * State directory: one directory per container with its record, readable by every process.
+   * @default '/run/dockless' for root, else `$XDG_RUNTIME_DIR/dockless`
+   */
+  stateDir?: string;
+  /** Path of the native helper. @default `$DOCKLESS_HELPER`, else the one `npm install` built */
+  helperPath?: string;
+}
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const ID_RE = /^[0-9a-f]{64}$/;
+const ROOT_USER: ResolvedUser = { uid: 0, gid: 0, groups: [], home: '/root' };
+
+let hostResolvConf: string | undefined;
+
+function resolvConf(): string {
+  if (hostResolvConf !== undefined) return hostResolvConf;
+  let text = '';
+  try {
+    text = readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    /* no host resolver configuration: the container gets an empty one */
+  }
+  // Loopback resolvers of the host are unreachable from the container's own network namespace.
+  hostResolvConf = text
+    .split('\n')
+    .filter((line) => !/^\s*nameserver\s+(127\.|::1\b)/.test(line))
+    .join('\n');
+  return hostResolvConf;
+}
+
+function hostsFile(hostname: string): string {
+  return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
+}
+
+function userMount(mount: MountSpec, index: number): HelperMount {
+  if (mount === null || typeof mount !== 'object') throw new InvalidArgumentError(`mounts[${index}]: expected an object`);
+  if (typeof mount.target !== 'string' || !isAbsolute(mount.target)) {
+    throw new InvalidArgumentError(`mounts[${index}]: target must be an absolute path, got \`${String(mount.target)}\``);
+  }
+  const ro = mount.readonly === true ? ['ro'] : [];
+  if (mount.type === 'bind') {
+    if (typeof mount.source !== 'string' || !isAbsolute(mount.source)) {
+      throw new InvalidArgumentError(`mounts[${index}]: bind source must be an absolute path, got \`${String(mount.source)}\``);
+    }
+    return { type: 'bind', source: mount.source, target: mount.target, options: ['rbind', ...ro] };
+  }
+  if (mount.type === 'tmpfs') {
+    const options = ['nosuid', 'nodev', `mode=${(mount.mode ?? 0o1777).toString(8)}`, ...ro];
+    if (mount.size !== undefined) options.push(`size=${Math.floor(mount.size)}`);
+    return { type: 'tmpfs', source: 'tmpfs', target: mount.target, options };
+  }
+  throw new InvalidArgumentError(`mounts[${index}]: unknown mount type \`${String((mount as { type: unknown }).type)}\``);
+}
+
+function validateSpec(spec: ContainerSpec): void {
+  if (spec === null || typeof spec !== 'object') throw new InvalidArgumentError('container spec: expected an object');
+  if (typeof spec.rootfs !== 'string' || spec.rootfs === '') throw new InvalidArgumentError('container spec: rootfs is required');
+  if (!Array.isArray(spec.cmd) || spec.cmd.length === 0 || !spec.cmd.every((a) => typeof a === 'string')) {
+    throw new InvalidArgumentError('container spec: cmd must be a non-empty array of strings');
+  }
+  if (spec.cmd[0] === '') throw new InvalidArgumentError('container spec: cmd[0] is empty');
+  if (spec.cwd !== undefined && !isAbsolute(spec.cwd)) {
+    throw new InvalidArgumentError(`container spec: cwd must be an absolute path, got \`${spec.cwd}\``);
+  }
+  if (spec.name !== undefined && !NAME_RE.test(spec.name)) {
+    throw new InvalidArgumentError(`container spec: name \`${spec.name}\` must match ${NAME_RE.source}`);
+  }
+  if (spec.stdio !== undefined && !['pipe', 'inherit', 'ignore'].includes(spec.stdio)) {
+    throw new InvalidArgumentError(`container spec: stdio must be 'pipe', 'inherit' or 'ignore', got \`${String(spec.stdio)}\``);
+  }
+  for (const [key, value] of Object.entries(spec.env ?? {})) {
+    if (key === '' || key.includes('=') || key.includes('\0') || typeof value !== 'string' || value.includes('\0')) {
+      throw new InvalidArgumentError(`container spec: env \`${key}\` is not a valid variable`);
+    }
+  }
+  if (spec.hostname !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(spec.hostname)) {
+    throw new InvalidArgumentError(`container spec: hostname \`${spec.hostname}\` is not a valid hostname`);
+  }
+}
+
+/**
+ * Creates and manages containers. No daemon: each operation runs the native
+ * helper once, and containers are visible to every process through the state
+ * directory.
+ *
+ * @example
+ * ```ts
+ * import { Runtime, rootfsFromHost } from 'dockless';
+ * const rootfs = await rootfsFromHost('/tmp/demo-rootfs', { overwrite: true });
+ * const runtime = new Runtime();
+ * await using c = await runtime.run({ rootfs: rootfs.path, cmd: ['hostname'], hostname: 'box' });
+ * c.stdout?.pipe(process.stdout);
+ * console.log(await c.wait()); // { exitCode: 0, signal: null, oomKilled: false }
+ * ```
+ */
+export class Runtime {
+  /** The persistent data directory. */
+  readonly root: string;
+  /** The state directory. */
+  readonly stateDir: string;
+  readonly #helperPath: string | undefined;
+  readonly #owned = new Map<string, Container>();
+  readonly #ownerStart: number;
+  #ready: Promise<void> | undefined;
+
+  constructor(options: RuntimeOptions = {}) {
+    this.root = options.root ?? defaultRoot();
+    this.stateDir = options.stateDir ?? defaultStateDir();
+    this.#helperPath = options.helperPath;
+    this.#ownerStart = processStartTime(process.pid) ?? 0;
+  }
+
+  #prepare(): Promise<void> {
+    this.#ready ??= Promise.all([
+      mkdir(join(this.root, 'containers'), { recursive: true, mode: 0o711 }),
+      mkdir(join(this.stateDir, 'names'), { recursive: true, mode: 0o711 }),
+    ]).then(() => undefined);
+    return this.#ready;
+  }
+
+  /**
+   * Creates a container and sets it up (namespaces, root filesystem, mounts)
+   * without starting its command; `container.start()` starts it.
+   *
+   * @throws {@link InvalidArgumentError} for a malformed spec.
+   * @throws {@link NotFoundError} when the rootfs, a bind source or the user does not exist.
+   * @throws {@link AlreadyExistsError} when the name is taken.
+   * @throws {@link HelperError} when a setup step fails; nothing is left behind.
+   */
+  create(spec: ContainerSpec): Promise<Container> {
+    return this.#launch(spec, false);
+  }
+
+  /**
+   * Creates and starts a container; resolves once its command is being executed.
+   * Takes the same spec and throws the same errors as {@link Runtime.create}.
+   *
+   * @example
+   * ```ts
+   * const c = await runtime.run({ rootfs: '/tmp/rootfs', cmd: ['sh', '-c', 'echo hi'] });
+   * const { exitCode } = await c.wait();
+   * await c.remove();
+   * ```
+   */
+  run(spec: ContainerSpec): Promise<Container> {
+    return this.#launch(spec, true);
+  }
+
+  async #launch(spec: ContainerSpec, start: boolean): Promise<Container> {
+    validateSpec(spec);
+    const rootfs = spec.rootfs;
+    let info;
+    try {
+      info = await stat(rootfs);
+    } catch (cause) {
+      throw new NotFoundError(`rootfs \`${rootfs}\` does not exist`, { cause, path: rootfs });
+    }
+    if (!info.isDirectory()) throw new InvalidArgumentError(`rootfs \`${rootfs}\` is not a directory`, { path: rootfs });
+    const mounts = (spec.mounts ?? []).map(userMount);
+    await Promise.all(
+      mounts
+        .filter((m) => m.type === 'bind')
+        .map((m) =>
+          stat(m.source).catch((cause) => {
+            throw new NotFoundError(`bind mount source \`${m.source}\` does not exist`, { cause, path: m.source });
+          }),
+        ),
+    );
+    const [user] = await Promise.all([
+      spec.user === undefined ? ROOT_USER : resolveUser(rootfs, spec.user),
+      this.#prepare(),
+    ]);
+
+    const id = randomBytes(32).toString('hex');
+    const short = id.slice(0, 12);
+    const hostname = spec.hostname ?? short;
+    const paths = containerPaths(this.root, this.stateDir, id);
+    const detached = spec.detached === true;
+    const stdio = spec.stdio ?? 'pipe';
+    if (spec.name !== undefined) await this.#claimName(spec.name, id);
+
+    let cleanup = true;
+    const fds: number[] = [];
+    try {
+      await makeContainerDirs(paths);
+      await Promise.all([
+        writeFile(paths.hostname, `${hostname}\n`),
+        writeFile(paths.hosts, hostsFile(hostname)),
+        writeFile(paths.resolv, resolvConf()),
+        start ? undefined : this.#makeFifo(paths.fifo),
+      ]);
+
+      const env: Record<string, string> = { PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: user.home || '/', ...spec.env };
+      const plan: RunPlan = {
+        id,
+        target: paths.target,
+        lowers: [rootfs],
+        upper: paths.upper,
+        work: paths.work,
+        namespaces: DEFAULT_NAMESPACES,
+        hostname,
+        mounts: [
+          ...DEFAULT_MOUNTS,
+          { type: 'bind', source: paths.hostname, target: '/etc/hostname', options: [] },
+          { type: 'bind', source: paths.hosts, target: '/etc/hosts', options: [] },
+          { type: 'bind', source: paths.resolv, target: '/etc/resolv.conf', options: [] },
+          ...mounts,
+        ],
+        devices: DEFAULT_DEVICES,
+        symlinks: DEFAULT_DEV_SYMLINKS,
+        masked: MASKED_PATHS,
+        readonlyPaths: READONLY_PATHS,
+        readonlyRootfs: spec.readonlyRootfs === true,
+        cwd: spec.cwd ?? '/',
+        user,
+        env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        init: spec.init !== false,
+        exitFile: paths.exit,
+        cmd: [...spec.cmd],
+        ...(start ? {} : { startFifo: paths.fifo }),
+        ...(detached ? {} : { dieWithParent: process.pid }),
+      };
+
+      let helperStdio: [HelperStdio, HelperStdio, HelperStdio];
+      if (stdio === 'pipe' && detached) {
+        const [out, err] = await Promise.all([open(paths.stdoutLog, 'a', 0o640), open(paths.stderrLog, 'a', 0o640)]);
+        fds.push(out.fd, err.fd);
+        helperStdio = ['ignore', out.fd, err.fd];
+      } else {
+        helperStdio = [stdio, stdio, stdio];
+      }
+      const helper = spawnHelper('run', runArgs(plan), {
+        stdio: helperStdio,
+        detached,
+        context: `${start ? 'run' : 'create'} container ${short}`,
+        ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+      });
+      for (const fd of fds.splice(0)) await closeFd(fd);
+
+      const { pid } = await helper.next('pid');
+      const record: ContainerRecord = {
+        version: 1,
+        id,
+        ...(spec.name !== undefined ? { name: spec.name } : {}),
+        created: new Date().toISOString(),
+        pid,
+        pidStart: processStartTime(pid) ?? 0,
+        ownerPid: process.pid,
+        ownerStart: this.#ownerStart,
+        detached,
+        rootfs,
+        cmd: [...spec.cmd],
+        stdio,
+      };
+      if (start) record.started = record.created;
+      await Promise.all([writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created')]).catch(
+        async (error) => {
+          await helper.exit;
+          throw error;
+        },
+      );
+      if (detached) helper.unref();
+      const container = new Container({
+        record,
+        paths,
+        helper,
+        status: start ? 'running' : 'created',
+        onRemove: async (c) => this.#forget(c),
+      });
+      this.#owned.set(id, container);
+      cleanup = false;
+      debug('%s %s pid %d', short, start ? 'started' : 'created', pid);
+      return container;
+    } finally {
+      for (const fd of fds) await closeFd(fd);
+      if (cleanup) {
+        await Promise.all([
+          rm(paths.state, { recursive: true, force: true }),
+          rm(paths.bundle, { recursive: true, force: true }),
+          spec.name !== undefined ? unlink(join(this.stateDir, 'names', spec.name)).catch(() => undefined) : undefined,
+        ]);
+      }
+    }
+  }
+
+  async #makeFifo(path: string): Promise<void> {
+    // Node has no mkfifo; the helper opens the FIFO read-write itself, so the
+    // path only has to exist as a FIFO when it does.
+    execFileSync('mkfifo', ['-m', '600', path]);
+  }
+
+  async #claimName(name: string, id: string): Promise<void> {
+    const path = join(this.stateDir, 'names', name);
+    try {
+      await writeFile(path, id, { flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = (await readFile(path, 'utf8').catch(() => '')).trim();
+      const alive = holder !== '' && (await stat(join(this.stateDir, holder)).then(() => true, () => false));
+      if (alive) throw new AlreadyExistsError(`container name \`${name}\` is already used by container ${holder.slice(0, 12)}`);
+      await writeFile(path, id);
+    }
+  }
+
+  async #forget(container: Container): Promise<void> {
+    this.#owned.delete(container.id);
+    if (container.name !== undefined) {
+      const path = join(this.stateDir, 'names', container.name);
+      const holder = await readFile(path, 'utf8').catch(() => '');
+      if (holder.trim() === container.id) await unlink(path).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Finds a container by id, unique id prefix or name, including containers of
+   * other processes (through the state directory).
+   *
+   * @throws {@link NotFoundError} when no container matches.
+   */
+  async get(ref: string): Promise<Container> {
+    let id = ref;
+    if (!ID_RE.test(ref)) {
+      const named = await readFile(join(this.stateDir, 'names', ref), 'utf8').catch(() => undefined);
+      if (named !== undefined && ID_RE.test(named.trim())) id = named.trim();
+      else {
+        const ids = (await this.#ids()).filter((x) => x.startsWith(ref));
+        if (ids.length !== 1 || ref.length === 0) throw containerNotFound(ref);
+        id = ids[0]!;
+      }
+    }
+    const owned = this.#owned.get(id);
+    if (owned !== undefined) return owned;
+    const paths = containerPaths(this.root, this.stateDir, id);
+    const record = await readJson<ContainerRecord>(paths.record);
+    if (record === undefined) throw containerNotFound(ref);
+    return new Container({
+      record,
+      paths,
+      status: record.started !== undefined ? 'running' : 'created',
+      onRemove: async (c) => this.#forget(c),
+    });
+  }
+
+  async #ids(): Promise<string[]> {
+    const entries = await readdir(this.stateDir).catch(() => [] as string[]);
+    return entries.filter((e) => ID_RE.test(e));
+  }
+
+  /** Every container in the state directory, of this process and of others, oldest first. */
+  async list(): Promise<ContainerInfo[]> {
+    const containers = await Promise.all(
+      (await this.#ids()).map((id) => this.get(id).then((c) => c, () => undefined)),
+    );
+    const infos: ContainerInfo[] = [];
+    for (const c of containers) {
+      if (c === undefined) continue;
+      if (c.status === 'stopped' && c.exit === undefined) await c.wait().catch(() => undefined);
+      infos.push(c.info());
+    }
+    return infos.sort((a, b) => a.created.getTime() - b.created.getTime());
+  }
+
+  /**
+   * Removes every stopped container (also those left behind by a process that died).
+   *
+   * @returns the ids removed.
+   */
+  async prune(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const id of await this.#ids()) {
+      const container = await this.get(id).catch(() => undefined);
+      if (container === undefined || container.status !== 'stopped') continue;
+      await container.remove();
+      removed.push(id);
+    }
+    return removed;
+  }
+
+  /** The paths of a container; for tests and tools. @internal */
+  pathsOf(id: string): ContainerPaths {
+    return containerPaths(this.root, this.stateDir, id);
+  }
+}
+
+function closeFd(fd: number): Promise<void> {
+  return new Promise<void>((resolve) => close(fd, () => resolve()));
+}

@@ -1,0 +1,82 @@
+/**
+ * What a caller asks for when creating a container.
+ *
+ * @module
+ */
+
+/** A host directory or file bind-mounted into the container. */
+export interface BindMount {
+  type: 'bind';
+  /** Absolute host path. It must exist. */
+  source: string;
+  /** Absolute path inside the container; created when missing. */
+  target: string;
+  /** Mount it read-only. @default false */
+  readonly?: boolean;
+}
+
+/** A fresh tmpfs mounted into the container. */
+export interface TmpfsMount {
+  type: 'tmpfs';
+  /** Absolute path inside the container; created when missing. */
+  target: string;
+  /** Mount it read-only. @default false */
+  readonly?: boolean;
+  /** Size limit in bytes. @default half of RAM (the kernel's default) */
+  size?: number;
+  /** Mode of the tmpfs root. @default 0o1777 */
+  mode?: number;
+}
+
+/** One extra mount of a container. */
+export type MountSpec = BindMount | TmpfsMount;
+
+/**
+ * Where a container's stdin, stdout and stderr go.
+ *
+ * - `'pipe'`: `container.stdin` is writable and `container.stdout` / `container.stderr`
+ *   are readable streams. For a `detached` container, output goes to log files
+ *   read with `container.logs()` and stdin is empty.
+ * - `'inherit'`: the calling process's own stdio.
+ * - `'ignore'`: `/dev/null`.
+ */
+export type StdioMode = 'pipe' | 'inherit' | 'ignore';
+
+/** The description of a container, given to `runtime.create()` and `runtime.run()`. */
+export interface ContainerSpec {
+  /**
+   * The container's root filesystem: a host directory. It is never modified;
+   * the container writes to its own upper directory, discarded by `remove()`.
+   */
+  rootfs: string;
+  /** The command and its arguments. A command without `/` is looked up in the container's `PATH`. */
+  cmd: readonly string[];
+  /** Environment variables, `{ NAME: value }`. `PATH`, `HOSTNAME` and `HOME` get defaults unless given. @default {} */
+  env?: Readonly<Record<string, string>>;
+  /** Working directory inside the container. @default '/' */
+  cwd?: string;
+  /**
+   * The user the command runs as: `uid`, `uid:gid`, `name` or `name:group`; names are
+   * looked up in the rootfs' `/etc/passwd` and `/etc/group`.
+   * @default 'root' (0:0)
+   */
+  user?: string;
+  /** The container's hostname. @default the first 12 characters of its id */
+  hostname?: string;
+  /** A name to find the container by with `runtime.get()`. Must be unique among existing containers. */
+  name?: string;
+  /** Run a small init as pid 1 that reaps zombies and forwards signals to the command. @default true */
+  init?: boolean;
+  /**
+   * Let the container outlive the calling process. A detached container is
+   * managed from any process through `runtime.list()` / `runtime.get()`.
+   * @default false
+   */
+  detached?: boolean;
+  /** Where stdio goes; see {@link StdioMode}. @default 'pipe' */
+  stdio?: StdioMode;
+  /** Extra bind and tmpfs mounts, applied in order after the defaults. @default [] */
+  mounts?: readonly MountSpec[];
+  /** Mount the root filesystem read-only (writes only to mounts and /dev, /tmp-like tmpfs you add). @default false */
+  readonlyRootfs?: boolean;
+}

@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { StdioMode } from './spec.js';
+
+/** The record of one container in the state directory, readable by every process. */
+export interface ContainerRecord {
+  version: 1;
+  id: string;
+  name?: string;
+  /** ISO time of creation. */
+  created: string;
+  /** ISO time of start, once started. */
+  started?: string;
+  /** Host pid of the container's pid 1, and its start time (so a reused pid is never mistaken for it). */
+  pid: number;
+  pidStart: number;
+  /** The process that created the container, and its start time. */
+  ownerPid: number;
+  ownerStart: number;
+  detached: boolean;
+  /** The rootfs directory, or the image's snapshot, the container was made from. */
+  rootfs: string;
+  /** The image reference, when the container was made from an image. */
+  image?: string;
+  cmd: string[];
+  stdio: StdioMode;
+}
+
+/** What `exit.json` holds: the helper's `exited` status line. */
+export interface ExitRecord {
+  type: 'exited';
+  code: number;
+  signal?: number;
+  oom?: boolean;
+}
+
+/** The default persistent data directory: `/var/lib/dockless` for root, else under `$XDG_DATA_HOME`. */
+export function defaultRoot(): string {
+  if (process.getuid?.() === 0) return '/var/lib/dockless';
+  const base = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(base, 'dockless');
+}
+
+/** The default state directory: `/run/dockless` for root, else `$XDG_RUNTIME_DIR/dockless`. */
+export function defaultStateDir(): string {
+  if (process.getuid?.() === 0) return '/run/dockless';
+  if (process.env.XDG_RUNTIME_DIR) return join(process.env.XDG_RUNTIME_DIR, 'dockless');
+  return join('/tmp', `dockless-${process.getuid?.() ?? 'user'}`);
+}
+
+/**
+ * The start time of a process (clock ticks since boot, field 22 of
+ * /proc/PID/stat), or undefined when it does not exist.
+ */
+export function processStartTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` is alive and is the same process that started at `start`. */
+export function isSameProcess(pid: number, start: number): boolean {
+  const now = processStartTime(pid);
+  if (now === undefined || now !== start) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Writes `data` to `path` atomically: a temporary file, then rename. */
+export async function writeJsonAtomic(path: string, data: unknown): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(data));
+  await rename(tmp, path);
+}
+
+/** Reads and parses a JSON file; undefined when it does not exist or is not JSON. */
+export async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The directories of one container. */
+export interface ContainerPaths {
+  /** `<stateDir>/<id>`: record, exit file, start fifo, mount point. */
+  state: string;
+  record: string;
+  exit: string;
+  fifo: string;
+  target: string;
+  /** `<root>/containers/<id>`: upper and work dirs, generated /etc files, logs. */
+  bundle: string;
+  upper: string;
+  work: string;
+  hostname: string;
+  hosts: string;
+  resolv: string;
+  stdoutLog: string;
+  stderrLog: string;
+}
+
+/** The paths of container `id`. */
+export function containerPaths(root: string, stateDir: string, id: string): ContainerPaths {
+  const state = join(stateDir, id);
+  const bundle = join(root, 'containers', id);
+  return {
+    state,
+    record: join(state, 'state.json'),
+    exit: join(state, 'exit.json'),
+    fifo: join(state, 'start.fifo'),
+    target: join(state, 'rootfs'),
+    bundle,
+    upper: join(bundle, 'upper'),
+    work: join(bundle, 'work'),
+    hostname: join(bundle, 'hostname'),
+    hosts: join(bundle, 'hosts'),
+    resolv: join(bundle, 'resolv.conf'),
+    stdoutLog: join(bundle, 'stdout.log'),
+    stderrLog: join(bundle, 'stderr.log'),
+  };
+}
+
+/** Creates the directories a new container needs. */
+export async function makeContainerDirs(paths: ContainerPaths): Promise<void> {
+  await Promise.all([
+    mkdir(paths.target, { recursive: true, mode: 0o711 }),
+    mkdir(paths.upper, { recursive: true, mode: 0o755 }).then(() => mkdir(paths.work, { mode: 0o700 })),
+  ]);
+}
