@@ -1,0 +1,78 @@
+import { strict as assert } from 'node:assert';
+import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { InvalidArgumentError, NotFoundError } from '../../src/errors.js';
+import { readFileInRoot, resolveInRoot } from '../../src/runtime/in-root.js';
+import { resolveUser, resolveUserFrom } from '../../src/runtime/user.js';
+
+const passwd = [
+  'root:x:0:0:root:/root:/bin/sh',
+  'daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin',
+  'app:x:1000:1000:App:/home/app:/bin/sh',
+  'broken line',
+  'nobody:x:65534:65534:nobody:/nonexistent:/bin/false',
+].join('\n');
+const group = ['root:x:0:', 'wheel:x:10:app,daemon', 'app:x:1000:', 'audio:x:29:app', 'nogroup:x:65534:'].join('\n');
+
+test('resolveUserFrom: Docker user specs', () => {
+  const cases: [string, { uid: number; gid: number; groups: number[]; home?: string }][] = [
+    ['root', { uid: 0, gid: 0, groups: [], home: '/root' }],
+    ['0', { uid: 0, gid: 0, groups: [], home: '/root' }],
+    ['app', { uid: 1000, gid: 1000, groups: [10, 29], home: '/home/app' }],
+    ['1000', { uid: 1000, gid: 1000, groups: [10, 29], home: '/home/app' }],
+    ['app:wheel', { uid: 1000, gid: 10, groups: [29], home: '/home/app' }],
+    ['app:4242', { uid: 1000, gid: 4242, groups: [10, 29], home: '/home/app' }],
+    // A numeric uid need not be listed: Docker runs it with gid 0.
+    ['4321', { uid: 4321, gid: 0, groups: [] }],
+    ['4321:77', { uid: 4321, gid: 77, groups: [] }],
+  ];
+  for (const [spec, want] of cases) assert.deepEqual(resolveUserFrom(spec, passwd, group), want, spec);
+});
+
+test('resolveUserFrom: bad specs are typed errors', () => {
+  assert.throws(() => resolveUserFrom('ghost', passwd, group), NotFoundError);
+  assert.throws(() => resolveUserFrom('app:ghosts', passwd, group), NotFoundError);
+  assert.throws(() => resolveUserFrom('', passwd, group), InvalidArgumentError);
+  assert.throws(() => resolveUserFrom(':1', passwd, group), InvalidArgumentError);
+  assert.throws(() => resolveUserFrom('a:b:c', passwd, group), InvalidArgumentError);
+  assert.throws(() => resolveUserFrom('99999999999', passwd, group), InvalidArgumentError);
+});
+
+test('resolveInRoot never leaves the root, even through absolute or climbing symlinks', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'dl-inroot-'));
+  try {
+    await mkdir(join(root, 'etc'));
+    await writeFile(join(root, 'etc', 'passwd'), passwd);
+    await symlink('/etc', join(root, 'abs'));
+    await symlink('../../../../etc', join(root, 'climb'));
+    await symlink('loop2', join(root, 'loop1'));
+    await symlink('loop1', join(root, 'loop2'));
+    assert.equal(await resolveInRoot(root, '/abs/passwd'), join(root, 'etc', 'passwd'));
+    assert.equal(await resolveInRoot(root, '/climb/passwd'), join(root, 'etc', 'passwd'));
+    assert.equal(await resolveInRoot(root, '/../../etc/passwd'), join(root, 'etc', 'passwd'));
+    assert.equal(await readFileInRoot(root, '/abs/passwd'), passwd);
+    assert.equal(await readFileInRoot(root, '/nope'), undefined);
+    await assert.rejects(resolveInRoot(root, '/loop1/x'), InvalidArgumentError);
+    // /etc/passwd as a symlink to the host's file must resolve inside the root.
+    await rm(join(root, 'etc', 'passwd'));
+    await symlink('/etc/shadow', join(root, 'etc', 'passwd'));
+    assert.equal(await resolveInRoot(root, '/etc/passwd'), join(root, 'etc', 'shadow'));
+    assert.equal(await readFileInRoot(root, '/etc/passwd'), undefined);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('resolveUser reads passwd and group inside the rootfs', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'dl-user-'));
+  try {
+    await mkdir(join(root, 'etc'));
+    await writeFile(join(root, 'etc', 'passwd'), passwd);
+    await writeFile(join(root, 'etc', 'group'), group);
+    assert.deepEqual(await resolveUser(root, 'app'), { uid: 1000, gid: 1000, groups: [10, 29], home: '/home/app' });
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
