@@ -1,0 +1,35 @@
+/* Paths inside a root directory that may hold hostile symlinks: every lookup
+ * goes through openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), so neither a
+ * symlink nor `..` nor a /proc magic link can lead outside the root. */
+#ifndef DL_FS_H
+#define DL_FS_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+enum dl_create {
+	DL_CREATE_NONE, /* a missing path is an error */
+	DL_CREATE_DIR,  /* create missing directories, the last one included */
+	DL_CREATE_FILE, /* create missing directories and an empty file as the last component */
+};
+
+/* openat2(2), retrying EAGAIN (a concurrent rename); returns an fd or -1 with errno. */
+int dl_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
+
+/* Cleans PATH lexically (as Go's filepath.Clean would, relative to the root):
+ * no leading slash, no `.`, `..` or empty components. The root itself is "". */
+int dl_clean_path(const char *path, char *out, size_t size);
+
+/* Opens PATH under ROOTFD as an O_PATH fd, following symlinks inside the root and
+ * creating what is missing as CREATE says. Failures are reported as STEP on PATH. */
+int dl_open_in_root(int rootfd, const char *path, enum dl_create create, const char *step,
+		    struct dl_error *e);
+
+/* Opens the directory that holds PATH under ROOTFD (creating missing directories
+ * when MKDIRS) and copies PATH's last component into NAME; the last component is
+ * never followed. PATH must not be the root itself. */
+int dl_open_parent_in_root(int rootfd, const char *path, int mkdirs, char *name, size_t name_size,
+			   const char *step, struct dl_error *e);
+
+#endif

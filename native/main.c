@@ -1,0 +1,35 @@
+/* dockless-helper OP [OPTIONS…] [-- ARGS…]: the one native program dockless runs.
+ * The contract is native/PROTOCOL.md. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "util.h"
+
+static const struct {
+	const char *name;
+	int (*handler)(int argc, char **argv);
+} commands[] = {
+	{"run", cmd_run},
+	{"meta", cmd_meta},
+	{"version", cmd_version},
+};
+
+int cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	dprintf(STDOUT_FILENO, "dockless-helper %d\n", DL_PROTOCOL_VERSION);
+	return DL_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		dl_usage(NULL, "usage: dockless-helper run|meta|version [OPTIONS…] [-- ARGS…]");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].handler(argc - 1, argv + 1);
+	dl_usage(NULL, "unknown op `%s`", argv[1]);
+}

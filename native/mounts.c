@@ -1,0 +1,352 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "mounts.h"
+
+/* mount(2) takes at most one page of data. */
+#define DL_MOUNT_DATA_MAX 4096
+
+#define DL_SECURITY_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+#define DL_ATIME_FLAGS (MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME)
+
+struct mount_opts {
+	unsigned long flags;       /* for mount(2) */
+	unsigned long propagation; /* applied by a second mount(2) on the new mount */
+	char data[DL_MOUNT_DATA_MAX];
+};
+
+static const struct {
+	const char *word;
+	unsigned long set, clear, propagation;
+} mount_words[] = {
+	{"ro", MS_RDONLY, 0, 0},
+	{"rw", 0, MS_RDONLY, 0},
+	{"nosuid", MS_NOSUID, 0, 0},
+	{"suid", 0, MS_NOSUID, 0},
+	{"nodev", MS_NODEV, 0, 0},
+	{"dev", 0, MS_NODEV, 0},
+	{"noexec", MS_NOEXEC, 0, 0},
+	{"exec", 0, MS_NOEXEC, 0},
+	{"sync", MS_SYNCHRONOUS, 0, 0},
+	{"async", 0, MS_SYNCHRONOUS, 0},
+	{"dirsync", MS_DIRSYNC, 0, 0},
+	{"noatime", MS_NOATIME, 0, 0},
+	{"atime", 0, MS_NOATIME, 0},
+	{"nodiratime", MS_NODIRATIME, 0, 0},
+	{"diratime", 0, MS_NODIRATIME, 0},
+	{"relatime", MS_RELATIME, 0, 0},
+	{"norelatime", 0, MS_RELATIME, 0},
+	{"strictatime", MS_STRICTATIME, 0, 0},
+	{"nostrictatime", 0, MS_STRICTATIME, 0},
+	{"bind", MS_BIND, 0, 0},
+	{"rbind", MS_BIND | MS_REC, 0, 0},
+	{"private", 0, 0, MS_PRIVATE},
+	{"rprivate", 0, 0, MS_PRIVATE | MS_REC},
+	{"slave", 0, 0, MS_SLAVE},
+	{"rslave", 0, 0, MS_SLAVE | MS_REC},
+	{"shared", 0, 0, MS_SHARED},
+	{"rshared", 0, 0, MS_SHARED | MS_REC},
+	{"unbindable", 0, 0, MS_UNBINDABLE},
+	{"runbindable", 0, 0, MS_UNBINDABLE | MS_REC},
+};
+
+static int parse_mount_opts(const char *opts, struct mount_opts *o)
+{
+	const char *p = opts;
+	size_t len = 0;
+
+	o->flags = 0;
+	o->propagation = 0;
+	o->data[0] = '\0';
+	if (strcmp(opts, "-") == 0)
+		return 0;
+	while (*p) {
+		const char *end = strchrnul(p, ',');
+		size_t n = (size_t)(end - p), i;
+
+		for (i = 0; i < sizeof mount_words / sizeof mount_words[0]; i++) {
+			if (strlen(mount_words[i].word) == n && memcmp(mount_words[i].word, p, n) == 0) {
+				o->flags = (o->flags & ~mount_words[i].clear) | mount_words[i].set;
+				o->propagation |= mount_words[i].propagation;
+				break;
+			}
+		}
+		if (i == sizeof mount_words / sizeof mount_words[0] && n > 0) {
+			if (len + (len ? 1 : 0) + n + 1 > sizeof o->data) {
+				errno = E2BIG;
+				return -1;
+			}
+			if (len)
+				o->data[len++] = ',';
+			memcpy(o->data + len, p, n);
+			len += n;
+			o->data[len] = '\0';
+		}
+		p = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
+static unsigned long mount_flags_of(const struct statvfs *st)
+{
+	unsigned long flags = 0;
+
+	if (st->f_flag & ST_RDONLY)
+		flags |= MS_RDONLY;
+	if (st->f_flag & ST_NOSUID)
+		flags |= MS_NOSUID;
+	if (st->f_flag & ST_NODEV)
+		flags |= MS_NODEV;
+	if (st->f_flag & ST_NOEXEC)
+		flags |= MS_NOEXEC;
+	return flags;
+}
+
+int dl_make_rprivate(struct dl_error *e)
+{
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return dl_fail_errno(e, "mount", "/", "mount `/` rprivate");
+	return 0;
+}
+
+/* Appends S to the overlay option string with `\`, `:` and `,` escaped. */
+static int overlay_append(char *buf, size_t size, size_t *len, const char *prefix, const char *s)
+{
+	size_t n = *len;
+
+	for (const char *p = prefix; *p; p++) {
+		if (n + 1 >= size)
+			return -1;
+		buf[n++] = *p;
+	}
+	for (const char *p = s; *p; p++) {
+		if (*p == '\\' || *p == ':' || *p == ',') {
+			if (n + 1 >= size)
+				return -1;
+			buf[n++] = '\\';
+		}
+		if (n + 1 >= size)
+			return -1;
+		buf[n++] = *p;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return 0;
+}
+
+/* Overlay through the new mount API, one `lowerdir+` per layer (Linux 6.8+), for
+ * layer lists too long for the one page that mount(2) takes. */
+static int mount_overlay_fsconfig(const struct dl_root_spec *r, struct dl_error *e)
+{
+	_cleanup_close_ int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+	_cleanup_close_ int mnt = -1;
+
+	if (fs < 0)
+		return dl_fail_errno(e, "mount", "/", "fsopen `overlay`");
+	for (size_t i = 0; i < r->n_lowers; i++)
+		if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", r->lowers[i], 0) < 0)
+			return dl_fail_errno(e, "mount", "/", "fsconfig `lowerdir+=%s`", r->lowers[i]);
+	if (r->upper) {
+		if (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", r->upper, 0) < 0)
+			return dl_fail_errno(e, "mount", "/", "fsconfig `upperdir=%s`", r->upper);
+		if (fsconfig(fs, FSCONFIG_SET_STRING, "workdir", r->work, 0) < 0)
+			return dl_fail_errno(e, "mount", "/", "fsconfig `workdir=%s`", r->work);
+	}
+	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return dl_fail_errno(e, "mount", "/", "fsconfig `overlay` create");
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC, 0);
+	if (mnt < 0)
+		return dl_fail_errno(e, "mount", "/", "fsmount `overlay`");
+	if (move_mount(mnt, "", AT_FDCWD, r->target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return dl_fail_errno(e, "mount", "/", "move_mount `overlay` on `%s`", r->target);
+	return 0;
+}
+
+int dl_mount_root(const struct dl_root_spec *r, struct dl_error *e)
+{
+	char data[DL_MOUNT_DATA_MAX];
+	size_t len = 0;
+	int fits = 1;
+
+	if (r->n_lowers == 1 && r->upper == NULL) {
+		if (mount(r->lowers[0], r->target, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return dl_fail_errno(e, "mount", "/", "mount `%s` on `%s`", r->lowers[0], r->target);
+		return 0;
+	}
+	for (size_t i = 0; i < r->n_lowers && fits; i++)
+		fits = overlay_append(data, sizeof data, &len, i == 0 ? "lowerdir=" : ":", r->lowers[i]) == 0;
+	if (fits && r->upper)
+		fits = overlay_append(data, sizeof data, &len, ",upperdir=", r->upper) == 0 &&
+		       overlay_append(data, sizeof data, &len, ",workdir=", r->work) == 0;
+	if (!fits)
+		return mount_overlay_fsconfig(r, e);
+	if (mount("overlay", r->target, "overlay", 0, data) < 0)
+		return dl_fail_errno(e, "mount", "/", "mount `overlay` on `%s`", r->target);
+	return 0;
+}
+
+static void fd_path(char *buf, size_t size, int fd)
+{
+	snprintf(buf, size, "/proc/self/fd/%d", fd);
+}
+
+int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error *e)
+{
+	struct mount_opts o;
+	enum dl_create create = DL_CREATE_DIR;
+	_cleanup_close_ int fd = -1;
+	char target[64];
+	int bind;
+
+	if (parse_mount_opts(m->opts, &o) < 0)
+		return dl_fail_errno(e, "mount", m->dst, "mount options `%s`", m->opts);
+	bind = strcmp(m->type, "bind") == 0 || (o.flags & MS_BIND);
+	if (bind) {
+		struct stat st;
+		if (stat(m->src, &st) < 0)
+			return dl_fail_errno(e, "mount", m->dst, "stat `%s`", m->src);
+		if (!S_ISDIR(st.st_mode))
+			create = DL_CREATE_FILE;
+	}
+	fd = dl_open_in_root(rootfd, m->dst, create, "mount", e);
+	if (fd < 0)
+		return -1;
+	/* The resolved fd, not the path, is the mount point: the path could lead elsewhere. */
+	fd_path(target, sizeof target, fd);
+
+	if (bind) {
+		unsigned long want = o.flags & (DL_SECURITY_FLAGS | DL_ATIME_FLAGS);
+
+		if (mount(m->src, target, NULL, MS_BIND | (o.flags & MS_REC), NULL) < 0)
+			return dl_fail_errno(e, "mount", m->dst, "mount `%s` on `%s`", m->src, m->dst);
+		if (want || o.propagation) {
+			/* The old fd is below the new mount; look the path up again to reach it. */
+			close(fd);
+			fd = dl_open_in_root(rootfd, m->dst, DL_CREATE_NONE, "mount", e);
+			if (fd < 0)
+				return -1;
+			fd_path(target, sizeof target, fd);
+		}
+		if (want) {
+			struct statvfs st;
+			if (fstatvfs(fd, &st) < 0)
+				return dl_fail_errno(e, "mount", m->dst, "fstatvfs `%s`", m->dst);
+			/* Keep the flags the source mount had: a bind remount resets what it does not name. */
+			if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | want | mount_flags_of(&st), NULL) < 0)
+				return dl_fail_errno(e, "mount", m->dst, "mount `%s` remount", m->dst);
+		}
+	} else {
+		if (mount(m->src, target, m->type, o.flags, o.data[0] ? o.data : NULL) < 0)
+			return dl_fail_errno(e, "mount", m->dst, "mount `%s` on `%s` type `%s`", m->src, m->dst, m->type);
+		if (o.propagation) {
+			close(fd);
+			fd = dl_open_in_root(rootfd, m->dst, DL_CREATE_NONE, "mount", e);
+			if (fd < 0)
+				return -1;
+			fd_path(target, sizeof target, fd);
+		}
+	}
+	if (o.propagation && mount(NULL, target, NULL, o.propagation, NULL) < 0)
+		return dl_fail_errno(e, "mount", m->dst, "mount `%s` propagation", m->dst);
+	return 0;
+}
+
+int dl_mknod_in_root(int rootfd, const struct dl_mknod_spec *n, struct dl_error *e)
+{
+	char name[NAME_MAX + 1];
+	_cleanup_close_ int dir = dl_open_parent_in_root(rootfd, n->path, 1, name, sizeof name, "mknod", e);
+
+	if (dir < 0)
+		return -1;
+	if (mknodat(dir, name, n->type | (n->mode & 07777), makedev(n->major, n->minor)) < 0)
+		return dl_fail_errno(e, "mknod", n->path, "mknodat `%s`", n->path);
+	if (fchownat(dir, name, n->uid, n->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return dl_fail_errno(e, "mknod", n->path, "fchownat `%s`", n->path);
+	return 0;
+}
+
+int dl_symlink_in_root(int rootfd, const struct dl_symlink_spec *s, struct dl_error *e)
+{
+	char name[NAME_MAX + 1];
+	_cleanup_close_ int dir = dl_open_parent_in_root(rootfd, s->path, 1, name, sizeof name, "symlink", e);
+
+	if (dir < 0)
+		return -1;
+	if (symlinkat(s->target, dir, name) < 0)
+		return dl_fail_errno(e, "symlink", s->path, "symlinkat `%s`", s->path);
+	return 0;
+}
+
+int dl_pivot_root(int rootfd, struct dl_error *e)
+{
+	if (fchdir(rootfd) < 0)
+		return dl_fail_errno(e, "pivot_root", "/", "fchdir `/`");
+	/* pivot_root(".", ".") stacks the old root on the new one; detaching "." then
+	 * drops it without needing a directory for it inside the rootfs. */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return dl_fail_errno(e, "pivot_root", "/", "pivot_root `.`");
+	if (umount2(".", MNT_DETACH) < 0)
+		return dl_fail_errno(e, "pivot_root", "/", "umount2 `.`");
+	if (chdir("/") < 0)
+		return dl_fail_errno(e, "pivot_root", "/", "chdir `/`");
+	return 0;
+}
+
+/* After pivot_root the process root is the container's, so plain paths cannot leave it. */
+int dl_mask_path(const char *path, struct dl_error *e)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return dl_fail_errno(e, "mount", path, "stat `%s`", path);
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if (mount("tmpfs", path, "tmpfs", MS_RDONLY, NULL) < 0)
+			return dl_fail_errno(e, "mount", path, "mount `tmpfs` on `%s`", path);
+	} else if (mount("/dev/null", path, NULL, MS_BIND, NULL) < 0) {
+		return dl_fail_errno(e, "mount", path, "mount `/dev/null` on `%s`", path);
+	}
+	return 0;
+}
+
+static int remount_readonly(const char *path, struct dl_error *e)
+{
+	struct statvfs st;
+
+	if (statvfs(path, &st) < 0)
+		return dl_fail_errno(e, "mount", path, "statvfs `%s`", path);
+	if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | mount_flags_of(&st), NULL) < 0)
+		return dl_fail_errno(e, "mount", path, "mount `%s` remount ro", path);
+	return 0;
+}
+
+int dl_readonly_path(const char *path, struct dl_error *e)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return dl_fail_errno(e, "mount", path, "stat `%s`", path);
+	}
+	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return dl_fail_errno(e, "mount", path, "mount `%s` on itself", path);
+	return remount_readonly(path, e);
+}
+
+int dl_readonly_root(struct dl_error *e)
+{
+	return remount_readonly("/", e);
+}

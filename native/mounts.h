@@ -1,0 +1,60 @@
+/* The container's filesystem: the root on the target, the mounts, device nodes and
+ * symlinks inside it (all resolved in the root), pivot_root, masked and read-only paths. */
+#ifndef DL_MOUNTS_H
+#define DL_MOUNTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+struct dl_mount_spec {
+	const char *type; /* `bind` or a filesystem type */
+	const char *src;
+	const char *dst; /* inside the container */
+	const char *opts; /* comma list, `-` for none */
+};
+
+struct dl_mknod_spec {
+	const char *path;
+	mode_t type; /* S_IFCHR, S_IFBLK or S_IFIFO */
+	unsigned int major, minor;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+};
+
+struct dl_symlink_spec {
+	const char *target;
+	const char *path;
+};
+
+struct dl_root_spec {
+	const char *target;
+	const char *const *lowers; /* top-most first */
+	size_t n_lowers;
+	const char *upper, *work;
+};
+
+/* mount --make-rprivate /, so that nothing below propagates to the caller's namespace. */
+int dl_make_rprivate(struct dl_error *e);
+
+/* Mounts the container's root on its target: overlay, or an rbind of the single lower. */
+int dl_mount_root(const struct dl_root_spec *r, struct dl_error *e);
+
+int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error *e);
+int dl_mknod_in_root(int rootfd, const struct dl_mknod_spec *n, struct dl_error *e);
+int dl_symlink_in_root(int rootfd, const struct dl_symlink_spec *s, struct dl_error *e);
+
+/* Makes ROOTFD the root and cwd (pivot_root(".", ".") and a detach of the old root). */
+int dl_pivot_root(int rootfd, struct dl_error *e);
+
+/* After pivot_root: hide PATH (missing paths are skipped). */
+int dl_mask_path(const char *path, struct dl_error *e);
+/* After pivot_root: make PATH read-only (missing paths are skipped). */
+int dl_readonly_path(const char *path, struct dl_error *e);
+/* Remounts / read-only. */
+int dl_readonly_root(struct dl_error *e);
+
+#endif

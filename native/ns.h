@@ -1,0 +1,21 @@
+/* Namespaces and the per-namespace setup that pid 1 does: joining, loopback, hostname. */
+#ifndef DL_NS_H
+#define DL_NS_H
+
+#include "error.h"
+
+/* The CLONE_NEW* flag of a namespace name (`mount`, `pid`, `uts`, `ipc`, `net`, `cgroup`), or 0. */
+int dl_ns_flag(const char *name);
+
+/* Parses a comma list of namespace names into CLONE_NEW* flags; -1 names the first bad word in BAD. */
+int dl_ns_parse_list(const char *list, int *flags, const char **bad);
+
+/* setns(2) on FD, an open namespace file of type FLAG taken from PATH. */
+int dl_ns_join(int fd, int flag, const char *path, struct dl_error *e);
+
+/* Brings `lo` up in the current (new) network namespace. */
+int dl_ns_loopback_up(struct dl_error *e);
+
+int dl_ns_sethostname(const char *name, struct dl_error *e);
+
+#endif

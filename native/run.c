@@ -1,0 +1,650 @@
+/* dockless-helper run: the shim, the container's pid 1 and its workload.
+ *
+ * The shim (this process) clones pid 1 into the new namespaces, writes `pid`, lets
+ * pid 1 go on, waits for it and writes `exited`. pid 1 sets the container up in
+ * PROTOCOL.md's order and then either becomes the workload or, with --init, forks
+ * it and acts as its init. The workload process takes on its user and cwd, writes
+ * `started` and execs. pid 1 and the workload tell the shim over a private
+ * pipe (the report pipe) when a step failed, so that the shim exits 1 without an
+ * `exited` line, and with --init, what the workload's wait status was. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <grp.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "error.h"
+#include "init.h"
+#include "mounts.h"
+#include "ns.h"
+#include "status.h"
+#include "util.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct join_ns {
+	int flag;
+	const char *path;
+	int fd;
+};
+
+struct run_config {
+	const char *id;
+	int status_fd;
+	const char *target;
+	const char **lowers;
+	size_t n_lowers;
+	const char *upper, *work;
+	int ns_flags;
+	struct join_ns *joins;
+	size_t n_joins;
+	int join_flags;
+	const char *hostname;
+	struct dl_mount_spec *mounts;
+	size_t n_mounts;
+	struct dl_mknod_spec *mknods;
+	size_t n_mknods;
+	struct dl_symlink_spec *symlinks;
+	size_t n_symlinks;
+	const char **masks;
+	size_t n_masks;
+	const char **readonly;
+	size_t n_readonly;
+	bool readonly_rootfs;
+	const char *cwd;
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	size_t n_groups;
+	bool groups_set;
+	char **env;
+	size_t n_env;
+	bool init;
+	const char *start_fifo;
+	bool die_with_parent;
+	pid_t parent_pid;
+	const char *exit_file;
+	char **cmd;
+};
+
+/* What pid 1 and the workload tell the shim on the report pipe. */
+struct report {
+	int32_t kind;
+	int32_t status;
+};
+enum { REPORT_FAILED = 1, REPORT_EXITED = 2 };
+
+struct pid1_ctx {
+	const struct run_config *c;
+	int sync_r, sync_w;     /* shim → pid 1: the `pid` line is written */
+	int report_r, report_w; /* pid 1, workload → shim */
+	int fifo_fd;
+	mode_t umask;
+};
+
+/* pid 1 runs on this stack; without CLONE_VM it is a private copy, and the
+ * pages are only touched (and so only cost anything) in the child. */
+static char pid1_stack[1 << 20] __attribute__((aligned(64)));
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+
+	if (p == NULL) {
+		dprintf(STDERR_FILENO, "dockless-helper run: out of memory\n");
+		_exit(DL_EXIT_FAILED);
+	}
+	return p;
+}
+
+static unsigned long parse_num(const char *opt, const char *s, int base, unsigned long max)
+{
+	unsigned long v;
+
+	if (dl_parse_ulong(s, base, max, &v) < 0)
+		dl_usage("run", "%s: bad number `%s`", opt, s);
+	return v;
+}
+
+static void parse_groups(struct run_config *c, const char *list)
+{
+	size_t n = 1;
+	const char *p;
+
+	for (p = list; *p; p++)
+		n += *p == ',';
+	c->groups = xcalloc(n, sizeof *c->groups);
+	c->n_groups = 0;
+	c->groups_set = true;
+	p = list;
+	while (*p) {
+		const char *end = strchrnul(p, ',');
+		char word[32];
+		size_t len = (size_t)(end - p);
+
+		if (len == 0 || len >= sizeof word)
+			dl_usage("run", "--groups: bad list `%s`", list);
+		memcpy(word, p, len);
+		word[len] = '\0';
+		c->groups[c->n_groups++] = (gid_t)parse_num("--groups", word, 10, UINT32_MAX - 1);
+		p = *end ? end + 1 : end;
+	}
+}
+
+static void parse_args(int argc, char **argv, struct run_config *c)
+{
+	size_t cap = (size_t)argc;
+	int i;
+
+	c->status_fd = 3;
+	c->cwd = "/";
+	c->lowers = xcalloc(cap, sizeof *c->lowers);
+	c->joins = xcalloc(cap, sizeof *c->joins);
+	c->mounts = xcalloc(cap, sizeof *c->mounts);
+	c->mknods = xcalloc(cap, sizeof *c->mknods);
+	c->symlinks = xcalloc(cap, sizeof *c->symlinks);
+	c->masks = xcalloc(cap, sizeof *c->masks);
+	c->readonly = xcalloc(cap, sizeof *c->readonly);
+	c->env = xcalloc(cap + 1, sizeof *c->env);
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+#define NEED(n)                                                                                    \
+	do {                                                                                       \
+		if (i + (n) >= argc)                                                               \
+			dl_usage("run", "%s needs %d argument%s", a, (n), (n) > 1 ? "s" : "");     \
+	} while (0)
+#define IS(name) (strcmp(a, name) == 0)
+		if (IS("--")) {
+			c->cmd = &argv[i + 1];
+			break;
+		} else if (IS("--id")) {
+			NEED(1);
+			c->id = argv[++i];
+		} else if (IS("--status-fd")) {
+			NEED(1);
+			c->status_fd = (int)parse_num(a, argv[++i], 10, INT_MAX);
+		} else if (IS("--target")) {
+			NEED(1);
+			c->target = argv[++i];
+		} else if (IS("--lower")) {
+			NEED(1);
+			c->lowers[c->n_lowers++] = argv[++i];
+		} else if (IS("--upper")) {
+			NEED(1);
+			c->upper = argv[++i];
+		} else if (IS("--work")) {
+			NEED(1);
+			c->work = argv[++i];
+		} else if (IS("--ns")) {
+			const char *bad;
+			int flags;
+			NEED(1);
+			if (dl_ns_parse_list(argv[++i], &flags, &bad) < 0)
+				dl_usage("run", "--ns: unknown namespace `%s`", bad);
+			c->ns_flags |= flags;
+		} else if (IS("--join-ns")) {
+			struct join_ns *j = &c->joins[c->n_joins++];
+			NEED(2);
+			j->flag = dl_ns_flag(argv[i + 1]);
+			if (j->flag == 0)
+				dl_usage("run", "--join-ns: unknown namespace `%s`", argv[i + 1]);
+			if (c->join_flags & j->flag)
+				dl_usage("run", "--join-ns: `%s` given twice", argv[i + 1]);
+			c->join_flags |= j->flag;
+			j->path = argv[i + 2];
+			j->fd = -1;
+			i += 2;
+		} else if (IS("--hostname")) {
+			NEED(1);
+			c->hostname = argv[++i];
+		} else if (IS("--mount")) {
+			struct dl_mount_spec *m = &c->mounts[c->n_mounts++];
+			NEED(4);
+			m->type = argv[i + 1];
+			m->src = argv[i + 2];
+			m->dst = argv[i + 3];
+			m->opts = argv[i + 4];
+			i += 4;
+		} else if (IS("--mknod")) {
+			struct dl_mknod_spec *n = &c->mknods[c->n_mknods++];
+			NEED(7);
+			n->path = argv[i + 1];
+			if (strcmp(argv[i + 2], "c") == 0)
+				n->type = S_IFCHR;
+			else if (strcmp(argv[i + 2], "b") == 0)
+				n->type = S_IFBLK;
+			else if (strcmp(argv[i + 2], "p") == 0)
+				n->type = S_IFIFO;
+			else
+				dl_usage("run", "--mknod: bad type `%s` (c, b or p)", argv[i + 2]);
+			n->major = (unsigned int)parse_num(a, argv[i + 3], 10, UINT32_MAX);
+			n->minor = (unsigned int)parse_num(a, argv[i + 4], 10, UINT32_MAX);
+			n->mode = (mode_t)parse_num(a, argv[i + 5], 8, 07777);
+			n->uid = (uid_t)parse_num(a, argv[i + 6], 10, UINT32_MAX - 1);
+			n->gid = (gid_t)parse_num(a, argv[i + 7], 10, UINT32_MAX - 1);
+			i += 7;
+		} else if (IS("--symlink")) {
+			struct dl_symlink_spec *s = &c->symlinks[c->n_symlinks++];
+			NEED(2);
+			s->target = argv[i + 1];
+			s->path = argv[i + 2];
+			i += 2;
+		} else if (IS("--mask")) {
+			NEED(1);
+			c->masks[c->n_masks++] = argv[++i];
+		} else if (IS("--readonly")) {
+			NEED(1);
+			c->readonly[c->n_readonly++] = argv[++i];
+		} else if (IS("--readonly-rootfs")) {
+			c->readonly_rootfs = true;
+		} else if (IS("--cwd")) {
+			NEED(1);
+			c->cwd = argv[++i];
+		} else if (IS("--uid")) {
+			NEED(1);
+			c->uid = (uid_t)parse_num(a, argv[++i], 10, UINT32_MAX - 1);
+		} else if (IS("--gid")) {
+			NEED(1);
+			c->gid = (gid_t)parse_num(a, argv[++i], 10, UINT32_MAX - 1);
+		} else if (IS("--groups")) {
+			NEED(1);
+			parse_groups(c, argv[++i]);
+		} else if (IS("--env")) {
+			NEED(1);
+			if (strchr(argv[i + 1], '=') == NULL)
+				dl_usage("run", "--env: `%s` is not K=V", argv[i + 1]);
+			c->env[c->n_env++] = argv[++i];
+		} else if (IS("--init")) {
+			c->init = true;
+		} else if (IS("--start-fifo")) {
+			NEED(1);
+			c->start_fifo = argv[++i];
+		} else if (IS("--die-with-parent")) {
+			NEED(1);
+			c->die_with_parent = true;
+			c->parent_pid = (pid_t)parse_num(a, argv[++i], 10, INT_MAX);
+		} else if (IS("--exit-file")) {
+			NEED(1);
+			c->exit_file = argv[++i];
+		} else {
+			dl_usage("run", "unknown option `%s`", a);
+		}
+#undef NEED
+#undef IS
+	}
+
+	if (c->cmd == NULL || c->cmd[0] == NULL)
+		dl_usage("run", "missing command after `--`");
+	if (c->ns_flags & c->join_flags)
+		dl_usage("run", "a namespace is both in --ns and --join-ns");
+	if ((c->upper == NULL) != (c->work == NULL))
+		dl_usage("run", "--upper and --work go together");
+	if (c->target && c->n_lowers == 0)
+		dl_usage("run", "--target needs at least one --lower");
+	if (!c->target && (c->n_lowers || c->upper || c->n_mounts || c->n_mknods || c->n_symlinks ||
+			   c->n_masks || c->n_readonly || c->readonly_rootfs))
+		dl_usage("run", "--lower, --upper, --mount, --mknod, --symlink, --mask, --readonly and "
+				"--readonly-rootfs need --target");
+	/* Never assemble a root, or remount anything, in the caller's mount namespace. */
+	if (c->target && !(c->ns_flags & CLONE_NEWNS))
+		dl_usage("run", "--target needs a new mount namespace (--ns mount)");
+	if (c->hostname && !((c->ns_flags | c->join_flags) & CLONE_NEWUTS))
+		dl_usage("run", "--hostname needs a uts namespace");
+}
+
+static _Noreturn void shim_fail(const struct dl_error *e)
+{
+	dl_status_error(e);
+	_exit(DL_EXIT_FAILED);
+}
+
+/* A failed step in pid 1 or the workload: the error line, then word to the shim. */
+static _Noreturn void child_fail(const struct pid1_ctx *x, const struct dl_error *e)
+{
+	struct report r = {.kind = REPORT_FAILED, .status = 0};
+
+	dl_status_error(e);
+	dl_write_all(x->report_w, &r, sizeof r);
+	_exit(DL_EXIT_FAILED);
+}
+
+static const char *env_path(const struct run_config *c)
+{
+	/* The last PATH wins, as it would in a shell. */
+	for (size_t i = c->n_env; i-- > 0;)
+		if (strncmp(c->env[i], "PATH=", 5) == 0)
+			return c->env[i] + 5;
+	return DEFAULT_PATH;
+}
+
+/* execve CMD, searching the workload's PATH (not ours) when it has no slash. */
+static _Noreturn void exec_workload(const struct run_config *c)
+{
+	const char *file = c->cmd[0];
+	int err;
+
+	if (strchr(file, '/')) {
+		execve(file, c->cmd, c->env);
+		err = errno;
+	} else {
+		const char *p = env_path(c);
+		bool denied = false;
+
+		err = ENOENT;
+		for (;;) {
+			const char *end = strchrnul(p, ':');
+			size_t dlen = (size_t)(end - p), flen = strlen(file);
+			char buf[PATH_MAX];
+
+			if (dlen + 1 + flen < sizeof buf) {
+				/* An empty PATH entry means the current directory. */
+				if (dlen == 0) {
+					buf[0] = '.';
+					dlen = 1;
+				} else {
+					memcpy(buf, p, dlen);
+				}
+				buf[dlen] = '/';
+				memcpy(buf + dlen + 1, file, flen + 1);
+				execve(buf, c->cmd, c->env);
+				if (errno == EACCES) {
+					denied = true;
+				} else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV &&
+					   errno != ETIMEDOUT) {
+					err = errno;
+					break;
+				}
+			}
+			if (*end == '\0')
+				break;
+			p = end + 1;
+		}
+		if (err == ENOENT && denied)
+			err = EACCES;
+	}
+	dprintf(STDERR_FILENO, "dockless: exec `%s`: %s\n", file, strerror(err));
+	_exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
+static void reset_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	/* Handlers do not survive execve but ignored signals (our SIGPIPE) do. */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL); /* EINVAL for glibc's reserved signals is fine */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static _Noreturn void workload(const struct pid1_ctx *x)
+{
+	const struct run_config *c = x->c;
+	struct dl_error e;
+
+	if (c->groups_set) {
+		if (setgroups(c->n_groups, c->groups) < 0) {
+			dl_fail_errno(&e, "setgroups", "", "setgroups `%zu groups`", c->n_groups);
+			child_fail(x, &e);
+		}
+	} else if (setgroups(0, NULL) < 0 && errno != EPERM) {
+		dl_fail_errno(&e, "setgroups", "", "setgroups `none`");
+		child_fail(x, &e);
+	}
+	if (setgid(c->gid) < 0) {
+		dl_fail_errno(&e, "setgid", "", "setgid `%u`", (unsigned)c->gid);
+		child_fail(x, &e);
+	}
+	if (setuid(c->uid) < 0) {
+		dl_fail_errno(&e, "setuid", "", "setuid `%u`", (unsigned)c->uid);
+		child_fail(x, &e);
+	}
+	/* A change of credentials clears the parent-death signal. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (chdir(c->cwd) < 0) {
+		dl_fail_errno(&e, "chdir", c->cwd, "chdir `%s`", c->cwd);
+		child_fail(x, &e);
+	}
+	/* After the steps that can fail, so that a bad user or cwd fails the start itself. */
+	dl_status_simple("started");
+	umask(x->umask);
+	reset_signals();
+	close_range(3, ~0U, 0);
+	exec_workload(c);
+}
+
+static _Noreturn void run_init(const struct pid1_ctx *x)
+{
+	struct report r = {.kind = REPORT_EXITED};
+	struct dl_error e;
+	sigset_t all;
+	pid_t pid;
+	int status;
+
+	/* Blocked before the fork, so no signal meant for the workload is lost. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	pid = fork();
+	if (pid < 0) {
+		dl_fail_errno(&e, "fork", "", "fork `init`");
+		child_fail(x, &e);
+	}
+	if (pid == 0)
+		workload(x);
+	status = dl_init_loop(pid);
+	r.status = status;
+	dl_write_all(x->report_w, &r, sizeof r);
+	_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+}
+
+static int setup(struct pid1_ctx *x, struct dl_error *e)
+{
+	const struct run_config *c = x->c;
+	_cleanup_close_ int rootfd = -1;
+	size_t i;
+
+	for (i = 0; i < c->n_joins; i++)
+		if (c->joins[i].flag != CLONE_NEWPID && dl_ns_join(c->joins[i].fd, c->joins[i].flag, c->joins[i].path, e) < 0)
+			return -1;
+	if ((c->ns_flags & CLONE_NEWNS) && dl_make_rprivate(e) < 0)
+		return -1;
+	if (c->target) {
+		struct dl_root_spec root = {
+			.target = c->target,
+			.lowers = c->lowers,
+			.n_lowers = c->n_lowers,
+			.upper = c->upper,
+			.work = c->work,
+		};
+		if (dl_mount_root(&root, e) < 0)
+			return -1;
+		rootfd = open(c->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0)
+			return dl_fail_errno(e, "mount", "/", "open `%s`", c->target);
+		for (i = 0; i < c->n_mounts; i++)
+			if (dl_mount_in_root(rootfd, &c->mounts[i], e) < 0)
+				return -1;
+		for (i = 0; i < c->n_mknods; i++)
+			if (dl_mknod_in_root(rootfd, &c->mknods[i], e) < 0)
+				return -1;
+		for (i = 0; i < c->n_symlinks; i++)
+			if (dl_symlink_in_root(rootfd, &c->symlinks[i], e) < 0)
+				return -1;
+		if (dl_pivot_root(rootfd, e) < 0)
+			return -1;
+		for (i = 0; i < c->n_masks; i++)
+			if (dl_mask_path(c->masks[i], e) < 0)
+				return -1;
+		for (i = 0; i < c->n_readonly; i++)
+			if (dl_readonly_path(c->readonly[i], e) < 0)
+				return -1;
+	}
+	if ((c->ns_flags & CLONE_NEWNET) && dl_ns_loopback_up(e) < 0)
+		return -1;
+	if (c->hostname && dl_ns_sethostname(c->hostname, e) < 0)
+		return -1;
+	if (c->readonly_rootfs && dl_readonly_root(e) < 0)
+		return -1;
+	return 0;
+}
+
+static int pid1_main(void *arg)
+{
+	struct pid1_ctx *x = arg;
+	struct dl_error e;
+
+	close(x->sync_w);
+	close(x->report_r);
+	/* Dies with the shim; if the shim is already gone, the gate below sees EOF. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	dl_status_set_gate(x->sync_r);
+	/* Modes of created nodes are exact; the workload gets the caller's umask back. */
+	x->umask = umask(0);
+
+	if (setup(x, &e) < 0)
+		child_fail(x, &e);
+	dl_status_simple("created");
+	if (x->fifo_fd >= 0) {
+		char byte;
+		ssize_t n = dl_read_retry(x->fifo_fd, &byte, 1);
+		if (n != 1)
+			child_fail(x, (dl_fail(&e, n < 0 ? errno : 0, "open start fifo", x->c->start_fifo,
+					       "read `%s`", x->c->start_fifo),
+				       &e));
+		close(x->fifo_fd);
+		x->fifo_fd = -1;
+	}
+	if (x->c->init)
+		run_init(x);
+	workload(x);
+}
+
+static int write_exit_file(const char *path, const char *line, size_t len, struct dl_error *e)
+{
+	char tmp[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+		return dl_fail(e, ENAMETOOLONG, "write exit file", path, "open `%s.tmp`", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return dl_fail_errno(e, "write exit file", path, "open `%s`", tmp);
+	if (dl_write_all(fd, line, len) < 0)
+		return dl_fail_errno(e, "write exit file", path, "write `%s`", tmp);
+	if (fsync(fd) < 0)
+		return dl_fail_errno(e, "write exit file", path, "fsync `%s`", tmp);
+	if (rename(tmp, path) < 0)
+		return dl_fail_errno(e, "write exit file", path, "rename `%s`", tmp);
+	return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static struct run_config c;
+	struct pid1_ctx x = {.c = &c, .fifo_fd = -1};
+	struct dl_error e;
+	int sync_pipe[2], report_pipe[2];
+	struct report r;
+	int status, failed = 0;
+	pid_t pid;
+	size_t i;
+
+	parse_args(argc, argv, &c);
+	dl_status_init(c.status_fd);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (c.die_with_parent) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != c.parent_pid) {
+			dl_fail(&e, 0, "die-with-parent", "", "getppid `%d`: the parent is gone", (int)c.parent_pid);
+			shim_fail(&e);
+		}
+	}
+	/* Host paths are opened here, before any namespace changes how they resolve. */
+	for (i = 0; i < c.n_joins; i++) {
+		struct join_ns *j = &c.joins[i];
+		j->fd = open(j->path, O_RDONLY | O_CLOEXEC);
+		if (j->fd < 0) {
+			dl_fail_errno(&e, "setns", j->path, "open `%s`", j->path);
+			shim_fail(&e);
+		}
+		/* A pid namespace only takes effect for children, so the shim joins it. */
+		if (j->flag == CLONE_NEWPID && dl_ns_join(j->fd, j->flag, j->path, &e) < 0)
+			shim_fail(&e);
+	}
+	if (c.start_fifo) {
+		x.fifo_fd = open(c.start_fifo, O_RDWR | O_CLOEXEC);
+		if (x.fifo_fd < 0) {
+			dl_fail_errno(&e, "open start fifo", c.start_fifo, "open `%s`", c.start_fifo);
+			shim_fail(&e);
+		}
+	}
+	if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(report_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		dl_fail_errno(&e, "pipe", "", "pipe2 `sync`");
+		shim_fail(&e);
+	}
+	x.sync_r = sync_pipe[0];
+	x.sync_w = sync_pipe[1];
+	x.report_r = report_pipe[0];
+	x.report_w = report_pipe[1];
+
+	pid = clone(pid1_main, pid1_stack + sizeof pid1_stack, c.ns_flags | SIGCHLD, &x);
+	if (pid < 0) {
+		dl_fail_errno(&e, "clone", "", "clone `pid 1`");
+		shim_fail(&e);
+	}
+	close(x.sync_r);
+	close(x.report_w);
+	if (x.fifo_fd >= 0)
+		close(x.fifo_fd);
+	for (i = 0; i < c.n_joins; i++)
+		close(c.joins[i].fd);
+
+	dl_status_pid(pid);
+	dl_write_all(x.sync_w, "1", 1);
+	close(x.sync_w);
+
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			dl_fail_errno(&e, "waitpid", "", "waitpid `%d`", (int)pid);
+			shim_fail(&e);
+		}
+	}
+	while (dl_read_retry(x.report_r, &r, sizeof r) == (ssize_t)sizeof r) {
+		if (r.kind == REPORT_FAILED)
+			failed = 1;
+		else if (r.kind == REPORT_EXITED)
+			status = r.status;
+	}
+	if (failed)
+		return DL_EXIT_FAILED;
+
+	if (c.exit_file) {
+		char line[128];
+		size_t len = dl_format_exited(line, sizeof line, status);
+		if (write_exit_file(c.exit_file, line, len, &e) < 0) {
+			dl_status_exited(status);
+			shim_fail(&e);
+		}
+	}
+	dl_status_exited(status);
+	return DL_EXIT_OK;
+}

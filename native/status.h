@@ -1,0 +1,26 @@
+/* Status lines: one JSON object per line on the status descriptor, each written
+ * with a single write(2) so that the shim, pid 1 and the workload never interleave. */
+#ifndef DL_STATUS_H
+#define DL_STATUS_H
+
+#include <sys/types.h>
+
+#include "error.h"
+
+/* Uses FD for status lines when it is open; otherwise status goes nowhere. */
+void dl_status_init(int fd);
+
+/* Before its first line, this process reads one byte from FD (pid 1 waits for the
+ * shim's `pid` line this way, so the lines stay in protocol order). EOF means the
+ * shim is gone, and the process exits. */
+void dl_status_set_gate(int fd);
+
+void dl_status_pid(pid_t pid);
+void dl_status_simple(const char *type);
+void dl_status_exited(int wait_status);
+void dl_status_error(const struct dl_error *e);
+
+/* Formats the `exited` line for WAIT_STATUS into BUF; returns its length. */
+size_t dl_format_exited(char *buf, size_t size, int wait_status);
+
+#endif

@@ -1,0 +1,331 @@
+/* probe: a tiny static program that integration tests put inside throwaway rootfs
+ * directories and ask one question per run: `probe QUESTION [ARGS…]`.
+ *
+ * Answers go to stdout. A failure exits 1 and prints the errno name (EPERM): on
+ * stdout for the probes that try an action and answer `ok` (mount, write, mknod,
+ * kill, sethostname, unshare-user, ptrace, open-fd), on stderr for the probes that
+ * print data (cat, ls, stat, …), so that their stdout holds only data. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int fail_to(FILE *f, int err)
+{
+	const char *name = strerrorname_np(err);
+
+	if (name)
+		fprintf(f, "%s\n", name);
+	else
+		fprintf(f, "E%d\n", err);
+	return 1;
+}
+
+/* An action failed: its answer is the errno name. */
+static int fail_errno(int err)
+{
+	return fail_to(stdout, err);
+}
+
+/* A data probe failed: stdout stays data-only. */
+static int fail_data(int err)
+{
+	return fail_to(stderr, err);
+}
+
+static int need(int argc, int n)
+{
+	if (argc < n + 2) {
+		fprintf(stderr, "probe: missing argument\n");
+		exit(2);
+	}
+	return 0;
+}
+
+static int cat_fd(int fd)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+			return fail_data(errno);
+	return n < 0 ? fail_data(errno) : 0;
+}
+
+static int cat_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return fail_data(errno);
+	rc = cat_fd(fd);
+	close(fd);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Prints the names in DIR, sorted, one per line; with NUMERIC only all-digit names. */
+static int list_dir(const char *path, int numeric, int skip_fd)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	char *names[4096];
+	size_t n = 0;
+
+	if (d == NULL)
+		return fail_data(errno);
+	while ((de = readdir(d)) != NULL && n < sizeof names / sizeof names[0]) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (numeric && strspn(de->d_name, "0123456789") != strlen(de->d_name))
+			continue;
+		if (skip_fd >= 0 && atoi(de->d_name) == skip_fd)
+			continue;
+		names[n++] = strdup(de->d_name);
+	}
+	if (numeric) {
+		/* numeric order for pids and fds */
+		for (size_t i = 1; i < n; i++)
+			for (size_t j = i; j > 0 && atol(names[j - 1]) > atol(names[j]); j--) {
+				char *t = names[j];
+				names[j] = names[j - 1];
+				names[j - 1] = t;
+			}
+	} else {
+		qsort(names, n, sizeof names[0], cmp_str);
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("%s\n", names[i]);
+	closedir(d);
+	return 0;
+}
+
+static const char *file_type(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFREG:
+		return "file";
+	case S_IFDIR:
+		return "dir";
+	case S_IFLNK:
+		return "symlink";
+	case S_IFCHR:
+		return "char";
+	case S_IFBLK:
+		return "block";
+	case S_IFIFO:
+		return "fifo";
+	case S_IFSOCK:
+		return "socket";
+	}
+	return "unknown";
+}
+
+static void on_term(int sig)
+{
+	(void)sig;
+}
+
+static int signal_number(const char *s)
+{
+	static const struct {
+		const char *name;
+		int sig;
+	} names[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+		     {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"STOP", SIGSTOP},
+		     {"CONT", SIGCONT}, {"ALRM", SIGALRM}, {"CHLD", SIGCHLD}, {"PIPE", SIGPIPE}};
+
+	if (strncmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcmp(names[i].name, s) == 0)
+			return names[i].sig;
+	return atoi(s);
+}
+
+int main(int argc, char **argv)
+{
+	const char *q = argc > 1 ? argv[1] : "";
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (strcmp(q, "hostname") == 0) {
+		char buf[256];
+		if (gethostname(buf, sizeof buf) < 0)
+			return fail_data(errno);
+		printf("%s\n", buf);
+	} else if (strcmp(q, "pid") == 0) {
+		printf("%d\n", (int)getpid());
+	} else if (strcmp(q, "ppid") == 0) {
+		printf("%d\n", (int)getppid());
+	} else if (strcmp(q, "uid") == 0) {
+		printf("%u %u\n", (unsigned)getuid(), (unsigned)getgid());
+	} else if (strcmp(q, "id") == 0) {
+		gid_t groups[256];
+		int n = getgroups(256, groups);
+		if (n < 0)
+			return fail_data(errno);
+		printf("%u %u", (unsigned)getuid(), (unsigned)getgid());
+		for (int i = 0; i < n; i++)
+			printf("%s%u", i ? "," : " ", (unsigned)groups[i]);
+		printf("\n");
+	} else if (strcmp(q, "cwd") == 0) {
+		char buf[4096];
+		if (getcwd(buf, sizeof buf) == NULL)
+			return fail_data(errno);
+		printf("%s\n", buf);
+	} else if (strcmp(q, "env") == 0) {
+		need(argc, 1);
+		const char *v = getenv(argv[2]);
+		if (v == NULL) {
+			printf("unset\n");
+			return 1;
+		}
+		printf("%s\n", v);
+	} else if (strcmp(q, "cat") == 0) {
+		need(argc, 1);
+		return cat_path(argv[2]);
+	} else if (strcmp(q, "write") == 0) {
+		need(argc, 2);
+		int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return fail_errno(errno);
+		if (write(fd, argv[3], strlen(argv[3])) < 0)
+			return fail_errno(errno);
+		if (close(fd) < 0)
+			return fail_errno(errno);
+		printf("ok\n");
+	} else if (strcmp(q, "ls") == 0) {
+		need(argc, 1);
+		return list_dir(argv[2], 0, -1);
+	} else if (strcmp(q, "stat") == 0) {
+		struct stat st;
+		need(argc, 1);
+		if (lstat(argv[2], &st) < 0)
+			return fail_data(errno);
+		printf("%o %u %u %s", (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, (unsigned)st.st_gid,
+		       file_type(st.st_mode));
+		if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+			printf(" %u:%u", major(st.st_rdev), minor(st.st_rdev));
+		printf("\n");
+	} else if (strcmp(q, "exit") == 0) {
+		need(argc, 1);
+		return atoi(argv[2]);
+	} else if (strcmp(q, "sleep") == 0) {
+		need(argc, 1);
+		double s = atof(argv[2]);
+		struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	} else if (strcmp(q, "mounts") == 0) {
+		return cat_path("/proc/self/mountinfo");
+	} else if (strcmp(q, "fds") == 0) {
+		/* opendir's own fd is left out */
+		DIR *d = opendir("/proc/self/fd");
+		if (d == NULL)
+			return fail_data(errno);
+		int own = dirfd(d);
+		closedir(d);
+		return list_dir("/proc/self/fd", 1, own);
+	} else if (strcmp(q, "mount") == 0) {
+		need(argc, 2);
+		if (mount(argv[2], argv[3], argv[2], 0, NULL) < 0)
+			return fail_errno(errno);
+		printf("ok\n");
+	} else if (strcmp(q, "mknod") == 0) {
+		need(argc, 1);
+		if (mknod(argv[2], S_IFCHR | 0666, makedev(1, 3)) < 0)
+			return fail_errno(errno);
+		printf("ok\n");
+	} else if (strcmp(q, "kill") == 0) {
+		need(argc, 2);
+		if (kill(atoi(argv[2]), signal_number(argv[3])) < 0)
+			return fail_errno(errno);
+		printf("ok\n");
+	} else if (strcmp(q, "spawn-zombie") == 0) {
+		/* A child that exits at once and a grandchild orphaned to pid 1; neither
+		 * is waited for here, so only pid 1 can reap them. */
+		pid_t child = fork();
+		if (child < 0)
+			return fail_data(errno);
+		if (child == 0) {
+			if (fork() == 0) {
+				usleep(10000);
+				_exit(0);
+			}
+			_exit(0);
+		}
+		printf("%d\n", (int)child);
+		usleep(50000);
+	} else if (strcmp(q, "signal-wait") == 0) {
+		sigset_t set;
+		int sig;
+		signal(SIGTERM, on_term);
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		printf("ready\n");
+		if (sigwait(&set, &sig) != 0)
+			return 1;
+		printf("got SIGTERM\n");
+	} else if (strcmp(q, "ps") == 0) {
+		return list_dir("/proc", 1, -1);
+	} else if (strcmp(q, "isatty") == 0) {
+		printf("%d %d %d\n", isatty(0), isatty(1), isatty(2));
+	} else if (strcmp(q, "caps") == 0) {
+		FILE *f = fopen("/proc/self/status", "re");
+		char line[512];
+		if (f == NULL)
+			return fail_data(errno);
+		while (fgets(line, sizeof line, f))
+			if (strncmp(line, "CapEff:", 7) == 0 || strncmp(line, "CapBnd:", 7) == 0)
+				fputs(line, stdout);
+		fclose(f);
+	} else if (strcmp(q, "sethostname") == 0) {
+		need(argc, 1);
+		if (sethostname(argv[2], strlen(argv[2])) < 0)
+			return fail_errno(errno);
+		printf("ok\n");
+	} else if (strcmp(q, "unshare-user") == 0) {
+		if (unshare(CLONE_NEWUSER) < 0)
+			return fail_errno(errno);
+		printf("ok\n");
+	} else if (strcmp(q, "ptrace") == 0) {
+		need(argc, 1);
+		pid_t pid = atoi(argv[2]);
+		if (ptrace(PTRACE_ATTACH, pid, NULL, NULL) < 0)
+			return fail_errno(errno);
+		waitpid(pid, NULL, 0);
+		ptrace(PTRACE_DETACH, pid, NULL, NULL);
+		printf("ok\n");
+	} else if (strcmp(q, "open-fd") == 0) {
+		need(argc, 1);
+		if (fcntl(atoi(argv[2]), F_GETFD) < 0)
+			return fail_errno(errno);
+		printf("open\n");
+	} else {
+		fprintf(stderr, "usage: probe hostname|pid|ppid|uid|id|cwd|env NAME|cat PATH|write PATH TEXT|ls DIR|"
+				"stat PATH|exit N|sleep S|mounts|fds|mount TYPE TARGET|mknod PATH|kill PID SIG|"
+				"spawn-zombie|signal-wait|ps|isatty|caps|sethostname NAME|unshare-user|ptrace PID|"
+				"open-fd N\n");
+		return 2;
+	}
+	return 0;
+}
