@@ -549,8 +549,6 @@ static int write_exit_file(const char *path, const char *line, size_t len, struc
 		return dl_fail_errno(e, "write exit file", path, "open `%s`", tmp);
 	if (dl_write_all(fd, line, len) < 0)
 		return dl_fail_errno(e, "write exit file", path, "write `%s`", tmp);
-	if (fsync(fd) < 0)
-		return dl_fail_errno(e, "write exit file", path, "fsync `%s`", tmp);
 	if (rename(tmp, path) < 0)
 		return dl_fail_errno(e, "write exit file", path, "rename `%s`", tmp);
 	return 0;
@@ -637,14 +635,14 @@ int cmd_run(int argc, char **argv)
 	if (failed)
 		return DL_EXIT_FAILED;
 
+	/* The caller hears first; the exit file is for other processes. The state
+	 * directory does not outlive a reboot, so it is renamed into place, not synced. */
+	dl_status_exited(status);
 	if (c.exit_file) {
 		char line[128];
 		size_t len = dl_format_exited(line, sizeof line, status);
-		if (write_exit_file(c.exit_file, line, len, &e) < 0) {
-			dl_status_exited(status);
+		if (write_exit_file(c.exit_file, line, len, &e) < 0)
 			shim_fail(&e);
-		}
 	}
-	dl_status_exited(status);
 	return DL_EXIT_OK;
 }

@@ -66,6 +66,8 @@ export class HelperProcess {
     this.child = spawn(path, [op, ...args], {
       stdio: [...options.stdio, 'pipe'],
       detached: options.detached ?? false,
+      // The helper takes everything from argv; the caller's environment is none of its business.
+      env: {},
     });
     const statusStream = this.child.stdio[3] as Readable;
     const decoder = new StatusLineDecoder();
