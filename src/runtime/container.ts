@@ -40,15 +40,23 @@ export interface ExitStatus {
 
 /** A summary of one container, as `runtime.list()` returns it. */
 export interface ContainerInfo {
+  /** The container's id. */
   id: string;
+  /** Its name, when it was given one. */
   name?: string;
+  /** Its status when listed. */
   status: Exclude<ContainerStatus, 'removed'>;
   /** Host pid of the container's pid 1 while it exists. */
   pid: number;
+  /** When it was created. */
   created: Date;
+  /** Whether it outlives the process that created it. */
   detached: boolean;
+  /** Its command. */
   cmd: string[];
+  /** The rootfs directory it runs on. */
   rootfs: string;
+  /** The image it was made from, when it was. */
   image?: string;
   /** How it ended, once stopped. */
   exit?: ExitStatus;
@@ -68,7 +76,9 @@ export interface StopOptions {
 
 /** Output of a detached container, from its log files. */
 export interface ContainerLogs {
+  /** Everything the container wrote on stdout. */
   stdout: Buffer;
+  /** Everything the container wrote on stderr. */
   stderr: Buffer;
 }
 

@@ -6,6 +6,7 @@
 
 /** A host directory or file bind-mounted into the container. */
 export interface BindMount {
+  /** A bind mount. */
   type: 'bind';
   /** Absolute host path. It must exist. */
   source: string;
@@ -17,6 +18,7 @@ export interface BindMount {
 
 /** A fresh tmpfs mounted into the container. */
 export interface TmpfsMount {
+  /** A tmpfs mount. */
   type: 'tmpfs';
   /** Absolute path inside the container; created when missing. */
   target: string;
