@@ -1,0 +1,475 @@
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
+import createDebug from 'debug';
+import { DocklessError, InvalidArgumentError, PermissionError, UnsafeContentError } from '../errors.js';
+import { runHelperOp } from '../helper/spawn.js';
+import { normalizeEntryPath, printable } from './entry-path.js';
+import { paxXattrs } from './pax.js';
+import type { TarHeader } from './tar-extract.js';
+import { OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX, opaqueXattrName, parseWhiteout } from './whiteout.js';
+
+const debug = createDebug('dockless:layer');
+
+/** Ownership, permissions and times of an entry, applied after its content. */
+interface Meta {
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Seconds since the epoch, fractional. */
+  mtime: number;
+}
+
+type Node =
+  /** `meta` is undefined for a directory the layer only implies (a parent of an entry). */
+  | { kind: 'dir'; meta?: Meta; opaque?: boolean; xattrs?: Map<string, Buffer> }
+  | { kind: 'file' | 'symlink'; xattrs?: Map<string, Buffer> }
+  /** A device node or fifo: created by the helper after the stream, with its meta. */
+  | { kind: 'special'; type: 'c' | 'b' | 'p'; major: number; minor: number; meta: Meta; xattrs?: Map<string, Buffer> };
+
+/** Receives the content of a regular file entry, chunk by chunk. */
+export interface EntrySink {
+  write(chunk: Uint8Array): void;
+  end(): void;
+}
+
+const O_CREATE_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const FILE_TYPE = new Set(['file', 'contiguous-file']);
+
+/** The process umask, read without changing it (process.umask() with no argument briefly sets it to 0). */
+function readUmask(): number {
+  try {
+    const match = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (match) return parseInt(match[1]!, 8);
+  } catch {
+    // no procfs: assume the worst, so that every mode is set explicitly
+  }
+  return 0o777;
+}
+
+/** Options of {@link LayerApplier}. */
+export interface ApplierOptions {
+  /** Skip chown and device nodes; opaque xattrs in `user.overlay.*`. */
+  rootless: boolean;
+  helperPath?: string;
+  /** Put before error messages. */
+  context: string;
+}
+
+/**
+ * Applies the entries of one layer tar, in order, to an empty directory.
+ *
+ * Every path the layer creates is remembered, so that whether a parent is a
+ * real directory or a symlink is known without asking the filesystem; the
+ * target starts empty and nothing else writes to it, so this map is the truth.
+ * Creation never follows a symlink: parents are checked in the map, files are
+ * opened `O_CREAT|O_EXCL|O_NOFOLLOW`, and an existing entry is removed before
+ * it is replaced.
+ *
+ * Filesystem calls are synchronous: for tens of thousands of small files the
+ * per-call cost of the thread pool dominates, and each call is short (at most
+ * one decompressed chunk is written at a time), so the event loop is yielded
+ * between chunks while the decompressor works in the thread pool.
+ */
+export class LayerApplier {
+  /** Entries seen, including skipped ones and whiteouts. */
+  entries = 0;
+  readonly #root: string;
+  readonly #options: ApplierOptions;
+  readonly #nodes = new Map<string, Node>();
+  /** Whiteouts: the path they delete → the entry name that asked for it. */
+  readonly #whiteouts = new Map<string, string>();
+  readonly #umask = readUmask();
+  readonly #uid = process.geteuid?.() ?? 0;
+  readonly #gid = process.getegid?.() ?? 0;
+  /** The last parent directory checked by {@link #ensureParents}; reset when anything is removed. */
+  #lastParent: string | undefined;
+  #openFd: number | undefined;
+
+  constructor(root: string, options: ApplierOptions) {
+    this.#root = root;
+    this.#options = options;
+    this.#nodes.set('', { kind: 'dir' });
+  }
+
+  /**
+   * Applies one entry's header; returns a sink for its content when it is a
+   * regular file, else undefined (the content, if any, is to be discarded).
+   *
+   * @throws {@link UnsafeContentError} when the entry would write outside the root.
+   */
+  begin(header: TarHeader): EntrySink | undefined {
+    this.entries++;
+    const name = header.name;
+    const rel = normalizeEntryPath(name);
+    const type: string = header.type ?? 'unknown';
+    const slash = rel.lastIndexOf('/');
+    const base = rel.slice(slash + 1);
+
+    const whiteout = rel === '' ? undefined : parseWhiteout(base);
+    if (whiteout !== undefined) {
+      const parent = slash === -1 ? '' : rel.slice(0, slash);
+      this.#ensureParents(rel, name);
+      if (whiteout.kind === 'meta') {
+        debug('%s: skipping aufs metadata entry `%s`', this.#options.context, printable(name));
+      } else if (whiteout.kind === 'opaque') {
+        const dir = this.#nodes.get(parent);
+        if (dir?.kind === 'dir') dir.opaque = true;
+      } else {
+        if (whiteout.name === '' || whiteout.name === '.' || whiteout.name === '..') {
+          throw new UnsafeContentError(`${this.#options.context}: whiteout \`${printable(name)}\` names no file`, { path: name });
+        }
+        this.#whiteouts.set(parent === '' ? whiteout.name : `${parent}/${whiteout.name}`, name);
+      }
+      return undefined;
+    }
+
+    const meta = this.#meta(header);
+    const xattrs = this.#xattrs(header, type);
+
+    if (rel === '') {
+      if (type !== 'directory') {
+        throw new InvalidArgumentError(`${this.#options.context}: entry \`${printable(name)}\` replaces the layer root with a ${type}`, { path: name });
+      }
+      const root = this.#nodes.get('') as Extract<Node, { kind: 'dir' }>;
+      root.meta = meta;
+      if (xattrs) root.xattrs = xattrs;
+      return undefined;
+    }
+
+    this.#ensureParents(rel, name);
+    const abs = `${this.#root}/${rel}`;
+    const previous = this.#nodes.get(rel);
+
+    if (type === 'directory') {
+      if (previous?.kind === 'dir') {
+        previous.meta = meta;
+        if (xattrs) previous.xattrs = xattrs;
+        return undefined;
+      }
+      if (previous !== undefined) this.#remove(rel, previous);
+      this.#fs('mkdir', name, () => mkdirSync(abs, (meta.mode | 0o700) & 0o777));
+      this.#nodes.set(rel, xattrs ? { kind: 'dir', meta, xattrs } : { kind: 'dir', meta });
+      return undefined;
+    }
+
+    if (FILE_TYPE.has(type)) {
+      if (previous !== undefined) this.#remove(rel, previous);
+      const fd = this.#fs('open', name, () => openSync(abs, O_CREATE_FILE, meta.mode & 0o777));
+      this.#openFd = fd;
+      this.#nodes.set(rel, xattrs ? { kind: 'file', xattrs } : { kind: 'file' });
+      return {
+        write: (chunk) => {
+          this.#fs('write', name, () => {
+            for (let off = 0; off < chunk.byteLength; ) off += writeSync(fd, chunk, off, chunk.byteLength - off);
+          });
+        },
+        end: () => {
+          this.#fs('close', name, () => {
+            const chown = this.#chownNeeded(meta);
+            if (chown) fchownSync(fd, meta.uid, meta.gid);
+            if (this.#chmodNeeded(meta.mode)) fchmodSync(fd, meta.mode);
+            futimesSync(fd, meta.mtime, meta.mtime);
+            this.#openFd = undefined;
+            closeSync(fd);
+          });
+        },
+      };
+    }
+
+    if (type === 'symlink') {
+      const target = header.linkname ?? '';
+      if (target.includes('\0')) {
+        throw new UnsafeContentError(`${this.#options.context}: symlink \`${printable(name)}\` has a target with a NUL byte`, { path: name });
+      }
+      if (previous !== undefined) this.#remove(rel, previous);
+      this.#fs('symlink', name, () => {
+        symlinkSync(target, abs);
+        if (this.#chownNeeded(meta)) lchownSync(abs, meta.uid, meta.gid);
+        lutimesSync(abs, meta.mtime, meta.mtime);
+      });
+      this.#nodes.set(rel, xattrs ? { kind: 'symlink', xattrs } : { kind: 'symlink' });
+      return undefined;
+    }
+
+    if (type === 'link') {
+      const linkRel = normalizeEntryPath(header.linkname ?? '', `hard link \`${printable(name)}\` to`);
+      const linked = this.#nodes.get(linkRel);
+      this.#checkParents(linkRel, name, 'hard link target');
+      if (linked === undefined || linkRel === '') {
+        throw new InvalidArgumentError(
+          `${this.#options.context}: hard link \`${printable(name)}\` points to \`${printable(header.linkname ?? '')}\`, which is not an earlier entry of the layer`,
+          { path: name },
+        );
+      }
+      if (linkRel === rel) return undefined;
+      if (linked.kind === 'dir') {
+        throw new InvalidArgumentError(`${this.#options.context}: hard link \`${printable(name)}\` points to the directory \`${printable(linkRel)}\``, { path: name });
+      }
+      if (previous !== undefined) this.#remove(rel, previous);
+      if (linked.kind === 'special') {
+        // The helper creates device nodes after the stream; a second node is as good as a second name.
+        this.#nodes.set(rel, { ...linked });
+        return undefined;
+      }
+      // link(2) never follows a symlink on Linux: a hard link to a symlink is a second name of the symlink.
+      this.#fs('link', name, () => linkSync(`${this.#root}/${linkRel}`, abs));
+      this.#nodes.set(rel, { kind: linked.kind });
+      return undefined;
+    }
+
+    if (type === 'character-device' || type === 'block-device' || type === 'fifo') {
+      const t = type === 'fifo' ? 'p' : type === 'block-device' ? 'b' : 'c';
+      if (this.#options.rootless && t !== 'p') {
+        debug('%s: rootless: skipping device node `%s`', this.#options.context, printable(name));
+        return undefined;
+      }
+      if (previous !== undefined) this.#remove(rel, previous);
+      this.#nodes.set(rel, {
+        kind: 'special',
+        type: t,
+        major: header.devmajor ?? 0,
+        minor: header.devminor ?? 0,
+        meta,
+        ...(xattrs ? { xattrs } : {}),
+      });
+      return undefined;
+    }
+
+    throw new InvalidArgumentError(`${this.#options.context}: entry \`${printable(name)}\` has an unsupported type (${String(header.type)})`, {
+      path: name,
+    });
+  }
+
+  /**
+   * Applies what had to wait for the whole stream: device nodes, whiteouts,
+   * xattrs and ownership of nodes in one helper `meta` batch, then the
+   * metadata of device nodes and directories (directory mtimes last, since
+   * creating their children changed them).
+   */
+  async finish(): Promise<void> {
+    const mknods: string[] = [];
+    const chowns: string[] = [];
+    const xattrs: string[] = [];
+    const opaqueName = opaqueXattrName(this.#options.rootless);
+    const opaqueHex = Buffer.from(OPAQUE_XATTR_VALUE).toString('hex');
+    const addXattrs = (rel: string, map: Map<string, Buffer> | undefined): void => {
+      if (map) for (const [key, value] of map) xattrs.push('xattr', rel || '.', key, value.toString('hex'));
+    };
+
+    for (const [path, entryName] of this.#whiteouts) {
+      const node = this.#nodes.get(path);
+      if (node?.kind === 'dir') {
+        // `.wh.d` and a `d/` in the same layer: the lower `d` is replaced, i.e. this `d` is opaque.
+        node.opaque = true;
+        continue;
+      }
+      // The OCI spec: a whiteout only hides lower layers' paths, never what its own layer adds.
+      if (node !== undefined) continue;
+      if (!this.#parentsAreDirs(path)) {
+        debug('%s: whiteout `%s` lies below a replaced directory; skipped', this.#options.context, printable(entryName));
+        continue;
+      }
+      mknods.push('mknod', path, 'c', '0', '0', '0');
+    }
+    for (const [path, node] of this.#nodes) {
+      if (node.kind === 'special') {
+        mknods.push('mknod', path, node.type, (node.meta.mode & 0o7777).toString(8), String(node.major), String(node.minor));
+        if (this.#chownNeeded(node.meta)) chowns.push('chown', path, String(node.meta.uid), String(node.meta.gid));
+      }
+      if (node.kind === 'dir' && node.opaque) xattrs.push('xattr', path || '.', opaqueName, opaqueHex);
+      addXattrs(path, node.xattrs);
+    }
+
+    const fields = [...mknods, ...chowns, ...xattrs];
+    if (fields.length > 0) {
+      debug('%s: helper meta batch: %d mknod, %d chown, %d xattr', this.#options.context, mknods.length / 6, chowns.length / 4, xattrs.length / 4);
+      await runHelperOp('meta', ['--root', this.#root], {
+        input: Buffer.from(`${fields.join('\0')}\0`),
+        context: this.#options.context,
+        ...(this.#options.helperPath !== undefined ? { helperPath: this.#options.helperPath } : {}),
+      });
+    }
+
+    for (const [path, node] of this.#nodes) {
+      if (node.kind !== 'special') continue;
+      this.#fs('chmod', path, () => {
+        const abs = `${this.#root}/${path}`;
+        chmodSync(abs, node.meta.mode & 0o7777);
+        lutimesSync(abs, node.meta.mtime, node.meta.mtime);
+      });
+    }
+    const created = 0o777 & ~this.#umask;
+    // Directories get their mode only now: a read-only one must stay writable while its children are created.
+    for (const [path, node] of this.#nodes) {
+      if (node.kind !== 'dir' || node.meta === undefined) continue;
+      const meta = node.meta;
+      this.#fs('chmod', path || '.', () => {
+        const abs = path === '' ? this.#root : `${this.#root}/${path}`;
+        const chown = this.#chownNeeded(meta);
+        if (chown) lchownSync(abs, meta.uid, meta.gid);
+        if (path === '' || chown || ((meta.mode | 0o700) & created) !== meta.mode) {
+          chmodSync(abs, meta.mode);
+        }
+        utimesSync(abs, meta.mtime, meta.mtime);
+      });
+    }
+  }
+
+  /** Closes a file left open by a failed stream. */
+  abort(): void {
+    if (this.#openFd !== undefined) {
+      try {
+        closeSync(this.#openFd);
+      } catch {
+        // already closed
+      }
+      this.#openFd = undefined;
+    }
+  }
+
+  #meta(header: TarHeader): Meta {
+    const pax = header.pax;
+    let mtime = (header.mtime?.getTime() ?? 0) / 1000;
+    let uid = header.uid ?? 0;
+    let gid = header.gid ?? 0;
+    if (pax) {
+      // tar-stream applies path, linkpath and size from PAX, but not these.
+      if (pax['mtime'] !== undefined && Number.isFinite(Number(pax['mtime']))) mtime = Number(pax['mtime']);
+      if (pax['uid'] !== undefined && /^\d+$/.test(pax['uid'])) uid = Number(pax['uid']);
+      if (pax['gid'] !== undefined && /^\d+$/.test(pax['gid'])) gid = Number(pax['gid']);
+    }
+    return { mode: (header.mode ?? 0o644) & 0o7777, uid, gid, mtime };
+  }
+
+  #xattrs(header: TarHeader, type: string): Map<string, Buffer> | undefined {
+    if (!header.pax) return undefined;
+    const all = paxXattrs(header.pax);
+    if (all.size === 0) return undefined;
+    const kept = new Map<string, Buffer>();
+    for (const [name, value] of all) {
+      if (name.includes('\0') || name === '') {
+        throw new UnsafeContentError(`${this.#options.context}: entry \`${printable(header.name)}\` has an xattr name with a NUL byte`, { path: header.name });
+      }
+      if (name.startsWith(OVERLAY_XATTR_PREFIX) || name.startsWith(OVERLAY_USER_XATTR_PREFIX)) {
+        // overlayfs reads these from lower dirs (redirects, metacopy, opaque): only we may write them.
+        debug('%s: dropping overlay xattr %s of `%s`', this.#options.context, name, printable(header.name));
+        continue;
+      }
+      if (this.#options.rootless && !name.startsWith('user.')) {
+        debug('%s: rootless: skipping xattr %s of `%s`', this.#options.context, name, printable(header.name));
+        continue;
+      }
+      if (type === 'symlink' && name.startsWith('user.')) {
+        // The kernel refuses user.* xattrs on symlinks (EPERM).
+        debug('%s: skipping xattr %s of symlink `%s`', this.#options.context, name, printable(header.name));
+        continue;
+      }
+      kept.set(name, value);
+    }
+    return kept.size > 0 ? kept : undefined;
+  }
+
+  #chownNeeded(meta: Meta): boolean {
+    return !this.#options.rootless && (meta.uid !== this.#uid || meta.gid !== this.#gid);
+  }
+
+  /** Whether the mode open(2) gave (masked by the umask) differs from the wanted one. */
+  #chmodNeeded(mode: number): boolean {
+    // Special bits are always set explicitly, after chown(2), which clears set-user-ID and set-group-ID.
+    return (mode & 0o7000) !== 0 || (mode & this.#umask & 0o777) !== 0;
+  }
+
+  /** Makes sure every parent of `rel` is a directory of the layer, creating missing ones; never goes through a symlink. */
+  #ensureParents(rel: string, name: string): void {
+    const slash = rel.lastIndexOf('/');
+    if (slash === -1) return;
+    const parent = rel.slice(0, slash);
+    if (parent === this.#lastParent) return;
+    let i = -1;
+    while ((i = rel.indexOf('/', i + 1)) !== -1) {
+      const dir = rel.slice(0, i);
+      const node = this.#nodes.get(dir);
+      if (node === undefined) {
+        this.#fs('mkdir', name, () => mkdirSync(`${this.#root}/${dir}`, 0o755));
+        this.#nodes.set(dir, { kind: 'dir' });
+      } else if (node.kind !== 'dir') {
+        this.#notADir(dir, node, name, 'entry');
+      }
+    }
+    this.#lastParent = parent;
+  }
+
+  /** Like {@link #ensureParents} but creates nothing: for hard link targets. */
+  #checkParents(rel: string, name: string, what: string): void {
+    let i = -1;
+    while ((i = rel.indexOf('/', i + 1)) !== -1) {
+      const dir = rel.slice(0, i);
+      const node = this.#nodes.get(dir);
+      if (node !== undefined && node.kind !== 'dir') this.#notADir(dir, node, name, what);
+    }
+  }
+
+  #parentsAreDirs(rel: string): boolean {
+    let i = -1;
+    while ((i = rel.indexOf('/', i + 1)) !== -1) {
+      if (this.#nodes.get(rel.slice(0, i))?.kind !== 'dir') return false;
+    }
+    return true;
+  }
+
+  #notADir(dir: string, node: Node, name: string, what: string): never {
+    if (node.kind === 'symlink') {
+      throw new UnsafeContentError(
+        `${this.#options.context}: ${what} \`${printable(name)}\` would be written through the symlink \`${printable(dir)}\``,
+        { path: name },
+      );
+    }
+    throw new InvalidArgumentError(`${this.#options.context}: ${what} \`${printable(name)}\` lies below \`${printable(dir)}\`, which is not a directory`, {
+      path: name,
+    });
+  }
+
+  /** Removes an earlier entry that a later one replaces (tar semantics: the last entry of a name wins). */
+  #remove(rel: string, node: Node): void {
+    this.#lastParent = undefined;
+    const abs = `${this.#root}/${rel}`;
+    if (node.kind === 'dir') {
+      this.#fs('rm', rel, () => rmSync(abs, { recursive: true, force: true }));
+      const prefix = `${rel}/`;
+      for (const key of this.#nodes.keys()) if (key.startsWith(prefix)) this.#nodes.delete(key);
+      for (const key of this.#whiteouts.keys()) if (key.startsWith(prefix)) this.#whiteouts.delete(key);
+    } else if (node.kind !== 'special') {
+      this.#fs('unlink', rel, () => unlinkSync(abs));
+    }
+    this.#nodes.delete(rel);
+  }
+
+  /** Runs a filesystem call, turning its error into a dockless error naming the entry. */
+  #fs<T>(syscall: string, name: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code ?? 'error';
+      const message = `${this.#options.context}: ${syscall} \`${printable(name)}\`: ${code}`;
+      if (code === 'EACCES' || code === 'EPERM') throw new PermissionError(message, { cause, path: name });
+      throw new DocklessError(message, { cause, path: name });
+    }
+  }
+}

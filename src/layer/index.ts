@@ -1,0 +1,24 @@
+/**
+ * Layers: tar ⇄ filesystem. {@link unpackLayer} turns a layer blob into a
+ * snapshot directory with overlayfs whiteouts.
+ *
+ * @module
+ */
+export { unpackLayer } from './unpack.js';
+export type { LayerCompression, UnpackOptions, UnpackResult } from './unpack.js';
+export { normalizeEntryPath } from './entry-path.js';
+export {
+  OPAQUE_WHITEOUT,
+  OPAQUE_XATTR_VALUE,
+  OVERLAY_USER_XATTR_PREFIX,
+  OVERLAY_XATTR_PREFIX,
+  WHITEOUT_DEVICE,
+  WHITEOUT_META_PREFIX,
+  WHITEOUT_PREFIX,
+  isOverlayWhiteout,
+  opaqueXattrName,
+  parseWhiteout,
+  whiteoutEntryName,
+} from './whiteout.js';
+export type { WhiteoutName } from './whiteout.js';
+export { PAX_LIBARCHIVE_XATTR_PREFIX, PAX_XATTR_PREFIX, decodePax, encodePax, paxXattrs } from './pax.js';

@@ -1,0 +1,340 @@
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Readable, pipeline } from 'node:stream';
+import zlib from 'node:zlib';
+import createDebug from 'debug';
+import { Decompress as ZstdDecompress } from 'fzstd';
+import {
+  AbortError,
+  DocklessError,
+  InvalidArgumentError,
+  NotFoundError,
+} from '../errors.js';
+import { LayerApplier, type EntrySink } from './apply.js';
+import { printable } from './entry-path.js';
+import { createExtract, type TarHeader } from './tar-extract.js';
+
+const debug = createDebug('dockless:layer');
+
+/** A layer blob's compression. */
+export type LayerCompression = 'gzip' | 'zstd' | 'none';
+
+/** Options of {@link unpackLayer}. */
+export interface UnpackOptions {
+  /**
+   * The blob's compression; `'auto'` sniffs the magic bytes (gzip `1f 8b`,
+   * zstd `28 b5 2f fd`, anything else is a plain tar).
+   * @default 'auto'
+   */
+  compression?: 'auto' | LayerCompression;
+  /** Cancels the unpack; the promise rejects with an {@link AbortError}. */
+  signal?: AbortSignal;
+  /** Called as uncompressed bytes flow: the total so far, and the entries applied so far. */
+  onProgress?: (event: { bytes: number; entries: number }) => void;
+  /**
+   * How whiteouts are written in the target. `'overlay'`: a `.wh.<name>`
+   * entry becomes a character device 0:0 named `<name>`, a `.wh..wh..opq`
+   * entry the xattr `trusted.overlay.opaque=y` on its directory
+   * (`user.overlay.opaque=y` when {@link UnpackOptions.rootless}), as
+   * overlayfs lower dirs need them.
+   * @default 'overlay'
+   */
+  whiteouts?: 'overlay';
+  /**
+   * Unpack without privileges: no chown (every file belongs to the caller and
+   * the tar's ownership is recorded nowhere), character and block devices are
+   * skipped with a debug line, only `user.*` xattrs are kept, and opaque
+   * directories get `user.overlay.opaque` (the overlay `userxattr`
+   * convention). Whiteouts are still character devices 0:0, which Linux ≥ 5.8
+   * lets an unprivileged user create.
+   * @default process.getuid() !== 0
+   */
+  rootless?: boolean;
+  /** Path of the native helper, for device nodes, whiteouts and xattrs. @default the built helper, see locateHelper */
+  helperPath?: string;
+}
+
+/** What {@link unpackLayer} unpacked. */
+export interface UnpackResult {
+  /** The diffID: `sha256:<hex>` of the uncompressed tar. */
+  diffId: string;
+  /** Size of the uncompressed tar in bytes. */
+  size: number;
+  /** Number of tar entries (whiteouts and skipped entries included). */
+  entries: number;
+}
+
+const GZIP_MAGIC = [0x1f, 0x8b];
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+/** Decompressed chunk size: large chunks mean fewer thread-pool round trips and stream events. */
+const GUNZIP_CHUNK = 256 * 1024;
+
+/**
+ * Unpacks one OCI layer blob into `target`, in one streamed pass:
+ * decompress → diffID hash → tar entries → filesystem.
+ *
+ * `target` must be an existing, empty directory that nothing else writes to
+ * while the unpack runs. Regular files, directories, symlinks, hard links,
+ * device nodes and fifos (as root), ownership (as root), modes, mtimes and
+ * PAX xattrs (`security.capability` included) are kept; OCI whiteouts become
+ * overlayfs whiteouts (see {@link UnpackOptions.whiteouts}). Device nodes,
+ * whiteouts and xattrs are applied in one native-helper batch at the end, so
+ * a layer with any of them needs the helper.
+ *
+ * Untrusted input is contained: leading `/` is dropped (`/etc/x` is the
+ * layer's `etc/x`, as in Docker), and an entry whose `..` climbs above the
+ * root, that would be written through a symlink of the layer, a hard link to
+ * outside or through a symlink, or a name with a NUL byte is refused.
+ *
+ * @returns the diffID, the uncompressed size and the number of entries.
+ * @throws {@link UnsafeContentError} naming the entry that tried to leave `target`.
+ * @throws {@link InvalidArgumentError} for a corrupt stream, a malformed tar, or an entry that cannot be applied.
+ * @throws {@link AbortError} when `signal` aborts.
+ * @throws {@link HelperError} when the helper fails to apply the batch.
+ * After any throw `target` holds a partial layer: the caller must discard it.
+ *
+ * @example
+ * ```ts
+ * import { createReadStream } from 'node:fs';
+ * const dir = await fs.mkdtemp(path.join(store, 'unpack-'));
+ * const { diffId } = await unpackLayer(createReadStream(blobPath), dir);
+ * if (diffId !== expectedDiffId) throw new Error('diffID mismatch');
+ * await fs.rename(dir, snapshotPath);
+ * ```
+ */
+export async function unpackLayer(
+  source: Readable | AsyncIterable<Uint8Array>,
+  target: string,
+  options: UnpackOptions = {},
+): Promise<UnpackResult> {
+  const { signal, onProgress } = options;
+  const context = 'unpack layer';
+  const destroySource = (): void => {
+    if (source instanceof Readable) source.destroy();
+  };
+  if (signal?.aborted) {
+    destroySource();
+    throw abortError(context, signal);
+  }
+  const root = path.resolve(target);
+  let stats;
+  try {
+    stats = await fs.lstat(root);
+  } catch (cause) {
+    destroySource();
+    throw new NotFoundError(`${context}: target \`${root}\` does not exist`, { cause, path: root });
+  }
+  if (!stats.isDirectory()) {
+    destroySource();
+    throw new InvalidArgumentError(`${context}: target \`${root}\` is not a directory`, { path: root });
+  }
+
+  const rootless = options.rootless ?? (process.getuid?.() ?? 0) !== 0;
+  const applier = new LayerApplier(root, {
+    rootless,
+    context,
+    ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}),
+  });
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let failure: unknown;
+
+  const { extract, binaryPax } = createExtract();
+  if (!binaryPax) debug('tar-stream internals changed: binary xattr values may be altered');
+  const fail = (error: unknown): void => {
+    failure ??= error;
+    extract.destroy(error instanceof Error ? error : new Error(String(error)));
+  };
+  const extracted = new Promise<void>((resolve) => {
+    extract.on('entry', (entryHeader, stream, next) => {
+      const header = entryHeader as unknown as TarHeader;
+      if (failure !== undefined) return;
+      // Destroying the extractor destroys the entry stream with the same error, which is reported once, below.
+      stream.on('error', () => {});
+      let sink: EntrySink | undefined;
+      try {
+        sink = applier.begin(header);
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      stream.on('data', (data) => {
+        const chunk = data as Uint8Array;
+        if (sink === undefined || failure !== undefined) return;
+        try {
+          sink.write(chunk);
+        } catch (error) {
+          fail(error);
+        }
+      });
+      stream.on('end', () => {
+        if (failure !== undefined) return;
+        try {
+          sink?.end();
+        } catch (error) {
+          fail(error);
+          return;
+        }
+        next();
+      });
+      stream.resume();
+    });
+    extract.on('error', (error: Error) => {
+      failure ??= new InvalidArgumentError(`${context}: malformed tar: ${error.message}`, { cause: error });
+      resolve();
+    });
+    extract.on('finish', () => resolve());
+    extract.on('close', () => resolve());
+  });
+
+  let decompressed: (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+  const onAbort = (): void => {
+    fail(abortError(context, signal!));
+    // Unblock a read that waits on a slow source.
+    decompressed?.destroy?.();
+    destroySource();
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const input = await sniff(source, options.compression ?? 'auto');
+    debug('%s into %s: %s%s', context, root, input.compression, rootless ? ', rootless' : '');
+    decompressed = decompress(input.chunks, input.compression, context);
+    for await (const chunk of decompressed) {
+      if (failure !== undefined) break;
+      hash.update(chunk);
+      bytes += chunk.byteLength;
+      if (!extract.write(chunk)) await drained(extract);
+      onProgress?.({ bytes, entries: applier.entries });
+    }
+    if (failure === undefined) {
+      extract.end(null);
+      await extracted;
+    }
+    if (failure !== undefined) throw failure;
+    if (signal?.aborted) throw abortError(context, signal);
+    await applier.finish();
+    if (signal?.aborted) throw abortError(context, signal);
+  } catch (error) {
+    applier.abort();
+    extract.destroy(null);
+    decompressed?.destroy?.();
+    destroySource();
+    throw wrapError(failure ?? error, context);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  const diffId = `sha256:${hash.digest('hex')}`;
+  debug('%s: %s, %d bytes, %d entries', context, diffId, bytes, applier.entries);
+  return { diffId, size: bytes, entries: applier.entries };
+}
+
+function abortError(context: string, signal: AbortSignal): AbortError {
+  return new AbortError(`${context}: aborted`, { cause: signal.reason });
+}
+
+function wrapError(error: unknown, context: string): Error {
+  if (error instanceof DocklessError) return error;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return new InvalidArgumentError(`${context}: corrupt gzip stream: ${message}`, { cause: error });
+  }
+  return new DocklessError(`${context}: ${printable(message)}`, { cause: error });
+}
+
+/** Resolves when `writable` drains; rejects if it fails or closes first. */
+function drained(writable: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      writable.off('drain', done);
+      writable.off('error', done);
+      writable.off('close', done);
+      resolve();
+    };
+    writable.on('drain', done);
+    writable.on('error', done);
+    writable.on('close', done);
+  });
+}
+
+/** Reads the first bytes to choose the decompressor; returns the whole stream again. */
+async function sniff(
+  source: Readable | AsyncIterable<Uint8Array>,
+  compression: 'auto' | LayerCompression,
+): Promise<{ compression: LayerCompression; chunks: AsyncIterable<Uint8Array> }> {
+  if (compression !== 'auto') return { compression, chunks: source };
+  const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+  const head: Uint8Array[] = [];
+  let length = 0;
+  let ended = false;
+  while (length < ZSTD_MAGIC.length) {
+    const next = await iterator.next();
+    if (next.done) {
+      ended = true;
+      break;
+    }
+    const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+    head.push(chunk);
+    length += chunk.byteLength;
+  }
+  const first = Buffer.concat(head);
+  const starts = (magic: number[]): boolean => magic.every((b, i) => first[i] === b);
+  const detected: LayerCompression = starts(GZIP_MAGIC) ? 'gzip' : starts(ZSTD_MAGIC) ? 'zstd' : 'none';
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    try {
+      if (first.byteLength > 0) yield first;
+      if (ended) return;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      if (!ended) await iterator.return?.();
+    }
+  }
+  return { compression: detected, chunks: chunks() };
+}
+
+/** The decompressed stream. */
+function decompress(
+  input: AsyncIterable<Uint8Array>,
+  compression: LayerCompression,
+  context: string,
+): AsyncIterable<Uint8Array> & { destroy?: () => void } {
+  switch (compression) {
+    case 'none':
+      return input;
+    case 'gzip': {
+      const gunzip = zlib.createGunzip({ chunkSize: GUNZIP_CHUNK });
+      const readable = input instanceof Readable ? input : Readable.from(input, { objectMode: false });
+      pipeline(readable, gunzip, () => {
+        // errors surface through the iteration of gunzip
+      });
+      return gunzip;
+    }
+    case 'zstd':
+      return unzstd(input, context);
+  }
+}
+
+async function* unzstd(input: AsyncIterable<Uint8Array>, context: string): AsyncGenerator<Uint8Array> {
+  const out: Uint8Array[] = [];
+  const decoder = new ZstdDecompress((data) => {
+    if (data.byteLength > 0) out.push(data);
+  });
+  const push = (chunk: Uint8Array, final: boolean): void => {
+    try {
+      decoder.push(chunk, final);
+    } catch (cause) {
+      throw new InvalidArgumentError(`${context}: corrupt zstd stream: ${(cause as Error).message}`, { cause });
+    }
+  };
+  for await (const chunk of input) {
+    push(chunk, false);
+    while (out.length > 0) yield out.shift()!;
+  }
+  push(new Uint8Array(0), true);
+  while (out.length > 0) yield out.shift()!;
+}

@@ -1,0 +1,711 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import zlib from 'node:zlib';
+import tar from 'tar-stream';
+import {
+  AbortError,
+  DocklessError,
+  InvalidArgumentError,
+  NotFoundError,
+  UnsafeContentError,
+} from '../../src/errors.js';
+import { locateHelper } from '../../src/helper/locate.js';
+import {
+  OPAQUE_WHITEOUT,
+  WHITEOUT_PREFIX,
+  decodePax,
+  encodePax,
+  isOverlayWhiteout,
+  normalizeEntryPath,
+  parseWhiteout,
+  paxXattrs,
+  unpackLayer,
+  whiteoutEntryName,
+} from '../../src/layer/index.js';
+import { createExtract } from '../../src/layer/tar-extract.js';
+
+// ------------------------------------------------------------------ fixtures
+
+type Entry = Parameters<tar.Pack['entry']>[0] & {
+  body?: string | Buffer;
+  /** Raw PAX records put in a `pax-header` entry before this one (byte-exact, unlike tar-stream's). */
+  rawPax?: [string, string | Buffer][];
+};
+
+const MTIME = new Date('2020-02-02T02:02:02Z');
+
+/** Builds an uncompressed tar from entries, in order. */
+async function makeTar(entries: Entry[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const collected = (async () => {
+    for await (const chunk of pack) chunks.push(chunk as Buffer);
+  })();
+  for (const { body, rawPax, ...header } of entries) {
+    // tar-stream writes PAX values as UTF-8 text; a placeholder file retyped to 'x' below carries raw ones.
+    if (rawPax) await add(pack, { name: RAW_PAX, mtime: MTIME, mode: 0o644 }, encodePax(rawPax));
+    const type = header.type ?? 'file';
+    const data = body === undefined ? (type === 'file' ? Buffer.alloc(0) : undefined) : Buffer.from(body);
+    await add(pack, { mtime: MTIME, mode: type === 'directory' ? 0o755 : type === 'symlink' ? 0o777 : 0o644, ...header }, data);
+  }
+  pack.finalize();
+  await collected;
+  return retypeRawPax(Buffer.concat(chunks));
+}
+
+const RAW_PAX = 'dockless-test-raw-pax-header';
+
+/** Turns the placeholder entries of {@link makeTar} into PAX headers (typeflag `x`), fixing their checksums. */
+function retypeRawPax(tarball: Buffer): Buffer {
+  for (let off = 0; off + 512 <= tarball.length; ) {
+    const header = tarball.subarray(off, off + 512);
+    if (header.every((b) => b === 0)) break;
+    const size = parseInt(header.toString('ascii', 124, 136).replace(/\0.*$/, '').trim() || '0', 8);
+    if (header.toString('utf8', 0, RAW_PAX.length) === RAW_PAX && header[RAW_PAX.length] === 0) {
+      header[156] = 'x'.charCodeAt(0);
+      setChecksum(header);
+    }
+    off += 512 + Math.ceil(size / 512) * 512;
+  }
+  return tarball;
+}
+
+function setChecksum(header: Buffer): void {
+  header.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += header[i]!;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+}
+
+function add(pack: tar.Pack, header: Parameters<tar.Pack['entry']>[0], body?: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
+    if (body === undefined) pack.entry(header, cb);
+    else pack.entry(header, body, cb);
+  });
+}
+
+const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** A source that yields the buffer in small chunks, to exercise chunk boundaries. */
+function chunked(buf: Buffer, size = 777): Readable {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < buf.length; i += size) parts.push(buf.subarray(i, i + size));
+  return Readable.from(parts);
+}
+
+let base: string;
+let counter = 0;
+
+/** A fresh empty target, and beside it a canary dir that no layer may touch. */
+async function fresh(): Promise<{ target: string; canary: string; parent: string }> {
+  const parent = path.join(base, `case-${++counter}`);
+  const target = path.join(parent, 'target');
+  const canary = path.join(parent, 'canary');
+  await fs.mkdir(target, { recursive: true });
+  await fs.mkdir(canary);
+  await fs.writeFile(path.join(canary, 'keep'), 'original');
+  return { target, canary, parent };
+}
+
+/** Asserts nothing was added or changed outside the target. */
+async function assertCanaryIntact(dirs: { canary: string; parent: string }): Promise<void> {
+  assert.deepEqual((await fs.readdir(dirs.canary)).sort(), ['keep']);
+  assert.equal(await fs.readFile(path.join(dirs.canary, 'keep'), 'utf8'), 'original');
+  assert.deepEqual((await fs.readdir(dirs.parent)).sort(), ['canary', 'target']);
+  await assert.rejects(fs.lstat(path.join(base, 'evil')), { code: 'ENOENT' });
+}
+
+const isRoot = process.getuid?.() === 0;
+let helper: string | undefined;
+try {
+  helper = locateHelper();
+} catch {
+  helper = undefined;
+}
+const hasZstd = spawnSync('zstd', ['--version']).status === 0;
+const hasGnuTar = /GNU tar/.test(spawnSync('tar', ['--version']).stdout?.toString() ?? '');
+
+function needsRoot(t: TestContext): boolean {
+  if (!isRoot) t.skip('needs root (ownership, device nodes, trusted.* xattrs)');
+  return isRoot;
+}
+function needsHelper(t: TestContext): boolean {
+  if (helper === undefined) t.skip('needs the native helper (npm install builds native/build/dockless-helper)');
+  return helper !== undefined;
+}
+
+/** Reads every xattr of `file` through GNU tar (Node has no getxattr). */
+async function readXattrs(file: string): Promise<Map<string, Buffer>> {
+  const out = execFileSync('tar', ['--xattrs', '--xattrs-include=*', '--no-recursion', '-cf', '-', '-C', path.dirname(file), path.basename(file)], {
+    maxBuffer: 1 << 24,
+  });
+  const { extract } = createExtract();
+  let pax: Record<string, string> | null = null;
+  extract.on('entry', (header, stream, next) => {
+    pax ??= ((header as { pax?: Record<string, string> }).pax ?? null);
+    stream.on('end', () => next());
+    stream.resume();
+  });
+  const done = new Promise((resolve, reject) => {
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  extract.end(out);
+  await done;
+  return paxXattrs(pax);
+}
+
+before(async () => {
+  base = await fs.mkdtemp(path.join(os.tmpdir(), 'dockless-layer-unpack-'));
+});
+
+after(async () => {
+  await fs.rm(base, { recursive: true, force: true });
+});
+
+// ------------------------------------------------------------------ pure helpers
+
+describe('layer names', () => {
+  it('normalises entry names relative to the layer root', () => {
+    const table: [string, string][] = [
+      ['usr/bin/env', 'usr/bin/env'],
+      ['./usr/bin/', 'usr/bin'],
+      ['/etc/passwd', 'etc/passwd'],
+      ['a//b/./c', 'a/b/c'],
+      ['a/b/../c', 'a/c'],
+      ['./', ''],
+      ['.', ''],
+      ['..foo/bar..', '..foo/bar..'],
+    ];
+    for (const [input, expected] of table) assert.equal(normalizeEntryPath(input), expected, input);
+  });
+
+  it('refuses names that climb above the root or hold a NUL', () => {
+    for (const input of ['..', '../evil', 'a/../../evil', './../x', '/../x', 'a\0b']) {
+      assert.throws(() => normalizeEntryPath(input), UnsafeContentError, input);
+    }
+  });
+
+  it('classifies whiteout names', () => {
+    assert.deepEqual(parseWhiteout('.wh.passwd'), { kind: 'whiteout', name: 'passwd' });
+    assert.deepEqual(parseWhiteout(OPAQUE_WHITEOUT), { kind: 'opaque' });
+    assert.deepEqual(parseWhiteout('.wh..wh.plnk'), { kind: 'meta' });
+    assert.equal(parseWhiteout('passwd'), undefined);
+    assert.equal(parseWhiteout('.whatever'), undefined);
+    assert.equal(whiteoutEntryName('passwd'), `${WHITEOUT_PREFIX}passwd`);
+    assert.equal(isOverlayWhiteout({ isCharacterDevice: () => true, rdev: 0 }), true);
+    assert.equal(isOverlayWhiteout({ isCharacterDevice: () => true, rdev: 259 }), false);
+  });
+
+  it('round-trips PAX records with binary xattr values byte for byte', () => {
+    const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex');
+    const odd = Buffer.from([0x80, 0x00, 0xff, 0x0a, 0x3d]);
+    const encoded = encodePax([
+      ['path', 'dir/ünïcode'],
+      ['SCHILY.xattr.security.capability', cap],
+      ['SCHILY.xattr.user.odd', odd],
+      ['LIBARCHIVE.xattr.user.b64%20name', Buffer.from('aGVsbG8=')],
+    ]);
+    const pax = decodePax(encoded);
+    assert.equal(pax['path'], 'dir/ünïcode');
+    const xattrs = paxXattrs(pax);
+    assert.deepEqual(xattrs.get('security.capability'), cap);
+    assert.deepEqual(xattrs.get('user.odd'), odd);
+    assert.deepEqual(xattrs.get('user.b64 name'), Buffer.from('hello'));
+  });
+
+  it('puts the byte-exact PAX decoder into tar-stream (guards against tar-stream internals changing)', () => {
+    assert.equal(createExtract().binaryPax, true);
+  });
+});
+
+// ------------------------------------------------------------------ unpacking
+
+describe('unpackLayer', () => {
+  it('unpacks files, directories, symlinks and hard links with modes and mtimes; the diffID is the tar digest', async () => {
+    const { target } = await fresh();
+    const long = `${'deep/'.repeat(30)}file-with-a-long-name-${'x'.repeat(120)}`;
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17, 'a');
+    const layer = await makeTar([
+      { name: 'etc/', type: 'directory', mode: 0o750, mtime: new Date('2001-01-01T00:00:00Z') },
+      { name: 'etc/hosts', body: '127.0.0.1 localhost\n', mode: 0o600 },
+      { name: 'bin/tool', body: '#!/bin/sh\n', mode: 0o755 },
+      { name: 'bin/big', body: big },
+      { name: 'bin/tool-link', type: 'symlink', linkname: 'tool' },
+      { name: 'bin/tool-hard', type: 'link', linkname: 'bin/tool' },
+      { name: 'empty', body: '' },
+      { name: 'ünïcode/名前', body: 'utf-8 names' },
+      { name: long, body: 'long' },
+      { name: 'ro/', type: 'directory', mode: 0o555 },
+      { name: 'ro/inside', body: 'in a read-only dir' },
+    ]);
+    const result = await unpackLayer(chunked(layer), target);
+    assert.equal(result.diffId, sha256(layer));
+    assert.equal(result.size, layer.length);
+    assert.equal(result.entries, 11);
+
+    assert.equal(await fs.readFile(path.join(target, 'etc/hosts'), 'utf8'), '127.0.0.1 localhost\n');
+    assert.equal((await fs.stat(path.join(target, 'etc/hosts'))).mode & 0o7777, 0o600);
+    assert.equal((await fs.stat(path.join(target, 'bin/tool'))).mode & 0o7777, 0o755);
+    assert.equal((await fs.stat(path.join(target, 'etc'))).mode & 0o7777, 0o750);
+    assert.equal((await fs.stat(path.join(target, 'ro'))).mode & 0o7777, 0o555);
+    assert.equal(await fs.readFile(path.join(target, 'ro/inside'), 'utf8'), 'in a read-only dir');
+    assert.deepEqual(await fs.readFile(path.join(target, 'bin/big')), big);
+    assert.equal(await fs.readlink(path.join(target, 'bin/tool-link')), 'tool');
+    const tool = await fs.stat(path.join(target, 'bin/tool'));
+    const hard = await fs.stat(path.join(target, 'bin/tool-hard'));
+    assert.equal(hard.ino, tool.ino);
+    assert.equal(tool.nlink, 2);
+    assert.equal((await fs.stat(path.join(target, 'empty'))).size, 0);
+    assert.equal(await fs.readFile(path.join(target, 'ünïcode/名前'), 'utf8'), 'utf-8 names');
+    assert.equal(await fs.readFile(path.join(target, long), 'utf8'), 'long');
+
+    // Times: files and symlinks as in the tar; directories too, although their children came later.
+    assert.equal((await fs.stat(path.join(target, 'etc/hosts'))).mtime.getTime(), MTIME.getTime());
+    assert.equal((await fs.lstat(path.join(target, 'bin/tool-link'))).mtime.getTime(), MTIME.getTime());
+    assert.equal((await fs.stat(path.join(target, 'etc'))).mtime.getTime(), Date.parse('2001-01-01T00:00:00Z'));
+    assert.equal((await fs.stat(path.join(target, 'ro'))).mtime.getTime(), MTIME.getTime());
+    await fs.chmod(path.join(target, 'ro'), 0o755);
+  });
+
+  it('keeps sub-second PAX mtimes', async () => {
+    const { target } = await fresh();
+    const layer = await makeTar([{ name: 'f', body: 'x', rawPax: [['mtime', '1600000000.25']] }]);
+    await unpackLayer(chunked(layer), target);
+    assert.equal((await fs.stat(path.join(target, 'f'))).mtimeMs, 1600000000250);
+  });
+
+  it('drops leading `/` and `./` as Docker does: `/etc/passwd` lands in the layer', async () => {
+    const dirs = await fresh();
+    const layer = await makeTar([
+      { name: '/etc/passwd', body: 'root:x:0:0::/root:/bin/sh\n' },
+      { name: './etc/group', body: 'root:x:0:\n' },
+    ]);
+    await unpackLayer(chunked(layer), dirs.target);
+    assert.equal(await fs.readFile(path.join(dirs.target, 'etc/passwd'), 'utf8'), 'root:x:0:0::/root:/bin/sh\n');
+    assert.equal(await fs.readFile(path.join(dirs.target, 'etc/group'), 'utf8'), 'root:x:0:\n');
+    await assertCanaryIntact(dirs);
+  });
+
+  it('sniffs gzip, zstd and plain tars and hashes the uncompressed tar', async (t) => {
+    const layer = await makeTar([{ name: 'a/b', body: 'compressed '.repeat(1000) }]);
+    const sources: [string, Buffer][] = [
+      ['none', layer],
+      ['gzip', zlib.gzipSync(layer)],
+    ];
+    if (hasZstd) sources.push(['zstd', execFileSync('zstd', ['-q', '-c', '-3'], { input: layer })]);
+    else t.diagnostic('zstd CLI not installed: zstd sample skipped (apt-get install -y zstd)');
+    for (const [name, blob] of sources) {
+      for (const compression of ['auto', name] as const) {
+        const { target } = await fresh();
+        const result = await unpackLayer(chunked(blob, 5), target, { compression });
+        assert.equal(result.diffId, sha256(layer), `${name} (${compression})`);
+        assert.equal(result.size, layer.length);
+        assert.equal(await fs.readFile(path.join(target, 'a/b'), 'utf8'), 'compressed '.repeat(1000));
+      }
+    }
+  });
+
+  it('accepts a zstd blob of several frames', async (t) => {
+    if (!hasZstd) return t.skip('zstd CLI not installed (apt-get install -y zstd)');
+    const layer = await makeTar([
+      { name: 'one', body: Buffer.alloc(300_000, 1) },
+      { name: 'two', body: Buffer.alloc(300_000, 2) },
+    ]);
+    const half = 512 * 300;
+    const blob = Buffer.concat([
+      execFileSync('zstd', ['-q', '-c'], { input: layer.subarray(0, half) }),
+      execFileSync('zstd', ['-q', '-c'], { input: layer.subarray(half) }),
+    ]);
+    const { target } = await fresh();
+    const result = await unpackLayer(Readable.from([blob]), target);
+    assert.equal(result.diffId, sha256(layer));
+    assert.deepEqual(await fs.readFile(path.join(target, 'two')), Buffer.alloc(300_000, 2));
+  });
+
+  it('reports progress as bytes flow', async () => {
+    const { target } = await fresh();
+    const layer = await makeTar([{ name: 'f', body: Buffer.alloc(200_000) }, { name: 'g', body: 'g' }]);
+    const events: { bytes: number; entries: number }[] = [];
+    await unpackLayer(chunked(layer, 4096), target, { onProgress: (e) => events.push({ ...e }) });
+    assert.ok(events.length > 10);
+    for (let i = 1; i < events.length; i++) assert.ok(events[i]!.bytes >= events[i - 1]!.bytes);
+    assert.equal(events.at(-1)!.bytes, layer.length);
+  });
+
+  it('lets a later entry replace an earlier one of the same name (file, dir, symlink)', async () => {
+    const { target } = await fresh();
+    const layer = await makeTar([
+      { name: 'x', body: 'first' },
+      { name: 'x', body: 'second' },
+      { name: 'd/child', body: 'gone with d' },
+      { name: 'd', body: 'now a file' },
+      { name: 's', type: 'symlink', linkname: 'x' },
+      { name: 's/', type: 'directory' },
+    ]);
+    await unpackLayer(chunked(layer), target);
+    assert.equal(await fs.readFile(path.join(target, 'x'), 'utf8'), 'second');
+    assert.equal(await fs.readFile(path.join(target, 'd'), 'utf8'), 'now a file');
+    assert.ok((await fs.lstat(path.join(target, 's'))).isDirectory());
+  });
+
+  it('replaces a symlink by a later regular file without writing through it', async () => {
+    const dirs = await fresh();
+    const layer = await makeTar([
+      { name: 'passwd', type: 'symlink', linkname: path.join(dirs.canary, 'keep') },
+      { name: 'passwd', body: 'mine' },
+    ]);
+    await unpackLayer(chunked(layer), dirs.target);
+    const st = await fs.lstat(path.join(dirs.target, 'passwd'));
+    assert.ok(st.isFile());
+    assert.equal(await fs.readFile(path.join(dirs.target, 'passwd'), 'utf8'), 'mine');
+    await assertCanaryIntact(dirs);
+  });
+
+  it('links a hard link to a symlink that points outside as the symlink itself, never its target', async () => {
+    // link(2) does not follow symlinks: the result is a second name of the symlink, which is harmless.
+    const dirs = await fresh();
+    const layer = await makeTar([
+      { name: 'out', type: 'symlink', linkname: path.join(dirs.canary, 'keep') },
+      { name: 'out-hard', type: 'link', linkname: 'out' },
+    ]);
+    await unpackLayer(chunked(layer), dirs.target);
+    assert.ok((await fs.lstat(path.join(dirs.target, 'out-hard'))).isSymbolicLink());
+    assert.equal((await fs.lstat(path.join(dirs.canary, 'keep'))).nlink, 1);
+    await assertCanaryIntact(dirs);
+  });
+
+  it('refuses a hard link to an entry the layer does not have', async () => {
+    const dirs = await fresh();
+    const layer = await makeTar([{ name: 'h', type: 'link', linkname: 'missing' }]);
+    await assert.rejects(unpackLayer(chunked(layer), dirs.target), (e: unknown) => e instanceof InvalidArgumentError && /`h`/.test(e.message));
+  });
+
+  it('refuses unknown entry types (GNU sparse files) instead of dropping them', async () => {
+    const { target } = await fresh();
+    const layer = await makeTar([{ name: 'f', body: 'x' }]);
+    layer[156] = 'S'.charCodeAt(0);
+    setChecksum(layer.subarray(0, 512));
+    await assert.rejects(unpackLayer(chunked(layer), target), InvalidArgumentError);
+  });
+
+  it('fails with InvalidArgumentError on a corrupt gzip stream and on a truncated tar', async () => {
+    const layer = await makeTar([{ name: 'f', body: Buffer.alloc(10_000, 7) }]);
+    const gz = zlib.gzipSync(layer);
+    gz[gz.length >> 1] ^= 0xff;
+    await assert.rejects(unpackLayer(chunked(gz), (await fresh()).target), InvalidArgumentError);
+    await assert.rejects(unpackLayer(chunked(layer.subarray(0, 3000)), (await fresh()).target), InvalidArgumentError);
+    await assert.rejects(unpackLayer(chunked(Buffer.from('not a tar at all, clearly'.repeat(40))), (await fresh()).target), InvalidArgumentError);
+  });
+
+  it('fails with NotFoundError when the target does not exist', async () => {
+    const layer = await makeTar([{ name: 'f', body: 'x' }]);
+    await assert.rejects(unpackLayer(chunked(layer), path.join(base, 'no-such-dir')), NotFoundError);
+  });
+
+  it('stops with AbortError when the signal aborts, before or during the stream', async () => {
+    const layer = await makeTar([{ name: 'f', body: 'x' }]);
+    await assert.rejects(unpackLayer(chunked(layer), (await fresh()).target, { signal: AbortSignal.abort() }), AbortError);
+
+    const controller = new AbortController();
+    let destroyed = false;
+    const slow = new Readable({
+      read() {
+        // yields the first block, then hangs
+      },
+      destroy(err, cb) {
+        destroyed = true;
+        cb(err);
+      },
+    });
+    slow.push(zlib.gzipSync(layer).subarray(0, 20));
+    const running = unpackLayer(slow, (await fresh()).target, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await assert.rejects(running, AbortError);
+    assert.ok(destroyed, 'the source stream is destroyed');
+  });
+
+  it('keeps a file the same layer also whites out (whiteouts only hide lower layers, per the OCI spec)', async (t) => {
+    if (!needsHelper(t)) return;
+    const { target } = await fresh();
+    const layer = await makeTar([
+      { name: 'kept', body: 'here' },
+      { name: '.wh.kept', body: '' },
+      { name: '.wh.later', body: '' },
+      { name: 'later', body: 'also here' },
+    ]);
+    await unpackLayer(chunked(layer), target);
+    assert.equal(await fs.readFile(path.join(target, 'kept'), 'utf8'), 'here');
+    assert.equal(await fs.readFile(path.join(target, 'later'), 'utf8'), 'also here');
+  });
+
+  it('turns `.wh.<name>` into a char device 0:0 and `.wh..wh..opq` into trusted.overlay.opaque', async (t) => {
+    if (!needsRoot(t) || !needsHelper(t)) return;
+    const { target } = await fresh();
+    const layer = await makeTar([
+      { name: 'etc/', type: 'directory' },
+      { name: 'etc/.wh.shadow', body: '' },
+      { name: 'var/cache/', type: 'directory' },
+      { name: `var/cache/${OPAQUE_WHITEOUT}`, body: '' },
+      { name: 'var/cache/new', body: 'fresh' },
+      { name: '.wh.olddir', body: '' },
+      { name: 'replaced/x', body: 'x' },
+      { name: '.wh.replaced', body: '' },
+      { name: '.wh..wh.plnk', type: 'directory' },
+    ]);
+    const result = await unpackLayer(chunked(layer), target, { rootless: false });
+    assert.equal(result.entries, 9);
+    const shadow = await fs.lstat(path.join(target, 'etc/shadow'));
+    assert.ok(isOverlayWhiteout(shadow), 'etc/shadow is a whiteout');
+    assert.ok(isOverlayWhiteout(await fs.lstat(path.join(target, 'olddir'))));
+    await assert.rejects(fs.lstat(path.join(target, 'etc/.wh.shadow')), { code: 'ENOENT' });
+    await assert.rejects(fs.lstat(path.join(target, 'var/cache', OPAQUE_WHITEOUT)), { code: 'ENOENT' });
+    await assert.rejects(fs.lstat(path.join(target, '.wh..wh.plnk')), { code: 'ENOENT' });
+    assert.deepEqual((await readXattrs(path.join(target, 'var/cache'))).get('trusted.overlay.opaque'), Buffer.from('y'));
+    assert.equal(await fs.readFile(path.join(target, 'var/cache/new'), 'utf8'), 'fresh');
+    // `.wh.replaced` with `replaced/` in the same layer: the lower dir is replaced, i.e. this one is opaque.
+    assert.deepEqual((await readXattrs(path.join(target, 'replaced'))).get('trusted.overlay.opaque'), Buffer.from('y'));
+  });
+
+  it('rootless: opaque dirs get user.overlay.opaque, whiteouts are still 0:0, devices are skipped, ownership is not applied', async (t) => {
+    if (!needsHelper(t)) return;
+    const { target } = await fresh();
+    const layer = await makeTar([
+      { name: `d/${OPAQUE_WHITEOUT}`, body: '' },
+      { name: 'd/.wh.gone', body: '' },
+      { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 },
+      { name: 'owned', body: 'x', uid: 4242, gid: 4343 },
+      { name: 'pipe', type: 'fifo', mode: 0o600 },
+    ]);
+    await unpackLayer(chunked(layer), target, { rootless: true });
+    assert.deepEqual((await readXattrs(path.join(target, 'd'))).get('user.overlay.opaque'), Buffer.from('y'));
+    // Linux ≥ 5.8 lets anyone create the whiteout device 0:0.
+    assert.ok(isOverlayWhiteout(await fs.lstat(path.join(target, 'd/gone'))));
+    await assert.rejects(fs.lstat(path.join(target, 'dev/null')), { code: 'ENOENT' });
+    assert.equal((await fs.stat(path.join(target, 'owned'))).uid, process.getuid?.());
+    const pipe = await fs.lstat(path.join(target, 'pipe'));
+    assert.ok(pipe.isFIFO());
+    assert.equal(pipe.mode & 0o7777, 0o600);
+  });
+
+  it('as root: keeps ownership, set-user-ID after chown, device nodes, fifos and hard links to them', async (t) => {
+    if (!needsRoot(t) || !needsHelper(t)) return;
+    const { target } = await fresh();
+    const layer = await makeTar([
+      { name: 'usr/bin/su', body: 'elf', mode: 0o4755, uid: 0, gid: 0 },
+      { name: 'usr/bin/newgrp', body: 'elf', mode: 0o6755, uid: 1000, gid: 1001 },
+      { name: 'home/user/', type: 'directory', mode: 0o2750, uid: 1000, gid: 1000 },
+      { name: 'home/user/link', type: 'symlink', linkname: '../..', uid: 1000, gid: 1000 },
+      { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 },
+      { name: 'dev/loop0', type: 'block-device', devmajor: 7, devminor: 0, mode: 0o660, gid: 6 },
+      { name: 'dev/null2', type: 'link', linkname: 'dev/null' },
+      { name: 'run/fifo', type: 'fifo', mode: 0o620, uid: 33, gid: 33 },
+    ]);
+    await unpackLayer(chunked(layer), target, { rootless: false });
+    const su = await fs.stat(path.join(target, 'usr/bin/su'));
+    assert.equal(su.mode & 0o7777, 0o4755);
+    const newgrp = await fs.stat(path.join(target, 'usr/bin/newgrp'));
+    assert.deepEqual([newgrp.uid, newgrp.gid, newgrp.mode & 0o7777], [1000, 1001, 0o6755]);
+    const home = await fs.stat(path.join(target, 'home/user'));
+    assert.deepEqual([home.uid, home.gid, home.mode & 0o7777], [1000, 1000, 0o2750]);
+    const link = await fs.lstat(path.join(target, 'home/user/link'));
+    assert.deepEqual([link.uid, link.gid], [1000, 1000]);
+    for (const name of ['dev/null', 'dev/null2']) {
+      const dev = await fs.lstat(path.join(target, name));
+      assert.ok(dev.isCharacterDevice(), name);
+      assert.equal(dev.rdev, (1 << 8) | 3);
+      assert.equal(dev.mode & 0o7777, 0o666);
+      assert.equal(dev.mtime.getTime(), MTIME.getTime());
+    }
+    const loop = await fs.lstat(path.join(target, 'dev/loop0'));
+    assert.ok(loop.isBlockDevice());
+    assert.equal(loop.gid, 6);
+    const fifo = await fs.lstat(path.join(target, 'run/fifo'));
+    assert.ok(fifo.isFIFO());
+    assert.deepEqual([fifo.uid, fifo.gid, fifo.mode & 0o7777], [33, 33, 0o620]);
+  });
+
+  it('keeps PAX xattrs byte for byte, security.capability included, and drops overlay xattrs from the tar', async (t) => {
+    if (!needsRoot(t) || !needsHelper(t)) return;
+    const { target } = await fresh();
+    // cap_net_raw+ep, v2: bytes above 0x7f that a UTF-8 decoder would mangle.
+    const cap = Buffer.from('01000002' + '00200000' + '00000000' + '00000000' + '00000000', 'hex');
+    const odd = Buffer.from([0xc3, 0x28, 0x80, 0xff, 0x00, 0x41]);
+    const layer = await makeTar([
+      {
+        name: 'bin/ping',
+        body: 'elf',
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+        rawPax: [
+          ['SCHILY.xattr.security.capability', cap],
+          ['SCHILY.xattr.user.odd', odd],
+          ['SCHILY.xattr.trusted.overlay.redirect', '/etc'],
+        ],
+      },
+      { name: 'bin/owned-cap', body: 'elf', uid: 1000, gid: 1000, rawPax: [['SCHILY.xattr.security.capability', cap]] },
+    ]);
+    await unpackLayer(chunked(layer), target, { rootless: false });
+    const xattrs = await readXattrs(path.join(target, 'bin/ping'));
+    assert.deepEqual(xattrs.get('security.capability'), cap);
+    assert.deepEqual(xattrs.get('user.odd'), odd);
+    assert.equal(xattrs.has('trusted.overlay.redirect'), false);
+    // chown(2) clears security.capability: it must be set after the owner.
+    assert.deepEqual((await readXattrs(path.join(target, 'bin/owned-cap'))).get('security.capability'), cap);
+  });
+
+  it('produces the same tree as GNU tar for an archive GNU tar wrote', async (t) => {
+    if (!hasGnuTar) return t.skip('GNU tar not installed');
+    const src = path.join(base, `gnu-src-${++counter}`);
+    await fs.mkdir(path.join(src, 'a/b/c'), { recursive: true });
+    await fs.writeFile(path.join(src, 'a/b/c/file'), 'content');
+    await fs.writeFile(path.join(src, 'a/exec'), '#!/bin/sh\n', { mode: 0o755 });
+    await fs.symlink('b/c/file', path.join(src, 'a/sym'));
+    await fs.link(path.join(src, 'a/b/c/file'), path.join(src, 'a/hard'));
+    await fs.writeFile(path.join(src, `a/${'n'.repeat(150)}`), 'long name');
+    await fs.chmod(path.join(src, 'a/b'), 0o700);
+    const blob = execFileSync('tar', ['-czf', '-', '--format=gnu', '-C', src, '.']);
+    const ours = (await fresh()).target;
+    const theirs = (await fresh()).target;
+    await unpackLayer(Readable.from([blob]), ours, { rootless: !isRoot });
+    execFileSync('tar', ['-xzf', '-', '-C', theirs], { input: blob });
+    const list = (dir: string): string =>
+      execFileSync('find', ['.', '-printf', '%p %y %m %U %G %s %T@ %l %n\n'], { cwd: dir }).toString().split('\n').sort().join('\n');
+    assert.equal(list(ours), list(theirs));
+  });
+});
+
+// ------------------------------------------------------------------ hostile layers
+
+describe('unpackLayer refuses hostile layers (rule 7: a layer cannot write outside its snapshot)', () => {
+  /** Unpacks a crafted layer; asserts an UnsafeContentError naming `entry`, and nothing written outside. */
+  async function refuses(entries: (dirs: { canary: string }) => Entry[], entry: string): Promise<void> {
+    const dirs = await fresh();
+    const layer = await makeTar(entries(dirs));
+    await assert.rejects(unpackLayer(chunked(layer), dirs.target, { rootless: true }), (error: unknown) => {
+      assert.ok(error instanceof UnsafeContentError, `expected UnsafeContentError, got ${String(error)}`);
+      assert.ok(error.message.includes(`\`${entry}\``), `message names the entry \`${entry}\`: ${error.message}`);
+      return true;
+    });
+    await assertCanaryIntact(dirs);
+  }
+
+  it('refuses `../evil` (path traversal)', async () => {
+    await refuses(() => [{ name: '../evil', body: 'x' }], '../evil');
+  });
+
+  it('refuses `a/../../evil` (traversal hidden behind a real component)', async () => {
+    await refuses(() => [{ name: 'a/', type: 'directory' }, { name: 'a/../../evil', body: 'x' }], 'a/../../evil');
+  });
+
+  it('refuses writing through a symlink to outside (zip-slip class)', async () => {
+    await refuses(
+      (d) => [
+        { name: 'link', type: 'symlink', linkname: d.canary },
+        { name: 'link/evil', body: 'x' },
+      ],
+      'link/evil',
+    );
+  });
+
+  it('refuses writing through an absolute symlink (`etc -> /etc`, then `etc/passwd`)', async () => {
+    await refuses(
+      (d) => [
+        { name: 'etc', type: 'symlink', linkname: d.canary },
+        { name: 'etc/keep', body: 'overwritten' },
+      ],
+      'etc/keep',
+    );
+  });
+
+  it('refuses climbing with a chain of relative symlinks (`up -> ..`, then `up/up/evil`)', async () => {
+    await refuses(
+      () => [
+        { name: 'up', type: 'symlink', linkname: '..' },
+        { name: 'up/up/evil', body: 'x' },
+      ],
+      'up/up/evil',
+    );
+  });
+
+  it('refuses creating a directory through a symlink', async () => {
+    await refuses(
+      (d) => [
+        { name: 'link', type: 'symlink', linkname: d.canary },
+        { name: 'link/sub/', type: 'directory' },
+      ],
+      'link/sub/',
+    );
+  });
+
+  it('refuses a hard link to `../../etc/passwd` (hard link escape)', async () => {
+    await refuses(() => [{ name: 'passwd', type: 'link', linkname: '../../etc/passwd' }], 'passwd');
+  });
+
+  it('refuses a hard link whose target path goes through a symlink to outside', async () => {
+    await refuses(
+      (d) => [
+        { name: 'link', type: 'symlink', linkname: d.canary },
+        { name: 'stolen', type: 'link', linkname: 'link/keep' },
+      ],
+      'stolen',
+    );
+  });
+
+  it('refuses a hard link placed through a symlink', async () => {
+    await refuses(
+      (d) => [
+        { name: 'f', body: 'x' },
+        { name: 'link', type: 'symlink', linkname: d.canary },
+        { name: 'link/evil', type: 'link', linkname: 'f' },
+      ],
+      'link/evil',
+    );
+  });
+
+  it('refuses a whiteout through a symlink', async () => {
+    await refuses(
+      (d) => [
+        { name: 'link', type: 'symlink', linkname: d.canary },
+        { name: 'link/.wh.keep', body: '' },
+      ],
+      'link/.wh.keep',
+    );
+  });
+
+  it('refuses a whiteout of `..`', async () => {
+    await refuses(() => [{ name: 'a/.wh...', body: '' }], 'a/.wh...');
+  });
+
+  it('refuses an entry name with a NUL byte (truncation tricks)', async () => {
+    await refuses(() => [{ name: 'placeholder', body: 'x', rawPax: [['path', 'ok\0/../../evil']] }], 'ok\\x00/../../evil');
+  });
+
+  it('refuses a symlink target with a NUL byte', async () => {
+    await refuses(() => [{ name: 'l', type: 'symlink', linkname: 'x', rawPax: [['linkpath', 'a\0b']] }], 'l');
+  });
+
+  it('refuses a layer whose device node is placed through a symlink', async () => {
+    await refuses(
+      (d) => [
+        { name: 'link', type: 'symlink', linkname: d.canary },
+        { name: 'link/fifo', type: 'fifo' },
+      ],
+      'link/fifo',
+    );
+  });
+
+  it('throws a DocklessError, not a raw fs error, when a parent is a regular file', async () => {
+    const { target } = await fresh();
+    const layer = await makeTar([{ name: 'f', body: 'x' }, { name: 'f/g', body: 'y' }]);
+    await assert.rejects(unpackLayer(chunked(layer), target), (e: unknown) => e instanceof DocklessError && /`f\/g`/.test(e.message));
+  });
+});
