@@ -29,6 +29,7 @@ export interface DocklessErrorOptions {
  * | `ERR_DOCKLESS_UNSAFE_CONTENT` | {@link UnsafeContentError} | untrusted input (a layer tar) tried to escape its bounds |
  * | `ERR_DOCKLESS_HELPER` | {@link HelperError} | the native helper reported a failed step or died |
  * | `ERR_DOCKLESS_ABORTED` | {@link AbortError} | the operation was cancelled through its `AbortSignal` |
+ * | `ERR_DOCKLESS_UNAVAILABLE` | {@link UnavailableError} | a remote service (a registry) cannot be reached or keeps failing |
  */
 export class DocklessError extends Error {
   /** A stable, machine-readable code; see the table on {@link DocklessError}. */
@@ -71,6 +72,33 @@ export class PermissionError extends DocklessError {
 /** The operation was cancelled through its `AbortSignal`. */
 export class AbortError extends DocklessError {
   override readonly code = 'ERR_DOCKLESS_ABORTED';
+}
+
+/** Details carried by an {@link UnavailableError}. */
+export interface UnavailableErrorDetails extends DocklessErrorOptions {
+  /** The service that failed, e.g. the registry host `registry.example.com:5000`. */
+  registry?: string;
+  /** The HTTP status of its last answer, when it answered at all. */
+  status?: number;
+}
+
+/**
+ * A remote service cannot be reached or keeps failing: connection refused or
+ * cut, a timeout, or HTTP 5xx / 429 after the retries ran out. Trying again
+ * later may succeed.
+ */
+export class UnavailableError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_UNAVAILABLE';
+  /** The service that failed, e.g. the registry host `registry.example.com:5000`. */
+  readonly registry?: string;
+  /** The HTTP status of its last answer, when it answered at all. */
+  readonly status?: number;
+
+  constructor(message: string, details: UnavailableErrorDetails = {}) {
+    super(message, details);
+    if (details.registry !== undefined) this.registry = details.registry;
+    if (details.status !== undefined) this.status = details.status;
+  }
 }
 
 /** Untrusted input (for example a layer tar entry) tried to leave the directory it belongs in. */
