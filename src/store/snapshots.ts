@@ -1,0 +1,259 @@
+/**
+ * Snapshots: layers unpacked once per chainID into
+ * `dockless/snapshots/<chainID hex>/fs`, each holding only its own layer's
+ * files (with overlayfs whiteouts), to be stacked as overlayfs lower dirs.
+ *
+ * A snapshot is unpacked into `snapshots/tmp-<owner>/`, its diffID checked,
+ * a completion marker (`snapshot.json`) written and fsynced, and the
+ * directory renamed into place: a snapshot directory is either complete or
+ * absent. Concurrent requests for one chainID share one unpack in a process
+ * and wait on a per-chainID lock across processes.
+ *
+ * @module
+ */
+
+import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import createDebug from 'debug';
+import { AbortError, DigestMismatchError } from '../errors.js';
+import { unpackLayer, type LayerCompression } from '../layer/unpack.js';
+import { shortDigest, type Digest } from '../oci/digest.js';
+import { layerCompression } from '../oci/media-types.js';
+import type { Descriptor } from '../oci/types.js';
+import { openBlob } from './blobs.js';
+import { fsyncDir, isErrno, ownerToken, removeTree } from './fs-util.js';
+import { withLock } from './lock.js';
+import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
+
+const debug = createDebug('dockless:store');
+
+/** The completion marker of a snapshot, `snapshot.json`. */
+export interface SnapshotMarker {
+  version: 1;
+  /** The snapshot's name: the chainID of its layer and every layer below. */
+  chainId: Digest;
+  /** The diffID of its layer (the digest of the uncompressed tar). */
+  diffId: Digest;
+  /** The chainID of the layer below, `null` for a base layer. */
+  parent: Digest | null;
+  /** The compressed blob it was unpacked from. */
+  layer: { digest: Digest; mediaType: string; size: number };
+  /** The uncompressed tar's size in bytes. */
+  size: number;
+  /** The number of tar entries. */
+  entries: number;
+  /** When it was unpacked, ISO 8601. */
+  created: string;
+}
+
+/** One layer to unpack as a snapshot. */
+export interface SnapshotLayer {
+  chainId: Digest;
+  diffId: Digest;
+  parent: Digest | null;
+  descriptor: Descriptor;
+}
+
+/** Options of {@link SnapshotManager.ensure}. */
+export interface EnsureOptions {
+  signal?: AbortSignal | undefined;
+  /** Called with the compressed bytes read so far. */
+  onBytes?: ((bytes: number) => void) | undefined;
+  rootless?: boolean | undefined;
+}
+
+interface SharedUnpack {
+  /** Resolves true when this process unpacked the layer, false when another process had. */
+  promise: Promise<boolean>;
+  controller: AbortController;
+  waiters: number;
+  settled: boolean;
+  listeners: Set<(bytes: number) => void>;
+}
+
+// Shared by every store instance in the process, keyed by snapshot directory.
+const inflight = new Map<string, SharedUnpack>();
+
+/** Creates and inspects snapshots. */
+export class SnapshotManager {
+  readonly #paths: StorePaths;
+
+  constructor(paths: StorePaths) {
+    this.#paths = paths;
+  }
+
+  /** Whether the snapshot of `chainId` is complete (its marker exists). */
+  async exists(chainId: Digest): Promise<boolean> {
+    try {
+      await stat(join(this.#paths.snapshot(chainId), SNAPSHOT_MARKER));
+      return true;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
+      throw err;
+    }
+  }
+
+  /** The marker of a snapshot; `undefined` when it is absent or unreadable. */
+  async marker(chainId: Digest): Promise<SnapshotMarker | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.#paths.snapshot(chainId), SNAPSHOT_MARKER), 'utf8')) as SnapshotMarker;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Makes sure the snapshot of `layer.chainId` exists, unpacking it when it
+   * does not. Returns `true` when this process unpacked it (in this call or
+   * one it joined), `false` when it was already there.
+   *
+   * @throws {DigestMismatchError} when the blob does not match its digest or the tar its diffID.
+   * @throws {AbortError} when `signal` aborts this caller's wait.
+   */
+  async ensure(layer: SnapshotLayer, options: EnsureOptions = {}): Promise<boolean> {
+    if (await this.exists(layer.chainId)) return false;
+    const key = this.#paths.snapshot(layer.chainId);
+    let shared = inflight.get(key);
+    if (shared === undefined) {
+      const controller = new AbortController();
+      const entry: SharedUnpack = {
+        controller,
+        waiters: 0,
+        settled: false,
+        listeners: new Set(),
+        promise: Promise.resolve(false),
+      };
+      entry.promise = this.#unpack(layer, controller.signal, options.rootless, (bytes) => {
+        for (const listener of entry.listeners) listener(bytes);
+      }).finally(() => {
+        entry.settled = true;
+        if (inflight.get(key) === entry) inflight.delete(key);
+      });
+      // Every waiter may have gone (aborted) by the time it settles.
+      entry.promise.catch(() => {});
+      inflight.set(key, entry);
+      shared = entry;
+    }
+    shared.waiters++;
+    if (options.onBytes) shared.listeners.add(options.onBytes);
+    try {
+      return await waitFor(shared.promise, options.signal, `unpack layer ${shortDigest(layer.descriptor.digest)}`);
+    } finally {
+      shared.waiters--;
+      if (options.onBytes) shared.listeners.delete(options.onBytes);
+      if (shared.waiters === 0 && !shared.settled) shared.controller.abort(options.signal?.reason);
+    }
+  }
+
+  async #unpack(
+    layer: SnapshotLayer,
+    signal: AbortSignal,
+    rootless: boolean | undefined,
+    onBytes: (bytes: number) => void,
+  ): Promise<boolean> {
+    const paths = this.#paths;
+    return withLock(
+      paths.snapshotLock(layer.chainId),
+      async () => {
+        if (await this.exists(layer.chainId)) return false;
+        const label = `unpack layer ${shortDigest(layer.descriptor.digest)}`;
+        const tmp = join(paths.snapshots, `${SNAPSHOT_TMP_PREFIX}${ownerToken()}`);
+        await mkdir(tmp, { mode: 0o700 });
+        try {
+          const fsDir = join(tmp, SNAPSHOT_FS_DIR);
+          await mkdir(fsDir, { mode: 0o755 });
+          const started = Date.now();
+          const blob = await openBlob(paths, layer.descriptor.digest, layer.descriptor.size, onBytes);
+          const result = await unpackLayer(blob, fsDir, {
+            compression: compressionOf(layer.descriptor.mediaType),
+            signal,
+            ...(rootless === undefined ? {} : { rootless }),
+          });
+          if (!blob.verified) {
+            // The unpacker stopped before EOF, so the blob's digest was never checked.
+            throw new DigestMismatchError(`${label}: blob was not read to the end, its digest is unverified`, {
+              expected: layer.descriptor.digest,
+            });
+          }
+          if (result.diffId !== layer.diffId) {
+            throw new DigestMismatchError(
+              `${label}: diffID mismatch: the layer's tar is ${result.diffId}, the image config says ${layer.diffId}`,
+              { expected: layer.diffId, actual: result.diffId },
+            );
+          }
+          const marker: SnapshotMarker = {
+            version: 1,
+            chainId: layer.chainId,
+            diffId: layer.diffId,
+            parent: layer.parent,
+            layer: { digest: layer.descriptor.digest, mediaType: layer.descriptor.mediaType, size: layer.descriptor.size },
+            size: result.size,
+            entries: result.entries,
+            created: new Date().toISOString(),
+          };
+          const handle = await open(join(tmp, SNAPSHOT_MARKER), 'wx', 0o644);
+          try {
+            await handle.writeFile(`${JSON.stringify(marker)}\n`);
+            await handle.sync();
+          } finally {
+            await handle.close();
+          }
+          await fsyncDir(tmp);
+          if (signal.aborted) throw new AbortError(`${label}: aborted`, { cause: signal.reason });
+          const final = paths.snapshot(layer.chainId);
+          try {
+            await rename(tmp, final);
+          } catch (err) {
+            if (!isErrno(err, 'ENOTEMPTY', 'EEXIST')) throw err;
+            if (await this.exists(layer.chainId)) {
+              await removeTree(tmp);
+            } else {
+              // A damaged snapshot (no marker: not made by us, e.g. edited by hand) is replaced.
+              const broken = join(paths.trash, `snapshot-${ownerToken()}`);
+              await rename(final, broken);
+              await rename(tmp, final);
+              await removeTree(broken);
+            }
+          }
+          await fsyncDir(paths.snapshots);
+          debug(
+            'snapshot %s: unpacked %s (%d bytes, %d entries) in %d ms',
+            shortDigest(layer.chainId),
+            shortDigest(layer.descriptor.digest),
+            result.size,
+            result.entries,
+            Date.now() - started,
+          );
+          return true;
+        } catch (err) {
+          await removeTree(tmp);
+          throw err;
+        }
+      },
+      { signal, timeout: 0 },
+    );
+  }
+}
+
+function compressionOf(mediaType: string): LayerCompression | 'auto' {
+  try {
+    return layerCompression(mediaType);
+  } catch {
+    return 'auto';
+  }
+}
+
+async function waitFor<T>(promise: Promise<T>, signal: AbortSignal | undefined, label: string): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) throw new AbortError(`${label}: aborted`, { cause: signal.reason });
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new AbortError(`${label}: aborted`, { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
