@@ -1,11 +1,14 @@
 /**
  * Layers: tar ⇄ filesystem. {@link unpackLayer} turns a layer blob into a
- * snapshot directory with overlayfs whiteouts.
+ * snapshot directory with overlayfs whiteouts; {@link diffToTar} and
+ * {@link compressLayer} turn an overlay upper dir back into a layer blob.
  *
  * @module
  */
 export { unpackLayer } from './unpack.js';
 export type { LayerCompression, UnpackOptions, UnpackResult } from './unpack.js';
+export { compressLayer, diffToTar } from './diff.js';
+export type { CompressedLayerInfo, DiffOptions, LayerBlobCompression, XattrReader } from './diff.js';
 export { normalizeEntryPath } from './entry-path.js';
 export {
   OPAQUE_WHITEOUT,

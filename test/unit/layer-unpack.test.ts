@@ -23,6 +23,7 @@ import {
   encodePax,
   isOverlayWhiteout,
   normalizeEntryPath,
+  type LayerCompression,
   parseWhiteout,
   paxXattrs,
   unpackLayer,
@@ -153,8 +154,8 @@ async function readXattrs(file: string): Promise<Map<string, Buffer>> {
     stream.on('end', () => next());
     stream.resume();
   });
-  const done = new Promise((resolve, reject) => {
-    extract.on('finish', resolve);
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('finish', () => resolve());
     extract.on('error', reject);
   });
   extract.end(out);
@@ -296,7 +297,7 @@ describe('unpackLayer', () => {
 
   it('sniffs gzip, zstd and plain tars and hashes the uncompressed tar', async (t) => {
     const layer = await makeTar([{ name: 'a/b', body: 'compressed '.repeat(1000) }]);
-    const sources: [string, Buffer][] = [
+    const sources: [LayerCompression, Buffer][] = [
       ['none', layer],
       ['gzip', zlib.gzipSync(layer)],
     ];

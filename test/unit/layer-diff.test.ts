@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import zlib from 'node:zlib';
+import tar from 'tar-stream';
+import { InvalidArgumentError } from '../../src/errors.js';
+import { locateHelper } from '../../src/helper/locate.js';
+import { compressLayer, diffToTar, paxXattrs, unpackLayer, type XattrReader } from '../../src/layer/index.js';
+import { createExtract, type TarHeader } from '../../src/layer/tar-extract.js';
+import { encodeHeader } from '../../src/layer/tar-header.js';
+
+let base: string;
+let counter = 0;
+const freshDir = async (): Promise<string> => {
+  const dir = path.join(base, `dir-${++counter}`);
+  await fs.mkdir(dir);
+  return dir;
+};
+
+before(async () => {
+  base = await fs.mkdtemp(path.join(os.tmpdir(), 'dockless-layer-diff-'));
+});
+after(async () => {
+  await fs.rm(base, { recursive: true, force: true });
+});
+
+const isRoot = process.getuid?.() === 0;
+let hasHelper = true;
+try {
+  locateHelper();
+} catch {
+  hasHelper = false;
+}
+const hasGnuTar = /GNU tar/.test(spawnSync('tar', ['--version']).stdout?.toString() ?? '');
+
+async function toBuffer(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+interface Parsed {
+  header: TarHeader;
+  body: Buffer;
+}
+
+/** Parses a tar with tar-stream (binary-safe PAX). */
+async function parse(tarball: Buffer): Promise<Parsed[]> {
+  const { extract } = createExtract();
+  const out: Parsed[] = [];
+  extract.on('entry', (header, stream, next) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c) => chunks.push(c as Buffer));
+    stream.on('end', () => {
+      out.push({ header: header as unknown as TarHeader, body: Buffer.concat(chunks) });
+      next();
+    });
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('finish', () => resolve());
+    extract.on('error', reject);
+  });
+  extract.end(tarball);
+  await done;
+  return out;
+}
+
+/** Reads xattrs of many paths with one GNU tar run (Node has no getxattr). */
+function gnuTarXattrReader(root: string): XattrReader {
+  return async (paths) => {
+    const result = new Map<string, Map<string, Uint8Array>>();
+    if (paths.length === 0) return result;
+    const out = execFileSync('tar', ['-C', root, '--xattrs', '--xattrs-include=*', '--no-recursion', '--null', '-cf', '-', '-T', '-'], {
+      input: paths.join('\0'),
+      maxBuffer: 1 << 28,
+    });
+    for (const { header } of await parse(out)) {
+      const x = paxXattrs(header.pax);
+      if (x.size > 0) result.set(header.name.replace(/\/$/, ''), x);
+    }
+    return result;
+  };
+}
+
+function skipUnless(t: TestContext, ok: boolean, why: string): boolean {
+  if (!ok) t.skip(why);
+  return ok;
+}
+
+describe('tar headers', () => {
+  it('writes ustar for short ASCII names and PAX for long, non-ASCII and xattr-carrying ones', async () => {
+    const long = `${'d'.repeat(120)}/${'f'.repeat(120)}`;
+    const blocks = Buffer.concat([
+      encodeHeader({ name: 'a/b', type: 'file', mode: 0o644, uid: 1, gid: 2, size: 0, mtime: 1000 }),
+      encodeHeader({ name: `${'p'.repeat(150)}/${'n'.repeat(90)}`, type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 1 }),
+      encodeHeader({ name: long, type: 'file', mode: 0o600, uid: 0, gid: 0, size: 0, mtime: 1 }),
+      encodeHeader({ name: 'ünï', type: 'symlink', linkname: 'ẗärget', mode: 0o777, uid: 3000000, gid: 0, size: 0, mtime: 1 }),
+      encodeHeader({ name: 'x', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 1, xattrs: new Map([['user.bin', Buffer.from([0xff, 0, 0x80])]]) }),
+      Buffer.alloc(1024),
+    ]);
+    assert.equal(encodeHeader({ name: 'a/b', type: 'file', mode: 0o644, uid: 1, gid: 2, size: 0, mtime: 1000 }).length, 512);
+    const entries = await parse(blocks);
+    assert.deepEqual(
+      entries.map((e) => [e.header.name, e.header.type]),
+      [
+        ['a/b', 'file'],
+        [`${'p'.repeat(150)}/${'n'.repeat(90)}/`, 'directory'],
+        [long, 'file'],
+        ['ünï', 'symlink'],
+        ['x', 'file'],
+      ],
+    );
+    assert.equal(entries[3]!.header.linkname, 'ẗärget');
+    assert.equal(entries[3]!.header.pax?.['uid'], '3000000');
+    assert.deepEqual(paxXattrs(entries[4]!.header.pax).get('user.bin'), Buffer.from([0xff, 0, 0x80]));
+    if (hasGnuTar) {
+      const listing = execFileSync('tar', ['-tf', '-'], { input: blocks }).toString().trim().split('\n');
+      assert.equal(listing.length, 5);
+      assert.equal(listing[2], long);
+    }
+  });
+});
+
+describe('diffToTar', () => {
+  it('writes a sorted, deterministic layer with modes, owners, links, and clamps mtimes to SOURCE_DATE_EPOCH', async () => {
+    const upper = await freshDir();
+    await fs.mkdir(path.join(upper, 'b/inner'), { recursive: true });
+    await fs.mkdir(path.join(upper, 'a'));
+    await fs.writeFile(path.join(upper, 'b/inner/z'), 'zzz');
+    await fs.writeFile(path.join(upper, 'b/inner/Y'), 'yy', { mode: 0o600 });
+    await fs.writeFile(path.join(upper, 'a/tool'), '#!/bin/sh\n', { mode: 0o755 });
+    await fs.chmod(path.join(upper, 'a/tool'), 0o4755);
+    await fs.link(path.join(upper, 'a/tool'), path.join(upper, 'b/tool-again'));
+    await fs.symlink('../a/tool', path.join(upper, 'b/tool-link'));
+    await fs.writeFile(path.join(upper, 'old'), 'from 2001');
+    await fs.utimes(path.join(upper, 'old'), 978307200, 978307200);
+
+    const epoch = 1_500_000_000;
+    const first = await toBuffer(diffToTar(upper, { sourceDateEpoch: epoch }));
+    const second = await toBuffer(diffToTar(upper, { sourceDateEpoch: epoch }));
+    assert.deepEqual(first, second, 'the same tree gives the same bytes');
+
+    const entries = await parse(first);
+    assert.deepEqual(
+      entries.map((e) => e.header.name),
+      ['a/', 'a/tool', 'b/', 'b/inner/', 'b/inner/Y', 'b/inner/z', 'b/tool-again', 'b/tool-link', 'old'],
+    );
+    const byName = new Map(entries.map((e) => [e.header.name, e]));
+    assert.equal(byName.get('a/tool')!.header.mode, 0o4755);
+    assert.equal(byName.get('b/inner/Y')!.header.mode, 0o600);
+    assert.equal(byName.get('b/inner/z')!.body.toString(), 'zzz');
+    assert.equal(byName.get('b/tool-again')!.header.type, 'link');
+    assert.equal(byName.get('b/tool-again')!.header.linkname, 'a/tool');
+    assert.equal(byName.get('b/tool-link')!.header.type, 'symlink');
+    assert.equal(byName.get('b/tool-link')!.header.linkname, '../a/tool');
+    assert.equal(byName.get('old')!.header.mtime.getTime(), 978307200_000, 'older mtimes are kept');
+    assert.equal(byName.get('b/inner/z')!.header.mtime.getTime(), epoch * 1000, 'newer mtimes are clamped');
+    assert.equal(byName.get('a/tool')!.header.uid, process.getuid?.());
+  });
+
+  it('turns whiteouts and opaque dirs of an upper dir back into .wh. entries (round trip through unpackLayer)', async (t) => {
+    if (!skipUnless(t, isRoot && hasHelper && hasGnuTar, 'needs root, the helper and GNU tar (to read xattrs)')) return;
+    const pack = tar.pack();
+    const mtime = new Date('2022-01-01T00:00:00Z');
+    const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex');
+    pack.entry({ name: 'etc/', type: 'directory', mtime, mode: 0o755 });
+    pack.entry({ name: 'etc/.wh.shadow', mtime, mode: 0o644 }, '');
+    pack.entry({ name: 'var/', type: 'directory', mtime, mode: 0o755 });
+    pack.entry({ name: 'var/cache/', type: 'directory', mtime, mode: 0o750, uid: 12, gid: 34 });
+    pack.entry({ name: 'var/cache/.wh..wh..opq', mtime, mode: 0o644 }, '');
+    pack.entry({ name: 'var/cache/new', mtime, mode: 0o644 }, 'new');
+    pack.entry({ name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3, mtime, mode: 0o666 });
+    pack.finalize();
+    const original = await toBuffer(pack as unknown as Readable);
+    const upper = await freshDir();
+    await unpackLayer(Readable.from([original]), upper, { rootless: false });
+    // A binary capability, set through a second layer so that the helper writes it.
+    const capLayer = Buffer.concat([
+      encodeHeader({ name: 'ping', type: 'file', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 1, xattrs: new Map([['security.capability', cap]]) }),
+      Buffer.alloc(1024),
+    ]);
+    const capDir = await freshDir();
+    await unpackLayer(Readable.from([capLayer]), capDir, { rootless: false });
+    await fs.rename(path.join(capDir, 'ping'), path.join(upper, 'ping'));
+
+    const entries = await parse(await toBuffer(diffToTar(upper, { readXattrs: gnuTarXattrReader(upper) })));
+    const names = entries.map((e) => e.header.name);
+    assert.deepEqual(names, ['dev/', 'dev/null', 'etc/', 'etc/.wh.shadow', 'ping', 'var/', 'var/cache/', 'var/cache/.wh..wh..opq', 'var/cache/new']);
+    const byName = new Map(entries.map((e) => [e.header.name, e.header]));
+    assert.equal(byName.get('etc/.wh.shadow')!.type, 'file');
+    assert.equal(byName.get('etc/.wh.shadow')!.size, 0);
+    assert.equal(byName.get('dev/null')!.type, 'character-device');
+    assert.deepEqual([byName.get('dev/null')!.devmajor, byName.get('dev/null')!.devminor], [1, 3]);
+    assert.deepEqual([byName.get('var/cache/')!.uid, byName.get('var/cache/')!.gid, byName.get('var/cache/')!.mode], [12, 34, 0o750]);
+    assert.equal(byName.get('var/cache/')!.pax?.['SCHILY.xattr.trusted.overlay.opaque'], undefined, 'overlay xattrs are not copied');
+    assert.deepEqual(paxXattrs(byName.get('ping')!.pax).get('security.capability'), cap);
+  });
+
+  it('refuses an upper dir that uses overlay redirect_dir', async (t) => {
+    const upper = await freshDir();
+    await fs.mkdir(path.join(upper, 'moved'));
+    const reader: XattrReader = async () => new Map([['moved', new Map([['trusted.overlay.redirect', Buffer.from('/orig')]])]]);
+    await assert.rejects(toBuffer(diffToTar(upper, { readXattrs: reader })), InvalidArgumentError);
+    t.diagnostic('redirect_dir renames cannot be expressed in a layer tar');
+  });
+
+  it('can be read by GNU tar and unpacked back to the same tree', async (t) => {
+    if (!skipUnless(t, hasGnuTar, 'GNU tar not installed')) return;
+    const upper = await freshDir();
+    await fs.mkdir(path.join(upper, `deep/${'x'.repeat(90)}/${'y'.repeat(90)}`), { recursive: true });
+    await fs.writeFile(path.join(upper, `deep/${'x'.repeat(90)}/${'y'.repeat(90)}/${'z'.repeat(99)}`), 'deep');
+    await fs.writeFile(path.join(upper, 'big'), Buffer.alloc(3_000_001, 9));
+    await fs.writeFile(path.join(upper, 'ünïcode'), 'u');
+    const blob = await toBuffer(diffToTar(upper));
+    const viaTar = await freshDir();
+    execFileSync('tar', ['-xf', '-', '-C', viaTar], { input: blob });
+    const viaUs = await freshDir();
+    await unpackLayer(Readable.from([blob]), viaUs, { rootless: !isRoot });
+    const list = (dir: string): string =>
+      execFileSync('find', ['.', '-mindepth', '1', '-printf', '%p %y %m %s %T@ %l\n'], { cwd: dir }).toString().split('\n').sort().join('\n');
+    assert.equal(list(viaTar), list(viaUs));
+    assert.equal(list(viaUs).split('\n').length > 5, true);
+  });
+});
+
+describe('compressLayer', () => {
+  it('yields the gzip blob and both digests', async () => {
+    const upper = await freshDir();
+    await fs.writeFile(path.join(upper, 'f'), 'layer content '.repeat(1000));
+    const raw = await toBuffer(diffToTar(upper));
+    const { stream, result } = compressLayer(diffToTar(upper), 'gzip');
+    const blob = await toBuffer(stream);
+    const info = await result;
+    const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+    assert.equal(info.digest, sha(blob));
+    assert.equal(info.size, blob.length);
+    assert.equal(info.diffId, sha(raw));
+    assert.equal(info.uncompressedSize, raw.length);
+    assert.equal(info.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
+    assert.deepEqual(zlib.gunzipSync(blob), raw);
+    // Unpacking the blob gives the diffID compressLayer computed.
+    const target = await freshDir();
+    assert.equal((await unpackLayer(Readable.from([blob]), target, { rootless: true })).diffId, info.diffId);
+  });
+
+  it('passes an uncompressed tar through with digest = diffID', async () => {
+    const upper = await freshDir();
+    await fs.writeFile(path.join(upper, 'f'), 'x');
+    const { stream, result } = compressLayer(diffToTar(upper), 'none');
+    const blob = await toBuffer(stream);
+    const info = await result;
+    assert.equal(info.digest, info.diffId);
+    assert.equal(info.size, blob.length);
+    assert.equal(info.mediaType, 'application/vnd.oci.image.layer.v1.tar');
+  });
+});
