@@ -23,8 +23,11 @@ export type LayerCompression = 'gzip' | 'zstd' | 'none';
 /** Options of {@link unpackLayer}. */
 export interface UnpackOptions {
   /**
-   * The blob's compression; `'auto'` sniffs the magic bytes (gzip `1f 8b`,
-   * zstd `28 b5 2f fd`, anything else is a plain tar).
+   * The blob's compression, usually from its media type. The magic bytes are
+   * sniffed in every case (gzip `1f 8b`, zstd `28 b5 2f fd` or a skippable
+   * frame, anything else is a plain tar) and win over a named compression
+   * that disagrees, as in containerd: mislabelled layers exist in the wild
+   * (plain tars with a `+gzip` media type). A disagreement is logged.
    * @default 'auto'
    */
   compression?: 'auto' | LayerCompression;
@@ -263,7 +266,6 @@ async function sniff(
   source: Readable | AsyncIterable<Uint8Array>,
   compression: 'auto' | LayerCompression,
 ): Promise<{ compression: LayerCompression; chunks: AsyncIterable<Uint8Array> }> {
-  if (compression !== 'auto') return { compression, chunks: source };
   const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
   const head: Uint8Array[] = [];
   let length = 0;
@@ -280,7 +282,12 @@ async function sniff(
   }
   const first = Buffer.concat(head);
   const starts = (magic: number[]): boolean => magic.every((b, i) => first[i] === b);
-  const detected: LayerCompression = starts(GZIP_MAGIC) ? 'gzip' : starts(ZSTD_MAGIC) ? 'zstd' : 'none';
+  // A zstd stream may open with a skippable frame: magic 0x184d2a50–0x184d2a5f, little-endian.
+  const zstdSkippable = first.length >= 4 && (first[0]! & 0xf0) === 0x50 && first[1] === 0x2a && first[2] === 0x4d && first[3] === 0x18;
+  const detected: LayerCompression = starts(GZIP_MAGIC) ? 'gzip' : starts(ZSTD_MAGIC) || zstdSkippable ? 'zstd' : 'none';
+  if (compression !== 'auto' && compression !== detected) {
+    debug('layer blob announced as %s is %s by its magic bytes; unpacking it as %s', compression, detected, detected);
+  }
   async function* chunks(): AsyncGenerator<Uint8Array> {
     try {
       if (first.byteLength > 0) yield first;

@@ -314,14 +314,24 @@ describe('unpackLayer', () => {
     }
   });
 
-  it('accepts a zstd blob of several frames', async (t) => {
+  it('trusts the magic bytes over a wrong announced compression (mislabelled layers exist)', async () => {
+    const layer = await makeTar([{ name: 'f', body: 'plain' }]);
+    const { target } = await fresh();
+    const result = await unpackLayer(chunked(layer), target, { compression: 'gzip' });
+    assert.equal(result.diffId, sha256(layer));
+    assert.equal(await fs.readFile(path.join(target, 'f'), 'utf8'), 'plain');
+  });
+
+  it('accepts a zstd blob of several frames, opening with a skippable frame', async (t) => {
     if (!hasZstd) return t.skip('zstd CLI not installed (apt-get install -y zstd)');
     const layer = await makeTar([
       { name: 'one', body: Buffer.alloc(300_000, 1) },
       { name: 'two', body: Buffer.alloc(300_000, 2) },
     ]);
     const half = 512 * 300;
+    const skippable = Buffer.from([0x5a, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]);
     const blob = Buffer.concat([
+      skippable,
       execFileSync('zstd', ['-q', '-c'], { input: layer.subarray(0, half) }),
       execFileSync('zstd', ['-q', '-c'], { input: layer.subarray(half) }),
     ]);
