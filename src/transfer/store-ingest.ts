@@ -1,0 +1,381 @@
+/**
+ * A pull's writes into an {@link ImageStore}, held back until the whole
+ * image is verified: blobs wait in the store's ingest area and unpacked
+ * layers in temporary snapshot directories, and {@link IngestSession.commit}
+ * makes them all visible at once (or {@link IngestSession.discard} drops
+ * them). A layer is written and unpacked from one stream, so its bytes are
+ * read once, as they arrive.
+ *
+ * This uses the store's internal modules (ingest, commit, snapshot layout
+ * and locks) rather than its public methods, which have no "write this blob
+ * and unpack it as a snapshot in one pass, commit later". It follows the
+ * store's own protocol exactly: ingest files and `tmp-<owner>` snapshot
+ * directories are what {@link ImageStore.open} cleans up after a crash, and
+ * the snapshot marker is the {@link SnapshotManager}'s.
+ *
+ * @module
+ */
+
+import { mkdir, open, rename, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import createDebug from 'debug';
+import { DigestMismatchError, InvalidStateError } from '../errors.js';
+import { unpackLayer, type LayerCompression, type UnpackResult } from '../layer/unpack.js';
+import { shortDigest, type Digest } from '../oci/digest.js';
+import { layerCompression } from '../oci/media-types.js';
+import type { Descriptor } from '../oci/types.js';
+import { commitBlob, discardIngest, ingestBlob, type IngestedBlob } from '../store/blobs.js';
+import { fsyncDir, isErrno, ownerToken, removeTree, touch } from '../store/fs-util.js';
+import type { ImageStore } from '../store/image-store.js';
+import { withLock } from '../store/lock.js';
+import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, StorePaths } from '../store/paths.js';
+import type { SnapshotMarker } from '../store/snapshots.js';
+
+const debug = createDebug('dockless:transfer');
+
+/** High-water mark of the streams feeding the ingest file and the unpacker. */
+const PIPE_BUFFER = 1 << 20;
+
+/** Where a layer's snapshot goes, when the layer is to be unpacked as it is written. */
+export interface SnapshotTarget {
+  chainId: Digest;
+  diffId: Digest;
+  /** The chainID of the layer below, `null` for the base layer. */
+  parent: Digest | null;
+}
+
+/** Options of {@link IngestSession.layer}. */
+export interface LayerWriterOptions {
+  /** Unpack the layer into this snapshot as it is written; omit to store the blob only. */
+  snapshot?: SnapshotTarget | undefined;
+  signal?: AbortSignal | undefined;
+  /** Unpack without privileges. @default process.getuid() !== 0 */
+  rootless?: boolean | undefined;
+}
+
+interface PendingSnapshot {
+  chainId: Digest;
+  tmp: string;
+}
+
+/**
+ * Blobs and snapshots written for one image, invisible until
+ * {@link IngestSession.commit}.
+ */
+export class IngestSession {
+  readonly #paths: StorePaths;
+  readonly #blobs: IngestedBlob[] = [];
+  readonly #snapshots: PendingSnapshot[] = [];
+  readonly #present = new Set<Digest>();
+  readonly #writers = new Set<LayerWriter>();
+  #closed = false;
+
+  /** Starts a session on `store`. */
+  constructor(store: ImageStore) {
+    this.#paths = new StorePaths(store.root);
+  }
+
+  /** Whether the snapshot of `chainId` exists in the store (complete, with its marker). */
+  async hasSnapshot(chainId: Digest): Promise<boolean> {
+    try {
+      await stat(join(this.#paths.snapshot(chainId), SNAPSHOT_MARKER));
+      return true;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Notes a blob the image needs that is already in the store: the commit
+   * renews it (so GC's grace period covers it until the image is tagged) and
+   * fails if it has vanished meanwhile.
+   */
+  keep(digest: Digest): void {
+    this.#present.add(digest);
+  }
+
+  /**
+   * Writes a small blob (manifest, config) to the ingest area, verified.
+   *
+   * @throws {DigestMismatchError} when it does not match `digest` or `size`.
+   */
+  async addBytes(bytes: Uint8Array, digest: Digest, size: number): Promise<void> {
+    this.#checkOpen();
+    this.#blobs.push(await ingestBlob(this.#paths, bytes, { digest, size }));
+  }
+
+  /**
+   * Opens a writer for a layer blob: what is written to it goes to the
+   * ingest area, verified against the descriptor, and (with
+   * `options.snapshot`) is unpacked at the same time into a temporary
+   * snapshot directory.
+   */
+  async layer(descriptor: Descriptor, options: LayerWriterOptions = {}): Promise<LayerWriter> {
+    this.#checkOpen();
+    let tmp: string | undefined;
+    if (options.snapshot !== undefined) {
+      tmp = join(this.#paths.snapshots, `${SNAPSHOT_TMP_PREFIX}${ownerToken()}`);
+      await mkdir(tmp, { mode: 0o700 });
+      await mkdir(join(tmp, SNAPSHOT_FS_DIR), { mode: 0o755 });
+    }
+    const writer = new LayerWriter(this.#paths, descriptor, tmp, options, (result) => {
+      this.#writers.delete(writer);
+      if (result.blob !== undefined) this.#blobs.push(result.blob);
+      if (result.snapshot !== undefined) this.#snapshots.push(result.snapshot);
+    });
+    this.#writers.add(writer);
+    return writer;
+  }
+
+  /**
+   * Makes everything written visible: the blobs (under the store lock, with
+   * the kept ones renewed), then the snapshots. After a crash half-way, the
+   * visible part is consistent (complete blobs, complete snapshots) and
+   * unreferenced until tagged.
+   *
+   * @throws {InvalidStateError} when a layer writer is still open, or a kept blob vanished (a concurrent GC).
+   */
+  async commit(): Promise<void> {
+    this.#checkOpen();
+    if (this.#writers.size > 0) throw new InvalidStateError('commit pull: a layer is still being written');
+    this.#closed = true;
+    const paths = this.#paths;
+    try {
+      await withLock(paths.storeLock, async () => {
+        for (const digest of this.#present) {
+          if (!(await touch(paths.blob(digest)))) {
+            throw new InvalidStateError(`commit pull: blob ${digest} was removed meanwhile (a concurrent gc); pull again`);
+          }
+        }
+        for (const blob of this.#blobs) await commitBlob(paths, blob);
+      });
+    } catch (err) {
+      await this.#dropAll();
+      throw err;
+    }
+    for (const snapshot of this.#snapshots) {
+      const final = paths.snapshot(snapshot.chainId);
+      // GC judges a snapshot's age by its marker: renew it, the unpack may have been long ago.
+      await touch(join(snapshot.tmp, SNAPSHOT_MARKER));
+      try {
+        await rename(snapshot.tmp, final);
+      } catch (err) {
+        // Another pull or snapshot() made it meanwhile: theirs is as good as ours.
+        if (!isErrno(err, 'ENOTEMPTY', 'EEXIST')) {
+          await removeTree(snapshot.tmp);
+          throw err;
+        }
+        await removeTree(snapshot.tmp);
+      }
+    }
+    if (this.#snapshots.length > 0) await fsyncDir(paths.snapshots);
+    debug('commit: %d blobs, %d snapshots', this.#blobs.length, this.#snapshots.length);
+    this.#blobs.length = 0;
+    this.#snapshots.length = 0;
+  }
+
+  /** Drops everything written; nothing of it was ever visible. Idempotent. */
+  async discard(): Promise<void> {
+    this.#closed = true;
+    for (const writer of [...this.#writers]) await writer.abort(new InvalidStateError('pull discarded'));
+    await this.#dropAll();
+  }
+
+  async #dropAll(): Promise<void> {
+    for (const blob of this.#blobs.splice(0)) await discardIngest(blob);
+    for (const snapshot of this.#snapshots.splice(0)) await removeTree(snapshot.tmp);
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new InvalidStateError('pull: the ingest session is closed');
+  }
+}
+
+/**
+ * Writes one layer blob to the ingest area and, when asked, unpacks it into
+ * a temporary snapshot at the same time. Feed it with {@link LayerWriter.write}
+ * (honouring the returned promise, which is the backpressure), then call
+ * {@link LayerWriter.finish} or {@link LayerWriter.abort}.
+ */
+export class LayerWriter {
+  readonly #descriptor: Descriptor;
+  readonly #tmp: string | undefined;
+  readonly #snapshot: SnapshotTarget | undefined;
+  readonly #done: (result: { blob?: IngestedBlob; snapshot?: PendingSnapshot }) => void;
+  readonly #ingestIn = new PassThrough({ highWaterMark: PIPE_BUFFER });
+  readonly #unpackIn: PassThrough | undefined;
+  readonly #ingest: Promise<IngestedBlob>;
+  readonly #unpack: Promise<UnpackResult> | undefined;
+  #ingestError: unknown;
+  #unpackError: unknown;
+  #written = 0;
+  #settled = false;
+
+  /** @internal Use {@link IngestSession.layer}. */
+  constructor(
+    paths: StorePaths,
+    descriptor: Descriptor,
+    tmp: string | undefined,
+    options: LayerWriterOptions,
+    done: (result: { blob?: IngestedBlob; snapshot?: PendingSnapshot }) => void,
+  ) {
+    this.#descriptor = descriptor;
+    this.#tmp = tmp;
+    this.#snapshot = options.snapshot;
+    this.#done = done;
+    // Failures surface through the ingest and unpack promises; a destroyed pipe must not also throw as an event.
+    this.#ingestIn.on('error', () => {});
+    this.#ingest = ingestBlob(paths, this.#ingestIn, { digest: descriptor.digest, size: descriptor.size }, options.signal);
+    this.#ingest.catch((err: unknown) => {
+      this.#ingestError ??= err;
+    });
+    if (tmp !== undefined) {
+      this.#unpackIn = new PassThrough({ highWaterMark: PIPE_BUFFER });
+      this.#unpackIn.on('error', () => {});
+      this.#unpack = unpackLayer(this.#unpackIn, join(tmp, SNAPSHOT_FS_DIR), {
+        compression: compressionOf(descriptor.mediaType),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        ...(options.rootless === undefined ? {} : { rootless: options.rootless }),
+      });
+      this.#unpack.catch((err: unknown) => {
+        // A broken tar stops the unpack, not the download: the digest check decides which error is reported.
+        this.#unpackError ??= err;
+        this.#unpackIn?.resume();
+      });
+    }
+  }
+
+  /** Bytes written so far. */
+  get written(): number {
+    return this.#written;
+  }
+
+  /**
+   * The error that ended the blob's ingest (a digest or size mismatch, an
+   * abort, a disk error), once it has happened.
+   */
+  get failure(): unknown {
+    return this.#ingestError;
+  }
+
+  /**
+   * Writes the next bytes of the blob; resolves when both consumers can take
+   * more.
+   *
+   * @throws the ingest's error (e.g. a {@link DigestMismatchError} when more bytes arrive than the descriptor's size).
+   */
+  async write(chunk: Buffer): Promise<void> {
+    if (this.#ingestError !== undefined) throw this.#ingestError;
+    this.#written += chunk.length;
+    const waits: Promise<void>[] = [];
+    if (!this.#ingestIn.destroyed && !this.#ingestIn.write(chunk)) waits.push(drained(this.#ingestIn));
+    const unpackIn = this.#unpackIn;
+    if (unpackIn !== undefined && this.#unpackError === undefined && !unpackIn.destroyed && !unpackIn.write(chunk)) {
+      waits.push(drained(unpackIn));
+    }
+    if (waits.length > 0) await Promise.all(waits);
+    if (this.#ingestError !== undefined) throw this.#ingestError;
+  }
+
+  /**
+   * Ends the blob and waits for its verification and unpack; on success the
+   * blob and snapshot are handed to the session for its commit.
+   *
+   * @throws {DigestMismatchError} when the blob does not match its digest or size, or the unpacked tar its diffID.
+   * @throws the unpacker's error for a blob that matches its digest but is not a valid layer.
+   */
+  async finish(): Promise<void> {
+    this.#ingestIn.end();
+    this.#unpackIn?.end();
+    const [ingest, unpack] = await Promise.allSettled([this.#ingest, this.#unpack ?? Promise.resolve(undefined)]);
+    try {
+      // The digest is the registry's promise: its mismatch explains any unpack failure too.
+      if (ingest.status === 'rejected') throw ingest.reason;
+      if (unpack.status === 'rejected') throw unpack.reason;
+      const blob = ingest.value;
+      const result = unpack.value;
+      if (this.#tmp === undefined || result === undefined || this.#snapshot === undefined) {
+        this.#settle({ blob });
+        return;
+      }
+      const snapshot = this.#snapshot;
+      if (result.diffId !== snapshot.diffId) {
+        throw new DigestMismatchError(
+          `unpack layer ${shortDigest(this.#descriptor.digest)}: diffID mismatch: the layer's tar is ${result.diffId}, the image config says ${snapshot.diffId}`,
+          { expected: snapshot.diffId, actual: result.diffId },
+        );
+      }
+      const marker: SnapshotMarker = {
+        version: 1,
+        chainId: snapshot.chainId,
+        diffId: snapshot.diffId,
+        parent: snapshot.parent,
+        layer: { digest: this.#descriptor.digest, mediaType: this.#descriptor.mediaType, size: this.#descriptor.size },
+        size: result.size,
+        entries: result.entries,
+        created: new Date().toISOString(),
+      };
+      const handle = await open(join(this.#tmp, SNAPSHOT_MARKER), 'wx', 0o644);
+      try {
+        await handle.writeFile(`${JSON.stringify(marker)}\n`);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fsyncDir(this.#tmp);
+      this.#settle({ blob, snapshot: { chainId: snapshot.chainId, tmp: this.#tmp } });
+    } catch (err) {
+      if (ingest.status === 'fulfilled') await discardIngest(ingest.value);
+      await this.#cleanup();
+      throw err;
+    }
+  }
+
+  /** Stops the writer and drops what it wrote. Idempotent. */
+  async abort(reason: unknown): Promise<void> {
+    if (this.#settled) return;
+    this.#ingestError ??= reason;
+    const error = reason instanceof Error ? reason : new Error(String(reason));
+    this.#ingestIn.destroy(error);
+    this.#unpackIn?.destroy(error);
+    const [ingest] = await Promise.allSettled([this.#ingest, this.#unpack ?? Promise.resolve(undefined)]);
+    if (ingest.status === 'fulfilled') await discardIngest(ingest.value);
+    await this.#cleanup();
+  }
+
+  async #cleanup(): Promise<void> {
+    if (this.#tmp !== undefined) await removeTree(this.#tmp);
+    this.#settle({});
+  }
+
+  #settle(result: { blob?: IngestedBlob; snapshot?: PendingSnapshot }): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#done(result);
+  }
+}
+
+function compressionOf(mediaType: string): LayerCompression | 'auto' {
+  try {
+    return layerCompression(mediaType);
+  } catch {
+    return 'auto';
+  }
+}
+
+/** Resolves when `stream` drains, or when it closes or fails (the caller checks why). */
+function drained(stream: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      stream.off('error', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
+}
