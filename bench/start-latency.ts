@@ -2,7 +2,10 @@
  * Start latency: time from `runtime.run({ cmd: ['true'] })` to `wait()`
  * resolving, 200 sequential runs (median, p95), and throughput with 8 running
  * at once. When runc is installed, `runc run` of the same rootfs is timed in the
- * same run and the ratio ours/runc printed.
+ * same run and the ratio ours/runc printed. Then the cost of each part of the
+ * default security profile: runs with it switched off in turn, interleaved so
+ * that load on the machine hits every variant alike, and the TypeScript policy
+ * (capabilities, seccomp compile) timed in-process.
  *
  * Run: node --import tsx bench/start-latency.ts [runs]
  */
@@ -11,6 +14,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, rootfsFromHost } from '../src/index.js';
+import { securityPlan } from '../src/runtime/security.js';
+import type { ContainerSpec } from '../src/runtime/spec.js';
 
 const RUNS = Number(process.argv[2] ?? 200);
 const CONCURRENCY = 8;
@@ -36,9 +41,9 @@ try {
   const rootfs = await rootfsFromHost(join(base, 'rootfs'));
   const runtime = new Runtime({ root: join(base, 'data'), stateDir: join(base, 'state') });
 
-  const once = async () => {
+  const once = async (extra: Partial<ContainerSpec> = {}) => {
     const t = performance.now();
-    const c = await runtime.run({ rootfs: rootfs.path, cmd: ['true'], stdio: 'ignore' });
+    const c = await runtime.run({ rootfs: rootfs.path, cmd: ['true'], stdio: 'ignore', ...extra });
     await c.wait();
     const elapsed = performance.now() - t;
     await c.remove();
@@ -60,6 +65,37 @@ try {
   const o = stats(ours);
   console.log(`dockless run→wait (${RUNS} sequential):   median ${fmt(o.median)} ms   p95 ${fmt(o.p95)} ms`);
   console.log(`dockless throughput (${CONCURRENCY} concurrent):  ${throughput.toFixed(1)} containers/s`);
+
+  // The cost of each security part: the default profile, then with parts switched off.
+  const variants: [string, Partial<ContainerSpec>][] = [
+    ['default (caps, no_new_privs, seccomp, masked paths)', {}],
+    ["seccomp: 'unconfined'", { seccomp: 'unconfined' }],
+    ['noNewPrivileges: false (seccomp before the caps drop)', { noNewPrivileges: false }],
+    ['privileged (no caps drop, seccomp or masked paths)', { privileged: true }],
+  ];
+  const rounds = Math.min(RUNS, 100);
+  const samples = variants.map((): number[] => []);
+  for (let i = 0; i < rounds; i++) for (const [k, [, extra]] of variants.entries()) samples[k]!.push(await once(extra));
+  const reference = stats(samples[0]!).median;
+  console.log(`\nsecurity parts (${rounds} interleaved rounds):`);
+  console.log(`  ${'variant'.padEnd(56)} median ms   Δ vs default`);
+  for (const [k, [name]] of variants.entries()) {
+    const m = stats(samples[k]!).median;
+    console.log(`  ${name.padEnd(56)} ${fmt(m)}   ${k === 0 ? '' : (m - reference).toFixed(2).padStart(8)}`);
+  }
+  const policy = (options: Partial<ContainerSpec>, n: number) => {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) securityPlan(options);
+    return (performance.now() - t0) / n;
+  };
+  policy({}, 10);
+  console.log(`  TS policy per container, default profile (compiled once, cached):  ${policy({}, 1000).toFixed(3)} ms`);
+  const custom = { seccomp: JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] }) };
+  console.log(`  TS policy per container, custom JSON profile (parsed and compiled each time): ${policy(custom, 100).toFixed(3)} ms`);
+  // Each capability set is its own cache key, so each of these compiles the default profile afresh.
+  const fresh = ['NET_ADMIN', 'SYS_PTRACE', 'SYS_NICE', 'IPC_LOCK', 'SYS_TIME', 'NET_BROADCAST', 'LEASE', 'SYSLOG'];
+  const uncached = fresh.reduce((sum, cap) => sum + policy({ capAdd: [cap], capDrop: ['MKNOD'] }, 1), 0) / fresh.length;
+  console.log(`  TS policy per container, default profile compiled afresh (a new capability set): ${uncached.toFixed(3)} ms\n`);
 
   const runc = which('runc');
   if (runc === undefined || process.getuid?.() !== 0) {

@@ -29,6 +29,7 @@
 #include "init.h"
 #include "mounts.h"
 #include "ns.h"
+#include "security.h"
 #include "status.h"
 #include "util.h"
 
@@ -76,6 +77,7 @@ struct run_config {
 	bool die_with_parent;
 	pid_t parent_pid;
 	const char *exit_file;
+	struct dl_security sec;
 	char **cmd;
 };
 
@@ -150,6 +152,7 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 
 	c->status_fd = 3;
 	c->cwd = "/";
+	dl_security_defaults(&c->sec);
 	c->lowers = xcalloc(cap, sizeof *c->lowers);
 	c->joins = xcalloc(cap, sizeof *c->joins);
 	c->mounts = xcalloc(cap, sizeof *c->mounts);
@@ -161,6 +164,7 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
+		int taken;
 #define NEED(n)                                                                                    \
 	do {                                                                                       \
 		if (i + (n) >= argc)                                                               \
@@ -279,6 +283,8 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		} else if (IS("--exit-file")) {
 			NEED(1);
 			c->exit_file = argv[++i];
+		} else if ((taken = dl_security_parse(&c->sec, argc, argv, i)) > 0) {
+			i += taken - 1;
 		} else {
 			dl_usage("run", "unknown option `%s`", a);
 		}
@@ -395,11 +401,23 @@ static void reset_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* Marks every fd from FIRST on close-on-exec (close_range's CLOSE_RANGE_CLOEXEC,
+ * Linux 5.11; fd by fd before that). */
+static void close_on_exec_from(unsigned int first)
+{
+	if (close_range(first, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	for (int fd = (int)first; fd < (int)sysconf(_SC_OPEN_MAX); fd++)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
 static _Noreturn void workload(const struct pid1_ctx *x)
 {
 	const struct run_config *c = x->c;
 	struct dl_error e;
 
+	if (dl_security_before_user(&c->sec, &e) < 0)
+		child_fail(x, &e);
 	if (c->groups_set) {
 		if (setgroups(c->n_groups, c->groups) < 0) {
 			dl_fail_errno(&e, "setgroups", "", "setgroups `%zu groups`", c->n_groups);
@@ -417,17 +435,23 @@ static _Noreturn void workload(const struct pid1_ctx *x)
 		dl_fail_errno(&e, "setuid", "", "setuid `%u`", (unsigned)c->uid);
 		child_fail(x, &e);
 	}
+	if (dl_security_after_user(&c->sec, c->uid, &e) < 0)
+		child_fail(x, &e);
 	/* A change of credentials clears the parent-death signal. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (chdir(c->cwd) < 0) {
 		dl_fail_errno(&e, "chdir", c->cwd, "chdir `%s`", c->cwd);
 		child_fail(x, &e);
 	}
-	/* After the steps that can fail, so that a bad user or cwd fails the start itself. */
-	dl_status_simple("started");
 	umask(x->umask);
 	reset_signals();
-	close_range(3, ~0U, 0);
+	/* Every fd above 2 goes at execve; the status fd and the report pipe stay
+	 * until then, to report a failing seccomp step. */
+	close_on_exec_from(3);
+	if (dl_security_seal(&c->sec, &e) < 0)
+		child_fail(x, &e);
+	/* After the steps that can fail, so that a bad user, cwd or filter fails the start itself. */
+	dl_status_simple("started");
 	exec_workload(c);
 }
 
@@ -449,6 +473,13 @@ static _Noreturn void run_init(const struct pid1_ctx *x)
 	}
 	if (pid == 0)
 		workload(x);
+	if (dl_security_init(&x->c->sec, &e) < 0) {
+		kill(pid, SIGKILL);
+		child_fail(x, &e);
+	}
+	/* The init keeps the container's stdio and the report pipe, no other fd. */
+	close_range(3, (unsigned)x->report_w - 1, 0);
+	close_range((unsigned)x->report_w + 1, ~0U, 0);
 	status = dl_init_loop(pid);
 	r.status = status;
 	dl_write_all(x->report_w, &r, sizeof r);
@@ -513,6 +544,10 @@ static int pid1_main(void *arg)
 
 	close(x->sync_w);
 	close(x->report_r);
+	/* Nothing in the container may open /proc/1/exe (the host's helper binary:
+	 * runc's CVE-2019-5736) or /proc/1/fd, mem, environ. The workload inherits
+	 * this until its execve. */
+	prctl(PR_SET_DUMPABLE, 0);
 	/* Dies with the shim; if the shim is already gone, the gate below sees EOF. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	dl_status_set_gate(x->sync_r);
@@ -588,6 +623,8 @@ int cmd_run(int argc, char **argv)
 		if (j->flag == CLONE_NEWPID && dl_ns_join(j->fd, j->flag, j->path, &e) < 0)
 			shim_fail(&e);
 	}
+	if (dl_security_load(&c.sec, &e) < 0)
+		shim_fail(&e);
 	if (c.start_fifo) {
 		x.fifo_fd = open(c.start_fifo, O_RDWR | O_CLOEXEC);
 		if (x.fifo_fd < 0) {

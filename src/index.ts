@@ -29,3 +29,17 @@ export type {
   StopOptions,
 } from './runtime/container.js';
 export type { BindMount, ContainerSpec, MountSpec, StdioMode, TmpfsMount } from './runtime/spec.js';
+export type { Rlimit, RlimitName } from './runtime/spec.js';
+export type {
+  SeccompAction,
+  SeccompArch,
+  SeccompArchMap,
+  SeccompArg,
+  SeccompFilter,
+  SeccompFlag,
+  SeccompOperator,
+  SeccompProfile,
+  SeccompSetting,
+  SeccompSyscall,
+  SeccompValue,
+} from './runtime/seccomp/profile.js';

@@ -3,8 +3,9 @@
  *
  * Answers go to stdout. A failure exits 1 and prints the errno name (EPERM): on
  * stdout for the probes that try an action and answer `ok` (mount, write, mknod,
- * kill, sethostname, unshare-user, ptrace, open-fd), on stderr for the probes that
- * print data (cat, ls, stat, …), so that their stdout holds only data. */
+ * kill, sethostname, unshare-user, ptrace, open-fd, open, chown, mkdir,
+ * init-module, capset-raise), on stderr for the probes that print data (cat, ls,
+ * stat, readlink, status, rlimit, …), so that their stdout holds only data. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -250,10 +254,108 @@ int main(int argc, char **argv)
 			return fail_errno(errno);
 		printf("ok\n");
 	} else if (strcmp(q, "mknod") == 0) {
+		/* mknod PATH: a char device 1:3; mknod PATH c|b MAJOR MINOR: that node */
 		need(argc, 1);
-		if (mknod(argv[2], S_IFCHR | 0666, makedev(1, 3)) < 0)
+		mode_t type = S_IFCHR;
+		dev_t dev = makedev(1, 3);
+		if (argc >= 6) {
+			type = strcmp(argv[3], "b") == 0 ? S_IFBLK : S_IFCHR;
+			dev = makedev((unsigned)atoi(argv[4]), (unsigned)atoi(argv[5]));
+		}
+		if (mknod(argv[2], type | 0666, dev) < 0)
 			return fail_errno(errno);
 		printf("ok\n");
+	} else if (strcmp(q, "open") == 0) {
+		/* open PATH r|w|rw: open it that way and read a byte when readable */
+		need(argc, 2);
+		int flags = strcmp(argv[3], "w") == 0 ? O_WRONLY : strcmp(argv[3], "rw") == 0 ? O_RDWR : O_RDONLY;
+		int fd = open(argv[2], flags | O_CLOEXEC);
+		char byte;
+		if (fd < 0)
+			return fail_errno(errno);
+		if (flags != O_WRONLY && read(fd, &byte, 1) < 0)
+			return fail_errno(errno);
+		close(fd);
+		printf("ok\n");
+	} else if (strcmp(q, "readlink") == 0) {
+		char buf[4096];
+		need(argc, 1);
+		ssize_t n = readlink(argv[2], buf, sizeof buf - 1);
+		if (n < 0)
+			return fail_data(errno);
+		buf[n] = '\0';
+		printf("%s\n", buf);
+	} else if (strcmp(q, "chown") == 0) {
+		need(argc, 3);
+		if (chown(argv[2], (uid_t)atoi(argv[3]), (gid_t)atoi(argv[4])) < 0)
+			return fail_errno(errno);
+		printf("ok\n");
+	} else if (strcmp(q, "mkdir") == 0) {
+		need(argc, 1);
+		if (mkdir(argv[2], 0755) < 0)
+			return fail_errno(errno);
+		printf("ok\n");
+	} else if (strcmp(q, "init-module") == 0) {
+		/* Loading any module: the permission check comes before the image is looked at. */
+		static const char image[64];
+		if (syscall(SYS_init_module, image, sizeof image, "") < 0)
+			return fail_errno(errno);
+		printf("ok\n");
+	} else if (strcmp(q, "finit-module") == 0) {
+		int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+		if (syscall(SYS_finit_module, fd, "", 0) < 0)
+			return fail_errno(errno);
+		printf("ok\n");
+	} else if (strcmp(q, "capset-raise") == 0) {
+		/* capset-raise N: add capability N to the permitted and effective sets */
+		need(argc, 1);
+		struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+		struct __user_cap_data_struct data[2];
+		int cap = atoi(argv[2]);
+		if (syscall(SYS_capget, &hdr, data) < 0)
+			return fail_errno(errno);
+		data[cap / 32].permitted |= 1u << (cap % 32);
+		data[cap / 32].effective |= 1u << (cap % 32);
+		if (syscall(SYS_capset, &hdr, data) < 0)
+			return fail_errno(errno);
+		printf("ok\n");
+	} else if (strcmp(q, "status") == 0) {
+		/* status FIELD: the value of one /proc/self/status line, e.g. CapEff */
+		FILE *f = fopen("/proc/self/status", "re");
+		char line[512];
+		size_t n;
+		need(argc, 1);
+		if (f == NULL)
+			return fail_data(errno);
+		n = strlen(argv[2]);
+		while (fgets(line, sizeof line, f))
+			if (strncmp(line, argv[2], n) == 0 && line[n] == ':') {
+				char *v = line + n + 1;
+				while (*v == ' ' || *v == '\t')
+					v++;
+				fputs(v, stdout);
+				fclose(f);
+				return 0;
+			}
+		fclose(f);
+		return fail_data(ENOENT);
+	} else if (strcmp(q, "rlimit") == 0) {
+		/* rlimit nofile|nproc|core|stack: "soft hard", -1 for unlimited */
+		static const struct {
+			const char *name;
+			int resource;
+		} names[] = {{"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC}, {"core", RLIMIT_CORE}, {"stack", RLIMIT_STACK}};
+		struct rlimit rl;
+		need(argc, 1);
+		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+			if (strcmp(names[i].name, argv[2]) == 0) {
+				if (getrlimit(names[i].resource, &rl) < 0)
+					return fail_data(errno);
+				printf("%lld %lld\n", rl.rlim_cur == RLIM_INFINITY ? -1LL : (long long)rl.rlim_cur,
+				       rl.rlim_max == RLIM_INFINITY ? -1LL : (long long)rl.rlim_max);
+				return 0;
+			}
+		return fail_data(EINVAL);
 	} else if (strcmp(q, "kill") == 0) {
 		need(argc, 2);
 		if (kill(atoi(argv[2]), signal_number(argv[3])) < 0)
@@ -322,9 +424,10 @@ int main(int argc, char **argv)
 		printf("open\n");
 	} else {
 		fprintf(stderr, "usage: probe hostname|pid|ppid|uid|id|cwd|env NAME|cat PATH|write PATH TEXT|ls DIR|"
-				"stat PATH|exit N|sleep S|mounts|fds|mount TYPE TARGET|mknod PATH|kill PID SIG|"
+				"stat PATH|exit N|sleep S|mounts|fds|mount TYPE TARGET|mknod PATH [c|b MAJOR MINOR]|kill PID SIG|"
 				"spawn-zombie|signal-wait|ps|isatty|caps|sethostname NAME|unshare-user|ptrace PID|"
-				"open-fd N\n");
+				"open-fd N|open PATH r|w|rw|readlink PATH|chown PATH UID GID|mkdir PATH|init-module|"
+				"finit-module|capset-raise N|status FIELD|rlimit NAME\n");
 		return 2;
 	}
 	return 0;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import createDebug from 'debug';
 import { HelperError } from '../errors.js';
 import { locateHelper } from './locate.js';
@@ -26,6 +26,11 @@ export interface SpawnHelperOptions {
   helperPath?: string;
   /** Context put before every error message, e.g. `run container 3f2a…`. */
   context: string;
+  /**
+   * Data the helper reads on extra descriptors: `inputs[0]` on fd 4, `inputs[1]` on
+   * fd 5, …, each a pipe written at once and closed (for `run`, the seccomp program).
+   */
+  inputs?: readonly Buffer[];
 }
 
 /** How the helper process ended. */
@@ -63,11 +68,18 @@ export class HelperProcess {
     this.#context = options.context;
     const path = locateHelper(options.helperPath);
     debug('%s %s', op, args.join(' '));
+    const inputs = options.inputs ?? [];
     this.child = spawn(path, [op, ...args], {
-      stdio: [...options.stdio, 'pipe'],
+      stdio: [...options.stdio, 'pipe', ...inputs.map(() => 'pipe' as const)],
       detached: options.detached ?? false,
       // The helper takes everything from argv; the caller's environment is none of its business.
       env: {},
+    });
+    inputs.forEach((data, i) => {
+      const pipe = this.child.stdio[4 + i] as Writable | null;
+      // A helper that fails before reading says why on its status fd; EPIPE here adds nothing.
+      pipe?.on('error', () => undefined);
+      pipe?.end(data);
     });
     const statusStream = this.child.stdio[3] as Readable;
     const decoder = new StatusLineDecoder();

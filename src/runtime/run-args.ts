@@ -1,5 +1,9 @@
 import type { HelperDevice, HelperMount } from './defaults.js';
+import type { HelperRlimit } from './security.js';
 import type { ResolvedUser } from './user.js';
+
+/** The helper fd the seccomp program arrives on: the first of `spawnHelper`'s `inputs`. */
+export const SECCOMP_FD = 4;
 
 /** Everything the helper's `run` op needs, with every default already resolved. */
 export interface RunPlan {
@@ -24,6 +28,13 @@ export interface RunPlan {
   /** `NAME=value` strings. */
   env: readonly string[];
   init: boolean;
+  /** Bounding, permitted and effective capabilities; omitted: the helper's own are kept. */
+  caps?: bigint;
+  /** Set `no_new_privs`. */
+  noNewPrivileges?: boolean;
+  /** The seccomp program, passed on fd {@link SECCOMP_FD}; omitted: unconfined. */
+  seccomp?: Buffer;
+  rlimits?: readonly HelperRlimit[];
   startFifo?: string;
   dieWithParent?: number;
   exitFile?: string;
@@ -51,6 +62,10 @@ export function runArgs(plan: RunPlan): string[] {
   if (plan.user.groups.length > 0) args.push('--groups', plan.user.groups.join(','));
   for (const e of plan.env) args.push('--env', e);
   if (plan.init) args.push('--init');
+  if (plan.caps !== undefined) args.push('--caps', plan.caps.toString(16).padStart(16, '0'));
+  if (plan.noNewPrivileges === true) args.push('--no-new-privs');
+  if (plan.seccomp !== undefined) args.push('--seccomp-fd', String(SECCOMP_FD));
+  for (const r of plan.rlimits ?? []) args.push('--rlimit', r.name, r.soft, r.hard);
   if (plan.startFifo !== undefined) args.push('--start-fifo', plan.startFifo);
   if (plan.dieWithParent !== undefined) args.push('--die-with-parent', String(plan.dieWithParent));
   if (plan.exitFile !== undefined) args.push('--exit-file', plan.exitFile);

@@ -13,11 +13,10 @@ import {
   DEFAULT_MOUNTS,
   DEFAULT_NAMESPACES,
   DEFAULT_PATH,
-  MASKED_PATHS,
-  READONLY_PATHS,
   type HelperMount,
 } from './defaults.js';
 import { runArgs, type RunPlan } from './run-args.js';
+import { securityPlan } from './security.js';
 import type { ContainerSpec, MountSpec } from './spec.js';
 import {
   containerPaths,
@@ -192,6 +191,7 @@ export class Runtime {
 
   async #launch(spec: ContainerSpec, start: boolean): Promise<Container> {
     validateSpec(spec);
+    const security = securityPlan(spec);
     const rootfs = spec.rootfs;
     let info;
     try {
@@ -252,13 +252,17 @@ export class Runtime {
         ],
         devices: DEFAULT_DEVICES,
         symlinks: DEFAULT_DEV_SYMLINKS,
-        masked: MASKED_PATHS,
-        readonlyPaths: READONLY_PATHS,
+        masked: security.masked,
+        readonlyPaths: security.readonlyPaths,
         readonlyRootfs: spec.readonlyRootfs === true,
         cwd: spec.cwd ?? '/',
         user,
         env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
         init: spec.init !== false,
+        ...(security.caps !== undefined ? { caps: security.caps } : {}),
+        noNewPrivileges: security.noNewPrivileges,
+        ...(security.seccomp !== undefined ? { seccomp: security.seccomp } : {}),
+        rlimits: security.rlimits,
         exitFile: paths.exit,
         cmd: [...spec.cmd],
         ...(start ? {} : { startFifo: paths.fifo }),
@@ -277,6 +281,7 @@ export class Runtime {
         stdio: helperStdio,
         detached,
         context: `${start ? 'run' : 'create'} container ${short}`,
+        ...(plan.seccomp !== undefined ? { inputs: [plan.seccomp] } : {}),
         ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
       });
       for (const fd of fds.splice(0)) await closeFd(fd);

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { SeccompProfile, SeccompSetting } from './seccomp/profile.js';
+
 /** A host directory or file bind-mounted into the container. */
 export interface BindMount {
   /** A bind mount. */
@@ -81,4 +83,70 @@ export interface ContainerSpec {
   mounts?: readonly MountSpec[];
   /** Mount the root filesystem read-only (writes only to mounts and /dev, /tmp-like tmpfs you add). @default false */
   readonlyRootfs?: boolean;
+  /**
+   * Capabilities added to Docker's default 14 (`'NET_ADMIN'` or `'CAP_NET_ADMIN'`, any
+   * case); `'ALL'` adds every capability this process holds. The seccomp policy
+   * follows: Docker's default profile allows `mount` and `unshare` with
+   * `SYS_ADMIN`, for example.
+   * @default []
+   */
+  capAdd?: readonly string[];
+  /** Capabilities removed from the default set; `'ALL'` starts from none. @default [] */
+  capDrop?: readonly string[];
+  /**
+   * Lift the restrictions, as `docker run --privileged`: every capability this
+   * process holds, no seccomp filter, no masked or read-only /proc and /sys
+   * paths, and every device allowed by the devices cgroup. `capAdd`, `capDrop` and
+   * `seccomp` are then ignored, as Docker ignores them. /dev still holds only the
+   * safe nodes.
+   * @default false
+   */
+  privileged?: boolean;
+  /**
+   * The seccomp policy: `'unconfined'` for none, a {@link SeccompProfile}, or a
+   * profile in Docker's JSON format (the text of `--security-opt seccomp=file.json`).
+   * @default Docker's default profile
+   */
+  seccomp?: SeccompSetting;
+  /**
+   * Set `no_new_privs`: nothing the container executes can gain privileges
+   * (setuid binaries, file capabilities). Stricter than Docker's default.
+   * @default true
+   */
+  noNewPrivileges?: boolean;
+  /**
+   * Resource limits (`setrlimit`), as `docker run --ulimit`: `{ nofile: { soft: 1024, hard: 4096 } }`.
+   * `Infinity` means unlimited. A hard limit can only be raised above the
+   * caller's with CAP_SYS_RESOURCE; without it, starting fails with a
+   * `HelperError` whose step is `setrlimit`.
+   * @default {} (the caller's limits)
+   */
+  rlimits?: Readonly<Partial<Record<RlimitName, Rlimit>>>;
+}
+
+/** The resources {@link ContainerSpec.rlimits} can limit (`RLIMIT_*`, lowercase, as `docker run --ulimit` names them). */
+export type RlimitName =
+  | 'as'
+  | 'core'
+  | 'cpu'
+  | 'data'
+  | 'fsize'
+  | 'locks'
+  | 'memlock'
+  | 'msgqueue'
+  | 'nice'
+  | 'nofile'
+  | 'nproc'
+  | 'rss'
+  | 'rtprio'
+  | 'rttime'
+  | 'sigpending'
+  | 'stack';
+
+/** One resource limit: non-negative integers, or `Infinity` for unlimited; `soft` ≤ `hard`. */
+export interface Rlimit {
+  /** The limit the kernel enforces. */
+  soft: number;
+  /** The ceiling up to which the process may raise `soft`. */
+  hard: number;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { HELPER_OPS, HELPER_PROTOCOL_VERSION, StatusLineDecoder } from '../../src/helper/protocol.js';
 import { errorFromStatus } from '../../src/helper/spawn.js';
-import { runArgs, type RunPlan } from '../../src/runtime/run-args.js';
+import { runArgs, SECCOMP_FD, type RunPlan } from '../../src/runtime/run-args.js';
 
 const nativeDir = join(import.meta.dirname, '..', '..', 'native');
 
@@ -60,6 +60,10 @@ test('runArgs encodes a plan as flat argv', () => {
     user: { uid: 1000, gid: 1000, groups: [10, 29] },
     env: ['PATH=/bin', 'A=b c'],
     init: true,
+    caps: 0xa80425fbn,
+    noNewPrivileges: true,
+    seccomp: Buffer.alloc(8),
+    rlimits: [{ name: 'nofile', soft: '1024', hard: 'unlimited' }],
     startFifo: '/f',
     dieWithParent: 77,
     exitFile: '/e',
@@ -72,7 +76,26 @@ test('runArgs encodes a plan as flat argv', () => {
     '--mknod', '/dev/null', 'c', '1', '3', '666', '0', '0', '--symlink', '/proc/self/fd', '/dev/fd',
     '--mask', '/proc/kcore', '--readonly', '/proc/sys', '--readonly-rootfs',
     '--cwd', '/work', '--uid', '1000', '--gid', '1000', '--groups', '10,29',
-    '--env', 'PATH=/bin', '--env', 'A=b c', '--init', '--start-fifo', '/f', '--die-with-parent', '77', '--exit-file', '/e',
+    '--env', 'PATH=/bin', '--env', 'A=b c', '--init',
+    '--caps', '00000000a80425fb', '--no-new-privs', '--seccomp-fd', '4', '--rlimit', 'nofile', '1024', 'unlimited',
+    '--start-fifo', '/f', '--die-with-parent', '77', '--exit-file', '/e',
     '--', 'sh', '-c', 'echo "$A"',
   ]);
+});
+
+test('the run options runArgs emits are all parsed by the helper', async () => {
+  const sources = (await readdir(nativeDir)).filter((f) => f.endsWith('.c'));
+  const text = (await Promise.all(sources.map((f) => readFile(join(nativeDir, f), 'utf8')))).join('\n');
+  const plan: RunPlan = {
+    id: 'a', target: '/t', lowers: ['/l'], upper: '/u', work: '/w', namespaces: ['mount'], hostname: 'h',
+    mounts: [{ type: 'proc', source: 'proc', target: '/proc', options: [] }],
+    devices: [{ path: '/dev/null', type: 'c', major: 1, minor: 3, mode: 0o666 }], symlinks: [['a', '/b']],
+    masked: ['/m'], readonlyPaths: ['/r'], readonlyRootfs: true, cwd: '/', user: { uid: 0, gid: 0, groups: [1] },
+    env: ['A=b'], init: true, caps: 0n, noNewPrivileges: true, seccomp: Buffer.alloc(8),
+    rlimits: [{ name: 'core', soft: '0', hard: '0' }], startFifo: '/f', dieWithParent: 1, exitFile: '/e', cmd: ['x'],
+  };
+  const options = runArgs(plan).filter((a) => /^--[a-z]/.test(a));
+  for (const option of new Set(options)) assert.match(text, new RegExp(`"${option}"`), `${option} not parsed by the helper`);
+  // The seccomp program arrives on the first extra input of spawnHelper: fd 4.
+  assert.equal(SECCOMP_FD, 4);
 });
