@@ -43,3 +43,11 @@ export type {
   SeccompSyscall,
   SeccompValue,
 } from './runtime/seccomp/profile.js';
+export {
+  parseSeccompProfile,
+  SECCOMP_ACTIONS,
+  SECCOMP_ARCHES,
+  SECCOMP_FLAGS,
+  SECCOMP_OPERATORS,
+  seccompUnconfined,
+} from './runtime/seccomp/profile.js';
