@@ -51,3 +51,12 @@ export {
   SECCOMP_OPERATORS,
   seccompUnconfined,
 } from './runtime/seccomp/profile.js';
+export type {
+  ArchiveProgress,
+  ExportFormat,
+  ExportOptions,
+  ExportResult,
+  ImportedImage,
+  ImportFormat,
+  ImportOptions,
+} from './transfer/archive/index.js';

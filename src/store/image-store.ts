@@ -35,6 +35,9 @@ import {
   type ImageIndex,
   type ImageManifest,
 } from '../oci/types.js';
+import { exportImage } from '../transfer/archive/export.js';
+import { importImage } from '../transfer/archive/import.js';
+import type { ExportOptions, ExportResult, ImportedImage, ImportOptions } from '../transfer/archive/types.js';
 import { commitBlob, discardIngest, ingestBlob, openBlob, readBlobVerified, type BlobSource } from './blobs.js';
 import { checkStore } from './check.js';
 import { DocumentReader, type LoadedImage } from './documents.js';
@@ -599,6 +602,66 @@ export class ImageStore {
       size: imageSize(loaded),
       tags,
     };
+  }
+
+  // ---------------------------------------------------------------- import and export
+
+  /**
+   * Imports images, as `docker load` (an OCI image layout directory, an
+   * oci-archive, a docker-archive, plain or gzip/zstd-compressed) or
+   * `docker import` (a root filesystem tar, one layer) would, and tags them.
+   * The format is sniffed unless `options.format` says it.
+   *
+   * The source is read once: each blob streams into the store verified
+   * against its digest (an OCI layout's blobs against their names, a
+   * docker-archive's layers against the config's diffIDs). docker-archive
+   * layers and root filesystem tars are stored as they are (uncompressed
+   * stays uncompressed, so the blob digest is the diffID); docker-archive
+   * configs byte for byte, so the image ID is kept. Tags come from an OCI
+   * layout's `io.containerd.image.name` (or a full
+   * `org.opencontainers.image.ref.name`; a bare tag needs `options.baseName`),
+   * a docker-archive's `RepoTags`, and `options.tag`. Tagging happens once
+   * everything is stored and verified, so a failed or aborted import tags
+   * nothing (blobs it stored stay until GC, as do imported images left
+   * untagged).
+   *
+   * @returns one entry per tag given, and one without `reference` per untagged image.
+   * @throws {NotFoundError} when `path` does not exist, or a blob its manifests need is not in it.
+   * @throws {InvalidArgumentError} when the source is malformed (not a tar, truncated, no `manifest.json` or
+   *   `index.json`) or an option is (rootfs options for an archive, `tag` for several images).
+   * @throws {DigestMismatchError} when a blob does not match its digest or a layer its diffID; nothing is tagged.
+   * @throws {AbortError} when `options.signal` aborts; nothing is tagged.
+   * @example
+   * ```ts
+   * const [{ reference }] = await store.import('alpine.tar');
+   * await store.import('rootfs.tar.gz', { tag: 'mybase:1', changes: ['CMD ["/bin/sh"]'] });
+   * ```
+   */
+  async import(path: string, options: ImportOptions = {}): Promise<ImportedImage[]> {
+    return importImage(this, path, options);
+  }
+
+  /**
+   * Writes images to `path` as a docker-archive (`docker save`, the
+   * default), an OCI layout directory or an oci-archive; see
+   * {@link ExportOptions.format}. Every blob is verified as it is copied out,
+   * and a layer written decompressed (docker-archive) against its diffID.
+   * Archives are written beside `path` and renamed into place, so a failure
+   * or abort leaves nothing there.
+   *
+   * @param images a reference or several; tags are written as the images' names, a digest unnamed.
+   * @throws {NotFoundError} when an image, a blob of it, or its manifest for the platform is missing.
+   * @throws {AlreadyExistsError} when `path` is a directory (archives), or one neither empty nor an OCI layout.
+   * @throws {DigestMismatchError} when a blob in the store is corrupt; nothing is left at `path`.
+   * @throws {AbortError} when `options.signal` aborts; nothing is left at `path`.
+   * @example
+   * ```ts
+   * await store.export('alpine:3.20', 'alpine.tar');                          // docker load -i alpine.tar
+   * await store.export(['app:1', 'app:2'], 'layout', { format: 'oci' });      // skopeo copy oci:layout:… …
+   * ```
+   */
+  async export(images: string | readonly string[], path: string, options: ExportOptions = {}): Promise<ExportResult> {
+    return exportImage(this, images, path, options);
   }
 
   // ---------------------------------------------------------------- tag history

@@ -1,0 +1,103 @@
+/**
+ * Small helpers shared by import and export: aborts, stream backpressure,
+ * error wrapping, atomic output files.
+ *
+ * @module
+ */
+
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { AbortError, DocklessError, InvalidArgumentError } from '../../errors.js';
+
+/** Throws an {@link AbortError} naming `context` when `signal` has aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined, context: string): void {
+  if (signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: signal.reason });
+}
+
+/** Resolves when `emitter` drains, errors or closes (whichever comes first). */
+export function drained(emitter: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      emitter.off('drain', done);
+      emitter.off('error', done);
+      emitter.off('close', done);
+      resolve();
+    };
+    emitter.on('drain', done);
+    emitter.on('error', done);
+    emitter.on('close', done);
+  });
+}
+
+/** Whether `err` is a Node system error with one of `codes`. */
+export function isErrno(err: unknown, ...codes: string[]): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && codes.includes(code);
+}
+
+/**
+ * A dockless error for `err`: dockless errors pass through; a failure of the
+ * tar parser (tar-stream's plain `Error`s) becomes an
+ * {@link InvalidArgumentError} saying the archive is malformed; anything else
+ * (I/O errors) is wrapped with `context`, keeping it as the cause.
+ */
+export function wrapArchiveError(err: unknown, context: string, path: string): Error {
+  if (err instanceof DocklessError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (isTarParserError(err)) {
+    return new InvalidArgumentError(`${context}: malformed or truncated tar: ${message.toLowerCase()}`, {
+      cause: err,
+      path,
+    });
+  }
+  return new DocklessError(`${context}: ${message}`, { cause: err, path });
+}
+
+/** tar-stream reports a bad archive with a plain Error and one of these messages. */
+export function isTarParserError(err: unknown): boolean {
+  if (!(err instanceof Error) || (err as { code?: unknown }).code !== undefined) return false;
+  return /^(?:unexpected end of data|invalid tar header|invalid header|header exceeds max size)/i.test(err.message);
+}
+
+/**
+ * A name for a temporary sibling of `path`, hidden (leading dot) and unique,
+ * so that it can be renamed onto `path` in one step.
+ */
+export function siblingTemp(path: string, what: string): string {
+  return join(dirname(path), `.${basename(path)}.${what}-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** fsyncs a file or directory (a directory's entries, after renames in it). */
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Renames `from` onto `to` and fsyncs their directory. */
+export async function renameDurably(from: string, to: string): Promise<void> {
+  await rename(from, to);
+  await fsyncPath(dirname(to)).catch(() => {});
+}
+
+/** Removes a file or tree, ignoring a missing one. */
+export async function removeQuietly(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true }).catch(() => {});
+}
+
+/** Counts the chunks flowing through an async iterable, calling `onBytes` with the running total. */
+export async function* counted(
+  source: AsyncIterable<Uint8Array>,
+  onBytes: (bytes: number) => void,
+): AsyncGenerator<Uint8Array> {
+  let bytes = 0;
+  for await (const chunk of source) {
+    bytes += chunk.byteLength;
+    onBytes(bytes);
+    yield chunk;
+  }
+}
