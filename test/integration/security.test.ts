@@ -5,6 +5,7 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HelperError, PermissionError } from '../../src/index.js';
@@ -23,8 +24,12 @@ const CAP_SYS_ADMIN = 21;
 type Extra = Partial<Omit<ContainerSpec, 'rootfs' | 'cmd'>>;
 
 async function run(world: World, cmd: string[], extra: Extra = {}) {
-  const c = await world.runtime.run({ rootfs: world.rootfs, cmd, ...extra });
-  const [stdout, stderr, exit] = await Promise.all([text(c.stdout), text(c.stderr), c.wait()]);
+  // create, read, then start: a container that exits before its output is read
+  // could otherwise lose it (Node resumes unread stdio of an exited child).
+  const c = await world.runtime.create({ rootfs: world.rootfs, cmd, ...extra });
+  const output = Promise.all([text(c.stdout), text(c.stderr)]);
+  await c.start();
+  const [[stdout, stderr], exit] = await Promise.all([output, c.wait()]);
   await c.remove();
   return { stdout: stdout.trim(), stderr: stderr.trim(), exitCode: exit.exitCode };
 }
@@ -33,6 +38,19 @@ async function run(world: World, cmd: string[], extra: Extra = {}) {
 async function probe(world: World, args: string[], extra: Extra = {}): Promise<string> {
   const r = await run(world, ['probe', ...args], extra);
   return r.stdout !== '' ? r.stdout : r.stderr;
+}
+
+/** rmdir of a cgroup, retried while the kernel still counts an exited task in it (EBUSY). */
+async function removeCgroup(dir: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EBUSY' || i >= 100) throw error;
+      await sleep(10);
+    }
+  }
 }
 
 function hostStatus(pid: number, field: string): string {
@@ -105,10 +123,12 @@ describe('security', { skip }, () => {
       const node = join(world.base, 'loop0');
       const script = `echo $$ > ${dir}/cgroup.procs; mknod ${node} b 7 0 && echo made; head -c 1 ${node} >/dev/null 2>&1 || echo refused; echo x >/dev/null && echo null`;
       const child = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-      assert.equal((await text(child.stdout)).trim(), 'made\nrefused\nnull');
+      const exited = new Promise((resolve) => child.once('close', resolve));
+      const [out] = await Promise.all([text(child.stdout), exited]);
+      assert.equal(out.trim(), 'made\nrefused\nnull');
     } finally {
       rmSync(join(world.base, 'loop0'), { force: true });
-      rmdirSync(dir);
+      await removeCgroup(dir);
     }
   });
 
@@ -175,10 +195,11 @@ describe('security', { skip }, () => {
       const r = new Runtime({ root: process.env.ROOT, stateDir: process.env.STATE });
       for (const init of [true, false]) {
         for (const cmd of [['probe', 'fds'], ['probe', 'open-fd', '7']]) {
-          const c = await r.run({ rootfs: process.env.ROOTFS, cmd, init });
+          const c = await r.create({ rootfs: process.env.ROOTFS, cmd, init });
           let out = '';
-          for await (const chunk of c.stdout) out += chunk;
-          await c.wait();
+          const reading = (async () => { for await (const chunk of c.stdout) out += chunk; })();
+          await c.start();
+          await Promise.all([reading, c.wait()]);
           await c.remove();
           console.log(JSON.stringify(out.trim()));
         }
