@@ -38,6 +38,9 @@ import {
 import { exportImage } from '../transfer/archive/export.js';
 import { importImage } from '../transfer/archive/import.js';
 import type { ExportOptions, ExportResult, ImportedImage, ImportOptions } from '../transfer/archive/types.js';
+import { pullImage } from '../transfer/pull.js';
+import { pushImage } from '../transfer/push.js';
+import type { PullOptions, PullResult, PushOptions, PushResult } from '../transfer/types.js';
 import { commitBlob, discardIngest, ingestBlob, openBlob, readBlobVerified, type BlobSource } from './blobs.js';
 import { checkStore } from './check.js';
 import { DocumentReader, type LoadedImage } from './documents.js';
@@ -662,6 +665,71 @@ export class ImageStore {
    */
   async export(images: string | readonly string[], path: string, options: ExportOptions = {}): Promise<ExportResult> {
     return exportImage(this, images, path, options);
+  }
+
+  // ---------------------------------------------------------------- registries
+
+  /**
+   * Pulls an image from its registry (`docker pull`): the manifest the
+   * reference names (a tag, or `name@digest`), the platform's manifest when
+   * that is an image index or Docker manifest list (this host's, or
+   * `options.platform`), the config and the layers. Layers the store has are
+   * skipped; the others are downloaded in parallel, verified against their
+   * digests and unpacked as snapshots in the same pass, resumed with `Range`
+   * requests when a connection drops, retried with backoff on 5xx. Nothing
+   * becomes visible until the whole image has checked out; then the tag is
+   * set (a pull by digest sets none and holds the image with the lease
+   * `pull-sha256-<hex>` instead). Credentials come from `options.credentials`,
+   * else from the Docker and Podman auth files; plain HTTP is used only for
+   * loopback registries and those named in `options.insecure`.
+   *
+   * @returns the digest the reference resolves to, the platform manifest, and the bytes downloaded.
+   * @throws {InvalidArgumentError} when the reference or an option is malformed, or the registry serves a
+   *   malformed or Docker schema 1 manifest.
+   * @throws {NotFoundError} when the registry has no such manifest or repository, or the index no manifest for the platform.
+   * @throws {PermissionError} when the registry refuses access; the message names the credentials used or missing.
+   * @throws {DigestMismatchError} when a manifest, config or layer does not match its digest or size, or a layer its
+   *   diffID; nothing is stored.
+   * @throws {UnavailableError} naming the registry when it cannot be reached or keeps failing.
+   * @throws {AbortError} when `options.signal` aborts; nothing is stored.
+   * @example
+   * ```ts
+   * const { digest } = await store.pull('ghcr.io/acme/app:1.4', {
+   *   platform: 'linux/arm64',
+   *   onProgress: (e) => { if (e.type === 'layer') console.log(e.index, e.state, e.bytes, '/', e.size); },
+   * });
+   * const { lowerDirs } = await store.snapshot('ghcr.io/acme/app:1.4', { platform: 'linux/arm64' });
+   * ```
+   */
+  async pull(reference: string, options: PullOptions = {}): Promise<PullResult> {
+    return pullImage(this, reference, options);
+  }
+
+  /**
+   * Pushes an image to a registry (`docker push`): to `options.to`, else to
+   * the reference given. Blobs the registry has are skipped (`HEAD`), blobs
+   * another repository of the same registry is known to have are mounted,
+   * the others uploaded whole or in `options.chunkSize` chunks; the
+   * manifests go last (an index's manifests, then the index), so the tag
+   * never names an incomplete image. An index of which the store holds one
+   * platform (as a pull leaves it) is pushed as that platform's manifest.
+   *
+   * @returns the reference and digest pushed: `name@digest` names exactly this image on the registry.
+   * @throws {InvalidArgumentError} when a reference or an option is malformed, or the registry refuses the manifest.
+   * @throws {NotFoundError} when the image, or a blob it needs, is not in the store.
+   * @throws {PermissionError} when the registry refuses access; the message names the credentials used or missing.
+   * @throws {UnavailableError} naming the registry when it cannot be reached or keeps failing.
+   * @throws {AbortError} when `options.signal` aborts; the manifest is not pushed.
+   * @example
+   * ```ts
+   * await store.tag(built.digest, 'registry.example.com/team/app:2.0');
+   * const { digest } = await store.push('registry.example.com/team/app:2.0', {
+   *   credentials: { username: 'ci', password: process.env.REGISTRY_TOKEN ?? '' },
+   * });
+   * ```
+   */
+  async push(image: string, options: PushOptions = {}): Promise<PushResult> {
+    return pushImage(this, image, options);
   }
 
   // ---------------------------------------------------------------- tag history

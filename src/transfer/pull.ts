@@ -6,7 +6,7 @@
 
 import createDebug from 'debug';
 import PQueue from 'p-queue';
-import { AbortError, InvalidArgumentError } from '../errors.js';
+import { AbortError, DigestMismatchError, InvalidArgumentError } from '../errors.js';
 import { chainIds as computeChainIds, isDigest, parseDigest, shortDigest, type Digest } from '../oci/digest.js';
 import {
   isConfigMediaType,
@@ -293,7 +293,7 @@ async function downloadBlob(
     const offset = writer.written;
     let body: NodeJS.ReadableStream | undefined;
     try {
-      const download = await job.client.openBlob(job.repo, layer.digest, offset, job.scopes);
+      const download = await job.client.openBlob(job.repo, layer.digest, offset, job.scopes, layer.size);
       body = download.body;
       let skip = offset - download.start;
       for await (const data of download.body) {
@@ -316,6 +316,7 @@ async function downloadBlob(
     } catch (err) {
       (body as { destroy?: () => void } | undefined)?.destroy?.();
       if (writer.failure !== undefined) throw writer.failure;
+      if (err instanceof DigestMismatchError) throw err;
       if (signal.aborted) throw new AbortError(`${job.context}: aborted`, { cause: signal.reason });
       // Attempts that moved bytes do not use up the retry budget, up to a hard cap.
       if (writer.written === offset) failures++;

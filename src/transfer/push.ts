@@ -49,22 +49,13 @@ export async function pushImage(
   options: PushOptions & PushInternals = {},
 ): Promise<PushResult> {
   const source = await store.resolve(image);
-  let sourceRef: Reference | undefined;
-  try {
-    sourceRef = parseReference(image);
-  } catch {
-    sourceRef = undefined; // a bare digest or image id
+  // A bare digest or image id names no repository (and would parse as `sha256:<tag>`).
+  const bare = typeof image === 'string' && (/^sha(256|512):/.test(image) || /^[a-f0-9]{64}$/.test(image));
+  const sourceRef = bare ? undefined : parseReference(image);
+  if (options.to === undefined && sourceRef === undefined) {
+    throw new InvalidArgumentError(`push ${image}: a destination reference is needed (options.to) when pushing by digest or image id`);
   }
-  const targetInput = options.to ?? image;
-  let dest: Reference;
-  try {
-    dest = parseReference(targetInput);
-  } catch (err) {
-    if (options.to === undefined) {
-      throw new InvalidArgumentError(`push ${image}: a destination reference is needed (options.to) when pushing by digest`, { cause: err });
-    }
-    throw err;
-  }
+  const dest = parseReference(options.to ?? image);
   const context = `push ${dest.toString()}`;
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) {

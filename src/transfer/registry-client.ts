@@ -288,19 +288,37 @@ export class RegistryClient {
    * Starts downloading a blob, from byte `offset` on (a `Range` request; a
    * registry that ignores it answers from 0, and `start` says so).
    *
+   * @param size the blob's size, when known: a registry announcing another length fails at once.
    * @throws {NotFoundError} when the repository has no such blob.
+   * @throws {DigestMismatchError} when the registry's blob has another size than `size`, or is shorter than `offset`.
    */
-  async openBlob(repository: string, digest: Digest, offset: number, scopes: string[]): Promise<BlobDownload> {
+  async openBlob(repository: string, digest: Digest, offset: number, scopes: string[], size?: number): Promise<BlobDownload> {
     const headers: Record<string, string> = {};
     if (offset > 0) headers['range'] = `bytes=${offset}-`;
+    const what = `blob ${shortDigest(digest)}`;
     const response = await this.send({
       method: 'GET',
       target: `/v2/${repository}/blobs/${digest}`,
       headers,
       scopes,
-      what: `blob ${shortDigest(digest)}`,
-      expect: [200, 206],
+      what,
+      expect: [200, 206, 416],
     });
+    if (response.status === 416) {
+      response.body.resume();
+      throw new DigestMismatchError(
+        `${this.#context}: ${what}: size mismatch: registry ${this.registry} has fewer than the ${offset} bytes already received`,
+        { expected: digest },
+      );
+    }
+    const length = Number(response.headers['content-length']);
+    if (response.status === 200 && size !== undefined && Number.isSafeInteger(length) && length !== size) {
+      response.body.destroy();
+      throw new DigestMismatchError(
+        `${this.#context}: ${what}: size mismatch: registry ${this.registry} sends ${length} bytes, the manifest says ${size}`,
+        { expected: digest },
+      );
+    }
     let start = 0;
     if (response.status === 206) {
       const match = /^bytes (\d+)-/.exec(String(response.headers['content-range'] ?? ''));
@@ -325,7 +343,7 @@ export class RegistryClient {
   async getBlobBytes(repository: string, digest: Digest, size: number, scopes: string[]): Promise<Buffer> {
     const what = `blob ${shortDigest(digest)}`;
     for (let attempt = 0; ; attempt++) {
-      const { body } = await this.openBlob(repository, digest, 0, scopes);
+      const { body } = await this.openBlob(repository, digest, 0, scopes, size);
       let bytes: Buffer;
       try {
         bytes = await readBody(body, Math.max(size, 0) + 1);

@@ -107,6 +107,25 @@ describe('pull failures', async () => {
     }
   });
 
+  it('rejects a blob truncated on the registry\'s disk as a size mismatch, leaving the store unchanged', { skip: missing }, async () => {
+    const target = layers[1]!;
+    const path = registry.blobPath(target.digest);
+    const original = await readFile(path);
+    await writeFile(path, original.subarray(0, original.length - 1000));
+    try {
+      const store = await fresh();
+      const before = await storeState(store);
+      await assert.rejects(pullImage(store, `${registry.host}/fail/app:1`), (err: unknown) => {
+        assert.ok(err instanceof DigestMismatchError, `${String(err)}`);
+        assert.match(err.message, /size mismatch: registry 127\.0\.0\.1:\d+ sends \d+ bytes, the manifest says \d+/);
+        return true;
+      });
+      assert.equal(await storeState(store), before);
+    } finally {
+      await writeFile(path, original);
+    }
+  });
+
   it('resumes a layer download cut mid-way with a Range request', { skip: missing }, async () => {
     await using proxy = await startCuttingProxy({ port: registry.port });
     proxy.cut = { remaining: 1, afterBytes: 200_000 };

@@ -257,6 +257,25 @@ describe('pull and push against a registry', async () => {
     await assert.rejects(pullImage(store, `${registry.host}/team/app:1`, { signal: AbortSignal.abort() }), AbortError);
   });
 
+  it('cancels a push through its signal: the manifest is never pushed', { skip: missing }, async () => {
+    const store = await fresh();
+    const { manifest } = await putSyntheticImage(store, [{ 'big/': { type: 'dir' }, 'big/file': randomBytes(300_000).toString('base64') }]);
+    await store.tag(manifest.digest, 'local/abort:1');
+    const controller = new AbortController();
+    await assert.rejects(
+      pushImage(store, 'local/abort:1', {
+        to: `${registry.host}/abort/app:1`,
+        signal: controller.signal,
+        onProgress: (e) => {
+          if (e.type === 'blob' && e.state === 'uploading') controller.abort(new Error('changed my mind'));
+        },
+      }),
+      AbortError,
+    );
+    await assert.rejects(pullImage(await fresh(), `${registry.host}/abort/app:1`), NotFoundError);
+    await assert.rejects(pushImage(store, 'local/abort:1', { to: `${registry.host}/abort/app:1`, signal: AbortSignal.abort() }), AbortError);
+  });
+
   it('verifies a manifest pulled by digest against that digest', { skip: missing }, async () => {
     // The registry answers by digest with the content it has; asking for a digest it does not have is not found.
     const wrong = sha256('no such manifest');
