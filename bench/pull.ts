@@ -1,7 +1,7 @@
 /**
  * bench/pull: a cold pull of a large multi-layer image from a local registry
  * (Debian's docker-registry on 127.0.0.1): download, verify and unpack, with
- * dockless's `pullImage` and, in the same run, `skopeo copy docker://… oci:…`
+ * dockless's `store.pull` and, in the same run, `skopeo copy docker://… oci:…`
  * followed by `umoci unpack`. Prints each side's time and the ratio
  * ours / (skopeo + umoci). Target (issue 5): ≤ 0.7×.
  *
@@ -29,8 +29,6 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { ImageStore } from '../src/store/index.js';
-import { pullImage } from '../src/transfer/pull.js';
-import { pushImage } from '../src/transfer/push.js';
 import { startRegistry } from '../test/integration/registry-fixture.js';
 
 const execFileAsync = promisify(execFile);
@@ -256,7 +254,7 @@ async function main(): Promise<void> {
     });
     await source.tag(manifest.digest, 'bench/pull:1');
     const ref = `${registry.host}/bench/pull:1`;
-    await pushImage(source, 'bench/pull:1', { to: ref });
+    await source.push('bench/pull:1', { to: ref });
     await fs.rm(source.root, { recursive: true, force: true });
     console.log(`pushed to ${ref}\n`);
 
@@ -267,7 +265,7 @@ async function main(): Promise<void> {
       spawnSync('sync');
       const start = performance.now();
       const store = await ImageStore.open({ root: path.join(dir, 'store') });
-      await pullImage(store, ref, { concurrency });
+      await store.pull(ref, { concurrency });
       ours.push(performance.now() - start);
       await fs.rm(dir, { recursive: true, force: true });
     };
@@ -299,7 +297,7 @@ async function main(): Promise<void> {
     const peerMs = median(peer.map((p) => p.skopeo + p.umoci));
     const mbps = (ms: number): string => `${(compressed / 1e6 / (ms / 1000)).toFixed(0)} MB/s compressed`;
     console.log('');
-    console.log(`dockless pullImage (download + verify + unpack)   median ${fmt(oursMs)}  ${mbps(oursMs)}`);
+    console.log(`dockless store.pull (download + verify + unpack)  median ${fmt(oursMs)}  ${mbps(oursMs)}`);
     console.log(
       `skopeo copy + umoci unpack                        median ${fmt(peerMs)}  ${mbps(peerMs)}  (skopeo ${fmt(median(peer.map((p) => p.skopeo)))}, umoci ${fmt(median(peer.map((p) => p.umoci)))})`,
     );

@@ -11,8 +11,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DigestMismatchError, NotFoundError, UnavailableError } from '../../src/errors.js';
 import { ImageStore } from '../../src/store/index.js';
-import { pullImage } from '../../src/transfer/pull.js';
-import { pushImage } from '../../src/transfer/push.js';
 import type { PullProgress } from '../../src/transfer/types.js';
 import { putSyntheticImage, type BuiltLayer } from '../fixtures/store-images.js';
 import { freePort, registryMissing, startCuttingProxy, startRegistry, type RegistryFixture } from './registry-fixture.js';
@@ -49,7 +47,7 @@ describe('pull failures', async () => {
     ]);
     layers = built.layers;
     await source.tag(built.manifest.digest, 'local/app:1');
-    await pushImage(source, 'local/app:1', { to: `${registry.host}/fail/app:1` });
+    await source.push('local/app:1', { to: `${registry.host}/fail/app:1` });
     let n = 0;
     fresh = () => ImageStore.open({ root: join(dir, `store-${n++}`) });
   });
@@ -63,7 +61,7 @@ describe('pull failures', async () => {
     const store = await fresh();
     const before = await storeState(store);
     const started = Date.now();
-    await assert.rejects(pullImage(store, `127.0.0.1:${port}/app:1`), (err: unknown) => {
+    await assert.rejects(store.pull(`127.0.0.1:${port}/app:1`), (err: unknown) => {
       assert.ok(err instanceof UnavailableError, String(err));
       assert.equal(err.registry, `127.0.0.1:${port}`);
       assert.match(err.message, new RegExp(`^pull 127\\.0\\.0\\.1:${port}/app:1: registry 127\\.0\\.0\\.1:${port} is unreachable: .*ECONNREFUSED`));
@@ -76,12 +74,12 @@ describe('pull failures', async () => {
 
   it('reports a manifest the registry does not have as not found', { skip: missing }, async () => {
     const store = await fresh();
-    await assert.rejects(pullImage(store, `${registry.host}/fail/app:nope`), (err: unknown) => {
+    await assert.rejects(store.pull(`${registry.host}/fail/app:nope`), (err: unknown) => {
       assert.ok(err instanceof NotFoundError, String(err));
       assert.match(err.message, /manifest fail\/app:nope: not found on registry 127\.0\.0\.1:\d+ \(MANIFEST_UNKNOWN/);
       return true;
     });
-    await assert.rejects(pullImage(store, `${registry.host}/no/such/repo:1`), NotFoundError);
+    await assert.rejects(store.pull(`${registry.host}/no/such/repo:1`), NotFoundError);
   });
 
   it('rejects a blob tampered with on the registry\'s disk, leaving the store unchanged', { skip: missing }, async () => {
@@ -95,7 +93,7 @@ describe('pull failures', async () => {
     try {
       const store = await fresh();
       const before = await storeState(store);
-      await assert.rejects(pullImage(store, `${registry.host}/fail/app:1`), (err: unknown) => {
+      await assert.rejects(store.pull(`${registry.host}/fail/app:1`), (err: unknown) => {
         assert.ok(err instanceof DigestMismatchError, `${String(err)}`);
         assert.equal(err.expected, target.digest);
         return true;
@@ -115,7 +113,7 @@ describe('pull failures', async () => {
     try {
       const store = await fresh();
       const before = await storeState(store);
-      await assert.rejects(pullImage(store, `${registry.host}/fail/app:1`), (err: unknown) => {
+      await assert.rejects(store.pull(`${registry.host}/fail/app:1`), (err: unknown) => {
         assert.ok(err instanceof DigestMismatchError, `${String(err)}`);
         assert.match(err.message, /size mismatch: registry 127\.0\.0\.1:\d+ sends \d+ bytes, the manifest says \d+/);
         return true;
@@ -132,7 +130,7 @@ describe('pull failures', async () => {
     const store = await fresh();
     const events: PullProgress[] = [];
     // Layers one at a time, so that the cut falls in the big one.
-    const pulled = await pullImage(store, `${proxy.host}/fail/app:1`, { concurrency: 1, onProgress: (e) => events.push(e) });
+    const pulled = await store.pull(`${proxy.host}/fail/app:1`, { concurrency: 1, onProgress: (e) => events.push(e) });
     assert.equal(await store.hasBlob(layers[1]!.digest), true);
     assert.ok(events.some((e) => e.type === 'layer' && e.state === 'retrying'), 'a retry was reported');
     const ranged = proxy.requests.filter((r) => / range=bytes=\d+-$/.test(r));
@@ -151,7 +149,7 @@ describe('pull failures', async () => {
     proxy.cut = { remaining: Infinity, afterBytes: 100_000 };
     let cuts = 0;
     await assert.rejects(
-      pullImage(store, `${proxy.host}/fail/app:1`, {
+      store.pull(`${proxy.host}/fail/app:1`, {
         concurrency: 1,
         onProgress: (e) => {
           // After the first cut, the registry is gone for good.

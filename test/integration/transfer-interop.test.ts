@@ -14,8 +14,6 @@ import { after, before, describe, it } from 'node:test';
 import { Runtime } from '../../src/index.js';
 import { rootfsFromHost } from '../../src/runtime/host-rootfs.js';
 import { ImageStore } from '../../src/store/index.js';
-import { pullImage } from '../../src/transfer/pull.js';
-import { pushImage } from '../../src/transfer/push.js';
 import { cannotRun, text } from './fixtures.js';
 import { installed, registryMissing, sha256, startRegistry, type RegistryFixture } from './registry-fixture.js';
 
@@ -81,7 +79,7 @@ describe('registry interop with skopeo', async () => {
       `docker://${registry.host}/skopeo/busybox:1`,
     ]);
     const store = await ImageStore.open({ root: join(dir, 'pulled-from-skopeo') });
-    const pulled = await pullImage(store, `${registry.host}/skopeo/busybox:1`);
+    const pulled = await store.pull(`${registry.host}/skopeo/busybox:1`);
     const snap = await store.snapshot(pulled.tag!);
     assert.equal(snap.lowerDirs.length, 1);
     assert.equal(await readFile(join(snap.lowerDirs[0]!, 'etc', 'motd'), 'utf8'), MOTD);
@@ -102,7 +100,7 @@ describe('registry interop with skopeo', async () => {
   });
 
   it('pushes an image that skopeo pulls with the same manifest and files', { skip: missing }, async () => {
-    const pushed = await pushImage(source, localRef, { to: `${registry.host}/ours/busybox:1` });
+    const pushed = await source.push(localRef, { to: `${registry.host}/ours/busybox:1` });
     const layout = join(dir, 'skopeo-layout');
     await run('skopeo', [
       'copy', '--quiet', '--src-tls-verify=false',

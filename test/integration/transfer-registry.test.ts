@@ -12,8 +12,6 @@ import { after, before, describe, it } from 'node:test';
 import { AbortError, NotFoundError } from '../../src/errors.js';
 import type { Descriptor } from '../../src/oci/index.js';
 import { ImageStore } from '../../src/store/index.js';
-import { pullImage } from '../../src/transfer/pull.js';
-import { pushImage } from '../../src/transfer/push.js';
 import type { PullProgress, PushProgress } from '../../src/transfer/types.js';
 import { buildLayer, putSyntheticImage, sha256 } from '../fixtures/store-images.js';
 import { registryMissing, startRegistry, type RegistryFixture } from './registry-fixture.js';
@@ -98,7 +96,7 @@ describe('pull and push against a registry', async () => {
 
   it('pushes an image, then pulls it into another store with the same digests and files', { skip: missing }, async () => {
     const events: PushProgress[] = [];
-    const pushed = await pushImage(source, 'local/app:1', { to: `${registry.host}/team/app:1`, onProgress: (e) => events.push(e) });
+    const pushed = await source.push('local/app:1', { to: `${registry.host}/team/app:1`, onProgress: (e) => events.push(e) });
     assert.equal(pushed.digest, image.digest);
     assert.equal(pushed.reference, `${registry.host}/team/app:1`);
     assert.equal(pushed.tag, '1');
@@ -109,7 +107,7 @@ describe('pull and push against a registry', async () => {
 
     const store = await fresh();
     const pullEvents: PullProgress[] = [];
-    const pulled = await pullImage(store, `${registry.host}/team/app:1`, { onProgress: (e) => pullEvents.push(e) });
+    const pulled = await store.pull(`${registry.host}/team/app:1`, { onProgress: (e) => pullEvents.push(e) });
     assert.equal(pulled.digest, image.digest);
     assert.equal(pulled.tag, `${registry.host}/team/app:1`);
     assert.deepEqual(pulled.platform, { os: 'linux', architecture: hostArch });
@@ -128,29 +126,29 @@ describe('pull and push against a registry', async () => {
 
   it('skips blobs the registry has (HEAD), and layers the store has', { skip: missing }, async () => {
     const events: PushProgress[] = [];
-    const again = await pushImage(source, 'local/app:1', { to: `${registry.host}/team/app:1`, onProgress: (e) => events.push(e) });
+    const again = await source.push('local/app:1', { to: `${registry.host}/team/app:1`, onProgress: (e) => events.push(e) });
     assert.equal(again.uploadedBytes, 0);
     assert.ok(events.filter((e) => e.type === 'blob').every((e) => e.state === 'waiting' || e.state === 'exists'));
 
     const store = await fresh();
-    await pullImage(store, `${registry.host}/team/app:1`);
+    await store.pull(`${registry.host}/team/app:1`);
     const pullEvents: PullProgress[] = [];
-    const second = await pullImage(store, `${registry.host}/team/app:1`, { onProgress: (e) => pullEvents.push(e) });
+    const second = await store.pull(`${registry.host}/team/app:1`, { onProgress: (e) => pullEvents.push(e) });
     assert.ok(pullEvents.filter((e) => e.type === 'layer').every((e) => e.state === 'waiting' || e.state === 'exists'));
     assert.ok(second.downloadedBytes < 2000, `downloaded ${second.downloadedBytes} (manifest only)`);
   });
 
   it('mounts blobs from another repository of the same registry', { skip: missing }, async () => {
     const store = await fresh();
-    await pullImage(store, `${registry.host}/team/app:1`);
+    await store.pull(`${registry.host}/team/app:1`);
     const events: PushProgress[] = [];
-    const pushed = await pushImage(store, `${registry.host}/team/app:1`, { to: `${registry.host}/copy/app:2`, onProgress: (e) => events.push(e) });
+    const pushed = await store.push(`${registry.host}/team/app:1`, { to: `${registry.host}/copy/app:2`, onProgress: (e) => events.push(e) });
     assert.equal(pushed.uploadedBytes, 0);
     const mounted = events.filter((e) => e.type === 'blob' && e.state === 'mounted');
     assert.equal(mounted.length, 3, 'config and both layers mounted');
     assert.ok(mounted.every((e) => e.type === 'blob' && e.from === 'team/app'));
     const check = await fresh();
-    assert.equal((await pullImage(check, `${registry.host}/copy/app:2`)).digest, image.digest);
+    assert.equal((await check.pull(`${registry.host}/copy/app:2`)).digest, image.digest);
   });
 
   it('uploads in chunks when chunkSize is set', { skip: missing }, async () => {
@@ -159,7 +157,7 @@ describe('pull and push against a registry', async () => {
     const { manifest, layers: built } = await putSyntheticImage(store, [{ 'big/': { type: 'dir' }, 'big/file': random }]);
     await store.tag(manifest.digest, 'local/chunked:1');
     const sizes: number[] = [];
-    const pushed = await pushImage(store, 'local/chunked:1', {
+    const pushed = await store.push('local/chunked:1', {
       to: `${registry.host}/chunked/app:1`,
       chunkSize: 64 * 1024,
       onProgress: (e) => {
@@ -169,14 +167,14 @@ describe('pull and push against a registry', async () => {
     assert.ok(built[0]!.gz.length > 64 * 1024, 'layer spans several chunks');
     assert.ok(sizes.filter((b) => b > 0).length >= 2, `chunks reported: ${sizes.join(',')}`);
     const back = await fresh();
-    await pullImage(back, `${registry.host}/chunked/app:1`);
+    await back.pull(`${registry.host}/chunked/app:1`);
     assert.deepEqual(await back.readBlob(built[0]!.digest), built[0]!.gz);
     assert.equal(pushed.digest, manifest.digest);
   });
 
   it('pulls by digest: no tag, kept from GC, and the content verified against the digest', { skip: missing }, async () => {
     const store = await fresh();
-    const pulled = await pullImage(store, `${registry.host}/team/app@${image.digest}`);
+    const pulled = await store.pull(`${registry.host}/team/app@${image.digest}`);
     assert.equal(pulled.tag, undefined);
     assert.deepEqual(await store.list(), []);
     assert.equal((await store.resolve(`${registry.host}/team/app@${image.digest}`)).digest, image.digest);
@@ -187,9 +185,9 @@ describe('pull and push against a registry', async () => {
   it('pulls a Docker schema 2 manifest and a Docker manifest list', { skip: missing }, async () => {
     const docker = await putRawImage(source, { arch: hostArch, file: 'docker-file', docker: true });
     await source.tag(docker.digest, 'local/docker:1');
-    await pushImage(source, 'local/docker:1', { to: `${registry.host}/docker/app:1` });
+    await source.push('local/docker:1', { to: `${registry.host}/docker/app:1` });
     const store = await fresh();
-    const pulled = await pullImage(store, `${registry.host}/docker/app:1`);
+    const pulled = await store.pull(`${registry.host}/docker/app:1`);
     assert.equal(pulled.mediaType, DOCKER_MANIFEST);
     assert.equal(pulled.digest, docker.digest);
     const snap = await store.snapshot(`${registry.host}/docker/app:1`);
@@ -199,10 +197,10 @@ describe('pull and push against a registry', async () => {
     const list = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [other, docker] }));
     const listDesc = await source.putBlob(list, { mediaType: DOCKER_LIST });
     await source.tag(listDesc.digest, 'local/docker:list');
-    const pushedList = await pushImage(source, 'local/docker:list', { to: `${registry.host}/docker/app:list` });
+    const pushedList = await source.push('local/docker:list', { to: `${registry.host}/docker/app:list` });
     assert.equal(pushedList.mediaType, DOCKER_LIST);
     const fromList = await fresh();
-    const r = await pullImage(fromList, `${registry.host}/docker/app:list`);
+    const r = await fromList.pull(`${registry.host}/docker/app:list`);
     assert.equal(r.digest, listDesc.digest);
     assert.equal(r.manifest.digest, docker.digest);
   });
@@ -213,11 +211,11 @@ describe('pull and push against a registry', async () => {
     const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [theirs, mine] }));
     const indexDesc = await source.putBlob(index, { mediaType: OCI_INDEX });
     await source.tag(indexDesc.digest, 'local/multi:1');
-    const pushed = await pushImage(source, 'local/multi:1', { to: `${registry.host}/multi/app:1` });
+    const pushed = await source.push('local/multi:1', { to: `${registry.host}/multi/app:1` });
     assert.equal(pushed.digest, indexDesc.digest);
 
     const host = await fresh();
-    const pulledHost = await pullImage(host, `${registry.host}/multi/app:1`);
+    const pulledHost = await host.pull(`${registry.host}/multi/app:1`);
     assert.equal(pulledHost.digest, indexDesc.digest);
     assert.equal(pulledHost.mediaType, OCI_INDEX);
     assert.equal(pulledHost.manifest.digest, mine.digest);
@@ -226,16 +224,16 @@ describe('pull and push against a registry', async () => {
     assert.equal(await readFile(join(snap.lowerDirs[0]!, 'host-file'), 'utf8'), 'host-file');
 
     const foreign = await fresh();
-    const pulledForeign = await pullImage(foreign, `${registry.host}/multi/app:1`, { platform: `linux/${otherArch}` });
+    const pulledForeign = await foreign.pull(`${registry.host}/multi/app:1`, { platform: `linux/${otherArch}` });
     assert.equal(pulledForeign.manifest.digest, theirs.digest);
     assert.deepEqual(pulledForeign.platform, { os: 'linux', architecture: otherArch });
 
     // A pulled index holds one platform: pushing it on pushes that platform's manifest.
-    const repushed = await pushImage(host, `${registry.host}/multi/app:1`, { to: `${registry.host}/multi/host-only:1` });
+    const repushed = await host.push(`${registry.host}/multi/app:1`, { to: `${registry.host}/multi/host-only:1` });
     assert.equal(repushed.digest, mine.digest);
 
     await assert.rejects(
-      pullImage(await fresh(), `${registry.host}/multi/app:1`, { platform: 'linux/s390x' }),
+      (await fresh()).pull(`${registry.host}/multi/app:1`, { platform: 'linux/s390x' }),
       (err: unknown) => err instanceof NotFoundError && /no manifest for linux\/s390x in the image index \(it has /.test(err.message),
     );
   });
@@ -245,7 +243,7 @@ describe('pull and push against a registry', async () => {
     const before = await storeState(store);
     const controller = new AbortController();
     await assert.rejects(
-      pullImage(store, `${registry.host}/team/app:1`, {
+      store.pull(`${registry.host}/team/app:1`, {
         signal: controller.signal,
         onProgress: (e) => {
           if (e.type === 'resolved') controller.abort(new Error('changed my mind'));
@@ -254,7 +252,7 @@ describe('pull and push against a registry', async () => {
       AbortError,
     );
     assert.equal(await storeState(store), before);
-    await assert.rejects(pullImage(store, `${registry.host}/team/app:1`, { signal: AbortSignal.abort() }), AbortError);
+    await assert.rejects(store.pull(`${registry.host}/team/app:1`, { signal: AbortSignal.abort() }), AbortError);
   });
 
   it('cancels a push through its signal: the manifest is never pushed', { skip: missing }, async () => {
@@ -263,7 +261,7 @@ describe('pull and push against a registry', async () => {
     await store.tag(manifest.digest, 'local/abort:1');
     const controller = new AbortController();
     await assert.rejects(
-      pushImage(store, 'local/abort:1', {
+      store.push('local/abort:1', {
         to: `${registry.host}/abort/app:1`,
         signal: controller.signal,
         onProgress: (e) => {
@@ -272,13 +270,13 @@ describe('pull and push against a registry', async () => {
       }),
       AbortError,
     );
-    await assert.rejects(pullImage(await fresh(), `${registry.host}/abort/app:1`), NotFoundError);
-    await assert.rejects(pushImage(store, 'local/abort:1', { to: `${registry.host}/abort/app:1`, signal: AbortSignal.abort() }), AbortError);
+    await assert.rejects((await fresh()).pull(`${registry.host}/abort/app:1`), NotFoundError);
+    await assert.rejects(store.push('local/abort:1', { to: `${registry.host}/abort/app:1`, signal: AbortSignal.abort() }), AbortError);
   });
 
   it('verifies a manifest pulled by digest against that digest', { skip: missing }, async () => {
     // The registry answers by digest with the content it has; asking for a digest it does not have is not found.
     const wrong = sha256('no such manifest');
-    await assert.rejects(pullImage(await fresh(), `${registry.host}/team/app@${wrong}`), NotFoundError);
+    await assert.rejects((await fresh()).pull(`${registry.host}/team/app@${wrong}`), NotFoundError);
   });
 });
