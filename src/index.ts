@@ -60,3 +60,16 @@ export type {
   ImportFormat,
   ImportOptions,
 } from './transfer/archive/index.js';
+export { UnavailableError } from './errors.js';
+export type { UnavailableErrorDetails } from './errors.js';
+export type {
+  PullLayerState,
+  PullOptions,
+  PullProgress,
+  PullResult,
+  PushBlobState,
+  PushOptions,
+  PushProgress,
+  PushResult,
+  RegistryCredentials,
+} from './transfer/types.js';
