@@ -72,6 +72,7 @@ try {
     ["seccomp: 'unconfined'", { seccomp: 'unconfined' }],
     ['noNewPrivileges: false (seccomp before the caps drop)', { noNewPrivileges: false }],
     ['privileged (no caps drop, seccomp or masked paths)', { privileged: true }],
+    ['resources: memory, cpus and pids limits (cgroup files)', { resources: { memory: 256 * 1024 * 1024, cpus: 1, pids: 512 } }],
   ];
   const rounds = Math.min(RUNS, 100);
   const samples = variants.map((): number[] => []);

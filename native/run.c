@@ -24,6 +24,7 @@
 #include <grp.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "commands.h"
 #include "error.h"
 #include "init.h"
@@ -77,6 +78,7 @@ struct run_config {
 	bool die_with_parent;
 	pid_t parent_pid;
 	const char *exit_file;
+	struct dl_cgroups cgroups;
 	struct dl_security sec;
 	char **cmd;
 };
@@ -161,6 +163,8 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	c->masks = xcalloc(cap, sizeof *c->masks);
 	c->readonly = xcalloc(cap, sizeof *c->readonly);
 	c->env = xcalloc(cap + 1, sizeof *c->env);
+	c->cgroups.dirs = xcalloc(cap, sizeof *c->cgroups.dirs);
+	c->cgroups.fds = xcalloc(cap, sizeof *c->cgroups.fds);
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -280,6 +284,9 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			NEED(1);
 			c->die_with_parent = true;
 			c->parent_pid = (pid_t)parse_num(a, argv[++i], 10, INT_MAX);
+		} else if (IS("--cgroup")) {
+			NEED(1);
+			c->cgroups.dirs[c->cgroups.n++] = argv[++i];
 		} else if (IS("--exit-file")) {
 			NEED(1);
 			c->exit_file = argv[++i];
@@ -551,6 +558,9 @@ static int pid1_main(void *arg)
 	/* Dies with the shim; if the shim is already gone, the gate below sees EOF. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	dl_status_set_gate(x->sync_r);
+	/* Into its cgroups before anything else: no step of the container runs outside them. */
+	if (dl_cgroups_join(&x->c->cgroups, x->c->ns_flags & CLONE_NEWCGROUP, &e) < 0)
+		child_fail(x, &e);
 	/* Modes of created nodes are exact; the workload gets the caller's umask back. */
 	x->umask = umask(0);
 
@@ -632,6 +642,8 @@ int cmd_run(int argc, char **argv)
 			shim_fail(&e);
 		}
 	}
+	if (dl_cgroups_open(&c.cgroups, &e) < 0)
+		shim_fail(&e);
 	if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(report_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		dl_fail_errno(&e, "pipe", "", "pipe2 `sync`");
 		shim_fail(&e);
@@ -641,13 +653,16 @@ int cmd_run(int argc, char **argv)
 	x.report_r = report_pipe[0];
 	x.report_w = report_pipe[1];
 
-	pid = clone(pid1_main, pid1_stack + sizeof pid1_stack, c.ns_flags | SIGCHLD, &x);
+	/* With cgroups, pid 1 unshares its cgroup namespace once it is in them. */
+	pid = clone(pid1_main, pid1_stack + sizeof pid1_stack,
+		    (c.cgroups.n > 0 ? c.ns_flags & ~CLONE_NEWCGROUP : c.ns_flags) | SIGCHLD, &x);
 	if (pid < 0) {
 		dl_fail_errno(&e, "clone", "", "clone `pid 1`");
 		shim_fail(&e);
 	}
 	close(x.sync_r);
 	close(x.report_w);
+	dl_cgroups_close(&c.cgroups);
 	if (x.fifo_fd >= 0)
 		close(x.fifo_fd);
 	for (i = 0; i < c.n_joins; i++)

@@ -29,6 +29,7 @@ export type {
   StopOptions,
 } from './runtime/container.js';
 export type { BindMount, ContainerSpec, MountSpec, StdioMode, TmpfsMount } from './runtime/spec.js';
+export type { ContainerResources, ContainerStats } from './runtime/cgroups/resources.js';
 export type { Rlimit, RlimitName } from './runtime/spec.js';
 export type {
   SeccompAction,

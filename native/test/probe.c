@@ -356,6 +356,35 @@ int main(int argc, char **argv)
 				return 0;
 			}
 		return fail_data(EINVAL);
+	} else if (strcmp(q, "hog") == 0) {
+		/* hog MB: allocate and touch MB MiB, one MiB at a time; `ok` if it got them all */
+		need(argc, 1);
+		long mb = atol(argv[2]);
+		for (long i = 0; i < mb; i++) {
+			char *p = malloc(1 << 20);
+			if (p == NULL)
+				return fail_errno(ENOMEM);
+			memset(p, 1, 1 << 20);
+		}
+		printf("ok\n");
+	} else if (strcmp(q, "fork-bomb") == 0) {
+		/* fork-bomb: fork children that sleep until fork fails (at most 4096, so that a
+		 * missing limit does not take the host down); prints "N ERRNO", then waits to be killed */
+		int n = 0, err = 0;
+		while (n < 4096) {
+			pid_t pid = fork();
+			if (pid == 0)
+				for (;;)
+					pause();
+			if (pid < 0) {
+				err = errno;
+				break;
+			}
+			n++;
+		}
+		printf("%d %s\n", n, err ? strerrorname_np(err) : "none");
+		for (;;)
+			pause();
 	} else if (strcmp(q, "kill") == 0) {
 		need(argc, 2);
 		if (kill(atoi(argv[2]), signal_number(argv[3])) < 0)
@@ -427,7 +456,7 @@ int main(int argc, char **argv)
 				"stat PATH|exit N|sleep S|mounts|fds|mount TYPE TARGET|mknod PATH [c|b MAJOR MINOR]|kill PID SIG|"
 				"spawn-zombie|signal-wait|ps|isatty|caps|sethostname NAME|unshare-user|ptrace PID|"
 				"open-fd N|open PATH r|w|rw|readlink PATH|chown PATH UID GID|mkdir PATH|init-module|"
-				"finit-module|capset-raise N|status FIELD|rlimit NAME\n");
+				"finit-module|capset-raise N|status FIELD|rlimit NAME|hog MB|fork-bomb\n");
 		return 2;
 	}
 	return 0;

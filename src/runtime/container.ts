@@ -7,6 +7,8 @@ import createDebug from 'debug';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import type { HelperProcess } from '../helper/index.js';
 import type { ExitedStatus } from '../helper/protocol.js';
+import { CgroupSet } from './cgroups/cgroup-set.js';
+import type { ContainerStats } from './cgroups/resources.js';
 import {
   isSameProcess,
   readJson,
@@ -34,7 +36,10 @@ export interface ExitStatus {
   exitCode: number;
   /** The signal that ended the command, or null when it exited by itself. */
   signal: NodeJS.Signals | null;
-  /** Whether the kernel's OOM killer ended it. */
+  /**
+   * Whether the kernel's OOM killer killed a process of the container (read from
+   * its memory cgroup; as Docker reports it, also when the victim was not the command).
+   */
   oomKilled: boolean;
 }
 
@@ -132,6 +137,7 @@ export class Container implements AsyncDisposable {
   #exit: ExitStatus | undefined;
   #waiting: Promise<ExitStatus> | undefined;
   readonly #onRemove: (container: Container) => Promise<void>;
+  readonly #cgroups: CgroupSet | undefined;
 
   /** @internal Use `runtime.create()`, `runtime.run()` or `runtime.get()`. */
   constructor(init: ContainerInit) {
@@ -142,6 +148,7 @@ export class Container implements AsyncDisposable {
     this.#helper = init.helper;
     this.#status = init.status;
     this.#onRemove = init.onRemove;
+    this.#cgroups = init.record.cgroups !== undefined ? new CgroupSet(init.record.cgroups) : undefined;
     const child = init.helper?.child;
     const piped = init.record.stdio === 'pipe' && !init.record.detached && child !== undefined;
     this.stdin = piped ? child.stdin : null;
@@ -150,7 +157,7 @@ export class Container implements AsyncDisposable {
     if (init.helper !== undefined) {
       init.helper.next('exited').then(
         (status) => {
-          this.#exit = exitFromStatus(status);
+          this.#exit = this.#exitFrom(status);
           if (this.#status !== 'removed') this.#status = 'stopped';
           debug('%s exited %o', this.id.slice(0, 12), this.#exit);
         },
@@ -246,7 +253,7 @@ export class Container implements AsyncDisposable {
     helper.child.ref();
     (helper.child.stdio[3] as unknown as { ref?: () => void } | null)?.ref?.();
     const status = await helper.next('exited');
-    this.#exit = exitFromStatus(status);
+    this.#exit = this.#exitFrom(status);
     if (this.#status !== 'removed') this.#status = 'stopped';
     return this.#exit;
   }
@@ -260,11 +267,18 @@ export class Container implements AsyncDisposable {
         const record = await readJson<ExitRecord>(this.#paths.exit);
         // Without an exit record the shim itself was killed (its owner died, so
         // PR_SET_PDEATHSIG sent SIGKILL down the chain).
-        this.#exit = record !== undefined ? exitFromStatus(record) : { exitCode: 137, signal: 'SIGKILL', oomKilled: false };
+        this.#exit = record !== undefined ? this.#exitFrom(record) : { exitCode: 137, signal: 'SIGKILL', oomKilled: false };
         return this.#exit;
       }
       await sleep(POLL_MS);
     }
+  }
+
+  /** The exit status, with `oomKilled` from the container's memory cgroup, which outlives its processes until `remove()`. */
+  #exitFrom(status: ExitedStatus | ExitRecord): ExitStatus {
+    const exit = exitFromStatus(status);
+    if (!exit.oomKilled && this.#cgroups?.oomKilled() === true) exit.oomKilled = true;
+    return exit;
   }
 
   #probeForeign(): ContainerStatus {
@@ -327,6 +341,23 @@ export class Container implements AsyncDisposable {
   }
 
   /**
+   * The container's resource usage now, from its cgroups: memory, CPU time, pids.
+   * A stopped container keeps its cgroups (and its figures) until it is removed.
+   *
+   * @throws {@link InvalidStateError} when the container was removed.
+   * @throws {@link NotFoundError} when the container has no cgroups (cgroups were not available to the process that created it).
+   * @example
+   * ```ts
+   * const { memory, cpu, pids } = await container.stats();
+   * console.log(memory.usage, cpu.usageNanos / 1e9, pids.current);
+   * ```
+   */
+  async stats(): Promise<ContainerStats> {
+    if (this.status === 'removed') throw new InvalidStateError(`stats of container ${this.id}: container was removed`);
+    return (this.#cgroups ?? new CgroupSet([])).stats(`stats of container ${this.id}`);
+  }
+
+  /**
    * Removes the container: its upper directory (all it wrote), generated files
    * and state. Removing a removed container is a no-op.
    *
@@ -343,6 +374,7 @@ export class Container implements AsyncDisposable {
       await this.wait();
     }
     if (this.#helper !== undefined) await this.#helper.exit;
+    await this.#cgroups?.remove(`remove container ${this.id}`);
     this.#status = 'removed';
     await this.#onRemove(this);
     await Promise.all([

@@ -38,6 +38,8 @@ export interface RunPlan {
   startFifo?: string;
   dieWithParent?: number;
   exitFile?: string;
+  /** Cgroup directories the shim puts pid 1 in before it runs; created (with their limits) beforehand. */
+  cgroups?: readonly string[];
   cmd: readonly string[];
 }
 
@@ -69,6 +71,7 @@ export function runArgs(plan: RunPlan): string[] {
   if (plan.startFifo !== undefined) args.push('--start-fifo', plan.startFifo);
   if (plan.dieWithParent !== undefined) args.push('--die-with-parent', String(plan.dieWithParent));
   if (plan.exitFile !== undefined) args.push('--exit-file', plan.exitFile);
+  for (const dir of plan.cgroups ?? []) args.push('--cgroup', dir);
   args.push('--', ...plan.cmd);
   return args;
 }

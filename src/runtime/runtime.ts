@@ -6,6 +6,9 @@ import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { spawnHelper, type HelperStdio } from '../helper/index.js';
+import { CgroupSet } from './cgroups/cgroup-set.js';
+import { detectCgroups, type CgroupHost } from './cgroups/detect.js';
+import { planCgroups, validateCgroupParent, validateResources } from './cgroups/policy.js';
 import { Container, containerNotFound, type ContainerInfo } from './container.js';
 import {
   DEFAULT_DEVICES,
@@ -16,7 +19,7 @@ import {
   type HelperMount,
 } from './defaults.js';
 import { runArgs, type RunPlan } from './run-args.js';
-import { securityPlan } from './security.js';
+import { deviceCgroupWrites, deviceRules, securityPlan } from './security.js';
 import type { ContainerSpec, MountSpec } from './spec.js';
 import {
   containerPaths,
@@ -47,6 +50,16 @@ export interface RuntimeOptions {
   stateDir?: string;
   /** Path of the native helper. @default `$DOCKLESS_HELPER`, else the one `npm install` built */
   helperPath?: string;
+  /**
+   * The cgroup containers' cgroups are created in, in every hierarchy (each
+   * container gets `dockless-<id>` there): a relative path is below the calling
+   * process's own cgroup, an absolute one from the hierarchy's root. Missing
+   * directories are created and left in place. A spec's `cgroupParent` overrides it.
+   * On cgroup v2 a cgroup with processes in it cannot hand controllers to children:
+   * there, point this at a cgroup without processes (one delegated to you), or limits fail.
+   * @default the calling process's own cgroup
+   */
+  cgroupParent?: string;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -144,6 +157,8 @@ export class Runtime {
   readonly #helperPath: string | undefined;
   readonly #owned = new Map<string, Container>();
   readonly #ownerStart: number;
+  readonly #cgroupParent: string | undefined;
+  #cgroupHost: CgroupHost | undefined;
   #ready: Promise<void> | undefined;
 
   constructor(options: RuntimeOptions = {}) {
@@ -151,6 +166,7 @@ export class Runtime {
     this.stateDir = options.stateDir ?? defaultStateDir();
     this.#helperPath = options.helperPath;
     this.#ownerStart = processStartTime(process.pid) ?? 0;
+    this.#cgroupParent = validateCgroupParent(options.cgroupParent, 'runtime options');
   }
 
   #prepare(): Promise<void> {
@@ -191,6 +207,8 @@ export class Runtime {
 
   async #launch(spec: ContainerSpec, start: boolean): Promise<Container> {
     validateSpec(spec);
+    validateResources(spec.resources);
+    const cgroupParent = validateCgroupParent(spec.cgroupParent, 'container spec') ?? this.#cgroupParent;
     const security = securityPlan(spec);
     const rootfs = spec.rootfs;
     let info;
@@ -221,11 +239,17 @@ export class Runtime {
     const paths = containerPaths(this.root, this.stateDir, id);
     const detached = spec.detached === true;
     const stdio = spec.stdio ?? 'pipe';
+    this.#cgroupHost ??= detectCgroups();
+    const cgroupPlan = planCgroups(spec.resources, this.#cgroupHost, `dockless-${id}`, cgroupParent, deviceCgroupWrites(deviceRules(spec)));
     if (spec.name !== undefined) await this.#claimName(spec.name, id);
 
     let cleanup = true;
+    let cgroupsCreating: Promise<CgroupSet> | undefined;
     const fds: number[] = [];
     try {
+      // Made while the directories and files below are; limits are in place before the helper starts.
+      cgroupsCreating = CgroupSet.create(cgroupPlan, `${start ? 'run' : 'create'} container ${short}`);
+      cgroupsCreating.catch(() => undefined);
       await makeContainerDirs(paths);
       await Promise.all([
         writeFile(paths.hostname, `${hostname}\n`),
@@ -234,6 +258,7 @@ export class Runtime {
         start ? undefined : this.#makeFifo(paths.fifo),
       ]);
 
+      const cgroups = await cgroupsCreating;
       const env: Record<string, string> = { PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: user.home || '/', ...spec.env };
       const plan: RunPlan = {
         id,
@@ -264,6 +289,7 @@ export class Runtime {
         ...(security.seccomp !== undefined ? { seccomp: security.seccomp } : {}),
         rlimits: security.rlimits,
         exitFile: paths.exit,
+        cgroups: cgroups.dirs,
         cmd: [...spec.cmd],
         ...(start ? {} : { startFifo: paths.fifo }),
         ...(detached ? {} : { dieWithParent: process.pid }),
@@ -300,6 +326,7 @@ export class Runtime {
         rootfs,
         cmd: [...spec.cmd],
         stdio,
+        ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
       };
       if (start) record.started = record.created;
       await Promise.all([writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created')]).catch(
@@ -326,6 +353,7 @@ export class Runtime {
         await Promise.all([
           rm(paths.state, { recursive: true, force: true }),
           rm(paths.bundle, { recursive: true, force: true }),
+          cgroupsCreating?.then((set) => set.remove(), () => undefined).catch(() => undefined),
           spec.name !== undefined ? unlink(join(this.stateDir, 'names', spec.name)).catch(() => undefined) : undefined,
         ]);
       }

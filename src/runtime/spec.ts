@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { ContainerResources } from './cgroups/resources.js';
 import type { SeccompProfile, SeccompSetting } from './seccomp/profile.js';
 
 /** A host directory or file bind-mounted into the container. */
@@ -83,6 +84,19 @@ export interface ContainerSpec {
   mounts?: readonly MountSpec[];
   /** Mount the root filesystem read-only (writes only to mounts and /dev, /tmp-like tmpfs you add). @default false */
   readonlyRootfs?: boolean;
+  /**
+   * Resource limits (memory, CPU, pids, block I/O) enforced through the
+   * container's cgroups; see {@link ContainerResources}.
+   * @default {} (no limits; the container still gets memory and pids cgroups for `stats()` and OOM reports)
+   */
+  resources?: ContainerResources;
+  /**
+   * The cgroup the container's cgroup is created in, in every hierarchy: a
+   * relative path is below the calling process's own cgroup, an absolute one
+   * from the hierarchy's root. Missing directories are created and left in place.
+   * @default the runtime's `cgroupParent`
+   */
+  cgroupParent?: string;
   /**
    * Capabilities added to Docker's default 14 (`'NET_ADMIN'` or `'CAP_NET_ADMIN'`, any
    * case); `'ALL'` adds every capability this process holds. The seccomp policy

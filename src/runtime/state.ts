@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { CgroupRecord } from './cgroups/cgroup-set.js';
 import type { StdioMode } from './spec.js';
 
 /** The record of one container in the state directory, readable by every process. */
@@ -26,6 +27,8 @@ export interface ContainerRecord {
   image?: string;
   cmd: string[];
   stdio: StdioMode;
+  /** The container's cgroups, removed with it. */
+  cgroups?: CgroupRecord[];
 }
 
 /** What `exit.json` holds: the helper's `exited` status line. */

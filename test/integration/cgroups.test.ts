@@ -1,0 +1,243 @@
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { InvalidArgumentError, InvalidStateError, NotFoundError, type Container } from '../../src/index.js';
+import { detectCgroups } from '../../src/runtime/cgroups/detect.js';
+import { cannotRun, cgroupDirs, makeWorld, text, type World } from './fixtures.js';
+
+function whyNot(): string | undefined {
+  const base = cannotRun();
+  if (base !== undefined) return base;
+  const host = detectCgroups();
+  const missing = ['memory', 'pids', 'cpu'].filter((c) => !host.controllers.has(c));
+  if (missing.length > 0) return `cgroup controllers not available to this process: ${missing.join(', ')} (cgroups: ${host.mode})`;
+  return undefined;
+}
+
+const skip = whyNot();
+if (skip !== undefined) console.log(`# skipping cgroups integration tests: ${skip}`);
+
+const MiB = 1024 * 1024;
+
+/** The first line a stream writes. */
+async function firstLine(stream: NodeJS.ReadableStream | null): Promise<string> {
+  let buf = '';
+  for await (const chunk of stream!) {
+    buf += chunk.toString();
+    if (buf.includes('\n')) break;
+  }
+  return buf.split('\n')[0]!;
+}
+
+/** The cgroup of host process `pid` in each hierarchy, by controller list. */
+async function cgroupsOf(pid: number): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const line of (await readFile(`/proc/${pid}/cgroup`, 'utf8')).split('\n').filter(Boolean)) {
+    const [, controllers, path] = line.split(':') as [string, string, string];
+    out.set(controllers, path);
+  }
+  return out;
+}
+
+describe('cgroups', { skip }, () => {
+  let world: World;
+  let before0: string[];
+  const parentName = `dl-it-parent-${process.pid}`;
+
+  before(async () => {
+    world = await makeWorld();
+    before0 = await cgroupDirs();
+  });
+  after(async () => {
+    await world?.dispose();
+    // The cgroupParent test's parent directories are the test's own to remove.
+    for (const h of detectCgroups().hierarchies) {
+      const dir = join(h.dir, parentName);
+      if (existsSync(dir)) await rmdir(dir).catch(() => undefined);
+    }
+    if (before0 !== undefined) assert.deepEqual(await cgroupDirs(), before0, 'cgroup directories leaked');
+  });
+
+  /** Kills, waits for and removes a container; returns how it ended. */
+  async function finish(c: Container) {
+    if (c.status === 'running' || c.status === 'created') await c.kill('SIGKILL');
+    const exit = await c.wait();
+    await c.remove();
+    return exit;
+  }
+
+  it("puts pid 1 in the container's memory, pids and cpuacct cgroups", async () => {
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'sleep', '10'], stdio: 'ignore' });
+    const host = await cgroupsOf(c.pid);
+    for (const ctrl of ['memory', 'pids', 'cpuacct']) {
+      const key = [...host.keys()].find((k) => k.split(',').includes(ctrl));
+      if (key === undefined) continue;
+      assert.match(host.get(key)!, new RegExp(`/dockless-${c.id}$`), `${ctrl} cgroup of pid 1`);
+    }
+    await finish(c);
+  });
+
+  it('shows the container its own cgroup as the root of its cgroup namespace', async () => {
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'cat', '/proc/self/cgroup'] });
+    const [out, exit] = await Promise.all([text(c.stdout), c.wait()]);
+    await c.remove();
+    assert.equal(exit.exitCode, 0);
+    // Every hierarchy shows `/`: nothing of the host's tree is visible. It also shows that pid 1
+    // was in its cgroups before it unshared the namespace (else it would see `/dockless-<id>`),
+    // so nothing of the container ran outside them.
+    for (const line of out.trim().split('\n')) assert.match(line, /:\/$/, line);
+  });
+
+  it('stops a fork bomb at pids: 32 with EAGAIN; the container and the host live on, and cleanup is complete', async () => {
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'fork-bomb'], resources: { pids: 32 } });
+    const line = await firstLine(c.stdout);
+    const [n, errno] = line.split(' ');
+    assert.equal(errno, 'EAGAIN', line);
+    // init and probe are two of the 32.
+    assert.equal(Number(n), 30, line);
+    const stats = await c.stats();
+    assert.deepEqual(stats.pids, { current: 32, limit: 32 });
+    assert.equal(c.status, 'running');
+    // The host can still fork.
+    assert.equal(execFileSync('sh', ['-c', 'echo fine']).toString().trim(), 'fine');
+    const exit = await finish(c);
+    assert.equal(exit.exitCode, 137);
+    assert.equal(exit.oomKilled, false);
+    assert.deepEqual(await cgroupDirs(), before0);
+  });
+
+  it('contains a shell fork bomb that keeps trying', async () => {
+    const c = await world.runtime.run({
+      rootfs: world.rootfs,
+      cmd: ['sh', '-c', 'b() { b | b & }; b; sleep 60'],
+      resources: { pids: 32 },
+      stdio: 'ignore',
+    });
+    await sleep(1000);
+    const { pids } = await c.stats();
+    assert.ok(pids.current <= 32, `pids.current ${pids.current}`);
+    assert.equal(execFileSync('sh', ['-c', 'echo fine']).toString().trim(), 'fine');
+    await finish(c);
+    assert.deepEqual(await cgroupDirs(), before0);
+  });
+
+  it('OOM-kills a memory hog under memory: 64 MiB and reports oomKilled with exit code 137; the host is unharmed', async () => {
+    const ownKills = () => {
+      const mem = detectCgroups().controllers.get('memory')!;
+      const file = mem.version === 1 ? 'memory.oom_control' : 'memory.events.local';
+      return readFile(join(mem.dir, file), 'utf8').then((t) => /^oom_kill (\d+)$/m.exec(t)?.[1] ?? '0', () => 'n/a');
+    };
+    const killsBefore = await ownKills();
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'hog', '1024'], resources: { memory: 64 * MiB } });
+    const [out, exit] = await Promise.all([text(c.stdout), c.wait()]);
+    assert.equal(out, '', 'the hog never got its 1 GiB');
+    assert.deepEqual(exit, { exitCode: 137, signal: 'SIGKILL', oomKilled: true });
+    const stats = await c.stats();
+    assert.equal(stats.memory.limit, 64 * MiB);
+    assert.ok(stats.memory.maxUsage === undefined || stats.memory.maxUsage <= 64 * MiB, `maxUsage ${stats.memory.maxUsage}`);
+    await c.remove();
+    // The kill stayed in the container: none in our own memory cgroup, and a container afterwards runs normally.
+    assert.equal(await ownKills(), killsBefore);
+    const ok = await world.runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'hog', '16'], resources: { memory: 64 * MiB } });
+    const [okOut, okExit] = await Promise.all([text(ok.stdout), ok.wait()]);
+    await ok.remove();
+    assert.equal(okOut.trim(), 'ok');
+    assert.deepEqual(okExit, { exitCode: 0, signal: null, oomKilled: false });
+  });
+
+  it('gives a CPU-bound loop under cpus: 0.5 about half a core', async () => {
+    const c = await world.runtime.run({
+      rootfs: world.rootfs,
+      cmd: ['sh', '-c', 'while :; do :; done'],
+      resources: { cpus: 0.5 },
+      stdio: 'ignore',
+    });
+    try {
+      await sleep(300);
+      const s1 = await c.stats();
+      const t1 = process.hrtime.bigint();
+      await sleep(2000);
+      const s2 = await c.stats();
+      const t2 = process.hrtime.bigint();
+      const share = (s2.cpu.usageNanos - s1.cpu.usageNanos) / Number(t2 - t1);
+      assert.ok(share >= 0.35 && share <= 0.65, `the loop got ${share.toFixed(3)} of a core`);
+    } finally {
+      await finish(c);
+    }
+  });
+
+  it('stats() reads sane figures without limits, and throws once the container is removed', async () => {
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'sleep', '10'], stdio: 'ignore' });
+    await sleep(50);
+    const s = await c.stats();
+    assert.ok(s.memory.usage > 0 && s.memory.usage < 256 * MiB, `memory.usage ${s.memory.usage}`);
+    assert.equal(s.memory.limit, undefined);
+    assert.ok(s.cpu.usageNanos > 0 && s.cpu.usageNanos < 10e9, `cpu ${s.cpu.usageNanos}`);
+    assert.equal(s.pids.current, 2, 'init and the probe');
+    assert.equal(s.pids.limit, undefined);
+    await finish(c);
+    await assert.rejects(c.stats(), InvalidStateError);
+  });
+
+  it('creates the container cgroup below cgroupParent', async () => {
+    const c = await world.runtime.run({
+      rootfs: world.rootfs,
+      cmd: ['probe', 'sleep', '10'],
+      stdio: 'ignore',
+      cgroupParent: parentName,
+      resources: { pids: 10 },
+    });
+    const pidsHierarchy = detectCgroups().controllers.get('pids')!;
+    const dir = join(pidsHierarchy.dir, parentName, `dockless-${c.id}`);
+    assert.equal((await readFile(join(dir, 'pids.max'), 'utf8')).trim(), '10');
+    assert.ok((await readFile(join(dir, 'cgroup.procs'), 'utf8')).includes(String(c.pid)));
+    await finish(c);
+    assert.equal(existsSync(dir), false);
+    assert.deepEqual(await readdir(join(pidsHierarchy.dir, parentName)).then((e) => e.filter((x) => x.startsWith('dockless-'))), []);
+    // The parent is left in place for other containers; it is the caller's to remove.
+    for (const h of detectCgroups().hierarchies) await rmdir(join(h.dir, parentName)).catch(() => undefined);
+  });
+
+  it('a limit the kernel refuses is a typed error naming the file, and leaves nothing behind', async () => {
+    const state = await readdir(world.runtime.stateDir).catch(() => []);
+    const cpus = Number(execFileSync('nproc', ['--all']).toString().trim());
+    const err = await world.runtime
+      .run({ rootfs: world.rootfs, cmd: ['true'], resources: { cpuset: String(cpus + 63) } })
+      .catch((e: Error) => e);
+    assert.ok(err instanceof InvalidArgumentError, String(err));
+    assert.match(err.message, /cpuset\.cpus`: (EINVAL|ERANGE) \(resources\.cpuset\)$/);
+
+    // Block I/O weights need BFQ (v1: blkio.bfq.weight, only in non-root cgroups) or io.weight (v2):
+    // either the weight is written, or the error names the files that are missing.
+    const io = await world.runtime
+      .run({ rootfs: world.rootfs, cmd: ['probe', 'sleep', '10'], resources: { ioWeight: 300 }, stdio: 'ignore' })
+      .catch((e: Error) => e);
+    if (io instanceof Error) {
+      assert.ok(io instanceof NotFoundError, String(io));
+      assert.match(io.message, /resources\.ioWeight is not supported here: no `.*weight` or `.*weight`/);
+    } else {
+      const blkio = (await cgroupsOf(io.pid).catch(() => new Map<string, string>())).get('blkio');
+      const h = detectCgroups().controllers.get('blkio');
+      if (blkio !== undefined && h !== undefined && h.version === 1) {
+        const dir = join(h.mount, blkio);
+        const file = existsSync(join(dir, 'blkio.weight')) ? 'blkio.weight' : 'blkio.bfq.weight';
+        assert.match(await readFile(join(dir, file), 'utf8'), /^(default )?300\n/);
+      }
+      await finish(io);
+    }
+    assert.deepEqual(await readdir(world.runtime.stateDir).catch(() => []), state);
+    assert.deepEqual(await cgroupDirs(), before0);
+  });
+
+  it('prune() removes the cgroups of stopped containers', async () => {
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore', resources: { memory: 32 * MiB } });
+    await c.wait();
+    assert.notDeepEqual(await cgroupDirs(), before0);
+    assert.ok((await world.runtime.prune()).includes(c.id));
+    assert.deepEqual(await cgroupDirs(), before0);
+  });
+});
