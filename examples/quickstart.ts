@@ -29,7 +29,7 @@ try {
     container.stderr?.pipe(process.stderr);
     const exit = await container.wait();
     const ms = (performance.now() - start).toFixed(1);
-    console.log(`$ ${spec.cmd.join(' ')}    # ${title} — exit ${exit.exitCode}, ${ms} ms`);
+    console.log(`$ ${(spec.cmd ?? []).join(' ')}    # ${title} — exit ${exit.exitCode}, ${ms} ms`);
     console.log(out.trimEnd().replace(/^/gm, '  '));
   }
 

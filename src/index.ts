@@ -29,7 +29,6 @@ export type {
   StopOptions,
 } from './runtime/container.js';
 export type { BindMount, ContainerSpec, MountSpec, StdioMode, TmpfsMount } from './runtime/spec.js';
-export type { ContainerResources, ContainerStats } from './runtime/cgroups/resources.js';
 export type { Rlimit, RlimitName } from './runtime/spec.js';
 export type {
   SeccompAction,
@@ -52,6 +51,35 @@ export {
   SECCOMP_OPERATORS,
   seccompUnconfined,
 } from './runtime/seccomp/profile.js';
+export type { ContainerResources, ContainerStats } from './runtime/cgroups/resources.js';
+export { DEFAULT_HOST_BINARIES, rootfsFromHost } from './runtime/host-rootfs.js';
+export type { HostRootfs, HostRootfsOptions } from './runtime/host-rootfs.js';
+export { ImageStore, Lease, DEFAULT_GC_GRACE_PERIOD, DEFAULT_HISTORY_RETENTION, defaultStoreRoot } from './store/index.js';
+export type {
+  BlobSource,
+  GcOptions,
+  GcResult,
+  HistoryRetention,
+  ImageDetails,
+  ImageLayerInput,
+  ImageSnapshot,
+  ImageStoreOptions,
+  ImageSummary,
+  LayerDetails,
+  LeaseInfo,
+  LeaseOptions,
+  PutBlobOptions,
+  PutImageInput,
+  RollbackOptions,
+  SnapshotOptions,
+  SnapshotProgress,
+  StoreProblem,
+  StoreProblemKind,
+  TagAction,
+  TagHistoryEntry,
+} from './store/index.js';
+export type { ContainerConfig, Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from './oci/types.js';
+export { parseReference, Reference } from './oci/reference.js';
 export type {
   ArchiveProgress,
   ExportFormat,

@@ -15,7 +15,6 @@ import {
   DEFAULT_DEV_SYMLINKS,
   DEFAULT_MOUNTS,
   DEFAULT_NAMESPACES,
-  DEFAULT_PATH,
   type HelperMount,
 } from './defaults.js';
 import { runArgs, type RunPlan } from './run-args.js';
@@ -32,7 +31,11 @@ import {
   type ContainerPaths,
   type ContainerRecord,
 } from './state.js';
-import { resolveUser, type ResolvedUser } from './user.js';
+import { resolveUser, resolveUserInLayers, type ResolvedUser } from './user.js';
+import { effectiveProcess } from './image-config.js';
+import type { ImageStore } from '../store/image-store.js';
+import type { ContainerConfig } from '../oci/types.js';
+import type { Lease } from '../store/lease.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -50,6 +53,8 @@ export interface RuntimeOptions {
   stateDir?: string;
   /** Path of the native helper. @default `$DOCKLESS_HELPER`, else the one `npm install` built */
   helperPath?: string;
+  /** The image store `spec.image` references are resolved in. Without one, containers run from a `rootfs` only. */
+  store?: ImageStore;
   /**
    * The cgroup containers' cgroups are created in, in every hierarchy (each
    * container gets `dockless-<id>` there): a relative path is below the calling
@@ -60,6 +65,17 @@ export interface RuntimeOptions {
    * @default the calling process's own cgroup
    */
   cgroupParent?: string;
+}
+
+interface ContainerSource {
+  /** Overlay lower dirs, top-most first. */
+  lowers: string[];
+  /** What the record names as the rootfs. */
+  label: string;
+  /** The image config's container part, for an image. */
+  config?: ContainerConfig;
+  /** What a lease must hold while the container exists: manifest digest and chainIDs. */
+  targets?: string[];
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -110,11 +126,24 @@ function userMount(mount: MountSpec, index: number): HelperMount {
 
 function validateSpec(spec: ContainerSpec): void {
   if (spec === null || typeof spec !== 'object') throw new InvalidArgumentError('container spec: expected an object');
-  if (typeof spec.rootfs !== 'string' || spec.rootfs === '') throw new InvalidArgumentError('container spec: rootfs is required');
-  if (!Array.isArray(spec.cmd) || spec.cmd.length === 0 || !spec.cmd.every((a) => typeof a === 'string')) {
-    throw new InvalidArgumentError('container spec: cmd must be a non-empty array of strings');
+  if ((spec.rootfs === undefined) === (spec.image === undefined)) {
+    throw new InvalidArgumentError('container spec: give exactly one of rootfs and image');
   }
-  if (spec.cmd[0] === '') throw new InvalidArgumentError('container spec: cmd[0] is empty');
+  if (spec.rootfs !== undefined && (typeof spec.rootfs !== 'string' || spec.rootfs === '')) {
+    throw new InvalidArgumentError('container spec: rootfs must be a directory path');
+  }
+  if (spec.image !== undefined && (typeof spec.image !== 'string' || spec.image === '')) {
+    throw new InvalidArgumentError('container spec: image must be an image reference');
+  }
+  for (const field of ['cmd', 'entrypoint'] as const) {
+    const value = spec[field];
+    if (value !== undefined && (!Array.isArray(value) || !value.every((a) => typeof a === 'string'))) {
+      throw new InvalidArgumentError(`container spec: ${field} must be an array of strings`);
+    }
+  }
+  if (spec.rootfs !== undefined && (spec.cmd === undefined || spec.cmd.length === 0) && (spec.entrypoint?.length ?? 0) === 0) {
+    throw new InvalidArgumentError('container spec: cmd is required with a rootfs');
+  }
   if (spec.cwd !== undefined && !isAbsolute(spec.cwd)) {
     throw new InvalidArgumentError(`container spec: cwd must be an absolute path, got \`${spec.cwd}\``);
   }
@@ -155,6 +184,7 @@ export class Runtime {
   /** The state directory. */
   readonly stateDir: string;
   readonly #helperPath: string | undefined;
+  readonly #store: ImageStore | undefined;
   readonly #owned = new Map<string, Container>();
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
@@ -165,6 +195,7 @@ export class Runtime {
     this.root = options.root ?? defaultRoot();
     this.stateDir = options.stateDir ?? defaultStateDir();
     this.#helperPath = options.helperPath;
+    this.#store = options.store;
     this.#ownerStart = processStartTime(process.pid) ?? 0;
     this.#cgroupParent = validateCgroupParent(options.cgroupParent, 'runtime options');
   }
@@ -210,14 +241,7 @@ export class Runtime {
     validateResources(spec.resources);
     const cgroupParent = validateCgroupParent(spec.cgroupParent, 'container spec') ?? this.#cgroupParent;
     const security = securityPlan(spec);
-    const rootfs = spec.rootfs;
-    let info;
-    try {
-      info = await stat(rootfs);
-    } catch (cause) {
-      throw new NotFoundError(`rootfs \`${rootfs}\` does not exist`, { cause, path: rootfs });
-    }
-    if (!info.isDirectory()) throw new InvalidArgumentError(`rootfs \`${rootfs}\` is not a directory`, { path: rootfs });
+    const source = await this.#source(spec);
     const mounts = (spec.mounts ?? []).map(userMount);
     await Promise.all(
       mounts
@@ -228,14 +252,18 @@ export class Runtime {
           }),
         ),
     );
-    const [user] = await Promise.all([
-      spec.user === undefined ? ROOT_USER : resolveUser(rootfs, spec.user),
-      this.#prepare(),
-    ]);
-
     const id = randomBytes(32).toString('hex');
     const short = id.slice(0, 12);
     const hostname = spec.hostname ?? short;
+    const proc = effectiveProcess(spec, source.config, hostname);
+    const [user] = await Promise.all([
+      proc.user === undefined
+        ? ROOT_USER
+        : source.lowers.length === 1
+          ? resolveUser(source.lowers[0]!, proc.user)
+          : resolveUserInLayers(source.lowers, proc.user),
+      this.#prepare(),
+    ]);
     const paths = containerPaths(this.root, this.stateDir, id);
     const detached = spec.detached === true;
     const stdio = spec.stdio ?? 'pipe';
@@ -245,11 +273,17 @@ export class Runtime {
 
     let cleanup = true;
     let cgroupsCreating: Promise<CgroupSet> | undefined;
+    let leasing: Promise<Lease> | undefined;
     const fds: number[] = [];
     try {
       // Made while the directories and files below are; limits are in place before the helper starts.
       cgroupsCreating = CgroupSet.create(cgroupPlan, `${start ? 'run' : 'create'} container ${short}`);
       cgroupsCreating.catch(() => undefined);
+      // The lease keeps gc() from the image's snapshots while the container exists.
+      if (source.targets !== undefined && this.#store !== undefined) {
+        leasing = this.#store.lease(leaseId(id), source.targets, { processBound: !detached });
+        leasing.catch(() => undefined);
+      }
       await makeContainerDirs(paths);
       await Promise.all([
         writeFile(paths.hostname, `${hostname}\n`),
@@ -259,11 +293,11 @@ export class Runtime {
       ]);
 
       const cgroups = await cgroupsCreating;
-      const env: Record<string, string> = { PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: user.home || '/', ...spec.env };
+      const env: Record<string, string> = { HOME: user.home || '/', ...proc.env };
       const plan: RunPlan = {
         id,
         target: paths.target,
-        lowers: [rootfs],
+        lowers: source.lowers,
         upper: paths.upper,
         work: paths.work,
         namespaces: DEFAULT_NAMESPACES,
@@ -280,7 +314,7 @@ export class Runtime {
         masked: security.masked,
         readonlyPaths: security.readonlyPaths,
         readonlyRootfs: spec.readonlyRootfs === true,
-        cwd: spec.cwd ?? '/',
+        cwd: proc.cwd,
         user,
         env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
         init: spec.init !== false,
@@ -290,7 +324,7 @@ export class Runtime {
         rlimits: security.rlimits,
         exitFile: paths.exit,
         cgroups: cgroups.dirs,
-        cmd: [...spec.cmd],
+        cmd: proc.argv,
         ...(start ? {} : { startFifo: paths.fifo }),
         ...(detached ? {} : { dieWithParent: process.pid }),
       };
@@ -323,13 +357,14 @@ export class Runtime {
         ownerPid: process.pid,
         ownerStart: this.#ownerStart,
         detached,
-        rootfs,
-        cmd: [...spec.cmd],
+        rootfs: source.label,
+        ...(spec.image !== undefined ? { image: spec.image } : {}),
+        cmd: proc.argv,
         stdio,
         ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
       };
       if (start) record.started = record.created;
-      await Promise.all([writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created')]).catch(
+      await Promise.all([writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created'), leasing]).catch(
         async (error) => {
           await helper.exit;
           throw error;
@@ -354,10 +389,40 @@ export class Runtime {
           rm(paths.state, { recursive: true, force: true }),
           rm(paths.bundle, { recursive: true, force: true }),
           cgroupsCreating?.then((set) => set.remove(), () => undefined).catch(() => undefined),
+          leasing?.then((lease) => lease.release(), () => undefined).catch(() => undefined),
           spec.name !== undefined ? unlink(join(this.stateDir, 'names', spec.name)).catch(() => undefined) : undefined,
         ]);
       }
     }
+  }
+
+  /** Where a container's root comes from: a rootfs directory, or an image's snapshots. */
+  async #source(spec: ContainerSpec): Promise<ContainerSource> {
+    if (spec.rootfs !== undefined) {
+      const rootfs = spec.rootfs;
+      let info;
+      try {
+        info = await stat(rootfs);
+      } catch (cause) {
+        throw new NotFoundError(`rootfs \`${rootfs}\` does not exist`, { cause, path: rootfs });
+      }
+      if (!info.isDirectory()) throw new InvalidArgumentError(`rootfs \`${rootfs}\` is not a directory`, { path: rootfs });
+      return { lowers: [rootfs], label: rootfs };
+    }
+    const image = spec.image as string;
+    if (this.#store === undefined) {
+      throw new InvalidArgumentError(`container spec: image ${image} needs a Runtime created with { store }`);
+    }
+    const snapshot = (await this.#store.snapshotPaths(image)) ?? (await this.#store.snapshot(image));
+    // overlayfs needs one lower dir at least; an image without layers gets an empty one.
+    const lowers = snapshot.lowerDirs.length > 0 ? snapshot.lowerDirs : [await this.#emptyDir()];
+    return { lowers, label: lowers[0]!, config: snapshot.config.config, targets: [snapshot.digest, ...snapshot.chainIds] };
+  }
+
+  async #emptyDir(): Promise<string> {
+    const path = join(this.root, 'empty');
+    await mkdir(path, { recursive: true, mode: 0o755 });
+    return path;
   }
 
   async #makeFifo(path: string): Promise<void> {
@@ -381,6 +446,9 @@ export class Runtime {
 
   async #forget(container: Container): Promise<void> {
     this.#owned.delete(container.id);
+    if (container.info().image !== undefined && this.#store !== undefined) {
+      await this.#store.releaseLease(leaseId(container.id)).catch(() => false);
+    }
     if (container.name !== undefined) {
       const path = join(this.stateDir, 'names', container.name);
       const holder = await readFile(path, 'utf8').catch(() => '');
@@ -457,6 +525,10 @@ export class Runtime {
   pathsOf(id: string): ContainerPaths {
     return containerPaths(this.root, this.stateDir, id);
   }
+}
+
+function leaseId(containerId: string): string {
+  return `container-${containerId}`;
 }
 
 function closeFd(fd: number): Promise<void> {

@@ -40,7 +40,9 @@ export type MountSpec = BindMount | TmpfsMount;
  * Where a container's stdin, stdout and stderr go.
  *
  * - `'pipe'`: `container.stdin` is writable and `container.stdout` / `container.stderr`
- *   are readable streams. For a `detached` container, output goes to log files
+ *   are readable streams. Output is kept until read, even after the container
+ *   exits; a container that writes more than the pipes hold (about 80 KiB) waits
+ *   until it is read, so read it or choose `'ignore'` / `'inherit'`. For a `detached` container, output goes to log files
  *   read with `container.logs()` and stdin is empty.
  * - `'inherit'`: the calling process's own stdio.
  * - `'ignore'`: `/dev/null`.
@@ -52,18 +54,35 @@ export interface ContainerSpec {
   /**
    * The container's root filesystem: a host directory. It is never modified;
    * the container writes to its own upper directory, discarded by `remove()`.
+   * Give either `rootfs` or `image`.
    */
-  rootfs: string;
-  /** The command and its arguments. A command without `/` is looked up in the container's `PATH`. */
-  cmd: readonly string[];
-  /** Environment variables, `{ NAME: value }`. `PATH`, `HOSTNAME` and `HOME` get defaults unless given. @default {} */
+  rootfs?: string;
+  /**
+   * An image in the Runtime's `store` (`name:tag`, `name@digest` or a digest):
+   * its unpacked layers are the container's lower dirs, and its config (Env,
+   * Entrypoint, Cmd, WorkingDir, User) gives defaults that the spec overrides.
+   * Give either `rootfs` or `image`.
+   */
+  image?: string;
+  /**
+   * The command and its arguments. A command without `/` is looked up in the container's `PATH`.
+   * @default the image's Cmd (none when `entrypoint` is given)
+   */
+  cmd?: readonly string[];
+  /** Replaces the image's Entrypoint; `cmd` follows it. @default the image's Entrypoint */
+  entrypoint?: readonly string[];
+  /**
+   * Environment variables, `{ NAME: value }`, on top of the image's Env. `PATH`,
+   * `HOSTNAME` and `HOME` get defaults unless given.
+   * @default {}
+   */
   env?: Readonly<Record<string, string>>;
-  /** Working directory inside the container. @default '/' */
+  /** Working directory inside the container. @default the image's WorkingDir, else '/' */
   cwd?: string;
   /**
    * The user the command runs as: `uid`, `uid:gid`, `name` or `name:group`; names are
    * looked up in the rootfs' `/etc/passwd` and `/etc/group`.
-   * @default 'root' (0:0)
+   * @default the image's User, else 'root' (0:0)
    */
   user?: string;
   /** The container's hostname. @default the first 12 characters of its id */

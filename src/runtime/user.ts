@@ -102,3 +102,20 @@ export async function resolveUser(rootfs: string, spec: string): Promise<Resolve
   const [passwd, group] = await Promise.all([readFileInRoot(rootfs, '/etc/passwd'), readFileInRoot(rootfs, '/etc/group')]);
   return resolveUserFrom(spec, passwd ?? '', group ?? '');
 }
+
+/**
+ * {@link resolveUserFrom} for an image's layers, top-most first: each file is
+ * read from the top-most layer that has it (an approximation of the merged
+ * view that ignores whiteouts of /etc/passwd, which images do not make).
+ */
+export async function resolveUserInLayers(layers: readonly string[], spec: string): Promise<ResolvedUser> {
+  const find = async (path: string) => {
+    for (const layer of layers) {
+      const text = await readFileInRoot(layer, path);
+      if (text !== undefined) return text;
+    }
+    return '';
+  };
+  const [passwd, group] = await Promise.all([find('/etc/passwd'), find('/etc/group')]);
+  return resolveUserFrom(spec, passwd, group);
+}
