@@ -83,11 +83,13 @@ export type PullLayerState =
 /** A progress event of {@link ImageStore.pull}. */
 export type PullProgress =
   | {
+      /** The manifest is resolved: what will be pulled is known. */
       type: 'resolved';
       /** The reference, normalised. */
       reference: string;
       /** What the reference resolves to on the registry. */
       digest: Digest;
+      /** The media type of what `digest` names. */
       mediaType: string;
       /** The platform manifest chosen. */
       manifest: Descriptor;
@@ -97,6 +99,7 @@ export type PullProgress =
       size: number;
     }
   | {
+      /** A layer changed state or received bytes. */
       type: 'layer';
       /** The layer's position, base layer 0. */
       index: number;
@@ -104,6 +107,7 @@ export type PullProgress =
       digest: Digest;
       /** The blob's size. */
       size: number;
+      /** Where the layer is. */
       state: PullLayerState;
       /** Bytes downloaded so far. */
       bytes: number;
@@ -111,8 +115,11 @@ export type PullProgress =
       error?: string;
     }
   | {
+      /** The image is stored, unpacked and tagged. */
       type: 'done';
+      /** The reference, normalised. */
       reference: string;
+      /** What the reference resolves to on the registry. */
       digest: Digest;
       /** The compressed bytes downloaded. */
       downloadedBytes: number;
@@ -183,11 +190,15 @@ export type PushBlobState =
 /** A progress event of {@link ImageStore.push}. */
 export type PushProgress =
   | {
+      /** A blob changed state or sent bytes. */
       type: 'blob';
+      /** The blob's digest. */
       digest: Digest;
+      /** The blob's size. */
       size: number;
-      /** `layer`, `config`, … */
+      /** What the blob is to the image. */
       kind: 'layer' | 'config';
+      /** Where the blob is. */
       state: PushBlobState;
       /** Bytes uploaded so far. */
       bytes: number;
@@ -197,8 +208,11 @@ export type PushProgress =
       error?: string;
     }
   | {
+      /** A manifest (or index) was pushed; the last one is the image's. */
       type: 'manifest';
+      /** Its digest. */
       digest: Digest;
+      /** Its media type. */
       mediaType: string;
       /** The tag or digest it was pushed under. */
       reference: string;
