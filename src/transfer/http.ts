@@ -138,6 +138,8 @@ function once(request: HttpRequest & { url: URL }): Promise<HttpResponse> {
       response = res;
       settled = true;
       res.on('close', cleanup);
+      // A body dropped with resume() may still fail (a reset socket); its readers see errors through iteration.
+      res.on('error', () => {});
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url });
     });
     const body = request.body;
