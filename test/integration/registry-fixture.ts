@@ -116,7 +116,13 @@ export async function startRegistry(auth: RegistryAuth = { type: 'none' }): Prom
     stderr = (stderr + d.toString()).slice(-4000);
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // A test process that dies (an uncaught error, a closed stdout) takes its registry with it.
+  const killOnExit = (): void => {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+  };
+  process.once('exit', killOnExit);
   const stop = async (): Promise<void> => {
+    process.off('exit', killOnExit);
     if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
       process.kill(child.pid, 'SIGTERM');
       const killed = setTimeout(() => {
