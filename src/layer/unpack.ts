@@ -4,7 +4,6 @@ import path from 'node:path';
 import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import createDebug from 'debug';
-import { Decompress as ZstdDecompress } from 'fzstd';
 import {
   AbortError,
   DocklessError,
@@ -14,6 +13,7 @@ import {
 import { LayerApplier, type EntrySink } from './apply.js';
 import { printable } from './entry-path.js';
 import { createExtract, type TarHeader } from './tar-extract.js';
+import { drained, unzstd } from './streams.js';
 
 const debug = createDebug('dockless:layer');
 
@@ -246,21 +246,6 @@ function wrapError(error: unknown, context: string): Error {
   return new DocklessError(`${context}: ${printable(message)}`, { cause: error });
 }
 
-/** Resolves when `writable` drains; rejects if it fails or closes first. */
-function drained(writable: NodeJS.EventEmitter): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      writable.off('drain', done);
-      writable.off('error', done);
-      writable.off('close', done);
-      resolve();
-    };
-    writable.on('drain', done);
-    writable.on('error', done);
-    writable.on('close', done);
-  });
-}
-
 /** Reads the first bytes to choose the decompressor; returns the whole stream again. */
 async function sniff(
   source: Readable | AsyncIterable<Uint8Array>,
@@ -326,22 +311,3 @@ function decompress(
   }
 }
 
-async function* unzstd(input: AsyncIterable<Uint8Array>, context: string): AsyncGenerator<Uint8Array> {
-  const out: Uint8Array[] = [];
-  const decoder = new ZstdDecompress((data) => {
-    if (data.byteLength > 0) out.push(data);
-  });
-  const push = (chunk: Uint8Array, final: boolean): void => {
-    try {
-      decoder.push(chunk, final);
-    } catch (cause) {
-      throw new InvalidArgumentError(`${context}: corrupt zstd stream: ${(cause as Error).message}`, { cause });
-    }
-  };
-  for await (const chunk of input) {
-    push(chunk, false);
-    while (out.length > 0) yield out.shift()!;
-  }
-  push(new Uint8Array(0), true);
-  while (out.length > 0) yield out.shift()!;
-}

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import createDebug from 'debug';
 import { DigestMismatchError, InvalidStateError } from '../errors.js';
+import { drained } from '../layer/streams.js';
 import { unpackLayer, type LayerCompression, type UnpackResult } from '../layer/unpack.js';
 import { shortDigest, type Digest } from '../oci/digest.js';
 import { layerCompression } from '../oci/media-types.js';
@@ -365,17 +366,3 @@ function compressionOf(mediaType: string): LayerCompression | 'auto' {
   }
 }
 
-/** Resolves when `stream` drains, or when it closes or fails (the caller checks why). */
-function drained(stream: PassThrough): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      stream.off('error', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('close', done);
-    stream.on('error', done);
-  });
-}

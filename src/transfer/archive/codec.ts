@@ -7,7 +7,7 @@
 
 import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
-import { Decompress as ZstdDecompress } from 'fzstd';
+import { unzstd } from '../../layer/streams.js';
 import { InvalidArgumentError } from '../../errors.js';
 
 /** How a tar (an archive, or a layer blob) is compressed. */
@@ -114,22 +114,3 @@ async function* gunzip(input: AsyncIterable<Uint8Array>, context: string): Async
   }
 }
 
-async function* unzstd(input: AsyncIterable<Uint8Array>, context: string): AsyncGenerator<Uint8Array> {
-  const out: Uint8Array[] = [];
-  const decoder = new ZstdDecompress((data) => {
-    if (data.byteLength > 0) out.push(data);
-  });
-  const push = (chunk: Uint8Array, final: boolean): void => {
-    try {
-      decoder.push(chunk, final);
-    } catch (cause) {
-      throw new InvalidArgumentError(`${context}: corrupt zstd stream: ${(cause as Error).message}`, { cause });
-    }
-  };
-  for await (const chunk of input) {
-    push(chunk, false);
-    while (out.length > 0) yield out.shift()!;
-  }
-  push(new Uint8Array(0), true);
-  while (out.length > 0) yield out.shift()!;
-}

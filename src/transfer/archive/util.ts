@@ -9,25 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AbortError, DocklessError, InvalidArgumentError } from '../../errors.js';
+export { drained } from '../../layer/streams.js';
 
 /** Throws an {@link AbortError} naming `context` when `signal` has aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined, context: string): void {
   if (signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: signal.reason });
-}
-
-/** Resolves when `emitter` drains, errors or closes (whichever comes first). */
-export function drained(emitter: NodeJS.EventEmitter): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      emitter.off('drain', done);
-      emitter.off('error', done);
-      emitter.off('close', done);
-      resolve();
-    };
-    emitter.on('drain', done);
-    emitter.on('error', done);
-    emitter.on('close', done);
-  });
 }
 
 /** Whether `err` is a Node system error with one of `codes`. */
