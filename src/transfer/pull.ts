@@ -25,6 +25,7 @@ import { rememberBlobSource } from './blob-sources.js';
 import { selectManifest } from './select-platform.js';
 import { IngestSession, type LayerWriter } from './store-ingest.js';
 import type { PullOptions, PullProgress, PullResult } from './types.js';
+import { checkDescriptor } from '../store/documents.js';
 
 const debug = createDebug('dockless:transfer');
 
@@ -371,17 +372,3 @@ function parseJson<T>(bytes: Buffer, where: string): T {
   return parsed as T;
 }
 
-/** Checks a descriptor read from an untrusted document. */
-function checkDescriptor(d: Descriptor, where: string): Descriptor {
-  if (typeof d !== 'object' || d === null) throw new InvalidArgumentError(`${where}: descriptor is not an object`);
-  if (typeof d.mediaType !== 'string') throw new InvalidArgumentError(`${where}: descriptor has no mediaType`);
-  if (!Number.isSafeInteger(d.size) || d.size < 0) {
-    throw new InvalidArgumentError(`${where}: descriptor ${String(d.digest)} has an invalid size`);
-  }
-  try {
-    parseDigest(d.digest);
-  } catch (err) {
-    throw new InvalidArgumentError(`${where}: ${(err as Error).message}`, { cause: err });
-  }
-  return d;
-}
