@@ -30,6 +30,7 @@ export interface DocklessErrorOptions {
  * | `ERR_DOCKLESS_HELPER` | {@link HelperError} | the native helper reported a failed step or died |
  * | `ERR_DOCKLESS_ABORTED` | {@link AbortError} | the operation was cancelled through its `AbortSignal` |
  * | `ERR_DOCKLESS_UNAVAILABLE` | {@link UnavailableError} | a remote service (a registry) cannot be reached or keeps failing |
+ * | `ERR_DOCKLESS_BUILD` | {@link BuildError} | a build step's command failed (a `RUN` exited non-zero) |
  */
 export class DocklessError extends Error {
   /** A stable, machine-readable code; see the table on {@link DocklessError}. */
@@ -98,6 +99,47 @@ export class UnavailableError extends DocklessError {
     super(message, details);
     if (details.registry !== undefined) this.registry = details.registry;
     if (details.status !== undefined) this.status = details.status;
+  }
+}
+
+/** Details carried by a {@link BuildError}. */
+export interface BuildErrorDetails extends DocklessErrorOptions {
+  /** The step's number, from 1. */
+  step?: number;
+  /** The step's instruction, e.g. `RUN /bin/sh -c make`. */
+  instruction?: string;
+  /** The Dockerfile line of the instruction (from 1), for a Dockerfile build. */
+  line?: number;
+  /** The command's exit code. */
+  exitCode?: number;
+  /** The last part of the command's output (stdout and stderr, interleaved). */
+  output?: string;
+}
+
+/**
+ * A build step failed: a `RUN` command exited non-zero (or was killed). The
+ * build made no layer for it and tagged nothing.
+ */
+export class BuildError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_BUILD';
+  /** The step's number, from 1. */
+  readonly step?: number;
+  /** The step's instruction. */
+  readonly instruction?: string;
+  /** The Dockerfile line of the instruction (from 1), for a Dockerfile build. */
+  readonly line?: number;
+  /** The command's exit code. */
+  readonly exitCode?: number;
+  /** The last part of the command's output. */
+  readonly output?: string;
+
+  constructor(message: string, details: BuildErrorDetails = {}) {
+    super(message, details);
+    if (details.step !== undefined) this.step = details.step;
+    if (details.instruction !== undefined) this.instruction = details.instruction;
+    if (details.line !== undefined) this.line = details.line;
+    if (details.exitCode !== undefined) this.exitCode = details.exitCode;
+    if (details.output !== undefined) this.output = details.output;
   }
 }
 

@@ -102,3 +102,22 @@ export type {
   PushResult,
   RegistryCredentials,
 } from './transfer/types.js';
+export { BuildError } from './errors.js';
+export type { BuildErrorDetails } from './errors.js';
+export { LayerBuilder, importRootfs, parseDockerfile } from './build/index.js';
+export type {
+  AddStepOptions,
+  BuildProgress,
+  BuildResult,
+  BuildStepInfo,
+  CommitOptions,
+  CommitResult,
+  CopyStepOptions,
+  DockerfileBuildOptions,
+  HealthcheckOptions,
+  ImportRootfsOptions,
+  LayerBuilderOptions,
+  ParsedDockerfile,
+  RunStepOptions,
+  StepLayer,
+} from './build/index.js';

@@ -3,3 +3,5 @@ export { HELPER_OPS, HELPER_PROTOCOL_VERSION, StatusLineDecoder, parseStatusLine
 export type { HelperOp, HelperStatus, ExitedStatus, ErrorStatus } from './protocol.js';
 export { HelperProcess, errorFromStatus, runHelperOp, spawnHelper } from './spawn.js';
 export type { HelperExit, HelperStdio, SpawnHelperOptions } from './spawn.js';
+export { readXattrs } from './xattrs.js';
+export type { ReadXattrsOptions, XattrMap } from './xattrs.js';

@@ -1,6 +1,6 @@
 /**
  * Garbage collection: mark everything reachable from the roots (tags, tag
- * history within retention, live leases), sweep the rest.
+ * history within retention, live leases, build cache entries), sweep the rest.
  *
  * The decision and the removal from view happen under the store lock: victims
  * are renamed into a private trash directory, which is then deleted after
@@ -90,6 +90,7 @@ export async function collectGarbage(ctx: GcContext, options: GcOptions): Promis
       for (const change of changes) if (change.digest !== null) loose.add(change.digest);
     }
     for (const lease of liveLeases) for (const d of lease.digests) if (isDigest(d)) loose.add(d);
+    for (const d of await buildCacheBlobs(paths)) loose.add(d);
     for (const digest of loose) {
       chains.add(digest);
       if (blobs.has(digest)) continue;
@@ -210,6 +211,23 @@ export function pruneHistory(
     if (survivors.length > 0) kept.tags[key] = survivors;
   }
   return { kept, dropped };
+}
+
+/** The blobs that build cache entries keep: each `build-cache/*.json` lists them in `blobs`. */
+async function buildCacheBlobs(paths: StorePaths): Promise<Digest[]> {
+  const blobs: Digest[] = [];
+  for (const name of await readdirOrEmpty(paths.buildCache)) {
+    if (!name.endsWith('.json')) continue;
+    let entry: { blobs?: unknown } | null;
+    try {
+      entry = JSON.parse(await readFile(join(paths.buildCache, name), 'utf8')) as { blobs?: unknown } | null;
+    } catch {
+      // Unreadable or malformed: it cannot be used as a cache hit either, so it keeps nothing.
+      continue;
+    }
+    if (Array.isArray(entry?.blobs)) for (const d of entry.blobs) if (isDigest(d)) blobs.push(d);
+  }
+  return blobs;
 }
 
 function chainIdOfDir(name: string): Digest | undefined {

@@ -11,6 +11,7 @@
  *   dockless/
  *     history.json                  every change of every tag, with times
  *     leases/<id>.json              content that GC must keep (running containers, imports)
+ *     build-cache/<key hex>.json    build cache entries; GC keeps the blobs each lists in `blobs`
  *     images/<manifest hex>.json    cached manifest → config + chainIDs, for the fast snapshot path
  *     snapshots/<chainID hex>/      one unpacked layer: snapshot.json (completion marker) and fs/ (the files)
  *     snapshots/tmp-<owner>/        a snapshot being unpacked (never visible as a snapshot)
@@ -57,6 +58,7 @@ export class StorePaths {
   readonly state: string;
   readonly history: string;
   readonly leases: string;
+  readonly buildCache: string;
   readonly images: string;
   readonly snapshots: string;
   readonly ingest: string;
@@ -74,6 +76,7 @@ export class StorePaths {
     this.state = join(root, 'dockless');
     this.history = join(this.state, 'history.json');
     this.leases = join(this.state, 'leases');
+    this.buildCache = join(this.state, 'build-cache');
     this.images = join(this.state, 'images');
     this.snapshots = join(this.state, 'snapshots');
     this.ingest = join(this.state, 'ingest');

@@ -1,0 +1,288 @@
+/**
+ * `COPY`, `ADD` and `WORKDIR` without a container: the files go into a fresh
+ * directory laid out as the overlay upper dir of the step would be (existing
+ * parent directories "copied up" with their metadata, new ones created), so
+ * that the layer differ turns it into the step's layer.
+ *
+ * @module
+ */
+
+import { createReadStream, constants as fsConstants } from 'node:fs';
+import { chmod, copyFile, lchown, lstat, lutimes, mkdir, mkdtemp, readdir, readlink, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import createDebug from 'debug';
+import { InvalidArgumentError } from '../errors.js';
+import { unpackLayer } from '../layer/unpack.js';
+import { clean, type MergedView } from './merged-view.js';
+import { walkSource, type CopySource, type SourceFs } from './source-fs.js';
+
+const debug = createDebug('dockless:build');
+
+/** An owner for copied files. */
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/** How a `COPY`/`ADD` writes. */
+export interface CopyOptions {
+  /** Owner of everything copied and of the directories made for it. @default 0:0 (ADD from a tar: the tar's) */
+  chown?: Owner;
+  /** Permission bits of everything copied. @default the source's */
+  chmod?: number;
+  /** The destination is a directory (it ends with `/`, or there are several sources or wildcards). */
+  destIsDir: boolean;
+  /** Extract local tar archives (plain, gzip, zstd) instead of copying them (`ADD`). @default false */
+  extractArchives?: boolean;
+  /** mtime of the directories this step creates, in seconds. @default now */
+  now?: number;
+}
+
+/**
+ * A fresh upper-like directory over a merged view of the state a step starts
+ * from.
+ */
+export class UpperDir {
+  /** The directory (host path). */
+  readonly dir: string;
+  readonly #view: MergedView | undefined;
+  /** Directories whose mtime is set once everything is written: host path → seconds. */
+  readonly #mtimes = new Map<string, number>();
+
+  constructor(dir: string, view: MergedView | undefined) {
+    this.dir = dir;
+    this.#view = view;
+  }
+
+  /** Resolves a container path through the symlinks of the state below. */
+  async resolve(p: string, followLast: boolean): Promise<string> {
+    return this.#view !== undefined ? this.#view.resolve(p, { followLast }) : clean(p);
+  }
+
+  /** Whether `rel` is a directory in the state below. */
+  async isDirBelow(rel: string): Promise<boolean> {
+    return (await this.#view?.lstat(rel))?.stats.isDirectory() ?? false;
+  }
+
+  /**
+   * Makes directory `rel` (root-relative, resolved) and its parents in the
+   * upper dir: those that exist below are copied up (mode, owner, mtime),
+   * the others are created with `mode` and `owner`.
+   *
+   * @throws {InvalidArgumentError} when a component exists below as a non-directory.
+   */
+  async ensureDir(rel: string, create: { mode: number; owner: Owner; mtime: number }, context: string): Promise<void> {
+    const parts = clean(rel).split('/').filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      const p = parts.slice(0, i).join('/');
+      const host = path.join(this.dir, p);
+      const here = await lstat(host).catch(() => undefined);
+      if (here?.isDirectory()) continue;
+      if (here !== undefined) await rm(host, { recursive: true, force: true });
+      const below = await this.#view?.lstat(p);
+      if (below !== undefined && !below.stats.isDirectory()) {
+        throw new InvalidArgumentError(`${context}: cannot copy into \`/${p}\`: it is not a directory`);
+      }
+      if (below !== undefined) {
+        await mkdir(host, { mode: below.stats.mode & 0o7777 });
+        await chmod(host, below.stats.mode & 0o7777);
+        await lchown(host, below.stats.uid, below.stats.gid);
+        this.#mtimes.set(host, Math.floor(below.stats.mtimeMs / 1000));
+      } else {
+        await mkdir(host, { mode: create.mode });
+        await chmod(host, create.mode);
+        await lchown(host, create.owner.uid, create.owner.gid);
+        this.#mtimes.set(host, create.mtime);
+      }
+    }
+  }
+
+  /** Records the mtime a directory gets at the end (writing into it changes it meanwhile). */
+  setDirMtime(host: string, seconds: number): void {
+    this.#mtimes.set(host, seconds);
+  }
+
+  /** Sets the recorded directory mtimes, deepest first. */
+  async finish(): Promise<void> {
+    const dirs = [...this.#mtimes].sort(([a], [b]) => b.length - a.length);
+    for (const [dir, seconds] of dirs) await utimes(dir, seconds, seconds).catch(() => undefined);
+  }
+}
+
+/**
+ * Copies `sources` from `fs` to `dest` (a container path) in `upper`, as
+ * `COPY` does: a directory's contents (not the directory) are copied into
+ * `dest`; a file goes to `dest` itself, or into it when it is a directory.
+ * Symlinks below a source directory are copied as links. Owners become
+ * `chown` (default root), permission bits `chmod` (default the source's);
+ * mtimes are kept.
+ */
+export async function copySources(
+  upper: UpperDir,
+  fs: SourceFs,
+  sources: readonly CopySource[],
+  dest: string,
+  options: CopyOptions,
+  context: string,
+): Promise<void> {
+  const owner = options.chown ?? { uid: 0, gid: 0 };
+  const now = options.now ?? Math.floor(Date.now() / 1000);
+  const destRel = await upper.resolve(dest, true);
+  const destIsDir = options.destIsDir || (await upper.isDirBelow(destRel));
+  for (const source of sources) {
+    const { stats } = source.entry;
+    if (stats.isDirectory()) {
+      await upper.ensureDir(parentOf(destRel), { mode: 0o755, owner, mtime: now }, context);
+      await walkSource(fs, source, async (rel, entry) => {
+        const target = rel === '' ? destRel : `${destRel === '' ? '' : `${destRel}/`}${rel}`;
+        await writeEntry(upper, target, entry, owner, options, context, rel === '');
+      });
+      continue;
+    }
+    if (options.extractArchives && stats.isFile() && (await isArchive(source.entry.hostPath))) {
+      await upper.ensureDir(destRel, { mode: 0o755, owner, mtime: now }, context);
+      await extractArchive(upper, source.entry.hostPath, destRel, options, context);
+      continue;
+    }
+    const target = destIsDir ? join(destRel, path.posix.basename(source.rel)) : destRel;
+    if (target === '') throw new InvalidArgumentError(`${context}: cannot copy a file onto the root directory`);
+    await upper.ensureDir(parentOf(target), { mode: 0o755, owner, mtime: now }, context);
+    await writeEntry(upper, target, source.entry, owner, options, context, false);
+  }
+}
+
+/** Writes a file with the given content at `dest` (or into it, when a directory), as a `COPY <<EOF` heredoc does. */
+export async function writeContent(
+  upper: UpperDir,
+  name: string,
+  content: string,
+  dest: string,
+  options: CopyOptions,
+  context: string,
+): Promise<void> {
+  const owner = options.chown ?? { uid: 0, gid: 0 };
+  const now = options.now ?? Math.floor(Date.now() / 1000);
+  const destRel = await upper.resolve(dest, true);
+  const destIsDir = options.destIsDir || (await upper.isDirBelow(destRel));
+  const target = destIsDir ? join(destRel, name) : destRel;
+  await upper.ensureDir(parentOf(target), { mode: 0o755, owner, mtime: now }, context);
+  const host = path.join(upper.dir, target);
+  await rm(host, { recursive: true, force: true });
+  const mode = options.chmod ?? 0o644;
+  await writeFile(host, content, { mode });
+  await chmod(host, mode);
+  await lchown(host, owner.uid, owner.gid);
+  await utimes(host, now, now);
+}
+
+async function writeEntry(
+  upper: UpperDir,
+  target: string,
+  entry: { stats: import('node:fs').Stats; hostPath: string },
+  owner: Owner,
+  options: CopyOptions,
+  context: string,
+  isSourceRoot: boolean,
+): Promise<void> {
+  const { stats } = entry;
+  const host = path.join(upper.dir, target);
+  const mtime = Math.floor(stats.mtimeMs / 1000);
+  if (stats.isDirectory()) {
+    const existing = await lstat(host).catch(() => undefined);
+    if (existing !== undefined && !existing.isDirectory()) await rm(host, { force: true });
+    if (existing?.isDirectory()) return;
+    if (isSourceRoot && (await upper.isDirBelow(target))) {
+      // Copying into a directory that exists keeps its metadata.
+      await upper.ensureDir(target, { mode: 0o755, owner, mtime }, context);
+      return;
+    }
+    const mode = options.chmod ?? stats.mode & 0o7777;
+    if (target === '') return;
+    await mkdir(host, { mode });
+    await chmod(host, mode);
+    await lchown(host, owner.uid, owner.gid);
+    upper.setDirMtime(host, mtime);
+    return;
+  }
+  await rm(host, { recursive: true, force: true });
+  if (stats.isFile()) {
+    await copyFile(entry.hostPath, host, fsConstants.COPYFILE_FICLONE);
+    await chmod(host, options.chmod ?? stats.mode & 0o7777);
+    await lchown(host, owner.uid, owner.gid);
+    await utimes(host, mtime, mtime);
+  } else if (stats.isSymbolicLink()) {
+    await symlink(await readlink(entry.hostPath), host);
+    await lchown(host, owner.uid, owner.gid);
+    await lutimes(host, mtime, mtime);
+  } else {
+    debug('%s: skipping `%s`: not a file, directory or symlink', context, entry.hostPath);
+  }
+}
+
+const TAR_MAGIC_OFFSET = 257;
+
+/** Whether a file is a tar archive, plain or gzip/zstd-compressed (as `ADD` recognises them). */
+async function isArchive(file: string): Promise<boolean> {
+  const head = await readHead(file, 512);
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return true;
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return true;
+  return head.length >= TAR_MAGIC_OFFSET + 5 && head.subarray(TAR_MAGIC_OFFSET, TAR_MAGIC_OFFSET + 5).toString('latin1') === 'ustar';
+}
+
+async function readHead(file: string, size: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of createReadStream(file, { start: 0, end: size - 1 })) {
+    chunks.push(chunk as Buffer);
+    total += (chunk as Buffer).length;
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** Extracts an archive into `destRel` of the upper dir, merging with what is there. */
+async function extractArchive(upper: UpperDir, archive: string, destRel: string, options: CopyOptions, context: string): Promise<void> {
+  const tmp = await mkdtemp(path.join(upper.dir, '.dockless-add-'));
+  try {
+    await unpackLayer(createReadStream(archive), tmp, { rootless: process.getuid?.() !== 0 });
+    const destHost = path.join(upper.dir, destRel);
+    await mergeInto(tmp, destHost);
+    if (options.chown !== undefined || options.chmod !== undefined) await applyOwnerMode(destHost, options);
+  } catch (cause) {
+    throw new InvalidArgumentError(`${context}: extract \`${archive}\`: ${(cause as Error).message}`, { cause, path: archive });
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+async function mergeInto(from: string, to: string): Promise<void> {
+  for (const name of await readdir(from)) {
+    const src = path.join(from, name);
+    const dst = path.join(to, name);
+    const [s, d] = await Promise.all([lstat(src), lstat(dst).catch(() => undefined)]);
+    if (s.isDirectory() && d?.isDirectory()) {
+      await mergeInto(src, dst);
+      continue;
+    }
+    if (d !== undefined) await rm(dst, { recursive: true, force: true });
+    await rename(src, dst);
+  }
+}
+
+async function applyOwnerMode(dir: string, options: CopyOptions): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const p = path.join(dir, name);
+    const st = await lstat(p);
+    if (options.chown !== undefined) await lchown(p, options.chown.uid, options.chown.gid);
+    if (options.chmod !== undefined && !st.isSymbolicLink()) await chmod(p, options.chmod);
+    if (st.isDirectory()) await applyOwnerMode(p, options);
+  }
+}
+
+function parentOf(rel: string): string {
+  const slash = rel.lastIndexOf('/');
+  return slash === -1 ? '' : rel.slice(0, slash);
+}
+
+function join(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}

@@ -1,0 +1,82 @@
+/**
+ * {@link importRootfs}: a root filesystem directory becomes a one-layer image
+ * (as `docker import` does for a tar).
+ *
+ * @module
+ */
+
+import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import type { Digest } from '../oci/digest.js';
+import { hostPlatform } from '../oci/platform.js';
+import { parseReference } from '../oci/reference.js';
+import type { ContainerConfig, ImageConfig } from '../oci/types.js';
+import type { ImageStore } from '../store/image-store.js';
+import { sourceDateEpochFromEnv, storeLayer } from './layer-writer.js';
+
+/** Options of {@link importRootfs}. */
+export interface ImportRootfsOptions {
+  /** Tag the image with this reference. */
+  tag?: string;
+  /** The image's execution defaults. @default `{ Cmd: ['/bin/sh'] }` */
+  config?: ContainerConfig;
+  /** The history entry's `created_by`. @default `import <dir>` */
+  createdBy?: string;
+  /** Clamp file times and the creation time to this (seconds). @default Number(process.env.SOURCE_DATE_EPOCH) when set */
+  sourceDateEpoch?: number;
+  /** gzip level. @default 6 */
+  compressionLevel?: number;
+  /** Path of the native helper. */
+  helperPath?: string;
+}
+
+/**
+ * Stores a root filesystem directory (for example one made by
+ * `rootfsFromHost()`) as a one-layer image of this host's platform: the
+ * layer is the directory's tree as a reproducible tar (sorted entries,
+ * owners, modes and xattrs kept, times clamped to `SOURCE_DATE_EPOCH` when
+ * set). Read as an overlay layer, so character devices 0:0 in it would be
+ * whiteouts. For a rootfs *tar*, use the store's archive import.
+ *
+ * @returns the manifest digest and, when tagged, the normalised reference.
+ * @throws {NotFoundError} when `dir` does not exist.
+ * @throws {InvalidArgumentError} when it is not a directory, or `tag` is malformed.
+ * @example
+ * ```ts
+ * const rootfs = await rootfsFromHost('/tmp/base-rootfs', { overwrite: true });
+ * await importRootfs(store, rootfs.path, { tag: 'base:1' });
+ * ```
+ */
+export async function importRootfs(store: ImageStore, dir: string, options: ImportRootfsOptions = {}): Promise<{ digest: Digest; reference?: string }> {
+  const root = path.resolve(dir);
+  const context = `import rootfs \`${root}\``;
+  const reference = options.tag !== undefined ? parseReference(options.tag) : undefined;
+  const info = await stat(root).catch((cause: unknown) => {
+    throw new NotFoundError(`${context}: no such directory`, { cause, path: root });
+  });
+  if (!info.isDirectory()) throw new InvalidArgumentError(`${context}: not a directory`, { path: root });
+  const epoch = options.sourceDateEpoch ?? sourceDateEpochFromEnv('import rootfs');
+  const lease = await store.lease(`import-rootfs-${process.pid}-${randomBytes(6).toString('hex')}`, [], { processBound: true });
+  try {
+    const layer = await storeLayer(store, root, { lease, sourceDateEpoch: epoch, compressionLevel: options.compressionLevel, helperPath: options.helperPath });
+    const platform = hostPlatform();
+    const created = new Date((epoch ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
+    const config: ImageConfig = {
+      created,
+      architecture: platform.architecture,
+      os: platform.os,
+      ...(platform.variant !== undefined ? { variant: platform.variant } : {}),
+      config: options.config ?? { Cmd: ['/bin/sh'] },
+      rootfs: { type: 'layers', diff_ids: [layer.diffId] },
+      history: [{ created, created_by: options.createdBy ?? `import ${root}` }],
+    };
+    const manifest = await store.putImage({ config, layers: [{ descriptor: layer.descriptor, diffId: layer.diffId }], lease });
+    if (reference !== undefined) await store.tag(manifest.digest, reference.toString());
+    return { digest: manifest.digest, ...(reference !== undefined ? { reference: reference.toString() } : {}) };
+  } finally {
+    await lease.release().catch(() => false);
+  }
+}
+

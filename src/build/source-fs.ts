@@ -1,0 +1,366 @@
+/**
+ * Where `COPY`/`ADD` read from: the build context (a host directory filtered
+ * by `.dockerignore`) or another image or stage (a {@link MergedView}); and
+ * the content digest of what is copied, for the build cache.
+ *
+ * @module
+ */
+
+import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import createDebug from 'debug';
+import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import type { Digest } from '../oci/digest.js';
+import { ensureDir, writeFileAtomic } from '../store/fs-util.js';
+import { clean, type MergedView } from './merged-view.js';
+import { DockerIgnore, globToRegExp, hasWildcards } from './patterns.js';
+
+const debug = createDebug('dockless:build');
+
+const MAX_SYMLINKS = 40;
+/** How long after a file changed its cached digest is trusted: clocks tick coarsely (git's "racy" files). */
+const RACY_MS = 1000;
+
+/** One file, directory or symlink of a {@link SourceFs}. */
+export interface SourceEntry {
+  stats: Stats;
+  /** Where to read it on the host. */
+  hostPath: string;
+}
+
+/** A tree `COPY`/`ADD` read from. Paths are root-relative, `/`-separated. */
+export interface SourceFs {
+  /** What it is, for messages: `build context \`/src\``, `stage build`. */
+  readonly label: string;
+  /** The entry at `rel`, not following a final symlink. */
+  lstat(rel: string): Promise<SourceEntry | undefined>;
+  /** The visible names in the directory `rel`, sorted. */
+  readdir(rel: string): Promise<string[] | undefined>;
+  /** `rel` with its symlinks resolved inside the tree. */
+  resolve(rel: string, followLast: boolean): Promise<string>;
+  /** The digest of a regular file's content. */
+  fileDigest(rel: string, entry: SourceEntry): Promise<string>;
+}
+
+/** The build context: a host directory, less what `.dockerignore` excludes. */
+export class ContextFs implements SourceFs {
+  readonly label: string;
+  /** The context directory (absolute). */
+  readonly dir: string;
+  /** The `.dockerignore` rules. */
+  readonly ignore: DockerIgnore;
+  readonly #digests: FileDigestCache | undefined;
+
+  /**
+   * @param dir the context directory.
+   * @param ignore what to leave out.
+   * @param digestCacheDir where to keep file digests between builds (keyed by path, size, times and inode).
+   */
+  constructor(dir: string, ignore: DockerIgnore, digestCacheDir?: string) {
+    this.dir = path.resolve(dir);
+    this.ignore = ignore;
+    this.label = `build context \`${this.dir}\``;
+    this.#digests = digestCacheDir !== undefined ? new FileDigestCache(digestCacheDir, this.dir) : undefined;
+  }
+
+  async lstat(rel: string): Promise<SourceEntry | undefined> {
+    const r = clean(rel);
+    if (r !== '' && this.ignore.excludes(r)) return undefined;
+    const hostPath = path.join(this.dir, r);
+    const stats = await lstat(hostPath).catch(() => undefined);
+    return stats === undefined ? undefined : { stats, hostPath };
+  }
+
+  async readdir(rel: string): Promise<string[] | undefined> {
+    const r = clean(rel);
+    let names: string[];
+    try {
+      names = await readdir(path.join(this.dir, r));
+    } catch {
+      return undefined;
+    }
+    if (this.ignore.empty) return names.sort();
+    const out: string[] = [];
+    for (const name of names) {
+      const child = r === '' ? name : `${r}/${name}`;
+      if (!this.ignore.excludes(child)) out.push(name);
+      // A `!` rule may re-include something below an excluded directory.
+      else if (this.ignore.hasExceptions && (await lstat(path.join(this.dir, child)).catch(() => undefined))?.isDirectory()) out.push(name);
+    }
+    return out.sort();
+  }
+
+  async resolve(rel: string, followLast: boolean): Promise<string> {
+    return resolveIn(this, rel, followLast);
+  }
+
+  async fileDigest(_rel: string, entry: SourceEntry): Promise<string> {
+    return this.#digests !== undefined ? this.#digests.digest(entry) : hashFile(entry.hostPath);
+  }
+
+  /** Saves file digests computed since the last save, for the next build. */
+  async saveDigests(): Promise<void> {
+    await this.#digests?.save();
+  }
+}
+
+/** An image's or stage's root filesystem, read through a {@link MergedView}. */
+export class ViewFs implements SourceFs {
+  readonly label: string;
+  readonly #view: MergedView;
+
+  constructor(view: MergedView, label: string) {
+    this.#view = view;
+    this.label = label;
+  }
+
+  async lstat(rel: string): Promise<SourceEntry | undefined> {
+    const entry = await this.#view.lstat(rel);
+    return entry === undefined ? undefined : { stats: entry.stats, hostPath: entry.hostPath };
+  }
+
+  readdir(rel: string): Promise<string[] | undefined> {
+    return this.#view.readdir(rel);
+  }
+
+  resolve(rel: string, followLast: boolean): Promise<string> {
+    return this.#view.resolve(rel, { followLast });
+  }
+
+  fileDigest(_rel: string, entry: SourceEntry): Promise<string> {
+    return hashFile(entry.hostPath);
+  }
+}
+
+async function resolveIn(fs: SourceFs, p: string, followLast: boolean): Promise<string> {
+  let pending = clean(p).split('/').filter(Boolean);
+  const done: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const name = pending.shift()!;
+    if (name === '.') continue;
+    if (name === '..') {
+      done.pop();
+      continue;
+    }
+    const rel = [...done, name].join('/');
+    const entry = await fs.lstat(rel);
+    if (entry !== undefined && entry.stats.isSymbolicLink() && (pending.length > 0 || followLast)) {
+      if (++links > MAX_SYMLINKS) throw new InvalidArgumentError(`${fs.label}: \`${p}\`: too many levels of symbolic links`);
+      const target = await readlink(entry.hostPath);
+      if (target.startsWith('/')) done.length = 0;
+      pending = [...target.split('/').filter(Boolean), ...pending];
+      continue;
+    }
+    done.push(name);
+  }
+  return done.join('/');
+}
+
+/** One source of a `COPY`: a path of a {@link SourceFs} that exists. */
+export interface CopySource {
+  /** Its path in the source tree, symlinks resolved. */
+  rel: string;
+  entry: SourceEntry;
+}
+
+/**
+ * Expands `COPY`/`ADD` source paths in `fs`: wildcards (`*`, `?`, `[…]`, per
+ * path component) match names, a final symlink is followed, and every path
+ * must match something.
+ *
+ * @throws {NotFoundError} naming the source that matches nothing.
+ */
+export async function expandSources(fs: SourceFs, sources: readonly string[], context: string): Promise<CopySource[]> {
+  const out: CopySource[] = [];
+  for (const source of sources) {
+    const rel = clean(source);
+    const matches = hasWildcards(rel) ? await glob(fs, rel) : [rel];
+    const found: CopySource[] = [];
+    for (const match of matches) {
+      const resolved = await fs.resolve(match, true);
+      const entry = await fs.lstat(resolved);
+      if (entry !== undefined) found.push({ rel: resolved, entry });
+    }
+    if (found.length === 0) {
+      throw new NotFoundError(
+        hasWildcards(rel)
+          ? `${context}: no source files were specified: \`${source}\` matches nothing in the ${fs.label}`
+          : `${context}: \`${source}\` not found in the ${fs.label} (or excluded by .dockerignore)`,
+      );
+    }
+    out.push(...found);
+  }
+  return out;
+}
+
+async function glob(fs: SourceFs, pattern: string): Promise<string[]> {
+  let current = [''];
+  for (const part of pattern.split('/')) {
+    const next: string[] = [];
+    for (const dir of current) {
+      if (!hasWildcards(part)) {
+        next.push(dir === '' ? part : `${dir}/${part}`);
+        continue;
+      }
+      const re = globToRegExp(part);
+      for (const name of (await fs.readdir(await fs.resolve(dir, true))) ?? []) {
+        if (re.test(name)) next.push(dir === '' ? name : `${dir}/${name}`);
+      }
+    }
+    current = next;
+  }
+  return current.sort();
+}
+
+/**
+ * Visits a source and, for a directory, everything below it, depth first,
+ * names sorted; `rel` is relative to the source (`''` for the source itself).
+ */
+export async function walkSource(
+  fs: SourceFs,
+  source: CopySource,
+  visit: (rel: string, entry: SourceEntry) => Promise<void>,
+): Promise<void> {
+  const recurse = async (rel: string, entry: SourceEntry): Promise<void> => {
+    await visit(rel, entry);
+    if (!entry.stats.isDirectory()) return;
+    const full = rel === '' ? source.rel : source.rel === '' ? rel : `${source.rel}/${rel}`;
+    for (const name of (await fs.readdir(full)) ?? []) {
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const child = await fs.lstat(full === '' ? name : `${full}/${name}`);
+      if (child !== undefined) await recurse(childRel, child);
+    }
+  };
+  await recurse('', source.entry);
+}
+
+/**
+ * The content digest of sources, for the cache key: each source's path and,
+ * for every entry it copies, its relative name, type, permission bits, and
+ * its content digest (files) or target (symlinks). Owners and times are left
+ * out: `COPY` sets the owner, and touching a file does not change it.
+ */
+export async function sourcesDigest(fs: SourceFs, sources: readonly CopySource[]): Promise<Digest> {
+  const hash = createHash('sha256');
+  for (const source of sources) {
+    hash.update(`source\0${source.rel}\0`);
+    const files: { line: string; rel: string; entry: SourceEntry }[] = [];
+    const lines: (string | { index: number })[] = [];
+    await walkSource(fs, source, async (rel, entry) => {
+      const { stats } = entry;
+      const mode = (stats.mode & 0o7777).toString(8);
+      if (stats.isFile()) {
+        lines.push({ index: files.length });
+        files.push({ line: `f\0${rel}\0${mode}\0${stats.size}\0`, rel, entry });
+      } else if (stats.isSymbolicLink()) {
+        lines.push(`l\0${rel}\0${mode}\0${await readlink(entry.hostPath)}\n`);
+      } else if (stats.isDirectory()) {
+        lines.push(`d\0${rel}\0${mode}\n`);
+      } else {
+        lines.push(`o\0${rel}\0${mode}\0${stats.rdev}\n`);
+      }
+    });
+    const digests = await mapLimit(files, 16, (f) => fs.fileDigest(f.rel, f.entry));
+    for (const line of lines) {
+      if (typeof line === 'string') hash.update(line);
+      else hash.update(`${files[line.index]!.line}${digests[line.index]}\n`);
+    }
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
+async function hashFile(file: string): Promise<string> {
+  return `sha256:${createHash('sha256').update(await readFile(file)).digest('hex')}`;
+}
+
+/** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** [size, mtime ns, ctime ns, inode, when hashed (ms), digest] */
+type DigestRecord = [number, string, string, number, number, string];
+
+/**
+ * File digests remembered between builds, per context directory, as git's
+ * index does: a file whose size, times and inode are unchanged is not read
+ * again, unless it changed less than a second before it was hashed (a
+ * second write in the same clock tick would not show in its times).
+ */
+class FileDigestCache {
+  readonly #file: string;
+  readonly #dir: string;
+  readonly #root: string;
+  #records: Map<string, DigestRecord> | undefined;
+  #loading: Promise<void> | undefined;
+  #dirty = false;
+
+  constructor(dir: string, root: string) {
+    this.#dir = dir;
+    this.#root = root;
+    this.#file = path.join(dir, `${createHash('sha256').update(root).digest('hex')}.json`);
+  }
+
+  async #load(): Promise<Map<string, DigestRecord>> {
+    this.#loading ??= (async () => {
+      try {
+        const data = JSON.parse(await readFile(this.#file, 'utf8')) as { root?: string; files?: Record<string, DigestRecord> };
+        this.#records = data.root === this.#root ? new Map(Object.entries(data.files ?? {})) : new Map();
+      } catch {
+        this.#records = new Map();
+      }
+    })();
+    await this.#loading;
+    return this.#records!;
+  }
+
+  async digest(entry: SourceEntry): Promise<string> {
+    const records = await this.#load();
+    const rel = path.relative(this.#root, entry.hostPath);
+    const st = await lstat(entry.hostPath, { bigint: true });
+    const mtime = st.mtimeNs.toString();
+    const ctime = st.ctimeNs.toString();
+    const size = Number(st.size);
+    const ino = Number(st.ino);
+    const known = records.get(rel);
+    if (
+      known !== undefined &&
+      known[0] === size &&
+      known[1] === mtime &&
+      known[2] === ctime &&
+      known[3] === ino &&
+      Number(st.ctimeNs / 1_000_000n) < known[4] - RACY_MS
+    ) {
+      return known[5];
+    }
+    const hashedAt = Date.now();
+    const digest = await hashFile(entry.hostPath);
+    records.set(rel, [size, mtime, ctime, ino, hashedAt, digest]);
+    this.#dirty = true;
+    return digest;
+  }
+
+  async save(): Promise<void> {
+    if (!this.#dirty || this.#records === undefined) return;
+    this.#dirty = false;
+    try {
+      await ensureDir(this.#dir);
+      const data = { root: this.#root, files: Object.fromEntries(this.#records) };
+      await writeFileAtomic(this.#file, JSON.stringify(data), path.join(this.#dir, '..', '..', 'tmp'));
+    } catch (err) {
+      debug('file digest cache %s: not saved: %s', this.#file, (err as Error).message);
+    }
+  }
+}

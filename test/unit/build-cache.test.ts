@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { chmod, mkdir, mkdtemp, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { BuildCache, cacheKey, canonicalJson, type CacheKeyInput } from '../../src/build/cache.js';
+import { DockerIgnore } from '../../src/build/patterns.js';
+import { ContextFs, expandSources, sourcesDigest } from '../../src/build/source-fs.js';
+import { NotFoundError } from '../../src/errors.js';
+import { ImageStore } from '../../src/store/index.js';
+
+const base: CacheKeyInput = {
+  parent: 'image:sha256:' + 'a'.repeat(64),
+  instruction: 'RUN /bin/sh -c make',
+  options: { env: { A: '1' }, user: 'app' },
+  args: { VERSION: '2' },
+  content: 'sha256:' + 'b'.repeat(64),
+  platform: 'linux/amd64',
+};
+
+describe('build cache keys', () => {
+  it('are the SHA-256 of canonical JSON: stable, whatever the key order', () => {
+    const key = cacheKey(base);
+    assert.match(key, /^sha256:[0-9a-f]{64}$/);
+    const reordered: CacheKeyInput = {
+      platform: base.platform!,
+      content: base.content!,
+      args: { VERSION: '2' },
+      options: { user: 'app', env: { A: '1' } },
+      instruction: base.instruction,
+      parent: base.parent,
+    };
+    assert.equal(cacheKey(reordered), key);
+    assert.equal(canonicalJson({ b: 1, a: [1, { d: undefined, c: 'x' }], u: undefined }), '{"a":[1,{"c":"x"}],"b":1}');
+  });
+
+  it('change with every part they are made of', () => {
+    const key = cacheKey(base);
+    const variants: CacheKeyInput[] = [
+      { ...base, parent: 'scratch' },
+      { ...base, parent: 'sha256:' + 'c'.repeat(64) },
+      { ...base, instruction: 'RUN /bin/sh -c make all' },
+      { ...base, options: { env: { A: '2' }, user: 'app' } },
+      { ...base, options: { env: { A: '1' } } },
+      { ...base, args: { VERSION: '3' } },
+      { ...base, args: {} },
+      { ...base, content: 'sha256:' + 'd'.repeat(64) },
+      { ...base, platform: 'linux/arm64' },
+    ];
+    const keys = new Set(variants.map(cacheKey));
+    assert.equal(keys.size, variants.length);
+    assert.ok(!keys.has(key));
+  });
+
+  it('leave out undefined options, so an option not given and one given as undefined agree', () => {
+    assert.equal(cacheKey({ ...base, options: { user: undefined, env: { A: '1' } } }), cacheKey({ ...base, options: { env: { A: '1' } } }));
+  });
+});
+
+describe('build cache entries', () => {
+  let dir: string;
+  let store: ImageStore;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dockless-build-cache-'));
+    store = await ImageStore.open({ root: join(dir, 'store') });
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('are stored in the store and read back by another BuildCache (another process)', async () => {
+    const layer = await store.putBlob('layer bytes', { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' });
+    const key = cacheKey(base);
+    await new BuildCache(store.root).put({ key, created: '2024-01-01T00:00:00.000Z', createdBy: 'RUN make', layer: { descriptor: layer, diffId: layer.digest } });
+    const entry = await new BuildCache(store.root).get(key);
+    assert.equal(entry?.layer?.descriptor.digest, layer.digest);
+    assert.deepEqual(entry?.blobs, [layer.digest]);
+    assert.equal(await new BuildCache(store.root).get(cacheKey({ ...base, parent: 'scratch' })), undefined);
+  });
+
+  // Cache entries are GC roots: a layer only the cache refers to survives gc(), until the cache is pruned.
+  it('keep their layers from gc() until pruned', async () => {
+    const layer = await store.putBlob('cached layer', { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' });
+    const loose = await store.putBlob('nobody refers to this');
+    const cache = new BuildCache(store.root);
+    await cache.put({ key: cacheKey(base), created: new Date().toISOString(), createdBy: 'RUN make', layer: { descriptor: layer, diffId: layer.digest } });
+    // A malformed entry protects nothing and breaks nothing.
+    await writeFile(join(cache.dir, `${'e'.repeat(64)}.json`), '{not json');
+
+    const first = await store.gc({ gracePeriod: 0 });
+    assert.deepEqual(first.blobs, [loose.digest]);
+    assert.equal(await store.hasBlob(layer.digest), true);
+
+    assert.equal(await cache.prune({ olderThan: 60_000 }), 0, 'entries used just now are not old');
+    assert.equal(await cache.prune(), 2);
+    const second = await store.gc({ gracePeriod: 0 });
+    assert.deepEqual(second.blobs, [layer.digest]);
+    assert.equal((await store.check()).length, 0);
+  });
+});
+
+describe('build context content digests', () => {
+  let dir: string;
+  let ctx: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dockless-build-ctx-'));
+    ctx = join(dir, 'ctx');
+    await mkdir(join(ctx, 'app', 'sub'), { recursive: true });
+    await writeFile(join(ctx, 'app', 'a.txt'), 'alpha\n');
+    await writeFile(join(ctx, 'app', 'sub', 'b.txt'), 'beta\n');
+    await writeFile(join(ctx, 'app', 'debug.log'), 'noise\n');
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  const digestOf = async (ignore = DockerIgnore.EMPTY, cacheDir?: string): Promise<string> => {
+    const fs = new ContextFs(ctx, ignore, cacheDir);
+    const digest = await sourcesDigest(fs, await expandSources(fs, ['app/'], 'COPY'));
+    await fs.saveDigests();
+    return digest;
+  };
+
+  it('change with a file content, mode or name, and not with its times', async () => {
+    const first = await digestOf();
+    assert.equal(await digestOf(), first);
+    await utimes(join(ctx, 'app', 'a.txt'), 1, 1);
+    assert.equal(await digestOf(), first, 'times are not content');
+
+    await writeFile(join(ctx, 'app', 'a.txt'), 'ALPHA\n');
+    const content = await digestOf();
+    assert.notEqual(content, first);
+
+    await chmod(join(ctx, 'app', 'a.txt'), 0o600);
+    const mode = await digestOf();
+    assert.notEqual(mode, content);
+
+    await rename(join(ctx, 'app', 'sub', 'b.txt'), join(ctx, 'app', 'sub', 'c.txt'));
+    const renamed = await digestOf();
+    assert.notEqual(renamed, mode);
+  });
+
+  it('leave out what .dockerignore excludes', async () => {
+    const ignore = DockerIgnore.parse('**/*.log\n');
+    const first = await digestOf(ignore);
+    await writeFile(join(ctx, 'app', 'debug.log'), 'other noise\n');
+    assert.equal(await digestOf(ignore), first);
+    assert.notEqual(await digestOf(), first);
+  });
+
+  // A file rewritten within the same clock tick as it was hashed keeps its times: the remembered
+  // digest must not be trusted then (git's "racy" files), or a changed file would be a cache hit.
+  it('see a same-size rewrite right after hashing, with the digest cache on', async () => {
+    const cacheDir = join(dir, 'digests');
+    const first = await digestOf(DockerIgnore.EMPTY, cacheDir);
+    await writeFile(join(ctx, 'app', 'a.txt'), 'ALPHA\n');
+    const second = await digestOf(DockerIgnore.EMPTY, cacheDir);
+    assert.notEqual(second, first);
+    assert.equal(second, await digestOf(), 'the cached digest equals a fresh one');
+  });
+
+  it('expand wildcards per path component and name a source that matches nothing', async () => {
+    const fs = new ContextFs(ctx, DockerIgnore.parse('app/debug.log'));
+    const found = await expandSources(fs, ['app/*.txt', 'app/s?b/*'], 'COPY');
+    assert.deepEqual(found.map((s) => s.rel), ['app/a.txt', 'app/sub/b.txt']);
+    await assert.rejects(expandSources(fs, ['app/*.log'], 'COPY'), NotFoundError);
+    await assert.rejects(expandSources(fs, ['app/debug.log'], 'COPY'), /excluded by \.dockerignore/);
+    await assert.rejects(expandSources(fs, ['missing.txt'], 'COPY'), NotFoundError);
+  });
+});
