@@ -74,6 +74,14 @@ try {
     ['privileged (no caps drop, seccomp or masked paths)', { privileged: true }],
     ['resources: memory, cpus and pids limits (cgroup files)', { resources: { memory: 256 * 1024 * 1024, cpus: 1, pids: 512 } }],
   ];
+  if (process.getuid?.() === 0) variants.push(["userns: 'auto' (root as a host id; idmapped root)", { userns: 'auto' }]);
+  else {
+    // Rootless: every run above is in a user namespace already; limits need cgroups delegated to the user.
+    const limited = variants.pop()!;
+    const delegated = await once(limited[1]).then(() => true, () => false);
+    if (delegated) variants.push(limited);
+    else console.log('(rootless: resources not measured, no cgroups are delegated to this user)');
+  }
   const rounds = Math.min(RUNS, 100);
   const samples = variants.map((): number[] => []);
   for (let i = 0; i < rounds; i++) for (const [k, [, extra]] of variants.entries()) samples[k]!.push(await once(extra));

@@ -162,6 +162,8 @@ static int mount_overlay_fsconfig(const struct dl_root_spec *r, struct dl_error 
 		if (fsconfig(fs, FSCONFIG_SET_STRING, "workdir", r->work, 0) < 0)
 			return dl_fail_errno(e, "mount", "/", "fsconfig `workdir=%s`", r->work);
 	}
+	if (r->userxattr && fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
+		return dl_fail_errno(e, "mount", "/", "fsconfig `userxattr`");
 	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		return dl_fail_errno(e, "mount", "/", "fsconfig `overlay` create");
 	mnt = fsmount(fs, FSMOUNT_CLOEXEC, 0);
@@ -188,6 +190,8 @@ int dl_mount_root(const struct dl_root_spec *r, struct dl_error *e)
 	if (fits && r->upper)
 		fits = overlay_append(data, sizeof data, &len, ",upperdir=", r->upper) == 0 &&
 		       overlay_append(data, sizeof data, &len, ",workdir=", r->work) == 0;
+	if (fits && r->userxattr)
+		fits = overlay_append(data, sizeof data, &len, ",userxattr", "") == 0;
 	if (!fits)
 		return mount_overlay_fsconfig(r, e);
 	if (mount("overlay", r->target, "overlay", 0, data) < 0)
@@ -203,6 +207,7 @@ static void fd_path(char *buf, size_t size, int fd)
 int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error *e)
 {
 	struct mount_opts o;
+	const char *src = m->src_path ? m->src_path : m->src;
 	enum dl_create create = DL_CREATE_DIR;
 	_cleanup_close_ int fd = -1;
 	char target[64];
@@ -213,7 +218,7 @@ int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error 
 	bind = strcmp(m->type, "bind") == 0 || (o.flags & MS_BIND);
 	if (bind) {
 		struct stat st;
-		if (stat(m->src, &st) < 0)
+		if (stat(src, &st) < 0)
 			return dl_fail_errno(e, "mount", m->dst, "stat `%s`", m->src);
 		if (!S_ISDIR(st.st_mode))
 			create = DL_CREATE_FILE;
@@ -227,7 +232,7 @@ int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error 
 	if (bind) {
 		unsigned long want = o.flags & (DL_SECURITY_FLAGS | DL_ATIME_FLAGS);
 
-		if (mount(m->src, target, NULL, MS_BIND | (o.flags & MS_REC), NULL) < 0)
+		if (mount(src, target, NULL, MS_BIND | (o.flags & MS_REC), NULL) < 0)
 			return dl_fail_errno(e, "mount", m->dst, "mount `%s` on `%s`", m->src, m->dst);
 		if (want || o.propagation) {
 			/* The old fd is below the new mount; look the path up again to reach it. */

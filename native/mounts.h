@@ -12,6 +12,7 @@
 struct dl_mount_spec {
 	const char *type; /* `bind` or a filesystem type */
 	const char *src;
+	const char *src_path; /* when set, where SRC is reached (a /proc/self/fd path); SRC names it in messages */
 	const char *dst; /* inside the container */
 	const char *opts; /* comma list, `-` for none */
 };
@@ -35,6 +36,7 @@ struct dl_root_spec {
 	const char *const *lowers; /* top-most first */
 	size_t n_lowers;
 	const char *upper, *work;
+	bool userxattr; /* overlay option `userxattr` (an overlay mounted in a user namespace) */
 };
 
 /* mount --make-rprivate /, so that nothing below propagates to the caller's namespace. */

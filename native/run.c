@@ -17,11 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <libgen.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -32,6 +35,7 @@
 #include "ns.h"
 #include "security.h"
 #include "status.h"
+#include "userns.h"
 #include "util.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -80,6 +84,8 @@ struct run_config {
 	const char *exit_file;
 	struct dl_cgroups cgroups;
 	struct dl_security sec;
+	struct dl_userns userns;
+	bool userxattr;
 	char **cmd;
 };
 
@@ -94,6 +100,9 @@ struct pid1_ctx {
 	const struct run_config *c;
 	int sync_r, sync_w;     /* shim → pid 1: the `pid` line is written */
 	int report_r, report_w; /* pid 1, workload → shim */
+	int userns_shim, userns_pid1; /* shim → pid 1: the maps are written (and the root's mount fd) */
+	int root_mnt;           /* with --idmap-root: the root, mounted by the shim */
+	int target_fd;          /* with --idmap-root: --target, opened by the shim */
 	int fifo_fd;
 	mode_t umask;
 };
@@ -290,7 +299,11 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		} else if (IS("--exit-file")) {
 			NEED(1);
 			c->exit_file = argv[++i];
+		} else if (IS("--userxattr")) {
+			c->userxattr = true;
 		} else if ((taken = dl_security_parse(&c->sec, argc, argv, i)) > 0) {
+			i += taken - 1;
+		} else if ((taken = dl_userns_parse(&c->userns, argc, argv, i, "run")) > 0) {
 			i += taken - 1;
 		} else {
 			dl_usage("run", "unknown option `%s`", a);
@@ -316,6 +329,16 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		dl_usage("run", "--target needs a new mount namespace (--ns mount)");
 	if (c->hostname && !((c->ns_flags | c->join_flags) & CLONE_NEWUTS))
 		dl_usage("run", "--hostname needs a uts namespace");
+	dl_userns_check(&c->userns, "run");
+	if (c->userns.idmap_root && !c->target)
+		dl_usage("run", "--idmap-root needs --target");
+	if (c->userns.idmap_root && c->upper) {
+		char up[PATH_MAX], work[PATH_MAX];
+		snprintf(up, sizeof up, "%s", c->upper);
+		snprintf(work, sizeof work, "%s", c->work);
+		if (strcmp(dirname(up), dirname(work)) != 0)
+			dl_usage("run", "--idmap-root needs --upper and --work in one directory");
+	}
 }
 
 static _Noreturn void shim_fail(const struct dl_error *e)
@@ -511,12 +534,21 @@ static int setup(struct pid1_ctx *x, struct dl_error *e)
 			.n_lowers = c->n_lowers,
 			.upper = c->upper,
 			.work = c->work,
+			.userxattr = c->userxattr,
 		};
-		if (dl_mount_root(&root, e) < 0)
-			return -1;
-		rootfd = open(c->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (rootfd < 0)
-			return dl_fail_errno(e, "mount", "/", "open `%s`", c->target);
+		if (x->root_mnt >= 0) {
+			/* The target as the shim opened it: the container's root may not reach it by path. */
+			if (move_mount(x->root_mnt, "", x->target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+				return dl_fail_errno(e, "mount", "/", "move_mount `root` on `%s`", c->target);
+			/* Attached now, the mount's fd is the root's top. */
+			rootfd = dl_steal_fd(&x->root_mnt);
+		} else {
+			if (dl_mount_root(&root, e) < 0)
+				return -1;
+			rootfd = open(c->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (rootfd < 0)
+				return dl_fail_errno(e, "mount", "/", "open `%s`", c->target);
+		}
 		for (i = 0; i < c->n_mounts; i++)
 			if (dl_mount_in_root(rootfd, &c->mounts[i], e) < 0)
 				return -1;
@@ -544,6 +576,38 @@ static int setup(struct pid1_ctx *x, struct dl_error *e)
 	return 0;
 }
 
+/* In a user namespace the container's root may not reach host directories of
+ * mode 0700 (a state directory, a bind source under one). pid 1 opens what it
+ * needs on the host (bind sources, and with --idmap-root the target) while it
+ * is still the shim's ids, before it becomes that root, and goes through these
+ * fds afterwards. Opened in its own mount namespace: a bind or a move_mount
+ * takes no mount of another. */
+static int open_host_paths(struct run_config *c, struct pid1_ctx *x, struct dl_error *e)
+{
+	static char (*fd_paths)[32];
+
+	fd_paths = xcalloc(c->n_mounts, sizeof *fd_paths);
+	for (size_t i = 0; i < c->n_mounts; i++) {
+		struct dl_mount_spec *m = &c->mounts[i];
+		int fd;
+
+		if (strcmp(m->type, "bind") != 0)
+			continue;
+		/* O_CLOEXEC: gone at the workload's execve; the init closes every fd but its own. */
+		fd = open(m->src, O_PATH | O_CLOEXEC);
+		if (fd < 0)
+			return dl_fail_errno(e, "mount", m->dst, "open `%s`", m->src);
+		snprintf(fd_paths[i], sizeof fd_paths[i], "/proc/self/fd/%d", fd);
+		m->src_path = fd_paths[i];
+	}
+	if (c->userns.idmap_root) {
+		x->target_fd = open(c->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (x->target_fd < 0)
+			return dl_fail_errno(e, "mount", "/", "open `%s`", c->target);
+	}
+	return 0;
+}
+
 static int pid1_main(void *arg)
 {
 	struct pid1_ctx *x = arg;
@@ -551,13 +615,28 @@ static int pid1_main(void *arg)
 
 	close(x->sync_w);
 	close(x->report_r);
-	/* Nothing in the container may open /proc/1/exe (the host's helper binary:
-	 * runc's CVE-2019-5736) or /proc/1/fd, mem, environ. The workload inherits
-	 * this until its execve. */
-	prctl(PR_SET_DUMPABLE, 0);
 	/* Dies with the shim; if the shim is already gone, the gate below sees EOF. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	dl_status_set_gate(x->sync_r);
+	if (dl_userns_enabled(&x->c->userns)) {
+		/* Nothing before the maps are written: until then pid 1 is an id its
+		 * namespace does not map. EOF: the shim failed (and says so) or is gone. */
+		close(x->userns_shim);
+		if (dl_recv_fd(x->userns_pid1, &x->root_mnt) < 0)
+			_exit(DL_EXIT_FAILED);
+		close(x->userns_pid1);
+		/* pid 1 has its own copy of the config (no CLONE_VM). */
+		if (open_host_paths((struct run_config *)x->c, x, &e) < 0 || dl_userns_become_root(&e) < 0)
+			child_fail(x, &e);
+		/* A change of credentials clears it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	}
+	/* Nothing in the container may open /proc/1/exe (the host's helper binary:
+	 * runc's CVE-2019-5736) or /proc/1/fd, mem, environ. The workload inherits
+	 * this until its execve. Not before the maps are written: the shim (or
+	 * newuidmap) writes them through /proc/PID, which a non-dumpable process
+	 * keeps from anyone but root. */
+	prctl(PR_SET_DUMPABLE, 0);
 	/* Into its cgroups before anything else: no step of the container runs outside them. */
 	if (dl_cgroups_join(&x->c->cgroups, x->c->ns_flags & CLONE_NEWCGROUP, &e) < 0)
 		child_fail(x, &e);
@@ -602,7 +681,7 @@ static int write_exit_file(const char *path, const char *line, size_t len, struc
 int cmd_run(int argc, char **argv)
 {
 	static struct run_config c;
-	struct pid1_ctx x = {.c = &c, .fifo_fd = -1};
+	struct pid1_ctx x = {.c = &c, .fifo_fd = -1, .userns_shim = -1, .userns_pid1 = -1, .root_mnt = -1, .target_fd = -1};
 	struct dl_error e;
 	int sync_pipe[2], report_pipe[2];
 	struct report r;
@@ -652,16 +731,49 @@ int cmd_run(int argc, char **argv)
 	x.sync_w = sync_pipe[1];
 	x.report_r = report_pipe[0];
 	x.report_w = report_pipe[1];
+	if (dl_userns_enabled(&c.userns)) {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+			dl_fail_errno(&e, "userns", "", "socketpair `userns`");
+			shim_fail(&e);
+		}
+		x.userns_shim = sv[0];
+		x.userns_pid1 = sv[1];
+	}
 
 	/* With cgroups, pid 1 unshares its cgroup namespace once it is in them. */
 	pid = clone(pid1_main, pid1_stack + sizeof pid1_stack,
-		    (c.cgroups.n > 0 ? c.ns_flags & ~CLONE_NEWCGROUP : c.ns_flags) | SIGCHLD, &x);
+		    (c.cgroups.n > 0 ? c.ns_flags & ~CLONE_NEWCGROUP : c.ns_flags) |
+			    (dl_userns_enabled(&c.userns) ? CLONE_NEWUSER : 0) | SIGCHLD,
+		    &x);
 	if (pid < 0) {
 		dl_fail_errno(&e, "clone", "", "clone `pid 1`");
 		shim_fail(&e);
 	}
 	close(x.sync_r);
 	close(x.report_w);
+	if (dl_userns_enabled(&c.userns)) {
+		struct dl_root_spec root = {
+			.target = c.target,
+			.lowers = c.lowers,
+			.n_lowers = c.n_lowers,
+			.upper = c.upper,
+			.work = c.work,
+		};
+		int mnt = -1;
+
+		close(x.userns_pid1);
+		if (dl_userns_write_maps(&c.userns, pid, &e) < 0 ||
+		    (c.userns.idmap_root && dl_userns_idmapped_root(&c.userns, pid, &root, &mnt, &e) < 0) ||
+		    (dl_send_fd(x.userns_shim, mnt) < 0 && dl_fail_errno(&e, "userns", "", "sendmsg `userns`") < 0)) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			shim_fail(&e);
+		}
+		if (mnt >= 0)
+			close(mnt);
+		close(x.userns_shim);
+	}
 	dl_cgroups_close(&c.cgroups);
 	if (x.fifo_fd >= 0)
 		close(x.fifo_fd);

@@ -52,6 +52,8 @@ export {
   seccompUnconfined,
 } from './runtime/seccomp/profile.js';
 export type { ContainerResources, ContainerStats } from './runtime/cgroups/resources.js';
+export type { IdMap, UsernsSetting } from './runtime/userns.js';
+export { AUTO_USERNS_BASE, AUTO_USERNS_SIZE, AUTO_USERNS_USER } from './runtime/userns.js';
 export { DEFAULT_HOST_BINARIES, rootfsFromHost } from './runtime/host-rootfs.js';
 export type { HostRootfs, HostRootfsOptions } from './runtime/host-rootfs.js';
 export { ImageStore, Lease, DEFAULT_GC_GRACE_PERIOD, DEFAULT_HISTORY_RETENTION, defaultStoreRoot } from './store/index.js';

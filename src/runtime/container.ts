@@ -17,6 +17,7 @@ import {
   type ContainerRecord,
   type ExitRecord,
 } from './state.js';
+import { removeContainerDir, type IdMap } from './userns.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -65,6 +66,18 @@ export interface ContainerInfo {
   image?: string;
   /** How it ended, once stopped. */
   exit?: ExitStatus;
+  /**
+   * Its user namespace, when it has one. `rootless`: its upper directory holds
+   * host ids (those of the maps), not the container's own.
+   */
+  userns?: {
+    /** Container uids to host uids. */
+    uidMap: IdMap[];
+    /** Container gids to host gids. */
+    gidMap: IdMap[];
+    /** Made by a caller that is not root. */
+    rootless: boolean;
+  };
 }
 
 /** Options of {@link Container.remove}. */
@@ -208,6 +221,7 @@ export class Container implements AsyncDisposable {
       rootfs: this.#record.rootfs,
       ...(this.#record.image !== undefined ? { image: this.#record.image } : {}),
       ...(this.#exit !== undefined ? { exit: this.#exit } : {}),
+      ...(this.#record.userns !== undefined ? { userns: this.#record.userns } : {}),
     };
   }
 
@@ -382,7 +396,7 @@ export class Container implements AsyncDisposable {
     await this.#onRemove(this);
     await Promise.all([
       rm(this.#paths.state, { recursive: true, force: true }),
-      rm(this.#paths.bundle, { recursive: true, force: true }),
+      removeContainerDir(this.#paths.bundle, this.#record.userns),
     ]);
     debug('%s removed', this.id.slice(0, 12));
   }

@@ -1,6 +1,7 @@
 import type { HelperDevice, HelperMount } from './defaults.js';
 import type { HelperRlimit } from './security.js';
 import type { ResolvedUser } from './user.js';
+import { usernsArgs, type UsernsPlan } from './userns.js';
 
 /** The helper fd the seccomp program arrives on: the first of `spawnHelper`'s `inputs`. */
 export const SECCOMP_FD = 4;
@@ -40,6 +41,8 @@ export interface RunPlan {
   exitFile?: string;
   /** Cgroup directories the shim puts pid 1 in before it runs; created (with their limits) beforehand. */
   cgroups?: readonly string[];
+  /** A user namespace for the container; see src/runtime/userns.ts. */
+  userns?: UsernsPlan;
   cmd: readonly string[];
 }
 
@@ -72,6 +75,7 @@ export function runArgs(plan: RunPlan): string[] {
   if (plan.dieWithParent !== undefined) args.push('--die-with-parent', String(plan.dieWithParent));
   if (plan.exitFile !== undefined) args.push('--exit-file', plan.exitFile);
   for (const dir of plan.cgroups ?? []) args.push('--cgroup', dir);
+  if (plan.userns !== undefined) args.push(...usernsArgs(plan.userns), plan.userns.idmapRoot ? '--idmap-root' : '--userxattr');
   args.push('--', ...plan.cmd);
   return args;
 }

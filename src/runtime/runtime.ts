@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { chown, mkdir, open, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { close, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
@@ -32,6 +32,16 @@ import {
   type ContainerRecord,
 } from './state.js';
 import { resolveUser, resolveUserInLayers, type ResolvedUser } from './user.js';
+import {
+  checkUserMapped,
+  deviceBindMounts,
+  planUserns,
+  readUsernsHost,
+  rootlessCgroupError,
+  removeContainerDir,
+  type UsernsHost,
+  type UsernsSetting,
+} from './userns.js';
 import { effectiveProcess } from './image-config.js';
 import type { ImageStore } from '../store/image-store.js';
 import type { ContainerConfig } from '../oci/types.js';
@@ -66,6 +76,11 @@ export interface RuntimeOptions {
    * @default the calling process's own cgroup
    */
   cgroupParent?: string;
+  /**
+   * The user namespace of containers whose spec has no `userns`; see {@link ContainerSpec.userns}.
+   * @default none for root; for any other user, the rootless default
+   */
+  userns?: UsernsSetting;
 }
 
 interface ContainerSource {
@@ -189,6 +204,8 @@ export class Runtime {
   readonly #owned = new Map<string, Container>();
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
+  readonly #userns: UsernsSetting | undefined;
+  #usernsHost: UsernsHost | undefined;
   #cgroupHost: CgroupHost | undefined;
   #ready: Promise<void> | undefined;
 
@@ -199,6 +216,7 @@ export class Runtime {
     this.#store = options.store;
     this.#ownerStart = processStartTime(process.pid) ?? 0;
     this.#cgroupParent = validateCgroupParent(options.cgroupParent, 'runtime options');
+    this.#userns = options.userns;
   }
 
   #prepare(): Promise<void> {
@@ -242,6 +260,8 @@ export class Runtime {
     validateResources(spec.resources);
     const cgroupParent = validateCgroupParent(spec.cgroupParent, 'container spec') ?? this.#cgroupParent;
     const security = securityPlan(spec);
+    this.#usernsHost ??= readUsernsHost();
+    const userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
     const source = await this.#source(spec);
     const mounts = (spec.mounts ?? []).map(userMount);
     await Promise.all(
@@ -265,11 +285,18 @@ export class Runtime {
           : resolveUserInLayers(source.lowers, proc.user),
       this.#prepare(),
     ]);
+    if (userns !== undefined) checkUserMapped(user, userns);
     const paths = containerPaths(this.root, this.stateDir, id);
     const detached = spec.detached === true;
     const stdio = spec.stdio ?? 'pipe';
     this.#cgroupHost ??= detectCgroups();
-    const cgroupPlan = planCgroups(spec.resources, this.#cgroupHost, `dockless-${id}`, cgroupParent, deviceCgroupWrites(deviceRules(spec)));
+    // Rootless, no device node can be made (nor used from a filesystem the namespace mounted), and
+    // the v1 devices cgroup is not the user's to create: it is left out rather than failing the container.
+    const devices = userns?.rootless === true ? undefined : deviceCgroupWrites(deviceRules(spec));
+    if (userns?.rootless === true) {
+      debug('%s rootless: no devices cgroup, and no cgroup where none is delegated: nothing but `resources` is enforced through cgroups', short);
+    }
+    const cgroupPlan = planCgroups(spec.resources, this.#cgroupHost, `dockless-${id}`, cgroupParent, devices);
     if (spec.name !== undefined) await this.#claimName(spec.name, id);
 
     let cleanup = true;
@@ -279,6 +306,7 @@ export class Runtime {
     try {
       // Made while the directories and files below are; limits are in place before the helper starts.
       cgroupsCreating = CgroupSet.create(cgroupPlan, `${start ? 'run' : 'create'} container ${short}`);
+      if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
       cgroupsCreating.catch(() => undefined);
       // The lease keeps gc() from the image's snapshots while the container exists.
       if (source.targets !== undefined && this.#store !== undefined) {
@@ -292,6 +320,11 @@ export class Runtime {
         writeFile(paths.resolv, resolvConf()),
         start ? undefined : this.#makeFifo(paths.fifo),
       ]);
+      if (userns !== undefined && !userns.rootless) {
+        // Bind-mounted as they are: the container's root must own them to write them, as it would without a user namespace.
+        const { uid, gid } = userns.hostRoot;
+        await Promise.all([paths.hostname, paths.hosts, paths.resolv].map((p) => chown(p, uid, gid)));
+      }
 
       const cgroups = await cgroupsCreating;
       const env: Record<string, string> = { HOME: user.home || '/', ...proc.env };
@@ -305,12 +338,13 @@ export class Runtime {
         hostname,
         mounts: [
           ...DEFAULT_MOUNTS,
+          ...(userns !== undefined ? deviceBindMounts(DEFAULT_DEVICES) : []),
           { type: 'bind', source: paths.hostname, target: '/etc/hostname', options: [] },
           { type: 'bind', source: paths.hosts, target: '/etc/hosts', options: [] },
           { type: 'bind', source: paths.resolv, target: '/etc/resolv.conf', options: [] },
           ...mounts,
         ],
-        devices: DEFAULT_DEVICES,
+        devices: userns !== undefined ? [] : DEFAULT_DEVICES,
         symlinks: DEFAULT_DEV_SYMLINKS,
         masked: security.masked,
         readonlyPaths: security.readonlyPaths,
@@ -325,6 +359,7 @@ export class Runtime {
         rlimits: security.rlimits,
         exitFile: paths.exit,
         cgroups: cgroups.dirs,
+        ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,
         ...(start ? {} : { startFifo: paths.fifo }),
         ...(detached ? {} : { dieWithParent: process.pid }),
@@ -363,6 +398,7 @@ export class Runtime {
         cmd: proc.argv,
         stdio,
         ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
+        ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
       };
       if (start) record.started = record.created;
       await Promise.all([writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created'), leasing]).catch(
@@ -388,7 +424,7 @@ export class Runtime {
       if (cleanup) {
         await Promise.all([
           rm(paths.state, { recursive: true, force: true }),
-          rm(paths.bundle, { recursive: true, force: true }),
+          removeContainerDir(paths.bundle, userns, this.#helperPath),
           cgroupsCreating?.then((set) => set.remove(), () => undefined).catch(() => undefined),
           leasing?.then((lease) => lease.release(), () => undefined).catch(() => undefined),
           spec.name !== undefined ? unlink(join(this.stateDir, 'names', spec.name)).catch(() => undefined) : undefined,

@@ -6,6 +6,7 @@
 
 import type { ContainerResources } from './cgroups/resources.js';
 import type { SeccompProfile, SeccompSetting } from './seccomp/profile.js';
+import type { UsernsSetting } from './userns.js';
 
 /** A host directory or file bind-mounted into the container. */
 export interface BindMount {
@@ -155,6 +156,18 @@ export interface ContainerSpec {
    * @default {} (the caller's limits)
    */
   rlimits?: Readonly<Partial<Record<RlimitName, Rlimit>>>;
+  /**
+   * Run the container in a user namespace, so that its root is an unprivileged
+   * host id: `'auto'` (a range of 65536 ids, see {@link UsernsSetting}) or
+   * explicit `{ uidMap, gidMap }`. The container's files keep their ids on disk
+   * (the root is assembled from idmapped mounts; Linux 5.12+ and a filesystem
+   * that supports them). In a user namespace no device node can be created, and
+   * /dev holds bind mounts of the host's safe nodes instead; bind-mounted host
+   * directories show ids outside the maps as `nobody`.
+   * A caller that is not root always gets one (rootless); `'auto'` is its default.
+   * @default none for root; for any other user, its /etc/subuid and /etc/subgid ranges, else its own uid alone
+   */
+  userns?: UsernsSetting;
 }
 
 /** The resources {@link ContainerSpec.rlimits} can limit (`RLIMIT_*`, lowercase, as `docker run --ulimit` names them). */

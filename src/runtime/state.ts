@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { CgroupRecord } from './cgroups/cgroup-set.js';
 import type { StdioMode } from './spec.js';
+import type { UsernsRecord } from './userns.js';
 
 /** The record of one container in the state directory, readable by every process. */
 export interface ContainerRecord {
@@ -29,6 +30,8 @@ export interface ContainerRecord {
   stdio: StdioMode;
   /** The container's cgroups, removed with it. */
   cgroups?: CgroupRecord[];
+  /** The container's user namespace, when it has one. */
+  userns?: UsernsRecord;
 }
 
 /** What `exit.json` holds: the helper's `exited` status line. */
