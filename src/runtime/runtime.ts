@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, open, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { chown, mkdir, open, readdir, readFile, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
-import { close, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
@@ -302,7 +302,9 @@ export class Runtime {
     let cleanup = true;
     let cgroupsCreating: Promise<CgroupSet> | undefined;
     let leasing: Promise<Lease> | undefined;
-    const fds: number[] = [];
+    // FileHandles, closed through themselves: closing a handle's raw fd would leave the handle
+    // to close that fd number again when it is garbage-collected, by then maybe another file's.
+    const logs: FileHandle[] = [];
     try {
       // Made while the directories and files below are; limits are in place before the helper starts.
       cgroupsCreating = CgroupSet.create(cgroupPlan, `${start ? 'run' : 'create'} container ${short}`);
@@ -368,7 +370,7 @@ export class Runtime {
       let helperStdio: [HelperStdio, HelperStdio, HelperStdio];
       if (stdio === 'pipe' && detached) {
         const [out, err] = await Promise.all([open(paths.stdoutLog, 'a', 0o640), open(paths.stderrLog, 'a', 0o640)]);
-        fds.push(out.fd, err.fd);
+        logs.push(out, err);
         helperStdio = ['ignore', out.fd, err.fd];
       } else {
         helperStdio = [stdio, stdio, stdio];
@@ -380,7 +382,7 @@ export class Runtime {
         ...(plan.seccomp !== undefined ? { inputs: [plan.seccomp] } : {}),
         ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
       });
-      for (const fd of fds.splice(0)) await closeFd(fd);
+      for (const handle of logs.splice(0)) await handle.close();
 
       const { pid } = await helper.next('pid');
       const record: ContainerRecord = {
@@ -420,7 +422,7 @@ export class Runtime {
       debug('%s %s pid %d', short, start ? 'started' : 'created', pid);
       return container;
     } finally {
-      for (const fd of fds) await closeFd(fd);
+      for (const handle of logs) await handle.close().catch(() => undefined);
       if (cleanup) {
         await Promise.all([
           rm(paths.state, { recursive: true, force: true }),
@@ -592,8 +594,4 @@ export class Runtime {
 
 function leaseId(containerId: string): string {
   return `container-${containerId}`;
-}
-
-function closeFd(fd: number): Promise<void> {
-  return new Promise<void>((resolve) => close(fd, () => resolve()));
 }

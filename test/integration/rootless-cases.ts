@@ -134,6 +134,21 @@ export const CASES: readonly { name: string; run: (ctx: Ctx) => Promise<void> }[
     },
   },
   {
+    name: 'a detached container is found, killed and removed through the state directory by another Runtime',
+    async run({ runtime, rootfs }) {
+      const c = await runtime.run({ rootfs, cmd: ['sh', '-c', 'echo up; sleep 60'], detached: true, name: 'rl-detached' });
+      const other = new Runtime({ root: runtime.root, stateDir: runtime.stateDir });
+      const found = await other.get('rl-detached');
+      assert.equal(found.id, c.id);
+      assert.equal(found.status, 'running');
+      await found.kill('SIGKILL');
+      assert.equal((await found.wait()).signal, 'SIGKILL');
+      assert.equal((await found.logs()).stdout.toString(), 'up\n');
+      await found.remove();
+      assert.deepEqual(await other.list(), []);
+    },
+  },
+  {
     name: 'remove leaves nothing: no state, no upper dir (files of subordinate ids included), no mount',
     async run({ runtime, rootfs, work }) {
       const before = mountPoints();
