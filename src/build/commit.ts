@@ -32,7 +32,7 @@ export interface CommitOptions {
   config?: Partial<ContainerConfig>;
   /** Clamp file times to this (seconds). @default Number(process.env.SOURCE_DATE_EPOCH) when set */
   sourceDateEpoch?: number;
-  /** gzip level. @default 6 */
+  /** gzip level, 1 (fast) to 9 (small). @default 1 */
   compressionLevel?: number;
   /** Path of the native helper. */
   helperPath?: string;

@@ -57,7 +57,7 @@ export interface DockerfileBuildOptions {
   signal?: AbortSignal;
   /** Clamp times to this (seconds). @default Number(process.env.SOURCE_DATE_EPOCH) when set */
   sourceDateEpoch?: number;
-  /** gzip level of new layers. @default 6 */
+  /** gzip level of new layers, 1 (fast) to 9 (small). @default 1 */
   compressionLevel?: number;
   /** Path of the native helper. */
   helperPath?: string;
@@ -74,7 +74,12 @@ export interface DockerfileInstruction {
   /** The first line of its arguments (before any heredoc body). */
   firstLine: string;
   /** Its `--name=value` flags, for `FROM`, `RUN`, `COPY`, `ADD` and `HEALTHCHECK`. */
-  flags: { name: string; value: string | null }[];
+  flags: {
+    /** The flag's name, without `--`. */
+    name: string;
+    /** Its value, as written; `null` for a flag without `=`. */
+    value: string | null;
+  }[];
   /** The heredocs of `RUN`, `COPY` and `ADD`. */
   heredocs: DockerfileHeredoc[];
   /** The exec-form arguments, when they are a JSON array of strings. */
@@ -101,6 +106,7 @@ export interface DockerfileStage {
   platform?: string;
   /** The line of the `FROM`. */
   line: number;
+  /** The stage's instructions after its `FROM`. */
   instructions: DockerfileInstruction[];
 }
 
@@ -110,6 +116,7 @@ export interface ParsedDockerfile {
   escape: string;
   /** The `ARG`s before the first `FROM`. */
   globalArgs: DockerfileInstruction[];
+  /** The stages, in order. */
   stages: DockerfileStage[];
 }
 

@@ -26,10 +26,18 @@ export interface ImportRootfsOptions {
   createdBy?: string;
   /** Clamp file times and the creation time to this (seconds). @default Number(process.env.SOURCE_DATE_EPOCH) when set */
   sourceDateEpoch?: number;
-  /** gzip level. @default 6 */
+  /** gzip level, 1 (fast) to 9 (small). @default 1 */
   compressionLevel?: number;
   /** Path of the native helper. */
   helperPath?: string;
+}
+
+/** What {@link importRootfs} returns. */
+export interface ImportRootfsResult {
+  /** The image manifest's digest. */
+  digest: Digest;
+  /** The tag, normalised, when one was given. */
+  reference?: string;
 }
 
 /**
@@ -49,7 +57,7 @@ export interface ImportRootfsOptions {
  * await importRootfs(store, rootfs.path, { tag: 'base:1' });
  * ```
  */
-export async function importRootfs(store: ImageStore, dir: string, options: ImportRootfsOptions = {}): Promise<{ digest: Digest; reference?: string }> {
+export async function importRootfs(store: ImageStore, dir: string, options: ImportRootfsOptions = {}): Promise<ImportRootfsResult> {
   const root = path.resolve(dir);
   const context = `import rootfs \`${root}\``;
   const reference = options.tag !== undefined ? parseReference(options.tag) : undefined;

@@ -23,5 +23,5 @@ export type { CacheEntry, CacheKeyInput, CachedLayer } from './cache.js';
 export { commitContainer } from './commit.js';
 export type { CommitOptions, CommitResult } from './commit.js';
 export { importRootfs } from './import-rootfs.js';
-export type { ImportRootfsOptions } from './import-rootfs.js';
+export type { ImportRootfsOptions, ImportRootfsResult } from './import-rootfs.js';
 export { DockerIgnore } from './patterns.js';

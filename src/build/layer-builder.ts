@@ -24,7 +24,7 @@ import type { ImageLayerInput } from '../store/types.js';
 import { ownerToken } from '../store/fs-util.js';
 import { BuildCache, buildCacheDir, cacheKey, type CacheEntry, type CacheKeyInput } from './cache.js';
 import { copySources, UpperDir, writeContent, type Owner } from './copy.js';
-import { pruneUpper, RUNTIME_MOUNT_POINTS, sourceDateEpochFromEnv, storeLayer, type StoredLayer } from './layer-writer.js';
+import { prepareForAdoption, pruneUpper, RUNTIME_MOUNT_POINTS, sourceDateEpochFromEnv, storeLayer, type StoredLayer } from './layer-writer.js';
 import { MergedView } from './merged-view.js';
 import type { DockerfileBuildOptions } from './dockerfile.js';
 import { DockerIgnore } from './patterns.js';
@@ -162,6 +162,8 @@ export class LayerBuilder {
   #triggers: ((triggers: readonly string[]) => StepDefinition[]) | undefined;
   #built: Promise<Built> | undefined;
   #context: ContextFs | undefined;
+  /** Whether a `cmd` step ran in this build (then `entrypoint` keeps the Cmd, as Docker's does). */
+  #cmdSetInBuild = false;
 
   /**
    * A builder on `store`, from `options.from`.
@@ -410,8 +412,6 @@ export class LayerBuilder {
       };
     });
   }
-
-  #cmdSetInBuild = false;
 
   /** Sets the default command (`CMD`): an array is exec form, a string runs through the shell. */
   cmd(command: string | readonly string[]): this {
@@ -690,7 +690,7 @@ export class LayerBuilder {
           const view = await this.#view(state, lease);
           const resolved = await view.resolve(planned.path, { followLast: true });
           if ((await view.lstat(resolved))?.stats.isDirectory()) return undefined;
-          return this.#withUpper(view, async (upper) => {
+          return this.#withUpper(state, view, async (upper) => {
             await upper.ensureDir(resolved, { mode: 0o755, owner: { uid: 0, gid: 0 }, mtime: this.#nowSeconds() }, context);
           }, lease);
         });
@@ -795,7 +795,7 @@ export class LayerBuilder {
     return state.view;
   }
 
-  async #withUpper(view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<StoredLayer> {
+  async #withUpper(state: BuildState, view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<StoredLayer> {
     const tmp = path.join(this.#store.root, 'dockless', 'tmp');
     await mkdir(tmp, { recursive: true, mode: 0o700 });
     const dir = path.join(tmp, `build-${ownerToken()}`);
@@ -804,9 +804,29 @@ export class LayerBuilder {
       const upper = new UpperDir(dir, view);
       await fill(upper);
       await upper.finish();
-      return await storeLayer(this.#store, dir, this.#layerOptions(lease));
+      const stored = await storeLayer(this.#store, dir, this.#layerOptions(lease));
+      await this.#adopt(state, stored, dir);
+      return stored;
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Makes the directory a layer was just made from that layer's snapshot, so
+   * the next step's container (or files) need not unpack it again. Best
+   * effort: the layer is unpacked from its blob when this does not happen.
+   */
+  async #adopt(state: BuildState, stored: StoredLayer, dir: string): Promise<void> {
+    try {
+      const entries = prepareForAdoption(dir, stored.xattrs, this.#epoch());
+      if (entries === undefined) return;
+      await this.#store.adoptSnapshot([...state.layers, { descriptor: stored.descriptor, diffId: stored.diffId }], dir, {
+        size: stored.uncompressedSize,
+        entries,
+      });
+    } catch (err) {
+      debug('snapshot of %s not adopted: %s', shortDigest(stored.descriptor.digest), (err as Error).message);
     }
   }
 
@@ -876,7 +896,9 @@ export class LayerBuilder {
       const upper = runtime.pathsOf(container.id).upper;
       const view = await this.#view(state, lease);
       await pruneUpper(upper, view, [...RUNTIME_MOUNT_POINTS, ...planned.mounts.map((m) => m.target)], this.#options.helperPath);
-      return await storeLayer(this.#store, upper, this.#layerOptions(lease));
+      const stored = await storeLayer(this.#store, upper, this.#layerOptions(lease));
+      await this.#adopt(state, stored, upper);
+      return stored;
     } finally {
       await container.remove({ force: true }).catch((err: unknown) => debug('%s: remove container: %s', context, (err as Error).message));
     }
@@ -929,7 +951,7 @@ export class LayerBuilder {
         const view = await this.#view(state, lease);
         const chown = planned.chown !== undefined ? await resolveChown(view, planned.chown, context) : undefined;
         const now = this.#nowSeconds();
-        return this.#withUpper(view, async (upper) => {
+        return this.#withUpper(state, view, async (upper) => {
           const options = {
             destIsDir,
             now,
@@ -960,7 +982,10 @@ export class LayerBuilder {
     if (this.#context === undefined) {
       const dir = path.resolve(this.#options.context ?? process.cwd());
       const ignore = this.#options.ignore === false ? DockerIgnore.EMPTY : DockerIgnore.parse(this.#options.ignore ?? readIgnoreFile(dir));
-      this.#context = new ContextFs(dir, ignore, path.join(buildCacheDir(this.#store.root), 'files'));
+      this.#context = new ContextFs(dir, ignore, {
+        dir: path.join(buildCacheDir(this.#store.root), 'files'),
+        tmpDir: path.join(this.#store.root, 'dockless', 'tmp'),
+      });
     }
     return this.#context;
   }

@@ -5,15 +5,20 @@
  * @module
  */
 
-import type { Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { lstatSync, lutimesSync, readdirSync, unlinkSync, type Stats } from 'node:fs';
 import { lstat, readdir, rm, rmdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { InvalidArgumentError } from '../errors.js';
 import { MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/media-types.js';
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
-import { readXattrs } from '../helper/xattrs.js';
-import { compressLayer, diffToTar } from '../layer/diff.js';
+import { readXattrs, type XattrMap } from '../helper/xattrs.js';
+import { diffToTar } from '../layer/diff.js';
 import { OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from '../layer/whiteout.js';
 import { DEFAULT_MOUNTS } from '../runtime/defaults.js';
 import type { ImageStore } from '../store/image-store.js';
@@ -31,6 +36,11 @@ export const RUNTIME_MOUNT_POINTS: readonly string[] = Object.freeze([
   '/etc/hosts',
   '/etc/resolv.conf',
 ]);
+
+const gzipAsync = promisify(gzip);
+
+/** The overlayfs xattrs a directory may have and still become a snapshot (see {@link prepareForAdoption}). */
+const ADOPTABLE_OVERLAY_XATTRS = new Set(['opaque', 'origin', 'impure']);
 
 /** xattrs that describe the host, not the image: never put in a layer. */
 const HOST_XATTRS = new Set(['security.selinux']);
@@ -56,6 +66,8 @@ export interface StoredLayer {
   diffId: Digest;
   /** The size of the uncompressed tar. */
   uncompressedSize: number;
+  /** The xattrs the layer was made with (all of them, overlay ones included), by path. */
+  xattrs: XattrMap;
 }
 
 /** Options of {@link storeLayer}. */
@@ -64,7 +76,7 @@ export interface StoreLayerOptions {
   lease: Lease;
   /** Clamp mtimes to this (seconds); see `diffToTar`. */
   sourceDateEpoch?: number | undefined;
-  /** gzip level. @default 6 */
+  /** gzip level. @default {@link DEFAULT_COMPRESSION_LEVEL} */
   compressionLevel?: number | undefined;
   signal?: AbortSignal | undefined;
   /** Path of the native helper. */
@@ -79,23 +91,121 @@ export interface StoreLayerOptions {
  * `security.selinux`).
  */
 export async function storeLayer(store: ImageStore, upper: string, options: StoreLayerOptions): Promise<StoredLayer> {
+  let xattrs: XattrMap = new Map();
   const tar = diffToTar(upper, {
     readXattrs: async (paths) => {
-      const map = await readXattrs(upper, paths, { context: `diff \`${upper}\``, ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}) });
-      for (const attrs of map.values()) for (const name of HOST_XATTRS) attrs.delete(name);
-      return map;
+      xattrs = await readXattrs(upper, paths, { context: `diff \`${upper}\``, ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}) });
+      const kept: XattrMap = new Map();
+      for (const [p, attrs] of xattrs) {
+        const copy = new Map([...attrs].filter(([name]) => !HOST_XATTRS.has(name)));
+        if (copy.size > 0) kept.set(p, copy);
+      }
+      return kept;
     },
     ...(options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
   });
-  const { stream, result } = compressLayer(tar, 'gzip', { level: options.compressionLevel ?? 6 });
-  const descriptor = await store.putBlob(stream, {
+  const diff = createHash('sha256');
+  let uncompressedSize = 0;
+  const gzip = gzipMembers(tar, options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, (chunk) => {
+    diff.update(chunk);
+    uncompressedSize += chunk.length;
+  });
+  const descriptor = await store.putBlob(Readable.from(gzip), {
     mediaType: MEDIA_TYPE_OCI_LAYER_GZIP,
     lease: options.lease,
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
   });
-  const info = await result;
-  return { descriptor, diffId: info.diffId as Digest, uncompressedSize: info.uncompressedSize };
+  return { descriptor, diffId: `sha256:${diff.digest('hex')}`, uncompressedSize, xattrs };
+}
+
+/**
+ * Readies a directory a layer was just made from to become that layer's
+ * snapshot (`ImageStore.adoptSnapshot`), so the layer need not be unpacked
+ * again: mtimes become what the tar says (whole seconds, clamped to
+ * `sourceDateEpoch`), sockets (which the tar leaves out) go.
+ *
+ * A container's upper dir also has overlayfs's `origin` and `impure` xattrs
+ * on what was copied up, which an unpack would not write: overlayfs reads
+ * them on its upper layer only (a lower layer's are ignored) and hides
+ * every `*.overlay.*` xattr from the container, so they change nothing. Any
+ * other overlayfs xattr (`redirect`, `metacopy`, `nlink`, …) makes the
+ * directory unfit.
+ *
+ * @returns the number of tar entries, or `undefined` when the directory cannot stand for the layer.
+ */
+export function prepareForAdoption(dir: string, xattrs: XattrMap, sourceDateEpoch: number | undefined): number | undefined {
+  for (const attrs of xattrs.values()) {
+    for (const name of attrs.keys()) {
+      const overlay = name.startsWith(OVERLAY_XATTR_PREFIX) || name.startsWith(OVERLAY_USER_XATTR_PREFIX);
+      if (overlay && !ADOPTABLE_OVERLAY_XATTRS.has(name.slice(name.indexOf('.overlay.') + '.overlay.'.length))) return undefined;
+    }
+  }
+  let entries = 0;
+  const visit = (rel: string): void => {
+    const abs = rel === '' ? dir : path.join(dir, rel);
+    for (const name of readdirSync(abs)) {
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const child = path.join(dir, childRel);
+      const st = lstatSync(child, { bigint: true });
+      if (st.isSocket()) {
+        unlinkSync(child);
+        continue;
+      }
+      entries++;
+      if (st.isDirectory()) {
+        visit(childRel);
+        if (xattrs.get(childRel)?.has(`${OVERLAY_XATTR_PREFIX}opaque`) || xattrs.get(childRel)?.has(`${OVERLAY_USER_XATTR_PREFIX}opaque`)) entries++;
+      }
+      // After the children: writing them changes a directory's mtime.
+      let seconds = Number(st.mtimeNs / 1_000_000_000n);
+      if (sourceDateEpoch !== undefined && seconds > sourceDateEpoch) seconds = sourceDateEpoch;
+      lutimesSync(child, seconds, seconds);
+    }
+  };
+  visit('');
+  return entries;
+}
+
+/** The gzip level of build layers: fast, since a build compresses every layer it makes. */
+export const DEFAULT_COMPRESSION_LEVEL = 1;
+/** The uncompressed bytes of each gzip member. */
+const MEMBER_SIZE = 1 << 20;
+
+/**
+ * gzip of a stream as a series of members (RFC 1952 §2.2: a gzip file is a
+ * series of members, which every gzip reader, Go's and zlib's included,
+ * reads as one stream), each of exactly {@link MEMBER_SIZE} uncompressed bytes
+ * but the last, compressed in parallel on the thread pool, in order. The
+ * output depends only on the input bytes and the level. Batching also spares
+ * zlib a thread-pool round trip per small tar chunk.
+ */
+export async function* gzipMembers(input: AsyncIterable<Buffer>, level: number, onInput: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
+  const parallel = Math.max(2, availableParallelism());
+  const queue: Promise<Buffer>[] = [];
+  let pending: Buffer[] = [];
+  let pendingSize = 0;
+  const cut = (size: number): void => {
+    const all = Buffer.concat(pending, pendingSize);
+    const block = all.subarray(0, size);
+    const rest = all.subarray(size);
+    pending = rest.length > 0 ? [rest] : [];
+    pendingSize = rest.length;
+    const member = gzipAsync(block, { level });
+    member.catch(() => undefined);
+    queue.push(member);
+  };
+  for await (const chunk of input) {
+    onInput(chunk);
+    pending.push(chunk);
+    pendingSize += chunk.length;
+    while (pendingSize >= MEMBER_SIZE) {
+      cut(MEMBER_SIZE);
+      while (queue.length >= parallel) yield await queue.shift()!;
+    }
+  }
+  if (pendingSize > 0 || queue.length === 0) cut(pendingSize);
+  while (queue.length > 0) yield await queue.shift()!;
 }
 
 /**

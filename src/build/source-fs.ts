@@ -7,8 +7,8 @@
  */
 
 import { createHash } from 'node:crypto';
-import type { Stats } from 'node:fs';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
+import { readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
@@ -56,20 +56,23 @@ export class ContextFs implements SourceFs {
   /**
    * @param dir the context directory.
    * @param ignore what to leave out.
-   * @param digestCacheDir where to keep file digests between builds (keyed by path, size, times and inode).
+   * @param digestCache where to keep file digests between builds (keyed by path, size, times and
+   *   inode), and the directory for its atomic writes (on the same filesystem).
    */
-  constructor(dir: string, ignore: DockerIgnore, digestCacheDir?: string) {
+  constructor(dir: string, ignore: DockerIgnore, digestCache?: { dir: string; tmpDir: string }) {
     this.dir = path.resolve(dir);
     this.ignore = ignore;
     this.label = `build context \`${this.dir}\``;
-    this.#digests = digestCacheDir !== undefined ? new FileDigestCache(digestCacheDir, this.dir) : undefined;
+    this.#digests = digestCache !== undefined ? new FileDigestCache(digestCache.dir, digestCache.tmpDir, this.dir) : undefined;
   }
 
+  // Synchronous stats and listings: a few microseconds each, where a thread-pool round trip
+  // costs tens; a cached rebuild stats every file of what it copies.
   async lstat(rel: string): Promise<SourceEntry | undefined> {
     const r = clean(rel);
     if (r !== '' && this.ignore.excludes(r)) return undefined;
     const hostPath = path.join(this.dir, r);
-    const stats = await lstat(hostPath).catch(() => undefined);
+    const stats = lstatSync(hostPath, { throwIfNoEntry: false });
     return stats === undefined ? undefined : { stats, hostPath };
   }
 
@@ -77,7 +80,7 @@ export class ContextFs implements SourceFs {
     const r = clean(rel);
     let names: string[];
     try {
-      names = await readdir(path.join(this.dir, r));
+      names = readdirSync(path.join(this.dir, r));
     } catch {
       return undefined;
     }
@@ -87,7 +90,7 @@ export class ContextFs implements SourceFs {
       const child = r === '' ? name : `${r}/${name}`;
       if (!this.ignore.excludes(child)) out.push(name);
       // A `!` rule may re-include something below an excluded directory.
-      else if (this.ignore.hasExceptions && (await lstat(path.join(this.dir, child)).catch(() => undefined))?.isDirectory()) out.push(name);
+      else if (this.ignore.hasExceptions && lstatSync(path.join(this.dir, child), { throwIfNoEntry: false })?.isDirectory()) out.push(name);
     }
     return out.sort();
   }
@@ -272,8 +275,13 @@ export async function sourcesDigest(fs: SourceFs, sources: readonly CopySource[]
   return `sha256:${hash.digest('hex')}`;
 }
 
+/** Files up to this size are read with one synchronous call (a thread-pool round trip costs more). */
+const SMALL_FILE = 1 << 20;
+
 async function hashFile(file: string): Promise<string> {
-  return `sha256:${createHash('sha256').update(await readFile(file)).digest('hex')}`;
+  const size = lstatSync(file).size;
+  const data = size <= SMALL_FILE ? readFileSync(file) : await readFile(file);
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
 /** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */
@@ -302,13 +310,15 @@ type DigestRecord = [number, string, string, number, number, string];
 class FileDigestCache {
   readonly #file: string;
   readonly #dir: string;
+  readonly #tmpDir: string;
   readonly #root: string;
   #records: Map<string, DigestRecord> | undefined;
   #loading: Promise<void> | undefined;
   #dirty = false;
 
-  constructor(dir: string, root: string) {
+  constructor(dir: string, tmpDir: string, root: string) {
     this.#dir = dir;
+    this.#tmpDir = tmpDir;
     this.#root = root;
     this.#file = path.join(dir, `${createHash('sha256').update(root).digest('hex')}.json`);
   }
@@ -329,7 +339,7 @@ class FileDigestCache {
   async digest(entry: SourceEntry): Promise<string> {
     const records = await this.#load();
     const rel = path.relative(this.#root, entry.hostPath);
-    const st = await lstat(entry.hostPath, { bigint: true });
+    const st = lstatSync(entry.hostPath, { bigint: true });
     const mtime = st.mtimeNs.toString();
     const ctime = st.ctimeNs.toString();
     const size = Number(st.size);
@@ -356,9 +366,9 @@ class FileDigestCache {
     if (!this.#dirty || this.#records === undefined) return;
     this.#dirty = false;
     try {
-      await ensureDir(this.#dir);
+      await Promise.all([ensureDir(this.#dir), ensureDir(this.#tmpDir, 0o700)]);
       const data = { root: this.#root, files: Object.fromEntries(this.#records) };
-      await writeFileAtomic(this.#file, JSON.stringify(data), path.join(this.#dir, '..', '..', 'tmp'));
+      await writeFileAtomic(this.#file, JSON.stringify(data), this.#tmpDir);
     } catch (err) {
       debug('file digest cache %s: not saved: %s', this.#file, (err as Error).message);
     }

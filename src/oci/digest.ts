@@ -18,7 +18,8 @@ export type DigestAlgorithm = 'sha256' | 'sha512';
 
 /**
  * A content digest, `<algorithm>:<lowercase hex>`. The type says only that the
- * string has an algorithm prefix; {@link parseDigest} is what checks it.
+ * string has an algorithm prefix; dockless checks the rest (lowercase hex of
+ * the algorithm's length) at run time where it parses one.
  */
 export type Digest = `${DigestAlgorithm}:${string}`;
 

@@ -44,7 +44,7 @@ export interface Platform {
  * reference from one OCI document to another is a descriptor.
  */
 export interface Descriptor {
-  /** The media type of the blob it points at; see `media-types.ts`. */
+  /** The media type of the blob it points at, e.g. {@link MEDIA_TYPE_OCI_LAYER_GZIP}; see the `MEDIA_TYPE_*` constants. */
   mediaType: string;
   /** The digest of the blob's exact bytes. */
   digest: Digest;

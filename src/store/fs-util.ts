@@ -59,9 +59,15 @@ export function isProcessAlive(pid: number, start: number): boolean {
   return now !== undefined && now === start;
 }
 
-/** The owner of a temporary name: who made it, to judge whether it is abandoned. */
+/**
+ * A process, told from a later one that reuses its pid by its start time: the
+ * creator of a temporary name (to judge whether it is abandoned), or the
+ * process a `processBound` lease ends with.
+ */
 export interface Owner {
+  /** The process id. */
   pid: number;
+  /** The process's start time, in clock ticks since boot (field 22 of `/proc/<pid>/stat`). */
   start: number;
 }
 

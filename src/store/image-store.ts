@@ -19,7 +19,7 @@ import {
   NotFoundError,
   PermissionError,
 } from '../errors.js';
-import { isDigest, parseDigest, shortDigest, type Digest } from '../oci/digest.js';
+import { chainIds, isDigest, parseDigest, shortDigest, type Digest } from '../oci/digest.js';
 import {
   isIndexMediaType,
   isLayerMediaType,
@@ -74,12 +74,13 @@ import {
   type HistoryFile,
   type TagChangeRecord,
 } from './refs.js';
-import { SnapshotManager } from './snapshots.js';
+import { adoptSnapshot, SnapshotManager } from './snapshots.js';
 import type {
   GcOptions,
   GcResult,
   HistoryRetention,
   ImageDetails,
+  ImageLayerInput,
   ImageSnapshot,
   ImageStoreOptions,
   ImageSummary,
@@ -941,6 +942,32 @@ export class ImageStore {
   }
 
   // ---------------------------------------------------------------- snapshots
+
+  /**
+   * Makes `dir` (moved, not copied) the snapshot of the top layer of
+   * `layers` (an image's layers, base first, blobs in the store), instead of
+   * unpacking that layer's blob when a container first needs it. For
+   * builders that made the layer's tar from `dir` itself: the caller vouches
+   * that unpacking the blob would give the same tree (names, types, modes,
+   * owners, whole-second mtimes, xattrs, overlayfs whiteouts and opaque
+   * directories).
+   *
+   * @returns whether `dir` was adopted; `false` (and `dir` left as it was)
+   *   when the snapshot exists already or `dir` is on another filesystem.
+   * @throws {InvalidArgumentError} when a diffID is malformed or `layers` is empty.
+   * @internal
+   */
+  async adoptSnapshot(layers: readonly ImageLayerInput[], dir: string, facts: { size: number; entries: number }): Promise<boolean> {
+    if (layers.length === 0) throw new InvalidArgumentError('adopt snapshot: no layers');
+    const ids = chainIds(layers.map((l) => parseDigest(l.diffId)));
+    const top = layers.at(-1)!;
+    return adoptSnapshot(
+      this.#paths,
+      { chainId: ids.at(-1)!, diffId: parseDigest(top.diffId), parent: ids.at(-2) ?? null, descriptor: top.descriptor },
+      dir,
+      facts,
+    );
+  }
 
   /**
    * Makes sure every layer of an image is unpacked (once per chainID, shared

@@ -32,3 +32,4 @@ export type {
   TagAction,
   TagHistoryEntry,
 } from './types.js';
+export type { Owner as LeaseOwner } from './fs-util.js';

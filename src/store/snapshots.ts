@@ -235,6 +235,70 @@ export class SnapshotManager {
   }
 }
 
+/**
+ * Makes `dir` the snapshot of `layer` by moving it into place instead of
+ * unpacking the layer's blob: for a builder that made the layer's tar from
+ * `dir` itself, so that unpacking it would give the same tree. Same
+ * all-or-nothing rename as an unpack.
+ *
+ * @returns `true` when `dir` became the snapshot; `false` when the snapshot
+ *   existed already or `dir` is on another filesystem (`dir` is then left as it was).
+ */
+export async function adoptSnapshot(
+  paths: StorePaths,
+  layer: SnapshotLayer,
+  dir: string,
+  facts: { size: number; entries: number },
+): Promise<boolean> {
+  const exists = async (): Promise<boolean> => {
+    try {
+      await stat(join(paths.snapshot(layer.chainId), SNAPSHOT_MARKER));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return withLock(paths.snapshotLock(layer.chainId), async () => {
+    if (await exists()) return false;
+    const tmp = join(paths.snapshots, `${SNAPSHOT_TMP_PREFIX}${ownerToken()}`);
+    await mkdir(tmp, { mode: 0o700 });
+    try {
+      await rename(dir, join(tmp, SNAPSHOT_FS_DIR));
+    } catch (err) {
+      await removeTree(tmp);
+      if (isErrno(err, 'EXDEV')) return false;
+      throw err;
+    }
+    try {
+      const marker: SnapshotMarker = {
+        version: 1,
+        chainId: layer.chainId,
+        diffId: layer.diffId,
+        parent: layer.parent,
+        layer: { digest: layer.descriptor.digest, mediaType: layer.descriptor.mediaType, size: layer.descriptor.size },
+        size: facts.size,
+        entries: facts.entries,
+        created: new Date().toISOString(),
+      };
+      const handle = await open(join(tmp, SNAPSHOT_MARKER), 'wx', 0o644);
+      try {
+        await handle.writeFile(`${JSON.stringify(marker)}\n`);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fsyncDir(tmp);
+      await rename(tmp, paths.snapshot(layer.chainId));
+      await fsyncDir(paths.snapshots);
+    } catch (err) {
+      await removeTree(tmp);
+      throw err;
+    }
+    debug('snapshot %s: adopted for %s (%d bytes, %d entries)', shortDigest(layer.chainId), shortDigest(layer.descriptor.digest), facts.size, facts.entries);
+    return true;
+  }, { timeout: 0 });
+}
+
 function compressionOf(mediaType: string): LayerCompression | 'auto' {
   try {
     return layerCompression(mediaType);

@@ -221,6 +221,7 @@ export type StoreProblemKind =
 
 /** One problem {@link ImageStore.check} found. */
 export interface StoreProblem {
+  /** What sort of problem this is. */
   kind: StoreProblemKind;
   /** What is wrong, lowercase, naming the thing. */
   message: string;
@@ -257,6 +258,7 @@ export interface SnapshotOptions {
 /** A progress event of {@link ImageStore.snapshot}. */
 export type SnapshotProgress =
   | {
+      /** A layer's snapshot is about to be looked up and, if missing, unpacked. */
       type: 'layer-start';
       /** The layer's position, base layer 0. */
       index: number;
@@ -264,23 +266,33 @@ export type SnapshotProgress =
       total: number;
       /** The compressed blob's digest. */
       digest: Digest;
+      /** The layer's chainID: the name of its snapshot. */
       chainId: Digest;
       /** The compressed blob's size. */
       size: number;
     }
   | {
+      /** Compressed bytes of a layer were read while unpacking it. */
       type: 'layer-progress';
+      /** The layer's position, base layer 0. */
       index: number;
+      /** The compressed blob's digest. */
       digest: Digest;
+      /** The layer's chainID: the name of its snapshot. */
       chainId: Digest;
       /** Compressed bytes read so far. */
       bytes: number;
+      /** The compressed blob's size. */
       size: number;
     }
   | {
+      /** A layer's snapshot is complete. */
       type: 'layer-done';
+      /** The layer's position, base layer 0. */
       index: number;
+      /** The compressed blob's digest. */
       digest: Digest;
+      /** The layer's chainID: the name of its snapshot. */
       chainId: Digest;
       /** True when the snapshot already existed and nothing was unpacked. */
       cached: boolean;

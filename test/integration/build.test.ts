@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +13,8 @@ import {
   importRootfs,
   type BuildProgress,
 } from '../../src/index.js';
+import { readXattrs } from '../../src/helper/xattrs.js';
+import { unpackLayer } from '../../src/layer/index.js';
 import { cannotRun, makeWorld, text, type World } from './fixtures.js';
 
 const skip = cannotRun();
@@ -120,6 +123,46 @@ describe('LayerBuilder', { skip }, () => {
     assert.equal(
       await output('built:1', ['sh', '-c', 'test -e /hello && echo present || echo gone; cat /srv/files/sub/b.txt; echo "$GREETING"']),
       'gone\nbeta\nhi there\n',
+    );
+  });
+
+  // A snapshot the builder adopts (the directory a layer was made from) must be what
+  // unpacking that layer gives: containers of a pulled copy of the image see the same files.
+  it('adopts the directories layers were made from as their snapshots, identical to unpacking the layers', async () => {
+    const result = await new LayerBuilder(store, { from: 'base:1', runtime, context: ctx })
+      .run('mkdir -p /opt/new/deep && echo x > /opt/new/deep/f && ln -s deep/f /opt/new/link && ln /opt/new/deep/f /opt/new/hard')
+      .run('echo changed >> /etc/passwd && rm /bin/probe && rm -rf /home && mkdir -p /home/fresh && mkfifo /opt/fifo')
+      .copy('files/', '/srv/files/', { chown: '7:8', chmod: '640' })
+      .commit();
+    const details = await store.inspect(result.digest);
+    // Nothing unpacked the last layers: their snapshots exist because they were adopted.
+    for (const layer of details.layers) {
+      assert.ok(existsSync(join(store.root, 'dockless', 'snapshots', layer.chainId.slice(7), 'snapshot.json')), layer.chainId);
+    }
+    const snapshots = await store.snapshot(result.digest);
+    // Whiteouts' own times mean nothing (the tar has none for them): left out.
+    const listing = (dir: string): string =>
+      execFileSync('find', [dir, '-mindepth', '1', '-printf', '%P %y %m %U %G %s %T@ %l %n\\n'])
+        .toString()
+        .split('\n')
+        .map((l) => (l.split(' ')[1] === 'c' ? l.split(' ').filter((_, k) => k !== 6).join(' ') : l))
+        .sort()
+        .join('\n');
+    for (const [i, layer] of details.layers.entries()) {
+      if (i === 0) continue;
+      const unpacked = join(world.base, `unpacked-${i}`);
+      await mkdir(unpacked);
+      await unpackLayer(await store.getBlob(layer.digest), unpacked);
+      const adopted = snapshots.lowerDirs[snapshots.lowerDirs.length - 1 - i]!;
+      assert.equal(listing(adopted), listing(unpacked), `layer ${i}`);
+      const dirs = execFileSync('find', [unpacked, '-mindepth', '1', '-type', 'd', '-printf', '%P\n']).toString().trim().split('\n').filter(Boolean);
+      const opaque = async (root: string) =>
+        [...(await readXattrs(root, dirs))].filter(([, a]) => a.has('trusted.overlay.opaque')).map(([p]) => p).sort();
+      assert.deepEqual(await opaque(adopted), await opaque(unpacked), `layer ${i} opaque dirs`);
+    }
+    assert.equal(
+      await output(result.digest, ['sh', '-c', "cat /opt/new/link; ls /home; test -e /bin/probe || echo no-probe; ls -ln /srv/files/a.txt | awk '{print $1, $3, $4}'"]),
+      'x\nfresh\nno-probe\n-rw-r----- 7 8\n',
     );
   });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -111,7 +111,7 @@ describe('build context content digests', () => {
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
   const digestOf = async (ignore = DockerIgnore.EMPTY, cacheDir?: string): Promise<string> => {
-    const fs = new ContextFs(ctx, ignore, cacheDir);
+    const fs = new ContextFs(ctx, ignore, cacheDir !== undefined ? { dir: cacheDir, tmpDir: join(dir, 'tmp') } : undefined);
     const digest = await sourcesDigest(fs, await expandSources(fs, ['app/'], 'COPY'));
     await fs.saveDigests();
     return digest;
@@ -149,6 +149,7 @@ describe('build context content digests', () => {
   it('see a same-size rewrite right after hashing, with the digest cache on', async () => {
     const cacheDir = join(dir, 'digests');
     const first = await digestOf(DockerIgnore.EMPTY, cacheDir);
+    assert.equal((await readdir(cacheDir)).length, 1, 'the digests were saved');
     await writeFile(join(ctx, 'app', 'a.txt'), 'ALPHA\n');
     const second = await digestOf(DockerIgnore.EMPTY, cacheDir);
     assert.notEqual(second, first);

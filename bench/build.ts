@@ -1,0 +1,130 @@
+/**
+ * Build benchmark: a 6-line Dockerfile (FROM; RUN writing files; COPY of 1000
+ * small files, 20 MB in all; ENV; RUN deleting a file; CMD), built cold
+ * (empty build cache, base image already unpacked) and rebuilt fully cached,
+ * beside `buildah bud` of the same Dockerfile in the same run when buildah is
+ * installed (`apt-get install buildah`). Targets: cached rebuild ≤ 100 ms,
+ * cold build ≤ 0.5× buildah's.
+ *
+ * buildah reads the base image straight from our store (an OCI layout):
+ * it is pulled with `buildah pull oci:<store>:<ref>`, untimed, so both
+ * sides start with the base unpacked. buildah runs with `--network none
+ * --pull=never`, with `--layers` (so it, too, caches steps) and without (its
+ * default, no cache), its own storage under the bench directory, overlay
+ * driver. Iterations interleave the two.
+ *
+ * Run: node --import tsx bench/build.ts [iterations]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ImageStore, LayerBuilder, Runtime, importRootfs, rootfsFromHost } from '../src/index.js';
+
+const ITERATIONS = Number(process.argv[2] ?? 3);
+const FILES = 1000;
+const TOTAL = 20 * 1024 * 1024;
+
+const DOCKERFILE = `FROM bench-base
+RUN mkdir -p /opt/gen && for i in $(seq 1 200); do echo "generated line $i" > /opt/gen/file-$i.txt; done
+COPY src/ /srv/src/
+ENV APP_MODE=bench
+RUN rm /srv/src/file-0000.js
+CMD ["ls", "/srv/src"]
+`;
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
+
+/** Source-like text: identifiers and punctuation, compressing about as well as code does (gzip -6: ~30%). */
+function sourceText(bytes: number): string {
+  const words = ['const', 'value', 'compute', 'alpha', 'beta', 'return', 'function', 'import', 'export', 'string', 'number', 'index', 'result', 'options', 'config', 'await', 'async', 'if', 'else', 'for', 'let', 'map', 'filter', 'reduce', 'console', 'log', 'error', 'throw', 'new', 'class'];
+  const random = randomBytes(bytes);
+  let p = 0;
+  const pick = (n: number): number => random[p++ % random.length]! % n;
+  let out = '';
+  while (out.length < bytes) {
+    let line = '  '.repeat(pick(4));
+    for (let i = 3 + pick(10); i > 0; i--) line += `${words[pick(words.length)]}${pick(3) === 0 ? `_${pick(250)}${pick(40)}` : ''}${pick(4) === 0 ? '(' : ' '}`;
+    out += `${line};\n`;
+  }
+  return out.slice(0, bytes);
+}
+
+// Lowercase only: buildah refuses `oci:` paths with uppercase letters (it makes image names of them).
+const base = join(tmpdir(), `dockless-bench-build-${randomBytes(6).toString('hex')}`);
+await mkdir(base, { mode: 0o700 });
+try {
+  const context = join(base, 'context');
+  await mkdir(join(context, 'src'), { recursive: true });
+  for (let i = 0; i < FILES; i++) {
+    await writeFile(join(context, 'src', `file-${String(i).padStart(4, '0')}.js`), sourceText(Math.floor(TOTAL / FILES)));
+  }
+  await writeFile(join(context, 'Dockerfile'), DOCKERFILE);
+  const rootfs = await rootfsFromHost(join(base, 'rootfs'));
+  // Let the context's files age past the digest cache's racy window, as a real source tree's have.
+  await new Promise((r) => setTimeout(r, 1100));
+
+  const hasBuildah = spawnSync('buildah', ['--version'], { stdio: 'ignore' }).status === 0;
+  const ours = { cold: [] as number[], cached: [] as number[] };
+  const bah = { cold: [] as number[], cached: [] as number[], coldNoLayers: [] as number[] };
+  // Interleaved, so that whatever else the machine does weighs on both alike; `sync` (untimed)
+  // before each cold build, so that neither pays for the other's writeback.
+  for (let i = 0; i < ITERATIONS; i++) {
+    const dir = join(base, `ours-${i}`);
+    const store = await ImageStore.open({ root: join(dir, 'store') });
+    const runtime = new Runtime({ root: join(dir, 'data'), stateDir: join(dir, 'state'), store });
+    await importRootfs(store, rootfs.path, { tag: 'bench-base' });
+    await store.snapshot('bench-base');
+    execFileSync('sync');
+    let t = performance.now();
+    const cold = await LayerBuilder.fromDockerfile(store, { context, runtime, tag: 'bench-app' });
+    ours.cold.push(performance.now() - t);
+    t = performance.now();
+    const cached = await LayerBuilder.fromDockerfile(store, { context, runtime, tag: 'bench-app' });
+    ours.cached.push(performance.now() - t);
+    if (cached.digest !== cold.digest || cached.builtSteps !== 2) throw new Error('the rebuild was not fully cached');
+
+    if (hasBuildah) {
+      const storage = join(base, `buildah-${i}`);
+      const flags = ['--root', join(storage, 'root'), '--runroot', join(storage, 'runroot'), '--storage-driver', 'overlay'];
+      const run = (args: string[]): number => {
+        const started = performance.now();
+        const r = spawnSync('buildah', [...flags, ...args], { encoding: 'utf8' });
+        const elapsed = performance.now() - started;
+        if (r.status !== 0) throw new Error(`buildah ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
+        return elapsed;
+      };
+      // buildah reads the base straight from our store, an OCI image layout.
+      run(['pull', '--quiet', `oci:${join(dir, 'store')}:docker.io/library/bench-base:latest`]);
+      const image = execFileSync('buildah', [...flags, 'images', '-q']).toString().trim().split('\n')[0]!;
+      run(['tag', image, 'docker.io/library/bench-base:latest']);
+      const bud = ['bud', '--quiet', '--network', 'none', '--pull=never', '-f', join(context, 'Dockerfile')];
+      execFileSync('sync');
+      bah.coldNoLayers.push(run([...bud, '-t', 'bench-nolayers', context]));
+      execFileSync('sync');
+      bah.cold.push(run([...bud, '--layers', '-t', 'bench-app', context]));
+      bah.cached.push(run([...bud, '--layers', '-t', 'bench-app', context]));
+      await rm(storage, { recursive: true, force: true }).catch(() => undefined);
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+  console.log(`dockless  cold build: median ${fmt(median(ours.cold))}   (${ours.cold.map(fmt).join(', ')})`);
+  console.log(`dockless  cached rebuild: median ${fmt(median(ours.cached))}   (${ours.cached.map(fmt).join(', ')}; target ≤ 100 ms)`);
+  if (!hasBuildah) {
+    console.log('buildah: not installed (apt-get install buildah), no comparison');
+  } else {
+    console.log(execFileSync('buildah', ['--version']).toString().trim());
+    console.log(`buildah   cold build (--layers): median ${fmt(median(bah.cold))}   (${bah.cold.map(fmt).join(', ')})`);
+    console.log(`buildah   cold build (no --layers, its default): median ${fmt(median(bah.coldNoLayers))}   (${bah.coldNoLayers.map(fmt).join(', ')})`);
+    console.log(`buildah   cached rebuild (--layers): median ${fmt(median(bah.cached))}   (${bah.cached.map(fmt).join(', ')})`);
+    console.log(
+      `ratios dockless/buildah: cold ${(median(ours.cold) / median(bah.cold)).toFixed(2)}× (target ≤ 0.5×; ` +
+        `${(median(ours.cold) / median(bah.coldNoLayers)).toFixed(2)}× against its default), ` +
+        `cached ${(median(ours.cached) / median(bah.cached)).toFixed(2)}×`,
+    );
+  }
+} finally {
+  await rm(base, { recursive: true, force: true });
+}
