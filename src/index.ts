@@ -70,6 +70,7 @@ export type {
   LayerDetails,
   LeaseInfo,
   LeaseOptions,
+  LeaseOwner,
   PutBlobOptions,
   PutImageInput,
   RollbackOptions,
@@ -80,8 +81,58 @@ export type {
   TagAction,
   TagHistoryEntry,
 } from './store/index.js';
-export type { ContainerConfig, Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from './oci/types.js';
+export type {
+  Annotations,
+  ContainerConfig,
+  Descriptor,
+  HealthConfig,
+  HistoryEntry,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+  Platform,
+  RootFs,
+} from './oci/types.js';
+export {
+  ANNOTATION_AUTHORS,
+  ANNOTATION_BASE_DIGEST,
+  ANNOTATION_BASE_NAME,
+  ANNOTATION_CONTAINERD_IMAGE_NAME,
+  ANNOTATION_CREATED,
+  ANNOTATION_DESCRIPTION,
+  ANNOTATION_DOCUMENTATION,
+  ANNOTATION_LICENSES,
+  ANNOTATION_REF_NAME,
+  ANNOTATION_REVISION,
+  ANNOTATION_SOURCE,
+  ANNOTATION_TITLE,
+  ANNOTATION_URL,
+  ANNOTATION_VENDOR,
+  ANNOTATION_VERSION,
+} from './oci/types.js';
+export {
+  MEDIA_TYPE_DOCKER_CONFIG,
+  MEDIA_TYPE_DOCKER_LAYER,
+  MEDIA_TYPE_DOCKER_LAYER_FOREIGN,
+  MEDIA_TYPE_DOCKER_LAYER_FOREIGN_GZIP,
+  MEDIA_TYPE_DOCKER_LAYER_GZIP,
+  MEDIA_TYPE_DOCKER_LAYER_ZSTD,
+  MEDIA_TYPE_DOCKER_MANIFEST,
+  MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+  MEDIA_TYPE_DOCKER_MANIFEST_SCHEMA1_SIGNED,
+  MEDIA_TYPE_OCI_CONFIG,
+  MEDIA_TYPE_OCI_EMPTY,
+  MEDIA_TYPE_OCI_INDEX,
+  MEDIA_TYPE_OCI_LAYER,
+  MEDIA_TYPE_OCI_LAYER_GZIP,
+  MEDIA_TYPE_OCI_LAYER_NONDISTRIBUTABLE,
+  MEDIA_TYPE_OCI_LAYER_NONDISTRIBUTABLE_GZIP,
+  MEDIA_TYPE_OCI_LAYER_NONDISTRIBUTABLE_ZSTD,
+  MEDIA_TYPE_OCI_MANIFEST,
+} from './oci/media-types.js';
+export type { Digest, DigestAlgorithm } from './oci/digest.js';
 export { parseReference, Reference } from './oci/reference.js';
+export type { ParseReferenceOptions, ReferenceParts } from './oci/reference.js';
 export type {
   ArchiveProgress,
   ExportFormat,
