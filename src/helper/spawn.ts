@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import createDebug from 'debug';
 import { HelperError } from '../errors.js';
 import { locateHelper } from './locate.js';
@@ -56,6 +56,12 @@ export class HelperProcess {
   readonly statuses: HelperStatus[] = [];
   /** Resolves when the helper process has exited and its status descriptor is drained. */
   readonly exit: Promise<HelperExit>;
+  /**
+   * For `run` with piped stdio: the container's stdout and stderr, held
+   * until read, however late (see the constructor).
+   */
+  readonly stdout: Readable | null = null;
+  readonly stderr: Readable | null = null;
   readonly #op: HelperOp;
   readonly #context: string;
   #waiters: Waiter[] = [];
@@ -81,6 +87,13 @@ export class HelperProcess {
       pipe?.on('error', () => undefined);
       pipe?.end(data);
     });
+    if (op === 'run') {
+      // Node drains a child's unread stdio when the child exits; a container that ends
+      // before its Container object exists (a quick command on a busy machine) would lose
+      // its output. A PassThrough attached now holds it until it is read.
+      this.stdout = this.child.stdout?.pipe(new PassThrough()) ?? null;
+      this.stderr = this.child.stderr?.pipe(new PassThrough()) ?? null;
+    }
     const statusStream = this.child.stdio[3] as Readable;
     const decoder = new StatusLineDecoder();
     statusStream.on('data', (chunk: Buffer) => {

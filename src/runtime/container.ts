@@ -2,7 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import { open, readFile, rm, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import createDebug from 'debug';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import type { HelperProcess } from '../helper/index.js';
@@ -165,11 +165,10 @@ export class Container implements AsyncDisposable {
     const child = init.helper?.child;
     const piped = init.record.stdio === 'pipe' && !init.record.detached && child !== undefined;
     this.stdin = piped ? child.stdin : null;
-    // Node drains a child's unread stdio when the child exits, so output of a
-    // container that ends before the caller reads would be lost; a PassThrough
-    // holds it until it is read.
-    this.stdout = piped && child.stdout !== null ? child.stdout.pipe(new PassThrough()) : null;
-    this.stderr = piped && child.stderr !== null ? child.stderr.pipe(new PassThrough()) : null;
+    // The helper holds the output from its spawn on, until it is read (Node drains
+    // a child's unread stdio when it exits).
+    this.stdout = piped ? init.helper!.stdout : null;
+    this.stderr = piped ? init.helper!.stderr : null;
     if (init.helper !== undefined) {
       init.helper.next('exited').then(
         (status) => {
