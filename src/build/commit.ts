@@ -15,6 +15,7 @@ import { isDigest, type Digest } from '../oci/digest.js';
 import { parseReference } from '../oci/reference.js';
 import type { ContainerConfig, ImageConfig } from '../oci/types.js';
 import type { Container } from '../runtime/container.js';
+import { ownerInContainer } from '../runtime/userns.js';
 import type { ImageStore } from '../store/image-store.js';
 import { ownerToken } from '../store/fs-util.js';
 import { pruneUpper, RUNTIME_MOUNT_POINTS, sourceDateEpochFromEnv, storeLayer } from './layer-writer.js';
@@ -103,6 +104,8 @@ export async function commitContainer(
     const epoch = options.sourceDateEpoch ?? sourceDateEpochFromEnv('commit');
     const layer = await storeLayer(store, dir, {
       lease,
+      // A rootless container's upper dir holds host ids: the layer has the container's.
+      mapOwner: info.userns?.rootless === true ? ownerInContainer(info.userns) : undefined,
       sourceDateEpoch: epoch,
       compressionLevel: options.compressionLevel,
       helperPath: options.helperPath,

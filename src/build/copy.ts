@@ -27,6 +27,7 @@ import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError } from '../errors.js';
 import { unpackLayer } from '../layer/unpack.js';
+import { callerAsRoot } from './layer-writer.js';
 import { clean, type MergedView } from './merged-view.js';
 import { mapLimit, walkSource, type CopySource, type SourceEntry, type SourceFs } from './source-fs.js';
 
@@ -57,6 +58,17 @@ export interface CopyOptions {
   now?: number;
 }
 
+/** Options of {@link UpperDir}. */
+export interface UpperDirOptions {
+  /**
+   * Record owners for the layer instead of setting them on disk, which a
+   * caller that is not root cannot do (`lchown` fails with EPERM); the layer
+   * then takes them from {@link UpperDir.mapOwner}.
+   * @default process.getuid() !== 0
+   */
+  recordOwners?: boolean;
+}
+
 /**
  * A fresh upper-like directory over a merged view of the state a step starts
  * from.
@@ -67,10 +79,46 @@ export class UpperDir {
   readonly #view: MergedView | undefined;
   /** Directories whose mtime is set once everything is written: host path → seconds. */
   readonly #mtimes = new Map<string, number>();
+  /** Owners recorded instead of set (see {@link UpperDirOptions.recordOwners}): root-relative path → owner. */
+  readonly #owners: Map<string, Owner> | undefined;
+  /** The owner on disk as the layer has it, when owners are recorded (the caller's ids are root's). */
+  readonly #onDisk: (owner: Owner) => Owner;
 
-  constructor(dir: string, view: MergedView | undefined) {
+  constructor(dir: string, view: MergedView | undefined, options: UpperDirOptions = {}) {
     this.dir = dir;
     this.#view = view;
+    this.#owners = (options.recordOwners ?? (process.getuid?.() ?? 0) !== 0) ? new Map() : undefined;
+    const asRoot = callerAsRoot();
+    this.#onDisk = asRoot !== undefined ? (owner) => asRoot(owner, '') : (owner) => owner;
+  }
+
+  /** Whether owners are recorded for the layer rather than set on disk. */
+  get recordsOwners(): boolean {
+    return this.#owners !== undefined;
+  }
+
+  /** Gives `host` (a path in the directory) `owner`: on disk, or recorded for the layer. */
+  async chown(host: string, owner: Owner): Promise<void> {
+    if (this.#owners === undefined) await lchown(host, owner.uid, owner.gid);
+    else this.#owners.set(path.relative(this.dir, host), owner);
+  }
+
+  /** {@link chown}, synchronously. */
+  chownSync(host: string, owner: Owner): void {
+    if (this.#owners === undefined) lchownSync(host, owner.uid, owner.gid);
+    else this.#owners.set(path.relative(this.dir, host), owner);
+  }
+
+  /**
+   * The owner each file gets in the layer (`storeLayer`'s `mapOwner`) when
+   * owners are recorded: the recorded one, else the one on disk with the
+   * caller's ids as root's. `undefined` when owners are set on disk.
+   */
+  mapOwner(): ((owner: Owner, rel: string) => Owner) | undefined {
+    const owners = this.#owners;
+    if (owners === undefined) return undefined;
+    const onDisk = this.#onDisk;
+    return (owner, rel) => owners.get(rel) ?? onDisk(owner);
   }
 
   /** Resolves a container path through the symlinks of the state below. */
@@ -105,12 +153,13 @@ export class UpperDir {
       if (below !== undefined) {
         await mkdir(host, { mode: below.stats.mode & 0o7777 });
         await chmod(host, below.stats.mode & 0o7777);
-        await lchown(host, below.stats.uid, below.stats.gid);
+        // The state below is on disk too: as the layer has it when owners are recorded.
+        await this.chown(host, this.#owners !== undefined ? this.#onDisk(below.stats) : below.stats);
         this.#mtimes.set(host, Math.floor(below.stats.mtimeMs / 1000));
       } else {
         await mkdir(host, { mode: create.mode });
         await chmod(host, create.mode);
-        await lchown(host, create.owner.uid, create.owner.gid);
+        await this.chown(host, create.owner);
         this.#mtimes.set(host, create.mtime);
       }
     }
@@ -199,7 +248,7 @@ export async function writeContent(
   const mode = options.chmod ?? 0o644;
   await writeFile(host, content, { mode });
   await chmod(host, mode);
-  await lchown(host, owner.uid, owner.gid);
+  await upper.chown(host, owner);
   await utimes(host, now, now);
 }
 
@@ -228,34 +277,36 @@ async function writeEntry(
     if (target === '') return;
     await mkdir(host, { mode });
     await chmod(host, mode);
-    await lchown(host, owner.uid, owner.gid);
+    await upper.chown(host, owner);
     upper.setDirMtime(host, mtime);
     return;
   }
   if (lstatSync(host, { throwIfNoEntry: false }) !== undefined) await rm(host, { recursive: true, force: true });
   if (stats.isFile() && stats.size <= SMALL_FILE) {
     // Small files synchronously: six quick syscalls, where each async call costs a thread-pool round trip.
-    copySmallFile(entry.hostPath, host, options.chmod ?? stats.mode & 0o7777, owner, mtime);
+    copySmallFile(upper, entry.hostPath, host, options.chmod ?? stats.mode & 0o7777, owner, mtime);
   } else if (stats.isFile()) {
     await copyFile(entry.hostPath, host, fsConstants.COPYFILE_FICLONE);
+    upper.chownSync(host, owner);
+    // After the chown, which clears setuid and setgid bits.
     chmodSync(host, options.chmod ?? stats.mode & 0o7777);
-    lchownSync(host, owner.uid, owner.gid);
     utimesSync(host, mtime, mtime);
   } else if (stats.isSymbolicLink()) {
     await symlink(await readlink(entry.hostPath), host);
-    await lchown(host, owner.uid, owner.gid);
+    await upper.chown(host, owner);
     await lutimes(host, mtime, mtime);
   } else {
     debug('%s: skipping `%s`: not a file, directory or symlink', context, entry.hostPath);
   }
 }
 
-function copySmallFile(from: string, to: string, mode: number, owner: Owner, mtime: number): void {
+function copySmallFile(upper: UpperDir, from: string, to: string, mode: number, owner: Owner, mtime: number): void {
   const data = readFileSync(from);
   const fd = openSync(to, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
   try {
     writeSync(fd, data);
-    fchownSync(fd, owner.uid, owner.gid);
+    if (!upper.recordsOwners) fchownSync(fd, owner.uid, owner.gid);
+    else upper.chownSync(to, owner);
     // After the chown, which clears setuid and setgid bits.
     fchmodSync(fd, mode);
     futimesSync(fd, mtime, mtime);
@@ -291,7 +342,7 @@ async function extractArchive(upper: UpperDir, archive: string, destRel: string,
     await unpackLayer(createReadStream(archive), tmp, { rootless: process.getuid?.() !== 0 });
     const destHost = path.join(upper.dir, destRel);
     await mergeInto(tmp, destHost);
-    if (options.chown !== undefined || options.chmod !== undefined) await applyOwnerMode(destHost, options);
+    if (options.chown !== undefined || options.chmod !== undefined) await applyOwnerMode(upper, destHost, options);
   } catch (cause) {
     throw new InvalidArgumentError(`${context}: extract \`${archive}\`: ${(cause as Error).message}`, { cause, path: archive });
   } finally {
@@ -313,13 +364,13 @@ async function mergeInto(from: string, to: string): Promise<void> {
   }
 }
 
-async function applyOwnerMode(dir: string, options: CopyOptions): Promise<void> {
+async function applyOwnerMode(upper: UpperDir, dir: string, options: CopyOptions): Promise<void> {
   for (const name of await readdir(dir)) {
     const p = path.join(dir, name);
     const st = await lstat(p);
-    if (options.chown !== undefined) await lchown(p, options.chown.uid, options.chown.gid);
+    if (options.chown !== undefined) await upper.chown(p, options.chown);
     if (options.chmod !== undefined && !st.isSymbolicLink()) await chmod(p, options.chmod);
-    if (st.isDirectory()) await applyOwnerMode(p, options);
+    if (st.isDirectory()) await applyOwnerMode(upper, p, options);
   }
 }
 

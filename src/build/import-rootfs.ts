@@ -14,7 +14,7 @@ import { hostPlatform } from '../oci/platform.js';
 import { parseReference } from '../oci/reference.js';
 import type { ContainerConfig, ImageConfig } from '../oci/types.js';
 import type { ImageStore } from '../store/image-store.js';
-import { sourceDateEpochFromEnv, storeLayer } from './layer-writer.js';
+import { callerAsRoot, sourceDateEpochFromEnv, storeLayer } from './layer-writer.js';
 
 /** Options of {@link importRootfs}. */
 export interface ImportRootfsOptions {
@@ -45,7 +45,8 @@ export interface ImportRootfsResult {
  * `rootfsFromHost()`) as a one-layer image of this host's platform: the
  * layer is the directory's tree as a reproducible tar (sorted entries,
  * owners, modes and xattrs kept, times clamped to `SOURCE_DATE_EPOCH` when
- * set). Read as an overlay layer, so character devices 0:0 in it would be
+ * set; a caller that is not root has its own uid and gid recorded as 0:0, as
+ * a rootless `docker import` does). Read as an overlay layer, so character devices 0:0 in it would be
  * whiteouts. For a rootfs *tar*, use the store's archive import.
  *
  * @returns the manifest digest and, when tagged, the normalised reference.
@@ -68,7 +69,13 @@ export async function importRootfs(store: ImageStore, dir: string, options: Impo
   const epoch = options.sourceDateEpoch ?? sourceDateEpochFromEnv('import rootfs');
   const lease = await store.lease(`import-rootfs-${process.pid}-${randomBytes(6).toString('hex')}`, [], { processBound: true });
   try {
-    const layer = await storeLayer(store, root, { lease, sourceDateEpoch: epoch, compressionLevel: options.compressionLevel, helperPath: options.helperPath });
+    const layer = await storeLayer(store, root, {
+      lease,
+      sourceDateEpoch: epoch,
+      compressionLevel: options.compressionLevel,
+      helperPath: options.helperPath,
+      mapOwner: callerAsRoot(),
+    });
     const platform = hostPlatform();
     const created = new Date((epoch ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
     const config: ImageConfig = {

@@ -18,6 +18,7 @@ import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig } from '../
 import { Runtime } from '../runtime/runtime.js';
 import type { MountSpec } from '../runtime/spec.js';
 import { resolveUserFrom } from '../runtime/user.js';
+import { ownerInContainer } from '../runtime/userns.js';
 import type { ImageStore } from '../store/image-store.js';
 import type { Lease } from '../store/lease.js';
 import type { ImageLayerInput } from '../store/types.js';
@@ -804,7 +805,7 @@ export class LayerBuilder {
       const upper = new UpperDir(dir, view);
       await fill(upper);
       await upper.finish();
-      const stored = await storeLayer(this.#store, dir, this.#layerOptions(lease));
+      const stored = await storeLayer(this.#store, dir, { ...this.#layerOptions(lease), mapOwner: upper.mapOwner() });
       await this.#adopt(state, stored, dir);
       return stored;
     } finally {
@@ -896,8 +897,12 @@ export class LayerBuilder {
       const upper = runtime.pathsOf(container.id).upper;
       const view = await this.#view(state, lease);
       await pruneUpper(upper, view, [...RUNTIME_MOUNT_POINTS, ...planned.mounts.map((m) => m.target)], this.#options.helperPath);
-      const stored = await storeLayer(this.#store, upper, this.#layerOptions(lease));
-      await this.#adopt(state, stored, upper);
+      const { userns } = container.info();
+      // A rootless container's upper dir holds host ids: the layer has the container's.
+      const rootless = userns?.rootless === true;
+      const stored = await storeLayer(this.#store, upper, { ...this.#layerOptions(lease), mapOwner: rootless ? ownerInContainer(userns) : undefined });
+      // Nor can it stand for the snapshot: its files of other ids than the caller's could not be removed again.
+      if (!rootless) await this.#adopt(state, stored, upper);
       return stored;
     } finally {
       await container.remove({ force: true }).catch((err: unknown) => debug('%s: remove container: %s', context, (err as Error).message));

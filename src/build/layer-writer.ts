@@ -18,7 +18,7 @@ import { MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/media-types.js';
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import { readXattrs, type XattrMap } from '../helper/xattrs.js';
-import { diffToTar } from '../layer/diff.js';
+import { diffToTar, type DiffOptions } from '../layer/diff.js';
 import { OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from '../layer/whiteout.js';
 import { DEFAULT_MOUNTS } from '../runtime/defaults.js';
 import type { ImageStore } from '../store/image-store.js';
@@ -81,6 +81,8 @@ export interface StoreLayerOptions {
   signal?: AbortSignal | undefined;
   /** Path of the native helper. */
   helperPath?: string | undefined;
+  /** The owner each file gets in the layer (see `diffToTar`). @default the owner on disk */
+  mapOwner?: DiffOptions['mapOwner'] | undefined;
 }
 
 /**
@@ -104,6 +106,7 @@ export async function storeLayer(store: ImageStore, upper: string, options: Stor
     },
     ...(options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
+    ...(options.mapOwner !== undefined ? { mapOwner: options.mapOwner } : {}),
   });
   const diff = createHash('sha256');
   let uncompressedSize = 0;
@@ -117,6 +120,18 @@ export async function storeLayer(store: ImageStore, upper: string, options: Stor
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
   });
   return { descriptor, diffId: `sha256:${diff.digest('hex')}`, uncompressedSize, xattrs };
+}
+
+/**
+ * For a caller that is not root, whose files cannot have other owners: its
+ * own uid and gid become root's (0:0) in the layer, as a rootless
+ * `docker import` makes them; other ids are kept. `undefined` for root.
+ */
+export function callerAsRoot(): DiffOptions['mapOwner'] {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  if (uid === 0) return undefined;
+  return (owner) => ({ uid: owner.uid === uid ? 0 : owner.uid, gid: owner.gid === gid ? 0 : owner.gid });
 }
 
 /**

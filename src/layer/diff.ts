@@ -34,8 +34,12 @@ export interface DiffOptions {
    * @default Number(process.env.SOURCE_DATE_EPOCH) when it is set, else no clamping
    */
   sourceDateEpoch?: number;
-  /** Maps the owner of each file (for example from a user namespace's ids back to the container's). @default identity */
-  mapOwner?: (owner: { uid: number; gid: number }) => { uid: number; gid: number };
+  /**
+   * Maps the owner of each file (for example from a user namespace's ids back
+   * to the container's); `rel` is the entry's path in the layer (`etc/passwd`).
+   * @default identity
+   */
+  mapOwner?: (owner: { uid: number; gid: number }, rel: string) => { uid: number; gid: number };
   /** Cancels the walk and the stream. */
   signal?: AbortSignal;
 }
@@ -94,7 +98,7 @@ async function* generateTar(root: string, options: DiffOptions): AsyncGenerator<
     check();
     const mode = Number(stats.mode);
     const type = mode & constants.S_IFMT;
-    const owner = (options.mapOwner ?? ((o) => o))({ uid: Number(stats.uid), gid: Number(stats.gid) });
+    const owner = (options.mapOwner ?? ((o) => o))({ uid: Number(stats.uid), gid: Number(stats.gid) }, rel);
     let mtime = Number(stats.mtimeMs / 1000n);
     if (epoch !== undefined && mtime > epoch) mtime = epoch;
     const slash = rel.lastIndexOf('/');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { ImageStore, InvalidArgumentError, PermissionError, Runtime, rootfsFromHost, type ImageConfig } from '../../src/index.js';
+import { ImageStore, importRootfs, InvalidArgumentError, LayerBuilder, PermissionError, Runtime, rootfsFromHost, type ImageConfig } from '../../src/index.js';
 import { nativeBuildDir } from '../../src/helper/locate.js';
 import type { ContainerSpec } from '../../src/runtime/spec.js';
 
@@ -61,6 +61,17 @@ async function layerFrom(store: ImageStore, dir: string) {
   const diffId = `sha256:${createHash('sha256').update(tar).digest('hex')}`;
   const descriptor = await store.putBlob(gzipSync(tar), { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' });
   return { descriptor, diffId };
+}
+
+/** The owner (`uid:gid`) of each entry of a layer blob, by path (`etc/passwd`). */
+function layerOwners(store: ImageStore, digest: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const listing = execFileSync('tar', ['--numeric-owner', '-tvzf', store.blobPath(digest)], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  for (const line of listing.split('\n').filter(Boolean)) {
+    const [, owner, , , , ...name] = line.split(/\s+/);
+    out.set(name.join(' ').split(' -> ')[0]!.replace(/\/$/, ''), owner!.replace('/', ':'));
+  }
+  return out;
 }
 
 /** The cases, in the order they run; the parent makes one test of each. */
@@ -218,6 +229,44 @@ export const CASES: readonly { name: string; run: (ctx: Ctx) => Promise<void> }[
       const again = await run(imageRuntime, { image: 'example.test/imported:1' });
       assert.equal(again.stdout, 'imported\n', again.stderr);
       await again.c.remove();
+    },
+  },
+  {
+    name: "importRootfs and a LayerBuilder build (RUN, COPY) record the container's owners, not the user's host ids",
+    async run({ store, imageRuntime, work, rootfs }) {
+      const base = await importRootfs(store, rootfs, { tag: 'example.test/rl-base:1' });
+      const baseLayer = (await store.inspect(base.digest)).layers[0]!;
+      const baseOwners = new Set(layerOwners(store, baseLayer.digest).values());
+      assert.deepEqual([...baseOwners], ['0:0'], 'the import records the user as root');
+
+      const context = join(work, 'build-context');
+      await mkdir(context, { recursive: true });
+      await writeFile(join(context, 'hello.txt'), 'hello from the context\n');
+      const result = await new LayerBuilder(store, { from: 'example.test/rl-base:1', runtime: imageRuntime, context })
+        .run('echo built > /built.txt && mkdir /owned && echo x > /owned/f && chown -R 1000:1000 /owned')
+        .copy('hello.txt', '/app/')
+        .copy('hello.txt', '/app/mine.txt', { chown: '1000:1000' })
+        .cmd(['sh', '-c', 'cat /built.txt /app/hello.txt && stat -c %u:%g /built.txt /app /app/hello.txt'])
+        .commit('example.test/rl-built:1');
+      assert.equal(result.builtSteps, 4);
+
+      const details = await store.inspect(result.digest);
+      assert.equal(details.layers.length, 4, 'base, RUN and two COPY layers');
+      assert.equal(details.layers[0]!.digest, baseLayer.digest);
+      const ran = layerOwners(store, details.layers[1]!.digest);
+      assert.equal(ran.get('built.txt'), '0:0', 'RUN: written by root in the container');
+      assert.equal(ran.get('owned'), '1000:1000', "RUN: chown'd in the container");
+      assert.equal(ran.get('owned/f'), '1000:1000');
+      const copy = layerOwners(store, details.layers[2]!.digest);
+      assert.equal(copy.get('app'), '0:0');
+      assert.equal(copy.get('app/hello.txt'), '0:0');
+      const chowned = layerOwners(store, details.layers[3]!.digest);
+      assert.equal(chowned.get('app/mine.txt'), '1000:1000', 'COPY --chown');
+
+      const { c, stdout, stderr, exit } = await run(imageRuntime, { image: 'example.test/rl-built:1' });
+      assert.equal(exit.exitCode, 0, stderr);
+      assert.equal(stdout, 'built\nhello from the context\n0:0\n0:0\n0:0\n');
+      await c.remove();
     },
   },
   {
