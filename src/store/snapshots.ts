@@ -181,24 +181,7 @@ export class SnapshotManager {
               { expected: layer.diffId, actual: result.diffId },
             );
           }
-          const marker: SnapshotMarker = {
-            version: 1,
-            chainId: layer.chainId,
-            diffId: layer.diffId,
-            parent: layer.parent,
-            layer: { digest: layer.descriptor.digest, mediaType: layer.descriptor.mediaType, size: layer.descriptor.size },
-            size: result.size,
-            entries: result.entries,
-            created: new Date().toISOString(),
-          };
-          const handle = await open(join(tmp, SNAPSHOT_MARKER), 'wx', 0o644);
-          try {
-            await handle.writeFile(`${JSON.stringify(marker)}\n`);
-            await handle.sync();
-          } finally {
-            await handle.close();
-          }
-          await fsyncDir(tmp);
+          await writeSnapshotMarker(tmp, layer, result);
           if (signal.aborted) throw new AbortError(`${label}: aborted`, { cause: signal.reason });
           const final = paths.snapshot(layer.chainId);
           try {
@@ -236,6 +219,36 @@ export class SnapshotManager {
 }
 
 /**
+ * Writes the {@link SnapshotMarker} of `layer` into `tmp`, a snapshot being
+ * made, and syncs it and `tmp`, so that the rename that publishes `tmp` comes
+ * after the marker is on disk. Fails if `tmp` has a marker already.
+ */
+export async function writeSnapshotMarker(
+  tmp: string,
+  layer: SnapshotLayer,
+  facts: { size: number; entries: number },
+): Promise<void> {
+  const marker: SnapshotMarker = {
+    version: 1,
+    chainId: layer.chainId,
+    diffId: layer.diffId,
+    parent: layer.parent,
+    layer: { digest: layer.descriptor.digest, mediaType: layer.descriptor.mediaType, size: layer.descriptor.size },
+    size: facts.size,
+    entries: facts.entries,
+    created: new Date().toISOString(),
+  };
+  const handle = await open(join(tmp, SNAPSHOT_MARKER), 'wx', 0o644);
+  try {
+    await handle.writeFile(`${JSON.stringify(marker)}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fsyncDir(tmp);
+}
+
+/**
  * Makes `dir` the snapshot of `layer` by moving it into place instead of
  * unpacking the layer's blob: for a builder that made the layer's tar from
  * `dir` itself, so that unpacking it would give the same tree. Same
@@ -270,24 +283,7 @@ export async function adoptSnapshot(
       throw err;
     }
     try {
-      const marker: SnapshotMarker = {
-        version: 1,
-        chainId: layer.chainId,
-        diffId: layer.diffId,
-        parent: layer.parent,
-        layer: { digest: layer.descriptor.digest, mediaType: layer.descriptor.mediaType, size: layer.descriptor.size },
-        size: facts.size,
-        entries: facts.entries,
-        created: new Date().toISOString(),
-      };
-      const handle = await open(join(tmp, SNAPSHOT_MARKER), 'wx', 0o644);
-      try {
-        await handle.writeFile(`${JSON.stringify(marker)}\n`);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await fsyncDir(tmp);
+      await writeSnapshotMarker(tmp, layer, facts);
       await rename(tmp, paths.snapshot(layer.chainId));
       await fsyncDir(paths.snapshots);
     } catch (err) {

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { mkdir, open, rename, stat } from 'node:fs/promises';
+import { mkdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import createDebug from 'debug';
@@ -31,7 +31,7 @@ import { fsyncDir, isErrno, ownerToken, removeTree, touch } from '../store/fs-ut
 import type { ImageStore } from '../store/image-store.js';
 import { withLock } from '../store/lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, StorePaths } from '../store/paths.js';
-import type { SnapshotMarker } from '../store/snapshots.js';
+import { writeSnapshotMarker } from '../store/snapshots.js';
 
 const debug = createDebug('dockless:transfer');
 
@@ -308,24 +308,11 @@ export class LayerWriter {
           { expected: snapshot.diffId, actual: result.diffId },
         );
       }
-      const marker: SnapshotMarker = {
-        version: 1,
-        chainId: snapshot.chainId,
-        diffId: snapshot.diffId,
-        parent: snapshot.parent,
-        layer: { digest: this.#descriptor.digest, mediaType: this.#descriptor.mediaType, size: this.#descriptor.size },
-        size: result.size,
-        entries: result.entries,
-        created: new Date().toISOString(),
-      };
-      const handle = await open(join(this.#tmp, SNAPSHOT_MARKER), 'wx', 0o644);
-      try {
-        await handle.writeFile(`${JSON.stringify(marker)}\n`);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await fsyncDir(this.#tmp);
+      await writeSnapshotMarker(
+        this.#tmp,
+        { chainId: snapshot.chainId, diffId: snapshot.diffId, parent: snapshot.parent, descriptor: this.#descriptor },
+        result,
+      );
       this.#settle({ blob, snapshot: { chainId: snapshot.chainId, tmp: this.#tmp } });
     } catch (err) {
       if (ingest.status === 'fulfilled') await discardIngest(ingest.value);
