@@ -24,6 +24,7 @@ import { isRetryableNetworkError, MAX_ATTEMPTS, retryDelay, wait } from './retry
 import { rememberBlobSource } from './blob-sources.js';
 import { selectManifest } from './select-platform.js';
 import { IngestSession, type LayerWriter } from './store-ingest.js';
+import { settleSiblings } from './tasks.js';
 import type { PullOptions, PullProgress, PullResult } from './types.js';
 import { checkDescriptor } from '../store/documents.js';
 
@@ -262,15 +263,7 @@ async function fetchLayers(job: LayerJob): Promise<number> {
       }),
     );
   }
-  const results = await Promise.allSettled(tasks);
-  // The first failure is the cause; the others are usually its cancellations.
-  const failure =
-    results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof AbortError)) ??
-    results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failure !== undefined) {
-    if (job.signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: job.signal.reason });
-    throw failure.reason;
-  }
+  await settleSiblings(tasks, job.signal, context);
   return downloaded;
 }
 

@@ -19,6 +19,7 @@ import { RegistryClient } from './registry-client.js';
 import { isRetryableNetworkError, MAX_ATTEMPTS, retryDelay, wait } from './retry.js';
 import { blobSources, rememberBlobSource } from './blob-sources.js';
 import { selectManifest } from './select-platform.js';
+import { settleSiblings } from './tasks.js';
 import type { PushOptions, PushProgress, PushResult } from './types.js';
 
 const debug = createDebug('dockless:transfer');
@@ -123,14 +124,7 @@ export async function pushImage(
       }
     });
   });
-  const results = await Promise.allSettled(tasks);
-  const failure =
-    results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof AbortError)) ??
-    results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failure !== undefined) {
-    if (signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: signal.reason });
-    throw failure.reason;
-  }
+  await settleSiblings(tasks, signal, context);
 
   // Manifests last: an index's manifests by digest, then the top one under the tag.
   for (const m of plan.manifests) {
