@@ -8,12 +8,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createPrivateKey, randomUUID, sign, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { ImageStore } from '../../src/store/index.js';
 
 const run = promisify(execFile);
 
@@ -354,4 +355,18 @@ export async function startCuttingProxy(target: { port: number }): Promise<Cutti
 /** sha256 digest of bytes, as `sha256:<hex>`. */
 export function sha256(data: Uint8Array | string): `sha256:${string}` {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/**
+ * What "unchanged" compares after a failed transfer: every file name under the
+ * store's blobs, snapshots and ingest, and index.json.
+ */
+export async function storeState(store: ImageStore): Promise<string> {
+  const list = async (dir: string): Promise<string[]> => (await readdir(dir).catch(() => [] as string[])).sort();
+  return JSON.stringify({
+    blobs: await list(join(store.root, 'blobs', 'sha256')),
+    snapshots: await list(join(store.root, 'dockless', 'snapshots')),
+    ingest: await list(join(store.root, 'dockless', 'ingest')),
+    index: await readFile(join(store.root, 'index.json'), 'utf8'),
+  });
 }

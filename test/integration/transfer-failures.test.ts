@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,18 +13,7 @@ import { DigestMismatchError, NotFoundError, UnavailableError } from '../../src/
 import { ImageStore } from '../../src/store/index.js';
 import type { PullProgress } from '../../src/transfer/types.js';
 import { putSyntheticImage, type BuiltLayer } from '../fixtures/store-images.js';
-import { freePort, registryMissing, startCuttingProxy, startRegistry, type RegistryFixture } from './registry-fixture.js';
-
-/** What "unchanged" compares: blob, snapshot and ingest names, and index.json. */
-async function storeState(store: ImageStore): Promise<string> {
-  const list = async (dir: string): Promise<string[]> => (await readdir(dir).catch(() => [] as string[])).sort();
-  return JSON.stringify({
-    blobs: await list(join(store.root, 'blobs', 'sha256')),
-    snapshots: await list(join(store.root, 'dockless', 'snapshots')),
-    ingest: await list(join(store.root, 'dockless', 'ingest')),
-    index: await readFile(join(store.root, 'index.json'), 'utf8'),
-  });
-}
+import { freePort, registryMissing, startCuttingProxy, startRegistry, storeState, type RegistryFixture } from './registry-fixture.js';
 
 describe('pull failures', async () => {
   const missing = await registryMissing();

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,7 +14,7 @@ import type { Descriptor } from '../../src/oci/index.js';
 import { ImageStore } from '../../src/store/index.js';
 import type { PullProgress, PushProgress } from '../../src/transfer/types.js';
 import { buildLayer, putSyntheticImage, sha256 } from '../fixtures/store-images.js';
-import { registryMissing, startRegistry, type RegistryFixture } from './registry-fixture.js';
+import { registryMissing, startRegistry, storeState, type RegistryFixture } from './registry-fixture.js';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -50,17 +50,6 @@ async function putRawImage(
   );
   const desc = await store.putBlob(manifest, { mediaType });
   return { ...desc, platform: { os: 'linux', architecture: options.arch } };
-}
-
-/** Every file name under the store's blobs, snapshots and ingest, and index.json: what "unchanged" compares. */
-async function storeState(store: ImageStore): Promise<string> {
-  const list = async (dir: string): Promise<string[]> => (await readdir(dir).catch(() => [] as string[])).sort();
-  return JSON.stringify({
-    blobs: await list(join(store.root, 'blobs', 'sha256')),
-    snapshots: await list(join(store.root, 'dockless', 'snapshots')),
-    ingest: await list(join(store.root, 'dockless', 'ingest')),
-    index: await readFile(join(store.root, 'index.json'), 'utf8'),
-  });
 }
 
 describe('pull and push against a registry', async () => {
