@@ -24,6 +24,15 @@ int dl_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve)
 	return (int)fd;
 }
 
+int dl_open_root(const char *root, struct dl_error *e)
+{
+	int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return dl_fail_errno(e, "open", root, "open `%s`", root);
+	return fd;
+}
+
 int dl_clean_path(const char *path, char *out, size_t size)
 {
 	size_t len = 0;

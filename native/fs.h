@@ -17,6 +17,10 @@ enum dl_create {
 /* openat2(2), retrying EAGAIN (a concurrent rename); returns an fd or -1 with errno. */
 int dl_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
 
+/* Opens the directory ROOT as an O_PATH fd for the *_in_root functions; returns the fd,
+ * or -1 with E filled as `open` on ROOT. */
+int dl_open_root(const char *root, struct dl_error *e);
+
 /* Cleans PATH lexically (as Go's filepath.Clean would, relative to the root):
  * no leading slash, no `.`, `..` or empty components. The root itself is "". */
 int dl_clean_path(const char *path, char *out, size_t size);

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,24 @@ void dl_usage(const char *op, const char *fmt, ...)
 	va_end(ap);
 	dprintf(STDERR_FILENO, "dockless-helper%s%s: %s\n", op ? " " : "", op ? op : "", buf);
 	_exit(DL_EXIT_USAGE);
+}
+
+void dl_parse_root_args(const char *op, int argc, char **argv, const char **root, int *status_fd)
+{
+	for (int i = 1; i < argc; i++) {
+		unsigned long v;
+		if (strcmp(argv[i], "--root") == 0 && i + 1 < argc) {
+			*root = argv[++i];
+		} else if (strcmp(argv[i], "--status-fd") == 0 && i + 1 < argc) {
+			if (dl_parse_ulong(argv[++i], 10, INT_MAX, &v) < 0)
+				dl_usage(op, "--status-fd: bad number `%s`", argv[i]);
+			*status_fd = (int)v;
+		} else {
+			dl_usage(op, "unknown option `%s`", argv[i]);
+		}
+	}
+	if (*root == NULL)
+		dl_usage(op, "--root is required");
 }
 
 int dl_parse_ulong(const char *s, int base, unsigned long max, unsigned long *out)

@@ -15,6 +15,11 @@
 /* Prints "dockless-helper OP: MESSAGE" on stderr and exits DL_EXIT_USAGE. */
 void dl_usage(const char *op, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 
+/* Parses the options of the tree walkers, `--root DIR [--status-fd N]`, into ROOT and
+ * STATUS_FD (left as it is when not given); anything else, or no `--root`, is a usage
+ * error of OP. */
+void dl_parse_root_args(const char *op, int argc, char **argv, const char **root, int *status_fd);
+
 /* Parses a whole string as an unsigned number in BASE, at most MAX. */
 int dl_parse_ulong(const char *s, int base, unsigned long max, unsigned long *out);
 

@@ -192,28 +192,13 @@ int cmd_xattrs(int argc, char **argv)
 	size_t len;
 	char *p, *end;
 
-	for (int i = 1; i < argc; i++) {
-		unsigned long v;
-		if (strcmp(argv[i], "--root") == 0 && i + 1 < argc) {
-			root = argv[++i];
-		} else if (strcmp(argv[i], "--status-fd") == 0 && i + 1 < argc) {
-			if (dl_parse_ulong(argv[++i], 10, INT_MAX, &v) < 0)
-				dl_usage("xattrs", "--status-fd: bad number `%s`", argv[i]);
-			status_fd = (int)v;
-		} else {
-			dl_usage("xattrs", "unknown option `%s`", argv[i]);
-		}
-	}
-	if (root == NULL)
-		dl_usage("xattrs", "--root is required");
+	dl_parse_root_args("xattrs", argc, argv, &root, &status_fd);
 	dl_status_init(status_fd);
 	signal(SIGPIPE, SIG_IGN);
 
-	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0) {
-		dl_fail_errno(&e, "open", root, "open `%s`", root);
+	rootfd = dl_open_root(root, &e);
+	if (rootfd < 0)
 		goto fail;
-	}
 	x.rootfd = rootfd;
 	names_cap = value_cap = 4096;
 	names = malloc(names_cap);
