@@ -19,66 +19,28 @@
  * rather than a virtual disk's writeback.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { ImageStore } from '../src/store/index.js';
 import { startRegistry } from '../test/integration/registry-fixture.js';
+import { arg, binaryBody, defaultParent, hashTap, layerTotals, makeText, median, rng, tarEntry, textBody, type LayerInfo } from './common.js';
 
 const execFileAsync = promisify(execFile);
 const CACHE = path.join(os.tmpdir(), 'dockless-bench-pull-v2');
 const LAYER_TYPE = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
-interface LayerInfo {
-  digest: string;
-  diffId: string;
-  size: number;
-  uncompressed: number;
-  files: number;
-}
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
 // ---------------------------------------------------------------- generation
-
-/** xorshift32: the image's layout is the same every time it is generated. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
 
 const WORDS = (
   'the of and to in is that for it as with was on be by at this from or an are which have not but had they you were ' +
   'lib usr bin share config include local python3 node modules index const return function import export default package'
 ).split(' ');
-
-/** 1 MiB of word soup, compressing about 3× as source trees and docs do. */
-function makeText(rand: () => number): Buffer {
-  const parts: string[] = [];
-  let n = 0;
-  while (n < 1 << 20) {
-    const w = WORDS[Math.floor(rand() * WORDS.length)]!;
-    parts.push(w, rand() < 0.1 ? '\n' : ' ');
-    n += w.length + 1;
-  }
-  return Buffer.from(parts.join('')).subarray(0, 1 << 20);
-}
 
 /** Mostly small files, some large ones, as in distro and language images. */
 function fileSize(rand: () => number): number {
@@ -92,34 +54,21 @@ function fileSize(rand: () => number): number {
 /** Writes one gzip layer to `out`; `binaryShare` of the files are binary-looking (compress ~1.3×). */
 async function writeLayer(prefix: string, files: number, binaryShare: number, seed: number, out: string, whiteout?: string): Promise<LayerInfo> {
   const rand = rng(seed);
-  const text = makeText(rand);
+  const text = makeText(rand, WORDS);
   const pack = tar.pack();
   const mtime = new Date(1_700_000_000_000);
   const diff = createHash('sha256');
   const digest = createHash('sha256');
   let uncompressed = 0;
   let size = 0;
-  const tap = (hash: ReturnType<typeof createHash>, count: (n: number) => void): Transform =>
-    new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        count(chunk.length);
-        cb(null, chunk);
-      },
-    });
   const done = pipeline(
     pack,
-    tap(diff, (n) => (uncompressed += n)),
+    hashTap(diff, (n) => (uncompressed += n)),
     zlib.createGzip({ level: 6 }),
-    tap(digest, (n) => (size += n)),
+    hashTap(digest, (n) => (size += n)),
     createWriteStream(out),
   );
-  const entry = (header: Parameters<tar.Pack['entry']>[0], body?: Buffer): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (body === undefined) pack.entry(header, cb);
-      else pack.entry(header, body, cb);
-    });
+  const entry = tarEntry(pack);
   if (whiteout !== undefined) {
     await entry({ name: `${path.posix.dirname(whiteout)}/.wh.${path.posix.basename(whiteout)}`, size: 0, mtime, mode: 0o644 }, Buffer.alloc(0));
   }
@@ -141,19 +90,7 @@ async function writeLayer(prefix: string, files: number, binaryShare: number, se
         continue;
       }
       const len = fileSize(rand);
-      let body: Buffer;
-      if (rand() >= binaryShare) {
-        body = Buffer.allocUnsafe(len);
-        for (let o = 0; o < len; ) {
-          const start = Math.floor(rand() * (text.length - 4096));
-          const n = Math.min(len - o, 4096);
-          text.copy(body, o, start, start + n);
-          o += n;
-        }
-      } else {
-        body = randomBytes(len);
-        for (let o = 0; o + 64 < len; o += 256) body.fill(0, o, o + 64);
-      }
+      const body = rand() >= binaryShare ? textBody(text, len, rand) : binaryBody(len);
       await entry({ name, size: len, mtime, mode: rand() < 0.1 ? 0o755 : 0o644, uid: 0, gid: 0 }, body);
       previous = name;
     }
@@ -193,25 +130,6 @@ async function ensureLayers(): Promise<LayerInfo[]> {
 
 // ---------------------------------------------------------------- contestants
 
-async function defaultParent(): Promise<string> {
-  try {
-    const mounts = await fs.readFile('/proc/mounts', 'utf8');
-    if (/^\S+ \/dev\/shm tmpfs /m.test(mounts)) {
-      await fs.access('/dev/shm', fs.constants.W_OK);
-      return '/dev/shm';
-    }
-  } catch {
-    // no /dev/shm
-  }
-  return os.tmpdir();
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 const fmt = (ms: number): string => `${ms.toFixed(0).padStart(6)} ms`;
 
 async function main(): Promise<void> {
@@ -226,9 +144,7 @@ async function main(): Promise<void> {
     }
   }
   const layers = await ensureLayers();
-  const compressed = layers.reduce((n, l) => n + l.size, 0);
-  const uncompressed = layers.reduce((n, l) => n + l.uncompressed, 0);
-  const files = layers.reduce((n, l) => n + l.files, 0);
+  const { compressed, uncompressed, files } = layerTotals(layers);
   console.log(
     `image: ${layers.length} gzip layers, ${(compressed / 1e6).toFixed(1)} MB compressed, ${(uncompressed / 1e6).toFixed(1)} MB uncompressed, ~${files} files`,
   );

@@ -17,67 +17,28 @@
  * Pass `--dir /var/tmp` (or any disk) to measure a disk.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { unpackLayer } from '../src/layer/index.js';
+import { arg, binaryBody, defaultParent, hashTap, layerTotals, makeText, median, rng, tarEntry, textBody, type LayerInfo } from './common.js';
 
 const execFileAsync = promisify(execFile);
 
 const CACHE = path.join(os.tmpdir(), 'dockless-bench-unpack-v1');
 const REF = 'bench';
 
-interface LayerInfo {
-  digest: string;
-  diffId: string;
-  size: number;
-  uncompressed: number;
-  files: number;
-}
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
 // ---------------------------------------------------------------- generation
-
-/** A small xorshift PRNG so that the layout of the image is the same every time it is generated. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
 
 const WORDS =
   'the of and to in is that for it as with was on be by at this from or an are which have not but had his they you were their one all we can her has there been if more when will would who so no lib usr bin share config include local python3 node modules index const return function import export default package json version license'.split(
     ' ',
   );
-
-/** 1 MiB of word soup: text-like, compresses about 3× as source trees and docs do. */
-function makeText(rand: () => number): Buffer {
-  const parts: string[] = [];
-  let n = 0;
-  while (n < 1 << 20) {
-    const w = WORDS[Math.floor(rand() * WORDS.length)]!;
-    const sep = rand() < 0.1 ? '\n' : ' ';
-    parts.push(w, sep);
-    n += w.length + 1;
-  }
-  return Buffer.from(parts.join('')).subarray(0, 1 << 20);
-}
 
 function fileSize(rand: () => number): number {
   // About 8.7 KB on average: mostly small files, a few large ones, as in distro and language images.
@@ -99,36 +60,22 @@ interface LayerPlan {
 
 async function writeLayer(plan: LayerPlan, seed: number, out: string): Promise<LayerInfo & { paths: string[] }> {
   const rand = rng(seed);
-  const text = makeText(rand);
+  const text = makeText(rand, WORDS);
   const pack = tar.pack();
   const paths: string[] = [];
   const mtime = new Date(1_700_000_000_000);
   const diff = createHash('sha256');
   let uncompressed = 0;
-  const hashTap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      diff.update(chunk);
-      uncompressed += chunk.length;
-      cb(null, chunk);
-    },
-  });
   const digest = createHash('sha256');
   let size = 0;
-  const digestTap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      digest.update(chunk);
-      size += chunk.length;
-      cb(null, chunk);
-    },
-  });
-  const done = pipeline(pack, hashTap, zlib.createGzip({ level: 6 }), digestTap, createWriteStream(out));
-
-  const entry = (header: Parameters<tar.Pack['entry']>[0], body?: Buffer): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (body === undefined) pack.entry(header, cb);
-      else pack.entry(header, body, cb);
-    });
+  const done = pipeline(
+    pack,
+    hashTap(diff, (n) => (uncompressed += n)),
+    zlib.createGzip({ level: 6 }),
+    hashTap(digest, (n) => (size += n)),
+    createWriteStream(out),
+  );
+  const entry = tarEntry(pack);
 
   for (const w of plan.whiteouts) {
     const dir = path.posix.dirname(w);
@@ -155,20 +102,7 @@ async function writeLayer(plan: LayerPlan, seed: number, out: string): Promise<L
         await entry({ name, type: 'link', linkname: paths[paths.length - 1]!, mtime, mode: 0o644 });
       } else {
         const len = fileSize(rand);
-        let body: Buffer;
-        if (rand() < 0.6) {
-          body = Buffer.allocUnsafe(len);
-          for (let o = 0; o < len; ) {
-            const start = Math.floor(rand() * (text.length - 4096));
-            const n = Math.min(len - o, 4096);
-            text.copy(body, o, start, start + n);
-            o += n;
-          }
-        } else {
-          // Binary-looking: random bytes with runs, compresses about 1.3×.
-          body = randomBytes(len);
-          for (let o = 0; o + 64 < len; o += 256) body.fill(0, o, o + 64);
-        }
+        const body = rand() < 0.6 ? textBody(text, len, rand) : binaryBody(len);
         const exec = rand() < 0.1;
         await entry({ name, size: len, mtime, mode: exec ? 0o755 : 0o644, uid: 0, gid: 0 }, body);
         paths.push(name);
@@ -301,32 +235,11 @@ const umoci: Contestant = {
   },
 };
 
-async function defaultParent(): Promise<string> {
-  try {
-    const mounts = await fs.readFile('/proc/mounts', 'utf8');
-    if (/^\S+ \/dev\/shm tmpfs /m.test(mounts)) {
-      await fs.access('/dev/shm', fs.constants.W_OK);
-      return '/dev/shm';
-    }
-  } catch {
-    // no /dev/shm
-  }
-  return os.tmpdir();
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 async function main(): Promise<void> {
   const runs = Number(arg('--runs') ?? 5);
   const parent = arg('--dir') ?? (await defaultParent());
   const layers = await ensureImage();
-  const total = layers.reduce((n, l) => n + l.uncompressed, 0);
-  const compressed = layers.reduce((n, l) => n + l.size, 0);
-  const files = layers.reduce((n, l) => n + l.files, 0);
+  const { uncompressed: total, compressed, files } = layerTotals(layers);
   console.log(
     `image: ${layers.length} gzip layers, ${(total / 1e6).toFixed(1)} MB uncompressed (${(compressed / 1e6).toFixed(1)} MB compressed), ${files} files + dirs, links, whiteouts`,
   );

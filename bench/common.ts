@@ -1,0 +1,125 @@
+/**
+ * What the image benchmarks (bench/pull, bench/unpack) share: command-line
+ * options, the deterministic generation of layer contents, and the numbers
+ * they print. Each bench keeps its own image layout (word list, file sizes,
+ * plans), so that the images they cache stay as they were.
+ */
+import type { createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import { Transform } from 'node:stream';
+import type tar from 'tar-stream';
+
+/** One generated gzip layer, as cached in a bench's `layers.json`. */
+export interface LayerInfo {
+  digest: string;
+  diffId: string;
+  size: number;
+  uncompressed: number;
+  files: number;
+}
+
+/** The value after `name` on the command line. */
+export function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+// ---------------------------------------------------------------- generation
+
+/** xorshift32: the image's layout is the same every time it is generated. */
+export function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+}
+
+/** 1 MiB of soup of `words`, compressing about 3× as source trees and docs do. */
+export function makeText(rand: () => number, words: readonly string[]): Buffer {
+  const parts: string[] = [];
+  let n = 0;
+  while (n < 1 << 20) {
+    const w = words[Math.floor(rand() * words.length)]!;
+    parts.push(w, rand() < 0.1 ? '\n' : ' ');
+    n += w.length + 1;
+  }
+  return Buffer.from(parts.join('')).subarray(0, 1 << 20);
+}
+
+/** `len` bytes of text-like content: 4 KiB pieces of `text` at random offsets. */
+export function textBody(text: Buffer, len: number, rand: () => number): Buffer {
+  const body = Buffer.allocUnsafe(len);
+  for (let o = 0; o < len; ) {
+    const start = Math.floor(rand() * (text.length - 4096));
+    const n = Math.min(len - o, 4096);
+    text.copy(body, o, start, start + n);
+    o += n;
+  }
+  return body;
+}
+
+/** `len` binary-looking bytes: random bytes with runs of zeros, compressing about 1.3×. */
+export function binaryBody(len: number): Buffer {
+  const body = randomBytes(len);
+  for (let o = 0; o + 64 < len; o += 256) body.fill(0, o, o + 64);
+  return body;
+}
+
+/** A pass-through stream that feeds what goes through it to `hash` and its length to `count`. */
+export function hashTap(hash: ReturnType<typeof createHash>, count: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      count(chunk.length);
+      cb(null, chunk);
+    },
+  });
+}
+
+/** `pack.entry` as a promise. */
+export function tarEntry(pack: tar.Pack): (header: Parameters<tar.Pack['entry']>[0], body?: Buffer) => Promise<void> {
+  return (header, body) =>
+    new Promise((resolve, reject) => {
+      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
+      if (body === undefined) pack.entry(header, cb);
+      else pack.entry(header, body, cb);
+    });
+}
+
+// ---------------------------------------------------------------- measuring
+
+/** `/dev/shm` when it is a writable tmpfs, else the temporary directory. */
+export async function defaultParent(): Promise<string> {
+  try {
+    const mounts = await fs.readFile('/proc/mounts', 'utf8');
+    if (/^\S+ \/dev\/shm tmpfs /m.test(mounts)) {
+      await fs.access('/dev/shm', fs.constants.W_OK);
+      return '/dev/shm';
+    }
+  } catch {
+    // no /dev/shm
+  }
+  return os.tmpdir();
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** The sizes (compressed and not) and file count of a whole image. */
+export function layerTotals(layers: readonly LayerInfo[]): { compressed: number; uncompressed: number; files: number } {
+  return {
+    compressed: layers.reduce((n, l) => n + l.size, 0),
+    uncompressed: layers.reduce((n, l) => n + l.uncompressed, 0),
+    files: layers.reduce((n, l) => n + l.files, 0),
+  };
+}
