@@ -84,13 +84,7 @@ export class SnapshotManager {
 
   /** Whether the snapshot of `chainId` is complete (its marker exists). */
   async exists(chainId: Digest): Promise<boolean> {
-    try {
-      await stat(join(this.#paths.snapshot(chainId), SNAPSHOT_MARKER));
-      return true;
-    } catch (err) {
-      if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
-      throw err;
-    }
+    return snapshotExists(this.#paths, chainId);
   }
 
   /** The marker of a snapshot; `undefined` when it is absent or unreadable. */
@@ -215,6 +209,17 @@ export class SnapshotManager {
       },
       { signal, timeout: 0 },
     );
+  }
+}
+
+/** Whether the snapshot of `chainId` under `paths` is complete (its marker exists). */
+export async function snapshotExists(paths: StorePaths, chainId: Digest): Promise<boolean> {
+  try {
+    await stat(join(paths.snapshot(chainId), SNAPSHOT_MARKER));
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
+    throw err;
   }
 }
 

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import createDebug from 'debug';
@@ -31,7 +31,7 @@ import { fsyncDir, isErrno, ownerToken, removeTree, touch } from '../store/fs-ut
 import type { ImageStore } from '../store/image-store.js';
 import { withLock } from '../store/lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, StorePaths } from '../store/paths.js';
-import { writeSnapshotMarker } from '../store/snapshots.js';
+import { snapshotExists, writeSnapshotMarker } from '../store/snapshots.js';
 
 const debug = createDebug('dockless:transfer');
 
@@ -79,13 +79,7 @@ export class IngestSession {
 
   /** Whether the snapshot of `chainId` exists in the store (complete, with its marker). */
   async hasSnapshot(chainId: Digest): Promise<boolean> {
-    try {
-      await stat(join(this.#paths.snapshot(chainId), SNAPSHOT_MARKER));
-      return true;
-    } catch (err) {
-      if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
-      throw err;
-    }
+    return snapshotExists(this.#paths, chainId);
   }
 
   /**
