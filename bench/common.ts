@@ -4,12 +4,13 @@
  * they print. Each bench keeps its own image layout (word list, file sizes,
  * plans), so that the images they cache stay as they were.
  */
-import type { createHash } from 'node:crypto';
-import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import { Transform } from 'node:stream';
-import type tar from 'tar-stream';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import tar from 'tar-stream';
 
 /** One generated gzip layer, as cached in a bench's `layers.json`. */
 export interface LayerInfo {
@@ -73,7 +74,7 @@ export function binaryBody(len: number): Buffer {
 }
 
 /** A pass-through stream that feeds what goes through it to `hash` and its length to `count`. */
-export function hashTap(hash: ReturnType<typeof createHash>, count: (n: number) => void): Transform {
+function hashTap(hash: ReturnType<typeof createHash>, count: (n: number) => void): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
@@ -83,14 +84,41 @@ export function hashTap(hash: ReturnType<typeof createHash>, count: (n: number) 
   });
 }
 
-/** `pack.entry` as a promise. */
-export function tarEntry(pack: tar.Pack): (header: Parameters<tar.Pack['entry']>[0], body?: Buffer) => Promise<void> {
-  return (header, body) =>
-    new Promise((resolve, reject) => {
-      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (body === undefined) pack.entry(header, cb);
-      else pack.entry(header, body, cb);
-    });
+/** A layer being written by {@link gzipLayer}. */
+export interface GzipLayer {
+  /** Adds one tar entry (`pack.entry` as a promise). */
+  entry(header: Parameters<tar.Pack['entry']>[0], body?: Buffer): Promise<void>;
+  /** Ends the tar and waits for the file; returns its digest, diffID and both sizes. */
+  finish(): Promise<Omit<LayerInfo, 'files'>>;
+}
+
+/** Starts writing a tar, gzipped (level 6), to `out`, hashing it before and after compression. */
+export function gzipLayer(out: string): GzipLayer {
+  const pack = tar.pack();
+  const diff = createHash('sha256');
+  const digest = createHash('sha256');
+  let uncompressed = 0;
+  let size = 0;
+  const done = pipeline(
+    pack,
+    hashTap(diff, (n) => (uncompressed += n)),
+    zlib.createGzip({ level: 6 }),
+    hashTap(digest, (n) => (size += n)),
+    createWriteStream(out),
+  );
+  return {
+    entry: (header, body) =>
+      new Promise((resolve, reject) => {
+        const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
+        if (body === undefined) pack.entry(header, cb);
+        else pack.entry(header, body, cb);
+      }),
+    async finish() {
+      pack.finalize();
+      await done;
+      return { digest: `sha256:${digest.digest('hex')}`, diffId: `sha256:${diff.digest('hex')}`, size, uncompressed };
+    },
+  };
 }
 
 // ---------------------------------------------------------------- measuring

@@ -19,17 +19,13 @@
  * rather than a virtual disk's writeback.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import zlib from 'node:zlib';
-import tar from 'tar-stream';
 import { ImageStore } from '../src/store/index.js';
 import { startRegistry } from '../test/integration/registry-fixture.js';
-import { arg, binaryBody, defaultParent, hashTap, layerTotals, makeText, median, rng, tarEntry, textBody, type LayerInfo } from './common.js';
+import { arg, binaryBody, defaultParent, gzipLayer, layerTotals, makeText, median, rng, textBody, type LayerInfo } from './common.js';
 
 const execFileAsync = promisify(execFile);
 const CACHE = path.join(os.tmpdir(), 'dockless-bench-pull-v2');
@@ -55,20 +51,9 @@ function fileSize(rand: () => number): number {
 async function writeLayer(prefix: string, files: number, binaryShare: number, seed: number, out: string, whiteout?: string): Promise<LayerInfo> {
   const rand = rng(seed);
   const text = makeText(rand, WORDS);
-  const pack = tar.pack();
+  const layer = gzipLayer(out);
+  const entry = layer.entry;
   const mtime = new Date(1_700_000_000_000);
-  const diff = createHash('sha256');
-  const digest = createHash('sha256');
-  let uncompressed = 0;
-  let size = 0;
-  const done = pipeline(
-    pack,
-    hashTap(diff, (n) => (uncompressed += n)),
-    zlib.createGzip({ level: 6 }),
-    hashTap(digest, (n) => (size += n)),
-    createWriteStream(out),
-  );
-  const entry = tarEntry(pack);
   if (whiteout !== undefined) {
     await entry({ name: `${path.posix.dirname(whiteout)}/.wh.${path.posix.basename(whiteout)}`, size: 0, mtime, mode: 0o644 }, Buffer.alloc(0));
   }
@@ -95,9 +80,7 @@ async function writeLayer(prefix: string, files: number, binaryShare: number, se
       previous = name;
     }
   }
-  pack.finalize();
-  await done;
-  return { digest: `sha256:${digest.digest('hex')}`, diffId: `sha256:${diff.digest('hex')}`, size, uncompressed, files };
+  return { ...(await layer.finish()), files };
 }
 
 /** Generates the layers once into {@link CACHE}. */

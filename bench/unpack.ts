@@ -18,15 +18,12 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import zlib from 'node:zlib';
-import tar from 'tar-stream';
 import { unpackLayer } from '../src/layer/index.js';
-import { arg, binaryBody, defaultParent, hashTap, layerTotals, makeText, median, rng, tarEntry, textBody, type LayerInfo } from './common.js';
+import { arg, binaryBody, defaultParent, gzipLayer, layerTotals, makeText, median, rng, textBody, type LayerInfo } from './common.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -61,21 +58,10 @@ interface LayerPlan {
 async function writeLayer(plan: LayerPlan, seed: number, out: string): Promise<LayerInfo & { paths: string[] }> {
   const rand = rng(seed);
   const text = makeText(rand, WORDS);
-  const pack = tar.pack();
+  const layer = gzipLayer(out);
+  const entry = layer.entry;
   const paths: string[] = [];
   const mtime = new Date(1_700_000_000_000);
-  const diff = createHash('sha256');
-  let uncompressed = 0;
-  const digest = createHash('sha256');
-  let size = 0;
-  const done = pipeline(
-    pack,
-    hashTap(diff, (n) => (uncompressed += n)),
-    zlib.createGzip({ level: 6 }),
-    hashTap(digest, (n) => (size += n)),
-    createWriteStream(out),
-  );
-  const entry = tarEntry(pack);
 
   for (const w of plan.whiteouts) {
     const dir = path.posix.dirname(w);
@@ -109,16 +95,7 @@ async function writeLayer(plan: LayerPlan, seed: number, out: string): Promise<L
       }
     }
   }
-  pack.finalize();
-  await done;
-  return {
-    digest: `sha256:${digest.digest('hex')}`,
-    diffId: `sha256:${diff.digest('hex')}`,
-    size,
-    uncompressed,
-    files,
-    paths,
-  };
+  return { ...(await layer.finish()), files, paths };
 }
 
 async function writeJsonBlob(value: unknown): Promise<{ digest: string; size: number }> {
