@@ -33,6 +33,41 @@ int dl_open_root(const char *root, struct dl_error *e)
 	return fd;
 }
 
+int dl_open_parent_cached(struct dl_parent_cache *cache, int rootfd, const char *path, char *name,
+			  size_t name_size, const char *step, struct dl_error *e)
+{
+	char clean[PATH_MAX];
+	char *slash;
+	int fd;
+
+	if (dl_clean_path(path, clean, sizeof clean) < 0)
+		return dl_fail_errno(e, step, path, "openat2 `%s`", path);
+	if (clean[0] == '\0') {
+		name[0] = '\0';
+		return rootfd;
+	}
+	slash = strrchr(clean, '/');
+	if (strlen(slash ? slash + 1 : clean) + 1 > name_size)
+		return dl_fail(e, ENAMETOOLONG, step, path, "name `%s`", path);
+	strcpy(name, slash ? slash + 1 : clean);
+	if (slash)
+		*slash = '\0';
+	else
+		clean[0] = '\0';
+	if (cache->fd >= 0 && strcmp(cache->path, clean) == 0)
+		return cache->fd;
+	fd = dl_open_in_root(rootfd, clean, DL_CREATE_NONE, step, e);
+	if (fd < 0) {
+		snprintf(e->path, sizeof e->path, "%s", path);
+		return -1;
+	}
+	if (cache->fd >= 0)
+		close(cache->fd);
+	cache->fd = fd;
+	strcpy(cache->path, clean);
+	return fd;
+}
+
 int dl_clean_path(const char *path, char *out, size_t size)
 {
 	size_t len = 0;

@@ -4,6 +4,7 @@
 #ifndef DL_FS_H
 #define DL_FS_H
 
+#include <limits.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -35,5 +36,18 @@ int dl_open_in_root(int rootfd, const char *path, enum dl_create create, const c
  * never followed. PATH must not be the root itself. */
 int dl_open_parent_in_root(int rootfd, const char *path, int mkdirs, char *name, size_t name_size,
 			   const char *step, struct dl_error *e);
+
+/* The parent directory of the previous path, kept open for the next path in the same
+ * directory (records come sorted, so most share it). FD is -1 while there is none. */
+struct dl_parent_cache {
+	int fd;
+	char path[PATH_MAX];
+};
+
+/* dl_open_parent_in_root without MKDIRS, through CACHE: returns the fd of PATH's parent
+ * under ROOTFD (owned by CACHE) and puts PATH's last component in NAME; for the root
+ * itself, returns ROOTFD with NAME "". Failures are reported as STEP on PATH. */
+int dl_open_parent_cached(struct dl_parent_cache *cache, int rootfd, const char *path, char *name,
+			  size_t name_size, const char *step, struct dl_error *e);
 
 #endif

@@ -20,9 +20,7 @@
 
 struct meta_ctx {
 	int rootfd;
-	/* The parent directory of the previous record, reused by the next one in the same directory. */
-	char parent_path[PATH_MAX];
-	int parent_fd;
+	struct dl_parent_cache parent;
 };
 
 struct record {
@@ -35,36 +33,7 @@ struct record {
 static int open_parent(struct meta_ctx *m, const char *op, const char *path, char *name, size_t name_size,
 		       struct dl_error *e)
 {
-	char clean[PATH_MAX];
-	char *slash;
-	int fd;
-
-	if (dl_clean_path(path, clean, sizeof clean) < 0)
-		return dl_fail_errno(e, op, path, "openat2 `%s`", path);
-	if (clean[0] == '\0') {
-		name[0] = '\0';
-		return m->rootfd;
-	}
-	slash = strrchr(clean, '/');
-	if (strlen(slash ? slash + 1 : clean) + 1 > name_size)
-		return dl_fail(e, ENAMETOOLONG, op, path, "name `%s`", path);
-	strcpy(name, slash ? slash + 1 : clean);
-	if (slash)
-		*slash = '\0';
-	else
-		clean[0] = '\0';
-	if (m->parent_fd >= 0 && strcmp(m->parent_path, clean) == 0)
-		return m->parent_fd;
-	fd = dl_open_in_root(m->rootfd, clean, DL_CREATE_NONE, op, e);
-	if (fd < 0) {
-		snprintf(e->path, sizeof e->path, "%s", path);
-		return -1;
-	}
-	if (m->parent_fd >= 0)
-		close(m->parent_fd);
-	m->parent_fd = fd;
-	strcpy(m->parent_path, clean);
-	return fd;
+	return dl_open_parent_cached(&m->parent, m->rootfd, path, name, name_size, op, e);
 }
 
 static int hexval(char ch)
@@ -181,7 +150,7 @@ static const char *next_field(char **p, char *end)
 
 int cmd_meta(int argc, char **argv)
 {
-	struct meta_ctx m = {.parent_fd = -1};
+	struct meta_ctx m = {.parent.fd = -1};
 	_cleanup_close_ int rootfd = -1;
 	_cleanup_free_ char *input = NULL;
 	const char *root = NULL;
@@ -233,8 +202,8 @@ int cmd_meta(int argc, char **argv)
 		if (meta_ops[k].apply(&m, &r, &e) < 0)
 			goto fail;
 	}
-	if (m.parent_fd >= 0)
-		close(m.parent_fd);
+	if (m.parent.fd >= 0)
+		close(m.parent.fd);
 	dl_status_simple("done");
 	return DL_EXIT_OK;
 fail:

@@ -26,9 +26,7 @@ struct out_buf {
 
 struct xattrs_ctx {
 	int rootfd;
-	/* The parent directory of the previous path, reused by the next one in the same directory. */
-	char parent_path[PATH_MAX];
-	int parent_fd;
+	struct dl_parent_cache parent;
 	struct out_buf out;
 };
 
@@ -84,37 +82,19 @@ static int out_hex(struct out_buf *o, const unsigned char *value, size_t len, st
 static int confined_target(struct xattrs_ctx *x, const char *path, char *target, size_t size, int *follow,
 			   struct dl_error *e)
 {
-	char clean[PATH_MAX], name[NAME_MAX + 1];
-	char *slash;
+	char name[NAME_MAX + 1];
 	int fd;
 
-	if (dl_clean_path(path, clean, sizeof clean) < 0)
-		return dl_fail_errno(e, "xattrs", path, "openat2 `%s`", path);
-	*follow = clean[0] == '\0';
+	fd = dl_open_parent_cached(&x->parent, x->rootfd, path, name, sizeof name, "xattrs", e);
+	if (fd < 0)
+		return -1;
+	/* Only the root itself comes back without a last component. */
+	*follow = name[0] == '\0';
 	if (*follow) {
 		snprintf(target, size, "/proc/self/fd/%d", x->rootfd);
 		return 0;
 	}
-	slash = strrchr(clean, '/');
-	if (strlen(slash ? slash + 1 : clean) + 1 > sizeof name)
-		return dl_fail(e, ENAMETOOLONG, "xattrs", path, "name `%s`", path);
-	strcpy(name, slash ? slash + 1 : clean);
-	if (slash)
-		*slash = '\0';
-	else
-		clean[0] = '\0';
-	if (x->parent_fd < 0 || strcmp(x->parent_path, clean) != 0) {
-		fd = dl_open_in_root(x->rootfd, clean, DL_CREATE_NONE, "xattrs", e);
-		if (fd < 0) {
-			snprintf(e->path, sizeof e->path, "%s", path);
-			return -1;
-		}
-		if (x->parent_fd >= 0)
-			close(x->parent_fd);
-		x->parent_fd = fd;
-		strcpy(x->parent_path, clean);
-	}
-	if ((size_t)snprintf(target, size, "/proc/self/fd/%d/%s", x->parent_fd, name) >= size)
+	if ((size_t)snprintf(target, size, "/proc/self/fd/%d/%s", fd, name) >= size)
 		return dl_fail(e, ENAMETOOLONG, "xattrs", path, "llistxattr `%s`", path);
 	return 0;
 }
@@ -180,7 +160,7 @@ static int read_one(struct xattrs_ctx *x, const char *path, char **names, size_t
 
 int cmd_xattrs(int argc, char **argv)
 {
-	static struct xattrs_ctx x = {.parent_fd = -1};
+	static struct xattrs_ctx x = {.parent.fd = -1};
 	_cleanup_close_ int rootfd = -1;
 	_cleanup_free_ char *input = NULL;
 	_cleanup_free_ char *names = NULL;
@@ -225,13 +205,13 @@ int cmd_xattrs(int argc, char **argv)
 	}
 	if (out_flush(&x.out, &e) < 0)
 		goto fail;
-	if (x.parent_fd >= 0)
-		close(x.parent_fd);
+	if (x.parent.fd >= 0)
+		close(x.parent.fd);
 	dl_status_simple("done");
 	return DL_EXIT_OK;
 fail:
-	if (x.parent_fd >= 0)
-		close(x.parent_fd);
+	if (x.parent.fd >= 0)
+		close(x.parent.fd);
 	dl_status_error(&e);
 	return DL_EXIT_FAILED;
 }
