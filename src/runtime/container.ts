@@ -107,6 +107,8 @@ export interface ContainerInit {
   helper?: HelperProcess;
   status: ContainerStatus;
   onRemove: (container: Container) => Promise<void>;
+  /** The Runtime's helper, for removing a rootless container's files. */
+  helperPath?: string;
 }
 
 const POLL_MS = 20;
@@ -150,6 +152,7 @@ export class Container implements AsyncDisposable {
   #exit: ExitStatus | undefined;
   #waiting: Promise<ExitStatus> | undefined;
   readonly #onRemove: (container: Container) => Promise<void>;
+  readonly #helperPath: string | undefined;
   readonly #cgroups: CgroupSet | undefined;
 
   /** @internal Use `runtime.create()`, `runtime.run()` or `runtime.get()`. */
@@ -161,6 +164,7 @@ export class Container implements AsyncDisposable {
     this.#helper = init.helper;
     this.#status = init.status;
     this.#onRemove = init.onRemove;
+    this.#helperPath = init.helperPath;
     this.#cgroups = init.record.cgroups !== undefined ? new CgroupSet(init.record.cgroups) : undefined;
     const child = init.helper?.child;
     const piped = init.record.stdio === 'pipe' && !init.record.detached && child !== undefined;
@@ -268,7 +272,20 @@ export class Container implements AsyncDisposable {
   async #waitOwned(helper: HelperProcess): Promise<ExitStatus> {
     helper.child.ref();
     (helper.child.stdio[3] as unknown as { ref?: () => void } | null)?.ref?.();
-    const status = await helper.next('exited');
+    let status: ExitedStatus | undefined;
+    try {
+      status = await helper.next('exited');
+    } catch (error) {
+      // A shim that ended without an exit line was killed from outside, and
+      // pid 1 with it (PR_SET_PDEATHSIG): report it as a container killed by
+      // SIGKILL, as for containers of other processes.
+      if (helper.statuses.some((s) => s.type === 'started' || s.type === 'created')) {
+        this.#exit = { exitCode: 137, signal: 'SIGKILL', oomKilled: false };
+        if (this.#status !== 'removed') this.#status = 'stopped';
+        return this.#exit;
+      }
+      throw error;
+    }
     this.#exit = this.#exitFrom(status);
     if (this.#status !== 'removed') this.#status = 'stopped';
     return this.#exit;
@@ -314,7 +331,9 @@ export class Container implements AsyncDisposable {
     if (status !== 'running' && status !== 'created') {
       throw new InvalidStateError(`kill container ${this.id}: container is ${status}`);
     }
-    if (this.#helper === undefined && !isSameProcess(this.#record.pid, this.#record.pidStart)) return;
+    // Once pid 1 is reaped its pid may be reused: never signal it then.
+    if (this.#helper !== undefined && this.#helper.statuses.some((s) => s.type === 'exited')) return;
+    if (!isSameProcess(this.#record.pid, this.#record.pidStart)) return;
     try {
       process.kill(this.#record.pid, signal);
     } catch (error) {
@@ -329,7 +348,10 @@ export class Container implements AsyncDisposable {
    */
   async stop(options: StopOptions = {}): Promise<ExitStatus> {
     const status = this.status;
-    if (status === 'running' || status === 'created') {
+    if (status === 'created') {
+      // pid 1 waiting to start has no handlers yet, so the kernel drops SIGTERM from outside its namespace.
+      await this.kill('SIGKILL');
+    } else if (status === 'running') {
       await this.kill('SIGTERM');
       const timeout = (options.timeout ?? 10) * 1000;
       const timer = sleep(timeout, 'timeout' as const, { ref: false });
@@ -395,7 +417,7 @@ export class Container implements AsyncDisposable {
     await this.#onRemove(this);
     await Promise.all([
       rm(this.#paths.state, { recursive: true, force: true }),
-      removeContainerDir(this.#paths.bundle, this.#record.userns),
+      removeContainerDir(this.#paths.bundle, this.#record.userns, this.#helperPath),
     ]);
     debug('%s removed', this.id.slice(0, 12));
   }

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, open, readdir, readFile, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { chown, lstat, mkdir, open, readdir, readFile, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, PermissionError } from '../errors.js';
 import { spawnHelper, type HelperStdio } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroups, type CgroupHost } from './cgroups/detect.js';
@@ -223,7 +223,7 @@ export class Runtime {
     this.#ready ??= Promise.all([
       mkdir(join(this.root, 'containers'), { recursive: true, mode: 0o711 }),
       mkdir(join(this.stateDir, 'names'), { recursive: true, mode: 0o711 }),
-    ]).then(() => undefined);
+    ]).then(() => Promise.all([ownDirectory(this.root), ownDirectory(this.stateDir)]).then(() => undefined));
     return this.#ready;
   }
 
@@ -405,6 +405,9 @@ export class Runtime {
       if (start) record.started = record.created;
       await Promise.all([writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created'), leasing]).catch(
         async (error) => {
+          // A healthy helper would wait for a start that never comes (or run on
+          // unrecorded): killing the shim takes pid 1 with it (PR_SET_PDEATHSIG).
+          helper.child.kill('SIGKILL');
           await helper.exit;
           throw error;
         },
@@ -416,6 +419,7 @@ export class Runtime {
         helper,
         status: start ? 'running' : 'created',
         onRemove: async (c) => this.#forget(c),
+        ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
       });
       this.#owned.set(id, container);
       cleanup = false;
@@ -479,7 +483,14 @@ export class Runtime {
       const holder = (await readFile(path, 'utf8').catch(() => '')).trim();
       const alive = holder !== '' && (await stat(join(this.stateDir, holder)).then(() => true, () => false));
       if (alive) throw new AlreadyExistsError(`container name \`${name}\` is already used by container ${holder.slice(0, 12)}`);
-      await writeFile(path, id);
+      // The holder is gone: take the name over with the same exclusive create, so
+      // two processes that both saw it stale cannot both win.
+      await unlink(path).catch(() => undefined);
+      try {
+        await writeFile(path, id, { flag: 'wx' });
+      } catch (cause) {
+        throw new AlreadyExistsError(`container name \`${name}\` was just taken by another container`, { cause });
+      }
     }
   }
 
@@ -522,6 +533,7 @@ export class Runtime {
       paths,
       status: record.started !== undefined ? 'running' : 'created',
       onRemove: async (c) => this.#forget(c),
+      ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
     });
   }
 
@@ -589,6 +601,21 @@ export class Runtime {
   /** The paths of a container; for tests and tools. @internal */
   pathsOf(id: string): ContainerPaths {
     return containerPaths(this.root, this.stateDir, id);
+  }
+}
+
+/**
+ * Refuses a data or state directory that another user owns or may write: its
+ * records decide which pids get signalled and which cgroups get emptied.
+ */
+async function ownDirectory(path: string): Promise<void> {
+  const info = await lstat(path);
+  const uid = process.getuid?.() ?? 0;
+  if (!info.isDirectory() || info.uid !== uid || (info.mode & 0o022) !== 0) {
+    throw new PermissionError(
+      `directory \`${path}\` must be a directory owned by uid ${uid} and writable by nobody else (owner ${info.uid}, mode ${(info.mode & 0o7777).toString(8)})`,
+      { path },
+    );
   }
 }
 

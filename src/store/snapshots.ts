@@ -108,6 +108,9 @@ export class SnapshotManager {
     if (await this.exists(layer.chainId)) return false;
     const key = this.#paths.snapshot(layer.chainId);
     let shared = inflight.get(key);
+    // An unpack whose every waiter has gone is being cancelled: start afresh
+    // rather than inherit its AbortError (the snapshot lock orders the two).
+    if (shared?.controller.signal.aborted === true) shared = undefined;
     if (shared === undefined) {
       const controller = new AbortController();
       const entry: SharedUnpack = {

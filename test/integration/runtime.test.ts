@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { HelperError, InvalidArgumentError, InvalidStateError, NotFoundError } from '../../src/index.js';
+import { HelperError, InvalidArgumentError, InvalidStateError, NotFoundError, PermissionError, Runtime } from '../../src/index.js';
 import { cannotRun, cgroupDirs, descendants, hostMounts, makeWorld, text, type World } from './fixtures.js';
 
 const skip = cannotRun();
@@ -146,6 +146,23 @@ describe('runtime', { skip }, () => {
     assert.equal((await text(c.stdout)).trim(), 'two-step');
     await assert.rejects(c.start(), InvalidStateError);
     await assert.rejects(c.kill(), InvalidStateError);
+    await c.remove();
+  });
+
+  // A state directory others may write could hold planted records naming pids to signal.
+  it('refuses a state directory that others can write', async () => {
+    const shared = join(world.base, 'world-writable-state');
+    await mkdir(shared, { mode: 0o777 });
+    await chmod(shared, 0o777);
+    const runtime = new Runtime({ root: world.runtime.root, stateDir: shared });
+    await assert.rejects(runtime.run({ rootfs: world.rootfs, cmd: ['true'] }), PermissionError);
+  });
+
+  it('stop() of a created, never started container does not wait out the timeout', async () => {
+    const c = await world.runtime.create({ rootfs: world.rootfs, cmd: ['true'] });
+    const t = performance.now();
+    assert.equal((await c.stop({ timeout: 5 })).signal, 'SIGKILL');
+    assert.ok(performance.now() - t < 3000, 'stop waited for the timeout');
     await c.remove();
   });
 
