@@ -13,6 +13,18 @@
 #include "fs.h"
 #include "mounts.h"
 
+/* A bind remount's MS_RDONLY covers only the top mount: sub-mounts of an rbind
+ * stay writable unless made read-only recursively (mount_setattr, Linux 5.12+;
+ * on older kernels only the top is read-only). */
+static int readonly_recursive(int fd, const char *dst, struct dl_error *e)
+{
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+
+	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0 && errno != ENOSYS)
+		return dl_fail_errno(e, "mount", dst, "mount_setattr `%s` recursive read-only", dst);
+	return 0;
+}
+
 /* mount(2) takes at most one page of data. */
 #define DL_MOUNT_DATA_MAX 4096
 
@@ -249,6 +261,8 @@ int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error 
 			/* Keep the flags the source mount had: a bind remount resets what it does not name. */
 			if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | want | mount_flags_of(&st), NULL) < 0)
 				return dl_fail_errno(e, "mount", m->dst, "mount `%s` remount", m->dst);
+			if ((want & MS_RDONLY) && (o.flags & MS_REC) && readonly_recursive(fd, m->dst, e) < 0)
+				return -1;
 		}
 	} else {
 		if (mount(m->src, target, m->type, o.flags, o.data[0] ? o.data : NULL) < 0)

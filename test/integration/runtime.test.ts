@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -188,6 +188,21 @@ describe('runtime', { skip }, () => {
     assert.equal(await readFile(join(shared, 'out'), 'utf8'), 'back\n');
     const ro = await output(world, ['sh', '-c', 'echo x > /etc/y || echo rootfs-ro'], { readonlyRootfs: true });
     assert.match(ro.stdout, /rootfs-ro/);
+  });
+
+  // Docker 25+ makes read-only binds recursive: a sub-mount of the source must not stay writable.
+  it('a read-only bind is read-only in its sub-mounts too', async () => {
+    const source = join(world.base, 'with-submount');
+    await mkdir(join(source, 'inner'), { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', join(source, 'inner')]);
+    try {
+      const r = await output(world, ['sh', '-c', 'echo x > /mnt/inner/f && echo wrote || echo refused'], {
+        mounts: [{ type: 'bind', source, target: '/mnt', readonly: true }],
+      });
+      assert.equal(r.stdout, 'refused\n');
+    } finally {
+      execFileSync('umount', [join(source, 'inner')]);
+    }
   });
 
   it('names are unique and find the container', async () => {
