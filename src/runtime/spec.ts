@@ -95,6 +95,9 @@ export interface ContainerSpec {
   /**
    * Let the container outlive the calling process. A detached container is
    * managed from any process through `runtime.list()` / `runtime.get()`.
+   * A container that is not detached dies with the *thread* that started it
+   * (the kernel's parent-death signal follows threads): started from a Node
+   * worker thread, it dies when that worker ends.
    * @default false
    */
   detached?: boolean;
