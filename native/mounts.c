@@ -216,6 +216,16 @@ static void fd_path(char *buf, size_t size, int fd)
 	snprintf(buf, size, "/proc/self/fd/%d", fd);
 }
 
+/* A bind by type or by option (`none SRC DST rbind`, as OCI specs write it). */
+bool dl_mount_is_bind(const struct dl_mount_spec *m)
+{
+	struct mount_opts o;
+
+	if (strcmp(m->type, "bind") == 0)
+		return true;
+	return parse_mount_opts(m->opts, &o) == 0 && (o.flags & MS_BIND);
+}
+
 int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error *e)
 {
 	struct mount_opts o;
@@ -227,7 +237,7 @@ int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error 
 
 	if (parse_mount_opts(m->opts, &o) < 0)
 		return dl_fail_errno(e, "mount", m->dst, "mount options `%s`", m->opts);
-	bind = strcmp(m->type, "bind") == 0 || (o.flags & MS_BIND);
+	bind = dl_mount_is_bind(m);
 	if (bind) {
 		struct stat st;
 		if (stat(src, &st) < 0)

@@ -45,6 +45,8 @@ int dl_make_rprivate(struct dl_error *e);
 /* Mounts the container's root on its target: overlay, or an rbind of the single lower. */
 int dl_mount_root(const struct dl_root_spec *r, struct dl_error *e);
 
+/* Whether M is a bind mount, by its type or its options. */
+bool dl_mount_is_bind(const struct dl_mount_spec *m);
 int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error *e);
 int dl_mknod_in_root(int rootfd, const struct dl_mknod_spec *n, struct dl_error *e);
 int dl_symlink_in_root(int rootfd, const struct dl_symlink_spec *s, struct dl_error *e);

@@ -591,7 +591,7 @@ static int open_host_paths(struct run_config *c, struct pid1_ctx *x, struct dl_e
 		struct dl_mount_spec *m = &c->mounts[i];
 		int fd;
 
-		if (strcmp(m->type, "bind") != 0)
+		if (!dl_mount_is_bind(m))
 			continue;
 		/* O_CLOEXEC: gone at the workload's execve; the init closes every fd but its own. */
 		fd = open(m->src, O_PATH | O_CLOEXEC);
@@ -715,6 +715,10 @@ int cmd_run(int argc, char **argv)
 	if (dl_security_load(&c.sec, &e) < 0)
 		shim_fail(&e);
 	if (c.start_fifo) {
+		if (mkfifo(c.start_fifo, 0600) < 0 && errno != EEXIST) {
+			dl_fail_errno(&e, "open start fifo", c.start_fifo, "mkfifo `%s`", c.start_fifo);
+			shim_fail(&e);
+		}
 		x.fifo_fd = open(c.start_fifo, O_RDWR | O_CLOEXEC);
 		if (x.fifo_fd < 0) {
 			dl_fail_errno(&e, "open start fifo", c.start_fifo, "open `%s`", c.start_fifo);

@@ -56,31 +56,7 @@ export type { IdMap, UsernsSetting } from './runtime/userns.js';
 export { AUTO_USERNS_BASE, AUTO_USERNS_SIZE, AUTO_USERNS_USER } from './runtime/userns.js';
 export { DEFAULT_HOST_BINARIES, rootfsFromHost } from './runtime/host-rootfs.js';
 export type { HostRootfs, HostRootfsOptions } from './runtime/host-rootfs.js';
-export { ImageStore, Lease, DEFAULT_GC_GRACE_PERIOD, DEFAULT_HISTORY_RETENTION, defaultStoreRoot } from './store/index.js';
-export type {
-  BlobSource,
-  GcOptions,
-  GcResult,
-  HistoryRetention,
-  ImageDetails,
-  ImageLayerInput,
-  ImageSnapshot,
-  ImageStoreOptions,
-  ImageSummary,
-  LayerDetails,
-  LeaseInfo,
-  LeaseOptions,
-  LeaseOwner,
-  PutBlobOptions,
-  PutImageInput,
-  RollbackOptions,
-  SnapshotOptions,
-  SnapshotProgress,
-  StoreProblem,
-  StoreProblemKind,
-  TagAction,
-  TagHistoryEntry,
-} from './store/index.js';
+export * from './store/index.js';
 export type {
   Annotations,
   ContainerConfig,

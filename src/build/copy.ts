@@ -28,7 +28,7 @@ import createDebug from 'debug';
 import { InvalidArgumentError } from '../errors.js';
 import { unpackLayer } from '../layer/unpack.js';
 import { callerAsRoot } from './layer-writer.js';
-import { clean, type MergedView } from './merged-view.js';
+import { clean, join, parentOf, type MergedView } from './merged-view.js';
 import { mapLimit, walkSource, type CopySource, type SourceEntry, type SourceFs } from './source-fs.js';
 
 const debug = createDebug('dockless:build');
@@ -374,11 +374,3 @@ async function applyOwnerMode(upper: UpperDir, dir: string, options: CopyOptions
   }
 }
 
-function parentOf(rel: string): string {
-  const slash = rel.lastIndexOf('/');
-  return slash === -1 ? '' : rel.slice(0, slash);
-}
-
-function join(dir: string, name: string): string {
-  return dir === '' ? name : `${dir}/${name}`;
-}

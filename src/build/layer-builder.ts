@@ -5,13 +5,13 @@
  * @module
  */
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { lstat, mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import createDebug from 'debug';
 import { AbortError, BuildError, DocklessError, InvalidArgumentError, NotFoundError } from '../errors.js';
-import { shortDigest, type Digest } from '../oci/digest.js';
+import { sha256Digest, shortDigest, type Digest } from '../oci/digest.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import { parseReference } from '../oci/reference.js';
 import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig } from '../oci/types.js';
@@ -1151,7 +1151,7 @@ async function fetchTo(url: string, file: string, context: string, signal: Abort
     await utimes(file, t, t);
   }
   const name = decodeURIComponent(new URL(url).pathname.split('/').filter(Boolean).at(-1) ?? 'download');
-  return { url, path: file, name, digest: `sha256:${createHash('sha256').update(data).digest('hex')}` };
+  return { url, path: file, name, digest: sha256Digest(data) };
 }
 
 async function ended(stream: NodeJS.ReadableStream | null): Promise<void> {

@@ -198,11 +198,13 @@ export function clean(p: string): string {
   return out.join('/');
 }
 
-function parentOf(rel: string): string {
+/** The parent of a root-relative path (`''` for a top-level name). */
+export function parentOf(rel: string): string {
   const slash = rel.lastIndexOf('/');
   return slash === -1 ? '' : rel.slice(0, slash);
 }
 
-function join(dir: string, name: string): string {
+/** Joins a root-relative directory and a name. */
+export function join(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
 }

@@ -12,7 +12,7 @@ import { readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import type { Digest } from '../oci/digest.js';
+import { sha256Digest, type Digest } from '../oci/digest.js';
 import { ensureDir, writeFileAtomic } from '../store/fs-util.js';
 import { clean, type MergedView } from './merged-view.js';
 import { DockerIgnore, globToRegExp, hasWildcards } from './patterns.js';
@@ -100,7 +100,7 @@ export class ContextFs implements SourceFs {
   }
 
   async fileDigest(_rel: string, entry: SourceEntry): Promise<string> {
-    return this.#digests !== undefined ? this.#digests.digest(entry) : hashFile(entry.hostPath);
+    return this.#digests !== undefined ? this.#digests.digest(entry) : hashFile(entry.hostPath, entry.stats.size);
   }
 
   /** Saves file digests computed since the last save, for the next build. */
@@ -133,7 +133,7 @@ export class ViewFs implements SourceFs {
   }
 
   fileDigest(_rel: string, entry: SourceEntry): Promise<string> {
-    return hashFile(entry.hostPath);
+    return hashFile(entry.hostPath, entry.stats.size);
   }
 }
 
@@ -278,10 +278,8 @@ export async function sourcesDigest(fs: SourceFs, sources: readonly CopySource[]
 /** Files up to this size are read with one synchronous call (a thread-pool round trip costs more). */
 const SMALL_FILE = 1 << 20;
 
-async function hashFile(file: string): Promise<string> {
-  const size = lstatSync(file).size;
-  const data = size <= SMALL_FILE ? readFileSync(file) : await readFile(file);
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+async function hashFile(file: string, size: number): Promise<string> {
+  return sha256Digest(size <= SMALL_FILE ? readFileSync(file) : await readFile(file));
 }
 
 /** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */
@@ -356,7 +354,7 @@ class FileDigestCache {
       return known[5];
     }
     const hashedAt = Date.now();
-    const digest = await hashFile(entry.hostPath);
+    const digest = await hashFile(entry.hostPath, size);
     records.set(rel, [size, mtime, ctime, ino, hashedAt, digest]);
     this.#dirty = true;
     return digest;

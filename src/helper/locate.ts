@@ -8,7 +8,8 @@ const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** Where `npm install` builds the helper and the test probe. */
 export const nativeBuildDir = join(packageRoot, 'native', 'build');
 
-let cached: string | undefined;
+/** Paths already found executable: checked once, not on every spawn. */
+const checked = new Set<string>();
 
 /**
  * The path of the native helper: `$DOCKLESS_HELPER` when set, else the binary
@@ -18,8 +19,8 @@ let cached: string | undefined;
  */
 export function locateHelper(override?: string): string {
   const explicit = override ?? process.env.DOCKLESS_HELPER;
-  if (explicit === undefined && cached !== undefined) return cached;
   const path = explicit ?? join(nativeBuildDir, 'dockless-helper');
+  if (checked.has(path)) return path;
   try {
     accessSync(path, constants.X_OK);
   } catch (cause) {
@@ -28,6 +29,6 @@ export function locateHelper(override?: string): string {
       { cause, path },
     );
   }
-  if (explicit === undefined) cached = path;
+  checked.add(path);
   return path;
 }

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Readable, pipeline } from 'node:stream';
-import zlib from 'node:zlib';
+import { Readable } from 'node:stream';
 import createDebug from 'debug';
 import {
   AbortError,
@@ -13,12 +12,13 @@ import {
 import { LayerApplier, type EntrySink } from './apply.js';
 import { printable } from './entry-path.js';
 import { createExtract, type TarHeader } from './tar-extract.js';
-import { drained, unzstd } from './streams.js';
+import { decompress, drained, sniffCompression } from './streams.js';
+import type { LayerCompression } from '../oci/media-types.js';
 
 const debug = createDebug('dockless:layer');
 
 /** A layer blob's compression. */
-export type LayerCompression = 'gzip' | 'zstd' | 'none';
+export type { LayerCompression };
 
 /** Options of {@link unpackLayer}. */
 export interface UnpackOptions {
@@ -68,10 +68,6 @@ export interface UnpackResult {
   entries: number;
 }
 
-const GZIP_MAGIC = [0x1f, 0x8b];
-const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
-/** Decompressed chunk size: large chunks mean fewer thread-pool round trips and stream events. */
-const GUNZIP_CHUNK = 256 * 1024;
 
 /**
  * Unpacks one OCI layer blob into `target`, in one streamed pass:
@@ -191,19 +187,20 @@ export async function unpackLayer(
     extract.on('close', () => resolve());
   });
 
-  let decompressed: (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
   const onAbort = (): void => {
     fail(abortError(context, signal!));
-    // Unblock a read that waits on a slow source.
-    decompressed?.destroy?.();
+    // Unblock a read that waits on a slow source: the decompressor ends with it.
     destroySource();
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const input = await sniff(source, options.compression ?? 'auto');
+    const input = await sniffCompression(source as AsyncIterable<Uint8Array>);
+    const announced = options.compression ?? 'auto';
+    if (announced !== 'auto' && announced !== input.compression) {
+      debug('layer blob announced as %s is %s by its magic bytes; unpacking it as %s', announced, input.compression, input.compression);
+    }
     debug('%s into %s: %s%s', context, root, input.compression, rootless ? ', rootless' : '');
-    decompressed = decompress(input.chunks, input.compression, context);
-    for await (const chunk of decompressed) {
+    for await (const chunk of decompress(input.chunks, input.compression, context)) {
       if (failure !== undefined) break;
       hash.update(chunk);
       bytes += chunk.byteLength;
@@ -221,7 +218,6 @@ export async function unpackLayer(
   } catch (error) {
     applier.abort();
     extract.destroy(null);
-    decompressed?.destroy?.();
     destroySource();
     throw wrapError(failure ?? error, context);
   } finally {
@@ -244,70 +240,5 @@ function wrapError(error: unknown, context: string): Error {
     return new InvalidArgumentError(`${context}: corrupt gzip stream: ${message}`, { cause: error });
   }
   return new DocklessError(`${context}: ${printable(message)}`, { cause: error });
-}
-
-/** Reads the first bytes to choose the decompressor; returns the whole stream again. */
-async function sniff(
-  source: Readable | AsyncIterable<Uint8Array>,
-  compression: 'auto' | LayerCompression,
-): Promise<{ compression: LayerCompression; chunks: AsyncIterable<Uint8Array> }> {
-  const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
-  const head: Uint8Array[] = [];
-  let length = 0;
-  let ended = false;
-  while (length < ZSTD_MAGIC.length) {
-    const next = await iterator.next();
-    if (next.done) {
-      ended = true;
-      break;
-    }
-    const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
-    head.push(chunk);
-    length += chunk.byteLength;
-  }
-  const first = Buffer.concat(head);
-  const starts = (magic: number[]): boolean => magic.every((b, i) => first[i] === b);
-  // A zstd stream may open with a skippable frame: magic 0x184d2a50–0x184d2a5f, little-endian.
-  const zstdSkippable = first.length >= 4 && (first[0]! & 0xf0) === 0x50 && first[1] === 0x2a && first[2] === 0x4d && first[3] === 0x18;
-  const detected: LayerCompression = starts(GZIP_MAGIC) ? 'gzip' : starts(ZSTD_MAGIC) || zstdSkippable ? 'zstd' : 'none';
-  if (compression !== 'auto' && compression !== detected) {
-    debug('layer blob announced as %s is %s by its magic bytes; unpacking it as %s', compression, detected, detected);
-  }
-  async function* chunks(): AsyncGenerator<Uint8Array> {
-    try {
-      if (first.byteLength > 0) yield first;
-      if (ended) return;
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) return;
-        yield next.value;
-      }
-    } finally {
-      if (!ended) await iterator.return?.();
-    }
-  }
-  return { compression: detected, chunks: chunks() };
-}
-
-/** The decompressed stream. */
-function decompress(
-  input: AsyncIterable<Uint8Array>,
-  compression: LayerCompression,
-  context: string,
-): AsyncIterable<Uint8Array> & { destroy?: () => void } {
-  switch (compression) {
-    case 'none':
-      return input;
-    case 'gzip': {
-      const gunzip = zlib.createGunzip({ chunkSize: GUNZIP_CHUNK });
-      const readable = input instanceof Readable ? input : Readable.from(input, { objectMode: false });
-      pipeline(readable, gunzip, () => {
-        // errors surface through the iteration of gunzip
-      });
-      return gunzip;
-    }
-    case 'zstd':
-      return unzstd(input, context);
-  }
 }
 

@@ -9,8 +9,8 @@ import type { HelperProcess } from '../helper/index.js';
 import type { ExitedStatus } from '../helper/protocol.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import type { ContainerStats } from './cgroups/resources.js';
+import { processStartTime } from '../store/fs-util.js';
 import {
-  isSameProcess,
   readJson,
   writeJsonAtomic,
   type ContainerPaths,
@@ -286,7 +286,8 @@ export class Container implements AsyncDisposable {
       }
       throw error;
     }
-    this.#exit = this.#exitFrom(status);
+    // The constructor's own listener on `exited` ran first and already read the OOM count.
+    this.#exit ??= this.#exitFrom(status);
     if (this.#status !== 'removed') this.#status = 'stopped';
     return this.#exit;
   }
@@ -315,7 +316,7 @@ export class Container implements AsyncDisposable {
   }
 
   #probeForeign(): ContainerStatus {
-    const alive = isSameProcess(this.#record.pid, this.#record.pidStart);
+    const alive = processStartTime(this.#record.pid) === this.#record.pidStart;
     if (alive) return this.#record.started !== undefined ? 'running' : 'created';
     return 'stopped';
   }
@@ -333,7 +334,7 @@ export class Container implements AsyncDisposable {
     }
     // Once pid 1 is reaped its pid may be reused: never signal it then.
     if (this.#helper !== undefined && this.#helper.statuses.some((s) => s.type === 'exited')) return;
-    if (!isSameProcess(this.#record.pid, this.#record.pidStart)) return;
+    if (processStartTime(this.#record.pid) !== this.#record.pidStart) return;
     try {
       process.kill(this.#record.pid, signal);
     } catch (error) {

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { chown, lstat, mkdir, open, readdir, readFile, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
@@ -25,13 +24,13 @@ import {
   defaultRoot,
   defaultStateDir,
   makeContainerDirs,
-  processStartTime,
   readJson,
   writeJsonAtomic,
   type ContainerPaths,
   type ContainerRecord,
 } from './state.js';
-import { resolveUser, resolveUserInLayers, type ResolvedUser } from './user.js';
+import { resolveUserInLayers, type ResolvedUser } from './user.js';
+import { processStartTime, selfStartTime } from '../store/fs-util.js';
 import {
   checkUserMapped,
   deviceBindMounts,
@@ -214,7 +213,7 @@ export class Runtime {
     this.stateDir = options.stateDir ?? defaultStateDir();
     this.#helperPath = options.helperPath;
     this.#store = options.store;
-    this.#ownerStart = processStartTime(process.pid) ?? 0;
+    this.#ownerStart = selfStartTime();
     this.#cgroupParent = validateCgroupParent(options.cgroupParent, 'runtime options');
     this.#userns = options.userns;
   }
@@ -278,11 +277,7 @@ export class Runtime {
     const hostname = spec.hostname ?? short;
     const proc = effectiveProcess(spec, source.config, hostname);
     const [user] = await Promise.all([
-      proc.user === undefined
-        ? ROOT_USER
-        : source.lowers.length === 1
-          ? resolveUser(source.lowers[0]!, proc.user)
-          : resolveUserInLayers(source.lowers, proc.user),
+      proc.user === undefined ? ROOT_USER : resolveUserInLayers(source.lowers, proc.user),
       this.#prepare(),
     ]);
     if (userns !== undefined) checkUserMapped(user, userns);
@@ -320,7 +315,6 @@ export class Runtime {
         writeFile(paths.hostname, `${hostname}\n`),
         writeFile(paths.hosts, hostsFile(hostname)),
         writeFile(paths.resolv, resolvConf()),
-        start ? undefined : this.#makeFifo(paths.fifo),
       ]);
       if (userns !== undefined && !userns.rootless) {
         // Bind-mounted as they are: the container's root must own them to write them, as it would without a user namespace.
@@ -466,12 +460,6 @@ export class Runtime {
     const path = join(this.root, 'empty');
     await mkdir(path, { recursive: true, mode: 0o755 });
     return path;
-  }
-
-  async #makeFifo(path: string): Promise<void> {
-    // Node has no mkfifo; the helper opens the FIFO read-write itself, so the
-    // path only has to exist as a FIFO when it does.
-    execFileSync('mkfifo', ['-m', '600', path]);
   }
 
   async #claimName(name: string, id: string): Promise<void> {

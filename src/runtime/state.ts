@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -54,32 +53,6 @@ export function defaultStateDir(): string {
   if (process.getuid?.() === 0) return '/run/dockless';
   if (process.env.XDG_RUNTIME_DIR) return join(process.env.XDG_RUNTIME_DIR, 'dockless');
   return join('/tmp', `dockless-${process.getuid?.() ?? 'user'}`);
-}
-
-/**
- * The start time of a process (clock ticks since boot, field 22 of
- * /proc/PID/stat), or undefined when it does not exist.
- */
-export function processStartTime(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[19]);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether `pid` is alive and is the same process that started at `start`. */
-export function isSameProcess(pid: number, start: number): boolean {
-  const now = processStartTime(pid);
-  if (now === undefined || now !== start) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 /** Writes `data` to `path` atomically: a temporary file, then rename. */

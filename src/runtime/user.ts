@@ -97,15 +97,9 @@ export function resolveUserFrom(spec: string, passwd: string, group: string): Re
   return { uid, gid, groups: [...new Set(supplementary)], ...(entry !== undefined ? { home: entry.home } : {}) };
 }
 
-/** {@link resolveUserFrom} with the files read from `rootfs` (safely, inside it). */
-export async function resolveUser(rootfs: string, spec: string): Promise<ResolvedUser> {
-  const [passwd, group] = await Promise.all([readFileInRoot(rootfs, '/etc/passwd'), readFileInRoot(rootfs, '/etc/group')]);
-  return resolveUserFrom(spec, passwd ?? '', group ?? '');
-}
-
 /**
- * {@link resolveUserFrom} for an image's layers, top-most first: each file is
- * read from the top-most layer that has it (an approximation of the merged
+ * {@link resolveUserFrom} for a rootfs directory or an image's layers, top-most
+ * first, read safely inside them: each file is read from the top-most layer that has it (an approximation of the merged
  * view that ignores whiteouts of /etc/passwd, which images do not make).
  */
 export async function resolveUserInLayers(layers: readonly string[], spec: string): Promise<ResolvedUser> {

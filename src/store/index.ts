@@ -8,7 +8,6 @@ export { ImageStore, DEFAULT_HISTORY_RETENTION } from './image-store.js';
 export { Lease } from './lease.js';
 export { DEFAULT_GC_GRACE_PERIOD } from './gc.js';
 export { defaultStoreRoot } from './paths.js';
-export { VerifyingStream } from './blobs.js';
 export type {
   BlobSource,
   GcOptions,

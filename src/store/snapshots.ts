@@ -303,7 +303,8 @@ export async function adoptSnapshot(
   }, { timeout: 0 });
 }
 
-function compressionOf(mediaType: string): LayerCompression | 'auto' {
+/** The compression a layer's media type announces, or `'auto'` for a type we do not know. */
+export function compressionOf(mediaType: string): LayerCompression | 'auto' {
   try {
     return layerCompression(mediaType);
   } catch {

@@ -181,7 +181,3 @@ export async function readBody(body: Readable, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Reads and drops a body, so its connection goes back to the pool. */
-export function discardBody(response: HttpResponse): void {
-  response.body.resume();
-}

@@ -22,16 +22,15 @@ import { PassThrough } from 'node:stream';
 import createDebug from 'debug';
 import { DigestMismatchError, InvalidStateError } from '../errors.js';
 import { drained } from '../layer/streams.js';
-import { unpackLayer, type LayerCompression, type UnpackResult } from '../layer/unpack.js';
+import { unpackLayer, type UnpackResult } from '../layer/unpack.js';
 import { shortDigest, type Digest } from '../oci/digest.js';
-import { layerCompression } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/types.js';
 import { commitBlob, discardIngest, ingestBlob, type IngestedBlob } from '../store/blobs.js';
 import { fsyncDir, isErrno, ownerToken, removeTree, touch } from '../store/fs-util.js';
 import type { ImageStore } from '../store/image-store.js';
 import { withLock } from '../store/lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, StorePaths } from '../store/paths.js';
-import { snapshotExists, writeSnapshotMarker } from '../store/snapshots.js';
+import { compressionOf, snapshotExists, writeSnapshotMarker } from '../store/snapshots.js';
 
 const debug = createDebug('dockless:transfer');
 
@@ -336,14 +335,6 @@ export class LayerWriter {
     if (this.#settled) return;
     this.#settled = true;
     this.#done(result);
-  }
-}
-
-function compressionOf(mediaType: string): LayerCompression | 'auto' {
-  try {
-    return layerCompression(mediaType);
-  } catch {
-    return 'auto';
   }
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { InvalidArgumentError, NotFoundError } from '../../src/errors.js';
 import { readFileInRoot, resolveInRoot } from '../../src/runtime/in-root.js';
-import { resolveUser, resolveUserFrom } from '../../src/runtime/user.js';
+import { resolveUserFrom, resolveUserInLayers } from '../../src/runtime/user.js';
 
 const passwd = [
   'root:x:0:0:root:/root:/bin/sh',
@@ -65,13 +65,17 @@ test('resolveInRoot never leaves the root, even through absolute or climbing sym
   }
 });
 
-test('resolveUser reads passwd and group inside the rootfs', async () => {
+test('resolveUserInLayers reads passwd and group inside the layers, the top-most first', async () => {
   const root = await mkdtemp(join(tmpdir(), 'dl-user-'));
   try {
     await mkdir(join(root, 'etc'));
     await writeFile(join(root, 'etc', 'passwd'), passwd);
     await writeFile(join(root, 'etc', 'group'), group);
-    assert.deepEqual(await resolveUser(root, 'app'), { uid: 1000, gid: 1000, groups: [10, 29], home: '/home/app' });
+    assert.deepEqual(await resolveUserInLayers([root], 'app'), { uid: 1000, gid: 1000, groups: [10, 29], home: '/home/app' });
+    const top = join(root, 'top');
+    await mkdir(join(top, 'etc'), { recursive: true });
+    await writeFile(join(top, 'etc', 'passwd'), 'app:x:2000:2000::/srv:/bin/sh\n');
+    assert.deepEqual(await resolveUserInLayers([top, root], 'app'), { uid: 2000, gid: 2000, groups: [10, 29], home: '/srv' });
   } finally {
     await rm(root, { recursive: true, force: true });
   }

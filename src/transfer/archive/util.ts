@@ -6,9 +6,10 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AbortError, DocklessError, InvalidArgumentError } from '../../errors.js';
+import { fsyncDir } from '../../store/fs-util.js';
 export { drained } from '../../layer/streams.js';
 
 /** Throws an {@link AbortError} naming `context` when `signal` has aborted. */
@@ -16,11 +17,7 @@ export function throwIfAborted(signal: AbortSignal | undefined, context: string)
   if (signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: signal.reason });
 }
 
-/** Whether `err` is a Node system error with one of `codes`. */
-export function isErrno(err: unknown, ...codes: string[]): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && codes.includes(code);
-}
+export { isErrno } from '../../store/fs-util.js';
 
 /**
  * A dockless error for `err`: dockless errors pass through; a failure of the
@@ -54,20 +51,10 @@ export function siblingTemp(path: string, what: string): string {
   return join(dirname(path), `.${basename(path)}.${what}-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-/** fsyncs a file or directory (a directory's entries, after renames in it). */
-export async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /** Renames `from` onto `to` and fsyncs their directory. */
 export async function renameDurably(from: string, to: string): Promise<void> {
   await rename(from, to);
-  await fsyncPath(dirname(to)).catch(() => {});
+  await fsyncDir(dirname(to)).catch(() => {});
 }
 
 /** Removes a file or tree, ignoring a missing one. */
