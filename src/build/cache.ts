@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import createDebug from 'debug';
 import { digestHex, isDigest, sha256Digest, shortDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
-import { ensureDir, isErrno, writeFileAtomic } from '../store/fs-util.js';
+import { ensureDir, isErrno, writeFileAtomic } from '../util/index.js';
 
 const debug = createDebug('dockless:build');
 

@@ -22,7 +22,7 @@ import { ownerInContainer } from '../runtime/userns.js';
 import type { ImageStore } from '../store/image-store.js';
 import type { Lease } from '../store/lease.js';
 import type { ImageLayerInput } from '../store/types.js';
-import { ownerToken } from '../store/fs-util.js';
+import { ownerToken } from '../util/index.js';
 import { BuildCache, buildCacheDir, cacheKey, type CacheEntry, type CacheKeyInput } from './cache.js';
 import { copySources, UpperDir, writeContent, type Owner } from './copy.js';
 import { prepareForAdoption, pruneUpper, RUNTIME_MOUNT_POINTS, sourceDateEpochFromEnv, storeLayer, type StoredLayer } from './layer-writer.js';

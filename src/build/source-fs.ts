@@ -13,7 +13,7 @@ import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { sha256Digest, type Digest } from '../oci/digest.js';
-import { ensureDir, writeFileAtomic } from '../store/fs-util.js';
+import { ensureDir, writeFileAtomic } from '../util/index.js';
 import { clean, type MergedView } from './merged-view.js';
 import { DockerIgnore, globToRegExp, hasWildcards } from './patterns.js';
 

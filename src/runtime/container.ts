@@ -9,7 +9,7 @@ import type { HelperProcess } from '../helper/index.js';
 import type { ExitedStatus } from '../helper/protocol.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import type { ContainerStats } from './cgroups/resources.js';
-import { processStartTime } from '../store/fs-util.js';
+import { processStartTime } from '../util/index.js';
 import {
   readJson,
   writeJsonAtomic,

@@ -30,7 +30,7 @@ import {
   type ContainerRecord,
 } from './state.js';
 import { resolveUserInLayers, type ResolvedUser } from './user.js';
-import { processStartTime, selfStartTime } from '../store/fs-util.js';
+import { processStartTime, selfStartTime } from '../util/index.js';
 import {
   checkUserMapped,
   deviceBindMounts,

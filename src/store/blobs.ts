@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
 import { AbortError, DigestMismatchError, NotFoundError } from '../errors.js';
 import { digestAlgorithm, parseDigest, shortDigest, type Digest, type DigestAlgorithm } from '../oci/digest.js';
-import { fsyncDir, isErrno, ownerToken, touch } from './fs-util.js';
+import { fsyncDir, isErrno, ownerToken, touch } from '../util/index.js';
 import type { StorePaths } from './paths.js';
 
 /**

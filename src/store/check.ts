@@ -14,7 +14,7 @@ import { DigestMismatchError, NotFoundError } from '../errors.js';
 import { DIGEST_HEX_LENGTH, isDigest, type Digest, type DigestAlgorithm } from '../oci/digest.js';
 import { OCI_LAYOUT_VERSION, type Descriptor } from '../oci/types.js';
 import type { DocumentReader } from './documents.js';
-import { isErrno } from './fs-util.js';
+import { isErrno } from '../util/index.js';
 import { listLeases } from './leases.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import { currentTargets, indexTime, readHistory, readIndex, reconciledChanges, type HistoryFile } from './refs.js';

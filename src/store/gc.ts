@@ -16,7 +16,7 @@ import createDebug from 'debug';
 import { DIGEST_HEX_LENGTH, isDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import type { DocumentReader } from './documents.js';
-import { isAbandoned, isErrno, ownerToken, removeTree } from './fs-util.js';
+import { isAbandoned, isErrno, ownerToken, removeTree } from '../util/index.js';
 import { isLeaseOver, deleteLease, listLeases } from './leases.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';

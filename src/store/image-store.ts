@@ -52,7 +52,7 @@ import {
   selfStartTime,
   touch,
   writeFileAtomic,
-} from './fs-util.js';
+} from '../util/index.js';
 import { collectGarbage } from './gc.js';
 import { Lease } from './lease.js';
 import { checkLeaseId, deleteLease, listLeases, readLease, writeLease, type LeaseInfo } from './leases.js';

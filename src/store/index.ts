@@ -31,4 +31,4 @@ export type {
   TagAction,
   TagHistoryEntry,
 } from './types.js';
-export type { Owner as LeaseOwner } from './fs-util.js';
+export type { Owner as LeaseOwner } from '../util/index.js';

@@ -9,7 +9,7 @@
 import { readdir, readFile, unlink } from 'node:fs/promises';
 import { InvalidArgumentError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
-import { isErrno, isProcessAlive, writeFileAtomic, type Owner } from './fs-util.js';
+import { isErrno, isProcessAlive, writeFileAtomic, type Owner } from '../util/index.js';
 import type { StorePaths } from './paths.js';
 
 const LEASE_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;

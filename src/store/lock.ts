@@ -23,7 +23,7 @@ import { mkdir, readdir, rename, rmdir, unlink, writeFile } from 'node:fs/promis
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, dirname, join } from 'node:path';
 import { AbortError, InvalidStateError } from '../errors.js';
-import { isAbandoned, isErrno, ownerToken, parseOwnerToken, removeTree } from './fs-util.js';
+import { isAbandoned, isErrno, ownerToken, parseOwnerToken, removeTree } from '../util/index.js';
 
 /** Options of {@link withLock}. */
 export interface LockOptions {

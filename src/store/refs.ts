@@ -19,7 +19,7 @@ import {
   type Descriptor,
   type ImageIndex,
 } from '../oci/types.js';
-import { isErrno, writeFileAtomic } from './fs-util.js';
+import { isErrno, writeFileAtomic } from '../util/index.js';
 import type { StorePaths } from './paths.js';
 
 /** What changed a tag. */

@@ -21,7 +21,7 @@ import { shortDigest, type Digest } from '../oci/digest.js';
 import { layerCompression } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/types.js';
 import { openBlob } from './blobs.js';
-import { fsyncDir, isErrno, ownerToken, removeTree } from './fs-util.js';
+import { fsyncDir, isErrno, ownerToken, removeTree } from '../util/index.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 

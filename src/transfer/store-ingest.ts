@@ -26,7 +26,7 @@ import { unpackLayer, type UnpackResult } from '../layer/unpack.js';
 import { shortDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import { commitBlob, discardIngest, ingestBlob, type IngestedBlob } from '../store/blobs.js';
-import { fsyncDir, isErrno, ownerToken, removeTree, touch } from '../store/fs-util.js';
+import { fsyncDir, isErrno, ownerToken, removeTree, touch } from '../util/index.js';
 import type { ImageStore } from '../store/image-store.js';
 import { withLock } from '../store/lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, StorePaths } from '../store/paths.js';

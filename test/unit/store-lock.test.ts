@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, InvalidStateError } from '../../src/errors.js';
-import { processStartTime } from '../../src/store/fs-util.js';
+import { processStartTime } from '../../src/util/index.js';
 import { withLock } from '../../src/store/lock.js';
 
 describe('store lock', () => {

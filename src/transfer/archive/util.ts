@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AbortError, DocklessError, InvalidArgumentError } from '../../errors.js';
-import { fsyncDir } from '../../store/fs-util.js';
+import { fsyncDir } from '../../util/index.js';
 export { drained } from '../../layer/streams.js';
 
 /** Throws an {@link AbortError} naming `context` when `signal` has aborted. */
@@ -17,7 +17,7 @@ export function throwIfAborted(signal: AbortSignal | undefined, context: string)
   if (signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: signal.reason });
 }
 
-export { isErrno } from '../../store/fs-util.js';
+export { isErrno } from '../../util/index.js';
 
 /**
  * A dockless error for `err`: dockless errors pass through; a failure of the

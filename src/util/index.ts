@@ -1,0 +1,9 @@
+/**
+ * Generic helpers shared by every folder; imports nothing of ours.
+ *
+ * @module
+ */
+
+export * from './errno.js';
+export * from './fs.js';
+export * from './process.js';
