@@ -233,6 +233,9 @@ export class Runtime {
    * @throws {@link InvalidArgumentError} for a malformed spec.
    * @throws {@link NotFoundError} when the rootfs, a bind source or the user does not exist.
    * @throws {@link AlreadyExistsError} when the name is taken.
+   * @throws {@link UnsafeContentError} when the image (or rootfs) has a symlink where the
+   *   runtime mounts something of its own (`/proc`, `/sys`, `/dev`, `/dev/shm`, `/etc/hosts`,
+   *   …): runc refuses these too, as they would redirect a security mount.
    * @throws {@link HelperError} when a setup step fails; nothing is left behind.
    */
   create(spec: ContainerSpec): Promise<Container> {
@@ -335,9 +338,9 @@ export class Runtime {
         mounts: [
           ...DEFAULT_MOUNTS,
           ...(userns !== undefined ? deviceBindMounts(DEFAULT_DEVICES) : []),
-          { type: 'bind', source: paths.hostname, target: '/etc/hostname', options: [] },
-          { type: 'bind', source: paths.hosts, target: '/etc/hosts', options: [] },
-          { type: 'bind', source: paths.resolv, target: '/etc/resolv.conf', options: [] },
+          { type: 'bind', source: paths.hostname, target: '/etc/hostname', options: [], nofollow: true },
+          { type: 'bind', source: paths.hosts, target: '/etc/hosts', options: [], nofollow: true },
+          { type: 'bind', source: paths.resolv, target: '/etc/resolv.conf', options: [], nofollow: true },
           ...mounts,
         ],
         devices: userns !== undefined ? [] : DEFAULT_DEVICES,
