@@ -313,7 +313,7 @@ export class Runtime {
         leasing = this.#store.lease(leaseId(id), source.targets, { processBound: !detached });
         leasing.catch(() => undefined);
       }
-      await makeContainerDirs(paths);
+      await makeContainerDirs(paths, { lower: source.lowers[0]!, owner: userns?.rootless !== true });
       await Promise.all([
         writeFile(paths.hostname, `${hostname}\n`),
         writeFile(paths.hosts, hostsFile(hostname)),

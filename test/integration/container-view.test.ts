@@ -1,0 +1,77 @@
+// What a container sees of its own filesystem, as Docker shows it: the image's
+// root directory as the image made it. Root only.
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmod, chown, copyFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import { ImageStore, Runtime, type ImageConfig } from '../../src/index.js';
+import { nativeBuildDir } from '../../src/helper/locate.js';
+import type { ContainerSpec } from '../../src/runtime/spec.js';
+import { cannotRun, makeWorld, text, type World } from './fixtures.js';
+
+const skip = cannotRun();
+if (skip !== undefined) console.log(`# skipping container-view integration tests: ${skip}`);
+
+/** Runs SPEC to its end; its stdout and exit code. */
+async function run(runtime: Runtime, spec: ContainerSpec): Promise<{ stdout: string; stderr: string; exitCode: number | null }> {
+  const c = await runtime.create(spec);
+  const output = Promise.all([text(c.stdout), text(c.stderr)]);
+  await c.start();
+  const [[stdout, stderr], exit] = await Promise.all([output, c.wait()]);
+  await c.remove();
+  return { stdout: stdout.trim(), stderr: stderr.trim(), exitCode: exit.exitCode };
+}
+
+describe("the image's root directory", { skip }, () => {
+  let world: World;
+  let runtime: Runtime;
+  let rootfs: string;
+  before(async () => {
+    world = await makeWorld();
+    const store = await ImageStore.open({ root: join(world.base, 'store') });
+    runtime = new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir, store });
+    rootfs = join(world.base, 'private-root');
+    await mkdir(join(rootfs, 'bin'), { recursive: true });
+    await copyFile(join(nativeBuildDir, 'probe'), join(rootfs, 'bin', 'probe'));
+    await chmod(join(rootfs, 'bin', 'probe'), 0o755);
+    await chown(rootfs, 1000, 1000);
+    await chmod(rootfs, 0o700);
+    // GNU tar writes the directory's own `./` entry first, with its mode and owner.
+    const tar = execFileSync('tar', ['-C', rootfs, '--numeric-owner', '-cf', '-', '.']);
+    const diffId = `sha256:${createHash('sha256').update(tar).digest('hex')}`;
+    const layer = await store.putBlob(gzipSync(tar), { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' });
+    const config = {
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Cmd: ['probe', 'stat', '/'] },
+      rootfs: { type: 'layers', diff_ids: [diffId] },
+    } as ImageConfig;
+    const manifest = await store.putImage({ config, layers: [{ descriptor: layer, diffId }] });
+    await store.tag(manifest.digest, 'example.test/private-root:1');
+  });
+  after(async () => {
+    await world?.dispose();
+  });
+
+  // The upper directory, created 0755 by root, used to win over the image's `./` entry.
+  it("an image whose root is 0700 and owned by 1000:1000 shows that at / (not the upper dir's 0755 root:root)", async () => {
+    const r = await run(runtime, { image: 'example.test/private-root:1' });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout, '700 1000 1000 dir');
+  });
+
+  it('so does a rootfs directory whose root is 0700 and owned by 1000:1000', async () => {
+    const r = await run(runtime, { rootfs, cmd: ['probe', 'stat', '/'] });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout, '700 1000 1000 dir');
+  });
+
+  it("and in a user namespace (idmapped root), the ids are the container's own", async () => {
+    const r = await run(runtime, { image: 'example.test/private-root:1', userns: 'auto' });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout, '700 1000 1000 dir');
+  });
+});
