@@ -421,7 +421,7 @@ int dl_readonly_path(const char *path, struct dl_error *e)
 	if (mount(target, target, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return dl_fail_errno(e, "mount", path, "mount `%s` on itself", path);
 	/* The old fd is below the new mount; look the path up again to reach it. */
-	close(fd);
+	close(dl_steal_fd(&fd));
 	found = open_existing_nofollow(path, "readonly", &fd, e);
 	if (found <= 0)
 		return found < 0 ? -1 : dl_fail(e, ENOENT, "mount", path, "openat2 `%s`", path);

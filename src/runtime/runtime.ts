@@ -6,7 +6,8 @@ import createDebug from 'debug';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, PermissionError } from '../errors.js';
 import { spawnHelper, type HelperStdio } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
-import { detectCgroups, type CgroupHost } from './cgroups/detect.js';
+import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
+import { cgroupfsPlan } from './cgroups/mounts.js';
 import { planCgroups, validateCgroupParent, validateResources } from './cgroups/policy.js';
 import { Container, containerNotFound, type ContainerInfo } from './container.js';
 import {
@@ -206,6 +207,7 @@ export class Runtime {
   readonly #userns: UsernsSetting | undefined;
   #usernsHost: UsernsHost | undefined;
   #cgroupHost: CgroupHost | undefined;
+  #cgroupMounts: CgroupMount[] | undefined;
   #ready: Promise<void> | undefined;
 
   constructor(options: RuntimeOptions = {}) {
@@ -326,6 +328,16 @@ export class Runtime {
       }
 
       const cgroups = await cgroupsCreating;
+      this.#cgroupMounts ??= detectCgroupMounts();
+      const cgroupfs = cgroupfsPlan({
+        hostMounts: this.#cgroupMounts,
+        cgroups: cgroups.entries,
+        userns: userns !== undefined,
+        readonly: spec.privileged !== true,
+      });
+      if (cgroupfs.skipped.length > 0) {
+        debug('%s user namespace: cgroup v1 cannot be mounted, and it has no cgroup of its own in %s to bind', short, cgroupfs.skipped.join(', '));
+      }
       const env: Record<string, string> = { HOME: user.home || '/', ...proc.env };
       const plan: RunPlan = {
         id,
@@ -337,6 +349,7 @@ export class Runtime {
         hostname,
         mounts: [
           ...DEFAULT_MOUNTS,
+          ...cgroupfs.mounts,
           ...(userns !== undefined ? deviceBindMounts(DEFAULT_DEVICES) : []),
           { type: 'bind', source: paths.hostname, target: '/etc/hostname', options: [], nofollow: true },
           { type: 'bind', source: paths.hosts, target: '/etc/hosts', options: [], nofollow: true },
@@ -344,9 +357,9 @@ export class Runtime {
           ...mounts,
         ],
         devices: userns !== undefined ? [] : DEFAULT_DEVICES,
-        symlinks: DEFAULT_DEV_SYMLINKS,
+        symlinks: [...DEFAULT_DEV_SYMLINKS, ...cgroupfs.symlinks],
         masked: security.masked,
-        readonlyPaths: security.readonlyPaths,
+        readonlyPaths: [...security.readonlyPaths, ...cgroupfs.readonlyPaths],
         readonlyRootfs: spec.readonlyRootfs === true,
         cwd: proc.cwd,
         user,

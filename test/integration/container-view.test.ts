@@ -1,5 +1,6 @@
 // What a container sees of its own filesystem, as Docker shows it: the image's
-// root directory as the image made it. Root only.
+// root directory as the image made it, and its own cgroups, read-only, at
+// /sys/fs/cgroup. Root only.
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -9,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { ImageStore, Runtime, type ImageConfig } from '../../src/index.js';
 import { nativeBuildDir } from '../../src/helper/locate.js';
+import { detectCgroups } from '../../src/runtime/cgroups/detect.js';
 import type { ContainerSpec } from '../../src/runtime/spec.js';
 import { cannotRun, makeWorld, text, type World } from './fixtures.js';
 
@@ -74,4 +76,53 @@ describe("the image's root directory", { skip }, () => {
     assert.equal(r.exitCode, 0, r.stderr);
     assert.equal(r.stdout, '700 1000 1000 dir');
   });
+});
+
+const MiB = 1024 * 1024;
+
+/** The memory controller's limit file as the container sees it, or why it cannot be tried. */
+function memoryLimitFile(): { file: string } | { why: string } {
+  const memory = cannotRun() === undefined ? detectCgroups().controllers.get('memory') : undefined;
+  if (memory === undefined) return { why: 'no memory controller here' };
+  return { file: memory.version === 1 ? '/sys/fs/cgroup/memory/memory.limit_in_bytes' : '/sys/fs/cgroup/memory.max' };
+}
+
+describe('/sys/fs/cgroup in the container', { skip }, () => {
+  let world: World;
+  before(async () => {
+    world = await makeWorld();
+  });
+  after(async () => {
+    await world?.dispose();
+  });
+
+  for (const userns of [undefined, 'auto' as const]) {
+    const mode = userns === undefined ? 'without a user namespace' : 'in a user namespace';
+    // Runtimes size their heaps from it (a memory-limited JVM without it is OOM-killed); it used to be sysfs's empty dir.
+    it(`shows the container's own memory limit, read-only, and none of its siblings (${mode})`, async (t) => {
+      const where = memoryLimitFile();
+      if ('why' in where) {
+        console.log(`# skipped: ${where.why}`);
+        return t.skip(where.why);
+      }
+      const spec = { rootfs: world.rootfs, resources: { memory: 64 * MiB }, ...(userns !== undefined ? { userns } : {}) };
+      // A sibling: its cgroup is next to the probe's on the host, and must not show inside.
+      const sibling = await world.runtime.run({ ...spec, cmd: ['probe', 'sleep', '30'], stdio: 'ignore' });
+      try {
+        const limit = await run(world.runtime, { ...spec, cmd: ['probe', 'cat', where.file] });
+        assert.equal(limit.stdout, String(64 * MiB), limit.stderr);
+        const write = await run(world.runtime, { ...spec, cmd: ['probe', 'write', where.file, String(128 * MiB)] });
+        assert.equal(write.stdout || write.stderr, 'EROFS');
+        const mkdir = await run(world.runtime, { ...spec, cmd: ['probe', 'mkdir', '/sys/fs/cgroup/x'] });
+        assert.equal(mkdir.stdout || mkdir.stderr, 'EROFS');
+        const dir = where.file.slice(0, where.file.lastIndexOf('/'));
+        const list = await run(world.runtime, { ...spec, cmd: ['probe', 'ls', dir] });
+        assert.match(list.stdout, /^cgroup\.procs$/m);
+        assert.doesNotMatch(list.stdout, /dockless-/);
+        assert.ok(!list.stdout.includes(sibling.id.slice(0, 12)));
+      } finally {
+        await sibling.remove({ force: true });
+      }
+    });
+  }
 });
