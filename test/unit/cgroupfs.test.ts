@@ -27,9 +27,10 @@ const SYSTEMD_HYBRID = parseCgroupMounts(`25 0 8:1 / / rw - ext4 /dev/sda1 rw
 `);
 
 /** Pure v2 (Debian 12, Fedora). */
-const V2 = parseCgroupMounts(`25 0 8:1 / / rw - ext4 /dev/sda1 rw
+const V2_TEXT = `25 0 8:1 / / rw - ext4 /dev/sda1 rw
 30 22 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
-`);
+`;
+const V2 = parseCgroupMounts(V2_TEXT);
 
 const RO = ['ro', 'nosuid', 'noexec', 'nodev'];
 
@@ -75,9 +76,13 @@ test('co-mounted hierarchies keep the host name and get a symlink per controller
   ]);
 });
 
+/** v2 with a named v1 hierarchy mounted beside it (for an old systemd in a container). */
+const V2_AND_NAMED = parseCgroupMounts(`${V2_TEXT}41 25 0:40 / /run/systemd-v1 rw,relatime - cgroup cgroup rw,name=systemd
+`);
+
 test('pure v2: cgroup2 on /sys/fs/cgroup itself, read-only, in a user namespace too', () => {
-  for (const userns of [false, true]) {
-    const plan = cgroupfsPlan({ hostMounts: V2, cgroups: [], userns, readonly: true });
+  for (const [hostMounts, userns] of [[V2, false], [V2, true], [V2_AND_NAMED, false]] as const) {
+    const plan = cgroupfsPlan({ hostMounts, cgroups: [], userns, readonly: true });
     assert.deepEqual(plan.mounts, [{ type: 'cgroup2', source: 'cgroup2', target: '/sys/fs/cgroup', options: RO, nofollow: true }]);
     assert.deepEqual(plan.readonlyPaths, []);
   }

@@ -4,7 +4,7 @@
  * own cgroups as the root. Runtimes size themselves from it (the JVM's heap,
  * Go's GOMAXPROCS, Node's heap limit). Decided here, mounted by the helper.
  *
- * - v2: `cgroup2` on `/sys/fs/cgroup`.
+ * - v2 (no v1 hierarchy, or the host's cgroup2 on `/sys/fs/cgroup`): `cgroup2` on `/sys/fs/cgroup`.
  * - v1 and hybrid: a tmpfs on `/sys/fs/cgroup` (made read-only once filled),
  *   one `cgroup` mount per v1 hierarchy of the host, named as the host names
  *   it (`memory`, `cpu,cpuacct`, `systemd` for `name=systemd`) with its
@@ -92,7 +92,8 @@ export function cgroupfsPlan(options: CgroupfsOptions): CgroupfsPlan {
   const plan: CgroupfsPlan = { mounts: [], symlinks: [], readonlyPaths: [], skipped: [] };
   const cgroup2 = (target: string): HelperMount => ({ type: 'cgroup2', source: 'cgroup2', target, options: [...ro, ...FLAGS], nofollow: true });
 
-  if (v1.length === 0) {
+  // A v2 host may still mount a named v1 hierarchy somewhere (for an old systemd in a container): still v2.
+  if (v1.length === 0 || v2?.mountPoint === CGROUPFS) {
     if (v2 !== undefined) plan.mounts.push(cgroup2(CGROUPFS));
     return plan;
   }
