@@ -236,7 +236,7 @@ export class Runtime {
    * @throws {@link NotFoundError} when the rootfs, a bind source or the user does not exist.
    * @throws {@link AlreadyExistsError} when the name is taken.
    * @throws {@link UnsafeContentError} when the image (or rootfs) has a symlink where the
-   *   runtime mounts something of its own (`/proc`, `/sys`, `/dev`, `/dev/shm`, `/etc/hosts`,
+   *   runtime mounts something of its own (`/proc`, `/sys`, `/dev`, `/etc/hosts`, `/etc/resolv.conf`,
    *   …): runc refuses these too, as they would redirect a security mount.
    * @throws {@link HelperError} when a setup step fails; nothing is left behind.
    */
