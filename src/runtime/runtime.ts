@@ -332,11 +332,12 @@ export class Runtime {
       const cgroupfs = cgroupfsPlan({
         hostMounts: this.#cgroupMounts,
         cgroups: cgroups.entries,
+        callerCgroups: this.#cgroupHost.hierarchies,
         userns: userns !== undefined,
         readonly: spec.privileged !== true,
       });
       if (cgroupfs.skipped.length > 0) {
-        debug('%s user namespace: cgroup v1 cannot be mounted, and it has no cgroup of its own in %s to bind', short, cgroupfs.skipped.join(', '));
+        debug('%s user namespace: cgroup v1 cannot be mounted, and no cgroup directory is known to bind for %s', short, cgroupfs.skipped.join(', '));
       }
       const env: Record<string, string> = { HOME: user.home || '/', ...proc.env };
       const plan: RunPlan = {

@@ -124,5 +124,25 @@ describe('/sys/fs/cgroup in the container', { skip }, () => {
         await sibling.remove({ force: true });
       }
     });
+
+    // The JVM's container support gives up unless cpu, cpuacct, cpuset and memory are all mounted (cgroup v1).
+    it(`every v1 hierarchy the JVM needs is mounted, those without a limit too (${mode})`, async (t) => {
+      const v1 = detectCgroups().hierarchies.filter((h) => h.version === 1);
+      const needed = v1.filter((h) => h.controllers.some((c) => ['cpu', 'cpuacct', 'cpuset', 'memory'].includes(c)));
+      if (needed.length === 0) {
+        console.log('# skipped: no cgroup v1 hierarchy here');
+        return t.skip('no cgroup v1 hierarchy here');
+      }
+      const r = await run(world.runtime, {
+        rootfs: world.rootfs,
+        cmd: ['probe', 'cat', '/proc/self/mountinfo'],
+        ...(userns !== undefined ? { userns } : {}),
+      });
+      const points = r.stdout.split('\n').map((l) => l.split(' ')[4]);
+      for (const h of needed) {
+        const target = `/sys/fs/cgroup/${h.mount.slice(h.mount.lastIndexOf('/') + 1)}`;
+        assert.ok(points.includes(target), `${target} is not mounted:\n${r.stdout}`);
+      }
+    });
   }
 });

@@ -35,7 +35,7 @@ const V2 = parseCgroupMounts(V2_TEXT);
 const RO = ['ro', 'nosuid', 'noexec', 'nodev'];
 
 test('hybrid: a tmpfs, one cgroup mount per v1 hierarchy (named ones too), cgroup2 on unified, all read-only', () => {
-  const plan = cgroupfsPlan({ hostMounts: HYBRID, cgroups: [], userns: false, readonly: true });
+  const plan = cgroupfsPlan({ hostMounts: HYBRID, cgroups: [], callerCgroups: [], userns: false, readonly: true });
   assert.deepEqual(
     plan.mounts.map((m) => [m.type, m.target, m.options.join(',')]),
     [
@@ -54,7 +54,7 @@ test('hybrid: a tmpfs, one cgroup mount per v1 hierarchy (named ones too), cgrou
 });
 
 test('co-mounted hierarchies keep the host name and get a symlink per controller, as Docker has', () => {
-  const plan = cgroupfsPlan({ hostMounts: SYSTEMD_HYBRID, cgroups: [], userns: false, readonly: true });
+  const plan = cgroupfsPlan({ hostMounts: SYSTEMD_HYBRID, cgroups: [], callerCgroups: [], userns: false, readonly: true });
   assert.deepEqual(
     plan.mounts.map((m) => m.target),
     [
@@ -82,18 +82,23 @@ const V2_AND_NAMED = parseCgroupMounts(`${V2_TEXT}41 25 0:40 / /run/systemd-v1 r
 
 test('pure v2: cgroup2 on /sys/fs/cgroup itself, read-only, in a user namespace too', () => {
   for (const [hostMounts, userns] of [[V2, false], [V2, true], [V2_AND_NAMED, false]] as const) {
-    const plan = cgroupfsPlan({ hostMounts, cgroups: [], userns, readonly: true });
+    const plan = cgroupfsPlan({ hostMounts, cgroups: [], callerCgroups: [], userns, readonly: true });
     assert.deepEqual(plan.mounts, [{ type: 'cgroup2', source: 'cgroup2', target: '/sys/fs/cgroup', options: RO, nofollow: true }]);
     assert.deepEqual(plan.readonlyPaths, []);
   }
 });
 
-test('in a user namespace, v1 hierarchies are read-only binds of the container cgroup, the others left out', () => {
+// Without cpu, cpuacct, cpuset and memory all mounted, the JVM gives up its container support.
+test("in a user namespace, v1 hierarchies are read-only binds of the container's cgroup, else the caller's", () => {
   const plan = cgroupfsPlan({
     hostMounts: SYSTEMD_HYBRID,
     cgroups: [
       { dir: '/sys/fs/cgroup/memory/x/dockless-1', version: 1, controllers: ['memory'] },
       { dir: '/sys/fs/cgroup/cpu,cpuacct/x/dockless-1', version: 1, controllers: ['cpuacct'] },
+    ],
+    callerCgroups: [
+      { version: 1, controllers: ['memory'], mount: '/sys/fs/cgroup/memory', mountRoot: '/', path: '/x', dir: '/sys/fs/cgroup/memory/x' },
+      { version: 1, controllers: ['net_cls', 'net_prio'], mount: '/sys/fs/cgroup/net_cls,net_prio', mountRoot: '/', path: '/', dir: '/sys/fs/cgroup/net_cls,net_prio' },
     ],
     userns: true,
     readonly: true,
@@ -104,24 +109,28 @@ test('in a user namespace, v1 hierarchies are read-only binds of the container c
       ['tmpfs', 'tmpfs', '/sys/fs/cgroup', 'nosuid,noexec,nodev,mode=755'],
       ['bind', '/sys/fs/cgroup/cpu,cpuacct/x/dockless-1', '/sys/fs/cgroup/cpu,cpuacct', `rbind,${RO.join(',')}`],
       ['bind', '/sys/fs/cgroup/memory/x/dockless-1', '/sys/fs/cgroup/memory', `rbind,${RO.join(',')}`],
+      ['bind', '/sys/fs/cgroup/net_cls,net_prio', '/sys/fs/cgroup/net_cls,net_prio', `rbind,${RO.join(',')}`],
       ['cgroup2', 'cgroup2', '/sys/fs/cgroup/unified', RO.join(',')],
     ],
   );
-  assert.deepEqual(plan.skipped, ['net_cls,net_prio', 'systemd']);
+  // A named hierarchy's directory is not known (it has no controller to find it by).
+  assert.deepEqual(plan.skipped, ['systemd']);
   assert.deepEqual(plan.symlinks, [
     ['cpu,cpuacct', '/sys/fs/cgroup/cpu'],
     ['cpu,cpuacct', '/sys/fs/cgroup/cpuacct'],
+    ['net_cls,net_prio', '/sys/fs/cgroup/net_cls'],
+    ['net_cls,net_prio', '/sys/fs/cgroup/net_prio'],
   ]);
 });
 
 test('privileged: the same mounts, writable', () => {
-  const plan = cgroupfsPlan({ hostMounts: HYBRID, cgroups: [], userns: false, readonly: false });
+  const plan = cgroupfsPlan({ hostMounts: HYBRID, cgroups: [], callerCgroups: [], userns: false, readonly: false });
   assert.ok(plan.mounts.every((m) => !m.options.includes('ro')));
   assert.deepEqual(plan.readonlyPaths, []);
 });
 
 test('no cgroup filesystem on the host: nothing', () => {
-  assert.deepEqual(cgroupfsPlan({ hostMounts: [], cgroups: [], userns: false, readonly: true }), {
+  assert.deepEqual(cgroupfsPlan({ hostMounts: [], cgroups: [], callerCgroups: [], userns: false, readonly: true }), {
     mounts: [],
     symlinks: [],
     readonlyPaths: [],

@@ -11,9 +11,15 @@
  *   controllers as options, a symlink per controller of a co-mounted hierarchy
  *   (`cpu -> cpu,cpuacct`), and on a hybrid host `cgroup2` on `unified`.
  * - In a user namespace cgroup v1 cannot be mounted (it is not
- *   `FS_USERNS_MOUNT`): each v1 hierarchy in which the container has a cgroup
- *   of its own is a read-only bind of that cgroup's host directory instead (it
- *   shows the same files), and the others are left out. cgroup2 mounts there.
+ *   `FS_USERNS_MOUNT`): each v1 hierarchy is a read-only bind of the host
+ *   directory of the cgroup the container is in there instead, which is what a
+ *   mount in its cgroup namespace would show: its own cgroup, or where it has
+ *   none, the caller's. Hierarchies whose directory is unknown (named ones such
+ *   as `name=systemd`) are left out. cgroup2 mounts there.
+ *
+ * Every hierarchy is there, not only those with a cgroup of the container's
+ * own: the JVM's container support gives up (and sizes its heap from the
+ * host's memory) unless cpu, cpuacct, cpuset and memory are all mounted.
  *
  * @module
  */
@@ -21,7 +27,7 @@
 import { posix } from 'node:path';
 import type { HelperMount } from '../defaults.js';
 import type { CgroupRecord } from './cgroup-set.js';
-import type { CgroupMount } from './detect.js';
+import type { CgroupHierarchy, CgroupMount } from './detect.js';
 
 /** Where the container's cgroup filesystems go. */
 export const CGROUPFS = '/sys/fs/cgroup';
@@ -32,6 +38,8 @@ export interface CgroupfsOptions {
   hostMounts: readonly CgroupMount[];
   /** The container's own cgroups: the bind sources in a user namespace. */
   cgroups: readonly CgroupRecord[];
+  /** The caller's own cgroups (`CgroupHost.hierarchies`): the bind sources in a user namespace where the container has none. */
+  callerCgroups: readonly CgroupHierarchy[];
   /** The container has a user namespace of its own (rootless, or `userns`). */
   userns: boolean;
   /** Read-only, as for every container but a privileged one. */
@@ -46,7 +54,7 @@ export interface CgroupfsPlan {
   symlinks: (readonly [string, string])[];
   /** Paths to make read-only after the mounts (the tmpfs holding the hierarchies). */
   readonlyPaths: string[];
-  /** v1 hierarchies left out (in a user namespace, those without a cgroup of the container), for a debug line. */
+  /** v1 hierarchies left out (in a user namespace, those whose directory is unknown), for a debug line. */
   skipped: string[];
 }
 
@@ -83,7 +91,13 @@ function nameOf(m: CgroupMount): string {
  *
  * @example
  * ```ts
- * const plan = cgroupfsPlan({ hostMounts: parseCgroupMounts(mountinfo), cgroups: set.entries, userns: false, readonly: true });
+ * const plan = cgroupfsPlan({
+ *   hostMounts: parseCgroupMounts(mountinfo),
+ *   cgroups: set.entries,
+ *   callerCgroups: detectCgroups().hierarchies,
+ *   userns: false,
+ *   readonly: true,
+ * });
  * ```
  */
 export function cgroupfsPlan(options: CgroupfsOptions): CgroupfsPlan {
@@ -106,12 +120,13 @@ export function cgroupfsPlan(options: CgroupfsOptions): CgroupfsPlan {
     if (!options.userns) {
       plan.mounts.push({ type: 'cgroup', source: 'cgroup', target, options: [...ro, ...FLAGS, ...m.controllers], nofollow: true });
     } else {
-      const own = options.cgroups.find((c) => c.version === 1 && c.controllers.some((k) => m.controllers.includes(k)));
-      if (own === undefined) {
+      const on = (c: { version: 1 | 2; controllers: readonly string[] }) => c.version === 1 && c.controllers.some((k) => m.controllers.includes(k));
+      const dir = options.cgroups.find(on)?.dir ?? options.callerCgroups.find(on)?.dir;
+      if (dir === undefined) {
         plan.skipped.push(name);
         continue;
       }
-      plan.mounts.push({ type: 'bind', source: own.dir, target, options: ['rbind', ...ro, ...FLAGS], nofollow: true });
+      plan.mounts.push({ type: 'bind', source: dir, target, options: ['rbind', ...ro, ...FLAGS], nofollow: true });
     }
     names.add(name);
     const parts = name.split(',');
