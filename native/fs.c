@@ -223,6 +223,59 @@ int dl_open_in_root(int rootfd, const char *path, enum dl_create create, const c
 	}
 }
 
+int dl_open_in_root_nofollow(int rootfd, const char *path, enum dl_create create, const char *step,
+			     struct dl_error *e)
+{
+	char clean[PATH_MAX];
+	_cleanup_close_ int dir = -1;
+	char *comp;
+
+	if (dl_clean_path(path, clean, sizeof clean) < 0)
+		return dl_fail_errno(e, step, path, "openat2 `%s`", path);
+	dir = dl_openat2(rootfd, ".", O_PATH | O_CLOEXEC, RESOLVE_BENEATH);
+	if (dir < 0)
+		return dl_fail_errno(e, step, path, "openat2 `/`");
+	if (clean[0] == '\0')
+		return dl_steal_fd(&dir);
+	/* One component at a time: with O_NOFOLLOW a symlink comes back as itself, so
+	 * that the one to blame can be named. */
+	for (comp = clean;;) {
+		char *slash = strchr(comp, '/');
+		int last = slash == NULL, fd;
+		struct stat st;
+
+		if (slash)
+			*slash = '\0';
+		fd = dl_openat2(dir, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+		if (fd < 0 && errno == ENOENT && create != DL_CREATE_NONE) {
+			int rc;
+			if (last && create == DL_CREATE_FILE) {
+				rc = openat(dir, comp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+				if (rc >= 0)
+					close(rc);
+			} else {
+				rc = mkdirat(dir, comp, 0755);
+			}
+			/* EEXIST: a dangling symlink, refused just below. */
+			if (rc < 0 && errno != EEXIST)
+				return dl_fail_errno(e, step, path, "%s `/%s`", last && create == DL_CREATE_FILE ? "openat" : "mkdirat", clean);
+			fd = dl_openat2(dir, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+		}
+		if (fd < 0)
+			return dl_fail_errno(e, step, path, "openat2 `/%s`", clean);
+		close(dir);
+		dir = fd;
+		if (fstat(dir, &st) < 0)
+			return dl_fail_errno(e, step, path, "fstat `/%s`", clean);
+		if (S_ISLNK(st.st_mode))
+			return dl_fail(e, ELOOP, step, path, "`/%s` is a symlink", clean);
+		if (last)
+			return dl_steal_fd(&dir);
+		*slash = '/';
+		comp = slash + 1;
+	}
+}
+
 int dl_open_parent_in_root(int rootfd, const char *path, int mkdirs, char *name, size_t name_size,
 			   const char *step, struct dl_error *e)
 {

@@ -31,6 +31,13 @@ int dl_clean_path(const char *path, char *out, size_t size);
 int dl_open_in_root(int rootfd, const char *path, enum dl_create create, const char *step,
 		    struct dl_error *e);
 
+/* dl_open_in_root for the targets of the runtime's own mounts: no component of PATH
+ * may be a symlink, not even one that stays in the root, so that an image cannot
+ * redirect a security mount (runc's CVE-2019-16884 and CVE-2019-19921). A symlink is
+ * an ELOOP failure whose message names it, root-relative (`` `/proc` is a symlink ``). */
+int dl_open_in_root_nofollow(int rootfd, const char *path, enum dl_create create, const char *step,
+			     struct dl_error *e);
+
 /* Opens the directory that holds PATH under ROOTFD (creating missing directories
  * when MKDIRS) and copies PATH's last component into NAME; the last component is
  * never followed. PATH must not be the root itself. */

@@ -226,6 +226,30 @@ bool dl_mount_is_bind(const struct dl_mount_spec *m)
 	return parse_mount_opts(m->opts, &o) == 0 && (o.flags & MS_BIND);
 }
 
+/* Rewrites dl_open_in_root_nofollow's ELOOP failure as the refusal of WHAT on DST. */
+static int refuse_symlink(struct dl_error *e, const char *what, const char *dst)
+{
+	char why[DL_ERR_MSG_MAX];
+
+	snprintf(why, sizeof why, "%s", e->msg);
+	return dl_fail(e, ELOOP, DL_STEP_MOUNT_TARGET, dst, "%s: %s in the rootfs", what, why);
+}
+
+static int open_target(int rootfd, const struct dl_mount_spec *m, enum dl_create create, struct dl_error *e)
+{
+	char what[DL_ERR_MSG_MAX];
+	int fd;
+
+	if (!m->nofollow)
+		return dl_open_in_root(rootfd, m->dst, create, "mount", e);
+	fd = dl_open_in_root_nofollow(rootfd, m->dst, create, "mount", e);
+	if (fd < 0 && e->err == ELOOP) {
+		snprintf(what, sizeof what, "mount `%s` on `%s`", dl_mount_is_bind(m) ? m->src : m->type, m->dst);
+		return refuse_symlink(e, what, m->dst);
+	}
+	return fd;
+}
+
 int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error *e)
 {
 	struct mount_opts o;
@@ -245,7 +269,7 @@ int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error 
 		if (!S_ISDIR(st.st_mode))
 			create = DL_CREATE_FILE;
 	}
-	fd = dl_open_in_root(rootfd, m->dst, create, "mount", e);
+	fd = open_target(rootfd, m, create, e);
 	if (fd < 0)
 		return -1;
 	/* The resolved fd, not the path, is the mount point: the path could lead elsewhere. */
@@ -259,7 +283,7 @@ int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error 
 		if (want || o.propagation) {
 			/* The old fd is below the new mount; look the path up again to reach it. */
 			close(fd);
-			fd = dl_open_in_root(rootfd, m->dst, DL_CREATE_NONE, "mount", e);
+			fd = open_target(rootfd, m, DL_CREATE_NONE, e);
 			if (fd < 0)
 				return -1;
 			fd_path(target, sizeof target, fd);
@@ -279,7 +303,7 @@ int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error 
 			return dl_fail_errno(e, "mount", m->dst, "mount `%s` on `%s` type `%s`", m->src, m->dst, m->type);
 		if (o.propagation) {
 			close(fd);
-			fd = dl_open_in_root(rootfd, m->dst, DL_CREATE_NONE, "mount", e);
+			fd = open_target(rootfd, m, DL_CREATE_NONE, e);
 			if (fd < 0)
 				return -1;
 			fd_path(target, sizeof target, fd);
@@ -331,51 +355,81 @@ int dl_pivot_root(int rootfd, struct dl_error *e)
 	return 0;
 }
 
-/* After pivot_root the process root is the container's, so plain paths cannot leave it. */
+/* After pivot_root: PATH from the container's root, no symlink allowed in it.
+ * Returns 1 with *FD open, 0 when PATH is missing, -1 on failure. */
+static int open_existing_nofollow(const char *path, const char *what, int *fd, struct dl_error *e)
+{
+	_cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char msg[DL_ERR_MSG_MAX];
+
+	if (root < 0)
+		return dl_fail_errno(e, "mount", path, "open `/`");
+	*fd = dl_open_in_root_nofollow(root, path, DL_CREATE_NONE, "mount", e);
+	if (*fd >= 0)
+		return 1;
+	if (e->err == ENOENT || e->err == ENOTDIR)
+		return 0;
+	if (e->err == ELOOP) {
+		snprintf(msg, sizeof msg, "%s `%s`", what, path);
+		return refuse_symlink(e, msg, path);
+	}
+	return -1;
+}
+
 int dl_mask_path(const char *path, struct dl_error *e)
 {
+	_cleanup_close_ int fd = -1;
+	char target[64];
 	struct stat st;
+	int found = open_existing_nofollow(path, "mask", &fd, e);
 
-	if (stat(path, &st) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
-		return dl_fail_errno(e, "mount", path, "stat `%s`", path);
-	}
+	if (found <= 0)
+		return found;
+	if (fstat(fd, &st) < 0)
+		return dl_fail_errno(e, "mount", path, "fstat `%s`", path);
+	/* The resolved fd, not the path, is the mount point (the container's /proc is mounted by now). */
+	fd_path(target, sizeof target, fd);
 	if (S_ISDIR(st.st_mode)) {
-		if (mount("tmpfs", path, "tmpfs", MS_RDONLY, NULL) < 0)
+		if (mount("tmpfs", target, "tmpfs", MS_RDONLY, NULL) < 0)
 			return dl_fail_errno(e, "mount", path, "mount `tmpfs` on `%s`", path);
-	} else if (mount("/dev/null", path, NULL, MS_BIND, NULL) < 0) {
+	} else if (mount("/dev/null", target, NULL, MS_BIND, NULL) < 0) {
 		return dl_fail_errno(e, "mount", path, "mount `/dev/null` on `%s`", path);
 	}
 	return 0;
 }
 
-static int remount_readonly(const char *path, struct dl_error *e)
+static int remount_readonly(const char *path, const char *target, struct dl_error *e)
 {
 	struct statvfs st;
 
-	if (statvfs(path, &st) < 0)
+	if (statvfs(target, &st) < 0)
 		return dl_fail_errno(e, "mount", path, "statvfs `%s`", path);
-	if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | mount_flags_of(&st), NULL) < 0)
+	if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | mount_flags_of(&st), NULL) < 0)
 		return dl_fail_errno(e, "mount", path, "mount `%s` remount ro", path);
 	return 0;
 }
 
 int dl_readonly_path(const char *path, struct dl_error *e)
 {
-	struct stat st;
+	_cleanup_close_ int fd = -1;
+	char target[64];
+	int found = open_existing_nofollow(path, "readonly", &fd, e);
 
-	if (stat(path, &st) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
-		return dl_fail_errno(e, "mount", path, "stat `%s`", path);
-	}
-	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+	if (found <= 0)
+		return found;
+	fd_path(target, sizeof target, fd);
+	if (mount(target, target, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return dl_fail_errno(e, "mount", path, "mount `%s` on itself", path);
-	return remount_readonly(path, e);
+	/* The old fd is below the new mount; look the path up again to reach it. */
+	close(dl_steal_fd(&fd));
+	found = open_existing_nofollow(path, "readonly", &fd, e);
+	if (found <= 0)
+		return found < 0 ? -1 : dl_fail(e, ENOENT, "mount", path, "openat2 `%s`", path);
+	fd_path(target, sizeof target, fd);
+	return remount_readonly(path, target, e);
 }
 
 int dl_readonly_root(struct dl_error *e)
 {
-	return remount_readonly("/", e);
+	return remount_readonly("/", "/", e);
 }

@@ -15,6 +15,7 @@ struct dl_mount_spec {
 	const char *src_path; /* when set, where SRC is reached (a /proc/self/fd path); SRC names it in messages */
 	const char *dst; /* inside the container */
 	const char *opts; /* comma list, `-` for none */
+	bool nofollow; /* the runtime's own mount: no symlink anywhere in DST (--mount-nofollow) */
 };
 
 struct dl_mknod_spec {
@@ -54,9 +55,12 @@ int dl_symlink_in_root(int rootfd, const struct dl_symlink_spec *s, struct dl_er
 /* Makes ROOTFD the root and cwd (pivot_root(".", ".") and a detach of the old root). */
 int dl_pivot_root(int rootfd, struct dl_error *e);
 
-/* After pivot_root: hide PATH (missing paths are skipped). */
+/* The step of a mount refused because its target path holds a symlink. */
+#define DL_STEP_MOUNT_TARGET "mount target"
+
+/* After pivot_root: hide PATH (missing paths are skipped; a symlink in PATH is refused). */
 int dl_mask_path(const char *path, struct dl_error *e);
-/* After pivot_root: make PATH read-only (missing paths are skipped). */
+/* After pivot_root: make PATH read-only (missing paths are skipped; a symlink in PATH is refused). */
 int dl_readonly_path(const char *path, struct dl_error *e);
 /* Remounts / read-only. */
 int dl_readonly_root(struct dl_error *e);

@@ -227,9 +227,10 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		} else if (IS("--hostname")) {
 			NEED(1);
 			c->hostname = argv[++i];
-		} else if (IS("--mount")) {
+		} else if (IS("--mount") || IS("--mount-nofollow")) {
 			struct dl_mount_spec *m = &c->mounts[c->n_mounts++];
 			NEED(4);
+			m->nofollow = IS("--mount-nofollow");
 			m->type = argv[i + 1];
 			m->src = argv[i + 2];
 			m->dst = argv[i + 3];
@@ -322,7 +323,7 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		dl_usage("run", "--target needs at least one --lower");
 	if (!c->target && (c->n_lowers || c->upper || c->n_mounts || c->n_mknods || c->n_symlinks ||
 			   c->n_masks || c->n_readonly || c->readonly_rootfs))
-		dl_usage("run", "--lower, --upper, --mount, --mknod, --symlink, --mask, --readonly and "
+		dl_usage("run", "--lower, --upper, --mount, --mount-nofollow, --mknod, --symlink, --mask, --readonly and "
 				"--readonly-rootfs need --target");
 	/* Never assemble a root, or remount anything, in the caller's mount namespace. */
 	if (c->target && !(c->ns_flags & CLONE_NEWNS))

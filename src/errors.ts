@@ -143,7 +143,11 @@ export class BuildError extends DocklessError {
   }
 }
 
-/** Untrusted input (for example a layer tar entry) tried to leave the directory it belongs in. */
+/**
+ * Untrusted input tried to leave the directory it belongs in: a layer tar entry,
+ * or an image with a symlink where the runtime mounts something of its own
+ * (`/proc`, `/sys`, `/dev`, `/etc/hosts`, …; runc's CVE-2019-16884 class).
+ */
 export class UnsafeContentError extends DocklessError {
   override readonly code = 'ERR_DOCKLESS_UNSAFE_CONTENT';
 }

@@ -20,6 +20,13 @@ export const HELPER_EXIT_FAILED = 1;
 /** Exit code of a helper that was called with bad arguments. */
 export const HELPER_EXIT_USAGE = 2;
 
+/**
+ * The `step` of an `error` line for a mount the helper refused because its
+ * target holds a symlink (a `--mount-nofollow`, `--mask` or `--readonly` path).
+ * Mirrors `DL_STEP_MOUNT_TARGET` in native/mounts.h.
+ */
+export const HELPER_STEP_MOUNT_TARGET = 'mount target';
+
 /** `pid`: the host pid of the container's pid 1. */
 export interface PidStatus {
   type: 'pid';

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import createDebug from 'debug';
-import { HelperError } from '../errors.js';
+import { HelperError, UnsafeContentError } from '../errors.js';
 import { locateHelper } from './locate.js';
 import {
   HELPER_EXIT_USAGE,
+  HELPER_STEP_MOUNT_TARGET,
   StatusLineDecoder,
   type ErrorStatus,
   type HelperOp,
@@ -67,7 +68,7 @@ export class HelperProcess {
   #waiters: Waiter[] = [];
   #ended: HelperExit | undefined;
   #stderrTail = '';
-  #failure: HelperError | undefined;
+  #failure: HelperError | UnsafeContentError | undefined;
 
   constructor(op: HelperOp, args: readonly string[], options: SpawnHelperOptions) {
     this.#op = op;
@@ -128,7 +129,7 @@ export class HelperProcess {
   }
 
   /** The failure this helper reported or died with, if any. */
-  get failure(): HelperError | undefined {
+  get failure(): HelperError | UnsafeContentError | undefined {
     return this.#failure;
   }
 
@@ -139,7 +140,8 @@ export class HelperProcess {
 
   /**
    * Resolves with the first status line of `type`; rejects with a
-   * {@link HelperError} if the helper reports an error or exits first.
+   * {@link HelperError} if the helper reports an error or exits first
+   * ({@link UnsafeContentError} for a refused mount target; see {@link errorFromStatus}).
    */
   next<T extends HelperStatus['type']>(type: T): Promise<Extract<HelperStatus, { type: T }>> {
     const seen = this.statuses.find((s) => s.type === type);
@@ -198,17 +200,29 @@ export class HelperProcess {
   }
 }
 
-/** Turns an `error` status line into a {@link HelperError} whose message names the step, path and errno. */
-export function errorFromStatus(op: HelperOp, context: string, status: ErrorStatus): HelperError {
+/**
+ * Turns an `error` status line into a {@link HelperError} whose message names the
+ * step, path and errno; a mount the helper refused because the image put a
+ * symlink in its target (step {@link HELPER_STEP_MOUNT_TARGET}) becomes an
+ * {@link UnsafeContentError} naming the path, with the {@link HelperError} as its cause.
+ */
+export function errorFromStatus(op: HelperOp, context: string, status: ErrorStatus): HelperError | UnsafeContentError {
   const where = status.path ? ` \`${status.path}\`` : '';
   const errno = status.code ? `: ${status.code}${status.message ? ` (${status.message})` : ''}` : status.message ? `: ${status.message}` : '';
-  return new HelperError(`${context}: ${status.step}${where}${errno}`, {
+  const error = new HelperError(`${context}: ${status.step}${where}${errno}`, {
     op,
     step: status.step,
     errno: status.errno,
     errnoCode: status.code,
     ...(status.path !== undefined ? { path: status.path } : {}),
   });
+  if (status.step === HELPER_STEP_MOUNT_TARGET) {
+    return new UnsafeContentError(`${context}: ${status.message}`, {
+      cause: error,
+      ...(status.path !== undefined ? { path: status.path } : {}),
+    });
+  }
+  return error;
 }
 
 /** Starts the helper for `op`. */
@@ -219,7 +233,8 @@ export function spawnHelper(op: HelperOp, args: readonly string[], options: Spaw
 /**
  * Runs a short helper op to completion, feeding `input` on its stdin.
  *
- * @throws {@link HelperError} when the op reports an error or the helper dies.
+ * @throws {@link HelperError} when the op reports an error or the helper dies
+ *   ({@link UnsafeContentError} for a refused mount target).
  */
 export async function runHelperOp(
   op: HelperOp,

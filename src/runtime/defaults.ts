@@ -5,12 +5,19 @@
  * @module
  */
 
-/** One mount as the helper takes it: `--mount TYPE SRC DST OPTS`. */
+/** One mount as the helper takes it: `--mount TYPE SRC DST OPTS` (or `--mount-nofollow`). */
 export interface HelperMount {
   type: string;
   source: string;
   target: string;
   options: string[];
+  /**
+   * The runtime's own mount (`--mount-nofollow`): the helper refuses a target
+   * with a symlink anywhere in it, so that an image cannot redirect it. A user's
+   * mount leaves it unset: its symlinks are followed, inside the root.
+   * @default false
+   */
+  nofollow?: boolean;
 }
 
 /** One device node as the helper takes it: `--mknod PATH TYPE MAJOR MINOR MODE UID GID`. */
@@ -24,17 +31,18 @@ export interface HelperDevice {
 
 /** The mounts every container gets, before its own. */
 export const DEFAULT_MOUNTS: readonly HelperMount[] = [
-  { type: 'proc', source: 'proc', target: '/proc', options: ['nosuid', 'noexec', 'nodev'] },
-  { type: 'tmpfs', source: 'tmpfs', target: '/dev', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+  { type: 'proc', source: 'proc', target: '/proc', nofollow: true, options: ['nosuid', 'noexec', 'nodev'] },
+  { type: 'tmpfs', source: 'tmpfs', target: '/dev', nofollow: true, options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
   {
     type: 'devpts',
     source: 'devpts',
     target: '/dev/pts',
+    nofollow: true,
     options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'],
   },
-  { type: 'tmpfs', source: 'shm', target: '/dev/shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-  { type: 'mqueue', source: 'mqueue', target: '/dev/mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-  { type: 'sysfs', source: 'sysfs', target: '/sys', options: ['ro', 'nosuid', 'noexec', 'nodev'] },
+  { type: 'tmpfs', source: 'shm', target: '/dev/shm', nofollow: true, options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+  { type: 'mqueue', source: 'mqueue', target: '/dev/mqueue', nofollow: true, options: ['nosuid', 'noexec', 'nodev'] },
+  { type: 'sysfs', source: 'sysfs', target: '/sys', nofollow: true, options: ['ro', 'nosuid', 'noexec', 'nodev'] },
 ];
 
 /** The only device nodes a default container has: the safe ones. */

@@ -54,7 +54,7 @@ export function runArgs(plan: RunPlan): string[] {
   if (plan.namespaces.length > 0) args.push('--ns', plan.namespaces.join(','));
   args.push('--hostname', plan.hostname);
   for (const m of plan.mounts) {
-    args.push('--mount', m.type, m.source, m.target, m.options.length > 0 ? m.options.join(',') : '-');
+    args.push(m.nofollow === true ? '--mount-nofollow' : '--mount', m.type, m.source, m.target, m.options.length > 0 ? m.options.join(',') : '-');
   }
   for (const d of plan.devices) {
     args.push('--mknod', d.path, d.type, String(d.major), String(d.minor), d.mode.toString(8), '0', '0');

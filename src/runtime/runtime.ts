@@ -6,7 +6,8 @@ import createDebug from 'debug';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, PermissionError } from '../errors.js';
 import { spawnHelper, type HelperStdio } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
-import { detectCgroups, type CgroupHost } from './cgroups/detect.js';
+import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
+import { cgroupfsPlan } from './cgroups/mounts.js';
 import { planCgroups, validateCgroupParent, validateResources } from './cgroups/policy.js';
 import { Container, containerNotFound, type ContainerInfo } from './container.js';
 import {
@@ -206,6 +207,7 @@ export class Runtime {
   readonly #userns: UsernsSetting | undefined;
   #usernsHost: UsernsHost | undefined;
   #cgroupHost: CgroupHost | undefined;
+  #cgroupMounts: CgroupMount[] | undefined;
   #ready: Promise<void> | undefined;
 
   constructor(options: RuntimeOptions = {}) {
@@ -233,6 +235,9 @@ export class Runtime {
    * @throws {@link InvalidArgumentError} for a malformed spec.
    * @throws {@link NotFoundError} when the rootfs, a bind source or the user does not exist.
    * @throws {@link AlreadyExistsError} when the name is taken.
+   * @throws {@link UnsafeContentError} when the image (or rootfs) has a symlink where the
+   *   runtime mounts something of its own (`/proc`, `/sys`, `/dev`, `/etc/hosts`, `/etc/resolv.conf`,
+   *   …): runc refuses these too, as they would redirect a security mount.
    * @throws {@link HelperError} when a setup step fails; nothing is left behind.
    */
   create(spec: ContainerSpec): Promise<Container> {
@@ -310,7 +315,7 @@ export class Runtime {
         leasing = this.#store.lease(leaseId(id), source.targets, { processBound: !detached });
         leasing.catch(() => undefined);
       }
-      await makeContainerDirs(paths);
+      await makeContainerDirs(paths, { lower: source.lowers[0]!, owner: userns?.rootless !== true });
       await Promise.all([
         writeFile(paths.hostname, `${hostname}\n`),
         writeFile(paths.hosts, hostsFile(hostname)),
@@ -323,6 +328,17 @@ export class Runtime {
       }
 
       const cgroups = await cgroupsCreating;
+      this.#cgroupMounts ??= detectCgroupMounts();
+      const cgroupfs = cgroupfsPlan({
+        hostMounts: this.#cgroupMounts,
+        cgroups: cgroups.entries,
+        callerCgroups: this.#cgroupHost.hierarchies,
+        userns: userns !== undefined,
+        readonly: spec.privileged !== true,
+      });
+      if (cgroupfs.skipped.length > 0) {
+        debug('%s user namespace: cgroup v1 cannot be mounted, and no cgroup directory is known to bind for %s', short, cgroupfs.skipped.join(', '));
+      }
       const env: Record<string, string> = { HOME: user.home || '/', ...proc.env };
       const plan: RunPlan = {
         id,
@@ -334,16 +350,17 @@ export class Runtime {
         hostname,
         mounts: [
           ...DEFAULT_MOUNTS,
+          ...cgroupfs.mounts,
           ...(userns !== undefined ? deviceBindMounts(DEFAULT_DEVICES) : []),
-          { type: 'bind', source: paths.hostname, target: '/etc/hostname', options: [] },
-          { type: 'bind', source: paths.hosts, target: '/etc/hosts', options: [] },
-          { type: 'bind', source: paths.resolv, target: '/etc/resolv.conf', options: [] },
+          { type: 'bind', source: paths.hostname, target: '/etc/hostname', options: [], nofollow: true },
+          { type: 'bind', source: paths.hosts, target: '/etc/hosts', options: [], nofollow: true },
+          { type: 'bind', source: paths.resolv, target: '/etc/resolv.conf', options: [], nofollow: true },
           ...mounts,
         ],
         devices: userns !== undefined ? [] : DEFAULT_DEVICES,
-        symlinks: DEFAULT_DEV_SYMLINKS,
+        symlinks: [...DEFAULT_DEV_SYMLINKS, ...cgroupfs.symlinks],
         masked: security.masked,
-        readonlyPaths: security.readonlyPaths,
+        readonlyPaths: [...security.readonlyPaths, ...cgroupfs.readonlyPaths],
         readonlyRootfs: spec.readonlyRootfs === true,
         cwd: proc.cwd,
         user,

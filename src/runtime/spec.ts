@@ -133,7 +133,7 @@ export interface ContainerSpec {
   /**
    * Lift the restrictions, as `docker run --privileged`: every capability this
    * process holds, no seccomp filter, no masked or read-only /proc and /sys
-   * paths, and every device allowed by the devices cgroup. `capAdd`, `capDrop` and
+   * paths (and a writable /sys/fs/cgroup), and every device allowed by the devices cgroup. `capAdd`, `capDrop` and
    * `seccomp` are then ignored, as Docker ignores them. /dev still holds only the
    * safe nodes.
    * @default false

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { CgroupRecord } from './cgroups/cgroup-set.js';
@@ -111,10 +111,33 @@ export function containerPaths(root: string, stateDir: string, id: string): Cont
   };
 }
 
-/** Creates the directories a new container needs. */
-export async function makeContainerDirs(paths: ContainerPaths): Promise<void> {
-  await Promise.all([
-    mkdir(paths.target, { recursive: true, mode: 0o711 }),
-    mkdir(paths.upper, { recursive: true, mode: 0o755 }).then(() => mkdir(paths.work, { mode: 0o700 })),
-  ]);
+/** How {@link makeContainerDirs} makes the upper directory's root look like the image's. */
+export interface RootLike {
+  /** The top-most lower dir: its root's mode (and owner) become the upper's. */
+  lower: string;
+  /**
+   * Copy the owner too. Ids on disk are the container's own without a user
+   * namespace and with an idmapped root; a rootless caller can neither give its
+   * upper another owner nor needs to (the upper is its own, the container's root).
+   */
+  owner: boolean;
+}
+
+/**
+ * Creates the directories a new container needs. The upper directory's root is
+ * what the container sees at `/` (overlayfs takes the merged root's attributes
+ * from it), so it gets the mode and owner of `like.lower`'s root: an image whose
+ * root is 0700 or owned by 1000 shows that, not the 0755 the upper was made with.
+ */
+export async function makeContainerDirs(paths: ContainerPaths, like?: RootLike): Promise<void> {
+  const upper = async (): Promise<void> => {
+    await mkdir(paths.upper, { recursive: true, mode: 0o755 });
+    await mkdir(paths.work, { mode: 0o700 });
+    if (like === undefined) return;
+    const root = await stat(like.lower);
+    if (like.owner) await chown(paths.upper, root.uid, root.gid);
+    // After the chown, which clears the set-id bits.
+    await chmod(paths.upper, root.mode & 0o7777);
+  };
+  await Promise.all([mkdir(paths.target, { recursive: true, mode: 0o711 }), upper()]);
 }

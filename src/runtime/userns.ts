@@ -363,7 +363,7 @@ export function usernsArgs(plan: Pick<UsernsPlan, 'uidMap' | 'gidMap' | 'newuidm
  * device is not allowed, and a node on a filesystem mounted there would not work anyway.
  */
 export function deviceBindMounts(devices: readonly HelperDevice[]): HelperMount[] {
-  return devices.map((d) => ({ type: 'bind', source: d.path, target: d.path, options: [] }));
+  return devices.map((d) => ({ type: 'bind', source: d.path, target: d.path, options: [], nofollow: true }));
 }
 
 /**

@@ -5,13 +5,23 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { ImageStore, importRootfs, InvalidArgumentError, LayerBuilder, PermissionError, Runtime, rootfsFromHost, type ImageConfig } from '../../src/index.js';
+import {
+  ImageStore,
+  importRootfs,
+  InvalidArgumentError,
+  LayerBuilder,
+  PermissionError,
+  Runtime,
+  rootfsFromHost,
+  UnsafeContentError,
+  type ImageConfig,
+} from '../../src/index.js';
 import { nativeBuildDir } from '../../src/helper/locate.js';
 import type { ContainerSpec } from '../../src/runtime/spec.js';
 
@@ -190,6 +200,39 @@ export const CASES: readonly { name: string; run: (ctx: Ctx) => Promise<void> }[
       assert.equal(exit.exitCode, 0, stdout);
       assert.match(stdout, /^changed\n-rw-r--r-- +1 0 +0 /);
       assert.equal(existsSync(join(rootfs, 'newfile')), false);
+      await c.remove();
+    },
+  },
+  {
+    // runc's CVE-2019-16884 class: an image must not redirect the runtime's own mounts, in a user namespace either.
+    name: 'an image whose /proc is a symlink is refused with an UnsafeContentError naming it',
+    async run({ runtime, work }) {
+      const rootfs = join(work, 'proc-link');
+      await mkdir(join(rootfs, 'bin'), { recursive: true });
+      await mkdir(join(rootfs, 'tmp', 'x'), { recursive: true });
+      await copyFile(join(nativeBuildDir, 'probe'), join(rootfs, 'bin', 'probe'));
+      await symlink('/tmp/x', join(rootfs, 'proc'));
+      await assert.rejects(runtime.create({ rootfs, cmd: ['probe', 'ls', '/tmp/x'] }), (error: unknown) => {
+        assert.ok(error instanceof UnsafeContentError, String(error));
+        assert.equal(error.path, '/proc');
+        return true;
+      });
+      assert.deepEqual(await runtime.list(), []);
+    },
+  },
+  {
+    // Runtimes read their limits there; in a user namespace v1 cannot be mounted, cgroup2 can.
+    name: '/sys/fs/cgroup is mounted read-only, its cgroup namespace root being its own cgroup',
+    async run({ runtime, rootfs }) {
+      const { c, stdout, stderr, exit } = await run(runtime, {
+        rootfs,
+        cmd: ['sh', '-c', 'grep -c " /sys/fs/cgroup" /proc/self/mountinfo; grep "^0::" /proc/self/cgroup; mkdir /sys/fs/cgroup/x'],
+      });
+      const [mounts, unified] = stdout.trim().split('\n');
+      assert.ok(Number(mounts) >= 1, stdout);
+      assert.equal(unified, '0::/');
+      assert.match(stderr, /Read-only file system/);
+      assert.notEqual(exit.exitCode, 0);
       await c.remove();
     },
   },

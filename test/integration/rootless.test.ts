@@ -250,6 +250,8 @@ describe("userns as root: the container's root is an unprivileged host id", { sk
     };
     const top = await mkdtemp(join(tmpdir(), 'dl-userns-top-'));
     try {
+      // The layer's `./` entry is the container's `/`: 0755 as in any image, not mkdtemp's 0700.
+      await chmod(top, 0o755);
       await mkdir(join(top, 'bin'));
       await mkdir(join(top, 'etc'));
       await writeFile(join(top, 'bin', '.wh.cat'), '');

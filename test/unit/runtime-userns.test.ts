@@ -152,7 +152,7 @@ test('helper argv: maps, mappers, and how the root is assembled', () => {
 
 test('device nodes become bind mounts of the host nodes', () => {
   const binds = deviceBindMounts(DEFAULT_DEVICES);
-  assert.deepEqual(binds[0], { type: 'bind', source: '/dev/null', target: '/dev/null', options: [] });
+  assert.deepEqual(binds[0], { type: 'bind', source: '/dev/null', target: '/dev/null', options: [], nofollow: true });
   assert.equal(binds.length, DEFAULT_DEVICES.length);
 });
 

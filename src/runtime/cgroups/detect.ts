@@ -204,3 +204,8 @@ export function detectCgroups(): CgroupHost {
     readFile: readOrUndefined,
   });
 }
+
+/** The cgroup and cgroup2 mounts this process sees, from `/proc/self/mountinfo`. */
+export function detectCgroupMounts(): CgroupMount[] {
+  return parseCgroupMounts(readOrUndefined('/proc/self/mountinfo') ?? '');
+}
