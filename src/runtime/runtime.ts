@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { chown, lstat, mkdir, open, readdir, readFile, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { chown, lstat, mkdir, open, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError, PermissionError } from '../errors.js';
+import { InvalidArgumentError, NotFoundError, PermissionError } from '../errors.js';
 import { spawnHelper, type HelperStdio } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroups, type CgroupHost } from './cgroups/detect.js';
@@ -30,6 +30,7 @@ import {
   type ContainerRecord,
 } from './state.js';
 import { resolveUserInLayers, type ResolvedUser } from './user.js';
+import { claimName, readNameClaim, releaseName } from './names.js';
 import { processStartTime, selfStartTime } from '../util/index.js';
 import {
   checkUserMapped,
@@ -292,9 +293,9 @@ export class Runtime {
       debug('%s rootless: no devices cgroup, and no cgroup where none is delegated: nothing but `resources` is enforced through cgroups', short);
     }
     const cgroupPlan = planCgroups(spec.resources, this.#cgroupHost, `dockless-${id}`, cgroupParent, devices);
-    if (spec.name !== undefined) await this.#claimName(spec.name, id);
 
     let cleanup = true;
+    let named = false;
     let cgroupsCreating: Promise<CgroupSet> | undefined;
     let leasing: Promise<Lease> | undefined;
     // FileHandles, closed through themselves: closing a handle's raw fd would leave the handle
@@ -311,6 +312,10 @@ export class Runtime {
         leasing.catch(() => undefined);
       }
       await makeContainerDirs(paths);
+      if (spec.name !== undefined) {
+        await claimName(this.stateDir, spec.name, id);
+        named = true;
+      }
       await Promise.all([
         writeFile(paths.hostname, `${hostname}\n`),
         writeFile(paths.hosts, hostsFile(hostname)),
@@ -422,12 +427,13 @@ export class Runtime {
     } finally {
       for (const handle of logs) await handle.close().catch(() => undefined);
       if (cleanup) {
+        // Before the state directory goes: without it the claim would look dead to others while still ours.
+        if (named) await releaseName(this.stateDir, spec.name!, id);
         await Promise.all([
           rm(paths.state, { recursive: true, force: true }),
           removeContainerDir(paths.bundle, userns, this.#helperPath),
           cgroupsCreating?.then((set) => set.remove(), () => undefined).catch(() => undefined),
           leasing?.then((lease) => lease.release(), () => undefined).catch(() => undefined),
-          spec.name !== undefined ? unlink(join(this.stateDir, 'names', spec.name)).catch(() => undefined) : undefined,
         ]);
       }
     }
@@ -462,36 +468,12 @@ export class Runtime {
     return path;
   }
 
-  async #claimName(name: string, id: string): Promise<void> {
-    const path = join(this.stateDir, 'names', name);
-    try {
-      await writeFile(path, id, { flag: 'wx' });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = (await readFile(path, 'utf8').catch(() => '')).trim();
-      const alive = holder !== '' && (await stat(join(this.stateDir, holder)).then(() => true, () => false));
-      if (alive) throw new AlreadyExistsError(`container name \`${name}\` is already used by container ${holder.slice(0, 12)}`);
-      // The holder is gone: take the name over with the same exclusive create, so
-      // two processes that both saw it stale cannot both win.
-      await unlink(path).catch(() => undefined);
-      try {
-        await writeFile(path, id, { flag: 'wx' });
-      } catch (cause) {
-        throw new AlreadyExistsError(`container name \`${name}\` was just taken by another container`, { cause });
-      }
-    }
-  }
-
   async #forget(container: Container): Promise<void> {
     this.#owned.delete(container.id);
     if (container.info().image !== undefined && this.#store !== undefined) {
       await this.#store.releaseLease(leaseId(container.id)).catch(() => false);
     }
-    if (container.name !== undefined) {
-      const path = join(this.stateDir, 'names', container.name);
-      const holder = await readFile(path, 'utf8').catch(() => '');
-      if (holder.trim() === container.id) await unlink(path).catch(() => undefined);
-    }
+    if (container.name !== undefined) await releaseName(this.stateDir, container.name, container.id);
   }
 
   /**
@@ -503,8 +485,8 @@ export class Runtime {
   async get(ref: string): Promise<Container> {
     let id = ref;
     if (!ID_RE.test(ref)) {
-      const named = await readFile(join(this.stateDir, 'names', ref), 'utf8').catch(() => undefined);
-      if (named !== undefined && ID_RE.test(named.trim())) id = named.trim();
+      const claim = NAME_RE.test(ref) ? await readNameClaim(this.stateDir, ref).catch(() => undefined) : undefined;
+      if (claim !== undefined && ID_RE.test(claim.id)) id = claim.id;
       else {
         const ids = (await this.#ids()).filter((x) => x.startsWith(ref));
         if (ids.length !== 1 || ref.length === 0) throw containerNotFound(ref);

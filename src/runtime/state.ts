@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { ownerToken, selfStartTime, writeFileAtomic } from '../util/index.js';
 import type { CgroupRecord } from './cgroups/cgroup-set.js';
 import type { StdioMode } from './spec.js';
 import type { UsernsRecord } from './userns.js';
@@ -55,11 +56,14 @@ export function defaultStateDir(): string {
   return join('/tmp', `dockless-${process.getuid?.() ?? 'user'}`);
 }
 
-/** Writes `data` to `path` atomically: a temporary file, then rename. */
+/**
+ * Writes `data` to `path` atomically (a temporary file, then rename), without
+ * fsync: the state directory describes live processes, which a power loss
+ * ends, and a record torn by one is read as missing, so that `prune()`
+ * removes its directory.
+ */
 export async function writeJsonAtomic(path: string, data: unknown): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(data));
-  await rename(tmp, path);
+  await writeFileAtomic(path, JSON.stringify(data), dirname(path), { sync: false });
 }
 
 /** Reads and parses a JSON file; undefined when it does not exist or is not JSON. */
@@ -75,6 +79,8 @@ export async function readJson<T>(path: string): Promise<T | undefined> {
 export interface ContainerPaths {
   /** `<stateDir>/<id>`: record, exit file, start fifo, mount point. */
   state: string;
+  /** The launching process, for telling an abandoned launch (no record, owner dead) from one in progress. */
+  owner: string;
   record: string;
   exit: string;
   fifo: string;
@@ -96,6 +102,7 @@ export function containerPaths(root: string, stateDir: string, id: string): Cont
   const bundle = join(root, 'containers', id);
   return {
     state,
+    owner: join(state, 'owner.json'),
     record: join(state, 'state.json'),
     exit: join(state, 'exit.json'),
     fifo: join(state, 'start.fifo'),
@@ -111,10 +118,32 @@ export function containerPaths(root: string, stateDir: string, id: string): Cont
   };
 }
 
-/** Creates the directories a new container needs. */
+/** What `owner.json` holds: the process launching the container, and its start time. */
+export interface LaunchOwner {
+  pid: number;
+  start: number;
+}
+
+/**
+ * Creates the directories a new container needs. The state directory appears
+ * whole, already naming the launching process (made aside, then renamed), so
+ * that no process ever sees it without its owner.
+ */
 export async function makeContainerDirs(paths: ContainerPaths): Promise<void> {
+  const making = `${dirname(paths.state)}/.new-${ownerToken()}`;
+  const makeState = async () => {
+    await mkdir(making, { mode: 0o711 });
+    try {
+      await writeFile(join(making, 'owner.json'), JSON.stringify({ pid: process.pid, start: selfStartTime() } satisfies LaunchOwner));
+      await rename(making, paths.state);
+    } catch (error) {
+      await rm(making, { recursive: true, force: true });
+      throw error;
+    }
+    await mkdir(paths.target, { mode: 0o711 });
+  };
   await Promise.all([
-    mkdir(paths.target, { recursive: true, mode: 0o711 }),
+    makeState(),
     mkdir(paths.upper, { recursive: true, mode: 0o755 }).then(() => mkdir(paths.work, { mode: 0o700 })),
   ]);
 }

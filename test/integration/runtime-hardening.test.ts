@@ -1,0 +1,49 @@
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { cannotRun, makeWorld, type World } from './fixtures.js';
+
+const skip = cannotRun();
+if (skip !== undefined) console.log(`# skipping runtime hardening tests: ${skip}`);
+
+const repo = join(import.meta.dirname, '..', '..');
+const run = promisify(execFile);
+
+describe('runtime hardening', { skip }, () => {
+  let world: World;
+  before(async () => {
+    world = await makeWorld();
+  });
+  after(async () => {
+    await world?.dispose();
+  });
+
+  // A name claimed before the holder's state existed used to look dead to a
+  // second launch, which stole it (and its unlink-then-create deleted a third's claim).
+  it('two running containers never hold one name, across processes racing for few names', async () => {
+    const child = join(repo, 'test', 'fixtures', 'name-race-child.ts');
+    const { root, stateDir } = world.runtime;
+    const workers = Array.from({ length: 4 }, () =>
+      run(process.execPath, ['--import', 'tsx', child, root, stateDir, world.rootfs, '12', '3', 'race-a,race-b'], {
+        cwd: repo,
+        maxBuffer: 1 << 20,
+      }),
+    );
+    const results = (await Promise.all(workers)).map((r) => JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+      won: number;
+      lost: number;
+      violations: string[];
+    });
+    const violations = results.flatMap((r) => r.violations);
+    assert.deepEqual(violations, [], `${violations.length} violations`);
+    assert.ok(results.reduce((n, r) => n + r.won, 0) > 0, 'no launch won a name');
+    // Every container was removed: a name file left behind points at a container that does not claim it.
+    const left = (await readdir(join(stateDir, 'names'))).filter((n) => !n.startsWith('.'));
+    const stale = [];
+    for (const name of left) stale.push(`${name} -> ${await readFile(join(stateDir, 'names', name), 'utf8').catch(() => '?')}`);
+    assert.deepEqual(stale, []);
+  });
+});
