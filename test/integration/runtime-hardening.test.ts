@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { cannotRun, makeWorld, type World } from './fixtures.js';
+import { cannotRun, descendants, makeWorld, type World } from './fixtures.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping runtime hardening tests: ${skip}`);
@@ -45,5 +45,35 @@ describe('runtime hardening', { skip }, () => {
     const stale = [];
     for (const name of left) stale.push(`${name} -> ${await readFile(join(stateDir, 'names', name), 'utf8').catch(() => '?')}`);
     assert.deepEqual(stale, []);
+  });
+
+  // Every host user can read /proc/<pid>/cmdline (`ps`), and the container reads its
+  // pid 1's: env values and host paths passed as argv leaked to both.
+  it('no secret env value or bind source appears in any cmdline, on the host or in the container', async () => {
+    const source = join(world.base, 'bind-source-hostpath-7c1e');
+    await mkdir(source);
+    const c = await world.runtime.run({
+      rootfs: world.rootfs,
+      cmd: ['sh', '-c', 'cat /proc/1/cmdline; echo; exec sleep 30'],
+      env: { SECRET: 'hunter2' },
+      mounts: [{ type: 'bind', source, target: '/data' }],
+    });
+    try {
+      let inside = '';
+      for await (const chunk of c.stdout!) {
+        inside += chunk.toString();
+        if (inside.includes('\n')) break;
+      }
+      const cmdlines: Record<number, string> = { 0: `container /proc/1/cmdline: ${inside}` };
+      for (const pid of new Set([...(await descendants()), c.pid])) {
+        cmdlines[pid] = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      }
+      assert.ok(Object.values(cmdlines).some((l) => l.includes('dockless-helper')), 'the shim was not found');
+      for (const [pid, line] of Object.entries(cmdlines)) {
+        assert.ok(!line.includes('hunter2') && !line.includes(source), `pid ${pid}: ${line.replaceAll('\0', ' ')}`);
+      }
+    } finally {
+      await c.remove({ force: true });
+    }
   });
 });
