@@ -30,7 +30,8 @@ import {
   type ContainerRecord,
 } from './state.js';
 import { resolveUserInLayers, type ResolvedUser } from './user.js';
-import { claimName, readNameClaim, releaseName } from './names.js';
+import { claimName, pruneNames, readNameClaim, releaseName } from './names.js';
+import { pruneLeftovers } from './prune.js';
 import { processStartTime, selfStartTime } from '../util/index.js';
 import {
   checkUserMapped,
@@ -302,20 +303,22 @@ export class Runtime {
     // to close that fd number again when it is garbage-collected, by then maybe another file's.
     const logs: FileHandle[] = [];
     try {
-      // Made while the directories and files below are; limits are in place before the helper starts.
-      cgroupsCreating = CgroupSet.create(cgroupPlan, `${start ? 'run' : 'create'} container ${short}`);
-      if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
-      cgroupsCreating.catch(() => undefined);
       // The lease keeps gc() from the image's snapshots while the container exists.
       if (source.targets !== undefined && this.#store !== undefined) {
         leasing = this.#store.lease(leaseId(id), source.targets, { processBound: !detached });
         leasing.catch(() => undefined);
       }
+      // The state directory (naming this process) comes before the name claim and the
+      // cgroups: others judge those abandoned by it (names.ts, prune.ts).
       await makeContainerDirs(paths);
       if (spec.name !== undefined) {
         await claimName(this.stateDir, spec.name, id);
         named = true;
       }
+      // Made while the files below are written; limits are in place before the helper starts.
+      cgroupsCreating = CgroupSet.create(cgroupPlan, `${start ? 'run' : 'create'} container ${short}`);
+      if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
+      cgroupsCreating.catch(() => undefined);
       await Promise.all([
         writeFile(paths.hostname, `${hostname}\n`),
         writeFile(paths.hosts, hostsFile(hostname)),
@@ -527,9 +530,18 @@ export class Runtime {
   }
 
   /**
-   * Removes every stopped container (also those left behind by a process that died).
+   * Removes every stopped container (also those left behind by a process that
+   * died), and what crashes left without a container: state directories
+   * without a record whose launching process is gone (with their data
+   * directories and name files), and empty `dockless-<id>` cgroups below the
+   * runtime's `cgroupParent`, on every cgroup hierarchy, that no container of
+   * this state directory has. Running and created containers, and launches in
+   * progress, are never touched. A cgroup or data directory with no state
+   * directory at all is taken only once it is a minute old; runtimes that share
+   * a cgroup parent should share a state directory, or one prunes the other's
+   * stopped containers' cgroups.
    *
-   * @returns the ids removed.
+   * @returns the ids of the containers removed, stopped or left behind.
    */
   async prune(): Promise<string[]> {
     const removed: string[] = [];
@@ -539,7 +551,17 @@ export class Runtime {
       await container.remove();
       removed.push(id);
     }
-    return removed;
+    this.#cgroupHost ??= detectCgroups();
+    const leftovers = await pruneLeftovers({
+      root: this.root,
+      stateDir: this.stateDir,
+      cgroupHost: this.#cgroupHost,
+      cgroupParent: this.#cgroupParent,
+      helperPath: this.#helperPath,
+    });
+    await pruneNames(this.stateDir);
+    if (leftovers.cgroups.length > 0) debug('prune: removed cgroups %o', leftovers.cgroups);
+    return [...removed, ...leftovers.containers];
   }
 
   /**

@@ -1,6 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -74,6 +77,41 @@ describe('runtime hardening', { skip }, () => {
       }
     } finally {
       await c.remove({ force: true });
+    }
+  });
+
+  // A launch killed half-way left an empty cgroup on every hierarchy and a state
+  // directory without a record, which prune() never removed.
+  it('prune removes a crashed launch\'s empty cgroups, record-less state and name, never a live container\'s', async () => {
+    const live = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '30'], resources: { memory: 64 << 20 }, name: 'live-one' });
+    const made: string[] = [];
+    try {
+      const liveRecord = JSON.parse(await readFile(world.runtime.pathsOf(live.id).record, 'utf8')) as { cgroups: { dir: string }[] };
+      assert.ok(liveRecord.cgroups.length > 0, 'the live container has no cgroups to compare with');
+      const id = randomBytes(32).toString('hex');
+      const paths = world.runtime.pathsOf(id);
+      const dead = { pid: 2 ** 22 + 1, start: 1 }; // above pid_max: no such process
+      await mkdir(paths.target, { recursive: true });
+      await writeFile(paths.owner, JSON.stringify(dead));
+      await mkdir(paths.upper, { recursive: true });
+      await writeFile(join(world.runtime.stateDir, 'names', 'crashed'), JSON.stringify({ id, ...dead }));
+      for (const { dir } of liveRecord.cgroups) {
+        const leftover = join(dirname(dir), `dockless-${id}`);
+        await mkdir(leftover);
+        made.push(leftover);
+      }
+      const removed = await world.runtime.prune();
+      assert.deepEqual(removed, [id]);
+      assert.equal(existsSync(paths.state), false, 'record-less state dir left');
+      assert.equal(existsSync(paths.bundle), false, 'data dir left');
+      assert.equal(existsSync(join(world.runtime.stateDir, 'names', 'crashed')), false, 'dead name claim left');
+      for (const dir of made) assert.equal(existsSync(dir), false, `cgroup ${dir} left`);
+      assert.equal(live.status, 'running');
+      for (const { dir } of liveRecord.cgroups) assert.ok(existsSync(dir), `live cgroup ${dir} removed`);
+      assert.equal((await world.runtime.get('live-one')).id, live.id);
+    } finally {
+      await live.remove({ force: true });
+      for (const dir of made) await rmdir(dir).catch(() => undefined);
     }
   });
 });
