@@ -32,7 +32,7 @@ import {
 import { resolveUserInLayers, type ResolvedUser } from './user.js';
 import { claimName, pruneNames, readNameClaim, releaseName } from './names.js';
 import { pruneLeftovers } from './prune.js';
-import { processStartTime, selfStartTime } from '../util/index.js';
+import { isErrno, processStartTime, raceAbort, selfStartTime, throwIfAborted, validateDirOption } from '../util/index.js';
 import {
   checkUserMapped,
   deviceBindMounts,
@@ -82,6 +82,16 @@ export interface RuntimeOptions {
    * @default none for root; for any other user, the rootless default
    */
   userns?: UsernsSetting;
+}
+
+/** Options of {@link Runtime.create} and {@link Runtime.run}. */
+export interface LaunchOptions {
+  /**
+   * Cancels the launch: the promise rejects with {@link AbortError} and nothing
+   * is left behind (the half-made container is killed and removed). Aborting
+   * once the container is returned does nothing to it.
+   */
+  signal?: AbortSignal;
 }
 
 interface ContainerSource {
@@ -195,7 +205,7 @@ function validateSpec(spec: ContainerSpec): void {
  * console.log(await c.wait()); // { exitCode: 0, signal: null, oomKilled: false }
  * ```
  */
-export class Runtime {
+export class Runtime implements AsyncDisposable {
   /** The persistent data directory. */
   readonly root: string;
   /** The state directory. */
@@ -210,9 +220,18 @@ export class Runtime {
   #cgroupHost: CgroupHost | undefined;
   #ready: Promise<void> | undefined;
 
+  /**
+   * Makes a runtime; nothing is created on disk until the first container.
+   *
+   * @throws {@link InvalidArgumentError} when `root` or `stateDir` is not an absolute path, or `helperPath` not a path.
+   * @throws {@link PermissionError} later, at the first container, when `root` or `stateDir` is not a directory of the caller's that only it may write.
+   */
   constructor(options: RuntimeOptions = {}) {
-    this.root = options.root ?? defaultRoot();
-    this.stateDir = options.stateDir ?? defaultStateDir();
+    this.root = validateDirOption(options.root ?? defaultRoot(), 'runtime options: root');
+    this.stateDir = validateDirOption(options.stateDir ?? defaultStateDir(), 'runtime options: stateDir');
+    if (options.helperPath !== undefined && (typeof options.helperPath !== 'string' || options.helperPath === '')) {
+      throw new InvalidArgumentError('runtime options: helperPath must be the path of the helper binary');
+    }
     this.#helperPath = options.helperPath;
     this.#store = options.store;
     this.#ownerStart = selfStartTime();
@@ -221,10 +240,23 @@ export class Runtime {
   }
 
   #prepare(): Promise<void> {
-    this.#ready ??= Promise.all([
-      mkdir(join(this.root, 'containers'), { recursive: true, mode: 0o711 }),
-      mkdir(join(this.stateDir, 'names'), { recursive: true, mode: 0o711 }),
-    ]).then(() => Promise.all([ownDirectory(this.root), ownDirectory(this.stateDir)]).then(() => undefined));
+    const make = (dir: string, sub: string, field: string) =>
+      mkdir(join(dir, sub), { recursive: true, mode: 0o711 }).catch((cause) => {
+        if (isErrno(cause, 'EEXIST', 'ENOTDIR')) {
+          throw new InvalidArgumentError(`runtime options: ${field} \`${dir}\` is not a directory`, { cause, path: dir });
+        }
+        if (isErrno(cause, 'EACCES', 'EPERM', 'EROFS')) {
+          throw new PermissionError(`runtime options: ${field}: mkdir \`${join(dir, sub)}\`: ${(cause as NodeJS.ErrnoException).code}`, { cause, path: dir });
+        }
+        throw cause;
+      });
+    this.#ready ??= Promise.all([make(this.root, 'containers', 'root'), make(this.stateDir, 'names', 'stateDir')]).then(() =>
+      Promise.all([ownDirectory(this.root), ownDirectory(this.stateDir)]).then(() => undefined),
+    );
+    // A failed preparation is retried by the next launch rather than remembered.
+    this.#ready.catch(() => {
+      this.#ready = undefined;
+    });
     return this.#ready;
   }
 
@@ -236,9 +268,10 @@ export class Runtime {
    * @throws {@link NotFoundError} when the rootfs, a bind source or the user does not exist.
    * @throws {@link AlreadyExistsError} when the name is taken.
    * @throws {@link HelperError} when a setup step fails; nothing is left behind.
+   * @throws {@link AbortError} when `options.signal` aborts the launch; nothing is left behind.
    */
-  create(spec: ContainerSpec): Promise<Container> {
-    return this.#launch(spec, false);
+  create(spec: ContainerSpec, options: LaunchOptions = {}): Promise<Container> {
+    return this.#launch(spec, false, options.signal);
   }
 
   /**
@@ -252,18 +285,21 @@ export class Runtime {
    * await c.remove();
    * ```
    */
-  run(spec: ContainerSpec): Promise<Container> {
-    return this.#launch(spec, true);
+  run(spec: ContainerSpec, options: LaunchOptions = {}): Promise<Container> {
+    return this.#launch(spec, true, options.signal);
   }
 
-  async #launch(spec: ContainerSpec, start: boolean): Promise<Container> {
+  async #launch(spec: ContainerSpec, start: boolean, signal: AbortSignal | undefined): Promise<Container> {
+    throwIfAborted(signal, `${start ? 'run' : 'create'} container`);
     validateSpec(spec);
     validateResources(spec.resources);
     const cgroupParent = validateCgroupParent(spec.cgroupParent, 'container spec') ?? this.#cgroupParent;
     const security = securityPlan(spec);
     this.#usernsHost ??= readUsernsHost();
     const userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
+    let context = `${start ? 'run' : 'create'} container`;
     const source = await this.#source(spec);
+    throwIfAborted(signal, context);
     const mounts = (spec.mounts ?? []).map(userMount);
     await Promise.all(
       mounts
@@ -276,6 +312,7 @@ export class Runtime {
     );
     const id = randomBytes(32).toString('hex');
     const short = id.slice(0, 12);
+    context = `${context} ${short}`;
     const hostname = spec.hostname ?? short;
     const proc = effectiveProcess(spec, source.config, hostname);
     const [user] = await Promise.all([
@@ -283,6 +320,7 @@ export class Runtime {
       this.#prepare(),
     ]);
     if (userns !== undefined) checkUserMapped(user, userns);
+    throwIfAborted(signal, context);
     const paths = containerPaths(this.root, this.stateDir, id);
     const detached = spec.detached === true;
     const stdio = spec.stdio ?? 'pipe';
@@ -316,7 +354,7 @@ export class Runtime {
         named = true;
       }
       // Made while the files below are written; limits are in place before the helper starts.
-      cgroupsCreating = CgroupSet.create(cgroupPlan, `${start ? 'run' : 'create'} container ${short}`);
+      cgroupsCreating = CgroupSet.create(cgroupPlan, context);
       if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
       cgroupsCreating.catch(() => undefined);
       await Promise.all([
@@ -377,43 +415,50 @@ export class Runtime {
       } else {
         helperStdio = [stdio, stdio, stdio];
       }
+      throwIfAborted(signal, context);
       const helper = spawnHelper('run', runArgs(plan), {
         stdio: helperStdio,
         detached,
-        context: `${start ? 'run' : 'create'} container ${short}`,
+        context,
         ...(plan.seccomp !== undefined ? { inputs: [plan.seccomp] } : {}),
         ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
       });
       for (const handle of logs.splice(0)) await handle.close();
 
-      const { pid } = await helper.next('pid');
-      const record: ContainerRecord = {
-        version: 1,
-        id,
-        ...(spec.name !== undefined ? { name: spec.name } : {}),
-        created: new Date().toISOString(),
-        pid,
-        pidStart: processStartTime(pid) ?? 0,
-        ownerPid: process.pid,
-        ownerStart: this.#ownerStart,
-        detached,
-        rootfs: source.label,
-        ...(spec.image !== undefined ? { image: spec.image } : {}),
-        cmd: proc.argv,
-        stdio,
-        ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
-        ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
-      };
-      if (start) record.started = record.created;
-      await Promise.all([writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created'), leasing]).catch(
-        async (error) => {
-          // A healthy helper would wait for a start that never comes (or run on
-          // unrecorded): killing the shim takes pid 1 with it (PR_SET_PDEATHSIG).
-          helper.child.kill('SIGKILL');
-          await helper.exit;
-          throw error;
-        },
-      );
+      let record: ContainerRecord;
+      let settling: Promise<unknown> | undefined;
+      try {
+        const { pid } = await raceAbort(helper.next('pid'), signal, context);
+        record = {
+          version: 1,
+          id,
+          ...(spec.name !== undefined ? { name: spec.name } : {}),
+          created: new Date().toISOString(),
+          pid,
+          pidStart: processStartTime(pid) ?? 0,
+          ownerPid: process.pid,
+          ownerStart: this.#ownerStart,
+          detached,
+          rootfs: source.label,
+          ...(spec.image !== undefined ? { image: spec.image } : {}),
+          cmd: proc.argv,
+          stdio,
+          ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
+          ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
+        };
+        if (start) record.started = record.created;
+        settling = Promise.all([writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created'), leasing]);
+        await raceAbort(settling, signal, context);
+      } catch (error) {
+        // A healthy helper would wait for a start that never comes, or run on
+        // unrecorded or aborted: killing the shim takes pid 1 with it (PR_SET_PDEATHSIG).
+        helper.child.kill('SIGKILL');
+        await helper.exit;
+        // The record write must be over before the cleanup removes its directory.
+        await settling?.catch(() => undefined);
+        throw error;
+      }
+      const pid = record.pid;
       if (detached) helper.unref();
       const container = new Container({
         record,
@@ -588,6 +633,21 @@ export class Runtime {
     const c = typeof container === 'string' ? await this.get(container) : container;
     const helper = this.#helperPath !== undefined && options.helperPath === undefined ? { helperPath: this.#helperPath } : {};
     return commitContainer(this.#store, c, this.pathsOf(c.id).upper, tag, { ...options, ...helper });
+  }
+
+  /**
+   * Kills and removes every container this runtime created that is not
+   * detached and not removed yet; detached containers, and containers of other
+   * processes found with {@link Runtime.get}, are left as they are. For
+   * `await using runtime = new Runtime()`.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    const results = await Promise.allSettled(
+      [...this.#owned.values()].filter((c) => !c.info().detached).map((c) => c.remove({ force: true })),
+    );
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length === 1) throw failed[0]!.reason;
+    if (failed.length > 1) throw new AggregateError(failed.map((r) => r.reason as unknown), `dispose runtime: ${failed.length} containers could not be removed`);
   }
 
   /** The paths of a container; for tests and tools. @internal */

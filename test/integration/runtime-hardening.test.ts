@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { AbortError, InvalidArgumentError, Runtime, type Container } from '../../src/index.js';
 import { cannotRun, descendants, makeWorld, type World } from './fixtures.js';
 
 const skip = cannotRun();
@@ -113,5 +114,68 @@ describe('runtime hardening', { skip }, () => {
       await live.remove({ force: true });
       for (const dir of made) await rmdir(dir).catch(() => undefined);
     }
+  });
+
+  // Durations were seconds in stop() and milliseconds elsewhere; one rule now: milliseconds, named so.
+  it('stop() takes timeoutMs, and refuses the seconds-based timeout', async () => {
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sh', '-c', 'trap "" TERM; sleep 30'], init: false });
+    try {
+      await assert.rejects(c.stop({ timeout: 1 } as never), InvalidArgumentError);
+      await new Promise((r) => setTimeout(r, 200));
+      const t = performance.now();
+      assert.equal((await c.stop({ timeoutMs: 300 })).signal, 'SIGKILL');
+      assert.ok(performance.now() - t < 5000, `stop took ${performance.now() - t} ms`);
+    } finally {
+      await c.remove({ force: true });
+    }
+  });
+
+  // run/create/wait/stop could not be cancelled: an AbortSignal now ends them, and an aborted launch leaves nothing.
+  it('an AbortSignal cancels run, wait and stop; an aborted launch leaves nothing behind', async () => {
+    const before = new Set(await readdir(world.runtime.stateDir));
+    await assert.rejects(world.runtime.run({ rootfs: world.rootfs, cmd: ['true'] }, { signal: AbortSignal.abort() }), AbortError);
+    const got: Container[] = [];
+    let aborted = 0;
+    for (const delay of [0, 1, 2, 3, 5, 8, 12, 20]) {
+      const controller = new AbortController();
+      const launching = world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '30'], name: `abort-${delay}` }, { signal: controller.signal });
+      setTimeout(() => controller.abort(), delay);
+      try {
+        got.push(await launching);
+      } catch (error) {
+        assert.ok(error instanceof AbortError, String(error));
+        aborted++;
+      }
+    }
+    assert.ok(aborted > 0, 'no launch was aborted');
+    const left = (await readdir(world.runtime.stateDir)).filter((e) => !before.has(e));
+    assert.deepEqual(left.sort(), got.map((c) => c.id).sort(), 'an aborted launch left its state directory');
+    const names = (await readdir(join(world.runtime.stateDir, 'names'))).filter((n) => n.startsWith('abort-'));
+    assert.deepEqual(names.sort(), got.map((c) => c.name!).sort(), 'an aborted launch kept its name');
+    for (const c of got) await c.remove({ force: true });
+
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sh', '-c', 'trap "" TERM; sleep 30'], init: false });
+    try {
+      await assert.rejects(c.wait({ signal: AbortSignal.timeout(100) }), AbortError);
+      assert.equal(c.status, 'running');
+      await assert.rejects(c.stop({ timeoutMs: 60_000, signal: AbortSignal.timeout(300) }), AbortError);
+      assert.equal(c.status, 'running');
+    } finally {
+      await c.remove({ force: true });
+    }
+  });
+
+  // A Runtime held processes and directories but could not be disposed of.
+  it('await using a Runtime removes the non-detached containers it made', async () => {
+    let pid = 0;
+    let id = '';
+    {
+      await using runtime = new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir });
+      const c = await runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '30'] });
+      pid = c.pid;
+      id = c.id;
+    }
+    assert.equal(existsSync(join(world.runtime.stateDir, id)), false, 'state directory left');
+    assert.equal(existsSync(`/proc/${pid}`), false, 'pid 1 still alive');
   });
 });

@@ -161,7 +161,7 @@ describe('runtime', { skip }, () => {
   it('stop() of a created, never started container does not wait out the timeout', async () => {
     const c = await world.runtime.create({ rootfs: world.rootfs, cmd: ['true'] });
     const t = performance.now();
-    assert.equal((await c.stop({ timeout: 5 })).signal, 'SIGKILL');
+    assert.equal((await c.stop({ timeoutMs: 5000 })).signal, 'SIGKILL');
     assert.ok(performance.now() - t < 3000, 'stop waited for the timeout');
     await c.remove();
   });
