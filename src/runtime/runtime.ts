@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chown, lstat, mkdir, open, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { chown, mkdir, open, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError, NotFoundError, PermissionError } from '../errors.js';
@@ -32,7 +31,15 @@ import {
 import { resolveUserInLayers, type ResolvedUser } from './user.js';
 import { claimName, pruneNames, readNameClaim, releaseName } from './names.js';
 import { pruneLeftovers } from './prune.js';
-import { isErrno, processStartTime, raceAbort, selfStartTime, throwIfAborted, validateDirOption } from '../util/index.js';
+import {
+  checkOwnDirectory,
+  isErrno,
+  processStartTime,
+  raceAbort,
+  selfStartTime,
+  throwIfAborted,
+  validateDirOption,
+} from '../util/index.js';
 import {
   checkUserMapped,
   deviceBindMounts,
@@ -44,9 +51,9 @@ import {
   type UsernsSetting,
 } from './userns.js';
 import { effectiveProcess } from './image-config.js';
-import type { ImageStore } from '../store/image-store.js';
-import type { ContainerConfig } from '../oci/types.js';
-import type { Lease } from '../store/lease.js';
+import { hostsFile, resolvConf } from './etc-files.js';
+import { containerSource } from './source.js';
+import type { ImageStore, Lease } from '../store/index.js';
 import { commitContainer, type CommitOptions, type CommitResult } from '../build/commit.js';
 
 const debug = createDebug('dockless:runtime');
@@ -94,42 +101,9 @@ export interface LaunchOptions {
   signal?: AbortSignal;
 }
 
-interface ContainerSource {
-  /** Overlay lower dirs, top-most first. */
-  lowers: string[];
-  /** What the record names as the rootfs. */
-  label: string;
-  /** The image config's container part, for an image. */
-  config?: ContainerConfig;
-  /** What a lease must hold while the container exists: manifest digest and chainIDs. */
-  targets?: string[];
-}
-
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const ID_RE = /^[0-9a-f]{64}$/;
 const ROOT_USER: ResolvedUser = { uid: 0, gid: 0, groups: [], home: '/root' };
-
-let hostResolvConf: string | undefined;
-
-function resolvConf(): string {
-  if (hostResolvConf !== undefined) return hostResolvConf;
-  let text = '';
-  try {
-    text = readFileSync('/etc/resolv.conf', 'utf8');
-  } catch {
-    /* no host resolver configuration: the container gets an empty one */
-  }
-  // Loopback resolvers of the host are unreachable from the container's own network namespace.
-  hostResolvConf = text
-    .split('\n')
-    .filter((line) => !/^\s*nameserver\s+(127\.|::1\b)/.test(line))
-    .join('\n');
-  return hostResolvConf;
-}
-
-function hostsFile(hostname: string): string {
-  return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
-}
 
 function userMount(mount: MountSpec, index: number): HelperMount {
   if (mount === null || typeof mount !== 'object') throw new InvalidArgumentError(`mounts[${index}]: expected an object`);
@@ -251,7 +225,7 @@ export class Runtime implements AsyncDisposable {
         throw cause;
       });
     this.#ready ??= Promise.all([make(this.root, 'containers', 'root'), make(this.stateDir, 'names', 'stateDir')]).then(() =>
-      Promise.all([ownDirectory(this.root), ownDirectory(this.stateDir)]).then(() => undefined),
+      Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir)]).then(() => undefined),
     );
     // A failed preparation is retried by the next launch rather than remembered.
     this.#ready.catch(() => {
@@ -298,7 +272,7 @@ export class Runtime implements AsyncDisposable {
     this.#usernsHost ??= readUsernsHost();
     const userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
     let context = `${start ? 'run' : 'create'} container`;
-    const source = await this.#source(spec);
+    const source = await containerSource(spec, this.#store, this.root);
     throwIfAborted(signal, context);
     const mounts = (spec.mounts ?? []).map(userMount);
     await Promise.all(
@@ -487,35 +461,6 @@ export class Runtime implements AsyncDisposable {
     }
   }
 
-  /** Where a container's root comes from: a rootfs directory, or an image's snapshots. */
-  async #source(spec: ContainerSpec): Promise<ContainerSource> {
-    if (spec.rootfs !== undefined) {
-      const rootfs = spec.rootfs;
-      let info;
-      try {
-        info = await stat(rootfs);
-      } catch (cause) {
-        throw new NotFoundError(`rootfs \`${rootfs}\` does not exist`, { cause, path: rootfs });
-      }
-      if (!info.isDirectory()) throw new InvalidArgumentError(`rootfs \`${rootfs}\` is not a directory`, { path: rootfs });
-      return { lowers: [rootfs], label: rootfs };
-    }
-    const image = spec.image as string;
-    if (this.#store === undefined) {
-      throw new InvalidArgumentError(`container spec: image ${image} needs a Runtime created with { store }`);
-    }
-    const snapshot = (await this.#store.snapshotPaths(image)) ?? (await this.#store.snapshot(image));
-    // overlayfs needs one lower dir at least; an image without layers gets an empty one.
-    const lowers = snapshot.lowerDirs.length > 0 ? snapshot.lowerDirs : [await this.#emptyDir()];
-    return { lowers, label: lowers[0]!, config: snapshot.config.config, targets: [snapshot.digest, ...snapshot.chainIds] };
-  }
-
-  async #emptyDir(): Promise<string> {
-    const path = join(this.root, 'empty');
-    await mkdir(path, { recursive: true, mode: 0o755 });
-    return path;
-  }
-
   async #forget(container: Container): Promise<void> {
     this.#owned.delete(container.id);
     if (container.info().image !== undefined && this.#store !== undefined) {
@@ -653,21 +598,6 @@ export class Runtime implements AsyncDisposable {
   /** The paths of a container; for tests and tools. @internal */
   pathsOf(id: string): ContainerPaths {
     return containerPaths(this.root, this.stateDir, id);
-  }
-}
-
-/**
- * Refuses a data or state directory that another user owns or may write: its
- * records decide which pids get signalled and which cgroups get emptied.
- */
-async function ownDirectory(path: string): Promise<void> {
-  const info = await lstat(path);
-  const uid = process.getuid?.() ?? 0;
-  if (!info.isDirectory() || info.uid !== uid || (info.mode & 0o022) !== 0) {
-    throw new PermissionError(
-      `directory \`${path}\` must be a directory owned by uid ${uid} and writable by nobody else (owner ${info.uid}, mode ${(info.mode & 0o7777).toString(8)})`,
-      { path },
-    );
   }
 }
 

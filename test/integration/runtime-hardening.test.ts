@@ -84,8 +84,16 @@ describe('runtime hardening', { skip }, () => {
   // A launch killed half-way left an empty cgroup on every hierarchy and a state
   // directory without a record, which prune() never removed.
   it('prune removes a crashed launch\'s empty cgroups, record-less state and name, never a live container\'s', async () => {
-    const live = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '30'], resources: { memory: 64 << 20 }, name: 'live-one' });
+    // A cgroup parent of its own: prune() takes old empty dockless-* cgroups below its parent, and
+    // the default parent (this process's cgroup) may be shared with other users of the machine.
+    const runtime = new Runtime({
+      root: world.runtime.root,
+      stateDir: world.runtime.stateDir,
+      cgroupParent: `dl-prune-test-${randomBytes(6).toString('hex')}`,
+    });
+    const live = await runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '30'], resources: { memory: 64 << 20 }, name: 'live-one' });
     const made: string[] = [];
+    const parents = new Set<string>();
     try {
       const liveRecord = JSON.parse(await readFile(world.runtime.pathsOf(live.id).record, 'utf8')) as { cgroups: { dir: string }[] };
       assert.ok(liveRecord.cgroups.length > 0, 'the live container has no cgroups to compare with');
@@ -97,11 +105,12 @@ describe('runtime hardening', { skip }, () => {
       await mkdir(paths.upper, { recursive: true });
       await writeFile(join(world.runtime.stateDir, 'names', 'crashed'), JSON.stringify({ id, ...dead }));
       for (const { dir } of liveRecord.cgroups) {
+        parents.add(dirname(dir));
         const leftover = join(dirname(dir), `dockless-${id}`);
         await mkdir(leftover);
         made.push(leftover);
       }
-      const removed = await world.runtime.prune();
+      const removed = await runtime.prune();
       assert.deepEqual(removed, [id]);
       assert.equal(existsSync(paths.state), false, 'record-less state dir left');
       assert.equal(existsSync(paths.bundle), false, 'data dir left');
@@ -109,10 +118,10 @@ describe('runtime hardening', { skip }, () => {
       for (const dir of made) assert.equal(existsSync(dir), false, `cgroup ${dir} left`);
       assert.equal(live.status, 'running');
       for (const { dir } of liveRecord.cgroups) assert.ok(existsSync(dir), `live cgroup ${dir} removed`);
-      assert.equal((await world.runtime.get('live-one')).id, live.id);
+      assert.equal((await runtime.get('live-one')).id, live.id);
     } finally {
       await live.remove({ force: true });
-      for (const dir of made) await rmdir(dir).catch(() => undefined);
+      for (const dir of [...made, ...parents]) await rmdir(dir).catch(() => undefined);
     }
   });
 
