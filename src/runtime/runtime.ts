@@ -133,7 +133,7 @@ function validateSpec(spec: ContainerSpec): void {
  * ```ts
  * import { Runtime, rootfsFromHost } from 'dockless';
  * const rootfs = await rootfsFromHost('/tmp/demo-rootfs', { overwrite: true });
- * const runtime = new Runtime();
+ * await using runtime = new Runtime(); // at the end of the scope, its containers are removed
  * await using c = await runtime.run({ rootfs: rootfs.path, cmd: ['hostname'], hostname: 'box' });
  * c.stdout?.pipe(process.stdout);
  * console.log(await c.wait()); // { exitCode: 0, signal: null, oomKilled: false }
