@@ -42,6 +42,6 @@ test('a long-running service is stopped at the end of the scope', async () => {
   await using service = await runtime.run({ rootfs, cmd: ['sleep', '1000'] });
   assert.equal(service.status, 'running');
   // The init forwards SIGTERM to `sleep`, which dies of it: no need for SIGKILL.
-  const stopped = await service.stop({ timeout: 5 });
+  const stopped = await service.stop({ timeoutMs: 5000 });
   assert.deepEqual(stopped, { exitCode: 143, signal: 'SIGTERM', oomKilled: false });
 });

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "config.h"
 #include "util.h"
 
 static const struct {
@@ -30,6 +31,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 2)
 		dl_usage(NULL, "usage: dockless-helper run|meta|xattrs|rm|version [OPTIONS…] [-- ARGS…]");
+	dl_config_argv(&argc, &argv);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].handler(argc - 1, argv + 1);

@@ -18,7 +18,7 @@ export {
 } from './errors.js';
 export type { DigestMismatchDetails, DocklessErrorOptions, HelperErrorDetails } from './errors.js';
 export { Runtime } from './runtime/runtime.js';
-export type { RuntimeOptions } from './runtime/runtime.js';
+export type { LaunchOptions, RuntimeOptions } from './runtime/runtime.js';
 export { Container } from './runtime/container.js';
 export type {
   ContainerInfo,
@@ -27,6 +27,7 @@ export type {
   ExitStatus,
   RemoveOptions,
   StopOptions,
+  WaitOptions,
 } from './runtime/container.js';
 export type { BindMount, ContainerSpec, MountSpec, StdioMode, TmpfsMount } from './runtime/spec.js';
 export type { Rlimit, RlimitName } from './runtime/spec.js';

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { InvalidArgumentError } from '../errors.js';
+
 /** The helper's subcommands. Mirrors the dispatch table in native/main.c. */
 export const HELPER_OPS = ['run', 'meta', 'xattrs', 'rm', 'version'] as const;
 
@@ -14,6 +16,25 @@ export type HelperOp = (typeof HELPER_OPS)[number];
 
 /** The protocol version the helper's `version` op prints. */
 export const HELPER_PROTOCOL_VERSION = 1;
+
+/**
+ * The one option on the helper's command line (besides the op) for every op but
+ * `version`: `--config-fd N`, the descriptor its arguments arrive on, so that
+ * env values and host paths never appear in `/proc/<pid>/cmdline`.
+ */
+export const CONFIG_FD_OPTION = '--config-fd';
+
+/**
+ * Encodes an op's arguments as the helper reads them from `--config-fd`: each
+ * argument followed by a NUL byte.
+ *
+ * @throws {@link InvalidArgumentError} for an argument that holds a NUL byte (it would split into two).
+ */
+export function encodeConfig(args: readonly string[]): Buffer {
+  const bad = args.findIndex((a) => a.includes('\0'));
+  if (bad >= 0) throw new InvalidArgumentError(`helper argument ${bad} (\`${args[bad - 1] ?? ''}\` …) contains a NUL byte`);
+  return Buffer.from(args.map((a) => `${a}\0`).join(''));
+}
 
 /** Exit code of a helper that failed a step (after an `error` status line). */
 export const HELPER_EXIT_FAILED = 1;

@@ -4,9 +4,11 @@ import createDebug from 'debug';
 import { HelperError, UnsafeContentError } from '../errors.js';
 import { locateHelper } from './locate.js';
 import {
+  CONFIG_FD_OPTION,
   HELPER_EXIT_USAGE,
   HELPER_STEP_MOUNT_TARGET,
   StatusLineDecoder,
+  encodeConfig,
   type ErrorStatus,
   type HelperOp,
   type HelperStatus,
@@ -30,6 +32,7 @@ export interface SpawnHelperOptions {
   /**
    * Data the helper reads on extra descriptors: `inputs[0]` on fd 4, `inputs[1]` on
    * fd 5, …, each a pipe written at once and closed (for `run`, the seccomp program).
+   * The op's arguments come on the descriptor after them (`--config-fd`).
    */
   inputs?: readonly Buffer[];
 }
@@ -74,12 +77,18 @@ export class HelperProcess {
     this.#op = op;
     this.#context = options.context;
     const path = locateHelper(options.helperPath);
-    debug('%s %s', op, args.join(' '));
-    const inputs = options.inputs ?? [];
-    this.child = spawn(path, [op, ...args], {
+    debug('%s %s', op, redact(args).join(' '));
+    const inputs = [...(options.inputs ?? [])];
+    let argv: string[] = [op, ...args];
+    if (op !== 'version') {
+      // The arguments go over a pipe, written asynchronously however large: argv is world-readable.
+      argv = [op, CONFIG_FD_OPTION, String(4 + inputs.length)];
+      inputs.push(encodeConfig(args));
+    }
+    this.child = spawn(path, argv, {
       stdio: [...options.stdio, 'pipe', ...inputs.map(() => 'pipe' as const)],
       detached: options.detached ?? false,
-      // The helper takes everything from argv; the caller's environment is none of its business.
+      // The helper takes everything from its arguments; the caller's environment is none of its business.
       env: {},
     });
     inputs.forEach((data, i) => {
@@ -198,6 +207,11 @@ export class HelperProcess {
       stderr: tail,
     });
   }
+}
+
+/** The arguments with env values hidden, for debug logs. */
+function redact(args: readonly string[]): string[] {
+  return args.map((a, i) => (args[i - 1] === '--env' ? `${a.split('=')[0]}=…` : a));
 }
 
 /**

@@ -4,12 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import createDebug from 'debug';
-import { InvalidStateError, NotFoundError } from '../errors.js';
+import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
 import type { HelperProcess } from '../helper/index.js';
-import type { ExitedStatus } from '../helper/protocol.js';
+import type { ExitedStatus } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import type { ContainerStats } from './cgroups/resources.js';
-import { processStartTime } from '../util/index.js';
+import { processStartTime, raceAbort, throwIfAborted } from '../util/index.js';
 import {
   readJson,
   writeJsonAtomic,
@@ -86,10 +86,24 @@ export interface RemoveOptions {
   force?: boolean;
 }
 
-/** Options of {@link Container.stop}. */
+/** Options of {@link Container.wait}. */
+export interface WaitOptions {
+  /**
+   * Stops waiting (the promise rejects with {@link AbortError}); the container
+   * goes on running.
+   */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Container.stop}. Durations are in milliseconds, as everywhere in dockless. */
 export interface StopOptions {
-  /** Seconds to wait after SIGTERM before SIGKILL. @default 10 */
-  timeout?: number;
+  /** Milliseconds to wait after SIGTERM before SIGKILL. @default 10000 */
+  timeoutMs?: number;
+  /**
+   * Stops waiting (the promise rejects with {@link AbortError}); the SIGTERM
+   * already sent is not undone, and no SIGKILL follows.
+   */
+  signal?: AbortSignal;
 }
 
 /** Output of a detached container, from its log files. */
@@ -250,7 +264,8 @@ export class Container implements AsyncDisposable {
     } finally {
       await fifo.close();
     }
-    this.#status = 'running';
+    // A quick command may have ended, and been seen to, while the fifo was closing.
+    if (this.#status === 'created') this.#status = 'running';
     if (this.#helper !== undefined) await this.#helper.next('started');
     this.#record = { ...this.#record, started: new Date().toISOString() };
     await writeJsonAtomic(this.#paths.record, this.#record);
@@ -262,11 +277,12 @@ export class Container implements AsyncDisposable {
    *
    * @returns its exit code, the signal that ended it, and whether it was OOM-killed.
    * @throws {@link InvalidStateError} when the container was removed before it was seen to stop.
+   * @throws {@link AbortError} when `options.signal` aborts first.
    */
-  wait(): Promise<ExitStatus> {
+  wait(options: WaitOptions = {}): Promise<ExitStatus> {
     if (this.#exit !== undefined) return Promise.resolve(this.#exit);
     this.#waiting ??= this.#helper !== undefined ? this.#waitOwned(this.#helper) : this.#waitForeign();
-    return this.#waiting;
+    return raceAbort(this.#waiting, options.signal, `wait container ${this.id}`);
   }
 
   async #waitOwned(helper: HelperProcess): Promise<ExitStatus> {
@@ -343,24 +359,38 @@ export class Container implements AsyncDisposable {
   }
 
   /**
-   * Stops the container as `docker stop` does: SIGTERM, then SIGKILL after `timeout` seconds.
+   * Stops the container as `docker stop` does: SIGTERM, then SIGKILL after `timeoutMs`.
    *
    * @returns how the command ended.
+   * @throws {@link InvalidArgumentError} for a negative or non-numeric `timeoutMs`, or the seconds-based `timeout` of earlier versions.
+   * @throws {@link AbortError} when `options.signal` aborts first.
+   * @example
+   * ```ts
+   * const { exitCode } = await container.stop({ timeoutMs: 2000 });
+   * ```
    */
   async stop(options: StopOptions = {}): Promise<ExitStatus> {
+    const context = `stop container ${this.id}`;
+    if ('timeout' in options) {
+      throw new InvalidArgumentError(`${context}: \`timeout\` (seconds) is now \`timeoutMs\` (milliseconds)`);
+    }
+    const timeout = options.timeoutMs ?? 10_000;
+    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) {
+      throw new InvalidArgumentError(`${context}: timeoutMs must be a number of milliseconds, 0 or more`);
+    }
+    throwIfAborted(options.signal, context);
     const status = this.status;
     if (status === 'created') {
       // pid 1 waiting to start has no handlers yet, so the kernel drops SIGTERM from outside its namespace.
       await this.kill('SIGKILL');
     } else if (status === 'running') {
       await this.kill('SIGTERM');
-      const timeout = (options.timeout ?? 10) * 1000;
       const timer = sleep(timeout, 'timeout' as const, { ref: false });
-      const ended = await Promise.race([this.wait(), timer]);
+      const ended = await raceAbort(Promise.race([this.wait(), timer]), options.signal, context);
       if (ended !== 'timeout') return ended;
       if (this.status === 'running' || this.status === 'created') await this.kill('SIGKILL');
     }
-    return this.wait();
+    return this.wait({ ...(options.signal !== undefined ? { signal: options.signal } : {}) });
   }
 
   /**

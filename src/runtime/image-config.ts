@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
-import type { ContainerConfig } from '../oci/types.js';
+import type { ContainerConfig } from '../oci/index.js';
 import { DEFAULT_PATH } from './defaults.js';
 import type { ContainerSpec } from './spec.js';
 

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { chown, lstat, mkdir, open, readdir, readFile, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { chown, mkdir, open, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError, PermissionError } from '../errors.js';
+import { InvalidArgumentError, NotFoundError, PermissionError } from '../errors.js';
 import { spawnHelper, type HelperStdio } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
@@ -31,7 +30,18 @@ import {
   type ContainerRecord,
 } from './state.js';
 import { resolveUserInLayers, type ResolvedUser } from './user.js';
-import { processStartTime, selfStartTime } from '../util/index.js';
+import type { LaunchOptions, RuntimeOptions } from './options.js';
+import { claimName, pruneNames, readNameClaim, releaseName } from './names.js';
+import { pruneLeftovers } from './prune.js';
+import {
+  checkOwnDirectory,
+  isErrno,
+  processStartTime,
+  raceAbort,
+  selfStartTime,
+  throwIfAborted,
+  validateDirOption,
+} from '../util/index.js';
 import {
   checkUserMapped,
   deviceBindMounts,
@@ -43,82 +53,18 @@ import {
   type UsernsSetting,
 } from './userns.js';
 import { effectiveProcess } from './image-config.js';
-import type { ImageStore } from '../store/image-store.js';
-import type { ContainerConfig } from '../oci/types.js';
-import type { Lease } from '../store/lease.js';
+import { hostsFile, resolvConf } from './etc-files.js';
+import { containerSource } from './source.js';
+import type { ImageStore, Lease } from '../store/index.js';
 import { commitContainer, type CommitOptions, type CommitResult } from '../build/commit.js';
 
 const debug = createDebug('dockless:runtime');
 
-/** Options of {@link Runtime}. */
-export interface RuntimeOptions {
-  /**
-   * Persistent data directory: containers' upper directories and logs live in `<root>/containers`.
-   * @default '/var/lib/dockless' for root, else `$XDG_DATA_HOME/dockless` (or `~/.local/share/dockless`)
-   */
-  root?: string;
-  /**
-   * State directory: one directory per container with its record, readable by every process.
-   * @default '/run/dockless' for root, else `$XDG_RUNTIME_DIR/dockless`
-   */
-  stateDir?: string;
-  /** Path of the native helper. @default `$DOCKLESS_HELPER`, else the one `npm install` built */
-  helperPath?: string;
-  /** The image store `spec.image` references are resolved in. Without one, containers run from a `rootfs` only. */
-  store?: ImageStore;
-  /**
-   * The cgroup containers' cgroups are created in, in every hierarchy (each
-   * container gets `dockless-<id>` there): a relative path is below the calling
-   * process's own cgroup, an absolute one from the hierarchy's root. Missing
-   * directories are created and left in place. A spec's `cgroupParent` overrides it.
-   * On cgroup v2 a cgroup with processes in it cannot hand controllers to children:
-   * there, point this at a cgroup without processes (one delegated to you), or limits fail.
-   * @default the calling process's own cgroup
-   */
-  cgroupParent?: string;
-  /**
-   * The user namespace of containers whose spec has no `userns`; see {@link ContainerSpec.userns}.
-   * @default none for root; for any other user, the rootless default
-   */
-  userns?: UsernsSetting;
-}
-
-interface ContainerSource {
-  /** Overlay lower dirs, top-most first. */
-  lowers: string[];
-  /** What the record names as the rootfs. */
-  label: string;
-  /** The image config's container part, for an image. */
-  config?: ContainerConfig;
-  /** What a lease must hold while the container exists: manifest digest and chainIDs. */
-  targets?: string[];
-}
+export type { LaunchOptions, RuntimeOptions } from './options.js';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const ID_RE = /^[0-9a-f]{64}$/;
 const ROOT_USER: ResolvedUser = { uid: 0, gid: 0, groups: [], home: '/root' };
-
-let hostResolvConf: string | undefined;
-
-function resolvConf(): string {
-  if (hostResolvConf !== undefined) return hostResolvConf;
-  let text = '';
-  try {
-    text = readFileSync('/etc/resolv.conf', 'utf8');
-  } catch {
-    /* no host resolver configuration: the container gets an empty one */
-  }
-  // Loopback resolvers of the host are unreachable from the container's own network namespace.
-  hostResolvConf = text
-    .split('\n')
-    .filter((line) => !/^\s*nameserver\s+(127\.|::1\b)/.test(line))
-    .join('\n');
-  return hostResolvConf;
-}
-
-function hostsFile(hostname: string): string {
-  return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
-}
 
 function userMount(mount: MountSpec, index: number): HelperMount {
   if (mount === null || typeof mount !== 'object') throw new InvalidArgumentError(`mounts[${index}]: expected an object`);
@@ -188,13 +134,13 @@ function validateSpec(spec: ContainerSpec): void {
  * ```ts
  * import { Runtime, rootfsFromHost } from 'dockless';
  * const rootfs = await rootfsFromHost('/tmp/demo-rootfs', { overwrite: true });
- * const runtime = new Runtime();
+ * await using runtime = new Runtime(); // at the end of the scope, its containers are removed
  * await using c = await runtime.run({ rootfs: rootfs.path, cmd: ['hostname'], hostname: 'box' });
  * c.stdout?.pipe(process.stdout);
  * console.log(await c.wait()); // { exitCode: 0, signal: null, oomKilled: false }
  * ```
  */
-export class Runtime {
+export class Runtime implements AsyncDisposable {
   /** The persistent data directory. */
   readonly root: string;
   /** The state directory. */
@@ -210,9 +156,18 @@ export class Runtime {
   #cgroupMounts: CgroupMount[] | undefined;
   #ready: Promise<void> | undefined;
 
+  /**
+   * Makes a runtime; nothing is created on disk until the first container.
+   *
+   * @throws {@link InvalidArgumentError} when `root` or `stateDir` is not an absolute path, or `helperPath` not a path.
+   * @throws {@link PermissionError} later, at the first container, when `root` or `stateDir` is not a directory of the caller's that only it may write.
+   */
   constructor(options: RuntimeOptions = {}) {
-    this.root = options.root ?? defaultRoot();
-    this.stateDir = options.stateDir ?? defaultStateDir();
+    this.root = validateDirOption(options.root ?? defaultRoot(), 'runtime options: root');
+    this.stateDir = validateDirOption(options.stateDir ?? defaultStateDir(), 'runtime options: stateDir');
+    if (options.helperPath !== undefined && (typeof options.helperPath !== 'string' || options.helperPath === '')) {
+      throw new InvalidArgumentError('runtime options: helperPath must be the path of the helper binary');
+    }
     this.#helperPath = options.helperPath;
     this.#store = options.store;
     this.#ownerStart = selfStartTime();
@@ -221,10 +176,23 @@ export class Runtime {
   }
 
   #prepare(): Promise<void> {
-    this.#ready ??= Promise.all([
-      mkdir(join(this.root, 'containers'), { recursive: true, mode: 0o711 }),
-      mkdir(join(this.stateDir, 'names'), { recursive: true, mode: 0o711 }),
-    ]).then(() => Promise.all([ownDirectory(this.root), ownDirectory(this.stateDir)]).then(() => undefined));
+    const make = (dir: string, sub: string, field: string) =>
+      mkdir(join(dir, sub), { recursive: true, mode: 0o711 }).catch((cause) => {
+        if (isErrno(cause, 'EEXIST', 'ENOTDIR')) {
+          throw new InvalidArgumentError(`runtime options: ${field} \`${dir}\` is not a directory`, { cause, path: dir });
+        }
+        if (isErrno(cause, 'EACCES', 'EPERM', 'EROFS')) {
+          throw new PermissionError(`runtime options: ${field}: mkdir \`${join(dir, sub)}\`: ${(cause as NodeJS.ErrnoException).code}`, { cause, path: dir });
+        }
+        throw cause;
+      });
+    this.#ready ??= Promise.all([make(this.root, 'containers', 'root'), make(this.stateDir, 'names', 'stateDir')]).then(() =>
+      Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir)]).then(() => undefined),
+    );
+    // A failed preparation is retried by the next launch rather than remembered.
+    this.#ready.catch(() => {
+      this.#ready = undefined;
+    });
     return this.#ready;
   }
 
@@ -239,9 +207,10 @@ export class Runtime {
    *   runtime mounts something of its own (`/proc`, `/sys`, `/dev`, `/etc/hosts`, `/etc/resolv.conf`,
    *   …): runc refuses these too, as they would redirect a security mount.
    * @throws {@link HelperError} when a setup step fails; nothing is left behind.
+   * @throws {@link AbortError} when `options.signal` aborts the launch; nothing is left behind.
    */
-  create(spec: ContainerSpec): Promise<Container> {
-    return this.#launch(spec, false);
+  create(spec: ContainerSpec, options: LaunchOptions = {}): Promise<Container> {
+    return this.#launch(spec, false, options.signal);
   }
 
   /**
@@ -255,18 +224,21 @@ export class Runtime {
    * await c.remove();
    * ```
    */
-  run(spec: ContainerSpec): Promise<Container> {
-    return this.#launch(spec, true);
+  run(spec: ContainerSpec, options: LaunchOptions = {}): Promise<Container> {
+    return this.#launch(spec, true, options.signal);
   }
 
-  async #launch(spec: ContainerSpec, start: boolean): Promise<Container> {
+  async #launch(spec: ContainerSpec, start: boolean, signal: AbortSignal | undefined): Promise<Container> {
+    throwIfAborted(signal, `${start ? 'run' : 'create'} container`);
     validateSpec(spec);
     validateResources(spec.resources);
     const cgroupParent = validateCgroupParent(spec.cgroupParent, 'container spec') ?? this.#cgroupParent;
     const security = securityPlan(spec);
     this.#usernsHost ??= readUsernsHost();
     const userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
-    const source = await this.#source(spec);
+    let context = `${start ? 'run' : 'create'} container`;
+    const source = await containerSource(spec, this.#store, this.root);
+    throwIfAborted(signal, context);
     const mounts = (spec.mounts ?? []).map(userMount);
     await Promise.all(
       mounts
@@ -279,6 +251,7 @@ export class Runtime {
     );
     const id = randomBytes(32).toString('hex');
     const short = id.slice(0, 12);
+    context = `${context} ${short}`;
     const hostname = spec.hostname ?? short;
     const proc = effectiveProcess(spec, source.config, hostname);
     const [user] = await Promise.all([
@@ -286,6 +259,7 @@ export class Runtime {
       this.#prepare(),
     ]);
     if (userns !== undefined) checkUserMapped(user, userns);
+    throwIfAborted(signal, context);
     const paths = containerPaths(this.root, this.stateDir, id);
     const detached = spec.detached === true;
     const stdio = spec.stdio ?? 'pipe';
@@ -297,25 +271,31 @@ export class Runtime {
       debug('%s rootless: no devices cgroup, and no cgroup where none is delegated: nothing but `resources` is enforced through cgroups', short);
     }
     const cgroupPlan = planCgroups(spec.resources, this.#cgroupHost, `dockless-${id}`, cgroupParent, devices);
-    if (spec.name !== undefined) await this.#claimName(spec.name, id);
 
     let cleanup = true;
+    let named = false;
     let cgroupsCreating: Promise<CgroupSet> | undefined;
     let leasing: Promise<Lease> | undefined;
     // FileHandles, closed through themselves: closing a handle's raw fd would leave the handle
     // to close that fd number again when it is garbage-collected, by then maybe another file's.
     const logs: FileHandle[] = [];
     try {
-      // Made while the directories and files below are; limits are in place before the helper starts.
-      cgroupsCreating = CgroupSet.create(cgroupPlan, `${start ? 'run' : 'create'} container ${short}`);
-      if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
-      cgroupsCreating.catch(() => undefined);
       // The lease keeps gc() from the image's snapshots while the container exists.
       if (source.targets !== undefined && this.#store !== undefined) {
         leasing = this.#store.lease(leaseId(id), source.targets, { processBound: !detached });
         leasing.catch(() => undefined);
       }
+      // The state directory (naming this process) comes before the name claim and the
+      // cgroups: others judge those abandoned by it (names.ts, prune.ts).
       await makeContainerDirs(paths, { lower: source.lowers[0]!, owner: userns?.rootless !== true });
+      if (spec.name !== undefined) {
+        await claimName(this.stateDir, spec.name, id);
+        named = true;
+      }
+      // Made while the files below are written; limits are in place before the helper starts.
+      cgroupsCreating = CgroupSet.create(cgroupPlan, context);
+      if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
+      cgroupsCreating.catch(() => undefined);
       await Promise.all([
         writeFile(paths.hostname, `${hostname}\n`),
         writeFile(paths.hosts, hostsFile(hostname)),
@@ -386,43 +366,50 @@ export class Runtime {
       } else {
         helperStdio = [stdio, stdio, stdio];
       }
+      throwIfAborted(signal, context);
       const helper = spawnHelper('run', runArgs(plan), {
         stdio: helperStdio,
         detached,
-        context: `${start ? 'run' : 'create'} container ${short}`,
+        context,
         ...(plan.seccomp !== undefined ? { inputs: [plan.seccomp] } : {}),
         ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
       });
       for (const handle of logs.splice(0)) await handle.close();
 
-      const { pid } = await helper.next('pid');
-      const record: ContainerRecord = {
-        version: 1,
-        id,
-        ...(spec.name !== undefined ? { name: spec.name } : {}),
-        created: new Date().toISOString(),
-        pid,
-        pidStart: processStartTime(pid) ?? 0,
-        ownerPid: process.pid,
-        ownerStart: this.#ownerStart,
-        detached,
-        rootfs: source.label,
-        ...(spec.image !== undefined ? { image: spec.image } : {}),
-        cmd: proc.argv,
-        stdio,
-        ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
-        ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
-      };
-      if (start) record.started = record.created;
-      await Promise.all([writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created'), leasing]).catch(
-        async (error) => {
-          // A healthy helper would wait for a start that never comes (or run on
-          // unrecorded): killing the shim takes pid 1 with it (PR_SET_PDEATHSIG).
-          helper.child.kill('SIGKILL');
-          await helper.exit;
-          throw error;
-        },
-      );
+      let record: ContainerRecord;
+      let settling: Promise<unknown> | undefined;
+      try {
+        const { pid } = await raceAbort(helper.next('pid'), signal, context);
+        record = {
+          version: 1,
+          id,
+          ...(spec.name !== undefined ? { name: spec.name } : {}),
+          created: new Date().toISOString(),
+          pid,
+          pidStart: processStartTime(pid) ?? 0,
+          ownerPid: process.pid,
+          ownerStart: this.#ownerStart,
+          detached,
+          rootfs: source.label,
+          ...(spec.image !== undefined ? { image: spec.image } : {}),
+          cmd: proc.argv,
+          stdio,
+          ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
+          ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
+        };
+        if (start) record.started = record.created;
+        settling = Promise.all([writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created'), leasing]);
+        await raceAbort(settling, signal, context);
+      } catch (error) {
+        // A healthy helper would wait for a start that never comes, or run on
+        // unrecorded or aborted: killing the shim takes pid 1 with it (PR_SET_PDEATHSIG).
+        helper.child.kill('SIGKILL');
+        await helper.exit;
+        // The record write must be over before the cleanup removes its directory.
+        await settling?.catch(() => undefined);
+        throw error;
+      }
+      const pid = record.pid;
       if (detached) helper.unref();
       const container = new Container({
         record,
@@ -439,62 +426,14 @@ export class Runtime {
     } finally {
       for (const handle of logs) await handle.close().catch(() => undefined);
       if (cleanup) {
+        // Before the state directory goes: without it the claim would look dead to others while still ours.
+        if (named) await releaseName(this.stateDir, spec.name!, id);
         await Promise.all([
           rm(paths.state, { recursive: true, force: true }),
           removeContainerDir(paths.bundle, userns, this.#helperPath),
           cgroupsCreating?.then((set) => set.remove(), () => undefined).catch(() => undefined),
           leasing?.then((lease) => lease.release(), () => undefined).catch(() => undefined),
-          spec.name !== undefined ? unlink(join(this.stateDir, 'names', spec.name)).catch(() => undefined) : undefined,
         ]);
-      }
-    }
-  }
-
-  /** Where a container's root comes from: a rootfs directory, or an image's snapshots. */
-  async #source(spec: ContainerSpec): Promise<ContainerSource> {
-    if (spec.rootfs !== undefined) {
-      const rootfs = spec.rootfs;
-      let info;
-      try {
-        info = await stat(rootfs);
-      } catch (cause) {
-        throw new NotFoundError(`rootfs \`${rootfs}\` does not exist`, { cause, path: rootfs });
-      }
-      if (!info.isDirectory()) throw new InvalidArgumentError(`rootfs \`${rootfs}\` is not a directory`, { path: rootfs });
-      return { lowers: [rootfs], label: rootfs };
-    }
-    const image = spec.image as string;
-    if (this.#store === undefined) {
-      throw new InvalidArgumentError(`container spec: image ${image} needs a Runtime created with { store }`);
-    }
-    const snapshot = (await this.#store.snapshotPaths(image)) ?? (await this.#store.snapshot(image));
-    // overlayfs needs one lower dir at least; an image without layers gets an empty one.
-    const lowers = snapshot.lowerDirs.length > 0 ? snapshot.lowerDirs : [await this.#emptyDir()];
-    return { lowers, label: lowers[0]!, config: snapshot.config.config, targets: [snapshot.digest, ...snapshot.chainIds] };
-  }
-
-  async #emptyDir(): Promise<string> {
-    const path = join(this.root, 'empty');
-    await mkdir(path, { recursive: true, mode: 0o755 });
-    return path;
-  }
-
-  async #claimName(name: string, id: string): Promise<void> {
-    const path = join(this.stateDir, 'names', name);
-    try {
-      await writeFile(path, id, { flag: 'wx' });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = (await readFile(path, 'utf8').catch(() => '')).trim();
-      const alive = holder !== '' && (await stat(join(this.stateDir, holder)).then(() => true, () => false));
-      if (alive) throw new AlreadyExistsError(`container name \`${name}\` is already used by container ${holder.slice(0, 12)}`);
-      // The holder is gone: take the name over with the same exclusive create, so
-      // two processes that both saw it stale cannot both win.
-      await unlink(path).catch(() => undefined);
-      try {
-        await writeFile(path, id, { flag: 'wx' });
-      } catch (cause) {
-        throw new AlreadyExistsError(`container name \`${name}\` was just taken by another container`, { cause });
       }
     }
   }
@@ -504,11 +443,7 @@ export class Runtime {
     if (container.info().image !== undefined && this.#store !== undefined) {
       await this.#store.releaseLease(leaseId(container.id)).catch(() => false);
     }
-    if (container.name !== undefined) {
-      const path = join(this.stateDir, 'names', container.name);
-      const holder = await readFile(path, 'utf8').catch(() => '');
-      if (holder.trim() === container.id) await unlink(path).catch(() => undefined);
-    }
+    if (container.name !== undefined) await releaseName(this.stateDir, container.name, container.id);
   }
 
   /**
@@ -520,8 +455,8 @@ export class Runtime {
   async get(ref: string): Promise<Container> {
     let id = ref;
     if (!ID_RE.test(ref)) {
-      const named = await readFile(join(this.stateDir, 'names', ref), 'utf8').catch(() => undefined);
-      if (named !== undefined && ID_RE.test(named.trim())) id = named.trim();
+      const claim = NAME_RE.test(ref) ? await readNameClaim(this.stateDir, ref).catch(() => undefined) : undefined;
+      if (claim !== undefined && ID_RE.test(claim.id)) id = claim.id;
       else {
         const ids = (await this.#ids()).filter((x) => x.startsWith(ref));
         if (ids.length !== 1 || ref.length === 0) throw containerNotFound(ref);
@@ -562,9 +497,18 @@ export class Runtime {
   }
 
   /**
-   * Removes every stopped container (also those left behind by a process that died).
+   * Removes every stopped container (also those left behind by a process that
+   * died), and what crashes left without a container: state directories
+   * without a record whose launching process is gone (with their data
+   * directories and name files), and empty `dockless-<id>` cgroups below the
+   * runtime's `cgroupParent`, on every cgroup hierarchy, that no container of
+   * this state directory has. Running and created containers, and launches in
+   * progress, are never touched. A cgroup or data directory with no state
+   * directory at all is taken only once it is a minute old; runtimes that share
+   * a cgroup parent should share a state directory, or one prunes the other's
+   * stopped containers' cgroups.
    *
-   * @returns the ids removed.
+   * @returns the ids of the containers removed, stopped or left behind.
    */
   async prune(): Promise<string[]> {
     const removed: string[] = [];
@@ -574,7 +518,17 @@ export class Runtime {
       await container.remove();
       removed.push(id);
     }
-    return removed;
+    this.#cgroupHost ??= detectCgroups();
+    const leftovers = await pruneLeftovers({
+      root: this.root,
+      stateDir: this.stateDir,
+      cgroupHost: this.#cgroupHost,
+      cgroupParent: this.#cgroupParent,
+      helperPath: this.#helperPath,
+    });
+    await pruneNames(this.stateDir);
+    if (leftovers.cgroups.length > 0) debug('prune: removed cgroups %o', leftovers.cgroups);
+    return [...removed, ...leftovers.containers];
   }
 
   /**
@@ -603,24 +557,24 @@ export class Runtime {
     return commitContainer(this.#store, c, this.pathsOf(c.id).upper, tag, { ...options, ...helper });
   }
 
+  /**
+   * Kills and removes every container this runtime created that is not
+   * detached and not removed yet; detached containers, and containers of other
+   * processes found with {@link Runtime.get}, are left as they are. For
+   * `await using runtime = new Runtime()`.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    const results = await Promise.allSettled(
+      [...this.#owned.values()].filter((c) => !c.info().detached).map((c) => c.remove({ force: true })),
+    );
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length === 1) throw failed[0]!.reason;
+    if (failed.length > 1) throw new AggregateError(failed.map((r) => r.reason as unknown), `dispose runtime: ${failed.length} containers could not be removed`);
+  }
+
   /** The paths of a container; for tests and tools. @internal */
   pathsOf(id: string): ContainerPaths {
     return containerPaths(this.root, this.stateDir, id);
-  }
-}
-
-/**
- * Refuses a data or state directory that another user owns or may write: its
- * records decide which pids get signalled and which cgroups get emptied.
- */
-async function ownDirectory(path: string): Promise<void> {
-  const info = await lstat(path);
-  const uid = process.getuid?.() ?? 0;
-  if (!info.isDirectory() || info.uid !== uid || (info.mode & 0o022) !== 0) {
-    throw new PermissionError(
-      `directory \`${path}\` must be a directory owned by uid ${uid} and writable by nobody else (owner ${info.uid}, mode ${(info.mode & 0o7777).toString(8)})`,
-      { path },
-    );
   }
 }
 

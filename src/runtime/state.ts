@@ -1,6 +1,7 @@
-import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { ownerToken, selfStartTime, writeFileAtomic } from '../util/index.js';
 import type { CgroupRecord } from './cgroups/cgroup-set.js';
 import type { StdioMode } from './spec.js';
 import type { UsernsRecord } from './userns.js';
@@ -55,11 +56,14 @@ export function defaultStateDir(): string {
   return join('/tmp', `dockless-${process.getuid?.() ?? 'user'}`);
 }
 
-/** Writes `data` to `path` atomically: a temporary file, then rename. */
+/**
+ * Writes `data` to `path` atomically (a temporary file, then rename), without
+ * fsync: the state directory describes live processes, which a power loss
+ * ends, and a record torn by one is read as missing, so that `prune()`
+ * removes its directory.
+ */
 export async function writeJsonAtomic(path: string, data: unknown): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(data));
-  await rename(tmp, path);
+  await writeFileAtomic(path, JSON.stringify(data), dirname(path), { sync: false });
 }
 
 /** Reads and parses a JSON file; undefined when it does not exist or is not JSON. */
@@ -75,6 +79,8 @@ export async function readJson<T>(path: string): Promise<T | undefined> {
 export interface ContainerPaths {
   /** `<stateDir>/<id>`: record, exit file, start fifo, mount point. */
   state: string;
+  /** The launching process, for telling an abandoned launch (no record, owner dead) from one in progress. */
+  owner: string;
   record: string;
   exit: string;
   fifo: string;
@@ -96,6 +102,7 @@ export function containerPaths(root: string, stateDir: string, id: string): Cont
   const bundle = join(root, 'containers', id);
   return {
     state,
+    owner: join(state, 'owner.json'),
     record: join(state, 'state.json'),
     exit: join(state, 'exit.json'),
     fifo: join(state, 'start.fifo'),
@@ -123,13 +130,33 @@ export interface RootLike {
   owner: boolean;
 }
 
+/** What `owner.json` holds: the process launching the container, and its start time. */
+export interface LaunchOwner {
+  pid: number;
+  start: number;
+}
+
 /**
- * Creates the directories a new container needs. The upper directory's root is
+ * Creates the directories a new container needs. The state directory appears
+ * whole, already naming the launching process (made aside, then renamed), so
+ * that no process ever sees it without its owner. The upper directory's root is
  * what the container sees at `/` (overlayfs takes the merged root's attributes
  * from it), so it gets the mode and owner of `like.lower`'s root: an image whose
  * root is 0700 or owned by 1000 shows that, not the 0755 the upper was made with.
  */
 export async function makeContainerDirs(paths: ContainerPaths, like?: RootLike): Promise<void> {
+  const making = `${dirname(paths.state)}/.new-${ownerToken()}`;
+  const makeState = async () => {
+    await mkdir(making, { mode: 0o711 });
+    try {
+      await writeFile(join(making, 'owner.json'), JSON.stringify({ pid: process.pid, start: selfStartTime() } satisfies LaunchOwner));
+      await rename(making, paths.state);
+    } catch (error) {
+      await rm(making, { recursive: true, force: true });
+      throw error;
+    }
+    await mkdir(paths.target, { mode: 0o711 });
+  };
   const upper = async (): Promise<void> => {
     await mkdir(paths.upper, { recursive: true, mode: 0o755 });
     await mkdir(paths.work, { mode: 0o700 });
@@ -139,5 +166,5 @@ export async function makeContainerDirs(paths: ContainerPaths, like?: RootLike):
     // After the chown, which clears the set-id bits.
     await chmod(paths.upper, root.mode & 0o7777);
   };
-  await Promise.all([mkdir(paths.target, { recursive: true, mode: 0o711 }), upper()]);
+  await Promise.all([makeState(), upper()]);
 }

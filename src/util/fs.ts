@@ -20,6 +20,16 @@ export async function fsyncDir(path: string): Promise<void> {
   }
 }
 
+/** Options of {@link writeFileAtomic}. */
+export interface WriteFileAtomicOptions {
+  /**
+   * fsync the file and its directory, so that the new content survives a power
+   * loss; without it the replacement is atomic for other processes only.
+   * @default true
+   */
+  sync?: boolean;
+}
+
 /**
  * Replaces `path` with `data` atomically: the bytes go to a temporary file in
  * `tmpDir` (same filesystem), are fsynced, and the file is renamed over
@@ -27,13 +37,19 @@ export async function fsyncDir(path: string): Promise<void> {
  * the old or the new content at `path`, and at worst an abandoned temporary
  * file in `tmpDir`.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, tmpDir: string): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  tmpDir: string,
+  options: WriteFileAtomicOptions = {},
+): Promise<void> {
+  const sync = options.sync ?? true;
   const tmp = join(tmpDir, `${basename(path)}.${ownerToken()}`);
   const handle = await open(tmp, 'wx', 0o644);
   try {
     try {
       await handle.writeFile(data);
-      await handle.sync();
+      if (sync) await handle.sync();
     } finally {
       await handle.close();
     }
@@ -42,7 +58,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, t
     await unlink(tmp).catch(() => {});
     throw err;
   }
-  await fsyncDir(dirname(path));
+  if (sync) await fsyncDir(dirname(path));
 }
 
 /** Creates directories (recursively) and returns nothing; existing ones are fine. */

@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { HELPER_OPS, HELPER_PROTOCOL_VERSION, StatusLineDecoder } from '../../src/helper/protocol.js';
+import { CONFIG_FD_OPTION, encodeConfig, HELPER_OPS, HELPER_PROTOCOL_VERSION, StatusLineDecoder } from '../../src/helper/protocol.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { errorFromStatus } from '../../src/helper/spawn.js';
 import { runArgs, SECCOMP_FD, type RunPlan } from '../../src/runtime/run-args.js';
 
@@ -16,6 +17,17 @@ test('op names and protocol version agree with the C sources', async () => {
   const ops = [...text.matchAll(/\{\s*"([a-z-]+)"\s*,\s*(?:cmd_|op_)\w+/g)].map((m) => m[1]);
   assert.deepEqual([...new Set(ops)].sort(), [...HELPER_OPS].sort());
   assert.match(text, new RegExp(`PROTOCOL_VERSION\\s+${HELPER_PROTOCOL_VERSION}\\b`));
+});
+
+// Env values and host paths travel over this descriptor, not argv: both sides must spell and frame it alike.
+test('the config descriptor option and its framing agree with the C sources', async () => {
+  const main = await readFile(join(nativeDir, 'main.c'), 'utf8');
+  const config = await readFile(join(nativeDir, 'config.c'), 'utf8');
+  assert.match(main, /dl_config_argv\(&argc, &argv\)/);
+  assert.ok(config.includes(`"${CONFIG_FD_OPTION}"`));
+  assert.deepEqual(encodeConfig(['--env', 'A=b c', '']), Buffer.from('--env\0A=b c\0\0'));
+  assert.deepEqual(encodeConfig([]), Buffer.alloc(0));
+  assert.throws(() => encodeConfig(['--env', 'A=b\0--mount']), InvalidArgumentError);
 });
 
 test('status lines split across chunks are decoded once each', () => {

@@ -151,7 +151,7 @@ export function blkioToIoWeight(weight: number): number {
 }
 
 /** The directory for cgroup path `parent` in hierarchy `h`, and the directory it hangs from. */
-function parentDirs(h: CgroupHierarchy, parent: string | undefined): { parentDir: string; baseDir: string } {
+export function parentDirs(h: CgroupHierarchy, parent: string | undefined): { parentDir: string; baseDir: string } {
   if (parent === undefined) return { parentDir: h.dir, baseDir: h.dir };
   if (!parent.startsWith('/')) return { parentDir: posix.join(h.dir, parent), baseDir: h.dir };
   const root = h.mountRoot === '/' ? '' : h.mountRoot.replace(/\/+$/, '');

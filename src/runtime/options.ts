@@ -1,0 +1,53 @@
+/**
+ * The options of `Runtime` and of its launches.
+ *
+ * @module
+ */
+
+import type { ImageStore } from '../store/index.js';
+import type { AbortError } from '../errors.js';
+import type { ContainerSpec } from './spec.js';
+import type { UsernsSetting } from './userns.js';
+
+/** Options of `Runtime`. */
+export interface RuntimeOptions {
+  /**
+   * Persistent data directory: containers' upper directories and logs live in `<root>/containers`.
+   * @default '/var/lib/dockless' for root, else `$XDG_DATA_HOME/dockless` (or `~/.local/share/dockless`)
+   */
+  root?: string;
+  /**
+   * State directory: one directory per container with its record, readable by every process.
+   * @default '/run/dockless' for root, else `$XDG_RUNTIME_DIR/dockless`
+   */
+  stateDir?: string;
+  /** Path of the native helper. @default `$DOCKLESS_HELPER`, else the one `npm install` built */
+  helperPath?: string;
+  /** The image store `spec.image` references are resolved in. Without one, containers run from a `rootfs` only. */
+  store?: ImageStore;
+  /**
+   * The cgroup containers' cgroups are created in, in every hierarchy (each
+   * container gets `dockless-<id>` there): a relative path is below the calling
+   * process's own cgroup, an absolute one from the hierarchy's root. Missing
+   * directories are created and left in place. A spec's `cgroupParent` overrides it.
+   * On cgroup v2 a cgroup with processes in it cannot hand controllers to children:
+   * there, point this at a cgroup without processes (one delegated to you), or limits fail.
+   * @default the calling process's own cgroup
+   */
+  cgroupParent?: string;
+  /**
+   * The user namespace of containers whose spec has no `userns`; see {@link ContainerSpec.userns}.
+   * @default none for root; for any other user, the rootless default
+   */
+  userns?: UsernsSetting;
+}
+
+/** Options of `Runtime.create` and `Runtime.run`. */
+export interface LaunchOptions {
+  /**
+   * Cancels the launch: the promise rejects with {@link AbortError} and nothing
+   * is left behind (the half-made container is killed and removed). Aborting
+   * once the container is returned does nothing to it.
+   */
+  signal?: AbortSignal;
+}

@@ -1,0 +1,53 @@
+/**
+ * A container's root: a rootfs directory, or an image's unpacked snapshots.
+ *
+ * @module
+ */
+
+import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import type { ContainerConfig } from '../oci/index.js';
+import type { ImageStore } from '../store/index.js';
+import type { ContainerSpec } from './spec.js';
+
+/** Where a container's root comes from. */
+export interface ContainerSource {
+  /** Overlay lower dirs, top-most first. */
+  lowers: string[];
+  /** What the record names as the rootfs. */
+  label: string;
+  /** The image config's container part, for an image. */
+  config?: ContainerConfig;
+  /** What a lease must hold while the container exists: manifest digest and chainIDs. */
+  targets?: string[];
+}
+
+/** Where a container's root comes from: a rootfs directory, or an image's snapshots in `store`. */
+export async function containerSource(spec: ContainerSpec, store: ImageStore | undefined, root: string): Promise<ContainerSource> {
+  if (spec.rootfs !== undefined) {
+    const rootfs = spec.rootfs;
+    let info;
+    try {
+      info = await stat(rootfs);
+    } catch (cause) {
+      throw new NotFoundError(`rootfs \`${rootfs}\` does not exist`, { cause, path: rootfs });
+    }
+    if (!info.isDirectory()) throw new InvalidArgumentError(`rootfs \`${rootfs}\` is not a directory`, { path: rootfs });
+    return { lowers: [rootfs], label: rootfs };
+  }
+  const image = spec.image as string;
+  if (store === undefined) {
+    throw new InvalidArgumentError(`container spec: image ${image} needs a Runtime created with { store }`);
+  }
+  const snapshot = (await store.snapshotPaths(image)) ?? (await store.snapshot(image));
+  // overlayfs needs one lower dir at least; an image without layers gets an empty one.
+  const lowers = snapshot.lowerDirs.length > 0 ? snapshot.lowerDirs : [await emptyDir(root)];
+  return { lowers, label: lowers[0]!, config: snapshot.config.config, targets: [snapshot.digest, ...snapshot.chainIds] };
+}
+
+async function emptyDir(root: string): Promise<string> {
+  const path = join(root, 'empty');
+  await mkdir(path, { recursive: true, mode: 0o755 });
+  return path;
+}
