@@ -7,7 +7,9 @@ import {
   AbortError,
   DocklessError,
   InvalidArgumentError,
+  IOError,
   NotFoundError,
+  PermissionError,
 } from '../errors.js';
 import { LayerApplier, type EntrySink } from './apply.js';
 import { printable } from './entry-path.js';
@@ -239,6 +241,11 @@ function wrapError(error: unknown, context: string): Error {
   if (typeof code === 'string' && code.startsWith('Z_')) {
     return new InvalidArgumentError(`${context}: corrupt gzip stream: ${message}`, { cause: error });
   }
-  return new DocklessError(`${context}: ${printable(message)}`, { cause: error });
+  if (code === 'EACCES' || code === 'EPERM') return new PermissionError(`${context}: ${printable(message)}`, { cause: error });
+  if (typeof code === 'string' && code.startsWith('E')) {
+    return new IOError(`${context}: ${printable(message)}`, { cause: error, errnoCode: code });
+  }
+  // Without an errno it came from the tar parser: the layer's bytes are not a valid tar.
+  return new InvalidArgumentError(`${context}: corrupt layer tar: ${printable(message)}`, { cause: error });
 }
 
