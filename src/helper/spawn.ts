@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import createDebug from 'debug';
-import { HelperError } from '../errors.js';
+import { HelperError, InvalidArgumentError } from '../errors.js';
+import { checkExecSize, ownStackLimit, type ExecString } from './exec-limits.js';
 import { locateHelper } from './locate.js';
 import {
   HELPER_EXIT_USAGE,
@@ -73,14 +74,23 @@ export class HelperProcess {
     this.#op = op;
     this.#context = options.context;
     const path = locateHelper(options.helperPath);
+    checkHelperArgs(options.context, path, op, args);
     debug('%s %s', op, args.join(' '));
     const inputs = options.inputs ?? [];
-    this.child = spawn(path, [op, ...args], {
-      stdio: [...options.stdio, 'pipe', ...inputs.map(() => 'pipe' as const)],
-      detached: options.detached ?? false,
-      // The helper takes everything from argv; the caller's environment is none of its business.
-      env: {},
-    });
+    try {
+      this.child = spawn(path, [op, ...args], {
+        stdio: [...options.stdio, 'pipe', ...inputs.map(() => 'pipe' as const)],
+        detached: options.detached ?? false,
+        // The helper takes everything from argv; the caller's environment is none of its business.
+        env: {},
+      });
+    } catch (cause) {
+      // Node throws (rather than emitting 'error') for E2BIG and a few other errnos of the spawn itself.
+      const code = (cause as NodeJS.ErrnoException).code;
+      const message = `${options.context}: spawn helper: ${code ?? (cause as Error).message}`;
+      if (code === 'E2BIG') throw new InvalidArgumentError(`${message}: the argument list is too long for execve`, { cause });
+      throw new HelperError(message, { op, cause, step: 'spawn', ...(code !== undefined ? { errnoCode: code } : {}) });
+    }
     inputs.forEach((data, i) => {
       const pipe = this.child.stdio[4 + i] as Writable | null;
       // A helper that fails before reading says why on its status fd; EPIPE here adds nothing.
@@ -196,6 +206,30 @@ export class HelperProcess {
       stderr: tail,
     });
   }
+}
+
+/**
+ * Refuses a helper argv that `execve` would refuse or that Node would throw a
+ * bare `TypeError` for: a NUL byte, a string above `MAX_ARG_STRLEN`, or a
+ * total above the limit that this process's stack limit sets (the helper
+ * inherits it). The runtime checks the spec's fields by name first; this is
+ * the boundary's own guard, naming the option the argument belongs to.
+ */
+function checkHelperArgs(context: string, path: string, op: HelperOp, args: readonly string[]): void {
+  const strings: ExecString[] = [{ field: 'helper op', value: op }];
+  let option = '';
+  let command = -1;
+  for (const value of args) {
+    if (command >= 0) {
+      strings.push({ field: `command argument ${command++}`, value });
+      continue;
+    }
+    if (value === '--') command = 0;
+    else if (value.startsWith('--')) option = value;
+    strings.push({ field: `helper argument of \`${option}\``, value });
+  }
+  // The kernel copies the file name besides argv, and Node passes it again as argv[0].
+  checkExecSize(context, [{ field: 'the helper\'s arguments', strings }], ownStackLimit(), 2 * (Buffer.byteLength(path) + 1) + 8);
 }
 
 /** Turns an `error` status line into a {@link HelperError} whose message names the step, path and errno. */

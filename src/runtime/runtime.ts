@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, PermissionError } from '../errors.js';
-import { spawnHelper, type HelperStdio } from '../helper/index.js';
+import { shown, spawnHelper, type HelperStdio } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroups, type CgroupHost } from './cgroups/detect.js';
 import { planCgroups, validateCgroupParent, validateResources } from './cgroups/policy.js';
@@ -19,6 +19,7 @@ import {
 import { runArgs, type RunPlan } from './run-args.js';
 import { deviceCgroupWrites, deviceRules, securityPlan } from './security.js';
 import type { ContainerSpec, MountSpec } from './spec.js';
+import { checkExecEnvelope, checkProcessStrings, checkSpecStrings } from './spec-strings.js';
 import {
   containerPaths,
   defaultRoot,
@@ -141,6 +142,7 @@ function userMount(mount: MountSpec, index: number): HelperMount {
 
 function validateSpec(spec: ContainerSpec): void {
   if (spec === null || typeof spec !== 'object') throw new InvalidArgumentError('container spec: expected an object');
+  checkSpecStrings(spec);
   if ((spec.rootfs === undefined) === (spec.image === undefined)) {
     throw new InvalidArgumentError('container spec: give exactly one of rootfs and image');
   }
@@ -160,21 +162,21 @@ function validateSpec(spec: ContainerSpec): void {
     throw new InvalidArgumentError('container spec: cmd is required with a rootfs');
   }
   if (spec.cwd !== undefined && !isAbsolute(spec.cwd)) {
-    throw new InvalidArgumentError(`container spec: cwd must be an absolute path, got \`${spec.cwd}\``);
+    throw new InvalidArgumentError(`container spec: cwd must be an absolute path, got ${shown(spec.cwd)}`);
   }
   if (spec.name !== undefined && !NAME_RE.test(spec.name)) {
-    throw new InvalidArgumentError(`container spec: name \`${spec.name}\` must match ${NAME_RE.source}`);
+    throw new InvalidArgumentError(`container spec: name ${shown(spec.name)} must match ${NAME_RE.source}`);
   }
   if (spec.stdio !== undefined && !['pipe', 'inherit', 'ignore'].includes(spec.stdio)) {
     throw new InvalidArgumentError(`container spec: stdio must be 'pipe', 'inherit' or 'ignore', got \`${String(spec.stdio)}\``);
   }
   for (const [key, value] of Object.entries(spec.env ?? {})) {
     if (key === '' || key.includes('=') || key.includes('\0') || typeof value !== 'string' || value.includes('\0')) {
-      throw new InvalidArgumentError(`container spec: env \`${key}\` is not a valid variable`);
+      throw new InvalidArgumentError(`container spec: env ${shown(key)} is not a valid variable`);
     }
   }
-  if (spec.hostname !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(spec.hostname)) {
-    throw new InvalidArgumentError(`container spec: hostname \`${spec.hostname}\` is not a valid hostname`);
+  if (spec.hostname !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,63})$/.test(spec.hostname)) {
+    throw new InvalidArgumentError(`container spec: hostname ${shown(spec.hostname)} is not a valid hostname`);
   }
 }
 
@@ -276,11 +278,14 @@ export class Runtime {
     const short = id.slice(0, 12);
     const hostname = spec.hostname ?? short;
     const proc = effectiveProcess(spec, source.config, hostname);
+    checkProcessStrings(proc);
     const [user] = await Promise.all([
       proc.user === undefined ? ROOT_USER : resolveUserInLayers(source.lowers, proc.user),
       this.#prepare(),
     ]);
     if (userns !== undefined) checkUserMapped(user, userns);
+    const env: Record<string, string> = { HOME: user.home || '/', ...proc.env };
+    checkExecEnvelope(spec, proc.argv, Object.entries(env).map(([k, v]) => `${k}=${v}`));
     const paths = containerPaths(this.root, this.stateDir, id);
     const detached = spec.detached === true;
     const stdio = spec.stdio ?? 'pipe';
@@ -323,7 +328,6 @@ export class Runtime {
       }
 
       const cgroups = await cgroupsCreating;
-      const env: Record<string, string> = { HOME: user.home || '/', ...proc.env };
       const plan: RunPlan = {
         id,
         target: paths.target,
