@@ -232,11 +232,16 @@ function checkHelperArgs(context: string, path: string, op: HelperOp, args: read
   checkExecSize(context, [{ field: 'the helper\'s arguments', strings }], ownStackLimit(), 2 * (Buffer.byteLength(path) + 1) + 8);
 }
 
-/** Turns an `error` status line into a {@link HelperError} whose message names the step, path and errno. */
+/**
+ * Turns an `error` status line into a {@link HelperError}. One format, the
+ * helper's own: `<context>: <message>: <ERRNO>`, where the helper's message
+ * names the syscall and its argument (``run container 3f2a…: mount `tmpfs` on
+ * `/proc`: EPERM``); without a message, the step and its path stand in for it,
+ * and a failure that is not a syscall's has no errno part.
+ */
 export function errorFromStatus(op: HelperOp, context: string, status: ErrorStatus): HelperError {
-  const where = status.path ? ` \`${status.path}\`` : '';
-  const errno = status.code ? `: ${status.code}${status.message ? ` (${status.message})` : ''}` : status.message ? `: ${status.message}` : '';
-  return new HelperError(`${context}: ${status.step}${where}${errno}`, {
+  const what = status.message || `${status.step}${status.path ? ` \`${status.path}\`` : ''}`;
+  return new HelperError(`${context}: ${what}${status.code ? `: ${status.code}` : ''}`, {
     op,
     step: status.step,
     errno: status.errno,

@@ -3,7 +3,7 @@ import { chown, lstat, mkdir, open, readdir, readFile, rm, stat, unlink, writeFi
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError, PermissionError } from '../errors.js';
+import { AlreadyExistsError, DocklessError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
 import { shown, spawnHelper, type HelperStdio } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroups, type CgroupHost } from './cgroups/detect.js';
@@ -316,11 +316,14 @@ export class Runtime {
         leasing.catch(() => undefined);
       }
       await makeContainerDirs(paths);
-      await Promise.all([
+      // Settled, not Promise.all: the cleanup must not remove the directory under a write still running.
+      for (const written of await Promise.allSettled([
         writeFile(paths.hostname, `${hostname}\n`),
         writeFile(paths.hosts, hostsFile(hostname)),
         writeFile(paths.resolv, resolvConf()),
-      ]);
+      ])) {
+        if (written.status === 'rejected') throw written.reason;
+      }
       if (userns !== undefined && !userns.rootless) {
         // Bind-mounted as they are: the container's root must own them to write them, as it would without a user namespace.
         const { uid, gid } = userns.hostRoot;
@@ -401,15 +404,24 @@ export class Runtime {
         ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
       };
       if (start) record.started = record.created;
-      await Promise.all([writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created'), leasing]).catch(
-        async (error) => {
-          // A healthy helper would wait for a start that never comes (or run on
-          // unrecorded): killing the shim takes pid 1 with it (PR_SET_PDEATHSIG).
-          helper.child.kill('SIGKILL');
-          await helper.exit;
-          throw error;
-        },
-      );
+      const steps = [writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created'), leasing];
+      try {
+        await Promise.all(steps);
+      } catch (error) {
+        // A healthy helper would wait for a start that never comes (or run on
+        // unrecorded): killing the shim takes pid 1 with it (PR_SET_PDEATHSIG).
+        helper.child.kill('SIGKILL');
+        // The record's write may still be running: removing the state directory under it
+        // fails with ENOTEMPTY, and that failure would hide this one.
+        await Promise.allSettled([...steps, helper.exit]);
+        if (error instanceof DocklessError) throw error;
+        const code = (error as NodeJS.ErrnoException).code;
+        throw new IOError(`${start ? 'run' : 'create'} container ${short}: write \`${paths.record}\`: ${code ?? String(error)}`, {
+          cause: error,
+          path: paths.record,
+          ...(code !== undefined ? { errnoCode: code } : {}),
+        });
+      }
       if (detached) helper.unref();
       const container = new Container({
         record,
@@ -426,13 +438,15 @@ export class Runtime {
     } finally {
       for (const handle of logs) await handle.close().catch(() => undefined);
       if (cleanup) {
-        await Promise.all([
-          rm(paths.state, { recursive: true, force: true }),
+        // The launch's own failure is what the caller gets; what the cleanup could not undo is only logged.
+        const undone = await Promise.allSettled([
+          rm(paths.state, { recursive: true, force: true, maxRetries: 3 }),
           removeContainerDir(paths.bundle, userns, this.#helperPath),
           cgroupsCreating?.then((set) => set.remove(), () => undefined).catch(() => undefined),
           leasing?.then((lease) => lease.release(), () => undefined).catch(() => undefined),
           spec.name !== undefined ? unlink(join(this.stateDir, 'names', spec.name)).catch(() => undefined) : undefined,
         ]);
+        for (const r of undone) if (r.status === 'rejected') debug('%s cleanup after a failed launch: %s', short, String(r.reason));
       }
     }
   }

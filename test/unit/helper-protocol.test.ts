@@ -25,20 +25,30 @@ test('status lines split across chunks are decoded once each', () => {
   assert.deepEqual(d.push('pe":"exited","code":3}\n'), [{ type: 'exited', code: 3 }]);
 });
 
-test('an error status becomes a HelperError naming step, path and errno', () => {
+// The TS side used to reword the helper's message: ``mount `/proc`: EPERM (mount `tmpfs` on `/proc`)``.
+test('an error status becomes a HelperError in the helper\'s own format: context, message, errno', () => {
   const e = errorFromStatus('run', 'run container abc', {
     type: 'error',
     step: 'mount',
     path: '/proc',
     errno: 1,
     code: 'EPERM',
-    message: 'Operation not permitted',
+    message: 'mount `tmpfs` on `/proc`',
   });
-  assert.equal(e.message, 'run container abc: mount `/proc`: EPERM (Operation not permitted)');
+  assert.equal(e.message, 'run container abc: mount `tmpfs` on `/proc`: EPERM');
   assert.equal(e.code, 'ERR_DOCKLESS_HELPER');
   assert.equal(e.step, 'mount');
+  assert.equal(e.errno, 1);
   assert.equal(e.errnoCode, 'EPERM');
   assert.equal(e.path, '/proc');
+  assert.equal(
+    errorFromStatus('run', 'run container abc', { type: 'error', step: 'die-with-parent', errno: 0, code: '', message: 'getppid `7`: the parent is gone' }).message,
+    'run container abc: getppid `7`: the parent is gone',
+  );
+  assert.equal(
+    errorFromStatus('rm', 'remove `/x`', { type: 'error', step: 'unlinkat', path: '/x/y', errno: 13, code: 'EACCES', message: '' }).message,
+    'remove `/x`: unlinkat `/x/y`: EACCES',
+  );
 });
 
 test('runArgs encodes a plan as flat argv', () => {
