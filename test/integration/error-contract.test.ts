@@ -1,8 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { readdir } from 'node:fs/promises';
+import { chmod, readdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HelperError, NotFoundError } from '../../src/index.js';
+import { locateHelper } from '../../src/helper/locate.js';
+import { spawnHelper } from '../../src/helper/spawn.js';
 import type { ContainerSpec } from '../../src/runtime/spec.js';
 import { cannotRun, makeWorld, type World } from './fixtures.js';
 
@@ -93,5 +96,26 @@ describe('the error contract at the helper boundary', { skip }, () => {
     const error = await failure({ mounts: [{ type: 'bind', source: '/no/such/dir', target: '/mnt' }] });
     assert.ok(error instanceof NotFoundError, String(error));
     assert.equal(error.path, '/no/such/dir');
+  });
+
+  // xcalloc used to print `out of memory` on stderr and exit 1 without the `error` line PROTOCOL.md requires.
+  it('a helper out of memory while parsing its options reports an error line with step calloc', async (t) => {
+    if (!existsSync('/usr/bin/prlimit')) {
+      console.log('# skipped: prlimit (util-linux) is not installed');
+      return t.skip('prlimit (util-linux) is not installed');
+    }
+    // A data limit that lets the static helper start but not allocate its option tables for 20000 `--env`.
+    const wrapper = join(world.base, 'helper-2mib');
+    await writeFile(wrapper, `#!/bin/sh\nexec /usr/bin/prlimit --data=${2 * 1024 * 1024} ${locateHelper()} "$@"\n`);
+    await chmod(wrapper, 0o755);
+    const args = [...Array.from({ length: 20000 }, () => ['--env', 'A=1']).flat(), '--', '/bin/true'];
+    const helper = spawnHelper('run', ['--id', 'oom', ...args], { stdio: ['ignore', 'ignore', 'pipe'], context: 'run container oom', helperPath: wrapper });
+    const { exitCode } = await helper.exit;
+    assert.equal(exitCode, 1);
+    const error = helper.failure;
+    assert.ok(error instanceof HelperError, String(error));
+    assert.equal(error.step, 'calloc');
+    assert.equal(error.errnoCode, 'ENOMEM');
+    assert.match(error.message, /^run container oom: calloc `\d+, \d+`: ENOMEM$/);
   });
 });
