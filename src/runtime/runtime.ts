@@ -19,7 +19,7 @@ import {
 import { runArgs, type RunPlan } from './run-args.js';
 import { deviceCgroupWrites, deviceRules, securityPlan } from './security.js';
 import type { ContainerSpec, MountSpec } from './spec.js';
-import { checkExecEnvelope, checkProcessStrings, checkSpecStrings } from './spec-strings.js';
+import { checkExecEnvelope, checkProcessStrings, checkRuntimePaths, checkSpecStrings } from './spec-strings.js';
 import {
   containerPaths,
   defaultRoot,
@@ -211,6 +211,7 @@ export class Runtime {
   #ready: Promise<void> | undefined;
 
   constructor(options: RuntimeOptions = {}) {
+    checkRuntimePaths(options);
     this.root = options.root ?? defaultRoot();
     this.stateDir = options.stateDir ?? defaultStateDir();
     this.#helperPath = options.helperPath;

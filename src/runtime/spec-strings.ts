@@ -26,17 +26,26 @@ const LOGIN_NAME_MAX = 255;
 /** The longest container name (the pattern in runtime.ts allows 128 characters). */
 const NAME_MAX = 128;
 
-function checkText(field: string, value: unknown, max?: { bytes: number; what: string }): void {
+function checkText(field: string, value: unknown, max?: { bytes: number; what: string }, context = CONTEXT): void {
   if (typeof value !== 'string') return;
-  if (value.includes('\0')) throw new InvalidArgumentError(`${CONTEXT}: ${field} contains a NUL byte: ${shown(value)}`);
+  if (value.includes('\0')) throw new InvalidArgumentError(`${context}: ${field} contains a NUL byte: ${shown(value)}`);
   const bytes = Buffer.byteLength(value);
   if (max !== undefined && bytes > max.bytes) {
-    throw new InvalidArgumentError(`${CONTEXT}: ${field} is ${bytes} bytes, longer than ${max.what} (${max.bytes}): ${shown(value)}`);
+    throw new InvalidArgumentError(`${context}: ${field} is ${bytes} bytes, longer than ${max.what} (${max.bytes}): ${shown(value)}`);
   }
 }
 
-function checkPath(field: string, value: unknown): void {
-  checkText(field, value, { bytes: PATH_MAX - 1, what: 'PATH_MAX' });
+function checkPath(field: string, value: unknown, context = CONTEXT): void {
+  checkText(field, value, { bytes: PATH_MAX - 1, what: 'PATH_MAX' }, context);
+}
+
+/**
+ * Checks the paths of `new Runtime()`'s options: no NUL byte, within `PATH_MAX`.
+ *
+ * @throws {@link InvalidArgumentError} naming the option.
+ */
+export function checkRuntimePaths(options: { root?: unknown; stateDir?: unknown; helperPath?: unknown }): void {
+  for (const key of ['root', 'stateDir', 'helperPath'] as const) checkPath(key, options[key], 'runtime options');
 }
 
 function checkUser(field: string, value: unknown): void {
@@ -73,6 +82,15 @@ export function checkSpecStrings(spec: ContainerSpec): void {
   checkUser('user', spec.user);
   checkText('hostname', spec.hostname, { bytes: HOST_NAME_MAX, what: 'HOST_NAME_MAX' });
   checkText('name', spec.name, { bytes: NAME_MAX, what: 'the longest container name' });
+  checkText('cgroupParent', spec.cgroupParent, { bytes: PATH_MAX - 1, what: 'PATH_MAX' });
+  for (const field of ['capAdd', 'capDrop'] as const) {
+    const list = spec[field];
+    if (!Array.isArray(list)) continue;
+    list.forEach((cap: unknown, i) => checkText(`${field}[${i}]`, cap, { bytes: NAME_MAX, what: 'the longest capability name' }));
+  }
+  if (spec.rlimits !== null && typeof spec.rlimits === 'object') {
+    for (const key of Object.keys(spec.rlimits)) checkText('rlimits key', key, { bytes: 32, what: 'the longest resource name' });
+  }
   for (const field of ['entrypoint', 'cmd'] as const) {
     const list = spec[field];
     if (!Array.isArray(list)) continue;

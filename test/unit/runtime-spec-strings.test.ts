@@ -54,6 +54,16 @@ test('a NUL byte in any spec string is an InvalidArgumentError naming the field,
   await refused({ mounts: [{ type: 'bind', source: '/s\0', target: '/t' }] }, /mounts\[0\]\.source contains a NUL byte/);
 });
 
+// fs threw a bare TypeError (`The argument 'path' must be … without null bytes`) at the first create.
+test('a NUL byte in the Runtime’s own directories is an InvalidArgumentError naming the option', () => {
+  for (const key of ['root', 'stateDir', 'helperPath'] as const) {
+    assert.throws(
+      () => new Runtime({ root: join(base, 'root'), stateDir: join(base, 'state'), [key]: '/tmp/x\0' }),
+      (e: unknown) => e instanceof InvalidArgumentError && e.message === `runtime options: ${key} contains a NUL byte: \`/tmp/x\\x00\``,
+    );
+  }
+});
+
 // A hostile image's config reaches the helper's argv as much as the caller's spec does.
 test('a hostile image config with a NUL byte in Entrypoint, Cmd, Env, WorkingDir or User is refused by field', async () => {
   const cases: [Record<string, unknown>, RegExp][] = [
@@ -101,6 +111,8 @@ test('a hostname longer than HOST_NAME_MAX is refused with its length, without e
   await refused({ name: 'n'.repeat(100_000) }, /name is 100000 bytes, longer than the longest container name \(128\)/);
   await refused({ cwd: `/${'d'.repeat(100_000)}` }, /cwd is 100001 bytes, longer than PATH_MAX \(4095\)/);
   await refused({ hostname: 'a-bad_host' }, /hostname `a-bad_host` is not a valid hostname/);
+  await refused({ capAdd: ['C'.repeat(100_000)] }, /capAdd\[0\] is 100000 bytes/);
+  await refused({ rlimits: { ['r'.repeat(100_000)]: { soft: 1, hard: 1 } } as ContainerSpec['rlimits'] }, /rlimits key is 100000 bytes/);
 });
 
 test('shown() cuts long values and makes control characters visible', () => {
