@@ -251,7 +251,16 @@ export class Container implements AsyncDisposable {
       await fifo.close();
     }
     this.#status = 'running';
-    if (this.#helper !== undefined) await this.#helper.next('started');
+    if (this.#helper !== undefined) {
+      try {
+        await this.#helper.next('started');
+      } catch (error) {
+        // The workload never ran (a bad cwd or user): the container is over, and removable as such.
+        await this.#helper.exit;
+        this.#status = 'stopped';
+        throw error;
+      }
+    }
     this.#record = { ...this.#record, started: new Date().toISOString() };
     await writeJsonAtomic(this.#paths.record, this.#record);
     await unlink(this.#paths.fifo).catch(() => undefined);

@@ -57,6 +57,16 @@ describe('the error contract at the helper boundary', { skip }, () => {
     assert.deepEqual(await readdir(join(world.base, 'root', 'containers')), [], 'failed starts left container directories behind');
   });
 
+  // A create whose start failed stayed `running`: remove() without force refused it.
+  it('a created container whose start fails is stopped, with its own HelperError, and removable', async () => {
+    const c = await world.runtime.create({ rootfs: world.rootfs, cmd: ['/bin/probe', 'pid'], cwd: '/nonexistent', stdio: 'ignore' });
+    const error = await c.start().then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof HelperError && error.step === 'chdir', String(error));
+    assert.equal(c.status, 'stopped');
+    await c.remove();
+    assert.equal(c.status, 'removed');
+  });
+
   it('a missing executable is not a failed start: the command exits 127 and says why on stderr', async () => {
     const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['/no/such/program'], stdio: 'pipe' });
     let stderr = '';
