@@ -87,8 +87,8 @@ export class HelperProcess {
     } catch (cause) {
       // Node throws (rather than emitting 'error') for E2BIG and a few other errnos of the spawn itself.
       const code = (cause as NodeJS.ErrnoException).code;
-      const message = `${options.context}: spawn helper: ${code ?? (cause as Error).message}`;
-      if (code === 'E2BIG') throw new InvalidArgumentError(`${message}: the argument list is too long for execve`, { cause });
+      const message = `${options.context}: spawn \`${path}\`: ${code ?? (cause as Error).message}`;
+      if (code === 'E2BIG') throw new InvalidArgumentError(message, { cause });
       throw new HelperError(message, { op, cause, step: 'spawn', ...(code !== undefined ? { errnoCode: code } : {}) });
     }
     inputs.forEach((data, i) => {
@@ -123,10 +123,13 @@ export class HelperProcess {
         const ended: HelperExit = { exitCode, signal };
         this.#ended = ended;
         if (spawnError !== undefined && this.#failure === undefined) {
-          this.#failure = new HelperError(`${this.#context}: spawn helper: ${spawnError.message}`, {
+          const code = (spawnError as NodeJS.ErrnoException).code;
+          this.#failure = new HelperError(`${this.#context}: spawn \`${path}\`: ${code ?? spawnError.message}`, {
             op,
             cause: spawnError,
             step: 'spawn',
+            path,
+            ...(code !== undefined ? { errnoCode: code } : {}),
           });
         } else if (this.#failure === undefined && exitCode !== 0) {
           this.#failure = this.#crashError(ended);

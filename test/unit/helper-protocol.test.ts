@@ -1,9 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { HELPER_OPS, HELPER_PROTOCOL_VERSION, StatusLineDecoder } from '../../src/helper/protocol.js';
-import { errorFromStatus } from '../../src/helper/spawn.js';
+import { errorFromStatus, spawnHelper } from '../../src/helper/spawn.js';
+import { HelperError } from '../../src/errors.js';
 import { runArgs, SECCOMP_FD, type RunPlan } from '../../src/runtime/run-args.js';
 
 const nativeDir = join(import.meta.dirname, '..', '..', 'native');
@@ -108,4 +110,22 @@ test('the run options runArgs emits are all parsed by the helper', async () => {
   for (const option of new Set(options)) assert.match(text, new RegExp(`"${option}"`), `${option} not parsed by the helper`);
   // The seccomp program arrives on the first extra input of spawnHelper: fd 4.
   assert.equal(SECCOMP_FD, 4);
+});
+
+// The spawn failure read `spawn helper: spawn /path EACCES`, Node's wording inside ours.
+test('a helper that cannot be executed is a HelperError `<context>: spawn `<path>`: <ERRNO>`', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'dl-helper-'));
+  try {
+    // A directory passes the X_OK check and fails execve with EACCES.
+    const helper = spawnHelper('version', [], { stdio: ['ignore', 'ignore', 'ignore'], context: 'helper version', helperPath: dir });
+    await helper.exit;
+    const e = helper.failure;
+    assert.ok(e instanceof HelperError, String(e));
+    assert.equal(e.message, `helper version: spawn \`${dir}\`: EACCES`);
+    assert.equal(e.step, 'spawn');
+    assert.equal(e.errnoCode, 'EACCES');
+    assert.equal(e.path, dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
