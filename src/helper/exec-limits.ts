@@ -69,6 +69,7 @@ export function ownStackLimit(): number {
 export interface ExecString {
   /** What the string is, e.g. `cmd[2]` or ``env `PATH` ``. */
   field: string;
+  /** The string itself. */
   value: string;
 }
 
