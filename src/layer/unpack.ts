@@ -242,11 +242,8 @@ function wrapError(error: unknown, context: string): Error {
     return new InvalidArgumentError(`${context}: corrupt gzip stream: ${message}`, { cause: error });
   }
   if (code === 'EACCES' || code === 'EPERM') return new PermissionError(`${context}: ${printable(message)}`, { cause: error });
-  if (typeof code === 'string') {
-    const errno = /^E[A-Z0-9]+$/.test(code) ? { errnoCode: code } : {};
-    return new IOError(`${context}: ${printable(message)}`, { cause: error, ...errno });
-  }
-  // Without an errno it came from the tar parser: the layer's bytes are not a valid tar.
-  return new InvalidArgumentError(`${context}: corrupt layer tar: ${printable(message)}`, { cause: error });
+  // The tar parser's errors are InvalidArgumentErrors already (`malformed tar`): what is left failed writing the snapshot.
+  const errno = typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? { errnoCode: code } : {};
+  return new IOError(`${context}: ${printable(message)}`, { cause: error, ...errno });
 }
 
