@@ -233,10 +233,13 @@ export class Runtime {
    * Creates a container and sets it up (namespaces, root filesystem, mounts)
    * without starting its command; `container.start()` starts it.
    *
-   * @throws {@link InvalidArgumentError} for a malformed spec.
+   * @throws {@link InvalidArgumentError} for a malformed spec, naming the field: also a NUL
+   *   byte in any string (of the spec or of the image config), and a command and
+   *   environment too large for `execve` (with their size and the limit).
    * @throws {@link NotFoundError} when the rootfs, a bind source or the user does not exist.
    * @throws {@link AlreadyExistsError} when the name is taken.
-   * @throws {@link HelperError} when a setup step fails; nothing is left behind.
+   * @throws {@link HelperError} when a setup step fails; nothing is left behind. Its message
+   *   is `<context>: <the helper's message>: <ERRNO>`, e.g. ``create container 3f2a…: chdir `/app`: ENOENT``.
    */
   create(spec: ContainerSpec): Promise<Container> {
     return this.#launch(spec, false);
