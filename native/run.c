@@ -116,7 +116,10 @@ static void *xcalloc(size_t n, size_t size)
 	void *p = calloc(n ? n : 1, size);
 
 	if (p == NULL) {
-		dprintf(STDERR_FILENO, "dockless-helper run: out of memory\n");
+		struct dl_error e;
+
+		dl_fail(&e, ENOMEM, "calloc", "", "calloc `%zu, %zu`", n, size);
+		dl_status_error(&e);
 		_exit(DL_EXIT_FAILED);
 	}
 	return p;

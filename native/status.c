@@ -10,7 +10,11 @@
 #include "status.h"
 #include "util.h"
 
-static int status_fd = -1;
+/* Until dl_status_init, the protocol's default: a failure while the options are
+ * still being parsed (out of memory) is reported on fd 3 if it is open. */
+#define STATUS_FD_DEFAULT 3
+#define STATUS_FD_UNSET (-2)
+static int status_fd = STATUS_FD_UNSET;
 static int gate_fd = -1;
 
 /* Lines stay below PIPE_BUF so that a write(2) of one is atomic. */
@@ -105,6 +109,8 @@ static void jl_finish_and_write(struct jline *l)
 		if (n != 1)
 			_exit(DL_EXIT_FAILED);
 	}
+	if (status_fd == STATUS_FD_UNSET)
+		dl_status_init(STATUS_FD_DEFAULT);
 	if (status_fd < 0)
 		return;
 	/* A short write or EPIPE is ignored: the caller may be gone. */

@@ -31,6 +31,9 @@ export interface DocklessErrorOptions {
  * | `ERR_DOCKLESS_ABORTED` | {@link AbortError} | the operation was cancelled through its `AbortSignal` |
  * | `ERR_DOCKLESS_UNAVAILABLE` | {@link UnavailableError} | a remote service (a registry) cannot be reached or keeps failing |
  * | `ERR_DOCKLESS_BUILD` | {@link BuildError} | a build step's command failed (a `RUN` exited non-zero) |
+ * | `ERR_DOCKLESS_IO` | {@link IOError} | a filesystem operation failed for a reason none of the above names (disk full, I/O error, …) |
+ *
+ * The base class itself is never thrown: every error is one of the subclasses.
  */
 export class DocklessError extends Error {
   /** A stable, machine-readable code; see the table on {@link DocklessError}. */
@@ -140,6 +143,34 @@ export class BuildError extends DocklessError {
     if (details.line !== undefined) this.line = details.line;
     if (details.exitCode !== undefined) this.exitCode = details.exitCode;
     if (details.output !== undefined) this.output = details.output;
+  }
+}
+
+/** Details carried by an {@link IOError}. */
+export interface IOErrorDetails extends DocklessErrorOptions {
+  /** The operation that failed, e.g. `readdir` or `rename`. */
+  syscall?: string;
+  /** The errno name, e.g. `ENOSPC`. */
+  errnoCode?: string;
+}
+
+/**
+ * A filesystem operation failed for a reason that is none of the other
+ * classes' (not a missing file, not a permission): the disk is full, an I/O
+ * error, a read-only filesystem, too many open files. The wrapped Node error
+ * is the `cause`.
+ */
+export class IOError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_IO';
+  /** The operation that failed, e.g. `readdir` or `rename`. */
+  readonly syscall?: string;
+  /** The errno name, e.g. `ENOSPC`. */
+  readonly errnoCode?: string;
+
+  constructor(message: string, details: IOErrorDetails = {}) {
+    super(message, details);
+    if (details.syscall !== undefined) this.syscall = details.syscall;
+    if (details.errnoCode !== undefined) this.errnoCode = details.errnoCode;
   }
 }
 

@@ -12,11 +12,12 @@ export {
   HelperError,
   InvalidArgumentError,
   InvalidStateError,
+  IOError,
   NotFoundError,
   PermissionError,
   UnsafeContentError,
 } from './errors.js';
-export type { DigestMismatchDetails, DocklessErrorOptions, HelperErrorDetails } from './errors.js';
+export type { DigestMismatchDetails, DocklessErrorOptions, HelperErrorDetails, IOErrorDetails } from './errors.js';
 export { Runtime } from './runtime/runtime.js';
 export type { LaunchOptions, RuntimeOptions } from './runtime/runtime.js';
 export { Container } from './runtime/container.js';

@@ -5,3 +5,14 @@ export { HelperProcess, errorFromStatus, runHelperOp, spawnHelper } from './spaw
 export type { HelperExit, HelperStdio, SpawnHelperOptions } from './spawn.js';
 export { readXattrs } from './xattrs.js';
 export type { ReadXattrsOptions, XattrMap } from './xattrs.js';
+export {
+  HOST_NAME_MAX,
+  MAX_ARG_STRLEN,
+  PATH_MAX,
+  checkExecSize,
+  checkExecString,
+  execArgLimit,
+  ownStackLimit,
+  shown,
+} from './exec-limits.js';
+export type { ExecString } from './exec-limits.js';

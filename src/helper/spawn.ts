@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import createDebug from 'debug';
-import { HelperError, UnsafeContentError } from '../errors.js';
+import { HelperError, InvalidArgumentError, UnsafeContentError } from '../errors.js';
 import { locateHelper } from './locate.js';
 import {
   CONFIG_FD_OPTION,
@@ -85,12 +85,20 @@ export class HelperProcess {
       argv = [op, CONFIG_FD_OPTION, String(4 + inputs.length)];
       inputs.push(encodeConfig(args));
     }
-    this.child = spawn(path, argv, {
-      stdio: [...options.stdio, 'pipe', ...inputs.map(() => 'pipe' as const)],
-      detached: options.detached ?? false,
-      // The helper takes everything from its arguments; the caller's environment is none of its business.
-      env: {},
-    });
+    try {
+      this.child = spawn(path, argv, {
+        stdio: [...options.stdio, 'pipe', ...inputs.map(() => 'pipe' as const)],
+        detached: options.detached ?? false,
+        // The helper takes everything from its arguments; the caller's environment is none of its business.
+        env: {},
+      });
+    } catch (cause) {
+      // Node throws (rather than emitting 'error') for E2BIG and a few other errnos of the spawn itself.
+      const code = (cause as NodeJS.ErrnoException).code;
+      const message = `${options.context}: spawn \`${path}\`: ${code ?? (cause as Error).message}`;
+      if (code === 'E2BIG') throw new InvalidArgumentError(message, { cause });
+      throw new HelperError(message, { op, cause, step: 'spawn', ...(code !== undefined ? { errnoCode: code } : {}) });
+    }
     inputs.forEach((data, i) => {
       const pipe = this.child.stdio[4 + i] as Writable | null;
       // A helper that fails before reading says why on its status fd; EPIPE here adds nothing.
@@ -123,10 +131,13 @@ export class HelperProcess {
         const ended: HelperExit = { exitCode, signal };
         this.#ended = ended;
         if (spawnError !== undefined && this.#failure === undefined) {
-          this.#failure = new HelperError(`${this.#context}: spawn helper: ${spawnError.message}`, {
+          const code = (spawnError as NodeJS.ErrnoException).code;
+          this.#failure = new HelperError(`${this.#context}: spawn \`${path}\`: ${code ?? spawnError.message}`, {
             op,
             cause: spawnError,
             step: 'spawn',
+            path,
+            ...(code !== undefined ? { errnoCode: code } : {}),
           });
         } else if (this.#failure === undefined && exitCode !== 0) {
           this.#failure = this.#crashError(ended);
@@ -215,15 +226,18 @@ function redact(args: readonly string[]): string[] {
 }
 
 /**
- * Turns an `error` status line into a {@link HelperError} whose message names the
- * step, path and errno; a mount the helper refused because the image put a
- * symlink in its target (step {@link HELPER_STEP_MOUNT_TARGET}) becomes an
- * {@link UnsafeContentError} naming the path, with the {@link HelperError} as its cause.
+ * Turns an `error` status line into a {@link HelperError}. One format, the
+ * helper's own: `<context>: <message>: <ERRNO>`, where the helper's message
+ * names the syscall and its argument (``run container 3f2a…: mount `tmpfs` on
+ * `/proc`: EPERM``); without a message, the step and its path stand in for it,
+ * and a failure that is not a syscall's has no errno part. A mount the helper
+ * refused because the image put a symlink in its target (step
+ * {@link HELPER_STEP_MOUNT_TARGET}) becomes an {@link UnsafeContentError} naming
+ * the path, with the {@link HelperError} as its cause.
  */
 export function errorFromStatus(op: HelperOp, context: string, status: ErrorStatus): HelperError | UnsafeContentError {
-  const where = status.path ? ` \`${status.path}\`` : '';
-  const errno = status.code ? `: ${status.code}${status.message ? ` (${status.message})` : ''}` : status.message ? `: ${status.message}` : '';
-  const error = new HelperError(`${context}: ${status.step}${where}${errno}`, {
+  const what = status.message || `${status.step}${status.path ? ` \`${status.path}\`` : ''}`;
+  const error = new HelperError(`${context}: ${what}${status.code ? `: ${status.code}` : ''}`, {
     op,
     step: status.step,
     errno: status.errno,

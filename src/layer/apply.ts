@@ -18,7 +18,7 @@ import {
   writeSync,
 } from 'node:fs';
 import createDebug from 'debug';
-import { DocklessError, InvalidArgumentError, PermissionError, UnsafeContentError } from '../errors.js';
+import { InvalidArgumentError, IOError, PermissionError, UnsafeContentError } from '../errors.js';
 import { runHelperOp } from '../helper/spawn.js';
 import { normalizeEntryPath, printable } from './entry-path.js';
 import { paxXattrs } from './pax.js';
@@ -469,7 +469,7 @@ export class LayerApplier {
       const code = (cause as NodeJS.ErrnoException).code ?? 'error';
       const message = `${this.#options.context}: ${syscall} \`${printable(name)}\`: ${code}`;
       if (code === 'EACCES' || code === 'EPERM') throw new PermissionError(message, { cause, path: name });
-      throw new DocklessError(message, { cause, path: name });
+      throw new IOError(message, { cause, path: name, syscall, errnoCode: code });
     }
   }
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import createDebug from 'debug';
-import { AbortError, DocklessError, InvalidArgumentError, InvalidStateError } from '../errors.js';
+import { AbortError, InvalidArgumentError, InvalidStateError, IOError, NotFoundError, PermissionError } from '../errors.js';
 import { MEDIA_TYPE_OCI_LAYER, MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/media-types.js';
 import { printable } from './entry-path.js';
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarEntryHeader } from './tar-header.js';
@@ -243,7 +243,11 @@ async function walk(root: string, check: () => void): Promise<WalkEntry[]> {
     try {
       names = await fs.readdir(abs);
     } catch (cause) {
-      throw new DocklessError(`diff layer: readdir \`${printable(abs)}\`: ${(cause as NodeJS.ErrnoException).code ?? 'error'}`, { cause, path: abs });
+      const code = (cause as NodeJS.ErrnoException).code ?? 'EIO';
+      const message = `diff layer: readdir \`${printable(abs)}\`: ${code}`;
+      if (code === 'ENOENT') throw new NotFoundError(message, { cause, path: abs });
+      if (code === 'EACCES' || code === 'EPERM') throw new PermissionError(message, { cause, path: abs });
+      throw new IOError(message, { cause, path: abs, syscall: 'readdir', errnoCode: code });
     }
     names.sort(compareBytes);
     const stats = await Promise.all(names.map((name) => fs.lstat(path.join(abs, name), { bigint: true })));

@@ -7,7 +7,9 @@ import {
   AbortError,
   DocklessError,
   InvalidArgumentError,
+  IOError,
   NotFoundError,
+  PermissionError,
 } from '../errors.js';
 import { LayerApplier, type EntrySink } from './apply.js';
 import { printable } from './entry-path.js';
@@ -239,6 +241,9 @@ function wrapError(error: unknown, context: string): Error {
   if (typeof code === 'string' && code.startsWith('Z_')) {
     return new InvalidArgumentError(`${context}: corrupt gzip stream: ${message}`, { cause: error });
   }
-  return new DocklessError(`${context}: ${printable(message)}`, { cause: error });
+  if (code === 'EACCES' || code === 'EPERM') return new PermissionError(`${context}: ${printable(message)}`, { cause: error });
+  // The tar parser's errors are InvalidArgumentErrors already (`malformed tar`): what is left failed writing the snapshot.
+  const errno = typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? { errnoCode: code } : {};
+  return new IOError(`${context}: ${printable(message)}`, { cause: error, ...errno });
 }
 

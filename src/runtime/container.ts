@@ -266,7 +266,16 @@ export class Container implements AsyncDisposable {
     }
     // A quick command may have ended, and been seen to, while the fifo was closing.
     if (this.#status === 'created') this.#status = 'running';
-    if (this.#helper !== undefined) await this.#helper.next('started');
+    if (this.#helper !== undefined) {
+      try {
+        await this.#helper.next('started');
+      } catch (error) {
+        // The workload never ran (a bad cwd or user): the container is over, and removable as such.
+        await this.#helper.exit;
+        this.#status = 'stopped';
+        throw error;
+      }
+    }
     this.#record = { ...this.#record, started: new Date().toISOString() };
     await writeJsonAtomic(this.#paths.record, this.#record);
     await unlink(this.#paths.fifo).catch(() => undefined);

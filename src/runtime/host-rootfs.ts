@@ -14,6 +14,7 @@ import {
   AlreadyExistsError,
   DocklessError,
   InvalidArgumentError,
+  IOError,
   NotFoundError,
   PermissionError,
 } from '../errors.js';
@@ -788,6 +789,6 @@ function fsError(context: string, error: unknown, file: string): DocklessError {
     case 'EEXIST':
       return new AlreadyExistsError(message, { cause: error, path: file });
     default:
-      return new DocklessError(message, { cause: error, path: file });
+      return new IOError(message, { cause: error, path: file, errnoCode: code });
   }
 }

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { chown, mkdir, open, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
-import { InvalidArgumentError, NotFoundError, PermissionError } from '../errors.js';
-import { spawnHelper, type HelperStdio } from '../helper/index.js';
+import { AlreadyExistsError, DocklessError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
+import { shown, spawnHelper, type HelperStdio } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan } from './cgroups/mounts.js';
@@ -19,6 +19,7 @@ import {
 import { runArgs, type RunPlan } from './run-args.js';
 import { deviceCgroupWrites, deviceRules, securityPlan } from './security.js';
 import type { ContainerSpec, MountSpec } from './spec.js';
+import { checkExecEnvelope, checkProcessStrings, checkRuntimePaths, checkSpecStrings } from './spec-strings.js';
 import {
   containerPaths,
   defaultRoot,
@@ -88,6 +89,7 @@ function userMount(mount: MountSpec, index: number): HelperMount {
 
 function validateSpec(spec: ContainerSpec): void {
   if (spec === null || typeof spec !== 'object') throw new InvalidArgumentError('container spec: expected an object');
+  checkSpecStrings(spec);
   if ((spec.rootfs === undefined) === (spec.image === undefined)) {
     throw new InvalidArgumentError('container spec: give exactly one of rootfs and image');
   }
@@ -107,21 +109,21 @@ function validateSpec(spec: ContainerSpec): void {
     throw new InvalidArgumentError('container spec: cmd is required with a rootfs');
   }
   if (spec.cwd !== undefined && !isAbsolute(spec.cwd)) {
-    throw new InvalidArgumentError(`container spec: cwd must be an absolute path, got \`${spec.cwd}\``);
+    throw new InvalidArgumentError(`container spec: cwd must be an absolute path, got ${shown(spec.cwd)}`);
   }
   if (spec.name !== undefined && !NAME_RE.test(spec.name)) {
-    throw new InvalidArgumentError(`container spec: name \`${spec.name}\` must match ${NAME_RE.source}`);
+    throw new InvalidArgumentError(`container spec: name ${shown(spec.name)} must match ${NAME_RE.source}`);
   }
   if (spec.stdio !== undefined && !['pipe', 'inherit', 'ignore'].includes(spec.stdio)) {
     throw new InvalidArgumentError(`container spec: stdio must be 'pipe', 'inherit' or 'ignore', got \`${String(spec.stdio)}\``);
   }
   for (const [key, value] of Object.entries(spec.env ?? {})) {
     if (key === '' || key.includes('=') || key.includes('\0') || typeof value !== 'string' || value.includes('\0')) {
-      throw new InvalidArgumentError(`container spec: env \`${key}\` is not a valid variable`);
+      throw new InvalidArgumentError(`container spec: env ${shown(key)} is not a valid variable`);
     }
   }
-  if (spec.hostname !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(spec.hostname)) {
-    throw new InvalidArgumentError(`container spec: hostname \`${spec.hostname}\` is not a valid hostname`);
+  if (spec.hostname !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,63})$/.test(spec.hostname)) {
+    throw new InvalidArgumentError(`container spec: hostname ${shown(spec.hostname)} is not a valid hostname`);
   }
 }
 
@@ -163,6 +165,7 @@ export class Runtime implements AsyncDisposable {
    * @throws {@link PermissionError} later, at the first container, when `root` or `stateDir` is not a directory of the caller's that only it may write.
    */
   constructor(options: RuntimeOptions = {}) {
+    checkRuntimePaths(options);
     this.root = validateDirOption(options.root ?? defaultRoot(), 'runtime options: root');
     this.stateDir = validateDirOption(options.stateDir ?? defaultStateDir(), 'runtime options: stateDir');
     if (options.helperPath !== undefined && (typeof options.helperPath !== 'string' || options.helperPath === '')) {
@@ -200,13 +203,16 @@ export class Runtime implements AsyncDisposable {
    * Creates a container and sets it up (namespaces, root filesystem, mounts)
    * without starting its command; `container.start()` starts it.
    *
-   * @throws {@link InvalidArgumentError} for a malformed spec.
+   * @throws {@link InvalidArgumentError} for a malformed spec, naming the field: also a NUL
+   *   byte in any string (of the spec or of the image config), and a command and
+   *   environment too large for `execve` (with their size and the limit).
    * @throws {@link NotFoundError} when the rootfs, a bind source or the user does not exist.
    * @throws {@link AlreadyExistsError} when the name is taken.
    * @throws {@link UnsafeContentError} when the image (or rootfs) has a symlink where the
    *   runtime mounts something of its own (`/proc`, `/sys`, `/dev`, `/etc/hosts`, `/etc/resolv.conf`,
    *   …): runc refuses these too, as they would redirect a security mount.
-   * @throws {@link HelperError} when a setup step fails; nothing is left behind.
+   * @throws {@link HelperError} when a setup step fails; nothing is left behind. Its message
+   *   is `<context>: <the helper's message>: <ERRNO>`, e.g. ``create container 3f2a…: chdir `/app`: ENOENT``.
    * @throws {@link AbortError} when `options.signal` aborts the launch; nothing is left behind.
    */
   create(spec: ContainerSpec, options: LaunchOptions = {}): Promise<Container> {
@@ -254,12 +260,15 @@ export class Runtime implements AsyncDisposable {
     context = `${context} ${short}`;
     const hostname = spec.hostname ?? short;
     const proc = effectiveProcess(spec, source.config, hostname);
+    checkProcessStrings(proc);
     const [user] = await Promise.all([
       proc.user === undefined ? ROOT_USER : resolveUserInLayers(source.lowers, proc.user),
       this.#prepare(),
     ]);
     if (userns !== undefined) checkUserMapped(user, userns);
     throwIfAborted(signal, context);
+    const env: Record<string, string> = { HOME: user.home || '/', ...proc.env };
+    checkExecEnvelope(spec, proc.argv, Object.entries(env).map(([k, v]) => `${k}=${v}`));
     const paths = containerPaths(this.root, this.stateDir, id);
     const detached = spec.detached === true;
     const stdio = spec.stdio ?? 'pipe';
@@ -296,11 +305,14 @@ export class Runtime implements AsyncDisposable {
       cgroupsCreating = CgroupSet.create(cgroupPlan, context);
       if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
       cgroupsCreating.catch(() => undefined);
-      await Promise.all([
+      // Settled, not Promise.all: the cleanup must not remove the directory under a write still running.
+      for (const written of await Promise.allSettled([
         writeFile(paths.hostname, `${hostname}\n`),
         writeFile(paths.hosts, hostsFile(hostname)),
         writeFile(paths.resolv, resolvConf()),
-      ]);
+      ])) {
+        if (written.status === 'rejected') throw written.reason;
+      }
       if (userns !== undefined && !userns.rootless) {
         // Bind-mounted as they are: the container's root must own them to write them, as it would without a user namespace.
         const { uid, gid } = userns.hostRoot;
@@ -319,7 +331,6 @@ export class Runtime implements AsyncDisposable {
       if (cgroupfs.skipped.length > 0) {
         debug('%s user namespace: cgroup v1 cannot be mounted, and no cgroup directory is known to bind for %s', short, cgroupfs.skipped.join(', '));
       }
-      const env: Record<string, string> = { HOME: user.home || '/', ...proc.env };
       const plan: RunPlan = {
         id,
         target: paths.target,
@@ -377,7 +388,7 @@ export class Runtime implements AsyncDisposable {
       for (const handle of logs.splice(0)) await handle.close();
 
       let record: ContainerRecord;
-      let settling: Promise<unknown> | undefined;
+      let steps: (Promise<unknown> | undefined)[] = [];
       try {
         const { pid } = await raceAbort(helper.next('pid'), signal, context);
         record = {
@@ -398,16 +409,22 @@ export class Runtime implements AsyncDisposable {
           ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
         };
         if (start) record.started = record.created;
-        settling = Promise.all([writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created'), leasing]);
-        await raceAbort(settling, signal, context);
+        steps = [writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created'), leasing];
+        await raceAbort(Promise.all(steps), signal, context);
       } catch (error) {
         // A healthy helper would wait for a start that never comes, or run on
         // unrecorded or aborted: killing the shim takes pid 1 with it (PR_SET_PDEATHSIG).
         helper.child.kill('SIGKILL');
-        await helper.exit;
-        // The record write must be over before the cleanup removes its directory.
-        await settling?.catch(() => undefined);
-        throw error;
+        // The record's write may still be running: removing the state directory under it
+        // fails with ENOTEMPTY, and that failure would hide this one.
+        await Promise.allSettled([...steps, helper.exit]);
+        if (error instanceof DocklessError) throw error;
+        const code = (error as NodeJS.ErrnoException).code;
+        throw new IOError(`${start ? 'run' : 'create'} container ${short}: write \`${paths.record}\`: ${code ?? String(error)}`, {
+          cause: error,
+          path: paths.record,
+          ...(code !== undefined ? { errnoCode: code } : {}),
+        });
       }
       const pid = record.pid;
       if (detached) helper.unref();
@@ -428,12 +445,14 @@ export class Runtime implements AsyncDisposable {
       if (cleanup) {
         // Before the state directory goes: without it the claim would look dead to others while still ours.
         if (named) await releaseName(this.stateDir, spec.name!, id);
-        await Promise.all([
-          rm(paths.state, { recursive: true, force: true }),
+        // The launch's own failure is what the caller gets; what the cleanup could not undo is only logged.
+        const undone = await Promise.allSettled([
+          rm(paths.state, { recursive: true, force: true, maxRetries: 3 }),
           removeContainerDir(paths.bundle, userns, this.#helperPath),
           cgroupsCreating?.then((set) => set.remove(), () => undefined).catch(() => undefined),
           leasing?.then((lease) => lease.release(), () => undefined).catch(() => undefined),
         ]);
+        for (const r of undone) if (r.status === 'rejected') debug('%s cleanup after a failed launch: %s', short, String(r.reason));
       }
     }
   }

@@ -86,7 +86,7 @@ export interface ContainerSpec {
    * @default the image's User, else 'root' (0:0)
    */
   user?: string;
-  /** The container's hostname. @default the first 12 characters of its id */
+  /** The container's hostname: letters, digits, `.` and `-`, at most 64 bytes (HOST_NAME_MAX). @default the first 12 characters of its id */
   hostname?: string;
   /** A name to find the container by with `runtime.get()`. Must be unique among existing containers. */
   name?: string;

@@ -1,10 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CONFIG_FD_OPTION, encodeConfig, HELPER_OPS, HELPER_PROTOCOL_VERSION, StatusLineDecoder } from '../../src/helper/protocol.js';
-import { InvalidArgumentError } from '../../src/errors.js';
-import { errorFromStatus } from '../../src/helper/spawn.js';
+import { HelperError, InvalidArgumentError } from '../../src/errors.js';
+import { errorFromStatus, spawnHelper } from '../../src/helper/spawn.js';
 import { runArgs, SECCOMP_FD, type RunPlan } from '../../src/runtime/run-args.js';
 
 const nativeDir = join(import.meta.dirname, '..', '..', 'native');
@@ -37,20 +38,30 @@ test('status lines split across chunks are decoded once each', () => {
   assert.deepEqual(d.push('pe":"exited","code":3}\n'), [{ type: 'exited', code: 3 }]);
 });
 
-test('an error status becomes a HelperError naming step, path and errno', () => {
+// The TS side used to reword the helper's message: ``mount `/proc`: EPERM (mount `tmpfs` on `/proc`)``.
+test('an error status becomes a HelperError in the helper\'s own format: context, message, errno', () => {
   const e = errorFromStatus('run', 'run container abc', {
     type: 'error',
     step: 'mount',
     path: '/proc',
     errno: 1,
     code: 'EPERM',
-    message: 'Operation not permitted',
+    message: 'mount `tmpfs` on `/proc`',
   });
-  assert.equal(e.message, 'run container abc: mount `/proc`: EPERM (Operation not permitted)');
+  assert.equal(e.message, 'run container abc: mount `tmpfs` on `/proc`: EPERM');
   assert.equal(e.code, 'ERR_DOCKLESS_HELPER');
   assert.equal(e.step, 'mount');
+  assert.equal(e.errno, 1);
   assert.equal(e.errnoCode, 'EPERM');
   assert.equal(e.path, '/proc');
+  assert.equal(
+    errorFromStatus('run', 'run container abc', { type: 'error', step: 'die-with-parent', errno: 0, code: '', message: 'getppid `7`: the parent is gone' }).message,
+    'run container abc: getppid `7`: the parent is gone',
+  );
+  assert.equal(
+    errorFromStatus('rm', 'remove `/x`', { type: 'error', step: 'unlinkat', path: '/x/y', errno: 13, code: 'EACCES', message: '' }).message,
+    'remove `/x`: unlinkat `/x/y`: EACCES',
+  );
 });
 
 test('runArgs encodes a plan as flat argv', () => {
@@ -110,4 +121,22 @@ test('the run options runArgs emits are all parsed by the helper', async () => {
   for (const option of new Set(options)) assert.match(text, new RegExp(`"${option}"`), `${option} not parsed by the helper`);
   // The seccomp program arrives on the first extra input of spawnHelper: fd 4.
   assert.equal(SECCOMP_FD, 4);
+});
+
+// The spawn failure read `spawn helper: spawn /path EACCES`, Node's wording inside ours.
+test('a helper that cannot be executed is a HelperError `<context>: spawn `<path>`: <ERRNO>`', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'dl-helper-'));
+  try {
+    // A directory passes the X_OK check and fails execve with EACCES.
+    const helper = spawnHelper('version', [], { stdio: ['ignore', 'ignore', 'ignore'], context: 'helper version', helperPath: dir });
+    await helper.exit;
+    const e = helper.failure;
+    assert.ok(e instanceof HelperError, String(e));
+    assert.equal(e.message, `helper version: spawn \`${dir}\`: EACCES`);
+    assert.equal(e.step, 'spawn');
+    assert.equal(e.errnoCode, 'EACCES');
+    assert.equal(e.path, dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
