@@ -15,19 +15,23 @@ const nativeDir = join(packageRoot, 'native');
 /** Where `npm install` builds the helper (and `npm run build` the test probe). */
 export const nativeBuildDir = join(nativeDir, 'build');
 
-/** The command that installs what building the helper needs, on Debian and Ubuntu. */
-export const HELPER_BUILD_DEPENDENCIES = 'apt-get install -y gcc libc6-dev';
+// What building the helper needs, on Debian and Ubuntu.
+const HELPER_BUILD_DEPENDENCIES = 'apt-get install -y gcc libc6-dev';
 
 // build.mjs's exit code when no C compiler is installed.
 const NO_COMPILER = 3;
 
 /** Paths already found executable: checked once, not on every spawn. */
 const checked = new Set<string>();
+/** The helper this process built or found in the user cache. */
+let firstUseBuild: string | undefined;
 
 /**
  * The path of the native helper: `$DOCKLESS_HELPER` when set, else the binary
  * built into `native/build/` by `npm install`, else one built on first use
- * into the user's cache directory (see {@link helperCacheDir}).
+ * into the user's cache directory: `$XDG_CACHE_HOME/dockless/helper-<hash>`
+ * (else `~/.cache/dockless/…`), where the hash covers the helper's sources and
+ * the CPU architecture, so an upgrade builds afresh and never runs a stale binary.
  *
  * The first-use build covers installs that ran no install script (`npm install
  * --ignore-scripts`, a package manager that blocks dependencies' scripts, an
@@ -50,7 +54,7 @@ export function locateHelper(override?: string): string {
   if (explicit !== undefined) {
     if (!checked.has(explicit)) {
       if (!isExecutable(explicit)) {
-        throw new NotFoundError(`native helper not found at \`${explicit}\`: build it (\`npm run build\`) or fix DOCKLESS_HELPER`, {
+        throw new NotFoundError(`native helper not found at \`${explicit}\` (given by helperPath or DOCKLESS_HELPER)`, {
           path: explicit,
         });
       }
@@ -59,31 +63,22 @@ export function locateHelper(override?: string): string {
     return explicit;
   }
   const installed = join(nativeBuildDir, 'dockless-helper');
-  if (checked.has(installed) || isExecutable(installed)) {
+  if (checked.has(installed)) return installed;
+  if (firstUseBuild !== undefined) return firstUseBuild;
+  if (isExecutable(installed)) {
     checked.add(installed);
     return installed;
   }
   return buildOnFirstUse();
 }
 
-/**
- * The directory a first-use build puts the helper in:
- * `$XDG_CACHE_HOME/dockless/helper-<hash>` (else `~/.cache/dockless/…`), where
- * the hash covers the helper's sources and the CPU architecture, so an upgrade
- * builds afresh and never runs a stale binary.
- *
- * @throws {@link NotFoundError} when the package ships no helper sources.
- */
-export function helperCacheDir(): string {
+function helperCacheDir(): string {
   const xdg = process.env['XDG_CACHE_HOME'];
   const cache = xdg !== undefined && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
   return join(cache, 'dockless', `helper-${sourceHash()}`);
 }
 
-let firstUseBuild: string | undefined;
-
 function buildOnFirstUse(): string {
-  if (firstUseBuild !== undefined) return firstUseBuild;
   const dir = helperCacheDir();
   const built = join(dir, 'dockless-helper');
   if (!isExecutable(built)) {
