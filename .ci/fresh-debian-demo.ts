@@ -13,6 +13,7 @@
 // this process, reached through a Unix socket bound into the container and a
 // loopback forwarder inside it, carries apt's and npm's traffic (http_proxy).
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -44,8 +45,9 @@ try {
     console.log(`debootstrap --variant=minbase bookworm ${rootfs}`);
     execFileSync('debootstrap', ['--variant=minbase', 'bookworm', rootfs], { stdio: 'inherit' });
   }
-  for (const absent of ['bin/busybox', 'usr/bin/cc', 'usr/bin/gcc', 'usr/bin/make']) {
-    execFileSync('sh', ['-c', `! test -e "$1"`, 'sh', join(rootfs, absent)]);
+  // The point is a machine without these: a rootfs that has one checks nothing.
+  for (const absent of ['bin/busybox', 'usr/bin/busybox', 'usr/bin/cc', 'usr/bin/gcc', 'usr/bin/make']) {
+    if (existsSync(join(rootfs, absent))) throw new Error(`${rootfs} has /${absent}: not a fresh minbase`);
   }
 
   // The committed tree only: what a clone has.
