@@ -5,9 +5,10 @@
 //
 //   node --import tsx .ci/fresh-debian-demo.ts [ROOTFS]
 //
-// ROOTFS is a `debootstrap --variant=minbase bookworm` tree (made, with debootstrap,
-// into a temporary directory when not given; it is only read: the container writes
-// to its own layer). As root. Exits with the command's exit code.
+// ROOTFS is a `debootstrap --variant=minbase bookworm` tree; when not given, one is
+// made in a temporary directory (needs `apt-get install -y debootstrap`). It is only
+// read: the container writes to its own layer. As root; about 6 minutes. Exits with
+// the command's exit code.
 //
 // The container has only loopback (the runtime has no host network), so a proxy in
 // this process, reached through a Unix socket bound into the container and a
