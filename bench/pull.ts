@@ -24,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ImageStore } from '../src/store/index.js';
-import { startRegistry } from '../test/integration/registry-fixture.js';
+import { startRegistry } from '../test/fixtures/registry.js';
 import { arg, binaryBody, defaultParent, gzipLayer, layerTotals, makeText, median, rng, textBody, type LayerInfo } from './common.js';
 
 const execFileAsync = promisify(execFile);

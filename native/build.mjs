@@ -1,19 +1,90 @@
-// Builds the native helper with the system C compiler at `npm install`.
+// Builds the native helper with the system C compiler.
+//
+//   node native/build.mjs             the helper into native/build/ (`npm install`)
+//   node native/build.mjs --out DIR   the helper into DIR (first use, see src/helper/locate.ts)
+//   node native/build.mjs --all       helper and test probe through the Makefile (`npm run build`)
+//
+// Only `--all` needs make and builds the probe: a package installed from the registry
+// ships neither native/test/ nor a guarantee that make is installed.
+// Exit codes: 0 built (or not Linux), 1 the compiler failed, 3 no C compiler.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const NO_COMPILER = 3;
+const INSTALL_HINT = 'apt-get install -y gcc libc6-dev';
+
+const args = process.argv.slice(2);
+const all = args.includes('--all');
+const outIndex = args.indexOf('--out');
+const outDir = outIndex === -1 ? join(here, 'build') : resolve(args[outIndex + 1] ?? '');
+const installing = !all && outIndex === -1;
+
 if (process.platform !== 'linux') {
   console.error('dockless: the native helper needs Linux; skipping its build');
   process.exit(0);
 }
 const cc = process.env.CC || 'cc';
-const probe = spawnSync(cc, ['--version'], { stdio: 'ignore' });
-if (probe.error || probe.status !== 0) {
-  console.error(`dockless: no C compiler found (${cc}); install one: apt-get install -y gcc make libc6-dev`);
-  process.exit(1);
+const version = spawnSync(cc, ['--version'], { stdio: 'ignore' });
+if (version.error || version.status !== 0) {
+  console.error(`dockless: no C compiler found (\`${cc}\`) to build the native helper; install one: ${INSTALL_HINT}`);
+  // An install without a compiler still succeeds: the first use builds the helper or
+  // throws an error naming this command, which a user sees (npm hides install output).
+  process.exit(installing ? 0 : NO_COMPILER);
 }
-if (!existsSync(join(here, 'Makefile'))) process.exit(0);
-execFileSync('make', ['-s', '-C', here, `CC=${cc}`], { stdio: 'inherit' });
+
+if (all) {
+  execFileSync('make', ['-s', '-C', here, `CC=${cc}`], { stdio: 'inherit' });
+  process.exit(0);
+}
+
+const sources = readdirSync(here)
+  .filter((name) => name.endsWith('.c'))
+  .sort()
+  .map((name) => join(here, name));
+const headers = readdirSync(here)
+  .filter((name) => name.endsWith('.h'))
+  .map((name) => join(here, name));
+// No -Werror here: a newer compiler's new warning must not break a user's install.
+const flags = ['-std=gnu11', '-O2', '-D_GNU_SOURCE', '-Wall'];
+mkdirSync(outDir, { recursive: true });
+const target = join(outDir, 'dockless-helper');
+const newestSource = Math.max(...[...sources, ...headers].map((file) => statSync(file).mtimeMs));
+if (mtimeOf(target) >= newestSource) process.exit(0);
+const temp = `${target}.tmp-${process.pid}`;
+try {
+  // A static helper skips the dynamic loader on every start; not every host has a static libc.
+  const link = linksStatically() ? ['-static'] : [];
+  const compiled = spawnSync(cc, [...flags, ...link, '-o', temp, ...sources], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (compiled.error || compiled.status !== 0) {
+    console.error(`dockless: building the native helper with \`${cc}\` failed (the C library headers come with: ${INSTALL_HINT})`);
+    process.exit(1);
+  }
+  // Concurrent first uses each build their own file; the rename makes one of them win whole.
+  renameSync(temp, target);
+} finally {
+  rmSync(temp, { force: true });
+}
+
+function mtimeOf(file) {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return -1;
+  }
+}
+
+function linksStatically() {
+  const test = join(outDir, `.static-test-${process.pid}`);
+  try {
+    const r = spawnSync(cc, ['-static', '-x', 'c', '-o', test, '-'], {
+      input: 'int main(void){return 0;}\n',
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    return !r.error && r.status === 0;
+  } finally {
+    rmSync(test, { force: true });
+  }
+}

@@ -24,23 +24,59 @@ const debug = createDebug('dockless:rootfs');
 /**
  * The host binaries {@link rootfsFromHost} copies when its `binaries` option is
  * not given, as far as the host has them (with busybox, only those busybox has
- * no applet for).
+ * no applet for): a shell and the coreutils, grep, sed and find commands that
+ * shell scripts and Dockerfile `RUN` steps take for granted, so that a host
+ * without busybox (a stock Debian or Ubuntu) still gives a usable userland.
  */
 export const DEFAULT_HOST_BINARIES: readonly string[] = Object.freeze([
   'sh',
   'ls',
   'cat',
   'echo',
+  'printf',
   'true',
   'false',
+  'test',
+  '[',
   'sleep',
   'env',
   'id',
+  'whoami',
   'hostname',
+  'uname',
+  'date',
   'ps',
+  'kill',
   'mount',
   'mkdir',
+  'rmdir',
   'rm',
+  'cp',
+  'mv',
+  'ln',
+  'touch',
+  'chmod',
+  'chown',
+  'stat',
+  'readlink',
+  'basename',
+  'dirname',
+  'pwd',
+  'head',
+  'tail',
+  'cut',
+  'tr',
+  'sort',
+  'uniq',
+  'wc',
+  'tee',
+  'seq',
+  'expr',
+  'grep',
+  'sed',
+  'awk',
+  'find',
+  'xargs',
 ]);
 
 /** Options of {@link rootfsFromHost}. */

@@ -16,7 +16,7 @@ import {
 } from '../../src/index.js';
 import { readXattrs } from '../../src/helper/xattrs.js';
 import { unpackLayer } from '../../src/layer/index.js';
-import { cannotRun, makeWorld, text, type World } from './fixtures.js';
+import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping build integration tests: ${skip}`);

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { InvalidArgumentError, InvalidStateError, NotFoundError, Runtime, type Container } from '../../src/index.js';
 import { detectCgroups } from '../../src/runtime/cgroups/detect.js';
-import { cannotRun, cgroupDirs, makeWorld, text, type World } from './fixtures.js';
+import { cannotRun, cgroupDirs, makeWorld, text, type World } from '../fixtures/world.js';
 
 function whyNot(): string | undefined {
   const base = cannotRun();

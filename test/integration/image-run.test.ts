@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { ImageStore, InvalidArgumentError, NotFoundError, Runtime, type ImageConfig } from '../../src/index.js';
-import { cannotRun, makeWorld, text, type World } from './fixtures.js';
+import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping image-run integration tests: ${skip}`);

@@ -16,8 +16,8 @@ import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { ImageStore, InvalidArgumentError, type ImageConfig } from '../../src/index.js';
 import type { ContainerSpec } from '../../src/runtime/spec.js';
-import { cannotRun, hostMounts, makeWorld, text, type World } from './fixtures.js';
-import { CASES } from './rootless-cases.js';
+import { cannotRun, hostMounts, makeWorld, text, type World } from '../fixtures/world.js';
+import { CASES } from '../fixtures/rootless-cases.js';
 
 const repo = join(import.meta.dirname, '..', '..');
 
@@ -74,7 +74,7 @@ describe('rootless: the core cases as a real non-root user', { skip: skipRootles
       await mkdir(dir, { recursive: true, mode: 0o700 });
       execFileSync('chown', [`${uid}:${gid}`, dir]);
     }
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'test', 'integration', 'rootless-cases.ts')], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'test', 'fixtures', 'rootless-cases.ts')], {
       cwd: repo,
       uid,
       gid,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { HelperError, InvalidArgumentError, InvalidStateError, NotFoundError, PermissionError, Runtime } from '../../src/index.js';
-import { cannotRun, cgroupDirs, descendants, hostMounts, makeWorld, text, type World } from './fixtures.js';
+import { cannotRun, cgroupDirs, descendants, hostMounts, makeWorld, text, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping runtime integration tests: ${skip}`);

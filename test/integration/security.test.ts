@@ -12,7 +12,7 @@ import { HelperError, PermissionError } from '../../src/index.js';
 import { MASKED_PATHS } from '../../src/runtime/defaults.js';
 import { applyDeviceAllowList, DEFAULT_DEVICE_RULES, processBoundingSet } from '../../src/runtime/security.js';
 import type { ContainerSpec } from '../../src/runtime/spec.js';
-import { cannotRun, makeWorld, text, type World } from './fixtures.js';
+import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping security integration tests: ${skip}`);

@@ -19,7 +19,7 @@ import { Runtime } from '../../src/runtime/runtime.js';
 import { rootfsFromHost } from '../../src/runtime/host-rootfs.js';
 import { ImageStore } from '../../src/store/index.js';
 import { exportImage, importImage } from '../../src/transfer/archive/index.js';
-import { cannotRun, text } from './fixtures.js';
+import { cannotRun, text } from '../fixtures/world.js';
 
 const run = promisify(execFile);
 

@@ -14,7 +14,7 @@ import { ImageStore } from '../../src/store/index.js';
 import { pullImage } from '../../src/transfer/pull.js';
 import { pushImage } from '../../src/transfer/push.js';
 import { putSyntheticImage } from '../fixtures/store-images.js';
-import { installed, registryMissing, startRegistry, startTokenServer, type RegistryFixture, type TokenServer } from './registry-fixture.js';
+import { installed, registryMissing, startRegistry, startTokenServer, type RegistryFixture, type TokenServer } from '../fixtures/registry.js';
 
 /** Auth-file lookups that see only what a test writes (never the developer's own files). */
 function isolatedAuth(dir: string, env: NodeJS.ProcessEnv = {}): { env: NodeJS.ProcessEnv; home: string } {

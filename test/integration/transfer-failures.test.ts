@@ -13,7 +13,7 @@ import { DigestMismatchError, NotFoundError, UnavailableError } from '../../src/
 import { ImageStore } from '../../src/store/index.js';
 import type { PullProgress } from '../../src/transfer/types.js';
 import { putSyntheticImage, type BuiltLayer } from '../fixtures/store-images.js';
-import { freePort, registryMissing, startCuttingProxy, startRegistry, storeState, type RegistryFixture } from './registry-fixture.js';
+import { freePort, registryMissing, startCuttingProxy, startRegistry, storeState, type RegistryFixture } from '../fixtures/registry.js';
 
 describe('pull failures', async () => {
   const missing = await registryMissing();

@@ -14,8 +14,8 @@ import { after, before, describe, it } from 'node:test';
 import { Runtime } from '../../src/index.js';
 import { rootfsFromHost } from '../../src/runtime/host-rootfs.js';
 import { ImageStore } from '../../src/store/index.js';
-import { cannotRun, text } from './fixtures.js';
-import { installed, registryMissing, sha256, startRegistry, type RegistryFixture } from './registry-fixture.js';
+import { cannotRun, text } from '../fixtures/world.js';
+import { installed, registryMissing, sha256, startRegistry, type RegistryFixture } from '../fixtures/registry.js';
 
 const run = promisify(execFile);
 const MOTD = 'pushed by one tool, run by another\n';

@@ -14,7 +14,7 @@ import type { Descriptor } from '../../src/oci/index.js';
 import { ImageStore } from '../../src/store/index.js';
 import type { PullProgress, PushProgress } from '../../src/transfer/types.js';
 import { buildLayer, putSyntheticImage, sha256 } from '../fixtures/store-images.js';
-import { registryMissing, startRegistry, storeState, type RegistryFixture } from './registry-fixture.js';
+import { registryMissing, startRegistry, storeState, type RegistryFixture } from '../fixtures/registry.js';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';

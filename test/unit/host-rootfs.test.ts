@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
 import { readElfInterpreter, rootfsFromHost } from '../../src/runtime/host-rootfs.js';
-
-const execFileAsync = promisify(execFile);
+import { hostBusybox, which } from '../fixtures/host.js';
 
 let base: string;
 let counter = 0;
@@ -22,28 +19,6 @@ before(async () => {
 after(async () => {
   await fs.rm(base, { recursive: true, force: true });
 });
-
-async function which(name: string): Promise<string | undefined> {
-  for (const dir of (process.env['PATH'] ?? '').split(':').filter((d) => path.isAbsolute(d))) {
-    const file = path.join(dir, name);
-    try {
-      await fs.access(file, fsConstants.X_OK);
-      if ((await fs.stat(file)).isFile()) return file;
-    } catch {
-      // not in this dir
-    }
-  }
-  return undefined;
-}
-
-async function hostBusybox(): Promise<string | undefined> {
-  try {
-    await fs.access('/bin/busybox', fsConstants.X_OK);
-    return '/bin/busybox';
-  } catch {
-    return which('busybox');
-  }
-}
 
 /** Asserts `inRootfs` exists in the tree and resolves, through any links, to a file inside it. */
 async function assertInside(root: string, inRootfs: string): Promise<void> {
@@ -328,48 +303,5 @@ describe('rootfsFromHost', () => {
     assert.equal(await fs.readlink(path.join(target, 'bin/ls')), 'busybox');
     assert.equal(rootfs.binaries.filter((b) => b === '/bin/sh').length, 1);
     for (const lib of rootfs.libraries) await assertInside(target, lib);
-  });
-
-  test('runs the copied binaries under chroot', async (t) => {
-    if (process.getuid?.() !== 0) {
-      t.skip('needs root for chroot(2)');
-      return;
-    }
-    const chroot = await which('chroot');
-    if (!chroot) {
-      t.skip('chroot(8) not installed');
-      return;
-    }
-    const target = fresh();
-    await rootfsFromHost(target, { busybox: false });
-    const { stdout: listing } = await execFileAsync(chroot, [target, '/bin/ls', '/']);
-    assert.deepEqual(listing.split('\n').filter(Boolean).sort(), (await fs.readdir(target)).sort());
-    const { stdout: id } = await execFileAsync(chroot, [target, '/bin/id', 'dockless']);
-    assert.match(id, /uid=1000\(dockless\) gid=1000\(dockless\) groups=1000\(dockless\),10\(wheel\)/);
-    const { stdout: sh } = await execFileAsync(chroot, [target, '/bin/sh', '-c', 'echo hi; /bin/cat /etc/group']);
-    assert.match(sh, /^hi\nroot:x:0:/);
-  });
-
-  test('runs busybox applets under chroot', async (t) => {
-    if (process.getuid?.() !== 0) {
-      t.skip('needs root for chroot(2)');
-      return;
-    }
-    const chroot = await which('chroot');
-    if (!chroot) {
-      t.skip('chroot(8) not installed');
-      return;
-    }
-    if (!(await hostBusybox())) {
-      t.skip('busybox not installed: apt-get install busybox-static to run this test');
-      return;
-    }
-    const target = fresh();
-    await rootfsFromHost(target);
-    const { stdout } = await execFileAsync(chroot, [target, '/bin/sh', '-c', 'echo hi; ls /bin | grep -c .; id -un']);
-    const [hi, count, user] = stdout.trim().split('\n');
-    assert.equal(hi, 'hi');
-    assert.ok(Number(count) > 50);
-    assert.equal(user, 'root');
   });
 });

@@ -7,12 +7,10 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import zlib from 'node:zlib';
-import tar from 'tar-stream';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { locateHelper } from '../../src/helper/locate.js';
 import { compressLayer, diffToTar, paxXattrs, unpackLayer, type XattrReader } from '../../src/layer/index.js';
-import { createExtract, type TarHeader } from '../../src/layer/tar-extract.js';
 import { encodeHeader } from '../../src/layer/tar-header.js';
+import { parseTar, toBuffer } from '../fixtures/layer-tar.js';
 
 let base: string;
 let counter = 0;
@@ -30,62 +28,7 @@ after(async () => {
 });
 
 const isRoot = process.getuid?.() === 0;
-let hasHelper = true;
-try {
-  locateHelper();
-} catch {
-  hasHelper = false;
-}
 const hasGnuTar = /GNU tar/.test(spawnSync('tar', ['--version']).stdout?.toString() ?? '');
-
-async function toBuffer(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-interface Parsed {
-  header: TarHeader;
-  body: Buffer;
-}
-
-/** Parses a tar with tar-stream (binary-safe PAX). */
-async function parse(tarball: Buffer): Promise<Parsed[]> {
-  const { extract } = createExtract();
-  const out: Parsed[] = [];
-  extract.on('entry', (header, stream, next) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c) => chunks.push(c as Buffer));
-    stream.on('end', () => {
-      out.push({ header: header as unknown as TarHeader, body: Buffer.concat(chunks) });
-      next();
-    });
-  });
-  const done = new Promise<void>((resolve, reject) => {
-    extract.on('finish', () => resolve());
-    extract.on('error', reject);
-  });
-  extract.end(tarball);
-  await done;
-  return out;
-}
-
-/** Reads xattrs of many paths with one GNU tar run (Node has no getxattr). */
-function gnuTarXattrReader(root: string): XattrReader {
-  return async (paths) => {
-    const result = new Map<string, Map<string, Uint8Array>>();
-    if (paths.length === 0) return result;
-    const out = execFileSync('tar', ['-C', root, '--xattrs', '--xattrs-include=*', '--no-recursion', '--null', '-cf', '-', '-T', '-'], {
-      input: paths.join('\0'),
-      maxBuffer: 1 << 28,
-    });
-    for (const { header } of await parse(out)) {
-      const x = paxXattrs(header.pax);
-      if (x.size > 0) result.set(header.name.replace(/\/$/, ''), x);
-    }
-    return result;
-  };
-}
 
 function skipUnless(t: TestContext, ok: boolean, why: string): boolean {
   if (!ok) t.skip(why);
@@ -104,7 +47,7 @@ describe('tar headers', () => {
       Buffer.alloc(1024),
     ]);
     assert.equal(encodeHeader({ name: 'a/b', type: 'file', mode: 0o644, uid: 1, gid: 2, size: 0, mtime: 1000 }).length, 512);
-    const entries = await parse(blocks);
+    const entries = await parseTar(blocks);
     assert.deepEqual(
       entries.map((e) => [e.header.name, e.header.type]),
       [
@@ -145,7 +88,7 @@ describe('diffToTar', () => {
     const second = await toBuffer(diffToTar(upper, { sourceDateEpoch: epoch }));
     assert.deepEqual(first, second, 'the same tree gives the same bytes');
 
-    const entries = await parse(first);
+    const entries = await parseTar(first);
     assert.deepEqual(
       entries.map((e) => e.header.name),
       ['a/', 'a/tool', 'b/', 'b/inner/', 'b/inner/Y', 'b/inner/z', 'b/tool-again', 'b/tool-link', 'old'],
@@ -161,44 +104,6 @@ describe('diffToTar', () => {
     assert.equal(byName.get('old')!.header.mtime.getTime(), 978307200_000, 'older mtimes are kept');
     assert.equal(byName.get('b/inner/z')!.header.mtime.getTime(), epoch * 1000, 'newer mtimes are clamped');
     assert.equal(byName.get('a/tool')!.header.uid, process.getuid?.());
-  });
-
-  it('turns whiteouts and opaque dirs of an upper dir back into .wh. entries (round trip through unpackLayer)', async (t) => {
-    if (!skipUnless(t, isRoot && hasHelper && hasGnuTar, 'needs root, the helper and GNU tar (to read xattrs)')) return;
-    const pack = tar.pack();
-    const mtime = new Date('2022-01-01T00:00:00Z');
-    const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex');
-    pack.entry({ name: 'etc/', type: 'directory', mtime, mode: 0o755 });
-    pack.entry({ name: 'etc/.wh.shadow', mtime, mode: 0o644 }, '');
-    pack.entry({ name: 'var/', type: 'directory', mtime, mode: 0o755 });
-    pack.entry({ name: 'var/cache/', type: 'directory', mtime, mode: 0o750, uid: 12, gid: 34 });
-    pack.entry({ name: 'var/cache/.wh..wh..opq', mtime, mode: 0o644 }, '');
-    pack.entry({ name: 'var/cache/new', mtime, mode: 0o644 }, 'new');
-    pack.entry({ name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3, mtime, mode: 0o666 });
-    pack.finalize();
-    const original = await toBuffer(pack as unknown as Readable);
-    const upper = await freshDir();
-    await unpackLayer(Readable.from([original]), upper, { rootless: false });
-    // A binary capability, set through a second layer so that the helper writes it.
-    const capLayer = Buffer.concat([
-      encodeHeader({ name: 'ping', type: 'file', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 1, xattrs: new Map([['security.capability', cap]]) }),
-      Buffer.alloc(1024),
-    ]);
-    const capDir = await freshDir();
-    await unpackLayer(Readable.from([capLayer]), capDir, { rootless: false });
-    await fs.rename(path.join(capDir, 'ping'), path.join(upper, 'ping'));
-
-    const entries = await parse(await toBuffer(diffToTar(upper, { readXattrs: gnuTarXattrReader(upper) })));
-    const names = entries.map((e) => e.header.name);
-    assert.deepEqual(names, ['dev/', 'dev/null', 'etc/', 'etc/.wh.shadow', 'ping', 'var/', 'var/cache/', 'var/cache/.wh..wh..opq', 'var/cache/new']);
-    const byName = new Map(entries.map((e) => [e.header.name, e.header]));
-    assert.equal(byName.get('etc/.wh.shadow')!.type, 'file');
-    assert.equal(byName.get('etc/.wh.shadow')!.size, 0);
-    assert.equal(byName.get('dev/null')!.type, 'character-device');
-    assert.deepEqual([byName.get('dev/null')!.devmajor, byName.get('dev/null')!.devminor], [1, 3]);
-    assert.deepEqual([byName.get('var/cache/')!.uid, byName.get('var/cache/')!.gid, byName.get('var/cache/')!.mode], [12, 34, 0o750]);
-    assert.equal(byName.get('var/cache/')!.pax?.['SCHILY.xattr.trusted.overlay.opaque'], undefined, 'overlay xattrs are not copied');
-    assert.deepEqual(paxXattrs(byName.get('ping')!.pax).get('security.capability'), cap);
   });
 
   it('refuses an upper dir that uses overlay redirect_dir', async (t) => {

@@ -5,9 +5,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
-import tar from 'tar-stream';
 import {
   AbortError,
   DocklessError,
@@ -15,7 +14,6 @@ import {
   NotFoundError,
   UnsafeContentError,
 } from '../../src/errors.js';
-import { locateHelper } from '../../src/helper/locate.js';
 import {
   OPAQUE_WHITEOUT,
   WHITEOUT_PREFIX,
@@ -30,76 +28,9 @@ import {
   whiteoutEntryName,
 } from '../../src/layer/index.js';
 import { createExtract } from '../../src/layer/tar-extract.js';
-
-// ------------------------------------------------------------------ fixtures
-
-type Entry = Parameters<tar.Pack['entry']>[0] & {
-  body?: string | Buffer;
-  /** Raw PAX records put in a `pax-header` entry before this one (byte-exact, unlike tar-stream's). */
-  rawPax?: [string, string | Buffer][];
-};
-
-const MTIME = new Date('2020-02-02T02:02:02Z');
-
-/** Builds an uncompressed tar from entries, in order. */
-async function makeTar(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const collected = (async () => {
-    for await (const chunk of pack) chunks.push(chunk as Buffer);
-  })();
-  for (const { body, rawPax, ...header } of entries) {
-    // tar-stream writes PAX values as UTF-8 text; a placeholder file retyped to 'x' below carries raw ones.
-    if (rawPax) await add(pack, { name: RAW_PAX, mtime: MTIME, mode: 0o644 }, encodePax(rawPax));
-    const type = header.type ?? 'file';
-    const data = body === undefined ? (type === 'file' ? Buffer.alloc(0) : undefined) : Buffer.from(body);
-    await add(pack, { mtime: MTIME, mode: type === 'directory' ? 0o755 : type === 'symlink' ? 0o777 : 0o644, ...header }, data);
-  }
-  pack.finalize();
-  await collected;
-  return retypeRawPax(Buffer.concat(chunks));
-}
-
-const RAW_PAX = 'dockless-test-raw-pax-header';
-
-/** Turns the placeholder entries of {@link makeTar} into PAX headers (typeflag `x`), fixing their checksums. */
-function retypeRawPax(tarball: Buffer): Buffer {
-  for (let off = 0; off + 512 <= tarball.length; ) {
-    const header = tarball.subarray(off, off + 512);
-    if (header.every((b) => b === 0)) break;
-    const size = parseInt(header.toString('ascii', 124, 136).replace(/\0.*$/, '').trim() || '0', 8);
-    if (header.toString('utf8', 0, RAW_PAX.length) === RAW_PAX && header[RAW_PAX.length] === 0) {
-      header[156] = 'x'.charCodeAt(0);
-      setChecksum(header);
-    }
-    off += 512 + Math.ceil(size / 512) * 512;
-  }
-  return tarball;
-}
-
-function setChecksum(header: Buffer): void {
-  header.fill(0x20, 148, 156);
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += header[i]!;
-  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
-}
-
-function add(pack: tar.Pack, header: Parameters<tar.Pack['entry']>[0], body?: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-    if (body === undefined) pack.entry(header, cb);
-    else pack.entry(header, body, cb);
-  });
-}
+import { chunked, makeTar, MTIME, setChecksum, type Entry } from '../fixtures/layer-tar.js';
 
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-/** A source that yields the buffer in small chunks, to exercise chunk boundaries. */
-function chunked(buf: Buffer, size = 777): Readable {
-  const parts: Buffer[] = [];
-  for (let i = 0; i < buf.length; i += size) parts.push(buf.subarray(i, i + size));
-  return Readable.from(parts);
-}
 
 let base: string;
 let counter = 0;
@@ -124,44 +55,8 @@ async function assertCanaryIntact(dirs: { canary: string; parent: string }): Pro
 }
 
 const isRoot = process.getuid?.() === 0;
-let helper: string | undefined;
-try {
-  helper = locateHelper();
-} catch {
-  helper = undefined;
-}
 const hasZstd = spawnSync('zstd', ['--version']).status === 0;
 const hasGnuTar = /GNU tar/.test(spawnSync('tar', ['--version']).stdout?.toString() ?? '');
-
-function needsRoot(t: TestContext): boolean {
-  if (!isRoot) t.skip('needs root (ownership, device nodes, trusted.* xattrs)');
-  return isRoot;
-}
-function needsHelper(t: TestContext): boolean {
-  if (helper === undefined) t.skip('needs the native helper (npm install builds native/build/dockless-helper)');
-  return helper !== undefined;
-}
-
-/** Reads every xattr of `file` through GNU tar (Node has no getxattr). */
-async function readXattrs(file: string): Promise<Map<string, Buffer>> {
-  const out = execFileSync('tar', ['--xattrs', '--xattrs-include=*', '--no-recursion', '-cf', '-', '-C', path.dirname(file), path.basename(file)], {
-    maxBuffer: 1 << 24,
-  });
-  const { extract } = createExtract();
-  let pax: Record<string, string> | null = null;
-  extract.on('entry', (header, stream, next) => {
-    pax ??= ((header as { pax?: Record<string, string> }).pax ?? null);
-    stream.on('end', () => next());
-    stream.resume();
-  });
-  const done = new Promise<void>((resolve, reject) => {
-    extract.on('finish', () => resolve());
-    extract.on('error', reject);
-  });
-  extract.end(out);
-  await done;
-  return paxXattrs(pax);
-}
 
 before(async () => {
   base = await fs.mkdtemp(path.join(os.tmpdir(), 'dockless-layer-unpack-'));
@@ -441,136 +336,6 @@ describe('unpackLayer', () => {
     setTimeout(() => controller.abort(), 50);
     await assert.rejects(running, AbortError);
     assert.ok(destroyed, 'the source stream is destroyed');
-  });
-
-  it('keeps a file the same layer also whites out (whiteouts only hide lower layers, per the OCI spec)', async (t) => {
-    if (!needsHelper(t)) return;
-    const { target } = await fresh();
-    const layer = await makeTar([
-      { name: 'kept', body: 'here' },
-      { name: '.wh.kept', body: '' },
-      { name: '.wh.later', body: '' },
-      { name: 'later', body: 'also here' },
-    ]);
-    await unpackLayer(chunked(layer), target);
-    assert.equal(await fs.readFile(path.join(target, 'kept'), 'utf8'), 'here');
-    assert.equal(await fs.readFile(path.join(target, 'later'), 'utf8'), 'also here');
-  });
-
-  it('turns `.wh.<name>` into a char device 0:0 and `.wh..wh..opq` into trusted.overlay.opaque', async (t) => {
-    if (!needsRoot(t) || !needsHelper(t)) return;
-    const { target } = await fresh();
-    const layer = await makeTar([
-      { name: 'etc/', type: 'directory' },
-      { name: 'etc/.wh.shadow', body: '' },
-      { name: 'var/cache/', type: 'directory' },
-      { name: `var/cache/${OPAQUE_WHITEOUT}`, body: '' },
-      { name: 'var/cache/new', body: 'fresh' },
-      { name: '.wh.olddir', body: '' },
-      { name: 'replaced/x', body: 'x' },
-      { name: '.wh.replaced', body: '' },
-      { name: '.wh..wh.plnk', type: 'directory' },
-    ]);
-    const result = await unpackLayer(chunked(layer), target, { rootless: false });
-    assert.equal(result.entries, 9);
-    const shadow = await fs.lstat(path.join(target, 'etc/shadow'));
-    assert.ok(isOverlayWhiteout(shadow), 'etc/shadow is a whiteout');
-    assert.ok(isOverlayWhiteout(await fs.lstat(path.join(target, 'olddir'))));
-    await assert.rejects(fs.lstat(path.join(target, 'etc/.wh.shadow')), { code: 'ENOENT' });
-    await assert.rejects(fs.lstat(path.join(target, 'var/cache', OPAQUE_WHITEOUT)), { code: 'ENOENT' });
-    await assert.rejects(fs.lstat(path.join(target, '.wh..wh.plnk')), { code: 'ENOENT' });
-    assert.deepEqual((await readXattrs(path.join(target, 'var/cache'))).get('trusted.overlay.opaque'), Buffer.from('y'));
-    assert.equal(await fs.readFile(path.join(target, 'var/cache/new'), 'utf8'), 'fresh');
-    // `.wh.replaced` with `replaced/` in the same layer: the lower dir is replaced, i.e. this one is opaque.
-    assert.deepEqual((await readXattrs(path.join(target, 'replaced'))).get('trusted.overlay.opaque'), Buffer.from('y'));
-  });
-
-  it('rootless: opaque dirs get user.overlay.opaque, whiteouts are still 0:0, devices are skipped, ownership is not applied', async (t) => {
-    if (!needsHelper(t)) return;
-    const { target } = await fresh();
-    const layer = await makeTar([
-      { name: `d/${OPAQUE_WHITEOUT}`, body: '' },
-      { name: 'd/.wh.gone', body: '' },
-      { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 },
-      { name: 'owned', body: 'x', uid: 4242, gid: 4343 },
-      { name: 'pipe', type: 'fifo', mode: 0o600 },
-    ]);
-    await unpackLayer(chunked(layer), target, { rootless: true });
-    assert.deepEqual((await readXattrs(path.join(target, 'd'))).get('user.overlay.opaque'), Buffer.from('y'));
-    // Linux ≥ 5.8 lets anyone create the whiteout device 0:0.
-    assert.ok(isOverlayWhiteout(await fs.lstat(path.join(target, 'd/gone'))));
-    await assert.rejects(fs.lstat(path.join(target, 'dev/null')), { code: 'ENOENT' });
-    assert.equal((await fs.stat(path.join(target, 'owned'))).uid, process.getuid?.());
-    const pipe = await fs.lstat(path.join(target, 'pipe'));
-    assert.ok(pipe.isFIFO());
-    assert.equal(pipe.mode & 0o7777, 0o600);
-  });
-
-  it('as root: keeps ownership, set-user-ID after chown, device nodes, fifos and hard links to them', async (t) => {
-    if (!needsRoot(t) || !needsHelper(t)) return;
-    const { target } = await fresh();
-    const layer = await makeTar([
-      { name: 'usr/bin/su', body: 'elf', mode: 0o4755, uid: 0, gid: 0 },
-      { name: 'usr/bin/newgrp', body: 'elf', mode: 0o6755, uid: 1000, gid: 1001 },
-      { name: 'home/user/', type: 'directory', mode: 0o2750, uid: 1000, gid: 1000 },
-      { name: 'home/user/link', type: 'symlink', linkname: '../..', uid: 1000, gid: 1000 },
-      { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 },
-      { name: 'dev/loop0', type: 'block-device', devmajor: 7, devminor: 0, mode: 0o660, gid: 6 },
-      { name: 'dev/null2', type: 'link', linkname: 'dev/null' },
-      { name: 'run/fifo', type: 'fifo', mode: 0o620, uid: 33, gid: 33 },
-    ]);
-    await unpackLayer(chunked(layer), target, { rootless: false });
-    const su = await fs.stat(path.join(target, 'usr/bin/su'));
-    assert.equal(su.mode & 0o7777, 0o4755);
-    const newgrp = await fs.stat(path.join(target, 'usr/bin/newgrp'));
-    assert.deepEqual([newgrp.uid, newgrp.gid, newgrp.mode & 0o7777], [1000, 1001, 0o6755]);
-    const home = await fs.stat(path.join(target, 'home/user'));
-    assert.deepEqual([home.uid, home.gid, home.mode & 0o7777], [1000, 1000, 0o2750]);
-    const link = await fs.lstat(path.join(target, 'home/user/link'));
-    assert.deepEqual([link.uid, link.gid], [1000, 1000]);
-    for (const name of ['dev/null', 'dev/null2']) {
-      const dev = await fs.lstat(path.join(target, name));
-      assert.ok(dev.isCharacterDevice(), name);
-      assert.equal(dev.rdev, (1 << 8) | 3);
-      assert.equal(dev.mode & 0o7777, 0o666);
-      assert.equal(dev.mtime.getTime(), MTIME.getTime());
-    }
-    const loop = await fs.lstat(path.join(target, 'dev/loop0'));
-    assert.ok(loop.isBlockDevice());
-    assert.equal(loop.gid, 6);
-    const fifo = await fs.lstat(path.join(target, 'run/fifo'));
-    assert.ok(fifo.isFIFO());
-    assert.deepEqual([fifo.uid, fifo.gid, fifo.mode & 0o7777], [33, 33, 0o620]);
-  });
-
-  it('keeps PAX xattrs byte for byte, security.capability included, and drops overlay xattrs from the tar', async (t) => {
-    if (!needsRoot(t) || !needsHelper(t)) return;
-    const { target } = await fresh();
-    // cap_net_raw+ep, v2: bytes above 0x7f that a UTF-8 decoder would mangle.
-    const cap = Buffer.from('01000002' + '00200000' + '00000000' + '00000000' + '00000000', 'hex');
-    const odd = Buffer.from([0xc3, 0x28, 0x80, 0xff, 0x00, 0x41]);
-    const layer = await makeTar([
-      {
-        name: 'bin/ping',
-        body: 'elf',
-        mode: 0o755,
-        uid: 0,
-        gid: 0,
-        rawPax: [
-          ['SCHILY.xattr.security.capability', cap],
-          ['SCHILY.xattr.user.odd', odd],
-          ['SCHILY.xattr.trusted.overlay.redirect', '/etc'],
-        ],
-      },
-      { name: 'bin/owned-cap', body: 'elf', uid: 1000, gid: 1000, rawPax: [['SCHILY.xattr.security.capability', cap]] },
-    ]);
-    await unpackLayer(chunked(layer), target, { rootless: false });
-    const xattrs = await readXattrs(path.join(target, 'bin/ping'));
-    assert.deepEqual(xattrs.get('security.capability'), cap);
-    assert.deepEqual(xattrs.get('user.odd'), odd);
-    assert.equal(xattrs.has('trusted.overlay.redirect'), false);
-    // chown(2) clears security.capability: it must be set after the owner.
-    assert.deepEqual((await readXattrs(path.join(target, 'bin/owned-cap'))).get('security.capability'), cap);
   });
 
   it('produces the same tree as GNU tar for an archive GNU tar wrote', async (t) => {

@@ -19,7 +19,7 @@ import {
   securityPlan,
   type SecurityHost,
 } from '../../src/runtime/security.js';
-import { evaluate, validate } from './helpers/bpf-interpreter.js';
+import { evaluate, validate } from '../fixtures/bpf-interpreter.js';
 
 const ALL = (1n << BigInt(LAST_CAP + 1)) - 1n;
 const CAP_SYS_RESOURCE = 24n;

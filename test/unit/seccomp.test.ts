@@ -22,7 +22,7 @@ import {
 } from '../../src/runtime/seccomp/profile.js';
 import { SYSCALLS_AARCH64 } from '../../src/runtime/seccomp/syscalls-aarch64.js';
 import { SYSCALLS_X86_64 } from '../../src/runtime/seccomp/syscalls-x86_64.js';
-import { decode, evaluate, run, validate, type Verdict } from './helpers/bpf-interpreter.js';
+import { decode, evaluate, run, validate, type Verdict } from '../fixtures/bpf-interpreter.js';
 
 const EPERM = 1;
 const ENOSYS = 38;
