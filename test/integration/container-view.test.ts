@@ -12,7 +12,7 @@ import { ImageStore, Runtime, type ImageConfig } from '../../src/index.js';
 import { nativeBuildDir } from '../../src/helper/locate.js';
 import { detectCgroups } from '../../src/runtime/cgroups/detect.js';
 import type { ContainerSpec } from '../../src/runtime/spec.js';
-import { cannotRun, makeWorld, text, type World } from './fixtures.js';
+import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping container-view integration tests: ${skip}`);

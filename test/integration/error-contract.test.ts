@@ -7,7 +7,7 @@ import { HelperError, NotFoundError } from '../../src/index.js';
 import { locateHelper } from '../../src/helper/locate.js';
 import { spawnHelper } from '../../src/helper/spawn.js';
 import type { ContainerSpec } from '../../src/runtime/spec.js';
-import { cannotRun, makeWorld, type World } from './fixtures.js';
+import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping error contract integration tests: ${skip}`);

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { ImageStore, Runtime, UnsafeContentError, type ImageConfig } from '../../src/index.js';
 import { nativeBuildDir } from '../../src/helper/locate.js';
 import type { ContainerSpec } from '../../src/runtime/spec.js';
-import { cannotRun, makeWorld, text, type World } from './fixtures.js';
+import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping mount-target integration tests: ${skip}`);

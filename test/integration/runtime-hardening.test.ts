@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { AbortError, InvalidArgumentError, Runtime, type Container } from '../../src/index.js';
-import { cannotRun, descendants, makeWorld, type World } from './fixtures.js';
+import { cannotRun, descendants, makeWorld, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping runtime hardening tests: ${skip}`);
