@@ -133,7 +133,7 @@ export type {
 } from './transfer/types.js';
 export { BuildError } from './errors.js';
 export type { BuildErrorDetails } from './errors.js';
-export { LayerBuilder, importRootfs, parseDockerfile } from './build/index.js';
+export { LayerBuilder, importRootfs, parseDockerfile } from './builder/index.js';
 export type {
   AddStepOptions,
   BuildProgress,
@@ -153,4 +153,4 @@ export type {
   ParsedDockerfile,
   RunStepOptions,
   StepLayer,
-} from './build/index.js';
+} from './builder/index.js';

@@ -45,7 +45,7 @@ import { effectiveProcess } from './image-config.js';
 import type { ImageStore } from '../store/image-store.js';
 import type { ContainerConfig } from '../oci/types.js';
 import type { Lease } from '../store/lease.js';
-import { commitContainer, type CommitOptions, type CommitResult } from '../build/commit.js';
+import { commitContainer, type CommitOptions, type CommitResult } from '../builder/commit.js';
 
 const debug = createDebug('dockless:runtime');
 
