@@ -7,11 +7,11 @@
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { lstat, mkdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import createDebug from 'debug';
 import { AbortError, BuildError, DocklessError, InvalidArgumentError, NotFoundError } from '../errors.js';
-import { sha256Digest, shortDigest, type Digest } from '../oci/digest.js';
+import { shortDigest, type Digest } from '../oci/digest.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import { parseReference } from '../oci/reference.js';
 import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig } from '../oci/types.js';
@@ -29,6 +29,8 @@ import { prepareForAdoption, pruneUpper, RUNTIME_MOUNT_POINTS, sourceDateEpochFr
 import { MergedView } from './merged-view.js';
 import type { DockerfileBuildOptions } from './dockerfile.js';
 import { DockerIgnore } from './patterns.js';
+import { fetchTo, isUrl } from './fetch-url.js';
+import { expandPort, mountLabel, parseDuration, parseMode, quoteIfNeeded, setEnv } from './values.js';
 import { ContextFs, expandSources, sourcesDigest, ViewFs, type SourceFs } from './source-fs.js';
 import type {
   AddStepOptions,
@@ -1047,64 +1049,6 @@ function stepLayer(layer: { descriptor: Descriptor; diffId: Digest }): StepLayer
   return { digest: layer.descriptor.digest, size: layer.descriptor.size, diffId: layer.diffId };
 }
 
-function setEnv(env: readonly string[], pairs: readonly [string, string][]): string[] {
-  const out = [...env];
-  for (const [k, v] of pairs) {
-    const i = out.findIndex((p) => p.slice(0, p.indexOf('=')) === k);
-    if (i >= 0) out[i] = `${k}=${v}`;
-    else out.push(`${k}=${v}`);
-  }
-  return out;
-}
-
-function quoteIfNeeded(v: string): string {
-  return /^[A-Za-z0-9_./:@%+,-]*$/.test(v) && v !== '' ? v : JSON.stringify(v);
-}
-
-function mountLabel(m: MountSpec): string {
-  return m.type === 'bind'
-    ? `type=bind,source=${m.source},target=${m.target}${m.readonly ? ',ro' : ''}`
-    : `type=tmpfs,target=${m.target}${m.size !== undefined ? `,size=${m.size}` : ''}`;
-}
-
-/** Parses a mode: a number, or an octal string (`'755'`, `'0644'`). */
-export function parseMode(mode: number | string, what: string): number {
-  const n = typeof mode === 'number' ? mode : /^[0-7]{1,4}$/.test(mode) ? parseInt(mode, 8) : NaN;
-  if (!Number.isInteger(n) || n < 0 || n > 0o7777) throw new InvalidArgumentError(`${what}: chmod \`${String(mode)}\` is not an octal mode`);
-  return n;
-}
-
-/** The `ExposedPorts` keys of an `EXPOSE` word: `80` → `80/tcp`, `8000-8001/udp` → two. */
-export function expandPort(word: string): string[] {
-  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(word);
-  if (m === null) throw new InvalidArgumentError(`expose: \`${word}\` is not a port, port range or port/protocol`);
-  const first = Number(m[1]);
-  const last = m[2] !== undefined ? Number(m[2]) : first;
-  const proto = (m[3] ?? 'tcp').toLowerCase();
-  if (first < 1 || last > 65535 || last < first) throw new InvalidArgumentError(`expose: \`${word}\` is out of range`);
-  const out: string[] = [];
-  for (let p = first; p <= last; p++) out.push(`${p}/${proto}`);
-  return out;
-}
-
-const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Milliseconds of a duration: a number of milliseconds, or Go's form (`'1m30s'`, `'500ms'`). */
-export function parseDuration(value: number | string, what: string): number {
-  if (typeof value === 'number') {
-    if (!(value >= 0)) throw new InvalidArgumentError(`${what}: duration ${value} must not be negative`);
-    return value;
-  }
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let pos = 0;
-  for (let m = re.exec(value); m !== null; m = re.exec(value)) {
-    total += Number(m[1]) * DURATION_UNITS[m[2]!]!;
-    pos = re.lastIndex;
-  }
-  if (value === '' || pos !== value.length) throw new InvalidArgumentError(`${what}: \`${value}\` is not a duration (e.g. 30s, 1m30s)`);
-  return total;
-}
 
 async function resolveChown(view: MergedView, spec: string, context: string): Promise<Owner> {
   const [userPart = '', groupPart] = spec.split(':');
@@ -1131,28 +1075,6 @@ function readIgnoreFile(dir: string): string {
   }
 }
 
-function isUrl(s: string): boolean {
-  return /^https?:\/\//i.test(s);
-}
-
-async function fetchTo(url: string, file: string, context: string, signal: AbortSignal | undefined): Promise<{ url: string; path: string; name: string; digest: string }> {
-  let response: Response;
-  try {
-    response = await fetch(url, signal !== undefined ? { signal } : {});
-  } catch (cause) {
-    throw new DocklessError(`${context}: fetch \`${url}\`: ${(cause as Error).message}`, { cause });
-  }
-  if (!response.ok) throw new NotFoundError(`${context}: fetch \`${url}\`: HTTP ${response.status}`);
-  const data = Buffer.from(await response.arrayBuffer());
-  await writeFile(file, data, { mode: 0o600 });
-  const modified = response.headers.get('last-modified');
-  if (modified !== null && !Number.isNaN(Date.parse(modified))) {
-    const t = Date.parse(modified) / 1000;
-    await utimes(file, t, t);
-  }
-  const name = decodeURIComponent(new URL(url).pathname.split('/').filter(Boolean).at(-1) ?? 'download');
-  return { url, path: file, name, digest: sha256Digest(data) };
-}
 
 async function ended(stream: NodeJS.ReadableStream | null): Promise<void> {
   if (stream === null) return;
