@@ -15,7 +15,7 @@ import type { MountSpec } from '../runtime/spec.js';
 import { buildCacheDir } from './cache.js';
 import { KEYWORDS, lineError, parseDockerfile, type DockerfileInstruction } from './dockerfile-parse.js';
 import { expandPort, parseDuration, parseMode } from './values.js';
-import type { LayerBuilder, PlanContext, PlannedStep, StepDefinition } from './layer-builder.js';
+import type { PlanContext, PlannedStep, Recipe, StepDefinition } from './recipe.js';
 import { expandWord, expandWords, splitWords, WordError } from './shell-words.js';
 
 const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
@@ -56,7 +56,7 @@ export interface StageState {
   buildArgs: Readonly<Record<string, string>>;
   context: string;
   storeRoot: string;
-  stageRef: (ref: string) => LayerBuilder | undefined;
+  stageRef: (ref: string) => Recipe | undefined;
 }
 
 /** Expansion against a step's context, recording the build args used. */

@@ -24,8 +24,9 @@ import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '
 import type { ImageStore } from '../store/image-store.js';
 import { argDeclarations, expand, stepsFor, type StageState } from './dockerfile-steps.js';
 import { lineError, parseDockerfile, type ParsedDockerfile } from './dockerfile-parse.js';
-import { ADD_STEP, LayerBuilder, ON_BUILD_TRIGGERS } from './layer-builder.js';
-import type { BuildProgress, BuildResult } from './types.js';
+import { buildImage } from './executor.js';
+import type { Recipe } from './recipe.js';
+import type { BuildProgress, BuildResult, BuildSettings } from './types.js';
 import type { Runtime } from '../runtime/runtime.js';
 
 export { parseDockerfile } from './dockerfile-parse.js';
@@ -71,7 +72,22 @@ export interface DockerfileBuildOptions {
  * @throws {NotFoundError} when the Dockerfile, a base image or a source file is missing.
  * @throws {BuildError} when a `RUN` fails; nothing is tagged.
  */
-export async function buildDockerfile(store: ImageStore, options: DockerfileBuildOptions): Promise<BuildResult> {
+export function buildDockerfile(store: ImageStore, options: DockerfileBuildOptions): Promise<BuildResult> {
+  try {
+    return buildImage(store, dockerfileRecipe(store.root, options), options.tag);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/**
+ * The recipe of a Dockerfile's target stage (its `from` and `COPY --from`
+ * recipes are the stages it needs), as {@link buildDockerfile} runs it.
+ *
+ * @throws {InvalidArgumentError} for a bad Dockerfile or an unknown target.
+ * @throws {NotFoundError} when the Dockerfile is missing.
+ */
+export function dockerfileRecipe(storeRoot: string, options: DockerfileBuildOptions): Recipe {
   const context = path.resolve(options.context);
   const dockerfilePath = locateDockerfile(context, options.dockerfile);
   let text: string;
@@ -91,20 +107,20 @@ export async function buildDockerfile(store: ImageStore, options: DockerfileBuil
     options.target === undefined ? parsed.stages.length - 1 : parsed.stages.findIndex((s) => s.name === options.target!.toLowerCase());
   if (targetIndex < 0) throw new InvalidArgumentError(`build: target stage \`${options.target}\` is not in the Dockerfile`);
 
-  const builders: LayerBuilder[] = [];
-  const stageRef = (ref: string, before: number): LayerBuilder | undefined => {
+  const recipes: Recipe[] = [];
+  const stageRef = (ref: string, before: number): Recipe | undefined => {
     const lower = ref.toLowerCase();
     const byName = parsed.stages.findIndex((s, i) => i < before && s.name === lower);
-    if (byName >= 0) return builders[byName];
-    if (/^\d+$/.test(ref) && Number(ref) < before) return builders[Number(ref)];
+    if (byName >= 0) return recipes[byName];
+    if (/^\d+$/.test(ref) && Number(ref) < before) return recipes[Number(ref)];
     return undefined;
   };
   for (const [index, stage] of parsed.stages.entries()) {
     const fromWord = expand(stage.line, stage.from, lookupGlobal, parsed.escape);
     if (stage.platform !== undefined) checkPlatform(stage.line, expand(stage.line, stage.platform, lookupGlobal, parsed.escape));
     const from = fromWord.toLowerCase() === 'scratch' ? 'scratch' : (stageRef(fromWord, index) ?? fromWord);
-    const builder = new LayerBuilder(store, {
-      from,
+    const stageState: StageState = { cmdSet: false, escape: parsed.escape, globals, buildArgs, context, storeRoot, stageRef: (ref) => stageRef(ref, index) };
+    const settings: BuildSettings = {
       context,
       name: stage.name ?? String(index),
       buildArgs,
@@ -116,18 +132,19 @@ export async function buildDockerfile(store: ImageStore, options: DockerfileBuil
       ...(options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {}),
       ...(options.compressionLevel !== undefined ? { compressionLevel: options.compressionLevel } : {}),
       ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}),
+    };
+    recipes.push({
+      from,
+      settings,
+      steps: stage.instructions.flatMap((ins) => stepsFor(ins, stageState)),
+      onBuildTriggers: (triggers) =>
+        triggers.flatMap((trigger) => {
+          const doc = parseDockerfile(`FROM scratch\n${trigger}\n`);
+          return doc.stages[0]!.instructions.flatMap((ins) => stepsFor({ ...ins, line: stage.line }, stageState));
+        }),
     });
-    const stageState: StageState = { cmdSet: false, escape: parsed.escape, globals, buildArgs, context, storeRoot: store.root, stageRef: (ref) => stageRef(ref, index) };
-    builder[ON_BUILD_TRIGGERS]((triggers) =>
-      triggers.flatMap((trigger) => {
-        const doc = parseDockerfile(`FROM scratch\n${trigger}\n`);
-        return doc.stages[0]!.instructions.flatMap((ins) => stepsFor({ ...ins, line: stage.line }, stageState));
-      }),
-    );
-    for (const ins of stage.instructions) for (const step of stepsFor(ins, stageState)) builder[ADD_STEP](step);
-    builders.push(builder);
   }
-  return builders[targetIndex]!.commit(options.tag);
+  return recipes[targetIndex]!;
 }
 
 function locateDockerfile(context: string, dockerfile: string | undefined): string {

@@ -1,128 +1,47 @@
 /**
- * {@link LayerBuilder}: builds an image step by step, one layer per
- * filesystem step, with a build cache.
+ * {@link LayerBuilder}: the fluent API that records a build's recipe, step
+ * by step; the executor runs it.
  *
  * @module
  */
 
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { lstat, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import createDebug from 'debug';
-import { AbortError, BuildError, DocklessError, InvalidArgumentError, NotFoundError } from '../errors.js';
-import { shortDigest, type Digest } from '../oci/digest.js';
-import { formatPlatform, hostPlatform } from '../oci/platform.js';
-import { parseReference } from '../oci/reference.js';
-import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig } from '../oci/types.js';
-import { Runtime } from '../runtime/runtime.js';
-import type { MountSpec } from '../runtime/spec.js';
-import { resolveUserFrom } from '../runtime/user.js';
-import { ownerInContainer } from '../runtime/userns.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { ContainerConfig, ImageConfig } from '../oci/types.js';
 import type { ImageStore } from '../store/image-store.js';
-import type { Lease } from '../store/lease.js';
-import type { ImageLayerInput } from '../store/types.js';
-import { ownerToken } from '../util/index.js';
-import { BuildCache, buildCacheDir, cacheKey, type CacheEntry, type CacheKeyInput } from './cache.js';
-import { copySources, UpperDir, writeContent, type Owner } from './copy.js';
-import { prepareForAdoption, pruneUpper, RUNTIME_MOUNT_POINTS, sourceDateEpochFromEnv, storeLayer, type StoredLayer } from './layer-writer.js';
-import { MergedView } from './merged-view.js';
-import type { DockerfileBuildOptions } from './dockerfile.js';
-import { DockerIgnore } from './patterns.js';
-import { fetchTo, isUrl } from './fetch-url.js';
+import { BuildCache } from './cache.js';
+import { buildDockerfile, type DockerfileBuildOptions } from './dockerfile.js';
+import { buildImage, executionOf } from './executor.js';
+import type { PlanContext, PlannedStep, Recipe } from './recipe.js';
+import type { BuildResult, BuildSettings, HealthcheckOptions, RunStepOptions } from './types.js';
 import { expandPort, mountLabel, parseDuration, parseMode, quoteIfNeeded, setEnv } from './values.js';
-import { ContextFs, expandSources, sourcesDigest, ViewFs, type SourceFs } from './source-fs.js';
-import type {
-  AddStepOptions,
-  BuildProgress,
-  BuildResult,
-  BuildStepInfo,
-  CopyStepOptions,
-  HealthcheckOptions,
-  LayerBuilderOptions,
-  RunStepOptions,
-  StepLayer,
-} from './types.js';
-
-const debug = createDebug('dockless:build');
 
 const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
-const OUTPUT_TAIL = 4096;
 
-/** @internal The context a step is planned in. */
-export interface PlanContext {
-  /** The container config so far. */
-  readonly config: ContainerConfig;
-  /** `ARG`s declared so far, name → value (`undefined`: declared without a value). */
-  readonly args: ReadonlyMap<string, string | undefined>;
-  /** A variable as the Dockerfile sees it: `ENV` first, then `ARG`s. */
-  lookup(name: string): string | undefined;
+/** Options of `new LayerBuilder()`. */
+export interface LayerBuilderOptions extends BuildSettings {
+  /** The base: an image reference in the store, `'scratch'` for none, or another builder (a stage). */
+  from: string | LayerBuilder;
 }
 
-/** @internal A step with its variables expanded, ready to run. */
-export type PlannedStep =
-  | { kind: 'arg'; name: string; value: string | undefined }
-  | { kind: 'config'; instruction: string; args?: Record<string, string>; apply: (config: ImageConfig) => void }
-  | { kind: 'workdir'; instruction: string; args?: Record<string, string>; path: string }
-  | {
-      kind: 'run';
-      instruction: string;
-      args?: Record<string, string>;
-      argv: string[];
-      env: Record<string, string>;
-      user?: string;
-      cwd?: string;
-      mounts: MountSpec[];
-    }
-  | {
-      kind: 'copy';
-      instruction: string;
-      args?: Record<string, string>;
-      add: boolean;
-      sources: string[];
-      heredocs: { name: string; content: string }[];
-      dest: string;
-      chown?: string;
-      chmod?: number;
-      from?: string | LayerBuilder;
-      fetch: boolean;
-      extract: boolean;
-    };
-
-/** @internal One step of a builder: planned when the build reaches it (variables depend on the steps before). */
-export interface StepDefinition {
-  /** The Dockerfile line, for messages. */
-  line?: number;
-  plan(ctx: PlanContext): PlannedStep;
+/** Options of {@link LayerBuilder.copy}. */
+export interface CopyStepOptions {
+  /** Owner of what is copied: `uid[:gid]` or `name[:group]` (from the image's /etc/passwd). @default 0:0 */
+  chown?: string | number;
+  /** Permission bits of what is copied: a number or an octal string (`'755'`). @default the source's */
+  chmod?: number | string;
+  /** Copy from another builder (stage) or an image in the store instead of the context. */
+  from?: string | LayerBuilder;
 }
 
-/** @internal Adds a step definition (the Dockerfile front-end's way in). */
-export const ADD_STEP = Symbol('dockless.addStep');
-/** @internal Sets how a base image's `ONBUILD` triggers become steps (Dockerfile builds run them). */
-export const ON_BUILD_TRIGGERS = Symbol('dockless.onBuildTriggers');
-
-/** The state of a build between steps. */
-interface BuildState {
-  config: ImageConfig;
-  layers: ImageLayerInput[];
-  /** The cache key of the state: the base's identity, or the last step's key. */
-  key: string;
-  /** The `created` of the last layer step, for the config-only steps after it. */
-  created: string | undefined;
-  args: Map<string, string | undefined>;
-  /** The state stored as an image, once needed. */
-  image?: Promise<Descriptor>;
-  /** The state's files, once needed. */
-  view?: Promise<MergedView>;
+/** Options of {@link LayerBuilder.add}. */
+export interface AddStepOptions extends CopyStepOptions {
+  /** Allow `http(s)://` sources, downloaded at build time. @default false */
+  fetch?: boolean;
+  /** Extract local tar archives (plain, gzip, zstd) into the destination. @default true */
+  extract?: boolean;
 }
 
-/** A finished builder's result. */
-interface Built {
-  state: BuildState;
-  manifest: Descriptor;
-  cachedSteps: number;
-  builtSteps: number;
-}
 
 /**
  * Builds an image step by step, as `docker build` does: each filesystem step
@@ -158,13 +77,7 @@ interface Built {
  */
 export class LayerBuilder {
   readonly #store: ImageStore;
-  readonly #options: LayerBuilderOptions;
-  readonly #steps: StepDefinition[] = [];
-  readonly #cache: BuildCache;
-  #runtime: Runtime | undefined;
-  #triggers: ((triggers: readonly string[]) => StepDefinition[]) | undefined;
-  #built: Promise<Built> | undefined;
-  #context: ContextFs | undefined;
+  readonly #recipe: Recipe;
   /** Whether a `cmd` step ran in this build (then `entrypoint` keeps the Cmd, as Docker's does). */
   #cmdSetInBuild = false;
 
@@ -177,37 +90,27 @@ export class LayerBuilder {
     if (typeof options?.from !== 'string' && !(options?.from instanceof LayerBuilder)) {
       throw new InvalidArgumentError('layer builder: `from` must be an image reference, \'scratch\' or a LayerBuilder');
     }
+    const { from, ...settings } = options;
     this.#store = store;
-    this.#options = options;
-    this.#cache = new BuildCache(store.root);
-    this.#runtime = options.runtime;
+    this.#recipe = { from: typeof from === 'string' ? from : from.#recipe, settings, steps: [] };
+    // Registered now, so that this builder's stage is built on its own store whoever uses it.
+    executionOf(store, this.#recipe);
   }
 
   /** The builder's name (a Dockerfile stage's), if any. */
   get name(): string | undefined {
-    return this.#options.name;
+    return this.#recipe.settings.name;
   }
 
   /** The number of steps recorded so far. */
   get stepCount(): number {
-    return this.#steps.length;
-  }
-
-  /** @internal */
-  [ADD_STEP](step: StepDefinition): this {
-    if (this.#built !== undefined) throw new InvalidArgumentError('layer builder: steps cannot be added once the build has started');
-    this.#steps.push(step);
-    return this;
-  }
-
-  /** @internal */
-  [ON_BUILD_TRIGGERS](hook: (triggers: readonly string[]) => StepDefinition[]): this {
-    this.#triggers = hook;
-    return this;
+    return this.#recipe.steps.length;
   }
 
   #add(plan: (ctx: PlanContext) => PlannedStep): this {
-    return this[ADD_STEP]({ plan });
+    if (executionOf(this.#store, this.#recipe).started) throw new InvalidArgumentError('layer builder: steps cannot be added once the build has started');
+    this.#recipe.steps.push({ plan });
+    return this;
   }
 
   /**
@@ -307,7 +210,7 @@ export class LayerBuilder {
       dest,
       ...(chown !== undefined ? { chown } : {}),
       ...(chmod !== undefined ? { chmod } : {}),
-      ...(options.from !== undefined ? { from: options.from } : {}),
+      ...(options.from !== undefined ? { from: typeof options.from === 'string' ? options.from : options.from.#recipe } : {}),
       fetch,
       extract,
     }));
@@ -349,7 +252,7 @@ export class LayerBuilder {
    */
   arg(name: string, defaultValue?: string): this {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new InvalidArgumentError(`arg: \`${name}\` is not a valid name`);
-    return this.#add(() => ({ kind: 'arg', name, value: this.#options.buildArgs?.[name] ?? defaultValue }));
+    return this.#add(() => ({ kind: 'arg', name, value: this.#recipe.settings.buildArgs?.[name] ?? defaultValue }));
   }
 
   /**
@@ -496,19 +399,8 @@ export class LayerBuilder {
    * const { digest, reference, cachedSteps } = await builder.commit('app:dev');
    * ```
    */
-  async commit(tag?: string): Promise<BuildResult> {
-    const reference = tag === undefined ? undefined : parseReference(tag);
-    if (reference?.digest !== undefined) throw new InvalidArgumentError(`commit: tag \`${tag}\` must not have a digest`);
-    const built = await this.#build();
-    if (reference !== undefined) await this.#store.tag(built.manifest.digest, reference.toString());
-    const result: BuildResult = {
-      digest: built.manifest.digest,
-      config: built.state.config,
-      cachedSteps: built.cachedSteps,
-      builtSteps: built.builtSteps,
-    };
-    if (reference !== undefined) result.reference = reference.toString();
-    return result;
+  commit(tag?: string): Promise<BuildResult> {
+    return buildImage(this.#store, this.#recipe, tag);
   }
 
   /**
@@ -529,9 +421,7 @@ export class LayerBuilder {
    * const { digest } = await LayerBuilder.fromDockerfile(store, { context: '.', tag: 'app:1', buildArgs: { VERSION: '2' } });
    * ```
    */
-  static async fromDockerfile(store: ImageStore, options: DockerfileBuildOptions): Promise<BuildResult> {
-    // Loaded on use: the front-end imports this module.
-    const { buildDockerfile } = await import('./dockerfile.js');
+  static fromDockerfile(store: ImageStore, options: DockerfileBuildOptions): Promise<BuildResult> {
     return buildDockerfile(store, options);
   }
 
@@ -545,570 +435,4 @@ export class LayerBuilder {
   static pruneCache(store: ImageStore, options: { olderThan?: number } = {}): Promise<number> {
     return new BuildCache(store.root).prune(options);
   }
-
-  // ---------------------------------------------------------------- the build
-
-  #build(): Promise<Built> {
-    this.#built ??= this.#run();
-    return this.#built;
-  }
-
-  async #run(): Promise<Built> {
-    const store = this.#store;
-    const { signal } = this.#options;
-    const label = this.#options.name !== undefined ? `build stage ${this.#options.name}` : 'build';
-    throwIfAborted(signal, label);
-    const lease = await store.lease(`build-${process.pid}-${randomBytes(6).toString('hex')}`, [], { processBound: true });
-    try {
-      const { state, triggers } = await this.#baseState(lease, label);
-      const steps = [...(this.#triggers !== undefined && triggers.length > 0 ? this.#triggers(triggers) : []), ...this.#steps];
-      let cachedSteps = 0;
-      let builtSteps = 0;
-      for (const [i, def] of steps.entries()) {
-        throwIfAborted(signal, label);
-        const info: BuildStepInfo = { step: i + 1, total: steps.length, instruction: '' };
-        if (this.#options.name !== undefined) info.stage = this.#options.name;
-        if (def.line !== undefined) info.line = def.line;
-        const where = `${label} step ${i + 1}/${steps.length}${def.line !== undefined ? ` (Dockerfile line ${def.line})` : ''}`;
-        let planned: PlannedStep;
-        try {
-          planned = def.plan(planContext(state));
-        } catch (err) {
-          throw rewrap(err, where);
-        }
-        if (planned.kind === 'arg') {
-          state.args.set(planned.name, planned.value);
-          continue;
-        }
-        info.instruction = planned.instruction;
-        const context = `${where} \`${planned.instruction}\``;
-        this.#emit({ type: 'step-start', ...info });
-        const started = performance.now();
-        let outcome: { cached: boolean; layer?: StepLayer };
-        try {
-          outcome = await this.#step(state, planned, lease, context, info);
-        } catch (err) {
-          throw rewrap(err, context);
-        }
-        if (outcome.cached) {
-          cachedSteps++;
-          this.#emit({ type: 'step-cached', ...info, ...(outcome.layer !== undefined ? { layer: outcome.layer } : {}) });
-        } else {
-          builtSteps++;
-          this.#emit({
-            type: 'step-done',
-            ...info,
-            ...(outcome.layer !== undefined ? { layer: outcome.layer } : {}),
-            durationMs: performance.now() - started,
-          });
-        }
-      }
-      const manifest = await this.#image(state, lease);
-      await this.#context?.saveDigests();
-      debug('%s: %s (%d steps cached, %d built)', label, shortDigest(manifest.digest), cachedSteps, builtSteps);
-      return { state, manifest, cachedSteps, builtSteps };
-    } finally {
-      await lease.release().catch(() => false);
-    }
-  }
-
-  #emit(event: BuildProgress): void {
-    try {
-      this.#options.onProgress?.(event);
-    } catch (err) {
-      debug('progress listener threw: %s', (err as Error).message);
-    }
-  }
-
-  async #baseState(lease: Lease, label: string): Promise<{ state: BuildState; triggers: string[] }> {
-    const from = this.#options.from;
-    if (from instanceof LayerBuilder) {
-      const built = await from.#build();
-      await lease.add([built.manifest.digest]);
-      const config = structuredClone(built.state.config);
-      const state: BuildState = { config, layers: [...built.state.layers], key: built.state.key, created: built.state.created, args: new Map() };
-      state.image = Promise.resolve(built.manifest);
-      const triggers = config.config?.OnBuild ?? [];
-      if (config.config !== undefined) config.config.OnBuild = null;
-      return { state, triggers: [...triggers] };
-    }
-    if (from === 'scratch') {
-      const platform = hostPlatform();
-      const config: ImageConfig = {
-        architecture: platform.architecture,
-        os: platform.os,
-        ...(platform.variant !== undefined ? { variant: platform.variant } : {}),
-        config: {},
-        rootfs: { type: 'layers', diff_ids: [] },
-        history: [],
-      };
-      return { state: { config, layers: [], key: 'scratch', created: undefined, args: new Map() }, triggers: [] };
-    }
-    let details;
-    try {
-      details = await this.#store.inspect(from);
-    } catch (err) {
-      if (err instanceof NotFoundError) {
-        throw new NotFoundError(`${label}: base image \`${from}\` is not in the store (pull or import it first)`, { cause: err });
-      }
-      throw err;
-    }
-    await lease.add([details.manifestDescriptor.digest]);
-    const config = structuredClone(details.config);
-    config.history ??= [];
-    const state: BuildState = {
-      config,
-      layers: details.layers.map((l) => ({ descriptor: { mediaType: l.mediaType, digest: l.digest, size: l.size }, diffId: l.diffId })),
-      key: `image:${details.manifestDescriptor.digest}`,
-      created: config.created,
-      args: new Map(),
-    };
-    state.image = Promise.resolve(details.manifestDescriptor);
-    const triggers = config.config?.OnBuild ?? [];
-    if (config.config !== undefined) config.config.OnBuild = null;
-    return { state, triggers: [...triggers] };
-  }
-
-  async #step(
-    state: BuildState,
-    planned: Exclude<PlannedStep, { kind: 'arg' }>,
-    lease: Lease,
-    context: string,
-    info: BuildStepInfo,
-  ): Promise<{ cached: boolean; layer?: StepLayer }> {
-    const platform = formatPlatform({ os: state.config.os, architecture: state.config.architecture, ...(state.config.variant !== undefined ? { variant: state.config.variant } : {}) });
-    const base: CacheKeyInput = { parent: state.key, instruction: planned.instruction, platform, ...(planned.args !== undefined ? { args: planned.args } : {}) };
-    switch (planned.kind) {
-      case 'config': {
-        const key = cacheKey(base);
-        planned.apply(state.config);
-        this.#history(state, { created_by: planned.instruction, empty_layer: true }, state.created ?? this.#now());
-        changed(state, key);
-        return { cached: false };
-      }
-      case 'workdir': {
-        const key = cacheKey(base);
-        state.config.config = { ...state.config.config, WorkingDir: planned.path };
-        return this.#layerStep(state, key, planned.instruction, lease, async () => {
-          const view = await this.#view(state, lease);
-          const resolved = await view.resolve(planned.path, { followLast: true });
-          if ((await view.lstat(resolved))?.stats.isDirectory()) return undefined;
-          return this.#withUpper(state, view, async (upper) => {
-            await upper.ensureDir(resolved, { mode: 0o755, owner: { uid: 0, gid: 0 }, mtime: this.#nowSeconds() }, context);
-          }, lease);
-        });
-      }
-      case 'run': {
-        const env = runEnv(state);
-        const key = cacheKey({
-          ...base,
-          args: { ...Object.fromEntries([...state.args].filter((e): e is [string, string] => e[1] !== undefined)) },
-          options: { env: planned.env, user: planned.user, cwd: planned.cwd, network: 'none', mounts: planned.mounts },
-        });
-        return this.#layerStep(state, key, planned.instruction, lease, () =>
-          this.#runCommand(state, planned, { ...env, ...planned.env }, lease, context, info),
-        );
-      }
-      case 'copy':
-        return this.#copy(state, planned, base, lease, context);
-    }
-  }
-
-  /** Looks the step up in the cache; runs `make` on a miss and records its result. */
-  async #layerStep(
-    state: BuildState,
-    key: Digest,
-    instruction: string,
-    lease: Lease,
-    make: () => Promise<StoredLayer | undefined>,
-  ): Promise<{ cached: boolean; layer?: StepLayer }> {
-    if (this.#options.noCache !== true) {
-      const entry = await this.#cache.get(key);
-      if (entry !== undefined && (await this.#usable(entry, lease))) {
-        this.#apply(state, key, instruction, entry.created, entry.layer);
-        return { cached: true, ...(entry.layer !== undefined ? { layer: stepLayer(entry.layer) } : {}) };
-      }
-    }
-    const created = this.#now();
-    const stored = await make();
-    const layer = stored === undefined ? undefined : { descriptor: stored.descriptor, diffId: stored.diffId };
-    await this.#cache.put({ key, created, createdBy: instruction, ...(layer !== undefined ? { layer } : {}) });
-    this.#apply(state, key, instruction, created, layer);
-    return { cached: false, ...(layer !== undefined ? { layer: stepLayer(layer) } : {}) };
-  }
-
-  async #usable(entry: CacheEntry, lease: Lease): Promise<boolean> {
-    if (entry.layer === undefined) return true;
-    if (!(await this.#store.hasBlob(entry.layer.descriptor.digest))) return false;
-    // Held from now on, so that a gc() racing with a cache prune cannot take it mid-build.
-    await lease.add([entry.layer.descriptor.digest]);
-    return true;
-  }
-
-  #apply(state: BuildState, key: Digest, instruction: string, created: string, layer: { descriptor: Descriptor; diffId: Digest } | undefined): void {
-    if (layer !== undefined) {
-      state.layers.push({ descriptor: layer.descriptor, diffId: layer.diffId });
-      state.config.rootfs = { type: 'layers', diff_ids: [...state.config.rootfs.diff_ids, layer.diffId] };
-      state.created = created;
-      this.#history(state, { created_by: instruction }, created);
-    } else {
-      this.#history(state, { created_by: instruction, empty_layer: true }, created);
-    }
-    changed(state, key);
-  }
-
-  #history(state: BuildState, entry: HistoryEntry, created: string): void {
-    state.config.history = [...(state.config.history ?? []), { created, ...entry }];
-  }
-
-  #now(): string {
-    return new Date(this.#nowSeconds() * 1000).toISOString();
-  }
-
-  #nowSeconds(): number {
-    const epoch = this.#epoch();
-    const now = Math.floor(Date.now() / 1000);
-    return epoch !== undefined && epoch < now ? epoch : now;
-  }
-
-  #epoch(): number | undefined {
-    return this.#options.sourceDateEpoch ?? sourceDateEpochFromEnv('build');
-  }
-
-  /** The state as an image in the store (config and manifest written once per state). */
-  #image(state: BuildState, lease: Lease): Promise<Descriptor> {
-    state.image ??= (async () => {
-      const history = state.config.history ?? [];
-      const config: ImageConfig = { ...state.config, rootfs: { type: 'layers', diff_ids: state.layers.map((l) => l.diffId as Digest) } };
-      const last = history.at(-1)?.created ?? state.created;
-      if (last !== undefined) config.created = last;
-      return this.#store.putImage({ config, layers: state.layers, lease });
-    })();
-    return state.image;
-  }
-
-  /** The state's files, unpacked in the store. */
-  #view(state: BuildState, lease: Lease): Promise<MergedView> {
-    state.view ??= (async () => {
-      if (state.layers.length === 0) return new MergedView([]);
-      const image = await this.#image(state, lease);
-      const snapshot = (await this.#store.snapshotPaths(image.digest)) ?? (await this.#store.snapshot(image.digest, signalOption(this.#options.signal)));
-      return new MergedView(snapshot.lowerDirs, helperOption(this.#options.helperPath));
-    })();
-    return state.view;
-  }
-
-  async #withUpper(state: BuildState, view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<StoredLayer> {
-    const tmp = path.join(this.#store.root, 'dockless', 'tmp');
-    await mkdir(tmp, { recursive: true, mode: 0o700 });
-    const dir = path.join(tmp, `build-${ownerToken()}`);
-    await mkdir(dir, { mode: 0o755 });
-    try {
-      const upper = new UpperDir(dir, view);
-      await fill(upper);
-      await upper.finish();
-      const stored = await storeLayer(this.#store, dir, { ...this.#layerOptions(lease), mapOwner: upper.mapOwner() });
-      await this.#adopt(state, stored, dir);
-      return stored;
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  }
-
-  /**
-   * Makes the directory a layer was just made from that layer's snapshot, so
-   * the next step's container (or files) need not unpack it again. Best
-   * effort: the layer is unpacked from its blob when this does not happen.
-   */
-  async #adopt(state: BuildState, stored: StoredLayer, dir: string): Promise<void> {
-    try {
-      const entries = prepareForAdoption(dir, stored.xattrs, this.#epoch());
-      if (entries === undefined) return;
-      await this.#store.adoptSnapshot([...state.layers, { descriptor: stored.descriptor, diffId: stored.diffId }], dir, {
-        size: stored.uncompressedSize,
-        entries,
-      });
-    } catch (err) {
-      debug('snapshot of %s not adopted: %s', shortDigest(stored.descriptor.digest), (err as Error).message);
-    }
-  }
-
-  #layerOptions(lease: Lease): Parameters<typeof storeLayer>[2] {
-    return {
-      lease,
-      sourceDateEpoch: this.#epoch(),
-      compressionLevel: this.#options.compressionLevel,
-      signal: this.#options.signal,
-      helperPath: this.#options.helperPath,
-    };
-  }
-
-  async #runCommand(
-    state: BuildState,
-    planned: Extract<PlannedStep, { kind: 'run' }>,
-    env: Record<string, string>,
-    lease: Lease,
-    context: string,
-    info: BuildStepInfo,
-  ): Promise<StoredLayer> {
-    const image = await this.#image(state, lease);
-    this.#runtime ??= new Runtime({ store: this.#store, ...helperOption(this.#options.helperPath) });
-    const runtime = this.#runtime;
-    const container = await runtime.run({
-      image: image.digest,
-      entrypoint: [],
-      cmd: planned.argv,
-      env,
-      ...(planned.user !== undefined ? { user: planned.user } : {}),
-      ...(planned.cwd !== undefined ? { cwd: planned.cwd } : {}),
-      mounts: planned.mounts,
-      stdio: 'pipe',
-    });
-    try {
-      container.stdin?.end();
-      let tail = '';
-      const collect = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
-        const data = chunk.toString();
-        tail = (tail + data).slice(-OUTPUT_TAIL);
-        this.#emit({ type: 'step-output', ...info, stream, data });
-      };
-      container.stdout?.on('data', collect('stdout'));
-      container.stderr?.on('data', collect('stderr'));
-      const { signal } = this.#options;
-      const onAbort = (): void => void container.kill('SIGKILL').catch(() => undefined);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      let exit;
-      try {
-        exit = await container.wait();
-        await Promise.all([ended(container.stdout), ended(container.stderr)]);
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-      }
-      throwIfAborted(signal, context);
-      if (exit.exitCode !== 0) {
-        const how = exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
-        const lastLine = tail.trimEnd().split('\n').at(-1) ?? '';
-        throw new BuildError(`${context}: the command ${how}${lastLine !== '' ? `: ${lastLine}` : ''}`, {
-          step: info.step,
-          instruction: info.instruction,
-          ...(info.line !== undefined ? { line: info.line } : {}),
-          exitCode: exit.exitCode,
-          output: tail,
-        });
-      }
-      const upper = runtime.pathsOf(container.id).upper;
-      const view = await this.#view(state, lease);
-      await pruneUpper(upper, view, [...RUNTIME_MOUNT_POINTS, ...planned.mounts.map((m) => m.target)], this.#options.helperPath);
-      const { userns } = container.info();
-      // A rootless container's upper dir holds host ids: the layer has the container's.
-      const rootless = userns?.rootless === true;
-      const stored = await storeLayer(this.#store, upper, { ...this.#layerOptions(lease), mapOwner: rootless ? ownerInContainer(userns) : undefined });
-      // Nor can it stand for the snapshot: its files of other ids than the caller's could not be removed again.
-      if (!rootless) await this.#adopt(state, stored, upper);
-      return stored;
-    } finally {
-      await container.remove({ force: true }).catch((err: unknown) => debug('%s: remove container: %s', context, (err as Error).message));
-    }
-  }
-
-  async #copy(
-    state: BuildState,
-    planned: Extract<PlannedStep, { kind: 'copy' }>,
-    base: CacheKeyInput,
-    lease: Lease,
-    context: string,
-  ): Promise<{ cached: boolean; layer?: StepLayer }> {
-    const urls = planned.sources.filter(isUrl);
-    const local = planned.sources.filter((s) => !isUrl(s));
-    if (urls.length > 0 && !planned.add) throw new InvalidArgumentError(`${context}: COPY cannot copy from a URL; use ADD`);
-    if (urls.length > 0 && !planned.fetch) {
-      throw new InvalidArgumentError(`${context}: ADD from a URL fetches over the network; allow it with { fetch: true }`);
-    }
-    const count = local.length + urls.length + planned.heredocs.length;
-    let fs: SourceFs;
-    let fromKey: string | undefined;
-    if (planned.from !== undefined) {
-      const source = await this.#fromSource(planned.from, lease, context);
-      fs = source.fs;
-      fromKey = source.key;
-    } else {
-      fs = this.#contextFs();
-    }
-    const sources = await expandSources(fs, local, context);
-    const dest = path.posix.resolve(state.config.config?.WorkingDir || '/', planned.dest);
-    const destIsDir = planned.dest.endsWith('/') || count > 1 || sources.length > local.length;
-    if (destIsDir && !planned.dest.endsWith('/') && (count > 1 || sources.length > local.length)) {
-      throw new InvalidArgumentError(`${context}: with several sources the destination must be a directory and end with /`);
-    }
-    const tmp = urls.length > 0 ? await this.#tmpDir() : undefined;
-    try {
-      const fetched = tmp === undefined ? [] : await Promise.all(urls.map((u, i) => fetchTo(u, path.join(tmp, String(i)), context, this.#options.signal)));
-      const content = [
-        fromKey !== undefined ? `from:${fromKey}` : '',
-        sources.length > 0 ? (fromKey !== undefined ? sources.map((s) => s.rel).join('\0') : await sourcesDigest(fs, sources)) : '',
-        ...planned.heredocs.map((h) => `heredoc:${h.name}\0${h.content}`),
-        ...fetched.map((f) => `url:${f.url}\0${f.digest}`),
-      ].join('\n');
-      const key = cacheKey({
-        ...base,
-        content,
-        options: { chown: planned.chown, chmod: planned.chmod, extract: planned.add ? planned.extract : undefined },
-      });
-      return await this.#layerStep(state, key, planned.instruction, lease, async () => {
-        const view = await this.#view(state, lease);
-        const chown = planned.chown !== undefined ? await resolveChown(view, planned.chown, context) : undefined;
-        const now = this.#nowSeconds();
-        return this.#withUpper(state, view, async (upper) => {
-          const options = {
-            destIsDir,
-            now,
-            extractArchives: planned.add && planned.extract && planned.from === undefined,
-            ...(chown !== undefined ? { chown } : {}),
-            ...(planned.chmod !== undefined ? { chmod: planned.chmod } : {}),
-          };
-          await copySources(upper, fs, sources, dest, options, context);
-          for (const h of planned.heredocs) await writeContent(upper, h.name, h.content, dest, options, context);
-          for (const f of fetched) {
-            const stats = await lstat(f.path);
-            await copySources(upper, fs, [{ rel: f.name, entry: { stats, hostPath: f.path } }], dest, { ...options, extractArchives: false, chmod: planned.chmod ?? 0o600 }, context);
-          }
-        }, lease);
-      });
-    } finally {
-      if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });
-    }
-  }
-
-  async #tmpDir(): Promise<string> {
-    const dir = path.join(this.#store.root, 'dockless', 'tmp', `build-fetch-${ownerToken()}`);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    return dir;
-  }
-
-  #contextFs(): ContextFs {
-    if (this.#context === undefined) {
-      const dir = path.resolve(this.#options.context ?? process.cwd());
-      const ignore = this.#options.ignore === false ? DockerIgnore.EMPTY : DockerIgnore.parse(this.#options.ignore ?? readIgnoreFile(dir));
-      this.#context = new ContextFs(dir, ignore, {
-        dir: path.join(buildCacheDir(this.#store.root), 'files'),
-        tmpDir: path.join(this.#store.root, 'dockless', 'tmp'),
-      });
-    }
-    return this.#context;
-  }
-
-  async #fromSource(from: string | LayerBuilder, lease: Lease, context: string): Promise<{ fs: SourceFs; key: string }> {
-    if (from instanceof LayerBuilder) {
-      const built = await from.#build();
-      await lease.add([built.manifest.digest]);
-      const view = await from.#view(built.state, lease);
-      return { fs: new ViewFs(view, `stage ${from.name ?? shortDigest(built.manifest.digest)}`), key: built.state.key };
-    }
-    let snapshot;
-    try {
-      await lease.add([from]);
-      snapshot = (await this.#store.snapshotPaths(from)) ?? (await this.#store.snapshot(from, signalOption(this.#options.signal)));
-    } catch (err) {
-      if (err instanceof NotFoundError) throw new NotFoundError(`${context}: image \`${from}\` is not in the store`, { cause: err });
-      throw err;
-    }
-    return { fs: new ViewFs(new MergedView(snapshot.lowerDirs, helperOption(this.#options.helperPath)), `image ${from}`), key: `image:${snapshot.digest}` };
-  }
-}
-
-/** Marks the state changed: a new key, and its image and files to be made again when needed. */
-function changed(state: BuildState, key: Digest): void {
-  state.key = key;
-  delete state.image;
-  delete state.view;
-}
-
-function planContext(state: BuildState): PlanContext {
-  const config = state.config.config ?? {};
-  const env = new Map<string, string>();
-  for (const pair of config.Env ?? []) {
-    const eq = pair.indexOf('=');
-    if (eq > 0) env.set(pair.slice(0, eq), pair.slice(eq + 1));
-  }
-  return {
-    config,
-    args: state.args,
-    lookup: (name) => env.get(name) ?? state.args.get(name),
-  };
-}
-
-/** The build args a RUN gets in its environment: those with values and no ENV of the same name. */
-function runEnv(state: BuildState): Record<string, string> {
-  const envNames = new Set((state.config.config?.Env ?? []).map((p) => p.slice(0, p.indexOf('='))));
-  const out: Record<string, string> = {};
-  for (const [name, value] of state.args) if (value !== undefined && !envNames.has(name)) out[name] = value;
-  return out;
-}
-
-function stepLayer(layer: { descriptor: Descriptor; diffId: Digest }): StepLayer {
-  return { digest: layer.descriptor.digest, size: layer.descriptor.size, diffId: layer.diffId };
-}
-
-
-async function resolveChown(view: MergedView, spec: string, context: string): Promise<Owner> {
-  const [userPart = '', groupPart] = spec.split(':');
-  const numeric = (s: string): boolean => /^\d+$/.test(s);
-  if (numeric(userPart) && (groupPart === undefined || numeric(groupPart))) {
-    const uid = Number(userPart);
-    return { uid, gid: groupPart === undefined ? uid : Number(groupPart) };
-  }
-  const [passwd, group] = await Promise.all([view.readFile('/etc/passwd'), view.readFile('/etc/group')]);
-  try {
-    const user = resolveUserFrom(groupPart === undefined ? userPart : `${userPart}:${groupPart}`, passwd?.toString() ?? '', group?.toString() ?? '');
-    // Docker: a user without a group gets the gid equal to its uid.
-    return { uid: user.uid, gid: groupPart === undefined ? user.uid : user.gid };
-  } catch (err) {
-    throw rewrap(err, `${context}: --chown`);
-  }
-}
-
-function readIgnoreFile(dir: string): string {
-  try {
-    return readFileSync(path.join(dir, '.dockerignore'), 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-
-async function ended(stream: NodeJS.ReadableStream | null): Promise<void> {
-  if (stream === null) return;
-  const s = stream as NodeJS.ReadableStream & { readableEnded?: boolean; destroyed?: boolean };
-  if (s.readableEnded || s.destroyed) return;
-  await new Promise<void>((resolve) => {
-    s.once('end', resolve);
-    s.once('close', resolve);
-    s.once('error', () => resolve());
-  });
-}
-
-function throwIfAborted(signal: AbortSignal | undefined, context: string): void {
-  if (signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: signal.reason });
-}
-
-/**
- * Puts `context` before the message of a dockless error that does not start
- * with it yet (keeping its class and fields); wraps anything else in a
- * {@link BuildError}.
- */
-function rewrap(err: unknown, context: string): Error {
-  if (err instanceof DocklessError) {
-    if (!err.message.startsWith(context) && !err.message.startsWith('build')) err.message = `${context}: ${err.message}`;
-    return err;
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return new BuildError(`${context}: ${message}`, { cause: err });
-}
-
-function signalOption(signal: AbortSignal | undefined): { signal?: AbortSignal } {
-  return signal !== undefined ? { signal } : {};
-}
-
-function helperOption(helperPath: string | undefined): { helperPath?: string } {
-  return helperPath !== undefined ? { helperPath } : {};
 }
