@@ -133,7 +133,7 @@ export type {
 } from './transfer/types.js';
 export { BuildError } from './errors.js';
 export type { BuildErrorDetails } from './errors.js';
-export { LayerBuilder, importRootfs, parseDockerfile } from './builder/index.js';
+export { LayerBuilder, commitContainer, importRootfs, parseDockerfile } from './builder/index.js';
 export type {
   AddStepOptions,
   BuildProgress,

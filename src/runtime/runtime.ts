@@ -45,7 +45,6 @@ import { effectiveProcess } from './image-config.js';
 import type { ImageStore } from '../store/image-store.js';
 import type { ContainerConfig } from '../oci/types.js';
 import type { Lease } from '../store/lease.js';
-import { commitContainer, type CommitOptions, type CommitResult } from '../builder/commit.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -558,32 +557,6 @@ export class Runtime {
       removed.push(id);
     }
     return removed;
-  }
-
-  /**
-   * Makes a new image of a container's changes, as `docker commit` does:
-   * what it wrote becomes one layer on top of its image's layers, with a
-   * history entry naming its command. Works on stopped and running
-   * containers (a running one is read from a copy of its changes, without
-   * pausing it). Without `tag`, the image is untagged, and `gc()` may take it.
-   *
-   * @param container the container, or its id or name.
-   * @param tag the reference to tag the new image with.
-   * @returns the new image's digest, and its normalised reference when tagged.
-   * @throws {@link InvalidArgumentError} without a `store`, or for a container made from a rootfs directory.
-   * @throws {@link NotFoundError} when the container, or its image, is gone.
-   * @example
-   * ```ts
-   * const c = await runtime.run({ image: 'base:1', cmd: ['sh', '-c', 'echo hi > /greeting'] });
-   * await c.wait();
-   * const { digest } = await runtime.commit(c, 'base:greeting', { message: 'add a greeting' });
-   * ```
-   */
-  async commit(container: Container | string, tag?: string, options: CommitOptions = {}): Promise<CommitResult> {
-    if (this.#store === undefined) throw new InvalidArgumentError('commit: needs a Runtime created with { store }');
-    const c = typeof container === 'string' ? await this.get(container) : container;
-    const helper = this.#helperPath !== undefined && options.helperPath === undefined ? { helperPath: this.#helperPath } : {};
-    return commitContainer(this.#store, c, this.pathsOf(c.id).upper, tag, { ...options, ...helper });
   }
 
   /** The paths of a container; for tests and tools. @internal */
