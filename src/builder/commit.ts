@@ -5,11 +5,9 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { DocklessError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { isDigest, type Digest } from '../oci/digest.js';
 import { parseReference } from '../oci/reference.js';
 import type { ContainerConfig, ImageConfig } from '../oci/types.js';
@@ -18,10 +16,9 @@ import type { Runtime } from '../runtime/runtime.js';
 import { ownerInContainer } from '../runtime/userns.js';
 import type { ImageStore } from '../store/image-store.js';
 import { ownerToken } from '../util/index.js';
+import { copyTree } from './copy-tree.js';
 import { pruneUpper, RUNTIME_MOUNT_POINTS, sourceDateEpochFromEnv, storeLayer } from './layer-writer.js';
 import { MergedView } from './merged-view.js';
-
-const execFileAsync = promisify(execFile);
 
 /** Options of {@link commitContainer}. */
 export interface CommitOptions {
@@ -106,11 +103,7 @@ async function commitResolved(store: ImageStore, container: Container, upper: st
       // Its mount points are live in its namespace: read a copy, never touch the upper dir itself.
       copy = path.join(store.root, 'dockless', 'tmp', `commit-${ownerToken()}`);
       await mkdir(path.dirname(copy), { recursive: true, mode: 0o700 });
-      try {
-        await execFileAsync('cp', ['-a', '--', upper, copy]);
-      } catch (cause) {
-        throw new DocklessError(`${context}: copy \`${upper}\`: ${(cause as Error).message}`, { cause, path: upper });
-      }
+      await copyTree(upper, copy, { context, helperPath: options.helperPath });
       dir = copy;
     }
     await pruneUpper(dir, view, RUNTIME_MOUNT_POINTS, options.helperPath);

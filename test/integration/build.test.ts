@@ -369,6 +369,25 @@ describe('LayerBuilder', { skip }, () => {
     await plain.remove();
   });
 
+  it('commitContainer of a running container needs no `cp` on PATH', async () => {
+    // The running container's upper dir is copied before it is read: that copy was `cp -a`, a program the host may lack.
+    const running = await runtime.run({ image: 'base:1', cmd: ['sh', '-c', 'echo live > /no-cp && sleep 100'] });
+    try {
+      for (let i = 0; i < 100 && !(await readdir(runtime.pathsOf(running.id).upper)).includes('no-cp'); i++) await new Promise((r) => setTimeout(r, 20));
+      const saved = process.env['PATH'];
+      process.env['PATH'] = join(world.base, 'no-such-bin');
+      let result;
+      try {
+        result = await commitContainer(store, runtime, running);
+      } finally {
+        process.env['PATH'] = saved;
+      }
+      assert.equal(await output(result.digest, ['cat', '/no-cp']), 'live\n');
+    } finally {
+      await running.remove({ force: true });
+    }
+  });
+
   it('gc() keeps the cache\'s layers: an untagged build still rebuilds from the cache', async () => {
     const steps = (b: LayerBuilder) => b.run('echo gc-proof > /gc').copy('top.txt', '/gc-top.txt');
     await steps(new LayerBuilder(store, { from: 'base:1', runtime, context: ctx })).commit('gc:1');
