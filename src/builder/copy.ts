@@ -26,7 +26,7 @@ import { chmod, copyFile, lchown, lstat, lutimes, mkdir, mkdtemp, readdir, readl
 import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError } from '../errors.js';
-import { unpackLayer } from '../layer/unpack.js';
+import { unpackLayer } from '../layer/index.js';
 import { callerAsRoot } from './layer-writer.js';
 import { clean, join, parentOf, type MergedView } from './merged-view.js';
 import { mapLimit, walkSource, type CopySource, type SourceEntry, type SourceFs } from './source-fs.js';

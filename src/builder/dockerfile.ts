@@ -20,14 +20,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../oci/platform.js';
-import type { ImageStore } from '../store/image-store.js';
+import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../oci/index.js';
+import type { ImageStore } from '../store/index.js';
 import { argDeclarations, expand, stepsFor, type StageState } from './dockerfile-steps.js';
 import { lineError, parseDockerfile, type ParsedDockerfile } from './dockerfile-parse.js';
 import { buildImage } from './executor.js';
 import type { Recipe } from './recipe.js';
 import type { BuildProgress, BuildResult, BuildSettings } from './types.js';
-import type { Runtime } from '../runtime/runtime.js';
+import type { Runtime } from '../runtime/index.js';
 
 export { parseDockerfile } from './dockerfile-parse.js';
 export type { DockerfileHeredoc, DockerfileInstruction, DockerfileStage, ParsedDockerfile } from './dockerfile-parse.js';

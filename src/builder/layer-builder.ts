@@ -7,8 +7,8 @@
 
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
-import type { ContainerConfig, ImageConfig } from '../oci/types.js';
-import type { ImageStore } from '../store/image-store.js';
+import type { ContainerConfig, ImageConfig } from '../oci/index.js';
+import type { ImageStore } from '../store/index.js';
 import { BuildCache } from './cache.js';
 import { buildDockerfile, type DockerfileBuildOptions } from './dockerfile.js';
 import { buildImage, executionOf } from './executor.js';

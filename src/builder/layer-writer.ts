@@ -14,15 +14,11 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { InvalidArgumentError } from '../errors.js';
-import { MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/media-types.js';
-import type { Digest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/types.js';
-import { readXattrs, type XattrMap } from '../helper/xattrs.js';
-import { diffToTar, type DiffOptions } from '../layer/diff.js';
-import { OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from '../layer/whiteout.js';
-import { DEFAULT_MOUNTS } from '../runtime/defaults.js';
-import type { ImageStore } from '../store/image-store.js';
-import type { Lease } from '../store/lease.js';
+import { type Descriptor, type Digest, MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/index.js';
+import { readXattrs, type XattrMap } from '../helper/index.js';
+import { type DiffOptions, diffToTar, OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from '../layer/index.js';
+import { DEFAULT_MOUNTS } from '../runtime/index.js';
+import type { ImageStore, Lease } from '../store/index.js';
 import type { MergedView } from './merged-view.js';
 
 /**

@@ -8,8 +8,8 @@
  * @module
  */
 
-import type { ContainerConfig, ImageConfig } from '../oci/types.js';
-import type { MountSpec } from '../runtime/spec.js';
+import type { ContainerConfig, ImageConfig } from '../oci/index.js';
+import type { MountSpec } from '../runtime/index.js';
 import type { BuildSettings } from './types.js';
 
 /** @internal The context a step is planned in. */

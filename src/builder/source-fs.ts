@@ -12,7 +12,7 @@ import { readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import { sha256Digest, type Digest } from '../oci/digest.js';
+import { type Digest, sha256Digest } from '../oci/index.js';
 import { ensureDir, writeFileAtomic } from '../util/index.js';
 import { clean, type MergedView } from './merged-view.js';
 import { DockerIgnore, globToRegExp, hasWildcards } from './patterns.js';

@@ -6,12 +6,9 @@
  */
 
 import { AbortError, BuildError, DocklessError } from '../errors.js';
-import type { Digest } from '../oci/digest.js';
-import type { Descriptor, ImageConfig } from '../oci/types.js';
-import type { Runtime } from '../runtime/runtime.js';
-import type { ImageStore } from '../store/image-store.js';
-import type { Lease } from '../store/lease.js';
-import type { ImageLayerInput } from '../store/types.js';
+import type { Descriptor, Digest, ImageConfig } from '../oci/index.js';
+import type { Runtime } from '../runtime/index.js';
+import type { ImageLayerInput, ImageStore, Lease } from '../store/index.js';
 import type { UpperDir } from './copy.js';
 import type { StoreLayerOptions, StoredLayer } from './layer-writer.js';
 import type { MergedView } from './merged-view.js';

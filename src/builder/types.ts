@@ -4,10 +4,8 @@
  * @module
  */
 
-import type { Digest } from '../oci/digest.js';
-import type { ImageConfig } from '../oci/types.js';
-import type { Runtime } from '../runtime/runtime.js';
-import type { MountSpec } from '../runtime/spec.js';
+import type { Digest, ImageConfig } from '../oci/index.js';
+import type { MountSpec, Runtime } from '../runtime/index.js';
 
 /** How a build runs: the options of `new LayerBuilder()` but its base. */
 export interface BuildSettings {

@@ -6,7 +6,7 @@
  */
 
 import { InvalidArgumentError } from '../errors.js';
-import type { MountSpec } from '../runtime/spec.js';
+import type { MountSpec } from '../runtime/index.js';
 
 /** `env` with each pair set: replaced where the name is there, else appended. */
 export function setEnv(env: readonly string[], pairs: readonly [string, string][]): string[] {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Lease } from '../../store/lease.js';
+import type { Lease } from '../../store/index.js';
 import { cacheKey, type CacheKeyInput } from '../cache.js';
 import type { PlannedStep } from '../recipe.js';
 import { changed, type BuildState, type StepHost, type StepOutcome } from '../state.js';

@@ -8,8 +8,8 @@
 import { lstat, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors.js';
-import { resolveUserFrom } from '../../runtime/user.js';
-import type { Lease } from '../../store/lease.js';
+import { resolveUserFrom } from '../../runtime/index.js';
+import type { Lease } from '../../store/index.js';
 import { cacheKey, type CacheKeyInput } from '../cache.js';
 import { copySources, writeContent, type Owner } from '../copy.js';
 import { fetchTo, isUrl } from '../fetch-url.js';

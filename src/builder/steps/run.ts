@@ -7,9 +7,9 @@
 
 import createDebug from 'debug';
 import { BuildError } from '../../errors.js';
-import type { Digest } from '../../oci/digest.js';
-import { ownerInContainer } from '../../runtime/userns.js';
-import type { Lease } from '../../store/lease.js';
+import type { Digest } from '../../oci/index.js';
+import { ownerInContainer } from '../../runtime/index.js';
+import type { Lease } from '../../store/index.js';
 import { cacheKey, type CacheKeyInput } from '../cache.js';
 import { pruneUpper, RUNTIME_MOUNT_POINTS, storeLayer, type StoredLayer } from '../layer-writer.js';
 import type { PlannedStep } from '../recipe.js';
