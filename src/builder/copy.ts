@@ -27,7 +27,7 @@ import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError } from '../errors.js';
 import { unpackLayer } from '../layer/index.js';
-import { callerAsRoot } from './layer-writer.js';
+import { callerAsRoot } from './layer-from-upper.js';
 import { clean, join, parentOf, type MergedView } from './merged-view.js';
 import { mapLimit, walkSource, type CopySource, type SourceEntry, type SourceFs } from './source-fs.js';
 
@@ -39,7 +39,7 @@ const COPY_CONCURRENCY = 16;
 const SMALL_FILE = 1 << 20;
 
 /** An owner for copied files. */
-export interface Owner {
+export interface FileOwner {
   uid: number;
   gid: number;
 }
@@ -47,7 +47,7 @@ export interface Owner {
 /** How a `COPY`/`ADD` writes. */
 export interface CopyOptions {
   /** Owner of everything copied and of the directories made for it. @default 0:0 (ADD from a tar: the tar's) */
-  chown?: Owner;
+  chown?: FileOwner;
   /** Permission bits of everything copied. @default the source's */
   chmod?: number;
   /** The destination is a directory (it ends with `/`, or there are several sources or wildcards). */
@@ -80,9 +80,9 @@ export class UpperDir {
   /** Directories whose mtime is set once everything is written: host path → seconds. */
   readonly #mtimes = new Map<string, number>();
   /** Owners recorded instead of set (see {@link UpperDirOptions.recordOwners}): root-relative path → owner. */
-  readonly #owners: Map<string, Owner> | undefined;
+  readonly #owners: Map<string, FileOwner> | undefined;
   /** The owner on disk as the layer has it, when owners are recorded (the caller's ids are root's). */
-  readonly #onDisk: (owner: Owner) => Owner;
+  readonly #onDisk: (owner: FileOwner) => FileOwner;
 
   constructor(dir: string, view: MergedView | undefined, options: UpperDirOptions = {}) {
     this.dir = dir;
@@ -98,13 +98,13 @@ export class UpperDir {
   }
 
   /** Gives `host` (a path in the directory) `owner`: on disk, or recorded for the layer. */
-  async chown(host: string, owner: Owner): Promise<void> {
+  async chown(host: string, owner: FileOwner): Promise<void> {
     if (this.#owners === undefined) await lchown(host, owner.uid, owner.gid);
     else this.#owners.set(path.relative(this.dir, host), owner);
   }
 
   /** {@link chown}, synchronously. */
-  chownSync(host: string, owner: Owner): void {
+  chownSync(host: string, owner: FileOwner): void {
     if (this.#owners === undefined) lchownSync(host, owner.uid, owner.gid);
     else this.#owners.set(path.relative(this.dir, host), owner);
   }
@@ -114,7 +114,7 @@ export class UpperDir {
    * owners are recorded: the recorded one, else the one on disk with the
    * caller's ids as root's. `undefined` when owners are set on disk.
    */
-  mapOwner(): ((owner: Owner, rel: string) => Owner) | undefined {
+  mapOwner(): ((owner: FileOwner, rel: string) => FileOwner) | undefined {
     const owners = this.#owners;
     if (owners === undefined) return undefined;
     const onDisk = this.#onDisk;
@@ -138,7 +138,7 @@ export class UpperDir {
    *
    * @throws {InvalidArgumentError} when a component exists below as a non-directory.
    */
-  async ensureDir(rel: string, create: { mode: number; owner: Owner; mtime: number }, context: string): Promise<void> {
+  async ensureDir(rel: string, create: { mode: number; owner: FileOwner; mtime: number }, context: string): Promise<void> {
     const parts = clean(rel).split('/').filter(Boolean);
     for (let i = 1; i <= parts.length; i++) {
       const p = parts.slice(0, i).join('/');
@@ -256,7 +256,7 @@ async function writeEntry(
   upper: UpperDir,
   target: string,
   entry: { stats: import('node:fs').Stats; hostPath: string },
-  owner: Owner,
+  owner: FileOwner,
   options: CopyOptions,
   context: string,
   isSourceRoot: boolean,
@@ -300,7 +300,7 @@ async function writeEntry(
   }
 }
 
-function copySmallFile(upper: UpperDir, from: string, to: string, mode: number, owner: Owner, mtime: number): void {
+function copySmallFile(upper: UpperDir, from: string, to: string, mode: number, owner: FileOwner, mtime: number): void {
   const data = readFileSync(from);
   const fd = openSync(to, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
   try {

@@ -10,15 +10,13 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
-import type { ImageConfig } from '../oci/index.js';
+import { DEFAULT_SHELL, type ImageConfig } from '../oci/index.js';
 import type { MountSpec } from '../runtime/index.js';
 import { buildCacheDir } from './cache.js';
 import { KEYWORDS, lineError, parseDockerfile, type DockerfileInstruction } from './dockerfile-parse.js';
 import { expandPort, parseDuration, parseMode } from './values.js';
 import type { PlanContext, PlannedStep, Recipe, StepDefinition } from './recipe.js';
 import { expandWord, expandWords, splitWords, WordError } from './shell-words.js';
-
-const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
 
 /** The names and defaults an `ARG` declares. */
 export function argDeclarations(ins: DockerfileInstruction, escape: string): { name: string; default?: string }[] {

@@ -10,8 +10,9 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { type ContainerConfig, type Digest, hostPlatform, type ImageConfig, parseReference } from '../oci/index.js';
+import { sourceDateEpochFromEnv } from '../layer/index.js';
 import type { ImageStore } from '../store/index.js';
-import { callerAsRoot, sourceDateEpochFromEnv, storeLayer } from './layer-writer.js';
+import { callerAsRoot, storeLayer } from './layer-from-upper.js';
 
 /** Options of {@link importRootfs}. */
 export interface ImportRootfsOptions {

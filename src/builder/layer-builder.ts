@@ -7,7 +7,7 @@
 
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
-import type { ContainerConfig, ImageConfig } from '../oci/index.js';
+import { type ContainerConfig, DEFAULT_SHELL, type ImageConfig } from '../oci/index.js';
 import type { ImageStore } from '../store/index.js';
 import { BuildCache } from './cache.js';
 import { buildDockerfile, type DockerfileBuildOptions } from './dockerfile.js';
@@ -15,8 +15,6 @@ import { buildImage, executionOf } from './executor.js';
 import type { PlanContext, PlannedStep, Recipe } from './recipe.js';
 import type { BuildResult, BuildSettings, HealthcheckOptions, RunStepOptions } from './types.js';
 import { expandPort, mountLabel, parseDuration, parseMode, quoteIfNeeded, setEnv } from './values.js';
-
-const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
 
 /** Options of `new LayerBuilder()`. */
 export interface LayerBuilderOptions extends BuildSettings {

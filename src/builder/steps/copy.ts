@@ -11,7 +11,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import { resolveUserFrom } from '../../runtime/index.js';
 import type { Lease } from '../../store/index.js';
 import { cacheKey, type CacheKeyInput } from '../cache.js';
-import { copySources, writeContent, type Owner } from '../copy.js';
+import { copySources, writeContent, type FileOwner } from '../copy.js';
 import { fetchTo, isUrl } from '../fetch-url.js';
 import type { MergedView } from '../merged-view.js';
 import type { PlannedStep } from '../recipe.js';
@@ -88,7 +88,7 @@ export async function copyStep(
   }
 }
 
-async function resolveChown(view: MergedView, spec: string, context: string): Promise<Owner> {
+async function resolveChown(view: MergedView, spec: string, context: string): Promise<FileOwner> {
   const [userPart = '', groupPart] = spec.split(':');
   const numeric = (s: string): boolean => /^\d+$/.test(s);
   if (numeric(userPart) && (groupPart === undefined || numeric(groupPart))) {

@@ -11,7 +11,7 @@ import type { Digest } from '../../oci/index.js';
 import { ownerInContainer } from '../../runtime/index.js';
 import type { Lease } from '../../store/index.js';
 import { cacheKey, type CacheKeyInput } from '../cache.js';
-import { pruneUpper, RUNTIME_MOUNT_POINTS, storeLayer, type StoredLayer } from '../layer-writer.js';
+import { pruneUpper, RUNTIME_MOUNT_POINTS, storeLayer, type StoredLayer } from '../layer-from-upper.js';
 import type { PlannedStep } from '../recipe.js';
 import { runEnv, throwIfAborted, type BuildState, type StepHost, type StepOutcome } from '../state.js';
 import type { BuildStepInfo } from '../types.js';
