@@ -27,6 +27,7 @@ import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError } from '../errors.js';
 import { unpackLayer } from '../layer/index.js';
+import { contextual } from './error-context.js';
 import { callerAsRoot } from './layer-from-upper.js';
 import { clean, join, parentOf, type MergedView } from './merged-view.js';
 import { mapLimit, walkSource, type CopySource, type SourceEntry, type SourceFs } from './source-fs.js';
@@ -148,7 +149,7 @@ export class UpperDir {
       if (here !== undefined) await rm(host, { recursive: true, force: true });
       const below = await this.#view?.lstat(p);
       if (below !== undefined && !below.stats.isDirectory()) {
-        throw new InvalidArgumentError(`${context}: cannot copy into \`/${p}\`: it is not a directory`);
+        throw contextual(new InvalidArgumentError(`${context}: cannot copy into \`/${p}\`: it is not a directory`));
       }
       if (below !== undefined) {
         await mkdir(host, { mode: below.stats.mode & 0o7777 });
@@ -222,7 +223,7 @@ export async function copySources(
       continue;
     }
     const target = destIsDir ? join(destRel, path.posix.basename(source.rel)) : destRel;
-    if (target === '') throw new InvalidArgumentError(`${context}: cannot copy a file onto the root directory`);
+    if (target === '') throw contextual(new InvalidArgumentError(`${context}: cannot copy a file onto the root directory`));
     await upper.ensureDir(parentOf(target), { mode: 0o755, owner, mtime: now }, context);
     await writeEntry(upper, target, source.entry, owner, options, context, false);
   }
@@ -344,7 +345,7 @@ async function extractArchive(upper: UpperDir, archive: string, destRel: string,
     await mergeInto(tmp, destHost);
     if (options.chown !== undefined || options.chmod !== undefined) await applyOwnerMode(upper, destHost, options);
   } catch (cause) {
-    throw new InvalidArgumentError(`${context}: extract \`${archive}\`: ${(cause as Error).message}`, { cause, path: archive });
+    throw contextual(new InvalidArgumentError(`${context}: extract \`${archive}\`: ${(cause as Error).message}`, { cause, path: archive }));
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

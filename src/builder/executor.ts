@@ -20,6 +20,7 @@ import { BuildCache, buildCacheDir, type CacheEntry, type CacheKeyInput } from '
 import { UpperDir } from './copy.js';
 import { prepareForAdoption, storeLayer, type StoreLayerOptions, type StoredLayer } from './layer-from-upper.js';
 import { MergedView } from './merged-view.js';
+import { contextual, rewrap } from './error-context.js';
 import { DockerIgnore } from './patterns.js';
 import type { PlannedStep, Recipe } from './recipe.js';
 import { ContextFs, ViewFs, type SourceFs } from './source-fs.js';
@@ -27,7 +28,6 @@ import {
   changed,
   helperOption,
   planContext,
-  rewrap,
   signalOption,
   stepLayer,
   throwIfAborted,
@@ -203,7 +203,7 @@ export class Execution implements StepHost {
       details = await this.store.inspect(from);
     } catch (err) {
       if (err instanceof NotFoundError) {
-        throw new NotFoundError(`${label}: base image \`${from}\` is not in the store (pull or import it first)`, { cause: err });
+        throw contextual(new NotFoundError(`${label}: base image \`${from}\` is not in the store (pull or import it first)`, { cause: err }));
       }
       throw err;
     }
@@ -394,7 +394,7 @@ export class Execution implements StepHost {
       await lease.add([from]);
       snapshot = (await this.store.snapshotPaths(from)) ?? (await this.store.snapshot(from, signalOption(this.settings.signal)));
     } catch (err) {
-      if (err instanceof NotFoundError) throw new NotFoundError(`${context}: image \`${from}\` is not in the store`, { cause: err });
+      if (err instanceof NotFoundError) throw contextual(new NotFoundError(`${context}: image \`${from}\` is not in the store`, { cause: err }));
       throw err;
     }
     return { fs: new ViewFs(new MergedView(snapshot.lowerDirs, helperOption(this.settings.helperPath)), `image ${from}`), key: `image:${snapshot.digest}` };

@@ -12,6 +12,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AbortError, InvalidArgumentError, NotFoundError, PermissionError, UnavailableError } from '../errors.js';
 import { httpRequest, type HttpResponse } from '../transfer/index.js';
+import { contextual } from './error-context.js';
 
 /** Whether a source is an `http(s)://` URL. */
 export function isUrl(s: string): boolean {
@@ -46,17 +47,17 @@ export async function fetchTo(url: string, file: string, context: string, signal
   try {
     parsed = new URL(url);
   } catch (cause) {
-    throw new InvalidArgumentError(`${where}: not a URL`, { cause });
+    throw contextual(new InvalidArgumentError(`${where}: not a URL`, { cause }));
   }
   let response: HttpResponse;
   try {
     response = await httpRequest({ method: 'GET', url: parsed, signal });
   } catch (cause) {
-    throw transportError(cause, where, parsed);
+    throw contextual(transportError(cause, where, parsed));
   }
   if (response.status < 200 || response.status > 299) {
     response.body.resume();
-    throw statusError(response.status, where, parsed);
+    throw contextual(statusError(response.status, where, parsed));
   }
   const hash = createHash('sha256');
   const tap = new Transform({
@@ -70,7 +71,7 @@ export async function fetchTo(url: string, file: string, context: string, signal
   } catch (cause) {
     // The file's own errors (ENOSPC, EACCES) carry a path; the network's do not.
     if ((cause as { path?: unknown }).path !== undefined) throw cause;
-    throw transportError(cause, where, parsed);
+    throw contextual(transportError(cause, where, parsed));
   }
   const modified = response.headers['last-modified'];
   if (modified !== undefined && !Number.isNaN(Date.parse(modified))) {

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { AbortError, BuildError, DocklessError } from '../errors.js';
+import { AbortError } from '../errors.js';
+import { contextual } from './error-context.js';
 import type { Descriptor, Digest, ImageConfig } from '../oci/index.js';
 import type { Runtime } from '../runtime/index.js';
 import type { ImageLayerInput, ImageStore, Lease } from '../store/index.js';
@@ -110,21 +111,7 @@ export function stepLayer(layer: { descriptor: Descriptor; diffId: Digest }): St
 
 /** @throws {AbortError} when `signal` has aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined, context: string): void {
-  if (signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: signal.reason });
-}
-
-/**
- * Puts `context` before the message of a dockless error that does not start
- * with it yet (keeping its class and fields); wraps anything else in a
- * {@link BuildError}.
- */
-export function rewrap(err: unknown, context: string): Error {
-  if (err instanceof DocklessError) {
-    if (!err.message.startsWith(context) && !err.message.startsWith('build')) err.message = `${context}: ${err.message}`;
-    return err;
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return new BuildError(`${context}: ${message}`, { cause: err });
+  if (signal?.aborted) throw contextual(new AbortError(`${context}: aborted`, { cause: signal.reason }));
 }
 
 /** `{ signal }` when there is one, for options that must not hold `undefined`. */

@@ -16,7 +16,8 @@ import { fetchTo, isUrl } from '../fetch-url.js';
 import type { MergedView } from '../merged-view.js';
 import type { PlannedStep } from '../recipe.js';
 import { expandSources, sourcesDigest, type SourceFs } from '../source-fs.js';
-import { rewrap, type BuildState, type StepHost, type StepOutcome } from '../state.js';
+import { contextual, rewrap } from '../error-context.js';
+import type { BuildState, StepHost, StepOutcome } from '../state.js';
 
 /** Runs a `COPY` or `ADD` step, or finds its layer in the cache. */
 export async function copyStep(
@@ -29,9 +30,9 @@ export async function copyStep(
 ): Promise<StepOutcome> {
   const urls = planned.sources.filter(isUrl);
   const local = planned.sources.filter((s) => !isUrl(s));
-  if (urls.length > 0 && !planned.add) throw new InvalidArgumentError(`${context}: COPY cannot copy from a URL; use ADD`);
+  if (urls.length > 0 && !planned.add) throw contextual(new InvalidArgumentError(`${context}: COPY cannot copy from a URL; use ADD`));
   if (urls.length > 0 && !planned.fetch) {
-    throw new InvalidArgumentError(`${context}: ADD from a URL fetches over the network; allow it with { fetch: true }`);
+    throw contextual(new InvalidArgumentError(`${context}: ADD from a URL fetches over the network; allow it with { fetch: true }`));
   }
   const count = local.length + urls.length + planned.heredocs.length;
   let fs: SourceFs;
@@ -47,7 +48,7 @@ export async function copyStep(
   const dest = path.posix.resolve(state.config.config?.WorkingDir || '/', planned.dest);
   const destIsDir = planned.dest.endsWith('/') || count > 1 || sources.length > local.length;
   if (destIsDir && !planned.dest.endsWith('/') && (count > 1 || sources.length > local.length)) {
-    throw new InvalidArgumentError(`${context}: with several sources the destination must be a directory and end with /`);
+    throw contextual(new InvalidArgumentError(`${context}: with several sources the destination must be a directory and end with /`));
   }
   const tmp = urls.length > 0 ? await host.tmpDir() : undefined;
   try {

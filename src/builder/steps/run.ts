@@ -11,6 +11,7 @@ import type { Digest } from '../../oci/index.js';
 import { ownerInContainer } from '../../runtime/index.js';
 import type { Lease } from '../../store/index.js';
 import { cacheKey, type CacheKeyInput } from '../cache.js';
+import { contextual } from '../error-context.js';
 import { pruneUpper, RUNTIME_MOUNT_POINTS, storeLayer, type StoredLayer } from '../layer-from-upper.js';
 import type { PlannedStep } from '../recipe.js';
 import { runEnv, throwIfAborted, type BuildState, type StepHost, type StepOutcome } from '../state.js';
@@ -84,13 +85,13 @@ async function runCommand(
     if (exit.exitCode !== 0) {
       const how = exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
       const lastLine = tail.trimEnd().split('\n').at(-1) ?? '';
-      throw new BuildError(`${context}: the command ${how}${lastLine !== '' ? `: ${lastLine}` : ''}`, {
+      throw contextual(new BuildError(`${context}: the command ${how}${lastLine !== '' ? `: ${lastLine}` : ''}`, {
         step: info.step,
         instruction: info.instruction,
         ...(info.line !== undefined ? { line: info.line } : {}),
         exitCode: exit.exitCode,
         output: tail,
-      });
+      }));
     }
     const upper = runtime.pathsOf(container.id).upper;
     const view = await host.view(state, lease);
