@@ -138,6 +138,7 @@ export type {
   AddStepOptions,
   BuildProgress,
   BuildResult,
+  BuildSettings,
   BuildStepInfo,
   CommitOptions,
   CommitResult,
