@@ -1,7 +1,7 @@
 /**
- * The Dockerfile front-end of {@link LayerBuilder}: parses a Dockerfile (with
- * dockerfile-ast, the parser of the VS Code Docker tooling) and turns each
- * stage into a builder.
+ * The Dockerfile front-end of {@link LayerBuilder}: a Dockerfile (parsed by
+ * `dockerfile-parse.ts`) becomes one {@link Recipe} per stage (its
+ * instructions made steps by `dockerfile-steps.ts`), which the executor runs.
  *
  * Supported: `FROM` (`AS name`, multi-stage, `--platform` of this host),
  * `RUN` (shell and exec form, heredocs, `--network=none|default`,

@@ -79,7 +79,9 @@ export async function buildImage(store: ImageStore, recipe: Recipe, tag?: string
 
 /** One recipe's build on one store; the {@link StepHost} of its steps. */
 export class Execution implements StepHost {
+  /** The store the build reads its base from and writes its layers, images and cache to. */
   readonly store: ImageStore;
+  /** The recipe's settings. */
   readonly settings: BuildSettings;
   readonly #recipe: Recipe;
   readonly #cache: BuildCache;
@@ -87,6 +89,7 @@ export class Execution implements StepHost {
   #built: Promise<Built> | undefined;
   #context: ContextFs | undefined;
 
+  /** An execution of `recipe` on `store`; use {@link executionOf}, which makes one per recipe. */
   constructor(store: ImageStore, recipe: Recipe) {
     this.store = store;
     this.#recipe = recipe;
@@ -166,6 +169,7 @@ export class Execution implements StepHost {
     }
   }
 
+  /** Hands `event` to the progress listener; a listener that throws does not stop the build. */
   emit(event: BuildProgress): void {
     try {
       this.settings.onProgress?.(event);
@@ -238,6 +242,7 @@ export class Execution implements StepHost {
     }
   }
 
+  /** Looks the step up in the cache; runs `make` on a miss and records its result. */
   async layerStep(state: BuildState, key: Digest, instruction: string, lease: Lease, make: () => Promise<StoredLayer | undefined>): Promise<StepOutcome> {
     if (this.settings.noCache !== true) {
       const entry = await this.#cache.get(key);
@@ -282,6 +287,7 @@ export class Execution implements StepHost {
     return new Date(this.nowSeconds() * 1000).toISOString();
   }
 
+  /** Now in seconds, clamped to `SOURCE_DATE_EPOCH`. */
   nowSeconds(): number {
     const epoch = this.#epoch();
     const now = Math.floor(Date.now() / 1000);
@@ -292,11 +298,13 @@ export class Execution implements StepHost {
     return this.settings.sourceDateEpoch ?? sourceDateEpochFromEnv('build');
   }
 
+  /** The runtime of `RUN` steps: the one given, else one on the store, made at the first `RUN`. */
   runtime(): Runtime {
     this.#runtime ??= new Runtime({ store: this.store, ...helperOption(this.settings.helperPath) });
     return this.#runtime;
   }
 
+  /** The state as an image in the store (config and manifest written once per state). */
   image(state: BuildState, lease: Lease): Promise<Descriptor> {
     state.image ??= (async () => {
       const history = state.config.history ?? [];
@@ -308,6 +316,7 @@ export class Execution implements StepHost {
     return state.image;
   }
 
+  /** The state's files, unpacked in the store. */
   view(state: BuildState, lease: Lease): Promise<MergedView> {
     state.view ??= (async () => {
       if (state.layers.length === 0) return new MergedView([]);
@@ -318,6 +327,7 @@ export class Execution implements StepHost {
     return state.view;
   }
 
+  /** Fills a fresh directory laid out as an upper dir, stores it as a layer and offers it as that layer's snapshot. */
   async withUpper(state: BuildState, view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<StoredLayer> {
     const tmp = path.join(this.store.root, 'dockless', 'tmp');
     await mkdir(tmp, { recursive: true, mode: 0o700 });
@@ -353,6 +363,7 @@ export class Execution implements StepHost {
     }
   }
 
+  /** The options of `storeLayer` for this build. */
   layerOptions(lease: Lease): StoreLayerOptions {
     return {
       lease,
@@ -363,12 +374,14 @@ export class Execution implements StepHost {
     };
   }
 
+  /** A private scratch directory in the store; the caller removes it. */
   async tmpDir(): Promise<string> {
     const dir = path.join(this.store.root, 'dockless', 'tmp', `build-fetch-${ownerToken()}`);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     return dir;
   }
 
+  /** The build context's files, `.dockerignore` applied. */
   contextFs(): ContextFs {
     if (this.#context === undefined) {
       const dir = path.resolve(this.settings.context ?? process.cwd());
@@ -381,6 +394,7 @@ export class Execution implements StepHost {
     return this.#context;
   }
 
+  /** The files of another stage (built first) or of an image, for `COPY --from`. */
   async source(from: string | Recipe, lease: Lease, context: string): Promise<{ fs: SourceFs; key: string }> {
     if (typeof from !== 'string') {
       const stage = executionOf(this.store, from);
