@@ -37,7 +37,7 @@ interface Entry {
  * where the caller may set them (a caller that is not root keeps its own,
  * as `cp -a` does); xattrs are kept but `trusted.*` ones for a caller that
  * is not root, and `security.selinux`, which describes the host. Sockets
- * are left out.
+ * are left out, and so are entries that vanish while the tree is read.
  *
  * @throws {InvalidArgumentError} when `src` is not a directory.
  * @throws {HelperError} when a device node or an xattr cannot be made.
@@ -49,9 +49,10 @@ export async function copyTree(src: string, dest: string, options: CopyTreeOptio
   for (let i = 0; i < entries.length; i++) {
     const { rel, stats } = entries[i]!;
     if (!stats.isDirectory()) continue;
-    for (const name of (await readdir(path.join(src, rel))).sort()) {
+    for (const name of (await readdir(path.join(src, rel)).catch(vanished([]))).sort()) {
       const child = rel === '' ? name : `${rel}/${name}`;
-      entries.push({ rel: child, stats: await lstat(path.join(src, child)) });
+      const childStats = await lstat(path.join(src, child)).catch(vanished(undefined));
+      if (childStats !== undefined) entries.push({ rel: child, stats: childStats });
     }
   }
   const asRoot = (process.getuid?.() ?? 0) === 0;
@@ -66,7 +67,9 @@ export async function copyTree(src: string, dest: string, options: CopyTreeOptio
       // Writable by us until its children are in; its mode comes last.
       await mkdir(target, { mode: 0o700 });
     } else if (stats.isSymbolicLink()) {
-      await symlink(await readlink(path.join(src, rel)), target);
+      const to = await readlink(path.join(src, rel)).catch(vanished(undefined));
+      if (to === undefined) continue;
+      await symlink(to, target);
     } else if (stats.isFile()) {
       const inode = `${stats.dev}:${stats.ino}`;
       const first = stats.nlink > 1 ? linked.get(inode) : undefined;
@@ -74,7 +77,7 @@ export async function copyTree(src: string, dest: string, options: CopyTreeOptio
         await link(first, target);
         continue;
       }
-      await copyFile(path.join(src, rel), target, constants.COPYFILE_FICLONE);
+      if (!(await copyFile(path.join(src, rel), target, constants.COPYFILE_FICLONE).then(() => true, vanished(false)))) continue;
       if (stats.nlink > 1) linked.set(inode, target);
     } else if (stats.isCharacterDevice() || stats.isBlockDevice() || stats.isFIFO()) {
       const type = stats.isFIFO() ? 'p' : stats.isCharacterDevice() ? 'c' : 'b';
@@ -114,6 +117,18 @@ export async function copyTree(src: string, dest: string, options: CopyTreeOptio
     if (stats.isDirectory()) await utimes(at(rel), stats.atime, stats.mtime);
     else await lutimes(at(rel), stats.atime, stats.mtime);
   }
+}
+
+/**
+ * A rejection handler for an entry that vanished while the tree was read (a
+ * running container's upper dir changes under the copy): `value` for
+ * ENOENT, the error again for anything else.
+ */
+function vanished<T>(value: T): (err: unknown) => T {
+  return (err) => {
+    if (isErrno(err, 'ENOENT')) return value;
+    throw err;
+  };
 }
 
 /** The major number of a Linux `dev_t`. */
