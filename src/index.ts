@@ -135,11 +135,12 @@ export type {
 } from './transfer/types.js';
 export { BuildError } from './errors.js';
 export type { BuildErrorDetails } from './errors.js';
-export { LayerBuilder, importRootfs, parseDockerfile } from './build/index.js';
+export { LayerBuilder, commitContainer, importRootfs, parseDockerfile } from './builder/index.js';
 export type {
   AddStepOptions,
   BuildProgress,
   BuildResult,
+  BuildSettings,
   BuildStepInfo,
   CommitOptions,
   CommitResult,
@@ -155,4 +156,4 @@ export type {
   ParsedDockerfile,
   RunStepOptions,
   StepLayer,
-} from './build/index.js';
+} from './builder/index.js';

@@ -266,12 +266,18 @@ function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-function sourceDateEpochFromEnv(): number | undefined {
+/**
+ * `SOURCE_DATE_EPOCH` from the environment, in seconds, or `undefined` when unset.
+ *
+ * @param context put before the error message.
+ * @throws {InvalidArgumentError} when it is not a whole number.
+ */
+export function sourceDateEpochFromEnv(context = 'diff layer'): number | undefined {
   const value = process.env['SOURCE_DATE_EPOCH'];
   if (value === undefined || value === '') return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) {
-    throw new InvalidArgumentError(`diff layer: SOURCE_DATE_EPOCH \`${value}\` is not a whole number of seconds`);
+    throw new InvalidArgumentError(`${context}: SOURCE_DATE_EPOCH \`${value}\` is not a whole number of seconds`);
   }
   return n;
 }

@@ -146,7 +146,7 @@ export interface ContainerConfig {
   ArgsEscaped?: boolean;
   /** The healthcheck (Docker extension). */
   Healthcheck?: HealthConfig;
-  /** The shell for shell-form commands (Docker extension); default `["/bin/sh", "-c"]`. */
+  /** The shell for shell-form commands (Docker extension); default {@link DEFAULT_SHELL}. */
   Shell?: string[];
   /** Build instructions that run when this image is used as a base (Docker extension). */
   OnBuild?: string[] | null;
@@ -254,3 +254,6 @@ export const EMPTY_JSON_DESCRIPTOR: Readonly<Descriptor> = Object.freeze({
   size: 2,
   data: 'e30=',
 });
+
+/** The shell of shell-form commands (`RUN`, `CMD`, `ENTRYPOINT`, …) when an image sets no `Shell`, as in Docker. */
+export const DEFAULT_SHELL: readonly string[] = Object.freeze(['/bin/sh', '-c']);

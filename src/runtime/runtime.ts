@@ -57,7 +57,6 @@ import { effectiveProcess } from './image-config.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { containerSource } from './source.js';
 import type { ImageStore, Lease } from '../store/index.js';
-import { commitContainer, type CommitOptions, type CommitResult } from '../build/commit.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -548,32 +547,6 @@ export class Runtime implements AsyncDisposable {
     await pruneNames(this.stateDir);
     if (leftovers.cgroups.length > 0) debug('prune: removed cgroups %o', leftovers.cgroups);
     return [...removed, ...leftovers.containers];
-  }
-
-  /**
-   * Makes a new image of a container's changes, as `docker commit` does:
-   * what it wrote becomes one layer on top of its image's layers, with a
-   * history entry naming its command. Works on stopped and running
-   * containers (a running one is read from a copy of its changes, without
-   * pausing it). Without `tag`, the image is untagged, and `gc()` may take it.
-   *
-   * @param container the container, or its id or name.
-   * @param tag the reference to tag the new image with.
-   * @returns the new image's digest, and its normalised reference when tagged.
-   * @throws {@link InvalidArgumentError} without a `store`, or for a container made from a rootfs directory.
-   * @throws {@link NotFoundError} when the container, or its image, is gone.
-   * @example
-   * ```ts
-   * const c = await runtime.run({ image: 'base:1', cmd: ['sh', '-c', 'echo hi > /greeting'] });
-   * await c.wait();
-   * const { digest } = await runtime.commit(c, 'base:greeting', { message: 'add a greeting' });
-   * ```
-   */
-  async commit(container: Container | string, tag?: string, options: CommitOptions = {}): Promise<CommitResult> {
-    if (this.#store === undefined) throw new InvalidArgumentError('commit: needs a Runtime created with { store }');
-    const c = typeof container === 'string' ? await this.get(container) : container;
-    const helper = this.#helperPath !== undefined && options.helperPath === undefined ? { helperPath: this.#helperPath } : {};
-    return commitContainer(this.#store, c, this.pathsOf(c.id).upper, tag, { ...options, ...helper });
   }
 
   /**

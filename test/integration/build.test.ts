@@ -5,6 +5,7 @@ import { chmod, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  commitContainer,
   InvalidArgumentError,
   BuildError,
   ImageStore,
@@ -340,10 +341,10 @@ describe('LayerBuilder', { skip }, () => {
     assert.deepEqual(rec2.statuses(), ['cached WORKDIR', 'cached COPY', 'cached ADD', 'cached COPY', 'cached RUN', 'cached RUN']);
   });
 
-  it('runtime.commit: a stopped container and a running one become images', async () => {
+  it('commitContainer: a stopped container and a running one become images', async () => {
     const stopped = await runtime.run({ image: 'base:1', cmd: ['sh', '-c', 'echo committed > /greeting && rm /bin/probe'] });
     await stopped.wait();
-    const one = await runtime.commit(stopped, 'committed:1', { message: 'add a greeting', config: { Cmd: ['cat', '/greeting'] } });
+    const one = await commitContainer(store, runtime, stopped, { tag: 'committed:1', message: 'add a greeting', config: { Cmd: ['cat', '/greeting'] } });
     await stopped.remove();
     assert.equal(one.reference, 'docker.io/library/committed:1');
     assert.equal(await output('committed:1'), 'committed\n');
@@ -355,17 +356,36 @@ describe('LayerBuilder', { skip }, () => {
 
     const running = await runtime.run({ image: 'committed:1', cmd: ['sh', '-c', 'echo live > /live && sleep 100'] });
     for (let i = 0; i < 100 && !(await readdir(runtime.pathsOf(running.id).upper)).includes('live'); i++) await new Promise((r) => setTimeout(r, 20));
-    const two = await runtime.commit(running.id, 'committed:2');
+    const two = await commitContainer(store, runtime, running.id, { tag: 'committed:2' });
     assert.equal(running.status, 'running', 'commit does not stop it');
     await running.remove({ force: true });
     assert.equal(await output(two.digest, ['cat', '/live', '/greeting']), 'live\ncommitted\n');
     const plain = await world.runtime.run({ rootfs: world.rootfs, cmd: ['true'] });
     await plain.wait();
     await assert.rejects(
-      runtime.commit(plain.id),
+      commitContainer(store, runtime, plain.id),
       (e: unknown) => e instanceof InvalidArgumentError && /runs on a rootfs directory/.test(e.message),
     );
     await plain.remove();
+  });
+
+  it('commitContainer of a running container needs no `cp` on PATH', async () => {
+    // The running container's upper dir is copied before it is read: that copy was `cp -a`, a program the host may lack.
+    const running = await runtime.run({ image: 'base:1', cmd: ['sh', '-c', 'echo live > /no-cp && sleep 100'] });
+    try {
+      for (let i = 0; i < 100 && !(await readdir(runtime.pathsOf(running.id).upper)).includes('no-cp'); i++) await new Promise((r) => setTimeout(r, 20));
+      const saved = process.env['PATH'];
+      process.env['PATH'] = join(world.base, 'no-such-bin');
+      let result;
+      try {
+        result = await commitContainer(store, runtime, running);
+      } finally {
+        process.env['PATH'] = saved;
+      }
+      assert.equal(await output(result.digest, ['cat', '/no-cp']), 'live\n');
+    } finally {
+      await running.remove({ force: true });
+    }
   });
 
   it('gc() keeps the cache\'s layers: an untagged build still rebuilds from the cache', async () => {

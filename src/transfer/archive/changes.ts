@@ -6,7 +6,7 @@
  */
 
 import { InvalidArgumentError } from '../../errors.js';
-import type { ContainerConfig } from '../../oci/types.js';
+import { DEFAULT_SHELL, type ContainerConfig } from '../../oci/types.js';
 
 /** The instructions {@link applyChanges} accepts, as `docker import --change` does. */
 export const CHANGE_INSTRUCTIONS: readonly string[] = Object.freeze([
@@ -21,8 +21,6 @@ export const CHANGE_INSTRUCTIONS: readonly string[] = Object.freeze([
   'VOLUME',
   'WORKDIR',
 ]);
-
-const DEFAULT_SHELL = ['/bin/sh', '-c'];
 
 /**
  * Applies Dockerfile instructions to a container config, as

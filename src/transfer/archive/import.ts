@@ -22,7 +22,7 @@ import {
   type LayerCallback,
   type LayoutImage,
 } from './oci-layout.js';
-import { importRootfs } from './rootfs.js';
+import { importRootfsTar } from './rootfs.js';
 import { readArchive, sniffTarKind, type ArchiveContents } from './tar-read.js';
 import type { ImportFormat, ImportedImage, ImportOptions, ArchiveProgress } from './types.js';
 import { isErrno, throwIfAborted } from './util.js';
@@ -137,7 +137,7 @@ export async function importImage(store: ImageStore, path: string, options: Impo
         });
         break;
       case 'rootfs': {
-        const { manifest: descriptor, layer } = await importRootfs(store, source, {
+        const { manifest: descriptor, layer } = await importRootfsTar(store, source, {
           lease,
           context,
           config: options.config,

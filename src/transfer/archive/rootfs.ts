@@ -20,7 +20,7 @@ import { counted } from './util.js';
 
 const debug = createDebug('dockless:transfer');
 
-/** Options of {@link importRootfs}. */
+/** Options of {@link importRootfsTar}. */
 export interface RootfsImportOptions {
   /** The lease the layer, config and manifest join as they are stored. */
   lease: Lease;
@@ -51,7 +51,7 @@ export interface RootfsImportOptions {
  * @throws {InvalidArgumentError} when the file is empty, not a tar, truncated, or a change is malformed.
  * @throws {AbortError} when `signal` aborts.
  */
-export async function importRootfs(
+export async function importRootfsTar(
   store: ImageStore,
   path: string,
   options: RootfsImportOptions,

@@ -4,16 +4,11 @@
  * @module
  */
 
-import type { Digest } from '../oci/digest.js';
-import type { ImageConfig } from '../oci/types.js';
-import type { Runtime } from '../runtime/runtime.js';
-import type { MountSpec } from '../runtime/spec.js';
-import type { LayerBuilder } from './layer-builder.js';
+import type { Digest, ImageConfig } from '../oci/index.js';
+import type { MountSpec, Runtime } from '../runtime/index.js';
 
-/** Options of `new LayerBuilder()`. */
-export interface LayerBuilderOptions {
-  /** The base: an image reference in the store, `'scratch'` for none, or another builder (a stage). */
-  from: string | LayerBuilder;
+/** How a build runs: the options of `new LayerBuilder()` but its base. */
+export interface BuildSettings {
   /**
    * Runs the `RUN` steps. It must use the same store (`new Runtime({ store })`).
    * @default a `Runtime` with default directories on the builder's store, made at the first `RUN`
@@ -67,24 +62,6 @@ export interface RunStepOptions {
   network?: 'none';
   /** Extra mounts (binds, tmpfs), not part of the layer. @default [] */
   mounts?: readonly MountSpec[];
-}
-
-/** Options of {@link LayerBuilder.copy}. */
-export interface CopyStepOptions {
-  /** Owner of what is copied: `uid[:gid]` or `name[:group]` (from the image's /etc/passwd). @default 0:0 */
-  chown?: string | number;
-  /** Permission bits of what is copied: a number or an octal string (`'755'`). @default the source's */
-  chmod?: number | string;
-  /** Copy from another builder (stage) or an image in the store instead of the context. */
-  from?: string | LayerBuilder;
-}
-
-/** Options of {@link LayerBuilder.add}. */
-export interface AddStepOptions extends CopyStepOptions {
-  /** Allow `http(s)://` sources, downloaded at build time. @default false */
-  fetch?: boolean;
-  /** Extract local tar archives (plain, gzip, zstd) into the destination. @default true */
-  extract?: boolean;
 }
 
 /** Options of {@link LayerBuilder.healthcheck}. Durations are milliseconds or Go-style strings (`'30s'`, `'1m30s'`). */

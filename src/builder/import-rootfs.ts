@@ -9,12 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import type { Digest } from '../oci/digest.js';
-import { hostPlatform } from '../oci/platform.js';
-import { parseReference } from '../oci/reference.js';
-import type { ContainerConfig, ImageConfig } from '../oci/types.js';
-import type { ImageStore } from '../store/image-store.js';
-import { callerAsRoot, sourceDateEpochFromEnv, storeLayer } from './layer-writer.js';
+import { type ContainerConfig, type Digest, hostPlatform, type ImageConfig, parseReference } from '../oci/index.js';
+import { sourceDateEpochFromEnv } from '../layer/index.js';
+import type { ImageStore } from '../store/index.js';
+import { callerAsRoot, storeLayer } from './layer-from-upper.js';
 
 /** Options of {@link importRootfs}. */
 export interface ImportRootfsOptions {

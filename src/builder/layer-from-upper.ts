@@ -13,16 +13,11 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { InvalidArgumentError } from '../errors.js';
-import { MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/media-types.js';
-import type { Digest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/types.js';
-import { readXattrs, type XattrMap } from '../helper/xattrs.js';
-import { diffToTar, type DiffOptions } from '../layer/diff.js';
-import { OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from '../layer/whiteout.js';
-import { DEFAULT_MOUNTS } from '../runtime/defaults.js';
-import type { ImageStore } from '../store/image-store.js';
-import type { Lease } from '../store/lease.js';
+import { type Descriptor, type Digest, MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/index.js';
+import { readXattrs, type XattrMap } from '../helper/index.js';
+import { type DiffOptions, diffToTar, OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from '../layer/index.js';
+import { DEFAULT_MOUNTS } from '../runtime/index.js';
+import type { ImageStore, Lease } from '../store/index.js';
 import type { MergedView } from './merged-view.js';
 
 /**
@@ -44,19 +39,6 @@ const ADOPTABLE_OVERLAY_XATTRS = new Set(['opaque', 'origin', 'impure']);
 
 /** xattrs that describe the host, not the image: never put in a layer. */
 const HOST_XATTRS = new Set(['security.selinux']);
-
-/**
- * `SOURCE_DATE_EPOCH` from the environment, in seconds, or `undefined` when unset.
- *
- * @throws {InvalidArgumentError} when it is not a whole number.
- */
-export function sourceDateEpochFromEnv(context: string): number | undefined {
-  const env = process.env['SOURCE_DATE_EPOCH'];
-  if (env === undefined || env === '') return undefined;
-  const n = Number(env);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${context}: SOURCE_DATE_EPOCH \`${env}\` is not a whole number of seconds`);
-  return n;
-}
 
 /** What {@link storeLayer} stored. */
 export interface StoredLayer {

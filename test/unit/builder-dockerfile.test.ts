@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { buildDockerfile, parseDockerfile } from '../../src/build/dockerfile.js';
-import { expandWord, expandWords, splitWords, WordError } from '../../src/build/shell-words.js';
+import { buildDockerfile, parseDockerfile } from '../../src/builder/dockerfile.js';
+import { expandWord, expandWords, splitWords, WordError } from '../../src/builder/shell-words.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { ImageStore } from '../../src/store/index.js';
 

@@ -1,30 +1,26 @@
 /**
  * `docker commit`: a container's changes become a new layer on its image.
- * Reached as `runtime.commit()`.
  *
  * @module
  */
 
 import { randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { DocklessError, InvalidArgumentError, NotFoundError } from '../errors.js';
-import { isDigest, type Digest } from '../oci/digest.js';
-import { parseReference } from '../oci/reference.js';
-import type { ContainerConfig, ImageConfig } from '../oci/types.js';
-import type { Container } from '../runtime/container.js';
-import { ownerInContainer } from '../runtime/userns.js';
-import type { ImageStore } from '../store/image-store.js';
+import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { type ContainerConfig, type Digest, type ImageConfig, isDigest, parseReference } from '../oci/index.js';
+import { sourceDateEpochFromEnv } from '../layer/index.js';
+import { type Container, ownerInContainer, type Runtime } from '../runtime/index.js';
+import type { ImageStore } from '../store/index.js';
 import { ownerToken } from '../util/index.js';
-import { pruneUpper, RUNTIME_MOUNT_POINTS, sourceDateEpochFromEnv, storeLayer } from './layer-writer.js';
+import { copyTree } from './copy-tree.js';
+import { pruneUpper, RUNTIME_MOUNT_POINTS, storeLayer } from './layer-from-upper.js';
 import { MergedView } from './merged-view.js';
 
-const execFileAsync = promisify(execFile);
-
-/** Options of `runtime.commit()`. */
+/** Options of {@link commitContainer}. */
 export interface CommitOptions {
+  /** Tag the new image with this reference. @default untagged (`gc()` may take it) */
+  tag?: string;
   /** A comment for the history entry (`docker commit -m`). */
   message?: string;
   /** The image's author (`docker commit -a`). */
@@ -39,7 +35,7 @@ export interface CommitOptions {
   helperPath?: string;
 }
 
-/** What `runtime.commit()` returns. */
+/** What {@link commitContainer} returns. */
 export interface CommitResult {
   /** The new image's manifest digest. */
   digest: Digest;
@@ -48,22 +44,33 @@ export interface CommitResult {
 }
 
 /**
- * Commits a container of an image: its upper dir (less the mount points the
- * runtime made) becomes a layer on the image's layers, with a history entry
- * naming the container's command. A running container is read from a copy
- * of its upper dir, without pausing it: files it writes meanwhile may or may
- * not be in the layer.
+ * Makes a new image of a container's changes, as `docker commit` does: what
+ * it wrote (its upper dir, less the mount points the runtime made) becomes
+ * one layer on top of its image's layers, with a history entry naming its
+ * command. Works on stopped and running containers (a running one is read
+ * from a copy of its changes, without pausing it: files it writes meanwhile
+ * may or may not be in the layer).
  *
- * @throws {InvalidArgumentError} when the container was made from a rootfs directory, not an image.
- * @throws {NotFoundError} when its image is no longer in the store.
+ * @param store the store `runtime` was made with.
+ * @param runtime the runtime that runs (or ran) the container.
+ * @param container the container, or its id or name.
+ * @returns the new image's digest, and its normalised reference when tagged.
+ * @throws {InvalidArgumentError} when the container was made from a rootfs directory, not an image, or `tag` is malformed.
+ * @throws {NotFoundError} when the container, or its image, is gone.
+ * @example
+ * ```ts
+ * const c = await runtime.run({ image: 'base:1', cmd: ['sh', '-c', 'echo hi > /greeting'] });
+ * await c.wait();
+ * const { digest } = await commitContainer(store, runtime, c, { tag: 'base:greeting', message: 'add a greeting' });
+ * ```
  */
-export async function commitContainer(
-  store: ImageStore,
-  container: Container,
-  upper: string,
-  tag: string | undefined,
-  options: CommitOptions = {},
-): Promise<CommitResult> {
+export async function commitContainer(store: ImageStore, runtime: Runtime, container: Container | string, options: CommitOptions = {}): Promise<CommitResult> {
+  const tag = options.tag;
+  const resolved = typeof container === 'string' ? await runtime.get(container) : container;
+  return commitResolved(store, resolved, runtime.pathsOf(resolved.id).upper, tag, options);
+}
+
+async function commitResolved(store: ImageStore, container: Container, upper: string, tag: string | undefined, options: CommitOptions): Promise<CommitResult> {
   const short = container.id.slice(0, 12);
   const context = `commit container ${short}`;
   const reference = tag !== undefined ? parseReference(tag) : undefined;
@@ -93,11 +100,7 @@ export async function commitContainer(
       // Its mount points are live in its namespace: read a copy, never touch the upper dir itself.
       copy = path.join(store.root, 'dockless', 'tmp', `commit-${ownerToken()}`);
       await mkdir(path.dirname(copy), { recursive: true, mode: 0o700 });
-      try {
-        await execFileAsync('cp', ['-a', '--', upper, copy]);
-      } catch (cause) {
-        throw new DocklessError(`${context}: copy \`${upper}\`: ${(cause as Error).message}`, { cause, path: upper });
-      }
+      await copyTree(upper, copy, { context, helperPath: options.helperPath });
       dir = copy;
     }
     await pruneUpper(dir, view, RUNTIME_MOUNT_POINTS, options.helperPath);

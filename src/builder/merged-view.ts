@@ -10,8 +10,8 @@ import type { Stats } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
-import { readXattrs } from '../helper/xattrs.js';
-import { OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX, isOverlayWhiteout } from '../layer/whiteout.js';
+import { readXattrs } from '../helper/index.js';
+import { isOverlayWhiteout, OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from '../layer/index.js';
 
 const MAX_SYMLINKS = 40;
 

@@ -1,323 +1,25 @@
 /**
- * The Dockerfile front-end of {@link LayerBuilder}: parses a Dockerfile (with
- * dockerfile-ast, the parser of the VS Code Docker tooling) and turns each
- * stage into a builder.
- *
- * Supported: `FROM` (`AS name`, multi-stage, `--platform` of this host),
- * `RUN` (shell and exec form, heredocs, `--network=none|default`,
- * `--mount=type=bind|cache|tmpfs`), `COPY`/`ADD` (`--from`, `--chown`,
- * `--chmod`, wildcards, heredocs; `--link` accepted), `ENV`, `ARG` (global
- * and per stage, build args), `WORKDIR`, `USER`, `LABEL`, `EXPOSE`,
- * `VOLUME`, `ENTRYPOINT`, `CMD`, `SHELL`, `HEALTHCHECK`, `STOPSIGNAL`,
- * `ONBUILD` (recorded, and a base image's triggers run), `MAINTAINER`; line
- * continuations, comments, the `escape` directive, variable substitution
- * (`$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:+alt}`, …) and `.dockerignore`
- * (or `<Dockerfile>.dockerignore` beside the Dockerfile).
+ * The Dockerfile instructions as build steps: each instruction of a stage
+ * becomes the steps a builder runs, planned (variables expanded) when the
+ * build reaches them.
  *
  * @module
  */
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { DockerfileParser, type Instruction, type Heredoc } from 'dockerfile-ast';
-import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../oci/platform.js';
-import type { ImageConfig } from '../oci/types.js';
-import type { MountSpec } from '../runtime/spec.js';
-import type { ImageStore } from '../store/image-store.js';
+import { InvalidArgumentError } from '../errors.js';
+import { DEFAULT_SHELL, type ImageConfig } from '../oci/index.js';
+import type { MountSpec } from '../runtime/index.js';
 import { buildCacheDir } from './cache.js';
-import { ADD_STEP, expandPort, LayerBuilder, ON_BUILD_TRIGGERS, parseDuration, parseMode, type PlanContext, type PlannedStep, type StepDefinition } from './layer-builder.js';
+import { KEYWORDS, lineError, parseDockerfile, type DockerfileInstruction } from './dockerfile-parse.js';
+import { expandPort, parseDuration, parseMode } from './values.js';
+import type { PlanContext, PlannedStep, Recipe, StepDefinition } from './recipe.js';
 import { expandWord, expandWords, splitWords, WordError } from './shell-words.js';
-import type { BuildProgress, BuildResult } from './types.js';
-import type { Runtime } from '../runtime/runtime.js';
 
-/** Options of `LayerBuilder.fromDockerfile()`. */
-export interface DockerfileBuildOptions {
-  /** The build context directory: what `COPY`/`ADD` read from. */
-  context: string;
-  /**
-   * The Dockerfile: a path, relative to `context` unless absolute.
-   * @default `Dockerfile` in the context, else `Containerfile`
-   */
-  dockerfile?: string;
-  /** Build args (`--build-arg NAME=value`). @default {} */
-  buildArgs?: Readonly<Record<string, string>>;
-  /** The stage to build (`--target`). @default the last stage */
-  target?: string;
-  /** Tag the image with this reference. */
-  tag?: string;
-  /** Runs the `RUN` steps; it must use the same store. @default a Runtime with default directories on the store */
-  runtime?: Runtime;
-  /** Run every step even when the cache has it. @default false */
-  noCache?: boolean;
-  /** Receives progress events of every stage built. */
-  onProgress?: (event: BuildProgress) => void;
-  /** Cancels the build; nothing is tagged. */
-  signal?: AbortSignal;
-  /** Clamp times to this (seconds). @default Number(process.env.SOURCE_DATE_EPOCH) when set */
-  sourceDateEpoch?: number;
-  /** gzip level of new layers, 1 (fast) to 9 (small). @default 1 */
-  compressionLevel?: number;
-  /** Path of the native helper. */
-  helperPath?: string;
-}
-
-/** One instruction of a parsed Dockerfile. */
-export interface DockerfileInstruction {
-  /** The keyword, uppercase: `RUN`, `COPY`, … */
-  keyword: string;
-  /** The line it starts on, from 1. */
-  line: number;
-  /** Its arguments without flags, continuation lines joined (heredoc bodies included, as written). */
-  args: string;
-  /** The first line of its arguments (before any heredoc body). */
-  firstLine: string;
-  /** Its `--name=value` flags, for `FROM`, `RUN`, `COPY`, `ADD` and `HEALTHCHECK`. */
-  flags: {
-    /** The flag's name, without `--`. */
-    name: string;
-    /** Its value, as written; `null` for a flag without `=`. */
-    value: string | null;
-  }[];
-  /** The heredocs of `RUN`, `COPY` and `ADD`. */
-  heredocs: DockerfileHeredoc[];
-  /** The exec-form arguments, when they are a JSON array of strings. */
-  json?: string[];
-}
-
-/** A heredoc (`<<EOF … EOF`) of an instruction. */
-export interface DockerfileHeredoc {
-  /** The delimiter word. */
-  name: string;
-  /** The body, each line ending in a newline (tabs stripped for `<<-`). */
-  content: string;
-  /** Whether the delimiter was quoted (no variable expansion). */
-  quoted: boolean;
-}
-
-/** One stage of a parsed Dockerfile. */
-export interface DockerfileStage {
-  /** The `AS` name, lowercase, if any. */
-  name?: string;
-  /** The `FROM` image, as written (variables not expanded). */
-  from: string;
-  /** The `--platform` flag, as written. */
-  platform?: string;
-  /** The line of the `FROM`. */
-  line: number;
-  /** The stage's instructions after its `FROM`. */
-  instructions: DockerfileInstruction[];
-}
-
-/** A parsed Dockerfile. */
-export interface ParsedDockerfile {
-  /** The escape character (`\`, or `` ` `` by the `escape` directive). */
-  escape: string;
-  /** The `ARG`s before the first `FROM`. */
-  globalArgs: DockerfileInstruction[];
-  /** The stages, in order. */
-  stages: DockerfileStage[];
-}
-
-const KEYWORDS = new Set([
-  'ADD', 'ARG', 'CMD', 'COPY', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'FROM', 'HEALTHCHECK', 'LABEL', 'MAINTAINER', 'ONBUILD', 'RUN',
-  'SHELL', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR',
-]);
-const FLAGGED = new Set(['FROM', 'RUN', 'COPY', 'ADD', 'HEALTHCHECK']);
-const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
-
-function lineError(line: number, message: string, cause?: unknown): InvalidArgumentError {
-  return new InvalidArgumentError(`Dockerfile line ${line}: ${message}`, cause !== undefined ? { cause } : {});
-}
-
-/**
- * Parses a Dockerfile into stages and instructions (no variable is expanded:
- * that happens as the build reaches each instruction).
- *
- * @throws {InvalidArgumentError} naming the line: an unknown instruction, an instruction before the first `FROM`
- *   other than `ARG`, a missing argument, malformed JSON where only exec form is allowed, an unterminated heredoc.
- * @example
- * ```ts
- * const { stages } = parseDockerfile('FROM base AS build\nRUN make\nFROM scratch\nCOPY --from=build /out /\n');
- * ```
- */
-export function parseDockerfile(text: string): ParsedDockerfile {
-  const lines = text.split(/\r?\n/);
-  const document = DockerfileParser.parse(text);
-  const escape = document.getEscapeCharacter();
-  const globalArgs: DockerfileInstruction[] = [];
-  const stages: DockerfileStage[] = [];
-  for (const ins of document.getInstructions()) {
-    const parsed = parseInstruction(ins, lines);
-    if (parsed.keyword === 'FROM') {
-      const words = splitWords(parsed.args, escape);
-      if (words.length !== 1 && !(words.length === 3 && words[1]!.toLowerCase() === 'as')) {
-        throw lineError(parsed.line, 'FROM takes an image and optionally `AS name`');
-      }
-      const platform = parsed.flags.find((f) => f.name === 'platform')?.value ?? undefined;
-      for (const f of parsed.flags) if (f.name !== 'platform') throw lineError(parsed.line, `FROM: unknown flag --${f.name}`);
-      const stage: DockerfileStage = { from: words[0]!, line: parsed.line, instructions: [] };
-      if (words.length === 3) {
-        const name = words[2]!.toLowerCase();
-        if (!/^[a-z][a-z0-9._-]*$/.test(name)) throw lineError(parsed.line, `invalid stage name \`${words[2]}\``);
-        if (stages.some((s) => s.name === name)) throw lineError(parsed.line, `duplicate stage name \`${name}\``);
-        stage.name = name;
-      }
-      if (platform !== undefined) stage.platform = platform;
-      stages.push(stage);
-      continue;
-    }
-    if (stages.length === 0) {
-      if (parsed.keyword !== 'ARG') throw lineError(parsed.line, `${parsed.keyword} before the first FROM (only ARG may come before it)`);
-      globalArgs.push(parsed);
-      continue;
-    }
-    stages.at(-1)!.instructions.push(parsed);
-  }
-  if (stages.length === 0) throw new InvalidArgumentError('Dockerfile: no FROM instruction');
-  return { escape, globalArgs, stages };
-}
-
-function parseInstruction(ins: Instruction, lines: readonly string[]): DockerfileInstruction {
-  const line = ins.getRange().start.line + 1;
-  const keyword = ins.getKeyword().toUpperCase();
-  if (!KEYWORDS.has(keyword)) throw lineError(line, `unknown instruction \`${ins.getInstruction()}\``);
-  const flags =
-    FLAGGED.has(keyword) && 'getFlags' in ins
-      ? (ins as unknown as { getFlags(): { getName(): string; getValue(): string | null }[] }).getFlags().map((f) => ({ name: f.getName(), value: f.getValue() }))
-      : [];
-  const args = (ins.getArgumentsContent() ?? '').trim();
-  const heredocs = keyword === 'RUN' || keyword === 'COPY' || keyword === 'ADD' ? readHeredocs(ins, lines, line) : [];
-  const firstLine = heredocs.length > 0 ? args.split('\n')[0]!.trim() : args;
-  if (args === '' && keyword !== 'ONBUILD') throw lineError(line, `${keyword} requires at least one argument`);
-  const parsed: DockerfileInstruction = { keyword, line, args, firstLine, flags, heredocs };
-  if (heredocs.length === 0 && args.startsWith('[')) {
-    try {
-      const value: unknown = JSON.parse(args);
-      if (Array.isArray(value) && value.every((v) => typeof v === 'string')) parsed.json = value;
-    } catch {
-      /* not JSON: shell form, as Docker reads it */
-    }
-  }
-  return parsed;
-}
-
-function readHeredocs(ins: Instruction, lines: readonly string[], line: number): DockerfileHeredoc[] {
-  const docs = (ins as unknown as { getHeredocs(): Heredoc[] }).getHeredocs?.() ?? [];
-  return docs.map((doc) => {
-    const start = doc.getStartRange();
-    const opener = lines[start.start.line]!.slice(start.start.character, start.end.character);
-    const m = /^<<(-?)(["']?)(.+?)\2$/.exec(opener);
-    if (doc.getDelimiterRange() === null) throw lineError(line, `heredoc \`${opener}\` has no terminating \`${doc.getName()}\` line`);
-    const range = doc.getContentRange();
-    let body = range === null ? [] : lines.slice(range.start.line, range.end.line + 1);
-    if (m?.[1] === '-') body = body.map((l) => l.replace(/^\t+/, ''));
-    return { name: doc.getName(), content: body.map((l) => `${l}\n`).join(''), quoted: m?.[2] !== undefined && m[2] !== '' };
-  });
-}
-
-/**
- * Builds a Dockerfile: the target stage (default: the last) and the stages
- * it needs (by `FROM <stage>` or `COPY --from=<stage>`), each a
- * {@link LayerBuilder} sharing the build cache.
- *
- * @throws {InvalidArgumentError} for a bad Dockerfile (the message names the line) or an unknown target.
- * @throws {NotFoundError} when the Dockerfile, a base image or a source file is missing.
- * @throws {BuildError} when a `RUN` fails; nothing is tagged.
- */
-export async function buildDockerfile(store: ImageStore, options: DockerfileBuildOptions): Promise<BuildResult> {
-  const context = path.resolve(options.context);
-  const dockerfilePath = locateDockerfile(context, options.dockerfile);
-  let text: string;
-  try {
-    text = readFileSync(dockerfilePath, 'utf8');
-  } catch (cause) {
-    throw new NotFoundError(`build: cannot read the Dockerfile \`${dockerfilePath}\``, { cause, path: dockerfilePath });
-  }
-  const parsed = parseDockerfile(text);
-  const ignorePath = `${dockerfilePath}.dockerignore`;
-  const ignore = existsSync(ignorePath) ? readFileSync(ignorePath, 'utf8') : undefined;
-  const buildArgs = options.buildArgs ?? {};
-  const globals = resolveGlobalArgs(parsed, buildArgs);
-  const lookupGlobal = (name: string): string | undefined => globals.get(name);
-
-  const targetIndex =
-    options.target === undefined ? parsed.stages.length - 1 : parsed.stages.findIndex((s) => s.name === options.target!.toLowerCase());
-  if (targetIndex < 0) throw new InvalidArgumentError(`build: target stage \`${options.target}\` is not in the Dockerfile`);
-
-  const builders: LayerBuilder[] = [];
-  const stageRef = (ref: string, before: number): LayerBuilder | undefined => {
-    const lower = ref.toLowerCase();
-    const byName = parsed.stages.findIndex((s, i) => i < before && s.name === lower);
-    if (byName >= 0) return builders[byName];
-    if (/^\d+$/.test(ref) && Number(ref) < before) return builders[Number(ref)];
-    return undefined;
-  };
-  for (const [index, stage] of parsed.stages.entries()) {
-    const fromWord = expand(stage.line, stage.from, lookupGlobal, parsed.escape);
-    if (stage.platform !== undefined) checkPlatform(stage.line, expand(stage.line, stage.platform, lookupGlobal, parsed.escape));
-    const from = fromWord.toLowerCase() === 'scratch' ? 'scratch' : (stageRef(fromWord, index) ?? fromWord);
-    const builder = new LayerBuilder(store, {
-      from,
-      context,
-      name: stage.name ?? String(index),
-      buildArgs,
-      ...(ignore !== undefined ? { ignore } : {}),
-      ...(options.runtime !== undefined ? { runtime: options.runtime } : {}),
-      ...(options.noCache !== undefined ? { noCache: options.noCache } : {}),
-      ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
-      ...(options.signal !== undefined ? { signal: options.signal } : {}),
-      ...(options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {}),
-      ...(options.compressionLevel !== undefined ? { compressionLevel: options.compressionLevel } : {}),
-      ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}),
-    });
-    const stageState: StageState = { cmdSet: false, escape: parsed.escape, globals, buildArgs, context, storeRoot: store.root, stageRef: (ref) => stageRef(ref, index) };
-    builder[ON_BUILD_TRIGGERS]((triggers) =>
-      triggers.flatMap((trigger) => {
-        const doc = parseDockerfile(`FROM scratch\n${trigger}\n`);
-        return doc.stages[0]!.instructions.flatMap((ins) => stepsFor({ ...ins, line: stage.line }, stageState));
-      }),
-    );
-    for (const ins of stage.instructions) for (const step of stepsFor(ins, stageState)) builder[ADD_STEP](step);
-    builders.push(builder);
-  }
-  return builders[targetIndex]!.commit(options.tag);
-}
-
-function locateDockerfile(context: string, dockerfile: string | undefined): string {
-  if (dockerfile !== undefined) return path.resolve(context, dockerfile);
-  const candidate = path.join(context, 'Dockerfile');
-  if (existsSync(candidate)) return candidate;
-  const containerfile = path.join(context, 'Containerfile');
-  return existsSync(containerfile) ? containerfile : candidate;
-}
-
-/** The values of the global `ARG`s: build args, else defaults (which may use earlier ones), plus the platform args. */
-function resolveGlobalArgs(parsed: ParsedDockerfile, buildArgs: Readonly<Record<string, string>>): Map<string, string> {
-  const platform = hostPlatform();
-  const values = new Map<string, string>();
-  const predefined: Record<string, string> = {
-    TARGETPLATFORM: formatPlatform(platform),
-    TARGETOS: platform.os,
-    TARGETARCH: platform.architecture,
-    TARGETVARIANT: platform.variant ?? '',
-    BUILDPLATFORM: formatPlatform(platform),
-    BUILDOS: platform.os,
-    BUILDARCH: platform.architecture,
-    BUILDVARIANT: platform.variant ?? '',
-  };
-  for (const [k, v] of Object.entries(predefined)) values.set(k, buildArgs[k] ?? v);
-  for (const ins of parsed.globalArgs) {
-    for (const decl of argDeclarations(ins, parsed.escape)) {
-      const value = buildArgs[decl.name] ?? (decl.default !== undefined ? expand(ins.line, decl.default, (n) => values.get(n), parsed.escape) : undefined);
-      if (value !== undefined) values.set(decl.name, value);
-    }
-  }
-  return values;
-}
-
-function argDeclarations(ins: DockerfileInstruction, escape: string): { name: string; default?: string }[] {
+/** The names and defaults an `ARG` declares. */
+export function argDeclarations(ins: DockerfileInstruction, escape: string): { name: string; default?: string }[] {
   return words(ins, escape).map((word) => {
     const eq = word.indexOf('=');
     const name = eq === -1 ? word : word.slice(0, eq);
@@ -334,7 +36,8 @@ function words(ins: DockerfileInstruction, escape: string): string[] {
   }
 }
 
-function expand(line: number, word: string, lookup: (name: string) => string | undefined, escape: string): string {
+/** A word expanded against `lookup`, failing with the line. */
+export function expand(line: number, word: string, lookup: (name: string) => string | undefined, escape: string): string {
   try {
     return expandWord(word, lookup, escape).value;
   } catch (err) {
@@ -343,27 +46,15 @@ function expand(line: number, word: string, lookup: (name: string) => string | u
   }
 }
 
-function checkPlatform(line: number, value: string): void {
-  let wanted;
-  try {
-    wanted = normalizePlatform(parsePlatform(value));
-  } catch (err) {
-    throw lineError(line, `FROM --platform: ${(err as Error).message}`, err);
-  }
-  const host = normalizePlatform(hostPlatform());
-  if (formatPlatform(wanted) !== formatPlatform(host)) {
-    throw lineError(line, `FROM --platform=${value}: only this host's platform (${formatPlatform(host)}) can be built`);
-  }
-}
-
-interface StageState {
+/** What the instructions of one stage share while their steps are made. */
+export interface StageState {
   cmdSet: boolean;
   escape: string;
   globals: ReadonlyMap<string, string>;
   buildArgs: Readonly<Record<string, string>>;
   context: string;
   storeRoot: string;
-  stageRef: (ref: string) => LayerBuilder | undefined;
+  stageRef: (ref: string) => Recipe | undefined;
 }
 
 /** Expansion against a step's context, recording the build args used. */
@@ -451,7 +142,7 @@ function pairs(ins: DockerfileInstruction, ex: Expander, escape: string, what: s
 }
 
 /** The steps of one instruction. */
-function stepsFor(ins: DockerfileInstruction, stage: StageState): StepDefinition[] {
+export function stepsFor(ins: DockerfileInstruction, stage: StageState): StepDefinition[] {
   const { line } = ins;
   const escape = stage.escape;
   for (const f of ins.flags) {

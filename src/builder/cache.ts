@@ -26,8 +26,7 @@
 import { readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
-import { digestHex, isDigest, sha256Digest, shortDigest, type Digest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/types.js';
+import { type Descriptor, type Digest, digestHex, isDigest, sha256Digest, shortDigest } from '../oci/index.js';
 import { ensureDir, isErrno, writeFileAtomic } from '../util/index.js';
 
 const debug = createDebug('dockless:build');

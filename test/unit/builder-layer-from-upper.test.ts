@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { gzipMembers, prepareForAdoption } from '../../src/build/layer-writer.js';
+import { gzipMembers, prepareForAdoption } from '../../src/builder/layer-from-upper.js';
 
 async function collect(chunks: Buffer[], level = 1): Promise<{ out: Buffer; seen: number }> {
   async function* source(): AsyncGenerator<Buffer> {

@@ -5,14 +5,13 @@
  * @module
  */
 export { LayerBuilder } from './layer-builder.js';
+export type { AddStepOptions, CopyStepOptions, LayerBuilderOptions } from './layer-builder.js';
 export type {
-  AddStepOptions,
   BuildProgress,
   BuildResult,
+  BuildSettings,
   BuildStepInfo,
-  CopyStepOptions,
   HealthcheckOptions,
-  LayerBuilderOptions,
   RunStepOptions,
   StepLayer,
 } from './types.js';

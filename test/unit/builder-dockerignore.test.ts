@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DockerIgnore, globToRegExp } from '../../src/build/patterns.js';
+import { DockerIgnore, globToRegExp } from '../../src/builder/patterns.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 describe('.dockerignore', () => {

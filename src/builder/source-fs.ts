@@ -12,8 +12,9 @@ import { readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import { sha256Digest, type Digest } from '../oci/digest.js';
+import { type Digest, sha256Digest } from '../oci/index.js';
 import { ensureDir, writeFileAtomic } from '../util/index.js';
+import { contextual } from './error-context.js';
 import { clean, type MergedView } from './merged-view.js';
 import { DockerIgnore, globToRegExp, hasWildcards } from './patterns.js';
 
@@ -188,11 +189,11 @@ export async function expandSources(fs: SourceFs, sources: readonly string[], co
       if (entry !== undefined) found.push({ rel: resolved, entry });
     }
     if (found.length === 0) {
-      throw new NotFoundError(
+      throw contextual(new NotFoundError(
         hasWildcards(rel)
           ? `${context}: no source files were specified: \`${source}\` matches nothing in the ${fs.label}`
           : `${context}: \`${source}\` not found in the ${fs.label} (or excluded by .dockerignore)`,
-      );
+      ));
     }
     out.push(...found);
   }

@@ -26,8 +26,9 @@ import { chmod, copyFile, lchown, lstat, lutimes, mkdir, mkdtemp, readdir, readl
 import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError } from '../errors.js';
-import { unpackLayer } from '../layer/unpack.js';
-import { callerAsRoot } from './layer-writer.js';
+import { unpackLayer } from '../layer/index.js';
+import { contextual } from './error-context.js';
+import { callerAsRoot } from './layer-from-upper.js';
 import { clean, join, parentOf, type MergedView } from './merged-view.js';
 import { mapLimit, walkSource, type CopySource, type SourceEntry, type SourceFs } from './source-fs.js';
 
@@ -39,7 +40,7 @@ const COPY_CONCURRENCY = 16;
 const SMALL_FILE = 1 << 20;
 
 /** An owner for copied files. */
-export interface Owner {
+export interface FileOwner {
   uid: number;
   gid: number;
 }
@@ -47,7 +48,7 @@ export interface Owner {
 /** How a `COPY`/`ADD` writes. */
 export interface CopyOptions {
   /** Owner of everything copied and of the directories made for it. @default 0:0 (ADD from a tar: the tar's) */
-  chown?: Owner;
+  chown?: FileOwner;
   /** Permission bits of everything copied. @default the source's */
   chmod?: number;
   /** The destination is a directory (it ends with `/`, or there are several sources or wildcards). */
@@ -80,9 +81,9 @@ export class UpperDir {
   /** Directories whose mtime is set once everything is written: host path → seconds. */
   readonly #mtimes = new Map<string, number>();
   /** Owners recorded instead of set (see {@link UpperDirOptions.recordOwners}): root-relative path → owner. */
-  readonly #owners: Map<string, Owner> | undefined;
+  readonly #owners: Map<string, FileOwner> | undefined;
   /** The owner on disk as the layer has it, when owners are recorded (the caller's ids are root's). */
-  readonly #onDisk: (owner: Owner) => Owner;
+  readonly #onDisk: (owner: FileOwner) => FileOwner;
 
   constructor(dir: string, view: MergedView | undefined, options: UpperDirOptions = {}) {
     this.dir = dir;
@@ -98,13 +99,13 @@ export class UpperDir {
   }
 
   /** Gives `host` (a path in the directory) `owner`: on disk, or recorded for the layer. */
-  async chown(host: string, owner: Owner): Promise<void> {
+  async chown(host: string, owner: FileOwner): Promise<void> {
     if (this.#owners === undefined) await lchown(host, owner.uid, owner.gid);
     else this.#owners.set(path.relative(this.dir, host), owner);
   }
 
   /** {@link chown}, synchronously. */
-  chownSync(host: string, owner: Owner): void {
+  chownSync(host: string, owner: FileOwner): void {
     if (this.#owners === undefined) lchownSync(host, owner.uid, owner.gid);
     else this.#owners.set(path.relative(this.dir, host), owner);
   }
@@ -114,7 +115,7 @@ export class UpperDir {
    * owners are recorded: the recorded one, else the one on disk with the
    * caller's ids as root's. `undefined` when owners are set on disk.
    */
-  mapOwner(): ((owner: Owner, rel: string) => Owner) | undefined {
+  mapOwner(): ((owner: FileOwner, rel: string) => FileOwner) | undefined {
     const owners = this.#owners;
     if (owners === undefined) return undefined;
     const onDisk = this.#onDisk;
@@ -138,7 +139,7 @@ export class UpperDir {
    *
    * @throws {InvalidArgumentError} when a component exists below as a non-directory.
    */
-  async ensureDir(rel: string, create: { mode: number; owner: Owner; mtime: number }, context: string): Promise<void> {
+  async ensureDir(rel: string, create: { mode: number; owner: FileOwner; mtime: number }, context: string): Promise<void> {
     const parts = clean(rel).split('/').filter(Boolean);
     for (let i = 1; i <= parts.length; i++) {
       const p = parts.slice(0, i).join('/');
@@ -148,7 +149,7 @@ export class UpperDir {
       if (here !== undefined) await rm(host, { recursive: true, force: true });
       const below = await this.#view?.lstat(p);
       if (below !== undefined && !below.stats.isDirectory()) {
-        throw new InvalidArgumentError(`${context}: cannot copy into \`/${p}\`: it is not a directory`);
+        throw contextual(new InvalidArgumentError(`${context}: cannot copy into \`/${p}\`: it is not a directory`));
       }
       if (below !== undefined) {
         await mkdir(host, { mode: below.stats.mode & 0o7777 });
@@ -222,7 +223,7 @@ export async function copySources(
       continue;
     }
     const target = destIsDir ? join(destRel, path.posix.basename(source.rel)) : destRel;
-    if (target === '') throw new InvalidArgumentError(`${context}: cannot copy a file onto the root directory`);
+    if (target === '') throw contextual(new InvalidArgumentError(`${context}: cannot copy a file onto the root directory`));
     await upper.ensureDir(parentOf(target), { mode: 0o755, owner, mtime: now }, context);
     await writeEntry(upper, target, source.entry, owner, options, context, false);
   }
@@ -256,7 +257,7 @@ async function writeEntry(
   upper: UpperDir,
   target: string,
   entry: { stats: import('node:fs').Stats; hostPath: string },
-  owner: Owner,
+  owner: FileOwner,
   options: CopyOptions,
   context: string,
   isSourceRoot: boolean,
@@ -300,7 +301,7 @@ async function writeEntry(
   }
 }
 
-function copySmallFile(upper: UpperDir, from: string, to: string, mode: number, owner: Owner, mtime: number): void {
+function copySmallFile(upper: UpperDir, from: string, to: string, mode: number, owner: FileOwner, mtime: number): void {
   const data = readFileSync(from);
   const fd = openSync(to, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
   try {
@@ -344,7 +345,7 @@ async function extractArchive(upper: UpperDir, archive: string, destRel: string,
     await mergeInto(tmp, destHost);
     if (options.chown !== undefined || options.chmod !== undefined) await applyOwnerMode(upper, destHost, options);
   } catch (cause) {
-    throw new InvalidArgumentError(`${context}: extract \`${archive}\`: ${(cause as Error).message}`, { cause, path: archive });
+    throw contextual(new InvalidArgumentError(`${context}: extract \`${archive}\`: ${(cause as Error).message}`, { cause, path: archive }));
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

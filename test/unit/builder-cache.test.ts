@@ -3,9 +3,9 @@ import { chmod, mkdir, mkdtemp, readdir, rename, rm, utimes, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { BuildCache, cacheKey, canonicalJson, type CacheKeyInput } from '../../src/build/cache.js';
-import { DockerIgnore } from '../../src/build/patterns.js';
-import { ContextFs, expandSources, sourcesDigest } from '../../src/build/source-fs.js';
+import { BuildCache, cacheKey, canonicalJson, type CacheKeyInput } from '../../src/builder/cache.js';
+import { DockerIgnore } from '../../src/builder/patterns.js';
+import { ContextFs, expandSources, sourcesDigest } from '../../src/builder/source-fs.js';
 import { NotFoundError } from '../../src/errors.js';
 import { ImageStore } from '../../src/store/index.js';
 

@@ -1,0 +1,120 @@
+/**
+ * The `RUN` step: a command in a container of the image so far; what it
+ * changes is the step's layer.
+ *
+ * @module
+ */
+
+import createDebug from 'debug';
+import { BuildError } from '../../errors.js';
+import type { Digest } from '../../oci/index.js';
+import { ownerInContainer } from '../../runtime/index.js';
+import type { Lease } from '../../store/index.js';
+import { cacheKey, type CacheKeyInput } from '../cache.js';
+import { contextual } from '../error-context.js';
+import { pruneUpper, RUNTIME_MOUNT_POINTS, storeLayer, type StoredLayer } from '../layer-from-upper.js';
+import type { PlannedStep } from '../recipe.js';
+import { runEnv, throwIfAborted, type BuildState, type StepHost, type StepOutcome } from '../state.js';
+import type { BuildStepInfo } from '../types.js';
+
+const debug = createDebug('dockless:build');
+
+const OUTPUT_TAIL = 4096;
+
+/** Runs a `RUN` step, or finds its layer in the cache. */
+export function runStep(
+  host: StepHost,
+  state: BuildState,
+  planned: Extract<PlannedStep, { kind: 'run' }>,
+  base: CacheKeyInput,
+  lease: Lease,
+  context: string,
+  info: BuildStepInfo,
+): Promise<StepOutcome> {
+  const env = runEnv(state);
+  const key: Digest = cacheKey({
+    ...base,
+    args: { ...Object.fromEntries([...state.args].filter((e): e is [string, string] => e[1] !== undefined)) },
+    options: { env: planned.env, user: planned.user, cwd: planned.cwd, network: 'none', mounts: planned.mounts },
+  });
+  return host.layerStep(state, key, planned.instruction, lease, () => runCommand(host, state, planned, { ...env, ...planned.env }, lease, context, info));
+}
+
+async function runCommand(
+  host: StepHost,
+  state: BuildState,
+  planned: Extract<PlannedStep, { kind: 'run' }>,
+  env: Record<string, string>,
+  lease: Lease,
+  context: string,
+  info: BuildStepInfo,
+): Promise<StoredLayer> {
+  const image = await host.image(state, lease);
+  const runtime = host.runtime();
+  const container = await runtime.run({
+    image: image.digest,
+    entrypoint: [],
+    cmd: planned.argv,
+    env,
+    ...(planned.user !== undefined ? { user: planned.user } : {}),
+    ...(planned.cwd !== undefined ? { cwd: planned.cwd } : {}),
+    mounts: planned.mounts,
+    stdio: 'pipe',
+  });
+  try {
+    container.stdin?.end();
+    let tail = '';
+    const collect = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+      const data = chunk.toString();
+      tail = (tail + data).slice(-OUTPUT_TAIL);
+      host.emit({ type: 'step-output', ...info, stream, data });
+    };
+    container.stdout?.on('data', collect('stdout'));
+    container.stderr?.on('data', collect('stderr'));
+    const { signal } = host.settings;
+    const onAbort = (): void => void container.kill('SIGKILL').catch(() => undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let exit;
+    try {
+      exit = await container.wait();
+      await Promise.all([ended(container.stdout), ended(container.stderr)]);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    throwIfAborted(signal, context);
+    if (exit.exitCode !== 0) {
+      const how = exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
+      const lastLine = tail.trimEnd().split('\n').at(-1) ?? '';
+      throw contextual(new BuildError(`${context}: the command ${how}${lastLine !== '' ? `: ${lastLine}` : ''}`, {
+        step: info.step,
+        instruction: info.instruction,
+        ...(info.line !== undefined ? { line: info.line } : {}),
+        exitCode: exit.exitCode,
+        output: tail,
+      }));
+    }
+    const upper = runtime.pathsOf(container.id).upper;
+    const view = await host.view(state, lease);
+    await pruneUpper(upper, view, [...RUNTIME_MOUNT_POINTS, ...planned.mounts.map((m) => m.target)], host.settings.helperPath);
+    const { userns } = container.info();
+    // A rootless container's upper dir holds host ids: the layer has the container's.
+    const rootless = userns?.rootless === true;
+    const stored = await storeLayer(host.store, upper, { ...host.layerOptions(lease), mapOwner: rootless ? ownerInContainer(userns) : undefined });
+    // Nor can it stand for the snapshot: its files of other ids than the caller's could not be removed again.
+    if (!rootless) await host.adopt(state, stored, upper);
+    return stored;
+  } finally {
+    await container.remove({ force: true }).catch((err: unknown) => debug('%s: remove container: %s', context, (err as Error).message));
+  }
+}
+
+async function ended(stream: NodeJS.ReadableStream | null): Promise<void> {
+  if (stream === null) return;
+  const s = stream as NodeJS.ReadableStream & { readableEnded?: boolean; destroyed?: boolean };
+  if (s.readableEnded || s.destroyed) return;
+  await new Promise<void>((resolve) => {
+    s.once('end', resolve);
+    s.once('close', resolve);
+    s.once('error', () => resolve());
+  });
+}
