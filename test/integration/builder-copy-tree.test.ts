@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { copyTree } from '../../src/builder/copy-tree.js';
 import { readXattrs, runHelperOp } from '../../src/helper/index.js';
-import { cannotRun } from './fixtures.js';
+import { cannotRun } from '../fixtures/world.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping copyTree tests: ${skip}`);

@@ -141,11 +141,9 @@ test('execArgLimit is exactly the limit the kernel applies to this process’s e
   assert.equal(attempt(limit + 8), 'E2BIG');
 });
 
-// The boundary's own guard, for callers of spawnHelper other than Runtime.
-test('spawnHelper refuses a NUL byte or an oversized argument with an InvalidArgumentError naming the option', () => {
+// The boundary's own guard, for callers of spawnHelper other than Runtime: the
+// arguments travel NUL-separated over the config fd, where a NUL would split one in two.
+test('spawnHelper refuses a NUL byte with an InvalidArgumentError naming the option', () => {
   const spawn = (args: string[]) => () => spawnHelper('run', args, { stdio: ['ignore', 'ignore', 'ignore'], context: 'run container x', helperPath: '/bin/true' });
-  assert.throws(spawn(['--env', 'A=\0']), (e: unknown) => e instanceof InvalidArgumentError && /helper argument of `--env` contains a NUL byte/.test(e.message));
-  assert.throws(spawn(['--', 'sh', 'x'.repeat(MAX_ARG_STRLEN)]), (e: unknown) => e instanceof InvalidArgumentError && /command argument 1 is 131073 bytes/.test(e.message));
-  const many = Array.from({ length: 80 }, () => ['--env', 'y'.repeat(100_000)]).flat();
-  assert.throws(spawn(many), (e: unknown) => e instanceof InvalidArgumentError && /the helper's arguments take \d+ bytes/.test(e.message));
+  assert.throws(spawn(['--env', 'A=\0']), (e: unknown) => e instanceof InvalidArgumentError && /`--env`.*NUL byte/.test(e.message));
 });
