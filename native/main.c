@@ -18,6 +18,8 @@ static const struct {
 	{"version", cmd_version},
 };
 
+char **dl_main_argv;
+
 int cmd_version(int argc, char **argv)
 {
 	(void)argc;
@@ -28,6 +30,7 @@ int cmd_version(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	dl_main_argv = argv;
 	if (argc < 2)
 		dl_usage(NULL, "usage: dockless-helper run|meta|xattrs|rm|version [OPTIONS…] [-- ARGS…]");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
