@@ -14,6 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { ImageStore, importRootfs, InvalidArgumentError, LayerBuilder, PermissionError, Runtime, rootfsFromHost, type ImageConfig } from '../../src/index.js';
 import { nativeBuildDir } from '../../src/helper/locate.js';
 import type { ContainerSpec } from '../../src/runtime/spec.js';
+import { findCwdEscapes, prepareEscape } from './cwd-escape.js';
 
 /** What the parent passes in the environment. */
 interface Env {
@@ -309,6 +310,14 @@ export const CASES: readonly { name: string; run: (ctx: Ctx) => Promise<void> }[
         assert.equal((stdout || stderr).trim(), want, `probe ${args.join(' ')}`);
         await c.remove();
       }
+    },
+  },
+  {
+    // runc CVE-2024-21626: as a non-root caller with a bind mount, /proc/self/fd/N reached a host directory.
+    name: 'a cwd or image WorkingDir of /proc/self/fd/N never lands on the host',
+    async run({ work, runtime, store, imageRuntime }) {
+      const fixture = await prepareEscape(join(work, 'cwd-escape'), store);
+      assert.deepEqual(await findCwdEscapes(fixture, runtime, imageRuntime, {}), []);
     },
   },
 ];
