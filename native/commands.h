@@ -10,5 +10,6 @@ int cmd_meta(int argc, char **argv);
 int cmd_xattrs(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_seal(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const struct {
 	{"xattrs", cmd_xattrs},
 	{"rm", cmd_rm},
 	{"version", cmd_version},
+	{"seal", cmd_seal},
 };
 
 char **dl_main_argv;
@@ -32,7 +33,7 @@ int main(int argc, char **argv)
 {
 	dl_main_argv = argv;
 	if (argc < 2)
-		dl_usage(NULL, "usage: dockless-helper run|meta|xattrs|rm|version [OPTIONS…] [-- ARGS…]");
+		dl_usage(NULL, "usage: dockless-helper run|meta|xattrs|rm|version|seal [OPTIONS…] [-- ARGS…]");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].handler(argc - 1, argv + 1);

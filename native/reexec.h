@@ -12,4 +12,7 @@
  * a process that reaches it can change nothing on the host. */
 int dl_reexec_sealed(char **argv, struct dl_error *e);
 
+/* The sealed copy alone, as a close-on-exec fd in *OUT. */
+int dl_sealed_copy(int *out, struct dl_error *e);
+
 #endif

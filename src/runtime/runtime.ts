@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, PermissionError } from '../errors.js';
-import { spawnHelper, type HelperStdio } from '../helper/index.js';
+import { sealedHelperPath, spawnHelper, type HelperStdio } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroups, type CgroupHost } from './cgroups/detect.js';
 import { planCgroups, validateCgroupParent, validateResources } from './cgroups/policy.js';
@@ -361,6 +361,7 @@ export class Runtime {
         ...(detached ? {} : { dieWithParent: process.pid }),
       };
 
+      const helperPath = await sealedHelperPath(this.#helperPath);
       let helperStdio: [HelperStdio, HelperStdio, HelperStdio];
       if (stdio === 'pipe' && detached) {
         const [out, err] = await Promise.all([open(paths.stdoutLog, 'a', 0o640), open(paths.stderrLog, 'a', 0o640)]);
@@ -374,7 +375,7 @@ export class Runtime {
         detached,
         context: `${start ? 'run' : 'create'} container ${short}`,
         ...(plan.seccomp !== undefined ? { inputs: [plan.seccomp] } : {}),
-        ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+        helperPath,
       });
       for (const handle of logs.splice(0)) await handle.close();
 

@@ -221,6 +221,14 @@ describe('security', { skip }, () => {
     assert.equal(digest(), before);
   });
 
+  it('run from its path on disk, the helper seals itself before it starts anything', () => {
+    const out = execFileSync(locateHelper(), ['run', '--init', '--', '/bin/sh', '-c', 'readlink /proc/$PPID/exe'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    assert.match(out.trim(), /^\/memfd:dockless-helper/);
+  });
+
   it('with CAP_SYS_PTRACE, /proc/1/exe is not the host helper and cannot be opened for writing', async () => {
     const r = await run(world, ['sh', '-c', 'probe readlink /proc/1/exe; probe open /proc/1/exe w'], { capAdd: ['SYS_PTRACE'] });
     const [link, open] = r.stdout.split('\n');
