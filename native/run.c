@@ -538,12 +538,11 @@ static _Noreturn void workload(const struct pid1_ctx *x)
 		child_fail(x, &e);
 	/* A change of credentials clears the parent-death signal. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	/* Nothing in the container runs before the init is under the filter: EOF
-	 * when it is; if it failed, it has killed this process. */
+	/* Nothing in the container runs before the init is under the filter: a
+	 * byte or EOF when it is; if it failed, it has killed this process. */
 	if (x->go_r >= 0) {
 		char byte;
-		while (dl_read_retry(x->go_r, &byte, 1) > 0)
-			;
+		dl_read_retry(x->go_r, &byte, 1);
 	}
 	close_host_fds(x);
 	if (enter_cwd(c->cwd, &e) < 0)
@@ -597,6 +596,8 @@ static _Noreturn void run_init(struct pid1_ctx *x)
 	}
 	if (dl_status_fd() >= 0)
 		close(dl_status_fd());
+	/* Both, for a profile that denies one of them. */
+	dl_write_all(x->go_w, "1", 1);
 	close(x->go_w);
 	status = dl_init_loop(pid);
 	r.status = status;
