@@ -335,6 +335,13 @@ describe('security', { skip }, () => {
     assert.equal(await probe(world, ['mkdir', '/tmp/d'], { seccomp: JSON.stringify(profile) }), 'EPERM');
   });
 
+  // The init runs under the container's filter: one that denies the init's own wait must not hang it.
+  it('a profile denying rt_sigtimedwait still ends the container with the workload’s status', { timeout: 20_000 }, async () => {
+    const profile = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['rt_sigtimedwait'], action: 'SCMP_ACT_ERRNO' }] } as const;
+    const r = await run(world, ['sh', '-c', 'exit 3'], { seccomp: profile });
+    assert.equal(r.exitCode, 3);
+  });
+
   it('privileged lifts the restrictions', async () => {
     const own = processBoundingSet().toString(16).padStart(16, '0');
     const r = await run(
