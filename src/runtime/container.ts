@@ -250,7 +250,8 @@ export class Container implements AsyncDisposable {
     } finally {
       await fifo.close();
     }
-    this.#status = 'running';
+    // A quick command may have exited (and been seen to) while the fifo was closed.
+    if (this.#status === 'created') this.#status = 'running';
     if (this.#helper !== undefined) await this.#helper.next('started');
     this.#record = { ...this.#record, started: new Date().toISOString() };
     await writeJsonAtomic(this.#paths.record, this.#record);
