@@ -105,7 +105,7 @@ struct pid1_ctx {
 	int root_mnt;           /* with --idmap-root: the root, mounted by the shim */
 	int target_fd;          /* with --idmap-root: --target, opened by the shim */
 	int fifo_fd;
-	int go_r, go_w;         /* with --init, init → workload: the init is sealed (EOF) */
+	int go_r, go_w;         /* with --init, init → workload: the init is under the filter */
 	mode_t umask;
 };
 

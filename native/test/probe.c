@@ -4,8 +4,9 @@
  * Answers go to stdout. A failure exits 1 and prints the errno name (EPERM): on
  * stdout for the probes that try an action and answer `ok` (mount, write, mknod,
  * kill, sethostname, unshare-user, ptrace, open-fd, open, chown, mkdir,
- * init-module, capset-raise), on stderr for the probes that print data (cat, ls,
- * stat, readlink, status, rlimit, …), so that their stdout holds only data. */
+ * init-module, capset-raise, and ptrace-keyctl, which answers the injected
+ * syscall's result), on stderr for the probes that print data (cat, ls, stat,
+ * readlink, status, rlimit, keyring, …), so that their stdout holds only data. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
