@@ -153,6 +153,8 @@ export const CASES: readonly { name: string; run: (ctx: Ctx) => Promise<void> }[
       const found = await other.get('rl-detached');
       assert.equal(found.id, c.id);
       assert.equal(found.status, 'running');
+      // `started` comes before the command's execve: on a busy machine the kill could beat its echo.
+      for (let i = 0; i < 500 && (await found.logs()).stdout.toString() === ''; i++) await sleep(10);
       await found.kill('SIGKILL');
       assert.equal((await found.wait()).signal, 'SIGKILL');
       assert.equal((await found.logs()).stdout.toString(), 'up\n');
