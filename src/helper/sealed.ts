@@ -43,8 +43,8 @@ async function makeCopy(path: string): Promise<string> {
       out += String(chunk);
       if (out.includes('\n')) break;
     }
-    const n = Number(out.trim());
-    if (!Number.isInteger(n) || n < 0 || child.pid === undefined) throw new Error(`seal: unexpected output ${JSON.stringify(out)}`);
+    const n = out.trim();
+    if (!/^\d+$/.test(n) || child.pid === undefined) throw new Error(`seal: unexpected output ${JSON.stringify(out)}`);
     fd = openSync(`/proc/${child.pid}/fd/${n}`, 'r');
   } finally {
     child.stdin!.end();
