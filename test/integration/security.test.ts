@@ -221,6 +221,25 @@ describe('security', { skip }, () => {
     assert.equal(digest(), before);
   });
 
+  // The copy costs about a millisecond per start when each run makes its own.
+  it('the library runs every container from one sealed copy per process', async () => {
+    const shimExe = async () => {
+      const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'signal-wait'] });
+      try {
+        await new Promise<void>((resolve) => c.stdout!.once('data', () => resolve()));
+        const stat = readFileSync(`/proc/${c.pid}/stat`, 'utf8');
+        const exe = `/proc/${Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])}/exe`;
+        assert.match(readlinkSync(exe), /^\/memfd:/);
+        return statSync(exe).ino;
+      } finally {
+        await c.kill('SIGKILL');
+        await c.wait();
+        await c.remove();
+      }
+    };
+    assert.equal(await shimExe(), await shimExe());
+  });
+
   it('run from its path on disk, the helper seals itself before it starts anything', () => {
     const out = execFileSync(locateHelper(), ['run', '--init', '--', '/bin/sh', '-c', 'readlink /proc/$PPID/exe'], {
       encoding: 'utf8',
