@@ -2,10 +2,14 @@
 #ifndef DL_COMMANDS_H
 #define DL_COMMANDS_H
 
+/* main's own argv, for an op that executes the helper again (see reexec.h). */
+extern char **dl_main_argv;
+
 int cmd_run(int argc, char **argv);
 int cmd_meta(int argc, char **argv);
 int cmd_xattrs(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_seal(int argc, char **argv);
 
 #endif

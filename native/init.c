@@ -4,6 +4,21 @@
 
 #include "init.h"
 
+static int wait_only(pid_t workload)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, 0);
+
+		if (pid == workload)
+			return status;
+		if (pid < 0 && errno != EINTR) {
+			kill(workload, SIGKILL);
+			return W_EXITCODE(255, 0);
+		}
+	}
+}
+
 int dl_init_loop(pid_t workload)
 {
 	sigset_t all;
@@ -13,8 +28,13 @@ int dl_init_loop(pid_t workload)
 		siginfo_t info;
 		int sig = sigwaitinfo(&all, &info);
 
-		if (sig < 0)
-			continue;
+		if (sig < 0) {
+			if (errno == EINTR)
+				continue;
+			/* The init runs under the container's seccomp filter: a profile that
+			 * denies rt_sigtimedwait gets no signal forwarding, but no busy loop. */
+			return wait_only(workload);
+		}
 		if (sig != SIGCHLD) {
 			/* ESRCH (the workload is already a zombie) is fine: SIGCHLD is on its way. */
 			kill(workload, sig);

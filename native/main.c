@@ -17,7 +17,10 @@ static const struct {
 	{"xattrs", cmd_xattrs},
 	{"rm", cmd_rm},
 	{"version", cmd_version},
+	{"seal", cmd_seal},
 };
+
+char **dl_main_argv;
 
 int cmd_version(int argc, char **argv)
 {
@@ -29,8 +32,9 @@ int cmd_version(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	dl_main_argv = argv;
 	if (argc < 2)
-		dl_usage(NULL, "usage: dockless-helper run|meta|xattrs|rm|version [OPTIONS…] [-- ARGS…]");
+		dl_usage(NULL, "usage: dockless-helper run|meta|xattrs|rm|version|seal [OPTIONS…] [-- ARGS…]");
 	dl_config_argv(&argc, &argv);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)

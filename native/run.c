@@ -32,6 +32,7 @@
 #include "error.h"
 #include "init.h"
 #include "mounts.h"
+#include "reexec.h"
 #include "ns.h"
 #include "security.h"
 #include "status.h"
@@ -104,6 +105,7 @@ struct pid1_ctx {
 	int root_mnt;           /* with --idmap-root: the root, mounted by the shim */
 	int target_fd;          /* with --idmap-root: --target, opened by the shim */
 	int fifo_fd;
+	int go_r, go_w;         /* with --init, init → workload: the init is under the filter */
 	mode_t umask;
 };
 
@@ -445,11 +447,78 @@ static void close_on_exec_from(unsigned int first)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+static bool is_pipe(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
+/* Closes every fd above 2 except those in KEEP (any order; -1 for none). */
+static void close_fds_except(int *keep, size_t n)
+{
+	unsigned int next = 3;
+
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			int t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	for (size_t k = 0; k < n; k++) {
+		if (keep[k] < (int)next)
+			continue;
+		if ((unsigned int)keep[k] > next && close_range(next, (unsigned int)keep[k] - 1, 0) < 0)
+			for (int fd = (int)next; fd < keep[k]; fd++)
+				close(fd);
+		next = (unsigned int)keep[k] + 1;
+	}
+	if (close_range(next, ~0U, 0) < 0)
+		for (int fd = (int)next; fd < (int)sysconf(_SC_OPEN_MAX); fd++)
+			close(fd);
+}
+
+/* Before the container's process resolves any path of its own (cwd, the
+ * command): every fd the helper opened on a host path (bind sources, the
+ * target, namespaces, cgroups) must be gone, not only close-on-exec, or
+ * /proc/self/fd/N leads out of the root (runc's CVE-2024-21626). What stays is
+ * the status fd and the report pipe, pipes that lead nowhere; a status fd that
+ * is anything else is closed too. */
+static void close_host_fds(const struct pid1_ctx *x)
+{
+	int status_fd = dl_status_fd();
+
+	if (status_fd >= 0 && !is_pipe(status_fd)) {
+		dl_status_init(-1);
+		status_fd = -1;
+	}
+	if (!is_pipe(x->report_w))
+		_exit(DL_EXIT_FAILED);
+	close_fds_except((int[]){status_fd, x->report_w}, 2);
+}
+
+/* chdir, then proof that the cwd is inside the root: getcwd fails (ENOENT) or
+ * names an unreachable path for a directory outside it. */
+static int enter_cwd(const char *cwd, struct dl_error *e)
+{
+	char buf[PATH_MAX];
+
+	if (chdir(cwd) < 0)
+		return dl_fail_errno(e, "chdir", cwd, "chdir `%s`", cwd);
+	if (getcwd(buf, sizeof buf) == NULL)
+		return dl_fail_errno(e, "chdir", cwd, "getcwd `%s`", cwd);
+	if (buf[0] != '/')
+		return dl_fail(e, ENOENT, "chdir", cwd, "getcwd `%s`: outside the container's root", cwd);
+	return 0;
+}
+
 static _Noreturn void workload(const struct pid1_ctx *x)
 {
 	const struct run_config *c = x->c;
 	struct dl_error e;
 
+	if (x->go_w >= 0)
+		close(x->go_w);
 	if (dl_security_before_user(&c->sec, &e) < 0)
 		child_fail(x, &e);
 	if (c->groups_set) {
@@ -473,14 +542,19 @@ static _Noreturn void workload(const struct pid1_ctx *x)
 		child_fail(x, &e);
 	/* A change of credentials clears the parent-death signal. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (chdir(c->cwd) < 0) {
-		dl_fail_errno(&e, "chdir", c->cwd, "chdir `%s`", c->cwd);
-		child_fail(x, &e);
+	/* Nothing in the container runs before the init is under the filter: a
+	 * byte or EOF when it is; if it failed, it has killed this process. */
+	if (x->go_r >= 0) {
+		char byte;
+		dl_read_retry(x->go_r, &byte, 1);
 	}
+	close_host_fds(x);
+	if (enter_cwd(c->cwd, &e) < 0)
+		child_fail(x, &e);
 	umask(x->umask);
 	reset_signals();
-	/* Every fd above 2 goes at execve; the status fd and the report pipe stay
-	 * until then, to report a failing seccomp step. */
+	/* The status fd and the report pipe go at execve; they stay until then, to
+	 * report a failing seccomp step. */
 	close_on_exec_from(3);
 	if (dl_security_seal(&c->sec, &e) < 0)
 		child_fail(x, &e);
@@ -489,8 +563,9 @@ static _Noreturn void workload(const struct pid1_ctx *x)
 	exec_workload(c);
 }
 
-static _Noreturn void run_init(const struct pid1_ctx *x)
+static _Noreturn void run_init(struct pid1_ctx *x)
 {
+	int go[2];
 	struct report r = {.kind = REPORT_EXITED};
 	struct dl_error e;
 	sigset_t all;
@@ -500,6 +575,12 @@ static _Noreturn void run_init(const struct pid1_ctx *x)
 	/* Blocked before the fork, so no signal meant for the workload is lost. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		dl_fail_errno(&e, "pipe", "", "pipe2 `init`");
+		child_fail(x, &e);
+	}
+	x->go_r = go[0];
+	x->go_w = go[1];
 	pid = fork();
 	if (pid < 0) {
 		dl_fail_errno(&e, "fork", "", "fork `init`");
@@ -507,13 +588,21 @@ static _Noreturn void run_init(const struct pid1_ctx *x)
 	}
 	if (pid == 0)
 		workload(x);
+	/* The init keeps the container's stdio and the report pipe, no other fd;
+	 * the status fd only until its last possible error line. */
+	close_fds_except((int[]){dl_status_fd(), x->report_w, x->go_w}, 3);
+	/* Under the container's filter before anything in the container runs: a
+	 * process with CAP_SYS_PTRACE could otherwise make the init run what the
+	 * filter denies. */
 	if (dl_security_init(&x->c->sec, &e) < 0) {
 		kill(pid, SIGKILL);
 		child_fail(x, &e);
 	}
-	/* The init keeps the container's stdio and the report pipe, no other fd. */
-	close_range(3, (unsigned)x->report_w - 1, 0);
-	close_range((unsigned)x->report_w + 1, ~0U, 0);
+	if (dl_status_fd() >= 0)
+		close(dl_status_fd());
+	/* Both, for a profile that denies one of them. */
+	dl_write_all(x->go_w, "1", 1);
+	close(x->go_w);
 	status = dl_init_loop(pid);
 	r.status = status;
 	dl_write_all(x->report_w, &r, sizeof r);
@@ -644,6 +733,9 @@ static int pid1_main(void *arg)
 	/* Into its cgroups before anything else: no step of the container runs outside them. */
 	if (dl_cgroups_join(&x->c->cgroups, x->c->ns_flags & CLONE_NEWCGROUP, &e) < 0)
 		child_fail(x, &e);
+	/* As the container's root, so that the keyring is its own. */
+	if (dl_security_keyring(&x->c->sec, &e) < 0)
+		child_fail(x, &e);
 	/* Modes of created nodes are exact; the workload gets the caller's umask back. */
 	x->umask = umask(0);
 
@@ -685,7 +777,14 @@ static int write_exit_file(const char *path, const char *line, size_t len, struc
 int cmd_run(int argc, char **argv)
 {
 	static struct run_config c;
-	struct pid1_ctx x = {.c = &c, .fifo_fd = -1, .userns_shim = -1, .userns_pid1 = -1, .root_mnt = -1, .target_fd = -1};
+	struct pid1_ctx x = {.c = &c,
+			     .fifo_fd = -1,
+			     .userns_shim = -1,
+			     .userns_pid1 = -1,
+			     .root_mnt = -1,
+			     .target_fd = -1,
+			     .go_r = -1,
+			     .go_w = -1};
 	struct dl_error e;
 	int sync_pipe[2], report_pipe[2];
 	struct report r;
@@ -695,6 +794,10 @@ int cmd_run(int argc, char **argv)
 
 	parse_args(argc, argv, &c);
 	dl_status_init(c.status_fd);
+	/* Every process of the container descends from this one without an exec:
+	 * from a sealed copy, /proc/PID/exe of each leads to nothing on the host. */
+	if (dl_reexec_sealed(dl_main_argv, &e) < 0)
+		shim_fail(&e);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (c.die_with_parent) {

@@ -10,13 +10,20 @@
  * 6. seccomp last, right before execve, so that the helper's own syscalls are
  *    not filtered. Without no_new_privs the kernel only lets CAP_SYS_ADMIN
  *    install a filter, so then it goes in before step 3, as runc does; the
- *    remaining steps' syscalls must be allowed by the profile (Docker's are). */
+ *    remaining steps' syscalls must be allowed by the profile (Docker's are).
+ *
+ * The init (--init) takes no_new_privs, the filter and the bounding set too,
+ * once the workload is forked: a container process that may ptrace it (with
+ * CAP_SYS_PTRACE) must not find a way around the filter there. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/keyctl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "caps.h"
 #include "security.h"
@@ -58,6 +65,10 @@ int dl_security_parse(struct dl_security *s, int argc, char **argv, int i)
 
 	if (strcmp(a, "--no-new-privs") == 0) {
 		s->no_new_privs = true;
+		return 1;
+	}
+	if (strcmp(a, "--no-new-keyring") == 0) {
+		s->keep_keyring = true;
 		return 1;
 	}
 	if (strcmp(a, "--caps") == 0) {
@@ -170,11 +181,31 @@ int dl_security_init(const struct dl_security *s, struct dl_error *e)
 {
 	if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return dl_fail_errno(e, "prctl", "", "prctl `PR_SET_NO_NEW_PRIVS`");
-	if (!s->has_caps)
-		return 0;
-	if (dl_caps_drop_bounding(s->caps, e) < 0)
+	/* Without no_new_privs only CAP_SYS_ADMIN may install a filter: before the
+	 * drop, as in the workload. The workload is forked already, so the init's
+	 * no_new_privs and filter reach no process but the init. */
+	if (!s->no_new_privs && s->seccomp.len > 0 && dl_seccomp_install(&s->seccomp, e) < 0)
 		return -1;
-	/* The init only waits and forwards signals; CAP_KILL lets it signal a
-	 * workload that runs as another user, even when the container lacks it. */
-	return dl_caps_set(UINT64_C(1) << DL_CAP_KILL, e);
+	if (s->has_caps) {
+		if (dl_caps_drop_bounding(s->caps, e) < 0)
+			return -1;
+		/* The init only waits and forwards signals; CAP_KILL lets it signal a
+		 * workload that runs as another user, even when the container lacks it. */
+		if (dl_caps_set(UINT64_C(1) << DL_CAP_KILL, e) < 0)
+			return -1;
+	}
+	if (s->no_new_privs && s->seccomp.len > 0)
+		return dl_seccomp_install(&s->seccomp, e);
+	return 0;
+}
+
+int dl_security_keyring(const struct dl_security *s, struct dl_error *e)
+{
+	if (s->keep_keyring)
+		return 0;
+	/* A NULL name makes a new anonymous keyring: joining one by name would join
+	 * any keyring of that name the container's user can already search. */
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS)
+		return dl_fail_errno(e, "keyctl", "", "keyctl `KEYCTL_JOIN_SESSION_KEYRING`");
+	return 0;
 }

@@ -1,5 +1,5 @@
 /* The container's security settings (--caps, --no-new-privs, --seccomp-fd,
- * --rlimit) and the order they are applied in. run.c calls the hooks below at
+ * --rlimit, --no-new-keyring) and the order they are applied in. run.c calls the hooks below at
  * fixed points; PROTOCOL.md names the order and why. */
 #ifndef DL_SECURITY_H
 #define DL_SECURITY_H
@@ -23,6 +23,7 @@ struct dl_security {
 	bool has_caps;     /* without --caps the capabilities are left as they are */
 	uint64_t caps;
 	bool no_new_privs;
+	bool keep_keyring; /* --no-new-keyring: stay in the caller's session keyring */
 	int seccomp_fd;    /* -1 for none */
 	struct dl_seccomp seccomp;
 	struct dl_rlimit *rlimits;
@@ -49,7 +50,11 @@ int dl_security_after_user(const struct dl_security *s, uid_t uid, struct dl_err
 int dl_security_seal(const struct dl_security *s, struct dl_error *e);
 
 /* In the init (--init) once the workload is forked: no_new_privs, the bounding
- * set, and of its own capabilities only CAP_KILL. */
+ * set, of its own capabilities only CAP_KILL, and the container's seccomp filter. */
 int dl_security_init(const struct dl_security *s, struct dl_error *e);
+
+/* In pid 1, as the container's root: a new session keyring of its own, so that
+ * no key of the caller's session is within reach (unless --no-new-keyring). */
+int dl_security_keyring(const struct dl_security *s, struct dl_error *e);
 
 #endif

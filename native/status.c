@@ -28,6 +28,11 @@ void dl_status_init(int fd)
 	status_fd = (fd >= 0 && fcntl(fd, F_GETFD) >= 0) ? fd : -1;
 }
 
+int dl_status_fd(void)
+{
+	return status_fd;
+}
+
 void dl_status_set_gate(int fd)
 {
 	gate_fd = fd;

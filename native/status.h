@@ -15,6 +15,9 @@ void dl_status_init(int fd);
  * shim is gone, and the process exits. */
 void dl_status_set_gate(int fd);
 
+/* The status descriptor, or -1 when status goes nowhere. */
+int dl_status_fd(void);
+
 void dl_status_pid(pid_t pid);
 void dl_status_simple(const char *type);
 void dl_status_exited(int wait_status);

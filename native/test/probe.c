@@ -4,8 +4,9 @@
  * Answers go to stdout. A failure exits 1 and prints the errno name (EPERM): on
  * stdout for the probes that try an action and answer `ok` (mount, write, mknod,
  * kill, sethostname, unshare-user, ptrace, open-fd, open, chown, mkdir,
- * init-module, capset-raise), on stderr for the probes that print data (cat, ls,
- * stat, readlink, status, rlimit, …), so that their stdout holds only data. */
+ * init-module, capset-raise, and ptrace-keyctl, which answers the injected
+ * syscall's result), on stderr for the probes that print data (cat, ls, stat,
+ * readlink, status, rlimit, keyring, …), so that their stdout holds only data. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <linux/keyctl.h>
+#include <sys/user.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -141,6 +144,79 @@ static const char *file_type(mode_t m)
 		return "socket";
 	}
 	return "unknown";
+}
+
+/* What an attacker with CAP_SYS_PTRACE does to get around the container's
+ * seccomp filter: attach to PID, make it run keyctl(KEYCTL_GET_KEYRING_ID) (a
+ * syscall Docker's profile denies) and print its answer: the id, or the errno
+ * name of the refusal. The tracee is put back as it was. */
+static int ptrace_keyctl(pid_t pid)
+{
+#if defined(__x86_64__)
+	struct user_regs_struct saved, regs;
+	long word;
+	int status, rc = 0;
+
+	if (ptrace(PTRACE_SEIZE, pid, NULL, NULL) < 0)
+		return fail_errno(errno);
+	if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0 || waitpid(pid, &status, __WALL) < 0 ||
+	    ptrace(PTRACE_GETREGS, pid, NULL, &saved) < 0) {
+		rc = fail_errno(errno);
+		goto out;
+	}
+	/* Stopped in a syscall (the init waits in rt_sigtimedwait): the `syscall`
+	 * instruction (0f 05) is right before the instruction pointer. */
+	errno = 0;
+	word = ptrace(PTRACE_PEEKTEXT, pid, (void *)(saved.rip - 2), NULL);
+	if (errno != 0 || (word & 0xffff) != 0x050f) {
+		fprintf(stdout, "not in a syscall\n");
+		rc = 1;
+		goto out;
+	}
+	regs = saved;
+	regs.rip = saved.rip - 2;
+	regs.orig_rax = (unsigned long long)-1;
+	regs.rax = SYS_keyctl;
+	regs.rdi = KEYCTL_GET_KEYRING_ID;
+	regs.rsi = (unsigned long long)(long long)KEY_SPEC_SESSION_KEYRING;
+	regs.rdx = 0;
+	if (ptrace(PTRACE_SETREGS, pid, NULL, &regs) < 0) {
+		rc = fail_errno(errno);
+		goto out;
+	}
+	/* To the syscall's entry, then to its exit. */
+	for (int stop = 0; stop < 2; stop++) {
+		if (ptrace(PTRACE_SYSCALL, pid, NULL, NULL) < 0 || waitpid(pid, &status, __WALL) < 0) {
+			rc = fail_errno(errno);
+			goto out;
+		}
+		if (!WIFSTOPPED(status)) {
+			fprintf(stdout, "tracee gone\n");
+			return 1;
+		}
+	}
+	if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0) {
+		rc = fail_errno(errno);
+		goto out;
+	}
+	if ((long long)regs.rax < 0 && (long long)regs.rax > -4096)
+		rc = fail_errno((int)-(long long)regs.rax);
+	else
+		printf("%lld\n", (long long)regs.rax);
+	/* Put back so that its interrupted wait is restarted. */
+	if ((long long)saved.orig_rax >= 0 && (long long)saved.rax <= -512 && (long long)saved.rax >= -516) {
+		saved.rax = saved.orig_rax;
+		saved.rip -= 2;
+	}
+	ptrace(PTRACE_SETREGS, pid, NULL, &saved);
+out:
+	ptrace(PTRACE_DETACH, pid, NULL, NULL);
+	return rc;
+#else
+	(void)pid;
+	printf("unsupported\n");
+	return 1;
+#endif
 }
 
 static void on_term(int sig)
@@ -446,6 +522,14 @@ int main(int argc, char **argv)
 		waitpid(pid, NULL, 0);
 		ptrace(PTRACE_DETACH, pid, NULL, NULL);
 		printf("ok\n");
+	} else if (strcmp(q, "ptrace-keyctl") == 0) {
+		need(argc, 1);
+		return ptrace_keyctl(atoi(argv[2]));
+	} else if (strcmp(q, "keyring") == 0) {
+		long id = syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0);
+		if (id < 0)
+			return fail_data(errno);
+		printf("%ld\n", id);
 	} else if (strcmp(q, "open-fd") == 0) {
 		need(argc, 1);
 		if (fcntl(atoi(argv[2]), F_GETFD) < 0)
@@ -456,7 +540,7 @@ int main(int argc, char **argv)
 				"stat PATH|exit N|sleep S|mounts|fds|mount TYPE TARGET|mknod PATH [c|b MAJOR MINOR]|kill PID SIG|"
 				"spawn-zombie|signal-wait|ps|isatty|caps|sethostname NAME|unshare-user|ptrace PID|"
 				"open-fd N|open PATH r|w|rw|readlink PATH|chown PATH UID GID|mkdir PATH|init-module|"
-				"finit-module|capset-raise N|status FIELD|rlimit NAME|hog MB|fork-bomb\n");
+				"finit-module|capset-raise N|status FIELD|rlimit NAME|hog MB|fork-bomb|ptrace-keyctl PID|keyring\n");
 		return 2;
 	}
 	return 0;

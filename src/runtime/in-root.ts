@@ -1,4 +1,5 @@
-import { lstat, readFile, readlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 
@@ -43,14 +44,36 @@ export async function resolveInRoot(root: string, path: string): Promise<string>
   return join(root, ...resolved);
 }
 
-/** Reads a file inside `root` (see {@link resolveInRoot}); undefined when it does not exist. */
+/** The most of a file inside a root that is read (an /etc/passwd is far smaller). */
+export const MAX_IN_ROOT_FILE = 16 * 1024 * 1024;
+
+/**
+ * Reads a file inside `root` (see {@link resolveInRoot}); undefined when it does not exist.
+ * The root may come from an untrusted image, so the last component is opened
+ * without following a symlink and without blocking, and only a regular file of
+ * at most {@link MAX_IN_ROOT_FILE} bytes is read: a FIFO would hang the caller,
+ * a device node (`/dev/zero`, a host disk) would feed it without end.
+ *
+ * @throws {@link InvalidArgumentError} when the path names anything but a regular file, or one too large.
+ */
 export async function readFileInRoot(root: string, path: string): Promise<string | undefined> {
+  let handle;
   try {
-    return await readFile(await resolveInRoot(root, path), 'utf8');
+    handle = await open(await resolveInRoot(root, path), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') {
-      return undefined;
-    }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    if (code === 'ELOOP') throw new InvalidArgumentError(`read \`${path}\` in \`${root}\`: not a regular file`, { path, cause: error });
     throw error;
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new InvalidArgumentError(`read \`${path}\` in \`${root}\`: not a regular file`, { path });
+    if (st.size > MAX_IN_ROOT_FILE) {
+      throw new InvalidArgumentError(`read \`${path}\` in \`${root}\`: ${st.size} bytes, more than ${MAX_IN_ROOT_FILE}`, { path });
+    }
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
   }
 }

@@ -3,7 +3,7 @@ import { chown, mkdir, open, readdir, rm, stat, writeFile, type FileHandle } fro
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, DocklessError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
-import { shown, spawnHelper, type HelperStdio } from '../helper/index.js';
+import { sealedHelperPath, shown, spawnHelper, type HelperStdio } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan } from './cgroups/mounts.js';
@@ -368,6 +368,7 @@ export class Runtime implements AsyncDisposable {
         ...(detached ? {} : { dieWithParent: process.pid }),
       };
 
+      const helperPath = await sealedHelperPath(this.#helperPath);
       let helperStdio: [HelperStdio, HelperStdio, HelperStdio];
       if (stdio === 'pipe' && detached) {
         const [out, err] = await Promise.all([open(paths.stdoutLog, 'a', 0o640), open(paths.stderrLog, 'a', 0o640)]);
@@ -382,7 +383,7 @@ export class Runtime implements AsyncDisposable {
         detached,
         context,
         ...(plan.seccomp !== undefined ? { inputs: [plan.seccomp] } : {}),
-        ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+        helperPath,
       });
       for (const handle of logs.splice(0)) await handle.close();
 

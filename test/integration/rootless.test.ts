@@ -85,6 +85,7 @@ describe('rootless: the core cases as a real non-root user', { skip: skipRootles
         XDG_RUNTIME_DIR: runtimeDir,
         DL_ROOTLESS_WORK: work,
         ...(process.env.DEBUG !== undefined ? { DEBUG: process.env.DEBUG } : {}),
+        ...(process.env.DOCKLESS_HELPER !== undefined ? { DOCKLESS_HELPER: process.env.DOCKLESS_HELPER } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

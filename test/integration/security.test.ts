@@ -2,13 +2,15 @@
 // tried from inside by the probe, or a knob (capAdd, capDrop, seccomp,
 // privileged, noNewPrivileges, rlimits) that must do what it says. Root only.
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HelperError, PermissionError } from '../../src/index.js';
+import { locateHelper, nativeBuildDir } from '../../src/helper/locate.js';
 import { MASKED_PATHS } from '../../src/runtime/defaults.js';
 import { applyDeviceAllowList, DEFAULT_DEVICE_RULES, processBoundingSet } from '../../src/runtime/security.js';
 import type { ContainerSpec } from '../../src/runtime/spec.js';
@@ -169,6 +171,99 @@ describe('security', { skip }, () => {
     assert.equal(await probe(world, ['open', '/proc/1/mem', 'r']), 'EACCES');
   });
 
+  // With CAP_SYS_PTRACE a container process may trace pid 1; an init outside the filter ran keyctl for it.
+  it('a tracer with CAP_SYS_PTRACE cannot make the init run a syscall the seccomp filter denies', async (t) => {
+    if (process.arch !== 'x64') return t.skip(`the probe injects syscalls on x86_64 only, not ${process.arch}`);
+    const r = await run(world, ['sh', '-c', 'probe ptrace-keyctl 1; probe cat /proc/1/status'], { capAdd: ['SYS_PTRACE'] });
+    const [injected, ...status] = r.stdout.split('\n');
+    assert.equal(injected, 'EPERM', r.stderr);
+    assert.ok(status.includes('Seccomp:\t2'), status.join('\n'));
+  });
+
+  // The init's filter must not bring no_new_privs to a workload that asked to go without.
+  it('with noNewPrivileges: false the init is under the filter and the workload still lacks no_new_privs', async () => {
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'signal-wait'], noNewPrivileges: false });
+    try {
+      await new Promise<void>((resolve) => c.stdout!.once('data', () => resolve()));
+      assert.equal(hostStatus(c.pid, 'Seccomp'), '2');
+      const workload = Number(readFileSync(`/proc/${c.pid}/task/${c.pid}/children`, 'utf8').trim());
+      assert.equal(hostStatus(workload, 'NoNewPrivs'), '0');
+      assert.equal(hostStatus(workload, 'Seccomp'), '2');
+    } finally {
+      await c.kill('SIGKILL');
+      await c.wait();
+      await c.remove();
+    }
+  });
+
+  // runc CVE-2019-5736: whoever reaches the shim's or the init's executable must not reach the helper on disk.
+  it('the running helper is a sealed copy: its exe is not the helper on disk and cannot be opened for writing', async () => {
+    const helper = locateHelper();
+    const digest = () => createHash('sha256').update(readFileSync(helper)).digest('hex');
+    const before = digest();
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'signal-wait'] });
+    try {
+      await new Promise<void>((resolve) => c.stdout!.once('data', () => resolve()));
+      const stat = readFileSync(`/proc/${c.pid}/stat`, 'utf8');
+      const shim = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const onDisk = statSync(helper);
+      for (const pid of [shim, c.pid]) {
+        assert.match(readlinkSync(`/proc/${pid}/exe`), /^\/memfd:/, `pid ${pid}`);
+        const exe = statSync(`/proc/${pid}/exe`);
+        assert.ok(exe.ino !== onDisk.ino || exe.dev !== onDisk.dev, `pid ${pid} runs the helper on disk`);
+        assert.throws(() => closeSync(openSync(`/proc/${pid}/exe`, 'r+')), /ETXTBSY|EPERM|EACCES/, `pid ${pid}`);
+      }
+    } finally {
+      await c.kill('SIGKILL');
+      await c.wait();
+      await c.remove();
+    }
+    assert.equal(digest(), before);
+  });
+
+  // The copy costs about a millisecond per start when each run makes its own.
+  it('the library runs every container from one sealed copy per process', async () => {
+    const shimExe = async () => {
+      const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'signal-wait'] });
+      try {
+        await new Promise<void>((resolve) => c.stdout!.once('data', () => resolve()));
+        const stat = readFileSync(`/proc/${c.pid}/stat`, 'utf8');
+        const exe = `/proc/${Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])}/exe`;
+        assert.match(readlinkSync(exe), /^\/memfd:/);
+        return statSync(exe).ino;
+      } finally {
+        await c.kill('SIGKILL');
+        await c.wait();
+        await c.remove();
+      }
+    };
+    assert.equal(await shimExe(), await shimExe());
+  });
+
+  it('run from its path on disk, the helper seals itself before it starts anything', () => {
+    const out = execFileSync(locateHelper(), ['run', '--init', '--', '/bin/sh', '-c', 'readlink /proc/$PPID/exe'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    assert.match(out.trim(), /^\/memfd:dockless-helper/);
+  });
+
+  it('with CAP_SYS_PTRACE, /proc/1/exe is not the host helper and cannot be opened for writing', async () => {
+    const r = await run(world, ['sh', '-c', 'probe readlink /proc/1/exe; probe open /proc/1/exe w'], { capAdd: ['SYS_PTRACE'] });
+    const [link, open] = r.stdout.split('\n');
+    assert.match(link ?? '', /^\/memfd:/);
+    assert.notEqual(open, 'ok');
+  });
+
+  // runc gives each container its own session keyring; ours joined the host user's _uid_ses.0.
+  it('the container has its own session keyring, not the host user’s', async () => {
+    const host = execFileSync(join(nativeBuildDir, 'probe'), ['keyring'], { encoding: 'utf8' }).trim();
+    const inside = await probe(world, ['keyring'], { seccomp: 'unconfined' });
+    assert.match(inside, /^\d+$/);
+    assert.notEqual(inside, host);
+    assert.notEqual(await probe(world, ['keyring'], { seccomp: 'unconfined' }), inside, 'two containers share a keyring');
+  });
+
   it('the init holds only CAP_KILL, no_new_privs and no host fd', async () => {
     const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'signal-wait'] });
     try {
@@ -257,6 +352,13 @@ describe('security', { skip }, () => {
     assert.equal(await probe(world, ['mkdir', '/tmp/d']), 'ok');
     assert.equal(await probe(world, ['mkdir', '/tmp/d'], { seccomp: profile }), 'EPERM');
     assert.equal(await probe(world, ['mkdir', '/tmp/d'], { seccomp: JSON.stringify(profile) }), 'EPERM');
+  });
+
+  // The init runs under the container's filter: one that denies the init's own wait must not hang it.
+  it('a profile denying rt_sigtimedwait still ends the container with the workload’s status', { timeout: 20_000 }, async () => {
+    const profile = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['rt_sigtimedwait'], action: 'SCMP_ACT_ERRNO' }] } as const;
+    const r = await run(world, ['sh', '-c', 'exit 3'], { seccomp: profile });
+    assert.equal(r.exitCode, 3);
   });
 
   it('privileged lifts the restrictions', async () => {

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +77,19 @@ test('resolveUserInLayers reads passwd and group inside the layers, the top-most
     await mkdir(join(top, 'etc'), { recursive: true });
     await writeFile(join(top, 'etc', 'passwd'), 'app:x:2000:2000::/srv:/bin/sh\n');
     assert.deepEqual(await resolveUserInLayers([top, root], 'app'), { uid: 2000, gid: 2000, groups: [10, 29], home: '/srv' });
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+// A hostile image's /etc/passwd as a FIFO hung user lookup (and as /dev/zero would have read without end).
+test('user lookup in an image whose /etc/passwd is a FIFO is an InvalidArgumentError, not a hang', { timeout: 5000 }, async () => {
+  const root = await mkdtemp(join(tmpdir(), 'dl-user-fifo-'));
+  try {
+    await mkdir(join(root, 'etc'));
+    execFileSync('mkfifo', [join(root, 'etc', 'passwd')]);
+    await assert.rejects(readFileInRoot(root, '/etc/passwd'), InvalidArgumentError);
+    await assert.rejects(resolveUserInLayers([root], 'nobody'), InvalidArgumentError);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
