@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ImageStore, Runtime } from '../../src/index.js';
-import { cannotRun, makeWorld, text, type World } from './fixtures.js';
-import { findCwdEscapes, prepareEscape, type EscapeFixture } from './cwd-escape.js';
+import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
+import { findCwdEscapes, prepareEscape, type EscapeFixture } from '../fixtures/cwd-escape.js';
 
 const repo = join(import.meta.dirname, '..', '..');
 const skip = cannotRun();

@@ -72,7 +72,7 @@ describe('runtime hardening', { skip }, () => {
       for (const pid of new Set([...(await descendants()), c.pid])) {
         cmdlines[pid] = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
       }
-      assert.ok(Object.values(cmdlines).some((l) => l.includes('dockless-helper')), 'the shim was not found');
+      assert.ok(Object.values(cmdlines).some((l) => l.includes('--config-fd')), 'the shim was not found');
       for (const [pid, line] of Object.entries(cmdlines)) {
         assert.ok(!line.includes('hunter2') && !line.includes(source), `pid ${pid}: ${line.replaceAll('\0', ' ')}`);
       }
