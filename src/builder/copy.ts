@@ -178,6 +178,21 @@ export class UpperDir {
   }
 }
 
+/** Where a copy goes: the destination inside the upper dir, and the owner and time its new entries get. */
+async function destinationOf(
+  upper: UpperDir,
+  dest: string,
+  options: CopyOptions,
+): Promise<{ owner: FileOwner; now: number; destRel: string; destIsDir: boolean }> {
+  const destRel = await upper.resolve(dest, true);
+  return {
+    owner: options.chown ?? { uid: 0, gid: 0 },
+    now: options.now ?? Math.floor(Date.now() / 1000),
+    destRel,
+    destIsDir: options.destIsDir || (await upper.isDirBelow(destRel)),
+  };
+}
+
 /**
  * Copies `sources` from `fs` to `dest` (a container path) in `upper`, as
  * `COPY` does: a directory's contents (not the directory) are copied into
@@ -194,10 +209,7 @@ export async function copySources(
   options: CopyOptions,
   context: string,
 ): Promise<void> {
-  const owner = options.chown ?? { uid: 0, gid: 0 };
-  const now = options.now ?? Math.floor(Date.now() / 1000);
-  const destRel = await upper.resolve(dest, true);
-  const destIsDir = options.destIsDir || (await upper.isDirBelow(destRel));
+  const { owner, now, destRel, destIsDir } = await destinationOf(upper, dest, options);
   for (const source of sources) {
     const { stats } = source.entry;
     if (stats.isDirectory()) {
@@ -238,10 +250,7 @@ export async function writeContent(
   options: CopyOptions,
   context: string,
 ): Promise<void> {
-  const owner = options.chown ?? { uid: 0, gid: 0 };
-  const now = options.now ?? Math.floor(Date.now() / 1000);
-  const destRel = await upper.resolve(dest, true);
-  const destIsDir = options.destIsDir || (await upper.isDirBelow(destRel));
+  const { owner, now, destRel, destIsDir } = await destinationOf(upper, dest, options);
   const target = destIsDir ? join(destRel, name) : destRel;
   await upper.ensureDir(parentOf(target), { mode: 0o755, owner, mtime: now }, context);
   const host = path.join(upper.dir, target);

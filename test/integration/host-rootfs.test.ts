@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { ImageStore, importRootfs, LayerBuilder, Runtime } from '../../src/index.js';
 import { rootfsFromHost } from '../../src/runtime/host-rootfs.js';
@@ -26,17 +26,21 @@ after(async () => {
   await fs.rm(base, { recursive: true, force: true });
 });
 
+/** chroot(8), or `undefined` after skipping the test with the reason. */
+async function chrootOrSkip(t: TestContext): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root for chroot(2)');
+    return undefined;
+  }
+  const chroot = await which('chroot');
+  if (!chroot) t.skip('chroot(8) not installed');
+  return chroot;
+}
+
 describe('rootfsFromHost', () => {
   test('runs the copied binaries under chroot', async (t) => {
-    if (process.getuid?.() !== 0) {
-      t.skip('needs root for chroot(2)');
-      return;
-    }
-    const chroot = await which('chroot');
-    if (!chroot) {
-      t.skip('chroot(8) not installed');
-      return;
-    }
+    const chroot = await chrootOrSkip(t);
+    if (!chroot) return;
     const target = fresh();
     await rootfsFromHost(target, { busybox: false });
     const { stdout: listing } = await execFileAsync(chroot, [target, '/bin/ls', '/']);
@@ -48,15 +52,8 @@ describe('rootfsFromHost', () => {
   });
 
   test('runs busybox applets under chroot', async (t) => {
-    if (process.getuid?.() !== 0) {
-      t.skip('needs root for chroot(2)');
-      return;
-    }
-    const chroot = await which('chroot');
-    if (!chroot) {
-      t.skip('chroot(8) not installed');
-      return;
-    }
+    const chroot = await chrootOrSkip(t);
+    if (!chroot) return;
     if (!(await hostBusybox())) {
       t.skip('busybox not installed: apt-get install busybox-static to run this test');
       return;

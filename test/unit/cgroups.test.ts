@@ -15,6 +15,7 @@ import {
   type HierarchyPlan,
 } from '../../src/runtime/cgroups/policy.js';
 import { runArgs } from '../../src/runtime/run-args.js';
+import { basePlan } from '../fixtures/run-plan.js';
 
 // Fixture text as the kernel writes it, from real hosts.
 
@@ -394,25 +395,9 @@ test('CgroupSet on a fake v2 tree: controllers enabled top-down; a refused stats
 });
 
 test('runArgs passes each cgroup directory as --cgroup', () => {
-  const args = runArgs({
-    id: 'abc',
-    target: '/t',
-    lowers: ['/l'],
-    namespaces: ['mount'],
-    hostname: 'h',
-    mounts: [],
-    devices: [],
-    symlinks: [],
-    masked: [],
-    readonlyPaths: [],
-    readonlyRootfs: false,
-    cwd: '/',
-    user: { uid: 0, gid: 0, groups: [] },
-    env: [],
-    init: false,
+  const args = runArgs(basePlan({
     cgroups: ['/sys/fs/cgroup/memory/dockless-abc', '/sys/fs/cgroup/pids/dockless-abc'],
-    cmd: ['true'],
-  });
+  }));
   const dashes = args.indexOf('--');
   const flags = args.slice(0, dashes);
   assert.deepEqual(

@@ -8,27 +8,11 @@ import { errorFromStatus } from '../../src/helper/spawn.js';
 import { DEFAULT_MOUNTS } from '../../src/runtime/defaults.js';
 import { runArgs, type RunPlan } from '../../src/runtime/run-args.js';
 import { deviceBindMounts } from '../../src/runtime/userns.js';
+import { basePlan } from '../fixtures/run-plan.js';
 
 const nativeDir = join(import.meta.dirname, '..', '..', 'native');
 
-const plan: RunPlan = {
-  id: 'abc',
-  target: '/t',
-  lowers: ['/l'],
-  namespaces: ['mount'],
-  hostname: 'box',
-  mounts: [],
-  devices: [],
-  symlinks: [],
-  masked: [],
-  readonlyPaths: [],
-  readonlyRootfs: false,
-  cwd: '/',
-  user: { uid: 0, gid: 0, groups: [] },
-  env: [],
-  init: false,
-  cmd: ['true'],
-};
+const plan: RunPlan = basePlan({ hostname: 'box' });
 
 // The two sides name the refusal's step in two languages; this keeps them in step.
 test('the mount-target step agrees with the C sources', async () => {

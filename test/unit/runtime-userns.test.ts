@@ -15,6 +15,7 @@ import {
   usernsArgs,
   type UsernsHost,
 } from '../../src/runtime/userns.js';
+import { basePlan } from '../fixtures/run-plan.js';
 
 const root: UsernsHost = { uid: 0, gid: 0, user: 'root', subuid: '', subgid: '' };
 const alice: UsernsHost = {
@@ -123,24 +124,7 @@ test('helper argv: maps, mappers, and how the root is assembled', () => {
     '--userns-gid', '0', '1000', '1', '--userns-gid', '1', '165536', '65536',
     '--newuidmap', '/usr/bin/newuidmap', '--newgidmap', '/usr/bin/newgidmap',
   ]);
-  const plan: RunPlan = {
-    id: 'x',
-    target: '/t',
-    lowers: ['/l'],
-    namespaces: ['mount'],
-    hostname: 'h',
-    mounts: [],
-    devices: [],
-    symlinks: [],
-    masked: [],
-    readonlyPaths: [],
-    readonlyRootfs: false,
-    cwd: '/',
-    user: { uid: 0, gid: 0, groups: [] },
-    env: [],
-    init: false,
-    cmd: ['true'],
-  };
+  const plan: RunPlan = basePlan({ id: 'x' });
   const withUserns = (userns: RunPlan['userns']) => runArgs({ ...plan, ...(userns ? { userns } : {}) });
   assert.ok(withUserns(rootless).includes('--userxattr'));
   assert.ok(!withUserns(rootless).includes('--idmap-root'));
