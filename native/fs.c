@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,6 +10,8 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "status.h"
+#include "util.h"
 
 #define DL_RESOLVE (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
 
@@ -304,4 +307,21 @@ int dl_open_parent_in_root(int rootfd, const char *path, int mkdirs, char *name,
 	if (fd < 0)
 		snprintf(e->path, sizeof e->path, "%s", path);
 	return fd;
+}
+
+int dl_root_op_start(const char *op, int argc, char **argv, int *rootfd, char **input, size_t *len,
+		     struct dl_error *e)
+{
+	const char *root = NULL;
+	int status_fd = 3;
+
+	dl_parse_root_args(op, argc, argv, &root, &status_fd);
+	dl_status_init(status_fd);
+	signal(SIGPIPE, SIG_IGN);
+	*rootfd = dl_open_root(root, e);
+	if (*rootfd < 0)
+		return -1;
+	if (dl_read_to_end(STDIN_FILENO, input, len) < 0)
+		return dl_fail_errno(e, "read", "", "read `stdin`");
+	return 0;
 }

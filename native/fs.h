@@ -22,6 +22,12 @@ int dl_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
  * or -1 with E filled as `open` on ROOT. */
 int dl_open_root(const char *root, struct dl_error *e);
 
+/* The common start of an op over files below `--root` (meta, xattrs): its
+ * options parsed, status set up, SIGPIPE ignored, the root opened into ROOTFD
+ * and stdin read whole into INPUT (LEN bytes; the caller frees it). */
+int dl_root_op_start(const char *op, int argc, char **argv, int *rootfd, char **input, size_t *len,
+		     struct dl_error *e);
+
 /* Cleans PATH lexically (as Go's filepath.Clean would, relative to the root):
  * no leading slash, no `.`, `..` or empty components. The root itself is "". */
 int dl_clean_path(const char *path, char *out, size_t size);

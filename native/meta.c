@@ -153,26 +153,15 @@ int cmd_meta(int argc, char **argv)
 	struct meta_ctx m = {.parent.fd = -1};
 	_cleanup_close_ int rootfd = -1;
 	_cleanup_free_ char *input = NULL;
-	const char *root = NULL;
-	int status_fd = 3;
 	struct dl_error e;
 	size_t len;
 	char *p, *end;
 
-	dl_parse_root_args("meta", argc, argv, &root, &status_fd);
-	dl_status_init(status_fd);
-	signal(SIGPIPE, SIG_IGN);
 	/* Modes given in records are exact. */
 	umask(0);
-
-	rootfd = dl_open_root(root, &e);
-	if (rootfd < 0)
+	if (dl_root_op_start("meta", argc, argv, &rootfd, &input, &len, &e) < 0)
 		goto fail;
 	m.rootfd = rootfd;
-	if (dl_read_to_end(STDIN_FILENO, &input, &len) < 0) {
-		dl_fail_errno(&e, "read", "", "read `stdin`");
-		goto fail;
-	}
 	p = input;
 	end = input + len;
 	while (p < end) {

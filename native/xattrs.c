@@ -166,18 +166,11 @@ int cmd_xattrs(int argc, char **argv)
 	_cleanup_free_ char *names = NULL;
 	_cleanup_free_ char *value = NULL;
 	size_t names_cap = 0, value_cap = 0;
-	const char *root = NULL;
-	int status_fd = 3;
 	struct dl_error e;
 	size_t len;
 	char *p, *end;
 
-	dl_parse_root_args("xattrs", argc, argv, &root, &status_fd);
-	dl_status_init(status_fd);
-	signal(SIGPIPE, SIG_IGN);
-
-	rootfd = dl_open_root(root, &e);
-	if (rootfd < 0)
+	if (dl_root_op_start("xattrs", argc, argv, &rootfd, &input, &len, &e) < 0)
 		goto fail;
 	x.rootfd = rootfd;
 	names_cap = value_cap = 4096;
@@ -185,10 +178,6 @@ int cmd_xattrs(int argc, char **argv)
 	value = malloc(value_cap);
 	if (names == NULL || value == NULL) {
 		dl_fail_errno(&e, "xattrs", "", "malloc `%zu`", names_cap);
-		goto fail;
-	}
-	if (dl_read_to_end(STDIN_FILENO, &input, &len) < 0) {
-		dl_fail_errno(&e, "read", "", "read `stdin`");
 		goto fail;
 	}
 	p = input;
