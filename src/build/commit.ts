@@ -16,7 +16,7 @@ import { parseReference } from '../oci/reference.js';
 import type { ContainerConfig, ImageConfig } from '../oci/types.js';
 import type { Container } from '../runtime/container.js';
 import { ownerInContainer } from '../runtime/userns.js';
-import type { ImageStore } from '../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import { ownerToken } from '../util/index.js';
 import { pruneUpper, RUNTIME_MOUNT_POINTS, sourceDateEpochFromEnv, storeLayer } from './layer-writer.js';
 import { MergedView } from './merged-view.js';

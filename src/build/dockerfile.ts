@@ -25,7 +25,7 @@ import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../oci/platform.js';
 import type { ImageConfig } from '../oci/types.js';
 import type { MountSpec } from '../runtime/spec.js';
-import type { ImageStore } from '../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import { buildCacheDir } from './cache.js';
 import { ADD_STEP, expandPort, LayerBuilder, ON_BUILD_TRIGGERS, parseDuration, parseMode, type PlanContext, type PlannedStep, type StepDefinition } from './layer-builder.js';
 import { expandWord, expandWords, splitWords, WordError } from './shell-words.js';

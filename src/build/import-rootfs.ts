@@ -13,7 +13,7 @@ import type { Digest } from '../oci/digest.js';
 import { hostPlatform } from '../oci/platform.js';
 import { parseReference } from '../oci/reference.js';
 import type { ContainerConfig, ImageConfig } from '../oci/types.js';
-import type { ImageStore } from '../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import { callerAsRoot, sourceDateEpochFromEnv, storeLayer } from './layer-writer.js';
 
 /** Options of {@link importRootfs}. */

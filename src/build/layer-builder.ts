@@ -19,7 +19,7 @@ import { Runtime } from '../runtime/runtime.js';
 import type { MountSpec } from '../runtime/spec.js';
 import { resolveUserFrom } from '../runtime/user.js';
 import { ownerInContainer } from '../runtime/userns.js';
-import type { ImageStore } from '../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import type { Lease } from '../store/lease.js';
 import type { ImageLayerInput } from '../store/types.js';
 import { ownerToken } from '../util/index.js';

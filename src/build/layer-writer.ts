@@ -21,7 +21,7 @@ import { readXattrs, type XattrMap } from '../helper/xattrs.js';
 import { diffToTar, type DiffOptions } from '../layer/diff.js';
 import { OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from '../layer/whiteout.js';
 import { DEFAULT_MOUNTS } from '../runtime/defaults.js';
-import type { ImageStore } from '../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import type { Lease } from '../store/lease.js';
 import type { MergedView } from './merged-view.js';
 

@@ -42,7 +42,7 @@ import {
   type UsernsSetting,
 } from './userns.js';
 import { effectiveProcess } from './image-config.js';
-import type { ImageStore } from '../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import type { ContainerConfig } from '../oci/types.js';
 import type { Lease } from '../store/lease.js';
 import { commitContainer, type CommitOptions, type CommitResult } from '../build/commit.js';

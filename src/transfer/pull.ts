@@ -17,7 +17,7 @@ import {
 import { hostPlatform, parsePlatform } from '../oci/platform.js';
 import { parseReference } from '../oci/reference.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../oci/types.js';
-import type { ImageStore } from '../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import type { AuthFileOptions } from './auth-config.js';
 import { RegistryClient, type FetchedManifest } from './registry-client.js';
 import { isRetryableNetworkError, MAX_ATTEMPTS, retryDelay, wait } from './retry.js';

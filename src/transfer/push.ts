@@ -13,7 +13,7 @@ import { isIndexMediaType, isManifestMediaType, isNondistributableMediaType } fr
 import { hostPlatform, parsePlatform } from '../oci/platform.js';
 import { parseReference, type Reference } from '../oci/reference.js';
 import type { Descriptor, ImageIndex, ImageManifest, Platform } from '../oci/types.js';
-import type { ImageStore } from '../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import type { AuthFileOptions } from './auth-config.js';
 import { RegistryClient } from './registry-client.js';
 import { isRetryableNetworkError, MAX_ATTEMPTS, retryDelay, wait } from './retry.js';

@@ -27,7 +27,7 @@ import { shortDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import { commitBlob, discardIngest, ingestBlob, type IngestedBlob } from '../store/blobs.js';
 import { fsyncDir, isErrno, ownerToken, removeTree, touch } from '../util/index.js';
-import type { ImageStore } from '../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import { withLock } from '../store/lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, StorePaths } from '../store/paths.js';
 import { compressionOf, snapshotExists, writeSnapshotMarker } from '../store/snapshots.js';

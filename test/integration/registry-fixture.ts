@@ -14,7 +14,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { ImageStore } from '../../src/store/index.js';
+import type { ImageStore } from '../../src/image-store.js';
 
 const run = promisify(execFile);
 

@@ -7,7 +7,7 @@ import { BuildCache, cacheKey, canonicalJson, type CacheKeyInput } from '../../s
 import { DockerIgnore } from '../../src/build/patterns.js';
 import { ContextFs, expandSources, sourcesDigest } from '../../src/build/source-fs.js';
 import { NotFoundError } from '../../src/errors.js';
-import { ImageStore } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
 
 const base: CacheKeyInput = {
   parent: 'image:sha256:' + 'a'.repeat(64),

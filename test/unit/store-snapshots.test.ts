@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AbortError, DigestMismatchError } from '../../src/errors.js';
-import { ImageStore, type SnapshotProgress } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
+import type { SnapshotProgress } from '../../src/store/index.js';
 import { buildLayer, GZIP_LAYER, putSyntheticImage } from '../fixtures/store-images.js';
 
 describe('ImageStore snapshots', () => {

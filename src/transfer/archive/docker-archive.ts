@@ -29,7 +29,7 @@ import {
 import { hostPlatform, platformMatches } from '../../oci/platform.js';
 import { parseReference } from '../../oci/reference.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../../oci/types.js';
-import type { ImageStore } from '../../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../../store/index.js';
 import type { Lease } from '../../store/lease.js';
 import { decompress } from './codec.js';
 import { LayerTap } from './layer-tap.js';

@@ -11,7 +11,7 @@ import createDebug from 'debug';
 import { AlreadyExistsError, InvalidArgumentError } from '../../errors.js';
 import { parseReference } from '../../oci/reference.js';
 import type { Descriptor } from '../../oci/types.js';
-import type { ImageStore } from '../../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../../store/index.js';
 import { platformManifest, writeDockerArchive, type DockerArchiveImage } from './docker-archive.js';
 import { writeLayoutArchive, writeLayoutDirectory, type LayoutEntry } from './oci-layout.js';
 import { TarOutput } from './tar-write.js';

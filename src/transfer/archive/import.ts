@@ -12,7 +12,7 @@ import createDebug from 'debug';
 import { InvalidArgumentError, NotFoundError } from '../../errors.js';
 import { shortDigest, type Digest } from '../../oci/digest.js';
 import { parseReference } from '../../oci/reference.js';
-import type { ImageStore } from '../../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../../store/index.js';
 import type { Lease } from '../../store/lease.js';
 import { dockerManifest, importDockerArchive } from './docker-archive.js';
 import {

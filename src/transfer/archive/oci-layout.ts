@@ -30,7 +30,7 @@ import {
   type ImageIndex,
   type ImageManifest,
 } from '../../oci/types.js';
-import type { ImageStore } from '../../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../../store/index.js';
 import type { Lease } from '../../store/lease.js';
 import { MAX_DOCUMENT_SIZE, type ArchiveContents } from './tar-read.js';
 import type { TarOutput } from './tar-write.js';

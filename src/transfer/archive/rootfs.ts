@@ -12,7 +12,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import { layerMediaType } from '../../oci/media-types.js';
 import { hostPlatform } from '../../oci/platform.js';
 import type { ContainerConfig, Descriptor, ImageConfig, Platform } from '../../oci/types.js';
-import type { ImageStore } from '../../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../../store/index.js';
 import type { Lease } from '../../store/lease.js';
 import { applyChanges } from './changes.js';
 import { LayerTap } from './layer-tap.js';

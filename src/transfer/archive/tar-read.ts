@@ -14,7 +14,7 @@ import createDebug from 'debug';
 import tarStream from 'tar-stream';
 import { InvalidArgumentError } from '../../errors.js';
 import { isDigest, type Digest } from '../../oci/digest.js';
-import type { ImageStore } from '../../store/image-store.js';
+import type { ImageStoreCore as ImageStore } from '../../store/index.js';
 import type { Lease } from '../../store/lease.js';
 import { decompress, sniffCompression, type Compression } from './codec.js';
 import { LayerTap } from './layer-tap.js';

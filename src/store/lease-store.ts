@@ -1,0 +1,128 @@
+/**
+ * Leases: what GC must keep while a container, an import or a build uses it.
+ *
+ * @module
+ */
+
+import createDebug from 'debug';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import type { Digest } from '../oci/digest.js';
+import { selfStartTime } from '../util/index.js';
+import { parseImageRef, type ImageCatalog } from './images.js';
+import { Lease } from './lease.js';
+import { addToLeaseLocked, checkLeaseId, deleteLease, listLeases, readLease, writeLease, type LeaseInfo } from './leases.js';
+import { withLock } from './lock.js';
+import type { StorePaths } from './paths.js';
+import type { LeaseOptions } from './types.js';
+
+const debug = createDebug('dockless:store');
+
+/** The leases of one store; see {@link ImageStoreCore}'s lease methods. */
+export class LeaseStore {
+  readonly #paths: StorePaths;
+  readonly #images: ImageCatalog;
+
+  constructor(paths: StorePaths, images: ImageCatalog) {
+    this.#paths = paths;
+    this.#images = images;
+  }
+
+  /**
+   * Takes a lease: GC keeps everything it names until it is released (or
+   * expires, or its process ends when `processBound`). Targets are digests
+   * of blobs or manifests (a manifest keeps its whole image, snapshots
+   * included), chainIDs (keep those snapshots), or image references
+   * (resolved to their manifest digest now).
+   *
+   * @returns a {@link Lease} handle; `AsyncDisposable`.
+   * @throws {InvalidArgumentError} when `id` or a target is malformed, or `expiresIn` is negative.
+   * @throws {AlreadyExistsError} when a lease with this id exists.
+   * @throws {NotFoundError} when a reference target does not resolve.
+   * @example
+   * ```ts
+   * await using lease = await store.lease(`container-${id}`, ['myapp:1.0'], { processBound: true });
+   * ```
+   */
+  async lease(id: string, targets: Iterable<string> = [], options: LeaseOptions = {}): Promise<Lease> {
+    checkLeaseId(id);
+    if (options.expiresIn !== undefined && !(options.expiresIn >= 0)) {
+      throw new InvalidArgumentError(`lease ${id}: expiresIn must be a non-negative number of milliseconds`);
+    }
+    const digests = await this.#leaseTargets(targets);
+    await withLock(this.#paths.storeLock, async () => {
+      if ((await readLease(this.#paths, id)) !== undefined) throw new AlreadyExistsError(`lease ${id}: already exists`);
+      const info: LeaseInfo = { id, created: new Date().toISOString(), digests };
+      if (options.expiresIn !== undefined) info.expires = new Date(Date.now() + options.expiresIn).toISOString();
+      if (options.processBound) info.owner = { pid: process.pid, start: selfStartTime() };
+      await writeLease(this.#paths, info);
+    });
+    debug('lease %s: taken (%d digests)', id, digests.length);
+    return this.#leaseHandle(id);
+  }
+
+  /**
+   * A handle on an existing lease, e.g. one taken by another process.
+   *
+   * @throws {NotFoundError} when there is no such lease.
+   * @throws {InvalidArgumentError} when `id` is malformed.
+   * @example
+   * ```ts
+   * await (await store.getLease('container-0f3a')).release();
+   * ```
+   */
+  async getLease(id: string): Promise<Lease> {
+    checkLeaseId(id);
+    if ((await readLease(this.#paths, id)) === undefined) throw new NotFoundError(`lease ${id}: not found`);
+    return this.#leaseHandle(id);
+  }
+
+  /**
+   * Ends a lease. Releasing a lease that does not exist is not an error.
+   *
+   * @returns whether the lease existed.
+   * @throws {InvalidArgumentError} when `id` is malformed.
+   * @example
+   * ```ts
+   * await store.releaseLease('container-0f3a');
+   * ```
+   */
+  async releaseLease(id: string): Promise<boolean> {
+    checkLeaseId(id);
+    const existed = await withLock(this.#paths.storeLock, () => deleteLease(this.#paths, id));
+    debug('lease %s: released', id);
+    return existed;
+  }
+
+  /**
+   * Every lease, sorted by id, including expired ones GC has not removed yet.
+   *
+   * @example
+   * ```ts
+   * const held = (await store.leases()).map((l) => l.id);
+   * ```
+   */
+  async leases(): Promise<LeaseInfo[]> {
+    return (await listLeases(this.#paths)).leases;
+  }
+
+
+  async #leaseTargets(targets: Iterable<string>): Promise<Digest[]> {
+    const digests = new Set<Digest>();
+    for (const target of targets) {
+      if (typeof target !== 'string') throw new InvalidArgumentError('lease: targets must be strings');
+      const parsed = parseImageRef(target);
+      digests.add(parsed.digest ?? (await this.#images.resolve(target)).digest);
+    }
+    return [...digests];
+  }
+
+  #leaseHandle(id: string): Lease {
+    return new Lease(id, {
+      add: async (leaseIdArg, targets) => {
+        const digests = await this.#leaseTargets(targets);
+        return withLock(this.#paths.storeLock, () => addToLeaseLocked(this.#paths, leaseIdArg, digests));
+      },
+      release: (leaseIdArg) => this.releaseLease(leaseIdArg),
+    });
+  }
+}

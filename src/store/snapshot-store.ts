@@ -1,0 +1,246 @@
+/**
+ * An image's snapshots: every layer unpacked once per chainID, the
+ * overlayfs lower dirs of an image, and the fast path that finds them
+ * without reading a blob.
+ *
+ * @module
+ */
+
+import { statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import createDebug from 'debug';
+import PQueue from 'p-queue';
+import { AbortError, InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
+import { chainIds, parseDigest, shortDigest, type Digest } from '../oci/digest.js';
+import type { Descriptor, ImageConfig } from '../oci/types.js';
+import { touch, writeFileAtomic } from '../util/index.js';
+import type { DocumentReader } from './documents.js';
+import { parseImageRef, type ImageCatalog } from './images.js';
+import { withLock } from './lock.js';
+import { SNAPSHOT_MARKER, type StorePaths } from './paths.js';
+import { adoptSnapshot, SnapshotManager } from './snapshots.js';
+import type { ImageLayerInput, ImageSnapshot, SnapshotOptions } from './types.js';
+
+const debug = createDebug('dockless:store');
+
+const RECORD_VERSION = 1;
+
+/** The fast-path record of an unpacked image, `dockless/images/<hex>.json`. */
+interface ImageRecord {
+  version: 1;
+  digest: Digest;
+  manifest: Descriptor;
+  config: ImageConfig;
+  diffIds: Digest[];
+  chainIds: Digest[];
+}
+
+/** The snapshots of one store's images; see {@link ImageStoreCore}'s snapshot methods. */
+export class SnapshotStore {
+  readonly #paths: StorePaths;
+  readonly #docs: DocumentReader;
+  readonly #images: ImageCatalog;
+  readonly #snapshots: SnapshotManager;
+  readonly #records = new Map<Digest, ImageRecord>();
+
+  constructor(paths: StorePaths, docs: DocumentReader, images: ImageCatalog) {
+    this.#paths = paths;
+    this.#docs = docs;
+    this.#images = images;
+    this.#snapshots = new SnapshotManager(paths);
+  }
+
+  /** Drops the cached records of images whose manifests GC removed. */
+  forget(digests: Iterable<Digest>): void {
+    for (const digest of digests) this.#records.delete(digest);
+  }
+
+  /**
+   * Makes `dir` (moved, not copied) the snapshot of the top layer of
+   * `layers` (an image's layers, base first, blobs in the store), instead of
+   * unpacking that layer's blob when a container first needs it. For
+   * builders that made the layer's tar from `dir` itself: the caller vouches
+   * that unpacking the blob would give the same tree (names, types, modes,
+   * owners, whole-second mtimes, xattrs, overlayfs whiteouts and opaque
+   * directories).
+   *
+   * @returns whether `dir` was adopted; `false` (and `dir` left as it was)
+   *   when the snapshot exists already or `dir` is on another filesystem.
+   * @throws {InvalidArgumentError} when a diffID is malformed or `layers` is empty.
+   * @internal
+   */
+  async adoptSnapshot(layers: readonly ImageLayerInput[], dir: string, facts: { size: number; entries: number }): Promise<boolean> {
+    if (layers.length === 0) throw new InvalidArgumentError('adopt snapshot: no layers');
+    const ids = chainIds(layers.map((l) => parseDigest(l.diffId)));
+    const top = layers.at(-1)!;
+    return adoptSnapshot(
+      this.#paths,
+      { chainId: ids.at(-1)!, diffId: parseDigest(top.diffId), parent: ids.at(-2) ?? null, descriptor: top.descriptor },
+      dir,
+      facts,
+    );
+  }
+
+  /**
+   * Makes sure every layer of an image is unpacked (once per chainID, shared
+   * by every image that has it) and returns the snapshot directories to
+   * stack as overlayfs lower dirs, top-most first, with the image config.
+   * Missing layers are unpacked from their blobs, which are verified as they
+   * stream; concurrent calls for the same layer, in this or another process,
+   * do the work once. Hold a lease on the image while its snapshots are in
+   * use, so GC keeps them.
+   *
+   * @throws {InvalidArgumentError} when `image` is malformed, a document is, or a layer tar is.
+   * @throws {NotFoundError} when the image or a blob is missing.
+   * @throws {DigestMismatchError} when a blob does not match its digest or a layer its diffID; nothing is kept.
+   * @throws {UnsafeContentError} when a layer tries to write outside its snapshot; nothing is kept.
+   * @throws {AbortError} when `signal` aborts.
+   * @throws {HelperError} when the native helper fails to apply device nodes, whiteouts or xattrs.
+   * @example
+   * ```ts
+   * const { lowerDirs, config } = await store.snapshot('alpine:3.20', {
+   *   onProgress: (e) => { if (e.type === 'layer-done') console.log('layer', e.index, e.cached ? 'cached' : 'unpacked'); },
+   * });
+   * ```
+   */
+  async snapshot(image: string, options: SnapshotOptions = {}): Promise<ImageSnapshot> {
+    const descriptor = await this.#images.resolve(image);
+    const loaded = await this.#docs.image(descriptor, options.platform);
+    const { manifest, diffIds, chainIds } = loaded;
+    const total = manifest.layers.length;
+    const concurrency = options.concurrency ?? 3;
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+      throw new InvalidArgumentError(`snapshot ${image}: concurrency must be a positive integer`);
+    }
+    const queue = new PQueue({ concurrency });
+    const emit = options.onProgress;
+    // A failing layer cancels its siblings; the caller's signal cancels them all.
+    const siblings = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, siblings.signal]) : siblings.signal;
+    const ensureOne = async (i: number): Promise<void> => {
+      if (signal.aborted) throw new AbortError(`snapshot ${image}: aborted`, { cause: signal.reason });
+      const layer = manifest.layers[i]!;
+      const chainId = chainIds[i]!;
+      emit?.({ type: 'layer-start', index: i, total, digest: layer.digest, chainId, size: layer.size });
+      const unpacked = await this.#snapshots.ensure(
+        { chainId, diffId: diffIds[i]!, parent: i === 0 ? null : chainIds[i - 1]!, descriptor: layer },
+        {
+          signal,
+          rootless: options.rootless,
+          onBytes: emit
+            ? (bytes) => emit({ type: 'layer-progress', index: i, digest: layer.digest, chainId, bytes, size: layer.size })
+            : undefined,
+        },
+      );
+      emit?.({ type: 'layer-done', index: i, digest: layer.digest, chainId, cached: !unpacked });
+    };
+    const ensureAll = async (indices: number[]): Promise<void> => {
+      const results = await Promise.allSettled(
+        indices.map((i) =>
+          queue.add(async () => {
+            try {
+              await ensureOne(i);
+            } catch (err) {
+              siblings.abort(err);
+              throw err;
+            }
+          }),
+        ),
+      );
+      // The first failure is the cause; the others are usually its cancellations.
+      const failure = results.find(
+        (r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof AbortError),
+      ) ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure !== undefined) throw failure.reason;
+    };
+    let pending = chainIds.map((_, i) => i);
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt === 3) throw new InvalidStateError(`snapshot ${image}: snapshots keep disappearing (concurrent gc?)`);
+      await ensureAll(pending);
+      // Renew every marker under the store lock, so that GC's grace period covers them from now on;
+      // a snapshot GC took meanwhile is unpacked again.
+      pending = await withLock(this.#paths.storeLock, async () => {
+        const missing: number[] = [];
+        for (const [i, chainId] of chainIds.entries()) {
+          if (!(await touch(join(this.#paths.snapshot(chainId), SNAPSHOT_MARKER)))) missing.push(i);
+        }
+        return missing;
+      });
+    }
+    const record: ImageRecord = {
+      version: RECORD_VERSION,
+      digest: descriptor.digest,
+      manifest: loaded.manifestDescriptor,
+      config: loaded.config,
+      diffIds,
+      chainIds,
+    };
+    // The fast path serves this host's platform only.
+    if (options.platform === undefined) await this.#saveRecord(record);
+    return this.#snapshotOf(record);
+  }
+
+  /**
+   * The snapshot of an image whose layers are all unpacked already, or
+   * `undefined` when one is not (then call {@link ImageStore.snapshot}).
+   * Cheap: it reads no blob, only `index.json` for a tag (a bare digest
+   * skips that) and a small record written by `snapshot()` (cached in
+   * memory), and stats each layer's marker. As with `snapshot()`, hold a
+   * lease on the image while the directories are in use.
+   *
+   * @throws {InvalidArgumentError} when `image` is malformed.
+   * @throws {NotFoundError} when a tag does not exist.
+   * @example
+   * ```ts
+   * const snap = (await store.snapshotPaths(ref)) ?? (await store.snapshot(ref));
+   * ```
+   */
+  async snapshotPaths(image: string): Promise<ImageSnapshot | undefined> {
+    const parsed = parseImageRef(image);
+    let digest = parsed.digest;
+    if (digest === undefined) {
+      const key = parsed.ref!.toString();
+      const entry = (await this.#images.targets()).get(key);
+      if (entry === undefined) throw new NotFoundError(`image ${key}: not found`);
+      digest = entry.digest;
+    }
+    let record = this.#records.get(digest);
+    if (record === undefined) {
+      try {
+        record = JSON.parse(await readFile(this.#paths.image(digest), 'utf8')) as ImageRecord;
+      } catch {
+        return undefined;
+      }
+      if (record.version !== RECORD_VERSION || record.digest !== digest) return undefined;
+      this.#records.set(digest, record);
+    }
+    for (const chainId of record.chainIds) {
+      // Synchronous stats: a few microseconds each, cheaper than a thread-pool round trip.
+      if (statSync(join(this.#paths.snapshot(chainId), SNAPSHOT_MARKER), { throwIfNoEntry: false }) === undefined) {
+        return undefined;
+      }
+    }
+    return this.#snapshotOf(record);
+  }
+
+
+  #snapshotOf(record: ImageRecord): ImageSnapshot {
+    return {
+      digest: record.manifest.digest,
+      config: record.config,
+      diffIds: record.diffIds,
+      chainIds: record.chainIds,
+      lowerDirs: record.chainIds.map((c) => this.#paths.snapshotFs(c)).reverse(),
+    };
+  }
+
+  async #saveRecord(record: ImageRecord): Promise<void> {
+    this.#records.set(record.digest, record);
+    try {
+      await writeFileAtomic(this.#paths.image(record.digest), `${JSON.stringify(record)}\n`, this.#paths.tmp);
+    } catch (err) {
+      debug('image record %s: not written: %s', shortDigest(record.digest), (err as Error).message);
+    }
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Transfer: registries (pull, push) and archives (import, export), written
+ * against the store's interfaces.
+ *
+ * @module
+ */
+
+export { pullImage } from './pull.js';
+export { pushImage } from './push.js';
+export { importImage, exportImage, applyChanges, CHANGE_INSTRUCTIONS } from './archive/index.js';
+export type {
+  ArchiveProgress,
+  ExportFormat,
+  ExportOptions,
+  ExportResult,
+  ImportedImage,
+  ImportFormat,
+  ImportOptions,
+} from './archive/index.js';
+export type {
+  PullLayerState,
+  PullOptions,
+  PullProgress,
+  PullResult,
+  PushBlobState,
+  PushOptions,
+  PushProgress,
+  PushResult,
+  RegistryCredentials,
+} from './types.js';
