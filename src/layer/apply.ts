@@ -19,7 +19,7 @@ import {
 } from 'node:fs';
 import createDebug from 'debug';
 import { DocklessError, InvalidArgumentError, PermissionError, UnsafeContentError } from '../errors.js';
-import { runHelperOp } from '../helper/spawn.js';
+import { runHelperOp } from '../helper/index.js';
 import { normalizeEntryPath, printable } from './entry-path.js';
 import { paxXattrs } from './pax.js';
 import type { TarHeader } from './tar-extract.js';

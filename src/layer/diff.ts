@@ -5,7 +5,7 @@ import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import createDebug from 'debug';
 import { AbortError, DocklessError, InvalidArgumentError, InvalidStateError } from '../errors.js';
-import { MEDIA_TYPE_OCI_LAYER, MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/media-types.js';
+import { MEDIA_TYPE_OCI_LAYER, MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/index.js';
 import { printable } from './entry-path.js';
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarEntryHeader } from './tar-header.js';
 import { OPAQUE_WHITEOUT, OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX } from './whiteout.js';

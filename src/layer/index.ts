@@ -25,3 +25,4 @@ export {
 } from './whiteout.js';
 export type { WhiteoutName } from './whiteout.js';
 export { PAX_LIBARCHIVE_XATTR_PREFIX, PAX_XATTR_PREFIX, decodePax, encodePax, paxXattrs } from './pax.js';
+export { decompress, detectCompression, drained, MAGIC_LENGTH, sniffCompression, unzstd } from './streams.js';

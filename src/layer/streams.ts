@@ -2,7 +2,7 @@ import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { InvalidArgumentError } from '../errors.js';
-import type { LayerCompression } from '../oci/media-types.js';
+import type { LayerCompression } from '../oci/index.js';
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];

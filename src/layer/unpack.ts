@@ -13,7 +13,7 @@ import { LayerApplier, type EntrySink } from './apply.js';
 import { printable } from './entry-path.js';
 import { createExtract, type TarHeader } from './tar-extract.js';
 import { decompress, drained, sniffCompression } from './streams.js';
-import type { LayerCompression } from '../oci/media-types.js';
+import type { LayerCompression } from '../oci/index.js';
 
 const debug = createDebug('dockless:layer');
 

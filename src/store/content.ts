@@ -6,8 +6,7 @@
 
 import type { Readable } from 'node:stream';
 import createDebug from 'debug';
-import { parseDigest, shortDigest, type Digest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/types.js';
+import { type Descriptor, type Digest, parseDigest, shortDigest } from '../oci/index.js';
 import { isErrno } from '../util/index.js';
 import { stat } from 'node:fs/promises';
 import { commitBlob, discardIngest, ingestBlob, openBlob, readBlobVerified, type BlobSource } from './blobs.js';

@@ -10,13 +10,12 @@
  * @module
  */
 
-import { mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
-import { DIGEST_HEX_LENGTH, isDigest, type Digest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/types.js';
+import { type Descriptor, type Digest, DIGEST_HEX_LENGTH, isDigest } from '../oci/index.js';
 import type { DocumentReader } from './documents.js';
-import { isAbandoned, isErrno, ownerToken, removeTree } from '../util/index.js';
+import { isAbandoned, ownerToken, readdirOrEmpty, removeTree } from '../util/index.js';
 import { isLeaseOver, deleteLease, listLeases } from './leases.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
@@ -240,11 +239,3 @@ function chainIdOfDir(name: string): Digest | undefined {
   return undefined;
 }
 
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return [];
-    throw err;
-  }
-}

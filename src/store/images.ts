@@ -8,16 +8,22 @@
 import { stat } from 'node:fs/promises';
 import createDebug from 'debug';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import { parseDigest, shortDigest, type Digest } from '../oci/digest.js';
 import {
+  type Descriptor,
+  type Digest,
+  type ImageConfig,
+  type ImageIndex,
+  type ImageManifest,
   isIndexMediaType,
   isLayerMediaType,
   isManifestMediaType,
   MEDIA_TYPE_OCI_CONFIG,
   MEDIA_TYPE_OCI_MANIFEST,
-} from '../oci/media-types.js';
-import { parseReference, type Reference } from '../oci/reference.js';
-import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from '../oci/types.js';
+  parseDigest,
+  parseReference,
+  type Reference,
+  shortDigest,
+} from '../oci/index.js';
 import { isErrno } from '../util/index.js';
 import { commitBlob, discardIngest, ingestBlob } from './blobs.js';
 import type { ContentStore } from './content.js';

@@ -8,6 +8,17 @@
  */
 
 export { ImageStoreCore } from './store.js';
+export { IngestSession, LayerIngest } from './ingest.js';
+export type { LayerIngestOptions, SnapshotTarget } from './ingest.js';
+export type {
+  ContentReader,
+  ContentWriter,
+  ImageReader,
+  ImageWriter,
+  Ingester,
+  LeaseManager,
+  Snapshotter,
+} from './interfaces.js';
 export { openStore, DEFAULT_HISTORY_RETENTION, type OpenedStore } from './open.js';
 export { Lease } from './lease.js';
 export { DEFAULT_GC_GRACE_PERIOD } from './gc.js';

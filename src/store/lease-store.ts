@@ -6,7 +6,7 @@
 
 import createDebug from 'debug';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
-import type { Digest } from '../oci/digest.js';
+import type { Digest } from '../oci/index.js';
 import { selfStartTime } from '../util/index.js';
 import { parseImageRef, type ImageCatalog } from './images.js';
 import { Lease } from './lease.js';

@@ -8,7 +8,7 @@
 
 import { readdir, readFile, unlink } from 'node:fs/promises';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import type { Digest } from '../oci/digest.js';
+import type { Digest } from '../oci/index.js';
 import { isErrno, isProcessAlive, writeFileAtomic, type Owner } from '../util/index.js';
 import type { StorePaths } from './paths.js';
 

@@ -9,7 +9,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError, InvalidStateError, PermissionError } from '../errors.js';
-import { OCI_LAYOUT_VERSION } from '../oci/types.js';
+import { OCI_LAYOUT_VERSION } from '../oci/index.js';
 import { ensureDir, isAbandoned, isErrno, removeTree, writeFileAtomic } from '../util/index.js';
 import { cleanAbandonedLockAttempts, withLock } from './lock.js';
 import { defaultStoreRoot, SNAPSHOT_TMP_PREFIX, StorePaths } from './paths.js';

@@ -29,7 +29,7 @@
 
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { digestAlgorithm, digestHex, type Digest } from '../oci/digest.js';
+import { type Digest, digestAlgorithm, digestHex } from '../oci/index.js';
 
 /**
  * The default store root: `<data root>/store`, where the data root is

@@ -10,14 +10,15 @@
 
 import type { Readable } from 'node:stream';
 import createDebug from 'debug';
-import type { Digest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/types.js';
+import type { Descriptor, Digest } from '../oci/index.js';
 import type { BlobSource } from './blobs.js';
 import { checkStore } from './check.js';
 import { ContentStore } from './content.js';
 import { DocumentReader } from './documents.js';
 import { collectGarbage } from './gc.js';
 import { ImageCatalog } from './images.js';
+import { IngestSession } from './ingest.js';
+import type { ContentReader, ContentWriter, ImageReader, ImageWriter, Ingester, LeaseManager, Snapshotter } from './interfaces.js';
 import type { Lease } from './lease.js';
 import { LeaseStore } from './lease-store.js';
 import type { LeaseInfo } from './leases.js';
@@ -51,7 +52,9 @@ const debug = createDebug('dockless:store');
  * public `ImageStore`, which extends this class; see it for the terms and
  * the on-disk layout.
  */
-export class ImageStoreCore {
+export class ImageStoreCore
+  implements ContentReader, ContentWriter, ImageReader, ImageWriter, LeaseManager, Snapshotter, Ingester
+{
   /** The store's directory (absolute). */
   readonly root: string;
   readonly #paths: StorePaths;
@@ -239,5 +242,15 @@ export class ImageStoreCore {
   /** {@inheritDoc SnapshotStore.snapshotPaths} */
   snapshotPaths(image: string): Promise<ImageSnapshot | undefined> {
     return this.#snapshots.snapshotPaths(image);
+  }
+
+  /**
+   * Starts an ingest session: blobs written to the ingest area and layers
+   * unpacked as they are written, all invisible until
+   * {@link IngestSession.commit} (or dropped by {@link IngestSession.discard}).
+   * What pull and import write through.
+   */
+  ingest(): IngestSession {
+    return new IngestSession(this.#paths);
   }
 }

@@ -7,9 +7,7 @@
 
 import createDebug from 'debug';
 import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
-import { isDigest, shortDigest } from '../oci/digest.js';
-import type { Reference } from '../oci/reference.js';
-import type { Descriptor, ImageIndex } from '../oci/types.js';
+import { type Descriptor, type ImageIndex, isDigest, type Reference, shortDigest } from '../oci/index.js';
 import type { ContentStore } from './content.js';
 import type { DocumentReader } from './documents.js';
 import { parseImageRef, type ImageCatalog } from './images.js';

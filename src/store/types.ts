@@ -4,8 +4,15 @@
  * @module
  */
 
-import type { Digest } from '../oci/digest.js';
-import type { Annotations, Descriptor, HistoryEntry, ImageConfig, ImageManifest, Platform } from '../oci/types.js';
+import type {
+  Annotations,
+  Descriptor,
+  Digest,
+  HistoryEntry,
+  ImageConfig,
+  ImageManifest,
+  Platform,
+} from '../oci/index.js';
 import type { Lease } from './lease.js';
 import type { TagAction } from './refs.js';
 

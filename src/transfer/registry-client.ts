@@ -17,15 +17,18 @@ import {
   NotFoundError,
   UnavailableError,
 } from '../errors.js';
-import { digestAlgorithm, parseDigest, shortDigest, type Digest } from '../oci/digest.js';
 import {
   baseMediaType,
+  type Digest,
+  digestAlgorithm,
   MEDIA_TYPE_DOCKER_MANIFEST,
   MEDIA_TYPE_DOCKER_MANIFEST_LIST,
   MEDIA_TYPE_DOCKER_MANIFEST_SCHEMA1_SIGNED,
   MEDIA_TYPE_OCI_INDEX,
   MEDIA_TYPE_OCI_MANIFEST,
-} from '../oci/media-types.js';
+  parseDigest,
+  shortDigest,
+} from '../oci/index.js';
 import { lookupCredentials, type AuthFileOptions, type FoundCredentials, type RegistryCredentials } from './auth-config.js';
 import { Authenticator, USER_AGENT } from './auth.js';
 import { httpRequest, readBody, type HttpRequest, type HttpResponse } from './http.js';

@@ -89,3 +89,13 @@ export async function touch(path: string): Promise<boolean> {
     throw err;
   }
 }
+
+/** The names in directory `dir`, or none when it does not exist. */
+export async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw err;
+  }
+}

@@ -7,3 +7,4 @@
 export * from './errno.js';
 export * from './fs.js';
 export * from './process.js';
+export * from './json.js';

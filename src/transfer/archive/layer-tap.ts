@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import tarStream from 'tar-stream';
 import { InvalidArgumentError } from '../../errors.js';
-import type { Digest } from '../../oci/digest.js';
+import type { Digest } from '../../oci/index.js';
 import { decompress, sniffCompression, type Compression } from './codec.js';
 import { drained } from './util.js';
 

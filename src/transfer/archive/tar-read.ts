@@ -12,13 +12,14 @@ import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import createDebug from 'debug';
 import tarStream from 'tar-stream';
-import { InvalidArgumentError } from '../../errors.js';
-import { isDigest, type Digest } from '../../oci/digest.js';
-import type { ImageStoreCore as ImageStore } from '../../store/index.js';
-import type { Lease } from '../../store/lease.js';
+import { InvalidArgumentError, UnsafeContentError } from '../../errors.js';
+import { type Digest, isDigest } from '../../oci/index.js';
+import type { TransferStore } from '../types.js';
+import type { Lease } from '../../store/index.js';
 import { decompress, sniffCompression, type Compression } from './codec.js';
 import { LayerTap } from './layer-tap.js';
 import { counted, drained, throwIfAborted, wrapArchiveError } from './util.js';
+import { normalizeEntryPath } from '../../layer/index.js';
 
 const debug = createDebug('dockless:transfer');
 
@@ -98,7 +99,7 @@ export interface ReadArchiveOptions {
  * @throws {DigestMismatchError} when a `blobs/` entry does not match its name.
  * @throws {AbortError} when `signal` aborts.
  */
-export async function readArchive(store: ImageStore, path: string, options: ReadArchiveOptions): Promise<ArchiveContents> {
+export async function readArchive(store: TransferStore, path: string, options: ReadArchiveOptions): Promise<ArchiveContents> {
   const { lease, signal, context } = options;
   const total = (await stat(path)).size;
   const contents = new ArchiveContents();
@@ -156,7 +157,7 @@ interface EntryOptions {
 }
 
 async function readEntry(
-  store: ImageStore,
+  store: TransferStore,
   contents: ArchiveContents,
   entry: TarEntry,
   options: EntryOptions,
@@ -274,14 +275,17 @@ function isDocumentName(name: string): boolean {
 }
 
 /**
- * An archive entry's name in canonical form (`./a//b/` → `a/b`), or
- * `undefined` when it climbs out of the archive (`../x`).
+ * An archive entry's name in canonical form (`./a//b/` → `a/b`), as a
+ * layer's entries are normalised, or `undefined` when it climbs out of the
+ * archive (`../x`).
  */
 export function normalizeEntryName(name: string): string | undefined {
-  const stripped = name.replace(/^\/+/, '');
-  const n = posix.normalize(stripped === '' ? '.' : stripped).replace(/\/+$/, '');
-  if (n === '..' || n.startsWith('../')) return undefined;
-  return n === '.' ? '' : n;
+  try {
+    return normalizeEntryPath(name);
+  } catch (err) {
+    if (err instanceof UnsafeContentError) return undefined;
+    throw err;
+  }
 }
 
 /**

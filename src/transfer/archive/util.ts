@@ -10,7 +10,7 @@ import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AbortError, DocklessError, InvalidArgumentError } from '../../errors.js';
 import { fsyncDir } from '../../util/index.js';
-export { drained } from '../../layer/streams.js';
+export { drained } from '../../layer/index.js';
 
 /** Throws an {@link AbortError} naming `context` when `signal` has aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined, context: string): void {

@@ -1,17 +1,13 @@
 /**
- * A pull's writes into an {@link ImageStore}, held back until the whole
+ * An ingest session: a pull's or an import's writes into the store, held back until the whole
  * image is verified: blobs wait in the store's ingest area and unpacked
  * layers in temporary snapshot directories, and {@link IngestSession.commit}
  * makes them all visible at once (or {@link IngestSession.discard} drops
  * them). A layer is written and unpacked from one stream, so its bytes are
  * read once, as they arrive.
  *
- * This uses the store's internal modules (ingest, commit, snapshot layout
- * and locks) rather than its public methods, which have no "write this blob
- * and unpack it as a snapshot in one pass, commit later". It follows the
- * store's own protocol exactly: ingest files and `tmp-<owner>` snapshot
- * directories are what {@link ImageStore.open} cleans up after a crash, and
- * the snapshot marker is the {@link SnapshotManager}'s.
+ * Ingest files and `tmp-<owner>` snapshot directories are what opening a
+ * store cleans up after a crash.
  *
  * @module
  */
@@ -21,18 +17,15 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import createDebug from 'debug';
 import { DigestMismatchError, InvalidStateError } from '../errors.js';
-import { drained } from '../layer/streams.js';
-import { unpackLayer, type UnpackResult } from '../layer/unpack.js';
-import { shortDigest, type Digest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/types.js';
-import { commitBlob, discardIngest, ingestBlob, type IngestedBlob } from '../store/blobs.js';
+import { drained, unpackLayer, type UnpackResult } from '../layer/index.js';
+import { type Descriptor, type Digest, shortDigest } from '../oci/index.js';
 import { fsyncDir, isErrno, ownerToken, removeTree, touch } from '../util/index.js';
-import type { ImageStoreCore as ImageStore } from '../store/index.js';
-import { withLock } from '../store/lock.js';
-import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, StorePaths } from '../store/paths.js';
-import { compressionOf, snapshotExists, writeSnapshotMarker } from '../store/snapshots.js';
+import { commitBlob, discardIngest, ingestBlob, type IngestedBlob } from './blobs.js';
+import { withLock } from './lock.js';
+import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
+import { compressionOf, snapshotExists, writeSnapshotMarker } from './snapshots.js';
 
-const debug = createDebug('dockless:transfer');
+const debug = createDebug('dockless:store');
 
 /** High-water mark of the streams feeding the ingest file and the unpacker. */
 const PIPE_BUFFER = 1 << 20;
@@ -46,7 +39,7 @@ export interface SnapshotTarget {
 }
 
 /** Options of {@link IngestSession.layer}. */
-export interface LayerWriterOptions {
+export interface LayerIngestOptions {
   /** Unpack the layer into this snapshot as it is written; omit to store the blob only. */
   snapshot?: SnapshotTarget | undefined;
   signal?: AbortSignal | undefined;
@@ -68,12 +61,12 @@ export class IngestSession {
   readonly #blobs: IngestedBlob[] = [];
   readonly #snapshots: PendingSnapshot[] = [];
   readonly #present = new Set<Digest>();
-  readonly #writers = new Set<LayerWriter>();
+  readonly #writers = new Set<LayerIngest>();
   #closed = false;
 
-  /** Starts a session on `store`. */
-  constructor(store: ImageStore) {
-    this.#paths = new StorePaths(store.root);
+  /** @internal Use `ImageStoreCore.ingest()`. */
+  constructor(paths: StorePaths) {
+    this.#paths = paths;
   }
 
   /** Whether the snapshot of `chainId` exists in the store (complete, with its marker). */
@@ -106,7 +99,7 @@ export class IngestSession {
    * `options.snapshot`) is unpacked at the same time into a temporary
    * snapshot directory.
    */
-  async layer(descriptor: Descriptor, options: LayerWriterOptions = {}): Promise<LayerWriter> {
+  async layer(descriptor: Descriptor, options: LayerIngestOptions = {}): Promise<LayerIngest> {
     this.#checkOpen();
     let tmp: string | undefined;
     if (options.snapshot !== undefined) {
@@ -114,7 +107,7 @@ export class IngestSession {
       await mkdir(tmp, { mode: 0o700 });
       await mkdir(join(tmp, SNAPSHOT_FS_DIR), { mode: 0o755 });
     }
-    const writer = new LayerWriter(this.#paths, descriptor, tmp, options, (result) => {
+    const writer = new LayerIngest(this.#paths, descriptor, tmp, options, (result) => {
       this.#writers.delete(writer);
       if (result.blob !== undefined) this.#blobs.push(result.blob);
       if (result.snapshot !== undefined) this.#snapshots.push(result.snapshot);
@@ -189,11 +182,11 @@ export class IngestSession {
 
 /**
  * Writes one layer blob to the ingest area and, when asked, unpacks it into
- * a temporary snapshot at the same time. Feed it with {@link LayerWriter.write}
+ * a temporary snapshot at the same time. Feed it with {@link LayerIngest.write}
  * (honouring the returned promise, which is the backpressure), then call
- * {@link LayerWriter.finish} or {@link LayerWriter.abort}.
+ * {@link LayerIngest.finish} or {@link LayerIngest.abort}.
  */
-export class LayerWriter {
+export class LayerIngest {
   readonly #descriptor: Descriptor;
   readonly #tmp: string | undefined;
   readonly #snapshot: SnapshotTarget | undefined;
@@ -212,7 +205,7 @@ export class LayerWriter {
     paths: StorePaths,
     descriptor: Descriptor,
     tmp: string | undefined,
-    options: LayerWriterOptions,
+    options: LayerIngestOptions,
     done: (result: { blob?: IngestedBlob; snapshot?: PendingSnapshot }) => void,
   ) {
     this.#descriptor = descriptor;
