@@ -17,7 +17,7 @@ import { type Descriptor, type Digest, DIGEST_HEX_LENGTH, isDigest } from '../oc
 import type { DocumentReader } from './documents.js';
 import { isAbandoned, ownerToken, readdirOrEmpty, removeTree } from '../util/index.js';
 import { isLeaseOver, deleteLease, listLeases } from './leases.js';
-import { withLock } from './lock.js';
+import { removeStaleLocks, withLock } from './lock.js';
 import { SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import {
   currentTargets,
@@ -169,7 +169,10 @@ export async function collectGarbage(ctx: GcContext, options: GcOptions): Promis
     }
   });
 
-  if (!dryRun) await removeTree(trash);
+  if (!dryRun) {
+    await removeTree(trash);
+    await removeStaleLocks(paths.locks);
+  }
   return result;
 }
 

@@ -12,18 +12,18 @@
  * @module
  */
 
-import { mkdir, rename } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import createDebug from 'debug';
 import { DigestMismatchError, InvalidStateError } from '../errors.js';
 import { drained, unpackLayer, type UnpackResult } from '../layer/index.js';
 import { type Descriptor, type Digest, shortDigest } from '../oci/index.js';
-import { fsyncDir, isErrno, ownerToken, removeTree, touch } from '../util/index.js';
+import { ownerToken, removeTree, touch } from '../util/index.js';
 import { commitBlob, discardIngest, ingestBlob, type IngestedBlob } from './blobs.js';
 import { withLock } from './lock.js';
-import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
-import { compressionOf, snapshotExists, writeSnapshotMarker } from './snapshots.js';
+import { SNAPSHOT_FS_DIR, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
+import { compressionOf, publishSnapshot, snapshotExists, type SnapshotLayer } from './snapshots.js';
 
 const debug = createDebug('dockless:store');
 
@@ -48,8 +48,9 @@ export interface LayerIngestOptions {
 }
 
 interface PendingSnapshot {
-  chainId: Digest;
+  layer: SnapshotLayer;
   tmp: string;
+  facts: { size: number; entries: number };
 }
 
 /**
@@ -117,10 +118,13 @@ export class IngestSession {
   }
 
   /**
-   * Makes everything written visible: the blobs (under the store lock, with
-   * the kept ones renewed), then the snapshots. After a crash half-way, the
-   * visible part is consistent (complete blobs, complete snapshots) and
-   * unreferenced until tagged.
+   * Makes everything written visible: the blobs under the store lock (with
+   * the kept ones renewed, so that a concurrent GC cannot take them before
+   * the image is tagged), then each snapshot under its snapshot lock through
+   * {@link publishSnapshot}, which keeps a complete snapshot another process
+   * made meanwhile and replaces a directory without a marker. After a crash
+   * half-way, the visible part is consistent (complete blobs, complete
+   * snapshots) and unreferenced until tagged.
    *
    * @throws {InvalidStateError} when a layer writer is still open, or a kept blob vanished (a concurrent GC).
    */
@@ -142,25 +146,19 @@ export class IngestSession {
       await this.#dropAll();
       throw err;
     }
-    for (const snapshot of this.#snapshots) {
-      const final = paths.snapshot(snapshot.chainId);
-      // GC judges a snapshot's age by its marker: renew it, the unpack may have been long ago.
-      await touch(join(snapshot.tmp, SNAPSHOT_MARKER));
-      try {
-        await rename(snapshot.tmp, final);
-      } catch (err) {
-        // Another pull or snapshot() made it meanwhile: theirs is as good as ours.
-        if (!isErrno(err, 'ENOTEMPTY', 'EEXIST')) {
-          await removeTree(snapshot.tmp);
-          throw err;
-        }
-        await removeTree(snapshot.tmp);
+    const snapshots = this.#snapshots.splice(0);
+    try {
+      while (snapshots.length > 0) {
+        const snapshot = snapshots[0]!;
+        await publishSnapshot(paths, snapshot.layer, snapshot.tmp, snapshot.facts);
+        snapshots.shift();
       }
+    } catch (err) {
+      for (const snapshot of snapshots) await removeTree(snapshot.tmp);
+      throw err;
     }
-    if (this.#snapshots.length > 0) await fsyncDir(paths.snapshots);
-    debug('commit: %d blobs, %d snapshots', this.#blobs.length, this.#snapshots.length);
+    debug('commit: %d blobs', this.#blobs.length);
     this.#blobs.length = 0;
-    this.#snapshots.length = 0;
   }
 
   /** Drops everything written; nothing of it was ever visible. Idempotent. */
@@ -294,12 +292,14 @@ export class LayerIngest {
           { expected: snapshot.diffId, actual: result.diffId },
         );
       }
-      await writeSnapshotMarker(
-        this.#tmp,
-        { chainId: snapshot.chainId, diffId: snapshot.diffId, parent: snapshot.parent, descriptor: this.#descriptor },
-        result,
-      );
-      this.#settle({ blob, snapshot: { chainId: snapshot.chainId, tmp: this.#tmp } });
+      this.#settle({
+        blob,
+        snapshot: {
+          layer: { chainId: snapshot.chainId, diffId: snapshot.diffId, parent: snapshot.parent, descriptor: this.#descriptor },
+          tmp: this.#tmp,
+          facts: { size: result.size, entries: result.entries },
+        },
+      });
     } catch (err) {
       if (ingest.status === 'fulfilled') await discardIngest(ingest.value);
       await this.#cleanup();

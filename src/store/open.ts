@@ -11,7 +11,7 @@ import createDebug from 'debug';
 import { InvalidArgumentError, InvalidStateError, PermissionError } from '../errors.js';
 import { OCI_LAYOUT_VERSION } from '../oci/index.js';
 import { ensureDir, isAbandoned, isErrno, removeTree, writeFileAtomic } from '../util/index.js';
-import { cleanAbandonedLockAttempts, withLock } from './lock.js';
+import { cleanAbandonedLockAttempts, removeStaleLocks, withLock } from './lock.js';
 import { defaultStoreRoot, SNAPSHOT_TMP_PREFIX, StorePaths } from './paths.js';
 import { emptyIndex, readIndex, writeIndex } from './refs.js';
 import type { HistoryRetention, ImageStoreOptions } from './types.js';
@@ -70,6 +70,7 @@ export async function openStore(options: ImageStoreOptions = {}): Promise<Opened
     ensureDir(paths.locks),
   ]);
   await cleanAbandonedLockAttempts(paths.locks);
+  await removeStaleLocks(paths.locks);
   if (!(await layoutReady(paths))) {
     await withLock(paths.storeLock, async () => {
       if (await layoutReady(paths)) return;
