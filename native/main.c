@@ -15,6 +15,7 @@ static const struct {
 	{"meta", cmd_meta},
 	{"xattrs", cmd_xattrs},
 	{"rm", cmd_rm},
+	{"syncfs", cmd_syncfs},
 	{"version", cmd_version},
 };
 
@@ -29,7 +30,7 @@ int cmd_version(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		dl_usage(NULL, "usage: dockless-helper run|meta|xattrs|rm|version [OPTIONS…] [-- ARGS…]");
+		dl_usage(NULL, "usage: dockless-helper run|meta|xattrs|rm|syncfs|version [OPTIONS…] [-- ARGS…]");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].handler(argc - 1, argv + 1);

@@ -7,7 +7,7 @@
  */
 
 /** The helper's subcommands. Mirrors the dispatch table in native/main.c. */
-export const HELPER_OPS = ['run', 'meta', 'xattrs', 'rm', 'version'] as const;
+export const HELPER_OPS = ['run', 'meta', 'xattrs', 'rm', 'syncfs', 'version'] as const;
 
 /** One helper subcommand. */
 export type HelperOp = (typeof HELPER_OPS)[number];

@@ -45,6 +45,8 @@ export interface LayerIngestOptions {
   signal?: AbortSignal | undefined;
   /** Unpack without privileges. @default process.getuid() !== 0 */
   rootless?: boolean | undefined;
+  /** The helper for device nodes, whiteouts and xattrs. @default the session's store's */
+  helperPath?: string | undefined;
 }
 
 interface PendingSnapshot {
@@ -65,9 +67,12 @@ export class IngestSession {
   readonly #writers = new Set<LayerIngest>();
   #closed = false;
 
+  readonly #helperPath: string | undefined;
+
   /** @internal Use `ImageStoreCore.ingest()`. */
-  constructor(paths: StorePaths) {
+  constructor(paths: StorePaths, helperPath?: string) {
     this.#paths = paths;
+    this.#helperPath = helperPath;
   }
 
   /** Whether the snapshot of `chainId` exists in the store (complete, with its marker). */
@@ -108,7 +113,7 @@ export class IngestSession {
       await mkdir(tmp, { mode: 0o700 });
       await mkdir(join(tmp, SNAPSHOT_FS_DIR), { mode: 0o755 });
     }
-    const writer = new LayerIngest(this.#paths, descriptor, tmp, options, (result) => {
+    const writer = new LayerIngest(this.#paths, descriptor, tmp, { helperPath: this.#helperPath, ...options }, (result) => {
       this.#writers.delete(writer);
       if (result.blob !== undefined) this.#blobs.push(result.blob);
       if (result.snapshot !== undefined) this.#snapshots.push(result.snapshot);
@@ -150,7 +155,7 @@ export class IngestSession {
     try {
       while (snapshots.length > 0) {
         const snapshot = snapshots[0]!;
-        await publishSnapshot(paths, snapshot.layer, snapshot.tmp, snapshot.facts);
+        await publishSnapshot(paths, snapshot.layer, snapshot.tmp, snapshot.facts, { helperPath: this.#helperPath });
         snapshots.shift();
       }
     } catch (err) {
@@ -223,6 +228,7 @@ export class LayerIngest {
         compression: compressionOf(descriptor.mediaType),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         ...(options.rootless === undefined ? {} : { rootless: options.rootless }),
+        ...(options.helperPath === undefined ? {} : { helperPath: options.helperPath }),
       });
       this.#unpack.catch((err: unknown) => {
         // A broken tar stops the unpack, not the download: the digest check decides which error is reported.

@@ -28,6 +28,8 @@ export const DEFAULT_HISTORY_RETENTION: Readonly<Required<HistoryRetention>> = O
 export interface OpenedStore {
   readonly paths: StorePaths;
   readonly retention: Required<HistoryRetention>;
+  /** The helper to use; `undefined` for the default one. */
+  readonly helperPath: string | undefined;
 }
 
 /**
@@ -86,7 +88,7 @@ export async function openStore(options: ImageStoreOptions = {}): Promise<Opened
   await readIndex(paths);
   await cleanAbandoned(paths);
   debug('opened store %s', paths.root);
-  return { paths, retention };
+  return { paths, retention, helperPath: options.helperPath };
 }
 
 async function layoutReady(paths: StorePaths): Promise<boolean> {

@@ -43,11 +43,14 @@ export class SnapshotStore {
   readonly #snapshots: SnapshotManager;
   readonly #records = new Map<Digest, ImageRecord>();
 
-  constructor(paths: StorePaths, docs: DocumentReader, images: ImageCatalog) {
+  readonly #helperPath: string | undefined;
+
+  constructor(paths: StorePaths, docs: DocumentReader, images: ImageCatalog, helperPath: string | undefined) {
     this.#paths = paths;
     this.#docs = docs;
     this.#images = images;
-    this.#snapshots = new SnapshotManager(paths);
+    this.#helperPath = helperPath;
+    this.#snapshots = new SnapshotManager(paths, helperPath);
   }
 
   /** Drops the cached records of images whose manifests GC removed. */
@@ -78,6 +81,7 @@ export class SnapshotStore {
       { chainId: ids.at(-1)!, diffId: parseDigest(top.diffId), parent: ids.at(-2) ?? null, descriptor: top.descriptor },
       dir,
       facts,
+      this.#helperPath,
     );
   }
 

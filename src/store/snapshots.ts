@@ -19,13 +19,14 @@
 import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
-import { AbortError, DigestMismatchError } from '../errors.js';
+import { AbortError, DigestMismatchError, NotFoundError } from '../errors.js';
 import { type LayerCompression, unpackLayer } from '../layer/index.js';
 import { type Descriptor, type Digest, layerCompression, shortDigest } from '../oci/index.js';
 import { openBlob } from './blobs.js';
 import { fsyncDir, isErrno, ownerToken, removeTree, syncTree } from '../util/index.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
+import { locateHelper, runHelperOp } from '../helper/index.js';
 
 const debug = createDebug('dockless:store');
 
@@ -79,9 +80,11 @@ const inflight = new Map<string, SharedUnpack>();
 /** Creates and inspects snapshots. */
 export class SnapshotManager {
   readonly #paths: StorePaths;
+  readonly #helperPath: string | undefined;
 
-  constructor(paths: StorePaths) {
+  constructor(paths: StorePaths, helperPath?: string) {
     this.#paths = paths;
+    this.#helperPath = helperPath;
   }
 
   /** Whether the snapshot of `chainId` is complete (its marker exists). */
@@ -167,6 +170,7 @@ export class SnapshotManager {
             compression: compressionOf(layer.descriptor.mediaType),
             signal,
             ...(rootless === undefined ? {} : { rootless }),
+            ...(this.#helperPath === undefined ? {} : { helperPath: this.#helperPath }),
           });
           if (!blob.verified) {
             // The unpacker stopped before EOF, so the blob's digest was never checked.
@@ -181,7 +185,7 @@ export class SnapshotManager {
             );
           }
           if (signal.aborted) throw new AbortError(`${label}: aborted`, { cause: signal.reason });
-          await publishSnapshot(paths, layer, tmp, result, { locked: true });
+          await publishSnapshot(paths, layer, tmp, result, { locked: true, helperPath: this.#helperPath });
           debug(
             'snapshot %s: unpacked %s (%d bytes, %d entries) in %d ms',
             shortDigest(layer.chainId),
@@ -256,6 +260,7 @@ export async function adoptSnapshot(
   layer: SnapshotLayer,
   dir: string,
   facts: { size: number; entries: number },
+  helperPath?: string,
 ): Promise<boolean> {
   return withLock(paths.snapshotLock(layer.chainId), async () => {
     if (await snapshotExists(paths, layer.chainId)) return false;
@@ -268,7 +273,7 @@ export async function adoptSnapshot(
       if (isErrno(err, 'EXDEV')) return false;
       throw err;
     }
-    await publishSnapshot(paths, layer, tmp, facts, { locked: true });
+    await publishSnapshot(paths, layer, tmp, facts, { locked: true, helperPath });
     debug('snapshot %s: adopted for %s (%d bytes, %d entries)', shortDigest(layer.chainId), shortDigest(layer.descriptor.digest), facts.size, facts.entries);
     return true;
   }, { timeout: 0 });
@@ -277,7 +282,9 @@ export async function adoptSnapshot(
 /** Options of {@link publishSnapshot}. */
 export interface PublishOptions {
   /** The caller holds the chainID's snapshot lock already. */
-  locked?: boolean;
+  locked?: boolean | undefined;
+  /** The helper that flushes the files; `undefined` for the default one. */
+  helperPath?: string | undefined;
 }
 
 /**
@@ -306,7 +313,7 @@ export async function publishSnapshot(
         await removeTree(tmp);
         return false;
       }
-      await syncTree(join(tmp, SNAPSHOT_FS_DIR));
+      await flushToDisk(join(tmp, SNAPSHOT_FS_DIR), options.helperPath);
       await writeSnapshotMarker(tmp, layer, facts);
       const final = paths.snapshot(layer.chainId);
       try {
@@ -327,6 +334,24 @@ export async function publishSnapshot(
   };
   if (options.locked) return publish();
   return withLock(paths.snapshotLock(layer.chainId), publish, { timeout: 0 });
+}
+
+/**
+ * Flushes a snapshot's files to disk: one syncfs(2) through the helper, or,
+ * where no helper is installed and none was named (a store used without
+ * containers), an fsync of each file and directory.
+ */
+async function flushToDisk(dir: string, helperPath: string | undefined): Promise<void> {
+  let helper: string;
+  try {
+    helper = locateHelper(helperPath);
+  } catch (err) {
+    if (!(err instanceof NotFoundError) || helperPath !== undefined) throw err;
+    debug('flush `%s`: no helper, an fsync per file', dir);
+    await syncTree(dir);
+    return;
+  }
+  await runHelperOp('syncfs', ['--', dir], { context: `flush snapshot \`${dir}\``, helperPath: helper });
 }
 
 /** The compression a layer's media type announces, or `'auto'` for a type we do not know. */

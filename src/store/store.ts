@@ -65,6 +65,7 @@ export class ImageStoreCore
   readonly #tags: TagStore;
   readonly #leases: LeaseStore;
   readonly #snapshots: SnapshotStore;
+  readonly #helperPath: string | undefined;
 
   /** @internal Use {@link ImageStoreCore.open} (or `ImageStore.open`). */
   protected constructor(opened: OpenedStore) {
@@ -76,7 +77,8 @@ export class ImageStoreCore
     this.#images = new ImageCatalog(opened.paths, this.#docs, this.#content);
     this.#tags = new TagStore(opened.paths, this.#docs, this.#content, this.#images);
     this.#leases = new LeaseStore(opened.paths, this.#images);
-    this.#snapshots = new SnapshotStore(opened.paths, this.#docs, this.#images);
+    this.#helperPath = opened.helperPath;
+    this.#snapshots = new SnapshotStore(opened.paths, this.#docs, this.#images, opened.helperPath);
   }
 
   /**
@@ -251,6 +253,6 @@ export class ImageStoreCore
    * What pull and import write through.
    */
   ingest(): IngestSession {
-    return new IngestSession(this.#paths);
+    return new IngestSession(this.#paths, this.#helperPath);
   }
 }

@@ -31,6 +31,12 @@ export interface ImageStoreOptions {
   root?: string;
   /** How much tag history {@link ImageStore.gc} keeps (and so how far {@link ImageStore.rollback} can go). */
   historyRetention?: HistoryRetention;
+  /**
+   * Path of the native helper, which unpacks device nodes, whiteouts and
+   * xattrs and flushes snapshots to disk.
+   * @default `$DOCKLESS_HELPER`, else the helper `npm install` built
+   */
+  helperPath?: string;
 }
 
 /**
