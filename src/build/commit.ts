@@ -91,7 +91,7 @@ export async function commitContainer(
     let dir = upper;
     if (container.status !== 'stopped') {
       // Its mount points are live in its namespace: read a copy, never touch the upper dir itself.
-      copy = path.join(store.root, 'dockless', 'tmp', `commit-${ownerToken()}`);
+      copy = path.join(store.tmpDir(), `commit-${ownerToken()}`);
       await mkdir(path.dirname(copy), { recursive: true, mode: 0o700 });
       try {
         await execFileAsync('cp', ['-a', '--', upper, copy]);

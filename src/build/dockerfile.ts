@@ -26,7 +26,6 @@ import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '
 import type { ImageConfig } from '../oci/types.js';
 import type { MountSpec } from '../runtime/spec.js';
 import type { ImageStoreCore as ImageStore } from '../store/index.js';
-import { buildCacheDir } from './cache.js';
 import { ADD_STEP, expandPort, LayerBuilder, ON_BUILD_TRIGGERS, parseDuration, parseMode, type PlanContext, type PlannedStep, type StepDefinition } from './layer-builder.js';
 import { expandWord, expandWords, splitWords, WordError } from './shell-words.js';
 import type { BuildProgress, BuildResult } from './types.js';
@@ -272,7 +271,7 @@ export async function buildDockerfile(store: ImageStore, options: DockerfileBuil
       ...(options.compressionLevel !== undefined ? { compressionLevel: options.compressionLevel } : {}),
       ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}),
     });
-    const stageState: StageState = { cmdSet: false, escape: parsed.escape, globals, buildArgs, context, storeRoot: store.root, stageRef: (ref) => stageRef(ref, index) };
+    const stageState: StageState = { cmdSet: false, escape: parsed.escape, globals, buildArgs, context, cacheMounts: store.buildCache.directory('mounts'), stageRef: (ref) => stageRef(ref, index) };
     builder[ON_BUILD_TRIGGERS]((triggers) =>
       triggers.flatMap((trigger) => {
         const doc = parseDockerfile(`FROM scratch\n${trigger}\n`);
@@ -362,7 +361,8 @@ interface StageState {
   globals: ReadonlyMap<string, string>;
   buildArgs: Readonly<Record<string, string>>;
   context: string;
-  storeRoot: string;
+  /** Where `RUN --mount=type=cache` directories live. */
+  cacheMounts: string;
   stageRef: (ref: string) => LayerBuilder | undefined;
 }
 
@@ -744,7 +744,7 @@ function runMount(spec: string, ex: Expander, stage: StageState, line: number): 
     }
     case 'cache': {
       const id = fields.get('id') ?? target;
-      const dir = path.join(buildCacheDir(stage.storeRoot), 'mounts', createHash('sha256').update(id).digest('hex').slice(0, 32));
+      const dir = path.join(stage.cacheMounts, createHash('sha256').update(id).digest('hex').slice(0, 32));
       // It must exist to be bound; made when the step is planned, just before it runs.
       mkdirSync(dir, { recursive: true, mode: 0o755 });
       return { type: 'bind', source: dir, target };

@@ -23,7 +23,7 @@ import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import type { Lease } from '../store/lease.js';
 import type { ImageLayerInput } from '../store/types.js';
 import { ownerToken } from '../util/index.js';
-import { BuildCache, buildCacheDir, cacheKey, type CacheEntry, type CacheKeyInput } from './cache.js';
+import { BuildCache, cacheKey, type CacheEntry, type CacheKeyInput } from './cache.js';
 import { copySources, UpperDir, writeContent, type Owner } from './copy.js';
 import { prepareForAdoption, pruneUpper, RUNTIME_MOUNT_POINTS, sourceDateEpochFromEnv, storeLayer, type StoredLayer } from './layer-writer.js';
 import { MergedView } from './merged-view.js';
@@ -177,7 +177,7 @@ export class LayerBuilder {
     }
     this.#store = store;
     this.#options = options;
-    this.#cache = new BuildCache(store.root);
+    this.#cache = new BuildCache(store.buildCache);
     this.#runtime = options.runtime;
   }
 
@@ -541,7 +541,7 @@ export class LayerBuilder {
    * @returns the number of entries removed.
    */
   static pruneCache(store: ImageStore, options: { olderThan?: number } = {}): Promise<number> {
-    return new BuildCache(store.root).prune(options);
+    return new BuildCache(store.buildCache).prune(options);
   }
 
   // ---------------------------------------------------------------- the build
@@ -797,9 +797,7 @@ export class LayerBuilder {
   }
 
   async #withUpper(state: BuildState, view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<StoredLayer> {
-    const tmp = path.join(this.#store.root, 'dockless', 'tmp');
-    await mkdir(tmp, { recursive: true, mode: 0o700 });
-    const dir = path.join(tmp, `build-${ownerToken()}`);
+    const dir = path.join(this.#store.tmpDir(), `build-${ownerToken()}`);
     await mkdir(dir, { mode: 0o755 });
     try {
       const upper = new UpperDir(dir, view);
@@ -978,7 +976,7 @@ export class LayerBuilder {
   }
 
   async #tmpDir(): Promise<string> {
-    const dir = path.join(this.#store.root, 'dockless', 'tmp', `build-fetch-${ownerToken()}`);
+    const dir = path.join(this.#store.tmpDir(), `build-fetch-${ownerToken()}`);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     return dir;
   }
@@ -988,8 +986,8 @@ export class LayerBuilder {
       const dir = path.resolve(this.#options.context ?? process.cwd());
       const ignore = this.#options.ignore === false ? DockerIgnore.EMPTY : DockerIgnore.parse(this.#options.ignore ?? readIgnoreFile(dir));
       this.#context = new ContextFs(dir, ignore, {
-        dir: path.join(buildCacheDir(this.#store.root), 'files'),
-        tmpDir: path.join(this.#store.root, 'dockless', 'tmp'),
+        dir: this.#store.buildCache.directory('files'),
+        tmpDir: this.#store.tmpDir(),
       });
     }
     return this.#context;

@@ -17,6 +17,7 @@ import { type Descriptor, type Digest, DIGEST_HEX_LENGTH, isDigest } from '../oc
 import type { DocumentReader } from './documents.js';
 import { isAbandoned, ownerToken, readdirOrEmpty, removeTree } from '../util/index.js';
 import { isLeaseOver, deleteLease, listLeases } from './leases.js';
+import { buildCacheBlobs } from './build-cache.js';
 import { removeStaleLocks, withLock } from './lock.js';
 import { SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import {
@@ -213,23 +214,6 @@ export function pruneHistory(
     if (survivors.length > 0) kept.tags[key] = survivors;
   }
   return { kept, dropped };
-}
-
-/** The blobs that build cache entries keep: each `build-cache/*.json` lists them in `blobs`. */
-async function buildCacheBlobs(paths: StorePaths): Promise<Digest[]> {
-  const blobs: Digest[] = [];
-  for (const name of await readdirOrEmpty(paths.buildCache)) {
-    if (!name.endsWith('.json')) continue;
-    let entry: { blobs?: unknown } | null;
-    try {
-      entry = JSON.parse(await readFile(join(paths.buildCache, name), 'utf8')) as { blobs?: unknown } | null;
-    } catch {
-      // Unreadable or malformed: it cannot be used as a cache hit either, so it keeps nothing.
-      continue;
-    }
-    if (Array.isArray(entry?.blobs)) for (const d of entry.blobs) if (isDigest(d)) blobs.push(d);
-  }
-  return blobs;
 }
 
 function chainIdOfDir(name: string): Digest | undefined {

@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import createDebug from 'debug';
 import type { Descriptor, Digest } from '../oci/index.js';
 import type { BlobSource } from './blobs.js';
+import { BuildCacheFiles, type BuildCacheStorage } from './build-cache.js';
 import { checkStore } from './check.js';
 import { ContentStore } from './content.js';
 import { DocumentReader } from './documents.js';
@@ -57,6 +58,8 @@ export class ImageStoreCore
 {
   /** The store's directory (absolute). */
   readonly root: string;
+  /** Where the build cache keeps its records and files; see {@link BuildCacheStorage}. */
+  readonly buildCache: BuildCacheStorage;
   readonly #paths: StorePaths;
   readonly #docs: DocumentReader;
   readonly #retention: Required<HistoryRetention>;
@@ -73,6 +76,7 @@ export class ImageStoreCore
     this.#paths = opened.paths;
     this.#retention = opened.retention;
     this.#docs = new DocumentReader(opened.paths);
+    this.buildCache = new BuildCacheFiles(opened.paths);
     this.#content = new ContentStore(opened.paths);
     this.#images = new ImageCatalog(opened.paths, this.#docs, this.#content);
     this.#tags = new TagStore(opened.paths, this.#docs, this.#content, this.#images);
@@ -244,6 +248,17 @@ export class ImageStoreCore
   /** {@inheritDoc SnapshotStore.snapshotPaths} */
   snapshotPaths(image: string): Promise<ImageSnapshot | undefined> {
     return this.#snapshots.snapshotPaths(image);
+  }
+
+  /**
+   * A directory for temporary files on the store's filesystem (so that
+   * what is made there can be renamed into the store, e.g. adopted as a
+   * snapshot). It exists once the store is open. Name what you put there
+   * with an owner token (`<pid>-<start time>-<random>`, see `ownerToken`),
+   * so that opening the store removes what a crashed process left.
+   */
+  tmpDir(): string {
+    return this.#paths.tmp;
   }
 
   /**
