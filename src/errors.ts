@@ -31,6 +31,7 @@ export interface DocklessErrorOptions {
  * | `ERR_DOCKLESS_ABORTED` | {@link AbortError} | the operation was cancelled through its `AbortSignal` |
  * | `ERR_DOCKLESS_UNAVAILABLE` | {@link UnavailableError} | a remote service (a registry) cannot be reached or keeps failing |
  * | `ERR_DOCKLESS_BUILD` | {@link BuildError} | a build step's command failed (a `RUN` exited non-zero) |
+ * | `ERR_DOCKLESS_IO` | {@link IoError} | a filesystem call failed for a reason that is neither a missing path nor a refused permission (ENOSPC, EIO, …) |
  */
 export class DocklessError extends Error {
   /** A stable, machine-readable code; see the table on {@link DocklessError}. */
@@ -141,6 +142,15 @@ export class BuildError extends DocklessError {
     if (details.exitCode !== undefined) this.exitCode = details.exitCode;
     if (details.output !== undefined) this.output = details.output;
   }
+}
+
+/**
+ * A filesystem call failed for a reason that is neither a missing path
+ * ({@link NotFoundError}) nor a refused permission ({@link PermissionError}):
+ * a full disk, an I/O error, a name too long. The Node error is the `cause`.
+ */
+export class IoError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_IO';
 }
 
 /** Untrusted input (for example a layer tar entry) tried to leave the directory it belongs in. */

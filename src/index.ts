@@ -15,6 +15,7 @@ export {
   NotFoundError,
   PermissionError,
   UnsafeContentError,
+  IoError,
 } from './errors.js';
 export type { DigestMismatchDetails, DocklessErrorOptions, HelperErrorDetails } from './errors.js';
 export { Runtime } from './runtime/runtime.js';

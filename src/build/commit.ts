@@ -86,7 +86,7 @@ export async function commitContainer(
   const lease = await store.lease(`commit-${process.pid}-${randomBytes(6).toString('hex')}`, [digest], { processBound: true });
   let copy: string | undefined;
   try {
-    const snapshot = (await store.snapshotPaths(digest)) ?? (await store.snapshot(digest));
+    const snapshot = await store.snapshot(digest);
     const view = new MergedView(snapshot.lowerDirs, options.helperPath !== undefined ? { helperPath: options.helperPath } : {});
     let dir = upper;
     if (container.status !== 'stopped') {

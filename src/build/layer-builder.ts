@@ -790,7 +790,7 @@ export class LayerBuilder {
     state.view ??= (async () => {
       if (state.layers.length === 0) return new MergedView([]);
       const image = await this.#image(state, lease);
-      const snapshot = (await this.#store.snapshotPaths(image.digest)) ?? (await this.#store.snapshot(image.digest, signalOption(this.#options.signal)));
+      const snapshot = await this.#store.snapshot(image.digest, signalOption(this.#options.signal));
       return new MergedView(snapshot.lowerDirs, helperOption(this.#options.helperPath));
     })();
     return state.view;
@@ -1003,7 +1003,7 @@ export class LayerBuilder {
     let snapshot;
     try {
       await lease.add([from]);
-      snapshot = (await this.#store.snapshotPaths(from)) ?? (await this.#store.snapshot(from, signalOption(this.#options.signal)));
+      snapshot = await this.#store.snapshot(from, signalOption(this.#options.signal));
     } catch (err) {
       if (err instanceof NotFoundError) throw new NotFoundError(`${context}: image \`${from}\` is not in the store`, { cause: err });
       throw err;

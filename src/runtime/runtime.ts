@@ -450,7 +450,7 @@ export class Runtime {
     if (this.#store === undefined) {
       throw new InvalidArgumentError(`container spec: image ${image} needs a Runtime created with { store }`);
     }
-    const snapshot = (await this.#store.snapshotPaths(image)) ?? (await this.#store.snapshot(image));
+    const snapshot = await this.#store.snapshot(image);
     // overlayfs needs one lower dir at least; an image without layers gets an empty one.
     const lowers = snapshot.lowerDirs.length > 0 ? snapshot.lowerDirs : [await this.#emptyDir()];
     return { lowers, label: lowers[0]!, config: snapshot.config.config, targets: [snapshot.digest, ...snapshot.chainIds] };

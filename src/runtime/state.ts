@@ -1,5 +1,4 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { CgroupRecord } from './cgroups/cgroup-set.js';
 import type { StdioMode } from './spec.js';
@@ -41,19 +40,7 @@ export interface ExitRecord {
   oom?: boolean;
 }
 
-/** The default persistent data directory: `/var/lib/dockless` for root, else under `$XDG_DATA_HOME`. */
-export function defaultRoot(): string {
-  if (process.getuid?.() === 0) return '/var/lib/dockless';
-  const base = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
-  return join(base, 'dockless');
-}
-
-/** The default state directory: `/run/dockless` for root, else `$XDG_RUNTIME_DIR/dockless`. */
-export function defaultStateDir(): string {
-  if (process.getuid?.() === 0) return '/run/dockless';
-  if (process.env.XDG_RUNTIME_DIR) return join(process.env.XDG_RUNTIME_DIR, 'dockless');
-  return join('/tmp', `dockless-${process.getuid?.() ?? 'user'}`);
-}
+export { defaultDataRoot as defaultRoot, defaultStateDir } from '../util/index.js';
 
 /** Writes `data` to `path` atomically: a temporary file, then rename. */
 export async function writeJsonAtomic(path: string, data: unknown): Promise<void> {

@@ -6,11 +6,19 @@
  */
 
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, resolve as resolvePath } from 'node:path';
+import { join } from 'node:path';
 import createDebug from 'debug';
-import { InvalidArgumentError, InvalidStateError, PermissionError } from '../errors.js';
+import { InvalidArgumentError, InvalidStateError } from '../errors.js';
 import { OCI_LAYOUT_VERSION } from '../oci/index.js';
-import { ensureDir, isAbandoned, isErrno, removeTree, writeFileAtomic } from '../util/index.js';
+import {
+  checkDirOption,
+  createDirOption,
+  ensureDir,
+  isAbandoned,
+  isErrno,
+  removeTree,
+  writeFileAtomic,
+} from '../util/index.js';
 import { cleanAbandonedLockAttempts, removeStaleLocks, withLock } from './lock.js';
 import { defaultStoreRoot, SNAPSHOT_TMP_PREFIX, StorePaths } from './paths.js';
 import { emptyIndex, readIndex, writeIndex } from './refs.js';
@@ -39,7 +47,8 @@ export interface OpenedStore {
  * files).
  *
  * @throws {InvalidStateError} when `root` holds an OCI layout of another version, or a corrupt `index.json`.
- * @throws {InvalidArgumentError} when a retention setting is not a non-negative number.
+ * @throws {InvalidArgumentError} when `root` or `helperPath` is not a path, `root` is a file, or a retention
+ *   setting is not a non-negative number.
  * @throws {PermissionError} when the store directory cannot be created or written.
  */
 export async function openStore(options: ImageStoreOptions = {}): Promise<OpenedStore> {
@@ -49,18 +58,10 @@ export async function openStore(options: ImageStoreOptions = {}): Promise<Opened
       throw new InvalidArgumentError(`open store: historyRetention.${key} must be a non-negative number`);
     }
   }
-  const paths = new StorePaths(resolvePath(options.root ?? defaultStoreRoot()));
-  try {
-    await ensureDir(join(paths.blobs, 'sha256'));
-  } catch (err) {
-    if (isErrno(err, 'EACCES', 'EPERM', 'EROFS')) {
-      throw new PermissionError(`open store \`${paths.root}\`: ${(err as NodeJS.ErrnoException).code}`, {
-        cause: err,
-        path: paths.root,
-      });
-    }
-    throw err;
-  }
+  if (options.helperPath !== undefined) checkDirOption(options.helperPath, 'open store: helperPath');
+  const paths = new StorePaths(checkDirOption(options.root ?? defaultStoreRoot(), 'open store: root'));
+  await createDirOption(paths.root, 'open store: root');
+  await createDirOption(join(paths.blobs, 'sha256'), 'open store');
   await Promise.all([
     ensureDir(paths.leases),
     ensureDir(paths.images),

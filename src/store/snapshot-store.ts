@@ -91,7 +91,9 @@ export class SnapshotStore {
    * stack as overlayfs lower dirs, top-most first, with the image config.
    * Missing layers are unpacked from their blobs, which are verified as they
    * stream; concurrent calls for the same layer, in this or another process,
-   * do the work once. Hold a lease on the image while its snapshots are in
+   * do the work once. An image whose layers are all unpacked is answered
+   * from {@link SnapshotStore.snapshotPaths}'s fast path (no blob read, no
+   * lock) unless `onProgress` or `platform` is given. Hold a lease on the image while its snapshots are in
    * use, so GC keeps them.
    *
    * @throws {InvalidArgumentError} when `image` is malformed, a document is, or a layer tar is.
@@ -108,6 +110,11 @@ export class SnapshotStore {
    * ```
    */
   async snapshot(image: string, options: SnapshotOptions = {}): Promise<ImageSnapshot> {
+    // An image unpacked before needs no blob read and no lock, unless progress events or another platform are asked for.
+    if (options.platform === undefined && options.onProgress === undefined) {
+      const ready = await this.snapshotPaths(image);
+      if (ready !== undefined) return ready;
+    }
     const descriptor = await this.#images.resolve(image);
     const loaded = await this.#docs.image(descriptor, options.platform);
     const { manifest, diffIds, chainIds } = loaded;
@@ -186,7 +193,8 @@ export class SnapshotStore {
 
   /**
    * The snapshot of an image whose layers are all unpacked already, or
-   * `undefined` when one is not (then call {@link ImageStore.snapshot}).
+   * `undefined` when one is not. {@link ImageStore.snapshot} tries it first,
+   * so call this only to know whether an image is unpacked.
    * Cheap: it reads no blob, only `index.json` for a tag (a bare digest
    * skips that) and a small record written by `snapshot()` (cached in
    * memory), and stats each layer's marker. As with `snapshot()`, hold a
@@ -196,7 +204,7 @@ export class SnapshotStore {
    * @throws {NotFoundError} when a tag does not exist.
    * @example
    * ```ts
-   * const snap = (await store.snapshotPaths(ref)) ?? (await store.snapshot(ref));
+   * if ((await store.snapshotPaths(ref)) === undefined) console.log(`${ref}: not unpacked yet`);
    * ```
    */
   async snapshotPaths(image: string): Promise<ImageSnapshot | undefined> {

@@ -6,7 +6,7 @@
 
 import createDebug from 'debug';
 import PQueue from 'p-queue';
-import { AbortError, DigestMismatchError, InvalidArgumentError } from '../errors.js';
+import { AbortError, AlreadyExistsError, DigestMismatchError, InvalidArgumentError } from '../errors.js';
 import {
   chainIds as computeChainIds,
   checkDescriptor,
@@ -359,7 +359,7 @@ async function holdDigest(store: TransferStore, digest: Digest): Promise<void> {
   try {
     await store.lease(id, [digest]);
   } catch (err) {
-    if ((err as { code?: unknown }).code !== 'ERR_DOCKLESS_ALREADY_EXISTS') throw err;
+    if (!(err instanceof AlreadyExistsError)) throw err;
   }
 }
 

@@ -624,15 +624,23 @@ export class RegistryClient {
           `${context}: registry ${this.registry} keeps failing: ${status}${detail ? ` ${detail}` : ''}`,
           { registry: this.registry, status },
         );
+      case status >= 400 && status < 500:
+        return new InvalidArgumentError(`${context}: registry ${this.registry} refused it: ${status}${detail ? ` ${detail}` : ''}`);
       default:
-        return new DocklessError(`${context}: registry ${this.registry} answered ${status}${detail ? ` ${detail}` : ''}`);
+        // A status the distribution spec does not allow here: the registry is not one we can use.
+        return new UnavailableError(`${context}: registry ${this.registry} answered ${status}${detail ? ` ${detail}` : ''}`, {
+          registry: this.registry,
+          status,
+        });
     }
   }
 
   #location(response: HttpResponse, what: string): URL {
     const location = response.headers.location;
     if (location === undefined) {
-      throw new DocklessError(`${this.#context}: ${what}: registry ${this.registry} gave no upload location`);
+      throw new UnavailableError(`${this.#context}: ${what}: registry ${this.registry} gave no upload location`, {
+        registry: this.registry,
+      });
     }
     return new URL(location, this.#base);
   }

@@ -1,10 +1,28 @@
 /**
- * Telling Node's system errors apart by their `code`.
+ * Telling Node's system errors apart by their `code`, and turning them into
+ * dockless errors.
  *
  * @module
  */
 
+import { type DocklessError, IoError, NotFoundError, PermissionError } from '../errors.js';
+
 /** Whether `err` is a Node system error with the given `code`. */
 export function isErrno(err: unknown, ...codes: string[]): boolean {
   return typeof err === 'object' && err !== null && codes.includes((err as NodeJS.ErrnoException).code ?? '');
+}
+
+/**
+ * The dockless error for a failed filesystem call: {@link NotFoundError} for
+ * ENOENT and ENOTDIR, {@link PermissionError} for EACCES, EPERM and EROFS,
+ * {@link IoError} otherwise; `cause` is the Node error. The message gets the
+ * errno code appended (`` open `/x`: ENOSPC ``).
+ */
+export function fsError(cause: unknown, message: string, path?: string): DocklessError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const text = typeof code === 'string' ? `${message}: ${code}` : `${message}: ${cause instanceof Error ? cause.message : String(cause)}`;
+  const options = path === undefined ? { cause } : { cause, path };
+  if (isErrno(cause, 'ENOENT', 'ENOTDIR')) return new NotFoundError(text, options);
+  if (isErrno(cause, 'EACCES', 'EPERM', 'EROFS')) return new PermissionError(text, options);
+  return new IoError(text, options);
 }

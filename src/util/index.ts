@@ -8,3 +8,4 @@ export * from './errno.js';
 export * from './fs.js';
 export * from './process.js';
 export * from './json.js';
+export * from './dirs.js';

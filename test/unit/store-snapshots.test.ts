@@ -78,6 +78,21 @@ describe('ImageStore snapshots', () => {
     assert.ok(perCallMs < 2, `snapshotPaths took ${perCallMs.toFixed(3)} ms per call`);
   });
 
+  // Callers used to write `(await snapshotPaths(x)) ?? (await snapshot(x))`: snapshot() must itself skip
+  // every blob read for an image already unpacked.
+  it('snapshot() of an image already unpacked takes the fast path and reads no blob', async () => {
+    const { manifest } = await putSyntheticImage(store, [{ 'quick.txt': 'quick' }]);
+    await store.tag(manifest.digest, 'quick:1');
+    const snap = await store.snapshot('quick:1');
+    const details = await store.inspect('quick:1');
+    // With its manifest and config blobs gone, only the fast path can answer.
+    await rm(store.blobPath(details.configDigest));
+    await rm(store.blobPath(manifest.digest));
+    const fresh = await ImageStore.open({ root: store.root });
+    assert.deepEqual(await fresh.snapshot('quick:1'), snap);
+    await store.untag('quick:1');
+  });
+
   it('does the work once for concurrent requests of the same layers', async () => {
     const { manifest } = await putSyntheticImage(store, [{ 'c1.txt': 'c'.repeat(100_000) }, { 'c2.txt': 'd' }]);
     const done: boolean[][] = [[], [], []];

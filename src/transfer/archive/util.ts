@@ -8,8 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { AbortError, DocklessError, InvalidArgumentError } from '../../errors.js';
-import { fsyncDir } from '../../util/index.js';
+import { AbortError, DocklessError, InvalidArgumentError, IoError } from '../../errors.js';
+import { fsError, fsyncDir } from '../../util/index.js';
 export { drained } from '../../layer/index.js';
 
 /** Throws an {@link AbortError} naming `context` when `signal` has aborted. */
@@ -34,7 +34,8 @@ export function wrapArchiveError(err: unknown, context: string, path: string): E
       path,
     });
   }
-  return new DocklessError(`${context}: ${message}`, { cause: err, path });
+  if (typeof (err as NodeJS.ErrnoException | undefined)?.code === 'string') return fsError(err, context, path);
+  return new IoError(`${context}: ${message}`, { cause: err, path });
 }
 
 /** tar-stream reports a bad archive with a plain Error and one of these messages. */
