@@ -23,13 +23,15 @@ export async function fsyncDir(path: string): Promise<void> {
 
 /**
  * Replaces `path` with `data` atomically: the bytes go to a temporary file in
- * `tmpDir` (same filesystem), are fsynced, and the file is renamed over
- * `path`; then the directory is fsynced. A crash at any instant leaves either
- * the old or the new content at `path`, and at worst an abandoned temporary
- * file in `tmpDir`.
+ * `tmpDir` (same filesystem; by default a hidden sibling of `path`), are
+ * fsynced, and the file is renamed over `path`; then the directory is
+ * fsynced. A crash at any instant leaves either the old or the new content
+ * at `path`, and at worst an abandoned temporary file (named with an owner
+ * token, so that its leftovers can be recognised).
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, tmpDir: string): Promise<void> {
-  const tmp = join(tmpDir, `${basename(path)}.${ownerToken()}`);
+export async function writeFileAtomic(path: string, data: string | Uint8Array, tmpDir?: string): Promise<void> {
+  const tmp =
+    tmpDir === undefined ? join(dirname(path), `.${basename(path)}.${ownerToken()}`) : join(tmpDir, `${basename(path)}.${ownerToken()}`);
   const handle = await open(tmp, 'wx', 0o644);
   try {
     try {

@@ -36,7 +36,7 @@ import type { Lease } from '../../store/index.js';
 import { MAX_DOCUMENT_SIZE, type ArchiveContents } from './tar-read.js';
 import type { TarOutput } from './tar-write.js';
 import { counted, isErrno, removeQuietly, renameDurably, siblingTemp, throwIfAborted } from './util.js';
-import { parseJsonObject } from '../../util/index.js';
+import { parseJsonObject, writeFileAtomic } from '../../util/index.js';
 
 const debug = createDebug('dockless:transfer');
 const MAX_NESTING = 4;
@@ -470,7 +470,7 @@ export async function writeLayoutDirectory(
   try {
     if (existing !== 'layout') {
       await mkdir(join(dir, OCI_LAYOUT_BLOBS_DIR), { recursive: true, mode: 0o755 });
-      await writeFileDurably(join(dir, OCI_LAYOUT_FILE), `${JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION })}\n`);
+      await writeFileAtomic(join(dir, OCI_LAYOUT_FILE), `${JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION })}\n`);
     }
     const blobs = await allBlobs(store, entries);
     const layers = new Set(await layerDigests(store, entries));
@@ -505,9 +505,7 @@ export async function writeLayoutDirectory(
       index.manifests = [...kept, ...index.manifests];
     }
     const indexText = `${JSON.stringify(index)}\n`;
-    const indexTmp = siblingTemp(join(dir, OCI_LAYOUT_INDEX_FILE), 'tmp');
-    await writeFileDurably(indexTmp, indexText);
-    await renameDurably(indexTmp, join(dir, OCI_LAYOUT_INDEX_FILE));
+    await writeFileAtomic(join(dir, OCI_LAYOUT_INDEX_FILE), indexText);
     bytes += Buffer.byteLength(indexText);
     if (existing !== 'layout') await renameDurably(dir, path);
   } catch (err) {
@@ -584,16 +582,6 @@ async function copyBlob(store: TransferStore, digest: Digest, target: string, on
     await handle.close().catch(() => {});
     await removeQuietly(tmp);
     throw err;
-  }
-}
-
-async function writeFileDurably(path: string, text: string): Promise<void> {
-  const handle = await open(path, 'w', 0o644);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

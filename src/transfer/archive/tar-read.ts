@@ -11,7 +11,6 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import createDebug from 'debug';
-import tarStream from 'tar-stream';
 import { InvalidArgumentError, UnsafeContentError } from '../../errors.js';
 import { type Digest, isDigest } from '../../oci/index.js';
 import type { TransferStore } from '../types.js';
@@ -19,12 +18,12 @@ import type { Lease } from '../../store/index.js';
 import { decompress, sniffCompression, type Compression } from './codec.js';
 import { LayerTap } from './layer-tap.js';
 import { counted, drained, throwIfAborted, wrapArchiveError } from './util.js';
-import { normalizeEntryPath } from '../../layer/index.js';
+import { createExtract, normalizeEntryPath, type TarEntryStream, type TarExtract } from '../../layer/index.js';
 
 const debug = createDebug('dockless:transfer');
 
 /** One entry of a tar being extracted: its header and its content stream. */
-type TarEntry = tarStream.ExtractEvents['entry'][1];
+type TarEntry = TarEntryStream;
 
 /** The largest document (JSON, `VERSION`, `repositories`) an archive may hold: 32 MiB. */
 export const MAX_DOCUMENT_SIZE = 32 * 1024 * 1024;
@@ -105,7 +104,7 @@ export async function readArchive(store: TransferStore, path: string, options: R
   const contents = new ArchiveContents();
   const file = createReadStream(path, { highWaterMark: 1 << 20 });
   const raw = counted(file, (bytes) => options.onBytes?.(bytes, total));
-  const extract = tarStream.extract();
+  const { extract } = createExtract();
   const onAbort = (): void => {
     file.destroy();
   };
@@ -135,7 +134,7 @@ export async function readArchive(store: TransferStore, path: string, options: R
 }
 
 /** Decompresses `raw` into `extract`, with backpressure; ends it, or destroys it with the error. */
-async function feed(raw: AsyncIterable<Uint8Array>, extract: tarStream.Extract, context: string): Promise<void> {
+async function feed(raw: AsyncIterable<Uint8Array>, extract: TarExtract, context: string): Promise<void> {
   try {
     const { compression, chunks } = await sniffCompression(raw);
     for await (const chunk of decompress(chunks, compression, context)) {
@@ -299,7 +298,7 @@ export function normalizeEntryName(name: string): string | undefined {
  */
 export async function sniffTarKind(path: string, context: string): Promise<{ kind: 'archive' | 'rootfs'; compression: Compression }> {
   const file = createReadStream(path, { highWaterMark: 64 * 1024 });
-  const extract = tarStream.extract();
+  const { extract } = createExtract();
   let compression: Compression = 'none';
   const producer = (async () => {
     const sniffed = await sniffCompression(file);
