@@ -3,6 +3,11 @@
  * Docker's registry API v2): manifests and blobs, uploads and mounts, with
  * authentication, retries on 5xx and connection errors, and typed errors.
  *
+ * Past ~600 lines on purpose: it is one class over one API, whose requests
+ * share the retry, resume and error-mapping state of one connection; the
+ * authentication (auth.ts), the challenge parser (www-authenticate.ts) and
+ * the HTTP layer (http.ts) are already apart.
+ *
  * @module
  */
 
