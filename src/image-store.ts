@@ -29,6 +29,11 @@ import { ImageStoreCore, openStore, type ImageStoreOptions } from './store/index
  * tags with their history and rollback, layers unpacked once per chainID as
  * *snapshots*, leases, garbage collection and a consistency check.
  *
+ * Blobs, images, tags, leases, snapshots, GC and check are
+ * {@link ImageStoreCore}'s (what the builder and the runtime take);
+ * `ImageStore` adds registries (`pull`, `push`) and archives (`import`,
+ * `export`).
+ *
  * Several processes may use one store at once: tag changes are
  * read-modify-writes of `index.json` under a cross-process lock, every file
  * is written atomically, and a crash at any instant leaves a store that opens
