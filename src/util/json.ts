@@ -8,7 +8,8 @@
 import { InvalidArgumentError } from '../errors.js';
 
 /**
- * Parses `data` as a JSON object. The shape is the caller's to check.
+ * Parses `data` as a JSON object (an array is one too). The shape is the
+ * caller's to check.
  *
  * @param what names the document in the error (`manifest sha256:ab12…`).
  * @throws {InvalidArgumentError} when it is not JSON, or not an object (with the parse error as `cause`).
