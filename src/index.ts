@@ -58,9 +58,28 @@ export { AUTO_USERNS_BASE, AUTO_USERNS_SIZE, AUTO_USERNS_USER } from './runtime/
 export { DEFAULT_HOST_BINARIES, rootfsFromHost } from './runtime/host-rootfs.js';
 export type { HostRootfs, HostRootfsOptions } from './runtime/host-rootfs.js';
 export { ImageStore } from './image-store.js';
-export { ImageStoreCore, Lease, DEFAULT_GC_GRACE_PERIOD, DEFAULT_HISTORY_RETENTION, defaultStoreRoot } from './store/index.js';
+export {
+  ImageStoreCore,
+  IngestSession,
+  LayerIngest,
+  Lease,
+  DEFAULT_GC_GRACE_PERIOD,
+  DEFAULT_HISTORY_RETENTION,
+  defaultStoreRoot,
+} from './store/index.js';
 export type {
   BlobSource,
+  BuildCacheRecord,
+  BuildCacheStorage,
+  ContentReader,
+  ContentWriter,
+  ImageReader,
+  ImageWriter,
+  Ingester,
+  LeaseManager,
+  Snapshotter,
+  LayerIngestOptions,
+  SnapshotTarget,
   GcOptions,
   GcResult,
   HistoryRetention,

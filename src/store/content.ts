@@ -27,25 +27,7 @@ export class ContentStore {
     this.#paths = paths;
   }
 
-  /**
-   * Stores a blob. The content is written to an ingest file while its digest
-   * is computed, checked against `digest` and `size` when given, fsynced and
-   * renamed into `blobs/<algorithm>/<hex>`. Idempotent: storing content that
-   * is already there succeeds (a resolved promise means the content is
-   * stored, not that this call stored it).
-   *
-   * @returns the blob's descriptor (with `options.mediaType`).
-   * @throws {DigestMismatchError} when the content does not match `digest` or `size`; nothing is stored.
-   * @throws {InvalidArgumentError} when `digest` is malformed.
-   * @throws {NotFoundError} when `lease` names no lease.
-   * @throws {AbortError} when `signal` aborts; nothing is stored.
-   * @example
-   * ```ts
-   * const desc = await store.putBlob(createReadStream('layer.tar.gz'), {
-   *   digest: 'sha256:…', size: 1234, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-   * });
-   * ```
-   */
+  /** See {@link ImageStoreCore.putBlob}. */
   async putBlob(data: BlobSource, options: PutBlobOptions = {}): Promise<Descriptor> {
     const blob = await ingestBlob(this.#paths, data, { digest: options.digest, size: options.size }, options.signal);
     try {
@@ -61,62 +43,23 @@ export class ContentStore {
     return { mediaType: options.mediaType ?? OCTET_STREAM, digest: blob.digest, size: blob.size };
   }
 
-  /**
-   * Opens a blob for reading. The stream verifies the content as it flows
-   * and fails at EOF, with a `DigestMismatchError` before `end`, when it does
-   * not match the digest: read it to the end before trusting it.
-   *
-   * @throws {NotFoundError} when the blob is not in the store.
-   * @throws {InvalidArgumentError} when `digest` is malformed.
-   * @example
-   * ```ts
-   * await pipeline(await store.getBlob(layer.digest), createWriteStream('layer.tar.gz'));
-   * ```
-   */
+  /** See {@link ImageStoreCore.getBlob}. */
   async getBlob(digest: string): Promise<Readable> {
     const d = parseDigest(digest);
     return openBlob(this.#paths, d, await this.size(d));
   }
 
-  /**
-   * Reads a whole blob into memory and verifies it; meant for small blobs
-   * (manifests, configs).
-   *
-   * @throws {NotFoundError} when the blob is not in the store.
-   * @throws {DigestMismatchError} when its content does not match its digest.
-   * @throws {InvalidArgumentError} when `digest` is malformed.
-   * @example
-   * ```ts
-   * const manifest = JSON.parse((await store.readBlob(desc.digest)).toString());
-   * ```
-   */
+  /** See {@link ImageStoreCore.readBlob}. */
   async readBlob(digest: string): Promise<Buffer> {
     return readBlobVerified(this.#paths, parseDigest(digest));
   }
 
-  /**
-   * Whether a blob is in the store.
-   *
-   * @throws {InvalidArgumentError} when `digest` is malformed.
-   * @example
-   * ```ts
-   * if (!(await store.hasBlob(layer.digest))) await download(layer);
-   * ```
-   */
+  /** See {@link ImageStoreCore.hasBlob}. */
   async hasBlob(digest: string): Promise<boolean> {
     return (await this.size(parseDigest(digest))) !== undefined;
   }
 
-  /**
-   * The path of a blob's file (`<root>/blobs/<algorithm>/<hex>`), whether or
-   * not it exists. Read it, never write it.
-   *
-   * @throws {InvalidArgumentError} when `digest` is malformed.
-   * @example
-   * ```ts
-   * const path = store.blobPath('sha256:…');
-   * ```
-   */
+  /** See {@link ImageStoreCore.blobPath}. */
   blobPath(digest: string): string {
     return this.#paths.blob(parseDigest(digest));
   }

@@ -59,23 +59,7 @@ export class ImageCatalog {
     this.#content = content;
   }
 
-  /**
-   * Writes an image's config and manifest (OCI media types) for layers whose
-   * blobs are already in the store. Does not tag it.
-   *
-   * @returns the manifest's descriptor; tag it with {@link ImageStore.tag}.
-   * @throws {NotFoundError} when a layer blob is missing, or `lease` names no lease.
-   * @throws {InvalidArgumentError} when a layer descriptor or diffID is malformed, a media type is not a
-   *   layer's, a blob's size differs from its descriptor, or the config's `rootfs.diff_ids` differ from the layers'.
-   * @example
-   * ```ts
-   * const manifest = await store.putImage({
-   *   config: { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, config: { Cmd: ['sh'] } },
-   *   layers: [{ descriptor: layerDesc, diffId: 'sha256:…' }],
-   * });
-   * await store.tag(manifest.digest, 'example.com/app:1');
-   * ```
-   */
+  /** See {@link ImageStoreCore.putImage}. */
   async putImage(input: PutImageInput): Promise<Descriptor> {
     const layers = input.layers.map((layer, i) => {
       const where = `put image: layer ${i}`;
@@ -149,20 +133,7 @@ export class ImageCatalog {
   }
 
 
-  /**
-   * Resolves an image reference to the descriptor of its manifest (or index).
-   * Accepts `name:tag` (short forms normalised: `alpine` is
-   * `docker.io/library/alpine:latest`), `name@sha256:…` and `name:tag@sha256:…`
-   * (the digest wins, the name is not checked), a bare digest `sha256:…`, or
-   * a 64-hex image id.
-   *
-   * @throws {InvalidArgumentError} when the reference is malformed.
-   * @throws {NotFoundError} when no tag or manifest blob matches.
-   * @example
-   * ```ts
-   * const { digest } = await store.resolve('alpine');
-   * ```
-   */
+  /** See {@link ImageStoreCore.resolve}. */
   async resolve(image: string): Promise<Descriptor> {
     const parsed = parseImageRef(image);
     if (parsed.digest !== undefined) return this.#resolveDigest(parsed.digest, image);
@@ -173,16 +144,7 @@ export class ImageCatalog {
   }
 
 
-  /**
-   * Every tag, sorted by reference, with its image's digest, creation time
-   * and size.
-   *
-   * @throws {InvalidStateError} when `index.json` is corrupt.
-   * @example
-   * ```ts
-   * for (const { reference, digest, size } of await store.list()) console.log(reference, digest, size);
-   * ```
-   */
+  /** See {@link ImageStoreCore.list}. */
   async list(): Promise<ImageSummary[]> {
     const targets = await this.targets(true);
     const summaries: ImageSummary[] = [];
@@ -205,19 +167,7 @@ export class ImageCatalog {
     return summaries;
   }
 
-  /**
-   * Everything about an image: manifest, config, layers (with sizes,
-   * diffIDs and chainIDs), the config's build history, total size and tags.
-   *
-   * @throws {InvalidArgumentError} when `image` is malformed, or a document is.
-   * @throws {NotFoundError} when it does not resolve, or a document blob is missing.
-   * @throws {DigestMismatchError} when a document blob is corrupt.
-   * @example
-   * ```ts
-   * const { config, layers } = await store.inspect('alpine:3.20');
-   * console.log(config.config?.Cmd, layers.length);
-   * ```
-   */
+  /** See {@link ImageStoreCore.inspect}. */
   async inspect(image: string): Promise<ImageDetails> {
     const parsed = parseImageRef(image);
     const descriptor = await this.resolve(image);

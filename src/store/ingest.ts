@@ -32,7 +32,9 @@ const PIPE_BUFFER = 1 << 20;
 
 /** Where a layer's snapshot goes, when the layer is to be unpacked as it is written. */
 export interface SnapshotTarget {
+  /** The snapshot's name: the layer's chainID. */
   chainId: Digest;
+  /** The layer's diffID, which the unpacked tar must match. */
   diffId: Digest;
   /** The chainID of the layer below, `null` for the base layer. */
   parent: Digest | null;
@@ -42,6 +44,7 @@ export interface SnapshotTarget {
 export interface LayerIngestOptions {
   /** Unpack the layer into this snapshot as it is written; omit to store the blob only. */
   snapshot?: SnapshotTarget | undefined;
+  /** Cancels the write and the unpack. */
   signal?: AbortSignal | undefined;
   /** Unpack without privileges. @default process.getuid() !== 0 */
   rootless?: boolean | undefined;
@@ -126,7 +129,7 @@ export class IngestSession {
    * Makes everything written visible: the blobs under the store lock (with
    * the kept ones renewed, so that a concurrent GC cannot take them before
    * the image is tagged), then each snapshot under its snapshot lock through
-   * {@link publishSnapshot}, which keeps a complete snapshot another process
+   * the store's one snapshot publisher, which keeps a complete snapshot another process
    * made meanwhile and replaces a directory without a marker. After a crash
    * half-way, the visible part is consistent (complete blobs, complete
    * snapshots) and unreferenced until tagged.

@@ -27,22 +27,7 @@ export class LeaseStore {
     this.#images = images;
   }
 
-  /**
-   * Takes a lease: GC keeps everything it names until it is released (or
-   * expires, or its process ends when `processBound`). Targets are digests
-   * of blobs or manifests (a manifest keeps its whole image, snapshots
-   * included), chainIDs (keep those snapshots), or image references
-   * (resolved to their manifest digest now).
-   *
-   * @returns a {@link Lease} handle; `AsyncDisposable`.
-   * @throws {InvalidArgumentError} when `id` or a target is malformed, or `expiresIn` is negative.
-   * @throws {AlreadyExistsError} when a lease with this id exists.
-   * @throws {NotFoundError} when a reference target does not resolve.
-   * @example
-   * ```ts
-   * await using lease = await store.lease(`container-${id}`, ['myapp:1.0'], { processBound: true });
-   * ```
-   */
+  /** See {@link ImageStoreCore.lease}. */
   async lease(id: string, targets: Iterable<string> = [], options: LeaseOptions = {}): Promise<Lease> {
     checkLeaseId(id);
     if (options.expiresIn !== undefined && !(options.expiresIn >= 0)) {
@@ -60,32 +45,14 @@ export class LeaseStore {
     return this.#leaseHandle(id);
   }
 
-  /**
-   * A handle on an existing lease, e.g. one taken by another process.
-   *
-   * @throws {NotFoundError} when there is no such lease.
-   * @throws {InvalidArgumentError} when `id` is malformed.
-   * @example
-   * ```ts
-   * await (await store.getLease('container-0f3a')).release();
-   * ```
-   */
+  /** See {@link ImageStoreCore.getLease}. */
   async getLease(id: string): Promise<Lease> {
     checkLeaseId(id);
     if ((await readLease(this.#paths, id)) === undefined) throw new NotFoundError(`lease ${id}: not found`);
     return this.#leaseHandle(id);
   }
 
-  /**
-   * Ends a lease. Releasing a lease that does not exist is not an error.
-   *
-   * @returns whether the lease existed.
-   * @throws {InvalidArgumentError} when `id` is malformed.
-   * @example
-   * ```ts
-   * await store.releaseLease('container-0f3a');
-   * ```
-   */
+  /** See {@link ImageStoreCore.releaseLease}. */
   async releaseLease(id: string): Promise<boolean> {
     checkLeaseId(id);
     const existed = await withLock(this.#paths.storeLock, () => deleteLease(this.#paths, id));
@@ -93,14 +60,7 @@ export class LeaseStore {
     return existed;
   }
 
-  /**
-   * Every lease, sorted by id, including expired ones GC has not removed yet.
-   *
-   * @example
-   * ```ts
-   * const held = (await store.leases()).map((l) => l.id);
-   * ```
-   */
+  /** See {@link ImageStoreCore.leases}. */
   async leases(): Promise<LeaseInfo[]> {
     return (await listLeases(this.#paths)).leases;
   }

@@ -58,20 +58,7 @@ export class SnapshotStore {
     for (const digest of digests) this.#records.delete(digest);
   }
 
-  /**
-   * Makes `dir` (moved, not copied) the snapshot of the top layer of
-   * `layers` (an image's layers, base first, blobs in the store), instead of
-   * unpacking that layer's blob when a container first needs it. For
-   * builders that made the layer's tar from `dir` itself: the caller vouches
-   * that unpacking the blob would give the same tree (names, types, modes,
-   * owners, whole-second mtimes, xattrs, overlayfs whiteouts and opaque
-   * directories).
-   *
-   * @returns whether `dir` was adopted; `false` (and `dir` left as it was)
-   *   when the snapshot exists already or `dir` is on another filesystem.
-   * @throws {InvalidArgumentError} when a diffID is malformed or `layers` is empty.
-   * @internal
-   */
+  /** See {@link ImageStoreCore.adoptSnapshot}. */
   async adoptSnapshot(layers: readonly ImageLayerInput[], dir: string, facts: { size: number; entries: number }): Promise<boolean> {
     if (layers.length === 0) throw new InvalidArgumentError('adopt snapshot: no layers');
     const ids = chainIds(layers.map((l) => parseDigest(l.diffId)));
@@ -85,30 +72,7 @@ export class SnapshotStore {
     );
   }
 
-  /**
-   * Makes sure every layer of an image is unpacked (once per chainID, shared
-   * by every image that has it) and returns the snapshot directories to
-   * stack as overlayfs lower dirs, top-most first, with the image config.
-   * Missing layers are unpacked from their blobs, which are verified as they
-   * stream; concurrent calls for the same layer, in this or another process,
-   * do the work once. An image whose layers are all unpacked is answered
-   * from {@link SnapshotStore.snapshotPaths}'s fast path (no blob read, no
-   * lock) unless `onProgress` or `platform` is given. Hold a lease on the image while its snapshots are in
-   * use, so GC keeps them.
-   *
-   * @throws {InvalidArgumentError} when `image` is malformed, a document is, or a layer tar is.
-   * @throws {NotFoundError} when the image or a blob is missing.
-   * @throws {DigestMismatchError} when a blob does not match its digest or a layer its diffID; nothing is kept.
-   * @throws {UnsafeContentError} when a layer tries to write outside its snapshot; nothing is kept.
-   * @throws {AbortError} when `signal` aborts.
-   * @throws {HelperError} when the native helper fails to apply device nodes, whiteouts or xattrs.
-   * @example
-   * ```ts
-   * const { lowerDirs, config } = await store.snapshot('alpine:3.20', {
-   *   onProgress: (e) => { if (e.type === 'layer-done') console.log('layer', e.index, e.cached ? 'cached' : 'unpacked'); },
-   * });
-   * ```
-   */
+  /** See {@link ImageStoreCore.snapshot}. */
   async snapshot(image: string, options: SnapshotOptions = {}): Promise<ImageSnapshot> {
     // An image unpacked before needs no blob read and no lock, unless progress events or another platform are asked for.
     if (options.platform === undefined && options.onProgress === undefined) {
@@ -191,22 +155,7 @@ export class SnapshotStore {
     return this.#snapshotOf(record);
   }
 
-  /**
-   * The snapshot of an image whose layers are all unpacked already, or
-   * `undefined` when one is not. {@link ImageStore.snapshot} tries it first,
-   * so call this only to know whether an image is unpacked.
-   * Cheap: it reads no blob, only `index.json` for a tag (a bare digest
-   * skips that) and a small record written by `snapshot()` (cached in
-   * memory), and stats each layer's marker. As with `snapshot()`, hold a
-   * lease on the image while the directories are in use.
-   *
-   * @throws {InvalidArgumentError} when `image` is malformed.
-   * @throws {NotFoundError} when a tag does not exist.
-   * @example
-   * ```ts
-   * if ((await store.snapshotPaths(ref)) === undefined) console.log(`${ref}: not unpacked yet`);
-   * ```
-   */
+  /** See {@link ImageStoreCore.snapshotPaths}. */
   async snapshotPaths(image: string): Promise<ImageSnapshot | undefined> {
     const parsed = parseImageRef(image);
     let digest = parsed.digest;

@@ -55,20 +55,7 @@ export class TagStore {
     this.#images = images;
   }
 
-  /**
-   * Points tag `ref` at an image, recording the change in the tag's history.
-   * Tagging a tag with the image it already points to changes nothing.
-   *
-   * @param image what to tag: any form {@link ImageStore.resolve} accepts.
-   * @param ref the tag, `name[:tag]` (`latest` when omitted).
-   * @returns the descriptor the tag now points to.
-   * @throws {InvalidArgumentError} when either reference is malformed, or `ref` has a digest.
-   * @throws {NotFoundError} when `image` does not resolve, or a blob it needs is missing.
-   * @example
-   * ```ts
-   * await store.tag('sha256:…', 'registry.example.com/team/app:2.1');
-   * ```
-   */
+  /** See {@link ImageStoreCore.tag}. */
   async tag(image: string, ref: string): Promise<Descriptor> {
     const target = parseTagReference(ref, 'tag');
     const descriptor = await this.#images.resolve(image);
@@ -80,17 +67,7 @@ export class TagStore {
     return descriptor;
   }
 
-  /**
-   * Removes a tag, recording the change in its history (so a
-   * {@link ImageStore.rollback} can restore it). The image stays until GC.
-   *
-   * @throws {InvalidArgumentError} when `ref` is malformed or has a digest.
-   * @throws {NotFoundError} when there is no such tag.
-   * @example
-   * ```ts
-   * await store.untag('myapp:old');
-   * ```
-   */
+  /** See {@link ImageStoreCore.untag}. */
   async untag(ref: string): Promise<void> {
     const target = parseTagReference(ref, 'untag');
     await this.#withRefs((state) => {
@@ -101,20 +78,7 @@ export class TagStore {
     debug('untag %s', target.toString());
   }
 
-  /**
-   * Removes an image from the tag list, as `docker rmi` does: a tag
-   * reference removes that tag; a digest (bare, an image id or `name@digest`)
-   * removes every tag that points to it. Content stays until GC.
-   *
-   * @returns the tags removed (full references).
-   * @throws {InvalidArgumentError} when `image` is malformed.
-   * @throws {NotFoundError} when no tag matches.
-   * @example
-   * ```ts
-   * await store.remove('alpine');              // ['docker.io/library/alpine:latest']
-   * await store.remove('sha256:…');            // every tag of that image
-   * ```
-   */
+  /** See {@link ImageStoreCore.remove}. */
   async remove(image: string): Promise<string[]> {
     const parsed = parseImageRef(image);
     const removed = await this.#withRefs((state) => {
@@ -134,18 +98,7 @@ export class TagStore {
   }
 
 
-  /**
-   * A tag's history, newest first: every change of what it points to, with
-   * times. The first entry is its current state (`digest: null` when the tag
-   * is removed). Changes beyond the retention setting are dropped by GC.
-   *
-   * @throws {InvalidArgumentError} when `ref` is malformed or has a digest.
-   * @throws {NotFoundError} when the tag neither exists nor has history.
-   * @example
-   * ```ts
-   * const [current, previous] = await store.history('myapp:latest');
-   * ```
-   */
+  /** See {@link ImageStoreCore.history}. */
   async history(ref: string): Promise<TagHistoryEntry[]> {
     const key = parseTagReference(ref, 'history').toString();
     const [index, history, time] = await Promise.all([
@@ -161,23 +114,7 @@ export class TagStore {
       .map((c, i) => ({ digest: c.digest, time: c.time, action: c.action, current: i === 0 }));
   }
 
-  /**
-   * Points a tag back at an earlier target from its history, and records
-   * that as a change too. Steps count earlier targets, skipping removals;
-   * successive rollbacks keep going back (like undo), and a new
-   * {@link ImageStore.tag} starts afresh. A removed tag can be rolled back
-   * to its last target.
-   *
-   * @returns the descriptor the tag now points to.
-   * @throws {InvalidArgumentError} when `ref` is malformed or `steps` is not a positive integer.
-   * @throws {NotFoundError} when the tag has no history, or the earlier image has been collected.
-   * @throws {InvalidStateError} when the history does not go back `steps` targets.
-   * @example
-   * ```ts
-   * await store.tag(v2.digest, 'myapp:latest');
-   * await store.rollback('myapp:latest'); // back to what it was before v2
-   * ```
-   */
+  /** See {@link ImageStoreCore.rollback}. */
   async rollback(ref: string, options: RollbackOptions = {}): Promise<Descriptor> {
     const target = parseTagReference(ref, 'rollback');
     const key = target.toString();
