@@ -23,7 +23,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ImageStore } from '../src/store/index.js';
+import { ImageStore } from '../src/index.js';
 import { startRegistry } from '../test/fixtures/registry.js';
 import { arg, binaryBody, defaultParent, gzipLayer, layerTotals, makeText, median, rng, textBody, type LayerInfo } from './common.js';
 

@@ -9,6 +9,7 @@ int cmd_run(int argc, char **argv);
 int cmd_meta(int argc, char **argv);
 int cmd_xattrs(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_syncfs(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_seal(int argc, char **argv);
 

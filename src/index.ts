@@ -58,7 +58,51 @@ export type { IdMap, UsernsSetting } from './runtime/userns.js';
 export { AUTO_USERNS_BASE, AUTO_USERNS_SIZE, AUTO_USERNS_USER } from './runtime/userns.js';
 export { DEFAULT_HOST_BINARIES, rootfsFromHost } from './runtime/host-rootfs.js';
 export type { HostRootfs, HostRootfsOptions } from './runtime/host-rootfs.js';
-export * from './store/index.js';
+export { ImageStore } from './image-store.js';
+export {
+  ImageStoreCore,
+  IngestSession,
+  LayerIngest,
+  Lease,
+  DEFAULT_GC_GRACE_PERIOD,
+  DEFAULT_HISTORY_RETENTION,
+  defaultStoreRoot,
+} from './store/index.js';
+export type {
+  BlobSource,
+  BuildCacheRecord,
+  BuildCacheStorage,
+  ContentReader,
+  ContentWriter,
+  ImageReader,
+  ImageWriter,
+  Ingester,
+  LeaseManager,
+  Snapshotter,
+  LayerIngestOptions,
+  SnapshotTarget,
+  GcOptions,
+  GcResult,
+  HistoryRetention,
+  ImageDetails,
+  ImageLayerInput,
+  ImageSnapshot,
+  ImageStoreOptions,
+  ImageSummary,
+  LayerDetails,
+  LeaseInfo,
+  LeaseOptions,
+  LeaseOwner,
+  PutBlobOptions,
+  PutImageInput,
+  RollbackOptions,
+  SnapshotOptions,
+  SnapshotProgress,
+  StoreProblem,
+  StoreProblemKind,
+  TagAction,
+  TagHistoryEntry,
+} from './store/index.js';
 export type {
   Annotations,
   ContainerConfig,
@@ -119,7 +163,7 @@ export type {
   ImportedImage,
   ImportFormat,
   ImportOptions,
-} from './transfer/archive/index.js';
+} from './transfer/index.js';
 export { UnavailableError } from './errors.js';
 export type { UnavailableErrorDetails } from './errors.js';
 export type {
@@ -132,7 +176,7 @@ export type {
   PushProgress,
   PushResult,
   RegistryCredentials,
-} from './transfer/types.js';
+} from './transfer/index.js';
 export { BuildError } from './errors.js';
 export type { BuildErrorDetails } from './errors.js';
 export { LayerBuilder, commitContainer, importRootfs, parseDockerfile } from './builder/index.js';

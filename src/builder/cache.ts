@@ -15,29 +15,23 @@
  *   names, types, modes, link targets and contents, after `.dockerignore`;
  * - `platform`: the image's platform.
  *
- * Entries live in the store, `<store root>/dockless/build-cache/<key hex>.json`,
- * written atomically, so they survive the process and any number of
- * processes share them. Each entry lists the blobs it needs in `blobs`;
- * `ImageStore.gc()` treats entries as roots and keeps those blobs.
+ * Entries live in the store, through its {@link BuildCacheStorage} (written
+ * atomically, so they survive the process and any number of processes share
+ * them). Each entry lists the blobs it needs in `blobs`; `ImageStore.gc()`
+ * treats entries as roots and keeps those blobs.
  *
  * @module
  */
 
-import { readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
 import createDebug from 'debug';
 import { type Descriptor, type Digest, digestHex, isDigest, sha256Digest, shortDigest } from '../oci/index.js';
+import type { BuildCacheStorage } from '../store/index.js';
 import { ensureDir, isErrno, writeFileAtomic } from '../util/index.js';
 
 const debug = createDebug('dockless:build');
 
 /** The version of the key document and of the entries; bumping it invalidates every entry. */
 export const BUILD_CACHE_VERSION = 1;
-
-/** The directory of the build cache inside a store root. */
-export function buildCacheDir(storeRoot: string): string {
-  return join(storeRoot, 'dockless', 'build-cache');
-}
 
 /** What a build cache key is computed from; see the module documentation. */
 export interface CacheKeyInput {
@@ -104,50 +98,31 @@ export interface CacheEntry {
  * immutable once written, and a key always names the same result.
  */
 export class BuildCache {
-  /** The cache directory. */
-  readonly dir: string;
-  readonly #tmp: string;
-  #ready: Promise<void> | undefined;
+  readonly #storage: BuildCacheStorage;
 
-  /** The cache of the store at `storeRoot`. */
-  constructor(storeRoot: string) {
-    this.dir = buildCacheDir(storeRoot);
-    this.#tmp = join(storeRoot, 'dockless', 'tmp');
-  }
-
-  #path(key: Digest): string {
-    return join(this.dir, `${digestHex(key)}.json`);
+  /** The cache kept in a store's build cache storage (`store.buildCache`). */
+  constructor(storage: BuildCacheStorage) {
+    this.#storage = storage;
   }
 
   /**
    * The entry stored under `key`, or `undefined`. A hit marks the entry as
-   * used now (its file's mtime), for {@link BuildCache.prune}.
+   * used now, for {@link BuildCache.prune}.
    */
   async get(key: Digest): Promise<CacheEntry | undefined> {
-    const path = this.#path(key);
-    let entry: CacheEntry;
-    try {
-      entry = JSON.parse(await readFile(path, 'utf8')) as CacheEntry;
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) debug('cache entry %s: unreadable: %s', shortDigest(key), (err as Error).message);
-      return undefined;
-    }
-    if (entry?.version !== BUILD_CACHE_VERSION || entry.key !== key || !Array.isArray(entry.blobs)) return undefined;
-    const now = new Date();
-    await utimes(path, now, now).catch(() => undefined);
+    const entry = (await this.#storage.get(key)) as CacheEntry | undefined;
+    if (entry?.version !== BUILD_CACHE_VERSION) return undefined;
     return entry;
   }
 
   /** Stores an entry (atomically; an existing entry for the key is replaced by an equal one). */
   async put(entry: Omit<CacheEntry, 'version' | 'blobs'>): Promise<CacheEntry> {
-    this.#ready ??= Promise.all([ensureDir(this.dir), ensureDir(this.#tmp, 0o700)]).then(() => undefined);
-    await this.#ready;
     const full: CacheEntry = {
       version: BUILD_CACHE_VERSION,
       ...entry,
       blobs: entry.layer !== undefined ? [entry.layer.descriptor.digest] : [],
     };
-    await writeFileAtomic(this.#path(entry.key), `${JSON.stringify(full)}\n`, this.#tmp);
+    await this.#storage.put({ ...full });
     return full;
   }
 
@@ -159,27 +134,7 @@ export class BuildCache {
    * @returns the number of entries removed.
    */
   async prune(options: { olderThan?: number } = {}): Promise<number> {
-    const olderThan = options.olderThan ?? 0;
-    let names: string[];
-    try {
-      names = await readdir(this.dir);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return 0;
-      throw err;
-    }
-    const now = Date.now();
-    let removed = 0;
-    for (const name of names) {
-      if (!name.endsWith('.json') || !isDigest(`sha256:${name.slice(0, -5)}`)) continue;
-      const path = join(this.dir, name);
-      try {
-        if (olderThan > 0 && now - (await stat(path)).mtimeMs < olderThan) continue;
-        await rm(path, { force: true });
-        removed++;
-      } catch {
-        /* gone meanwhile */
-      }
-    }
+    const removed = await this.#storage.prune(options.olderThan ?? 0);
     debug('build cache: pruned %d entries', removed);
     return removed;
   }

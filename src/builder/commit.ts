@@ -11,7 +11,7 @@ import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { type ContainerConfig, type Digest, type ImageConfig, isDigest, parseReference } from '../oci/index.js';
 import { sourceDateEpochFromEnv } from '../layer/index.js';
 import { type Container, ownerInContainer, type Runtime } from '../runtime/index.js';
-import type { ImageStore } from '../store/index.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import { ownerToken } from '../util/index.js';
 import { copyTree } from './copy-tree.js';
 import { pruneUpper, RUNTIME_MOUNT_POINTS, storeLayer } from './layer-from-upper.js';
@@ -93,12 +93,12 @@ async function commitResolved(store: ImageStore, container: Container, upper: st
   const lease = await store.lease(`commit-${process.pid}-${randomBytes(6).toString('hex')}`, [digest], { processBound: true });
   let copy: string | undefined;
   try {
-    const snapshot = (await store.snapshotPaths(digest)) ?? (await store.snapshot(digest));
+    const snapshot = await store.snapshot(digest);
     const view = new MergedView(snapshot.lowerDirs, options.helperPath !== undefined ? { helperPath: options.helperPath } : {});
     let dir = upper;
     if (container.status !== 'stopped') {
       // Its mount points are live in its namespace: read a copy, never touch the upper dir itself.
-      copy = path.join(store.root, 'dockless', 'tmp', `commit-${ownerToken()}`);
+      copy = path.join(store.tmpDir(), `commit-${ownerToken()}`);
       await mkdir(path.dirname(copy), { recursive: true, mode: 0o700 });
       await copyTree(upper, copy, { context, helperPath: options.helperPath });
       dir = copy;

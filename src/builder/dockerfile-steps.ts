@@ -12,7 +12,6 @@ import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_SHELL, type ImageConfig } from '../oci/index.js';
 import type { MountSpec } from '../runtime/index.js';
-import { buildCacheDir } from './cache.js';
 import { KEYWORDS, lineError, parseDockerfile, type DockerfileInstruction } from './dockerfile-parse.js';
 import { expandPort, parseDuration, parseMode } from './values.js';
 import type { PlanContext, PlannedStep, Recipe, StepDefinition } from './recipe.js';
@@ -53,7 +52,8 @@ export interface StageState {
   globals: ReadonlyMap<string, string>;
   buildArgs: Readonly<Record<string, string>>;
   context: string;
-  storeRoot: string;
+  /** Where `RUN --mount=type=cache` directories live. */
+  cacheMounts: string;
   stageRef: (ref: string) => Recipe | undefined;
 }
 
@@ -435,7 +435,7 @@ function runMount(spec: string, ex: Expander, stage: StageState, line: number): 
     }
     case 'cache': {
       const id = fields.get('id') ?? target;
-      const dir = path.join(buildCacheDir(stage.storeRoot), 'mounts', createHash('sha256').update(id).digest('hex').slice(0, 32));
+      const dir = path.join(stage.cacheMounts, createHash('sha256').update(id).digest('hex').slice(0, 32));
       // It must exist to be bound; made when the step is planned, just before it runs.
       mkdirSync(dir, { recursive: true, mode: 0o755 });
       return { type: 'bind', source: dir, target };

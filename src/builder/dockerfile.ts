@@ -21,7 +21,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../oci/index.js';
-import type { ImageStore } from '../store/index.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import { argDeclarations, expand, stepsFor, type StageState } from './dockerfile-steps.js';
 import { lineError, parseDockerfile, type ParsedDockerfile } from './dockerfile-parse.js';
 import { buildImage } from './executor.js';
@@ -74,7 +74,7 @@ export interface DockerfileBuildOptions {
  */
 export function buildDockerfile(store: ImageStore, options: DockerfileBuildOptions): Promise<BuildResult> {
   try {
-    return buildImage(store, dockerfileRecipe(store.root, options), options.tag);
+    return buildImage(store, dockerfileRecipe(store.buildCache.directory('mounts'), options), options.tag);
   } catch (err) {
     return Promise.reject(err);
   }
@@ -87,7 +87,7 @@ export function buildDockerfile(store: ImageStore, options: DockerfileBuildOptio
  * @throws {InvalidArgumentError} for a bad Dockerfile or an unknown target.
  * @throws {NotFoundError} when the Dockerfile is missing.
  */
-export function dockerfileRecipe(storeRoot: string, options: DockerfileBuildOptions): Recipe {
+export function dockerfileRecipe(cacheMounts: string, options: DockerfileBuildOptions): Recipe {
   const context = path.resolve(options.context);
   const dockerfilePath = locateDockerfile(context, options.dockerfile);
   let text: string;
@@ -119,7 +119,7 @@ export function dockerfileRecipe(storeRoot: string, options: DockerfileBuildOpti
     const fromWord = expand(stage.line, stage.from, lookupGlobal, parsed.escape);
     if (stage.platform !== undefined) checkPlatform(stage.line, expand(stage.line, stage.platform, lookupGlobal, parsed.escape));
     const from = fromWord.toLowerCase() === 'scratch' ? 'scratch' : (stageRef(fromWord, index) ?? fromWord);
-    const stageState: StageState = { cmdSet: false, escape: parsed.escape, globals, buildArgs, context, storeRoot, stageRef: (ref) => stageRef(ref, index) };
+    const stageState: StageState = { cmdSet: false, escape: parsed.escape, globals, buildArgs, context, cacheMounts, stageRef: (ref) => stageRef(ref, index) };
     const settings: BuildSettings = {
       context,
       name: stage.name ?? String(index),

@@ -14,9 +14,9 @@ import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { type Descriptor, type Digest, formatPlatform, type HistoryEntry, hostPlatform, type ImageConfig, parseReference, shortDigest } from '../oci/index.js';
 import { sourceDateEpochFromEnv } from '../layer/index.js';
 import { Runtime } from '../runtime/index.js';
-import type { ImageStore, Lease } from '../store/index.js';
+import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import { ownerToken } from '../util/index.js';
-import { BuildCache, buildCacheDir, type CacheEntry, type CacheKeyInput } from './cache.js';
+import { BuildCache, type CacheEntry, type CacheKeyInput } from './cache.js';
 import { UpperDir } from './copy.js';
 import { prepareForAdoption, storeLayer, type StoreLayerOptions, type StoredLayer } from './layer-from-upper.js';
 import { MergedView } from './merged-view.js';
@@ -94,7 +94,7 @@ export class Execution implements StepHost {
     this.store = store;
     this.#recipe = recipe;
     this.settings = recipe.settings;
-    this.#cache = new BuildCache(store.root);
+    this.#cache = new BuildCache(store.buildCache);
     this.#runtime = recipe.settings.runtime;
   }
 
@@ -321,7 +321,7 @@ export class Execution implements StepHost {
     state.view ??= (async () => {
       if (state.layers.length === 0) return new MergedView([]);
       const image = await this.image(state, lease);
-      const snapshot = (await this.store.snapshotPaths(image.digest)) ?? (await this.store.snapshot(image.digest, signalOption(this.settings.signal)));
+      const snapshot = await this.store.snapshot(image.digest, signalOption(this.settings.signal));
       return new MergedView(snapshot.lowerDirs, helperOption(this.settings.helperPath));
     })();
     return state.view;
@@ -329,9 +329,7 @@ export class Execution implements StepHost {
 
   /** Fills a fresh directory laid out as an upper dir, stores it as a layer and offers it as that layer's snapshot. */
   async withUpper(state: BuildState, view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<StoredLayer> {
-    const tmp = path.join(this.store.root, 'dockless', 'tmp');
-    await mkdir(tmp, { recursive: true, mode: 0o700 });
-    const dir = path.join(tmp, `build-${ownerToken()}`);
+    const dir = path.join(this.store.tmpDir(), `build-${ownerToken()}`);
     await mkdir(dir, { mode: 0o755 });
     try {
       const upper = new UpperDir(dir, view);
@@ -376,7 +374,7 @@ export class Execution implements StepHost {
 
   /** A private scratch directory in the store; the caller removes it. */
   async tmpDir(): Promise<string> {
-    const dir = path.join(this.store.root, 'dockless', 'tmp', `build-fetch-${ownerToken()}`);
+    const dir = path.join(this.store.tmpDir(), `build-fetch-${ownerToken()}`);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     return dir;
   }
@@ -387,8 +385,8 @@ export class Execution implements StepHost {
       const dir = path.resolve(this.settings.context ?? process.cwd());
       const ignore = this.settings.ignore === false ? DockerIgnore.EMPTY : DockerIgnore.parse(this.settings.ignore ?? readIgnoreFile(dir));
       this.#context = new ContextFs(dir, ignore, {
-        dir: path.join(buildCacheDir(this.store.root), 'files'),
-        tmpDir: path.join(this.store.root, 'dockless', 'tmp'),
+        dir: this.store.buildCache.directory('files'),
+        tmpDir: this.store.tmpDir(),
       });
     }
     return this.#context;
@@ -406,7 +404,7 @@ export class Execution implements StepHost {
     let snapshot;
     try {
       await lease.add([from]);
-      snapshot = (await this.store.snapshotPaths(from)) ?? (await this.store.snapshot(from, signalOption(this.settings.signal)));
+      snapshot = await this.store.snapshot(from, signalOption(this.settings.signal));
     } catch (err) {
       if (err instanceof NotFoundError) throw contextual(new NotFoundError(`${context}: image \`${from}\` is not in the store`, { cause: err }));
       throw err;

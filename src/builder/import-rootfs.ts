@@ -11,7 +11,7 @@ import path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { type ContainerConfig, type Digest, hostPlatform, type ImageConfig, parseReference } from '../oci/index.js';
 import { sourceDateEpochFromEnv } from '../layer/index.js';
-import type { ImageStore } from '../store/index.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import { callerAsRoot, storeLayer } from './layer-from-upper.js';
 
 /** Options of {@link importRootfs}. */

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import { type ContainerConfig, DEFAULT_SHELL, type ImageConfig } from '../oci/index.js';
-import type { ImageStore } from '../store/index.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import { BuildCache } from './cache.js';
 import { buildDockerfile, type DockerfileBuildOptions } from './dockerfile.js';
 import { buildImage, executionOf } from './executor.js';
@@ -431,6 +431,6 @@ export class LayerBuilder {
    * @returns the number of entries removed.
    */
   static pruneCache(store: ImageStore, options: { olderThan?: number } = {}): Promise<number> {
-    return new BuildCache(store.root).prune(options);
+    return new BuildCache(store.buildCache).prune(options);
   }
 }

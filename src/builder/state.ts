@@ -9,7 +9,7 @@ import { AbortError } from '../errors.js';
 import { contextual } from './error-context.js';
 import type { Descriptor, Digest, ImageConfig } from '../oci/index.js';
 import type { Runtime } from '../runtime/index.js';
-import type { ImageLayerInput, ImageStore, Lease } from '../store/index.js';
+import type { ImageLayerInput, ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import type { UpperDir } from './copy.js';
 import type { StoreLayerOptions, StoredLayer } from './layer-from-upper.js';
 import type { MergedView } from './merged-view.js';

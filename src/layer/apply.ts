@@ -18,12 +18,13 @@ import {
   writeSync,
 } from 'node:fs';
 import createDebug from 'debug';
-import { InvalidArgumentError, IOError, PermissionError, UnsafeContentError } from '../errors.js';
+import { InvalidArgumentError, UnsafeContentError } from '../errors.js';
 import { runHelperOp } from '../helper/index.js';
 import { normalizeEntryPath, printable } from './entry-path.js';
 import { paxXattrs } from './pax.js';
 import type { TarHeader } from './tar-extract.js';
 import { OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX, opaqueXattrName, parseWhiteout } from './whiteout.js';
+import { fsError } from '../util/index.js';
 
 const debug = createDebug('dockless:layer');
 
@@ -466,10 +467,7 @@ export class LayerApplier {
     try {
       return fn();
     } catch (cause) {
-      const code = (cause as NodeJS.ErrnoException).code ?? 'error';
-      const message = `${this.#options.context}: ${syscall} \`${printable(name)}\`: ${code}`;
-      if (code === 'EACCES' || code === 'EPERM') throw new PermissionError(message, { cause, path: name });
-      throw new IOError(message, { cause, path: name, syscall, errnoCode: code });
+      throw fsError(cause, `${this.#options.context}: ${syscall} \`${printable(name)}\``, name);
     }
   }
 }

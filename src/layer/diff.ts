@@ -4,11 +4,12 @@ import path from 'node:path';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import createDebug from 'debug';
-import { AbortError, InvalidArgumentError, InvalidStateError, IOError, NotFoundError, PermissionError } from '../errors.js';
+import { AbortError, InvalidArgumentError, InvalidStateError } from '../errors.js';
 import { MEDIA_TYPE_OCI_LAYER, MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/index.js';
 import { printable } from './entry-path.js';
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarEntryHeader } from './tar-header.js';
 import { OPAQUE_WHITEOUT, OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX } from './whiteout.js';
+import { fsError } from '../util/index.js';
 
 const debug = createDebug('dockless:layer');
 
@@ -243,11 +244,7 @@ async function walk(root: string, check: () => void): Promise<WalkEntry[]> {
     try {
       names = await fs.readdir(abs);
     } catch (cause) {
-      const code = (cause as NodeJS.ErrnoException).code ?? 'EIO';
-      const message = `diff layer: readdir \`${printable(abs)}\`: ${code}`;
-      if (code === 'ENOENT') throw new NotFoundError(message, { cause, path: abs });
-      if (code === 'EACCES' || code === 'EPERM') throw new PermissionError(message, { cause, path: abs });
-      throw new IOError(message, { cause, path: abs, syscall: 'readdir', errnoCode: code });
+      throw fsError(cause, `diff layer: readdir \`${printable(abs)}\``, abs);
     }
     names.sort(compareBytes);
     const stats = await Promise.all(names.map((name) => fs.lstat(path.join(abs, name), { bigint: true })));

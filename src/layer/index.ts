@@ -25,3 +25,8 @@ export {
 } from './whiteout.js';
 export type { WhiteoutName } from './whiteout.js';
 export { PAX_LIBARCHIVE_XATTR_PREFIX, PAX_XATTR_PREFIX, decodePax, encodePax, paxXattrs } from './pax.js';
+export { decompress, detectCompression, drained, MAGIC_LENGTH, sniffCompression, unzstd } from './streams.js';
+export { createExtract } from './tar-extract.js';
+export type { TarEntryStream, TarExtract, TarHeader } from './tar-extract.js';
+export { BLOCK, END_OF_ARCHIVE, encodeHeader, padding } from './tar-header.js';
+export type { TarEntryHeader, TarEntryType } from './tar-header.js';

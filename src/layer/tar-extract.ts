@@ -8,6 +8,12 @@ export type TarHeader = Omit<tarStream.Header, 'type' | 'linkname' | 'pax'> & {
   pax?: Record<string, string> | null;
 };
 
+/** The extractor {@link createExtract} makes. */
+export type TarExtract = tarStream.Extract;
+
+/** One entry's content, as the extractor emits it. */
+export type TarEntryStream = tarStream.ExtractEvents['entry'][1];
+
 /** The tar-stream internals {@link createExtract} replaces; checked at runtime. */
 interface ExtractInternals {
   _decodeLongHeader: (buf: Buffer) => void;

@@ -11,3 +11,4 @@ export * from './types.js';
 export * from './digest.js';
 export * from './reference.js';
 export * from './platform.js';
+export * from './descriptor.js';

@@ -10,14 +10,9 @@ import { execFile } from 'node:child_process';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import createDebug from 'debug';
-import {
-  AlreadyExistsError,
-  DocklessError,
-  InvalidArgumentError,
-  IOError,
-  NotFoundError,
-  PermissionError,
-} from '../errors.js';
+import { AlreadyExistsError, DocklessError, InvalidArgumentError, NotFoundError } from '../errors.js';
+
+import { fsError, isErrno } from '../util/index.js';
 
 const debug = createDebug('dockless:rootfs');
 
@@ -190,7 +185,7 @@ async function probeExecutable(file: string): Promise<ExecutableKind> {
   try {
     handle = await fs.open(file, 'r');
   } catch (error) {
-    throw fsError(`read elf \`${file}\``, error, file);
+    throw fsError(error, `read elf \`${file}\``, file);
   }
   try {
     const bad = (why: string): InvalidArgumentError =>
@@ -339,10 +334,10 @@ export async function rootfsFromHost(target: string, options: HostRootfsOptions 
 
   const parent = path.dirname(root);
   await fs.mkdir(parent, { recursive: true }).catch((error: unknown) => {
-    throw fsError(`${context}: mkdir \`${parent}\``, error, parent);
+    throw fsError(error, `${context}: mkdir \`${parent}\``, parent);
   });
   const staging = await fs.mkdtemp(path.join(parent, `.${path.basename(root)}.tmp-`)).catch((error: unknown) => {
-    throw fsError(`${context}: mkdtemp in \`${parent}\``, error, parent);
+    throw fsError(error, `${context}: mkdtemp in \`${parent}\``, parent);
   });
   debug('build %s in %s: %d binaries, busybox %s', root, staging, sources.length, busybox?.hostPath ?? 'no');
 
@@ -368,11 +363,11 @@ export async function rootfsFromHost(target: string, options: HostRootfsOptions 
 
     if (existing !== 'absent') {
       await fs.rm(root, { recursive: true, force: true }).catch((error: unknown) => {
-        throw fsError(`${context}: remove old target`, error, root);
+        throw fsError(error, `${context}: remove old target`, root);
       });
     }
     await fs.rename(staging, root).catch((error: unknown) => {
-      throw fsError(`${context}: rename \`${staging}\``, error, root);
+      throw fsError(error, `${context}: rename \`${staging}\``, root);
     });
     const result: HostRootfs = {
       path: root,
@@ -390,7 +385,7 @@ export async function rootfsFromHost(target: string, options: HostRootfsOptions 
     return result;
   } catch (error) {
     await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
-    throw fsError(context, error, root);
+    throw fsError(error, context, root);
   }
 }
 
@@ -424,12 +419,12 @@ async function inspectTarget(
   try {
     stat = await fs.lstat(root);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return 'absent';
-    throw fsError(`${context}: stat target`, error, root);
+    if (isErrno(error, 'ENOENT')) return 'absent';
+    throw fsError(error, `${context}: stat target`, root);
   }
   if (!stat.isDirectory()) return 'not-directory';
   const entries = await fs.readdir(root).catch((error: unknown) => {
-    throw fsError(`${context}: read target`, error, root);
+    throw fsError(error, `${context}: read target`, root);
   });
   return entries.length === 0 ? 'empty' : 'non-empty';
 }
@@ -540,7 +535,7 @@ async function findBusybox(pathEnv: string, context: string): Promise<Busybox | 
 async function libraryClosure(binary: string, context: string): Promise<string[]> {
   const probed = await probeExecutable(binary).catch((error: unknown) => {
     if (error instanceof DocklessError) throw error;
-    throw fsError(`${context}: read \`${binary}\``, error, binary);
+    throw fsError(error, `${context}: read \`${binary}\``, binary);
   });
   if (probed.kind === 'script' || probed.interpreter === null) {
     debug('%s: %s, no libraries', binary, probed.kind === 'script' ? 'script' : 'static');
@@ -599,7 +594,7 @@ async function planLibraries(names: string[], context: string): Promise<LibraryP
   const real = await Promise.all(
     names.map((name) =>
       fs.realpath(name).catch((error: unknown) => {
-        throw fsError(`${context}: resolve library \`${name}\``, error, name);
+        throw fsError(error, `${context}: resolve library \`${name}\``, name);
       }),
     ),
   );
@@ -699,7 +694,7 @@ async function buildSkeleton(root: string, needsLib64: boolean, context: string)
   if (process.getuid?.() === 0) {
     const home = path.join(root, 'home', 'dockless');
     await fs.chown(home, 1000, 1000).catch((error: unknown) => {
-      throw fsError(`${context}: chown \`${home}\``, error, home);
+      throw fsError(error, `${context}: chown \`${home}\``, home);
     });
   }
 }
@@ -710,7 +705,7 @@ async function copyExtraFile(root: string, hostPath: string, inRootfs: string, c
   try {
     stat = await fs.stat(hostPath);
   } catch (error) {
-    throw fsError(what, error, hostPath);
+    throw fsError(error, what, hostPath);
   }
   const dest = path.join(root, inRootfs);
   const parent = path.dirname(dest);
@@ -727,7 +722,7 @@ async function copyExtraFile(root: string, hostPath: string, inRootfs: string, c
   if (existing && !existing.isDirectory()) await fs.rm(dest, { force: true });
   if (stat.isDirectory()) {
     await fs.cp(hostPath, dest, { recursive: true, verbatimSymlinks: true }).catch((error: unknown) => {
-      throw fsError(`${what}: copy to \`${inRootfs}\``, error, hostPath);
+      throw fsError(error, `${what}: copy to \`${inRootfs}\``, hostPath);
     });
   } else if (stat.isFile()) {
     await copyFile(hostPath, dest, what);
@@ -744,25 +739,25 @@ async function copyFile(from: string, to: string, context: string): Promise<void
     // A setuid copy would be a second, never-updated privileged binary on the host.
     await fs.chmod(to, mode & 0o1777);
   } catch (error) {
-    throw fsError(`${context}: copy \`${from}\``, error, from);
+    throw fsError(error, `${context}: copy \`${from}\``, from);
   }
 }
 
 async function symlink(to: string, at: string, context: string): Promise<void> {
   await fs.symlink(to, at).catch((error: unknown) => {
-    throw fsError(`${context}: symlink \`${at}\``, error, at);
+    throw fsError(error, `${context}: symlink \`${at}\``, at);
   });
 }
 
 async function chmod(file: string, mode: number, context: string): Promise<void> {
   await fs.chmod(file, mode).catch((error: unknown) => {
-    throw fsError(`${context}: chmod \`${file}\``, error, file);
+    throw fsError(error, `${context}: chmod \`${file}\``, file);
   });
 }
 
 async function mkdir(dir: string, context: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true }).catch((error: unknown) => {
-    throw fsError(`${context}: mkdir \`${dir}\``, error, dir);
+    throw fsError(error, `${context}: mkdir \`${dir}\``, dir);
   });
 }
 
@@ -771,7 +766,7 @@ async function writeFile(file: string, content: string, context: string): Promis
     await fs.writeFile(file, content, { mode: 0o644 });
     await fs.chmod(file, 0o644);
   } catch (error) {
-    throw fsError(`${context}: write \`${file}\``, error, file);
+    throw fsError(error, `${context}: write \`${file}\``, file);
   }
 }
 
@@ -804,27 +799,4 @@ async function settleAll(promises: Array<Promise<unknown>>): Promise<void> {
   const results = await Promise.allSettled(promises);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
-}
-
-function errnoCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
-    ? error.code
-    : undefined;
-}
-
-function fsError(context: string, error: unknown, file: string): DocklessError {
-  if (error instanceof DocklessError) return error;
-  const code = errnoCode(error) ?? 'EIO';
-  const message = `${context}: ${code}`;
-  switch (code) {
-    case 'ENOENT':
-      return new NotFoundError(message, { cause: error, path: file });
-    case 'EACCES':
-    case 'EPERM':
-      return new PermissionError(message, { cause: error, path: file });
-    case 'EEXIST':
-      return new AlreadyExistsError(message, { cause: error, path: file });
-    default:
-      return new IOError(message, { cause: error, path: file, errnoCode: code });
-  }
 }

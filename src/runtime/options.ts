@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { ImageStore } from '../store/index.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import type { AbortError } from '../errors.js';
 import type { ContainerSpec } from './spec.js';
 import type { UsernsSetting } from './userns.js';

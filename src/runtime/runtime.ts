@@ -41,7 +41,7 @@ import {
   raceAbort,
   selfStartTime,
   throwIfAborted,
-  validateDirOption,
+  checkDirOption,
 } from '../util/index.js';
 import {
   checkUserMapped,
@@ -56,7 +56,7 @@ import {
 import { effectiveProcess } from './image-config.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { containerSource } from './source.js';
-import type { ImageStore, Lease } from '../store/index.js';
+import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -165,8 +165,8 @@ export class Runtime implements AsyncDisposable {
    */
   constructor(options: RuntimeOptions = {}) {
     checkRuntimePaths(options);
-    this.root = validateDirOption(options.root ?? defaultRoot(), 'runtime options: root');
-    this.stateDir = validateDirOption(options.stateDir ?? defaultStateDir(), 'runtime options: stateDir');
+    this.root = checkDirOption(options.root ?? defaultRoot(), 'runtime options: root');
+    this.stateDir = checkDirOption(options.stateDir ?? defaultStateDir(), 'runtime options: stateDir');
     if (options.helperPath !== undefined && (typeof options.helperPath !== 'string' || options.helperPath === '')) {
       throw new InvalidArgumentError('runtime options: helperPath must be the path of the helper binary');
     }

@@ -8,7 +8,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import type { ContainerConfig } from '../oci/index.js';
-import type { ImageStore } from '../store/index.js';
+import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import type { ContainerSpec } from './spec.js';
 
 /** Where a container's root comes from. */
@@ -40,7 +40,7 @@ export async function containerSource(spec: ContainerSpec, store: ImageStore | u
   if (store === undefined) {
     throw new InvalidArgumentError(`container spec: image ${image} needs a Runtime created with { store }`);
   }
-  const snapshot = (await store.snapshotPaths(image)) ?? (await store.snapshot(image));
+  const snapshot = await store.snapshot(image);
   // overlayfs needs one lower dir at least; an image without layers gets an empty one.
   const lowers = snapshot.lowerDirs.length > 0 ? snapshot.lowerDirs : [await emptyDir(root)];
   return { lowers, label: lowers[0]!, config: snapshot.config.config, targets: [snapshot.digest, ...snapshot.chainIds] };

@@ -1,5 +1,4 @@
 import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ownerToken, selfStartTime, writeFileAtomic } from '../util/index.js';
 import type { CgroupRecord } from './cgroups/cgroup-set.js';
@@ -42,19 +41,7 @@ export interface ExitRecord {
   oom?: boolean;
 }
 
-/** The default persistent data directory: `/var/lib/dockless` for root, else under `$XDG_DATA_HOME`. */
-export function defaultRoot(): string {
-  if (process.getuid?.() === 0) return '/var/lib/dockless';
-  const base = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
-  return join(base, 'dockless');
-}
-
-/** The default state directory: `/run/dockless` for root, else `$XDG_RUNTIME_DIR/dockless`. */
-export function defaultStateDir(): string {
-  if (process.getuid?.() === 0) return '/run/dockless';
-  if (process.env.XDG_RUNTIME_DIR) return join(process.env.XDG_RUNTIME_DIR, 'dockless');
-  return join('/tmp', `dockless-${process.getuid?.() ?? 'user'}`);
-}
+export { defaultDataRoot as defaultRoot, defaultStateDir } from '../util/index.js';
 
 /**
  * Writes `data` to `path` atomically (a temporary file, then rename), without

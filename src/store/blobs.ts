@@ -11,7 +11,7 @@ import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
 import { AbortError, DigestMismatchError, NotFoundError } from '../errors.js';
-import { digestAlgorithm, parseDigest, shortDigest, type Digest, type DigestAlgorithm } from '../oci/digest.js';
+import { type Digest, digestAlgorithm, type DigestAlgorithm, parseDigest, shortDigest } from '../oci/index.js';
 import { fsyncDir, isErrno, ownerToken, touch } from '../util/index.js';
 import type { StorePaths } from './paths.js';
 

@@ -7,14 +7,20 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DigestMismatchError, NotFoundError } from '../errors.js';
-import { DIGEST_HEX_LENGTH, isDigest, type Digest, type DigestAlgorithm } from '../oci/digest.js';
-import { OCI_LAYOUT_VERSION, type Descriptor } from '../oci/types.js';
+import {
+  type Descriptor,
+  type Digest,
+  DIGEST_HEX_LENGTH,
+  type DigestAlgorithm,
+  isDigest,
+  OCI_LAYOUT_VERSION,
+} from '../oci/index.js';
 import type { DocumentReader } from './documents.js';
-import { isErrno } from '../util/index.js';
+import { isErrno, readdirOrEmpty } from '../util/index.js';
 import { listLeases } from './leases.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import { currentTargets, indexTime, readHistory, readIndex, reconciledChanges, type HistoryFile } from './refs.js';
@@ -201,11 +207,3 @@ async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<{ siz
   return { size, actual: `${algorithm}:${hash.digest('hex')}` as Digest };
 }
 
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return [];
-    throw err;
-  }
-}

@@ -6,16 +6,25 @@
  */
 
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import { chainIds, isDigest, parseDigest, shortDigest, type Digest } from '../oci/digest.js';
 import {
+  chainIds,
+  checkDescriptor,
+  type Descriptor,
+  type Digest,
+  hostPlatform,
+  type ImageConfig,
+  type ImageIndex,
+  type ImageManifest,
   isConfigMediaType,
+  isDigest,
   isIndexMediaType,
   isManifestMediaType,
   MEDIA_TYPE_OCI_INDEX,
   MEDIA_TYPE_OCI_MANIFEST,
-} from '../oci/media-types.js';
-import { hostPlatform, platformMatches } from '../oci/platform.js';
-import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../oci/types.js';
+  type Platform,
+  platformMatches,
+  shortDigest,
+} from '../oci/index.js';
 import { readBlobVerified } from './blobs.js';
 import type { StorePaths } from './paths.js';
 
@@ -179,25 +188,6 @@ export class DocumentReader {
     };
     await step(root, 'index.json', 0);
   }
-}
-
-/**
- * Checks the fields of a descriptor read from an untrusted document.
- *
- * @throws {InvalidArgumentError} naming `where`.
- */
-export function checkDescriptor(d: Descriptor, where: string): Descriptor {
-  if (typeof d !== 'object' || d === null) throw new InvalidArgumentError(`${where}: descriptor is not an object`);
-  if (typeof d.mediaType !== 'string') throw new InvalidArgumentError(`${where}: descriptor has no mediaType`);
-  if (!Number.isSafeInteger(d.size) || d.size < 0) {
-    throw new InvalidArgumentError(`${where}: descriptor ${String(d.digest)} has an invalid size`);
-  }
-  try {
-    parseDigest(d.digest);
-  } catch (err) {
-    throw new InvalidArgumentError(`${where}: ${(err as Error).message}`, { cause: err });
-  }
-  return d;
 }
 
 function pickPlatform(manifests: Descriptor[], platform: Platform): Descriptor | undefined {

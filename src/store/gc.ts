@@ -10,15 +10,15 @@
  * @module
  */
 
-import { mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
-import { DIGEST_HEX_LENGTH, isDigest, type Digest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/types.js';
+import { type Descriptor, type Digest, DIGEST_HEX_LENGTH, isDigest } from '../oci/index.js';
 import type { DocumentReader } from './documents.js';
-import { isAbandoned, isErrno, ownerToken, removeTree } from '../util/index.js';
+import { isAbandoned, ownerToken, readdirOrEmpty, removeTree } from '../util/index.js';
 import { isLeaseOver, deleteLease, listLeases } from './leases.js';
-import { withLock } from './lock.js';
+import { buildCacheBlobs } from './build-cache.js';
+import { removeStaleLocks, withLock } from './lock.js';
 import { SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import {
   currentTargets,
@@ -170,7 +170,10 @@ export async function collectGarbage(ctx: GcContext, options: GcOptions): Promis
     }
   });
 
-  if (!dryRun) await removeTree(trash);
+  if (!dryRun) {
+    await removeTree(trash);
+    await removeStaleLocks(paths.locks);
+  }
   return result;
 }
 
@@ -213,23 +216,6 @@ export function pruneHistory(
   return { kept, dropped };
 }
 
-/** The blobs that build cache entries keep: each `build-cache/*.json` lists them in `blobs`. */
-async function buildCacheBlobs(paths: StorePaths): Promise<Digest[]> {
-  const blobs: Digest[] = [];
-  for (const name of await readdirOrEmpty(paths.buildCache)) {
-    if (!name.endsWith('.json')) continue;
-    let entry: { blobs?: unknown } | null;
-    try {
-      entry = JSON.parse(await readFile(join(paths.buildCache, name), 'utf8')) as { blobs?: unknown } | null;
-    } catch {
-      // Unreadable or malformed: it cannot be used as a cache hit either, so it keeps nothing.
-      continue;
-    }
-    if (Array.isArray(entry?.blobs)) for (const d of entry.blobs) if (isDigest(d)) blobs.push(d);
-  }
-  return blobs;
-}
-
 function chainIdOfDir(name: string): Digest | undefined {
   for (const [algorithm, length] of Object.entries(DIGEST_HEX_LENGTH)) {
     if (name.length === length) {
@@ -240,11 +226,3 @@ function chainIdOfDir(name: string): Digest | undefined {
   return undefined;
 }
 
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return [];
-    throw err;
-  }
-}

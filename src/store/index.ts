@@ -1,10 +1,26 @@
 /**
- * The image store: {@link ImageStore} and its types.
+ * The image store's public surface for the rest of dockless: the store
+ * class without registries and archives ({@link ImageStoreCore}), the
+ * interfaces transfer, the builder and the runtime are written against, and
+ * their types. Only this folder knows the store's layout on disk.
  *
  * @module
  */
 
-export { ImageStore, DEFAULT_HISTORY_RETENTION } from './image-store.js';
+export { ImageStoreCore } from './store.js';
+export { IngestSession, LayerIngest } from './ingest.js';
+export type { BuildCacheRecord, BuildCacheStorage } from './build-cache.js';
+export type { LayerIngestOptions, SnapshotTarget } from './ingest.js';
+export type {
+  ContentReader,
+  ContentWriter,
+  ImageReader,
+  ImageWriter,
+  Ingester,
+  LeaseManager,
+  Snapshotter,
+} from './interfaces.js';
+export { openStore, DEFAULT_HISTORY_RETENTION, type OpenedStore } from './open.js';
 export { Lease } from './lease.js';
 export { DEFAULT_GC_GRACE_PERIOD } from './gc.js';
 export { defaultStoreRoot } from './paths.js';

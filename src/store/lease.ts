@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Digest } from '../oci/digest.js';
+import type { Digest } from '../oci/index.js';
 
 /** What a {@link Lease} handle calls back into its store. */
 export interface LeaseBackend {

@@ -7,8 +7,8 @@
  */
 
 import { readdir, readFile, unlink } from 'node:fs/promises';
-import { InvalidArgumentError } from '../errors.js';
-import type { Digest } from '../oci/digest.js';
+import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import type { Digest } from '../oci/index.js';
 import { isErrno, isProcessAlive, writeFileAtomic, type Owner } from '../util/index.js';
 import type { StorePaths } from './paths.js';
 
@@ -102,4 +102,24 @@ export function isLeaseOver(lease: LeaseInfo, now = Date.now()): boolean {
   if (lease.expires !== undefined && Date.parse(lease.expires) <= now) return true;
   if (lease.owner !== undefined && !isProcessAlive(lease.owner.pid, lease.owner.start)) return true;
   return false;
+}
+
+/**
+ * Adds `digests` to lease `id`; the caller holds the store lock.
+ *
+ * @throws {NotFoundError} when there is no such lease.
+ */
+export async function addToLeaseLocked(paths: StorePaths, id: string, digests: Digest[]): Promise<Digest[]> {
+  const info = await readLease(paths, checkLeaseId(id));
+  if (info === undefined) throw new NotFoundError(`lease ${id}: not found`);
+  const merged = new Set(info.digests);
+  const before = merged.size;
+  for (const d of digests) merged.add(d);
+  if (merged.size !== before) await writeLease(paths, { ...info, digests: [...merged] });
+  return digests;
+}
+
+/** The id of a lease given as a handle or an id. */
+export function leaseId(lease: { readonly id: string } | string): string {
+  return typeof lease === 'string' ? lease : lease.id;
 }

@@ -23,7 +23,7 @@ import { mkdir, readdir, rename, rmdir, unlink, writeFile } from 'node:fs/promis
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, dirname, join } from 'node:path';
 import { AbortError, InvalidStateError } from '../errors.js';
-import { isAbandoned, isErrno, ownerToken, parseOwnerToken, removeTree } from '../util/index.js';
+import { isAbandoned, isErrno, ownerToken, parseOwnerToken, readdirOrEmpty, removeTree } from '../util/index.js';
 
 /** Options of {@link withLock}. */
 export interface LockOptions {
@@ -181,6 +181,29 @@ export async function cleanAbandonedLockAttempts(dir: string): Promise<void> {
       .filter((e) => e.startsWith(TMP_PREFIX) && isAbandoned(e))
       .map((e) => removeTree(join(dir, e))),
   );
+}
+
+/**
+ * Removes the lock directories in `dir` whose owners have all died, as a
+ * killed holder leaves them (`snapshot-<chainID>.lock/owner-<dead pid>…`):
+ * each is broken as a contender would break it, so a lock taken meanwhile is
+ * never removed.
+ *
+ * @returns the number of locks removed.
+ */
+export async function removeStaleLocks(dir: string): Promise<number> {
+  let removed = 0;
+  for (const name of await readdirOrEmpty(dir)) {
+    if (!name.endsWith('.lock') || name.startsWith(TMP_PREFIX)) continue;
+    const path = join(dir, name);
+    if (!(await breakIfStale(path).catch(() => false))) continue;
+    // Fails harmlessly (ENOTEMPTY) when a contender has just renamed its directory in.
+    await rmdir(path).then(
+      () => removed++,
+      () => {},
+    );
+  }
+  return removed;
 }
 
 function abortError(path: string, signal: AbortSignal): AbortError {

@@ -27,9 +27,9 @@
  * @module
  */
 
-import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { digestAlgorithm, digestHex, type Digest } from '../oci/digest.js';
+import { type Digest, digestAlgorithm, digestHex } from '../oci/index.js';
+import { defaultDataRoot } from '../util/index.js';
 
 /**
  * The default store root: `<data root>/store`, where the data root is
@@ -37,9 +37,7 @@ import { digestAlgorithm, digestHex, type Digest } from '../oci/digest.js';
  * `~/.local/share/dockless`) for other users.
  */
 export function defaultStoreRoot(): string {
-  if (process.getuid?.() === 0) return '/var/lib/dockless/store';
-  const base = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
-  return join(base, 'dockless', 'store');
+  return join(defaultDataRoot(), 'store');
 }
 
 /** The name of the completion marker inside a snapshot directory. */

@@ -10,15 +10,17 @@
 
 import { readFile, stat } from 'node:fs/promises';
 import { InvalidArgumentError, InvalidStateError } from '../errors.js';
-import { isDigest, type Digest } from '../oci/digest.js';
-import { MEDIA_TYPE_OCI_INDEX } from '../oci/media-types.js';
-import { parseReference, type Reference } from '../oci/reference.js';
 import {
   ANNOTATION_CONTAINERD_IMAGE_NAME,
   ANNOTATION_REF_NAME,
   type Descriptor,
+  type Digest,
   type ImageIndex,
-} from '../oci/types.js';
+  isDigest,
+  MEDIA_TYPE_OCI_INDEX,
+  parseReference,
+  type Reference,
+} from '../oci/index.js';
 import { isErrno, writeFileAtomic } from '../util/index.js';
 import type { StorePaths } from './paths.js';
 

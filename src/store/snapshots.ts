@@ -3,11 +3,15 @@
  * `dockless/snapshots/<chainID hex>/fs`, each holding only its own layer's
  * files (with overlayfs whiteouts), to be stacked as overlayfs lower dirs.
  *
- * A snapshot is unpacked into `snapshots/tmp-<owner>/`, its diffID checked,
- * a completion marker (`snapshot.json`) written and fsynced, and the
- * directory renamed into place: a snapshot directory is either complete or
- * absent. Concurrent requests for one chainID share one unpack in a process
- * and wait on a per-chainID lock across processes.
+ * A snapshot is made in `snapshots/tmp-<owner>/` (unpacked from its blob,
+ * adopted from a builder's directory, or unpacked as a pull streams it) and
+ * made visible by {@link publishSnapshot}, the one way a snapshot appears:
+ * under the chainID's snapshot lock, its files are flushed to disk, its
+ * completion marker (`snapshot.json`) written and flushed, and the directory
+ * renamed into place. So a snapshot exists when, and only when, its directory
+ * holds a marker, and a marked snapshot is whole even after a power loss.
+ * Concurrent requests for one chainID share one unpack in a process and wait
+ * on the snapshot lock across processes.
  *
  * @module
  */
@@ -15,15 +19,14 @@
 import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
-import { AbortError, DigestMismatchError } from '../errors.js';
-import { unpackLayer, type LayerCompression } from '../layer/unpack.js';
-import { shortDigest, type Digest } from '../oci/digest.js';
-import { layerCompression } from '../oci/media-types.js';
-import type { Descriptor } from '../oci/types.js';
+import { AbortError, DigestMismatchError, NotFoundError } from '../errors.js';
+import { type LayerCompression, unpackLayer } from '../layer/index.js';
+import { type Descriptor, type Digest, layerCompression, shortDigest } from '../oci/index.js';
 import { openBlob } from './blobs.js';
-import { fsyncDir, isErrno, ownerToken, removeTree } from '../util/index.js';
+import { fsyncDir, isErrno, ownerToken, removeTree, syncTree } from '../util/index.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
+import { locateHelper, runHelperOp } from '../helper/index.js';
 
 const debug = createDebug('dockless:store');
 
@@ -77,9 +80,11 @@ const inflight = new Map<string, SharedUnpack>();
 /** Creates and inspects snapshots. */
 export class SnapshotManager {
   readonly #paths: StorePaths;
+  readonly #helperPath: string | undefined;
 
-  constructor(paths: StorePaths) {
+  constructor(paths: StorePaths, helperPath?: string) {
     this.#paths = paths;
+    this.#helperPath = helperPath;
   }
 
   /** Whether the snapshot of `chainId` is complete (its marker exists). */
@@ -165,6 +170,7 @@ export class SnapshotManager {
             compression: compressionOf(layer.descriptor.mediaType),
             signal,
             ...(rootless === undefined ? {} : { rootless }),
+            ...(this.#helperPath === undefined ? {} : { helperPath: this.#helperPath }),
           });
           if (!blob.verified) {
             // The unpacker stopped before EOF, so the blob's digest was never checked.
@@ -178,24 +184,8 @@ export class SnapshotManager {
               { expected: layer.diffId, actual: result.diffId },
             );
           }
-          await writeSnapshotMarker(tmp, layer, result);
           if (signal.aborted) throw new AbortError(`${label}: aborted`, { cause: signal.reason });
-          const final = paths.snapshot(layer.chainId);
-          try {
-            await rename(tmp, final);
-          } catch (err) {
-            if (!isErrno(err, 'ENOTEMPTY', 'EEXIST')) throw err;
-            if (await this.exists(layer.chainId)) {
-              await removeTree(tmp);
-            } else {
-              // A damaged snapshot (no marker: not made by us, e.g. edited by hand) is replaced.
-              const broken = join(paths.trash, `snapshot-${ownerToken()}`);
-              await rename(final, broken);
-              await rename(tmp, final);
-              await removeTree(broken);
-            }
-          }
-          await fsyncDir(paths.snapshots);
+          await publishSnapshot(paths, layer, tmp, result, { locked: true, helperPath: this.#helperPath });
           debug(
             'snapshot %s: unpacked %s (%d bytes, %d entries) in %d ms',
             shortDigest(layer.chainId),
@@ -231,7 +221,7 @@ export async function snapshotExists(paths: StorePaths, chainId: Digest): Promis
  * made, and syncs it and `tmp`, so that the rename that publishes `tmp` comes
  * after the marker is on disk. Fails if `tmp` has a marker already.
  */
-export async function writeSnapshotMarker(
+async function writeSnapshotMarker(
   tmp: string,
   layer: SnapshotLayer,
   facts: { size: number; entries: number },
@@ -270,17 +260,10 @@ export async function adoptSnapshot(
   layer: SnapshotLayer,
   dir: string,
   facts: { size: number; entries: number },
+  helperPath?: string,
 ): Promise<boolean> {
-  const exists = async (): Promise<boolean> => {
-    try {
-      await stat(join(paths.snapshot(layer.chainId), SNAPSHOT_MARKER));
-      return true;
-    } catch {
-      return false;
-    }
-  };
   return withLock(paths.snapshotLock(layer.chainId), async () => {
-    if (await exists()) return false;
+    if (await snapshotExists(paths, layer.chainId)) return false;
     const tmp = join(paths.snapshots, `${SNAPSHOT_TMP_PREFIX}${ownerToken()}`);
     await mkdir(tmp, { mode: 0o700 });
     try {
@@ -290,17 +273,85 @@ export async function adoptSnapshot(
       if (isErrno(err, 'EXDEV')) return false;
       throw err;
     }
+    await publishSnapshot(paths, layer, tmp, facts, { locked: true, helperPath });
+    debug('snapshot %s: adopted for %s (%d bytes, %d entries)', shortDigest(layer.chainId), shortDigest(layer.descriptor.digest), facts.size, facts.entries);
+    return true;
+  }, { timeout: 0 });
+}
+
+/** Options of {@link publishSnapshot}. */
+export interface PublishOptions {
+  /** The caller holds the chainID's snapshot lock already. */
+  locked?: boolean | undefined;
+  /** The helper that flushes the files; `undefined` for the default one. */
+  helperPath?: string | undefined;
+}
+
+/**
+ * Makes `tmp` (a `snapshots/tmp-<owner>/` directory whose `fs/` holds the
+ * layer's files) the snapshot of `layer`. Under the chainID's snapshot lock:
+ * when a complete snapshot (one with a marker) is there already, `tmp` is
+ * dropped; otherwise `fs/` is flushed to disk, the marker written and
+ * flushed into `tmp`, and `tmp` renamed into place. A directory at the
+ * snapshot's name without a marker is not a snapshot (a hand edit, or what a
+ * version without this rule left) and is replaced: under the lock, and with
+ * the marker inside the directory that the rename publishes, no snapshot
+ * being made can look like that. `tmp` is gone when this returns or throws.
+ *
+ * @returns `true` when `tmp` became the snapshot, `false` when one was there already.
+ */
+export async function publishSnapshot(
+  paths: StorePaths,
+  layer: SnapshotLayer,
+  tmp: string,
+  facts: { size: number; entries: number },
+  options: PublishOptions = {},
+): Promise<boolean> {
+  const publish = async (): Promise<boolean> => {
     try {
+      if (await snapshotExists(paths, layer.chainId)) {
+        await removeTree(tmp);
+        return false;
+      }
+      await flushToDisk(join(tmp, SNAPSHOT_FS_DIR), options.helperPath);
       await writeSnapshotMarker(tmp, layer, facts);
-      await rename(tmp, paths.snapshot(layer.chainId));
+      const final = paths.snapshot(layer.chainId);
+      try {
+        await rename(tmp, final);
+      } catch (err) {
+        if (!isErrno(err, 'ENOTEMPTY', 'EEXIST')) throw err;
+        const broken = join(paths.trash, `snapshot-${ownerToken()}`);
+        await rename(final, broken);
+        await rename(tmp, final);
+        await removeTree(broken);
+      }
       await fsyncDir(paths.snapshots);
+      return true;
     } catch (err) {
       await removeTree(tmp);
       throw err;
     }
-    debug('snapshot %s: adopted for %s (%d bytes, %d entries)', shortDigest(layer.chainId), shortDigest(layer.descriptor.digest), facts.size, facts.entries);
-    return true;
-  }, { timeout: 0 });
+  };
+  if (options.locked) return publish();
+  return withLock(paths.snapshotLock(layer.chainId), publish, { timeout: 0 });
+}
+
+/**
+ * Flushes a snapshot's files to disk: one syncfs(2) through the helper, or,
+ * where no helper is installed and none was named (a store used without
+ * containers), an fsync of each file and directory.
+ */
+async function flushToDisk(dir: string, helperPath: string | undefined): Promise<void> {
+  let helper: string;
+  try {
+    helper = locateHelper(helperPath);
+  } catch (err) {
+    if (!(err instanceof NotFoundError) || helperPath !== undefined) throw err;
+    debug('flush `%s`: no helper, an fsync per file', dir);
+    await syncTree(dir);
+    return;
+  }
+  await runHelperOp('syncfs', ['--', dir], { context: `flush snapshot \`${dir}\``, helperPath: helper });
 }
 
 /** The compression a layer's media type announces, or `'auto'` for a type we do not know. */

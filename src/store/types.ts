@@ -4,8 +4,15 @@
  * @module
  */
 
-import type { Digest } from '../oci/digest.js';
-import type { Annotations, Descriptor, HistoryEntry, ImageConfig, ImageManifest, Platform } from '../oci/types.js';
+import type {
+  Annotations,
+  Descriptor,
+  Digest,
+  HistoryEntry,
+  ImageConfig,
+  ImageManifest,
+  Platform,
+} from '../oci/index.js';
 import type { Lease } from './lease.js';
 import type { TagAction } from './refs.js';
 
@@ -24,6 +31,12 @@ export interface ImageStoreOptions {
   root?: string;
   /** How much tag history {@link ImageStore.gc} keeps (and so how far {@link ImageStore.rollback} can go). */
   historyRetention?: HistoryRetention;
+  /**
+   * Path of the native helper, which unpacks device nodes, whiteouts and
+   * xattrs and flushes snapshots to disk.
+   * @default `$DOCKLESS_HELPER`, else the helper `npm install` built
+   */
+  helperPath?: string;
 }
 
 /**

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Digest } from '../oci/digest.js';
+import type { Digest } from '../oci/index.js';
 
 const MAX_REPOSITORIES_PER_BLOB = 8;
 const MAX_BLOBS = 10_000;

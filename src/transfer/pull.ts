@@ -1,32 +1,41 @@
 /**
- * Pulling an image from a registry into an {@link ImageStore}.
+ * Pulling an image from a registry into a store.
  *
  * @module
  */
 
 import createDebug from 'debug';
 import PQueue from 'p-queue';
-import { AbortError, DigestMismatchError, InvalidArgumentError } from '../errors.js';
-import { chainIds as computeChainIds, isDigest, parseDigest, shortDigest, type Digest } from '../oci/digest.js';
+import { AbortError, AlreadyExistsError, DigestMismatchError, InvalidArgumentError } from '../errors.js';
 import {
+  chainIds as computeChainIds,
+  checkDescriptor,
+  type Descriptor,
+  type Digest,
+  hostPlatform,
+  type ImageConfig,
+  type ImageIndex,
+  type ImageManifest,
   isConfigMediaType,
+  isDigest,
   isIndexMediaType,
   isLayerMediaType,
   isManifestMediaType,
-} from '../oci/media-types.js';
-import { hostPlatform, parsePlatform } from '../oci/platform.js';
-import { parseReference } from '../oci/reference.js';
-import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../oci/types.js';
-import type { ImageStore } from '../store/image-store.js';
+  parsePlatform,
+  parseReference,
+  type Platform,
+  shortDigest,
+} from '../oci/index.js';
+import type { IngestSession, LayerIngest } from '../store/index.js';
+import type { TransferStore } from './types.js';
 import type { AuthFileOptions } from './auth-config.js';
 import { RegistryClient, type FetchedManifest } from './registry-client.js';
 import { isRetryableNetworkError, MAX_ATTEMPTS, retryDelay, wait } from './retry.js';
 import { rememberBlobSource } from './blob-sources.js';
 import { selectManifest } from './select-platform.js';
-import { IngestSession, type LayerWriter } from './store-ingest.js';
 import { settleSiblings } from './tasks.js';
 import type { PullOptions, PullProgress, PullResult } from './types.js';
-import { checkDescriptor } from '../store/documents.js';
+import { parseJsonObject } from '../util/index.js';
 
 const debug = createDebug('dockless:transfer');
 
@@ -48,7 +57,7 @@ export interface PullInternals {
  * visible, and only then is the tag set.
  */
 export async function pullImage(
-  store: ImageStore,
+  store: TransferStore,
   reference: string,
   options: PullOptions & PullInternals = {},
 ): Promise<PullResult> {
@@ -82,7 +91,7 @@ export async function pullImage(
   let manifestDescriptor: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
   for (let depth = 0; isIndexMediaType(current.mediaType); depth++) {
     if (depth >= MAX_INDEX_NESTING) throw new InvalidArgumentError(`${context}: image indexes nested too deeply`);
-    const index = parseJson<ImageIndex>(current.bytes, `${context}: image index ${shortDigest(current.digest)}`);
+    const index = parseJsonObject<ImageIndex>(current.bytes, `${context}: image index ${shortDigest(current.digest)}`);
     const entry = checkDescriptor(selectManifest(index, platform, context), `${context}: image index ${shortDigest(current.digest)}`);
     current = await client.getManifest(repo, entry.digest, scopes);
     manifestDescriptor = { mediaType: entry.mediaType, digest: current.digest, size: current.bytes.length };
@@ -92,7 +101,7 @@ export async function pullImage(
   if (!isManifestMediaType(current.mediaType)) {
     throw new InvalidArgumentError(`${context}: ${shortDigest(current.digest)} is a ${current.mediaType}, not an image manifest`);
   }
-  const manifest = parseJson<ImageManifest>(current.bytes, `${context}: manifest ${shortDigest(current.digest)}`);
+  const manifest = parseJsonObject<ImageManifest>(current.bytes, `${context}: manifest ${shortDigest(current.digest)}`);
   const where = `${context}: manifest ${shortDigest(current.digest)}`;
   if (typeof manifest.config !== 'object' || manifest.config === null || !Array.isArray(manifest.layers)) {
     throw new InvalidArgumentError(`${where}: not an image manifest (no config or layers)`);
@@ -104,7 +113,7 @@ export async function pullImage(
   if (configDescriptor.size > MAX_CONFIG_SIZE) throw new InvalidArgumentError(`${where}: config larger than ${MAX_CONFIG_SIZE} bytes`);
   const layers = manifest.layers.map((l) => checkDescriptor(l, where));
 
-  const session = new IngestSession(store);
+  const session = store.ingest();
   let downloaded = 0;
   try {
     for (const doc of documents) {
@@ -122,7 +131,7 @@ export async function pullImage(
       await session.addBytes(configBytes, configDescriptor.digest, configDescriptor.size);
       downloaded += configBytes.length;
     }
-    const config = parseJson<ImageConfig>(configBytes, `${context}: image config ${shortDigest(configDescriptor.digest)}`);
+    const config = parseJsonObject<ImageConfig>(configBytes, `${context}: image config ${shortDigest(configDescriptor.digest)}`);
     const diffIds = config.rootfs?.diff_ids;
     if (!Array.isArray(diffIds) || !diffIds.every((d) => isDigest(d))) {
       throw new InvalidArgumentError(`${context}: image config ${shortDigest(configDescriptor.digest)}: rootfs.diff_ids missing or malformed`);
@@ -193,7 +202,7 @@ export async function pullImage(
 }
 
 interface LayerJob {
-  store: ImageStore;
+  store: TransferStore;
   session: IngestSession;
   client: RegistryClient;
   repo: string;
@@ -276,7 +285,7 @@ async function fetchLayers(job: LayerJob): Promise<number> {
 async function downloadBlob(
   job: LayerJob,
   layer: Descriptor,
-  writer: LayerWriter,
+  writer: LayerIngest,
   signal: AbortSignal,
   onBytes: (bytes: number) => void,
   onRetry: (bytes: number, err: Error) => void,
@@ -345,23 +354,12 @@ function configPlatform(config: ImageConfig, fallback: Platform | undefined): Pl
 }
 
 /** Keeps an image pulled by digest from GC with a lease named after it. */
-async function holdDigest(store: ImageStore, digest: Digest): Promise<void> {
+async function holdDigest(store: TransferStore, digest: Digest): Promise<void> {
   const id = `pull-${digest.replace(':', '-')}`;
   try {
     await store.lease(id, [digest]);
   } catch (err) {
-    if ((err as { code?: unknown }).code !== 'ERR_DOCKLESS_ALREADY_EXISTS') throw err;
+    if (!(err instanceof AlreadyExistsError)) throw err;
   }
-}
-
-function parseJson<T>(bytes: Buffer, where: string): T {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bytes.toString('utf8'));
-  } catch (cause) {
-    throw new InvalidArgumentError(`${where}: not valid JSON`, { cause });
-  }
-  if (typeof parsed !== 'object' || parsed === null) throw new InvalidArgumentError(`${where}: not a JSON object`);
-  return parsed as T;
 }
 

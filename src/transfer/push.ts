@@ -1,5 +1,5 @@
 /**
- * Pushing an image from an {@link ImageStore} to a registry.
+ * Pushing an image from a store to a registry.
  *
  * @module
  */
@@ -8,19 +8,29 @@ import { PassThrough, type Readable } from 'node:stream';
 import createDebug from 'debug';
 import PQueue from 'p-queue';
 import { AbortError, InvalidArgumentError, NotFoundError } from '../errors.js';
-import { shortDigest, type Digest } from '../oci/digest.js';
-import { isIndexMediaType, isManifestMediaType, isNondistributableMediaType } from '../oci/media-types.js';
-import { hostPlatform, parsePlatform } from '../oci/platform.js';
-import { parseReference, type Reference } from '../oci/reference.js';
-import type { Descriptor, ImageIndex, ImageManifest, Platform } from '../oci/types.js';
-import type { ImageStore } from '../store/image-store.js';
+import {
+  type Descriptor,
+  type Digest,
+  hostPlatform,
+  type ImageIndex,
+  type ImageManifest,
+  isIndexMediaType,
+  isManifestMediaType,
+  isNondistributableMediaType,
+  parsePlatform,
+  parseReference,
+  type Platform,
+  type Reference,
+  shortDigest,
+} from '../oci/index.js';
+import type { TransferStore } from './types.js';
 import type { AuthFileOptions } from './auth-config.js';
 import { RegistryClient } from './registry-client.js';
 import { isRetryableNetworkError, MAX_ATTEMPTS, retryDelay, wait } from './retry.js';
 import { blobSources, rememberBlobSource } from './blob-sources.js';
 import { selectManifest } from './select-platform.js';
 import { settleSiblings } from './tasks.js';
-import type { PushOptions, PushProgress, PushResult } from './types.js';
+import type { PushOptions, PushResult } from './types.js';
 
 const debug = createDebug('dockless:transfer');
 
@@ -45,7 +55,7 @@ interface ManifestToPush {
  * repository of the registry has them), manifests last.
  */
 export async function pushImage(
-  store: ImageStore,
+  store: TransferStore,
   image: string,
   options: PushOptions & PushInternals = {},
 ): Promise<PushResult> {
@@ -156,7 +166,7 @@ interface PushPlan {
   top: ManifestToPush;
 }
 
-async function planPush(store: ImageStore, source: Descriptor, platform: Platform, context: string): Promise<PushPlan> {
+async function planPush(store: TransferStore, source: Descriptor, platform: Platform, context: string): Promise<PushPlan> {
   const loadManifest = async (descriptor: Descriptor): Promise<ManifestToPush> => {
     const bytes = await store.readBlob(descriptor.digest);
     const manifest = JSON.parse(bytes.toString('utf8')) as ImageManifest;
@@ -206,7 +216,7 @@ async function planPush(store: ImageStore, source: Descriptor, platform: Platfor
  * image has it. At most 4 in all, as a token request names every one.
  */
 async function mountCandidates(
-  store: ImageStore,
+  store: TransferStore,
   dest: Reference,
   source: Reference | undefined,
   digests: Digest[],
@@ -250,7 +260,7 @@ async function mountCandidates(
 
 interface BlobPush {
   client: RegistryClient;
-  store: ImageStore;
+  store: TransferStore;
   repo: string;
   scopes: string[];
   descriptor: Descriptor;

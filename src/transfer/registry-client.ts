@@ -3,6 +3,11 @@
  * Docker's registry API v2): manifests and blobs, uploads and mounts, with
  * authentication, retries on 5xx and connection errors, and typed errors.
  *
+ * Past ~600 lines on purpose: it is one class over one API, whose requests
+ * share the retry, resume and error-mapping state of one connection; the
+ * authentication (auth.ts), the challenge parser (www-authenticate.ts) and
+ * the HTTP layer (http.ts) are already apart.
+ *
  * @module
  */
 
@@ -17,15 +22,18 @@ import {
   NotFoundError,
   UnavailableError,
 } from '../errors.js';
-import { digestAlgorithm, parseDigest, shortDigest, type Digest } from '../oci/digest.js';
 import {
   baseMediaType,
+  type Digest,
+  digestAlgorithm,
   MEDIA_TYPE_DOCKER_MANIFEST,
   MEDIA_TYPE_DOCKER_MANIFEST_LIST,
   MEDIA_TYPE_DOCKER_MANIFEST_SCHEMA1_SIGNED,
   MEDIA_TYPE_OCI_INDEX,
   MEDIA_TYPE_OCI_MANIFEST,
-} from '../oci/media-types.js';
+  parseDigest,
+  shortDigest,
+} from '../oci/index.js';
 import { lookupCredentials, type AuthFileOptions, type FoundCredentials, type RegistryCredentials } from './auth-config.js';
 import { Authenticator, USER_AGENT } from './auth.js';
 import { httpRequest, readBody, type HttpRequest, type HttpResponse } from './http.js';
@@ -621,15 +629,23 @@ export class RegistryClient {
           `${context}: registry ${this.registry} keeps failing: ${status}${detail ? ` ${detail}` : ''}`,
           { registry: this.registry, status },
         );
+      case status >= 400 && status < 500:
+        return new InvalidArgumentError(`${context}: registry ${this.registry} refused it: ${status}${detail ? ` ${detail}` : ''}`);
       default:
-        return new DocklessError(`${context}: registry ${this.registry} answered ${status}${detail ? ` ${detail}` : ''}`);
+        // A status the distribution spec does not allow here: the registry is not one we can use.
+        return new UnavailableError(`${context}: registry ${this.registry} answered ${status}${detail ? ` ${detail}` : ''}`, {
+          registry: this.registry,
+          status,
+        });
     }
   }
 
   #location(response: HttpResponse, what: string): URL {
     const location = response.headers.location;
     if (location === undefined) {
-      throw new DocklessError(`${this.#context}: ${what}: registry ${this.registry} gave no upload location`);
+      throw new UnavailableError(`${this.#context}: ${what}: registry ${this.registry} gave no upload location`, {
+        registry: this.registry,
+      });
     }
     return new URL(location, this.#base);
   }

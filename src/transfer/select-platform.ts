@@ -6,9 +6,15 @@
  */
 
 import { NotFoundError } from '../errors.js';
-import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
-import { formatPlatform, platformMatches } from '../oci/platform.js';
-import type { Descriptor, ImageIndex, Platform } from '../oci/types.js';
+import {
+  type Descriptor,
+  formatPlatform,
+  type ImageIndex,
+  isIndexMediaType,
+  isManifestMediaType,
+  type Platform,
+  platformMatches,
+} from '../oci/index.js';
 
 /** BuildKit marks its provenance and SBOM manifests in an index with this annotation. */
 const REFERENCE_TYPE_ANNOTATION = 'vnd.docker.reference.type';

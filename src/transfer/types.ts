@@ -5,11 +5,28 @@
  * @module
  */
 
-import type { Digest } from '../oci/digest.js';
-import type { Descriptor, Platform } from '../oci/types.js';
+import type { Descriptor, Digest, Platform } from '../oci/index.js';
+import type {
+  ContentReader,
+  ContentWriter,
+  ImageReader,
+  ImageWriter,
+  Ingester,
+  LeaseManager,
+  Snapshotter,
+} from '../store/index.js';
 import type { RegistryCredentials } from './auth-config.js';
 
 export type { RegistryCredentials } from './auth-config.js';
+
+/** What transfer needs of a store: its interfaces, never its internals or its layout. */
+export type TransferStore = ContentReader &
+  ContentWriter &
+  ImageReader &
+  ImageWriter &
+  LeaseManager &
+  Snapshotter &
+  Ingester;
 
 /** Options of {@link ImageStore.pull}. */
 export interface PullOptions {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, rename, rm, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isErrno } from './errno.js';
@@ -32,19 +33,21 @@ export interface WriteFileAtomicOptions {
 
 /**
  * Replaces `path` with `data` atomically: the bytes go to a temporary file in
- * `tmpDir` (same filesystem), are fsynced, and the file is renamed over
- * `path`; then the directory is fsynced. A crash at any instant leaves either
- * the old or the new content at `path`, and at worst an abandoned temporary
- * file in `tmpDir`.
+ * `tmpDir` (same filesystem; by default a hidden sibling of `path`), are
+ * fsynced, and the file is renamed over `path`; then the directory is
+ * fsynced. A crash at any instant leaves either the old or the new content
+ * at `path`, and at worst an abandoned temporary file (named with an owner
+ * token, so that its leftovers can be recognised).
  */
 export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
-  tmpDir: string,
+  tmpDir?: string,
   options: WriteFileAtomicOptions = {},
 ): Promise<void> {
   const sync = options.sync ?? true;
-  const tmp = join(tmpDir, `${basename(path)}.${ownerToken()}`);
+  const tmp =
+    tmpDir === undefined ? join(dirname(path), `.${basename(path)}.${ownerToken()}`) : join(tmpDir, `${basename(path)}.${ownerToken()}`);
   const handle = await open(tmp, 'wx', 0o644);
   try {
     try {
@@ -103,5 +106,85 @@ export async function touch(path: string): Promise<boolean> {
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return false;
     throw err;
+  }
+}
+
+/** The names in directory `dir`, or none when it does not exist. */
+export async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw err;
+  }
+}
+
+/**
+ * Flushes `root` and every regular file and directory below it to disk,
+ * children before their directory, with a few fsyncs in flight at once.
+ * Node has no syncfs(2), and one fsync per file costs less than flushing the
+ * whole filesystem on a busy host. Symlinks, devices, fifos and sockets
+ * cannot (or must not) be opened: they are metadata only, which the fsync of
+ * their directory commits on a journalling filesystem. A file or directory
+ * its owner cannot read (mode 0000, as a rootless unpack can leave) is made
+ * readable for the moment of its fsync, its mode then restored.
+ */
+export async function syncTree(root: string, concurrency = 16): Promise<void> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  const slot = async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (active >= concurrency) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+  const visit = async (path: string): Promise<void> => {
+    await withAccess(path, true, async () => {
+      const names = await readdir(path, { withFileTypes: true });
+      await Promise.all(
+        names.map(async (entry) => {
+          const child = join(path, entry.name);
+          if (entry.isDirectory()) await visit(child);
+          else if (entry.isFile()) await slot(() => syncPath(child, false));
+        }),
+      );
+      await slot(() => syncPath(path, true));
+    });
+  };
+  await visit(root);
+}
+
+async function syncPath(path: string, dir: boolean): Promise<void> {
+  const flags = constants.O_RDONLY | constants.O_NOFOLLOW;
+  const handle = dir ? await open(path, flags) : await withAccess(path, false, () => open(path, flags));
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Runs `fn`, and on EACCES runs it again with the owner's read bit (and for a
+ * directory, search bit) set for the moment, the mode restored afterwards.
+ */
+async function withAccess<T>(path: string, dir: boolean, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!isErrno(err, 'EACCES')) throw err;
+    const { mode } = await lstat(path);
+    const wanted = dir ? 0o500 : 0o400;
+    if ((mode & wanted) === wanted) throw err;
+    await chmod(path, (mode & 0o7777) | wanted);
+    try {
+      return await fn();
+    } finally {
+      await chmod(path, mode & 0o7777);
+    }
   }
 }

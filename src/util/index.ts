@@ -8,4 +8,5 @@ export * from './errno.js';
 export * from './fs.js';
 export * from './process.js';
 export * from './abort.js';
-export * from './validate.js';
+export * from './json.js';
+export * from './dirs.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { ImageStore } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/store-worker-child.ts', import.meta.url));
 const WORKERS = 4;

@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import tar from 'tar-stream';
 import { Runtime } from '../../src/runtime/runtime.js';
 import { rootfsFromHost } from '../../src/runtime/host-rootfs.js';
-import { ImageStore } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
 import { exportImage, importImage } from '../../src/transfer/archive/index.js';
 import { cannotRun, text } from '../fixtures/world.js';
 

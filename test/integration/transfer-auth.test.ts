@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PermissionError } from '../../src/errors.js';
 import type { Descriptor } from '../../src/oci/index.js';
-import { ImageStore } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
 import { pullImage } from '../../src/transfer/pull.js';
 import { pushImage } from '../../src/transfer/push.js';
 import { putSyntheticImage } from '../fixtures/store-images.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DigestMismatchError, NotFoundError, UnavailableError } from '../../src/errors.js';
-import { ImageStore } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
 import type { PullProgress } from '../../src/transfer/types.js';
 import { putSyntheticImage, type BuiltLayer } from '../fixtures/store-images.js';
 import { freePort, registryMissing, startCuttingProxy, startRegistry, storeState, type RegistryFixture } from '../fixtures/registry.js';

@@ -13,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { Runtime } from '../../src/index.js';
 import { rootfsFromHost } from '../../src/runtime/host-rootfs.js';
-import { ImageStore } from '../../src/store/index.js';
+import { ImageStore } from '../../src/index.js';
 import { cannotRun, text } from '../fixtures/world.js';
 import { installed, registryMissing, sha256, startRegistry, type RegistryFixture } from '../fixtures/registry.js';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AbortError, NotFoundError } from '../../src/errors.js';
 import type { Descriptor } from '../../src/oci/index.js';
-import { ImageStore } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
 import type { PullProgress, PushProgress } from '../../src/transfer/types.js';
 import { buildLayer, putSyntheticImage, sha256 } from '../fixtures/store-images.js';
 import { registryMissing, startRegistry, storeState, type RegistryFixture } from '../fixtures/registry.js';

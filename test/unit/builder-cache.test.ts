@@ -7,7 +7,7 @@ import { BuildCache, cacheKey, canonicalJson, type CacheKeyInput } from '../../s
 import { DockerIgnore } from '../../src/builder/patterns.js';
 import { ContextFs, expandSources, sourcesDigest } from '../../src/builder/source-fs.js';
 import { NotFoundError } from '../../src/errors.js';
-import { ImageStore } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
 
 const base: CacheKeyInput = {
   parent: 'image:sha256:' + 'a'.repeat(64),
@@ -69,21 +69,21 @@ describe('build cache entries', () => {
   it('are stored in the store and read back by another BuildCache (another process)', async () => {
     const layer = await store.putBlob('layer bytes', { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' });
     const key = cacheKey(base);
-    await new BuildCache(store.root).put({ key, created: '2024-01-01T00:00:00.000Z', createdBy: 'RUN make', layer: { descriptor: layer, diffId: layer.digest } });
-    const entry = await new BuildCache(store.root).get(key);
+    await new BuildCache(store.buildCache).put({ key, created: '2024-01-01T00:00:00.000Z', createdBy: 'RUN make', layer: { descriptor: layer, diffId: layer.digest } });
+    const entry = await new BuildCache(store.buildCache).get(key);
     assert.equal(entry?.layer?.descriptor.digest, layer.digest);
     assert.deepEqual(entry?.blobs, [layer.digest]);
-    assert.equal(await new BuildCache(store.root).get(cacheKey({ ...base, parent: 'scratch' })), undefined);
+    assert.equal(await new BuildCache(store.buildCache).get(cacheKey({ ...base, parent: 'scratch' })), undefined);
   });
 
   // Cache entries are GC roots: a layer only the cache refers to survives gc(), until the cache is pruned.
   it('keep their layers from gc() until pruned', async () => {
     const layer = await store.putBlob('cached layer', { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' });
     const loose = await store.putBlob('nobody refers to this');
-    const cache = new BuildCache(store.root);
+    const cache = new BuildCache(store.buildCache);
     await cache.put({ key: cacheKey(base), created: new Date().toISOString(), createdBy: 'RUN make', layer: { descriptor: layer, diffId: layer.digest } });
     // A malformed entry protects nothing and breaks nothing.
-    await writeFile(join(cache.dir, `${'e'.repeat(64)}.json`), '{not json');
+    await writeFile(join(store.root, 'dockless', 'build-cache', `${'e'.repeat(64)}.json`), '{not json');
 
     const first = await store.gc({ gracePeriod: 0 });
     assert.deepEqual(first.blobs, [loose.digest]);

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { buildDockerfile, parseDockerfile } from '../../src/builder/dockerfile.js';
 import { expandWord, expandWords, splitWords, WordError } from '../../src/builder/shell-words.js';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { ImageStore } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
 
 describe('variable substitution', () => {
   const vars: Record<string, string> = { NAME: 'world', EMPTY: '', SPACED: 'a b', DIR: '/srv' };

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { text } from 'node:stream/consumers';
 import { AbortError, DigestMismatchError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
-import { ImageStore } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
 import { sha256 } from '../fixtures/store-images.js';
 
 describe('ImageStore blobs', () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { InvalidStateError } from '../../src/errors.js';
-import { ImageStore } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
 import { putSyntheticImage } from '../fixtures/store-images.js';
 
 describe('ImageStore check', () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
-import { ImageStore } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
 import { putSyntheticImage, sha256 } from '../fixtures/store-images.js';
 
 describe('ImageStore gc and leases', () => {

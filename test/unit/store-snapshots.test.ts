@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AbortError, DigestMismatchError } from '../../src/errors.js';
-import { ImageStore, type SnapshotProgress } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
+import type { SnapshotProgress } from '../../src/store/index.js';
 import { buildLayer, GZIP_LAYER, putSyntheticImage } from '../fixtures/store-images.js';
 
 describe('ImageStore snapshots', () => {
@@ -75,6 +76,21 @@ describe('ImageStore snapshots', () => {
     for (let i = 0; i < rounds; i++) await fresh.snapshotPaths('fast:1');
     const perCallMs = Number(process.hrtime.bigint() - started) / 1e6 / rounds;
     assert.ok(perCallMs < 2, `snapshotPaths took ${perCallMs.toFixed(3)} ms per call`);
+  });
+
+  // Callers used to write `(await snapshotPaths(x)) ?? (await snapshot(x))`: snapshot() must itself skip
+  // every blob read for an image already unpacked.
+  it('snapshot() of an image already unpacked takes the fast path and reads no blob', async () => {
+    const { manifest } = await putSyntheticImage(store, [{ 'quick.txt': 'quick' }]);
+    await store.tag(manifest.digest, 'quick:1');
+    const snap = await store.snapshot('quick:1');
+    const details = await store.inspect('quick:1');
+    // With its manifest and config blobs gone, only the fast path can answer.
+    await rm(store.blobPath(details.configDigest));
+    await rm(store.blobPath(manifest.digest));
+    const fresh = await ImageStore.open({ root: store.root });
+    assert.deepEqual(await fresh.snapshot('quick:1'), snap);
+    await store.untag('quick:1');
   });
 
   it('does the work once for concurrent requests of the same layers', async () => {

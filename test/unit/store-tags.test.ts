@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../../src/errors.js';
-import { ImageStore } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
 import type { Descriptor, ImageIndex } from '../../src/oci/types.js';
 import { putSyntheticImage } from '../fixtures/store-images.js';
 

@@ -13,7 +13,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from '../../src/errors.js';
-import { ImageStore } from '../../src/store/index.js';
+import { ImageStore } from '../../src/image-store.js';
 import type { Descriptor, ImageIndex } from '../../src/oci/types.js';
 import { applyChanges, exportImage, importImage, type ArchiveProgress } from '../../src/transfer/archive/index.js';
 import { buildLayer, putSyntheticImage, sha256, type BuiltLayer } from '../fixtures/store-images.js';

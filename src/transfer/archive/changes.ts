@@ -6,7 +6,7 @@
  */
 
 import { InvalidArgumentError } from '../../errors.js';
-import { DEFAULT_SHELL, type ContainerConfig } from '../../oci/types.js';
+import { DEFAULT_SHELL, type ContainerConfig } from '../../oci/index.js';
 
 /** The instructions {@link applyChanges} accepts, as `docker import --change` does. */
 export const CHANGE_INSTRUCTIONS: readonly string[] = Object.freeze([

@@ -10,5 +10,5 @@ export {
   decompress,
   detectCompression,
   sniffCompression,
-} from '../../layer/streams.js';
-export type { LayerCompression as Compression } from '../../oci/media-types.js';
+} from '../../layer/index.js';
+export type { LayerCompression as Compression } from '../../oci/index.js';

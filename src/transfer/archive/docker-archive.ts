@@ -17,26 +17,37 @@ import { open, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import createDebug from 'debug';
 import { DigestMismatchError, InvalidArgumentError, NotFoundError } from '../../errors.js';
-import { digestHex, isDigest, sha256Digest, shortDigest, type Digest } from '../../oci/digest.js';
 import {
+  checkDescriptor,
+  type Descriptor,
+  type Digest,
+  digestHex,
+  hostPlatform,
+  type ImageConfig,
+  type ImageIndex,
+  type ImageManifest,
+  isDigest,
   isIndexMediaType,
   isLayerMediaType,
   layerCompression,
   layerMediaType,
   MEDIA_TYPE_OCI_CONFIG,
   MEDIA_TYPE_OCI_MANIFEST,
-} from '../../oci/media-types.js';
-import { hostPlatform, platformMatches } from '../../oci/platform.js';
-import { parseReference } from '../../oci/reference.js';
-import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../../oci/types.js';
-import type { ImageStore } from '../../store/image-store.js';
-import type { Lease } from '../../store/lease.js';
+  parseReference,
+  type Platform,
+  platformMatches,
+  sha256Digest,
+  shortDigest,
+} from '../../oci/index.js';
+import type { TransferStore } from '../types.js';
+import type { Lease } from '../../store/index.js';
 import { decompress } from './codec.js';
 import { LayerTap } from './layer-tap.js';
-import { checkDescriptor, parseJson, type LayoutImage } from './oci-layout.js';
+import type { LayoutImage } from './oci-layout.js';
 import { MAX_DOCUMENT_SIZE, type ArchiveBlob, type ArchiveContents } from './tar-read.js';
 import type { TarOutput } from './tar-write.js';
 import { removeQuietly, siblingTemp, throwIfAborted } from './util.js';
+import { parseJsonObject } from '../../util/index.js';
 
 const debug = createDebug('dockless:transfer');
 
@@ -79,7 +90,7 @@ export interface DockerImportOptions {
  * @throws {DigestMismatchError} when a layer does not match its diffID.
  */
 export async function importDockerArchive(
-  store: ImageStore,
+  store: TransferStore,
   contents: ArchiveContents,
   options: DockerImportOptions,
 ): Promise<LayoutImage[]> {
@@ -116,7 +127,7 @@ export async function importDockerArchive(
       configBytes = await store.readBlob(blob.digest);
       configDigest = blob.digest;
     }
-    const config = parseJson<ImageConfig>(configBytes, `${where}: config`);
+    const config = parseJsonObject<ImageConfig>(configBytes, `${where}: config`);
     const diffIds = config.rootfs?.diff_ids;
     if (!Array.isArray(diffIds) || !diffIds.every((d) => isDigest(d))) {
       throw new InvalidArgumentError(`${where}: config has no valid rootfs.diff_ids`);
@@ -189,7 +200,7 @@ export function dockerManifest(contents: ArchiveContents, context: string): Dock
 
 /** A layer's compression and diffID: learnt while it was read, or (for a `blobs/` entry) from the store. */
 async function layerFacts(
-  store: ImageStore,
+  store: TransferStore,
   blob: ArchiveBlob,
   context: string,
 ): Promise<{ compression: 'gzip' | 'zstd' | 'none'; diffId: Digest }> {
@@ -219,11 +230,11 @@ export interface DockerArchiveImage {
  *
  * @throws {NotFoundError} when the index has no manifest for the platform, or it is not in the store.
  */
-export async function platformManifest(store: ImageStore, root: Descriptor, platform: Platform = hostPlatform()): Promise<Descriptor> {
+export async function platformManifest(store: TransferStore, root: Descriptor, platform: Platform = hostPlatform()): Promise<Descriptor> {
   let d = root;
   for (let depth = 0; isIndexMediaType(d.mediaType); depth++) {
     if (depth >= 4) throw new InvalidArgumentError(`image ${root.digest}: indexes nested too deeply`);
-    const index = parseJson<ImageIndex>(await store.readBlob(d.digest), `index ${shortDigest(d.digest)}`);
+    const index = parseJsonObject<ImageIndex>(await store.readBlob(d.digest), `index ${shortDigest(d.digest)}`);
     const manifests = (index.manifests ?? []).map((m) => checkDescriptor(m, `index ${shortDigest(d.digest)}`));
     const candidates = manifests.filter((m) => m.platform !== undefined && platformMatches(platform, m.platform));
     if (candidates.length === 0 && manifests.length === 1 && manifests[0]!.platform === undefined) candidates.push(manifests[0]!);
@@ -265,7 +276,7 @@ export interface DockerWriteOptions {
  * @throws {InvalidArgumentError} when a manifest is not an image's.
  */
 export async function writeDockerArchive(
-  store: ImageStore,
+  store: TransferStore,
   images: DockerArchiveImage[],
   out: TarOutput,
   options: DockerWriteOptions,
@@ -276,10 +287,10 @@ export async function writeDockerArchive(
   const repositories: Record<string, Record<string, string>> = {};
   for (const image of images) {
     const where = `${context}: image ${shortDigest(image.manifest.digest)}`;
-    const manifest = parseJson<ImageManifest>(await store.readBlob(image.manifest.digest), `${where}: manifest`);
+    const manifest = parseJsonObject<ImageManifest>(await store.readBlob(image.manifest.digest), `${where}: manifest`);
     const configDescriptor = checkDescriptor(manifest.config, `${where}: manifest`);
     const configBytes = await store.readBlob(configDescriptor.digest);
-    const config = parseJson<ImageConfig>(configBytes, `${where}: config`);
+    const config = parseJsonObject<ImageConfig>(configBytes, `${where}: config`);
     const layers = (manifest.layers ?? []).map((l) => checkDescriptor(l, `${where}: manifest`));
     const diffIds = config.rootfs?.diff_ids;
     if (!Array.isArray(diffIds) || diffIds.length !== layers.length || !diffIds.every((d) => isDigest(d))) {
@@ -320,7 +331,7 @@ export async function writeDockerArchive(
 
 /** Writes one layer, uncompressed, checked against its diffID. */
 async function writeLayer(
-  store: ImageStore,
+  store: TransferStore,
   layer: Descriptor,
   diffId: Digest,
   name: string,

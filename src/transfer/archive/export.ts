@@ -1,5 +1,5 @@
 /**
- * {@link exportImage}: `docker save` for an {@link ImageStore}.
+ * {@link exportImage}: `docker save` for a store.
  *
  * @module
  */
@@ -9,9 +9,8 @@ import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, InvalidArgumentError } from '../../errors.js';
-import { parseReference } from '../../oci/reference.js';
-import type { Descriptor } from '../../oci/types.js';
-import type { ImageStore } from '../../store/image-store.js';
+import { type Descriptor, parseReference } from '../../oci/index.js';
+import type { TransferStore } from '../types.js';
 import { platformManifest, writeDockerArchive, type DockerArchiveImage } from './docker-archive.js';
 import { writeLayoutArchive, writeLayoutDirectory, type LayoutEntry } from './oci-layout.js';
 import { TarOutput } from './tar-write.js';
@@ -47,7 +46,7 @@ const FORMATS: readonly ExportFormat[] = ['oci', 'oci-archive', 'docker-archive'
  * ```
  */
 export async function exportImage(
-  store: ImageStore,
+  store: TransferStore,
   images: string | readonly string[],
   path: string,
   options: ExportOptions = {},

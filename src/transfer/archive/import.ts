@@ -1,6 +1,6 @@
 /**
  * {@link importImage}: `docker load` and `docker import` for an
- * {@link ImageStore}.
+ * a store.
  *
  * @module
  */
@@ -10,10 +10,9 @@ import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError, NotFoundError } from '../../errors.js';
-import { shortDigest, type Digest } from '../../oci/digest.js';
-import { parseReference } from '../../oci/reference.js';
-import type { ImageStore } from '../../store/image-store.js';
-import type { Lease } from '../../store/lease.js';
+import { type Digest, parseReference, shortDigest } from '../../oci/index.js';
+import type { TransferStore } from '../types.js';
+import type { Lease } from '../../store/index.js';
 import { dockerManifest, importDockerArchive } from './docker-archive.js';
 import {
   ArchiveLayoutSource,
@@ -67,7 +66,7 @@ const FORMATS: readonly ImportFormat[] = ['auto', 'oci', 'oci-archive', 'docker-
  * await importImage(store, 'rootfs.tar.gz', { tag: 'mybase:1', changes: ['CMD ["/bin/sh"]'] });
  * ```
  */
-export async function importImage(store: ImageStore, path: string, options: ImportOptions = {}): Promise<ImportedImage[]> {
+export async function importImage(store: TransferStore, path: string, options: ImportOptions = {}): Promise<ImportedImage[]> {
   const format = options.format ?? 'auto';
   const source = resolvePath(path);
   const context = `import \`${source}\``;
@@ -188,7 +187,7 @@ export async function importImage(store: ImageStore, path: string, options: Impo
 
 /** An archive read in one pass, as an OCI layout or a docker-archive. */
 async function interpretArchive(
-  store: ImageStore,
+  store: TransferStore,
   contents: ArchiveContents,
   format: ImportFormat,
   options: { lease: Lease; context: string; baseName: string | undefined; signal: AbortSignal | undefined },
@@ -225,7 +224,7 @@ async function interpretArchive(
  * tags already changed are put back (a new tag removed, a moved one rolled
  * back), so the import leaves no half-done set of tags.
  */
-async function tagAll(store: ImageStore, images: LayoutImage[], context: string): Promise<void> {
+async function tagAll(store: TransferStore, images: LayoutImage[], context: string): Promise<void> {
   const changed: Array<{ reference: string; previous: Digest | undefined }> = [];
   try {
     for (const image of images) {

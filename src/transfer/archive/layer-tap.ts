@@ -9,11 +9,11 @@
 
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import tarStream from 'tar-stream';
 import { InvalidArgumentError } from '../../errors.js';
-import type { Digest } from '../../oci/digest.js';
+import type { Digest } from '../../oci/index.js';
 import { decompress, sniffCompression, type Compression } from './codec.js';
 import { drained } from './util.js';
+import { createExtract } from '../../layer/index.js';
 
 /** What a {@link LayerTap} learnt about a layer. */
 export interface LayerFacts {
@@ -134,7 +134,7 @@ export class LayerTap {
  * (or is cut short) before it becomes an image.
  */
 class TarValidator {
-  readonly #extract = tarStream.extract();
+  readonly #extract = createExtract().extract;
   readonly #done: Promise<void>;
   readonly #context: string;
   #entries = 0;

@@ -5,36 +5,38 @@
  * @module
  */
 
-import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, DigestMismatchError, InvalidArgumentError, NotFoundError } from '../../errors.js';
-import { digestAlgorithm, digestHex, parseDigest, shortDigest, type Digest } from '../../oci/digest.js';
 import {
+  ANNOTATION_CONTAINERD_IMAGE_NAME,
+  ANNOTATION_REF_NAME,
+  checkDescriptor,
+  type Descriptor,
+  type Digest,
+  digestAlgorithm,
+  digestHex,
+  type ImageConfig,
+  type ImageIndex,
+  type ImageManifest,
   isConfigMediaType,
   isIndexMediaType,
   isManifestMediaType,
   MEDIA_TYPE_OCI_INDEX,
-} from '../../oci/media-types.js';
-import { parseReference } from '../../oci/reference.js';
-import {
-  ANNOTATION_CONTAINERD_IMAGE_NAME,
-  ANNOTATION_REF_NAME,
   OCI_LAYOUT_BLOBS_DIR,
   OCI_LAYOUT_FILE,
   OCI_LAYOUT_INDEX_FILE,
   OCI_LAYOUT_VERSION,
-  type Descriptor,
-  type ImageConfig,
-  type ImageIndex,
-  type ImageManifest,
-} from '../../oci/types.js';
-import type { ImageStore } from '../../store/image-store.js';
-import type { Lease } from '../../store/lease.js';
+  parseReference,
+  shortDigest,
+} from '../../oci/index.js';
+import type { TransferStore } from '../types.js';
+import type { Lease } from '../../store/index.js';
 import { MAX_DOCUMENT_SIZE, type ArchiveContents } from './tar-read.js';
 import type { TarOutput } from './tar-write.js';
 import { counted, isErrno, removeQuietly, renameDurably, siblingTemp, throwIfAborted } from './util.js';
+import { parseJsonObject, writeFileAtomic } from '../../util/index.js';
 
 const debug = createDebug('dockless:transfer');
 const MAX_NESTING = 4;
@@ -72,7 +74,7 @@ export interface LayoutImage {
  * verified as they stream into the store.
  */
 export class DirectoryLayoutSource implements LayoutSource {
-  readonly #store: ImageStore;
+  readonly #store: TransferStore;
   readonly #dir: string;
   readonly #lease: Lease;
   readonly #signal: AbortSignal | undefined;
@@ -85,7 +87,7 @@ export class DirectoryLayoutSource implements LayoutSource {
    * @param onBytes called with the bytes copied so far.
    */
   constructor(
-    store: ImageStore,
+    store: TransferStore,
     dir: string,
     lease: Lease,
     signal: AbortSignal | undefined,
@@ -162,7 +164,7 @@ export class DirectoryLayoutSource implements LayoutSource {
 
 /** A layout read from a tar by `readArchive`: its blobs are in the store already. */
 export class ArchiveLayoutSource implements LayoutSource {
-  readonly #store: ImageStore;
+  readonly #store: TransferStore;
   readonly #contents: ArchiveContents;
   readonly #lease: Lease;
 
@@ -170,7 +172,7 @@ export class ArchiveLayoutSource implements LayoutSource {
    * @param contents what `readArchive` found.
    * @param lease the import's lease, which blobs the store had already join.
    */
-  constructor(store: ImageStore, contents: ArchiveContents, lease: Lease) {
+  constructor(store: TransferStore, contents: ArchiveContents, lease: Lease) {
     this.#store = store;
     this.#contents = contents;
     this.#lease = lease;
@@ -216,14 +218,14 @@ export class ArchiveLayoutSource implements LayoutSource {
  * @throws {AbortError} when `signal` aborts.
  */
 export async function importLayout(
-  store: ImageStore,
+  store: TransferStore,
   source: LayoutSource,
   options: { context: string; baseName?: string | undefined; signal?: AbortSignal | undefined; onLayer?: LayerCallback },
 ): Promise<LayoutImage[]> {
   const { context, signal } = options;
   const layoutDoc = await source.document(OCI_LAYOUT_FILE);
   if (layoutDoc === undefined) throw new InvalidArgumentError(`${context}: not an OCI image layout: no \`oci-layout\` file`);
-  const layout = parseJson<{ imageLayoutVersion?: unknown }>(layoutDoc, `${context}: \`oci-layout\``);
+  const layout = parseJsonObject<{ imageLayoutVersion?: unknown }>(layoutDoc, `${context}: \`oci-layout\``);
   if (typeof layout.imageLayoutVersion !== 'string' || !layout.imageLayoutVersion.startsWith('1.')) {
     throw new InvalidArgumentError(
       `${context}: unsupported OCI image layout version ${JSON.stringify(layout.imageLayoutVersion)}`,
@@ -231,7 +233,7 @@ export async function importLayout(
   }
   const indexDoc = await source.document(OCI_LAYOUT_INDEX_FILE);
   if (indexDoc === undefined) throw new InvalidArgumentError(`${context}: not an OCI image layout: no \`index.json\``);
-  const index = parseJson<ImageIndex>(indexDoc, `${context}: \`index.json\``);
+  const index = parseJsonObject<ImageIndex>(indexDoc, `${context}: \`index.json\``);
   if (!Array.isArray(index.manifests)) throw new InvalidArgumentError(`${context}: \`index.json\` has no manifests list`);
 
   const done = new Set<Digest>();
@@ -246,7 +248,7 @@ export async function importLayout(
       throw new InvalidArgumentError(`${context}: ${what} ${d.digest} is ${d.size} bytes, too big for a document`);
     }
     if (!done.has(d.digest)) await ensure(d);
-    return parseJson<T>(await store.readBlob(d.digest), `${context}: ${what} ${shortDigest(d.digest)}`);
+    return parseJsonObject<T>(await store.readBlob(d.digest), `${context}: ${what} ${shortDigest(d.digest)}`);
   };
 
   /** Imports what `d` names; returns the config digest of its (first) image. */
@@ -370,7 +372,7 @@ export interface LayoutEntry {
  * @throws {NotFoundError} when a blob of a manifest is missing.
  * @throws {InvalidArgumentError} when a document is malformed.
  */
-export async function imageBlobs(store: ImageStore, root: Descriptor): Promise<Descriptor[]> {
+export async function imageBlobs(store: TransferStore, root: Descriptor): Promise<Descriptor[]> {
   const layers: Descriptor[] = [];
   const configs: Descriptor[] = [];
   const documents: Descriptor[] = [];
@@ -384,7 +386,7 @@ export async function imageBlobs(store: ImageStore, root: Descriptor): Promise<D
     if (seen.has(d.digest)) return;
     if (isIndexMediaType(d.mediaType)) {
       if (depth >= MAX_NESTING) throw new InvalidArgumentError(`image ${d.digest}: indexes nested too deeply`);
-      const index = parseJson<ImageIndex>(await store.readBlob(d.digest), `index ${shortDigest(d.digest)}`);
+      const index = parseJsonObject<ImageIndex>(await store.readBlob(d.digest), `index ${shortDigest(d.digest)}`);
       for (const m of index.manifests ?? []) {
         const child = checkDescriptor(m, `index ${shortDigest(d.digest)}`);
         if (!(await store.hasBlob(child.digest))) {
@@ -396,7 +398,7 @@ export async function imageBlobs(store: ImageStore, root: Descriptor): Promise<D
       add(documents, d);
       return;
     }
-    const manifest = parseJson<ImageManifest>(await store.readBlob(d.digest), `manifest ${shortDigest(d.digest)}`);
+    const manifest = parseJsonObject<ImageManifest>(await store.readBlob(d.digest), `manifest ${shortDigest(d.digest)}`);
     const where = `manifest ${shortDigest(d.digest)}`;
     if (typeof manifest.config !== 'object' || manifest.config === null || !Array.isArray(manifest.layers)) {
       throw new InvalidArgumentError(`${where}: not an image manifest (no config or layers)`);
@@ -457,7 +459,7 @@ export interface LayoutWriteOptions {
  * @throws {AlreadyExistsError} when `path` exists and is neither an empty directory nor an OCI layout.
  */
 export async function writeLayoutDirectory(
-  store: ImageStore,
+  store: TransferStore,
   entries: LayoutEntry[],
   path: string,
   options: LayoutWriteOptions,
@@ -468,7 +470,7 @@ export async function writeLayoutDirectory(
   try {
     if (existing !== 'layout') {
       await mkdir(join(dir, OCI_LAYOUT_BLOBS_DIR), { recursive: true, mode: 0o755 });
-      await writeFileDurably(join(dir, OCI_LAYOUT_FILE), `${JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION })}\n`);
+      await writeFileAtomic(join(dir, OCI_LAYOUT_FILE), `${JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION })}\n`);
     }
     const blobs = await allBlobs(store, entries);
     const layers = new Set(await layerDigests(store, entries));
@@ -494,7 +496,7 @@ export async function writeLayoutDirectory(
     throwIfAborted(options.signal, options.context);
     const index = layoutIndex(entries, options.refName);
     if (existing === 'layout') {
-      const current = parseJson<ImageIndex>(await readFile(join(dir, OCI_LAYOUT_INDEX_FILE)), `${options.context}: \`index.json\``);
+      const current = parseJsonObject<ImageIndex>(await readFile(join(dir, OCI_LAYOUT_INDEX_FILE)), `${options.context}: \`index.json\``);
       const names = new Set(index.manifests.map((m) => m.annotations?.[ANNOTATION_REF_NAME]).filter((n) => n !== undefined));
       const kept = (current.manifests ?? []).filter((m) => {
         const name = m.annotations?.[ANNOTATION_REF_NAME];
@@ -503,9 +505,7 @@ export async function writeLayoutDirectory(
       index.manifests = [...kept, ...index.manifests];
     }
     const indexText = `${JSON.stringify(index)}\n`;
-    const indexTmp = siblingTemp(join(dir, OCI_LAYOUT_INDEX_FILE), 'tmp');
-    await writeFileDurably(indexTmp, indexText);
-    await renameDurably(indexTmp, join(dir, OCI_LAYOUT_INDEX_FILE));
+    await writeFileAtomic(join(dir, OCI_LAYOUT_INDEX_FILE), indexText);
     bytes += Buffer.byteLength(indexText);
     if (existing !== 'layout') await renameDurably(dir, path);
   } catch (err) {
@@ -517,7 +517,7 @@ export async function writeLayoutDirectory(
 
 /** Writes images as a tar of an OCI layout into `out`. */
 export async function writeLayoutArchive(
-  store: ImageStore,
+  store: TransferStore,
   entries: LayoutEntry[],
   out: TarOutput,
   options: LayoutWriteOptions,
@@ -541,7 +541,7 @@ export async function writeLayoutArchive(
   await out.file(OCI_LAYOUT_INDEX_FILE, `${JSON.stringify(layoutIndex(entries, options.refName))}\n`);
 }
 
-async function allBlobs(store: ImageStore, entries: LayoutEntry[]): Promise<Descriptor[]> {
+async function allBlobs(store: TransferStore, entries: LayoutEntry[]): Promise<Descriptor[]> {
   const seen = new Set<Digest>();
   const all: Descriptor[] = [];
   for (const { descriptor } of entries) {
@@ -554,11 +554,11 @@ async function allBlobs(store: ImageStore, entries: LayoutEntry[]): Promise<Desc
   return all;
 }
 
-async function layerDigests(store: ImageStore, entries: LayoutEntry[]): Promise<Digest[]> {
+async function layerDigests(store: TransferStore, entries: LayoutEntry[]): Promise<Digest[]> {
   const digests: Digest[] = [];
   const walk = async (d: Descriptor, depth: number): Promise<void> => {
     if (depth > MAX_NESTING) return;
-    const doc = parseJson<ImageIndex & ImageManifest>(await store.readBlob(d.digest), `document ${shortDigest(d.digest)}`);
+    const doc = parseJsonObject<ImageIndex & ImageManifest>(await store.readBlob(d.digest), `document ${shortDigest(d.digest)}`);
     if (isIndexMediaType(d.mediaType)) {
       for (const m of doc.manifests ?? []) if (await store.hasBlob(m.digest)) await walk(m, depth + 1);
     } else {
@@ -570,7 +570,7 @@ async function layerDigests(store: ImageStore, entries: LayoutEntry[]): Promise<
 }
 
 /** Copies a blob out of the store through a temporary file, verified as it streams, fsynced, renamed. */
-async function copyBlob(store: ImageStore, digest: Digest, target: string, onBytes: (n: number) => void): Promise<void> {
+async function copyBlob(store: TransferStore, digest: Digest, target: string, onBytes: (n: number) => void): Promise<void> {
   const tmp = siblingTemp(target, 'tmp');
   const handle = await open(tmp, 'wx', 0o644);
   try {
@@ -582,16 +582,6 @@ async function copyBlob(store: ImageStore, digest: Digest, target: string, onByt
     await handle.close().catch(() => {});
     await removeQuietly(tmp);
     throw err;
-  }
-}
-
-async function writeFileDurably(path: string, text: string): Promise<void> {
-  const handle = await open(path, 'w', 0o644);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 
@@ -607,44 +597,9 @@ async function existingTarget(path: string, context: string): Promise<'none' | '
   }
   if (entries.length === 0) return 'none';
   if (entries.includes(OCI_LAYOUT_FILE) && entries.includes(OCI_LAYOUT_INDEX_FILE)) {
-    const layout = parseJson<{ imageLayoutVersion?: unknown }>(await readFile(join(path, OCI_LAYOUT_FILE)), `${context}: \`oci-layout\``);
+    const layout = parseJsonObject<{ imageLayoutVersion?: unknown }>(await readFile(join(path, OCI_LAYOUT_FILE)), `${context}: \`oci-layout\``);
     if (layout.imageLayoutVersion === OCI_LAYOUT_VERSION) return 'layout';
   }
   throw new AlreadyExistsError(`${context}: \`${path}\` is a directory that is neither empty nor an OCI image layout`, { path });
 }
 
-/**
- * Parses a JSON document, refusing anything but an object.
- *
- * @throws {InvalidArgumentError} naming `what`.
- */
-export function parseJson<T>(data: Uint8Array, what: string): T {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(data).toString('utf8'));
-  } catch (cause) {
-    throw new InvalidArgumentError(`${what}: not valid JSON`, { cause });
-  }
-  if (typeof parsed !== 'object' || parsed === null) throw new InvalidArgumentError(`${what}: not a JSON object`);
-  return parsed as T;
-}
-
-/**
- * Checks a descriptor read from untrusted JSON.
- *
- * @throws {InvalidArgumentError} naming `where`.
- */
-export function checkDescriptor(d: unknown, where: string): Descriptor {
-  if (typeof d !== 'object' || d === null) throw new InvalidArgumentError(`${where}: descriptor is not an object`);
-  const { mediaType, digest, size } = d as Partial<Descriptor>;
-  if (typeof mediaType !== 'string') throw new InvalidArgumentError(`${where}: descriptor has no mediaType`);
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-    throw new InvalidArgumentError(`${where}: descriptor ${String(digest)} has an invalid size`);
-  }
-  try {
-    parseDigest(digest as string);
-  } catch (cause) {
-    throw new InvalidArgumentError(`${where}: ${(cause as Error).message}`, { cause });
-  }
-  return d as Descriptor;
-}

@@ -9,11 +9,16 @@ import { basename } from 'node:path';
 import { stat } from 'node:fs/promises';
 import createDebug from 'debug';
 import { InvalidArgumentError } from '../../errors.js';
-import { layerMediaType } from '../../oci/media-types.js';
-import { hostPlatform } from '../../oci/platform.js';
-import type { ContainerConfig, Descriptor, ImageConfig, Platform } from '../../oci/types.js';
-import type { ImageStore } from '../../store/image-store.js';
-import type { Lease } from '../../store/lease.js';
+import {
+  type ContainerConfig,
+  type Descriptor,
+  hostPlatform,
+  type ImageConfig,
+  layerMediaType,
+  type Platform,
+} from '../../oci/index.js';
+import type { TransferStore } from '../types.js';
+import type { Lease } from '../../store/index.js';
 import { applyChanges } from './changes.js';
 import { LayerTap } from './layer-tap.js';
 import { counted } from './util.js';
@@ -52,7 +57,7 @@ export interface RootfsImportOptions {
  * @throws {AbortError} when `signal` aborts.
  */
 export async function importRootfsTar(
-  store: ImageStore,
+  store: TransferStore,
   path: string,
   options: RootfsImportOptions,
 ): Promise<{ manifest: Descriptor; layer: Descriptor }> {

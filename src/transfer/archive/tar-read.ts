@@ -11,19 +11,19 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import createDebug from 'debug';
-import tarStream from 'tar-stream';
-import { InvalidArgumentError } from '../../errors.js';
-import { isDigest, type Digest } from '../../oci/digest.js';
-import type { ImageStore } from '../../store/image-store.js';
-import type { Lease } from '../../store/lease.js';
+import { InvalidArgumentError, UnsafeContentError } from '../../errors.js';
+import { type Digest, isDigest } from '../../oci/index.js';
+import type { TransferStore } from '../types.js';
+import type { Lease } from '../../store/index.js';
 import { decompress, sniffCompression, type Compression } from './codec.js';
 import { LayerTap } from './layer-tap.js';
 import { counted, drained, throwIfAborted, wrapArchiveError } from './util.js';
+import { createExtract, normalizeEntryPath, type TarEntryStream, type TarExtract } from '../../layer/index.js';
 
 const debug = createDebug('dockless:transfer');
 
 /** One entry of a tar being extracted: its header and its content stream. */
-type TarEntry = tarStream.ExtractEvents['entry'][1];
+type TarEntry = TarEntryStream;
 
 /** The largest document (JSON, `VERSION`, `repositories`) an archive may hold: 32 MiB. */
 export const MAX_DOCUMENT_SIZE = 32 * 1024 * 1024;
@@ -98,13 +98,13 @@ export interface ReadArchiveOptions {
  * @throws {DigestMismatchError} when a `blobs/` entry does not match its name.
  * @throws {AbortError} when `signal` aborts.
  */
-export async function readArchive(store: ImageStore, path: string, options: ReadArchiveOptions): Promise<ArchiveContents> {
+export async function readArchive(store: TransferStore, path: string, options: ReadArchiveOptions): Promise<ArchiveContents> {
   const { lease, signal, context } = options;
   const total = (await stat(path)).size;
   const contents = new ArchiveContents();
   const file = createReadStream(path, { highWaterMark: 1 << 20 });
   const raw = counted(file, (bytes) => options.onBytes?.(bytes, total));
-  const extract = tarStream.extract();
+  const { extract } = createExtract();
   const onAbort = (): void => {
     file.destroy();
   };
@@ -134,7 +134,7 @@ export async function readArchive(store: ImageStore, path: string, options: Read
 }
 
 /** Decompresses `raw` into `extract`, with backpressure; ends it, or destroys it with the error. */
-async function feed(raw: AsyncIterable<Uint8Array>, extract: tarStream.Extract, context: string): Promise<void> {
+async function feed(raw: AsyncIterable<Uint8Array>, extract: TarExtract, context: string): Promise<void> {
   try {
     const { compression, chunks } = await sniffCompression(raw);
     for await (const chunk of decompress(chunks, compression, context)) {
@@ -156,7 +156,7 @@ interface EntryOptions {
 }
 
 async function readEntry(
-  store: ImageStore,
+  store: TransferStore,
   contents: ArchiveContents,
   entry: TarEntry,
   options: EntryOptions,
@@ -274,14 +274,17 @@ function isDocumentName(name: string): boolean {
 }
 
 /**
- * An archive entry's name in canonical form (`./a//b/` → `a/b`), or
- * `undefined` when it climbs out of the archive (`../x`).
+ * An archive entry's name in canonical form (`./a//b/` → `a/b`), as a
+ * layer's entries are normalised, or `undefined` when it climbs out of the
+ * archive (`../x`).
  */
 export function normalizeEntryName(name: string): string | undefined {
-  const stripped = name.replace(/^\/+/, '');
-  const n = posix.normalize(stripped === '' ? '.' : stripped).replace(/\/+$/, '');
-  if (n === '..' || n.startsWith('../')) return undefined;
-  return n === '.' ? '' : n;
+  try {
+    return normalizeEntryPath(name);
+  } catch (err) {
+    if (err instanceof UnsafeContentError) return undefined;
+    throw err;
+  }
 }
 
 /**
@@ -295,7 +298,7 @@ export function normalizeEntryName(name: string): string | undefined {
  */
 export async function sniffTarKind(path: string, context: string): Promise<{ kind: 'archive' | 'rootfs'; compression: Compression }> {
   const file = createReadStream(path, { highWaterMark: 64 * 1024 });
-  const extract = tarStream.extract();
+  const { extract } = createExtract();
   let compression: Compression = 'none';
   const producer = (async () => {
     const sniffed = await sniffCompression(file);

@@ -1,29 +1,28 @@
 /**
- * {@link TarOutput}: an archive written with tar-stream to a temporary file
- * beside its destination, fsynced and renamed into place on commit, removed
- * on abort, so the destination never holds a partial archive.
+ * {@link TarOutput}: an archive written to a temporary file beside its
+ * destination, fsynced and renamed into place on commit, removed on abort,
+ * so the destination never holds a partial archive. Headers are the layer
+ * code's ({@link encodeHeader}): one tar writer for layers and archives, and
+ * archives of the same images are byte-identical.
  *
  * @module
  */
 
 import { open, type FileHandle } from 'node:fs/promises';
-import tarStream from 'tar-stream';
-import { drained, removeQuietly, renameDurably, siblingTemp } from './util.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { END_OF_ARCHIVE, encodeHeader, padding, type TarEntryType } from '../../layer/index.js';
+import { removeQuietly, renameDurably, siblingTemp } from './util.js';
 
 async function* once(data: Uint8Array): AsyncGenerator<Uint8Array> {
   yield data;
 }
-
-/** The modification time of every entry: archives of the same images are byte-identical. */
-const EPOCH = new Date(0);
 
 /** A tar archive being written; see the module. */
 export class TarOutput {
   readonly #path: string;
   readonly #tmp: string;
   readonly #handle: FileHandle;
-  readonly #pack: tarStream.Pack;
-  readonly #written: Promise<void>;
+  readonly #onBytes: ((bytes: number) => void) | undefined;
   #bytes = 0;
   #failure: unknown;
 
@@ -31,23 +30,7 @@ export class TarOutput {
     this.#path = path;
     this.#tmp = tmp;
     this.#handle = handle;
-    this.#pack = tarStream.pack();
-    this.#written = this.#pump(onBytes);
-  }
-
-  /** Copies the packed bytes to the file as they come. */
-  async #pump(onBytes: ((bytes: number) => void) | undefined): Promise<void> {
-    try {
-      for await (const data of this.#pack) {
-        const chunk = data as Buffer;
-        await this.#handle.write(chunk);
-        this.#bytes += chunk.byteLength;
-        onBytes?.(this.#bytes);
-      }
-    } catch (err) {
-      this.#failure ??= err;
-      this.#pack.destroy();
-    }
+    this.#onBytes = onBytes;
   }
 
   /**
@@ -68,30 +51,30 @@ export class TarOutput {
 
   /** Adds a directory entry (`name/`). */
   async directory(name: string): Promise<void> {
-    await this.#entry({ name, type: 'directory', mode: 0o755 }, undefined);
+    await this.#entry(name, 'directory', 0o755, 0, undefined);
   }
 
   /** Adds a file with the given content. */
   async file(name: string, content: Uint8Array | string): Promise<void> {
     const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content);
-    await this.#entry({ name, type: 'file', mode: 0o644, size: data.byteLength }, once(data));
+    await this.#entry(name, 'file', 0o644, data.byteLength, once(data));
   }
 
   /**
    * Adds a file whose content streams from `source`, which must yield
    * exactly `size` bytes; a failure of `source` (a digest mismatch) fails
    * the entry.
+   *
+   * @throws {InvalidArgumentError} when `source` ends after more or fewer than `size` bytes.
    */
   async stream(name: string, size: number, source: AsyncIterable<Uint8Array>): Promise<void> {
-    await this.#entry({ name, type: 'file', mode: 0o644, size }, source);
+    await this.#entry(name, 'file', 0o644, size, source);
   }
 
   /** Finishes the archive and renames it into place. */
   async commit(): Promise<void> {
     this.#check();
-    this.#pack.finalize();
-    await this.#written;
-    this.#check();
+    await this.#write(END_OF_ARCHIVE);
     await this.#handle.sync();
     await this.#handle.close();
     await renameDurably(this.#tmp, this.#path);
@@ -99,41 +82,44 @@ export class TarOutput {
 
   /** Drops the archive: nothing is left at the path or beside it. */
   async abort(): Promise<void> {
-    this.#pack.destroy();
-    await this.#written;
+    this.#failure ??= new InvalidArgumentError('tar archive: aborted');
     await this.#handle.close().catch(() => {});
     await removeQuietly(this.#tmp);
   }
 
-  async #entry(header: Partial<tarStream.Header> & { name: string }, source: AsyncIterable<Uint8Array> | undefined): Promise<void> {
+  async #entry(
+    name: string,
+    type: TarEntryType,
+    mode: number,
+    size: number,
+    source: AsyncIterable<Uint8Array> | undefined,
+  ): Promise<void> {
     this.#check();
-    let done!: Promise<void>;
-    const sink = await new Promise<NodeJS.WritableStream & NodeJS.EventEmitter>((resolveSink) => {
-      done = new Promise<void>((resolve, reject) => {
-        const entry = this.#pack.entry(
-          { uid: 0, gid: 0, mtime: EPOCH, ...header },
-          (err?: Error | null) => (err ? reject(err) : resolve()),
-        );
-        resolveSink(entry as unknown as NodeJS.WritableStream & NodeJS.EventEmitter);
-      });
-    });
-    // The entry's callback reports its failure; these keep it from also going unhandled.
-    done.catch(() => {});
-    sink.on('error', () => {});
     try {
+      await this.#write(encodeHeader({ name, type, mode, uid: 0, gid: 0, size, mtime: 0 }));
+      let written = 0;
       if (source !== undefined) {
+        // Past `size` nothing more is written, but the source is read to its end: a verifying source
+        // reports its digest mismatch there, which explains the size.
         for await (const chunk of source) {
-          if (!sink.write(chunk)) await drained(sink);
-          this.#check();
+          const room = size - written;
+          written += chunk.byteLength;
+          if (room > 0) await this.#write(chunk.byteLength <= room ? chunk : chunk.subarray(0, room));
         }
       }
-      sink.end();
+      if (written !== size) throw new InvalidArgumentError(`tar entry ${name}: ${written} bytes, ${size} announced`);
+      await this.#write(padding(size));
     } catch (err) {
-      (sink as unknown as { destroy(err?: Error): void }).destroy(err instanceof Error ? err : new Error(String(err)));
+      this.#failure ??= err;
       throw err;
     }
-    await done;
-    this.#check();
+  }
+
+  async #write(data: Uint8Array): Promise<void> {
+    if (data.byteLength === 0) return;
+    await this.#handle.write(data);
+    this.#bytes += data.byteLength;
+    this.#onBytes?.(this.#bytes);
   }
 
   #check(): void {

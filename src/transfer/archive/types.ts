@@ -5,8 +5,7 @@
  * @module
  */
 
-import type { Digest } from '../../oci/digest.js';
-import type { ContainerConfig, Platform } from '../../oci/types.js';
+import type { ContainerConfig, Digest, Platform } from '../../oci/index.js';
 
 /**
  * What {@link ImageStore.import} reads:

@@ -8,9 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { AbortError, DocklessError, InvalidArgumentError } from '../../errors.js';
-import { fsyncDir } from '../../util/index.js';
-export { drained } from '../../layer/streams.js';
+import { AbortError, DocklessError, InvalidArgumentError, IOError } from '../../errors.js';
+import { fsError, fsyncDir } from '../../util/index.js';
+export { drained } from '../../layer/index.js';
 
 /** Throws an {@link AbortError} naming `context` when `signal` has aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined, context: string): void {
@@ -34,7 +34,8 @@ export function wrapArchiveError(err: unknown, context: string, path: string): E
       path,
     });
   }
-  return new DocklessError(`${context}: ${message}`, { cause: err, path });
+  if (typeof (err as NodeJS.ErrnoException | undefined)?.code === 'string') return fsError(err, context, path);
+  return new IOError(`${context}: ${message}`, { cause: err, path });
 }
 
 /** tar-stream reports a bad archive with a plain Error and one of these messages. */

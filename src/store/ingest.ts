@@ -1,62 +1,61 @@
 /**
- * A pull's writes into an {@link ImageStore}, held back until the whole
+ * An ingest session: a pull's or an import's writes into the store, held back until the whole
  * image is verified: blobs wait in the store's ingest area and unpacked
  * layers in temporary snapshot directories, and {@link IngestSession.commit}
  * makes them all visible at once (or {@link IngestSession.discard} drops
  * them). A layer is written and unpacked from one stream, so its bytes are
  * read once, as they arrive.
  *
- * This uses the store's internal modules (ingest, commit, snapshot layout
- * and locks) rather than its public methods, which have no "write this blob
- * and unpack it as a snapshot in one pass, commit later". It follows the
- * store's own protocol exactly: ingest files and `tmp-<owner>` snapshot
- * directories are what {@link ImageStore.open} cleans up after a crash, and
- * the snapshot marker is the {@link SnapshotManager}'s.
+ * Ingest files and `tmp-<owner>` snapshot directories are what opening a
+ * store cleans up after a crash.
  *
  * @module
  */
 
-import { mkdir, rename } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import createDebug from 'debug';
 import { DigestMismatchError, InvalidStateError } from '../errors.js';
-import { drained } from '../layer/streams.js';
-import { unpackLayer, type UnpackResult } from '../layer/unpack.js';
-import { shortDigest, type Digest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/types.js';
-import { commitBlob, discardIngest, ingestBlob, type IngestedBlob } from '../store/blobs.js';
-import { fsyncDir, isErrno, ownerToken, removeTree, touch } from '../util/index.js';
-import type { ImageStore } from '../store/image-store.js';
-import { withLock } from '../store/lock.js';
-import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, StorePaths } from '../store/paths.js';
-import { compressionOf, snapshotExists, writeSnapshotMarker } from '../store/snapshots.js';
+import { drained, unpackLayer, type UnpackResult } from '../layer/index.js';
+import { type Descriptor, type Digest, shortDigest } from '../oci/index.js';
+import { ownerToken, removeTree, touch } from '../util/index.js';
+import { commitBlob, discardIngest, ingestBlob, type IngestedBlob } from './blobs.js';
+import { withLock } from './lock.js';
+import { SNAPSHOT_FS_DIR, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
+import { compressionOf, publishSnapshot, snapshotExists, type SnapshotLayer } from './snapshots.js';
 
-const debug = createDebug('dockless:transfer');
+const debug = createDebug('dockless:store');
 
 /** High-water mark of the streams feeding the ingest file and the unpacker. */
 const PIPE_BUFFER = 1 << 20;
 
 /** Where a layer's snapshot goes, when the layer is to be unpacked as it is written. */
 export interface SnapshotTarget {
+  /** The snapshot's name: the layer's chainID. */
   chainId: Digest;
+  /** The layer's diffID, which the unpacked tar must match. */
   diffId: Digest;
   /** The chainID of the layer below, `null` for the base layer. */
   parent: Digest | null;
 }
 
 /** Options of {@link IngestSession.layer}. */
-export interface LayerWriterOptions {
+export interface LayerIngestOptions {
   /** Unpack the layer into this snapshot as it is written; omit to store the blob only. */
   snapshot?: SnapshotTarget | undefined;
+  /** Cancels the write and the unpack. */
   signal?: AbortSignal | undefined;
   /** Unpack without privileges. @default process.getuid() !== 0 */
   rootless?: boolean | undefined;
+  /** The helper for device nodes, whiteouts and xattrs. @default the session's store's */
+  helperPath?: string | undefined;
 }
 
 interface PendingSnapshot {
-  chainId: Digest;
+  layer: SnapshotLayer;
   tmp: string;
+  facts: { size: number; entries: number };
 }
 
 /**
@@ -68,12 +67,15 @@ export class IngestSession {
   readonly #blobs: IngestedBlob[] = [];
   readonly #snapshots: PendingSnapshot[] = [];
   readonly #present = new Set<Digest>();
-  readonly #writers = new Set<LayerWriter>();
+  readonly #writers = new Set<LayerIngest>();
   #closed = false;
 
-  /** Starts a session on `store`. */
-  constructor(store: ImageStore) {
-    this.#paths = new StorePaths(store.root);
+  readonly #helperPath: string | undefined;
+
+  /** @internal Use `ImageStoreCore.ingest()`. */
+  constructor(paths: StorePaths, helperPath?: string) {
+    this.#paths = paths;
+    this.#helperPath = helperPath;
   }
 
   /** Whether the snapshot of `chainId` exists in the store (complete, with its marker). */
@@ -106,7 +108,7 @@ export class IngestSession {
    * `options.snapshot`) is unpacked at the same time into a temporary
    * snapshot directory.
    */
-  async layer(descriptor: Descriptor, options: LayerWriterOptions = {}): Promise<LayerWriter> {
+  async layer(descriptor: Descriptor, options: LayerIngestOptions = {}): Promise<LayerIngest> {
     this.#checkOpen();
     let tmp: string | undefined;
     if (options.snapshot !== undefined) {
@@ -114,7 +116,7 @@ export class IngestSession {
       await mkdir(tmp, { mode: 0o700 });
       await mkdir(join(tmp, SNAPSHOT_FS_DIR), { mode: 0o755 });
     }
-    const writer = new LayerWriter(this.#paths, descriptor, tmp, options, (result) => {
+    const writer = new LayerIngest(this.#paths, descriptor, tmp, { helperPath: this.#helperPath, ...options }, (result) => {
       this.#writers.delete(writer);
       if (result.blob !== undefined) this.#blobs.push(result.blob);
       if (result.snapshot !== undefined) this.#snapshots.push(result.snapshot);
@@ -124,10 +126,13 @@ export class IngestSession {
   }
 
   /**
-   * Makes everything written visible: the blobs (under the store lock, with
-   * the kept ones renewed), then the snapshots. After a crash half-way, the
-   * visible part is consistent (complete blobs, complete snapshots) and
-   * unreferenced until tagged.
+   * Makes everything written visible: the blobs under the store lock (with
+   * the kept ones renewed, so that a concurrent GC cannot take them before
+   * the image is tagged), then each snapshot under its snapshot lock through
+   * the store's one snapshot publisher, which keeps a complete snapshot another process
+   * made meanwhile and replaces a directory without a marker. After a crash
+   * half-way, the visible part is consistent (complete blobs, complete
+   * snapshots) and unreferenced until tagged.
    *
    * @throws {InvalidStateError} when a layer writer is still open, or a kept blob vanished (a concurrent GC).
    */
@@ -149,25 +154,19 @@ export class IngestSession {
       await this.#dropAll();
       throw err;
     }
-    for (const snapshot of this.#snapshots) {
-      const final = paths.snapshot(snapshot.chainId);
-      // GC judges a snapshot's age by its marker: renew it, the unpack may have been long ago.
-      await touch(join(snapshot.tmp, SNAPSHOT_MARKER));
-      try {
-        await rename(snapshot.tmp, final);
-      } catch (err) {
-        // Another pull or snapshot() made it meanwhile: theirs is as good as ours.
-        if (!isErrno(err, 'ENOTEMPTY', 'EEXIST')) {
-          await removeTree(snapshot.tmp);
-          throw err;
-        }
-        await removeTree(snapshot.tmp);
+    const snapshots = this.#snapshots.splice(0);
+    try {
+      while (snapshots.length > 0) {
+        const snapshot = snapshots[0]!;
+        await publishSnapshot(paths, snapshot.layer, snapshot.tmp, snapshot.facts, { helperPath: this.#helperPath });
+        snapshots.shift();
       }
+    } catch (err) {
+      for (const snapshot of snapshots) await removeTree(snapshot.tmp);
+      throw err;
     }
-    if (this.#snapshots.length > 0) await fsyncDir(paths.snapshots);
-    debug('commit: %d blobs, %d snapshots', this.#blobs.length, this.#snapshots.length);
+    debug('commit: %d blobs', this.#blobs.length);
     this.#blobs.length = 0;
-    this.#snapshots.length = 0;
   }
 
   /** Drops everything written; nothing of it was ever visible. Idempotent. */
@@ -189,11 +188,11 @@ export class IngestSession {
 
 /**
  * Writes one layer blob to the ingest area and, when asked, unpacks it into
- * a temporary snapshot at the same time. Feed it with {@link LayerWriter.write}
+ * a temporary snapshot at the same time. Feed it with {@link LayerIngest.write}
  * (honouring the returned promise, which is the backpressure), then call
- * {@link LayerWriter.finish} or {@link LayerWriter.abort}.
+ * {@link LayerIngest.finish} or {@link LayerIngest.abort}.
  */
-export class LayerWriter {
+export class LayerIngest {
   readonly #descriptor: Descriptor;
   readonly #tmp: string | undefined;
   readonly #snapshot: SnapshotTarget | undefined;
@@ -212,7 +211,7 @@ export class LayerWriter {
     paths: StorePaths,
     descriptor: Descriptor,
     tmp: string | undefined,
-    options: LayerWriterOptions,
+    options: LayerIngestOptions,
     done: (result: { blob?: IngestedBlob; snapshot?: PendingSnapshot }) => void,
   ) {
     this.#descriptor = descriptor;
@@ -232,6 +231,7 @@ export class LayerWriter {
         compression: compressionOf(descriptor.mediaType),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         ...(options.rootless === undefined ? {} : { rootless: options.rootless }),
+        ...(options.helperPath === undefined ? {} : { helperPath: options.helperPath }),
       });
       this.#unpack.catch((err: unknown) => {
         // A broken tar stops the unpack, not the download: the digest check decides which error is reported.
@@ -301,12 +301,14 @@ export class LayerWriter {
           { expected: snapshot.diffId, actual: result.diffId },
         );
       }
-      await writeSnapshotMarker(
-        this.#tmp,
-        { chainId: snapshot.chainId, diffId: snapshot.diffId, parent: snapshot.parent, descriptor: this.#descriptor },
-        result,
-      );
-      this.#settle({ blob, snapshot: { chainId: snapshot.chainId, tmp: this.#tmp } });
+      this.#settle({
+        blob,
+        snapshot: {
+          layer: { chainId: snapshot.chainId, diffId: snapshot.diffId, parent: snapshot.parent, descriptor: this.#descriptor },
+          tmp: this.#tmp,
+          facts: { size: result.size, entries: result.entries },
+        },
+      });
     } catch (err) {
       if (ingest.status === 'fulfilled') await discardIngest(ingest.value);
       await this.#cleanup();

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+
+const CHILD = fileURLToPath(new URL('../fixtures/store-unpack-child.ts', import.meta.url));
+const STRACE = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p));
+
+/** Every regular file and directory under `root`, relative to it (`''` is `root`). */
+async function tree(root: string, rel = ''): Promise<string[]> {
+  const out = [rel];
+  for (const entry of await readdir(join(root, rel), { withFileTypes: true })) {
+    const child = rel === '' ? entry.name : `${rel}/${entry.name}`;
+    if (entry.isDirectory()) out.push(...(await tree(root, child)));
+    else if (entry.isFile()) out.push(child);
+  }
+  return out;
+}
+
+describe('ImageStore snapshot durability', { skip: STRACE === undefined ? 'strace is not installed' : false }, () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dockless-store-durable-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  /** Runs the child under strace; what was flushed (fsync'd paths, `syncfs:<path>`) before the marker was created. */
+  async function traceUnpack(name: string, env: NodeJS.ProcessEnv): Promise<{ flushed: Set<string>; lowerDir: string }> {
+    const root = join(dir, name);
+    const log = join(dir, `${name}.strace`);
+    const { stdout } = await promisify(execFile)(
+      STRACE!,
+      ['-f', '-qq', '-y', '-e', 'trace=openat,fsync,fdatasync,syncfs', '-o', log, process.execPath, '--import', 'tsx', CHILD, root],
+      { maxBuffer: 1 << 24, env: { ...process.env, ...env } },
+    );
+    const [lowerDir] = JSON.parse(stdout) as string[];
+    const lines = (await readFile(log, 'utf8')).split('\n');
+    const markerAt = lines.findIndex((l) => /openat\(.*\/snapshots\/tmp-[^/"]*\/snapshot\.json", [^)]*O_CREAT/.test(l));
+    assert.ok(markerAt >= 0, 'the marker is created');
+    // With -y, strace prints an fd argument as fd<path>; a call split across threads ends on its "resumed" line.
+    const flushed = new Set<string>();
+    const pending = new Map<string, string>();
+    for (const line of lines.slice(0, markerAt)) {
+      const pid = line.split(' ', 1)[0]!;
+      const call = /(fsync|fdatasync|syncfs)\(\d+<([^>]*)>\)?(.*)$/.exec(line);
+      const name = call?.[1] === 'syncfs' ? `syncfs:${call[2]}` : call?.[2];
+      if (call !== null) {
+        if (call[3]!.includes('<unfinished')) pending.set(pid, name!);
+        else if (/= 0$/.test(call[3]!)) flushed.add(name!);
+        continue;
+      }
+      if (/<\.\.\. (f(data)?sync|syncfs) resumed>\) += 0$/.test(line) && pending.has(pid)) flushed.add(pending.get(pid)!);
+    }
+    return { flushed, lowerDir: lowerDir! };
+  }
+
+  // Hardening 1: after a power loss, a snapshot with a completion marker must hold all its files;
+  // so they are flushed to disk (one syncfs through the helper) before the marker is created.
+  it('flushes a snapshot\'s filesystem before writing its completion marker', async () => {
+    const { flushed } = await traceUnpack('with-helper', {});
+    assert.ok(
+      [...flushed].some((p) => /^syncfs:.*\/snapshots\/tmp-[^/]*\/fs$/.test(p)),
+      `no syncfs of the snapshot before its marker: ${[...flushed].join(', ')}`,
+    );
+  });
+
+  // Without a helper (a store used for images only) the same guarantee costs an fsync per file and directory.
+  it('without a helper, fsyncs every file and directory of a snapshot before writing its completion marker', async () => {
+    const { flushed, lowerDir } = await traceUnpack('without-helper', { DOCKLESS_HELPER: join(dir, 'no-helper') });
+    const flushedInSnapshot = new Set(
+      [...flushed].map((p) => /\/snapshots\/tmp-[^/]*\/fs(\/.*)?$/.exec(p)).filter((m) => m !== null).map((m) => (m![1] ?? '').slice(1)),
+    );
+    const missing = (await tree(lowerDir)).filter((rel) => !flushedInSnapshot.has(rel));
+    assert.deepEqual(missing, [], `not flushed before the marker: ${missing.map((m) => relative('', m) || '.').join(', ')}`);
+  });
+});
