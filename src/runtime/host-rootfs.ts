@@ -3,6 +3,11 @@
  * binaries and their shared libraries, so that demos and tests can run a
  * container without downloading an image.
  *
+ * Past ~600 lines on purpose: it is one pipeline (pick the binaries, follow
+ * their ELF interpreters and libraries, lay out a skeleton, copy) whose steps
+ * share one context string and one set of error rules; the parts are private
+ * to it, and nothing else in the library reads ELF files or host libraries.
+ *
  * @module
  */
 
