@@ -257,3 +257,25 @@ export const EMPTY_JSON_DESCRIPTOR: Readonly<Descriptor> = Object.freeze({
 
 /** The shell of shell-form commands (`RUN`, `CMD`, `ENTRYPOINT`, …) when an image sets no `Shell`, as in Docker. */
 export const DEFAULT_SHELL: readonly string[] = Object.freeze(['/bin/sh', '-c']);
+
+/**
+ * Every annotation key above by a short name (`AnnotationKey.REF_NAME`): the
+ * public surface groups them so, rather than exporting each constant.
+ */
+export const AnnotationKey = Object.freeze({
+  REF_NAME: ANNOTATION_REF_NAME,
+  CREATED: ANNOTATION_CREATED,
+  AUTHORS: ANNOTATION_AUTHORS,
+  URL: ANNOTATION_URL,
+  DOCUMENTATION: ANNOTATION_DOCUMENTATION,
+  SOURCE: ANNOTATION_SOURCE,
+  VERSION: ANNOTATION_VERSION,
+  REVISION: ANNOTATION_REVISION,
+  VENDOR: ANNOTATION_VENDOR,
+  LICENSES: ANNOTATION_LICENSES,
+  TITLE: ANNOTATION_TITLE,
+  DESCRIPTION: ANNOTATION_DESCRIPTION,
+  BASE_DIGEST: ANNOTATION_BASE_DIGEST,
+  BASE_NAME: ANNOTATION_BASE_NAME,
+  CONTAINERD_IMAGE_NAME: ANNOTATION_CONTAINERD_IMAGE_NAME,
+} as const);

@@ -7,9 +7,9 @@
  */
 
 export { Runtime } from './runtime.js';
-export type { RuntimeOptions } from './runtime.js';
+export type { LaunchOptions, RuntimeOptions } from './runtime.js';
 export { Container } from './container.js';
-export type { ContainerInfo, ContainerLogs, ContainerStatus, ExitStatus, RemoveOptions, StopOptions } from './container.js';
+export type { ContainerInfo, ContainerLogs, ContainerStatus, ExitStatus, RemoveOptions, StopOptions, WaitOptions } from './container.js';
 export type { BindMount, ContainerSpec, MountSpec, Rlimit, RlimitName, StdioMode, TmpfsMount } from './spec.js';
 export { DEFAULT_MOUNTS } from './defaults.js';
 export { resolveUserFrom } from './user.js';
@@ -18,3 +18,25 @@ export { AUTO_USERNS_BASE, AUTO_USERNS_SIZE, AUTO_USERNS_USER, ownerInContainer 
 export type { IdMap, UsernsSetting } from './userns.js';
 export { DEFAULT_HOST_BINARIES, rootfsFromHost } from './host-rootfs.js';
 export type { HostRootfs, HostRootfsOptions } from './host-rootfs.js';
+export {
+  parseSeccompProfile,
+  SECCOMP_ACTIONS,
+  SECCOMP_ARCHES,
+  SECCOMP_FLAGS,
+  SECCOMP_OPERATORS,
+  seccompUnconfined,
+} from './seccomp/profile.js';
+export type {
+  SeccompAction,
+  SeccompArch,
+  SeccompArchMap,
+  SeccompArg,
+  SeccompFilter,
+  SeccompFlag,
+  SeccompOperator,
+  SeccompProfile,
+  SeccompSetting,
+  SeccompSyscall,
+  SeccompValue,
+} from './seccomp/profile.js';
+export type { ContainerResources, ContainerStats } from './cgroups/resources.js';
