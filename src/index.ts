@@ -192,3 +192,20 @@ export type {
   Platform,
   RootFs,
 } from './oci/index.js';
+
+import type { BuildProgress } from './builder/index.js';
+import type { SnapshotProgress } from './store/index.js';
+import type { ArchiveProgress, PullProgress, PushProgress } from './transfer/index.js';
+
+/**
+ * A progress event of any long operation: `op` says which (`pull`, `push`,
+ * `snapshot`, `import`, `export`, `build`), `type` what happened. One listener
+ * can serve several operations:
+ *
+ * @example
+ * ```ts
+ * const log = (e: ProgressEvent) => console.log(e.op, e.type);
+ * await store.pull('alpine:3', { onProgress: log });
+ * ```
+ */
+export type ProgressEvent = PullProgress | PushProgress | SnapshotProgress | ArchiveProgress | BuildProgress;

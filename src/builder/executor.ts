@@ -15,7 +15,7 @@ import { type Descriptor, type Digest, formatPlatform, type HistoryEntry, hostPl
 import { sourceDateEpochFromEnv } from '../layer/index.js';
 import { Runtime } from '../runtime/index.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
-import { ownerToken } from '../util/index.js';
+import { ownerToken, type WithoutOp } from '../util/index.js';
 import { BuildCache, type CacheEntry, type CacheKeyInput } from './cache.js';
 import { UpperDir } from './copy.js';
 import { prepareForAdoption, storeLayer, type StoreLayerOptions, type StoredLayer } from './layer-from-upper.js';
@@ -170,9 +170,9 @@ export class Execution implements StepHost {
   }
 
   /** Hands `event` to the progress listener; a listener that throws does not stop the build. */
-  emit(event: BuildProgress): void {
+  emit(event: WithoutOp<BuildProgress>): void {
     try {
-      this.settings.onProgress?.(event);
+      this.settings.onProgress?.({ ...event, op: 'build' });
     } catch (err) {
       debug('progress listener threw: %s', (err as Error).message);
     }

@@ -16,6 +16,7 @@ import type { MergedView } from './merged-view.js';
 import type { PlanContext, Recipe } from './recipe.js';
 import type { SourceFs, ContextFs } from './source-fs.js';
 import type { BuildProgress, BuildSettings, StepLayer } from './types.js';
+import type { WithoutOp } from '../util/index.js';
 
 /** The state of a build between steps. */
 export interface BuildState {
@@ -50,7 +51,7 @@ export interface StepOutcome {
 export interface StepHost {
   readonly store: ImageStore;
   readonly settings: BuildSettings;
-  emit(event: BuildProgress): void;
+  emit(event: WithoutOp<BuildProgress>): void;
   /** The runtime of `RUN` steps, made at the first one. */
   runtime(): Runtime;
   /** The state as an image in the store. */

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { ProgressBase } from '../util/index.js';
 import type { Digest, ImageConfig } from '../oci/index.js';
 import type { MountSpec, Runtime } from '../runtime/index.js';
 
@@ -107,7 +108,8 @@ export interface BuildStepInfo {
  * `step-cached` (the cache had its result: nothing ran) or `step-done`;
  * a `RUN` reports its output as `step-output` in between.
  */
-export type BuildProgress =
+export type BuildProgress = ProgressBase<'build'> &
+  (
   | ({
       /** The step begins. */
       type: 'step-start';
@@ -133,7 +135,8 @@ export type BuildProgress =
       stream: 'stdout' | 'stderr';
       /** A chunk of output, as it came. */
       data: string;
-    } & BuildStepInfo);
+    } & BuildStepInfo)
+  );
 
 /** What {@link LayerBuilder.commit} returns. */
 export interface BuildResult {

@@ -13,7 +13,7 @@ import createDebug from 'debug';
 import PQueue from 'p-queue';
 import { AbortError, InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
 import { chainIds, type Descriptor, type Digest, type ImageConfig, parseDigest, shortDigest } from '../oci/index.js';
-import { touch, writeFileAtomic } from '../util/index.js';
+import { touch, writeFileAtomic, progressEmitter } from '../util/index.js';
 import type { DocumentReader } from './documents.js';
 import { parseImageRef, type ImageCatalog } from './images.js';
 import { withLock } from './lock.js';
@@ -88,7 +88,7 @@ export class SnapshotStore {
       throw new InvalidArgumentError(`snapshot ${image}: concurrency must be a positive integer`);
     }
     const queue = new PQueue({ concurrency });
-    const emit = options.onProgress;
+    const emit = progressEmitter('snapshot', options.onProgress);
     // A failing layer cancels its siblings; the caller's signal cancels them all.
     const siblings = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, siblings.signal]) : siblings.signal;

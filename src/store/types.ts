@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { ProgressBase } from '../util/index.js';
 import type {
   Annotations,
   Descriptor,
@@ -269,7 +270,8 @@ export interface SnapshotOptions {
 }
 
 /** A progress event of {@link ImageStore.snapshot}. */
-export type SnapshotProgress =
+export type SnapshotProgress = ProgressBase<'snapshot'> &
+  (
   | {
       /** A layer's snapshot is about to be looked up and, if missing, unpacked. */
       type: 'layer-start';
@@ -309,7 +311,8 @@ export type SnapshotProgress =
       chainId: Digest;
       /** True when the snapshot already existed and nothing was unpacked. */
       cached: boolean;
-    };
+    }
+  );
 
 /** The unpacked layers of an image, ready to be stacked by overlayfs. */
 export interface ImageSnapshot {

@@ -35,7 +35,7 @@ import { rememberBlobSource } from './blob-sources.js';
 import { selectManifest } from './select-platform.js';
 import { settleSiblings } from './tasks.js';
 import type { PullOptions, PullProgress, PullResult } from './types.js';
-import { parseJsonObject } from '../util/index.js';
+import { parseJsonObject, progressEmitter, type WithoutOp } from '../util/index.js';
 
 const debug = createDebug('dockless:transfer');
 
@@ -70,7 +70,7 @@ export async function pullImage(
   const platform = wantedPlatform(options.platform, context);
   const signal = options.signal;
   if (signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: signal.reason });
-  const emit = options.onProgress;
+  const emit = progressEmitter('pull', options.onProgress);
 
   const client = await RegistryClient.connect({
     registry: ref.domain,
@@ -212,7 +212,7 @@ interface LayerJob {
   chainIds: Digest[];
   concurrency: number;
   signal: AbortSignal | undefined;
-  emit: ((event: PullProgress) => void) | undefined;
+  emit: ((event: WithoutOp<PullProgress>) => void) | undefined;
   context: string;
 }
 

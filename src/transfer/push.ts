@@ -4,6 +4,7 @@
  * @module
  */
 
+import { progressEmitter } from '../util/index.js';
 import { PassThrough, type Readable } from 'node:stream';
 import createDebug from 'debug';
 import PQueue from 'p-queue';
@@ -82,7 +83,7 @@ export async function pushImage(
   const platform = options.platform === undefined ? hostPlatform() : typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
   const signal = options.signal;
   if (signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: signal.reason });
-  const emit = options.onProgress;
+  const emit = progressEmitter('push', options.onProgress);
 
   // What to push: the index and every manifest of it when all are here, else the platform's manifest.
   const plan = await planPush(store, source, platform, context);

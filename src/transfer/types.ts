@@ -5,7 +5,9 @@
  * @module
  */
 
+import type { ProgressBase } from '../util/index.js';
 import type { Descriptor, Digest, Platform } from '../oci/index.js';
+
 import type {
   ContentReader,
   ContentWriter,
@@ -98,7 +100,8 @@ export type PullLayerState =
   | 'done';
 
 /** A progress event of {@link ImageStore.pull}. */
-export type PullProgress =
+export type PullProgress = ProgressBase<'pull'> &
+  (
   | {
       /** The manifest is resolved: what will be pulled is known. */
       type: 'resolved';
@@ -140,7 +143,8 @@ export type PullProgress =
       digest: Digest;
       /** The compressed bytes downloaded. */
       downloadedBytes: number;
-    };
+    }
+  );
 
 /** Options of {@link ImageStore.push}. */
 export interface PushOptions {
@@ -205,7 +209,8 @@ export type PushBlobState =
   | 'done';
 
 /** A progress event of {@link ImageStore.push}. */
-export type PushProgress =
+export type PushProgress = ProgressBase<'push'> &
+  (
   | {
       /** A blob changed state or sent bytes. */
       type: 'blob';
@@ -233,4 +238,5 @@ export type PushProgress =
       mediaType: string;
       /** The tag or digest it was pushed under. */
       reference: string;
-    };
+    }
+  );

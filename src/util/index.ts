@@ -10,3 +10,4 @@ export * from './process.js';
 export * from './abort.js';
 export * from './json.js';
 export * from './dirs.js';
+export * from './progress.js';

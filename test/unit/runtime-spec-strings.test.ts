@@ -77,7 +77,7 @@ test('a hostile image config with a NUL byte in Entrypoint, Cmd, Env, WorkingDir
   for (const [config, message] of cases) {
     // Just what Runtime asks of its store: the image's snapshot and a lease on it.
     const store = {
-      snapshotPaths: async () => ({ lowerDirs: [rootfs], config: { config }, digest: `sha256:${'0'.repeat(64)}`, chainIds: [] }),
+      snapshot: async () => ({ lowerDirs: [rootfs], config: { config }, digest: `sha256:${'0'.repeat(64)}`, chainIds: [] }),
       lease: async () => ({ release: async () => undefined }),
       releaseLease: async () => true,
     } as unknown as ImageStore;

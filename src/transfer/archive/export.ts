@@ -4,6 +4,7 @@
  * @module
  */
 
+import { progressEmitter } from '../../util/index.js';
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
@@ -14,7 +15,7 @@ import type { TransferStore } from '../types.js';
 import { platformManifest, writeDockerArchive, type DockerArchiveImage } from './docker-archive.js';
 import { writeLayoutArchive, writeLayoutDirectory, type LayoutEntry } from './oci-layout.js';
 import { TarOutput } from './tar-write.js';
-import type { ExportFormat, ExportOptions, ExportResult } from './types.js';
+import type { ArchiveProgress, ExportFormat, ExportOptions, ExportResult } from './types.js';
 import { isErrno, throwIfAborted } from './util.js';
 
 const debug = createDebug('dockless:transfer');
@@ -83,7 +84,7 @@ export async function exportImage(
     }
   }
 
-  const emit = options.onProgress;
+  const emit = progressEmitter<ArchiveProgress>('export', options.onProgress);
   let layersDone = 0;
   const onLayer = (d: Descriptor, cached: boolean): void => {
     layersDone++;

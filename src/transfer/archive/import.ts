@@ -5,6 +5,7 @@
  * @module
  */
 
+import { progressEmitter, type WithoutOp } from '../../util/index.js';
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
@@ -111,11 +112,11 @@ export async function importImage(store: TransferStore, path: string, options: I
   }
   debug('%s: %s', context, kind === 'archive' && format !== 'auto' ? format : kind);
 
-  const emit = options.onProgress;
+  const emit = progressEmitter<ArchiveProgress>('import', options.onProgress);
   let layersDone = 0;
   const onLayer: LayerCallback = (d, cached, total) => {
     layersDone++;
-    const event: ArchiveProgress = { type: 'layer', digest: d.digest, size: d.size, done: layersDone, cached };
+    const event: WithoutOp<ArchiveProgress> = { type: 'layer', digest: d.digest, size: d.size, done: layersDone, cached };
     if (total !== undefined) event.total = total;
     emit?.(event);
   };

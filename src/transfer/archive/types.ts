@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { ProgressBase } from '../../util/index.js';
 import type { ContainerConfig, Digest, Platform } from '../../oci/index.js';
 
 /**
@@ -37,7 +38,8 @@ export type ExportFormat = 'oci' | 'oci-archive' | 'docker-archive';
  *   (a tar is read in one pass, before its manifests say which blobs are layers).
  * - `image`: an image is complete (imported and tagged, or written), with its references.
  */
-export type ArchiveProgress =
+export type ArchiveProgress = ProgressBase<'import' | 'export'> &
+  (
   | {
       /** Bytes flowed. */
       type: 'bytes';
@@ -67,7 +69,8 @@ export type ArchiveProgress =
       digest: Digest;
       /** The tags it got (import) or was written with (export), full references. */
       references: string[];
-    };
+    }
+  );
 
 /** Options of {@link ImageStore.import}. */
 export interface ImportOptions {
