@@ -161,7 +161,9 @@ describe('image import and export', () => {
       assert.deepEqual(layerEvents(again).map((e) => e.type === 'layer' && e.cached), [true, true]);
       const bytes = first.filter((e) => e.type === 'bytes').map((e) => (e.type === 'bytes' ? e.bytes : 0));
       assert.ok(bytes.length > 0 && bytes.every((b, i) => i === 0 || b >= bytes[i - 1]!));
-      assert.deepEqual(first.at(-1), { type: 'image', digest: image.digest, references: ['docker.io/library/app:latest'] });
+      assert.deepEqual(first.at(-1), { op: 'import', type: 'image', digest: image.digest, references: ['docker.io/library/app:latest'] });
+      // One event shape for every long operation: each event names its operation.
+      assert.ok([...first, ...again].every((e) => e.op === 'import'));
     });
   });
 
