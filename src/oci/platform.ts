@@ -230,3 +230,20 @@ function resolveNames(
     variant: v ?? alias?.variant,
   };
 }
+
+/**
+ * A platform option as every dockless call takes it: a string
+ * (`"linux/arm64/v8"`, parsed by {@link parsePlatform}) or a {@link Platform}
+ * object; `undefined` means this host's ({@link hostPlatform}).
+ *
+ * @param context names the call in the error (`pull alpine:3`).
+ * @throws {InvalidArgumentError} for a malformed string or object.
+ */
+export function toPlatform(option: Platform | string | undefined, context: string): Platform {
+  if (option === undefined) return hostPlatform();
+  if (typeof option === 'string') return parsePlatform(option);
+  if (typeof option !== 'object' || option === null || typeof option.os !== 'string' || typeof option.architecture !== 'string') {
+    throw new InvalidArgumentError(`${context}: platform must be "os/arch[/variant]" or { os, architecture, variant? }`);
+  }
+  return option;
+}

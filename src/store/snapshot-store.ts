@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import createDebug from 'debug';
 import PQueue from 'p-queue';
 import { AbortError, InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
-import { chainIds, type Descriptor, type Digest, type ImageConfig, parseDigest, shortDigest } from '../oci/index.js';
+import { chainIds, type Descriptor, type Digest, type ImageConfig, parseDigest, shortDigest, toPlatform } from '../oci/index.js';
 import { touch, writeFileAtomic, progressEmitter } from '../util/index.js';
 import type { DocumentReader } from './documents.js';
 import { parseImageRef, type ImageCatalog } from './images.js';
@@ -80,7 +80,10 @@ export class SnapshotStore {
       if (ready !== undefined) return ready;
     }
     const descriptor = await this.#images.resolve(image);
-    const loaded = await this.#docs.image(descriptor, options.platform);
+    const loaded = await this.#docs.image(
+      descriptor,
+      options.platform === undefined ? undefined : toPlatform(options.platform, `snapshot ${image}`),
+    );
     const { manifest, diffIds, chainIds } = loaded;
     const total = manifest.layers.length;
     const concurrency = options.concurrency ?? 3;

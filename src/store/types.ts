@@ -266,7 +266,7 @@ export interface SnapshotOptions {
    */
   concurrency?: number;
   /** The platform to pick from a multi-platform image. @default this host's */
-  platform?: Platform;
+  platform?: Platform | string;
 }
 
 /** A progress event of {@link ImageStore.snapshot}. */

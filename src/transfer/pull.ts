@@ -21,10 +21,10 @@ import {
   isIndexMediaType,
   isLayerMediaType,
   isManifestMediaType,
-  parsePlatform,
   parseReference,
   type Platform,
   shortDigest,
+  toPlatform,
 } from '../oci/index.js';
 import type { IngestSession, LayerIngest } from '../store/index.js';
 import type { TransferStore } from './types.js';
@@ -67,7 +67,7 @@ export async function pullImage(
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
     throw new InvalidArgumentError(`${context}: concurrency must be a positive integer, got ${String(concurrency)}`);
   }
-  const platform = wantedPlatform(options.platform, context);
+  const platform = toPlatform(options.platform, context);
   const signal = options.signal;
   if (signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: signal.reason });
   const emit = progressEmitter('pull', options.onProgress);
@@ -334,15 +334,6 @@ async function downloadBlob(
 }
 
 /** The platform wanted, from the option (a string is parsed as Docker's `--platform`). */
-function wantedPlatform(option: Platform | string | undefined, context: string): Platform {
-  if (option === undefined) return hostPlatform();
-  if (typeof option === 'string') return parsePlatform(option);
-  if (typeof option !== 'object' || option === null || typeof option.os !== 'string' || typeof option.architecture !== 'string') {
-    throw new InvalidArgumentError(`${context}: platform must be "os/arch[/variant]" or { os, architecture, variant? }`);
-  }
-  return option;
-}
-
 function configPlatform(config: ImageConfig, fallback: Platform | undefined): Platform {
   if (typeof config.os === 'string' && typeof config.architecture === 'string') {
     const p: Platform = { os: config.os, architecture: config.architecture };

@@ -12,17 +12,16 @@ import { AbortError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import {
   type Descriptor,
   type Digest,
-  hostPlatform,
   type ImageIndex,
   type ImageManifest,
   isIndexMediaType,
   isManifestMediaType,
   isNondistributableMediaType,
-  parsePlatform,
   parseReference,
   type Platform,
   type Reference,
   shortDigest,
+  toPlatform,
 } from '../oci/index.js';
 import type { TransferStore } from './types.js';
 import type { AuthFileOptions } from './auth-config.js';
@@ -80,7 +79,7 @@ export async function pushImage(
   if (dest.digest !== undefined && dest.digest !== source.digest && dest.tag === undefined) {
     throw new InvalidArgumentError(`${context}: the image is ${source.digest}, not ${dest.digest}`);
   }
-  const platform = options.platform === undefined ? hostPlatform() : typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
+  const platform = toPlatform(options.platform, context);
   const signal = options.signal;
   if (signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: signal.reason });
   const emit = progressEmitter('push', options.onProgress);

@@ -3,7 +3,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AbortError, DigestMismatchError } from '../../src/errors.js';
+import { AbortError, DigestMismatchError, InvalidArgumentError } from '../../src/errors.js';
+import { hostPlatform } from '../../src/oci/index.js';
 import { ImageStore } from '../../src/image-store.js';
 import type { SnapshotProgress } from '../../src/store/index.js';
 import { buildLayer, GZIP_LAYER, putSyntheticImage } from '../fixtures/store-images.js';
@@ -61,6 +62,17 @@ describe('ImageStore snapshots', () => {
     const snap = await store.snapshot(manifest.digest);
     const added = (await readdir(snapshotsDir())).filter((n) => !before.includes(n));
     assert.deepEqual(added, [snap.chainIds[1]!.slice(7)]);
+  });
+
+  // `platform` is taken in the same forms everywhere (pull, push, export, snapshot): a
+  // string was passed on as if it were an object, and no manifest ever matched it.
+  it('snapshot() takes the platform as a string or an object, and refuses a malformed one', async () => {
+    const { manifest } = await putSyntheticImage(store, [{ 'plat.txt': 'p' }]);
+    const host = hostPlatform();
+    const byString = await store.snapshot(manifest.digest, { platform: `${host.os}/${host.architecture}` });
+    const byObject = await store.snapshot(manifest.digest, { platform: host });
+    assert.deepEqual(byString, byObject);
+    await assert.rejects(store.snapshot(manifest.digest, { platform: 'linux//x' }), InvalidArgumentError);
   });
 
   it('snapshotPaths is undefined until unpacked, then cheap', async () => {

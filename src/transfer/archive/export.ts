@@ -10,7 +10,7 @@ import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, InvalidArgumentError } from '../../errors.js';
-import { type Descriptor, parseReference } from '../../oci/index.js';
+import { type Descriptor, parseReference, toPlatform } from '../../oci/index.js';
 import type { TransferStore } from '../types.js';
 import { platformManifest, writeDockerArchive, type DockerArchiveImage } from './docker-archive.js';
 import { writeLayoutArchive, writeLayoutDirectory, type LayoutEntry } from './oci-layout.js';
@@ -108,7 +108,11 @@ export async function exportImage(
       const dockerImages: DockerArchiveImage[] = [];
       if (format === 'docker-archive') {
         for (const entry of entries) {
-          const manifest = await platformManifest(store, entry.descriptor, options.platform);
+          const manifest = await platformManifest(
+            store,
+            entry.descriptor,
+            options.platform === undefined ? undefined : toPlatform(options.platform, context),
+          );
           const seen = dockerImages.find((i) => i.manifest.digest === manifest.digest);
           if (seen === undefined) dockerImages.push({ manifest, references: [...entry.references] });
           else seen.references.push(...entry.references.filter((r) => !seen.references.includes(r)));

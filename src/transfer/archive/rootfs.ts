@@ -12,10 +12,10 @@ import { InvalidArgumentError } from '../../errors.js';
 import {
   type ContainerConfig,
   type Descriptor,
-  hostPlatform,
   type ImageConfig,
   layerMediaType,
   type Platform,
+  toPlatform,
 } from '../../oci/index.js';
 import type { TransferStore } from '../types.js';
 import type { Lease } from '../../store/index.js';
@@ -38,7 +38,7 @@ export interface RootfsImportOptions {
   /** The history comment. @default `Imported from <file name>` */
   message?: string | undefined;
   /** The platform recorded in the config. @default this host's */
-  platform?: Platform | undefined;
+  platform?: Platform | string | undefined;
   /** Cancels the copy; nothing is stored. */
   signal?: AbortSignal | undefined;
   /** Called with the bytes of the file read so far and its size. */
@@ -80,7 +80,7 @@ export async function importRootfsTar(
   const facts = tap.facts();
   // An uncompressed tar's diffID is its digest, which the store computed.
   const diffId = facts.diffId ?? layer.digest;
-  const platform = options.platform ?? hostPlatform();
+  const platform = toPlatform(options.platform, options.context);
   const created = new Date().toISOString();
   const config: ImageConfig = {
     created,

@@ -110,7 +110,7 @@ export interface ImportOptions {
    * The platform recorded in the config of a `'rootfs'` import (`docker import --platform`).
    * @default this host's
    */
-  platform?: Platform;
+  platform?: Platform | string;
   /** Cancels the import: nothing is tagged, and what was stored stays only until GC. */
   signal?: AbortSignal;
   /** Receives progress events. */
@@ -156,7 +156,7 @@ export interface ExportOptions {
    */
   refName?: 'reference' | 'tag';
   /** The platform exported from a multi-platform image to a docker-archive. @default this host's */
-  platform?: Platform;
+  platform?: Platform | string;
   /** Cancels the export; nothing is left at the path. */
   signal?: AbortSignal;
   /** Receives progress events. */
