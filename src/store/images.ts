@@ -175,7 +175,7 @@ export class ImageCatalog {
     const targets = await this.targets();
     const tags = [...targets].filter(([, e]) => e.digest === descriptor.digest).map(([r]) => r).sort();
     return {
-      reference: parsed.ref?.toString() ?? descriptor.digest,
+      ...(parsed.ref !== undefined ? { reference: parsed.ref.toString() } : {}),
       digest: descriptor.digest,
       mediaType: descriptor.mediaType,
       manifestDescriptor: loaded.manifestDescriptor,

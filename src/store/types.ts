@@ -129,8 +129,11 @@ export interface LayerDetails {
 
 /** What {@link ImageStore.inspect} returns. */
 export interface ImageDetails {
-  /** The reference as given, normalised (`docker.io/library/alpine:latest`), or the digest when given one. */
-  reference: string;
+  /**
+   * The reference, fully normalised (`docker.io/library/alpine:latest`), as in
+   * every result; absent when the image was named by its bare digest.
+   */
+  reference?: string;
   /** The digest the reference resolves to (an index's, for a multi-platform image). */
   digest: Digest;
   /** The media type of what `digest` names. */

@@ -141,13 +141,13 @@ export async function pushImage(
     if (signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: signal.reason });
     if (m === plan.top) continue;
     await client.putManifest(repo, m.descriptor.digest, m.bytes, m.descriptor.mediaType, scopes);
-    emit?.({ type: 'manifest', digest: m.descriptor.digest, mediaType: m.descriptor.mediaType, reference: m.descriptor.digest });
+    emit?.({ type: 'manifest', digest: m.descriptor.digest, mediaType: m.descriptor.mediaType, reference: `${dest.name}@${m.descriptor.digest}` });
   }
   if (signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: signal.reason });
   const top = plan.top;
   const pushedAs = dest.tag ?? top.descriptor.digest;
   const digest = await client.putManifest(repo, pushedAs, top.bytes, top.descriptor.mediaType, scopes);
-  emit?.({ type: 'manifest', digest, mediaType: top.descriptor.mediaType, reference: pushedAs });
+  emit?.({ type: 'manifest', digest, mediaType: top.descriptor.mediaType, reference: dest.tag !== undefined ? `${dest.name}:${dest.tag}` : `${dest.name}@${digest}` });
   debug('%s: %s, %d bytes uploaded', context, shortDigest(digest), uploaded);
   const result: PushResult = {
     reference: dest.tag !== undefined ? `${dest.name}:${dest.tag}` : `${dest.name}@${digest}`,

@@ -236,7 +236,7 @@ export type PushProgress = ProgressBase<'push'> &
       digest: Digest;
       /** Its media type. */
       mediaType: string;
-      /** The tag or digest it was pushed under. */
+      /** The reference it was pushed under, fully normalised (`registry.example.com/team/app:1.0`, or `…@sha256:…`). */
       reference: string;
     }
   );

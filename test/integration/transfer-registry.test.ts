@@ -92,6 +92,10 @@ describe('pull and push against a registry', async () => {
     assert.ok(pushed.uploadedBytes > 200, `uploaded ${pushed.uploadedBytes}`);
     // Manifest last.
     assert.equal(events.at(-1)?.type, 'manifest');
+    // `reference` means one thing in every result and event: the full reference, as pushed.
+    const last = events.at(-1);
+    assert.equal(last?.type === 'manifest' ? last.reference : undefined, pushed.reference);
+    assert.ok(events.every((e) => e.op === 'push'));
     assert.ok(events.some((e) => e.type === 'blob' && e.state === 'done' && e.kind === 'config'));
 
     const store = await fresh();
