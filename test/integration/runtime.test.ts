@@ -274,17 +274,19 @@ describe('runtime', { skip }, () => {
 
   it('leaks nothing over 200 run+remove cycles', async () => {
     const mounts = await hostMounts();
-    const cgroups = await cgroupDirs();
     const procs = await descendants();
     const state = await readdir(world.runtime.stateDir);
     const bundles = await readdir(join(world.runtime.root, 'containers'));
+    const ids: string[] = [];
     for (let i = 0; i < 200; i++) {
       const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore' });
+      ids.push(c.id);
       assert.equal((await c.wait()).exitCode, 0);
       await c.remove();
     }
     assert.deepEqual(await hostMounts(), mounts);
-    assert.deepEqual(await cgroupDirs(), cgroups);
+    // Only this test's containers: other processes' containers may come and go in the shared hierarchies.
+    assert.deepEqual((await cgroupDirs()).filter((dir) => ids.some((id) => dir.includes(id))), []);
     assert.deepEqual(await descendants(), procs);
     assert.deepEqual(await readdir(world.runtime.stateDir), state);
     assert.deepEqual(await readdir(join(world.runtime.root, 'containers')), bundles);
