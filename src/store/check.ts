@@ -19,6 +19,7 @@ import { listLeases } from './leases.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import { currentTargets, indexTime, readHistory, readIndex, reconciledChanges, type HistoryFile } from './refs.js';
 import type { SnapshotMarker } from './snapshots.js';
+import { parseSnapshotDirName } from './snapshot-variant.js';
 import type { StoreProblem } from './types.js';
 
 /** What the check needs of the store. */
@@ -175,8 +176,13 @@ export async function checkStore(ctx: CheckContext): Promise<StoreProblem[]> {
       fail(isErrno(err, 'ENOENT') ? 'no completion marker' : `unreadable completion marker: ${(err as Error).message}`);
       continue;
     }
-    if (typeof marker.chainId !== 'string' || !isDigest(marker.chainId) || !marker.chainId.endsWith(`:${name}`)) {
+    const named = parseSnapshotDirName(name);
+    if (typeof marker.chainId !== 'string' || !isDigest(marker.chainId) || marker.chainId !== named?.chainId) {
       fail(`completion marker names chainID ${String(marker.chainId)}`);
+      continue;
+    }
+    if ((marker.variant ?? 'root') !== named.variant) {
+      fail(`completion marker says a ${String(marker.variant)} unpack, the directory is for a ${named.variant} one`);
       continue;
     }
     try {

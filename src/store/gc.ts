@@ -31,6 +31,7 @@ import {
   type TagChangeRecord,
 } from './refs.js';
 import type { SnapshotMarker } from './snapshots.js';
+import { parseSnapshotDirName } from './snapshot-variant.js';
 import type { GcOptions, GcResult, HistoryRetention } from './types.js';
 
 const debug = createDebug('dockless:store');
@@ -144,7 +145,7 @@ export async function collectGarbage(ctx: GcContext, options: GcOptions): Promis
         if (isAbandoned(name)) await moveToTrash(dir, `tmp-snapshot-${name}`);
         continue;
       }
-      const chainId = chainIdOfDir(name);
+      const chainId = parseSnapshotDirName(name)?.chainId;
       if (chainId !== undefined && chains.has(chainId)) continue;
       let marker: SnapshotMarker | undefined;
       let mtimeMs = 0;
@@ -228,16 +229,6 @@ async function buildCacheBlobs(paths: StorePaths): Promise<Digest[]> {
     if (Array.isArray(entry?.blobs)) for (const d of entry.blobs) if (isDigest(d)) blobs.push(d);
   }
   return blobs;
-}
-
-function chainIdOfDir(name: string): Digest | undefined {
-  for (const [algorithm, length] of Object.entries(DIGEST_HEX_LENGTH)) {
-    if (name.length === length) {
-      const digest = `${algorithm}:${name}`;
-      if (isDigest(digest)) return digest;
-    }
-  }
-  return undefined;
 }
 
 async function readdirOrEmpty(dir: string): Promise<string[]> {

@@ -75,6 +75,7 @@ import {
   type TagChangeRecord,
 } from './refs.js';
 import { adoptSnapshot, SnapshotManager } from './snapshots.js';
+import { snapshotVariant, type SnapshotVariant } from './snapshot-variant.js';
 import type {
   GcOptions,
   GcResult,
@@ -950,7 +951,8 @@ export class ImageStore {
    * builders that made the layer's tar from `dir` itself: the caller vouches
    * that unpacking the blob would give the same tree (names, types, modes,
    * owners, whole-second mtimes, xattrs, overlayfs whiteouts and opaque
-   * directories).
+   * directories) as this process's default unpack (rootless unless root)
+   * would make it.
    *
    * @returns whether `dir` was adopted; `false` (and `dir` left as it was)
    *   when the snapshot exists already or `dir` is on another filesystem.
@@ -966,6 +968,7 @@ export class ImageStore {
       { chainId: ids.at(-1)!, diffId: parseDigest(top.diffId), parent: ids.at(-2) ?? null, descriptor: top.descriptor },
       dir,
       facts,
+      snapshotVariant(undefined),
     );
   }
 
@@ -1002,6 +1005,7 @@ export class ImageStore {
     }
     const queue = new PQueue({ concurrency });
     const emit = options.onProgress;
+    const variant = snapshotVariant(options.rootless);
     // A failing layer cancels its siblings; the caller's signal cancels them all.
     const siblings = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, siblings.signal]) : siblings.signal;
@@ -1050,7 +1054,7 @@ export class ImageStore {
       pending = await withLock(this.#paths.storeLock, async () => {
         const missing: number[] = [];
         for (const [i, chainId] of chainIds.entries()) {
-          if (!(await touch(join(this.#paths.snapshot(chainId), SNAPSHOT_MARKER)))) missing.push(i);
+          if (!(await touch(join(this.#paths.snapshot(chainId, variant), SNAPSHOT_MARKER)))) missing.push(i);
         }
         return missing;
       });
@@ -1065,7 +1069,7 @@ export class ImageStore {
     };
     // The fast path serves this host's platform only.
     if (options.platform === undefined) await this.#saveRecord(record);
-    return this.#snapshotOf(record);
+    return this.#snapshotOf(record, variant);
   }
 
   /**
@@ -1074,7 +1078,8 @@ export class ImageStore {
    * Cheap: it reads no blob, only `index.json` for a tag (a bare digest
    * skips that) and a small record written by `snapshot()` (cached in
    * memory), and stats each layer's marker. As with `snapshot()`, hold a
-   * lease on the image while the directories are in use.
+   * lease on the image while the directories are in use; `options.rootless`
+   * picks the same snapshots as it does for `snapshot()`.
    *
    * @throws {InvalidArgumentError} when `image` is malformed.
    * @throws {NotFoundError} when a tag does not exist.
@@ -1083,7 +1088,8 @@ export class ImageStore {
    * const snap = (await store.snapshotPaths(ref)) ?? (await store.snapshot(ref));
    * ```
    */
-  async snapshotPaths(image: string): Promise<ImageSnapshot | undefined> {
+  async snapshotPaths(image: string, options: Pick<SnapshotOptions, 'rootless'> = {}): Promise<ImageSnapshot | undefined> {
+    const variant = snapshotVariant(options.rootless);
     const parsed = parseImageRef(image);
     let digest = parsed.digest;
     if (digest === undefined) {
@@ -1104,22 +1110,22 @@ export class ImageStore {
     }
     for (const chainId of record.chainIds) {
       // Synchronous stats: a few microseconds each, cheaper than a thread-pool round trip.
-      if (statSync(join(this.#paths.snapshot(chainId), SNAPSHOT_MARKER), { throwIfNoEntry: false }) === undefined) {
+      if (statSync(join(this.#paths.snapshot(chainId, variant), SNAPSHOT_MARKER), { throwIfNoEntry: false }) === undefined) {
         return undefined;
       }
     }
-    return this.#snapshotOf(record);
+    return this.#snapshotOf(record, variant);
   }
 
   // ---------------------------------------------------------------- internals
 
-  #snapshotOf(record: ImageRecord): ImageSnapshot {
+  #snapshotOf(record: ImageRecord, variant: SnapshotVariant): ImageSnapshot {
     return {
       digest: record.manifest.digest,
       config: record.config,
       diffIds: record.diffIds,
       chainIds: record.chainIds,
-      lowerDirs: record.chainIds.map((c) => this.#paths.snapshotFs(c)).reverse(),
+      lowerDirs: record.chainIds.map((c) => this.#paths.snapshotFs(c, variant)).reverse(),
     };
   }
 

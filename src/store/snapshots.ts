@@ -1,7 +1,8 @@
 /**
- * Snapshots: layers unpacked once per chainID into
- * `dockless/snapshots/<chainID hex>/fs`, each holding only its own layer's
- * files (with overlayfs whiteouts), to be stacked as overlayfs lower dirs.
+ * Snapshots: layers unpacked once per chainID and variant (root or rootless,
+ * see snapshot-variant.ts) into `dockless/snapshots/<chainID hex>[-rootless]/fs`,
+ * each holding only its own layer's files (with overlayfs whiteouts), to be
+ * stacked as overlayfs lower dirs.
  *
  * A snapshot is unpacked into `snapshots/tmp-<owner>/`, its diffID checked,
  * a completion marker (`snapshot.json`) written and fsynced, and the
@@ -24,6 +25,7 @@ import { openBlob } from './blobs.js';
 import { fsyncDir, isErrno, ownerToken, removeTree } from '../util/index.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
+import { snapshotVariant, type SnapshotVariant } from './snapshot-variant.js';
 
 const debug = createDebug('dockless:store');
 
@@ -44,6 +46,8 @@ export interface SnapshotMarker {
   entries: number;
   /** When it was unpacked, ISO 8601. */
   created: string;
+  /** How it was unpacked; absent in markers written before variants existed, which are `'root'`. */
+  variant?: SnapshotVariant;
 }
 
 /** One layer to unpack as a snapshot. */
@@ -82,31 +86,33 @@ export class SnapshotManager {
     this.#paths = paths;
   }
 
-  /** Whether the snapshot of `chainId` is complete (its marker exists). */
-  async exists(chainId: Digest): Promise<boolean> {
-    return snapshotExists(this.#paths, chainId);
+  /** Whether the snapshot of `chainId` in `variant` is complete (its marker exists). */
+  async exists(chainId: Digest, variant: SnapshotVariant): Promise<boolean> {
+    return snapshotExists(this.#paths, chainId, variant);
   }
 
   /** The marker of a snapshot; `undefined` when it is absent or unreadable. */
-  async marker(chainId: Digest): Promise<SnapshotMarker | undefined> {
+  async marker(chainId: Digest, variant: SnapshotVariant): Promise<SnapshotMarker | undefined> {
     try {
-      return JSON.parse(await readFile(join(this.#paths.snapshot(chainId), SNAPSHOT_MARKER), 'utf8')) as SnapshotMarker;
+      return JSON.parse(await readFile(join(this.#paths.snapshot(chainId, variant), SNAPSHOT_MARKER), 'utf8')) as SnapshotMarker;
     } catch {
       return undefined;
     }
   }
 
   /**
-   * Makes sure the snapshot of `layer.chainId` exists, unpacking it when it
-   * does not. Returns `true` when this process unpacked it (in this call or
-   * one it joined), `false` when it was already there.
+   * Makes sure the snapshot of `layer.chainId` in the variant of
+   * `options.rootless` exists, unpacking it when it does not. Returns `true`
+   * when this process unpacked it (in this call or one it joined), `false`
+   * when it was already there.
    *
    * @throws {DigestMismatchError} when the blob does not match its digest or the tar its diffID.
    * @throws {AbortError} when `signal` aborts this caller's wait.
    */
   async ensure(layer: SnapshotLayer, options: EnsureOptions = {}): Promise<boolean> {
-    if (await this.exists(layer.chainId)) return false;
-    const key = this.#paths.snapshot(layer.chainId);
+    const variant = snapshotVariant(options.rootless);
+    if (await this.exists(layer.chainId, variant)) return false;
+    const key = this.#paths.snapshot(layer.chainId, variant);
     let shared = inflight.get(key);
     // An unpack whose every waiter has gone is being cancelled: start afresh
     // rather than inherit its AbortError (the snapshot lock orders the two).
@@ -120,7 +126,7 @@ export class SnapshotManager {
         listeners: new Set(),
         promise: Promise.resolve(false),
       };
-      entry.promise = this.#unpack(layer, controller.signal, options.rootless, (bytes) => {
+      entry.promise = this.#unpack(layer, controller.signal, variant, (bytes) => {
         for (const listener of entry.listeners) listener(bytes);
       }).finally(() => {
         entry.settled = true;
@@ -145,14 +151,14 @@ export class SnapshotManager {
   async #unpack(
     layer: SnapshotLayer,
     signal: AbortSignal,
-    rootless: boolean | undefined,
+    variant: SnapshotVariant,
     onBytes: (bytes: number) => void,
   ): Promise<boolean> {
     const paths = this.#paths;
     return withLock(
-      paths.snapshotLock(layer.chainId),
+      paths.snapshotLock(layer.chainId, variant),
       async () => {
-        if (await this.exists(layer.chainId)) return false;
+        if (await this.exists(layer.chainId, variant)) return false;
         const label = `unpack layer ${shortDigest(layer.descriptor.digest)}`;
         const tmp = join(paths.snapshots, `${SNAPSHOT_TMP_PREFIX}${ownerToken()}`);
         await mkdir(tmp, { mode: 0o700 });
@@ -164,7 +170,7 @@ export class SnapshotManager {
           const result = await unpackLayer(blob, fsDir, {
             compression: compressionOf(layer.descriptor.mediaType),
             signal,
-            ...(rootless === undefined ? {} : { rootless }),
+            rootless: variant === 'rootless',
           });
           if (!blob.verified) {
             // The unpacker stopped before EOF, so the blob's digest was never checked.
@@ -178,14 +184,14 @@ export class SnapshotManager {
               { expected: layer.diffId, actual: result.diffId },
             );
           }
-          await writeSnapshotMarker(tmp, layer, result);
+          await writeSnapshotMarker(tmp, layer, result, variant);
           if (signal.aborted) throw new AbortError(`${label}: aborted`, { cause: signal.reason });
-          const final = paths.snapshot(layer.chainId);
+          const final = paths.snapshot(layer.chainId, variant);
           try {
             await rename(tmp, final);
           } catch (err) {
             if (!isErrno(err, 'ENOTEMPTY', 'EEXIST')) throw err;
-            if (await this.exists(layer.chainId)) {
+            if (await this.exists(layer.chainId, variant)) {
               await removeTree(tmp);
             } else {
               // A damaged snapshot (no marker: not made by us, e.g. edited by hand) is replaced.
@@ -197,8 +203,9 @@ export class SnapshotManager {
           }
           await fsyncDir(paths.snapshots);
           debug(
-            'snapshot %s: unpacked %s (%d bytes, %d entries) in %d ms',
+            'snapshot %s (%s): unpacked %s (%d bytes, %d entries) in %d ms',
             shortDigest(layer.chainId),
+            variant,
             shortDigest(layer.descriptor.digest),
             result.size,
             result.entries,
@@ -215,10 +222,10 @@ export class SnapshotManager {
   }
 }
 
-/** Whether the snapshot of `chainId` under `paths` is complete (its marker exists). */
-export async function snapshotExists(paths: StorePaths, chainId: Digest): Promise<boolean> {
+/** Whether the snapshot of `chainId` in `variant` under `paths` is complete (its marker exists). */
+export async function snapshotExists(paths: StorePaths, chainId: Digest, variant: SnapshotVariant): Promise<boolean> {
   try {
-    await stat(join(paths.snapshot(chainId), SNAPSHOT_MARKER));
+    await stat(join(paths.snapshot(chainId, variant), SNAPSHOT_MARKER));
     return true;
   } catch (err) {
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
@@ -235,6 +242,7 @@ export async function writeSnapshotMarker(
   tmp: string,
   layer: SnapshotLayer,
   facts: { size: number; entries: number },
+  variant: SnapshotVariant,
 ): Promise<void> {
   const marker: SnapshotMarker = {
     version: 1,
@@ -245,6 +253,7 @@ export async function writeSnapshotMarker(
     size: facts.size,
     entries: facts.entries,
     created: new Date().toISOString(),
+    variant,
   };
   const handle = await open(join(tmp, SNAPSHOT_MARKER), 'wx', 0o644);
   try {
@@ -260,7 +269,8 @@ export async function writeSnapshotMarker(
  * Makes `dir` the snapshot of `layer` by moving it into place instead of
  * unpacking the layer's blob: for a builder that made the layer's tar from
  * `dir` itself, so that unpacking it would give the same tree. Same
- * all-or-nothing rename as an unpack.
+ * all-or-nothing rename as an unpack. `variant` is how `dir`'s files were
+ * written (owners and `trusted.overlay.*` for `'root'`).
  *
  * @returns `true` when `dir` became the snapshot; `false` when the snapshot
  *   existed already or `dir` is on another filesystem (`dir` is then left as it was).
@@ -270,16 +280,17 @@ export async function adoptSnapshot(
   layer: SnapshotLayer,
   dir: string,
   facts: { size: number; entries: number },
+  variant: SnapshotVariant,
 ): Promise<boolean> {
   const exists = async (): Promise<boolean> => {
     try {
-      await stat(join(paths.snapshot(layer.chainId), SNAPSHOT_MARKER));
+      await stat(join(paths.snapshot(layer.chainId, variant), SNAPSHOT_MARKER));
       return true;
     } catch {
       return false;
     }
   };
-  return withLock(paths.snapshotLock(layer.chainId), async () => {
+  return withLock(paths.snapshotLock(layer.chainId, variant), async () => {
     if (await exists()) return false;
     const tmp = join(paths.snapshots, `${SNAPSHOT_TMP_PREFIX}${ownerToken()}`);
     await mkdir(tmp, { mode: 0o700 });
@@ -291,8 +302,8 @@ export async function adoptSnapshot(
       throw err;
     }
     try {
-      await writeSnapshotMarker(tmp, layer, facts);
-      await rename(tmp, paths.snapshot(layer.chainId));
+      await writeSnapshotMarker(tmp, layer, facts, variant);
+      await rename(tmp, paths.snapshot(layer.chainId, variant));
       await fsyncDir(paths.snapshots);
     } catch (err) {
       await removeTree(tmp);

@@ -31,6 +31,7 @@ import type { ImageStore } from '../store/image-store.js';
 import { withLock } from '../store/lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, StorePaths } from '../store/paths.js';
 import { compressionOf, snapshotExists, writeSnapshotMarker } from '../store/snapshots.js';
+import { snapshotVariant, type SnapshotVariant } from '../store/snapshot-variant.js';
 
 const debug = createDebug('dockless:transfer');
 
@@ -50,7 +51,11 @@ export interface LayerWriterOptions {
   /** Unpack the layer into this snapshot as it is written; omit to store the blob only. */
   snapshot?: SnapshotTarget | undefined;
   signal?: AbortSignal | undefined;
-  /** Unpack without privileges. @default process.getuid() !== 0 */
+}
+
+/** Options of {@link IngestSession}'s constructor. */
+export interface IngestSessionOptions {
+  /** Unpack layers without privileges, as rootless snapshots. @default process.getuid() !== 0 */
   rootless?: boolean | undefined;
 }
 
@@ -65,6 +70,7 @@ interface PendingSnapshot {
  */
 export class IngestSession {
   readonly #paths: StorePaths;
+  readonly #variant: SnapshotVariant;
   readonly #blobs: IngestedBlob[] = [];
   readonly #snapshots: PendingSnapshot[] = [];
   readonly #present = new Set<Digest>();
@@ -72,13 +78,14 @@ export class IngestSession {
   #closed = false;
 
   /** Starts a session on `store`. */
-  constructor(store: ImageStore) {
+  constructor(store: ImageStore, options: IngestSessionOptions = {}) {
     this.#paths = new StorePaths(store.root);
+    this.#variant = snapshotVariant(options.rootless);
   }
 
-  /** Whether the snapshot of `chainId` exists in the store (complete, with its marker). */
+  /** Whether the snapshot of `chainId`, in this session's variant, exists in the store (complete, with its marker). */
   async hasSnapshot(chainId: Digest): Promise<boolean> {
-    return snapshotExists(this.#paths, chainId);
+    return snapshotExists(this.#paths, chainId, this.#variant);
   }
 
   /**
@@ -114,7 +121,7 @@ export class IngestSession {
       await mkdir(tmp, { mode: 0o700 });
       await mkdir(join(tmp, SNAPSHOT_FS_DIR), { mode: 0o755 });
     }
-    const writer = new LayerWriter(this.#paths, descriptor, tmp, options, (result) => {
+    const writer = new LayerWriter(this.#paths, descriptor, tmp, this.#variant, options, (result) => {
       this.#writers.delete(writer);
       if (result.blob !== undefined) this.#blobs.push(result.blob);
       if (result.snapshot !== undefined) this.#snapshots.push(result.snapshot);
@@ -150,7 +157,7 @@ export class IngestSession {
       throw err;
     }
     for (const snapshot of this.#snapshots) {
-      const final = paths.snapshot(snapshot.chainId);
+      const final = paths.snapshot(snapshot.chainId, this.#variant);
       // GC judges a snapshot's age by its marker: renew it, the unpack may have been long ago.
       await touch(join(snapshot.tmp, SNAPSHOT_MARKER));
       try {
@@ -196,6 +203,7 @@ export class IngestSession {
 export class LayerWriter {
   readonly #descriptor: Descriptor;
   readonly #tmp: string | undefined;
+  readonly #variant: SnapshotVariant;
   readonly #snapshot: SnapshotTarget | undefined;
   readonly #done: (result: { blob?: IngestedBlob; snapshot?: PendingSnapshot }) => void;
   readonly #ingestIn = new PassThrough({ highWaterMark: PIPE_BUFFER });
@@ -212,11 +220,13 @@ export class LayerWriter {
     paths: StorePaths,
     descriptor: Descriptor,
     tmp: string | undefined,
+    variant: SnapshotVariant,
     options: LayerWriterOptions,
     done: (result: { blob?: IngestedBlob; snapshot?: PendingSnapshot }) => void,
   ) {
     this.#descriptor = descriptor;
     this.#tmp = tmp;
+    this.#variant = variant;
     this.#snapshot = options.snapshot;
     this.#done = done;
     // Failures surface through the ingest and unpack promises; a destroyed pipe must not also throw as an event.
@@ -231,7 +241,7 @@ export class LayerWriter {
       this.#unpack = unpackLayer(this.#unpackIn, join(tmp, SNAPSHOT_FS_DIR), {
         compression: compressionOf(descriptor.mediaType),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
-        ...(options.rootless === undefined ? {} : { rootless: options.rootless }),
+        rootless: variant === 'rootless',
       });
       this.#unpack.catch((err: unknown) => {
         // A broken tar stops the unpack, not the download: the digest check decides which error is reported.
@@ -305,6 +315,7 @@ export class LayerWriter {
         this.#tmp,
         { chainId: snapshot.chainId, diffId: snapshot.diffId, parent: snapshot.parent, descriptor: this.#descriptor },
         result,
+        this.#variant,
       );
       this.#settle({ blob, snapshot: { chainId: snapshot.chainId, tmp: this.#tmp } });
     } catch (err) {
