@@ -5,14 +5,12 @@
  * @module
  */
 
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { DigestMismatchError, NotFoundError } from '../errors.js';
 import { DIGEST_HEX_LENGTH, isDigest, type Digest, type DigestAlgorithm } from '../oci/digest.js';
 import { OCI_LAYOUT_VERSION, type Descriptor } from '../oci/types.js';
+import { hashFile } from './blob-verify.js';
 import type { DocumentReader } from './documents.js';
 import { isErrno } from '../util/index.js';
 import { listLeases } from './leases.js';
@@ -193,18 +191,6 @@ export async function checkStore(ctx: CheckContext): Promise<StoreProblem[]> {
   }
 
   return problems;
-}
-
-async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<{ size: number; actual: Digest }> {
-  const hash = createHash(algorithm);
-  let size = 0;
-  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), async function* (source: AsyncIterable<Buffer>) {
-    for await (const chunk of source) {
-      size += chunk.length;
-      hash.update(chunk);
-    }
-  });
-  return { size, actual: `${algorithm}:${hash.digest('hex')}` as Digest };
 }
 
 async function readdirOrEmpty(dir: string): Promise<string[]> {

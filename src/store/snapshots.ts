@@ -21,6 +21,7 @@ import { unpackLayer, type LayerCompression } from '../layer/unpack.js';
 import { shortDigest, type Digest } from '../oci/digest.js';
 import { layerCompression } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/types.js';
+import { blobFailure } from './blob-verify.js';
 import { openBlob } from './blobs.js';
 import { fsyncDir, isErrno, ownerToken, removeTree } from '../util/index.js';
 import { withLock } from './lock.js';
@@ -167,11 +168,17 @@ export class SnapshotManager {
           await mkdir(fsDir, { mode: 0o755 });
           const started = Date.now();
           const blob = await openBlob(paths, layer.descriptor.digest, layer.descriptor.size, onBytes);
-          const result = await unpackLayer(blob, fsDir, {
-            compression: compressionOf(layer.descriptor.mediaType),
-            signal,
-            rootless: variant === 'rootless',
-          });
+          let result;
+          try {
+            result = await unpackLayer(blob, fsDir, {
+              compression: compressionOf(layer.descriptor.mediaType),
+              signal,
+              rootless: variant === 'rootless',
+            });
+          } catch (err) {
+            if (blob.verified || signal.aborted) throw err;
+            throw await blobFailure(paths, layer.descriptor, err, label);
+          }
           if (!blob.verified) {
             // The unpacker stopped before EOF, so the blob's digest was never checked.
             throw new DigestMismatchError(`${label}: blob was not read to the end, its digest is unverified`, {

@@ -296,7 +296,7 @@ export class LayerWriter {
     const [ingest, unpack] = await Promise.allSettled([this.#ingest, this.#unpack ?? Promise.resolve(undefined)]);
     try {
       // The digest is the registry's promise: its mismatch explains any unpack failure too.
-      if (ingest.status === 'rejected') throw ingest.reason;
+      if (ingest.status === 'rejected') throw explained(ingest.reason, unpack.status === 'rejected' ? unpack.reason : undefined);
       if (unpack.status === 'rejected') throw unpack.reason;
       const blob = ingest.value;
       const result = unpack.value;
@@ -349,3 +349,13 @@ export class LayerWriter {
   }
 }
 
+
+/** A digest mismatch with the unpack failure it explains as its cause. */
+function explained(ingestError: unknown, unpackError: unknown): unknown {
+  if (!(ingestError instanceof DigestMismatchError) || unpackError === undefined || ingestError.cause !== undefined) return ingestError;
+  return new DigestMismatchError(ingestError.message, {
+    expected: ingestError.expected,
+    ...(ingestError.actual === undefined ? {} : { actual: ingestError.actual }),
+    cause: unpackError,
+  });
+}

@@ -131,6 +131,13 @@ export async function importDockerArchive(
       const found = contents.lookup(layerPath);
       if (found?.blob === undefined) throw new NotFoundError(`${where}: layer \`${layerPath}\` is not in the archive`);
       const facts = await layerFacts(store, found.blob, context);
+      if (facts.diffId === undefined) {
+        // Corrupt bytes break gunzip before anything else can tell: the diffID is the only promise there is.
+        throw new DigestMismatchError(
+          `${where}: layer \`${layerPath}\` cannot be decompressed, so it cannot have the config's diffID ${diffIds[j]}`,
+          { expected: diffIds[j]!, cause: facts.failure },
+        );
+      }
       if (facts.diffId !== diffIds[j]) {
         throw new DigestMismatchError(
           `${where}: layer \`${layerPath}\` has diffID ${facts.diffId}, the config says ${diffIds[j]}`,
@@ -192,7 +199,8 @@ async function layerFacts(
   store: ImageStore,
   blob: ArchiveBlob,
   context: string,
-): Promise<{ compression: 'gzip' | 'zstd' | 'none'; diffId: Digest }> {
+): Promise<{ compression: 'gzip' | 'zstd' | 'none'; diffId?: Digest; failure?: unknown }> {
+  if (blob.compression !== undefined && blob.failure !== undefined) return { compression: blob.compression, failure: blob.failure };
   if (blob.compression !== undefined && blob.diffId !== undefined) return { compression: blob.compression, diffId: blob.diffId };
   // A `blobs/sha256/…` entry: read it again from the store (Docker writes these uncompressed, so this is rare).
   const tap = new LayerTap({ context: `${context}: layer ${shortDigest(blob.digest)}` });
