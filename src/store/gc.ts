@@ -165,7 +165,10 @@ export async function collectGarbage(ctx: GcContext, options: GcOptions): Promis
     // Fast-path records of images that are gone.
     if (!dryRun) {
       for (const name of await readdirOrEmpty(paths.images)) {
-        const digest = `sha256:${name.replace(/\.json$/, '')}`;
+        const hex = name.replace(/\.json$/, '');
+        // Records are named by the manifest digest's hex, whose length tells its algorithm.
+        const algorithm = Object.entries(DIGEST_HEX_LENGTH).find(([, length]) => length === hex.length)?.[0] ?? 'sha256';
+        const digest = `${algorithm}:${hex}`;
         if (!blobs.has(digest)) await unlink(join(paths.images, name)).catch(() => {});
       }
     }
