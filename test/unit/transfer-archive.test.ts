@@ -530,6 +530,24 @@ describe('image import and export', () => {
       }
     });
 
+    // Decompressing a layer for a docker-archive meets corrupt bytes before the blob's end, where its digest is checked.
+    it('refuses a big stored layer with a byte flipped early as a digest mismatch, not a gzip error', async () => {
+      const store = await freshStore();
+      const { manifest, layers: built } = await putSyntheticImage(store, [bigLayerEntries()]);
+      await store.tag(manifest.digest, 'corrupt-big:1');
+      const blob = store.blobPath(built[0]!.digest);
+      await writeFile(blob, CORRUPTIONS['a byte flipped early']!(await readFile(blob)));
+      for (const format of ['docker-archive', 'oci-archive', 'oci'] as const) {
+        const out = path(`corrupt-big-${format}`);
+        await assert.rejects(exportImage(store, 'corrupt-big:1', out, { format }), (err: unknown) => {
+          assert.ok(err instanceof DigestMismatchError, `${format}: ${String(err)}`);
+          assert.equal(err.expected, built[0]!.digest);
+          return true;
+        });
+        assert.deepEqual((await readdir(dir)).filter((f) => f.includes(`corrupt-big-${format}`)), [], format);
+      }
+    });
+
     it('refuses to write over a directory that is not an OCI layout', async () => {
       const occupied = path('occupied');
       await mkdir(occupied);

@@ -36,7 +36,7 @@ import { LayerTap } from './layer-tap.js';
 import { checkDescriptor, parseJson, type LayoutImage } from './oci-layout.js';
 import { MAX_DOCUMENT_SIZE, type ArchiveBlob, type ArchiveContents } from './tar-read.js';
 import type { TarOutput } from './tar-write.js';
-import { removeQuietly, siblingTemp, throwIfAborted } from './util.js';
+import { blobFailure, removeQuietly, siblingTemp, throwIfAborted } from './util.js';
 
 const debug = createDebug('dockless:transfer');
 
@@ -351,10 +351,14 @@ async function writeLayer(
   const handle = await open(tmp, 'wx', 0o600);
   try {
     const hash = createHash('sha256');
-    for await (const chunk of decompress(await store.getBlob(layer.digest), compression, where)) {
-      throwIfAborted(options.signal, options.context);
-      hash.update(chunk);
-      await handle.write(chunk);
+    try {
+      for await (const chunk of decompress(await store.getBlob(layer.digest), compression, where)) {
+        throwIfAborted(options.signal, options.context);
+        hash.update(chunk);
+        await handle.write(chunk);
+      }
+    } catch (err) {
+      throw await blobFailure(store, layer.digest, err);
     }
     await handle.close();
     const actual: Digest = `sha256:${hash.digest('hex')}`;
