@@ -34,7 +34,7 @@ export async function hashFile(path: string, algorithm: DigestAlgorithm): Promis
  * checked; else `failure` itself, for a valid blob whose content is bad.
  * Hashes the whole blob again: for failure paths only.
  */
-export async function blobFailure(
+export async function explainReadFailure(
   paths: StorePaths,
   expected: { digest: Digest; size?: number | undefined },
   failure: unknown,

@@ -21,7 +21,7 @@ import { unpackLayer, type LayerCompression } from '../layer/unpack.js';
 import { shortDigest, type Digest } from '../oci/digest.js';
 import { layerCompression } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/types.js';
-import { blobFailure } from './blob-verify.js';
+import { explainReadFailure } from './blob-verify.js';
 import { openBlob } from './blobs.js';
 import { fsyncDir, isErrno, ownerToken, removeTree } from '../util/index.js';
 import { withLock } from './lock.js';
@@ -177,7 +177,7 @@ export class SnapshotManager {
             });
           } catch (err) {
             if (blob.verified || signal.aborted) throw err;
-            throw await blobFailure(paths, layer.descriptor, err, label);
+            throw await explainReadFailure(paths, layer.descriptor, err, label);
           }
           if (!blob.verified) {
             // The unpacker stopped before EOF, so the blob's digest was never checked.

@@ -36,7 +36,7 @@ import { LayerTap } from './layer-tap.js';
 import { checkDescriptor, parseJson, type LayoutImage } from './oci-layout.js';
 import { MAX_DOCUMENT_SIZE, type ArchiveBlob, type ArchiveContents } from './tar-read.js';
 import type { TarOutput } from './tar-write.js';
-import { blobFailure, removeQuietly, siblingTemp, throwIfAborted } from './util.js';
+import { explainBlobFailure, removeQuietly, siblingTemp, throwIfAborted } from './util.js';
 
 const debug = createDebug('dockless:transfer');
 
@@ -358,7 +358,7 @@ async function writeLayer(
         await handle.write(chunk);
       }
     } catch (err) {
-      throw await blobFailure(store, layer.digest, err);
+      throw await explainBlobFailure(store, layer.digest, err);
     }
     await handle.close();
     const actual: Digest = `sha256:${hash.digest('hex')}`;

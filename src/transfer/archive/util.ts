@@ -82,7 +82,7 @@ export async function* counted(
  * not match its digest (read again to its end, since corrupt bytes break
  * gunzip before the end where the digest is checked); else `failure`.
  */
-export async function blobFailure(store: ImageStore, digest: string, failure: unknown): Promise<unknown> {
+export async function explainBlobFailure(store: ImageStore, digest: string, failure: unknown): Promise<unknown> {
   if (failure instanceof DigestMismatchError || failure instanceof AbortError) return failure;
   try {
     for await (const _ of await store.getBlob(digest)) {
