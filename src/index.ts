@@ -79,6 +79,7 @@ export type {
   Ingester,
   LeaseManager,
   Snapshotter,
+  IngestSessionOptions,
   LayerIngestOptions,
   SnapshotTarget,
   GcOptions,
