@@ -1,8 +1,7 @@
 /**
  * An image's snapshots: every layer unpacked once per chainID and variant
- * (root or rootless, see snapshot-variant.ts), the
- * overlayfs lower dirs of an image, and the fast path that finds them
- * without reading a blob.
+ * (root or rootless, see snapshot-variant.ts), the overlayfs lower dirs of
+ * an image, and the fast path that finds them without reading a blob.
  *
  * @module
  */
