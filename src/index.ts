@@ -108,6 +108,7 @@ export type {
   Ingester,
   LeaseManager,
   Snapshotter,
+  IngestSessionOptions,
   LayerIngestOptions,
   SnapshotTarget,
   GcOptions,

@@ -5,26 +5,24 @@
  * @module
  */
 
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { DigestMismatchError, NotFoundError } from '../errors.js';
 import {
   type Descriptor,
-  type Digest,
   DIGEST_HEX_LENGTH,
   type DigestAlgorithm,
   isDigest,
   OCI_LAYOUT_VERSION,
 } from '../oci/index.js';
+import { hashFile } from './blob-verify.js';
 import type { DocumentReader } from './documents.js';
 import { isErrno, readdirOrEmpty } from '../util/index.js';
 import { listLeases } from './leases.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import { currentTargets, indexTime, readHistory, readIndex, reconciledChanges, type HistoryFile } from './refs.js';
 import type { SnapshotMarker } from './snapshots.js';
+import { parseSnapshotDirName } from './snapshot-variant.js';
 import type { StoreProblem } from './types.js';
 
 /** What the check needs of the store. */
@@ -181,8 +179,13 @@ export async function checkStore(ctx: CheckContext): Promise<StoreProblem[]> {
       fail(isErrno(err, 'ENOENT') ? 'no completion marker' : `unreadable completion marker: ${(err as Error).message}`);
       continue;
     }
-    if (typeof marker.chainId !== 'string' || !isDigest(marker.chainId) || !marker.chainId.endsWith(`:${name}`)) {
+    const named = parseSnapshotDirName(name);
+    if (typeof marker.chainId !== 'string' || !isDigest(marker.chainId) || marker.chainId !== named?.chainId) {
       fail(`completion marker names chainID ${String(marker.chainId)}`);
+      continue;
+    }
+    if ((marker.variant ?? 'root') !== named.variant) {
+      fail(`completion marker says a ${String(marker.variant)} unpack, the directory is for a ${named.variant} one`);
       continue;
     }
     try {
@@ -193,17 +196,5 @@ export async function checkStore(ctx: CheckContext): Promise<StoreProblem[]> {
   }
 
   return problems;
-}
-
-async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<{ size: number; actual: Digest }> {
-  const hash = createHash(algorithm);
-  let size = 0;
-  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), async function* (source: AsyncIterable<Buffer>) {
-    for await (const chunk of source) {
-      size += chunk.length;
-      hash.update(chunk);
-    }
-  });
-  return { size, actual: `${algorithm}:${hash.digest('hex')}` as Digest };
 }
 

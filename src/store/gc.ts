@@ -31,6 +31,7 @@ import {
   type TagChangeRecord,
 } from './refs.js';
 import type { SnapshotMarker } from './snapshots.js';
+import { parseSnapshotDirName } from './snapshot-variant.js';
 import type { GcOptions, GcResult, HistoryRetention } from './types.js';
 
 const debug = createDebug('dockless:store');
@@ -144,7 +145,7 @@ export async function collectGarbage(ctx: GcContext, options: GcOptions): Promis
         if (isAbandoned(name)) await moveToTrash(dir, `tmp-snapshot-${name}`);
         continue;
       }
-      const chainId = chainIdOfDir(name);
+      const chainId = parseSnapshotDirName(name)?.chainId;
       if (chainId !== undefined && chains.has(chainId)) continue;
       let marker: SnapshotMarker | undefined;
       let mtimeMs = 0;
@@ -164,7 +165,10 @@ export async function collectGarbage(ctx: GcContext, options: GcOptions): Promis
     // Fast-path records of images that are gone.
     if (!dryRun) {
       for (const name of await readdirOrEmpty(paths.images)) {
-        const digest = `sha256:${name.replace(/\.json$/, '')}`;
+        const hex = name.replace(/\.json$/, '');
+        // Records are named by the manifest digest's hex, whose length tells its algorithm.
+        const algorithm = Object.entries(DIGEST_HEX_LENGTH).find(([, length]) => length === hex.length)?.[0] ?? 'sha256';
+        const digest = `${algorithm}:${hex}`;
         if (!blobs.has(digest)) await unlink(join(paths.images, name)).catch(() => {});
       }
     }
@@ -214,15 +218,5 @@ export function pruneHistory(
     if (survivors.length > 0) kept.tags[key] = survivors;
   }
   return { kept, dropped };
-}
-
-function chainIdOfDir(name: string): Digest | undefined {
-  for (const [algorithm, length] of Object.entries(DIGEST_HEX_LENGTH)) {
-    if (name.length === length) {
-      const digest = `${algorithm}:${name}`;
-      if (isDigest(digest)) return digest;
-    }
-  }
-  return undefined;
 }
 

@@ -24,6 +24,7 @@ import { commitBlob, discardIngest, ingestBlob, type IngestedBlob } from './blob
 import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import { compressionOf, publishSnapshot, snapshotExists, type SnapshotLayer } from './snapshots.js';
+import { snapshotVariant, type SnapshotVariant } from './snapshot-variant.js';
 
 const debug = createDebug('dockless:store');
 
@@ -46,10 +47,14 @@ export interface LayerIngestOptions {
   snapshot?: SnapshotTarget | undefined;
   /** Cancels the write and the unpack. */
   signal?: AbortSignal | undefined;
-  /** Unpack without privileges. @default process.getuid() !== 0 */
-  rootless?: boolean | undefined;
   /** The helper for device nodes, whiteouts and xattrs. @default the session's store's */
   helperPath?: string | undefined;
+}
+
+/** Options of `ImageStoreCore.ingest()`. */
+export interface IngestSessionOptions {
+  /** Unpack layers without privileges, as rootless snapshots. @default process.getuid() !== 0 */
+  rootless?: boolean | undefined;
 }
 
 interface PendingSnapshot {
@@ -64,6 +69,7 @@ interface PendingSnapshot {
  */
 export class IngestSession {
   readonly #paths: StorePaths;
+  readonly #variant: SnapshotVariant;
   readonly #blobs: IngestedBlob[] = [];
   readonly #snapshots: PendingSnapshot[] = [];
   readonly #present = new Set<Digest>();
@@ -73,14 +79,15 @@ export class IngestSession {
   readonly #helperPath: string | undefined;
 
   /** @internal Use `ImageStoreCore.ingest()`. */
-  constructor(paths: StorePaths, helperPath?: string) {
+  constructor(paths: StorePaths, helperPath?: string, options: IngestSessionOptions = {}) {
     this.#paths = paths;
     this.#helperPath = helperPath;
+    this.#variant = snapshotVariant(options.rootless);
   }
 
-  /** Whether the snapshot of `chainId` exists in the store (complete, with its marker). */
+  /** Whether the snapshot of `chainId`, in this session's variant, exists in the store (complete, with its marker). */
   async hasSnapshot(chainId: Digest): Promise<boolean> {
-    return snapshotExists(this.#paths, chainId);
+    return snapshotExists(this.#paths, chainId, this.#variant);
   }
 
   /**
@@ -116,7 +123,7 @@ export class IngestSession {
       await mkdir(tmp, { mode: 0o700 });
       await mkdir(join(tmp, SNAPSHOT_FS_DIR), { mode: 0o755 });
     }
-    const writer = new LayerIngest(this.#paths, descriptor, tmp, { helperPath: this.#helperPath, ...options }, (result) => {
+    const writer = new LayerIngest(this.#paths, descriptor, tmp, this.#variant, { helperPath: this.#helperPath, ...options }, (result) => {
       this.#writers.delete(writer);
       if (result.blob !== undefined) this.#blobs.push(result.blob);
       if (result.snapshot !== undefined) this.#snapshots.push(result.snapshot);
@@ -158,7 +165,7 @@ export class IngestSession {
     try {
       while (snapshots.length > 0) {
         const snapshot = snapshots[0]!;
-        await publishSnapshot(paths, snapshot.layer, snapshot.tmp, snapshot.facts, { helperPath: this.#helperPath });
+        await publishSnapshot(paths, snapshot.layer, snapshot.tmp, snapshot.facts, this.#variant, { helperPath: this.#helperPath });
         snapshots.shift();
       }
     } catch (err) {
@@ -211,6 +218,7 @@ export class LayerIngest {
     paths: StorePaths,
     descriptor: Descriptor,
     tmp: string | undefined,
+    variant: SnapshotVariant,
     options: LayerIngestOptions,
     done: (result: { blob?: IngestedBlob; snapshot?: PendingSnapshot }) => void,
   ) {
@@ -230,7 +238,7 @@ export class LayerIngest {
       this.#unpack = unpackLayer(this.#unpackIn, join(tmp, SNAPSHOT_FS_DIR), {
         compression: compressionOf(descriptor.mediaType),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
-        ...(options.rootless === undefined ? {} : { rootless: options.rootless }),
+        rootless: variant === 'rootless',
         ...(options.helperPath === undefined ? {} : { helperPath: options.helperPath }),
       });
       this.#unpack.catch((err: unknown) => {
@@ -286,7 +294,7 @@ export class LayerIngest {
     const [ingest, unpack] = await Promise.allSettled([this.#ingest, this.#unpack ?? Promise.resolve(undefined)]);
     try {
       // The digest is the registry's promise: its mismatch explains any unpack failure too.
-      if (ingest.status === 'rejected') throw ingest.reason;
+      if (ingest.status === 'rejected') throw explained(ingest.reason, unpack.status === 'rejected' ? unpack.reason : undefined);
       if (unpack.status === 'rejected') throw unpack.reason;
       const blob = ingest.value;
       const result = unpack.value;
@@ -340,3 +348,12 @@ export class LayerIngest {
   }
 }
 
+/** A digest mismatch with the unpack failure it explains as its cause. */
+function explained(ingestError: unknown, unpackError: unknown): unknown {
+  if (!(ingestError instanceof DigestMismatchError) || unpackError === undefined || ingestError.cause !== undefined) return ingestError;
+  return new DigestMismatchError(ingestError.message, {
+    expected: ingestError.expected,
+    ...(ingestError.actual === undefined ? {} : { actual: ingestError.actual }),
+    cause: unpackError,
+  });
+}

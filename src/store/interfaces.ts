@@ -9,7 +9,7 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../oci/index.js';
 import type { BlobSource } from './blobs.js';
-import type { IngestSession } from './ingest.js';
+import type { IngestSession, IngestSessionOptions } from './ingest.js';
 import type { Lease } from './lease.js';
 import type {
   ImageDetails,
@@ -75,5 +75,5 @@ export interface Snapshotter {
 /** Starts ingest sessions: blobs written and layers unpacked in one pass, visible together on commit. */
 export interface Ingester {
   /** A new session; commit or discard it. */
-  ingest(): IngestSession;
+  ingest(options?: IngestSessionOptions): IngestSession;
 }

@@ -12,7 +12,8 @@ import type { Digest } from '../oci/index.js';
 import { isErrno, isProcessAlive, writeFileAtomic, type Owner } from '../util/index.js';
 import type { StorePaths } from './paths.js';
 
-const LEASE_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+// Long enough for a name that holds a sha512 digest's 128 hex digits (`pull-sha512-<hex>`); `<id>.json` stays a valid file name.
+const LEASE_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/;
 
 /** What a lease holds, as stored and as {@link ImageStore.leases} lists it. */
 export interface LeaseInfo {
@@ -33,7 +34,7 @@ export interface LeaseInfo {
 }
 
 /**
- * Checks a lease id: 1 to 128 characters, letters, digits, `_`, `.`, `-`,
+ * Checks a lease id: 1 to 200 characters, letters, digits, `_`, `.`, `-`,
  * starting with a letter or digit.
  *
  * @throws {InvalidArgumentError} when it is malformed.
@@ -41,7 +42,7 @@ export interface LeaseInfo {
 export function checkLeaseId(id: string): string {
   if (typeof id !== 'string' || !LEASE_ID_RE.test(id)) {
     throw new InvalidArgumentError(
-      `invalid lease id ${JSON.stringify(id)}: must be 1 to 128 letters, digits, '_', '.' or '-', starting with a letter or digit`,
+      `invalid lease id ${JSON.stringify(id)}: must be 1 to 200 letters, digits, '_', '.' or '-', starting with a letter or digit`,
     );
   }
   return id;

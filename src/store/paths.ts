@@ -14,6 +14,7 @@
  *     build-cache/<key hex>.json    build cache entries; GC keeps the blobs each lists in `blobs`
  *     images/<manifest hex>.json    cached manifest → config + chainIDs, for the fast snapshot path
  *     snapshots/<chainID hex>/      one unpacked layer: snapshot.json (completion marker) and fs/ (the files)
+ *     snapshots/<chainID hex>-rootless/  the same layer unpacked without privileges (see snapshot-variant.ts)
  *     snapshots/tmp-<owner>/        a snapshot being unpacked (never visible as a snapshot)
  *     ingest/<owner>                a blob being written
  *     tmp/<name>.<owner>            atomic-write temporaries
@@ -30,6 +31,7 @@
 import { join } from 'node:path';
 import { type Digest, digestAlgorithm, digestHex } from '../oci/index.js';
 import { defaultDataRoot } from '../util/index.js';
+import { snapshotDirName, type SnapshotVariant } from './snapshot-variant.js';
 
 /**
  * The default store root: `<data root>/store`, where the data root is
@@ -89,19 +91,19 @@ export class StorePaths {
     return join(this.blobs, digestAlgorithm(digest), digestHex(digest));
   }
 
-  /** The directory of the snapshot named by a chainID. */
-  snapshot(chainId: Digest): string {
-    return join(this.snapshots, digestHex(chainId));
+  /** The directory of the snapshot named by a chainID, in one variant. */
+  snapshot(chainId: Digest, variant: SnapshotVariant): string {
+    return join(this.snapshots, snapshotDirName(chainId, variant));
   }
 
-  /** The overlayfs lower dir of the snapshot named by a chainID. */
-  snapshotFs(chainId: Digest): string {
-    return join(this.snapshots, digestHex(chainId), SNAPSHOT_FS_DIR);
+  /** The overlayfs lower dir of the snapshot named by a chainID, in one variant. */
+  snapshotFs(chainId: Digest, variant: SnapshotVariant): string {
+    return join(this.snapshot(chainId, variant), SNAPSHOT_FS_DIR);
   }
 
-  /** The lock serialising the unpacking of one chainID across processes. */
-  snapshotLock(chainId: Digest): string {
-    return join(this.locks, `snapshot-${digestHex(chainId)}.lock`);
+  /** The lock serialising the unpacking of one chainID in one variant across processes. */
+  snapshotLock(chainId: Digest, variant: SnapshotVariant): string {
+    return join(this.locks, `snapshot-${snapshotDirName(chainId, variant)}.lock`);
   }
 
   /** The cached image record of a manifest. */

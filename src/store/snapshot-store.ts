@@ -1,7 +1,7 @@
 /**
- * An image's snapshots: every layer unpacked once per chainID, the
- * overlayfs lower dirs of an image, and the fast path that finds them
- * without reading a blob.
+ * An image's snapshots: every layer unpacked once per chainID and variant
+ * (root or rootless, see snapshot-variant.ts), the overlayfs lower dirs of
+ * an image, and the fast path that finds them without reading a blob.
  *
  * @module
  */
@@ -19,6 +19,7 @@ import { parseImageRef, type ImageCatalog } from './images.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_MARKER, type StorePaths } from './paths.js';
 import { adoptSnapshot, SnapshotManager } from './snapshots.js';
+import { snapshotVariant, type SnapshotVariant } from './snapshot-variant.js';
 import type { ImageLayerInput, ImageSnapshot, SnapshotOptions } from './types.js';
 
 const debug = createDebug('dockless:store');
@@ -68,6 +69,7 @@ export class SnapshotStore {
       { chainId: ids.at(-1)!, diffId: parseDigest(top.diffId), parent: ids.at(-2) ?? null, descriptor: top.descriptor },
       dir,
       facts,
+      snapshotVariant(undefined),
       this.#helperPath,
     );
   }
@@ -76,7 +78,7 @@ export class SnapshotStore {
   async snapshot(image: string, options: SnapshotOptions = {}): Promise<ImageSnapshot> {
     // An image unpacked before needs no blob read and no lock, unless progress events or another platform are asked for.
     if (options.platform === undefined && options.onProgress === undefined) {
-      const ready = await this.snapshotPaths(image);
+      const ready = await this.snapshotPaths(image, options);
       if (ready !== undefined) return ready;
     }
     const descriptor = await this.#images.resolve(image);
@@ -92,6 +94,7 @@ export class SnapshotStore {
     }
     const queue = new PQueue({ concurrency });
     const emit = progressEmitter('snapshot', options.onProgress);
+    const variant = snapshotVariant(options.rootless);
     // A failing layer cancels its siblings; the caller's signal cancels them all.
     const siblings = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, siblings.signal]) : siblings.signal;
@@ -140,7 +143,7 @@ export class SnapshotStore {
       pending = await withLock(this.#paths.storeLock, async () => {
         const missing: number[] = [];
         for (const [i, chainId] of chainIds.entries()) {
-          if (!(await touch(join(this.#paths.snapshot(chainId), SNAPSHOT_MARKER)))) missing.push(i);
+          if (!(await touch(join(this.#paths.snapshot(chainId, variant), SNAPSHOT_MARKER)))) missing.push(i);
         }
         return missing;
       });
@@ -155,11 +158,12 @@ export class SnapshotStore {
     };
     // The fast path serves this host's platform only.
     if (options.platform === undefined) await this.#saveRecord(record);
-    return this.#snapshotOf(record);
+    return this.#snapshotOf(record, variant);
   }
 
   /** See {@link ImageStoreCore.snapshotPaths}. */
-  async snapshotPaths(image: string): Promise<ImageSnapshot | undefined> {
+  async snapshotPaths(image: string, options: Pick<SnapshotOptions, 'rootless'> = {}): Promise<ImageSnapshot | undefined> {
+    const variant = snapshotVariant(options.rootless);
     const parsed = parseImageRef(image);
     let digest = parsed.digest;
     if (digest === undefined) {
@@ -180,21 +184,20 @@ export class SnapshotStore {
     }
     for (const chainId of record.chainIds) {
       // Synchronous stats: a few microseconds each, cheaper than a thread-pool round trip.
-      if (statSync(join(this.#paths.snapshot(chainId), SNAPSHOT_MARKER), { throwIfNoEntry: false }) === undefined) {
+      if (statSync(join(this.#paths.snapshot(chainId, variant), SNAPSHOT_MARKER), { throwIfNoEntry: false }) === undefined) {
         return undefined;
       }
     }
-    return this.#snapshotOf(record);
+    return this.#snapshotOf(record, variant);
   }
 
-
-  #snapshotOf(record: ImageRecord): ImageSnapshot {
+  #snapshotOf(record: ImageRecord, variant: SnapshotVariant): ImageSnapshot {
     return {
       digest: record.manifest.digest,
       config: record.config,
       diffIds: record.diffIds,
       chainIds: record.chainIds,
-      lowerDirs: record.chainIds.map((c) => this.#paths.snapshotFs(c)).reverse(),
+      lowerDirs: record.chainIds.map((c) => this.#paths.snapshotFs(c, variant)).reverse(),
     };
   }
 

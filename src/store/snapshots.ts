@@ -1,7 +1,8 @@
 /**
- * Snapshots: layers unpacked once per chainID into
- * `dockless/snapshots/<chainID hex>/fs`, each holding only its own layer's
- * files (with overlayfs whiteouts), to be stacked as overlayfs lower dirs.
+ * Snapshots: layers unpacked once per chainID and variant (root or rootless,
+ * see snapshot-variant.ts) into `dockless/snapshots/<chainID hex>[-rootless]/fs`,
+ * each holding only its own layer's files (with overlayfs whiteouts), to be
+ * stacked as overlayfs lower dirs.
  *
  * A snapshot is made in `snapshots/tmp-<owner>/` (unpacked from its blob,
  * adopted from a builder's directory, or unpacked as a pull streams it) and
@@ -22,11 +23,13 @@ import createDebug from 'debug';
 import { AbortError, DigestMismatchError, NotFoundError } from '../errors.js';
 import { type LayerCompression, unpackLayer } from '../layer/index.js';
 import { type Descriptor, type Digest, layerCompression, shortDigest } from '../oci/index.js';
+import { explainReadFailure } from './blob-verify.js';
 import { openBlob } from './blobs.js';
 import { fsyncDir, isErrno, ownerToken, removeTree, syncTree } from '../util/index.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import { locateHelper, runHelperOp } from '../helper/index.js';
+import { snapshotVariant, type SnapshotVariant } from './snapshot-variant.js';
 
 const debug = createDebug('dockless:store');
 
@@ -47,6 +50,8 @@ export interface SnapshotMarker {
   entries: number;
   /** When it was unpacked, ISO 8601. */
   created: string;
+  /** How it was unpacked; absent in markers written before variants existed, which are `'root'`. */
+  variant?: SnapshotVariant;
 }
 
 /** One layer to unpack as a snapshot. */
@@ -87,31 +92,33 @@ export class SnapshotManager {
     this.#helperPath = helperPath;
   }
 
-  /** Whether the snapshot of `chainId` is complete (its marker exists). */
-  async exists(chainId: Digest): Promise<boolean> {
-    return snapshotExists(this.#paths, chainId);
+  /** Whether the snapshot of `chainId` in `variant` is complete (its marker exists). */
+  async exists(chainId: Digest, variant: SnapshotVariant): Promise<boolean> {
+    return snapshotExists(this.#paths, chainId, variant);
   }
 
   /** The marker of a snapshot; `undefined` when it is absent or unreadable. */
-  async marker(chainId: Digest): Promise<SnapshotMarker | undefined> {
+  async marker(chainId: Digest, variant: SnapshotVariant): Promise<SnapshotMarker | undefined> {
     try {
-      return JSON.parse(await readFile(join(this.#paths.snapshot(chainId), SNAPSHOT_MARKER), 'utf8')) as SnapshotMarker;
+      return JSON.parse(await readFile(join(this.#paths.snapshot(chainId, variant), SNAPSHOT_MARKER), 'utf8')) as SnapshotMarker;
     } catch {
       return undefined;
     }
   }
 
   /**
-   * Makes sure the snapshot of `layer.chainId` exists, unpacking it when it
-   * does not. Returns `true` when this process unpacked it (in this call or
-   * one it joined), `false` when it was already there.
+   * Makes sure the snapshot of `layer.chainId` in the variant of
+   * `options.rootless` exists, unpacking it when it does not. Returns `true`
+   * when this process unpacked it (in this call or one it joined), `false`
+   * when it was already there.
    *
    * @throws {DigestMismatchError} when the blob does not match its digest or the tar its diffID.
    * @throws {AbortError} when `signal` aborts this caller's wait.
    */
   async ensure(layer: SnapshotLayer, options: EnsureOptions = {}): Promise<boolean> {
-    if (await this.exists(layer.chainId)) return false;
-    const key = this.#paths.snapshot(layer.chainId);
+    const variant = snapshotVariant(options.rootless);
+    if (await this.exists(layer.chainId, variant)) return false;
+    const key = this.#paths.snapshot(layer.chainId, variant);
     let shared = inflight.get(key);
     // An unpack whose every waiter has gone is being cancelled: start afresh
     // rather than inherit its AbortError (the snapshot lock orders the two).
@@ -125,7 +132,7 @@ export class SnapshotManager {
         listeners: new Set(),
         promise: Promise.resolve(false),
       };
-      entry.promise = this.#unpack(layer, controller.signal, options.rootless, (bytes) => {
+      entry.promise = this.#unpack(layer, controller.signal, variant, (bytes) => {
         for (const listener of entry.listeners) listener(bytes);
       }).finally(() => {
         entry.settled = true;
@@ -150,14 +157,14 @@ export class SnapshotManager {
   async #unpack(
     layer: SnapshotLayer,
     signal: AbortSignal,
-    rootless: boolean | undefined,
+    variant: SnapshotVariant,
     onBytes: (bytes: number) => void,
   ): Promise<boolean> {
     const paths = this.#paths;
     return withLock(
-      paths.snapshotLock(layer.chainId),
+      paths.snapshotLock(layer.chainId, variant),
       async () => {
-        if (await this.exists(layer.chainId)) return false;
+        if (await this.exists(layer.chainId, variant)) return false;
         const label = `unpack layer ${shortDigest(layer.descriptor.digest)}`;
         const tmp = join(paths.snapshots, `${SNAPSHOT_TMP_PREFIX}${ownerToken()}`);
         await mkdir(tmp, { mode: 0o700 });
@@ -166,12 +173,18 @@ export class SnapshotManager {
           await mkdir(fsDir, { mode: 0o755 });
           const started = Date.now();
           const blob = await openBlob(paths, layer.descriptor.digest, layer.descriptor.size, onBytes);
-          const result = await unpackLayer(blob, fsDir, {
-            compression: compressionOf(layer.descriptor.mediaType),
-            signal,
-            ...(rootless === undefined ? {} : { rootless }),
-            ...(this.#helperPath === undefined ? {} : { helperPath: this.#helperPath }),
-          });
+          let result;
+          try {
+            result = await unpackLayer(blob, fsDir, {
+              compression: compressionOf(layer.descriptor.mediaType),
+              signal,
+              rootless: variant === 'rootless',
+              ...(this.#helperPath === undefined ? {} : { helperPath: this.#helperPath }),
+            });
+          } catch (err) {
+            if (blob.verified || signal.aborted) throw err;
+            throw await explainReadFailure(paths, layer.descriptor, err, label);
+          }
           if (!blob.verified) {
             // The unpacker stopped before EOF, so the blob's digest was never checked.
             throw new DigestMismatchError(`${label}: blob was not read to the end, its digest is unverified`, {
@@ -185,10 +198,11 @@ export class SnapshotManager {
             );
           }
           if (signal.aborted) throw new AbortError(`${label}: aborted`, { cause: signal.reason });
-          await publishSnapshot(paths, layer, tmp, result, { locked: true, helperPath: this.#helperPath });
+          await publishSnapshot(paths, layer, tmp, result, variant, { locked: true, helperPath: this.#helperPath });
           debug(
-            'snapshot %s: unpacked %s (%d bytes, %d entries) in %d ms',
+            'snapshot %s (%s): unpacked %s (%d bytes, %d entries) in %d ms',
             shortDigest(layer.chainId),
+            variant,
             shortDigest(layer.descriptor.digest),
             result.size,
             result.entries,
@@ -205,10 +219,10 @@ export class SnapshotManager {
   }
 }
 
-/** Whether the snapshot of `chainId` under `paths` is complete (its marker exists). */
-export async function snapshotExists(paths: StorePaths, chainId: Digest): Promise<boolean> {
+/** Whether the snapshot of `chainId` in `variant` under `paths` is complete (its marker exists). */
+export async function snapshotExists(paths: StorePaths, chainId: Digest, variant: SnapshotVariant): Promise<boolean> {
   try {
-    await stat(join(paths.snapshot(chainId), SNAPSHOT_MARKER));
+    await stat(join(paths.snapshot(chainId, variant), SNAPSHOT_MARKER));
     return true;
   } catch (err) {
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
@@ -225,6 +239,7 @@ async function writeSnapshotMarker(
   tmp: string,
   layer: SnapshotLayer,
   facts: { size: number; entries: number },
+  variant: SnapshotVariant,
 ): Promise<void> {
   const marker: SnapshotMarker = {
     version: 1,
@@ -235,6 +250,7 @@ async function writeSnapshotMarker(
     size: facts.size,
     entries: facts.entries,
     created: new Date().toISOString(),
+    variant,
   };
   const handle = await open(join(tmp, SNAPSHOT_MARKER), 'wx', 0o644);
   try {
@@ -250,7 +266,8 @@ async function writeSnapshotMarker(
  * Makes `dir` the snapshot of `layer` by moving it into place instead of
  * unpacking the layer's blob: for a builder that made the layer's tar from
  * `dir` itself, so that unpacking it would give the same tree. Same
- * all-or-nothing rename as an unpack.
+ * all-or-nothing rename as an unpack. `variant` is how `dir`'s files were
+ * written (owners and `trusted.overlay.*` for `'root'`).
  *
  * @returns `true` when `dir` became the snapshot; `false` when the snapshot
  *   existed already or `dir` is on another filesystem (`dir` is then left as it was).
@@ -260,10 +277,11 @@ export async function adoptSnapshot(
   layer: SnapshotLayer,
   dir: string,
   facts: { size: number; entries: number },
+  variant: SnapshotVariant,
   helperPath?: string,
 ): Promise<boolean> {
-  return withLock(paths.snapshotLock(layer.chainId), async () => {
-    if (await snapshotExists(paths, layer.chainId)) return false;
+  return withLock(paths.snapshotLock(layer.chainId, variant), async () => {
+    if (await snapshotExists(paths, layer.chainId, variant)) return false;
     const tmp = join(paths.snapshots, `${SNAPSHOT_TMP_PREFIX}${ownerToken()}`);
     await mkdir(tmp, { mode: 0o700 });
     try {
@@ -273,15 +291,22 @@ export async function adoptSnapshot(
       if (isErrno(err, 'EXDEV')) return false;
       throw err;
     }
-    await publishSnapshot(paths, layer, tmp, facts, { locked: true, helperPath });
-    debug('snapshot %s: adopted for %s (%d bytes, %d entries)', shortDigest(layer.chainId), shortDigest(layer.descriptor.digest), facts.size, facts.entries);
+    await publishSnapshot(paths, layer, tmp, facts, variant, { locked: true, helperPath });
+    debug(
+      'snapshot %s (%s): adopted for %s (%d bytes, %d entries)',
+      shortDigest(layer.chainId),
+      variant,
+      shortDigest(layer.descriptor.digest),
+      facts.size,
+      facts.entries,
+    );
     return true;
   }, { timeout: 0 });
 }
 
 /** Options of {@link publishSnapshot}. */
 export interface PublishOptions {
-  /** The caller holds the chainID's snapshot lock already. */
+  /** The caller holds the snapshot's lock (its chainID's, in its variant) already. */
   locked?: boolean | undefined;
   /** The helper that flushes the files; `undefined` for the default one. */
   helperPath?: string | undefined;
@@ -289,10 +314,11 @@ export interface PublishOptions {
 
 /**
  * Makes `tmp` (a `snapshots/tmp-<owner>/` directory whose `fs/` holds the
- * layer's files) the snapshot of `layer`. Under the chainID's snapshot lock:
- * when a complete snapshot (one with a marker) is there already, `tmp` is
- * dropped; otherwise `fs/` is flushed to disk, the marker written and
- * flushed into `tmp`, and `tmp` renamed into place. A directory at the
+ * layer's files, written as `variant` makes them) the snapshot of `layer` in
+ * `variant`. Under that snapshot's lock: when a complete snapshot (one with a
+ * marker) is there already, `tmp` is dropped; otherwise `fs/` is flushed to
+ * disk, the marker written and flushed into `tmp`, and `tmp` renamed into
+ * place. A directory at the
  * snapshot's name without a marker is not a snapshot (a hand edit, or what a
  * version without this rule left) and is replaced: under the lock, and with
  * the marker inside the directory that the rename publishes, no snapshot
@@ -305,17 +331,18 @@ export async function publishSnapshot(
   layer: SnapshotLayer,
   tmp: string,
   facts: { size: number; entries: number },
+  variant: SnapshotVariant,
   options: PublishOptions = {},
 ): Promise<boolean> {
   const publish = async (): Promise<boolean> => {
     try {
-      if (await snapshotExists(paths, layer.chainId)) {
+      if (await snapshotExists(paths, layer.chainId, variant)) {
         await removeTree(tmp);
         return false;
       }
       await flushToDisk(join(tmp, SNAPSHOT_FS_DIR), options.helperPath);
-      await writeSnapshotMarker(tmp, layer, facts);
-      const final = paths.snapshot(layer.chainId);
+      await writeSnapshotMarker(tmp, layer, facts, variant);
+      const final = paths.snapshot(layer.chainId, variant);
       try {
         await rename(tmp, final);
       } catch (err) {
@@ -333,7 +360,7 @@ export async function publishSnapshot(
     }
   };
   if (options.locked) return publish();
-  return withLock(paths.snapshotLock(layer.chainId), publish, { timeout: 0 });
+  return withLock(paths.snapshotLock(layer.chainId, variant), publish, { timeout: 0 });
 }
 
 /**

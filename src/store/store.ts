@@ -21,7 +21,7 @@ import { ContentStore } from './content.js';
 import { DocumentReader } from './documents.js';
 import { collectGarbage } from './gc.js';
 import { ImageCatalog } from './images.js';
-import { IngestSession } from './ingest.js';
+import { IngestSession, type IngestSessionOptions } from './ingest.js';
 import type { ContentReader, ContentWriter, ImageReader, ImageWriter, Ingester, LeaseManager, Snapshotter } from './interfaces.js';
 import type { Lease } from './lease.js';
 import { LeaseStore } from './lease-store.js';
@@ -455,7 +455,8 @@ export class ImageStoreCore
    * builders that made the layer's tar from `dir` itself: the caller vouches
    * that unpacking the blob would give the same tree (names, types, modes,
    * owners, whole-second mtimes, xattrs, overlayfs whiteouts and opaque
-   * directories).
+   * directories) as this process's default unpack (rootless unless root)
+   * would make it.
    *
    * @returns whether `dir` was adopted; `false` (and `dir` left as it was)
    *   when the snapshot exists already or `dir` is on another filesystem.
@@ -501,7 +502,8 @@ export class ImageStoreCore
    * Cheap: it reads no blob, only `index.json` for a tag (a bare digest
    * skips that) and a small record written by `snapshot()` (cached in
    * memory), and stats each layer's marker. As with `snapshot()`, hold a
-   * lease on the image while the directories are in use.
+   * lease on the image while the directories are in use; `options.rootless`
+   * picks the same snapshots as it does for `snapshot()`.
    *
    * @throws {InvalidArgumentError} when `image` is malformed.
    * @throws {NotFoundError} when a tag does not exist.
@@ -510,8 +512,8 @@ export class ImageStoreCore
    * if ((await store.snapshotPaths(ref)) === undefined) console.log(`${ref}: not unpacked yet`);
    * ```
    */
-  snapshotPaths(image: string): Promise<ImageSnapshot | undefined> {
-    return this.#snapshots.snapshotPaths(image);
+  snapshotPaths(image: string, options: Pick<SnapshotOptions, 'rootless'> = {}): Promise<ImageSnapshot | undefined> {
+    return this.#snapshots.snapshotPaths(image, options);
   }
 
   /**
@@ -529,9 +531,10 @@ export class ImageStoreCore
    * Starts an ingest session: blobs written to the ingest area and layers
    * unpacked as they are written, all invisible until
    * {@link IngestSession.commit} (or dropped by {@link IngestSession.discard}).
-   * What pull and import write through.
+   * What pull and import write through. `options.rootless` picks the
+   * variant of the snapshots it unpacks, as for {@link ImageStoreCore.snapshot}.
    */
-  ingest(): IngestSession {
-    return new IngestSession(this.#paths, this.#helperPath);
+  ingest(options: IngestSessionOptions = {}): IngestSession {
+    return new IngestSession(this.#paths, this.#helperPath, options);
   }
 }

@@ -258,7 +258,9 @@ export interface SnapshotOptions {
   onProgress?: (event: SnapshotProgress) => void;
   /**
    * Unpack as an unprivileged user would (no chown, no device nodes,
-   * `user.overlay.*` xattrs); see the layer unpacker.
+   * `user.overlay.*` xattrs); see the layer unpacker. Rootless and root
+   * snapshots of one chainID are separate snapshots: neither is ever used
+   * for the other.
    * @default process.getuid() !== 0
    */
   rootless?: boolean;

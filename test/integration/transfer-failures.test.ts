@@ -9,10 +9,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DigestMismatchError, NotFoundError, UnavailableError } from '../../src/errors.js';
+import { DigestMismatchError, InvalidArgumentError, NotFoundError, UnavailableError } from '../../src/errors.js';
 import { ImageStore } from '../../src/image-store.js';
 import type { PullProgress } from '../../src/transfer/types.js';
-import { putSyntheticImage, type BuiltLayer } from '../fixtures/store-images.js';
+import { CORRUPTIONS, putSyntheticImage, type BuiltLayer } from '../fixtures/store-images.js';
 import { freePort, registryMissing, startCuttingProxy, startRegistry, storeState, type RegistryFixture } from '../fixtures/registry.js';
 
 describe('pull failures', async () => {
@@ -93,6 +93,30 @@ describe('pull failures', async () => {
       await writeFile(path, original);
     }
   });
+
+  for (const [name, corrupt] of Object.entries(CORRUPTIONS)) {
+    if (name === 'its second half cut off') continue; // the next test: the registry then sends fewer bytes than the manifest says
+    // The layer is unpacked as it downloads, and corrupt bytes break gunzip before the digest is known: the digest must still decide, with the gzip error as its cause.
+    it(`rejects a layer blob with ${name} on the registry's disk as a digest mismatch caused by the unpack failure`, { skip: missing }, async () => {
+      const target = layers[1]!;
+      const path = registry.blobPath(target.digest);
+      const original = await readFile(path);
+      await writeFile(path, corrupt(original));
+      try {
+        const store = await fresh();
+        const before = await storeState(store);
+        await assert.rejects(store.pull(`${registry.host}/fail/app:1`), (err: unknown) => {
+          assert.ok(err instanceof DigestMismatchError, String(err));
+          assert.equal(err.expected, target.digest);
+          assert.ok(err.cause instanceof InvalidArgumentError, String(err.cause));
+          return true;
+        });
+        assert.equal(await storeState(store), before);
+      } finally {
+        await writeFile(path, original);
+      }
+    });
+  }
 
   it('rejects a blob truncated on the registry\'s disk as a size mismatch, leaving the store unchanged', { skip: missing }, async () => {
     const target = layers[1]!;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -67,6 +67,20 @@ describe('ImageStore check', () => {
     await rm(join(store.root, 'dockless', 'snapshots', 'f'.repeat(64)), { recursive: true });
     await store.snapshot('snap:1');
     assert.deepEqual(await store.check(), []);
+  });
+
+  // A snapshot moved under the other variant's name would be used by callers it was not unpacked for.
+  it('reports a snapshot whose completion marker names another variant than its directory', async () => {
+    const img = await image('variant');
+    const snapshot = join(img.snap.lowerDirs[0]!, '..');
+    const other = snapshot.endsWith('-rootless') ? snapshot.slice(0, -'-rootless'.length) : `${snapshot}-rootless`;
+    await rename(snapshot, other);
+    const problems = await store.check();
+    assert.deepEqual(
+      problems.map((p) => [p.kind, p.path]),
+      [['incomplete-snapshot', other]],
+    );
+    assert.match(problems[0]!.message, /completion marker says a (root|rootless) unpack, the directory is for a (rootless|root) one/);
   });
 
   it('refuses to open a layout of another version', async () => {

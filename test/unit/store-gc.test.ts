@@ -48,7 +48,7 @@ describe('ImageStore gc and leases', () => {
     assert.deepEqual(result.snapshots, [droppedSnap.chainIds[1]]);
     assert.ok(result.historyEntries >= 1);
     assert.ok(result.reclaimedBytes > 0);
-    assert.ok((await snapshotNames()).includes(keptSnap.chainIds[1]!.slice(7)));
+    assert.ok((await snapshotNames()).some((n) => n.startsWith(keptSnap.chainIds[1]!.slice(7))));
     assert.equal(await store.hasBlob(kept.manifest.digest), true);
     assert.deepEqual(await store.check(), []);
     // Nothing left to do.

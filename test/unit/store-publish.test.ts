@@ -19,7 +19,9 @@ describe('ImageStore snapshot publishing', () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  const snapshotDir = (chainId: string): string => join(store.root, 'dockless', 'snapshots', chainId.slice(7));
+  // This process's default unpack variant: root as root, rootless otherwise.
+  const snapshotDir = (chainId: string): string =>
+    join(store.root, 'dockless', 'snapshots', `${chainId.slice(7)}${process.getuid?.() === 0 ? '' : '-rootless'}`);
   const locksDir = (): string => join(store.root, 'dockless', 'locks');
 
   // Hardening 4: a pull that finds its snapshot's name taken must judge the holder by its marker

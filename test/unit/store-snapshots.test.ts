@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -7,7 +7,9 @@ import { AbortError, DigestMismatchError, InvalidArgumentError } from '../../src
 import { hostPlatform } from '../../src/oci/index.js';
 import { ImageStore } from '../../src/image-store.js';
 import type { SnapshotProgress } from '../../src/store/index.js';
-import { buildLayer, GZIP_LAYER, putSyntheticImage } from '../fixtures/store-images.js';
+import { bigLayerEntries, buildLayer, CORRUPTIONS, GZIP_LAYER, putSyntheticImage } from '../fixtures/store-images.js';
+
+const TAR_LAYER = 'application/vnd.oci.image.layer.v1.tar';
 
 describe('ImageStore snapshots', () => {
   let dir: string;
@@ -19,6 +21,8 @@ describe('ImageStore snapshots', () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   const snapshotsDir = (): string => join(store.root, 'dockless', 'snapshots');
+  // Snapshot directories of the unpacker's default variant, which depends on who runs the tests.
+  const dirName = (chainId: string): string => `${chainId.slice(7)}${process.getuid?.() === 0 ? '' : '-rootless'}`;
 
   it('unpacks each layer into its own snapshot and returns lower dirs top-most first', async () => {
     const { manifest } = await putSyntheticImage(store, [
@@ -31,7 +35,7 @@ describe('ImageStore snapshots', () => {
     const snap = await store.snapshot('snap:1', { onProgress: (e) => events.push(e) });
     assert.equal(snap.digest, manifest.digest);
     assert.equal(snap.lowerDirs.length, 3);
-    assert.deepEqual(snap.lowerDirs, snap.chainIds.map((c) => join(snapshotsDir(), c.slice(7), 'fs')).reverse());
+    assert.deepEqual(snap.lowerDirs, snap.chainIds.map((c) => join(snapshotsDir(), dirName(c), 'fs')).reverse());
     // Each lower dir holds only its own layer's files.
     assert.deepEqual(await readdir(snap.lowerDirs[2]!), ['etc']);
     assert.deepEqual((await readdir(snap.lowerDirs[1]!)).sort(), ['app']);
@@ -42,7 +46,7 @@ describe('ImageStore snapshots', () => {
     assert.equal(done.length, 3);
     assert.ok(done.every((e) => e.type === 'layer-done' && !e.cached));
     assert.ok(events.some((e) => e.type === 'layer-progress'));
-    const marker = JSON.parse(await readFile(join(snapshotsDir(), snap.chainIds[1]!.slice(7), 'snapshot.json'), 'utf8'));
+    const marker = JSON.parse(await readFile(join(snapshotsDir(), dirName(snap.chainIds[1]!), 'snapshot.json'), 'utf8'));
     assert.equal(marker.chainId, snap.chainIds[1]);
     assert.equal(marker.parent, snap.chainIds[0]);
 
@@ -61,7 +65,7 @@ describe('ImageStore snapshots', () => {
     ]);
     const snap = await store.snapshot(manifest.digest);
     const added = (await readdir(snapshotsDir())).filter((n) => !before.includes(n));
-    assert.deepEqual(added, [snap.chainIds[1]!.slice(7)]);
+    assert.deepEqual(added, [dirName(snap.chainIds[1]!)]);
   });
 
   // `platform` is taken in the same forms everywhere (pull, push, export, snapshot): a
@@ -128,7 +132,7 @@ describe('ImageStore snapshots', () => {
     const other = await buildLayer({ 'good.txt': 'claimed' });
     const descriptor = await store.putBlob(layer.gz, { mediaType: GZIP_LAYER });
     const manifest = await store.putImage({
-      config: { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } },
+      config: { architecture: process.arch === 'x64' ? 'amd64' : process.arch, os: 'linux', rootfs: { type: 'layers', diff_ids: [] } },
       layers: [{ descriptor, diffId: other.diffId }],
     });
     const before = await readdir(snapshotsDir());
@@ -154,6 +158,57 @@ describe('ImageStore snapshots', () => {
       return true;
     });
     assert.deepEqual((await readdir(snapshotsDir())).sort(), before.sort());
+  });
+
+  for (const [name, corrupt] of Object.entries(CORRUPTIONS)) {
+    // Corrupt bytes break gunzip long before the blob's end, where its digest is checked: the digest must still decide.
+    it(`reports a stored layer blob with ${name} as a digest mismatch, not a gzip error`, async () => {
+      const { manifest, layers } = await putSyntheticImage(store, [bigLayerEntries()]);
+      const path = store.blobPath(layers[0]!.digest);
+      await writeFile(path, corrupt(await readFile(path)));
+      const before = await readdir(snapshotsDir());
+      await assert.rejects(store.snapshot(manifest.digest), (err) => {
+        assert.ok(err instanceof DigestMismatchError, String(err));
+        assert.equal(err.expected, layers[0]!.digest);
+        return true;
+      });
+      assert.deepEqual((await readdir(snapshotsDir())).sort(), before.sort());
+    });
+  }
+
+  // Same corruption as above, but in a plain tar whose header checksum breaks first.
+  it('reports a stored uncompressed layer blob with a damaged tar header as a digest mismatch', async () => {
+    const layer = await buildLayer(bigLayerEntries());
+    const damaged = Buffer.from(layer.tar);
+    damaged[600]! ^= 0xff;
+    const descriptor = await store.putBlob(layer.tar, { mediaType: TAR_LAYER });
+    const manifest = await store.putImage({
+      config: { architecture: process.arch === 'x64' ? 'amd64' : process.arch, os: 'linux', rootfs: { type: 'layers', diff_ids: [] } },
+      layers: [{ descriptor, diffId: layer.diffId }],
+    });
+    await writeFile(store.blobPath(descriptor.digest), damaged);
+    await assert.rejects(store.snapshot(manifest.digest), (err) => {
+      assert.ok(err instanceof DigestMismatchError, String(err));
+      assert.equal(err.expected, descriptor.digest);
+      assert.ok(err.cause instanceof InvalidArgumentError, String(err.cause));
+      return true;
+    });
+  });
+
+  // The other side of the rule: bytes that match their digest but are no valid gzip are a bad layer, not a corrupt blob.
+  it('reports a blob that matches its digest but is no valid gzip as an invalid argument', async () => {
+    const layer = await buildLayer(bigLayerEntries());
+    const bad = Buffer.from(layer.gz);
+    bad[12]! ^= 0xff;
+    const descriptor = await store.putBlob(bad, { mediaType: GZIP_LAYER });
+    const manifest = await store.putImage({
+      config: { architecture: process.arch === 'x64' ? 'amd64' : process.arch, os: 'linux', rootfs: { type: 'layers', diff_ids: [] } },
+      layers: [{ descriptor, diffId: layer.diffId }],
+    });
+    await assert.rejects(store.snapshot(manifest.digest), (err) => {
+      assert.ok(err instanceof InvalidArgumentError && !(err instanceof DigestMismatchError), String(err));
+      return true;
+    });
   });
 
   it('aborts through its signal and leaves nothing', async () => {

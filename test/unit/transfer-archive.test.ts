@@ -16,7 +16,7 @@ import {
 import { ImageStore } from '../../src/image-store.js';
 import type { Descriptor, ImageIndex } from '../../src/oci/types.js';
 import { applyChanges, exportImage, importImage, type ArchiveProgress } from '../../src/transfer/archive/index.js';
-import { buildLayer, putSyntheticImage, sha256, type BuiltLayer } from '../fixtures/store-images.js';
+import { bigLayerEntries, buildLayer, CORRUPTIONS, putSyntheticImage, sha256, type BuiltLayer } from '../fixtures/store-images.js';
 import { docker25Save, dockerConfig, legacyDockerSave, tarOf } from '../fixtures/transfer-archives.js';
 
 /** Every entry of a tar: name → content. */
@@ -383,6 +383,60 @@ describe('image import and export', () => {
       await nothingTagged(target);
     });
 
+    describe('a layer blob whose bytes are corrupt, as a digest mismatch', () => {
+      let big: BuiltLayer;
+      let bigSource: ImageStore;
+      before(async () => {
+        bigSource = await freshStore();
+        const built = await putSyntheticImage(bigSource, [bigLayerEntries()]);
+        big = built.layers[0]!;
+        await bigSource.tag(built.manifest.digest, 'big:1');
+      });
+      for (const [name, corrupt] of Object.entries(CORRUPTIONS)) {
+        // Corrupt bytes break gunzip before anything reaches the digest or diffID that would name the fault.
+        it(`a docker-archive gzip layer with ${name}`, async () => {
+          const file = path('corrupt-docker.tar');
+          await writeFile(file, (await legacyDockerSave([big], ['corrupt:1'], { layerContent: (l) => corrupt(l.gz) })).tar);
+          const target = await freshStore();
+          await assert.rejects(importImage(target, file), (err: unknown) => {
+            assert.ok(err instanceof DigestMismatchError, String(err));
+            assert.equal(err.expected, big.diffId);
+            assert.ok(err.cause instanceof InvalidArgumentError, String(err.cause));
+            return true;
+          });
+          await nothingTagged(target);
+        });
+
+        it(`an OCI layout (directory and oci-archive) layer with ${name}`, async () => {
+          const out = path('corrupt-big-layout');
+          await exportImage(bigSource, 'big:1', out, { format: 'oci' });
+          const layerFile = join(out, 'blobs', 'sha256', big.digest.slice(7));
+          await writeFile(layerFile, corrupt(await readFile(layerFile)));
+          const target = await freshStore();
+          await assert.rejects(importImage(target, out), (err: unknown) => {
+            assert.ok(err instanceof DigestMismatchError, String(err));
+            assert.equal(err.expected, big.digest);
+            return true;
+          });
+          await nothingTagged(target);
+
+          const archive = path('corrupt-big.oci.tar');
+          await exportImage(bigSource, 'big:1', archive, { format: 'oci-archive' });
+          const files = await untar(await readFile(archive));
+          const name2 = `blobs/sha256/${big.digest.slice(7)}`;
+          files.set(name2, corrupt(files.get(name2)!));
+          await writeFile(archive, await tarOf([...files].map(([n2, content]) => ({ name: n2, content }))));
+          const target2 = await freshStore();
+          await assert.rejects(importImage(target2, archive), (err: unknown) => {
+            assert.ok(err instanceof DigestMismatchError, String(err));
+            assert.equal(err.expected, big.digest);
+            return true;
+          });
+          await nothingTagged(target2);
+        });
+      }
+    });
+
     it('a truncated archive', async () => {
       const file = path('truncated.tar');
       await exportImage(source, 'app', file);
@@ -475,6 +529,24 @@ describe('image import and export', () => {
         const out = path(`corrupt-${format}`);
         await assert.rejects(exportImage(store, 'corrupt:1', out, { format }), DigestMismatchError, format);
         assert.deepEqual((await readdir(dir)).filter((f) => f.includes(`corrupt-${format}`)), [], format);
+      }
+    });
+
+    // Decompressing a layer for a docker-archive meets corrupt bytes before the blob's end, where its digest is checked.
+    it('refuses a big stored layer with a byte flipped early as a digest mismatch, not a gzip error', async () => {
+      const store = await freshStore();
+      const { manifest, layers: built } = await putSyntheticImage(store, [bigLayerEntries()]);
+      await store.tag(manifest.digest, 'corrupt-big:1');
+      const blob = store.blobPath(built[0]!.digest);
+      await writeFile(blob, CORRUPTIONS['a byte flipped early']!(await readFile(blob)));
+      for (const format of ['docker-archive', 'oci-archive', 'oci'] as const) {
+        const out = path(`corrupt-big-${format}`);
+        await assert.rejects(exportImage(store, 'corrupt-big:1', out, { format }), (err: unknown) => {
+          assert.ok(err instanceof DigestMismatchError, `${format}: ${String(err)}`);
+          assert.equal(err.expected, built[0]!.digest);
+          return true;
+        });
+        assert.deepEqual((await readdir(dir)).filter((f) => f.includes(`corrupt-big-${format}`)), [], format);
       }
     });
 

@@ -46,7 +46,7 @@ import { LayerTap } from './layer-tap.js';
 import type { LayoutImage } from './oci-layout.js';
 import { MAX_DOCUMENT_SIZE, type ArchiveBlob, type ArchiveContents } from './tar-read.js';
 import type { TarOutput } from './tar-write.js';
-import { removeQuietly, siblingTemp, throwIfAborted } from './util.js';
+import { explainBlobFailure, removeQuietly, siblingTemp, throwIfAborted } from './util.js';
 import { parseJsonObject } from '../../util/index.js';
 
 const debug = createDebug('dockless:transfer');
@@ -142,6 +142,13 @@ export async function importDockerArchive(
       const found = contents.lookup(layerPath);
       if (found?.blob === undefined) throw new NotFoundError(`${where}: layer \`${layerPath}\` is not in the archive`);
       const facts = await layerFacts(store, found.blob, context);
+      if (facts.diffId === undefined) {
+        // Corrupt bytes break gunzip before anything else can tell: the diffID is the only promise there is.
+        throw new DigestMismatchError(
+          `${where}: layer \`${layerPath}\` cannot be decompressed, so it cannot have the config's diffID ${diffIds[j]}`,
+          { expected: diffIds[j]!, cause: facts.failure },
+        );
+      }
       if (facts.diffId !== diffIds[j]) {
         throw new DigestMismatchError(
           `${where}: layer \`${layerPath}\` has diffID ${facts.diffId}, the config says ${diffIds[j]}`,
@@ -203,7 +210,8 @@ async function layerFacts(
   store: TransferStore,
   blob: ArchiveBlob,
   context: string,
-): Promise<{ compression: 'gzip' | 'zstd' | 'none'; diffId: Digest }> {
+): Promise<{ compression: 'gzip' | 'zstd' | 'none'; diffId?: Digest; failure?: unknown }> {
+  if (blob.compression !== undefined && blob.failure !== undefined) return { compression: blob.compression, failure: blob.failure };
   if (blob.compression !== undefined && blob.diffId !== undefined) return { compression: blob.compression, diffId: blob.diffId };
   // A `blobs/sha256/…` entry: read it again from the store (Docker writes these uncompressed, so this is rare).
   const tap = new LayerTap({ context: `${context}: layer ${shortDigest(blob.digest)}` });
@@ -354,10 +362,14 @@ async function writeLayer(
   const handle = await open(tmp, 'wx', 0o600);
   try {
     const hash = createHash('sha256');
-    for await (const chunk of decompress(await store.getBlob(layer.digest), compression, where)) {
-      throwIfAborted(options.signal, options.context);
-      hash.update(chunk);
-      await handle.write(chunk);
+    try {
+      for await (const chunk of decompress(await store.getBlob(layer.digest), compression, where)) {
+        throwIfAborted(options.signal, options.context);
+        hash.update(chunk);
+        await handle.write(chunk);
+      }
+    } catch (err) {
+      throw await explainBlobFailure(store, layer.digest, err);
     }
     await handle.close();
     const actual: Digest = `sha256:${hash.digest('hex')}`;

@@ -25,6 +25,11 @@ export interface LayerFacts {
   size: number;
   /** The number of tar entries, when the tar was validated. */
   entries?: number;
+  /**
+   * Why the blob could not be decompressed or parsed as a tar, with
+   * {@link LayerTapOptions.keepReading}; `diffId` and `entries` are absent then.
+   */
+  failure?: unknown;
 }
 
 /** Options of {@link LayerTap}. */
@@ -39,6 +44,14 @@ export interface LayerTapOptions {
    * @default true
    */
   hashUncompressed?: boolean;
+  /**
+   * On a decompression or tar failure, pass the rest of the chunks on anyway
+   * and report the failure in {@link LayerFacts.failure} instead of
+   * throwing: for a caller that can still check the bytes against a digest,
+   * since corrupt bytes usually break gunzip before the digest can tell.
+   * @default false
+   */
+  keepReading?: boolean;
 }
 
 /**
@@ -74,24 +87,31 @@ export class LayerTap {
 
   /** The chunks of `source`, unchanged; iterate it to the end. */
   async *tap(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    const { context, validateTar = false, hashUncompressed = true } = this.#options;
+    const { context, validateTar = false, hashUncompressed = true, keepReading = false } = this.#options;
     const sniffed = await sniffCompression(source);
     const { compression } = sniffed;
     const hash = createHash('sha256');
     let size = 0;
     const validator = validateTar ? new TarValidator(context) : undefined;
+    let failure: unknown;
 
     if (compression === 'none') {
       for await (const chunk of sniffed.chunks) {
         if (hashUncompressed) hash.update(chunk);
         size += chunk.byteLength;
-        if (validator !== undefined) await validator.write(chunk);
+        if (validator !== undefined && failure === undefined) {
+          try {
+            await validator.write(chunk);
+          } catch (err) {
+            if (!keepReading) throw err;
+            failure = err;
+          }
+        }
         yield chunk;
       }
     } else {
       // The decompressor pulls from an iterable; a PassThrough carries the chunks to it with backpressure.
       const channel = new PassThrough({ highWaterMark: 1 << 20 });
-      let failure: unknown;
       const consumer = (async () => {
         try {
           for await (const chunk of decompress(channel, compression, context)) {
@@ -106,20 +126,31 @@ export class LayerTap {
       })();
       try {
         for await (const chunk of sniffed.chunks) {
-          if (failure !== undefined) break;
-          if (!channel.write(chunk)) await drained(channel);
-          if (failure !== undefined) break;
+          if (failure === undefined && !channel.write(chunk)) await drained(channel);
+          if (failure !== undefined && !keepReading) break;
           yield chunk;
         }
         channel.end();
         await consumer;
-        if (failure !== undefined) throw failure;
+        if (failure !== undefined && !keepReading) throw failure;
       } finally {
         if (!channel.writableFinished) channel.destroy();
         await consumer;
       }
     }
-    const entries = validator === undefined ? undefined : await validator.end();
+    let entries: number | undefined;
+    if (failure === undefined && validator !== undefined) {
+      try {
+        entries = await validator.end();
+      } catch (err) {
+        if (!keepReading) throw err;
+        failure = err;
+      }
+    }
+    if (failure !== undefined) {
+      this.#facts = { compression, size, failure };
+      return;
+    }
     this.#facts = {
       compression,
       ...(compression !== 'none' || hashUncompressed ? { diffId: `sha256:${hash.digest('hex')}` as Digest } : {}),

@@ -44,6 +44,8 @@ export interface ArchiveBlob {
   compression?: Compression;
   /** For files that are not `blobs/…` entries: the digest of the uncompressed content. */
   diffId?: Digest;
+  /** For files that are not `blobs/…` entries: why they could not be decompressed (then `diffId` is absent). */
+  failure?: unknown;
 }
 
 /** What one pass over an archive found. */
@@ -220,7 +222,8 @@ async function readEntry(
     contents.docs.set(name, Buffer.concat(chunks));
     return;
   }
-  const tap = new LayerTap({ context: where, hashUncompressed: false });
+  // Any file may be a layer: which one is, and the diffID it must have, is known once manifest.json is read.
+  const tap = new LayerTap({ context: where, hashUncompressed: false, keepReading: true });
   const stored = await store.putBlob(tap.tap(bytesOf(entry)), { size, lease: options.lease, signal: options.signal });
   const facts = tap.facts();
   const blob: ArchiveBlob = {
@@ -228,8 +231,10 @@ async function readEntry(
     digest: stored.digest,
     size: stored.size,
     compression: facts.compression,
-    // An uncompressed layer's diffID is its digest, which the store computed.
-    diffId: facts.diffId ?? stored.digest,
+    ...(facts.failure === undefined
+      ? // An uncompressed layer's diffID is its digest, which the store computed.
+        { diffId: facts.diffId ?? stored.digest }
+      : { failure: facts.failure }),
   };
   contents.blobs.set(name, blob);
   options.onLayer?.(blob, false);

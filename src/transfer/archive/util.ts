@@ -8,7 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { AbortError, DocklessError, InvalidArgumentError, IOError } from '../../errors.js';
+import { AbortError, DigestMismatchError, DocklessError, InvalidArgumentError, IOError } from '../../errors.js';
+import type { ContentReader } from '../../store/index.js';
 import { fsError, fsyncDir } from '../../util/index.js';
 export { drained } from '../../layer/index.js';
 
@@ -74,4 +75,28 @@ export async function* counted(
     onBytes(bytes);
     yield chunk;
   }
+}
+
+/**
+ * What a failure to decompress or parse the stored blob `digest` stands for:
+ * a {@link DigestMismatchError} with `failure` as its cause when the blob does
+ * not match its digest (read again to its end, since corrupt bytes break
+ * gunzip before the end where the digest is checked); else `failure`.
+ */
+export async function explainBlobFailure(store: ContentReader, digest: string, failure: unknown): Promise<unknown> {
+  if (failure instanceof DigestMismatchError || failure instanceof AbortError) return failure;
+  try {
+    for await (const _ of await store.getBlob(digest)) {
+      // The store's read stream checks the digest at its end.
+    }
+  } catch (err) {
+    if (err instanceof DigestMismatchError) {
+      return new DigestMismatchError(err.message, {
+        expected: err.expected,
+        ...(err.actual === undefined ? {} : { actual: err.actual }),
+        cause: failure,
+      });
+    }
+  }
+  return failure;
 }
