@@ -93,7 +93,7 @@ export {
   IngestSession,
   LayerIngest,
   Lease,
-  DEFAULT_GC_GRACE_PERIOD,
+  DEFAULT_GC_GRACE_PERIOD_MS,
   DEFAULT_HISTORY_RETENTION,
   defaultStoreRoot,
 } from './store/index.js';

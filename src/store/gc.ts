@@ -43,13 +43,13 @@ export interface GcContext {
   retention: Required<HistoryRetention>;
 }
 
-/** The default {@link GcOptions.gracePeriod}: one minute. */
-export const DEFAULT_GC_GRACE_PERIOD = 60_000;
+/** The default {@link GcOptions.gracePeriodMs}: one minute. */
+export const DEFAULT_GC_GRACE_PERIOD_MS = 60_000;
 
 /** Runs one collection; see `ImageStore.gc`. */
 export async function collectGarbage(ctx: GcContext, options: GcOptions): Promise<GcResult> {
   const { paths, docs } = ctx;
-  const grace = options.gracePeriod ?? DEFAULT_GC_GRACE_PERIOD;
+  const grace = options.gracePeriodMs ?? DEFAULT_GC_GRACE_PERIOD_MS;
   const dryRun = options.dryRun ?? false;
   const result: GcResult = { blobs: [], snapshots: [], leases: [], historyEntries: 0, reclaimedBytes: 0 };
   const trash = join(paths.trash, ownerToken());
@@ -184,7 +184,7 @@ export async function collectGarbage(ctx: GcContext, options: GcOptions): Promis
 /**
  * Applies the retention setting to the tag history (reconciled with the
  * index first): a change survives when it is the tag's current one, or among
- * its newest `maxEntries` and not older than `maxAge`. A removed tag whose
+ * its newest `maxEntries` and not older than `maxAgeMs`. A removed tag whose
  * only surviving change is its removal is forgotten.
  */
 export function pruneHistory(
@@ -208,7 +208,7 @@ export function pruneHistory(
     const last = changes.length - 1;
     const survivors = changes.filter(
       (c: TagChangeRecord, i) =>
-        i === last || (i >= changes.length - retention.maxEntries && now - Date.parse(c.time) <= retention.maxAge),
+        i === last || (i >= changes.length - retention.maxEntries && now - Date.parse(c.time) <= retention.maxAgeMs),
     );
     dropped += changes.length - survivors.length;
     if (survivors.length === 1 && survivors[0]!.digest === null) {

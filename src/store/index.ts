@@ -22,7 +22,7 @@ export type {
 } from './interfaces.js';
 export { openStore, DEFAULT_HISTORY_RETENTION, type OpenedStore } from './open.js';
 export { Lease } from './lease.js';
-export { DEFAULT_GC_GRACE_PERIOD } from './gc.js';
+export { DEFAULT_GC_GRACE_PERIOD_MS } from './gc.js';
 export { defaultStoreRoot } from './paths.js';
 export type {
   BlobSource,

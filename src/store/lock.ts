@@ -34,7 +34,7 @@ export interface LockOptions {
    * milliseconds; `0` waits for ever.
    * @default 60000
    */
-  timeout?: number | undefined;
+  timeoutMs?: number | undefined;
 }
 
 const OWNER_PREFIX = 'owner-';
@@ -49,7 +49,7 @@ const localQueues = new Map<string, Promise<void>>();
  * processes.
  *
  * @throws {AbortError} when `signal` aborts while waiting.
- * @throws {InvalidStateError} when a live process holds the lock for longer than `timeout`.
+ * @throws {InvalidStateError} when a live process holds the lock for longer than `timeoutMs`.
  */
 export async function withLock<T>(path: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
   const releaseLocal = await acquireLocal(path, options.signal);
@@ -94,7 +94,7 @@ async function acquireFile(path: string, options: LockOptions): Promise<() => Pr
   const tmp = join(dirname(path), `${TMP_PREFIX}${basename(path)}-${token}`);
   const ownerName = `${OWNER_PREFIX}${token}`;
   await mkdir(tmp);
-  const timeout = options.timeout ?? 60_000;
+  const timeout = options.timeoutMs ?? 60_000;
   const started = Date.now();
   let delay = 1;
   try {

@@ -29,7 +29,7 @@ const debug = createDebug('dockless:store');
 /** The tag history kept by default: 10 changes per tag, none older than 30 days. */
 export const DEFAULT_HISTORY_RETENTION: Readonly<Required<HistoryRetention>> = Object.freeze({
   maxEntries: 10,
-  maxAge: 30 * 24 * 60 * 60 * 1000,
+  maxAgeMs: 30 * 24 * 60 * 60 * 1000,
 });
 
 /** A store made ready by {@link openStore}: what its classes are built from. */

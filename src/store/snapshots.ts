@@ -214,7 +214,7 @@ export class SnapshotManager {
           throw err;
         }
       },
-      { signal, timeout: 0 },
+      { signal, timeoutMs: 0 },
     );
   }
 }
@@ -301,7 +301,7 @@ export async function adoptSnapshot(
       facts.entries,
     );
     return true;
-  }, { timeout: 0 });
+  }, { timeoutMs: 0 });
 }
 
 /** Options of {@link publishSnapshot}. */
@@ -360,7 +360,7 @@ export async function publishSnapshot(
     }
   };
   if (options.locked) return publish();
-  return withLock(paths.snapshotLock(layer.chainId, variant), publish, { timeout: 0 });
+  return withLock(paths.snapshotLock(layer.chainId, variant), publish, { timeoutMs: 0 });
 }
 
 /**

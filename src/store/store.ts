@@ -404,13 +404,13 @@ export class ImageStoreCore
    * tags (`index.json`), from the tag history within the retention setting,
    * and from live leases; expired leases and leases of ended processes; tag
    * history beyond retention. Never removes anything reachable, leased, or
-   * written within `gracePeriod`.
+   * written within `gracePeriodMs`.
    *
    * @returns what was removed (or would be, with `dryRun`).
    * @throws {InvalidStateError} when `index.json` or the history is corrupt (nothing is removed).
    * @example
    * ```ts
-   * const { blobs, snapshots, reclaimedBytes } = await store.gc({ gracePeriod: 0 });
+   * const { blobs, snapshots, reclaimedBytes } = await store.gc({ gracePeriodMs: 0 });
    * ```
    */
   async gc(options: GcOptions = {}): Promise<GcResult> {

@@ -42,7 +42,7 @@ export interface ImageStoreOptions {
 
 /**
  * How much of each tag's history GC keeps. A change is dropped when it is
- * beyond the newest `maxEntries` of its tag, or older than `maxAge`; the
+ * beyond the newest `maxEntries` of its tag, or older than `maxAgeMs`; the
  * current target is always kept. Images that only dropped changes pointed
  * to become collectable.
  */
@@ -56,7 +56,7 @@ export interface HistoryRetention {
    * The age in milliseconds beyond which a change is dropped.
    * @default 2592000000 (30 days)
    */
-  maxAge?: number;
+  maxAgeMs?: number;
 }
 
 /** Options of {@link ImageStore.putBlob}. */
@@ -187,7 +187,7 @@ export interface GcOptions {
    * operations should hold a lease.
    * @default 60000
    */
-  gracePeriod?: number;
+  gracePeriodMs?: number;
   /** Report what would be removed, and remove nothing. @default false */
   dryRun?: boolean;
 }

@@ -392,7 +392,7 @@ describe('LayerBuilder', { skip }, () => {
     const steps = (b: LayerBuilder) => b.run('echo gc-proof > /gc').copy('top.txt', '/gc-top.txt');
     await steps(new LayerBuilder(store, { from: 'base:1', runtime, context: ctx })).commit('gc:1');
     await store.untag('gc:1');
-    await store.gc({ gracePeriod: 0 });
+    await store.gc({ gracePeriodMs: 0 });
     assert.equal((await store.check()).length, 0);
     const rec = recorder();
     const again = await steps(new LayerBuilder(store, { from: 'base:1', runtime, context: ctx, onProgress: rec.onProgress })).commit('gc:1');

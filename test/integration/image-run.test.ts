@@ -95,7 +95,7 @@ describe('runtime with images', { skip }, () => {
     const c = await runtime.run({ image: 'example.test/app:1', cmd: ['sleep', '100'] });
     assert.ok((await store.leases()).some((l) => l.id === `container-${c.id}`));
     await store.untag('example.test/app:1');
-    await store.gc({ gracePeriod: 0 });
+    await store.gc({ gracePeriodMs: 0 });
     assert.equal((await store.check()).length, 0);
     const snapshotDirs = JSON.parse(await readFile(join(runtime.pathsOf(c.id).record), 'utf8')).rootfs as string;
     assert.ok((await readFile(join(snapshotDirs, 'srv', 'hello.txt'), 'utf8')).length > 0, 'leased snapshot was collected');

@@ -53,7 +53,7 @@ describe('ImageStore used by several processes at once', () => {
     assert.deepEqual(await store.leases(), []);
     assert.deepEqual(await store.check(), []);
     for (const ref of refs) assert.ok(await store.snapshotPaths(ref), `${ref} is unpacked`);
-    const gc = await store.gc({ gracePeriod: 0 });
+    const gc = await store.gc({ gracePeriodMs: 0 });
     assert.deepEqual([gc.blobs, gc.snapshots], [[], []]);
     assert.deepEqual(await readdir(join(root, 'dockless', 'ingest')), []);
   });

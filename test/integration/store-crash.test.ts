@@ -69,7 +69,7 @@ describe('ImageStore after crashes', () => {
     assert.ok(images.length > 0);
     for (const { reference } of images) await store.snapshot(reference);
     // The dead processes' leases end; collecting leaves a healthy store.
-    await store.gc({ gracePeriod: 0 });
+    await store.gc({ gracePeriodMs: 0 });
     assert.deepEqual(await store.leases(), []);
     assert.deepEqual(await store.check(), []);
   });

@@ -136,9 +136,9 @@ describe('snapshot variants', { skip }, () => {
 
       // GC counts both variants as the chainID's: held, both stay; unreferenced, both go.
       await store.lease('variants', [digest]);
-      assert.deepEqual((await store.gc({ gracePeriod: 0 })).snapshots, []);
+      assert.deepEqual((await store.gc({ gracePeriodMs: 0 })).snapshots, []);
       await store.releaseLease('variants');
-      const { snapshots } = await store.gc({ gracePeriod: 0 });
+      const { snapshots } = await store.gc({ gracePeriodMs: 0 });
       assert.deepEqual([...snapshots].sort(), [...a.chainIds, ...a.chainIds].sort());
       assert.deepEqual(await readdir(join(store.root, 'dockless', 'snapshots')), []);
     });

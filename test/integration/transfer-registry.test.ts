@@ -171,7 +171,7 @@ describe('pull and push against a registry', async () => {
     assert.equal(pulled.tag, undefined);
     assert.deepEqual(await store.list(), []);
     assert.equal((await store.resolve(`${registry.host}/team/app@${image.digest}`)).digest, image.digest);
-    await store.gc({ gracePeriod: 0 });
+    await store.gc({ gracePeriodMs: 0 });
     assert.equal(await store.hasBlob(layers[1]!.digest), true, 'a pull by digest survives gc');
   });
 

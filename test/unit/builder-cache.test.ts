@@ -85,13 +85,13 @@ describe('build cache entries', () => {
     // A malformed entry protects nothing and breaks nothing.
     await writeFile(join(store.root, 'dockless', 'build-cache', `${'e'.repeat(64)}.json`), '{not json');
 
-    const first = await store.gc({ gracePeriod: 0 });
+    const first = await store.gc({ gracePeriodMs: 0 });
     assert.deepEqual(first.blobs, [loose.digest]);
     assert.equal(await store.hasBlob(layer.digest), true);
 
     assert.equal(await cache.prune({ olderThan: 60_000 }), 0, 'entries used just now are not old');
     assert.equal(await cache.prune(), 2);
-    const second = await store.gc({ gracePeriod: 0 });
+    const second = await store.gc({ gracePeriodMs: 0 });
     assert.deepEqual(second.blobs, [layer.digest]);
     assert.equal((await store.check()).length, 0);
   });

@@ -29,7 +29,7 @@ describe('ImageStore gc and leases', () => {
     const droppedSnap = await store.snapshot('dropped:1');
     const loose = await store.putBlob('loose blob');
 
-    const dry = await store.gc({ gracePeriod: 0, dryRun: true });
+    const dry = await store.gc({ gracePeriodMs: 0, dryRun: true });
     assert.deepEqual(dry.blobs, [loose.digest]);
     assert.equal(await store.hasBlob(loose.digest), true, 'a dry run removes nothing');
     // Within the default grace period, content written just now stays even unreferenced.
@@ -37,11 +37,11 @@ describe('ImageStore gc and leases', () => {
 
     await store.remove('dropped:1');
     // The dropped image is still in the tag's history (retention 2: tag, untag), so only the loose blob goes.
-    assert.deepEqual((await store.gc({ gracePeriod: 0 })).blobs, [loose.digest]);
+    assert.deepEqual((await store.gc({ gracePeriodMs: 0 })).blobs, [loose.digest]);
 
     // A third change pushes it out of retention.
     await store.tag(kept.manifest.digest, 'dropped:1');
-    const result = await store.gc({ gracePeriod: 0 });
+    const result = await store.gc({ gracePeriodMs: 0 });
     assert.ok(result.blobs.includes(dropped.manifest.digest));
     assert.ok(result.blobs.includes(dropped.layers[1]!.digest));
     assert.ok(!result.blobs.includes(dropped.layers[0]!.digest), 'shared base layer stays');
@@ -52,7 +52,7 @@ describe('ImageStore gc and leases', () => {
     assert.equal(await store.hasBlob(kept.manifest.digest), true);
     assert.deepEqual(await store.check(), []);
     // Nothing left to do.
-    assert.deepEqual((await store.gc({ gracePeriod: 0 })).blobs, []);
+    assert.deepEqual((await store.gc({ gracePeriodMs: 0 })).blobs, []);
   });
 
   it('keeps targets of retained history so rollback works after gc', async () => {
@@ -60,19 +60,19 @@ describe('ImageStore gc and leases', () => {
     const v2 = await putSyntheticImage(store, [{ 'v.txt': '2' }]);
     await store.tag(v1.manifest.digest, 'app:latest');
     await store.tag(v2.manifest.digest, 'app:latest');
-    await store.gc({ gracePeriod: 0 });
+    await store.gc({ gracePeriodMs: 0 });
     assert.equal((await store.rollback('app')).digest, v1.manifest.digest);
     await store.snapshot('app');
   });
 
-  it('drops history older than maxAge', async () => {
-    const aged = await ImageStore.open({ root: store.root, historyRetention: { maxEntries: 10, maxAge: 0 } });
+  it('drops history older than maxAgeMs', async () => {
+    const aged = await ImageStore.open({ root: store.root, historyRetention: { maxEntries: 10, maxAgeMs: 0 } });
     const v1 = await putSyntheticImage(aged, [{ 'v.txt': 'old' }]);
     const v2 = await putSyntheticImage(aged, [{ 'v.txt': 'new' }]);
     await aged.tag(v1.manifest.digest, 'aged:1');
     await aged.tag(v2.manifest.digest, 'aged:1');
     await new Promise((r) => setTimeout(r, 5));
-    const result = await aged.gc({ gracePeriod: 0 });
+    const result = await aged.gc({ gracePeriodMs: 0 });
     assert.equal(result.historyEntries, 1);
     assert.ok(result.blobs.includes(v1.manifest.digest));
     assert.equal((await aged.history('aged:1')).length, 1);
@@ -88,7 +88,7 @@ describe('ImageStore gc and leases', () => {
       await store.untag('leased:1');
       await store.tag(img.manifest.digest, 'other:1');
       await store.untag('other:1');
-      const byLease = await store.gc({ gracePeriod: 0 });
+      const byLease = await store.gc({ gracePeriodMs: 0 });
       assert.ok(!byLease.blobs.includes(img.manifest.digest));
       assert.deepEqual(byLease.snapshots, []);
       assert.deepEqual((await store.leases()).map((l) => l.digests), [[img.manifest.digest]]);
@@ -97,7 +97,7 @@ describe('ImageStore gc and leases', () => {
     assert.deepEqual(await store.leases(), []);
     // Forget the history so nothing else holds the image.
     const forgetful = await ImageStore.open({ root: store.root, historyRetention: { maxEntries: 1 } });
-    const result = await forgetful.gc({ gracePeriod: 0 });
+    const result = await forgetful.gc({ gracePeriodMs: 0 });
     assert.ok(result.blobs.includes(img.manifest.digest));
     assert.deepEqual(result.snapshots, snap.chainIds);
   });
@@ -108,7 +108,7 @@ describe('ImageStore gc and leases', () => {
     const lease = await store.lease('import-1', [snap.chainIds[0]!]);
     const blob = await store.putBlob('being imported', { lease });
     await lease.add([img.layers[0]!.digest]);
-    const result = await store.gc({ gracePeriod: 0 });
+    const result = await store.gc({ gracePeriodMs: 0 });
     assert.ok(!result.blobs.includes(blob.digest));
     assert.ok(!result.blobs.includes(img.layers[0]!.digest));
     assert.ok(result.blobs.includes(img.manifest.digest));
@@ -127,7 +127,7 @@ describe('ImageStore gc and leases', () => {
       leasePath,
       JSON.stringify({ id: 'dead', created: new Date().toISOString(), owner: { pid: Number(child.stdout), start: 1 }, digests: [] }),
     );
-    const result = await store.gc({ gracePeriod: 0 });
+    const result = await store.gc({ gracePeriodMs: 0 });
     assert.deepEqual(result.leases.sort(), ['dead', 'expired']);
     assert.deepEqual((await store.leases()).map((l) => l.id), ['mine']);
     await assert.rejects(store.lease('bad id!', []), InvalidArgumentError);

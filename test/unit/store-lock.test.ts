@@ -43,7 +43,7 @@ describe('store lock', () => {
     await mkdir(lock);
     await writeFile(join(lock, `owner-${deadPid}-12345-abcdefabcdef`), '');
     const started = Date.now();
-    const result = await withLock(lock, async () => 'got it', { timeout: 2000 });
+    const result = await withLock(lock, async () => 'got it', { timeoutMs: 2000 });
     assert.equal(result, 'got it');
     assert.ok(Date.now() - started < 500);
   });
@@ -53,16 +53,16 @@ describe('store lock', () => {
     await mkdir(lock);
     // pid 1 is alive; its start time is real, so the owner counts as live.
     await writeFile(join(lock, `owner-1-${processStartTime(1)}-abcdefabcdef`), '');
-    await assert.rejects(withLock(lock, async () => 'never', { timeout: 100 }), InvalidStateError);
+    await assert.rejects(withLock(lock, async () => 'never', { timeoutMs: 100 }), InvalidStateError);
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
-    await assert.rejects(withLock(lock, async () => 'never', { signal: controller.signal, timeout: 0 }), AbortError);
+    await assert.rejects(withLock(lock, async () => 'never', { signal: controller.signal, timeoutMs: 0 }), AbortError);
   });
 
   it('treats a reused pid with another start time as dead', async () => {
     const lock = join(dir, 'reused.lock');
     await mkdir(lock);
     await writeFile(join(lock, `owner-1-${(processStartTime(1) ?? 0) + 1}-abcdefabcdef`), '');
-    assert.equal(await withLock(lock, async () => 'ok', { timeout: 1000 }), 'ok');
+    assert.equal(await withLock(lock, async () => 'ok', { timeoutMs: 1000 }), 'ok');
   });
 });

@@ -83,7 +83,7 @@ describe('ImageStore snapshot publishing', () => {
 
     await mkdir(stale(2));
     await writeFile(join(stale(2), DEAD_OWNER), '');
-    await store.gc({ gracePeriod: 0 });
+    await store.gc({ gracePeriodMs: 0 });
     names = await readdir(locksDir());
     assert.ok(!names.includes(`snapshot-${'2'.repeat(64)}.lock`), `left: ${names.join(' ')}`);
     assert.ok(names.includes(`snapshot-${'a'.repeat(64)}.lock`));

@@ -122,7 +122,7 @@ describe('pull by a sha512 digest', () => {
     assert.deepEqual(await store.check(), []);
 
     // The lease keeps the sha512 manifest and what it names, and its fast-path record.
-    const gc = await store.gc({ gracePeriod: 0 });
+    const gc = await store.gc({ gracePeriodMs: 0 });
     assert.deepEqual([gc.blobs, gc.snapshots], [[], []]);
     assert.ok(existsSync(join(store.root, 'dockless', 'images', `${hex}.json`)));
     assert.deepEqual(await store.snapshotPaths(manifestDigest), snap);
