@@ -194,6 +194,7 @@ export type {
   RootFs,
 } from './oci/index.js';
 
+export type { ProgressBase } from './util/index.js';
 import type { BuildProgress } from './builder/index.js';
 import type { SnapshotProgress } from './store/index.js';
 import type { ArchiveProgress, PullProgress, PushProgress } from './transfer/index.js';

@@ -180,23 +180,42 @@ const LAYER_MEDIA_TYPES: Readonly<Record<string, Readonly<Record<string, string>
  * public surface groups them so, rather than exporting each constant.
  */
 export const MediaType = Object.freeze({
+  /** An OCI image manifest. */
   OCI_MANIFEST: MEDIA_TYPE_OCI_MANIFEST,
+  /** An OCI image index (a list of manifests, usually one per platform). */
   OCI_INDEX: MEDIA_TYPE_OCI_INDEX,
+  /** An OCI image configuration. */
   OCI_CONFIG: MEDIA_TYPE_OCI_CONFIG,
+  /** An uncompressed OCI layer tar. */
   OCI_LAYER: MEDIA_TYPE_OCI_LAYER,
+  /** A gzip-compressed OCI layer tar. */
   OCI_LAYER_GZIP: MEDIA_TYPE_OCI_LAYER_GZIP,
+  /** A zstd-compressed OCI layer tar. */
   OCI_LAYER_ZSTD: MEDIA_TYPE_OCI_LAYER_ZSTD,
+  /** An uncompressed OCI layer that must not be pushed to other registries (deprecated by OCI 1.1, still met). */
   OCI_LAYER_NONDISTRIBUTABLE: MEDIA_TYPE_OCI_LAYER_NONDISTRIBUTABLE,
+  /** A gzip-compressed non-distributable OCI layer. */
   OCI_LAYER_NONDISTRIBUTABLE_GZIP: MEDIA_TYPE_OCI_LAYER_NONDISTRIBUTABLE_GZIP,
+  /** A zstd-compressed non-distributable OCI layer. */
   OCI_LAYER_NONDISTRIBUTABLE_ZSTD: MEDIA_TYPE_OCI_LAYER_NONDISTRIBUTABLE_ZSTD,
+  /** The OCI 1.1 empty descriptor's media type: the two-byte blob `{}`. */
   OCI_EMPTY: MEDIA_TYPE_OCI_EMPTY,
+  /** A Docker image manifest, v2 schema 2. */
   DOCKER_MANIFEST: MEDIA_TYPE_DOCKER_MANIFEST,
+  /** A Docker manifest list (Docker's counterpart of an OCI image index). */
   DOCKER_MANIFEST_LIST: MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+  /** A signed Docker v2 schema 1 manifest; obsolete, recognised only to be refused clearly. */
   DOCKER_MANIFEST_SCHEMA1_SIGNED: MEDIA_TYPE_DOCKER_MANIFEST_SCHEMA1_SIGNED,
+  /** A Docker image configuration. */
   DOCKER_CONFIG: MEDIA_TYPE_DOCKER_CONFIG,
+  /** A gzip-compressed Docker layer, the usual layer type of Docker images. */
   DOCKER_LAYER_GZIP: MEDIA_TYPE_DOCKER_LAYER_GZIP,
+  /** An uncompressed Docker layer, as `docker save` archives hold them. */
   DOCKER_LAYER: MEDIA_TYPE_DOCKER_LAYER,
+  /** A zstd-compressed Docker layer. */
   DOCKER_LAYER_ZSTD: MEDIA_TYPE_DOCKER_LAYER_ZSTD,
+  /** A gzip-compressed foreign Docker layer (fetched from its `urls`, e.g. Windows base layers). */
   DOCKER_LAYER_FOREIGN_GZIP: MEDIA_TYPE_DOCKER_LAYER_FOREIGN_GZIP,
+  /** An uncompressed foreign Docker layer. */
   DOCKER_LAYER_FOREIGN: MEDIA_TYPE_DOCKER_LAYER_FOREIGN,
 } as const);

@@ -44,7 +44,7 @@ export interface Platform {
  * reference from one OCI document to another is a descriptor.
  */
 export interface Descriptor {
-  /** The media type of the blob it points at, e.g. {@link MEDIA_TYPE_OCI_LAYER_GZIP}; see the `MEDIA_TYPE_*` constants. */
+  /** The media type of the blob it points at, e.g. `MediaType.OCI_LAYER_GZIP`; see {@link MediaType}. */
   mediaType: string;
   /** The digest of the blob's exact bytes. */
   digest: Digest;
@@ -52,7 +52,7 @@ export interface Descriptor {
   size: number;
   /** Other places the blob may be fetched from (foreign / non-distributable layers). */
   urls?: string[];
-  /** Arbitrary metadata, e.g. {@link ANNOTATION_REF_NAME} in an OCI layout's `index.json`. */
+  /** Arbitrary metadata, e.g. `AnnotationKey.REF_NAME` in an OCI layout's `index.json`. */
   annotations?: Annotations;
   /** The blob's content inlined as base64 (OCI 1.1); must match `digest` and `size`. */
   data?: string;
@@ -243,7 +243,7 @@ export const ANNOTATION_BASE_DIGEST = 'org.opencontainers.image.base.digest';
 export const ANNOTATION_BASE_NAME = 'org.opencontainers.image.base.name';
 /**
  * The full reference of a manifest in an OCI layout, as containerd and
- * `docker save` write it beside {@link ANNOTATION_REF_NAME}.
+ * `docker save` write it beside `org.opencontainers.image.ref.name`.
  */
 export const ANNOTATION_CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
 
@@ -263,19 +263,37 @@ export const DEFAULT_SHELL: readonly string[] = Object.freeze(['/bin/sh', '-c'])
  * public surface groups them so, rather than exporting each constant.
  */
 export const AnnotationKey = Object.freeze({
+  /** The name (usually the tag, or a full reference) of a manifest in an OCI layout's `index.json`. */
   REF_NAME: ANNOTATION_REF_NAME,
+  /** When the image was built, RFC 3339. */
   CREATED: ANNOTATION_CREATED,
+  /** Contact details of the people or organisation responsible for the image. */
   AUTHORS: ANNOTATION_AUTHORS,
+  /** A URL for more information about the image. */
   URL: ANNOTATION_URL,
+  /** A URL of documentation for the image. */
   DOCUMENTATION: ANNOTATION_DOCUMENTATION,
+  /** A URL of the source the image was built from. */
   SOURCE: ANNOTATION_SOURCE,
+  /** The version of the packaged software. */
   VERSION: ANNOTATION_VERSION,
+  /** The source control revision the image was built from. */
   REVISION: ANNOTATION_REVISION,
+  /** The distributing entity. */
   VENDOR: ANNOTATION_VENDOR,
+  /** The licence(s) of the software, as an SPDX expression. */
   LICENSES: ANNOTATION_LICENSES,
+  /** A human-readable title. */
   TITLE: ANNOTATION_TITLE,
+  /** A human-readable description. */
   DESCRIPTION: ANNOTATION_DESCRIPTION,
+  /** The digest of the image this one was built on. */
   BASE_DIGEST: ANNOTATION_BASE_DIGEST,
+  /** The reference of the image this one was built on. */
   BASE_NAME: ANNOTATION_BASE_NAME,
+  /**
+   * The full reference of a manifest in an OCI layout, as containerd and
+   * `docker save` write it beside `org.opencontainers.image.ref.name`.
+   */
   CONTAINERD_IMAGE_NAME: ANNOTATION_CONTAINERD_IMAGE_NAME,
 } as const);
