@@ -274,7 +274,9 @@ int cmd_exec(int argc, char **argv)
 		close(report_pipe[0]);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		/* Its lines come after the shim's `pid`; EOF: the shim is gone. */
-		dl_status_set_gate(sync_pipe[0]);
+		if (dl_read_retry(sync_pipe[0], &kind, 1) != 1)
+			_exit(DL_EXIT_FAILED);
+		close(sync_pipe[0]);
 		/* As the container's process gets one of its own at start: no key of the caller's session. */
 		if (dl_security_keyring(&c.sec, &e) < 0 ||
 		    dl_process_enter(&c.proc, &c.sec, report_pipe[1], -1, -1, &e) < 0) {

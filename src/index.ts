@@ -14,13 +14,19 @@ export {
   InvalidStateError,
   IOError,
   NotFoundError,
+  OutputLimitError,
   PermissionError,
   UnsafeContentError,
 } from './errors.js';
-export type { DigestMismatchDetails, DocklessErrorOptions, HelperErrorDetails, IOErrorDetails } from './errors.js';
+export type { DigestMismatchDetails, DocklessErrorOptions, HelperErrorDetails, IOErrorDetails, OutputLimitErrorDetails } from './errors.js';
 export { Runtime } from './runtime/runtime.js';
 export type { LaunchOptions, RuntimeOptions } from './runtime/runtime.js';
 export { Container } from './runtime/container.js';
+export type { ExecOutputOptions } from './runtime/container.js';
+export { ExecProcess } from './runtime/exec.js';
+export type { ExecExit, ExecOptions } from './runtime/exec.js';
+export { DEFAULT_MAX_BUFFER } from './runtime/output.js';
+export type { OutputOptions, OutputResult } from './runtime/output.js';
 export type {
   ContainerInfo,
   ContainerLogs,

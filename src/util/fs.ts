@@ -28,6 +28,8 @@ export interface WriteFileAtomicOptions {
    * @default true
    */
   sync?: boolean;
+  /** The file's mode. @default 0o644 */
+  mode?: number;
 }
 
 /**
@@ -45,7 +47,7 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const sync = options.sync ?? true;
   const tmp = join(tmpDir, `${basename(path)}.${ownerToken()}`);
-  const handle = await open(tmp, 'wx', 0o644);
+  const handle = await open(tmp, 'wx', options.mode ?? 0o644);
   try {
     try {
       await handle.writeFile(data);
