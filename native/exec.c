@@ -141,8 +141,9 @@ static _Noreturn void shim_fail(const struct dl_error *e)
 	_exit(DL_EXIT_FAILED);
 }
 
-/* The start time (field 22 of stat, in clock ticks since boot) of the process PROC is. */
-static int start_time(int proc, pid_t pid, unsigned long long *out, struct dl_error *e)
+/* Field FIELD (22: the start time in clock ticks since boot; 4: the parent pid)
+ * of the stat of the process PROC is. */
+static int stat_field(int proc, pid_t pid, int want, unsigned long long *out, struct dl_error *e)
 {
 	_cleanup_close_ int fd = openat(proc, "stat", O_RDONLY | O_CLOEXEC);
 	char buf[1024], *p;
@@ -159,7 +160,7 @@ static int start_time(int proc, pid_t pid, unsigned long long *out, struct dl_er
 	p = strrchr(buf, ')');
 	if (p == NULL)
 		return dl_fail(e, EIO, "exec target", "", "parse `/proc/%d/stat`", (int)pid);
-	for (field = 2; field < 22 && p != NULL; field++)
+	for (field = 2; field < want && p != NULL; field++)
 		p = strchr(p + 1, ' ');
 	if (p == NULL)
 		return dl_fail(e, EIO, "exec target", "", "parse `/proc/%d/stat`", (int)pid);
@@ -204,6 +205,45 @@ static int join_namespaces(int pidfd, int proc, pid_t pid, int flags, struct dl_
 	return r;
 }
 
+/* Joining a process's namespaces takes ptrace read access to it. The init (the
+ * helper, made non-dumpable from a binary executed in the host's user
+ * namespace) grants that only to CAP_SYS_PTRACE in the host's: a rootless
+ * caller has none. Its child, the container's command, is in the same
+ * namespaces and, executed inside the container's user namespace, grants it
+ * to that namespace's owner, the caller. So on EPERM the exec goes through a
+ * child of pid 1: one whose parent is pid 1 while this process holds pid 1,
+ * which is the container's (an orphan is reparented to it only from inside). */
+static int join_through_child(int proc, pid_t pid, int flags, struct dl_error *e)
+{
+	_cleanup_close_ int list = -1, child_fd = -1, child_proc = -1;
+	char path[64], buf[64];
+	unsigned long long ppid = 0;
+	pid_t child;
+	ssize_t n;
+
+	snprintf(path, sizeof path, "task/%d/children", (int)pid);
+	list = openat(proc, path, O_RDONLY | O_CLOEXEC);
+	if (list < 0)
+		return dl_fail_errno(e, "setns", "", "open `/proc/%d/%s`", (int)pid, path);
+	n = dl_read_retry(list, buf, sizeof buf - 1);
+	if (n <= 0)
+		return dl_fail(e, EPERM, "setns", "", "setns `pidfd %d`: no child to join through", (int)pid);
+	buf[n] = '\0';
+	child = (pid_t)strtol(buf, NULL, 10);
+	if (child <= 0)
+		return dl_fail(e, EPERM, "setns", "", "setns `pidfd %d`: no child to join through", (int)pid);
+	child_fd = (int)syscall(SYS_pidfd_open, child, 0);
+	snprintf(path, sizeof path, "/proc/%d", (int)child);
+	child_proc = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (child_fd < 0 || child_proc < 0)
+		return dl_fail_errno(e, "setns", "", "open `%s`", path);
+	if (stat_field(child_proc, child, 4, &ppid, e) < 0)
+		return -1;
+	if (ppid != (unsigned long long)pid)
+		return dl_fail(e, ESRCH, "exec target", "", "pid `%d`: not a child of the container's pid 1", (int)child);
+	return join_namespaces(child_fd, child_proc, child, flags, e);
+}
+
 int cmd_exec(int argc, char **argv)
 {
 	static struct exec_config c;
@@ -245,7 +285,7 @@ int cmd_exec(int argc, char **argv)
 			e.err = ESRCH;
 		shim_fail(&e);
 	}
-	if (start_time(proc, c.pid, &started, &e) < 0)
+	if (stat_field(proc, c.pid, 22, &started, &e) < 0)
 		shim_fail(&e);
 	if (started != c.pid_start) {
 		dl_fail(&e, ESRCH, "exec target", "", "pid `%d`: not the container's process (started at %llu, not %llu)",
@@ -255,7 +295,9 @@ int cmd_exec(int argc, char **argv)
 	/* Before the cgroup namespace: moving in from outside its root is refused from inside it. */
 	if (dl_cgroups_open(&c.cgroups, &e) < 0 || dl_cgroups_join(&c.cgroups, false, &e) < 0)
 		shim_fail(&e);
-	if (join_namespaces(pidfd, proc, c.pid, c.ns_flags | (c.userns ? CLONE_NEWUSER : 0), &e) < 0)
+	if (join_namespaces(pidfd, proc, c.pid, c.ns_flags | (c.userns ? CLONE_NEWUSER : 0), &e) < 0 &&
+	    ((e.err != EPERM && e.err != EACCES) || !c.userns ||
+	     join_through_child(proc, c.pid, c.ns_flags | CLONE_NEWUSER, &e) < 0))
 		shim_fail(&e);
 	close(dl_steal_fd(&pidfd));
 	close(dl_steal_fd(&proc));
