@@ -2,15 +2,16 @@
 // against real containers: the exec'd process must be inside everything the
 // container is inside (namespaces, cgroups, security settings) and nowhere else.
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { HelperError, ImageStore, InvalidArgumentError, InvalidStateError, OutputLimitError, type Container } from '../../src/index.js';
+import { AbortError, HelperError, ImageStore, InvalidArgumentError, InvalidStateError, OutputLimitError, type Container } from '../../src/index.js';
 import { findExecCwdEscapes, prepareEscape } from '../fixtures/cwd-escape.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
+import { processStartTime } from '../../src/util/index.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping exec integration tests: ${skip}`);
@@ -140,6 +141,35 @@ describe('container.exec', { skip }, () => {
     } finally {
       await detached.remove({ force: true });
     }
+  });
+
+  it('an exec dies with the process that started it, unless detached; an AbortSignal kills it', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(repo, 'test', 'fixtures', 'exec-child.ts'), world.runtime.root, world.runtime.stateDir, c.id, '--hold', 'sleep', '300'],
+      { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const line = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())));
+    const { pid } = JSON.parse(line) as { pid: number };
+    assert.notEqual(processStartTime(pid), undefined);
+    child.kill('SIGKILL');
+    for (let i = 0; i < 100 && processStartTime(pid) !== undefined; i++) await sleep(20);
+    assert.equal(processStartTime(pid), undefined, 'the exec outlived its caller');
+
+    const detached = await c.exec(['sleep', '300'], { stdio: 'ignore', detached: true });
+    try {
+      assert.match(await readFile(`/proc/${detached.pid}/cmdline`, 'utf8'), /^sleep/);
+    } finally {
+      detached.kill('SIGKILL');
+      await detached.wait();
+    }
+
+    const controller = new AbortController();
+    const p = await c.exec(['sleep', '300'], { stdio: 'ignore', signal: controller.signal });
+    controller.abort();
+    await assert.rejects(p.wait(), AbortError);
+    for (let i = 0; i < 100 && processStartTime(p.pid) !== undefined; i++) await sleep(20);
+    assert.equal(processStartTime(p.pid), undefined, 'the aborted exec still runs');
   });
 
   it('exec into a stopped container is an InvalidStateError, from this process or another', async () => {
