@@ -3,7 +3,7 @@
  * This process (the exec shim) checks that --pid is still the container's pid 1
  * (its start time), joins the container's cgroups and then every namespace of
  * it, forks so that the pid namespace takes effect, writes `pid`, and waits for
- * its child, then writes `exited`. The child becomes the container's process
+ * its child (forwarding every signal it gets to it), then writes `exited`. The child becomes the container's process
  * through the same steps as `run`'s workload (process.c) and execs. */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +24,7 @@
 #include "cgroup.h"
 #include "commands.h"
 #include "error.h"
+#include "init.h"
 #include "ns.h"
 #include "process.h"
 #include "reexec.h"
@@ -254,6 +255,7 @@ int cmd_exec(int argc, char **argv)
 	char path[32];
 	int status, failed = 0, kind;
 	pid_t child;
+	sigset_t all;
 
 	parse_args(argc, argv, &c);
 	dl_status_init(c.status_fd);
@@ -306,6 +308,11 @@ int cmd_exec(int argc, char **argv)
 		dl_fail_errno(&e, "pipe", "", "pipe2 `sync`");
 		shim_fail(&e);
 	}
+	/* Blocked before the fork, so that none meant for the child is lost: the
+	 * shim forwards them to its child, which it alone reaps, so a signal never
+	 * reaches a process that reused the pid; the child unblocks them before it execs. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
 	child = fork();
 	if (child < 0) {
 		dl_fail_errno(&e, "fork", "", "fork `exec`");
@@ -336,12 +343,7 @@ int cmd_exec(int argc, char **argv)
 	dl_write_all(sync_pipe[1], "1", 1);
 	close(sync_pipe[1]);
 
-	while (waitpid(child, &status, 0) < 0) {
-		if (errno != EINTR) {
-			dl_fail_errno(&e, "waitpid", "", "waitpid `%d`", (int)child);
-			shim_fail(&e);
-		}
-	}
+	status = dl_init_loop(child);
 	while (dl_read_retry(report_pipe[0], &kind, sizeof kind) == (ssize_t)sizeof kind)
 		failed = 1;
 	if (failed)

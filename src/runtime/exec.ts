@@ -109,13 +109,21 @@ export class ExecProcess implements AsyncDisposable {
   }
 
   /**
-   * Sends a signal to the process; a no-op once it has ended.
+   * Sends a signal to the process; a no-op once it has ended. It goes through
+   * the exec shim, the process's parent, which forwards it to the child it
+   * alone reaps, so it never reaches a process that reused the pid; SIGKILL
+   * kills the shim, and the process with it.
    *
    * @param signal - @default 'SIGTERM'
    */
   kill(signal: NodeJS.Signals | number = 'SIGTERM'): void {
-    if (this.#helper.statuses.some((s) => s.type === 'exited')) return;
-    // Its parent (the exec shim) reaps it: once reaped, its pid may be another's.
+    if (this.#helper.statuses.some((s) => s.type === 'exited') || this.#helper.child.exitCode !== null) return;
+    const number = typeof signal === 'number' ? signal : osConstants.signals[signal];
+    if (number !== osConstants.signals.SIGSTOP) {
+      this.#helper.child.kill(signal);
+      return;
+    }
+    // SIGSTOP cannot be forwarded. Its parent reaps it: once reaped, its pid may be another's.
     if (this.#pidStart === undefined || processStartTime(this.pid) !== this.#pidStart) return;
     try {
       process.kill(this.pid, signal);
