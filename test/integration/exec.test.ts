@@ -153,7 +153,7 @@ describe('container.exec', { skip }, () => {
     const { pid } = JSON.parse(line) as { pid: number };
     assert.notEqual(processStartTime(pid), undefined);
     child.kill('SIGKILL');
-    for (let i = 0; i < 100 && processStartTime(pid) !== undefined; i++) await sleep(20);
+    for (let i = 0; i < 250 && processStartTime(pid) !== undefined; i++) await sleep(40);
     assert.equal(processStartTime(pid), undefined, 'the exec outlived its caller');
 
     const detached = await c.exec(['sleep', '300'], { stdio: 'ignore', detached: true });
@@ -168,7 +168,7 @@ describe('container.exec', { skip }, () => {
     const p = await c.exec(['sleep', '300'], { stdio: 'ignore', signal: controller.signal });
     controller.abort();
     await assert.rejects(p.wait(), AbortError);
-    for (let i = 0; i < 100 && processStartTime(p.pid) !== undefined; i++) await sleep(20);
+    for (let i = 0; i < 250 && processStartTime(p.pid) !== undefined; i++) await sleep(40);
     assert.equal(processStartTime(p.pid), undefined, 'the aborted exec still runs');
   });
 
