@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Runtime, rootfsFromHost, type Container } from '../src/index.js';
+import { Runtime, rootfsFromHost } from '../src/index.js';
 
 let base: string;
 let rootfs: string;
@@ -26,16 +26,17 @@ after(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-async function collect(container: Container): Promise<string> {
-  let out = '';
-  container.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  await container.wait();
-  return out;
-}
-
 test('a throwaway container answers, then vanishes', async () => {
-  await using box = await runtime.run({ rootfs, cmd: ['sh', '-c', 'echo ready; cat /etc/hostname'], hostname: 'under-test' });
-  assert.equal(await collect(box), 'ready\nunder-test\n');
+  const { stdout, exitCode } = await runtime.output({ rootfs, cmd: ['sh', '-c', 'echo ready; cat /etc/hostname'], hostname: 'under-test' });
+  assert.deepEqual({ stdout, exitCode }, { stdout: 'ready\nunder-test\n', exitCode: 0 });
+  assert.deepEqual(await runtime.list(), []);
+});
+
+test('a command run inside a running service sees its files', async () => {
+  await using service = await runtime.run({ rootfs, cmd: ['sh', '-c', 'echo up > /tmp/state; exec sleep 1000'], stdio: 'ignore' });
+  let state = '';
+  for (let i = 0; i < 100 && state === ''; i++) state = (await service.output(['cat', '/tmp/state'])).stdout;
+  assert.equal(state, 'up\n');
 });
 
 test('a long-running service is stopped at the end of the scope', async () => {

@@ -6,6 +6,7 @@
 extern char **dl_main_argv;
 
 int cmd_run(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 int cmd_meta(int argc, char **argv);
 int cmd_xattrs(int argc, char **argv);
 int cmd_rm(int argc, char **argv);

@@ -13,6 +13,7 @@ static const struct {
 	int (*handler)(int argc, char **argv);
 } commands[] = {
 	{"run", cmd_run},
+	{"exec", cmd_exec},
 	{"meta", cmd_meta},
 	{"xattrs", cmd_xattrs},
 	{"rm", cmd_rm},
@@ -35,7 +36,7 @@ int main(int argc, char **argv)
 {
 	dl_main_argv = argv;
 	if (argc < 2)
-		dl_usage(NULL, "usage: dockless-helper run|meta|xattrs|rm|syncfs|version|seal [OPTIONS…] [-- ARGS…]");
+		dl_usage(NULL, "usage: dockless-helper run|exec|meta|xattrs|rm|syncfs|version|seal [OPTIONS…] [-- ARGS…]");
 	dl_config_argv(&argc, &argv);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)

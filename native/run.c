@@ -22,7 +22,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <grp.h>
 #include <libgen.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -34,12 +33,11 @@
 #include "mounts.h"
 #include "reexec.h"
 #include "ns.h"
+#include "process.h"
 #include "security.h"
 #include "status.h"
 #include "userns.h"
 #include "util.h"
-
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct join_ns {
 	int flag;
@@ -70,14 +68,7 @@ struct run_config {
 	const char **readonly;
 	size_t n_readonly;
 	bool readonly_rootfs;
-	const char *cwd;
-	uid_t uid;
-	gid_t gid;
-	gid_t *groups;
-	size_t n_groups;
-	bool groups_set;
-	char **env;
-	size_t n_env;
+	struct dl_process proc;
 	bool init;
 	const char *start_fifo;
 	bool die_with_parent;
@@ -87,7 +78,6 @@ struct run_config {
 	struct dl_security sec;
 	struct dl_userns userns;
 	bool userxattr;
-	char **cmd;
 };
 
 /* What pid 1 and the workload tell the shim on the report pipe. */
@@ -113,20 +103,6 @@ struct pid1_ctx {
  * pages are only touched (and so only cost anything) in the child. */
 static char pid1_stack[1 << 20] __attribute__((aligned(64)));
 
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size);
-
-	if (p == NULL) {
-		struct dl_error e;
-
-		dl_fail(&e, ENOMEM, "calloc", "", "calloc `%zu, %zu`", n, size);
-		dl_status_error(&e);
-		_exit(DL_EXIT_FAILED);
-	}
-	return p;
-}
-
 static unsigned long parse_num(const char *opt, const char *s, int base, unsigned long max)
 {
 	unsigned long v;
@@ -136,49 +112,23 @@ static unsigned long parse_num(const char *opt, const char *s, int base, unsigne
 	return v;
 }
 
-static void parse_groups(struct run_config *c, const char *list)
-{
-	size_t n = 1;
-	const char *p;
-
-	for (p = list; *p; p++)
-		n += *p == ',';
-	c->groups = xcalloc(n, sizeof *c->groups);
-	c->n_groups = 0;
-	c->groups_set = true;
-	p = list;
-	while (*p) {
-		const char *end = strchrnul(p, ',');
-		char word[32];
-		size_t len = (size_t)(end - p);
-
-		if (len == 0 || len >= sizeof word)
-			dl_usage("run", "--groups: bad list `%s`", list);
-		memcpy(word, p, len);
-		word[len] = '\0';
-		c->groups[c->n_groups++] = (gid_t)parse_num("--groups", word, 10, UINT32_MAX - 1);
-		p = *end ? end + 1 : end;
-	}
-}
-
 static void parse_args(int argc, char **argv, struct run_config *c)
 {
 	size_t cap = (size_t)argc;
 	int i;
 
 	c->status_fd = 3;
-	c->cwd = "/";
+	dl_process_init(&c->proc, argc);
 	dl_security_defaults(&c->sec);
-	c->lowers = xcalloc(cap, sizeof *c->lowers);
-	c->joins = xcalloc(cap, sizeof *c->joins);
-	c->mounts = xcalloc(cap, sizeof *c->mounts);
-	c->mknods = xcalloc(cap, sizeof *c->mknods);
-	c->symlinks = xcalloc(cap, sizeof *c->symlinks);
-	c->masks = xcalloc(cap, sizeof *c->masks);
-	c->readonly = xcalloc(cap, sizeof *c->readonly);
-	c->env = xcalloc(cap + 1, sizeof *c->env);
-	c->cgroups.dirs = xcalloc(cap, sizeof *c->cgroups.dirs);
-	c->cgroups.fds = xcalloc(cap, sizeof *c->cgroups.fds);
+	c->lowers = dl_xcalloc(cap, sizeof *c->lowers);
+	c->joins = dl_xcalloc(cap, sizeof *c->joins);
+	c->mounts = dl_xcalloc(cap, sizeof *c->mounts);
+	c->mknods = dl_xcalloc(cap, sizeof *c->mknods);
+	c->symlinks = dl_xcalloc(cap, sizeof *c->symlinks);
+	c->masks = dl_xcalloc(cap, sizeof *c->masks);
+	c->readonly = dl_xcalloc(cap, sizeof *c->readonly);
+	c->cgroups.dirs = dl_xcalloc(cap, sizeof *c->cgroups.dirs);
+	c->cgroups.fds = dl_xcalloc(cap, sizeof *c->cgroups.fds);
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -190,7 +140,7 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	} while (0)
 #define IS(name) (strcmp(a, name) == 0)
 		if (IS("--")) {
-			c->cmd = &argv[i + 1];
+			c->proc.cmd = &argv[i + 1];
 			break;
 		} else if (IS("--id")) {
 			NEED(1);
@@ -273,23 +223,6 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			c->readonly[c->n_readonly++] = argv[++i];
 		} else if (IS("--readonly-rootfs")) {
 			c->readonly_rootfs = true;
-		} else if (IS("--cwd")) {
-			NEED(1);
-			c->cwd = argv[++i];
-		} else if (IS("--uid")) {
-			NEED(1);
-			c->uid = (uid_t)parse_num(a, argv[++i], 10, UINT32_MAX - 1);
-		} else if (IS("--gid")) {
-			NEED(1);
-			c->gid = (gid_t)parse_num(a, argv[++i], 10, UINT32_MAX - 1);
-		} else if (IS("--groups")) {
-			NEED(1);
-			parse_groups(c, argv[++i]);
-		} else if (IS("--env")) {
-			NEED(1);
-			if (strchr(argv[i + 1], '=') == NULL)
-				dl_usage("run", "--env: `%s` is not K=V", argv[i + 1]);
-			c->env[c->n_env++] = argv[++i];
 		} else if (IS("--init")) {
 			c->init = true;
 		} else if (IS("--start-fifo")) {
@@ -307,6 +240,8 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			c->exit_file = argv[++i];
 		} else if (IS("--userxattr")) {
 			c->userxattr = true;
+		} else if ((taken = dl_process_parse(&c->proc, argc, argv, i, "run")) > 0) {
+			i += taken - 1;
 		} else if ((taken = dl_security_parse(&c->sec, argc, argv, i)) > 0) {
 			i += taken - 1;
 		} else if ((taken = dl_userns_parse(&c->userns, argc, argv, i, "run")) > 0) {
@@ -318,7 +253,7 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 #undef IS
 	}
 
-	if (c->cmd == NULL || c->cmd[0] == NULL)
+	if (c->proc.cmd == NULL || c->proc.cmd[0] == NULL)
 		dl_usage("run", "missing command after `--`");
 	if (c->ns_flags & c->join_flags)
 		dl_usage("run", "a namespace is both in --ns and --join-ns");
@@ -363,155 +298,6 @@ static _Noreturn void child_fail(const struct pid1_ctx *x, const struct dl_error
 	_exit(DL_EXIT_FAILED);
 }
 
-static const char *env_path(const struct run_config *c)
-{
-	/* The last PATH wins, as it would in a shell. */
-	for (size_t i = c->n_env; i-- > 0;)
-		if (strncmp(c->env[i], "PATH=", 5) == 0)
-			return c->env[i] + 5;
-	return DEFAULT_PATH;
-}
-
-/* execve CMD, searching the workload's PATH (not ours) when it has no slash. */
-static _Noreturn void exec_workload(const struct run_config *c)
-{
-	const char *file = c->cmd[0];
-	int err;
-
-	if (strchr(file, '/')) {
-		execve(file, c->cmd, c->env);
-		err = errno;
-	} else {
-		const char *p = env_path(c);
-		bool denied = false;
-
-		err = ENOENT;
-		for (;;) {
-			const char *end = strchrnul(p, ':');
-			size_t dlen = (size_t)(end - p), flen = strlen(file);
-			char buf[PATH_MAX];
-
-			if (dlen + 1 + flen < sizeof buf) {
-				/* An empty PATH entry means the current directory. */
-				if (dlen == 0) {
-					buf[0] = '.';
-					dlen = 1;
-				} else {
-					memcpy(buf, p, dlen);
-				}
-				buf[dlen] = '/';
-				memcpy(buf + dlen + 1, file, flen + 1);
-				execve(buf, c->cmd, c->env);
-				if (errno == EACCES) {
-					denied = true;
-				} else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV &&
-					   errno != ETIMEDOUT) {
-					err = errno;
-					break;
-				}
-			}
-			if (*end == '\0')
-				break;
-			p = end + 1;
-		}
-		if (err == ENOENT && denied)
-			err = EACCES;
-	}
-	dprintf(STDERR_FILENO, "dockless: exec `%s`: %s\n", file, strerror(err));
-	_exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
-}
-
-static void reset_signals(void)
-{
-	struct sigaction sa;
-	sigset_t none;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	/* Handlers do not survive execve but ignored signals (our SIGPIPE) do. */
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &sa, NULL); /* EINVAL for glibc's reserved signals is fine */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-}
-
-/* Marks every fd from FIRST on close-on-exec (close_range's CLOSE_RANGE_CLOEXEC,
- * Linux 5.11; fd by fd before that). */
-static void close_on_exec_from(unsigned int first)
-{
-	if (close_range(first, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
-		return;
-	for (int fd = (int)first; fd < (int)sysconf(_SC_OPEN_MAX); fd++)
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
-
-static bool is_pipe(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
-}
-
-/* Closes every fd above 2 except those in KEEP (any order; -1 for none). */
-static void close_fds_except(int *keep, size_t n)
-{
-	unsigned int next = 3;
-
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
-			int t = keep[j];
-			keep[j] = keep[j - 1];
-			keep[j - 1] = t;
-		}
-	for (size_t k = 0; k < n; k++) {
-		if (keep[k] < (int)next)
-			continue;
-		if ((unsigned int)keep[k] > next && close_range(next, (unsigned int)keep[k] - 1, 0) < 0)
-			for (int fd = (int)next; fd < keep[k]; fd++)
-				close(fd);
-		next = (unsigned int)keep[k] + 1;
-	}
-	if (close_range(next, ~0U, 0) < 0)
-		for (int fd = (int)next; fd < (int)sysconf(_SC_OPEN_MAX); fd++)
-			close(fd);
-}
-
-/* Before the container's process resolves any path of its own (cwd, the
- * command): every fd the helper opened on a host path (bind sources, the
- * target, namespaces, cgroups) must be gone, not only close-on-exec, or
- * /proc/self/fd/N leads out of the root (runc's CVE-2024-21626). What stays is
- * the status fd and the report pipe, pipes that lead nowhere; a status fd that
- * is anything else is closed too. */
-static void close_host_fds(const struct pid1_ctx *x)
-{
-	int status_fd = dl_status_fd();
-
-	if (status_fd >= 0 && !is_pipe(status_fd)) {
-		dl_status_init(-1);
-		status_fd = -1;
-	}
-	if (!is_pipe(x->report_w))
-		_exit(DL_EXIT_FAILED);
-	close_fds_except((int[]){status_fd, x->report_w}, 2);
-}
-
-/* chdir, then proof that the cwd is inside the root: getcwd fails (ENOENT) or
- * names an unreachable path for a directory outside it. */
-static int enter_cwd(const char *cwd, struct dl_error *e)
-{
-	char buf[PATH_MAX];
-
-	if (chdir(cwd) < 0)
-		return dl_fail_errno(e, "chdir", cwd, "chdir `%s`", cwd);
-	if (getcwd(buf, sizeof buf) == NULL)
-		return dl_fail_errno(e, "chdir", cwd, "getcwd `%s`", cwd);
-	if (buf[0] != '/')
-		return dl_fail(e, ENOENT, "chdir", cwd, "getcwd `%s`: outside the container's root", cwd);
-	return 0;
-}
-
 static _Noreturn void workload(const struct pid1_ctx *x)
 {
 	const struct run_config *c = x->c;
@@ -519,48 +305,11 @@ static _Noreturn void workload(const struct pid1_ctx *x)
 
 	if (x->go_w >= 0)
 		close(x->go_w);
-	if (dl_security_before_user(&c->sec, &e) < 0)
-		child_fail(x, &e);
-	if (c->groups_set) {
-		if (setgroups(c->n_groups, c->groups) < 0) {
-			dl_fail_errno(&e, "setgroups", "", "setgroups `%zu groups`", c->n_groups);
-			child_fail(x, &e);
-		}
-	} else if (setgroups(0, NULL) < 0 && errno != EPERM) {
-		dl_fail_errno(&e, "setgroups", "", "setgroups `none`");
-		child_fail(x, &e);
-	}
-	if (setgid(c->gid) < 0) {
-		dl_fail_errno(&e, "setgid", "", "setgid `%u`", (unsigned)c->gid);
-		child_fail(x, &e);
-	}
-	if (setuid(c->uid) < 0) {
-		dl_fail_errno(&e, "setuid", "", "setuid `%u`", (unsigned)c->uid);
-		child_fail(x, &e);
-	}
-	if (dl_security_after_user(&c->sec, c->uid, &e) < 0)
-		child_fail(x, &e);
-	/* A change of credentials clears the parent-death signal. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	/* Nothing in the container runs before the init is under the filter: a
-	 * byte or EOF when it is; if it failed, it has killed this process. */
-	if (x->go_r >= 0) {
-		char byte;
-		dl_read_retry(x->go_r, &byte, 1);
-	}
-	close_host_fds(x);
-	if (enter_cwd(c->cwd, &e) < 0)
-		child_fail(x, &e);
-	umask(x->umask);
-	reset_signals();
-	/* The status fd and the report pipe go at execve; they stay until then, to
-	 * report a failing seccomp step. */
-	close_on_exec_from(3);
-	if (dl_security_seal(&c->sec, &e) < 0)
+	if (dl_process_enter(&c->proc, &c->sec, x->report_w, x->go_r, (int)x->umask, &e) < 0)
 		child_fail(x, &e);
 	/* After the steps that can fail, so that a bad user, cwd or filter fails the start itself. */
 	dl_status_simple("started");
-	exec_workload(c);
+	dl_process_exec(&c->proc);
 }
 
 static _Noreturn void run_init(struct pid1_ctx *x)
@@ -590,7 +339,7 @@ static _Noreturn void run_init(struct pid1_ctx *x)
 		workload(x);
 	/* The init keeps the container's stdio and the report pipe, no other fd;
 	 * the status fd only until its last possible error line. */
-	close_fds_except((int[]){dl_status_fd(), x->report_w, x->go_w}, 3);
+	dl_close_fds_except((int[]){dl_status_fd(), x->report_w, x->go_w}, 3);
 	/* Under the container's filter before anything in the container runs: a
 	 * process with CAP_SYS_PTRACE could otherwise make the init run what the
 	 * filter denies. */
@@ -679,7 +428,7 @@ static int open_host_paths(struct run_config *c, struct pid1_ctx *x, struct dl_e
 {
 	static char (*fd_paths)[32];
 
-	fd_paths = xcalloc(c->n_mounts, sizeof *fd_paths);
+	fd_paths = dl_xcalloc(c->n_mounts, sizeof *fd_paths);
 	for (size_t i = 0; i < c->n_mounts; i++) {
 		struct dl_mount_spec *m = &c->mounts[i];
 		int fd;

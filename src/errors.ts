@@ -31,6 +31,7 @@ export interface DocklessErrorOptions {
  * | `ERR_DOCKLESS_ABORTED` | {@link AbortError} | the operation was cancelled through its `AbortSignal` |
  * | `ERR_DOCKLESS_UNAVAILABLE` | {@link UnavailableError} | a remote service (a registry) cannot be reached or keeps failing |
  * | `ERR_DOCKLESS_BUILD` | {@link BuildError} | a build step's command failed (a `RUN` exited non-zero) |
+ * | `ERR_DOCKLESS_OUTPUT_LIMIT` | {@link OutputLimitError} | a command wrote more than the `maxBuffer` of `output()` allowed; it was killed |
  * | `ERR_DOCKLESS_IO` | {@link IOError} | a filesystem operation failed for a reason none of the above names (disk full, I/O error, …) |
  *
  * The base class itself is never thrown: every error is one of the subclasses.
@@ -76,6 +77,32 @@ export class PermissionError extends DocklessError {
 /** The operation was cancelled through its `AbortSignal`. */
 export class AbortError extends DocklessError {
   override readonly code = 'ERR_DOCKLESS_ABORTED';
+}
+
+/** Details carried by an {@link OutputLimitError}. */
+export interface OutputLimitErrorDetails extends DocklessErrorOptions {
+  /** The stream that went over the limit. */
+  stream?: 'stdout' | 'stderr';
+  /** The limit, in bytes. */
+  maxBuffer?: number;
+}
+
+/**
+ * A command run by `runtime.output()` or `container.output()` wrote more than
+ * `maxBuffer` bytes on one stream; it was killed (SIGKILL) and its output dropped.
+ */
+export class OutputLimitError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_OUTPUT_LIMIT';
+  /** The stream that went over the limit. */
+  readonly stream?: 'stdout' | 'stderr';
+  /** The limit, in bytes. */
+  readonly maxBuffer?: number;
+
+  constructor(message: string, details: OutputLimitErrorDetails = {}) {
+    super(message, details);
+    if (details.stream !== undefined) this.stream = details.stream;
+    if (details.maxBuffer !== undefined) this.maxBuffer = details.maxBuffer;
+  }
 }
 
 /** Details carried by an {@link UnavailableError}. */

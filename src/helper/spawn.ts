@@ -61,7 +61,7 @@ export class HelperProcess {
   /** Resolves when the helper process has exited and its status descriptor is drained. */
   readonly exit: Promise<HelperExit>;
   /**
-   * For `run` with piped stdio: the container's stdout and stderr, held
+   * For `run` and `exec` with piped stdio: the container's (or exec'd process's) stdout and stderr, held
    * until read, however late (see the constructor).
    */
   readonly stdout: Readable | null = null;
@@ -105,7 +105,7 @@ export class HelperProcess {
       pipe?.on('error', () => undefined);
       pipe?.end(data);
     });
-    if (op === 'run') {
+    if (op === 'run' || op === 'exec') {
       // Node drains a child's unread stdio when the child exits; a container that ends
       // before its Container object exists (a quick command on a busy machine) would lose
       // its output. A PassThrough attached now holds it until it is read.
@@ -117,7 +117,7 @@ export class HelperProcess {
     statusStream.on('data', (chunk: Buffer) => {
       for (const status of decoder.push(chunk)) this.#onStatus(status);
     });
-    if (options.stdio[2] === 'pipe' && op !== 'run') {
+    if (options.stdio[2] === 'pipe' && op !== 'run' && op !== 'exec') {
       this.child.stderr?.on('data', (chunk: Buffer) => {
         this.#stderrTail = (this.#stderrTail + chunk.toString()).slice(-4096);
       });

@@ -18,6 +18,11 @@ import {
   type ExitRecord,
 } from './state.js';
 import { removeContainerDir, type IdMap } from './userns.js';
+import { startExec, type ExecOptions, type ExecProcess } from './exec.js';
+import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
+
+/** Options of {@link Container.output}: those of {@link Container.exec} but `stdio` and `detached`, and of the output. */
+export type ExecOutputOptions = Omit<ExecOptions, 'stdio' | 'detached'> & OutputOptions;
 
 const debug = createDebug('dockless:runtime');
 
@@ -433,6 +438,57 @@ export class Container implements AsyncDisposable {
   async stats(): Promise<ContainerStats> {
     if (this.status === 'removed') throw new InvalidStateError(`stats of container ${this.id}: container was removed`);
     return (this.#cgroups ?? new CgroupSet([])).stats(`stats of container ${this.id}`);
+  }
+
+  /**
+   * Runs another command in the running container, as `docker exec`: in all
+   * its namespaces and cgroups, with its environment, user and working
+   * directory unless `options` give others, and with the capabilities, seccomp
+   * filter, `no_new_privs` and rlimits its own process got (`privileged` lifts
+   * all but the rlimits). Works on containers of other processes too (found
+   * with `runtime.get()`), with or without a user namespace. Resolves once the
+   * command is being executed; a command that does not exist exits 127.
+   *
+   * @throws {@link InvalidStateError} when the container is not running.
+   * @throws {@link InvalidArgumentError} for a malformed command or option, and for `tty` (not supported yet).
+   * @throws {@link NotFoundError} when `options.user` names a user the container does not have.
+   * @throws {@link HelperError} when a step fails (a `cwd` that does not exist: step `chdir`).
+   * @throws {@link AbortError} when `options.signal` aborts first.
+   * @example
+   * ```ts
+   * await using p = await container.exec(['sh', '-c', 'echo $HOSTNAME'], { env: { A: '1' } });
+   * p.stdout?.pipe(process.stdout);
+   * const { exitCode } = await p.wait();
+   * ```
+   */
+  async exec(cmd: readonly string[], options: ExecOptions = {}): Promise<ExecProcess> {
+    const status = this.status;
+    if (status !== 'running') throw new InvalidStateError(`exec in container ${this.id}: container is ${status}, not running`);
+    return startExec({ record: this.#record, paths: this.#paths, helperPath: this.#helperPath }, cmd, options);
+  }
+
+  /**
+   * {@link Container.exec} with its output collected: resolves when the command
+   * has ended, with what it wrote (strings, or Buffers with `encoding: 'buffer'`)
+   * and how it ended. Its stdin is closed at once. A non-zero exit is a result, not an error.
+   *
+   * @throws what {@link Container.exec} throws, and {@link OutputLimitError} when
+   *   the command writes more than `maxBuffer` bytes on a stream (it is killed).
+   * @example
+   * ```ts
+   * const { stdout, exitCode } = await container.output(['cat', '/etc/hostname']);
+   * ```
+   */
+  output(cmd: readonly string[], options?: ExecOutputOptions & { encoding?: 'utf8' }): Promise<OutputResult<string>>;
+  output(cmd: readonly string[], options: ExecOutputOptions & { encoding: 'buffer' }): Promise<OutputResult<Buffer>>;
+  async output(cmd: readonly string[], options: ExecOutputOptions = {}): Promise<OutputResult<string> | OutputResult<Buffer>> {
+    const context = `exec in container ${this.id.slice(0, 12)}`;
+    const max = maxBufferOf(options, context);
+    const { maxBuffer: _max, encoding, ...execOptions } = options;
+    await using p = await this.exec(cmd, { ...execOptions, stdio: 'pipe' });
+    p.stdin?.end();
+    const out = await collectOutput(p, max, context, () => p.kill('SIGKILL'));
+    return encodeOutput(out, await p.wait(), encoding);
   }
 
   /**

@@ -9,6 +9,11 @@
 export { Runtime } from './runtime.js';
 export type { LaunchOptions, RuntimeOptions } from './runtime.js';
 export { Container } from './container.js';
+export type { ExecOutputOptions } from './container.js';
+export { ExecProcess } from './exec.js';
+export type { ExecExit, ExecOptions } from './exec.js';
+export { DEFAULT_MAX_BUFFER } from './output.js';
+export type { OutputOptions, OutputResult } from './output.js';
 export type { ContainerInfo, ContainerLogs, ContainerStatus, ExitStatus, RemoveOptions, StopOptions, WaitOptions } from './container.js';
 export type { BindMount, ContainerSpec, MountSpec, Rlimit, RlimitName, StdioMode, TmpfsMount } from './spec.js';
 export { DEFAULT_MOUNTS } from './defaults.js';

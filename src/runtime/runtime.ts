@@ -29,6 +29,7 @@ import {
   writeJsonAtomic,
   type ContainerPaths,
   type ContainerRecord,
+  type ProcessRecord,
 } from './state.js';
 import { resolveUserInLayers, type ResolvedUser } from './user.js';
 import type { LaunchOptions, RuntimeOptions } from './options.js';
@@ -54,6 +55,7 @@ import {
   type UsernsSetting,
 } from './userns.js';
 import { effectiveProcess } from './image-config.js';
+import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { containerSource } from './source.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
@@ -233,6 +235,40 @@ export class Runtime implements AsyncDisposable {
     return this.#launch(spec, true, options.signal);
   }
 
+  /**
+   * Runs a container to its end and returns what it wrote and how it ended,
+   * then removes it: the commonest call in one. Its stdin is closed at once.
+   * A non-zero exit is a result, not an error.
+   *
+   * @throws what {@link Runtime.run} throws; {@link InvalidArgumentError} for a
+   *   spec that is `detached` or whose `stdio` is not `'pipe'`;
+   *   {@link OutputLimitError} when the command writes more than `maxBuffer`
+   *   bytes on a stream (it is killed); {@link AbortError} when `options.signal` aborts.
+   * @example
+   * ```ts
+   * const { stdout, stderr, exitCode } = await runtime.output({ rootfs: '/tmp/rootfs', cmd: ['uname', '-a'] });
+   * ```
+   */
+  output(spec: ContainerSpec, options?: OutputOptions & { encoding?: 'utf8' }): Promise<OutputResult<string>>;
+  output(spec: ContainerSpec, options: OutputOptions & { encoding: 'buffer' }): Promise<OutputResult<Buffer>>;
+  async output(spec: ContainerSpec, options: OutputOptions = {}): Promise<OutputResult<string> | OutputResult<Buffer>> {
+    const context = 'output of container';
+    const max = maxBufferOf(options, context);
+    if (spec?.detached === true) throw new InvalidArgumentError(`${context}: spec.detached cannot be used with output()`);
+    if (spec?.stdio !== undefined && spec.stdio !== 'pipe') throw new InvalidArgumentError(`${context}: spec.stdio must be 'pipe' with output()`);
+    await using c = await this.run({ ...spec, stdio: 'pipe' }, options.signal !== undefined ? { signal: options.signal } : {});
+    c.stdin?.end();
+    const kill = () => void c.kill('SIGKILL').catch(() => undefined);
+    options.signal?.addEventListener('abort', kill, { once: true });
+    try {
+      const out = await collectOutput(c, max, `${context} ${c.id.slice(0, 12)}`, kill);
+      const exit = await c.wait(options.signal !== undefined ? { signal: options.signal } : {});
+      return encodeOutput(out, exit, options.encoding);
+    } finally {
+      options.signal?.removeEventListener('abort', kill);
+    }
+  }
+
   async #launch(spec: ContainerSpec, start: boolean, signal: AbortSignal | undefined): Promise<Container> {
     throwIfAborted(signal, `${start ? 'run' : 'create'} container`);
     validateSpec(spec);
@@ -409,7 +445,12 @@ export class Runtime implements AsyncDisposable {
           ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
         };
         if (start) record.started = record.created;
-        steps = [writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created'), leasing];
+        steps = [
+          writeJsonAtomic(paths.record, record),
+          writeJsonAtomic(paths.process, processRecord(plan, source.lowers), 0o600),
+          helper.next(start ? 'started' : 'created'),
+          leasing,
+        ];
         await raceAbort(Promise.all(steps), signal, context);
       } catch (error) {
         // A healthy helper would wait for a start that never comes, or run on
@@ -569,6 +610,21 @@ export class Runtime implements AsyncDisposable {
   pathsOf(id: string): ContainerPaths {
     return containerPaths(this.root, this.stateDir, id);
   }
+}
+
+/** What an exec into the container needs to know of its process. */
+function processRecord(plan: RunPlan, lowers: string[]): ProcessRecord {
+  return {
+    env: [...plan.env],
+    cwd: plan.cwd,
+    user: { uid: plan.user.uid, gid: plan.user.gid, groups: [...plan.user.groups] },
+    lowers,
+    namespaces: [...plan.namespaces],
+    ...(plan.caps !== undefined ? { caps: plan.caps.toString(16).padStart(16, '0') } : {}),
+    noNewPrivileges: plan.noNewPrivileges === true,
+    ...(plan.seccomp !== undefined ? { seccomp: plan.seccomp.toString('base64') } : {}),
+    rlimits: [...(plan.rlimits ?? [])],
+  };
 }
 
 function leaseId(containerId: string): string {

@@ -2,6 +2,7 @@ import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node
 import { dirname, join } from 'node:path';
 import { ownerToken, selfStartTime, writeFileAtomic } from '../util/index.js';
 import type { CgroupRecord } from './cgroups/cgroup-set.js';
+import type { HelperRlimit } from './security.js';
 import type { StdioMode } from './spec.js';
 import type { UsernsRecord } from './userns.js';
 
@@ -33,6 +34,28 @@ export interface ContainerRecord {
   userns?: UsernsRecord;
 }
 
+/**
+ * What `process.json` holds: how the container's process was set up, so that a
+ * process exec'd into it later, from any process, gets the same. Mode 0600: it
+ * holds the environment.
+ */
+export interface ProcessRecord {
+  /** `NAME=value` strings. */
+  env: string[];
+  cwd: string;
+  user: { uid: number; gid: number; groups: number[] };
+  /** The container's layers, top-most first, its upper directory not included: where a user name is looked up. */
+  lowers: string[];
+  /** The namespaces the container has (the helper's names). */
+  namespaces: string[];
+  /** Capabilities as 16 hex digits; absent: privileged. */
+  caps?: string;
+  noNewPrivileges: boolean;
+  /** The seccomp program, base64; absent: unconfined. */
+  seccomp?: string;
+  rlimits: HelperRlimit[];
+}
+
 /** What `exit.json` holds: the helper's `exited` status line. */
 export interface ExitRecord {
   type: 'exited';
@@ -49,8 +72,8 @@ export { defaultDataRoot as defaultRoot, defaultStateDir } from '../util/index.j
  * ends, and a record torn by one is read as missing, so that `prune()`
  * removes its directory.
  */
-export async function writeJsonAtomic(path: string, data: unknown): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(data), dirname(path), { sync: false });
+export async function writeJsonAtomic(path: string, data: unknown, mode?: number): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(data), dirname(path), { sync: false, ...(mode !== undefined ? { mode } : {}) });
 }
 
 /** Reads and parses a JSON file; undefined when it does not exist or is not JSON. */
@@ -69,6 +92,8 @@ export interface ContainerPaths {
   /** The launching process, for telling an abandoned launch (no record, owner dead) from one in progress. */
   owner: string;
   record: string;
+  /** The container process's settings ({@link ProcessRecord}). */
+  process: string;
   exit: string;
   fifo: string;
   target: string;
@@ -91,6 +116,7 @@ export function containerPaths(root: string, stateDir: string, id: string): Cont
     state,
     owner: join(state, 'owner.json'),
     record: join(state, 'state.json'),
+    process: join(state, 'process.json'),
     exit: join(state, 'exit.json'),
     fifo: join(state, 'start.fifo'),
     target: join(state, 'rootfs'),

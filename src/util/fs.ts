@@ -29,6 +29,8 @@ export interface WriteFileAtomicOptions {
    * @default true
    */
   sync?: boolean;
+  /** The file's mode. @default 0o644 */
+  mode?: number;
 }
 
 /**
@@ -48,7 +50,7 @@ export async function writeFileAtomic(
   const sync = options.sync ?? true;
   const tmp =
     tmpDir === undefined ? join(dirname(path), `.${basename(path)}.${ownerToken()}`) : join(tmpDir, `${basename(path)}.${ownerToken()}`);
-  const handle = await open(tmp, 'wx', 0o644);
+  const handle = await open(tmp, 'wx', options.mode ?? 0o644);
   try {
     try {
       await handle.writeFile(data);
