@@ -18,8 +18,9 @@ import {
 } from './defaults.js';
 import { runArgs, type RunPlan } from './run-args.js';
 import { deviceCgroupWrites, deviceRules, securityPlan } from './security.js';
-import type { ContainerSpec, MountSpec } from './spec.js';
-import { checkExecEnvelope, checkProcessStrings, checkRuntimePaths, checkSpecStrings } from './spec-strings.js';
+import type { ContainerSpec } from './spec.js';
+import { checkExecEnvelope, checkProcessStrings, checkRuntimePaths } from './spec-strings.js';
+import { NAME_RE, userMount, validateSpec } from './spec-check.js';
 import {
   containerPaths,
   defaultRoot,
@@ -64,69 +65,8 @@ const debug = createDebug('dockless:runtime');
 
 export type { LaunchOptions, RuntimeOptions } from './options.js';
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const ID_RE = /^[0-9a-f]{64}$/;
 const ROOT_USER: ResolvedUser = { uid: 0, gid: 0, groups: [], home: '/root' };
-
-function userMount(mount: MountSpec, index: number): HelperMount {
-  if (mount === null || typeof mount !== 'object') throw new InvalidArgumentError(`mounts[${index}]: expected an object`);
-  if (typeof mount.target !== 'string' || !isAbsolute(mount.target)) {
-    throw new InvalidArgumentError(`mounts[${index}]: target must be an absolute path, got \`${String(mount.target)}\``);
-  }
-  const ro = mount.readonly === true ? ['ro'] : [];
-  if (mount.type === 'bind') {
-    if (typeof mount.source !== 'string' || !isAbsolute(mount.source)) {
-      throw new InvalidArgumentError(`mounts[${index}]: bind source must be an absolute path, got \`${String(mount.source)}\``);
-    }
-    return { type: 'bind', source: mount.source, target: mount.target, options: ['rbind', ...ro] };
-  }
-  if (mount.type === 'tmpfs') {
-    const options = ['nosuid', 'nodev', `mode=${(mount.mode ?? 0o1777).toString(8)}`, ...ro];
-    if (mount.size !== undefined) options.push(`size=${Math.floor(mount.size)}`);
-    return { type: 'tmpfs', source: 'tmpfs', target: mount.target, options };
-  }
-  throw new InvalidArgumentError(`mounts[${index}]: unknown mount type \`${String((mount as { type: unknown }).type)}\``);
-}
-
-function validateSpec(spec: ContainerSpec): void {
-  if (spec === null || typeof spec !== 'object') throw new InvalidArgumentError('container spec: expected an object');
-  checkSpecStrings(spec);
-  if ((spec.rootfs === undefined) === (spec.image === undefined)) {
-    throw new InvalidArgumentError('container spec: give exactly one of rootfs and image');
-  }
-  if (spec.rootfs !== undefined && (typeof spec.rootfs !== 'string' || spec.rootfs === '')) {
-    throw new InvalidArgumentError('container spec: rootfs must be a directory path');
-  }
-  if (spec.image !== undefined && (typeof spec.image !== 'string' || spec.image === '')) {
-    throw new InvalidArgumentError('container spec: image must be an image reference');
-  }
-  for (const field of ['cmd', 'entrypoint'] as const) {
-    const value = spec[field];
-    if (value !== undefined && (!Array.isArray(value) || !value.every((a) => typeof a === 'string'))) {
-      throw new InvalidArgumentError(`container spec: ${field} must be an array of strings`);
-    }
-  }
-  if (spec.rootfs !== undefined && (spec.cmd === undefined || spec.cmd.length === 0) && (spec.entrypoint?.length ?? 0) === 0) {
-    throw new InvalidArgumentError('container spec: cmd is required with a rootfs');
-  }
-  if (spec.cwd !== undefined && !isAbsolute(spec.cwd)) {
-    throw new InvalidArgumentError(`container spec: cwd must be an absolute path, got ${shown(spec.cwd)}`);
-  }
-  if (spec.name !== undefined && !NAME_RE.test(spec.name)) {
-    throw new InvalidArgumentError(`container spec: name ${shown(spec.name)} must match ${NAME_RE.source}`);
-  }
-  if (spec.stdio !== undefined && !['pipe', 'inherit', 'ignore'].includes(spec.stdio)) {
-    throw new InvalidArgumentError(`container spec: stdio must be 'pipe', 'inherit' or 'ignore', got \`${String(spec.stdio)}\``);
-  }
-  for (const [key, value] of Object.entries(spec.env ?? {})) {
-    if (key === '' || key.includes('=') || key.includes('\0') || typeof value !== 'string' || value.includes('\0')) {
-      throw new InvalidArgumentError(`container spec: env ${shown(key)} is not a valid variable`);
-    }
-  }
-  if (spec.hostname !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,63})$/.test(spec.hostname)) {
-    throw new InvalidArgumentError(`container spec: hostname ${shown(spec.hostname)} is not a valid hostname`);
-  }
-}
 
 /**
  * Creates and manages containers. No daemon: each operation runs the native
