@@ -25,3 +25,5 @@ export {
 } from './whiteout.js';
 export type { WhiteoutName } from './whiteout.js';
 export { PAX_LIBARCHIVE_XATTR_PREFIX, PAX_XATTR_PREFIX, decodePax, encodePax, paxXattrs } from './pax.js';
+export { MergedView, clean as cleanRelPath, join as joinRelPath, parentOf as relParentOf } from './merged-view.js';
+export type { MergedEntry } from './merged-view.js';
