@@ -27,6 +27,7 @@ import {
   makeContainerDirs,
   readJson,
   writeJsonAtomic,
+  type ContainerConfigRecord,
   type ContainerPaths,
   type ContainerRecord,
 } from './state.js';
@@ -53,9 +54,9 @@ import {
   type UsernsHost,
   type UsernsSetting,
 } from './userns.js';
-import { effectiveProcess } from './image-config.js';
+import { effectiveProcess, type EffectiveProcess } from './image-config.js';
 import { hostsFile, resolvConf } from './etc-files.js';
-import { containerSource } from './source.js';
+import { containerSource, type ContainerSource } from './source.js';
 import type { ImageStore, Lease } from '../store/index.js';
 
 const debug = createDebug('dockless:runtime');
@@ -409,7 +410,12 @@ export class Runtime implements AsyncDisposable {
           ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
         };
         if (start) record.started = record.created;
-        steps = [writeJsonAtomic(paths.record, record), helper.next(start ? 'started' : 'created'), leasing];
+        steps = [
+          writeFile(paths.config, JSON.stringify(configRecord(spec, source, proc, hostname, plan)), { mode: 0o600, flag: 'wx' }),
+          writeJsonAtomic(paths.record, record),
+          helper.next(start ? 'started' : 'created'),
+          leasing,
+        ];
         await raceAbort(Promise.all(steps), signal, context);
       } catch (error) {
         // A healthy helper would wait for a start that never comes, or run on
@@ -569,6 +575,41 @@ export class Runtime implements AsyncDisposable {
   pathsOf(id: string): ContainerPaths {
     return containerPaths(this.root, this.stateDir, id);
   }
+}
+
+function configRecord(
+  spec: ContainerSpec,
+  source: ContainerSource,
+  proc: EffectiveProcess,
+  hostname: string,
+  plan: RunPlan,
+): ContainerConfigRecord {
+  const entrypoint = spec.entrypoint ?? source.config?.Entrypoint ?? undefined;
+  const labels = source.config?.Labels ?? undefined;
+  return {
+    version: 1,
+    hostname,
+    env: [...plan.env],
+    ...(entrypoint != null && entrypoint.length > 0 ? { entrypoint: [...entrypoint] } : {}),
+    cmd: proc.argv.slice(entrypoint?.length ?? 0),
+    cwd: proc.cwd,
+    ...(proc.user !== undefined ? { user: proc.user } : {}),
+    ...(labels != null && Object.keys(labels).length > 0 ? { labels } : {}),
+    lowers: source.lowers,
+    mounts: (spec.mounts ?? []).map((m) => ({
+      type: m.type,
+      source: m.type === 'bind' ? m.source : 'tmpfs',
+      target: m.target,
+      readonly: m.readonly === true,
+    })),
+    ...(spec.resources !== undefined ? { resources: { ...spec.resources } } : {}),
+    init: spec.init !== false,
+    privileged: spec.privileged === true,
+    readonlyRootfs: spec.readonlyRootfs === true,
+    ...(spec.cgroupParent !== undefined ? { cgroupParent: spec.cgroupParent } : {}),
+    ...(spec.capAdd !== undefined ? { capAdd: [...spec.capAdd] } : {}),
+    ...(spec.capDrop !== undefined ? { capDrop: [...spec.capDrop] } : {}),
+  };
 }
 
 function leaseId(containerId: string): string {
