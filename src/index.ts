@@ -30,6 +30,9 @@ export type {
   StopOptions,
   WaitOptions,
 } from './runtime/container.js';
+export type { ContainerInspect, InspectConfig, InspectHostConfig, InspectMount, InspectState } from './runtime/inspect.js';
+export type { ContainerProcess } from './runtime/top.js';
+export type { CopyInOptions, CopyOutOptions } from './runtime/container-files.js';
 export type { BindMount, ContainerSpec, MountSpec, StdioMode, TmpfsMount } from './runtime/spec.js';
 export type { Rlimit, RlimitName } from './runtime/spec.js';
 export type {

@@ -1,5 +1,5 @@
 import { constants as fsConstants } from 'node:fs';
-import { open, readFile, rm, unlink } from 'node:fs/promises';
+import { open, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
@@ -8,11 +8,16 @@ import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../error
 import type { HelperProcess } from '../helper/index.js';
 import type { ExitedStatus } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
+import { cgroupPids, isFrozen, setFrozen } from './cgroups/freezer.js';
+import { copyInto, copyOutOf, type ContainerFiles, type CopyInOptions, type CopyOutOptions } from './container-files.js';
+import { inspectOf, type ContainerInspect } from './inspect.js';
+import { listProcesses, type ContainerProcess } from './top.js';
 import type { ContainerStats } from './cgroups/resources.js';
 import { processStartTime, raceAbort, throwIfAborted } from '../util/index.js';
 import {
   readJson,
   writeJsonAtomic,
+  type ContainerConfigRecord,
   type ContainerPaths,
   type ContainerRecord,
   type ExitRecord,
@@ -23,10 +28,11 @@ const debug = createDebug('dockless:runtime');
 
 /**
  * The status of a container, an explicit state machine:
- * `created` → `running` → `stopped` → `removed`. An operation not allowed in the
- * current status throws {@link InvalidStateError}.
+ * `created` → `running` ⇄ `paused`, then `stopped` → `removed`. An operation not
+ * allowed in the current status throws {@link InvalidStateError}. `paused` is read
+ * live from the container's freezer cgroup, so every process sees it.
  */
-export type ContainerStatus = 'created' | 'running' | 'stopped' | 'removed';
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'stopped' | 'removed';
 
 /** How a container's command ended. */
 export interface ExitStatus {
@@ -82,7 +88,7 @@ export interface ContainerInfo {
 
 /** Options of {@link Container.remove}. */
 export interface RemoveOptions {
-  /** Kill a running container first instead of throwing. @default false */
+  /** Kill a running or paused container first instead of throwing. @default false */
   force?: boolean;
 }
 
@@ -211,6 +217,7 @@ export class Container implements AsyncDisposable {
     if (this.#helper === undefined && this.#status !== 'removed' && this.#status !== 'stopped') {
       this.#status = this.#probeForeign();
     }
+    if (this.#status === 'running' && this.#cgroups !== undefined && isFrozen(this.#cgroups.entries)) return 'paused';
     return this.#status;
   }
 
@@ -349,12 +356,15 @@ export class Container implements AsyncDisposable {
   /**
    * Sends a signal to the container's pid 1 (the init forwards it to the command).
    *
+   * A paused container is thawed after SIGKILL, so that it dies; other signals
+   * reach it when it is unpaused.
+   *
    * @param signal - the signal. @default 'SIGKILL' (as `docker kill`)
-   * @throws {@link InvalidStateError} when the container is not running or created.
+   * @throws {@link InvalidStateError} when the container is not running, paused or created.
    */
   async kill(signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
     const status = this.status;
-    if (status !== 'running' && status !== 'created') {
+    if (status !== 'running' && status !== 'created' && status !== 'paused') {
       throw new InvalidStateError(`kill container ${this.id}: container is ${status}`);
     }
     // Once pid 1 is reaped its pid may be reused: never signal it then.
@@ -365,10 +375,15 @@ export class Container implements AsyncDisposable {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
     }
+    // A frozen process acts on SIGKILL only once thawed (cgroup v1); other signals wait for unpause(), as with Docker.
+    if (status === 'paused' && (signal === 'SIGKILL' || signal === osConstants.signals.SIGKILL)) {
+      await setFrozen(this.#cgroups!.entries, false, `kill container ${this.id}`);
+    }
   }
 
   /**
    * Stops the container as `docker stop` does: SIGTERM, then SIGKILL after `timeoutMs`.
+   * A paused container is unpaused first.
    *
    * @returns how the command ended.
    * @throws {@link InvalidArgumentError} for a negative or non-numeric `timeoutMs`, or the seconds-based `timeout` of earlier versions.
@@ -388,6 +403,7 @@ export class Container implements AsyncDisposable {
       throw new InvalidArgumentError(`${context}: timeoutMs must be a number of milliseconds, 0 or more`);
     }
     throwIfAborted(options.signal, context);
+    if (this.status === 'paused') await setFrozen(this.#cgroups!.entries, false, context);
     const status = this.status;
     if (status === 'created') {
       // pid 1 waiting to start has no handlers yet, so the kernel drops SIGTERM from outside its namespace.
@@ -436,6 +452,134 @@ export class Container implements AsyncDisposable {
   }
 
   /**
+   * The container described in the shape of `docker inspect`: state, command,
+   * configuration, mounts, limits. Works for containers of other processes too
+   * (read from the state directory).
+   *
+   * @throws {@link InvalidStateError} when the container was removed.
+   * @example
+   * ```ts
+   * const { State, Config, HostConfig } = await container.inspect();
+   * console.log(State.Status, State.Pid, Config.Env, HostConfig.Memory);
+   * ```
+   */
+  async inspect(): Promise<ContainerInspect> {
+    const status = this.status;
+    if (status === 'removed') throw new InvalidStateError(`inspect container ${this.id}: container was removed`);
+    const config = await readJson<ContainerConfigRecord>(this.#paths.config);
+    const exit = status === 'stopped' ? await this.wait().catch(() => undefined) : undefined;
+    const finished = exit !== undefined ? await stat(this.#paths.exit).then((s) => s.mtime.toISOString(), () => undefined) : undefined;
+    return inspectOf({
+      record: this.#record,
+      config,
+      status,
+      ...(exit !== undefined ? { exit } : {}),
+      ...(finished !== undefined ? { finishedAt: finished } : {}),
+      upper: this.#paths.upper,
+      work: this.#paths.work,
+    });
+  }
+
+  /**
+   * The container's processes, read from the host's `/proc` (nothing runs in the
+   * container): those in its cgroup, or without cgroups the process tree below its pid 1.
+   *
+   * @throws {@link InvalidStateError} unless the container is running or paused.
+   * @example
+   * ```ts
+   * for (const p of await container.top()) console.log(p.pid, p.containerPid, p.uid, p.command.join(' '));
+   * ```
+   */
+  async top(): Promise<ContainerProcess[]> {
+    const status = this.status;
+    if (status !== 'running' && status !== 'paused') {
+      throw new InvalidStateError(`top of container ${this.id}: container is ${status}, not running`);
+    }
+    const pids = this.#cgroups !== undefined ? await cgroupPids(this.#cgroups.entries) : undefined;
+    return listProcesses(this.#record.pid, pids);
+  }
+
+  /**
+   * Freezes every process of the container (its freezer cgroup: v1 `freezer.state`,
+   * v2 `cgroup.freeze`) and waits until the kernel reports them frozen.
+   *
+   * @throws {@link InvalidStateError} unless the container is running.
+   * @throws {@link NotFoundError} when the container has no freezer cgroup (cgroups were not
+   *   available to the process that created it, as rootless without delegation).
+   */
+  async pause(): Promise<void> {
+    const status = this.status;
+    if (status !== 'running') throw new InvalidStateError(`pause container ${this.id}: container is ${status}, not running`);
+    await setFrozen(this.#cgroups?.entries ?? [], true, `pause container ${this.id}`);
+  }
+
+  /**
+   * Thaws a paused container.
+   *
+   * @throws {@link InvalidStateError} unless the container is paused.
+   */
+  async unpause(): Promise<void> {
+    const status = this.status;
+    if (status !== 'paused') throw new InvalidStateError(`unpause container ${this.id}: container is ${status}, not paused`);
+    await setFrozen(this.#cgroups!.entries, false, `unpause container ${this.id}`);
+  }
+
+  /**
+   * Copies into the container directory `containerPath`, as `docker cp` does: the
+   * entries of a tar stream, or a host file or directory (which lands as
+   * `containerPath/<its name>`). Works on running and stopped containers, from any
+   * process; the files go to the container's upper dir, never through a symlink
+   * out of its root. Device nodes and fifos are refused. For a running container a
+   * file the container already has open keeps its old content (see overlayfs on
+   * changing an upper dir underneath it).
+   *
+   * @throws {@link NotFoundError} when `containerPath` does not exist in the container.
+   * @throws {@link InvalidArgumentError} when it is not a directory, or an entry would replace a directory by a file.
+   * @throws {@link UnsafeContentError} for a tar entry that climbs out with `..`.
+   * @throws {@link InvalidStateError} when the container was removed.
+   * @example
+   * ```ts
+   * await container.copyIn('/tmp/app', '/srv'); // the container now has /srv/app
+   * ```
+   */
+  async copyIn(source: Readable | string, containerPath: string, options: CopyInOptions = {}): Promise<void> {
+    const context = `copy into container ${this.id}`;
+    await copyInto(await this.#files(context), source, containerPath, options, context);
+  }
+
+  /**
+   * A tar stream of the container path `containerPath` (a file, or a directory and
+   * everything below it), named by its last component, as `docker cp` gives it.
+   * Reads the container's root filesystem (its image and what it wrote), not its
+   * mounts (bind mounts, tmpfs, `/etc/hosts`…). Works on running and stopped
+   * containers; a symlink in the container is resolved inside its root, never on the host.
+   *
+   * @throws {@link NotFoundError} when the path does not exist in the container.
+   * @throws {@link InvalidStateError} when the container was removed.
+   * @example
+   * ```ts
+   * const tar = await container.copyOut('/etc/os-release');
+   * tar.pipe(createWriteStream('/tmp/os-release.tar'));
+   * ```
+   */
+  async copyOut(containerPath: string, options: CopyOutOptions = {}): Promise<Readable> {
+    const context = `copy from container ${this.id}`;
+    return copyOutOf(await this.#files(context), containerPath, options, context);
+  }
+
+  async #files(context: string): Promise<ContainerFiles> {
+    if (this.status === 'removed') throw new InvalidStateError(`${context}: container was removed`);
+    const config = await readJson<ContainerConfigRecord>(this.#paths.config);
+    const userns = this.#record.userns;
+    return {
+      upper: this.#paths.upper,
+      lowers: config?.lowers ?? [this.#record.rootfs],
+      ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+      ...(userns?.rootless === true ? { rootlessMaps: { uidMap: userns.uidMap, gidMap: userns.gidMap } } : {}),
+    };
+  }
+
+  /**
    * Removes the container: its upper directory (all it wrote), generated files
    * and state. Removing a removed container is a no-op.
    *
@@ -444,7 +588,7 @@ export class Container implements AsyncDisposable {
   async remove(options: RemoveOptions = {}): Promise<void> {
     const status = this.status;
     if (status === 'removed') return;
-    if (status === 'running' || status === 'created') {
+    if (status === 'running' || status === 'created' || status === 'paused') {
       if (options.force !== true) {
         throw new InvalidStateError(`remove container ${this.id}: container is ${status}; stop it or pass { force: true }`);
       }

@@ -1,0 +1,405 @@
+/**
+ * `container.copyIn()` / `copyOut()`: a container's files read and written
+ * from the host, without entering the container, as `docker cp` does.
+ *
+ * A container's files are its overlay: the read-only lower dirs and its own
+ * upper dir. copyOut reads the merged view (upper over lowers, whiteouts and
+ * opaque directories honoured); copyIn writes into the upper dir, copying up
+ * the parent directories' metadata from the lowers, as overlayfs would.
+ *
+ * Paths are resolved as the container would see them (symlinks followed inside
+ * its root, absolute ones from its root, `..` never above it), and every
+ * directory on the host is then opened component by component with
+ * `O_NOFOLLOW | O_DIRECTORY` through `/proc/self/fd/N/<name>` (an openat
+ * without Node having one): a symlink that appears in the upper dir between
+ * the resolution and the open (a running container can make one) fails the
+ * copy instead of leading it to a host path.
+ *
+ * Writing into the upper dir of a mounted overlay is, in overlayfs's words,
+ * undefined behaviour: for a running container new files appear as expected in
+ * practice, but a file the container already has open, or a directory it has
+ * listed, may not show the change until it opens it again.
+ *
+ * @module
+ */
+
+import { constants, type Stats } from 'node:fs';
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { basename, join as hostJoin, posix } from 'node:path';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { once } from 'node:events';
+import tarStream from 'tar-stream';
+import { DocklessError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
+import { isOverlayWhiteout, joinRelPath, MergedView, normalizeEntryPath, relParentOf } from '../layer/index.js';
+import type { IdMap } from './userns.js';
+
+/** Where a container's files are. */
+export interface ContainerFiles {
+  /** The container's upper dir. */
+  upper: string;
+  /** The overlay's lower dirs, top-most first. */
+  lowers: readonly string[];
+  /** The helper, for reading opaque-directory xattrs. */
+  helperPath?: string;
+  /**
+   * Rootless: the upper dir holds host ids, mapped through these; otherwise it
+   * holds the container's own ids.
+   */
+  rootlessMaps?: { uidMap: readonly IdMap[]; gidMap: readonly IdMap[] };
+}
+
+/** Options of {@link Container.copyIn}. */
+export interface CopyInOptions {
+  /**
+   * Keep the owners (uid/gid) the tar or the host files have, as `docker cp -a`;
+   * otherwise everything copied belongs to the container's root.
+   * @default false
+   */
+  archive?: boolean;
+}
+
+/** Options of {@link Container.copyOut}. */
+export interface CopyOutOptions {
+  /** Copy what a final symlink points to rather than the link itself, as `docker cp -L`. @default false */
+  followLink?: boolean;
+}
+
+/** Streams `size` bytes of `file` into a new entry of `pack`. */
+type EntryHeader = Parameters<tarStream.Pack['entry']>[0];
+
+async function packFile(pack: tarStream.Pack, header: EntryHeader, file: FileHandle, size: number): Promise<void> {
+  let failed: Error | undefined;
+  const sink = pack.entry({ ...header, type: 'file', size }, (error) => {
+    if (error) failed = error;
+  });
+  if (size > 0) {
+    for await (const chunk of file.createReadStream({ start: 0, end: size - 1, autoClose: false })) {
+      if (!sink.write(chunk as Buffer)) await once(sink, 'drain');
+    }
+  }
+  sink.end(Buffer.alloc(0));
+  if (failed !== undefined) throw failed;
+}
+
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+
+function errno(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException)?.code;
+}
+
+/** A filesystem failure as a typed error naming the container path. */
+function fsError(context: string, what: string, path: string, cause: unknown): DocklessError {
+  if (cause instanceof DocklessError) return cause;
+  const code = errno(cause) ?? String(cause);
+  const message = `${context}: ${what} \`${path}\`: ${code}`;
+  if (code === 'ENOENT') return new NotFoundError(message, { cause, path });
+  if (code === 'EACCES' || code === 'EPERM') return new PermissionError(message, { cause, path });
+  if (code === 'ELOOP' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST') return new InvalidArgumentError(message, { cause, path });
+  return new IOError(message, { cause, path, ...(errno(cause) !== undefined ? { errnoCode: errno(cause)! } : {}) });
+}
+
+function components(rel: string): string[] {
+  return rel.split('/').filter((c) => c !== '');
+}
+
+/** `/proc/self/fd/N/name`: `name` looked up in the directory open as `dir`, as openat(2) would. */
+function at(dir: FileHandle, name: string): string {
+  return `/proc/self/fd/${dir.fd}/${name}`;
+}
+
+/**
+ * Opens the directory `rel` below `base`, never following a symlink. `make`,
+ * when given, creates a missing component (and says with which metadata).
+ */
+async function openBeneath(
+  base: string,
+  rel: string,
+  make?: (rel: string) => Promise<{ mode: number; uid: number; gid: number }>,
+): Promise<FileHandle> {
+  let dir = await open(base, DIR_FLAGS);
+  const done: string[] = [];
+  try {
+    for (const name of components(rel)) {
+      done.push(name);
+      let next: FileHandle;
+      try {
+        next = await open(at(dir, name), DIR_FLAGS);
+      } catch (error) {
+        if (errno(error) !== 'ENOENT' || make === undefined) throw error;
+        const meta = await make(done.join('/'));
+        await mkdir(at(dir, name), { mode: 0o700 });
+        next = await open(at(dir, name), DIR_FLAGS);
+        await next.chown(meta.uid, meta.gid).catch((e) => ignoreOwnEperm(e, meta));
+        await next.chmod(meta.mode & 0o7777);
+      }
+      await dir.close();
+      dir = next;
+    }
+    return dir;
+  } catch (error) {
+    await dir.close();
+    throw error;
+  }
+}
+
+/** A rootless caller can give only its own ids; ids it cannot give keep the caller's (the container sees them as unmapped). */
+function ignoreOwnEperm(error: unknown, _meta: { uid: number; gid: number }): void {
+  if (errno(error) === 'EPERM' && process.getuid?.() !== 0) return;
+  throw error;
+}
+
+function mapId(id: number, maps: readonly IdMap[] | undefined, toHost: boolean): number {
+  if (maps === undefined) return id;
+  for (const m of maps) {
+    const from = toHost ? m.containerId : m.hostId;
+    if (id >= from && id < from + m.size) return id - from + (toHost ? m.hostId : m.containerId);
+  }
+  // The overflow id, as the kernel shows an unmapped id.
+  return 65534;
+}
+
+function devNumbers(rdev: number): { devmajor: number; devminor: number } {
+  return { devmajor: (rdev >> 8) & 0xfff, devminor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) };
+}
+
+/**
+ * The tar of the container path `path` (a file, or a directory with all below
+ * it), named by its last component as `docker cp` names it (`etc/…` for `/etc`).
+ *
+ * @throws {@link NotFoundError} when the path does not exist in the container.
+ */
+export async function copyOutOf(files: ContainerFiles, path: string, options: CopyOutOptions, context: string): Promise<Readable> {
+  if (typeof path !== 'string' || path === '' || path.includes('\0')) {
+    throw new InvalidArgumentError(`${context}: the container path must be a non-empty string without NUL bytes`);
+  }
+  const layers = [files.upper, ...files.lowers];
+  const view = new MergedView(layers, files.helperPath !== undefined ? { helperPath: files.helperPath } : {});
+  const followLast = options.followLink === true || /\/\.?$/.test(path);
+  const rel = await view.resolve(path, { followLast });
+  const top = await view.lstat(rel);
+  if (top === undefined) throw new NotFoundError(`${context}: \`${path}\` does not exist in the container`, { path });
+  const pack = tarStream.pack();
+  const maps = files.rootlessMaps;
+
+  const layerOf = (hostPath: string, r: string): string => layers.find((l) => hostJoin(l, r) === hostPath) ?? files.upper;
+  const emit = async (r: string, name: string): Promise<void> => {
+    const entry = await view.lstat(r);
+    if (entry === undefined) return;
+    const st = entry.stats;
+    const layer = layerOf(entry.hostPath, r);
+    // Ids in a rootless upper dir are host ids; the tar carries the container's.
+    const own = layer === files.upper && maps !== undefined;
+    const header: EntryHeader = {
+      name,
+      mode: st.mode & 0o7777,
+      uid: own ? mapId(st.uid, maps.uidMap, false) : st.uid,
+      gid: own ? mapId(st.gid, maps.gidMap, false) : st.gid,
+      mtime: st.mtime,
+    };
+    if (st.isDirectory()) {
+      pack.entry({ ...header, type: 'directory' });
+      for (const child of (await view.readdir(r)) ?? []) await emit(joinRelPath(r, child), name === '' ? child : `${name}/${child}`);
+      return;
+    }
+    const dir = await openBeneath(layer, relParentOf(r));
+    try {
+      const leaf = at(dir, posix.basename(r));
+      if (st.isSymbolicLink()) {
+        pack.entry({ ...header, type: 'symlink', linkname: await readlink(leaf) });
+      } else if (st.isFile()) {
+        const file = await open(leaf, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+        try {
+          const fst = await file.stat();
+          if (!fst.isFile()) throw new InvalidArgumentError(`${context}: \`/${r}\` changed while it was read`);
+          await packFile(pack, header, file, fst.size);
+        } finally {
+          await file.close();
+        }
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        pack.entry({ ...header, type: st.isCharacterDevice() ? 'character-device' : 'block-device', ...devNumbers(st.rdev) });
+      } else if (st.isFIFO()) {
+        pack.entry({ ...header, type: 'fifo' });
+      }
+      // Sockets have no tar form, as with GNU tar.
+    } finally {
+      await dir.close();
+    }
+  };
+
+  const out = new PassThrough();
+  pack.pipe(out);
+  const rootName = rel === '' ? '' : posix.basename(rel);
+  emit(rel, rootName).then(
+    () => pack.finalize(),
+    (error: unknown) => out.destroy(fsError(context, 'read', `/${rel}`, error)),
+  );
+  return out;
+}
+
+/** A tar stream of a host file or directory, named by its last component; nothing is followed. */
+function hostTar(hostPath: string, context: string): Readable {
+  const pack = tarStream.pack();
+  const walk = async (p: string, name: string): Promise<void> => {
+    const st = await lstat(p);
+    const header: EntryHeader = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+    if (st.isDirectory()) {
+      pack.entry({ ...header, type: 'directory' });
+      for (const child of (await readdir(p)).sort()) await walk(hostJoin(p, child), `${name}/${child}`);
+    } else if (st.isSymbolicLink()) {
+      pack.entry({ ...header, type: 'symlink', linkname: await readlink(p) });
+    } else if (st.isFile()) {
+      const file = await open(p, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      try {
+        await packFile(pack, header, file, st.size);
+      } finally {
+        await file.close();
+      }
+    } else {
+      throw new InvalidArgumentError(`${context}: \`${p}\` is not a file, directory or symlink`, { path: p });
+    }
+  };
+  const out = new PassThrough();
+  pack.pipe(out);
+  walk(hostPath, basename(hostPath)).then(
+    () => pack.finalize(),
+    (error: unknown) => out.destroy(fsError(context, 'read host path', hostPath, error)),
+  );
+  return out;
+}
+
+/** The metadata of the directory a copy-up makes: that of the merged view's directory, as overlayfs copies it up. */
+function copyUpMeta(st: Stats | undefined): { mode: number; uid: number; gid: number } {
+  return st !== undefined ? { mode: st.mode, uid: st.uid, gid: st.gid } : { mode: 0o755, uid: 0, gid: 0 };
+}
+
+/**
+ * Extracts `source` (a tar stream, or a host file or directory) into the
+ * container directory `path`, writing into the upper dir.
+ *
+ * @throws {@link NotFoundError} when `path` does not exist in the container.
+ * @throws {@link InvalidArgumentError} when `path` is not a directory, an entry would replace a
+ *   directory with a non-directory (or the reverse), or is of a kind not copied (device, fifo).
+ * @throws {@link UnsafeContentError} for a tar entry that climbs out with `..`.
+ */
+export async function copyInto(
+  files: ContainerFiles,
+  source: Readable | string,
+  path: string,
+  options: CopyInOptions,
+  context: string,
+): Promise<void> {
+  if (typeof path !== 'string' || path === '' || path.includes('\0')) {
+    throw new InvalidArgumentError(`${context}: the container path must be a non-empty string without NUL bytes`);
+  }
+  const view = new MergedView([files.upper, ...files.lowers], files.helperPath !== undefined ? { helperPath: files.helperPath } : {});
+  const dest = await view.resolve(path, { followLast: true });
+  const destEntry = await view.lstat(dest);
+  if (destEntry === undefined) throw new NotFoundError(`${context}: \`${path}\` does not exist in the container`, { path });
+  if (!destEntry.stats.isDirectory()) throw new InvalidArgumentError(`${context}: \`${path}\` is not a directory in the container`, { path });
+  const input = typeof source === 'string' ? hostTar(source, context) : source;
+  const maps = files.rootlessMaps;
+  const owner = (uid: number, gid: number) =>
+    options.archive === true ? { uid: mapId(uid, maps?.uidMap, true), gid: mapId(gid, maps?.gidMap, true) } : { uid: mapId(0, maps?.uidMap, true), gid: mapId(0, maps?.gidMap, true) };
+  // Paths this copy made: the view's cache predates them.
+  const made = new Map<string, 'dir' | 'other'>();
+  const dirs: { rel: string; mode: number; mtime: Date }[] = [];
+
+  const place = async (header: tarStream.Header, body: AsyncIterable<unknown> & { resume(): unknown }): Promise<void> => {
+    const name = normalizeEntryPath(header.name, 'copy entry');
+    if (name === '') {
+      body.resume();
+      return;
+    }
+    const full = joinRelPath(dest, name);
+    const parent = made.has(relParentOf(full)) ? relParentOf(full) : await view.resolve(relParentOf(full), { followLast: true });
+    const rel = joinRelPath(parent, posix.basename(full));
+    const merged = made.has(rel) ? undefined : await view.lstat(rel);
+    const makeParent = async (r: string) => {
+      const e = made.has(r) ? undefined : await view.lstat(r);
+      if (e !== undefined && !e.stats.isDirectory()) throw new InvalidArgumentError(`${context}: \`/${r}\` is not a directory in the container`);
+      return copyUpMeta(e?.stats);
+    };
+    const dir = await openBeneath(files.upper, parent, makeParent);
+    try {
+      const leaf = at(dir, posix.basename(rel));
+      const existing = await lstat(leaf).catch(() => undefined);
+      const wasDir = made.get(rel) === 'dir' || (existing?.isDirectory() ?? false) || (existing === undefined && merged?.stats.isDirectory() === true);
+      const { uid, gid } = owner(header.uid ?? 0, header.gid ?? 0);
+      const mode = (header.mode ?? 0o644) & 0o7777;
+      const mtime = header.mtime ?? new Date();
+      if (header.type === 'directory') {
+        if (existing !== undefined && !existing.isDirectory() && !isOverlayWhiteout(existing)) {
+          throw new InvalidArgumentError(`${context}: cannot overwrite non-directory \`/${rel}\` with a directory`);
+        }
+        if (existing === undefined && merged !== undefined && !merged.stats.isDirectory()) {
+          throw new InvalidArgumentError(`${context}: cannot overwrite non-directory \`/${rel}\` with a directory`);
+        }
+        if (existing !== undefined && isOverlayWhiteout(existing)) {
+          throw new InvalidArgumentError(`${context}: \`/${rel}\` was deleted in the container; copying a directory over a deleted one is not supported`);
+        }
+        if (existing === undefined) {
+          await mkdir(leaf, { mode: 0o700 });
+          await chown(leaf, uid, gid).catch((e) => ignoreOwnEperm(e, { uid, gid }));
+        }
+        made.set(rel, 'dir');
+        // Modes and times last: a read-only directory must still take its entries.
+        dirs.push({ rel, mode, mtime });
+        body.resume();
+        return;
+      }
+      if (wasDir) throw new InvalidArgumentError(`${context}: cannot overwrite directory \`/${rel}\` with a non-directory`);
+      if (existing !== undefined) await unlink(leaf);
+      if (header.type === 'file' || header.type === 'contiguous-file') {
+        const file = await open(leaf, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        try {
+          for await (const chunk of body) await file.write(chunk as Buffer);
+          await file.chown(uid, gid).catch((e) => ignoreOwnEperm(e, { uid, gid }));
+          await file.chmod(mode);
+          await file.utimes(mtime, mtime);
+        } finally {
+          await file.close();
+        }
+      } else if (header.type === 'symlink') {
+        body.resume();
+        await symlink(header.linkname ?? '', leaf);
+        await lchown(leaf, uid, gid).catch((e) => ignoreOwnEperm(e, { uid, gid }));
+        await lutimes(leaf, mtime, mtime);
+      } else if (header.type === 'link') {
+        body.resume();
+        const target = joinRelPath(dest, normalizeEntryPath(header.linkname ?? '', 'copy hard link target'));
+        if (made.get(target) !== 'other') {
+          throw new InvalidArgumentError(`${context}: hard link \`${header.name}\` must point to a file earlier in the same copy`);
+        }
+        const from = await openBeneath(files.upper, relParentOf(target));
+        try {
+          await link(at(from, posix.basename(target)), leaf);
+        } finally {
+          await from.close();
+        }
+      } else {
+        throw new InvalidArgumentError(`${context}: \`${header.name}\` is a ${header.type ?? 'special file'}; only files, directories and links are copied`);
+      }
+      made.set(rel, 'other');
+    } finally {
+      await dir.close();
+    }
+  };
+
+  const extract = tarStream.extract();
+  try {
+    input.on('error', (error) => extract.destroy(error));
+    input.pipe(extract as unknown as Writable);
+    for await (const entry of extract) await place(entry.header, entry);
+    for (const d of dirs.reverse()) {
+      const handle = await openBeneath(files.upper, d.rel);
+      try {
+        await handle.chmod(d.mode);
+        await utimes(at(handle, '.'), d.mtime, d.mtime);
+      } finally {
+        await handle.close();
+      }
+    }
+  } catch (error) {
+    throw fsError(context, 'write', path, error);
+  }
+}
