@@ -24,7 +24,7 @@
  */
 
 import { constants, type Stats } from 'node:fs';
-import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { chown, lchown, link, lstat, stat, lutimes, mkdir, open, readdir, readlink, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { basename, join as hostJoin, posix } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { once } from 'node:events';
@@ -46,6 +46,101 @@ export interface ContainerFiles {
    * holds the container's own ids.
    */
   rootlessMaps?: { uidMap: readonly IdMap[]; gidMap: readonly IdMap[] };
+  /**
+   * A running container: its root as the kernel shows it to its processes
+   * (`/proc/<pid>/root`: the mounted overlay, with its mounts), used instead of
+   * the layers, and a check that the pid is still the container's, run once the
+   * root is open.
+   */
+  live?: { root: string; verify: (root: FileHandle) => Promise<void> };
+}
+
+/** A container's root filesystem, seen through root-relative paths (`''` the root, no `.`/`..`). */
+interface Tree {
+  /** The entry at `rel`, not following a final symlink. */
+  lstat(rel: string): Promise<Stats | undefined>;
+  /** The visible names in the directory `rel`, sorted. */
+  readdir(rel: string): Promise<string[]>;
+  /** The host directory to open `rel` below: a layer, the upper dir, or the live root. */
+  baseOf(rel: string): Promise<string>;
+  /** Where new entries are written. */
+  writable: string;
+  /** Whether ids on disk are host ids to map (a rootless upper dir). */
+  hostIds(base: string): boolean;
+  verify?: (root: FileHandle) => Promise<void>;
+}
+
+function layersTree(files: ContainerFiles): Tree {
+  const layers = [files.upper, ...files.lowers];
+  const view = new MergedView(layers, files.helperPath !== undefined ? { helperPath: files.helperPath } : {});
+  return {
+    lstat: async (rel) => (await view.lstat(rel))?.stats,
+    readdir: async (rel) => (await view.readdir(rel)) ?? [],
+    baseOf: async (rel) => {
+      const entry = await view.lstat(rel);
+      return layers.find((l) => entry !== undefined && hostJoin(l, rel) === entry.hostPath) ?? files.upper;
+    },
+    writable: files.upper,
+    hostIds: (base) => base === files.upper && files.rootlessMaps !== undefined,
+  };
+}
+
+function liveTree(files: ContainerFiles, live: { root: string; verify: (root: FileHandle) => Promise<void> }): Tree {
+  return {
+    // The root itself is the magic link, to follow.
+    lstat: (rel) => (rel === '' ? stat(live.root) : lstat(hostJoin(live.root, rel))).catch(() => undefined),
+    readdir: async (rel) => (await readdir(hostJoin(live.root, rel))).sort(),
+    baseOf: async () => live.root,
+    writable: live.root,
+    // Through the mount, ids are those of the user namespace the mount belongs to, for rootless the caller's own.
+    hostIds: () => files.rootlessMaps !== undefined,
+    verify: live.verify,
+  };
+}
+
+const MAX_SYMLINKS = 40;
+
+/**
+ * Resolves `path` in `tree` as the kernel would with the tree as root: symlinks
+ * followed (absolute ones from the tree's root, `..` never above it), the final
+ * one only when `followLast`; missing components kept as they are.
+ */
+async function resolveIn(tree: Tree, base: (rel: string) => Promise<string>, path: string, followLast: boolean, context: string): Promise<string> {
+  let pending = path.split('/').filter((c) => c !== '' && c !== '.');
+  const done: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const name = pending.shift()!;
+    if (name === '..') {
+      done.pop();
+      continue;
+    }
+    const rel = [...done, name].join('/');
+    const st = await tree.lstat(rel);
+    if (st?.isSymbolicLink() === true && (pending.length > 0 || followLast)) {
+      if (++links > MAX_SYMLINKS) throw new InvalidArgumentError(`${context}: resolve \`${path}\`: too many levels of symbolic links`);
+      const dir = await openBeneath(await base(rel), relParentOf(rel), undefined, tree.verify);
+      let target: string;
+      try {
+        target = await readlink(at(dir, posix.basename(rel)));
+      } finally {
+        await dir.close();
+      }
+      if (target.startsWith('/')) done.length = 0;
+      pending = [...target.split('/').filter((c) => c !== '' && c !== '.'), ...pending];
+      continue;
+    }
+    done.push(name);
+    if (st === undefined) {
+      // Below a missing component nothing can be a symlink.
+      for (const c of pending) {
+        if (c === '..') done.pop();
+        else done.push(c);
+      }
+      return done.join('/');
+    }
+  }
+  return done.join('/');
 }
 
 /** Options of {@link Container.copyIn}. */
@@ -115,10 +210,13 @@ async function openBeneath(
   base: string,
   rel: string,
   make?: (rel: string) => Promise<{ mode: number; uid: number; gid: number }>,
+  verify?: (root: FileHandle) => Promise<void>,
 ): Promise<FileHandle> {
-  let dir = await open(base, DIR_FLAGS);
+  // The base is ours (an upper or layer dir), or `/proc/<pid>/root`, a magic link to be followed.
+  let dir = await open(base, constants.O_RDONLY | constants.O_DIRECTORY);
   const done: string[] = [];
   try {
+    await verify?.(dir);
     for (const name of components(rel)) {
       done.push(name);
       let next: FileHandle;
@@ -172,23 +270,20 @@ export async function copyOutOf(files: ContainerFiles, path: string, options: Co
   if (typeof path !== 'string' || path === '' || path.includes('\0')) {
     throw new InvalidArgumentError(`${context}: the container path must be a non-empty string without NUL bytes`);
   }
-  const layers = [files.upper, ...files.lowers];
-  const view = new MergedView(layers, files.helperPath !== undefined ? { helperPath: files.helperPath } : {});
+  const tree = files.live !== undefined ? liveTree(files, files.live) : layersTree(files);
   const followLast = options.followLink === true || /\/\.?$/.test(path);
-  const rel = await view.resolve(path, { followLast });
-  const top = await view.lstat(rel);
+  const rel = await resolveIn(tree, tree.baseOf, path, followLast, context);
+  const top = await tree.lstat(rel);
   if (top === undefined) throw new NotFoundError(`${context}: \`${path}\` does not exist in the container`, { path });
   const pack = tarStream.pack();
   const maps = files.rootlessMaps;
 
-  const layerOf = (hostPath: string, r: string): string => layers.find((l) => hostJoin(l, r) === hostPath) ?? files.upper;
   const emit = async (r: string, name: string): Promise<void> => {
-    const entry = await view.lstat(r);
-    if (entry === undefined) return;
-    const st = entry.stats;
-    const layer = layerOf(entry.hostPath, r);
+    const st = await tree.lstat(r);
+    if (st === undefined) return;
+    const layer = await tree.baseOf(r);
     // Ids in a rootless upper dir are host ids; the tar carries the container's.
-    const own = layer === files.upper && maps !== undefined;
+    const own = tree.hostIds(layer) && maps !== undefined;
     const header: EntryHeader = {
       name,
       mode: st.mode & 0o7777,
@@ -198,10 +293,10 @@ export async function copyOutOf(files: ContainerFiles, path: string, options: Co
     };
     if (st.isDirectory()) {
       pack.entry({ ...header, type: 'directory' });
-      for (const child of (await view.readdir(r)) ?? []) await emit(joinRelPath(r, child), name === '' ? child : `${name}/${child}`);
+      for (const child of await tree.readdir(r)) await emit(joinRelPath(r, child), name === '' ? child : `${name}/${child}`);
       return;
     }
-    const dir = await openBeneath(layer, relParentOf(r));
+    const dir = await openBeneath(layer, relParentOf(r), undefined, tree.verify);
     try {
       const leaf = at(dir, posix.basename(r));
       if (st.isSymbolicLink()) {
@@ -291,11 +386,12 @@ export async function copyInto(
   if (typeof path !== 'string' || path === '' || path.includes('\0')) {
     throw new InvalidArgumentError(`${context}: the container path must be a non-empty string without NUL bytes`);
   }
-  const view = new MergedView([files.upper, ...files.lowers], files.helperPath !== undefined ? { helperPath: files.helperPath } : {});
-  const dest = await view.resolve(path, { followLast: true });
-  const destEntry = await view.lstat(dest);
+  const tree = files.live !== undefined ? liveTree(files, files.live) : layersTree(files);
+  const resolve = (p: string) => resolveIn(tree, tree.baseOf, p, true, context);
+  const dest = await resolve(path);
+  const destEntry = await tree.lstat(dest);
   if (destEntry === undefined) throw new NotFoundError(`${context}: \`${path}\` does not exist in the container`, { path });
-  if (!destEntry.stats.isDirectory()) throw new InvalidArgumentError(`${context}: \`${path}\` is not a directory in the container`, { path });
+  if (!destEntry.isDirectory()) throw new InvalidArgumentError(`${context}: \`${path}\` is not a directory in the container`, { path });
   const input = typeof source === 'string' ? hostTar(source, context) : source;
   const maps = files.rootlessMaps;
   const owner = (uid: number, gid: number) =>
@@ -311,19 +407,19 @@ export async function copyInto(
       return;
     }
     const full = joinRelPath(dest, name);
-    const parent = made.has(relParentOf(full)) ? relParentOf(full) : await view.resolve(relParentOf(full), { followLast: true });
+    const parent = made.has(relParentOf(full)) ? relParentOf(full) : await resolve(relParentOf(full));
     const rel = joinRelPath(parent, posix.basename(full));
-    const merged = made.has(rel) ? undefined : await view.lstat(rel);
+    const merged = made.has(rel) ? undefined : await tree.lstat(rel);
     const makeParent = async (r: string) => {
-      const e = made.has(r) ? undefined : await view.lstat(r);
-      if (e !== undefined && !e.stats.isDirectory()) throw new InvalidArgumentError(`${context}: \`/${r}\` is not a directory in the container`);
-      return copyUpMeta(e?.stats);
+      const e = made.has(r) ? undefined : await tree.lstat(r);
+      if (e !== undefined && !e.isDirectory()) throw new InvalidArgumentError(`${context}: \`/${r}\` is not a directory in the container`);
+      return copyUpMeta(e);
     };
-    const dir = await openBeneath(files.upper, parent, makeParent);
+    const dir = await openBeneath(tree.writable, parent, makeParent, tree.verify);
     try {
       const leaf = at(dir, posix.basename(rel));
       const existing = await lstat(leaf).catch(() => undefined);
-      const wasDir = made.get(rel) === 'dir' || (existing?.isDirectory() ?? false) || (existing === undefined && merged?.stats.isDirectory() === true);
+      const wasDir = made.get(rel) === 'dir' || (existing?.isDirectory() ?? false) || (existing === undefined && merged?.isDirectory() === true);
       const { uid, gid } = owner(header.uid ?? 0, header.gid ?? 0);
       const mode = (header.mode ?? 0o644) & 0o7777;
       const mtime = header.mtime ?? new Date();
@@ -331,7 +427,7 @@ export async function copyInto(
         if (existing !== undefined && !existing.isDirectory() && !isOverlayWhiteout(existing)) {
           throw new InvalidArgumentError(`${context}: cannot overwrite non-directory \`/${rel}\` with a directory`);
         }
-        if (existing === undefined && merged !== undefined && !merged.stats.isDirectory()) {
+        if (existing === undefined && merged !== undefined && !merged.isDirectory()) {
           throw new InvalidArgumentError(`${context}: cannot overwrite non-directory \`/${rel}\` with a directory`);
         }
         if (existing !== undefined && isOverlayWhiteout(existing)) {
@@ -370,7 +466,7 @@ export async function copyInto(
         if (made.get(target) !== 'other') {
           throw new InvalidArgumentError(`${context}: hard link \`${header.name}\` must point to a file earlier in the same copy`);
         }
-        const from = await openBeneath(files.upper, relParentOf(target));
+        const from = await openBeneath(tree.writable, relParentOf(target), undefined, tree.verify);
         try {
           await link(at(from, posix.basename(target)), leaf);
         } finally {
@@ -391,7 +487,7 @@ export async function copyInto(
     input.pipe(extract as unknown as Writable);
     for await (const entry of extract) await place(entry.header, entry);
     for (const d of dirs.reverse()) {
-      const handle = await openBeneath(files.upper, d.rel);
+      const handle = await openBeneath(tree.writable, d.rel, undefined, tree.verify);
       try {
         await handle.chmod(d.mode);
         await utimes(at(handle, '.'), d.mtime, d.mtime);

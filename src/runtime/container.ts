@@ -1,5 +1,5 @@
 import { constants as fsConstants } from 'node:fs';
-import { open, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { open, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
@@ -171,6 +171,7 @@ export class Container implements AsyncDisposable {
   #status: ContainerStatus;
   #exit: ExitStatus | undefined;
   #waiting: Promise<ExitStatus> | undefined;
+  #finishedAt: string | undefined;
   readonly #onRemove: (container: Container) => Promise<void>;
   readonly #helperPath: string | undefined;
   readonly #cgroups: CgroupSet | undefined;
@@ -196,6 +197,7 @@ export class Container implements AsyncDisposable {
     if (init.helper !== undefined) {
       init.helper.next('exited').then(
         (status) => {
+          this.#finishedAt = new Date().toISOString();
           this.#exit = this.#exitFrom(status);
           if (this.#status !== 'removed') this.#status = 'stopped';
           debug('%s exited %o', this.id.slice(0, 12), this.#exit);
@@ -468,7 +470,8 @@ export class Container implements AsyncDisposable {
     if (status === 'removed') throw new InvalidStateError(`inspect container ${this.id}: container was removed`);
     const config = await readJson<ContainerConfigRecord>(this.#paths.config);
     const exit = status === 'stopped' ? await this.wait().catch(() => undefined) : undefined;
-    const finished = exit !== undefined ? await stat(this.#paths.exit).then((s) => s.mtime.toISOString(), () => undefined) : undefined;
+    const finished =
+      exit !== undefined ? await stat(this.#paths.exit).then((s) => s.mtime.toISOString(), () => this.#finishedAt) : undefined;
     return inspectOf({
       record: this.#record,
       config,
@@ -568,7 +571,8 @@ export class Container implements AsyncDisposable {
   }
 
   async #files(context: string): Promise<ContainerFiles> {
-    if (this.status === 'removed') throw new InvalidStateError(`${context}: container was removed`);
+    const status = this.status;
+    if (status === 'removed') throw new InvalidStateError(`${context}: container was removed`);
     const config = await readJson<ContainerConfigRecord>(this.#paths.config);
     const userns = this.#record.userns;
     return {
@@ -576,7 +580,19 @@ export class Container implements AsyncDisposable {
       lowers: config?.lowers ?? [this.#record.rootfs],
       ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
       ...(userns?.rootless === true ? { rootlessMaps: { uidMap: userns.uidMap, gidMap: userns.gidMap } } : {}),
+      // A running container's files go through its mounted overlay: written to the upper dir underneath it,
+      // they may stay hidden behind what the kernel has cached (a path the container looked up and did not find).
+      ...(status === 'running' || status === 'paused' ? { live: { root: `/proc/${this.#record.pid}/root`, verify: (root: FileHandle) => this.#verifyRoot(root, context) } } : {}),
     };
+  }
+
+  /** Checks that an open `/proc/<pid>/root` is the container's: the pid not reused, and its root already the container's own. */
+  async #verifyRoot(root: FileHandle, context: string): Promise<void> {
+    const [st, host] = await Promise.all([root.stat(), stat('/')]);
+    if (processStartTime(this.#record.pid) !== this.#record.pidStart) {
+      throw new InvalidStateError(`${context}: container is no longer running`);
+    }
+    if (st.dev === host.dev && st.ino === host.ino) throw new InvalidStateError(`${context}: container is not set up yet`);
   }
 
   /**
