@@ -2,29 +2,32 @@
  * `container.copyIn()` / `copyOut()`: a container's files read and written
  * from the host, without entering the container, as `docker cp` does.
  *
- * A container's files are its overlay: the read-only lower dirs and its own
- * upper dir. copyOut reads the merged view (upper over lowers, whiteouts and
- * opaque directories honoured); copyIn writes into the upper dir, copying up
- * the parent directories' metadata from the lowers, as overlayfs would.
+ * A stopped container's files are its overlay, unmounted: the read-only lower
+ * dirs and its own upper dir. copyOut reads the merged view (upper over lowers,
+ * whiteouts and opaque directories honoured); copyIn writes into the upper dir,
+ * copying up the parent directories' metadata from the lowers, as overlayfs would.
  *
- * Paths are resolved as the container would see them (symlinks followed inside
- * its root, absolute ones from its root, `..` never above it), and every
- * directory on the host is then opened component by component with
- * `O_NOFOLLOW | O_DIRECTORY` through `/proc/self/fd/N/<name>` (an openat
- * without Node having one): a symlink that appears in the upper dir between
- * the resolution and the open (a running container can make one) fails the
- * copy instead of leading it to a host path.
+ * A running (or paused) container's files are read and written through
+ * `/proc/<pid>/root`, its mounted root: writing into the upper dir of a mounted
+ * overlay is undefined behaviour in overlayfs's own words, and in practice a
+ * path the container has looked up and not found stays hidden (a cached
+ * negative dentry) even once the file is in the upper dir. Through the mount the
+ * kernel does the copy-up, and the container's mounts (tmpfs, bind mounts) are
+ * seen as the container sees them.
  *
- * Writing into the upper dir of a mounted overlay is, in overlayfs's words,
- * undefined behaviour: for a running container new files appear as expected in
- * practice, but a file the container already has open, or a directory it has
- * listed, may not show the change until it opens it again.
+ * In both cases paths are resolved as the container would resolve them
+ * (symlinks followed inside its root, absolute ones from its root, `..` never
+ * above it), and every directory is then opened component by component with
+ * `O_NOFOLLOW | O_DIRECTORY` through `/proc/self/fd/N/<name>` (an openat, which
+ * Node lacks): a symlink that appears between the resolution and the open (a
+ * running container can make one) fails the copy instead of leading it to a
+ * host path.
  *
  * @module
  */
 
 import { constants, type Stats } from 'node:fs';
-import { chown, lchown, link, lstat, stat, lutimes, mkdir, open, readdir, readlink, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { chown, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, stat, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { basename, join as hostJoin, posix } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { once } from 'node:events';

@@ -531,10 +531,10 @@ export class Container implements AsyncDisposable {
    * Copies into the container directory `containerPath`, as `docker cp` does: the
    * entries of a tar stream, or a host file or directory (which lands as
    * `containerPath/<its name>`). Works on running and stopped containers, from any
-   * process; the files go to the container's upper dir, never through a symlink
-   * out of its root. Device nodes and fifos are refused. For a running container a
-   * file the container already has open keeps its old content (see overlayfs on
-   * changing an upper dir underneath it).
+   * process: a running container's files are written through its mounted root
+   * (`/proc/<pid>/root`, so also into its tmpfs and bind mounts), a stopped one's into
+   * its upper dir; never through a symlink out of its root. Files belong to the
+   * container's root unless `options.archive`. Device nodes and fifos are refused.
    *
    * @throws {@link NotFoundError} when `containerPath` does not exist in the container.
    * @throws {@link InvalidArgumentError} when it is not a directory, or an entry would replace a directory by a file.
@@ -553,9 +553,9 @@ export class Container implements AsyncDisposable {
   /**
    * A tar stream of the container path `containerPath` (a file, or a directory and
    * everything below it), named by its last component, as `docker cp` gives it.
-   * Reads the container's root filesystem (its image and what it wrote), not its
-   * mounts (bind mounts, tmpfs, `/etc/hosts`…). Works on running and stopped
-   * containers; a symlink in the container is resolved inside its root, never on the host.
+   * A running container is read through its mounted root (its mounts included), a
+   * stopped one from its image and what it wrote (no mounts). A symlink in the
+   * container is resolved inside its root, never on the host.
    *
    * @throws {@link NotFoundError} when the path does not exist in the container.
    * @throws {@link InvalidStateError} when the container was removed.
@@ -582,7 +582,9 @@ export class Container implements AsyncDisposable {
       ...(userns?.rootless === true ? { rootlessMaps: { uidMap: userns.uidMap, gidMap: userns.gidMap } } : {}),
       // A running container's files go through its mounted overlay: written to the upper dir underneath it,
       // they may stay hidden behind what the kernel has cached (a path the container looked up and did not find).
-      ...(status === 'running' || status === 'paused' ? { live: { root: `/proc/${this.#record.pid}/root`, verify: (root: FileHandle) => this.#verifyRoot(root, context) } } : {}),
+      ...(status === 'running' || status === 'paused'
+        ? { live: { root: `/proc/${this.#record.pid}/root`, verify: (root: FileHandle) => this.#verifyRoot(root, context) } }
+        : {}),
     };
   }
 
