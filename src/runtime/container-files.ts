@@ -13,7 +13,9 @@
  * path the container has looked up and not found stays hidden (a cached
  * negative dentry) even once the file is in the upper dir. Through the mount the
  * kernel does the copy-up, and the container's mounts (tmpfs, bind mounts) are
- * seen as the container sees them.
+ * seen as the container sees them. A rootless caller cannot open that root (the
+ * container's pid 1 is not dumpable, so ptrace access is refused): it gets the
+ * stopped container's way, with that caveat.
  *
  * In both cases paths are resolved as the container would resolve them
  * (symlinks followed inside its root, absolute ones from its root, `..` never

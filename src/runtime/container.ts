@@ -582,7 +582,8 @@ export class Container implements AsyncDisposable {
       ...(userns?.rootless === true ? { rootlessMaps: { uidMap: userns.uidMap, gidMap: userns.gidMap } } : {}),
       // A running container's files go through its mounted overlay: written to the upper dir underneath it,
       // they may stay hidden behind what the kernel has cached (a path the container looked up and did not find).
-      ...(status === 'running' || status === 'paused'
+      // A rootless caller may not reach it (its pid 1 is not dumpable): then the layers it is.
+      ...((status === 'running' || status === 'paused') && (await reachable(`/proc/${this.#record.pid}/root`))
         ? { live: { root: `/proc/${this.#record.pid}/root`, verify: (root: FileHandle) => this.#verifyRoot(root, context) } }
         : {}),
     };
@@ -627,6 +628,16 @@ export class Container implements AsyncDisposable {
   /** Kills (if needed) and removes the container; for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.remove({ force: true });
+  }
+}
+
+/** Whether a directory can be opened (`/proc/<pid>/root` needs ptrace access to the process). */
+async function reachable(dir: string): Promise<boolean> {
+  try {
+    await (await open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY)).close();
+    return true;
+  } catch {
+    return false;
   }
 }
 
