@@ -424,4 +424,8 @@ async function killMembers(entry: CgroupRecord): Promise<void> {
       /* gone already */
     }
   }
+  // A v1-frozen process acts on SIGKILL only once thawed (a container left paused by a process that died).
+  if (entry.controllers.includes('freezer')) {
+    await writeCgroupFile(posix.join(entry.dir, 'freezer.state'), 'THAWED').catch(() => undefined);
+  }
 }
