@@ -297,7 +297,8 @@ export async function copyOutOf(files: ContainerFiles, path: string, options: Co
       mtime: st.mtime,
     };
     if (st.isDirectory()) {
-      pack.entry({ ...header, type: 'directory' });
+      // The container's root itself has no name in the tar: its entries are the tar's top level.
+      if (name !== '') pack.entry({ ...header, type: 'directory' });
       for (const child of await tree.readdir(r)) await emit(joinRelPath(r, child), name === '' ? child : `${name}/${child}`);
       return;
     }

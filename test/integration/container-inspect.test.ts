@@ -246,6 +246,9 @@ describe('container inspect, top, pause, copy', { skip }, () => {
     assert.deepEqual([...later.keys()], ['later.txt']);
     assert.equal(later.get('later.txt')?.content, 'after the end\n');
     assert.equal(later.get('later.txt')?.mode, 0o600);
+    const whole = await untar(await c.copyOut('/'));
+    assert.equal(whole.get('data/payload/sub/later.txt')?.content, 'after the end\n');
+    assert.ok(!whole.has('') && !whole.has('/'), 'the root has no entry of its own');
     await assert.rejects(c.copyOut('/nowhere'), NotFoundError);
     await assert.rejects(c.copyIn(tarOf([{ name: 'x' }]), '/data/kept'), InvalidArgumentError);
   });
