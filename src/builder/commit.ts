@@ -9,13 +9,12 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { type ContainerConfig, type Digest, type ImageConfig, isDigest, parseReference } from '../oci/index.js';
-import { sourceDateEpochFromEnv } from '../layer/index.js';
+import { MergedView, sourceDateEpochFromEnv } from '../layer/index.js';
 import { type Container, ownerInContainer, type Runtime } from '../runtime/index.js';
 import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import { ownerToken } from '../util/index.js';
 import { copyTree } from './copy-tree.js';
 import { pruneUpper, RUNTIME_MOUNT_POINTS, storeLayer } from './layer-from-upper.js';
-import { MergedView } from './merged-view.js';
 
 /** Options of {@link commitContainer}. */
 export interface CommitOptions {

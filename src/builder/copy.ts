@@ -26,10 +26,9 @@ import { chmod, copyFile, lchown, lstat, lutimes, mkdir, mkdtemp, readdir, readl
 import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError } from '../errors.js';
-import { unpackLayer } from '../layer/index.js';
+import { cleanRelPath as clean, joinRelPath as join, relParentOf as parentOf, unpackLayer, type MergedView } from '../layer/index.js';
 import { contextual } from './error-context.js';
 import { callerAsRoot } from './layer-from-upper.js';
-import { clean, join, parentOf, type MergedView } from './merged-view.js';
 import { mapLimit, walkSource, type CopySource, type SourceEntry, type SourceFs } from './source-fs.js';
 
 const debug = createDebug('dockless:build');

@@ -15,10 +15,9 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { type Descriptor, type Digest, MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/index.js';
 import { readXattrs, type XattrMap } from '../helper/index.js';
-import { type DiffOptions, diffToTar, OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from '../layer/index.js';
+import { type DiffOptions, diffToTar, type MergedView, OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from '../layer/index.js';
 import { DEFAULT_MOUNTS } from '../runtime/index.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
-import type { MergedView } from './merged-view.js';
 
 /**
  * Paths the runtime mounts over in every container (`/proc`, `/dev`, `/sys`,

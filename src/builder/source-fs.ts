@@ -15,7 +15,7 @@ import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { type Digest, sha256Digest } from '../oci/index.js';
 import { ensureDir, writeFileAtomic } from '../util/index.js';
 import { contextual } from './error-context.js';
-import { clean, type MergedView } from './merged-view.js';
+import { cleanRelPath as clean, type MergedView } from '../layer/index.js';
 import { DockerIgnore, globToRegExp, hasWildcards } from './patterns.js';
 
 const debug = createDebug('dockless:build');

@@ -12,7 +12,7 @@ import type { Runtime } from '../runtime/index.js';
 import type { ImageLayerInput, ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import type { UpperDir } from './copy.js';
 import type { StoreLayerOptions, StoredLayer } from './layer-from-upper.js';
-import type { MergedView } from './merged-view.js';
+import type { MergedView } from '../layer/index.js';
 import type { PlanContext, Recipe } from './recipe.js';
 import type { SourceFs, ContextFs } from './source-fs.js';
 import type { BuildProgress, BuildSettings, StepLayer } from './types.js';

@@ -1,5 +1,5 @@
 import { constants as fsConstants } from 'node:fs';
-import { open, readFile, rm, unlink } from 'node:fs/promises';
+import { open, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
@@ -8,116 +8,29 @@ import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../error
 import type { HelperProcess } from '../helper/index.js';
 import type { ExitedStatus } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
+import { cgroupPids, isFrozen, setFrozen } from './cgroups/freezer.js';
+import { copyInto, copyOutOf, type ContainerFiles, type CopyInOptions, type CopyOutOptions } from './container-files.js';
+import { inspectOf, type ContainerInspect } from './inspect.js';
+import { listProcesses, type ContainerProcess } from './top.js';
 import type { ContainerStats } from './cgroups/resources.js';
 import { processStartTime, raceAbort, throwIfAborted } from '../util/index.js';
 import {
   readJson,
   writeJsonAtomic,
+  type ContainerConfigRecord,
   type ContainerPaths,
   type ContainerRecord,
   type ExitRecord,
 } from './state.js';
 import { removeContainerDir, type IdMap } from './userns.js';
+import { exitFromStatus } from './exit-status.js';
 import { startExec, type ExecOptions, type ExecProcess } from './exec.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
 
-/** Options of {@link Container.output}: those of {@link Container.exec} but `stdio` and `detached`, and of the output. */
-export type ExecOutputOptions = Omit<ExecOptions, 'stdio' | 'detached'> & OutputOptions;
-
 const debug = createDebug('dockless:runtime');
 
-/**
- * The status of a container, an explicit state machine:
- * `created` → `running` → `stopped` → `removed`. An operation not allowed in the
- * current status throws {@link InvalidStateError}.
- */
-export type ContainerStatus = 'created' | 'running' | 'stopped' | 'removed';
-
-/** How a container's command ended. */
-export interface ExitStatus {
-  /**
-   * The exit code; for a command ended by a signal, 128 + the signal number, as
-   * Docker reports it (137 for SIGKILL).
-   */
-  exitCode: number;
-  /** The signal that ended the command, or null when it exited by itself. */
-  signal: NodeJS.Signals | null;
-  /**
-   * Whether the kernel's OOM killer killed a process of the container (read from
-   * its memory cgroup; as Docker reports it, also when the victim was not the command).
-   */
-  oomKilled: boolean;
-}
-
-/** A summary of one container, as `runtime.list()` returns it. */
-export interface ContainerInfo {
-  /** The container's id. */
-  id: string;
-  /** Its name, when it was given one. */
-  name?: string;
-  /** Its status when listed. */
-  status: Exclude<ContainerStatus, 'removed'>;
-  /** Host pid of the container's pid 1 while it exists. */
-  pid: number;
-  /** When it was created. */
-  created: Date;
-  /** Whether it outlives the process that created it. */
-  detached: boolean;
-  /** Its command. */
-  cmd: string[];
-  /** The rootfs directory it runs on. */
-  rootfs: string;
-  /** The image it was made from, when it was. */
-  image?: string;
-  /** How it ended, once stopped. */
-  exit?: ExitStatus;
-  /**
-   * Its user namespace, when it has one. `rootless`: its upper directory holds
-   * host ids (those of the maps), not the container's own.
-   */
-  userns?: {
-    /** Container uids to host uids. */
-    uidMap: IdMap[];
-    /** Container gids to host gids. */
-    gidMap: IdMap[];
-    /** Made by a caller that is not root. */
-    rootless: boolean;
-  };
-}
-
-/** Options of {@link Container.remove}. */
-export interface RemoveOptions {
-  /** Kill a running container first instead of throwing. @default false */
-  force?: boolean;
-}
-
-/** Options of {@link Container.wait}. */
-export interface WaitOptions {
-  /**
-   * Stops waiting (the promise rejects with {@link AbortError}); the container
-   * goes on running.
-   */
-  signal?: AbortSignal;
-}
-
-/** Options of {@link Container.stop}. Durations are in milliseconds, as everywhere in dockless. */
-export interface StopOptions {
-  /** Milliseconds to wait after SIGTERM before SIGKILL. @default 10000 */
-  timeoutMs?: number;
-  /**
-   * Stops waiting (the promise rejects with {@link AbortError}); the SIGTERM
-   * already sent is not undone, and no SIGKILL follows.
-   */
-  signal?: AbortSignal;
-}
-
-/** Output of a detached container, from its log files. */
-export interface ContainerLogs {
-  /** Everything the container wrote on stdout. */
-  stdout: Buffer;
-  /** Everything the container wrote on stderr. */
-  stderr: Buffer;
-}
+export type { ExecOutputOptions, ContainerStatus, ExitStatus, ContainerInfo, RemoveOptions, WaitOptions, StopOptions, ContainerLogs } from './container-types.js';
+import type { ExecOutputOptions, ContainerStatus, ExitStatus, ContainerInfo, RemoveOptions, WaitOptions, StopOptions, ContainerLogs } from './container-types.js';
 
 /** @internal What a {@link Container} is made from. */
 export interface ContainerInit {
@@ -131,18 +44,6 @@ export interface ContainerInit {
 }
 
 const POLL_MS = 20;
-
-function signalName(signo: number | undefined): NodeJS.Signals | null {
-  if (signo === undefined || signo === 0) return null;
-  for (const [name, value] of Object.entries(osConstants.signals)) {
-    if (value === signo) return name as NodeJS.Signals;
-  }
-  return null;
-}
-
-function exitFromStatus(status: ExitedStatus | ExitRecord): ExitStatus {
-  return { exitCode: status.code, signal: signalName(status.signal), oomKilled: status.oom === true };
-}
 
 /**
  * A container: a process tree in its own namespaces on its own root filesystem.
@@ -170,6 +71,7 @@ export class Container implements AsyncDisposable {
   #status: ContainerStatus;
   #exit: ExitStatus | undefined;
   #waiting: Promise<ExitStatus> | undefined;
+  #finishedAt: string | undefined;
   readonly #onRemove: (container: Container) => Promise<void>;
   readonly #helperPath: string | undefined;
   readonly #cgroups: CgroupSet | undefined;
@@ -195,6 +97,7 @@ export class Container implements AsyncDisposable {
     if (init.helper !== undefined) {
       init.helper.next('exited').then(
         (status) => {
+          this.#finishedAt = new Date().toISOString();
           this.#exit = this.#exitFrom(status);
           if (this.#status !== 'removed') this.#status = 'stopped';
           debug('%s exited %o', this.id.slice(0, 12), this.#exit);
@@ -216,6 +119,7 @@ export class Container implements AsyncDisposable {
     if (this.#helper === undefined && this.#status !== 'removed' && this.#status !== 'stopped') {
       this.#status = this.#probeForeign();
     }
+    if (this.#status === 'running' && this.#cgroups !== undefined && isFrozen(this.#cgroups.entries)) return 'paused';
     return this.#status;
   }
 
@@ -354,12 +258,15 @@ export class Container implements AsyncDisposable {
   /**
    * Sends a signal to the container's pid 1 (the init forwards it to the command).
    *
+   * A paused container is thawed after SIGKILL, so that it dies; other signals
+   * reach it when it is unpaused.
+   *
    * @param signal - the signal. @default 'SIGKILL' (as `docker kill`)
-   * @throws {@link InvalidStateError} when the container is not running or created.
+   * @throws {@link InvalidStateError} when the container is not running, paused or created.
    */
   async kill(signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
     const status = this.status;
-    if (status !== 'running' && status !== 'created') {
+    if (status !== 'running' && status !== 'created' && status !== 'paused') {
       throw new InvalidStateError(`kill container ${this.id}: container is ${status}`);
     }
     // Once pid 1 is reaped its pid may be reused: never signal it then.
@@ -370,10 +277,15 @@ export class Container implements AsyncDisposable {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
     }
+    // A frozen process acts on SIGKILL only once thawed (cgroup v1); other signals wait for unpause(), as with Docker.
+    if (status === 'paused' && (signal === 'SIGKILL' || signal === osConstants.signals.SIGKILL)) {
+      await setFrozen(this.#cgroups!.entries, false, `kill container ${this.id}`);
+    }
   }
 
   /**
    * Stops the container as `docker stop` does: SIGTERM, then SIGKILL after `timeoutMs`.
+   * A paused container is unpaused first.
    *
    * @returns how the command ended.
    * @throws {@link InvalidArgumentError} for a negative or non-numeric `timeoutMs`, or the seconds-based `timeout` of earlier versions.
@@ -393,6 +305,7 @@ export class Container implements AsyncDisposable {
       throw new InvalidArgumentError(`${context}: timeoutMs must be a number of milliseconds, 0 or more`);
     }
     throwIfAborted(options.signal, context);
+    if (this.status === 'paused') await setFrozen(this.#cgroups!.entries, false, context);
     const status = this.status;
     if (status === 'created') {
       // pid 1 waiting to start has no handlers yet, so the kernel drops SIGTERM from outside its namespace.
@@ -492,6 +405,151 @@ export class Container implements AsyncDisposable {
   }
 
   /**
+   * The container described in the shape of `docker inspect`: state, command,
+   * configuration, mounts, limits. Works for containers of other processes too
+   * (read from the state directory).
+   *
+   * @throws {@link InvalidStateError} when the container was removed.
+   * @example
+   * ```ts
+   * const { State, Config, HostConfig } = await container.inspect();
+   * console.log(State.Status, State.Pid, Config.Env, HostConfig.Memory);
+   * ```
+   */
+  async inspect(): Promise<ContainerInspect> {
+    const status = this.status;
+    if (status === 'removed') throw new InvalidStateError(`inspect container ${this.id}: container was removed`);
+    const config = await readJson<ContainerConfigRecord>(this.#paths.config);
+    const exit = status === 'stopped' ? await this.wait().catch(() => undefined) : undefined;
+    const finished =
+      exit !== undefined ? await stat(this.#paths.exit).then((s) => s.mtime.toISOString(), () => this.#finishedAt) : undefined;
+    return inspectOf({
+      record: this.#record,
+      config,
+      status,
+      ...(exit !== undefined ? { exit } : {}),
+      ...(finished !== undefined ? { finishedAt: finished } : {}),
+      upper: this.#paths.upper,
+      work: this.#paths.work,
+    });
+  }
+
+  /**
+   * The container's processes, read from the host's `/proc` (nothing runs in the
+   * container): those in its cgroup, or without cgroups the process tree below its pid 1.
+   *
+   * @throws {@link InvalidStateError} unless the container is running or paused.
+   * @example
+   * ```ts
+   * for (const p of await container.top()) console.log(p.pid, p.containerPid, p.uid, p.command.join(' '));
+   * ```
+   */
+  async top(): Promise<ContainerProcess[]> {
+    const status = this.status;
+    if (status !== 'running' && status !== 'paused') {
+      throw new InvalidStateError(`top of container ${this.id}: container is ${status}, not running`);
+    }
+    const pids = this.#cgroups !== undefined ? await cgroupPids(this.#cgroups.entries) : undefined;
+    return listProcesses(this.#record.pid, pids);
+  }
+
+  /**
+   * Freezes every process of the container (its freezer cgroup: v1 `freezer.state`,
+   * v2 `cgroup.freeze`) and waits until the kernel reports them frozen.
+   *
+   * @throws {@link InvalidStateError} unless the container is running.
+   * @throws {@link NotFoundError} when the container has no freezer cgroup (cgroups were not
+   *   available to the process that created it, as rootless without delegation).
+   */
+  async pause(): Promise<void> {
+    const status = this.status;
+    if (status !== 'running') throw new InvalidStateError(`pause container ${this.id}: container is ${status}, not running`);
+    await setFrozen(this.#cgroups?.entries ?? [], true, `pause container ${this.id}`);
+  }
+
+  /**
+   * Thaws a paused container.
+   *
+   * @throws {@link InvalidStateError} unless the container is paused.
+   */
+  async unpause(): Promise<void> {
+    const status = this.status;
+    if (status !== 'paused') throw new InvalidStateError(`unpause container ${this.id}: container is ${status}, not paused`);
+    await setFrozen(this.#cgroups!.entries, false, `unpause container ${this.id}`);
+  }
+
+  /**
+   * Copies into the container directory `containerPath`, as `docker cp` does: the
+   * entries of a tar stream, or a host file or directory (which lands as
+   * `containerPath/<its name>`). Works on running and stopped containers, from any
+   * process: a running container's files are written through its mounted root
+   * (`/proc/<pid>/root`, so also into its tmpfs and bind mounts), a stopped one's into
+   * its upper dir; never through a symlink out of its root. Files belong to the
+   * container's root unless `options.archive`. Device nodes and fifos are refused.
+   *
+   * @throws {@link NotFoundError} when `containerPath` does not exist in the container.
+   * @throws {@link InvalidArgumentError} when it is not a directory, or an entry would replace a directory by a file.
+   * @throws {@link UnsafeContentError} for a tar entry that climbs out with `..`.
+   * @throws {@link InvalidStateError} when the container was removed.
+   * @example
+   * ```ts
+   * await container.copyIn('/tmp/app', '/srv'); // the container now has /srv/app
+   * ```
+   */
+  async copyIn(source: Readable | string, containerPath: string, options: CopyInOptions = {}): Promise<void> {
+    const context = `copy into container ${this.id}`;
+    await copyInto(await this.#files(context), source, containerPath, options, context);
+  }
+
+  /**
+   * A tar stream of the container path `containerPath` (a file, or a directory and
+   * everything below it), named by its last component, as `docker cp` gives it.
+   * A running container is read through its mounted root (its mounts included), a
+   * stopped one from its image and what it wrote (no mounts). A symlink in the
+   * container is resolved inside its root, never on the host.
+   *
+   * @throws {@link NotFoundError} when the path does not exist in the container.
+   * @throws {@link InvalidStateError} when the container was removed.
+   * @example
+   * ```ts
+   * const tar = await container.copyOut('/etc/os-release');
+   * tar.pipe(createWriteStream('/tmp/os-release.tar'));
+   * ```
+   */
+  async copyOut(containerPath: string, options: CopyOutOptions = {}): Promise<Readable> {
+    const context = `copy from container ${this.id}`;
+    return copyOutOf(await this.#files(context), containerPath, options, context);
+  }
+
+  async #files(context: string): Promise<ContainerFiles> {
+    const status = this.status;
+    if (status === 'removed') throw new InvalidStateError(`${context}: container was removed`);
+    const config = await readJson<ContainerConfigRecord>(this.#paths.config);
+    const userns = this.#record.userns;
+    return {
+      upper: this.#paths.upper,
+      lowers: config?.lowers ?? [this.#record.rootfs],
+      ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+      ...(userns?.rootless === true ? { rootlessMaps: { uidMap: userns.uidMap, gidMap: userns.gidMap } } : {}),
+      // A running container's files go through its mounted overlay: written to the upper dir underneath it,
+      // they may stay hidden behind what the kernel has cached (a path the container looked up and did not find).
+      // A rootless caller may not reach it (its pid 1 is not dumpable): then the layers it is.
+      ...((status === 'running' || status === 'paused') && (await reachable(`/proc/${this.#record.pid}/root`))
+        ? { live: { root: `/proc/${this.#record.pid}/root`, verify: (root: FileHandle) => this.#verifyRoot(root, context) } }
+        : {}),
+    };
+  }
+
+  /** Checks that an open `/proc/<pid>/root` is the container's: the pid not reused, and its root already the container's own. */
+  async #verifyRoot(root: FileHandle, context: string): Promise<void> {
+    const [st, host] = await Promise.all([root.stat(), stat('/')]);
+    if (processStartTime(this.#record.pid) !== this.#record.pidStart) {
+      throw new InvalidStateError(`${context}: container is no longer running`);
+    }
+    if (st.dev === host.dev && st.ino === host.ino) throw new InvalidStateError(`${context}: container is not set up yet`);
+  }
+
+  /**
    * Removes the container: its upper directory (all it wrote), generated files
    * and state. Removing a removed container is a no-op.
    *
@@ -500,7 +558,7 @@ export class Container implements AsyncDisposable {
   async remove(options: RemoveOptions = {}): Promise<void> {
     const status = this.status;
     if (status === 'removed') return;
-    if (status === 'running' || status === 'created') {
+    if (status === 'running' || status === 'created' || status === 'paused') {
       if (options.force !== true) {
         throw new InvalidStateError(`remove container ${this.id}: container is ${status}; stop it or pass { force: true }`);
       }
@@ -521,6 +579,16 @@ export class Container implements AsyncDisposable {
   /** Kills (if needed) and removes the container; for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.remove({ force: true });
+  }
+}
+
+/** Whether a directory can be opened (`/proc/<pid>/root` needs ptrace access to the process). */
+async function reachable(dir: string): Promise<boolean> {
+  try {
+    await (await open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY)).close();
+    return true;
+  } catch {
+    return false;
   }
 }
 

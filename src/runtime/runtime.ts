@@ -28,6 +28,7 @@ import {
   makeContainerDirs,
   readJson,
   writeJsonAtomic,
+  type ContainerConfigRecord,
   type ContainerPaths,
   type ContainerRecord,
   type ProcessRecord,
@@ -55,10 +56,11 @@ import {
   type UsernsHost,
   type UsernsSetting,
 } from './userns.js';
-import { effectiveProcess } from './image-config.js';
+import { effectiveProcess, type EffectiveProcess } from './image-config.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { containerSource } from './source.js';
+import { configRecord, processRecord } from './records.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 
 const debug = createDebug('dockless:runtime');
@@ -386,6 +388,7 @@ export class Runtime implements AsyncDisposable {
         };
         if (start) record.started = record.created;
         steps = [
+          writeFile(paths.config, JSON.stringify(configRecord(spec, source, proc, hostname, plan)), { mode: 0o600, flag: 'wx' }),
           writeJsonAtomic(paths.record, record),
           writeJsonAtomic(paths.process, processRecord(plan, source.lowers), 0o600),
           helper.next(start ? 'started' : 'created'),
@@ -550,21 +553,6 @@ export class Runtime implements AsyncDisposable {
   pathsOf(id: string): ContainerPaths {
     return containerPaths(this.root, this.stateDir, id);
   }
-}
-
-/** What an exec into the container needs to know of its process. */
-function processRecord(plan: RunPlan, lowers: string[]): ProcessRecord {
-  return {
-    env: [...plan.env],
-    cwd: plan.cwd,
-    user: { uid: plan.user.uid, gid: plan.user.gid, groups: [...plan.user.groups] },
-    lowers,
-    namespaces: [...plan.namespaces],
-    ...(plan.caps !== undefined ? { caps: plan.caps.toString(16).padStart(16, '0') } : {}),
-    noNewPrivileges: plan.noNewPrivileges === true,
-    ...(plan.seccomp !== undefined ? { seccomp: plan.seccomp.toString('base64') } : {}),
-    rlimits: [...(plan.rlimits ?? [])],
-  };
 }
 
 function leaseId(containerId: string): string {

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { ownerToken, selfStartTime, writeFileAtomic } from '../util/index.js';
 import type { CgroupRecord } from './cgroups/cgroup-set.js';
 import type { HelperRlimit } from './security.js';
+import type { ContainerResources } from './cgroups/resources.js';
 import type { StdioMode } from './spec.js';
 import type { UsernsRecord } from './userns.js';
 
@@ -56,6 +57,36 @@ export interface ProcessRecord {
   rlimits: HelperRlimit[];
 }
 
+/**
+ * What `config.json` holds: how the container was configured, for `inspect()` and
+ * for reading its files. Written once at creation, readable by the owner only
+ * (the environment may hold secrets).
+ */
+export interface ContainerConfigRecord {
+  version: 1;
+  hostname: string;
+  /** `NAME=value` pairs, as the process got them. */
+  env: string[];
+  /** The image's or the spec's entrypoint, when there is one. */
+  entrypoint?: string[];
+  /** The command after the entrypoint. */
+  cmd: string[];
+  cwd: string;
+  /** The user as given (`name`, `uid:gid`), when one was. */
+  user?: string;
+  labels?: Record<string, string>;
+  /** The overlay lower dirs, top-most first. */
+  lowers: string[];
+  mounts: { type: 'bind' | 'tmpfs'; source: string; target: string; readonly: boolean }[];
+  resources?: ContainerResources;
+  init: boolean;
+  privileged: boolean;
+  readonlyRootfs: boolean;
+  cgroupParent?: string;
+  capAdd?: string[];
+  capDrop?: string[];
+}
+
 /** What `exit.json` holds: the helper's `exited` status line. */
 export interface ExitRecord {
   type: 'exited';
@@ -94,6 +125,8 @@ export interface ContainerPaths {
   record: string;
   /** The container process's settings ({@link ProcessRecord}). */
   process: string;
+  /** `config.json`: see {@link ContainerConfigRecord}. */
+  config: string;
   exit: string;
   fifo: string;
   target: string;
@@ -117,6 +150,7 @@ export function containerPaths(root: string, stateDir: string, id: string): Cont
     owner: join(state, 'owner.json'),
     record: join(state, 'state.json'),
     process: join(state, 'process.json'),
+    config: join(state, 'config.json'),
     exit: join(state, 'exit.json'),
     fifo: join(state, 'start.fifo'),
     target: join(state, 'rootfs'),

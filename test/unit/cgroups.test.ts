@@ -214,11 +214,13 @@ function byController(plans: HierarchyPlan[], c: string): HierarchyPlan {
 }
 const writes = (p: HierarchyPlan) => p.writes.map((w) => w.candidates.map((c) => `${c.file}=${c.value}`).join('|'));
 
-test('planCgroups on v1: one cgroup per hierarchy, v1 files, cpuset copied, stats controllers always', () => {
+test('planCgroups on v1: one cgroup per hierarchy, v1 files, cpuset copied, stats and freezer controllers always', () => {
   const host = v1Host();
   const none = planCgroups(undefined, host, 'dockless-1');
+  // The freezer is what pause() needs; without it a container cannot be paused.
   assert.deepEqual(none.hierarchies.map((p) => p.dir).sort(), [
     '/sys/fs/cgroup/cpuacct/dockless-1',
+    '/sys/fs/cgroup/freezer/dockless-1',
     '/sys/fs/cgroup/memory/process_api/5744adec/dockless-1',
     '/sys/fs/cgroup/pids/dockless-1',
   ]);

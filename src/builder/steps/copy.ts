@@ -13,7 +13,7 @@ import type { Lease } from '../../store/index.js';
 import { cacheKey, type CacheKeyInput } from '../cache.js';
 import { copySources, writeContent, type FileOwner } from '../copy.js';
 import { fetchTo, isUrl } from '../fetch-url.js';
-import type { MergedView } from '../merged-view.js';
+import type { MergedView } from '../../layer/index.js';
 import type { PlannedStep } from '../recipe.js';
 import { expandSources, sourcesDigest, type SourceFs } from '../source-fs.js';
 import { contextual, rewrap } from '../error-context.js';

@@ -371,6 +371,9 @@ export class CgroupSet {
    * @throws {@link InvalidStateError} when a cgroup cannot be removed in time.
    */
   async remove(context = 'remove cgroups'): Promise<void> {
+    // Frozen (v1) processes act on SIGKILL only once thawed: first, or every other rmdir waits for them in vain.
+    const freezer = this.entries.find((e) => e.version === 1 && e.controllers.includes('freezer'));
+    if (freezer !== undefined) await killMembers(freezer);
     for (const e of this.entries) await removeTree(e, context);
   }
 }
@@ -423,5 +426,8 @@ async function killMembers(entry: CgroupRecord): Promise<void> {
     } catch {
       /* gone already */
     }
+  }
+  if (entry.version === 1 && entry.controllers.includes('freezer')) {
+    await writeCgroupFile(posix.join(entry.dir, 'freezer.state'), 'THAWED').catch(() => undefined);
   }
 }

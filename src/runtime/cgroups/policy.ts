@@ -68,10 +68,10 @@ export interface CgroupPlan {
 
 /**
  * Controllers every container gets a cgroup for, even without limits: they give
- * `stats()` and OOM reports. `cpuacct` exists on v1 only; on v2 CPU time is in
- * `cpu.stat`, which every cgroup has.
+ * `stats()`, OOM reports and `pause()`. `cpuacct` and `freezer` exist on v1 only;
+ * on v2 CPU time is in `cpu.stat` and freezing in `cgroup.freeze`, which every cgroup has.
  */
-const STATS_CONTROLLERS = ['memory', 'pids', 'cpuacct'];
+const STATS_CONTROLLERS = ['memory', 'pids', 'cpuacct', 'freezer'];
 
 const CPUSET_RE = /^\d+(-\d+)?(,\d+(-\d+)?)*$/;
 const SEGMENT_RE = /^[A-Za-z0-9_.:@-]+$/;

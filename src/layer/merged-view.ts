@@ -11,7 +11,7 @@ import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import { readXattrs } from '../helper/index.js';
-import { isOverlayWhiteout, OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from '../layer/index.js';
+import { isOverlayWhiteout, OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from './whiteout.js';
 
 const MAX_SYMLINKS = 40;
 

@@ -1,0 +1,174 @@
+/**
+ * `container.inspect()`: a container described in the shape of `docker inspect`,
+ * from its records in the state directory.
+ *
+ * @module
+ */
+
+import { CPU_PERIOD_US } from './cgroups/policy.js';
+import type { ContainerConfigRecord, ContainerRecord } from './state.js';
+
+/** The `State` part of {@link ContainerInspect}. */
+export interface InspectState {
+  /** Docker's status words: `created`, `running`, `paused`, `exited` (also once removed). */
+  Status: 'created' | 'running' | 'paused' | 'exited';
+  Running: boolean;
+  Paused: boolean;
+  /** Host pid of the container's pid 1; 0 once it has exited. */
+  Pid: number;
+  ExitCode: number;
+  OOMKilled: boolean;
+  /** ISO time of start; Docker's zero time before it started. */
+  StartedAt: string;
+  /** ISO time of the end as first seen by this process; Docker's zero time before. */
+  FinishedAt: string;
+}
+
+/** The `Config` part of {@link ContainerInspect}. */
+export interface InspectConfig {
+  Hostname: string;
+  /** `NAME=value` pairs. */
+  Env: string[];
+  Cmd: string[];
+  /** null when the container has no entrypoint, as Docker shows it. */
+  Entrypoint: string[] | null;
+  WorkingDir: string;
+  /** `''` for the default (root). */
+  User: string;
+  /** The image's labels. */
+  Labels: Record<string, string>;
+  Image: string;
+}
+
+/** One entry of {@link ContainerInspect.Mounts}. */
+export interface InspectMount {
+  Type: 'bind' | 'tmpfs';
+  Source: string;
+  Destination: string;
+  RW: boolean;
+}
+
+/** The `HostConfig` part of {@link ContainerInspect}: limits and security settings. 0 means no limit, as Docker shows it. */
+export interface InspectHostConfig {
+  /** Memory limit in bytes. */
+  Memory: number;
+  /** Memory + swap limit in bytes; -1 unlimited. */
+  MemorySwap: number;
+  /** CPU time in billionths of a CPU. */
+  NanoCpus: number;
+  CpuShares: number;
+  CpuPeriod: number;
+  CpuQuota: number;
+  CpusetCpus: string;
+  BlkioWeight: number;
+  /** null when unlimited, as Docker shows it. */
+  PidsLimit: number | null;
+  Privileged: boolean;
+  ReadonlyRootfs: boolean;
+  Init: boolean;
+  CgroupParent: string;
+  CapAdd: string[] | null;
+  CapDrop: string[] | null;
+  /** `'host'` without a user namespace, as Docker shows it; `''` with one. */
+  UsernsMode: string;
+}
+
+/**
+ * A container in the shape of `docker inspect` (the fields that make sense
+ * without a daemon). Plain data: it can be `JSON.stringify`ed as it is.
+ */
+export interface ContainerInspect {
+  /** The 64-hex id. */
+  Id: string;
+  /** `/name`, as Docker writes it; `''` for a container without a name. */
+  Name: string;
+  /** ISO time of creation. */
+  Created: string;
+  /** The executable of the command (the entrypoint's first word, else the command's). */
+  Path: string;
+  /** The rest of the command. */
+  Args: string[];
+  State: InspectState;
+  /** The image reference, or the rootfs directory. */
+  Image: string;
+  /** Whether the container outlives the process that created it (dockless's own). */
+  Detached: boolean;
+  Config: InspectConfig;
+  Mounts: InspectMount[];
+  HostConfig: InspectHostConfig;
+  /** The overlay's directories, as Docker's `GraphDriver`. */
+  GraphDriver: { Name: 'overlay2'; Data: { LowerDir: string; UpperDir: string; WorkDir: string } };
+}
+
+/** Docker's zero time, for times that have not happened. */
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/** What {@link inspectOf} needs beside the records. */
+export interface InspectInput {
+  record: ContainerRecord;
+  /** Missing for a container made before `config.json` existed. */
+  config: ContainerConfigRecord | undefined;
+  status: 'created' | 'running' | 'paused' | 'stopped' | 'removed';
+  exit?: { exitCode: number; oomKilled: boolean };
+  finishedAt?: string;
+  upper: string;
+  work: string;
+}
+
+/** Builds the inspect object; pure. */
+export function inspectOf(input: InspectInput): ContainerInspect {
+  const { record, config: c, status } = input;
+  const r = c?.resources ?? {};
+  const argv = record.cmd;
+  const docker = status === 'stopped' || status === 'removed' ? 'exited' : status;
+  const quota = r.cpus !== undefined ? Math.round(r.cpus * CPU_PERIOD_US) : 0;
+  return {
+    Id: record.id,
+    Name: record.name !== undefined ? `/${record.name}` : '',
+    Created: record.created,
+    Path: argv[0] ?? '',
+    Args: argv.slice(1),
+    State: {
+      Status: docker,
+      Running: status === 'running' || status === 'paused',
+      Paused: status === 'paused',
+      Pid: docker === 'exited' ? 0 : record.pid,
+      ExitCode: input.exit?.exitCode ?? 0,
+      OOMKilled: input.exit?.oomKilled ?? false,
+      StartedAt: record.started ?? ZERO_TIME,
+      FinishedAt: input.finishedAt ?? ZERO_TIME,
+    },
+    Image: record.image ?? record.rootfs,
+    Detached: record.detached,
+    Config: {
+      Hostname: c?.hostname ?? '',
+      Env: c?.env ?? [],
+      Cmd: c?.cmd ?? argv,
+      Entrypoint: c?.entrypoint ?? null,
+      WorkingDir: c?.cwd ?? '',
+      User: c?.user ?? '',
+      Labels: c?.labels ?? {},
+      Image: record.image ?? record.rootfs,
+    },
+    Mounts: (c?.mounts ?? []).map((m) => ({ Type: m.type, Source: m.source, Destination: m.target, RW: !m.readonly })),
+    HostConfig: {
+      Memory: r.memory ?? 0,
+      MemorySwap: r.memory === undefined ? 0 : (r.memorySwap ?? r.memory * 2),
+      NanoCpus: r.cpus !== undefined ? Math.round(r.cpus * 1e9) : 0,
+      CpuShares: r.cpuShares ?? 0,
+      CpuPeriod: quota > 0 ? CPU_PERIOD_US : 0,
+      CpuQuota: quota,
+      CpusetCpus: r.cpuset ?? '',
+      BlkioWeight: r.ioWeight ?? 0,
+      PidsLimit: r.pids ?? null,
+      Privileged: c?.privileged ?? false,
+      ReadonlyRootfs: c?.readonlyRootfs ?? false,
+      Init: c?.init ?? true,
+      CgroupParent: c?.cgroupParent ?? '',
+      CapAdd: c?.capAdd ?? null,
+      CapDrop: c?.capDrop ?? null,
+      UsernsMode: record.userns !== undefined ? '' : 'host',
+    },
+    GraphDriver: { Name: 'overlay2', Data: { LowerDir: (c?.lowers ?? [record.rootfs]).join(':'), UpperDir: input.upper, WorkDir: input.work } },
+  };
+}

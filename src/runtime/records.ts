@@ -1,0 +1,64 @@
+/**
+ * The records a container leaves in its state directory besides `state.json`:
+ * `process.json` (what an exec needs) and `config.json` (what inspect and the
+ * file copies need), both built from the launch's plan.
+ *
+ * @module
+ */
+
+import type { EffectiveProcess } from './image-config.js';
+import type { RunPlan } from './run-args.js';
+import type { ContainerSource } from './source.js';
+import type { ContainerSpec } from './spec.js';
+import type { ContainerConfigRecord, ProcessRecord } from './state.js';
+
+/** What an exec into the container needs to know of its process. */
+export function processRecord(plan: RunPlan, lowers: string[]): ProcessRecord {
+  return {
+    env: [...plan.env],
+    cwd: plan.cwd,
+    user: { uid: plan.user.uid, gid: plan.user.gid, groups: [...plan.user.groups] },
+    lowers,
+    namespaces: [...plan.namespaces],
+    ...(plan.caps !== undefined ? { caps: plan.caps.toString(16).padStart(16, '0') } : {}),
+    noNewPrivileges: plan.noNewPrivileges === true,
+    ...(plan.seccomp !== undefined ? { seccomp: plan.seccomp.toString('base64') } : {}),
+    rlimits: [...(plan.rlimits ?? [])],
+  };
+}
+
+/** What `inspect()` and the file copies need to know of the container's configuration. */
+export function configRecord(
+  spec: ContainerSpec,
+  source: ContainerSource,
+  proc: EffectiveProcess,
+  hostname: string,
+  plan: RunPlan,
+): ContainerConfigRecord {
+  const entrypoint = spec.entrypoint ?? source.config?.Entrypoint ?? undefined;
+  const labels = source.config?.Labels ?? undefined;
+  return {
+    version: 1,
+    hostname,
+    env: [...plan.env],
+    ...(entrypoint != null && entrypoint.length > 0 ? { entrypoint: [...entrypoint] } : {}),
+    cmd: proc.argv.slice(entrypoint?.length ?? 0),
+    cwd: proc.cwd,
+    ...(proc.user !== undefined ? { user: proc.user } : {}),
+    ...(labels != null && Object.keys(labels).length > 0 ? { labels } : {}),
+    lowers: source.lowers,
+    mounts: (spec.mounts ?? []).map((m) => ({
+      type: m.type,
+      source: m.type === 'bind' ? m.source : 'tmpfs',
+      target: m.target,
+      readonly: m.readonly === true,
+    })),
+    ...(spec.resources !== undefined ? { resources: { ...spec.resources } } : {}),
+    init: spec.init !== false,
+    privileged: spec.privileged === true,
+    readonlyRootfs: spec.readonlyRootfs === true,
+    ...(spec.cgroupParent !== undefined ? { cgroupParent: spec.cgroupParent } : {}),
+    ...(spec.capAdd !== undefined ? { capAdd: [...spec.capAdd] } : {}),
+    ...(spec.capDrop !== undefined ? { capDrop: [...spec.capDrop] } : {}),
+  };
+}
