@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, readFileSync, readdirSync } from 'node:fs';
+import { accessSync, constants, readFileSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import createDebug from 'debug';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, PermissionError } from '../errors.js';
 
 const debug = createDebug('dockless:helper');
 
@@ -81,7 +81,10 @@ function helperCacheDir(): string {
 function buildOnFirstUse(): string {
   const dir = helperCacheDir();
   const built = join(dir, 'dockless-helper');
-  if (!isExecutable(built)) {
+  // A binary that another user could have planted or changed is never run (root
+  // with a user's HOME, through `sudo -E`, would otherwise run it as root).
+  if (isExecutable(built)) checkOwnFile(built, dir);
+  else {
     const script = join(nativeDir, 'build.mjs');
     debug('no helper in %s: building %s', nativeBuildDir, built);
     process.emitWarning(`building the native helper into \`${dir}\` (once)`, { code: 'DOCKLESS_HELPER_BUILD' });
@@ -100,9 +103,24 @@ function buildOnFirstUse(): string {
       });
     }
   }
+  checkOwnFile(built, dir);
   checked.add(built);
   firstUseBuild = built;
   return built;
+}
+
+/** Refuses a first-use build whose file or directories (up to the cache's `dockless` folder) are not this user's alone. */
+function checkOwnFile(file: string, dir: string): void {
+  const uid = process.getuid?.() ?? 0;
+  for (const path of [file, dir, dirname(dir)]) {
+    const info = statSync(path);
+    if (info.uid !== uid || (info.mode & 0o022) !== 0) {
+      throw new PermissionError(
+        `native helper \`${file}\`: \`${path}\` must belong to uid ${uid} and be writable by nobody else (owner ${info.uid}, mode ${(info.mode & 0o7777).toString(8)})`,
+        { path },
+      );
+    }
+  }
 }
 
 function sourceHash(): string {

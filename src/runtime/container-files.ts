@@ -441,7 +441,7 @@ export async function copyInto(
         }
         if (existing === undefined) {
           await mkdir(leaf, { mode: 0o700 });
-          await chown(leaf, uid, gid).catch((e) => ignoreOwnEperm(e, { uid, gid }));
+          await lchown(leaf, uid, gid).catch((e) => ignoreOwnEperm(e, { uid, gid }));
         }
         made.set(rel, 'dir');
         // Modes and times last: a read-only directory must still take its entries.

@@ -518,8 +518,14 @@ export class Runtime implements AsyncDisposable {
     for (const id of await this.#ids()) {
       const container = await this.get(id).catch(() => undefined);
       if (container === undefined || container.status !== 'stopped') continue;
-      await container.remove();
-      removed.push(id);
+      // One container that cannot be removed (another process got there first, a busy
+      // cgroup) does not keep the others and the leftovers from being pruned.
+      try {
+        await container.remove();
+        removed.push(id);
+      } catch (error) {
+        debug('prune: %s not removed: %s', id.slice(0, 12), error instanceof Error ? error.message : String(error));
+      }
     }
     this.#cgroupHost ??= detectCgroups();
     const leftovers = await pruneLeftovers({

@@ -119,9 +119,14 @@ export async function commitBlob(paths: StorePaths, blob: IngestedBlob): Promise
   } catch (err) {
     if (!isErrno(err, 'ENOENT')) throw err;
     await mkdir(dir, { recursive: true });
+    // A new algorithm directory (blobs/sha512) must itself survive a power loss.
+    await fsyncDir(paths.blobs);
     await rename(tmp, target);
   }
   await fsyncDir(dir);
+  // A rename keeps the time the bytes were written: a blob downloaded early in a long
+  // pull would look older than GC's grace period before anything references it.
+  await touch(target);
 }
 
 async function writeIngest(paths: StorePaths, bytes: Uint8Array): Promise<string> {

@@ -348,9 +348,16 @@ export async function publishSnapshot(
       } catch (err) {
         if (!isErrno(err, 'ENOTEMPTY', 'EEXIST')) throw err;
         const broken = join(paths.trash, `snapshot-${ownerToken()}`);
-        await rename(final, broken);
+        // GC (under the store lock, not this one) may have swept the marker-less directory meanwhile.
+        const moved = await rename(final, broken).then(
+          () => true,
+          (e: unknown) => {
+            if (isErrno(e, 'ENOENT')) return false;
+            throw e;
+          },
+        );
         await rename(tmp, final);
-        await removeTree(broken);
+        if (moved) await removeTree(broken);
       }
       await fsyncDir(paths.snapshots);
       return true;

@@ -79,7 +79,10 @@ export async function setFrozen(cgroups: readonly CgroupRecord[], frozen: boolea
     }
     if (readState(f) === want) return;
     if (Date.now() > deadline) {
-      throw new InvalidStateError(`${context}: \`${f.control}\` still ${readState(f) ?? 'unreadable'} after ${FREEZE_TIMEOUT_MS} ms`);
+      const state = readState(f) ?? 'unreadable';
+      // A pause that did not complete must not leave the container half-frozen (and reported paused).
+      if (frozen) await writeFile(f.control, f.version === 1 ? 'THAWED' : '0', { flag: fsConstants.O_WRONLY }).catch(() => undefined);
+      throw new InvalidStateError(`${context}: \`${f.control}\` still ${state} after ${FREEZE_TIMEOUT_MS} ms`);
     }
     await sleep(Math.min(1 << attempt, 50));
   }
