@@ -92,9 +92,27 @@ function layersTree(files: ContainerFiles): Tree {
 
 function liveTree(files: ContainerFiles, live: { root: string; verify: (root: FileHandle) => Promise<void> }): Tree {
   return {
-    // The root itself is the magic link, to follow.
-    lstat: (rel) => (rel === '' ? stat(live.root) : lstat(hostJoin(live.root, rel))).catch(() => undefined),
-    readdir: async (rel) => (await readdir(hostJoin(live.root, rel))).sort(),
+    // The root itself is the magic link, to follow. Below it nothing is looked up by
+    // path: the container could swap a directory for a symlink to a host path
+    // mid-copy (docker cp's CVE-2018-15664); the parent is opened component by component.
+    lstat: async (rel) => {
+      if (rel === '') return stat(live.root).catch(() => undefined);
+      const parent = await openBeneath(live.root, posix.dirname(rel) === '.' ? '' : posix.dirname(rel), undefined, live.verify).catch(() => undefined);
+      if (parent === undefined) return undefined;
+      try {
+        return await lstat(at(parent, posix.basename(rel))).catch(() => undefined);
+      } finally {
+        await parent.close();
+      }
+    },
+    readdir: async (rel) => {
+      const dir = await openBeneath(live.root, rel, undefined, live.verify);
+      try {
+        return (await readdir(at(dir, '.'))).sort();
+      } finally {
+        await dir.close();
+      }
+    },
     baseOf: async () => live.root,
     writable: live.root,
     // Through the mount, ids are those of the user namespace the mount belongs to, for rootless the caller's own.
