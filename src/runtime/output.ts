@@ -56,15 +56,23 @@ export async function collectOutput(
     const chunks: Buffer[] = [];
     let size = 0;
     if (stream === null) return Buffer.alloc(0);
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      if (over !== undefined) continue;
-      size += chunk.length;
-      if (size > max) {
-        over = new OutputLimitError(`${context}: ${name} is over maxBuffer (${max} bytes)`, { stream: name, maxBuffer: max });
-        onLimit();
-        continue;
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        if (over !== undefined) break;
+        size += chunk.length;
+        if (size > max) {
+          over = new OutputLimitError(`${context}: ${name} is over maxBuffer (${max} bytes)`, { stream: name, maxBuffer: max });
+          onLimit();
+          // A child the command left behind may hold the pipes open: stop reading now.
+          streams.stdout?.destroy();
+          streams.stderr?.destroy();
+          break;
+        }
+        chunks.push(chunk);
       }
-      chunks.push(chunk);
+    } catch (error) {
+      // The other stream's limit destroyed this one: the limit is the error to report.
+      if (over === undefined) throw error;
     }
     return Buffer.concat(chunks);
   };
