@@ -184,10 +184,12 @@ static int join_namespaces(int pidfd, int proc, pid_t pid, int flags, struct dl_
 		if (errno != EINVAL)
 			return dl_fail_errno(e, "setns", "", "setns `pidfd %d`", (int)pid);
 	}
+	/* All of them first: a failed open below breaks out before the rest are set. */
+	for (i = 0; i < N_NS; i++)
+		fds[i] = -1;
 	for (i = 0; i < N_NS; i++) {
 		char path[32];
 
-		fds[i] = -1;
 		if (!(flags & ns_files[i].flag))
 			continue;
 		snprintf(path, sizeof path, "ns/%s", ns_files[i].name);

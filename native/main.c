@@ -1,6 +1,7 @@
 /* dockless-helper OP [OPTIONS…] [-- ARGS…]: the one native program dockless runs.
  * The contract is native/PROTOCOL.md. */
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -35,6 +36,9 @@ int cmd_version(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	dl_main_argv = argv;
+	/* Status lines go to a caller that may be gone: EPIPE, never death by SIGPIPE
+	 * (PROTOCOL.md). A workload gets SIG_DFL back before its execve. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
 		dl_usage(NULL, "usage: dockless-helper run|exec|meta|xattrs|rm|syncfs|version|seal [OPTIONS…] [-- ARGS…]");
 	dl_config_argv(&argc, &argv);

@@ -123,7 +123,8 @@ _Noreturn void dl_process_exec(const struct dl_process *p)
 			size_t dlen = (size_t)(end - s), flen = strlen(file);
 			char buf[PATH_MAX];
 
-			if (dlen + 1 + flen < sizeof buf) {
+			/* An empty entry is written as `.`: one byte more than its length. */
+			if ((dlen == 0 ? 1 : dlen) + 1 + flen < sizeof buf) {
 				/* An empty PATH entry means the current directory. */
 				if (dlen == 0) {
 					buf[0] = '.';
