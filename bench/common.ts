@@ -1,12 +1,15 @@
 /**
- * What the image benchmarks (bench/pull, bench/unpack) share: command-line
- * options, the deterministic generation of layer contents, and the numbers
- * they print. Each bench keeps its own image layout (word list, file sizes,
+ * What the benchmarks share: command-line options, latency figures, the runc
+ * bundle the start and exec benches time beside ours, and for the image
+ * benchmarks (bench/pull, bench/unpack) the deterministic generation of layer
+ * contents and the numbers they print. Each bench keeps its own image layout (word list, file sizes,
  * plans), so that the images they cache stay as they were.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, promises as fs } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
@@ -150,4 +153,44 @@ export function layerTotals(layers: readonly LayerInfo[]): { compressed: number;
     uncompressed: layers.reduce((n, l) => n + l.uncompressed, 0),
     files: layers.reduce((n, l) => n + l.files, 0),
   };
+}
+
+/** Median, 95th percentile and mean of latency samples. */
+export function latencyStats(samples: number[]): { median: number; p95: number; mean: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  return {
+    median: s[Math.floor(s.length / 2)]!,
+    p95: s[Math.min(s.length - 1, Math.floor(s.length * 0.95))]!,
+    mean: s.reduce((a, b) => a + b, 0) / s.length,
+  };
+}
+
+/** A command's path on PATH, or `undefined`. */
+export function which(cmd: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/**
+ * A runc bundle in `base/bundle` whose read-only root is `rootfs` and whose
+ * process is `args`, with runc's state in `base/runc-state`; or, when runc
+ * cannot be measured here, why.
+ */
+export async function runcBundle(
+  base: string,
+  rootfs: string,
+  args: string[],
+): Promise<{ runc: string; bundle: string; root: string } | { skip: string }> {
+  const runc = which('runc');
+  if (runc === undefined) return { skip: 'runc is not installed: apt-get install runc' };
+  if (process.getuid?.() !== 0) return { skip: 'runc needs root' };
+  const bundle = join(base, 'bundle');
+  await fs.mkdir(bundle);
+  execFileSync(runc, ['spec', '--bundle', bundle]);
+  const config = JSON.parse(await fs.readFile(join(bundle, 'config.json'), 'utf8'));
+  config.root = { path: rootfs, readonly: true };
+  config.process.terminal = false;
+  config.process.args = args;
+  await fs.writeFile(join(bundle, 'config.json'), JSON.stringify(config));
+  return { runc, bundle, root: join(base, 'runc-state') };
 }

@@ -6,25 +6,16 @@
  *
  * Run: node --import tsx bench/exec.ts [runs]   (root, for runc)
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, rootfsFromHost } from '../src/index.js';
+import { latencyStats, runcBundle } from './common.js';
 
 const RUNS = Number(process.argv[2] ?? 200);
 
-function stats(samples: number[]): { median: number; p95: number } {
-  const s = [...samples].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)]!, p95: s[Math.min(s.length - 1, Math.floor(s.length * 0.95))]! };
-}
-
 const fmt = (n: number) => n.toFixed(2).padStart(8);
-
-function which(cmd: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
 
 const base = await mkdtemp(join(tmpdir(), 'dockless-bench-exec-'));
 try {
@@ -50,24 +41,16 @@ try {
     ours.push(await execOnce());
     outputs.push(await outputOnce());
   }
-  const o = stats(ours);
-  const out = stats(outputs);
+  const o = latencyStats(ours);
+  const out = latencyStats(outputs);
   console.log(`dockless exec true → wait (${RUNS} sequential):   median ${fmt(o.median)} ms   p95 ${fmt(o.p95)} ms`);
   console.log(`dockless container.output(['true']) (${RUNS}):     median ${fmt(out.median)} ms   p95 ${fmt(out.p95)} ms`);
 
-  const runc = which('runc');
-  if (runc === undefined || process.getuid?.() !== 0) {
-    console.log(`runc: not measured (${runc === undefined ? 'runc is not installed: apt-get install runc' : 'runc needs root'})`);
+  const setup = await runcBundle(base, rootfs.path, ['sleep', '100000']);
+  if ('skip' in setup) {
+    console.log(`runc: not measured (${setup.skip})`);
   } else {
-    const bundle = join(base, 'bundle');
-    await mkdir(bundle);
-    execFileSync(runc, ['spec', '--bundle', bundle]);
-    const config = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8'));
-    config.root = { path: rootfs.path, readonly: true };
-    config.process.terminal = false;
-    config.process.args = ['sleep', '100000'];
-    await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
-    const runcRoot = join(base, 'runc-state');
+    const { runc, bundle, root: runcRoot } = setup;
     const id = `bench-exec-${process.pid}`;
     const started = spawnSync(runc, ['--root', runcRoot, 'run', '--detach', '--bundle', bundle, id], { stdio: 'ignore' });
     if (started.status !== 0) throw new Error(`runc run --detach exited ${started.status}`);
@@ -81,7 +64,7 @@ try {
       for (let i = 0; i < 5; i++) runcOnce();
       const theirs: number[] = [];
       for (let i = 0; i < RUNS; i++) theirs.push(runcOnce());
-      const r = stats(theirs);
+      const r = latencyStats(theirs);
       console.log(`runc exec true (${RUNS} sequential):              median ${fmt(r.median)} ms   p95 ${fmt(r.p95)} ms`);
       console.log(`ratio ours/runc (median): ${(o.median / r.median).toFixed(2)}`);
     } finally {

@@ -9,32 +9,19 @@
  *
  * Run: node --import tsx bench/start-latency.ts [runs]
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, rootfsFromHost } from '../src/index.js';
+import { latencyStats, runcBundle } from './common.js';
 import { securityPlan } from '../src/runtime/security.js';
 import type { ContainerSpec } from '../src/runtime/spec.js';
 
 const RUNS = Number(process.argv[2] ?? 200);
 const CONCURRENCY = 8;
 
-function stats(samples: number[]): { median: number; p95: number; mean: number } {
-  const s = [...samples].sort((a, b) => a - b);
-  return {
-    median: s[Math.floor(s.length / 2)]!,
-    p95: s[Math.min(s.length - 1, Math.floor(s.length * 0.95))]!,
-    mean: s.reduce((a, b) => a + b, 0) / s.length,
-  };
-}
-
 const fmt = (n: number) => n.toFixed(2).padStart(8);
-
-function which(cmd: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
 
 const base = await mkdtemp(join(tmpdir(), 'dockless-bench-'));
 try {
@@ -62,7 +49,7 @@ try {
   );
   const throughput = RUNS / ((performance.now() - t) / 1000);
 
-  const o = stats(ours);
+  const o = latencyStats(ours);
   console.log(`dockless run→wait (${RUNS} sequential):   median ${fmt(o.median)} ms   p95 ${fmt(o.p95)} ms`);
   console.log(`dockless throughput (${CONCURRENCY} concurrent):  ${throughput.toFixed(1)} containers/s`);
 
@@ -85,11 +72,11 @@ try {
   const rounds = Math.min(RUNS, 100);
   const samples = variants.map((): number[] => []);
   for (let i = 0; i < rounds; i++) for (const [k, [, extra]] of variants.entries()) samples[k]!.push(await once(extra));
-  const reference = stats(samples[0]!).median;
+  const reference = latencyStats(samples[0]!).median;
   console.log(`\nsecurity parts (${rounds} interleaved rounds):`);
   console.log(`  ${'variant'.padEnd(56)} median ms   Δ vs default`);
   for (const [k, [name]] of variants.entries()) {
-    const m = stats(samples[k]!).median;
+    const m = latencyStats(samples[k]!).median;
     console.log(`  ${name.padEnd(56)} ${fmt(m)}   ${k === 0 ? '' : (m - reference).toFixed(2).padStart(8)}`);
   }
   const policy = (options: Partial<ContainerSpec>, n: number) => {
@@ -106,19 +93,11 @@ try {
   const uncached = fresh.reduce((sum, cap) => sum + policy({ capAdd: [cap], capDrop: ['MKNOD'] }, 1), 0) / fresh.length;
   console.log(`  TS policy per container, default profile compiled afresh (a new capability set): ${uncached.toFixed(3)} ms\n`);
 
-  const runc = which('runc');
-  if (runc === undefined || process.getuid?.() !== 0) {
-    console.log(`runc: not measured (${runc === undefined ? 'runc is not installed: apt-get install runc' : 'runc needs root'})`);
+  const setup = await runcBundle(base, rootfs.path, ['true']);
+  if ('skip' in setup) {
+    console.log(`runc: not measured (${setup.skip})`);
   } else {
-    const bundle = join(base, 'bundle');
-    await mkdir(bundle);
-    execFileSync(runc, ['spec', '--bundle', bundle]);
-    const config = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8'));
-    config.root = { path: rootfs.path, readonly: true };
-    config.process.terminal = false;
-    config.process.args = ['true'];
-    await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
-    const runcRoot = join(base, 'runc-state');
+    const { runc, bundle, root: runcRoot } = setup;
     const runOnce = (i: number) => {
       const t0 = performance.now();
       const r = spawnSync(runc, ['--root', runcRoot, 'run', '--bundle', bundle, `bench-${process.pid}-${i}`], { stdio: 'ignore' });
@@ -129,7 +108,7 @@ try {
     const theirs: number[] = [];
     const runcRuns = Math.min(RUNS, 100);
     for (let i = 0; i < runcRuns; i++) theirs.push(runOnce(i));
-    const r = stats(theirs);
+    const r = latencyStats(theirs);
     console.log(`runc run (${runcRuns} sequential):             median ${fmt(r.median)} ms   p95 ${fmt(r.p95)} ms`);
     console.log(`ratio ours/runc (median): ${(o.median / r.median).toFixed(2)}   (target ≤ 0.5)`);
   }
