@@ -528,7 +528,7 @@ export class Container implements AsyncDisposable {
     const userns = this.#record.userns;
     return {
       upper: this.#paths.upper,
-      lowers: config?.lowers ?? [this.#record.rootfs],
+      lowers: config?.process.lowers ?? [this.#record.rootfs],
       ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
       ...(userns?.rootless === true ? { rootlessMaps: { uidMap: userns.uidMap, gidMap: userns.gidMap } } : {}),
       // A running container's files go through its mounted overlay: written to the upper dir underneath it,

@@ -7,7 +7,7 @@ import { sealedHelperPath, shown, spawnHelper, type HelperProcess } from '../hel
 import { processStartTime, raceAbort, throwIfAborted } from '../util/index.js';
 import { execArgs, type ExecPlan } from './exec-args.js';
 import type { StdioMode } from './spec.js';
-import { readJson, type ContainerPaths, type ContainerRecord, type ProcessRecord } from './state.js';
+import { readJson, type ContainerConfigRecord, type ContainerPaths, type ContainerRecord } from './state.js';
 import { resolveUserInLayers } from './user.js';
 
 const debug = createDebug('dockless:runtime');
@@ -178,8 +178,8 @@ export async function startExec(target: ExecTarget, cmd: readonly string[], opti
   const context = `exec in container ${record.id.slice(0, 12)}`;
   checkOptions(cmd, options, context);
   throwIfAborted(options.signal, context);
-  const proc = await readJson<ProcessRecord>(paths.process);
-  if (proc === undefined) throw new NotFoundError(`${context}: no process record (a container of an older dockless?)`, { path: paths.process });
+  const proc = (await readJson<ContainerConfigRecord>(paths.config))?.process;
+  if (proc === undefined) throw new NotFoundError(`${context}: no process record (a container of an older dockless?)`, { path: paths.config });
   const env = new Map(proc.env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
   let user: ExecPlan['user'] = proc.user;
   if (options.user !== undefined) {

@@ -142,10 +142,10 @@ export function inspectOf(input: InspectInput): ContainerInspect {
     Detached: record.detached,
     Config: {
       Hostname: c?.hostname ?? '',
-      Env: c?.env ?? [],
+      Env: c?.process.env ?? [],
       Cmd: c?.cmd ?? argv,
       Entrypoint: c?.entrypoint ?? null,
-      WorkingDir: c?.cwd ?? '',
+      WorkingDir: c?.process.cwd ?? '',
       User: c?.user ?? '',
       Labels: c?.labels ?? {},
       Image: record.image ?? record.rootfs,
@@ -169,6 +169,6 @@ export function inspectOf(input: InspectInput): ContainerInspect {
       CapDrop: c?.capDrop ?? null,
       UsernsMode: record.userns !== undefined ? '' : 'host',
     },
-    GraphDriver: { Name: 'overlay2', Data: { LowerDir: (c?.lowers ?? [record.rootfs]).join(':'), UpperDir: input.upper, WorkDir: input.work } },
+    GraphDriver: { Name: 'overlay2', Data: { LowerDir: (c?.process.lowers ?? [record.rootfs]).join(':'), UpperDir: input.upper, WorkDir: input.work } },
   };
 }

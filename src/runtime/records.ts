@@ -1,7 +1,7 @@
 /**
- * The records a container leaves in its state directory besides `state.json`:
- * `process.json` (what an exec needs) and `config.json` (what inspect and the
- * file copies need), both built from the launch's plan.
+ * The record a container leaves in its state directory besides `state.json`:
+ * `config.json`, what inspect, the file copies and exec need (the process as it
+ * was set up, under `process`), built from the launch's plan.
  *
  * @module
  */
@@ -13,7 +13,7 @@ import type { ContainerSpec } from './spec.js';
 import type { ContainerConfigRecord, ProcessRecord } from './state.js';
 
 /** What an exec into the container needs to know of its process. */
-export function processRecord(plan: RunPlan, lowers: string[]): ProcessRecord {
+function processRecord(plan: RunPlan, lowers: string[]): ProcessRecord {
   return {
     env: [...plan.env],
     cwd: plan.cwd,
@@ -40,13 +40,11 @@ export function configRecord(
   return {
     version: 1,
     hostname,
-    env: [...plan.env],
+    process: processRecord(plan, source.lowers),
     ...(entrypoint != null && entrypoint.length > 0 ? { entrypoint: [...entrypoint] } : {}),
     cmd: proc.argv.slice(entrypoint?.length ?? 0),
-    cwd: proc.cwd,
     ...(proc.user !== undefined ? { user: proc.user } : {}),
     ...(labels != null && Object.keys(labels).length > 0 ? { labels } : {}),
-    lowers: source.lowers,
     mounts: (spec.mounts ?? []).map((m) => ({
       type: m.type,
       source: m.type === 'bind' ? m.source : 'tmpfs',

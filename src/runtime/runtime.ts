@@ -31,7 +31,6 @@ import {
   type ContainerConfigRecord,
   type ContainerPaths,
   type ContainerRecord,
-  type ProcessRecord,
 } from './state.js';
 import { resolveUserInLayers, type ResolvedUser } from './user.js';
 import type { LaunchOptions, RuntimeOptions } from './options.js';
@@ -60,7 +59,7 @@ import { effectiveProcess, type EffectiveProcess } from './image-config.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { containerSource } from './source.js';
-import { configRecord, processRecord } from './records.js';
+import { configRecord } from './records.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 
 const debug = createDebug('dockless:runtime');
@@ -388,9 +387,9 @@ export class Runtime implements AsyncDisposable {
         };
         if (start) record.started = record.created;
         steps = [
-          writeFile(paths.config, JSON.stringify(configRecord(spec, source, proc, hostname, plan)), { mode: 0o600, flag: 'wx' }),
+          // Owner-only: it holds the environment.
+          writeJsonAtomic(paths.config, configRecord(spec, source, proc, hostname, plan), 0o600),
           writeJsonAtomic(paths.record, record),
-          writeJsonAtomic(paths.process, processRecord(plan, source.lowers), 0o600),
           helper.next(start ? 'started' : 'created'),
           leasing,
         ];

@@ -36,9 +36,8 @@ export interface ContainerRecord {
 }
 
 /**
- * What `process.json` holds: how the container's process was set up, so that a
- * process exec'd into it later, from any process, gets the same. Mode 0600: it
- * holds the environment.
+ * How the container's process was set up (in `config.json`), so that a process
+ * exec'd into it later, from any process, gets the same.
  */
 export interface ProcessRecord {
   /** `NAME=value` strings. */
@@ -65,18 +64,15 @@ export interface ProcessRecord {
 export interface ContainerConfigRecord {
   version: 1;
   hostname: string;
-  /** `NAME=value` pairs, as the process got them. */
-  env: string[];
+  /** The process as it was set up: environment, cwd, ids, layers, security; what `exec` repeats. */
+  process: ProcessRecord;
   /** The image's or the spec's entrypoint, when there is one. */
   entrypoint?: string[];
   /** The command after the entrypoint. */
   cmd: string[];
-  cwd: string;
   /** The user as given (`name`, `uid:gid`), when one was. */
   user?: string;
   labels?: Record<string, string>;
-  /** The overlay lower dirs, top-most first. */
-  lowers: string[];
   mounts: { type: 'bind' | 'tmpfs'; source: string; target: string; readonly: boolean }[];
   resources?: ContainerResources;
   init: boolean;
@@ -123,8 +119,6 @@ export interface ContainerPaths {
   /** The launching process, for telling an abandoned launch (no record, owner dead) from one in progress. */
   owner: string;
   record: string;
-  /** The container process's settings ({@link ProcessRecord}). */
-  process: string;
   /** `config.json`: see {@link ContainerConfigRecord}. */
   config: string;
   exit: string;
@@ -149,7 +143,6 @@ export function containerPaths(root: string, stateDir: string, id: string): Cont
     state,
     owner: join(state, 'owner.json'),
     record: join(state, 'state.json'),
-    process: join(state, 'process.json'),
     config: join(state, 'config.json'),
     exit: join(state, 'exit.json'),
     fifo: join(state, 'start.fifo'),
