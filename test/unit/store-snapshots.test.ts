@@ -79,19 +79,20 @@ describe('ImageStore snapshots', () => {
     await assert.rejects(store.snapshot(manifest.digest, { platform: 'linux//x' }), InvalidArgumentError);
   });
 
-  it('snapshotPaths is undefined until unpacked, then cheap', async () => {
+  // Cheap means it reads no blob, which a run from an image would pay on every start:
+  // checked by taking the blobs away (a timing would flake on a loaded machine).
+  it('snapshotPaths is undefined until unpacked, then answers without reading a blob', async () => {
     const { manifest } = await putSyntheticImage(store, [{ 'fast.txt': 'fast' }, { 'fast2.txt': 'fast2' }]);
     await store.tag(manifest.digest, 'fast:1');
     assert.equal(await store.snapshotPaths('fast:1'), undefined);
     const snap = await store.snapshot('fast:1');
+    const details = await store.inspect('fast:1');
+    await rm(store.blobPath(details.configDigest));
+    await rm(store.blobPath(manifest.digest));
     const fresh = await ImageStore.open({ root: store.root });
     assert.deepEqual(await fresh.snapshotPaths('fast:1'), snap);
     assert.deepEqual(await fresh.snapshotPaths(manifest.digest), snap);
-    const rounds = 200;
-    const started = process.hrtime.bigint();
-    for (let i = 0; i < rounds; i++) await fresh.snapshotPaths('fast:1');
-    const perCallMs = Number(process.hrtime.bigint() - started) / 1e6 / rounds;
-    assert.ok(perCallMs < 2, `snapshotPaths took ${perCallMs.toFixed(3)} ms per call`);
+    await store.untag('fast:1');
   });
 
   // Callers used to write `(await snapshotPaths(x)) ?? (await snapshot(x))`: snapshot() must itself skip
