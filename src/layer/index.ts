@@ -30,5 +30,7 @@ export { createExtract } from './tar-extract.js';
 export type { TarEntryStream, TarExtract, TarHeader } from './tar-extract.js';
 export { BLOCK, END_OF_ARCHIVE, encodeHeader, padding } from './tar-header.js';
 export type { TarEntryHeader, TarEntryType } from './tar-header.js';
+export { resolveInTree } from './resolve-path.js';
+export type { PathProbe } from './resolve-path.js';
 export { MergedView, clean as cleanRelPath, join as joinRelPath, parentOf as relParentOf } from './merged-view.js';
 export type { MergedEntry } from './merged-view.js';

@@ -11,9 +11,9 @@ import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import { readXattrs } from '../helper/index.js';
+import { resolveInTree } from './resolve-path.js';
 import { isOverlayWhiteout, OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from './whiteout.js';
 
-const MAX_SYMLINKS = 40;
 
 /** One path of a {@link MergedView}. */
 export interface MergedEntry {
@@ -149,34 +149,16 @@ export class MergedView {
    * @throws {InvalidArgumentError} after 40 symlinks (a loop).
    */
   async resolve(p: string, options: { followLast?: boolean } = {}): Promise<string> {
-    let pending = clean(p).split('/').filter(Boolean);
-    const done: string[] = [];
-    let links = 0;
-    while (pending.length > 0) {
-      const name = pending.shift()!;
-      if (name === '..') {
-        done.pop();
-        continue;
-      }
-      if (name === '.') continue;
-      const rel = [...done, name].join('/');
-      const entry = await this.lstat(rel);
-      if (entry !== undefined && entry.stats.isSymbolicLink() && (pending.length > 0 || options.followLast)) {
-        if (++links > MAX_SYMLINKS) throw new InvalidArgumentError(`resolve \`/${clean(p)}\`: too many levels of symbolic links`);
-        const target = await readlink(entry.hostPath);
-        if (target.startsWith('/')) done.length = 0;
-        pending = [...target.split('/').filter(Boolean), ...pending];
-        continue;
-      }
-      done.push(name);
-      if (entry === undefined) {
-        // Below a missing component nothing can be a symlink.
-        done.push(...pending.filter((c) => c !== '.'));
-        return clean(done.join('/'));
-      }
-    }
-    return done.join('/');
+    return resolveInTree(
+      p,
+      {
+        isSymlink: async (rel) => (await this.lstat(rel))?.stats.isSymbolicLink(),
+        readlink: async (rel) => readlink((await this.lstat(rel))!.hostPath),
+      },
+      options.followLast === undefined ? {} : { followLast: options.followLast },
+    );
   }
+
 
   /** The content of the file at `p` (symlinks followed), or `undefined` when there is none. */
   async readFile(p: string): Promise<Buffer | undefined> {

@@ -35,7 +35,7 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { once } from 'node:events';
 import tarStream from 'tar-stream';
 import { DocklessError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
-import { isOverlayWhiteout, joinRelPath, MergedView, normalizeEntryPath, relParentOf } from '../layer/index.js';
+import { isOverlayWhiteout, joinRelPath, MergedView, normalizeEntryPath, relParentOf, resolveInTree } from '../layer/index.js';
 import type { IdMap } from './userns.js';
 
 /** Where a container's files are. */
@@ -121,49 +121,27 @@ function liveTree(files: ContainerFiles, live: { root: string; verify: (root: Fi
   };
 }
 
-const MAX_SYMLINKS = 40;
-
 /**
- * Resolves `path` in `tree` as the kernel would with the tree as root: symlinks
- * followed (absolute ones from the tree's root, `..` never above it), the final
- * one only when `followLast`; missing components kept as they are.
+ * Resolves `path` in `tree` as the kernel would with the tree as root (see
+ * the layer's `resolveInTree`); a link's target is read through its parent
+ * opened without following links.
  */
-async function resolveIn(tree: Tree, base: (rel: string) => Promise<string>, path: string, followLast: boolean, context: string): Promise<string> {
-  let pending = path.split('/').filter((c) => c !== '' && c !== '.');
-  const done: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const name = pending.shift()!;
-    if (name === '..') {
-      done.pop();
-      continue;
-    }
-    const rel = [...done, name].join('/');
-    const st = await tree.lstat(rel);
-    if (st?.isSymbolicLink() === true && (pending.length > 0 || followLast)) {
-      if (++links > MAX_SYMLINKS) throw new InvalidArgumentError(`${context}: resolve \`${path}\`: too many levels of symbolic links`);
-      const dir = await openBeneath(await base(rel), relParentOf(rel), undefined, tree.verify);
-      let target: string;
-      try {
-        target = await readlink(at(dir, posix.basename(rel)));
-      } finally {
-        await dir.close();
-      }
-      if (target.startsWith('/')) done.length = 0;
-      pending = [...target.split('/').filter((c) => c !== '' && c !== '.'), ...pending];
-      continue;
-    }
-    done.push(name);
-    if (st === undefined) {
-      // Below a missing component nothing can be a symlink.
-      for (const c of pending) {
-        if (c === '..') done.pop();
-        else done.push(c);
-      }
-      return done.join('/');
-    }
-  }
-  return done.join('/');
+function resolveIn(tree: Tree, base: (rel: string) => Promise<string>, path: string, followLast: boolean, context: string): Promise<string> {
+  return resolveInTree(
+    path,
+    {
+      isSymlink: async (rel) => (await tree.lstat(rel))?.isSymbolicLink(),
+      readlink: async (rel) => {
+        const dir = await openBeneath(await base(rel), relParentOf(rel), undefined, tree.verify);
+        try {
+          return await readlink(at(dir, posix.basename(rel)));
+        } finally {
+          await dir.close();
+        }
+      },
+    },
+    { followLast, context },
+  );
 }
 
 /** Options of {@link Container.copyIn}. */

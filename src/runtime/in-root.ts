@@ -2,46 +2,26 @@ import { constants } from 'node:fs';
 import { lstat, open, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
-
-const MAX_SYMLINKS = 40;
+import { resolveInTree } from '../layer/index.js';
 
 /**
  * Resolves `path` inside the directory `root` as a process chrooted there would:
  * absolute symlinks start again at `root` and `..` never climbs above it, so the
  * result is always a host path below `root`. A missing component ends the walk:
- * the rest is appended as it is.
+ * the rest is appended as it is (with `..` still kept below `root`).
  *
  * @throws {@link InvalidArgumentError} after 40 symlinks (a loop).
  */
 export async function resolveInRoot(root: string, path: string): Promise<string> {
-  const pending = path.split('/').filter((c) => c !== '' && c !== '.');
-  const resolved: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const component = pending.shift() as string;
-    if (component === '..') {
-      resolved.pop();
-      continue;
-    }
-    const candidate = join(root, ...resolved, component);
-    let isLink = false;
-    try {
-      isLink = (await lstat(candidate)).isSymbolicLink();
-    } catch {
-      return join(root, ...resolved, component, ...pending);
-    }
-    if (!isLink) {
-      resolved.push(component);
-      continue;
-    }
-    if (++links > MAX_SYMLINKS) {
-      throw new InvalidArgumentError(`resolve \`${path}\` in \`${root}\`: too many levels of symbolic links`, { path });
-    }
-    const target = await readlink(candidate);
-    if (target.startsWith('/')) resolved.length = 0;
-    pending.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
-  }
-  return join(root, ...resolved);
+  const rel = await resolveInTree(
+    path,
+    {
+      isSymlink: (rel) => lstat(join(root, rel)).then((st) => st.isSymbolicLink(), () => undefined),
+      readlink: (rel) => readlink(join(root, rel)),
+    },
+    { followLast: true, context: `resolve in \`${root}\`` },
+  );
+  return join(root, rel);
 }
 
 /** The most of a file inside a root that is read (an /etc/passwd is far smaller). */

@@ -53,6 +53,8 @@ test('resolveInRoot never leaves the root, even through absolute or climbing sym
     assert.equal(await resolveInRoot(root, '/abs/passwd'), join(root, 'etc', 'passwd'));
     assert.equal(await resolveInRoot(root, '/climb/passwd'), join(root, 'etc', 'passwd'));
     assert.equal(await resolveInRoot(root, '/../../etc/passwd'), join(root, 'etc', 'passwd'));
+    // Below a missing component, `..` was left to path.join, which climbed above the root.
+    assert.equal(await resolveInRoot(root, '/missing/../../../etc/passwd'), join(root, 'etc', 'passwd'));
     assert.equal(await readFileInRoot(root, '/abs/passwd'), passwd);
     assert.equal(await readFileInRoot(root, '/nope'), undefined);
     await assert.rejects(resolveInRoot(root, '/loop1/x'), InvalidArgumentError);
