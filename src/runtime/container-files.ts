@@ -34,8 +34,9 @@ import { basename, join as hostJoin, posix } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { once } from 'node:events';
 import tarStream from 'tar-stream';
-import { DocklessError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
-import { isOverlayWhiteout, joinRelPath, MergedView, normalizeEntryPath, relParentOf, resolveInTree } from '../layer/index.js';
+import { DocklessError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { fsError, isErrno } from '../util/index.js';
+import { createExtract, isOverlayWhiteout, joinRelPath, MergedView, normalizeEntryPath, relParentOf, resolveInTree } from '../layer/index.js';
 import type { IdMap } from './userns.js';
 
 /** Where a container's files are. */
@@ -183,15 +184,17 @@ function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException)?.code;
 }
 
-/** A filesystem failure as a typed error naming the container path. */
-function fsError(context: string, what: string, path: string, cause: unknown): DocklessError {
-  if (cause instanceof DocklessError) return cause;
-  const code = errno(cause) ?? String(cause);
-  const message = `${context}: ${what} \`${path}\`: ${code}`;
-  if (code === 'ENOENT') return new NotFoundError(message, { cause, path });
-  if (code === 'EACCES' || code === 'EPERM') return new PermissionError(message, { cause, path });
-  if (code === 'ELOOP' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST') return new InvalidArgumentError(message, { cause, path });
-  return new IOError(message, { cause, path, ...(errno(cause) !== undefined ? { errnoCode: errno(cause)! } : {}) });
+/**
+ * A filesystem failure as a typed error naming the container path: a path the
+ * container made a symlink or a non-directory where a directory was needed is
+ * bad input ({@link InvalidArgumentError}); the rest as util's `fsError`.
+ */
+function copyError(context: string, what: string, path: string, cause: unknown): DocklessError {
+  const message = `${context}: ${what} \`${path}\``;
+  if (isErrno(cause, 'ELOOP', 'ENOTDIR', 'EISDIR', 'EEXIST')) {
+    return new InvalidArgumentError(`${message}: ${errno(cause)}`, { cause, path });
+  }
+  return fsError(cause, message, path);
 }
 
 function components(rel: string): string[] {
@@ -328,7 +331,7 @@ export async function copyOutOf(files: ContainerFiles, path: string, options: Co
   const rootName = rel === '' ? '' : posix.basename(rel);
   emit(rel, rootName).then(
     () => pack.finalize(),
-    (error: unknown) => out.destroy(fsError(context, 'read', `/${rel}`, error)),
+    (error: unknown) => out.destroy(copyError(context, 'read', `/${rel}`, error)),
   );
   return out;
 }
@@ -359,7 +362,7 @@ function hostTar(hostPath: string, context: string): Readable {
   pack.pipe(out);
   walk(hostPath, basename(hostPath)).then(
     () => pack.finalize(),
-    (error: unknown) => out.destroy(fsError(context, 'read host path', hostPath, error)),
+    (error: unknown) => out.destroy(copyError(context, 'read host path', hostPath, error)),
   );
   return out;
 }
@@ -483,7 +486,8 @@ export async function copyInto(
     }
   };
 
-  const extract = tarStream.extract();
+  // The layers' extractor: the same reading of PAX records as an unpack.
+  const { extract } = createExtract();
   try {
     input.on('error', (error) => extract.destroy(error));
     input.pipe(extract as unknown as Writable);
@@ -498,6 +502,6 @@ export async function copyInto(
       }
     }
   } catch (error) {
-    throw fsError(context, 'write', path, error);
+    throw copyError(context, 'write', path, error);
   }
 }
