@@ -17,7 +17,7 @@ import path from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, DocklessError, InvalidArgumentError, NotFoundError } from '../errors.js';
 
-import { fsError, isErrno } from '../util/index.js';
+import { fsError, isErrno, settleSiblings } from '../util/index.js';
 
 const debug = createDebug('dockless:rootfs');
 
@@ -350,7 +350,7 @@ export async function rootfsFromHost(target: string, options: HostRootfsOptions 
     await buildSkeleton(staging, plan.needsLib64, context);
     const commands: string[] = [];
     const applets = busybox ? [...busybox.applets].filter((a) => !hostBinaries.some((b) => b.name === a)) : [];
-    await settleAll([
+    await settleSiblings([
       ...sources.map(async ({ name, hostPath }) => {
         await copyFile(hostPath, path.join(staging, 'bin', name), context);
         commands.push(`/bin/${name}`);
@@ -627,9 +627,9 @@ async function planLibraries(names: string[], context: string): Promise<LibraryP
 
 async function writeLibraries(root: string, plan: LibraryPlan, context: string): Promise<void> {
   const dirs = new Set([...plan.files.keys(), ...plan.links.keys()].map((p) => path.posix.dirname(p)));
-  await settleAll([...dirs].map((dir) => mkdir(path.join(root, dir), context)));
-  await settleAll([...plan.files].map(([file, hostPath]) => copyFile(hostPath, path.join(root, file), context)));
-  await settleAll(
+  await settleSiblings([...dirs].map((dir) => mkdir(path.join(root, dir), context)));
+  await settleSiblings([...plan.files].map(([file, hostPath]) => copyFile(hostPath, path.join(root, file), context)));
+  await settleSiblings(
     [...plan.links].map(([link, file]) =>
       symlink(path.posix.relative(path.posix.dirname(link), file), path.join(root, link), context),
     ),
@@ -675,7 +675,7 @@ async function buildSkeleton(root: string, needsLib64: boolean, context: string)
   if (needsLib64) dirs.push(['lib64', 0o755]);
   // mkdtemp makes the staging dir 0700, which would lock non-root users out of `/`.
   await chmod(root, 0o755, context);
-  await settleAll(
+  await settleSiblings(
     dirs.map(async ([dir, mode]) => {
       const full = path.join(root, dir);
       await mkdir(full, context);
@@ -690,7 +690,7 @@ async function buildSkeleton(root: string, needsLib64: boolean, context: string)
     ['usr/lib', '../lib'],
   ];
   if (needsLib64) links.push(['usr/lib64', '../lib64']);
-  await settleAll([
+  await settleSiblings([
     ...links.map(([link, to]) => symlink(to, path.join(root, link), context)),
     writeFile(path.join(root, 'etc', 'passwd'), PASSWD, context),
     writeFile(path.join(root, 'etc', 'group'), GROUP, context),
@@ -800,8 +800,3 @@ function run(file: string, args: string[], context: string): Promise<{ stdout: s
  * Like `Promise.all`, but waits for every promise to settle before rejecting,
  * so no copy is still writing into the staging directory while it is removed.
  */
-async function settleAll(promises: Array<Promise<unknown>>): Promise<void> {
-  const results = await Promise.allSettled(promises);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-}

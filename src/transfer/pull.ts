@@ -33,9 +33,8 @@ import { RegistryClient, type FetchedManifest } from './registry-client.js';
 import { isRetryableNetworkError, MAX_ATTEMPTS, retryDelay, wait } from './retry.js';
 import { rememberBlobSource } from './blob-sources.js';
 import { selectManifest } from './select-platform.js';
-import { settleSiblings } from './tasks.js';
 import type { PullOptions, PullProgress, PullResult } from './types.js';
-import { parseJsonObject, progressEmitter, type WithoutOp } from '../util/index.js';
+import { parseJsonObject, progressEmitter, type WithoutOp, settleSiblings } from '../util/index.js';
 
 const debug = createDebug('dockless:transfer');
 

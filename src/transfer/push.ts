@@ -4,7 +4,7 @@
  * @module
  */
 
-import { progressEmitter } from '../util/index.js';
+import { progressEmitter, settleSiblings } from '../util/index.js';
 import { PassThrough, type Readable } from 'node:stream';
 import createDebug from 'debug';
 import PQueue from 'p-queue';
@@ -29,7 +29,6 @@ import { RegistryClient } from './registry-client.js';
 import { isRetryableNetworkError, MAX_ATTEMPTS, retryDelay, wait } from './retry.js';
 import { blobSources, rememberBlobSource } from './blob-sources.js';
 import { selectManifest } from './select-platform.js';
-import { settleSiblings } from './tasks.js';
 import type { PushOptions, PushResult } from './types.js';
 
 const debug = createDebug('dockless:transfer');

@@ -11,3 +11,4 @@ export * from './abort.js';
 export * from './json.js';
 export * from './dirs.js';
 export * from './progress.js';
+export * from './tasks.js';

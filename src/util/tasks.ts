@@ -1,6 +1,8 @@
 /**
- * Waiting for a group of sibling transfer tasks (the blobs of one pull or
- * push), where the first failure aborts the others.
+ * Waiting for a group of sibling tasks (the blobs of one pull or push, the
+ * files of a rootfs), where the first failure aborts the others.
+ *
+ * @module
  */
 import { AbortError } from '../errors.js';
 
@@ -11,7 +13,7 @@ import { AbortError } from '../errors.js';
  * caller's `signal` was aborted, throws an {@link AbortError} for `context`
  * instead, with the signal's reason as its cause.
  */
-export async function settleSiblings(tasks: Iterable<Promise<unknown>>, signal: AbortSignal | undefined, context: string): Promise<void> {
+export async function settleSiblings(tasks: Iterable<Promise<unknown>>, signal?: AbortSignal, context = 'tasks'): Promise<void> {
   const results = await Promise.allSettled(tasks);
   const failure =
     results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof AbortError)) ??
