@@ -12,11 +12,15 @@ import type { ContainerConfigRecord, ContainerRecord } from './state.js';
 export interface InspectState {
   /** Docker's status words: `created`, `running`, `paused`, `exited` (also once removed). */
   Status: 'created' | 'running' | 'paused' | 'exited';
+  /** Whether its process runs (also while paused), as Docker's. */
   Running: boolean;
+  /** Whether its processes are frozen. */
   Paused: boolean;
   /** Host pid of the container's pid 1; 0 once it has exited. */
   Pid: number;
+  /** The exit code; 0 while it runs. */
   ExitCode: number;
+  /** Whether the kernel killed it for memory. */
   OOMKilled: boolean;
   /** ISO time of start; Docker's zero time before it started. */
   StartedAt: string;
@@ -26,25 +30,33 @@ export interface InspectState {
 
 /** The `Config` part of {@link ContainerInspect}. */
 export interface InspectConfig {
+  /** The container's hostname. */
   Hostname: string;
   /** `NAME=value` pairs. */
   Env: string[];
+  /** The command after the entrypoint. */
   Cmd: string[];
   /** null when the container has no entrypoint, as Docker shows it. */
   Entrypoint: string[] | null;
+  /** The process's working directory. */
   WorkingDir: string;
   /** `''` for the default (root). */
   User: string;
   /** The image's labels. */
   Labels: Record<string, string>;
+  /** The image reference, or the rootfs directory it runs from. */
   Image: string;
 }
 
 /** One entry of {@link ContainerInspect.Mounts}. */
 export interface InspectMount {
+  /** `bind` or `tmpfs`. */
   Type: 'bind' | 'tmpfs';
+  /** The host path of a bind, `tmpfs` for a tmpfs. */
   Source: string;
+  /** Where it is mounted in the container. */
   Destination: string;
+  /** Whether it is writable. */
   RW: boolean;
 }
 
@@ -56,18 +68,29 @@ export interface InspectHostConfig {
   MemorySwap: number;
   /** CPU time in billionths of a CPU. */
   NanoCpus: number;
+  /** CPU weight (`cpuShares`); 0 when unset. */
   CpuShares: number;
+  /** CFS period in µs when `cpus` is set; else 0. */
   CpuPeriod: number;
+  /** CFS quota in µs per period when `cpus` is set; else 0. */
   CpuQuota: number;
+  /** The CPUs it may run on (`cpuset`); empty when unset. */
   CpusetCpus: string;
+  /** I/O weight (`ioWeight`); 0 when unset. */
   BlkioWeight: number;
   /** null when unlimited, as Docker shows it. */
   PidsLimit: number | null;
+  /** Whether it runs with `privileged: true`. */
   Privileged: boolean;
+  /** Whether its root filesystem is read-only. */
   ReadonlyRootfs: boolean;
+  /** Whether dockless's init is its pid 1. */
   Init: boolean;
+  /** The cgroup parent given, or empty. */
   CgroupParent: string;
+  /** Capabilities added to the default set, or `null`. */
   CapAdd: string[] | null;
+  /** Capabilities dropped from the default set, or `null`. */
   CapDrop: string[] | null;
   /** `'host'` without a user namespace, as Docker shows it; `''` with one. */
   UsernsMode: string;
@@ -88,16 +111,32 @@ export interface ContainerInspect {
   Path: string;
   /** The rest of the command. */
   Args: string[];
+  /** Its status and process, as `docker inspect` gives them. */
   State: InspectState;
   /** The image reference, or the rootfs directory. */
   Image: string;
   /** Whether the container outlives the process that created it (dockless's own). */
   Detached: boolean;
+  /** Its configuration: hostname, environment, command, user, labels. */
   Config: InspectConfig;
+  /** The user's mounts (binds and tmpfs). */
   Mounts: InspectMount[];
+  /** Its limits and security settings. */
   HostConfig: InspectHostConfig;
   /** The overlay's directories, as Docker's `GraphDriver`. */
-  GraphDriver: { Name: 'overlay2'; Data: { LowerDir: string; UpperDir: string; WorkDir: string } };
+  GraphDriver: {
+    /** Always `overlay2`, as Docker names an overlayfs root. */
+    Name: 'overlay2';
+    /** The overlay's directories on the host. */
+    Data: {
+      /** The lower dirs, top-most first, `:`-separated. */
+      LowerDir: string;
+      /** The container's upper dir: what it wrote. */
+      UpperDir: string;
+      /** The overlay's work dir. */
+      WorkDir: string;
+    };
+  };
 }
 
 /** Docker's zero time, for times that have not happened. */

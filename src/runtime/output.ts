@@ -20,7 +20,9 @@ export interface OutputOptions {
 
 /** What `output()` resolves with: everything the command wrote, and how it ended. */
 export interface OutputResult<T extends string | Buffer = string> {
+  /** What the command wrote on stdout. */
   stdout: T;
+  /** What the command wrote on stderr. */
   stderr: T;
   /** The exit code; 128 + the signal number for a command ended by a signal. */
   exitCode: number;

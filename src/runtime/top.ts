@@ -15,8 +15,9 @@ export interface ContainerProcess {
   ppid: number;
   /** Its pid inside the container's pid namespace, when the kernel reports it (`NSpid`, Linux 4.1). */
   containerPid?: number;
-  /** Its real uid and gid on the host (with a user namespace, the mapped ids). */
+  /** Its real uid on the host (with a user namespace, the mapped id). */
   uid: number;
+  /** Its real gid on the host (with a user namespace, the mapped id). */
   gid: number;
   /** Its state letter, as `ps` shows it (`S` sleeping, `R` running, `T` stopped, `Z` zombie…). */
   state: string;
