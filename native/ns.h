@@ -4,7 +4,7 @@
 
 #include "error.h"
 
-/* The CLONE_NEW* flag of a namespace name (`mount`, `pid`, `uts`, `ipc`, `net`, `cgroup`), or 0. */
+/* The CLONE_NEW* flag of a namespace name (`mount`, `pid`, `uts`, `ipc`, `net`, `cgroup`, `user`), or 0. */
 int dl_ns_flag(const char *name);
 
 /* Parses a comma list of namespace names into CLONE_NEW* flags; -1 names the first bad word in BAD. */

@@ -257,6 +257,9 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		dl_usage("run", "missing command after `--`");
 	if (c->ns_flags & c->join_flags)
 		dl_usage("run", "a namespace is both in --ns and --join-ns");
+	/* A new user namespace comes with its maps (--userns-uid), never from --ns. */
+	if (c->ns_flags & CLONE_NEWUSER)
+		dl_usage("run", "--ns: a user namespace is made with --userns-uid and --userns-gid");
 	if ((c->upper == NULL) != (c->work == NULL))
 		dl_usage("run", "--upper and --work go together");
 	if (c->target && c->n_lowers == 0)
@@ -271,6 +274,8 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	if (c->hostname && !((c->ns_flags | c->join_flags) & CLONE_NEWUTS))
 		dl_usage("run", "--hostname needs a uts namespace");
 	dl_userns_check(&c->userns, "run");
+	if ((c->join_flags & CLONE_NEWUSER) && dl_userns_enabled(&c->userns))
+		dl_usage("run", "--join-ns user and --userns-uid exclude each other");
 	if (c->userns.idmap_root && !c->target)
 		dl_usage("run", "--idmap-root needs --target");
 	if (c->userns.idmap_root && c->upper) {
@@ -364,9 +369,6 @@ static int setup(struct pid1_ctx *x, struct dl_error *e)
 	_cleanup_close_ int rootfd = -1;
 	size_t i;
 
-	for (i = 0; i < c->n_joins; i++)
-		if (c->joins[i].flag != CLONE_NEWPID && dl_ns_join(c->joins[i].fd, c->joins[i].flag, c->joins[i].path, e) < 0)
-			return -1;
 	if ((c->ns_flags & CLONE_NEWNS) && dl_make_rprivate(e) < 0)
 		return -1;
 	if (c->target) {
@@ -564,10 +566,17 @@ int cmd_run(int argc, char **argv)
 			dl_fail_errno(&e, "setns", j->path, "open `%s`", j->path);
 			shim_fail(&e);
 		}
-		/* A pid namespace only takes effect for children, so the shim joins it. */
-		if (j->flag == CLONE_NEWPID && dl_ns_join(j->fd, j->flag, j->path, &e) < 0)
-			shim_fail(&e);
 	}
+	/* The shim joins them all and pid 1 is cloned into them: a pid namespace
+	 * only takes effect for children, and a pid 1 cloned into a user namespace of
+	 * its own keeps the joined ones (it could not setns into namespaces another
+	 * user namespace owns). The user namespace first: it owns the others. */
+	for (int pass = 0; pass < 2; pass++)
+		for (i = 0; i < c.n_joins; i++) {
+			struct join_ns *j = &c.joins[i];
+			if ((j->flag == CLONE_NEWUSER) == (pass == 0) && dl_ns_join(j->fd, j->flag, j->path, &e) < 0)
+				shim_fail(&e);
+		}
 	if (dl_security_load(&c.sec, &e) < 0)
 		shim_fail(&e);
 	if (c.start_fifo) {
