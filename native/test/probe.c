@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/ptrace.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -371,6 +372,13 @@ int main(int argc, char **argv)
 		if (mkdir(argv[2], 0755) < 0)
 			return fail_errno(errno);
 		printf("ok\n");
+	} else if (strcmp(q, "shmget") == 0) {
+		/* shmget KEY: makes a SysV shared memory segment of KEY (decimal) in the ipc namespace */
+		need(argc, 1);
+		int id = shmget((key_t)atoi(argv[2]), 4096, IPC_CREAT | 0600);
+		if (id < 0)
+			return fail_errno(errno);
+		printf("%d\n", id);
 	} else if (strcmp(q, "init-module") == 0) {
 		/* Loading any module: the permission check comes before the image is looked at. */
 		static const char image[64];
