@@ -57,6 +57,8 @@ export interface ContainerInfo {
   image?: string;
   /** How it ended, once stopped. */
   exit?: ExitStatus;
+  /** The id of the pod (`Namespace`) it is in, when it is in one. */
+  namespace?: string;
   /**
    * Its user namespace, when it has one. `rootless`: its upper directory holds
    * host ids (those of the maps), not the container's own.

@@ -148,6 +148,7 @@ export class Container implements AsyncDisposable {
       ...(this.#record.image !== undefined ? { image: this.#record.image } : {}),
       ...(this.#exit !== undefined ? { exit: this.#exit } : {}),
       ...(this.#record.userns !== undefined ? { userns: this.#record.userns } : {}),
+      ...(this.#record.namespace !== undefined ? { namespace: this.#record.namespace } : {}),
     };
   }
 

@@ -48,3 +48,12 @@ export type {
   SeccompValue,
 } from './seccomp/profile.js';
 export type { ContainerResources, ContainerStats } from './cgroups/resources.js';
+export type { ContainerRef, NamespaceRef, NetworkRef, NetworkSetting } from './spec.js';
+export { NAME_RE } from './spec-check.js';
+export { POD_SHARES, isPodAlive, podIds, podPaths, podsDir, readPodRecord } from './pods.js';
+export type { PodRecord, PodShare } from './pods.js';
+export { claimName, readNameClaim, releaseName } from './names.js';
+export { writeJsonAtomic } from './state.js';
+export type { LaunchOwner } from './state.js';
+export { usernsArgs } from './userns.js';
+export type { UsernsPlan, UsernsRecord } from './userns.js';

@@ -86,9 +86,12 @@ function claimText(id: string): string {
   return JSON.stringify({ id, pid: process.pid, start: selfStartTime() } satisfies NameClaim);
 }
 
-function taken(name: string, holder: string, cause?: unknown): AlreadyExistsError {
+/** What a names directory names: containers (`<stateDir>/names`) or pods (`<stateDir>/pods/names`). */
+export type NameKind = 'container' | 'pod';
+
+function taken(name: string, holder: string, kind: NameKind, cause?: unknown): AlreadyExistsError {
   return new AlreadyExistsError(
-    `container name \`${name}\` is already used by container ${holder.slice(0, 12)}`,
+    `${kind} name \`${name}\` is already used by ${kind} ${holder.slice(0, 12)}`,
     cause !== undefined ? { cause } : undefined,
   );
 }
@@ -98,7 +101,7 @@ function taken(name: string, holder: string, cause?: unknown): AlreadyExistsErro
  *
  * @throws {@link AlreadyExistsError} when a live container (or launch) holds the name.
  */
-export async function claimName(stateDir: string, name: string, id: string): Promise<void> {
+export async function claimName(stateDir: string, name: string, id: string, kind: NameKind = 'container'): Promise<void> {
   const dir = namesDir(stateDir);
   const path = join(dir, name);
   try {
@@ -108,11 +111,11 @@ export async function claimName(stateDir: string, name: string, id: string): Pro
     if (!isErrno(error, 'EEXIST')) throw error;
   }
   const holder = await readNameClaim(stateDir, name);
-  if (holder !== undefined && (await isClaimLive(stateDir, holder))) throw taken(name, holder.id);
-  await withTakeoverLock(dir, name, async () => {
+  if (holder !== undefined && (await isClaimLive(stateDir, holder))) throw taken(name, holder.id, kind);
+  await withTakeoverLock(dir, name, kind, async () => {
     const current = await readNameClaim(stateDir, name);
     if (current !== undefined) {
-      if (await isClaimLive(stateDir, current)) throw taken(name, current.id);
+      if (await isClaimLive(stateDir, current)) throw taken(name, current.id, kind);
       // Dead for good (its process or its state is gone), and only a takeover,
       // which holds this lock, replaces an existing claim: this unlink removes
       // exactly the claim just judged.
@@ -125,7 +128,7 @@ export async function claimName(stateDir: string, name: string, id: string): Pro
     } catch (error) {
       if (!isErrno(error, 'EEXIST')) throw error;
       const winner = await readNameClaim(stateDir, name);
-      throw taken(name, winner?.id ?? 'another container', error);
+      throw taken(name, winner?.id ?? `another ${kind}`, kind, error);
     }
   });
 }
@@ -155,7 +158,7 @@ export async function pruneNames(stateDir: string): Promise<string[]> {
     }
     const claim = await readNameClaim(stateDir, entry).catch(() => undefined);
     if (claim === undefined || (await isClaimLive(stateDir, claim))) continue;
-    await withTakeoverLock(dir, entry, async () => {
+    await withTakeoverLock(dir, entry, 'container', async () => {
       const current = await readNameClaim(stateDir, entry);
       if (current === undefined || (await isClaimLive(stateDir, current))) return;
       await unlink(join(dir, entry)).catch(() => undefined);
@@ -173,7 +176,7 @@ const LOCK_WAIT_MS = 10_000;
  * aside to a unique tombstone and checked to be that same dead lock before it
  * is deleted; a live lock moved aside by a racing breaker is put back.
  */
-async function withTakeoverLock<T>(dir: string, name: string, fn: () => Promise<T>): Promise<T> {
+async function withTakeoverLock<T>(dir: string, name: string, kind: NameKind, fn: () => Promise<T>): Promise<T> {
   const lock = join(dir, `.lock-${name}`);
   const mine = JSON.stringify({ pid: process.pid, start: selfStartTime(), token: ownerToken() });
   const deadline = Date.now() + LOCK_WAIT_MS;
@@ -192,7 +195,7 @@ async function withTakeoverLock<T>(dir: string, name: string, fn: () => Promise<
         continue;
       }
       if (Date.now() > deadline) {
-        throw new AlreadyExistsError(`container name \`${name}\` is being taken over by another process`);
+        throw new AlreadyExistsError(`${kind} name \`${name}\` is being taken over by another process`);
       }
     }
     await sleep(2 + Math.random() * 5);

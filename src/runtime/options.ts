@@ -6,7 +6,7 @@
 
 import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import type { AbortError } from '../errors.js';
-import type { ContainerSpec } from './spec.js';
+import type { ContainerSpec, NetworkSetting } from './spec.js';
 import type { UsernsSetting } from './userns.js';
 
 /** Options of `Runtime`. */
@@ -40,6 +40,11 @@ export interface RuntimeOptions {
    * @default none for root; for any other user, the rootless default
    */
   userns?: UsernsSetting;
+  /**
+   * The network of containers whose spec has no `network`; see {@link ContainerSpec.network}.
+   * @default 'none'
+   */
+  network?: NetworkSetting;
 }
 
 /** Options of `Runtime.create` and `Runtime.run`. */

@@ -19,7 +19,8 @@ function processRecord(plan: RunPlan, lowers: string[]): ProcessRecord {
     cwd: plan.cwd,
     user: { uid: plan.user.uid, gid: plan.user.gid, groups: [...plan.user.groups] },
     lowers,
-    namespaces: [...plan.namespaces],
+    // Joined ones too: an exec joins pid 1's, whichever they are. A user namespace is joined through --userns.
+    namespaces: [...plan.namespaces, ...(plan.joins ?? []).map(([type]) => type).filter((type) => type !== 'user')],
     ...(plan.caps !== undefined ? { caps: plan.caps.toString(16).padStart(16, '0') } : {}),
     noNewPrivileges: plan.noNewPrivileges === true,
     ...(plan.seccomp !== undefined ? { seccomp: plan.seccomp.toString('base64') } : {}),

@@ -17,7 +17,10 @@ export interface RunPlan {
   upper?: string;
   work?: string;
   namespaces: readonly string[];
-  hostname: string;
+  /** Namespaces joined instead of made (`--join-ns TYPE PATH`): a pod's, another container's network. */
+  joins?: readonly (readonly [string, string])[];
+  /** Omitted: the uts namespace is joined and keeps its hostname. */
+  hostname?: string;
   mounts: readonly HelperMount[];
   devices: readonly HelperDevice[];
   symlinks: readonly (readonly [string, string])[];
@@ -52,7 +55,8 @@ export function runArgs(plan: RunPlan): string[] {
   for (const lower of plan.lowers) args.push('--lower', lower);
   if (plan.upper !== undefined && plan.work !== undefined) args.push('--upper', plan.upper, '--work', plan.work);
   if (plan.namespaces.length > 0) args.push('--ns', plan.namespaces.join(','));
-  args.push('--hostname', plan.hostname);
+  for (const [type, path] of plan.joins ?? []) args.push('--join-ns', type, path);
+  if (plan.hostname !== undefined) args.push('--hostname', plan.hostname);
   for (const m of plan.mounts) {
     args.push(m.nofollow === true ? '--mount-nofollow' : '--mount', m.type, m.source, m.target, m.options.length > 0 ? m.options.join(',') : '-');
   }
@@ -75,7 +79,11 @@ export function runArgs(plan: RunPlan): string[] {
   if (plan.dieWithParent !== undefined) args.push('--die-with-parent', String(plan.dieWithParent));
   if (plan.exitFile !== undefined) args.push('--exit-file', plan.exitFile);
   for (const dir of plan.cgroups ?? []) args.push('--cgroup', dir);
-  if (plan.userns !== undefined) args.push(...usernsArgs(plan.userns), plan.userns.idmapRoot ? '--idmap-root' : '--userxattr');
+  if (plan.userns !== undefined) {
+    // A joined user namespace has its maps already.
+    const joined = plan.joins?.some(([type]) => type === 'user') === true;
+    args.push(...(joined ? [] : usernsArgs(plan.userns)), plan.userns.idmapRoot ? '--idmap-root' : '--userxattr');
+  }
   args.push('--', ...plan.cmd);
   return args;
 }

@@ -18,7 +18,9 @@ import {
 } from './defaults.js';
 import { runArgs, type RunPlan } from './run-args.js';
 import { deviceCgroupWrites, deviceRules, securityPlan } from './security.js';
-import type { ContainerSpec } from './spec.js';
+import type { ContainerSpec, NetworkSetting } from './spec.js';
+import { checkHolders, etcMounts, hostSysfs, joinedUserns, planNamespaces, validateNetwork } from './network-mode.js';
+import { prunePods } from './pods.js';
 import { checkExecEnvelope, checkProcessStrings, checkRuntimePaths } from './spec-strings.js';
 import { NAME_RE, userMount, validateSpec } from './spec-check.js';
 import {
@@ -53,6 +55,7 @@ import {
   rootlessCgroupError,
   removeContainerDir,
   type UsernsHost,
+  type UsernsPlan,
   type UsernsSetting,
 } from './userns.js';
 import { effectiveProcess, type EffectiveProcess } from './image-config.js';
@@ -95,6 +98,7 @@ export class Runtime implements AsyncDisposable {
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
   readonly #userns: UsernsSetting | undefined;
+  readonly #network: NetworkSetting | undefined;
   #usernsHost: UsernsHost | undefined;
   #cgroupHost: CgroupHost | undefined;
   #cgroupMounts: CgroupMount[] | undefined;
@@ -118,6 +122,8 @@ export class Runtime implements AsyncDisposable {
     this.#ownerStart = selfStartTime();
     this.#cgroupParent = validateCgroupParent(options.cgroupParent, 'runtime options');
     this.#userns = options.userns;
+    validateNetwork(options.network, 'runtime options: network');
+    this.#network = options.network;
   }
 
   #prepare(): Promise<void> {
@@ -217,7 +223,15 @@ export class Runtime implements AsyncDisposable {
     const cgroupParent = validateCgroupParent(spec.cgroupParent, 'container spec') ?? this.#cgroupParent;
     const security = securityPlan(spec);
     this.#usernsHost ??= readUsernsHost();
-    const userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
+    let userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
+    validateNetwork(spec.network, 'container spec: network');
+    const nsPlan = await planNamespaces(spec, {
+      stateDir: this.stateDir,
+      network: this.#network,
+      userns: userns !== undefined,
+      containerPaths: async (ref) => this.pathsOf((await this.get(ref)).id),
+    });
+    if (nsPlan.userns !== undefined && userns !== undefined) userns = joinedUserns(userns, nsPlan.userns);
     let context = `${start ? 'run' : 'create'} container`;
     const source = await containerSource(spec, this.#store, this.root);
     throwIfAborted(signal, context);
@@ -234,7 +248,7 @@ export class Runtime implements AsyncDisposable {
     const id = randomBytes(32).toString('hex');
     const short = id.slice(0, 12);
     context = `${context} ${short}`;
-    const hostname = spec.hostname ?? short;
+    const hostname = nsPlan.hostname ?? spec.hostname ?? short;
     const proc = effectiveProcess(spec, source.config, hostname);
     checkProcessStrings(proc);
     const [user] = await Promise.all([
@@ -284,8 +298,8 @@ export class Runtime implements AsyncDisposable {
       // Settled, not Promise.all: the cleanup must not remove the directory under a write still running.
       for (const written of await Promise.allSettled([
         writeFile(paths.hostname, `${hostname}\n`),
-        writeFile(paths.hosts, hostsFile(hostname)),
-        writeFile(paths.resolv, resolvConf()),
+        writeFile(paths.hosts, nsPlan.etc.kind === 'host' ? nsPlan.etc.hosts : hostsFile(hostname)),
+        writeFile(paths.resolv, nsPlan.etc.kind === 'host' ? nsPlan.etc.resolv : resolvConf()),
       ])) {
         if (written.status === 'rejected') throw written.reason;
       }
@@ -313,15 +327,14 @@ export class Runtime implements AsyncDisposable {
         lowers: source.lowers,
         upper: paths.upper,
         work: paths.work,
-        namespaces: DEFAULT_NAMESPACES,
-        hostname,
+        namespaces: nsPlan.namespaces,
+        ...(nsPlan.joins.length > 0 ? { joins: nsPlan.joins } : {}),
+        ...(nsPlan.utsJoined ? {} : { hostname }),
         mounts: [
-          ...DEFAULT_MOUNTS,
+          ...(nsPlan.hostSys ? DEFAULT_MOUNTS.map(hostSysfs) : DEFAULT_MOUNTS),
           ...cgroupfs.mounts,
           ...(userns !== undefined ? deviceBindMounts(DEFAULT_DEVICES) : []),
-          { type: 'bind', source: paths.hostname, target: '/etc/hostname', options: [], nofollow: true },
-          { type: 'bind', source: paths.hosts, target: '/etc/hosts', options: [], nofollow: true },
-          { type: 'bind', source: paths.resolv, target: '/etc/resolv.conf', options: [], nofollow: true },
+          ...etcMounts(nsPlan, paths),
           ...mounts,
         ],
         devices: userns !== undefined ? [] : DEFAULT_DEVICES,
@@ -368,6 +381,8 @@ export class Runtime implements AsyncDisposable {
       let steps: (Promise<unknown> | undefined)[] = [];
       try {
         const { pid } = await raceAbort(helper.next('pid'), signal, context);
+        // The helper opened the namespace files before this line: their holders must still be the same processes.
+        checkHolders(nsPlan.holders);
         record = {
           version: 1,
           id,
@@ -384,6 +399,8 @@ export class Runtime implements AsyncDisposable {
           stdio,
           ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
           ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
+          network: nsPlan.mode,
+          ...(nsPlan.pod !== undefined ? { namespace: nsPlan.pod } : {}),
         };
         if (start) record.started = record.created;
         steps = [
@@ -535,6 +552,8 @@ export class Runtime implements AsyncDisposable {
       helperPath: this.#helperPath,
     });
     await pruneNames(this.stateDir);
+    const pods = await prunePods(this.stateDir);
+    if (pods.length > 0) debug('prune: removed pods %o', pods);
     if (leftovers.cgroups.length > 0) debug('prune: removed cgroups %o', leftovers.cgroups);
     return [...removed, ...leftovers.containers];
   }
@@ -552,6 +571,13 @@ export class Runtime implements AsyncDisposable {
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length === 1) throw failed[0]!.reason;
     if (failed.length > 1) throw new AggregateError(failed.map((r) => r.reason as unknown), `dispose runtime: ${failed.length} containers could not be removed`);
+  }
+
+  /** What `Namespace.create()` needs of the runtime: its helper, and the user namespace of a rootless pod. @internal */
+  podSetup(): { helperPath: string | undefined; userns: UsernsPlan | undefined } {
+    this.#usernsHost ??= readUsernsHost();
+    const userns = planUserns(this.#userns, this.#usernsHost);
+    return { helperPath: this.#helperPath, userns: userns?.rootless === true ? userns : undefined };
   }
 
   /** The paths of a container; for tests and tools. @internal */

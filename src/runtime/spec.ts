@@ -50,6 +50,47 @@ export type MountSpec = BindMount | TmpfsMount;
  */
 export type StdioMode = 'pipe' | 'inherit' | 'ignore';
 
+/**
+ * A user-defined network, as `runtime.createNetwork()` returns it.
+ * Networks are not available yet: this is their reference's shape.
+ */
+export interface NetworkRef {
+  /** The network's id. */
+  readonly id: string;
+  /** The network's name. */
+  readonly name: string;
+}
+
+/** A container, by the object `runtime.run()` returned or by id, unique id prefix or name. */
+export type ContainerRef = { readonly id: string } | string;
+
+/**
+ * A set of namespaces that containers join: a `Namespace` (pod), made with `Namespace.create()`.
+ * The runtime finds it by id in its state directory, so a pod of another process works too.
+ */
+export interface NamespaceRef {
+  /** The pod's id. */
+  readonly id: string;
+}
+
+/**
+ * The network of a container, as `docker run --network`:
+ *
+ * - `'none'`: a network namespace of its own with only loopback (`lo`, up).
+ * - `'host'`: no network namespace of its own: the container uses the caller's
+ *   interfaces, addresses and ports, and gets the host's `/etc/hosts` and
+ *   `/etc/resolv.conf` and, unless `hostname` is given, its hostname.
+ * - `'bridge'`: the default bridge network (not available yet: a launch with it
+ *   throws {@link InvalidArgumentError}).
+ * - a {@link NetworkRef}: a user-defined network (not available yet).
+ * - `{ container }`: the network namespace of that running container, as
+ *   `docker run --network container:X`: the same interfaces and ports
+ *   (`127.0.0.1` reaches it), its hostname, `/etc/hosts` and `/etc/resolv.conf`;
+ *   the uts namespace stays the container's own, as in Docker, so `hostname`
+ *   cannot be given. A rootless container also joins the other's user namespace.
+ */
+export type NetworkSetting = 'none' | 'host' | 'bridge' | NetworkRef | { readonly container: ContainerRef };
+
 /** The description of a container, given to `runtime.create()` and `runtime.run()`. */
 export interface ContainerSpec {
   /**
@@ -171,6 +212,23 @@ export interface ContainerSpec {
    * @default none for root; for any other user, its /etc/subuid and /etc/subgid ranges, else its own uid alone
    */
   userns?: UsernsSetting;
+  /**
+   * The container's network; see {@link NetworkSetting}. The rule: the spec's
+   * `network`, else the runtime's (`new Runtime({ network })`), else `'none'`.
+   * A container in a pod that shares `net` takes the pod's network, and cannot
+   * have one of its own.
+   * @default the runtime's `network`, else 'none'
+   */
+  network?: NetworkSetting;
+  /**
+   * A pod (`Namespace.create()`) whose namespaces the container joins instead
+   * of having its own: those of the pod's `share` (net, ipc, uts and
+   * optionally pid). With `uts` shared the hostname is the pod's, so
+   * `hostname` cannot be given; a rootless container joins the pod's user
+   * namespace, so `userns` cannot be given.
+   * @default none: every namespace is the container's own
+   */
+  namespace?: NamespaceRef;
 }
 
 /** The resources {@link ContainerSpec.rlimits} can limit (`RLIMIT_*`, lowercase, as `docker run --ulimit` names them). */

@@ -33,6 +33,10 @@ export interface ContainerRecord {
   cgroups?: CgroupRecord[];
   /** The container's user namespace, when it has one. */
   userns?: UsernsRecord;
+  /** Its network mode: `none`, `host`, `container:<id>`, `pod:<id>`. Absent: `none` (records written before modes). */
+  network?: string;
+  /** The pod (`Namespace`) it is in. */
+  namespace?: string;
 }
 
 /**

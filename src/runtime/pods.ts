@@ -1,0 +1,101 @@
+/**
+ * Pods in the state directory: one directory per pod under `<stateDir>/pods`,
+ * holding its record (`state.json`: the holder process whose namespaces the
+ * members join, and the process that owns it), and pod names in
+ * `<stateDir>/pods/names`, claimed as container names are (names.ts). The
+ * runtime reads these to join a pod and to prune dead ones; `Namespace` (src/ns)
+ * writes them.
+ *
+ * @module
+ */
+
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isProcessAlive } from '../util/index.js';
+import { pruneNames, releaseName } from './names.js';
+import { readJson } from './state.js';
+import type { UsernsRecord } from './userns.js';
+
+/** The namespaces a pod can hold for its members (the helper's names). */
+export const POD_SHARES = ['net', 'ipc', 'uts', 'pid'] as const;
+
+/** One namespace a pod can share; see {@link POD_SHARES}. */
+export type PodShare = (typeof POD_SHARES)[number];
+
+/** The record of one pod in the state directory, readable by every process. */
+export interface PodRecord {
+  version: 1;
+  id: string;
+  name?: string;
+  /** ISO time of creation. */
+  created: string;
+  /** The namespaces the holder holds. */
+  share: PodShare[];
+  /** The hostname set in the pod's uts namespace (when it has one). */
+  hostname: string;
+  /** Host pid of the holder (whose /proc/PID/ns/* the members join) and its start time. */
+  pid: number;
+  pidStart: number;
+  /** Host pid of the helper that waits for the holder, and its start time. */
+  keeperPid: number;
+  keeperStart: number;
+  /** The process that created the pod, and its start time. */
+  ownerPid: number;
+  ownerStart: number;
+  detached: boolean;
+  /** The pod's user namespace (rootless): every member joins it. */
+  userns?: UsernsRecord;
+}
+
+/** The directory of every pod: `<stateDir>/pods`; names live in its `names`. */
+export function podsDir(stateDir: string): string {
+  return join(stateDir, 'pods');
+}
+
+/** The paths of pod `id`. */
+export function podPaths(stateDir: string, id: string): { state: string; record: string; owner: string } {
+  const state = join(podsDir(stateDir), id);
+  return { state, record: join(state, 'state.json'), owner: join(state, 'owner.json') };
+}
+
+/** Reads pod `id`'s record; undefined when there is none (or it is torn). */
+export function readPodRecord(stateDir: string, id: string): Promise<PodRecord | undefined> {
+  return readJson<PodRecord>(podPaths(stateDir, id).record);
+}
+
+/** Whether the pod's holder (and so its namespaces) still lives. */
+export function isPodAlive(record: Pick<PodRecord, 'pid' | 'pidStart'>): boolean {
+  return isProcessAlive(record.pid, record.pidStart);
+}
+
+/** The ids of every pod directory, of this process and of others. */
+export async function podIds(stateDir: string): Promise<string[]> {
+  const entries = await readdir(podsDir(stateDir)).catch(() => [] as string[]);
+  return entries.filter((e) => /^[0-9a-f]{64}$/.test(e));
+}
+
+/**
+ * Removes the records (and names) of pods whose holder is dead: killed,
+ * or gone with its owner. A directory without a record is taken once its
+ * creating process is gone.
+ *
+ * @returns the ids of the pods removed.
+ */
+export async function prunePods(stateDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const id of await podIds(stateDir)) {
+    const paths = podPaths(stateDir, id);
+    const record = await readPodRecord(stateDir, id);
+    if (record !== undefined) {
+      if (isPodAlive(record)) continue;
+      if (record.name !== undefined) await releaseName(podsDir(stateDir), record.name, id);
+    } else {
+      const owner = await readJson<{ pid: number; start: number }>(paths.owner);
+      if (owner !== undefined && isProcessAlive(owner.pid, owner.start)) continue;
+    }
+    await rm(paths.state, { recursive: true, force: true });
+    removed.push(id);
+  }
+  await pruneNames(podsDir(stateDir));
+  return removed;
+}
