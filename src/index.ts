@@ -102,6 +102,11 @@ export type {
   UsernsSetting,
   WaitOptions,
 } from './runtime/index.js';
+export type { ContainerRef, NamespaceRef, NetworkRef, NetworkSetting, PodShare } from './runtime/index.js';
+
+// Pods: namespaces several containers join.
+export { Namespace } from './ns/index.js';
+export type { NamespaceInfo, NamespaceOptions, NamespaceRemoveOptions } from './ns/index.js';
 
 // Images: the store, registries and archives.
 export { ImageStore } from './image-store.js';

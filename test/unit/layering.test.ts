@@ -23,7 +23,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   transfer: ['errors.ts', 'util', 'oci', 'layer', 'store'],
   'image-store.ts': ['errors.ts', 'util', 'oci', 'layer', 'helper', 'store', 'transfer'],
   runtime: ['errors.ts', 'util', 'oci', 'layer', 'helper', 'store'],
-  ns: ['errors.ts', 'util', 'oci', 'helper', 'runtime'],
+  ns: ['errors.ts', 'util', 'oci', 'helper', 'store', 'runtime'],
   builder: ['errors.ts', 'util', 'oci', 'layer', 'helper', 'store', 'transfer', 'runtime'],
   testing: ['index.ts'],
   cli: ['index.ts'],
