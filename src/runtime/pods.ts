@@ -16,11 +16,11 @@ import { pruneNames, releaseName } from './names.js';
 import { readJson } from './state.js';
 import type { UsernsRecord } from './userns.js';
 
-/** The namespaces a pod can hold for its members (the helper's names). */
-export const POD_SHARES = ['net', 'ipc', 'uts', 'pid'] as const;
+/** One namespace a pod can share with its members: network, SysV IPC and POSIX message queues, hostname, process ids. */
+export type PodShare = 'net' | 'ipc' | 'uts' | 'pid';
 
-/** One namespace a pod can share; see {@link POD_SHARES}. */
-export type PodShare = (typeof POD_SHARES)[number];
+/** The namespaces a pod can hold for its members (the helper's names). */
+export const POD_SHARES: readonly PodShare[] = ['net', 'ipc', 'uts', 'pid'];
 
 /** The record of one pod in the state directory, readable by every process. */
 export interface PodRecord {

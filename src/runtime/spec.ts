@@ -62,7 +62,12 @@ export interface NetworkRef {
 }
 
 /** A container, by the object `runtime.run()` returned or by id, unique id prefix or name. */
-export type ContainerRef = { readonly id: string } | string;
+export type ContainerRef =
+  | {
+      /** The container's id. */
+      readonly id: string;
+    }
+  | string;
 
 /**
  * A set of namespaces that containers join: a `Namespace` (pod), made with `Namespace.create()`.
@@ -89,7 +94,15 @@ export interface NamespaceRef {
  *   the uts namespace stays the container's own, as in Docker, so `hostname`
  *   cannot be given. A rootless container also joins the other's user namespace.
  */
-export type NetworkSetting = 'none' | 'host' | 'bridge' | NetworkRef | { readonly container: ContainerRef };
+export type NetworkSetting =
+  | 'none'
+  | 'host'
+  | 'bridge'
+  | NetworkRef
+  | {
+      /** The container whose network namespace is joined; it must be running. */
+      readonly container: ContainerRef;
+    };
 
 /** The description of a container, given to `runtime.create()` and `runtime.run()`. */
 export interface ContainerSpec {
