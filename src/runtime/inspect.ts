@@ -94,6 +94,8 @@ export interface InspectHostConfig {
   CapDrop: string[] | null;
   /** `'host'` without a user namespace, as Docker shows it; `''` with one. */
   UsernsMode: string;
+  /** Its network: `'none'`, `'host'`, `'container:<id>'`, or `'pod:<id>'` in a pod that shares `net`. */
+  NetworkMode: string;
 }
 
 /**
@@ -207,6 +209,7 @@ export function inspectOf(input: InspectInput): ContainerInspect {
       CapAdd: c?.capAdd ?? null,
       CapDrop: c?.capDrop ?? null,
       UsernsMode: record.userns !== undefined ? '' : 'host',
+      NetworkMode: record.network ?? 'none',
     },
     GraphDriver: { Name: 'overlay2', Data: { LowerDir: (c?.process.lowers ?? [record.rootfs]).join(':'), UpperDir: input.upper, WorkDir: input.work } },
   };

@@ -11,7 +11,7 @@
 
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isProcessAlive } from '../util/index.js';
+import { isAbandoned, isProcessAlive } from '../util/index.js';
 import { pruneNames, releaseName } from './names.js';
 import { readJson } from './state.js';
 import type { UsernsRecord } from './userns.js';
@@ -83,6 +83,10 @@ export async function podIds(stateDir: string): Promise<string[]> {
  */
 export async function prunePods(stateDir: string): Promise<string[]> {
   const removed: string[] = [];
+  // A creation killed before it renamed its directory into place.
+  for (const entry of await readdir(podsDir(stateDir)).catch(() => [] as string[])) {
+    if (entry.startsWith('.new-') && isAbandoned(entry)) await rm(join(podsDir(stateDir), entry), { recursive: true, force: true });
+  }
   for (const id of await podIds(stateDir)) {
     const paths = podPaths(stateDir, id);
     const record = await readPodRecord(stateDir, id);

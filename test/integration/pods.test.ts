@@ -103,6 +103,8 @@ describe('Namespace (pods)', { skip }, () => {
     await listen(runtime, rootfs, 7002, 'via-exec', { namespace: pod });
     const r = await member.output(['sh', '-c', 'nc 127.0.0.1 7002; hostname']);
     assert.equal(r.stdout, `via-exec\n${pod.id.slice(0, 12)}\n`);
+    assert.equal((await member.inspect()).HostConfig.NetworkMode, `pod:${pod.id}`);
+    assert.equal(member.info().namespace, pod.id);
   });
 
   it('removing a pod with running members is an InvalidStateError and leaves it whole; force kills them', async () => {
@@ -206,11 +208,17 @@ describe('network modes', { skip }, () => {
     // A runtime's default.
     const hostRuntime = new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir, network: 'host' });
     assert.deepEqual(ifaces(await sh(hostRuntime, world.rootfs, 'cat /proc/net/dev')), ifaces(hostDev));
+    const created = await hostRuntime.create({ rootfs: world.rootfs, cmd: ['true'] });
+    assert.equal((await created.inspect()).HostConfig.NetworkMode, 'host');
+    await created.remove({ force: true });
   });
 
   it('{ container }: joins that container’s network namespace (loopback reaches it) and takes its hostname', async () => {
     const { runtime, rootfs } = world;
     const server = await listen(runtime, rootfs, 7003, 'joined', { hostname: 'net-owner', name: 'net-owner' });
+    const joined = await runtime.create({ rootfs, cmd: ['true'], network: { container: server } });
+    assert.equal((await joined.inspect()).HostConfig.NetworkMode, `container:${server.id}`);
+    await joined.remove({ force: true });
     const out = await sh(runtime, rootfs, 'nc 127.0.0.1 7003; hostname', { network: { container: 'net-owner' } });
     assert.equal(out, 'joined\nnet-owner\n');
     await server.wait();
