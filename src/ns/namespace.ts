@@ -148,13 +148,11 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
   readonly name: string | undefined;
   readonly #runtime: Runtime;
   #record: PodRecord;
-  readonly #helper: HelperProcess | undefined;
   #removed = false;
 
-  private constructor(runtime: Runtime, record: PodRecord, helper?: HelperProcess) {
+  private constructor(runtime: Runtime, record: PodRecord) {
     this.#runtime = runtime;
     this.#record = record;
-    this.#helper = helper;
     this.id = record.id;
     this.name = record.name;
   }
@@ -226,9 +224,10 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
       await writeJsonAtomic(paths.record, record).catch((cause: NodeJS.ErrnoException) => {
         throw new IOError(`${context}: write \`${paths.record}\`: ${cause.code ?? String(cause)}`, { cause, path: paths.record });
       });
-      if (detached) helper.unref();
+      // The pod keeps nothing of the caller's alive: its members do, while they run, and it dies with the caller anyway.
+      helper.unref();
       debug('%s created, holder pid %d, share %s', short, pid, share.join(','));
-      return new Namespace(runtime, record, helper);
+      return new Namespace(runtime, record);
     } catch (error) {
       if (helper !== undefined) {
         helper.child.kill('SIGKILL');
@@ -317,7 +316,6 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
     if (failures.length > 0) throw new AggregateError(failures, `remove ${what}: ${failures.length} member(s) could not be removed`);
     const record = (await readPodRecord(this.#runtime.stateDir, this.id)) ?? this.#record;
     await killHolder(record);
-    await this.#helper?.exit.catch(() => undefined);
     if (record.name !== undefined) await releaseName(podsDir(this.#runtime.stateDir), record.name, this.id);
     await rm(podPaths(this.#runtime.stateDir, this.id).state, { recursive: true, force: true });
     this.#removed = true;
@@ -346,14 +344,20 @@ function infoOf(record: PodRecord): NamespaceInfo {
 
 const KILL_WAIT_MS = 5_000;
 
-/** Kills the holder, checked by start time so that a reused pid is never signalled, and waits until it is gone. */
+/**
+ * Kills the holder, checked by start time so that a reused pid is never
+ * signalled, and waits until it and its keeper (which exits once the holder
+ * has) are gone: polled, as the keeper may be another process's child.
+ */
 async function killHolder(record: PodRecord): Promise<void> {
-  if (!isPodAlive(record)) return;
-  try {
-    process.kill(record.pid, 'SIGKILL');
-  } catch {
-    return;
+  if (isPodAlive(record)) {
+    try {
+      process.kill(record.pid, 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
   }
   const deadline = Date.now() + KILL_WAIT_MS;
-  while (isProcessAlive(record.pid, record.pidStart) && Date.now() < deadline) await sleep(5);
+  const alive = () => isProcessAlive(record.pid, record.pidStart) || isProcessAlive(record.keeperPid, record.keeperStart);
+  while (alive() && Date.now() < deadline) await sleep(5);
 }

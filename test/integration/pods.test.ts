@@ -47,7 +47,7 @@ async function listen(runtime: Runtime, rootfs: string, port: number, reply: str
 }
 
 async function childJson(args: string[]): Promise<{ id: string; pid: number }> {
-  const { stdout } = await execFileP(process.execPath, ['--import', 'tsx', join(repo, 'test', 'fixtures', 'pod-child.ts'), ...args], { cwd: repo });
+  const { stdout } = await execFileP(process.execPath, ['--import', 'tsx', join(repo, 'test', 'fixtures', 'pod-child.ts'), ...args], { cwd: repo, timeout: 30_000 });
   return JSON.parse(stdout.trim()) as { id: string; pid: number };
 }
 
@@ -154,6 +154,16 @@ describe('Namespace (pods)', { skip }, () => {
     await pod.remove();
     assert.equal(processStartTime(made.pid), undefined);
     await assert.rejects(Namespace.get(world.runtime, 'detached-pod'), NotFoundError);
+  });
+
+  it('a pod alone does not keep its owner running: the process ends, and the pod with it', async () => {
+    // A pod has no output to wait for: holding the event loop open for it would hang every script that forgets to remove one.
+    const started = Date.now();
+    const { id, pid } = await childJson(['leave', world.runtime.root, world.runtime.stateDir]);
+    assert.ok(Date.now() - started < 20_000);
+    for (let i = 0; i < 200 && processStartTime(pid) !== undefined; i++) await sleep(10);
+    assert.equal(processStartTime(pid), undefined, 'the holder died with its owner');
+    assert.equal((await (await Namespace.get(world.runtime, id)).inspect()).status, 'stopped');
   });
 
   it("a pod that is not detached dies with its owner, even by SIGKILL, and prune() removes its record", async () => {
