@@ -13,7 +13,6 @@ import {
   DEFAULT_DEVICES,
   DEFAULT_DEV_SYMLINKS,
   DEFAULT_MOUNTS,
-  DEFAULT_NAMESPACES,
   type HelperMount,
 } from './defaults.js';
 import { runArgs, type RunPlan } from './run-args.js';
@@ -525,7 +524,9 @@ export class Runtime implements AsyncDisposable {
    * progress, are never touched. A cgroup or data directory with no state
    * directory at all is taken only once it is a minute old; runtimes that share
    * a cgroup parent should share a state directory, or one prunes the other's
-   * stopped containers' cgroups.
+   * stopped containers' cgroups. Pods (`Namespace`) whose holder is dead
+   * (killed, or gone with the process that owned them) lose their records
+   * and names too.
    *
    * @returns the ids of the containers removed, stopped or left behind.
    */
