@@ -9,7 +9,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import createDebug from 'debug';
@@ -48,8 +48,11 @@ export interface NamespaceOptions {
   name?: string;
   /**
    * The namespaces the members share: any of `'net'`, `'ipc'`, `'uts'`, `'pid'`.
-   * With `'pid'` the pod's holder is the pid namespace's init, and `ps` in any
-   * member shows the processes of every member.
+   * With `'ipc'` the members share SysV IPC and POSIX message queues, and one
+   * `/dev/shm` (a directory of the pod's in the state directory, so on the
+   * state directory's filesystem: a tmpfs by default). With `'pid'` the pod's
+   * holder is the pid namespace's init, and `ps` in any member shows the
+   * processes of every member.
    * @default ['net', 'ipc', 'uts']
    */
   share?: readonly PodShare[];
@@ -181,6 +184,11 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
     await mkdir(making, { mode: 0o711 });
     try {
       await writeFile(join(making, 'owner.json'), JSON.stringify({ pid: process.pid, start: selfStartTime() } satisfies LaunchOwner));
+      if (share.includes('ipc')) {
+        // The members' /dev/shm: POSIX shared memory is shared in the pod as SysV's is.
+        await mkdir(join(making, 'shm'));
+        await chmod(join(making, 'shm'), 0o1777);
+      }
       await rename(making, paths.state);
     } catch (error) {
       await rm(making, { recursive: true, force: true });

@@ -14,7 +14,7 @@ import { hostname as osHostname } from 'node:os';
 import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
 import { isProcessAlive, processStartTime } from '../util/index.js';
 import { DEFAULT_NAMESPACES } from './defaults.js';
-import { isPodAlive, readPodRecord } from './pods.js';
+import { isPodAlive, podPaths, readPodRecord } from './pods.js';
 import type { ContainerSpec, NetworkRef, NetworkSetting } from './spec.js';
 import type { HelperMount } from './defaults.js';
 import { readJson, type ContainerPaths, type ContainerRecord } from './state.js';
@@ -61,6 +61,11 @@ export interface NamespacePlan {
   hostSys: boolean;
   /** The pod it is in. */
   pod?: string;
+  /**
+   * A directory bind-mounted on /dev/shm instead of a tmpfs of its own: the
+   * pod's, when it shares `ipc`, so that POSIX shared memory is shared as SysV's is.
+   */
+  shm?: string;
   /** The processes whose namespaces it joins: checked alive again once the helper holds them. */
   holders: NamespaceHolder[];
 }
@@ -232,6 +237,7 @@ async function planPod(spec: ContainerSpec, ctx: NamespaceContext): Promise<Name
     ...(pod.userns !== undefined ? { userns: pod.userns } : {}),
     hostSys: false,
     pod: id,
+    ...(shared.includes('ipc') ? { shm: podPaths(ctx.stateDir, id).shm } : {}),
     holders: [{ pid: pod.pid, start: pod.pidStart, what }],
   };
 }
@@ -270,6 +276,17 @@ export function etcMounts(plan: NamespacePlan, paths: ContainerPaths): HelperMou
 /** sysfs, where it cannot be mounted, as a read-only bind of the host's (runc's fallback). */
 export function hostSysfs(m: HelperMount): HelperMount {
   return m.type === 'sysfs' ? { ...m, type: 'bind', source: '/sys', options: ['rbind', ...m.options] } : m;
+}
+
+/** The runtime's own mounts as a plan changes them: /sys bound from the host's, /dev/shm from the pod's. */
+export function defaultMounts(plan: NamespacePlan, mounts: readonly HelperMount[]): HelperMount[] {
+  return mounts.map((m) => {
+    if (m.type === 'sysfs' && plan.hostSys) return hostSysfs(m);
+    if (m.target === '/dev/shm' && plan.shm !== undefined) {
+      return { type: 'bind', source: plan.shm, target: m.target, options: ['nosuid', 'noexec', 'nodev'], nofollow: true };
+    }
+    return m;
+  });
 }
 
 /** The container's user namespace when it joins another's: that one's maps. */

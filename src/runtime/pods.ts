@@ -53,9 +53,9 @@ export function podsDir(stateDir: string): string {
 }
 
 /** The paths of pod `id`. */
-export function podPaths(stateDir: string, id: string): { state: string; record: string; owner: string } {
+export function podPaths(stateDir: string, id: string): { state: string; record: string; owner: string; shm: string } {
   const state = join(podsDir(stateDir), id);
-  return { state, record: join(state, 'state.json'), owner: join(state, 'owner.json') };
+  return { state, record: join(state, 'state.json'), owner: join(state, 'owner.json'), shm: join(state, 'shm') };
 }
 
 /** Reads pod `id`'s record; undefined when there is none (or it is torn). */

@@ -18,7 +18,7 @@ import {
 import { runArgs, type RunPlan } from './run-args.js';
 import { deviceCgroupWrites, deviceRules, securityPlan } from './security.js';
 import type { ContainerSpec, NetworkSetting } from './spec.js';
-import { checkHolders, etcMounts, hostSysfs, joinedUserns, planNamespaces, validateNetwork } from './network-mode.js';
+import { checkHolders, defaultMounts, etcMounts, joinedUserns, planNamespaces, validateNetwork } from './network-mode.js';
 import { prunePods } from './pods.js';
 import { checkExecEnvelope, checkProcessStrings, checkRuntimePaths } from './spec-strings.js';
 import { NAME_RE, userMount, validateSpec } from './spec-check.js';
@@ -330,7 +330,7 @@ export class Runtime implements AsyncDisposable {
         ...(nsPlan.joins.length > 0 ? { joins: nsPlan.joins } : {}),
         ...(nsPlan.utsJoined ? {} : { hostname }),
         mounts: [
-          ...(nsPlan.hostSys ? DEFAULT_MOUNTS.map(hostSysfs) : DEFAULT_MOUNTS),
+          ...defaultMounts(nsPlan, DEFAULT_MOUNTS),
           ...cgroupfs.mounts,
           ...(userns !== undefined ? deviceBindMounts(DEFAULT_DEVICES) : []),
           ...etcMounts(nsPlan, paths),

@@ -64,21 +64,22 @@ describe('Namespace (pods)', { skip }, () => {
     await world?.dispose();
   });
 
-  it('three members share net, ipc and uts: loopback TCP between them, one hostname, SysV shared memory', async () => {
+  it('three members share net, ipc and uts: loopback TCP between them, one hostname, SysV and POSIX shared memory', async () => {
     await using pod = await Namespace.create(world.runtime, { hostname: 'pod-three' });
     const { runtime, rootfs } = world;
     const server = await listen(runtime, rootfs, 7001, 'from-server', { namespace: pod });
     const client = await sh(runtime, rootfs, 'nc 127.0.0.1 7001; hostname', { namespace: pod });
     assert.equal(client, 'from-server\npod-three\n');
-    await sh(runtime, rootfs, 'probe shmget 4242', { namespace: pod });
+    await sh(runtime, rootfs, 'probe shmget 4242; echo posix > /dev/shm/pod-segment', { namespace: pod });
+    assert.equal(await sh(runtime, rootfs, 'cat /dev/shm/pod-segment', { namespace: pod }), 'posix\n');
     const third = await sh(runtime, rootfs, 'hostname; cat /proc/sysvipc/shm; cat /etc/hostname', { namespace: pod });
     const [hostname, , ...segments] = third.trim().split('\n');
     assert.equal(hostname, 'pod-three');
     assert.ok(segments.some((l) => l.trim().split(/\s+/)[0] === '4242'), third);
     assert.equal(third.trim().split('\n').at(-1), 'pod-three');
     // Outside the pod nothing of it is seen.
-    const outside = await sh(runtime, rootfs, 'cat /proc/sysvipc/shm; hostname', { hostname: 'alone' });
-    assert.ok(!outside.includes('4242'), outside);
+    const outside = await sh(runtime, rootfs, 'cat /proc/sysvipc/shm; ls /dev/shm; hostname', { hostname: 'alone' });
+    assert.ok(!outside.includes('4242') && !outside.includes('pod-segment'), outside);
     assert.equal((await pod.members()).map((m) => m.id).includes(server.id), true);
     await server.wait();
   });
