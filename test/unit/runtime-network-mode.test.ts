@@ -1,7 +1,7 @@
 // Network modes and pods as the runtime decides them (src/runtime/network-mode.ts)
 // and as the helper is told (run-args.ts): no root, no helper.
 import { strict as assert } from 'node:assert';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { InvalidArgumentError, NotFoundError } from '../../src/errors.js';
 import { DEFAULT_MOUNTS } from '../../src/runtime/defaults.js';
 import { hostSysfs, planNamespaces, validateNetwork, type NamespaceContext } from '../../src/runtime/network-mode.js';
+import { POD_SHARES } from '../../src/runtime/pods.js';
 import { runArgs } from '../../src/runtime/run-args.js';
 import type { UsernsPlan } from '../../src/runtime/userns.js';
 import { basePlan } from '../fixtures/run-plan.js';
@@ -48,6 +49,15 @@ describe('run argv for joined namespaces', () => {
     const own = runArgs(basePlan({ userns: USERNS }));
     assert.ok(own.includes('--userns-uid'));
     assert.ok(!own.includes('--join-ns'));
+  });
+});
+
+describe('pod namespaces and the helper', () => {
+  it('every namespace a pod shares, and user, is a name the helper knows (native/ns.c)', async () => {
+    const text = await readFile(join(import.meta.dirname, '..', '..', 'native', 'ns.c'), 'utf8');
+    for (const name of [...POD_SHARES, 'user']) assert.match(text, new RegExp(`\\{"${name}", CLONE_NEW`), name);
+    const pause = await readFile(join(import.meta.dirname, '..', '..', 'native', 'pause.c'), 'utf8');
+    assert.match(pause, /#define POD_NS \(CLONE_NEWNET \| CLONE_NEWIPC \| CLONE_NEWUTS \| CLONE_NEWPID\)/);
   });
 });
 
