@@ -219,7 +219,7 @@ export class Runtime implements AsyncDisposable {
     this.#usernsHost ??= readUsernsHost();
     const userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
     let context = `${start ? 'run' : 'create'} container`;
-    const source = await containerSource(spec, this.#store, this.root);
+    const source = await containerSource(spec, this.#store, this.root, userns);
     throwIfAborted(signal, context);
     const mounts = (spec.mounts ?? []).map(userMount);
     await Promise.all(

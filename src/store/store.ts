@@ -415,7 +415,7 @@ export class ImageStoreCore
    */
   async gc(options: GcOptions = {}): Promise<GcResult> {
     const result = await collectGarbage(
-      { paths: this.#paths, docs: this.#docs, retention: this.#retention },
+      { paths: this.#paths, docs: this.#docs, retention: this.#retention, helperPath: this.#helperPath },
       options,
     );
     this.#snapshots.forget(result.blobs as Digest[]);
@@ -512,7 +512,7 @@ export class ImageStoreCore
    * if ((await store.snapshotPaths(ref)) === undefined) console.log(`${ref}: not unpacked yet`);
    * ```
    */
-  snapshotPaths(image: string, options: Pick<SnapshotOptions, 'rootless'> = {}): Promise<ImageSnapshot | undefined> {
+  snapshotPaths(image: string, options: Pick<SnapshotOptions, 'rootless' | 'userns'> = {}): Promise<ImageSnapshot | undefined> {
     return this.#snapshots.snapshotPaths(image, options);
   }
 

@@ -250,6 +250,18 @@ export interface StoreProblem {
   reference?: string;
 }
 
+/** The user namespace of {@link SnapshotOptions.userns}. */
+export interface SnapshotUserns {
+  /** Namespace uids to host uids; must map uid 0. */
+  uidMap: readonly { containerId: number; hostId: number; size: number }[];
+  /** Namespace gids to host gids; must map gid 0. */
+  gidMap: readonly { containerId: number; hostId: number; size: number }[];
+  /** newuidmap, for a caller that is not root. */
+  newuidmap?: string | undefined;
+  /** newgidmap, for a caller that is not root. */
+  newgidmap?: string | undefined;
+}
+
 /** Options of {@link ImageStore.snapshot}. */
 export interface SnapshotOptions {
   /** Cancels the wait; an unpack that no other caller waits for is cancelled and leaves nothing. */
@@ -264,6 +276,16 @@ export interface SnapshotOptions {
    * @default process.getuid() !== 0
    */
   rootless?: boolean;
+  /**
+   * Unpack with the layers' owners as ids of a user namespace with these
+   * maps (the caller being its root), as a rootless container with the same
+   * maps sees them; `false` for none (every file the caller's, as
+   * `rootless` alone makes it). Snapshots of other maps are other snapshots.
+   * @default for a caller that is not root and has /etc/subuid and /etc/subgid
+   *   ranges (and newuidmap/newgidmap), the maps its rootless containers get by
+   *   default: its own ids as 0, its first 65536 subordinate ids as 1…; `false` otherwise
+   */
+  userns?: SnapshotUserns | false;
   /**
    * How many layers to unpack at once (each snapshot holds one layer, so
    * they are independent).
