@@ -144,6 +144,7 @@ export type {
   PutImageInput,
   RollbackOptions,
   SnapshotOptions,
+  SnapshotUserns,
   SnapshotProgress,
   StoreProblem,
   StoreProblemKind,

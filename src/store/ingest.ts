@@ -25,7 +25,7 @@ import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import { compressionOf, publishSnapshot, removeSnapshotTree, snapshotExists, type SnapshotLayer } from './snapshots.js';
 import { chooseVariant, type VariantChoice } from './snapshot-variant.js';
-import type { UsernsMaps } from '../helper/index.js';
+import type { SnapshotUserns } from './types.js';
 
 const debug = createDebug('dockless:store');
 
@@ -57,7 +57,7 @@ export interface IngestSessionOptions {
   /** Unpack layers without privileges, as rootless snapshots. @default process.getuid() !== 0 */
   rootless?: boolean | undefined;
   /** Owners as ids of a user namespace; see `SnapshotOptions.userns`. @default as for `ImageStore.snapshot` */
-  userns?: UsernsMaps | false | undefined;
+  userns?: SnapshotUserns | false | undefined;
 }
 
 interface PendingSnapshot {

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { IdMap } from '../helper/index.js';
 import type { ProgressBase } from '../util/index.js';
 import type {
   Annotations,
@@ -253,9 +254,9 @@ export interface StoreProblem {
 /** The user namespace of {@link SnapshotOptions.userns}. */
 export interface SnapshotUserns {
   /** Namespace uids to host uids; must map uid 0. */
-  uidMap: readonly { containerId: number; hostId: number; size: number }[];
+  uidMap: readonly IdMap[];
   /** Namespace gids to host gids; must map gid 0. */
-  gidMap: readonly { containerId: number; hostId: number; size: number }[];
+  gidMap: readonly IdMap[];
   /** newuidmap, for a caller that is not root. */
   newuidmap?: string | undefined;
   /** newgidmap, for a caller that is not root. */
@@ -284,6 +285,7 @@ export interface SnapshotOptions {
    * @default for a caller that is not root and has /etc/subuid and /etc/subgid
    *   ranges (and newuidmap/newgidmap), the maps its rootless containers get by
    *   default: its own ids as 0, its first 65536 subordinate ids as 1…; `false` otherwise
+   * @throws {InvalidArgumentError} (from `snapshot`) for maps whose 0 is not the caller's own uid and gid.
    */
   userns?: SnapshotUserns | false;
   /**
