@@ -15,7 +15,7 @@ import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import { ownerToken } from '../util/index.js';
 import { copyTree } from './copy-tree.js';
 import { pruneUpper, RUNTIME_MOUNT_POINTS, storeLayer, storeUpperInUserns } from './layer-from-upper.js';
-import { mapsMoreThanRoot, withMappers } from '../helper/index.js';
+import { mapsMoreThanRoot, rootIsCaller, withMappers } from '../helper/index.js';
 
 /** Options of {@link commitContainer}. */
 export interface CommitOptions {
@@ -94,7 +94,10 @@ async function commitResolved(store: ImageStore, container: Container, upper: st
   let copy: string | undefined;
   try {
     // The snapshots the container runs on: for a rootless one, those of its maps.
-    const snapshot = await store.snapshot(digest, info.userns?.rootless === true ? { rootless: true, userns: withMappers(info.userns) } : {});
+    const snapshot = await store.snapshot(
+      digest,
+      info.userns?.rootless === true ? { rootless: true, userns: rootIsCaller(info.userns) ? withMappers(info.userns) : false } : {},
+    );
     const view = new MergedView(snapshot.lowerDirs, options.helperPath !== undefined ? { helperPath: options.helperPath } : {});
     const epoch = options.sourceDateEpoch ?? sourceDateEpochFromEnv('commit');
     const userns = info.userns;

@@ -23,6 +23,7 @@ export {
   mapsMoreThanRoot,
   parseSubIds,
   readUsernsHost,
+  rootIsCaller,
   spawnInUserns,
   subordinateMaps,
   subordinateUserns,

@@ -207,6 +207,16 @@ export function mapsMoreThanRoot(maps: Pick<UsernsMaps, 'uidMap' | 'gidMap'>): b
   return !one(maps.uidMap) || !one(maps.gidMap);
 }
 
+/**
+ * Whether the maps make this process's own uid and gid the namespace's root:
+ * then what it writes as itself is root's inside, and it may give its
+ * files the namespace's other ids (as root of such a namespace).
+ */
+export function rootIsCaller(maps: Pick<UsernsMaps, 'uidMap' | 'gidMap'>): boolean {
+  const rootOf = (m: readonly IdMap[]) => m.find((r) => r.containerId === 0)?.hostId;
+  return rootOf(maps.uidMap) === (process.getuid?.() ?? 0) && rootOf(maps.gidMap) === (process.getgid?.() ?? 0);
+}
+
 /** Options of {@link spawnInUserns}. */
 export interface SpawnInUsernsOptions {
   /** Context put before every error message. */

@@ -7,6 +7,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { rootIsCaller } from '../helper/index.js';
 import type { ContainerConfig } from '../oci/index.js';
 import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import type { ContainerSpec } from './spec.js';
@@ -51,10 +52,19 @@ export async function containerSource(
   if (store === undefined) {
     throw new InvalidArgumentError(`container spec: image ${image} needs a Runtime created with { store }`);
   }
-  const snapshot = await store.snapshot(image, userns?.rootless === true ? { rootless: true, userns: userns.newuidmap !== undefined ? userns : false } : {});
+  const snapshot = await store.snapshot(image, userns?.rootless === true ? { rootless: true, userns: snapshotUserns(userns) } : {});
   // overlayfs needs one lower dir at least; an image without layers gets an empty one.
   const lowers = snapshot.lowerDirs.length > 0 ? snapshot.lowerDirs : [await emptyDir(root)];
   return { lowers, label: lowers[0]!, config: snapshot.config.config, targets: [snapshot.digest, ...snapshot.chainIds] };
+}
+
+/**
+ * The maps a rootless container's snapshots are unpacked with: its own, when
+ * they map more than the caller and the caller is their root (the unpack
+ * writes files as the caller); else none, every file the caller's (root inside).
+ */
+function snapshotUserns(userns: UsernsPlan): UsernsPlan | false {
+  return userns.newuidmap !== undefined && rootIsCaller(userns) ? userns : false;
 }
 
 async function emptyDir(root: string): Promise<string> {

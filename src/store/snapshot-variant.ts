@@ -27,7 +27,7 @@
 
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
-import { callerSubordinateUserns, mapsMoreThanRoot, type UsernsMaps } from '../helper/index.js';
+import { callerSubordinateUserns, mapsMoreThanRoot, rootIsCaller, type UsernsMaps } from '../helper/index.js';
 import { DIGEST_HEX_LENGTH, digestHex, isDigest, type Digest } from '../oci/index.js';
 
 /**
@@ -84,10 +84,8 @@ export function chooseVariant(options: VariantOptions = {}): VariantChoice {
   let userns = options.userns;
   if (userns === undefined) userns = rootless && uid !== 0 ? callerSubordinateUserns() : undefined;
   if (userns !== undefined && userns !== false && mapsMoreThanRoot(userns)) {
-    const gid = process.getgid?.() ?? 0;
-    const rootOf = (m: UsernsMaps['uidMap']) => m.find((r) => r.containerId === 0)?.hostId;
-    if (rootOf(userns.uidMap) !== uid || rootOf(userns.gidMap) !== gid) {
-      throw new InvalidArgumentError(`snapshot: userns maps must map 0 to the caller's own uid ${uid} and gid ${gid}`);
+    if (!rootIsCaller(userns)) {
+      throw new InvalidArgumentError(`snapshot: userns maps must map 0 to the caller's own uid ${uid} and gid ${process.getgid?.() ?? 0}`);
     }
     return { variant: usernsVariant(userns), rootless: true, userns };
   }

@@ -1,6 +1,7 @@
 /**
- * Snapshots: layers unpacked once per chainID and variant (root or rootless,
- * see snapshot-variant.ts) into `dockless/snapshots/<chainID hex>[-rootless]/fs`,
+ * Snapshots: layers unpacked once per chainID and variant (root, rootless, or
+ * rootless with a user namespace's owners, see snapshot-variant.ts) into
+ * `dockless/snapshots/<chainID hex>[-rootless|-userns-<maps hash>]/fs`,
  * each holding only its own layer's files (with overlayfs whiteouts), to be
  * stacked as overlayfs lower dirs.
  *
