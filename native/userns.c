@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -269,8 +270,9 @@ struct userns_call {
 	int sync_r, sync_w;
 };
 
-/* Deep enough for rm's recursion; untouched pages cost nothing. */
-static char call_stack[1 << 18] __attribute__((aligned(64)));
+/* Deep enough for rm's recursion. Mapped when needed, not in .bss: every op
+ * would carry it, and the data rlimit counts it. */
+#define CALL_STACK_SIZE (1 << 18)
 
 static int userns_call_child(void *arg)
 {
@@ -293,17 +295,24 @@ static int userns_call_child(void *arg)
 int dl_userns_call(const struct dl_userns *u, int (*fn)(void *arg), void *arg, int *wait_status, struct dl_error *e)
 {
 	struct userns_call c = {.fn = fn, .arg = arg};
+	char *stack;
 	int sync[2];
 	pid_t pid;
 
-	if (pipe2(sync, O_CLOEXEC) < 0)
+	stack = mmap(NULL, CALL_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return dl_fail_errno(e, "clone", "", "mmap `stack`");
+	if (pipe2(sync, O_CLOEXEC) < 0) {
+		munmap(stack, CALL_STACK_SIZE);
 		return dl_fail_errno(e, "userns", "", "pipe2 `sync`");
+	}
 	c.sync_r = sync[0];
 	c.sync_w = sync[1];
-	pid = clone(userns_call_child, call_stack + sizeof call_stack, CLONE_NEWUSER | SIGCHLD, &c);
+	pid = clone(userns_call_child, stack + CALL_STACK_SIZE, CLONE_NEWUSER | SIGCHLD, &c);
 	if (pid < 0) {
 		close(sync[0]);
 		close(sync[1]);
+		munmap(stack, CALL_STACK_SIZE);
 		return dl_fail_errno(e, "clone", "", "clone `CLONE_NEWUSER`");
 	}
 	close(c.sync_r);
