@@ -27,6 +27,7 @@ import {
   parseSubIds,
   readUsernsHost,
   runHelperOp,
+  SUBORDINATE_IDS,
   subordinateMaps,
   usernsArgs,
   type IdMap,
@@ -67,7 +68,7 @@ export const AUTO_USERNS_USER = 'dockless';
 /** Where `userns: 'auto'` looks for a free range when the user `dockless` has none: 2^30, far above useradd's SUB_UID_MAX. */
 export const AUTO_USERNS_BASE = 0x4000_0000;
 /** How many ids `userns: 'auto'` and the rootless default map: 65536, as Docker and podman do. */
-export const AUTO_USERNS_SIZE = 65536;
+export const AUTO_USERNS_SIZE = SUBORDINATE_IDS;
 
 const MAX_ID = 0xffff_fffe;
 /** The kernel's limit on the lines of one uid_map or gid_map. */
