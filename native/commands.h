@@ -10,6 +10,7 @@ int cmd_exec(int argc, char **argv);
 int cmd_meta(int argc, char **argv);
 int cmd_xattrs(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_userns_exec(int argc, char **argv);
 int cmd_syncfs(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_seal(int argc, char **argv);

@@ -1,14 +1,18 @@
 /* dockless-helper meta --root DIR: a batch of metadata operations Node cannot do
  * (device nodes, xattrs, ownership of symlinks) on files under DIR. Records come
  * on stdin as NUL-terminated fields; every path stays inside DIR and its last
- * component is never followed. */
+ * component is never followed. With user namespace maps the batch is applied as
+ * root of a new user namespace, so that a rootless caller can give files the
+ * subordinate ids the namespace maps. */
 #include <fcntl.h>
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -16,6 +20,7 @@
 #include "error.h"
 #include "fs.h"
 #include "status.h"
+#include "userns.h"
 #include "util.h"
 
 struct meta_ctx {
@@ -124,6 +129,33 @@ static int do_chown(struct meta_ctx *m, const struct record *r, struct dl_error 
 	return 0;
 }
 
+static int do_chmod(struct meta_ctx *m, const struct record *r, struct dl_error *e)
+{
+	char name[NAME_MAX + 1], target[64];
+	_cleanup_close_ int fd = -1;
+	unsigned long mode;
+	struct stat st;
+	int dir;
+
+	if (dl_parse_ulong(r->f[0], 8, 07777, &mode) < 0)
+		return dl_fail(e, 0, "chmod", r->path, "fchmodat `%s`: bad mode `%s`", r->path, r->f[0]);
+	dir = open_parent(m, "chmod", r->path, name, sizeof name, e);
+	if (dir < 0)
+		return -1;
+	fd = openat(dir, name[0] ? name : ".", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return dl_fail_errno(e, "chmod", r->path, "openat `%s`", r->path);
+	if (fstat(fd, &st) < 0)
+		return dl_fail_errno(e, "chmod", r->path, "fstat `%s`", r->path);
+	/* chmod(2) of a symlink would change what it points to. */
+	if (S_ISLNK(st.st_mode))
+		return dl_fail(e, ELOOP, "chmod", r->path, "fchmodat `%s`", r->path);
+	snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
+	if (chmod(target, (mode_t)mode) < 0)
+		return dl_fail_errno(e, "chmod", r->path, "fchmodat `%s`", r->path);
+	return 0;
+}
+
 static const struct {
 	const char *op;
 	size_t nfields; /* after the op and the path */
@@ -132,6 +164,7 @@ static const struct {
 	{"mknod", 4, do_mknod},
 	{"xattr", 2, do_xattr},
 	{"chown", 2, do_chown},
+	{"chmod", 1, do_chmod},
 };
 
 /* Takes the next NUL-terminated field from [*p, end); NULL when there is none. */
@@ -148,22 +181,18 @@ static const char *next_field(char **p, char *end)
 	return start;
 }
 
-int cmd_meta(int argc, char **argv)
-{
-	struct meta_ctx m = {.parent.fd = -1};
-	_cleanup_close_ int rootfd = -1;
-	_cleanup_free_ char *input = NULL;
-	struct dl_error e;
+struct meta_batch {
+	struct meta_ctx m;
+	char *input;
 	size_t len;
-	char *p, *end;
+};
 
-	/* Modes given in records are exact. */
-	umask(0);
-	if (dl_root_op_start("meta", argc, argv, &rootfd, &input, &len, &e) < 0)
-		goto fail;
-	m.rootfd = rootfd;
-	p = input;
-	end = input + len;
+static int apply_batch(void *arg)
+{
+	struct meta_batch *b = arg;
+	struct dl_error e;
+	char *p = b->input, *end = b->input + b->len;
+
 	while (p < end) {
 		struct record r = {0};
 		size_t k, f;
@@ -188,11 +217,68 @@ int cmd_meta(int argc, char **argv)
 				goto fail;
 			}
 		}
-		if (meta_ops[k].apply(&m, &r, &e) < 0)
+		if (meta_ops[k].apply(&b->m, &r, &e) < 0)
 			goto fail;
 	}
-	if (m.parent.fd >= 0)
-		close(m.parent.fd);
+	if (b->m.parent.fd >= 0)
+		close(b->m.parent.fd);
+	return DL_EXIT_OK;
+fail:
+	dl_status_error(&e);
+	return DL_EXIT_FAILED;
+}
+
+int cmd_meta(int argc, char **argv)
+{
+	static struct meta_batch b = {.m.parent.fd = -1};
+	struct dl_userns userns = {0};
+	_cleanup_close_ int rootfd = -1;
+	_cleanup_free_ char *input = NULL;
+	const char *root = NULL;
+	struct dl_error e;
+	int status_fd = 3, status, i, taken, ret;
+
+	for (i = 1; i < argc; i++) {
+		unsigned long v;
+		if (strcmp(argv[i], "--root") == 0 && i + 1 < argc) {
+			root = argv[++i];
+		} else if (strcmp(argv[i], "--status-fd") == 0 && i + 1 < argc) {
+			if (dl_parse_ulong(argv[++i], 10, INT_MAX, &v) < 0)
+				dl_usage("meta", "--status-fd: bad number `%s`", argv[i]);
+			status_fd = (int)v;
+		} else if ((taken = dl_userns_parse(&userns, argc, argv, i, "meta")) > 0) {
+			i += taken - 1;
+		} else {
+			dl_usage("meta", "unknown option `%s`", argv[i]);
+		}
+	}
+	if (root == NULL)
+		dl_usage("meta", "--root is required");
+	dl_userns_check(&userns, "meta");
+	if (userns.idmap_root)
+		dl_usage("meta", "unknown option `--idmap-root`");
+	dl_status_init(status_fd);
+	signal(SIGPIPE, SIG_IGN);
+	/* Modes given in records are exact. */
+	umask(0);
+	rootfd = dl_open_root(root, &e);
+	if (rootfd < 0)
+		goto fail;
+	if (dl_read_to_end(STDIN_FILENO, &input, &b.len) < 0) {
+		dl_fail_errno(&e, "read", "", "read `stdin`");
+		goto fail;
+	}
+	b.m.rootfd = rootfd;
+	b.input = input;
+	if (!dl_userns_enabled(&userns))
+		ret = apply_batch(&b);
+	else if (dl_userns_call(&userns, apply_batch, &b, &status, &e) < 0)
+		goto fail;
+	else
+		/* The child wrote the error line of a failed record. */
+		ret = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? DL_EXIT_OK : DL_EXIT_FAILED;
+	if (ret != DL_EXIT_OK)
+		return ret;
 	dl_status_simple("done");
 	return DL_EXIT_OK;
 fail:

@@ -25,10 +25,7 @@ struct rm_config {
 	int status_fd;
 	struct dl_userns userns;
 	char **paths;
-	int sync_r, sync_w;
 };
-
-static char rm_stack[1 << 16] __attribute__((aligned(64)));
 
 /* Removes NAME under PARENT and everything below it, never following a symlink.
  * PATH (NAME's full path) is for messages and is extended in place. */
@@ -97,28 +94,22 @@ static int remove_all(char **paths, struct dl_error *e)
 	return 0;
 }
 
-static int rm_child(void *arg)
+static int rm_in_userns(void *arg)
 {
-	struct rm_config *c = arg;
 	struct dl_error e;
-	char byte;
 
-	close(c->sync_w);
-	if (dl_read_retry(c->sync_r, &byte, 1) != 1)
-		_exit(DL_EXIT_FAILED);
-	if (dl_userns_become_root(&e) < 0 || remove_all(c->paths, &e) < 0) {
+	if (remove_all(arg, &e) < 0) {
 		dl_status_error(&e);
-		_exit(DL_EXIT_FAILED);
+		return DL_EXIT_FAILED;
 	}
-	_exit(DL_EXIT_OK);
+	return DL_EXIT_OK;
 }
 
 int cmd_rm(int argc, char **argv)
 {
 	static struct rm_config c;
 	struct dl_error e;
-	int sync[2], status, i, taken;
-	pid_t pid;
+	int status, i, taken;
 
 	c.status_fd = 3;
 	for (i = 1; i < argc; i++) {
@@ -153,31 +144,10 @@ int cmd_rm(int argc, char **argv)
 		dl_status_simple("done");
 		return DL_EXIT_OK;
 	}
-	if (pipe2(sync, O_CLOEXEC) < 0) {
-		dl_fail_errno(&e, "userns", "", "pipe2 `sync`");
+	if (dl_userns_call(&c.userns, rm_in_userns, c.paths, &status, &e) < 0) {
 		dl_status_error(&e);
 		return DL_EXIT_FAILED;
 	}
-	c.sync_r = sync[0];
-	c.sync_w = sync[1];
-	pid = clone(rm_child, rm_stack + sizeof rm_stack, CLONE_NEWUSER | SIGCHLD, &c);
-	if (pid < 0) {
-		dl_fail_errno(&e, "clone", "", "clone `rm`");
-		dl_status_error(&e);
-		return DL_EXIT_FAILED;
-	}
-	close(c.sync_r);
-	if (dl_userns_write_maps(&c.userns, pid, &e) < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		dl_status_error(&e);
-		return DL_EXIT_FAILED;
-	}
-	dl_write_all(c.sync_w, "1", 1);
-	close(c.sync_w);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			break;
 	/* The child wrote the error line of a failed step. */
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return DL_EXIT_FAILED;

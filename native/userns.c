@@ -1,6 +1,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
+#include <signal.h>
 #include <libgen.h>
 #include <limits.h>
 #include <linux/capability.h>
@@ -8,12 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "status.h"
 #include "userns.h"
 #include "util.h"
 
@@ -257,6 +261,72 @@ int dl_userns_become_root(struct dl_error *e)
 	/* The caller's own supplementary groups are not mapped; EPERM where setgroups is denied. */
 	if (setgroups(0, NULL) < 0 && errno != EPERM)
 		return dl_fail_errno(e, "setgroups", "", "setgroups `none`");
+	return 0;
+}
+
+struct userns_call {
+	int (*fn)(void *arg);
+	void *arg;
+	int sync_r, sync_w;
+};
+
+/* Deep enough for rm's recursion. Mapped when needed, not in .bss: every op
+ * would carry it, and the data rlimit counts it. */
+#define CALL_STACK_SIZE (1 << 18)
+
+static int userns_call_child(void *arg)
+{
+	struct userns_call *c = arg;
+	struct dl_error e;
+	char byte;
+
+	close(c->sync_w);
+	/* EOF: the parent failed to write the maps and is gone or reporting it. */
+	if (dl_read_retry(c->sync_r, &byte, 1) != 1)
+		_exit(DL_EXIT_FAILED);
+	close(c->sync_r);
+	if (dl_userns_become_root(&e) < 0) {
+		dl_status_error(&e);
+		_exit(DL_EXIT_FAILED);
+	}
+	_exit(c->fn(c->arg));
+}
+
+int dl_userns_call(const struct dl_userns *u, int (*fn)(void *arg), void *arg, int *wait_status, struct dl_error *e)
+{
+	struct userns_call c = {.fn = fn, .arg = arg};
+	char *stack;
+	int sync[2];
+	pid_t pid;
+
+	stack = mmap(NULL, CALL_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return dl_fail_errno(e, "clone", "", "mmap `stack`");
+	if (pipe2(sync, O_CLOEXEC) < 0) {
+		munmap(stack, CALL_STACK_SIZE);
+		return dl_fail_errno(e, "userns", "", "pipe2 `sync`");
+	}
+	c.sync_r = sync[0];
+	c.sync_w = sync[1];
+	pid = clone(userns_call_child, stack + CALL_STACK_SIZE, CLONE_NEWUSER | SIGCHLD, &c);
+	if (pid < 0) {
+		close(sync[0]);
+		close(sync[1]);
+		munmap(stack, CALL_STACK_SIZE);
+		return dl_fail_errno(e, "clone", "", "clone `CLONE_NEWUSER`");
+	}
+	close(c.sync_r);
+	if (dl_userns_write_maps(u, pid, e) < 0) {
+		close(c.sync_w);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	dl_write_all(c.sync_w, "1", 1);
+	close(c.sync_w);
+	while (waitpid(pid, wait_status, 0) < 0)
+		if (errno != EINTR)
+			return dl_fail_errno(e, "userns", "", "waitpid `%d`", (int)pid);
 	return 0;
 }
 

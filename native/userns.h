@@ -58,6 +58,13 @@ int dl_userns_become_root(struct dl_error *e);
 int dl_userns_idmapped_root(const struct dl_userns *u, pid_t pid, const struct dl_root_spec *r, int *mnt,
 			    struct dl_error *e);
 
+/* Runs FN(ARG) in a child cloned into a new user namespace with U's maps (written
+ * as for a container), as that namespace's root; the child exits with FN's return
+ * value, and reports its own failures on the status descriptor. *WAIT_STATUS gets
+ * the child's wait status. -1 (E filled) when the namespace could not be set up
+ * from this side (clone, maps). */
+int dl_userns_call(const struct dl_userns *u, int (*fn)(void *arg), void *arg, int *wait_status, struct dl_error *e);
+
 /* One byte, and FD (when >= 0) as SCM_RIGHTS, over a unix socket. */
 int dl_send_fd(int sock, int fd);
 /* Receives what dl_send_fd sent; *FD is -1 when no fd came. -1 with errno, or with

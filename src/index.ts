@@ -149,6 +149,7 @@ export type {
   PutImageInput,
   RollbackOptions,
   SnapshotOptions,
+  SnapshotUserns,
   SnapshotProgress,
   StoreProblem,
   StoreProblemKind,

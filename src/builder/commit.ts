@@ -14,7 +14,8 @@ import { type Container, ownerInContainer, type Runtime } from '../runtime/index
 import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import { ownerToken } from '../util/index.js';
 import { copyTree } from './copy-tree.js';
-import { pruneUpper, RUNTIME_MOUNT_POINTS, storeLayer } from './layer-from-upper.js';
+import { pruneUpper, RUNTIME_MOUNT_POINTS, storeLayer, storeUpperInUserns } from './layer-from-upper.js';
+import { mapsMoreThanRoot, rootIsCaller, withMappers } from '../helper/index.js';
 
 /** Options of {@link commitContainer}. */
 export interface CommitOptions {
@@ -92,26 +93,45 @@ async function commitResolved(store: ImageStore, container: Container, upper: st
   const lease = await store.lease(`commit-${process.pid}-${randomBytes(6).toString('hex')}`, [digest], { processBound: true });
   let copy: string | undefined;
   try {
-    const snapshot = await store.snapshot(digest);
+    // The snapshots the container runs on: for a rootless one, those of its maps.
+    const snapshot = await store.snapshot(
+      digest,
+      info.userns?.rootless === true ? { rootless: true, userns: rootIsCaller(info.userns) ? withMappers(info.userns) : false } : {},
+    );
     const view = new MergedView(snapshot.lowerDirs, options.helperPath !== undefined ? { helperPath: options.helperPath } : {});
-    let dir = upper;
-    if (container.status !== 'stopped') {
-      // Its mount points are live in its namespace: read a copy, never touch the upper dir itself.
-      copy = path.join(store.tmpDir(), `commit-${ownerToken()}`);
-      await mkdir(path.dirname(copy), { recursive: true, mode: 0o700 });
-      await copyTree(upper, copy, { context, helperPath: options.helperPath });
-      dir = copy;
-    }
-    await pruneUpper(dir, view, RUNTIME_MOUNT_POINTS, options.helperPath);
     const epoch = options.sourceDateEpoch ?? sourceDateEpochFromEnv('commit');
-    const layer = await storeLayer(store, dir, {
-      lease,
-      // A rootless container's upper dir holds host ids: the layer has the container's.
-      mapOwner: info.userns?.rootless === true ? ownerInContainer(info.userns) : undefined,
-      sourceDateEpoch: epoch,
-      compressionLevel: options.compressionLevel,
-      helperPath: options.helperPath,
-    });
+    const userns = info.userns;
+    let layer;
+    if (userns?.rootless === true && mapsMoreThanRoot(userns)) {
+      // Files of its subordinate ids may be closed to the caller (0600): read as root of the container's namespace.
+      layer = await storeUpperInUserns(store, upper, {
+        lease,
+        userns: withMappers(userns),
+        lowers: view.layers,
+        placeholders: RUNTIME_MOUNT_POINTS,
+        ...(container.status !== 'stopped' ? { copyTo: await scratch(store) } : {}),
+        sourceDateEpoch: epoch,
+        compressionLevel: options.compressionLevel,
+        helperPath: options.helperPath,
+      });
+    } else {
+      let dir = upper;
+      if (container.status !== 'stopped') {
+        // Its mount points are live in its namespace: read a copy, never touch the upper dir itself.
+        copy = await scratch(store);
+        await copyTree(upper, copy, { context, helperPath: options.helperPath });
+        dir = copy;
+      }
+      await pruneUpper(dir, view, RUNTIME_MOUNT_POINTS, options.helperPath);
+      layer = await storeLayer(store, dir, {
+        lease,
+        // A rootless container's upper dir holds host ids: the layer has the container's.
+        mapOwner: userns?.rootless === true ? ownerInContainer(userns) : undefined,
+        sourceDateEpoch: epoch,
+        compressionLevel: options.compressionLevel,
+        helperPath: options.helperPath,
+      });
+    }
     const now = Math.floor(Date.now() / 1000);
     const created = new Date((epoch !== undefined && epoch < now ? epoch : now) * 1000).toISOString();
     const config: ImageConfig = {
@@ -146,3 +166,10 @@ async function commitResolved(store: ImageStore, container: Container, upper: st
   }
 }
 
+
+/** A fresh path for a copy of an upper dir, in the store's scratch area; the caller removes it. */
+async function scratch(store: ImageStore): Promise<string> {
+  const copy = path.join(store.tmpDir(), `commit-${ownerToken()}`);
+  await mkdir(path.dirname(copy), { recursive: true, mode: 0o700 });
+  return copy;
+}

@@ -11,10 +11,12 @@ import { lstat, readdir, rm, rmdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
+import { AbortError, InvalidArgumentError, InvalidStateError, IOError, NotFoundError, PermissionError, UnsafeContentError } from '../errors.js';
 import { type Descriptor, type Digest, MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/index.js';
-import { readXattrs, type XattrMap } from '../helper/index.js';
+import { locateHelper, readXattrs, spawnInUserns, type UsernsMaps, type XattrMap } from '../helper/index.js';
 import { type DiffOptions, diffToTar, type MergedView, OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from '../layer/index.js';
 import { DEFAULT_MOUNTS } from '../runtime/index.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
@@ -74,6 +76,18 @@ export interface StoreLayerOptions {
  * `security.selinux`).
  */
 export async function storeLayer(store: ImageStore, upper: string, options: StoreLayerOptions): Promise<StoredLayer> {
+  const diffed = upperTar(upper, options);
+  return { ...(await storeTar(store, diffed.tar, options)), xattrs: diffed.xattrs() };
+}
+
+/**
+ * The layer tar of `upper` (see {@link storeLayer}) and, once it has been
+ * read, every xattr of its files.
+ */
+export function upperTar(
+  upper: string,
+  options: Pick<StoreLayerOptions, 'sourceDateEpoch' | 'signal' | 'helperPath' | 'mapOwner'>,
+): { tar: Readable; xattrs: () => XattrMap } {
   let xattrs: XattrMap = new Map();
   const tar = diffToTar(upper, {
     readXattrs: async (paths) => {
@@ -89,6 +103,15 @@ export async function storeLayer(store: ImageStore, upper: string, options: Stor
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
     ...(options.mapOwner !== undefined ? { mapOwner: options.mapOwner } : {}),
   });
+  return { tar, xattrs: () => xattrs };
+}
+
+/** gzips a layer tar into a blob of the store, computing its diffID on the way. */
+async function storeTar(
+  store: ImageStore,
+  tar: AsyncIterable<Buffer>,
+  options: Pick<StoreLayerOptions, 'lease' | 'compressionLevel' | 'signal'>,
+): Promise<Omit<StoredLayer, 'xattrs'>> {
   const diff = createHash('sha256');
   let uncompressedSize = 0;
   const gzip = gzipMembers(tar, options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, (chunk) => {
@@ -100,7 +123,127 @@ export async function storeLayer(store: ImageStore, upper: string, options: Stor
     lease: options.lease,
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
   });
-  return { descriptor, diffId: `sha256:${diff.digest('hex')}`, uncompressedSize, xattrs };
+  return { descriptor, diffId: `sha256:${diff.digest('hex')}`, uncompressedSize };
+}
+
+/** Options of {@link storeUpperInUserns}. */
+export interface UsernsUpperOptions extends Omit<StoreLayerOptions, 'mapOwner'> {
+  /** The container's user namespace, whose ids the upper dir's files have. */
+  userns: UsernsMaps;
+  /** The image's layers below the upper dir, top-most first (for {@link pruneUpper}). */
+  lowers: readonly string[];
+  /** What {@link pruneUpper} removes when the image lacks it. */
+  placeholders: readonly string[];
+  /**
+   * Copy the upper dir here first and diff the copy (removed after): for a
+   * running container, whose mount points are live in its namespace.
+   */
+  copyTo?: string | undefined;
+}
+
+/** What the userns worker is asked to do; it reads this as JSON on its stdin. */
+export interface UsernsUpperJob {
+  upper: string;
+  lowers: readonly string[];
+  placeholders: readonly string[];
+  helperPath: string;
+  sourceDateEpoch?: number | undefined;
+  copyTo?: string | undefined;
+}
+
+/** The last line of the userns worker's stderr when it fails. */
+export const USERNS_WORKER_ERROR = 'dockless-userns-worker-error ';
+
+/**
+ * {@link pruneUpper} and {@link storeLayer} for a rootless container's upper
+ * dir, done by a Node process of ours that runs as root of a user namespace
+ * with the container's maps (the helper's `userns-exec`): the container may
+ * have left files of its subordinate ids that the caller cannot read (0600,
+ * 0700 directories), which that namespace's root can. Inside it, files have
+ * the container's own ids, which is what the layer records.
+ *
+ * @throws {@link HelperError} when the namespace cannot be set up; the worker's own failure as the class it had (`IOError` by default).
+ */
+export async function storeUpperInUserns(store: ImageStore, upper: string, options: UsernsUpperOptions): Promise<StoredLayer> {
+  const context = `diff \`${upper}\` in the container's user namespace`;
+  const job: UsernsUpperJob = {
+    upper,
+    lowers: options.lowers,
+    placeholders: options.placeholders,
+    helperPath: locateHelper(options.helperPath),
+    ...(options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {}),
+    ...(options.copyTo !== undefined ? { copyTo: options.copyTo } : {}),
+  };
+  const argv = [process.execPath, ...loaderArgs(process.execArgv), USERNS_WORKER];
+  const env = process.env.DEBUG !== undefined ? [`DEBUG=${process.env.DEBUG}`] : [];
+  const helper = spawnInUserns(options.userns, argv, { context, helperPath: job.helperPath, env });
+  const onAbort = (): void => void helper.child.kill('SIGKILL');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  let stderr = '';
+  helper.child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-16384);
+  });
+  helper.child.stdin?.on('error', () => undefined);
+  helper.child.stdin?.end(JSON.stringify(job));
+  try {
+    let stored: Omit<StoredLayer, 'xattrs'> | undefined;
+    let storing: unknown;
+    try {
+      stored = await storeTar(store, helper.child.stdout as AsyncIterable<Buffer>, options);
+    } catch (err) {
+      storing = err;
+      helper.child.kill('SIGKILL');
+    }
+    await helper.exit;
+    if (options.signal?.aborted) throw new AbortError(`${context}: aborted`, { cause: options.signal.reason });
+    if (helper.failure !== undefined) throw helper.failure;
+    const exited = helper.statuses.find((s) => s.type === 'exited');
+    if (exited?.type === 'exited' && exited.code !== 0) throw workerError(context, stderr, exited.code);
+    if (storing !== undefined) throw storing;
+    return { ...stored!, xattrs: new Map() };
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+const USERNS_WORKER = fileURLToPath(new URL(`./userns-worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+
+/** The options of Node's own command line that load code (a TypeScript loader in tests), for the worker to run the same way. */
+function loaderArgs(execArgv: readonly string[]): string[] {
+  const out: string[] = [];
+  const withValue = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader']);
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i]!;
+    if (withValue.has(a) && i + 1 < execArgv.length) out.push(a, execArgv[++i]!);
+    else if ([...withValue].some((o) => a.startsWith(`${o}=`))) out.push(a);
+  }
+  return out;
+}
+
+function workerError(context: string, stderr: string, code: number): Error {
+  const line = stderr.split('\n').reverse().find((l) => l.startsWith(USERNS_WORKER_ERROR));
+  let reported: { name?: string; message?: string; path?: string; errnoCode?: string } = {};
+  try {
+    if (line !== undefined) reported = JSON.parse(line.slice(USERNS_WORKER_ERROR.length)) as typeof reported;
+  } catch {
+    /* a torn line: the stderr tail says it */
+  }
+  const message = `${context}: ${reported.message ?? `the worker exited with code ${code}: ${stderr.trim().slice(-2000)}`}`;
+  const details = reported.path !== undefined ? { path: reported.path } : {};
+  switch (reported.name) {
+    case 'InvalidArgumentError':
+      return new InvalidArgumentError(message, details);
+    case 'InvalidStateError':
+      return new InvalidStateError(message, details);
+    case 'NotFoundError':
+      return new NotFoundError(message, details);
+    case 'PermissionError':
+      return new PermissionError(message, details);
+    case 'UnsafeContentError':
+      return new UnsafeContentError(message, details);
+    default:
+      return new IOError(message, { ...details, ...(reported.errnoCode !== undefined ? { errnoCode: reported.errnoCode } : {}) });
+  }
 }
 
 /**

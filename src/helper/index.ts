@@ -17,3 +17,17 @@ export {
   shown,
 } from './exec-limits.js';
 export type { ExecString } from './exec-limits.js';
+export {
+  SUBORDINATE_IDS,
+  callerSubordinateUserns,
+  mapsMoreThanRoot,
+  parseSubIds,
+  readUsernsHost,
+  rootIsCaller,
+  spawnInUserns,
+  subordinateMaps,
+  subordinateUserns,
+  usernsArgs,
+  withMappers,
+} from './userns.js';
+export type { IdMap, SpawnInUsernsOptions, SubIdRange, UsernsHost, UsernsMaps } from './userns.js';

@@ -19,7 +19,7 @@ import {
 } from 'node:fs';
 import createDebug from 'debug';
 import { InvalidArgumentError, UnsafeContentError } from '../errors.js';
-import { runHelperOp } from '../helper/index.js';
+import { runHelperOp, usernsArgs, type IdMap, type UsernsMaps } from '../helper/index.js';
 import { normalizeEntryPath, printable } from './entry-path.js';
 import { paxXattrs } from './pax.js';
 import type { TarHeader } from './tar-extract.js';
@@ -64,10 +64,21 @@ function readUmask(): number {
   return 0o777;
 }
 
+/** Whether the namespace `maps` hold id `id`. */
+function mapped(maps: readonly IdMap[], id: number): boolean {
+  return maps.some((m) => id >= m.containerId && id < m.containerId + m.size);
+}
+
 /** Options of {@link LayerApplier}. */
 export interface ApplierOptions {
   /** Skip chown and device nodes; opaque xattrs in `user.overlay.*`. */
   rootless: boolean;
+  /**
+   * With `rootless`: give files the layer's owners after all, as ids of a user
+   * namespace with these maps (the caller is its root), in one helper batch
+   * applied as that namespace's root once everything else is written.
+   */
+  userns?: UsernsMaps | undefined;
   helperPath?: string;
   /** Put before error messages. */
   context: string;
@@ -99,6 +110,8 @@ export class LayerApplier {
   readonly #umask = readUmask();
   readonly #uid = process.geteuid?.() ?? 0;
   readonly #gid = process.getegid?.() ?? 0;
+  /** With `userns`: the owner (and mode) of every entry that is not the namespace root's, by path. */
+  readonly #owners = new Map<string, Meta & { symlink: boolean }>();
   /** The last parent directory checked by {@link #ensureParents}; reset when anything is removed. */
   #lastParent: string | undefined;
   #openFd: number | undefined;
@@ -174,6 +187,7 @@ export class LayerApplier {
       if (previous !== undefined) this.#remove(rel, previous);
       const fd = this.#fs('open', name, () => openSync(abs, O_CREATE_FILE, meta.mode & 0o777));
       this.#openFd = fd;
+      this.#noteOwner(rel, meta, false);
       this.#nodes.set(rel, xattrs ? { kind: 'file', xattrs } : { kind: 'file' });
       return {
         write: (chunk) => {
@@ -206,6 +220,7 @@ export class LayerApplier {
         lutimesSync(abs, meta.mtime, meta.mtime);
       });
       this.#nodes.set(rel, xattrs ? { kind: 'symlink', xattrs } : { kind: 'symlink' });
+      this.#noteOwner(rel, meta, true);
       return undefined;
     }
 
@@ -250,6 +265,7 @@ export class LayerApplier {
         meta,
         ...(xattrs ? { xattrs } : {}),
       });
+      this.#noteOwner(rel, meta, false);
       return undefined;
     }
 
@@ -331,6 +347,47 @@ export class LayerApplier {
         utimesSync(abs, meta.mtime, meta.mtime);
       });
     }
+    await this.#applyOwners();
+  }
+
+  /** With `userns`: notes that `rel` belongs to someone else than the namespace's root. */
+  #noteOwner(rel: string, meta: Meta, symlink: boolean): void {
+    if (this.#options.userns === undefined) return;
+    if (meta.uid === 0 && meta.gid === 0) this.#owners.delete(rel);
+    else this.#owners.set(rel, { ...meta, symlink });
+  }
+
+  /**
+   * With `userns`: chowns what belongs to other ids than root's, as root of
+   * the namespace, last: once a file is a subordinate id's, the caller may no
+   * longer change it. chown(2) clears a file's set-user-ID and set-group-ID
+   * bits, so they are set again after it.
+   */
+  async #applyOwners(): Promise<void> {
+    const userns = this.#options.userns;
+    if (userns === undefined) return;
+    for (const [path, node] of this.#nodes) {
+      if (node.kind === 'dir' && node.meta !== undefined) this.#noteOwner(path, node.meta, false);
+    }
+    const fields: string[] = [];
+    let skipped = 0;
+    for (const [path, meta] of this.#owners) {
+      if (!mapped(userns.uidMap, meta.uid) || !mapped(userns.gidMap, meta.gid)) {
+        // As podman's ignore_chown_errors: the file stays root's rather than failing the whole image.
+        skipped++;
+        debug('%s: `%s`: owner %d:%d is not mapped in the user namespace; left to root', this.#options.context, printable(path), meta.uid, meta.gid);
+        continue;
+      }
+      fields.push('chown', path || '.', String(meta.uid), String(meta.gid));
+      if (!meta.symlink && (meta.mode & 0o6000) !== 0) fields.push('chmod', path || '.', (meta.mode & 0o7777).toString(8));
+    }
+    if (fields.length === 0) return;
+    debug('%s: helper meta batch in the user namespace: %d owners (%d unmapped, left to root)', this.#options.context, this.#owners.size - skipped, skipped);
+    await runHelperOp('meta', ['--root', this.#root, ...usernsArgs(userns)], {
+      input: Buffer.from(`${fields.join('\0')}\0`),
+      context: this.#options.context,
+      ...(this.#options.helperPath !== undefined ? { helperPath: this.#options.helperPath } : {}),
+    });
   }
 
   /** Closes a file left open by a failed stream. */
@@ -456,10 +513,12 @@ export class LayerApplier {
       const prefix = `${rel}/`;
       for (const key of this.#nodes.keys()) if (key.startsWith(prefix)) this.#nodes.delete(key);
       for (const key of this.#whiteouts.keys()) if (key.startsWith(prefix)) this.#whiteouts.delete(key);
+      for (const key of this.#owners.keys()) if (key.startsWith(prefix)) this.#owners.delete(key);
     } else if (node.kind !== 'special') {
       this.#fs('unlink', rel, () => unlinkSync(abs));
     }
     this.#nodes.delete(rel);
+    this.#owners.delete(rel);
   }
 
   /** Runs a filesystem call, turning its error into a dockless error naming the entry. */

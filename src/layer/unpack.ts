@@ -16,6 +16,7 @@ import { printable } from './entry-path.js';
 import { createExtract, type TarHeader } from './tar-extract.js';
 import { decompress, drained, sniffCompression } from './streams.js';
 import type { LayerCompression } from '../oci/index.js';
+import type { UsernsMaps } from '../helper/index.js';
 
 const debug = createDebug('dockless:layer');
 
@@ -56,6 +57,18 @@ export interface UnpackOptions {
    * @default process.getuid() !== 0
    */
   rootless?: boolean;
+  /**
+   * With `rootless` (which it implies): give files the owners the layer gives
+   * them after all, as ids of a user namespace with these maps, of which the
+   * caller is root (its own uid and gid are the maps' 0): so the files of uid
+   * 1000 in the layer are the host's subordinate id that is 1000 in such a
+   * namespace, and containers with the same maps see the layer's owners, as
+   * with podman. Ownership is applied last, through the helper, as root of
+   * such a namespace; owners the maps leave out stay root's (the caller's),
+   * as with podman's `ignore_chown_errors`. Device nodes and xattrs other than
+   * `user.*` are still skipped.
+   */
+  userns?: UsernsMaps | undefined;
   /** Path of the native helper, for device nodes, whiteouts and xattrs. @default the built helper, see locateHelper */
   helperPath?: string;
 }
@@ -131,9 +144,10 @@ export async function unpackLayer(
     throw new InvalidArgumentError(`${context}: target \`${root}\` is not a directory`, { path: root });
   }
 
-  const rootless = options.rootless ?? (process.getuid?.() ?? 0) !== 0;
+  const rootless = options.userns !== undefined || (options.rootless ?? (process.getuid?.() ?? 0) !== 0);
   const applier = new LayerApplier(root, {
     rootless,
+    userns: options.userns,
     context,
     ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}),
   });
@@ -201,7 +215,7 @@ export async function unpackLayer(
     if (announced !== 'auto' && announced !== input.compression) {
       debug('layer blob announced as %s is %s by its magic bytes; unpacking it as %s', announced, input.compression, input.compression);
     }
-    debug('%s into %s: %s%s', context, root, input.compression, rootless ? ', rootless' : '');
+    debug('%s into %s: %s%s', context, root, input.compression, options.userns !== undefined ? ', in a user namespace' : rootless ? ', rootless' : '');
     for await (const chunk of decompress(input.chunks, input.compression, context)) {
       if (failure !== undefined) break;
       hash.update(chunk);

@@ -87,7 +87,8 @@ function layersTree(files: ContainerFiles): Tree {
       return layers.find((l) => entry !== undefined && hostJoin(l, rel) === entry.hostPath) ?? files.upper;
     },
     writable: files.upper,
-    hostIds: (base) => base === files.upper && files.rootlessMaps !== undefined,
+    // A rootless container's layers hold host ids too: its own (its root) or, unpacked with its maps, subordinate ones.
+    hostIds: () => files.rootlessMaps !== undefined,
   };
 }
 

@@ -232,7 +232,7 @@ export class Runtime implements AsyncDisposable {
     });
     if (nsPlan.userns !== undefined && userns !== undefined) userns = joinedUserns(userns, nsPlan.userns);
     let context = `${start ? 'run' : 'create'} container`;
-    const source = await containerSource(spec, this.#store, this.root);
+    const source = await containerSource(spec, this.#store, this.root, userns);
     throwIfAborted(signal, context);
     const mounts = (spec.mounts ?? []).map(userMount);
     await Promise.all(

@@ -7,9 +7,11 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { rootIsCaller } from '../helper/index.js';
 import type { ContainerConfig } from '../oci/index.js';
 import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import type { ContainerSpec } from './spec.js';
+import type { UsernsPlan } from './userns.js';
 
 /** Where a container's root comes from. */
 export interface ContainerSource {
@@ -23,8 +25,18 @@ export interface ContainerSource {
   targets?: string[];
 }
 
-/** Where a container's root comes from: a rootfs directory, or an image's snapshots in `store`. */
-export async function containerSource(spec: ContainerSpec, store: ImageStore | undefined, root: string): Promise<ContainerSource> {
+/**
+ * Where a container's root comes from: a rootfs directory, or an image's
+ * snapshots in `store`. A rootless container's snapshots are those unpacked
+ * with its own maps (owners as its ids), or without owners under a
+ * single-id mapping.
+ */
+export async function containerSource(
+  spec: ContainerSpec,
+  store: ImageStore | undefined,
+  root: string,
+  userns?: UsernsPlan,
+): Promise<ContainerSource> {
   if (spec.rootfs !== undefined) {
     const rootfs = spec.rootfs;
     let info;
@@ -40,10 +52,19 @@ export async function containerSource(spec: ContainerSpec, store: ImageStore | u
   if (store === undefined) {
     throw new InvalidArgumentError(`container spec: image ${image} needs a Runtime created with { store }`);
   }
-  const snapshot = await store.snapshot(image);
+  const snapshot = await store.snapshot(image, userns?.rootless === true ? { rootless: true, userns: snapshotUserns(userns) } : {});
   // overlayfs needs one lower dir at least; an image without layers gets an empty one.
   const lowers = snapshot.lowerDirs.length > 0 ? snapshot.lowerDirs : [await emptyDir(root)];
   return { lowers, label: lowers[0]!, config: snapshot.config.config, targets: [snapshot.digest, ...snapshot.chainIds] };
+}
+
+/**
+ * The maps a rootless container's snapshots are unpacked with: its own, when
+ * they map more than the caller and the caller is their root (the unpack
+ * writes files as the caller); else none, every file the caller's (root inside).
+ */
+function snapshotUserns(userns: UsernsPlan): UsernsPlan | false {
+  return userns.newuidmap !== undefined && rootIsCaller(userns) ? userns : false;
 }
 
 async function emptyDir(root: string): Promise<string> {

@@ -19,27 +19,28 @@
  * @module
  */
 
-import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import { chmod, rm } from 'node:fs/promises';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import createDebug from 'debug';
 import { DocklessError, InvalidArgumentError, NotFoundError, PermissionError } from '../errors.js';
-import { runHelperOp } from '../helper/index.js';
+import {
+  parseSubIds,
+  readUsernsHost,
+  runHelperOp,
+  SUBORDINATE_IDS,
+  subordinateMaps,
+  usernsArgs,
+  type IdMap,
+  type SubIdRange,
+  type UsernsHost,
+} from '../helper/index.js';
 import type { HelperDevice, HelperMount } from './defaults.js';
 import type { ResolvedUser } from './user.js';
 
 const debug = createDebug('dockless:userns');
 
-/** One range of a user namespace's id map: `size` ids from `containerId` are host ids from `hostId`. */
-export interface IdMap {
-  /** The first id inside the container. */
-  containerId: number;
-  /** The host id it is. */
-  hostId: number;
-  /** How many consecutive ids the range covers. */
-  size: number;
-}
+export { parseSubIds, readUsernsHost, usernsArgs };
+export type { IdMap, SubIdRange, UsernsHost };
 
 /**
  * A container's user namespace: `'auto'`, or explicit uid and gid maps (each
@@ -67,25 +68,11 @@ export const AUTO_USERNS_USER = 'dockless';
 /** Where `userns: 'auto'` looks for a free range when the user `dockless` has none: 2^30, far above useradd's SUB_UID_MAX. */
 export const AUTO_USERNS_BASE = 0x4000_0000;
 /** How many ids `userns: 'auto'` and the rootless default map: 65536, as Docker and podman do. */
-export const AUTO_USERNS_SIZE = 65536;
+export const AUTO_USERNS_SIZE = SUBORDINATE_IDS;
 
 const MAX_ID = 0xffff_fffe;
 /** The kernel's limit on the lines of one uid_map or gid_map. */
 const MAX_MAP_LINES = 340;
-
-/** What deciding a user namespace needs to know of the host. */
-export interface UsernsHost {
-  uid: number;
-  gid: number;
-  /** The caller's user name, for /etc/subuid lookups. */
-  user: string;
-  /** The text of /etc/subuid and /etc/subgid ('' when missing). */
-  subuid: string;
-  subgid: string;
-  /** newuidmap and newgidmap (package uidmap), when installed. */
-  newuidmap?: string;
-  newgidmap?: string;
-}
 
 /** What the helper is told of a container's user namespace. */
 export interface UsernsPlan {
@@ -109,27 +96,6 @@ export interface UsernsRecord {
   rootless: boolean;
 }
 
-/** One range of /etc/subuid or /etc/subgid. */
-export interface SubIdRange {
-  start: number;
-  count: number;
-}
-
-/** The ranges /etc/subuid (or /etc/subgid) text gives `user` (by name or uid), in file order. */
-export function parseSubIds(text: string, user: string, uid: number): SubIdRange[] {
-  const out: SubIdRange[] = [];
-  for (const line of text.split('\n')) {
-    const [name, start, count] = line.trim().split(':');
-    if (name === undefined || start === undefined || count === undefined) continue;
-    if (name !== user && name !== String(uid)) continue;
-    const s = Number(start);
-    const c = Number(count);
-    if (!Number.isSafeInteger(s) || !Number.isSafeInteger(c) || s < 0 || c <= 0 || s + c - 1 > MAX_ID) continue;
-    out.push({ start: s, count: c });
-  }
-  return out;
-}
-
 /** Every range of /etc/subuid or /etc/subgid text, whoever it belongs to. */
 function allSubIds(text: string): SubIdRange[] {
   const out: SubIdRange[] = [];
@@ -140,51 +106,6 @@ function allSubIds(text: string): SubIdRange[] {
     if (Number.isSafeInteger(s) && Number.isSafeInteger(c) && c > 0) out.push({ start: s, count: c });
   }
   return out;
-}
-
-function findOnPath(name: string): string | undefined {
-  for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin', ...(process.env.PATH ?? '').split(':')]) {
-    if (!dir.startsWith('/')) continue;
-    const path = join(dir, name);
-    try {
-      accessSync(path, fsConstants.X_OK);
-      return path;
-    } catch {
-      /* not here */
-    }
-  }
-  return undefined;
-}
-
-function readOrEmpty(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** This host as {@link planUserns} sees it. */
-export function readUsernsHost(): UsernsHost {
-  const uid = process.getuid?.() ?? 0;
-  const gid = process.getgid?.() ?? 0;
-  let user = String(uid);
-  try {
-    user = userInfo().username;
-  } catch {
-    /* a uid without a passwd entry: /etc/subuid may still list it by number */
-  }
-  const newuidmap = findOnPath('newuidmap');
-  const newgidmap = findOnPath('newgidmap');
-  return {
-    uid,
-    gid,
-    user,
-    subuid: readOrEmpty('/etc/subuid'),
-    subgid: readOrEmpty('/etc/subgid'),
-    ...(newuidmap !== undefined ? { newuidmap } : {}),
-    ...(newgidmap !== undefined ? { newgidmap } : {}),
-  };
 }
 
 function validateMaps(maps: unknown, field: string): IdMap[] {
@@ -267,19 +188,6 @@ function single(id: number): IdMap[] {
   return [{ containerId: 0, hostId: id, size: 1 }];
 }
 
-function withSubIds(own: number, ranges: SubIdRange[]): IdMap[] {
-  // Container root is the user; 1… are the subordinate ids, up to 65536 of them, as podman maps them.
-  const out = single(own);
-  let next = 1;
-  for (const r of ranges) {
-    if (next > AUTO_USERNS_SIZE) break;
-    const size = Math.min(r.count, AUTO_USERNS_SIZE + 1 - next);
-    out.push({ containerId: next, hostId: r.start, size });
-    next += size;
-  }
-  return out;
-}
-
 /**
  * Decides a container's user namespace from its spec's `userns` and the host;
  * `undefined` for none (root, without `userns`).
@@ -327,8 +235,8 @@ export function planUserns(setting: UsernsSetting | undefined, host: UsernsHost)
     const subuids = parseSubIds(host.subuid, host.user, host.uid);
     const subgids = parseSubIds(host.subgid, host.user, host.uid);
     const useSub = mappers && subuids.length > 0 && subgids.length > 0;
-    uidMap = useSub ? withSubIds(host.uid, subuids) : single(host.uid);
-    gidMap = useSub ? withSubIds(host.gid, subgids) : single(host.gid);
+    uidMap = useSub ? subordinateMaps(host.uid, subuids) : single(host.uid);
+    gidMap = useSub ? subordinateMaps(host.gid, subgids) : single(host.gid);
   }
   // The kernel lets a process map its own id alone; anything more takes the setuid helpers.
   const selfOnly = (maps: IdMap[], own: number) => maps.length === 1 && maps[0]!.hostId === own && maps[0]!.size === 1;
@@ -346,16 +254,6 @@ export function planUserns(setting: UsernsSetting | undefined, host: UsernsHost)
     ...(needMappers ? { newuidmap: host.newuidmap!, newgidmap: host.newgidmap! } : {}),
     hostRoot: { uid: hostIdOf(uidMap, 0)!, gid: hostIdOf(gidMap, 0)! },
   };
-}
-
-/** The helper's `run` (and `rm`) options for a user namespace. */
-export function usernsArgs(plan: Pick<UsernsPlan, 'uidMap' | 'gidMap' | 'newuidmap' | 'newgidmap'>): string[] {
-  const args: string[] = [];
-  for (const m of plan.uidMap) args.push('--userns-uid', String(m.containerId), String(m.hostId), String(m.size));
-  for (const m of plan.gidMap) args.push('--userns-gid', String(m.containerId), String(m.hostId), String(m.size));
-  if (plan.newuidmap !== undefined) args.push('--newuidmap', plan.newuidmap);
-  if (plan.newgidmap !== undefined) args.push('--newgidmap', plan.newgidmap);
-  return args;
 }
 
 /**

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import createDebug from 'debug';
 import { type Descriptor, type Digest, DIGEST_HEX_LENGTH, isDigest } from '../oci/index.js';
 import type { DocumentReader } from './documents.js';
-import { isAbandoned, ownerToken, readdirOrEmpty, removeTree } from '../util/index.js';
+import { isAbandoned, ownerToken, readdirOrEmpty } from '../util/index.js';
 import { isLeaseOver, deleteLease, listLeases } from './leases.js';
 import { buildCacheBlobs } from './build-cache.js';
 import { removeStaleLocks, withLock } from './lock.js';
@@ -30,7 +30,7 @@ import {
   type HistoryFile,
   type TagChangeRecord,
 } from './refs.js';
-import type { SnapshotMarker } from './snapshots.js';
+import { removeSnapshotTree, type SnapshotMarker } from './snapshots.js';
 import { parseSnapshotDirName } from './snapshot-variant.js';
 import type { GcOptions, GcResult, HistoryRetention } from './types.js';
 
@@ -41,6 +41,8 @@ export interface GcContext {
   paths: StorePaths;
   docs: DocumentReader;
   retention: Required<HistoryRetention>;
+  /** The helper, to remove snapshots of a rootless caller's subordinate ids. */
+  helperPath?: string | undefined;
 }
 
 /** The default {@link GcOptions.gracePeriodMs}: one minute. */
@@ -175,7 +177,7 @@ export async function collectGarbage(ctx: GcContext, options: GcOptions): Promis
   });
 
   if (!dryRun) {
-    await removeTree(trash);
+    await removeSnapshotTree(trash, ctx.helperPath);
     await removeStaleLocks(paths.locks);
   }
   return result;

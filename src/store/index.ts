@@ -41,6 +41,7 @@ export type {
   PutImageInput,
   RollbackOptions,
   SnapshotOptions,
+  SnapshotUserns,
   SnapshotProgress,
   StoreProblem,
   StoreProblemKind,

@@ -19,12 +19,13 @@ import createDebug from 'debug';
 import { DigestMismatchError, InvalidStateError } from '../errors.js';
 import { drained, unpackLayer, type UnpackResult } from '../layer/index.js';
 import { type Descriptor, type Digest, shortDigest } from '../oci/index.js';
-import { ownerToken, removeTree, touch } from '../util/index.js';
+import { ownerToken, touch } from '../util/index.js';
 import { commitBlob, discardIngest, ingestBlob, type IngestedBlob } from './blobs.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
-import { compressionOf, publishSnapshot, snapshotExists, type SnapshotLayer } from './snapshots.js';
-import { snapshotVariant, type SnapshotVariant } from './snapshot-variant.js';
+import { compressionOf, publishSnapshot, removeSnapshotTree, snapshotExists, type SnapshotLayer } from './snapshots.js';
+import { chooseVariant, type VariantChoice } from './snapshot-variant.js';
+import type { SnapshotUserns } from './types.js';
 
 const debug = createDebug('dockless:store');
 
@@ -55,6 +56,8 @@ export interface LayerIngestOptions {
 export interface IngestSessionOptions {
   /** Unpack layers without privileges, as rootless snapshots. @default process.getuid() !== 0 */
   rootless?: boolean | undefined;
+  /** Owners as ids of a user namespace; see `SnapshotOptions.userns`. @default as for `ImageStore.snapshot` */
+  userns?: SnapshotUserns | false | undefined;
 }
 
 interface PendingSnapshot {
@@ -69,7 +72,7 @@ interface PendingSnapshot {
  */
 export class IngestSession {
   readonly #paths: StorePaths;
-  readonly #variant: SnapshotVariant;
+  readonly #choice: VariantChoice;
   readonly #blobs: IngestedBlob[] = [];
   readonly #snapshots: PendingSnapshot[] = [];
   readonly #present = new Set<Digest>();
@@ -82,12 +85,12 @@ export class IngestSession {
   constructor(paths: StorePaths, helperPath?: string, options: IngestSessionOptions = {}) {
     this.#paths = paths;
     this.#helperPath = helperPath;
-    this.#variant = snapshotVariant(options.rootless);
+    this.#choice = chooseVariant(options);
   }
 
   /** Whether the snapshot of `chainId`, in this session's variant, exists in the store (complete, with its marker). */
   async hasSnapshot(chainId: Digest): Promise<boolean> {
-    return snapshotExists(this.#paths, chainId, this.#variant);
+    return snapshotExists(this.#paths, chainId, this.#choice.variant);
   }
 
   /**
@@ -123,7 +126,7 @@ export class IngestSession {
       await mkdir(tmp, { mode: 0o700 });
       await mkdir(join(tmp, SNAPSHOT_FS_DIR), { mode: 0o755 });
     }
-    const writer = new LayerIngest(this.#paths, descriptor, tmp, this.#variant, { helperPath: this.#helperPath, ...options }, (result) => {
+    const writer = new LayerIngest(this.#paths, descriptor, tmp, this.#choice, { helperPath: this.#helperPath, ...options }, (result) => {
       this.#writers.delete(writer);
       if (result.blob !== undefined) this.#blobs.push(result.blob);
       if (result.snapshot !== undefined) this.#snapshots.push(result.snapshot);
@@ -165,11 +168,11 @@ export class IngestSession {
     try {
       while (snapshots.length > 0) {
         const snapshot = snapshots[0]!;
-        await publishSnapshot(paths, snapshot.layer, snapshot.tmp, snapshot.facts, this.#variant, { helperPath: this.#helperPath });
+        await publishSnapshot(paths, snapshot.layer, snapshot.tmp, snapshot.facts, this.#choice.variant, { helperPath: this.#helperPath });
         snapshots.shift();
       }
     } catch (err) {
-      for (const snapshot of snapshots) await removeTree(snapshot.tmp);
+      for (const snapshot of snapshots) await removeSnapshotTree(snapshot.tmp, this.#helperPath);
       throw err;
     }
     debug('commit: %d blobs', this.#blobs.length);
@@ -185,7 +188,7 @@ export class IngestSession {
 
   async #dropAll(): Promise<void> {
     for (const blob of this.#blobs.splice(0)) await discardIngest(blob);
-    for (const snapshot of this.#snapshots.splice(0)) await removeTree(snapshot.tmp);
+    for (const snapshot of this.#snapshots.splice(0)) await removeSnapshotTree(snapshot.tmp, this.#helperPath);
   }
 
   #checkOpen(): void {
@@ -210,6 +213,7 @@ export class LayerIngest {
   readonly #unpack: Promise<UnpackResult> | undefined;
   #ingestError: unknown;
   #unpackError: unknown;
+  readonly #options: LayerIngestOptions;
   #written = 0;
   #settled = false;
 
@@ -218,12 +222,13 @@ export class LayerIngest {
     paths: StorePaths,
     descriptor: Descriptor,
     tmp: string | undefined,
-    variant: SnapshotVariant,
+    choice: VariantChoice,
     options: LayerIngestOptions,
     done: (result: { blob?: IngestedBlob; snapshot?: PendingSnapshot }) => void,
   ) {
     this.#descriptor = descriptor;
     this.#tmp = tmp;
+    this.#options = options;
     this.#snapshot = options.snapshot;
     this.#done = done;
     // Failures surface through the ingest and unpack promises; a destroyed pipe must not also throw as an event.
@@ -238,7 +243,8 @@ export class LayerIngest {
       this.#unpack = unpackLayer(this.#unpackIn, join(tmp, SNAPSHOT_FS_DIR), {
         compression: compressionOf(descriptor.mediaType),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
-        rootless: variant === 'rootless',
+        rootless: choice.rootless,
+        userns: choice.userns,
         ...(options.helperPath === undefined ? {} : { helperPath: options.helperPath }),
       });
       this.#unpack.catch((err: unknown) => {
@@ -337,7 +343,7 @@ export class LayerIngest {
   }
 
   async #cleanup(): Promise<void> {
-    if (this.#tmp !== undefined) await removeTree(this.#tmp);
+    if (this.#tmp !== undefined) await removeSnapshotTree(this.#tmp, this.#options.helperPath);
     this.#settle({});
   }
 

@@ -16,12 +16,12 @@ import {
   ensureDir,
   isAbandoned,
   isErrno,
-  removeTree,
   writeFileAtomic,
 } from '../util/index.js';
 import { cleanAbandonedLockAttempts, removeStaleLocks, withLock } from './lock.js';
 import { defaultStoreRoot, SNAPSHOT_TMP_PREFIX, StorePaths } from './paths.js';
 import { emptyIndex, readIndex, writeIndex } from './refs.js';
+import { removeSnapshotTree } from './snapshots.js';
 import type { HistoryRetention, ImageStoreOptions } from './types.js';
 
 const debug = createDebug('dockless:store');
@@ -87,7 +87,7 @@ export async function openStore(options: ImageStoreOptions = {}): Promise<Opened
     });
   }
   await readIndex(paths);
-  await cleanAbandoned(paths);
+  await cleanAbandoned(paths, options.helperPath);
   debug('opened store %s', paths.root);
   return { paths, retention, helperPath: options.helperPath };
 }
@@ -120,7 +120,7 @@ async function layoutReady(paths: StorePaths): Promise<boolean> {
  * Removes what processes that no longer exist left behind: ingest files,
  * atomic-write temporaries, snapshots being unpacked, GC trash.
  */
-export async function cleanAbandoned(paths: StorePaths): Promise<number> {
+export async function cleanAbandoned(paths: StorePaths, helperPath?: string): Promise<number> {
   let removed = 0;
   const sweep = async (dir: string, select: (name: string) => boolean): Promise<void> => {
     let names: string[];
@@ -131,7 +131,7 @@ export async function cleanAbandoned(paths: StorePaths): Promise<number> {
     }
     for (const name of names) {
       if (!select(name) || !isAbandoned(name)) continue;
-      await removeTree(join(dir, name));
+      await removeSnapshotTree(join(dir, name), helperPath);
       removed++;
     }
   };

@@ -15,6 +15,7 @@
  *     images/<manifest hex>.json    cached manifest → config + chainIDs, for the fast snapshot path
  *     snapshots/<chainID hex>/      one unpacked layer: snapshot.json (completion marker) and fs/ (the files)
  *     snapshots/<chainID hex>-rootless/  the same layer unpacked without privileges (see snapshot-variant.ts)
+ *     snapshots/<chainID hex>-userns-<maps hash>/  unpacked without privileges, owners as ids of a user namespace
  *     snapshots/tmp-<owner>/        a snapshot being unpacked (never visible as a snapshot)
  *     ingest/<owner>                a blob being written
  *     tmp/<name>.<owner>            atomic-write temporaries

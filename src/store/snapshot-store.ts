@@ -19,7 +19,7 @@ import { parseImageRef, type ImageCatalog } from './images.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_MARKER, type StorePaths } from './paths.js';
 import { adoptSnapshot, SnapshotManager } from './snapshots.js';
-import { snapshotVariant, type SnapshotVariant } from './snapshot-variant.js';
+import { chooseVariant, type SnapshotVariant } from './snapshot-variant.js';
 import type { ImageLayerInput, ImageSnapshot, SnapshotOptions } from './types.js';
 
 const debug = createDebug('dockless:store');
@@ -64,12 +64,15 @@ export class SnapshotStore {
     if (layers.length === 0) throw new InvalidArgumentError('adopt snapshot: no layers');
     const ids = chainIds(layers.map((l) => parseDigest(l.diffId)));
     const top = layers.at(-1)!;
+    const { variant, userns } = chooseVariant();
+    // A directory the caller wrote has the caller's ids, not the namespace's owners of the layer.
+    if (userns !== undefined) return false;
     return adoptSnapshot(
       this.#paths,
       { chainId: ids.at(-1)!, diffId: parseDigest(top.diffId), parent: ids.at(-2) ?? null, descriptor: top.descriptor },
       dir,
       facts,
-      snapshotVariant(undefined),
+      variant,
       this.#helperPath,
     );
   }
@@ -94,7 +97,7 @@ export class SnapshotStore {
     }
     const queue = new PQueue({ concurrency });
     const emit = progressEmitter('snapshot', options.onProgress);
-    const variant = snapshotVariant(options.rootless);
+    const { variant } = chooseVariant(options);
     // A failing layer cancels its siblings; the caller's signal cancels them all.
     const siblings = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, siblings.signal]) : siblings.signal;
@@ -108,6 +111,7 @@ export class SnapshotStore {
         {
           signal,
           rootless: options.rootless,
+          userns: options.userns,
           onBytes: emit
             ? (bytes) => emit({ type: 'layer-progress', index: i, digest: layer.digest, chainId, bytes, size: layer.size })
             : undefined,
@@ -162,8 +166,8 @@ export class SnapshotStore {
   }
 
   /** See {@link ImageStoreCore.snapshotPaths}. */
-  async snapshotPaths(image: string, options: Pick<SnapshotOptions, 'rootless'> = {}): Promise<ImageSnapshot | undefined> {
-    const variant = snapshotVariant(options.rootless);
+  async snapshotPaths(image: string, options: Pick<SnapshotOptions, 'rootless' | 'userns'> = {}): Promise<ImageSnapshot | undefined> {
+    const { variant } = chooseVariant(options);
     const parsed = parseImageRef(image);
     let digest = parsed.digest;
     if (digest === undefined) {

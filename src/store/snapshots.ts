@@ -1,6 +1,7 @@
 /**
- * Snapshots: layers unpacked once per chainID and variant (root or rootless,
- * see snapshot-variant.ts) into `dockless/snapshots/<chainID hex>[-rootless]/fs`,
+ * Snapshots: layers unpacked once per chainID and variant (root, rootless, or
+ * rootless with a user namespace's owners, see snapshot-variant.ts) into
+ * `dockless/snapshots/<chainID hex>[-rootless|-userns-<maps hash>]/fs`,
  * each holding only its own layer's files (with overlayfs whiteouts), to be
  * stacked as overlayfs lower dirs.
  *
@@ -28,8 +29,8 @@ import { openBlob } from './blobs.js';
 import { fsyncDir, isErrno, ownerToken, removeTree, syncTree } from '../util/index.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
-import { locateHelper, runHelperOp } from '../helper/index.js';
-import { snapshotVariant, type SnapshotVariant } from './snapshot-variant.js';
+import { locateHelper, readUsernsHost, runHelperOp, subordinateUserns, usernsArgs, type UsernsMaps } from '../helper/index.js';
+import { chooseVariant, type SnapshotVariant, type VariantChoice } from './snapshot-variant.js';
 
 const debug = createDebug('dockless:store');
 
@@ -68,6 +69,8 @@ export interface EnsureOptions {
   /** Called with the compressed bytes read so far. */
   onBytes?: ((bytes: number) => void) | undefined;
   rootless?: boolean | undefined;
+  /** See {@link VariantOptions.userns}. */
+  userns?: UsernsMaps | false | undefined;
 }
 
 interface SharedUnpack {
@@ -108,7 +111,7 @@ export class SnapshotManager {
 
   /**
    * Makes sure the snapshot of `layer.chainId` in the variant of
-   * `options.rootless` exists, unpacking it when it does not. Returns `true`
+   * `options.rootless` and `options.userns` exists, unpacking it when it does not. Returns `true`
    * when this process unpacked it (in this call or one it joined), `false`
    * when it was already there.
    *
@@ -116,7 +119,8 @@ export class SnapshotManager {
    * @throws {AbortError} when `signal` aborts this caller's wait.
    */
   async ensure(layer: SnapshotLayer, options: EnsureOptions = {}): Promise<boolean> {
-    const variant = snapshotVariant(options.rootless);
+    const choice = chooseVariant(options);
+    const { variant } = choice;
     if (await this.exists(layer.chainId, variant)) return false;
     const key = this.#paths.snapshot(layer.chainId, variant);
     let shared = inflight.get(key);
@@ -132,7 +136,7 @@ export class SnapshotManager {
         listeners: new Set(),
         promise: Promise.resolve(false),
       };
-      entry.promise = this.#unpack(layer, controller.signal, variant, (bytes) => {
+      entry.promise = this.#unpack(layer, controller.signal, choice, (bytes) => {
         for (const listener of entry.listeners) listener(bytes);
       }).finally(() => {
         entry.settled = true;
@@ -157,10 +161,11 @@ export class SnapshotManager {
   async #unpack(
     layer: SnapshotLayer,
     signal: AbortSignal,
-    variant: SnapshotVariant,
+    choice: VariantChoice,
     onBytes: (bytes: number) => void,
   ): Promise<boolean> {
     const paths = this.#paths;
+    const { variant } = choice;
     return withLock(
       paths.snapshotLock(layer.chainId, variant),
       async () => {
@@ -178,7 +183,8 @@ export class SnapshotManager {
             result = await unpackLayer(blob, fsDir, {
               compression: compressionOf(layer.descriptor.mediaType),
               signal,
-              rootless: variant === 'rootless',
+              rootless: choice.rootless,
+              userns: choice.userns,
               ...(this.#helperPath === undefined ? {} : { helperPath: this.#helperPath }),
             });
           } catch (err) {
@@ -210,7 +216,7 @@ export class SnapshotManager {
           );
           return true;
         } catch (err) {
-          await removeTree(tmp);
+          await removeSnapshotTree(tmp, this.#helperPath);
           throw err;
         }
       },
@@ -337,7 +343,7 @@ export async function publishSnapshot(
   const publish = async (): Promise<boolean> => {
     try {
       if (await snapshotExists(paths, layer.chainId, variant)) {
-        await removeTree(tmp);
+        await removeSnapshotTree(tmp, options.helperPath);
         return false;
       }
       await flushToDisk(join(tmp, SNAPSHOT_FS_DIR), options.helperPath);
@@ -357,12 +363,12 @@ export async function publishSnapshot(
           },
         );
         await rename(tmp, final);
-        if (moved) await removeTree(broken);
+        if (moved) await removeSnapshotTree(broken, options.helperPath);
       }
       await fsyncDir(paths.snapshots);
       return true;
     } catch (err) {
-      await removeTree(tmp);
+      await removeSnapshotTree(tmp, options.helperPath);
       throw err;
     }
   };
@@ -386,6 +392,29 @@ async function flushToDisk(dir: string, helperPath: string | undefined): Promise
     return;
   }
   await runHelperOp('syncfs', ['--', dir], { context: `flush snapshot \`${dir}\``, helperPath: helper });
+}
+
+/**
+ * Removes a snapshot's directory (or one being made, or trash holding
+ * them); a missing one is fine. A caller that is not root cannot remove the
+ * files of its subordinate ids that a `'userns-…'` snapshot holds: those are
+ * removed by the helper as root of a user namespace that maps every
+ * subordinate id of the caller, whichever maps the snapshot was made with.
+ */
+export async function removeSnapshotTree(path: string, helperPath?: string): Promise<void> {
+  try {
+    await removeTree(path);
+    return;
+  } catch (err) {
+    if (!isErrno(err, 'EACCES', 'EPERM')) throw err;
+    const userns = subordinateUserns(readUsernsHost(), true);
+    if (userns === undefined) throw err;
+    debug('remove `%s` in a user namespace of every subordinate id: %s', path, (err as NodeJS.ErrnoException).code);
+    await runHelperOp('rm', [...usernsArgs(userns), '--', path], {
+      context: `remove \`${path}\``,
+      ...(helperPath !== undefined ? { helperPath } : {}),
+    });
+  }
 }
 
 /** The compression a layer's media type announces, or `'auto'` for a type we do not know. */

@@ -415,7 +415,7 @@ export class ImageStoreCore
    */
   async gc(options: GcOptions = {}): Promise<GcResult> {
     const result = await collectGarbage(
-      { paths: this.#paths, docs: this.#docs, retention: this.#retention },
+      { paths: this.#paths, docs: this.#docs, retention: this.#retention, helperPath: this.#helperPath },
       options,
     );
     this.#snapshots.forget(result.blobs as Digest[]);
@@ -478,7 +478,13 @@ export class ImageStoreCore
    * lock) unless `onProgress` or `platform` is given. Hold a lease on the image while its snapshots are in
    * use, so GC keeps them.
    *
-   * @throws {InvalidArgumentError} when `image` is malformed, a document is, or a layer tar is.
+   * A caller that is not root and has subordinate ids (/etc/subuid and
+   * /etc/subgid ranges, newuidmap and newgidmap) gets by default snapshots
+   * whose files have the layers' owners as its subordinate ids (see
+   * {@link SnapshotOptions.userns}), as its rootless containers see them;
+   * without subordinate ids, every file is its own.
+   *
+   * @throws {InvalidArgumentError} when `image` is malformed, a document is, or a layer tar is; or `userns` maps whose 0 is not the caller.
    * @throws {NotFoundError} when the image or a blob is missing.
    * @throws {DigestMismatchError} when a blob does not match its digest or a layer its diffID; nothing is kept.
    * @throws {UnsafeContentError} when a layer tries to write outside its snapshot; nothing is kept.
@@ -503,7 +509,7 @@ export class ImageStoreCore
    * skips that) and a small record written by `snapshot()` (cached in
    * memory), and stats each layer's marker. As with `snapshot()`, hold a
    * lease on the image while the directories are in use; `options.rootless`
-   * picks the same snapshots as it does for `snapshot()`.
+   * and `options.userns` pick the same snapshots as they do for `snapshot()`.
    *
    * @throws {InvalidArgumentError} when `image` is malformed.
    * @throws {NotFoundError} when a tag does not exist.
@@ -512,7 +518,7 @@ export class ImageStoreCore
    * if ((await store.snapshotPaths(ref)) === undefined) console.log(`${ref}: not unpacked yet`);
    * ```
    */
-  snapshotPaths(image: string, options: Pick<SnapshotOptions, 'rootless'> = {}): Promise<ImageSnapshot | undefined> {
+  snapshotPaths(image: string, options: Pick<SnapshotOptions, 'rootless' | 'userns'> = {}): Promise<ImageSnapshot | undefined> {
     return this.#snapshots.snapshotPaths(image, options);
   }
 
@@ -531,8 +537,9 @@ export class ImageStoreCore
    * Starts an ingest session: blobs written to the ingest area and layers
    * unpacked as they are written, all invisible until
    * {@link IngestSession.commit} (or dropped by {@link IngestSession.discard}).
-   * What pull and import write through. `options.rootless` picks the
-   * variant of the snapshots it unpacks, as for {@link ImageStoreCore.snapshot}.
+   * What pull and import write through. `options.rootless` and
+   * `options.userns` pick the variant of the snapshots it unpacks, as for
+   * {@link ImageStoreCore.snapshot}.
    */
   ingest(options: IngestSessionOptions = {}): IngestSession {
     return new IngestSession(this.#paths, this.#helperPath, options);

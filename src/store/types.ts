@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { IdMap } from '../helper/index.js';
 import type { ProgressBase } from '../util/index.js';
 import type {
   Annotations,
@@ -250,6 +251,18 @@ export interface StoreProblem {
   reference?: string;
 }
 
+/** The user namespace of {@link SnapshotOptions.userns}. */
+export interface SnapshotUserns {
+  /** Namespace uids to host uids; must map uid 0. */
+  uidMap: readonly IdMap[];
+  /** Namespace gids to host gids; must map gid 0. */
+  gidMap: readonly IdMap[];
+  /** newuidmap, for a caller that is not root. */
+  newuidmap?: string | undefined;
+  /** newgidmap, for a caller that is not root. */
+  newgidmap?: string | undefined;
+}
+
 /** Options of {@link ImageStore.snapshot}. */
 export interface SnapshotOptions {
   /** Cancels the wait; an unpack that no other caller waits for is cancelled and leaves nothing. */
@@ -264,6 +277,17 @@ export interface SnapshotOptions {
    * @default process.getuid() !== 0
    */
   rootless?: boolean;
+  /**
+   * Unpack with the layers' owners as ids of a user namespace with these
+   * maps (the caller being its root), as a rootless container with the same
+   * maps sees them; `false` for none (every file the caller's, as
+   * `rootless` alone makes it). Snapshots of other maps are other snapshots.
+   * @default for a caller that is not root and has /etc/subuid and /etc/subgid
+   *   ranges (and newuidmap/newgidmap), the maps its rootless containers get by
+   *   default: its own ids as 0, its first 65536 subordinate ids as 1…; `false` otherwise
+   * @throws {InvalidArgumentError} (from `snapshot`) for maps whose 0 is not the caller's own uid and gid.
+   */
+  userns?: SnapshotUserns | false;
   /**
    * How many layers to unpack at once (each snapshot holds one layer, so
    * they are independent).

@@ -10,6 +10,8 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import tar from 'tar-stream';
 import { diffToTar, isOverlayWhiteout, OPAQUE_WHITEOUT, paxXattrs, unpackLayer } from '../../src/layer/index.js';
 import { encodeHeader } from '../../src/layer/tar-header.js';
+import { HelperError } from '../../src/errors.js';
+import { spawnInUserns } from '../../src/helper/index.js';
 import { chunked, gnuTarXattrReader, makeTar, MTIME, parseTar, readXattrs, toBuffer } from '../fixtures/layer-tar.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -143,6 +145,55 @@ describe('unpackLayer through the helper', () => {
     const fifo = await fs.lstat(path.join(target, 'run/fifo'));
     assert.ok(fifo.isFIFO());
     assert.deepEqual([fifo.uid, fifo.gid, fifo.mode & 0o7777], [33, 33, 0o620]);
+  });
+
+  // A rootless unpack gave every file to the caller: owners inside a rootless container were all root.
+  it('in a user namespace: owners become the host ids the maps give them, set-id bits and mtimes survive, unmapped owners stay root\'s', async (t) => {
+    if (!needsRoot(t)) return;
+    const target = await fresh();
+    const sub = 1_600_000_000;
+    const map = [{ containerId: 0, hostId: 0, size: 1 }, { containerId: 1, hostId: sub, size: 65536 }];
+    const layer = await makeTar([
+      { name: 'usr/bin/newgrp', body: 'elf', mode: 0o6755, uid: 1000, gid: 1001 },
+      { name: 'home/user/', type: 'directory', mode: 0o2750, uid: 1000, gid: 1000 },
+      { name: 'home/user/secret', body: 's', mode: 0o600, uid: 1000, gid: 1000 },
+      { name: 'home/user/link', type: 'symlink', linkname: 'secret', uid: 1000, gid: 1000 },
+      { name: 'far', body: 'x', mode: 0o644, uid: 100_000, gid: 100_000 },
+      { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 },
+      { name: 'run/fifo', type: 'fifo', mode: 0o620, uid: 33, gid: 33 },
+    ]);
+    await unpackLayer(chunked(layer), target, { userns: { uidMap: map, gidMap: map } });
+    const owner = async (rel: string) => {
+      const st = await fs.lstat(path.join(target, rel));
+      return [st.uid, st.gid, st.mode & 0o7777];
+    };
+    assert.deepEqual(await owner('usr/bin/newgrp'), [sub + 999, sub + 1000, 0o6755]);
+    assert.deepEqual(await owner('home/user'), [sub + 999, sub + 999, 0o2750]);
+    assert.equal((await fs.stat(path.join(target, 'home/user'))).mtime.getTime(), MTIME.getTime());
+    assert.deepEqual(await owner('home/user/secret'), [sub + 999, sub + 999, 0o600]);
+    assert.deepEqual((await owner('home/user/link')).slice(0, 2), [sub + 999, sub + 999]);
+    assert.deepEqual(await owner('far'), [0, 0, 0o644]);
+    assert.deepEqual(await owner('run/fifo'), [sub + 32, sub + 32, 0o620]);
+    assert.deepEqual(await fs.readdir(path.join(target, 'dev')), []);
+  });
+
+  it('userns-exec runs a program as root of the namespace and reports its exit; a failed execve is a HelperError of step exec', async (t) => {
+    if (!needsRoot(t)) return;
+    const map = [{ containerId: 0, hostId: 0, size: 1 }, { containerId: 1, hostId: 1_600_000_000, size: 65536 }];
+    const ran = spawnInUserns({ uidMap: map, gidMap: map }, ['/bin/sh', '-c', 'cat /proc/self/uid_map; id -u; exit 3'], { context: 'test' });
+    ran.child.stdin?.end();
+    let out = '';
+    ran.child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    await ran.exit;
+    assert.equal(ran.failure, undefined);
+    assert.deepEqual(out.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number)), [[0, 0, 1], [1, 1_600_000_000, 65536], [0]]);
+    assert.deepEqual(ran.statuses.find((s) => s.type === 'exited'), { type: 'exited', code: 3 });
+    const missing = spawnInUserns({ uidMap: map, gidMap: map }, ['/no/such/program'], { context: 'test' });
+    missing.child.stdin?.end();
+    await missing.exit;
+    assert.ok(missing.failure instanceof HelperError, String(missing.failure));
+    assert.equal(missing.failure.step, 'exec');
+    assert.equal(missing.failure.errnoCode, 'ENOENT');
   });
 
   it('keeps PAX xattrs byte for byte, security.capability included, and drops overlay xattrs from the tar', async (t) => {

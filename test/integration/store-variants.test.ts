@@ -143,4 +143,35 @@ describe('snapshot variants', { skip }, () => {
       assert.deepEqual(await readdir(join(store.root, 'dockless', 'snapshots')), []);
     });
   }
+
+  // An unpack with a user namespace's maps gives files the host ids of those maps: neither a root nor a
+  // rootless snapshot, nor one of other maps, may stand for it (the same host id is another owner inside).
+  it('a userns snapshot is its maps\' own: never the root snapshot, nor one of other maps', async () => {
+    const store = await ImageStore.open({ root: join(dir, 'userns') });
+    const digest = await putVariantImage(store);
+    const maps = (sub: number) => {
+      const m = [{ containerId: 0, hostId: 0, size: 1 }, { containerId: 1, hostId: sub, size: 65536 }];
+      return { uidMap: m, gidMap: m };
+    };
+    const root = await store.snapshot(digest);
+    const a = await store.snapshot(digest, { userns: maps(1_700_000_000) });
+    const b = await store.snapshot(digest, { userns: maps(1_800_000_000) });
+    for (const [snap, sub] of [[a, 1_700_000_000], [b, 1_800_000_000]] as const) {
+      const [top, base] = snap.lowerDirs as [string, string];
+      assert.match(top, /-userns-[0-9a-f]{16}\/fs$/);
+      const secret = await lstat(join(base, 'secret'));
+      assert.deepEqual([secret.uid, secret.gid, secret.mode & 0o7777], [sub + 1233, sub + 1233, 0o600]);
+      assert.equal((await lstat(join(base, 'data', 'old'))).uid, 0);
+      assert.deepEqual(await readdir(join(base, 'dev')), []);
+      assert.deepEqual(await opaqueXattrs(top), ['user.overlay.opaque']);
+      for (const lower of snap.lowerDirs) assert.ok(!root.lowerDirs.includes(lower), lower);
+    }
+    for (const lower of b.lowerDirs) assert.ok(!a.lowerDirs.includes(lower), lower);
+    assert.deepEqual(await store.snapshotPaths(digest, { userns: maps(1_700_000_000) }), a);
+    assert.deepEqual(await store.snapshotPaths(digest), root);
+    assert.deepEqual(await store.check(), []);
+    const { snapshots } = await store.gc({ gracePeriodMs: 0 });
+    assert.equal(snapshots.length, 6);
+    assert.deepEqual(await readdir(join(store.root, 'dockless', 'snapshots')), []);
+  });
 });

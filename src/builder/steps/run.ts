@@ -12,7 +12,8 @@ import { ownerInContainer } from '../../runtime/index.js';
 import type { Lease } from '../../store/index.js';
 import { cacheKey, type CacheKeyInput } from '../cache.js';
 import { contextual } from '../error-context.js';
-import { pruneUpper, RUNTIME_MOUNT_POINTS, storeLayer, type StoredLayer } from '../layer-from-upper.js';
+import { pruneUpper, RUNTIME_MOUNT_POINTS, storeLayer, storeUpperInUserns, type StoredLayer } from '../layer-from-upper.js';
+import { mapsMoreThanRoot, withMappers } from '../../helper/index.js';
 import type { PlannedStep } from '../recipe.js';
 import { runEnv, throwIfAborted, type BuildState, type StepHost, type StepOutcome } from '../state.js';
 import type { BuildStepInfo } from '../types.js';
@@ -95,11 +96,23 @@ async function runCommand(
     }
     const upper = runtime.pathsOf(container.id).upper;
     const view = await host.view(state, lease);
-    await pruneUpper(upper, view, [...RUNTIME_MOUNT_POINTS, ...planned.mounts.map((m) => m.target)], host.settings.helperPath);
+    const placeholders = [...RUNTIME_MOUNT_POINTS, ...planned.mounts.map((m) => m.target)];
     const { userns } = container.info();
-    // A rootless container's upper dir holds host ids: the layer has the container's.
     const rootless = userns?.rootless === true;
-    const stored = await storeLayer(host.store, upper, { ...host.layerOptions(lease), mapOwner: rootless ? ownerInContainer(userns) : undefined });
+    let stored: StoredLayer;
+    if (rootless && mapsMoreThanRoot(userns)) {
+      // Files of its subordinate ids may be closed to the caller (0600): read as root of the container's namespace.
+      stored = await storeUpperInUserns(host.store, upper, {
+        ...host.layerOptions(lease),
+        userns: withMappers(userns),
+        lowers: view.layers,
+        placeholders,
+      });
+    } else {
+      await pruneUpper(upper, view, placeholders, host.settings.helperPath);
+      // A rootless container's upper dir holds host ids: the layer has the container's.
+      stored = await storeLayer(host.store, upper, { ...host.layerOptions(lease), mapOwner: rootless ? ownerInContainer(userns) : undefined });
+    }
     // Nor can it stand for the snapshot: its files of other ids than the caller's could not be removed again.
     if (!rootless) await host.adopt(state, stored, upper);
     return stored;
