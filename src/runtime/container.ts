@@ -10,7 +10,7 @@ import type { ExitedStatus } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { cgroupPids, isFrozen, setFrozen } from './cgroups/freezer.js';
 import { copyInto, copyOutOf, type ContainerFiles, type CopyInOptions, type CopyOutOptions } from './container-files.js';
-import { inspectOf, type ContainerInspect } from './inspect.js';
+import { inspectOf, type ContainerInspect, type NetworkSettingsRecord } from './inspect.js';
 import { listProcesses, type ContainerProcess } from './top.js';
 import type { ContainerStats } from './cgroups/resources.js';
 import { processStartTime, raceAbort, throwIfAborted } from '../util/index.js';
@@ -419,7 +419,7 @@ export class Container implements AsyncDisposable {
   async inspect(): Promise<ContainerInspect> {
     const status = this.status;
     if (status === 'removed') throw new InvalidStateError(`inspect container ${this.id}: container was removed`);
-    const config = await readJson<ContainerConfigRecord>(this.#paths.config);
+    const [config, networks] = await Promise.all([readJson<ContainerConfigRecord>(this.#paths.config), readJson<NetworkSettingsRecord>(this.#paths.networks)]);
     const exit = status === 'stopped' ? await this.wait().catch(() => undefined) : undefined;
     const finished =
       exit !== undefined ? await stat(this.#paths.exit).then((s) => s.mtime.toISOString(), () => this.#finishedAt) : undefined;
@@ -431,6 +431,7 @@ export class Container implements AsyncDisposable {
       ...(finished !== undefined ? { finishedAt: finished } : {}),
       upper: this.#paths.upper,
       work: this.#paths.work,
+      networks,
     });
   }
 

@@ -18,7 +18,19 @@ export type { ContainerInfo, ContainerLogs, ContainerStatus, ExitStatus, RemoveO
 export type { ContainerInspect, InspectConfig, InspectHostConfig, InspectMount, InspectState } from './inspect.js';
 export type { ContainerProcess } from './top.js';
 export type { CopyInOptions, CopyOutOptions } from './container-files.js';
-export type { BindMount, ContainerSpec, MountSpec, Rlimit, RlimitName, StdioMode, TmpfsMount } from './spec.js';
+export type { BindMount, ContainerSpec, MountSpec, NetworkSetting, Rlimit, RlimitName, StdioMode, TmpfsMount } from './spec.js';
+export type {
+  AttachRequest,
+  InspectNetwork,
+  LinkPlan,
+  NetworkAttacher,
+  NetworkAttachment,
+  NetworkRef,
+  NetworkSettingsRecord,
+} from './network-attach.js';
+export type { InspectNetworkSettings } from './inspect.js';
+export { linkArgs } from './run-args.js';
+export type { ContainerPaths } from './state.js';
 export { DEFAULT_MOUNTS } from './defaults.js';
 export { resolveUserFrom } from './user.js';
 export type { ResolvedUser } from './user.js';

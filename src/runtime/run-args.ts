@@ -1,4 +1,5 @@
 import type { HelperDevice, HelperMount } from './defaults.js';
+import type { LinkPlan } from './network-attach.js';
 import type { HelperRlimit } from './security.js';
 import type { ResolvedUser } from './user.js';
 import { usernsArgs, type UsernsPlan } from './userns.js';
@@ -43,6 +44,8 @@ export interface RunPlan {
   cgroups?: readonly string[];
   /** A user namespace for the container; see src/runtime/userns.ts. */
   userns?: UsernsPlan;
+  /** A veth pair the shim wires into the container's network namespace before it runs. */
+  link?: LinkPlan;
   cmd: readonly string[];
 }
 
@@ -76,6 +79,15 @@ export function runArgs(plan: RunPlan): string[] {
   if (plan.exitFile !== undefined) args.push('--exit-file', plan.exitFile);
   for (const dir of plan.cgroups ?? []) args.push('--cgroup', dir);
   if (plan.userns !== undefined) args.push(...usernsArgs(plan.userns), plan.userns.idmapRoot ? '--idmap-root' : '--userxattr');
+  if (plan.link !== undefined) args.push(...linkArgs(plan.link));
   args.push('--', ...plan.cmd);
+  return args;
+}
+
+/** The helper's `--veth` options for a link (`run` and `net veth` take the same). */
+export function linkArgs(link: LinkPlan): string[] {
+  const args = ['--veth', link.host, link.bridge, link.peer, link.mac, String(link.mtu)];
+  for (const a of link.addresses) args.push('--veth-addr', a);
+  for (const g of link.gateways) args.push('--veth-gateway', g);
   return args;
 }

@@ -61,6 +61,8 @@ import { hostsFile, resolvConf } from './etc-files.js';
 import { containerSource } from './source.js';
 import { configRecord } from './records.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
+import type { NetworkAttacher, NetworkAttachment } from './network-attach.js';
+import { networkOf } from './network-mode.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -95,6 +97,7 @@ export class Runtime implements AsyncDisposable {
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
   readonly #userns: UsernsSetting | undefined;
+  readonly #networks: NetworkAttacher | undefined;
   #usernsHost: UsernsHost | undefined;
   #cgroupHost: CgroupHost | undefined;
   #cgroupMounts: CgroupMount[] | undefined;
@@ -118,6 +121,7 @@ export class Runtime implements AsyncDisposable {
     this.#ownerStart = selfStartTime();
     this.#cgroupParent = validateCgroupParent(options.cgroupParent, 'runtime options');
     this.#userns = options.userns;
+    this.#networks = options.networkAttacher;
   }
 
   #prepare(): Promise<void> {
@@ -216,6 +220,7 @@ export class Runtime implements AsyncDisposable {
     validateResources(spec.resources);
     const cgroupParent = validateCgroupParent(spec.cgroupParent, 'container spec') ?? this.#cgroupParent;
     const security = securityPlan(spec);
+    const network = networkOf(spec, this.#networks !== undefined);
     this.#usernsHost ??= readUsernsHost();
     const userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
     let context = `${start ? 'run' : 'create'} container`;
@@ -259,6 +264,7 @@ export class Runtime implements AsyncDisposable {
 
     let cleanup = true;
     let named = false;
+    let attachment: NetworkAttachment | undefined;
     let cgroupsCreating: Promise<CgroupSet> | undefined;
     let leasing: Promise<Lease> | undefined;
     // FileHandles, closed through themselves: closing a handle's raw fd would leave the handle
@@ -277,6 +283,17 @@ export class Runtime implements AsyncDisposable {
         await claimName(this.stateDir, spec.name, id);
         named = true;
       }
+      if (network !== undefined) {
+        attachment = await this.#networks!.attach({
+          id,
+          ...(spec.name !== undefined ? { name: spec.name } : {}),
+          hostname,
+          network,
+          aliases: spec.networkAliases ?? [],
+          hostsPath: paths.hosts,
+          settingsPath: paths.networks,
+        });
+      }
       // Made while the files below are written; limits are in place before the helper starts.
       cgroupsCreating = CgroupSet.create(cgroupPlan, context);
       if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
@@ -284,7 +301,8 @@ export class Runtime implements AsyncDisposable {
       // Settled, not Promise.all: the cleanup must not remove the directory under a write still running.
       for (const written of await Promise.allSettled([
         writeFile(paths.hostname, `${hostname}\n`),
-        writeFile(paths.hosts, hostsFile(hostname)),
+        // On a network the attacher wrote it, and keeps it current.
+        attachment === undefined ? writeFile(paths.hosts, hostsFile(hostname)) : undefined,
         writeFile(paths.resolv, resolvConf()),
       ])) {
         if (written.status === 'rejected') throw written.reason;
@@ -341,6 +359,7 @@ export class Runtime implements AsyncDisposable {
         cgroups: cgroups.dirs,
         ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,
+        ...(attachment !== undefined ? { link: attachment.link } : {}),
         ...(start ? {} : { startFifo: paths.fifo }),
         ...(detached ? {} : { dieWithParent: process.pid }),
       };
@@ -430,6 +449,7 @@ export class Runtime implements AsyncDisposable {
         if (named) await releaseName(this.stateDir, spec.name!, id);
         // The launch's own failure is what the caller gets; what the cleanup could not undo is only logged.
         const undone = await Promise.allSettled([
+          attachment !== undefined ? this.#networks!.detach(id) : undefined,
           rm(paths.state, { recursive: true, force: true, maxRetries: 3 }),
           removeContainerDir(paths.bundle, userns, this.#helperPath),
           cgroupsCreating?.then((set) => set.remove(), () => undefined).catch(() => undefined),
@@ -446,6 +466,7 @@ export class Runtime implements AsyncDisposable {
       await this.#store.releaseLease(leaseId(container.id)).catch(() => false);
     }
     if (container.name !== undefined) await releaseName(this.stateDir, container.name, container.id);
+    if (this.#networks !== undefined) await this.#networks.detach(container.id);
   }
 
   /**
@@ -535,6 +556,7 @@ export class Runtime implements AsyncDisposable {
       helperPath: this.#helperPath,
     });
     await pruneNames(this.stateDir);
+    await this.#networks?.prune();
     if (leftovers.cgroups.length > 0) debug('prune: removed cgroups %o', leftovers.cgroups);
     return [...removed, ...leftovers.containers];
   }

@@ -7,6 +7,16 @@
 import type { ContainerResources } from './cgroups/resources.js';
 import type { SeccompProfile, SeccompSetting } from './seccomp/profile.js';
 import type { UsernsSetting } from './userns.js';
+import type { NetworkRef } from './network-attach.js';
+
+/**
+ * The network a container gets: `'none'` (its own namespace, loopback only),
+ * `'host'` (the host's namespace), `'bridge'` (the default network, made at
+ * its first use), a user-defined network (`runtime.createNetwork()`), or
+ * another container's namespace (`{ container }`: a `Container` or its id or
+ * name, as `--network container:X`).
+ */
+export type NetworkSetting = 'none' | 'host' | 'bridge' | NetworkRef | { container: { readonly id: string } | string };
 
 /** A host directory or file bind-mounted into the container. */
 export interface BindMount {
@@ -171,6 +181,17 @@ export interface ContainerSpec {
    * @default none for root; for any other user, its /etc/subuid and /etc/subgid ranges, else its own uid alone
    */
   userns?: UsernsSetting;
+  /**
+   * The container's network; see {@link NetworkSetting}. On `'bridge'` and on a
+   * user-defined network the container gets an address, a default route (none
+   * on an internal network), `/etc/resolv.conf` and `/etc/hosts` entries for
+   * the host (`host.dockless.internal`) and, on a user-defined network, for
+   * every other member by name and alias, kept current as members come and go.
+   * @default 'none'
+   */
+  network?: NetworkSetting;
+  /** More names the other members of a user-defined network resolve this container by (`docker run --network-alias`). @default [] */
+  networkAliases?: readonly string[];
 }
 
 /** The resources {@link ContainerSpec.rlimits} can limit (`RLIMIT_*`, lowercase, as `docker run --ulimit` names them). */
