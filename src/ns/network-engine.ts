@@ -47,7 +47,7 @@ import {
   ula64Host,
   type Subnet4,
 } from './ipam.js';
-import { addNetworkScript, applyNft, removeNetworkScript, type NftNetwork } from './nft.js';
+import { nftAddNetwork, nftRemoveNetwork, type NftNetwork } from './nft.js';
 import { NetworkStateDir, type MemberRecord, type NetworkRecord } from './network-state.js';
 
 const debug = createDebug('dockless:network');
@@ -185,14 +185,14 @@ export class NetworkEngine implements NetworkAttacher {
     await this.#helper(['bridge', '--name', record.bridge, ...addrs], context);
     let nft = false;
     try {
-      await applyNft(addNetworkScript(nftOf(record), all.size === 0), context);
+      await nftAddNetwork(nftOf(record), context);
       nft = true;
       if (!record.internal) await enableForwarding(record.subnet6 !== undefined);
       await this.#state.write(record);
     } catch (error) {
       await Promise.allSettled([
         this.#helper(['delete', '--name', record.bridge], `${context}: undo`),
-        nft ? applyNft(removeNetworkScript(nftOf(record), all.size === 0), `${context}: undo`) : undefined,
+        nft ? nftRemoveNetwork(nftOf(record), `${context}: undo`) : undefined,
       ]);
       throw error;
     }
@@ -233,7 +233,7 @@ export class NetworkEngine implements NetworkAttacher {
       }
       for (const id of members) await this.#leave(all, record, id);
       const context = `remove network ${shown(name)}`;
-      await applyNft(removeNetworkScript(nftOf(record), all.size === 1), context);
+      await nftRemoveNetwork(nftOf(record), context);
       await this.#helper(['delete', '--name', record.bridge], context);
       await this.#state.delete(name);
       all.delete(name);
