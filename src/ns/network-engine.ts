@@ -231,7 +231,7 @@ export class NetworkEngine implements NetworkAttacher {
       if (members.length > 0 && !force) {
         throw new InvalidStateError(`remove network ${shown(name)}: ${members.length} container(s) are on it (${members.map((m) => m.slice(0, 12)).join(', ')})`);
       }
-      for (const id of members) await this.#leave(all, record, id);
+      for (const id of members) await this.#leave(all, record, id, true);
       const context = `remove network ${shown(name)}`;
       await nftRemoveNetwork(nftOf(record), context);
       await this.#helper(['delete', '--name', record.bridge], context);
@@ -281,7 +281,7 @@ export class NetworkEngine implements NetworkAttacher {
       try {
         await this.#helper(['veth', '--netns', `/proc/${target.pid}/ns/net`, ...linkArgs(link)], `connect container ${target.id.slice(0, 12)} to network ${shown(name)}`);
       } catch (error) {
-        await this.#leave(all, record, target.id);
+        await this.#leave(all, record, target.id, true);
         await this.#refresh(all, Object.keys(record.members));
         throw error;
       }
@@ -300,7 +300,7 @@ export class NetworkEngine implements NetworkAttacher {
       if (record?.members[containerId] === undefined) {
         throw new NotFoundError(`disconnect container ${containerId.slice(0, 12)} from network ${shown(name)}: not connected`);
       }
-      await this.#leave(all, record, containerId);
+      await this.#leave(all, record, containerId, true);
       await this.#refresh(all, [containerId, ...Object.keys(record.members)]);
     });
   }
@@ -388,15 +388,15 @@ export class NetworkEngine implements NetworkAttacher {
     };
   }
 
-  /** Takes `id` off `record` (its veth deleted if still there) and writes it; under the lock. */
-  async #leave(all: Map<string, NetworkRecord>, record: NetworkRecord, id: string): Promise<void> {
+  /**
+   * Takes `id` off `record` and writes it; under the lock. With `unlink`
+   * (a container that may still run) its veth pair is deleted; a dead
+   * container's pair goes with its network namespace.
+   */
+  async #leave(all: Map<string, NetworkRecord>, record: NetworkRecord, id: string, unlink = false): Promise<void> {
     const member = record.members[id];
     if (member === undefined) return;
-    // A container's end goes with its namespace, taking the pair with it; a running
-    // container's (disconnect) or one the kernel has not finished tearing down is deleted here.
-    if (await exists(`/sys/class/net/${member.host}`)) {
-      await this.#helper(['delete', '--name', member.host], `disconnect container ${id.slice(0, 12)} from network ${shown(record.name)}`);
-    }
+    if (unlink) await this.#helper(['delete', '--name', member.host], `disconnect container ${id.slice(0, 12)} from network ${shown(record.name)}`);
     delete record.members[id];
     await this.#state.write(record);
     // Its own settings, which #refresh cannot find once it is on no network.
