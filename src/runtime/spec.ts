@@ -16,7 +16,20 @@ import type { NetworkRef } from './network-attach.js';
  * another container's namespace (`{ container }`: a `Container` or its id or
  * name, as `--network container:X`).
  */
-export type NetworkSetting = 'none' | 'host' | 'bridge' | NetworkRef | { container: { readonly id: string } | string };
+export type NetworkSetting =
+  | 'none'
+  | 'host'
+  | 'bridge'
+  | NetworkRef
+  | {
+      /** The container whose network namespace is joined: a `Container`, or its id or name. */
+      container:
+        | {
+            /** The container's id. */
+            readonly id: string;
+          }
+        | string;
+    };
 
 /** A host directory or file bind-mounted into the container. */
 export interface BindMount {
