@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
-import { AlreadyExistsError, InvalidArgumentError, InvalidStateError, NotFoundError, UnavailableError } from '../errors.js';
+import { AlreadyExistsError, InvalidArgumentError, InvalidStateError, NotFoundError, PermissionError, UnavailableError } from '../errors.js';
 import { runHelperOp, shown } from '../helper/index.js';
 import {
   linkArgs,
@@ -127,10 +127,12 @@ export class NetworkEngine implements NetworkAttacher {
    *
    * @throws {@link InvalidArgumentError} for a malformed option, a subnet that overlaps another network's or a host route.
    * @throws {@link AlreadyExistsError} when the name is taken.
-   * @throws {@link PermissionError} / {@link HelperError} when the bridge or the firewall table cannot be made; nothing is left.
+   * @throws {@link PermissionError} for a caller that is not root.
+   * @throws {@link HelperError} when the bridge or the firewall table cannot be made; nothing is left.
    */
   create(options: CreateNetworkOptions): Promise<NetworkRecord> {
     checkCreateOptions(options);
+    checkRoot(`create network ${shown(options.name)}`);
     return this.#state.locked(async () => {
       const all = await this.#state.all();
       if (all.has(options.name)) throw new AlreadyExistsError(`create network ${shown(options.name)}: the name is taken`);
@@ -245,6 +247,7 @@ export class NetworkEngine implements NetworkAttacher {
   /** {@inheritDoc NetworkAttacher.attach} */
   attach(request: AttachRequest): Promise<NetworkAttachment> {
     const name = request.network === 'bridge' ? DEFAULT_NETWORK : request.network.name;
+    checkRoot(`attach container ${request.id.slice(0, 12)} to network ${shown(name)}`);
     return this.#state.locked(async () => {
       const all = await this.#state.all();
       let record = all.get(name);
@@ -469,6 +472,12 @@ async function enableForwarding(ipv6: boolean): Promise<void> {
   };
   await set('/proc/sys/net/ipv4/ip_forward');
   if (ipv6) await set('/proc/sys/net/ipv6/conf/all/forwarding');
+}
+
+function checkRoot(context: string): void {
+  if (process.getuid?.() !== 0) {
+    throw new PermissionError(`${context}: bridge networks need root (rootless networks are not available yet)`);
+  }
 }
 
 function checkCreateOptions(options: CreateNetworkOptions): void {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { AlreadyExistsError, InvalidArgumentError, InvalidStateError, Network, NotFoundError, type Container } from '../../src/index.js';
+import { AlreadyExistsError, HelperError, InvalidArgumentError, InvalidStateError, Network, NotFoundError, type Container } from '../../src/index.js';
 import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
 
 const SANDBOX = process.env.DOCKLESS_NET_SANDBOX === '1';
@@ -302,6 +302,20 @@ if (!SANDBOX) {
         await c.remove({ force: true });
       } finally {
         await net.remove();
+      }
+    });
+
+    it('a link that cannot be wired fails the start with a HelperError and releases the address', async () => {
+      const net = await world.runtime.createNetwork({ name: 'broken' });
+      try {
+        // The bridge taken away behind the network's back: `run` cannot attach the veth to it.
+        execFileSync('ip', ['link', 'del', net.bridge]);
+        await assert.rejects(sh(world, net, 'true'), (e: unknown) => e instanceof HelperError && e.step === 'netlink');
+        assert.deepEqual(await net.containers(), []);
+        assert.deepEqual(await world.runtime.list(), []);
+        assert.deepEqual(ourLinks().filter((l) => l.includes('dlv')), []);
+      } finally {
+        await net.remove({ force: true });
       }
     });
 
