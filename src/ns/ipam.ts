@@ -162,7 +162,8 @@ export function pickSubnet(used: readonly Subnet4[], routes: readonly HostRoute[
 /** A network's IPv6 subnet: a unique local `/64` named by the network's id. */
 export function ula64(networkId: string): string {
   const h = createHash('sha256').update(networkId).digest('hex');
-  return `fd${h.slice(0, 2)}:${h.slice(2, 6)}:${h.slice(6, 10)}:${h.slice(10, 14)}::`;
+  const group = (from: number) => parseInt(h.slice(from, from + 4), 16).toString(16);
+  return `fd${h.slice(0, 2)}:${group(2)}:${group(6)}:${group(10)}::`;
 }
 
 /** The IPv6 address of the host with index `n` (from the subnet's start) in a `/64` from {@link ula64}. */

@@ -147,6 +147,21 @@ if (!SANDBOX) {
       }
     });
 
+    it('an IPv6 network: a unique local address, a default route, and TCP between members over IPv6', async () => {
+      const net = await world.runtime.createNetwork({ name: 'six', ipv6: true });
+      const srv = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sh', '-c', 'echo over-ipv6 | nc -l -p 5000'], network: net });
+      try {
+        const { GlobalIPv6Address: ip6, IPv6Gateway: gw6 } = (await srv.inspect()).NetworkSettings.Networks['six']!;
+        assert.match(ip6, /^fd[0-9a-f:]+::2$/);
+        const out = await sh(world, net, `ip -6 route; ${retry(`nc ${ip6} 5000`)}`);
+        assert.match(out.stdout, new RegExp(`default via ${gw6} dev eth0`));
+        assert.match(out.stdout, /over-ipv6\n$/);
+      } finally {
+        await srv.remove({ force: true });
+        await net.remove();
+      }
+    });
+
     it('two networks are isolated from each other', async () => {
       const a = await world.runtime.createNetwork({ name: 'iso-a' });
       const b = await world.runtime.createNetwork({ name: 'iso-b' });
