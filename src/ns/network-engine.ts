@@ -13,7 +13,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, InvalidArgumentError, InvalidStateError, NotFoundError, PermissionError, UnavailableError } from '../errors.js';
@@ -274,9 +274,15 @@ export class NetworkEngine implements NetworkAttacher {
    *
    * @throws {@link NotFoundError} when the network does not exist.
    * @throws {@link AlreadyExistsError} when the container is on it already.
+   * @throws {@link InvalidStateError} when the container has no network namespace of its own (`'host'`) or is gone.
    */
   connect(name: string, target: ConnectTarget, aliases: readonly string[] = []): Promise<void> {
     return this.#state.locked(async () => {
+      const [theirs, ours] = await Promise.all([readlink(`/proc/${target.pid}/ns/net`).catch(() => ''), readlink('/proc/self/ns/net')]);
+      // A container on `'host'` (or gone): the veth's end would land in the host's own namespace.
+      if (theirs === '' || theirs === ours) {
+        throw new InvalidStateError(`connect container ${target.id.slice(0, 12)} to network ${shown(name)}: it has no network namespace of its own`);
+      }
       const all = await this.#state.all();
       const record = all.get(name);
       if (record === undefined) throw new NotFoundError(`connect to network ${shown(name)}: network not found`);
