@@ -270,7 +270,10 @@ export class NetworkEngine implements NetworkAttacher {
 
   /**
    * Connects a running (or created) container to a network: a new veth pair
-   * (`eth1`, …) wired into its namespace by the helper.
+   * (`eth0`, `eth1`, …) wired into its namespace by the helper (`net veth`).
+   * Any namespace held by a process will do (a pod's, held by its `pause`
+   * process: `target.id` is then the pod's). The default network is made at
+   * its first use here too.
    *
    * @throws {@link NotFoundError} when the network does not exist.
    * @throws {@link AlreadyExistsError} when the container is on it already.
@@ -284,7 +287,11 @@ export class NetworkEngine implements NetworkAttacher {
         throw new InvalidStateError(`connect container ${target.id.slice(0, 12)} to network ${shown(name)}: it has no network namespace of its own`);
       }
       const all = await this.#state.all();
-      const record = all.get(name);
+      let record = all.get(name);
+      if (record === undefined && name === DEFAULT_NETWORK) {
+        record = await this.#create({ name }, all, true);
+        all.set(name, record);
+      }
       if (record === undefined) throw new NotFoundError(`connect to network ${shown(name)}: network not found`);
       const link = await this.#join(all, record, target, aliases);
       try {
