@@ -40,10 +40,11 @@ export function hostsContent(self: HostsEntry | undefined, entries: readonly Hos
 
 /**
  * Replaces the content of the file at `path` in place (the inode stays, so a
- * bind mount of it sees the change): one `pwrite` of the whole text at offset
- * 0, then a truncate to its length. A reader racing the two may see the old
- * tail after the new text, never a torn line of the new text. A missing file
- * (its container was removed meanwhile) is no error.
+ * bind mount of it sees the change) with one `pwrite` at offset 0 and no
+ * truncate: a text shorter than the file is padded with a comment line of
+ * spaces to the file's length, so a reader sees the old text or the new one,
+ * never the new text followed by the old one's tail. A missing file (its
+ * container was removed meanwhile) is no error.
  */
 export async function rewriteInPlace(path: string, text: string): Promise<void> {
   let handle;
@@ -54,10 +55,17 @@ export async function rewriteInPlace(path: string, text: string): Promise<void> 
     throw error;
   }
   try {
-    const data = Buffer.from(text);
+    const size = (await handle.stat()).size;
+    const data = Buffer.from(padded(text, size));
     await handle.write(data, 0, data.length, 0);
-    await handle.truncate(data.length);
   } finally {
     await handle.close();
   }
+}
+
+/** `text`, padded to at least `size` bytes with a trailing comment line. */
+export function padded(text: string, size: number): string {
+  const missing = size - Buffer.byteLength(text);
+  if (missing <= 0) return text;
+  return text + (missing === 1 ? '\n' : `#${' '.repeat(missing - 2)}\n`);
 }

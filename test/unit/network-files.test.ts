@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { hostsContent, rewriteInPlace } from '../../src/ns/hosts.js';
+import { hostsContent, padded, rewriteInPlace } from '../../src/ns/hosts.js';
 import { addNetworkScript, NFT_TABLE, removeNetworkScript, tableScript } from '../../src/ns/nft.js';
 import { networkOf } from '../../src/runtime/network-mode.js';
 import { linkArgs } from '../../src/runtime/run-args.js';
@@ -53,19 +53,29 @@ test('hosts: loopback, self, the host, then members; a name given twice resolves
   );
 });
 
-test('hosts files are rewritten in place: same inode, shorter content truncated, a missing file no error', async () => {
+test('hosts files are rewritten in place with one write: same inode, a shorter text padded with a comment, a missing file no error', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'dl-hosts-'));
   try {
     const path = join(dir, 'hosts');
     await writeFile(path, 'a long old content\nwith two lines\n');
     const ino = (await stat(path)).ino;
     await rewriteInPlace(path, 'new\n');
-    assert.equal(await readFile(path, 'utf8'), 'new\n');
+    const now = await readFile(path, 'utf8');
+    assert.equal(now.length, 'a long old content\nwith two lines\n'.length);
+    assert.match(now, /^new\n# *\n$/);
+    await rewriteInPlace(path, 'a longer text than the file was before it\n');
+    assert.equal(await readFile(path, 'utf8'), 'a longer text than the file was before it\n');
     assert.equal((await stat(path)).ino, ino);
     await rewriteInPlace(join(dir, 'gone'), 'x');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('padding: none when long enough, a newline for one byte, a comment line otherwise', () => {
+  assert.equal(padded('abc\n', 2), 'abc\n');
+  assert.equal(padded('abc\n', 5), 'abc\n\n');
+  assert.equal(padded('abc\n', 8), 'abc\n#  \n');
 });
 
 test('network modes: none is the default, a network needs an attacher, aliases need a network', () => {
