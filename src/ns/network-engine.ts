@@ -14,7 +14,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { readFile, readlink, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, InvalidArgumentError, InvalidStateError, NotFoundError, PermissionError, UnavailableError } from '../errors.js';
 import { runHelperOp, shown } from '../helper/index.js';
@@ -27,7 +27,7 @@ import {
   type NetworkAttachment,
   type NetworkSettingsRecord,
 } from '../runtime/index.js';
-import { isErrno, writeFileAtomic } from '../util/index.js';
+import { defaultStateDir, isErrno, writeFileAtomic } from '../util/index.js';
 import { hostsContent, HOST_ALIAS, rewriteInPlace, type HostsEntry } from './hosts.js';
 import {
   contains,
@@ -169,7 +169,9 @@ export class NetworkEngine implements NetworkAttacher {
       version: 1,
       id,
       name: options.name,
-      bridge: builtin ? DEFAULT_BRIDGE : `dl-${id.slice(0, 12)}`,
+      // Bridges are host-wide and state directories are not: only the default state
+      // directory's default network gets the well-known name.
+      bridge: builtin && resolve(this.#stateDir) === resolve(defaultStateDir()) ? DEFAULT_BRIDGE : `dl-${id.slice(0, 12)}`,
       subnet: formatSubnet4(subnet),
       gateway: formatIp4(gateway),
       internal: options.internal === true,

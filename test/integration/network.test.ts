@@ -183,8 +183,9 @@ if (!SANDBOX) {
         assert.equal((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(), '1');
         const out = await sh(world, net, retry('nc -w 3 192.0.2.2 7000'));
         assert.equal(out.stdout, '192.0.2.1\n', `server saw ${out.stdout} (stderr ${out.stderr})`);
-        // The default network too, made at its first use.
+        // The default network too, made at its first use, with a bridge of this state directory's own.
         assert.equal((await sh(world, 'bridge', retry('nc -w 3 192.0.2.2 7000'))).stdout, '192.0.2.1\n');
+        assert.match((await world.runtime.getNetwork('bridge')).bridge, /^dl-[0-9a-f]{12}$/);
       } finally {
         await net.remove();
       }
