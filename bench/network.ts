@@ -89,5 +89,7 @@ try {
     }
   }
 } finally {
+  // podman leaves its storage's overlay mounted (in this bench's own mount namespace).
+  spawnSync('umount', [join(base, 'podman-root', 'overlay')], { stdio: 'ignore' });
   await rm(base, { recursive: true, force: true });
 }
