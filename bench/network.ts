@@ -11,7 +11,9 @@
  * Run: node --import tsx bench/network.ts [runs]
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, rootfsFromHost } from '../src/index.js';
@@ -89,7 +91,11 @@ try {
     }
   }
 } finally {
-  // podman leaves its storage's overlay mounted (in this bench's own mount namespace).
-  spawnSync('umount', [join(base, 'podman-root', 'overlay')], { stdio: 'ignore' });
-  await rm(base, { recursive: true, force: true });
+  // podman leaves its storage's overlay mounted (in this bench's own mount namespace), and
+  // its `--rm` cleanup process (started by conmon) may write its state again after `run` returned.
+  for (let i = 0; i < 10 && existsSync(base); i++) {
+    spawnSync('umount', [join(base, 'podman-root', 'overlay')], { stdio: 'ignore' });
+    await rm(base, { recursive: true, force: true, maxRetries: 5 }).catch(() => undefined);
+    await sleep(300);
+  }
 }
