@@ -15,5 +15,6 @@ int cmd_syncfs(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_seal(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
+int cmd_net(int argc, char **argv);
 
 #endif

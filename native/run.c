@@ -31,6 +31,7 @@
 #include "error.h"
 #include "init.h"
 #include "mounts.h"
+#include "netlink.h"
 #include "reexec.h"
 #include "ns.h"
 #include "process.h"
@@ -78,6 +79,7 @@ struct run_config {
 	struct dl_security sec;
 	struct dl_userns userns;
 	bool userxattr;
+	struct dl_veth veth;
 };
 
 /* What pid 1 and the workload tell the shim on the report pipe. */
@@ -246,6 +248,8 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			i += taken - 1;
 		} else if ((taken = dl_userns_parse(&c->userns, argc, argv, i, "run")) > 0) {
 			i += taken - 1;
+		} else if ((taken = dl_veth_parse(&c->veth, argc, argv, i, "run")) > 0) {
+			i += taken - 1;
 		} else {
 			dl_usage("run", "unknown option `%s`", a);
 		}
@@ -276,6 +280,10 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	dl_userns_check(&c->userns, "run");
 	if ((c->join_flags & CLONE_NEWUSER) && dl_userns_enabled(&c->userns))
 		dl_usage("run", "--join-ns user and --userns-uid exclude each other");
+	if (c->veth.host == NULL && (c->veth.n_addrs > 0 || c->veth.n_gateways > 0))
+		dl_usage("run", "--veth-addr and --veth-gateway need --veth");
+	if (c->veth.host && !(c->ns_flags & CLONE_NEWNET))
+		dl_usage("run", "--veth needs a new network namespace (--ns net)");
 	if (c->userns.idmap_root && !c->target)
 		dl_usage("run", "--idmap-root needs --target");
 	if (c->userns.idmap_root && c->upper) {
@@ -525,6 +533,18 @@ static int write_exit_file(const char *path, const char *line, size_t len, struc
 	return 0;
 }
 
+static int wire_link(const struct run_config *c, pid_t pid, struct dl_error *e)
+{
+	char path[64];
+	_cleanup_close_ int fd = -1;
+
+	snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return dl_fail_errno(e, "setns", path, "open `%s`", path);
+	return dl_net_veth(&c->veth, fd, e);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static struct run_config c;
@@ -642,6 +662,13 @@ int cmd_run(int argc, char **argv)
 		if (mnt >= 0)
 			close(mnt);
 		close(x.userns_shim);
+	}
+	/* Wired here, between the clone and the `pid` line: pid 1's setup runs meanwhile,
+	 * and nothing of the container runs before the gate opens. */
+	if (c.veth.host != NULL && wire_link(&c, pid, &e) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		shim_fail(&e);
 	}
 	dl_cgroups_close(&c.cgroups);
 	if (x.fifo_fd >= 0)

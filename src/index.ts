@@ -47,7 +47,7 @@ export {
   ExecProcess,
   parseSeccompProfile,
   rootfsFromHost,
-  Runtime,
+  Runtime as RuntimeCore,
   SECCOMP_ACTIONS,
   SECCOMP_ARCHES,
   SECCOMP_FLAGS,
@@ -64,6 +64,13 @@ export type {
   ContainerSpec,
   ContainerStats,
   ContainerStatus,
+  AttachRequest,
+  InspectNetwork,
+  InspectNetworkSettings,
+  LinkPlan,
+  NetworkAttacher,
+  NetworkAttachment,
+  NetworkSettingsRecord,
   CopyInOptions,
   CopyOutOptions,
   ExecExit,
@@ -107,6 +114,11 @@ export type { ContainerRef, NamespaceRef, NetworkRef, NetworkSetting, PodShare }
 // Pods: namespaces several containers join.
 export { Namespace } from './ns/index.js';
 export type { NamespaceInfo, NamespaceOptions, NamespaceRemoveOptions } from './ns/index.js';
+
+// Networks.
+export { Runtime } from './networked-runtime.js';
+export { Network, HOST_ALIAS } from './ns/index.js';
+export type { ConnectOptions, CreateNetworkOptions, NetworkHost, RemoveNetworkOptions } from './ns/index.js';
 
 // Images: the store, registries and archives.
 export { ImageStore } from './image-store.js';

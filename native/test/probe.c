@@ -29,6 +29,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 static int fail_to(FILE *f, int err)
 {
@@ -242,6 +246,34 @@ static int signal_number(const char *s)
 	return atoi(s);
 }
 
+
+/* NAME's IPv4 address from /etc/hosts (what the runtime keeps current on a
+ * network), or NAME itself as an address; a static libc has no NSS to ask. */
+static int hosts_lookup(const char *name, struct in_addr *out)
+{
+	char line[512];
+	FILE *f;
+
+	if (inet_pton(AF_INET, name, out) == 1)
+		return 0;
+	f = fopen("/etc/hosts", "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f)) {
+		char *save = NULL, *ip = strtok_r(line, " \t\n", &save), *w;
+		if (ip == NULL || ip[0] == '#')
+			continue;
+		while ((w = strtok_r(NULL, " \t\n", &save)) != NULL) {
+			if (strcmp(w, name) == 0 && inet_pton(AF_INET, ip, out) == 1) {
+				fclose(f);
+				return 0;
+			}
+		}
+	}
+	fclose(f);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *q = argc > 1 ? argv[1] : "";
@@ -451,6 +483,49 @@ int main(int argc, char **argv)
 			memset(p, 1, 1 << 20);
 		}
 		printf("ok\n");
+	} else if (strcmp(q, "udp-echo") == 0) {
+		/* udp-echo PORT: prints each datagram received on PORT and answers `echo:` + it, forever */
+		struct sockaddr_in a = {.sin_family = AF_INET};
+		int fd = socket(AF_INET, SOCK_DGRAM, 0);
+		need(argc, 1);
+		a.sin_port = htons((uint16_t)atoi(argv[2]));
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0)
+			return fail_errno(errno);
+		for (;;) {
+			char buf[512], reply[520];
+			struct sockaddr_in from;
+			socklen_t len = sizeof from;
+			ssize_t n = recvfrom(fd, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &len);
+			if (n < 0)
+				return fail_errno(errno);
+			buf[n] = '\0';
+			printf("%s\n", buf);
+			fflush(stdout);
+			n = snprintf(reply, sizeof reply, "echo:%s", buf);
+			sendto(fd, reply, (size_t)n, 0, (struct sockaddr *)&from, len);
+		}
+	} else if (strcmp(q, "udp-send") == 0) {
+		/* udp-send NAME PORT MSG: sends MSG until an answer comes (30 tries, 200 ms apart), prints it */
+		struct sockaddr_in a = {.sin_family = AF_INET};
+		struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+		int fd = socket(AF_INET, SOCK_DGRAM, 0);
+		need(argc, 3);
+		if (hosts_lookup(argv[2], &a.sin_addr) < 0)
+			return fail_errno(ENOENT);
+		a.sin_port = htons((uint16_t)atoi(argv[3]));
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		for (int i = 0; i < 30; i++) {
+			char buf[512];
+			ssize_t n;
+			sendto(fd, argv[4], strlen(argv[4]), 0, (struct sockaddr *)&a, sizeof a);
+			n = recv(fd, buf, sizeof buf - 1, 0);
+			if (n > 0) {
+				buf[n] = '\0';
+				printf("%s\n", buf);
+				return 0;
+			}
+		}
+		return fail_errno(ETIMEDOUT);
 	} else if (strcmp(q, "fork-bomb") == 0) {
 		/* fork-bomb: fork children that sleep until fork fails (at most 4096, so that a
 		 * missing limit does not take the host down); prints "N ERRNO", then waits to be killed */

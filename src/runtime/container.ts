@@ -1,3 +1,12 @@
+/**
+ * The {@link Container} handle: status, start, wait, signals, stop, remove, and
+ * the entry points of everything done to a living container. Past ~600 lines:
+ * it is one public class whose methods are the API's documentation; each
+ * delegates its work to a module of its own (exec.ts, container-files.ts,
+ * inspect.ts, top.ts, names.ts).
+ *
+ * @module
+ */
 import { constants as fsConstants } from 'node:fs';
 import { open, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,7 +19,7 @@ import type { ExitedStatus } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { cgroupPids, isFrozen, setFrozen } from './cgroups/freezer.js';
 import { copyInto, copyOutOf, type ContainerFiles, type CopyInOptions, type CopyOutOptions } from './container-files.js';
-import { inspectOf, type ContainerInspect } from './inspect.js';
+import { inspectOf, type ContainerInspect, type NetworkSettingsRecord } from './inspect.js';
 import { listProcesses, type ContainerProcess } from './top.js';
 import type { ContainerStats } from './cgroups/resources.js';
 import { processStartTime, raceAbort, throwIfAborted } from '../util/index.js';
@@ -420,7 +429,7 @@ export class Container implements AsyncDisposable {
   async inspect(): Promise<ContainerInspect> {
     const status = this.status;
     if (status === 'removed') throw new InvalidStateError(`inspect container ${this.id}: container was removed`);
-    const config = await readJson<ContainerConfigRecord>(this.#paths.config);
+    const [config, networks] = await Promise.all([readJson<ContainerConfigRecord>(this.#paths.config), readJson<NetworkSettingsRecord>(this.#paths.networks)]);
     const exit = status === 'stopped' ? await this.wait().catch(() => undefined) : undefined;
     const finished =
       exit !== undefined ? await stat(this.#paths.exit).then((s) => s.mtime.toISOString(), () => this.#finishedAt) : undefined;
@@ -432,6 +441,7 @@ export class Container implements AsyncDisposable {
       ...(finished !== undefined ? { finishedAt: finished } : {}),
       upper: this.#paths.upper,
       work: this.#paths.work,
+      networks,
     });
   }
 

@@ -19,6 +19,17 @@ export type { ContainerInspect, InspectConfig, InspectHostConfig, InspectMount, 
 export type { ContainerProcess } from './top.js';
 export type { CopyInOptions, CopyOutOptions } from './container-files.js';
 export type { BindMount, ContainerSpec, MountSpec, Rlimit, RlimitName, StdioMode, TmpfsMount } from './spec.js';
+export type {
+  AttachRequest,
+  InspectNetwork,
+  LinkPlan,
+  NetworkAttacher,
+  NetworkAttachment,
+  NetworkSettingsRecord,
+} from './network-attach.js';
+export type { InspectNetworkSettings } from './inspect.js';
+export { linkArgs } from './run-args.js';
+export type { ContainerPaths } from './state.js';
 export { DEFAULT_MOUNTS } from './defaults.js';
 export { resolveUserFrom } from './user.js';
 export type { ResolvedUser } from './user.js';

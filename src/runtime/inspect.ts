@@ -7,6 +7,21 @@
 
 import { CPU_PERIOD_US } from './cgroups/policy.js';
 import type { ContainerConfigRecord, ContainerRecord } from './state.js';
+import type { InspectNetwork, NetworkSettingsRecord } from './network-attach.js';
+
+export type { NetworkSettingsRecord } from './network-attach.js';
+
+/** The `NetworkSettings` part of {@link ContainerInspect}. */
+export interface InspectNetworkSettings {
+  /** The container's networks, by name; empty for `'none'`. */
+  Networks: Record<string, InspectNetwork>;
+  /** The IPv4 address on its first network, or `''`, as Docker's top-level field. */
+  IPAddress: string;
+  /** The gateway of its first network, or `''`. */
+  Gateway: string;
+  /** The MAC address on its first network, or `''`. */
+  MacAddress: string;
+}
 
 /** The `State` part of {@link ContainerInspect}. */
 export interface InspectState {
@@ -125,6 +140,8 @@ export interface ContainerInspect {
   Mounts: InspectMount[];
   /** Its limits and security settings. */
   HostConfig: InspectHostConfig;
+  /** Its networks and addresses. */
+  NetworkSettings: InspectNetworkSettings;
   /** The overlay's directories, as Docker's `GraphDriver`. */
   GraphDriver: {
     /** Always `overlay2`, as Docker names an overlayfs root. */
@@ -154,6 +171,8 @@ export interface InspectInput {
   finishedAt?: string;
   upper: string;
   work: string;
+  /** Missing for a container on no network. */
+  networks?: NetworkSettingsRecord | undefined;
 }
 
 /** Builds the inspect object; pure. */
@@ -191,6 +210,7 @@ export function inspectOf(input: InspectInput): ContainerInspect {
       Labels: c?.labels ?? {},
       Image: record.image ?? record.rootfs,
     },
+    NetworkSettings: networkSettings(input.networks),
     Mounts: (c?.mounts ?? []).map((m) => ({ Type: m.type, Source: m.source, Destination: m.target, RW: !m.readonly })),
     HostConfig: {
       Memory: r.memory ?? 0,
@@ -213,4 +233,10 @@ export function inspectOf(input: InspectInput): ContainerInspect {
     },
     GraphDriver: { Name: 'overlay2', Data: { LowerDir: (c?.process.lowers ?? [record.rootfs]).join(':'), UpperDir: input.upper, WorkDir: input.work } },
   };
+}
+
+function networkSettings(record: NetworkSettingsRecord | undefined): InspectNetworkSettings {
+  const networks = record?.networks ?? {};
+  const first = Object.values(networks)[0];
+  return { Networks: networks, IPAddress: first?.IPAddress ?? '', Gateway: first?.Gateway ?? '', MacAddress: first?.MacAddress ?? '' };
 }

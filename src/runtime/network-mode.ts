@@ -2,8 +2,9 @@
  * Which namespaces a container makes and which it joins, decided from its
  * `network` and `namespace` (pod): `'none'` (its own network namespace,
  * loopback only), `'host'` (none), `{ container }` (another container's, as
- * `docker run --network container:X`), a pod's shared namespaces. Bridge
- * networks are not available yet.
+ * `docker run --network container:X`), a pod's shared namespaces, or a
+ * network namespace of its own wired to `'bridge'` or a user-defined network;
+ * and which network the attacher is asked for.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
+import { shown } from '../helper/index.js';
 import { isProcessAlive, processStartTime } from '../util/index.js';
 import { DEFAULT_NAMESPACES } from './defaults.js';
 import { isPodAlive, podPaths, readPodRecord } from './pods.js';
@@ -139,8 +141,8 @@ async function openablePid(record: ContainerRecord): Promise<NamespaceHolder> {
 /**
  * Decides a container's namespaces from its `network` and `namespace`.
  *
- * @throws {@link InvalidArgumentError} for `'bridge'` and networks (not available yet), a
- *   `hostname` or `userns` that the joined namespaces rule out, `network` with a pod that shares `net`.
+ * @throws {@link InvalidArgumentError} for a `hostname` or `userns` that the joined
+ *   namespaces rule out, `network` with a pod that shares `net`.
  * @throws {@link NotFoundError} when the pod or the other container does not exist.
  * @throws {@link InvalidStateError} when the pod's holder or the other container is not running.
  */
@@ -161,8 +163,7 @@ export async function planNamespaces(spec: ContainerSpec, ctx: NamespaceContext)
     };
   }
   if (network === 'bridge' || isNetworkRef(network)) {
-    const what = network === 'bridge' ? "'bridge'" : `network \`${network.name}\``;
-    throw new InvalidArgumentError(`container spec: network: ${what} is not available yet`);
+    return { ...base, mode: network === 'bridge' ? 'bridge' : network.name, namespaces: own([]), etc: { kind: 'own' } };
   }
   if (spec.hostname !== undefined) {
     throw new InvalidArgumentError('container spec: conflicting options: hostname and network { container } (the other container gives it)');
@@ -293,4 +294,30 @@ export function defaultMounts(plan: NamespacePlan, mounts: readonly HelperMount[
 export function joinedUserns(plan: UsernsPlan, joined: UsernsRecord): UsernsPlan {
   const root = { uid: hostIdOf(joined.uidMap, 0) ?? plan.hostRoot.uid, gid: hostIdOf(joined.gidMap, 0) ?? plan.hostRoot.gid };
   return { ...plan, uidMap: joined.uidMap, gidMap: joined.gidMap, rootless: joined.rootless, idmapRoot: false, hostRoot: root };
+}
+
+const ALIAS_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+
+/**
+ * The network to attach `spec`'s container to (the spec's, else the
+ * runtime's default), or `undefined` when it gets no link: `'none'`, `'host'`,
+ * `{ container }`, a pod's network.
+ *
+ * @throws {@link InvalidArgumentError} for a malformed alias, aliases without a
+ *   network, or a network without an attacher.
+ */
+export function networkOf(spec: ContainerSpec, fallback: NetworkSetting | undefined, hasAttacher: boolean): 'bridge' | NetworkRef | undefined {
+  const aliases = spec.networkAliases ?? [];
+  if (!Array.isArray(aliases) || !aliases.every((a) => typeof a === 'string' && ALIAS_RE.test(a))) {
+    throw new InvalidArgumentError(`container spec: networkAliases must be names matching ${ALIAS_RE.source}`);
+  }
+  const network = spec.namespace !== undefined ? (spec.network ?? 'none') : (spec.network ?? fallback ?? 'none');
+  if (network === 'bridge' || (typeof network === 'object' && network !== null && isNetworkRef(network))) {
+    if (!hasAttacher) {
+      throw new InvalidArgumentError(`container spec: network ${shown(typeof network === 'string' ? network : network.name)} is not available: this runtime has no network attacher`);
+    }
+    return network;
+  }
+  if (aliases.length > 0) throw new InvalidArgumentError("container spec: networkAliases needs 'bridge' or a user-defined network");
+  return undefined;
 }

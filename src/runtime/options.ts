@@ -8,6 +8,7 @@ import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import type { AbortError } from '../errors.js';
 import type { ContainerSpec, NetworkSetting } from './spec.js';
 import type { UsernsSetting } from './userns.js';
+import type { NetworkAttacher } from './network-attach.js';
 
 /** Options of `Runtime`. */
 export interface RuntimeOptions {
@@ -45,6 +46,13 @@ export interface RuntimeOptions {
    * @default 'none'
    */
   network?: NetworkSetting;
+  /**
+   * How containers join `'bridge'` and user-defined networks. The `Runtime`
+   * exported by dockless brings its own; without one, such a spec is an
+   * `InvalidArgumentError`.
+   * @default the network engine of dockless's `Runtime`
+   */
+  networkAttacher?: NetworkAttacher;
 }
 
 /** Options of `Runtime.create` and `Runtime.run`. */

@@ -1,4 +1,5 @@
 import type { HelperDevice, HelperMount } from './defaults.js';
+import type { LinkPlan } from './network-attach.js';
 import type { HelperRlimit } from './security.js';
 import type { ResolvedUser } from './user.js';
 import { usernsArgs, type UsernsPlan } from './userns.js';
@@ -46,6 +47,8 @@ export interface RunPlan {
   cgroups?: readonly string[];
   /** A user namespace for the container; see src/runtime/userns.ts. */
   userns?: UsernsPlan;
+  /** A veth pair the shim wires into the container's network namespace before it runs. */
+  link?: LinkPlan;
   cmd: readonly string[];
 }
 
@@ -84,6 +87,15 @@ export function runArgs(plan: RunPlan): string[] {
     const joined = plan.joins?.some(([type]) => type === 'user') === true;
     args.push(...(joined ? [] : usernsArgs(plan.userns)), plan.userns.idmapRoot ? '--idmap-root' : '--userxattr');
   }
+  if (plan.link !== undefined) args.push(...linkArgs(plan.link));
   args.push('--', ...plan.cmd);
+  return args;
+}
+
+/** The helper's `--veth` options for a link (`run` and `net veth` take the same). */
+export function linkArgs(link: LinkPlan): string[] {
+  const args = ['--veth', link.host, link.bridge, link.peer, link.mac, String(link.mtu)];
+  for (const a of link.addresses) args.push('--veth-addr', a);
+  for (const g of link.gateways) args.push('--veth-gateway', g);
   return args;
 }

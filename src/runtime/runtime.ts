@@ -1,3 +1,12 @@
+/**
+ * The runtime core: {@link Runtime}'s launch (spec → plan → helper), lookup,
+ * listing and prune. Past ~600 lines: the launch is one ordered transaction
+ * (directories, name, network, cgroups, files, helper, records) whose undo
+ * must see every step it undoes; the policy of each step lives in its own
+ * module (network-mode.ts, security.ts, cgroups/, userns.ts, records.ts).
+ *
+ * @module
+ */
 import { randomBytes } from 'node:crypto';
 import { chown, mkdir, open, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
@@ -18,7 +27,7 @@ import {
 import { runArgs, type RunPlan } from './run-args.js';
 import { deviceCgroupWrites, deviceRules, securityPlan } from './security.js';
 import type { ContainerSpec, NetworkSetting } from './spec.js';
-import { checkHolders, defaultMounts, etcMounts, joinedUserns, planNamespaces, validateNetwork } from './network-mode.js';
+import { checkHolders, defaultMounts, etcMounts, joinedUserns, networkOf, planNamespaces, validateNetwork } from './network-mode.js';
 import { prunePods } from './pods.js';
 import { checkExecEnvelope, checkProcessStrings, checkRuntimePaths } from './spec-strings.js';
 import { NAME_RE, userMount, validateSpec } from './spec-check.js';
@@ -63,6 +72,7 @@ import { hostsFile, resolvConf } from './etc-files.js';
 import { containerSource } from './source.js';
 import { configRecord } from './records.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
+import type { NetworkAttacher, NetworkAttachment } from './network-attach.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -98,6 +108,7 @@ export class Runtime implements AsyncDisposable {
   readonly #cgroupParent: string | undefined;
   readonly #userns: UsernsSetting | undefined;
   readonly #network: NetworkSetting | undefined;
+  readonly #networks: NetworkAttacher | undefined;
   #usernsHost: UsernsHost | undefined;
   #cgroupHost: CgroupHost | undefined;
   #cgroupMounts: CgroupMount[] | undefined;
@@ -123,6 +134,7 @@ export class Runtime implements AsyncDisposable {
     this.#userns = options.userns;
     validateNetwork(options.network, 'runtime options: network');
     this.#network = options.network;
+    this.#networks = options.networkAttacher;
   }
 
   #prepare(): Promise<void> {
@@ -221,6 +233,7 @@ export class Runtime implements AsyncDisposable {
     validateResources(spec.resources);
     const cgroupParent = validateCgroupParent(spec.cgroupParent, 'container spec') ?? this.#cgroupParent;
     const security = securityPlan(spec);
+    const network = networkOf(spec, this.#network, this.#networks !== undefined);
     this.#usernsHost ??= readUsernsHost();
     let userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
     validateNetwork(spec.network, 'container spec: network');
@@ -272,6 +285,7 @@ export class Runtime implements AsyncDisposable {
 
     let cleanup = true;
     let named = false;
+    let attachment: NetworkAttachment | undefined;
     let cgroupsCreating: Promise<CgroupSet> | undefined;
     let leasing: Promise<Lease> | undefined;
     // FileHandles, closed through themselves: closing a handle's raw fd would leave the handle
@@ -290,6 +304,17 @@ export class Runtime implements AsyncDisposable {
         await claimName(this.stateDir, spec.name, id);
         named = true;
       }
+      if (network !== undefined) {
+        attachment = await this.#networks!.attach({
+          id,
+          ...(spec.name !== undefined ? { name: spec.name } : {}),
+          hostname,
+          network,
+          aliases: spec.networkAliases ?? [],
+          hostsPath: paths.hosts,
+          settingsPath: paths.networks,
+        });
+      }
       // Made while the files below are written; limits are in place before the helper starts.
       cgroupsCreating = CgroupSet.create(cgroupPlan, context);
       if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
@@ -297,7 +322,8 @@ export class Runtime implements AsyncDisposable {
       // Settled, not Promise.all: the cleanup must not remove the directory under a write still running.
       for (const written of await Promise.allSettled([
         writeFile(paths.hostname, `${hostname}\n`),
-        writeFile(paths.hosts, nsPlan.etc.kind === 'host' ? nsPlan.etc.hosts : hostsFile(hostname)),
+        // On a network the attacher wrote it, and keeps it current.
+        attachment === undefined ? writeFile(paths.hosts, nsPlan.etc.kind === 'host' ? nsPlan.etc.hosts : hostsFile(hostname)) : undefined,
         writeFile(paths.resolv, nsPlan.etc.kind === 'host' ? nsPlan.etc.resolv : resolvConf()),
       ])) {
         if (written.status === 'rejected') throw written.reason;
@@ -353,6 +379,7 @@ export class Runtime implements AsyncDisposable {
         cgroups: cgroups.dirs,
         ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,
+        ...(attachment !== undefined ? { link: attachment.link } : {}),
         ...(start ? {} : { startFifo: paths.fifo }),
         ...(detached ? {} : { dieWithParent: process.pid }),
       };
@@ -446,6 +473,7 @@ export class Runtime implements AsyncDisposable {
         if (named) await releaseName(this.stateDir, spec.name!, id);
         // The launch's own failure is what the caller gets; what the cleanup could not undo is only logged.
         const undone = await Promise.allSettled([
+          attachment !== undefined ? this.#networks!.detach(id) : undefined,
           rm(paths.state, { recursive: true, force: true, maxRetries: 3 }),
           removeContainerDir(paths.bundle, userns, this.#helperPath),
           cgroupsCreating?.then((set) => set.remove(), () => undefined).catch(() => undefined),
@@ -462,6 +490,7 @@ export class Runtime implements AsyncDisposable {
       await this.#store.releaseLease(leaseId(container.id)).catch(() => false);
     }
     if (container.name !== undefined) await releaseName(this.stateDir, container.name, container.id);
+    if (this.#networks !== undefined) await this.#networks.detach(container.id);
   }
 
   /**
@@ -555,6 +584,7 @@ export class Runtime implements AsyncDisposable {
     await pruneNames(this.stateDir);
     const pods = await prunePods(this.stateDir);
     if (pods.length > 0) debug('prune: removed pods %o', pods);
+    await this.#networks?.prune();
     if (leftovers.cgroups.length > 0) debug('prune: removed cgroups %o', leftovers.cgroups);
     return [...removed, ...leftovers.containers];
   }

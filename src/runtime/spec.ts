@@ -50,10 +50,7 @@ export type MountSpec = BindMount | TmpfsMount;
  */
 export type StdioMode = 'pipe' | 'inherit' | 'ignore';
 
-/**
- * A user-defined network, as `runtime.createNetwork()` returns it.
- * Networks are not available yet: this is their reference's shape.
- */
+/** A user-defined network, as `runtime.createNetwork()` returns it (a `Network`), or its name. */
 export interface NetworkRef {
   /** The network's id. */
   readonly id: string;
@@ -85,9 +82,10 @@ export interface NamespaceRef {
  * - `'host'`: no network namespace of its own: the container uses the caller's
  *   interfaces, addresses and ports, and gets the host's `/etc/hosts` and
  *   `/etc/resolv.conf` and, unless `hostname` is given, its hostname.
- * - `'bridge'`: the default bridge network (not available yet: a launch with it
- *   throws {@link InvalidArgumentError}).
- * - a {@link NetworkRef}: a user-defined network (not available yet).
+ * - `'bridge'`: the default bridge network, made at its first use: an address,
+ *   a default route, outbound traffic masqueraded.
+ * - a {@link NetworkRef}: a user-defined network (`runtime.createNetwork()`):
+ *   members resolve each other by name and alias.
  * - `{ container }`: the network namespace of that running container, as
  *   `docker run --network container:X`: the same interfaces and ports
  *   (`127.0.0.1` reaches it), its hostname, `/etc/hosts` and `/etc/resolv.conf`;
@@ -228,11 +226,17 @@ export interface ContainerSpec {
   /**
    * The container's network; see {@link NetworkSetting}. The rule: the spec's
    * `network`, else the runtime's (`new Runtime({ network })`), else `'none'`.
-   * A container in a pod that shares `net` takes the pod's network, and cannot
-   * have one of its own.
+   * On `'bridge'` and on a user-defined network the container gets an address,
+   * a default route (none on an internal network), `/etc/resolv.conf` and
+   * `/etc/hosts` entries for the host (`host.dockless.internal`) and, on a
+   * user-defined network, for every other member by name and alias, kept
+   * current as members come and go. A container in a pod that shares `net`
+   * takes the pod's network, and cannot have one of its own.
    * @default the runtime's `network`, else 'none'
    */
   network?: NetworkSetting;
+  /** More names the other members of a user-defined network resolve this container by (`docker run --network-alias`). @default [] */
+  networkAliases?: readonly string[];
   /**
    * A pod (`Namespace.create()`) whose namespaces the container joins instead
    * of having its own: those of the pod's `share` (net, ipc, uts and

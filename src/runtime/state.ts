@@ -128,6 +128,8 @@ export interface ContainerPaths {
   exit: string;
   fifo: string;
   target: string;
+  /** `networks.json`: the container's networks (see `NetworkSettingsRecord`), written by the network attacher. */
+  networks: string;
   /** `<root>/containers/<id>`: upper and work dirs, generated /etc files, logs. */
   bundle: string;
   upper: string;
@@ -151,6 +153,7 @@ export function containerPaths(root: string, stateDir: string, id: string): Cont
     exit: join(state, 'exit.json'),
     fifo: join(state, 'start.fifo'),
     target: join(state, 'rootfs'),
+    networks: join(state, 'networks.json'),
     bundle,
     upper: join(bundle, 'upper'),
     work: join(bundle, 'work'),

@@ -49,3 +49,5 @@ export type {
   TagHistoryEntry,
 } from './types.js';
 export type { Owner as LeaseOwner } from '../util/index.js';
+export { withLock } from './lock.js';
+export type { LockOptions } from './lock.js';

@@ -24,6 +24,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   'image-store.ts': ['errors.ts', 'util', 'oci', 'layer', 'helper', 'store', 'transfer'],
   runtime: ['errors.ts', 'util', 'oci', 'layer', 'helper', 'store'],
   ns: ['errors.ts', 'util', 'oci', 'helper', 'store', 'runtime'],
+  'networked-runtime.ts': ['errors.ts', 'util', 'runtime', 'ns'],
   builder: ['errors.ts', 'util', 'oci', 'layer', 'helper', 'store', 'transfer', 'runtime'],
   testing: ['index.ts'],
   cli: ['index.ts'],

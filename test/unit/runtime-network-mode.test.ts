@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError, NotFoundError } from '../../src/errors.js';
 import { DEFAULT_MOUNTS } from '../../src/runtime/defaults.js';
-import { hostSysfs, planNamespaces, validateNetwork, type NamespaceContext } from '../../src/runtime/network-mode.js';
+import { hostSysfs, networkOf, planNamespaces, validateNetwork, type NamespaceContext } from '../../src/runtime/network-mode.js';
 import { POD_SHARES } from '../../src/runtime/pods.js';
 import { runArgs } from '../../src/runtime/run-args.js';
 import type { UsernsPlan } from '../../src/runtime/userns.js';
@@ -95,9 +95,16 @@ describe('network modes', () => {
     assert.ok(sys.options.includes('rbind') && sys.options.includes('ro'));
   });
 
-  it("'bridge' and networks are not available yet", async () => {
-    await assert.rejects(planNamespaces({ network: 'bridge' }, ctx('/nonexistent')), InvalidArgumentError);
-    await assert.rejects(planNamespaces({ network: { id: 'x', name: 'backend' } }, ctx('/nonexistent')), /network `backend` is not available yet/);
+  it("'bridge' and networks: a network namespace of its own; without an attacher, an InvalidArgumentError", async () => {
+    const bridge = await planNamespaces({ network: 'bridge' }, ctx('/nonexistent'));
+    assert.equal(bridge.mode, 'bridge');
+    assert.ok(bridge.namespaces.includes('net'));
+    assert.deepEqual(bridge.joins, []);
+    assert.equal((await planNamespaces({ network: { id: 'x', name: 'backend' } }, ctx('/nonexistent'))).mode, 'backend');
+    assert.throws(() => networkOf({ network: 'bridge' }, undefined, false), /no network attacher/);
+    assert.equal(networkOf({}, 'bridge', true), 'bridge', "the runtime's default network");
+    assert.equal(networkOf({ network: 'host' }, 'bridge', true), undefined);
+    assert.throws(() => networkOf({ networkAliases: ['db'] }, undefined, true), /networkAliases needs/);
   });
 
   it('{ container } with a hostname is refused before the container is looked up; an unknown one is NotFoundError', async () => {

@@ -1,0 +1,152 @@
+/**
+ * The firewall of root networks: one nftables table of ours, `inet dockless`,
+ * made with the first network and deleted with the last, in the network
+ * namespace (the host's, or a test's). Its rules never change; a network is
+ * elements of its sets (its bridge, its subnet to masquerade), so adding or
+ * removing one is an element update, each one `nft -f` transaction. Nothing
+ * outside the table is read or written. The table is shared by every state
+ * directory of the host, so its changes take a host-wide lock of their own,
+ * and "last" means no bridge left in its `bridges` set.
+ *
+ * @module
+ */
+
+import { spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { HelperError, NotFoundError } from '../errors.js';
+import { withLock } from '../store/index.js';
+
+/** The lock of the table's changes: host-wide, not per state directory. */
+const NFT_LOCK = '/run/lock/dockless-nft';
+
+/** Our table's family and name. */
+export const NFT_TABLE = 'inet dockless';
+
+/** What the table needs to know of one network. */
+export interface NftNetwork {
+  /** Its bridge. */
+  bridge: string;
+  /** Its IPv4 subnet. */
+  subnet: string;
+  /** Its IPv6 subnet, if any. */
+  subnet6?: string;
+  /** No traffic forwarded in or out, no masquerade. */
+  internal: boolean;
+}
+
+const SETS = `table ${NFT_TABLE} {
+  set bridges { type ifname; }
+  set same { type ifname . ifname; }
+  set internal { type ifname; }
+  set masq4 { type ipv4_addr; flags interval; }
+  set masq6 { type ipv6_addr; flags interval; }
+}
+`;
+
+/**
+ * The table, made or repaired: declaring an existing table, set or chain
+ * again keeps it (and the sets' elements), and our two chains are flushed
+ * and filled anew in the same transaction, so the rules are never doubled.
+ * Traffic inside one bridge is bridged, not forwarded (unless br_netfilter is
+ * loaded: then `@same` lets it through); between two of our bridges it is
+ * dropped (isolation); in or out of an internal network's bridge it is
+ * dropped; leaving through any other interface from a non-internal subnet it
+ * is masqueraded.
+ */
+export function tableScript(): string {
+  const t = NFT_TABLE;
+  return `${SETS}table ${t} {
+  chain forward { type filter hook forward priority filter; policy accept; }
+  chain postrouting { type nat hook postrouting priority srcnat; policy accept; }
+}
+flush chain ${t} forward
+flush chain ${t} postrouting
+add rule ${t} forward iifname . oifname @same accept
+add rule ${t} forward iifname @internal drop
+add rule ${t} forward oifname @internal drop
+add rule ${t} forward iifname @bridges oifname @bridges drop
+add rule ${t} postrouting ip saddr @masq4 oifname != @bridges masquerade
+add rule ${t} postrouting ip6 saddr @masq6 oifname != @bridges masquerade
+`;
+}
+
+function elements(verb: 'add' | 'delete', n: NftNetwork): string {
+  const b = JSON.stringify(n.bridge);
+  const lines = [`${verb} element ${NFT_TABLE} bridges { ${b} }`, `${verb} element ${NFT_TABLE} same { ${b} . ${b} }`];
+  if (n.internal) lines.push(`${verb} element ${NFT_TABLE} internal { ${b} }`);
+  else {
+    lines.push(`${verb} element ${NFT_TABLE} masq4 { ${n.subnet} }`);
+    if (n.subnet6 !== undefined) lines.push(`${verb} element ${NFT_TABLE} masq6 { ${n.subnet6} }`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The script that adds network `n`'s elements, making (or repairing) the table first. */
+export function addNetworkScript(n: NftNetwork): string {
+  return tableScript() + elements('add', n);
+}
+
+/**
+ * The script that removes network `n`'s elements. They are added first, in
+ * the same transaction (adding a present element is no error), so that
+ * removing them is no error when a crash or an earlier try already did.
+ */
+export function removeNetworkScript(n: NftNetwork): string {
+  return SETS + elements('add', n) + elements('delete', n);
+}
+
+/** The script that deletes the table. */
+export function dropTableScript(): string {
+  return `table ${NFT_TABLE} {}\ndelete table ${NFT_TABLE}\n`;
+}
+
+/**
+ * Applies `script` atomically with `nft -f -`.
+ *
+ * @throws {@link NotFoundError} when `nft` is not installed (Debian package `nftables`).
+ * @throws {@link HelperError} when nft refuses the script (its stderr in the message).
+ */
+export async function applyNft(script: string, context: string): Promise<void> {
+  await nft(['-f', '-'], script, context);
+}
+
+async function nft(args: string[], input: string, context: string): Promise<string> {
+  const child = spawn('nft', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdin.on('error', () => undefined);
+  child.stdin.end(input);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (c) => resolve(c));
+  }).catch((cause: NodeJS.ErrnoException) => {
+    if (cause.code === 'ENOENT') throw new NotFoundError(`${context}: spawn \`nft\`: ENOENT (install the nftables package)`, { cause });
+    throw cause;
+  });
+  if (code !== 0) {
+    throw new HelperError(`${context}: nft ${args.join(' ')}: ${stderr.trim().split('\n').slice(0, 3).join('; ') || `exit ${String(code)}`}`, {
+      op: 'nft',
+      ...(code !== null ? { exitCode: code } : {}),
+      stderr,
+    });
+  }
+  return stdout;
+}
+
+/** Adds network `n` to the table, making the table when it is the first. */
+export async function nftAddNetwork(n: NftNetwork, context: string): Promise<void> {
+  await mkdir('/run/lock', { recursive: true });
+  await withLock(NFT_LOCK, () => applyNft(addNetworkScript(n), context));
+}
+
+/** Removes network `n` from the table, and the table with the last bridge. */
+export async function nftRemoveNetwork(n: NftNetwork, context: string): Promise<void> {
+  await mkdir('/run/lock', { recursive: true });
+  await withLock(NFT_LOCK, async () => {
+    await applyNft(removeNetworkScript(n), context);
+    const listed = await nft(['-j', 'list', 'set', ...NFT_TABLE.split(' '), 'bridges'], '', context);
+    if (!listed.includes('"elem"')) await applyNft(dropTableScript(), context);
+  });
+}

@@ -1,0 +1,98 @@
+/**
+ * What the runtime asks of networks, without knowing them: the runtime is
+ * below `ns/` (which holds the network engine), so it defines this small
+ * interface and calls it; the public `Runtime` one level up hands it an
+ * implementation. A container joining a network gets a *link plan* that the
+ * helper's `run` op wires between the clone and the workload's start, and
+ * its `/etc/hosts` written by the attacher under the networks' lock.
+ *
+ * @module
+ */
+
+import type { NetworkRef } from './spec.js';
+
+export type { NetworkRef };
+
+/** One veth pair, as the helper's `--veth` wires it (native/PROTOCOL.md). */
+export interface LinkPlan {
+  /** The host end's interface name (at most 15 bytes). */
+  host: string;
+  /** The bridge the host end is attached to. */
+  bridge: string;
+  /** The interface name inside the container (`eth0`). */
+  peer: string;
+  /** The container end's MAC address, `aa:bb:cc:dd:ee:ff`. */
+  mac: string;
+  /** 0 for the kernel's default. */
+  mtu: number;
+  /** The container end's addresses, `10.88.0.2/16`. */
+  addresses: readonly string[];
+  /** Default routes via these (none for an internal network). */
+  gateways: readonly string[];
+}
+
+/** What {@link NetworkAttacher.attach} is asked. */
+export interface AttachRequest {
+  /** The container's id. */
+  id: string;
+  /** Its name, resolvable by the other members. */
+  name?: string;
+  /** Its hostname. */
+  hostname: string;
+  /** The network: `'bridge'` for the default network, else a user-defined network. */
+  network: 'bridge' | NetworkRef;
+  /** More names the other members resolve it by. */
+  aliases: readonly string[];
+  /** The container's `/etc/hosts` on the host: the attacher writes it, and keeps it current. */
+  hostsPath: string;
+  /** The container's network settings file (see {@link NetworkSettingsRecord}): the attacher writes it. */
+  settingsPath: string;
+}
+
+/** One network of a container, as `inspect().NetworkSettings.Networks` shows it. */
+export interface InspectNetwork {
+  /** The network's id (64 hex). */
+  NetworkID: string;
+  /** The container's IPv4 address. */
+  IPAddress: string;
+  /** The subnet's prefix length. */
+  IPPrefixLen: number;
+  /** The gateway (the host's address on the network); `''` for an internal network. */
+  Gateway: string;
+  /** The container's IPv6 address, or `''`. */
+  GlobalIPv6Address: string;
+  /** The IPv6 gateway, or `''`. */
+  IPv6Gateway: string;
+  /** The container end's MAC address. */
+  MacAddress: string;
+  /** The names other members resolve it by besides its name. */
+  Aliases: string[];
+}
+
+/** A container's networks, by network name: the file the attacher keeps in its state directory. */
+export interface NetworkSettingsRecord {
+  /** Its networks, by name. */
+  networks: Record<string, InspectNetwork>;
+}
+
+/** A place on a network, allocated for a container about to start. */
+export interface NetworkAttachment {
+  /** The link `run` wires. */
+  link: LinkPlan;
+}
+
+/**
+ * How containers join networks; the public `Runtime` provides one. Every
+ * method may be called from any process sharing the state directory.
+ */
+export interface NetworkAttacher {
+  /**
+   * Allocates the container's address on the network and writes its
+   * `/etc/hosts` and settings; the other members' hosts files learn its names.
+   */
+  attach(request: AttachRequest): Promise<NetworkAttachment>;
+  /** Releases every network place of a container (a removed one, or a failed launch); idempotent. */
+  detach(containerId: string): Promise<void>;
+  /** Releases places whose container is gone without a `detach` (its owner was killed). */
+  prune(): Promise<void>;
+}
