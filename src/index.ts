@@ -24,6 +24,7 @@ export {
   OutputLimitError,
   PermissionError,
   UnavailableError,
+  UnhealthyError,
   UnsafeContentError,
 } from './errors.js';
 export type {
@@ -34,6 +35,7 @@ export type {
   IOErrorDetails,
   OutputLimitErrorDetails,
   UnavailableErrorDetails,
+  UnhealthyErrorDetails,
 } from './errors.js';
 
 // Containers.
@@ -101,6 +103,20 @@ export type {
   TmpfsMount,
   UsernsSetting,
   WaitOptions,
+} from './runtime/index.js';
+// Healthchecks, restart policies and events.
+export type {
+  ContainerEvent,
+  ContainerEventAction,
+  ContainerEventAttributes,
+  EventFilters,
+  EventsOptions,
+  HealthcheckSpec,
+  HealthLogEntry,
+  HealthStatus,
+  InspectHealth,
+  RestartPolicy,
+  WaitHealthyOptions,
 } from './runtime/index.js';
 
 // Images: the store, registries and archives.

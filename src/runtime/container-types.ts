@@ -57,6 +57,8 @@ export interface ContainerInfo {
   image?: string;
   /** How it ended, once stopped. */
   exit?: ExitStatus;
+  /** How many times its restart policy started its command again. */
+  restartCount: number;
   /**
    * Its user namespace, when it has one. `rootless`: its upper directory holds
    * host ids (those of the maps), not the container's own.
@@ -105,3 +107,11 @@ export interface ContainerLogs {
   stderr: Buffer;
 }
 
+
+/** Options of {@link Container.waitHealthy}. */
+export interface WaitHealthyOptions {
+  /** Milliseconds to wait before giving up with an {@link UnhealthyError} (`reason: 'timeout'`). @default no limit */
+  timeout?: number;
+  /** Stops waiting (the promise rejects with {@link AbortError}). */
+  signal?: AbortSignal;
+}

@@ -43,6 +43,10 @@ export interface RunPlan {
   cgroups?: readonly string[];
   /** A user namespace for the container; see src/runtime/userns.ts. */
   userns?: UsernsPlan;
+  /** The restart policy's options (`--restart`, …); see src/runtime/restart.ts. */
+  restartArgs?: readonly string[];
+  /** Where the shim appends the events it alone sees, and the name and image they carry. */
+  events?: { file: string; name?: string; image?: string };
   cmd: readonly string[];
 }
 
@@ -76,6 +80,12 @@ export function runArgs(plan: RunPlan): string[] {
   if (plan.exitFile !== undefined) args.push('--exit-file', plan.exitFile);
   for (const dir of plan.cgroups ?? []) args.push('--cgroup', dir);
   if (plan.userns !== undefined) args.push(...usernsArgs(plan.userns), plan.userns.idmapRoot ? '--idmap-root' : '--userxattr');
+  args.push(...(plan.restartArgs ?? []));
+  if (plan.events !== undefined) {
+    args.push('--events-file', plan.events.file);
+    if (plan.events.name !== undefined) args.push('--event-name', plan.events.name);
+    if (plan.events.image !== undefined) args.push('--event-image', plan.events.image);
+  }
   args.push('--', ...plan.cmd);
   return args;
 }

@@ -60,6 +60,9 @@ import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type Outp
 import { hostsFile, resolvConf } from './etc-files.js';
 import { containerSource } from './source.js';
 import { configRecord } from './records.js';
+import { healthPlan } from './health.js';
+import { restartArgs, restartPlan } from './restart.js';
+import { appendEvent, eventsFile, readEvents, type ContainerEvent, type ContainerEventAttributes, type EventsOptions } from './events.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 
 const debug = createDebug('dockless:runtime');
@@ -216,6 +219,7 @@ export class Runtime implements AsyncDisposable {
     validateResources(spec.resources);
     const cgroupParent = validateCgroupParent(spec.cgroupParent, 'container spec') ?? this.#cgroupParent;
     const security = securityPlan(spec);
+    const restart = restartPlan(spec.restart);
     this.#usernsHost ??= readUsernsHost();
     const userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
     let context = `${start ? 'run' : 'create'} container`;
@@ -237,6 +241,7 @@ export class Runtime implements AsyncDisposable {
     const hostname = spec.hostname ?? short;
     const proc = effectiveProcess(spec, source.config, hostname);
     checkProcessStrings(proc);
+    const health = healthPlan(spec.healthcheck, source.config?.Healthcheck, source.config?.Shell);
     const [user] = await Promise.all([
       proc.user === undefined ? ROOT_USER : resolveUserInLayers(source.lowers, proc.user),
       this.#prepare(),
@@ -258,6 +263,7 @@ export class Runtime implements AsyncDisposable {
     const cgroupPlan = planCgroups(spec.resources, this.#cgroupHost, `dockless-${id}`, cgroupParent, devices);
 
     let cleanup = true;
+    let announced = false;
     let named = false;
     let cgroupsCreating: Promise<CgroupSet> | undefined;
     let leasing: Promise<Lease> | undefined;
@@ -332,7 +338,8 @@ export class Runtime implements AsyncDisposable {
         cwd: proc.cwd,
         user,
         env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-        init: spec.init !== false,
+        // The init re-forks the command under a restart policy.
+        init: spec.init !== false || restart.policy !== 'no',
         ...(security.caps !== undefined ? { caps: security.caps } : {}),
         noNewPrivileges: security.noNewPrivileges,
         ...(security.seccomp !== undefined ? { seccomp: security.seccomp } : {}),
@@ -341,6 +348,12 @@ export class Runtime implements AsyncDisposable {
         cgroups: cgroups.dirs,
         ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,
+        restartArgs: restartArgs(restart, paths.restart),
+        events: {
+          file: eventsFile(this.stateDir),
+          ...(spec.name !== undefined ? { name: spec.name } : {}),
+          ...(spec.image !== undefined ? { image: spec.image } : {}),
+        },
         ...(start ? {} : { startFifo: paths.fifo }),
         ...(detached ? {} : { dieWithParent: process.pid }),
       };
@@ -355,6 +368,16 @@ export class Runtime implements AsyncDisposable {
         helperStdio = [stdio, stdio, stdio];
       }
       throwIfAborted(signal, context);
+      // Before the helper: the shim may record the command's end (`die`) before this process hears it started.
+      const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
+      const attributes: ContainerEventAttributes = {
+        ...(spec.name !== undefined ? { name: spec.name } : {}),
+        ...(spec.image !== undefined ? { image: spec.image } : {}),
+        ...(Object.keys(labels).length > 0 ? { labels } : {}),
+      };
+      await appendEvent(this.stateDir, { action: 'create', id, attributes });
+      announced = true;
+      if (start) await appendEvent(this.stateDir, { action: 'start', id, attributes });
       const helper = spawnHelper('run', runArgs(plan), {
         stdio: helperStdio,
         detached,
@@ -388,7 +411,7 @@ export class Runtime implements AsyncDisposable {
         if (start) record.started = record.created;
         steps = [
           // Owner-only: it holds the environment.
-          writeJsonAtomic(paths.config, configRecord(spec, source, proc, hostname, plan), 0o600),
+          writeJsonAtomic(paths.config, configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart }), 0o600),
           writeJsonAtomic(paths.record, record),
           helper.next(start ? 'started' : 'created'),
           leasing,
@@ -436,6 +459,7 @@ export class Runtime implements AsyncDisposable {
           leasing?.then((lease) => lease.release(), () => undefined).catch(() => undefined),
         ]);
         for (const r of undone) if (r.status === 'rejected') debug('%s cleanup after a failed launch: %s', short, String(r.reason));
+        if (announced) await appendEvent(this.stateDir, { action: 'remove', id, attributes: spec.name !== undefined ? { name: spec.name } : {} });
       }
     }
   }
@@ -552,6 +576,28 @@ export class Runtime implements AsyncDisposable {
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length === 1) throw failed[0]!.reason;
     if (failed.length > 1) throw new AggregateError(failed.map((r) => r.reason as unknown), `dispose runtime: ${failed.length} containers could not be removed`);
+  }
+
+  /**
+   * The events of every container of this state directory, from this and every
+   * other process (as `docker events`): `create`, `start`, `die` (with the exit
+   * code), `oom`, `restart`, `health_status`, `kill`, `pause`, `unpause`,
+   * `remove`, in the order they were recorded. Without `since`, only events
+   * from now on; with it, past ones first. The stream follows new events
+   * (polling the events file every 100 ms) until `until` passes or `signal`
+   * aborts, then ends.
+   *
+   * @throws {@link InvalidArgumentError} for an unknown filter or event name, or a bad time.
+   * @example
+   * ```ts
+   * const ac = new AbortController();
+   * for await (const e of runtime.events({ filters: { event: ['die'] }, signal: ac.signal })) {
+   *   console.log(e.id.slice(0, 12), e.action, e.attributes.exitCode);
+   * }
+   * ```
+   */
+  events(options: EventsOptions = {}): AsyncIterable<ContainerEvent> {
+    return readEvents(this.stateDir, options);
   }
 
   /** The paths of a container; for tests and tools. @internal */
