@@ -172,6 +172,30 @@ export async function appendEvent(stateDir: string, event: NewEvent): Promise<vo
   }
 }
 
+/** Where the helper's shim appends the events it alone sees, and the name and image they carry. */
+export function shimEvents(stateDir: string, name: string | undefined, image: string | undefined): { file: string; name?: string; image?: string } {
+  return { file: eventsFile(stateDir), ...(name !== undefined ? { name } : {}), ...(image !== undefined ? { image } : {}) };
+}
+
+/**
+ * Records a launch: `create`, and with `start` `start` too. Written before the
+ * helper runs, so that they come before anything the shim records.
+ */
+export async function announceLaunch(
+  stateDir: string,
+  id: string,
+  about: { name?: string | undefined; image?: string | undefined; labels: Record<string, string> },
+  start: boolean,
+): Promise<void> {
+  const attributes: ContainerEventAttributes = {
+    ...(about.name !== undefined ? { name: about.name } : {}),
+    ...(about.image !== undefined ? { image: about.image } : {}),
+    ...(Object.keys(about.labels).length > 0 ? { labels: about.labels } : {}),
+  };
+  await appendEvent(stateDir, { action: 'create', id, attributes });
+  if (start) await appendEvent(stateDir, { action: 'start', id, attributes });
+}
+
 function timeOf(value: Date | number | undefined, field: string): number | undefined {
   if (value === undefined) return undefined;
   const ms = value instanceof Date ? value.getTime() : value;

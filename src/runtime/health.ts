@@ -29,10 +29,10 @@ import { InvalidArgumentError, UnhealthyError } from '../errors.js';
 import type { HealthConfig } from '../oci/index.js';
 import { processStartTime, raceAbort, selfStartTime, throwIfAborted } from '../util/index.js';
 import type { ExecProcess } from './exec.js';
-import type { HealthPlan } from './lifecycle-types.js';
+import type { HealthcheckSpec, HealthPlan } from './lifecycle-types.js';
 import { writeJsonAtomic, readJson } from './state.js';
 
-export type { HealthPlan } from './lifecycle-types.js';
+export type { HealthcheckSpec, HealthPlan } from './lifecycle-types.js';
 
 const debug = createDebug('dockless:health');
 
@@ -46,32 +46,6 @@ const LOG_ENTRIES = 5;
 const OUTPUT_MAX = 4096;
 /** How late a check must be before `inspect()` runs it itself. */
 const OVERDUE_MS = 1000;
-
-/**
- * A container's healthcheck, as `docker run --health-*` gives it. Durations
- * are in milliseconds. Fields left out keep the image's `Healthcheck`, then
- * Docker's defaults.
- */
-export interface HealthcheckSpec {
-  /**
-   * The check: a command run in the container that exits 0 when healthy.
-   * A string runs through the image's shell (`CMD-SHELL`); an array is the
-   * command itself, or Docker's form (`['CMD', …]`, `['CMD-SHELL', '…']`);
-   * `'none'` (or `['NONE']`) disables the image's healthcheck.
-   * @default the image's
-   */
-  test?: 'none' | string | readonly string[];
-  /** Time between checks. @default 30000 */
-  interval?: number;
-  /** Time a check may take; past it, it is killed and counts as a failure. @default 30000 */
-  timeout?: number;
-  /** Consecutive failures that make the container `unhealthy`. @default 3 */
-  retries?: number;
-  /** Time after the start during which failures do not count. @default 0 */
-  startPeriod?: number;
-  /** Time between checks during the start period. @default 5000 */
-  startInterval?: number;
-}
 
 /** A container's health status, as Docker names it. */
 export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';

@@ -10,40 +10,10 @@
  */
 
 import { InvalidArgumentError } from '../errors.js';
-import type { RestartPlan } from './lifecycle-types.js';
+import type { RestartPlan, RestartPolicy } from './lifecycle-types.js';
 import { readJson } from './state.js';
 
-export type { RestartPlan } from './lifecycle-types.js';
-
-/**
- * When the container's command is started again after it ends, as
- * `docker run --restart`:
- *
- * - `'no'`: never (the default).
- * - `'on-failure'`: when it exits non-zero; `{ policy: 'on-failure', maxRetries }`
- *   at most `maxRetries` times (0: no limit).
- * - `'always'`, `'unless-stopped'`: whatever the exit code.
- *
- * A restart waits 100 ms, doubled after each restart up to a minute, and back
- * to 100 ms once a run lasted 10 s (Docker's backoff). `stop()` and `kill()`
- * end the container for good: a signal sent to the container from outside
- * (any but SIGWINCH, SIGCONT, SIGURG) makes the command's next exit final. With
- * no daemon, `'always'` and `'unless-stopped'` behave alike: nothing restarts a
- * container after the host reboots. A restart policy needs dockless's init as
- * pid 1, so `init: false` is overridden. Each restart runs a fresh process
- * tree: what the command left running in the container is killed first.
- */
-export type RestartPolicy =
-  | 'no'
-  | 'on-failure'
-  | 'always'
-  | 'unless-stopped'
-  | {
-      /** Restart on a non-zero exit only. */
-      policy: 'on-failure';
-      /** The most restarts; 0 for no limit. @default 0 */
-      maxRetries?: number;
-    };
+export type { RestartPlan, RestartPolicy } from './lifecycle-types.js';
 
 /**
  * Checks and normalises `spec.restart`.

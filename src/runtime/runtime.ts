@@ -62,7 +62,7 @@ import { containerSource } from './source.js';
 import { configRecord } from './records.js';
 import { healthPlan } from './health.js';
 import { restartArgs, restartPlan } from './restart.js';
-import { appendEvent, eventsFile, readEvents, type ContainerEvent, type ContainerEventAttributes, type EventsOptions } from './events.js';
+import { announceLaunch, appendEvent, readEvents, shimEvents, type ContainerEvent, type EventsOptions } from './events.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 
 const debug = createDebug('dockless:runtime');
@@ -349,11 +349,7 @@ export class Runtime implements AsyncDisposable {
         ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,
         restartArgs: restartArgs(restart, paths.restart),
-        events: {
-          file: eventsFile(this.stateDir),
-          ...(spec.name !== undefined ? { name: spec.name } : {}),
-          ...(spec.image !== undefined ? { image: spec.image } : {}),
-        },
+        events: shimEvents(this.stateDir, spec.name, spec.image),
         ...(start ? {} : { startFifo: paths.fifo }),
         ...(detached ? {} : { dieWithParent: process.pid }),
       };
@@ -370,14 +366,8 @@ export class Runtime implements AsyncDisposable {
       throwIfAborted(signal, context);
       // Before the helper: the shim may record the command's end (`die`) before this process hears it started.
       const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
-      const attributes: ContainerEventAttributes = {
-        ...(spec.name !== undefined ? { name: spec.name } : {}),
-        ...(spec.image !== undefined ? { image: spec.image } : {}),
-        ...(Object.keys(labels).length > 0 ? { labels } : {}),
-      };
-      await appendEvent(this.stateDir, { action: 'create', id, attributes });
       announced = true;
-      if (start) await appendEvent(this.stateDir, { action: 'start', id, attributes });
+      await announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start);
       const helper = spawnHelper('run', runArgs(plan), {
         stdio: helperStdio,
         detached,
@@ -579,13 +569,10 @@ export class Runtime implements AsyncDisposable {
   }
 
   /**
-   * The events of every container of this state directory, from this and every
-   * other process (as `docker events`): `create`, `start`, `die` (with the exit
-   * code), `oom`, `restart`, `health_status`, `kill`, `pause`, `unpause`,
-   * `remove`, in the order they were recorded. Without `since`, only events
-   * from now on; with it, past ones first. The stream follows new events
-   * (polling the events file every 100 ms) until `until` passes or `signal`
-   * aborts, then ends.
+   * The events of every container of this state directory, from every process
+   * (as `docker events`; see {@link ContainerEventAction}), in the order they
+   * were recorded: past ones from `since` on, then new ones (polled every 100 ms)
+   * until `until` passes or `signal` aborts.
    *
    * @throws {@link InvalidArgumentError} for an unknown filter or event name, or a bad time.
    * @example

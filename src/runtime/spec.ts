@@ -7,8 +7,7 @@
 import type { ContainerResources } from './cgroups/resources.js';
 import type { SeccompProfile, SeccompSetting } from './seccomp/profile.js';
 import type { UsernsSetting } from './userns.js';
-import type { HealthcheckSpec } from './health.js';
-import type { RestartPolicy } from './restart.js';
+import type { HealthcheckSpec, RestartPolicy } from './lifecycle-types.js';
 
 /** A host directory or file bind-mounted into the container. */
 export interface BindMount {
