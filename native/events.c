@@ -56,18 +56,19 @@ static size_t put_str(char *buf, size_t at, size_t size, const char *s, size_t m
 	return at;
 }
 
-static void rotate_if_full(const char *file, int fd)
+/* Renames FILE away when the file FD is open on is FILE and full; true when FD must be reopened. */
+static bool rotate_if_full(const char *file, int fd)
 {
 	struct stat st, now;
 	char old[PATH_MAX];
 
 	if (fstat(fd, &st) < 0 || st.st_size < DL_EVENTS_MAX_BYTES)
-		return;
+		return false;
 	/* Only the file this fd is: another writer may have rotated it already. */
-	if (stat(file, &now) < 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev)
-		return;
-	if ((size_t)snprintf(old, sizeof old, "%s.1", file) < sizeof old)
+	if (stat(file, &now) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev &&
+	    (size_t)snprintf(old, sizeof old, "%s.1", file) < sizeof old)
 		rename(file, old);
+	return true;
 }
 
 void dl_events_write(const struct dl_events *ev, const char *action, const char *attrs)
@@ -106,16 +107,11 @@ void dl_events_write(const struct dl_events *ev, const char *action, const char 
 	fd = open(ev->file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return;
-	rotate_if_full(ev->file, fd);
-	if (fd >= 0) {
-		/* After a rotation this fd is the old file's: the line goes to a fresh one. */
-		struct stat st;
-		if (fstat(fd, &st) == 0 && st.st_size >= DL_EVENTS_MAX_BYTES) {
-			close(fd);
-			fd = open(ev->file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-			if (fd < 0)
-				return;
-		}
+	if (rotate_if_full(ev->file, fd)) {
+		close(fd);
+		fd = open(ev->file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return;
 	}
 	dl_write_all(fd, line, at);
 	close(fd);

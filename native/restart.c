@@ -80,8 +80,13 @@ static long long now_ms(clockid_t clock)
 
 static void reap_all(void)
 {
-	while (waitpid(-1, NULL, WNOHANG) > 0 || errno == EINTR)
-		;
+	for (;;) {
+		pid_t pid = waitpid(-1, NULL, WNOHANG);
+
+		if (pid > 0 || (pid < 0 && errno == EINTR))
+			continue;
+		return;
+	}
 }
 
 /* The backoff, still the container's init: reaps orphans; true when a stop signal came. */
@@ -159,8 +164,11 @@ int dl_restart_loop(struct dl_restart *r, pid_t first, pid_t (*respawn)(void *),
 		 * namespace this container only joined. */
 		if (getpid() == 1) {
 			kill(-1, SIGKILL);
-			while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-				;
+			for (;;) {
+				pid_t gone = waitpid(-1, NULL, 0);
+				if (gone < 0 && errno != EINTR)
+					break;
+			}
 		}
 		if (now_ms(CLOCK_MONOTONIC) - started >= BACKOFF_RESET_MS)
 			delay = 0;
