@@ -114,6 +114,8 @@ describe('healthchecks', { skip }, () => {
     assert.equal(health.Status, 'unhealthy');
     assert.equal(health.FailingStreak, 3);
     assert.equal(health.Log.length, 3);
+    const changes = await collect(world.runtime, { since: 0, until: Date.now(), filters: { container: [c.id], event: ['health_status'] } });
+    assert.deepEqual(changes.map((e) => e.attributes.healthStatus), ['unhealthy']);
     await c.remove({ force: true });
   });
 
@@ -175,11 +177,12 @@ describe('restart policies', { skip }, () => {
     await world?.dispose();
   });
 
-  it('on-failure with maxRetries restarts n times, then the exit is final', async () => {
+  it('on-failure with maxRetries restarts n times, then the exit is final (init: false is overridden)', async () => {
     const c = await world.runtime.run({
       rootfs: world.rootfs,
       cmd: ['sh', '-c', 'echo run >> /tmp/runs; exit 3'],
       stdio: 'ignore',
+      init: false,
       restart: { policy: 'on-failure', maxRetries: 2 },
     });
     assert.deepEqual(await c.wait(), { exitCode: 3, signal: null, oomKilled: false });
@@ -314,6 +317,17 @@ describe('events', { skip }, () => {
     const before = await collect(world.runtime, { since: 0, until: t0 - 1, filters: { container: [a.id] } });
     assert.deepEqual(before, []);
     await Promise.all([a.remove(), b.remove()]);
+  });
+
+  it('an OOM kill is an oom event before the die event, from the helper', async () => {
+    const MiB = 1024 * 1024;
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'hog', '1024'], stdio: 'ignore', resources: { memory: 64 * MiB, memorySwap: 64 * MiB } });
+    const exit = await c.wait();
+    assert.ok(exit.oomKilled, JSON.stringify(exit));
+    const events = await collect(world.runtime, { since: 0, until: Date.now(), filters: { container: [c.id] } });
+    assert.deepEqual(events.map((e) => e.action), ['create', 'start', 'oom', 'die']);
+    assert.equal(events.at(-1)!.attributes.exitCode, 137);
+    await c.remove();
   });
 
   it('a follower ends when its signal aborts', async () => {
