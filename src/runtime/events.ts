@@ -148,11 +148,12 @@ function encodeLine(event: NewEvent): string {
 }
 
 /**
- * Appends one event to the state directory's events file. Never throws: an
+ * Appends events to the state directory's events file. Never throws: an
  * event that cannot be written is only logged, as the operation it records happened.
  */
-export async function appendEvent(stateDir: string, event: NewEvent): Promise<void> {
+export async function appendEvent(stateDir: string, event: NewEvent, ...more: NewEvent[]): Promise<void> {
   const file = eventsFile(stateDir);
+  const lines = [event, ...more].map(encodeLine);
   let handle: FileHandle | undefined;
   try {
     handle = await open(file, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o644);
@@ -164,7 +165,10 @@ export async function appendEvent(stateDir: string, event: NewEvent): Promise<vo
       await handle.close();
       handle = await open(file, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o644);
     }
-    await handle.write(encodeLine(event));
+    // Together when they fit one atomic write (a launch's create and start), else line by line.
+    const all = lines.join('');
+    if (Buffer.byteLength(all) < LINE_MAX) await handle.write(all);
+    else for (const line of lines) await handle.write(line);
   } catch (error) {
     debug('event %s of %s not written: %s', event.action, event.id.slice(0, 12), String(error));
   } finally {
@@ -192,8 +196,7 @@ export async function announceLaunch(
     ...(about.image !== undefined ? { image: about.image } : {}),
     ...(Object.keys(about.labels).length > 0 ? { labels: about.labels } : {}),
   };
-  await appendEvent(stateDir, { action: 'create', id, attributes });
-  if (start) await appendEvent(stateDir, { action: 'start', id, attributes });
+  await appendEvent(stateDir, { action: 'create', id, attributes }, ...(start ? [{ action: 'start' as const, id, attributes }] : []));
 }
 
 function timeOf(value: Date | number | undefined, field: string): number | undefined {
