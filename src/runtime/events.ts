@@ -305,10 +305,20 @@ class LineReader {
  *
  * @internal Use {@link Runtime.events}.
  */
-export async function* readEvents(stateDir: string, options: EventsOptions = {}): AsyncGenerator<ContainerEvent, void, undefined> {
+export function readEvents(stateDir: string, options: EventsOptions = {}): AsyncGenerator<ContainerEvent, void, undefined> {
+  // Checked at the call, not at the first iteration.
   const since = timeOf(options.since, 'since');
   const until = timeOf(options.until, 'until');
   checkFilters(options.filters);
+  return followEvents(stateDir, options, since, until);
+}
+
+async function* followEvents(
+  stateDir: string,
+  options: EventsOptions,
+  since: number | undefined,
+  until: number | undefined,
+): AsyncGenerator<ContainerEvent, void, undefined> {
   const { signal, filters } = options;
   const aborted = () => signal?.aborted === true;
   const file = eventsFile(stateDir);
