@@ -21,7 +21,7 @@
  */
 
 import { constants as fsConstants } from 'node:fs';
-import { open, readFile, unlink } from 'node:fs/promises';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
 import createDebug from 'debug';
@@ -46,6 +46,8 @@ const LOG_ENTRIES = 5;
 const OUTPUT_MAX = 4096;
 /** How late a check must be before `inspect()` runs it itself. */
 const OVERDUE_MS = 1000;
+/** An empty lock file this old was left by a process that died taking it. */
+const STALE_EMPTY_LOCK_MS = 10_000;
 
 /** A container's health status, as Docker names it. */
 export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
@@ -201,26 +203,43 @@ async function takeLock(path: string): Promise<boolean> {
     } catch {
       owner = undefined;
     }
-    // Written right after the create: an empty file is a lock being taken.
-    if (owner === undefined) return false;
+    // Written right after the create: an empty file is a lock being taken, unless its taker died in between.
+    if (owner === undefined) {
+      const age = await stat(path).then((st) => Date.now() - st.mtimeMs, () => 0);
+      if (age < STALE_EMPTY_LOCK_MS) return false;
+      await unlink(path).catch(() => undefined);
+      continue;
+    }
     if (processStartTime(owner.pid) === owner.start) return false;
     await unlink(path).catch(() => undefined);
   }
   return false;
 }
 
-async function collect(p: ExecProcess): Promise<string> {
+/** How long output may still come once the check's process has ended (from a child it left behind). */
+const OUTPUT_GRACE_MS = 100;
+
+/** The check's exit and its first 4096 bytes of output; a child it left holding the pipes is not waited for. */
+async function outcome(p: ExecProcess): Promise<{ exit: { exitCode: number } | undefined; output: string }> {
   const chunks: Buffer[] = [];
   let size = 0;
   const read = async (stream: Readable | null) => {
     if (stream === null) return;
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      if (size < OUTPUT_MAX) chunks.push(chunk.subarray(0, OUTPUT_MAX - size));
-      size += chunk.length;
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        if (size < OUTPUT_MAX) chunks.push(chunk.subarray(0, OUTPUT_MAX - size));
+        size += chunk.length;
+      }
+    } catch {
+      /* destroyed below */
     }
   };
-  await Promise.all([read(p.stdout), read(p.stderr)]);
-  return Buffer.concat(chunks).toString('utf8');
+  const reading = Promise.all([read(p.stdout), read(p.stderr)]);
+  const exit = await p.wait().catch(() => undefined);
+  await Promise.race([reading, sleep(OUTPUT_GRACE_MS)]);
+  p.stdout?.destroy();
+  p.stderr?.destroy();
+  return { exit, output: Buffer.concat(chunks).toString('utf8') };
 }
 
 /** Runs a container's healthchecks and keeps its health record; see the module's comment for who runs them. */
@@ -279,7 +298,7 @@ export class HealthChecker {
     try {
       const p = await this.#t.exec(plan.cmd, abort.signal);
       p.stdin?.end();
-      const [output, exit] = await Promise.all([collect(p), p.wait().catch(() => undefined)]);
+      const { exit, output } = await outcome(p);
       await p[Symbol.asyncDispose]();
       if (timedOut || exit === undefined) {
         return { Start: start.toISOString(), End: new Date().toISOString(), ExitCode: -1, Output: `Health check exceeded timeout (${plan.timeout}ms)` };

@@ -228,11 +228,13 @@ describe('restart policies', { skip }, () => {
       if (events[i]!.action === 'die' && events[i + 1]!.action === 'restart') gaps.push(events[i + 1]!.time.getTime() - events[i]!.time.getTime());
     }
     assert.equal(gaps.length, 4, JSON.stringify(events.map((e) => e.action)));
-    // 100, 200, 400, 800 ms (the command itself takes a few ms).
+    // 100, 200, 400, 800 ms. Both events are written by the shim as the init reports them: on a loaded
+    // machine either write may come late, so each gap is only held to most of its delay, and to growing.
     for (let i = 0; i < gaps.length; i++) {
       const expected = 100 * 2 ** i;
-      assert.ok(gaps[i]! >= expected - 5 && gaps[i]! < expected + 300, `gap ${i}: ${gaps[i]} ms, expected about ${expected}`);
+      assert.ok(gaps[i]! >= expected * 0.6 && gaps[i]! < expected + 1000, `gap ${i}: ${gaps[i]} ms, expected about ${expected}: ${gaps.join(', ')}`);
     }
+    assert.ok(gaps[2]! > gaps[0]! && gaps[3]! > gaps[1]!, `the delays do not grow: ${gaps.join(', ')}`);
     await c.remove();
   });
 
