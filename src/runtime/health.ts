@@ -237,8 +237,7 @@ async function outcome(p: ExecProcess): Promise<{ exit: { exitCode: number } | u
   const reading = Promise.all([read(p.stdout), read(p.stderr)]);
   const exit = await p.wait().catch(() => undefined);
   await Promise.race([reading, sleep(OUTPUT_GRACE_MS)]);
-  p.stdout?.destroy();
-  p.stderr?.destroy();
+  p.releaseStdio();
   return { exit, output: Buffer.concat(chunks).toString('utf8') };
 }
 

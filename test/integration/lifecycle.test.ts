@@ -136,6 +136,19 @@ describe('healthchecks', { skip }, () => {
     await c.remove({ force: true });
   });
 
+  it('a check that leaves a child holding its output is judged when it exits, not when the child does', async () => {
+    // The check's pipes stay open as long as the child lives: waiting for their end held the check until its timeout.
+    const c = await world.runtime.run({
+      rootfs: world.rootfs,
+      cmd: ['sleep', '60'],
+      stdio: 'ignore',
+      healthcheck: { test: 'sleep 30 & echo up', interval: 50, timeout: 4000 },
+    });
+    await c.waitHealthy({ timeout: 3000 });
+    assert.equal((await c.inspect()).State.Health?.Log.at(-1)?.Output, 'up\n');
+    await c.remove({ force: true });
+  });
+
   it('failures during the start period do not count while starting', async () => {
     const c = await world.runtime.run({
       rootfs: world.rootfs,
