@@ -54,7 +54,8 @@ export function configRecord(
       readonly: m.readonly === true,
     })),
     ...(spec.resources !== undefined ? { resources: { ...spec.resources } } : {}),
-    init: spec.init !== false,
+    // A restart policy needs the init, whatever the spec said.
+    init: spec.init !== false || lifecycle.restart.policy !== 'no',
     privileged: spec.privileged === true,
     readonlyRootfs: spec.readonlyRootfs === true,
     ...(spec.cgroupParent !== undefined ? { cgroupParent: spec.cgroupParent } : {}),

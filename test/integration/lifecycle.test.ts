@@ -203,6 +203,7 @@ describe('restart policies', { skip }, () => {
     const inspected = await c.inspect();
     assert.equal(inspected.RestartCount, 2);
     assert.deepEqual(inspected.HostConfig.RestartPolicy, { Name: 'on-failure', MaximumRetryCount: 2 });
+    assert.equal(inspected.HostConfig.Init, true);
     await c.remove();
   });
 
