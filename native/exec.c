@@ -345,7 +345,7 @@ int cmd_exec(int argc, char **argv)
 	dl_write_all(sync_pipe[1], "1", 1);
 	close(sync_pipe[1]);
 
-	status = dl_init_loop(child);
+	status = dl_init_loop(child, NULL);
 	while (dl_read_retry(report_pipe[0], &kind, sizeof kind) == (ssize_t)sizeof kind)
 		failed = 1;
 	if (failed)

@@ -19,7 +19,12 @@ static int wait_only(pid_t workload)
 	}
 }
 
-int dl_init_loop(pid_t workload)
+bool dl_init_is_stop_signal(int sig)
+{
+	return sig != SIGCHLD && sig != SIGWINCH && sig != SIGCONT && sig != SIGURG;
+}
+
+int dl_init_loop(pid_t workload, bool *stopped)
 {
 	sigset_t all;
 
@@ -36,6 +41,8 @@ int dl_init_loop(pid_t workload)
 			return wait_only(workload);
 		}
 		if (sig != SIGCHLD) {
+			if (stopped != NULL && dl_init_is_stop_signal(sig))
+				*stopped = true;
 			/* ESRCH (the workload is already a zombie) is fine: SIGCHLD is on its way. */
 			kill(workload, sig);
 			continue;

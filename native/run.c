@@ -29,10 +29,12 @@
 #include "cgroup.h"
 #include "commands.h"
 #include "error.h"
+#include "events.h"
 #include "init.h"
 #include "mounts.h"
 #include "netlink.h"
 #include "reexec.h"
+#include "restart.h"
 #include "ns.h"
 #include "process.h"
 #include "security.h"
@@ -80,6 +82,8 @@ struct run_config {
 	struct dl_userns userns;
 	bool userxattr;
 	struct dl_veth veth;
+	struct dl_restart restart;
+	struct dl_events events;
 };
 
 /* What pid 1 and the workload tell the shim on the report pipe. */
@@ -99,6 +103,7 @@ struct pid1_ctx {
 	int fifo_fd;
 	int go_r, go_w;         /* with --init, init → workload: the init is under the filter */
 	mode_t umask;
+	int restarts;           /* workloads the init forked again (--restart) */
 };
 
 /* pid 1 runs on this stack; without CLONE_VM it is a private copy, and the
@@ -248,7 +253,9 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			i += taken - 1;
 		} else if ((taken = dl_userns_parse(&c->userns, argc, argv, i, "run")) > 0) {
 			i += taken - 1;
-		} else if ((taken = dl_veth_parse(&c->veth, argc, argv, i, "run")) > 0) {
+		} else if ((taken = dl_veth_parse(&c->veth, argc, argv, i, "run")) > 0 ||
+			   (taken = dl_restart_parse(&c->restart, argc, argv, i, "run")) > 0 ||
+			   (taken = dl_events_parse(&c->events, argc, argv, i, "run")) > 0) {
 			i += taken - 1;
 		} else {
 			dl_usage("run", "unknown option `%s`", a);
@@ -284,6 +291,10 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		dl_usage("run", "--veth-addr and --veth-gateway need --veth");
 	if (c->veth.host && !(c->ns_flags & CLONE_NEWNET))
 		dl_usage("run", "--veth needs a new network namespace (--ns net)");
+	if (c->restart.policy != DL_RESTART_NO && !c->init)
+		dl_usage("run", "--restart needs --init");
+	c->events.id = c->id;
+	c->sec.init_keeps_caps = c->restart.policy != DL_RESTART_NO;
 	if (c->userns.idmap_root && !c->target)
 		dl_usage("run", "--idmap-root needs --target");
 	if (c->userns.idmap_root && c->upper) {
@@ -307,7 +318,9 @@ static _Noreturn void child_fail(const struct pid1_ctx *x, const struct dl_error
 	struct report r = {.kind = REPORT_FAILED, .status = 0};
 
 	dl_status_error(e);
-	dl_write_all(x->report_w, &r, sizeof r);
+	/* A workload forked again fails as a workload that exits 1: the policy decides. */
+	if (x->restarts == 0)
+		dl_write_all(x->report_w, &r, sizeof r);
 	_exit(DL_EXIT_FAILED);
 }
 
@@ -323,6 +336,21 @@ static _Noreturn void workload(const struct pid1_ctx *x)
 	/* After the steps that can fail, so that a bad user, cwd or filter fails the start itself. */
 	dl_status_simple("started");
 	dl_process_exec(&c->proc);
+}
+
+static pid_t respawn_workload(void *arg)
+{
+	struct pid1_ctx *x = arg;
+	pid_t pid;
+
+	x->restarts++;
+	/* The init is under the filter already, and the workload inherits it. */
+	x->go_r = x->go_w = -1;
+	((struct run_config *)x->c)->sec.sealed = true;
+	pid = fork();
+	if (pid == 0)
+		workload(x);
+	return pid;
 }
 
 static _Noreturn void run_init(struct pid1_ctx *x)
@@ -352,7 +380,7 @@ static _Noreturn void run_init(struct pid1_ctx *x)
 		workload(x);
 	/* The init keeps the container's stdio and the report pipe, no other fd;
 	 * the status fd only until its last possible error line. */
-	dl_close_fds_except((int[]){dl_status_fd(), x->report_w, x->go_w}, 3);
+	dl_close_fds_except((int[]){dl_status_fd(), x->report_w, x->go_w, x->c->restart.pipe_w}, 4);
 	/* Under the container's filter before anything in the container runs: a
 	 * process with CAP_SYS_PTRACE could otherwise make the init run what the
 	 * filter denies. */
@@ -362,10 +390,14 @@ static _Noreturn void run_init(struct pid1_ctx *x)
 	}
 	if (dl_status_fd() >= 0)
 		close(dl_status_fd());
+	dl_status_init(-1);
 	/* Both, for a profile that denies one of them. */
 	dl_write_all(x->go_w, "1", 1);
 	close(x->go_w);
-	status = dl_init_loop(pid);
+	if (x->c->restart.policy != DL_RESTART_NO)
+		status = dl_restart_loop((struct dl_restart *)&x->c->restart, pid, respawn_workload, x);
+	else
+		status = dl_init_loop(pid, NULL);
 	r.status = status;
 	dl_write_all(x->report_w, &r, sizeof r);
 	_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
@@ -467,6 +499,8 @@ static int pid1_main(void *arg)
 
 	close(x->sync_w);
 	close(x->report_r);
+	if (x->c->restart.pipe_r >= 0)
+		close(x->c->restart.pipe_r);
 	/* Dies with the shim; if the shim is already gone, the gate below sees EOF. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	dl_status_set_gate(x->sync_r);
@@ -559,6 +593,7 @@ int cmd_run(int argc, char **argv)
 	struct dl_error e;
 	int sync_pipe[2], report_pipe[2];
 	struct report r;
+	struct dl_shim_watch watch = {.restart = &c.restart, .events = &c.events};
 	int status, failed = 0;
 	pid_t pid;
 	size_t i;
@@ -616,6 +651,8 @@ int cmd_run(int argc, char **argv)
 		dl_fail_errno(&e, "pipe", "", "pipe2 `sync`");
 		shim_fail(&e);
 	}
+	if (dl_restart_open(&c.restart, &e) < 0)
+		shim_fail(&e);
 	x.sync_r = sync_pipe[0];
 	x.sync_w = sync_pipe[1];
 	x.report_r = report_pipe[0];
@@ -679,6 +716,9 @@ int cmd_run(int argc, char **argv)
 	dl_status_pid(pid);
 	dl_write_all(x.sync_w, "1", 1);
 	close(x.sync_w);
+	watch.cgroups = c.cgroups.dirs;
+	watch.n_cgroups = c.cgroups.n;
+	dl_shim_watch_start(&watch);
 
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
@@ -694,6 +734,7 @@ int cmd_run(int argc, char **argv)
 	}
 	if (failed)
 		return DL_EXIT_FAILED;
+	dl_shim_watch_finish(&watch, status);
 
 	/* The caller hears first; the exit file is for other processes. The state
 	 * directory does not outlive a reboot, so it is renamed into place, not synced. */

@@ -156,7 +156,7 @@ int dl_security_before_user(const struct dl_security *s, struct dl_error *e)
 			return -1;
 	if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return dl_fail_errno(e, "prctl", "", "prctl `PR_SET_NO_NEW_PRIVS`");
-	if (!s->no_new_privs && s->seccomp.len > 0 && dl_seccomp_install(&s->seccomp, e) < 0)
+	if (!s->no_new_privs && s->seccomp.len > 0 && !s->sealed && dl_seccomp_install(&s->seccomp, e) < 0)
 		return -1;
 	if (s->has_caps && dl_caps_drop_bounding(s->caps, e) < 0)
 		return -1;
@@ -172,7 +172,7 @@ int dl_security_after_user(const struct dl_security *s, uid_t uid, struct dl_err
 
 int dl_security_seal(const struct dl_security *s, struct dl_error *e)
 {
-	if (s->no_new_privs && s->seccomp.len > 0)
+	if (s->no_new_privs && s->seccomp.len > 0 && !s->sealed)
 		return dl_seccomp_install(&s->seccomp, e);
 	return 0;
 }
@@ -190,8 +190,10 @@ int dl_security_init(const struct dl_security *s, struct dl_error *e)
 		if (dl_caps_drop_bounding(s->caps, e) < 0)
 			return -1;
 		/* The init only waits and forwards signals; CAP_KILL lets it signal a
-		 * workload that runs as another user, even when the container lacks it. */
-		if (dl_caps_set(UINT64_C(1) << DL_CAP_KILL, e) < 0)
+		 * workload that runs as another user, even when the container lacks it.
+		 * An init that re-forks the workload needs what the workload's
+		 * steps need (setuid, capset): the container's root's set, no more. */
+		if (dl_caps_set((UINT64_C(1) << DL_CAP_KILL) | (s->init_keeps_caps ? s->caps : 0), e) < 0)
 			return -1;
 	}
 	if (s->no_new_privs && s->seccomp.len > 0)

@@ -28,6 +28,8 @@ struct dl_security {
 	struct dl_seccomp seccomp;
 	struct dl_rlimit *rlimits;
 	size_t n_rlimits;
+	bool init_keeps_caps; /* the init re-forks workloads (restart.h): it keeps their capabilities */
+	bool sealed;          /* the filter is inherited from the init already: not installed again */
 };
 
 void dl_security_defaults(struct dl_security *s);
@@ -50,7 +52,8 @@ int dl_security_after_user(const struct dl_security *s, uid_t uid, struct dl_err
 int dl_security_seal(const struct dl_security *s, struct dl_error *e);
 
 /* In the init (--init) once the workload is forked: no_new_privs, the bounding
- * set, of its own capabilities only CAP_KILL, and the container's seccomp filter. */
+ * set, of its own capabilities only CAP_KILL (with init_keeps_caps, the
+ * container's too), and the container's seccomp filter. */
 int dl_security_init(const struct dl_security *s, struct dl_error *e);
 
 /* In pid 1, as the container's root: a new session keyring of its own, so that

@@ -32,6 +32,7 @@ export interface DocklessErrorOptions {
  * | `ERR_DOCKLESS_UNAVAILABLE` | {@link UnavailableError} | a remote service (a registry) cannot be reached or keeps failing |
  * | `ERR_DOCKLESS_BUILD` | {@link BuildError} | a build step's command failed (a `RUN` exited non-zero) |
  * | `ERR_DOCKLESS_OUTPUT_LIMIT` | {@link OutputLimitError} | a command wrote more than the `maxBuffer` of `output()` allowed; it was killed |
+ * | `ERR_DOCKLESS_UNHEALTHY` | {@link UnhealthyError} | `waitHealthy()` gave up: the container became unhealthy, stopped, or was not healthy in time |
  * | `ERR_DOCKLESS_IO` | {@link IOError} | a filesystem operation failed for a reason none of the above names (disk full, I/O error, …) |
  *
  * The base class itself is never thrown: every error is one of the subclasses.
@@ -102,6 +103,38 @@ export class OutputLimitError extends DocklessError {
     super(message, details);
     if (details.stream !== undefined) this.stream = details.stream;
     if (details.maxBuffer !== undefined) this.maxBuffer = details.maxBuffer;
+  }
+}
+
+/** Details carried by an {@link UnhealthyError}. */
+export interface UnhealthyErrorDetails extends DocklessErrorOptions {
+  /** Why waiting ended: the healthcheck said `unhealthy`, the container stopped, or the timeout passed. */
+  reason?: 'unhealthy' | 'exited' | 'timeout';
+  /** The exit code of the last healthcheck run (-1: it timed out or could not run), when one ran. */
+  exitCode?: number;
+  /** The output (stdout and stderr) of the last healthcheck run, when one ran. */
+  output?: string;
+}
+
+/**
+ * `container.waitHealthy()` gave up: the container's healthcheck reported
+ * `unhealthy`, the container stopped, or it was not healthy before the
+ * timeout. Carries the last check's exit code and output.
+ */
+export class UnhealthyError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_UNHEALTHY';
+  /** Why waiting ended. */
+  readonly reason?: 'unhealthy' | 'exited' | 'timeout';
+  /** The exit code of the last healthcheck run, when one ran. */
+  readonly exitCode?: number;
+  /** The output of the last healthcheck run, when one ran. */
+  readonly output?: string;
+
+  constructor(message: string, details: UnhealthyErrorDetails = {}) {
+    super(message, details);
+    if (details.reason !== undefined) this.reason = details.reason;
+    if (details.exitCode !== undefined) this.exitCode = details.exitCode;
+    if (details.output !== undefined) this.output = details.output;
   }
 }
 

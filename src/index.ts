@@ -24,6 +24,7 @@ export {
   OutputLimitError,
   PermissionError,
   UnavailableError,
+  UnhealthyError,
   UnsafeContentError,
 } from './errors.js';
 export type {
@@ -34,6 +35,7 @@ export type {
   IOErrorDetails,
   OutputLimitErrorDetails,
   UnavailableErrorDetails,
+  UnhealthyErrorDetails,
 } from './errors.js';
 
 // Containers.
@@ -119,6 +121,20 @@ export type { NamespaceInfo, NamespaceOptions, NamespaceRemoveOptions } from './
 export { Runtime } from './networked-runtime.js';
 export { Network, HOST_ALIAS } from './ns/index.js';
 export type { ConnectOptions, CreateNetworkOptions, NetworkHost, RemoveNetworkOptions } from './ns/index.js';
+// Healthchecks, restart policies and events.
+export type {
+  ContainerEvent,
+  ContainerEventAction,
+  ContainerEventAttributes,
+  EventFilters,
+  EventsOptions,
+  HealthcheckSpec,
+  HealthLogEntry,
+  HealthStatus,
+  InspectHealth,
+  RestartPolicy,
+  WaitHealthyOptions,
+} from './runtime/index.js';
 
 // Images: the store, registries and archives.
 export { ImageStore } from './image-store.js';

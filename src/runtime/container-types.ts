@@ -59,6 +59,8 @@ export interface ContainerInfo {
   exit?: ExitStatus;
   /** The id of the pod (`Namespace`) it is in, when it is in one. */
   namespace?: string;
+  /** How many times its restart policy started its command again. */
+  restartCount: number;
   /**
    * Its user namespace, when it has one. `rootless`: its upper directory holds
    * host ids (those of the maps), not the container's own.
@@ -107,3 +109,11 @@ export interface ContainerLogs {
   stderr: Buffer;
 }
 
+
+/** Options of {@link Container.waitHealthy}. */
+export interface WaitHealthyOptions {
+  /** Milliseconds to wait before giving up with an {@link UnhealthyError} (`reason: 'timeout'`). @default no limit */
+  timeout?: number;
+  /** Stops waiting (the promise rejects with {@link AbortError}). */
+  signal?: AbortSignal;
+}

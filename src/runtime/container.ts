@@ -1,13 +1,15 @@
 /**
- * The {@link Container} handle: status, start, wait, signals, stop, remove, and
- * the entry points of everything done to a living container. Past ~600 lines:
- * it is one public class whose methods are the API's documentation; each
- * delegates its work to a module of its own (exec.ts, container-files.ts,
- * inspect.ts, top.ts, names.ts).
+ * The {@link Container} class. Past ~600 lines on purpose: it is the one
+ * public face of a container's whole life (start, wait, signals, exec,
+ * inspect, files, pause, health, removal), each method a documented entry that
+ * hands the work to its own file (exec.ts, inspect.ts, container-files.ts,
+ * health.ts, events.ts, cgroups/); splitting the class would split its TSDoc.
  *
  * @module
  */
-import { constants as fsConstants } from 'node:fs';
+
+import { constants as fsConstants, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { open, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
@@ -35,11 +37,14 @@ import { removeContainerDir, type IdMap } from './userns.js';
 import { exitFromStatus } from './exit-status.js';
 import { startExec, type ExecOptions, type ExecProcess } from './exec.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
+import { appendEvent, type ContainerEventAction, type ContainerEventAttributes } from './events.js';
+import { HealthChecker, waitForHealthy } from './health.js';
+import { readRestartRecord, type RestartRecord } from './restart.js';
 
 const debug = createDebug('dockless:runtime');
 
-export type { ExecOutputOptions, ContainerStatus, ExitStatus, ContainerInfo, RemoveOptions, WaitOptions, StopOptions, ContainerLogs } from './container-types.js';
-import type { ExecOutputOptions, ContainerStatus, ExitStatus, ContainerInfo, RemoveOptions, WaitOptions, StopOptions, ContainerLogs } from './container-types.js';
+export type { ExecOutputOptions, ContainerStatus, ExitStatus, ContainerInfo, RemoveOptions, WaitOptions, StopOptions, ContainerLogs, WaitHealthyOptions } from './container-types.js';
+import type { ExecOutputOptions, ContainerStatus, ExitStatus, ContainerInfo, RemoveOptions, WaitOptions, StopOptions, ContainerLogs, WaitHealthyOptions } from './container-types.js';
 
 /** @internal What a {@link Container} is made from. */
 export interface ContainerInit {
@@ -84,6 +89,7 @@ export class Container implements AsyncDisposable {
   readonly #onRemove: (container: Container) => Promise<void>;
   readonly #helperPath: string | undefined;
   readonly #cgroups: CgroupSet | undefined;
+  #health: Promise<HealthChecker | undefined> | undefined;
 
   /** @internal Use `runtime.create()`, `runtime.run()` or `runtime.get()`. */
   constructor(init: ContainerInit) {
@@ -103,6 +109,8 @@ export class Container implements AsyncDisposable {
     // a child's unread stdio when it exits).
     this.stdout = piped ? init.helper!.stdout : null;
     this.stderr = piped ? init.helper!.stderr : null;
+    // The process that made the container runs its healthchecks while it lives.
+    if (init.helper !== undefined && init.status === 'running') this.#monitorHealth();
     if (init.helper !== undefined) {
       init.helper.next('exited').then(
         (status) => {
@@ -158,7 +166,88 @@ export class Container implements AsyncDisposable {
       ...(this.#exit !== undefined ? { exit: this.#exit } : {}),
       ...(this.#record.userns !== undefined ? { userns: this.#record.userns } : {}),
       ...(this.#record.namespace !== undefined ? { namespace: this.#record.namespace } : {}),
+      restartCount: this.#restartCountSync(),
     };
+  }
+
+  #restartCountSync(): number {
+    try {
+      return (JSON.parse(readFileSync(this.#paths.restart, 'utf8')) as RestartRecord).restartCount ?? 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** @internal Appends one of this container's events to the state directory's events file. */
+  async recordEvent(action: ContainerEventAction, attributes: ContainerEventAttributes = {}): Promise<void> {
+    const labels = (await readJson<ContainerConfigRecord>(this.#paths.config))?.labels;
+    await appendEvent(dirname(this.#paths.state), {
+      action,
+      id: this.id,
+      attributes: {
+        ...(this.name !== undefined ? { name: this.name } : {}),
+        ...(this.#record.image !== undefined ? { image: this.#record.image } : {}),
+        ...attributes,
+        ...(labels !== undefined ? { labels } : {}),
+      },
+    });
+  }
+
+  #healthChecker(): Promise<HealthChecker | undefined> {
+    this.#health ??= readJson<ContainerConfigRecord>(this.#paths.config).then((config) => {
+      const plan = config?.healthcheck;
+      if (plan === undefined) return undefined;
+      return new HealthChecker({
+        file: this.#paths.health,
+        lock: this.#paths.healthLock,
+        plan,
+        startedAt: () => Date.parse(this.#record.started ?? this.#record.created),
+        running: () => this.status === 'running',
+        alive: () => this.status === 'running' || this.status === 'paused',
+        restarts: async () => {
+          const r = await readRestartRecord(this.#paths.restart);
+          return r !== undefined ? { count: r.restartCount, since: r.time } : undefined;
+        },
+        exec: (cmd, signal) => this.exec(cmd, { stdio: 'pipe', signal }),
+        changed: (status) => this.recordEvent('health_status', { healthStatus: status }),
+      });
+    });
+    return this.#health;
+  }
+
+  #monitorHealth(): void {
+    void this.#healthChecker().then(
+      (checker) => checker?.monitor(),
+      (error: unknown) => debug('%s healthcheck: %s', this.id.slice(0, 12), String(error)),
+    );
+  }
+
+  /**
+   * Waits until the container's healthcheck reports it `healthy`. While
+   * waiting, this process runs the checks that fall due (with the process
+   * that made the container, if it still lives: one check at a time).
+   *
+   * @throws {@link UnhealthyError} when it becomes `unhealthy` (`reason: 'unhealthy'`),
+   *   stops (`'exited'`) or is not healthy within `timeout` (`'timeout'`), with
+   *   the last check's exit code and output.
+   * @throws {@link InvalidStateError} when the container has no healthcheck.
+   * @throws {@link AbortError} when `options.signal` aborts first.
+   * @example
+   * ```ts
+   * const c = await runtime.run({ image: 'redis:7', healthcheck: { test: 'redis-cli ping', interval: 500 } });
+   * await c.waitHealthy({ timeout: 30_000 });
+   * ```
+   */
+  async waitHealthy(options: WaitHealthyOptions = {}): Promise<void> {
+    const context = `wait for container ${this.id.slice(0, 12)} to be healthy`;
+    const { timeout, signal } = options;
+    if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) {
+      throw new InvalidArgumentError(`${context}: timeout must be a number of milliseconds, 0 or more`);
+    }
+    throwIfAborted(signal, context);
+    const checker = await this.#healthChecker();
+    if (checker === undefined) throw new InvalidStateError(`${context}: container has no healthcheck`);
+    await waitForHealthy(checker, () => this.status, { timeout, signal }, context);
   }
 
   /**
@@ -178,6 +267,8 @@ export class Container implements AsyncDisposable {
       this.#status = 'stopped';
       throw new InvalidStateError(`start container ${this.id}: container is no longer waiting to start`, { cause });
     }
+    // Before the command runs: the shim may record its end (`die`) before this process hears it started.
+    await this.recordEvent('start');
     try {
       await fifo.write(Buffer.from([1]));
     } finally {
@@ -198,6 +289,7 @@ export class Container implements AsyncDisposable {
     this.#record = { ...this.#record, started: new Date().toISOString() };
     await writeJsonAtomic(this.#paths.record, this.#record);
     await unlink(this.#paths.fifo).catch(() => undefined);
+    if (this.#helper !== undefined) this.#monitorHealth();
   }
 
   /**
@@ -287,6 +379,7 @@ export class Container implements AsyncDisposable {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
     }
+    await this.recordEvent('kill', { signal: typeof signal === 'number' ? signal : osConstants.signals[signal] });
     // A frozen process acts on SIGKILL only once thawed (cgroup v1); other signals wait for unpause(), as with Docker.
     if (status === 'paused' && (signal === 'SIGKILL' || signal === osConstants.signals.SIGKILL)) {
       await setFrozen(this.#cgroups!.entries, false, `kill container ${this.id}`);
@@ -433,7 +526,14 @@ export class Container implements AsyncDisposable {
     const exit = status === 'stopped' ? await this.wait().catch(() => undefined) : undefined;
     const finished =
       exit !== undefined ? await stat(this.#paths.exit).then((s) => s.mtime.toISOString(), () => this.#finishedAt) : undefined;
+    const checker = await this.#healthChecker();
+    if (checker !== undefined && status === 'running') await checker.runOverdue();
+    const health = checker !== undefined ? await checker.read() : undefined;
+    const restart = await readRestartRecord(this.#paths.restart);
     return inspectOf({
+      ...(health !== undefined ? { health: { Status: health.Status, FailingStreak: health.FailingStreak, Log: health.Log } } : {}),
+      restartCount: restart?.restartCount ?? 0,
+      restarting: status === 'running' && restart?.restarting === true,
       record: this.#record,
       config,
       status,
@@ -476,6 +576,7 @@ export class Container implements AsyncDisposable {
     const status = this.status;
     if (status !== 'running') throw new InvalidStateError(`pause container ${this.id}: container is ${status}, not running`);
     await setFrozen(this.#cgroups?.entries ?? [], true, `pause container ${this.id}`);
+    await this.recordEvent('pause');
   }
 
   /**
@@ -487,6 +588,7 @@ export class Container implements AsyncDisposable {
     const status = this.status;
     if (status !== 'paused') throw new InvalidStateError(`unpause container ${this.id}: container is ${status}, not paused`);
     await setFrozen(this.#cgroups!.entries, false, `unpause container ${this.id}`);
+    await this.recordEvent('unpause');
   }
 
   /**
@@ -578,6 +680,7 @@ export class Container implements AsyncDisposable {
     }
     if (this.#helper !== undefined) await this.#helper.exit;
     await this.#cgroups?.remove(`remove container ${this.id}`);
+    await this.recordEvent('remove');
     this.#status = 'removed';
     await this.#onRemove(this);
     await Promise.all([

@@ -132,6 +132,16 @@ export class ExecProcess implements AsyncDisposable {
     }
   }
 
+  /**
+   * @internal Closes this side of the process's pipes, so that a child it left
+   * holding them (`cmd &`) keeps neither the output nor {@link ExecProcess}'s end waiting.
+   */
+  releaseStdio(): void {
+    for (const stream of [this.#helper.child.stdin, this.#helper.child.stdout, this.#helper.child.stderr]) stream?.destroy();
+    this.stdout?.destroy();
+    this.stderr?.destroy();
+  }
+
   /** Kills the process (SIGKILL) if it still runs and waits for it; for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.kill('SIGKILL');

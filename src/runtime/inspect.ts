@@ -6,6 +6,7 @@
  */
 
 import { CPU_PERIOD_US } from './cgroups/policy.js';
+import type { InspectHealth } from './health.js';
 import type { ContainerConfigRecord, ContainerRecord } from './state.js';
 import type { InspectNetwork, NetworkSettingsRecord } from './network-attach.js';
 
@@ -41,6 +42,10 @@ export interface InspectState {
   StartedAt: string;
   /** ISO time of the end as first seen by this process; Docker's zero time before. */
   FinishedAt: string;
+  /** Whether the command ended and its restart policy waits to start it again. */
+  Restarting: boolean;
+  /** The healthcheck's status, failing streak and last results; only for a container with a healthcheck. */
+  Health?: InspectHealth;
 }
 
 /** The `Config` part of {@link ContainerInspect}. */
@@ -111,6 +116,13 @@ export interface InspectHostConfig {
   UsernsMode: string;
   /** Its network: `'none'`, `'host'`, `'container:<id>'`, or `'pod:<id>'` in a pod that shares `net`. */
   NetworkMode: string;
+  /** The restart policy: `Name` `no`, `on-failure`, `always` or `unless-stopped`; `MaximumRetryCount` 0 for no limit. */
+  RestartPolicy: {
+    /** The policy's name. */
+    Name: string;
+    /** on-failure's most restarts; 0 for no limit. */
+    MaximumRetryCount: number;
+  };
 }
 
 /**
@@ -134,6 +146,8 @@ export interface ContainerInspect {
   Image: string;
   /** Whether the container outlives the process that created it (dockless's own). */
   Detached: boolean;
+  /** How many times its restart policy started its command again. */
+  RestartCount: number;
   /** Its configuration: hostname, environment, command, user, labels. */
   Config: InspectConfig;
   /** The user's mounts (binds and tmpfs). */
@@ -169,6 +183,9 @@ export interface InspectInput {
   status: 'created' | 'running' | 'paused' | 'stopped' | 'removed';
   exit?: { exitCode: number; oomKilled: boolean };
   finishedAt?: string;
+  health?: InspectHealth;
+  restartCount?: number;
+  restarting?: boolean;
   upper: string;
   work: string;
   /** Missing for a container on no network. */
@@ -197,9 +214,12 @@ export function inspectOf(input: InspectInput): ContainerInspect {
       OOMKilled: input.exit?.oomKilled ?? false,
       StartedAt: record.started ?? ZERO_TIME,
       FinishedAt: input.finishedAt ?? ZERO_TIME,
+      Restarting: input.restarting === true,
+      ...(input.health !== undefined ? { Health: input.health } : {}),
     },
     Image: record.image ?? record.rootfs,
     Detached: record.detached,
+    RestartCount: input.restartCount ?? 0,
     Config: {
       Hostname: c?.hostname ?? '',
       Env: c?.process.env ?? [],
@@ -230,6 +250,7 @@ export function inspectOf(input: InspectInput): ContainerInspect {
       CapDrop: c?.capDrop ?? null,
       UsernsMode: record.userns !== undefined ? '' : 'host',
       NetworkMode: record.network ?? 'none',
+      RestartPolicy: { Name: c?.restart?.policy ?? 'no', MaximumRetryCount: c?.restart?.maxRetries ?? 0 },
     },
     GraphDriver: { Name: 'overlay2', Data: { LowerDir: (c?.process.lowers ?? [record.rootfs]).join(':'), UpperDir: input.upper, WorkDir: input.work } },
   };

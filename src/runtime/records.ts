@@ -11,6 +11,7 @@ import type { RunPlan } from './run-args.js';
 import type { ContainerSource } from './source.js';
 import type { ContainerSpec } from './spec.js';
 import type { ContainerConfigRecord, ProcessRecord } from './state.js';
+import type { HealthPlan, RestartPlan } from './lifecycle-types.js';
 
 /** What an exec into the container needs to know of its process. */
 function processRecord(plan: RunPlan, lowers: string[]): ProcessRecord {
@@ -35,9 +36,10 @@ export function configRecord(
   proc: EffectiveProcess,
   hostname: string,
   plan: RunPlan,
+  lifecycle: { healthcheck?: HealthPlan | undefined; restart: RestartPlan } = { restart: { policy: 'no', maxRetries: 0 } },
 ): ContainerConfigRecord {
   const entrypoint = spec.entrypoint ?? source.config?.Entrypoint ?? undefined;
-  const labels = source.config?.Labels ?? undefined;
+  const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
   return {
     version: 1,
     hostname,
@@ -45,7 +47,7 @@ export function configRecord(
     ...(entrypoint != null && entrypoint.length > 0 ? { entrypoint: [...entrypoint] } : {}),
     cmd: proc.argv.slice(entrypoint?.length ?? 0),
     ...(proc.user !== undefined ? { user: proc.user } : {}),
-    ...(labels != null && Object.keys(labels).length > 0 ? { labels } : {}),
+    ...(Object.keys(labels).length > 0 ? { labels } : {}),
     mounts: (spec.mounts ?? []).map((m) => ({
       type: m.type,
       source: m.type === 'bind' ? m.source : 'tmpfs',
@@ -53,11 +55,14 @@ export function configRecord(
       readonly: m.readonly === true,
     })),
     ...(spec.resources !== undefined ? { resources: { ...spec.resources } } : {}),
-    init: spec.init !== false,
+    // A restart policy needs the init, whatever the spec said.
+    init: spec.init !== false || lifecycle.restart.policy !== 'no',
     privileged: spec.privileged === true,
     readonlyRootfs: spec.readonlyRootfs === true,
     ...(spec.cgroupParent !== undefined ? { cgroupParent: spec.cgroupParent } : {}),
     ...(spec.capAdd !== undefined ? { capAdd: [...spec.capAdd] } : {}),
     ...(spec.capDrop !== undefined ? { capDrop: [...spec.capDrop] } : {}),
+    ...(lifecycle.healthcheck !== undefined ? { healthcheck: lifecycle.healthcheck } : {}),
+    ...(lifecycle.restart.policy !== 'no' ? { restart: lifecycle.restart } : {}),
   };
 }

@@ -49,6 +49,10 @@ export interface RunPlan {
   userns?: UsernsPlan;
   /** A veth pair the shim wires into the container's network namespace before it runs. */
   link?: LinkPlan;
+  /** The restart policy's options (`--restart`, …); see src/runtime/restart.ts. */
+  restartArgs?: readonly string[];
+  /** Where the shim appends the events it alone sees, and the name and image they carry. */
+  events?: { file: string; name?: string; image?: string };
   cmd: readonly string[];
 }
 
@@ -88,6 +92,12 @@ export function runArgs(plan: RunPlan): string[] {
     args.push(...(joined ? [] : usernsArgs(plan.userns)), plan.userns.idmapRoot ? '--idmap-root' : '--userxattr');
   }
   if (plan.link !== undefined) args.push(...linkArgs(plan.link));
+  args.push(...(plan.restartArgs ?? []));
+  if (plan.events !== undefined) {
+    args.push('--events-file', plan.events.file);
+    if (plan.events.name !== undefined) args.push('--event-name', plan.events.name);
+    if (plan.events.image !== undefined) args.push('--event-image', plan.events.image);
+  }
   args.push('--', ...plan.cmd);
   return args;
 }

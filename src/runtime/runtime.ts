@@ -71,6 +71,9 @@ import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type Outp
 import { hostsFile, resolvConf } from './etc-files.js';
 import { containerSource } from './source.js';
 import { configRecord } from './records.js';
+import { healthPlan } from './health.js';
+import { restartArgs, restartPlan } from './restart.js';
+import { announceLaunch, appendEvent, readEvents, shimEvents, type ContainerEvent, type EventsOptions } from './events.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import type { NetworkAttacher, NetworkAttachment } from './network-attach.js';
 
@@ -234,6 +237,7 @@ export class Runtime implements AsyncDisposable {
     const cgroupParent = validateCgroupParent(spec.cgroupParent, 'container spec') ?? this.#cgroupParent;
     const security = securityPlan(spec);
     const network = networkOf(spec, this.#network, this.#networks !== undefined);
+    const restart = restartPlan(spec.restart);
     this.#usernsHost ??= readUsernsHost();
     let userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
     validateNetwork(spec.network, 'container spec: network');
@@ -263,6 +267,7 @@ export class Runtime implements AsyncDisposable {
     const hostname = nsPlan.hostname ?? spec.hostname ?? short;
     const proc = effectiveProcess(spec, source.config, hostname);
     checkProcessStrings(proc);
+    const health = healthPlan(spec.healthcheck, source.config?.Healthcheck, source.config?.Shell);
     const [user] = await Promise.all([
       proc.user === undefined ? ROOT_USER : resolveUserInLayers(source.lowers, proc.user),
       this.#prepare(),
@@ -284,6 +289,7 @@ export class Runtime implements AsyncDisposable {
     const cgroupPlan = planCgroups(spec.resources, this.#cgroupHost, `dockless-${id}`, cgroupParent, devices);
 
     let cleanup = true;
+    let announced = false;
     let named = false;
     let attachment: NetworkAttachment | undefined;
     let cgroupsCreating: Promise<CgroupSet> | undefined;
@@ -370,7 +376,8 @@ export class Runtime implements AsyncDisposable {
         cwd: proc.cwd,
         user,
         env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-        init: spec.init !== false,
+        // The init re-forks the command under a restart policy.
+        init: spec.init !== false || restart.policy !== 'no',
         ...(security.caps !== undefined ? { caps: security.caps } : {}),
         noNewPrivileges: security.noNewPrivileges,
         ...(security.seccomp !== undefined ? { seccomp: security.seccomp } : {}),
@@ -380,6 +387,8 @@ export class Runtime implements AsyncDisposable {
         ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,
         ...(attachment !== undefined ? { link: attachment.link } : {}),
+        restartArgs: restartArgs(restart, paths.restart),
+        events: shimEvents(this.stateDir, spec.name, spec.image),
         ...(start ? {} : { startFifo: paths.fifo }),
         ...(detached ? {} : { dieWithParent: process.pid }),
       };
@@ -394,6 +403,10 @@ export class Runtime implements AsyncDisposable {
         helperStdio = [stdio, stdio, stdio];
       }
       throwIfAborted(signal, context);
+      // Before the helper: the shim may record the command's end (`die`) before this process hears it started.
+      const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
+      announced = true;
+      await announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start);
       const helper = spawnHelper('run', runArgs(plan), {
         stdio: helperStdio,
         detached,
@@ -431,7 +444,7 @@ export class Runtime implements AsyncDisposable {
         if (start) record.started = record.created;
         steps = [
           // Owner-only: it holds the environment.
-          writeJsonAtomic(paths.config, configRecord(spec, source, proc, hostname, plan), 0o600),
+          writeJsonAtomic(paths.config, configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart }), 0o600),
           writeJsonAtomic(paths.record, record),
           helper.next(start ? 'started' : 'created'),
           leasing,
@@ -480,6 +493,7 @@ export class Runtime implements AsyncDisposable {
           leasing?.then((lease) => lease.release(), () => undefined).catch(() => undefined),
         ]);
         for (const r of undone) if (r.status === 'rejected') debug('%s cleanup after a failed launch: %s', short, String(r.reason));
+        if (announced) await appendEvent(this.stateDir, { action: 'remove', id, attributes: spec.name !== undefined ? { name: spec.name } : {} });
       }
     }
   }
@@ -609,6 +623,25 @@ export class Runtime implements AsyncDisposable {
     this.#usernsHost ??= readUsernsHost();
     const userns = planUserns(this.#userns, this.#usernsHost);
     return { helperPath: this.#helperPath, userns: userns?.rootless === true ? userns : undefined };
+  }
+
+  /**
+   * The events of every container of this state directory, from every process
+   * (as `docker events`; see {@link ContainerEventAction}), in the order they
+   * were recorded: past ones from `since` on, then new ones (polled every 100 ms)
+   * until `until` passes or `signal` aborts.
+   *
+   * @throws {@link InvalidArgumentError} for an unknown filter or event name, or a bad time.
+   * @example
+   * ```ts
+   * const ac = new AbortController();
+   * for await (const e of runtime.events({ filters: { event: ['die'] }, signal: ac.signal })) {
+   *   console.log(e.id.slice(0, 12), e.action, e.attributes.exitCode);
+   * }
+   * ```
+   */
+  events(options: EventsOptions = {}): AsyncIterable<ContainerEvent> {
+    return readEvents(this.stateDir, options);
   }
 
   /** The paths of a container; for tests and tools. @internal */

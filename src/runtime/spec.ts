@@ -7,6 +7,7 @@
 import type { ContainerResources } from './cgroups/resources.js';
 import type { SeccompProfile, SeccompSetting } from './seccomp/profile.js';
 import type { UsernsSetting } from './userns.js';
+import type { HealthcheckSpec, RestartPolicy } from './lifecycle-types.js';
 
 /** A host directory or file bind-mounted into the container. */
 export interface BindMount {
@@ -246,6 +247,17 @@ export interface ContainerSpec {
    * @default none: every namespace is the container's own
    */
   namespace?: NamespaceRef;
+  /**
+   * The healthcheck: its fields over the image's `Healthcheck` (`test: 'none'`
+   * disables it); see {@link HealthcheckSpec}. Its status is in
+   * `inspect().State.Health`; `container.waitHealthy()` waits for `healthy`.
+   * @default the image's
+   */
+  healthcheck?: HealthcheckSpec;
+  /** When to start the command again after it ends; see {@link RestartPolicy}. @default 'no' */
+  restart?: RestartPolicy;
+  /** Labels, on top of the image's: in `inspect().Config.Labels` and the `label` filter of `runtime.events()`. @default {} */
+  labels?: Readonly<Record<string, string>>;
 }
 
 /** The resources {@link ContainerSpec.rlimits} can limit (`RLIMIT_*`, lowercase, as `docker run --ulimit` names them). */

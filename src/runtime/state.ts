@@ -6,6 +6,7 @@ import type { HelperRlimit } from './security.js';
 import type { ContainerResources } from './cgroups/resources.js';
 import type { StdioMode } from './spec.js';
 import type { UsernsRecord } from './userns.js';
+import type { HealthPlan, RestartPlan } from './lifecycle-types.js';
 
 /** The record of one container in the state directory, readable by every process. */
 export interface ContainerRecord {
@@ -85,6 +86,10 @@ export interface ContainerConfigRecord {
   cgroupParent?: string;
   capAdd?: string[];
   capDrop?: string[];
+  /** The healthcheck, resolved; absent: none. */
+  healthcheck?: HealthPlan;
+  /** The restart policy, when there is one. */
+  restart?: RestartPlan;
 }
 
 /** What `exit.json` holds: the helper's `exited` status line. */
@@ -126,6 +131,11 @@ export interface ContainerPaths {
   /** `config.json`: see {@link ContainerConfigRecord}. */
   config: string;
   exit: string;
+  /** `restart.json`: the shim's record of restarts. */
+  restart: string;
+  /** `health.json`: the healthcheck's state; `health.lock`: held while a check runs. */
+  health: string;
+  healthLock: string;
   fifo: string;
   target: string;
   /** `networks.json`: the container's networks (see `NetworkSettingsRecord`), written by the network attacher. */
@@ -151,6 +161,9 @@ export function containerPaths(root: string, stateDir: string, id: string): Cont
     record: join(state, 'state.json'),
     config: join(state, 'config.json'),
     exit: join(state, 'exit.json'),
+    restart: join(state, 'restart.json'),
+    health: join(state, 'health.json'),
+    healthLock: join(state, 'health.lock'),
     fifo: join(state, 'start.fifo'),
     target: join(state, 'rootfs'),
     networks: join(state, 'networks.json'),

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { CONFIG_FD_OPTION, encodeConfig, HELPER_OPS, HELPER_PROTOCOL_VERSION, StatusLineDecoder } from '../../src/helper/protocol.js';
 import { HelperError, InvalidArgumentError } from '../../src/errors.js';
 import { errorFromStatus, spawnHelper } from '../../src/helper/spawn.js';
+import { restartArgs } from '../../src/runtime/restart.js';
 import { runArgs, SECCOMP_FD, type RunPlan } from '../../src/runtime/run-args.js';
 
 const nativeDir = join(import.meta.dirname, '..', '..', 'native');
@@ -116,6 +117,7 @@ test('the run options runArgs emits are all parsed by the helper', async () => {
     masked: ['/m'], readonlyPaths: ['/r'], readonlyRootfs: true, cwd: '/', user: { uid: 0, gid: 0, groups: [1] },
     env: ['A=b'], init: true, caps: 0n, noNewPrivileges: true, seccomp: Buffer.alloc(8),
     rlimits: [{ name: 'core', soft: '0', hard: '0' }], startFifo: '/f', dieWithParent: 1, exitFile: '/e', cmd: ['x'],
+    restartArgs: restartArgs({ policy: 'on-failure', maxRetries: 3 }, '/r.json'), events: { file: '/ev', name: 'n', image: 'i' },
   };
   const options = runArgs(plan).filter((a) => /^--[a-z]/.test(a));
   for (const option of new Set(options)) assert.match(text, new RegExp(`"${option}"`), `${option} not parsed by the helper`);

@@ -56,7 +56,10 @@ test('inspectOf: Docker names and zero values for a running container', () => {
     OOMKilled: false,
     StartedAt: '2026-01-01T00:00:01.000Z',
     FinishedAt: ZERO_TIME,
+    Restarting: false,
   });
+  assert.equal(i.RestartCount, 0);
+  assert.deepEqual(i.HostConfig.RestartPolicy, { Name: 'no', MaximumRetryCount: 0 });
   assert.deepEqual(i.Config.Entrypoint, ['/docker-entrypoint.sh']);
   assert.deepEqual(i.Config.Cmd, ['nginx', '-g', 'daemon off;']);
   assert.equal(i.Config.User, '');
