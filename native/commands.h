@@ -13,5 +13,6 @@ int cmd_rm(int argc, char **argv);
 int cmd_syncfs(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_seal(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
 
 #endif

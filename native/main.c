@@ -21,6 +21,7 @@ static const struct {
 	{"syncfs", cmd_syncfs},
 	{"version", cmd_version},
 	{"seal", cmd_seal},
+	{"forward", cmd_forward},
 };
 
 char **dl_main_argv;
@@ -40,7 +41,7 @@ int main(int argc, char **argv)
 	 * (PROTOCOL.md). A workload gets SIG_DFL back before its execve. */
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
-		dl_usage(NULL, "usage: dockless-helper run|exec|meta|xattrs|rm|syncfs|version|seal [OPTIONS…] [-- ARGS…]");
+		dl_usage(NULL, "usage: dockless-helper run|exec|meta|xattrs|rm|syncfs|version|seal|forward [OPTIONS…] [-- ARGS…]");
 	dl_config_argv(&argc, &argv);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)

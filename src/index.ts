@@ -53,6 +53,7 @@ export {
   SECCOMP_FLAGS,
   SECCOMP_OPERATORS,
   seccompUnconfined,
+  parsePortSpec,
 } from './runtime/index.js';
 export type {
   BindMount,
@@ -76,11 +77,15 @@ export type {
   InspectConfig,
   InspectHostConfig,
   InspectMount,
+  InspectPorts,
   InspectState,
   LaunchOptions,
   MountSpec,
   OutputOptions,
   OutputResult,
+  PortProtocol,
+  PortSpec,
+  PublishedPort,
   RemoveOptions,
   Rlimit,
   RlimitName,

@@ -24,6 +24,8 @@ import {
 } from './state.js';
 import { removeContainerDir, type IdMap } from './userns.js';
 import { exitFromStatus } from './exit-status.js';
+import { endRecordedHelper } from './forwarder.js';
+import type { PublishedPort } from './ports.js';
 import { startExec, type ExecOptions, type ExecProcess } from './exec.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
 
@@ -149,6 +151,20 @@ export class Container implements AsyncDisposable {
       ...(this.#exit !== undefined ? { exit: this.#exit } : {}),
       ...(this.#record.userns !== undefined ? { userns: this.#record.userns } : {}),
     };
+  }
+
+  /**
+   * The container's published ports as bound (a host port 0 in the spec is the
+   * port the kernel chose), also for containers of other processes.
+   *
+   * @example
+   * ```ts
+   * await using db = await runtime.run({ image: 'postgres:16', ports: ['127.0.0.1::5432'] });
+   * const [{ hostIp, host }] = db.ports(); // connect to hostIp:host
+   * ```
+   */
+  ports(): PublishedPort[] {
+    return (this.#record.ports ?? []).map((p) => ({ ...p }));
   }
 
   /**
@@ -566,6 +582,7 @@ export class Container implements AsyncDisposable {
       await this.wait();
     }
     if (this.#helper !== undefined) await this.#helper.exit;
+    await endRecordedHelper(this.#record.forwarder);
     await this.#cgroups?.remove(`remove container ${this.id}`);
     this.#status = 'removed';
     await this.#onRemove(this);

@@ -48,3 +48,5 @@ export type {
   SeccompValue,
 } from './seccomp/profile.js';
 export type { ContainerResources, ContainerStats } from './cgroups/resources.js';
+export { parsePortSpec } from './ports.js';
+export type { InspectPorts, PortProtocol, PortSpec, PublishedPort } from './ports.js';

@@ -6,6 +6,7 @@
  */
 
 import { CPU_PERIOD_US } from './cgroups/policy.js';
+import { inspectPorts, type InspectPorts } from './ports.js';
 import type { ContainerConfigRecord, ContainerRecord } from './state.js';
 
 /** The `State` part of {@link ContainerInspect}. */
@@ -123,6 +124,11 @@ export interface ContainerInspect {
   Mounts: InspectMount[];
   /** Its limits and security settings. */
   HostConfig: InspectHostConfig;
+  /** Its network, as Docker's `NetworkSettings`. */
+  NetworkSettings: {
+    /** The published ports: `{ '5432/tcp': [{ HostIp: '127.0.0.1', HostPort: '49153' }] }`. */
+    Ports: InspectPorts;
+  };
   /** The overlay's directories, as Docker's `GraphDriver`. */
   GraphDriver: {
     /** Always `overlay2`, as Docker names an overlayfs root. */
@@ -208,6 +214,7 @@ export function inspectOf(input: InspectInput): ContainerInspect {
       CapDrop: c?.capDrop ?? null,
       UsernsMode: record.userns !== undefined ? '' : 'host',
     },
+    NetworkSettings: { Ports: inspectPorts(record.ports ?? []) },
     GraphDriver: { Name: 'overlay2', Data: { LowerDir: (c?.process.lowers ?? [record.rootfs]).join(':'), UpperDir: input.upper, WorkDir: input.work } },
   };
 }

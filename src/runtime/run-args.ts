@@ -43,6 +43,8 @@ export interface RunPlan {
   cgroups?: readonly string[];
   /** A user namespace for the container; see src/runtime/userns.ts. */
   userns?: UsernsPlan;
+  /** Have the shim report paths to the container's network (and user) namespace, for the port forwarder. */
+  reportNetns?: boolean;
   cmd: readonly string[];
 }
 
@@ -75,6 +77,7 @@ export function runArgs(plan: RunPlan): string[] {
   if (plan.dieWithParent !== undefined) args.push('--die-with-parent', String(plan.dieWithParent));
   if (plan.exitFile !== undefined) args.push('--exit-file', plan.exitFile);
   for (const dir of plan.cgroups ?? []) args.push('--cgroup', dir);
+  if (plan.reportNetns === true) args.push('--report-netns');
   if (plan.userns !== undefined) args.push(...usernsArgs(plan.userns), plan.userns.idmapRoot ? '--idmap-root' : '--userxattr');
   args.push('--', ...plan.cmd);
   return args;

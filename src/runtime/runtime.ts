@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
 import { chown, mkdir, open, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
@@ -60,6 +61,8 @@ import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type Outp
 import { hostsFile, resolvConf } from './etc-files.js';
 import { containerSource } from './source.js';
 import { configRecord } from './records.js';
+import { Forwarder } from './forwarder.js';
+import { forwardTarget, planPublish } from './publish.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 
 const debug = createDebug('dockless:runtime');
@@ -218,6 +221,7 @@ export class Runtime implements AsyncDisposable {
     const security = securityPlan(spec);
     this.#usernsHost ??= readUsernsHost();
     const userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
+    const publish = planPublish(spec, userns?.rootless === true);
     let context = `${start ? 'run' : 'create'} container`;
     const source = await containerSource(spec, this.#store, this.root);
     throwIfAborted(signal, context);
@@ -261,6 +265,9 @@ export class Runtime implements AsyncDisposable {
     let named = false;
     let cgroupsCreating: Promise<CgroupSet> | undefined;
     let leasing: Promise<Lease> | undefined;
+    let forwarder: Forwarder | undefined;
+    // Outbound access is set up before the workload runs: it waits on the start fifo meanwhile.
+    const gated = start && publish?.outbound === true;
     // FileHandles, closed through themselves: closing a handle's raw fd would leave the handle
     // to close that fd number again when it is garbage-collected, by then maybe another file's.
     const logs: FileHandle[] = [];
@@ -341,7 +348,8 @@ export class Runtime implements AsyncDisposable {
         cgroups: cgroups.dirs,
         ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,
-        ...(start ? {} : { startFifo: paths.fifo }),
+        ...(start && !gated ? {} : { startFifo: paths.fifo }),
+        ...(publish !== undefined ? { reportNetns: true } : {}),
         ...(detached ? {} : { dieWithParent: process.pid }),
       };
 
@@ -355,6 +363,14 @@ export class Runtime implements AsyncDisposable {
         helperStdio = [stdio, stdio, stdio];
       }
       throwIfAborted(signal, context);
+      if (publish !== undefined) {
+        forwarder = await Forwarder.bind({
+          ports: publish.ports,
+          detached,
+          context,
+          ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+        });
+      }
       const helper = spawnHelper('run', runArgs(plan), {
         stdio: helperStdio,
         detached,
@@ -368,6 +384,11 @@ export class Runtime implements AsyncDisposable {
       let steps: (Promise<unknown> | undefined)[] = [];
       try {
         const { pid } = await raceAbort(helper.next('pid'), signal, context);
+        if (forwarder !== undefined) {
+          const ns = await helper.next('netns');
+          await raceAbort(forwarder.attach(forwardTarget(publish!, pid, processStartTime(pid) ?? 0, ns)), signal, context);
+          if (gated) await openStartGate(paths.fifo);
+        }
         record = {
           version: 1,
           id,
@@ -384,6 +405,7 @@ export class Runtime implements AsyncDisposable {
           stdio,
           ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
           ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
+          ...(forwarder !== undefined ? { ports: [...forwarder.ports], forwarder: forwarder.record } : {}),
         };
         if (start) record.started = record.created;
         steps = [
@@ -434,6 +456,7 @@ export class Runtime implements AsyncDisposable {
           removeContainerDir(paths.bundle, userns, this.#helperPath),
           cgroupsCreating?.then((set) => set.remove(), () => undefined).catch(() => undefined),
           leasing?.then((lease) => lease.release(), () => undefined).catch(() => undefined),
+          forwarder?.kill(),
         ]);
         for (const r of undone) if (r.status === 'rejected') debug('%s cleanup after a failed launch: %s', short, String(r.reason));
       }
@@ -558,6 +581,17 @@ export class Runtime implements AsyncDisposable {
   pathsOf(id: string): ContainerPaths {
     return containerPaths(this.root, this.stateDir, id);
   }
+}
+
+/** Lets a container made to wait on its start fifo go on, as `container.start()` does. */
+async function openStartGate(fifo: string): Promise<void> {
+  const handle = await open(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+  try {
+    await handle.write(Buffer.from([1]));
+  } finally {
+    await handle.close();
+  }
+  await rm(fifo, { force: true });
 }
 
 function leaseId(containerId: string): string {

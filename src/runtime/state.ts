@@ -6,6 +6,8 @@ import type { HelperRlimit } from './security.js';
 import type { ContainerResources } from './cgroups/resources.js';
 import type { StdioMode } from './spec.js';
 import type { UsernsRecord } from './userns.js';
+import type { PublishedPort } from './ports.js';
+import type { HelperPidRecord } from './forwarder.js';
 
 /** The record of one container in the state directory, readable by every process. */
 export interface ContainerRecord {
@@ -33,6 +35,10 @@ export interface ContainerRecord {
   cgroups?: CgroupRecord[];
   /** The container's user namespace, when it has one. */
   userns?: UsernsRecord;
+  /** Its published ports, as bound. */
+  ports?: PublishedPort[];
+  /** Its port forwarder (and outbound network) process, ended with the container. */
+  forwarder?: HelperPidRecord;
 }
 
 /**
