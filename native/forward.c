@@ -296,22 +296,46 @@ static int read_target(struct target *t, struct dl_error *e)
 	return 0;
 }
 
-static int join(const char *path, int type, struct dl_error *e)
+/* Both opened before either is joined: once in the container's user namespace,
+ * no process may open the shim's files any more (it is no longer in the shim's
+ * user namespace, and ptrace access across them takes CAP_SYS_PTRACE in the host's). */
+static int open_ns(const struct target *t, int *net, int *user, struct dl_error *e)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return dl_fail_errno(e, "setns", path, "open `%s`", path);
-	if (setns(fd, type) < 0)
-		return dl_fail_errno(e, "setns", path, "setns `%s`", path);
+	*net = open(t->netns, O_RDONLY | O_CLOEXEC);
+	if (*net < 0)
+		return dl_fail_errno(e, "setns", t->netns, "open `%s`", t->netns);
+	if (t->userns[0] != '\0') {
+		*user = open(t->userns, O_RDONLY | O_CLOEXEC);
+		if (*user < 0)
+			return dl_fail_errno(e, "setns", t->userns, "open `%s`", t->userns);
+	}
 	return 0;
 }
 
-static pid_t start_outbound(char **argv, struct dl_error *e)
+static int join(const struct target *t, int net, int user, struct dl_error *e)
+{
+	if (user >= 0 && setns(user, CLONE_NEWUSER) < 0)
+		return dl_fail_errno(e, "setns", t->userns, "setns `%s`", t->userns);
+	if (setns(net, CLONE_NEWNET) < 0)
+		return dl_fail_errno(e, "setns", t->netns, "setns `%s`", t->netns);
+	return 0;
+}
+
+/* The outbound helper's stderr, read for the error message when it fails. */
+static int outbound_err = -1;
+
+/* The helper gets the namespaces as its fds 3 (net) and 4 (user), which it
+ * opens as /proc/self/fd/3 and /proc/self/fd/4: for the same reason as in
+ * open_ns, it could not open the shim's once it joined the user namespace. */
+static pid_t start_outbound(char **argv, int net, int user, struct dl_error *e)
 {
 	pid_t parent = getpid();
-	pid_t pid = fork();
+	int errp[2];
+	pid_t pid;
 
+	if (pipe2(errp, O_CLOEXEC) < 0)
+		return dl_fail_errno(e, "pipe", "", "pipe2 `%s`", argv[0]);
+	pid = fork();
 	if (pid < 0)
 		return dl_fail_errno(e, "fork", "", "fork `%s`", argv[0]);
 	if (pid == 0) {
@@ -325,13 +349,45 @@ static pid_t start_outbound(char **argv, struct dl_error *e)
 			dup2(null, STDIN_FILENO);
 			dup2(null, STDOUT_FILENO);
 		}
+		dup2(errp[1], STDERR_FILENO);
+		/* Through a number above both targets: NET or USER may already be 3 or 4. */
+		net = fcntl(net, F_DUPFD, 10);
+		user = user >= 0 ? fcntl(user, F_DUPFD, 10) : -1;
+		if (net < 0 || dup2(net, 3) < 0 || (user >= 0 && dup2(user, 4) < 0))
+			_exit(127);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* Debian 12's pasta takes `signal(SIGPIPE, SIG_IGN)` returning SIG_IGN (inherited from
+		 * this process) for a failure, and exits "Couldn't install signal handlers". */
+		signal(SIGPIPE, SIG_DFL);
 		execv(argv[0], argv);
 		dprintf(STDERR_FILENO, "dockless-helper forward: execv `%s`: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	close(errp[1]);
+	outbound_err = errp[0];
+	fcntl(outbound_err, F_SETFL, O_NONBLOCK);
 	return pid;
+}
+
+/* The end of what the outbound helper wrote on stderr, its lines joined by "; ". */
+static const char *outbound_said(void)
+{
+	static char buf[4096];
+	size_t len = 0;
+	ssize_t n;
+	char *p;
+
+	while (outbound_err >= 0 && len < sizeof buf - 1 &&
+	       (n = read(outbound_err, buf + len, sizeof buf - 1 - len)) > 0)
+		len += (size_t)n;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		len--;
+	buf[len] = '\0';
+	for (p = buf; *p; p++)
+		if (*p == '\n')
+			*p = ';';
+	return len > 200 ? buf + len - 200 : buf;
 }
 
 static bool has_default_route(void)
@@ -376,13 +432,13 @@ static int wait_outbound(pid_t pid, const char *name, unsigned timeout_ms, struc
 		if (has_default_route())
 			return 0;
 		if (waitpid(pid, &status, WNOHANG) == pid)
-			return dl_fail(e, ENETUNREACH, "outbound", "", "%s `%s`: exited with %d before the network was set up", "run",
-				       name, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+			return dl_fail(e, ENETUNREACH, "outbound", "", "run `%s`: exited with %d before the network was set up: %s",
+				       name, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), outbound_said());
 		if (now_ms() >= deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 			return dl_fail(e, ETIMEDOUT, "outbound", "",
-				       "run `%s`: no network after %u ms (can it open /dev/net/tun?)", name, timeout_ms);
+				       "run `%s`: no network after %u ms (can it open /dev/net/tun?) %s", name, timeout_ms, outbound_said());
 		}
 		usleep(5000);
 	}
@@ -740,7 +796,7 @@ int cmd_forward(int argc, char **argv)
 	static struct forward_config c;
 	struct dl_error e;
 	struct target t = {0};
-	_cleanup_close_ int pidfd = -1;
+	_cleanup_close_ int pidfd = -1, net = -1, user = -1;
 	pid_t outbound = -1;
 	int r;
 
@@ -782,13 +838,15 @@ int cmd_forward(int argc, char **argv)
 			goto fail;
 		}
 	}
+	if (open_ns(&t, &net, &user, &e) < 0)
+		goto fail;
 	/* Forked before the joins: the outbound helper works from the host's namespaces. */
 	if (t.outbound != NULL) {
-		outbound = start_outbound(t.outbound, &e);
+		outbound = start_outbound(t.outbound, net, user, &e);
 		if (outbound < 0)
 			goto fail;
 	}
-	if ((t.userns[0] != '\0' && join(t.userns, CLONE_NEWUSER, &e) < 0) || join(t.netns, CLONE_NEWNET, &e) < 0)
+	if (join(&t, net, user, &e) < 0)
 		goto fail;
 	/* A change of credentials (the user namespace) may clear it. */
 	if (c.die_with_parent) {

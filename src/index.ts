@@ -87,6 +87,7 @@ export type {
   PortSpec,
   PublishedPort,
   RemoveOptions,
+  RootlessOutbound,
   Rlimit,
   RlimitName,
   RuntimeOptions,

@@ -167,27 +167,39 @@ export async function endRecordedHelper(record: HelperPidRecord | undefined): Pr
 }
 
 /** The outbound helpers a rootless container's network can use, first found first. */
-const OUTBOUND_TOOLS = ['pasta', 'slirp4netns'] as const;
+const OUTBOUND_TOOLS = ['slirp4netns', 'pasta'] as const;
+
+/** Which outbound helper to use; see `RuntimeOptions.rootlessOutbound`. */
+export type OutboundChoice = 'auto' | (typeof OUTBOUND_TOOLS)[number] | 'none';
 const BIN_DIRS = ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/bin', '/sbin'];
 
 /**
  * The argv of the outbound helper for a container's namespaces: pasta (as
  * podman runs it, but with every port forwarding off: inbound is the
  * forwarder's, and pasta's own loses UDP replies to 127.0.0.1 and times out for
- * TCP to the host's own address on Debian 12), else slirp4netns. Undefined when
- * neither is installed.
+ * TCP to the host's own address on Debian 12) or slirp4netns; `'auto'` takes
+ * slirp4netns first, as Debian 12's pasta (2023-03) hangs on connections to the
+ * host's own addresses, which hairpin needs. The forwarder
+ * hands it the namespaces as its fds 3 (net) and 4 (user, when `userns`).
+ * Undefined when neither is installed.
  */
-export function outboundArgv(netns: string, userns: string | undefined): string[] | undefined {
-  for (const tool of OUTBOUND_TOOLS) {
+export function outboundArgv(userns: boolean, choice: OutboundChoice = 'auto'): string[] | undefined {
+  const net = '/proc/self/fd/3';
+  const user = '/proc/self/fd/4';
+  if (choice === 'none') return undefined;
+  for (const tool of choice === 'auto' ? OUTBOUND_TOOLS : [choice]) {
     const dir = BIN_DIRS.find((d) => existsSync(`${d}/${tool}`));
     if (dir === undefined) continue;
     const path = `${dir}/${tool}`;
     if (tool === 'pasta') {
-      return [path, '--config-net', '--foreground', '--quiet', '-t', 'none', '-u', 'none', '-T', 'none', '-U', 'none',
-        ...(userns !== undefined ? ['--userns', userns] : ['--netns-only']), '--netns', netns];
+      // Its own addresses, as slirp4netns's: with the host's copied in, the host's address
+      // would be the container's own, and a container could not reach another's published port there.
+      return [path, '--config-net', '--foreground', '--quiet', '--ipv4-only', '-a', '10.0.2.100', '-n', '24', '-g', '10.0.2.2',
+        '-t', 'none', '-u', 'none', '-T', 'none', '-U', 'none',
+        ...(userns ? ['--userns', user] : ['--netns-only']), '--netns', net];
     }
     return [path, '--configure', '--mtu=65520', '--disable-host-loopback', '--netns-type=path',
-      ...(userns !== undefined ? [`--userns-path=${userns}`] : []), netns, 'tap0'];
+      ...(userns ? [`--userns-path=${user}`] : []), net, 'tap0'];
   }
   return undefined;
 }

@@ -7,7 +7,7 @@
  */
 
 export { Runtime } from './runtime.js';
-export type { LaunchOptions, RuntimeOptions } from './runtime.js';
+export type { LaunchOptions, RootlessOutbound, RuntimeOptions } from './runtime.js';
 export { Container } from './container.js';
 export type { ExecOutputOptions } from './container.js';
 export { ExecProcess } from './exec.js';

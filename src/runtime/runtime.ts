@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
 import { chown, mkdir, open, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
@@ -34,7 +33,7 @@ import {
   type ContainerRecord,
 } from './state.js';
 import { resolveUserInLayers, type ResolvedUser } from './user.js';
-import type { LaunchOptions, RuntimeOptions } from './options.js';
+import type { LaunchOptions, RootlessOutbound, RuntimeOptions } from './options.js';
 import { claimName, pruneNames, readNameClaim, releaseName } from './names.js';
 import { pruneLeftovers } from './prune.js';
 import {
@@ -62,12 +61,12 @@ import { hostsFile, resolvConf } from './etc-files.js';
 import { containerSource } from './source.js';
 import { configRecord } from './records.js';
 import { Forwarder } from './forwarder.js';
-import { forwardTarget, planPublish } from './publish.js';
+import { checkOutboundChoice, forwardTarget, openStartGate, planPublish } from './publish.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 
 const debug = createDebug('dockless:runtime');
 
-export type { LaunchOptions, RuntimeOptions } from './options.js';
+export type { LaunchOptions, RootlessOutbound, RuntimeOptions } from './options.js';
 
 const ID_RE = /^[0-9a-f]{64}$/;
 const ROOT_USER: ResolvedUser = { uid: 0, gid: 0, groups: [], home: '/root' };
@@ -98,6 +97,7 @@ export class Runtime implements AsyncDisposable {
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
   readonly #userns: UsernsSetting | undefined;
+  readonly #outbound: RootlessOutbound;
   #usernsHost: UsernsHost | undefined;
   #cgroupHost: CgroupHost | undefined;
   #cgroupMounts: CgroupMount[] | undefined;
@@ -121,6 +121,7 @@ export class Runtime implements AsyncDisposable {
     this.#ownerStart = selfStartTime();
     this.#cgroupParent = validateCgroupParent(options.cgroupParent, 'runtime options');
     this.#userns = options.userns;
+    this.#outbound = checkOutboundChoice(options.rootlessOutbound);
   }
 
   #prepare(): Promise<void> {
@@ -221,7 +222,7 @@ export class Runtime implements AsyncDisposable {
     const security = securityPlan(spec);
     this.#usernsHost ??= readUsernsHost();
     const userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
-    const publish = planPublish(spec, userns?.rootless === true);
+    const publish = planPublish(spec, userns?.rootless === true, this.#outbound);
     let context = `${start ? 'run' : 'create'} container`;
     const source = await containerSource(spec, this.#store, this.root);
     throwIfAborted(signal, context);
@@ -581,17 +582,6 @@ export class Runtime implements AsyncDisposable {
   pathsOf(id: string): ContainerPaths {
     return containerPaths(this.root, this.stateDir, id);
   }
-}
-
-/** Lets a container made to wait on its start fifo go on, as `container.start()` does. */
-async function openStartGate(fifo: string): Promise<void> {
-  const handle = await open(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
-  try {
-    await handle.write(Buffer.from([1]));
-  } finally {
-    await handle.close();
-  }
-  await rm(fifo, { force: true });
 }
 
 function leaseId(containerId: string): string {
