@@ -9,7 +9,7 @@ import type { HelperProcess } from '../helper/index.js';
 import type { ExitedStatus } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { cgroupPids, isFrozen, setFrozen } from './cgroups/freezer.js';
-import { copyInto, copyOutOf, type ContainerFiles, type CopyInOptions, type CopyOutOptions } from './container-files.js';
+import { copyInto, copyOutOf, reachable, type ContainerFiles, type CopyInOptions, type CopyOutOptions } from './container-files.js';
 import { inspectOf, type ContainerInspect } from './inspect.js';
 import { listProcesses, type ContainerProcess } from './top.js';
 import type { ContainerStats } from './cgroups/resources.js';
@@ -153,16 +153,7 @@ export class Container implements AsyncDisposable {
     };
   }
 
-  /**
-   * The container's published ports as bound (a host port 0 in the spec is the
-   * port the kernel chose), also for containers of other processes.
-   *
-   * @example
-   * ```ts
-   * await using db = await runtime.run({ image: 'postgres:16', ports: ['127.0.0.1::5432'] });
-   * const [{ hostIp, host }] = db.ports(); // connect to hostIp:host
-   * ```
-   */
+  /** The published ports as bound (for a host port 0, the one the kernel chose), also for containers of other processes: `const [{ hostIp, host }] = c.ports()`. */
   ports(): PublishedPort[] {
     return (this.#record.ports ?? []).map((p) => ({ ...p }));
   }
@@ -596,16 +587,6 @@ export class Container implements AsyncDisposable {
   /** Kills (if needed) and removes the container; for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.remove({ force: true });
-  }
-}
-
-/** Whether a directory can be opened (`/proc/<pid>/root` needs ptrace access to the process). */
-async function reachable(dir: string): Promise<boolean> {
-  try {
-    await (await open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY)).close();
-    return true;
-  } catch {
-    return false;
   }
 }
 
