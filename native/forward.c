@@ -824,22 +824,22 @@ int cmd_forward(int argc, char **argv)
 		goto fail;
 	if (r > 0)
 		return DL_EXIT_OK; /* the caller gave up: no container */
+	/* A quick command may be over already: then there is nothing to forward, and no failure. */
 	pidfd = (int)syscall(SYS_pidfd_open, t.pid, 0);
+	if (pidfd < 0 && errno == ESRCH)
+		goto gone;
 	if (pidfd < 0) {
 		dl_fail_errno(&e, "forward target", "", "pidfd_open `%d`", (int)t.pid);
 		goto fail;
 	}
-	{
-		unsigned long long start = stat_start_time(t.pid, &e);
-		if (start == 0)
-			goto fail;
-		if (start != t.start) {
-			dl_fail(&e, ESRCH, "forward target", "", "pid `%d`: not the container's process", (int)t.pid);
-			goto fail;
-		}
-	}
-	if (open_ns(&t, &net, &user, &e) < 0)
+	if (stat_start_time(t.pid, &e) != t.start)
+		goto gone;
+	if (open_ns(&t, &net, &user, &e) < 0) {
+		/* The shim holding the namespaces ends with the container. */
+		if (poll(&(struct pollfd){.fd = pidfd, .events = POLLIN}, 1, 0) == 1)
+			goto gone;
 		goto fail;
+	}
 	/* Forked before the joins: the outbound helper works from the host's namespaces. */
 	if (t.outbound != NULL) {
 		outbound = start_outbound(t.outbound, net, user, &e);
@@ -863,6 +863,9 @@ int cmd_forward(int argc, char **argv)
 	}
 	if (outbound > 0)
 		kill(outbound, SIGKILL);
+	return DL_EXIT_OK;
+gone:
+	dl_status_simple("ready");
 	return DL_EXIT_OK;
 fail:
 	if (outbound > 0)
