@@ -97,6 +97,7 @@ struct udp_session {
 };
 
 static int ep = -1;
+static volatile sig_atomic_t terminated;
 static struct conn *conns;
 /* Closed during one batch of events, freed after it: a later event of the batch may point to them. */
 static struct conn *dead;
@@ -420,6 +421,16 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Ends the outbound helper and waits for it: nothing of the container's network outlives this process. */
+static void end_outbound(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 /* The outbound helper (pasta, slirp4netns) is ready once the namespace has its
  * default route. An old pasta that cannot open /dev/net/tun hangs instead of
  * failing: hence the deadline. */
@@ -435,8 +446,7 @@ static int wait_outbound(pid_t pid, const char *name, unsigned timeout_ms, struc
 			return dl_fail(e, ENETUNREACH, "outbound", "", "run `%s`: exited with %d before the network was set up: %s",
 				       name, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), outbound_said());
 		if (now_ms() >= deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
+			end_outbound(pid);
 			return dl_fail(e, ETIMEDOUT, "outbound", "",
 				       "run `%s`: no network after %u ms (can it open /dev/net/tun?) %s", name, timeout_ms, outbound_said());
 		}
@@ -738,6 +748,12 @@ static int set_target(const char *ip, struct dl_error *e)
 	return dl_fail(e, EINVAL, "forward target", "", "inet_pton `%s`", ip);
 }
 
+static void on_term(int sig)
+{
+	(void)sig;
+	terminated = 1;
+}
+
 static int serve(struct forward_config *c, int pidfd)
 {
 	struct handle listen_h[MAX_PORTS], pid_h = {.kind = K_PIDFD};
@@ -754,6 +770,8 @@ static int serve(struct forward_config *c, int pidfd)
 	for (;;) {
 		int n = epoll_wait(ep, events, 64, sessions != NULL ? 5000 : -1);
 
+		if (terminated)
+			return 0;
 		if (n < 0 && errno != EINTR)
 			return -1;
 		for (int i = 0; i < n; i++) {
@@ -857,19 +875,19 @@ int cmd_forward(int argc, char **argv)
 	if (outbound > 0 && wait_outbound(outbound, t.outbound[0], c.ready_timeout_ms, &e) < 0)
 		goto fail;
 	dl_status_simple("ready");
+	/* SIGTERM (remove) ends it through the loop, so that the outbound helper is reaped first. */
+	sigaction(SIGTERM, &(struct sigaction){.sa_handler = on_term}, NULL);
 	if (serve(&c, pidfd) < 0) {
 		dl_fail_errno(&e, "epoll_wait", "", "epoll_wait `forward`");
 		goto fail;
 	}
-	if (outbound > 0)
-		kill(outbound, SIGKILL);
+	end_outbound(outbound);
 	return DL_EXIT_OK;
 gone:
 	dl_status_simple("ready");
 	return DL_EXIT_OK;
 fail:
-	if (outbound > 0)
-		kill(outbound, SIGKILL);
+	end_outbound(outbound);
 	dl_status_error(&e);
 	return DL_EXIT_FAILED;
 }

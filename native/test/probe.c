@@ -318,6 +318,33 @@ static int ask_tcp(const char *host, int port, const char *msg)
 	return 0;
 }
 
+/* Sends MIB MiB to HOST:PORT (a sink-tcp), and prints the byte count the sink read and the seconds it took. */
+static int send_tcp(const char *host, int port, int mib)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+	static char buf[1 << 20];
+	char reply[64];
+	struct timespec t0, t1;
+	ssize_t n;
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+		return fail_errno(EINVAL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0)
+		return fail_errno(errno);
+	for (int i = 0; i < mib; i++)
+		for (size_t off = 0; off < sizeof buf; off += (size_t)n)
+			if ((n = write(s, buf + off, sizeof buf - off)) <= 0)
+				return fail_errno(errno);
+	shutdown(s, SHUT_WR);
+	n = read(s, reply, sizeof reply - 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	reply[n > 0 ? n - 1 : 0] = '\0';
+	printf("%s %.6f\n", reply, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *q = argc > 1 ? argv[1] : "";
@@ -618,6 +645,9 @@ int main(int argc, char **argv)
 	} else if (strcmp(q, "echo-udp") == 0) {
 		need(argc, 1);
 		return echo_udp(atoi(argv[2]));
+	} else if (strcmp(q, "send-tcp") == 0) {
+		need(argc, 3);
+		return send_tcp(argv[2], atoi(argv[3]), atoi(argv[4]));
 	} else if (strcmp(q, "ask-tcp") == 0) {
 		need(argc, 3);
 		return ask_tcp(argv[2], atoi(argv[3]), argv[4]);
@@ -627,7 +657,7 @@ int main(int argc, char **argv)
 				"spawn-zombie|signal-wait|ps|isatty|caps|sethostname NAME|unshare-user|ptrace PID|"
 				"open-fd N|open PATH r|w|rw|readlink PATH|chown PATH UID GID|mkdir PATH|init-module|"
 				"finit-module|capset-raise N|status FIELD|rlimit NAME|hog MB|fork-bomb|ptrace-keyctl PID|keyring|"
-				"serve-tcp PORT|sink-tcp PORT|echo-udp PORT|ask-tcp HOST PORT MSG\n");
+				"serve-tcp PORT|sink-tcp PORT|echo-udp PORT|ask-tcp HOST PORT MSG|send-tcp HOST PORT MIB\n");
 		return 2;
 	}
 	return 0;

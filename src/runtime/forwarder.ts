@@ -122,8 +122,10 @@ export class Forwarder {
 
   /** Ends the forwarder (and its outbound helper) and waits for it. */
   async kill(): Promise<void> {
-    this.#helper.child.kill('SIGKILL');
+    this.#helper.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.#helper.child.kill('SIGKILL'), 1000);
     await this.#helper.exit;
+    clearTimeout(timer);
   }
 }
 
@@ -150,15 +152,15 @@ function outboundError(error: unknown, context: string, tool: string | undefined
 }
 
 /**
- * Ends a recorded helper process (a forwarder) unless its pid now names
- * another process, and waits up to a second for it to be gone.
+ * Ends a recorded forwarder unless its pid now names another process: SIGTERM
+ * (it reaps its outbound helper first), SIGKILL after a second; waits until it is gone.
  */
 export async function endRecordedHelper(record: HelperPidRecord | undefined): Promise<void> {
   if (record === undefined || record.pid <= 0) return;
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 200; i++) {
     if (processStartTime(record.pid) !== record.start) return;
     try {
-      process.kill(record.pid, 'SIGKILL');
+      process.kill(record.pid, i < 100 ? 'SIGTERM' : 'SIGKILL');
     } catch {
       return;
     }
