@@ -73,6 +73,7 @@ struct handle {
 	enum kind kind;
 	int side; /* K_CONN: 0 the host's end, 1 the container's */
 	void *owner;
+	uint32_t events; /* as registered, so that an unchanged interest costs no epoll_ctl */
 };
 
 struct conn {
@@ -161,8 +162,6 @@ static void parse_args(int argc, char **argv, struct forward_config *c)
 			dl_usage("forward", "unknown option `%s`", a);
 		}
 	}
-	if (c->n_ports == 0)
-		dl_usage("forward", "no --port");
 }
 
 static void fill_addr(struct sockaddr_storage *ss, socklen_t *len, int family, const char *ip, unsigned port)
@@ -458,6 +457,9 @@ static void ep_set(int fd, struct handle *h, uint32_t events, bool add)
 {
 	struct epoll_event ev = {.events = events, .data.ptr = h};
 
+	if (!add && h->events == events)
+		return;
+	h->events = events;
 	epoll_ctl(ep, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
 }
 

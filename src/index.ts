@@ -77,6 +77,7 @@ export type {
   InspectConfig,
   InspectHostConfig,
   InspectMount,
+  InspectPortBinding,
   InspectPorts,
   InspectState,
   LaunchOptions,

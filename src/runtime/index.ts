@@ -49,4 +49,4 @@ export type {
 } from './seccomp/profile.js';
 export type { ContainerResources, ContainerStats } from './cgroups/resources.js';
 export { parsePortSpec } from './ports.js';
-export type { InspectPorts, PortProtocol, PortSpec, PublishedPort } from './ports.js';
+export type { InspectPortBinding, InspectPorts, PortProtocol, PortSpec, PublishedPort } from './ports.js';

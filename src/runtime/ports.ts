@@ -154,8 +154,16 @@ export function checkPortPrivilege(ports: readonly PublishedPort[], privileged: 
   }
 }
 
+/** One host binding of a port in {@link InspectPorts}. */
+export interface InspectPortBinding {
+  /** The host address. */
+  HostIp: string;
+  /** The host port, as a string (Docker's). */
+  HostPort: string;
+}
+
 /** Docker's `NetworkSettings.Ports` shape: `{ '5432/tcp': [{ HostIp, HostPort }] }`. */
-export type InspectPorts = Record<string, { HostIp: string; HostPort: string }[]>;
+export type InspectPorts = Record<string, InspectPortBinding[]>;
 
 /** The published ports in the shape of `docker inspect`'s `NetworkSettings.Ports`. */
 export function inspectPorts(ports: readonly PublishedPort[]): InspectPorts {
