@@ -16,5 +16,6 @@ int cmd_version(int argc, char **argv);
 int cmd_seal(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
 int cmd_net(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
 
 #endif

@@ -24,6 +24,7 @@ static const struct {
 	{"seal", cmd_seal},
 	{"pause", cmd_pause},
 	{"net", cmd_net},
+	{"forward", cmd_forward},
 };
 
 char **dl_main_argv;
@@ -43,7 +44,7 @@ int main(int argc, char **argv)
 	 * (PROTOCOL.md). A workload gets SIG_DFL back before its execve. */
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
-		dl_usage(NULL, "usage: dockless-helper run|exec|meta|xattrs|rm|userns-exec|syncfs|version|seal|pause|net [OPTIONS…] [-- ARGS…]");
+		dl_usage(NULL, "usage: dockless-helper run|exec|meta|xattrs|rm|userns-exec|syncfs|version|seal|pause|net|forward [OPTIONS…] [-- ARGS…]");
 	dl_config_argv(&argc, &argv);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)

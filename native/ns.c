@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <net/if.h>
 #include <sched.h>
 #include <string.h>
@@ -7,6 +9,8 @@
 #include <unistd.h>
 
 #include "ns.h"
+#include "status.h"
+#include "util.h"
 
 static const struct {
 	const char *name;
@@ -80,5 +84,29 @@ int dl_ns_sethostname(const char *name, struct dl_error *e)
 {
 	if (sethostname(name, strlen(name)) < 0)
 		return dl_fail_errno(e, "sethostname", "", "sethostname `%s`", name);
+	return 0;
+}
+
+int dl_ns_report(pid_t pid, bool user, struct dl_error *e)
+{
+	char path[64], line[256];
+	int net_fd, user_fd = -1, n;
+
+	snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
+	net_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (net_fd < 0)
+		return dl_fail_errno(e, "setns", "", "open `%s`", path);
+	if (user) {
+		snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+		user_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (user_fd < 0)
+			return dl_fail_errno(e, "setns", "", "open `%s`", path);
+	}
+	n = snprintf(line, sizeof line, "{\"type\":\"netns\",\"net\":\"/proc/%d/fd/%d\"", (int)getpid(), net_fd);
+	if (user_fd >= 0)
+		n += snprintf(line + n, sizeof line - (size_t)n, ",\"user\":\"/proc/%d/fd/%d\"", (int)getpid(), user_fd);
+	n += snprintf(line + n, sizeof line - (size_t)n, "}\n");
+	if (dl_status_fd() >= 0)
+		dl_write_all(dl_status_fd(), line, (size_t)n);
 	return 0;
 }

@@ -76,6 +76,7 @@ struct run_config {
 	const char *start_fifo;
 	bool die_with_parent;
 	pid_t parent_pid;
+	bool report_netns;
 	const char *exit_file;
 	struct dl_cgroups cgroups;
 	struct dl_security sec;
@@ -239,6 +240,8 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			NEED(1);
 			c->die_with_parent = true;
 			c->parent_pid = (pid_t)parse_num(a, argv[++i], 10, INT_MAX);
+		} else if (IS("--report-netns")) {
+			c->report_netns = true;
 		} else if (IS("--cgroup")) {
 			NEED(1);
 			c->cgroups.dirs[c->cgroups.n++] = argv[++i];
@@ -678,6 +681,12 @@ int cmd_run(int argc, char **argv)
 	}
 	close(x.sync_r);
 	close(x.report_w);
+	/* Now, while pid 1 waits and is still dumpable: later only root may open its namespaces. */
+	if (c.report_netns && dl_ns_report(pid, dl_userns_enabled(&c.userns), &e) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		shim_fail(&e);
+	}
 	if (dl_userns_enabled(&c.userns)) {
 		struct dl_root_spec root = {
 			.target = c.target,

@@ -7,7 +7,10 @@
  * init-module, capset-raise, and ptrace-keyctl, which answers the injected
  * syscall's result), on stderr for the probes that print data (cat, ls, stat,
  * readlink, status, rlimit, keyring, …), so that their stdout holds only data. */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -272,6 +275,107 @@ static int hosts_lookup(const char *name, struct in_addr *out)
 	}
 	fclose(f);
 	return -1;
+}
+
+/* A server on 0.0.0.0:PORT: `echo` sends every byte back; `sink` reads to EOF and answers the byte count. */
+static int serve_tcp(int port, int sink)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+	int one = 1, s = socket(AF_INET, SOCK_STREAM, 0);
+
+	signal(SIGCHLD, SIG_IGN);
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 64) < 0)
+		return fail_data(errno);
+	printf("listening\n");
+	for (;;) {
+		static char buf[1 << 16];
+		int c = accept(s, NULL, NULL);
+		if (c < 0)
+			continue;
+		if (fork() == 0) {
+			unsigned long long total = 0;
+			ssize_t n;
+			while ((n = read(c, buf, sizeof buf)) > 0) {
+				total += (unsigned long long)n;
+				if (!sink && write(c, buf, (size_t)n) != n)
+					_exit(1);
+			}
+			if (sink)
+				dprintf(c, "%llu\n", total);
+			_exit(0);
+		}
+		close(c);
+	}
+}
+
+static int echo_udp(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0)
+		return fail_data(errno);
+	printf("listening\n");
+	for (;;) {
+		char buf[2048], out[2100];
+		struct sockaddr_in from;
+		socklen_t len = sizeof from;
+		ssize_t n = recvfrom(s, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &len);
+		if (n < 0)
+			continue;
+		buf[n] = '\0';
+		n = snprintf(out, sizeof out, "echo:%s", buf);
+		sendto(s, out, (size_t)n, 0, (struct sockaddr *)&from, len);
+	}
+}
+
+/* Connects to HOST:PORT, sends MSG, closes its side and prints what comes back. */
+static int ask_tcp(const char *host, int port, const char *msg)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+	char buf[4096];
+	ssize_t n;
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+		return fail_errno(EINVAL);
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0)
+		return fail_errno(errno);
+	if (write(s, msg, strlen(msg)) < 0)
+		return fail_errno(errno);
+	shutdown(s, SHUT_WR);
+	while ((n = read(s, buf, sizeof buf)) > 0)
+		fwrite(buf, 1, (size_t)n, stdout);
+	printf("\n");
+	return 0;
+}
+
+/* Sends MIB MiB to HOST:PORT (a sink-tcp), and prints the byte count the sink read and the seconds it took. */
+static int send_tcp(const char *host, int port, int mib)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+	static char buf[1 << 20];
+	char reply[64];
+	struct timespec t0, t1;
+	ssize_t n;
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+		return fail_errno(EINVAL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0)
+		return fail_errno(errno);
+	for (int i = 0; i < mib; i++)
+		for (size_t off = 0; off < sizeof buf; off += (size_t)n)
+			if ((n = write(s, buf + off, sizeof buf - off)) <= 0)
+				return fail_errno(errno);
+	shutdown(s, SHUT_WR);
+	n = read(s, reply, sizeof reply - 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	reply[n > 0 ? n - 1 : 0] = '\0';
+	printf("%s %.6f\n", reply, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -618,12 +722,25 @@ int main(int argc, char **argv)
 		if (fcntl(atoi(argv[2]), F_GETFD) < 0)
 			return fail_errno(errno);
 		printf("open\n");
+	} else if (strcmp(q, "serve-tcp") == 0 || strcmp(q, "sink-tcp") == 0) {
+		need(argc, 1);
+		return serve_tcp(atoi(argv[2]), q[1] == 'i');
+	} else if (strcmp(q, "echo-udp") == 0) {
+		need(argc, 1);
+		return echo_udp(atoi(argv[2]));
+	} else if (strcmp(q, "send-tcp") == 0) {
+		need(argc, 3);
+		return send_tcp(argv[2], atoi(argv[3]), atoi(argv[4]));
+	} else if (strcmp(q, "ask-tcp") == 0) {
+		need(argc, 3);
+		return ask_tcp(argv[2], atoi(argv[3]), argv[4]);
 	} else {
 		fprintf(stderr, "usage: probe hostname|pid|ppid|uid|id|cwd|env NAME|cat PATH|write PATH TEXT|ls DIR|"
 				"stat PATH|exit N|sleep S|mounts|fds|mount TYPE TARGET|mknod PATH [c|b MAJOR MINOR]|kill PID SIG|"
 				"spawn-zombie|signal-wait|ps|isatty|caps|sethostname NAME|unshare-user|ptrace PID|"
 				"open-fd N|open PATH r|w|rw|readlink PATH|chown PATH UID GID|mkdir PATH|init-module|"
-				"finit-module|capset-raise N|status FIELD|rlimit NAME|hog MB|fork-bomb|ptrace-keyctl PID|keyring\n");
+				"finit-module|capset-raise N|status FIELD|rlimit NAME|hog MB|fork-bomb|ptrace-keyctl PID|keyring|"
+				"serve-tcp PORT|sink-tcp PORT|echo-udp PORT|ask-tcp HOST PORT MSG|send-tcp HOST PORT MIB\n");
 		return 2;
 	}
 	return 0;

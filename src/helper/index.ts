@@ -1,6 +1,6 @@
 export { locateHelper, nativeBuildDir } from './locate.js';
 export { CONFIG_FD_OPTION, HELPER_OPS, HELPER_PROTOCOL_VERSION, StatusLineDecoder, encodeConfig, parseStatusLine } from './protocol.js';
-export type { HelperOp, HelperStatus, ExitedStatus, ErrorStatus } from './protocol.js';
+export type { HelperOp, HelperStatus, ExitedStatus, ErrorStatus, NetnsStatus } from './protocol.js';
 export { HelperProcess, errorFromStatus, runHelperOp, spawnHelper } from './spawn.js';
 export type { HelperExit, HelperStdio, SpawnHelperOptions } from './spawn.js';
 export { sealedHelperPath } from './sealed.js';

@@ -9,7 +9,7 @@
 import { InvalidArgumentError } from '../errors.js';
 
 /** The helper's subcommands. Mirrors the dispatch table in native/main.c. */
-export const HELPER_OPS = ['run', 'exec', 'meta', 'xattrs', 'rm', 'userns-exec', 'syncfs', 'version', 'seal', 'pause', 'net'] as const;
+export const HELPER_OPS = ['run', 'exec', 'meta', 'xattrs', 'rm', 'userns-exec', 'syncfs', 'version', 'seal', 'pause', 'net', 'forward'] as const;
 
 /** One helper subcommand. */
 export type HelperOp = (typeof HELPER_OPS)[number];
@@ -82,8 +82,41 @@ export interface DoneStatus {
   type: 'done';
 }
 
+/** `netns` (run with `--report-netns`): paths through which the container's namespaces can be opened while the shim lives. */
+export interface NetnsStatus {
+  type: 'netns';
+  net: string;
+  user?: string;
+}
+/** `port` (forward): one host socket bound. */
+export interface PortStatus {
+  type: 'port';
+  protocol: 'tcp' | 'udp';
+  hostIp: string;
+  host: number;
+  container: number;
+}
+/** `bound` (forward): every host socket is bound. */
+export interface BoundStatus {
+  type: 'bound';
+}
+/** `ready` (forward): in the container's namespaces, serving. */
+export interface ReadyStatus {
+  type: 'ready';
+}
+
 /** Any status line. */
-export type HelperStatus = PidStatus | CreatedStatus | StartedStatus | ExitedStatus | ErrorStatus | DoneStatus;
+export type HelperStatus =
+  | PidStatus
+  | CreatedStatus
+  | StartedStatus
+  | ExitedStatus
+  | ErrorStatus
+  | DoneStatus
+  | NetnsStatus
+  | PortStatus
+  | BoundStatus
+  | ReadyStatus;
 
 /** Parses one status line; returns undefined for a line that is not a status object. */
 export function parseStatusLine(line: string): HelperStatus | undefined {

@@ -506,3 +506,13 @@ export async function copyInto(
     throw copyError(context, 'write', path, error);
   }
 }
+
+/** Whether a directory can be opened (`/proc/<pid>/root` needs ptrace access to the process). */
+export async function reachable(dir: string): Promise<boolean> {
+  try {
+    await (await open(dir, constants.O_RDONLY | constants.O_DIRECTORY)).close();
+    return true;
+  } catch {
+    return false;
+  }
+}

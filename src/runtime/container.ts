@@ -20,7 +20,7 @@ import type { HelperProcess } from '../helper/index.js';
 import type { ExitedStatus } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { cgroupPids, isFrozen, setFrozen } from './cgroups/freezer.js';
-import { copyInto, copyOutOf, type ContainerFiles, type CopyInOptions, type CopyOutOptions } from './container-files.js';
+import { copyInto, copyOutOf, reachable, type ContainerFiles, type CopyInOptions, type CopyOutOptions } from './container-files.js';
 import { inspectOf, type ContainerInspect, type NetworkSettingsRecord } from './inspect.js';
 import { listProcesses, type ContainerProcess } from './top.js';
 import type { ContainerStats } from './cgroups/resources.js';
@@ -35,6 +35,8 @@ import {
 } from './state.js';
 import { removeContainerDir, type IdMap } from './userns.js';
 import { exitFromStatus } from './exit-status.js';
+import { endRecordedHelper } from './forwarder.js';
+import type { PublishedPort } from './ports.js';
 import { startExec, type ExecOptions, type ExecProcess } from './exec.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
 import { appendEvent, type ContainerEventAction, type ContainerEventAttributes } from './events.js';
@@ -248,6 +250,11 @@ export class Container implements AsyncDisposable {
     const checker = await this.#healthChecker();
     if (checker === undefined) throw new InvalidStateError(`${context}: container has no healthcheck`);
     await waitForHealthy(checker, () => this.status, { timeout, signal }, context);
+  }
+
+  /** The published ports as bound (for a host port 0, the one the kernel chose), also for containers of other processes: `const [{ hostIp, host }] = c.ports()`. */
+  ports(): PublishedPort[] {
+    return (this.#record.ports ?? []).map((p) => ({ ...p }));
   }
 
   /**
@@ -679,6 +686,7 @@ export class Container implements AsyncDisposable {
       await this.wait();
     }
     if (this.#helper !== undefined) await this.#helper.exit;
+    await endRecordedHelper(this.#record.forwarder);
     await this.#cgroups?.remove(`remove container ${this.id}`);
     await this.recordEvent('remove');
     this.#status = 'removed';
@@ -693,16 +701,6 @@ export class Container implements AsyncDisposable {
   /** Kills (if needed) and removes the container; for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.remove({ force: true });
-  }
-}
-
-/** Whether a directory can be opened (`/proc/<pid>/root` needs ptrace access to the process). */
-async function reachable(dir: string): Promise<boolean> {
-  try {
-    await (await open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY)).close();
-    return true;
-  } catch {
-    return false;
   }
 }
 

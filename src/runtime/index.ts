@@ -7,7 +7,7 @@
  */
 
 export { Runtime } from './runtime.js';
-export type { LaunchOptions, RuntimeOptions } from './runtime.js';
+export type { LaunchOptions, RootlessOutbound, RuntimeOptions } from './runtime.js';
 export { Container } from './container.js';
 export type { ExecOutputOptions } from './container.js';
 export { ExecProcess } from './exec.js';
@@ -71,3 +71,5 @@ export { writeJsonAtomic } from './state.js';
 export type { LaunchOwner } from './state.js';
 export { usernsArgs } from './userns.js';
 export type { UsernsPlan, UsernsRecord } from './userns.js';
+export { parsePortSpec } from './ports.js';
+export type { InspectPortBinding, InspectPorts, PortProtocol, PortSpec, PublishedPort } from './ports.js';

@@ -7,6 +7,7 @@
 
 import { CPU_PERIOD_US } from './cgroups/policy.js';
 import type { InspectHealth } from './health.js';
+import { inspectPorts, type InspectPorts, type PublishedPort } from './ports.js';
 import type { ContainerConfigRecord, ContainerRecord } from './state.js';
 import type { InspectNetwork, NetworkSettingsRecord } from './network-attach.js';
 
@@ -22,6 +23,8 @@ export interface InspectNetworkSettings {
   Gateway: string;
   /** The MAC address on its first network, or `''`. */
   MacAddress: string;
+  /** The published ports: `{ '5432/tcp': [{ HostIp: '127.0.0.1', HostPort: '49153' }] }`. */
+  Ports: InspectPorts;
 }
 
 /** The `State` part of {@link ContainerInspect}. */
@@ -230,7 +233,7 @@ export function inspectOf(input: InspectInput): ContainerInspect {
       Labels: c?.labels ?? {},
       Image: record.image ?? record.rootfs,
     },
-    NetworkSettings: networkSettings(input.networks),
+    NetworkSettings: networkSettings(input.networks, record.ports ?? []),
     Mounts: (c?.mounts ?? []).map((m) => ({ Type: m.type, Source: m.source, Destination: m.target, RW: !m.readonly })),
     HostConfig: {
       Memory: r.memory ?? 0,
@@ -256,8 +259,14 @@ export function inspectOf(input: InspectInput): ContainerInspect {
   };
 }
 
-function networkSettings(record: NetworkSettingsRecord | undefined): InspectNetworkSettings {
+function networkSettings(record: NetworkSettingsRecord | undefined, ports: readonly PublishedPort[]): InspectNetworkSettings {
   const networks = record?.networks ?? {};
   const first = Object.values(networks)[0];
-  return { Networks: networks, IPAddress: first?.IPAddress ?? '', Gateway: first?.Gateway ?? '', MacAddress: first?.MacAddress ?? '' };
+  return {
+    Networks: networks,
+    IPAddress: first?.IPAddress ?? '',
+    Gateway: first?.Gateway ?? '',
+    MacAddress: first?.MacAddress ?? '',
+    Ports: inspectPorts(ports),
+  };
 }

@@ -53,7 +53,19 @@ export interface RuntimeOptions {
    * @default the network engine of dockless's `Runtime`
    */
   networkAttacher?: NetworkAttacher;
+  /**
+   * What gives a rootless container outbound network access (and reaches the
+   * host's addresses): `'auto'` takes slirp4netns, else pasta, whichever is
+   * installed (Debian 12's pasta cannot reach the host's own addresses, so
+   * slirp4netns comes first); `'none'` leaves the container without.
+   * Inbound (published ports) is dockless's own forwarder either way.
+   * @default 'auto'
+   */
+  rootlessOutbound?: RootlessOutbound;
 }
+
+/** The outbound helpers a rootless container's network can use; see {@link RuntimeOptions.rootlessOutbound}. */
+export type RootlessOutbound = 'auto' | 'slirp4netns' | 'pasta' | 'none';
 
 /** Options of `Runtime.create` and `Runtime.run`. */
 export interface LaunchOptions {

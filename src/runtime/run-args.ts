@@ -53,6 +53,8 @@ export interface RunPlan {
   restartArgs?: readonly string[];
   /** Where the shim appends the events it alone sees, and the name and image they carry. */
   events?: { file: string; name?: string; image?: string };
+  /** Have the shim report paths to the container's network (and user) namespace, for the port forwarder. */
+  reportNetns?: boolean;
   cmd: readonly string[];
 }
 
@@ -86,6 +88,7 @@ export function runArgs(plan: RunPlan): string[] {
   if (plan.dieWithParent !== undefined) args.push('--die-with-parent', String(plan.dieWithParent));
   if (plan.exitFile !== undefined) args.push('--exit-file', plan.exitFile);
   for (const dir of plan.cgroups ?? []) args.push('--cgroup', dir);
+  if (plan.reportNetns === true) args.push('--report-netns');
   if (plan.userns !== undefined) {
     // A joined user namespace has its maps already.
     const joined = plan.joins?.some(([type]) => type === 'user') === true;

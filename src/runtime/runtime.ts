@@ -43,7 +43,7 @@ import {
   type ContainerRecord,
 } from './state.js';
 import { resolveUserInLayers, type ResolvedUser } from './user.js';
-import type { LaunchOptions, RuntimeOptions } from './options.js';
+import type { LaunchOptions, RootlessOutbound, RuntimeOptions } from './options.js';
 import { claimName, pruneNames, readNameClaim, releaseName } from './names.js';
 import { pruneLeftovers } from './prune.js';
 import {
@@ -74,12 +74,14 @@ import { configRecord } from './records.js';
 import { healthPlan } from './health.js';
 import { restartArgs, restartPlan } from './restart.js';
 import { announceLaunch, appendEvent, readEvents, shimEvents, type ContainerEvent, type EventsOptions } from './events.js';
+import { Forwarder } from './forwarder.js';
+import { checkOutboundChoice, forwardTarget, openStartGate, planPublish } from './publish.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import type { NetworkAttacher, NetworkAttachment } from './network-attach.js';
 
 const debug = createDebug('dockless:runtime');
 
-export type { LaunchOptions, RuntimeOptions } from './options.js';
+export type { LaunchOptions, RootlessOutbound, RuntimeOptions } from './options.js';
 
 const ID_RE = /^[0-9a-f]{64}$/;
 const ROOT_USER: ResolvedUser = { uid: 0, gid: 0, groups: [], home: '/root' };
@@ -112,6 +114,7 @@ export class Runtime implements AsyncDisposable {
   readonly #userns: UsernsSetting | undefined;
   readonly #network: NetworkSetting | undefined;
   readonly #networks: NetworkAttacher | undefined;
+  readonly #outbound: RootlessOutbound;
   #usernsHost: UsernsHost | undefined;
   #cgroupHost: CgroupHost | undefined;
   #cgroupMounts: CgroupMount[] | undefined;
@@ -138,6 +141,7 @@ export class Runtime implements AsyncDisposable {
     validateNetwork(options.network, 'runtime options: network');
     this.#network = options.network;
     this.#networks = options.networkAttacher;
+    this.#outbound = checkOutboundChoice(options.rootlessOutbound);
   }
 
   #prepare(): Promise<void> {
@@ -236,18 +240,23 @@ export class Runtime implements AsyncDisposable {
     validateResources(spec.resources);
     const cgroupParent = validateCgroupParent(spec.cgroupParent, 'container spec') ?? this.#cgroupParent;
     const security = securityPlan(spec);
-    const network = networkOf(spec, this.#network, this.#networks !== undefined);
     const restart = restartPlan(spec.restart);
     this.#usernsHost ??= readUsernsHost();
     let userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
     validateNetwork(spec.network, 'container spec: network');
+    // Docker's rule: a spec that publishes ports and names no network gets 'bridge' (rootless:
+    // its own namespace, given outbound access by publish.ts; rootless bridges do not exist yet).
+    const publishes = (spec.ports?.length ?? 0) > 0 && spec.namespace === undefined && userns?.rootless !== true;
+    const fallback = this.#network ?? (publishes && this.#networks !== undefined ? 'bridge' : undefined);
+    const network = networkOf(spec, fallback, this.#networks !== undefined);
     const nsPlan = await planNamespaces(spec, {
       stateDir: this.stateDir,
-      network: this.#network,
+      network: fallback,
       userns: userns !== undefined,
       containerPaths: async (ref) => this.pathsOf((await this.get(ref)).id),
     });
     if (nsPlan.userns !== undefined && userns !== undefined) userns = joinedUserns(userns, nsPlan.userns);
+    const publish = planPublish(spec, userns?.rootless === true, this.#outbound);
     let context = `${start ? 'run' : 'create'} container`;
     const source = await containerSource(spec, this.#store, this.root, userns);
     throwIfAborted(signal, context);
@@ -294,6 +303,9 @@ export class Runtime implements AsyncDisposable {
     let attachment: NetworkAttachment | undefined;
     let cgroupsCreating: Promise<CgroupSet> | undefined;
     let leasing: Promise<Lease> | undefined;
+    let forwarder: Forwarder | undefined;
+    // Outbound access is set up before the workload runs: it waits on the start fifo meanwhile.
+    const gated = start && publish?.outbound === true;
     // FileHandles, closed through themselves: closing a handle's raw fd would leave the handle
     // to close that fd number again when it is garbage-collected, by then maybe another file's.
     const logs: FileHandle[] = [];
@@ -389,7 +401,8 @@ export class Runtime implements AsyncDisposable {
         ...(attachment !== undefined ? { link: attachment.link } : {}),
         restartArgs: restartArgs(restart, paths.restart),
         events: shimEvents(this.stateDir, spec.name, spec.image),
-        ...(start ? {} : { startFifo: paths.fifo }),
+        ...(start && !gated ? {} : { startFifo: paths.fifo }),
+        ...(publish !== undefined ? { reportNetns: true } : {}),
         ...(detached ? {} : { dieWithParent: process.pid }),
       };
 
@@ -407,6 +420,14 @@ export class Runtime implements AsyncDisposable {
       const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
       announced = true;
       await announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start);
+      if (publish !== undefined) {
+        forwarder = await Forwarder.bind({
+          ports: publish.ports,
+          detached,
+          context,
+          ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+        });
+      }
       const helper = spawnHelper('run', runArgs(plan), {
         stdio: helperStdio,
         detached,
@@ -422,6 +443,11 @@ export class Runtime implements AsyncDisposable {
         const { pid } = await raceAbort(helper.next('pid'), signal, context);
         // The helper opened the namespace files before this line: their holders must still be the same processes.
         checkHolders(nsPlan.holders);
+        if (forwarder !== undefined) {
+          const ns = await helper.next('netns');
+          await raceAbort(forwarder.attach(forwardTarget(publish!, pid, processStartTime(pid) ?? 0, ns)), signal, context);
+          if (gated) await openStartGate(paths.fifo);
+        }
         record = {
           version: 1,
           id,
@@ -440,6 +466,7 @@ export class Runtime implements AsyncDisposable {
           ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
           network: nsPlan.mode,
           ...(nsPlan.pod !== undefined ? { namespace: nsPlan.pod } : {}),
+          ...(forwarder !== undefined ? { ports: [...forwarder.ports], forwarder: forwarder.record } : {}),
         };
         if (start) record.started = record.created;
         steps = [
@@ -491,6 +518,7 @@ export class Runtime implements AsyncDisposable {
           removeContainerDir(paths.bundle, userns, this.#helperPath),
           cgroupsCreating?.then((set) => set.remove(), () => undefined).catch(() => undefined),
           leasing?.then((lease) => lease.release(), () => undefined).catch(() => undefined),
+          forwarder?.kill(),
         ]);
         for (const r of undone) if (r.status === 'rejected') debug('%s cleanup after a failed launch: %s', short, String(r.reason));
         if (announced) await appendEvent(this.stateDir, { action: 'remove', id, attributes: spec.name !== undefined ? { name: spec.name } : {} });

@@ -5,6 +5,7 @@
  */
 
 import type { ContainerResources } from './cgroups/resources.js';
+import type { PortSpec } from './ports.js';
 import type { SeccompProfile, SeccompSetting } from './seccomp/profile.js';
 import type { UsernsSetting } from './userns.js';
 import type { HealthcheckSpec, RestartPolicy } from './lifecycle-types.js';
@@ -258,6 +259,21 @@ export interface ContainerSpec {
   restart?: RestartPolicy;
   /** Labels, on top of the image's: in `inspect().Config.Labels` and the `label` filter of `runtime.events()`. @default {} */
   labels?: Readonly<Record<string, string>>;
+  /**
+   * Container ports published on the host, as `docker run -p`: objects, or Docker's
+   * short forms (`'8080:80'`, `'127.0.0.1::5432/udp'`, `'5432'`, `'[::1]:8080:80'`);
+   * see {@link PortSpec}. The host sockets are bound before the container starts
+   * (a port in use fails the launch with an `AlreadyExistsError`, and nothing can
+   * take it afterwards); a small forwarder process relays each connection (TCP)
+   * or datagram (UDP, replies included) into the container's network namespace,
+   * to its 127.0.0.1, so 127.0.0.1 on the host works, as does another container
+   * reaching the host's address. `container.ports()` gives the ports bound.
+   * A caller that is not root gets a `PermissionError` for a host port below
+   * `net.ipv4.ip_unprivileged_port_start`, and (rootless) outbound access
+   * through pasta, else slirp4netns.
+   * @default [] (nothing published)
+   */
+  ports?: readonly (PortSpec | string)[];
 }
 
 /** The resources {@link ContainerSpec.rlimits} can limit (`RLIMIT_*`, lowercase, as `docker run --ulimit` names them). */

@@ -7,6 +7,8 @@ import type { ContainerResources } from './cgroups/resources.js';
 import type { StdioMode } from './spec.js';
 import type { UsernsRecord } from './userns.js';
 import type { HealthPlan, RestartPlan } from './lifecycle-types.js';
+import type { PublishedPort } from './ports.js';
+import type { HelperPidRecord } from './forwarder.js';
 
 /** The record of one container in the state directory, readable by every process. */
 export interface ContainerRecord {
@@ -38,6 +40,10 @@ export interface ContainerRecord {
   network?: string;
   /** The pod (`Namespace`) it is in. */
   namespace?: string;
+  /** Its published ports, as bound. */
+  ports?: PublishedPort[];
+  /** Its port forwarder (and outbound network) process, ended with the container. */
+  forwarder?: HelperPidRecord;
 }
 
 /**

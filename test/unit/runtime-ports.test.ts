@@ -1,0 +1,135 @@
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+import { InvalidArgumentError, PermissionError } from '../../src/errors.js';
+import { outboundArgv } from '../../src/runtime/forwarder.js';
+import {
+  checkPortPrivilege,
+  forwardPortArgs,
+  inspectPorts,
+  parsePortSpec,
+  parsePorts,
+  type PortSpec,
+  type PublishedPort,
+} from '../../src/runtime/ports.js';
+import { checkOutboundChoice, planPublish } from '../../src/runtime/publish.js';
+
+const p = (container: number, host: number, hostIp: string, protocol: 'tcp' | 'udp' = 'tcp'): PublishedPort => ({
+  container,
+  host,
+  hostIp,
+  protocol,
+});
+
+test("Docker's short forms parse as `docker run -p` reads them", () => {
+  const cases: [string, PublishedPort][] = [
+    ['5432', p(5432, 0, '0.0.0.0')],
+    ['8080:80', p(80, 8080, '0.0.0.0')],
+    ['127.0.0.1:8080:80', p(80, 8080, '127.0.0.1')],
+    ['127.0.0.1::5432/udp', p(5432, 0, '127.0.0.1', 'udp')],
+    ['53/udp', p(53, 0, '0.0.0.0', 'udp')],
+    [':80', p(80, 0, '0.0.0.0')],
+    ['0:80/tcp', p(80, 0, '0.0.0.0')],
+    ['[::1]:8080:80', p(80, 8080, '::1')],
+    ['[::]::80/udp', p(80, 0, '::', 'udp')],
+    ['10.0.0.5:65535:1', p(1, 65535, '10.0.0.5')],
+  ];
+  for (const [spec, want] of cases) assert.deepEqual(parsePortSpec(spec), want, spec);
+});
+
+test('object specs get their defaults: any free host port, every IPv4 address, tcp', () => {
+  assert.deepEqual(parsePortSpec({ container: 80 }), p(80, 0, '0.0.0.0'));
+  assert.deepEqual(parsePortSpec({ container: 53, host: 5353, hostIp: '::1', protocol: 'udp' }), p(53, 5353, '::1', 'udp'));
+});
+
+test('a malformed port spec is an InvalidArgumentError that names the spec', () => {
+  const bad: (PortSpec | string)[] = [
+    '',
+    'abc',
+    '80/sctp',
+    '70000',
+    '0',
+    '8080:0',
+    '99999:80',
+    '1.2.3:80:80',
+    'localhost:80:80',
+    '::1:8080:80',
+    '[::1:8080:80',
+    '[::1]8080:80',
+    '1:2:3:4',
+    '8000-8010:80-90',
+    '80/',
+    ' 80',
+    { container: 0 },
+    { container: 80.5 },
+    { container: 80, host: -1 },
+    { container: 80, host: 65536 },
+    { container: 80, hostIp: 'example.com' },
+    { container: 80, protocol: 'TCP' as 'tcp' },
+    { container: 80, extra: 1 } as unknown as PortSpec,
+    { container: '80' } as unknown as PortSpec,
+    null as unknown as PortSpec,
+  ];
+  for (const spec of bad) {
+    assert.throws(
+      () => parsePortSpec(spec),
+      (e: unknown) => {
+        assert.ok(e instanceof InvalidArgumentError, `${JSON.stringify(spec)}: ${String(e)}`);
+        const shown = typeof spec === 'string' ? `\`${spec}\`` : JSON.stringify(spec);
+        assert.ok(e.message.includes(shown), `${e.message} names ${shown}`);
+        return true;
+      },
+    );
+  }
+});
+
+test('the same host address, port and protocol published twice is refused; a free port (0) never collides', () => {
+  assert.throws(() => parsePorts(['8080:80', '127.0.0.1:9090:81', '8080:81']), InvalidArgumentError);
+  assert.equal(parsePorts(['80', '80', '0:81', '8080:80/udp', '8080:80']).length, 5);
+  assert.throws(() => parsePorts('80' as unknown as string[]), InvalidArgumentError);
+});
+
+test('a caller that is not root gets a PermissionError for a port below ip_unprivileged_port_start, root does not', () => {
+  const ports = parsePorts(['80:80', '0:22']);
+  assert.throws(() => checkPortPrivilege(ports, false, 1024), (e: unknown) => e instanceof PermissionError && /80\/tcp/.test(e.message));
+  checkPortPrivilege(ports, true, 1024);
+  checkPortPrivilege(parsePorts(['1024:80', '0:1']), false, 1024);
+  checkPortPrivilege(ports, false, 0);
+});
+
+test("inspect's NetworkSettings.Ports has Docker's shape, ports as strings, one key per container port and protocol", () => {
+  assert.deepEqual(inspectPorts([p(5432, 49153, '127.0.0.1'), p(5432, 49154, '::1'), p(53, 5353, '0.0.0.0', 'udp')]), {
+    '5432/tcp': [
+      { HostIp: '127.0.0.1', HostPort: '49153' },
+      { HostIp: '::1', HostPort: '49154' },
+    ],
+    '53/udp': [{ HostIp: '0.0.0.0', HostPort: '5353' }],
+  });
+  assert.deepEqual(inspectPorts([]), {});
+});
+
+test("the forwarder's argv: one --port PROTO HOSTIP HOSTPORT CONTAINERPORT per port", () => {
+  assert.deepEqual(forwardPortArgs([p(80, 0, '127.0.0.1'), p(53, 5353, '::1', 'udp')]), [
+    '--port', 'tcp', '127.0.0.1', '0', '80',
+    '--port', 'udp', '::1', '5353', '53',
+  ]);
+});
+
+test('a rootless spec with ports gets outbound access; root, no ports, or a network other than bridge does not', () => {
+  assert.equal(planPublish({ cmd: ['x'] }, true), undefined);
+  assert.deepEqual(planPublish({ cmd: ['x'], ports: ['8080:80'] }, false), { ports: [p(80, 8080, '0.0.0.0')], outbound: false, tool: 'auto' });
+  assert.equal(planPublish({ cmd: ['x'], ports: ['8080:80'] }, true)?.outbound, true);
+  assert.equal(planPublish({ cmd: ['x'], ports: ['8080:80'] }, true, 'none')?.outbound, false);
+  assert.equal(planPublish({ cmd: ['x'], network: 'bridge' } as never, true)?.outbound, true);
+  assert.equal(planPublish({ cmd: ['x'], network: 'none' } as never, true), undefined);
+  assert.throws(() => checkOutboundChoice('vpnkit' as never), InvalidArgumentError);
+});
+
+test('the outbound helper gets the namespaces from its own fds, never a path it could not open from inside', () => {
+  for (const tool of ['pasta', 'slirp4netns'] as const) {
+    const argv = outboundArgv(true, tool);
+    if (argv === undefined) continue;
+    assert.ok(argv.some((a) => a.endsWith('/proc/self/fd/3')), argv.join(' '));
+    assert.ok(argv.some((a) => a.endsWith('/proc/self/fd/4')), argv.join(' '));
+  }
+  assert.equal(outboundArgv(true, 'none'), undefined);
+});
