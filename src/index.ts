@@ -46,6 +46,12 @@ export {
   DEFAULT_MAX_BUFFER,
   ExecProcess,
   parseSeccompProfile,
+  // Logs, TTY, attach.
+  Attachment,
+  ContainerLogReader,
+  DEFAULT_LOG_OPTIONS,
+  DEFAULT_OUTPUT_BUFFER,
+  DEFAULT_TERMINAL_SIZE,
   rootfsFromHost,
   Runtime,
   SECCOMP_ACTIONS,
@@ -101,6 +107,12 @@ export type {
   TmpfsMount,
   UsernsSetting,
   WaitOptions,
+  // Logs, TTY, attach.
+  AttachOptions,
+  LogLine,
+  LogOptions,
+  LogsOptions,
+  TerminalSize,
 } from './runtime/index.js';
 
 // Images: the store, registries and archives.

@@ -8,6 +8,7 @@ import type { ImageStoreCore as ImageStore } from '../store/index.js';
 import type { AbortError } from '../errors.js';
 import type { ContainerSpec } from './spec.js';
 import type { UsernsSetting } from './userns.js';
+import type { LogOptions } from './logs.js';
 
 /** Options of `Runtime`. */
 export interface RuntimeOptions {
@@ -40,6 +41,11 @@ export interface RuntimeOptions {
    * @default none for root; for any other user, the rootless default
    */
   userns?: UsernsSetting;
+  /**
+   * The log of containers whose spec has no `log`; see {@link ContainerSpec.log}.
+   * @default { maxSize: 20 MiB, maxFiles: 5 }
+   */
+  log?: LogOptions | false;
 }
 
 /** Options of `Runtime.create` and `Runtime.run`. */

@@ -2,6 +2,7 @@ import type { HelperDevice, HelperMount } from './defaults.js';
 import type { HelperRlimit } from './security.js';
 import type { ResolvedUser } from './user.js';
 import { usernsArgs, type UsernsPlan } from './userns.js';
+import { ioArgs, type IoPlan } from './io-plan.js';
 
 /** The helper fd the seccomp program arrives on: the first of `spawnHelper`'s `inputs`. */
 export const SECCOMP_FD = 4;
@@ -43,6 +44,8 @@ export interface RunPlan {
   cgroups?: readonly string[];
   /** A user namespace for the container; see src/runtime/userns.ts. */
   userns?: UsernsPlan;
+  /** The io process: log, TTY, stdin; omitted: stdio passed straight through. */
+  io?: IoPlan;
   cmd: readonly string[];
 }
 
@@ -76,6 +79,7 @@ export function runArgs(plan: RunPlan): string[] {
   if (plan.exitFile !== undefined) args.push('--exit-file', plan.exitFile);
   for (const dir of plan.cgroups ?? []) args.push('--cgroup', dir);
   if (plan.userns !== undefined) args.push(...usernsArgs(plan.userns), plan.userns.idmapRoot ? '--idmap-root' : '--userxattr');
+  args.push(...ioArgs(plan.io));
   args.push('--', ...plan.cmd);
   return args;
 }

@@ -60,6 +60,8 @@ import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type Outp
 import { hostsFile, resolvConf } from './etc-files.js';
 import { containerSource } from './source.js';
 import { configRecord } from './records.js';
+import { planIo } from './io-plan.js';
+import { resolveLogOptions, type LogOptions } from './logs.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 
 const debug = createDebug('dockless:runtime');
@@ -95,6 +97,7 @@ export class Runtime implements AsyncDisposable {
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
   readonly #userns: UsernsSetting | undefined;
+  readonly #log: LogOptions | false | undefined;
   #usernsHost: UsernsHost | undefined;
   #cgroupHost: CgroupHost | undefined;
   #cgroupMounts: CgroupMount[] | undefined;
@@ -118,6 +121,8 @@ export class Runtime implements AsyncDisposable {
     this.#ownerStart = selfStartTime();
     this.#cgroupParent = validateCgroupParent(options.cgroupParent, 'runtime options');
     this.#userns = options.userns;
+    if (options.log !== undefined && options.log !== false) resolveLogOptions(options.log, 'runtime options');
+    this.#log = options.log;
   }
 
   #prepare(): Promise<void> {
@@ -197,7 +202,7 @@ export class Runtime implements AsyncDisposable {
     const max = maxBufferOf(options, context);
     if (spec?.detached === true) throw new InvalidArgumentError(`${context}: spec.detached cannot be used with output()`);
     if (spec?.stdio !== undefined && spec.stdio !== 'pipe') throw new InvalidArgumentError(`${context}: spec.stdio must be 'pipe' with output()`);
-    await using c = await this.run({ ...spec, stdio: 'pipe' }, options.signal !== undefined ? { signal: options.signal } : {});
+    await using c = await this.run({ ...spec, stdio: 'pipe', outputBuffer: 'block' }, options.signal !== undefined ? { signal: options.signal } : {});
     c.stdin?.end();
     const kill = () => void c.kill('SIGKILL').catch(() => undefined);
     options.signal?.addEventListener('abort', kill, { once: true });
@@ -248,6 +253,7 @@ export class Runtime implements AsyncDisposable {
     const paths = containerPaths(this.root, this.stateDir, id);
     const detached = spec.detached === true;
     const stdio = spec.stdio ?? 'pipe';
+    const io = planIo(spec, this.#log, paths, context);
     this.#cgroupHost ??= detectCgroups();
     // Rootless, no device node can be made (nor used from a filesystem the namespace mounted), and
     // the v1 devices cgroup is not the user's to create: it is left out rather than failing the container.
@@ -261,9 +267,6 @@ export class Runtime implements AsyncDisposable {
     let named = false;
     let cgroupsCreating: Promise<CgroupSet> | undefined;
     let leasing: Promise<Lease> | undefined;
-    // FileHandles, closed through themselves: closing a handle's raw fd would leave the handle
-    // to close that fd number again when it is garbage-collected, by then maybe another file's.
-    const logs: FileHandle[] = [];
     try {
       // The lease keeps gc() from the image's snapshots while the container exists.
       if (source.targets !== undefined && this.#store !== undefined) {
@@ -341,28 +344,20 @@ export class Runtime implements AsyncDisposable {
         cgroups: cgroups.dirs,
         ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,
+        ...(io.io !== undefined ? { io: io.io } : {}),
         ...(start ? {} : { startFifo: paths.fifo }),
         ...(detached ? {} : { dieWithParent: process.pid }),
       };
 
       const helperPath = await sealedHelperPath(this.#helperPath);
-      let helperStdio: [HelperStdio, HelperStdio, HelperStdio];
-      if (stdio === 'pipe' && detached) {
-        const [out, err] = await Promise.all([open(paths.stdoutLog, 'a', 0o640), open(paths.stderrLog, 'a', 0o640)]);
-        logs.push(out, err);
-        helperStdio = ['ignore', out.fd, err.fd];
-      } else {
-        helperStdio = [stdio, stdio, stdio];
-      }
       throwIfAborted(signal, context);
       const helper = spawnHelper('run', runArgs(plan), {
-        stdio: helperStdio,
+        stdio: io.stdio,
         detached,
         context,
         ...(plan.seccomp !== undefined ? { inputs: [plan.seccomp] } : {}),
         helperPath,
       });
-      for (const handle of logs.splice(0)) await handle.close();
 
       let record: ContainerRecord;
       let steps: (Promise<unknown> | undefined)[] = [];
@@ -384,6 +379,9 @@ export class Runtime implements AsyncDisposable {
           stdio,
           ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
           ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
+          ...(io.io?.tty !== undefined ? { tty: true } : {}),
+          ...(io.io?.stdinFifo !== undefined ? { openStdin: true } : {}),
+          ...(io.io?.log !== undefined ? { log: true } : {}),
         };
         if (start) record.started = record.created;
         steps = [
@@ -424,7 +422,6 @@ export class Runtime implements AsyncDisposable {
       debug('%s %s pid %d', short, start ? 'started' : 'created', pid);
       return container;
     } finally {
-      for (const handle of logs) await handle.close().catch(() => undefined);
       if (cleanup) {
         // Before the state directory goes: without it the claim would look dead to others while still ours.
         if (named) await releaseName(this.stateDir, spec.name!, id);
