@@ -41,7 +41,7 @@ export class Attachment implements AsyncDisposable {
   readonly #pumping: Promise<void>;
 
   /** @internal Use {@link Container.attach}. */
-  constructor(source: LogSource, stdinFifo: string | undefined, options: AttachOptions, context: string) {
+  constructor(source: LogSource, start: number, stdinFifo: string | undefined, options: AttachOptions, context: string) {
     const out = new PassThrough();
     const err = new PassThrough();
     this.stdout = out;
@@ -61,7 +61,7 @@ export class Attachment implements AsyncDisposable {
     }
     this.stdin = stdin;
     options.signal?.addEventListener('abort', () => void this.close(), { once: true });
-    const reader = new ContainerLogReader(source, { follow: true, tail: 0, signal: this.#abort.signal });
+    const reader = new ContainerLogReader(source, { follow: true, signal: this.#abort.signal }, start);
     this.#pumping = (async () => {
       try {
         for await (const line of reader) (line.stream === 'stdout' ? out : err).write(line.text);

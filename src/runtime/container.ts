@@ -390,8 +390,11 @@ export class Container implements AsyncDisposable {
     const status = this.status;
     if (status !== 'running' && status !== 'paused') throw new InvalidStateError(`${context}: container is ${status}, not running`);
     if (this.#record.log !== true) throw new InvalidStateError(`${context}: container keeps no log (it was created with log: false)`);
+    // Taken now, before anything the caller writes to stdin can be answered.
+    const start = (await stat(this.#paths.log).catch(() => undefined))?.size ?? 0;
     return new Attachment(
       { path: this.#paths.log, ended: () => this.#logEnded() },
+      start,
       this.#record.openStdin === true ? this.#paths.stdinFifo : undefined,
       options,
       context,
@@ -656,7 +659,13 @@ export class Container implements AsyncDisposable {
       await this.kill('SIGKILL');
       await this.wait();
     }
-    if (this.#helper !== undefined) await this.#helper.exit;
+    if (this.#helper !== undefined) {
+      // Output nobody read keeps the helper's pipes (and so its exit) open: once removed, it is not wanted.
+      // What the streams already hold stays readable.
+      this.#helper.child.stdout?.destroy();
+      this.#helper.child.stderr?.destroy();
+      await this.#helper.exit;
+    }
     await this.#cgroups?.remove(`remove container ${this.id}`);
     this.#status = 'removed';
     await this.#onRemove(this);

@@ -125,9 +125,10 @@ export class ContainerLogReader implements AsyncIterable<LogLine> {
   readonly #options: LogsOptions;
   readonly #since: number | undefined;
   readonly #until: number | undefined;
+  readonly #start: number | undefined;
 
-  /** @internal Use {@link Container.logs}. */
-  constructor(source: LogSource, options: LogsOptions = {}) {
+  /** @internal Use {@link Container.logs}; `start`: follow from this offset of the current file, nothing before. */
+  constructor(source: LogSource, options: LogsOptions = {}, start?: number) {
     if (options.tail !== undefined && (!Number.isSafeInteger(options.tail) || options.tail < 0)) {
       throw new InvalidArgumentError('logs: tail must be a whole number, 0 or more');
     }
@@ -135,6 +136,7 @@ export class ContainerLogReader implements AsyncIterable<LogLine> {
     this.#options = options;
     this.#since = timeOption(options.since, 'since');
     this.#until = timeOption(options.until, 'until');
+    this.#start = start;
   }
 
   /**
@@ -156,6 +158,16 @@ export class ContainerLogReader implements AsyncIterable<LogLine> {
     throwIfAborted(signal, 'logs');
     const current = await open(this.#source.path, 'r').catch(() => undefined);
     try {
+      if (this.#start !== undefined) {
+        yield* this.#follow(current, this.#start, '');
+        return;
+      }
+      if (this.#options.tail !== undefined) {
+        const offset = current !== undefined ? (await current.stat()).size : 0;
+        for (const line of await this.#tail(current, offset, this.#options.tail)) yield line;
+        if (this.#options.follow === true) yield* this.#follow(current, offset, '');
+        return;
+      }
       const lines: LogLine[] = [];
       for (const file of await rotatedFiles(this.#source.path)) {
         const text = await readFile(file, 'utf8').catch(() => '');
@@ -168,13 +180,58 @@ export class ContainerLogReader implements AsyncIterable<LogLine> {
         offset = chunk.length;
         rest = this.#parseChunk(rest, chunk, lines);
       }
-      const tail = this.#options.tail;
-      for (const line of tail !== undefined ? lines.slice(Math.max(0, lines.length - tail)) : lines) yield line;
+      for (const line of lines) yield line;
       if (this.#options.follow !== true) return;
       yield* this.#follow(current, offset, rest);
     } finally {
       await current?.close().catch(() => undefined);
     }
+  }
+
+  /** The last `want` lines, read backwards: the current file up to `end`, then the rotated ones, newest first. */
+  async #tail(current: FileHandle | undefined, end: number, want: number): Promise<LogLine[]> {
+    const found: LogLine[][] = [];
+    let count = 0;
+    const files = (await rotatedFiles(this.#source.path)).reverse();
+    for (let i = -1; i < files.length && count < want; i++) {
+      const handle = i < 0 ? current : await open(files[i]!, 'r').catch(() => undefined);
+      if (handle === undefined) continue;
+      try {
+        const size = i < 0 ? end : (await handle.stat()).size;
+        const lines = await this.#lastLines(handle, size, want - count);
+        count += lines.length;
+        found.unshift(lines);
+      } finally {
+        if (i >= 0) await handle.close();
+      }
+    }
+    return found.flat();
+  }
+
+  async #lastLines(file: FileHandle, end: number, want: number): Promise<LogLine[]> {
+    const out: LogLine[] = [];
+    let carry = Buffer.alloc(0);
+    let position = end;
+    while (out.length < want && (position > 0 || carry.length > 0)) {
+      const size = Math.min(position, 1 << 20);
+      position -= size;
+      const chunk = Buffer.allocUnsafe(size);
+      if (size > 0) await file.read(chunk, 0, size, position);
+      let data = Buffer.concat([chunk, carry]);
+      // Before the first newline the line may begin in the chunk before; at the file's start it is whole.
+      const first = position > 0 ? data.indexOf(10) : -1;
+      carry = first >= 0 ? data.subarray(0, first) : Buffer.alloc(0);
+      if (position > 0 && first < 0) {
+        carry = data;
+        continue;
+      }
+      data = data.subarray(first + 1);
+      const parsed: LogLine[] = [];
+      this.#parse(data.toString('utf8'), parsed);
+      for (let k = parsed.length - 1; k >= 0 && out.length < want; k--) out.push(parsed[k]!);
+      if (position === 0) break;
+    }
+    return out.reverse();
   }
 
   async *#follow(first: FileHandle | undefined, offset: number, rest: string): AsyncGenerator<LogLine> {
