@@ -350,7 +350,7 @@ export class Container implements AsyncDisposable {
    */
   logs(options: LogsOptions = {}): ContainerLogReader {
     if (this.#status === 'removed') throw new InvalidStateError(`logs of container ${this.id}: container was removed`);
-    if (this.#record.log !== true) {
+    if (this.#record.log === undefined) {
       throw new InvalidStateError(`logs of container ${this.id}: container keeps no log (it was created with log: false)`);
     }
     return new ContainerLogReader({ path: this.#paths.log, ended: () => this.#logEnded() }, options);
@@ -389,7 +389,7 @@ export class Container implements AsyncDisposable {
     const context = `attach to container ${this.id}`;
     const status = this.status;
     if (status !== 'running' && status !== 'paused') throw new InvalidStateError(`${context}: container is ${status}, not running`);
-    if (this.#record.log !== true) throw new InvalidStateError(`${context}: container keeps no log (it was created with log: false)`);
+    if (this.#record.log === undefined) throw new InvalidStateError(`${context}: container keeps no log (it was created with log: false)`);
     // Taken now, before anything the caller writes to stdin can be answered.
     const start = (await stat(this.#paths.log).catch(() => undefined))?.size ?? 0;
     return new Attachment(
@@ -525,6 +525,7 @@ export class Container implements AsyncDisposable {
       ...(finished !== undefined ? { finishedAt: finished } : {}),
       upper: this.#paths.upper,
       work: this.#paths.work,
+      logPath: this.#paths.log,
     });
   }
 

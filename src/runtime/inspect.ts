@@ -46,6 +46,10 @@ export interface InspectConfig {
   Labels: Record<string, string>;
   /** The image reference, or the rootfs directory it runs from. */
   Image: string;
+  /** Whether it has a terminal (`tty`). */
+  Tty: boolean;
+  /** Whether its stdin is kept open (`stdin`). */
+  OpenStdin: boolean;
 }
 
 /** One entry of {@link ContainerInspect.Mounts}. */
@@ -62,6 +66,8 @@ export interface InspectMount {
 
 /** The `HostConfig` part of {@link ContainerInspect}: limits and security settings. 0 means no limit, as Docker shows it. */
 export interface InspectHostConfig {
+  /** Its log: `json-file` with its rotation (`max-size` in bytes, `max-file`), or `none` with `log: false`. */
+  LogConfig: { Type: 'json-file' | 'none'; Config: Record<string, string> };
   /** Memory limit in bytes. */
   Memory: number;
   /** Memory + swap limit in bytes; -1 unlimited. */
@@ -113,6 +119,8 @@ export interface ContainerInspect {
   Args: string[];
   /** Its status and process, as `docker inspect` gives them. */
   State: InspectState;
+  /** The current file of its log; `''` when it keeps none. */
+  LogPath: string;
   /** The image reference, or the rootfs directory. */
   Image: string;
   /** Whether the container outlives the process that created it (dockless's own). */
@@ -152,6 +160,8 @@ export interface InspectInput {
   finishedAt?: string;
   upper: string;
   work: string;
+  /** The log's current file. */
+  logPath?: string;
 }
 
 /** Builds the inspect object; pure. */
@@ -177,6 +187,7 @@ export function inspectOf(input: InspectInput): ContainerInspect {
       StartedAt: record.started ?? ZERO_TIME,
       FinishedAt: input.finishedAt ?? ZERO_TIME,
     },
+    LogPath: record.log !== undefined ? (input.logPath ?? '') : '',
     Image: record.image ?? record.rootfs,
     Detached: record.detached,
     Config: {
@@ -188,9 +199,15 @@ export function inspectOf(input: InspectInput): ContainerInspect {
       User: c?.user ?? '',
       Labels: c?.labels ?? {},
       Image: record.image ?? record.rootfs,
+      Tty: record.tty === true,
+      OpenStdin: record.openStdin === true,
     },
     Mounts: (c?.mounts ?? []).map((m) => ({ Type: m.type, Source: m.source, Destination: m.target, RW: !m.readonly })),
     HostConfig: {
+      LogConfig:
+        record.log !== undefined
+          ? { Type: 'json-file', Config: { 'max-size': String(record.log.maxSize), 'max-file': String(record.log.maxFiles) } }
+          : { Type: 'none', Config: {} },
       Memory: r.memory ?? 0,
       MemorySwap: r.memory === undefined ? 0 : (r.memorySwap ?? r.memory * 2),
       NanoCpus: r.cpus !== undefined ? Math.round(r.cpus * 1e9) : 0,

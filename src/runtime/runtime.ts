@@ -381,7 +381,7 @@ export class Runtime implements AsyncDisposable {
           ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
           ...(io.io?.tty !== undefined ? { tty: true } : {}),
           ...(io.io?.stdinFifo !== undefined ? { openStdin: true } : {}),
-          ...(io.io?.log !== undefined ? { log: true } : {}),
+          ...(io.io?.log !== undefined ? { log: { maxSize: io.io.log.maxSize, maxFiles: io.io.log.maxFiles } } : {}),
         };
         if (start) record.started = record.created;
         steps = [

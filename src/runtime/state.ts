@@ -37,8 +37,8 @@ export interface ContainerRecord {
   tty?: boolean;
   /** Its stdin is kept open, fed through `stdin.fifo`. */
   openStdin?: boolean;
-  /** It keeps a log (`json.log`). */
-  log?: boolean;
+  /** The rotation of its log (`json.log`), when it keeps one. */
+  log?: { maxSize: number; maxFiles: number };
 }
 
 /**
