@@ -10,7 +10,7 @@ import { constants as fsConstants } from 'node:fs';
 import { open, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
-import type { Readable, Writable } from 'node:stream';
+import type { PassThrough, Readable, Writable } from 'node:stream';
 import createDebug from 'debug';
 import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
 import type { HelperProcess } from '../helper/index.js';
@@ -661,11 +661,19 @@ export class Container implements AsyncDisposable {
       await this.wait();
     }
     if (this.#helper !== undefined) {
-      // Output nobody read keeps the helper's pipes (and so its exit) open: once removed, it is not wanted.
-      // What the streams already hold stays readable.
-      this.#helper.child.stdout?.destroy();
-      this.#helper.child.stderr?.destroy();
-      await this.#helper.exit;
+      // Output nobody read keeps the helper's pipes (and so its exit) open: once removed, it is not
+      // wanted. What the streams already hold stays readable, then they end.
+      const helper = this.#helper;
+      for (const [raw, held] of [
+        [helper.child.stdout, helper.stdout],
+        [helper.child.stderr, helper.stderr],
+      ] as const) {
+        if (raw === null || held === null || raw.readableEnded) continue;
+        raw.unpipe(held as unknown as PassThrough);
+        (held as unknown as PassThrough).end();
+        raw.resume();
+      }
+      await helper.exit;
     }
     await this.#cgroups?.remove(`remove container ${this.id}`);
     this.#status = 'removed';
