@@ -561,12 +561,13 @@ static _Noreturn void io_main(void)
 			ADD(S.err.fd, POLLOUT, 11);
 		if (S.in_dst >= 0 && S.inoff < S.inlen)
 			ADD(S.in_dst, POLLOUT, 20);
-		if ((S.in_dst >= 0 || (S.tty && S.tty_sock >= 0)) && S.inoff >= S.inlen)
-			for (int i = 0; i < N_IN; i++)
-				if (S.in_src[i] >= 0 && S.in_dst >= 0)
-					ADD(S.in_src[i], POLLIN, 30 + i);
+		/* Before input: a resize the caller made before it wrote is applied before what it wrote is read. */
 		if (S.ctl >= 0)
 			ADD(S.ctl, POLLIN, 40);
+		if (S.in_dst >= 0 && S.inoff >= S.inlen)
+			for (int i = 0; i < N_IN; i++)
+				if (S.in_src[i] >= 0)
+					ADD(S.in_src[i], POLLIN, 30 + i);
 		if (S.tty_sock >= 0)
 			ADD(S.tty_sock, POLLIN, 50);
 #undef ADD
