@@ -524,6 +524,9 @@ static _Noreturn void finish(void)
 		log_flush(&S.log);
 		close(S.log.fd);
 	}
+	/* A byte: it goes on for a live reader, the shim need not wait for it; EOF alone: it exits now. */
+	if ((S.out.fd >= 0 && S.out.len > 0) || (S.err.fd >= 0 && S.err.len > 0))
+		dl_write_all(S.complete_w, "l", 1);
 	close(S.complete_w);
 	for (struct sink *s = &S.out; s != NULL; s = s == &S.out ? &S.err : NULL)
 		while (s->fd >= 0 && s->len > 0) {
@@ -812,6 +815,7 @@ int dl_io_start_exec(struct dl_io *io, int master, struct dl_error *e)
 void dl_io_finish(struct dl_io *io)
 {
 	char byte;
+	bool lingers = false;
 
 	if (io->pid <= 0)
 		return;
@@ -827,10 +831,11 @@ void dl_io_finish(struct dl_io *io)
 	close(io->done_w);
 	io->done_w = -1;
 	while (dl_read_retry(io->complete_r, &byte, 1) > 0)
-		;
+		lingers = true;
 	close(io->complete_r);
 	io->complete_r = -1;
-	/* Reaped here if it is done; else it finishes an attached reader's output on its own. */
-	waitpid(io->pid, NULL, WNOHANG);
+	/* Reaped here, so that nothing of the container outlives the shim; one that still hands
+	 * output to a live reader finishes on its own. ECHILD: exec's init loop reaped it. */
+	waitpid(io->pid, NULL, lingers ? WNOHANG : 0);
 	io->pid = 0;
 }
