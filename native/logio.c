@@ -228,7 +228,19 @@ static void log_record(struct logw *l, const char *stream, const char *time, con
 	memcpy(rec, "{\"log\":\"", 8);
 	len += 8;
 	len += escape(rec + len, p, n);
-	len += (size_t)snprintf(rec + len, 200, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n", stream, time);
+	{
+		size_t sl = strlen(stream), tl = strlen(time);
+		memcpy(rec + len, "\",\"stream\":\"", 12);
+		len += 12;
+		memcpy(rec + len, stream, sl);
+		len += sl;
+		memcpy(rec + len, "\",\"time\":\"", 10);
+		len += 10;
+		memcpy(rec + len, time, tl);
+		len += tl;
+		memcpy(rec + len, "\"}\n", 3);
+		len += 3;
+	}
 	if (l->max > 0 && l->size + l->len + len > l->max && l->size + l->len > 0) {
 		/* The record goes first in the next file: the one before stays within the size. */
 		if (l->len > 0 && dl_write_all(l->fd, l->buf, l->len) == 0)
