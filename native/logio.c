@@ -630,12 +630,16 @@ static _Noreturn void io_main(void)
 
 static int open_fifo(const char *path, int *fd, struct dl_error *e)
 {
+	struct stat st;
+
 	if (mkfifo(path, 0600) < 0 && errno != EEXIST)
 		return dl_fail_errno(e, "io", path, "mkfifo `%s`", path);
 	/* Read-write: writers may come and go without an EOF here. */
 	*fd = open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (*fd < 0)
 		return dl_fail_errno(e, "io", path, "open `%s`", path);
+	if (fstat(*fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+		return dl_fail(e, EINVAL, "io", path, "open `%s`: not a FIFO", path);
 	return 0;
 }
 
