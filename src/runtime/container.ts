@@ -73,9 +73,13 @@ export class Container implements AsyncDisposable {
    * process (and is not detached). End it to send EOF.
    */
   readonly stdin: Writable | null;
-  /** The container's stdout, under the same conditions as {@link Container.stdin}. */
+  /**
+   * The container's stdout, under the same conditions as {@link Container.stdin}
+   * (with `tty`, all its output). With the log on, a reader that falls more than
+   * `outputBuffer` bytes behind sees this stream end early; `logs()` has it all.
+   */
   readonly stdout: Readable | null;
-  /** The container's stderr, under the same conditions as {@link Container.stdin}. */
+  /** The container's stderr, under the same conditions as {@link Container.stdin} (empty with `tty`). */
   readonly stderr: Readable | null;
   #record: ContainerRecord;
   readonly #paths: ContainerPaths;
