@@ -55,7 +55,9 @@ struct logw {
 enum { SRC_OUT, SRC_ERR, SRC_TTY, N_SRC };
 enum { IN_CALLER, IN_FIFO, N_IN };
 
-static struct io_state {
+/* On the heap, made only when a container has an io process: its buffers are no
+ * cost (nor a data rlimit's) to any other op. */
+struct io_state {
 	struct logw log;
 	struct sink out, err;
 	struct source src[N_SRC];
@@ -72,7 +74,10 @@ static struct io_state {
 	size_t ctllen;
 	unsigned short rows, cols;
 	int done_r, complete_w;
-} S;
+	char readbuf[READ_CHUNK];
+};
+static struct io_state *io_s;
+#define S (*io_s)
 
 void dl_io_init(struct dl_io *io)
 {
@@ -405,11 +410,10 @@ static void source_end(struct source *src)
 /* One read; false once the source has ended. */
 static bool source_read(struct source *src)
 {
-	static char buf[READ_CHUNK];
-	ssize_t n = read(src->fd, buf, sizeof buf);
+	ssize_t n = read(src->fd, S.readbuf, sizeof S.readbuf);
 
 	if (n > 0) {
-		source_data(src, buf, (size_t)n);
+		source_data(src, S.readbuf, (size_t)n);
 		return true;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -643,9 +647,11 @@ static int open_fifo(const char *path, int *fd, struct dl_error *e)
 	return 0;
 }
 
-static void state_init(const struct dl_io *io)
+static int state_init(const struct dl_io *io, struct dl_error *e)
 {
-	memset(&S, 0, sizeof S);
+	io_s = calloc(1, sizeof *io_s);
+	if (io_s == NULL)
+		return dl_fail(e, ENOMEM, "io", "", "calloc `io`");
 	S.log.fd = -1;
 	S.log.path = io->log_path;
 	S.log.max = io->log_max_size;
@@ -661,6 +667,7 @@ static void state_init(const struct dl_io *io)
 	S.rows = io->rows;
 	S.cols = io->cols;
 	S.done_r = S.complete_w = -1;
+	return 0;
 }
 
 /* In the io process: everything above 2 closed but its own, and 0, 1, 2 on
@@ -703,7 +710,8 @@ int dl_io_start_run(struct dl_io *io, struct dl_error *e)
 	struct stat st;
 	pid_t pid;
 
-	state_init(io);
+	if (state_init(io, e) < 0)
+		return -1;
 	if (io->log_path != NULL) {
 		S.log.fd = open(io->log_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
 		if (S.log.fd < 0)
@@ -795,8 +803,7 @@ int dl_io_start_exec(struct dl_io *io, int master, struct dl_error *e)
 	int live_out;
 	pid_t pid;
 
-	state_init(io);
-	if (pipes(p, 2, e) < 0)
+	if (state_init(io, e) < 0 || pipes(p, 2, e) < 0)
 		return -1;
 	live_out = fcntl(1, F_DUPFD_CLOEXEC, 3);
 	S.in_src[IN_CALLER] = fcntl(0, F_DUPFD_CLOEXEC, 3);
