@@ -188,33 +188,47 @@ static void log_rotate(struct logw *l)
 	l->size = 0;
 }
 
+/* What a byte becomes in a JSON string: 0 as it is, else the letter after `\`
+ * (`u` for \u00XX). */
+static char escapes[256];
+
+static void escapes_init(void)
+{
+	for (int c = 0; c < 0x20; c++)
+		escapes[c] = 'u';
+	escapes['\b'] = 'b';
+	escapes['\t'] = 't';
+	escapes['\n'] = 'n';
+	escapes['\f'] = 'f';
+	escapes['\r'] = 'r';
+	escapes['"'] = '"';
+	escapes['\\'] = '\\';
+	escapes[0x7f] = 'u';
+}
+
 static size_t escape(char *out, const char *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
+	size_t o = 0, i = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)c;
-		} else if (c == '\n') {
-			out[o++] = '\\';
-			out[o++] = 'n';
-		} else if (c == '\r') {
-			out[o++] = '\\';
-			out[o++] = 'r';
-		} else if (c == '\t') {
-			out[o++] = '\\';
-			out[o++] = 't';
-		} else if (c < 0x20 || c == 0x7f) {
-			memcpy(out + o, "\\u00", 4);
-			out[o + 4] = hex[c >> 4];
-			out[o + 5] = hex[c & 15];
-			o += 6;
-		} else {
-			out[o++] = (char)c;
+	while (i < n) {
+		size_t run = i;
+		while (run < n && escapes[(unsigned char)p[run]] == 0)
+			run++;
+		memcpy(out + o, p + i, run - i);
+		o += run - i;
+		if (run == n)
+			break;
+		unsigned char c = (unsigned char)p[run];
+		out[o++] = '\\';
+		out[o++] = escapes[c];
+		if (escapes[c] == 'u') {
+			memcpy(out + o, "00", 2);
+			out[o + 2] = hex[c >> 4];
+			out[o + 3] = hex[c & 15];
+			o += 4;
 		}
+		i = run + 1;
 	}
 	return o;
 }
@@ -649,6 +663,7 @@ static int open_fifo(const char *path, int *fd, struct dl_error *e)
 
 static int state_init(const struct dl_io *io, struct dl_error *e)
 {
+	escapes_init();
 	io_s = calloc(1, sizeof *io_s);
 	if (io_s == NULL)
 		return dl_fail(e, ENOMEM, "io", "", "calloc `io`");
@@ -739,6 +754,8 @@ int dl_io_start_run(struct dl_io *io, struct dl_error *e)
 	S.in_eof_closes = !io->tty;
 	fcntl(p[0][0], F_SETFL, O_NONBLOCK);
 	fcntl(p[1][0], F_SETFL, O_NONBLOCK);
+	/* Fewer, larger reads for a chatty container; the default where the limit refuses it. */
+	fcntl(p[0][0], F_SETPIPE_SZ, 1 << 20);
 	if (p[2][1] >= 0)
 		fcntl(p[2][1], F_SETFL, O_NONBLOCK);
 
