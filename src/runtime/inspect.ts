@@ -67,7 +67,12 @@ export interface InspectMount {
 /** The `HostConfig` part of {@link ContainerInspect}: limits and security settings. 0 means no limit, as Docker shows it. */
 export interface InspectHostConfig {
   /** Its log: `json-file` with its rotation (`max-size` in bytes, `max-file`), or `none` with `log: false`. */
-  LogConfig: { Type: 'json-file' | 'none'; Config: Record<string, string> };
+  LogConfig: {
+    /** `json-file`, or `none` for a container without a log. */
+    Type: 'json-file' | 'none';
+    /** `max-size` and `max-file`, as strings, as Docker shows them. */
+    Config: Record<string, string>;
+  };
   /** Memory limit in bytes. */
   Memory: number;
   /** Memory + swap limit in bytes; -1 unlimited. */
