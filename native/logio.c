@@ -1,3 +1,6 @@
+/* The io process (see logio.h). Past ~600 lines on purpose: the log writer, the
+ * live relay, input and control records share one poll loop and one state, and
+ * split into files they would each need all of it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
