@@ -78,9 +78,10 @@ async function main(): Promise<number> {
       return 0;
     }
     case 'logs': {
-      const logs = await (await runtime.get(args[0]!)).logs();
-      process.stdout.write(logs.stdout);
-      process.stderr.write(logs.stderr);
+      const follow = flag('-f');
+      for await (const line of (await runtime.get(args[0]!)).logs({ follow })) {
+        (line.stream === 'stdout' ? process.stdout : process.stderr).write(line.text);
+      }
       return 0;
     }
     case 'stats':

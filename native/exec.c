@@ -25,11 +25,13 @@
 #include "commands.h"
 #include "error.h"
 #include "init.h"
+#include "logio.h"
 #include "ns.h"
 #include "process.h"
 #include "reexec.h"
 #include "security.h"
 #include "status.h"
+#include "tty.h"
 #include "util.h"
 
 #ifndef SYS_pidfd_open
@@ -48,6 +50,7 @@ struct exec_config {
 	struct dl_cgroups cgroups;
 	struct dl_security sec;
 	struct dl_process proc;
+	struct dl_io io;
 };
 
 /* The namespaces joined through /proc/PID/ns when setns by pidfd is not
@@ -77,6 +80,7 @@ static void parse_args(int argc, char **argv, struct exec_config *c)
 	c->status_fd = 3;
 	dl_process_init(&c->proc, argc);
 	dl_security_defaults(&c->sec);
+	dl_io_init(&c->io);
 	c->cgroups.dirs = dl_xcalloc((size_t)argc, sizeof *c->cgroups.dirs);
 	c->cgroups.fds = dl_xcalloc((size_t)argc, sizeof *c->cgroups.fds);
 
@@ -124,6 +128,8 @@ static void parse_args(int argc, char **argv, struct exec_config *c)
 			i += taken - 1;
 		} else if ((taken = dl_security_parse(&c->sec, argc, argv, i)) > 0) {
 			i += taken - 1;
+		} else if ((taken = dl_io_parse(&c->io, argc, argv, i, "exec")) > 0) {
+			i += taken - 1;
 		} else {
 			dl_usage("exec", "unknown option `%s`", a);
 		}
@@ -134,6 +140,10 @@ static void parse_args(int argc, char **argv, struct exec_config *c)
 		dl_usage("exec", "missing command after `--`");
 	if (c->pid <= 0 || c->pid_start == 0)
 		dl_usage("exec", "--pid and --pid-start are required");
+	if (c->io.log_path || c->io.stdin_fifo || c->io.control_fifo || c->io.live || c->io.stdin_relay)
+		dl_usage("exec", "of the io options only --tty, --tty-size and --control-fd");
+	if (c->io.control_fd >= 0 && !c->io.tty)
+		dl_usage("exec", "--control-fd needs --tty");
 }
 
 static _Noreturn void shim_fail(const struct dl_error *e)
@@ -251,7 +261,7 @@ int cmd_exec(int argc, char **argv)
 {
 	static struct exec_config c;
 	struct dl_error e;
-	_cleanup_close_ int pidfd = -1, proc = -1;
+	_cleanup_close_ int pidfd = -1, proc = -1, master = -1, slave = -1;
 	int sync_pipe[2], report_pipe[2];
 	unsigned long long started = 0;
 	char path[32];
@@ -305,6 +315,10 @@ int cmd_exec(int argc, char **argv)
 		shim_fail(&e);
 	close(dl_steal_fd(&pidfd));
 	close(dl_steal_fd(&proc));
+	/* In the container's mount namespace now: its devpts. The slave is open before
+	 * the io process polls the master, which would otherwise hang up at once. */
+	if (c.io.tty && (dl_tty_open(c.io.rows, c.io.cols, &master, &e) < 0 || dl_tty_peer(master, &slave, &e) < 0))
+		shim_fail(&e);
 
 	if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(report_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		dl_fail_errno(&e, "pipe", "", "pipe2 `sync`");
@@ -328,6 +342,15 @@ int cmd_exec(int argc, char **argv)
 		if (dl_read_retry(sync_pipe[0], &kind, 1) != 1)
 			_exit(DL_EXIT_FAILED);
 		close(sync_pipe[0]);
+		if (slave >= 0) {
+			close(dl_steal_fd(&master));
+			if (dl_tty_enter(dl_steal_fd(&slave), &e) < 0) {
+				kind = 1;
+				dl_status_error(&e);
+				dl_write_all(report_pipe[1], &kind, sizeof kind);
+				_exit(DL_EXIT_FAILED);
+			}
+		}
 		/* As the container's process gets one of its own at start: no key of the caller's session. */
 		if (dl_security_keyring(&c.sec, &e) < 0 ||
 		    dl_process_enter(&c.proc, &c.sec, report_pipe[1], -1, -1, &e) < 0) {
@@ -341,11 +364,20 @@ int cmd_exec(int argc, char **argv)
 	}
 	close(sync_pipe[0]);
 	close(report_pipe[1]);
+	if (master >= 0) {
+		if (dl_io_start_exec(&c.io, master, &e) < 0) {
+			kill(child, SIGKILL);
+			shim_fail(&e);
+		}
+		close(dl_steal_fd(&master));
+		close(dl_steal_fd(&slave));
+	}
 	dl_status_pid(child);
 	dl_write_all(sync_pipe[1], "1", 1);
 	close(sync_pipe[1]);
 
 	status = dl_init_loop(child, NULL);
+	dl_io_finish(&c.io);
 	while (dl_read_retry(report_pipe[0], &kind, sizeof kind) == (ssize_t)sizeof kind)
 		failed = 1;
 	if (failed)

@@ -31,6 +31,8 @@
 #include "error.h"
 #include "events.h"
 #include "init.h"
+#include "logio.h"
+#include "tty.h"
 #include "mounts.h"
 #include "netlink.h"
 #include "reexec.h"
@@ -85,6 +87,7 @@ struct run_config {
 	struct dl_veth veth;
 	struct dl_restart restart;
 	struct dl_events events;
+	struct dl_io io;
 };
 
 /* What pid 1 and the workload tell the shim on the report pipe. */
@@ -105,6 +108,7 @@ struct pid1_ctx {
 	int go_r, go_w;         /* with --init, init → workload: the init is under the filter */
 	mode_t umask;
 	int restarts;           /* workloads the init forked again (--restart) */
+	int tty_slave;           /* with --tty: the workload's terminal */
 };
 
 /* pid 1 runs on this stack; without CLONE_VM it is a private copy, and the
@@ -128,6 +132,7 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	c->status_fd = 3;
 	dl_process_init(&c->proc, argc);
 	dl_security_defaults(&c->sec);
+	dl_io_init(&c->io);
 	c->lowers = dl_xcalloc(cap, sizeof *c->lowers);
 	c->joins = dl_xcalloc(cap, sizeof *c->joins);
 	c->mounts = dl_xcalloc(cap, sizeof *c->mounts);
@@ -258,7 +263,8 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			i += taken - 1;
 		} else if ((taken = dl_veth_parse(&c->veth, argc, argv, i, "run")) > 0 ||
 			   (taken = dl_restart_parse(&c->restart, argc, argv, i, "run")) > 0 ||
-			   (taken = dl_events_parse(&c->events, argc, argv, i, "run")) > 0) {
+			   (taken = dl_events_parse(&c->events, argc, argv, i, "run")) > 0 ||
+			   (taken = dl_io_parse(&c->io, argc, argv, i, "run")) > 0) {
 			i += taken - 1;
 		} else {
 			dl_usage("run", "unknown option `%s`", a);
@@ -334,6 +340,8 @@ static _Noreturn void workload(const struct pid1_ctx *x)
 
 	if (x->go_w >= 0)
 		close(x->go_w);
+	if (x->tty_slave >= 0 && dl_tty_enter(x->tty_slave, &e) < 0)
+		child_fail(x, &e);
 	if (dl_process_enter(&c->proc, &c->sec, x->report_w, x->go_r, (int)x->umask, &e) < 0)
 		child_fail(x, &e);
 	/* After the steps that can fail, so that a bad user, cwd or filter fails the start itself. */
@@ -537,6 +545,9 @@ static int pid1_main(void *arg)
 
 	if (setup(x, &e) < 0)
 		child_fail(x, &e);
+	/* After the mounts: the pty is of the container's own devpts. */
+	if (x->c->io.tty && dl_io_send_tty((struct dl_io *)&x->c->io, &x->tty_slave, &e) < 0)
+		child_fail(x, &e);
 	dl_status_simple("created");
 	if (x->fifo_fd >= 0) {
 		char byte;
@@ -592,7 +603,8 @@ int cmd_run(int argc, char **argv)
 			     .root_mnt = -1,
 			     .target_fd = -1,
 			     .go_r = -1,
-			     .go_w = -1};
+			     .go_w = -1,
+			     .tty_slave = -1};
 	struct dl_error e;
 	int sync_pipe[2], report_pipe[2];
 	struct report r;
@@ -650,6 +662,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (dl_cgroups_open(&c.cgroups, &e) < 0)
 		shim_fail(&e);
+	if (dl_io_enabled(&c.io) && dl_io_start_run(&c.io, &e) < 0)
+		shim_fail(&e);
 	if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(report_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		dl_fail_errno(&e, "pipe", "", "pipe2 `sync`");
 		shim_fail(&e);
@@ -687,6 +701,8 @@ int cmd_run(int argc, char **argv)
 		waitpid(pid, NULL, 0);
 		shim_fail(&e);
 	}
+	if (c.io.tty_sock >= 0)
+		close(c.io.tty_sock);
 	if (dl_userns_enabled(&c.userns)) {
 		struct dl_root_spec root = {
 			.target = c.target,
@@ -741,6 +757,7 @@ int cmd_run(int argc, char **argv)
 		else if (r.kind == REPORT_EXITED)
 			status = r.status;
 	}
+	dl_io_finish(&c.io);
 	if (failed)
 		return DL_EXIT_FAILED;
 	dl_shim_watch_finish(&watch, status);

@@ -48,6 +48,12 @@ export {
   DEFAULT_MAX_BUFFER,
   ExecProcess,
   parseSeccompProfile,
+  // Logs, TTY, attach.
+  Attachment,
+  ContainerLogReader,
+  DEFAULT_LOG_OPTIONS,
+  DEFAULT_OUTPUT_BUFFER,
+  DEFAULT_TERMINAL_SIZE,
   rootfsFromHost,
   Runtime as RuntimeCore,
   SECCOMP_ACTIONS,
@@ -117,6 +123,12 @@ export type {
   TmpfsMount,
   UsernsSetting,
   WaitOptions,
+  // Logs, TTY, attach.
+  AttachOptions,
+  LogLine,
+  LogOptions,
+  LogsOptions,
+  TerminalSize,
 } from './runtime/index.js';
 export type { ContainerRef, NamespaceRef, NetworkRef, NetworkSetting, PodShare } from './runtime/index.js';
 

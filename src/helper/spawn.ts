@@ -35,6 +35,11 @@ export interface SpawnHelperOptions {
    * The op's arguments come on the descriptor after them (`--config-fd`).
    */
   inputs?: readonly Buffer[];
+  /**
+   * A pipe kept open to the helper, on the descriptor after the arguments' (`--config-fd` + 1),
+   * readable as {@link HelperProcess.control}: for `exec --tty`'s `--control-fd`.
+   */
+  control?: boolean;
 }
 
 /** How the helper process ended. */
@@ -66,6 +71,10 @@ export class HelperProcess {
    */
   readonly stdout: Readable | null = null;
   readonly stderr: Readable | null = null;
+  /** The control pipe, with {@link SpawnHelperOptions.control}; its descriptor is {@link HelperProcess.controlFd}. */
+  readonly control: Writable | null = null;
+  /** The helper's descriptor number of {@link HelperProcess.control}, or -1. */
+  readonly controlFd: number = -1;
   readonly #op: HelperOp;
   readonly #context: string;
   #waiters: Waiter[] = [];
@@ -87,7 +96,7 @@ export class HelperProcess {
     }
     try {
       this.child = spawn(path, argv, {
-        stdio: [...options.stdio, 'pipe', ...inputs.map(() => 'pipe' as const)],
+        stdio: [...options.stdio, 'pipe', ...inputs.map(() => 'pipe' as const), ...(options.control === true ? ['pipe' as const] : [])],
         detached: options.detached ?? false,
         // The helper takes everything from its arguments; the caller's environment is none of its business.
         env: {},
@@ -105,6 +114,12 @@ export class HelperProcess {
       pipe?.on('error', () => undefined);
       pipe?.end(data);
     });
+    if (options.control === true) {
+      this.controlFd = 4 + inputs.length;
+      this.control = this.child.stdio[this.controlFd] as Writable;
+      // A helper that is gone has nothing to resize; the caller learns it from its exit.
+      this.control.on('error', () => undefined);
+    }
     if (op === 'run' || op === 'exec') {
       // Node drains a child's unread stdio when the child exits; a container that ends
       // before its Container object exists (a quick command on a busy machine) would lose

@@ -101,14 +101,7 @@ export interface StopOptions {
   signal?: AbortSignal;
 }
 
-/** Output of a detached container, from its log files. */
-export interface ContainerLogs {
-  /** Everything the container wrote on stdout. */
-  stdout: Buffer;
-  /** Everything the container wrote on stderr. */
-  stderr: Buffer;
-}
-
+export type { ContainerLogs } from './logs.js';
 
 /** Options of {@link Container.waitHealthy}. */
 export interface WaitHealthyOptions {

@@ -1,9 +1,11 @@
 /**
- * The {@link Container} class. Past ~600 lines on purpose: it is the one
- * public face of a container's whole life (start, wait, signals, exec,
- * inspect, files, pause, health, removal), each method a documented entry that
- * hands the work to its own file (exec.ts, inspect.ts, container-files.ts,
- * health.ts, events.ts, cgroups/); splitting the class would split its TSDoc.
+ * The {@link Container} class: one running (or stopped) container and
+ * everything done to it. Past ~600 lines on purpose: it is the one public face
+ * of a container's whole life (start, wait, signals, exec, logs, attach,
+ * inspect, files, pause, health, ports, removal), each method a thin,
+ * documented entry point that hands the work to its own file (exec.ts,
+ * logs.ts, attach.ts, container-files.ts, inspect.ts, top.ts, health.ts,
+ * events.ts, cgroups/); splitting the class would split its TSDoc.
  *
  * @module
  */
@@ -13,7 +15,7 @@ import { dirname } from 'node:path';
 import { open, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
-import type { Readable, Writable } from 'node:stream';
+import type { PassThrough, Readable, Writable } from 'node:stream';
 import createDebug from 'debug';
 import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
 import type { HelperProcess } from '../helper/index.js';
@@ -43,10 +45,16 @@ import { appendEvent, type ContainerEventAction, type ContainerEventAttributes }
 import { HealthChecker, waitForHealthy } from './health.js';
 import { readRestartRecord, type RestartRecord } from './restart.js';
 
+import { ContainerLogReader, type LogsOptions } from './logs.js';
+import { Attachment, type AttachOptions } from './attach.js';
+import { checkSize, resizeRecord } from './io-plan.js';
+import type { TerminalSize } from './spec.js';
+
+
 const debug = createDebug('dockless:runtime');
 
 export type { ExecOutputOptions, ContainerStatus, ExitStatus, ContainerInfo, RemoveOptions, WaitOptions, StopOptions, ContainerLogs, WaitHealthyOptions } from './container-types.js';
-import type { ExecOutputOptions, ContainerStatus, ExitStatus, ContainerInfo, RemoveOptions, WaitOptions, StopOptions, ContainerLogs, WaitHealthyOptions } from './container-types.js';
+import type { ExecOutputOptions, ContainerStatus, ExitStatus, ContainerInfo, RemoveOptions, WaitOptions, StopOptions, WaitHealthyOptions } from './container-types.js';
 
 /** @internal What a {@link Container} is made from. */
 export interface ContainerInit {
@@ -77,9 +85,13 @@ export class Container implements AsyncDisposable {
    * process (and is not detached). End it to send EOF.
    */
   readonly stdin: Writable | null;
-  /** The container's stdout, under the same conditions as {@link Container.stdin}. */
+  /**
+   * The container's stdout, under the same conditions as {@link Container.stdin}
+   * (with `tty`, all its output). With the log on, a reader that falls more than
+   * `outputBuffer` bytes behind sees this stream end early; `logs()` has it all.
+   */
   readonly stdout: Readable | null;
-  /** The container's stderr, under the same conditions as {@link Container.stdin}. */
+  /** The container's stderr, under the same conditions as {@link Container.stdin} (empty with `tty`). */
   readonly stderr: Readable | null;
   #record: ContainerRecord;
   readonly #paths: ContainerPaths;
@@ -92,6 +104,7 @@ export class Container implements AsyncDisposable {
   readonly #helperPath: string | undefined;
   readonly #cgroups: CgroupSet | undefined;
   #health: Promise<HealthChecker | undefined> | undefined;
+  #deadSince: number | undefined;
 
   /** @internal Use `runtime.create()`, `runtime.run()` or `runtime.get()`. */
   constructor(init: ContainerInit) {
@@ -431,19 +444,100 @@ export class Container implements AsyncDisposable {
   }
 
   /**
-   * The output of a detached container started with `stdio: 'pipe'`, from its log files.
+   * The container's log, as `docker logs`: the lines it wrote on stdout and
+   * stderr (attached or detached), with their stream and time, from this or any
+   * other process, until `remove()`. Iterate it with `for await`; with `follow`
+   * the iteration goes on with new lines and ends once the container has exited
+   * and its last line is read. `collect()` gives `{ stdout, stderr }` Buffers.
    *
-   * @throws {@link InvalidStateError} for a container whose output is streamed, not logged.
+   * @throws {@link InvalidStateError} when the container keeps no log (`log: false`) or was removed.
+   * @throws {@link InvalidArgumentError} for a malformed `tail`, `since` or `until`.
+   * @example
+   * ```ts
+   * for await (const line of container.logs({ follow: true, tail: 10, timestamps: true })) process.stdout.write(line.text);
+   * const { stdout } = await container.logs().collect();
+   * ```
    */
-  async logs(): Promise<ContainerLogs> {
-    if (!this.#record.detached || this.#record.stdio !== 'pipe') {
-      throw new InvalidStateError(
-        `logs of container ${this.id}: only a detached container with stdio 'pipe' keeps logs; read container.stdout instead`,
-      );
+  logs(options: LogsOptions = {}): ContainerLogReader {
+    if (this.#status === 'removed') throw new InvalidStateError(`logs of container ${this.id}: container was removed`);
+    if (this.#record.log === undefined) {
+      throw new InvalidStateError(`logs of container ${this.id}: container keeps no log (it was created with log: false)`);
     }
-    const read = (p: string) => readFile(p).catch(() => Buffer.alloc(0));
-    const [stdout, stderr] = await Promise.all([read(this.#paths.stdoutLog), read(this.#paths.stderrLog)]);
-    return { stdout, stderr };
+    return new ContainerLogReader({ path: this.#paths.log, ended: () => this.#logEnded() }, options);
+  }
+
+  /** Whether the container is over and its log complete: the shim writes `exited` (and the exit file) after the last line. */
+  async #logEnded(): Promise<boolean> {
+    const helper = this.#helper;
+    if (helper !== undefined) {
+      return helper.statuses.some((s) => s.type === 'exited') || helper.child.exitCode !== null || helper.child.signalCode !== null;
+    }
+    const status = this.status;
+    if (status === 'removed') return true;
+    if (status !== 'stopped') return false;
+    if ((await stat(this.#paths.exit).catch(() => undefined)) !== undefined) return true;
+    // A shim killed from outside writes no exit file; its io process drains what is left at once.
+    this.#deadSince ??= Date.now();
+    return Date.now() - this.#deadSince > 1000;
+  }
+
+  /**
+   * Attaches to the running container's stdio, as `docker attach`, from this
+   * or any other process: its output from now on (read from its log as it is
+   * written, so it needs the log on), and its stdin when it was created with
+   * `stdin: true`. Detaching (`close()`) leaves the container running.
+   *
+   * @throws {@link InvalidStateError} when the container is not running, or keeps no log.
+   * @example
+   * ```ts
+   * await using a = await container.attach();
+   * a.stdout.pipe(process.stdout);
+   * a.stdin?.write('ls\n');
+   * ```
+   */
+  async attach(options: AttachOptions = {}): Promise<Attachment> {
+    const context = `attach to container ${this.id}`;
+    const status = this.status;
+    if (status !== 'running' && status !== 'paused') throw new InvalidStateError(`${context}: container is ${status}, not running`);
+    if (this.#record.log === undefined) throw new InvalidStateError(`${context}: container keeps no log (it was created with log: false)`);
+    // Taken now, before anything the caller writes to stdin can be answered.
+    const start = (await stat(this.#paths.log).catch(() => undefined))?.size ?? 0;
+    return new Attachment(
+      { path: this.#paths.log, ended: () => this.#logEnded() },
+      start,
+      this.#record.openStdin === true ? this.#paths.stdinFifo : undefined,
+      options,
+      context,
+    );
+  }
+
+  /**
+   * Resizes the container's terminal (`tty: true`); its foreground process gets
+   * SIGWINCH. Works from any process.
+   *
+   * @throws {@link InvalidStateError} when the container has no TTY or is not running.
+   * @throws {@link InvalidArgumentError} for a size that is not 1 to 65535 each way.
+   */
+  async resize(size: TerminalSize): Promise<void> {
+    const context = `resize container ${this.id}`;
+    const checked = checkSize(size, context);
+    if (this.#record.tty !== true) throw new InvalidStateError(`${context}: container has no TTY`);
+    const status = this.status;
+    if (status !== 'running' && status !== 'paused' && status !== 'created') {
+      throw new InvalidStateError(`${context}: container is ${status}, not running`);
+    }
+    let fifo: FileHandle;
+    try {
+      fifo = await open(this.#paths.control, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+    } catch (cause) {
+      throw new InvalidStateError(`${context}: container is not running`, { cause });
+    }
+    try {
+      // 8 bytes, below PIPE_BUF: written whole, never interleaved with another writer's.
+      await fifo.write(resizeRecord(checked));
+    } finally {
+      await fifo.close();
+    }
   }
 
   /**
@@ -549,6 +643,7 @@ export class Container implements AsyncDisposable {
       upper: this.#paths.upper,
       work: this.#paths.work,
       networks,
+      logPath: this.#paths.log,
     });
   }
 
@@ -685,7 +780,21 @@ export class Container implements AsyncDisposable {
       await this.kill('SIGKILL');
       await this.wait();
     }
-    if (this.#helper !== undefined) await this.#helper.exit;
+    if (this.#helper !== undefined) {
+      // Output nobody read keeps the helper's pipes (and so its exit) open: once removed, it is not
+      // wanted. What the streams already hold stays readable, then they end.
+      const helper = this.#helper;
+      for (const [raw, held] of [
+        [helper.child.stdout, helper.stdout],
+        [helper.child.stderr, helper.stderr],
+      ] as const) {
+        if (raw === null || held === null || raw.readableEnded) continue;
+        raw.unpipe(held as unknown as PassThrough);
+        (held as unknown as PassThrough).end();
+        raw.resume();
+      }
+      await helper.exit;
+    }
     await endRecordedHelper(this.#record.forwarder);
     await this.#cgroups?.remove(`remove container ${this.id}`);
     await this.recordEvent('remove');

@@ -26,6 +26,8 @@ export interface ExecPlan {
   seccomp?: Buffer;
   rlimits: readonly HelperRlimit[];
   dieWithParent?: number;
+  /** A terminal of this size, resized by records on `controlFd`. */
+  tty?: { columns: number; rows: number; controlFd: number };
   cmd: readonly string[];
 }
 
@@ -43,6 +45,9 @@ export function execArgs(plan: ExecPlan): string[] {
   if (plan.seccomp !== undefined) args.push('--seccomp-fd', String(SECCOMP_FD));
   for (const r of plan.rlimits) args.push('--rlimit', r.name, r.soft, r.hard);
   if (plan.dieWithParent !== undefined) args.push('--die-with-parent', String(plan.dieWithParent));
+  if (plan.tty !== undefined) {
+    args.push('--tty', '--tty-size', String(plan.tty.rows), String(plan.tty.columns), '--control-fd', String(plan.tty.controlFd));
+  }
   args.push('--', ...plan.cmd);
   return args;
 }

@@ -6,9 +6,10 @@ import { HelperError, InvalidArgumentError, InvalidStateError, NotFoundError } f
 import { sealedHelperPath, shown, spawnHelper, type HelperProcess } from '../helper/index.js';
 import { processStartTime, raceAbort, throwIfAborted } from '../util/index.js';
 import { execArgs, type ExecPlan } from './exec-args.js';
-import type { StdioMode } from './spec.js';
 import { readJson, type ContainerConfigRecord, type ContainerPaths, type ContainerRecord } from './state.js';
 import { resolveUserInLayers } from './user.js';
+import { checkSize, DEFAULT_TERMINAL_SIZE, resizeRecord } from './io-plan.js';
+import type { StdioMode, TerminalSize } from './spec.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -40,8 +41,16 @@ export interface ExecOptions {
   privileged?: boolean;
   /** Kills the process (SIGKILL); a pending `exec()` or `wait()` rejects with {@link AbortError}. */
   signal?: AbortSignal;
-  /** Not supported yet: passing it throws {@link InvalidArgumentError}. */
-  tty?: never;
+  /**
+   * Give the process a terminal of the container's devpts, as `docker exec -t`:
+   * its stdout and stderr come merged on `stdout`, and `stdin` goes through the
+   * line discipline (`\x03` is ^C, `\x04` ^D). With `stdio: 'pipe'` (or `'inherit'`). Resize it with
+   * {@link ExecProcess.resize}.
+   * @default false
+   */
+  tty?: boolean;
+  /** The terminal's size at start, with `tty`. @default { columns: 80, rows: 24 } */
+  ttySize?: TerminalSize;
 }
 
 /** How an exec'd process ended. */
@@ -70,7 +79,7 @@ export class ExecProcess implements AsyncDisposable {
   readonly stdin: Writable | null;
   /** Its stdout, with `stdio: 'pipe'`. */
   readonly stdout: Readable | null;
-  /** Its stderr, with `stdio: 'pipe'`. */
+  /** Its stderr, with `stdio: 'pipe'` (empty with `tty`: all output is on stdout). */
   readonly stderr: Readable | null;
   readonly #helper: HelperProcess;
   readonly #pidStart: number | undefined;
@@ -106,6 +115,24 @@ export class ExecProcess implements AsyncDisposable {
       },
     );
     return raceAbort(this.#waiting, this.#signal, this.#context);
+  }
+
+  /**
+   * Resizes the process's terminal (`tty: true`); its foreground process gets SIGWINCH.
+   *
+   * @throws {@link InvalidStateError} when it has no TTY or has ended.
+   * @throws {@link InvalidArgumentError} for a size that is not 1 to 65535 each way.
+   */
+  async resize(size: TerminalSize): Promise<void> {
+    const checked = checkSize(size, `${this.#context}: resize`);
+    const control = this.#helper.control;
+    if (control === null) throw new InvalidStateError(`${this.#context}: resize: the process has no TTY`);
+    if (this.#helper.statuses.some((s) => s.type === 'exited') || control.destroyed) {
+      throw new InvalidStateError(`${this.#context}: resize: the process has ended`);
+    }
+    await new Promise<void>((resolve, reject) =>
+      control.write(resizeRecord(checked), (error) => (error ? reject(new InvalidStateError(`${this.#context}: resize: the process has ended`, { cause: error })) : resolve())),
+    );
   }
 
   /**
@@ -163,9 +190,8 @@ function checkOptions(cmd: readonly string[], options: ExecOptions, context: str
   if (!Array.isArray(cmd) || cmd.length === 0 || !cmd.every((a) => typeof a === 'string') || cmd[0] === '') {
     throw new InvalidArgumentError(`${context}: cmd must be a non-empty array of strings`);
   }
-  if ('tty' in options && options.tty !== undefined) {
-    throw new InvalidArgumentError(`${context}: tty is not supported yet`);
-  }
+  if (options.tty !== undefined && typeof options.tty !== 'boolean') throw new InvalidArgumentError(`${context}: tty must be a boolean`);
+  if (options.ttySize !== undefined) checkSize(options.ttySize, `${context}: ttySize`);
   if (options.cwd !== undefined && (typeof options.cwd !== 'string' || !isAbsolute(options.cwd))) {
     throw new InvalidArgumentError(`${context}: cwd must be an absolute path, got ${shown(String(options.cwd))}`);
   }
@@ -218,10 +244,14 @@ export async function startExec(target: ExecTarget, cmd: readonly string[], opti
     cmd,
   };
   const stdio = options.stdio ?? 'pipe';
+  const tty = options.tty === true ? (options.ttySize ?? DEFAULT_TERMINAL_SIZE) : undefined;
+  // The control pipe comes after the inputs and the arguments' descriptor (spawnHelper's order).
+  if (tty !== undefined) plan.tty = { ...tty, controlFd: 4 + (plan.seccomp !== undefined ? 1 : 0) + 1 };
   const helper = spawnHelper('exec', execArgs(plan), {
     stdio: [stdio, stdio, stdio],
     detached,
     context,
+    control: tty !== undefined,
     ...(plan.seccomp !== undefined ? { inputs: [plan.seccomp] } : {}),
     helperPath: await sealedHelperPath(target.helperPath),
   });

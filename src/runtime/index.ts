@@ -20,6 +20,12 @@ export type { HealthcheckSpec, HealthLogEntry, HealthStatus, InspectHealth } fro
 export type { RestartPolicy } from './restart.js';
 export type { ContainerInspect, InspectConfig, InspectHostConfig, InspectMount, InspectState } from './inspect.js';
 export type { ContainerProcess } from './top.js';
+export { ContainerLogReader, DEFAULT_LOG_OPTIONS } from './logs.js';
+export type { LogLine, LogOptions, LogsOptions } from './logs.js';
+export { Attachment } from './attach.js';
+export type { AttachOptions } from './attach.js';
+export { DEFAULT_OUTPUT_BUFFER, DEFAULT_TERMINAL_SIZE } from './io-plan.js';
+export type { TerminalSize } from './spec.js';
 export type { CopyInOptions, CopyOutOptions } from './container-files.js';
 export type { BindMount, ContainerSpec, MountSpec, Rlimit, RlimitName, StdioMode, TmpfsMount } from './spec.js';
 export type {

@@ -69,6 +69,10 @@ export interface InspectConfig {
   Labels: Record<string, string>;
   /** The image reference, or the rootfs directory it runs from. */
   Image: string;
+  /** Whether it has a terminal (`tty`). */
+  Tty: boolean;
+  /** Whether its stdin is kept open (`stdin`). */
+  OpenStdin: boolean;
 }
 
 /** One entry of {@link ContainerInspect.Mounts}. */
@@ -85,6 +89,13 @@ export interface InspectMount {
 
 /** The `HostConfig` part of {@link ContainerInspect}: limits and security settings. 0 means no limit, as Docker shows it. */
 export interface InspectHostConfig {
+  /** Its log: `json-file` with its rotation (`max-size` in bytes, `max-file`), or `none` with `log: false`. */
+  LogConfig: {
+    /** `json-file`, or `none` for a container without a log. */
+    Type: 'json-file' | 'none';
+    /** `max-size` and `max-file`, as strings, as Docker shows them. */
+    Config: Record<string, string>;
+  };
   /** Memory limit in bytes. */
   Memory: number;
   /** Memory + swap limit in bytes; -1 unlimited. */
@@ -145,6 +156,8 @@ export interface ContainerInspect {
   Args: string[];
   /** Its status and process, as `docker inspect` gives them. */
   State: InspectState;
+  /** The current file of its log; `''` when it keeps none. */
+  LogPath: string;
   /** The image reference, or the rootfs directory. */
   Image: string;
   /** Whether the container outlives the process that created it (dockless's own). */
@@ -193,6 +206,8 @@ export interface InspectInput {
   work: string;
   /** Missing for a container on no network. */
   networks?: NetworkSettingsRecord | undefined;
+  /** The log's current file. */
+  logPath?: string;
 }
 
 /** Builds the inspect object; pure. */
@@ -220,6 +235,7 @@ export function inspectOf(input: InspectInput): ContainerInspect {
       Restarting: input.restarting === true,
       ...(input.health !== undefined ? { Health: input.health } : {}),
     },
+    LogPath: record.log !== undefined ? (input.logPath ?? '') : '',
     Image: record.image ?? record.rootfs,
     Detached: record.detached,
     RestartCount: input.restartCount ?? 0,
@@ -232,10 +248,16 @@ export function inspectOf(input: InspectInput): ContainerInspect {
       User: c?.user ?? '',
       Labels: c?.labels ?? {},
       Image: record.image ?? record.rootfs,
+      Tty: record.tty === true,
+      OpenStdin: record.openStdin === true,
     },
     NetworkSettings: networkSettings(input.networks, record.ports ?? []),
     Mounts: (c?.mounts ?? []).map((m) => ({ Type: m.type, Source: m.source, Destination: m.target, RW: !m.readonly })),
     HostConfig: {
+      LogConfig:
+        record.log !== undefined
+          ? { Type: 'json-file', Config: { 'max-size': String(record.log.maxSize), 'max-file': String(record.log.maxFiles) } }
+          : { Type: 'none', Config: {} },
       Memory: r.memory ?? 0,
       MemorySwap: r.memory === undefined ? 0 : (r.memorySwap ?? r.memory * 2),
       NanoCpus: r.cpus !== undefined ? Math.round(r.cpus * 1e9) : 0,

@@ -9,6 +9,7 @@ import type { AbortError } from '../errors.js';
 import type { ContainerSpec, NetworkSetting } from './spec.js';
 import type { UsernsSetting } from './userns.js';
 import type { NetworkAttacher } from './network-attach.js';
+import type { LogOptions } from './logs.js';
 
 /** Options of `Runtime`. */
 export interface RuntimeOptions {
@@ -62,6 +63,11 @@ export interface RuntimeOptions {
    * @default 'auto'
    */
   rootlessOutbound?: RootlessOutbound;
+  /**
+   * The log of containers whose spec has no `log`; see {@link ContainerSpec.log}.
+   * @default { maxSize: 20 MiB, maxFiles: 5 }
+   */
+  log?: LogOptions | false;
 }
 
 /** The outbound helpers a rootless container's network can use; see {@link RuntimeOptions.rootlessOutbound}. */

@@ -3,6 +3,7 @@ import type { LinkPlan } from './network-attach.js';
 import type { HelperRlimit } from './security.js';
 import type { ResolvedUser } from './user.js';
 import { usernsArgs, type UsernsPlan } from './userns.js';
+import { ioArgs, type IoPlan } from './io-plan.js';
 
 /** The helper fd the seccomp program arrives on: the first of `spawnHelper`'s `inputs`. */
 export const SECCOMP_FD = 4;
@@ -55,6 +56,8 @@ export interface RunPlan {
   events?: { file: string; name?: string; image?: string };
   /** Have the shim report paths to the container's network (and user) namespace, for the port forwarder. */
   reportNetns?: boolean;
+  /** The io process: log, TTY, stdin; omitted: stdio passed straight through. */
+  io?: IoPlan;
   cmd: readonly string[];
 }
 
@@ -101,6 +104,7 @@ export function runArgs(plan: RunPlan): string[] {
     if (plan.events.name !== undefined) args.push('--event-name', plan.events.name);
     if (plan.events.image !== undefined) args.push('--event-image', plan.events.image);
   }
+  args.push(...ioArgs(plan.io));
   args.push('--', ...plan.cmd);
   return args;
 }

@@ -8,11 +8,11 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, open, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { chown, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, DocklessError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
-import { sealedHelperPath, shown, spawnHelper, type HelperStdio } from '../helper/index.js';
+import { sealedHelperPath, shown, spawnHelper } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan } from './cgroups/mounts.js';
@@ -76,6 +76,8 @@ import { restartArgs, restartPlan } from './restart.js';
 import { announceLaunch, appendEvent, readEvents, shimEvents, type ContainerEvent, type EventsOptions } from './events.js';
 import { Forwarder } from './forwarder.js';
 import { checkOutboundChoice, forwardTarget, openStartGate, planPublish } from './publish.js';
+import { planIo } from './io-plan.js';
+import { resolveLogOptions, type LogOptions } from './logs.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import type { NetworkAttacher, NetworkAttachment } from './network-attach.js';
 
@@ -115,6 +117,7 @@ export class Runtime implements AsyncDisposable {
   readonly #network: NetworkSetting | undefined;
   readonly #networks: NetworkAttacher | undefined;
   readonly #outbound: RootlessOutbound;
+  readonly #log: LogOptions | false | undefined;
   #usernsHost: UsernsHost | undefined;
   #cgroupHost: CgroupHost | undefined;
   #cgroupMounts: CgroupMount[] | undefined;
@@ -142,6 +145,8 @@ export class Runtime implements AsyncDisposable {
     this.#network = options.network;
     this.#networks = options.networkAttacher;
     this.#outbound = checkOutboundChoice(options.rootlessOutbound);
+    if (options.log !== undefined && options.log !== false) resolveLogOptions(options.log, 'runtime options');
+    this.#log = options.log;
   }
 
   #prepare(): Promise<void> {
@@ -221,7 +226,7 @@ export class Runtime implements AsyncDisposable {
     const max = maxBufferOf(options, context);
     if (spec?.detached === true) throw new InvalidArgumentError(`${context}: spec.detached cannot be used with output()`);
     if (spec?.stdio !== undefined && spec.stdio !== 'pipe') throw new InvalidArgumentError(`${context}: spec.stdio must be 'pipe' with output()`);
-    await using c = await this.run({ ...spec, stdio: 'pipe' }, options.signal !== undefined ? { signal: options.signal } : {});
+    await using c = await this.run({ ...spec, stdio: 'pipe', outputBuffer: 'block' }, options.signal !== undefined ? { signal: options.signal } : {});
     c.stdin?.end();
     const kill = () => void c.kill('SIGKILL').catch(() => undefined);
     options.signal?.addEventListener('abort', kill, { once: true });
@@ -288,6 +293,7 @@ export class Runtime implements AsyncDisposable {
     const paths = containerPaths(this.root, this.stateDir, id);
     const detached = spec.detached === true;
     const stdio = spec.stdio ?? 'pipe';
+    const io = planIo(spec, this.#log, paths, context);
     this.#cgroupHost ??= detectCgroups();
     // Rootless, no device node can be made (nor used from a filesystem the namespace mounted), and
     // the v1 devices cgroup is not the user's to create: it is left out rather than failing the container.
@@ -306,9 +312,6 @@ export class Runtime implements AsyncDisposable {
     let forwarder: Forwarder | undefined;
     // Outbound access is set up before the workload runs: it waits on the start fifo meanwhile.
     const gated = start && publish?.outbound === true;
-    // FileHandles, closed through themselves: closing a handle's raw fd would leave the handle
-    // to close that fd number again when it is garbage-collected, by then maybe another file's.
-    const logs: FileHandle[] = [];
     try {
       // The lease keeps gc() from the image's snapshots while the container exists.
       if (source.targets !== undefined && this.#store !== undefined) {
@@ -401,20 +404,13 @@ export class Runtime implements AsyncDisposable {
         ...(attachment !== undefined ? { link: attachment.link } : {}),
         restartArgs: restartArgs(restart, paths.restart),
         events: shimEvents(this.stateDir, spec.name, spec.image),
+        ...(io.io !== undefined ? { io: io.io } : {}),
         ...(start && !gated ? {} : { startFifo: paths.fifo }),
         ...(publish !== undefined ? { reportNetns: true } : {}),
         ...(detached ? {} : { dieWithParent: process.pid }),
       };
 
       const helperPath = await sealedHelperPath(this.#helperPath);
-      let helperStdio: [HelperStdio, HelperStdio, HelperStdio];
-      if (stdio === 'pipe' && detached) {
-        const [out, err] = await Promise.all([open(paths.stdoutLog, 'a', 0o640), open(paths.stderrLog, 'a', 0o640)]);
-        logs.push(out, err);
-        helperStdio = ['ignore', out.fd, err.fd];
-      } else {
-        helperStdio = [stdio, stdio, stdio];
-      }
       throwIfAborted(signal, context);
       // Before the helper: the shim may record the command's end (`die`) before this process hears it started.
       const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
@@ -429,13 +425,12 @@ export class Runtime implements AsyncDisposable {
         });
       }
       const helper = spawnHelper('run', runArgs(plan), {
-        stdio: helperStdio,
+        stdio: io.stdio,
         detached,
         context,
         ...(plan.seccomp !== undefined ? { inputs: [plan.seccomp] } : {}),
         helperPath,
       });
-      for (const handle of logs.splice(0)) await handle.close();
 
       let record: ContainerRecord;
       let steps: (Promise<unknown> | undefined)[] = [];
@@ -467,6 +462,9 @@ export class Runtime implements AsyncDisposable {
           network: nsPlan.mode,
           ...(nsPlan.pod !== undefined ? { namespace: nsPlan.pod } : {}),
           ...(forwarder !== undefined ? { ports: [...forwarder.ports], forwarder: forwarder.record } : {}),
+          ...(io.io?.tty !== undefined ? { tty: true } : {}),
+          ...(io.io?.stdinFifo !== undefined ? { openStdin: true } : {}),
+          ...(io.io?.log !== undefined ? { log: { maxSize: io.io.log.maxSize, maxFiles: io.io.log.maxFiles } } : {}),
         };
         if (start) record.started = record.created;
         steps = [
@@ -507,7 +505,6 @@ export class Runtime implements AsyncDisposable {
       debug('%s %s pid %d', short, start ? 'started' : 'created', pid);
       return container;
     } finally {
-      for (const handle of logs) await handle.close().catch(() => undefined);
       if (cleanup) {
         // Before the state directory goes: without it the claim would look dead to others while still ours.
         if (named) await releaseName(this.stateDir, spec.name!, id);

@@ -9,6 +9,7 @@ import type { PortSpec } from './ports.js';
 import type { SeccompProfile, SeccompSetting } from './seccomp/profile.js';
 import type { UsernsSetting } from './userns.js';
 import type { HealthcheckSpec, RestartPolicy } from './lifecycle-types.js';
+import type { LogOptions } from './logs.js';
 
 /** A host directory or file bind-mounted into the container. */
 export interface BindMount {
@@ -44,9 +45,13 @@ export type MountSpec = BindMount | TmpfsMount;
  *
  * - `'pipe'`: `container.stdin` is writable and `container.stdout` / `container.stderr`
  *   are readable streams. Output is kept until read, even after the container
- *   exits; a container that writes more than the pipes hold (about 80 KiB) waits
- *   until it is read, so read it or choose `'ignore'` / `'inherit'`. For a `detached` container, output goes to log files
- *   read with `container.logs()` and stdin is empty.
+ *   exits. With the log on (the default) the container never waits for a
+ *   reader: the helper holds up to {@link ContainerSpec.outputBuffer} bytes per
+ *   stream for a reader that does not keep up, then ends that stream (the log
+ *   keeps everything). With `log: false` a container that writes more than the
+ *   pipes hold (about 80 KiB) waits until it is read. For a `detached`
+ *   container there are no streams: output goes to the log, read with
+ *   `container.logs()`, and stdin is empty unless {@link ContainerSpec.stdin}.
  * - `'inherit'`: the calling process's own stdio.
  * - `'ignore'`: `/dev/null`.
  */
@@ -104,6 +109,14 @@ export type NetworkSetting =
       readonly container: ContainerRef;
     };
 
+/** A terminal's size in characters. */
+export interface TerminalSize {
+  /** Characters per line. */
+  columns: number;
+  /** Lines. */
+  rows: number;
+}
+
 /** The description of a container, given to `runtime.create()` and `runtime.run()`. */
 export interface ContainerSpec {
   /**
@@ -157,6 +170,45 @@ export interface ContainerSpec {
   detached?: boolean;
   /** Where stdio goes; see {@link StdioMode}. @default 'pipe' */
   stdio?: StdioMode;
+  /**
+   * Give the container a terminal, as `docker run -t`: a pseudo-terminal of its
+   * own devpts (its process's stdin, stdout and stderr are `/dev/pts/0`), so
+   * stdout and stderr come merged on `container.stdout` (and as `stdout` in the
+   * log), with the terminal's `\r\n` line ends. Bytes written to
+   * `container.stdin` go through the terminal's line discipline: `\x03` (^C)
+   * interrupts, `\x04` (^D) ends input. Resize it with `container.resize()`.
+   * @default false
+   */
+  tty?: boolean;
+  /** The terminal's size at start, with `tty`. @default { columns: 80, rows: 24 } */
+  ttySize?: TerminalSize;
+  /**
+   * Keep stdin open for interactive use, as `docker run -i`: the container's
+   * stdin is also fed by `container.attach()` from any process (a FIFO in the
+   * state directory that the helper reads), also for a detached container.
+   * Without it, an attached `'pipe'` container's stdin is the pipe itself and a
+   * detached one's is empty.
+   * @default false
+   */
+  stdin?: boolean;
+  /**
+   * The container's log (its stdout and stderr as json-lines with stream and
+   * time, as Docker's json-file driver), kept for attached and detached
+   * containers alike until `remove()` and read with `container.logs()`; `false`
+   * keeps none (stdio is then passed straight through, and `logs()` and
+   * `attach()` have nothing to read).
+   * @default the runtime's `log`, else {@link DEFAULT_LOG_OPTIONS} (20 MiB × 5 files)
+   */
+  log?: LogOptions | false;
+  /**
+   * With the log on and `stdio: 'pipe'`: the bytes per stream the helper holds
+   * for a reader of `container.stdout`/`stderr` that falls behind, before it
+   * ends that stream so that the container goes on (the log has everything).
+   * `'block'` never ends it: the container waits for the reader, as with a
+   * plain pipe (what `runtime.output()` uses, to lose nothing).
+   * @default 4194304 (4 MiB)
+   */
+  outputBuffer?: number | 'block';
   /** Extra bind and tmpfs mounts, applied in order after the defaults. @default [] */
   mounts?: readonly MountSpec[];
   /** Mount the root filesystem read-only (writes only to mounts and /dev, /tmp-like tmpfs you add). @default false */

@@ -44,6 +44,12 @@ export interface ContainerRecord {
   ports?: PublishedPort[];
   /** Its port forwarder (and outbound network) process, ended with the container. */
   forwarder?: HelperPidRecord;
+  /** It has a TTY. */
+  tty?: boolean;
+  /** Its stdin is kept open, fed through `stdin.fifo`. */
+  openStdin?: boolean;
+  /** The rotation of its log (`json.log`), when it keeps one. */
+  log?: { maxSize: number; maxFiles: number };
 }
 
 /**
@@ -153,8 +159,12 @@ export interface ContainerPaths {
   hostname: string;
   hosts: string;
   resolv: string;
-  stdoutLog: string;
-  stderrLog: string;
+  /** `json.log` in the bundle: the container's log; rotated files are `json.log.1` … */
+  log: string;
+  /** The FIFO the helper reads the container's stdin from, with `stdin: true`. */
+  stdinFifo: string;
+  /** The FIFO the helper reads TTY resize records from, with `tty: true`. */
+  control: string;
 }
 
 /** The paths of container `id`. */
@@ -179,8 +189,9 @@ export function containerPaths(root: string, stateDir: string, id: string): Cont
     hostname: join(bundle, 'hostname'),
     hosts: join(bundle, 'hosts'),
     resolv: join(bundle, 'resolv.conf'),
-    stdoutLog: join(bundle, 'stdout.log'),
-    stderrLog: join(bundle, 'stderr.log'),
+    log: join(bundle, 'json.log'),
+    stdinFifo: join(state, 'stdin.fifo'),
+    control: join(state, 'control.fifo'),
   };
 }
 

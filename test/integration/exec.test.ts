@@ -116,9 +116,9 @@ describe('container.exec', { skip }, () => {
     assert.equal(Buffer.concat(err).toString(), 'err\n');
   });
 
-  it('a cwd that does not exist is a HelperError with step chdir; tty is not supported yet', async () => {
+  it('a cwd that does not exist is a HelperError with step chdir; a tty that is not a boolean is an InvalidArgumentError', async () => {
     await assert.rejects(c.exec(['true'], { cwd: '/nope' }), (e) => e instanceof HelperError && e.step === 'chdir');
-    await assert.rejects(c.exec(['true'], { tty: true } as never), InvalidArgumentError);
+    await assert.rejects(c.exec(['true'], { tty: 'yes' } as never), InvalidArgumentError);
   });
 
   // runc's CVE-2019-5736 through an exec: the process's parent must not lead to the helper binary on disk.

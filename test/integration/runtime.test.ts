@@ -265,7 +265,7 @@ describe('runtime', { skip }, () => {
     assert.equal(c.status, 'running');
     assert.ok((await world.runtime.list()).some((i) => i.id === id && i.status === 'running' && i.detached));
     await sleep(50);
-    assert.equal((await c.logs()).stdout.toString(), 'logged\n');
+    assert.equal((await c.logs().collect()).stdout.toString(), 'logged\n');
     await c.kill('SIGKILL');
     assert.deepEqual(await c.wait(), { exitCode: 137, signal: 'SIGKILL', oomKilled: false });
     await c.remove();

@@ -70,6 +70,19 @@ test('inspectOf: Docker names and zero values for a running container', () => {
   assert.equal(i.HostConfig.CpuQuota, 150_000);
   assert.equal(i.HostConfig.PidsLimit, 100);
   assert.equal(i.HostConfig.UsernsMode, 'host');
+  assert.deepEqual(i.HostConfig.LogConfig, { Type: 'none', Config: {} });
+  assert.equal(i.LogPath, '');
+  assert.equal(i.Config.Tty, false);
+  const logged = inspectOf({
+    record: { ...record, tty: true, openStdin: true, log: { maxSize: 1024, maxFiles: 2 } },
+    config,
+    status: 'running',
+    upper: '/c/upper',
+    work: '/c/work',
+    logPath: '/c/json.log',
+  });
+  assert.deepEqual([logged.Config.Tty, logged.Config.OpenStdin, logged.LogPath], [true, true, '/c/json.log']);
+  assert.deepEqual(logged.HostConfig.LogConfig, { Type: 'json-file', Config: { 'max-size': '1024', 'max-file': '2' } });
   assert.equal(i.GraphDriver.Data.LowerDir, '/snapshots/top:/snapshots/base');
 });
 

@@ -61,6 +61,8 @@ async function runCommand(
     ...(planned.cwd !== undefined ? { cwd: planned.cwd } : {}),
     mounts: planned.mounts,
     stdio: 'pipe',
+    // Its output is streamed as build events; a build step keeps no log (as Docker's).
+    log: false,
   });
   try {
     container.stdin?.end();
