@@ -25,6 +25,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { ImageStore } from '../src/index.js';
 import { unpackLayer } from '../src/layer/index.js';
@@ -124,10 +125,11 @@ async function writeJsonBlob(layout: string, value: unknown): Promise<{ digest: 
   return { digest: `sha256:${hex}`, size: bytes.length };
 }
 
-type Images = Record<'one' | 'multi', LayerInfo[]>;
+/** The bench images' layers, bottom first, by tag. */
+export type Images = Record<'one' | 'multi', LayerInfo[]>;
 
 /** Generates both images (once), each as an OCI layout in `CACHE/<name>`. */
-async function ensureImages(): Promise<Images> {
+export async function ensureImages(): Promise<Images> {
   const listFile = path.join(CACHE, 'images.json');
   try {
     return JSON.parse(await fs.readFile(listFile, 'utf8')) as Images;
@@ -192,7 +194,8 @@ async function ensureImages(): Promise<Images> {
 
 // ---------------------------------------------------------------- contestants
 
-const layoutOf = (image: keyof Images): string => path.join(CACHE, image);
+/** The OCI layout directory of a bench image, whose one tag is the image's name. */
+export const layoutOf = (image: keyof Images): string => path.join(CACHE, image);
 const blobPath = (image: keyof Images, l: LayerInfo): string => path.join(layoutOf(image), 'blobs', 'sha256', l.digest.slice(7));
 
 interface Contestant {
@@ -363,4 +366,5 @@ async function main(): Promise<void> {
   console.log(`\nRESULT unpack ${JSON.stringify({ onDisk, coldCache: canDrop, runs, ...results })}`);
 }
 
-await main();
+// bench/pull reuses the images.
+if (import.meta.url === pathToFileURL(process.argv[1]!).href) await main();
