@@ -127,6 +127,8 @@ export type {
   Snapshotter,
   IngestSessionOptions,
   LayerIngestOptions,
+  LayerFileOptions,
+  PlacedBy,
   SnapshotTarget,
   GcOptions,
   GcResult,
