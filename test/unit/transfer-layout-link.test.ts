@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +77,25 @@ describe('OCI layout import: one pass, blobs linked', () => {
     await importImage(store, out);
     const [a, b] = await Promise.all([stat(layoutBlob(out, layers[0]!.digest)), stat(storeBlob(store, layers[0]!.digest))]);
     assert.notEqual(b.ino, a.ino);
+  });
+
+  // Unpacking as it reads must not unpack, for nothing, the layers of an image this host cannot run.
+  it('does not unpack the layers of an index entry for another platform', async () => {
+    const out = await layout();
+    const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: Array<Record<string, unknown>> };
+    const entry = { ...index.manifests[0]!, platform: { os: 'linux', architecture: 's390x' } };
+    delete entry['annotations'];
+    const nested = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [entry] }));
+    const hex = createHash('sha256').update(nested).digest('hex');
+    await writeFile(join(out, 'blobs', 'sha256', hex), nested);
+    index.manifests = [
+      { mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${hex}`, size: nested.length, annotations: { 'org.opencontainers.image.ref.name': 'docker.io/library/app:s390x' } },
+    ];
+    await writeFile(join(out, 'index.json'), JSON.stringify(index));
+    const store = await freshStore();
+    await importImage(store, out);
+    assert.ok(await stat(storeBlob(store, layers[0]!.digest)), 'the blobs are imported');
+    assert.deepEqual(await markers(store), []);
   });
 
   // A link puts the layout's file into the store before it is verified: a corrupt one must leave no trace.

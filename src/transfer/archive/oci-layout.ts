@@ -21,6 +21,7 @@ import {
   type Digest,
   digestAlgorithm,
   digestHex,
+  hostPlatform,
   type ImageConfig,
   type ImageIndex,
   type ImageManifest,
@@ -35,6 +36,7 @@ import {
   OCI_LAYOUT_INDEX_FILE,
   OCI_LAYOUT_VERSION,
   parseReference,
+  platformMatches,
   shortDigest,
 } from '../../oci/index.js';
 import type { TransferStore } from '../types.js';
@@ -262,8 +264,12 @@ export async function importLayout(
     return parseJsonObject<T>(await store.readBlob(d.digest), `${context}: ${what} ${shortDigest(d.digest)}`);
   };
 
-  /** Imports what `d` names; returns the config digest of its (first) image. */
-  const walk = async (d: Descriptor, depth: number): Promise<Digest | undefined> => {
+  /**
+   * Imports what `d` names; returns the config digest of its (first) image.
+   * `unpack`: whether its layers are unpacked as they are read (not those of
+   * another platform's manifest in an index, which this host would never run).
+   */
+  const walk = async (d: Descriptor, depth: number, unpack = true): Promise<Digest | undefined> => {
     if (isIndexMediaType(d.mediaType)) {
       if (depth >= MAX_NESTING) throw new InvalidArgumentError(`${context}: indexes nested too deeply`);
       const child = await readDocument<ImageIndex>(d, 'index');
@@ -277,7 +283,8 @@ export async function importLayout(
           continue;
         }
         present++;
-        configDigest ??= await walk(entry, depth + 1);
+        const runsHere = entry.platform === undefined || platformMatches(hostPlatform(), entry.platform);
+        configDigest ??= await walk(entry, depth + 1, unpack && runsHere);
       }
       if (present === 0) {
         throw new NotFoundError(`${context}: none of the manifests of index ${d.digest} is in the layout`);
@@ -304,7 +311,7 @@ export async function importLayout(
           `${where}: ${layers.length} layers but its config lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diffIDs`,
         );
       }
-      snapshots = snapshotTargets(layers, diffIds);
+      if (unpack) snapshots = snapshotTargets(layers, diffIds);
     } else if (!done.has(config.digest)) {
       await ensure(config);
     }
