@@ -3,8 +3,13 @@
  * small files, 20 MB in all; ENV; RUN deleting a file; CMD), built cold
  * (empty build cache, base image already unpacked) and rebuilt fully cached,
  * beside `buildah bud` of the same Dockerfile in the same run when buildah is
- * installed (`apt-get install buildah`). Targets: cached rebuild ≤ 100 ms,
- * cold build ≤ 0.5× buildah's.
+ * installed (`apt-get install buildah`). On disk (`/var/tmp`) by default; the
+ * page cache is dropped (as root) before every cold build, ours and
+ * buildah's. The cached rebuild is timed twice: warm (a developer's edit
+ * loop) and after dropping the page cache.
+ *
+ * Targets (issue 13): cold ≤ 0.5× `buildah bud --layers`; cached rebuild
+ * ≤ 50 ms in-process.
  *
  * buildah reads the base image straight from our store (an OCI layout):
  * it is pulled with `buildah pull oci:<store>:<ref>`, untimed, so both
@@ -13,16 +18,16 @@
  * default, no cache), its own storage under the bench directory, overlay
  * driver. Iterations interleave the two.
  *
- * Run: node --import tsx bench/build.ts [iterations]
+ * Run: node --import tsx bench/build.ts [iterations] [--dir PARENT | --shm]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImageStore, LayerBuilder, Runtime, importRootfs, rootfsFromHost } from '../src/index.js';
+import { dropPageCache, imageBenchParent } from './common.js';
 
-const ITERATIONS = Number(process.argv[2] ?? 3);
+const ITERATIONS = /^\d+$/.test(process.argv[2] ?? '') ? Number(process.argv[2]) : 3;
 const FILES = 1000;
 const TOTAL = 20 * 1024 * 1024;
 
@@ -53,7 +58,9 @@ function sourceText(bytes: number): string {
 }
 
 // Lowercase only: buildah refuses `oci:` paths with uppercase letters (it makes image names of them).
-const base = join(tmpdir(), `dockless-bench-build-${randomBytes(6).toString('hex')}`);
+const { parent, onDisk, canDrop } = await imageBenchParent();
+const base = join(parent, `dockless-bench-build-${randomBytes(6).toString('hex')}`);
+console.log(`building under ${base} (${onDisk ? 'disk' : 'tmpfs'}), ${ITERATIONS} iterations${canDrop ? ', page cache dropped before each cold build' : ''}`);
 await mkdir(base, { mode: 0o700 });
 try {
   const context = join(base, 'context');
@@ -67,7 +74,7 @@ try {
   await new Promise((r) => setTimeout(r, 1100));
 
   const hasBuildah = spawnSync('buildah', ['--version'], { stdio: 'ignore' }).status === 0;
-  const ours = { cold: [] as number[], cached: [] as number[] };
+  const ours = { cold: [] as number[], cached: [] as number[], cachedCold: [] as number[] };
   const bah = { cold: [] as number[], cached: [] as number[], coldNoLayers: [] as number[] };
   // Interleaved, so that whatever else the machine does weighs on both alike; `sync` (untimed)
   // before each cold build, so that neither pays for the other's writeback.
@@ -77,14 +84,22 @@ try {
     const runtime = new Runtime({ root: join(dir, 'data'), stateDir: join(dir, 'state'), store });
     await importRootfs(store, rootfs.path, { tag: 'bench-base' });
     await store.snapshot('bench-base');
-    execFileSync('sync');
+    dropPageCache();
     let t = performance.now();
     const cold = await LayerBuilder.fromDockerfile(store, { context, runtime, tag: 'bench-app' });
     ours.cold.push(performance.now() - t);
+    // The first rebuild warms what a developer's loop keeps warm; the next ones are timed.
+    await LayerBuilder.fromDockerfile(store, { context, runtime, tag: 'bench-app' });
+    for (let k = 0; k < 5; k++) {
+      t = performance.now();
+      const cached = await LayerBuilder.fromDockerfile(store, { context, runtime, tag: 'bench-app' });
+      ours.cached.push(performance.now() - t);
+      if (cached.digest !== cold.digest || cached.builtSteps !== 2) throw new Error('the rebuild was not fully cached');
+    }
+    dropPageCache();
     t = performance.now();
-    const cached = await LayerBuilder.fromDockerfile(store, { context, runtime, tag: 'bench-app' });
-    ours.cached.push(performance.now() - t);
-    if (cached.digest !== cold.digest || cached.builtSteps !== 2) throw new Error('the rebuild was not fully cached');
+    await LayerBuilder.fromDockerfile(store, { context, runtime, tag: 'bench-app' });
+    ours.cachedCold.push(performance.now() - t);
 
     if (hasBuildah) {
       const storage = join(base, `buildah-${i}`);
@@ -101,9 +116,9 @@ try {
       const image = execFileSync('buildah', [...flags, 'images', '-q']).toString().trim().split('\n')[0]!;
       run(['tag', image, 'docker.io/library/bench-base:latest']);
       const bud = ['bud', '--quiet', '--network', 'none', '--pull=never', '-f', join(context, 'Dockerfile')];
-      execFileSync('sync');
+      dropPageCache();
       bah.coldNoLayers.push(run([...bud, '-t', 'bench-nolayers', context]));
-      execFileSync('sync');
+      dropPageCache();
       bah.cold.push(run([...bud, '--layers', '-t', 'bench-app', context]));
       bah.cached.push(run([...bud, '--layers', '-t', 'bench-app', context]));
       await rm(storage, { recursive: true, force: true }).catch(() => undefined);
@@ -111,7 +126,8 @@ try {
     await rm(dir, { recursive: true, force: true });
   }
   console.log(`dockless  cold build: median ${fmt(median(ours.cold))}   (${ours.cold.map(fmt).join(', ')})`);
-  console.log(`dockless  cached rebuild: median ${fmt(median(ours.cached))}   (${ours.cached.map(fmt).join(', ')}; target ≤ 100 ms)`);
+  console.log(`dockless  cached rebuild, warm: median ${fmt(median(ours.cached))}   (${ours.cached.map(fmt).join(', ')}; target ≤ 50 ms) ${median(ours.cached) <= 50 ? 'OK' : 'OVER TARGET'}`);
+  console.log(`dockless  cached rebuild, page cache dropped: median ${fmt(median(ours.cachedCold))}   (${ours.cachedCold.map(fmt).join(', ')})`);
   if (!hasBuildah) {
     console.log('buildah: not installed (apt-get install buildah), no comparison');
   } else {
@@ -125,6 +141,18 @@ try {
         `cached ${(median(ours.cached) / median(bah.cached)).toFixed(2)}×`,
     );
   }
+  const summary = {
+    onDisk,
+    coldCache: canDrop,
+    iterations: ITERATIONS,
+    oursColdMs: Math.round(median(ours.cold)),
+    oursCachedMs: Number(median(ours.cached).toFixed(1)),
+    oursCachedColdCacheMs: Math.round(median(ours.cachedCold)),
+    ...(hasBuildah
+      ? { buildahColdMs: Math.round(median(bah.cold)), buildahCachedMs: Math.round(median(bah.cached)), coldRatio: Number((median(ours.cold) / median(bah.cold)).toFixed(2)) }
+      : {}),
+  };
+  console.log(`\nRESULT build ${JSON.stringify(summary)}`);
 } finally {
   await rm(base, { recursive: true, force: true });
 }

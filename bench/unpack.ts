@@ -1,34 +1,52 @@
 /**
- * bench/unpack: unpack a large multi-layer image with {@link unpackLayer} and,
- * in the same run, with GNU `tar -xzf` (and `umoci unpack` when installed) of
- * the same gzip layer blobs. Prints MB/s (uncompressed bytes) and the ratio
- * ours / tar. Target (issue 3): ours ≤ 1.2× GNU tar's time.
+ * bench/unpack: unpacking images from an OCI layout on disk, cold cache,
+ * beside GNU tar and umoci in the same run. Two images, generated once into
+ * `$TMPDIR/dockless-bench-unpack-v3/` (one OCI layout, two tags):
  *
- * The image (≥ 200 MB, tens of thousands of files, whiteouts and an opaque
- * directory in the upper layers) is generated once and cached in
- * `$TMPDIR/dockless-bench-unpack-v1/` as an OCI image layout.
+ * - `one`: one gzip layer of ~120 MB (≈14 000 files), against `tar -xzf`;
+ * - `multi`: 4 gzip layers, ~130 MB, with whiteouts and opaque directories,
+ *   against `umoci raw unpack` (which applies the layers onto one tree).
  *
- *   node --import tsx bench/unpack.ts [--runs N] [--dir PARENT]
+ * Ours is what a user runs: `store.import(layout)` then `store.snapshot(ref)`
+ * into an empty store (verified, durable: the snapshots are flushed), timed
+ * as one. Also printed, not counted: `unpackLayer` alone into a directory (no
+ * store, no flush). The page cache is dropped (as root) before every timed
+ * run, so every contestant reads the layout from disk. After the timed runs
+ * the trees are checked: ours (the snapshots stacked with overlayfs) against
+ * umoci's and tar's with `diff -r --no-dereference`, and owners, modes, types
+ * and link targets with `find -printf`.
  *
- * `--dir` chooses where the unpacked trees go; the same filesystem is used for
- * every contestant. The default is `/dev/shm` when it is a writable tmpfs: a
- * memory-backed filesystem measures the unpackers rather than the disk's
- * writeback, which on shared and virtual disks varies tenfold from run to run.
- * Pass `--dir /var/tmp` (or any disk) to measure a disk.
+ *   node --import tsx bench/unpack.ts [--runs N] [--dir PARENT | --shm]
+ *
+ * Targets (issue 13): ours ≤ 1.0× tar for `one`, ≤ 1.0× umoci for `multi`.
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { ImageStore } from '../src/index.js';
 import { unpackLayer } from '../src/layer/index.js';
-import { arg, binaryBody, defaultParent, gzipLayer, layerTotals, makeText, median, rng, textBody, type LayerInfo } from './common.js';
+import {
+  arg,
+  binaryBody,
+  dropPageCache,
+  gzipLayer,
+  imageBenchParent,
+  layerTotals,
+  makeText,
+  median,
+  ratioLine,
+  rng,
+  textBody,
+  type LayerInfo,
+} from './common.js';
 
 const execFileAsync = promisify(execFile);
 
-const CACHE = path.join(os.tmpdir(), 'dockless-bench-unpack-v1');
-const REF = 'bench';
+const CACHE = path.join(os.tmpdir(), 'dockless-bench-unpack-v3');
 
 // ---------------------------------------------------------------- generation
 
@@ -90,7 +108,9 @@ async function writeLayer(plan: LayerPlan, seed: number, out: string): Promise<L
         const len = fileSize(rand);
         const body = rand() < 0.6 ? textBody(text, len, rand) : binaryBody(len);
         const exec = rand() < 0.1;
-        await entry({ name, size: len, mtime, mode: exec ? 0o755 : 0o644, uid: 0, gid: 0 }, body);
+        // Some files owned by a service user, as packages install them.
+        const owner = rand() < 0.05 ? 33 : 0;
+        await entry({ name, size: len, mtime, mode: exec ? 0o755 : 0o644, uid: owner, gid: owner }, body);
         paths.push(name);
       }
     }
@@ -98,164 +118,253 @@ async function writeLayer(plan: LayerPlan, seed: number, out: string): Promise<L
   return { ...(await layer.finish()), files, paths };
 }
 
-async function writeJsonBlob(value: unknown): Promise<{ digest: string; size: number }> {
+async function writeJsonBlob(layout: string, value: unknown): Promise<{ digest: string; size: number }> {
   const bytes = Buffer.from(JSON.stringify(value));
   const hex = createHash('sha256').update(bytes).digest('hex');
-  await fs.writeFile(path.join(CACHE, 'blobs', 'sha256', hex), bytes);
+  await fs.writeFile(path.join(layout, 'blobs', 'sha256', hex), bytes);
   return { digest: `sha256:${hex}`, size: bytes.length };
 }
 
-/** Generates the image (once) as an OCI layout in {@link CACHE}; returns its layers, bottom first. */
-async function ensureImage(): Promise<LayerInfo[]> {
-  const listFile = path.join(CACHE, 'layers.json');
+/** The bench images' layers, bottom first, by tag. */
+export type Images = Record<'one' | 'multi', LayerInfo[]>;
+
+/** Generates both images (once), each as an OCI layout in `CACHE/<name>`. */
+export async function ensureImages(): Promise<Images> {
+  const listFile = path.join(CACHE, 'images.json');
   try {
-    return JSON.parse(await fs.readFile(listFile, 'utf8')) as LayerInfo[];
+    return JSON.parse(await fs.readFile(listFile, 'utf8')) as Images;
   } catch {
     // not generated yet
   }
-  console.log(`generating the bench image in ${CACHE} (once)…`);
+  console.log(`generating the bench images in ${CACHE} (once)…`);
   await fs.rm(CACHE, { recursive: true, force: true });
-  await fs.mkdir(path.join(CACHE, 'blobs', 'sha256'), { recursive: true });
-  const plans: LayerPlan[] = [
-    { prefix: 'usr/lib', files: 14_000, whiteouts: [], opaque: [] },
-    { prefix: 'opt/app', files: 8_000, whiteouts: [], opaque: [] },
-    { prefix: 'usr/share', files: 6_000, whiteouts: [], opaque: [] },
-    { prefix: 'srv/data', files: 2_000, whiteouts: [], opaque: [] },
-  ];
-  const layers: LayerInfo[] = [];
-  const lowerPaths: string[] = [];
-  for (let i = 0; i < plans.length; i++) {
-    const plan = plans[i]!;
-    if (i > 0) {
-      // A few deletions of files and whole directories of the layers below.
-      for (let k = 0; k < 5; k++) plan.whiteouts.push(lowerPaths[(k * 7919 + i * 104729) % lowerPaths.length]!);
-      plan.whiteouts.push(`usr/lib/pkg${10 + i}`);
-      plan.opaque.push(`usr/lib/pkg${20 + i}`);
+  const plans: Record<keyof Images, LayerPlan[]> = {
+    one: [{ prefix: 'usr/lib', files: 14_000, whiteouts: [], opaque: [] }],
+    multi: [
+      { prefix: 'usr/lib', files: 6_000, whiteouts: [], opaque: [] },
+      { prefix: 'opt/app', files: 4_000, whiteouts: [], opaque: [] },
+      { prefix: 'usr/share', files: 3_000, whiteouts: [], opaque: [] },
+      { prefix: 'srv/data', files: 2_000, whiteouts: [], opaque: [] },
+    ],
+  };
+  const images = {} as Images;
+  // Whiteouts name paths that exist below, as a diff of two trees makes them: not under a directory already deleted or made opaque.
+  const hidden = (p: string, plans: LayerPlan[]): boolean => plans.some((q) => [...q.whiteouts, ...q.opaque].some((d) => p.startsWith(`${d}/`)));
+  for (const [name, layerPlans] of Object.entries(plans) as Array<[keyof Images, LayerPlan[]]>) {
+    const layout = path.join(CACHE, name);
+    await fs.mkdir(path.join(layout, 'blobs', 'sha256'), { recursive: true });
+    const layers: LayerInfo[] = [];
+    const lowerPaths: string[] = [];
+    for (let i = 0; i < layerPlans.length; i++) {
+      const plan = layerPlans[i]!;
+      if (i > 0) {
+        // Deletions of files and whole directories of the layers below, and opaque directories.
+        const candidates = lowerPaths.filter((p) => !hidden(p, layerPlans.slice(0, i)));
+        for (let k = 0; k < 5; k++) plan.whiteouts.push(candidates[(k * 7919 + i * 104729) % candidates.length]!);
+        plan.whiteouts.push(`usr/lib/pkg${10 + i}`);
+        plan.opaque.push(`usr/lib/pkg${20 + i}`);
+      }
+      const tmp = path.join(layout, `layer.tmp`);
+      const info = await writeLayer(plan, (name === 'one' ? 0x51ed : 0x9e3779b9) + i, tmp);
+      await fs.rename(tmp, path.join(layout, 'blobs', 'sha256', info.digest.slice(7)));
+      lowerPaths.push(...info.paths);
+      const { paths: _paths, ...rest } = info;
+      layers.push(rest);
     }
-    const tmp = path.join(CACHE, `layer-${i}.tmp`);
-    const info = await writeLayer(plan, 0x9e3779b9 + i, tmp);
-    await fs.rename(tmp, path.join(CACHE, 'blobs', 'sha256', info.digest.slice(7)));
-    lowerPaths.push(...info.paths);
-    const { paths: _paths, ...rest } = info;
-    layers.push(rest);
-  }
-  const config = await writeJsonBlob({
-    architecture: 'amd64',
-    os: 'linux',
-    config: {},
-    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-  });
-  const manifest = await writeJsonBlob({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-    layers: layers.map((l) => ({
-      mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-      digest: l.digest,
-      size: l.size,
-    })),
-  });
-  await fs.writeFile(path.join(CACHE, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  await fs.writeFile(
-    path.join(CACHE, 'index.json'),
-    JSON.stringify({
+    const config = await writeJsonBlob(layout, {
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Cmd: ['/bin/sh'] },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+    });
+    const manifest = await writeJsonBlob(layout, {
       schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          ...manifest,
-          annotations: { 'org.opencontainers.image.ref.name': REF },
-        },
-      ],
-    }),
-  );
-  await fs.writeFile(listFile, JSON.stringify(layers, null, 2));
-  return layers;
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.size })),
+    });
+    const entry = { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': name } };
+    await fs.writeFile(path.join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    await fs.writeFile(path.join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [entry] }));
+    images[name] = layers;
+  }
+  await fs.writeFile(listFile, JSON.stringify(images, null, 2));
+  return images;
 }
 
 // ---------------------------------------------------------------- contestants
 
-const blobPath = (l: LayerInfo): string => path.join(CACHE, 'blobs', 'sha256', l.digest.slice(7));
+/** The OCI layout directory of a bench image, whose one tag is the image's name. */
+export const layoutOf = (image: keyof Images): string => path.join(CACHE, image);
+const blobPath = (image: keyof Images, l: LayerInfo): string => path.join(layoutOf(image), 'blobs', 'sha256', l.digest.slice(7));
 
-type Contestant = { name: string; run: (layers: LayerInfo[], dir: string) => Promise<void> };
+interface Contestant {
+  name: string;
+  /** Unpacks `image` under `dir`; returns the directories to compare (a tree, or overlay lower dirs top first). */
+  run(image: keyof Images, layers: LayerInfo[], dir: string): Promise<{ tree: string } | { lowers: string[] }>;
+}
 
-const ours: Contestant = {
+const storeImport: Contestant = {
+  name: 'dockless import+snapshot',
+  async run(image, _layers, dir) {
+    const store = await ImageStore.open({ root: path.join(dir, 'store') });
+    await store.import(layoutOf(image), { baseName: 'bench/unpack' });
+    const { lowerDirs } = await store.snapshot(`bench/unpack:${image}`);
+    return { lowers: lowerDirs };
+  },
+};
+
+const rawUnpack: Contestant = {
   name: 'dockless unpackLayer',
-  async run(layers, dir) {
+  async run(image, layers, dir) {
+    const lowers: string[] = [];
     for (let i = 0; i < layers.length; i++) {
       const target = path.join(dir, `layer-${i}`);
       await fs.mkdir(target);
-      const result = await unpackLayer(createReadStream(blobPath(layers[i]!), { highWaterMark: 1 << 20 }), target);
+      const result = await unpackLayer(createReadStream(blobPath(image, layers[i]!), { highWaterMark: 1 << 20 }), target);
       if (result.diffId !== layers[i]!.diffId) throw new Error(`layer ${i}: diffID ${result.diffId} ≠ ${layers[i]!.diffId}`);
+      lowers.unshift(target);
     }
+    return { lowers };
   },
 };
 
 const gnuTar: Contestant = {
   name: 'GNU tar -xzf',
-  async run(layers, dir) {
+  async run(image, layers, dir) {
+    // Each layer into its own directory: tar knows no whiteouts.
+    const lowers: string[] = [];
     for (let i = 0; i < layers.length; i++) {
       const target = path.join(dir, `layer-${i}`);
       await fs.mkdir(target);
-      await execFileAsync('tar', ['-xzf', blobPath(layers[i]!), '-C', target]);
+      await execFileAsync('tar', ['-xzf', blobPath(image, layers[i]!), '-C', target]);
+      lowers.unshift(target);
     }
+    return layers.length === 1 ? { tree: lowers[0]! } : { lowers };
   },
 };
 
 const umoci: Contestant = {
-  name: 'umoci unpack',
-  async run(_layers, dir) {
-    // umoci applies the layers on one rootfs (whiteouts delete) and writes an mtree manifest.
-    await execFileAsync('umoci', ['unpack', '--image', `${CACHE}:${REF}`, path.join(dir, 'bundle')], {
-      maxBuffer: 1 << 26,
-    });
+  name: 'umoci raw unpack',
+  async run(image, _layers, dir) {
+    const tree = path.join(dir, 'rootfs');
+    await execFileAsync('umoci', ['raw', 'unpack', '--image', `${layoutOf(image)}:${image}`, tree], { maxBuffer: 1 << 26 });
+    return { tree };
   },
 };
 
-async function main(): Promise<void> {
-  const runs = Number(arg('--runs') ?? 5);
-  const parent = arg('--dir') ?? (await defaultParent());
-  const layers = await ensureImage();
-  const { uncompressed: total, compressed, files } = layerTotals(layers);
-  console.log(
-    `image: ${layers.length} gzip layers, ${(total / 1e6).toFixed(1)} MB uncompressed (${(compressed / 1e6).toFixed(1)} MB compressed), ${files} files + dirs, links, whiteouts`,
-  );
-  console.log(`node ${process.version}, ${os.cpus().length} CPUs, unpacking under ${parent}, ${runs} runs each, alternating`);
+// ---------------------------------------------------------------- tree check
 
-  const contestants: Contestant[] = [ours, gnuTar];
-  if (spawnSync('umoci', ['--version']).status === 0) contestants.push(umoci);
-  else console.log('umoci: skipped (not installed; apt-get install -y umoci)');
-
-  const times = new Map<string, number[]>(contestants.map((c) => [c.name, []]));
-  // Warm the page cache for the blobs so that every contestant reads them from memory.
-  for (const l of layers) await fs.readFile(blobPath(l));
-  for (let r = 0; r < runs; r++) {
-    // Alternate the order so neither side always runs on a filesystem the other just dirtied.
-    const order = r % 2 === 0 ? contestants : [...contestants].reverse();
-    for (const c of order) {
-      const dir = await fs.mkdtemp(path.join(parent, 'dockless-bench-unpack-'));
-      spawnSync('sync');
-      const start = process.hrtime.bigint();
-      await c.run(layers, dir);
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      times.get(c.name)!.push(ms);
-      await fs.rm(dir, { recursive: true, force: true });
-    }
-  }
-  const tarMs = median(times.get(gnuTar.name)!);
-  console.log('');
-  for (const c of contestants) {
-    const ms = median(times.get(c.name)!);
-    const ratio = c === gnuTar ? '' : `  ratio to tar ${(ms / tarMs).toFixed(2)}×`;
-    console.log(
-      `${c.name.padEnd(22)} median ${ms.toFixed(0).padStart(6)} ms  ${(total / 1e6 / (ms / 1000)).toFixed(0).padStart(5)} MB/s${ratio}   (runs: ${times
-        .get(c.name)!
-        .map((t) => t.toFixed(0))
-        .join(', ')} ms)`,
-    );
-  }
-  const ratio = median(times.get(ours.name)!) / tarMs;
-  console.log(`\nours / GNU tar = ${ratio.toFixed(2)}× (target ≤ 1.20×) ${ratio <= 1.2 ? 'OK' : 'OVER TARGET'}`);
+/** Runs `script` in a private mount namespace with the overlay of `lowers` (top first) at `$M`, or `tree` at `$M`. */
+function inView(view: { tree: string } | { lowers: string[] }, script: string, extraEnv: Record<string, string> = {}): string {
+  const setup =
+    'tree' in view
+      ? `M=${JSON.stringify(view.tree)}`
+      : view.lowers.length === 1
+        ? `M=${JSON.stringify(view.lowers[0])}`
+        : `M=$(mktemp -d) && mount -t overlay overlay -o ro,lowerdir=${view.lowers.join(':')} "$M"`;
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${setup} && ${script}`], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+    env: { ...process.env, ...extraEnv },
+  });
+  if (r.status !== 0 && r.status !== 1) throw new Error(`tree check failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  return r.stdout + r.stderr;
 }
 
-await main();
+/** `diff -r` and an owner/mode/type/link listing of two views; returns the differences, empty when the trees agree. */
+function compareTrees(a: { tree: string } | { lowers: string[] }, b: { tree: string } | { lowers: string[] }): string {
+  const listing = "cd \"$M\" && find . -mindepth 1 -printf '%P %y %m %U:%G %s %l\\n' | LC_ALL=C sort";
+  const la = inView(a, listing);
+  const lb = inView(b, listing);
+  const problems: string[] = [];
+  if (la !== lb) {
+    const sa = new Set(la.split('\n'));
+    const sb = new Set(lb.split('\n'));
+    const onlyA = [...sa].filter((l) => !sb.has(l));
+    const onlyB = [...sb].filter((l) => !sa.has(l));
+    problems.push(`metadata: ${onlyA.length} lines only in ours, ${onlyB.length} only in the peer's; first: ${onlyA.slice(0, 3).join(' | ')} ⟷ ${onlyB.slice(0, 3).join(' | ')}`);
+  }
+  // Content: diff -r of the two views, each in its own mount namespace; the second is reached through /proc/<pid>/root.
+  const other = 'tree' in b ? b.tree : undefined;
+  const script =
+    other !== undefined
+      ? `diff -r --no-dereference "$M" ${JSON.stringify(other)} | head -5`
+      : 'true';
+  const out = inView(a, script).trim();
+  if (out !== '') problems.push(`diff -r: ${out}`);
+  return problems.join('\n');
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const runs = Number(arg('--runs') ?? 3);
+  const { parent, onDisk, canDrop } = await imageBenchParent();
+  const images = await ensureImages();
+  console.log(`node ${process.version}, ${os.cpus().length} CPUs, layout ${CACHE}, unpacking under ${parent} (${onDisk ? 'disk' : 'tmpfs'}), ${runs} runs each, alternating${canDrop ? ', page cache dropped before each run' : ''}`);
+  if (spawnSync('umoci', ['--version']).status !== 0) {
+    console.log('umoci is not installed (apt-get install -y umoci): nothing to compare `multi` with');
+    process.exitCode = 1;
+    return;
+  }
+  const results: Record<string, unknown> = {};
+  for (const image of ['one', 'multi'] as const) {
+    const layers = images[image];
+    const { uncompressed, compressed, files } = layerTotals(layers);
+    console.log(
+      `\n== ${image}: ${layers.length} gzip layer(s), ${(uncompressed / 1e6).toFixed(1)} MB uncompressed (${(compressed / 1e6).toFixed(1)} MB compressed), ${files} files`,
+    );
+    const peer = image === 'one' ? gnuTar : umoci;
+    const contestants = [storeImport, peer, rawUnpack, image === 'one' ? umoci : gnuTar];
+    const times = new Map<string, number[]>(contestants.map((c) => [c.name, []]));
+    const views = new Map<string, { tree: string } | { lowers: string[] }>();
+    const work = await fs.mkdtemp(path.join(parent, 'dockless-bench-unpack-'));
+    try {
+      for (let r = 0; r < runs; r++) {
+        // Alternate the order so neither side always runs on a filesystem the other just dirtied.
+        const order = r % 2 === 0 ? contestants : [...contestants].reverse();
+        for (const c of order) {
+          const dir = await fs.mkdtemp(path.join(work, 'run-'));
+          dropPageCache();
+          const start = performance.now();
+          const view = await c.run(image, layers, dir);
+          times.get(c.name)!.push(performance.now() - start);
+          if (r === runs - 1) views.set(c.name, view);
+          else await fs.rm(dir, { recursive: true, force: true });
+        }
+      }
+      for (const c of contestants) {
+        const ms = median(times.get(c.name)!);
+        console.log(
+          `${c.name.padEnd(26)} median ${ms.toFixed(0).padStart(6)} ms  ${(uncompressed / 1e6 / (ms / 1000)).toFixed(0).padStart(4)} MB/s   (runs: ${times
+            .get(c.name)!
+            .map((t) => t.toFixed(0))
+            .join(', ')} ms)`,
+        );
+      }
+      const ours = median(times.get(storeImport.name)!);
+      const peerMs = median(times.get(peer.name)!);
+      console.log(ratioLine(`ours / ${peer.name}`, ours, peerMs, 1.0));
+      // Same tree as umoci's (whiteouts applied), and per layer the same as tar's.
+      const umociView = views.get(umoci.name)!;
+      for (const c of [storeImport, rawUnpack]) {
+        const diff = compareTrees(views.get(c.name)!, umociView);
+        console.log(`tree check ${c.name} vs umoci: ${diff === '' ? 'same (diff -r, owners, modes, types, links)' : `DIFFERENT\n${diff}`}`);
+      }
+      results[image] = {
+        uncompressedBytes: uncompressed,
+        layers: layers.length,
+        medianMs: Object.fromEntries(contestants.map((c) => [c.name, Math.round(median(times.get(c.name)!))])),
+        ratio: Number((ours / peerMs).toFixed(2)),
+        peer: peer.name,
+      };
+    } finally {
+      await fs.rm(work, { recursive: true, force: true });
+    }
+  }
+  console.log(`\nRESULT unpack ${JSON.stringify({ onDisk, coldCache: canDrop, runs, ...results })}`);
+}
+
+// bench/pull reuses the images.
+if (import.meta.url === pathToFileURL(process.argv[1]!).href) await main();

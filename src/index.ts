@@ -179,6 +179,8 @@ export type {
   Snapshotter,
   IngestSessionOptions,
   LayerIngestOptions,
+  LayerFileOptions,
+  PlacedBy,
   SnapshotTarget,
   GcOptions,
   GcResult,

@@ -297,14 +297,18 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return results;
 }
 
-/** [size, mtime ns, ctime ns, inode, when hashed (ms), digest] */
+/** [size, mtime (ms), ctime (ms), inode, when hashed (ms), digest] */
 type DigestRecord = [number, string, string, number, number, string];
 
 /**
  * File digests remembered between builds, per context directory, as git's
- * index does: a file whose size, times and inode are unchanged is not read
- * again, unless it changed less than a second before it was hashed (a
- * second write in the same clock tick would not show in its times).
+ * index and BuildKit do: a file whose size, mtime, ctime and inode are all
+ * unchanged is not read again, unless it changed less than a second before
+ * it was hashed (a second write in the same clock tick would not show in its
+ * times). An edit that keeps the size and puts the mtime back (`touch -d`,
+ * `cp -p`, a checkout) still moves ctime, which no one can set, and a file
+ * replaced by a rename has another inode; so the remembered digest is
+ * trusted only for a file no one has written since it was hashed.
  */
 class FileDigestCache {
   readonly #file: string;
@@ -338,11 +342,13 @@ class FileDigestCache {
   async digest(entry: SourceEntry): Promise<string> {
     const records = await this.#load();
     const rel = path.relative(this.#root, entry.hostPath);
-    const st = lstatSync(entry.hostPath, { bigint: true });
-    const mtime = st.mtimeNs.toString();
-    const ctime = st.ctimeNs.toString();
-    const size = Number(st.size);
-    const ino = Number(st.ino);
+    // The walk's lstat, not a second one: a cached rebuild pays one per file. Milliseconds with a
+    // fraction suffice, since any write after the hash moves ctime past it by more than RACY_MS.
+    const st = entry.stats;
+    const mtime = String(st.mtimeMs);
+    const ctime = String(st.ctimeMs);
+    const size = st.size;
+    const ino = st.ino;
     const known = records.get(rel);
     if (
       known !== undefined &&
@@ -350,7 +356,7 @@ class FileDigestCache {
       known[1] === mtime &&
       known[2] === ctime &&
       known[3] === ino &&
-      Number(st.ctimeNs / 1_000_000n) < known[4] - RACY_MS
+      st.ctimeMs < known[4] - RACY_MS
     ) {
       return known[5];
     }

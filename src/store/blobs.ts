@@ -97,6 +97,49 @@ export async function ingestBlob(
 }
 
 /**
+ * Verifies an ingest file that was put in place without being written
+ * (a reflink or a hard link of a layout's blob): `source` streams its content,
+ * which is hashed and checked against `expected`; then the file is fsynced
+ * (a no-op for data already on disk). The caller reads `source` from `tmp`
+ * itself, so that what is verified is what is kept. On any failure `tmp` is
+ * removed.
+ *
+ * @throws {DigestMismatchError} when the digest or size differs from `expected`.
+ * @throws {AbortError} when `signal` aborts.
+ */
+export async function verifyPlacedBlob(
+  tmp: string,
+  source: AsyncIterable<Uint8Array>,
+  expected: { digest: Digest; size: number },
+  signal?: AbortSignal,
+): Promise<IngestedBlob> {
+  const label = `blob ${shortDigest(expected.digest)}`;
+  const hash = createHash(digestAlgorithm(expected.digest));
+  let size = 0;
+  try {
+    for await (const chunk of source) {
+      if (signal?.aborted) throw new AbortError(`write ${label}: aborted`, { cause: signal.reason });
+      size += chunk.byteLength;
+      if (size > expected.size) throw sizeMismatch(label, expected.digest, expected.size, `more than ${expected.size}`);
+      hash.update(chunk);
+    }
+    const digest = `${digestAlgorithm(expected.digest)}:${hash.digest('hex')}` as Digest;
+    checkExpected(label, expected.digest, expected.size, digest, size);
+    const handle = await open(tmp, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return { digest, size, tmp };
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    if (source instanceof Readable && !source.destroyed) source.destroy();
+    throw err;
+  }
+}
+
+/**
  * Makes an ingested blob visible at `blobs/<alg>/<hex>` (the caller holds the
  * store lock). An existing blob is success: its modification time is renewed
  * (so GC's grace period covers it) and the ingest file is dropped.

@@ -10,7 +10,7 @@
 export { ImageStoreCore } from './store.js';
 export { IngestSession, LayerIngest } from './ingest.js';
 export type { BuildCacheRecord, BuildCacheStorage } from './build-cache.js';
-export type { IngestSessionOptions, LayerIngestOptions, SnapshotTarget } from './ingest.js';
+export type { IngestSessionOptions, LayerFileOptions, LayerIngestOptions, PlacedBy, SnapshotTarget } from './ingest.js';
 export type {
   ContentReader,
   ContentWriter,

@@ -12,15 +12,16 @@
  * @module
  */
 
-import { mkdir } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { copyFile, link, lstat, mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import createDebug from 'debug';
-import { DigestMismatchError, InvalidStateError } from '../errors.js';
+import { DigestMismatchError, InvalidStateError, NotFoundError } from '../errors.js';
 import { drained, unpackLayer, type UnpackResult } from '../layer/index.js';
 import { type Descriptor, type Digest, shortDigest } from '../oci/index.js';
-import { ownerToken, touch } from '../util/index.js';
-import { commitBlob, discardIngest, ingestBlob, type IngestedBlob } from './blobs.js';
+import { isErrno, ownerToken, removeTree, touch } from '../util/index.js';
+import { commitBlob, discardIngest, ingestBlob, verifyPlacedBlob, type IngestedBlob } from './blobs.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import { compressionOf, publishSnapshot, removeSnapshotTree, snapshotExists, type SnapshotLayer } from './snapshots.js';
@@ -31,6 +32,8 @@ const debug = createDebug('dockless:store');
 
 /** High-water mark of the streams feeding the ingest file and the unpacker. */
 const PIPE_BUFFER = 1 << 20;
+/** Read size of {@link IngestSession.layerFile}. */
+const READ_CHUNK = 1 << 20;
 
 /** Where a layer's snapshot goes, when the layer is to be unpacked as it is written. */
 export interface SnapshotTarget {
@@ -51,6 +54,27 @@ export interface LayerIngestOptions {
   /** The helper for device nodes, whiteouts and xattrs. @default the session's store's */
   helperPath?: string | undefined;
 }
+
+/** Options of {@link IngestSession.layerFile}. */
+export interface LayerFileOptions extends LayerIngestOptions {
+  /**
+   * Whether the file may become the store's blob by a hard link when it
+   * cannot be reflinked: only a regular file on the store's filesystem,
+   * owned by the calling user and writable by no one else (who could write
+   * it could write the store), is linked. The blob then shares the file's
+   * inode: it must not be rewritten in place afterwards.
+   * @default true
+   */
+  link?: boolean | undefined;
+  /** Called with the bytes of the file read so far. */
+  onBytes?: ((bytes: number) => void) | undefined;
+}
+
+/**
+ * How {@link IngestSession.layerFile} put a file into the store: a reflink
+ * (a copy-on-write clone), a hard link, or a copy written as it was read.
+ */
+export type PlacedBy = 'reflink' | 'link' | 'copy';
 
 /** Options of `ImageStoreCore.ingest()`. */
 export interface IngestSessionOptions {
@@ -120,19 +144,103 @@ export class IngestSession {
    */
   async layer(descriptor: Descriptor, options: LayerIngestOptions = {}): Promise<LayerIngest> {
     this.#checkOpen();
+    return this.#open(descriptor, options, undefined);
+  }
+
+  /** A layer writer; `placed` is an ingest file holding the blob already, to be verified rather than written. */
+  async #open(descriptor: Descriptor, options: LayerIngestOptions, placed: string | undefined): Promise<LayerIngest> {
     let tmp: string | undefined;
     if (options.snapshot !== undefined) {
       tmp = join(this.#paths.snapshots, `${SNAPSHOT_TMP_PREFIX}${ownerToken()}`);
       await mkdir(tmp, { mode: 0o700 });
       await mkdir(join(tmp, SNAPSHOT_FS_DIR), { mode: 0o755 });
     }
-    const writer = new LayerIngest(this.#paths, descriptor, tmp, this.#choice, { helperPath: this.#helperPath, ...options }, (result) => {
-      this.#writers.delete(writer);
-      if (result.blob !== undefined) this.#blobs.push(result.blob);
-      if (result.snapshot !== undefined) this.#snapshots.push(result.snapshot);
-    });
+    const writer = new LayerIngest(
+      this.#paths,
+      descriptor,
+      tmp,
+      this.#choice,
+      { helperPath: this.#helperPath, ...options },
+      (result) => {
+        this.#writers.delete(writer);
+        if (result.blob !== undefined) this.#blobs.push(result.blob);
+        if (result.snapshot !== undefined) this.#snapshots.push(result.snapshot);
+      },
+      placed,
+    );
     this.#writers.add(writer);
     return writer;
+  }
+
+  /**
+   * Takes a blob from a file on disk (an OCI layout's `blobs/<alg>/<hex>`),
+   * reading it once: it is reflinked into the ingest area where the
+   * filesystem can, else hard-linked (see {@link LayerFileOptions.link}),
+   * else copied as it is read; in the same pass it is verified against
+   * `descriptor` and, with `options.snapshot`, unpacked. Like {@link layer},
+   * nothing is visible before {@link commit}; a failure leaves nothing behind.
+   *
+   * @returns how the file was put into the store.
+   * @throws {NotFoundError} when `file` does not exist.
+   * @throws {DigestMismatchError} when the file does not match `descriptor`, or the unpacked tar its diffID.
+   */
+  async layerFile(descriptor: Descriptor, file: string, options: LayerFileOptions = {}): Promise<PlacedBy> {
+    this.#checkOpen();
+    const { link: mayLink = true, onBytes, ...layerOptions } = options;
+    let stats;
+    try {
+      stats = await lstat(file);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw new NotFoundError(`blob ${descriptor.digest}: \`${file}\` does not exist`, { path: file, cause: err });
+      throw err;
+    }
+    if (!stats.isFile()) throw new NotFoundError(`blob ${descriptor.digest}: \`${file}\` is not a regular file`, { path: file });
+    const tmp = join(this.#paths.ingest, ownerToken());
+    let placed: PlacedBy = 'copy';
+    try {
+      await copyFile(file, tmp, constants.COPYFILE_FICLONE_FORCE);
+      placed = 'reflink';
+    } catch (err) {
+      debug('blob %s: no reflink (%s)', shortDigest(descriptor.digest), (err as NodeJS.ErrnoException).code);
+      await unlink(tmp).catch(() => {});
+      const owned = stats.uid === (process.geteuid?.() ?? 0) && (stats.mode & 0o022) === 0;
+      if (mayLink && owned) {
+        try {
+          await link(file, tmp);
+          placed = 'link';
+        } catch (linkErr) {
+          // EXDEV (another filesystem), EPERM (protected_hardlinks, a filesystem without links), EMLINK: copy.
+          debug('blob %s: no hard link (%s)', shortDigest(descriptor.digest), (linkErr as NodeJS.ErrnoException).code);
+        }
+      }
+    }
+    let writer: LayerIngest;
+    try {
+      writer = await this.#open(descriptor, layerOptions, placed === 'copy' ? undefined : tmp);
+    } catch (err) {
+      if (placed !== 'copy') await unlink(tmp).catch(() => {});
+      throw err;
+    }
+    const handle = await open(placed === 'copy' ? file : tmp, 'r').catch(async (err: unknown) => {
+      await writer.abort(err);
+      throw err;
+    });
+    const stream = createReadStream('', { fd: handle.fd, autoClose: false, highWaterMark: READ_CHUNK });
+    try {
+      for await (const chunk of stream) {
+        await writer.write(chunk as Buffer);
+        onBytes?.(writer.written);
+      }
+    } catch (err) {
+      stream.destroy();
+      await writer.abort(err);
+      throw err;
+    } finally {
+      await handle.close().catch(() => {});
+    }
+    await writer.finish();
+    debug('blob %s: %s from `%s`', shortDigest(descriptor.digest), placed, file);
+    return placed;
   }
 
   /**
@@ -225,6 +333,7 @@ export class LayerIngest {
     choice: VariantChoice,
     options: LayerIngestOptions,
     done: (result: { blob?: IngestedBlob; snapshot?: PendingSnapshot }) => void,
+    placed?: string,
   ) {
     this.#descriptor = descriptor;
     this.#tmp = tmp;
@@ -233,7 +342,10 @@ export class LayerIngest {
     this.#done = done;
     // Failures surface through the ingest and unpack promises; a destroyed pipe must not also throw as an event.
     this.#ingestIn.on('error', () => {});
-    this.#ingest = ingestBlob(paths, this.#ingestIn, { digest: descriptor.digest, size: descriptor.size }, options.signal);
+    this.#ingest =
+      placed === undefined
+        ? ingestBlob(paths, this.#ingestIn, { digest: descriptor.digest, size: descriptor.size }, options.signal)
+        : verifyPlacedBlob(placed, this.#ingestIn, { digest: descriptor.digest, size: descriptor.size }, options.signal);
     this.#ingest.catch((err: unknown) => {
       this.#ingestError ??= err;
     });

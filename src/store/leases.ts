@@ -58,9 +58,13 @@ export async function readLease(paths: StorePaths, id: string): Promise<LeaseInf
   }
 }
 
-/** Writes one lease atomically. */
+/**
+ * Writes one lease atomically. A lease that ends with its process is not
+ * flushed to disk: a power loss ends that process too, so the lease holds
+ * nothing afterwards whether or not it survived.
+ */
 export async function writeLease(paths: StorePaths, lease: LeaseInfo): Promise<void> {
-  await writeFileAtomic(paths.lease(lease.id), `${JSON.stringify(lease)}\n`, paths.tmp);
+  await writeFileAtomic(paths.lease(lease.id), `${JSON.stringify(lease)}\n`, paths.tmp, { sync: lease.owner === undefined });
 }
 
 /** Removes one lease; `false` when there was none. */

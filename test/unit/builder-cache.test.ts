@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -151,6 +151,26 @@ describe('build context content digests', () => {
     const first = await digestOf(DockerIgnore.EMPTY, cacheDir);
     assert.equal((await readdir(cacheDir)).length, 1, 'the digests were saved');
     await writeFile(join(ctx, 'app', 'a.txt'), 'ALPHA\n');
+    const second = await digestOf(DockerIgnore.EMPTY, cacheDir);
+    assert.notEqual(second, first);
+    assert.equal(second, await digestOf(), 'the cached digest equals a fresh one');
+  });
+
+  // The digest cache trusts size, mtime, ctime and inode: an edit that keeps the size and puts the
+  // mtime back (a checkout, `cp -p`, `touch -d`) long after the hash must still be seen, through ctime.
+  it('see a same-size edit with the mtime put back, long after hashing, with the digest cache on', async () => {
+    const cacheDir = join(dir, 'digests');
+    const file = join(ctx, 'app', 'a.txt');
+    // Whole seconds, which utimes sets exactly.
+    const mtime = 1_700_000_000;
+    await utimes(file, mtime, mtime);
+    // Past the racy window, so that the cached digest is trusted by the next build.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const first = await digestOf(DockerIgnore.EMPTY, cacheDir);
+    assert.equal(await digestOf(DockerIgnore.EMPTY, cacheDir), first, 'unchanged: a cache hit');
+    await writeFile(file, 'ALPHA\n');
+    await utimes(file, mtime, mtime);
+    assert.equal((await stat(file)).mtimeMs, mtime * 1000, 'same mtime, same size');
     const second = await digestOf(DockerIgnore.EMPTY, cacheDir);
     assert.notEqual(second, first);
     assert.equal(second, await digestOf(), 'the cached digest equals a fresh one');

@@ -129,7 +129,7 @@ export async function importImage(store: TransferStore, path: string, options: I
     let images: LayoutImage[];
     switch (kind) {
       case 'layout':
-        images = await importLayout(store, new DirectoryLayoutSource(store, source, lease, signal, (n) => onBytes(n)), {
+        images = await importLayout(store, new DirectoryLayoutSource(store, source, lease, signal, (n) => onBytes(n), options.link ?? true), {
           context,
           baseName,
           signal,

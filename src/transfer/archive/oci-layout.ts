@@ -15,16 +15,20 @@ import { AlreadyExistsError, DigestMismatchError, InvalidArgumentError, NotFound
 import {
   ANNOTATION_CONTAINERD_IMAGE_NAME,
   ANNOTATION_REF_NAME,
+  chainIds,
   checkDescriptor,
   type Descriptor,
   type Digest,
   digestAlgorithm,
   digestHex,
+  hostPlatform,
   type ImageConfig,
   type ImageIndex,
   type ImageManifest,
   isConfigMediaType,
+  isDigest,
   isIndexMediaType,
+  isLayerMediaType,
   isManifestMediaType,
   MEDIA_TYPE_OCI_INDEX,
   OCI_LAYOUT_BLOBS_DIR,
@@ -32,10 +36,11 @@ import {
   OCI_LAYOUT_INDEX_FILE,
   OCI_LAYOUT_VERSION,
   parseReference,
+  platformMatches,
   shortDigest,
 } from '../../oci/index.js';
 import type { TransferStore } from '../types.js';
-import type { Lease } from '../../store/index.js';
+import type { Lease, SnapshotTarget } from '../../store/index.js';
 import { MAX_DOCUMENT_SIZE, type ArchiveContents } from './tar-read.js';
 import type { TarOutput } from './tar-write.js';
 import { counted, isErrno, removeQuietly, renameDurably, siblingTemp, throwIfAborted } from './util.js';
@@ -54,9 +59,11 @@ export interface LayoutSource {
    * Makes sure the blob is in the store, verified against `d` (digest and
    * size), and held by the import's lease.
    *
+   * @param snapshot where to unpack it, when it is a layer whose snapshot the store may lack;
+   *   a source that cannot unpack as it reads leaves that to `store.snapshot()`.
    * @returns whether the store had it already (nothing was copied).
    */
-  ensure(d: Descriptor): Promise<boolean>;
+  ensure(d: Descriptor, snapshot?: SnapshotTarget): Promise<boolean>;
 }
 
 /** Called as the walk puts each layer blob in place. */
@@ -73,8 +80,9 @@ export interface LayoutImage {
 }
 
 /**
- * A layout directory on disk: blobs are copied from `blobs/<alg>/<hex>`,
- * verified as they stream into the store.
+ * A layout directory on disk: each blob of `blobs/<alg>/<hex>` is read once,
+ * verified, and unpacked in the same pass when it is a layer, and reflinked,
+ * hard-linked or copied into the store (see `IngestSession.layerFile`).
  */
 export class DirectoryLayoutSource implements LayoutSource {
   readonly #store: TransferStore;
@@ -82,12 +90,14 @@ export class DirectoryLayoutSource implements LayoutSource {
   readonly #lease: Lease;
   readonly #signal: AbortSignal | undefined;
   readonly #onBytes: ((bytes: number) => void) | undefined;
+  readonly #link: boolean;
   #bytes = 0;
 
   /**
    * @param dir the layout directory.
    * @param lease the import's lease, which every blob joins.
-   * @param onBytes called with the bytes copied so far.
+   * @param onBytes called with the bytes read so far.
+   * @param link whether blobs may be hard-linked into the store (see `ImportOptions.link`).
    */
   constructor(
     store: TransferStore,
@@ -95,12 +105,14 @@ export class DirectoryLayoutSource implements LayoutSource {
     lease: Lease,
     signal: AbortSignal | undefined,
     onBytes?: (bytes: number) => void,
+    link = true,
   ) {
     this.#store = store;
     this.#dir = dir;
     this.#lease = lease;
     this.#signal = signal;
     this.#onBytes = onBytes;
+    this.#link = link;
   }
 
   /** {@inheritDoc LayoutSource.document} */
@@ -129,33 +141,31 @@ export class DirectoryLayoutSource implements LayoutSource {
   }
 
   /** {@inheritDoc LayoutSource.ensure} */
-  async ensure(d: Descriptor): Promise<boolean> {
+  async ensure(d: Descriptor, snapshot?: SnapshotTarget): Promise<boolean> {
     // Held by the lease before it is looked at, so a concurrent GC cannot take it between the two.
     await this.#lease.add([d.digest]);
     if (await this.#store.hasBlob(d.digest)) return true;
     const path = this.#blobPath(d.digest);
-    let handle;
+    const start = this.#bytes;
+    const session = this.#store.ingest();
     try {
-      handle = await open(path, 'r');
+      const unpack = snapshot !== undefined && !(await session.hasSnapshot(snapshot.chainId));
+      await session.layerFile(d, path, {
+        link: this.#link,
+        snapshot: unpack ? snapshot : undefined,
+        signal: this.#signal,
+        onBytes: (n) => {
+          this.#bytes = start + n;
+          this.#onBytes?.(this.#bytes);
+        },
+      });
+      await session.commit();
     } catch (err) {
-      if (isErrno(err, 'ENOENT', 'ENOTDIR')) {
+      await session.discard();
+      if (err instanceof NotFoundError && err.path === path) {
         throw new NotFoundError(`blob ${d.digest} is not in the layout`, { path, cause: err });
       }
       throw err;
-    }
-    const start = this.#bytes;
-    const stream = handle.createReadStream({ highWaterMark: 1 << 20 });
-    try {
-      await this.#store.putBlob(
-        counted(stream, (n) => {
-          this.#bytes = start + n;
-          this.#onBytes?.(this.#bytes);
-        }),
-        { digest: d.digest, size: d.size, mediaType: d.mediaType, lease: this.#lease, signal: this.#signal },
-      );
-    } finally {
-      stream.destroy();
-      await handle.close().catch(() => {});
     }
     return false;
   }
@@ -240,9 +250,9 @@ export async function importLayout(
   if (!Array.isArray(index.manifests)) throw new InvalidArgumentError(`${context}: \`index.json\` has no manifests list`);
 
   const done = new Set<Digest>();
-  const ensure = async (d: Descriptor): Promise<boolean> => {
+  const ensure = async (d: Descriptor, snapshot?: SnapshotTarget): Promise<boolean> => {
     throwIfAborted(signal, context);
-    const cached = await source.ensure(d);
+    const cached = await source.ensure(d, snapshot);
     done.add(d.digest);
     return cached;
   };
@@ -254,8 +264,12 @@ export async function importLayout(
     return parseJsonObject<T>(await store.readBlob(d.digest), `${context}: ${what} ${shortDigest(d.digest)}`);
   };
 
-  /** Imports what `d` names; returns the config digest of its (first) image. */
-  const walk = async (d: Descriptor, depth: number): Promise<Digest | undefined> => {
+  /**
+   * Imports what `d` names; returns the config digest of its (first) image.
+   * `unpack`: whether its layers are unpacked as they are read (not those of
+   * another platform's manifest in an index, which this host would never run).
+   */
+  const walk = async (d: Descriptor, depth: number, unpack = true): Promise<Digest | undefined> => {
     if (isIndexMediaType(d.mediaType)) {
       if (depth >= MAX_NESTING) throw new InvalidArgumentError(`${context}: indexes nested too deeply`);
       const child = await readDocument<ImageIndex>(d, 'index');
@@ -269,7 +283,8 @@ export async function importLayout(
           continue;
         }
         present++;
-        configDigest ??= await walk(entry, depth + 1);
+        const runsHere = entry.platform === undefined || platformMatches(hostPlatform(), entry.platform);
+        configDigest ??= await walk(entry, depth + 1, unpack && runsHere);
       }
       if (present === 0) {
         throw new NotFoundError(`${context}: none of the manifests of index ${d.digest} is in the layout`);
@@ -287,6 +302,7 @@ export async function importLayout(
     }
     const config = checkDescriptor(manifest.config, where);
     const layers = manifest.layers.map((l) => checkDescriptor(l, where));
+    let snapshots: Array<SnapshotTarget | undefined> = [];
     if (isConfigMediaType(config.mediaType)) {
       const doc = await readDocument<ImageConfig>(config, 'config');
       const diffIds = doc.rootfs?.diff_ids;
@@ -295,12 +311,13 @@ export async function importLayout(
           `${where}: ${layers.length} layers but its config lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diffIDs`,
         );
       }
+      if (unpack) snapshots = snapshotTargets(layers, diffIds);
     } else if (!done.has(config.digest)) {
       await ensure(config);
     }
-    for (const layer of layers) {
+    for (const [i, layer] of layers.entries()) {
       if (done.has(layer.digest)) continue;
-      const cached = await ensure(layer);
+      const cached = await ensure(layer, snapshots[i]);
       options.onLayer?.(layer, cached, layers.length);
     }
     return config.digest;
@@ -323,6 +340,20 @@ export async function importLayout(
     });
   }
   return images;
+}
+
+/**
+ * Where each layer of an image unpacks as it is imported: its chainID,
+ * diffID and parent; `undefined` for a layer that is not a filesystem layer
+ * (a foreign or unknown media type) or when a diffID is malformed, which
+ * `store.snapshot()` then reports.
+ */
+function snapshotTargets(layers: readonly Descriptor[], diffIds: readonly unknown[]): Array<SnapshotTarget | undefined> {
+  if (!diffIds.every((d) => typeof d === 'string' && isDigest(d))) return [];
+  const chain = chainIds(diffIds as Digest[]);
+  return layers.map((l, i) =>
+    isLayerMediaType(l.mediaType) ? { chainId: chain[i]!, diffId: diffIds[i] as Digest, parent: i === 0 ? null : chain[i - 1]! } : undefined,
+  );
 }
 
 /**

@@ -111,6 +111,19 @@ export interface ImportOptions {
    * @default this host's
    */
   platform?: Platform | string;
+  /**
+   * How an OCI layout directory's blobs enter the store. Each is read once,
+   * verified and (a layer of an image's manifest) unpacked in the same pass,
+   * as a pull does, and reflinked into the store where the filesystem can
+   * clone files. With `link: true`, where it cannot, a blob on the store's
+   * filesystem that belongs to the calling user and that no one else may
+   * write becomes the store's by a hard link: the layout's file is then
+   * shared with the store, so it must not be rewritten in place (tools that
+   * write layouts replace files, they do not rewrite them). `false` copies
+   * such blobs. Archives are always copied.
+   * @default true
+   */
+  link?: boolean;
   /** Cancels the import: nothing is tagged, and what was stored stays only until GC. */
   signal?: AbortSignal;
   /** Receives progress events. */
