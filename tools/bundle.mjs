@@ -6,7 +6,8 @@
  * bundle is one file for what a container run needs and split-off chunks for
  * what loads lazily (registries and archives, see LAZY_IMPORTS in
  * test/unit/layering.test.ts). `debug` is replaced by tools/debug-lazy.mjs,
- * which loads the real package only when `DEBUG` is set.
+ * which loads the real package only when `DEBUG` is set, and the default
+ * seccomp profile's programs are compiled here and put in as a constant.
  *
  * esbuild is a devDependency for this alone (it already came with tsx): it
  * bundles in ~0.3 s, keeps ESM with code splitting, and leaves packages loaded
@@ -16,8 +17,16 @@
 import { build } from 'esbuild';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const root = join(import.meta.dirname, '..');
+const dist = (file) => import(pathToFileURL(join(root, 'dist', file)).href);
+
+// The default seccomp profile's programs for Docker's default capabilities, compiled
+// now rather than by each process's first container (see PrecompiledSeccomp).
+const { precompileDefaultSeccomp } = await dist('runtime/seccomp/compile.js');
+const { DOCKER_DEFAULT_CAPS, capNames, resolveCaps } = await dist('runtime/capabilities.js');
+const seccomp = precompileDefaultSeccomp([capNames(resolveCaps({})), DOCKER_DEFAULT_CAPS]);
 const outdir = join(root, 'dist', 'bundle');
 await rm(outdir, { recursive: true, force: true });
 await build({
@@ -31,6 +40,7 @@ await build({
   sourcemap: true,
   chunkNames: 'chunk-[hash]',
   alias: { debug: join(root, 'tools', 'debug-lazy.mjs') },
+  define: { DOCKLESS_PRECOMPILED_SECCOMP: JSON.stringify(seccomp) },
   // The CommonJS dependencies require Node's built-ins; an ES module has no `require` of its own.
   banner: { js: "import { createRequire as __docklessCreateRequire } from 'node:module'; const require = __docklessCreateRequire(import.meta.url);" },
   logLevel: 'warning',
