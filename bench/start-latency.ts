@@ -2,8 +2,8 @@
  * Start latency, measured beside its peers in the same run, in a directory on
  * disk (`--shm` for /dev/shm, `--dir PARENT` for any other):
  *
- * 1. Whole process, hyperfine-style (warm-up runs, then many runs; median and
- *    min): `node -e 0`; `node` + `import('dockless')`; `node app.mjs` that
+ * 1. Whole process, hyperfine-style (warm-up rounds, then many rounds of one
+ *    run of each, interleaved; median and min): `node -e 0`; `node` + `import('dockless')`; `node app.mjs` that
  *    imports dockless and runs one `true` container; `runc run`; `podman run
  *    --rm --network none` of the same rootfs.
  * 2. In process: `runtime.run({ cmd: ['true'] })` → `wait()` → `remove()`,
@@ -42,18 +42,23 @@ const REPO = resolve(import.meta.dirname, '..');
 const fmt = (n: number) => n.toFixed(2).padStart(8);
 const rows: ResultRow[] = [];
 
-/** Runs `argv` `runs` times after 3 warm-ups, one at a time; wall-clock ms of each. */
-function hyperfine(argv: string[], runs: number, env?: NodeJS.ProcessEnv): { median: number; min: number } {
-  const times: number[] = [];
+/**
+ * Runs each command line `runs` times, hyperfine-style (3 warm-up rounds
+ * first), interleaved (one run of each per round) so that a load that changes
+ * during the bench hits every command alike; wall-clock median and min of each.
+ */
+function hyperfine(commands: string[][], runs: number, env?: NodeJS.ProcessEnv): { median: number; min: number }[] {
+  const times = commands.map((): number[] => []);
   for (let i = -3; i < runs; i++) {
-    const t = performance.now();
-    const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env });
-    const elapsed = performance.now() - t;
-    if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr?.toString().slice(-400)}`);
-    if (i >= 0) times.push(elapsed);
+    for (const [k, argv] of commands.entries()) {
+      const t = performance.now();
+      const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env });
+      const elapsed = performance.now() - t;
+      if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr?.toString().slice(-400)}`);
+      if (i >= 0) times[k]!.push(elapsed);
+    }
   }
-  const s = [...times].sort((a, b) => a - b);
-  return { median: latencyStats(times).median, min: s[0]! };
+  return times.map((t) => ({ median: latencyStats(t).median, min: Math.min(...t) }));
 }
 
 /** The CPU time (ms, user + system) of this process's reaped children, from /proc/self/stat. */
@@ -125,23 +130,31 @@ try {
     ].join('\n'),
   );
   const node = process.execPath;
+  // Nothing of the bench's own loader (tsx) in the measured node processes.
   const env = { ...process.env, NODE_OPTIONS: '' };
   cacheDropped = dropCaches();
-  const bare = hyperfine([node, '-e', '0'], PROCESS_RUNS, env);
-  const imported = hyperfine([node, join(app, 'import.mjs')], PROCESS_RUNS, env);
-  const whole = hyperfine([node, join(app, 'app.mjs'), join(base, 'app-data'), join(base, 'app-state'), rootfs.path], PROCESS_RUNS, env);
-  let runcWhole: { median: number; min: number } | undefined;
-  if (!('skip' in runc)) runcWhole = hyperfine(runcRun('whole'), PROCESS_RUNS);
-  let podman: { median: number; min: number } | undefined;
+  const runcCmd = 'skip' in runc ? undefined : runcRun('whole');
   const podmanBin = which('podman');
+  let podmanCmd: string[] | undefined;
   if (podmanBin === undefined) console.log('podman: not measured (not installed: apt-get install podman)');
   else if (process.getuid?.() !== 0) console.log('podman: not measured (root only here)');
   else {
     const podmanArgs = [podmanBin, '--root', join(base, 'podman-root'), '--runroot', join(base, 'podman-run'), 'run', '--rm'];
     // No CAP_SYS_RESOURCE here: podman's default rlimits (nofile 1048576) would fail to apply.
     const limits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
-    podman = hyperfine([...podmanArgs, '--network', 'none', ...limits, '--rootfs', rootfs.path, 'true'], PROCESS_RUNS);
+    podmanCmd = [...podmanArgs, '--network', 'none', ...limits, '--rootfs', rootfs.path, 'true'];
   }
+  const commands = [
+    [node, '-e', '0'],
+    [node, join(app, 'import.mjs')],
+    [node, join(app, 'app.mjs'), join(base, 'app-data'), join(base, 'app-state'), rootfs.path],
+    ...(runcCmd ? [runcCmd] : []),
+    ...(podmanCmd ? [podmanCmd] : []),
+  ];
+  const results = hyperfine(commands, PROCESS_RUNS, env);
+  const [bare, imported, whole] = results as [(typeof results)[0], (typeof results)[0], (typeof results)[0]];
+  const runcWhole = runcCmd ? results[3] : undefined;
+  const podman = podmanCmd ? results[runcCmd ? 4 : 3] : undefined;
   const line = (what: string, r: { median: number; min: number }) =>
     console.log(`  ${what.padEnd(52)} median ${fmt(r.median)} ms   min ${fmt(r.min)} ms`);
   line('node -e 0', bare);
