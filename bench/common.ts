@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, promises as fs } from 'node:fs';
+import { createWriteStream, promises as fs, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -236,4 +236,123 @@ export function timeV(cmd: string, args: string[], options: { cwd?: string } = {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr.slice(-2000)}`);
   const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
   return { ms, maxRssKiB: m ? Number(m[1]) : NaN };
+// ---------------------------------------------------------------- where and how benches run
+
+/**
+ * The parent directory a bench works in: `--dir PARENT` when given, `/dev/shm`
+ * with `--shm`, else `/var/tmp`, a directory on disk, because a user's first
+ * pull, build or run meets a disk, not a warm tmpfs.
+ */
+export async function benchParent(): Promise<{ dir: string; kind: 'disk' | 'shm' }> {
+  const dir = arg('--dir');
+  if (dir !== undefined) return { dir, kind: (await fsType(dir)) === 'tmpfs' ? 'shm' : 'disk' };
+  if (process.argv.includes('--shm')) {
+    const shm = await defaultParent();
+    return { dir: shm, kind: shm === '/dev/shm' ? 'shm' : 'disk' };
+  }
+  return { dir: '/var/tmp', kind: (await fsType('/var/tmp')) === 'tmpfs' ? 'shm' : 'disk' };
+}
+
+/** The filesystem type of the mount holding `path` (the longest matching mount point), from `/proc/mounts`. */
+export async function fsType(path: string): Promise<string | undefined> {
+  const real = await fs.realpath(path).catch(() => path);
+  let best: { point: string; type: string } | undefined;
+  for (const line of (await fs.readFile('/proc/mounts', 'utf8').catch(() => '')).split('\n')) {
+    const [, point, type] = line.split(' ');
+    if (point === undefined || type === undefined) continue;
+    const inside = point === '/' || real === point || real.startsWith(`${point}/`);
+    if (inside && (best === undefined || point.length >= best.point.length)) best = { point, type };
+  }
+  return best?.type;
+}
+
+let cacheWarned = false;
+
+/**
+ * Writes dirty pages back and drops the page cache (`sync; echo 3 >
+ * /proc/sys/vm/drop_caches`), so that the next timed disk run reads as a first
+ * run does. Returns false, and says so once on stderr, when it cannot (not
+ * root, or /proc/sys read-only in a container): the figures are then warm-cache.
+ */
+export function dropCaches(): boolean {
+  spawnSync('sync');
+  try {
+    if (process.getuid?.() !== 0) throw new Error('not root');
+    writeFileSync('/proc/sys/vm/drop_caches', '3\n');
+    return true;
+  } catch (error) {
+    if (!cacheWarned) {
+      cacheWarned = true;
+      const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      console.error(`(page cache NOT dropped before disk runs: ${why}; figures are warm-cache)`);
+    }
+    return false;
+  }
+}
+
+/** One figure of a bench beside its peer's, measured in the same run. */
+export interface ResultRow {
+  /** What was measured, as the README table names it. */
+  what: string;
+  /** Our figure. */
+  ours: number;
+  /** The unit of both figures: `ms`, `containers/s`, `MB/s`, `MiB`. */
+  unit: string;
+  /** The peer's name and figure from the same run, when one was measured. */
+  peer?: { name: string; value: number };
+  /** ours / peer (for rates, peer / ours, so that below 1 is always better). */
+  ratio?: number;
+  /** The issue's target, as text (`≤ 0.2× runc`). */
+  target?: string;
+}
+
+/**
+ * Prints `ours`, the peer's figure and the ratio on one line, and returns
+ * the row for {@link writeResults}. For a rate (`higher` is better) the ratio
+ * is peer/ours so that a ratio below 1 always means we are faster.
+ */
+export function compare(
+  what: string,
+  ours: number,
+  unit: string,
+  peer?: { name: string; value: number },
+  options: { higher?: boolean; target?: string } = {},
+): ResultRow {
+  const ratio = peer === undefined ? undefined : options.higher ? peer.value / ours : ours / peer.value;
+  const num = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+  const theirs = peer === undefined ? '' : `   ${peer.name} ${num(peer.value)} ${unit}   ratio ${ratio!.toFixed(2)}`;
+  console.log(`${what.padEnd(58)} ${num(ours).padStart(8)} ${unit}${theirs}${options.target ? `   (target ${options.target})` : ''}`);
+  return {
+    what,
+    ours,
+    unit,
+    ...(peer !== undefined ? { peer, ratio } : {}),
+    ...(options.target !== undefined ? { target: options.target } : {}),
+  };
+}
+
+/**
+ * Writes a bench's rows to `bench/results/<name>.json` with where and how it
+ * ran; `node bench/render-readme.mjs` turns every such file into the table of
+ * bench/README.md.
+ */
+export async function writeResults(
+  name: string,
+  rows: ResultRow[],
+  how: { dir: string; kind: 'disk' | 'shm'; cacheDropped: boolean; argv?: string[] },
+): Promise<void> {
+  const dir = join(import.meta.dirname, 'results');
+  await fs.mkdir(dir, { recursive: true });
+  const record = {
+    bench: name,
+    date: new Date().toISOString(),
+    host: { cpus: os.cpus().length, kernel: os.release(), node: process.version },
+    dir: how.dir,
+    fs: how.kind,
+    cacheDropped: how.cacheDropped,
+    argv: how.argv ?? process.argv.slice(2),
+    rows,
+  };
+  await fs.writeFile(join(dir, `${name}.json`), `${JSON.stringify(record, null, 2)}\n`);
+  console.log(`(results written to bench/results/${name}.json; run node bench/render-readme.mjs to update bench/README.md)`);
 }

@@ -4,20 +4,24 @@
  * runc container of the same rootfs, in the same run, and the ratio ours/runc.
  * Also `container.output(['true'])`, the one-call form.
  *
- * Run: node --import tsx bench/exec.ts [runs]   (root, for runc)
+ * In a directory on disk (`--shm` for /dev/shm, `--dir PARENT` for another),
+ * with the page cache dropped first when root.
+ *
+ * Run: node --import tsx bench/exec.ts [runs] [--shm | --dir PARENT]   (root, for runc)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, rootfsFromHost } from '../src/index.js';
-import { latencyStats, runcBundle } from './common.js';
+import { benchParent, compare, dropCaches, latencyStats, runcBundle, writeResults, type ResultRow } from './common.js';
 
-const RUNS = Number(process.argv[2] ?? 200);
+const RUNS = /^\d+$/.test(process.argv[2] ?? '') ? Number(process.argv[2]) : 200;
 
 const fmt = (n: number) => n.toFixed(2).padStart(8);
 
-const base = await mkdtemp(join(tmpdir(), 'dockless-bench-exec-'));
+const parent = await benchParent();
+const base = await mkdtemp(join(parent.dir, 'dockless-bench-exec-'));
+const rows: ResultRow[] = [];
 try {
   const rootfs = await rootfsFromHost(join(base, 'rootfs'));
   const runtime = new Runtime({ root: join(base, 'data'), stateDir: join(base, 'state') });
@@ -35,6 +39,7 @@ try {
     return performance.now() - t;
   };
   for (let i = 0; i < 10; i++) await execOnce();
+  const cacheDropped = dropCaches();
   const ours: number[] = [];
   const outputs: number[] = [];
   for (let i = 0; i < RUNS; i++) {
@@ -49,6 +54,7 @@ try {
   const setup = await runcBundle(base, rootfs.path, ['sleep', '100000']);
   if ('skip' in setup) {
     console.log(`runc: not measured (${setup.skip})`);
+    rows.push(compare('exec `true` → wait', o.median, 'ms'));
   } else {
     const { runc, bundle, root: runcRoot } = setup;
     const id = `bench-exec-${process.pid}`;
@@ -66,11 +72,12 @@ try {
       for (let i = 0; i < RUNS; i++) theirs.push(runcOnce());
       const r = latencyStats(theirs);
       console.log(`runc exec true (${RUNS} sequential):              median ${fmt(r.median)} ms   p95 ${fmt(r.p95)} ms`);
-      console.log(`ratio ours/runc (median): ${(o.median / r.median).toFixed(2)}`);
+      rows.push(compare('exec `true` → wait', o.median, 'ms', { name: 'runc exec', value: r.median }));
     } finally {
       spawnSync(runc, ['--root', runcRoot, 'delete', '--force', id], { stdio: 'ignore' });
     }
   }
+  await writeResults('exec', rows, { dir: parent.dir, kind: parent.kind, cacheDropped });
 } finally {
   await rm(base, { recursive: true, force: true });
 }

@@ -7,21 +7,21 @@
  * @module
  */
 
-import {
-  exportImage,
-  importImage,
-  pullImage,
-  pushImage,
-  type ExportOptions,
-  type ExportResult,
-  type ImportedImage,
-  type ImportOptions,
-  type PullOptions,
-  type PullResult,
-  type PushOptions,
-  type PushResult,
+import type {
+  ExportOptions,
+  ExportResult,
+  ImportedImage,
+  ImportOptions,
+  PullOptions,
+  PullResult,
+  PushOptions,
+  PushResult,
 } from './transfer/index.js';
 import { ImageStoreCore, openStore, type ImageStoreOptions } from './store/index.js';
+
+// Registries and archives (http, tls, the archive formats) load on the first
+// pull, push, import or export, not with the package: a run needs none of them.
+const transfer = (): Promise<typeof import('./transfer/index.js')> => import('./transfer/index.js');
 
 /**
  * A content-addressed image store on disk: blobs, manifests and configs in a
@@ -117,7 +117,7 @@ export class ImageStore extends ImageStoreCore {
    * ```
    */
   async import(path: string, options: ImportOptions = {}): Promise<ImportedImage[]> {
-    return importImage(this, path, options);
+    return (await transfer()).importImage(this, path, options);
   }
 
   /**
@@ -140,7 +140,7 @@ export class ImageStore extends ImageStoreCore {
    * ```
    */
   async export(images: string | readonly string[], path: string, options: ExportOptions = {}): Promise<ExportResult> {
-    return exportImage(this, images, path, options);
+    return (await transfer()).exportImage(this, images, path, options);
   }
 
 
@@ -179,7 +179,7 @@ export class ImageStore extends ImageStoreCore {
    * ```
    */
   async pull(reference: string, options: PullOptions = {}): Promise<PullResult> {
-    return pullImage(this, reference, options);
+    return (await transfer()).pullImage(this, reference, options);
   }
 
   /**
@@ -206,6 +206,6 @@ export class ImageStore extends ImageStoreCore {
    * ```
    */
   async push(image: string, options: PushOptions = {}): Promise<PushResult> {
-    return pushImage(this, image, options);
+    return (await transfer()).pushImage(this, image, options);
   }
 }

@@ -6,9 +6,13 @@
  * @module
  */
 
-import { DockerfileParser, type Instruction, type Heredoc } from 'dockerfile-ast';
+import type { Instruction, Heredoc } from 'dockerfile-ast';
 import { InvalidArgumentError } from '../errors.js';
+import { lazyRequire } from '../util/index.js';
 import { splitWords } from './shell-words.js';
+
+// Its module graph costs ~10 ms of an import of dockless, and only a Dockerfile build needs it.
+const dockerfileAst = lazyRequire<typeof import('dockerfile-ast')>('dockerfile-ast');
 
 /** One instruction of a parsed Dockerfile. */
 export interface DockerfileInstruction {
@@ -92,7 +96,7 @@ export function lineError(line: number, message: string, cause?: unknown): Inval
  */
 export function parseDockerfile(text: string): ParsedDockerfile {
   const lines = text.split(/\r?\n/);
-  const document = DockerfileParser.parse(text);
+  const document = dockerfileAst().DockerfileParser.parse(text);
   const escape = document.getEscapeCharacter();
   const globalArgs: DockerfileInstruction[] = [];
   const stages: DockerfileStage[] = [];

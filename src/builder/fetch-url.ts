@@ -11,7 +11,7 @@ import { utimes } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AbortError, InvalidArgumentError, NotFoundError, PermissionError, UnavailableError } from '../errors.js';
-import { httpRequest, type HttpResponse } from '../transfer/index.js';
+import type { HttpResponse } from '../transfer/index.js';
 import { contextual } from './error-context.js';
 
 /** Whether a source is an `http(s)://` URL. */
@@ -51,6 +51,8 @@ export async function fetchTo(url: string, file: string, context: string, signal
   }
   let response: HttpResponse;
   try {
+    // http and tls load with the first ADD of a URL, not with the package.
+    const { httpRequest } = await import('../transfer/index.js');
     response = await httpRequest({ method: 'GET', url: parsed, signal });
   } catch (cause) {
     throw contextual(transportError(cause, where, parsed));

@@ -7,12 +7,15 @@ const debug = createDebug('dockless:helper');
 
 /** Per helper path: the path of its sealed copy, made once per process. */
 const copies = new Map<string, Promise<string>>();
+/** Helper paths asked for once: the copy is made on the second start. */
+const askedOnce = new Set<string>();
 
 /**
  * A path that executes a sealed in-memory copy of the helper (a memfd held open
  * by this process, reached as `/proc/<pid>/fd/<n>`), so that `run` need not copy
  * itself on every start (see `seal` in native/PROTOCOL.md); the helper's own
- * path when no copy can be had. Either way the helper that `run` leaves running
+ * path on the first call (the copy is made on the second) and when no copy can
+ * be had. Either way the helper that `run` leaves running
  * is a sealed copy: `run` seals itself when it is not one.
  *
  * @throws {@link NotFoundError} when the helper is not there or not executable.
@@ -21,6 +24,14 @@ export function sealedHelperPath(override?: string): Promise<string> {
   const path = locateHelper(override);
   let copy = copies.get(path);
   if (copy === undefined) {
+    // Making the copy spawns two processes (`seal`, then a check that it
+    // executes), each a fork of this whole Node process: more than a `run`
+    // sealing itself costs. A program that starts one container never gets
+    // that back, so the first start seals itself and the second makes the copy.
+    if (!askedOnce.has(path)) {
+      askedOnce.add(path);
+      return Promise.resolve(path);
+    }
     copy = makeCopy(path).catch((error: unknown) => {
       debug('no sealed copy of %s, each run seals itself: %s', path, error instanceof Error ? error.message : String(error));
       return path;

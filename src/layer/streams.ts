@@ -1,8 +1,12 @@
 import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
-import { Decompress as ZstdDecompress } from 'fzstd';
+import type * as Fzstd from 'fzstd';
 import { InvalidArgumentError } from '../errors.js';
 import type { LayerCompression } from '../oci/index.js';
+import { lazyRequire } from '../util/index.js';
+
+// Only zstd layers need it.
+const fzstd = lazyRequire<typeof Fzstd>('fzstd');
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
@@ -130,7 +134,7 @@ export function drained(emitter: NodeJS.EventEmitter): Promise<void> {
  */
 export async function* unzstd(input: AsyncIterable<Uint8Array>, context: string): AsyncGenerator<Uint8Array> {
   const out: Uint8Array[] = [];
-  const decoder = new ZstdDecompress((data) => {
+  const decoder = new (fzstd().Decompress)((data) => {
     if (data.byteLength > 0) out.push(data);
   });
   const push = (chunk: Uint8Array, final: boolean): void => {

@@ -1,5 +1,9 @@
-import tarStream from 'tar-stream';
+import type tarStream from 'tar-stream';
+import { lazyRequire } from '../util/index.js';
 import { decodePax } from './pax.js';
+
+// A container run never reads a tar: tar-stream and its streams load with the first unpack.
+const tarStreamModule = lazyRequire<typeof tarStream>('tar-stream');
 
 /** A tar-stream header as it really is: an unknown type flag is `null`, PAX records are strings. */
 export type TarHeader = Omit<tarStream.Header, 'type' | 'linkname' | 'pax'> & {
@@ -39,7 +43,7 @@ function hasInternals(value: object): value is ExtractInternals {
  * could not be put in; a unit test guards it.
  */
 export function createExtract(): { extract: tarStream.Extract; binaryPax: boolean } {
-  const extract = tarStream.extract();
+  const extract = tarStreamModule().extract();
   if (!hasInternals(extract)) return { extract, binaryPax: false };
   const original = extract._decodeLongHeader;
   const internals: ExtractInternals = extract;

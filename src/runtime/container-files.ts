@@ -33,11 +33,14 @@ import { chown, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, st
 import { basename, join as hostJoin, posix } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { once } from 'node:events';
-import tarStream from 'tar-stream';
+import type tarStream from 'tar-stream';
 import { DocklessError, InvalidArgumentError, NotFoundError } from '../errors.js';
-import { fsError, isErrno } from '../util/index.js';
+import { fsError, isErrno, lazyRequire } from '../util/index.js';
 import { createExtract, isOverlayWhiteout, joinRelPath, MergedView, normalizeEntryPath, relParentOf, resolveInTree } from '../layer/index.js';
 import type { IdMap } from './userns.js';
+
+// Only copies in and out use tar: a run need not load it.
+const tarStreamModule = lazyRequire<typeof tarStream>('tar-stream');
 
 /** Where a container's files are. */
 export interface ContainerFiles {
@@ -280,7 +283,7 @@ export async function copyOutOf(files: ContainerFiles, path: string, options: Co
   const rel = await resolveIn(tree, tree.baseOf, path, followLast, context);
   const top = await tree.lstat(rel);
   if (top === undefined) throw new NotFoundError(`${context}: \`${path}\` does not exist in the container`, { path });
-  const pack = tarStream.pack();
+  const pack = tarStreamModule().pack();
   const maps = files.rootlessMaps;
 
   const emit = async (r: string, name: string): Promise<void> => {
@@ -339,7 +342,7 @@ export async function copyOutOf(files: ContainerFiles, path: string, options: Co
 
 /** A tar stream of a host file or directory, named by its last component; nothing is followed. */
 function hostTar(hostPath: string, context: string): Readable {
-  const pack = tarStream.pack();
+  const pack = tarStreamModule().pack();
   const walk = async (p: string, name: string): Promise<void> => {
     const st = await lstat(p);
     const header: EntryHeader = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };

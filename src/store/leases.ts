@@ -59,9 +59,10 @@ export async function readLease(paths: StorePaths, id: string): Promise<LeaseInf
 }
 
 /**
- * Writes one lease atomically. A lease that ends with its process is not
- * flushed to disk: a power loss ends that process too, so the lease holds
- * nothing afterwards whether or not it survived.
+ * Writes one lease atomically; durably (fsynced) unless it is bound to a
+ * process: such a lease ends with its process, which a power loss ends too,
+ * so one lost to a power loss is one that had ended anyway. Each container
+ * from an image takes one, and two fsyncs on a disk cost it milliseconds.
  */
 export async function writeLease(paths: StorePaths, lease: LeaseInfo): Promise<void> {
   await writeFileAtomic(paths.lease(lease.id), `${JSON.stringify(lease)}\n`, paths.tmp, { sync: lease.owner === undefined });

@@ -12,3 +12,4 @@ export * from './json.js';
 export * from './dirs.js';
 export * from './progress.js';
 export * from './tasks.js';
+export * from './lazy.js';

@@ -74,7 +74,9 @@ function hierarchies(mounts: readonly CgroupMount[]): { v1: CgroupMount[]; v2: C
       if (!v1.has(key)) v1.set(key, m);
     }
   }
-  return { v1: [...v1.values()].sort((a, b) => a.mountPoint.localeCompare(b.mountPoint)), v2 };
+  // Byte order, not localeCompare: its first call loads ICU's collator, ~5 ms of a process's first container.
+  const byPath = (a: CgroupMount, b: CgroupMount) => (a.mountPoint < b.mountPoint ? -1 : a.mountPoint > b.mountPoint ? 1 : 0);
+  return { v1: [...v1.values()].sort(byPath), v2 };
 }
 
 /** A v1 hierarchy's name under /sys/fs/cgroup: the host's, else its controllers (`name=` dropped). */

@@ -188,6 +188,53 @@ export function compileSeccomp(profile: SeccompProfile, options: CompileSeccompO
 const defaultPrograms = new Map<string, Buffer>();
 
 /**
+ * The default profile's programs compiled at build time, for the default
+ * capability set on each architecture: what `tools/bundle.mjs` puts in
+ * `dist/bundle` (as the constant below), so that a process's first container
+ * does not compile the profile with a cold JIT. A program compiled for
+ * `kernel`, the highest `minKernel` the profile names, is the program of every
+ * kernel from that one on.
+ */
+export interface PrecompiledSeccomp {
+  /** The kernel version the programs were compiled for: the profile's highest `minKernel`. */
+  kernel: string;
+  /** Base64 programs by `<arch>|<capabilities, sorted, comma-separated>`. */
+  programs: Record<string, string>;
+}
+
+// Replaced with the table by the bundler (esbuild `define`); absent when running from dist/ or the sources.
+declare const DOCKLESS_PRECOMPILED_SECCOMP: PrecompiledSeccomp | undefined;
+
+/**
+ * Compiles the table of {@link PrecompiledSeccomp} for the given capability
+ * sets (Docker's default set, as full names) on both architectures.
+ */
+export function precompileDefaultSeccomp(capSets: readonly (readonly string[])[]): PrecompiledSeccomp {
+  const kernels = (DOCKER_DEFAULT_PROFILE.syscalls ?? []).flatMap((s) => [s.includes?.minKernel, s.excludes?.minKernel]);
+  let kernel = '0.0';
+  for (const k of kernels) if (k !== undefined && kernelAtLeast(parseKernel(k, 'minKernel'), kernel)) kernel = k;
+  const programs: Record<string, string> = {};
+  for (const arch of ['x86_64', 'aarch64'] as const) {
+    for (const caps of capSets) {
+      programs[`${arch}|${[...caps].sort().join(',')}`] = compileSeccomp(DOCKER_DEFAULT_PROFILE, { arch, caps, kernel }).toString('base64');
+    }
+  }
+  return { kernel, programs };
+}
+
+/** The build-time program for this default-profile key, when there is one and it holds for `kernel`. */
+export function precompiledSeccomp(
+  table: PrecompiledSeccomp | undefined,
+  arch: string,
+  caps: Iterable<string>,
+  kernel: string,
+): Buffer | undefined {
+  const program = table?.programs[`${arch}|${[...caps].sort().join(',')}`];
+  if (program === undefined || !kernelAtLeast(parseKernel(kernel, 'kernel'), table!.kernel)) return undefined;
+  return Buffer.from(program, 'base64');
+}
+
+/**
  * The seccomp program for a container's setting: Docker's default profile when
  * the setting is omitted, none (`null`) for {@link seccompUnconfined}, else the
  * given profile (object or JSON text). Privileged containers run unconfined in
@@ -205,7 +252,8 @@ export function seccompProgram(setting: SeccompSetting | undefined, options: Com
     const key = `${options.arch}|${[...options.caps].sort().join(',')}|${options.kernel ?? ''}`;
     let program = defaultPrograms.get(key);
     if (program === undefined) {
-      program = compileSeccomp(DOCKER_DEFAULT_PROFILE, options);
+      const table = typeof DOCKLESS_PRECOMPILED_SECCOMP === 'object' ? DOCKLESS_PRECOMPILED_SECCOMP : undefined;
+      program = precompiledSeccomp(table, options.arch, options.caps, options.kernel ?? release()) ?? compileSeccomp(DOCKER_DEFAULT_PROFILE, options);
       if (defaultPrograms.size >= 64) defaultPrograms.clear();
       defaultPrograms.set(key, program);
     }

@@ -1,0 +1,38 @@
+/**
+ * Time to first container: `import('dockless')` loads only what a container
+ * run needs. The registry client (http, tls), the archive formats, the
+ * Dockerfile parser and the tar and zstd codecs load on first use (see
+ * LAZY_IMPORTS in layering.test.ts and `lazyRequire`), each worth milliseconds
+ * of every Node start that imports the package.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** What a fresh Node process has loaded after importing src/index.ts: built-in modules and CommonJS packages. */
+function loadedAfterImport(): { builtins: string[]; packages: string[] } {
+  const script = `
+    import { createRequire } from 'node:module';
+    await import(${JSON.stringify(resolve(ROOT, 'src/index.ts'))});
+    const cache = createRequire(import.meta.url).cache;
+    console.log(JSON.stringify({
+      builtins: process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)),
+      packages: Object.keys(cache).map((k) => k.match(/node_modules\\/((?:@[^/]+\\/)?[^/]+)/)?.[1]).filter(Boolean),
+    }));`;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+test('importing dockless loads neither the registry client, the Dockerfile parser nor the tar and zstd codecs', () => {
+  // Each of these cost a first container milliseconds it never uses (issue 13).
+  const { builtins, packages } = loadedAfterImport();
+  assert.deepEqual(builtins.filter((m) => m === 'https' || m === 'tls' || m === 'http'), []);
+  assert.deepEqual(
+    [...new Set(packages)].filter((p) => ['tar-stream', 'dockerfile-ast', 'fzstd', 'streamx'].includes(p!)),
+    [],
+  );
+});
