@@ -85,6 +85,7 @@ export type {
   Rlimit,
   RlimitName,
   RuntimeOptions,
+  RuntimeInfo,
   SeccompAction,
   SeccompArch,
   SeccompArchMap,
@@ -170,6 +171,9 @@ export type {
   ImportFormat,
   ImportOptions,
 } from './transfer/index.js';
+// Registry logins, in the auth files pulls and pushes read.
+export { login, logout } from './transfer/index.js';
+export type { LoginOptions, LoginResult } from './transfer/index.js';
 
 // Builds.
 export { LayerBuilder, commitContainer, importRootfs, parseDockerfile } from './builder/index.js';

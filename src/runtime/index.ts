@@ -8,6 +8,7 @@
 
 export { Runtime } from './runtime.js';
 export type { LaunchOptions, RuntimeOptions } from './runtime.js';
+export type { RuntimeInfo } from './host-info.js';
 export { Container } from './container.js';
 export type { ExecOutputOptions } from './container.js';
 export { ExecProcess } from './exec.js';

@@ -7,6 +7,7 @@ import { sealedHelperPath, shown, spawnHelper, type HelperStdio } from '../helpe
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan } from './cgroups/mounts.js';
+import { hostInfo, type RuntimeInfo } from './host-info.js';
 import { planCgroups, validateCgroupParent, validateResources } from './cgroups/policy.js';
 import { Container, containerNotFound, type ContainerInfo } from './container.js';
 import {
@@ -552,6 +553,15 @@ export class Runtime implements AsyncDisposable {
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length === 1) throw failed[0]!.reason;
     if (failed.length > 1) throw new AggregateError(failed.map((r) => r.reason as unknown), `dispose runtime: ${failed.length} containers could not be removed`);
+  }
+
+  /**
+   * What this runtime finds on the host (cgroup layout, rootless or not, the
+   * kernel, the helper and its version) and where it keeps its data, as
+   * `docker info` reports them.
+   */
+  info(): Promise<RuntimeInfo> {
+    return hostInfo(this.root, this.stateDir, this.#helperPath);
   }
 
   /** The paths of a container; for tests and tools. @internal */

@@ -1,0 +1,147 @@
+/**
+ * `docker run`'s flags (shared by `run` and `create`) and their translation to
+ * a {@link ContainerSpec}. Flags the library cannot honour yet are refused with
+ * a message naming them, never ignored.
+ *
+ * @module
+ */
+import type { Command } from 'commander';
+import { InvalidArgumentError, type ContainerSpec, type MountSpec, type Rlimit, type RlimitName } from '../index.js';
+import {
+  parseEnv,
+  parseEnvFile,
+  parseInteger,
+  parseLabels,
+  parseMount,
+  parsePositive,
+  parseSecurityOpts,
+  parseSize,
+  parseSwap,
+  parseTmpfs,
+  parseUlimit,
+  parseVolume,
+} from './flags.js';
+
+/** The values commander collects for `run`/`create`. */
+export interface RunFlags {
+  /** `-e`. */ env?: string[];
+  /** `--env-file`. */ envFile?: string[];
+  /** `-v`. */ volume?: string[];
+  /** `--mount`. */ mount?: string[];
+  /** `--tmpfs`. */ tmpfs?: string[];
+  /** `--name`. */ name?: string;
+  /** `-u`. */ user?: string;
+  /** `-w`. */ workdir?: string;
+  /** `--entrypoint`. */ entrypoint?: string;
+  /** `--hostname`. */ hostname?: string;
+  /** `--init`. */ init?: boolean;
+  /** `--read-only`. */ readOnly?: boolean;
+  /** `--memory`. */ memory?: string;
+  /** `--memory-swap`. */ memorySwap?: string;
+  /** `--cpus`. */ cpus?: string;
+  /** `--cpu-shares`. */ cpuShares?: string;
+  /** `--cpuset-cpus`. */ cpusetCpus?: string;
+  /** `--pids-limit`. */ pidsLimit?: string;
+  /** `--ulimit`. */ ulimit?: string[];
+  /** `--cap-add`. */ capAdd?: string[];
+  /** `--cap-drop`. */ capDrop?: string[];
+  /** `--privileged`. */ privileged?: boolean;
+  /** `--security-opt`. */ securityOpt?: string[];
+  /** `--userns`. */ userns?: string;
+  /** `--label`. */ label?: string[];
+  /** `--rootfs` (ours): run a host directory instead of an image. */ rootfs?: boolean;
+  /** Flags the library does not carry yet, by name. */
+  [unsupported: string]: unknown;
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** Flags accepted so that scripts keep parsing, but refused when given, with the reason. */
+const NOT_YET: Readonly<Record<string, string>> = {};
+
+/** Adds `docker run`'s container flags to a command. */
+export function addRunOptions(command: Command): Command {
+  return command
+    .option('-e, --env <KEY=VALUE>', 'set environment variables', collect)
+    .option('--env-file <file>', 'read a file of environment variables', collect)
+    .option('-v, --volume <src:dst[:ro]>', 'bind mount a host path', collect)
+    .option('--mount <mount>', 'attach a mount (type=bind|tmpfs,…)', collect)
+    .option('--tmpfs <path[:opts]>', 'mount a tmpfs', collect)
+    .option('--name <name>', 'assign a name to the container')
+    .option('-u, --user <user>', 'username or uid[:gid]')
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('--entrypoint <cmd>', "overwrite the image's entrypoint")
+    .option('-h, --hostname <name>', 'container host name')
+    .option('--init', 'run an init inside the container (dockless always does)')
+    .option('--read-only', "mount the container's root filesystem read-only")
+    .option('-m, --memory <bytes>', 'memory limit')
+    .option('--memory-swap <bytes>', 'memory plus swap limit, -1 for unlimited swap')
+    .option('--cpus <number>', 'number of CPUs')
+    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
+    .option('--cpuset-cpus <list>', 'CPUs in which to allow execution (0-3, 0,1)')
+    .option('--pids-limit <n>', 'tune the container pids limit')
+    .option('--ulimit <name=soft[:hard]>', 'ulimit options', collect)
+    .option('--cap-add <cap>', 'add Linux capabilities', collect)
+    .option('--cap-drop <cap>', 'drop Linux capabilities', collect)
+    .option('--privileged', 'give extended privileges to this container')
+    .option('--security-opt <opt>', 'security options (seccomp=…, no-new-privileges)', collect)
+    .option('--userns <mode>', 'user namespace: auto, host')
+    .option('-l, --label <k=v>', 'set metadata on a container', collect)
+    .option('--rootfs', 'the first argument is a root filesystem directory, not an image');
+}
+
+/** The spec `run IMAGE COMMAND…` with these flags describes. */
+export function specFromRunOptions(image: string, command: readonly string[], flags: RunFlags): ContainerSpec {
+  for (const [key, why] of Object.entries(NOT_YET)) {
+    if (flags[key] !== undefined) throw new InvalidArgumentError(why);
+  }
+  const env: Record<string, string> = {};
+  for (const [k, v] of (flags.envFile ?? []).flatMap((f) => parseEnvFile(f))) env[k] = v;
+  for (const e of flags.env ?? []) {
+    const pair = parseEnv(e);
+    if (pair !== undefined) env[pair[0]] = pair[1];
+  }
+  const mounts: MountSpec[] = [
+    ...(flags.volume ?? []).map((v) => parseVolume(v)),
+    ...(flags.mount ?? []).map((m) => parseMount(m)),
+    ...(flags.tmpfs ?? []).map((t) => parseTmpfs(t)),
+  ];
+  const resources: NonNullable<ContainerSpec['resources']> = {
+    ...(flags.memory !== undefined ? { memory: parseSize('--memory', flags.memory) } : {}),
+    ...(flags.memorySwap !== undefined ? { memorySwap: parseSwap(flags.memorySwap) } : {}),
+    ...(flags.cpus !== undefined ? { cpus: parsePositive('--cpus', flags.cpus) } : {}),
+    ...(flags.cpuShares !== undefined ? { cpuShares: parseInteger('--cpu-shares', flags.cpuShares) } : {}),
+    ...(flags.cpusetCpus !== undefined ? { cpuset: flags.cpusetCpus } : {}),
+    ...(flags.pidsLimit !== undefined ? { pids: parseInteger('--pids-limit', flags.pidsLimit) } : {}),
+  };
+  const rlimits: Partial<Record<RlimitName, Rlimit>> = {};
+  for (const u of flags.ulimit ?? []) {
+    const [name, limit] = parseUlimit(u);
+    rlimits[name] = limit;
+  }
+  const security = parseSecurityOpts(flags.securityOpt ?? []);
+  if (flags.userns !== undefined && flags.userns !== 'auto' && flags.userns !== 'host' && flags.userns !== '') {
+    throw new InvalidArgumentError(`--userns: \`${flags.userns}\` is not supported (auto or host)`);
+  }
+  if (flags.label !== undefined) parseLabels(flags.label);
+  return {
+    ...(flags.rootfs === true ? { rootfs: image } : { image }),
+    ...(command.length > 0 ? { cmd: command } : {}),
+    ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint === '' ? [] : [flags.entrypoint] } : {}),
+    ...(Object.keys(env).length > 0 ? { env } : {}),
+    ...(flags.workdir !== undefined ? { cwd: flags.workdir } : {}),
+    ...(flags.user !== undefined ? { user: flags.user } : {}),
+    ...(flags.hostname !== undefined ? { hostname: flags.hostname } : {}),
+    ...(flags.name !== undefined ? { name: flags.name } : {}),
+    ...(mounts.length > 0 ? { mounts } : {}),
+    ...(flags.readOnly === true ? { readonlyRootfs: true } : {}),
+    ...(Object.keys(resources).length > 0 ? { resources } : {}),
+    ...(Object.keys(rlimits).length > 0 ? { rlimits } : {}),
+    ...(flags.capAdd !== undefined ? { capAdd: flags.capAdd } : {}),
+    ...(flags.capDrop !== undefined ? { capDrop: flags.capDrop } : {}),
+    ...(flags.privileged === true ? { privileged: true } : {}),
+    ...(security.seccomp !== undefined ? { seccomp: security.seccomp } : {}),
+    ...(security.noNewPrivileges !== undefined ? { noNewPrivileges: security.noNewPrivileges } : {}),
+    ...(flags.userns === 'auto' ? { userns: 'auto' as const } : {}),
+  };
+}
