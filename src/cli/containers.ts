@@ -6,13 +6,14 @@
  *
  * @module
  */
+import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { commitContainer, NotFoundError, type Container, type ContainerInfo } from '../index.js';
 import { ExitCode, type CliContext } from './context.js';
 import { parseCopyOperand, parseInteger } from './flags.js';
 import { ago, binarySize, formatRows, humanDuration, shortCommand, shortId, type Column, type Row } from './format.js';
-import { extractTar } from './host-tar.js';
+import { extractTar, packHostPath } from './host-tar.js';
 import { addRunOptions, specFromRunOptions, type RunFlags } from './run-spec.js';
 
 const PS_COLUMNS: readonly Column[] = [
@@ -342,7 +343,12 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
         else await extractTar(tar, to.host);
       } else if ('host' in from && 'container' in to) {
         const c = await runtime.get(to.container);
-        await c.copyIn(from.host === '-' ? process.stdin : from.host, to.path);
+        if (from.host === '-') return c.copyIn(process.stdin, to.path);
+        // docker cp copies into an existing directory, else as the name given.
+        await c.copyIn(from.host, to.path).catch(async (error: unknown) => {
+          if (!(error instanceof NotFoundError) || to.path.endsWith('/')) throw error;
+          await c.copyIn(packHostPath(from.host, posix.basename(to.path)), posix.dirname(to.path));
+        });
       } else {
         throw new ExitCode(125, 'dockless: copying between two containers or two host paths is not supported; one of SRC and DEST must be CONTAINER:PATH');
       }

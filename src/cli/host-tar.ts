@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { lstat, mkdir, open, symlink, utimes } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, open, readdir, readlink, symlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -59,4 +60,34 @@ export async function extractTar(stream: Readable, dest: string): Promise<void> 
     })().then(() => next(), (error: unknown) => next(error as Error));
   });
   await pipeline(stream, extract);
+}
+
+/**
+ * A tar stream of a host file or directory whose top entry is named `topName`:
+ * what `docker cp HOSTPATH CONTAINER:NEWNAME` copies when NEWNAME does not exist yet.
+ */
+export function packHostPath(hostPath: string, topName: string): Readable {
+  const pack = tar.pack();
+  void (async () => {
+    const walk = async (path: string, name: string): Promise<void> => {
+      const st = await lstat(path);
+      const common = { name, mode: st.mode & 0o7777, mtime: st.mtime };
+      if (st.isDirectory()) {
+        pack.entry({ ...common, type: 'directory' });
+        for (const child of (await readdir(path)).sort()) await walk(join(path, child), `${name}/${child}`);
+      } else if (st.isSymbolicLink()) {
+        pack.entry({ ...common, type: 'symlink', linkname: await readlink(path) });
+      } else if (st.isFile()) {
+        await new Promise<void>((resolveEntry, reject) => {
+          const entry = pack.entry({ ...common, type: 'file', size: st.size }, (error) => (error ? reject(error) : resolveEntry()));
+          createReadStream(path).on('error', reject).pipe(entry);
+        });
+      } else {
+        throw new InvalidArgumentError(`cp: \`${path}\` is not a file, directory or symlink`);
+      }
+    };
+    await walk(resolve(hostPath), topName);
+    pack.finalize();
+  })().catch((error: unknown) => pack.destroy(error as Error));
+  return pack as unknown as Readable;
 }

@@ -19,7 +19,7 @@ export function progressMode(flag: string | undefined, quiet: boolean, stream: N
   if (quiet) return 'quiet';
   if (flag === 'plain') return 'plain';
   if (flag === 'tty') return 'tty';
-  return stream.isTTY === true && process.env.TERM !== 'dumb' && process.env.CI === undefined ? 'tty' : 'plain';
+  return stream.isTTY === true && process.env.TERM !== 'dumb' && !process.env.CI ? 'tty' : 'plain';
 }
 
 interface Item {
@@ -48,7 +48,17 @@ export class ProgressDisplay {
   constructor(out: NodeJS.WriteStream, mode: ProgressMode) {
     this.#out = out;
     this.#mode = mode;
-    this.#update = mode === 'tty' ? createLogUpdate(out, { showCursor: true }) : undefined;
+    // A terminal that reports no size (a pty nobody sized, as under script(1)) would get nothing drawn.
+    const sized = {
+      write: (text: string): boolean => out.write(text),
+      get columns(): number {
+        return out.columns > 0 ? out.columns : 80;
+      },
+      get rows(): number {
+        return out.rows > 0 ? out.rows : 24;
+      },
+    } as unknown as NodeJS.WriteStream;
+    this.#update = mode === 'tty' ? createLogUpdate(sized, { showCursor: true }) : undefined;
   }
 
   /** The listener to give as `onProgress`. */
