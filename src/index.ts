@@ -57,6 +57,7 @@ export {
 export type {
   BindMount,
   ContainerInfo,
+  ContainerChange,
   ContainerInspect,
   ContainerLogs,
   ContainerProcess,

@@ -51,6 +51,7 @@ export function psRow(info: ContainerInfo, full: boolean, now = Date.now()): Row
     State: info.status === 'stopped' ? 'exited' : info.status,
     Ports: '',
     Names: info.name ?? '',
+    Labels: Object.entries(info.labels).map(([k, v]) => `${k}=${v}`).join(','),
     Pid: String(info.pid),
   };
 }
@@ -175,7 +176,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     .description('List containers')
     .option('-a, --all', 'show all containers (default shows just running)')
     .option('-q, --quiet', 'only display container IDs')
-    .option('-f, --filter <filter>', 'filter output (status=, name=, id=, ancestor=)', collect)
+    .option('-f, --filter <filter>', 'filter output (status=, name=, id=, label=, ancestor=)', collect)
     .option('--format <format>', 'table, json, or a Go template')
     .option('--no-trunc', "don't truncate output")
     .option('-n, --last <n>', 'show n last created containers')
@@ -222,12 +223,11 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     .command('stop')
     .description('Stop one or more running containers')
     .argument('<container...>')
-    .option('-t, --time <seconds>', 'seconds to wait before killing it', '10')
-    .option('-s, --signal <signal>', 'signal to send first', 'SIGTERM')
-    .action(async (refs: string[], flags: { time: string }) => {
-      const timeoutMs = parseInteger('--time', flags.time) * 1000;
+    .option('-t, --time <seconds>', "seconds to wait before killing it (default: the container's stop timeout, else 10)")
+    .action(async (refs: string[], flags: { time?: string }) => {
+      const timeoutMs = flags.time !== undefined ? parseInteger('--time', flags.time) * 1000 : undefined;
       await each(ctx, refs, async (c, ref) => {
-        if (c.status === 'running' || c.status === 'paused') await c.stop({ timeoutMs });
+        if (c.status === 'running' || c.status === 'paused') await c.stop(timeoutMs !== undefined ? { timeoutMs } : {});
         ctx.print(ref);
       });
     });
@@ -368,6 +368,24 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
   }
 
   program
+    .command('rename')
+    .description('Rename a container')
+    .argument('<container>')
+    .argument('<new-name>')
+    .action(async (ref: string, name: string) => {
+      await (await (await ctx.runtime()).get(ref)).rename(name);
+    });
+
+  program
+    .command('diff')
+    .description("Inspect changes to files or directories on a container's filesystem")
+    .argument('<container>')
+    .action(async (ref: string) => {
+      const changes = await (await (await ctx.runtime()).get(ref)).diff();
+      ctx.out.write(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
+    });
+
+  program
     .command('commit')
     .description("Create a new image from a container's changes")
     .argument('<container>')
@@ -401,9 +419,14 @@ function containerFilter(filter: string): (c: ContainerInfo) => boolean {
       return (c) => c.name !== undefined && new RegExp(value).test(c.name);
     case 'id':
       return (c) => c.id.startsWith(value);
+    case 'label': {
+      const eqv = value.indexOf('=');
+      const name = eqv < 0 ? value : value.slice(0, eqv);
+      return (c) => name in c.labels && (eqv < 0 || c.labels[name] === value.slice(eqv + 1));
+    }
     case 'ancestor':
       return (c) => c.image === value || (c.image ?? '').startsWith(`${value}:`) || (c.image ?? '').includes(`/${value}`);
     default:
-      throw new ExitCode(125, `dockless: invalid filter '${key}' (status, name, id, ancestor)`);
+      throw new ExitCode(125, `dockless: invalid filter '${key}' (status, name, id, label, ancestor)`);
   }
 }

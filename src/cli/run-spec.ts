@@ -50,6 +50,8 @@ export interface RunFlags {
   /** `--userns`. */ userns?: string;
   /** `--label`. */ label?: string[];
   /** `--rootfs` (ours): run a host directory instead of an image. */ rootfs?: boolean;
+  /** `--stop-signal`. */ stopSignal?: string;
+  /** `--stop-timeout` (seconds). */ stopTimeout?: string;
   /** Flags the library does not carry yet, by name. */
   [unsupported: string]: unknown;
 }
@@ -87,6 +89,8 @@ export function addRunOptions(command: Command): Command {
     .option('--security-opt <opt>', 'security options (seccomp=…, no-new-privileges)', collect)
     .option('--userns <mode>', 'user namespace: auto, host')
     .option('-l, --label <k=v>', 'set metadata on a container', collect)
+    .option('--stop-signal <signal>', 'signal to stop the container')
+    .option('--stop-timeout <seconds>', 'seconds to wait after the stop signal before SIGKILL')
     .option('--rootfs', 'the first argument is a root filesystem directory, not an image');
 }
 
@@ -123,7 +127,8 @@ export function specFromRunOptions(image: string, command: readonly string[], fl
   if (flags.userns !== undefined && flags.userns !== 'auto' && flags.userns !== 'host' && flags.userns !== '') {
     throw new InvalidArgumentError(`--userns: \`${flags.userns}\` is not supported (auto or host)`);
   }
-  if (flags.label !== undefined) parseLabels(flags.label);
+  const labels = parseLabels(flags.label ?? []);
+  const stopSignal = flags.stopSignal === undefined ? undefined : /^\d+$/.test(flags.stopSignal) ? Number(flags.stopSignal) : (`SIG${flags.stopSignal.toUpperCase().replace(/^SIG/, '')}` as NodeJS.Signals);
   return {
     ...(flags.rootfs === true ? { rootfs: image } : { image }),
     ...(command.length > 0 ? { cmd: command } : {}),
@@ -143,5 +148,8 @@ export function specFromRunOptions(image: string, command: readonly string[], fl
     ...(security.seccomp !== undefined ? { seccomp: security.seccomp } : {}),
     ...(security.noNewPrivileges !== undefined ? { noNewPrivileges: security.noNewPrivileges } : {}),
     ...(flags.userns === 'auto' ? { userns: 'auto' as const } : {}),
+    ...(Object.keys(labels).length > 0 ? { labels } : {}),
+    ...(stopSignal !== undefined ? { stopSignal } : {}),
+    ...(flags.stopTimeout !== undefined ? { stopTimeoutMs: parseInteger('--stop-timeout', flags.stopTimeout) * 1000 } : {}),
   };
 }

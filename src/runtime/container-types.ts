@@ -57,6 +57,8 @@ export interface ContainerInfo {
   image?: string;
   /** How it ended, once stopped. */
   exit?: ExitStatus;
+  /** Its labels: the image's, then the spec's. */
+  labels: Record<string, string>;
   /**
    * Its user namespace, when it has one. `rootless`: its upper directory holds
    * host ids (those of the maps), not the container's own.

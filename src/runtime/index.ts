@@ -16,6 +16,7 @@ export type { ExecExit, ExecOptions } from './exec.js';
 export { DEFAULT_MAX_BUFFER } from './output.js';
 export type { OutputOptions, OutputResult } from './output.js';
 export type { ContainerInfo, ContainerLogs, ContainerStatus, ExitStatus, RemoveOptions, StopOptions, WaitOptions } from './container.js';
+export type { ContainerChange } from './container-diff.js';
 export type { ContainerInspect, InspectConfig, InspectHostConfig, InspectMount, InspectState } from './inspect.js';
 export type { ContainerProcess } from './top.js';
 export type { CopyInOptions, CopyOutOptions } from './container-files.js';

@@ -36,7 +36,7 @@ export function configRecord(
   plan: RunPlan,
 ): ContainerConfigRecord {
   const entrypoint = spec.entrypoint ?? source.config?.Entrypoint ?? undefined;
-  const labels = source.config?.Labels ?? undefined;
+  const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
   return {
     version: 1,
     hostname,
@@ -44,7 +44,7 @@ export function configRecord(
     ...(entrypoint != null && entrypoint.length > 0 ? { entrypoint: [...entrypoint] } : {}),
     cmd: proc.argv.slice(entrypoint?.length ?? 0),
     ...(proc.user !== undefined ? { user: proc.user } : {}),
-    ...(labels != null && Object.keys(labels).length > 0 ? { labels } : {}),
+    ...(Object.keys(labels).length > 0 ? { labels } : {}),
     mounts: (spec.mounts ?? []).map((m) => ({
       type: m.type,
       source: m.type === 'bind' ? m.source : 'tmpfs',

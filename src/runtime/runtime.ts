@@ -59,7 +59,7 @@ import {
 import { effectiveProcess, type EffectiveProcess } from './image-config.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
 import { hostsFile, resolvConf } from './etc-files.js';
-import { containerSource } from './source.js';
+import { containerSource, type ContainerSource } from './source.js';
 import { configRecord } from './records.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 
@@ -385,6 +385,7 @@ export class Runtime implements AsyncDisposable {
           stdio,
           ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
           ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
+          ...stopAndLabels(spec, source.config),
         };
         if (start) record.started = record.created;
         steps = [
@@ -568,6 +569,17 @@ export class Runtime implements AsyncDisposable {
   pathsOf(id: string): ContainerPaths {
     return containerPaths(this.root, this.stateDir, id);
   }
+}
+
+/** The record's labels and stop settings: the spec's over the image's. */
+function stopAndLabels(spec: ContainerSpec, config: ContainerSource['config']): Pick<ContainerRecord, 'labels' | 'stopSignal' | 'stopTimeoutMs'> {
+  const labels = { ...(config?.Labels ?? {}), ...(spec.labels ?? {}) };
+  const stopSignal = spec.stopSignal ?? config?.StopSignal ?? undefined;
+  return {
+    ...(Object.keys(labels).length > 0 ? { labels } : {}),
+    ...(stopSignal !== undefined && stopSignal !== 'SIGTERM' ? { stopSignal } : {}),
+    ...(spec.stopTimeoutMs !== undefined ? { stopTimeoutMs: spec.stopTimeoutMs } : {}),
+  };
 }
 
 function leaseId(containerId: string): string {

@@ -171,6 +171,24 @@ export interface ContainerSpec {
    * @default none for root; for any other user, its /etc/subuid and /etc/subgid ranges, else its own uid alone
    */
   userns?: UsernsSetting;
+  /**
+   * Labels of the container (`docker run --label`), on top of the image's
+   * `Labels`; shown by `inspect().Config.Labels` and `info().labels`.
+   * @default {}
+   */
+  labels?: Readonly<Record<string, string>>;
+  /**
+   * The signal `stop()` sends first (`docker run --stop-signal`): a name
+   * (`'SIGQUIT'`) or a number.
+   * @default the image's StopSignal, else 'SIGTERM'
+   */
+  stopSignal?: NodeJS.Signals | number;
+  /**
+   * Milliseconds `stop()` waits after the stop signal before SIGKILL, when the
+   * call gives no `timeoutMs` (`docker run --stop-timeout`, in seconds there).
+   * @default 10000
+   */
+  stopTimeoutMs?: number;
 }
 
 /** The resources {@link ContainerSpec.rlimits} can limit (`RLIMIT_*`, lowercase, as `docker run --ulimit` names them). */

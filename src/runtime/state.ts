@@ -33,6 +33,12 @@ export interface ContainerRecord {
   cgroups?: CgroupRecord[];
   /** The container's user namespace, when it has one. */
   userns?: UsernsRecord;
+  /** The labels: the image's, then the spec's. */
+  labels?: Record<string, string>;
+  /** What `stop()` sends first, when not SIGTERM. */
+  stopSignal?: string | number;
+  /** How long `stop()` waits by default, when not 10 s. */
+  stopTimeoutMs?: number;
 }
 
 /**
