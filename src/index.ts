@@ -174,7 +174,7 @@ export type {
 } from './transfer/index.js';
 // Registry logins, in the auth files pulls and pushes read.
 export { login, logout } from './transfer/index.js';
-export type { LoginOptions, LoginResult } from './transfer/index.js';
+export type { AuthFileOptions, LoginOptions, LoginResult } from './transfer/index.js';
 
 // Builds.
 export { LayerBuilder, commitContainer, importRootfs, parseDockerfile } from './builder/index.js';

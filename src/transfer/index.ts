@@ -32,3 +32,4 @@ export { httpRequest } from './http.js';
 export type { HttpRequest, HttpResponse } from './http.js';
 export { login, logout } from './login.js';
 export type { LoginOptions, LoginResult } from './login.js';
+export type { AuthFileOptions } from './auth-config.js';
