@@ -12,6 +12,7 @@
  * Run: npm run build && node --import tsx bench/cli.ts [--runs N] [--shm]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { rootfsFromHost } from '../src/index.js';
@@ -92,5 +93,8 @@ try {
   const runc = stats.get('runc run');
   if (runc !== undefined) console.log(`dockless / runc:   ${(ours / runc.median).toFixed(2)}×`);
 } finally {
+  // podman leaves its storage's overlay mounted after run: unmount what is below our directory first.
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${base}/`));
+  for (const m of mounts.sort().reverse()) spawnSync('umount', [m]);
   await rm(base, { recursive: true, force: true }).catch(() => undefined);
 }
