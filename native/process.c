@@ -110,6 +110,10 @@ _Noreturn void dl_process_exec(const struct dl_process *p)
 	const char *file = p->cmd[0];
 	int err;
 
+	/* Ignored until here: the `started` line goes to a caller that may be gone
+	 * (a container created by one process and started by another). */
+	signal(SIGPIPE, SIG_DFL);
+
 	if (strchr(file, '/')) {
 		execve(file, p->cmd, p->env);
 		err = errno;
@@ -162,9 +166,10 @@ static void reset_signals(void)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
 	sigemptyset(&sa.sa_mask);
-	/* Handlers do not survive execve but ignored signals (our SIGPIPE) do. */
+	/* Handlers do not survive execve but ignored signals do; SIGPIPE stays
+	 * ignored until dl_process_exec. */
 	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
+		if (sig != SIGKILL && sig != SIGSTOP && sig != SIGPIPE)
 			sigaction(sig, &sa, NULL); /* EINVAL for glibc's reserved signals is fine */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

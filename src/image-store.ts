@@ -16,6 +16,9 @@ import type {
   PullResult,
   PushOptions,
   PushResult,
+  LoginOptions,
+  LoginResult,
+  RegistryCredentials,
 } from './transfer/index.js';
 import { ImageStoreCore, openStore, type ImageStoreOptions } from './store/index.js';
 
@@ -208,4 +211,30 @@ export class ImageStore extends ImageStoreCore {
   async push(image: string, options: PushOptions = {}): Promise<PushResult> {
     return (await transfer()).pushImage(this, image, options);
   }
+}
+
+/**
+ * Checks credentials against a registry and saves them in the auth file that
+ * pulls and pushes read, as `docker login` does; see {@link LoginOptions}.
+ * The registry client loads on this first call.
+ *
+ * @throws {@link PermissionError} when the registry refuses the credentials (nothing is saved).
+ * @throws {@link UnavailableError} when the registry cannot be reached.
+ * @example
+ * ```ts
+ * await login('localhost:5000', { username: 'ci', password: process.env.TOKEN });
+ * ```
+ */
+export async function login(registry: string, credentials: RegistryCredentials, options: LoginOptions = {}): Promise<LoginResult> {
+  return (await transfer()).login(registry, credentials, options);
+}
+
+/**
+ * Removes a registry's saved credentials from every auth file the library
+ * reads, as `docker logout` does.
+ *
+ * @returns the files they were removed from.
+ */
+export async function logout(registry: string, options: LoginOptions = {}): Promise<string[]> {
+  return (await transfer()).logout(registry, options);
 }

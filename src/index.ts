@@ -66,6 +66,7 @@ export {
 export type {
   BindMount,
   ContainerInfo,
+  ContainerChange,
   ContainerInspect,
   ContainerLogs,
   ContainerProcess,
@@ -107,6 +108,7 @@ export type {
   Rlimit,
   RlimitName,
   RuntimeOptions,
+  RuntimeInfo,
   SeccompAction,
   SeccompArch,
   SeccompArchMap,
@@ -225,6 +227,9 @@ export type {
   ImportFormat,
   ImportOptions,
 } from './transfer/index.js';
+// Registry logins, in the auth files pulls and pushes read.
+export { login, logout } from './image-store.js';
+export type { AuthFileOptions, LoginOptions, LoginResult } from './transfer/index.js';
 
 // Builds.
 export { LayerBuilder, commitContainer, importRootfs, parseDockerfile } from './builder/index.js';

@@ -61,6 +61,8 @@ export interface ContainerInfo {
   namespace?: string;
   /** How many times its restart policy started its command again. */
   restartCount: number;
+  /** Its labels: the image's, then the spec's. */
+  labels: Record<string, string>;
   /**
    * Its user namespace, when it has one. `rootless`: its upper directory holds
    * host ids (those of the maps), not the container's own.

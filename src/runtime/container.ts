@@ -2,7 +2,7 @@
  * The {@link Container} class: one running (or stopped) container and
  * everything done to it. Past ~600 lines on purpose: it is the one public face
  * of a container's whole life (start, wait, signals, exec, logs, attach,
- * inspect, files, pause, health, ports, removal), each method a thin,
+ * inspect, files, pause, health, ports, diff, rename, removal), each method a thin,
  * documented entry point that hands the work to its own file (exec.ts,
  * logs.ts, attach.ts, container-files.ts, inspect.ts, top.ts, health.ts,
  * events.ts, cgroups/); splitting the class would split its TSDoc.
@@ -18,7 +18,7 @@ import { constants as osConstants } from 'node:os';
 import type { PassThrough, Readable, Writable } from 'node:stream';
 import createDebug from 'debug';
 import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
-import type { HelperProcess } from '../helper/index.js';
+import { shown, type HelperProcess } from '../helper/index.js';
 import type { ExitedStatus } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { cgroupPids, isFrozen, setFrozen } from './cgroups/freezer.js';
@@ -36,6 +36,9 @@ import {
   type ExitRecord,
 } from './state.js';
 import { removeContainerDir, type IdMap } from './userns.js';
+import { claimName, releaseName } from './names.js';
+import { diffUpper, type ContainerChange } from './container-diff.js';
+import { NAME_RE } from './spec-check.js';
 import { exitFromStatus } from './exit-status.js';
 import { endRecordedHelper } from './forwarder.js';
 import type { PublishedPort } from './ports.js';
@@ -79,7 +82,7 @@ export class Container implements AsyncDisposable {
   /** The container's id: 64 hex characters. */
   readonly id: string;
   /** The container's name, when it was given one. */
-  readonly name?: string;
+  name?: string;
   /**
    * The container's stdin, when it was created with `stdio: 'pipe'` by this
    * process (and is not detached). End it to send EOF.
@@ -182,6 +185,7 @@ export class Container implements AsyncDisposable {
       ...(this.#record.userns !== undefined ? { userns: this.#record.userns } : {}),
       ...(this.#record.namespace !== undefined ? { namespace: this.#record.namespace } : {}),
       restartCount: this.#restartCountSync(),
+      labels: { ...(this.#record.labels ?? {}) },
     };
   }
 
@@ -268,6 +272,47 @@ export class Container implements AsyncDisposable {
   /** The published ports as bound (for a host port 0, the one the kernel chose), also for containers of other processes: `const [{ hostIp, host }] = c.ports()`. */
   ports(): PublishedPort[] {
     return (this.#record.ports ?? []).map((p) => ({ ...p }));
+  }
+
+  /**
+   * Gives the container a new name, as `docker rename`: the new name is
+   * claimed first (so it is never without one), then the record says it, then
+   * the old name is given up. Other processes see the new name from then on.
+   *
+   * @throws {@link InvalidArgumentError} for a name that is not valid.
+   * @throws {@link AlreadyExistsError} when another container holds the name.
+   * @throws {@link InvalidStateError} when the container was removed.
+   */
+  async rename(name: string): Promise<void> {
+    const context = `rename container ${this.id}`;
+    if (typeof name !== 'string' || !NAME_RE.test(name)) throw new InvalidArgumentError(`${context}: name ${shown(String(name))} must match ${NAME_RE.source}`);
+    if (this.status === 'removed') throw new InvalidStateError(`${context}: container was removed`);
+    const old = this.#record.name;
+    if (old === name) return;
+    const stateDir = dirname(this.#paths.state);
+    await claimName(stateDir, name, this.id);
+    try {
+      this.#record = { ...this.#record, name };
+      await writeJsonAtomic(this.#paths.record, this.#record);
+    } catch (error) {
+      await releaseName(stateDir, name, this.id);
+      throw error;
+    }
+    this.name = name;
+    if (old !== undefined) await releaseName(stateDir, old, this.id);
+  }
+
+  /**
+   * What the container changed in its root filesystem, as `docker diff`:
+   * `A` added, `C` changed, `D` deleted, sorted by path. Mounts (binds,
+   * tmpfs, /dev, /proc) are not part of it.
+   *
+   * @throws {@link InvalidStateError} when the container was removed.
+   */
+  async diff(): Promise<ContainerChange[]> {
+    if (this.status === 'removed') throw new InvalidStateError(`diff of container ${this.id}: container was removed`);
+    const config = await readJson<ContainerConfigRecord>(this.#paths.config);
+    return diffUpper(this.#paths.upper, config?.process.lowers ?? []);
   }
 
   /**
@@ -423,7 +468,7 @@ export class Container implements AsyncDisposable {
     if ('timeout' in options) {
       throw new InvalidArgumentError(`${context}: \`timeout\` (seconds) is now \`timeoutMs\` (milliseconds)`);
     }
-    const timeout = options.timeoutMs ?? 10_000;
+    const timeout = options.timeoutMs ?? this.#record.stopTimeoutMs ?? 10_000;
     if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) {
       throw new InvalidArgumentError(`${context}: timeoutMs must be a number of milliseconds, 0 or more`);
     }
@@ -434,7 +479,7 @@ export class Container implements AsyncDisposable {
       // pid 1 waiting to start has no handlers yet, so the kernel drops SIGTERM from outside its namespace.
       await this.kill('SIGKILL');
     } else if (status === 'running') {
-      await this.kill('SIGTERM');
+      await this.kill(stopSignalOf(this.#record.stopSignal));
       const timer = sleep(timeout, 'timeout' as const, { ref: false });
       const ended = await raceAbort(Promise.race([this.wait(), timer]), options.signal, context);
       if (ended !== 'timeout') return ended;
@@ -816,4 +861,13 @@ export class Container implements AsyncDisposable {
 /** @internal Throws the not-found error for a container reference. */
 export function containerNotFound(ref: string): NotFoundError {
   return new NotFoundError(`container \`${ref}\` not found`);
+}
+
+/** The record's stop signal as `kill()` takes it: a number, or a name with its `SIG` prefix. */
+function stopSignalOf(signal: string | number | undefined): NodeJS.Signals | number {
+  if (signal === undefined) return 'SIGTERM';
+  if (typeof signal === 'number') return signal;
+  if (/^\d+$/.test(signal)) return Number(signal);
+  const upper = signal.toUpperCase();
+  return (upper.startsWith('SIG') ? upper : `SIG${upper}`) as NodeJS.Signals;
 }

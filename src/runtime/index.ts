@@ -8,6 +8,7 @@
 
 export { Runtime } from './runtime.js';
 export type { LaunchOptions, RootlessOutbound, RuntimeOptions } from './runtime.js';
+export type { RuntimeInfo } from './host-info.js';
 export { Container } from './container.js';
 export type { ExecOutputOptions } from './container.js';
 export { ExecProcess } from './exec.js';
@@ -18,6 +19,7 @@ export type { ContainerInfo, ContainerLogs, ContainerStatus, ExitStatus, RemoveO
 export type { ContainerEvent, ContainerEventAction, ContainerEventAttributes, EventFilters, EventsOptions } from './events.js';
 export type { HealthcheckSpec, HealthLogEntry, HealthStatus, InspectHealth } from './health.js';
 export type { RestartPolicy } from './restart.js';
+export type { ContainerChange } from './container-diff.js';
 export type { ContainerInspect, InspectConfig, InspectHostConfig, InspectMount, InspectState } from './inspect.js';
 export type { ContainerProcess } from './top.js';
 export { ContainerLogReader, DEFAULT_LOG_OPTIONS } from './logs.js';

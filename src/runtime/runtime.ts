@@ -16,6 +16,7 @@ import { sealedHelperPath, shown, spawnHelper } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan } from './cgroups/mounts.js';
+import { hostInfo, type RuntimeInfo } from './host-info.js';
 import { planCgroups, validateCgroupParent, validateResources } from './cgroups/policy.js';
 import { Container, containerNotFound, type ContainerInfo } from './container.js';
 import {
@@ -69,7 +70,7 @@ import {
 import { effectiveProcess, type EffectiveProcess } from './image-config.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
 import { hostsFile, resolvConf } from './etc-files.js';
-import { containerSource } from './source.js';
+import { containerSource, type ContainerSource } from './source.js';
 import { configRecord } from './records.js';
 import { healthPlan } from './health.js';
 import { restartArgs, restartPlan } from './restart.js';
@@ -465,6 +466,7 @@ export class Runtime implements AsyncDisposable {
           ...(io.io?.tty !== undefined ? { tty: true } : {}),
           ...(io.io?.stdinFifo !== undefined ? { openStdin: true } : {}),
           ...(io.io?.log !== undefined ? { log: { maxSize: io.io.log.maxSize, maxFiles: io.io.log.maxFiles } } : {}),
+          ...stopAndLabels(spec, source.config),
         };
         if (start) record.started = record.created;
         steps = [
@@ -669,10 +671,30 @@ export class Runtime implements AsyncDisposable {
     return readEvents(this.stateDir, options);
   }
 
+  /**
+   * What this runtime finds on the host (cgroup layout, rootless or not, the
+   * kernel, the helper and its version) and where it keeps its data, as
+   * `docker info` reports them.
+   */
+  info(): Promise<RuntimeInfo> {
+    return hostInfo(this.root, this.stateDir, this.#helperPath);
+  }
+
   /** The paths of a container; for tests and tools. @internal */
   pathsOf(id: string): ContainerPaths {
     return containerPaths(this.root, this.stateDir, id);
   }
+}
+
+/** The record's labels and stop settings: the spec's over the image's. */
+function stopAndLabels(spec: ContainerSpec, config: ContainerSource['config']): Pick<ContainerRecord, 'labels' | 'stopSignal' | 'stopTimeoutMs'> {
+  const labels = { ...(config?.Labels ?? {}), ...(spec.labels ?? {}) };
+  const stopSignal = spec.stopSignal ?? config?.StopSignal ?? undefined;
+  return {
+    ...(Object.keys(labels).length > 0 ? { labels } : {}),
+    ...(stopSignal !== undefined && stopSignal !== 'SIGTERM' ? { stopSignal } : {}),
+    ...(spec.stopTimeoutMs !== undefined ? { stopTimeoutMs: spec.stopTimeoutMs } : {}),
+  };
 }
 
 function leaseId(containerId: string): string {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { constants as osConstants } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import { shown } from '../helper/index.js';
@@ -74,6 +75,16 @@ export function validateSpec(spec: ContainerSpec): void {
   }
   if (spec.hostname !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,63})$/.test(spec.hostname)) {
     throw new InvalidArgumentError(`container spec: hostname ${shown(spec.hostname)} is not a valid hostname`);
+  }
+  for (const [key, value] of Object.entries(spec.labels ?? {})) {
+    if (key === '' || typeof value !== 'string') throw new InvalidArgumentError(`container spec: label ${shown(key)} must be a non-empty name with a string value`);
+  }
+  if (spec.stopTimeoutMs !== undefined && (typeof spec.stopTimeoutMs !== 'number' || !Number.isFinite(spec.stopTimeoutMs) || spec.stopTimeoutMs < 0)) {
+    throw new InvalidArgumentError('container spec: stopTimeoutMs must be a number of milliseconds, 0 or more');
+  }
+  const sig = spec.stopSignal;
+  if (sig !== undefined && !(typeof sig === 'number' ? Number.isInteger(sig) && sig > 0 && sig < 65 : typeof sig === 'string' && sig in osConstants.signals)) {
+    throw new InvalidArgumentError(`container spec: stopSignal ${shown(String(sig))} is not a signal (a name such as 'SIGQUIT', or a number)`);
   }
 }
 

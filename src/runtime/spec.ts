@@ -326,6 +326,18 @@ export interface ContainerSpec {
    * @default [] (nothing published)
    */
   ports?: readonly (PortSpec | string)[];
+  /**
+   * The signal `stop()` sends first (`docker run --stop-signal`): a name
+   * (`'SIGQUIT'`) or a number.
+   * @default the image's StopSignal, else 'SIGTERM'
+   */
+  stopSignal?: NodeJS.Signals | number;
+  /**
+   * Milliseconds `stop()` waits after the stop signal before SIGKILL, when the
+   * call gives no `timeoutMs` (`docker run --stop-timeout`, in seconds there).
+   * @default 10000
+   */
+  stopTimeoutMs?: number;
 }
 
 /** The resources {@link ContainerSpec.rlimits} can limit (`RLIMIT_*`, lowercase, as `docker run --ulimit` names them). */

@@ -50,6 +50,12 @@ export interface ContainerRecord {
   openStdin?: boolean;
   /** The rotation of its log (`json.log`), when it keeps one. */
   log?: { maxSize: number; maxFiles: number };
+  /** The labels: the image's, then the spec's. */
+  labels?: Record<string, string>;
+  /** What `stop()` sends first, when not SIGTERM. */
+  stopSignal?: string | number;
+  /** How long `stop()` waits by default, when not 10 s. */
+  stopTimeoutMs?: number;
 }
 
 /**

@@ -30,3 +30,6 @@ export type {
 } from './types.js';
 export { httpRequest } from './http.js';
 export type { HttpRequest, HttpResponse } from './http.js';
+export { login, logout } from './login.js';
+export type { LoginOptions, LoginResult } from './login.js';
+export type { AuthFileOptions } from './auth-config.js';

@@ -1,0 +1,100 @@
+/**
+ * The `dockless` command as a whole process: `dockless run --rm IMAGE true`
+ * (Node's start included) beside `podman run --rm` of the same image and
+ * `runc run` of the same rootfs, interleaved in the same run, and how much of
+ * ours is Node's own start (`node -e 0`) and the import of the library.
+ * podman gets `--ulimit nofile=<our hard limit>` and `nproc=4096` (without CAP_SYS_RESOURCE it cannot
+ * raise RLIMIT_NOFILE to its default) and `--network none`, as ours has no network by default.
+ * On disk by default (a directory under /var/tmp); `--shm` uses /dev/shm. As
+ * root, the page cache is dropped once before the timed runs (a first command
+ * meets a cold disk); the medians are of warm runs after that.
+ *
+ * Run: npm run build && node --import tsx bench/cli.ts [--runs N] [--shm]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { rootfsFromHost } from '../src/index.js';
+import { arg, latencyStats, runcBundle, which } from './common.js';
+
+const RUNS = Number(arg('--runs') ?? 30);
+const dir = process.argv.includes('--shm') ? '/dev/shm' : '/var/tmp';
+const BIN = resolve('dist/cli/bin.js');
+const base = await mkdtemp(join(dir, 'dockless-bench-cli-'));
+
+/** This process's hard limit of `ulimit -H<flag>`, which podman may keep but not exceed here. */
+function hardLimit(flag: string): string {
+  return execFileSync('bash', ['-c', `ulimit -H${flag}`], { encoding: 'utf8' }).trim().replace('unlimited', '-1');
+}
+
+function dropCaches(): void {
+  if (process.getuid?.() !== 0) {
+    console.log('# not root: the page cache is not dropped');
+    return;
+  }
+  execFileSync('sh', ['-c', 'sync; echo 3 > /proc/sys/vm/drop_caches']);
+  console.log('# page cache dropped before the timed runs');
+}
+
+function timed(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): number {
+  const t = performance.now();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const ms = performance.now() - t;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.toString()}`);
+  return ms;
+}
+
+try {
+  const rootfs = await rootfsFromHost(join(base, 'rootfs'));
+  const env = { ...process.env, DOCKLESS_ROOT: join(base, 'dl') };
+  execFileSync(process.execPath, [BIN, 'import', rootfs.path, 'bench:1'], { env, stdio: 'ignore' });
+
+  const variants: { name: string; run: () => number }[] = [
+    { name: 'node -e 0', run: () => timed(process.execPath, ['-e', '0']) },
+    { name: 'node + import dockless', run: () => timed(process.execPath, ['-e', `import(${JSON.stringify(resolve('dist/index.js'))})`]) },
+    { name: 'dockless run --rm', run: () => timed(process.execPath, [BIN, 'run', '--rm', 'bench:1', 'true'], env) },
+  ];
+  const podman = which('podman');
+  if (podman !== undefined && process.getuid?.() === 0) {
+    const storage = ['--root', join(base, 'podman-root'), '--runroot', join(base, 'podman-run'), '--storage-driver', 'overlay'];
+    execFileSync('tar', ['-C', rootfs.path, '-cf', join(base, 'rootfs.tar'), '.']);
+    execFileSync(podman, [...storage, 'import', join(base, 'rootfs.tar'), 'bench:1'], { stdio: 'ignore' });
+    variants.push({ name: 'podman run --rm', run: () => timed(podman, [...storage, 'run', '--rm', '--network', 'none', '--ulimit', `nofile=${hardLimit('n')}`, '--ulimit', 'nproc=4096:4096', 'localhost/bench:1', 'true']) });
+  } else {
+    console.log('# podman: not measured (not installed, or not root)');
+  }
+  const bundle = await runcBundle(base, rootfs.path, ['true']);
+  if ('skip' in bundle) console.log(`# runc: ${bundle.skip}`);
+  else {
+    let n = 0;
+    variants.push({ name: 'runc run', run: () => timed(bundle.runc, ['--root', bundle.root, 'run', '--bundle', bundle.bundle, `bench-${process.pid}-${n++}`]) });
+  }
+
+  dropCaches();
+  const first = variants.map((v) => [v.name, v.run()] as const);
+  for (let i = 0; i < 3; i++) for (const v of variants) v.run();
+  const samples = new Map(variants.map((v) => [v.name, [] as number[]]));
+  // Interleaved, so that load on the machine hits every variant alike.
+  for (let i = 0; i < RUNS; i++) for (const v of variants) samples.get(v.name)!.push(v.run());
+
+  const stats = new Map([...samples].map(([name, s]) => [name, { ...latencyStats(s), min: Math.min(...s) }]));
+  console.log(`\nwhole process, ${RUNS} runs each (ms)        median      p95      min   first (cold)`);
+  for (const [name, first0] of first) {
+    const s = stats.get(name)!;
+    console.log(`${name.padEnd(40)} ${s.median.toFixed(1).padStart(8)} ${s.p95.toFixed(1).padStart(8)} ${s.min.toFixed(1).padStart(8)} ${first0.toFixed(1).padStart(10)}`);
+  }
+  const ours = stats.get('dockless run --rm')!.median;
+  const node = stats.get('node -e 0')!.median;
+  const imported = stats.get('node + import dockless')!.median;
+  console.log(`\nof ours: Node's start ${node.toFixed(1)} ms, the library's import ${(imported - node).toFixed(1)} ms, the CLI and the container ${(ours - imported).toFixed(1)} ms`);
+  const peer = stats.get('podman run --rm');
+  if (peer !== undefined) console.log(`dockless / podman: ${(ours / peer.median).toFixed(2)}× (target ≤ 0.5×)`);
+  const runc = stats.get('runc run');
+  if (runc !== undefined) console.log(`dockless / runc:   ${(ours / runc.median).toFixed(2)}×`);
+} finally {
+  // podman leaves its storage's overlay mounted after run: unmount what is below our directory first.
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${base}/`));
+  for (const m of mounts.sort().reverse()) spawnSync('umount', [m]);
+  await rm(base, { recursive: true, force: true }).catch(() => undefined);
+}

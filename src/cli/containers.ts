@@ -1,0 +1,489 @@
+/**
+ * The container commands: run, create, start, exec, ps, logs, stop, kill, rm,
+ * wait, inspect, top, stats, cp, pause, unpause, commit. Each is a thin layer
+ * over {@link Runtime} and {@link Container}; flag values are turned into the
+ * spec by ./run-spec.ts.
+ *
+ * @module
+ */
+import { posix } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Command } from 'commander';
+import { commitContainer, NotFoundError, type Container, type ContainerInfo } from '../index.js';
+import { ExitCode, type CliContext } from './context.js';
+import { parseCopyOperand, parseInteger, parseTime } from './flags.js';
+import { ago, binarySize, formatRows, humanDuration, shortCommand, shortId, type Column, type Row } from './format.js';
+import { extractTar, packHostPath } from './host-tar.js';
+import { addRunOptions, specFromRunOptions, type RunFlags } from './run-spec.js';
+import { Namespace, type ContainerSpec } from '../index.js';
+
+const PS_COLUMNS: readonly Column[] = [
+  { heading: 'CONTAINER ID', field: 'ID' },
+  { heading: 'IMAGE', field: 'Image' },
+  { heading: 'COMMAND', field: 'Command' },
+  { heading: 'CREATED', field: 'RunningFor' },
+  { heading: 'STATUS', field: 'Status' },
+  { heading: 'PORTS', field: 'Ports' },
+  { heading: 'NAMES', field: 'Names' },
+];
+
+function statusText(info: ContainerInfo, now: number): string {
+  switch (info.status) {
+    case 'created':
+      return 'Created';
+    case 'running':
+      return `Up ${humanDuration(now - info.created.getTime())}`;
+    case 'paused':
+      return `Up ${humanDuration(now - info.created.getTime())} (Paused)`;
+    case 'stopped':
+      return `Exited (${info.exit?.exitCode ?? 0})`;
+  }
+}
+
+/** A `docker ps` row of a container. */
+export function psRow(info: ContainerInfo, full: boolean, now = Date.now()): Row {
+  return {
+    ID: shortId(info.id, full),
+    Image: info.image ?? info.rootfs,
+    Command: shortCommand(info.cmd, full),
+    CreatedAt: info.created.toISOString(),
+    RunningFor: ago(info.created, now),
+    Status: statusText(info, now),
+    State: info.status === 'stopped' ? 'exited' : info.status,
+    Ports: '',
+    Names: info.name ?? '',
+    Labels: Object.entries(info.labels).map(([k, v]) => `${k}=${v}`).join(','),
+    Pid: String(info.pid),
+  };
+}
+
+async function each(ctx: CliContext, refs: readonly string[], action: (c: Container, ref: string) => Promise<void>): Promise<void> {
+  const runtime = await ctx.runtime();
+  let failed = false;
+  for (const ref of refs) {
+    try {
+      await action(await runtime.get(ref), ref);
+    } catch (error) {
+      failed = true;
+      ctx.err.write(`Error response from dockless: ${(error as Error).message}\n`);
+    }
+  }
+  if (failed) throw new ExitCode(1);
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** Adds the container commands to `program`. */
+export function addContainerCommands(program: Command, ctx: CliContext): void {
+  addRunOptions(
+    program
+      .command('run')
+      .description('Create and run a new container from an image')
+      .argument('<image>', 'the image (or --rootfs DIR and the command)')
+      .argument('[command...]', 'the command and its arguments')
+      .passThroughOptions()
+      .option('-d, --detach', 'run in the background and print the container ID')
+      .option('--rm', 'remove the container when it exits'),
+  ).action(async (image: string, command: string[], flags: RunFlags & { detach?: boolean; rm?: boolean }) => {
+    const runtime = await ctx.runtime();
+    const spec = await resolveRunSpec(ctx, image, command, flags);
+    if (flags.detach === true) {
+      if (flags.rm === true) throw new ExitCode(125, 'dockless: --rm with --detach needs a process that waits for the container; run it attached, or remove it with `dockless rm`');
+      const c = await runtime.run({ ...spec, detached: true, stdio: 'pipe' });
+      ctx.print(c.id);
+      return;
+    }
+    const interactive = flags.interactive === true || flags.tty === true;
+    const c = await runtime.run({ ...spec, stdio: interactive ? 'pipe' : 'inherit' });
+    const forward = (sig: NodeJS.Signals): void => void c.kill(sig).catch(() => undefined);
+    const signals: NodeJS.Signals[] = flags.tty === true ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    for (const s of signals) process.on(s, forward);
+    const detachTerminal = interactive ? connectTerminal(c, flags.interactive === true, flags.tty === true) : undefined;
+    try {
+      const exit = await c.wait();
+      if (flags.rm === true) await c.remove();
+      throw new ExitCode(exit.exitCode);
+    } finally {
+      detachTerminal?.();
+      for (const s of signals) process.off(s, forward);
+    }
+  });
+
+  addRunOptions(
+    program
+      .command('create')
+      .description('Create a new container (started later with `dockless start`)')
+      .argument('<image>')
+      .argument('[command...]')
+      .passThroughOptions(),
+  ).action(async (image: string, command: string[], flags: RunFlags) => {
+    const runtime = await ctx.runtime();
+    const c = await runtime.create({ ...(await resolveRunSpec(ctx, image, command, flags)), detached: true, stdio: 'pipe' });
+    ctx.print(c.id);
+  });
+
+  program
+    .command('start')
+    .description('Start one or more created containers')
+    .argument('<container...>')
+    .option('-a, --attach', 'wait for the container and print its output')
+    .action(async (refs: string[], flags: { attach?: boolean }) => {
+      await each(ctx, refs, async (c, ref) => {
+        await c.start();
+        if (flags.attach !== true) return ctx.print(ref);
+        for await (const line of c.logs({ follow: true })) (line.stream === 'stderr' ? ctx.err : ctx.out).write(line.text);
+        throw new ExitCode((await c.wait()).exitCode);
+      });
+    });
+
+  program
+    .command('exec')
+    .description('Run a command in a running container')
+    .argument('<container>')
+    .argument('<command...>')
+    .passThroughOptions()
+    .option('-d, --detach', 'run the command in the background')
+    .option('-i, --interactive', 'keep stdin open')
+    .option('-t, --tty', 'allocate a pseudo-TTY')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable', collect)
+    .option('-u, --user <user>', 'user name or uid[:gid]')
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('--privileged', 'give the command extended privileges')
+    .action(async (ref: string, command: string[], flags: { detach?: boolean; interactive?: boolean; tty?: boolean; env?: string[]; user?: string; workdir?: string; privileged?: boolean }) => {
+      const runtime = await ctx.runtime();
+      const c = await runtime.get(ref);
+      const env: Record<string, string> = {};
+      for (const e of flags.env ?? []) {
+        const eq = e.indexOf('=');
+        if (eq > 0) env[e.slice(0, eq)] = e.slice(eq + 1);
+        else if (process.env[e] !== undefined) env[e] = process.env[e]!;
+      }
+      const p = await c.exec(command, {
+        env,
+        ...(flags.user !== undefined ? { user: flags.user } : {}),
+        ...(flags.workdir !== undefined ? { cwd: flags.workdir } : {}),
+        ...(flags.privileged === true ? { privileged: true } : {}),
+        ...(flags.tty === true ? { tty: true, ttySize: { columns: process.stdout.columns || 80, rows: process.stdout.rows || 24 } } : {}),
+        stdio: flags.detach === true ? 'ignore' : flags.tty === true || flags.interactive === true ? 'pipe' : 'inherit',
+        ...(flags.detach === true ? { detached: true } : {}),
+      });
+      if (flags.detach === true) return;
+      const undo = flags.tty === true || flags.interactive === true ? connectTerminal(p, flags.interactive === true, flags.tty === true) : undefined;
+      try {
+        throw new ExitCode((await p.wait()).exitCode);
+      } finally {
+        undo?.();
+      }
+    });
+
+  program
+    .command('ps')
+    .description('List containers')
+    .option('-a, --all', 'show all containers (default shows just running)')
+    .option('-q, --quiet', 'only display container IDs')
+    .option('-f, --filter <filter>', 'filter output (status=, name=, id=, label=, ancestor=)', collect)
+    .option('--format <format>', 'table, json, or a Go template')
+    .option('--no-trunc', "don't truncate output")
+    .option('-n, --last <n>', 'show n last created containers')
+    .option('-l, --latest', 'show the latest created container')
+    .action(async (flags: { all?: boolean; quiet?: boolean; filter?: string[]; format?: string; trunc?: boolean; last?: string; latest?: boolean }) => {
+      const runtime = await ctx.runtime();
+      let list = (await runtime.list()).sort((a, b) => b.created.getTime() - a.created.getTime());
+      const filters = flags.filter ?? [];
+      const showAll = flags.all === true || flags.last !== undefined || flags.latest === true || filters.some((f) => f.startsWith('status='));
+      if (!showAll) list = list.filter((c) => c.status === 'running' || c.status === 'paused');
+      for (const f of filters) list = list.filter(containerFilter(f));
+      if (flags.latest === true) list = list.slice(0, 1);
+      if (flags.last !== undefined) list = list.slice(0, parseInteger('--last', flags.last));
+      const now = Date.now();
+      ctx.out.write(formatRows(list.map((c) => psRow(c, flags.trunc === false, now)), PS_COLUMNS, flags.format, flags.quiet === true));
+    });
+
+  program
+    .command('logs')
+    .description("Fetch a container's logs")
+    .argument('<container>')
+    .option('-f, --follow', 'follow log output')
+    .option('-n, --tail <n>', 'number of lines to show from the end (or "all")')
+    .option('--since <time>', 'show logs since a timestamp (RFC 3339) or relative time (e.g. 42m)')
+    .option('--until <time>', 'show logs before a timestamp or relative time')
+    .option('-t, --timestamps', 'show timestamps')
+    .action(async (ref: string, flags: { follow?: boolean; tail?: string; since?: string; until?: string; timestamps?: boolean }) => {
+      const c = await (await ctx.runtime()).get(ref);
+      const ac = new AbortController();
+      const stop = (): void => ac.abort();
+      process.once('SIGINT', stop);
+      try {
+        for await (const line of c.logs({
+          ...(flags.follow === true ? { follow: true } : {}),
+          ...(flags.tail !== undefined && flags.tail !== 'all' ? { tail: parseInteger('--tail', flags.tail) } : {}),
+          ...(flags.since !== undefined ? { since: parseTime('--since', flags.since) } : {}),
+          ...(flags.until !== undefined ? { until: parseTime('--until', flags.until) } : {}),
+          ...(flags.timestamps === true ? { timestamps: true } : {}),
+          signal: ac.signal,
+        })) {
+          (line.stream === 'stderr' ? ctx.err : ctx.out).write(line.text);
+        }
+      } catch (error) {
+        if (!ac.signal.aborted) throw error;
+      } finally {
+        process.off('SIGINT', stop);
+      }
+    });
+
+  program
+    .command('stop')
+    .description('Stop one or more running containers')
+    .argument('<container...>')
+    .option('-t, --time <seconds>', "seconds to wait before killing it (default: the container's stop timeout, else 10)")
+    .action(async (refs: string[], flags: { time?: string }) => {
+      const timeoutMs = flags.time !== undefined ? parseInteger('--time', flags.time) * 1000 : undefined;
+      await each(ctx, refs, async (c, ref) => {
+        if (c.status === 'running' || c.status === 'paused') await c.stop(timeoutMs !== undefined ? { timeoutMs } : {});
+        ctx.print(ref);
+      });
+    });
+
+  program
+    .command('kill')
+    .description('Kill one or more running containers')
+    .argument('<container...>')
+    .option('-s, --signal <signal>', 'signal to send', 'KILL')
+    .action(async (refs: string[], flags: { signal: string }) => {
+      const signal = /^\d+$/.test(flags.signal) ? Number(flags.signal) : ((flags.signal.toUpperCase().startsWith('SIG') ? flags.signal.toUpperCase() : `SIG${flags.signal.toUpperCase()}`) as NodeJS.Signals);
+      await each(ctx, refs, async (c, ref) => {
+        await c.kill(signal);
+        ctx.print(ref);
+      });
+    });
+
+  program
+    .command('rm')
+    .description('Remove one or more containers')
+    .argument('<container...>')
+    .option('-f, --force', 'force the removal of a running container')
+    .option('-v, --volumes', 'remove anonymous volumes (dockless has none)')
+    .action(async (refs: string[], flags: { force?: boolean }) => {
+      await each(ctx, refs, async (c, ref) => {
+        await c.remove({ force: flags.force === true });
+        ctx.print(ref);
+      });
+    });
+
+  program
+    .command('wait')
+    .description('Block until containers stop, then print their exit codes')
+    .argument('<container...>')
+    .action(async (refs: string[]) => {
+      await each(ctx, refs, async (c) => ctx.print(String((await c.wait()).exitCode)));
+    });
+
+  program
+    .command('inspect')
+    .description('Return low-level information on containers or images')
+    .argument('<name...>')
+    .option('-f, --format <format>', 'format the output using a Go template')
+    .option('--type <type>', 'container or image')
+    .action(async (refs: string[], flags: { format?: string; type?: string }) => {
+      const runtime = await ctx.runtime();
+      const results: unknown[] = [];
+      for (const ref of refs) {
+        let found: unknown;
+        if (flags.type !== 'image') found = await runtime.get(ref).then((c) => c.inspect(), (e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
+        if (found === undefined && flags.type !== 'container') {
+          const store = await ctx.store();
+          found = await store.inspect(ref).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
+        }
+        if (found === undefined) throw new ExitCode(1, `Error: No such object: ${ref}`);
+        results.push(found);
+      }
+      printInspect(ctx, results, flags.format);
+    });
+
+  program
+    .command('top')
+    .description('Display the running processes of a container')
+    .argument('<container>')
+    .action(async (ref: string) => {
+      const c = await (await ctx.runtime()).get(ref);
+      const rows = (await c.top()).map((p) => ({ UID: String(p.uid), PID: String(p.pid), PPID: String(p.ppid), STATE: p.state, CMD: p.command.join(' ') }));
+      ctx.out.write(formatRows(rows, ['UID', 'PID', 'PPID', 'STATE', 'CMD'].map((f) => ({ heading: f, field: f })), undefined));
+    });
+
+  program
+    .command('stats')
+    .description('Display resource usage of containers')
+    .argument('[container...]')
+    .option('--no-stream', 'print one sample and exit')
+    .option('--format <format>', 'table, json, or a Go template')
+    .action(async (refs: string[], flags: { stream?: boolean; format?: string }) => {
+      const runtime = await ctx.runtime();
+      const targets = refs.length > 0 ? refs : (await runtime.list()).filter((c) => c.status === 'running').map((c) => c.id);
+      const columns = ['ID', 'Name', 'CPUTime', 'MemUsage', 'PIDs'].map((f) => ({ heading: { ID: 'CONTAINER ID', Name: 'NAME', CPUTime: 'CPU TIME', MemUsage: 'MEM USAGE / LIMIT', PIDs: 'PIDS' }[f]!, field: f }));
+      for (;;) {
+        const rows: Row[] = [];
+        for (const ref of targets) {
+          const c = await runtime.get(ref);
+          const s = await c.stats();
+          rows.push({
+            ID: shortId(c.id),
+            Name: c.info().name ?? '',
+            CPUTime: `${(s.cpu.usageNanos / 1e9).toFixed(2)}s`,
+            MemUsage: `${binarySize(s.memory.usage)} / ${s.memory.limit !== undefined ? binarySize(s.memory.limit) : 'unlimited'}`,
+            PIDs: String(s.pids.current),
+          });
+        }
+        ctx.out.write(formatRows(rows, columns, flags.format));
+        if (flags.stream === false) return;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    });
+
+  program
+    .command('cp')
+    .description('Copy files between a container and the host (`-` is a tar stream on stdin/stdout)')
+    .argument('<src>')
+    .argument('<dest>')
+    .action(async (src: string, dest: string) => {
+      const runtime = await ctx.runtime();
+      const from = parseCopyOperand(src);
+      const to = parseCopyOperand(dest);
+      if ('container' in from && 'host' in to) {
+        const c = await runtime.get(from.container);
+        const tar = await c.copyOut(from.path);
+        if (to.host === '-') await pipeline(tar, ctx.out);
+        else await extractTar(tar, to.host);
+      } else if ('host' in from && 'container' in to) {
+        const c = await runtime.get(to.container);
+        if (from.host === '-') return c.copyIn(process.stdin, to.path);
+        // docker cp copies into an existing directory, else as the name given.
+        await c.copyIn(from.host, to.path).catch(async (error: unknown) => {
+          if (!(error instanceof NotFoundError) || to.path.endsWith('/')) throw error;
+          await c.copyIn(packHostPath(from.host, posix.basename(to.path)), posix.dirname(to.path));
+        });
+      } else {
+        throw new ExitCode(125, 'dockless: copying between two containers or two host paths is not supported; one of SRC and DEST must be CONTAINER:PATH');
+      }
+    });
+
+  for (const [name, description] of [['pause', 'Pause all processes within one or more containers'], ['unpause', 'Unpause all processes within one or more containers']] as const) {
+    program
+      .command(name)
+      .description(description)
+      .argument('<container...>')
+      .action(async (refs: string[]) => {
+        await each(ctx, refs, async (c, ref) => {
+          await (name === 'pause' ? c.pause() : c.unpause());
+          ctx.print(ref);
+        });
+      });
+  }
+
+  program
+    .command('rename')
+    .description('Rename a container')
+    .argument('<container>')
+    .argument('<new-name>')
+    .action(async (ref: string, name: string) => {
+      await (await (await ctx.runtime()).get(ref)).rename(name);
+    });
+
+  program
+    .command('diff')
+    .description("Inspect changes to files or directories on a container's filesystem")
+    .argument('<container>')
+    .action(async (ref: string) => {
+      const changes = await (await (await ctx.runtime()).get(ref)).diff();
+      ctx.out.write(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
+    });
+
+  program
+    .command('commit')
+    .description("Create a new image from a container's changes")
+    .argument('<container>')
+    .argument('[repository]')
+    .option('-m, --message <message>', 'commit message')
+    .option('-a, --author <author>', 'author')
+    .action(async (ref: string, repository: string | undefined, flags: { message?: string; author?: string }) => {
+      const result = await commitContainer(await ctx.store(), await ctx.runtime(), ref, {
+        ...(repository !== undefined ? { tag: repository } : {}),
+        ...(flags.message !== undefined ? { message: flags.message } : {}),
+        ...(flags.author !== undefined ? { author: flags.author } : {}),
+      });
+      ctx.print(result.digest);
+    });
+}
+
+/** Prints inspect results: a JSON array, or one template line per result. */
+export function printInspect(ctx: CliContext, results: readonly unknown[], format: string | undefined): void {
+  if (format === undefined) ctx.print(JSON.stringify(results, null, 4));
+  else for (const r of results) ctx.out.write(formatRows([r as Row], [], format));
+}
+
+function containerFilter(filter: string): (c: ContainerInfo) => boolean {
+  const eq = filter.indexOf('=');
+  const key = filter.slice(0, eq);
+  const value = filter.slice(eq + 1);
+  switch (key) {
+    case 'status':
+      return (c) => (c.status === 'stopped' ? 'exited' : c.status) === value;
+    case 'name':
+      return (c) => c.name !== undefined && new RegExp(value).test(c.name);
+    case 'id':
+      return (c) => c.id.startsWith(value);
+    case 'label': {
+      const eqv = value.indexOf('=');
+      const name = eqv < 0 ? value : value.slice(0, eqv);
+      return (c) => name in c.labels && (eqv < 0 || c.labels[name] === value.slice(eqv + 1));
+    }
+    case 'ancestor':
+      return (c) => c.image === value || (c.image ?? '').startsWith(`${value}:`) || (c.image ?? '').includes(`/${value}`);
+    default:
+      throw new ExitCode(125, `dockless: invalid filter '${key}' (status, name, id, label, ancestor)`);
+  }
+}
+
+/**
+ * The run flags that need the runtime or the store: `--network` by name,
+ * `--pod`, `-P` (the image's exposed ports); and the command line's default
+ * network, `'bridge'` as Docker's (for root; `$DOCKLESS_NETWORK` changes it,
+ * e.g. to `none`; a non-root caller gets its own namespace, given outbound
+ * access when it publishes ports).
+ */
+async function resolveRunSpec(ctx: CliContext, image: string, command: readonly string[], flags: RunFlags & { network?: string; pod?: string }): Promise<ContainerSpec> {
+  const spec: ContainerSpec = { ...specFromRunOptions(image, command, flags) };
+  const runtime = await ctx.runtime();
+  if (flags.pod !== undefined) {
+    if (flags.network !== undefined) throw new ExitCode(125, 'dockless: --network and --pod exclude each other (a pod has its network)');
+    return { ...spec, namespace: await Namespace.get(runtime, flags.pod) };
+  }
+  if (flags.publishAll === true && spec.image !== undefined) {
+    const details = await (await ctx.store()).inspect(spec.image);
+    const exposed = Object.keys(details.config.config?.ExposedPorts ?? {});
+    spec.ports = [...(spec.ports ?? []), ...exposed.map((p) => { const [port, proto] = p.split('/'); return `${port}/${proto ?? 'tcp'}`; })];
+  }
+  const root = process.getuid?.() === 0;
+  const mode = flags.network ?? process.env.DOCKLESS_NETWORK ?? (root ? 'bridge' : undefined);
+  if (mode === undefined || mode === 'default') return spec;
+  if (mode === 'none' || mode === 'host' || mode === 'bridge') return { ...spec, network: mode };
+  if (mode.startsWith('container:')) return { ...spec, network: { container: mode.slice('container:'.length) } };
+  return { ...spec, network: await runtime.getNetwork(mode) };
+}
+
+/** Connects this terminal (or pipes) to an attached container: stdin, raw mode and resizes for `-t`. Returns the undo. */
+function connectTerminal(c: Pick<Container, 'stdin' | 'stdout' | 'stderr' | 'resize'>, interactive: boolean, tty: boolean): () => void {
+  const stdin = process.stdin;
+  const raw = tty && interactive && stdin.isTTY === true;
+  if (raw) stdin.setRawMode(true);
+  if (interactive && c.stdin !== null) stdin.pipe(c.stdin);
+  c.stdout?.pipe(process.stdout);
+  c.stderr?.pipe(process.stderr);
+  const resize = (): void => void c.resize({ columns: process.stdout.columns || 80, rows: process.stdout.rows || 24 }).catch(() => undefined);
+  if (tty) process.on('SIGWINCH', resize);
+  return () => {
+    if (tty) process.off('SIGWINCH', resize);
+    if (interactive) stdin.unpipe();
+    if (raw) stdin.setRawMode(false);
+    stdin.pause();
+  };
+}

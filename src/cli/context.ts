@@ -1,0 +1,66 @@
+/**
+ * What every command shares: the store and runtime (opened on first use, so
+ * `dockless version` opens nothing), the output streams, and the exit-code
+ * error that a command throws to end with a code of its own.
+ *
+ * @module
+ */
+import { join } from 'node:path';
+import { ImageStore, Runtime } from '../index.js';
+
+/** Global options: where dockless keeps its data. */
+export interface GlobalOptions {
+  /** One directory holding `store/`, `data/` and `state/` (else `$DOCKLESS_ROOT`, else the library's defaults). */
+  root?: string;
+  /** Print stack traces and debug output. */
+  debug?: boolean;
+}
+
+/** The store, runtime and streams a command uses. */
+export class CliContext {
+  readonly #root: string | undefined;
+  #store: Promise<ImageStore> | undefined;
+  #runtime: Promise<Runtime> | undefined;
+  /** Where results go. */
+  readonly out: NodeJS.WriteStream;
+  /** Where progress and errors go. */
+  readonly err: NodeJS.WriteStream;
+
+  /** A context for `options`, writing to the process's stdout and stderr unless told otherwise. */
+  constructor(options: GlobalOptions, out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr) {
+    this.#root = options.root ?? process.env.DOCKLESS_ROOT;
+    this.out = out;
+    this.err = err;
+  }
+
+  /** The image store, opened once. */
+  store(): Promise<ImageStore> {
+    this.#store ??= ImageStore.open(this.#root !== undefined ? { root: join(this.#root, 'store') } : {});
+    return this.#store;
+  }
+
+  /** The runtime over the store, made once. */
+  runtime(): Promise<Runtime> {
+    this.#runtime ??= this.store().then(
+      (store) => new Runtime({ store, ...(this.#root !== undefined ? { root: join(this.#root, 'data'), stateDir: join(this.#root, 'state') } : {}) }),
+    );
+    return this.#runtime;
+  }
+
+  /** Writes one line of results. */
+  print(text: string): void {
+    this.out.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+}
+
+/** Thrown by a command to end the process with `code` (after printing `message`, when given). */
+export class ExitCode extends Error {
+  /** The process's exit code. */
+  readonly code: number;
+  /** Creates it; `message` is printed on stderr when not empty. */
+  constructor(code: number, message = '') {
+    super(message);
+    this.name = 'ExitCode';
+    this.code = code;
+  }
+}

@@ -1,0 +1,300 @@
+// The `dockless` command as a user meets it: every command a subprocess
+// (`node dist/bundle/cli.js …`, the package's bin), against real containers and a
+// real local registry, checking output and exit codes. DOCKLESS_NETWORK=none keeps
+// the command line's default 'bridge' (which changes the host's firewall and
+// ip_forward) off this machine; bridge networks are tested in a throwaway
+// network namespace by network.test.ts.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { rootfsFromHost } from '../../src/runtime/host-rootfs.js';
+import { registryMissing, startRegistry, type RegistryFixture } from '../fixtures/registry.js';
+import { cannotRun } from '../fixtures/world.js';
+
+const BIN = resolve('dist/bundle/cli.js');
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let base = '';
+
+function dockless(args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Result> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, DOCKLESS_ROOT: join(base, 'dl'), DOCKLESS_NETWORK: 'none', CI: 'true', ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+async function ok(args: readonly string[], options?: Parameters<typeof dockless>[1]): Promise<string> {
+  const r = await dockless(args, options);
+  assert.equal(r.code, 0, `dockless ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const why = cannotRun() ?? (existsSync(BIN) ? undefined : 'dist/cli/bin.js is not built: run npm run build');
+
+describe('dockless command line', { skip: why, concurrency: false }, () => {
+  before(async () => {
+    base = await mkdtemp(join(tmpdir(), 'dl-cli-'));
+    await rootfsFromHost(join(base, 'rootfs'));
+    await ok(['import', join(base, 'rootfs'), 'bb:1']);
+  });
+  after(async () => {
+    // Whatever a failed test left running goes with the directory.
+    const ids = (await dockless(['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter((l) => l !== '');
+    if (ids.length > 0) await dockless(['rm', '-f', ...ids]);
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it("run passes the command's output and exit code through; 127 for a command not found", async () => {
+    assert.equal(await ok(['run', '--rm', 'bb:1', 'echo', 'hello']), 'hello\n');
+    const three = await dockless(['run', '--rm', '-e', 'N=3', 'bb:1', 'sh', '-c', 'exit $N']);
+    assert.equal(three.code, 3);
+    const missing = await dockless(['run', '--rm', 'bb:1', 'no-such-command']);
+    assert.equal(missing.code, 127, missing.stderr);
+    const bad = await dockless(['run', '--memory', 'lots', 'bb:1', 'true']);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /^dockless: --memory: invalid size `lots`/m);
+    assert.doesNotMatch(bad.stderr, /at .*\.js:\d+/, 'no stack trace without --debug');
+    const unknownImage = await dockless(['run', 'nosuch:9', 'true']);
+    assert.equal(unknownImage.code, 125);
+  });
+
+  it('run -d, ps, exec, logs, inspect, top, stats, pause, stop, wait, rm', async () => {
+    const id = (await ok(['run', '-d', '--name', 'cli-web', 'bb:1', 'sh', '-c', 'echo started; echo oops >&2; exec sleep 300'])).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    const table = await ok(['ps']);
+    assert.match(table, /^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +PORTS +NAMES$/m);
+    assert.match(table, new RegExp(`^${id.slice(0, 12)} +bb:1 +"sh -c echo started;…" .* Up .* cli-web$`, 'm'));
+    assert.equal(await ok(['ps', '-q']), `${id.slice(0, 12)}\n`);
+    assert.equal(await ok(['ps', '--format', '{{.Names}}:{{.State}}']), 'cli-web:running\n');
+    assert.equal(await ok(['exec', '-e', 'X=42', 'cli-web', 'sh', '-c', 'echo $X']), '42\n');
+    assert.equal((await dockless(['exec', 'cli-web', 'sh', '-c', 'exit 7'])).code, 7);
+    assert.equal(await ok(['inspect', '--format', '{{.State.Status}} {{.Name}}', 'cli-web']), 'running /cli-web\n');
+    const inspected = JSON.parse(await ok(['inspect', id])) as { Id: string }[];
+    assert.equal(inspected[0]!.Id, id);
+    assert.match(await ok(['top', 'cli-web']), /sleep 300/);
+    assert.match(await ok(['stats', '--no-stream', 'cli-web']), /^CONTAINER ID +NAME +CPU TIME +MEM USAGE \/ LIMIT +PIDS$/m);
+    await ok(['pause', 'cli-web']);
+    assert.match(await ok(['ps']), /\(Paused\)/);
+    await ok(['unpause', 'cli-web']);
+    assert.equal(await ok(['stop', '-t', '1', 'cli-web']), 'cli-web\n');
+    assert.equal(await ok(['wait', 'cli-web']), '143\n');
+    const logs = await dockless(['logs', 'cli-web']);
+    assert.equal(logs.stdout, 'started\n');
+    assert.equal(logs.stderr, 'oops\n');
+    assert.match(await ok(['ps', '-a', '--filter', 'status=exited']), /Exited \(143\)/);
+    assert.equal(await ok(['rm', 'cli-web']), 'cli-web\n');
+    const gone = await dockless(['inspect', 'cli-web']);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /No such object: cli-web/);
+  });
+
+  it('create then start; kill; rm -f', async () => {
+    const id = (await ok(['create', '--name', 'cli-created', 'bb:1', 'sleep', '300'])).trim();
+    assert.match(await ok(['ps', '-a', '--format', '{{.Names}} {{.Status}}']), /cli-created Created/);
+    await ok(['start', 'cli-created']);
+    assert.match(await ok(['ps', '--format', '{{.ID}}']), new RegExp(id.slice(0, 12)));
+    await ok(['kill', '-s', 'TERM', 'cli-created']);
+    assert.equal(await ok(['wait', 'cli-created']), '143\n');
+    await ok(['run', '-d', '--name', 'cli-force', 'bb:1', 'sleep', '300']);
+    assert.equal((await dockless(['rm', 'cli-force'])).code, 1, 'a running container is not removed without -f');
+    await ok(['rm', '-f', 'cli-force', 'cli-created']);
+    assert.equal(await ok(['ps', '-aq']), '');
+  });
+
+  it('run -p publishes a port (port shows it), --health-cmd reports health, -t gives a terminal, pods', async () => {
+    await ok(['run', '-d', '--name', 'cli-port', '-p', '127.0.0.1::7000', '--health-cmd', 'true', '--health-interval', '200ms', 'bb:1', 'sh', '-c', 'while :; do echo served | nc -l -p 7000; done']);
+    try {
+      const mapped = (await ok(['port', 'cli-port', '7000'])).trim();
+      assert.match(mapped, /^127\.0\.0\.1:\d+$/);
+      assert.match(await ok(['port', 'cli-port']), /^7000\/tcp -> 127\.0\.0\.1:\d+$/m);
+      const port = Number(mapped.split(':')[1]);
+      const reply = await new Promise<string>((resolveReply, reject) => {
+        const attempt = (left: number): void => {
+          const socket = connect(port, '127.0.0.1');
+          let got = '';
+          socket.on('data', (d) => (got += d.toString()));
+          socket.on('end', () => (got !== '' || left === 0 ? resolveReply(got) : setTimeout(() => attempt(left - 1), 100)));
+          socket.on('error', (e) => (left === 0 ? reject(e) : setTimeout(() => attempt(left - 1), 100)));
+        };
+        attempt(50);
+      });
+      assert.equal(reply, 'served\n');
+      let health = '';
+      for (let i = 0; i < 50 && health !== 'healthy'; i++) {
+        health = (await ok(['inspect', '--format', '{{.State.Health.Status}}', 'cli-port'])).trim();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(health, 'healthy');
+      assert.equal((await dockless(['port', 'cli-port', '9999'])).code, 1);
+    } finally {
+      await dockless(['rm', '-f', 'cli-port']);
+    }
+    assert.equal(await ok(['run', '--rm', '-t', 'bb:1', 'tty']), '/dev/pts/0\r\n');
+    const bad = await dockless(['run', '--restart', 'sometimes', 'bb:1', 'true']);
+    assert.equal(bad.code, 125);
+    const pod = (await ok(['pod', 'create', '--name', 'cli-pod'])).trim();
+    assert.match(await ok(['pod', 'ls']), /cli-pod +Running/);
+    assert.equal(await ok(['run', '--rm', '--pod', 'cli-pod', 'bb:1', 'hostname']), `${pod.slice(0, 12)}\n`);
+    await ok(['pod', 'rm', 'cli-pod']);
+    assert.match(await ok(['network', 'ls']), /^NETWORK ID +NAME +DRIVER +SCOPE$/m);
+  });
+
+  it('cp copies into and out of a container, as files and as tar streams', async () => {
+    await ok(['run', '-d', '--name', 'cli-cp', 'bb:1', 'sleep', '300']);
+    try {
+      const host = join(base, 'cp');
+      await mkdir(host, { recursive: true });
+      await writeFile(join(host, 'in.txt'), 'from the host\n');
+      await ok(['cp', join(host, 'in.txt'), 'cli-cp:/tmp/']);
+      assert.equal(await ok(['exec', 'cli-cp', 'cat', '/tmp/in.txt']), 'from the host\n');
+      await ok(['exec', 'cli-cp', 'sh', '-c', 'mkdir -p /out/sub && echo made > /out/sub/f']);
+      await ok(['cp', 'cli-cp:/out', join(host, 'out')]);
+      assert.equal(await readFile(join(host, 'out', 'sub', 'f'), 'utf8'), 'made\n');
+      const tar = await dockless(['cp', 'cli-cp:/out/sub/f', '-']);
+      assert.equal(tar.code, 0);
+      assert.match(tar.stdout, /made/);
+    } finally {
+      await dockless(['rm', '-f', 'cli-cp']);
+    }
+  });
+
+  it('images, tag, history, save and load, rmi', async () => {
+    await ok(['tag', 'bb:1', 'bb:copy']);
+    const images = await ok(['images']);
+    assert.match(images, /^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE$/m);
+    assert.match(images, /^bb +copy +[0-9a-f]{12} /m);
+    assert.match(await ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), /^bb:1$/m);
+    assert.match(await ok(['history', 'bb:1']), /^IMAGE +CREATED +CREATED BY +SIZE +COMMENT$/m);
+    const archive = join(base, 'bb.tar');
+    await ok(['save', '-o', archive, 'bb:copy']);
+    assert.match(await ok(['rmi', 'bb:copy']), /Untagged: .*bb:copy/);
+    assert.doesNotMatch(await ok(['images']), /copy/);
+    assert.match(await ok(['load', '-i', archive]), /Loaded image: .*bb:copy/);
+    assert.match(await ok(['images']), /^bb +copy /m);
+    assert.match(await ok(['image', 'inspect', '--format', '{{.digest}}', 'bb:copy']), /^sha256:[0-9a-f]{64}$/m);
+  });
+
+  it('build with build args, cached steps marked, plain progress on a pipe', async () => {
+    const context = join(base, 'ctx');
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, 'Dockerfile'), 'FROM bb:1\nARG GREETING=hi\nCOPY msg /msg\nRUN echo "$GREETING $(cat /msg)" > /out\nCMD ["cat", "/out"]\n');
+    await writeFile(join(context, 'msg'), 'world');
+    const first = await dockless(['build', '-t', 'greet:1', '--build-arg', 'GREETING=hello', context]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /#\d\/\d+ RUN .*: running/);
+    assert.doesNotMatch(first.stderr, /\x1b/, 'no escape codes when stderr is not a terminal');
+    assert.match(first.stdout, /Successfully tagged greet:1/);
+    assert.equal(await ok(['run', '--rm', 'greet:1']), 'hello world\n');
+    const again = await dockless(['build', '-t', 'greet:1', '--build-arg', 'GREETING=hello', context]);
+    assert.match(again.stderr, /RUN .*: CACHED/);
+    assert.match(await ok(['build', '-q', '--build-arg', 'GREETING=hello', context]), /^sha256:[0-9a-f]{64}\n$/);
+  });
+
+  it('push to and pull from a local registry with per-layer progress; login and logout', async (t) => {
+    const missing = await registryMissing();
+    if (missing !== undefined) return t.skip(missing);
+    await using registry: RegistryFixture = await startRegistry({ type: 'htpasswd', users: { alice: 's3cret' } });
+    const authFile = join(base, 'auth.json');
+    const env = { REGISTRY_AUTH_FILE: authFile };
+    const ref = `${registry.host}/cli/bb:1`;
+    await ok(['tag', 'bb:1', ref]);
+    const denied = await dockless(['push', ref], { env });
+    assert.equal(denied.code, 125, 'a push without credentials fails');
+    const wrong = await dockless(['login', '-u', 'alice', '--password-stdin', registry.host], { env, input: 'nope\n' });
+    assert.notEqual(wrong.code, 0);
+    assert.equal(existsSync(authFile), false, 'refused credentials are not saved');
+    assert.match(await ok(['login', '-u', 'alice', '--password-stdin', registry.host], { env, input: 's3cret\n' }), /Login Succeeded/);
+    const pushed = await dockless(['push', ref], { env });
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.match(pushed.stderr, /[0-9a-f]{12}: Pushed/);
+    assert.match(pushed.stdout, /digest: sha256:[0-9a-f]{64}/);
+    await ok(['rmi', ref]);
+    const pulled = await dockless(['pull', ref], { env });
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.match(pulled.stderr, /pulling 1 layer/);
+    assert.match(pulled.stderr, /[0-9a-f]{12}: (Pull complete|Already exists)/);
+    assert.match(pulled.stdout, /^Digest: sha256:/m);
+    await ok(['logout', registry.host], { env });
+    assert.doesNotMatch(await readFile(authFile, 'utf8'), /127\.0\.0\.1/);
+  });
+
+  it('shows live progress on a terminal (redrawn lines)', async (t) => {
+    if (!existsSync('/usr/bin/script')) return t.skip('script(1) from util-linux is not installed');
+    const context = join(base, 'ctx-tty');
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, 'Dockerfile'), 'FROM bb:1\nRUN echo one; sleep 0.3; echo two\n');
+    const command = `${process.execPath} ${BIN} build --no-cache ${context}`;
+    const child = await new Promise<Result>((resolvePromise) => {
+      const p = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, DOCKLESS_ROOT: join(base, 'dl'), DOCKLESS_NETWORK: 'none', TERM: 'xterm', CI: '' }, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      p.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr: '' }));
+      p.stdin.end();
+    });
+    assert.equal(child.code, 0, child.stdout);
+    assert.match(child.stdout, /\x1b\[/, 'the terminal gets escape codes that redraw the lines');
+    assert.match(child.stdout, /RUN .*echo one.*: DONE/);
+  });
+
+  it('completion for bash completes commands and flags', async () => {
+    const script = await ok(['completion', 'bash']);
+    const file = join(base, 'completion.bash');
+    await writeFile(file, script);
+    const complete = (words: string[]): Promise<string> =>
+      new Promise((resolvePromise) => {
+        const line = `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _dockless; echo "\${COMPREPLY[@]}"`;
+        const p = spawn('bash', ['-c', line], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        p.on('close', () => resolvePromise(out.trim()));
+      });
+    assert.equal(await complete(['dockless', 'sys']), 'system');
+    assert.match(await complete(['dockless', 'system', '']), /df prune check/);
+    assert.match(await complete(['dockless', 'run', '--mem']), /--memory --memory-swap/);
+  });
+
+  it('runs a script written for docker, with docker aliased to dockless', async (t) => {
+    const missing = await registryMissing();
+    if (missing !== undefined) return t.skip(missing);
+    await using registry = await startRegistry();
+    const binDir = join(base, 'alias-bin');
+    await mkdir(binDir, { recursive: true });
+    await writeFile(join(binDir, 'docker'), `#!/bin/sh\nexec ${process.execPath} ${BIN} "$@"\n`, { mode: 0o755 });
+    const r = await new Promise<Result>((resolvePromise) => {
+      const p = spawn('bash', [resolve('test/compat/docker-compat.sh'), 'bb:1', registry.host, join(base, 'compat')], {
+        env: { ...process.env, PATH: `${binDir}:${process.env.PATH ?? ''}`, DOCKLESS_ROOT: join(base, 'dl'), DOCKLESS_NETWORK: 'none', CI: 'true' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
+    });
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /compat: all steps passed/);
+  });
+});
