@@ -39,6 +39,7 @@ import {
   type ContainerInfo,
   type LaunchOwner,
   type NamespaceRef,
+  type NetworkRef,
   type PodRecord,
   type PodShare,
   type PortSpec,
@@ -81,7 +82,7 @@ export interface NamespaceOptions {
    * `PermissionError` for a network other than `'none'`.
    * @default 'none'
    */
-  network?: 'none' | 'bridge' | { readonly name: string };
+  network?: 'none' | 'bridge' | NetworkRef;
   /**
    * Ports published on the host and forwarded into the pod's network namespace
    * (to its `127.0.0.1`, where any member may listen), in the forms of a
