@@ -13,7 +13,7 @@ import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import createDebug from 'debug';
-import { InvalidArgumentError, InvalidStateError, IOError, NotFoundError, PermissionError } from '../errors.js';
+import { InvalidArgumentError, InvalidStateError, IOError, NotFoundError, PermissionError, UnavailableError } from '../errors.js';
 import { sealedHelperPath, shown, spawnHelper, type HelperProcess } from '../helper/index.js';
 import {
   NAME_RE,
@@ -78,8 +78,10 @@ export interface NamespaceOptions {
    * of its own, and its members share its address, its `/etc/hosts` (kept
    * current by the network engine: containers on a user-defined network reach
    * the pod by its name, and the pod reaches them by theirs) and its
-   * `/etc/resolv.conf`. Root only: a caller that is not root gets a
-   * `PermissionError` for a network other than `'none'`.
+   * `/etc/resolv.conf`. A caller that is not root may ask for `'bridge'`
+   * only: the pod's namespace then gets outbound access through slirp4netns or
+   * pasta (the runtime's `rootlessOutbound`), as a rootless container does; a
+   * user-defined network is a `PermissionError`.
    * @default 'none'
    */
   network?: 'none' | 'bridge' | NetworkRef;
@@ -232,22 +234,30 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
     const ports = parsePorts(options.ports);
     checkPortPrivilege(ports, process.geteuid?.() === 0, unprivilegedPortStart());
     const network = networkName(options);
-    const { helperPath, userns } = runtime.podSetup();
+    const { helperPath, userns, outbound: tool } = runtime.podSetup();
     const id = randomBytes(32).toString('hex');
     const short = id.slice(0, 12);
     const context = `create pod ${short}`;
-    if (network !== undefined && (userns !== undefined || process.geteuid?.() !== 0)) {
-      throw new PermissionError(`${context}: network ${shown(network)}: a pod on a network needs root (a rootless pod has loopback only, and its published ports)`);
+    const rootless = userns !== undefined || process.geteuid?.() !== 0;
+    if (network !== undefined && rootless && (network !== DEFAULT_NETWORK || userns === undefined)) {
+      throw new PermissionError(
+        `${context}: network ${shown(network)}: a user-defined network needs root (a rootless pod has 'bridge': outbound access through slirp4netns or pasta)`,
+      );
+    }
+    // Rootless, 'bridge' is outbound access of the pod's own namespace, set up by the forwarder's slirp4netns or pasta.
+    const outbound = network !== undefined && rootless ? outboundArgv(true, tool) : undefined;
+    if (network !== undefined && rootless && outbound === undefined) {
+      throw new UnavailableError(`${context}: network 'bridge': a rootless pod's outbound access needs slirp4netns or pasta (rootlessOutbound is ${shown(tool)})`);
     }
     const detached = options.detached === true;
     const hostname = options.hostname ?? short;
     // Bound first: a port in use fails the create before anything of the pod exists.
     const forwarder =
-      ports.length > 0
+      ports.length > 0 || outbound !== undefined
         ? await Forwarder.bind({ ports, detached, context, ...(helperPath !== undefined ? { helperPath: await sealedHelperPath(helperPath) } : {}) })
         : undefined;
     try {
-      return await Namespace.#make(runtime, options, { share, id, context, detached, hostname, network, forwarder, helperPath, userns });
+      return await Namespace.#make(runtime, options, { share, id, context, detached, hostname, network, forwarder, outbound, helperPath, userns });
     } catch (error) {
       await forwarder?.kill();
       throw error;
@@ -265,11 +275,12 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
       hostname: string;
       network: string | undefined;
       forwarder: Forwarder | undefined;
+      outbound: string[] | undefined;
       helperPath: string | undefined;
       userns: ReturnType<Runtime['podSetup']>['userns'];
     },
   ): Promise<Namespace> {
-    const { share, id, context, detached, hostname, network, forwarder, helperPath, userns } = made;
+    const { share, id, context, detached, hostname, network, forwarder, outbound, helperPath, userns } = made;
     const short = id.slice(0, 12);
     const dir = podsDir(runtime.stateDir);
     const paths = podPaths(runtime.stateDir, id);
@@ -314,6 +325,8 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
       if (network !== undefined) {
         await writeFile(paths.hosts, hostsFile(hostname));
         await writeFile(paths.resolv, resolvConf());
+      }
+      if (network !== undefined && outbound === undefined) {
         connected = true;
         await engine.connect(network, {
           id,
@@ -330,6 +343,7 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
           pidStart,
           netns: `/proc/${pid}/ns/net`,
           ...(userns !== undefined ? { userns: `/proc/${pid}/ns/user` } : {}),
+          ...(outbound !== undefined ? { outbound } : {}),
         });
       }
       const record: PodRecord = {
@@ -446,7 +460,7 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
     if (failures.length > 0) throw new AggregateError(failures, `remove ${what}: ${failures.length} member(s) could not be removed`);
     const record = (await readPodRecord(this.#runtime.stateDir, this.id)) ?? this.#record;
     await endRecordedHelper(record.forwarder);
-    if (record.network !== undefined) {
+    if (record.network !== undefined && record.userns === undefined) {
       const { helperPath } = this.#runtime.podSetup();
       await unlinkPod(new NetworkEngine({ stateDir: this.#runtime.stateDir, ...(helperPath !== undefined ? { helperPath } : {}) }), record.network, this.id);
     }
