@@ -8,6 +8,7 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type Server } from 'node:net';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -183,6 +184,39 @@ if (!SANDBOX) {
         await pod.remove({ force: true });
       }
       assert.equal(alive(forwarder), false, 'the forwarder is gone with the pod');
+    });
+
+    it("the owner SIGKILLed: the pod's forwarder dies with it, and prune leaves no veth and no place on the network", async () => {
+      const script = join(world.base, 'owner.mts');
+      await writeFile(
+        script,
+        [
+          `import { Namespace, Runtime } from ${JSON.stringify(join(repo, 'src', 'index.ts'))};`,
+          `import { readPodRecord } from ${JSON.stringify(join(repo, 'src', 'runtime', 'pods.ts'))};`,
+          `const runtime = new Runtime({ root: ${JSON.stringify(world.runtime.root)}, stateDir: ${JSON.stringify(world.runtime.stateDir)} });`,
+          "const pod = await Namespace.create(runtime, { network: 'bridge', ports: ['127.0.0.1::5000'] });",
+          'const record = await readPodRecord(runtime.stateDir, pod.id);',
+          "console.log(JSON.stringify({ id: pod.id, holder: record.pid, forwarder: record.forwarder.pid }));",
+          'setInterval(() => undefined, 1000);',
+        ].join('\n'),
+      );
+      const owner = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
+      let line = '';
+      for await (const chunk of owner.stdout!) {
+        line += chunk.toString();
+        if (line.includes('\n')) break;
+      }
+      const made = JSON.parse(line) as { id: string; holder: number; forwarder: number };
+      assert.equal(podLink(made.id).length, 1);
+      owner.kill('SIGKILL');
+      for (let i = 0; i < 100 && (alive(made.holder) || alive(made.forwarder)); i++) await sleep(20);
+      assert.equal(alive(made.forwarder), false, 'the forwarder died with its owner');
+      assert.equal(alive(made.holder), false, 'the holder died with its owner');
+      await world.runtime.prune();
+      assert.equal((await (await world.runtime.getNetwork('bridge')).containers()).includes(made.id), false);
+      for (let i = 0; i < 100 && podLink(made.id).length > 0; i++) await sleep(20);
+      assert.deepEqual(podLink(made.id), []);
+      assert.deepEqual(await Namespace.list(world.runtime), []);
     });
 
     it('a host port in use: AlreadyExistsError, and no pod, veth or forwarder is made', async () => {
