@@ -110,9 +110,15 @@ export function addNetworkCommands(program: Command, ctx: CliContext): void {
     .option('--name <name>', 'the pod name')
     .option('--hostname <name>', "the pod's hostname")
     .option('--share <namespaces>', 'namespaces to share, comma-separated (net,ipc,uts[,pid])')
-    .action(async (flags: { name?: string; hostname?: string; share?: string }) => {
-      const p = await Namespace.create(await ctx.runtime(), {
+    .option('--network <network>', "the pod's network: none, bridge or a network's name", 'none')
+    .option('-p, --publish <port>', "publish a port of the pod's network namespace ([ip:][hostPort:]port[/proto])", collect)
+    .action(async (flags: { name?: string; hostname?: string; share?: string; network: string; publish?: string[] }) => {
+      const runtime = await ctx.runtime();
+      const network = flags.network === 'none' || flags.network === 'bridge' ? flags.network : await runtime.getNetwork(flags.network);
+      const p = await Namespace.create(runtime, {
         ...(flags.name !== undefined ? { name: flags.name } : {}),
+        network,
+        ...(flags.publish !== undefined ? { ports: flags.publish } : {}),
         ...(flags.hostname !== undefined ? { hostname: flags.hostname } : {}),
         ...(flags.share !== undefined ? { share: flags.share.split(',') as PodShare[] } : {}),
         detached: true,

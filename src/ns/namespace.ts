@@ -13,12 +13,20 @@ import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import createDebug from 'debug';
-import { InvalidArgumentError, InvalidStateError, IOError, NotFoundError } from '../errors.js';
+import { InvalidArgumentError, InvalidStateError, IOError, NotFoundError, PermissionError, UnavailableError } from '../errors.js';
 import { sealedHelperPath, shown, spawnHelper, type HelperProcess } from '../helper/index.js';
 import {
   NAME_RE,
   POD_SHARES,
+  Forwarder,
+  checkPortPrivilege,
   claimName,
+  endRecordedHelper,
+  hostsFile,
+  outboundArgv,
+  parsePorts,
+  resolvConf,
+  unprivilegedPortStart,
   isPodAlive,
   podIds,
   podPaths,
@@ -31,11 +39,16 @@ import {
   type ContainerInfo,
   type LaunchOwner,
   type NamespaceRef,
+  type NetworkRef,
   type PodRecord,
   type PodShare,
+  type PortSpec,
+  type PublishedPort,
   type Runtime,
 } from '../runtime/index.js';
 import { isProcessAlive, ownerToken, processStartTime, selfStartTime } from '../util/index.js';
+
+import { DEFAULT_NETWORK, NetworkEngine } from './network-engine.js';
 
 const debug = createDebug('dockless:ns');
 
@@ -58,6 +71,29 @@ export interface NamespaceOptions {
   share?: readonly PodShare[];
   /** The hostname of the pod's uts namespace (needs `'uts'` in `share`). @default the first 12 characters of its id */
   hostname?: string;
+  /**
+   * The network of the pod's network namespace (needs `'net'` in `share`):
+   * `'none'`, loopback only; `'bridge'`, the default network; or a network
+   * made with `runtime.createNetwork()`. On a network, the pod has an `eth0`
+   * of its own, and its members share its address, its `/etc/hosts` (kept
+   * current by the network engine: containers on a user-defined network reach
+   * the pod by its name, and the pod reaches them by theirs) and its
+   * `/etc/resolv.conf`. A caller that is not root may ask for `'bridge'`
+   * only: the pod's namespace then gets outbound access through slirp4netns or
+   * pasta (the runtime's `rootlessOutbound`), as a rootless container does; a
+   * user-defined network is a `PermissionError`.
+   * @default 'none'
+   */
+  network?: 'none' | 'bridge' | NetworkRef;
+  /**
+   * Ports published on the host and forwarded into the pod's network namespace
+   * (to its `127.0.0.1`, where any member may listen), in the forms of a
+   * container's `ports` (`'8080:80'`, `'127.0.0.1::5432/udp'`,
+   * `{ container: 80 }`). Bound before the pod is made: a port in use is an
+   * `AlreadyExistsError` and nothing is made. The forwarder lives as long as
+   * the pod. Needs `'net'` in `share`.
+   */
+  ports?: readonly (PortSpec | string)[];
   /**
    * Let the pod outlive the calling process: it is then found, used and removed
    * from any process with {@link Namespace.get}. A pod that is not detached
@@ -93,6 +129,10 @@ export interface NamespaceInfo {
   detached: boolean;
   /** Made by a caller that is not root: its namespaces belong to a user namespace of the pod's, which every member joins. */
   rootless: boolean;
+  /** The network its namespace is on (`'bridge'` or a user-defined network's name); none: loopback only. */
+  network?: string;
+  /** Its published ports, with the host ports as bound (a host port 0 replaced by the one chosen). */
+  ports: PublishedPort[];
 }
 
 function podNotFound(ref: string): NotFoundError {
@@ -121,7 +161,28 @@ function validate(options: NamespaceOptions): PodShare[] {
   if (options.detached !== undefined && typeof options.detached !== 'boolean') {
     throw new InvalidArgumentError('pod options: detached must be a boolean');
   }
+  const network = options.network;
+  if (
+    network !== undefined &&
+    network !== 'none' &&
+    network !== 'bridge' &&
+    (typeof network !== 'object' || network === null || typeof (network as { name?: unknown }).name !== 'string')
+  ) {
+    throw new InvalidArgumentError("pod options: network must be 'none', 'bridge' or a network");
+  }
+  if (network !== undefined && network !== 'none' && !share.includes('net')) {
+    throw new InvalidArgumentError("pod options: network needs 'net' in share");
+  }
+  if (options.ports !== undefined && !Array.isArray(options.ports)) throw new InvalidArgumentError('pod options: ports must be an array');
+  if ((options.ports?.length ?? 0) > 0 && !share.includes('net')) throw new InvalidArgumentError("pod options: ports needs 'net' in share");
   return [...share];
+}
+
+/** The network the pod is put on, by name; undefined for loopback only. */
+function networkName(options: NamespaceOptions): string | undefined {
+  const n = options.network;
+  if (n === undefined || n === 'none') return undefined;
+  return n === 'bridge' ? DEFAULT_NETWORK : n.name;
 }
 
 /**
@@ -170,12 +231,57 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
    */
   static async create(runtime: Runtime, options: NamespaceOptions = {}): Promise<Namespace> {
     const share = validate(options);
-    const { helperPath, userns } = runtime.podSetup();
+    const ports = parsePorts(options.ports);
+    checkPortPrivilege(ports, process.geteuid?.() === 0, unprivilegedPortStart());
+    const network = networkName(options);
+    const { helperPath, userns, outbound: tool } = runtime.podSetup();
     const id = randomBytes(32).toString('hex');
     const short = id.slice(0, 12);
     const context = `create pod ${short}`;
+    const rootless = userns !== undefined || process.geteuid?.() !== 0;
+    if (network !== undefined && rootless && (network !== DEFAULT_NETWORK || userns === undefined)) {
+      throw new PermissionError(
+        `${context}: network ${shown(network)}: a user-defined network needs root (a rootless pod has 'bridge': outbound access through slirp4netns or pasta)`,
+      );
+    }
+    // Rootless, 'bridge' is outbound access of the pod's own namespace, set up by the forwarder's slirp4netns or pasta.
+    const outbound = network !== undefined && rootless ? outboundArgv(true, tool) : undefined;
+    if (network !== undefined && rootless && outbound === undefined) {
+      throw new UnavailableError(`${context}: network 'bridge': a rootless pod's outbound access needs slirp4netns or pasta (rootlessOutbound is ${shown(tool)})`);
+    }
     const detached = options.detached === true;
     const hostname = options.hostname ?? short;
+    // Bound first: a port in use fails the create before anything of the pod exists.
+    const forwarder =
+      ports.length > 0 || outbound !== undefined
+        ? await Forwarder.bind({ ports, detached, context, ...(helperPath !== undefined ? { helperPath: await sealedHelperPath(helperPath) } : {}) })
+        : undefined;
+    try {
+      return await Namespace.#make(runtime, options, { share, id, context, detached, hostname, network, forwarder, outbound, helperPath, userns });
+    } catch (error) {
+      await forwarder?.kill();
+      throw error;
+    }
+  }
+
+  static async #make(
+    runtime: Runtime,
+    options: NamespaceOptions,
+    made: {
+      share: PodShare[];
+      id: string;
+      context: string;
+      detached: boolean;
+      hostname: string;
+      network: string | undefined;
+      forwarder: Forwarder | undefined;
+      outbound: string[] | undefined;
+      helperPath: string | undefined;
+      userns: ReturnType<Runtime['podSetup']>['userns'];
+    },
+  ): Promise<Namespace> {
+    const { share, id, context, detached, hostname, network, forwarder, outbound, helperPath, userns } = made;
+    const short = id.slice(0, 12);
     const dir = podsDir(runtime.stateDir);
     const paths = podPaths(runtime.stateDir, id);
     await mkdir(join(dir, 'names'), { recursive: true, mode: 0o711 });
@@ -195,7 +301,9 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
       throw error;
     }
     let named = false;
+    let connected = false;
     let helper: HelperProcess | undefined;
+    const engine = new NetworkEngine({ stateDir: runtime.stateDir, ...(helperPath !== undefined ? { helperPath } : {}) });
     try {
       if (options.name !== undefined) {
         await claimName(dir, options.name, id, 'pod');
@@ -213,6 +321,31 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
       });
       const { pid } = await helper.next('pid');
       const keeperPid = helper.child.pid ?? 0;
+      const pidStart = processStartTime(pid) ?? 0;
+      if (network !== undefined) {
+        await writeFile(paths.hosts, hostsFile(hostname));
+        await writeFile(paths.resolv, resolvConf());
+      }
+      if (network !== undefined && outbound === undefined) {
+        connected = true;
+        await engine.connect(network, {
+          id,
+          pid,
+          ...(options.name !== undefined ? { name: options.name } : {}),
+          hostname,
+          hostsPath: paths.hosts,
+          settingsPath: paths.settings,
+        });
+      }
+      if (forwarder !== undefined) {
+        await forwarder.attach({
+          pid,
+          pidStart,
+          netns: `/proc/${pid}/ns/net`,
+          ...(userns !== undefined ? { userns: `/proc/${pid}/ns/user` } : {}),
+          ...(outbound !== undefined ? { outbound } : {}),
+        });
+      }
       const record: PodRecord = {
         version: 1,
         id,
@@ -221,13 +354,15 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
         share,
         hostname,
         pid,
-        pidStart: processStartTime(pid) ?? 0,
+        pidStart,
         keeperPid,
         keeperStart: processStartTime(keeperPid) ?? 0,
         ownerPid: process.pid,
         ownerStart: selfStartTime(),
         detached,
         ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
+        ...(network !== undefined ? { network } : {}),
+        ...(forwarder !== undefined ? { ports: [...forwarder.ports], forwarder: forwarder.record } : {}),
       };
       await writeJsonAtomic(paths.record, record).catch((cause: NodeJS.ErrnoException) => {
         throw new IOError(`${context}: write \`${paths.record}\`: ${cause.code ?? String(cause)}`, { cause, path: paths.record });
@@ -237,6 +372,7 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
       debug('%s created, holder pid %d, share %s', short, pid, share.join(','));
       return new Namespace(runtime, record);
     } catch (error) {
+      if (connected) await unlinkPod(engine, network!, id);
       if (helper !== undefined) {
         helper.child.kill('SIGKILL');
         await helper.exit.catch(() => undefined);
@@ -323,6 +459,11 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
     }
     if (failures.length > 0) throw new AggregateError(failures, `remove ${what}: ${failures.length} member(s) could not be removed`);
     const record = (await readPodRecord(this.#runtime.stateDir, this.id)) ?? this.#record;
+    await endRecordedHelper(record.forwarder);
+    if (record.network !== undefined && record.userns === undefined) {
+      const { helperPath } = this.#runtime.podSetup();
+      await unlinkPod(new NetworkEngine({ stateDir: this.#runtime.stateDir, ...(helperPath !== undefined ? { helperPath } : {}) }), record.network, this.id);
+    }
     await killHolder(record);
     if (record.name !== undefined) await releaseName(podsDir(this.#runtime.stateDir), record.name, this.id);
     await rm(podPaths(this.#runtime.stateDir, this.id).state, { recursive: true, force: true });
@@ -347,7 +488,18 @@ function infoOf(record: PodRecord): NamespaceInfo {
     pid: record.pid,
     detached: record.detached,
     rootless: record.userns?.rootless === true,
+    ...(record.network !== undefined ? { network: record.network } : {}),
+    ports: (record.ports ?? []).map((p) => ({ ...p })),
   };
+}
+
+/**
+ * Takes the pod off its network: its veth pair deleted now (not when the
+ * kernel gets to the dead namespace), its address released.
+ */
+async function unlinkPod(engine: NetworkEngine, network: string, id: string): Promise<void> {
+  await engine.disconnect(network, id).catch((error) => (error instanceof NotFoundError ? undefined : Promise.reject(error)));
+  await engine.detach(id);
 }
 
 const KILL_WAIT_MS = 5_000;

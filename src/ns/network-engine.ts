@@ -20,6 +20,7 @@ import { AlreadyExistsError, InvalidArgumentError, InvalidStateError, NotFoundEr
 import { runHelperOp, shown } from '../helper/index.js';
 import {
   linkArgs,
+  podPaths,
   type AttachRequest,
   type InspectNetwork,
   type LinkPlan,
@@ -344,8 +345,10 @@ export class NetworkEngine implements NetworkAttacher {
     await this.#state.locked(async () => {
       const all = await this.#state.all();
       const gone = new Set<string>();
-      for (const id of await this.#state.marked()) if (!(await exists(join(this.#stateDir, id)))) gone.add(id);
-      for (const record of all.values()) for (const id of Object.keys(record.members)) if (!(await exists(join(this.#stateDir, id)))) gone.add(id);
+      // A member is a container or a pod (whose directory is under `pods/`, gone once prune took the dead pod).
+      const isGone = async (id: string) => !(await exists(join(this.#stateDir, id))) && !(await exists(podPaths(this.#stateDir, id).state));
+      for (const id of await this.#state.marked()) if (await isGone(id)) gone.add(id);
+      for (const record of all.values()) for (const id of Object.keys(record.members)) if (await isGone(id)) gone.add(id);
       if (gone.size === 0) return;
       const touched = new Set<string>();
       for (const record of all.values()) {

@@ -234,7 +234,11 @@ async function planPod(spec: ContainerSpec, ctx: NamespaceContext): Promise<Name
     joins,
     ...(shared.includes('uts') ? { hostname: pod.hostname } : {}),
     utsJoined: shared.includes('uts'),
-    etc: { kind: 'own' },
+    // A pod on a network: its address is in the pod's /etc/hosts, which the network engine keeps current.
+    etc:
+      pod.network !== undefined && shared.includes('net')
+        ? { kind: 'shared', hostname: pod.hostname, hosts: podPaths(ctx.stateDir, id).hosts, resolv: podPaths(ctx.stateDir, id).resolv }
+        : { kind: 'own' },
     ...(pod.userns !== undefined ? { userns: pod.userns } : {}),
     hostSys: false,
     pod: id,

@@ -12,7 +12,9 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAbandoned, isProcessAlive } from '../util/index.js';
+import { endRecordedHelper, type HelperPidRecord } from './forwarder.js';
 import { pruneNames, releaseName } from './names.js';
+import type { PublishedPort } from './ports.js';
 import { readJson } from './state.js';
 import type { UsernsRecord } from './userns.js';
 
@@ -45,6 +47,12 @@ export interface PodRecord {
   detached: boolean;
   /** The pod's user namespace (rootless): every member joins it. */
   userns?: UsernsRecord;
+  /** The network its namespace is on (`'bridge'` or a user-defined network's name); none: loopback only. */
+  network?: string;
+  /** Its published ports, as bound. */
+  ports?: PublishedPort[];
+  /** The forwarder of its ports (and, rootless, of its outbound access). */
+  forwarder?: HelperPidRecord;
 }
 
 /** The directory of every pod: `<stateDir>/pods`; names live in its `names`. */
@@ -53,9 +61,21 @@ export function podsDir(stateDir: string): string {
 }
 
 /** The paths of pod `id`. */
-export function podPaths(stateDir: string, id: string): { state: string; record: string; owner: string; shm: string } {
+export function podPaths(
+  stateDir: string,
+  id: string,
+): { state: string; record: string; owner: string; shm: string; hosts: string; resolv: string; settings: string } {
   const state = join(podsDir(stateDir), id);
-  return { state, record: join(state, 'state.json'), owner: join(state, 'owner.json'), shm: join(state, 'shm') };
+  return {
+    state,
+    record: join(state, 'state.json'),
+    owner: join(state, 'owner.json'),
+    shm: join(state, 'shm'),
+    // The members' /etc/hosts and /etc/resolv.conf when the pod is on a network: one pair, shared by all.
+    hosts: join(state, 'hosts'),
+    resolv: join(state, 'resolv.conf'),
+    settings: join(state, 'network.json'),
+  };
 }
 
 /** Reads pod `id`'s record; undefined when there is none (or it is torn). */
@@ -92,6 +112,7 @@ export async function prunePods(stateDir: string): Promise<string[]> {
     const record = await readPodRecord(stateDir, id);
     if (record !== undefined) {
       if (isPodAlive(record)) continue;
+      await endRecordedHelper(record.forwarder);
       if (record.name !== undefined) await releaseName(podsDir(stateDir), record.name, id);
     } else {
       const owner = await readJson<{ pid: number; start: number }>(paths.owner);

@@ -645,11 +645,11 @@ export class Runtime implements AsyncDisposable {
     if (failed.length > 1) throw new AggregateError(failed.map((r) => r.reason as unknown), `dispose runtime: ${failed.length} containers could not be removed`);
   }
 
-  /** What `Namespace.create()` needs of the runtime: its helper, and the user namespace of a rootless pod. @internal */
-  podSetup(): { helperPath: string | undefined; userns: UsernsPlan | undefined } {
+  /** What `Namespace.create()` needs of the runtime: its helper, the user namespace of a rootless pod, and its outbound helper choice. @internal */
+  podSetup(): { helperPath: string | undefined; userns: UsernsPlan | undefined; outbound: RootlessOutbound } {
     this.#usernsHost ??= readUsernsHost();
     const userns = planUserns(this.#userns, this.#usernsHost);
-    return { helperPath: this.#helperPath, userns: userns?.rootless === true ? userns : undefined };
+    return { helperPath: this.#helperPath, userns: userns?.rootless === true ? userns : undefined, outbound: this.#outbound };
   }
 
   /**

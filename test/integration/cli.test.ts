@@ -46,6 +46,20 @@ function dockless(args: readonly string[], options: { input?: string; env?: Node
   });
 }
 
+/** Connects to 127.0.0.1:`port` until a reply comes (the server may not listen yet), and returns it. */
+function askLocal(port: number): Promise<string> {
+  return new Promise<string>((resolveReply, reject) => {
+    const attempt = (left: number): void => {
+      const socket = connect(port, '127.0.0.1');
+      let got = '';
+      socket.on('data', (d) => (got += d.toString()));
+      socket.on('end', () => (got !== '' || left === 0 ? resolveReply(got) : setTimeout(() => attempt(left - 1), 100)));
+      socket.on('error', (e) => (left === 0 ? reject(e) : setTimeout(() => attempt(left - 1), 100)));
+    };
+    attempt(50);
+  });
+}
+
 async function ok(args: readonly string[], options?: Parameters<typeof dockless>[1]): Promise<string> {
   const r = await dockless(args, options);
   assert.equal(r.code, 0, `dockless ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
@@ -159,6 +173,15 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
     assert.match(await ok(['pod', 'ls']), /cli-pod +Running/);
     assert.equal(await ok(['run', '--rm', '--pod', 'cli-pod', 'bb:1', 'hostname']), `${pod.slice(0, 12)}\n`);
     await ok(['pod', 'rm', 'cli-pod']);
+    await ok(['pod', 'create', '--name', 'cli-ppod', '-p', '127.0.0.1::7001']);
+    try {
+      const published = (JSON.parse(await ok(['pod', 'inspect', 'cli-ppod'])) as { ports: { host: number; container: number }[] }).ports;
+      assert.equal(published[0]?.container, 7001);
+      await ok(['run', '-d', '--pod', 'cli-ppod', 'bb:1', 'sh', '-c', 'echo pod-served | nc -l -p 7001']);
+      assert.equal(await askLocal(published[0]!.host), 'pod-served\n');
+    } finally {
+      await ok(['pod', 'rm', '-f', 'cli-ppod']);
+    }
     assert.match(await ok(['network', 'ls']), /^NETWORK ID +NAME +DRIVER +SCOPE$/m);
   });
 
