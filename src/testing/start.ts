@@ -6,7 +6,7 @@
  * @module
  */
 
-import { copyFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, posix } from 'node:path';
 import { isIP } from 'node:net';
@@ -40,7 +40,7 @@ import { parsePortKey, Wait, type WaitContext, type WaitStrategy } from './wait.
 
 /** A file put into the container before it starts: given as content, or copied from the host. */
 export interface FileToCopy {
-  /** The absolute path in the container; its parent directory must exist in the image. */
+  /** The absolute path in the container; parent directories it lacks are made (mode 0755). */
   path: string;
   /** The file's content. Give either `content` or `hostPath`. */
   content?: string | Buffer;
@@ -178,15 +178,40 @@ async function copyFiles(container: Container, files: readonly FileToCopy[]): Pr
     const staging = await mkdtemp(join(tmpdir(), 'dockless-files-'));
     try {
       const staged = join(staging, posix.basename(file.path));
-      if (file.hostPath !== undefined) {
-        await copyFile(file.hostPath, staged);
-      } else {
-        await writeFile(staged, file.content!, { mode: file.mode ?? 0o644 });
+      if (file.hostPath !== undefined) await copyFile(file.hostPath, staged);
+      else {
+        await writeFile(staged, file.content!);
+        await chmod(staged, file.mode ?? 0o644);
       }
-      await container.copyIn(staged, posix.dirname(file.path));
+      await copyMakingParents(container, staging, file.path);
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
+  }
+}
+
+/**
+ * Copies the staged `staging/<basename>` to `path`, making the parent
+ * directories the container lacks (mode 0755, root's): it tries the parent,
+ * then its parent, so a directory that exists is never replaced or re-moded.
+ */
+async function copyMakingParents(container: Container, staging: string, path: string): Promise<void> {
+  const parts = path.split('/').filter(Boolean);
+  const name = parts.pop()!;
+  let top = join(staging, name);
+  for (;;) {
+    try {
+      await container.copyIn(top, `/${parts.join('/')}`);
+      return;
+    } catch (error) {
+      if (!(error instanceof NotFoundError) || parts.length === 0) throw error;
+    }
+    const missing = parts.pop()!;
+    const dir = await mkdtemp(join(staging, 'dir-'));
+    await mkdir(join(dir, missing));
+    await chmod(join(dir, missing), 0o755);
+    await rename(top, join(dir, missing, basename(top)));
+    top = join(dir, missing);
   }
 }
 
