@@ -105,7 +105,7 @@ export interface StartContainerOptions {
   wait?: WaitStrategy;
   /** Milliseconds the whole wait may take. @default 60000 */
   startupTimeout?: number;
-  /** Lines of the container's log a {@link NotReadyError} carries. @default 50 */
+  /** Lines of the container's log a `NotReadyError` (from `dockless`) carries. @default 50 */
   logTailLines?: number;
 }
 
@@ -254,7 +254,7 @@ export class StartedContainer implements AsyncDisposable {
   /**
    * The host port container port `port` (`5432`, `'5432/tcp'`, `'53/udp'`) is published on.
    *
-   * @throws {@link NotFoundError} when that port is not published.
+   * @throws `NotFoundError` (from `dockless`) when that port is not published.
    */
   getMappedPort(port: number | string): number {
     const key = parsePortKey(port, `get mapped port of container ${this.id.slice(0, 12)}`);
@@ -267,7 +267,7 @@ export class StartedContainer implements AsyncDisposable {
    * A URL of container port `port` as published: `http://127.0.0.1:49153/path`
    * (`http://[::1]:49153/path` with `ipFamily: 6`).
    *
-   * @throws {@link NotFoundError} when that port is not published.
+   * @throws `NotFoundError` (from `dockless`) when that port is not published.
    */
   url(port: number | string, path = '/', protocol = 'http'): string {
     const host = isIP(this.host) === 6 ? `[${this.host}]` : this.host;
@@ -303,7 +303,7 @@ export class StartedContainer implements AsyncDisposable {
    * Not available yet: the library has no restart of a container in place
    * (same id, same written files), and a new container would not be one.
    *
-   * @throws {@link InvalidStateError} always.
+   * @throws `InvalidStateError` (from `dockless`) always.
    */
   async restart(): Promise<never> {
     throw new InvalidStateError(`restart container ${this.id.slice(0, 12)}: dockless cannot restart a container in place yet; start a new one`);
@@ -320,8 +320,8 @@ export class StartedContainer implements AsyncDisposable {
  * `wait` is satisfied, within `startupTimeout`. On any failure the container
  * is removed before the error is thrown.
  *
- * @throws {@link NotReadyError} when the wait times out, the container exits first, or the wait fails; it carries the last log lines.
- * @throws {@link InvalidArgumentError} for options that are not valid.
+ * @throws `NotReadyError` (from `dockless`) when the wait times out, the container exits first, or the wait fails; it carries the last log lines.
+ * @throws `InvalidArgumentError` (from `dockless`) for options that are not valid.
  * @example
  * ```ts
  * await using redis = await startContainer(runtime, { image: 'redis:7', ports: [6379], wait: Wait.forLogMessage('Ready to accept') });
