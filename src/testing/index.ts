@@ -18,6 +18,7 @@
 
 export { startContainer, StartedContainer } from './start.js';
 export type { FileToCopy, StartContainerOptions } from './start.js';
+export type { ReuseOptions } from './reuse.js';
 export { Wait } from './wait.js';
 export type { ExitWaitOptions, HttpWaitOptions, WaitContext, WaitStrategy } from './wait.js';
 export { parseProcNet } from './proc-net.js';

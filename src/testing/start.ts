@@ -36,6 +36,7 @@ import {
   type StopOptions,
   type ExitStatus,
 } from '../index.js';
+import { addUser, markReady, readyContainer, release, reuseDir, reuseKey, withLock, type ReuseOptions } from './reuse.js';
 import { parsePortKey, Wait, type WaitContext, type WaitStrategy } from './wait.js';
 
 /** A file put into the container before it starts: given as content, or copied from the host. */
@@ -105,6 +106,16 @@ export interface StartContainerOptions {
   wait?: WaitStrategy;
   /** Milliseconds the whole wait may take. @default 60000 */
   startupTimeout?: number;
+  /**
+   * Share one container among every process that asks for the same one (the
+   * worker processes of a test run): the first creates it (the others wait for
+   * it to pass its wait strategy), each `await using` lets go of it, and the
+   * last live user removes it. The container is detached, so it outlives the
+   * worker that made it; a worker that dies without letting go stops counting.
+   * `true` keys it by a hash of these options and the wait's description.
+   * @default false
+   */
+  reuse?: boolean | ReuseOptions;
   /** Lines of the container's log a `NotReadyError` (from `dockless`) carries. @default 50 */
   logTailLines?: number;
 }
@@ -240,10 +251,13 @@ export class StartedContainer implements AsyncDisposable {
    */
   readonly host: string;
 
+  readonly #release: (() => Promise<void>) | undefined;
+
   /** @internal */
-  constructor(container: Container, host: string) {
+  constructor(container: Container, host: string, release?: () => Promise<void>) {
     this.container = container;
     this.host = host;
+    this.#release = release;
   }
 
   /** The container's id. */
@@ -309,8 +323,9 @@ export class StartedContainer implements AsyncDisposable {
     throw new InvalidStateError(`restart container ${this.id.slice(0, 12)}: dockless cannot restart a container in place yet; start a new one`);
   }
 
-  /** Kills and removes the container and everything it wrote. */
+  /** Kills and removes the container and everything it wrote; a shared one (`reuse`) only when this was its last user. */
   async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#release !== undefined) return this.#release();
     await this.container.remove({ force: true });
   }
 }
@@ -334,6 +349,27 @@ export async function startContainer(runtime: Runtime, options: StartContainerOp
   const timeoutMs = options.startupTimeout ?? 60_000;
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) throw new InvalidArgumentError('startContainer: startupTimeout must be a number of milliseconds above 0');
   const spec = toSpec(options, family);
+  if (options.reuse !== undefined && options.reuse !== false) return startShared(runtime, options, spec, family, timeoutMs);
+  return startOwned(runtime, options, spec, family, timeoutMs);
+}
+
+async function startShared(runtime: Runtime, options: StartContainerOptions, spec: ContainerSpec, family: 4 | 6, timeoutMs: number): Promise<StartedContainer> {
+  const reuse: ReuseOptions = options.reuse === true || options.reuse === undefined || options.reuse === false ? {} : options.reuse;
+  const dir = reuseDir(runtime, reuse.key ?? reuseKey({ ...options, spec }, options.wait?.description));
+  // Waiting for the lock covers another worker's whole start, wait strategy included.
+  const lockTimeout = timeoutMs + 60_000;
+  const { container, user } = await withLock(dir, lockTimeout, async () => {
+    let shared = await readyContainer(runtime, dir);
+    if (shared === undefined) {
+      shared = (await startOwned(runtime, options, { ...spec, detached: true }, family, timeoutMs)).container;
+      await markReady(dir, shared.id);
+    }
+    return { container: shared, user: await addUser(dir) };
+  });
+  return new StartedContainer(container, LOOPBACK[family], () => release(runtime, dir, user, reuse.keep === true, lockTimeout));
+}
+
+async function startOwned(runtime: Runtime, options: StartContainerOptions, spec: ContainerSpec, family: 4 | 6, timeoutMs: number): Promise<StartedContainer> {
   const container = await runtime.create(spec);
   try {
     await copyFiles(container, options.files ?? []);

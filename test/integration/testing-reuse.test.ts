@@ -1,0 +1,65 @@
+// dockless/testing `reuse` across worker processes: four workers asking at the
+// same moment get one container, made once; it lives until the last live user
+// lets go, and a worker killed by SIGKILL stops counting.
+import { strict as assert } from 'node:assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
+
+const why = cannotRun();
+if (why !== undefined) console.log(`# skipped testing-reuse: ${why}`);
+const child = join(import.meta.dirname, '..', 'fixtures', 'reuse-child.ts');
+
+interface Worker {
+  proc: ChildProcess;
+  lines: AsyncIterator<string>;
+}
+
+function worker(world: World): Worker {
+  const proc = spawn(process.execPath, ['--import', 'tsx', child, join(world.base, 'root'), world.runtime.stateDir, world.rootfs], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  return { proc, lines: createInterface({ input: proc.stdout! })[Symbol.asyncIterator]() };
+}
+
+async function nextLine(w: Worker): Promise<string> {
+  const { value, done } = await w.lines.next();
+  assert.ok(!done, 'worker ended early');
+  return value;
+}
+
+describe('dockless/testing reuse', { skip: why }, () => {
+  let world: World;
+  const workers: Worker[] = [];
+  before(async () => {
+    world = await makeWorld();
+  });
+  after(async () => {
+    for (const w of workers) w.proc.kill('SIGKILL');
+    await world?.dispose();
+  });
+
+  it('four racing workers share one container, removed after the last live user lets go', async () => {
+    for (let i = 0; i < 4; i++) workers.push(worker(world));
+    const ready = await Promise.all(workers.map(nextLine));
+    const ids = new Set(ready.map((l) => l.split(' ')[1]));
+    assert.equal(ids.size, 1, ready.join('\n'));
+    const [id] = [...ids] as [string];
+    assert.deepEqual((await world.runtime.list()).map((c) => c.id), [id], 'created exactly once');
+
+    // A worker that dies without letting go no longer holds the container.
+    workers[0]!.proc.kill('SIGKILL');
+    for (const w of workers.slice(1, 3)) {
+      w.proc.stdin!.write('release\n');
+      assert.equal(await nextLine(w), 'released');
+    }
+    assert.deepEqual((await world.runtime.list()).map((c) => c.id), [id], 'kept while a user remains');
+    workers[3]!.proc.stdin!.write('release\n');
+    assert.equal(await nextLine(workers[3]!), 'released');
+    assert.deepEqual(await world.runtime.list(), []);
+    assert.ok(!existsSync(join(world.runtime.stateDir, 'testing-reuse', 'race')), 'the reuse directory is gone');
+  });
+});
