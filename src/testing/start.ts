@@ -12,12 +12,16 @@ import { basename, join, posix } from 'node:path';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import {
+  commitContainer,
   InvalidArgumentError,
   InvalidStateError,
   NotFoundError,
   NotReadyError,
   parsePortSpec,
+  type CommitOptions,
+  type CommitResult,
   type Container,
+  type ImageStore,
   type ContainerLogReader,
   type ContainerResources,
   type ContainerSpec,
@@ -251,10 +255,12 @@ export class StartedContainer implements AsyncDisposable {
    */
   readonly host: string;
 
+  readonly #runtime: Runtime;
   readonly #release: (() => Promise<void>) | undefined;
 
   /** @internal */
-  constructor(container: Container, host: string, release?: () => Promise<void>) {
+  constructor(runtime: Runtime, container: Container, host: string, release?: () => Promise<void>) {
+    this.#runtime = runtime;
     this.container = container;
     this.host = host;
     this.#release = release;
@@ -314,6 +320,15 @@ export class StartedContainer implements AsyncDisposable {
   }
 
   /**
+   * Makes an image of what the container wrote on top of its image, as
+   * `docker commit`, in `store` (the store the runtime runs images from).
+   * The container must have been started from an `image`.
+   */
+  commit(store: ImageStore, options: CommitOptions = {}): Promise<CommitResult> {
+    return commitContainer(store, this.#runtime, this.container, options);
+  }
+
+  /**
    * Not available yet: the library has no restart of a container in place
    * (same id, same written files), and a new container would not be one.
    *
@@ -366,7 +381,7 @@ async function startShared(runtime: Runtime, options: StartContainerOptions, spe
     }
     return { container: shared, user: await addUser(dir) };
   });
-  return new StartedContainer(container, LOOPBACK[family], () => release(runtime, dir, user, reuse.keep === true, lockTimeout));
+  return new StartedContainer(runtime, container, LOOPBACK[family], () => release(runtime, dir, user, reuse.keep === true, lockTimeout));
 }
 
 async function startOwned(runtime: Runtime, options: StartContainerOptions, spec: ContainerSpec, family: 4 | 6, timeoutMs: number): Promise<StartedContainer> {
@@ -374,7 +389,7 @@ async function startOwned(runtime: Runtime, options: StartContainerOptions, spec
   try {
     await copyFiles(container, options.files ?? []);
     await container.start();
-    const started = new StartedContainer(container, LOOPBACK[family]);
+    const started = new StartedContainer(runtime, container, LOOPBACK[family]);
     const strategy = options.wait ?? (container.ports().length > 0 ? Wait.forListeningPorts() : undefined);
     if (strategy !== undefined) await waitReady(started, strategy, timeoutMs, options.logTailLines ?? 50);
     return started;

@@ -2,11 +2,11 @@
 // timeout), published ports reached through getMappedPort/url, files copied in
 // before the command runs, and `await using` removing the container.
 import { strict as assert } from 'node:assert';
-import { copyFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { InvalidStateError, NotReadyError } from '../../src/index.js';
+import { ImageStore, importRootfs, InvalidArgumentError, InvalidStateError, NotReadyError, Runtime } from '../../src/index.js';
 import { startContainer, Wait } from '../../src/testing/index.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
@@ -238,5 +238,45 @@ describe('dockless/testing', { skip: why }, () => {
       await assert.rejects(c.restart(), InvalidStateError);
     }
     assert.ok(!(await remaining()).includes(id));
+  });
+
+  it('ipFamily 6 publishes on ::1 and reports ::1, so the listen address and host agree', async () => {
+    await using c = await startContainer(world.runtime, {
+      rootfs: world.rootfs,
+      cmd: ['/bin/probe', 'serve-tcp', '7006'],
+      ports: [7006],
+      ipFamily: 6,
+      startupTimeout: 10_000,
+    });
+    assert.equal(c.host, '::1');
+    assert.deepEqual(c.container.ports().map((p) => p.hostIp), ['::1']);
+    assert.match(c.url(7006, 'x'), /^http:\/\/\[::1\]:\d+\/x$/);
+    assert.equal(await echo(c.host, c.getMappedPort(7006), 'six'), 'six');
+    await assert.rejects(
+      startContainer(world.runtime, { rootfs: world.rootfs, cmd: ['sleep', '1'], ports: ['127.0.0.1::7007'], ipFamily: 6 }),
+      InvalidArgumentError,
+    );
+    await assert.rejects(startContainer(world.runtime, { rootfs: world.rootfs, cmd: ['sleep', '1'], ports: ['10.9.8.7::7007'] }), InvalidArgumentError);
+  });
+
+  it('a host file is copied in before start, and an image-based container is committed with what it wrote', async () => {
+    const store = await ImageStore.open({ root: join(world.base, 'store') });
+    const runtime = new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir, store });
+    await importRootfs(store, world.rootfs, { tag: 'harness-base:1' });
+    const hostFile = join(world.base, 'seed.sql');
+    await writeFile(hostFile, 'create table t;\n');
+    let committed: string;
+    {
+      await using c = await startContainer(runtime, {
+        image: 'harness-base:1',
+        cmd: ['sh', '-c', 'cat /docker-entrypoint-initdb.d/seed.sql; exec sleep 1000'],
+        files: [{ path: '/docker-entrypoint-initdb.d/seed.sql', hostPath: hostFile }],
+        wait: Wait.forLogMessage('create table t;'),
+        startupTimeout: 10_000,
+      });
+      committed = (await c.commit(store, { tag: 'harness-committed:1' })).reference!;
+    }
+    const { stdout } = await runtime.output({ image: committed, cmd: ['cat', '/docker-entrypoint-initdb.d/seed.sql'] });
+    assert.equal(stdout, 'create table t;\n');
   });
 });
