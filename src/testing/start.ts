@@ -434,11 +434,14 @@ async function waitReady(started: StartedContainer, strategy: WaitStrategy, time
         : reason === 'exited'
           ? `container exited${exit !== undefined ? ` with code ${exit.exitCode}` : ''} before it was ready`
           : error instanceof Error ? error.message : String(error);
-    throw new NotReadyError(`start container ${container.id.slice(0, 12)}: wait for ${strategy.description}: ${message}`, {
+    const tail = await logTail(container, tailLines);
+    // The last few lines go in the message too: a test runner shows the message, not always the fields.
+    const shown = tail.length > 0 ? `; last log lines:\n${tail.slice(-5).map((l) => `  ${l}`).join('\n')}` : '';
+    throw new NotReadyError(`start container ${container.id.slice(0, 12)}: wait for ${strategy.description}: ${message}${shown}`, {
       reason,
       waitedFor: strategy.description,
       timeoutMs,
-      logTail: await logTail(container, tailLines),
+      logTail: tail,
       cause: error,
     });
   } finally {
