@@ -23,3 +23,5 @@ export { Wait } from './wait.js';
 export type { ExitWaitOptions, HttpWaitOptions, WaitContext, WaitStrategy } from './wait.js';
 export { parseProcNet } from './proc-net.js';
 export type { ProcNetSocket } from './proc-net.js';
+export { startGroup, StartedGroup } from './group.js';
+export type { GroupService, StartGroupOptions } from './group.js';
