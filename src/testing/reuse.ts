@@ -49,7 +49,7 @@ async function me(): Promise<string> {
 
 /** The key of a set of start options: a hash of what makes one container differ from another. */
 export function reuseKey(options: object, waitDescription: string | undefined): string {
-  const json = JSON.stringify({ options, waitDescription }, (key, value: unknown) => (key === 'reuse' || key === 'wait' ? undefined : value));
+  const json = JSON.stringify({ options, waitDescription }, (key, value: unknown) => (['reuse', 'wait', 'store', 'pullOptions', 'pullPolicy'].includes(key) ? undefined : value));
   return createHash('sha256').update(json).digest('hex').slice(0, 32);
 }
 

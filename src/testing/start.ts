@@ -35,6 +35,7 @@ import {
   type NetworkSetting,
   type OutputResult,
   type PortSpec,
+  type PullOptions,
   type PublishedPort,
   type Runtime,
   type StopOptions,
@@ -101,6 +102,20 @@ export interface StartContainerOptions {
   namespace?: NamespaceRef;
   /** A healthcheck (for {@link Wait.forHealthcheck}); the image's otherwise. */
   healthcheck?: HealthcheckSpec;
+  /**
+   * The store `image` is pulled into, for `pullPolicy`: the one the runtime
+   * runs images from. Without it, the image must already be in that store.
+   */
+  store?: ImageStore;
+  /**
+   * When `image` is pulled into `store` before the container is created:
+   * `'missing'`, when the store has no image of that reference; `'always'`,
+   * every time (a moved tag is followed); `'never'`.
+   * @default 'missing' with a `store`, else 'never'
+   */
+  pullPolicy?: 'never' | 'missing' | 'always';
+  /** Options of the pull (credentials, platform, insecure registries). @default {} */
+  pullOptions?: PullOptions;
   /** Any other field of the container spec; the options above take precedence. */
   spec?: Partial<ContainerSpec>;
   /**
@@ -364,8 +379,28 @@ export async function startContainer(runtime: Runtime, options: StartContainerOp
   const timeoutMs = options.startupTimeout ?? 60_000;
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) throw new InvalidArgumentError('startContainer: startupTimeout must be a number of milliseconds above 0');
   const spec = toSpec(options, family);
+  await pullImage(options);
   if (options.reuse !== undefined && options.reuse !== false) return startShared(runtime, options, spec, family, timeoutMs);
   return startOwned(runtime, options, spec, family, timeoutMs);
+}
+
+async function pullImage(options: StartContainerOptions): Promise<void> {
+  const policy = options.pullPolicy ?? (options.store !== undefined ? 'missing' : 'never');
+  if (!['never', 'missing', 'always'].includes(policy)) throw new InvalidArgumentError(`startContainer: pullPolicy \`${String(policy)}\` is not never, missing or always`);
+  if (policy === 'never' || options.image === undefined) return;
+  const { store, image } = options;
+  if (store === undefined) throw new InvalidArgumentError(`startContainer: pullPolicy \`${policy}\` needs the store to pull into (options.store)`);
+  if (policy === 'missing') {
+    const present = await store.resolve(image).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof NotFoundError) return false;
+        throw error;
+      },
+    );
+    if (present) return;
+  }
+  await store.pull(image, options.pullOptions ?? {});
 }
 
 async function startShared(runtime: Runtime, options: StartContainerOptions, spec: ContainerSpec, family: 4 | 6, timeoutMs: number): Promise<StartedContainer> {
