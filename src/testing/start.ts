@@ -13,6 +13,7 @@ import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import {
   commitContainer,
+  LayerBuilder,
   InvalidArgumentError,
   InvalidStateError,
   NotFoundError,
@@ -20,6 +21,7 @@ import {
   parsePortSpec,
   type CommitOptions,
   type CommitResult,
+  type DockerfileBuildOptions,
   type Container,
   type ImageStore,
   type ContainerLogReader,
@@ -114,6 +116,12 @@ export interface StartContainerOptions {
    * @default 'missing' with a `store`, else 'never'
    */
   pullPolicy?: 'never' | 'missing' | 'always';
+  /**
+   * Build the image from a Dockerfile into `store` first (instead of `image`):
+   * `LayerBuilder`'s cache makes a build whose inputs did not change take
+   * no step again, so a fixture image is built once per content, not per test.
+   */
+  build?: Omit<DockerfileBuildOptions, 'runtime'>;
   /** Options of the pull (credentials, platform, insecure registries). @default {} */
   pullOptions?: PullOptions;
   /** Any other field of the container spec; the options above take precedence. */
@@ -378,6 +386,12 @@ export async function startContainer(runtime: Runtime, options: StartContainerOp
   if (family !== 4 && family !== 6) throw new InvalidArgumentError('startContainer: ipFamily must be 4 or 6');
   const timeoutMs = options.startupTimeout ?? 60_000;
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) throw new InvalidArgumentError('startContainer: startupTimeout must be a number of milliseconds above 0');
+  if (options.build !== undefined) {
+    if (options.store === undefined) throw new InvalidArgumentError('startContainer: build needs the store to build into (options.store)');
+    if (options.image !== undefined || options.rootfs !== undefined) throw new InvalidArgumentError('startContainer: give build, image or rootfs, not several');
+    const built = await LayerBuilder.fromDockerfile(options.store, { ...options.build, runtime });
+    options = { ...options, image: built.reference ?? built.digest, pullPolicy: 'never' };
+  }
   const spec = toSpec(options, family);
   await pullImage(options);
   if (options.reuse !== undefined && options.reuse !== false) return startShared(runtime, options, spec, family, timeoutMs);

@@ -2,7 +2,7 @@
 // timeout), published ports reached through getMappedPort/url, files copied in
 // before the command runs, and `await using` removing the container.
 import { strict as assert } from 'node:assert';
-import { copyFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -278,5 +278,26 @@ describe('dockless/testing', { skip: why }, () => {
     }
     const { stdout } = await runtime.output({ image: committed, cmd: ['cat', '/docker-entrypoint-initdb.d/seed.sql'] });
     assert.equal(stdout, 'create table t;\n');
+  });
+
+  it('build: a Dockerfile fixture is built into the store, and built again only when its inputs change', async () => {
+    const store = await ImageStore.open({ root: join(world.base, 'store-build') });
+    const runtime = new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir, store });
+    await importRootfs(store, world.rootfs, { tag: 'harness-build-base:1' });
+    const context = join(world.base, 'build-context');
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, 'Dockerfile'), 'FROM harness-build-base:1\nRUN echo migrated > /state\nCOPY greeting /greeting\nCMD ["sh", "-c", "cat /state /greeting; exec sleep 1000"]\n');
+    await writeFile(join(context, 'greeting'), 'hello\n');
+    const run = async () => {
+      await using c = await startContainer(runtime, { store, build: { context, tag: 'harness-built:dev' }, wait: Wait.forLogMessage('hello'), startupTimeout: 20_000 });
+      return { image: c.container.info().image, log: (await c.logs().collect()).stdout.toString() };
+    };
+    const first = await run();
+    assert.equal(first.log, 'migrated\nhello\n');
+    const digest = (await store.resolve('harness-built:dev')).digest;
+    assert.deepEqual(await run(), first);
+    assert.equal((await store.resolve('harness-built:dev')).digest, digest, 'unchanged inputs: the same image');
+    await writeFile(join(context, 'greeting'), 'hello again\n');
+    assert.equal((await run()).log, 'migrated\nhello again\n');
   });
 });
