@@ -16,18 +16,22 @@ const child = join(import.meta.dirname, '..', 'fixtures', 'reuse-child.ts');
 interface Worker {
   proc: ChildProcess;
   lines: AsyncIterator<string>;
+  stderr: string[];
 }
 
 function worker(world: World): Worker {
   const proc = spawn(process.execPath, ['--import', 'tsx', child, join(world.base, 'root'), world.runtime.stateDir, world.rootfs], {
-    stdio: ['pipe', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
-  return { proc, lines: createInterface({ input: proc.stdout! })[Symbol.asyncIterator]() };
+  const stderr: string[] = [];
+  proc.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+  return { proc, lines: createInterface({ input: proc.stdout! })[Symbol.asyncIterator](), stderr };
 }
 
 async function nextLine(w: Worker): Promise<string> {
   const { value, done } = await w.lines.next();
-  assert.ok(!done, 'worker ended early');
+  if (done) await new Promise((resolve) => (w.proc.exitCode !== null ? resolve(undefined) : w.proc.once('exit', resolve)));
+  assert.ok(!done, `worker ended early (exit ${w.proc.exitCode}): ${w.stderr.join('')}`);
   return value;
 }
 
