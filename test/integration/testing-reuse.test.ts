@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
+import { startContainer } from '../../src/testing/index.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
 const why = cannotRun();
@@ -65,5 +66,21 @@ describe('dockless/testing reuse', { skip: why }, () => {
     assert.equal(await nextLine(workers[3]!), 'released');
     assert.deepEqual(await world.runtime.list(), []);
     assert.ok(!existsSync(join(world.runtime.stateDir, 'testing-reuse', 'race')), 'the reuse directory is gone');
+  });
+
+  it('keep leaves the container for the next run; a kept container that died is made again', async () => {
+    const options = { rootfs: world.rootfs, cmd: ['sleep', '1000'] };
+    const first = await startContainer(world.runtime, { ...options, reuse: { key: 'kept', keep: true } });
+    await first[Symbol.asyncDispose]();
+    assert.deepEqual((await world.runtime.list()).map((c) => c.id), [first.id], 'kept after its last user');
+    const second = await startContainer(world.runtime, { ...options, reuse: { key: 'kept', keep: true } });
+    assert.equal(second.id, first.id, 'the next run finds it');
+    await second.container.kill('SIGKILL');
+    await second.container.wait();
+    await second[Symbol.asyncDispose]();
+    const third = await startContainer(world.runtime, { ...options, reuse: { key: 'kept' } });
+    assert.notEqual(third.id, first.id, 'a dead one is not handed out');
+    await third[Symbol.asyncDispose]();
+    assert.deepEqual(await world.runtime.list(), [], 'the last user without keep removes it, and the dead one is gone too');
   });
 });
