@@ -155,8 +155,9 @@ function portSpecs(ports: StartContainerOptions['ports'], family: 4 | 6): PortSp
   return (ports ?? []).map((p) => {
     if (typeof p === 'number') return { container: parsePortKey(p, 'startContainer').port, hostIp: LOOPBACK[family] };
     const parsed = parsePortSpec(p);
-    const explicitWildcard = typeof p === 'object' && p.hostIp === undefined;
-    const hostIp = explicitWildcard ? WILDCARD[family] : parsed.hostIp;
+    // No address given: the wildcard of the harness's family, not Docker's IPv4 default.
+    const noAddress = typeof p === 'string' ? /^[\d:]+(?:\/(?:tcp|udp))?$/.test(p) : p.hostIp === undefined;
+    const hostIp = noAddress ? WILDCARD[family] : parsed.hostIp;
     if (hostIp !== LOOPBACK[family] && hostIp !== WILDCARD[family]) {
       throw new InvalidArgumentError(
         `startContainer: ports: \`${typeof p === 'string' ? p : JSON.stringify(p)}\` is published on ${hostIp}; the harness reports one host (${LOOPBACK[family]}, ipFamily ${family}): publish on ${LOOPBACK[family]} or ${WILDCARD[family]}`,

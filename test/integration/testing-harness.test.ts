@@ -252,6 +252,9 @@ describe('dockless/testing', { skip: why }, () => {
     assert.deepEqual(c.container.ports().map((p) => p.hostIp), ['::1']);
     assert.match(c.url(7006, 'x'), /^http:\/\/\[::1\]:\d+\/x$/);
     assert.equal(await echo(c.host, c.getMappedPort(7006), 'six'), 'six');
+    await using short = await startContainer(world.runtime, { rootfs: world.rootfs, cmd: ['/bin/probe', 'serve-tcp', '7008'], ports: ['7008'], ipFamily: 6 });
+    assert.deepEqual(short.container.ports().map((p) => p.hostIp), ['::'], 'a short form with no address takes the family wildcard');
+    assert.equal(await echo(short.host, short.getMappedPort(7008), 'wild'), 'wild');
     await assert.rejects(
       startContainer(world.runtime, { rootfs: world.rootfs, cmd: ['sleep', '1'], ports: ['127.0.0.1::7007'], ipFamily: 6 }),
       InvalidArgumentError,
