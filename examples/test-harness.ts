@@ -1,16 +1,18 @@
 /**
- * A test harness in the style of testcontainers, with no Docker daemon: each
- * test gets a throwaway container that is killed and removed when the test's
- * scope ends, even when the test fails.
+ * A test suite in the style of testcontainers, with no Docker daemon, using
+ * `dockless/testing`: each test starts a container, waits until it is ready,
+ * reaches it through its published port, and `await using` removes it when
+ * the test's scope ends, even when the test fails.
  *
  * Run: node --import tsx --test examples/test-harness.ts (as root)
  */
 import { strict as assert } from 'node:assert';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Runtime, rootfsFromHost } from '../src/index.js';
+import { NotReadyError, Runtime, rootfsFromHost } from '../src/index.js';
+import { startContainer, Wait } from '../src/testing/index.js';
 
 let base: string;
 let rootfs: string;
@@ -19,6 +21,8 @@ let runtime: Runtime;
 before(async () => {
   base = await mkdtemp(join(tmpdir(), 'dockless-harness-'));
   rootfs = (await rootfsFromHost(join(base, 'rootfs'))).path;
+  // A static busybox brings an HTTP server (`busybox httpd`) into the host-made rootfs.
+  await copyFile('/bin/busybox', join(rootfs, 'bin', 'busybox'));
   runtime = new Runtime({ root: join(base, 'data'), stateDir: join(base, 'state') });
 });
 
@@ -26,23 +30,38 @@ after(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-test('a throwaway container answers, then vanishes', async () => {
-  const { stdout, exitCode } = await runtime.output({ rootfs, cmd: ['sh', '-c', 'echo ready; cat /etc/hostname'], hostname: 'under-test' });
-  assert.deepEqual({ stdout, exitCode }, { stdout: 'ready\nunder-test\n', exitCode: 0 });
-  assert.deepEqual(await runtime.list(), []);
+test('a web server with a file copied in is ready when it answers', async () => {
+  await using web = await startContainer(runtime, {
+    rootfs,
+    cmd: ['/bin/busybox', 'httpd', '-f', '-p', '80', '-h', '/srv/www'],
+    files: [{ path: '/srv/www/index.html', content: 'hello\n' }],
+    ports: [80],
+    wait: Wait.forHttp('/', 80, { body: 'hello' }),
+  });
+  const response = await fetch(web.url(80));
+  assert.equal(await response.text(), 'hello\n');
 });
 
-test('a command run inside a running service sees its files', async () => {
-  await using service = await runtime.run({ rootfs, cmd: ['sh', '-c', 'echo up > /tmp/state; exec sleep 1000'], stdio: 'ignore' });
-  let state = '';
-  for (let i = 0; i < 100 && state === ''; i++) state = (await service.output(['cat', '/tmp/state'])).stdout;
-  assert.equal(state, 'up\n');
+test('a service is ready once it listens: read from the host, no nc in the image', async () => {
+  await using svc = await startContainer(runtime, {
+    rootfs,
+    cmd: ['/bin/busybox', 'nc', '-ll', '-p', '6379', '-e', '/bin/busybox', 'echo', '+PONG'],
+    ports: [6379],
+    wait: Wait.forListeningPorts(6379),
+  });
+  assert.ok(svc.getMappedPort(6379) > 0);
 });
 
-test('a long-running service is stopped at the end of the scope', async () => {
-  await using service = await runtime.run({ rootfs, cmd: ['sleep', '1000'] });
-  assert.equal(service.status, 'running');
-  // The init forwards SIGTERM to `sleep`, which dies of it: no need for SIGKILL.
-  const stopped = await service.stop({ timeoutMs: 5000 });
-  assert.deepEqual(stopped, { exitCode: 143, signal: 'SIGTERM', oomKilled: false });
+test('a one-shot job (a migration) runs to its end', async () => {
+  await using job = await startContainer(runtime, { rootfs, cmd: ['sh', '-c', 'echo migrated'], wait: Wait.forExit() });
+  const lines: string[] = [];
+  for await (const line of job.logs()) lines.push(line.text);
+  assert.deepEqual(lines, ['migrated\n']);
+});
+
+test('a service that never becomes ready fails with its last log lines', async () => {
+  await assert.rejects(
+    startContainer(runtime, { rootfs, cmd: ['sh', '-c', 'echo config error: no password; exec sleep 60'], wait: Wait.forLogMessage('ready'), startupTimeout: 1000 }),
+    (error: unknown) => error instanceof NotReadyError && error.logTail.includes('config error: no password'),
+  );
 });

@@ -33,6 +33,7 @@ export interface DocklessErrorOptions {
  * | `ERR_DOCKLESS_BUILD` | {@link BuildError} | a build step's command failed (a `RUN` exited non-zero) |
  * | `ERR_DOCKLESS_OUTPUT_LIMIT` | {@link OutputLimitError} | a command wrote more than the `maxBuffer` of `output()` allowed; it was killed |
  * | `ERR_DOCKLESS_UNHEALTHY` | {@link UnhealthyError} | `waitHealthy()` gave up: the container became unhealthy, stopped, or was not healthy in time |
+ * | `ERR_DOCKLESS_NOT_READY` | {@link NotReadyError} | a `dockless/testing` wait strategy gave up: the timeout passed, or the container exited first |
  * | `ERR_DOCKLESS_IO` | {@link IOError} | a filesystem operation failed for a reason none of the above names (disk full, I/O error, …) |
  *
  * The base class itself is never thrown: every error is one of the subclasses.
@@ -135,6 +136,44 @@ export class UnhealthyError extends DocklessError {
     if (details.reason !== undefined) this.reason = details.reason;
     if (details.exitCode !== undefined) this.exitCode = details.exitCode;
     if (details.output !== undefined) this.output = details.output;
+  }
+}
+
+/** Details carried by a {@link NotReadyError}. */
+export interface NotReadyErrorDetails extends DocklessErrorOptions {
+  /** Why waiting ended: the deadline passed, the container exited first, or the check itself failed for good. */
+  reason?: 'timeout' | 'exited' | 'failed';
+  /** What was waited for, e.g. `listening ports 5432/tcp`. */
+  waitedFor?: string;
+  /** The milliseconds the wait was given. */
+  timeoutMs?: number;
+  /** The last lines of the container's log (stdout and stderr, newline removed), oldest first. */
+  logTail?: readonly string[];
+}
+
+/**
+ * A wait strategy of `dockless/testing` gave up: it was not satisfied before
+ * the startup timeout, the container exited before it was, or what it checks
+ * failed for good (`Wait.forExit()` with a non-zero exit). Carries what it
+ * waited for and the last lines of the container's log, which usually say why.
+ */
+export class NotReadyError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_NOT_READY';
+  /** Why waiting ended. */
+  readonly reason?: 'timeout' | 'exited' | 'failed';
+  /** What was waited for. */
+  readonly waitedFor?: string;
+  /** The milliseconds the wait was given. */
+  readonly timeoutMs?: number;
+  /** The last lines of the container's log, oldest first. */
+  readonly logTail: readonly string[];
+
+  constructor(message: string, details: NotReadyErrorDetails = {}) {
+    super(message, details);
+    if (details.reason !== undefined) this.reason = details.reason;
+    if (details.waitedFor !== undefined) this.waitedFor = details.waitedFor;
+    if (details.timeoutMs !== undefined) this.timeoutMs = details.timeoutMs;
+    this.logTail = details.logTail ?? [];
   }
 }
 

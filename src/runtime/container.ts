@@ -342,6 +342,12 @@ export class Container implements AsyncDisposable {
     // A quick command may have ended, and been seen to, while the fifo was closing.
     if (this.#status === 'created') this.#status = 'running';
     if (this.#helper !== undefined) {
+      // A detached container's helper is unref'd: with nothing else pending, Node would exit (code 13) while this awaits its word.
+      const holdLoop = this.#record.detached === true;
+      if (holdLoop) {
+        this.#helper.child.ref();
+        (this.#helper.child.stdio[3] as unknown as { ref?: () => void } | null)?.ref?.();
+      }
       try {
         await this.#helper.next('started');
       } catch (error) {
@@ -349,6 +355,8 @@ export class Container implements AsyncDisposable {
         await this.#helper.exit;
         this.#status = 'stopped';
         throw error;
+      } finally {
+        if (holdLoop) this.#helper.unref();
       }
     }
     this.#record = { ...this.#record, started: new Date().toISOString() };

@@ -366,6 +366,7 @@ export async function waitForHealthy(
     if (left <= 0) throw new UnhealthyError(`${context}: not healthy after ${timeout}ms`, { reason: 'timeout', ...details });
     // A check still running at the deadline is left to finish (and be recorded) on its own.
     const round = Promise.all([checker.runDue().catch(() => undefined), sleep(Math.min(left, 50))]);
-    await raceAbort(Promise.race([round, sleep(left)]), signal, context);
+    // No deadline: no timer for it (Node turns a delay of Infinity into 1 ms).
+    await raceAbort(Number.isFinite(left) ? Promise.race([round, sleep(left)]) : round, signal, context);
   }
 }

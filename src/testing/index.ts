@@ -1,0 +1,27 @@
+/**
+ * `dockless/testing`: containers for tests, in the manner of testcontainers
+ * and with no daemon. `startContainer()` starts one and waits until it is
+ * ready (a {@link Wait} strategy, one deadline); the handle it returns gives
+ * the published ports' host and ports and is removed by `await using`.
+ *
+ * @example
+ * ```ts
+ * import { Runtime } from 'dockless';
+ * import { startContainer, Wait } from 'dockless/testing';
+ *
+ * await using web = await startContainer(runtime, { image: 'nginx:1', ports: [80], wait: Wait.forHttp('/', 80) });
+ * await fetch(web.url(80));
+ * ```
+ *
+ * @packageDocumentation
+ */
+
+export { startContainer, StartedContainer } from './start.js';
+export type { FileToCopy, StartContainerOptions } from './start.js';
+export type { ReuseOptions } from './reuse.js';
+export { Wait } from './wait.js';
+export type { ExitWaitOptions, HttpWaitOptions, WaitContext, WaitStrategy } from './wait.js';
+export { parseProcNet } from './proc-net.js';
+export type { ProcNetSocket } from './proc-net.js';
+export { startGroup, StartedGroup } from './group.js';
+export type { GroupService, StartGroupOptions } from './group.js';
