@@ -49,8 +49,10 @@ const NETWORK_SETUP = [
   'ip route add default via 10.77.0.254 dev dl0',
 ].join('\n');
 
-/** A /dev/net/tun that the user may open, in this mount namespace only. */
-const TUN_SETUP = ['d=$(mktemp -d)', 'mount -t tmpfs tmpfs "$d"', 'mknod -m 666 "$d/tun" c 10 200', 'mount --bind "$d/tun" /dev/net/tun'].join('\n');
+/** A /dev/net/tun of `mode`, in this mount namespace only: 666 the user may open, 600 it may not (whatever the machine's is; CI opens it to users). */
+const tunSetup = (mode: '666' | '600'): string =>
+  ['d=$(mktemp -d)', 'mount -t tmpfs tmpfs "$d"', `mknod -m ${mode} "$d/tun" c 10 200`, 'mount --bind "$d/tun" /dev/net/tun'].join('\n');
+const TUN_SETUP = tunSetup('666');
 
 interface CaseResult {
   name: string;
@@ -135,7 +137,7 @@ describe('published ports and outbound networking as a real non-root user, in a 
       `XDG_RUNTIME_DIR=${join(home, 'run')} DL_PORTS_WORK=${join(home, workDir)} DL_PORTS_HOST_IP=${HOST_IP} DL_PORTS_WAN_IP=${WAN_IP} ${extra}` +
       `${process.env.DEBUG !== undefined ? `DEBUG=${process.env.DEBUG} ` : ''}"${process.execPath}" --import tsx test/fixtures/ports-cases.ts`;
     run = await runCases(`${NETWORK_SETUP}\n${TUN_SETUP}\n${asUser('work')}`, {});
-    noTun = await runCases(`${NETWORK_SETUP}\n${asUser('work-notun', 'DL_PORTS_NO_TUN=1 ')}`, {});
+    noTun = await runCases(`${NETWORK_SETUP}\n${tunSetup('600')}\n${asUser('work-notun', 'DL_PORTS_NO_TUN=1 ')}`, {});
   });
   after(() => {
     execFileSync('userdel', ['-r', '-f', user], { stdio: 'ignore' });
