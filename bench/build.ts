@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImageStore, LayerBuilder, Runtime, importRootfs, rootfsFromHost } from '../src/index.js';
-import { dropPageCache, imageBenchParent } from './common.js';
+import { dropCaches, imageBenchParent } from './common.js';
 
 const ITERATIONS = /^\d+$/.test(process.argv[2] ?? '') ? Number(process.argv[2]) : 3;
 const FILES = 1000;
@@ -84,7 +84,7 @@ try {
     const runtime = new Runtime({ root: join(dir, 'data'), stateDir: join(dir, 'state'), store });
     await importRootfs(store, rootfs.path, { tag: 'bench-base' });
     await store.snapshot('bench-base');
-    dropPageCache();
+    dropCaches();
     let t = performance.now();
     const cold = await LayerBuilder.fromDockerfile(store, { context, runtime, tag: 'bench-app' });
     ours.cold.push(performance.now() - t);
@@ -96,7 +96,7 @@ try {
       ours.cached.push(performance.now() - t);
       if (cached.digest !== cold.digest || cached.builtSteps !== 2) throw new Error('the rebuild was not fully cached');
     }
-    dropPageCache();
+    dropCaches();
     t = performance.now();
     await LayerBuilder.fromDockerfile(store, { context, runtime, tag: 'bench-app' });
     ours.cachedCold.push(performance.now() - t);
@@ -116,9 +116,9 @@ try {
       const image = execFileSync('buildah', [...flags, 'images', '-q']).toString().trim().split('\n')[0]!;
       run(['tag', image, 'docker.io/library/bench-base:latest']);
       const bud = ['bud', '--quiet', '--network', 'none', '--pull=never', '-f', join(context, 'Dockerfile')];
-      dropPageCache();
+      dropCaches();
       bah.coldNoLayers.push(run([...bud, '-t', 'bench-nolayers', context]));
-      dropPageCache();
+      dropCaches();
       bah.cold.push(run([...bud, '--layers', '-t', 'bench-app', context]));
       bah.cached.push(run([...bud, '--layers', '-t', 'bench-app', context]));
       await rm(storage, { recursive: true, force: true }).catch(() => undefined);

@@ -198,28 +198,13 @@ export async function runcBundle(
 // ---------------------------------------------------------------- disk runs (image benches)
 
 /**
- * Where the image benches (unpack, pull, build, memory) work: `--dir`, else
- * `/dev/shm` with `--shm`, else `/var/tmp`, a disk, where users meet the
- * figures. Also says whether the page cache can be dropped before each timed
- * run (as root only), and prints why not when it cannot.
+ * Where the image benches (unpack, pull, build, memory) work ({@link benchParent}),
+ * and whether the page cache can be dropped before each timed run
+ * ({@link dropCaches}, which says once why not when it cannot).
  */
 export async function imageBenchParent(): Promise<{ parent: string; onDisk: boolean; canDrop: boolean }> {
-  const parent = arg('--dir') ?? (process.argv.includes('--shm') ? '/dev/shm' : '/var/tmp');
-  const fsType = spawnSync('stat', ['-f', '-c', '%T', parent], { encoding: 'utf8' }).stdout.trim();
-  const canDrop = process.getuid?.() === 0;
-  if (!canDrop) console.log('page cache: not dropped before timed runs (needs root); figures are warm-cache');
-  return { parent, onDisk: fsType !== 'tmpfs', canDrop };
-}
-
-/** `sync; echo 3 > /proc/sys/vm/drop_caches` when root: a timed run then meets a cold cache, as a user's first pull or build does. */
-export function dropPageCache(): void {
-  spawnSync('sync');
-  if (process.getuid?.() !== 0) return;
-  try {
-    execFileSync('sh', ['-c', 'echo 3 > /proc/sys/vm/drop_caches']);
-  } catch {
-    // not allowed (a container without /proc/sys write access): the run is warm, as said at start
-  }
+  const { dir, kind } = await benchParent();
+  return { parent: dir, onDisk: kind === 'disk', canDrop: dropCaches() };
 }
 
 /** `ours / peer` as text, with the verdict against `target`. */
@@ -236,6 +221,8 @@ export function timeV(cmd: string, args: string[], options: { cwd?: string } = {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr.slice(-2000)}`);
   const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
   return { ms, maxRssKiB: m ? Number(m[1]) : NaN };
+}
+
 // ---------------------------------------------------------------- where and how benches run
 
 /**

@@ -24,7 +24,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRegistry } from '../test/fixtures/registry.js';
-import { dropPageCache, imageBenchParent, timeV } from './common.js';
+import { dropCaches, imageBenchParent, timeV } from './common.js';
 import { ensureImages, layoutOf } from './unpack.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -83,17 +83,17 @@ async function main(): Promise<void> {
       execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layoutOf(image)}:${image}`, `docker://${ref}`]);
       const dir = path.join(work, `pull-${image}`);
       await fs.mkdir(dir);
-      dropPageCache();
+      dropCaches();
       const ours = nodeScript(
         `const { ImageStore } = await import(process.env.DIST); const store = await ImageStore.open({ root: process.env.ROOT }); await store.pull(process.env.REF);`,
         { ROOT: path.join(dir, 'store'), REF: ref },
       );
-      dropPageCache();
+      dropCaches();
       // podman refuses a runroot longer than 50 characters.
       const runroot = await fs.mkdtemp('/tmp/dlm-');
       const podmanRoot = ['--root', path.join(dir, 'podman'), '--runroot', runroot, '--storage-driver', 'overlay'];
       const podman = timeV('podman', [...podmanRoot, 'pull', '--quiet', '--tls-verify=false', `docker://${ref}`]);
-      dropPageCache();
+      dropCaches();
       const skopeo = timeV('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${dir}/layout:bench`]);
       const umoci = timeV('umoci', ['raw', 'unpack', '--image', `${dir}/layout:bench`, `${dir}/rootfs`]);
       spawnSync('podman', [...podmanRoot, 'system', 'reset', '--force'], { stdio: 'ignore' });
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
       `const d = await import(process.env.DIST); const store = await d.ImageStore.open({ root: process.env.ROOT }); const rootfs = await d.rootfsFromHost(process.env.ROOTFS); await d.importRootfs(store, rootfs.path, { tag: 'bench-base' }); await store.snapshot('bench-base');`,
       { ROOT: store, ROOTFS: path.join(base, 'rootfs') },
     );
-    dropPageCache();
+    dropCaches();
     const ours = nodeScript(
       `const d = await import(process.env.DIST); const store = await d.ImageStore.open({ root: process.env.ROOT }); const runtime = new d.Runtime({ root: process.env.DATA, stateDir: process.env.STATE, store }); await d.LayerBuilder.fromDockerfile(store, { context: process.env.CONTEXT, runtime, tag: 'bench-app' });`,
       { ROOT: store, DATA: path.join(base, 'data'), STATE: path.join(base, 'state'), CONTEXT: context },
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
     execFileSync('buildah', [...flags, 'pull', '--quiet', `oci:${store}:docker.io/library/bench-base:latest`], { stdio: 'ignore' });
     const id = execFileSync('buildah', [...flags, 'images', '-q']).toString().trim().split('\n')[0]!;
     execFileSync('buildah', [...flags, 'tag', id, 'docker.io/library/bench-base:latest']);
-    dropPageCache();
+    dropCaches();
     const buildah = timeV('buildah', [...flags, 'bud', '--quiet', '--layers', '--network', 'none', '--pull=never', '-t', 'bench-app', '-f', path.join(context, 'Dockerfile'), context]);
     spawnSync('buildah', [...flags, 'rm', '--all'], { stdio: 'ignore' });
     spawnSync('buildah', [...flags, 'rmi', '--all', '--force'], { stdio: 'ignore' });

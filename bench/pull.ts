@@ -21,7 +21,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ImageStore } from '../src/index.js';
 import { startRegistry } from '../test/fixtures/registry.js';
-import { arg, dropPageCache, imageBenchParent, layerTotals, median, ratioLine } from './common.js';
+import { arg, dropCaches, imageBenchParent, layerTotals, median, ratioLine } from './common.js';
 import { ensureImages, layoutOf } from './unpack.js';
 
 const execFileAsync = promisify(execFile);
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
       const peer: Array<{ skopeo: number; umoci: number }> = [];
       const runOurs = async (): Promise<void> => {
         const dir = await fs.mkdtemp(path.join(work, 'ours-'));
-        dropPageCache();
+        dropCaches();
         const start = performance.now();
         const store = await ImageStore.open({ root: path.join(dir, 'store') });
         await store.pull(ref, { concurrency });
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
       };
       const runPeer = async (): Promise<void> => {
         const dir = await fs.mkdtemp(path.join(work, 'peer-'));
-        dropPageCache();
+        dropCaches();
         const start = performance.now();
         await execFileAsync('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${dir}/layout:bench`]);
         const copied = performance.now();

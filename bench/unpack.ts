@@ -32,7 +32,7 @@ import { unpackLayer } from '../src/layer/index.js';
 import {
   arg,
   binaryBody,
-  dropPageCache,
+  dropCaches,
   gzipLayer,
   imageBenchParent,
   layerTotals,
@@ -326,7 +326,7 @@ async function main(): Promise<void> {
         const order = r % 2 === 0 ? contestants : [...contestants].reverse();
         for (const c of order) {
           const dir = await fs.mkdtemp(path.join(work, 'run-'));
-          dropPageCache();
+          dropCaches();
           const start = performance.now();
           const view = await c.run(image, layers, dir);
           times.get(c.name)!.push(performance.now() - start);
