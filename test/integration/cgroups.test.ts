@@ -59,7 +59,7 @@ describe('cgroups', { skip }, () => {
     for (const launch of ['run', 'create'] as const) {
       const original = world.runtime[launch].bind(world.runtime);
       world.runtime[launch] = async (...args: Parameters<typeof original>) => {
-        const c = await original(...args);
+        const c = (await Reflect.apply(original, undefined, args)) as Awaited<ReturnType<typeof original>>;
         ids.add(c.id);
         return c;
       };

@@ -27,7 +27,7 @@ interface TarEntry {
 async function gzTar(entries: TarEntry[]): Promise<{ gz: Buffer; diffId: `sha256:${string}` }> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
+  pack.on('data', (c: unknown) => void chunks.push(c as Buffer));
   const ended = new Promise<void>((resolve, reject) => {
     pack.on('end', resolve);
     pack.on('error', reject);

@@ -9,7 +9,7 @@ import { execArgBytes, execArgLimit, MAX_ARG_STRLEN, ownStackLimit, shown } from
 import { spawnHelper } from '../../src/helper/spawn.js';
 import { Runtime } from '../../src/runtime/runtime.js';
 import type { ContainerSpec } from '../../src/runtime/spec.js';
-import type { ImageStore } from '../../src/store/image-store.js';
+import type { ImageStore } from '../../src/image-store.js';
 
 let base: string;
 let rootfs: string;

@@ -83,7 +83,7 @@ describe('OCI layout import: one pass, blobs linked', () => {
   it('does not unpack the layers of an index entry for another platform', async () => {
     const out = await layout();
     const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: Array<Record<string, unknown>> };
-    const entry = { ...index.manifests[0]!, platform: { os: 'linux', architecture: 's390x' } };
+    const entry: Record<string, unknown> = { ...index.manifests[0]!, platform: { os: 'linux', architecture: 's390x' } };
     delete entry['annotations'];
     const nested = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [entry] }));
     const hex = createHash('sha256').update(nested).digest('hex');
