@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { chown, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
-import { AlreadyExistsError, DocklessError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
+import { AlreadyExistsError, DocklessError, InvalidArgumentError, InvalidStateError, IOError, NotFoundError, PermissionError, UnavailableError } from '../errors.js';
 import { sealedHelperPath, shown, spawnHelper } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
@@ -81,6 +81,20 @@ import { planIo } from './io-plan.js';
 import { resolveLogOptions, type LogOptions } from './logs.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import type { NetworkAttacher, NetworkAttachment } from './network-attach.js';
+import {
+  cloneSpec,
+  collectSnapshots,
+  ContainerSnapshot,
+  dropHold,
+  freezeUpper,
+  holdForClone,
+  processStateSupport,
+  sameLowers,
+  sharedBindTargets,
+  snapshotLayers,
+  type CloneOptions,
+  type ContainerSnapshotOptions,
+} from './snapshot.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -112,6 +126,9 @@ export class Runtime implements AsyncDisposable {
   readonly #helperPath: string | undefined;
   readonly #store: ImageStore | undefined;
   readonly #owned = new Map<string, Container>();
+  /** The specs owned containers were launched with: what their snapshots' clones start from. */
+  readonly #specs = new Map<string, ContainerSpec>();
+  readonly #snapshots = new Set<ContainerSnapshot>();
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
   readonly #userns: UsernsSetting | undefined;
@@ -240,7 +257,7 @@ export class Runtime implements AsyncDisposable {
     }
   }
 
-  async #launch(spec: ContainerSpec, start: boolean, signal: AbortSignal | undefined): Promise<Container> {
+  async #launch(spec: ContainerSpec, start: boolean, signal: AbortSignal | undefined, snapshot?: string): Promise<Container> {
     throwIfAborted(signal, `${start ? 'run' : 'create'} container`);
     validateSpec(spec);
     validateResources(spec.resources);
@@ -279,6 +296,18 @@ export class Runtime implements AsyncDisposable {
     const id = randomBytes(32).toString('hex');
     const short = id.slice(0, 12);
     context = `${context} ${short}`;
+    let held = false;
+    if (snapshot !== undefined) {
+      const template = await holdForClone(this.root, this.stateDir, snapshot, id, context);
+      held = true;
+      try {
+        checkCloneRoot(template, snapshotLayers(this.root, template.lowers), source.lowers, userns, context);
+      } catch (error) {
+        await dropHold(this.root, snapshot, `clone-${id}`, this.#helperPath);
+        throw error;
+      }
+      source.lowers = [join(this.root, 'templates', snapshot, 'layer'), ...template.lowers];
+    }
     const hostname = nsPlan.hostname ?? spec.hostname ?? short;
     const proc = effectiveProcess(spec, source.config, hostname);
     checkProcessStrings(proc);
@@ -503,6 +532,7 @@ export class Runtime implements AsyncDisposable {
         ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
       });
       this.#owned.set(id, container);
+      this.#specs.set(id, spec);
       cleanup = false;
       debug('%s %s pid %d', short, start ? 'started' : 'created', pid);
       return container;
@@ -519,6 +549,7 @@ export class Runtime implements AsyncDisposable {
           leasing?.then((lease) => lease.release(), () => undefined).catch(() => undefined),
           forwarder?.kill(),
         ]);
+        if (held) await dropHold(this.root, snapshot!, `clone-${id}`, this.#helperPath).catch(() => undefined);
         for (const r of undone) if (r.status === 'rejected') debug('%s cleanup after a failed launch: %s', short, String(r.reason));
         if (announced) await appendEvent(this.stateDir, { action: 'remove', id, attributes: spec.name !== undefined ? { name: spec.name } : {} });
       }
@@ -527,6 +558,13 @@ export class Runtime implements AsyncDisposable {
 
   async #forget(container: Container): Promise<void> {
     this.#owned.delete(container.id);
+    this.#specs.delete(container.id);
+    const config = await readJson<ContainerConfigRecord>(this.pathsOf(container.id).config).catch(() => undefined);
+    for (const snapshot of snapshotLayers(this.root, config?.process.lowers ?? [])) {
+      await dropHold(this.root, snapshot, `clone-${container.id}`, this.#helperPath).catch((error: unknown) => {
+        debug('%s remove: snapshot %s: %s', container.id.slice(0, 12), snapshot.slice(0, 12), String(error));
+      });
+    }
     if (container.info().image !== undefined && this.#store !== undefined) {
       await this.#store.releaseLease(leaseId(container.id)).catch(() => false);
     }
@@ -623,6 +661,8 @@ export class Runtime implements AsyncDisposable {
       helperPath: this.#helperPath,
     });
     await pruneNames(this.stateDir);
+    const snapshots = await collectSnapshots(this.root, this.#helperPath);
+    if (snapshots.length > 0) debug('prune: removed snapshots %o', snapshots);
     const pods = await prunePods(this.stateDir);
     if (pods.length > 0) debug('prune: removed pods %o', pods);
     await this.#networks?.prune();
@@ -633,16 +673,99 @@ export class Runtime implements AsyncDisposable {
   /**
    * Kills and removes every container this runtime created that is not
    * detached and not removed yet; detached containers, and containers of other
-   * processes found with {@link Runtime.get}, are left as they are. For
+   * processes found with {@link Runtime.get}, are left as they are; snapshots
+   * it made are released. For
    * `await using runtime = new Runtime()`.
    */
   async [Symbol.asyncDispose](): Promise<void> {
     const results = await Promise.allSettled(
       [...this.#owned.values()].filter((c) => !c.info().detached).map((c) => c.remove({ force: true })),
     );
+    // After the clones: a snapshot's layer goes with its last hold.
+    results.push(...(await Promise.allSettled([...this.#snapshots].map((s) => s.release()))));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length === 1) throw failed[0]!.reason;
     if (failed.length > 1) throw new AggregateError(failed.map((r) => r.reason as unknown), `dispose runtime: ${failed.length} containers could not be removed`);
+  }
+
+  /**
+   * Freezes a container's filesystem as a snapshot that clones start from
+   * ("warm once, fork many"): a running container is stopped first (its stop
+   * signal, SIGKILL after `stopTimeoutMs`), then its upper directory, all it
+   * wrote, becomes a read-only layer in place: renamed, not copied, not
+   * committed. Each clone mounts it under its own upper dir, so a clone starts
+   * in the time its command takes to start. The template keeps showing its
+   * files (the layer is now its lower); removing it, or releasing the
+   * snapshot, while clones exist keeps the layer until the last is removed.
+   *
+   * What is not in the upper directory is not in the snapshot: tmpfs mounts
+   * start empty in clones; read-only bind mounts are shared; writable bind
+   * mounts are refused unless `shareBindMounts` (every clone would write the
+   * same host directory).
+   *
+   * @throws {@link InvalidArgumentError} when the container was not launched by this runtime and `options.spec` is not given.
+   * @throws {@link InvalidStateError} when the container was removed, or has writable bind mounts and `shareBindMounts` is not set.
+   * @throws {@link UnavailableError} with `processState: true`: CRIU cannot checkpoint here (the message says why).
+   * @example
+   * ```ts
+   * const db = await runtime.run({ rootfs, cmd: ['redis-server'] });
+   * // … load the fixture data …
+   * await using tpl = await runtime.snapshot(db);
+   * await using a = await runtime.clone(tpl);
+   * ```
+   */
+  async snapshot(ref: Container | string, options: ContainerSnapshotOptions = {}): Promise<ContainerSnapshot> {
+    const container = typeof ref === 'string' ? await this.get(ref) : ref;
+    const context = `snapshot container ${container.id.slice(0, 12)}`;
+    const spec = options.spec ?? this.#specs.get(container.id);
+    if (spec === undefined) throw new InvalidArgumentError(`${context}: not launched by this runtime; pass the spec it was launched with (options.spec)`);
+    if (options.processState === true) {
+      const why = processStateSupport() ?? 'restoring a checkpoint into a clone is not implemented';
+      throw new UnavailableError(`${context}: process state cannot be cloned: ${why}`);
+    }
+    const shared = sharedBindTargets(spec);
+    if (shared.length > 0 && options.shareBindMounts !== true) {
+      throw new InvalidStateError(
+        `${context}: writable bind mount${shared.length > 1 ? 's' : ''} ${shared.map((t) => `\`${t}\``).join(', ')} would be shared by every clone (a host directory is not part of the snapshot); give clones their own mounts, or pass { shareBindMounts: true }`,
+      );
+    }
+    if (container.status === 'removed') throw new InvalidStateError(`${context}: container was removed`);
+    if (container.status !== 'stopped') await container.stop(options.stopTimeoutMs !== undefined ? { timeoutMs: options.stopTimeoutMs } : {});
+    const paths = this.pathsOf(container.id);
+    const [record, config] = await Promise.all([readJson<ContainerRecord>(paths.record), readJson<ContainerConfigRecord>(paths.config)]);
+    if (record === undefined) throw new InvalidStateError(`${context}: container was removed`);
+    const lowers = config?.process.lowers ?? [record.rootfs];
+    const frozen = await freezeUpper(this.root, this.stateDir, paths, { id: container.id, lowers, userns: record.userns }, context);
+    const template: ContainerSpec = { ...spec };
+    delete template.name;
+    const handle: ContainerSnapshot = new ContainerSnapshot({
+      id: frozen.id,
+      layer: frozen.layer,
+      container: container.id,
+      spec: template,
+      clone: (overrides, cloneOptions) => this.clone(frozen.id, cloneSpec(template, overrides, `clone snapshot ${frozen.id.slice(0, 12)}`), cloneOptions),
+      release: async () => {
+        this.#snapshots.delete(handle);
+        await dropHold(this.root, frozen.id, frozen.hold, this.#helperPath);
+      },
+    });
+    this.#snapshots.add(handle);
+    return handle;
+  }
+
+  /**
+   * A new container from a snapshot: `spec` as for {@link Runtime.run}, its
+   * root the snapshot's template's root with the snapshot's layer on top
+   * (`snapshot.clone()` fills `spec` in from the template's). Its writes go to
+   * its own upper dir; no other clone nor the template sees them.
+   *
+   * @throws {@link NotFoundError} when the snapshot no longer exists.
+   * @throws {@link InvalidArgumentError} when `spec`'s root or user namespace is not the template's.
+   * @throws what {@link Runtime.run} throws.
+   */
+  clone(snapshot: ContainerSnapshot | string, spec: ContainerSpec, options: CloneOptions = {}): Promise<Container> {
+    const id = typeof snapshot === 'string' ? snapshot : snapshot.id;
+    return this.#launch(spec, options.start !== false, options.signal, id);
   }
 
   /** What `Namespace.create()` needs of the runtime: its helper, the user namespace of a rootless pod, and its outbound helper choice. @internal */
@@ -699,4 +822,24 @@ function stopAndLabels(spec: ContainerSpec, config: ContainerSource['config']): 
 
 function leaseId(containerId: string): string {
   return `container-${containerId}`;
+}
+
+/** Checks that a clone's root is its snapshot's template's: the same lower dirs and id maps. */
+function checkCloneRoot(
+  template: { lowers: string[]; userns?: { uidMap: unknown; gidMap: unknown; rootless: boolean } },
+  layers: readonly string[],
+  lowers: readonly string[],
+  userns: UsernsPlan | undefined,
+  context: string,
+): void {
+  // A template that was itself a clone has snapshot layers above its root.
+  const root = template.lowers.slice(layers.length);
+  if (!sameLowers(root, lowers)) {
+    throw new InvalidArgumentError(`${context}: the clone's root is not its template's (\`${lowers[0]}\` instead of \`${root[0]}\`): an image tag moved, or the spec names another root`);
+  }
+  const mine = userns !== undefined ? JSON.stringify([userns.uidMap, userns.gidMap, userns.rootless]) : undefined;
+  const theirs = template.userns !== undefined ? JSON.stringify([template.userns.uidMap, template.userns.gidMap, template.userns.rootless]) : undefined;
+  if (mine !== theirs) {
+    throw new InvalidArgumentError(`${context}: the clone's user namespace maps are not its template's: the snapshot's files would have the wrong owners`);
+  }
 }

@@ -1,0 +1,57 @@
+// Warm once, fork many: snapshots of a prepared container and copy-on-write
+// clones of it, as root (the rootless run of the same cases is in
+// rootless.test.ts), and process-state clones where CRIU can checkpoint.
+import { strict as assert } from 'node:assert';
+import { existsSync } from 'node:fs';
+import { readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { processStateSupport, UnavailableError } from '../../src/index.js';
+import { CLONE_CASES } from '../fixtures/clone-cases.js';
+import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
+
+const why = cannotRun();
+if (why !== undefined) console.log(`# skipped clone: ${why}`);
+
+describe('snapshots and clones (root)', { skip: why }, () => {
+  let world: World;
+  before(async () => {
+    world = await makeWorld();
+  });
+  after(async () => world?.dispose());
+
+  for (const c of CLONE_CASES) {
+    it(c.name, async () => {
+      await c.run(world.runtime, world.rootfs);
+      assert.deepEqual(await world.runtime.list(), [], 'the case leaves no container');
+    });
+  }
+
+  it("a snapshot whose handle is gone goes with its template's removal", async () => {
+    const tpl = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '1000'] });
+    const snapshot = await world.runtime.snapshot(tpl);
+    const dir = join(world.runtime.root, 'templates', snapshot.id);
+    // As a handle of a process that died would be: its hold file gone, nothing else holding.
+    for (const name of await readdir(join(dir, 'holds'))) if (name.startsWith('handle-')) await unlink(join(dir, 'holds', name));
+    assert.ok(existsSync(dir));
+    await tpl.remove();
+    assert.equal(existsSync(dir), false, "the template's removal was its last hold");
+    await world.runtime.prune();
+  });
+
+  it('processState: true clones the running processes with CRIU, or says exactly why it cannot', async () => {
+    const tpl = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '1000'] });
+    try {
+      const reason = processStateSupport();
+      if (reason !== undefined) console.log(`# process-state clones unavailable here: ${reason}`);
+      await assert.rejects(world.runtime.snapshot(tpl, { processState: true }), (error: unknown) => {
+        assert.ok(error instanceof UnavailableError, String(error));
+        assert.match(error.message, reason !== undefined ? /process state cannot be cloned: criu/ : /not implemented/);
+        return true;
+      });
+      assert.equal(tpl.status, 'running', 'nothing was stopped');
+    } finally {
+      await tpl.remove({ force: true });
+    }
+  });
+});
