@@ -16,8 +16,8 @@
  * @packageDocumentation
  */
 
-export { startContainer, StartedContainer } from './start.js';
-export type { FileToCopy, StartContainerOptions } from './start.js';
+export { startContainer, StartedContainer, PreparedContainer } from './start.js';
+export type { CloneContainerOptions, FileToCopy, StartContainerOptions } from './start.js';
 export type { ReuseOptions } from './reuse.js';
 export { Wait } from './wait.js';
 export type { ExitWaitOptions, HttpWaitOptions, WaitContext, WaitStrategy } from './wait.js';
