@@ -2,6 +2,7 @@
 // clones of it, as root (the rootless run of the same cases is in
 // rootless.test.ts), and process-state clones where CRIU can checkpoint.
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -37,6 +38,30 @@ describe('snapshots and clones (root)', { skip: why }, () => {
     await tpl.remove();
     assert.equal(existsSync(dir), false, "the template's removal was its last hold");
     await world.runtime.prune();
+  });
+
+  it("SIGKILL of the process that made a snapshot and its clone leaves nothing after prune: the clone dies, then the layer goes", async () => {
+    // No reaper: the clone dies with its owner, and its record, then the snapshot with no live hold, go at the next prune.
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'fixtures', 'clone-child.ts'), world.runtime.root, world.runtime.stateDir, world.rootfs], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    for await (const chunk of child.stdout!) {
+      out += (chunk as Buffer).toString();
+      if (out.includes('\n')) break;
+    }
+    const made = JSON.parse(out) as { snapshot: string; layer: string; clone: string; template: string };
+    assert.ok(existsSync(made.layer));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    const clone = await world.runtime.get(made.clone);
+    await clone.wait();
+    assert.ok(existsSync(made.layer), 'the dead clone and the stopped template still hold the layer until pruned');
+    await world.runtime.prune();
+    assert.equal(existsSync(made.layer), false);
+    assert.deepEqual(await readdir(join(world.runtime.root, 'templates')).then((names) => names.filter((n) => !n.startsWith('.'))), []);
+    assert.deepEqual(await world.runtime.list(), []);
   });
 
   it('processState: true clones the running processes with CRIU, or says exactly why it cannot', async () => {
