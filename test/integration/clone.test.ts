@@ -4,10 +4,10 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, unlink } from 'node:fs/promises';
+import { mkdir, readdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { processStateSupport, UnavailableError } from '../../src/index.js';
+import { ImageStore, importRootfs, InvalidArgumentError, processStateSupport, Runtime, UnavailableError } from '../../src/index.js';
 import { CLONE_CASES } from '../fixtures/clone-cases.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
@@ -27,6 +27,32 @@ describe('snapshots and clones (root)', { skip: why }, () => {
       assert.deepEqual(await world.runtime.list(), [], 'the case leaves no container');
     });
   }
+
+  it("a clone of an image's container holds the image's snapshots, and a moved tag is refused rather than mixed", async () => {
+    const store = await ImageStore.open({ root: join(world.base, 'store') });
+    await using runtime = new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir, store });
+    await importRootfs(store, world.rootfs, { tag: 'clone-base:1' });
+    const tpl = await runtime.run({ image: 'clone-base:1', cmd: ['sleep', '1000'] });
+    assert.equal((await tpl.output(['sh', '-c', 'echo from-image-template > /state'])).exitCode, 0);
+    await using snapshot = await runtime.snapshot(tpl);
+    await using a = await snapshot.clone();
+    assert.equal((await a.output(['cat', '/state'])).stdout, 'from-image-template\n');
+    assert.ok((await store.leases()).some((l) => l.id === `container-${a.id}`), "the clone leases the image's snapshots");
+    // The tag now names another image: the layer belongs over the old one's layers only.
+    const other = join(world.base, 'other-rootfs');
+    await mkdir(join(other, 'etc'), { recursive: true });
+    await writeFile(join(other, 'etc', 'other'), 'other\n');
+    await importRootfs(store, other, { tag: 'clone-base:1' });
+    const before = await readdir(join(runtime.root, 'templates', snapshot.id, 'holds'));
+    await assert.rejects(snapshot.clone(), (error: unknown) => {
+      assert.ok(error instanceof InvalidArgumentError, String(error));
+      assert.match(error.message, /not its template's/);
+      return true;
+    });
+    assert.deepEqual(await readdir(join(runtime.root, 'templates', snapshot.id, 'holds')), before, 'the refused clone left no hold');
+    await a.remove({ force: true });
+    await tpl.remove();
+  });
 
   it("a snapshot whose handle is gone goes with its template's removal", async () => {
     const tpl = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '1000'] });
