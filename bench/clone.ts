@@ -123,10 +123,12 @@ try {
   const cacheDropped = dropCaches();
   const byMigration: number[] = [];
   const byClone: number[] = [];
+  const startOnly: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     t = performance.now();
     {
       await using db = await initialised.clone();
+      startOnly.push(performance.now() - t);
       await migrate(db);
       byMigration.push(performance.now() - t);
       await check(db);
@@ -143,6 +145,7 @@ try {
   console.log(`runs: ${RUNS}, alternating; re-migration ${byMigration.map((x) => x.toFixed(0)).join(' ')} ms; clone ${byClone.map((x) => x.toFixed(0)).join(' ')} ms`);
   rows.push(
     compare('fresh migrated PostgreSQL: clone of the migrated snapshot (median)', c.median, 'ms', { name: 're-migration', value: m.median }, { target: '≤ 0.25× re-migration' }),
+    compare('  the same clone beside a PostgreSQL start with no schema', c.median, 'ms', { name: 'start only', value: latencyStats(startOnly).median }),
   );
   await first[Symbol.asyncDispose]();
   await migrating[Symbol.asyncDispose]();
