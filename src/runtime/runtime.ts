@@ -803,6 +803,12 @@ export class Runtime implements AsyncDisposable {
     return hostInfo(this.root, this.stateDir, this.#helperPath);
   }
 
+  /** The snapshots a container runs on (a clone's, or a template's own), top-most first; for commit. @internal */
+  async snapshotsOf(id: string): Promise<string[]> {
+    const config = await readJson<ContainerConfigRecord>(this.pathsOf(id).config).catch(() => undefined);
+    return snapshotLayers(this.root, config?.process.lowers ?? []);
+  }
+
   /** The paths of a container; for tests and tools. @internal */
   pathsOf(id: string): ContainerPaths {
     return containerPaths(this.root, this.stateDir, id);

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ImageStore, importRootfs, InvalidArgumentError, processStateSupport, Runtime, UnavailableError } from '../../src/index.js';
+import { commitContainer, ImageStore, importRootfs, InvalidArgumentError, InvalidStateError, processStateSupport, Runtime, UnavailableError } from '../../src/index.js';
 import { CLONE_CASES } from '../fixtures/clone-cases.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
@@ -28,7 +28,7 @@ describe('snapshots and clones (root)', { skip: why }, () => {
     });
   }
 
-  it("a clone of an image's container holds the image's snapshots, and a moved tag is refused rather than mixed", async () => {
+  it("a clone of an image's container leases the image, a commit of it is refused (it would lose the snapshot's files), and a moved tag is refused rather than mixed", async () => {
     const store = await ImageStore.open({ root: join(world.base, 'store') });
     await using runtime = new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir, store });
     await importRootfs(store, world.rootfs, { tag: 'clone-base:1' });
@@ -38,6 +38,12 @@ describe('snapshots and clones (root)', { skip: why }, () => {
     await using a = await snapshot.clone();
     assert.equal((await a.output(['cat', '/state'])).stdout, 'from-image-template\n');
     assert.ok((await store.leases()).some((l) => l.id === `container-${a.id}`), "the clone leases the image's snapshots");
+    // Its upper dir lacks the snapshot's files: a commit of it alone would be an image without /state.
+    await assert.rejects(commitContainer(store, runtime, a, { tag: 'clone-commit:1' }), (error: unknown) => {
+      assert.ok(error instanceof InvalidStateError, String(error));
+      assert.match(error.message, /runs on snapshot/);
+      return true;
+    });
     // The tag now names another image: the layer belongs over the old one's layers only.
     const other = join(world.base, 'other-rootfs');
     await mkdir(join(other, 'etc'), { recursive: true });
