@@ -60,6 +60,22 @@ describe('snapshots and clones (root)', { skip: why }, () => {
     await tpl.remove();
   });
 
+  it('four clones started at once each get their own upper dir over the one layer, and all four holds go with them', async () => {
+    const tpl = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '1000'] });
+    assert.equal((await tpl.output(['sh', '-c', 'echo 0 > /n'])).exitCode, 0);
+    const snapshot = await world.runtime.snapshot(tpl);
+    const clones = await Promise.all([1, 2, 3, 4].map(() => snapshot.clone({ cmd: ['sleep', '1000'] })));
+    await Promise.all(clones.map((c, i) => c.output(['sh', '-c', `echo ${i + 1} > /n`])));
+    assert.deepEqual(await Promise.all(clones.map(async (c) => (await c.output(['cat', '/n'])).stdout)), ['1\n', '2\n', '3\n', '4\n']);
+    const holds = join(world.runtime.root, 'templates', snapshot.id, 'holds');
+    assert.equal((await readdir(holds)).filter((n) => n.startsWith('clone-')).length, 5, 'four clones and the template');
+    await Promise.all(clones.map((c) => c.remove({ force: true })));
+    await tpl.remove();
+    assert.ok(existsSync(snapshot.layer), 'the handle still holds it');
+    await snapshot.release();
+    assert.equal(existsSync(snapshot.layer), false);
+  });
+
   it("a snapshot whose handle is gone goes with its template's removal", async () => {
     const tpl = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '1000'] });
     const snapshot = await world.runtime.snapshot(tpl);
