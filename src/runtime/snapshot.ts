@@ -243,6 +243,7 @@ export async function freezeUpper(
   try {
     await rename(paths.upper, sp.layer);
   } catch (cause) {
+    await unlink(join(sp.holds, `clone-${template.id}.json`)).catch(() => undefined);
     await dropHold(root, id, hold, undefined).catch(() => undefined);
     throw new InvalidStateError(`${context}: rename \`${paths.upper}\`: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { cause });
   }
