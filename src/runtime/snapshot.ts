@@ -22,7 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { access, chmod, chown, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
-import { InvalidArgumentError, InvalidStateError, NotFoundError, UnavailableError } from '../errors.js';
+import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
 import { withLock } from '../store/index.js';
 import { isErrno, isProcessAlive, ownerToken, selfStartTime } from '../util/index.js';
 import type { Container } from './container.js';
