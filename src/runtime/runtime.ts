@@ -3,7 +3,8 @@
  * listing and prune. Past ~600 lines: the launch is one ordered transaction
  * (directories, name, network, cgroups, files, helper, records) whose undo
  * must see every step it undoes; the policy of each step lives in its own
- * module (network-mode.ts, security.ts, cgroups/, userns.ts, records.ts).
+ * module (network-mode.ts, security.ts, cgroups/, userns.ts, records.ts,
+ * snapshot.ts).
  *
  * @module
  */
@@ -11,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { chown, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
-import { AlreadyExistsError, DocklessError, InvalidArgumentError, InvalidStateError, IOError, NotFoundError, PermissionError, UnavailableError } from '../errors.js';
+import { AlreadyExistsError, DocklessError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
 import { sealedHelperPath, shown, spawnHelper } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
@@ -82,15 +83,13 @@ import { resolveLogOptions, type LogOptions } from './logs.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import type { NetworkAttacher, NetworkAttachment } from './network-attach.js';
 import {
+  checkCloneRoot,
   cloneSpec,
   collectSnapshots,
   ContainerSnapshot,
   dropHold,
-  freezeUpper,
+  freezeContainer,
   holdForClone,
-  processStateSupport,
-  sameLowers,
-  sharedBindTargets,
   snapshotLayers,
   type CloneOptions,
   type ContainerSnapshotOptions,
@@ -716,27 +715,9 @@ export class Runtime implements AsyncDisposable {
    */
   async snapshot(ref: Container | string, options: ContainerSnapshotOptions = {}): Promise<ContainerSnapshot> {
     const container = typeof ref === 'string' ? await this.get(ref) : ref;
-    const context = `snapshot container ${container.id.slice(0, 12)}`;
     const spec = options.spec ?? this.#specs.get(container.id);
-    if (spec === undefined) throw new InvalidArgumentError(`${context}: not launched by this runtime; pass the spec it was launched with (options.spec)`);
-    if (options.processState === true) {
-      const why = processStateSupport() ?? 'restoring a checkpoint into a clone is not implemented';
-      throw new UnavailableError(`${context}: process state cannot be cloned: ${why}`);
-    }
-    const shared = sharedBindTargets(spec);
-    if (shared.length > 0 && options.shareBindMounts !== true) {
-      throw new InvalidStateError(
-        `${context}: writable bind mount${shared.length > 1 ? 's' : ''} ${shared.map((t) => `\`${t}\``).join(', ')} would be shared by every clone (a host directory is not part of the snapshot); give clones their own mounts, or pass { shareBindMounts: true }`,
-      );
-    }
-    if (container.status === 'removed') throw new InvalidStateError(`${context}: container was removed`);
-    if (container.status !== 'stopped') await container.stop(options.stopTimeoutMs !== undefined ? { timeoutMs: options.stopTimeoutMs } : {});
-    const paths = this.pathsOf(container.id);
-    const [record, config] = await Promise.all([readJson<ContainerRecord>(paths.record), readJson<ContainerConfigRecord>(paths.config)]);
-    if (record === undefined) throw new InvalidStateError(`${context}: container was removed`);
-    const lowers = config?.process.lowers ?? [record.rootfs];
-    const frozen = await freezeUpper(this.root, this.stateDir, paths, { id: container.id, lowers, userns: record.userns }, context);
-    const template: ContainerSpec = { ...spec };
+    const frozen = await freezeContainer(container, spec, this.pathsOf(container.id), options, { root: this.root, stateDir: this.stateDir });
+    const template: ContainerSpec = { ...spec! };
     delete template.name;
     const handle: ContainerSnapshot = new ContainerSnapshot({
       id: frozen.id,
@@ -828,24 +809,4 @@ function stopAndLabels(spec: ContainerSpec, config: ContainerSource['config']): 
 
 function leaseId(containerId: string): string {
   return `container-${containerId}`;
-}
-
-/** Checks that a clone's root is its snapshot's template's: the same lower dirs and id maps. */
-function checkCloneRoot(
-  template: { lowers: string[]; userns?: { uidMap: unknown; gidMap: unknown; rootless: boolean } },
-  layers: readonly string[],
-  lowers: readonly string[],
-  userns: UsernsPlan | undefined,
-  context: string,
-): void {
-  // A template that was itself a clone has snapshot layers above its root.
-  const root = template.lowers.slice(layers.length);
-  if (!sameLowers(root, lowers)) {
-    throw new InvalidArgumentError(`${context}: the clone's root is not its template's (\`${lowers[0]}\` instead of \`${root[0]}\`): an image tag moved, or the spec names another root`);
-  }
-  const mine = userns !== undefined ? JSON.stringify([userns.uidMap, userns.gidMap, userns.rootless]) : undefined;
-  const theirs = template.userns !== undefined ? JSON.stringify([template.userns.uidMap, template.userns.gidMap, template.userns.rootless]) : undefined;
-  if (mine !== theirs) {
-    throw new InvalidArgumentError(`${context}: the clone's user namespace maps are not its template's: the snapshot's files would have the wrong owners`);
-  }
 }

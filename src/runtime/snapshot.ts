@@ -22,14 +22,14 @@ import { randomBytes } from 'node:crypto';
 import { access, chmod, chown, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
-import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
+import { InvalidArgumentError, InvalidStateError, NotFoundError, UnavailableError } from '../errors.js';
 import { withLock } from '../store/index.js';
 import { isErrno, isProcessAlive, ownerToken, selfStartTime } from '../util/index.js';
 import type { Container } from './container.js';
 import type { LaunchOptions } from './options.js';
 import type { ContainerSpec } from './spec.js';
-import { readJson, writeJsonAtomic, type ContainerConfigRecord, type ContainerPaths } from './state.js';
-import { removeContainerDir, type UsernsRecord } from './userns.js';
+import { readJson, writeJsonAtomic, type ContainerConfigRecord, type ContainerPaths, type ContainerRecord } from './state.js';
+import { removeContainerDir, type UsernsPlan, type UsernsRecord } from './userns.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -371,4 +371,55 @@ export function cloneSpec(template: ContainerSpec, overrides: Partial<ContainerS
 /** Whether two lists of lower dirs are the same. */
 export function sameLowers(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * Stops a container that is not stopped yet and freezes its upper dir (see
+ * {@link freezeUpper}), after the checks that a snapshot of it makes sense.
+ */
+export async function freezeContainer(
+  container: Container,
+  spec: ContainerSpec | undefined,
+  paths: ContainerPaths,
+  options: ContainerSnapshotOptions,
+  dirs: { root: string; stateDir: string },
+): Promise<{ id: string; layer: string; hold: string }> {
+  const context = `snapshot container ${container.id.slice(0, 12)}`;
+  if (spec === undefined) throw new InvalidArgumentError(`${context}: not launched by this runtime; pass the spec it was launched with (options.spec)`);
+  if (options.processState === true) {
+    const why = processStateSupport() ?? 'restoring a checkpoint into a clone is not implemented';
+    throw new UnavailableError(`${context}: process state cannot be cloned: ${why}`);
+  }
+  const shared = sharedBindTargets(spec);
+  if (shared.length > 0 && options.shareBindMounts !== true) {
+    throw new InvalidStateError(
+      `${context}: writable bind mount${shared.length > 1 ? 's' : ''} ${shared.map((t) => `\`${t}\``).join(', ')} would be shared by every clone (a host directory is not part of the snapshot); give clones their own mounts, or pass { shareBindMounts: true }`,
+    );
+  }
+  if (container.status === 'removed') throw new InvalidStateError(`${context}: container was removed`);
+  if (container.status !== 'stopped') await container.stop(options.stopTimeoutMs !== undefined ? { timeoutMs: options.stopTimeoutMs } : {});
+  const [record, config] = await Promise.all([readJson<ContainerRecord>(paths.record), readJson<ContainerConfigRecord>(paths.config)]);
+  if (record === undefined) throw new InvalidStateError(`${context}: container was removed`);
+  const lowers = config?.process.lowers ?? [record.rootfs];
+  return freezeUpper(dirs.root, dirs.stateDir, paths, { id: container.id, lowers, userns: record.userns }, context);
+}
+
+/** Checks that a clone's root is its snapshot's template's: the same lower dirs and id maps. */
+export function checkCloneRoot(
+  template: { lowers: string[]; userns?: { uidMap: unknown; gidMap: unknown; rootless: boolean } },
+  layers: readonly string[],
+  lowers: readonly string[],
+  userns: UsernsPlan | undefined,
+  context: string,
+): void {
+  // A template that was itself a clone has snapshot layers above its root.
+  const root = template.lowers.slice(layers.length);
+  if (!sameLowers(root, lowers)) {
+    throw new InvalidArgumentError(`${context}: the clone's root is not its template's (\`${lowers[0]}\` instead of \`${root[0]}\`): an image tag moved, or the spec names another root`);
+  }
+  const mine = userns !== undefined ? JSON.stringify([userns.uidMap, userns.gidMap, userns.rootless]) : undefined;
+  const theirs = template.userns !== undefined ? JSON.stringify([template.userns.uidMap, template.userns.gidMap, template.userns.rootless]) : undefined;
+  if (mine !== theirs) {
+    throw new InvalidArgumentError(`${context}: the clone's user namespace maps are not its template's: the snapshot's files would have the wrong owners`);
+  }
 }
