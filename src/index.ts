@@ -53,6 +53,8 @@ export {
   // Logs, TTY, attach.
   Attachment,
   ContainerLogReader,
+  ContainerSnapshot,
+  processStateSupport,
   DEFAULT_LOG_OPTIONS,
   DEFAULT_OUTPUT_BUFFER,
   DEFAULT_TERMINAL_SIZE,
@@ -67,6 +69,8 @@ export {
 } from './runtime/index.js';
 export type {
   BindMount,
+  CloneOptions,
+  ContainerSnapshotOptions,
   ContainerInfo,
   ContainerChange,
   ContainerInspect,

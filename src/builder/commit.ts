@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
 import { type ContainerConfig, type Digest, type ImageConfig, isDigest, parseReference } from '../oci/index.js';
 import { MergedView, sourceDateEpochFromEnv } from '../layer/index.js';
 import { type Container, ownerInContainer, type Runtime } from '../runtime/index.js';
@@ -57,6 +57,7 @@ export interface CommitResult {
  * @returns the new image's digest, and its normalised reference when tagged.
  * @throws {InvalidArgumentError} when the container was made from a rootfs directory, not an image, or `tag` is malformed.
  * @throws {NotFoundError} when the container, or its image, is gone.
+ * @throws {InvalidStateError} when the container runs on a snapshot (a clone, or a template after `runtime.snapshot()`).
  * @example
  * ```ts
  * const c = await runtime.run({ image: 'base:1', cmd: ['sh', '-c', 'echo hi > /greeting'] });
@@ -67,6 +68,13 @@ export interface CommitResult {
 export async function commitContainer(store: ImageStore, runtime: Runtime, container: Container | string, options: CommitOptions = {}): Promise<CommitResult> {
   const tag = options.tag;
   const resolved = typeof container === 'string' ? await runtime.get(container) : container;
+  const snapshots = await runtime.snapshotsOf(resolved.id);
+  if (snapshots.length > 0) {
+    // Its upper dir holds only what it wrote since; the snapshot's files are in a layer the image does not have.
+    throw new InvalidStateError(
+      `commit container ${resolved.id.slice(0, 12)}: it runs on snapshot ${snapshots[0]!.slice(0, 12)} (a clone, or a snapshot's template); committing it is not supported: commit the template before its snapshot`,
+    );
+  }
   return commitResolved(store, resolved, runtime.pathsOf(resolved.id).upper, tag, options);
 }
 

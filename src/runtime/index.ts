@@ -10,6 +10,8 @@ export { Runtime } from './runtime.js';
 export type { LaunchOptions, RootlessOutbound, RuntimeOptions } from './runtime.js';
 export type { RuntimeInfo } from './host-info.js';
 export { Container } from './container.js';
+export { ContainerSnapshot, processStateSupport } from './snapshot.js';
+export type { CloneOptions, ContainerSnapshotOptions } from './snapshot.js';
 export type { ExecOutputOptions } from './container.js';
 export { ExecProcess } from './exec.js';
 export type { ExecExit, ExecOptions } from './exec.js';

@@ -3,7 +3,8 @@
  * listing and prune. Past ~600 lines: the launch is one ordered transaction
  * (directories, name, network, cgroups, files, helper, records) whose undo
  * must see every step it undoes; the policy of each step lives in its own
- * module (network-mode.ts, security.ts, cgroups/, userns.ts, records.ts).
+ * module (network-mode.ts, security.ts, cgroups/, userns.ts, records.ts,
+ * snapshot.ts).
  *
  * @module
  */
@@ -81,6 +82,18 @@ import { planIo } from './io-plan.js';
 import { resolveLogOptions, type LogOptions } from './logs.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import type { NetworkAttacher, NetworkAttachment } from './network-attach.js';
+import {
+  checkCloneRoot,
+  cloneSpec,
+  collectSnapshots,
+  ContainerSnapshot,
+  dropHold,
+  freezeContainer,
+  holdForClone,
+  snapshotLayers,
+  type CloneOptions,
+  type ContainerSnapshotOptions,
+} from './snapshot.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -112,6 +125,9 @@ export class Runtime implements AsyncDisposable {
   readonly #helperPath: string | undefined;
   readonly #store: ImageStore | undefined;
   readonly #owned = new Map<string, Container>();
+  /** The specs owned containers were launched with: what their snapshots' clones start from. */
+  readonly #specs = new Map<string, ContainerSpec>();
+  readonly #snapshots = new Set<ContainerSnapshot>();
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
   readonly #userns: UsernsSetting | undefined;
@@ -240,7 +256,7 @@ export class Runtime implements AsyncDisposable {
     }
   }
 
-  async #launch(spec: ContainerSpec, start: boolean, signal: AbortSignal | undefined): Promise<Container> {
+  async #launch(spec: ContainerSpec, start: boolean, signal: AbortSignal | undefined, snapshot?: string): Promise<Container> {
     throwIfAborted(signal, `${start ? 'run' : 'create'} container`);
     validateSpec(spec);
     validateResources(spec.resources);
@@ -279,6 +295,18 @@ export class Runtime implements AsyncDisposable {
     const id = randomBytes(32).toString('hex');
     const short = id.slice(0, 12);
     context = `${context} ${short}`;
+    let held = false;
+    if (snapshot !== undefined) {
+      const template = await holdForClone(this.root, this.stateDir, snapshot, id, context);
+      held = true;
+      try {
+        checkCloneRoot(template, snapshotLayers(this.root, template.lowers), source.lowers, userns, context);
+      } catch (error) {
+        await dropHold(this.root, snapshot, `clone-${id}`, this.#helperPath);
+        throw error;
+      }
+      source.lowers = [join(this.root, 'templates', snapshot, 'layer'), ...template.lowers];
+    }
     const hostname = nsPlan.hostname ?? spec.hostname ?? short;
     const proc = effectiveProcess(spec, source.config, hostname);
     checkProcessStrings(proc);
@@ -503,6 +531,7 @@ export class Runtime implements AsyncDisposable {
         ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
       });
       this.#owned.set(id, container);
+      this.#specs.set(id, spec);
       cleanup = false;
       debug('%s %s pid %d', short, start ? 'started' : 'created', pid);
       return container;
@@ -519,6 +548,7 @@ export class Runtime implements AsyncDisposable {
           leasing?.then((lease) => lease.release(), () => undefined).catch(() => undefined),
           forwarder?.kill(),
         ]);
+        if (held) await dropHold(this.root, snapshot!, `clone-${id}`, this.#helperPath).catch(() => undefined);
         for (const r of undone) if (r.status === 'rejected') debug('%s cleanup after a failed launch: %s', short, String(r.reason));
         if (announced) await appendEvent(this.stateDir, { action: 'remove', id, attributes: spec.name !== undefined ? { name: spec.name } : {} });
       }
@@ -527,6 +557,13 @@ export class Runtime implements AsyncDisposable {
 
   async #forget(container: Container): Promise<void> {
     this.#owned.delete(container.id);
+    this.#specs.delete(container.id);
+    const config = await readJson<ContainerConfigRecord>(this.pathsOf(container.id).config).catch(() => undefined);
+    for (const snapshot of snapshotLayers(this.root, config?.process.lowers ?? [])) {
+      await dropHold(this.root, snapshot, `clone-${container.id}`, this.#helperPath).catch((error: unknown) => {
+        debug('%s remove: snapshot %s: %s', container.id.slice(0, 12), snapshot.slice(0, 12), String(error));
+      });
+    }
     if (container.info().image !== undefined && this.#store !== undefined) {
       await this.#store.releaseLease(leaseId(container.id)).catch(() => false);
     }
@@ -623,6 +660,8 @@ export class Runtime implements AsyncDisposable {
       helperPath: this.#helperPath,
     });
     await pruneNames(this.stateDir);
+    const snapshots = await collectSnapshots(this.root, this.#helperPath);
+    if (snapshots.length > 0) debug('prune: removed snapshots %o', snapshots);
     const pods = await prunePods(this.stateDir);
     if (pods.length > 0) debug('prune: removed pods %o', pods);
     await this.#networks?.prune();
@@ -633,16 +672,81 @@ export class Runtime implements AsyncDisposable {
   /**
    * Kills and removes every container this runtime created that is not
    * detached and not removed yet; detached containers, and containers of other
-   * processes found with {@link Runtime.get}, are left as they are. For
+   * processes found with {@link Runtime.get}, are left as they are; snapshots
+   * it made are released. For
    * `await using runtime = new Runtime()`.
    */
   async [Symbol.asyncDispose](): Promise<void> {
     const results = await Promise.allSettled(
       [...this.#owned.values()].filter((c) => !c.info().detached).map((c) => c.remove({ force: true })),
     );
+    // After the clones: a snapshot's layer goes with its last hold.
+    results.push(...(await Promise.allSettled([...this.#snapshots].map((s) => s.release()))));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length === 1) throw failed[0]!.reason;
     if (failed.length > 1) throw new AggregateError(failed.map((r) => r.reason as unknown), `dispose runtime: ${failed.length} containers could not be removed`);
+  }
+
+  /**
+   * Freezes a container's filesystem as a snapshot that clones start from
+   * ("warm once, fork many"): a running container is stopped first (its stop
+   * signal, SIGKILL after `stopTimeoutMs`), then its upper directory, all it
+   * wrote, becomes a read-only layer in place: renamed, not copied, not
+   * committed. Each clone mounts it under its own upper dir, so a clone starts
+   * in the time its command takes to start. The template keeps showing its
+   * files (the layer is now its lower); removing it, or releasing the
+   * snapshot, while clones exist keeps the layer until the last is removed.
+   *
+   * What is not in the upper directory is not in the snapshot: tmpfs mounts
+   * start empty in clones; read-only bind mounts are shared; writable bind
+   * mounts are refused unless `shareBindMounts` (every clone would write the
+   * same host directory).
+   *
+   * @throws {@link InvalidArgumentError} when the container was not launched by this runtime and `options.spec` is not given.
+   * @throws {@link InvalidStateError} when the container was removed, or has writable bind mounts and `shareBindMounts` is not set.
+   * @throws {@link UnavailableError} with `processState: true`: CRIU cannot checkpoint here (the message says why).
+   * @example
+   * ```ts
+   * const db = await runtime.run({ rootfs, cmd: ['redis-server'] });
+   * // … load the fixture data …
+   * await using tpl = await runtime.snapshot(db);
+   * await using a = await runtime.clone(tpl);
+   * ```
+   */
+  async snapshot(ref: Container | string, options: ContainerSnapshotOptions = {}): Promise<ContainerSnapshot> {
+    const container = typeof ref === 'string' ? await this.get(ref) : ref;
+    const spec = options.spec ?? this.#specs.get(container.id);
+    const frozen = await freezeContainer(container, spec, this.pathsOf(container.id), options, { root: this.root, stateDir: this.stateDir });
+    const template: ContainerSpec = { ...spec! };
+    delete template.name;
+    const handle: ContainerSnapshot = new ContainerSnapshot({
+      id: frozen.id,
+      layer: frozen.layer,
+      container: container.id,
+      spec: template,
+      clone: (overrides, cloneOptions) => this.clone(frozen.id, cloneSpec(template, overrides, `clone snapshot ${frozen.id.slice(0, 12)}`), cloneOptions),
+      release: async () => {
+        this.#snapshots.delete(handle);
+        await dropHold(this.root, frozen.id, frozen.hold, this.#helperPath);
+      },
+    });
+    this.#snapshots.add(handle);
+    return handle;
+  }
+
+  /**
+   * A new container from a snapshot: `spec` as for {@link Runtime.run}, its
+   * root the snapshot's template's root with the snapshot's layer on top
+   * (`snapshot.clone()` fills `spec` in from the template's). Its writes go to
+   * its own upper dir; no other clone nor the template sees them.
+   *
+   * @throws {@link NotFoundError} when the snapshot no longer exists.
+   * @throws {@link InvalidArgumentError} when `spec`'s root or user namespace is not the template's.
+   * @throws what {@link Runtime.run} throws.
+   */
+  clone(snapshot: ContainerSnapshot | string, spec: ContainerSpec, options: CloneOptions = {}): Promise<Container> {
+    const id = typeof snapshot === 'string' ? snapshot : snapshot.id;
+    return this.#launch(spec, options.start !== false, options.signal, id);
   }
 
   /** What `Namespace.create()` needs of the runtime: its helper, the user namespace of a rootless pod, and its outbound helper choice. @internal */
@@ -678,6 +782,12 @@ export class Runtime implements AsyncDisposable {
    */
   info(): Promise<RuntimeInfo> {
     return hostInfo(this.root, this.stateDir, this.#helperPath);
+  }
+
+  /** The snapshots a container runs on (a clone's, or a template's own), top-most first; for commit. @internal */
+  async snapshotsOf(id: string): Promise<string[]> {
+    const config = await readJson<ContainerConfigRecord>(this.pathsOf(id).config).catch(() => undefined);
+    return snapshotLayers(this.root, config?.process.lowers ?? []);
   }
 
   /** The paths of a container; for tests and tools. @internal */

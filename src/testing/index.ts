@@ -11,13 +11,19 @@
  *
  * await using web = await startContainer(runtime, { image: 'nginx:1', ports: [80], wait: Wait.forHttp('/', 80) });
  * await fetch(web.url(80));
+ *
+ * // Warm once, fork many: migrate once, then one copy-on-write clone per test.
+ * const db = await startContainer(runtime, { rootfs, cmd: ['postgres', '-D', '/data'], wait: Wait.forLogMessage('ready to accept') });
+ * await db.exec(['psql', '-f', '/migrations.sql']);
+ * await using prepared = await db.snapshot();
+ * await using mine = await prepared.clone(); // migrated; its writes are its own
  * ```
  *
  * @packageDocumentation
  */
 
-export { startContainer, StartedContainer } from './start.js';
-export type { FileToCopy, StartContainerOptions } from './start.js';
+export { startContainer, StartedContainer, PreparedContainer } from './start.js';
+export type { CloneContainerOptions, FileToCopy, StartContainerOptions } from './start.js';
 export type { ReuseOptions } from './reuse.js';
 export { Wait } from './wait.js';
 export type { ExitWaitOptions, HttpWaitOptions, WaitContext, WaitStrategy } from './wait.js';

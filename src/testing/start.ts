@@ -17,7 +17,6 @@ import {
   InvalidArgumentError,
   InvalidStateError,
   NotFoundError,
-  NotReadyError,
   parsePortSpec,
   type CommitOptions,
   type CommitResult,
@@ -42,9 +41,12 @@ import {
   type Runtime,
   type StopOptions,
   type ExitStatus,
+  type ContainerSnapshot,
+  type ContainerSnapshotOptions,
 } from '../index.js';
+import { waitReady } from './ready.js';
 import { addUser, markReady, readyContainer, release, reuseDir, reuseKey, withLock, type ReuseOptions } from './reuse.js';
-import { parsePortKey, Wait, type WaitContext, type WaitStrategy } from './wait.js';
+import { parsePortKey, Wait, type WaitStrategy } from './wait.js';
 
 /** A file put into the container before it starts: given as content, or copied from the host. */
 export interface FileToCopy {
@@ -254,17 +256,6 @@ async function copyMakingParents(container: Container, staging: string, path: st
   }
 }
 
-/** The last `lines` lines of the container's log, newline removed. */
-async function logTail(container: Container, lines: number): Promise<string[]> {
-  const out: string[] = [];
-  try {
-    for await (const line of container.logs({ tail: lines, signal: AbortSignal.timeout(2000) })) out.push(line.text.replace(/\r?\n$/, ''));
-  } catch {
-    // The tail is a courtesy to the reader of the error: an unreadable log leaves it short.
-  }
-  return out;
-}
-
 /**
  * A started container, as {@link startContainer} gives it: where its ports
  * are, commands and files in it, its log, and `await using` to remove it.
@@ -281,13 +272,39 @@ export class StartedContainer implements AsyncDisposable {
 
   readonly #runtime: Runtime;
   readonly #release: (() => Promise<void>) | undefined;
+  readonly #readiness: Readiness | undefined;
 
   /** @internal */
-  constructor(runtime: Runtime, container: Container, host: string, release?: () => Promise<void>) {
+  constructor(runtime: Runtime, container: Container, host: string, release?: () => Promise<void>, readiness?: Readiness) {
     this.#runtime = runtime;
     this.container = container;
     this.host = host;
     this.#release = release;
+    this.#readiness = readiness;
+  }
+
+  /**
+   * Freezes the container as it is now (stopped first: its stop signal, so a
+   * database shuts down cleanly) into a {@link PreparedContainer} whose
+   * `clone()` gives each test its own copy-on-write container started from
+   * this state, waited for as this one was. Migrate and load data once, then
+   * clone per test: see `runtime.snapshot()`.
+   *
+   * @throws `InvalidStateError` (from `dockless`) for a shared (`reuse`) container, and as `runtime.snapshot()` does.
+   * @example
+   * ```ts
+   * const db = await startContainer(runtime, { rootfs, cmd: ['redis-server'], ports: [6379] });
+   * await db.exec(['redis-cli', 'set', 'k', 'v']);
+   * await using prepared = await db.snapshot();
+   * await using mine = await prepared.clone(); // has k, and its writes are its own
+   * ```
+   */
+  async snapshot(options: ContainerSnapshotOptions = {}): Promise<PreparedContainer> {
+    if (this.#release !== undefined || this.#readiness === undefined) {
+      throw new InvalidStateError(`snapshot container ${this.id.slice(0, 12)}: a shared (reuse) container belongs to every worker; start one of this test's own to prepare`);
+    }
+    const snapshot = await this.#runtime.snapshot(this.container, options);
+    return new PreparedContainer(this.#runtime, snapshot, this.host, this.#readiness);
   }
 
   /** The container's id. */
@@ -369,6 +386,78 @@ export class StartedContainer implements AsyncDisposable {
   }
 }
 
+/** How a started container was waited for: what its clones are waited for with. */
+interface Readiness {
+  strategy: WaitStrategy | undefined;
+  timeoutMs: number;
+  tailLines: number;
+}
+
+/** Options of {@link PreparedContainer.clone}. */
+export interface CloneContainerOptions {
+  /** Fields of the container spec that differ from the prepared container's (`cmd`, `env`, `mounts`, …; not its root). @default {} */
+  spec?: Partial<ContainerSpec>;
+  /** When the clone counts as started. @default the prepared container's wait strategy */
+  wait?: WaitStrategy;
+  /** Milliseconds the wait may take. @default the prepared container's `startupTimeout` */
+  startupTimeout?: number;
+}
+
+/**
+ * A container frozen once it was prepared (started, migrated, loaded with
+ * data), made by {@link StartedContainer.snapshot}: each `clone()` is a new
+ * container whose files start as the prepared one's were, written
+ * copy-on-write to its own upper dir, so a test gets the prepared state in
+ * the time the service takes to start. `await using` releases it; clones
+ * still running keep what they need.
+ */
+export class PreparedContainer implements AsyncDisposable {
+  /** The snapshot under the clones; see `runtime.snapshot()`. */
+  readonly snapshot: ContainerSnapshot;
+  readonly #runtime: Runtime;
+  readonly #host: string;
+  readonly #readiness: Readiness;
+
+  /** @internal */
+  constructor(runtime: Runtime, snapshot: ContainerSnapshot, host: string, readiness: Readiness) {
+    this.#runtime = runtime;
+    this.snapshot = snapshot;
+    this.#host = host;
+    this.#readiness = readiness;
+  }
+
+  /**
+   * A new container started from the prepared state and waited for as the
+   * prepared one was (its wait strategy and timeout, unless given).
+   *
+   * @throws `NotReadyError` (from `dockless`) as `startContainer` does; the clone is removed first.
+   * @throws `InvalidStateError` (from `dockless`) when the prepared container was released.
+   */
+  async clone(options: CloneContainerOptions = {}): Promise<StartedContainer> {
+    const container = await this.snapshot.clone(options.spec ?? {});
+    try {
+      const readiness = { ...this.#readiness, ...(options.wait !== undefined ? { strategy: options.wait } : {}), ...(options.startupTimeout !== undefined ? { timeoutMs: options.startupTimeout } : {}) };
+      const started = new StartedContainer(this.#runtime, container, this.#host, undefined, readiness);
+      const strategy = readiness.strategy ?? (container.ports().length > 0 ? Wait.forListeningPorts() : undefined);
+      if (strategy !== undefined) await waitReady(started, strategy, readiness.timeoutMs, readiness.tailLines);
+      return started;
+    } catch (error) {
+      await container.remove({ force: true }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Lets go of the prepared state: no new clones; see `ContainerSnapshot.release`. */
+  release(): Promise<void> {
+    return this.snapshot.release();
+  }
+
+  /** Releases it; for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release();
+  }
+}
+
 /**
  * Creates a container, copies `files` into it, starts it and waits until
  * `wait` is satisfied, within `startupTimeout`. On any failure the container
@@ -439,64 +528,13 @@ async function startOwned(runtime: Runtime, options: StartContainerOptions, spec
   try {
     await copyFiles(container, options.files ?? []);
     await container.start();
-    const started = new StartedContainer(runtime, container, LOOPBACK[family]);
+    const readiness: Readiness = { strategy: options.wait, timeoutMs, tailLines: options.logTailLines ?? 50 };
+    const started = new StartedContainer(runtime, container, LOOPBACK[family], undefined, readiness);
     const strategy = options.wait ?? (container.ports().length > 0 ? Wait.forListeningPorts() : undefined);
-    if (strategy !== undefined) await waitReady(started, strategy, timeoutMs, options.logTailLines ?? 50);
+    if (strategy !== undefined) await waitReady(started, strategy, timeoutMs, readiness.tailLines);
     return started;
   } catch (error) {
     await container.remove({ force: true }).catch(() => undefined);
     throw error;
-  }
-}
-
-async function waitReady(started: StartedContainer, strategy: WaitStrategy, timeoutMs: number, tailLines: number): Promise<void> {
-  const { container } = started;
-  const deadline = new AbortController();
-  let why: 'timeout' | 'exited' | undefined;
-  const timer = setTimeout(() => {
-    why ??= 'timeout';
-    deadline.abort();
-  }, timeoutMs);
-  // Polled rather than awaited: a pending `wait()` holds the event loop open for as long as the container runs.
-  const exitWatch = strategy.expectsExit
-    ? undefined
-    : setInterval(() => {
-        if (container.status !== 'running' && container.status !== 'paused') {
-          why ??= 'exited';
-          deadline.abort();
-        }
-      }, 50);
-  const context: WaitContext = {
-    container,
-    host: started.host,
-    ports: container.ports(),
-    getMappedPort: (port) => started.getMappedPort(port),
-    signal: deadline.signal,
-  };
-  try {
-    await strategy.waitUntilReady(context);
-  } catch (error) {
-    const reason = why ?? (error instanceof NotReadyError ? (error.reason ?? 'failed') : 'failed');
-    const exit = reason === 'exited' ? await container.wait().catch(() => undefined) : undefined;
-    const message =
-      reason === 'timeout'
-        ? `not ready after ${timeoutMs} ms`
-        : reason === 'exited'
-          ? `container exited${exit !== undefined ? ` with code ${exit.exitCode}` : ''} before it was ready`
-          : error instanceof Error ? error.message : String(error);
-    const tail = await logTail(container, tailLines);
-    // The last few lines go in the message too: a test runner shows the message, not always the fields.
-    const shown = tail.length > 0 ? `; last log lines:\n${tail.slice(-5).map((l) => `  ${l}`).join('\n')}` : '';
-    throw new NotReadyError(`start container ${container.id.slice(0, 12)}: wait for ${strategy.description}: ${message}${shown}`, {
-      reason,
-      waitedFor: strategy.description,
-      timeoutMs,
-      logTail: tail,
-      cause: error,
-    });
-  } finally {
-    clearTimeout(timer);
-    if (exitWatch !== undefined) clearInterval(exitWatch);
-    deadline.abort();
   }
 }

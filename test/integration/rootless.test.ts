@@ -86,6 +86,7 @@ describe('rootless: the core cases as a real non-root user', { skip: skipRootles
         DL_ROOTLESS_WORK: work,
         ...(process.env.DEBUG !== undefined ? { DEBUG: process.env.DEBUG } : {}),
         ...(process.env.DOCKLESS_HELPER !== undefined ? { DOCKLESS_HELPER: process.env.DOCKLESS_HELPER } : {}),
+        ...(process.env.DL_ROOTLESS_CASES !== undefined ? { DL_ROOTLESS_CASES: process.env.DL_ROOTLESS_CASES } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
