@@ -124,6 +124,7 @@ export type {
   SeccompValue,
   StdioMode,
   StopOptions,
+  RestartOptions,
   TmpfsMount,
   UsernsSetting,
   WaitOptions,

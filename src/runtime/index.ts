@@ -15,7 +15,7 @@ export { ExecProcess } from './exec.js';
 export type { ExecExit, ExecOptions } from './exec.js';
 export { DEFAULT_MAX_BUFFER } from './output.js';
 export type { OutputOptions, OutputResult } from './output.js';
-export type { ContainerInfo, ContainerLogs, ContainerStatus, ExitStatus, RemoveOptions, StopOptions, WaitHealthyOptions, WaitOptions } from './container.js';
+export type { ContainerInfo, ContainerLogs, ContainerStatus, ExitStatus, RemoveOptions, RestartOptions, StopOptions, WaitHealthyOptions, WaitOptions } from './container.js';
 export type { ContainerEvent, ContainerEventAction, ContainerEventAttributes, EventFilters, EventsOptions } from './events.js';
 export type { HealthcheckSpec, HealthLogEntry, HealthStatus, InspectHealth } from './health.js';
 export type { RestartPolicy } from './restart.js';

@@ -18,7 +18,7 @@ import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } 
 import { cgroupfsPlan } from './cgroups/mounts.js';
 import { hostInfo, type RuntimeInfo } from './host-info.js';
 import { planCgroups, validateCgroupParent, validateResources } from './cgroups/policy.js';
-import { Container, containerNotFound, type ContainerInfo } from './container.js';
+import { Container, containerNotFound, type ContainerInfo, type ContainerInit } from './container.js';
 import {
   DEFAULT_DEVICES,
   DEFAULT_DEV_SYMLINKS,
@@ -72,6 +72,7 @@ import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type Outp
 import { hostsFile, resolvConf } from './etc-files.js';
 import { containerSource, type ContainerSource } from './source.js';
 import { configRecord } from './records.js';
+import { launchRecord, relaunch } from './relaunch.js';
 import { healthPlan } from './health.js';
 import { restartArgs, restartPlan } from './restart.js';
 import { announceLaunch, appendEvent, readEvents, shimEvents, type ContainerEvent, type EventsOptions } from './events.js';
@@ -472,6 +473,7 @@ export class Runtime implements AsyncDisposable {
         steps = [
           // Owner-only: it holds the environment.
           writeJsonAtomic(paths.config, configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart }), 0o600),
+          writeJsonAtomic(paths.launch, launchRecord(plan, cgroupPlan, publish, nsPlan.holders), 0o600),
           writeJsonAtomic(paths.record, record),
           helper.next(start ? 'started' : 'created'),
           leasing,
@@ -501,6 +503,7 @@ export class Runtime implements AsyncDisposable {
         status: start ? 'running' : 'created',
         onRemove: async (c) => this.#forget(c),
         ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+        relaunch: this.#relauncher,
       });
       this.#owned.set(id, container);
       cleanup = false;
@@ -524,6 +527,13 @@ export class Runtime implements AsyncDisposable {
       }
     }
   }
+
+  readonly #relauncher: NonNullable<ContainerInit['relaunch']> = async (container, record, paths, context) => {
+    const started = await relaunch(record, paths, { helperPath: this.#helperPath, ownerStart: this.#ownerStart }, context);
+    // It now dies with this process, so this runtime's disposal removes it.
+    if (!record.detached) this.#owned.set(container.id, container);
+    return started;
+  };
 
   async #forget(container: Container): Promise<void> {
     this.#owned.delete(container.id);
@@ -552,9 +562,14 @@ export class Runtime implements AsyncDisposable {
       }
     }
     const owned = this.#owned.get(id);
-    if (owned !== undefined) return owned;
+    if (owned !== undefined && owned.status !== 'stopped') return owned;
     const paths = containerPaths(this.root, this.stateDir, id);
     const record = await readJson<ContainerRecord>(paths.record);
+    if (owned !== undefined) {
+      // Another process may have restarted it since: then it is that process's.
+      if (record === undefined || record.pid === owned.pid) return owned;
+      this.#owned.delete(id);
+    }
     if (record === undefined) throw containerNotFound(ref);
     return new Container({
       record,
@@ -562,6 +577,7 @@ export class Runtime implements AsyncDisposable {
       status: record.started !== undefined ? 'running' : 'created',
       onRemove: async (c) => this.#forget(c),
       ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+      relaunch: this.#relauncher,
     });
   }
 
