@@ -15,7 +15,6 @@ import {
   commitContainer,
   LayerBuilder,
   InvalidArgumentError,
-  InvalidStateError,
   NotFoundError,
   NotReadyError,
   parsePortSpec,
@@ -41,6 +40,7 @@ import {
   type PublishedPort,
   type Runtime,
   type StopOptions,
+  type RestartOptions,
   type ExitStatus,
 } from '../index.js';
 import { addUser, markReady, readyContainer, release, reuseDir, reuseKey, withLock, type ReuseOptions } from './reuse.js';
@@ -281,13 +281,15 @@ export class StartedContainer implements AsyncDisposable {
 
   readonly #runtime: Runtime;
   readonly #release: (() => Promise<void>) | undefined;
+  #ready: ReadyCheck | undefined;
 
   /** @internal */
-  constructor(runtime: Runtime, container: Container, host: string, release?: () => Promise<void>) {
+  constructor(runtime: Runtime, container: Container, host: string, release?: () => Promise<void>, ready?: ReadyCheck) {
     this.#runtime = runtime;
     this.container = container;
     this.host = host;
     this.#release = release;
+    this.#ready = ready;
   }
 
   /** The container's id. */
@@ -353,13 +355,18 @@ export class StartedContainer implements AsyncDisposable {
   }
 
   /**
-   * Not available yet: the library has no restart of a container in place
-   * (same id, same written files), and a new container would not be one.
+   * Restarts the container in place (see `Container.restart`: same id, files
+   * it wrote, published ports), then waits again with the wait strategy it
+   * was started with, under the same `startupTimeout`. A log-line wait counts
+   * the lines of earlier runs too: ask for the nth occurrence to wait for a
+   * line of the new run.
    *
-   * @throws `InvalidStateError` (from `dockless`) always.
+   * @throws `NotReadyError` (from `dockless`) when the wait times out or the container exits first.
+   * @throws what `Container.restart` throws.
    */
-  async restart(): Promise<never> {
-    throw new InvalidStateError(`restart container ${this.id.slice(0, 12)}: dockless cannot restart a container in place yet; start a new one`);
+  async restart(options: RestartOptions = {}): Promise<void> {
+    await this.container.restart(options);
+    if (this.#ready !== undefined) await waitReady(this, this.#ready.strategy, this.#ready.timeoutMs, this.#ready.tailLines);
   }
 
   /** Kills and removes the container and everything it wrote; a shared one (`reuse`) only when this was its last user. */
@@ -439,14 +446,22 @@ async function startOwned(runtime: Runtime, options: StartContainerOptions, spec
   try {
     await copyFiles(container, options.files ?? []);
     await container.start();
-    const started = new StartedContainer(runtime, container, LOOPBACK[family]);
     const strategy = options.wait ?? (container.ports().length > 0 ? Wait.forListeningPorts() : undefined);
-    if (strategy !== undefined) await waitReady(started, strategy, timeoutMs, options.logTailLines ?? 50);
+    const ready = strategy !== undefined ? { strategy, timeoutMs, tailLines: options.logTailLines ?? 50 } : undefined;
+    const started = new StartedContainer(runtime, container, LOOPBACK[family], undefined, ready);
+    if (ready !== undefined) await waitReady(started, ready.strategy, ready.timeoutMs, ready.tailLines);
     return started;
   } catch (error) {
     await container.remove({ force: true }).catch(() => undefined);
     throw error;
   }
+}
+
+/** How a started container is waited for: again after a restart. */
+interface ReadyCheck {
+  strategy: WaitStrategy;
+  timeoutMs: number;
+  tailLines: number;
 }
 
 async function waitReady(started: StartedContainer, strategy: WaitStrategy, timeoutMs: number, tailLines: number): Promise<void> {

@@ -125,6 +125,23 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
     assert.match(gone.stderr, /No such object: cli-web/);
   });
 
+  it('restart: a running and an exited container run again with the same id; an unknown one exits 1', async () => {
+    const id = (await ok(['run', '-d', '--name', 'cli-restart', 'bb:1', 'sh', '-c', 'echo up; exec sleep 300'])).trim();
+    const pid = (await ok(['inspect', '-f', '{{.State.Pid}}', 'cli-restart'])).trim();
+    assert.equal(await ok(['restart', '-t', '1', 'cli-restart']), 'cli-restart\n');
+    assert.equal((await ok(['inspect', '-f', '{{.Id}} {{.State.Status}}', 'cli-restart'])).trim(), `${id} running`);
+    assert.notEqual((await ok(['inspect', '-f', '{{.State.Pid}}', 'cli-restart'])).trim(), pid);
+    await ok(['kill', 'cli-restart']);
+    assert.equal(await ok(['wait', 'cli-restart']), '137\n');
+    await ok(['restart', 'cli-restart']);
+    assert.match(await ok(['ps', '--format', '{{.Names}} {{.Status}}']), /cli-restart Up/);
+    assert.equal((await dockless(['logs', 'cli-restart'])).stdout, 'up\nup\nup\n');
+    const missing = await dockless(['restart', 'cli-no-such']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /cli-no-such/);
+    await ok(['rm', '-f', 'cli-restart']);
+  });
+
   it('create then start; kill; rm -f', async () => {
     const id = (await ok(['create', '--name', 'cli-created', 'bb:1', 'sleep', '300'])).trim();
     assert.match(await ok(['ps', '-a', '--format', '{{.Names}} {{.Status}}']), /cli-created Created/);
