@@ -111,6 +111,8 @@ export type {
   RlimitName,
   RuntimeOptions,
   RuntimeInfo,
+  AuditEntry,
+  AuditKind,
   SeccompAction,
   SeccompArch,
   SeccompArchMap,

@@ -9,6 +9,7 @@
 export { Runtime } from './runtime.js';
 export type { LaunchOptions, RootlessOutbound, RuntimeOptions } from './runtime.js';
 export type { RuntimeInfo } from './host-info.js';
+export type { AuditEntry, AuditKind } from './audit.js';
 export { Container } from './container.js';
 export type { ExecOutputOptions } from './container.js';
 export { ExecProcess } from './exec.js';

@@ -47,6 +47,8 @@ import { resolveUserInLayers, type ResolvedUser } from './user.js';
 import type { LaunchOptions, RootlessOutbound, RuntimeOptions } from './options.js';
 import { claimName, pruneNames, readNameClaim, releaseName } from './names.js';
 import { pruneLeftovers } from './prune.js';
+import { reapOrphans } from './reap.js';
+import { auditRuntime, unmountDetached, type AuditEntry } from './audit.js';
 import {
   checkOwnDirectory,
   isErrno,
@@ -124,6 +126,7 @@ export class Runtime implements AsyncDisposable {
   #cgroupHost: CgroupHost | undefined;
   #cgroupMounts: CgroupMount[] | undefined;
   #ready: Promise<void> | undefined;
+  #opened: Promise<void> | undefined;
 
   /**
    * Makes a runtime; nothing is created on disk until the first container.
@@ -162,9 +165,9 @@ export class Runtime implements AsyncDisposable {
         }
         throw cause;
       });
-    this.#ready ??= Promise.all([make(this.root, 'containers', 'root'), make(this.stateDir, 'names', 'stateDir')]).then(() =>
-      Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir)]).then(() => undefined),
-    );
+    this.#ready ??= Promise.all([make(this.root, 'containers', 'root'), make(this.stateDir, 'names', 'stateDir')])
+      .then(() => Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir)]))
+      .then(() => this.#open());
     // A failed preparation is retried by the next launch rather than remembered.
     this.#ready.catch(() => {
       this.#ready = undefined;
@@ -535,6 +538,52 @@ export class Runtime implements AsyncDisposable {
     return started;
   };
 
+  /** What only the audit finds: mounts left in this mount namespace, and image leases of containers that are gone. */
+  async #pruneAudited(): Promise<void> {
+    this.#cgroupHost ??= detectCgroups();
+    const store = this.#store;
+    const found = await auditRuntime({
+      root: this.root,
+      stateDir: this.stateDir,
+      cgroupHost: this.#cgroupHost,
+      cgroupParent: this.#cgroupParent,
+      ...(store !== undefined ? { leases: () => store.leases() } : {}),
+    });
+    // Deepest first: a mount below another is unmounted before it.
+    for (const entry of found.filter((e) => e.orphaned).sort((a, b) => b.what.length - a.what.length)) {
+      if (entry.kind === 'mount') await unmountDetached(entry.what).catch((e: unknown) => debug('prune: umount %s: %s', entry.what, String(e)));
+      if (entry.kind === 'lease') await store?.releaseLease(entry.what).catch(() => false);
+    }
+  }
+
+  /** Once per runtime, at its first look at the state directory: what owners that died left behind goes (reap.ts). */
+  #open(): Promise<void> {
+    this.#opened ??= this.#reap().then(
+      (ids) => {
+        if (ids.length > 0) debug('reaped the containers of dead owners %o', ids.map((id) => id.slice(0, 12)));
+      },
+      (error: unknown) => debug('reap: %s', String(error)),
+    );
+    return this.#opened;
+  }
+
+  /** Removes the orphaned containers, then dead pods and the network places neither has any more. */
+  async #reap(): Promise<string[]> {
+    const networks = this.#networks;
+    const store = this.#store;
+    const reaped = await reapOrphans({
+      root: this.root,
+      stateDir: this.stateDir,
+      helperPath: this.#helperPath,
+      ...(networks !== undefined ? { detach: (id: string) => networks.detach(id) } : {}),
+      ...(store !== undefined ? { releaseLease: async (id: string) => void (await store.releaseLease(leaseId(id))) } : {}),
+    });
+    const pods = await prunePods(this.stateDir);
+    if (pods.length > 0) debug('removed dead pods %o', pods.map((id) => id.slice(0, 12)));
+    await networks?.prune();
+    return reaped;
+  }
+
   async #forget(container: Container): Promise<void> {
     this.#owned.delete(container.id);
     if (container.info().image !== undefined && this.#store !== undefined) {
@@ -551,6 +600,7 @@ export class Runtime implements AsyncDisposable {
    * @throws {@link NotFoundError} when no container matches.
    */
   async get(ref: string): Promise<Container> {
+    await this.#open();
     let id = ref;
     if (!ID_RE.test(ref)) {
       const claim = NAME_RE.test(ref) ? await readNameClaim(this.stateDir, ref).catch(() => undefined) : undefined;
@@ -588,6 +638,7 @@ export class Runtime implements AsyncDisposable {
 
   /** Every container in the state directory, of this process and of others, oldest first. */
   async list(): Promise<ContainerInfo[]> {
+    await this.#open();
     const containers = await Promise.all(
       (await this.#ids()).map((id) => this.get(id).then((c) => c, () => undefined)),
     );
@@ -617,7 +668,7 @@ export class Runtime implements AsyncDisposable {
    * @returns the ids of the containers removed, stopped or left behind.
    */
   async prune(): Promise<string[]> {
-    const removed: string[] = [];
+    const removed: string[] = await this.#reap();
     for (const id of await this.#ids()) {
       const container = await this.get(id).catch(() => undefined);
       if (container === undefined || container.status !== 'stopped') continue;
@@ -639,11 +690,48 @@ export class Runtime implements AsyncDisposable {
       helperPath: this.#helperPath,
     });
     await pruneNames(this.stateDir);
+    await this.#pruneAudited();
     const pods = await prunePods(this.stateDir);
     if (pods.length > 0) debug('prune: removed pods %o', pods);
     await this.#networks?.prune();
     if (leftovers.cgroups.length > 0) debug('prune: removed cgroups %o', leftovers.cgroups);
     return [...removed, ...leftovers.containers];
+  }
+
+  /**
+   * Everything dockless made on this host for this state directory, each
+   * with whether it is *orphaned* (nothing will use or remove it but
+   * {@link Runtime.prune}) and why: containers' state records, launches
+   * without one, data (upper) directories, cgroups on every hierarchy, mounts
+   * left in this mount namespace, names, pods, helper processes (pid 1s,
+   * namespace holders, port forwarders), image leases, network places, veths
+   * and firewall elements. A container that is not detached is orphaned once
+   * its owner is gone (it died with it); what belongs to another live process
+   * never is. Things that may belong to a launch in progress (a data
+   * directory or an empty cgroup with no state directory) are orphaned only
+   * once a minute old, as `prune()` takes them.
+   *
+   * @example
+   * ```ts
+   * // At the end of a test suite: nothing leaked.
+   * const leaks = (await runtime.audit()).filter((e) => e.orphaned);
+   * assert.deepEqual(leaks, []);
+   * ```
+   */
+  async audit(): Promise<AuditEntry[]> {
+    this.#cgroupHost ??= detectCgroups();
+    const store = this.#store;
+    const [own, networks] = await Promise.all([
+      auditRuntime({
+        root: this.root,
+        stateDir: this.stateDir,
+        cgroupHost: this.#cgroupHost,
+        cgroupParent: this.#cgroupParent,
+        ...(store !== undefined ? { leases: () => store.leases() } : {}),
+      }),
+      this.#networks?.audit?.() ?? [],
+    ]);
+    return [...own, ...networks];
   }
 
   /**
