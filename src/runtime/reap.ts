@@ -3,8 +3,9 @@
  * process that owns it, even by SIGKILL (PR_SET_PDEATHSIG down the shim), but
  * its record, cgroups, upper directory, name and network place cannot go with
  * it. The next `Runtime` that opens the state directory takes them: a
- * container whose owner is dead (pid and start time), that is not detached
- * and whose pid 1 is gone is *orphaned*. It is claimed first by renaming its
+ * container that is not detached and whose owner is dead (pid and start
+ * time) is *orphaned*; its pid 1, if the parent-death signal has not reached
+ * it yet, is killed (its own start time checked). It is claimed first by renaming its
  * state directory to `.reap-<id>-<owner token>` (one rename: of several
  * processes opening the directory at once, one wins), so that every other
  * process sees it gone at once; a reap that dies half-way is finished by the
@@ -42,13 +43,13 @@ export interface ReapScope {
 
 /**
  * Why a recorded container is orphaned, or undefined when it is not: a
- * detached one belongs to nobody, one whose owner lives is that process's
- * (running or stopped), and one whose pid 1 still runs is not over.
+ * detached one belongs to nobody, and one whose owner lives is that
+ * process's (running or stopped). One whose owner is gone is orphaned even
+ * if its pid 1 has not died yet: the parent-death signal is on its way.
  */
 export function orphanReason(record: ContainerRecord): string | undefined {
   if (record.detached) return undefined;
   if (isProcessAlive(record.ownerPid, record.ownerStart)) return undefined;
-  if (processStartTime(record.pid) === record.pidStart) return undefined;
   return `its owner (pid ${record.ownerPid}) is gone and it is not detached`;
 }
 
@@ -58,6 +59,14 @@ async function finish(scope: ReapScope, id: string, claimed: string): Promise<vo
   const record = await readJson<ContainerRecord>(join(claimed, 'state.json'));
   const short = id.slice(0, 12);
   const context = `reap container ${short}`;
+  // Dying with its owner already (PR_SET_PDEATHSIG); the kill only spares the wait. The start time keeps a reused pid safe.
+  if (record !== undefined && processStartTime(record.pid) === record.pidStart) {
+    try {
+      process.kill(record.pid, 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
   const steps = await Promise.allSettled([
     endRecordedHelper(record?.forwarder),
     new CgroupSet(record?.cgroups ?? []).remove(context),
@@ -80,7 +89,7 @@ async function finish(scope: ReapScope, id: string, claimed: string): Promise<vo
 /**
  * Removes every orphaned container of the state directory (see the module's
  * text) and finishes reaps that died half-way. Never touches a detached
- * container, one whose owner lives, or one whose pid 1 runs.
+ * container, or one whose owner lives (running or stopped).
  *
  * @returns the ids reaped.
  */

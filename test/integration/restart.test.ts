@@ -3,6 +3,7 @@
 // the process that made it or from any other, running or already stopped.
 import { strict as assert } from 'node:assert';
 import { createConnection } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { InvalidStateError, Runtime, type ContainerEvent } from '../../src/index.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
@@ -54,8 +55,13 @@ describe('container.restart()', { skip }, () => {
     assert.equal(c.status, 'running');
     assert.notEqual(c.pid, firstPid);
     assert.equal((await world.runtime.get('restart-running')).id, c.id);
-    const { stdout } = await c.output(['cat', '/count']);
-    assert.equal(stdout, 'run\nrun\n');
+    // restart() resolves once the command is executed; its first line may come a moment later.
+    let count = '';
+    for (let i = 0; i < 100 && count !== 'run\nrun\n'; i++) {
+      count = (await c.output(['cat', '/count'])).stdout;
+      if (count !== 'run\nrun\n') await sleep(20);
+    }
+    assert.equal(count, 'run\nrun\n');
     const actions = await events(world.runtime, c.id, since);
     assert.ok(actions.includes('restart'), actions.join(','));
     assert.ok(actions.indexOf('restart') > actions.indexOf('die'), actions.join(','));
