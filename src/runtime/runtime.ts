@@ -707,9 +707,11 @@ export class Runtime implements AsyncDisposable {
    * namespace holders, port forwarders), image leases, network places, veths
    * and firewall elements. A container that is not detached is orphaned once
    * its owner is gone (it died with it); what belongs to another live process
-   * never is. Things that may belong to a launch in progress (a data
-   * directory or an empty cgroup with no state directory) are orphaned only
-   * once a minute old, as `prune()` takes them.
+   * never is. A data directory with no state directory (a launch may be
+   * making it) is orphaned once a minute old, as `prune()` takes it; a
+   * `dockless-<id>` cgroup that no container of this state directory has is
+   * listed but never orphaned: runtimes with other state directories share
+   * the cgroup parent.
    *
    * @example
    * ```ts

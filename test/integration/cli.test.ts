@@ -142,6 +142,26 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
     await ok(['rm', '-f', 'cli-restart']);
   });
 
+  it('system check prints the leak audit: a planted orphan fails it (exit 1), the next command reaps it', async () => {
+    const clean = await dockless(['system', 'check']);
+    assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+    assert.match(clean.stdout, /^audit: \d+ found, none orphaned$/m);
+    // A container record whose owner is gone and that is not detached: what a SIGKILLed owner leaves.
+    const id = 'f'.repeat(64);
+    const state = join(base, 'dl', 'state', id);
+    await mkdir(state, { recursive: true });
+    await writeFile(join(state, 'state.json'), JSON.stringify({ version: 1, id, created: new Date().toISOString(), pid: 4_194_305, pidStart: 1, ownerPid: 4_194_305, ownerStart: 1, detached: false, rootfs: '/', cmd: ['true'], stdio: 'ignore' }));
+    const dirty = await dockless(['system', 'check', '--format', '{{.Kind}} {{.ID}} {{.Orphaned}}']);
+    assert.equal(dirty.code, 1);
+    assert.match(dirty.stdout, new RegExp(`^container ${id.slice(0, 12)} yes$`, 'm'));
+    assert.match(dirty.stdout, /^audit: 1 of \d+ orphaned/m);
+    // The next command that opens the state directory takes it (system prune would too, but it also
+    // takes empty cgroups of other users' runtimes under this machine's shared cgroup root).
+    await ok(['ps', '-a']);
+    assert.ok(!existsSync(state));
+    assert.equal((await dockless(['system', 'check'])).code, 0);
+  });
+
   it('create then start; kill; rm -f', async () => {
     const id = (await ok(['create', '--name', 'cli-created', 'bb:1', 'sleep', '300'])).trim();
     assert.match(await ok(['ps', '-a', '--format', '{{.Names}} {{.Status}}']), /cli-created Created/);

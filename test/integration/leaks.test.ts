@@ -123,14 +123,16 @@ describe('no reaper, no leaks', { skip }, () => {
     const lone = randomBytes(32).toString('hex');
     const host = detectCgroups();
     const pids = host.hierarchies.find((h) => h.controllers.includes('pids')) ?? host.hierarchies[0]!;
-    const parent = parentDirs(pids, undefined).parentDir;
+    // prune() is kept to a cgroup parent of this test's own: the machine's cgroup roots hold other users' containers.
+    const scope = `dl-test-leaks-${process.pid}`;
+    const parent = parentDirs(pids, scope).parentDir;
     const cgroup = join(parent, `dockless-${id}`);
     const loneCgroup = join(parent, `dockless-${lone}`);
     const stray = join(stateDir, 'stray-mount');
     try {
       await mkdir(join(stateDir, id), { recursive: true });
       await mkdir(join(world.runtime.root, 'containers', id, 'upper'), { recursive: true });
-      await mkdir(cgroup);
+      await mkdir(cgroup, { recursive: true });
       await mkdir(loneCgroup);
       // A launch killed before it wrote a record: its state directory names a dead process.
       await mkdir(join(stateDir, lone));
@@ -146,7 +148,7 @@ describe('no reaper, no leaks', { skip }, () => {
           detached: false, rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore', cgroups: [{ dir: cgroup, version: pids.version, controllers: ['pids'] }],
         }),
       );
-      const fresh = new Runtime({ root: world.runtime.root, stateDir });
+      const fresh = new Runtime({ root: world.runtime.root, stateDir, cgroupParent: scope });
       const found = orphans(await fresh.audit());
       const has = (kind: string, what: string) => found.some((e) => e.kind === kind && e.what === what);
       assert.ok(has('container', join(stateDir, id)), JSON.stringify(found));
@@ -171,6 +173,7 @@ describe('no reaper, no leaks', { skip }, () => {
       }
       await rmdir(cgroup).catch(() => undefined);
       await rmdir(loneCgroup).catch(() => undefined);
+      await rmdir(parent).catch(() => undefined);
     }
   });
 
