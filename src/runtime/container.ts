@@ -1,7 +1,7 @@
 /**
  * The {@link Container} class: one running (or stopped) container and
  * everything done to it. Past ~600 lines on purpose: it is the one public face
- * of a container's whole life (start, wait, signals, exec, logs, attach,
+ * of a container's whole life (start, restart, wait, signals, exec, logs, attach,
  * inspect, files, pause, health, ports, diff, rename, removal), each method a thin,
  * documented entry point that hands the work to its own file (exec.ts,
  * logs.ts, attach.ts, container-files.ts, inspect.ts, top.ts, health.ts,

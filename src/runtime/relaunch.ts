@@ -49,6 +49,19 @@ export function launchRecord(plan: RunPlan, cgroups: CgroupPlan, publish: Publis
   };
 }
 
+/**
+ * The run plan a launch record holds, binary fields decoded: the plan
+ * {@link launchRecord} was given, without what belongs to one start.
+ */
+export function savedPlan(launch: LaunchRecord): RunPlan {
+  const { seccomp, caps, ...saved } = launch.plan;
+  return {
+    ...saved,
+    ...(seccomp !== undefined ? { seccomp: Buffer.from(seccomp, 'base64') } : {}),
+    ...(caps !== undefined ? { caps: BigInt(`0x${caps}`) } : {}),
+  };
+}
+
 /** Where {@link relaunch} runs: the runtime's helper and this process's start time. */
 export interface RelaunchScope {
   helperPath: string | undefined;
@@ -92,11 +105,9 @@ export async function relaunch(
     if (publish !== undefined) {
       forwarder = await Forwarder.bind({ ports: publish.ports, detached, context, ...(scope.helperPath !== undefined ? { helperPath: scope.helperPath } : {}) });
     }
-    const { seccomp, caps, io, ...saved } = launch.plan;
+    const { io, ...saved } = savedPlan(launch);
     const plan: RunPlan = {
       ...saved,
-      ...(seccomp !== undefined ? { seccomp: Buffer.from(seccomp, 'base64') } : {}),
-      ...(caps !== undefined ? { caps: BigInt(`0x${caps}`) } : {}),
       // Nobody is attached to a restarted container: its output is in its log, as with Docker.
       ...(io !== undefined ? { io: { ...io, live: false, stdinRelay: false } } : {}),
       cgroups: cgroups.dirs,
