@@ -663,7 +663,10 @@ export class Runtime implements AsyncDisposable {
    * a cgroup parent should share a state directory, or one prunes the other's
    * stopped containers' cgroups. Pods (`Namespace`) whose holder is dead
    * (killed, or gone with the process that owned them) lose their records
-   * and names too.
+   * and names too. Everything {@link Runtime.audit} calls orphaned goes:
+   * containers that died with their owner (which every runtime also takes
+   * when it first opens the state directory), mounts left in this mount
+   * namespace (`umount -l`), image leases of containers that are gone.
    *
    * @returns the ids of the containers removed, stopped or left behind.
    */
