@@ -349,6 +349,8 @@ export class NetworkEngine implements NetworkAttacher {
 
   /** {@inheritDoc NetworkAttacher.prune} */
   async prune(): Promise<void> {
+    // Every runtime prunes when it opens the state directory: one that never had a network makes none.
+    if (!(await exists(this.#state.dir))) return;
     await this.#state.locked(async () => {
       const all = await this.#state.all();
       const gone = new Set<string>();
