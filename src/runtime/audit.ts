@@ -88,6 +88,13 @@ async function mountPoints(): Promise<string[]> {
     .map((line) => (line.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
 }
 
+/** The parent of `pid` (`/proc/PID/stat` field 4), or undefined. */
+async function parentPid(pid: number): Promise<number | undefined> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  const ppid = text?.slice(text.lastIndexOf(')') + 2).split(' ')[1];
+  return ppid !== undefined ? Number(ppid) : undefined;
+}
+
 function isUnder(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 }
@@ -126,7 +133,11 @@ export async function auditRuntime(scope: AuditScope): Promise<AuditEntry[]> {
     known.set(entry, state.orphaned);
     entries.push({ kind: 'container', what: path, id: entry, ...state });
     const running = processStartTime(record.pid) === record.pidStart;
-    if (running) entries.push({ kind: 'process', what: String(record.pid), id: entry, orphaned: false, reason: 'the container\'s pid 1' });
+    if (running) {
+      entries.push({ kind: 'process', what: String(record.pid), id: entry, orphaned: false, reason: "the container's pid 1" });
+      const shim = await parentPid(record.pid);
+      if (shim !== undefined && shim > 1) entries.push({ kind: 'process', what: String(shim), id: entry, orphaned: false, reason: "the container's shim" });
+    }
     if (record.forwarder !== undefined && processStartTime(record.forwarder.pid) === record.forwarder.start) {
       entries.push({
         kind: 'process',
@@ -206,6 +217,9 @@ export async function auditRuntime(scope: AuditScope): Promise<AuditEntry[]> {
     const alive = isPodAlive(record);
     entries.push({ kind: 'pod', what: path, id, orphaned: !alive, reason: alive ? 'its holder runs' : 'its holder is gone' });
     if (alive) entries.push({ kind: 'process', what: String(record.pid), id, orphaned: false, reason: "the pod's namespace holder" });
+    if (processStartTime(record.keeperPid) === record.keeperStart) {
+      entries.push({ kind: 'process', what: String(record.keeperPid), id, orphaned: !alive, reason: alive ? "the pod's keeper" : 'the keeper of a pod whose holder is gone' });
+    }
     if (record.forwarder !== undefined && processStartTime(record.forwarder.pid) === record.forwarder.start) {
       entries.push({ kind: 'process', what: String(record.forwarder.pid), id, orphaned: !alive, reason: alive ? "the pod's port forwarder" : 'the port forwarder of a pod that is gone' });
     }
