@@ -41,6 +41,7 @@ export class Runtime extends RuntimeCore {
       attach: (request) => late.engine!.attach(request),
       detach: (id) => late.engine!.detach(id),
       prune: () => late.engine!.prune(),
+      audit: () => late.engine!.audit(),
     };
     super({ networkAttacher: attacher, ...options });
     this.networkEngine = new NetworkEngine({ stateDir: this.stateDir, ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}) });

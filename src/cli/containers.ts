@@ -1,5 +1,5 @@
 /**
- * The container commands: run, create, start, exec, ps, logs, stop, kill, rm,
+ * The container commands: run, create, start, exec, ps, logs, stop, restart, kill, rm,
  * wait, inspect, top, stats, cp, pause, unpause, commit. Each is a thin layer
  * over {@link Runtime} and {@link Container}; flag values are turned into the
  * spec by ./run-spec.ts.
@@ -240,6 +240,19 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       const timeoutMs = flags.time !== undefined ? parseInteger('--time', flags.time) * 1000 : undefined;
       await each(ctx, refs, async (c, ref) => {
         if (c.status === 'running' || c.status === 'paused') await c.stop(timeoutMs !== undefined ? { timeoutMs } : {});
+        ctx.print(ref);
+      });
+    });
+
+  program
+    .command('restart')
+    .description('Restart one or more containers')
+    .argument('<container...>')
+    .option('-t, --time <seconds>', "seconds to wait before killing it (default: the container's stop timeout, else 10)")
+    .action(async (refs: string[], flags: { time?: string }) => {
+      const timeoutMs = flags.time !== undefined ? parseInteger('--time', flags.time) * 1000 : undefined;
+      await each(ctx, refs, async (c, ref) => {
+        await c.restart(timeoutMs !== undefined ? { timeoutMs } : {});
         ctx.print(ref);
       });
     });

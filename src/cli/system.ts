@@ -123,12 +123,29 @@ export function addSystemCommands(program: Command, ctx: CliContext): void {
     });
   system
     .command('check')
-    .description("Check the store's consistency")
-    .action(async () => {
+    .description("Check the store's consistency, and audit what dockless made on this host for leaks")
+    .option('-a, --all', 'list everything the audit found, not only what is orphaned')
+    .option('--format <format>', "the audit's rows: table, json, or a Go template ({{.Kind}} {{.What}} {{.ID}} {{.Orphaned}} {{.Reason}})")
+    .action(async (flags: { all?: boolean; format?: string }) => {
       const problems = await (await ctx.store()).check();
       for (const p of problems) ctx.print(JSON.stringify(p));
-      if (problems.length > 0) throw new ExitCode(1, `dockless: ${problems.length} problem${problems.length === 1 ? '' : 's'} found`);
-      ctx.print('store: no problems found');
+      ctx.print(problems.length > 0 ? `store: ${problems.length} problem${problems.length === 1 ? '' : 's'}` : 'store: no problems found');
+      const found = await (await ctx.runtime()).audit();
+      const orphans = found.filter((e) => e.orphaned);
+      const shown = flags.all === true ? found : orphans;
+      if (shown.length > 0) {
+        const rows = shown.map((e) => ({ Kind: e.kind, What: e.what, ID: e.id?.slice(0, 12) ?? '', Orphaned: e.orphaned ? 'yes' : 'no', Reason: e.reason }));
+        const columns = ['Kind', 'What', 'ID', 'Orphaned', 'Reason'].map((field) => ({ heading: field.toUpperCase(), field }));
+        ctx.out.write(formatRows(rows, columns, flags.format));
+      }
+      ctx.print(
+        orphans.length > 0
+          ? `audit: ${orphans.length} of ${found.length} orphaned (\`dockless system prune\` removes them)`
+          : `audit: ${found.length} found, none orphaned`,
+      );
+      if (problems.length > 0 || orphans.length > 0) {
+        throw new ExitCode(1, `dockless: ${problems.length} store problem${problems.length === 1 ? '' : 's'}, ${orphans.length} orphaned`);
+      }
     });
 
   program

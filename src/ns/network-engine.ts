@@ -27,6 +27,7 @@ import {
   type NetworkAttacher,
   type NetworkAttachment,
   type NetworkSettingsRecord,
+  type AuditEntry,
 } from '../runtime/index.js';
 import { defaultStateDir, isErrno, writeFileAtomic } from '../util/index.js';
 import { hostsContent, HOST_ALIAS, rewriteInPlace, type HostsEntry } from './hosts.js';
@@ -48,6 +49,7 @@ import {
   ula64Host,
   type Subnet4,
 } from './ipam.js';
+import { auditNetworks } from './network-audit.js';
 import { nftAddNetwork, nftRemoveNetwork, type NftNetwork } from './nft.js';
 import { NetworkStateDir, type MemberRecord, type NetworkRecord } from './network-state.js';
 
@@ -340,8 +342,15 @@ export class NetworkEngine implements NetworkAttacher {
     });
   }
 
+  /** {@inheritDoc NetworkAttacher.audit} */
+  async audit(): Promise<AuditEntry[]> {
+    return auditNetworks(this.#stateDir, await this.#state.all());
+  }
+
   /** {@inheritDoc NetworkAttacher.prune} */
   async prune(): Promise<void> {
+    // Every runtime prunes when it opens the state directory: one that never had a network makes none.
+    if (!(await exists(this.#state.dir))) return;
     await this.#state.locked(async () => {
       const all = await this.#state.all();
       const gone = new Set<string>();

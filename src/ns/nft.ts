@@ -150,3 +150,19 @@ export async function nftRemoveNetwork(n: NftNetwork, context: string): Promise<
     if (!listed.includes('"elem"')) await applyNft(dropTableScript(), context);
   });
 }
+
+/**
+ * The bridges in our table's `bridges` set: empty when there is no table (or
+ * no `nft`), for the audit.
+ */
+export async function nftBridges(context: string): Promise<string[]> {
+  let listed: string;
+  try {
+    listed = await nft(['-j', 'list', 'set', ...NFT_TABLE.split(' '), 'bridges'], '', context);
+  } catch {
+    return [];
+  }
+  const parsed = JSON.parse(listed) as { nftables?: { set?: { elem?: unknown[] } }[] };
+  const elems = parsed.nftables?.find((x) => x.set !== undefined)?.set?.elem ?? [];
+  return elems.filter((e): e is string => typeof e === 'string');
+}

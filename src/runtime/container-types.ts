@@ -103,6 +103,14 @@ export interface StopOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link Container.restart}. */
+export interface RestartOptions {
+  /** Milliseconds to wait after the stop signal before SIGKILL, when it runs. @default the container's stop timeout, else 10000 */
+  timeoutMs?: number;
+  /** Stops waiting for the stop (the promise rejects with {@link AbortError}); the container is then not started again. */
+  signal?: AbortSignal;
+}
+
 export type { ContainerLogs } from './logs.js';
 
 /** Options of {@link Container.waitHealthy}. */

@@ -1,7 +1,7 @@
 /**
  * The {@link Container} class: one running (or stopped) container and
  * everything done to it. Past ~600 lines on purpose: it is the one public face
- * of a container's whole life (start, wait, signals, exec, logs, attach,
+ * of a container's whole life (start, restart, wait, signals, exec, logs, attach,
  * inspect, files, pause, health, ports, diff, rename, removal), each method a thin,
  * documented entry point that hands the work to its own file (exec.ts,
  * logs.ts, attach.ts, container-files.ts, inspect.ts, top.ts, health.ts,
@@ -56,8 +56,8 @@ import type { TerminalSize } from './spec.js';
 
 const debug = createDebug('dockless:runtime');
 
-export type { ExecOutputOptions, ContainerStatus, ExitStatus, ContainerInfo, RemoveOptions, WaitOptions, StopOptions, ContainerLogs, WaitHealthyOptions } from './container-types.js';
-import type { ExecOutputOptions, ContainerStatus, ExitStatus, ContainerInfo, RemoveOptions, WaitOptions, StopOptions, WaitHealthyOptions } from './container-types.js';
+export type { ExecOutputOptions, ContainerStatus, ExitStatus, ContainerInfo, RemoveOptions, WaitOptions, StopOptions, RestartOptions, ContainerLogs, WaitHealthyOptions } from './container-types.js';
+import type { ExecOutputOptions, ContainerStatus, ExitStatus, ContainerInfo, RemoveOptions, WaitOptions, StopOptions, RestartOptions, WaitHealthyOptions } from './container-types.js';
 
 /** @internal What a {@link Container} is made from. */
 export interface ContainerInit {
@@ -68,6 +68,8 @@ export interface ContainerInit {
   onRemove: (container: Container) => Promise<void>;
   /** The Runtime's helper, for removing a rootless container's files. */
   helperPath?: string;
+  /** Starts the stopped container again (see relaunch.ts); the runtime's, which knows its helper and owner. */
+  relaunch?: (container: Container, record: ContainerRecord, paths: ContainerPaths, context: string) => Promise<{ record: ContainerRecord; helper: HelperProcess }>;
 }
 
 const POLL_MS = 20;
@@ -98,14 +100,15 @@ export class Container implements AsyncDisposable {
   readonly stderr: Readable | null;
   #record: ContainerRecord;
   readonly #paths: ContainerPaths;
-  readonly #helper: HelperProcess | undefined;
+  #helper: HelperProcess | undefined;
   #status: ContainerStatus;
   #exit: ExitStatus | undefined;
   #waiting: Promise<ExitStatus> | undefined;
   #finishedAt: string | undefined;
   readonly #onRemove: (container: Container) => Promise<void>;
   readonly #helperPath: string | undefined;
-  readonly #cgroups: CgroupSet | undefined;
+  #cgroups: CgroupSet | undefined;
+  readonly #relaunch: ContainerInit['relaunch'];
   #health: Promise<HealthChecker | undefined> | undefined;
   #deadSince: number | undefined;
 
@@ -119,6 +122,7 @@ export class Container implements AsyncDisposable {
     this.#status = init.status;
     this.#onRemove = init.onRemove;
     this.#helperPath = init.helperPath;
+    this.#relaunch = init.relaunch;
     this.#cgroups = init.record.cgroups !== undefined ? new CgroupSet(init.record.cgroups) : undefined;
     const child = init.helper?.child;
     const piped = init.record.stdio === 'pipe' && !init.record.detached && child !== undefined;
@@ -129,19 +133,22 @@ export class Container implements AsyncDisposable {
     this.stderr = piped ? init.helper!.stderr : null;
     // The process that made the container runs its healthchecks while it lives.
     if (init.helper !== undefined && init.status === 'running') this.#monitorHealth();
-    if (init.helper !== undefined) {
-      init.helper.next('exited').then(
-        (status) => {
-          this.#finishedAt = new Date().toISOString();
-          this.#exit = this.#exitFrom(status);
-          if (this.#status !== 'removed') this.#status = 'stopped';
-          debug('%s exited %o', this.id.slice(0, 12), this.#exit);
-        },
-        () => {
-          if (this.#status !== 'removed') this.#status = 'stopped';
-        },
-      );
-    }
+    if (init.helper !== undefined) this.#watch(init.helper);
+  }
+
+  #watch(helper: HelperProcess): void {
+    helper.next('exited').then(
+      (status) => {
+        if (this.#helper !== helper) return;
+        this.#finishedAt = new Date().toISOString();
+        this.#exit = this.#exitFrom(status);
+        if (this.#status !== 'removed') this.#status = 'stopped';
+        debug('%s exited %o', this.id.slice(0, 12), this.#exit);
+      },
+      () => {
+        if (this.#helper === helper && this.#status !== 'removed') this.#status = 'stopped';
+      },
+    );
   }
 
   /** The host pid of the container's pid 1 (the init, or the command with `init: false`). */
@@ -494,6 +501,58 @@ export class Container implements AsyncDisposable {
       if (this.status === 'running' || this.status === 'created') await this.kill('SIGKILL');
     }
     return this.wait({ ...(options.signal !== undefined ? { signal: options.signal } : {}) });
+  }
+
+  /**
+   * Restarts the container as `docker restart` does: stops it if it runs (as
+   * {@link Container.stop}, with `timeoutMs`), then starts the same container
+   * again: same id, name, written files, mounts, network address and published
+   * host ports, with new namespaces, a new pid 1 and its cgroups made afresh.
+   * Works on a stopped (exited, killed) container too, and from any process
+   * (a detached container found with `runtime.get()`); the process that
+   * restarts a container that is not detached becomes its owner (it dies
+   * with that process). Nobody is attached afterwards: the restarted
+   * command's output is in {@link Container.logs}, and `stdin`/`stdout`/`stderr`
+   * stay those of the first run. Records a `restart` event.
+   *
+   * @throws {@link InvalidStateError} when the container was removed, has no
+   *   launch record (made by an older version, or by another user), or joins
+   *   the namespaces of a pod or container that is gone.
+   * @throws {@link AlreadyExistsError} when a published host port was taken meanwhile.
+   * @throws {@link HelperError} when a setup step fails; the container is then stopped.
+   * @example
+   * ```ts
+   * await container.restart({ timeoutMs: 2000 });
+   * console.log(container.status, container.pid); // 'running', a new pid
+   * ```
+   */
+  async restart(options: RestartOptions = {}): Promise<void> {
+    const context = `restart container ${this.id}`;
+    if (this.status === 'removed') throw new InvalidStateError(`${context}: container was removed`);
+    if (this.#relaunch === undefined) throw new InvalidStateError(`${context}: container has no runtime to start it`);
+    const status = this.status;
+    if (status === 'running' || status === 'paused' || status === 'created') {
+      await this.stop({ ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}), ...(options.signal !== undefined ? { signal: options.signal } : {}) });
+    } else {
+      await this.wait().catch(() => undefined);
+    }
+    // The old shim's word (its exit line, its pipes) is over before the new one is listened to.
+    if (this.#helper !== undefined) await this.#helper.exit;
+    throwIfAborted(options.signal, context);
+    if ((this.#status as ContainerStatus) === 'removed') throw new InvalidStateError(`${context}: container was removed`);
+    const { record, helper } = await this.#relaunch(this, this.#record, this.#paths, context);
+    this.#record = record;
+    this.#helper = helper;
+    this.#cgroups = record.cgroups !== undefined ? new CgroupSet(record.cgroups) : undefined;
+    this.#exit = undefined;
+    this.#waiting = undefined;
+    this.#finishedAt = undefined;
+    this.#deadSince = undefined;
+    this.#status = 'running';
+    this.#watch(helper);
+    await this.recordEvent('start');
+    await this.recordEvent('restart');
+    this.#monitorHealth();
   }
 
   /**

@@ -9,6 +9,7 @@
 export { Runtime } from './runtime.js';
 export type { LaunchOptions, RootlessOutbound, RuntimeOptions } from './runtime.js';
 export type { RuntimeInfo } from './host-info.js';
+export type { AuditEntry, AuditKind } from './audit.js';
 export { Container } from './container.js';
 export { ContainerSnapshot, processStateSupport } from './snapshot.js';
 export type { CloneOptions, ContainerSnapshotOptions } from './snapshot.js';
@@ -17,7 +18,7 @@ export { ExecProcess } from './exec.js';
 export type { ExecExit, ExecOptions } from './exec.js';
 export { DEFAULT_MAX_BUFFER } from './output.js';
 export type { OutputOptions, OutputResult } from './output.js';
-export type { ContainerInfo, ContainerLogs, ContainerStatus, ExitStatus, RemoveOptions, StopOptions, WaitHealthyOptions, WaitOptions } from './container.js';
+export type { ContainerInfo, ContainerLogs, ContainerStatus, ExitStatus, RemoveOptions, RestartOptions, StopOptions, WaitHealthyOptions, WaitOptions } from './container.js';
 export type { ContainerEvent, ContainerEventAction, ContainerEventAttributes, EventFilters, EventsOptions } from './events.js';
 export type { HealthcheckSpec, HealthLogEntry, HealthStatus, InspectHealth } from './health.js';
 export type { RestartPolicy } from './restart.js';

@@ -10,6 +10,7 @@
  */
 
 import type { NetworkRef } from './spec.js';
+import type { AuditEntry } from './audit.js';
 
 export type { NetworkRef };
 
@@ -95,4 +96,6 @@ export interface NetworkAttacher {
   detach(containerId: string): Promise<void>;
   /** Releases places whose container is gone without a `detach` (its owner was killed). */
   prune(): Promise<void>;
+  /** The places, veths and firewall elements of the networks, for `runtime.audit()`. */
+  audit?(): Promise<AuditEntry[]>;
 }

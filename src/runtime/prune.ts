@@ -48,7 +48,7 @@ export interface PrunedLeftovers {
 }
 
 /** Whether a record-less state directory belongs to a launch that can no longer finish. */
-async function isAbandonedLaunch(state: string, graceMs: number): Promise<boolean> {
+export async function isAbandonedLaunch(state: string, graceMs: number): Promise<boolean> {
   const owner = await readFile(join(state, 'owner.json'), 'utf8').then(
     (text) => JSON.parse(text) as LaunchOwner,
     () => undefined,
@@ -57,7 +57,8 @@ async function isAbandonedLaunch(state: string, graceMs: number): Promise<boolea
   return isOlderThan(state, graceMs);
 }
 
-async function isOlderThan(path: string, ms: number): Promise<boolean> {
+/** Whether `path` was last changed more than `ms` ago. */
+export async function isOlderThan(path: string, ms: number): Promise<boolean> {
   const info = await stat(path).catch(() => undefined);
   return info !== undefined && Date.now() - Math.max(info.mtimeMs, info.ctimeMs) > ms;
 }

@@ -19,7 +19,7 @@ import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } 
 import { cgroupfsPlan } from './cgroups/mounts.js';
 import { hostInfo, type RuntimeInfo } from './host-info.js';
 import { planCgroups, validateCgroupParent, validateResources } from './cgroups/policy.js';
-import { Container, containerNotFound, type ContainerInfo } from './container.js';
+import { Container, containerNotFound, type ContainerInfo, type ContainerInit } from './container.js';
 import {
   DEFAULT_DEVICES,
   DEFAULT_DEV_SYMLINKS,
@@ -48,6 +48,8 @@ import { resolveUserInLayers, type ResolvedUser } from './user.js';
 import type { LaunchOptions, RootlessOutbound, RuntimeOptions } from './options.js';
 import { claimName, pruneNames, readNameClaim, releaseName } from './names.js';
 import { pruneLeftovers } from './prune.js';
+import { reapOrphans } from './reap.js';
+import { auditRuntime, unmountDetached, type AuditEntry } from './audit.js';
 import {
   checkOwnDirectory,
   isErrno,
@@ -73,6 +75,7 @@ import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type Outp
 import { hostsFile, resolvConf } from './etc-files.js';
 import { containerSource, type ContainerSource } from './source.js';
 import { configRecord } from './records.js';
+import { launchRecord, relaunch } from './relaunch.js';
 import { healthPlan } from './health.js';
 import { restartArgs, restartPlan } from './restart.js';
 import { announceLaunch, appendEvent, readEvents, shimEvents, type ContainerEvent, type EventsOptions } from './events.js';
@@ -139,6 +142,7 @@ export class Runtime implements AsyncDisposable {
   #cgroupHost: CgroupHost | undefined;
   #cgroupMounts: CgroupMount[] | undefined;
   #ready: Promise<void> | undefined;
+  #opened: Promise<void> | undefined;
 
   /**
    * Makes a runtime; nothing is created on disk until the first container.
@@ -177,9 +181,9 @@ export class Runtime implements AsyncDisposable {
         }
         throw cause;
       });
-    this.#ready ??= Promise.all([make(this.root, 'containers', 'root'), make(this.stateDir, 'names', 'stateDir')]).then(() =>
-      Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir)]).then(() => undefined),
-    );
+    this.#ready ??= Promise.all([make(this.root, 'containers', 'root'), make(this.stateDir, 'names', 'stateDir')])
+      .then(() => Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir)]))
+      .then(() => this.#open());
     // A failed preparation is retried by the next launch rather than remembered.
     this.#ready.catch(() => {
       this.#ready = undefined;
@@ -500,6 +504,7 @@ export class Runtime implements AsyncDisposable {
         steps = [
           // Owner-only: it holds the environment.
           writeJsonAtomic(paths.config, configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart }), 0o600),
+          writeJsonAtomic(paths.launch, launchRecord(plan, cgroupPlan, publish, nsPlan.holders), 0o600),
           writeJsonAtomic(paths.record, record),
           helper.next(start ? 'started' : 'created'),
           leasing,
@@ -529,6 +534,7 @@ export class Runtime implements AsyncDisposable {
         status: start ? 'running' : 'created',
         onRemove: async (c) => this.#forget(c),
         ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+        relaunch: this.#relauncher,
       });
       this.#owned.set(id, container);
       this.#specs.set(id, spec);
@@ -555,6 +561,59 @@ export class Runtime implements AsyncDisposable {
     }
   }
 
+  readonly #relauncher: NonNullable<ContainerInit['relaunch']> = async (container, record, paths, context) => {
+    const started = await relaunch(record, paths, { helperPath: this.#helperPath, ownerStart: this.#ownerStart }, context);
+    // It now dies with this process, so this runtime's disposal removes it.
+    if (!record.detached) this.#owned.set(container.id, container);
+    return started;
+  };
+
+  /** What only the audit finds: mounts left in this mount namespace, and image leases of containers that are gone. */
+  async #pruneAudited(): Promise<void> {
+    this.#cgroupHost ??= detectCgroups();
+    const store = this.#store;
+    const found = await auditRuntime({
+      root: this.root,
+      stateDir: this.stateDir,
+      cgroupHost: this.#cgroupHost,
+      cgroupParent: this.#cgroupParent,
+      ...(store !== undefined ? { leases: () => store.leases() } : {}),
+    });
+    // Deepest first: a mount below another is unmounted before it.
+    for (const entry of found.filter((e) => e.orphaned).sort((a, b) => b.what.length - a.what.length)) {
+      if (entry.kind === 'mount') await unmountDetached(entry.what).catch((e: unknown) => debug('prune: umount %s: %s', entry.what, String(e)));
+      if (entry.kind === 'lease') await store?.releaseLease(entry.what).catch(() => false);
+    }
+  }
+
+  /** Once per runtime, at its first look at the state directory: what owners that died left behind goes (reap.ts). */
+  #open(): Promise<void> {
+    this.#opened ??= this.#reap().then(
+      (ids) => {
+        if (ids.length > 0) debug('reaped the containers of dead owners %o', ids.map((id) => id.slice(0, 12)));
+      },
+      (error: unknown) => debug('reap: %s', String(error)),
+    );
+    return this.#opened;
+  }
+
+  /** Removes the orphaned containers, then dead pods and the network places neither has any more. */
+  async #reap(): Promise<string[]> {
+    const networks = this.#networks;
+    const store = this.#store;
+    const reaped = await reapOrphans({
+      root: this.root,
+      stateDir: this.stateDir,
+      helperPath: this.#helperPath,
+      ...(networks !== undefined ? { detach: (id: string) => networks.detach(id) } : {}),
+      ...(store !== undefined ? { releaseLease: async (id: string) => void (await store.releaseLease(leaseId(id))) } : {}),
+    });
+    const pods = await prunePods(this.stateDir);
+    if (pods.length > 0) debug('removed dead pods %o', pods.map((id) => id.slice(0, 12)));
+    await networks?.prune();
+    return reaped;
+  }
+
   async #forget(container: Container): Promise<void> {
     this.#owned.delete(container.id);
     this.#specs.delete(container.id);
@@ -578,6 +637,7 @@ export class Runtime implements AsyncDisposable {
    * @throws {@link NotFoundError} when no container matches.
    */
   async get(ref: string): Promise<Container> {
+    await this.#open();
     let id = ref;
     if (!ID_RE.test(ref)) {
       const claim = NAME_RE.test(ref) ? await readNameClaim(this.stateDir, ref).catch(() => undefined) : undefined;
@@ -589,9 +649,14 @@ export class Runtime implements AsyncDisposable {
       }
     }
     const owned = this.#owned.get(id);
-    if (owned !== undefined) return owned;
+    if (owned !== undefined && owned.status !== 'stopped') return owned;
     const paths = containerPaths(this.root, this.stateDir, id);
     const record = await readJson<ContainerRecord>(paths.record);
+    if (owned !== undefined) {
+      // Another process may have restarted it since: then it is that process's.
+      if (record === undefined || record.pid === owned.pid) return owned;
+      this.#owned.delete(id);
+    }
     if (record === undefined) throw containerNotFound(ref);
     return new Container({
       record,
@@ -599,6 +664,7 @@ export class Runtime implements AsyncDisposable {
       status: record.started !== undefined ? 'running' : 'created',
       onRemove: async (c) => this.#forget(c),
       ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+      relaunch: this.#relauncher,
     });
   }
 
@@ -609,6 +675,7 @@ export class Runtime implements AsyncDisposable {
 
   /** Every container in the state directory, of this process and of others, oldest first. */
   async list(): Promise<ContainerInfo[]> {
+    await this.#open();
     const containers = await Promise.all(
       (await this.#ids()).map((id) => this.get(id).then((c) => c, () => undefined)),
     );
@@ -633,12 +700,15 @@ export class Runtime implements AsyncDisposable {
    * a cgroup parent should share a state directory, or one prunes the other's
    * stopped containers' cgroups. Pods (`Namespace`) whose holder is dead
    * (killed, or gone with the process that owned them) lose their records
-   * and names too.
+   * and names too. Everything {@link Runtime.audit} calls orphaned goes:
+   * containers that died with their owner (which every runtime also takes
+   * when it first opens the state directory), mounts left in this mount
+   * namespace (`umount -l`), image leases of containers that are gone.
    *
    * @returns the ids of the containers removed, stopped or left behind.
    */
   async prune(): Promise<string[]> {
-    const removed: string[] = [];
+    const removed: string[] = await this.#reap();
     for (const id of await this.#ids()) {
       const container = await this.get(id).catch(() => undefined);
       if (container === undefined || container.status !== 'stopped') continue;
@@ -662,11 +732,50 @@ export class Runtime implements AsyncDisposable {
     await pruneNames(this.stateDir);
     const snapshots = await collectSnapshots(this.root, this.#helperPath);
     if (snapshots.length > 0) debug('prune: removed snapshots %o', snapshots);
+    await this.#pruneAudited();
     const pods = await prunePods(this.stateDir);
     if (pods.length > 0) debug('prune: removed pods %o', pods);
     await this.#networks?.prune();
     if (leftovers.cgroups.length > 0) debug('prune: removed cgroups %o', leftovers.cgroups);
     return [...removed, ...leftovers.containers];
+  }
+
+  /**
+   * Everything dockless made on this host for this state directory, each
+   * with whether it is *orphaned* (nothing will use or remove it but
+   * {@link Runtime.prune}) and why: containers' state records, launches
+   * without one, data (upper) directories, cgroups on every hierarchy, mounts
+   * left in this mount namespace, names, pods, helper processes (pid 1s,
+   * namespace holders, port forwarders), image leases, network places, veths
+   * and firewall elements. A container that is not detached is orphaned once
+   * its owner is gone (it died with it); what belongs to another live process
+   * never is. A data directory with no state directory (a launch may be
+   * making it) is orphaned once a minute old, as `prune()` takes it; a
+   * `dockless-<id>` cgroup that no container of this state directory has is
+   * listed but never orphaned: runtimes with other state directories share
+   * the cgroup parent.
+   *
+   * @example
+   * ```ts
+   * // At the end of a test suite: nothing leaked.
+   * const leaks = (await runtime.audit()).filter((e) => e.orphaned);
+   * assert.deepEqual(leaks, []);
+   * ```
+   */
+  async audit(): Promise<AuditEntry[]> {
+    this.#cgroupHost ??= detectCgroups();
+    const store = this.#store;
+    const [own, networks] = await Promise.all([
+      auditRuntime({
+        root: this.root,
+        stateDir: this.stateDir,
+        cgroupHost: this.#cgroupHost,
+        cgroupParent: this.#cgroupParent,
+        ...(store !== undefined ? { leases: () => store.leases() } : {}),
+      }),
+      this.#networks?.audit?.() ?? [],
+    ]);
+    return [...own, ...networks];
   }
 
   /**

@@ -151,6 +151,8 @@ export interface ContainerPaths {
   exit: string;
   /** `restart.json`: the shim's record of restarts. */
   restart: string;
+  /** `launch.json`: what the launch decided, for `restart()` (see relaunch.ts); owner-only. */
+  launch: string;
   /** `health.json`: the healthcheck's state; `health.lock`: held while a check runs. */
   health: string;
   healthLock: string;
@@ -184,6 +186,7 @@ export function containerPaths(root: string, stateDir: string, id: string): Cont
     config: join(state, 'config.json'),
     exit: join(state, 'exit.json'),
     restart: join(state, 'restart.json'),
+    launch: join(state, 'launch.json'),
     health: join(state, 'health.json'),
     healthLock: join(state, 'health.lock'),
     fifo: join(state, 'start.fifo'),

@@ -40,6 +40,7 @@ import {
   type PublishedPort,
   type Runtime,
   type StopOptions,
+  type RestartOptions,
   type ExitStatus,
   type ContainerSnapshot,
   type ContainerSnapshotOptions,
@@ -370,13 +371,20 @@ export class StartedContainer implements AsyncDisposable {
   }
 
   /**
-   * Not available yet: the library has no restart of a container in place
-   * (same id, same written files), and a new container would not be one.
+   * Restarts the container in place (see `Container.restart`: same id, files
+   * it wrote, published ports), then waits again with the wait strategy it
+   * was started with, under the same `startupTimeout`. A log-line wait counts
+   * the lines of earlier runs too: ask for the nth occurrence to wait for a
+   * line of the new run.
    *
-   * @throws `InvalidStateError` (from `dockless`) always.
+   * @throws `NotReadyError` (from `dockless`) when the wait times out or the container exits first.
+   * @throws what `Container.restart` throws.
    */
-  async restart(): Promise<never> {
-    throw new InvalidStateError(`restart container ${this.id.slice(0, 12)}: dockless cannot restart a container in place yet; start a new one`);
+  async restart(options: RestartOptions = {}): Promise<void> {
+    await this.container.restart(options);
+    const readiness = this.#readiness;
+    const strategy = readiness?.strategy ?? (this.container.ports().length > 0 ? Wait.forListeningPorts() : undefined);
+    if (readiness !== undefined && strategy !== undefined) await waitReady(this, strategy, readiness.timeoutMs, readiness.tailLines);
   }
 
   /** Kills and removes the container and everything it wrote; a shared one (`reuse`) only when this was its last user. */

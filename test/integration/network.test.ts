@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { AlreadyExistsError, HelperError, InvalidArgumentError, InvalidStateError, Network, NotFoundError, type Container } from '../../src/index.js';
+import { AlreadyExistsError, HelperError, InvalidArgumentError, InvalidStateError, Network, NotFoundError, Runtime, type Container } from '../../src/index.js';
 import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
 
 const SANDBOX = process.env.DOCKLESS_NET_SANDBOX === '1';
@@ -289,6 +289,49 @@ if (!SANDBOX) {
         assert.deepEqual(await net.containers(), []);
         for (let i = 0; i < 50 && ourLinks().some((l) => l.includes('dlv')); i++) await sleep(50);
         assert.deepEqual(ourLinks().filter((l) => l.includes('dlv')), []);
+      } finally {
+        await net.remove({ force: true });
+      }
+    });
+
+    it('restart keeps the container on its network with the same address, reachable by name', async () => {
+      const net = await world.runtime.createNetwork({ name: 'restarted' });
+      const srv = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sh', '-c', 'while true; do echo again | nc -l -p 5000; done'], name: 'kept', network: net });
+      try {
+        const before = (await srv.inspect()).NetworkSettings.Networks['restarted']!.IPAddress;
+        await srv.restart({ timeoutMs: 100 });
+        assert.equal((await srv.inspect()).NetworkSettings.Networks['restarted']!.IPAddress, before);
+        const eth = await srv.output(['sh', '-c', 'ip -o -4 addr show eth0']);
+        assert.match(eth.stdout, new RegExp(`inet ${before.replace(/\./g, '\\.')}/`));
+        assert.equal((await sh(world, net, retry('nc kept 5000'))).stdout, 'again\n');
+      } finally {
+        await srv.remove({ force: true });
+        await net.remove();
+      }
+    });
+
+    it('leaks: a SIGKILLed owner leaves no network place, veth or record once the next Runtime opens the state directory', async () => {
+      const net = await world.runtime.createNetwork({ name: 'reaped' });
+      try {
+        const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'test', 'fixtures', 'leaks-child.ts'), world.runtime.root, world.runtime.stateDir, world.rootfs, 'network', 'reaped'], {
+          cwd: repo,
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let out = '';
+        for await (const chunk of child.stdout!) if ((out += String(chunk)).includes('\n')) break;
+        const { ids } = JSON.parse(out) as { ids: string[] };
+        assert.equal((await net.containers()).length, 1);
+        child.kill('SIGKILL');
+        await new Promise((resolve) => child.once('exit', resolve));
+        const next = new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir });
+        // Their pid 1s die with the owner a moment later; until then they are not the next runtime's to take.
+        for (let i = 0; i < 100 && (await next.list()).length > 0; i++) await sleep(50);
+        assert.deepEqual(await next.list(), []);
+        assert.deepEqual(await net.containers(), []);
+        for (let i = 0; i < 50 && ourLinks().some((l) => l.includes('dlv')); i++) await sleep(50);
+        assert.deepEqual(ourLinks().filter((l) => l.includes('dlv')), []);
+        assert.deepEqual((await next.audit()).filter((e) => e.orphaned), []);
+        assert.ok(ids.every((id) => !existsSync(join(world.runtime.stateDir, id))));
       } finally {
         await net.remove({ force: true });
       }

@@ -1,0 +1,154 @@
+/**
+ * Restarting a container in place, as `docker restart`: the same id, name,
+ * upper directory, mounts, network place and published ports, with a new
+ * shim, new namespaces and its cgroups made afresh. What the launch decided
+ * is kept in `launch.json` (owner-only: it holds the environment), so that
+ * any process that can read it, later, starts the same container again
+ * without the spec or the image store.
+ *
+ * @module
+ */
+
+import { rm } from 'node:fs/promises';
+import createDebug from 'debug';
+import { InvalidStateError } from '../errors.js';
+import { sealedHelperPath, spawnHelper, type HelperProcess } from '../helper/index.js';
+import { processStartTime } from '../util/index.js';
+import { CgroupSet } from './cgroups/cgroup-set.js';
+import type { CgroupPlan } from './cgroups/policy.js';
+import { endRecordedHelper, Forwarder } from './forwarder.js';
+import { checkHolders, type NamespaceHolder } from './network-mode.js';
+import { forwardTarget, openStartGate, type PublishPlan } from './publish.js';
+import { runArgs, type RunPlan } from './run-args.js';
+import { readJson, writeJsonAtomic, type ContainerPaths, type ContainerRecord } from './state.js';
+
+const debug = createDebug('dockless:runtime');
+
+/** What `launch.json` holds: the helper's `run` plan and what was made around it, as decided at creation. */
+export interface LaunchRecord {
+  version: 1;
+  /** The plan, without what belongs to one start (its gate, its owner, its cgroup directories); binary fields as text. */
+  plan: Omit<RunPlan, 'seccomp' | 'caps' | 'startFifo' | 'dieWithParent' | 'reportNetns' | 'cgroups'> & { seccomp?: string; caps?: string };
+  /** The cgroups to make again, with their limits. */
+  cgroups: CgroupPlan;
+  /** The published ports (as first bound: a host port 0 keeps the port the kernel chose) and outbound access. */
+  publish?: PublishPlan;
+  /** The processes whose namespaces it joins (a pod's holder, another container): they must still be the same. */
+  holders: NamespaceHolder[];
+}
+
+/** The record of a launch's decisions, for {@link relaunch}. */
+export function launchRecord(plan: RunPlan, cgroups: CgroupPlan, publish: PublishPlan | undefined, holders: readonly NamespaceHolder[]): LaunchRecord {
+  const { seccomp, caps, startFifo: _gate, dieWithParent: _owner, reportNetns: _netns, cgroups: _dirs, ...rest } = plan;
+  return {
+    version: 1,
+    plan: { ...rest, ...(seccomp !== undefined ? { seccomp: seccomp.toString('base64') } : {}), ...(caps !== undefined ? { caps: caps.toString(16) } : {}) },
+    cgroups,
+    ...(publish !== undefined ? { publish } : {}),
+    holders: [...holders],
+  };
+}
+
+/**
+ * The run plan a launch record holds, binary fields decoded: the plan
+ * {@link launchRecord} was given, without what belongs to one start.
+ */
+export function savedPlan(launch: LaunchRecord): RunPlan {
+  const { seccomp, caps, ...saved } = launch.plan;
+  return {
+    ...saved,
+    ...(seccomp !== undefined ? { seccomp: Buffer.from(seccomp, 'base64') } : {}),
+    ...(caps !== undefined ? { caps: BigInt(`0x${caps}`) } : {}),
+  };
+}
+
+/** Where {@link relaunch} runs: the runtime's helper and this process's start time. */
+export interface RelaunchScope {
+  helperPath: string | undefined;
+  ownerStart: number;
+}
+
+/**
+ * Starts a stopped container again from its `launch.json`. The caller has
+ * seen it stopped (its shim gone). This process becomes its owner: without
+ * `detached` the container now dies with it.
+ *
+ * @returns the new record (written) and the new shim.
+ * @throws {@link InvalidStateError} when the container has no launch record
+ *   (made by an older version, or not readable by this user), or a pod or
+ *   container whose namespaces it joins is gone.
+ * @throws {@link HelperError} and the errors of a launch when a step fails; the
+ *   container is then stopped again, with its cgroups remade and empty.
+ */
+export async function relaunch(
+  record: ContainerRecord,
+  paths: ContainerPaths,
+  scope: RelaunchScope,
+  context: string,
+): Promise<{ record: ContainerRecord; helper: HelperProcess }> {
+  const launch = await readJson<LaunchRecord>(paths.launch);
+  if (launch === undefined) throw new InvalidStateError(`${context}: container has no launch record (made by an older dockless, or by another user)`);
+  checkHolders(launch.holders);
+  await endRecordedHelper(record.forwarder);
+  await new CgroupSet(record.cgroups ?? []).remove(context);
+  // A new run starts with no exit status and, as with Docker, its health `starting` again.
+  await Promise.all([rm(paths.exit, { force: true }), rm(paths.fifo, { force: true }), rm(paths.health, { force: true })]);
+
+  const detached = record.detached;
+  const publish = launch.publish !== undefined ? { ...launch.publish, ports: record.ports ?? launch.publish.ports } : undefined;
+  const gated = publish?.outbound === true;
+  let cgroups: CgroupSet | undefined;
+  let forwarder: Forwarder | undefined;
+  let helper: HelperProcess | undefined;
+  try {
+    cgroups = await CgroupSet.create(launch.cgroups, context);
+    if (publish !== undefined) {
+      forwarder = await Forwarder.bind({ ports: publish.ports, detached, context, ...(scope.helperPath !== undefined ? { helperPath: scope.helperPath } : {}) });
+    }
+    const { io, ...saved } = savedPlan(launch);
+    const plan: RunPlan = {
+      ...saved,
+      // Nobody is attached to a restarted container: its output is in its log, as with Docker.
+      ...(io !== undefined ? { io: { ...io, live: false, stdinRelay: false } } : {}),
+      cgroups: cgroups.dirs,
+      ...(gated ? { startFifo: paths.fifo } : {}),
+      ...(publish !== undefined ? { reportNetns: true } : {}),
+      ...(detached ? {} : { dieWithParent: process.pid }),
+    };
+    helper = spawnHelper('run', runArgs(plan), {
+      stdio: ['ignore', 'ignore', 'ignore'],
+      detached,
+      context,
+      ...(plan.seccomp !== undefined ? { inputs: [plan.seccomp] } : {}),
+      helperPath: await sealedHelperPath(scope.helperPath),
+    });
+    const { pid } = await helper.next('pid');
+    const pidStart = processStartTime(pid) ?? 0;
+    if (forwarder !== undefined) {
+      const ns = await helper.next('netns');
+      await forwarder.attach(forwardTarget(publish!, pid, pidStart, ns));
+      if (gated) await openStartGate(paths.fifo);
+    }
+    const { forwarder: _old, ...kept } = record;
+    const next: ContainerRecord = {
+      ...kept,
+      pid,
+      pidStart,
+      ownerPid: process.pid,
+      ownerStart: scope.ownerStart,
+      started: new Date().toISOString(),
+      ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
+      ...(forwarder !== undefined ? { ports: [...forwarder.ports], forwarder: forwarder.record } : {}),
+    };
+    await writeJsonAtomic(paths.record, next);
+    await helper.next('started');
+    if (detached) helper.unref();
+    return { record: next, helper };
+  } catch (error) {
+    helper?.child.kill('SIGKILL');
+    const undone = await Promise.allSettled([helper?.exit, forwarder?.kill()]);
+    await cgroups?.remove(context).catch((e: unknown) => debug('%s: %s', context, String(e)));
+    for (const r of undone) if (r.status === 'rejected') debug('%s: cleanup: %s', context, String(r.reason));
+    throw error;
+  }
+}

@@ -1,0 +1,183 @@
+// No reaper, no leaks: what a SIGKILLed owner's containers leave (state
+// records, cgroups, upper dirs, names, forwarders, pods) goes when the next
+// Runtime opens the state directory, and runtime.audit() reports every
+// orphan that prune() then removes.
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { Runtime, type AuditEntry } from '../../src/index.js';
+import { detectCgroups } from '../../src/runtime/cgroups/detect.js';
+import { parentDirs } from '../../src/runtime/cgroups/policy.js';
+import { processStartTime } from '../../src/util/index.js';
+import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
+
+const skip = cannotRun();
+if (skip !== undefined) console.log(`# skipping leak tests: ${skip}`);
+const repo = join(import.meta.dirname, '..', '..');
+const child = join(repo, 'test', 'fixtures', 'leaks-child.ts');
+
+interface Record {
+  pid: number;
+  pidStart: number;
+  cgroups?: { dir: string }[];
+  forwarder?: { pid: number; start: number };
+}
+
+/** Starts the owner process; resolves with what it made once its containers run. */
+async function startOwner(world: World, ...extra: string[]) {
+  const owner = spawn(process.execPath, ['--import', 'tsx', child, world.runtime.root, world.runtime.stateDir, world.rootfs, ...extra], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  for await (const chunk of owner.stdout!) {
+    out += String(chunk);
+    if (out.includes('\n')) break;
+  }
+  const made = JSON.parse(out) as { ids: string[]; pod: string; port: number };
+  const records = await Promise.all(made.ids.map(async (id) => JSON.parse(await readFile(join(world.runtime.stateDir, id, 'state.json'), 'utf8')) as Record));
+  return { owner, ...made, records };
+}
+
+async function killAndWait(owner: ReturnType<typeof spawn>, records: Record[]) {
+  owner.kill('SIGKILL');
+  await new Promise((resolve) => owner.once('exit', resolve));
+  // Their pid 1s die with the owner (the parent-death signal down the shim), a moment later.
+  for (let i = 0; i < 250 && records.some((r) => processStartTime(r.pid) === r.pidStart); i++) await sleep(20);
+}
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+const orphans = (entries: AuditEntry[]) => entries.filter((e) => e.orphaned);
+
+describe('no reaper, no leaks', { skip }, () => {
+  let world: World;
+  before(async () => {
+    world = await makeWorld();
+  });
+  after(async () => {
+    await world?.dispose();
+  });
+
+  it("a SIGKILLed owner's containers (named, with a published port, created, in a pod) leave nothing once the next Runtime opens the state directory", async () => {
+    const since = Date.now();
+    const { owner, ids, pod, port, records } = await startOwner(world);
+    await killAndWait(owner, records);
+    const stateDir = world.runtime.stateDir;
+    // Before any new Runtime looks: the records, cgroups and upper dirs are still there (the defect this guards).
+    assert.ok(ids.every((id) => existsSync(join(stateDir, id, 'state.json'))));
+
+    const next = new Runtime({ root: world.runtime.root, stateDir });
+    assert.deepEqual(await next.list(), []);
+    assert.deepEqual((await readdir(stateDir)).filter((e) => /^[0-9a-f]{64}$|^\.reap-/.test(e)), []);
+    assert.deepEqual(await readdir(join(world.runtime.root, 'containers')), []);
+    for (const r of records) for (const cg of r.cgroups ?? []) assert.ok(!existsSync(cg.dir), `cgroup ${cg.dir} left`);
+    assert.ok(!existsSync(join(stateDir, 'names', 'leak-victim')), 'the name was not given up');
+    assert.ok(!existsSync(join(stateDir, 'pods', pod)), 'the pod record was left');
+    const forwarder = records.find((r) => r.forwarder !== undefined)!.forwarder!;
+    for (let i = 0; i < 100 && processStartTime(forwarder.pid) === forwarder.start; i++) await sleep(20);
+    assert.equal(processStartTime(forwarder.pid), undefined, 'the port forwarder outlived its owner');
+    assert.ok(await portFree(port), `host port ${port} is still bound`);
+    assert.deepEqual(orphans(await next.audit()), []);
+    const died = [];
+    for await (const e of next.events({ since, until: Date.now(), filters: { container: [ids[0]!] } })) died.push(e.action);
+    assert.deepEqual(died.slice(-2), ['die', 'remove']);
+  });
+
+  it("never takes a container whose owner lives, a detached one, or another live process's", async () => {
+    const mine = await world.runtime.run({ rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore' });
+    await mine.wait();
+    const detached = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '300'], stdio: 'ignore', detached: true });
+    await detached.kill();
+    await detached.wait();
+    const { owner, ids, records } = await startOwner(world);
+    try {
+      const next = new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir });
+      const listed = (await next.list()).map((c) => c.id);
+      for (const id of [mine.id, detached.id, ...ids]) assert.ok(listed.includes(id), `${id.slice(0, 12)} was taken`);
+      assert.deepEqual(orphans(await next.audit()), []);
+      assert.equal((await next.get(mine.id)).status, 'stopped');
+    } finally {
+      await killAndWait(owner, records);
+      await mine.remove();
+      await detached.remove();
+      await new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir }).list();
+    }
+  });
+
+  it('audit() reports planted orphans (a stale record with its cgroup and upper dir, a crashed launch with its cgroup, a stray mount) and prune() removes them', async () => {
+    const stateDir = world.runtime.stateDir;
+    const id = randomBytes(32).toString('hex');
+    const lone = randomBytes(32).toString('hex');
+    const host = detectCgroups();
+    const pids = host.hierarchies.find((h) => h.controllers.includes('pids')) ?? host.hierarchies[0]!;
+    // prune() is kept to a cgroup parent of this test's own: the machine's cgroup roots hold other users' containers.
+    const scope = `dl-test-leaks-${process.pid}`;
+    const parent = parentDirs(pids, scope).parentDir;
+    const cgroup = join(parent, `dockless-${id}`);
+    const loneCgroup = join(parent, `dockless-${lone}`);
+    const stray = join(stateDir, 'stray-mount');
+    try {
+      await mkdir(join(stateDir, id), { recursive: true });
+      await mkdir(join(world.runtime.root, 'containers', id, 'upper'), { recursive: true });
+      await mkdir(cgroup, { recursive: true });
+      await mkdir(loneCgroup);
+      // A launch killed before it wrote a record: its state directory names a dead process.
+      await mkdir(join(stateDir, lone));
+      await writeFile(join(stateDir, lone, 'owner.json'), JSON.stringify({ pid: 4_194_305, start: 1 }));
+      await mkdir(stray);
+      execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', stray]);
+      // A container that is not detached, whose owner and pid 1 are gone (pid 2^22 + 1 is above pid_max's limit).
+      const dead = 4_194_305;
+      await writeFile(
+        join(stateDir, id, 'state.json'),
+        JSON.stringify({
+          version: 1, id, created: new Date().toISOString(), started: new Date().toISOString(), pid: dead, pidStart: 1, ownerPid: dead, ownerStart: 1,
+          detached: false, rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore', cgroups: [{ dir: cgroup, version: pids.version, controllers: ['pids'] }],
+        }),
+      );
+      const fresh = new Runtime({ root: world.runtime.root, stateDir, cgroupParent: scope });
+      const found = orphans(await fresh.audit());
+      const has = (kind: string, what: string) => found.some((e) => e.kind === kind && e.what === what);
+      assert.ok(has('container', join(stateDir, id)), JSON.stringify(found));
+      assert.ok(has('cgroup', cgroup), JSON.stringify(found));
+      assert.ok(has('cgroup', loneCgroup), JSON.stringify(found));
+      assert.ok(has('launch', join(stateDir, lone)), JSON.stringify(found));
+      assert.ok(has('data', join(world.runtime.root, 'containers', id)), JSON.stringify(found));
+      assert.ok(has('mount', stray), JSON.stringify(found));
+      await fresh.prune();
+      assert.deepEqual(orphans(await fresh.audit()), []);
+      assert.ok(!existsSync(join(stateDir, id)));
+      assert.ok(!existsSync(cgroup));
+      assert.ok(!existsSync(loneCgroup));
+      assert.ok(!existsSync(join(stateDir, lone)));
+      assert.ok(!existsSync(join(world.runtime.root, 'containers', id)));
+      assert.ok(!(await readFile('/proc/self/mountinfo', 'utf8')).includes(` ${stray} `));
+    } finally {
+      try {
+        execFileSync('umount', ['-l', stray], { stdio: 'ignore' });
+      } catch {
+        // Unmounted by prune(), as it should be.
+      }
+      await rmdir(cgroup).catch(() => undefined);
+      await rmdir(loneCgroup).catch(() => undefined);
+      await rmdir(parent).catch(() => undefined);
+    }
+  });
+
+  it('at the end of the suite, nothing is orphaned', async () => {
+    assert.deepEqual(orphans(await world.runtime.audit()), []);
+  });
+});
