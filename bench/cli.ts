@@ -20,7 +20,8 @@ import { arg, latencyStats, runcBundle, which } from './common.js';
 
 const RUNS = Number(arg('--runs') ?? 30);
 const dir = process.argv.includes('--shm') ? '/dev/shm' : '/var/tmp';
-const BIN = resolve('dist/cli/bin.js');
+// The package's bin, as users run it: the bundle, not the ~150 modules of dist/cli/.
+const BIN = resolve('dist/bundle/cli.js');
 const base = await mkdtemp(join(dir, 'dockless-bench-cli-'));
 
 /** This process's hard limit of `ulimit -H<flag>`, which podman may keep but not exceed here. */
@@ -52,7 +53,7 @@ try {
 
   const variants: { name: string; run: () => number }[] = [
     { name: 'node -e 0', run: () => timed(process.execPath, ['-e', '0']) },
-    { name: 'node + import dockless', run: () => timed(process.execPath, ['-e', `import(${JSON.stringify(resolve('dist/index.js'))})`]) },
+    { name: 'node + import dockless', run: () => timed(process.execPath, ['-e', `import(${JSON.stringify(resolve('dist/bundle/index.js'))})`]) },
     { name: 'dockless run --rm', run: () => timed(process.execPath, [BIN, 'run', '--rm', 'bench:1', 'true'], env) },
   ];
   const podman = which('podman');

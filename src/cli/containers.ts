@@ -1,19 +1,19 @@
 /**
  * The container commands: run, create, start, exec, ps, logs, stop, kill, rm,
- * wait, inspect, top, stats, cp, pause, unpause, commit. Each is a thin layer
+ * wait, inspect, top, stats, cp, pause, unpause, rename, diff. Each is a thin layer
  * over {@link Runtime} and {@link Container}; flag values are turned into the
  * spec by ./run-spec.ts.
  *
  * @module
  */
+import { spawn } from 'node:child_process';
 import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { commitContainer, NotFoundError, type Container, type ContainerInfo } from '../index.js';
+import { NotFoundError, type Container, type ContainerInfo } from '../index.js';
 import { ExitCode, type CliContext } from './context.js';
 import { parseCopyOperand, parseInteger, parseTime } from './flags.js';
 import { ago, binarySize, formatRows, humanDuration, shortCommand, shortId, type Column, type Row } from './format.js';
-import { extractTar, packHostPath } from './host-tar.js';
 import { addRunOptions, specFromRunOptions, type RunFlags } from './run-spec.js';
 import { Namespace, type ContainerSpec } from '../index.js';
 
@@ -87,9 +87,10 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
   ).action(async (image: string, command: string[], flags: RunFlags & { detach?: boolean; rm?: boolean }) => {
     const runtime = await ctx.runtime();
     const spec = await resolveRunSpec(ctx, image, command, flags);
+    if (flags.rm === true && spec.restart !== undefined && spec.restart !== 'no') throw new ExitCode(125, 'dockless: conflicting options: --restart and --rm');
     if (flags.detach === true) {
-      if (flags.rm === true) throw new ExitCode(125, 'dockless: --rm with --detach needs a process that waits for the container; run it attached, or remove it with `dockless rm`');
       const c = await runtime.run({ ...spec, detached: true, stdio: 'pipe' });
+      if (flags.rm === true) spawnRemover(ctx, c.id);
       ctx.print(c.id);
       return;
     }
@@ -108,6 +109,16 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       for (const s of signals) process.off(s, forward);
     }
   });
+
+  program
+    .command(REMOVER_COMMAND, { hidden: true })
+    .description('wait for a container to exit, then remove it (what `run -d --rm` leaves behind)')
+    .argument('<container>')
+    .action(async (ref: string) => {
+      const c = await (await ctx.runtime()).get(ref);
+      await c.wait();
+      await c.remove({ force: true });
+    });
 
   addRunOptions(
     program
@@ -352,14 +363,14 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
         const c = await runtime.get(from.container);
         const tar = await c.copyOut(from.path);
         if (to.host === '-') await pipeline(tar, ctx.out);
-        else await extractTar(tar, to.host);
+        else await (await import('./host-tar.js')).extractTar(tar, to.host);
       } else if ('host' in from && 'container' in to) {
         const c = await runtime.get(to.container);
         if (from.host === '-') return c.copyIn(process.stdin, to.path);
         // docker cp copies into an existing directory, else as the name given.
         await c.copyIn(from.host, to.path).catch(async (error: unknown) => {
           if (!(error instanceof NotFoundError) || to.path.endsWith('/')) throw error;
-          await c.copyIn(packHostPath(from.host, posix.basename(to.path)), posix.dirname(to.path));
+          await c.copyIn((await import('./host-tar.js')).packHostPath(from.host, posix.basename(to.path)), posix.dirname(to.path));
         });
       } else {
         throw new ExitCode(125, 'dockless: copying between two containers or two host paths is not supported; one of SRC and DEST must be CONTAINER:PATH');
@@ -396,22 +407,22 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       const changes = await (await (await ctx.runtime()).get(ref)).diff();
       ctx.out.write(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
     });
+}
 
-  program
-    .command('commit')
-    .description("Create a new image from a container's changes")
-    .argument('<container>')
-    .argument('[repository]')
-    .option('-m, --message <message>', 'commit message')
-    .option('-a, --author <author>', 'author')
-    .action(async (ref: string, repository: string | undefined, flags: { message?: string; author?: string }) => {
-      const result = await commitContainer(await ctx.store(), await ctx.runtime(), ref, {
-        ...(repository !== undefined ? { tag: repository } : {}),
-        ...(flags.message !== undefined ? { message: flags.message } : {}),
-        ...(flags.author !== undefined ? { author: flags.author } : {}),
-      });
-      ctx.print(result.digest);
-    });
+/** The hidden command that `run -d --rm` starts in the background. */
+export const REMOVER_COMMAND = '__remove-on-exit';
+
+/**
+ * Starts this command again, in the background and in a session of its own,
+ * to wait for the container and remove it when it exits: Docker's daemon does
+ * that for `run -d --rm`; here the container's shim outlives us, and this
+ * small waiter does too.
+ */
+function spawnRemover(ctx: CliContext, id: string): void {
+  const script = process.argv[1];
+  if (script === undefined) throw new ExitCode(125, 'dockless: --rm with --detach: cannot find the dockless command to wait for the container');
+  const child = spawn(process.execPath, [...process.execArgv, script, ...ctx.globalArgs(), REMOVER_COMMAND, id], { detached: true, stdio: 'ignore' });
+  child.unref();
 }
 
 /** Prints inspect results: a JSON array, or one template line per result. */

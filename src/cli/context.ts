@@ -47,6 +47,11 @@ export class CliContext {
     return this.#runtime;
   }
 
+  /** The global options that select this context's data (`--root`), for another dockless process to use the same. */
+  globalArgs(): string[] {
+    return this.#root !== undefined ? ['--root', this.#root] : [];
+  }
+
   /** Writes one line of results. */
   print(text: string): void {
     this.out.write(text.endsWith('\n') ? text : `${text}\n`);

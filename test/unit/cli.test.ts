@@ -20,7 +20,7 @@ import {
 } from '../../src/cli/flags.js';
 import { formatRows, humanDuration, humanSize, renderTemplate, shortCommand, table } from '../../src/cli/format.js';
 import { splitReference } from '../../src/cli/images.js';
-import { buildProgram, exitFor, main } from '../../src/cli/main.js';
+import { buildProgram, COMMAND_GROUPS, commandName, exitFor, main } from '../../src/cli/main.js';
 import { ProgressDisplay } from '../../src/cli/progress.js';
 import { specFromRunOptions } from '../../src/cli/run-spec.js';
 import { bashCompletion } from '../../src/cli/system.js';
@@ -197,13 +197,26 @@ describe('cli program', () => {
     assert.equal(exitFor(new Error('boom')).code, 125);
   });
 
-  it('generates completion from the command definitions', () => {
-    const program = buildProgram(new CliContext({}));
+  it('generates completion from the command definitions', async () => {
+    const program = await buildProgram(new CliContext({}));
     const script = bashCompletion(program);
     assert.match(script, /complete -F _dockless dockless/);
     assert.match(script, /"run"\) echo "[^"]*--publish|"run"\) echo "[^"]*--env/);
     assert.match(script, /"system"\) echo "df prune check/);
-    for (const c of program.commands) assert.ok(script.includes(`"${c.name()}")`), `completion knows ${c.name()}`);
+    for (const c of program.commands.filter((c) => !c.name().startsWith('__'))) assert.ok(script.includes(`"${c.name()}")`), `completion knows ${c.name()}`);
+    assert.doesNotMatch(script, /__remove-on-exit/);
+  });
+
+  it('knows the group of every command, so that a command loads only its own group', async () => {
+    // A command missing from the table would load every group (slower, still correct); one in the wrong group would not be found.
+    const all = (await buildProgram(new CliContext({}))).commands.map((c) => c.name()).sort();
+    assert.deepEqual(Object.keys(COMMAND_GROUPS).sort(), all);
+    for (const name of all) {
+      const only = (await buildProgram(new CliContext({}), name)).commands.map((c) => c.name());
+      assert.ok(only.includes(name), `${name} is in group ${COMMAND_GROUPS[name]}`);
+    }
+    assert.equal(commandName(['--root', '/x', '-D', 'run', 'img']), 'run');
+    assert.equal(commandName(['--help']), undefined);
   });
 
   it('refuses an unknown flag with exit code 125', async () => {
