@@ -264,6 +264,49 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
     assert.doesNotMatch(await readFile(authFile, 'utf8'), /127\.0\.0\.1/);
   });
 
+  it('run -d --rm removes the container once it exits, with no dockless process left waiting in the foreground', async () => {
+    // Docker's daemon removes a `run -d --rm` container when it exits; without a daemon, a background waiter must.
+    const id = (await ok(['run', '-d', '--rm', '--name', 'cli-autorm', 'bb:1', 'sh', '-c', 'sleep 0.5; exit 3'])).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    let left = '';
+    for (let i = 0; i < 100; i++) {
+      left = await ok(['ps', '-aq', '--no-trunc']);
+      if (!left.includes(id)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.doesNotMatch(left, new RegExp(id), 'the container is removed after it exits');
+    assert.equal((await dockless(['run', '-d', '--rm', '--restart', 'always', 'bb:1', 'true'])).code, 125, '--rm and --restart conflict, as in Docker');
+  });
+
+  it('import -c applies Dockerfile changes, from a directory and from a tar; build --label labels the image', async () => {
+    // Both were refused before: a Docker user's `import --change` and `build --label` failed with 125.
+    const changes = ['-c', 'CMD ["cat", "/etc/greeting"]', '-c', 'ENV GREETING=hi', '-c', 'LABEL team=core', '-c', 'WORKDIR /tmp', '-c', 'EXPOSE 8080', '-c', 'USER 1:1'];
+    await writeFile(join(base, 'rootfs', 'etc', 'greeting'), 'imported\n');
+    await ok(['import', ...changes, join(base, 'rootfs'), 'bb:changed']);
+    const config = JSON.parse(await ok(['image', 'inspect', '--format', '{{json .config.config}}', 'bb:changed'])) as Record<string, unknown>;
+    assert.deepEqual(config.Cmd, ['cat', '/etc/greeting']);
+    assert.ok((config.Env as string[]).includes('GREETING=hi'));
+    assert.deepEqual(config.Labels, { team: 'core' });
+    assert.equal(config.WorkingDir, '/tmp');
+    assert.deepEqual(config.ExposedPorts, { '8080/tcp': {} });
+    assert.equal(config.User, '1:1');
+    assert.equal(await ok(['run', '--rm', 'bb:changed']), 'imported\n');
+    assert.equal(await ok(['run', '--rm', 'bb:changed', 'pwd']), '/tmp\n');
+    const tar = join(base, 'rootfs.tar');
+    await new Promise<void>((resolveTar, reject) => spawn('tar', ['-C', join(base, 'rootfs'), '-cf', tar, '.'], { stdio: 'ignore' }).on('close', (c) => (c === 0 ? resolveTar() : reject(new Error(`tar exited ${c}`)))));
+    await ok(['import', '--change', 'ENTRYPOINT ["echo", "from-tar"]', tar, 'bb:fromtar']);
+    assert.equal(await ok(['run', '--rm', 'bb:fromtar']), 'from-tar\n');
+    const bad = await dockless(['import', '-c', 'FROB x', join(base, 'rootfs'), 'bb:bad']);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /unknown instruction/);
+
+    const context = join(base, 'ctx-label');
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, 'Dockerfile'), 'FROM bb:1\nLABEL stage=own\n');
+    await ok(['build', '-q', '-t', 'labelled:1', '--label', 'org.example.version=2', '--label', 'stage=overridden', context]);
+    assert.deepEqual(JSON.parse(await ok(['image', 'inspect', '--format', '{{json .config.config.Labels}}', 'labelled:1'])), { 'org.example.version': '2', stage: 'overridden' });
+  });
+
   it('shows live progress on a terminal (redrawn lines)', async (t) => {
     if (!existsSync('/usr/bin/script')) return t.skip('script(1) from util-linux is not installed');
     const context = join(base, 'ctx-tty');
