@@ -14,6 +14,7 @@ import { NotFoundError, type Container, type ContainerInfo } from '../index.js';
 import { ExitCode, type CliContext } from './context.js';
 import { parseCopyOperand, parseInteger, parseTime } from './flags.js';
 import { ago, binarySize, formatRows, humanDuration, shortCommand, shortId, type Column, type Row } from './format.js';
+import { DEFAULT_DETACH_KEYS, DetachKeysFilter, parseDetachKeys } from './detach-keys.js';
 import { addRunOptions, specFromRunOptions, type RunFlags } from './run-spec.js';
 import { Namespace, type ContainerSpec } from '../index.js';
 
@@ -64,6 +65,8 @@ async function each(ctx: CliContext, refs: readonly string[], action: (c: Contai
     try {
       await action(await runtime.get(ref), ref);
     } catch (error) {
+      // A command's own exit code (start -a ends with the container's).
+      if (error instanceof ExitCode) throw error;
       failed = true;
       ctx.err.write(`Error response from dockless: ${(error as Error).message}\n`);
     }
@@ -83,11 +86,13 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       .argument('[command...]', 'the command and its arguments')
       .passThroughOptions()
       .option('-d, --detach', 'run in the background and print the container ID')
-      .option('--rm', 'remove the container when it exits'),
-  ).action(async (image: string, command: string[], flags: RunFlags & { detach?: boolean; rm?: boolean }) => {
+      .option('--rm', 'remove the container when it exits')
+      .option('--detach-keys <keys>', `with -i on a terminal, the key sequence that detaches (default ${DEFAULT_DETACH_KEYS}; empty: none)`),
+  ).action(async (image: string, command: string[], flags: RunFlags & { detach?: boolean; rm?: boolean; detachKeys?: string }) => {
     const runtime = await ctx.runtime();
     const spec = await resolveRunSpec(ctx, image, command, flags);
     if (flags.rm === true && spec.restart !== undefined && spec.restart !== 'no') throw new ExitCode(125, 'dockless: conflicting options: --restart and --rm');
+    const keys = parseDetachKeys(flags.detachKeys ?? DEFAULT_DETACH_KEYS);
     if (flags.detach === true) {
       const c = await runtime.run({ ...spec, detached: true, stdio: 'pipe' });
       if (flags.rm === true) spawnRemover(ctx, c.id);
@@ -95,17 +100,25 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       return;
     }
     const interactive = flags.interactive === true || flags.tty === true;
-    const c = await runtime.run({ ...spec, stdio: interactive ? 'pipe' : 'inherit' });
+    // Someone at a terminal can type the detach keys: the container is detached then, and this process attached to it until they do.
+    const detachable = flags.interactive === true && process.stdin.isTTY === true && keys.length > 0;
+    const c = await runtime.run({ ...spec, ...(detachable ? { detached: true, attach: true } : {}), stdio: interactive ? 'pipe' : 'inherit' });
     const forward = (sig: NodeJS.Signals): void => void c.kill(sig).catch(() => undefined);
     const signals: NodeJS.Signals[] = flags.tty === true ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
     for (const s of signals) process.on(s, forward);
-    const detachTerminal = interactive ? connectTerminal(c, flags.interactive === true, flags.tty === true) : undefined;
+    let detach: () => void = () => undefined;
+    const detached = new Promise<'detached'>((resolveDetach) => (detach = () => resolveDetach('detached')));
+    const terminal = interactive ? connectTerminal(c, flags.interactive === true, flags.tty === true, detachable ? { keys, onDetach: detach } : undefined) : undefined;
     try {
-      const exit = await c.wait();
+      const exit = await Promise.race([c.wait(), detached]);
+      if (exit === 'detached') {
+        if (flags.rm === true) spawnRemover(ctx, c.id);
+        throw new ExitCode(0, '', { detached: true });
+      }
       if (flags.rm === true) await c.remove();
       throw new ExitCode(exit.exitCode);
     } finally {
-      detachTerminal?.();
+      terminal?.();
       for (const s of signals) process.off(s, forward);
     }
   });
@@ -137,12 +150,29 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     .command('start')
     .description('Start one or more created containers')
     .argument('<container...>')
-    .option('-a, --attach', 'wait for the container and print its output')
-    .action(async (refs: string[], flags: { attach?: boolean }) => {
+    .option('-a, --attach', "attach the container's output (and wait for it)")
+    .option('-i, --interactive', "attach the container's stdin (it was created with -i); implies --attach")
+    .option('--detach-keys <keys>', `the key sequence that detaches (default ${DEFAULT_DETACH_KEYS}; empty: none)`)
+    .action(async (refs: string[], flags: { attach?: boolean; interactive?: boolean; detachKeys?: string }) => {
+      const keys = parseDetachKeys(flags.detachKeys ?? DEFAULT_DETACH_KEYS);
+      const attach = flags.attach === true || flags.interactive === true;
+      if (attach && refs.length > 1) throw new ExitCode(125, 'dockless: you cannot start and attach multiple containers at once');
       await each(ctx, refs, async (c, ref) => {
-        await c.start();
-        if (flags.attach !== true) return ctx.print(ref);
-        for await (const line of c.logs({ follow: true })) (line.stream === 'stderr' ? ctx.err : ctx.out).write(line.text);
+        // As Docker's: attaching to one that runs already is not an error.
+        const running = c.status === 'running' || c.status === 'paused';
+        const since = new Date();
+        if (!(attach && running)) await c.start();
+        if (!attach) return ctx.print(ref);
+        const ac = new AbortController();
+        const stdin = flags.interactive === true ? await attachStdin(c, keys, () => ac.abort()) : undefined;
+        try {
+          for await (const line of c.logs({ follow: true, signal: ac.signal, ...(running ? { since } : {}) })) (line.stream === 'stderr' ? ctx.err : ctx.out).write(line.text);
+        } catch (error) {
+          if (!ac.signal.aborted) throw error;
+        } finally {
+          await stdin?.();
+        }
+        if (ac.signal.aborted) throw new ExitCode(0, '', { detached: true });
         throw new ExitCode((await c.wait()).exitCode);
       });
     });
@@ -481,12 +511,18 @@ async function resolveRunSpec(ctx: CliContext, image: string, command: readonly 
   return { ...spec, network: await runtime.getNetwork(mode) };
 }
 
-/** Connects this terminal (or pipes) to an attached container: stdin, raw mode and resizes for `-t`. Returns the undo. */
-function connectTerminal(c: Pick<Container, 'stdin' | 'stdout' | 'stderr' | 'resize'>, interactive: boolean, tty: boolean): () => void {
+/** Connects this terminal (or pipes) to an attached container: stdin, raw mode and resizes for `-t`, and the detach keys when given. Returns the undo. */
+function connectTerminal(
+  c: Pick<Container, 'stdin' | 'stdout' | 'stderr' | 'resize'>,
+  interactive: boolean,
+  tty: boolean,
+  detach?: { keys: Buffer; onDetach: () => void },
+): () => void {
   const stdin = process.stdin;
   const raw = tty && interactive && stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
-  if (interactive && c.stdin !== null) stdin.pipe(c.stdin);
+  const filter = detach !== undefined ? new DetachKeysFilter(detach.keys, detach.onDetach) : undefined;
+  if (interactive && c.stdin !== null) (filter !== undefined ? stdin.pipe(filter) : stdin).pipe(c.stdin);
   c.stdout?.pipe(process.stdout);
   c.stderr?.pipe(process.stderr);
   const resize = (): void => void c.resize({ columns: process.stdout.columns || 80, rows: process.stdout.rows || 24 }).catch(() => undefined);
@@ -494,7 +530,34 @@ function connectTerminal(c: Pick<Container, 'stdin' | 'stdout' | 'stderr' | 'res
   return () => {
     if (tty) process.off('SIGWINCH', resize);
     if (interactive) stdin.unpipe();
+    filter?.unpipe();
+    c.stdout?.unpipe(process.stdout);
+    c.stderr?.unpipe(process.stderr);
     if (raw) stdin.setRawMode(false);
     stdin.pause();
+  };
+}
+
+/**
+ * Feeds this process's stdin (raw, on a terminal) to a running container's
+ * stdin through {@link Container.attach}, until the detach keys, which call
+ * `onDetach`. Returns the undo.
+ */
+export async function attachStdin(c: Container, keys: Buffer, onDetach: () => void): Promise<() => Promise<void>> {
+  const a = await c.attach({ stdin: true });
+  // The output comes another way (the log); these copies are not kept.
+  a.stdout.resume();
+  a.stderr.resume();
+  const stdin = process.stdin;
+  const raw = (await c.inspect()).Config.Tty && stdin.isTTY === true;
+  if (raw) stdin.setRawMode(true);
+  const filter = new DetachKeysFilter(keys, onDetach);
+  if (a.stdin !== null) stdin.pipe(filter).pipe(a.stdin);
+  return async () => {
+    stdin.unpipe();
+    filter.unpipe();
+    if (raw) stdin.setRawMode(false);
+    stdin.pause();
+    await a.close();
   };
 }

@@ -62,10 +62,16 @@ export class CliContext {
 export class ExitCode extends Error {
   /** The process's exit code. */
   readonly code: number;
+  /**
+   * End the process even while something still holds it: a container this
+   * command detached from (the detach keys) keeps its helper's handles open here.
+   */
+  readonly detached: boolean;
   /** Creates it; `message` is printed on stderr when not empty. */
-  constructor(code: number, message = '') {
+  constructor(code: number, message = '', options: { detached?: boolean } = {}) {
     super(message);
     this.name = 'ExitCode';
     this.code = code;
+    this.detached = options.detached === true;
   }
 }

@@ -104,6 +104,8 @@ export async function main(argv: readonly string[], out: NodeJS.WriteStream = pr
   } catch (error) {
     const { code, message } = exitFor(error);
     if (message !== '') ctx.err.write(`${message}\n`);
+    // Unref'd: a process with nothing left ends at once, as it would anyway.
+    if (error instanceof ExitCode && error.detached) setTimeout(() => process.exit(code), 100).unref();
     if (debug && error instanceof Error && !(error instanceof ExitCode) && !(error instanceof CommanderError)) ctx.err.write(`${error.stack ?? ''}\n`);
     return code;
   }

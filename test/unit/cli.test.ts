@@ -22,6 +22,7 @@ import { formatRows, humanDuration, humanSize, renderTemplate, shortCommand, tab
 import { splitReference } from '../../src/cli/images.js';
 import { buildProgram, COMMAND_GROUPS, commandName, exitFor, main } from '../../src/cli/main.js';
 import { ProgressDisplay } from '../../src/cli/progress.js';
+import { DetachKeysFilter, parseDetachKeys } from '../../src/cli/detach-keys.js';
 import { specFromRunOptions } from '../../src/cli/run-spec.js';
 import { bashCompletion } from '../../src/cli/system.js';
 
@@ -217,6 +218,32 @@ describe('cli program', () => {
     }
     assert.equal(commandName(['--root', '/x', '-D', 'run', 'img']), 'run');
     assert.equal(commandName(['--help']), undefined);
+  });
+
+  it("parses detach keys as Docker writes them, and refuses what it cannot type", () => {
+    assert.deepEqual([...parseDetachKeys('ctrl-p,ctrl-q')], [0x10, 0x11]);
+    assert.deepEqual([...parseDetachKeys('ctrl-@,ctrl-[,ctrl-\\,ctrl-],ctrl-^,ctrl-_,a,Z')], [0, 27, 28, 29, 30, 31, 0x61, 0x5a]);
+    assert.equal(parseDetachKeys('').length, 0);
+    assert.throws(() => parseDetachKeys('ctrl-1'), InvalidArgumentError);
+    assert.throws(() => parseDetachKeys('ab'), InvalidArgumentError);
+  });
+
+  it('the detach filter swallows the sequence only when it is whole, across chunks, and passes a partial one on', async () => {
+    const run = async (keys: string, chunks: string[]): Promise<{ out: string; detached: boolean }> => {
+      let detached = false;
+      const f = new DetachKeysFilter(parseDetachKeys(keys), () => (detached = true));
+      let out = '';
+      f.on('data', (d: Buffer) => (out += d.toString('latin1')));
+      for (const c of chunks) f.write(Buffer.from(c, 'latin1'));
+      f.end();
+      await new Promise((r) => setImmediate(r));
+      return { out, detached };
+    };
+    assert.deepEqual(await run('ctrl-p,ctrl-q', ['ab\x10', '\x11cd']), { out: 'ab', detached: true });
+    assert.deepEqual(await run('ctrl-p,ctrl-q', ['a\x10b\x10\x10\x11']), { out: 'a\x10b\x10', detached: true });
+    assert.deepEqual(await run('ctrl-p,ctrl-q', ['\x10x\x11']), { out: '\x10x\x11', detached: false });
+    assert.deepEqual(await run('', ['\x10\x11']), { out: '\x10\x11', detached: false });
+    assert.deepEqual(await run('x', ['abxcd']), { out: 'ab', detached: true });
   });
 
   it('refuses an unknown flag with exit code 125', async () => {
