@@ -123,7 +123,7 @@ describe('cli flags', () => {
       rlimits: { nofile: { soft: 100, hard: 200 } },
       capAdd: ['NET_ADMIN'],
     });
-    assert.throws(() => specFromRunOptions('a', [], { userns: 'keep-id' }), /not supported/);
+    assert.throws(() => specFromRunOptions('a', [], { userns: 'container:x' }), /not supported/);
   });
 });
 
@@ -218,6 +218,13 @@ describe('cli program', () => {
     }
     assert.equal(commandName(['--root', '/x', '-D', 'run', 'img']), 'run');
     assert.equal(commandName(['--help']), undefined);
+  });
+
+  it('--userns: host and empty are the default, private is auto, keep-id and nomap only for a caller that is not root', () => {
+    assert.equal(specFromRunOptions('img', [], { userns: 'host' }).userns, undefined);
+    assert.equal(specFromRunOptions('img', [], { userns: 'private' }).userns, 'auto');
+    assert.throws(() => specFromRunOptions('img', [], { userns: 'ns:/proc/1/ns/user' }), InvalidArgumentError);
+    if (process.getuid?.() === 0) assert.throws(() => specFromRunOptions('img', [], { userns: 'keep-id' }), /only for a caller that is not root/);
   });
 
   it("parses detach keys as Docker writes them, and refuses what it cannot type", () => {
