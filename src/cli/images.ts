@@ -6,7 +6,11 @@
  *
  * @module
  */
-import { stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { Command } from 'commander';
 import { commitContainer, importRootfs, LayerBuilder, type ExportFormat, type ImageSummary } from '../index.js';
 import { ExitCode, type CliContext } from './context.js';
@@ -222,8 +226,8 @@ export function addImageCommands(program: Command, ctx: CliContext): void {
 
   const imp = (cmd: Command): Command =>
     cmd
-      .description('Import a root filesystem (a directory, or a tar archive as `docker import` takes) as a one-layer image')
-      .argument('<dir|file>')
+      .description('Import a root filesystem (a directory, or a tar archive as `docker import` takes; `-` reads it from stdin) as a one-layer image')
+      .argument('<dir|file|->')
       .argument('[repository]')
       .option('-c, --change <instruction>', 'apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)', (v: string, p: string[] = []) => [...p, v])
       .option('-m, --message <message>', 'set the history message of the imported image')
@@ -238,12 +242,15 @@ export function addImageCommands(program: Command, ctx: CliContext): void {
           });
           return ctx.print(result.digest);
         }
-        const [image] = await store.import(source, {
+        // `-`: a tar on stdin, kept in a temporary file for the archive import, which reads it more than once.
+        const tmp = source === '-' ? await mkdtemp(join(tmpdir(), 'dockless-import-')) : undefined;
+        if (tmp !== undefined) await pipeline(process.stdin, createWriteStream(join(tmp, 'rootfs.tar')));
+        const [image] = await store.import(tmp !== undefined ? join(tmp, 'rootfs.tar') : source, {
           format: 'rootfs',
           ...(repository !== undefined ? { tag: repository } : {}),
           ...(changes.length > 0 ? { changes } : {}),
           ...(flags.message !== undefined ? { message: flags.message } : {}),
-        });
+        }).finally(() => (tmp !== undefined ? rm(tmp, { recursive: true, force: true }) : undefined));
         ctx.print(image!.digest);
       });
   imp(program.command('import'));

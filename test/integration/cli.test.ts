@@ -26,7 +26,7 @@ interface Result {
 
 let base = '';
 
-function dockless(args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Result> {
+function dockless(args: readonly string[], options: { input?: string | Buffer; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Result> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       env: { ...process.env, DOCKLESS_ROOT: join(base, 'dl'), DOCKLESS_NETWORK: 'none', CI: 'true', ...options.env },
@@ -333,6 +333,8 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
     await new Promise<void>((resolveTar, reject) => spawn('tar', ['-C', join(base, 'rootfs'), '-cf', tar, '.'], { stdio: 'ignore' }).on('close', (c) => (c === 0 ? resolveTar() : reject(new Error(`tar exited ${c}`)))));
     await ok(['import', '--change', 'ENTRYPOINT ["echo", "from-tar"]', tar, 'bb:fromtar']);
     assert.equal(await ok(['run', '--rm', 'bb:fromtar']), 'from-tar\n');
+    await ok(['import', '-c', 'CMD ["echo", "from-stdin"]', '-', 'bb:fromstdin'], { input: await readFile(tar) });
+    assert.equal(await ok(['run', '--rm', 'bb:fromstdin']), 'from-stdin\n');
     const bad = await dockless(['import', '-c', 'FROB x', join(base, 'rootfs'), 'bb:bad']);
     assert.equal(bad.code, 125);
     assert.match(bad.stderr, /unknown instruction/);
