@@ -137,6 +137,7 @@ const LAZY_IMPORTS: Record<string, string> = {
   // `import --change` parses Dockerfile instructions with the archive import's parser.
   'builder/import-rootfs.ts -> ../transfer/index.js': 'the change parser loads with the first import of a directory with changes',
   // The `dockless` command loads the code of the command it runs, not of all of them.
+  'cli/bin.ts -> ./main.js': 'loaded after the compile cache of Node 22 is turned on, so that it is cached',
   'cli/main.ts -> ./containers.js': 'the container commands load when one of them runs',
   'cli/main.ts -> ./images.js': 'the image commands (the builder, the progress display) load when one of them runs',
   'cli/main.ts -> ./networks.js': 'the network and pod commands load when one of them runs',
