@@ -59,6 +59,7 @@ export {
   DEFAULT_OUTPUT_BUFFER,
   DEFAULT_TERMINAL_SIZE,
   rootfsFromHost,
+  rootlessUsernsMaps,
   Runtime as RuntimeCore,
   SECCOMP_ACTIONS,
   SECCOMP_ARCHES,

@@ -120,6 +120,21 @@ function configStep(line: number, instruction: (ex: Expander, ctx: PlanContext) 
   };
 }
 
+/** The step `build --label` adds at the end of the target stage: these labels, as a `LABEL` with nothing to expand. */
+export function labelStep(labels: Readonly<Record<string, string>>): StepDefinition {
+  const list = Object.entries(labels);
+  return {
+    plan: () => ({
+      kind: 'config',
+      instruction: `LABEL ${list.map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ')}`,
+      apply: (image) => {
+        image.config ??= {};
+        image.config.Labels = { ...image.config.Labels, ...Object.fromEntries(list) };
+      },
+    }),
+  };
+}
+
 function cmdForm(ins: DockerfileInstruction, ctx: PlanContext): { argv: string[]; exec: boolean } {
   if (ins.json !== undefined) return { argv: ins.json, exec: true };
   return { argv: [...(ctx.config.Shell ?? DEFAULT_SHELL), ins.args], exec: false };

@@ -22,7 +22,7 @@ import path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../oci/index.js';
 import type { ImageStoreCore as ImageStore } from '../store/index.js';
-import { argDeclarations, expand, stepsFor, type StageState } from './dockerfile-steps.js';
+import { argDeclarations, expand, labelStep, stepsFor, type StageState } from './dockerfile-steps.js';
 import { lineError, parseDockerfile, type ParsedDockerfile } from './dockerfile-parse.js';
 import { buildImage } from './executor.js';
 import type { Recipe } from './recipe.js';
@@ -47,6 +47,8 @@ export interface DockerfileBuildOptions {
   target?: string;
   /** Tag the image with this reference. */
   tag?: string;
+  /** Labels set on the image, after the target stage's own (`build --label`); a cached build is reused only with the same labels. @default {} */
+  labels?: Readonly<Record<string, string>>;
   /** Runs the `RUN` steps; it must use the same store. @default a Runtime with default directories on the store */
   runtime?: Runtime;
   /** Run every step even when the cache has it. @default false */
@@ -144,7 +146,9 @@ export function dockerfileRecipe(cacheMounts: string, options: DockerfileBuildOp
         }),
     });
   }
-  return recipes[targetIndex]!;
+  const target = recipes[targetIndex]!;
+  if (options.labels !== undefined && Object.keys(options.labels).length > 0) return { ...target, steps: [...target.steps, labelStep(options.labels)] };
+  return target;
 }
 
 function locateDockerfile(context: string, dockerfile: string | undefined): string {

@@ -20,6 +20,13 @@ export interface ImportRootfsOptions {
   tag?: string;
   /** The image's execution defaults. @default `{ Cmd: ['/bin/sh'] }` */
   config?: ContainerConfig;
+  /**
+   * Dockerfile instructions applied to {@link ImportRootfsOptions.config}, as
+   * `docker import --change` does: `CMD`, `ENTRYPOINT`, `ENV`, `EXPOSE`,
+   * `LABEL`, `ONBUILD`, `STOPSIGNAL`, `USER`, `VOLUME`, `WORKDIR`.
+   * @default []
+   */
+  changes?: readonly string[];
   /** The history entry's `created_by`. @default `import <dir>` */
   createdBy?: string;
   /** Clamp file times and the creation time to this (seconds). @default Number(process.env.SOURCE_DATE_EPOCH) when set */
@@ -49,7 +56,7 @@ export interface ImportRootfsResult {
  *
  * @returns the manifest digest and, when tagged, the normalised reference.
  * @throws {NotFoundError} when `dir` does not exist.
- * @throws {InvalidArgumentError} when it is not a directory, or `tag` is malformed.
+ * @throws {InvalidArgumentError} when it is not a directory, or `tag` or a change is malformed.
  * @example
  * ```ts
  * const rootfs = await rootfsFromHost('/tmp/base-rootfs', { overwrite: true });
@@ -64,6 +71,11 @@ export async function importRootfs(store: ImageStore, dir: string, options: Impo
     throw new NotFoundError(`${context}: no such directory`, { cause, path: root });
   });
   if (!info.isDirectory()) throw new InvalidArgumentError(`${context}: not a directory`, { path: root });
+  // Checked before the tree is read: a bad change fails at once.
+  const containerConfig =
+    (options.changes?.length ?? 0) > 0
+      ? (await import('../transfer/index.js')).applyChanges(options.config ?? { Cmd: ['/bin/sh'] }, options.changes!)
+      : (options.config ?? { Cmd: ['/bin/sh'] });
   const epoch = options.sourceDateEpoch ?? sourceDateEpochFromEnv('import rootfs');
   const lease = await store.lease(`import-rootfs-${process.pid}-${randomBytes(6).toString('hex')}`, [], { processBound: true });
   try {
@@ -81,7 +93,7 @@ export async function importRootfs(store: ImageStore, dir: string, options: Impo
       architecture: platform.architecture,
       os: platform.os,
       ...(platform.variant !== undefined ? { variant: platform.variant } : {}),
-      config: options.config ?? { Cmd: ['/bin/sh'] },
+      config: containerConfig,
       rootfs: { type: 'layers', diff_ids: [layer.diffId] },
       history: [{ created, created_by: options.createdBy ?? `import ${root}` }],
     };

@@ -1,19 +1,20 @@
 /**
  * The container commands: run, create, start, exec, ps, logs, stop, restart, kill, rm,
- * wait, inspect, top, stats, cp, pause, unpause, commit. Each is a thin layer
+ * wait, inspect, top, stats, cp, pause, unpause, rename, diff. Each is a thin layer
  * over {@link Runtime} and {@link Container}; flag values are turned into the
  * spec by ./run-spec.ts.
  *
  * @module
  */
+import { spawn } from 'node:child_process';
 import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { commitContainer, NotFoundError, type Container, type ContainerInfo } from '../index.js';
+import { NotFoundError, type Container, type ContainerInfo } from '../index.js';
 import { ExitCode, type CliContext } from './context.js';
 import { parseCopyOperand, parseInteger, parseTime } from './flags.js';
 import { ago, binarySize, formatRows, humanDuration, shortCommand, shortId, type Column, type Row } from './format.js';
-import { extractTar, packHostPath } from './host-tar.js';
+import { DEFAULT_DETACH_KEYS, DetachKeysFilter, parseDetachKeys } from './detach-keys.js';
 import { addRunOptions, specFromRunOptions, type RunFlags } from './run-spec.js';
 import { Namespace, type ContainerSpec } from '../index.js';
 
@@ -64,6 +65,8 @@ async function each(ctx: CliContext, refs: readonly string[], action: (c: Contai
     try {
       await action(await runtime.get(ref), ref);
     } catch (error) {
+      // A command's own exit code (start -a ends with the container's).
+      if (error instanceof ExitCode) throw error;
       failed = true;
       ctx.err.write(`Error response from dockless: ${(error as Error).message}\n`);
     }
@@ -83,31 +86,52 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       .argument('[command...]', 'the command and its arguments')
       .passThroughOptions()
       .option('-d, --detach', 'run in the background and print the container ID')
-      .option('--rm', 'remove the container when it exits'),
-  ).action(async (image: string, command: string[], flags: RunFlags & { detach?: boolean; rm?: boolean }) => {
+      .option('--rm', 'remove the container when it exits')
+      .option('--detach-keys <keys>', `with -i on a terminal, the key sequence that detaches (default ${DEFAULT_DETACH_KEYS}; empty: none)`),
+  ).action(async (image: string, command: string[], flags: RunFlags & { detach?: boolean; rm?: boolean; detachKeys?: string }) => {
     const runtime = await ctx.runtime();
     const spec = await resolveRunSpec(ctx, image, command, flags);
+    if (flags.rm === true && spec.restart !== undefined && spec.restart !== 'no') throw new ExitCode(125, 'dockless: conflicting options: --restart and --rm');
+    const keys = parseDetachKeys(flags.detachKeys ?? DEFAULT_DETACH_KEYS);
     if (flags.detach === true) {
-      if (flags.rm === true) throw new ExitCode(125, 'dockless: --rm with --detach needs a process that waits for the container; run it attached, or remove it with `dockless rm`');
       const c = await runtime.run({ ...spec, detached: true, stdio: 'pipe' });
+      if (flags.rm === true) spawnRemover(ctx, c.id);
       ctx.print(c.id);
       return;
     }
     const interactive = flags.interactive === true || flags.tty === true;
-    const c = await runtime.run({ ...spec, stdio: interactive ? 'pipe' : 'inherit' });
+    // Someone at a terminal can type the detach keys: the container is detached then, and this process attached to it until they do.
+    const detachable = flags.interactive === true && process.stdin.isTTY === true && keys.length > 0;
+    const c = await runtime.run({ ...spec, ...(detachable ? { detached: true, attach: true } : {}), stdio: interactive ? 'pipe' : 'inherit' });
     const forward = (sig: NodeJS.Signals): void => void c.kill(sig).catch(() => undefined);
     const signals: NodeJS.Signals[] = flags.tty === true ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
     for (const s of signals) process.on(s, forward);
-    const detachTerminal = interactive ? connectTerminal(c, flags.interactive === true, flags.tty === true) : undefined;
+    let detach: () => void = () => undefined;
+    const detached = new Promise<'detached'>((resolveDetach) => (detach = () => resolveDetach('detached')));
+    const terminal = interactive ? connectTerminal(c, flags.interactive === true, flags.tty === true, detachable ? { keys, onDetach: detach } : undefined) : undefined;
     try {
-      const exit = await c.wait();
+      const exit = await Promise.race([c.wait(), detached]);
+      if (exit === 'detached') {
+        if (flags.rm === true) spawnRemover(ctx, c.id);
+        throw new ExitCode(0, '', { detached: true });
+      }
       if (flags.rm === true) await c.remove();
       throw new ExitCode(exit.exitCode);
     } finally {
-      detachTerminal?.();
+      terminal?.();
       for (const s of signals) process.off(s, forward);
     }
   });
+
+  program
+    .command(REMOVER_COMMAND, { hidden: true })
+    .description('wait for a container to exit, then remove it (what `run -d --rm` leaves behind)')
+    .argument('<container>')
+    .action(async (ref: string) => {
+      const c = await (await ctx.runtime()).get(ref);
+      await c.wait();
+      await c.remove({ force: true });
+    });
 
   addRunOptions(
     program
@@ -126,12 +150,29 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     .command('start')
     .description('Start one or more created containers')
     .argument('<container...>')
-    .option('-a, --attach', 'wait for the container and print its output')
-    .action(async (refs: string[], flags: { attach?: boolean }) => {
+    .option('-a, --attach', "attach the container's output (and wait for it)")
+    .option('-i, --interactive', "attach the container's stdin (it was created with -i); implies --attach")
+    .option('--detach-keys <keys>', `the key sequence that detaches (default ${DEFAULT_DETACH_KEYS}; empty: none)`)
+    .action(async (refs: string[], flags: { attach?: boolean; interactive?: boolean; detachKeys?: string }) => {
+      const keys = parseDetachKeys(flags.detachKeys ?? DEFAULT_DETACH_KEYS);
+      const attach = flags.attach === true || flags.interactive === true;
+      if (attach && refs.length > 1) throw new ExitCode(125, 'dockless: you cannot start and attach multiple containers at once');
       await each(ctx, refs, async (c, ref) => {
-        await c.start();
-        if (flags.attach !== true) return ctx.print(ref);
-        for await (const line of c.logs({ follow: true })) (line.stream === 'stderr' ? ctx.err : ctx.out).write(line.text);
+        // As Docker's: attaching to one that runs already is not an error.
+        const running = c.status === 'running' || c.status === 'paused';
+        const since = new Date();
+        if (!(attach && running)) await c.start();
+        if (!attach) return ctx.print(ref);
+        const ac = new AbortController();
+        const stdin = flags.interactive === true ? await attachStdin(c, keys, () => ac.abort()) : undefined;
+        try {
+          for await (const line of c.logs({ follow: true, signal: ac.signal, ...(running ? { since } : {}) })) (line.stream === 'stderr' ? ctx.err : ctx.out).write(line.text);
+        } catch (error) {
+          if (!ac.signal.aborted) throw error;
+        } finally {
+          await stdin?.();
+        }
+        if (ac.signal.aborted) throw new ExitCode(0, '', { detached: true });
         throw new ExitCode((await c.wait()).exitCode);
       });
     });
@@ -365,14 +406,14 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
         const c = await runtime.get(from.container);
         const tar = await c.copyOut(from.path);
         if (to.host === '-') await pipeline(tar, ctx.out);
-        else await extractTar(tar, to.host);
+        else await (await import('./host-tar.js')).extractTar(tar, to.host);
       } else if ('host' in from && 'container' in to) {
         const c = await runtime.get(to.container);
         if (from.host === '-') return c.copyIn(process.stdin, to.path);
         // docker cp copies into an existing directory, else as the name given.
         await c.copyIn(from.host, to.path).catch(async (error: unknown) => {
           if (!(error instanceof NotFoundError) || to.path.endsWith('/')) throw error;
-          await c.copyIn(packHostPath(from.host, posix.basename(to.path)), posix.dirname(to.path));
+          await c.copyIn((await import('./host-tar.js')).packHostPath(from.host, posix.basename(to.path)), posix.dirname(to.path));
         });
       } else {
         throw new ExitCode(125, 'dockless: copying between two containers or two host paths is not supported; one of SRC and DEST must be CONTAINER:PATH');
@@ -409,22 +450,22 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       const changes = await (await (await ctx.runtime()).get(ref)).diff();
       ctx.out.write(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
     });
+}
 
-  program
-    .command('commit')
-    .description("Create a new image from a container's changes")
-    .argument('<container>')
-    .argument('[repository]')
-    .option('-m, --message <message>', 'commit message')
-    .option('-a, --author <author>', 'author')
-    .action(async (ref: string, repository: string | undefined, flags: { message?: string; author?: string }) => {
-      const result = await commitContainer(await ctx.store(), await ctx.runtime(), ref, {
-        ...(repository !== undefined ? { tag: repository } : {}),
-        ...(flags.message !== undefined ? { message: flags.message } : {}),
-        ...(flags.author !== undefined ? { author: flags.author } : {}),
-      });
-      ctx.print(result.digest);
-    });
+/** The hidden command that `run -d --rm` starts in the background. */
+export const REMOVER_COMMAND = '__remove-on-exit';
+
+/**
+ * Starts this command again, in the background and in a session of its own,
+ * to wait for the container and remove it when it exits: Docker's daemon does
+ * that for `run -d --rm`; here the container's shim outlives us, and this
+ * small waiter does too.
+ */
+function spawnRemover(ctx: CliContext, id: string): void {
+  const script = process.argv[1];
+  if (script === undefined) throw new ExitCode(125, 'dockless: --rm with --detach: cannot find the dockless command to wait for the container');
+  const child = spawn(process.execPath, [...process.execArgv, script, ...ctx.globalArgs(), REMOVER_COMMAND, id], { detached: true, stdio: 'ignore' });
+  child.unref();
 }
 
 /** Prints inspect results: a JSON array, or one template line per result. */
@@ -483,12 +524,18 @@ async function resolveRunSpec(ctx: CliContext, image: string, command: readonly 
   return { ...spec, network: await runtime.getNetwork(mode) };
 }
 
-/** Connects this terminal (or pipes) to an attached container: stdin, raw mode and resizes for `-t`. Returns the undo. */
-function connectTerminal(c: Pick<Container, 'stdin' | 'stdout' | 'stderr' | 'resize'>, interactive: boolean, tty: boolean): () => void {
+/** Connects this terminal (or pipes) to an attached container: stdin, raw mode and resizes for `-t`, and the detach keys when given. Returns the undo. */
+function connectTerminal(
+  c: Pick<Container, 'stdin' | 'stdout' | 'stderr' | 'resize'>,
+  interactive: boolean,
+  tty: boolean,
+  detach?: { keys: Buffer; onDetach: () => void },
+): () => void {
   const stdin = process.stdin;
   const raw = tty && interactive && stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
-  if (interactive && c.stdin !== null) stdin.pipe(c.stdin);
+  const filter = detach !== undefined ? new DetachKeysFilter(detach.keys, detach.onDetach) : undefined;
+  if (interactive && c.stdin !== null) (filter !== undefined ? stdin.pipe(filter) : stdin).pipe(c.stdin);
   c.stdout?.pipe(process.stdout);
   c.stderr?.pipe(process.stderr);
   const resize = (): void => void c.resize({ columns: process.stdout.columns || 80, rows: process.stdout.rows || 24 }).catch(() => undefined);
@@ -496,7 +543,34 @@ function connectTerminal(c: Pick<Container, 'stdin' | 'stdout' | 'stderr' | 'res
   return () => {
     if (tty) process.off('SIGWINCH', resize);
     if (interactive) stdin.unpipe();
+    filter?.unpipe();
+    c.stdout?.unpipe(process.stdout);
+    c.stderr?.unpipe(process.stderr);
     if (raw) stdin.setRawMode(false);
     stdin.pause();
+  };
+}
+
+/**
+ * Feeds this process's stdin (raw, on a terminal) to a running container's
+ * stdin through {@link Container.attach}, until the detach keys, which call
+ * `onDetach`. Returns the undo.
+ */
+export async function attachStdin(c: Container, keys: Buffer, onDetach: () => void): Promise<() => Promise<void>> {
+  const a = await c.attach({ stdin: true });
+  // The output comes another way (the log); these copies are not kept.
+  a.stdout.resume();
+  a.stderr.resume();
+  const stdin = process.stdin;
+  const raw = (await c.inspect()).Config.Tty && stdin.isTTY === true;
+  if (raw) stdin.setRawMode(true);
+  const filter = new DetachKeysFilter(keys, onDetach);
+  if (a.stdin !== null) stdin.pipe(filter).pipe(a.stdin);
+  return async () => {
+    stdin.unpipe();
+    filter.unpipe();
+    if (raw) stdin.setRawMode(false);
+    stdin.pause();
+    await a.close();
   };
 }

@@ -47,6 +47,11 @@ export class CliContext {
     return this.#runtime;
   }
 
+  /** The global options that select this context's data (`--root`), for another dockless process to use the same. */
+  globalArgs(): string[] {
+    return this.#root !== undefined ? ['--root', this.#root] : [];
+  }
+
   /** Writes one line of results. */
   print(text: string): void {
     this.out.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -57,10 +62,16 @@ export class CliContext {
 export class ExitCode extends Error {
   /** The process's exit code. */
   readonly code: number;
+  /**
+   * End the process even while something still holds it: a container this
+   * command detached from (the detach keys) keeps its helper's handles open here.
+   */
+  readonly detached: boolean;
   /** Creates it; `message` is printed on stderr when not empty. */
-  constructor(code: number, message = '') {
+  constructor(code: number, message = '', options: { detached?: boolean } = {}) {
     super(message);
     this.name = 'ExitCode';
     this.code = code;
+    this.detached = options.detached === true;
   }
 }

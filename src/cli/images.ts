@@ -1,13 +1,18 @@
 /**
- * The image commands: images, pull, push, tag, rmi, history, save, load,
+ * The image commands: commit, images, pull, push, tag, rmi, history, save, load,
  * import, build, image inspect/ls/rm/prune/history, and ours: rollback. Each
  * is a thin layer over {@link ImageStore} and {@link LayerBuilder}; long ones
  * show live progress (./progress.ts).
  *
  * @module
  */
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { Command } from 'commander';
-import { importRootfs, LayerBuilder, type ExportFormat, type ImageSummary } from '../index.js';
+import { commitContainer, importRootfs, LayerBuilder, type ExportFormat, type ImageSummary } from '../index.js';
 import { ExitCode, type CliContext } from './context.js';
 import { parseBuildArgs, parseLabels } from './flags.js';
 import { ago, formatRows, humanSize, shortId, type Column, type Row } from './format.js';
@@ -59,6 +64,22 @@ async function withProgress<T>(ctx: CliContext, flags: { quiet?: boolean; progre
 
 /** Adds the image commands to `program` (and the `image` group). */
 export function addImageCommands(program: Command, ctx: CliContext): void {
+  program
+    .command('commit')
+    .description("Create a new image from a container's changes")
+    .argument('<container>')
+    .argument('[repository]')
+    .option('-m, --message <message>', 'commit message')
+    .option('-a, --author <author>', 'author')
+    .action(async (ref: string, repository: string | undefined, flags: { message?: string; author?: string }) => {
+      const result = await commitContainer(await ctx.store(), await ctx.runtime(), ref, {
+        ...(repository !== undefined ? { tag: repository } : {}),
+        ...(flags.message !== undefined ? { message: flags.message } : {}),
+        ...(flags.author !== undefined ? { author: flags.author } : {}),
+      });
+      ctx.print(result.digest);
+    });
+
   const image = program.command('image').description('Manage images');
   const ls = (cmd: Command): Command =>
     cmd
@@ -205,14 +226,32 @@ export function addImageCommands(program: Command, ctx: CliContext): void {
 
   const imp = (cmd: Command): Command =>
     cmd
-      .description('Import a root filesystem directory as a one-layer image')
-      .argument('<dir>')
+      .description('Import a root filesystem (a directory, or a tar archive as `docker import` takes; `-` reads it from stdin) as a one-layer image')
+      .argument('<dir|file|->')
       .argument('[repository]')
-      .option('-c, --change <instruction>', 'not supported: set config fields with a Dockerfile instead', (v: string, p: string[] = []) => [...p, v])
-      .action(async (dir: string, repository: string | undefined, flags: { change?: string[] }) => {
-        if (flags.change !== undefined) throw new ExitCode(125, 'dockless: import --change is not supported yet; build FROM the imported image instead');
-        const result = await importRootfs(await ctx.store(), dir, repository !== undefined ? { tag: repository } : {});
-        ctx.print(result.digest);
+      .option('-c, --change <instruction>', 'apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)', (v: string, p: string[] = []) => [...p, v])
+      .option('-m, --message <message>', 'set the history message of the imported image')
+      .action(async (source: string, repository: string | undefined, flags: { change?: string[]; message?: string }) => {
+        const store = await ctx.store();
+        const changes = flags.change ?? [];
+        if ((await stat(source).catch(() => undefined))?.isDirectory() === true) {
+          const result = await importRootfs(store, source, {
+            ...(repository !== undefined ? { tag: repository } : {}),
+            ...(changes.length > 0 ? { changes } : {}),
+            ...(flags.message !== undefined ? { createdBy: flags.message } : {}),
+          });
+          return ctx.print(result.digest);
+        }
+        // `-`: a tar on stdin, kept in a temporary file for the archive import, which reads it more than once.
+        const tmp = source === '-' ? await mkdtemp(join(tmpdir(), 'dockless-import-')) : undefined;
+        if (tmp !== undefined) await pipeline(process.stdin, createWriteStream(join(tmp, 'rootfs.tar')));
+        const [image] = await store.import(tmp !== undefined ? join(tmp, 'rootfs.tar') : source, {
+          format: 'rootfs',
+          ...(repository !== undefined ? { tag: repository } : {}),
+          ...(changes.length > 0 ? { changes } : {}),
+          ...(flags.message !== undefined ? { message: flags.message } : {}),
+        }).finally(() => (tmp !== undefined ? rm(tmp, { recursive: true, force: true }) : undefined));
+        ctx.print(image!.digest);
       });
   imp(program.command('import'));
   imp(image.command('import'));
@@ -234,7 +273,6 @@ export function addImageCommands(program: Command, ctx: CliContext): void {
         const runtime = await ctx.runtime();
         const tags = flags.tag ?? [];
         const labels = parseLabels(flags.label ?? []);
-        if (Object.keys(labels).length > 0) throw new ExitCode(125, 'dockless: build --label is not supported yet; use LABEL in the Dockerfile');
         const result = await withProgress(ctx, flags, (display) =>
           LayerBuilder.fromDockerfile(store, {
             context: contextDir,
@@ -243,6 +281,7 @@ export function addImageCommands(program: Command, ctx: CliContext): void {
             buildArgs: parseBuildArgs(flags.buildArg ?? []),
             ...(flags.target !== undefined ? { target: flags.target } : {}),
             ...(tags[0] !== undefined ? { tag: tags[0] } : {}),
+            ...(Object.keys(labels).length > 0 ? { labels } : {}),
             ...(flags.cache === false ? { noCache: true } : {}),
             onProgress: display.listener,
           }),

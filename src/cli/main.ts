@@ -9,11 +9,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { DocklessError, HelperError } from '../index.js';
-import { addContainerCommands } from './containers.js';
 import { CliContext, ExitCode } from './context.js';
-import { addImageCommands } from './images.js';
-import { addNetworkCommands } from './networks.js';
-import { addSystemCommands } from './system.js';
 
 /** Docker's exit codes for a failure before the command ran. */
 export const EXIT_DOCKLESS = 125;
@@ -22,8 +18,47 @@ export const EXIT_CANNOT_INVOKE = 126;
 /** The command was not found. */
 export const EXIT_NOT_FOUND = 127;
 
-/** The program with every command, writing through `ctx`. */
-export function buildProgram(ctx: CliContext): Command {
+type CommandGroup = 'containers' | 'images' | 'networks' | 'system';
+
+/**
+ * The commands' code, loaded by group: a command loads its own group only, so
+ * `dockless run` never reads the builder, the registry client, the progress
+ * display or the tar code (and the bundle keeps them in chunks of their own).
+ */
+const GROUPS: Record<CommandGroup, () => Promise<(program: Command, ctx: CliContext) => void>> = {
+  containers: async () => (await import('./containers.js')).addContainerCommands,
+  images: async () => (await import('./images.js')).addImageCommands,
+  networks: async () => (await import('./networks.js')).addNetworkCommands,
+  system: async () => (await import('./system.js')).addSystemCommands,
+};
+
+/** The group that defines each top-level command; a unit test checks it against the groups' definitions. */
+export const COMMAND_GROUPS: Readonly<Record<string, CommandGroup>> = {
+  ...Object.fromEntries(
+    ['run', 'create', 'start', 'exec', 'ps', 'logs', 'stop', 'restart', 'kill', 'rm', 'wait', 'inspect', 'top', 'stats', 'cp', 'pause', 'unpause', 'rename', 'diff', '__remove-on-exit'].map((c) => [c, 'containers' as const]),
+  ),
+  ...Object.fromEntries(
+    ['commit', 'image', 'images', 'pull', 'push', 'tag', 'rmi', 'history', 'save', 'load', 'import', 'build', 'rollback'].map((c) => [c, 'images' as const]),
+  ),
+  ...Object.fromEntries(['network', 'pod', 'port', 'attach'].map((c) => [c, 'networks' as const])),
+  ...Object.fromEntries(['version', 'info', 'system', 'login', 'logout', 'completion'].map((c) => [c, 'system' as const])),
+};
+
+/** The first word of `argv` that is not a global option: the command's name. */
+export function commandName(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--root') i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
+/**
+ * The program, writing through `ctx`: with `command`, the commands of that
+ * command's group only; else (help, an unknown name, completion) every command.
+ */
+export async function buildProgram(ctx: CliContext, command?: string): Promise<Command> {
   const program = new Command('dockless')
     .description('Docker as a library, and this docker-compatible command line: no daemon, no socket')
     .option('--root <dir>', 'keep store, containers and state under this directory (else $DOCKLESS_ROOT, else the defaults)')
@@ -32,10 +67,9 @@ export function buildProgram(ctx: CliContext): Command {
     .showSuggestionAfterError()
     .configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) })
     .exitOverride();
-  addContainerCommands(program, ctx);
-  addImageCommands(program, ctx);
-  addNetworkCommands(program, ctx);
-  addSystemCommands(program, ctx);
+  const group = command !== undefined && command !== 'completion' ? COMMAND_GROUPS[command] : undefined;
+  const wanted: CommandGroup[] = group !== undefined ? [group] : ['containers', 'images', 'networks', 'system'];
+  for (const add of await Promise.all(wanted.map((g) => GROUPS[g]()))) add(program, ctx);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
@@ -63,13 +97,15 @@ export async function main(argv: readonly string[], out: NodeJS.WriteStream = pr
   const debug = argv.includes('--debug') || argv.includes('-D') || /dockless/.test(process.env.DEBUG ?? '');
   const root = argv.indexOf('--root');
   const ctx = new CliContext(root >= 0 && argv[root + 1] !== undefined ? { root: argv[root + 1]! } : {}, out, err);
-  const program = buildProgram(ctx);
   try {
+    const program = await buildProgram(ctx, commandName(argv));
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
   } catch (error) {
     const { code, message } = exitFor(error);
     if (message !== '') ctx.err.write(`${message}\n`);
+    // Unref'd: a process with nothing left ends at once, as it would anyway.
+    if (error instanceof ExitCode && error.detached) setTimeout(() => process.exit(code), 100).unref();
     if (debug && error instanceof Error && !(error instanceof ExitCode) && !(error instanceof CommanderError)) ctx.err.write(`${error.stack ?? ''}\n`);
     return code;
   }

@@ -7,7 +7,9 @@
  */
 import type { Command } from 'commander';
 import { Namespace, Network, type PodShare } from '../index.js';
+import { attachStdin } from './containers.js';
 import { ExitCode, type CliContext } from './context.js';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
 import { ago, formatRows, shortId } from './format.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -188,21 +190,27 @@ export function addNetworkCommands(program: Command, ctx: CliContext): void {
 
   program
     .command('attach')
-    .description("Attach to a running container's output (and input with --stdin)")
+    .description("Attach to a running container's output (and input, when it keeps stdin open)")
     .argument('<container>')
     .option('--no-stdin', 'do not attach stdin')
-    .action(async (ref: string, flags: { stdin?: boolean }) => {
+    .option('--detach-keys <keys>', `the key sequence that detaches (default ${DEFAULT_DETACH_KEYS}; empty: none)`)
+    .action(async (ref: string, flags: { stdin?: boolean; detachKeys?: string }) => {
+      const keys = parseDetachKeys(flags.detachKeys ?? DEFAULT_DETACH_KEYS);
       const c = await (await ctx.runtime()).get(ref);
       const ac = new AbortController();
-      const a = await c.attach({ stdin: flags.stdin !== false, signal: ac.signal });
-      if (flags.stdin !== false && a.stdin !== null) process.stdin.pipe(a.stdin);
+      const a = await c.attach({ stdin: false, signal: ac.signal });
       a.stdout.pipe(process.stdout);
       a.stderr.pipe(process.stderr);
-      const exit = await c.wait();
-      ac.abort();
-      process.stdin.unpipe();
-      process.stdin.pause();
-      throw new ExitCode(exit.exitCode);
+      const stdin = flags.stdin !== false && (await c.inspect()).Config.OpenStdin ? await attachStdin(c, keys, () => ac.abort()) : undefined;
+      const detached = new Promise<'detached'>((resolveDetach) => ac.signal.addEventListener('abort', () => resolveDetach('detached'), { once: true }));
+      try {
+        const exit = await Promise.race([c.wait(), detached]);
+        if (exit === 'detached') throw new ExitCode(0, '', { detached: true });
+        throw new ExitCode(exit.exitCode);
+      } finally {
+        ac.abort();
+        await stdin?.();
+      }
     });
 }
 

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Command } from 'commander';
-import { InvalidArgumentError, type ContainerSpec, type MountSpec, type Rlimit, type RlimitName } from '../index.js';
+import { InvalidArgumentError, rootlessUsernsMaps, type ContainerSpec, type MountSpec, type Rlimit, type RlimitName } from '../index.js';
 import {
   parseDuration,
   parseEnv,
@@ -101,7 +101,7 @@ export function addRunOptions(command: Command): Command {
     .option('--cap-drop <cap>', 'drop Linux capabilities', collect)
     .option('--privileged', 'give extended privileges to this container')
     .option('--security-opt <opt>', 'security options (seccomp=…, no-new-privileges)', collect)
-    .option('--userns <mode>', 'user namespace: auto, host')
+    .option('--userns <mode>', 'user namespace: host, auto, private; keep-id, nomap (not root)')
     .option('-l, --label <k=v>', 'set metadata on a container', collect)
     .option('--stop-signal <signal>', 'signal to stop the container')
     .option('--stop-timeout <seconds>', 'seconds to wait after the stop signal before SIGKILL')
@@ -146,6 +146,29 @@ function healthOf(flags: RunFlags): Pick<ContainerSpec, 'healthcheck'> {
   return Object.keys(h).length > 0 ? { healthcheck: h } : {};
 }
 
+/**
+ * `--userns`: Docker's `host` (and `''`, the default), podman's `auto` (also
+ * with `:size=…` options, which are not honoured yet and refused), `private`
+ * (a new one, as `auto`), and for a caller that is not root `keep-id` and
+ * `nomap` ({@link rootlessUsernsMaps}).
+ */
+export function parseUserns(mode: string | undefined): ContainerSpec['userns'] {
+  switch (mode) {
+    case undefined:
+    case '':
+    case 'host':
+      return undefined;
+    case 'auto':
+    case 'private':
+      return 'auto';
+    case 'keep-id':
+    case 'nomap':
+      return rootlessUsernsMaps(mode);
+    default:
+      throw new InvalidArgumentError(`--userns: \`${mode}\` is not supported (host, auto, private; keep-id and nomap when not root)`);
+  }
+}
+
 /** The spec `run IMAGE COMMAND…` with these flags describes. */
 export function specFromRunOptions(image: string, command: readonly string[], flags: RunFlags): ContainerSpec {
   for (const [key, why] of Object.entries(NOT_YET)) {
@@ -176,9 +199,7 @@ export function specFromRunOptions(image: string, command: readonly string[], fl
     rlimits[name] = limit;
   }
   const security = parseSecurityOpts(flags.securityOpt ?? []);
-  if (flags.userns !== undefined && flags.userns !== 'auto' && flags.userns !== 'host' && flags.userns !== '') {
-    throw new InvalidArgumentError(`--userns: \`${flags.userns}\` is not supported (auto or host)`);
-  }
+  const userns = parseUserns(flags.userns);
   const labels = parseLabels(flags.label ?? []);
   const stopSignal = flags.stopSignal === undefined ? undefined : /^\d+$/.test(flags.stopSignal) ? Number(flags.stopSignal) : (`SIG${flags.stopSignal.toUpperCase().replace(/^SIG/, '')}` as NodeJS.Signals);
   return {
@@ -199,7 +220,9 @@ export function specFromRunOptions(image: string, command: readonly string[], fl
     ...(flags.privileged === true ? { privileged: true } : {}),
     ...(security.seccomp !== undefined ? { seccomp: security.seccomp } : {}),
     ...(security.noNewPrivileges !== undefined ? { noNewPrivileges: security.noNewPrivileges } : {}),
-    ...(flags.userns === 'auto' ? { userns: 'auto' as const } : {}),
+    ...(userns !== undefined ? { userns } : {}),
+    // podman's keep-id runs the command as the caller, unless -u says otherwise.
+    ...(flags.user === undefined && flags.userns === 'keep-id' ? { user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}` } : {}),
     ...(Object.keys(labels).length > 0 ? { labels } : {}),
     ...(stopSignal !== undefined ? { stopSignal } : {}),
     ...(flags.stopTimeout !== undefined ? { stopTimeoutMs: parseInteger('--stop-timeout', flags.stopTimeout) * 1000 } : {}),

@@ -189,14 +189,17 @@ interface CommandWords {
   options: string[];
 }
 
+/** The commands a user types: not the hidden ones (named `__…`) that dockless starts itself. */
+const typed = (cmd: Command): Command[] => cmd.commands.filter((c) => !c.name().startsWith('__'));
+
 function walk(cmd: Command, prefix: string[] = []): CommandWords[] {
   const path = prefix.join(' ');
   const words: CommandWords = {
     path,
-    subcommands: cmd.commands.flatMap((c) => [c.name(), ...c.aliases()]),
+    subcommands: typed(cmd).flatMap((c) => [c.name(), ...c.aliases()]),
     options: cmd.options.flatMap((o) => [o.short, o.long].filter((x): x is string => x !== undefined)),
   };
-  return [words, ...cmd.commands.flatMap((c) => walk(c, [...prefix, c.name()]))];
+  return [words, ...typed(cmd).flatMap((c) => walk(c, [...prefix, c.name()]))];
 }
 
 /** A bash completion script for the program's commands and flags. */

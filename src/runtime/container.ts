@@ -125,7 +125,8 @@ export class Container implements AsyncDisposable {
     this.#relaunch = init.relaunch;
     this.#cgroups = init.record.cgroups !== undefined ? new CgroupSet(init.record.cgroups) : undefined;
     const child = init.helper?.child;
-    const piped = init.record.stdio === 'pipe' && !init.record.detached && child !== undefined;
+    // A detached container has streams only when its creator attached (spec.attach): then the helper's stdio are pipes.
+    const piped = init.record.stdio === 'pipe' && child !== undefined && (!init.record.detached || child.stdout !== null);
     this.stdin = piped ? child.stdin : null;
     // The helper holds the output from its spawn on, until it is read (Node drains
     // a child's unread stdio when it exits).

@@ -47,7 +47,7 @@ export type { ContainerPaths } from './state.js';
 export { DEFAULT_MOUNTS } from './defaults.js';
 export { resolveUserFrom } from './user.js';
 export type { ResolvedUser } from './user.js';
-export { AUTO_USERNS_BASE, AUTO_USERNS_SIZE, AUTO_USERNS_USER, ownerInContainer } from './userns.js';
+export { AUTO_USERNS_BASE, AUTO_USERNS_SIZE, AUTO_USERNS_USER, ownerInContainer, rootlessUsernsMaps } from './userns.js';
 export type { IdMap, UsernsSetting } from './userns.js';
 export { DEFAULT_HOST_BINARIES, rootfsFromHost } from './host-rootfs.js';
 export type { HostRootfs, HostRootfsOptions } from './host-rootfs.js';

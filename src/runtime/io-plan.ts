@@ -42,7 +42,8 @@ export function planIo(
   paths: Pick<ContainerPaths, 'log' | 'stdinFifo' | 'control'>,
   context: string,
 ): { io: IoPlan | undefined; stdio: [HelperStdio, HelperStdio, HelperStdio] } {
-  const detached = spec.detached === true;
+  // A detached container has no streams unless its creator also attaches (`attach`).
+  const detached = spec.detached === true && spec.attach !== true;
   const stdio: StdioMode = spec.stdio ?? 'pipe';
   const logSetting = spec.log ?? runtimeLog ?? {};
   const log = logSetting === false ? undefined : resolveLogOptions(logSetting, context);

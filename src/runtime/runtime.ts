@@ -267,8 +267,9 @@ export class Runtime implements AsyncDisposable {
     const cgroupParent = validateCgroupParent(spec.cgroupParent, 'container spec') ?? this.#cgroupParent;
     const security = securityPlan(spec);
     const restart = restartPlan(spec.restart);
-    this.#usernsHost ??= readUsernsHost();
-    let userns = planUserns(spec.userns ?? this.#userns, this.#usernsHost);
+    const usernsSetting = spec.userns ?? this.#userns;
+    // Root without a user namespace needs nothing of readUsernsHost, whose first getpwuid (NSS) costs ~20 ms.
+    let userns = usernsSetting === undefined && process.getuid?.() === 0 ? undefined : planUserns(usernsSetting, (this.#usernsHost ??= readUsernsHost()));
     validateNetwork(spec.network, 'container spec: network');
     // Docker's rule: a spec that publishes ports and names no network gets 'bridge' (rootless:
     // its own namespace, given outbound access by publish.ts; rootless bridges do not exist yet).

@@ -168,6 +168,15 @@ export interface ContainerSpec {
    * @default false
    */
   detached?: boolean;
+  /**
+   * With `detached` and `stdio: 'pipe'`: this process is also attached to the
+   * container's stdio, as a container that is not detached is
+   * (`container.stdin`, `container.stdout`, `container.stderr`, live), until
+   * it ends them or exits; the container then goes on, its output in its log.
+   * What `docker run -it` is until ctrl-p ctrl-q. Without `detached`, ignored.
+   * @default false
+   */
+  attach?: boolean;
   /** Where stdio goes; see {@link StdioMode}. @default 'pipe' */
   stdio?: StdioMode;
   /**

@@ -257,6 +257,69 @@ export function planUserns(setting: UsernsSetting | undefined, host: UsernsHost)
 }
 
 /**
+ * Podman's rootless `--userns` modes, as the explicit maps of a
+ * {@link UsernsSetting}, from the caller's /etc/subuid and /etc/subgid ranges
+ * ({@link AUTO_USERNS_SIZE} ids in all):
+ *
+ * - `'keep-id'`: the caller's uid and gid are the same ids in the container
+ *   (what it writes to a bind mount is the caller's, and the caller's files
+ *   there are its own); root and every other id are subordinate ids.
+ * - `'nomap'`: subordinate ids only; the caller's own ids are not in the
+ *   container at all (its files in a bind mount belong to nobody there).
+ *
+ * @throws {@link InvalidArgumentError} for a caller that is root (its containers use `'auto'` or maps of its choosing).
+ * @throws {@link NotFoundError} when the caller has no subordinate ranges, or fewer ids than needed.
+ * @example
+ * ```ts
+ * const c = await runtime.run({ image: 'alpine', userns: rootlessUsernsMaps('keep-id'), user: `${process.getuid!()}` });
+ * ```
+ */
+export function rootlessUsernsMaps(mode: 'keep-id' | 'nomap'): Exclude<UsernsSetting, 'auto'> {
+  return rootlessMapsFor(mode, readUsernsHost());
+}
+
+/** @internal {@link rootlessUsernsMaps} for this host. */
+export function rootlessMapsFor(mode: 'keep-id' | 'nomap', host: UsernsHost): { uidMap: IdMap[]; gidMap: IdMap[] } {
+  const context = `userns ${mode}`;
+  if (mode !== 'keep-id' && mode !== 'nomap') throw new InvalidArgumentError(`${context}: expected 'keep-id' or 'nomap'`);
+  if (host.uid === 0) throw new InvalidArgumentError(`${context}: only for a caller that is not root (root's containers use 'auto' or explicit maps)`);
+  const maps = (own: number, text: string, kind: string): IdMap[] => {
+    const ranges = parseSubIds(text, host.user, host.uid);
+    const out: IdMap[] = [];
+    let next = 0;
+    let r = 0;
+    let used = 0;
+    // Container ids [from, to) from the subordinate ranges, in file order.
+    const fill = (to: number): void => {
+      while (next < to) {
+        const range = ranges[r];
+        if (range === undefined) throw new NotFoundError(`${context}: /etc/sub${kind} gives ${host.user} fewer than the ${AUTO_USERNS_SIZE} ids a container needs`);
+        const size = Math.min(range.count - used, to - next);
+        out.push({ containerId: next, hostId: range.start + used, size });
+        next += size;
+        used += size;
+        if (used === range.count) {
+          r++;
+          used = 0;
+        }
+      }
+    };
+    if (mode === 'keep-id' && own < AUTO_USERNS_SIZE) {
+      fill(own);
+      out.push({ containerId: own, hostId: own, size: 1 });
+      next = own + 1;
+      fill(AUTO_USERNS_SIZE);
+    } else {
+      fill(mode === 'keep-id' ? AUTO_USERNS_SIZE - 1 : AUTO_USERNS_SIZE);
+      if (mode === 'keep-id') out.push({ containerId: own, hostId: own, size: 1 });
+    }
+    if (out.length > MAX_MAP_LINES) throw new InvalidArgumentError(`${context}: /etc/sub${kind} ranges need more than ${MAX_MAP_LINES} map lines`);
+    return out;
+  };
+  return { uidMap: maps(host.uid, host.subuid, 'uid'), gidMap: maps(host.gid, host.subgid, 'gid') };
+}
+
+/**
  * Device nodes as bind mounts of the host's: in a user namespace mknod of a
  * device is not allowed, and a node on a filesystem mounted there would not work anyway.
  */

@@ -26,7 +26,7 @@ interface Result {
 
 let base = '';
 
-function dockless(args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Result> {
+function dockless(args: readonly string[], options: { input?: string | Buffer; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Result> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       env: { ...process.env, DOCKLESS_ROOT: join(base, 'dl'), DOCKLESS_NETWORK: 'none', CI: 'true', ...options.env },
@@ -57,6 +57,43 @@ function askLocal(port: number): Promise<string> {
       socket.on('error', (e) => (left === 0 ? reject(e) : setTimeout(() => attempt(left - 1), 100)));
     };
     attempt(50);
+  });
+}
+
+/**
+ * Runs `dockless ARGS` on a terminal (script(1)'s pseudo-terminal), typing
+ * each input once the output so far matches its `after` (else after 10 s).
+ */
+function onTerminal(args: readonly string[], inputs: readonly { after: RegExp; type: string }[]): Promise<Result> {
+  const command = [process.execPath, BIN, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  return new Promise((resolvePromise) => {
+    const p = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, DOCKLESS_ROOT: join(base, 'dl'), DOCKLESS_NETWORK: 'none', TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let next = 0;
+    const type = (): void => {
+      const input = inputs[next];
+      if (input === undefined || !input.after.test(stdout)) return;
+      next++;
+      p.stdin.write(input.type);
+      type();
+    };
+    const timer = setInterval(() => {
+      // Nothing came to match: type it anyway, the assertions on the output will say what was missing.
+      if (next < inputs.length) {
+        p.stdin.write(inputs[next++]!.type);
+      }
+    }, 10_000);
+    const killer = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    p.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      type();
+    });
+    p.on('close', (code) => {
+      clearInterval(timer);
+      clearTimeout(killer);
+      resolvePromise({ code: code ?? -1, stdout, stderr: '' });
+    });
+    type();
   });
 }
 
@@ -299,6 +336,95 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
     assert.match(pulled.stdout, /^Digest: sha256:/m);
     await ok(['logout', registry.host], { env });
     assert.doesNotMatch(await readFile(authFile, 'utf8'), /127\.0\.0\.1/);
+  });
+
+  it('run -d --rm removes the container once it exits, with no dockless process left waiting in the foreground', async () => {
+    // Docker's daemon removes a `run -d --rm` container when it exits; without a daemon, a background waiter must.
+    const id = (await ok(['run', '-d', '--rm', '--name', 'cli-autorm', 'bb:1', 'sh', '-c', 'sleep 0.5; exit 3'])).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    let left = '';
+    for (let i = 0; i < 100; i++) {
+      left = await ok(['ps', '-aq', '--no-trunc']);
+      if (!left.includes(id)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.doesNotMatch(left, new RegExp(id), 'the container is removed after it exits');
+    assert.equal((await dockless(['run', '-d', '--rm', '--restart', 'always', 'bb:1', 'true'])).code, 125, '--rm and --restart conflict, as in Docker');
+  });
+
+  it('import -c applies Dockerfile changes, from a directory and from a tar; build --label labels the image', async () => {
+    // Both were refused before: a Docker user's `import --change` and `build --label` failed with 125.
+    const changes = ['-c', 'CMD ["cat", "/etc/greeting"]', '-c', 'ENV GREETING=hi', '-c', 'LABEL team=core', '-c', 'WORKDIR /tmp', '-c', 'EXPOSE 8080', '-c', 'USER 1:1'];
+    await writeFile(join(base, 'rootfs', 'etc', 'greeting'), 'imported\n');
+    await ok(['import', ...changes, join(base, 'rootfs'), 'bb:changed']);
+    const config = JSON.parse(await ok(['image', 'inspect', '--format', '{{json .config.config}}', 'bb:changed'])) as Record<string, unknown>;
+    assert.deepEqual(config.Cmd, ['cat', '/etc/greeting']);
+    assert.ok((config.Env as string[]).includes('GREETING=hi'));
+    assert.deepEqual(config.Labels, { team: 'core' });
+    assert.equal(config.WorkingDir, '/tmp');
+    assert.deepEqual(config.ExposedPorts, { '8080/tcp': {} });
+    assert.equal(config.User, '1:1');
+    assert.equal(await ok(['run', '--rm', 'bb:changed']), 'imported\n');
+    assert.equal(await ok(['run', '--rm', 'bb:changed', 'pwd']), '/tmp\n');
+    const tar = join(base, 'rootfs.tar');
+    await new Promise<void>((resolveTar, reject) => spawn('tar', ['-C', join(base, 'rootfs'), '-cf', tar, '.'], { stdio: 'ignore' }).on('close', (c) => (c === 0 ? resolveTar() : reject(new Error(`tar exited ${c}`)))));
+    await ok(['import', '--change', 'ENTRYPOINT ["echo", "from-tar"]', tar, 'bb:fromtar']);
+    assert.equal(await ok(['run', '--rm', 'bb:fromtar']), 'from-tar\n');
+    await ok(['import', '-c', 'CMD ["echo", "from-stdin"]', '-', 'bb:fromstdin'], { input: await readFile(tar) });
+    assert.equal(await ok(['run', '--rm', 'bb:fromstdin']), 'from-stdin\n');
+    const bad = await dockless(['import', '-c', 'FROB x', join(base, 'rootfs'), 'bb:bad']);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /unknown instruction/);
+
+    const context = join(base, 'ctx-label');
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, 'Dockerfile'), 'FROM bb:1\nLABEL stage=own\n');
+    await ok(['build', '-q', '-t', 'labelled:1', '--label', 'org.example.version=2', '--label', 'stage=overridden', context]);
+    assert.deepEqual(JSON.parse(await ok(['image', 'inspect', '--format', '{{json .config.config.Labels}}', 'labelled:1'])), { 'org.example.version': '2', stage: 'overridden' });
+  });
+
+  it('the detach keys leave a container running: run -it, attach, start -ai; start -a ends with its exit code', async (t) => {
+    // ctrl-p ctrl-q did nothing before: run -it could not leave its container, and start had no -i.
+    if (!existsSync('/usr/bin/script')) return t.skip('script(1) from util-linux is not installed');
+    const running = async (name: string): Promise<string> => (await ok(['ps', '-a', '--filter', `name=^${name}$`, '--format', '{{.Status}}'])).trim();
+    try {
+      const run = await onTerminal(['run', '-it', '--name', 'cli-detach', 'bb:1', 'sh'], [
+        { after: /# $/m, type: 'echo one""two\r' },
+        { after: /onetwo/, type: '\x10\x11' },
+      ]);
+      assert.equal(run.code, 0, run.stdout);
+      assert.match(run.stdout, /onetwo/);
+      assert.match(await running('cli-detach'), /^Up /, 'the container goes on after ctrl-p ctrl-q');
+      const attached = await onTerminal(['attach', '--detach-keys', 'ctrl-x,x', 'cli-detach'], [
+        { after: /^/, type: 'echo three""four\r' },
+        { after: /threefour/, type: '\x18x' },
+      ]);
+      assert.equal(attached.code, 0, attached.stdout);
+      assert.match(attached.stdout, /threefour/);
+      assert.match(await running('cli-detach'), /^Up /, 'attach --detach-keys leaves it running too');
+      const last = await onTerminal(['attach', 'cli-detach'], [{ after: /^/, type: 'exit 7\r' }]);
+      assert.equal(last.code, 7, last.stdout);
+
+      await ok(['create', '-it', '--name', 'cli-startai', 'bb:1', 'sh', '-c', 'read x; echo "got $x"; read y; echo "then $y"']);
+      const first = await onTerminal(['start', '-ai', 'cli-startai'], [
+        { after: /^/, type: 'one\r' },
+        { after: /got one/, type: '\x10\x11' },
+      ]);
+      assert.equal(first.code, 0, first.stdout);
+      assert.match(await running('cli-startai'), /^Up /);
+      const second = await onTerminal(['start', '-ai', 'cli-startai'], [{ after: /^/, type: 'two\r' }]);
+      assert.equal(second.code, 0, second.stdout);
+      assert.match(second.stdout, /then two/);
+      assert.doesNotMatch(second.stdout, /got one/, 'attaching to a running container shows its output from now on');
+    } finally {
+      await dockless(['rm', '-f', 'cli-detach', 'cli-startai']);
+    }
+    await ok(['create', '--name', 'cli-start-a', 'bb:1', 'sh', '-c', 'echo started; exit 4']);
+    const started = await dockless(['start', '-a', 'cli-start-a']);
+    assert.equal(started.code, 4, started.stderr);
+    assert.equal(started.stdout, 'started\n');
+    assert.equal(started.stderr, '');
+    await ok(['rm', 'cli-start-a']);
   });
 
   it('shows live progress on a terminal (redrawn lines)', async (t) => {

@@ -20,8 +20,9 @@ import {
 } from '../../src/cli/flags.js';
 import { formatRows, humanDuration, humanSize, renderTemplate, shortCommand, table } from '../../src/cli/format.js';
 import { splitReference } from '../../src/cli/images.js';
-import { buildProgram, exitFor, main } from '../../src/cli/main.js';
+import { buildProgram, COMMAND_GROUPS, commandName, exitFor, main } from '../../src/cli/main.js';
 import { ProgressDisplay } from '../../src/cli/progress.js';
+import { DetachKeysFilter, parseDetachKeys } from '../../src/cli/detach-keys.js';
 import { specFromRunOptions } from '../../src/cli/run-spec.js';
 import { bashCompletion } from '../../src/cli/system.js';
 
@@ -122,7 +123,7 @@ describe('cli flags', () => {
       rlimits: { nofile: { soft: 100, hard: 200 } },
       capAdd: ['NET_ADMIN'],
     });
-    assert.throws(() => specFromRunOptions('a', [], { userns: 'keep-id' }), /not supported/);
+    assert.throws(() => specFromRunOptions('a', [], { userns: 'container:x' }), /not supported/);
   });
 });
 
@@ -197,13 +198,59 @@ describe('cli program', () => {
     assert.equal(exitFor(new Error('boom')).code, 125);
   });
 
-  it('generates completion from the command definitions', () => {
-    const program = buildProgram(new CliContext({}));
+  it('generates completion from the command definitions', async () => {
+    const program = await buildProgram(new CliContext({}));
     const script = bashCompletion(program);
     assert.match(script, /complete -F _dockless dockless/);
     assert.match(script, /"run"\) echo "[^"]*--publish|"run"\) echo "[^"]*--env/);
     assert.match(script, /"system"\) echo "df prune check/);
-    for (const c of program.commands) assert.ok(script.includes(`"${c.name()}")`), `completion knows ${c.name()}`);
+    for (const c of program.commands.filter((c) => !c.name().startsWith('__'))) assert.ok(script.includes(`"${c.name()}")`), `completion knows ${c.name()}`);
+    assert.doesNotMatch(script, /__remove-on-exit/);
+  });
+
+  it('knows the group of every command, so that a command loads only its own group', async () => {
+    // A command missing from the table would load every group (slower, still correct); one in the wrong group would not be found.
+    const all = (await buildProgram(new CliContext({}))).commands.map((c) => c.name()).sort();
+    assert.deepEqual(Object.keys(COMMAND_GROUPS).sort(), all);
+    for (const name of all) {
+      const only = (await buildProgram(new CliContext({}), name)).commands.map((c) => c.name());
+      assert.ok(only.includes(name), `${name} is in group ${COMMAND_GROUPS[name]}`);
+    }
+    assert.equal(commandName(['--root', '/x', '-D', 'run', 'img']), 'run');
+    assert.equal(commandName(['--help']), undefined);
+  });
+
+  it('--userns: host and empty are the default, private is auto, keep-id and nomap only for a caller that is not root', () => {
+    assert.equal(specFromRunOptions('img', [], { userns: 'host' }).userns, undefined);
+    assert.equal(specFromRunOptions('img', [], { userns: 'private' }).userns, 'auto');
+    assert.throws(() => specFromRunOptions('img', [], { userns: 'ns:/proc/1/ns/user' }), InvalidArgumentError);
+    if (process.getuid?.() === 0) assert.throws(() => specFromRunOptions('img', [], { userns: 'keep-id' }), /only for a caller that is not root/);
+  });
+
+  it("parses detach keys as Docker writes them, and refuses what it cannot type", () => {
+    assert.deepEqual([...parseDetachKeys('ctrl-p,ctrl-q')], [0x10, 0x11]);
+    assert.deepEqual([...parseDetachKeys('ctrl-@,ctrl-[,ctrl-\\,ctrl-],ctrl-^,ctrl-_,a,Z')], [0, 27, 28, 29, 30, 31, 0x61, 0x5a]);
+    assert.equal(parseDetachKeys('').length, 0);
+    assert.throws(() => parseDetachKeys('ctrl-1'), InvalidArgumentError);
+    assert.throws(() => parseDetachKeys('ab'), InvalidArgumentError);
+  });
+
+  it('the detach filter swallows the sequence only when it is whole, across chunks, and passes a partial one on', async () => {
+    const run = async (keys: string, chunks: string[]): Promise<{ out: string; detached: boolean }> => {
+      let detached = false;
+      const f = new DetachKeysFilter(parseDetachKeys(keys), () => (detached = true));
+      let out = '';
+      f.on('data', (d: Buffer) => (out += d.toString('latin1')));
+      for (const c of chunks) f.write(Buffer.from(c, 'latin1'));
+      f.end();
+      await new Promise((r) => setImmediate(r));
+      return { out, detached };
+    };
+    assert.deepEqual(await run('ctrl-p,ctrl-q', ['ab\x10', '\x11cd']), { out: 'ab', detached: true });
+    assert.deepEqual(await run('ctrl-p,ctrl-q', ['a\x10b\x10\x10\x11']), { out: 'a\x10b\x10', detached: true });
+    assert.deepEqual(await run('ctrl-p,ctrl-q', ['\x10x\x11']), { out: '\x10x\x11', detached: false });
+    assert.deepEqual(await run('', ['\x10\x11']), { out: '\x10\x11', detached: false });
+    assert.deepEqual(await run('x', ['abxcd']), { out: 'ab', detached: true });
   });
 
   it('refuses an unknown flag with exit code 125', async () => {

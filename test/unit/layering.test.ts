@@ -134,6 +134,15 @@ const LAZY_IMPORTS: Record<string, string> = {
   'image-store.ts -> ./transfer/index.js': 'registries and archives load on the first pull, push, import or export',
   // ADD <url> needs the http client; a build without one does not.
   'builder/fetch-url.ts -> ../transfer/index.js': 'the http client loads with the first ADD of a URL',
+  // `import --change` parses Dockerfile instructions with the archive import's parser.
+  'builder/import-rootfs.ts -> ../transfer/index.js': 'the change parser loads with the first import of a directory with changes',
+  // The `dockless` command loads the code of the command it runs, not of all of them.
+  'cli/bin.ts -> ./main.js': 'loaded after the compile cache of Node 22 is turned on, so that it is cached',
+  'cli/main.ts -> ./containers.js': 'the container commands load when one of them runs',
+  'cli/main.ts -> ./images.js': 'the image commands (the builder, the progress display) load when one of them runs',
+  'cli/main.ts -> ./networks.js': 'the network and pod commands load when one of them runs',
+  'cli/main.ts -> ./system.js': 'the system commands load when one of them runs',
+  'cli/containers.ts -> ./host-tar.js': 'the host-side tar code loads with the first cp',
 };
 
 test('no dynamic import() of our own modules (it hides a cycle from the checks above) outside the lazy-loading allow-list', () => {

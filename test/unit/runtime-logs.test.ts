@@ -41,6 +41,16 @@ test('planIo: detached containers relay nothing live; tty and stdin: true bring 
   assert.throws(() => resolveLogOptions({ maxSize: 1.5 }, 'x'), InvalidArgumentError);
 });
 
+test('planIo: a detached container whose creator attaches (attach: true) relays live, stdin too, until its creator goes', () => {
+  // `docker run -it` that ctrl-p ctrl-q can leave: the container must be detached and still relay to its creator.
+  const a = planIo({ detached: true, attach: true, tty: true, stdin: true }, undefined, paths, 'x');
+  assert.deepEqual(a.stdio, ['pipe', 'pipe', 'pipe']);
+  assert.equal(a.io?.live, true);
+  assert.equal(a.io?.stdinRelay, true);
+  assert.equal(a.io?.stdinFifo, '/s/stdin.fifo');
+  assert.deepEqual(planIo({ detached: true, attach: true, stdio: 'ignore' }, undefined, paths, 'x').stdio, ['ignore', 'ignore', 'ignore']);
+});
+
 test('ioArgs encodes the plan; every option it emits is parsed by the helper', async () => {
   const args = ioArgs({
     log: { path: '/l', maxSize: 4096, maxFiles: 3 },

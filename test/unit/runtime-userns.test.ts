@@ -12,6 +12,7 @@ import {
   ownerInContainer,
   parseSubIds,
   planUserns,
+  rootlessMapsFor,
   usernsArgs,
   type UsernsHost,
 } from '../../src/runtime/userns.js';
@@ -91,6 +92,29 @@ test('rootless default: the user is root, its subordinate ids the rest, through 
   assert.equal(plan.idmapRoot, false);
   assert.equal(plan.newuidmap, '/usr/bin/newuidmap');
   assert.deepEqual(planUserns('auto', alice), plan);
+});
+
+test("podman's keep-id and nomap as maps: the caller's own id kept in place, or left out; a planUserns setting as they are", () => {
+  const keep = rootlessMapsFor('keep-id', alice);
+  assert.deepEqual(keep.uidMap, [
+    { containerId: 0, hostId: 165536, size: 1000 },
+    { containerId: 1000, hostId: 1000, size: 1 },
+    { containerId: 1001, hostId: 166536, size: 64535 },
+  ]);
+  assert.deepEqual(keep.gidMap, keep.uidMap);
+  const plan = planUserns(keep, alice)!;
+  assert.equal(plan.newuidmap, '/usr/bin/newuidmap');
+  assert.equal(hostIdOf(plan.uidMap, 1000), 1000);
+  assert.deepEqual(rootlessMapsFor('nomap', alice).uidMap, [{ containerId: 0, hostId: 165536, size: 65536 }]);
+  // Split ranges are used in file order; a uid above the container's ids comes last.
+  const high: UsernsHost = { ...alice, uid: 70000, gid: 70000, subuid: 'alice:200000:100\nalice:300000:70000\n', subgid: 'alice:200000:65536\n' };
+  assert.deepEqual(rootlessMapsFor('keep-id', high).uidMap, [
+    { containerId: 0, hostId: 200000, size: 100 },
+    { containerId: 100, hostId: 300000, size: 65435 },
+    { containerId: 70000, hostId: 70000, size: 1 },
+  ]);
+  assert.throws(() => rootlessMapsFor('keep-id', root), InvalidArgumentError);
+  assert.throws(() => rootlessMapsFor('nomap', { ...alice, subuid: 'alice:100000:10\n' }), NotFoundError);
 });
 
 test('rootless default without subordinate ids or without newuidmap: a single-id mapping, written directly', () => {
