@@ -45,6 +45,7 @@ import {
 } from '../index.js';
 import { addUser, markReady, readyContainer, release, reuseDir, reuseKey, withLock, type ReuseOptions } from './reuse.js';
 import { parsePortKey, Wait, type WaitContext, type WaitStrategy } from './wait.js';
+import { createProxy, type Proxy } from './proxy.js';
 
 /** A file put into the container before it starts: given as content, or copied from the host. */
 export interface FileToCopy {
@@ -281,6 +282,7 @@ export class StartedContainer implements AsyncDisposable {
 
   readonly #runtime: Runtime;
   readonly #release: (() => Promise<void>) | undefined;
+  readonly #proxies = new Set<Proxy>();
 
   /** @internal */
   constructor(runtime: Runtime, container: Container, host: string, release?: () => Promise<void>) {
@@ -288,6 +290,14 @@ export class StartedContainer implements AsyncDisposable {
     this.container = container;
     this.host = host;
     this.#release = release;
+  }
+
+  /**
+   * What a handle is made of, for a subclass (a service module's handle) built from a started one.
+   * @internal
+   */
+  protected static parts(started: StartedContainer): [Runtime, Container, string, (() => Promise<void>) | undefined] {
+    return [started.#runtime, started.container, started.host, started.#release];
   }
 
   /** The container's id. */
@@ -362,8 +372,29 @@ export class StartedContainer implements AsyncDisposable {
     throw new InvalidStateError(`restart container ${this.id.slice(0, 12)}: dockless cannot restart a container in place yet; start a new one`);
   }
 
+  /**
+   * A TCP proxy with toxics (see {@link Proxy}) in front of container port
+   * `port` as published, listening on {@link StartedContainer.host}: connect
+   * the client under test to the proxy's `host` and `port` to slow, cut or
+   * reset its connections. Closed with the container.
+   *
+   * @throws `NotFoundError` (from `dockless`) when that port is not published.
+   * @example
+   * ```ts
+   * const proxy = await redis.proxy(6379);
+   * proxy.addToxic({ type: 'latency', latency: 100 });
+   * ```
+   */
+  async proxy(port: number | string): Promise<Proxy> {
+    const proxy = await createProxy({ upstream: { host: this.host, port: this.getMappedPort(port) }, listenHost: this.host });
+    this.#proxies.add(proxy);
+    return proxy;
+  }
+
   /** Kills and removes the container and everything it wrote; a shared one (`reuse`) only when this was its last user. */
   async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.all([...this.#proxies].map((p) => p.close()));
+    this.#proxies.clear();
     if (this.#release !== undefined) return this.#release();
     await this.container.remove({ force: true });
   }
