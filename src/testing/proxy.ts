@@ -199,6 +199,8 @@ class Connection {
     if (toxic.type === 'timeout' && toxic.timeout > 0) {
       this.#timers.set(toxic.name, setTimeout(() => this.destroy(), toxic.timeout));
     } else if (toxic.type === 'reset_peer') {
+      // At once, not on the next tick: a request the test sends right after addToxic must meet the reset.
+      if ((toxic.timeout ?? 0) === 0) return this.reset();
       this.#timers.set(toxic.name, setTimeout(() => this.reset(), toxic.timeout ?? 0));
     }
   }
