@@ -35,6 +35,7 @@ export type {
   BandwidthToxic,
   LatencyToxic,
   ProxyOptions,
+  ProxyUpstream,
   ResetPeerToxic,
   SlicerToxic,
   TimeoutToxic,

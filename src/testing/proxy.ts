@@ -82,10 +82,18 @@ export type Toxic = ToxicKind & ToxicCommon;
 /** A toxic as the proxy holds it. */
 export type ActiveToxic = ToxicKind & Required<Pick<ToxicCommon, 'name' | 'stream' | 'toxicity'>>;
 
+/** Where a proxy forwards to. */
+export interface ProxyUpstream {
+  /** The host name or address. */
+  readonly host: string;
+  /** The TCP port. */
+  readonly port: number;
+}
+
 /** Options of {@link createProxy}. */
 export interface ProxyOptions {
   /** Where the proxy forwards to. */
-  upstream: { host: string; port: number };
+  upstream: ProxyUpstream;
   /** The address it listens on. @default '127.0.0.1' */
   listenHost?: string;
   /** The port it listens on. @default 0 (a free one) */
@@ -237,7 +245,7 @@ export class Proxy implements AsyncDisposable {
   /** The address it listens on. */
   readonly host: string;
   /** Where it forwards to. */
-  readonly upstream: { readonly host: string; readonly port: number };
+  readonly upstream: ProxyUpstream;
   #port = 0;
   #server: Server | undefined;
   #closed = false;

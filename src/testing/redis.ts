@@ -5,6 +5,8 @@
  * @module
  */
 
+import { access, constants } from 'node:fs/promises';
+import { join } from 'node:path';
 import { InvalidArgumentError, NotFoundError, type Runtime } from '../index.js';
 import { serviceRootfs } from './service-image.js';
 import { startContainer, StartedContainer, type StartContainerOptions } from './start.js';
@@ -44,6 +46,15 @@ export class StartedRedis extends StartedContainer {
 
 const REDIS_PORT = 6379;
 
+async function lookPath(name: string): Promise<string | undefined> {
+  if (name.includes('/')) return name;
+  for (const dir of (process.env['PATH'] || '/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter((d) => d.startsWith('/'))) {
+    const candidate = join(dir, name);
+    if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate;
+  }
+  return undefined;
+}
+
 /**
  * Starts Redis and waits until it listens (its port, read from the host: the
  * server accepts commands once it listens). The image is the host's
@@ -63,7 +74,9 @@ const REDIS_PORT = 6379;
 export async function startRedis(runtime: Runtime, options: RedisOptions = {}): Promise<StartedRedis> {
   const binary = options.binary ?? 'redis-server';
   if (typeof binary !== 'string' || binary === '') throw new InvalidArgumentError('startRedis: binary must be a path or a name');
-  const rootfs = await serviceRootfs(runtime, { name: 'redis', rootfs: { binaries: [binary] } }).catch((error: unknown) => {
+  // A path, not a name, so the image's cache key follows the host binary (an upgraded package rebuilds it).
+  const hostPath = (await lookPath(binary)) ?? binary;
+  const rootfs = await serviceRootfs(runtime, { name: 'redis', rootfs: { binaries: [hostPath] } }).catch((error: unknown) => {
     if (error instanceof NotFoundError) throw new NotFoundError(`start redis: ${error.message} (Debian: apt-get install redis-server)`, { cause: error });
     throw error;
   });
