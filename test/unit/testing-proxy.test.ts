@@ -78,6 +78,20 @@ describe('dockless/testing proxy', () => {
     assert.equal(err.code, 'ECONNRESET');
   });
 
+  it('reset_peer with no timeout resets before a request sent right after addToxic can pass', async () => {
+    // A test adds the toxic and sends at once; a reset left to a timer let that request through.
+    await using proxy = await createProxy({ upstream });
+    const s = await open(proxy.port);
+    await roundTrip(s, 'warm');
+    let echoed = '';
+    s.on('data', (d) => (echoed += d.toString()));
+    const reset = new Promise<NodeJS.ErrnoException>((resolve) => s.once('error', resolve));
+    proxy.addToxic({ type: 'reset_peer' });
+    s.write('must not pass');
+    assert.equal((await reset).code, 'ECONNRESET');
+    assert.equal(echoed, '');
+  });
+
   it('timeout: data stops and the connection is closed after the timeout', async () => {
     await using proxy = await createProxy({ upstream });
     proxy.addToxic({ type: 'timeout', timeout: 300, stream: 'upstream' });
