@@ -148,6 +148,7 @@ try {
   rows.push(compare('start call → ready Redis (first PING answered), median', r.median, 'ms', pr, { target: '≤ 100 ms' }));
   rows.push(compare('start call → ready PostgreSQL (first SELECT 1), median', p.median, 'ms', pp));
   await writeResults('harness', rows, { dir: parent.dir, kind: parent.kind, cacheDropped });
+  for (const n of await runtime.listNetworks().catch(() => [])) await n.remove({ force: true }).catch(() => undefined);
 } finally {
   // podman leaves its storage's overlay mounted after run: unmount what is below our directory first.
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${base}/`));

@@ -20,7 +20,11 @@ describe('dockless/testing services', { skip: why }, () => {
   before(async () => {
     world = await makeWorld();
   });
-  after(async () => world?.dispose());
+  after(async () => {
+    // The world's own 'bridge' network is a Linux bridge on the host: removed here, or it outlives the world.
+    for (const n of (await world?.runtime.listNetworks().catch(() => [])) ?? []) await n.remove({ force: true }).catch(() => undefined);
+    await world?.dispose();
+  });
 
   it('startRedis: the redis client sets and gets through the connection URL; disposal removes the container', async () => {
     let id: string;
