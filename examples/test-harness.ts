@@ -4,6 +4,11 @@
  * reaches it through its published port, and `await using` removes it when
  * the test's scope ends, even when the test fails.
  *
+ * The services are real: Redis and PostgreSQL from the host's Debian packages
+ * (`apt-get install redis-server postgresql`), no image pulled, spoken to with
+ * their real npm clients (`redis`, `pg`); a proxy in front of one slows or
+ * resets its connections on demand.
+ *
  * Run: node --import tsx --test examples/test-harness.ts (as root)
  */
 import { strict as assert } from 'node:assert';
@@ -11,8 +16,10 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { createClient } from 'redis';
 import { NotReadyError, Runtime, rootfsFromHost } from '../src/index.js';
-import { startContainer, Wait } from '../src/testing/index.js';
+import { startContainer, startPostgres, startRedis, Wait } from '../src/testing/index.js';
 
 let base: string;
 let rootfs: string;
@@ -64,4 +71,39 @@ test('a service that never becomes ready fails with its last log lines', async (
     startContainer(runtime, { rootfs, cmd: ['sh', '-c', 'echo config error: no password; exec sleep 60'], wait: Wait.forLogMessage('ready'), startupTimeout: 1000 }),
     (error: unknown) => error instanceof NotReadyError && error.logTail.includes('config error: no password'),
   );
+});
+
+test('redis: a cache set and read back with the redis client', async () => {
+  await using redis = await startRedis(runtime);
+  const client = await createClient({ url: redis.connectionUrl }).connect();
+  try {
+    await client.set('session:1', 'alice', { EX: 60 });
+    assert.equal(await client.get('session:1'), 'alice');
+  } finally {
+    await client.quit();
+  }
+});
+
+test('postgres: a table created, filled and queried with the pg client', async () => {
+  await using db = await startPostgres(runtime, { database: 'shop' });
+  const client = new pg.Client({ connectionString: db.connectionUri });
+  await client.connect();
+  try {
+    await client.query('CREATE TABLE orders (id serial PRIMARY KEY, total numeric NOT NULL)');
+    await client.query('INSERT INTO orders (total) VALUES (10.5), (4.5)');
+    const { rows } = await client.query<{ sum: string }>('SELECT sum(total)::text AS sum FROM orders');
+    assert.equal(rows[0]?.sum, '15.0');
+  } finally {
+    await client.end();
+  }
+});
+
+test('fault injection: the app sees a reset connection as an error, not a hang', async () => {
+  await using redis = await startRedis(runtime);
+  const proxy = await redis.proxy(6379);
+  const client = createClient({ url: `redis://${proxy.host}:${proxy.port}`, socket: { reconnectStrategy: false } });
+  client.on('error', () => undefined);
+  await client.connect();
+  proxy.addToxic({ type: 'reset_peer' });
+  await assert.rejects(client.get('anything'));
 });

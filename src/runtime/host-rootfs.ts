@@ -111,6 +111,16 @@ export interface HostRootfsOptions {
    */
   files?: Record<string, string>;
   /**
+   * Shared objects a binary loads at run time with `dlopen` (plugins, a
+   * server's extension modules), as absolute host paths: each is copied to
+   * its own path in the rootfs, with the shared-library closure the loader
+   * lists for it, as the binaries' libraries are. A module's data files go
+   * in `files`.
+   *
+   * @default []
+   */
+  modules?: string[];
+  /**
    * Replace an existing non-empty target directory (or a non-directory at
    * the target path).
    *
@@ -334,7 +344,8 @@ export async function rootfsFromHost(target: string, options: HostRootfsOptions 
   }
 
   const closures = await Promise.all(sources.map((b) => libraryClosure(b.hostPath, context)));
-  const libraryNames = await withNssFiles([...new Set(closures.flat())]);
+  const moduleClosures = await modulesClosure(options.modules ?? [], closures, context);
+  const libraryNames = await withNssFiles([...new Set([...closures.flat(), ...moduleClosures])]);
   const plan = await planLibraries(libraryNames, context);
 
   const parent = path.dirname(root);
@@ -551,7 +562,43 @@ async function libraryClosure(binary: string, context: string): Promise<string[]
     throw new NotFoundError(`${context}: binary \`${binary}\`: interpreter \`${interp}\` not found`, { path: interp });
   }
   const { stdout } = await run(interp, ['--list', binary], `${context}: list libraries of \`${binary}\``);
-  const names = new Set<string>([interp]);
+  const names = new Set<string>([interp, ...parseLoaderList(stdout, binary, context)]);
+  debug('%s: %d libraries via %s', binary, names.size, interp);
+  return [...names];
+}
+
+/**
+ * The modules themselves and the libraries each needs, listed by the loader
+ * the binaries use (a shared object names no interpreter of its own), else by
+ * the one this Node binary was started with.
+ */
+async function modulesClosure(modules: readonly string[], closures: string[][], context: string): Promise<string[]> {
+  if (modules.length === 0) return [];
+  let interp = closures.map((c) => c[0]).find((c): c is string => c !== undefined);
+  if (interp === undefined) {
+    const node = await probeExecutable(process.execPath).catch(() => undefined);
+    interp = node?.kind === 'elf' ? (node.interpreter ?? undefined) : undefined;
+  }
+  const lists = await Promise.all(
+    modules.map(async (module) => {
+      if (!path.isAbsolute(module)) {
+        throw new InvalidArgumentError(`${context}: module \`${module}\` is not an absolute path`, { path: module });
+      }
+      const stat = await fs.stat(module).catch((error: unknown) => {
+        throw fsError(error, `${context}: module \`${module}\``, module);
+      });
+      if (!stat.isFile()) throw new InvalidArgumentError(`${context}: module \`${module}\` is not a file`, { path: module });
+      if (interp === undefined) return [module];
+      const { stdout } = await run(interp, ['--list', module], `${context}: list libraries of \`${module}\``);
+      return [module, ...parseLoaderList(stdout, module, context)];
+    }),
+  );
+  return [...new Set(lists.flat())];
+}
+
+/** The absolute library paths in `<interp> --list` output. */
+function parseLoaderList(stdout: string, binary: string, context: string): string[] {
+  const names: string[] = [];
   for (const raw of stdout.split('\n')) {
     const line = raw.trim();
     if (line === '') continue;
@@ -564,10 +611,9 @@ async function libraryClosure(binary: string, context: string): Promise<string[]
     // `linux-vdso.so.1 (0x…)` and the like are provided by the kernel.
     if (!rhs.startsWith('/')) continue;
     const paren = rhs.lastIndexOf(' (');
-    names.add(paren === -1 ? rhs : rhs.slice(0, paren));
+    names.push(paren === -1 ? rhs : rhs.slice(0, paren));
   }
-  debug('%s: %d libraries via %s', binary, names.size, interp);
-  return [...names];
+  return names;
 }
 
 /**

@@ -31,3 +31,24 @@ export { parseProcNet } from './proc-net.js';
 export type { ProcNetSocket } from './proc-net.js';
 export { startGroup, StartedGroup } from './group.js';
 export type { GroupService, StartGroupOptions } from './group.js';
+export { startRedis, StartedRedis } from './redis.js';
+export type { RedisOptions } from './redis.js';
+export { startPostgres, StartedPostgres } from './postgres.js';
+export type { PostgresOptions } from './postgres.js';
+export { createProxy, Proxy } from './proxy.js';
+export type {
+  ActiveToxic,
+  BandwidthToxic,
+  LatencyToxic,
+  ProxyOptions,
+  ProxyUpstream,
+  ResetPeerToxic,
+  SlicerToxic,
+  TimeoutToxic,
+  Toxic,
+  ToxicCommon,
+  ToxicKind,
+  ToxicStream,
+} from './proxy.js';
+export { partition } from './partition.js';
+export type { Partition, PartitionTarget } from './partition.js';

@@ -47,7 +47,8 @@ import {
 } from '../index.js';
 import { waitReady } from './ready.js';
 import { addUser, markReady, readyContainer, release, reuseDir, reuseKey, withLock, type ReuseOptions } from './reuse.js';
-import { parsePortKey, Wait, type WaitStrategy } from './wait.js';
+ import { parsePortKey, Wait, type WaitStrategy } from './wait.js';
+import { createProxy, type Proxy } from './proxy.js';
 
 /** A file put into the container before it starts: given as content, or copied from the host. */
 export interface FileToCopy {
@@ -274,6 +275,7 @@ export class StartedContainer implements AsyncDisposable {
   readonly #runtime: Runtime;
   readonly #release: (() => Promise<void>) | undefined;
   readonly #readiness: Readiness | undefined;
+  readonly #proxies = new Set<Proxy>();
 
   /** @internal */
   constructor(runtime: Runtime, container: Container, host: string, release?: () => Promise<void>, readiness?: Readiness) {
@@ -306,6 +308,14 @@ export class StartedContainer implements AsyncDisposable {
     }
     const snapshot = await this.#runtime.snapshot(this.container, options);
     return new PreparedContainer(this.#runtime, snapshot, this.host, this.#readiness);
+  }
+
+  /**
+   * What a handle is made of, for a subclass (a service module's handle) built from a started one.
+   * @internal
+   */
+  protected static parts(started: StartedContainer): [Runtime, Container, string, (() => Promise<void>) | undefined, Readiness | undefined] {
+    return [started.#runtime, started.container, started.host, started.#release, started.#readiness];
   }
 
   /** The container's id. */
@@ -387,8 +397,29 @@ export class StartedContainer implements AsyncDisposable {
     if (readiness !== undefined && strategy !== undefined) await waitReady(this, strategy, readiness.timeoutMs, readiness.tailLines);
   }
 
+  /**
+   * A TCP proxy with toxics (see {@link Proxy}) in front of container port
+   * `port` as published, listening on {@link StartedContainer.host}: connect
+   * the client under test to the proxy's `host` and `port` to slow, cut or
+   * reset its connections. Closed with the container.
+   *
+   * @throws `NotFoundError` (from `dockless`) when that port is not published.
+   * @example
+   * ```ts
+   * const proxy = await redis.proxy(6379);
+   * proxy.addToxic({ type: 'latency', latency: 100 });
+   * ```
+   */
+  async proxy(port: number | string): Promise<Proxy> {
+    const proxy = await createProxy({ upstream: { host: this.host, port: this.getMappedPort(port) }, listenHost: this.host });
+    this.#proxies.add(proxy);
+    return proxy;
+  }
+
   /** Kills and removes the container and everything it wrote; a shared one (`reuse`) only when this was its last user. */
   async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.all([...this.#proxies].map((p) => p.close()));
+    this.#proxies.clear();
     if (this.#release !== undefined) return this.#release();
     await this.container.remove({ force: true });
   }

@@ -118,12 +118,17 @@ export const Wait = {
       expectsExit: false,
       async waitUntilReady(context) {
         const required = wanted.length > 0 ? wanted : context.ports.map((p) => ({ port: p.container, protocol: p.protocol }));
-        for (;;) {
-          const processes = await context.container.top().catch(() => []);
-          const sockets = await listeningSockets(processes.map((p) => p.pid));
+        const ready = (sockets: { port: number; protocol: string }[]) => {
           const open = new Set(sockets.map((s) => `${s.port}/${s.protocol}`));
-          if (required.length === 0 ? open.size > 0 : required.every((p) => open.has(`${p.port}/${p.protocol}`))) return;
-          await sleep(POLL_MS, undefined, { signal: context.signal });
+          return required.length === 0 ? open.size > 0 : required.every((p) => open.has(`${p.port}/${p.protocol}`));
+        };
+        // A server is often up within milliseconds: look soon, then back off to the usual interval.
+        for (let delay = 2; ; delay = Math.min(delay * 2, POLL_MS)) {
+          // The init's network namespace is almost always every process's: one read, no walk of /proc.
+          if (ready(await listeningSockets([context.container.pid]))) return;
+          const processes = delay === POLL_MS ? await context.container.top().catch(() => []) : [];
+          if (processes.length > 0 && ready(await listeningSockets(processes.map((p) => p.pid)))) return;
+          await sleep(delay, undefined, { signal: context.signal });
         }
       },
     };

@@ -136,6 +136,24 @@ describe('rootfsFromHost', () => {
     }
   });
 
+  test('copies a dlopen module at its own host path with the libraries it needs', async (t) => {
+    // A server's plugins (PostgreSQL's $libdir/*.so) are found by path at run time, not through /bin.
+    const candidates = ['/usr/lib/x86_64-linux-gnu/libssl.so.3', '/usr/lib/aarch64-linux-gnu/libssl.so.3', '/lib/x86_64-linux-gnu/libssl.so.3'];
+    const module = (await Promise.all(candidates.map((c) => fs.access(c).then(() => c, () => undefined)))).find((c) => c !== undefined);
+    if (module === undefined) return t.skip('no libssl.so.3 on this host to use as a module');
+    const target = fresh();
+    const result = await rootfsFromHost(target, { binaries: ['true'], busybox: false, modules: [module] });
+    const inRootfs = module.replace(/^\/usr\/lib\//, '/lib/');
+    assert.ok(result.libraries.includes(inRootfs), `${inRootfs} is listed`);
+    await fs.access(path.join(target, module));
+    assert.ok(
+      result.libraries.some((l) => path.basename(l) === 'libcrypto.so.3'),
+      'the library libssl needs (libcrypto) came with it',
+    );
+    await assert.rejects(rootfsFromHost(fresh(), { binaries: ['true'], modules: ['/nonexistent/x.so'] }), NotFoundError);
+    await assert.rejects(rootfsFromHost(fresh(), { binaries: ['true'], modules: ['relative.so'] }), InvalidArgumentError);
+  });
+
   test('creates the skeleton, users and groups', async () => {
     const target = fresh();
     await rootfsFromHost(target, { busybox: false, binaries: ['sh'] });

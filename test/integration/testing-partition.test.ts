@@ -1,0 +1,75 @@
+/**
+ * dockless/testing's partition/heal (root): a partitioned network member
+ * cannot be reached by its peer, and heal brings it back. Runs inside a
+ * throwaway "host" network namespace (this file again, in a child under
+ * `unshare --net`, as network.test.ts does), so the machine's firewall is
+ * never touched.
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { partition, startContainer, Wait } from '../../src/testing/index.js';
+import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
+
+const SANDBOX = process.env.DOCKLESS_NET_SANDBOX === '1';
+const THIS = fileURLToPath(import.meta.url);
+const repo = join(import.meta.dirname, '..', '..');
+const skip = cannotRun() ?? (spawnSync('nft', ['--version']).status !== 0 ? 'nft is not installed (Debian package nftables)' : undefined);
+if (skip !== undefined) console.log(`# skipping testing-partition: ${skip}`);
+
+if (!SANDBOX) {
+  describe('dockless/testing partition (root)', { skip }, () => {
+    it('every case, in a throwaway host network namespace', () => {
+      // Without it, a nested `node --test` sees it runs inside a test file and runs nothing.
+      const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+      const r = spawnSync('unshare', ['--net', process.execPath, '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', THIS], {
+        cwd: repo,
+        env: { ...env, DOCKLESS_NET_SANDBOX: '1' },
+        encoding: 'utf8',
+        timeout: 300_000,
+      });
+      process.stderr.write(r.stdout.replace(/^/gm, '  │ ') + r.stderr);
+      assert.equal(r.status, 0, 'a partition case failed inside the sandbox (its output is above)');
+      assert.match(r.stdout, /ℹ pass [1-9]/);
+      assert.match(r.stdout, /ℹ fail 0/);
+    });
+  });
+} else {
+  describe('partition in a throwaway host namespace', () => {
+    let world: World;
+    before(async () => {
+      execFileSync('ip', ['link', 'set', 'lo', 'up']);
+      world = await makeWorld();
+    });
+    after(async () => {
+      for (const n of (await world?.runtime.listNetworks().catch(() => [])) ?? []) await n.remove({ force: true }).catch(() => undefined);
+      await world?.dispose();
+    });
+
+    it('a partitioned member is unreachable from its peer; heal restores it', async () => {
+      const net = await world.runtime.createNetwork({ name: 'parted' });
+      await using server = await startContainer(world.runtime, {
+        rootfs: world.rootfs,
+        cmd: ['/bin/probe', 'serve-tcp', '7000'],
+        network: net,
+        spec: { name: 'server' },
+        wait: Wait.forListeningPorts(7000),
+        startupTimeout: 20_000,
+      });
+      const peer = () => world.runtime.output({ rootfs: world.rootfs, cmd: ['sh', '-c', 'echo hi | nc -w 2 server 7000'], network: net });
+      assert.equal((await peer()).stdout, 'hi\n', 'reachable before');
+
+      const cut = await partition(server);
+      const during = await peer();
+      assert.notEqual(during.stdout, 'hi\n', 'the peer gets no answer while partitioned');
+      assert.notEqual(during.exitCode, 0);
+
+      await cut.heal();
+      assert.equal((await peer()).stdout, 'hi\n', 'reachable again after heal');
+      await cut.heal(); // twice is harmless
+      await net.remove({ force: true });
+    });
+  });
+}
