@@ -1,0 +1,194 @@
+// dockless-runtime as its real clients drive it: runc's create/start/state/
+// exec/kill/delete sequence on a bundle, and podman with `--runtime` pointing at
+// the package's bin. The bundle's rootfs is a static busybox.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile, copyFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+const BIN = resolve('dist/bundle/runtime.js');
+const BUSYBOX = '/bin/busybox';
+const PODMAN = '/usr/bin/podman';
+const IMAGE = `localhost/dockless-oci-test-${process.pid}`;
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: readonly string[], timeoutMs = 60_000): Promise<Result> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    // Not 'close': a created container's process holds the pipes it inherited (as with runc).
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      const done = () => resolvePromise({ code: code ?? -1, stdout, stderr });
+      const grace = setTimeout(done, 200);
+      child.on('close', () => (clearTimeout(grace), done()));
+    });
+  });
+}
+
+const missing =
+  process.getuid?.() !== 0
+    ? 'needs root'
+    : !existsSync(BIN)
+      ? 'needs `npm run build` (dist/bundle/runtime.js)'
+      : !existsSync(BUSYBOX)
+        ? 'needs busybox-static'
+        : undefined;
+
+let base = '';
+let root = '';
+let rootfs = '';
+
+async function bundle(name: string, edit: (c: Record<string, any>) => void): Promise<string> {
+  const dir = join(base, name);
+  await mkdir(dir);
+  const r = await run(process.execPath, [BIN, 'spec', '--bundle', dir]);
+  assert.equal(r.code, 0, r.stderr);
+  const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+  config.root.path = rootfs;
+  config.process.terminal = false;
+  edit(config);
+  await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+  return dir;
+}
+
+const rt = (...args: string[]) => run(process.execPath, [BIN, '--root', root, ...args]);
+
+async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('dockless-runtime', { skip: missing }, () => {
+  before(async () => {
+    if (missing !== undefined) return;
+    base = await mkdtemp(join(tmpdir(), 'dockless-oci-'));
+    root = join(base, 'state');
+    rootfs = join(base, 'rootfs');
+    await mkdir(join(rootfs, 'bin'), { recursive: true });
+    await copyFile(BUSYBOX, join(rootfs, 'bin', 'busybox'));
+    for (const applet of ['sh', 'echo', 'cat', 'sleep', 'id', 'hostname', 'ps', 'ls', 'tty']) await symlink('busybox', join(rootfs, 'bin', applet));
+    await mkdir(join(rootfs, 'tmp'));
+  });
+  after(async () => {
+    if (missing !== undefined) return;
+    for (const id of ['life', 'refused']) await rt('delete', '--force', id);
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it('create leaves pid 1 blocked and no helper behind; start, exec, kill, delete follow runc', async () => {
+    const dir = await bundle('life', (c) => {
+      c.process.args = ['sh', '-c', 'echo started > /tmp/mark; exec sleep 60'];
+      c.root.readonly = false;
+    });
+    const pidFile = join(base, 'life.pid');
+    const created = await rt('create', '--bundle', dir, '--pid-file', pidFile, 'life');
+    assert.equal(created.code, 0, created.stderr);
+    const pid = Number(await readFile(pidFile, 'utf8'));
+    let state = JSON.parse((await rt('state', 'life')).stdout);
+    assert.equal(state.status, 'created');
+    assert.equal(state.pid, pid);
+    assert.equal(state.bundle, dir);
+    // The runc model: the helper is gone, pid 1 was reparented (to init or the caller's subreaper).
+    const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    assert.notEqual(readFileSync(`/proc/${ppid}/comm`, 'utf8').trim(), 'dockless-helpe');
+    assert.equal(existsSync(join(rootfs, 'tmp', 'mark')), false, 'the process ran before start');
+
+    assert.equal((await rt('start', 'life')).code, 0);
+    await waitFor(async () => existsSync(join(rootfs, 'tmp', 'mark')), 'the process to run');
+    state = JSON.parse((await rt('state', 'life')).stdout);
+    assert.equal(state.status, 'running');
+    const exec = await rt('exec', 'life', 'sh', '-c', 'hostname; id -u; exit 3');
+    assert.equal(exec.code, 3, exec.stderr);
+    assert.equal(exec.stdout, 'runc\n0\n');
+    const ps = JSON.parse((await rt('ps', '--format', 'json', 'life')).stdout);
+    assert.ok(ps.includes(pid));
+    assert.equal((await rt('delete', 'life')).code, 1, 'a running container is not deleted without --force');
+
+    assert.equal((await rt('kill', 'life', 'KILL')).code, 0);
+    await waitFor(async () => JSON.parse((await rt('state', 'life')).stdout).status === 'stopped', 'stopped');
+    const cgroups: { dir: string }[] = JSON.parse(await readFile(join(root, 'life', 'state.json'), 'utf8')).cgroups;
+    assert.equal((await rt('delete', 'life')).code, 0);
+    assert.equal(existsSync(join(root, 'life')), false);
+    for (const c of cgroups) assert.equal(existsSync(c.dir), false, `cgroup ${c.dir} left behind`);
+    assert.equal((await rt('state', 'life')).code, 1);
+  });
+
+  it('a field it cannot honour fails create, names the field in the json log, and leaves nothing', async () => {
+    const dir = await bundle('refused', (c) => (c.process.apparmorProfile = 'docker-default'));
+    const log = join(base, 'refused.log');
+    const r = await run(process.execPath, [BIN, '--root', root, '--log', log, '--log-format', 'json', 'create', '--bundle', dir, 'refused']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /`process\.apparmorProfile`: AppArmor is not supported/);
+    const line = JSON.parse((await readFile(log, 'utf8')).trim().split('\n').at(-1)!);
+    assert.equal(line.level, 'error');
+    assert.match(line.msg, /process\.apparmorProfile/);
+    assert.equal(existsSync(join(root, 'refused')), false);
+  });
+
+  describe('through podman --runtime', { skip: !existsSync(PODMAN) ? 'needs podman' : undefined }, () => {
+    const podman = (...args: string[]) =>
+      run(PODMAN, ['--runtime', BIN, '--cgroup-manager=cgroupfs', ...args], 120_000);
+    // No CAP_SYS_RESOURCE here: podman's default rlimits would be above the hard limits this process has.
+    const ulimits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+    const name = `dockless-oci-${process.pid}`;
+
+    before(async () => {
+      if (missing !== undefined || !existsSync(PODMAN)) return;
+      const tar = join(base, 'rootfs.tar');
+      assert.equal((await run('tar', ['-C', rootfs, '-cf', tar, '.'])).code, 0);
+      const imported = await podman('import', tar, IMAGE);
+      assert.equal(imported.code, 0, imported.stderr);
+    });
+    after(async () => {
+      if (missing !== undefined || !existsSync(PODMAN)) return;
+      await podman('rm', '-f', '-t', '0', name);
+      await podman('rmi', '-f', IMAGE);
+    });
+
+    it('run --rm echo', async () => {
+      const r = await podman('run', '--rm', ...ulimits, IMAGE, 'echo', 'hi');
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'hi\n');
+      const code = await podman('run', '--rm', ...ulimits, IMAGE, 'sh', '-c', 'exit 7');
+      assert.equal(code.code, 7);
+    });
+
+    it('run -d, exec, ps, logs, stop, rm', async () => {
+      const started = await podman('run', '-d', '--name', name, ...ulimits, IMAGE, 'sh', '-c', 'echo up; exec sleep 100');
+      assert.equal(started.code, 0, started.stderr);
+      const exec = await podman('exec', name, 'sh', '-c', 'echo from exec; hostname');
+      assert.equal(exec.code, 0, exec.stderr);
+      assert.match(exec.stdout, /^from exec\n/);
+      const ps = await podman('ps', '--filter', `name=${name}`, '--format', '{{.Names}} {{.Status}}');
+      assert.match(ps.stdout, new RegExp(`^${name} Up`));
+      await waitFor(async () => (await podman('logs', name)).stdout === 'up\n', 'the log line');
+      const stopped = await podman('stop', '-t', '1', name);
+      assert.equal(stopped.code, 0, stopped.stderr);
+      const removed = await podman('rm', name);
+      assert.equal(removed.code, 0, removed.stderr);
+    });
+
+    it('a terminal through the console socket (run -t)', async () => {
+      const r = await podman('run', '--rm', '-t', ...ulimits, IMAGE, 'tty');
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^\/dev\/pts\/\d+\r?\n$/);
+    });
+  });
+});
