@@ -15,7 +15,7 @@ import { constants as osConstants } from 'node:os';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { AlreadyExistsError, InvalidArgumentError, InvalidStateError, UnsupportedError } from '../errors.js';
+import { AlreadyExistsError, InvalidArgumentError, InvalidStateError, NotFoundError, UnsupportedError } from '../errors.js';
 import { sealedHelperPath, spawnHelper, type HelperProcess } from '../helper/index.js';
 import {
   CgroupSet,
@@ -309,7 +309,14 @@ export async function killContainer(id: string, signal: string, options: GlobalO
  */
 export async function deleteContainer(id: string, options: GlobalOptions & { force?: boolean }): Promise<void> {
   const paths = ociPaths(options.root, id);
-  const record = await readRecord(options.root, id);
+  let record: OciRecord;
+  try {
+    record = await readRecord(options.root, id);
+  } catch (error) {
+    // runc's rule: forcing the deletion of a container that is gone already is no error.
+    if (error instanceof NotFoundError && options.force === true) return;
+    throw error;
+  }
   const status = statusOf(record, paths);
   if ((status === 'running' || status === 'paused') && options.force !== true) {
     throw new InvalidStateError(`delete container ${id}: the container is ${status}; stop it first or use --force`);

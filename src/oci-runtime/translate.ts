@@ -247,7 +247,12 @@ export function translateProcess(p: OciProcess | undefined, host: OciHost, prefi
   const effective = capList(c.effective, `${prefix}.capabilities.effective`);
   const permitted = capList(c.permitted, `${prefix}.capabilities.permitted`);
   if (isSet(c.inheritable)) throw unsupported(`${prefix}.capabilities.inheritable`, 'the inheritable set is always empty in dockless');
-  if (isSet(c.ambient)) throw unsupported(`${prefix}.capabilities.ambient`, 'the ambient set is always empty in dockless');
+  const ambient = capList(c.ambient, `${prefix}.capabilities.ambient`);
+  // For uid 0, ambient capabilities within the bounding set change nothing (execve gives root
+  // the whole permitted set): runc's own default spec lists them. For anyone else they would.
+  if (ambient.length > 0 && (user.uid !== 0 || (capBitmask(ambient) & ~capBitmask(bounding)) !== 0n)) {
+    throw unsupported(`${prefix}.capabilities.ambient`, 'ambient capabilities are supported only for uid 0, within the bounding set');
+  }
   if (user.uid === 0) {
     if (!sameSet(effective, bounding)) throw unsupported(`${prefix}.capabilities.effective`, 'for uid 0 it must equal the bounding set');
     if (!sameSet(permitted, bounding)) throw unsupported(`${prefix}.capabilities.permitted`, 'for uid 0 it must equal the bounding set');

@@ -1,8 +1,9 @@
 // dockless-runtime as its real clients drive it: runc's create/start/state/
 // exec/kill/delete sequence on a bundle, and podman with `--runtime` pointing at
-// the package's bin. The bundle's rootfs is a static busybox.
+// the package's bin, and containerd's runc v2 shim with it as its runc binary.
+// The bundle's rootfs is a static busybox.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 const BIN = resolve('dist/bundle/runtime.js');
 const BUSYBOX = '/bin/busybox';
 const PODMAN = '/usr/bin/podman';
+const CONTAINERD = '/usr/bin/containerd';
 const IMAGE = `localhost/dockless-oci-test-${process.pid}`;
 
 interface Result {
@@ -183,6 +185,55 @@ describe('dockless-runtime', { skip: missing }, () => {
       assert.equal(stopped.code, 0, stopped.stderr);
       const removed = await podman('rm', name);
       assert.equal(removed.code, 0, removed.stderr);
+    });
+
+    describe('through containerd (ctr run --runc-binary, the runc v2 shim)', { skip: !existsSync(CONTAINERD) ? 'needs containerd' : undefined }, () => {
+      let daemon: ChildProcess | undefined;
+      let ctrd = '';
+      const ctr = (...args: string[]) => run('ctr', ['-a', join(ctrd, 'sock'), ...args], 120_000);
+
+      before(async () => {
+        if (missing !== undefined || !existsSync(CONTAINERD)) return;
+        // A private containerd (root, state, socket of its own), not the machine's.
+        ctrd = join(base, 'containerd');
+        await mkdir(ctrd);
+        await writeFile(
+          join(ctrd, 'config.toml'),
+          `version = 2\nroot = "${ctrd}/root"\nstate = "${ctrd}/state"\n[grpc]\n  address = "${ctrd}/sock"\n`,
+        );
+        daemon = spawn(CONTAINERD, ['-c', join(ctrd, 'config.toml')], { stdio: 'ignore' });
+        await waitFor(async () => (await ctr('version')).code === 0, 'containerd');
+        const archive = join(ctrd, 'image.tar');
+        assert.equal((await podman('save', '--format', 'oci-archive', '-o', archive, IMAGE)).code, 0);
+        const imported = await ctr('images', 'import', '--base-name', IMAGE, archive);
+        assert.equal(imported.code, 0, imported.stderr);
+      });
+      after(async () => {
+        if (daemon === undefined) return;
+        await ctr('task', 'kill', '-s', 'SIGKILL', name);
+        await ctr('task', 'delete', name);
+        await ctr('container', 'delete', name);
+        daemon.kill('SIGTERM');
+        await new Promise((r) => daemon!.once('exit', r));
+      });
+
+      it('run --rm, run -d, exec, pause, kill, delete', async () => {
+        const once = await ctr('run', '--rm', '--runc-binary', BIN, `${IMAGE}:latest`, `${name}-once`, 'echo', 'hi');
+        assert.equal(once.code, 0, once.stderr);
+        assert.equal(once.stdout, 'hi\n');
+        const started = await ctr('run', '-d', '--runc-binary', BIN, `${IMAGE}:latest`, name, 'sleep', '100');
+        assert.equal(started.code, 0, started.stderr);
+        const exec = await ctr('task', 'exec', '--exec-id', 'e1', name, 'sh', '-c', 'echo exec-ok; exit 4');
+        assert.equal(exec.stdout, 'exec-ok\n');
+        assert.equal(exec.code, 4);
+        assert.equal((await ctr('task', 'pause', name)).code, 0);
+        assert.match((await ctr('task', 'ls')).stdout, new RegExp(`${name}\\s+\\d+\\s+PAUSED`));
+        assert.equal((await ctr('task', 'resume', name)).code, 0);
+        assert.equal((await ctr('task', 'kill', '-s', 'SIGKILL', name)).code, 0);
+        await waitFor(async () => /STOPPED/.test((await ctr('task', 'ls')).stdout), 'the task to stop');
+        assert.equal((await ctr('task', 'delete', name)).code, 0);
+        assert.equal((await ctr('container', 'delete', name)).code, 0);
+      });
     });
 
     it('a terminal through the console socket (run -t)', async () => {

@@ -130,7 +130,7 @@ describe('oci-runtime: config.json → run plan', () => {
     ['process.scheduler', (c) => (c.process!.scheduler = { policy: 'SCHED_FIFO' })],
     ['process.ioPriority', (c) => (c.process!.ioPriority = { class: 'IOPRIO_CLASS_RT' })],
     ['process.user.umask', (c) => (c.process!.user.umask = 0o77)],
-    ['process.capabilities.ambient', (c) => (c.process!.capabilities!.ambient = ['CAP_KILL'])],
+    ['process.capabilities.ambient', (c) => (c.process!.capabilities!.ambient = ['CAP_SYS_ADMIN'])],
     ['process.capabilities.inheritable', (c) => (c.process!.capabilities!.inheritable = ['CAP_KILL'])],
     ['process.capabilities.effective', (c) => (c.process!.capabilities!.effective = ['CAP_KILL'])],
     ['linux.seccomp.flags', (c) => (c.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_LOG'] })],
@@ -182,6 +182,11 @@ describe('oci-runtime: config.json → run plan', () => {
       assert.throws(() => translateConfig(spec(edit), BUNDLE, HOST), (e: unknown) => e instanceof InvalidArgumentError && e.message.includes(field));
     });
   }
+
+  it('accepts runc\'s ambient set for uid 0 (within the bounding set it changes nothing)', () => {
+    const plan = translateConfig(spec((c) => (c.process!.capabilities!.ambient = ['CAP_KILL'])), BUNDLE, HOST);
+    assert.equal(plan.process.caps, capBitmask(['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'].map(capNumber)));
+  });
 
   it('a non-root user gets no capabilities: a non-empty effective set is refused, not dropped', () => {
     assert.throws(
