@@ -361,7 +361,7 @@ int cmd_exec(int argc, char **argv)
 	 * the io process polls the master, which would otherwise hang up at once. */
 	if (c.io.tty && (dl_tty_open(c.io.rows, c.io.cols, &master, &e) < 0 || dl_tty_peer(master, &slave, &e) < 0))
 		shim_fail(&e);
-	if (console >= 0 && dl_console_send(dl_steal_fd(&console), &slave, &e) < 0)
+	if (console >= 0 && dl_console_send(dl_steal_fd(&console), c.io.rows, c.io.cols, &slave, &e) < 0)
 		shim_fail(&e);
 
 	if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(report_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {

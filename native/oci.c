@@ -33,11 +33,11 @@ int dl_console_connect(const char *path, int *sock, struct dl_error *e)
 	return 0;
 }
 
-int dl_console_send(int sock, int *slave, struct dl_error *e)
+int dl_console_send(int sock, unsigned short rows, unsigned short cols, int *slave, struct dl_error *e)
 {
 	_cleanup_close_ int master = -1;
 
-	if (dl_tty_open(0, 0, &master, e) < 0 || dl_tty_peer(master, slave, e) < 0)
+	if (dl_tty_open(rows, cols, &master, e) < 0 || dl_tty_peer(master, slave, e) < 0)
 		return -1;
 	if (dl_send_fd(sock, master) < 0)
 		return dl_fail_errno(e, "console socket", "", "sendmsg `console socket`");

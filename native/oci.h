@@ -10,9 +10,10 @@
 int dl_console_connect(const char *path, int *sock, struct dl_error *e);
 
 /* Opens a pty of this process's /dev/pts, sends its master over SOCK
- * (SCM_RIGHTS, runc's console socket protocol), closes SOCK and returns the
+ * (SCM_RIGHTS, runc's console socket protocol), sized ROWS x COLS when both are
+ * non-zero (`--tty-size`), closes SOCK and returns the
  * slave in *SLAVE. */
-int dl_console_send(int sock, int *slave, struct dl_error *e);
+int dl_console_send(int sock, unsigned short rows, unsigned short cols, int *slave, struct dl_error *e);
 
 /* Writes VALUE to /proc/sys/KEY (KEY dotted: `net.ipv4.ping_group_range`). */
 int dl_sysctl_write(const char *key, const char *value, struct dl_error *e);

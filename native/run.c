@@ -583,7 +583,7 @@ static int pid1_main(void *arg)
 	/* After the mounts: the pty is of the container's own devpts. */
 	if (x->c->io.tty && dl_io_send_tty((struct dl_io *)&x->c->io, &x->tty_slave, &e) < 0)
 		child_fail(x, &e);
-	if (x->c->console_sock >= 0 && dl_console_send(x->c->console_sock, &x->tty_slave, &e) < 0)
+	if (x->c->console_sock >= 0 && dl_console_send(x->c->console_sock, x->c->io.rows, x->c->io.cols, &x->tty_slave, &e) < 0)
 		child_fail(x, &e);
 	dl_status_simple("created");
 	if (x->c->detach) {
