@@ -90,7 +90,7 @@ describe('dockless-runtime', { skip: missing }, () => {
   });
   after(async () => {
     if (missing !== undefined) return;
-    for (const id of ['life', 'refused']) await rt('delete', '--force', id);
+    for (const id of ['life', 'refused', 'hooked']) await rt('delete', '--force', id);
     await rm(base, { recursive: true, force: true });
   });
 
@@ -132,6 +132,24 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal((await rt('state', 'life')).code, 1);
   });
 
+  it('runs createRuntime, poststart and poststop hooks with the state on stdin', async () => {
+    const out = join(base, 'hooks');
+    await mkdir(out);
+    const hook = (kind: string) => ({ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}/${kind}`], timeout: 10 });
+    const dir = await bundle('hooked', (c) => {
+      c.process.args = ['sh', '-c', 'exit 0'];
+      c.hooks = { createRuntime: [hook('createRuntime')], poststart: [hook('poststart')], poststop: [hook('poststop')] };
+    });
+    const r = await rt('run', '--bundle', dir, 'hooked');
+    assert.equal(r.code, 0, r.stderr);
+    const created = JSON.parse(await readFile(join(out, 'createRuntime'), 'utf8'));
+    assert.equal(created.id, 'hooked');
+    assert.equal(created.status, 'created');
+    assert.ok(created.pid > 0);
+    assert.equal(JSON.parse(await readFile(join(out, 'poststart'), 'utf8')).id, 'hooked');
+    assert.equal(JSON.parse(await readFile(join(out, 'poststop'), 'utf8')).status, 'stopped');
+  });
+
   it('a field it cannot honour fails create, names the field in the json log, and leaves nothing', async () => {
     const dir = await bundle('refused', (c) => (c.process.apparmorProfile = 'docker-default'));
     const log = join(base, 'refused.log');
@@ -168,6 +186,10 @@ describe('dockless-runtime', { skip: missing }, () => {
       const r = await podman('run', '--rm', ...ulimits, IMAGE, 'echo', 'hi');
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, 'hi\n');
+      // containers.conf's default_sysctls, written in the container's own network namespace.
+      const sysctl = await podman('run', '--rm', ...ulimits, '--sysctl', 'net.ipv4.ping_group_range=0 7', IMAGE, 'cat', '/proc/sys/net/ipv4/ping_group_range');
+      assert.equal(sysctl.code, 0, sysctl.stderr);
+      assert.match(sysctl.stdout, /^0\s+7\n$/);
       const code = await podman('run', '--rm', ...ulimits, IMAGE, 'sh', '-c', 'exit 7');
       assert.equal(code.code, 7);
     });

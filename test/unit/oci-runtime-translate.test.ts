@@ -7,7 +7,7 @@ import type { OciConfig } from '../../src/oci-runtime/config.js';
 import { main } from '../../src/oci-runtime/main.js';
 import { defaultSpec, features } from '../../src/oci-runtime/spec-default.js';
 import { translateConfig, translateProcess, type OciHost } from '../../src/oci-runtime/translate.js';
-import { capBitmask, capNumber } from '../../src/runtime/index.js';
+import { capBitmask, capNumber, execArgs, runArgs } from '../../src/runtime/index.js';
 
 const HOST: OciHost = { uid: 0, umask: 0o22, arch: 'x86_64', kernel: '6.1.0' };
 const BUNDLE = '/b';
@@ -216,5 +216,53 @@ describe('oci-runtime: command line', () => {
     assert.deepEqual(f.hooks, ['prestart', 'createRuntime', 'poststart', 'poststop']);
     assert.ok(!f.linux.namespaces.includes('time'));
     assert.equal(f.linux.cgroup.systemd, false);
+  });
+});
+
+describe('oci-runtime: helper argv', () => {
+  it('run: --detach, --console-socket with --tty-size, --sysctl come before the command', () => {
+    const args = runArgs({
+      id: 'c',
+      target: '/t',
+      lowers: ['/r'],
+      namespaces: ['mount'],
+      mounts: [],
+      devices: [{ path: '/dev/x', type: 'c', major: 1, minor: 2, mode: 0o600, uid: 5, gid: 6 }],
+      symlinks: [],
+      masked: [],
+      readonlyPaths: [],
+      readonlyRootfs: false,
+      cwd: '/',
+      user: { uid: 0, gid: 0, groups: [] },
+      env: [],
+      init: false,
+      detach: true,
+      console: { socket: '/s.sock', rows: 24, columns: 80 },
+      sysctls: [['net.ipv4.ip_forward', '1']],
+      cmd: ['sh'],
+    });
+    const tail = args.slice(args.indexOf('--detach'));
+    assert.deepEqual(tail, ['--detach', '--console-socket', '/s.sock', '--tty-size', '24', '80', '--sysctl', 'net.ipv4.ip_forward', '1', '--', 'sh']);
+    assert.deepEqual(args.slice(args.indexOf('--mknod'), args.indexOf('--mknod') + 8), ['--mknod', '/dev/x', 'c', '1', '2', '600', '5', '6']);
+  });
+
+  it('exec: --detach and --console-socket', () => {
+    const args = execArgs({
+      id: 'c',
+      pid: 10,
+      pidStart: 20,
+      namespaces: ['mount'],
+      userns: false,
+      cgroups: [],
+      cwd: '/',
+      user: { uid: 0, gid: 0, groups: [] },
+      env: [],
+      noNewPrivileges: false,
+      rlimits: [],
+      detach: true,
+      console: { socket: '/s.sock' },
+      cmd: ['sh'],
+    });
+    assert.deepEqual(args.slice(args.indexOf('--detach')), ['--detach', '--console-socket', '/s.sock', '--', 'sh']);
   });
 });
