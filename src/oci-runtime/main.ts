@@ -85,7 +85,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .addOption(new Option('--log-format <format>', 'log format').choices(['text', 'json']).default('text'))
     .option('--debug', 'debug output')
     .option('--systemd-cgroup', 'cgroupsPath is a systemd unit (not supported)')
-    .option('--rootless <value>', 'auto, true or false', 'auto')
+    .addOption(new Option('--rootless <value>', 'rootless or not; dockless decides from the caller\'s uid (auto), and refuses a contradicting value').choices(['auto', 'true', 'false']).default('auto'))
     .option('--criu <path>', 'ignored: checkpoint/restore is not supported')
     .enablePositionalOptions()
     .exitOverride()
@@ -94,6 +94,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       globals = program.opts<Globals>();
       globals.root = resolve(globals.root);
       if (globals.debug === true) process.env['DEBUG'] ??= 'dockless:*';
+      const uid = process.getuid?.() ?? 0;
+      if ((globals.rootless === 'false' && uid !== 0) || (globals.rootless === 'true' && uid === 0)) {
+        throw new UnsupportedError(`--rootless ${globals.rootless}: dockless-runtime is rootless exactly when its caller is not root (uid ${uid})`, { field: '--rootless' });
+      }
       if (globals.systemdCgroup === true) {
         throw new UnsupportedError('--systemd-cgroup: systemd cgroup management is not supported; use cgroupfs paths (podman: --cgroup-manager=cgroupfs)', {
           field: '--systemd-cgroup',
