@@ -117,16 +117,18 @@ async function launch(id: string, options: CreateOptions, detach: boolean): Prom
     throw new InvalidArgumentError('`--console-socket` needs `process.terminal`');
   }
   const paths = ociPaths(options.root, id);
-  await mkdir(options.root, { recursive: true, mode: 0o700 });
+  // Searchable (not listable): in a user namespace, the container's root assembles its
+  // rootfs on paths.target as an id the host does not know. What is secret is 0600.
+  await mkdir(options.root, { recursive: true, mode: 0o711 });
   try {
-    await mkdir(paths.dir, { mode: 0o700 });
+    await mkdir(paths.dir, { mode: 0o711 });
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'EEXIST') throw new AlreadyExistsError(`container \`${id}\` already exists`, { cause, path: paths.dir });
     throw cause;
   }
   let cgroups: CgroupSet | undefined;
   try {
-    await Promise.all([mkdir(paths.target), writeFile(paths.config, text)]);
+    await Promise.all([mkdir(paths.target, { mode: 0o755 }), writeFile(paths.config, text, { mode: 0o600 })]);
     const record: OciRecord = {
       id,
       bundle,

@@ -98,7 +98,7 @@ export async function writeRecord(root: string, record: OciRecord): Promise<void
 
 /** The ids of every container under `root`. */
 export async function listIds(root: string): Promise<string[]> {
-  await mkdir(root, { recursive: true, mode: 0o700 });
+  await mkdir(root, { recursive: true, mode: 0o711 });
   const names = await readdir(root);
   return names.filter((n) => ID_RE.test(n)).sort();
 }

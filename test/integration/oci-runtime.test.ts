@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile, copyFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -81,16 +81,19 @@ describe('dockless-runtime', { skip: missing }, () => {
   before(async () => {
     if (missing !== undefined) return;
     base = await mkdtemp(join(tmpdir(), 'dockless-oci-'));
+    // The user namespace case's root (a host id of the mappings) must reach the rootfs, as with runc.
+    await chmod(base, 0o755);
     root = join(base, 'state');
     rootfs = join(base, 'rootfs');
     await mkdir(join(rootfs, 'bin'), { recursive: true });
     await copyFile(BUSYBOX, join(rootfs, 'bin', 'busybox'));
     for (const applet of ['sh', 'echo', 'cat', 'sleep', 'id', 'hostname', 'ps', 'ls', 'tty']) await symlink('busybox', join(rootfs, 'bin', applet));
-    await mkdir(join(rootfs, 'tmp'));
+    // Mount points exist, as in any image: a user namespace's root may not create them in a root-owned rootfs.
+    for (const d of ['tmp', 'proc', 'dev', 'sys']) await mkdir(join(rootfs, d));
   });
   after(async () => {
     if (missing !== undefined) return;
-    for (const id of ['life', 'refused', 'hooked']) await rt('delete', '--force', id);
+    for (const id of ['life', 'refused', 'hooked', 'userns']) await rt('delete', '--force', id);
     await rm(base, { recursive: true, force: true });
   });
 
@@ -148,6 +151,18 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.ok(created.pid > 0);
     assert.equal(JSON.parse(await readFile(join(out, 'poststart'), 'utf8')).id, 'hooked');
     assert.equal(JSON.parse(await readFile(join(out, 'poststop'), 'utf8')).status, 'stopped');
+  });
+
+  it('a user namespace from linux.uidMappings/gidMappings, with the host\'s device nodes bound', async () => {
+    const dir = await bundle('userns', (c) => {
+      c.process.args = ['sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map; id -u; echo > /dev/null && echo null-ok'];
+      c.linux.namespaces.push({ type: 'user' });
+      c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      c.linux.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+    });
+    const r = await rt('run', '--bundle', dir, 'userns');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\s*0\s+100000\s+65536\n\s*0\s+200000\s+65536\n0\nnull-ok\n$/);
   });
 
   it('a field it cannot honour fails create, names the field in the json log, and leaves nothing', async () => {
