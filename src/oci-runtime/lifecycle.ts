@@ -251,6 +251,8 @@ async function loadBundleFrom(configPath: string, bundle: string): Promise<{ pla
   return { plan: translateConfig(parseJsonObject<OciConfig>(text, 'config.json', { path: configPath }), bundle, thisHost()) };
 }
 
+const FORWARDED: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+
 /** Options of {@link runContainer}. */
 export interface RunOptions extends CreateOptions {
   /** Return once the container runs (its process left to the caller's subreaper). */
@@ -266,9 +268,14 @@ export async function runContainer(id: string, options: RunOptions): Promise<num
     await startContainer(id, options);
     return 0;
   }
-  const { helper } = await launch(id, options, false);
+  const { helper, record } = await launch(id, options, false);
+  // As runc run: signals to this process go to the container's process.
+  const forward = (signal: NodeJS.Signals) => killQuietly(record.pid, signal);
+  for (const signal of FORWARDED) process.on(signal, forward);
   await startContainer(id, options);
-  const exited = await helper.next('exited');
+  const exited = await helper.next('exited').finally(() => {
+    for (const signal of FORWARDED) process.off(signal, forward);
+  });
   await deleteContainer(id, { ...options, force: true });
   return exited.code;
 }
