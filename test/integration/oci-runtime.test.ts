@@ -273,10 +273,19 @@ describe('dockless-runtime', { skip: missing }, () => {
       });
     });
 
-    it('a terminal through the console socket (run -t)', async () => {
+    it('a terminal through the console socket (run -t, exec -t)', async () => {
       const r = await podman('run', '--rm', '-t', ...ulimits, IMAGE, 'tty');
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^\/dev\/pts\/\d+\r?\n$/);
+      const tty = `${name}-tty`;
+      try {
+        assert.equal((await podman('run', '-d', '-t', '--name', tty, ...ulimits, IMAGE, 'sleep', '100')).code, 0);
+        const exec = await podman('exec', '-t', tty, 'tty');
+        assert.equal(exec.code, 0, exec.stderr);
+        assert.match(exec.stdout, /^\/dev\/pts\/\d+\r?\n$/);
+      } finally {
+        await podman('rm', '-f', '-t', '0', tty);
+      }
     });
   });
 });
