@@ -12,7 +12,7 @@
 import { execFile } from 'node:child_process';
 import { constants as fsConstants, existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { AlreadyExistsError, InvalidArgumentError, InvalidStateError, NotFoundError, UnsupportedError } from '../errors.js';
@@ -69,9 +69,12 @@ export async function loadBundle(bundleDir: string): Promise<{ config: OciConfig
   return { config, plan: translateConfig(config, resolve(bundleDir), thisHost()), text };
 }
 
+/** The cgroup (below the caller's own) of containers whose config names no cgroupsPath. */
+const DEFAULT_CGROUP_PARENT = 'dockless-runtime';
+
 async function makeCgroups(plan: OciPlan, id: string): Promise<CgroupSet> {
   const host = detectCgroups();
-  const path = plan.cgroupsPath ?? `dockless-runtime/${id}`;
+  const path = plan.cgroupsPath ?? `${DEFAULT_CGROUP_PARENT}/${id}`;
   const parent = dirname(path) === '.' ? undefined : dirname(path);
   const rootless = (process.getuid?.() ?? 0) !== 0;
   const devices = rootless || plan.deviceRules === undefined ? undefined : deviceCgroupWrites(plan.deviceRules);
@@ -339,6 +342,8 @@ export async function deleteContainer(id: string, options: GlobalOptions & { for
   let poststop: OciPlan['hooks']['poststop'] = [];
   if (existsSync(paths.config)) poststop = (await loadBundleFrom(paths.config, record.bundle).catch(() => undefined))?.plan.hooks.poststop ?? [];
   await new CgroupSet(record.cgroups).remove(`delete container ${id}`);
+  // The default parent goes with its last container; a busy one stays (EBUSY, ENOTEMPTY).
+  for (const c of record.cgroups) if (basename(dirname(c.dir)) === DEFAULT_CGROUP_PARENT) await rmdir(dirname(c.dir)).catch(() => undefined);
   const state = { ...stateOf(record, paths), status: 'stopped' as const, pid: 0 };
   await rm(paths.dir, { recursive: true, force: true });
   // Errors of poststop hooks are warnings in the spec: the container is gone already.
