@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -27,6 +28,7 @@
 #include "init.h"
 #include "logio.h"
 #include "ns.h"
+#include "oci.h"
 #include "process.h"
 #include "reexec.h"
 #include "security.h"
@@ -51,6 +53,8 @@ struct exec_config {
 	struct dl_security sec;
 	struct dl_process proc;
 	struct dl_io io;
+	bool detach;
+	const char *console_socket;
 };
 
 /* The namespaces joined through /proc/PID/ns when setns by pidfd is not
@@ -117,6 +121,11 @@ static void parse_args(int argc, char **argv, struct exec_config *c)
 			c->ns_flags |= flags;
 		} else if (IS("--userns")) {
 			c->userns = true;
+		} else if (IS("--detach")) {
+			c->detach = true;
+		} else if (IS("--console-socket")) {
+			NEED(1);
+			c->console_socket = argv[++i];
 		} else if (IS("--cgroup")) {
 			NEED(1);
 			c->cgroups.dirs[c->cgroups.n++] = argv[++i];
@@ -144,6 +153,11 @@ static void parse_args(int argc, char **argv, struct exec_config *c)
 		dl_usage("exec", "of the io options only --tty, --tty-size and --control-fd");
 	if (c->io.control_fd >= 0 && !c->io.tty)
 		dl_usage("exec", "--control-fd needs --tty");
+	if (c->console_socket && c->io.tty)
+		dl_usage("exec", "--console-socket excludes --tty");
+	if (c->detach && (c->io.tty || c->die_with_parent))
+		dl_usage("exec", "--detach excludes --tty and --die-with-parent");
+	c->proc.keep_parent = c->detach;
 }
 
 static _Noreturn void shim_fail(const struct dl_error *e)
@@ -257,11 +271,36 @@ static int join_through_child(int proc, pid_t pid, int flags, struct dl_error *e
 	return join_namespaces(child_fd, child_proc, child, flags, e);
 }
 
+/* --detach: the report pipe's end (its close-on-exec at the child's execve) is
+ * success, and the child is left to run; a report is failure (every failing step writes one). */
+static int wait_exec(pid_t child, int report_r)
+{
+	struct pollfd p = {.fd = report_r, .events = POLLIN};
+	int kind;
+
+	for (;;) {
+		if (poll(&p, 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		ssize_t n = dl_read_retry(report_r, &kind, sizeof kind);
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		if (n == 0)
+			return DL_EXIT_OK;
+		break;
+	}
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	return DL_EXIT_FAILED;
+}
+
 int cmd_exec(int argc, char **argv)
 {
 	static struct exec_config c;
 	struct dl_error e;
-	_cleanup_close_ int pidfd = -1, proc = -1, master = -1, slave = -1;
+	_cleanup_close_ int pidfd = -1, proc = -1, master = -1, slave = -1, console = -1;
 	int sync_pipe[2], report_pipe[2];
 	unsigned long long started = 0;
 	char path[32];
@@ -286,6 +325,9 @@ int cmd_exec(int argc, char **argv)
 		}
 	}
 	if (dl_security_load(&c.sec, &e) < 0)
+		shim_fail(&e);
+	/* A host path: connected before any namespace changes how it resolves. */
+	if (c.console_socket && dl_console_connect(c.console_socket, &console, &e) < 0)
 		shim_fail(&e);
 
 	/* Both hold the process, not its number: once its start time matches, a
@@ -319,6 +361,8 @@ int cmd_exec(int argc, char **argv)
 	 * the io process polls the master, which would otherwise hang up at once. */
 	if (c.io.tty && (dl_tty_open(c.io.rows, c.io.cols, &master, &e) < 0 || dl_tty_peer(master, &slave, &e) < 0))
 		shim_fail(&e);
+	if (console >= 0 && dl_console_send(dl_steal_fd(&console), c.io.rows, c.io.cols, &slave, &e) < 0)
+		shim_fail(&e);
 
 	if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(report_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		dl_fail_errno(&e, "pipe", "", "pipe2 `sync`");
@@ -337,7 +381,8 @@ int cmd_exec(int argc, char **argv)
 	if (child == 0) {
 		close(sync_pipe[1]);
 		close(report_pipe[0]);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (!c.detach)
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
 		/* Its lines come after the shim's `pid`; EOF: the shim is gone. */
 		if (dl_read_retry(sync_pipe[0], &kind, 1) != 1)
 			_exit(DL_EXIT_FAILED);
@@ -375,6 +420,10 @@ int cmd_exec(int argc, char **argv)
 	dl_status_pid(child);
 	dl_write_all(sync_pipe[1], "1", 1);
 	close(sync_pipe[1]);
+	if (slave >= 0)
+		close(dl_steal_fd(&slave));
+	if (c.detach)
+		return wait_exec(child, report_pipe[0]);
 
 	status = dl_init_loop(child, NULL);
 	dl_io_finish(&c.io);

@@ -270,7 +270,8 @@ int dl_process_enter(const struct dl_process *p, const struct dl_security *sec, 
 	if (dl_security_before_user(sec, e) < 0 || set_user(p, e) < 0 || dl_security_after_user(sec, p->uid, e) < 0)
 		return -1;
 	/* A change of credentials clears the parent-death signal. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (!p->keep_parent)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* Nothing in the container runs before the init is under the filter: a
 	 * byte or EOF when it is; if it failed, it has killed this process. */
 	if (go_r >= 0) {

@@ -22,6 +22,7 @@ struct dl_process {
 	char **env;
 	size_t n_env;
 	char **cmd;
+	bool keep_parent; /* no PR_SET_PDEATHSIG: the process outlives the helper (run/exec --detach) */
 };
 
 /* calloc, or an error line and exit 1. */

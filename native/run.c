@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -38,6 +39,7 @@
 #include "reexec.h"
 #include "restart.h"
 #include "ns.h"
+#include "oci.h"
 #include "process.h"
 #include "security.h"
 #include "status.h"
@@ -88,6 +90,11 @@ struct run_config {
 	struct dl_restart restart;
 	struct dl_events events;
 	struct dl_io io;
+	bool detach;
+	const char *console_socket;
+	int console_sock;
+	const char **sysctls; /* KEY, VALUE pairs */
+	size_t n_sysctls;
 };
 
 /* What pid 1 and the workload tell the shim on the report pipe. */
@@ -95,7 +102,7 @@ struct report {
 	int32_t kind;
 	int32_t status;
 };
-enum { REPORT_FAILED = 1, REPORT_EXITED = 2 };
+enum { REPORT_FAILED = 1, REPORT_EXITED = 2, REPORT_CREATED = 3 };
 
 struct pid1_ctx {
 	const struct run_config *c;
@@ -142,6 +149,8 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	c->readonly = dl_xcalloc(cap, sizeof *c->readonly);
 	c->cgroups.dirs = dl_xcalloc(cap, sizeof *c->cgroups.dirs);
 	c->cgroups.fds = dl_xcalloc(cap, sizeof *c->cgroups.fds);
+	c->sysctls = dl_xcalloc(cap, sizeof *c->sysctls);
+	c->console_sock = -1;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -255,6 +264,16 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			c->exit_file = argv[++i];
 		} else if (IS("--userxattr")) {
 			c->userxattr = true;
+		} else if (IS("--detach")) {
+			c->detach = true;
+		} else if (IS("--console-socket")) {
+			NEED(1);
+			c->console_socket = argv[++i];
+		} else if (IS("--sysctl")) {
+			NEED(2);
+			c->sysctls[c->n_sysctls++] = argv[i + 1];
+			c->sysctls[c->n_sysctls++] = argv[i + 2];
+			i += 2;
 		} else if ((taken = dl_process_parse(&c->proc, argc, argv, i, "run")) > 0) {
 			i += taken - 1;
 		} else if ((taken = dl_security_parse(&c->sec, argc, argv, i)) > 0) {
@@ -302,6 +321,15 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		dl_usage("run", "--veth needs a new network namespace (--ns net)");
 	if (c->restart.policy != DL_RESTART_NO && !c->init)
 		dl_usage("run", "--restart needs --init");
+	/* Nothing of the shim's outlives it with --detach: no io process, no exit status to write. */
+	if (c->detach && (c->restart.policy != DL_RESTART_NO || c->exit_file || c->die_with_parent ||
+			  dl_io_enabled(&c->io) || c->events.file))
+		dl_usage("run", "--detach excludes --restart, --exit-file, --die-with-parent, --events-file and the io options");
+	if (c->console_socket && dl_io_enabled(&c->io))
+		dl_usage("run", "--console-socket excludes the io options");
+	if (c->n_sysctls > 0 && !c->target)
+		dl_usage("run", "--sysctl needs --target");
+	c->proc.keep_parent = c->detach && !c->init;
 	c->events.id = c->id;
 	c->sec.init_keeps_caps = c->restart.policy != DL_RESTART_NO;
 	if (c->userns.idmap_root && !c->target)
@@ -326,6 +354,9 @@ static _Noreturn void child_fail(const struct pid1_ctx *x, const struct dl_error
 {
 	struct report r = {.kind = REPORT_FAILED, .status = 0};
 
+	/* With --detach the status fd is gone once the container is created: the caller's log is stderr. */
+	if (x->c->detach && dl_status_fd() < 0)
+		dprintf(STDERR_FILENO, "dockless: %s: %s\n", e->msg, strerror(e->err));
 	dl_status_error(e);
 	/* A workload forked again fails as a workload that exits 1: the policy decides. */
 	if (x->restarts == 0)
@@ -455,6 +486,10 @@ static int setup(struct pid1_ctx *x, struct dl_error *e)
 				return -1;
 		if (dl_pivot_root(rootfd, e) < 0)
 			return -1;
+		/* Before --readonly makes /proc/sys read-only. */
+		for (i = 0; i + 1 < c->n_sysctls; i += 2)
+			if (dl_sysctl_write(c->sysctls[i], c->sysctls[i + 1], e) < 0)
+				return -1;
 		for (i = 0; i < c->n_masks; i++)
 			if (dl_mask_path(c->masks[i], e) < 0)
 				return -1;
@@ -548,7 +583,20 @@ static int pid1_main(void *arg)
 	/* After the mounts: the pty is of the container's own devpts. */
 	if (x->c->io.tty && dl_io_send_tty((struct dl_io *)&x->c->io, &x->tty_slave, &e) < 0)
 		child_fail(x, &e);
+	if (x->c->console_sock >= 0 && dl_console_send(x->c->console_sock, x->c->io.rows, x->c->io.cols, &x->tty_slave, &e) < 0)
+		child_fail(x, &e);
 	dl_status_simple("created");
+	if (x->c->detach) {
+		struct report r = {.kind = REPORT_CREATED, .status = 0};
+
+		/* The shim exits now: pid 1 is reparented to the caller's subreaper
+		 * (conmon, containerd-shim), which waits for it, as runc's is. */
+		prctl(PR_SET_PDEATHSIG, 0);
+		dl_write_all(x->report_w, &r, sizeof r);
+		/* Closed, so that the caller reading it sees its end once the shim has exited. */
+		close(dl_status_fd());
+		dl_status_init(-1);
+	}
 	if (x->fifo_fd >= 0) {
 		char byte;
 		ssize_t n = dl_read_retry(x->fifo_fd, &byte, 1);
@@ -593,6 +641,30 @@ static int wire_link(const struct run_config *c, pid_t pid, struct dl_error *e)
 	return dl_net_veth(&c->veth, fd, e);
 }
 
+/* --detach: exits 0 once pid 1 is created (leaving it to run on), 1 if it failed or died first. */
+static int wait_created(pid_t pid, int report_r)
+{
+	struct pollfd p = {.fd = report_r, .events = POLLIN};
+	struct report r;
+
+	for (;;) {
+		if (poll(&p, 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		ssize_t n = dl_read_retry(report_r, &r, sizeof r);
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		if (n == (ssize_t)sizeof r && r.kind == REPORT_CREATED)
+			return DL_EXIT_OK;
+		break;
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return DL_EXIT_FAILED;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static struct run_config c;
@@ -629,6 +701,8 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	/* Host paths are opened here, before any namespace changes how they resolve. */
+	if (c.console_socket && dl_console_connect(c.console_socket, &c.console_sock, &e) < 0)
+		shim_fail(&e);
 	for (i = 0; i < c.n_joins; i++) {
 		struct join_ns *j = &c.joins[i];
 		j->fd = open(j->path, O_RDONLY | O_CLOEXEC);
@@ -703,6 +777,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (c.io.tty_sock >= 0)
 		close(c.io.tty_sock);
+	if (c.console_sock >= 0)
+		close(c.console_sock);
 	if (dl_userns_enabled(&c.userns)) {
 		struct dl_root_spec root = {
 			.target = c.target,
@@ -741,6 +817,8 @@ int cmd_run(int argc, char **argv)
 	dl_status_pid(pid);
 	dl_write_all(x.sync_w, "1", 1);
 	close(x.sync_w);
+	if (c.detach)
+		return wait_created(pid, x.report_r);
 	watch.cgroups = c.cgroups.dirs;
 	watch.n_cgroups = c.cgroups.n;
 	dl_shim_watch_start(&watch);

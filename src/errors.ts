@@ -34,6 +34,7 @@ export interface DocklessErrorOptions {
  * | `ERR_DOCKLESS_OUTPUT_LIMIT` | {@link OutputLimitError} | a command wrote more than the `maxBuffer` of `output()` allowed; it was killed |
  * | `ERR_DOCKLESS_UNHEALTHY` | {@link UnhealthyError} | `waitHealthy()` gave up: the container became unhealthy, stopped, or was not healthy in time |
  * | `ERR_DOCKLESS_NOT_READY` | {@link NotReadyError} | a `dockless/testing` wait strategy gave up: the timeout passed, or the container exited first |
+ * | `ERR_DOCKLESS_UNSUPPORTED` | {@link UnsupportedError} | the input asks for something dockless cannot do yet (an OCI config field); the error names the field |
  * | `ERR_DOCKLESS_IO` | {@link IOError} | a filesystem operation failed for a reason none of the above names (disk full, I/O error, …) |
  *
  * The base class itself is never thrown: every error is one of the subclasses.
@@ -69,6 +70,28 @@ export class InvalidArgumentError extends DocklessError {
 /** The operation is not allowed in the object's current status (for example starting a stopped container). */
 export class InvalidStateError extends DocklessError {
   override readonly code = 'ERR_DOCKLESS_INVALID_STATE';
+}
+
+/** Details carried by an {@link UnsupportedError}. */
+export interface UnsupportedErrorDetails extends DocklessErrorOptions {
+  /** The input field asked for, e.g. `linux.resources.blockIO` of an OCI config. */
+  field?: string;
+}
+
+/**
+ * The input asks for something dockless cannot do yet, such as a field of an
+ * OCI runtime config the library has no counterpart for. It is refused rather
+ * than ignored; {@link UnsupportedError.field} names the field.
+ */
+export class UnsupportedError extends DocklessError {
+  override readonly code = 'ERR_DOCKLESS_UNSUPPORTED';
+  /** The field asked for. */
+  readonly field?: string;
+
+  constructor(message: string, details: UnsupportedErrorDetails = {}) {
+    super(message, details);
+    if (details.field !== undefined) this.field = details.field;
+  }
 }
 
 /** The caller lacks a privilege the operation needs. */

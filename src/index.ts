@@ -27,6 +27,7 @@ export {
   UnavailableError,
   UnhealthyError,
   UnsafeContentError,
+  UnsupportedError,
 } from './errors.js';
 export type {
   BuildErrorDetails,
@@ -38,6 +39,7 @@ export type {
   OutputLimitErrorDetails,
   UnavailableErrorDetails,
   UnhealthyErrorDetails,
+  UnsupportedErrorDetails,
 } from './errors.js';
 
 // Containers.

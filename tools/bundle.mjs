@@ -30,8 +30,8 @@ const seccomp = precompileDefaultSeccomp([capNames(resolveCaps({})), DOCKER_DEFA
 const outdir = join(root, 'dist', 'bundle');
 await rm(outdir, { recursive: true, force: true });
 await build({
-  // The `dockless` command and `dockless/testing` share the library's chunks: one copy of the library, loaded as fast.
-  entryPoints: { index: join(root, 'dist', 'index.js'), cli: join(root, 'dist', 'cli', 'bin.js'), testing: join(root, 'dist', 'testing', 'index.js') },
+  // The `dockless` and `dockless-runtime` commands and `dockless/testing` share the library's chunks: one copy of the library, loaded as fast.
+  entryPoints: { index: join(root, 'dist', 'index.js'), cli: join(root, 'dist', 'cli', 'bin.js'), runtime: join(root, 'dist', 'oci-runtime', 'bin.js'), testing: join(root, 'dist', 'testing', 'index.js') },
   outdir,
   bundle: true,
   splitting: true,

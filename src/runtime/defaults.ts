@@ -23,10 +23,15 @@ export interface HelperMount {
 /** One device node as the helper takes it: `--mknod PATH TYPE MAJOR MINOR MODE UID GID`. */
 export interface HelperDevice {
   path: string;
-  type: 'c' | 'b';
+  /** Character, block or FIFO. */
+  type: 'c' | 'b' | 'p';
   major: number;
   minor: number;
   mode: number;
+  /** Owner of the node. @default 0 */
+  uid?: number;
+  /** Group of the node. @default 0 */
+  gid?: number;
 }
 
 /** The mounts every container gets, before its own. */

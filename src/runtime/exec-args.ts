@@ -1,6 +1,6 @@
 import type { HelperRlimit } from './security.js';
 import type { ResolvedUser } from './user.js';
-import { SECCOMP_FD } from './run-args.js';
+import { SECCOMP_FD, consoleArgs } from './run-args.js';
 
 /** Everything the helper's `exec` op needs, with every default already resolved. */
 export interface ExecPlan {
@@ -29,6 +29,10 @@ export interface ExecPlan {
   /** A terminal of this size, resized by records on `controlFd`. */
   tty?: { columns: number; rows: number; controlFd: number };
   cmd: readonly string[];
+  /** Leave the process to the caller's subreaper instead of waiting for it (`--detach`, `dockless-runtime exec --detach`). */
+  detach?: boolean;
+  /** A unix socket the terminal's master is sent over (the OCI console socket), with the terminal's size. */
+  console?: { socket: string; rows?: number; columns?: number };
 }
 
 /** Encodes an {@link ExecPlan} as the helper's flat `exec` argv (native/PROTOCOL.md). */
@@ -48,6 +52,8 @@ export function execArgs(plan: ExecPlan): string[] {
   if (plan.tty !== undefined) {
     args.push('--tty', '--tty-size', String(plan.tty.rows), String(plan.tty.columns), '--control-fd', String(plan.tty.controlFd));
   }
+  if (plan.detach === true) args.push('--detach');
+  if (plan.console !== undefined) args.push(...consoleArgs(plan.console));
   args.push('--', ...plan.cmd);
   return args;
 }

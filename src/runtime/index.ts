@@ -88,3 +88,22 @@ export type { ForwardTarget, HelperPidRecord } from './forwarder.js';
 export { unprivilegedPortStart } from './publish.js';
 export { hostsFile, resolvConf } from './etc-files.js';
 export type { InspectPortBinding, InspectPorts, PortProtocol, PortSpec, PublishedPort } from './ports.js';
+
+// What dockless-runtime (src/oci-runtime/) builds its run plans from: the same policy code as the library's.
+export { runArgs, SECCOMP_FD } from './run-args.js';
+export type { RunPlan } from './run-args.js';
+export { execArgs } from './exec-args.js';
+export type { ExecPlan } from './exec-args.js';
+export { DEFAULT_DEVICES, DEFAULT_DEV_SYMLINKS } from './defaults.js';
+export type { HelperDevice, HelperMount } from './defaults.js';
+export { capBitmask, capNumber, capsFromBitmask, capNames, ALL_CAPS } from './capabilities.js';
+export { compileSeccomp, nativeSeccompArch } from './seccomp/compile.js';
+export { DEFAULT_DEVICE_RULES, RLIMIT_NAMES, deviceCgroupWrites, formatDeviceRule } from './security.js';
+export type { DeviceRule, HelperRlimit } from './security.js';
+export { planCgroups, validateCgroupParent } from './cgroups/policy.js';
+export { CgroupSet } from './cgroups/cgroup-set.js';
+export type { CgroupRecord } from './cgroups/cgroup-set.js';
+export { detectCgroupMounts, detectCgroups } from './cgroups/detect.js';
+export type { CgroupHost } from './cgroups/detect.js';
+export { cgroupfsPlan } from './cgroups/mounts.js';
+export { cgroupPids, isFrozen, setFrozen } from './cgroups/freezer.js';

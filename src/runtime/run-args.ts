@@ -59,6 +59,12 @@ export interface RunPlan {
   /** The io process: log, TTY, stdin; omitted: stdio passed straight through. */
   io?: IoPlan;
   cmd: readonly string[];
+  /** The runc model (`dockless-runtime`): the shim exits once the container is created and leaves pid 1 to the caller's subreaper (`--detach`). */
+  detach?: boolean;
+  /** A unix socket the terminal's master is sent over (the OCI console socket), with the terminal's size. */
+  console?: { socket: string; rows?: number; columns?: number };
+  /** Namespaced sysctls written in the container, `[key, value]`. */
+  sysctls?: readonly (readonly [string, string])[];
 }
 
 /** Encodes a {@link RunPlan} as the helper's flat `run` argv (native/PROTOCOL.md). */
@@ -73,7 +79,7 @@ export function runArgs(plan: RunPlan): string[] {
     args.push(m.nofollow === true ? '--mount-nofollow' : '--mount', m.type, m.source, m.target, m.options.length > 0 ? m.options.join(',') : '-');
   }
   for (const d of plan.devices) {
-    args.push('--mknod', d.path, d.type, String(d.major), String(d.minor), d.mode.toString(8), '0', '0');
+    args.push('--mknod', d.path, d.type, String(d.major), String(d.minor), d.mode.toString(8), String(d.uid ?? 0), String(d.gid ?? 0));
   }
   for (const [target, path] of plan.symlinks) args.push('--symlink', target, path);
   for (const p of plan.masked) args.push('--mask', p);
@@ -105,8 +111,17 @@ export function runArgs(plan: RunPlan): string[] {
     if (plan.events.image !== undefined) args.push('--event-image', plan.events.image);
   }
   args.push(...ioArgs(plan.io));
+  if (plan.detach === true) args.push('--detach');
+  if (plan.console !== undefined) args.push(...consoleArgs(plan.console));
+  for (const [key, value] of plan.sysctls ?? []) args.push('--sysctl', key, value);
   args.push('--', ...plan.cmd);
   return args;
+}
+
+/** The helper's `--console-socket` (and `--tty-size`) options, as `run` and `exec` take them. */
+export function consoleArgs(console: { socket: string; rows?: number; columns?: number }): string[] {
+  const size = console.rows !== undefined && console.columns !== undefined ? ['--tty-size', String(console.rows), String(console.columns)] : [];
+  return ['--console-socket', console.socket, ...size];
 }
 
 /** The helper's `--veth` options for a link (`run` and `net veth` take the same). */

@@ -1,0 +1,291 @@
+// dockless-runtime as its real clients drive it: runc's create/start/state/
+// exec/kill/delete sequence on a bundle, and podman with `--runtime` pointing at
+// the package's bin, and containerd's runc v2 shim with it as its runc binary.
+// The bundle's rootfs is a static busybox.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+const BIN = resolve('dist/bundle/runtime.js');
+const BUSYBOX = '/bin/busybox';
+const PODMAN = '/usr/bin/podman';
+const CONTAINERD = '/usr/bin/containerd';
+const IMAGE = `localhost/dockless-oci-test-${process.pid}`;
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: readonly string[], timeoutMs = 60_000): Promise<Result> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    // Not 'close': a created container's process holds the pipes it inherited (as with runc).
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      const done = () => resolvePromise({ code: code ?? -1, stdout, stderr });
+      const grace = setTimeout(done, 200);
+      child.on('close', () => (clearTimeout(grace), done()));
+    });
+  });
+}
+
+const missing =
+  process.getuid?.() !== 0
+    ? 'needs root'
+    : !existsSync(BIN)
+      ? 'needs `npm run build` (dist/bundle/runtime.js)'
+      : !existsSync(BUSYBOX)
+        ? 'needs busybox-static'
+        : undefined;
+
+let base = '';
+let root = '';
+let rootfs = '';
+
+async function bundle(name: string, edit: (c: Record<string, any>) => void): Promise<string> {
+  const dir = join(base, name);
+  await mkdir(dir);
+  const r = await run(process.execPath, [BIN, 'spec', '--bundle', dir]);
+  assert.equal(r.code, 0, r.stderr);
+  const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+  config.root.path = rootfs;
+  config.process.terminal = false;
+  edit(config);
+  await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+  return dir;
+}
+
+const rt = (...args: string[]) => run(process.execPath, [BIN, '--root', root, ...args]);
+
+async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('dockless-runtime', { skip: missing }, () => {
+  before(async () => {
+    if (missing !== undefined) return;
+    base = await mkdtemp(join(tmpdir(), 'dockless-oci-'));
+    // The user namespace case's root (a host id of the mappings) must reach the rootfs, as with runc.
+    await chmod(base, 0o755);
+    root = join(base, 'state');
+    rootfs = join(base, 'rootfs');
+    await mkdir(join(rootfs, 'bin'), { recursive: true });
+    await copyFile(BUSYBOX, join(rootfs, 'bin', 'busybox'));
+    for (const applet of ['sh', 'echo', 'cat', 'sleep', 'id', 'hostname', 'ps', 'ls', 'tty']) await symlink('busybox', join(rootfs, 'bin', applet));
+    // Mount points exist, as in any image: a user namespace's root may not create them in a root-owned rootfs.
+    for (const d of ['tmp', 'proc', 'dev', 'sys']) await mkdir(join(rootfs, d));
+  });
+  after(async () => {
+    if (missing !== undefined) return;
+    for (const id of ['life', 'refused', 'hooked', 'userns']) await rt('delete', '--force', id);
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it('create leaves pid 1 blocked and no helper behind; start, exec, kill, delete follow runc', async () => {
+    const dir = await bundle('life', (c) => {
+      c.process.args = ['sh', '-c', 'echo started > /tmp/mark; exec sleep 60'];
+      c.root.readonly = false;
+    });
+    const pidFile = join(base, 'life.pid');
+    const created = await rt('create', '--bundle', dir, '--pid-file', pidFile, 'life');
+    assert.equal(created.code, 0, created.stderr);
+    const pid = Number(await readFile(pidFile, 'utf8'));
+    let state = JSON.parse((await rt('state', 'life')).stdout);
+    assert.equal(state.status, 'created');
+    assert.equal(state.pid, pid);
+    assert.equal(state.bundle, dir);
+    // The runc model: the helper is gone, pid 1 was reparented (to init or the caller's subreaper).
+    const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    assert.notEqual(readFileSync(`/proc/${ppid}/comm`, 'utf8').trim(), 'dockless-helpe');
+    assert.equal(existsSync(join(rootfs, 'tmp', 'mark')), false, 'the process ran before start');
+
+    assert.equal((await rt('start', 'life')).code, 0);
+    await waitFor(async () => existsSync(join(rootfs, 'tmp', 'mark')), 'the process to run');
+    state = JSON.parse((await rt('state', 'life')).stdout);
+    assert.equal(state.status, 'running');
+    const exec = await rt('exec', 'life', 'sh', '-c', 'hostname; id -u; exit 3');
+    assert.equal(exec.code, 3, exec.stderr);
+    assert.equal(exec.stdout, 'runc\n0\n');
+    const ps = JSON.parse((await rt('ps', '--format', 'json', 'life')).stdout);
+    assert.ok(ps.includes(pid));
+    assert.equal((await rt('delete', 'life')).code, 1, 'a running container is not deleted without --force');
+
+    assert.equal((await rt('kill', 'life', 'KILL')).code, 0);
+    await waitFor(async () => JSON.parse((await rt('state', 'life')).stdout).status === 'stopped', 'stopped');
+    const cgroups: { dir: string }[] = JSON.parse(await readFile(join(root, 'life', 'state.json'), 'utf8')).cgroups;
+    assert.equal((await rt('delete', 'life')).code, 0);
+    assert.equal(existsSync(join(root, 'life')), false);
+    for (const c of cgroups) assert.equal(existsSync(c.dir), false, `cgroup ${c.dir} left behind`);
+    assert.equal((await rt('state', 'life')).code, 1);
+  });
+
+  it('runs createRuntime, poststart and poststop hooks with the state on stdin', async () => {
+    const out = join(base, 'hooks');
+    await mkdir(out);
+    const hook = (kind: string) => ({ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}/${kind}`], timeout: 10 });
+    const dir = await bundle('hooked', (c) => {
+      c.process.args = ['sh', '-c', 'exit 0'];
+      c.hooks = { createRuntime: [hook('createRuntime')], poststart: [hook('poststart')], poststop: [hook('poststop')] };
+    });
+    const r = await rt('run', '--bundle', dir, 'hooked');
+    assert.equal(r.code, 0, r.stderr);
+    const created = JSON.parse(await readFile(join(out, 'createRuntime'), 'utf8'));
+    assert.equal(created.id, 'hooked');
+    assert.equal(created.status, 'created');
+    assert.ok(created.pid > 0);
+    assert.equal(JSON.parse(await readFile(join(out, 'poststart'), 'utf8')).id, 'hooked');
+    assert.equal(JSON.parse(await readFile(join(out, 'poststop'), 'utf8')).status, 'stopped');
+  });
+
+  it('a user namespace from linux.uidMappings/gidMappings, with the host\'s device nodes bound', async () => {
+    const dir = await bundle('userns', (c) => {
+      c.process.args = ['sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map; id -u; echo > /dev/null && echo null-ok'];
+      c.linux.namespaces.push({ type: 'user' });
+      c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      c.linux.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+    });
+    const r = await rt('run', '--bundle', dir, 'userns');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\s*0\s+100000\s+65536\n\s*0\s+200000\s+65536\n0\nnull-ok\n$/);
+  });
+
+  it('a field it cannot honour fails create, names the field in the json log, and leaves nothing', async () => {
+    const dir = await bundle('refused', (c) => (c.process.apparmorProfile = 'docker-default'));
+    const log = join(base, 'refused.log');
+    const r = await run(process.execPath, [BIN, '--root', root, '--log', log, '--log-format', 'json', 'create', '--bundle', dir, 'refused']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /`process\.apparmorProfile`: AppArmor is not supported/);
+    const line = JSON.parse((await readFile(log, 'utf8')).trim().split('\n').at(-1)!);
+    assert.equal(line.level, 'error');
+    assert.match(line.msg, /process\.apparmorProfile/);
+    assert.equal(existsSync(join(root, 'refused')), false);
+  });
+
+  describe('through podman --runtime', { skip: !existsSync(PODMAN) ? 'needs podman' : undefined }, () => {
+    const podman = (...args: string[]) =>
+      run(PODMAN, ['--runtime', BIN, '--cgroup-manager=cgroupfs', ...args], 120_000);
+    // No CAP_SYS_RESOURCE here: podman's default rlimits would be above the hard limits this process has.
+    const ulimits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+    const name = `dockless-oci-${process.pid}`;
+
+    before(async () => {
+      if (missing !== undefined || !existsSync(PODMAN)) return;
+      const tar = join(base, 'rootfs.tar');
+      assert.equal((await run('tar', ['-C', rootfs, '-cf', tar, '.'])).code, 0);
+      const imported = await podman('import', tar, IMAGE);
+      assert.equal(imported.code, 0, imported.stderr);
+    });
+    after(async () => {
+      if (missing !== undefined || !existsSync(PODMAN)) return;
+      await podman('rm', '-f', '-t', '0', name);
+      await podman('rmi', '-f', IMAGE);
+    });
+
+    it('run --rm echo', async () => {
+      const r = await podman('run', '--rm', ...ulimits, IMAGE, 'echo', 'hi');
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'hi\n');
+      // containers.conf's default_sysctls, written in the container's own network namespace.
+      const sysctl = await podman('run', '--rm', ...ulimits, '--sysctl', 'net.ipv4.ping_group_range=0 7', IMAGE, 'cat', '/proc/sys/net/ipv4/ping_group_range');
+      assert.equal(sysctl.code, 0, sysctl.stderr);
+      assert.match(sysctl.stdout, /^0\s+7\n$/);
+      const code = await podman('run', '--rm', ...ulimits, IMAGE, 'sh', '-c', 'exit 7');
+      assert.equal(code.code, 7);
+    });
+
+    it('run -d, exec, ps, logs, stop, rm', async () => {
+      const started = await podman('run', '-d', '--name', name, ...ulimits, IMAGE, 'sh', '-c', 'echo up; exec sleep 100');
+      assert.equal(started.code, 0, started.stderr);
+      const exec = await podman('exec', name, 'sh', '-c', 'echo from exec; hostname');
+      assert.equal(exec.code, 0, exec.stderr);
+      assert.match(exec.stdout, /^from exec\n/);
+      const ps = await podman('ps', '--filter', `name=${name}`, '--format', '{{.Names}} {{.Status}}');
+      assert.match(ps.stdout, new RegExp(`^${name} Up`));
+      await waitFor(async () => (await podman('logs', name)).stdout === 'up\n', 'the log line');
+      const stopped = await podman('stop', '-t', '1', name);
+      assert.equal(stopped.code, 0, stopped.stderr);
+      const removed = await podman('rm', name);
+      assert.equal(removed.code, 0, removed.stderr);
+    });
+
+    describe('through containerd (ctr run --runc-binary, the runc v2 shim)', { skip: !existsSync(CONTAINERD) ? 'needs containerd' : undefined }, () => {
+      let daemon: ChildProcess | undefined;
+      let ctrd = '';
+      const ctr = (...args: string[]) => run('ctr', ['-a', join(ctrd, 'sock'), ...args], 120_000);
+
+      before(async () => {
+        if (missing !== undefined || !existsSync(CONTAINERD)) return;
+        // A private containerd (root, state, socket of its own), not the machine's.
+        ctrd = join(base, 'containerd');
+        await mkdir(ctrd);
+        await writeFile(
+          join(ctrd, 'config.toml'),
+          `version = 2\nroot = "${ctrd}/root"\nstate = "${ctrd}/state"\n[grpc]\n  address = "${ctrd}/sock"\n`,
+        );
+        daemon = spawn(CONTAINERD, ['-c', join(ctrd, 'config.toml')], { stdio: 'ignore' });
+        await waitFor(async () => (await ctr('version')).code === 0, 'containerd');
+        const archive = join(ctrd, 'image.tar');
+        assert.equal((await podman('save', '--format', 'oci-archive', '-o', archive, IMAGE)).code, 0);
+        const imported = await ctr('images', 'import', '--base-name', IMAGE, archive);
+        assert.equal(imported.code, 0, imported.stderr);
+      });
+      after(async () => {
+        if (daemon === undefined) return;
+        await ctr('task', 'kill', '-s', 'SIGKILL', name);
+        await ctr('task', 'delete', name);
+        await ctr('container', 'delete', name);
+        daemon.kill('SIGTERM');
+        await new Promise((r) => daemon!.once('exit', r));
+      });
+
+      it('run --rm, run -d, exec, pause, kill, delete', async () => {
+        const once = await ctr('run', '--rm', '--runc-binary', BIN, `${IMAGE}:latest`, `${name}-once`, 'echo', 'hi');
+        assert.equal(once.code, 0, once.stderr);
+        assert.equal(once.stdout, 'hi\n');
+        const started = await ctr('run', '-d', '--runc-binary', BIN, `${IMAGE}:latest`, name, 'sleep', '100');
+        assert.equal(started.code, 0, started.stderr);
+        const exec = await ctr('task', 'exec', '--exec-id', 'e1', name, 'sh', '-c', 'echo exec-ok; exit 4');
+        assert.equal(exec.stdout, 'exec-ok\n');
+        assert.equal(exec.code, 4);
+        assert.equal((await ctr('task', 'pause', name)).code, 0);
+        assert.match((await ctr('task', 'ls')).stdout, new RegExp(`${name}\\s+\\d+\\s+PAUSED`));
+        assert.equal((await ctr('task', 'resume', name)).code, 0);
+        assert.equal((await ctr('task', 'kill', '-s', 'SIGKILL', name)).code, 0);
+        await waitFor(async () => /STOPPED/.test((await ctr('task', 'ls')).stdout), 'the task to stop');
+        assert.equal((await ctr('task', 'delete', name)).code, 0);
+        assert.equal((await ctr('container', 'delete', name)).code, 0);
+      });
+    });
+
+    it('a terminal through the console socket (run -t, exec -t)', async () => {
+      const r = await podman('run', '--rm', '-t', ...ulimits, IMAGE, 'tty');
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^\/dev\/pts\/\d+\r?\n$/);
+      const tty = `${name}-tty`;
+      try {
+        assert.equal((await podman('run', '-d', '-t', '--name', tty, ...ulimits, IMAGE, 'sleep', '100')).code, 0);
+        const exec = await podman('exec', '-t', tty, 'tty');
+        assert.equal(exec.code, 0, exec.stderr);
+        assert.match(exec.stdout, /^\/dev\/pts\/\d+\r?\n$/);
+      } finally {
+        await podman('rm', '-f', '-t', '0', tty);
+      }
+    });
+  });
+});
