@@ -23,7 +23,11 @@ export function throwIfAborted(signal: AbortSignal | undefined, context: string)
  */
 export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, context: string): Promise<T> {
   if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(abortError(signal, context));
+  if (signal.aborted) {
+    // Nobody else may be listening: its later rejection must not be an unhandled one.
+    promise.catch(() => undefined);
+    return Promise.reject(abortError(signal, context));
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(abortError(signal, context));
     signal.addEventListener('abort', onAbort, { once: true });
