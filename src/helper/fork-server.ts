@@ -64,7 +64,9 @@ export class ForkedChild extends EventEmitter {
   pid: number | undefined;
   /** Its descriptors as Node holds them, by the op's descriptor number (`null` where Node has none). */
   readonly stdio: (Socket | null)[];
+  /** Its exit code, once it exited normally. */
   exitCode: number | null = null;
+  /** The signal that ended it. */
   signalCode: NodeJS.Signals | null = null;
   readonly #server: ForkServer;
   readonly #id: number;
@@ -82,14 +84,17 @@ export class ForkedChild extends EventEmitter {
     this.stdio = Array.from({ length: slots }, () => null);
   }
 
+  /** Its fd 0, when a pipe. */
   get stdin(): Writable | null {
     return this.stdio[0] ?? null;
   }
 
+  /** Its fd 1, when a pipe. */
   get stdout(): Readable | null {
     return this.stdio[1] ?? null;
   }
 
+  /** Its fd 2, when a pipe. */
   get stderr(): Readable | null {
     return this.stdio[2] ?? null;
   }
@@ -102,12 +107,14 @@ export class ForkedChild extends EventEmitter {
     return this.#server.kill(this.#id, n);
   }
 
+  /** Keeps the event loop alive until it exits (the default). */
   ref(): void {
     if (this.#refd || this.#exited) return;
     this.#refd = true;
     this.#server.hold(1);
   }
 
+  /** Lets the event loop end while it runs. */
   unref(): void {
     if (!this.#refd || this.#exited) return;
     this.#refd = false;
@@ -160,6 +167,8 @@ type Pending = {
 
 /** Per helper path: the server, or undefined where none could start (then ops are spawned). */
 const servers = new Map<string, Promise<ForkServer | undefined>>();
+/** The helper paths whose server is up. */
+const live = new Set<string>();
 
 /** One fork server process; see the module's comment. */
 export class ForkServer {
@@ -183,6 +192,7 @@ export class ForkServer {
     this.#requests.on('error', () => undefined);
     process.on('message', (message: ServerMessage, handle?: Socket) => this.#onMessage(message, handle));
     process.once('exit', (code, signal) => this.#onGone(new Error(`fork server exited (${signal ?? `code ${code}`})`)));
+    live.add(path);
     this.#process.unref();
     this.#unrefChannel();
     (this.#requests as unknown as { unref?: () => void }).unref?.();
@@ -204,7 +214,7 @@ export class ForkServer {
 
   /** The server of `path` if one is running: its children need no sealed copy made for them. */
   static running(path: string): boolean {
-    return servers.has(path);
+    return live.has(path);
   }
 
   static #start(path: string): Promise<ForkServer | undefined> {
@@ -346,7 +356,9 @@ export class ForkServer {
   #onGone(error: Error): void {
     debug('%s: %s', this.#path, error.message);
     this.#dead = error;
-    if (servers.get(this.#path) !== undefined) servers.delete(this.#path);
+    // The next op starts another.
+    live.delete(this.#path);
+    servers.delete(this.#path);
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
     // The ops went with it (PR_SET_PDEATHSIG) or, detached, live on unwatched: as a killed spawn looks.
