@@ -145,6 +145,10 @@ export class ForkedChild extends EventEmitter {
       this.signalCode = signal > 0 ? (signalNames.get(signal) ?? null) : null;
       this.#reported = true;
       this.emit('exit', this.exitCode, this.signalCode);
+      // As Node does for a ChildProcess: what nobody reads (a control pipe) drains, so that it closes.
+      for (const socket of this.stdio.slice(1)) {
+        if (socket !== null && socket.readable && socket.readableFlowing === null && socket.listenerCount('data') === 0) socket.resume();
+      }
       this.#maybeClose();
     });
   }
