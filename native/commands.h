@@ -5,6 +5,10 @@
 /* main's own argv, for an op that executes the helper again (see reexec.h). */
 extern char **dl_main_argv;
 
+/* What main does with ARGV once it is set up: `--config-fd`, then the op's handler
+ * (the fork server's children start here too). */
+int dl_dispatch(int argc, char **argv);
+
 int cmd_run(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_meta(int argc, char **argv);
@@ -17,5 +21,6 @@ int cmd_seal(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
 int cmd_net(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
+int cmd_fork_server(int argc, char **argv);
 
 #endif

@@ -268,7 +268,16 @@ static int join_through_child(int proc, pid_t pid, int flags, struct dl_error *e
 		return -1;
 	if (ppid != (unsigned long long)pid)
 		return dl_fail(e, ESRCH, "exec target", "", "pid `%d`: not a child of the container's pid 1", (int)child);
-	return join_namespaces(child_fd, child_proc, child, flags, e);
+	/* `started` is written just before the command's execve: until that execve the
+	 * child is still the init's non-dumpable fork, and an exec that follows a run at
+	 * once meets it so. A few milliseconds, not more. */
+	for (int tries = 0;; tries++) {
+		if (join_namespaces(child_fd, child_proc, child, flags, e) == 0)
+			return 0;
+		if (e->err != EPERM || tries == 100)
+			return -1;
+		usleep(1000);
+	}
 }
 
 /* --detach: the report pipe's end (its close-on-exec at the child's execve) is

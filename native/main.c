@@ -25,6 +25,7 @@ static const struct {
 	{"pause", cmd_pause},
 	{"net", cmd_net},
 	{"forward", cmd_forward},
+	{"fork-server", cmd_fork_server},
 };
 
 char **dl_main_argv;
@@ -44,7 +45,12 @@ int main(int argc, char **argv)
 	 * (PROTOCOL.md). A workload gets SIG_DFL back before its execve. */
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
-		dl_usage(NULL, "usage: dockless-helper run|exec|meta|xattrs|rm|userns-exec|syncfs|version|seal|pause|net|forward [OPTIONS…] [-- ARGS…]");
+		dl_usage(NULL, "usage: dockless-helper run|exec|meta|xattrs|rm|userns-exec|syncfs|version|seal|pause|net|forward|fork-server [OPTIONS…] [-- ARGS…]");
+	return dl_dispatch(argc, argv);
+}
+
+int dl_dispatch(int argc, char **argv)
+{
 	dl_config_argv(&argc, &argv);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)

@@ -1,8 +1,10 @@
 export { locateHelper, nativeBuildDir } from './locate.js';
 export { CONFIG_FD_OPTION, HELPER_OPS, HELPER_PROTOCOL_VERSION, StatusLineDecoder, encodeConfig, parseStatusLine } from './protocol.js';
 export type { HelperOp, HelperStatus, ExitedStatus, ErrorStatus, NetnsStatus } from './protocol.js';
-export { HelperProcess, errorFromStatus, runHelperOp, spawnHelper } from './spawn.js';
-export type { HelperExit, HelperStdio, SpawnHelperOptions } from './spawn.js';
+export { HelperProcess, errorFromStatus, runHelperOp, spawnHelper, startHelper } from './spawn.js';
+export type { HelperChild, HelperExit, HelperStdio, SpawnHelperOptions } from './spawn.js';
+export { FORK_SERVER_ENV, ForkServer, ForkedChild } from './fork-server.js';
+export type { ForkRequest } from './fork-server.js';
 export { sealedHelperPath } from './sealed.js';
 export { readXattrs } from './xattrs.js';
 export type { ReadXattrsOptions, XattrMap } from './xattrs.js';

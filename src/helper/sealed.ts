@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import createDebug from 'debug';
+import { ForkServer } from './fork-server.js';
 import { locateHelper } from './locate.js';
 
 const debug = createDebug('dockless:helper');
@@ -22,6 +23,8 @@ const askedOnce = new Set<string>();
  */
 export function sealedHelperPath(override?: string): Promise<string> {
   const path = locateHelper(override);
+  // The server's children are sealed copies already (see fork-server.ts).
+  if (ForkServer.running(path)) return Promise.resolve(path);
   let copy = copies.get(path);
   if (copy === undefined) {
     // Making the copy spawns two processes (`seal`, then a check that it

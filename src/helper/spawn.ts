@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import createDebug from 'debug';
+import type { EventEmitter } from 'node:events';
 import { HelperError, InvalidArgumentError, UnsafeContentError } from '../errors.js';
+import { ForkServer, type ForkedChild } from './fork-server.js';
 import { locateHelper } from './locate.js';
 import {
   CONFIG_FD_OPTION,
@@ -48,6 +50,34 @@ export interface HelperExit {
   signal: NodeJS.Signals | null;
 }
 
+/**
+ * The helper process as its callers use it: a Node `ChildProcess`, or an op forked
+ * by the fork server (`run` and `exec`, see {@link startHelper}) that behaves the same
+ * in these respects.
+ */
+export interface HelperChild extends EventEmitter {
+  /** The helper's pid. */
+  readonly pid?: number | undefined;
+  /** Its fd 0, when a pipe. */
+  readonly stdin: Writable | null;
+  /** Its fd 1, when a pipe. */
+  readonly stdout: Readable | null;
+  /** Its fd 2, when a pipe. */
+  readonly stderr: Readable | null;
+  /** Its descriptors as this process holds them, by number. */
+  readonly stdio: readonly (Readable | Writable | null | undefined)[];
+  /** Its exit code, once it exited normally. */
+  readonly exitCode: number | null;
+  /** The signal that ended it. */
+  readonly signalCode: NodeJS.Signals | null;
+  /** Sends it `signal` (SIGTERM); false when it is gone. */
+  kill(signal?: NodeJS.Signals | number): boolean;
+  /** Keeps the event loop alive until it exits (the default). */
+  ref(): void;
+  /** Lets the event loop end while it runs. */
+  unref(): void;
+}
+
 type Waiter = {
   type: HelperStatus['type'];
   resolve: (status: HelperStatus) => void;
@@ -59,8 +89,8 @@ type Waiter = {
  * status objects. The only place in dockless that spawns the helper.
  */
 export class HelperProcess {
-  /** The Node child process. */
-  readonly child: ChildProcess;
+  /** The helper process. */
+  readonly child: HelperChild;
   /** Every status line received so far, in order. */
   readonly statuses: HelperStatus[] = [];
   /** Resolves when the helper process has exited and its status descriptor is drained. */
@@ -82,19 +112,22 @@ export class HelperProcess {
   #stderrTail = '';
   #failure: HelperError | UnsafeContentError | undefined;
 
-  constructor(op: HelperOp, args: readonly string[], options: SpawnHelperOptions) {
+  /** @internal `forked`: the op, already forked by the fork server with `options.inputs` and the arguments (see {@link startHelper}). */
+  constructor(op: HelperOp, args: readonly string[], options: SpawnHelperOptions, forked?: ForkedChild) {
     this.#op = op;
     this.#context = options.context;
     const path = locateHelper(options.helperPath);
-    debug('%s %s', op, redact(args).join(' '));
+    if (forked === undefined) debug('%s %s', op, redact(args).join(' '));
     const inputs = [...(options.inputs ?? [])];
     let argv: string[] = [op, ...args];
     if (op !== 'version') {
       // The arguments go over a pipe, written asynchronously however large: argv is world-readable.
       argv = [op, CONFIG_FD_OPTION, String(4 + inputs.length)];
-      inputs.push(encodeConfig(args));
+      // Forked, the server holds them already: only their place counts here.
+      inputs.push(forked === undefined ? encodeConfig(args) : Buffer.alloc(0));
     }
-    try {
+    if (forked !== undefined) this.child = forked;
+    else try {
       this.child = spawn(path, argv, {
         stdio: [...options.stdio, 'pipe', ...inputs.map(() => 'pipe' as const), ...(options.control === true ? ['pipe' as const] : [])],
         detached: options.detached ?? false,
@@ -108,7 +141,7 @@ export class HelperProcess {
       if (code === 'E2BIG') throw new InvalidArgumentError(message, { cause });
       throw new HelperError(message, { op, cause, step: 'spawn', ...(code !== undefined ? { errnoCode: code } : {}) });
     }
-    inputs.forEach((data, i) => {
+    if (forked === undefined) inputs.forEach((data, i) => {
       const pipe = this.child.stdio[4 + i] as Writable | null;
       // A helper that fails before reading says why on its status fd; EPIPE here adds nothing.
       pipe?.on('error', () => undefined);
@@ -191,7 +224,7 @@ export class HelperProcess {
   /** Stops listening to the helper so that it does not keep the event loop alive. */
   unref(): void {
     this.child.unref();
-    (this.child.stdio[3] as Readable & { unref?: () => void } | null)?.unref?.();
+    (this.child.stdio[3] as (Readable & { unref?: () => void }) | null | undefined)?.unref?.();
     for (const stream of [this.child.stdin, this.child.stdout, this.child.stderr]) {
       (stream as unknown as { unref?: () => void } | null)?.unref?.();
     }
@@ -268,9 +301,50 @@ export function errorFromStatus(op: HelperOp, context: string, status: ErrorStat
   return error;
 }
 
-/** Starts the helper for `op`. */
+/** Starts the helper for `op`, spawned from this process. */
 export function spawnHelper(op: HelperOp, args: readonly string[], options: SpawnHelperOptions): HelperProcess {
   return new HelperProcess(op, args, options);
+}
+
+/** The option of `run` and `exec` naming the process they must die with. */
+const DIE_WITH_PARENT = '--die-with-parent';
+
+/**
+ * Starts the helper for `op`: `run` and `exec` with piped or ignored stdio are
+ * forked by the fork server of their helper (started on the first call; see
+ * src/helper/fork-server.ts), everything else, or where no server can start, is
+ * spawned as {@link spawnHelper} does. The result behaves the same either way.
+ *
+ * @throws {@link HelperError} when the server cannot fork the op (step `fork`, …).
+ */
+export async function startHelper(op: HelperOp, args: readonly string[], options: SpawnHelperOptions): Promise<HelperProcess> {
+  const forkable = (op === 'run' || op === 'exec') && options.stdio.every((s) => s === 'pipe' || s === 'ignore');
+  const server = forkable ? await ForkServer.for(locateHelper(options.helperPath)) : undefined;
+  if (server === undefined) return new HelperProcess(op, args, options);
+  debug('%s %s (fork server %d)', op, redact(args).join(' '), server.pid);
+  // The op's parent is the server, which dies with this process: the op dies with the server.
+  const end = args.indexOf('--');
+  const at = args.findIndex((a, i) => a === DIE_WITH_PARENT && (end < 0 || i < end));
+  const own = at >= 0 && args[at + 1] === String(process.pid) ? [...args.slice(0, at + 1), String(server.pid), ...args.slice(at + 2)] : args;
+  let forked: ForkedChild;
+  try {
+    forked = await server.fork({
+      op: op as 'run' | 'exec',
+      inputs: [...(options.inputs ?? []), encodeConfig(own)],
+      pipes: options.stdio.map((s) => s === 'pipe') as [boolean, boolean, boolean],
+      detached: options.detached ?? false,
+      control: options.control === true,
+    });
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw new HelperError(`${options.context}: ${(cause as Error).message}`, {
+      op,
+      cause,
+      step: 'fork',
+      ...(code !== undefined ? { errnoCode: code } : {}),
+    });
+  }
+  return new HelperProcess(op, own, options, forked);
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
 import createDebug from 'debug';
 import { HelperError, InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
-import { sealedHelperPath, shown, spawnHelper, type HelperProcess } from '../helper/index.js';
+import { sealedHelperPath, shown, startHelper, type HelperProcess } from '../helper/index.js';
 import { processStartTime, raceAbort, throwIfAborted } from '../util/index.js';
 import { execArgs, type ExecPlan } from './exec-args.js';
 import { readJson, type ContainerConfigRecord, type ContainerPaths, type ContainerRecord } from './state.js';
@@ -247,7 +247,7 @@ export async function startExec(target: ExecTarget, cmd: readonly string[], opti
   const tty = options.tty === true ? (options.ttySize ?? DEFAULT_TERMINAL_SIZE) : undefined;
   // The control pipe comes after the inputs and the arguments' descriptor (spawnHelper's order).
   if (tty !== undefined) plan.tty = { ...tty, controlFd: 4 + (plan.seccomp !== undefined ? 1 : 0) + 1 };
-  const helper = spawnHelper('exec', execArgs(plan), {
+  const helper = await startHelper('exec', execArgs(plan), {
     stdio: [stdio, stdio, stdio],
     detached,
     context,

@@ -13,7 +13,7 @@ import { chown, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, DocklessError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
-import { sealedHelperPath, shown, spawnHelper } from '../helper/index.js';
+import { sealedHelperPath, shown, startHelper } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan } from './cgroups/mounts.js';
@@ -458,7 +458,7 @@ export class Runtime implements AsyncDisposable {
           ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
         });
       }
-      const helper = spawnHelper('run', runArgs(plan), {
+      const helper = await startHelper('run', runArgs(plan), {
         stdio: io.stdio,
         detached,
         context,

@@ -1,0 +1,372 @@
+/**
+ * The fork server: one helper process (`dockless-helper fork-server`) per helper
+ * binary and Node process, that forks `run` and `exec` on request. A spawn from
+ * Node forks the whole Node process, at a cost that grows with its heap; the
+ * server is a small process whose fork costs little, and its children are sealed
+ * copies already (it seals itself once), so `run` need not. Each op is still a
+ * process of its own with its own arguments; the server only replaces Node's
+ * fork+exec. Contract: `fork-server` in native/PROTOCOL.md.
+ *
+ * The server talks back on Node's IPC channel (its `'ipc'` descriptor, inherited,
+ * never a path: nobody else can reach it), which is also how the ops' descriptors
+ * arrive here (SCM_RIGHTS, as `net.Socket`s); requests go the other way on a pipe
+ * in a binary framing (the helper parses no JSON).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { constants as osConstants } from 'node:os';
+import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import createDebug from 'debug';
+
+const debug = createDebug('dockless:helper');
+
+const REQ_FORK = 1;
+const REQ_KILL = 2;
+const FLAG_DETACHED = 0x1;
+const FLAG_STDIN = 0x2;
+const FLAG_CONTROL = 0x10;
+
+/** The environment variable that turns the fork server off (`0`): every op is then spawned from Node. */
+export const FORK_SERVER_ENV = 'DOCKLESS_FORK_SERVER';
+
+type ServerMessage =
+  | { t: 'ready'; pid: number }
+  | { t: 'failed'; errno: number }
+  | { t: 'fd'; id: number; fd: number }
+  | { t: 'pid'; id: number; pid: number }
+  | { t: 'exit'; id: number; code: number; signal: number }
+  | { t: 'error'; id: number; errno: number; step: string };
+
+/** What {@link ForkServer.fork} needs of an op. */
+export interface ForkRequest {
+  op: 'run' | 'exec';
+  /** The op's input descriptors' contents, from fd 4 on; the last is its arguments (`--config-fd`). */
+  inputs: readonly Buffer[];
+  /** Whether each of fds 0, 1, 2 is a pipe (else /dev/null). */
+  pipes: readonly [boolean, boolean, boolean];
+  detached: boolean;
+  /** A control pipe after the inputs. */
+  control: boolean;
+}
+
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
+);
+
+/**
+ * One op forked by the server, shaped as much like a `ChildProcess` as the
+ * helper's callers use: pid, stdio, `kill`, `ref`/`unref`, `exitCode`/`signalCode`,
+ * and the `exit`, `close` and `error` events.
+ */
+export class ForkedChild extends EventEmitter {
+  /** The op's pid. */
+  pid: number | undefined;
+  /** Its descriptors as Node holds them, by the op's descriptor number (`null` where Node has none). */
+  readonly stdio: (Socket | null)[];
+  /** Its exit code, once it exited normally. */
+  exitCode: number | null = null;
+  /** The signal that ended it. */
+  signalCode: NodeJS.Signals | null = null;
+  readonly #server: ForkServer;
+  readonly #id: number;
+  #refd = true;
+  #exited = false;
+  #reported = false;
+  #closed = false;
+  #open = 0;
+
+  /** @internal */
+  constructor(server: ForkServer, id: number, slots: number) {
+    super();
+    this.#server = server;
+    this.#id = id;
+    this.stdio = Array.from({ length: slots }, () => null);
+  }
+
+  /** Its fd 0, when a pipe. */
+  get stdin(): Writable | null {
+    return this.stdio[0] ?? null;
+  }
+
+  /** Its fd 1, when a pipe. */
+  get stdout(): Readable | null {
+    return this.stdio[1] ?? null;
+  }
+
+  /** Its fd 2, when a pipe. */
+  get stderr(): Readable | null {
+    return this.stdio[2] ?? null;
+  }
+
+  /** Sends `signal` through the server, which signals only a child it has not reaped (no reused pid). */
+  kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
+    if (this.#exited) return false;
+    const n = typeof signal === 'number' ? signal : osConstants.signals[signal];
+    if (n === undefined) return false;
+    return this.#server.kill(this.#id, n);
+  }
+
+  /** Keeps the event loop alive until it exits (the default). */
+  ref(): void {
+    if (this.#refd || this.#exited) return;
+    this.#refd = true;
+    this.#server.hold(1);
+  }
+
+  /** Lets the event loop end while it runs. */
+  unref(): void {
+    if (!this.#refd || this.#exited) return;
+    this.#refd = false;
+    this.#server.hold(-1);
+  }
+
+  /** @internal */
+  onFd(fd: number, socket: Socket): void {
+    this.stdio[fd] = socket;
+    // As for a ChildProcess, `close` waits for every descriptor but stdin, which only this side ends.
+    if (fd === 0) return;
+    this.#open++;
+    socket.once('close', () => {
+      this.#open--;
+      this.#maybeClose();
+    });
+  }
+
+  /** @internal */
+  onExit(code: number, signal: number): void {
+    if (this.#exited) return;
+    this.#exited = true;
+    if (this.#refd) this.#server.hold(-1);
+    // Later, as a ChildProcess's are: the exit may be read with the op's descriptors, before
+    // its caller has them or listens (they come a tick after it, see ForkServer.#settle).
+    setImmediate(() => {
+      this.exitCode = code >= 0 ? code : null;
+      this.signalCode = signal > 0 ? (signalNames.get(signal) ?? null) : null;
+      this.#reported = true;
+      this.emit('exit', this.exitCode, this.signalCode);
+      // As Node does for a ChildProcess: what nobody reads (a control pipe) drains, so that it closes.
+      for (const socket of this.stdio.slice(1)) {
+        if (socket !== null && socket.readable && socket.readableFlowing === null && socket.listenerCount('data') === 0) socket.resume();
+      }
+      this.#maybeClose();
+    });
+  }
+
+  #maybeClose(): void {
+    if (this.#reported && this.#open === 0 && !this.#closed) {
+      this.#closed = true;
+      this.emit('close', this.exitCode, this.signalCode);
+    }
+  }
+}
+
+type Pending = {
+  child: ForkedChild;
+  fds: number;
+  pid?: number;
+  resolve: (child: ForkedChild) => void;
+  reject: (error: Error) => void;
+};
+
+/** Per helper path: the server, or undefined where none could start (then ops are spawned). */
+const servers = new Map<string, Promise<ForkServer | undefined>>();
+/** The helper paths whose server is up. */
+const live = new Set<string>();
+
+/** One fork server process; see the module's comment. */
+export class ForkServer {
+  /** The server's pid: what a forked op's `--die-with-parent` names. */
+  readonly pid: number;
+  readonly #process: ChildProcess;
+  readonly #requests: Writable;
+  readonly #path: string;
+  #nextId = 1;
+  #holds = 0;
+  #dead: Error | undefined;
+  readonly #pending = new Map<number, Pending>();
+  readonly #running = new Map<number, ForkedChild>();
+
+  private constructor(path: string, process: ChildProcess, pid: number) {
+    this.#path = path;
+    this.#process = process;
+    this.pid = pid;
+    this.#requests = process.stdio[4] as Writable;
+    // A request to a server that is gone fails on its 'exit' below; EPIPE adds nothing.
+    this.#requests.on('error', () => undefined);
+    process.on('message', (message: ServerMessage, handle?: Socket) => this.#onMessage(message, handle));
+    process.once('exit', (code, signal) => this.#onGone(new Error(`fork server exited (${signal ?? `code ${code}`})`)));
+    live.add(path);
+    this.#process.unref();
+    this.#unrefChannel();
+    (this.#requests as unknown as { unref?: () => void }).unref?.();
+  }
+
+  /**
+   * The running server of the helper at `path`, started on the first call; `undefined`
+   * when it is turned off ({@link FORK_SERVER_ENV}) or cannot start, and the caller spawns instead.
+   */
+  static for(path: string): Promise<ForkServer | undefined> {
+    if (process.env[FORK_SERVER_ENV] === '0') return Promise.resolve(undefined);
+    let server = servers.get(path);
+    if (server === undefined) {
+      server = ForkServer.#start(path);
+      servers.set(path, server);
+    }
+    return server;
+  }
+
+  /** The server of `path` if one is running: its children need no sealed copy made for them. */
+  static running(path: string): boolean {
+    return live.has(path);
+  }
+
+  static #start(path: string): Promise<ForkServer | undefined> {
+    return new Promise((resolve) => {
+      let child: ChildProcess;
+      try {
+        child = spawn(path, ['fork-server', '--ipc-fd', '3', '--request-fd', '4', '--parent-pid', String(process.pid)], {
+          stdio: ['ignore', 'ignore', 'ignore', 'ipc', 'pipe'],
+          env: {},
+        });
+      } catch (error) {
+        debug('no fork server for %s, ops are spawned: %s', path, (error as Error).message);
+        resolve(undefined);
+        return;
+      }
+      // Only our own listeners go: Node's internal ones carry the descriptors.
+      const settle = () => {
+        child.off('error', onError);
+        child.off('exit', onExit);
+        child.off('message', onMessage);
+      };
+      const fail = (why: string) => {
+        debug('no fork server for %s, ops are spawned: %s', path, why);
+        settle();
+        child.kill('SIGKILL');
+        resolve(undefined);
+      };
+      const onError = (error: Error) => fail(error.message);
+      const onExit = (code: number | null, signal: NodeJS.Signals | null) => fail(`it exited (${signal ?? `code ${code}`})`);
+      const onMessage = (message: ServerMessage) => {
+        if (message.t !== 'ready') return fail(`it said ${JSON.stringify(message)}`);
+        settle();
+        resolve(new ForkServer(path, child, message.pid));
+      };
+      child.on('error', onError);
+      child.on('exit', onExit);
+      child.on('message', onMessage);
+    });
+  }
+
+  /** Forks `request.op`; resolves once its pid and descriptors are here. */
+  fork(request: ForkRequest): Promise<ForkedChild> {
+    if (this.#dead !== undefined) return Promise.reject(this.#dead);
+    const id = this.#nextId++;
+    const slots = 4 + request.inputs.length + (request.control ? 1 : 0);
+    const child = new ForkedChild(this, id, slots);
+    const fds = 1 + request.pipes.filter(Boolean).length + (request.control ? 1 : 0);
+    let flags = request.detached ? FLAG_DETACHED : 0;
+    request.pipes.forEach((pipe, k) => {
+      if (pipe) flags |= FLAG_STDIN << k;
+    });
+    if (request.control) flags |= FLAG_CONTROL;
+    const op = Buffer.from(request.op);
+    const head = Buffer.alloc(4 * (6 + request.inputs.length));
+    const size = head.length - 4 + op.length + request.inputs.reduce((n, b) => n + b.length, 0);
+    [size, REQ_FORK, id, flags, request.inputs.length, op.length, ...request.inputs.map((b) => b.length)].forEach((v, i) =>
+      head.writeUInt32LE(v, 4 * i),
+    );
+    const promise = new Promise<ForkedChild>((resolve, reject) => {
+      this.#pending.set(id, { child, fds, resolve, reject });
+    });
+    this.#running.set(id, child);
+    this.hold(1);
+    this.#requests.write(Buffer.concat([head, op, ...request.inputs]));
+    return promise;
+  }
+
+  /** @internal Asks the server to signal op `id`. */
+  kill(id: number, signal: number): boolean {
+    if (this.#dead !== undefined || !this.#running.has(id)) return false;
+    const frame = Buffer.alloc(16);
+    [12, REQ_KILL, id, signal].forEach((v, i) => frame.writeUInt32LE(v, 4 * i));
+    this.#requests.write(frame);
+    return true;
+  }
+
+  /** @internal Counts the ops that keep the event loop alive, as a spawned child would. */
+  hold(delta: number): void {
+    const before = this.#holds;
+    this.#holds += delta;
+    if (this.#dead !== undefined) return;
+    if (before === 0 && this.#holds > 0) (this.#process.channel as unknown as { ref(): void } | undefined)?.ref();
+    else if (before > 0 && this.#holds === 0) this.#unrefChannel();
+  }
+
+  #unrefChannel(): void {
+    (this.#process.channel as unknown as { unref(): void } | undefined)?.unref();
+  }
+
+  #onMessage(message: ServerMessage, handle: Socket | undefined): void {
+    switch (message.t) {
+      case 'fd': {
+        const pending = this.#pending.get(message.id);
+        if (handle === undefined) return;
+        if (pending === undefined) {
+          handle.destroy();
+          return;
+        }
+        pending.child.onFd(message.fd, handle);
+        pending.fds--;
+        this.#settle(message.id, pending);
+        return;
+      }
+      case 'pid': {
+        const pending = this.#pending.get(message.id);
+        if (pending === undefined) return;
+        pending.pid = message.pid;
+        pending.child.pid = message.pid;
+        this.#settle(message.id, pending);
+        return;
+      }
+      case 'exit': {
+        const child = this.#running.get(message.id);
+        this.#running.delete(message.id);
+        child?.onExit(message.code, message.signal);
+        return;
+      }
+      case 'error': {
+        const pending = this.#pending.get(message.id);
+        this.#pending.delete(message.id);
+        const child = this.#running.get(message.id);
+        this.#running.delete(message.id);
+        if (child !== undefined) this.hold(-1);
+        const code = Object.entries(osConstants.errno).find(([, n]) => n === message.errno)?.[0];
+        const error = Object.assign(new Error(`fork server: ${message.step}: ${code ?? message.errno}`), { code, errno: message.errno });
+        pending?.reject(error);
+        return;
+      }
+    }
+  }
+
+  // Descriptors are delivered a tick after the messages read with them: a pid may come first.
+  #settle(id: number, pending: Pending): void {
+    if (pending.pid === undefined || pending.fds > 0) return;
+    this.#pending.delete(id);
+    pending.resolve(pending.child);
+  }
+
+  #onGone(error: Error): void {
+    debug('%s: %s', this.#path, error.message);
+    this.#dead = error;
+    // The next op starts another.
+    live.delete(this.#path);
+    servers.delete(this.#path);
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
+    // The ops went with it (PR_SET_PDEATHSIG) or, detached, live on unwatched: as a killed spawn looks.
+    for (const child of this.#running.values()) child.onExit(-1, osConstants.signals.SIGKILL);
+    this.#running.clear();
+  }
+}

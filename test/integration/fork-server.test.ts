@@ -1,0 +1,125 @@
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { readFile, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
+
+const skip = cannotRun();
+if (skip !== undefined) console.log(`# skipping fork server integration tests: ${skip}`);
+
+const repo = join(import.meta.dirname, '..', '..');
+
+async function parentOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** The pipes and sockets `pid` holds, by inode (`socket:[123]`, `pipe:[456]`). */
+async function channels(pid: number): Promise<Set<string>> {
+  const held = new Set<string>();
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    if (/^(socket|pipe):/.test(target)) held.add(target);
+  }
+  return held;
+}
+
+/** Runs a module snippet in a separate Node process with the library imported; its stdout and exit code. */
+function node(script: string, env: Record<string, string> = {}): Promise<{ stdout: string; code: number | null; timedOut: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: repo,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    let timedOut = false;
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, 30_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ stdout, code, timedOut });
+    });
+  });
+}
+
+const ONE_CONTAINER = `
+  import { readFileSync } from 'node:fs';
+  import { Runtime } from './src/index.ts';
+  const ppid = (pid) => Number(readFileSync('/proc/' + pid + '/stat', 'utf8').split(') ')[1].split(' ')[1]);
+  const r = new Runtime({ root: process.env.ROOT, stateDir: process.env.STATE });
+  const c = await r.run({ rootfs: process.env.ROOTFS, cmd: ['cat'] });
+  const shim = ppid(c.pid);
+  console.log(JSON.stringify({ shimParent: ppid(shim), self: process.pid }));
+  c.stdin.end();
+  c.stdout.resume();
+  c.stderr.resume();
+  await c.wait();
+  await c.remove();
+`;
+
+describe('fork server', { skip }, () => {
+  let world: World;
+  before(async () => {
+    world = await makeWorld();
+  });
+  after(async () => {
+    await world?.dispose();
+  });
+
+  // A fork without exec keeps every descriptor, CLOEXEC or not: an op that kept the server's
+  // channel could forge its owner's requests, and one that kept another op's status socket could lie about it.
+  it('an op holds no descriptor of the server or of another op', async () => {
+    const a = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '300'], stdio: 'ignore' });
+    const b = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '300'], stdio: 'pipe' });
+    try {
+      const shimA = await parentOf(a.pid);
+      const shimB = await parentOf(b.pid);
+      const server = await parentOf(shimA);
+      assert.notEqual(server, process.pid, 'run was spawned from Node, not forked by the server');
+      assert.equal(await parentOf(shimB), server);
+      assert.match(await readFile(`/proc/${server}/cmdline`, 'utf8'), /fork-server/);
+      const [ofServer, ofA, ofB] = await Promise.all([channels(server), channels(shimA), channels(shimB)]);
+      assert.ok(ofServer.size >= 2, `the server holds its channel and request pipe: ${[...ofServer].join(' ')}`);
+      for (const fd of ofA) assert.ok(!ofServer.has(fd) && !ofB.has(fd), `shared ${fd}`);
+      for (const fd of ofB) assert.ok(!ofServer.has(fd), `shared ${fd}`);
+    } finally {
+      await Promise.all([a.remove({ force: true }), b.remove({ force: true })]);
+    }
+  });
+
+  it('output, exit codes and exec work through the server', async () => {
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sh', '-c', 'read x; echo "got $x"; echo err >&2; exit 7'] });
+    c.stdin!.end('hello\n');
+    let out = '';
+    let err = '';
+    c.stdout!.on('data', (d: Buffer) => (out += d));
+    c.stderr!.on('data', (d: Buffer) => (err += d));
+    assert.deepEqual(await c.wait(), { exitCode: 7, signal: null, oomKilled: false });
+    await c.remove();
+    assert.equal(out, 'got hello\n');
+    assert.equal(err, 'err\n');
+  });
+
+  // The server is unref'd and counts only the ops that are: a program must end when its work does.
+  it('a program that runs one container exits on its own, its run forked by the server', async () => {
+    const env = { ROOT: join(world.base, 'fs-data'), STATE: join(world.base, 'fs-state'), ROOTFS: world.rootfs };
+    const r = await node(ONE_CONTAINER, env);
+    assert.equal(r.timedOut, false, 'the process did not exit within 30 s');
+    assert.equal(r.code, 0);
+    const seen = JSON.parse(r.stdout) as { shimParent: number; self: number };
+    assert.notEqual(seen.shimParent, seen.self, 'run was spawned from Node, not forked by the server');
+  });
+
+  it('with DOCKLESS_FORK_SERVER=0, ops are spawned from Node', async () => {
+    const env = { ROOT: join(world.base, 'fs-data'), STATE: join(world.base, 'fs-state'), ROOTFS: world.rootfs, DOCKLESS_FORK_SERVER: '0' };
+    const r = await node(ONE_CONTAINER, env);
+    assert.equal(r.code, 0);
+    const seen = JSON.parse(r.stdout) as { shimParent: number; self: number };
+    assert.equal(seen.shimParent, seen.self);
+  });
+});
