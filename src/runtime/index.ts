@@ -37,6 +37,7 @@ export type {
   NetworkAttacher,
   NetworkAttachment,
   NetworkSettingsRecord,
+  SharedNetns,
 } from './network-attach.js';
 export type { InspectNetworkSettings } from './inspect.js';
 export { linkArgs } from './run-args.js';
