@@ -64,6 +64,7 @@ export {
   SECCOMP_OPERATORS,
   seccompUnconfined,
   parsePortSpec,
+  expandPortSpec,
 } from './runtime/index.js';
 export type {
   BindMount,

@@ -5,7 +5,10 @@
  * networks' cross-process lock, and a change that fails half-way is undone
  * before the error is thrown. For a rootless caller the same is done inside
  * that user's network namespace (rootless-netns.ts), made with the first
- * network and ended with the last.
+ * network and ended with the last. Past ~600 lines on purpose: every change
+ * is one transaction under the lock over the records, the links and the
+ * firewall together, and the root and rootless paths differ only in where
+ * each step runs; split, each half would re-read and re-check the others' state.
  *
  * It is the runtime's {@link NetworkAttacher}: `run` gets a container's link
  * plan from {@link NetworkEngine.attach} and wires it itself, between the
