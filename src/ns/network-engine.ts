@@ -195,11 +195,20 @@ export class NetworkEngine implements NetworkAttacher {
     }
   }
 
-  /** {@inheritDoc NetworkAttacher.sharedNetns} */
+  /**
+   * {@inheritDoc NetworkAttacher.sharedNetns}
+   *
+   * @throws {@link NotFoundError} when `network` is not `'bridge'` and does not exist.
+   */
   async sharedNetns(network: 'bridge' | { name: string }): Promise<SharedNetns | undefined> {
     const name = network === 'bridge' ? DEFAULT_NETWORK : network.name;
     if (!this.#isRootless(`attach to network ${shown(name)}`)) return undefined;
-    const record = await this.#state.locked(async () => this.#netns(await this.#state.all(), `attach to network ${shown(name)}`));
+    const record = await this.#state.locked(async () => {
+      const all = await this.#state.all();
+      // Before the namespace is made: an unknown network leaves nothing behind.
+      if (name !== DEFAULT_NETWORK && !all.has(name)) throw new NotFoundError(`network ${shown(name)} not found`);
+      return this.#netns(all, `attach to network ${shown(name)}`);
+    });
     return { pid: record.pid, start: record.pidStart, userns: record.userns };
   }
 
