@@ -83,6 +83,8 @@ export type {
   LinkPlan,
   NetworkAttacher,
   NetworkAttachment,
+  SharedNetns,
+  UsernsRecord,
   NetworkSettingsRecord,
   CopyInOptions,
   CopyOutOptions,
