@@ -15,6 +15,7 @@
  */
 
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { HelperError, NotFoundError } from '../errors.js';
 import { withLock } from '../store/index.js';
@@ -113,11 +114,16 @@ export async function applyNft(script: string, context: string, inside?: number)
   await nft(['-f', '-'], script, context, inside);
 }
 
+/** `name` in the system's binary directories (a user's PATH often lacks the sbin ones, where nft is), else as it is. */
+function binary(name: string): string {
+  return ['/usr/sbin', '/usr/bin', '/sbin', '/bin'].map((d) => `${d}/${name}`).find((p) => existsSync(p)) ?? name;
+}
+
 async function nft(args: string[], input: string, context: string, inside?: number): Promise<string> {
   const argv =
     inside === undefined
       ? ['nft', ...args]
-      : ['nsenter', `--target=${inside}`, '--user', '--net', '--preserve-credentials', 'nft', ...args];
+      : [binary('nsenter'), `--target=${inside}`, '--user', '--net', '--preserve-credentials', binary('nft'), ...args];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
