@@ -93,6 +93,12 @@ struct udp_session {
 	int fd;
 	struct sockaddr_storage client;
 	socklen_t client_len;
+	/* The host address the client sent to (a wildcard port's): the replies' source. */
+	union {
+		struct in_pktinfo v4;
+		struct in6_pktinfo v6;
+	} local;
+	bool has_local;
 	struct timespec last;
 	struct udp_session *next;
 };
@@ -205,6 +211,12 @@ static int bind_port(struct port *p, struct dl_error *e)
 		setsockopt(p->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (p->family == AF_INET6)
 		setsockopt(p->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	/* On a wildcard address the kernel would pick a reply's source by its route to
+	 * the client: a client that sent to another of the host's addresses drops it. */
+	if (p->udp && p->family == AF_INET)
+		setsockopt(p->fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+	else if (p->udp)
+		setsockopt(p->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
 	fill_addr(&ss, &len, p->family, p->host_ip, p->host_port);
 	if (bind(p->fd, (struct sockaddr *)&ss, len) < 0)
 		return dl_fail_errno(e, "bind", "", "bind `%s%s%s:%u/%s`", l, p->host_ip, r, p->host_port, proto);
@@ -693,15 +705,41 @@ static void udp_from_host(struct port *p)
 
 	for (;;) {
 		struct sockaddr_storage from;
-		socklen_t len = sizeof from;
+		union {
+			char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+			struct cmsghdr align;
+		} control;
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+		struct msghdr m = {.msg_name = &from,
+				   .msg_namelen = sizeof from,
+				   .msg_iov = &iov,
+				   .msg_iovlen = 1,
+				   .msg_control = control.buf,
+				   .msg_controllen = sizeof control.buf};
 		struct udp_session *s;
-		ssize_t n = recvfrom(p->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
+		struct cmsghdr *c;
+		ssize_t n = recvmsg(p->fd, &m, 0);
 
 		if (n < 0)
 			return;
-		s = session_for(p, &from, len);
+		s = session_for(p, &from, m.msg_namelen);
 		if (s == NULL)
 			continue;
+		for (c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+			if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+				memcpy(&s->local.v4, CMSG_DATA(c), sizeof s->local.v4);
+				/* The source to answer from; the interface is left to the route. */
+				s->local.v4.ipi_spec_dst = s->local.v4.ipi_addr;
+				s->local.v4.ipi_ifindex = 0;
+				s->has_local = true;
+			} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+				memcpy(&s->local.v6, CMSG_DATA(c), sizeof s->local.v6);
+				/* A link-local address is only valid with its interface. */
+				if (!IN6_IS_ADDR_LINKLOCAL(&s->local.v6.ipi6_addr))
+					s->local.v6.ipi6_ifindex = 0;
+				s->has_local = true;
+			}
+		}
 		clock_gettime(CLOCK_MONOTONIC, &s->last);
 		send(s->fd, buf, (size_t)n, 0);
 	}
@@ -712,12 +750,33 @@ static void udp_from_container(struct udp_session *s)
 	static char buf[65536];
 
 	for (;;) {
+		union {
+			char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+			struct cmsghdr align;
+		} control;
+		struct iovec iov = {.iov_base = buf};
+		struct msghdr m = {.msg_name = &s->client, .msg_namelen = s->client_len, .msg_iov = &iov, .msg_iovlen = 1};
 		ssize_t n = recv(s->fd, buf, sizeof buf, 0);
 
 		if (n < 0)
 			return;
 		clock_gettime(CLOCK_MONOTONIC, &s->last);
-		sendto(s->port->fd, buf, (size_t)n, 0, (struct sockaddr *)&s->client, s->client_len);
+		iov.iov_len = (size_t)n;
+		if (s->has_local) {
+			bool v4 = s->port->family == AF_INET;
+			size_t size = v4 ? sizeof s->local.v4 : sizeof s->local.v6;
+			struct cmsghdr *c;
+
+			memset(&control, 0, sizeof control);
+			m.msg_control = control.buf;
+			m.msg_controllen = CMSG_SPACE(size);
+			c = CMSG_FIRSTHDR(&m);
+			c->cmsg_level = v4 ? IPPROTO_IP : IPPROTO_IPV6;
+			c->cmsg_type = v4 ? IP_PKTINFO : IPV6_PKTINFO;
+			c->cmsg_len = CMSG_LEN(size);
+			memcpy(CMSG_DATA(c), v4 ? (void *)&s->local.v4 : (void *)&s->local.v6, size);
+		}
+		sendmsg(s->port->fd, &m, 0);
 	}
 }
 

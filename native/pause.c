@@ -5,7 +5,9 @@
  * holder has set them up, writes `pid` with the holder's host pid and then waits
  * for it. The holder does nothing but reap: with a pid namespace it is that
  * namespace's init, and orphans of the pod's members become its children. Its
- * namespaces live as long as it does; containers join them through /proc/PID/ns. */
+ * namespaces live as long as it does; containers join them through /proc/PID/ns.
+ * With --join-userns the keeper first joins an existing user namespace (a
+ * rootless user's network namespace's), which then owns the new namespaces. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -39,6 +41,7 @@ struct pause_config {
 	bool die_with_parent;
 	pid_t parent_pid;
 	struct dl_userns userns;
+	const char *join_userns;
 };
 
 struct holder_ctx {
@@ -90,6 +93,9 @@ static void parse_args(int argc, char **argv, struct pause_config *c)
 				dl_usage("pause", "--die-with-parent: bad number `%s`", argv[i]);
 			c->die_with_parent = true;
 			c->parent_pid = (pid_t)v;
+		} else if (IS("--join-userns")) {
+			NEED(1);
+			c->join_userns = argv[++i];
 		} else if ((taken = dl_userns_parse(&c->userns, argc, argv, i, "pause")) > 0) {
 			i += taken - 1;
 		} else {
@@ -105,6 +111,8 @@ static void parse_args(int argc, char **argv, struct pause_config *c)
 	dl_userns_check(&c->userns, "pause");
 	if (c->userns.idmap_root)
 		dl_usage("pause", "--idmap-root is for run");
+	if (c->join_userns && dl_userns_enabled(&c->userns))
+		dl_usage("pause", "--join-userns and --userns-uid exclude each other");
 }
 
 static _Noreturn void holder_fail(const struct dl_error *e)
@@ -135,6 +143,9 @@ static int holder_main(void *arg)
 		/* Its owner, who holds no capability on the host, opens the namespace files of
 		 * a dumpable holder only: it has nothing the owner has not (its
 		 * capabilities are the pod's user namespace's, its exe the sealed copy). */
+		prctl(PR_SET_DUMPABLE, 1);
+	} else if (c->join_userns) {
+		/* As above: its owner opens its namespace files. */
 		prctl(PR_SET_DUMPABLE, 1);
 	} else {
 		/* Root: with a pid namespace the members see the holder as their pid 1, and
@@ -192,6 +203,18 @@ int cmd_pause(int argc, char **argv)
 			dl_fail(&e, 0, "die-with-parent", "", "getppid `%d`: the parent is gone", (int)c.parent_pid);
 			holder_fail(&e);
 		}
+	}
+	if (c.join_userns) {
+		int fd = open(c.join_userns, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			dl_fail_errno(&e, "userns", c.join_userns, "open `%s`", c.join_userns);
+			holder_fail(&e);
+		}
+		if (setns(fd, CLONE_NEWUSER) < 0) {
+			dl_fail_errno(&e, "userns", c.join_userns, "setns `%s`", c.join_userns);
+			holder_fail(&e);
+		}
+		close(fd);
 	}
 	if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(ready_pipe, O_CLOEXEC) < 0) {
 		dl_fail_errno(&e, "pipe", "", "pipe2 `sync`");

@@ -116,6 +116,7 @@ struct pid1_ctx {
 	mode_t umask;
 	int restarts;           /* workloads the init forked again (--restart) */
 	int tty_slave;           /* with --tty: the workload's terminal */
+	int netns_r, netns_w;    /* shim → pid 1 (EOF): its namespaces are reported, it may stop being dumpable */
 };
 
 /* pid 1 runs on this stack; without CLONE_VM it is a private copy, and the
@@ -568,6 +569,12 @@ static int pid1_main(void *arg)
 	 * this until its execve. Not before the maps are written: the shim (or
 	 * newuidmap) writes them through /proc/PID, which a non-dumpable process
 	 * keeps from anyone but root. */
+	if (x->netns_r >= 0) {
+		char byte;
+		close(x->netns_w);
+		(void)dl_read_retry(x->netns_r, &byte, 1);
+		close(x->netns_r);
+	}
 	prctl(PR_SET_DUMPABLE, 0);
 	/* Into its cgroups before anything else: no step of the container runs outside them. */
 	if (dl_cgroups_join(&x->c->cgroups, x->c->ns_flags & CLONE_NEWCGROUP, &e) < 0)
@@ -676,7 +683,9 @@ int cmd_run(int argc, char **argv)
 			     .target_fd = -1,
 			     .go_r = -1,
 			     .go_w = -1,
-			     .tty_slave = -1};
+			     .tty_slave = -1,
+			     .netns_r = -1,
+			     .netns_w = -1};
 	struct dl_error e;
 	int sync_pipe[2], report_pipe[2];
 	struct report r;
@@ -758,6 +767,17 @@ int cmd_run(int argc, char **argv)
 		x.userns_pid1 = sv[1];
 	}
 
+	/* In a joined user namespace pid 1 does not wait for maps: it waits for the
+	 * report instead, which cannot open its namespaces once it is not dumpable. */
+	if (c.report_netns && !dl_userns_enabled(&c.userns) && (c.join_flags & CLONE_NEWUSER)) {
+		int gate[2];
+		if (pipe2(gate, O_CLOEXEC) < 0) {
+			dl_fail_errno(&e, "pipe", "", "pipe2 `netns`");
+			shim_fail(&e);
+		}
+		x.netns_r = gate[0];
+		x.netns_w = gate[1];
+	}
 	/* With cgroups, pid 1 unshares its cgroup namespace once it is in them. */
 	pid = clone(pid1_main, pid1_stack + sizeof pid1_stack,
 		    (c.cgroups.n > 0 ? c.ns_flags & ~CLONE_NEWCGROUP : c.ns_flags) |
@@ -774,6 +794,10 @@ int cmd_run(int argc, char **argv)
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		shim_fail(&e);
+	}
+	if (x.netns_r >= 0) {
+		close(x.netns_r);
+		close(x.netns_w);
 	}
 	if (c.io.tty_sock >= 0)
 		close(c.io.tty_sock);

@@ -69,6 +69,7 @@ export {
   SECCOMP_OPERATORS,
   seccompUnconfined,
   parsePortSpec,
+  expandPortSpec,
 } from './runtime/index.js';
 export type {
   BindMount,
@@ -89,6 +90,8 @@ export type {
   LinkPlan,
   NetworkAttacher,
   NetworkAttachment,
+  SharedNetns,
+  UsernsRecord,
   NetworkSettingsRecord,
   CopyInOptions,
   CopyOutOptions,

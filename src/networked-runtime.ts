@@ -42,24 +42,43 @@ export class Runtime extends RuntimeCore {
       detach: (id) => late.engine!.detach(id),
       prune: () => late.engine!.prune(),
       audit: () => late.engine!.audit(),
+      sharedNetns: (network) => late.engine!.sharedNetns(network),
     };
     super({ networkAttacher: attacher, ...options });
-    this.networkEngine = new NetworkEngine({ stateDir: this.stateDir, ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}) });
+    this.networkEngine = new NetworkEngine({
+      stateDir: this.stateDir,
+      ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}),
+      rootless: () => {
+        const { userns, outbound, helperPath } = this.podSetup();
+        return userns === undefined ? undefined : { userns, outbound, ...(helperPath !== undefined ? { helperPath } : {}) };
+      },
+    });
     late.engine = this.networkEngine;
   }
 
   /**
-   * Creates a bridge network (root): a Linux bridge with the gateway's
+   * Creates a bridge network: a Linux bridge with the gateway's
    * address, elements in dockless's nftables table (`inet dockless`, made
    * with the first network and deleted with the last) for isolation from
    * other networks and, unless `internal`, masquerade of outbound traffic.
-   * A non-internal network sets the host's `net.ipv4.ip_forward` to 1 (and
+   * As root, a non-internal network sets the host's `net.ipv4.ip_forward` to 1 (and
    * with `ipv6`, `net.ipv6.conf.all.forwarding`): host-wide, and left so.
+   *
+   * For a caller that is not root, the bridges and the table are in the
+   * user's own network namespace (podman's "rootless netns"): held by a
+   * detached helper process found again through the state directory, with
+   * outbound access through slirp4netns or pasta (`rootlessOutbound`), made
+   * with the user's first network and ended with the last (or by
+   * `runtime.prune()`, which also drops an unused default network). Its
+   * containers join that namespace's user namespace; published ports reach
+   * them through the forwarder, as any container's.
    *
    * @throws {@link InvalidArgumentError} for a malformed option, or a subnet
    *   that overlaps another network's or a route of the host.
    * @throws {@link AlreadyExistsError} when the name is taken.
-   * @throws {@link NotFoundError} when `nft` is not installed.
+   * @throws {@link NotFoundError} when `nft` (rootless: `nsenter` too) is not installed.
+   * @throws {@link PermissionError} for a caller that is not root and whose runtime has no rootless user namespace.
+   * @throws {@link UnavailableError} rootless, when neither slirp4netns nor pasta is installed or works.
    * @throws {@link HelperError} when the bridge or the table cannot be made; nothing is left behind.
    * @example
    * ```ts

@@ -13,7 +13,7 @@ import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import createDebug from 'debug';
-import { InvalidArgumentError, InvalidStateError, IOError, NotFoundError, PermissionError, UnavailableError } from '../errors.js';
+import { InvalidArgumentError, InvalidStateError, IOError, NotFoundError, PermissionError } from '../errors.js';
 import { sealedHelperPath, shown, spawnHelper, type HelperProcess } from '../helper/index.js';
 import {
   NAME_RE,
@@ -23,7 +23,6 @@ import {
   claimName,
   endRecordedHelper,
   hostsFile,
-  outboundArgv,
   parsePorts,
   resolvConf,
   unprivilegedPortStart,
@@ -45,6 +44,7 @@ import {
   type PortSpec,
   type PublishedPort,
   type Runtime,
+  type SharedNetns,
 } from '../runtime/index.js';
 import { isProcessAlive, ownerToken, processStartTime, selfStartTime } from '../util/index.js';
 
@@ -78,10 +78,10 @@ export interface NamespaceOptions {
    * of its own, and its members share its address, its `/etc/hosts` (kept
    * current by the network engine: containers on a user-defined network reach
    * the pod by its name, and the pod reaches them by theirs) and its
-   * `/etc/resolv.conf`. A caller that is not root may ask for `'bridge'`
-   * only: the pod's namespace then gets outbound access through slirp4netns or
-   * pasta (the runtime's `rootlessOutbound`), as a rootless container does; a
-   * user-defined network is a `PermissionError`.
+   * `/etc/resolv.conf`. For a caller that is not root the pod's namespaces
+   * belong to the user namespace of the user's network namespace (which holds
+   * its networks' bridges and gives them outbound access through slirp4netns
+   * or pasta: the runtime's `rootlessOutbound`), as a rootless container's on a network.
    * @default 'none'
    */
   network?: 'none' | 'bridge' | NetworkRef;
@@ -227,6 +227,9 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
    *
    * @throws {@link InvalidArgumentError} for bad options: an unknown `share` name, a bad name or hostname.
    * @throws {@link AlreadyExistsError} when the name is taken by another pod.
+   * @throws {@link NotFoundError} when `network` names no network.
+   * @throws {@link PermissionError} rootless on a network, when the runtime has no rootless user namespace.
+   * @throws {@link UnavailableError} rootless on a network, when neither slirp4netns nor pasta gives the user's network namespace outbound access.
    * @throws {@link HelperError} when the namespaces cannot be made; nothing is left behind.
    */
   static async create(runtime: Runtime, options: NamespaceOptions = {}): Promise<Namespace> {
@@ -239,25 +242,21 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
     const short = id.slice(0, 12);
     const context = `create pod ${short}`;
     const rootless = userns !== undefined || process.geteuid?.() !== 0;
-    if (network !== undefined && rootless && (network !== DEFAULT_NETWORK || userns === undefined)) {
-      throw new PermissionError(
-        `${context}: network ${shown(network)}: a user-defined network needs root (a rootless pod has 'bridge': outbound access through slirp4netns or pasta)`,
-      );
+    if (network !== undefined && rootless && userns === undefined) {
+      throw new PermissionError(`${context}: network ${shown(network)}: a rootless pod on a network needs the runtime's rootless user namespace`);
     }
-    // Rootless, 'bridge' is outbound access of the pod's own namespace, set up by the forwarder's slirp4netns or pasta.
-    const outbound = network !== undefined && rootless ? outboundArgv(true, tool) : undefined;
-    if (network !== undefined && rootless && outbound === undefined) {
-      throw new UnavailableError(`${context}: network 'bridge': a rootless pod's outbound access needs slirp4netns or pasta (rootlessOutbound is ${shown(tool)})`);
-    }
+    // Rootless, the network's bridge is in the user's network namespace: the pod's namespaces are made in its user namespace.
+    const shared =
+      network !== undefined && rootless ? await podEngine(runtime).sharedNetns(network === DEFAULT_NETWORK ? 'bridge' : { name: network }) : undefined;
     const detached = options.detached === true;
     const hostname = options.hostname ?? short;
     // Bound first: a port in use fails the create before anything of the pod exists.
     const forwarder =
-      ports.length > 0 || outbound !== undefined
+      ports.length > 0
         ? await Forwarder.bind({ ports, detached, context, ...(helperPath !== undefined ? { helperPath: await sealedHelperPath(helperPath) } : {}) })
         : undefined;
     try {
-      return await Namespace.#make(runtime, options, { share, id, context, detached, hostname, network, forwarder, outbound, helperPath, userns });
+      return await Namespace.#make(runtime, options, { share, id, context, detached, hostname, network, forwarder, helperPath, userns, shared });
     } catch (error) {
       await forwarder?.kill();
       throw error;
@@ -275,12 +274,12 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
       hostname: string;
       network: string | undefined;
       forwarder: Forwarder | undefined;
-      outbound: string[] | undefined;
       helperPath: string | undefined;
       userns: ReturnType<Runtime['podSetup']>['userns'];
+      shared: SharedNetns | undefined;
     },
   ): Promise<Namespace> {
-    const { share, id, context, detached, hostname, network, forwarder, outbound, helperPath, userns } = made;
+    const { share, id, context, detached, hostname, network, forwarder, helperPath, userns, shared } = made;
     const short = id.slice(0, 12);
     const dir = podsDir(runtime.stateDir);
     const paths = podPaths(runtime.stateDir, id);
@@ -303,7 +302,7 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
     let named = false;
     let connected = false;
     let helper: HelperProcess | undefined;
-    const engine = new NetworkEngine({ stateDir: runtime.stateDir, ...(helperPath !== undefined ? { helperPath } : {}) });
+    const engine = podEngine(runtime);
     try {
       if (options.name !== undefined) {
         await claimName(dir, options.name, id, 'pod');
@@ -312,7 +311,8 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
       const args = ['--id', id, '--ns', share.join(',')];
       if (share.includes('uts')) args.push('--hostname', hostname);
       if (!detached) args.push('--die-with-parent', String(process.pid));
-      if (userns !== undefined) args.push(...usernsArgs(userns));
+      if (shared !== undefined) args.push('--join-userns', `/proc/${shared.pid}/ns/user`);
+      else if (userns !== undefined) args.push(...usernsArgs(userns));
       helper = spawnHelper('pause', args, {
         stdio: ['ignore', 'ignore', 'ignore'],
         detached,
@@ -322,11 +322,15 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
       const { pid } = await helper.next('pid');
       const keeperPid = helper.child.pid ?? 0;
       const pidStart = processStartTime(pid) ?? 0;
+      // Its user namespace is the network namespace's: still the one joined, or the pod is made in a dead one's.
+      if (shared !== undefined && !isProcessAlive(shared.pid, shared.start)) {
+        throw new InvalidStateError(`${context}: the rootless network namespace ended while the pod was made`);
+      }
       if (network !== undefined) {
         await writeFile(paths.hosts, hostsFile(hostname));
         await writeFile(paths.resolv, resolvConf());
       }
-      if (network !== undefined && outbound === undefined) {
+      if (network !== undefined) {
         connected = true;
         await engine.connect(network, {
           id,
@@ -342,8 +346,7 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
           pid,
           pidStart,
           netns: `/proc/${pid}/ns/net`,
-          ...(userns !== undefined ? { userns: `/proc/${pid}/ns/user` } : {}),
-          ...(outbound !== undefined ? { outbound } : {}),
+          ...(userns !== undefined || shared !== undefined ? { userns: `/proc/${pid}/ns/user` } : {}),
         });
       }
       const record: PodRecord = {
@@ -360,7 +363,11 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
         ownerPid: process.pid,
         ownerStart: selfStartTime(),
         detached,
-        ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
+        ...(shared !== undefined
+          ? { userns: shared.userns }
+          : userns !== undefined
+            ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } }
+            : {}),
         ...(network !== undefined ? { network } : {}),
         ...(forwarder !== undefined ? { ports: [...forwarder.ports], forwarder: forwarder.record } : {}),
       };
@@ -460,10 +467,7 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
     if (failures.length > 0) throw new AggregateError(failures, `remove ${what}: ${failures.length} member(s) could not be removed`);
     const record = (await readPodRecord(this.#runtime.stateDir, this.id)) ?? this.#record;
     await endRecordedHelper(record.forwarder);
-    if (record.network !== undefined && record.userns === undefined) {
-      const { helperPath } = this.#runtime.podSetup();
-      await unlinkPod(new NetworkEngine({ stateDir: this.#runtime.stateDir, ...(helperPath !== undefined ? { helperPath } : {}) }), record.network, this.id);
-    }
+    if (record.network !== undefined) await unlinkPod(podEngine(this.#runtime), record.network, this.id);
     await killHolder(record);
     if (record.name !== undefined) await releaseName(podsDir(this.#runtime.stateDir), record.name, this.id);
     await rm(podPaths(this.#runtime.stateDir, this.id).state, { recursive: true, force: true });
@@ -500,6 +504,19 @@ function infoOf(record: PodRecord): NamespaceInfo {
 async function unlinkPod(engine: NetworkEngine, network: string, id: string): Promise<void> {
   await engine.disconnect(network, id).catch((error) => (error instanceof NotFoundError ? undefined : Promise.reject(error)));
   await engine.detach(id);
+}
+
+/** The network engine of `runtime`'s state directory, rootless ones' user namespace included. */
+function podEngine(runtime: Runtime): NetworkEngine {
+  const { helperPath } = runtime.podSetup();
+  return new NetworkEngine({
+    stateDir: runtime.stateDir,
+    ...(helperPath !== undefined ? { helperPath } : {}),
+    rootless: () => {
+      const { userns, outbound } = runtime.podSetup();
+      return userns === undefined ? undefined : { userns, outbound, ...(helperPath !== undefined ? { helperPath } : {}) };
+    },
+  });
 }
 
 const KILL_WAIT_MS = 5_000;

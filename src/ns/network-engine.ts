@@ -1,9 +1,14 @@
 /**
- * The network engine of root callers: Linux bridges, addresses from each
- * network's subnet, veth pairs wired by the helper over netlink, one
- * nftables table of ours, and names through members' `/etc/hosts`. Every
- * change is made under the networks' cross-process lock, and a change that
- * fails half-way is undone before the error is thrown.
+ * The network engine: Linux bridges, addresses from each network's subnet,
+ * veth pairs wired by the helper over netlink, one nftables table of ours,
+ * and names through members' `/etc/hosts`. Every change is made under the
+ * networks' cross-process lock, and a change that fails half-way is undone
+ * before the error is thrown. For a rootless caller the same is done inside
+ * that user's network namespace (rootless-netns.ts), made with the first
+ * network and ended with the last. Past ~600 lines on purpose: every change
+ * is one transaction under the lock over the records, the links and the
+ * firewall together, and the root and rootless paths differ only in where
+ * each step runs; split, each half would re-read and re-check the others' state.
  *
  * It is the runtime's {@link NetworkAttacher}: `run` gets a container's link
  * plan from {@link NetworkEngine.attach} and wires it itself, between the
@@ -28,6 +33,7 @@ import {
   type NetworkAttachment,
   type NetworkSettingsRecord,
   type AuditEntry,
+  type SharedNetns,
 } from '../runtime/index.js';
 import { defaultStateDir, isErrno, writeFileAtomic } from '../util/index.js';
 import { hostsContent, HOST_ALIAS, rewriteInPlace, type HostsEntry } from './hosts.js';
@@ -52,6 +58,7 @@ import {
 import { auditNetworks } from './network-audit.js';
 import { nftAddNetwork, nftRemoveNetwork, type NftNetwork } from './nft.js';
 import { NetworkStateDir, type MemberRecord, type NetworkRecord } from './network-state.js';
+import { enterArgs, ensureRootlessNetns, readRootlessNetns, stopRootlessNetns, type RootlessNetnsRecord, type RootlessNetnsSetup } from './rootless-netns.js';
 
 const debug = createDebug('dockless:network');
 
@@ -100,7 +107,15 @@ export interface NetworkEngineOptions {
   stateDir: string;
   /** The native helper. */
   helperPath?: string;
+  /**
+   * For a caller that is not root: what its network namespace is made with
+   * (its user namespace plan); undefined when the runtime has no rootless user namespace.
+   */
+  rootless?: () => RootlessNetnsSetup | undefined;
 }
+
+/** slirp4netns's and pasta's own network in a rootless network namespace: no subnet may overlap it. */
+const OUTBOUND_SUBNET = '10.0.2.0/24';
 
 const nftOf = (n: NetworkRecord): NftNetwork => ({
   bridge: n.bridge,
@@ -114,15 +129,89 @@ export class NetworkEngine implements NetworkAttacher {
   readonly #state: NetworkStateDir;
   readonly #stateDir: string;
   readonly #helperPath: string | undefined;
+  readonly #rootlessSetup: (() => RootlessNetnsSetup | undefined) | undefined;
 
   constructor(options: NetworkEngineOptions) {
     this.#stateDir = options.stateDir;
     this.#state = new NetworkStateDir(options.stateDir);
     this.#helperPath = options.helperPath;
+    this.#rootlessSetup = options.rootless;
   }
 
-  #helper(args: string[], context: string): Promise<unknown> {
-    return runHelperOp('net', args, { context, ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}) });
+  /** `inside`: a rootless user's network namespace, which the op enters first. */
+  #helper(args: string[], context: string, inside?: RootlessNetnsRecord): Promise<unknown> {
+    const [action, ...rest] = args;
+    return runHelperOp('net', [action!, ...(inside !== undefined ? enterArgs(inside) : []), ...rest], {
+      context,
+      ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+    });
+  }
+
+  /** Whether this caller's networks live in its own network namespace; `PermissionError` when it has none to make. */
+  #isRootless(context: string): boolean {
+    if (process.geteuid?.() === 0) return false;
+    if (this.#rootlessSetup?.() === undefined) {
+      throw new PermissionError(`${context}: a rootless network needs the runtime's rootless user namespace`);
+    }
+    return true;
+  }
+
+  /**
+   * The rootless user's network namespace, made if there is none alive; a
+   * new one gets the bridges and firewall elements of every recorded network
+   * again (the old one's went with it). Under the lock.
+   */
+  async #netns(all: Map<string, NetworkRecord>, context: string): Promise<RootlessNetnsRecord> {
+    const { record, fresh } = await ensureRootlessNetns(this.#state.dir, this.#rootlessSetup!()!, context);
+    if (fresh) {
+      try {
+        for (const n of all.values()) await this.#makeBridge(n, context, record);
+      } catch (error) {
+        await stopRootlessNetns(this.#state.dir);
+        throw error;
+      }
+    }
+    return record;
+  }
+
+  /** The network's bridge and firewall elements (and forwarding); undone on failure. */
+  async #makeBridge(record: NetworkRecord, context: string, inside?: RootlessNetnsRecord): Promise<void> {
+    const prefix = parseSubnet4(record.subnet).prefix;
+    const addrs = ['--addr', `${record.gateway}/${prefix}`];
+    if (record.gateway6 !== undefined) addrs.push('--addr', `${record.gateway6}/64`);
+    await this.#helper(['bridge', '--name', record.bridge, ...addrs], context, inside);
+    let nft = false;
+    try {
+      await nftAddNetwork(nftOf(record), context, inside?.pid);
+      nft = true;
+      if (!record.internal) {
+        if (inside !== undefined) await this.#helper(['forwarding'], context, inside);
+        else await enableForwarding(record.subnet6 !== undefined);
+      }
+    } catch (error) {
+      await Promise.allSettled([
+        this.#helper(['delete', '--name', record.bridge], `${context}: undo`, inside),
+        nft ? nftRemoveNetwork(nftOf(record), `${context}: undo`, inside?.pid) : undefined,
+      ]);
+      throw error;
+    }
+  }
+
+  /**
+   * {@inheritDoc NetworkAttacher.sharedNetns}
+   *
+   * @throws {@link NotFoundError} when `network` is not `'bridge'` and does not exist.
+   */
+  async sharedNetns(network: 'bridge' | { name: string }): Promise<SharedNetns | undefined> {
+    const name = network === 'bridge' ? DEFAULT_NETWORK : network.name;
+    if (!this.#isRootless(`attach to network ${shown(name)}`)) return undefined;
+    const record = await this.#state.locked(async () => {
+      const all = await this.#state.all();
+      // Before the namespace is made: an unknown network leaves nothing behind.
+      if (name !== DEFAULT_NETWORK && !all.has(name)) throw new NotFoundError(`network ${shown(name)} not found`);
+      return this.#netns(all, `attach to network ${shown(name)}`);
+    });
+    return { pid: record.pid, start: record.pidStart, userns: record.userns };
   }
 
   /**
@@ -130,23 +219,32 @@ export class NetworkEngine implements NetworkAttacher {
    *
    * @throws {@link InvalidArgumentError} for a malformed option, a subnet that overlaps another network's or a host route.
    * @throws {@link AlreadyExistsError} when the name is taken.
-   * @throws {@link PermissionError} for a caller that is not root.
+   * @throws {@link PermissionError} for a caller that is not root and has no rootless user namespace.
+   * @throws {@link UnavailableError} rootless, when neither slirp4netns nor pasta can give the user's network namespace outbound access.
    * @throws {@link HelperError} when the bridge or the firewall table cannot be made; nothing is left.
    */
   create(options: CreateNetworkOptions): Promise<NetworkRecord> {
     checkCreateOptions(options);
-    checkRoot(`create network ${shown(options.name)}`);
+    const rootless = this.#isRootless(`create network ${shown(options.name)}`);
     return this.#state.locked(async () => {
       const all = await this.#state.all();
       if (all.has(options.name)) throw new AlreadyExistsError(`create network ${shown(options.name)}: the name is taken`);
-      return this.#create(options, all, false);
+      const inside = rootless ? await this.#netns(all, `create network ${shown(options.name)}`) : undefined;
+      try {
+        return await this.#create(options, all, false, inside);
+      } catch (error) {
+        if (inside !== undefined && all.size === 0) await stopRootlessNetns(this.#state.dir);
+        throw error;
+      }
     });
   }
 
-  async #create(options: CreateNetworkOptions, all: Map<string, NetworkRecord>, builtin: boolean): Promise<NetworkRecord> {
+  async #create(options: CreateNetworkOptions, all: Map<string, NetworkRecord>, builtin: boolean, inside?: RootlessNetnsRecord): Promise<NetworkRecord> {
     const context = `create network ${shown(options.name)}`;
     const ours = new Set([...all.values()].map((n) => n.bridge));
     const routes = parseProcRoutes(await readFile('/proc/net/route', 'utf8').catch(() => '')).filter((r) => !ours.has(r.iface));
+    // The namespace's own way out: a subnet over it would hide the outbound helper's gateway.
+    if (inside !== undefined) routes.push({ dest: parseSubnet4(OUTBOUND_SUBNET), iface: 'tap0' });
     const used = [...all.values()].map((n) => parseSubnet4(n.subnet));
     let subnet: Subnet4;
     if (options.subnet !== undefined) {
@@ -174,7 +272,7 @@ export class NetworkEngine implements NetworkAttacher {
       name: options.name,
       // Bridges are host-wide and state directories are not: only the default state
       // directory's default network gets the well-known name.
-      bridge: builtin && resolve(this.#stateDir) === resolve(defaultStateDir()) ? DEFAULT_BRIDGE : `dl-${id.slice(0, 12)}`,
+      bridge: builtin && inside === undefined && resolve(this.#stateDir) === resolve(defaultStateDir()) ? DEFAULT_BRIDGE : `dl-${id.slice(0, 12)}`,
       subnet: formatSubnet4(subnet),
       gateway: formatIp4(gateway),
       internal: options.internal === true,
@@ -187,19 +285,13 @@ export class NetworkEngine implements NetworkAttacher {
       record.subnet6 = `${prefix}/64`;
       record.gateway6 = ula64Host(prefix, gateway - subnet.base);
     }
-    const addrs = ['--addr', `${record.gateway}/${subnet.prefix}`];
-    if (record.gateway6 !== undefined) addrs.push('--addr', `${record.gateway6}/64`);
-    await this.#helper(['bridge', '--name', record.bridge, ...addrs], context);
-    let nft = false;
+    await this.#makeBridge(record, context, inside);
     try {
-      await nftAddNetwork(nftOf(record), context);
-      nft = true;
-      if (!record.internal) await enableForwarding(record.subnet6 !== undefined);
       await this.#state.write(record);
     } catch (error) {
       await Promise.allSettled([
-        this.#helper(['delete', '--name', record.bridge], `${context}: undo`),
-        nft ? nftRemoveNetwork(nftOf(record), `${context}: undo`) : undefined,
+        this.#helper(['delete', '--name', record.bridge], `${context}: undo`, inside),
+        nftRemoveNetwork(nftOf(record), `${context}: undo`, inside?.pid),
       ]);
       throw error;
     }
@@ -238,26 +330,42 @@ export class NetworkEngine implements NetworkAttacher {
       if (members.length > 0 && !force) {
         throw new InvalidStateError(`remove network ${shown(name)}: ${members.length} container(s) are on it (${members.map((m) => m.slice(0, 12)).join(', ')})`);
       }
-      for (const id of members) await this.#leave(all, record, id, true);
+      const inside = await this.#inside();
+      for (const id of members) await this.#leave(all, record, id, true, inside);
       const context = `remove network ${shown(name)}`;
-      await nftRemoveNetwork(nftOf(record), context);
-      await this.#helper(['delete', '--name', record.bridge], context);
+      if (inside !== null) {
+        await nftRemoveNetwork(nftOf(record), context, inside?.pid);
+        await this.#helper(['delete', '--name', record.bridge], context, inside);
+      }
       await this.#state.delete(name);
       all.delete(name);
       await this.#refresh(all, members);
+      if (inside !== undefined && all.size === 0) await stopRootlessNetns(this.#state.dir);
       debug('removed network %s', name);
     });
+  }
+
+  /**
+   * Where this caller's links are: `undefined` for root (the caller's own
+   * namespace), the rootless user's namespace when it is alive, `null` when
+   * it is gone (and the links with it).
+   */
+  async #inside(): Promise<RootlessNetnsRecord | undefined | null> {
+    if (process.geteuid?.() === 0) return undefined;
+    return (await readRootlessNetns(this.#state.dir)) ?? null;
   }
 
   /** {@inheritDoc NetworkAttacher.attach} */
   attach(request: AttachRequest): Promise<NetworkAttachment> {
     const name = request.network === 'bridge' ? DEFAULT_NETWORK : request.network.name;
-    checkRoot(`attach container ${request.id.slice(0, 12)} to network ${shown(name)}`);
+    const context = `attach container ${request.id.slice(0, 12)} to network ${shown(name)}`;
+    const rootless = this.#isRootless(context);
     return this.#state.locked(async () => {
       const all = await this.#state.all();
+      const inside = rootless ? await this.#netns(all, context) : undefined;
       let record = all.get(name);
       if (record === undefined && name === DEFAULT_NETWORK) {
-        record = await this.#create({ name }, all, true);
+        record = await this.#create({ name }, all, true, inside);
         all.set(name, record);
       }
       if (record === undefined) throw new NotFoundError(`network ${shown(name)} not found`);
@@ -269,7 +377,7 @@ export class NetworkEngine implements NetworkAttacher {
         hostsPath: request.hostsPath,
         settingsPath: request.settingsPath,
       }, request.aliases);
-      return { link };
+      return { link, ...(inside !== undefined ? { enter: { pid: inside.pid, start: inside.pidStart, userns: inside.userns } } : {}) };
     });
   }
 
@@ -292,17 +400,19 @@ export class NetworkEngine implements NetworkAttacher {
         throw new InvalidStateError(`connect container ${target.id.slice(0, 12)} to network ${shown(name)}: it has no network namespace of its own`);
       }
       const all = await this.#state.all();
+      const context = `connect container ${target.id.slice(0, 12)} to network ${shown(name)}`;
+      const inside = this.#isRootless(context) ? await this.#netns(all, context) : undefined;
       let record = all.get(name);
       if (record === undefined && name === DEFAULT_NETWORK) {
-        record = await this.#create({ name }, all, true);
+        record = await this.#create({ name }, all, true, inside);
         all.set(name, record);
       }
       if (record === undefined) throw new NotFoundError(`connect to network ${shown(name)}: network not found`);
       const link = await this.#join(all, record, target, aliases);
       try {
-        await this.#helper(['veth', '--netns', `/proc/${target.pid}/ns/net`, ...linkArgs(link)], `connect container ${target.id.slice(0, 12)} to network ${shown(name)}`);
+        await this.#helper(['veth', '--netns', `/proc/${target.pid}/ns/net`, ...linkArgs(link)], context, inside);
       } catch (error) {
-        await this.#leave(all, record, target.id, true);
+        await this.#leave(all, record, target.id, true, inside);
         await this.#refresh(all, Object.keys(record.members));
         throw error;
       }
@@ -321,7 +431,7 @@ export class NetworkEngine implements NetworkAttacher {
       if (record?.members[containerId] === undefined) {
         throw new NotFoundError(`disconnect container ${containerId.slice(0, 12)} from network ${shown(name)}: not connected`);
       }
-      await this.#leave(all, record, containerId, true);
+      await this.#leave(all, record, containerId, true, await this.#inside());
       await this.#refresh(all, [containerId, ...Object.keys(record.members)]);
     });
   }
@@ -358,7 +468,7 @@ export class NetworkEngine implements NetworkAttacher {
       const isGone = async (id: string) => !(await exists(join(this.#stateDir, id))) && !(await exists(podPaths(this.#stateDir, id).state));
       for (const id of await this.#state.marked()) if (await isGone(id)) gone.add(id);
       for (const record of all.values()) for (const id of Object.keys(record.members)) if (await isGone(id)) gone.add(id);
-      if (gone.size === 0) return;
+      if (gone.size === 0) return this.#pruneRootless(all);
       const touched = new Set<string>();
       for (const record of all.values()) {
         for (const id of gone) {
@@ -370,7 +480,28 @@ export class NetworkEngine implements NetworkAttacher {
       for (const id of gone) await this.#state.mark(id, false);
       await this.#refresh(all, [...touched]);
       debug('prune: released the network places of %o', [...gone].map((id) => id.slice(0, 12)));
+      await this.#pruneRootless(all);
     });
+  }
+
+  /**
+   * Rootless: the default network goes once no container is on it (it is
+   * made again at its next use), and the user's network namespace with the
+   * last network. Under the lock.
+   */
+  async #pruneRootless(all: Map<string, NetworkRecord>): Promise<void> {
+    if (process.geteuid?.() === 0) return;
+    const builtin = all.get(DEFAULT_NETWORK);
+    if (builtin !== undefined && Object.keys(builtin.members).length === 0) {
+      const inside = await this.#inside();
+      if (inside !== null) {
+        await nftRemoveNetwork(nftOf(builtin), `prune network ${shown(DEFAULT_NETWORK)}`, inside?.pid);
+        await this.#helper(['delete', '--name', builtin.bridge], `prune network ${shown(DEFAULT_NETWORK)}`, inside);
+      }
+      await this.#state.delete(DEFAULT_NETWORK);
+      all.delete(DEFAULT_NETWORK);
+    }
+    if (all.size === 0) await stopRootlessNetns(this.#state.dir);
   }
 
   /** Allocates `target`'s place on `record` and writes it; under the lock. */
@@ -423,10 +554,12 @@ export class NetworkEngine implements NetworkAttacher {
    * (a container that may still run) its veth pair is deleted; a dead
    * container's pair goes with its network namespace.
    */
-  async #leave(all: Map<string, NetworkRecord>, record: NetworkRecord, id: string, unlink = false): Promise<void> {
+  async #leave(all: Map<string, NetworkRecord>, record: NetworkRecord, id: string, unlink = false, inside?: RootlessNetnsRecord | null): Promise<void> {
     const member = record.members[id];
     if (member === undefined) return;
-    if (unlink) await this.#helper(['delete', '--name', member.host], `disconnect container ${id.slice(0, 12)} from network ${shown(record.name)}`);
+    if (unlink && inside !== null) {
+      await this.#helper(['delete', '--name', member.host], `disconnect container ${id.slice(0, 12)} from network ${shown(record.name)}`, inside);
+    }
     delete record.members[id];
     await this.#state.write(record);
     // Its own settings, which #refresh cannot find once it is on no network.
@@ -499,12 +632,6 @@ async function enableForwarding(ipv6: boolean): Promise<void> {
   };
   await set('/proc/sys/net/ipv4/ip_forward');
   if (ipv6) await set('/proc/sys/net/ipv6/conf/all/forwarding');
-}
-
-function checkRoot(context: string): void {
-  if (process.getuid?.() !== 0) {
-    throw new PermissionError(`${context}: bridge networks need root (rootless networks are not available yet)`);
-  }
 }
 
 function checkCreateOptions(options: CreateNetworkOptions): void {

@@ -6,12 +6,16 @@
  * removing one is an element update, each one `nft -f` transaction. Nothing
  * outside the table is read or written. The table is shared by every state
  * directory of the host, so its changes take a host-wide lock of their own,
- * and "last" means no bridge left in its `bridges` set.
+ * and "last" means no bridge left in its `bridges` set. A rootless user's
+ * networks have the same table in that user's network namespace (see
+ * rootless-netns.ts), changed through `nsenter` as root of its user namespace,
+ * under the networks' lock of the state directory that owns it.
  *
  * @module
  */
 
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { HelperError, NotFoundError } from '../errors.js';
 import { withLock } from '../store/index.js';
@@ -106,12 +110,21 @@ export function dropTableScript(): string {
  * @throws {@link NotFoundError} when `nft` is not installed (Debian package `nftables`).
  * @throws {@link HelperError} when nft refuses the script (its stderr in the message).
  */
-export async function applyNft(script: string, context: string): Promise<void> {
-  await nft(['-f', '-'], script, context);
+export async function applyNft(script: string, context: string, inside?: number): Promise<void> {
+  await nft(['-f', '-'], script, context, inside);
 }
 
-async function nft(args: string[], input: string, context: string): Promise<string> {
-  const child = spawn('nft', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+/** `name` in the system's binary directories (a user's PATH often lacks the sbin ones, where nft is), else as it is. */
+function binary(name: string): string {
+  return ['/usr/sbin', '/usr/bin', '/sbin', '/bin'].map((d) => `${d}/${name}`).find((p) => existsSync(p)) ?? name;
+}
+
+async function nft(args: string[], input: string, context: string, inside?: number): Promise<string> {
+  const argv =
+    inside === undefined
+      ? ['nft', ...args]
+      : [binary('nsenter'), `--target=${inside}`, '--user', '--net', '--preserve-credentials', binary('nft'), ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -122,7 +135,7 @@ async function nft(args: string[], input: string, context: string): Promise<stri
     child.on('error', reject);
     child.on('close', (c) => resolve(c));
   }).catch((cause: NodeJS.ErrnoException) => {
-    if (cause.code === 'ENOENT') throw new NotFoundError(`${context}: spawn \`nft\`: ENOENT (install the nftables package)`, { cause });
+    if (cause.code === 'ENOENT') throw new NotFoundError(`${context}: spawn \`${argv[0]!}\`: ENOENT (install the nftables package)`, { cause });
     throw cause;
   });
   if (code !== 0) {
@@ -135,14 +148,19 @@ async function nft(args: string[], input: string, context: string): Promise<stri
   return stdout;
 }
 
-/** Adds network `n` to the table, making the table when it is the first. */
-export async function nftAddNetwork(n: NftNetwork, context: string): Promise<void> {
+/**
+ * Adds network `n` to the table, making the table when it is the first.
+ * `inside`: the pid holding a rootless user's network namespace, whose table it is.
+ */
+export async function nftAddNetwork(n: NftNetwork, context: string, inside?: number): Promise<void> {
+  if (inside !== undefined) return applyNft(addNetworkScript(n), context, inside);
   await mkdir('/run/lock', { recursive: true });
   await withLock(NFT_LOCK, () => applyNft(addNetworkScript(n), context));
 }
 
-/** Removes network `n` from the table, and the table with the last bridge. */
-export async function nftRemoveNetwork(n: NftNetwork, context: string): Promise<void> {
+/** Removes network `n` from the table, and the table with the last bridge; `inside` as {@link nftAddNetwork}'s. */
+export async function nftRemoveNetwork(n: NftNetwork, context: string, inside?: number): Promise<void> {
+  if (inside !== undefined) return applyNft(removeNetworkScript(n), context, inside);
   await mkdir('/run/lock', { recursive: true });
   await withLock(NFT_LOCK, async () => {
     await applyNft(removeNetworkScript(n), context);

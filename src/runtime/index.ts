@@ -40,6 +40,7 @@ export type {
   NetworkAttacher,
   NetworkAttachment,
   NetworkSettingsRecord,
+  SharedNetns,
 } from './network-attach.js';
 export type { InspectNetworkSettings } from './inspect.js';
 export { linkArgs } from './run-args.js';
@@ -82,7 +83,7 @@ export { writeJsonAtomic } from './state.js';
 export type { LaunchOwner } from './state.js';
 export { usernsArgs } from './userns.js';
 export type { UsernsPlan, UsernsRecord } from './userns.js';
-export { checkPortPrivilege, inspectPorts, parsePortSpec, parsePorts } from './ports.js';
+export { checkPortPrivilege, expandPortSpec, inspectPorts, parsePortSpec, parsePorts } from './ports.js';
 export { endRecordedHelper, Forwarder, outboundArgv } from './forwarder.js';
 export type { ForwardTarget, HelperPidRecord } from './forwarder.js';
 export { unprivilegedPortStart } from './publish.js';

@@ -11,6 +11,7 @@
 
 import type { NetworkRef } from './spec.js';
 import type { AuditEntry } from './audit.js';
+import type { UsernsRecord } from './userns.js';
 
 export type { NetworkRef };
 
@@ -76,10 +77,27 @@ export interface NetworkSettingsRecord {
   networks: Record<string, InspectNetwork>;
 }
 
+/**
+ * A rootless user's network namespace, which holds the bridges of that
+ * user's networks: a container on one of them joins its user namespace (and
+ * makes its own network namespace there), so that a helper entered in it may
+ * move a veth end into the container's.
+ */
+export interface SharedNetns {
+  /** The holder: `/proc/PID/ns/user` and `/proc/PID/ns/net`. */
+  pid: number;
+  /** Its start time, so that a reused pid is never taken for it. */
+  start: number;
+  /** Its user namespace's maps. */
+  userns: UsernsRecord;
+}
+
 /** A place on a network, allocated for a container about to start. */
 export interface NetworkAttachment {
-  /** The link `run` wires. */
+  /** The link `run` wires, or (with `enter`) the helper's `net veth` once the container's namespaces exist. */
   link: LinkPlan;
+  /** Rootless: the namespace the link's host end is made in, entered by `net veth --in-userns --in-netns`. */
+  enter?: SharedNetns;
 }
 
 /**
@@ -98,4 +116,9 @@ export interface NetworkAttacher {
   prune(): Promise<void>;
   /** The places, veths and firewall elements of the networks, for `runtime.audit()`. */
   audit?(): Promise<AuditEntry[]>;
+  /**
+   * For a rootless caller: the user's network namespace (made at first use),
+   * whose user namespace a container on `network` joins; undefined for root.
+   */
+  sharedNetns?(network: 'bridge' | NetworkRef): Promise<SharedNetns | undefined>;
 }

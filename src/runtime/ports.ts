@@ -15,7 +15,9 @@ export type PortProtocol = 'tcp' | 'udp';
  * A container port published on the host, as `docker run -p`. Docker's short
  * forms are accepted as strings: `'8080:80'`, `'127.0.0.1:8080:80'`,
  * `'127.0.0.1::5432/udp'` (any free host port), `'5432'` (any free host port on
- * every address), `'[::1]:8080:80'` (an IPv6 host address, in brackets).
+ * every address), `'[::1]:8080:80'` (an IPv6 host address, in brackets), and
+ * ranges: `'8000-8002:80-82'` (one host port per container port, in order),
+ * `'127.0.0.1::80-82'` (a free host port for each).
  */
 export interface PortSpec {
   /** The port the container listens on, 1 to 65535. */
@@ -48,9 +50,12 @@ function fail(spec: unknown, why: string): never {
   throw new InvalidArgumentError(`container spec: ports: ${shown}: ${why}`);
 }
 
+/** The most ports one spec may publish: the forwarder serves at most 256. */
+export const MAX_PUBLISHED_PORTS = 256;
+
 function portNumber(spec: unknown, text: string, what: string, min: number): number {
   if (!/^[0-9]{1,5}$/.test(text)) {
-    if (/^[0-9]+-[0-9]+$/.test(text)) fail(spec, `${what} port ranges are not supported; publish each port`);
+    if (/^[0-9]+-[0-9]+$/.test(text)) fail(spec, `${what} port range \`${text}\` is several ports: give it in a spec's \`ports\`, which expands it`);
     fail(spec, `${what} port \`${text}\` is not a number`);
   }
   const n = Number(text);
@@ -76,6 +81,50 @@ function splitShort(spec: string): { ip?: string; host?: string; container: stri
   if (parts.length === 2) return { host: parts[0]!, container: parts[1]! };
   if (parts.length === 3) return { ip: parts[0]!, host: parts[1]!, container: parts[2]! };
   fail(spec, 'expected `[hostIp:][hostPort:]containerPort[/protocol]` (an IPv6 address goes in brackets)');
+}
+
+/** `a-b` as its first and last port, or undefined when `text` is no range. */
+function portRange(spec: string, text: string | undefined, what: string, min: number): [number, number] | undefined {
+  const m = text === undefined ? null : /^([0-9]{1,5})-([0-9]{1,5})$/.exec(text);
+  if (m === null) return undefined;
+  const first = portNumber(spec, m[1]!, what, Math.max(min, 1));
+  const last = portNumber(spec, m[2]!, what, Math.max(min, 1));
+  if (last < first) fail(spec, `${what} port range \`${text!}\` ends before it starts`);
+  return [first, last];
+}
+
+/**
+ * Parses one port spec into the ports it publishes: one, or for a Docker
+ * range (`'8000-8002:80-82'`, `'127.0.0.1::80-82/udp'`) one per container
+ * port, host ports in the same order (or each a free one).
+ *
+ * @throws {@link InvalidArgumentError} for a malformed spec, ranges of
+ *   different lengths, or a host range for a single container port (Docker's
+ *   "the first free port of the range", which is not supported).
+ */
+export function expandPortSpec(spec: PortSpec | string): PublishedPort[] {
+  if (typeof spec !== 'string') return [parsePortSpec(spec)];
+  const slash = spec.lastIndexOf('/');
+  const parts = splitShort(slash >= 0 ? spec.slice(0, slash) : spec);
+  const containers = portRange(spec, parts.container, 'container', 1);
+  const hosts = portRange(spec, parts.host, 'host', 1);
+  if (containers === undefined && hosts === undefined) return [parsePortSpec(spec)];
+  if (containers === undefined) fail(spec, 'a host port range needs a container port range of the same length');
+  const count = containers[1] - containers[0] + 1;
+  if (hosts !== undefined && hosts[1] - hosts[0] + 1 !== count) fail(spec, 'the host and container port ranges differ in length');
+  if (count > MAX_PUBLISHED_PORTS) fail(spec, `a range of ${count} ports is more than ${MAX_PUBLISHED_PORTS}`);
+  // Checked here, so that the error names the range, not one port of it.
+  const protocol = slash >= 0 ? spec.slice(slash + 1) : 'tcp';
+  if (protocol !== 'tcp' && protocol !== 'udp') fail(spec, `protocol \`${protocol}\` is not tcp or udp`);
+  if (parts.ip !== undefined && parts.ip !== '' && isIP(parts.ip) === 0) fail(spec, `host address \`${parts.ip}\` is not an IP address`);
+  const ip = parts.ip === undefined ? '' : parts.ip.includes(':') ? `[${parts.ip}]:` : `${parts.ip}:`;
+  const proto = slash >= 0 ? spec.slice(slash) : '';
+  const out: PublishedPort[] = [];
+  for (let i = 0; i < count; i++) {
+    const host = hosts !== undefined ? String(hosts[0] + i) : (parts.host ?? '');
+    out.push(parsePortSpec(`${ip}${host}:${containers[0] + i}${proto}`));
+  }
+  return out;
 }
 
 /**
@@ -118,15 +167,17 @@ export function parsePortSpec(spec: PortSpec | string): PublishedPort {
 }
 
 /**
- * Parses a spec's `ports`. Two entries for the same host address, port and
- * protocol are refused (a free port, `host: 0`, never collides).
+ * Parses a spec's `ports`, ranges expanded ({@link expandPortSpec}). Two
+ * entries for the same host address, port and protocol are refused (a free
+ * port, `host: 0`, never collides).
  *
  * @throws {@link InvalidArgumentError} for a malformed entry or a duplicate.
  */
 export function parsePorts(ports: readonly (PortSpec | string)[] | undefined): PublishedPort[] {
   if (ports === undefined) return [];
   if (!Array.isArray(ports)) throw new InvalidArgumentError('container spec: ports must be an array');
-  const out = ports.map((p) => parsePortSpec(p));
+  const out = ports.flatMap((p) => expandPortSpec(p));
+  if (out.length > MAX_PUBLISHED_PORTS) throw new InvalidArgumentError(`container spec: ports: ${out.length} ports are more than ${MAX_PUBLISHED_PORTS}`);
   const seen = new Set<string>();
   for (const p of out) {
     if (p.host === 0) continue;

@@ -13,7 +13,7 @@ import { chown, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, DocklessError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
-import { sealedHelperPath, shown, startHelper } from '../helper/index.js';
+import { runHelperOp, sealedHelperPath, shown, startHelper } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan } from './cgroups/mounts.js';
@@ -26,7 +26,7 @@ import {
   DEFAULT_MOUNTS,
   type HelperMount,
 } from './defaults.js';
-import { runArgs, type RunPlan } from './run-args.js';
+import { linkArgs, runArgs, type RunPlan } from './run-args.js';
 import { deviceCgroupWrites, deviceRules, securityPlan } from './security.js';
 import type { ContainerSpec, NetworkSetting } from './spec.js';
 import { checkHolders, defaultMounts, etcMounts, joinedUserns, networkOf, planNamespaces, validateNetwork } from './network-mode.js';
@@ -84,7 +84,7 @@ import { checkOutboundChoice, forwardTarget, openStartGate, planPublish } from '
 import { planIo } from './io-plan.js';
 import { resolveLogOptions, type LogOptions } from './logs.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
-import type { NetworkAttacher, NetworkAttachment } from './network-attach.js';
+import type { NetworkAttacher, NetworkAttachment, SharedNetns } from './network-attach.js';
 import {
   checkCloneRoot,
   cloneSpec,
@@ -272,7 +272,7 @@ export class Runtime implements AsyncDisposable {
     let userns = usernsSetting === undefined && process.getuid?.() === 0 ? undefined : planUserns(usernsSetting, (this.#usernsHost ??= readUsernsHost()));
     validateNetwork(spec.network, 'container spec: network');
     // Docker's rule: a spec that publishes ports and names no network gets 'bridge' (rootless:
-    // its own namespace, given outbound access by publish.ts; rootless bridges do not exist yet).
+    // its own namespace, given outbound access by publish.ts, which needs no shared namespace).
     const publishes = (spec.ports?.length ?? 0) > 0 && spec.namespace === undefined && userns?.rootless !== true;
     const fallback = this.#network ?? (publishes && this.#networks !== undefined ? 'bridge' : undefined);
     const network = networkOf(spec, fallback, this.#networks !== undefined);
@@ -282,8 +282,22 @@ export class Runtime implements AsyncDisposable {
       userns: userns !== undefined,
       containerPaths: async (ref) => this.pathsOf((await this.get(ref)).id),
     });
+    // Rootless, a network's bridge is in the user's network namespace: the container joins its user namespace.
+    let shared: SharedNetns | undefined;
+    if (network !== undefined && userns?.rootless === true && this.#networks?.sharedNetns !== undefined) {
+      if (spec.userns !== undefined) {
+        throw new InvalidArgumentError('container spec: userns cannot be given for a rootless container on a network: it joins the user namespace of the network namespace');
+      }
+      shared = await this.#networks.sharedNetns(network);
+      if (shared !== undefined) {
+        nsPlan.joins.push(['user', `/proc/${shared.pid}/ns/user`]);
+        nsPlan.userns = shared.userns;
+        nsPlan.holders.push({ pid: shared.pid, start: shared.start, what: 'the rootless network namespace' });
+      }
+    }
     if (nsPlan.userns !== undefined && userns !== undefined) userns = joinedUserns(userns, nsPlan.userns);
-    const publish = planPublish(spec, userns?.rootless === true, this.#outbound);
+    // On a shared namespace the outbound access is the namespace's.
+    const publish = planPublish(spec, userns?.rootless === true && shared === undefined, this.#outbound);
     let context = `${start ? 'run' : 'create'} container`;
     const source = await containerSource(spec, this.#store, this.root, userns);
     throwIfAborted(signal, context);
@@ -345,7 +359,7 @@ export class Runtime implements AsyncDisposable {
     let leasing: Promise<Lease> | undefined;
     let forwarder: Forwarder | undefined;
     // Outbound access is set up before the workload runs: it waits on the start fifo meanwhile.
-    const gated = start && publish?.outbound === true;
+    const gated = start && (publish?.outbound === true || shared !== undefined);
     try {
       // The lease keeps gc() from the image's snapshots while the container exists.
       if (source.targets !== undefined && this.#store !== undefined) {
@@ -435,12 +449,12 @@ export class Runtime implements AsyncDisposable {
         cgroups: cgroups.dirs,
         ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,
-        ...(attachment !== undefined ? { link: attachment.link } : {}),
+        ...(attachment !== undefined && attachment.enter === undefined ? { link: attachment.link } : {}),
         restartArgs: restartArgs(restart, paths.restart),
         events: shimEvents(this.stateDir, spec.name, spec.image),
         ...(io.io !== undefined ? { io: io.io } : {}),
         ...(start && !gated ? {} : { startFifo: paths.fifo }),
-        ...(publish !== undefined ? { reportNetns: true } : {}),
+        ...(publish !== undefined || attachment?.enter !== undefined ? { reportNetns: true } : {}),
         ...(detached ? {} : { dieWithParent: process.pid }),
       };
 
@@ -472,9 +486,22 @@ export class Runtime implements AsyncDisposable {
         const { pid } = await raceAbort(helper.next('pid'), signal, context);
         // The helper opened the namespace files before this line: their holders must still be the same processes.
         checkHolders(nsPlan.holders);
-        if (forwarder !== undefined) {
-          const ns = await helper.next('netns');
-          await raceAbort(forwarder.attach(forwardTarget(publish!, pid, processStartTime(pid) ?? 0, ns)), signal, context);
+        if (forwarder !== undefined || attachment?.enter !== undefined) {
+          const reported = await helper.next('netns');
+          // A joined user namespace is not the shim's to report: the holder's is it.
+          const ns = shared !== undefined ? { ...reported, user: reported.user ?? `/proc/${shared.pid}/ns/user` } : reported;
+          if (attachment?.enter !== undefined) {
+            const enter = ['--in-userns', `/proc/${attachment.enter.pid}/ns/user`, '--in-netns', `/proc/${attachment.enter.pid}/ns/net`];
+            await raceAbort(
+              runHelperOp('net', ['veth', ...enter, '--netns', ns.net, ...linkArgs(attachment.link)], {
+                context,
+                ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+              }),
+              signal,
+              context,
+            );
+          }
+          if (forwarder !== undefined) await raceAbort(forwarder.attach(forwardTarget(publish!, pid, processStartTime(pid) ?? 0, ns)), signal, context);
           if (gated) await openStartGate(paths.fifo);
         }
         record = {

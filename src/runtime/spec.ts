@@ -93,6 +93,10 @@ export interface NamespaceRef {
  *   a default route, outbound traffic masqueraded.
  * - a {@link NetworkRef}: a user-defined network (`runtime.createNetwork()`):
  *   members resolve each other by name and alias.
+ *
+ * For a caller that is not root, `'bridge'` and user-defined networks are in
+ * the user's own network namespace, and the container joins its user
+ * namespace (so `userns` cannot be given).
  * - `{ container }`: the network namespace of that running container, as
  *   `docker run --network container:X`: the same interfaces and ports
  *   (`127.0.0.1` reaches it), its hostname, `/etc/hosts` and `/etc/resolv.conf`;
@@ -330,8 +334,9 @@ export interface ContainerSpec {
    * to its 127.0.0.1, so 127.0.0.1 on the host works, as does another container
    * reaching the host's address. `container.ports()` gives the ports bound.
    * A caller that is not root gets a `PermissionError` for a host port below
-   * `net.ipv4.ip_unprivileged_port_start`, and (rootless) outbound access
-   * through pasta, else slirp4netns.
+   * `net.ipv4.ip_unprivileged_port_start`, and (rootless, on no network)
+   * outbound access through slirp4netns, else pasta. Docker's ranges
+   * (`'8000-8002:80-82'`) publish one port per container port.
    * @default [] (nothing published)
    */
   ports?: readonly (PortSpec | string)[];

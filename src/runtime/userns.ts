@@ -91,8 +91,11 @@ export interface UsernsPlan {
 
 /** What a container's record keeps of its user namespace (to remove its files later). */
 export interface UsernsRecord {
+  /** Its uid map. */
   uidMap: IdMap[];
+  /** Its gid map. */
   gidMap: IdMap[];
+  /** Made by a caller that is not root (with its subordinate ids). */
   rootless: boolean;
 }
 

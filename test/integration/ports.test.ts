@@ -10,7 +10,7 @@
 // up instead), and once more without it.
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,14 @@ import { CASES } from '../fixtures/ports-cases.js';
 const repo = join(import.meta.dirname, '..', '..');
 const HOST_IP = '10.77.0.1';
 const WAN_IP = '10.78.0.1';
+
+function readFileSyncOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 function hasCommand(name: string): boolean {
   return ['/usr/sbin', '/usr/bin', '/sbin', '/bin'].some((d) => existsSync(join(d, name)));
@@ -118,9 +126,10 @@ describe('published ports and outbound networking as a real non-root user, in a 
   const user = `dl-ports-${process.pid}`;
   let run = { results: new Map<string, CaseResult>(), failure: '' };
   let noTun = { results: new Map<string, CaseResult>(), failure: '' };
+  let uid = -1;
   before(async () => {
     execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
-    const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }));
+    uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }));
     const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }));
     const listed = (file: string) => readFileSync(file, 'utf8').split('\n').some((l) => l.startsWith(`${user}:`));
     if (!listed('/etc/subuid') || !listed('/etc/subgid')) {
@@ -140,6 +149,17 @@ describe('published ports and outbound networking as a real non-root user, in a 
     noTun = await runCases(`${NETWORK_SETUP}\n${tunSetup('600')}\n${asUser('work-notun', 'DL_PORTS_NO_TUN=1 ')}`, {});
   });
   after(() => {
+    // A case that failed half-way may leave the user's detached network namespace (its holder, forwarder, slirp4netns).
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || uid < 0) continue;
+      const owner = Number(/^Uid:\s+(\d+)/m.exec(readFileSyncOr(`/proc/${entry}/status`))?.[1]);
+      if (owner !== uid) continue;
+      try {
+        process.kill(Number(entry), 'SIGKILL');
+      } catch {
+        /* gone meanwhile */
+      }
+    }
     execFileSync('userdel', ['-r', '-f', user], { stdio: 'ignore' });
   });
   caseTests('rootless', () => run);

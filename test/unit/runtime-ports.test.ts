@@ -4,6 +4,7 @@ import { InvalidArgumentError, PermissionError } from '../../src/errors.js';
 import { outboundArgv } from '../../src/runtime/forwarder.js';
 import {
   checkPortPrivilege,
+  expandPortSpec,
   forwardPortArgs,
   inspectPorts,
   parsePortSpec,
@@ -132,4 +133,23 @@ test('the outbound helper gets the namespaces from its own fds, never a path it 
     assert.ok(argv.some((a) => a.endsWith('/proc/self/fd/4')), argv.join(' '));
   }
   assert.equal(outboundArgv(true, 'none'), undefined);
+});
+
+// Port ranges used to be refused ("publish each port"), unlike `docker run -p 8000-8002:80-82`.
+test("port ranges expand as Docker's: host and container ports pair in order, an empty host port is a free one each", () => {
+  assert.deepEqual(parsePorts(['8000-8002:80-82']), [p(80, 8000, '0.0.0.0'), p(81, 8001, '0.0.0.0'), p(82, 8002, '0.0.0.0')]);
+  assert.deepEqual(parsePorts(['127.0.0.1::53-54/udp']), [p(53, 0, '127.0.0.1', 'udp'), p(54, 0, '127.0.0.1', 'udp')]);
+  assert.deepEqual(parsePorts(['[::1]:9000-9001:90-91', '70-71']), [p(90, 9000, '::1'), p(91, 9001, '::1'), p(70, 0, '0.0.0.0'), p(71, 0, '0.0.0.0')]);
+  assert.deepEqual(expandPortSpec('8080:80'), [p(80, 8080, '0.0.0.0')]);
+  assert.throws(() => parsePorts(['8000-8001:80', '8000:80-81']), InvalidArgumentError);
+  for (const bad of ['8000-8002:80-81', '8002-8000:82-80', '0-2:80-82', '1-300', '8000-8001:80-81/sctp', '1.2.3::80-81', '80-', '8000-8001:80-81:1']) {
+    assert.throws(
+      () => parsePorts([bad]),
+      (e: unknown) => e instanceof InvalidArgumentError && e.message.includes(`\`${bad}\``),
+      bad,
+    );
+  }
+  // Expanded ranges collide as single ports do, and their total is bounded by the forwarder's 256.
+  assert.throws(() => parsePorts(['8000-8002:80-82', '8001:90']), InvalidArgumentError);
+  assert.throws(() => parsePorts(['1000-1200:1000-1200', '2000-2100:2000-2100']), /more than 256/);
 });
