@@ -29,8 +29,19 @@ interface PooledThread {
   idleTimer: NodeJS.Timeout | undefined;
 }
 
+/** Below this size (compressed), a layer is unpacked on the calling thread: a thread's start would cost more than it saves. */
+const SMALL_LAYER = 512 * 1024;
+
 const idle: PooledThread[] = [];
 let nextJob = 1;
+
+/**
+ * Where `unpackLayer` should apply a layer blob of `size` bytes: a
+ * small one on the calling thread, a larger one on an unpack thread.
+ */
+export function unpackThreadFor(size: number): 'worker' | 'main' {
+  return size < SMALL_LAYER ? 'main' : 'worker';
+}
 
 function spawnThread(): PooledThread {
   const worker = WORKER_FILE.endsWith('.ts')
@@ -77,17 +88,6 @@ function release(thread: PooledThread): void {
     void thread.worker.terminate();
   }, IDLE_MS);
   thread.idleTimer.unref();
-}
-
-/**
- * Starts an unpack thread now, so that the first layer of a pull does not wait
- * for one: a thread starts in tens of milliseconds, loading the tar parser.
- * It ends after a few idle seconds and never keeps the process alive.
- */
-export function prewarmUnpackThread(): void {
-  if (idle.length > 0) return;
-  const thread = spawnThread();
-  release(thread);
 }
 
 /**
