@@ -15,8 +15,12 @@ const debug = createDebug('dockless:layer');
 export interface TarSink {
   /** Entries seen so far (whiteouts and skipped entries included). */
   readonly entries: number;
-  /** Parses and applies one chunk; rejects with the first failure of the stream. */
-  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Parses and applies one chunk; rejects with the first failure of the stream.
+   * `owned`: the chunk's whole buffer is the caller's to give away (nothing else
+   * reads or reuses it), so it may be moved to another thread rather than copied.
+   */
+  write(chunk: Uint8Array, owned?: boolean): Promise<void>;
   /** Ends the tar, applies what waits for the whole stream, and resolves with the number of entries. */
   end(): Promise<number>;
   /** Gives up: closes what is open, drops what is buffered. The target holds a partial layer. */

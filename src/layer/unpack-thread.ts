@@ -112,12 +112,13 @@ export class WorkerTarApply implements TarSink {
     this.#post({ type: 'start', job: this.#id, root, options });
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
+  async write(chunk: Uint8Array, owned = false): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
-    // A copy the thread owns: a decompressor's chunks are views into buffers it reuses.
-    const copy = new Uint8Array(chunk);
+    const whole = owned && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;
+    // Moved when it is a whole buffer nobody else holds; else copied, since a view's buffer may be reused under it.
+    const copy = whole ? chunk : new Uint8Array(chunk);
     this.#inFlight += copy.byteLength;
-    this.#post({ type: 'data', job: this.#id, chunk: copy }, [copy.buffer]);
+    this.#post({ type: 'data', job: this.#id, chunk: copy }, [copy.buffer as ArrayBuffer]);
     while (this.#inFlight > IN_FLIGHT && this.#failure === undefined) {
       await new Promise<void>((resolve, reject) => {
         this.#waiter = { resolve, reject };

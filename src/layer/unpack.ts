@@ -177,11 +177,13 @@ export async function unpackLayer(
       debug('layer blob announced as %s is %s by its magic bytes; unpacking it as %s', announced, input.compression, input.compression);
     }
     debug('%s into %s: %s%s', context, root, input.compression, options.userns !== undefined ? ', in a user namespace' : rootless ? ', rootless' : '');
+    // zlib hands out a full output buffer only once it has allocated the next one: such a chunk is ours to give away.
+    const owned = input.compression === 'gzip';
     for await (const chunk of decompress(input.chunks, input.compression, context)) {
       if (signal?.aborted) break;
       hash.update(chunk);
       bytes += chunk.byteLength;
-      await sink.write(chunk);
+      await sink.write(chunk, owned);
       onProgress?.({ bytes, entries: sink.entries });
     }
     if (signal?.aborted) throw abortError(context, signal);
