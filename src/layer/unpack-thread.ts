@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import createDebug from 'debug';
 import { IOError } from '../errors.js';
 import type { ApplierOptions } from './apply.js';
-import type { TarSink } from './tar-apply.js';
+import { TarApply, type TarSink } from './tar-apply.js';
 import { reviveError, type FromWorker, type ToWorker } from './thread-protocol.js';
 
 const debug = createDebug('dockless:layer');
@@ -19,6 +19,12 @@ const WORKER_FILE = path.join(path.dirname(HERE), `unpack-worker${path.extname(H
  * next chunks are decompressed, little enough to bound memory.
  */
 const IN_FLIGHT = 4 << 20;
+/**
+ * A small young generation: the thread allocates a few short-lived objects
+ * per entry and chunk, and a V8 default semi-space (up to 16 MiB) would only
+ * grow its resident memory.
+ */
+const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 6 };
 /** An idle thread is ended after this long. */
 const IDLE_MS = 5_000;
 
@@ -33,6 +39,8 @@ interface PooledThread {
 const SMALL_LAYER = 512 * 1024;
 
 const idle: PooledThread[] = [];
+/** Threads started and not ended, idle or busy: at most one per CPU, since each holds a V8 heap of its own. */
+let live = 0;
 let nextJob = 1;
 
 /**
@@ -49,11 +57,16 @@ function spawnThread(): PooledThread {
       new Worker(`require(${JSON.stringify(createRequire(HERE).resolve('tsx/cjs/api'))}).register(); require(${JSON.stringify(WORKER_FILE)});`, {
         eval: true,
         execArgv: [],
+        resourceLimits: RESOURCE_LIMITS,
       })
-    : new Worker(WORKER_FILE, { execArgv: [] });
+    : new Worker(WORKER_FILE, { execArgv: [], resourceLimits: RESOURCE_LIMITS });
   const thread: PooledThread = { worker, job: undefined, idleTimer: undefined };
+  live++;
+  let ended = false;
   worker.on('message', (message: FromWorker) => thread.job?.receive(message));
   const died = (error: Error): void => {
+    if (!ended) live--;
+    ended = true;
     const at = idle.indexOf(thread);
     if (at !== -1) idle.splice(at, 1);
     thread.job?.died(error);
@@ -63,6 +76,15 @@ function spawnThread(): PooledThread {
   worker.on('exit', (code) => died(new IOError(`unpack thread exited with code ${code}`)));
   debug('started an unpack thread');
   return thread;
+}
+
+/**
+ * Where the tar of a layer is applied: on an unpack thread when `thread` asks
+ * for one and one is idle or may be started, else on the calling thread.
+ */
+export function tarSink(root: string, options: ApplierOptions, thread: 'worker' | 'main'): TarSink {
+  if (thread === 'worker' && (idle.length > 0 || live < availableParallelism())) return new WorkerTarApply(root, options);
+  return new TarApply(root, options);
 }
 
 function acquire(job: WorkerTarApply): PooledThread {

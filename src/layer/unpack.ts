@@ -13,8 +13,7 @@ import {
 } from '../errors.js';
 import type { ApplierOptions } from './apply.js';
 import { printable } from './entry-path.js';
-import { TarApply, type TarSink } from './tar-apply.js';
-import { WorkerTarApply } from './unpack-thread.js';
+import { tarSink } from './unpack-thread.js';
 import { decompress, sniffCompression } from './streams.js';
 import type { LayerCompression } from '../oci/index.js';
 import type { UsernsMaps } from '../helper/index.js';
@@ -77,7 +76,8 @@ export interface UnpackOptions {
    * thread of a small pool (as many as there are CPUs, ended after a few idle
    * seconds), while this thread reads, decompresses and hashes the blob, so
    * the two run side by side; several layers unpack in parallel on several
-   * threads. `'main'`: on this thread, which saves a thread's start (tens of
+   * threads, and a layer that finds every thread busy is applied on this
+   * thread. `'main'`: on this thread, which saves a thread's start (tens of
    * milliseconds, once) for a tiny layer.
    * @default 'worker'
    */
@@ -162,7 +162,7 @@ export async function unpackLayer(
     context,
     ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}),
   };
-  const sink: TarSink = (options.thread ?? 'worker') === 'worker' ? new WorkerTarApply(root, applierOptions) : new TarApply(root, applierOptions);
+  const sink = tarSink(root, applierOptions, options.thread ?? 'worker');
   const hash = createHash('sha256');
   let bytes = 0;
   let entries: number;
