@@ -7,7 +7,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import createDebug from 'debug';
@@ -105,7 +105,7 @@ export class ContextFs implements SourceFs {
   }
 
   async fileDigest(_rel: string, entry: SourceEntry): Promise<string> {
-    return this.#digests !== undefined ? this.#digests.digest(entry) : hashFile(entry.hostPath, entry.stats.size);
+    return this.#digests !== undefined ? this.#digests.digest(entry) : hashFile(entry.hostPath);
   }
 
   knownDigest(_rel: string, entry: SourceEntry): string | undefined {
@@ -147,7 +147,7 @@ export class ViewFs implements SourceFs {
   }
 
   fileDigest(_rel: string, entry: SourceEntry): Promise<string> {
-    return hashFile(entry.hostPath, entry.stats.size);
+    return hashFile(entry.hostPath);
   }
 }
 
@@ -296,11 +296,13 @@ export async function sourcesDigest(fs: SourceFs, sources: readonly CopySource[]
   return `sha256:${hash.digest('hex')}`;
 }
 
-/** Files up to this size are read with one synchronous call (a thread-pool round trip costs more). */
-const SMALL_FILE = 1 << 20;
-
-async function hashFile(file: string, size: number): Promise<string> {
-  return sha256Digest(size <= SMALL_FILE ? readFileSync(file) : await readFile(file));
+/**
+ * Read through the thread pool, several at once (the callers' `mapLimit`):
+ * the files a build hashes are those not hashed before, often cold, and
+ * synchronous reads would wait on the disk one at a time.
+ */
+async function hashFile(file: string): Promise<string> {
+  return sha256Digest(await readFile(file));
 }
 
 /** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */
@@ -387,7 +389,7 @@ class FileDigestCache {
     if (cached !== undefined) return cached;
     const st = entry.stats;
     const hashedAt = Date.now();
-    const digest = await hashFile(entry.hostPath, st.size);
+    const digest = await hashFile(entry.hostPath);
     records.set(this.#rel(entry.hostPath), [st.size, String(st.mtimeMs), String(st.ctimeMs), st.ino, hashedAt, digest]);
     this.#dirty = true;
     return digest;
