@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImageStore, LayerBuilder, Runtime, importRootfs, rootfsFromHost } from '../src/index.js';
-import { dropCaches, imageBenchParent } from './common.js';
+import { dropCaches, imageBenchParent, writeResults, type ResultRow } from './common.js';
 
 const ITERATIONS = /^\d+$/.test(process.argv[2] ?? '') ? Number(process.argv[2]) : 3;
 const FILES = 1000;
@@ -153,6 +153,15 @@ try {
       : {}),
   };
   console.log(`\nRESULT build ${JSON.stringify(summary)}`);
+  const rows: ResultRow[] = [];
+  const buildahCold = hasBuildah ? { name: 'buildah bud --layers', value: median(bah.cold) } : undefined;
+  const buildahCached = hasBuildah ? { name: 'buildah bud --layers', value: median(bah.cached) } : undefined;
+  rows.push(
+    { what: 'build cold (5 steps, 1000-file COPY)', ours: median(ours.cold), unit: 'ms', ...(buildahCold ? { peer: buildahCold, ratio: median(ours.cold) / buildahCold.value } : {}), target: '≤ 0.5×' },
+    { what: 'build fully cached, in process', ours: median(ours.cached), unit: 'ms', ...(buildahCached ? { peer: buildahCached, ratio: median(ours.cached) / buildahCached.value } : {}), target: '≤ 50 ms' },
+    { what: 'build fully cached, page cache dropped', ours: median(ours.cachedCold), unit: 'ms' },
+  );
+  await writeResults('build', rows, { dir: base, kind: onDisk ? 'disk' : 'shm', cacheDropped: canDrop });
 } finally {
   await rm(base, { recursive: true, force: true });
 }

@@ -24,7 +24,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRegistry } from '../test/fixtures/registry.js';
-import { dropCaches, imageBenchParent, timeV } from './common.js';
+import { dropCaches, imageBenchParent, timeV, writeResults, type ResultRow } from './common.js';
 import { ensureImages, layoutOf } from './unpack.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -57,6 +57,7 @@ async function main(): Promise<void> {
   }
   const { parent, onDisk, canDrop } = await imageBenchParent();
   const results: Record<string, unknown> = {};
+  const rows: ResultRow[] = [];
   console.log(`node ${process.version}, work under ${parent} (${onDisk ? 'disk' : 'tmpfs'})${canDrop ? ', page cache dropped before each run' : ''}\n`);
 
   // ---- import: what loading the library costs a process
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
   const added = mid(loaded) - mid(bare);
   console.log(`import: bare node VmRSS ${mib(mid(bare))}, after import('dockless') ${mib(mid(loaded))}: the library adds ${mib(added)} (target ≤ 40 MiB) ${added <= 40 * MiB ? 'OK' : 'OVER TARGET'}`);
   results['import'] = { bareRssKiB: mid(bare), loadedRssKiB: mid(loaded), addedKiB: added };
+  rows.push({ what: "RSS added by import('dockless')", ours: added / MiB, unit: 'MiB', target: '≤ 40 MiB' });
 
   // ---- pull
   const images = await ensureImages();
@@ -102,6 +104,7 @@ async function main(): Promise<void> {
         `pull ${image.padEnd(5)}: dockless ${mib(ours.maxRssKiB)}   podman pull ${mib(podman.maxRssKiB)}   skopeo ${mib(skopeo.maxRssKiB)} + umoci ${mib(umoci.maxRssKiB)}   ` +
           `ours / podman ${(ours.maxRssKiB / podman.maxRssKiB).toFixed(2)}× (target ≤ 1.00×) ${ours.maxRssKiB <= podman.maxRssKiB ? 'OK' : 'OVER TARGET'}`,
       );
+      rows.push({ what: `peak RSS, pull ${image}`, ours: ours.maxRssKiB / MiB, unit: 'MiB', peer: { name: 'podman pull', value: podman.maxRssKiB / MiB }, ratio: ours.maxRssKiB / podman.maxRssKiB, target: '≤ 1.0×' });
       results[`pull-${image}`] = { oursKiB: ours.maxRssKiB, podmanKiB: podman.maxRssKiB, skopeoKiB: skopeo.maxRssKiB, umociKiB: umoci.maxRssKiB };
       await fs.rm(dir, { recursive: true, force: true });
     }
@@ -143,11 +146,13 @@ async function main(): Promise<void> {
     console.log(
       `build cold  : dockless ${mib(ours.maxRssKiB)}   buildah bud --layers ${mib(buildah.maxRssKiB)}   ours / buildah ${(ours.maxRssKiB / buildah.maxRssKiB).toFixed(2)}× (target ≤ 1.00×) ${ours.maxRssKiB <= buildah.maxRssKiB ? 'OK' : 'OVER TARGET'}`,
     );
+    rows.push({ what: 'peak RSS, cold build', ours: ours.maxRssKiB / MiB, unit: 'MiB', peer: { name: 'buildah bud --layers', value: buildah.maxRssKiB / MiB }, ratio: ours.maxRssKiB / buildah.maxRssKiB, target: '≤ 1.0×' });
     results['build'] = { oursKiB: ours.maxRssKiB, buildahKiB: buildah.maxRssKiB };
   } finally {
     await fs.rm(base, { recursive: true, force: true }).catch(() => undefined);
   }
   console.log(`\nRESULT memory ${JSON.stringify({ onDisk, coldCache: canDrop, ...results })}`);
+  await writeResults('memory', rows, { dir: parent, kind: onDisk ? 'disk' : 'shm', cacheDropped: canDrop });
 }
 
 await main();

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ImageStore } from '../src/index.js';
 import { startRegistry } from '../test/fixtures/registry.js';
-import { arg, dropCaches, imageBenchParent, layerTotals, median, ratioLine } from './common.js';
+import { arg, dropCaches, imageBenchParent, layerTotals, median, ratioLine, writeResults, type ResultRow } from './common.js';
 import { ensureImages, layoutOf } from './unpack.js';
 
 const execFileAsync = promisify(execFile);
@@ -46,6 +46,7 @@ async function main(): Promise<void> {
   await using registry = await startRegistry();
   const work = await fs.mkdtemp(path.join(parent, 'dockless-bench-pull-'));
   const results: Record<string, unknown> = {};
+  const rows: ResultRow[] = [];
   try {
     for (const image of ['one', 'multi'] as const) {
       const { compressed, uncompressed, files } = layerTotals(images[image]);
@@ -97,11 +98,20 @@ async function main(): Promise<void> {
       );
       console.log(ratioLine('ours / (skopeo + umoci)', oursMs, peerMs, 0.5));
       results[image] = { oursMs: Math.round(oursMs), peerMs: Math.round(peerMs), ratio: Number((oursMs / peerMs).toFixed(2)) };
+      rows.push({
+        what: `cold pull + unpack, ${image} (${images[image].length} layer(s), ${(uncompressed / 1e6).toFixed(0)} MB)`,
+        ours: oursMs,
+        unit: 'ms',
+        peer: { name: 'skopeo copy + umoci raw unpack', value: peerMs },
+        ratio: oursMs / peerMs,
+        target: '≤ 0.5×',
+      });
     }
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
   console.log(`\nRESULT pull ${JSON.stringify({ onDisk, coldCache: canDrop, runs, ...results })}`);
+  await writeResults('pull', rows, { dir: parent, kind: onDisk ? 'disk' : 'shm', cacheDropped: canDrop });
 }
 
 await main();

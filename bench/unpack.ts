@@ -40,6 +40,8 @@ import {
   median,
   ratioLine,
   rng,
+  writeResults,
+  type ResultRow,
   textBody,
   type LayerInfo,
 } from './common.js';
@@ -309,6 +311,7 @@ async function main(): Promise<void> {
     return;
   }
   const results: Record<string, unknown> = {};
+  const rows: ResultRow[] = [];
   for (const image of ['one', 'multi'] as const) {
     const layers = images[image];
     const { uncompressed, compressed, files } = layerTotals(layers);
@@ -352,6 +355,12 @@ async function main(): Promise<void> {
         const diff = compareTrees(views.get(c.name)!, umociView);
         console.log(`tree check ${c.name} vs umoci: ${diff === '' ? 'same (diff -r, owners, modes, types, links)' : `DIFFERENT\n${diff}`}`);
       }
+      const raw = median(times.get(rawUnpack.name)!);
+      const mb = (uncompressed / 1e6).toFixed(0);
+      rows.push(
+        { what: `unpack ${image} (${layers.length} layer(s), ${mb} MB): import + snapshot`, ours, unit: 'ms', peer: { name: peer.name, value: peerMs }, ratio: ours / peerMs, target: '≤ 1.0×' },
+        { what: `unpack ${image} (${layers.length} layer(s), ${mb} MB): unpackLayer alone`, ours: raw, unit: 'ms', peer: { name: peer.name, value: peerMs }, ratio: raw / peerMs },
+      );
       results[image] = {
         uncompressedBytes: uncompressed,
         layers: layers.length,
@@ -364,6 +373,7 @@ async function main(): Promise<void> {
     }
   }
   console.log(`\nRESULT unpack ${JSON.stringify({ onDisk, coldCache: canDrop, runs, ...results })}`);
+  await writeResults('unpack', rows, { dir: parent, kind: onDisk ? 'disk' : 'shm', cacheDropped: canDrop });
 }
 
 // bench/pull reuses the images.

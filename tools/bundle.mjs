@@ -31,7 +31,9 @@ const outdir = join(root, 'dist', 'bundle');
 await rm(outdir, { recursive: true, force: true });
 await build({
   // The `dockless` and `dockless-runtime` commands and `dockless/testing` share the library's chunks: one copy of the library, loaded as fast.
-  entryPoints: { index: join(root, 'dist', 'index.js'), cli: join(root, 'dist', 'cli', 'bin.js'), runtime: join(root, 'dist', 'oci-runtime', 'bin.js'), testing: join(root, 'dist', 'testing', 'index.js') },
+  entryPoints: { index: join(root, 'dist', 'index.js'), cli: join(root, 'dist', 'cli', 'bin.js'), runtime: join(root, 'dist', 'oci-runtime', 'bin.js'), testing: join(root, 'dist', 'testing', 'index.js'),
+    // Started as a worker thread by layer/unpack-thread.ts, from beside the chunk that holds it.
+    'unpack-worker': join(root, 'dist', 'layer', 'unpack-worker.js') },
   outdir,
   bundle: true,
   splitting: true,

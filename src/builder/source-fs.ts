@@ -7,7 +7,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import createDebug from 'debug';
@@ -43,6 +43,10 @@ export interface SourceFs {
   resolve(rel: string, followLast: boolean): Promise<string>;
   /** The digest of a regular file's content. */
   fileDigest(rel: string, entry: SourceEntry): Promise<string>;
+  /** The digest of a regular file's content when it is known without reading the file, else undefined. */
+  knownDigest?(rel: string, entry: SourceEntry): string | undefined;
+  /** Readies {@link SourceFs.knownDigest}. */
+  loadDigests?(): Promise<void>;
 }
 
 /** The build context: a host directory, less what `.dockerignore` excludes. */
@@ -101,7 +105,16 @@ export class ContextFs implements SourceFs {
   }
 
   async fileDigest(_rel: string, entry: SourceEntry): Promise<string> {
-    return this.#digests !== undefined ? this.#digests.digest(entry) : hashFile(entry.hostPath, entry.stats.size);
+    return this.#digests !== undefined ? this.#digests.digest(entry) : hashFile(entry.hostPath);
+  }
+
+  knownDigest(_rel: string, entry: SourceEntry): string | undefined {
+    return this.#digests?.known(entry);
+  }
+
+  /** Loads the remembered file digests, so that {@link ContextFs.knownDigest} can answer. */
+  async loadDigests(): Promise<void> {
+    await this.#digests?.load();
   }
 
   /** Saves file digests computed since the last save, for the next build. */
@@ -134,7 +147,7 @@ export class ViewFs implements SourceFs {
   }
 
   fileDigest(_rel: string, entry: SourceEntry): Promise<string> {
-    return hashFile(entry.hostPath, entry.stats.size);
+    return hashFile(entry.hostPath);
   }
 }
 
@@ -267,7 +280,14 @@ export async function sourcesDigest(fs: SourceFs, sources: readonly CopySource[]
         lines.push(`o\0${rel}\0${mode}\0${stats.rdev}\n`);
       }
     });
-    const digests = await mapLimit(files, 16, (f) => fs.fileDigest(f.rel, f.entry));
+    // Most files of a rebuild's context are known by their stats: only the others are read, at most 16 at once.
+    await fs.loadDigests?.();
+    const digests = files.map((f) => fs.knownDigest?.(f.rel, f.entry));
+    const missing = digests.flatMap((d, i) => (d === undefined ? [i] : []));
+    if (missing.length > 0) {
+      const read = await mapLimit(missing, 16, (i) => fs.fileDigest(files[i]!.rel, files[i]!.entry));
+      missing.forEach((fileIndex, k) => (digests[fileIndex] = read[k]));
+    }
     for (const line of lines) {
       if (typeof line === 'string') hash.update(line);
       else hash.update(`${files[line.index]!.line}${digests[line.index]}\n`);
@@ -276,11 +296,13 @@ export async function sourcesDigest(fs: SourceFs, sources: readonly CopySource[]
   return `sha256:${hash.digest('hex')}`;
 }
 
-/** Files up to this size are read with one synchronous call (a thread-pool round trip costs more). */
-const SMALL_FILE = 1 << 20;
-
-async function hashFile(file: string, size: number): Promise<string> {
-  return sha256Digest(size <= SMALL_FILE ? readFileSync(file) : await readFile(file));
+/**
+ * Read through the thread pool, several at once (the callers' `mapLimit`):
+ * the files a build hashes are those not hashed before, often cold, and
+ * synchronous reads would wait on the disk one at a time.
+ */
+async function hashFile(file: string): Promise<string> {
+  return sha256Digest(await readFile(file));
 }
 
 /** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */
@@ -315,6 +337,8 @@ class FileDigestCache {
   readonly #dir: string;
   readonly #tmpDir: string;
   readonly #root: string;
+  /** `#root` and a slash: what a host path of the context starts with. */
+  readonly #prefix: string;
   #records: Map<string, DigestRecord> | undefined;
   #loading: Promise<void> | undefined;
   #dirty = false;
@@ -323,10 +347,11 @@ class FileDigestCache {
     this.#dir = dir;
     this.#tmpDir = tmpDir;
     this.#root = root;
+    this.#prefix = root.endsWith('/') ? root : `${root}/`;
     this.#file = path.join(dir, `${createHash('sha256').update(root).digest('hex')}.json`);
   }
 
-  async #load(): Promise<Map<string, DigestRecord>> {
+  async load(): Promise<Map<string, DigestRecord>> {
     this.#loading ??= (async () => {
       try {
         const data = JSON.parse(await readFile(this.#file, 'utf8')) as { root?: string; files?: Record<string, DigestRecord> };
@@ -339,32 +364,39 @@ class FileDigestCache {
     return this.#records!;
   }
 
-  async digest(entry: SourceEntry): Promise<string> {
-    const records = await this.#load();
-    const rel = path.relative(this.#root, entry.hostPath);
+  /** The remembered digest of `entry`, when its stats say it has not been written since it was hashed; needs {@link load} first. */
+  known(entry: SourceEntry): string | undefined {
+    const known = this.#records?.get(this.#rel(entry.hostPath));
     // The walk's lstat, not a second one: a cached rebuild pays one per file. Milliseconds with a
     // fraction suffice, since any write after the hash moves ctime past it by more than RACY_MS.
     const st = entry.stats;
-    const mtime = String(st.mtimeMs);
-    const ctime = String(st.ctimeMs);
-    const size = st.size;
-    const ino = st.ino;
-    const known = records.get(rel);
     if (
       known !== undefined &&
-      known[0] === size &&
-      known[1] === mtime &&
-      known[2] === ctime &&
-      known[3] === ino &&
-      st.ctimeMs < known[4] - RACY_MS
+      known[0] === st.size &&
+      known[3] === st.ino &&
+      st.ctimeMs < known[4] - RACY_MS &&
+      known[1] === String(st.mtimeMs) &&
+      known[2] === String(st.ctimeMs)
     ) {
       return known[5];
     }
+    return undefined;
+  }
+
+  async digest(entry: SourceEntry): Promise<string> {
+    const records = await this.load();
+    const cached = this.known(entry);
+    if (cached !== undefined) return cached;
+    const st = entry.stats;
     const hashedAt = Date.now();
-    const digest = await hashFile(entry.hostPath, size);
-    records.set(rel, [size, mtime, ctime, ino, hashedAt, digest]);
+    const digest = await hashFile(entry.hostPath);
+    records.set(this.#rel(entry.hostPath), [st.size, String(st.mtimeMs), String(st.ctimeMs), st.ino, hashedAt, digest]);
     this.#dirty = true;
     return digest;
+  }
+
+  #rel(hostPath: string): string {
+    return hostPath.startsWith(this.#prefix) ? hostPath.slice(this.#prefix.length) : path.relative(this.#root, hostPath);
   }
 
   async save(): Promise<void> {

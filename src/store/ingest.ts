@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import createDebug from 'debug';
 import { DigestMismatchError, InvalidStateError, NotFoundError } from '../errors.js';
-import { drained, unpackLayer, type UnpackResult } from '../layer/index.js';
+import { drained, unpackLayer, unpackThreadFor, type UnpackResult } from '../layer/index.js';
 import { type Descriptor, type Digest, shortDigest } from '../oci/index.js';
 import { isErrno, ownerToken, removeTree, touch } from '../util/index.js';
 import { commitBlob, discardIngest, ingestBlob, verifyPlacedBlob, type IngestedBlob } from './blobs.js';
@@ -354,6 +354,7 @@ export class LayerIngest {
       this.#unpackIn.on('error', () => {});
       this.#unpack = unpackLayer(this.#unpackIn, join(tmp, SNAPSHOT_FS_DIR), {
         compression: compressionOf(descriptor.mediaType),
+        thread: unpackThreadFor(descriptor.size),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         rootless: choice.rootless,
         userns: choice.userns,

@@ -22,7 +22,7 @@ import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
 import { AbortError, DigestMismatchError, NotFoundError } from '../errors.js';
-import { type LayerCompression, unpackLayer } from '../layer/index.js';
+import { type LayerCompression, unpackLayer, unpackThreadFor } from '../layer/index.js';
 import { type Descriptor, type Digest, layerCompression, shortDigest } from '../oci/index.js';
 import { explainReadFailure } from './blob-verify.js';
 import { openBlob } from './blobs.js';
@@ -182,6 +182,7 @@ export class SnapshotManager {
           try {
             result = await unpackLayer(blob, fsDir, {
               compression: compressionOf(layer.descriptor.mediaType),
+              thread: unpackThreadFor(layer.descriptor.size),
               signal,
               rootless: choice.rootless,
               userns: choice.userns,

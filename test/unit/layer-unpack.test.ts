@@ -485,3 +485,76 @@ describe('unpackLayer refuses hostile layers (rule 7: a layer cannot write outsi
     await assert.rejects(unpackLayer(chunked(layer), target), (e: unknown) => e instanceof DocklessError && /`f\/g`/.test(e.message));
   });
 });
+
+describe('unpackLayer on the calling thread and on an unpack thread', () => {
+  // Whiteouts are made when the layer ends, so their times are not the tar's.
+  const listing = (dir: string): string =>
+    execFileSync('find', ['.', '-printf', '%p %y %m %s %T@ %l %n\n'], { cwd: dir })
+      .toString()
+      .split('\n')
+      .map((line) => line.split(' '))
+      .map((fields) => (fields[1] === 'c' ? [...fields.slice(0, 4), '-', ...fields.slice(5)] : fields).join(' '))
+      .sort()
+      .join('\n');
+  const openFds = async (): Promise<number> => (await fs.readdir('/proc/self/fd')).length;
+
+  it('writes the same tree and diffID on either thread', async () => {
+    const layer = await makeTar([
+      { name: './', type: 'directory', mode: 0o755 },
+      { name: 'etc/', type: 'directory', mode: 0o750 },
+      { name: 'etc/hosts', body: 'x\n', mode: 0o600 },
+      { name: 'bin/', type: 'directory' },
+      { name: 'gone/', type: 'directory' },
+      { name: 'bin/big', body: Buffer.alloc(5 * 1024 * 1024 + 3, 'b') },
+      { name: 'bin/link', type: 'symlink', linkname: 'big' },
+      { name: 'bin/hard', type: 'link', linkname: 'bin/big' },
+      { name: 'ro/', type: 'directory', mode: 0o555 },
+      { name: 'ro/in', body: 'y' },
+      { name: `gone/${WHITEOUT_PREFIX}old`, body: '' },
+    ]);
+    const gz = zlib.gzipSync(layer);
+    const main = await fresh();
+    const worker = await fresh();
+    const onMain = await unpackLayer(chunked(gz, 64 * 1024), main.target, { thread: 'main', rootless: true });
+    const onWorker = await unpackLayer(chunked(gz, 64 * 1024), worker.target, { thread: 'worker', rootless: true });
+    assert.deepEqual(onWorker, onMain);
+    assert.equal(onMain.diffId, sha256(layer));
+    assert.equal(listing(worker.target), listing(main.target));
+    for (const dirs of [main, worker]) await fs.chmod(path.join(dirs.target, 'ro'), 0o755);
+  });
+
+  it('reports an unpack thread failure with its class, path and errno code, as the calling thread does', async () => {
+    const hostile = await makeTar([{ name: 'link', type: 'symlink', linkname: '/etc' }, { name: 'link/passwd', body: 'x' }]);
+    const notADir = await makeTar([{ name: 'f', body: 'x' }, { name: 'f/g', body: 'y' }]);
+    for (const [layer, Class] of [
+      [hostile, UnsafeContentError],
+      [notADir, DocklessError],
+    ] as const) {
+      const errors: unknown[] = [];
+      for (const thread of ['main', 'worker'] as const) {
+        errors.push(await unpackLayer(chunked(layer), (await fresh()).target, { thread, rootless: true }).then(() => undefined, (e: unknown) => e));
+      }
+      const [onMain, onWorker] = errors as [DocklessError, DocklessError];
+      assert.ok(onWorker instanceof Class, `expected ${Class.name}, got ${String(onWorker)}`);
+      assert.equal(onWorker.constructor, onMain.constructor);
+      assert.equal(onWorker.code, onMain.code);
+      assert.equal(onWorker.message, onMain.message);
+      assert.equal(onWorker.path, onMain.path);
+      assert.equal((onWorker as { errnoCode?: string }).errnoCode, (onMain as { errnoCode?: string }).errnoCode);
+    }
+  });
+
+  it('closes the file a failed layer left open on an unpack thread, which then unpacks the next layer', async () => {
+    // The thread outlives the layer: a file descriptor it left open would stay open in the process.
+    const good = await makeTar([{ name: 'f', body: 'x' }]);
+    await unpackLayer(chunked(good), (await fresh()).target, { thread: 'worker' });
+    const before = await openFds();
+    const big = await makeTar([{ name: 'big', body: Buffer.alloc(2 * 1024 * 1024, 1) }]);
+    const truncated = big.subarray(0, 1024 * 1024);
+    await assert.rejects(unpackLayer(chunked(truncated, 64 * 1024), (await fresh()).target, { thread: 'worker' }), InvalidArgumentError);
+    assert.equal(await openFds(), before);
+    const { target } = await fresh();
+    await unpackLayer(chunked(good), target, { thread: 'worker' });
+    assert.equal(await fs.readFile(path.join(target, 'f'), 'utf8'), 'x');
+  });
+});

@@ -48,6 +48,8 @@ import { parseJsonObject, writeFileAtomic } from '../../util/index.js';
 
 const debug = createDebug('dockless:transfer');
 const MAX_NESTING = 4;
+/** Layers of one image imported at once. */
+const LAYER_CONCURRENCY = 2;
 
 /** Where the blobs and documents of a layout come from, and how they get into the store. */
 export interface LayoutSource {
@@ -146,7 +148,7 @@ export class DirectoryLayoutSource implements LayoutSource {
     await this.#lease.add([d.digest]);
     if (await this.#store.hasBlob(d.digest)) return true;
     const path = this.#blobPath(d.digest);
-    const start = this.#bytes;
+    let read = 0;
     const session = this.#store.ingest();
     try {
       const unpack = snapshot !== undefined && !(await session.hasSnapshot(snapshot.chainId));
@@ -155,7 +157,9 @@ export class DirectoryLayoutSource implements LayoutSource {
         snapshot: unpack ? snapshot : undefined,
         signal: this.#signal,
         onBytes: (n) => {
-          this.#bytes = start + n;
+          // Layers are read side by side: each adds what it read since its last report.
+          this.#bytes += n - read;
+          read = n;
           this.#onBytes?.(this.#bytes);
         },
       });
@@ -315,11 +319,21 @@ export async function importLayout(
     } else if (!done.has(config.digest)) {
       await ensure(config);
     }
-    for (const [i, layer] of layers.entries()) {
-      if (done.has(layer.digest)) continue;
-      const cached = await ensure(layer, snapshots[i]);
-      options.onLayer?.(layer, cached, layers.length);
-    }
+    // Each layer is its own snapshot: they are read and unpacked side by side, a few at once (each unpack takes a thread).
+    const pending = layers.flatMap((layer, i) => (done.has(layer.digest) ? [] : [{ layer, snapshot: snapshots[i] }]));
+    const seen = new Set<Digest>();
+    const todo = pending.filter(({ layer }) => !seen.has(layer.digest) && seen.add(layer.digest));
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < todo.length) {
+        const { layer, snapshot } = todo[next++]!;
+        const cached = await ensure(layer, snapshot);
+        options.onLayer?.(layer, cached, layers.length);
+      }
+    };
+    const settled = await Promise.allSettled(Array.from({ length: Math.min(LAYER_CONCURRENCY, todo.length) }, lane));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
     return config.digest;
   };
 
