@@ -16,8 +16,9 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AlreadyExistsError, HelperError, InvalidArgumentError, InvalidStateError, Network, NotFoundError, Runtime, type Container } from '../../src/index.js';
 import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
+import { IN_NET_SANDBOX, runInNetSandbox } from '../fixtures/net-sandbox.js';
 
-const SANDBOX = process.env.DOCKLESS_NET_SANDBOX === '1';
+const SANDBOX = IN_NET_SANDBOX;
 const THIS = fileURLToPath(import.meta.url);
 const repo = join(import.meta.dirname, '..', '..');
 const skip = cannotRun() ?? (spawnSync('nft', ['--version']).status !== 0 ? 'nft is not installed (Debian package nftables)' : undefined);
@@ -38,18 +39,7 @@ const retry = (cmd: string) => `for i in $(seq 50); do ${cmd} && exit 0; sleep 0
 if (!SANDBOX) {
   describe('networks (root)', { skip }, () => {
     it('every case, in a throwaway host network namespace', () => {
-      // Without it, a nested `node --test` sees it runs inside a test file and runs nothing.
-      const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-      const r = spawnSync('unshare', ['--net', process.execPath, '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', THIS], {
-        cwd: repo,
-        env: { ...env, DOCKLESS_NET_SANDBOX: '1' },
-        encoding: 'utf8',
-        timeout: 600_000,
-      });
-      process.stderr.write(r.stdout.replace(/^/gm, '  │ ') + r.stderr);
-      assert.equal(r.status, 0, 'a network case failed inside the sandbox (its output is above)');
-      assert.match(r.stdout, /ℹ pass [1-9]/);
-      assert.match(r.stdout, /ℹ fail 0/);
+      runInNetSandbox(THIS, 'network', 600_000);
     });
 
     it('smoke on the real host: an internal network, names, and nothing left after', async () => {

@@ -16,8 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { AlreadyExistsError, Namespace } from '../../src/index.js';
 import { readPodRecord } from '../../src/runtime/pods.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
+import { IN_NET_SANDBOX, runInNetSandbox } from '../fixtures/net-sandbox.js';
 
-const SANDBOX = process.env.DOCKLESS_NET_SANDBOX === '1';
+const SANDBOX = IN_NET_SANDBOX;
 const THIS = fileURLToPath(import.meta.url);
 const repo = join(import.meta.dirname, '..', '..');
 const skip = cannotRun() ?? (spawnSync('nft', ['--version']).status !== 0 ? 'nft is not installed (Debian package nftables)' : undefined);
@@ -60,18 +61,7 @@ async function fetchFromHost(port: number): Promise<string> {
 if (!SANDBOX) {
   describe('pod networks (root)', { skip }, () => {
     it('every case, in a throwaway host network namespace', () => {
-      // Without it, a nested `node --test` sees it runs inside a test file and runs nothing.
-      const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-      const r = spawnSync('unshare', ['--net', process.execPath, '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', THIS], {
-        cwd: repo,
-        env: { ...env, DOCKLESS_NET_SANDBOX: '1' },
-        encoding: 'utf8',
-        timeout: 600_000,
-      });
-      process.stderr.write(r.stdout.replace(/^/gm, '  │ ') + r.stderr);
-      assert.equal(r.status, 0, 'a pod network case failed inside the sandbox (its output is above)');
-      assert.match(r.stdout, /ℹ pass [1-9]/);
-      assert.match(r.stdout, /ℹ fail 0/);
+      runInNetSandbox(THIS, 'pod network', 600_000);
     });
   });
 } else {

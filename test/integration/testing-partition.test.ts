@@ -7,33 +7,21 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { partition, startContainer, Wait } from '../../src/testing/index.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
+import { IN_NET_SANDBOX, runInNetSandbox } from '../fixtures/net-sandbox.js';
 
-const SANDBOX = process.env.DOCKLESS_NET_SANDBOX === '1';
+const SANDBOX = IN_NET_SANDBOX;
 const THIS = fileURLToPath(import.meta.url);
-const repo = join(import.meta.dirname, '..', '..');
 const skip = cannotRun() ?? (spawnSync('nft', ['--version']).status !== 0 ? 'nft is not installed (Debian package nftables)' : undefined);
 if (skip !== undefined) console.log(`# skipping testing-partition: ${skip}`);
 
 if (!SANDBOX) {
   describe('dockless/testing partition (root)', { skip }, () => {
     it('every case, in a throwaway host network namespace', () => {
-      // Without it, a nested `node --test` sees it runs inside a test file and runs nothing.
-      const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-      const r = spawnSync('unshare', ['--net', process.execPath, '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', THIS], {
-        cwd: repo,
-        env: { ...env, DOCKLESS_NET_SANDBOX: '1' },
-        encoding: 'utf8',
-        timeout: 300_000,
-      });
-      process.stderr.write(r.stdout.replace(/^/gm, '  │ ') + r.stderr);
-      assert.equal(r.status, 0, 'a partition case failed inside the sandbox (its output is above)');
-      assert.match(r.stdout, /ℹ pass [1-9]/);
-      assert.match(r.stdout, /ℹ fail 0/);
+      runInNetSandbox(THIS, 'partition', 300_000);
     });
   });
 } else {
