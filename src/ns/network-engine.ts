@@ -25,6 +25,7 @@ import { AlreadyExistsError, InvalidArgumentError, InvalidStateError, NotFoundEr
 import { runHelperOp, shown } from '../helper/index.js';
 import {
   linkArgs,
+  openableNetnsPid,
   podPaths,
   type AttachRequest,
   type InspectNetwork,
@@ -394,7 +395,9 @@ export class NetworkEngine implements NetworkAttacher {
    */
   connect(name: string, target: ConnectTarget, aliases: readonly string[] = []): Promise<void> {
     return this.#state.locked(async () => {
-      const [theirs, ours] = await Promise.all([readlink(`/proc/${target.pid}/ns/net`).catch(() => ''), readlink('/proc/self/ns/net')]);
+      // A rootless caller cannot open a non-dumpable pid 1's namespaces: its command's process is in the same one.
+      const pid = (await openableNetnsPid(target.pid))?.pid ?? target.pid;
+      const [theirs, ours] = await Promise.all([readlink(`/proc/${pid}/ns/net`).catch(() => ''), readlink('/proc/self/ns/net')]);
       // A container on `'host'` (or gone): the veth's end would land in the host's own namespace.
       if (theirs === '' || theirs === ours) {
         throw new InvalidStateError(`connect container ${target.id.slice(0, 12)} to network ${shown(name)}: it has no network namespace of its own`);
@@ -410,7 +413,7 @@ export class NetworkEngine implements NetworkAttacher {
       if (record === undefined) throw new NotFoundError(`connect to network ${shown(name)}: network not found`);
       const link = await this.#join(all, record, target, aliases);
       try {
-        await this.#helper(['veth', '--netns', `/proc/${target.pid}/ns/net`, ...linkArgs(link)], context, inside);
+        await this.#helper(['veth', '--netns', `/proc/${pid}/ns/net`, ...linkArgs(link)], context, inside);
       } catch (error) {
         await this.#leave(all, record, target.id, true, inside);
         await this.#refresh(all, Object.keys(record.members));
@@ -515,9 +518,11 @@ export class NetworkEngine implements NetworkAttacher {
     const ip = nextFree(subnet, gateway, taken, record.next);
     if (ip === undefined) throw new UnavailableError(`connect container ${target.id.slice(0, 12)} to network ${shown(record.name)}: no address left in ${record.subnet}`);
     const peers = new Set<string>();
+    let routed = false;
     for (const n of all.values()) {
       const m = n.members[target.id];
       if (m !== undefined) peers.add(m.peer);
+      if (m !== undefined && !n.internal) routed = true;
     }
     let k = 0;
     while (peers.has(`eth${k}`)) k++;
@@ -538,15 +543,8 @@ export class NetworkEngine implements NetworkAttacher {
     await this.#state.mark(target.id, true);
     await this.#state.write(record);
     await this.#refresh(all, Object.keys(record.members));
-    return {
-      host: member.host,
-      bridge: record.bridge,
-      peer: member.peer,
-      mac: member.mac,
-      mtu: 0,
-      addresses: [`${member.ip}/${subnet.prefix}`, ...(member.ip6 !== undefined ? [`${member.ip6}/64`] : [])],
-      gateways: record.internal ? [] : [record.gateway, ...(record.gateway6 !== undefined ? [record.gateway6] : [])],
-    };
+    // One default route per family, as Docker: a second one would be EEXIST in the container.
+    return linkOf(record, member, !routed);
   }
 
   /**
@@ -593,6 +591,19 @@ export class NetworkEngine implements NetworkAttacher {
       }),
     );
   }
+}
+
+/** The veth `member` of `record` gets; `route`: with its default routes (unless the network is internal). */
+function linkOf(record: NetworkRecord, member: MemberRecord, route: boolean): LinkPlan {
+  return {
+    host: member.host,
+    bridge: record.bridge,
+    peer: member.peer,
+    mac: member.mac,
+    mtu: 0,
+    addresses: [`${member.ip}/${parseSubnet4(record.subnet).prefix}`, ...(member.ip6 !== undefined ? [`${member.ip6}/64`] : [])],
+    gateways: record.internal || !route ? [] : [record.gateway, ...(record.gateway6 !== undefined ? [record.gateway6] : [])],
+  };
 }
 
 function inspectOf(n: NetworkRecord, m: MemberRecord): InspectNetwork {

@@ -44,6 +44,7 @@ export type {
 } from './network-attach.js';
 export type { InspectNetworkSettings } from './inspect.js';
 export { linkArgs } from './run-args.js';
+export { openableNetnsPid } from './network-mode.js';
 export type { ContainerPaths } from './state.js';
 export { DEFAULT_MOUNTS } from './defaults.js';
 export { resolveUserFrom } from './user.js';

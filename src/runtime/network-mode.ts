@@ -124,18 +124,30 @@ function nsPath(pid: number, type: string): string {
  */
 async function openablePid(record: ContainerRecord): Promise<NamespaceHolder> {
   const what = `container ${record.id.slice(0, 12)}`;
-  const candidates = [record.pid];
-  const children = await readFile(`/proc/${record.pid}/task/${record.pid}/children`, 'utf8').catch(() => '');
+  const found = await openableNetnsPid(record.pid);
+  if (found === undefined) throw new InvalidStateError(`${what}: no process of it whose namespaces can be joined`);
+  return { ...found, what };
+}
+
+/**
+ * The container process whose `ns/net` this caller may open: `pid` (a
+ * container's pid 1) or, where that is the helper's non-dumpable init, its
+ * first child; undefined when neither can be opened (or both are gone).
+ * As `exec` finds it (native/PROTOCOL.md).
+ */
+export async function openableNetnsPid(pid: number): Promise<{ pid: number; start: number } | undefined> {
+  const candidates = [pid];
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
   for (const word of children.split(/\s+/)) if (/^\d+$/.test(word)) candidates.push(Number(word));
-  for (const pid of candidates) {
-    const start = processStartTime(pid);
+  for (const p of candidates) {
+    const start = processStartTime(p);
     if (start === undefined) continue;
-    const handle = await open(nsPath(pid, 'net'), 'r').catch(() => undefined);
+    const handle = await open(nsPath(p, 'net'), 'r').catch(() => undefined);
     if (handle === undefined) continue;
     await handle.close();
-    return { pid, start, what };
+    return { pid: p, start };
   }
-  throw new InvalidStateError(`${what}: no process of it whose namespaces can be joined`);
+  return undefined;
 }
 
 /**

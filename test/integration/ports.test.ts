@@ -72,7 +72,7 @@ interface CaseResult {
 async function runCases(script: string, env: Record<string, string>): Promise<{ results: Map<string, CaseResult>; failure: string }> {
   const child = spawn('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh'], {
     cwd: repo,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env, ...(process.env.DEBUG !== undefined ? { DEBUG: process.env.DEBUG } : {}) },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env, ...(process.env.DEBUG !== undefined ? { DEBUG: process.env.DEBUG } : {}), ...(process.env.DL_PORTS_ONLY !== undefined ? { DL_PORTS_ONLY: process.env.DL_PORTS_ONLY } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const [out, err, code] = await Promise.all([text(child.stdout), text(child.stderr), new Promise<number | null>((r) => child.on('close', r))]);
@@ -90,6 +90,12 @@ function caseTests(mode: 'root' | 'rootless' | 'no-tun', get: () => { results: M
   for (const c of CASES) {
     if (mode === 'no-tun' ? c.only !== 'no-tun' : c.only !== undefined && c.only !== mode) continue;
     it(c.name, (t) => {
+      const only = process.env.DL_PORTS_ONLY;
+      if (only !== undefined && !c.name.includes(only)) {
+        console.log(`# skipped ${c.name}: DL_PORTS_ONLY=${only}`);
+        t.skip(`DL_PORTS_ONLY=${only}`);
+        return;
+      }
       const { results, failure } = get();
       const r = results.get(c.name);
       assert.ok(r !== undefined, `the case did not run: ${failure}`);
@@ -144,7 +150,7 @@ describe('published ports and outbound networking as a real non-root user, in a 
     const asUser = (workDir: string, extra = '') =>
       `exec setpriv --reuid=${uid} --regid=${gid} --clear-groups env -i PATH=/usr/bin:/bin HOME=${home} USER=${user} ` +
       `XDG_RUNTIME_DIR=${join(home, 'run')} DL_PORTS_WORK=${join(home, workDir)} DL_PORTS_HOST_IP=${HOST_IP} DL_PORTS_WAN_IP=${WAN_IP} ${extra}` +
-      `${process.env.DEBUG !== undefined ? `DEBUG=${process.env.DEBUG} ` : ''}"${process.execPath}" --import tsx test/fixtures/ports-cases.ts`;
+      `${process.env.DEBUG !== undefined ? `DEBUG=${process.env.DEBUG} ` : ''}${process.env.DL_PORTS_ONLY !== undefined ? `DL_PORTS_ONLY='${process.env.DL_PORTS_ONLY}' ` : ''}"${process.execPath}" --import tsx test/fixtures/ports-cases.ts`;
     run = await runCases(`${NETWORK_SETUP}\n${TUN_SETUP}\n${asUser('work')}`, {});
     noTun = await runCases(`${NETWORK_SETUP}\n${tunSetup('600')}\n${asUser('work-notun', 'DL_PORTS_NO_TUN=1 ')}`, {});
   });
