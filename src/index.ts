@@ -90,6 +90,7 @@ export type {
   LinkPlan,
   NetworkAttacher,
   NetworkAttachment,
+  Relink,
   SharedNetns,
   UsernsRecord,
   NetworkSettingsRecord,

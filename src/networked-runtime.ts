@@ -43,6 +43,7 @@ export class Runtime extends RuntimeCore {
       prune: () => late.engine!.prune(),
       audit: () => late.engine!.audit(),
       sharedNetns: (network) => late.engine!.sharedNetns(network),
+      relink: (id) => late.engine!.relink(id),
     };
     super({ networkAttacher: attacher, ...options });
     this.networkEngine = new NetworkEngine({

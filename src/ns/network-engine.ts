@@ -33,6 +33,7 @@ import {
   type NetworkAttacher,
   type NetworkAttachment,
   type NetworkSettingsRecord,
+  type Relink,
   type AuditEntry,
   type SharedNetns,
 } from '../runtime/index.js';
@@ -452,6 +453,26 @@ export class NetworkEngine implements NetworkAttacher {
       }
       await this.#state.mark(containerId, false);
       await this.#refresh(all, [...touched]);
+    });
+  }
+
+  /** {@inheritDoc NetworkAttacher.relink} */
+  async relink(containerId: string): Promise<Relink> {
+    if (!(await exists(this.#state.marker(containerId)))) return { links: [] };
+    return this.#state.locked(async () => {
+      const all = await this.#state.all();
+      const peerIndex = (n: NetworkRecord) => Number(n.members[containerId]!.peer.slice(3));
+      const mine = [...all.values()].filter((n) => n.members[containerId] !== undefined).sort((a, b) => peerIndex(a) - peerIndex(b));
+      if (mine.length === 0) return { links: [] };
+      const context = `restart container ${containerId.slice(0, 12)}: wire its networks`;
+      const inside = this.#isRootless(context) ? await this.#netns(all, context) : undefined;
+      let routed = false;
+      const links = mine.map((n) => {
+        const link = linkOf(n, n.members[containerId]!, !routed);
+        routed ||= !n.internal;
+        return link;
+      });
+      return { links, ...(inside !== undefined ? { enter: { pid: inside.pid, start: inside.pidStart, userns: inside.userns } } : {}) };
     });
   }
 

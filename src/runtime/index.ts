@@ -40,6 +40,7 @@ export type {
   NetworkAttacher,
   NetworkAttachment,
   NetworkSettingsRecord,
+  Relink,
   SharedNetns,
 } from './network-attach.js';
 export type { InspectNetworkSettings } from './inspect.js';

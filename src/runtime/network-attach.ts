@@ -100,6 +100,14 @@ export interface NetworkAttachment {
   enter?: SharedNetns;
 }
 
+/** The links of a container to wire again when it starts anew: see {@link NetworkAttacher.relink}. */
+export interface Relink {
+  /** One per network it is on now, with its address there, `eth0` first; only the first non-internal one has default routes. */
+  links: LinkPlan[];
+  /** Rootless: the namespace the links' host ends are made in, as {@link NetworkAttachment.enter}. */
+  enter?: SharedNetns;
+}
+
 /**
  * How containers join networks; the public `Runtime` provides one. Every
  * method may be called from any process sharing the state directory.
@@ -112,6 +120,11 @@ export interface NetworkAttacher {
   attach(request: AttachRequest): Promise<NetworkAttachment>;
   /** Releases every network place of a container (a removed one, or a failed launch); idempotent. */
   detach(containerId: string): Promise<void>;
+  /**
+   * The links of every network a stopped container is on, for its restart:
+   * its network namespace, and its veths with it, went with its last run.
+   */
+  relink?(containerId: string): Promise<Relink>;
   /** Releases places whose container is gone without a `detach` (its owner was killed). */
   prune(): Promise<void>;
   /** The places, veths and firewall elements of the networks, for `runtime.audit()`. */

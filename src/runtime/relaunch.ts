@@ -12,14 +12,15 @@
 import { rm } from 'node:fs/promises';
 import createDebug from 'debug';
 import { InvalidStateError } from '../errors.js';
-import { sealedHelperPath, spawnHelper, type HelperProcess } from '../helper/index.js';
+import { runHelperOp, sealedHelperPath, spawnHelper, type HelperProcess } from '../helper/index.js';
 import { processStartTime } from '../util/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import type { CgroupPlan } from './cgroups/policy.js';
 import { endRecordedHelper, Forwarder } from './forwarder.js';
+import type { NetworkAttacher } from './network-attach.js';
 import { checkHolders, type NamespaceHolder } from './network-mode.js';
 import { forwardTarget, openStartGate, type PublishPlan } from './publish.js';
-import { runArgs, type RunPlan } from './run-args.js';
+import { linkArgs, runArgs, type RunPlan } from './run-args.js';
 import { readJson, writeJsonAtomic, type ContainerPaths, type ContainerRecord } from './state.js';
 
 const debug = createDebug('dockless:runtime');
@@ -62,10 +63,11 @@ export function savedPlan(launch: LaunchRecord): RunPlan {
   };
 }
 
-/** Where {@link relaunch} runs: the runtime's helper and this process's start time. */
+/** Where {@link relaunch} runs: the runtime's helper, this process's start time, and its networks. */
 export interface RelaunchScope {
   helperPath: string | undefined;
   ownerStart: number;
+  networks?: NetworkAttacher | undefined;
 }
 
 /**
@@ -96,7 +98,20 @@ export async function relaunch(
 
   const detached = record.detached;
   const publish = launch.publish !== undefined ? { ...launch.publish, ports: record.ports ?? launch.publish.ports } : undefined;
-  const gated = publish?.outbound === true;
+  // Every network it is on now, not only the one it was created on: `network.connect()` may have added others, or taken that one.
+  const relink = await scope.networks?.relink?.(record.id);
+  const { io, link: savedLink, ...saved } = savedPlan(launch);
+  const links = relink !== undefined ? relink.links : savedLink !== undefined ? [savedLink] : [];
+  const enter = relink?.enter;
+  // `run` wires one link itself; the others (rootless: all) are wired before the workload is let go.
+  const first = enter === undefined ? links[0] : undefined;
+  const later = first !== undefined ? links.slice(1) : links;
+  const reportNetns = publish !== undefined || (enter !== undefined && later.length > 0);
+  const gated = publish?.outbound === true || later.length > 0;
+  const into = enter !== undefined ? ['--in-userns', `/proc/${enter.pid}/ns/user`, '--in-netns', `/proc/${enter.pid}/ns/net`] : [];
+  const netOp = (args: string[]) => runHelperOp('net', [args[0]!, ...into, ...args.slice(1)], { context, ...(scope.helperPath !== undefined ? { helperPath: scope.helperPath } : {}) });
+  // The kernel ends the last run's network namespace, and the host ends of its veths, some time after its processes: an end left would be EEXIST.
+  for (const link of links) await netOp(['delete', '--name', link.host]);
   let cgroups: CgroupSet | undefined;
   let forwarder: Forwarder | undefined;
   let helper: HelperProcess | undefined;
@@ -105,14 +120,14 @@ export async function relaunch(
     if (publish !== undefined) {
       forwarder = await Forwarder.bind({ ports: publish.ports, detached, context, ...(scope.helperPath !== undefined ? { helperPath: scope.helperPath } : {}) });
     }
-    const { io, ...saved } = savedPlan(launch);
     const plan: RunPlan = {
       ...saved,
+      ...(first !== undefined ? { link: first } : {}),
       // Nobody is attached to a restarted container: its output is in its log, as with Docker.
       ...(io !== undefined ? { io: { ...io, live: false, stdinRelay: false } } : {}),
       cgroups: cgroups.dirs,
       ...(gated ? { startFifo: paths.fifo } : {}),
-      ...(publish !== undefined ? { reportNetns: true } : {}),
+      ...(reportNetns ? { reportNetns: true } : {}),
       ...(detached ? {} : { dieWithParent: process.pid }),
     };
     helper = spawnHelper('run', runArgs(plan), {
@@ -124,11 +139,10 @@ export async function relaunch(
     });
     const { pid } = await helper.next('pid');
     const pidStart = processStartTime(pid) ?? 0;
-    if (forwarder !== undefined) {
-      const ns = await helper.next('netns');
-      await forwarder.attach(forwardTarget(publish!, pid, pidStart, ns));
-      if (gated) await openStartGate(paths.fifo);
-    }
+    const ns = reportNetns ? await helper.next('netns') : undefined;
+    for (const link of later) await netOp(['veth', '--netns', ns?.net ?? `/proc/${pid}/ns/net`, ...linkArgs(link)]);
+    if (forwarder !== undefined) await forwarder.attach(forwardTarget(publish!, pid, pidStart, ns!));
+    if (gated) await openStartGate(paths.fifo);
     const { forwarder: _old, ...kept } = record;
     const next: ContainerRecord = {
       ...kept,

@@ -590,7 +590,7 @@ export class Runtime implements AsyncDisposable {
   }
 
   readonly #relauncher: NonNullable<ContainerInit['relaunch']> = async (container, record, paths, context) => {
-    const started = await relaunch(record, paths, { helperPath: this.#helperPath, ownerStart: this.#ownerStart }, context);
+    const started = await relaunch(record, paths, { helperPath: this.#helperPath, ownerStart: this.#ownerStart, networks: this.#networks }, context);
     // It now dies with this process, so this runtime's disposal removes it.
     if (!record.detached) this.#owned.set(container.id, container);
     return started;

@@ -300,6 +300,30 @@ if (!SANDBOX) {
       }
     });
 
+    it('restart re-wires a network joined later', async () => {
+      // A restart wired only the network the container was created on: one joined with connect() kept its address but got no veth.
+      const home = await world.runtime.createNetwork({ name: 'home' });
+      const joined = await world.runtime.createNetwork({ name: 'joined' });
+      const srv = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sh', '-c', 'while true; do echo rewired | nc -l -p 5000; done'], name: 'rewired', network: home });
+      try {
+        await joined.connect(srv);
+        const before = (await srv.inspect()).NetworkSettings.Networks;
+        await srv.restart({ timeoutMs: 100 });
+        const after = (await srv.inspect()).NetworkSettings.Networks;
+        assert.equal(after['home']!.IPAddress, before['home']!.IPAddress);
+        assert.equal(after['joined']!.IPAddress, before['joined']!.IPAddress);
+        const addrs = await srv.output(['sh', '-c', 'ip -o -4 addr show eth1; ip route']);
+        assert.match(addrs.stdout, new RegExp(`inet ${before['joined']!.IPAddress.replace(/\./g, '\\.')}/`), JSON.stringify(addrs));
+        assert.match(addrs.stdout, new RegExp(`default via ${home.gateway.replace(/\./g, '\\.')} dev eth0`), JSON.stringify(addrs));
+        assert.equal((await sh(world, joined, retry('nc rewired 5000'))).stdout, 'rewired\n');
+        assert.equal((await sh(world, home, retry('nc rewired 5000'))).stdout, 'rewired\n');
+      } finally {
+        await srv.remove({ force: true });
+        await joined.remove();
+        await home.remove();
+      }
+    });
+
     it('leaks: a SIGKILLed owner leaves no network place, veth or record once the next Runtime opens the state directory', async () => {
       const net = await world.runtime.createNetwork({ name: 'reaped' });
       try {
