@@ -214,11 +214,12 @@ function byController(plans: HierarchyPlan[], c: string): HierarchyPlan {
 }
 const writes = (p: HierarchyPlan) => p.writes.map((w) => w.candidates.map((c) => `${c.file}=${c.value}`).join('|'));
 
-test('planCgroups on v1: one cgroup per hierarchy, v1 files, cpuset copied, stats and freezer controllers always', () => {
+test('planCgroups on v1: one cgroup per hierarchy, v1 files, cpuset copied, stats, freezer and cpu controllers always', () => {
   const host = v1Host();
   const none = planCgroups(undefined, host, 'dockless-1');
-  // The freezer is what pause() needs; without it a container cannot be paused.
+  // The freezer is what pause() needs; without it a container cannot be paused. The cpu cgroup is what update({ cpus }) writes.
   assert.deepEqual(none.hierarchies.map((p) => p.dir).sort(), [
+    '/sys/fs/cgroup/cpu/dockless-1',
     '/sys/fs/cgroup/cpuacct/dockless-1',
     '/sys/fs/cgroup/freezer/dockless-1',
     '/sys/fs/cgroup/memory/process_api/5744adec/dockless-1',
@@ -271,7 +272,7 @@ test('planCgroups on v2: one cgroup, v2 files and converted values', () => {
   assert.deepEqual(writes(defaults), ['memory.max=67108864', `memory.swap.max=${64 << 20}`]);
   assert.deepEqual(writes(planCgroups({ memory: 64 << 20, memorySwap: -1 }, v2Host(), 'c').hierarchies[0]!)[1], 'memory.swap.max=max');
   const statsOnly = planCgroups(undefined, v2Host(), 'c').hierarchies;
-  assert.deepEqual(statsOnly.map((x) => [x.controllers, x.optional]), [[['memory', 'pids'], ['memory', 'pids']]]);
+  assert.deepEqual(statsOnly.map((x) => [x.controllers, x.optional]), [[['memory', 'pids', 'cpu'], ['memory', 'pids', 'cpu']]]);
 });
 
 test('planCgroups: cgroupParent relative to our cgroup, or absolute from each hierarchy root', () => {

@@ -1,0 +1,64 @@
+/**
+ * Changing the resource limits of a container, as `docker update`: written
+ * into its existing cgroups, and into its records so that `inspect()` shows
+ * them and a restart makes its cgroups with them.
+ *
+ * @module
+ */
+
+import createDebug from 'debug';
+import { InvalidArgumentError, InvalidStateError } from '../errors.js';
+import { CgroupSet } from './cgroups/cgroup-set.js';
+import { replanResources, validateResources } from './cgroups/policy.js';
+import type { ContainerResources } from './cgroups/resources.js';
+import type { LaunchRecord } from './relaunch.js';
+import { readJson, writeJsonAtomic, type ContainerConfigRecord, type ContainerPaths, type ContainerRecord } from './state.js';
+
+const debug = createDebug('dockless:runtime');
+
+/**
+ * Applies `changes` on top of the container's current limits: checks them,
+ * writes them into its cgroups (on failure, the previous limits are written
+ * back), then into `launch.json` and `config.json`.
+ *
+ * @returns every limit the container now has.
+ * @throws {@link InvalidArgumentError} for a bad or refused value, {@link InvalidStateError}
+ *   for a container without a launch record, {@link NotFoundError} for a limit it has no cgroup for.
+ */
+export async function updateResources(
+  record: ContainerRecord,
+  paths: ContainerPaths,
+  changes: ContainerResources,
+  context: string,
+): Promise<ContainerResources> {
+  if (changes === null || typeof changes !== 'object' || Array.isArray(changes)) {
+    throw new InvalidArgumentError(`${context}: resources must be an object`);
+  }
+  const given = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) as ContainerResources;
+  if (Object.keys(given).length === 0) throw new InvalidArgumentError(`${context}: no resource to update`);
+  const [config, launch] = await Promise.all([readJson<ContainerConfigRecord>(paths.config), readJson<LaunchRecord>(paths.launch)]);
+  if (config === undefined || launch === undefined) {
+    throw new InvalidStateError(`${context}: container has no launch record (made by an older dockless, or by another user)`);
+  }
+  const resources: ContainerResources = { ...config.resources, ...given };
+  try {
+    validateResources(resources);
+  } catch (error) {
+    throw new InvalidArgumentError(`${context}: ${(error as Error).message.replace(/^container spec: /, '')}`, { cause: error });
+  }
+  const plan = replanResources(launch.cgroups, resources);
+  const cgroups = new CgroupSet(record.cgroups ?? []);
+  try {
+    cgroups.update(plan, context);
+  } catch (error) {
+    try {
+      cgroups.update(launch.cgroups, context);
+    } catch (e) {
+      debug('%s: writing the previous limits back: %s', context, String(e));
+    }
+    throw error;
+  }
+  await writeJsonAtomic(paths.launch, { ...launch, cgroups: plan }, 0o600);
+  await writeJsonAtomic(paths.config, { ...config, resources }, 0o600);
+  return resources;
+}
