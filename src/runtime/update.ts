@@ -8,8 +8,8 @@
 
 import createDebug from 'debug';
 import { InvalidArgumentError, InvalidStateError } from '../errors.js';
-import { CgroupSet } from './cgroups/cgroup-set.js';
-import { replanResources, validateResources } from './cgroups/policy.js';
+import { CgroupSet, type CgroupRecord } from './cgroups/cgroup-set.js';
+import { replanResources, validateResources, type CgroupPlan } from './cgroups/policy.js';
 import type { ContainerResources } from './cgroups/resources.js';
 import type { LaunchRecord } from './relaunch.js';
 import { readJson, writeJsonAtomic, type ContainerConfigRecord, type ContainerPaths, type ContainerRecord } from './state.js';
@@ -17,9 +17,50 @@ import { readJson, writeJsonAtomic, type ContainerConfigRecord, type ContainerPa
 const debug = createDebug('dockless:runtime');
 
 /**
- * Applies `changes` on top of the container's current limits: checks them,
- * writes them into its cgroups (on failure, the previous limits are written
- * back), then into `launch.json` and `config.json`.
+ * Checks `changes` on top of a container's `current` limits and writes them into
+ * its cgroups (`entries`, made from plan `saved`); on failure the previous
+ * limits are written back. Shared by `Container.update()` and `dockless-runtime update`.
+ *
+ * @returns every limit the container now has, and the cgroup plan to keep for a restart.
+ * @throws {@link InvalidArgumentError} for a bad or refused value, {@link NotFoundError}
+ *   for a limit the container has no cgroup for.
+ */
+export function updateCgroupLimits(
+  entries: readonly CgroupRecord[],
+  saved: CgroupPlan,
+  current: ContainerResources | undefined,
+  changes: ContainerResources,
+  context: string,
+): { resources: ContainerResources; plan: CgroupPlan } {
+  if (changes === null || typeof changes !== 'object' || Array.isArray(changes)) {
+    throw new InvalidArgumentError(`${context}: resources must be an object`);
+  }
+  const given = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) as ContainerResources;
+  if (Object.keys(given).length === 0) throw new InvalidArgumentError(`${context}: no resource to update`);
+  const resources: ContainerResources = { ...current, ...given };
+  try {
+    validateResources(resources);
+  } catch (error) {
+    throw new InvalidArgumentError(`${context}: ${(error as Error).message.replace(/^container spec: /, '')}`, { cause: error });
+  }
+  const plan = replanResources(saved, resources);
+  const cgroups = new CgroupSet(entries);
+  try {
+    cgroups.update(plan, context);
+  } catch (error) {
+    try {
+      cgroups.update(saved, context);
+    } catch (e) {
+      debug('%s: writing the previous limits back: %s', context, String(e));
+    }
+    throw error;
+  }
+  return { resources, plan };
+}
+
+/**
+ * Applies `changes` on top of the container's current limits (see
+ * {@link updateCgroupLimits}), then records them in `launch.json` and `config.json`.
  *
  * @returns every limit the container now has.
  * @throws {@link InvalidArgumentError} for a bad or refused value, {@link InvalidStateError}
@@ -31,33 +72,11 @@ export async function updateResources(
   changes: ContainerResources,
   context: string,
 ): Promise<ContainerResources> {
-  if (changes === null || typeof changes !== 'object' || Array.isArray(changes)) {
-    throw new InvalidArgumentError(`${context}: resources must be an object`);
-  }
-  const given = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) as ContainerResources;
-  if (Object.keys(given).length === 0) throw new InvalidArgumentError(`${context}: no resource to update`);
   const [config, launch] = await Promise.all([readJson<ContainerConfigRecord>(paths.config), readJson<LaunchRecord>(paths.launch)]);
   if (config === undefined || launch === undefined) {
     throw new InvalidStateError(`${context}: container has no launch record (made by an older dockless, or by another user)`);
   }
-  const resources: ContainerResources = { ...config.resources, ...given };
-  try {
-    validateResources(resources);
-  } catch (error) {
-    throw new InvalidArgumentError(`${context}: ${(error as Error).message.replace(/^container spec: /, '')}`, { cause: error });
-  }
-  const plan = replanResources(launch.cgroups, resources);
-  const cgroups = new CgroupSet(record.cgroups ?? []);
-  try {
-    cgroups.update(plan, context);
-  } catch (error) {
-    try {
-      cgroups.update(launch.cgroups, context);
-    } catch (e) {
-      debug('%s: writing the previous limits back: %s', context, String(e));
-    }
-    throw error;
-  }
+  const { resources, plan } = updateCgroupLimits(record.cgroups ?? [], launch.cgroups, config.resources, changes, context);
   await writeJsonAtomic(paths.launch, { ...launch, cgroups: plan }, 0o600);
   await writeJsonAtomic(paths.config, { ...config, resources }, 0o600);
   return resources;
