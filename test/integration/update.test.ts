@@ -49,6 +49,18 @@ describe('container.update', { skip }, () => {
     return world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '60'], stdio: 'ignore', ...extra });
   }
 
+  it('raising the memory limit above the old memory+swap limit (v1 memsw) succeeds', async () => {
+    // On v1 memory.limit_in_bytes may never exceed memory.memsw.limit_in_bytes: a raise must write memsw first.
+    const c = await sleeper({ resources: { memory: 64 * MiB } });
+    try {
+      await c.update({ memory: 512 * MiB });
+      assert.equal((await c.stats()).memory.limit, 512 * MiB);
+      assert.equal((await c.inspect()).HostConfig.MemorySwap, 1024 * MiB);
+    } finally {
+      await c.remove({ force: true });
+    }
+  });
+
   it('raises and lowers the memory limit of a running container: its cgroup, stats(), inspect() and a restart see it', async () => {
     const c = await sleeper({ resources: { memory: 64 * MiB } });
     try {
