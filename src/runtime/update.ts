@@ -7,7 +7,7 @@
  */
 
 import createDebug from 'debug';
-import { InvalidArgumentError, InvalidStateError } from '../errors.js';
+import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
 import { CgroupSet, type CgroupRecord } from './cgroups/cgroup-set.js';
 import { replanResources, validateResources, type CgroupPlan } from './cgroups/policy.js';
 import type { ContainerResources } from './cgroups/resources.js';
@@ -43,7 +43,13 @@ export function updateCgroupLimits(
   } catch (error) {
     throw new InvalidArgumentError(`${context}: ${(error as Error).message.replace(/^container spec: /, '')}`, { cause: error });
   }
-  const plan = replanResources(saved, resources);
+  let plan: CgroupPlan;
+  try {
+    plan = replanResources(saved, resources);
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+    throw new NotFoundError(`${context}: ${error.message}`, { cause: error });
+  }
   const cgroups = new CgroupSet(entries);
   try {
     cgroups.update(plan, context);

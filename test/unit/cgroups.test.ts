@@ -9,6 +9,7 @@ import { detectCgroupsFrom, parseCgroupMounts, parseProcCgroup, type CgroupHost 
 import {
   blkioToIoWeight,
   planCgroups,
+  replanResources,
   sharesToWeight,
   validateCgroupParent,
   validateResources,
@@ -420,4 +421,17 @@ test('planCgroups: the device allow-list goes to a required v1 devices cgroup, a
   assert.deepEqual(writes(v1), ['devices.deny=a *:* rwm', 'devices.allow=c 1:3 rwm']);
   assert.deepEqual(v1.optional, []);
   assert.ok(planCgroups(undefined, v2Host(), 'c', undefined, rules).hierarchies.every((p) => !p.controllers.includes('devices')));
+});
+
+test('replanResources: the same cgroups with the new limits, device rules kept, no cgroup added', () => {
+  const host = v1Host();
+  const deny = { file: 'devices.deny', value: 'a' };
+  const saved = planCgroups({ memory: 64 << 20 }, host, 'dockless-1', undefined, [deny]);
+  const next = replanResources(saved, { memory: 128 << 20, cpus: 0.5, pids: 10 });
+  assert.deepEqual(next.hierarchies.map((p) => p.dir), saved.hierarchies.map((p) => p.dir));
+  assert.deepEqual(writes(byController(next.hierarchies, 'memory')), ['memory.limit_in_bytes=134217728', `memory.memsw.limit_in_bytes=${256 << 20}`]);
+  assert.deepEqual(writes(byController(next.hierarchies, 'cpu')), ['cpu.cfs_period_us=100000', 'cpu.cfs_quota_us=50000']);
+  assert.deepEqual(writes(byController(next.hierarchies, 'pids')), ['pids.max=10']);
+  assert.deepEqual(writes(byController(next.hierarchies, 'devices')), ['devices.deny=a']);
+  assert.throws(() => replanResources(saved, { cpuset: '0' }), (e: unknown) => e instanceof NotFoundError && /resources\.cpuset needs a `cpuset` cgroup/.test(e.message));
 });

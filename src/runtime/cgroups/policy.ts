@@ -310,9 +310,9 @@ export function replanResources(saved: CgroupPlan, resources: ContainerResources
     fresh = planCgroups(resources, host, 'update');
   } catch (error) {
     if (!(error instanceof NotFoundError)) throw error;
-    throw new NotFoundError(`${error.message.replace(/ \(cgroups: none\)$/, '').replace('which is not available to this process', 'in which the container has no cgroup')} (it was created without that limit)`, {
-      cause: error,
-    });
+    const m = /(resources\.\w+) needs the cgroup `(\w+)` controller/.exec(error.message);
+    const what = m !== null ? `${m[1]} needs a \`${m[2]}\` cgroup` : error.message;
+    throw new NotFoundError(`${what}, and the container has none (it was created without cgroups for it)`, { cause: error });
   }
   return {
     hierarchies: saved.hierarchies.map((p) => {
