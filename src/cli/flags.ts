@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { InvalidArgumentError, type MountSpec, type Rlimit, type RlimitName } from '../index.js';
+import { InvalidArgumentError, type ContainerResources, type MountSpec, type Rlimit, type RlimitName } from '../index.js';
 
 const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
@@ -38,6 +38,33 @@ export function parsePositive(flag: string, value: string): number {
 export function parseInteger(flag: string, value: string): number {
   if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError(`${flag}: expected an integer, got \`${value}\``);
   return Number(value);
+}
+
+/** The flags of `dockless update`, as commander gives them. */
+export interface UpdateFlags {
+  /** `-m, --memory`. */ memory?: string;
+  /** `--memory-swap`. */ memorySwap?: string;
+  /** `--cpus`. */ cpus?: string;
+  /** `-c, --cpu-shares`. */ cpuShares?: string;
+  /** `--cpuset-cpus`. */ cpusetCpus?: string;
+  /** `--pids-limit`. */ pidsLimit?: string;
+}
+
+/**
+ * The limits `dockless update` sets: only the flags given, with `docker run`'s
+ * value syntax; the library checks the values against the container's others.
+ */
+export function updateResources(flags: UpdateFlags): ContainerResources {
+  const resources: ContainerResources = {
+    ...(flags.memory !== undefined ? { memory: parseSize('--memory', flags.memory) } : {}),
+    ...(flags.memorySwap !== undefined ? { memorySwap: parseSwap(flags.memorySwap) } : {}),
+    ...(flags.cpus !== undefined ? { cpus: parsePositive('--cpus', flags.cpus) } : {}),
+    ...(flags.cpuShares !== undefined ? { cpuShares: parseInteger('--cpu-shares', flags.cpuShares) } : {}),
+    ...(flags.cpusetCpus !== undefined ? { cpuset: flags.cpusetCpus } : {}),
+    ...(flags.pidsLimit !== undefined ? { pids: parseInteger('--pids-limit', flags.pidsLimit) } : {}),
+  };
+  if (Object.keys(resources).length === 0) throw new InvalidArgumentError('update: you must provide one or more flags when using this command');
+  return resources;
 }
 
 /**

@@ -35,7 +35,7 @@ const GROUPS: Record<CommandGroup, () => Promise<(program: Command, ctx: CliCont
 /** The group that defines each top-level command; a unit test checks it against the groups' definitions. */
 export const COMMAND_GROUPS: Readonly<Record<string, CommandGroup>> = {
   ...Object.fromEntries(
-    ['run', 'create', 'start', 'exec', 'ps', 'logs', 'stop', 'restart', 'kill', 'rm', 'wait', 'inspect', 'top', 'stats', 'cp', 'pause', 'unpause', 'rename', 'diff', '__remove-on-exit'].map((c) => [c, 'containers' as const]),
+    ['run', 'create', 'start', 'exec', 'ps', 'logs', 'stop', 'restart', 'kill', 'rm', 'wait', 'inspect', 'top', 'stats', 'cp', 'pause', 'unpause', 'rename', 'diff', 'update', '__remove-on-exit'].map((c) => [c, 'containers' as const]),
   ),
   ...Object.fromEntries(
     ['commit', 'image', 'images', 'pull', 'push', 'tag', 'rmi', 'history', 'save', 'load', 'import', 'build', 'rollback'].map((c) => [c, 'images' as const]),

@@ -28,6 +28,7 @@ import {
   planCgroups,
   runArgs,
   setFrozen,
+  type CgroupPlan,
   type HelperMount,
   type RunPlan,
 } from '../runtime/index.js';
@@ -72,13 +73,14 @@ export async function loadBundle(bundleDir: string): Promise<{ config: OciConfig
 /** The cgroup (below the caller's own) of containers whose config names no cgroupsPath. */
 const DEFAULT_CGROUP_PARENT = 'dockless-runtime';
 
-async function makeCgroups(plan: OciPlan, id: string): Promise<CgroupSet> {
+async function makeCgroups(plan: OciPlan, id: string): Promise<[CgroupSet, CgroupPlan]> {
   const host = detectCgroups();
   const path = plan.cgroupsPath ?? `${DEFAULT_CGROUP_PARENT}/${id}`;
   const parent = dirname(path) === '.' ? undefined : dirname(path);
   const rootless = (process.getuid?.() ?? 0) !== 0;
   const devices = rootless || plan.deviceRules === undefined ? undefined : deviceCgroupWrites(plan.deviceRules);
-  return CgroupSet.create(planCgroups(plan.resources, host, basename(path), parent, devices), `create container ${id}`);
+  const cgroupPlan = planCgroups(plan.resources, host, basename(path), parent, devices);
+  return [await CgroupSet.create(cgroupPlan, `create container ${id}`), cgroupPlan];
 }
 
 function helperMounts(plan: OciPlan, cgroups: CgroupSet): { mounts: HelperMount[]; symlinks: [string, string][]; readonlyPaths: string[] } {
@@ -146,8 +148,12 @@ async function launch(id: string, options: CreateOptions, detach: boolean): Prom
       userns: plan.userns !== undefined || plan.joins.some(([t]) => t === 'user'),
     };
     await writeRecord(options.root, record);
-    cgroups = await makeCgroups(plan, id);
+    let cgroupPlan: CgroupPlan;
+    [cgroups, cgroupPlan] = await makeCgroups(plan, id);
     record.cgroups = [...cgroups.entries];
+    // What `update` starts from.
+    record.cgroupPlan = cgroupPlan;
+    record.resources = plan.resources;
     const { mounts, symlinks, readonlyPaths } = helperMounts(plan, cgroups);
     const p = plan.process;
     const run: RunPlan = {
@@ -392,7 +398,7 @@ export async function psTable(pids: readonly number[], psArgs: readonly string[]
   return [header, ...kept].join('\n') + '\n';
 }
 
-/** `update` and `events` are not implemented: a clear error rather than a silent no-op. */
+/** `events`, `checkpoint` and `restore` are not implemented: a clear error rather than a silent no-op. */
 export function notImplemented(command: string): never {
   throw new UnsupportedError(`\`${command}\` is not supported by dockless-runtime yet`, { field: command });
 }

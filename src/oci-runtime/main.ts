@@ -28,6 +28,7 @@ import {
   type GlobalOptions,
 } from './lifecycle.js';
 import { defaultSpec, features } from './spec-default.js';
+import { readResourcesFile, runcUpdateResources, updateContainer, type RuncUpdateFlags } from './update.js';
 import { OCI_VERSION } from './state.js';
 
 /** The version `--version` prints. */
@@ -234,7 +235,21 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.command('features').action(() => {
     process.stdout.write(`${JSON.stringify(features(), null, '    ')}\n`);
   });
-  program.command('update').argument('<id>').allowUnknownOption().action(() => notImplemented('update'));
+  program
+    .command('update')
+    .argument('<id>')
+    .option('-r, --resources <file>', 'a file with a linux.resources JSON object (- for stdin); the flags are then ignored')
+    .option('--memory <bytes>', 'memory limit')
+    .option('--memory-swap <bytes>', 'memory plus swap limit, -1 for unlimited swap')
+    .option('--cpu-shares <n>', 'CPU shares (relative weight)')
+    .option('--cpu-quota <us>', 'CPU CFS quota per period, in microseconds')
+    .option('--cpu-period <us>', 'CPU CFS period, in microseconds (only 100000)')
+    .option('--cpuset-cpus <list>', 'CPUs the container may run on')
+    .option('--pids-limit <n>', 'maximum number of processes')
+    .action(async (id: string, o: RuncUpdateFlags) => {
+      const json = o.resources !== undefined ? readResourcesFile(o.resources) : undefined;
+      await updateContainer(id, runcUpdateResources(o, json), g());
+    });
   program.command('events').argument('<id>').allowUnknownOption().action(() => notImplemented('events'));
   program.command('checkpoint').argument('<id>').allowUnknownOption().action(() => notImplemented('checkpoint'));
   program.command('restore').argument('<id>').allowUnknownOption().action(() => notImplemented('restore'));

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import { isFrozen, writeJsonAtomic, type CgroupRecord } from '../runtime/index.js';
+import { isFrozen, writeJsonAtomic, type CgroupPlan, type CgroupRecord, type ContainerResources } from '../runtime/index.js';
 import { isErrno, parseJsonObject } from '../util/index.js';
 
 /** The runtime-spec version dockless-runtime implements. */
@@ -41,6 +41,10 @@ export interface OciRecord {
   annotations: Record<string, string>;
   /** The container's cgroups. */
   cgroups: CgroupRecord[];
+  /** The plan its cgroups were made from, with the limits `update` wrote since (absent in records of older versions). */
+  cgroupPlan?: CgroupPlan;
+  /** Its limits, from config.json's `linux.resources` and `update`. */
+  resources?: ContainerResources;
   /** The namespaces `exec` joins (the helper's names, user aside). */
   namespaces: string[];
   /** Whether it has a user namespace (made or joined). */

@@ -312,7 +312,8 @@ export function translateSeccomp(s: OciSeccomp, host: OciHost, capNames: readonl
   return compileSeccomp(profile, { arch: host.arch, caps: capNames, ...(host.kernel !== undefined ? { kernel: host.kernel } : {}) });
 }
 
-function translateResources(r: OciResources | undefined): { resources: ContainerResources; deviceRules?: DeviceRule[] } {
+/** `linux.resources` as the library's limits and device rules; refuses what dockless cannot enforce. */
+export function translateResources(r: OciResources | undefined): { resources: ContainerResources; deviceRules?: DeviceRule[] } {
   const resources: ContainerResources = {};
   if (r === undefined || r === null) return { resources };
   refuseIfSet(r as unknown as Record<string, unknown>, ['blockIO', 'hugepageLimits', 'network', 'rdma', 'unified'], 'linux.resources', 'not supported yet');

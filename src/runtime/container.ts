@@ -25,7 +25,7 @@ import { cgroupPids, isFrozen, setFrozen } from './cgroups/freezer.js';
 import { copyInto, copyOutOf, reachable, type ContainerFiles, type CopyInOptions, type CopyOutOptions } from './container-files.js';
 import { inspectOf, type ContainerInspect, type NetworkSettingsRecord } from './inspect.js';
 import { listProcesses, type ContainerProcess } from './top.js';
-import type { ContainerStats } from './cgroups/resources.js';
+import type { ContainerResources, ContainerStats } from './cgroups/resources.js';
 import { processStartTime, raceAbort, throwIfAborted } from '../util/index.js';
 import {
   readJson,
@@ -43,6 +43,7 @@ import { exitFromStatus } from './exit-status.js';
 import { endRecordedHelper } from './forwarder.js';
 import type { PublishedPort } from './ports.js';
 import { startExec, type ExecOptions, type ExecProcess } from './exec.js';
+import { updateResources } from './update.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
 import { appendEvent, type ContainerEventAction, type ContainerEventAttributes } from './events.js';
 import { HealthChecker, waitForHealthy } from './health.js';
@@ -804,6 +805,36 @@ export class Container implements AsyncDisposable {
     if (status !== 'paused') throw new InvalidStateError(`unpause container ${this.id}: container is ${status}, not paused`);
     await setFrozen(this.#cgroups!.entries, false, `unpause container ${this.id}`);
     await this.recordEvent('unpause');
+  }
+
+  /**
+   * Changes the container's resource limits, as `docker update`: the fields
+   * given replace those of {@link ContainerSpec.resources} (same names, units
+   * and checks), the others are kept. They are written into the container's
+   * cgroups at once (a running container is limited from now on), and into
+   * its records: {@link Container.inspect} shows them and
+   * {@link Container.restart} makes its cgroups with them. Works from any
+   * process (a detached container found with `runtime.get()`). Records an
+   * `update` event.
+   *
+   * @returns every limit the container now has.
+   * @throws {@link InvalidStateError} when the container was removed.
+   * @throws {@link InvalidArgumentError} for a bad value, or one the kernel refuses
+   *   (a memory limit below what the container uses and the kernel cannot reclaim);
+   *   the previous limits are then written back.
+   * @throws {@link NotFoundError} for a limit whose controller the container has no
+   *   cgroup for (`cpuset` or `ioWeight` on a container created without them).
+   * @example
+   * ```ts
+   * await container.update({ memory: 256 * 1024 * 1024, pids: 100 });
+   * ```
+   */
+  async update(resources: ContainerResources): Promise<ContainerResources> {
+    const context = `update container ${this.id}`;
+    if (this.status === 'removed') throw new InvalidStateError(`${context}: container was removed`);
+    const updated = await updateResources(this.#record, this.#paths, resources, context);
+    await this.recordEvent('update');
+    return updated;
   }
 
   /**

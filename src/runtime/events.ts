@@ -39,7 +39,7 @@ export function eventsFile(stateDir: string): string {
  * `oom` (the kernel's OOM killer killed one of its processes), `restart`
  * (its restart policy started the command again), `health_status` (its
  * healthcheck status changed), `kill` (a signal was sent by `kill()` or
- * `stop()`), `pause`, `unpause`, `remove`.
+ * `stop()`), `pause`, `unpause`, `update` (its resource limits were changed), `remove`.
  */
 export type ContainerEventAction =
   | 'create'
@@ -51,9 +51,10 @@ export type ContainerEventAction =
   | 'kill'
   | 'pause'
   | 'unpause'
+  | 'update'
   | 'remove';
 
-const ACTIONS: readonly ContainerEventAction[] = ['create', 'start', 'die', 'oom', 'restart', 'health_status', 'kill', 'pause', 'unpause', 'remove'];
+const ACTIONS: readonly ContainerEventAction[] = ['create', 'start', 'die', 'oom', 'restart', 'health_status', 'kill', 'pause', 'unpause', 'update', 'remove'];
 
 /** Details of a {@link ContainerEvent}; which are present depends on the action. */
 export interface ContainerEventAttributes {

@@ -104,6 +104,8 @@ export { compileSeccomp, nativeSeccompArch } from './seccomp/compile.js';
 export { DEFAULT_DEVICE_RULES, RLIMIT_NAMES, deviceCgroupWrites, formatDeviceRule } from './security.js';
 export type { DeviceRule, HelperRlimit } from './security.js';
 export { planCgroups, validateCgroupParent } from './cgroups/policy.js';
+export { updateCgroupLimits } from './update.js';
+export type { CgroupPlan } from './cgroups/policy.js';
 export { CgroupSet } from './cgroups/cgroup-set.js';
 export type { CgroupRecord } from './cgroups/cgroup-set.js';
 export { detectCgroupMounts, detectCgroups } from './cgroups/detect.js';

@@ -179,6 +179,26 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
     await ok(['rm', '-f', 'cli-restart']);
   });
 
+  it('update changes the limits of running containers and prints each name; a bad value exits 1, no flag 125', async () => {
+    await ok(['run', '-d', '--name', 'cli-upd-a', '-m', '64m', 'bb:1', 'sleep', '300']);
+    await ok(['run', '-d', '--name', 'cli-upd-b', 'bb:1', 'sleep', '300']);
+    try {
+      assert.equal(await ok(['update', '--memory', '128m', '--pids-limit', '50', '--cpus', '0.5', 'cli-upd-a', 'cli-upd-b']), 'cli-upd-a\ncli-upd-b\n');
+      for (const name of ['cli-upd-a', 'cli-upd-b']) {
+        assert.equal(await ok(['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}}', name]), `${128 * 1024 * 1024} 50 500000000\n`);
+        assert.match(await ok(['stats', '--no-stream', name]), /128MiB/);
+      }
+      const bad = await dockless(['update', '--memory', '1k', 'cli-upd-a']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /resources\.memory must be/);
+      const none = await dockless(['update', 'cli-upd-a']);
+      assert.equal(none.code, 125);
+      assert.match(none.stderr, /one or more flags/);
+    } finally {
+      await dockless(['rm', '-f', 'cli-upd-a', 'cli-upd-b']);
+    }
+  });
+
   it('system check prints the leak audit: a planted orphan fails it (exit 1), the next command reaps it', async () => {
     const clean = await dockless(['system', 'check']);
     assert.equal(clean.code, 0, clean.stdout + clean.stderr);

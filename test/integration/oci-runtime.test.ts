@@ -93,7 +93,7 @@ describe('dockless-runtime', { skip: missing }, () => {
   });
   after(async () => {
     if (missing !== undefined) return;
-    for (const id of ['life', 'refused', 'hooked', 'userns']) await rt('delete', '--force', id);
+    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd']) await rt('delete', '--force', id);
     await rm(base, { recursive: true, force: true });
   });
 
@@ -133,6 +133,36 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal(existsSync(join(root, 'life')), false);
     for (const c of cgroups) assert.equal(existsSync(c.dir), false, `cgroup ${c.dir} left behind`);
     assert.equal((await rt('state', 'life')).code, 1);
+  });
+
+  it('update writes runc flags and -r JSON into the running container\'s cgroups; a bad value fails naming it', async () => {
+    const dir = await bundle('upd', (c) => {
+      c.process.args = ['sleep', '60'];
+      c.linux.resources = { ...c.linux.resources, memory: { limit: 64 * 1024 * 1024 } };
+    });
+    assert.equal((await rt('create', '--bundle', dir, 'upd')).code, 0);
+    assert.equal((await rt('start', 'upd')).code, 0);
+    const cgroups: { dir: string; controllers: string[] }[] = JSON.parse(await readFile(join(root, 'upd', 'state.json'), 'utf8')).cgroups;
+    const file = async (controller: string, v1: string, v2: string) => {
+      const c = cgroups.find((x) => x.controllers.includes(controller))!;
+      return (await readFile(join(c.dir, c.dir.includes('/unified/') ? v2 : v1), 'utf8')).trim();
+    };
+    const flags = await rt('update', '--memory', '128m', '--pids-limit', '20', '--cpu-quota', '50000', '--cpu-period', '100000', 'upd');
+    assert.equal(flags.code, 0, flags.stderr);
+    assert.equal(await file('memory', 'memory.limit_in_bytes', 'memory.max'), String(128 * 1024 * 1024));
+    assert.equal(await file('pids', 'pids.max', 'pids.max'), '20');
+    assert.match(await file('cpu', 'cpu.cfs_quota_us', 'cpu.max'), /^50000\b/);
+    const json = join(base, 'upd-resources.json');
+    await writeFile(json, JSON.stringify({ memory: { limit: 96 * 1024 * 1024 }, pids: { limit: 12 } }));
+    const r = await rt('update', '-r', json, 'upd');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await file('memory', 'memory.limit_in_bytes', 'memory.max'), String(96 * 1024 * 1024));
+    assert.equal(await file('pids', 'pids.max', 'pids.max'), '12');
+    const bad = await rt('update', '--memory', '1k', 'upd');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /resources\.memory must be/);
+    assert.equal(await file('memory', 'memory.limit_in_bytes', 'memory.max'), String(96 * 1024 * 1024));
+    assert.equal((await rt('delete', '--force', 'upd')).code, 0);
   });
 
   it('runs createRuntime, poststart and poststop hooks with the state on stdin', async () => {

@@ -9,6 +9,7 @@ import { detectCgroupsFrom, parseCgroupMounts, parseProcCgroup, type CgroupHost 
 import {
   blkioToIoWeight,
   planCgroups,
+  replanResources,
   sharesToWeight,
   validateCgroupParent,
   validateResources,
@@ -214,11 +215,12 @@ function byController(plans: HierarchyPlan[], c: string): HierarchyPlan {
 }
 const writes = (p: HierarchyPlan) => p.writes.map((w) => w.candidates.map((c) => `${c.file}=${c.value}`).join('|'));
 
-test('planCgroups on v1: one cgroup per hierarchy, v1 files, cpuset copied, stats and freezer controllers always', () => {
+test('planCgroups on v1: one cgroup per hierarchy, v1 files, cpuset copied, stats, freezer and cpu controllers always', () => {
   const host = v1Host();
   const none = planCgroups(undefined, host, 'dockless-1');
-  // The freezer is what pause() needs; without it a container cannot be paused.
+  // The freezer is what pause() needs; without it a container cannot be paused. The cpu cgroup is what update({ cpus }) writes.
   assert.deepEqual(none.hierarchies.map((p) => p.dir).sort(), [
+    '/sys/fs/cgroup/cpu/dockless-1',
     '/sys/fs/cgroup/cpuacct/dockless-1',
     '/sys/fs/cgroup/freezer/dockless-1',
     '/sys/fs/cgroup/memory/process_api/5744adec/dockless-1',
@@ -271,7 +273,7 @@ test('planCgroups on v2: one cgroup, v2 files and converted values', () => {
   assert.deepEqual(writes(defaults), ['memory.max=67108864', `memory.swap.max=${64 << 20}`]);
   assert.deepEqual(writes(planCgroups({ memory: 64 << 20, memorySwap: -1 }, v2Host(), 'c').hierarchies[0]!)[1], 'memory.swap.max=max');
   const statsOnly = planCgroups(undefined, v2Host(), 'c').hierarchies;
-  assert.deepEqual(statsOnly.map((x) => [x.controllers, x.optional]), [[['memory', 'pids'], ['memory', 'pids']]]);
+  assert.deepEqual(statsOnly.map((x) => [x.controllers, x.optional]), [[['memory', 'pids', 'cpu'], ['memory', 'pids', 'cpu']]]);
 });
 
 test('planCgroups: cgroupParent relative to our cgroup, or absolute from each hierarchy root', () => {
@@ -419,4 +421,17 @@ test('planCgroups: the device allow-list goes to a required v1 devices cgroup, a
   assert.deepEqual(writes(v1), ['devices.deny=a *:* rwm', 'devices.allow=c 1:3 rwm']);
   assert.deepEqual(v1.optional, []);
   assert.ok(planCgroups(undefined, v2Host(), 'c', undefined, rules).hierarchies.every((p) => !p.controllers.includes('devices')));
+});
+
+test('replanResources: the same cgroups with the new limits, device rules kept, no cgroup added', () => {
+  const host = v1Host();
+  const deny = { file: 'devices.deny', value: 'a' };
+  const saved = planCgroups({ memory: 64 << 20 }, host, 'dockless-1', undefined, [deny]);
+  const next = replanResources(saved, { memory: 128 << 20, cpus: 0.5, pids: 10 });
+  assert.deepEqual(next.hierarchies.map((p) => p.dir), saved.hierarchies.map((p) => p.dir));
+  assert.deepEqual(writes(byController(next.hierarchies, 'memory')), ['memory.limit_in_bytes=134217728', `memory.memsw.limit_in_bytes=${256 << 20}`]);
+  assert.deepEqual(writes(byController(next.hierarchies, 'cpu')), ['cpu.cfs_period_us=100000', 'cpu.cfs_quota_us=50000']);
+  assert.deepEqual(writes(byController(next.hierarchies, 'pids')), ['pids.max=10']);
+  assert.deepEqual(writes(byController(next.hierarchies, 'devices')), ['devices.deny=a']);
+  assert.throws(() => replanResources(saved, { cpuset: '0' }), (e: unknown) => e instanceof NotFoundError && /resources\.cpuset needs a `cpuset` cgroup/.test(e.message));
 });

@@ -17,6 +17,7 @@ import {
   parseTmpfs,
   parseUlimit,
   parseVolume,
+  updateResources,
 } from '../../src/cli/flags.js';
 import { formatRows, humanDuration, humanSize, renderTemplate, shortCommand, table } from '../../src/cli/format.js';
 import { splitReference } from '../../src/cli/images.js';
@@ -260,5 +261,25 @@ describe('cli program', () => {
     assert.match(err.text(), /unknown option '--bogus-flag'/);
     assert.equal(await main(['--help'], out.stream, err.stream), 0);
     assert.match(out.text(), /Usage: dockless/);
+  });
+});
+
+describe('dockless update flags', () => {
+  it("become the library's resource names, with docker run's value syntax, only those given", () => {
+    assert.deepEqual(updateResources({ memory: '512m', memorySwap: '-1', cpus: '1.5', cpuShares: '512', cpusetCpus: '0-1', pidsLimit: '100' }), {
+      memory: 512 * 1024 * 1024,
+      memorySwap: -1,
+      cpus: 1.5,
+      cpuShares: 512,
+      cpuset: '0-1',
+      pids: 100,
+    });
+    assert.deepEqual(updateResources({ pidsLimit: '7' }), { pids: 7 });
+  });
+  it('refuses a malformed value naming the flag, and no flag at all', () => {
+    assert.throws(() => updateResources({ memory: 'lots' }), (e: unknown) => e instanceof InvalidArgumentError && /--memory/.test(e.message));
+    assert.throws(() => updateResources({ cpus: '0' }), /--cpus/);
+    assert.throws(() => updateResources({ pidsLimit: 'x' }), /--pids-limit/);
+    assert.throws(() => updateResources({}), /one or more flags/);
   });
 });

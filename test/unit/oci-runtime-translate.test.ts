@@ -7,6 +7,7 @@ import type { OciConfig } from '../../src/oci-runtime/config.js';
 import { main } from '../../src/oci-runtime/main.js';
 import { defaultSpec, features } from '../../src/oci-runtime/spec-default.js';
 import { translateConfig, translateProcess, type OciHost } from '../../src/oci-runtime/translate.js';
+import { runcUpdateResources } from '../../src/oci-runtime/update.js';
 import { capBitmask, capNumber, execArgs, runArgs } from '../../src/runtime/index.js';
 
 const HOST: OciHost = { uid: 0, umask: 0o22, arch: 'x86_64', kernel: '6.1.0' };
@@ -203,12 +204,12 @@ describe('oci-runtime: command line', () => {
     process.stderr.write = ((s: string) => (writes.push(String(s)), true)) as typeof process.stderr.write;
     try {
       assert.equal(await main(['--root', '/nonexistent/dockless-runtime-test', '--systemd-cgroup', 'state', 'x']), 1);
-      assert.equal(await main(['--root', '/nonexistent/dockless-runtime-test', 'update', 'x']), 1);
+      assert.equal(await main(['--root', '/nonexistent/dockless-runtime-test', 'events', 'x']), 1);
     } finally {
       process.stderr.write = write;
     }
     assert.match(writes.join(''), /--systemd-cgroup: systemd cgroup management is not supported/);
-    assert.match(writes.join(''), /`update` is not supported/);
+    assert.match(writes.join(''), /`events` is not supported/);
   });
 
   it('features lists only what the translation honours', () => {
@@ -264,5 +265,28 @@ describe('oci-runtime: helper argv', () => {
       cmd: ['sh'],
     });
     assert.deepEqual(args.slice(args.indexOf('--detach')), ['--detach', '--console-socket', '/s.sock', '--', 'sh']);
+  });
+});
+
+describe('oci-runtime: update flags', () => {
+  it("runc's flags become the library's limits, only those given", () => {
+    assert.deepEqual(
+      runcUpdateResources({ memory: '64m', memorySwap: '-1', cpuShares: '512', cpuQuota: '50000', cpuPeriod: '100000', cpusetCpus: '0', pidsLimit: '20' }),
+      { memory: 64 * 1024 * 1024, memorySwap: -1, cpuShares: 512, cpus: 0.5, cpuset: '0', pids: 20 },
+    );
+    assert.deepEqual(runcUpdateResources({ memory: '1048576000' }), { memory: 1048576000 });
+  });
+  it('-r takes linux.resources JSON, and the flags are then ignored, as with runc', () => {
+    const json = JSON.stringify({ memory: { limit: 33554432 }, cpu: { quota: 25000, period: 100000 }, pids: { limit: 9 } });
+    assert.deepEqual(runcUpdateResources({ pidsLimit: '100' }, json), { memory: 33554432, cpus: 0.25, pids: 9 });
+  });
+  it('malformed values, other periods, removing a quota, devices and nothing at all are refused', () => {
+    assert.throws(() => runcUpdateResources({ memory: 'lots' }), (e: unknown) => e instanceof InvalidArgumentError && /--memory/.test(e.message));
+    assert.throws(() => runcUpdateResources({ cpuPeriod: '50000', cpuQuota: '10000' }), /--cpu-period/);
+    assert.throws(() => runcUpdateResources({ cpuQuota: '-1' }), /--cpu-quota/);
+    assert.throws(() => runcUpdateResources({ pidsLimit: 'x' }), /--pids-limit/);
+    assert.throws(() => runcUpdateResources({}), InvalidArgumentError);
+    assert.throws(() => runcUpdateResources({}, '{"devices":[{"allow":false,"access":"rwm"}]}'), /devices/);
+    assert.throws(() => runcUpdateResources({}, '[1]'), InvalidArgumentError);
   });
 });

@@ -178,7 +178,10 @@ function applyWrite(dir: string, w: CgroupWrite, context: string): void {
       writeCgroupFileSync(path, value);
       return;
     } catch (cause) {
-      if (errnoOf(cause) !== 'ENOENT') throw cgroupError(context, `write \`${value}\` to`, path, cause, ` (${w.field})`);
+      const code = errnoOf(cause);
+      // v1 memory.limit_in_bytes: EBUSY when the kernel could not reclaim the container's memory down to the new limit.
+      const busy = code === 'EBUSY' ? ': the container uses more memory than that and the kernel could not reclaim it' : '';
+      if (code !== 'ENOENT') throw cgroupError(context, `write \`${value}\` to`, path, cause, ` (${w.field}${busy})`);
       missing ??= cause;
     }
   }
@@ -283,6 +286,34 @@ export class CgroupSet {
       throw error;
     }
     return new CgroupSet(made);
+  }
+
+  /**
+   * Writes the limits of `plan` (made by `replanResources`) into these existing
+   * cgroups, while the container runs; the device rules are left as they are.
+   *
+   * @throws {@link InvalidArgumentError} naming the file when the kernel refuses a
+   *   value (a memory limit below what the container uses and cannot give back).
+   * @throws {@link NotFoundError} when a limit's cgroup or file is not there.
+   */
+  update(plan: CgroupPlan, context: string): void {
+    for (const p of plan.hierarchies) {
+      const writes = p.writes.filter((w) => w.field !== 'devices');
+      if (writes.length === 0) continue;
+      if (!this.entries.some((e) => e.dir === p.dir)) {
+        throw new NotFoundError(`${context}: the container has no cgroup \`${p.dir}\` for ${writes.map((w) => w.field).join(', ')}`, { path: p.dir });
+      }
+      if (p.hierarchy.version === 1) {
+        // memsw may never be below memory.limit_in_bytes: when the limit grows, memsw has to grow first.
+        const mem = writes.findIndex((w) => w.field === 'resources.memory');
+        const swap = writes.findIndex((w) => w.field === 'resources.memorySwap');
+        const current = Number(readSyncOrUndefined(posix.join(p.dir, 'memory.limit_in_bytes')) ?? NaN);
+        if (mem >= 0 && swap > mem && Number(writes[mem]!.candidates[0]!.value) > current) {
+          [writes[mem], writes[swap]] = [writes[swap]!, writes[mem]!];
+        }
+      }
+      for (const w of writes) applyWrite(p.dir, w, context);
+    }
   }
 
   /** The cgroup directories, for the helper's `--cgroup`. */

@@ -72,6 +72,12 @@ export interface CgroupPlan {
  * on v2 CPU time is in `cpu.stat` and freezing in `cgroup.freeze`, which every cgroup has.
  */
 const STATS_CONTROLLERS = ['memory', 'pids', 'cpuacct', 'freezer'];
+/**
+ * Controllers every container gets a cgroup for where it can, so that `update()`
+ * can give a running container CPU limits it was created without: a process
+ * cannot be moved into a new cgroup on each hierarchy as it runs.
+ */
+const UPDATABLE_CONTROLLERS = ['cpu'];
 
 const CPUSET_RE = /^\d+(-\d+)?(,\d+(-\d+)?)*$/;
 const SEGMENT_RE = /^[A-Za-z0-9_.:@-]+$/;
@@ -278,7 +284,40 @@ export function planCgroups(
     const p = use('devices', false, 'devices')!;
     for (const d of devices) write(p, 'devices', [d]);
   }
-  for (const c of STATS_CONTROLLERS) use(c, true);
+  for (const c of [...STATS_CONTROLLERS, ...UPDATABLE_CONTROLLERS]) use(c, true);
 
   return { hierarchies: [...plans.values()] };
+}
+
+/**
+ * The plan of a container's existing cgroups with the limits of `resources`
+ * instead of those it was made with: the same hierarchies and directories, the
+ * writes {@link planCgroups} makes for `resources`, the device rules kept. What
+ * `update()` writes into a running container, and what its launch record keeps
+ * for a later restart.
+ *
+ * @param saved - the plan the container's cgroups were made from (its launch record's).
+ * @param resources - every limit the container is to have, already checked with {@link validateResources}.
+ * @throws {@link NotFoundError} when a limit needs a controller the container has no cgroup for.
+ */
+export function replanResources(saved: CgroupPlan, resources: ContainerResources): CgroupPlan {
+  const controllers = new Map<string, CgroupHierarchy>();
+  for (const p of saved.hierarchies) for (const c of p.hierarchy.controllers) controllers.set(c, p.hierarchy);
+  // Only the container's own hierarchies: a limit that would need another cgroup cannot be added to a running container.
+  const host: CgroupHost = { mode: 'none', hierarchies: saved.hierarchies.map((p) => p.hierarchy), controllers };
+  let fresh: CgroupPlan;
+  try {
+    fresh = planCgroups(resources, host, 'update');
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+    const m = /(resources\.\w+) needs the cgroup `(\w+)` controller/.exec(error.message);
+    const what = m !== null ? `${m[1]} needs a \`${m[2]}\` cgroup` : error.message;
+    throw new NotFoundError(`${what}, and the container has none (it was created without cgroups for it)`, { cause: error });
+  }
+  return {
+    hierarchies: saved.hierarchies.map((p) => {
+      const writes = fresh.hierarchies.find((f) => f.hierarchy === p.hierarchy)?.writes ?? [];
+      return { ...p, writes: [...writes, ...p.writes.filter((w) => w.field === 'devices')] };
+    }),
+  };
 }
