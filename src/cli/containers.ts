@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { NotFoundError, type Container, type ContainerInfo } from '../index.js';
 import { ExitCode, type CliContext } from './context.js';
-import { parseCopyOperand, parseInteger, parseTime, updateResources, type UpdateFlags } from './flags.js';
+import { parseCopyOperand, parseInteger, parseTime, resourceOptions, updateResources, type UpdateFlags } from './flags.js';
 import { ago, binarySize, formatRows, humanDuration, shortCommand, shortId, type Column, type Row } from './format.js';
 import { DEFAULT_DETACH_KEYS, DetachKeysFilter, parseDetachKeys } from './detach-keys.js';
 import { addRunOptions, specFromRunOptions, type RunFlags } from './run-spec.js';
@@ -298,16 +298,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       });
     });
 
-  program
-    .command('update')
-    .description('Update the resource limits of one or more containers')
-    .argument('<container...>')
-    .option('-m, --memory <bytes>', 'memory limit')
-    .option('--memory-swap <bytes>', 'memory plus swap limit, -1 for unlimited swap')
-    .option('--cpus <number>', 'number of CPUs')
-    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
-    .option('--cpuset-cpus <list>', 'CPUs in which to allow execution (0-3, 0,1)')
-    .option('--pids-limit <n>', 'tune the container pids limit')
+  resourceOptions(program.command('update').description('Update the resource limits of one or more containers').argument('<container...>'))
     .action(async (refs: string[], flags: UpdateFlags) => {
       const resources = updateResources(flags);
       await each(ctx, refs, async (c, ref) => {

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type ContainerResources, type MountSpec, type Rlimit, type RlimitName } from '../index.js';
+import type { Command } from 'commander';
 
 const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
@@ -50,12 +51,20 @@ export interface UpdateFlags {
   /** `--pids-limit`. */ pidsLimit?: string;
 }
 
-/**
- * The limits `dockless update` sets: only the flags given, with `docker run`'s
- * value syntax; the library checks the values against the container's others.
- */
-export function updateResources(flags: UpdateFlags): ContainerResources {
-  const resources: ContainerResources = {
+/** The resource flags `run`, `create` and `update` share, as commander options. */
+export function resourceOptions(command: Command): Command {
+  return command
+    .option('-m, --memory <bytes>', 'memory limit')
+    .option('--memory-swap <bytes>', 'memory plus swap limit, -1 for unlimited swap')
+    .option('--cpus <number>', 'number of CPUs')
+    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
+    .option('--cpuset-cpus <list>', 'CPUs in which to allow execution (0-3, 0,1)')
+    .option('--pids-limit <n>', 'tune the container pids limit');
+}
+
+/** The limits the resource flags give: only the flags given, with `docker run`'s value syntax. */
+export function resourceFlags(flags: UpdateFlags): ContainerResources {
+  return {
     ...(flags.memory !== undefined ? { memory: parseSize('--memory', flags.memory) } : {}),
     ...(flags.memorySwap !== undefined ? { memorySwap: parseSwap(flags.memorySwap) } : {}),
     ...(flags.cpus !== undefined ? { cpus: parsePositive('--cpus', flags.cpus) } : {}),
@@ -63,6 +72,14 @@ export function updateResources(flags: UpdateFlags): ContainerResources {
     ...(flags.cpusetCpus !== undefined ? { cpuset: flags.cpusetCpus } : {}),
     ...(flags.pidsLimit !== undefined ? { pids: parseInteger('--pids-limit', flags.pidsLimit) } : {}),
   };
+}
+
+/**
+ * The limits `dockless update` sets: {@link resourceFlags}; the library checks
+ * the values against the container's others.
+ */
+export function updateResources(flags: UpdateFlags): ContainerResources {
+  const resources = resourceFlags(flags);
   if (Object.keys(resources).length === 0) throw new InvalidArgumentError('update: you must provide one or more flags when using this command');
   return resources;
 }

@@ -14,13 +14,12 @@ import {
   parseInteger,
   parseLabels,
   parseMount,
-  parsePositive,
   parseSecurityOpts,
-  parseSize,
-  parseSwap,
   parseTmpfs,
   parseUlimit,
   parseVolume,
+  resourceFlags,
+  resourceOptions,
 } from './flags.js';
 
 /** The values commander collects for `run`/`create`. */
@@ -77,7 +76,7 @@ const NOT_YET: Readonly<Record<string, string>> = {};
 
 /** Adds `docker run`'s container flags to a command. */
 export function addRunOptions(command: Command): Command {
-  return command
+  command
     .option('-e, --env <KEY=VALUE>', 'set environment variables', collect)
     .option('--env-file <file>', 'read a file of environment variables', collect)
     .option('-v, --volume <src:dst[:ro]>', 'bind mount a host path', collect)
@@ -89,13 +88,8 @@ export function addRunOptions(command: Command): Command {
     .option('--entrypoint <cmd>', "overwrite the image's entrypoint")
     .option('-h, --hostname <name>', 'container host name')
     .option('--init', 'run an init inside the container (dockless always does)')
-    .option('--read-only', "mount the container's root filesystem read-only")
-    .option('-m, --memory <bytes>', 'memory limit')
-    .option('--memory-swap <bytes>', 'memory plus swap limit, -1 for unlimited swap')
-    .option('--cpus <number>', 'number of CPUs')
-    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
-    .option('--cpuset-cpus <list>', 'CPUs in which to allow execution (0-3, 0,1)')
-    .option('--pids-limit <n>', 'tune the container pids limit')
+    .option('--read-only', "mount the container's root filesystem read-only");
+  return resourceOptions(command)
     .option('--ulimit <name=soft[:hard]>', 'ulimit options', collect)
     .option('--cap-add <cap>', 'add Linux capabilities', collect)
     .option('--cap-drop <cap>', 'drop Linux capabilities', collect)
@@ -185,14 +179,7 @@ export function specFromRunOptions(image: string, command: readonly string[], fl
     ...(flags.mount ?? []).map((m) => parseMount(m)),
     ...(flags.tmpfs ?? []).map((t) => parseTmpfs(t)),
   ];
-  const resources: NonNullable<ContainerSpec['resources']> = {
-    ...(flags.memory !== undefined ? { memory: parseSize('--memory', flags.memory) } : {}),
-    ...(flags.memorySwap !== undefined ? { memorySwap: parseSwap(flags.memorySwap) } : {}),
-    ...(flags.cpus !== undefined ? { cpus: parsePositive('--cpus', flags.cpus) } : {}),
-    ...(flags.cpuShares !== undefined ? { cpuShares: parseInteger('--cpu-shares', flags.cpuShares) } : {}),
-    ...(flags.cpusetCpus !== undefined ? { cpuset: flags.cpusetCpus } : {}),
-    ...(flags.pidsLimit !== undefined ? { pids: parseInteger('--pids-limit', flags.pidsLimit) } : {}),
-  };
+  const resources: NonNullable<ContainerSpec['resources']> = resourceFlags(flags);
   const rlimits: Partial<Record<RlimitName, Rlimit>> = {};
   for (const u of flags.ulimit ?? []) {
     const [name, limit] = parseUlimit(u);
