@@ -10,7 +10,7 @@
 
 import { execFile } from 'node:child_process';
 import { readlink } from 'node:fs/promises';
-import { NotFoundError, PermissionError, UnavailableError, type Container, type Namespace } from '../index.js';
+import { InvalidArgumentError, NotFoundError, PermissionError, UnavailableError, type Container, type Namespace } from '../index.js';
 import { StartedContainer } from './start.js';
 
 /** What can be partitioned: a container (its network namespace: a pod member's is the whole pod's), or a pod. */
@@ -58,6 +58,7 @@ function nft(pid: number, args: string[], input: string | undefined, joinUser: b
  * any target, or rootless for the caller's own rootless containers.
  *
  * @throws `NotFoundError` (from `dockless`) when the target is not running.
+ * @throws `InvalidArgumentError` (from `dockless`) when the target is in this process's network namespace (`network: 'host'`).
  * @throws `UnavailableError` (from `dockless`) when `nsenter` or `nft` is missing or fails.
  * @throws `PermissionError` (from `dockless`) when the caller may not enter the namespace.
  * @example
@@ -72,6 +73,11 @@ export async function partition(target: PartitionTarget): Promise<Partition> {
   const context = `partition pid ${pid}`;
   const [theirs, mine] = await Promise.all([readlink(`/proc/${pid}/ns/user`).catch(() => undefined), readlink('/proc/self/ns/user').catch(() => undefined)]);
   if (pid <= 0 || theirs === undefined) throw new NotFoundError(`${context}: the target is not running`);
+  // A container on `network: 'host'` is in this process's network namespace: the rules would cut the host off.
+  const [theirNet, myNet] = await Promise.all([readlink(`/proc/${pid}/ns/net`).catch(() => undefined), readlink('/proc/self/ns/net').catch(() => undefined)]);
+  if (theirNet !== undefined && theirNet === myNet) {
+    throw new InvalidArgumentError(`${context}: the target shares this process's network namespace (network: 'host'); partitioning it would cut off the host`);
+  }
   // Root acts in every namespace from the initial user namespace; a rootless caller first joins its container's.
   const joinUser = theirs !== mine && process.getuid?.() !== 0;
   await nft(pid, ['-f', '-'], RULES, joinUser, context);

@@ -9,6 +9,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { InvalidArgumentError } from '../../src/index.js';
 import { partition, startContainer, Wait } from '../../src/testing/index.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 import { IN_NET_SANDBOX, runInNetSandbox } from '../fixtures/net-sandbox.js';
@@ -58,6 +59,18 @@ if (!SANDBOX) {
       assert.equal((await peer()).stdout, 'hi\n', 'reachable again after heal');
       await cut.heal(); // twice is harmless
       await net.remove({ force: true });
+    });
+
+    // A container on network 'host' is in the caller's network namespace: its "partition" would have cut off the host.
+    it('refuses a target on the host network, and leaves the host reachable', async () => {
+      const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '30'], network: 'host', stdio: 'ignore' });
+      try {
+        await assert.rejects(partition(c), InvalidArgumentError);
+        const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' });
+        assert.doesNotMatch(tables, /dockless_partition/);
+      } finally {
+        await c.remove({ force: true });
+      }
     });
   });
 }
