@@ -937,6 +937,10 @@ export class Container implements AsyncDisposable {
         (held as unknown as PassThrough).end();
         raw.resume();
       }
+      // The exit may have been seen already (wait() returned at once) with the helper unref'd, as a
+      // detached container's is: what is awaited must hold the event loop, or Node ends the process here.
+      helper.child.ref();
+      (helper.child.stdio[3] as unknown as { ref?: () => void } | null)?.ref?.();
       await helper.exit;
     }
     await endRecordedHelper(this.#record.forwarder);

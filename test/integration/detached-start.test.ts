@@ -7,6 +7,7 @@ import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 const why = cannotRun();
 if (why !== undefined) console.log(`# skipped detached-start: ${why}`);
 const child = join(import.meta.dirname, '..', 'fixtures', 'detached-start-child.ts');
+const removeChild = join(import.meta.dirname, '..', 'fixtures', 'detached-remove-child.ts');
 
 describe('detached start', { skip: why }, () => {
   let world: World;
@@ -22,6 +23,15 @@ describe('detached start', { skip: why }, () => {
     for (let i = 0; i < 5; i++) {
       const r = spawnSync(process.execPath, ['--import', 'tsx', child, world.runtime.root, world.runtime.stateDir, world.rootfs], { encoding: 'utf8', timeout: 30_000 });
       assert.deepEqual({ status: r.status, stdout: r.stdout }, { status: 0, stdout: 'started\n' }, r.stderr);
+    }
+  });
+
+  // remove() of a detached container whose end was already seen awaited the helper's exit with the
+  // helper unref'd: Node could end the process there (exit 13) before remove() returned.
+  it('remove() of a detached container seen to stop returns, with nothing else keeping the process alive (exit 13)', () => {
+    for (let i = 0; i < 10; i++) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', removeChild, world.runtime.root, world.runtime.stateDir, world.rootfs], { encoding: 'utf8', timeout: 30_000 });
+      assert.deepEqual({ status: r.status, stdout: r.stdout }, { status: 0, stdout: 'removed\n' }, r.stderr);
     }
   });
 });
