@@ -1,16 +1,4 @@
-import {
-  AbortError,
-  AlreadyExistsError,
-  DigestMismatchError,
-  DocklessError,
-  HelperError,
-  InvalidArgumentError,
-  InvalidStateError,
-  IOError,
-  NotFoundError,
-  PermissionError,
-  UnsafeContentError,
-} from '../errors.js';
+import * as errors from '../errors.js';
 import type { ApplierOptions } from './apply.js';
 
 /** What the unpack thread is told, in order, for one layer. */
@@ -37,18 +25,10 @@ export interface SerializedError {
   cause?: SerializedError | undefined;
 }
 
-const CLASSES: Record<string, new (message: string, details: never) => DocklessError> = {
-  AbortError,
-  AlreadyExistsError,
-  DigestMismatchError,
-  HelperError,
-  InvalidArgumentError,
-  InvalidStateError,
-  IOError,
-  NotFoundError,
-  PermissionError,
-  UnsafeContentError,
-};
+/** Every error class of ours, by name: a revived error keeps its class whichever one it was. */
+const CLASSES = Object.fromEntries(
+  Object.entries(errors).filter(([, value]) => typeof value === 'function' && value.prototype instanceof errors.DocklessError),
+) as Record<string, new (message: string, details: never) => errors.DocklessError>;
 
 /** The fields of `error` worth keeping across threads (Node's `code`, `errno`, `syscall`, `path`, a dockless error's details). */
 export function serializeError(error: unknown, depth = 0): SerializedError {

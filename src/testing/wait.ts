@@ -243,7 +243,7 @@ export const Wait = {
         const stop = new AbortController();
         const signal = AbortSignal.any([context.signal, stop.signal]);
         try {
-          await Promise.all(strategies.map((s) => s.waitUntilReady({ ...context, getMappedPort: context.getMappedPort, signal })));
+          await Promise.all(strategies.map((s) => s.waitUntilReady({ ...context, signal })));
         } finally {
           stop.abort();
         }
@@ -261,7 +261,7 @@ export const Wait = {
         const stop = new AbortController();
         const signal = AbortSignal.any([context.signal, stop.signal]);
         try {
-          await Promise.any(strategies.map((s) => s.waitUntilReady({ ...context, getMappedPort: context.getMappedPort, signal })));
+          await Promise.any(strategies.map((s) => s.waitUntilReady({ ...context, signal })));
         } catch (error) {
           throw error instanceof AggregateError ? (error.errors.find((e) => e instanceof NotReadyError) ?? error.errors[0]) : error;
         } finally {
