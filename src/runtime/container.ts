@@ -74,6 +74,8 @@ export interface ContainerInit {
 }
 
 const POLL_MS = 20;
+/** Polls (of POLL_MS) for the exit record of a stopped container before taking its shim for killed: about a second. */
+const EXIT_RECORD_POLLS = 50;
 
 /**
  * A container: a process tree in its own namespaces on its own root filesystem.
@@ -416,7 +418,12 @@ export class Container implements AsyncDisposable {
       const status = this.#probeForeign();
       if (status === 'stopped') {
         this.#status = 'stopped';
-        const record = await readJson<ExitRecord>(this.#paths.exit);
+        // The shim writes the exit record just after it reaps pid 1: give it that moment.
+        let record = await readJson<ExitRecord>(this.#paths.exit);
+        for (let i = 0; record === undefined && i < EXIT_RECORD_POLLS; i++) {
+          await sleep(POLL_MS);
+          record = await readJson<ExitRecord>(this.#paths.exit);
+        }
         // Without an exit record the shim itself was killed (its owner died, so
         // PR_SET_PDEATHSIG sent SIGKILL down the chain).
         this.#exit = record !== undefined ? this.#exitFrom(record) : { exitCode: 137, signal: 'SIGKILL', oomKilled: false };

@@ -1,7 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Runtime } from '../../src/index.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
 const why = cannotRun();
@@ -23,6 +25,23 @@ describe('detached start', { skip: why }, () => {
     for (let i = 0; i < 5; i++) {
       const r = spawnSync(process.execPath, ['--import', 'tsx', child, world.runtime.root, world.runtime.stateDir, world.rootfs], { encoding: 'utf8', timeout: 30_000 });
       assert.deepEqual({ status: r.status, stdout: r.stdout }, { status: 0, stdout: 'started\n' }, r.stderr);
+    }
+  });
+
+  // The shim writes the exit record just after it reaps pid 1; a waiter in another process that looked
+  // in between took the missing record for a killed shim and reported 137 (seen as `attach` exiting 137).
+  it('wait() from another process reports the recorded exit code when the record comes just after pid 1 died', async () => {
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sh', '-c', 'exit 7'], detached: true, stdio: 'ignore' });
+    try {
+      assert.equal((await c.wait()).exitCode, 7);
+      const exitRecord = world.runtime.pathsOf(c.id).exit;
+      await rename(exitRecord, `${exitRecord}.late`);
+      const other = new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir });
+      const foreign = await other.get(c.id);
+      setTimeout(() => void rename(`${exitRecord}.late`, exitRecord), 150);
+      assert.equal((await foreign.wait()).exitCode, 7);
+    } finally {
+      await c.remove({ force: true });
     }
   });
 
