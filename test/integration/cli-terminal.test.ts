@@ -118,6 +118,12 @@ describe('dockless at a terminal', { skip: why, concurrency: false }, () => {
     }
   });
 
+  it('run: the command is pid 1, as Docker runs it; --init puts an init there', async () => {
+    // --init did nothing: dockless's init was pid 1 with or without it.
+    assert.equal(await ok(['run', '--rm', 'bb:1', 'sh', '-c', 'echo $$']), '1\n');
+    assert.notEqual(await ok(['run', '--rm', '--init', 'bb:1', 'sh', '-c', 'echo $$']), '1\n');
+  });
+
   it('run -it --rm whose command is SIGKILLed does not leave its container behind', async () => {
     // The container of run -it is detached (so ctrl-p ctrl-q can leave it); with --rm it outlived a killed command, running, for ever.
     const cgroupsBefore = new Set(await cgroupDirs());

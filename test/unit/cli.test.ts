@@ -120,11 +120,18 @@ describe('cli flags', () => {
       name: 'x',
       mounts: [{ type: 'bind', source: '/h', target: '/c', readonly: false }],
       readonlyRootfs: true,
+      init: false,
       resources: { memory: 64 * 1024 * 1024, cpus: 0.5, pids: 50 },
       rlimits: { nofile: { soft: 100, hard: 200 } },
       capAdd: ['NET_ADMIN'],
     });
     assert.throws(() => specFromRunOptions('a', [], { userns: 'container:x' }), /not supported/);
+  });
+
+  it('--init alone gives the container an init: without it the command is pid 1, as with Docker', () => {
+    // --init did nothing: the library's init was always pid 1, where Docker runs the command itself.
+    assert.equal(specFromRunOptions('img', [], {}).init, false);
+    assert.equal(specFromRunOptions('img', [], { init: true }).init, true);
   });
 });
 
