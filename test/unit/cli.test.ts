@@ -25,6 +25,7 @@ import { buildProgram, COMMAND_GROUPS, commandName, exitFor, main } from '../../
 import { ProgressDisplay } from '../../src/cli/progress.js';
 import { DetachKeysFilter, parseDetachKeys } from '../../src/cli/detach-keys.js';
 import { specFromRunOptions } from '../../src/cli/run-spec.js';
+import { dockerInfoFields } from '../../src/cli/system.js';
 import { bashCompletion } from '../../src/cli/system.js';
 
 function capture(): { stream: NodeJS.WriteStream; text: () => string } {
@@ -126,6 +127,18 @@ describe('cli flags', () => {
       capAdd: ['NET_ADMIN'],
     });
     assert.throws(() => specFromRunOptions('a', [], { userns: 'container:x' }), /not supported/);
+  });
+
+  it("info has docker info's field names for --format (a script's {{.CgroupVersion}} failed)", () => {
+    // Only dockless's own names existed: `info --format '{{.CgroupVersion}}'` was a template error, exit 125.
+    const counts = { containers: 3, running: 1, paused: 1, stopped: 1, images: 2 };
+    const fields = dockerInfoFields({ cgroupVersion: 'hybrid', kernel: '6.1.0', root: '/var/lib/dockless/data', rootless: false }, counts);
+    assert.equal(fields.CgroupVersion, '1');
+    assert.equal(dockerInfoFields({ cgroupVersion: 'v2', kernel: '6.1.0', root: '/r', rootless: true }, counts).CgroupVersion, '2');
+    assert.deepEqual([fields.Containers, fields.ContainersRunning, fields.ContainersPaused, fields.ContainersStopped, fields.Images], [3, 1, 1, 1, 2]);
+    assert.equal(fields.KernelVersion, '6.1.0');
+    assert.equal(fields.OSType, 'linux');
+    assert.match(String(fields.Architecture), /^(x86_64|aarch64|\w+)$/);
   });
 
   it('--init alone gives the container an init: without it the command is pid 1, as with Docker', () => {
