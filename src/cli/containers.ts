@@ -53,7 +53,7 @@ export function psRow(info: ContainerInfo, full: boolean, now = Date.now()): Row
     RunningFor: ago(info.created, now),
     Status: statusText(info, now),
     State: info.status === 'stopped' ? 'exited' : info.status,
-    Ports: '',
+    Ports: info.status === 'running' || info.status === 'paused' ? (info.ports ?? []).map((p) => `${p.hostIp}:${p.host}->${p.container}/${p.protocol}`).join(', ') : '',
     Names: info.name ?? '',
     Labels: Object.entries(info.labels).map(([k, v]) => `${k}=${v}`).join(','),
     Pid: String(info.pid),

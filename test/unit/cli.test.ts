@@ -26,6 +26,7 @@ import { ProgressDisplay } from '../../src/cli/progress.js';
 import { DetachKeysFilter, parseDetachKeys } from '../../src/cli/detach-keys.js';
 import { specFromRunOptions } from '../../src/cli/run-spec.js';
 import { dockerInfoFields } from '../../src/cli/system.js';
+import { psRow } from '../../src/cli/containers.js';
 import { bashCompletion } from '../../src/cli/system.js';
 
 function capture(): { stream: NodeJS.WriteStream; text: () => string } {
@@ -127,6 +128,15 @@ describe('cli flags', () => {
       capAdd: ['NET_ADMIN'],
     });
     assert.throws(() => specFromRunOptions('a', [], { userns: 'container:x' }), /not supported/);
+  });
+
+  it('ps shows the published ports of a running container, as docker ps does', () => {
+    // The PORTS column was always empty.
+    const info = { id: 'a'.repeat(64), status: 'running' as const, pid: 1, created: new Date(0), detached: true, cmd: ['sleep'], rootfs: '/r', restartCount: 0, labels: {} };
+    const ports = [{ container: 80, protocol: 'tcp' as const, hostIp: '127.0.0.1', host: 18080 }, { container: 53, protocol: 'udp' as const, hostIp: '0.0.0.0', host: 5353 }];
+    assert.equal(psRow({ ...info, ports }, false).Ports, '127.0.0.1:18080->80/tcp, 0.0.0.0:5353->53/udp');
+    assert.equal(psRow({ ...info, status: 'stopped', ports }, false).Ports, '');
+    assert.equal(psRow(info, false).Ports, '');
   });
 
   it("info has docker info's field names for --format (a script's {{.CgroupVersion}} failed)", () => {
