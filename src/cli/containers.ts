@@ -226,11 +226,15 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       let detach: () => void = () => undefined;
       const detached = new Promise<'detached'>((resolveDetach) => (detach = () => resolveDetach('detached')));
       const undo = flags.tty === true || flags.interactive === true ? connectTerminal(p, flags.interactive === true, flags.tty === true, detachable ? { keys, onDetach: detach } : undefined) : undefined;
+      // Detachable, it no longer dies with us: a closed terminal still ends it, as it ends a shell at that terminal.
+      const hangup = (): void => p.kill('SIGHUP');
+      if (detachable) process.on('SIGHUP', hangup);
       try {
         const exit = await Promise.race([p.wait(), detached]);
         if (exit === 'detached') throw new ExitCode(0, '', { detached: true });
         throw new ExitCode(exit.exitCode);
       } finally {
+        process.off('SIGHUP', hangup);
         undo?.();
       }
     });

@@ -103,6 +103,17 @@ describe('dockless at a terminal', { skip: why, concurrency: false }, () => {
       }
       assert.equal(await ok(['exec', 'term-exec', 'sh', '-c', 'kill -0 "$(cat /tmp/exec.pid)" && echo alive']), 'alive\n', 'the detached shell goes on');
 
+      // A closed terminal is no detach: the shell goes with it.
+      const closed = new CliTerminal(['exec', '-it', 'term-exec', 'sh'], env());
+      try {
+        await closed.expect(/# /);
+        closed.type('echo $$ > /tmp/closed.pid; echo wr""ote\r');
+        await closed.expect(/wrote/);
+      } finally {
+        closed.kill();
+      }
+      assert.ok(await eventually(async () => (await dockless(['exec', 'term-exec', 'sh', '-c', 'kill -0 "$(cat /tmp/closed.pid)"'])).code !== 0, 10_000), 'the shell of a closed terminal ends');
+
       const other = new CliTerminal(['exec', '-it', '--detach-keys', 'ctrl-x,x', 'term-exec', 'sh'], env());
       try {
         await other.expect(/# /);
