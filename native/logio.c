@@ -25,6 +25,10 @@
 #define READ_CHUNK 65536
 /* As Docker's json-file: a line longer than this is logged in pieces. */
 #define PARTIAL_MAX 16384
+/* A line's start (a prompt) is logged once its writer pauses this long: an
+ * attached reader sees it before the newline, and the pieces a burst writes are
+ * still one record. */
+#define PARTIAL_IDLE_MS 20
 /* Room for the longest record: every byte of a piece escaped as \u00XX. */
 #define LOG_BUF (PARTIAL_MAX * 6 + 256)
 #define CONTROL_RECORD 8
@@ -44,6 +48,8 @@ struct source {
 	struct sink *sink;
 	char part[PARTIAL_MAX];
 	size_t plen;
+	bool part_due;          /* part holds bytes not yet logged since the last read */
+	long long part_read_ms; /* when they were read (CLOCK_MONOTONIC) */
 };
 
 struct logw {
@@ -384,6 +390,49 @@ static void source_emit(struct source *src, const char *time, const char *p, siz
 	log_record(&S.log, src->stream, time, p, n);
 }
 
+static long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How many of the N bytes at P end on a whole UTF-8 character: a character is
+ * never split between two records. */
+static size_t utf8_whole(const char *p, size_t n)
+{
+	for (size_t back = 1; back <= 4 && back <= n; back++) {
+		unsigned char c = (unsigned char)p[n - back];
+		if (c < 0x80)
+			return n;
+		if (c >= 0xc0) {
+			size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+			return need > back ? n - back : n;
+		}
+	}
+	return n;
+}
+
+/* Logs the start of a line whose writer paused, as a record without a newline
+ * (json-file's partial record; readers join it with the rest). */
+static void source_idle(struct source *src, long long now)
+{
+	char time[48];
+	size_t whole;
+
+	if (!src->part_due || now - src->part_read_ms < PARTIAL_IDLE_MS)
+		return;
+	src->part_due = false;
+	whole = utf8_whole(src->part, src->plen);
+	if (whole == 0)
+		return;
+	now_rfc3339(time, sizeof time);
+	source_emit(src, time, src->part, whole);
+	memmove(src->part, src->part + whole, src->plen - whole);
+	src->plen -= whole;
+}
+
 static void source_data(struct source *src, const char *p, size_t n)
 {
 	char time[48];
@@ -408,6 +457,8 @@ static void source_data(struct source *src, const char *p, size_t n)
 		p += seg;
 		n -= seg;
 	}
+	src->part_due = src->plen > 0;
+	src->part_read_ms = monotonic_ms();
 }
 
 static void source_end(struct source *src)
@@ -607,7 +658,16 @@ static _Noreturn void io_main(void)
 		if (S.tty_sock >= 0)
 			ADD(S.tty_sock, POLLIN, 50);
 #undef ADD
-		if (poll(fds, (nfds_t)n, -1) < 0) {
+		int timeout = -1;
+		long long now = monotonic_ms();
+		for (int i = 0; i < N_SRC; i++)
+			if (S.src[i].fd >= 0 && S.src[i].part_due) {
+				long long left = S.src[i].part_read_ms + PARTIAL_IDLE_MS - now;
+				left = left < 0 ? 0 : left;
+				if (timeout < 0 || left < timeout)
+					timeout = (int)left;
+			}
+		if (poll(fds, (nfds_t)n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			finish();
@@ -643,6 +703,10 @@ static _Noreturn void io_main(void)
 					source_read(&S.src[who[k]]);
 			}
 		}
+		now = monotonic_ms();
+		for (int i = 0; i < N_SRC; i++)
+			if (S.src[i].fd >= 0)
+				source_idle(&S.src[i], now);
 		log_flush(&S.log);
 	}
 }

@@ -8,13 +8,15 @@
  */
 import { spawn } from 'node:child_process';
 import { posix } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { NotFoundError, type Container, type ContainerInfo } from '../index.js';
 import { ExitCode, type CliContext } from './context.js';
 import { parseCopyOperand, parseInteger, parseTime, resourceOptions, updateResources, type UpdateFlags } from './flags.js';
 import { ago, binarySize, formatRows, humanDuration, shortCommand, shortId, type Column, type Row } from './format.js';
-import { DEFAULT_DETACH_KEYS, DetachKeysFilter, parseDetachKeys } from './detach-keys.js';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
+import { attachStdin, connectTerminal } from './terminal.js';
 import { addRunOptions, specFromRunOptions, type RunFlags } from './run-spec.js';
 import { Namespace, type ContainerSpec } from '../index.js';
 
@@ -51,7 +53,7 @@ export function psRow(info: ContainerInfo, full: boolean, now = Date.now()): Row
     RunningFor: ago(info.created, now),
     Status: statusText(info, now),
     State: info.status === 'stopped' ? 'exited' : info.status,
-    Ports: '',
+    Ports: info.status === 'running' || info.status === 'paused' ? (info.ports ?? []).map((p) => `${p.hostIp}:${p.host}->${p.container}/${p.protocol}`).join(', ') : '',
     Names: info.name ?? '',
     Labels: Object.entries(info.labels).map(([k, v]) => `${k}=${v}`).join(','),
     Pid: String(info.pid),
@@ -103,6 +105,8 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     // Someone at a terminal can type the detach keys: the container is detached then, and this process attached to it until they do.
     const detachable = flags.interactive === true && process.stdin.isTTY === true && keys.length > 0;
     const c = await runtime.run({ ...spec, ...(detachable ? { detached: true, attach: true } : {}), stdio: interactive ? 'pipe' : 'inherit' });
+    // Detachable, the container outlives us: with --rm, a waiter removes it when it exits, or at once if we die attached (as Docker's daemon would once the CLI is gone).
+    const remover = detachable && flags.rm === true ? spawnRemover(ctx, c.id, { attached: true }) : undefined;
     const forward = (sig: NodeJS.Signals): void => void c.kill(sig).catch(() => undefined);
     const signals: NodeJS.Signals[] = flags.tty === true ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
     for (const s of signals) process.on(s, forward);
@@ -112,7 +116,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     try {
       const exit = await Promise.race([c.wait(), detached]);
       if (exit === 'detached') {
-        if (flags.rm === true) spawnRemover(ctx, c.id);
+        remover?.release();
         throw new ExitCode(0, '', { detached: true });
       }
       if (flags.rm === true) await c.remove();
@@ -127,10 +131,16 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     .command(REMOVER_COMMAND, { hidden: true })
     .description('wait for a container to exit, then remove it (what `run -d --rm` leaves behind)')
     .argument('<container>')
-    .action(async (ref: string) => {
-      const c = await (await ctx.runtime()).get(ref);
-      await c.wait();
-      await c.remove({ force: true });
+    .option('--attached', 'remove it at once when stdin ends before a `d` (the attached command died) comes on it')
+    .action(async (ref: string, flags: { attached?: boolean }) => {
+      const gone = (e: unknown): Promise<undefined> => (e instanceof NotFoundError ? Promise.resolve(undefined) : Promise.reject(e));
+      const ownerDied = flags.attached === true ? ownerEnds(process.stdin) : new Promise<never>(() => undefined);
+      const c = await (await ctx.runtime()).get(ref).catch(gone);
+      if (c !== undefined) {
+        await Promise.race([c.wait(), ownerDied]);
+        await c.remove({ force: true }).catch(gone);
+      }
+      process.stdin.destroy();
     });
 
   addRunOptions(
@@ -166,7 +176,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
         const ac = new AbortController();
         const stdin = flags.interactive === true ? await attachStdin(c, keys, () => ac.abort()) : undefined;
         try {
-          for await (const line of c.logs({ follow: true, signal: ac.signal, ...(running ? { since } : {}) })) (line.stream === 'stderr' ? ctx.err : ctx.out).write(line.text);
+          for await (const line of c.logs({ follow: true, partial: true, signal: ac.signal, ...(running ? { since } : {}) })) (line.stream === 'stderr' ? ctx.err : ctx.out).write(line.text);
         } catch (error) {
           if (!ac.signal.aborted) throw error;
         } finally {
@@ -190,7 +200,11 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     .option('-u, --user <user>', 'user name or uid[:gid]')
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('--privileged', 'give the command extended privileges')
-    .action(async (ref: string, command: string[], flags: { detach?: boolean; interactive?: boolean; tty?: boolean; env?: string[]; user?: string; workdir?: string; privileged?: boolean }) => {
+    .option('--detach-keys <keys>', `with -i on a terminal, the key sequence that detaches (default ${DEFAULT_DETACH_KEYS}; empty: none)`)
+    .action(async (ref: string, command: string[], flags: { detach?: boolean; interactive?: boolean; tty?: boolean; env?: string[]; user?: string; workdir?: string; privileged?: boolean; detachKeys?: string }) => {
+      const keys = parseDetachKeys(flags.detachKeys ?? DEFAULT_DETACH_KEYS);
+      // As for run -it: someone at a terminal can leave the command running with the detach keys, so it must not die with us.
+      const detachable = flags.detach !== true && flags.interactive === true && process.stdin.isTTY === true && keys.length > 0;
       const runtime = await ctx.runtime();
       const c = await runtime.get(ref);
       const env: Record<string, string> = {};
@@ -206,13 +220,21 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
         ...(flags.privileged === true ? { privileged: true } : {}),
         ...(flags.tty === true ? { tty: true, ttySize: { columns: process.stdout.columns || 80, rows: process.stdout.rows || 24 } } : {}),
         stdio: flags.detach === true ? 'ignore' : flags.tty === true || flags.interactive === true ? 'pipe' : 'inherit',
-        ...(flags.detach === true ? { detached: true } : {}),
+        ...(flags.detach === true || detachable ? { detached: true } : {}),
       });
       if (flags.detach === true) return;
-      const undo = flags.tty === true || flags.interactive === true ? connectTerminal(p, flags.interactive === true, flags.tty === true) : undefined;
+      let detach: () => void = () => undefined;
+      const detached = new Promise<'detached'>((resolveDetach) => (detach = () => resolveDetach('detached')));
+      const undo = flags.tty === true || flags.interactive === true ? connectTerminal(p, flags.interactive === true, flags.tty === true, detachable ? { keys, onDetach: detach } : undefined) : undefined;
+      // Detachable, it no longer dies with us: a closed terminal still ends it, as it ends a shell at that terminal.
+      const hangup = (): void => p.kill('SIGHUP');
+      if (detachable) process.on('SIGHUP', hangup);
       try {
-        throw new ExitCode((await p.wait()).exitCode);
+        const exit = await Promise.race([p.wait(), detached]);
+        if (exit === 'detached') throw new ExitCode(0, '', { detached: true });
+        throw new ExitCode(exit.exitCode);
       } finally {
+        process.off('SIGHUP', hangup);
         undo?.();
       }
     });
@@ -256,7 +278,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       process.once('SIGINT', stop);
       try {
         for await (const line of c.logs({
-          ...(flags.follow === true ? { follow: true } : {}),
+          ...(flags.follow === true ? { follow: true, partial: true } : {}),
           ...(flags.tail !== undefined && flags.tail !== 'all' ? { tail: parseInteger('--tail', flags.tail) } : {}),
           ...(flags.since !== undefined ? { since: parseTime('--since', flags.since) } : {}),
           ...(flags.until !== undefined ? { until: parseTime('--until', flags.until) } : {}),
@@ -468,13 +490,33 @@ export const REMOVER_COMMAND = '__remove-on-exit';
  * Starts this command again, in the background and in a session of its own,
  * to wait for the container and remove it when it exits: Docker's daemon does
  * that for `run -d --rm`; here the container's shim outlives us, and this
- * small waiter does too.
+ * small waiter does too. `attached`: until `release()`, our death (even by
+ * SIGKILL: the end of its stdin) has it remove the container at once.
  */
-function spawnRemover(ctx: CliContext, id: string): void {
+function spawnRemover(ctx: CliContext, id: string, options: { attached?: boolean } = {}): { release: () => void } {
   const script = process.argv[1];
-  if (script === undefined) throw new ExitCode(125, 'dockless: --rm with --detach: cannot find the dockless command to wait for the container');
-  const child = spawn(process.execPath, [...process.execArgv, script, ...ctx.globalArgs(), REMOVER_COMMAND, id], { detached: true, stdio: 'ignore' });
+  if (script === undefined) throw new ExitCode(125, 'dockless: --rm: cannot find the dockless command to wait for the container');
+  const attached = options.attached === true;
+  const child = spawn(process.execPath, [...process.execArgv, script, ...ctx.globalArgs(), REMOVER_COMMAND, ...(attached ? ['--attached'] : []), id], {
+    detached: true,
+    stdio: [attached ? 'pipe' : 'ignore', 'ignore', 'ignore'],
+  });
   child.unref();
+  const stdin = child.stdin as (Writable & { unref?: () => void }) | null;
+  stdin?.on('error', () => undefined);
+  stdin?.unref?.();
+  return { release: () => void stdin?.end('d') };
+}
+
+/** Resolves when `stdin` ends without a `d` having come on it (the caller died attached); never after a `d`. */
+function ownerEnds(stdin: Readable): Promise<void> {
+  return new Promise((resolveEnd) => {
+    let released = false;
+    stdin.on('data', (d: Buffer) => (released ||= d.includes('d')));
+    stdin.on('error', () => undefined);
+    stdin.on('close', () => (released ? undefined : resolveEnd()));
+    stdin.on('end', () => (released ? undefined : resolveEnd()));
+  });
 }
 
 /** Prints inspect results: a JSON array, or one template line per result. */
@@ -531,55 +573,4 @@ async function resolveRunSpec(ctx: CliContext, image: string, command: readonly 
   if (mode === 'none' || mode === 'host' || mode === 'bridge') return { ...spec, network: mode };
   if (mode.startsWith('container:')) return { ...spec, network: { container: mode.slice('container:'.length) } };
   return { ...spec, network: await runtime.getNetwork(mode) };
-}
-
-/** Connects this terminal (or pipes) to an attached container: stdin, raw mode and resizes for `-t`, and the detach keys when given. Returns the undo. */
-function connectTerminal(
-  c: Pick<Container, 'stdin' | 'stdout' | 'stderr' | 'resize'>,
-  interactive: boolean,
-  tty: boolean,
-  detach?: { keys: Buffer; onDetach: () => void },
-): () => void {
-  const stdin = process.stdin;
-  const raw = tty && interactive && stdin.isTTY === true;
-  if (raw) stdin.setRawMode(true);
-  const filter = detach !== undefined ? new DetachKeysFilter(detach.keys, detach.onDetach) : undefined;
-  if (interactive && c.stdin !== null) (filter !== undefined ? stdin.pipe(filter) : stdin).pipe(c.stdin);
-  c.stdout?.pipe(process.stdout);
-  c.stderr?.pipe(process.stderr);
-  const resize = (): void => void c.resize({ columns: process.stdout.columns || 80, rows: process.stdout.rows || 24 }).catch(() => undefined);
-  if (tty) process.on('SIGWINCH', resize);
-  return () => {
-    if (tty) process.off('SIGWINCH', resize);
-    if (interactive) stdin.unpipe();
-    filter?.unpipe();
-    c.stdout?.unpipe(process.stdout);
-    c.stderr?.unpipe(process.stderr);
-    if (raw) stdin.setRawMode(false);
-    stdin.pause();
-  };
-}
-
-/**
- * Feeds this process's stdin (raw, on a terminal) to a running container's
- * stdin through {@link Container.attach}, until the detach keys, which call
- * `onDetach`. Returns the undo.
- */
-export async function attachStdin(c: Container, keys: Buffer, onDetach: () => void): Promise<() => Promise<void>> {
-  const a = await c.attach({ stdin: true });
-  // The output comes another way (the log); these copies are not kept.
-  a.stdout.resume();
-  a.stderr.resume();
-  const stdin = process.stdin;
-  const raw = (await c.inspect()).Config.Tty && stdin.isTTY === true;
-  if (raw) stdin.setRawMode(true);
-  const filter = new DetachKeysFilter(keys, onDetach);
-  if (a.stdin !== null) stdin.pipe(filter).pipe(a.stdin);
-  return async () => {
-    stdin.unpipe();
-    filter.unpipe();
-    if (raw) stdin.setRawMode(false);
-    stdin.pause();
-    await a.close();
-  };
 }

@@ -7,7 +7,7 @@
  */
 import type { Command } from 'commander';
 import { Namespace, Network, type PodShare } from '../index.js';
-import { attachStdin } from './containers.js';
+import { attachStdin } from './terminal.js';
 import { ExitCode, type CliContext } from './context.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
 import { ago, formatRows, shortId } from './format.js';

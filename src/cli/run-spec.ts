@@ -87,7 +87,7 @@ export function addRunOptions(command: Command): Command {
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('--entrypoint <cmd>', "overwrite the image's entrypoint")
     .option('-h, --hostname <name>', 'container host name')
-    .option('--init', 'run an init inside the container (dockless always does)')
+    .option('--init', 'run an init as pid 1 that forwards signals and reaps zombies (else the command is pid 1, as Docker runs it)')
     .option('--read-only', "mount the container's root filesystem read-only");
   return resourceOptions(command)
     .option('--ulimit <name=soft[:hard]>', 'ulimit options', collect)
@@ -200,6 +200,8 @@ export function specFromRunOptions(image: string, command: readonly string[], fl
     ...(flags.name !== undefined ? { name: flags.name } : {}),
     ...(mounts.length > 0 ? { mounts } : {}),
     ...(flags.readOnly === true ? { readonlyRootfs: true } : {}),
+    // Docker's default is no init: the command is pid 1 (signals it has no handler for do nothing).
+    init: flags.init === true,
     ...(Object.keys(resources).length > 0 ? { resources } : {}),
     ...(Object.keys(rlimits).length > 0 ? { rlimits } : {}),
     ...(flags.capAdd !== undefined ? { capAdd: flags.capAdd } : {}),

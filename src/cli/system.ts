@@ -6,8 +6,9 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
+import { cpus, hostname, machine, totalmem } from 'node:os';
 import type { Command } from 'commander';
-import { login, logout } from '../index.js';
+import { login, logout, type RuntimeInfo } from '../index.js';
 import { ExitCode, type CliContext } from './context.js';
 import { formatRows, humanSize } from './format.js';
 
@@ -24,6 +25,46 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+/** What `info` counts, beside the runtime's {@link RuntimeInfo}. */
+export interface InfoCounts {
+  /** Containers in all, then by status. */
+  containers: number;
+  /** Running ones. */
+  running: number;
+  /** Paused ones. */
+  paused: number;
+  /** Stopped ones. */
+  stopped: number;
+  /** Images in the store. */
+  images: number;
+}
+
+/**
+ * The fields of `docker info` that scripts ask for with `--format`
+ * (`{{.CgroupVersion}}`, `{{.ContainersRunning}}`, …), by Docker's names and
+ * in Docker's forms: a hybrid host is cgroup version "1", as Docker reports it.
+ */
+export function dockerInfoFields(info: Pick<RuntimeInfo, 'cgroupVersion' | 'kernel' | 'root' | 'rootless'>, counts: InfoCounts): Record<string, string | number | string[]> {
+  return {
+    Containers: counts.containers,
+    ContainersRunning: counts.running,
+    ContainersPaused: counts.paused,
+    ContainersStopped: counts.stopped,
+    Images: counts.images,
+    Driver: 'overlay',
+    DockerRootDir: info.root,
+    CgroupDriver: 'cgroupfs',
+    CgroupVersion: info.cgroupVersion === 'v2' ? '2' : '1',
+    KernelVersion: info.kernel,
+    OSType: 'linux',
+    Architecture: machine(),
+    NCPU: cpus().length,
+    MemTotal: totalmem(),
+    Name: hostname(),
+    SecurityOptions: ['name=seccomp,profile=builtin', ...(info.rootless ? ['name=rootless'] : [])],
+  };
 }
 
 /** Adds version, info, system, login, logout and completion to `program`. */
@@ -48,15 +89,14 @@ export function addSystemCommands(program: Command, ctx: CliContext): void {
       const info = await runtime.info();
       const containers = await runtime.list();
       const images = await store.list();
-      const all = {
-        ...info,
-        storeRoot: store.root,
+      const counts: InfoCounts = {
         containers: containers.length,
         running: containers.filter((c) => c.status === 'running').length,
         paused: containers.filter((c) => c.status === 'paused').length,
         stopped: containers.filter((c) => c.status === 'stopped').length,
         images: images.length,
       };
+      const all = { ...info, storeRoot: store.root, ...counts, ...dockerInfoFields(info, counts) };
       if (flags.format === 'json') return ctx.print(JSON.stringify(all));
       if (flags.format !== undefined) return void ctx.out.write(formatRows([all as never], [], flags.format));
       ctx.print(

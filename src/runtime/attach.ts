@@ -61,7 +61,7 @@ export class Attachment implements AsyncDisposable {
     }
     this.stdin = stdin;
     options.signal?.addEventListener('abort', () => void this.close(), { once: true });
-    const reader = new ContainerLogReader(source, { follow: true, signal: this.#abort.signal }, start);
+    const reader = new ContainerLogReader(source, { follow: true, partial: true, signal: this.#abort.signal }, start);
     this.#pumping = (async () => {
       try {
         for await (const line of reader) (line.stream === 'stdout' ? out : err).write(line.text);

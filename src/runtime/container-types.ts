@@ -6,6 +6,7 @@
 
 import type { ExecOptions } from './exec.js';
 import type { OutputOptions } from './output.js';
+import type { PublishedPort } from './ports.js';
 import type { IdMap } from './userns.js';
 
 /** Options of {@link Container.output}: those of {@link Container.exec} but `stdio` and `detached`, and of the output. */
@@ -63,6 +64,8 @@ export interface ContainerInfo {
   restartCount: number;
   /** Its labels: the image's, then the spec's. */
   labels: Record<string, string>;
+  /** Its published ports as bound (what `docker ps` shows), when it publishes any. */
+  ports?: PublishedPort[];
   /**
    * Its user namespace, when it has one. `rootless`: its upper directory holds
    * host ids (those of the maps), not the container's own.

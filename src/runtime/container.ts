@@ -197,6 +197,7 @@ export class Container implements AsyncDisposable {
       ...(this.#record.namespace !== undefined ? { namespace: this.#record.namespace } : {}),
       restartCount: this.#restartCountSync(),
       labels: { ...(this.#record.labels ?? {}) },
+      ...((this.#record.ports?.length ?? 0) > 0 ? { ports: this.#record.ports!.map((p) => ({ ...p })) } : {}),
     };
   }
 

@@ -29,7 +29,9 @@ export interface ExecOptions {
   stdio?: StdioMode;
   /**
    * Let the process outlive this Node process (it is killed with the container,
-   * not with its caller). Its stdio should then not be `'pipe'`.
+   * not with its caller). With `stdio: 'pipe'` this process is attached to it
+   * until it ends the streams or exits; the process then goes on, what it
+   * writes lost (what `docker exec -it` is until ctrl-p ctrl-q).
    * @default false
    */
   detached?: boolean;

@@ -73,6 +73,10 @@ export interface InspectConfig {
   Tty: boolean;
   /** Whether its stdin is kept open (`stdin`). */
   OpenStdin: boolean;
+  /** The signal `stop()` sends first, as the spec's `stopSignal` names it (a name, or a number as text); absent: SIGTERM. */
+  StopSignal?: string;
+  /** Seconds `stop()` waits before SIGKILL, from the spec's `stopTimeoutMs`; absent: the default. */
+  StopTimeout?: number;
 }
 
 /** One entry of {@link ContainerInspect.Mounts}. */
@@ -250,6 +254,8 @@ export function inspectOf(input: InspectInput): ContainerInspect {
       Image: record.image ?? record.rootfs,
       Tty: record.tty === true,
       OpenStdin: record.openStdin === true,
+      ...(record.stopSignal !== undefined ? { StopSignal: String(record.stopSignal) } : {}),
+      ...(record.stopTimeoutMs !== undefined ? { StopTimeout: Math.round(record.stopTimeoutMs / 1000) } : {}),
     },
     NetworkSettings: networkSettings(input.networks, record.ports ?? []),
     Mounts: (c?.mounts ?? []).map((m) => ({ Type: m.type, Source: m.source, Destination: m.target, RW: !m.readonly })),

@@ -59,6 +59,13 @@ export interface LogsOptions {
   stdout?: boolean;
   /** Include stderr lines. @default true */
   stderr?: boolean;
+  /**
+   * With `follow`: give the start of a line as soon as the log has it (a
+   * prompt waiting for input), its rest later as another line, as an attached
+   * terminal shows it. Without it, lines are given whole.
+   * @default false
+   */
+  partial?: boolean;
   /** Stops reading: the iteration throws {@link AbortError}. */
   signal?: AbortSignal;
 }
@@ -70,9 +77,11 @@ export interface LogLine {
   /** When the helper read it, RFC 3339 in UTC with nanoseconds. */
   time: string;
   /**
-   * The line as written, with its newline (none for the last piece of output
-   * without one, nor for the pieces of a line longer than 16 KiB); with
-   * `timestamps`, `time` and a space before it.
+   * The line as written, with its newline (none for the last output without
+   * one); with `timestamps`, `time` and a space before it. A line the log holds
+   * in pieces (one longer than 16 KiB, or whose writer paused before its
+   * newline, as a shell's prompt) is given whole, up to 1 MiB, but while
+   * following with {@link LogsOptions.partial}.
    */
   text: string;
 }
@@ -94,6 +103,8 @@ export interface LogSource {
 }
 
 const FOLLOW_POLL_MS = 50;
+/** A line held in pieces is given whole up to this many characters, in parts of this size beyond. */
+const JOIN_MAX = 1 << 20;
 
 interface RawRecord {
   log?: unknown;
@@ -113,6 +124,41 @@ function timeMs(time: string): number {
   const m = /^(.*T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$/.exec(time);
   if (m === null) return Date.parse(time);
   return Date.parse(`${m[1]}${(m[2] ?? '.000').slice(0, 4).padEnd(4, '0')}${m[3]}`);
+}
+
+interface Piece {
+  stream: 'stdout' | 'stderr';
+  time: string;
+  log: string;
+}
+
+/**
+ * Joins the pieces of a line: a record whose text has no newline is the start
+ * of a line that goes on in the stream's next record (Docker json-file's
+ * partial record).
+ */
+class LineJoiner {
+  readonly #open: { stdout?: Piece; stderr?: Piece } = {};
+
+  /** Adds the next record; the line it ends, if any, goes to `into`. */
+  push(piece: Piece, into: Piece[]): void {
+    const open = this.#open[piece.stream];
+    const line = open !== undefined ? { ...open, log: open.log + piece.log } : piece;
+    if (line.log.endsWith('\n') || line.log.length >= JOIN_MAX) {
+      into.push(line);
+      delete this.#open[piece.stream];
+    } else {
+      this.#open[piece.stream] = line;
+    }
+  }
+
+  /** The lines begun and not ended, to `into`, in the order they began. */
+  flush(into: Piece[]): void {
+    const open = [this.#open.stdout, this.#open.stderr].filter((p): p is Piece => p !== undefined);
+    for (const p of open.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0))) into.push(p);
+    delete this.#open.stdout;
+    delete this.#open.stderr;
+  }
 }
 
 /**
@@ -159,30 +205,32 @@ export class ContainerLogReader implements AsyncIterable<LogLine> {
     const current = await open(this.#source.path, 'r').catch(() => undefined);
     try {
       if (this.#start !== undefined) {
-        yield* this.#follow(current, this.#start, '');
+        yield* this.#follow(current, this.#start, '', new LineJoiner());
         return;
       }
       if (this.#options.tail !== undefined) {
         const offset = current !== undefined ? (await current.stat()).size : 0;
         for (const line of await this.#tail(current, offset, this.#options.tail)) yield line;
-        if (this.#options.follow === true) yield* this.#follow(current, offset, '');
+        if (this.#options.follow === true) yield* this.#follow(current, offset, '', new LineJoiner());
         return;
       }
       const lines: LogLine[] = [];
+      const joiner = new LineJoiner();
       for (const file of await rotatedFiles(this.#source.path)) {
         const text = await readFile(file, 'utf8').catch(() => '');
-        this.#parse(text, lines);
+        this.#parse(text, joiner, lines);
       }
       let offset = 0;
       let rest = '';
       if (current !== undefined) {
         const chunk = await readFrom(current, 0);
         offset = chunk.length;
-        rest = this.#parseChunk(rest, chunk, lines);
+        rest = this.#parseChunk(rest, chunk, joiner, lines);
       }
+      if (this.#options.follow !== true || this.#options.partial === true) this.#finish(joiner, lines);
       for (const line of lines) yield line;
       if (this.#options.follow !== true) return;
-      yield* this.#follow(current, offset, rest);
+      yield* this.#follow(current, offset, rest, joiner);
     } finally {
       await current?.close().catch(() => undefined);
     }
@@ -227,15 +275,17 @@ export class ContainerLogReader implements AsyncIterable<LogLine> {
       }
       data = data.subarray(first + 1);
       const parsed: LogLine[] = [];
-      this.#parse(data.toString('utf8'), parsed);
+      const joiner = new LineJoiner();
+      this.#parse(data.toString('utf8'), joiner, parsed);
+      this.#finish(joiner, parsed);
       for (let k = parsed.length - 1; k >= 0 && out.length < want; k--) out.push(parsed[k]!);
       if (position === 0) break;
     }
     return out.reverse();
   }
 
-  async *#follow(first: FileHandle | undefined, offset: number, rest: string): AsyncGenerator<LogLine> {
-    const { signal } = this.#options;
+  async *#follow(first: FileHandle | undefined, offset: number, rest: string, joiner: LineJoiner): AsyncGenerator<LogLine> {
+    const { signal, partial = false } = this.#options;
     let file = first;
     try {
       for (;;) {
@@ -255,7 +305,8 @@ export class ContainerLogReader implements AsyncIterable<LogLine> {
             grew = true;
             offset += chunk.length;
             const lines: LogLine[] = [];
-            rest = this.#parseChunk(rest, chunk, lines);
+            rest = this.#parseChunk(rest, chunk, joiner, lines);
+            if (partial) this.#finish(joiner, lines);
             for (const line of lines) yield line;
           }
           // Rotated: the file read so far is finished; the new one starts at 0.
@@ -264,7 +315,8 @@ export class ContainerLogReader implements AsyncIterable<LogLine> {
           if (now !== undefined && (now.ino !== mine.ino || now.dev !== mine.dev)) {
             const chunk = await readFrom(file, offset);
             const lines: LogLine[] = [];
-            this.#parseChunk(rest, chunk, lines);
+            this.#parseChunk(rest, chunk, joiner, lines);
+            if (partial) this.#finish(joiner, lines);
             for (const line of lines) yield line;
             await file.close();
             file = await open(this.#source.path, 'r').catch(() => undefined);
@@ -273,7 +325,12 @@ export class ContainerLogReader implements AsyncIterable<LogLine> {
             continue;
           }
         }
-        if (ended && !grew) return;
+        if (ended && !grew) {
+          const lines: LogLine[] = [];
+          this.#finish(joiner, lines);
+          for (const line of lines) yield line;
+          return;
+        }
         if (!grew) await sleep(FOLLOW_POLL_MS, undefined, signal !== undefined ? { signal } : {}).catch(() => undefined);
       }
     } finally {
@@ -281,16 +338,33 @@ export class ContainerLogReader implements AsyncIterable<LogLine> {
     }
   }
 
-  #parseChunk(rest: string, chunk: Buffer, into: LogLine[]): string {
+  #parseChunk(rest: string, chunk: Buffer, joiner: LineJoiner, into: LogLine[]): string {
     const text = rest + chunk.toString('utf8');
     const end = text.lastIndexOf('\n');
     if (end < 0) return text;
-    this.#parse(text.slice(0, end + 1), into);
+    this.#parse(text.slice(0, end + 1), joiner, into);
     return text.slice(end + 1);
   }
 
-  #parse(text: string, into: LogLine[]): void {
-    const { stdout = true, stderr = true, timestamps = false } = this.#options;
+  /** The lines `joiner` holds begun, as they are, to `into`. */
+  #finish(joiner: LineJoiner, into: LogLine[]): void {
+    const pieces: Piece[] = [];
+    joiner.flush(pieces);
+    for (const piece of pieces) this.#emit(piece, into);
+  }
+
+  #emit(line: Piece, into: LogLine[]): void {
+    if (this.#since !== undefined || this.#until !== undefined) {
+      const ms = timeMs(line.time);
+      if (this.#since !== undefined && ms < this.#since) return;
+      if (this.#until !== undefined && ms >= this.#until) return;
+    }
+    into.push({ stream: line.stream, time: line.time, text: this.#options.timestamps === true ? `${line.time} ${line.log}` : line.log });
+  }
+
+  #parse(text: string, joiner: LineJoiner, into: LogLine[]): void {
+    const { stdout = true, stderr = true } = this.#options;
+    const lines: Piece[] = [];
     for (const raw of text.split('\n')) {
       if (raw === '') continue;
       let record: RawRecord;
@@ -302,13 +376,9 @@ export class ContainerLogReader implements AsyncIterable<LogLine> {
       if (typeof record.log !== 'string' || typeof record.time !== 'string') continue;
       const stream = record.stream === 'stderr' ? 'stderr' : 'stdout';
       if ((stream === 'stdout' && !stdout) || (stream === 'stderr' && !stderr)) continue;
-      if (this.#since !== undefined || this.#until !== undefined) {
-        const ms = timeMs(record.time);
-        if (this.#since !== undefined && ms < this.#since) continue;
-        if (this.#until !== undefined && ms >= this.#until) continue;
-      }
-      into.push({ stream, time: record.time, text: timestamps ? `${record.time} ${record.log}` : record.log });
+      joiner.push({ stream, time: record.time, log: record.log }, lines);
     }
+    for (const line of lines) this.#emit(line, into);
   }
 }
 

@@ -133,7 +133,7 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
   });
 
   it('run -d, ps, exec, logs, inspect, top, stats, pause, stop, wait, rm', async () => {
-    const id = (await ok(['run', '-d', '--name', 'cli-web', 'bb:1', 'sh', '-c', 'echo started; echo oops >&2; exec sleep 300'])).trim();
+    const id = (await ok(['run', '-d', '--init', '--name', 'cli-web', 'bb:1', 'sh', '-c', 'echo started; echo oops >&2; exec sleep 300'])).trim();
     assert.match(id, /^[0-9a-f]{64}$/);
     const table = await ok(['ps']);
     assert.match(table, /^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +PORTS +NAMES$/m);
@@ -220,7 +220,7 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
   });
 
   it('create then start; kill; rm -f', async () => {
-    const id = (await ok(['create', '--name', 'cli-created', 'bb:1', 'sleep', '300'])).trim();
+    const id = (await ok(['create', '--init', '--name', 'cli-created', 'bb:1', 'sleep', '300'])).trim();
     assert.match(await ok(['ps', '-a', '--format', '{{.Names}} {{.Status}}']), /cli-created Created/);
     await ok(['start', 'cli-created']);
     assert.match(await ok(['ps', '--format', '{{.ID}}']), new RegExp(id.slice(0, 12)));

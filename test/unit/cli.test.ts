@@ -25,6 +25,8 @@ import { buildProgram, COMMAND_GROUPS, commandName, exitFor, main } from '../../
 import { ProgressDisplay } from '../../src/cli/progress.js';
 import { DetachKeysFilter, parseDetachKeys } from '../../src/cli/detach-keys.js';
 import { specFromRunOptions } from '../../src/cli/run-spec.js';
+import { dockerInfoFields } from '../../src/cli/system.js';
+import { psRow } from '../../src/cli/containers.js';
 import { bashCompletion } from '../../src/cli/system.js';
 
 function capture(): { stream: NodeJS.WriteStream; text: () => string } {
@@ -120,11 +122,39 @@ describe('cli flags', () => {
       name: 'x',
       mounts: [{ type: 'bind', source: '/h', target: '/c', readonly: false }],
       readonlyRootfs: true,
+      init: false,
       resources: { memory: 64 * 1024 * 1024, cpus: 0.5, pids: 50 },
       rlimits: { nofile: { soft: 100, hard: 200 } },
       capAdd: ['NET_ADMIN'],
     });
     assert.throws(() => specFromRunOptions('a', [], { userns: 'container:x' }), /not supported/);
+  });
+
+  it('ps shows the published ports of a running container, as docker ps does', () => {
+    // The PORTS column was always empty.
+    const info = { id: 'a'.repeat(64), status: 'running' as const, pid: 1, created: new Date(0), detached: true, cmd: ['sleep'], rootfs: '/r', restartCount: 0, labels: {} };
+    const ports = [{ container: 80, protocol: 'tcp' as const, hostIp: '127.0.0.1', host: 18080 }, { container: 53, protocol: 'udp' as const, hostIp: '0.0.0.0', host: 5353 }];
+    assert.equal(psRow({ ...info, ports }, false).Ports, '127.0.0.1:18080->80/tcp, 0.0.0.0:5353->53/udp');
+    assert.equal(psRow({ ...info, status: 'stopped', ports }, false).Ports, '');
+    assert.equal(psRow(info, false).Ports, '');
+  });
+
+  it("info has docker info's field names for --format (a script's {{.CgroupVersion}} failed)", () => {
+    // Only dockless's own names existed: `info --format '{{.CgroupVersion}}'` was a template error, exit 125.
+    const counts = { containers: 3, running: 1, paused: 1, stopped: 1, images: 2 };
+    const fields = dockerInfoFields({ cgroupVersion: 'hybrid', kernel: '6.1.0', root: '/var/lib/dockless/data', rootless: false }, counts);
+    assert.equal(fields.CgroupVersion, '1');
+    assert.equal(dockerInfoFields({ cgroupVersion: 'v2', kernel: '6.1.0', root: '/r', rootless: true }, counts).CgroupVersion, '2');
+    assert.deepEqual([fields.Containers, fields.ContainersRunning, fields.ContainersPaused, fields.ContainersStopped, fields.Images], [3, 1, 1, 1, 2]);
+    assert.equal(fields.KernelVersion, '6.1.0');
+    assert.equal(fields.OSType, 'linux');
+    assert.match(String(fields.Architecture), /^(x86_64|aarch64|\w+)$/);
+  });
+
+  it('--init alone gives the container an init: without it the command is pid 1, as with Docker', () => {
+    // --init did nothing: the library's init was always pid 1, where Docker runs the command itself.
+    assert.equal(specFromRunOptions('img', [], {}).init, false);
+    assert.equal(specFromRunOptions('img', [], { init: true }).init, true);
   });
 });
 

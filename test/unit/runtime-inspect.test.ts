@@ -116,3 +116,12 @@ test('inspectOf: without config.json (an older container) the record alone still
   assert.equal(i.HostConfig.Memory, 0);
   assert.equal(i.HostConfig.PidsLimit, null);
 });
+
+test('inspectOf: Config.StopSignal and Config.StopTimeout, as docker inspect shows --stop-signal and --stop-timeout', () => {
+  // They were kept and used by stop() but missing from inspect: `inspect -f '{{.Config.StopSignal}}'` failed.
+  const set = inspectOf({ record: { ...record, stopSignal: 'SIGUSR1', stopTimeoutMs: 3000 }, config, status: 'running', upper: '/c/upper', work: '/c/work' });
+  assert.equal(set.Config.StopSignal, 'SIGUSR1');
+  assert.equal(set.Config.StopTimeout, 3);
+  const unset = inspectOf({ record, config, status: 'running', upper: '/c/upper', work: '/c/work' });
+  assert.equal('StopSignal' in unset.Config || 'StopTimeout' in unset.Config, false);
+});

@@ -126,3 +126,43 @@ test('the reader: follow goes on through a rotation, and ends once the source ha
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('the reader: a line logged in pieces (a prompt logged before its newline) is one line, but while following with partial', async () => {
+  // The io process logs the start of a line once its writer pauses (a prompt): `logs` must still give whole lines, one time each.
+  const dir = await mkdtemp(join(tmpdir(), 'dl-logs-'));
+  try {
+    const path = join(dir, 'json.log');
+    await writeFile(
+      path,
+      rec('prompt> ', 'stdout', '2026-01-01T00:00:01Z') +
+        rec('oops\n', 'stderr', '2026-01-01T00:00:02Z') +
+        rec('hi\n', 'stdout', '2026-01-01T00:00:03Z') +
+        rec('next> ', 'stdout', '2026-01-01T00:00:04Z'),
+    );
+    const source = { path, ended: async () => true };
+    assert.deepEqual((await lines(new ContainerLogReader(source))).map((l) => l.text), ['oops\n', 'prompt> hi\n', 'next> ']);
+    assert.deepEqual((await lines(new ContainerLogReader(source, { tail: 2, stderr: false, timestamps: true }))).map((l) => l.text), ['2026-01-01T00:00:01Z prompt> hi\n', '2026-01-01T00:00:04Z next> ']);
+    assert.deepEqual((await lines(new ContainerLogReader(source, { follow: true }))).map((l) => l.text), ['oops\n', 'prompt> hi\n', 'next> ']);
+    assert.deepEqual(await new ContainerLogReader(source).collect(), { stdout: Buffer.from('prompt> hi\nnext> '), stderr: Buffer.from('oops\n') });
+
+    let ended = false;
+    const got: string[] = [];
+    let seen: () => void = () => undefined;
+    const following = (async () => {
+      for await (const l of new ContainerLogReader({ path, ended: async () => ended }, { follow: true, partial: true })) {
+        got.push(l.text);
+        seen();
+      }
+    })();
+    while (!got.includes('next> ')) await new Promise<void>((r) => (seen = r));
+    assert.deepEqual(got, ['oops\n', 'prompt> hi\n', 'next> '], 'the start of a line comes before its end is written');
+    await appendFile(path, rec('the', 'stdout', '2026-01-01T00:00:05Z'));
+    while (!got.includes('the')) await new Promise<void>((r) => (seen = r));
+    await appendFile(path, rec('re\n', 'stdout', '2026-01-01T00:00:06Z'));
+    ended = true;
+    await following;
+    assert.deepEqual(got.slice(3), ['the', 're\n']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
