@@ -15,7 +15,7 @@
  * at first use.
  */
 import { build } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -48,3 +48,19 @@ await build({
   banner: { js: "import { createRequire as __docklessCreateRequire } from 'node:module'; const require = __docklessCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+// The `dockless-runtime` bin: a launcher that `npm install` (native/build.mjs) replaces with
+// the native front end; until then, or where no C compiler is, it runs the one built in
+// place (a checkout) or the Node front end.
+const launcher = join(root, 'dist', 'bin', 'dockless-runtime');
+await mkdir(join(root, 'dist', 'bin'), { recursive: true });
+await writeFile(
+  launcher,
+  `#!/bin/sh
+self=$(readlink -f "$0") || exit 1
+pkg=\${self%/*}/../..
+[ -x "$pkg/native/build/dockless-runtime" ] && exec "$pkg/native/build/dockless-runtime" "$@"
+exec node "$pkg/dist/bundle/runtime.js" "$@"
+`,
+);
+await chmod(launcher, 0o755);

@@ -146,6 +146,7 @@ async function launch(id: string, options: CreateOptions, detach: boolean): Prom
       cgroups: [],
       namespaces: [...plan.namespaces, ...plan.joins.map(([t]) => t)].filter((n) => n !== 'user'),
       userns: plan.userns !== undefined || plan.joins.some(([t]) => t === 'user'),
+      hooks: (['poststart', 'poststop'] as const).filter((h) => plan.hooks[h].length > 0),
     };
     await writeRecord(options.root, record);
     let cgroupPlan: CgroupPlan;
@@ -357,7 +358,7 @@ export async function deleteContainer(id: string, options: GlobalOptions & { for
 }
 
 function isStillThere(record: OciRecord): boolean {
-  return statusOf(record, { dir: '', state: '', config: '', fifo: '/nonexistent', target: '' }) !== 'stopped';
+  return statusOf(record, { dir: '', state: '', nativeState: '', config: '', fifo: '/nonexistent', target: '' }) !== 'stopped';
 }
 
 /** `pause` / `resume`: freezes or thaws the container's cgroup. */
