@@ -48,8 +48,11 @@ static int exec_node(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		args[i + 1] = argv[i];
 	const char *env = getenv("DOCKLESS_RUNTIME_NODE");
-	if (env != NULL && *env)
+	if (env != NULL && *env) {
 		execv(env, args);
+		fprintf(stderr, "dockless-runtime: execve `%s`: %s\n", env, strerror(errno));
+		return 1;
+	}
 	/* The Node that built this binary, else the first on PATH. */
 	if (strchr(DLRT_NODE_PATH, '/') != NULL)
 		execv(DLRT_NODE_PATH, args);

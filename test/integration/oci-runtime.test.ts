@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-const BIN = resolve('dist/bundle/runtime.js');
+// The package's bin: the launcher, which runs the native front end built in place (npm install puts that front end there itself).
+const BIN = resolve('dist/bin/dockless-runtime');
+const NODE_FRONT = resolve('dist/bundle/runtime.js');
+const NATIVE = resolve('native/build/dockless-runtime');
 const BUSYBOX = '/bin/busybox';
 const PODMAN = '/usr/bin/podman';
 const CONTAINERD = '/usr/bin/containerd';
@@ -22,9 +25,9 @@ interface Result {
   stderr: string;
 }
 
-function run(cmd: string, args: readonly string[], timeoutMs = 60_000): Promise<Result> {
+function run(cmd: string, args: readonly string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv): Promise<Result> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env !== undefined ? { env } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -44,8 +47,8 @@ function run(cmd: string, args: readonly string[], timeoutMs = 60_000): Promise<
 const missing =
   process.getuid?.() !== 0
     ? 'needs root'
-    : !existsSync(BIN)
-      ? 'needs `npm run build` (dist/bundle/runtime.js)'
+    : !existsSync(BIN) || !existsSync(NATIVE)
+      ? 'needs `npm run build` (dist/bin/dockless-runtime)'
       : !existsSync(BUSYBOX)
         ? 'needs busybox-static'
         : undefined;
@@ -57,7 +60,7 @@ let rootfs = '';
 async function bundle(name: string, edit: (c: Record<string, any>) => void): Promise<string> {
   const dir = join(base, name);
   await mkdir(dir);
-  const r = await run(process.execPath, [BIN, 'spec', '--bundle', dir]);
+  const r = await run(BIN, ['spec', '--bundle', dir]);
   assert.equal(r.code, 0, r.stderr);
   const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
   config.root.path = rootfs;
@@ -67,7 +70,10 @@ async function bundle(name: string, edit: (c: Record<string, any>) => void): Pro
   return dir;
 }
 
-const rt = (...args: string[]) => run(process.execPath, [BIN, '--root', root, ...args]);
+const rt = (...args: string[]) => run(BIN, ['--root', root, ...args]);
+const nodeRt = (...args: string[]) => run(process.execPath, [NODE_FRONT, '--root', root, ...args]);
+// The native front end alone: a command it handed to Node would fail.
+const nativeRt = (...args: string[]) => run(NATIVE, ['--root', root, ...args], 60_000, { ...process.env, DOCKLESS_RUNTIME_NODE: '/bin/false' });
 
 async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + 20_000;
@@ -93,7 +99,7 @@ describe('dockless-runtime', { skip: missing }, () => {
   });
   after(async () => {
     if (missing !== undefined) return;
-    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd']) await rt('delete', '--force', id);
+    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks']) await rt('delete', '--force', id);
     await rm(base, { recursive: true, force: true });
   });
 
@@ -133,6 +139,78 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal(existsSync(join(root, 'life')), false);
     for (const c of cgroups) assert.equal(existsSync(c.dir), false, `cgroup ${c.dir} left behind`);
     assert.equal((await rt('state', 'life')).code, 1);
+  });
+
+  it('the native front end runs state, start, kill, list and delete itself, printing what the Node front end prints byte for byte', async () => {
+    // The JSON that podman and containerd parse must not change with the front end that printed it.
+    const dir = await bundle('twin', (c) => {
+      c.process.args = ['sleep', '60'];
+      c.annotations = { 'org.example/a': 'b', quote: 'x"y\\z', empty: '' };
+    });
+    const noAnnotations = await bundle('twin2', (c) => (c.process.args = ['sleep', '60']));
+    assert.equal((await rt('create', '--bundle', dir, 'twin')).code, 0);
+    assert.equal((await rt('create', '--bundle', noAnnotations, 'twin2')).code, 0);
+    const same = async (...args: string[]) => {
+      const [n, j] = [await nativeRt(...args), await nodeRt(...args)];
+      assert.equal(n.code, j.code, `${args.join(' ')}: ${n.stderr}`);
+      assert.equal(n.stdout, j.stdout, args.join(' '));
+      assert.equal(n.stderr, j.stderr, args.join(' '));
+      return n;
+    };
+    const listings = async () => {
+      for (const format of [[], ['--format', 'json'], ['-f', 'table'], ['-q']]) await same('list', ...format);
+    };
+    assert.equal(JSON.parse((await same('state', 'twin')).stdout).status, 'created');
+    await same('state', 'twin2');
+    await listings();
+    assert.equal((await nativeRt('start', 'twin')).code, 0);
+    assert.equal(JSON.parse((await same('state', 'twin')).stdout).status, 'running');
+    await same('start', 'twin');
+    await listings();
+    assert.equal((await nativeRt('pause', 'twin')).code, 0);
+    assert.equal(JSON.parse((await same('state', 'twin')).stdout).status, 'paused');
+    assert.equal((await nativeRt('resume', 'twin')).code, 0);
+    await same('delete', 'twin');
+    assert.equal((await nativeRt('kill', 'twin', 'KILL')).code, 0);
+    await waitFor(async () => JSON.parse((await nativeRt('state', 'twin')).stdout).status === 'stopped', 'stopped');
+    await same('state', 'twin');
+    await same('kill', 'twin');
+    await listings();
+    const cgroups: { dir: string }[] = JSON.parse(await readFile(join(root, 'twin', 'state.json'), 'utf8')).cgroups;
+    assert.equal((await nativeRt('delete', 'twin')).code, 0);
+    for (const c of cgroups) assert.equal(existsSync(c.dir), false, `cgroup ${c.dir} left behind`);
+    assert.equal(existsSync(join(root, 'twin')), false);
+    await same('state', 'twin');
+    assert.equal((await nativeRt('delete', '--force', 'twin')).code, 0, 'forcing the deletion of a gone container is no error');
+    // A created container's forced delete kills its pid 1 first.
+    const pid = JSON.parse((await nativeRt('state', 'twin2')).stdout).pid as number;
+    assert.equal((await nativeRt('delete', '--force', 'twin2')).code, 0);
+    assert.equal(existsSync(join(root, 'twin2')), false);
+    assert.equal(existsSync(`/proc/${pid}/cmdline`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'), false, 'pid 1 survived delete --force');
+    // Errors in the log as the shim reads them.
+    const log = join(base, 'twin.log');
+    const gone = await run(NATIVE, ['--root', root, '--log', log, '--log-format', 'json', 'kill', 'twin', 'TERM']);
+    assert.equal(gone.code, 1);
+    assert.equal(gone.stderr, 'dockless-runtime: container `twin` does not exist\n');
+    assert.equal(JSON.parse(await readFile(log, 'utf8')).msg, 'container `twin` does not exist');
+  });
+
+  it('with poststart and poststop hooks, the native front end hands start and delete to Node, which runs them', async () => {
+    const out = join(base, 'posthooks-out');
+    await mkdir(out);
+    const hook = (kind: string) => ({ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}/${kind}`], timeout: 10 });
+    const dir = await bundle('posthooks', (c) => {
+      c.process.args = ['sleep', '60'];
+      c.hooks = { poststart: [hook('poststart')], poststop: [hook('poststop')] };
+    });
+    assert.equal((await rt('create', '--bundle', dir, 'posthooks')).code, 0);
+    assert.equal((await nativeRt('start', 'posthooks')).code, 1, 'the native front end ran start without the hook');
+    assert.equal((await rt('start', 'posthooks')).code, 0);
+    assert.equal(JSON.parse(await readFile(join(out, 'poststart'), 'utf8')).status, 'running');
+    assert.equal((await rt('kill', 'posthooks', 'KILL')).code, 0);
+    await waitFor(async () => JSON.parse((await rt('state', 'posthooks')).stdout).status === 'stopped', 'stopped');
+    assert.equal((await rt('delete', 'posthooks')).code, 0);
+    assert.equal(JSON.parse(await readFile(join(out, 'poststop'), 'utf8')).status, 'stopped');
   });
 
   it('update writes runc flags and -r JSON into the running container\'s cgroups; a bad value fails naming it', async () => {
@@ -198,7 +276,7 @@ describe('dockless-runtime', { skip: missing }, () => {
   it('a field it cannot honour fails create, names the field in the json log, and leaves nothing', async () => {
     const dir = await bundle('refused', (c) => (c.process.apparmorProfile = 'docker-default'));
     const log = join(base, 'refused.log');
-    const r = await run(process.execPath, [BIN, '--root', root, '--log', log, '--log-format', 'json', 'create', '--bundle', dir, 'refused']);
+    const r = await run(BIN, ['--root', root, '--log', log, '--log-format', 'json', 'create', '--bundle', dir, 'refused']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /`process\.apparmorProfile`: AppArmor is not supported/);
     const line = JSON.parse((await readFile(log, 'utf8')).trim().split('\n').at(-1)!);
