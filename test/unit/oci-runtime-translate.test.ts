@@ -204,12 +204,12 @@ describe('oci-runtime: command line', () => {
     process.stderr.write = ((s: string) => (writes.push(String(s)), true)) as typeof process.stderr.write;
     try {
       assert.equal(await main(['--root', '/nonexistent/dockless-runtime-test', '--systemd-cgroup', 'state', 'x']), 1);
-      assert.equal(await main(['--root', '/nonexistent/dockless-runtime-test', 'events', 'x']), 1);
+      assert.equal(await main(['--root', '/nonexistent/dockless-runtime-test', 'checkpoint', 'x']), 1);
     } finally {
       process.stderr.write = write;
     }
     assert.match(writes.join(''), /--systemd-cgroup: systemd cgroup management is not supported/);
-    assert.match(writes.join(''), /`events` is not supported/);
+    assert.match(writes.join(''), /`checkpoint` is not supported/);
   });
 
   it('features lists only what the translation honours', () => {
