@@ -40,7 +40,8 @@ function timed(cmd: string, args: string[]): Promise<number> {
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => {
+    // 'exit', not 'close': a created container's pid 1 holds the stderr pipe it inherited (with runc too).
+    child.on('exit', (code) => {
       if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.slice(-1000)}`));
       else resolvePromise(performance.now() - started);
     });

@@ -16,6 +16,12 @@ import type { CgroupRecord } from '../runtime/index.js';
 import { ociPaths, readRecord, statusOf } from './state.js';
 import type { GlobalOptions } from './lifecycle.js';
 
+/**
+ * A kernel counter: a number, or a bigint where it is above 2^53 (unlimited
+ * limits read as 2^63 or 2^64 less a little), printed with all its digits.
+ */
+export type Counter = number | bigint;
+
 /** One block device's figure (runc's `BlkioEntry`; zero fields are left out, as runc does). */
 export interface RuncBlkioEntry {
   /** Device major number. */
@@ -25,19 +31,19 @@ export interface RuncBlkioEntry {
   /** `Read`, `Write`, `Sync`, `Async`, `Discard`, `Total`. */
   op?: string;
   /** The figure. */
-  value?: number;
+  value?: Counter;
 }
 
 /** Memory figures of one kind (runc's `MemoryEntry`). */
 export interface RuncMemoryEntry {
   /** The limit in bytes (the kernel's "no limit" value when unlimited). */
-  limit: number;
+  limit: Counter;
   /** In use now, bytes. */
-  usage?: number;
+  usage?: Counter;
   /** The most ever used, bytes. */
-  max?: number;
+  max?: Counter;
   /** How many times the limit was hit. */
-  failcnt: number;
+  failcnt: Counter;
 }
 
 /** What the `data` of a stats event holds (runc's `types.Stats`, without cpuset, hugetlb and RDT figures, which dockless does not read). */
@@ -45,23 +51,23 @@ export interface RuncStats {
   /** CPU time and throttling. */
   cpu: {
     /** CPU time in nanoseconds. */
-    usage: { total?: number; percpu?: number[]; kernel: number; user: number };
+    usage: { total?: Counter; percpu?: Counter[]; kernel: Counter; user: Counter };
     /** CFS throttling. */
-    throttling: { periods?: number; throttledPeriods?: number; throttledTime?: number };
+    throttling: { periods?: Counter; throttledPeriods?: Counter; throttledTime?: Counter };
   };
   /** Memory. */
   memory: {
     /** Page cache, bytes. */
-    cache?: number;
+    cache?: Counter;
     /** Memory. */
     usage: RuncMemoryEntry;
     /** Memory plus swap (v1) or swap (v2). */
     swap: RuncMemoryEntry;
     /** `memory.stat`, as it is. */
-    raw?: Record<string, number>;
+    raw?: Record<string, Counter>;
   };
   /** Processes and threads. */
-  pids: { current?: number; limit?: number };
+  pids: { current?: Counter; limit?: Counter };
   /** Block I/O. */
   blkio: { ioServiceBytesRecursive?: RuncBlkioEntry[]; ioServicedRecursive?: RuncBlkioEntry[] };
   /** Huge pages, by size (always empty here). */
@@ -83,26 +89,42 @@ const readCgroupFile: CgroupFileReader = (path) => {
   }
 };
 
-/** The kernel's "max" (v2) or a v1 value at PAGE_COUNTER_MAX: runc reports both as 2^64-1. */
-const NO_LIMIT = 18446744073709551615;
+/** The v2 "max", as runc reports it: 2^64-1. */
+const NO_LIMIT = 18446744073709551615n;
 
-/** A number from a one-value cgroup file; `max` is {@link NO_LIMIT}. */
-function num(text: string | undefined): number | undefined {
+/** A decimal counter as a number, or a bigint when a number would round it. */
+function counter(t: string): Counter | undefined {
+  if (!/^\d+$/.test(t)) return undefined;
+  const n = Number(t);
+  return Number.isSafeInteger(n) ? n : BigInt(t);
+}
+
+/** A counter from a one-value cgroup file; `max` is {@link NO_LIMIT}. */
+function num(text: string | undefined): Counter | undefined {
   if (text === undefined) return undefined;
   const t = text.trim();
-  if (t === 'max') return NO_LIMIT;
-  const n = Number(t);
-  return t !== '' && Number.isFinite(n) ? n : undefined;
+  return t === 'max' ? NO_LIMIT : counter(t);
 }
 
 /** `key value` lines (memory.stat, cpu.stat, cpuacct.stat, memory.events) as a map. */
-export function parseFlatKeyed(text: string | undefined): Record<string, number> {
-  const out: Record<string, number> = {};
+export function parseFlatKeyed(text: string | undefined): Record<string, Counter> {
+  const out: Record<string, Counter> = {};
   for (const line of (text ?? '').split('\n')) {
     const [key, value] = line.trim().split(/\s+/);
-    if (key && value !== undefined && Number.isFinite(Number(value))) out[key] = Number(value);
+    const n = key && value !== undefined ? counter(value) : undefined;
+    if (n !== undefined) out[key!] = n;
   }
   return out;
+}
+
+/** Counters in nanoseconds from a count of UNIT nanoseconds. */
+const times = (n: Counter | undefined, unit: number): Counter => (typeof n === 'bigint' ? n * BigInt(unit) : (n ?? 0) * unit);
+
+/** `value` as JSON, bigints with all their digits (JSON.stringify refuses them). */
+export function stringifyCounters(value: unknown): string {
+  const marks: string[] = [];
+  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `\u0000${marks.push(v.toString()) - 1}` : v));
+  return text.replace(/"\\u0000(\d+)"/g, (_m, i: string) => marks[Number(i)]!);
 }
 
 /** v1 `blkio.*_recursive` lines (`8:0 Read 4096`; the `Total N` line is not a device's). */
@@ -112,12 +134,12 @@ export function parseBlkioV1(text: string | undefined): RuncBlkioEntry[] {
     const fields = line.trim().split(/\s+/);
     const dev = /^(\d+):(\d+)$/.exec(fields[0] ?? '');
     if (dev === null || fields.length !== 3) continue;
-    out.push(entry(Number(dev[1]), Number(dev[2]), fields[1]!, Number(fields[2])));
+    out.push(entry(Number(dev[1]), Number(dev[2]), fields[1]!, counter(fields[2]!) ?? 0));
   }
   return out;
 }
 
-function entry(major: number, minor: number, op: string, value: number): RuncBlkioEntry {
+function entry(major: number, minor: number, op: string, value: Counter): RuncBlkioEntry {
   return { ...(major ? { major } : {}), ...(minor ? { minor } : {}), ...(op ? { op } : {}), ...(value ? { value } : {}) };
 }
 
@@ -137,13 +159,13 @@ export function parseIoStatV2(text: string | undefined): { bytes: RuncBlkioEntry
       ['rios', ios, 'Read'],
       ['wios', ios, 'Write'],
     ] as const) {
-      if (kv[key] !== undefined) list.push(entry(major, minor, op, Number(kv[key])));
+      if (kv[key] !== undefined) list.push(entry(major, minor, op, counter(kv[key]!) ?? 0));
     }
   }
   return { bytes, ios };
 }
 
-function memoryEntry(limit: number | undefined, usage: number | undefined, max: number | undefined, failcnt: number | undefined): RuncMemoryEntry {
+function memoryEntry(limit: Counter | undefined, usage: Counter | undefined, max: Counter | undefined, failcnt: Counter | undefined): RuncMemoryEntry {
   return { limit: limit ?? 0, ...(usage ? { usage } : {}), ...(max ? { max } : {}), failcnt: failcnt ?? 0 };
 }
 
@@ -164,29 +186,29 @@ export function readRuncStats(cgroups: readonly CgroupRecord[], read: CgroupFile
     intel_rdt: {},
     network_interfaces: null,
   };
-  const nonzero = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== 0)) as T;
+  const nonzero = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== 0 && v !== 0n)) as T;
 
   const acct = find('cpuacct');
   if (acct?.version === 1) {
     const ticks = parseFlatKeyed(at(acct, 'cpuacct.stat'));
     // cpuacct.stat counts USER_HZ ticks (100 per second on Linux).
-    const percpu = at(acct, 'cpuacct.usage_percpu')?.trim().split(/\s+/).filter(Boolean).map(Number);
+    const percpu = at(acct, 'cpuacct.usage_percpu')?.trim().split(/\s+/).filter(Boolean).map((v) => counter(v) ?? 0);
     stats.cpu.usage = {
       ...nonzero({ total: num(at(acct, 'cpuacct.usage')) }),
       ...(percpu !== undefined && percpu.length > 0 ? { percpu } : {}),
-      kernel: (ticks['system'] ?? 0) * 10_000_000,
-      user: (ticks['user'] ?? 0) * 10_000_000,
+      kernel: times(ticks['system'], 10_000_000),
+      user: times(ticks['user'], 10_000_000),
     };
   } else if (acct?.version === 2) {
     const s = parseFlatKeyed(at(acct, 'cpu.stat'));
-    stats.cpu.usage = { ...nonzero({ total: (s['usage_usec'] ?? 0) * 1000 }), kernel: (s['system_usec'] ?? 0) * 1000, user: (s['user_usec'] ?? 0) * 1000 };
+    stats.cpu.usage = { ...nonzero({ total: times(s['usage_usec'], 1000) }), kernel: times(s['system_usec'], 1000), user: times(s['user_usec'], 1000) };
   }
   const cpu = find('cpu');
   const cpuStat = parseFlatKeyed(at(cpu, 'cpu.stat'));
   stats.cpu.throttling = nonzero({
     periods: cpuStat['nr_periods'],
     throttledPeriods: cpuStat['nr_throttled'],
-    throttledTime: cpu?.version === 2 ? (cpuStat['throttled_usec'] ?? 0) * 1000 : cpuStat['throttled_time'],
+    throttledTime: cpu?.version === 2 ? times(cpuStat['throttled_usec'], 1000) : cpuStat['throttled_time'],
   });
 
   const mem = find('memory');
@@ -235,9 +257,9 @@ export function readRuncStats(cgroups: readonly CgroupRecord[], read: CgroupFile
 /** How many OOM kills the container's memory cgroup has counted. */
 function oomKills(cgroups: readonly CgroupRecord[], read: CgroupFileReader): number {
   const v1 = cgroups.find((c) => c.version === 1 && c.controllers.includes('memory'));
-  if (v1 !== undefined) return parseFlatKeyed(read(posix.join(v1.dir, 'memory.oom_control')))['oom_kill'] ?? 0;
+  if (v1 !== undefined) return Number(parseFlatKeyed(read(posix.join(v1.dir, 'memory.oom_control')))['oom_kill'] ?? 0);
   const v2 = cgroups.find((c) => c.version === 2);
-  return v2 === undefined ? 0 : (parseFlatKeyed(read(posix.join(v2.dir, 'memory.events')))['oom_kill'] ?? 0);
+  return v2 === undefined ? 0 : Number(parseFlatKeyed(read(posix.join(v2.dir, 'memory.events')))['oom_kill'] ?? 0);
 }
 
 /**
@@ -283,7 +305,7 @@ export async function containerEvents(id: string, options: EventsOptions): Promi
   const record = await readRecord(options.root, id);
   const live = () => ['running', 'paused', 'created'].includes(statusOf(record, paths));
   if (!live()) throw new InvalidStateError(`events container ${id}: the container is ${statusOf(record, paths)}`);
-  const line = (type: string, data?: unknown) => write(`${JSON.stringify({ type, id, ...(data !== undefined ? { data } : {}) })}\n`);
+  const line = (type: string, data?: unknown) => write(`${stringifyCounters({ type, id, ...(data !== undefined ? { data } : {}) })}\n`);
   if (options.stats === true) {
     line('stats', readRuncStats(record.cgroups));
     return;

@@ -3,7 +3,7 @@
 // the package's bin, and containerd's runc v2 shim with it as its runc binary.
 // The bundle's rootfs is a static busybox.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,9 +25,15 @@ interface Result {
   stderr: string;
 }
 
-function run(cmd: string, args: readonly string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv): Promise<Result> {
+interface RunAs {
+  uid: number;
+  gid: number;
+  cwd: string;
+}
+
+function run(cmd: string, args: readonly string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv, as?: RunAs): Promise<Result> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env !== undefined ? { env } : {}) });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env !== undefined ? { env } : {}), ...(as ?? {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -99,7 +105,7 @@ describe('dockless-runtime', { skip: missing }, () => {
   });
   after(async () => {
     if (missing !== undefined) return;
-    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks']) await rt('delete', '--force', id);
+    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks', 'ev']) await rt('delete', '--force', id);
     await rm(base, { recursive: true, force: true });
   });
 
@@ -211,6 +217,45 @@ describe('dockless-runtime', { skip: missing }, () => {
     await waitFor(async () => JSON.parse((await rt('state', 'posthooks')).stdout).status === 'stopped', 'stopped');
     assert.equal((await rt('delete', 'posthooks')).code, 0);
     assert.equal(JSON.parse(await readFile(join(out, 'poststop'), 'utf8')).status, 'stopped');
+  });
+
+  it('events --stats prints runc\'s stats JSON from the container\'s cgroups; events streams them until it stops', async () => {
+    const dir = await bundle('ev', (c) => {
+      // Some CPU time first, so that the figures are not all zero.
+      c.process.args = ['sh', '-c', 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 60'];
+      c.linux.resources = { ...c.linux.resources, memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 50 } };
+    });
+    assert.equal((await rt('create', '--bundle', dir, 'ev')).code, 0);
+    assert.equal((await rt('start', 'ev')).code, 0);
+    await new Promise((r) => setTimeout(r, 300));
+    const once = await rt('events', '--stats', 'ev');
+    assert.equal(once.code, 0, once.stderr);
+    assert.equal(once.stdout.split('\n').length, 2, 'one line');
+    const event = JSON.parse(once.stdout);
+    assert.equal(event.type, 'stats');
+    assert.equal(event.id, 'ev');
+    assert.equal(event.data.memory.usage.limit, 64 * 1024 * 1024);
+    assert.ok(event.data.memory.usage.usage > 0);
+    assert.ok(event.data.pids.current >= 1);
+    assert.equal(event.data.pids.limit, 50);
+    assert.ok(event.data.cpu.usage.total > 0);
+    assert.equal(typeof event.data.cpu.usage.kernel, 'number');
+    assert.equal(typeof event.data.blkio, 'object');
+
+    const stream = spawn(BIN, ['--root', root, 'events', '--interval', '100ms', 'ev'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let lines = '';
+    stream.stdout.on('data', (d: Buffer) => (lines += d.toString()));
+    const ended = new Promise<number | null>((r) => stream.on('exit', (code) => r(code)));
+    try {
+      await waitFor(async () => lines.split('\n').length > 3, 'three stats lines');
+      assert.equal((await rt('kill', 'ev', 'KILL')).code, 0);
+      assert.equal(await ended, 0, 'events ends with the container');
+    } finally {
+      stream.kill('SIGKILL');
+    }
+    for (const line of lines.trim().split('\n')) assert.equal(JSON.parse(line).type, 'stats');
+    assert.equal((await rt('events', '--stats', 'ev')).code, 1, 'a stopped container has no stats');
+    assert.equal((await rt('delete', 'ev')).code, 0);
   });
 
   it('update writes runc flags and -r JSON into the running container\'s cgroups; a bad value fails naming it', async () => {
@@ -395,5 +440,82 @@ describe('dockless-runtime', { skip: missing }, () => {
         await podman('rm', '-f', '-t', '0', tty);
       }
     });
+  });
+});
+
+const hasUserTools = ['useradd', 'userdel', 'newuidmap'].every((c) => ['/usr/sbin', '/usr/bin', '/sbin'].some((d) => existsSync(join(d, c))));
+
+describe('dockless-runtime rootless, as a real non-root user', { skip: missing ?? (hasUserTools ? undefined : 'needs useradd, userdel and uidmap') }, () => {
+  const user = `dl-ocirt-${process.pid}`;
+  let as: RunAs;
+  let home = '';
+  let env: NodeJS.ProcessEnv = {};
+  const urt = (...args: string[]) => run(BIN, args, 60_000, env, as);
+
+  before(async () => {
+    if (missing !== undefined || !hasUserTools) return;
+    execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
+    as = {
+      uid: Number(execFileSync('id', ['-u', user], { encoding: 'utf8' })),
+      gid: Number(execFileSync('id', ['-g', user], { encoding: 'utf8' })),
+      cwd: '/',
+    };
+    home = execFileSync('sh', ['-c', `getent passwd ${user} | cut -d: -f6`], { encoding: 'utf8' }).trim();
+    env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home, USER: user, XDG_RUNTIME_DIR: join(home, 'run') };
+    const rootfsDir = join(home, 'bundle', 'rootfs');
+    await mkdir(join(rootfsDir, 'bin'), { recursive: true });
+    await copyFile(BUSYBOX, join(rootfsDir, 'bin', 'busybox'));
+    for (const applet of ['sh', 'sleep', 'id', 'cat']) await symlink('busybox', join(rootfsDir, 'bin', applet));
+    for (const d of ['tmp', 'proc', 'dev', 'sys']) await mkdir(join(rootfsDir, d));
+    await mkdir(join(home, 'run'), { mode: 0o700 });
+    execFileSync('chown', ['-R', `${as.uid}:${as.gid}`, home]);
+    as = { ...as, cwd: join(home, 'bundle') };
+  });
+  after(async () => {
+    if (missing !== undefined || !hasUserTools) return;
+    await urt('delete', '--force', 'rl');
+    // userdel -r takes the home directory (bundle and state) with it.
+    execFileSync('userdel', ['-r', '-f', user], { stdio: 'ignore' });
+  });
+
+  it('spec --rootless, then create, start, state, kill and delete with the state under $XDG_RUNTIME_DIR', async () => {
+    const spec = await urt('spec', '--rootless');
+    assert.equal(spec.code, 0, spec.stderr);
+    const configPath = join(home, 'bundle', 'config.json');
+    const config = JSON.parse(await readFile(configPath, 'utf8'));
+    assert.deepEqual(config.linux.uidMappings, [{ containerID: 0, hostID: as.uid, size: 1 }]);
+    config.process.terminal = false;
+    config.process.args = ['sh', '-c', 'id -u > /tmp/who; cat /proc/self/uid_map >> /tmp/who; exec sleep 60'];
+    config.root.readonly = false;
+    await writeFile(configPath, JSON.stringify(config));
+    execFileSync('chown', [`${as.uid}:${as.gid}`, configPath]);
+
+    const created = await urt('--rootless', 'true', 'create', 'rl');
+    assert.equal(created.code, 0, created.stderr);
+    const stateDir = join(home, 'run', 'dockless-runtime', 'rl');
+    assert.ok(existsSync(join(stateDir, 'native-state')), 'the state is not under $XDG_RUNTIME_DIR/dockless-runtime');
+    let state = JSON.parse((await urt('state', 'rl')).stdout);
+    assert.equal(state.status, 'created');
+    assert.equal(state.owner, String(as.uid));
+    // pid 1 runs as the user on the host: nothing of the container's has root's ids.
+    const status = readFileSync(`/proc/${state.pid}/status`, 'utf8');
+    assert.match(status, new RegExp(`^Uid:\\s+${as.uid}\\s`, 'm'));
+    assert.equal((await urt('start', 'rl')).code, 0);
+    const who = join(home, 'bundle', 'rootfs', 'tmp', 'who');
+    await waitFor(async () => existsSync(who) && (await readFile(who, 'utf8')).includes('\n0 '), 'the process to run');
+    assert.match(await readFile(who, 'utf8'), new RegExp(`^0\\n\\s*0\\s+${as.uid}\\s+1\\n$`));
+    state = JSON.parse((await urt('state', 'rl')).stdout);
+    assert.equal(state.status, 'running');
+    assert.deepEqual((await urt('list', '-q')).stdout, 'rl\n');
+    const exec = await urt('exec', 'rl', 'id', '-u');
+    assert.equal(exec.code, 0, exec.stderr);
+    assert.equal(exec.stdout, '0\n');
+    const refused = await urt('--rootless', 'false', 'state', 'rl');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /--rootless false/);
+    assert.equal((await urt('kill', 'rl', 'KILL')).code, 0);
+    await waitFor(async () => JSON.parse((await urt('state', 'rl')).stdout).status === 'stopped', 'stopped');
+    assert.equal((await urt('delete', 'rl')).code, 0);
+    assert.equal(existsSync(stateDir), false);
   });
 });

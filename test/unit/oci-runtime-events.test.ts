@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { parseBlkioV1, parseInterval, parseIoStatV2, readRuncStats } from '../../src/oci-runtime/events.js';
+import { parseBlkioV1, parseInterval, parseIoStatV2, readRuncStats, stringifyCounters } from '../../src/oci-runtime/events.js';
 
 const fake = (files: Record<string, string>) => (path: string) => files[path];
 
@@ -41,7 +41,7 @@ describe('dockless-runtime events', () => {
     assert.deepEqual(stats.memory, {
       cache: 4096,
       usage: { limit: 67108864, usage: 1048576, max: 2097152, failcnt: 0 },
-      swap: { limit: 9223372036854771712, failcnt: 0 },
+      swap: { limit: 9223372036854771712n, failcnt: 0 },
       raw: { cache: 4096, rss: 8192 },
     });
     assert.deepEqual(stats.pids, { current: 3 });
@@ -67,7 +67,9 @@ describe('dockless-runtime events', () => {
       }),
     );
     assert.deepEqual(stats.cpu, { usage: { total: 1_500_000, kernel: 500_000, user: 1_000_000 }, throttling: { periods: 4, throttledPeriods: 1, throttledTime: 7000 } });
-    assert.deepEqual(stats.memory.usage, { limit: 18446744073709551615, usage: 4096, failcnt: 2 });
+    assert.deepEqual(stats.memory.usage, { limit: 18446744073709551615n, usage: 4096, failcnt: 2 });
+    // Consumers compare a limit with the kernel's "unlimited": every digit is printed, none rounded.
+    assert.equal(stringifyCounters(stats.memory.usage), '{"limit":18446744073709551615,"usage":4096,"failcnt":2}');
     assert.equal(stats.memory.cache, 2);
     assert.deepEqual(stats.pids, { current: 1, limit: 100 });
     assert.deepEqual(stats.blkio, {
