@@ -64,12 +64,12 @@ int dlrt_cmd_start(const struct dlrt_globals *g, int argc, char **argv, struct d
 	if (rc < 0)
 		return rc;
 	enum dlrt_status s = dlrt_status_of(&r, g->root);
-	bool poststart = r.poststart;
+	bool start_hooks = r.start_hooks;
 	dlrt_free_record(&r);
 	if (s != DLRT_CREATED)
 		return dl_fail(e, 0, "start", id, "start container %s: the container is %s, not created", id,
 			       dlrt_status_name(s));
-	if (poststart)
+	if (start_hooks)
 		return DLRT_DEFER;
 	char dir[4096], fifo[4200];
 	snprintf(fifo, sizeof(fifo), "%s/exec.fifo", state_dir(g, id, dir, sizeof(dir)));

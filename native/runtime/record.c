@@ -124,7 +124,7 @@ static int parse(struct dlrt_record *r)
 		} else if (strcmp(line, "owner") == 0) {
 			r->owner = (unsigned)strtoul(value, NULL, 10);
 		} else if (strcmp(line, "hooks") == 0) {
-			r->poststart = strstr(value, "poststart") != NULL;
+			r->start_hooks = strstr(value, "poststart") != NULL || strstr(value, "startContainer") != NULL;
 			r->poststop = strstr(value, "poststop") != NULL;
 		} else if (strcmp(line, "cgroup") == 0) {
 			/* cgroup VERSION CONTROLLERS|- "DIR" */

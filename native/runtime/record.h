@@ -31,7 +31,7 @@ struct dlrt_record {
 	unsigned owner;
 	struct dlrt_cgroup cgroups[DLRT_MAX_CGROUPS];
 	size_t n_cgroups;
-	bool poststart, poststop; /* config.json has these hooks: Node runs start / delete */
+	bool start_hooks, poststop; /* config.json has startContainer or poststart / poststop hooks: Node runs start / delete */
 	char *text;              /* the file; every pointer above points into it or is heap */
 };
 

@@ -52,7 +52,7 @@ export interface OciRecord {
   /** Whether it has a user namespace (made or joined). */
   userns: boolean;
   /** The hooks of config.json that run after `create` (the native front end hands `start` and `delete` to Node for them). */
-  hooks?: ('poststart' | 'poststop')[];
+  hooks?: ('startContainer' | 'poststart' | 'poststop')[];
 }
 
 const ID_RE = /^[\w+.-]+$/;

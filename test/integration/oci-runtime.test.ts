@@ -105,7 +105,7 @@ describe('dockless-runtime', { skip: missing }, () => {
   });
   after(async () => {
     if (missing !== undefined) return;
-    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks', 'ev']) await rt('delete', '--force', id);
+    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks', 'ev', 'starthook', 'badhook']) await rt('delete', '--force', id);
     await rm(base, { recursive: true, force: true });
   });
 
@@ -256,6 +256,40 @@ describe('dockless-runtime', { skip: missing }, () => {
     for (const line of lines.trim().split('\n')) assert.equal(JSON.parse(line).type, 'stats');
     assert.equal((await rt('events', '--stats', 'ev')).code, 1, 'a stopped container has no stats');
     assert.equal((await rt('delete', 'ev')).code, 0);
+  });
+
+  it('startContainer hooks run inside the created container before its process, with the state on stdin; a failing one fails start', async () => {
+    const dir = await bundle('starthook', (c) => {
+      c.root.readonly = false;
+      c.hostname = 'inside';
+      // The path resolves in the container's root: this is the container's sh, and /tmp its /tmp.
+      c.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'cat > /tmp/hook-state; hostname > /tmp/hook-host'], timeout: 10 }] };
+      c.process.args = ['sh', '-c', 'test -s /tmp/hook-state && echo before > /tmp/order; exec sleep 60'];
+    });
+    assert.equal((await rt('create', '--bundle', dir, 'starthook')).code, 0);
+    assert.equal(existsSync(join(rootfs, 'tmp', 'hook-state')), false, 'the hook ran at create');
+    const started = await rt('start', 'starthook');
+    assert.equal(started.code, 0, started.stderr);
+    await waitFor(async () => existsSync(join(rootfs, 'tmp', 'order')), 'the process to run');
+    const state = JSON.parse(await readFile(join(rootfs, 'tmp', 'hook-state'), 'utf8'));
+    assert.equal(state.id, 'starthook');
+    assert.equal(state.status, 'created');
+    assert.equal((await readFile(join(rootfs, 'tmp', 'hook-host'), 'utf8')).trim(), 'inside', 'the hook is not in the container\'s uts namespace');
+    assert.equal((await readFile(join(rootfs, 'tmp', 'order'), 'utf8')).trim(), 'before');
+    assert.equal((await rt('delete', '--force', 'starthook')).code, 0);
+    for (const f of ['hook-state', 'hook-host', 'order']) await rm(join(rootfs, 'tmp', f), { force: true });
+
+    const bad = await bundle('badhook', (c) => {
+      c.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 3'] }] };
+      c.process.args = ['sh', '-c', 'echo ran > /tmp/badhook-ran'];
+      c.root.readonly = false;
+    });
+    assert.equal((await rt('create', '--bundle', bad, 'badhook')).code, 0);
+    const refused = await rt('start', 'badhook');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /hooks\.startContainer\[0\]: `\/bin\/sh` failed: exit code 3/);
+    assert.equal(existsSync(join(rootfs, 'tmp', 'badhook-ran')), false, 'the process ran after its startContainer hook failed');
+    assert.equal((await rt('delete', '--force', 'badhook')).code, 0);
   });
 
   it('update writes runc flags and -r JSON into the running container\'s cgroups; a bad value fails naming it', async () => {
