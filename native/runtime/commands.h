@@ -11,6 +11,7 @@ struct dlrt_globals {
 };
 
 int dlrt_cmd_state(const struct dlrt_globals *g, int argc, char **argv, struct dl_error *e);
+int dlrt_cmd_ps(const struct dlrt_globals *g, int argc, char **argv, struct dl_error *e);
 int dlrt_cmd_list(const struct dlrt_globals *g, int argc, char **argv, struct dl_error *e);
 int dlrt_cmd_start(const struct dlrt_globals *g, int argc, char **argv, struct dl_error *e);
 int dlrt_cmd_kill(const struct dlrt_globals *g, int argc, char **argv, struct dl_error *e);

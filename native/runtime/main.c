@@ -1,9 +1,9 @@
 /* dockless-runtime's native front end. A Node process costs ~80 ms before it
  * runs a line, twice runc's whole `run`; the commands that only read the state
  * under --root, signal and write the start FIFO run here, and every other
- * command line (create, run, exec, update, spec, events, ps, features, help, any
- * flag this file does not know) is handed whole to the Node front end,
- * dist/bundle/runtime.js, which holds all of the policy. */
+ * command line (create, run, exec, update, spec, events, ps as a table,
+ * features, help, any flag this file does not know) is handed whole to the
+ * Node front end, dist/bundle/runtime.js, which holds all of the policy. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -112,7 +112,7 @@ static const struct {
 } COMMANDS[] = {
 	{ "state", dlrt_cmd_state }, { "start", dlrt_cmd_start },   { "kill", dlrt_cmd_kill },
 	{ "delete", dlrt_cmd_delete }, { "pause", dlrt_cmd_pause }, { "resume", dlrt_cmd_resume },
-	{ "list", dlrt_cmd_list },   { "ls", dlrt_cmd_list },
+	{ "list", dlrt_cmd_list },   { "ls", dlrt_cmd_list },	    { "ps", dlrt_cmd_ps },
 };
 
 int main(int argc, char **argv)

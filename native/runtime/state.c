@@ -244,3 +244,44 @@ int dlrt_cmd_list(const struct dlrt_globals *g, int argc, char **argv, struct dl
 	free(have);
 	return rc;
 }
+
+/* `ps --format json`, what the containerd shim runs for a task's pids; the table (`ps` of the host) is Node's. */
+int dlrt_cmd_ps(const struct dlrt_globals *g, int argc, char **argv, struct dl_error *e)
+{
+	const char *id = NULL, *format = "table";
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if ((strcmp(a, "-f") == 0 || strcmp(a, "--format") == 0) && i + 1 < argc)
+			format = argv[++i];
+		else if (strncmp(a, "--format=", 9) == 0)
+			format = a + 9;
+		else if (a[0] == '-' || id != NULL)
+			return DLRT_DEFER;
+		else
+			id = a;
+	}
+	if (id == NULL || strcmp(format, "json") != 0)
+		return DLRT_DEFER;
+	struct dlrt_record r;
+	int rc = dlrt_load(g, id, &r, e);
+	if (rc < 0)
+		return rc;
+	long *pids = NULL, n = 0;
+	if (dlrt_status_of(&r, g->root) != DLRT_STOPPED) {
+		n = dlrt_cgroup_pids(&r, &pids);
+		if (n < 0) {
+			n = 1;
+			pids = malloc(sizeof(long));
+			if (pids == NULL)
+				return DLRT_DEFER;
+			pids[0] = r.pid;
+		}
+	}
+	putchar('[');
+	for (long i = 0; i < n; i++)
+		printf("%s%ld", i ? "," : "", pids[i]);
+	puts("]");
+	free(pids);
+	dlrt_free_record(&r);
+	return 0;
+}

@@ -172,6 +172,8 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal((await nativeRt('start', 'twin')).code, 0);
     assert.equal(JSON.parse((await same('state', 'twin')).stdout).status, 'running');
     await same('start', 'twin');
+    // What the containerd shim runs for `ctr task ps`.
+    assert.ok(JSON.parse((await same('ps', '--format', 'json', 'twin')).stdout).includes(JSON.parse((await nativeRt('state', 'twin')).stdout).pid));
     await listings();
     assert.equal((await nativeRt('pause', 'twin')).code, 0);
     assert.equal(JSON.parse((await same('state', 'twin')).stdout).status, 'paused');
@@ -181,6 +183,7 @@ describe('dockless-runtime', { skip: missing }, () => {
     await waitFor(async () => JSON.parse((await nativeRt('state', 'twin')).stdout).status === 'stopped', 'stopped');
     await same('state', 'twin');
     await same('kill', 'twin');
+    assert.equal((await same('ps', '-f', 'json', 'twin')).stdout, '[]\n');
     await listings();
     const cgroups: { dir: string }[] = JSON.parse(await readFile(join(root, 'twin', 'state.json'), 'utf8')).cgroups;
     assert.equal((await nativeRt('delete', 'twin')).code, 0);
