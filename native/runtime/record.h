@@ -11,7 +11,7 @@
 
 /* A command returns this when it cannot finish what it started without the
  * policy code: main() then execs the Node front end with the same argv. */
-#define DLRT_DEFER (-2)
+#define DLRT_DEFER (-1000) /* distinct from every -errno */
 
 #define DLRT_MAX_CGROUPS 16
 

@@ -191,9 +191,13 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal(existsSync(join(root, 'twin')), false);
     await same('state', 'twin');
     assert.equal((await nativeRt('delete', '--force', 'twin')).code, 0, 'forcing the deletion of a gone container is no error');
-    // A created container's forced delete kills its pid 1 first.
+    // A record without native-state (written by a version before the native front end) is Node's to read.
     const pid = JSON.parse((await nativeRt('state', 'twin2')).stdout).pid as number;
-    assert.equal((await nativeRt('delete', '--force', 'twin2')).code, 0);
+    await rm(join(root, 'twin2', 'native-state'));
+    assert.equal((await nativeRt('state', 'twin2')).code, 1, 'the native front end read a record it does not know');
+    assert.equal((await rt('state', 'twin2')).stdout, (await nodeRt('state', 'twin2')).stdout);
+    // A created container's forced delete kills its pid 1 first.
+    assert.equal((await rt('delete', '--force', 'twin2')).code, 0);
     assert.equal(existsSync(join(root, 'twin2')), false);
     assert.equal(existsSync(`/proc/${pid}/cmdline`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'), false, 'pid 1 survived delete --force');
     // Errors in the log as the shim reads them.
