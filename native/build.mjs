@@ -1,6 +1,7 @@
 // Builds the native helper with the system C compiler.
 //
-//   node native/build.mjs             the helper into native/build/ (`npm install`)
+//   node native/build.mjs             the helper and dockless-runtime's native front end into native/build/ (`npm install`);
+//                                     the front end also replaces the launcher dist/bin/dockless-runtime, the package's bin
 //   node native/build.mjs --out DIR   the helper into DIR (first use, see src/helper/locate.ts)
 //   node native/build.mjs --all       helper and test probe through the Makefile (`npm run build`)
 //
@@ -8,7 +9,7 @@
 // ships neither native/test/ nor a guarantee that make is installed.
 // Exit codes: 0 built (or not Linux), 1 the compiler failed, 3 no C compiler.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,36 +37,66 @@ if (version.error || version.status !== 0) {
 }
 
 if (all) {
-  execFileSync('make', ['-s', '-C', here, `CC=${cc}`], { stdio: 'inherit' });
+  execFileSync('make', ['-s', '-C', here, `CC=${cc}`, `NODE=${process.execPath}`], { stdio: 'inherit' });
   process.exit(0);
 }
 
-const sources = readdirSync(here)
-  .filter((name) => name.endsWith('.c'))
-  .sort()
-  .map((name) => join(here, name));
-const headers = readdirSync(here)
-  .filter((name) => name.endsWith('.h'))
-  .map((name) => join(here, name));
+const cFiles = (dir, ext) =>
+  readdirSync(dir)
+    .filter((name) => name.endsWith(ext))
+    .sort()
+    .map((name) => join(dir, name));
 // No -Werror here: a newer compiler's new warning must not break a user's install.
 const flags = ['-std=gnu11', '-O2', '-D_GNU_SOURCE', '-Wall'];
 mkdirSync(outDir, { recursive: true });
-const target = join(outDir, 'dockless-helper');
-const newestSource = Math.max(...[...sources, ...headers].map((file) => statSync(file).mtimeMs));
-if (mtimeOf(target) >= newestSource) process.exit(0);
-const temp = `${target}.tmp-${process.pid}`;
-try {
-  // A static helper skips the dynamic loader on every start; not every host has a static libc.
-  const link = linksStatically() ? ['-static'] : [];
-  const compiled = spawnSync(cc, [...flags, ...link, '-o', temp, ...sources], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (compiled.error || compiled.status !== 0) {
-    console.error(`dockless: building the native helper with \`${cc}\` failed (the C library headers come with: ${INSTALL_HINT})`);
-    process.exit(1);
+// A static binary skips the dynamic loader on every start; not every host has a static libc.
+const link = linksStatically() ? ['-static'] : [];
+
+if (!compile('dockless-helper', cFiles(here, '.c'), cFiles(here, '.h'), [])) {
+  console.error(`dockless: building the native helper with \`${cc}\` failed (the C library headers come with: ${INSTALL_HINT})`);
+  process.exit(1);
+}
+if (installing) {
+  const runtimeDir = join(here, 'runtime');
+  const sources = [...cFiles(runtimeDir, '.c'), join(here, 'error.c')];
+  const headers = [...cFiles(runtimeDir, '.h'), join(here, 'error.h')];
+  // Without it the launcher runs the Node front end for every command: slower, not broken.
+  if (!compile('dockless-runtime', sources, headers, [`-DDLRT_NODE_PATH=${JSON.stringify(process.execPath)}`])) {
+    console.error('dockless: building dockless-runtime\'s native front end failed; `dockless-runtime` runs on Node alone');
+  } else {
+    installRuntimeBin();
   }
-  // Concurrent first uses each build their own file; the rename makes one of them win whole.
-  renameSync(temp, target);
-} finally {
-  rmSync(temp, { force: true });
+}
+
+/** Compiles SOURCES into outDir/NAME unless it is newer than every source; false when the compiler fails. */
+function compile(name, sources, headers, extra) {
+  const target = join(outDir, name);
+  const newestSource = Math.max(...[...sources, ...headers].map((file) => statSync(file).mtimeMs));
+  if (mtimeOf(target) >= newestSource) return true;
+  const temp = `${target}.tmp-${process.pid}`;
+  try {
+    const compiled = spawnSync(cc, [...flags, ...extra, ...link, '-o', temp, ...sources], { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (compiled.error || compiled.status !== 0) return false;
+    // Concurrent first uses each build their own file; the rename makes one of them win whole.
+    renameSync(temp, target);
+    return true;
+  } finally {
+    rmSync(temp, { force: true });
+  }
+}
+
+/** Puts the front end where the package's bin points (npm linked the shell launcher there before this script ran). */
+function installRuntimeBin() {
+  const bin = join(here, '..', 'dist', 'bin', 'dockless-runtime');
+  if (mtimeOf(bin) < 0) return;
+  const temp = `${bin}.tmp-${process.pid}`;
+  try {
+    copyFileSync(join(outDir, 'dockless-runtime'), temp);
+    chmodSync(temp, 0o755);
+    renameSync(temp, bin);
+  } finally {
+    rmSync(temp, { force: true });
+  }
 }
 
 function mtimeOf(file) {

@@ -1,14 +1,18 @@
 /**
  * OCI hooks: each program runs with the container's state JSON on its stdin,
- * is killed after its timeout, and fails the operation when it fails.
+ * is killed after its timeout, and fails the operation when it fails. The
+ * runtime's hooks run here; `startContainer` hooks run in the container
+ * (its namespaces, root and cgroups, through the helper's `exec`).
  *
  * @module
  */
 
 import { spawn } from 'node:child_process';
 import { InvalidStateError } from '../errors.js';
+import { sealedHelperPath, spawnHelper } from '../helper/index.js';
+import { execArgs } from '../runtime/index.js';
 import type { OciHook } from './config.js';
-import type { OciState } from './state.js';
+import type { OciRecord, OciState } from './state.js';
 
 /**
  * Runs `hooks` in order.
@@ -41,6 +45,56 @@ export async function runHooks(hooks: readonly OciHook[], kind: string, state: O
     if (code !== 0) {
       const how = signal !== null ? `killed by ${signal}${hook.timeout !== undefined ? ` (timeout ${hook.timeout} s?)` : ''}` : `exit code ${code}`;
       throw new InvalidStateError(`hooks.${kind}[${i}]: \`${hook.path}\` failed: ${how}${stderr !== '' ? `: ${stderr.trim()}` : ''}`);
+    }
+  }
+}
+
+function hookFailure(kind: string, i: number, hook: OciHook, how: string): InvalidStateError {
+  return new InvalidStateError(`hooks.${kind}[${i}]: \`${hook.path}\` failed: ${how}`);
+}
+
+/**
+ * Runs `hooks` in order inside container `record` (pid 1 created, not yet
+ * started): its namespaces, root and cgroups, as root of the container with
+ * the runtime's capabilities there; `path` is resolved in the container's root.
+ *
+ * @throws {@link InvalidStateError} when one exits non-zero, is killed, or cannot be run.
+ */
+export async function runHooksInContainer(hooks: readonly OciHook[], kind: string, state: OciState, record: OciRecord): Promise<void> {
+  for (const [i, hook] of hooks.entries()) {
+    const args = hook.args !== undefined && hook.args.length > 0 ? hook.args : [hook.path];
+    const helper = spawnHelper(
+      'exec',
+      execArgs({
+        id: record.id,
+        pid: record.pid,
+        pidStart: record.pidStart,
+        namespaces: record.namespaces,
+        userns: record.userns,
+        cgroups: record.cgroups.map((c) => c.dir),
+        cwd: '/',
+        user: { uid: 0, gid: 0, groups: [] },
+        env: hook.env ?? [],
+        noNewPrivileges: false,
+        rlimits: [],
+        // The helper's exec searches no PATH for an absolute path: argv[0] is the path itself.
+        cmd: [hook.path, ...args.slice(1)],
+      }),
+      { stdio: ['pipe', 1, 2], context: `hooks.${kind}[${i}]`, helperPath: await sealedHelperPath() },
+    );
+    helper.child.stdin?.on('error', () => undefined);
+    helper.child.stdin?.end(JSON.stringify(state));
+    // The hook dies with the exec shim (PR_SET_PDEATHSIG).
+    const timer = hook.timeout !== undefined ? setTimeout(() => helper.child.kill('SIGKILL'), hook.timeout * 1000) : undefined;
+    try {
+      const exited = await helper.next('exited').catch(async (cause: unknown) => {
+        const exit = await helper.exit;
+        if (exit.signal === 'SIGKILL') throw hookFailure(kind, i, hook, `killed by SIGKILL (timeout ${hook.timeout} s?)`);
+        throw helper.failure ?? cause;
+      });
+      if (exited.code !== 0) throw hookFailure(kind, i, hook, `exit code ${exited.code}`);
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
     }
   }
 }

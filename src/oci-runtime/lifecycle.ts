@@ -34,7 +34,7 @@ import {
 } from '../runtime/index.js';
 import { parseJsonObject, processStartTime } from '../util/index.js';
 import type { OciConfig } from './config.js';
-import { runHooks } from './hooks.js';
+import { runHooks, runHooksInContainer } from './hooks.js';
 import { listIds, ociPaths, readRecord, stateOf, statusOf, writeRecord, type OciRecord, type OciState } from './state.js';
 import { translateConfig, type OciHost, type OciPlan } from './translate.js';
 
@@ -146,6 +146,7 @@ async function launch(id: string, options: CreateOptions, detach: boolean): Prom
       cgroups: [],
       namespaces: [...plan.namespaces, ...plan.joins.map(([t]) => t)].filter((n) => n !== 'user'),
       userns: plan.userns !== undefined || plan.joins.some(([t]) => t === 'user'),
+      hooks: (['startContainer', 'poststart', 'poststop'] as const).filter((h) => plan.hooks[h].length > 0),
     };
     await writeRecord(options.root, record);
     let cgroupPlan: CgroupPlan;
@@ -244,6 +245,7 @@ export async function startContainer(id: string, options: GlobalOptions): Promis
   const status = statusOf(record, paths);
   if (status !== 'created') throw new InvalidStateError(`start container ${id}: the container is ${status}, not created`);
   const { plan } = await loadBundleFrom(paths.config, record.bundle);
+  await runHooksInContainer(plan.hooks.startContainer, 'startContainer', stateOf(record, paths), record);
   // O_NONBLOCK: pid 1 holds the FIFO open for reading, so this opens at once; if it died meanwhile, ENXIO.
   const fifo = await open(paths.fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
   try {
@@ -357,7 +359,7 @@ export async function deleteContainer(id: string, options: GlobalOptions & { for
 }
 
 function isStillThere(record: OciRecord): boolean {
-  return statusOf(record, { dir: '', state: '', config: '', fifo: '/nonexistent', target: '' }) !== 'stopped';
+  return statusOf(record, { dir: '', state: '', nativeState: '', config: '', fifo: '/nonexistent', target: '' }) !== 'stopped';
 }
 
 /** `pause` / `resume`: freezes or thaws the container's cgroup. */

@@ -12,6 +12,7 @@ import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { AlreadyExistsError, DocklessError, UnsupportedError } from '../errors.js';
+import { containerEvents, parseInterval } from './events.js';
 import { execInContainer } from './exec.js';
 import {
   containerPids,
@@ -250,7 +251,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       const json = o.resources !== undefined ? readResourcesFile(o.resources) : undefined;
       await updateContainer(id, runcUpdateResources(o, json), g());
     });
-  program.command('events').argument('<id>').allowUnknownOption().action(() => notImplemented('events'));
+  program
+    .command('events')
+    .argument('<id>')
+    .option('--stats', 'print one stats event and exit')
+    .option('--interval <duration>', 'time between stats events', '5s')
+    .action(async (id: string, o: { stats?: boolean; interval: string }) => {
+      await containerEvents(id, { ...g(), stats: o.stats === true, intervalMs: parseInterval(o.interval) });
+    });
   program.command('checkpoint').argument('<id>').allowUnknownOption().action(() => notImplemented('checkpoint'));
   program.command('restore').argument('<id>').allowUnknownOption().action(() => notImplemented('restore'));
 

@@ -1,6 +1,8 @@
 /**
  * dockless-runtime's state directory: one directory per container under
- * `--root`, holding `state.json` (the record below), a copy of the bundle's
+ * `--root`, holding `state.json` (the record below), `native-state` (the part
+ * of it the native front end reads, in the line format of native/PROTOCOL.md),
+ * a copy of the bundle's
  * config (for `exec`), the start FIFO (`exec.fifo`, removed by `start`) and the
  * empty directory the root is assembled on. The container's status is read
  * live: its pid 1 with its start time, the FIFO, the freezer.
@@ -13,7 +15,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { isFrozen, writeJsonAtomic, type CgroupPlan, type CgroupRecord, type ContainerResources } from '../runtime/index.js';
-import { isErrno, parseJsonObject } from '../util/index.js';
+import { isErrno, parseJsonObject, writeFileAtomic } from '../util/index.js';
 
 /** The runtime-spec version dockless-runtime implements. */
 export const OCI_VERSION = '1.0.2';
@@ -49,6 +51,8 @@ export interface OciRecord {
   namespaces: string[];
   /** Whether it has a user namespace (made or joined). */
   userns: boolean;
+  /** The hooks of config.json that run after `create` (the native front end hands `start` and `delete` to Node for them). */
+  hooks?: ('startContainer' | 'poststart' | 'poststop')[];
 }
 
 const ID_RE = /^[\w+.-]+$/;
@@ -59,6 +63,8 @@ export interface OciPaths {
   dir: string;
   /** `state.json`. */
   state: string;
+  /** `native-state`: what the native front end reads. */
+  nativeState: string;
   /** The bundle's config.json, as it was at create. */
   config: string;
   /** The start FIFO. */
@@ -75,7 +81,14 @@ export interface OciPaths {
 export function ociPaths(root: string, id: string): OciPaths {
   if (!ID_RE.test(id) || id === '.' || id === '..') throw new InvalidArgumentError(`container id \`${id}\` must be letters, digits and \`_+.-\``);
   const dir = join(root, id);
-  return { dir, state: join(dir, 'state.json'), config: join(dir, 'config.json'), fifo: join(dir, 'exec.fifo'), target: join(dir, 'rootfs') };
+  return {
+    dir,
+    state: join(dir, 'state.json'),
+    nativeState: join(dir, 'native-state'),
+    config: join(dir, 'config.json'),
+    fifo: join(dir, 'exec.fifo'),
+    target: join(dir, 'rootfs'),
+  };
 }
 
 /**
@@ -95,9 +108,36 @@ export async function readRecord(root: string, id: string): Promise<OciRecord> {
   return parseJsonObject<OciRecord>(text, `state of container ${id}`, { path: paths.state });
 }
 
-/** Writes container `id`'s record atomically. */
+/** The first line of `native-state`; a reader that does not know it hands the command to Node. */
+export const NATIVE_STATE_FORMAT = 'dockless-runtime-state 1';
+
+/**
+ * The `native-state` text of `record`: one `key value` per line, strings as
+ * JSON literals (so that the native front end prints them as Node would and
+ * never parses JSON beyond a string), `annotations` as compact JSON.
+ */
+export function nativeStateText(record: OciRecord): string {
+  const lines = [
+    NATIVE_STATE_FORMAT,
+    `id ${JSON.stringify(record.id)}`,
+    `pid ${record.pid}`,
+    `pidStart ${record.pidStart}`,
+    `bundle ${JSON.stringify(record.bundle)}`,
+    `rootfs ${JSON.stringify(record.rootfs)}`,
+    `created ${JSON.stringify(record.created)}`,
+    `owner ${record.owner}`,
+    `annotations ${JSON.stringify(record.annotations)}`,
+    ...record.cgroups.map((c) => `cgroup ${c.version} ${c.controllers.length > 0 ? c.controllers.join(',') : '-'} ${JSON.stringify(c.dir)}`),
+    ...(record.hooks !== undefined && record.hooks.length > 0 ? [`hooks ${record.hooks.join(' ')}`] : []),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes container `id`'s record atomically: `state.json`, then `native-state`. */
 export async function writeRecord(root: string, record: OciRecord): Promise<void> {
-  await writeJsonAtomic(ociPaths(root, record.id).state, record);
+  const paths = ociPaths(root, record.id);
+  await writeJsonAtomic(paths.state, record);
+  await writeFileAtomic(paths.nativeState, nativeStateText(record), paths.dir, { sync: false });
 }
 
 /** The ids of every container under `root`. */

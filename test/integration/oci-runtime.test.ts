@@ -3,14 +3,17 @@
 // the package's bin, and containerd's runc v2 shim with it as its runc binary.
 // The bundle's rootfs is a static busybox.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-const BIN = resolve('dist/bundle/runtime.js');
+// The package's bin: the launcher, which runs the native front end built in place (npm install puts that front end there itself).
+const BIN = resolve('dist/bin/dockless-runtime');
+const NODE_FRONT = resolve('dist/bundle/runtime.js');
+const NATIVE = resolve('native/build/dockless-runtime');
 const BUSYBOX = '/bin/busybox';
 const PODMAN = '/usr/bin/podman';
 const CONTAINERD = '/usr/bin/containerd';
@@ -22,9 +25,15 @@ interface Result {
   stderr: string;
 }
 
-function run(cmd: string, args: readonly string[], timeoutMs = 60_000): Promise<Result> {
+interface RunAs {
+  uid: number;
+  gid: number;
+  cwd: string;
+}
+
+function run(cmd: string, args: readonly string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv, as?: RunAs): Promise<Result> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env !== undefined ? { env } : {}), ...(as ?? {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -44,8 +53,8 @@ function run(cmd: string, args: readonly string[], timeoutMs = 60_000): Promise<
 const missing =
   process.getuid?.() !== 0
     ? 'needs root'
-    : !existsSync(BIN)
-      ? 'needs `npm run build` (dist/bundle/runtime.js)'
+    : !existsSync(BIN) || !existsSync(NATIVE)
+      ? 'needs `npm run build` (dist/bin/dockless-runtime)'
       : !existsSync(BUSYBOX)
         ? 'needs busybox-static'
         : undefined;
@@ -57,7 +66,7 @@ let rootfs = '';
 async function bundle(name: string, edit: (c: Record<string, any>) => void): Promise<string> {
   const dir = join(base, name);
   await mkdir(dir);
-  const r = await run(process.execPath, [BIN, 'spec', '--bundle', dir]);
+  const r = await run(BIN, ['spec', '--bundle', dir]);
   assert.equal(r.code, 0, r.stderr);
   const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
   config.root.path = rootfs;
@@ -67,7 +76,10 @@ async function bundle(name: string, edit: (c: Record<string, any>) => void): Pro
   return dir;
 }
 
-const rt = (...args: string[]) => run(process.execPath, [BIN, '--root', root, ...args]);
+const rt = (...args: string[]) => run(BIN, ['--root', root, ...args]);
+const nodeRt = (...args: string[]) => run(process.execPath, [NODE_FRONT, '--root', root, ...args]);
+// The native front end alone: a command it handed to Node would fail.
+const nativeRt = (...args: string[]) => run(NATIVE, ['--root', root, ...args], 60_000, { ...process.env, DOCKLESS_RUNTIME_NODE: '/bin/false' });
 
 async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + 20_000;
@@ -93,7 +105,7 @@ describe('dockless-runtime', { skip: missing }, () => {
   });
   after(async () => {
     if (missing !== undefined) return;
-    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd']) await rt('delete', '--force', id);
+    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks', 'ev', 'starthook', 'badhook']) await rt('delete', '--force', id);
     await rm(base, { recursive: true, force: true });
   });
 
@@ -133,6 +145,158 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal(existsSync(join(root, 'life')), false);
     for (const c of cgroups) assert.equal(existsSync(c.dir), false, `cgroup ${c.dir} left behind`);
     assert.equal((await rt('state', 'life')).code, 1);
+  });
+
+  it('the native front end runs state, start, kill, list and delete itself, printing what the Node front end prints byte for byte', async () => {
+    // The JSON that podman and containerd parse must not change with the front end that printed it.
+    const dir = await bundle('twin', (c) => {
+      c.process.args = ['sleep', '60'];
+      c.annotations = { 'org.example/a': 'b', quote: 'x"y\\z', empty: '' };
+    });
+    const noAnnotations = await bundle('twin2', (c) => (c.process.args = ['sleep', '60']));
+    assert.equal((await rt('create', '--bundle', dir, 'twin')).code, 0);
+    assert.equal((await rt('create', '--bundle', noAnnotations, 'twin2')).code, 0);
+    const same = async (...args: string[]) => {
+      const [n, j] = [await nativeRt(...args), await nodeRt(...args)];
+      assert.equal(n.code, j.code, `${args.join(' ')}: ${n.stderr}`);
+      assert.equal(n.stdout, j.stdout, args.join(' '));
+      assert.equal(n.stderr, j.stderr, args.join(' '));
+      return n;
+    };
+    const listings = async () => {
+      for (const format of [[], ['--format', 'json'], ['-f', 'table'], ['-q']]) await same('list', ...format);
+    };
+    assert.equal(JSON.parse((await same('state', 'twin')).stdout).status, 'created');
+    await same('state', 'twin2');
+    await listings();
+    assert.equal((await nativeRt('start', 'twin')).code, 0);
+    assert.equal(JSON.parse((await same('state', 'twin')).stdout).status, 'running');
+    await same('start', 'twin');
+    // What the containerd shim runs for `ctr task ps`.
+    assert.ok(JSON.parse((await same('ps', '--format', 'json', 'twin')).stdout).includes(JSON.parse((await nativeRt('state', 'twin')).stdout).pid));
+    await listings();
+    assert.equal((await nativeRt('pause', 'twin')).code, 0);
+    assert.equal(JSON.parse((await same('state', 'twin')).stdout).status, 'paused');
+    assert.equal((await nativeRt('resume', 'twin')).code, 0);
+    await same('delete', 'twin');
+    assert.equal((await nativeRt('kill', 'twin', 'KILL')).code, 0);
+    await waitFor(async () => JSON.parse((await nativeRt('state', 'twin')).stdout).status === 'stopped', 'stopped');
+    await same('state', 'twin');
+    await same('kill', 'twin');
+    assert.equal((await same('ps', '-f', 'json', 'twin')).stdout, '[]\n');
+    await listings();
+    const cgroups: { dir: string }[] = JSON.parse(await readFile(join(root, 'twin', 'state.json'), 'utf8')).cgroups;
+    assert.equal((await nativeRt('delete', 'twin')).code, 0);
+    for (const c of cgroups) assert.equal(existsSync(c.dir), false, `cgroup ${c.dir} left behind`);
+    assert.equal(existsSync(join(root, 'twin')), false);
+    await same('state', 'twin');
+    assert.equal((await nativeRt('delete', '--force', 'twin')).code, 0, 'forcing the deletion of a gone container is no error');
+    // A record without native-state (written by a version before the native front end) is Node's to read.
+    const pid = JSON.parse((await nativeRt('state', 'twin2')).stdout).pid as number;
+    await rm(join(root, 'twin2', 'native-state'));
+    assert.equal((await nativeRt('state', 'twin2')).code, 1, 'the native front end read a record it does not know');
+    assert.equal((await rt('state', 'twin2')).stdout, (await nodeRt('state', 'twin2')).stdout);
+    // A created container's forced delete kills its pid 1 first.
+    assert.equal((await rt('delete', '--force', 'twin2')).code, 0);
+    assert.equal(existsSync(join(root, 'twin2')), false);
+    assert.equal(existsSync(`/proc/${pid}/cmdline`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'), false, 'pid 1 survived delete --force');
+    // Errors in the log as the shim reads them.
+    const log = join(base, 'twin.log');
+    const gone = await run(NATIVE, ['--root', root, '--log', log, '--log-format', 'json', 'kill', 'twin', 'TERM']);
+    assert.equal(gone.code, 1);
+    assert.equal(gone.stderr, 'dockless-runtime: container `twin` does not exist\n');
+    assert.equal(JSON.parse(await readFile(log, 'utf8')).msg, 'container `twin` does not exist');
+  });
+
+  it('with poststart and poststop hooks, the native front end hands start and delete to Node, which runs them', async () => {
+    const out = join(base, 'posthooks-out');
+    await mkdir(out);
+    const hook = (kind: string) => ({ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}/${kind}`], timeout: 10 });
+    const dir = await bundle('posthooks', (c) => {
+      c.process.args = ['sleep', '60'];
+      c.hooks = { poststart: [hook('poststart')], poststop: [hook('poststop')] };
+    });
+    assert.equal((await rt('create', '--bundle', dir, 'posthooks')).code, 0);
+    assert.equal((await nativeRt('start', 'posthooks')).code, 1, 'the native front end ran start without the hook');
+    assert.equal((await rt('start', 'posthooks')).code, 0);
+    assert.equal(JSON.parse(await readFile(join(out, 'poststart'), 'utf8')).status, 'running');
+    assert.equal((await rt('kill', 'posthooks', 'KILL')).code, 0);
+    await waitFor(async () => JSON.parse((await rt('state', 'posthooks')).stdout).status === 'stopped', 'stopped');
+    assert.equal((await rt('delete', 'posthooks')).code, 0);
+    assert.equal(JSON.parse(await readFile(join(out, 'poststop'), 'utf8')).status, 'stopped');
+  });
+
+  it('events --stats prints runc\'s stats JSON from the container\'s cgroups; events streams them until it stops', async () => {
+    const dir = await bundle('ev', (c) => {
+      // Some CPU time first, so that the figures are not all zero.
+      c.process.args = ['sh', '-c', 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 60'];
+      c.linux.resources = { ...c.linux.resources, memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 50 } };
+    });
+    assert.equal((await rt('create', '--bundle', dir, 'ev')).code, 0);
+    assert.equal((await rt('start', 'ev')).code, 0);
+    await new Promise((r) => setTimeout(r, 300));
+    const once = await rt('events', '--stats', 'ev');
+    assert.equal(once.code, 0, once.stderr);
+    assert.equal(once.stdout.split('\n').length, 2, 'one line');
+    const event = JSON.parse(once.stdout);
+    assert.equal(event.type, 'stats');
+    assert.equal(event.id, 'ev');
+    assert.equal(event.data.memory.usage.limit, 64 * 1024 * 1024);
+    assert.ok(event.data.memory.usage.usage > 0);
+    assert.ok(event.data.pids.current >= 1);
+    assert.equal(event.data.pids.limit, 50);
+    assert.ok(event.data.cpu.usage.total > 0);
+    assert.equal(typeof event.data.cpu.usage.kernel, 'number');
+    assert.equal(typeof event.data.blkio, 'object');
+
+    const stream = spawn(BIN, ['--root', root, 'events', '--interval', '100ms', 'ev'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let lines = '';
+    stream.stdout.on('data', (d: Buffer) => (lines += d.toString()));
+    const ended = new Promise<number | null>((r) => stream.on('exit', (code) => r(code)));
+    try {
+      await waitFor(async () => lines.split('\n').length > 3, 'three stats lines');
+      assert.equal((await rt('kill', 'ev', 'KILL')).code, 0);
+      assert.equal(await ended, 0, 'events ends with the container');
+    } finally {
+      stream.kill('SIGKILL');
+    }
+    for (const line of lines.trim().split('\n')) assert.equal(JSON.parse(line).type, 'stats');
+    assert.equal((await rt('events', '--stats', 'ev')).code, 1, 'a stopped container has no stats');
+    assert.equal((await rt('delete', 'ev')).code, 0);
+  });
+
+  it('startContainer hooks run inside the created container before its process, with the state on stdin; a failing one fails start', async () => {
+    const dir = await bundle('starthook', (c) => {
+      c.root.readonly = false;
+      c.hostname = 'inside';
+      // The path resolves in the container's root: this is the container's sh, and /tmp its /tmp.
+      c.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'cat > /tmp/hook-state; hostname > /tmp/hook-host'], timeout: 10 }] };
+      c.process.args = ['sh', '-c', 'test -s /tmp/hook-state && echo before > /tmp/order; exec sleep 60'];
+    });
+    assert.equal((await rt('create', '--bundle', dir, 'starthook')).code, 0);
+    assert.equal(existsSync(join(rootfs, 'tmp', 'hook-state')), false, 'the hook ran at create');
+    const started = await rt('start', 'starthook');
+    assert.equal(started.code, 0, started.stderr);
+    await waitFor(async () => existsSync(join(rootfs, 'tmp', 'order')), 'the process to run');
+    const state = JSON.parse(await readFile(join(rootfs, 'tmp', 'hook-state'), 'utf8'));
+    assert.equal(state.id, 'starthook');
+    assert.equal(state.status, 'created');
+    assert.equal((await readFile(join(rootfs, 'tmp', 'hook-host'), 'utf8')).trim(), 'inside', 'the hook is not in the container\'s uts namespace');
+    assert.equal((await readFile(join(rootfs, 'tmp', 'order'), 'utf8')).trim(), 'before');
+    assert.equal((await rt('delete', '--force', 'starthook')).code, 0);
+    for (const f of ['hook-state', 'hook-host', 'order']) await rm(join(rootfs, 'tmp', f), { force: true });
+
+    const bad = await bundle('badhook', (c) => {
+      c.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 3'] }] };
+      c.process.args = ['sh', '-c', 'echo ran > /tmp/badhook-ran'];
+      c.root.readonly = false;
+    });
+    assert.equal((await rt('create', '--bundle', bad, 'badhook')).code, 0);
+    const refused = await rt('start', 'badhook');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /hooks\.startContainer\[0\]: `\/bin\/sh` failed: exit code 3/);
+    assert.equal(existsSync(join(rootfs, 'tmp', 'badhook-ran')), false, 'the process ran after its startContainer hook failed');
+    assert.equal((await rt('delete', '--force', 'badhook')).code, 0);
   });
 
   it('update writes runc flags and -r JSON into the running container\'s cgroups; a bad value fails naming it', async () => {
@@ -198,7 +362,7 @@ describe('dockless-runtime', { skip: missing }, () => {
   it('a field it cannot honour fails create, names the field in the json log, and leaves nothing', async () => {
     const dir = await bundle('refused', (c) => (c.process.apparmorProfile = 'docker-default'));
     const log = join(base, 'refused.log');
-    const r = await run(process.execPath, [BIN, '--root', root, '--log', log, '--log-format', 'json', 'create', '--bundle', dir, 'refused']);
+    const r = await run(BIN, ['--root', root, '--log', log, '--log-format', 'json', 'create', '--bundle', dir, 'refused']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /`process\.apparmorProfile`: AppArmor is not supported/);
     const line = JSON.parse((await readFile(log, 'utf8')).trim().split('\n').at(-1)!);
@@ -317,5 +481,82 @@ describe('dockless-runtime', { skip: missing }, () => {
         await podman('rm', '-f', '-t', '0', tty);
       }
     });
+  });
+});
+
+const hasUserTools = ['useradd', 'userdel', 'newuidmap'].every((c) => ['/usr/sbin', '/usr/bin', '/sbin'].some((d) => existsSync(join(d, c))));
+
+describe('dockless-runtime rootless, as a real non-root user', { skip: missing ?? (hasUserTools ? undefined : 'needs useradd, userdel and uidmap') }, () => {
+  const user = `dl-ocirt-${process.pid}`;
+  let as: RunAs;
+  let home = '';
+  let env: NodeJS.ProcessEnv = {};
+  const urt = (...args: string[]) => run(BIN, args, 60_000, env, as);
+
+  before(async () => {
+    if (missing !== undefined || !hasUserTools) return;
+    execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
+    as = {
+      uid: Number(execFileSync('id', ['-u', user], { encoding: 'utf8' })),
+      gid: Number(execFileSync('id', ['-g', user], { encoding: 'utf8' })),
+      cwd: '/',
+    };
+    home = execFileSync('sh', ['-c', `getent passwd ${user} | cut -d: -f6`], { encoding: 'utf8' }).trim();
+    env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home, USER: user, XDG_RUNTIME_DIR: join(home, 'run') };
+    const rootfsDir = join(home, 'bundle', 'rootfs');
+    await mkdir(join(rootfsDir, 'bin'), { recursive: true });
+    await copyFile(BUSYBOX, join(rootfsDir, 'bin', 'busybox'));
+    for (const applet of ['sh', 'sleep', 'id', 'cat']) await symlink('busybox', join(rootfsDir, 'bin', applet));
+    for (const d of ['tmp', 'proc', 'dev', 'sys']) await mkdir(join(rootfsDir, d));
+    await mkdir(join(home, 'run'), { mode: 0o700 });
+    execFileSync('chown', ['-R', `${as.uid}:${as.gid}`, home]);
+    as = { ...as, cwd: join(home, 'bundle') };
+  });
+  after(async () => {
+    if (missing !== undefined || !hasUserTools) return;
+    await urt('delete', '--force', 'rl');
+    // userdel -r takes the home directory (bundle and state) with it.
+    execFileSync('userdel', ['-r', '-f', user], { stdio: 'ignore' });
+  });
+
+  it('spec --rootless, then create, start, state, kill and delete with the state under $XDG_RUNTIME_DIR', async () => {
+    const spec = await urt('spec', '--rootless');
+    assert.equal(spec.code, 0, spec.stderr);
+    const configPath = join(home, 'bundle', 'config.json');
+    const config = JSON.parse(await readFile(configPath, 'utf8'));
+    assert.deepEqual(config.linux.uidMappings, [{ containerID: 0, hostID: as.uid, size: 1 }]);
+    config.process.terminal = false;
+    config.process.args = ['sh', '-c', 'id -u > /tmp/who; cat /proc/self/uid_map >> /tmp/who; exec sleep 60'];
+    config.root.readonly = false;
+    await writeFile(configPath, JSON.stringify(config));
+    execFileSync('chown', [`${as.uid}:${as.gid}`, configPath]);
+
+    const created = await urt('--rootless', 'true', 'create', 'rl');
+    assert.equal(created.code, 0, created.stderr);
+    const stateDir = join(home, 'run', 'dockless-runtime', 'rl');
+    assert.ok(existsSync(join(stateDir, 'native-state')), 'the state is not under $XDG_RUNTIME_DIR/dockless-runtime');
+    let state = JSON.parse((await urt('state', 'rl')).stdout);
+    assert.equal(state.status, 'created');
+    assert.equal(state.owner, String(as.uid));
+    // pid 1 runs as the user on the host: nothing of the container's has root's ids.
+    const status = readFileSync(`/proc/${state.pid}/status`, 'utf8');
+    assert.match(status, new RegExp(`^Uid:\\s+${as.uid}\\s`, 'm'));
+    assert.equal((await urt('start', 'rl')).code, 0);
+    const who = join(home, 'bundle', 'rootfs', 'tmp', 'who');
+    const written = new RegExp(`^0\\n\\s*0\\s+${as.uid}\\s+1\\n$`);
+    await waitFor(async () => existsSync(who) && written.test(await readFile(who, 'utf8')), 'the process to run');
+    state = JSON.parse((await urt('state', 'rl')).stdout);
+    assert.equal(state.status, 'running');
+    assert.deepEqual((await urt('list', '-q')).stdout, 'rl\n');
+    const exec = await urt('exec', 'rl', 'id', '-u');
+    assert.equal(exec.code, 0, exec.stderr);
+    assert.equal(exec.stdout, '0\n');
+    const refused = await urt('--rootless', 'false', 'state', 'rl');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /--rootless false/);
+    assert.equal((await urt('kill', 'rl', 'KILL')).code, 0);
+    await waitFor(async () => JSON.parse((await urt('state', 'rl')).stdout).status === 'stopped', 'stopped');
+    assert.equal((await urt('delete', 'rl')).code, 0);
+    assert.equal(existsSync(stateDir), false);
   });
 });

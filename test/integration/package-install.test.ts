@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -87,7 +87,12 @@ describe('the packed package', { skip }, () => {
     const cache = join(base, 'cache-installed');
     const app = await install('app-installed', [], { XDG_CACHE_HOME: cache });
     const build = join(app, 'node_modules', 'dockless', 'native', 'build');
-    assert.deepEqual(await readdir(build), ['dockless-helper'], 'the install builds the helper and nothing else');
+    assert.deepEqual((await readdir(build)).sort(), ['dockless-helper', 'dockless-runtime'], 'the install builds the helper and the runtime front end, nothing else');
+    // The package's bin is the native front end itself once the install has built it (issue 16: no Node start for state, start, kill, delete).
+    const bin = join(app, 'node_modules', '.bin', 'dockless-runtime');
+    assert.deepEqual([...(await readFile(bin)).subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], 'the bin is not the native front end');
+    assert.match((await execFileAsync(bin, ['--version'])).stdout, /^dockless-runtime version \d/);
+    assert.match((await execFileAsync(bin, ['features'])).stdout, /"ociVersionMax"/, 'the front end does not reach the Node one');
     assert.deepEqual(await runApp(app, { XDG_CACHE_HOME: cache }), { exitCode: 0, signal: null, oomKilled: false });
     assert.equal(existsSync(join(cache, 'dockless')), false, 'no first-use build when the install built the helper');
   });
@@ -97,6 +102,8 @@ describe('the packed package', { skip }, () => {
     const cache = join(base, 'cache-ignored');
     const app = await install('app-ignored', ['--ignore-scripts'], { XDG_CACHE_HOME: cache });
     assert.equal(existsSync(join(app, 'node_modules', 'dockless', 'native', 'build')), false);
+    // Without the install script the bin is the shell launcher, which runs the Node front end.
+    assert.match((await execFileAsync(join(app, 'node_modules', '.bin', 'dockless-runtime'), ['--version'])).stdout, /^dockless-runtime version \d/);
     await assert.rejects(runApp(app, { XDG_CACHE_HOME: cache, CC: '/nonexistent/cc' }), (error: { stderr?: string }) => {
       assert.match(error.stderr ?? '', /NotFoundError: .*no C compiler .*run `apt-get install -y gcc libc6-dev`/);
       return true;

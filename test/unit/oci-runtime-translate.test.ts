@@ -149,7 +149,6 @@ describe('oci-runtime: config.json → run plan', () => {
     ['linux.namespaces[6]', (c) => c.linux!.namespaces!.push({ type: 'time' })],
     ['linux.namespaces', (c) => (c.linux!.namespaces = [{ type: 'pid' }])],
     ['hooks.createContainer', (c) => (c.hooks = { createContainer: [{ path: '/bin/true' }] })],
-    ['hooks.startContainer', (c) => (c.hooks = { startContainer: [{ path: '/bin/true' }] })],
     ['mounts[1].options', (c) => c.mounts![1]!.options!.push('idmap')],
     ['mounts[0].uidMappings', (c) => (c.mounts![0]!.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }])],
     ['linux.personality', (c) => (c.linux!.personality = { domain: 'LINUX32' })],
@@ -204,17 +203,17 @@ describe('oci-runtime: command line', () => {
     process.stderr.write = ((s: string) => (writes.push(String(s)), true)) as typeof process.stderr.write;
     try {
       assert.equal(await main(['--root', '/nonexistent/dockless-runtime-test', '--systemd-cgroup', 'state', 'x']), 1);
-      assert.equal(await main(['--root', '/nonexistent/dockless-runtime-test', 'events', 'x']), 1);
+      assert.equal(await main(['--root', '/nonexistent/dockless-runtime-test', 'checkpoint', 'x']), 1);
     } finally {
       process.stderr.write = write;
     }
     assert.match(writes.join(''), /--systemd-cgroup: systemd cgroup management is not supported/);
-    assert.match(writes.join(''), /`events` is not supported/);
+    assert.match(writes.join(''), /`checkpoint` is not supported/);
   });
 
   it('features lists only what the translation honours', () => {
     const f = features() as { hooks: string[]; linux: { namespaces: string[]; cgroup: { systemd: boolean } } };
-    assert.deepEqual(f.hooks, ['prestart', 'createRuntime', 'poststart', 'poststop']);
+    assert.deepEqual(f.hooks, ['prestart', 'createRuntime', 'startContainer', 'poststart', 'poststop']);
     assert.ok(!f.linux.namespaces.includes('time'));
     assert.equal(f.linux.cgroup.systemd, false);
   });
