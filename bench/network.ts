@@ -6,7 +6,7 @@
  * both alike, median and p95, and the ratio (the budget: ≤ 2×). Beside it, in
  * the same run, `podman run --network bridge` and `--network none` of the
  * same rootfs when podman is installed. Runs inside a throwaway network
- * namespace (`unshare --net`), so the host's firewall is not touched.
+ * namespace ({@link inNetSandbox}), so the host's firewall is not touched.
  *
  * Run: node --import tsx bench/network.ts [runs]
  */
@@ -17,21 +17,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, rootfsFromHost } from '../src/index.js';
-import { latencyStats } from './common.js';
+import { inNetSandbox, latencyStats } from './common.js';
 
 const RUNS = Number(process.argv[2] ?? 100);
 
-if (process.env.DOCKLESS_BENCH_NETNS !== '1') {
-  // A private mount namespace too: podman leaves its storage's overlay mount behind otherwise.
-  const r = spawnSync('unshare', ['--net', '--mount', process.execPath, '--import', 'tsx', ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, DOCKLESS_BENCH_NETNS: '1' },
-  });
-  process.exit(r.status ?? 1);
-}
+inNetSandbox();
 
 const fmt = (n: number) => n.toFixed(2).padStart(8);
-spawnSync('ip', ['link', 'set', 'lo', 'up']);
 const base = await mkdtemp(join(tmpdir(), 'dockless-bench-net-'));
 try {
   const rootfs = await rootfsFromHost(join(base, 'rootfs'));
