@@ -83,7 +83,12 @@ export interface CreateNetworkOptions {
   gateway?: string;
   /** No traffic to or from outside the network: no masquerade, no default route in containers. @default false */
   internal?: boolean;
-  /** Also an IPv6 unique local `/64` (named by the network's id), with its own masquerade. @default false */
+  /**
+   * Also an IPv6 unique local `/64` (named by the network's id), with its own
+   * masquerade. Rootless, members reach each other and the user's network
+   * namespace over IPv6, but nothing outside: slirp4netns and pasta give that
+   * namespace IPv4 only. @default false
+   */
   ipv6?: boolean;
 }
 
