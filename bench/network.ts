@@ -53,9 +53,12 @@ try {
   if (podman.status !== 0) {
     console.log('podman: not installed, no peer figure');
   } else {
+    // Without CAP_SYS_RESOURCE podman cannot raise its default limits.
+    const hardNofile = spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim().replace('unlimited', '-1');
+    const limits = ['--ulimit', `nofile=${hardNofile}`, '--ulimit', 'nproc=1024:1024'];
     const peer = (network: string) => {
       const t = performance.now();
-      const r = spawnSync('podman', ['--root', join(base, 'podman-root'), '--runroot', join(base, 'podman-run'), 'run', '--rm', '--network', network, '--rootfs', rootfs.path, 'true'], {
+      const r = spawnSync('podman', ['--root', join(base, 'podman-root'), '--runroot', join(base, 'podman-run'), 'run', '--rm', '--network', network, ...limits, '--rootfs', rootfs.path, 'true'], {
         encoding: 'utf8',
       });
       if (r.status !== 0) throw new Error(`podman run --network ${network} failed: ${r.stderr.trim()}`);
