@@ -13,7 +13,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { podPaths, type AuditEntry } from '../runtime/index.js';
-import { nftBridges } from './nft.js';
+import { hasMembers, nftBridges } from './nft.js';
 import type { NetworkRecord } from './network-state.js';
 
 const exists = (path: string) => stat(path).then(() => true, () => false);
@@ -66,7 +66,8 @@ export async function auditNetworks(stateDir: string, all: Map<string, NetworkRe
     const ours = bridges.has(bridge);
     const present = links.includes(bridge);
     // The state directory that made it is gone: nothing but prune() will ever remove it.
-    const ownerGone = !ours && network?.owner !== undefined && !(await exists(network.owner));
+    // A directory of another mount namespace looks gone too: a bridge with a member is in use, as prune() sees it.
+    const ownerGone = !ours && network?.owner !== undefined && !(await exists(network.owner)) && !(present && (await hasMembers(bridge)));
     entries.push({
       kind: 'nft-element',
       what: `bridges ${bridge}`,

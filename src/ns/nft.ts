@@ -16,7 +16,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { HelperError, NotFoundError } from '../errors.js';
 import { withLock } from '../store/index.js';
 
@@ -238,8 +238,26 @@ export function parseBridges(listed: string): NftBridge[] {
 }
 
 /**
+ * Whether any interface (a container's veth) is enslaved to `bridge` in this
+ * network namespace; true when `ip` cannot tell, so that nothing in doubt is
+ * removed.
+ */
+export async function hasMembers(bridge: string): Promise<boolean> {
+  const dev = await readFile('/proc/self/net/dev', 'utf8').catch(() => '');
+  if (!dev.split('\n').some((l) => l.split(':')[0]!.trim() === bridge)) return false;
+  const child = spawn(binary('ip'), ['-o', 'link', 'show', 'master', bridge], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const code = await new Promise<number | null>((resolve) => {
+    child.on('error', () => resolve(-1));
+    child.on('close', (c) => resolve(c));
+  });
+  return code !== 0 || out.trim() !== '';
+}
+
+/**
  * Removes the networks whose owning state directory (their element's
- * comment) is gone: `deleteBridge` takes the bridge, then their elements go,
+ * comment) is gone and whose bridge has no member: `deleteBridge` takes the bridge, then their elements go,
  * and the table with the last one; under the table's lock. Returns the
  * bridges removed. A bridge without such a comment (made before owners were
  * written, or a rootless user's) is never taken.
@@ -251,6 +269,8 @@ export async function nftPruneOrphans(context: string, isGone: (stateDir: string
     const bridges = await nftBridges(context);
     for (const { name, network } of bridges) {
       if (network?.owner === undefined || !(await isGone(network.owner))) continue;
+      // A state directory in another mount namespace looks gone from here: a bridge with a member is in use.
+      if (await hasMembers(name)) continue;
       await deleteBridge(name);
       await applyNft(removeNetworkScript(network), context);
       removed.push(name);
