@@ -343,3 +343,48 @@ export async function writeResults(
   await fs.writeFile(join(dir, `${name}.json`), `${JSON.stringify(record, null, 2)}\n`);
   console.log(`(results written to bench/results/${name}.json; run node bench/render-readme.mjs to update bench/README.md)`);
 }
+
+/** What of the host's network a root bench could leave behind: dl-* bridges, our nft table, ip_forward. */
+function hostNetworkState(): { bridges: string[]; table: boolean; ipForward: string } {
+  const links = spawnSync('ip', ['-o', 'link', 'show', 'type', 'bridge'], { encoding: 'utf8' }).stdout ?? '';
+  const bridges = links
+    .split('\n')
+    .map((l) => l.split(': ')[1]?.split('@')[0] ?? '')
+    .filter((name) => name.startsWith('dl-'));
+  const table = spawnSync('nft', ['list', 'table', 'inet', 'dockless'], { stdio: 'ignore' }).status === 0;
+  const ipForward = spawnSync('sysctl', ['-n', 'net.ipv4.ip_forward'], { encoding: 'utf8' }).stdout?.trim() ?? '?';
+  return { bridges, table, ipForward };
+}
+
+/**
+ * Runs this bench again, as root, inside a throwaway network namespace (loopback
+ * only, as test/sandbox.mjs does for the tests) and a private mount namespace
+ * (podman leaves its storage's overlay mounted otherwise), and exits with its
+ * status: the bridges, nftables table and `ip_forward` its network cases set
+ * live and die with that namespace. The parent then checks that the host has
+ * no new dl-* bridge, no `inet dockless` table and the same `ip_forward`, and
+ * fails the bench when it has. Returns only in the child, or when not root
+ * (rootless networks live in the user's own namespace anyway).
+ */
+export function inNetSandbox(): void {
+  if (process.env.DOCKLESS_BENCH_NETNS === '1' || process.getuid?.() !== 0) return;
+  const before = hostNetworkState();
+  const r = spawnSync(
+    'unshare',
+    ['--net', '--mount', '--', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    { stdio: 'inherit', env: { ...process.env, DOCKLESS_BENCH_NETNS: '1' } },
+  );
+  const after = hostNetworkState();
+  const left = after.bridges.filter((b) => !before.bridges.includes(b));
+  const problems = [
+    ...(left.length > 0 ? [`bridges ${left.join(', ')}`] : []),
+    ...(after.table && !before.table ? ['table inet dockless'] : []),
+    ...(after.ipForward !== before.ipForward ? [`net.ipv4.ip_forward ${before.ipForward} → ${after.ipForward}`] : []),
+  ];
+  if (problems.length > 0) {
+    console.error(`bench: the host's network changed: ${problems.join('; ')}`);
+    process.exit(1);
+  }
+  console.error(`# ran in a throwaway network namespace; host checked after: no new dl-* bridge, no inet dockless table, net.ipv4.ip_forward ${after.ipForward}`);
+  process.exit(r.status ?? 1);
+}

@@ -5,9 +5,11 @@
  * of the same rootfs (imported as an image) and the same client polling until
  * it answers — measured in the same run.
  *
- * podman runs with `--network host` (so this bench changes no firewall rule
- * of the shared machine; it also spares podman the network namespace and port
- * forwarding that ours sets up) and `--ulimit nofile=…,nproc=1024` (without
+ * The whole bench runs in a throwaway network namespace ({@link inNetSandbox}):
+ * our published ports make the default bridge network, whose bridge and
+ * firewall table must not reach the shared machine's. podman runs with
+ * `--network host` (that namespace's loopback; it spares podman the network
+ * namespace and port forwarding that ours sets up) and `--ulimit nofile=…,nproc=1024` (without
  * CAP_SYS_RESOURCE it cannot set its default limits). The image builds (once
  * per host package version, cached) are outside the timed runs and printed apart.
  *
@@ -22,7 +24,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { Runtime } from '../src/index.js';
 import { startPostgres, startRedis } from '../src/testing/index.js';
-import { arg, benchParent, compare, dropCaches, latencyStats, which, writeResults, type ResultRow } from './common.js';
+import { arg, benchParent, compare, dropCaches, inNetSandbox, latencyStats, which, writeResults, type ResultRow } from './common.js';
+
+inNetSandbox();
 
 const RUNS = Number(arg('--runs') ?? 10);
 const parent = process.argv.includes('--shm') ? { dir: '/dev/shm', kind: 'shm' as const } : await benchParent();

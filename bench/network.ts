@@ -6,7 +6,7 @@
  * both alike, median and p95, and the ratio (the budget: ≤ 2×). Beside it, in
  * the same run, `podman run --network bridge` and `--network none` of the
  * same rootfs when podman is installed. Runs inside a throwaway network
- * namespace (`unshare --net`), so the host's firewall is not touched.
+ * namespace ({@link inNetSandbox}), so the host's firewall is not touched.
  *
  * Run: node --import tsx bench/network.ts [runs]
  */
@@ -17,21 +17,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, rootfsFromHost } from '../src/index.js';
-import { latencyStats } from './common.js';
+import { inNetSandbox, latencyStats } from './common.js';
 
 const RUNS = Number(process.argv[2] ?? 100);
 
-if (process.env.DOCKLESS_BENCH_NETNS !== '1') {
-  // A private mount namespace too: podman leaves its storage's overlay mount behind otherwise.
-  const r = spawnSync('unshare', ['--net', '--mount', process.execPath, '--import', 'tsx', ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, DOCKLESS_BENCH_NETNS: '1' },
-  });
-  process.exit(r.status ?? 1);
-}
+inNetSandbox();
 
 const fmt = (n: number) => n.toFixed(2).padStart(8);
-spawnSync('ip', ['link', 'set', 'lo', 'up']);
 const base = await mkdtemp(join(tmpdir(), 'dockless-bench-net-'));
 try {
   const rootfs = await rootfsFromHost(join(base, 'rootfs'));
@@ -61,9 +53,12 @@ try {
   if (podman.status !== 0) {
     console.log('podman: not installed, no peer figure');
   } else {
+    // Without CAP_SYS_RESOURCE podman cannot raise its default limits.
+    const hardNofile = spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim().replace('unlimited', '-1');
+    const limits = ['--ulimit', `nofile=${hardNofile}`, '--ulimit', 'nproc=1024:1024'];
     const peer = (network: string) => {
       const t = performance.now();
-      const r = spawnSync('podman', ['--root', join(base, 'podman-root'), '--runroot', join(base, 'podman-run'), 'run', '--rm', '--network', network, '--rootfs', rootfs.path, 'true'], {
+      const r = spawnSync('podman', ['--root', join(base, 'podman-root'), '--runroot', join(base, 'podman-run'), 'run', '--rm', '--network', network, ...limits, '--rootfs', rootfs.path, 'true'], {
         encoding: 'utf8',
       });
       if (r.status !== 0) throw new Error(`podman run --network ${network} failed: ${r.stderr.trim()}`);

@@ -52,6 +52,7 @@ struct port {
 	int family;
 	const char *host_ip;
 	unsigned host_port;
+	unsigned host_last; /* a range: the first free port from host_port to host_last */
 	unsigned container_port;
 	int fd;
 };
@@ -158,7 +159,22 @@ static void parse_args(int argc, char **argv, struct forward_config *c)
 				p->family = AF_INET6;
 			else
 				dl_usage("forward", "--port: `%s` is not an IP address", p->host_ip);
-			p->host_port = (unsigned)parse_num(a, argv[i + 3], 65535);
+			if (strchr(argv[i + 3], '-') == NULL) {
+				p->host_port = p->host_last = (unsigned)parse_num(a, argv[i + 3], 65535);
+			} else {
+				char first[8];
+				const char *dash = strchr(argv[i + 3], '-');
+				size_t n = (size_t)(dash - argv[i + 3]);
+
+				if (n == 0 || n >= sizeof first)
+					dl_usage("forward", "--port: bad host port range `%s`", argv[i + 3]);
+				memcpy(first, argv[i + 3], n);
+				first[n] = '\0';
+				p->host_port = (unsigned)parse_num(a, first, 65535);
+				p->host_last = (unsigned)parse_num(a, dash + 1, 65535);
+				if (p->host_port == 0 || p->host_last < p->host_port)
+					dl_usage("forward", "--port: bad host port range `%s`", argv[i + 3]);
+			}
 			p->container_port = (unsigned)parse_num(a, argv[i + 4], 65535);
 			if (p->container_port == 0)
 				dl_usage("forward", "--port: container port 0");
@@ -217,9 +233,17 @@ static int bind_port(struct port *p, struct dl_error *e)
 		setsockopt(p->fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
 	else if (p->udp)
 		setsockopt(p->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
-	fill_addr(&ss, &len, p->family, p->host_ip, p->host_port);
-	if (bind(p->fd, (struct sockaddr *)&ss, len) < 0)
+	/* A range: the first port no one holds, as Docker's allocator picks one. */
+	for (unsigned port = p->host_port;; port++) {
+		fill_addr(&ss, &len, p->family, p->host_ip, port);
+		if (bind(p->fd, (struct sockaddr *)&ss, len) == 0)
+			break;
+		if (errno == EADDRINUSE && port < p->host_last)
+			continue;
+		if (p->host_last != p->host_port)
+			return dl_fail_errno(e, "bind", "", "bind `%s%s%s:%u-%u/%s`", l, p->host_ip, r, p->host_port, p->host_last, proto);
 		return dl_fail_errno(e, "bind", "", "bind `%s%s%s:%u/%s`", l, p->host_ip, r, p->host_port, proto);
+	}
 	if (!p->udp && listen(p->fd, 511) < 0)
 		return dl_fail_errno(e, "listen", "", "listen `%s%s%s:%u/%s`", l, p->host_ip, r, p->host_port, proto);
 	len = sizeof ss;

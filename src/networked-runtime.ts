@@ -41,6 +41,7 @@ export class Runtime extends RuntimeCore {
       attach: (request) => late.engine!.attach(request),
       detach: (id) => late.engine!.detach(id),
       prune: () => late.engine!.prune(),
+      pruneBridges: () => late.engine!.pruneBridges(),
       audit: () => late.engine!.audit(),
       sharedNetns: (network) => late.engine!.sharedNetns(network),
       relink: (id) => late.engine!.relink(id),

@@ -3,18 +3,34 @@
  * network (its address, kept while the container exists), the host ends of
  * the veths, and the bridges in our nftables table, each with whether it is
  * orphaned. `prune()` releases orphaned places; a veth goes with its
- * container's network namespace, a firewall element with its network.
+ * container's network namespace, a firewall element with its network; a
+ * bridge (and its elements) whose state directory is gone, which the element's
+ * comment names, is orphaned, and `prune()` removes it.
  *
  * @module
  */
 
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { podPaths, type AuditEntry } from '../runtime/index.js';
-import { nftBridges } from './nft.js';
+import { hasMembers, nftBridges } from './nft.js';
 import type { NetworkRecord } from './network-state.js';
 
 const exists = (path: string) => stat(path).then(() => true, () => false);
+
+/**
+ * The interfaces of this process's network namespace. Not /sys/class/net: that
+ * shows the namespace of whoever mounted /sys, which after `unshare --net` is
+ * still the host's.
+ */
+async function netLinks(): Promise<string[]> {
+  const dev = await readFile('/proc/self/net/dev', 'utf8').catch(() => '');
+  return dev
+    .split('\n')
+    .slice(2)
+    .map((l) => l.split(':')[0]!.trim())
+    .filter((name) => name !== '');
+}
 
 /** Audits the places, veths and firewall elements of the networks `all` of state directory `stateDir`. */
 export async function auditNetworks(stateDir: string, all: Map<string, NetworkRecord>): Promise<AuditEntry[]> {
@@ -34,7 +50,7 @@ export async function auditNetworks(stateDir: string, all: Map<string, NetworkRe
       });
     }
   }
-  const links = await readdir('/sys/class/net').catch(() => [] as string[]);
+  const links = await netLinks();
   for (const link of links.filter((l) => l.startsWith('dlv'))) {
     const member = members.get(link);
     entries.push({
@@ -46,15 +62,25 @@ export async function auditNetworks(stateDir: string, all: Map<string, NetworkRe
     });
   }
   const bridges = new Set([...all.values()].map((n) => n.bridge));
-  for (const bridge of await nftBridges('audit networks')) {
+  for (const { name: bridge, network } of await nftBridges('audit networks')) {
     const ours = bridges.has(bridge);
     const present = links.includes(bridge);
+    // The state directory that made it is gone: nothing but prune() will ever remove it.
+    // A directory of another mount namespace looks gone too: a bridge with a member is in use, as prune() sees it.
+    const ownerGone = !ours && network?.owner !== undefined && !(await exists(network.owner)) && !(present && (await hasMembers(bridge)));
     entries.push({
       kind: 'nft-element',
       what: `bridges ${bridge}`,
-      orphaned: !ours && !present,
-      reason: ours ? 'a network of this state directory' : present ? "another state directory's network" : 'its bridge is gone',
+      orphaned: ownerGone || (!ours && !present),
+      reason: ours
+        ? 'a network of this state directory'
+        : ownerGone
+          ? `its state directory ${network.owner!} is gone`
+          : present
+            ? "another state directory's network"
+            : 'its bridge is gone',
     });
+    if (ownerGone && present) entries.push({ kind: 'bridge', what: bridge, orphaned: true, reason: `its state directory ${network.owner!} is gone` });
   }
   return entries;
 }

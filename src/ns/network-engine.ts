@@ -58,7 +58,7 @@ import {
   type Subnet4,
 } from './ipam.js';
 import { auditNetworks } from './network-audit.js';
-import { nftAddNetwork, nftRemoveNetwork, type NftNetwork } from './nft.js';
+import { nftAddNetwork, nftPruneOrphans, nftRemoveNetwork, type NftNetwork } from './nft.js';
 import { NetworkStateDir, type MemberRecord, type NetworkRecord } from './network-state.js';
 import { enterArgs, ensureRootlessNetns, readRootlessNetns, stopRootlessNetns, type RootlessNetnsRecord, type RootlessNetnsSetup } from './rootless-netns.js';
 
@@ -83,7 +83,12 @@ export interface CreateNetworkOptions {
   gateway?: string;
   /** No traffic to or from outside the network: no masquerade, no default route in containers. @default false */
   internal?: boolean;
-  /** Also an IPv6 unique local `/64` (named by the network's id), with its own masquerade. @default false */
+  /**
+   * Also an IPv6 unique local `/64` (named by the network's id), with its own
+   * masquerade. Rootless, members reach each other and the user's network
+   * namespace over IPv6, but nothing outside: slirp4netns and pasta give that
+   * namespace IPv4 only. @default false
+   */
   ipv6?: boolean;
 }
 
@@ -184,7 +189,8 @@ export class NetworkEngine implements NetworkAttacher {
     await this.#helper(['bridge', '--name', record.bridge, ...addrs], context, inside);
     let nft = false;
     try {
-      await nftAddNetwork(nftOf(record), context, inside?.pid);
+      // Root: the element names our state directory, for prune() once it is gone.
+      await nftAddNetwork(inside === undefined ? { ...nftOf(record), owner: resolve(this.#stateDir) } : nftOf(record), context, inside?.pid);
       nft = true;
       if (!record.internal) {
         if (inside !== undefined) await this.#helper(['forwarding'], context, inside);
@@ -479,6 +485,19 @@ export class NetworkEngine implements NetworkAttacher {
   /** {@inheritDoc NetworkAttacher.audit} */
   async audit(): Promise<AuditEntry[]> {
     return auditNetworks(this.#stateDir, await this.#state.all());
+  }
+
+  /** {@inheritDoc NetworkAttacher.pruneBridges} */
+  async pruneBridges(): Promise<string[]> {
+    if (process.geteuid?.() !== 0) return [];
+    const context = 'prune networks of removed state directories';
+    const removed = await nftPruneOrphans(
+      context,
+      async (dir) => !(await exists(dir)),
+      async (bridge) => void (await this.#helper(['delete', '--name', bridge], context)),
+    );
+    if (removed.length > 0) debug('prune: removed bridges %o of state directories that are gone', removed);
+    return removed;
   }
 
   /** {@inheritDoc NetworkAttacher.prune} */

@@ -16,7 +16,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { HelperError, NotFoundError } from '../errors.js';
 import { withLock } from '../store/index.js';
 
@@ -36,6 +36,34 @@ export interface NftNetwork {
   subnet6?: string;
   /** No traffic forwarded in or out, no masquerade. */
   internal: boolean;
+  /**
+   * The state directory whose network it is (root networks): written as the
+   * comment of the bridge's element, so that `prune()` can tell the bridge is
+   * ours and remove it once that directory is gone.
+   */
+  owner?: string;
+}
+
+/** nft refuses a longer element comment. */
+const COMMENT_MAX = 128;
+
+/**
+ * The comment of a network's `bridges` element: how to remove its elements
+ * and which state directory owns it (`SUBNET SUBNET6|- internal|- DIR`).
+ * Undefined when the directory cannot be written in one (too long, or with a
+ * quote): then the bridge is left to its state directory alone.
+ */
+export function ownerComment(n: NftNetwork): string | undefined {
+  if (n.owner === undefined) return undefined;
+  const comment = `${n.subnet} ${n.subnet6 ?? '-'} ${n.internal ? 'internal' : '-'} ${n.owner}`;
+  return comment.length <= COMMENT_MAX && !/["\\\n]/.test(comment) && n.owner.startsWith('/') ? comment : undefined;
+}
+
+/** The network a `bridges` element's comment describes ({@link ownerComment}), or undefined for a comment not ours. */
+export function parseOwnerComment(bridge: string, comment: string): NftNetwork | undefined {
+  const m = /^(\d+\.\d+\.\d+\.\d+\/\d+) (\S+) (internal|-) (\/.*)$/.exec(comment);
+  if (m === null) return undefined;
+  return { bridge, subnet: m[1]!, ...(m[2] !== '-' ? { subnet6: m[2]! } : {}), internal: m[3] === 'internal', owner: m[4]! };
 }
 
 const SETS = `table ${NFT_TABLE} {
@@ -76,7 +104,8 @@ add rule ${t} postrouting ip6 saddr @masq6 oifname != @bridges masquerade
 
 function elements(verb: 'add' | 'delete', n: NftNetwork): string {
   const b = JSON.stringify(n.bridge);
-  const lines = [`${verb} element ${NFT_TABLE} bridges { ${b} }`, `${verb} element ${NFT_TABLE} same { ${b} . ${b} }`];
+  const comment = verb === 'add' ? ownerComment(n) : undefined;
+  const lines = [`${verb} element ${NFT_TABLE} bridges { ${b}${comment !== undefined ? ` comment "${comment}"` : ''} }`, `${verb} element ${NFT_TABLE} same { ${b} . ${b} }`];
   if (n.internal) lines.push(`${verb} element ${NFT_TABLE} internal { ${b} }`);
   else {
     lines.push(`${verb} element ${NFT_TABLE} masq4 { ${n.subnet} }`);
@@ -169,18 +198,84 @@ export async function nftRemoveNetwork(n: NftNetwork, context: string, inside?: 
   });
 }
 
+/** One element of our table's `bridges` set. */
+export interface NftBridge {
+  /** The bridge's name. */
+  name: string;
+  /** What its comment says of its network and owner, when it has one of ours. */
+  network?: NftNetwork;
+}
+
 /**
  * The bridges in our table's `bridges` set: empty when there is no table (or
  * no `nft`), for the audit.
  */
-export async function nftBridges(context: string): Promise<string[]> {
+export async function nftBridges(context: string): Promise<NftBridge[]> {
   let listed: string;
   try {
     listed = await nft(['-j', 'list', 'set', ...NFT_TABLE.split(' '), 'bridges'], '', context);
   } catch {
     return [];
   }
+  return parseBridges(listed);
+}
+
+/** The elements of `nft -j list set … bridges` output: a plain name, or `{ elem: { val, comment } }` for one with a comment. */
+export function parseBridges(listed: string): NftBridge[] {
   const parsed = JSON.parse(listed) as { nftables?: { set?: { elem?: unknown[] } }[] };
   const elems = parsed.nftables?.find((x) => x.set !== undefined)?.set?.elem ?? [];
-  return elems.filter((e): e is string => typeof e === 'string');
+  const bridges: NftBridge[] = [];
+  for (const e of elems) {
+    if (typeof e === 'string') bridges.push({ name: e });
+    else {
+      const { val, comment } = (e as { elem?: { val?: unknown; comment?: unknown } }).elem ?? {};
+      if (typeof val !== 'string') continue;
+      const network = typeof comment === 'string' ? parseOwnerComment(val, comment) : undefined;
+      bridges.push({ name: val, ...(network !== undefined ? { network } : {}) });
+    }
+  }
+  return bridges;
+}
+
+/**
+ * Whether any interface (a container's veth) is enslaved to `bridge` in this
+ * network namespace; true when `ip` cannot tell, so that nothing in doubt is
+ * removed.
+ */
+export async function hasMembers(bridge: string): Promise<boolean> {
+  const dev = await readFile('/proc/self/net/dev', 'utf8').catch(() => '');
+  if (!dev.split('\n').some((l) => l.split(':')[0]!.trim() === bridge)) return false;
+  const child = spawn(binary('ip'), ['-o', 'link', 'show', 'master', bridge], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const code = await new Promise<number | null>((resolve) => {
+    child.on('error', () => resolve(-1));
+    child.on('close', (c) => resolve(c));
+  });
+  return code !== 0 || out.trim() !== '';
+}
+
+/**
+ * Removes the networks whose owning state directory (their element's
+ * comment) is gone and whose bridge has no member: `deleteBridge` takes the bridge, then their elements go,
+ * and the table with the last one; under the table's lock. Returns the
+ * bridges removed. A bridge without such a comment (made before owners were
+ * written, or a rootless user's) is never taken.
+ */
+export async function nftPruneOrphans(context: string, isGone: (stateDir: string) => Promise<boolean>, deleteBridge: (bridge: string) => Promise<void>): Promise<string[]> {
+  await mkdir('/run/lock', { recursive: true });
+  return withLock(NFT_LOCK, async () => {
+    const removed: string[] = [];
+    const bridges = await nftBridges(context);
+    for (const { name, network } of bridges) {
+      if (network?.owner === undefined || !(await isGone(network.owner))) continue;
+      // A state directory in another mount namespace looks gone from here: a bridge with a member is in use.
+      if (await hasMembers(name)) continue;
+      await deleteBridge(name);
+      await applyNft(removeNetworkScript(network), context);
+      removed.push(name);
+    }
+    if (removed.length > 0 && (await nftBridges(context)).length === 0) await applyNft(dropTableScript(), context);
+    return removed;
+  });
 }

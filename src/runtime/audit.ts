@@ -39,11 +39,12 @@ export type AuditKind =
   | 'lease'
   | 'network-place'
   | 'veth'
+  | 'bridge'
   | 'nft-element';
 
 /** One thing dockless made on the host, as {@link Runtime.audit} finds it. */
 export interface AuditEntry {
-  /** What it is: a container's state record, a launch's state directory without one, a data directory, a cgroup, a mount, a name, a pod, a helper process, an image lease, a network place, a veth, a firewall set element. */
+  /** What it is: a container's state record, a launch's state directory without one, a data directory, a cgroup, a mount, a name, a pod, a helper process, an image lease, a network place, a veth, a network's bridge, a firewall set element. */
   kind: AuditKind;
   /** Which one: a path, a name, a pid, a lease id, an interface name. */
   what: string;

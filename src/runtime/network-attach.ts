@@ -127,6 +127,13 @@ export interface NetworkAttacher {
   relink?(containerId: string): Promise<Relink>;
   /** Releases places whose container is gone without a `detach` (its owner was killed). */
   prune(): Promise<void>;
+  /**
+   * Root: removes the bridges (and firewall elements) of networks whose state
+   * directory was deleted without a `prune()`, which the firewall table's
+   * elements name; host-wide, so only `runtime.prune()` calls it. Returns the
+   * bridges removed.
+   */
+  pruneBridges?(): Promise<string[]>;
   /** The places, veths and firewall elements of the networks, for `runtime.audit()`. */
   audit?(): Promise<AuditEntry[]>;
   /**

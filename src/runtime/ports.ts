@@ -17,7 +17,8 @@ export type PortProtocol = 'tcp' | 'udp';
  * `'127.0.0.1::5432/udp'` (any free host port), `'5432'` (any free host port on
  * every address), `'[::1]:8080:80'` (an IPv6 host address, in brackets), and
  * ranges: `'8000-8002:80-82'` (one host port per container port, in order),
- * `'127.0.0.1::80-82'` (a free host port for each).
+ * `'127.0.0.1::80-82'` (a free host port for each), `'8000-8010:80'` (the
+ * first host port of the range that is free, as Docker picks one).
  */
 export interface PortSpec {
   /** The port the container listens on, 1 to 65535. */
@@ -40,6 +41,12 @@ export interface PublishedPort {
   hostIp: string;
   /** The host port; never 0 once the container runs. */
   host: number;
+  /**
+   * Before the bind only: the last port of a host range (`'8000-8010:80'`)
+   * that starts at {@link PublishedPort.host}, of which the first free port is
+   * bound. None once bound.
+   */
+  hostLast?: number;
 }
 
 /** The address a port is published on when the spec names none, as Docker's. */
@@ -98,9 +105,12 @@ function portRange(spec: string, text: string | undefined, what: string, min: nu
  * range (`'8000-8002:80-82'`, `'127.0.0.1::80-82/udp'`) one per container
  * port, host ports in the same order (or each a free one).
  *
- * @throws {@link InvalidArgumentError} for a malformed spec, ranges of
- *   different lengths, or a host range for a single container port (Docker's
- *   "the first free port of the range", which is not supported).
+ * A host range for one container port (`'8000-8010:80'`) is one port whose
+ * host is the first free port of the range, picked when it is bound
+ * ({@link PublishedPort.hostLast}).
+ *
+ * @throws {@link InvalidArgumentError} for a malformed spec, or ranges of
+ *   different lengths.
  */
 export function expandPortSpec(spec: PortSpec | string): PublishedPort[] {
   if (typeof spec !== 'string') return [parsePortSpec(spec)];
@@ -109,7 +119,21 @@ export function expandPortSpec(spec: PortSpec | string): PublishedPort[] {
   const containers = portRange(spec, parts.container, 'container', 1);
   const hosts = portRange(spec, parts.host, 'host', 1);
   if (containers === undefined && hosts === undefined) return [parsePortSpec(spec)];
-  if (containers === undefined) fail(spec, 'a host port range needs a container port range of the same length');
+  if (containers === undefined) {
+    const protocol = slash >= 0 ? spec.slice(slash + 1) : 'tcp';
+    if (protocol !== 'tcp' && protocol !== 'udp') fail(spec, `protocol \`${protocol}\` is not tcp or udp`);
+    if (parts.ip !== undefined && parts.ip !== '' && isIP(parts.ip) === 0) fail(spec, `host address \`${parts.ip}\` is not an IP address`);
+    const [first, last] = hosts!;
+    return [
+      {
+        container: portNumber(spec, parts.container, 'container', 1),
+        protocol,
+        hostIp: parts.ip === undefined || parts.ip === '' ? DEFAULT_HOST_IP : parts.ip,
+        host: first,
+        ...(last > first ? { hostLast: last } : {}),
+      },
+    ];
+  }
   const count = containers[1] - containers[0] + 1;
   if (hosts !== undefined && hosts[1] - hosts[0] + 1 !== count) fail(spec, 'the host and container port ranges differ in length');
   if (count > MAX_PUBLISHED_PORTS) fail(spec, `a range of ${count} ports is more than ${MAX_PUBLISHED_PORTS}`);
@@ -180,7 +204,8 @@ export function parsePorts(ports: readonly (PortSpec | string)[] | undefined): P
   if (out.length > MAX_PUBLISHED_PORTS) throw new InvalidArgumentError(`container spec: ports: ${out.length} ports are more than ${MAX_PUBLISHED_PORTS}`);
   const seen = new Set<string>();
   for (const p of out) {
-    if (p.host === 0) continue;
+    // A free port, or one of a range, is picked at the bind: it never collides.
+    if (p.host === 0 || p.hostLast !== undefined) continue;
     const key = `${p.hostIp}|${p.host}|${p.protocol}`;
     if (seen.has(key)) fail(`${p.hostIp}:${p.host}/${p.protocol}`, 'published twice');
     seen.add(key);
@@ -226,8 +251,9 @@ export function inspectPorts(ports: readonly PublishedPort[]): InspectPorts {
 }
 
 /**
- * The forwarder's `--port` arguments: `PROTO HOSTIP HOSTPORT CONTAINERPORT` per port.
+ * The forwarder's `--port` arguments: `PROTO HOSTIP HOSTPORT CONTAINERPORT` per
+ * port, HOSTPORT `FIRST-LAST` for a host range.
  */
 export function forwardPortArgs(ports: readonly PublishedPort[]): string[] {
-  return ports.flatMap((p) => ['--port', p.protocol, p.hostIp, String(p.host), String(p.container)]);
+  return ports.flatMap((p) => ['--port', p.protocol, p.hostIp, p.hostLast !== undefined ? `${p.host}-${p.hostLast}` : String(p.host), String(p.container)]);
 }

@@ -731,7 +731,10 @@ export class Runtime implements AsyncDisposable {
    * and names too. Everything {@link Runtime.audit} calls orphaned goes:
    * containers that died with their owner (which every runtime also takes
    * when it first opens the state directory), mounts left in this mount
-   * namespace (`umount -l`), image leases of containers that are gone.
+   * namespace (`umount -l`), image leases of containers that are gone. As
+   * root, also host-wide: the bridges and firewall elements of networks whose
+   * state directory was deleted without a `prune()` (any runtime's; the
+   * `inet dockless` table's elements name the directory that owns each).
    *
    * @returns the ids of the containers removed, stopped or left behind.
    */
@@ -764,6 +767,7 @@ export class Runtime implements AsyncDisposable {
     const pods = await prunePods(this.stateDir);
     if (pods.length > 0) debug('prune: removed pods %o', pods);
     await this.#networks?.prune();
+    await this.#networks?.pruneBridges?.();
     if (leftovers.cgroups.length > 0) debug('prune: removed cgroups %o', leftovers.cgroups);
     return [...removed, ...leftovers.containers];
   }

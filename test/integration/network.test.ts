@@ -9,7 +9,8 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -389,6 +390,42 @@ if (!SANDBOX) {
         assert.deepEqual(ourLinks().filter((l) => l.includes('dlv')), []);
       } finally {
         await net.remove({ force: true });
+      }
+    });
+
+    it('leaks: a state directory deleted without prune() leaves its default bridge to the next runtime that prunes', async () => {
+      // A Runtime with a state directory of its own that publishes a port makes a 'bridge' network: deleting the directory left its bridge and firewall elements forever.
+      const base = await mkdtemp(join(tmpdir(), 'dl-it-orphan-'));
+      try {
+        const other = new Runtime({ root: join(base, 'root'), stateDir: join(base, 'state') });
+        const c = await other.run({ rootfs: world.rootfs, cmd: ['true'], ports: ['127.0.0.1::80'], stdio: 'ignore' });
+        await c.wait();
+        await c.remove();
+        const { bridge } = await other.getNetwork('bridge');
+        assert.match(links(), new RegExp(`: ${bridge}:`));
+        // One whose state directory only looks gone (another mount namespace's) but has a member stays.
+        const busy = new Runtime({ root: join(base, 'root2'), stateDir: join(base, 'state2') });
+        const member = await busy.run({ rootfs: world.rootfs, cmd: ['sleep', '1000'], ports: ['127.0.0.1::80'], stdio: 'ignore' });
+        const busyBridge = (await busy.getNetwork('bridge')).bridge;
+        await rm(join(base, 'state'), { recursive: true, force: true });
+        await rm(join(base, 'state2'), { recursive: true, force: true });
+        const audited = await world.runtime.audit();
+        assert.ok(audited.some((e) => e.kind === 'bridge' && e.what === bridge && e.orphaned), `no orphaned bridge ${bridge} in ${JSON.stringify(audited.filter((e) => e.kind !== 'container'))}`);
+        assert.ok(audited.some((e) => e.kind === 'nft-element' && e.what === `bridges ${bridge}` && e.orphaned));
+        assert.ok(audited.some((e) => e.kind === 'nft-element' && e.what === `bridges ${busyBridge}` && !e.orphaned));
+        await world.runtime.prune();
+        assert.doesNotMatch(links(), new RegExp(`: ${bridge}:`));
+        assert.doesNotMatch(nftRuleset(), new RegExp(bridge));
+        assert.match(links(), new RegExp(`: ${busyBridge}:`));
+        process.kill(member.pid, 'SIGKILL');
+        for (let i = 0; i < 100 && ourLinks().some((l) => l.includes(': dlv')); i++) await sleep(50);
+        await world.runtime.prune();
+        assert.doesNotMatch(links(), new RegExp(`: ${busyBridge}:`));
+        assert.doesNotMatch(nftRuleset(), new RegExp(busyBridge));
+        // The prune's own networks, and another live state directory's, are not touched.
+        assert.ok((await world.runtime.audit()).every((e) => !e.orphaned || e.kind === 'container'));
+      } finally {
+        await rm(base, { recursive: true, force: true });
       }
     });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { hostsContent, padded, rewriteInPlace } from '../../src/ns/hosts.js';
-import { addNetworkScript, NFT_TABLE, removeNetworkScript, tableScript } from '../../src/ns/nft.js';
+import { addNetworkScript, NFT_TABLE, parseBridges, removeNetworkScript, tableScript } from '../../src/ns/nft.js';
 import { networkOf } from '../../src/runtime/network-mode.js';
 import { linkArgs } from '../../src/runtime/run-args.js';
 
@@ -93,4 +93,20 @@ test('a link plan becomes the helper veth options', () => {
     linkArgs({ host: 'dlv1', bridge: 'dl-b', peer: 'eth0', mac: '02:42:0a:58:00:02', mtu: 0, addresses: ['10.88.0.2/16'], gateways: ['10.88.0.1'] }),
     ['--veth', 'dlv1', 'dl-b', 'eth0', '02:42:0a:58:00:02', '0', '--veth-addr', '10.88.0.2/16', '--veth-gateway', '10.88.0.1'],
   );
+});
+
+// A state directory deleted without prune() left its bridges: nothing said whose they were.
+test("a root network's bridges element names its state directory, and the listing reads it back to remove the network's elements", () => {
+  const net = { bridge: 'dl-abc', subnet: '10.89.0.0/16', subnet6: 'fd12:3456:789a:1::/64', internal: false, owner: '/tmp/x y/state' };
+  const script = addNetworkScript(net);
+  assert.match(script, /add element inet dockless bridges \{ "dl-abc" comment "10\.89\.0\.0\/16 fd12:3456:789a:1::\/64 - \/tmp\/x y\/state" \}/);
+  assert.doesNotMatch(removeNetworkScript(net).split('\n').filter((l) => l.startsWith('delete')).join('\n'), /comment/);
+  const listed = JSON.stringify({
+    nftables: [{ set: { name: 'bridges', elem: [{ elem: { val: 'dl-abc', comment: /comment "([^"]*)"/.exec(script)![1] } }, 'dl-old', { elem: { val: 'dl-odd', comment: 'not ours' } }] } }],
+  });
+  assert.deepEqual(parseBridges(listed), [{ name: 'dl-abc', network: net }, { name: 'dl-old' }, { name: 'dl-odd' }]);
+  // A directory nft could not hold in a comment (over 128 bytes, or a quote) is not written: that bridge stays its directory's alone.
+  assert.doesNotMatch(addNetworkScript({ ...net, owner: `/${'x'.repeat(130)}` }), /comment/);
+  assert.doesNotMatch(addNetworkScript({ ...net, owner: '/a"b' }), /comment/);
+  assert.doesNotMatch(addNetworkScript({ ...net, owner: undefined }), /comment/);
 });

@@ -153,3 +153,14 @@ test("port ranges expand as Docker's: host and container ports pair in order, an
   assert.throws(() => parsePorts(['8000-8002:80-82', '8001:90']), InvalidArgumentError);
   assert.throws(() => parsePorts(['1000-1200:1000-1200', '2000-2100:2000-2100']), /more than 256/);
 });
+
+// `'8000-8010:80'` was refused ("a host port range needs a container port range"), unlike `docker run -p 8000-8010:80`.
+test('a host range for one container port is one port whose host is picked from the range at the bind', () => {
+  assert.deepEqual(parsePorts(['127.0.0.1:8000-8010:80/udp']), [{ ...p(80, 8000, '127.0.0.1', 'udp'), hostLast: 8010 }]);
+  assert.deepEqual(parsePorts(['[::1]:8000-8010:80']), [{ ...p(80, 8000, '::1'), hostLast: 8010 }]);
+  assert.deepEqual(parsePorts(['8000-8000:80']), [p(80, 8000, '0.0.0.0')]);
+  // Two ranges over the same ports each get their own port of it.
+  assert.equal(parsePorts(['8000-8010:80', '8000-8010:81']).length, 2);
+  assert.deepEqual(forwardPortArgs(parsePorts(['127.0.0.1:8000-8010:80'])), ['--port', 'tcp', '127.0.0.1', '8000-8010', '80']);
+  assert.throws(() => parsePorts(['8010-8000:80']), InvalidArgumentError);
+});
