@@ -15,7 +15,8 @@
  * at first use.
  */
 import { build } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -29,22 +30,71 @@ const { DOCKER_DEFAULT_CAPS, capNames, resolveCaps } = await dist('runtime/capab
 const seccomp = precompileDefaultSeccomp([capNames(resolveCaps({})), DOCKER_DEFAULT_CAPS]);
 const outdir = join(root, 'dist', 'bundle');
 await rm(outdir, { recursive: true, force: true });
-await build({
-  // The `dockless` and `dockless-runtime` commands and `dockless/testing` share the library's chunks: one copy of the library, loaded as fast.
-  entryPoints: { index: join(root, 'dist', 'index.js'), cli: join(root, 'dist', 'cli', 'bin.js'), runtime: join(root, 'dist', 'oci-runtime', 'bin.js'), testing: join(root, 'dist', 'testing', 'index.js'),
-    // Started as a worker thread by layer/unpack-thread.ts, from beside the chunk that holds it.
-    'unpack-worker': join(root, 'dist', 'layer', 'unpack-worker.js') },
-  outdir,
+const common = {
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
   sourcemap: true,
-  chunkNames: 'chunk-[hash]',
   alias: { debug: join(root, 'tools', 'debug-lazy.mjs') },
-  define: { DOCKLESS_PRECOMPILED_SECCOMP: JSON.stringify(seccomp) },
+  logLevel: 'warning',
+};
+
+// The library, `dockless/testing` and both commands as one classic script
+// wrapped in a function, which load.js runs with V8's code cache: one copy of
+// the library whichever entry loads first. What `import('dockless')` does not
+// need (registries, archives, the builder's parser, the commands, the test
+// harness) sits in esbuild's lazily-run module wrappers: in the file, compiled
+// only when first called.
+await build({
+  ...common,
+  stdin: {
+    contents: [
+      "export * from './dist/index.js';",
+      "export const loadTesting = () => import('./dist/testing/index.js');",
+      "export const loadCli = () => import('./dist/cli/main.js');",
+      "export const loadOciRuntime = () => import('./dist/oci-runtime/main.js');",
+    ].join('\n'),
+    resolveDir: root,
+    sourcefile: 'core-entry.js',
+  },
+  outfile: join(outdir, 'core.js'),
+  format: 'cjs',
+  // Less source to read and hash at each start; names are kept, so stack traces still name functions (core.js.map maps lines back).
+  minifyWhitespace: true,
+  minifySyntax: true,
+  charset: 'ascii',
+  define: { DOCKLESS_PRECOMPILED_SECCOMP: JSON.stringify(seccomp), 'import.meta.url': '__docklessModuleUrl' },
+  banner: { js: '(function (exports, require, module, __filename, __dirname, __docklessModuleUrl) {' },
+  footer: { js: '})' },
+});
+const coreHash = createHash('sha256').update(await readFile(join(outdir, 'core.js'))).digest('hex');
+await build({
+  ...common,
+  entryPoints: { load: join(root, 'tools', 'core-loader.mjs') },
+  outdir,
+  format: 'esm',
+  define: { DOCKLESS_CORE_HASH: JSON.stringify(coreHash) },
+});
+
+// Worker threads and the rootless diff's worker process start from a file beside
+// core.js (layer/unpack-thread.ts, builder/layer-from-upper.ts): each its own module.
+await build({
+  ...common,
+  entryPoints: { 'unpack-worker': join(root, 'dist', 'layer', 'unpack-worker.js'), 'userns-worker': join(root, 'dist', 'builder', 'userns-worker.js') },
+  outdir,
+  format: 'esm',
+  define: { DOCKLESS_PRECOMPILED_SECCOMP: 'undefined' },
   // The CommonJS dependencies require Node's built-ins; an ES module has no `require` of its own.
   banner: { js: "import { createRequire as __docklessCreateRequire } from 'node:module'; const require = __docklessCreateRequire(import.meta.url);" },
-  logLevel: 'warning',
 });
+
+// The package's entries: ES modules that take their names from core.js.
+const names = async (file) => Object.keys(await dist(file)).sort();
+const reexport = (list, from) => `export const {\n  ${list.join(',\n  ')}\n} = ${from};\n`;
+await writeFile(join(outdir, 'index.js'), `import { core } from './load.js';\n${reexport(await names('index.js'), 'core')}`);
+await writeFile(join(outdir, 'testing.js'), `import { core } from './load.js';\n${reexport(await names('testing/index.js'), 'await core.loadTesting()')}`);
+for (const [name, loader] of [['cli', 'loadCli'], ['runtime', 'loadOciRuntime']]) {
+  const file = join(outdir, `${name}.js`);
+  await writeFile(file, `#!/usr/bin/env node\nimport { core } from './load.js';\nconst { main } = await core.${loader}();\nprocess.exitCode = await main(process.argv.slice(2));\n`);
+  await chmod(file, 0o755);
+}
