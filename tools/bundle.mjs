@@ -1,18 +1,23 @@
 #!/usr/bin/env node
 /**
  * Bundles the tsc output (dist/*.js) into dist/bundle/, what `import('dockless')`
- * loads: Node's ESM loader spends ~0.5 ms per module resolving, reading and
- * linking it, and dist/ is ~140 modules plus their dependencies', so the
- * bundle is one file for what a container run needs and split-off chunks for
- * what loads lazily (registries and archives, see LAZY_IMPORTS in
- * test/unit/layering.test.ts). `debug` is replaced by tools/debug-lazy.mjs,
- * which loads the real package only when `DEBUG` is set, and the default
- * seccomp profile's programs are compiled here and put in as a constant.
+ * and the commands load. Node 20 parses and compiles every ES module from its
+ * source at each start (~25 ms for the library's ~1 MB) and has no compile
+ * cache for them; a classic script can have V8's code cache. So the library,
+ * `dockless/testing` and both commands are one script, core.js, run once per
+ * process by load.js through the cache (src/util/script-cache.ts); the
+ * package's entries (index.js, testing.js, cli.js, runtime.js) are small ES
+ * modules that take their names from it. What a container run does not need
+ * (registries and archives, the Dockerfile parser, the commands, the harness,
+ * see LAZY_IMPORTS in test/unit/layering.test.ts) stays in esbuild's lazily-run
+ * module wrappers, compiled on first use. `debug` is replaced by
+ * tools/debug-lazy.mjs, which loads the real package only when `DEBUG` is set,
+ * and the default seccomp profile's programs are compiled here and put in as
+ * a constant.
  *
  * esbuild is a devDependency for this alone (it already came with tsx): it
- * bundles in ~0.3 s, keeps ESM with code splitting, and leaves packages loaded
- * through `lazyRequire` (src/util/lazy.ts) to be resolved from node_modules
- * at first use.
+ * bundles in ~0.3 s, and leaves packages loaded through `lazyRequire`
+ * (src/util/lazy.ts) to be resolved from node_modules at first use.
  */
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
