@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { rootfsFromHost } from '../src/index.js';
-import { arg, compare, latencyStats, runcBundle, which, writeResults, type ResultRow } from './common.js';
+import { arg, compare, latencyStats, nodeEnv, runcBundle, which, writeResults, type ResultRow } from './common.js';
 
 const RUNS = Number(arg('--runs') ?? 30);
 const dir = process.argv.includes('--shm') ? '/dev/shm' : '/var/tmp';
@@ -51,12 +51,12 @@ function timed(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = pr
 
 try {
   const rootfs = await rootfsFromHost(join(base, 'rootfs'));
-  const env = { ...process.env, DOCKLESS_ROOT: join(base, 'dl') };
+  const env = nodeEnv({ DOCKLESS_ROOT: join(base, 'dl') });
   execFileSync(process.execPath, [BIN, 'import', rootfs.path, 'bench:1'], { env, stdio: 'ignore' });
 
   const variants: { name: string; run: () => number }[] = [
-    { name: 'node -e 0', run: () => timed(process.execPath, ['-e', '0']) },
-    { name: 'node + import dockless', run: () => timed(process.execPath, ['-e', `import(${JSON.stringify(resolve('dist/bundle/index.js'))})`]) },
+    { name: 'node -e 0', run: () => timed(process.execPath, ['-e', '0'], env) },
+    { name: 'node + import dockless', run: () => timed(process.execPath, ['-e', `import(${JSON.stringify(resolve('dist/bundle/index.js'))})`], env) },
     { name: 'dockless run --rm', run: () => timed(process.execPath, [BIN, 'run', '--rm', '--network', 'none', 'bench:1', 'true'], env) },
   ];
   const podman = which('podman');

@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { rootfsFromHost } from '../src/index.js';
-import { arg, benchParent, compare, dropCaches, median, writeResults, type ResultRow } from './common.js';
+import { arg, benchParent, compare, dropCaches, median, nodeEnv, writeResults, type ResultRow } from './common.js';
 
 const RUNS = Number(arg('--runs') ?? 9);
 
@@ -49,7 +49,7 @@ try {
   }
   // From the bundle, as a user's program loads it: no TypeScript loader in these processes.
   const plain = (script: string, env: NodeJS.ProcessEnv = {}): number[] =>
-    execFileSync(process.execPath, [script], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', ...env } })
+    execFileSync(process.execPath, [script], { encoding: 'utf8', env: nodeEnv(env) })
       .trim()
       .split('\n')
       .pop()!
