@@ -96,10 +96,10 @@ await build({
 // The package's entries: ES modules that take their names from core.js.
 const names = async (file) => Object.keys(await dist(file)).sort();
 const reexport = (list, from) => `export const {\n  ${list.join(',\n  ')}\n} = ${from};\n`;
-await writeFile(join(outdir, 'index.js'), `import { core } from './load.js';\n${reexport(await names('index.js'), 'core')}`);
-await writeFile(join(outdir, 'testing.js'), `import { core } from './load.js';\n${reexport(await names('testing/index.js'), 'await core.loadTesting()')}`);
+await writeFile(join(outdir, 'index.js'), `import { loadCore } from './load.js';\n${reexport(await names('index.js'), "loadCore('index')")}`);
+await writeFile(join(outdir, 'testing.js'), `import { loadCore } from './load.js';\n${reexport(await names('testing/index.js'), "await loadCore('testing').loadTesting()")}`);
 for (const [name, loader] of [['cli', 'loadCli'], ['runtime', 'loadOciRuntime']]) {
   const file = join(outdir, `${name}.js`);
-  await writeFile(file, `#!/usr/bin/env node\nimport { core } from './load.js';\nconst { main } = await core.${loader}();\nprocess.exitCode = await main(process.argv.slice(2));\n`);
+  await writeFile(file, `#!/usr/bin/env node\nimport { loadCore } from './load.js';\nconst { main } = await loadCore('${name}').${loader}();\nprocess.exitCode = await main(process.argv.slice(2));\n`);
   await chmod(file, 0o755);
 }

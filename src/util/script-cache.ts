@@ -49,6 +49,13 @@ export interface ScriptCacheOptions {
    */
   key?: string;
   /**
+   * Which of the script's uses this cache is for: each variant has a cache file of its
+   * own, holding the functions that use compiled (a library's import and run, or a
+   * command line's parsing), so that one use's first process does not shape the other's.
+   * @default ''
+   */
+  variant?: string;
+  /**
    * When the cache is written after a miss: V8 then keeps the functions the
    * program has compiled by that time, so the next start skips their lazy
    * compile too. Also written at the process's exit if that comes first.
@@ -174,8 +181,8 @@ export function runCachedScript(file: string, options: ScriptCacheOptions = {}):
   const uid = process.geteuid?.() ?? process.getuid?.() ?? -1;
   const stats = statSync(file);
   const key = sha256(JSON.stringify([options.key ?? '', process.version, process.arch, file, stats.size, stats.mtimeMs, stats.ino]));
-  // One cache file per script path, so a rebuild replaces it rather than adding one.
-  const cacheFile = join(dir, `${sha256(file).toString('hex').slice(0, 24)}.v8`);
+  // One cache file per script path and variant, so a rebuild replaces it rather than adding one.
+  const cacheFile = join(dir, `${sha256(file, '\0', options.variant ?? '').toString('hex').slice(0, 24)}.v8`);
   const trusted = trustedDir(dir, uid);
   const cached = trusted === undefined ? 'untrusted' : readCache(cacheFile, key, uid);
   const script = new Script(source, { filename: file, ...(Buffer.isBuffer(cached) ? { cachedData: cached } : {}) });

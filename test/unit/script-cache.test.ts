@@ -89,6 +89,19 @@ describe('runCachedScript', () => {
     assert.equal(other.cache, 'miss');
   });
 
+  // The first `dockless` command after an install must not decide what an app's import finds cached.
+  test('each variant keeps a cache file of its own', () => {
+    const w = world();
+    const cli = runCachedScript(w.script, { cacheDir: w.cacheDir, key: 'test', variant: 'cli' });
+    cli.flush();
+    const app = runCachedScript(w.script, { cacheDir: w.cacheDir, key: 'test', variant: 'index' });
+    assert.equal(app.cache, 'miss');
+    assert.notEqual(app.cacheFile, cli.cacheFile);
+    app.flush();
+    assert.equal(runCachedScript(w.script, { cacheDir: w.cacheDir, key: 'test', variant: 'cli' }).cache, 'hit');
+    assert.equal(runCachedScript(w.script, { cacheDir: w.cacheDir, key: 'test', variant: 'index' }).cache, 'hit');
+  });
+
   test('a cache file that others can write is not used, nor replaced', () => {
     const w = world();
     const first = w.load();
