@@ -10,6 +10,8 @@
  * root, the page cache is dropped once before the timed runs (a first command
  * meets a cold disk); the medians are of warm runs after that.
  *
+ * Writes bench/results/cli.json.
+ *
  * Run: npm run build && node --import tsx bench/cli.ts [--runs N] [--shm]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -17,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { rootfsFromHost } from '../src/index.js';
-import { arg, latencyStats, runcBundle, which } from './common.js';
+import { arg, compare, latencyStats, nodeEnv, runcBundle, which, writeResults, type ResultRow } from './common.js';
 
 const RUNS = Number(arg('--runs') ?? 30);
 const dir = process.argv.includes('--shm') ? '/dev/shm' : '/var/tmp';
@@ -49,12 +51,12 @@ function timed(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = pr
 
 try {
   const rootfs = await rootfsFromHost(join(base, 'rootfs'));
-  const env = { ...process.env, DOCKLESS_ROOT: join(base, 'dl') };
+  const env = nodeEnv({ DOCKLESS_ROOT: join(base, 'dl') });
   execFileSync(process.execPath, [BIN, 'import', rootfs.path, 'bench:1'], { env, stdio: 'ignore' });
 
   const variants: { name: string; run: () => number }[] = [
-    { name: 'node -e 0', run: () => timed(process.execPath, ['-e', '0']) },
-    { name: 'node + import dockless', run: () => timed(process.execPath, ['-e', `import(${JSON.stringify(resolve('dist/bundle/index.js'))})`]) },
+    { name: 'node -e 0', run: () => timed(process.execPath, ['-e', '0'], env) },
+    { name: 'node + import dockless', run: () => timed(process.execPath, ['-e', `import(${JSON.stringify(resolve('dist/bundle/index.js'))})`], env) },
     { name: 'dockless run --rm', run: () => timed(process.execPath, [BIN, 'run', '--rm', '--network', 'none', 'bench:1', 'true'], env) },
   ];
   const podman = which('podman');
@@ -90,14 +92,23 @@ try {
   const node = stats.get('node -e 0')!.median;
   const imported = stats.get('node + import dockless')!.median;
   console.log(`\nof ours: Node's start ${node.toFixed(1)} ms, the library's import ${(imported - node).toFixed(1)} ms, the CLI and the container ${(ours - imported).toFixed(1)} ms`);
+  const rows: ResultRow[] = [
+    compare('dockless run --rm (CLI, whole process) vs node -e 0', ours, 'ms', { name: 'node -e 0', value: node }),
+    compare("dockless run --rm: the library's import", imported - node, 'ms'),
+  ];
   const peer = stats.get('podman run --rm');
   if (peer !== undefined) {
+    rows.push(compare('dockless run --rm (CLI, whole process)', ours, 'ms', { name: 'podman run --rm', value: peer.median }, { target: '≤ 0.5×' }));
     console.log(`dockless / podman: ${(ours / peer.median).toFixed(2)}× (target ≤ 0.5×)`);
     // The minimum is the run least disturbed by other load: on a shared machine the medians measure the load too.
     console.log(`dockless / podman, fastest runs: ${(stats.get('dockless run --rm')!.min / peer.min).toFixed(2)}×`);
   }
   const runc = stats.get('runc run');
-  if (runc !== undefined) console.log(`dockless / runc:   ${(ours / runc.median).toFixed(2)}×`);
+  if (runc !== undefined) {
+    console.log(`dockless / runc:   ${(ours / runc.median).toFixed(2)}×`);
+    rows.push(compare('dockless run --rm (CLI) vs runc run', ours, 'ms', { name: 'runc run', value: runc.median }));
+  }
+  await writeResults('cli', rows, { dir, kind: dir === '/dev/shm' ? 'shm' : 'disk', cacheDropped: process.getuid?.() === 0 });
 } finally {
   // podman leaves its storage's overlay mounted after run: unmount what is below our directory first.
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${base}/`));

@@ -126,6 +126,23 @@ export function gzipLayer(out: string): GzipLayer {
 
 // ---------------------------------------------------------------- measuring
 
+/**
+ * The environment for a timed Node process: none of the bench's own loader
+ * (`NODE_OPTIONS`, tsx), and no `NODE_EXTRA_CA_CERTS`, with which Node 20
+ * reads and parses that CA bundle at every start (~50 ms here, where the
+ * machine's environment sets it; a user's shell normally does not). Says so once when it drops it.
+ */
+export function nodeEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', ...extra };
+  if (env.NODE_EXTRA_CA_CERTS !== undefined && extra.NODE_EXTRA_CA_CERTS === undefined) {
+    if (!caNoted) console.log(`# NODE_EXTRA_CA_CERTS (${env.NODE_EXTRA_CA_CERTS}) is left out of the timed Node processes: Node reads that bundle at each start`);
+    caNoted = true;
+    delete env.NODE_EXTRA_CA_CERTS;
+  }
+  return env;
+}
+let caNoted = false;
+
 /** `/dev/shm` when it is a writable tmpfs, else the temporary directory. */
 export async function defaultParent(): Promise<string> {
   try {

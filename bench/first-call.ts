@@ -3,16 +3,21 @@
  * that later ones do not, each timed in its own fresh process (so each is a
  * first call, JIT cold): finding the helper, detecting cgroups and their
  * mounts, compiling the default seccomp profile, the sealed helper copy, the
- * runtime's directory checks; then the first and second `run`→`wait`→`remove`
- * of `true` in one process. Disk by default (`--shm`, `--dir PARENT`).
+ * runtime's directory checks, starting the fork server; then, from the built
+ * bundle as users load it (`npm run build` first): `import('dockless')` with
+ * its V8 code cache beside the same import compiled from source
+ * (`DOCKLESS_CODE_CACHE=0`), and the first and second `run`→`wait`→`remove` of
+ * `true` in one fresh process, the first spawned (the default) and through a
+ * fork server started for it (`DOCKLESS_FORK_SERVER=1`). Disk by default (`--shm`, `--dir PARENT`).
  *
- * Run: node --import tsx bench/first-call.ts [--runs N]   (root)
+ * Run: npm run build && node --import tsx bench/first-call.ts [--runs N]   (root)
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { rootfsFromHost } from '../src/index.js';
-import { arg, benchParent, compare, dropCaches, median, writeResults, type ResultRow } from './common.js';
+import { arg, benchParent, compare, dropCaches, median, nodeEnv, writeResults, type ResultRow } from './common.js';
 
 const RUNS = Number(arg('--runs') ?? 9);
 
@@ -22,7 +27,10 @@ const STEPS: [string, string, string][] = [
   ['sealed helper copy (seal + check, 2 spawns)', '../src/helper/index.ts', 'await m.sealedHelperPath(); await m.sealedHelperPath()'],
   ['detect cgroups (/proc/self/cgroup, mounts)', '../src/runtime/cgroups/detect.ts', 'm.detectCgroups(); m.detectCgroupMounts()'],
   ['compile the default seccomp profile (first, JIT cold)', '../src/runtime/security.ts', 'm.securityPlan({})'],
+  ['start the fork server (1 spawn, its ready message; at the second op)', '../src/helper/index.ts', 'const p = m.locateHelper(); await m.ForkServer.for(p); await m.ForkServer.for(p)'],
 ];
+const BUNDLE = resolve(import.meta.dirname, '..', 'dist', 'bundle', 'index.js');
+if (!existsSync(BUNDLE)) throw new Error('dist/bundle/index.js is missing: npm run build first');
 
 const parent = await benchParent();
 const base = await mkdtemp(join(parent.dir, 'dockless-bench-first-'));
@@ -39,29 +47,48 @@ try {
     for (let i = 0; i < RUNS; i++) samples.push(timed(module, code));
     rows.push(compare(`first call: ${name}`, median(samples), 'ms'));
   }
+  // From the bundle, as a user's program loads it: no TypeScript loader in these processes.
+  const plain = (script: string, env: NodeJS.ProcessEnv = {}): number[] =>
+    execFileSync(process.execPath, [script], { encoding: 'utf8', env: nodeEnv(env) })
+      .trim()
+      .split('\n')
+      .pop()!
+      .split(' ')
+      .map(Number);
+  const importScript = join(base, 'import.mjs');
+  await writeFile(importScript, `const t = performance.now(); await import(${JSON.stringify(BUNDLE)}); console.log(performance.now() - t);\n`);
+  const cacheHome = join(base, 'cache');
+  plain(importScript, { XDG_CACHE_HOME: cacheHome });
+  const cached: number[] = [];
+  const uncached: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    cached.push(plain(importScript, { XDG_CACHE_HOME: cacheHome })[0]!);
+    uncached.push(plain(importScript, { DOCKLESS_CODE_CACHE: '0' })[0]!);
+  }
+  rows.push(compare("import('dockless') in a fresh process, V8 code cache", median(cached), 'ms', { name: 'compiled from source', value: median(uncached) }));
+
+  const runScript = join(base, 'run.mjs');
+  await writeFile(
+    runScript,
+    `const { Runtime } = await import(${JSON.stringify(BUNDLE)});
+     const runtime = new Runtime({ root: ${JSON.stringify(join(base, 'data'))}, stateDir: ${JSON.stringify(join(base, 'state'))} });
+     const once = async () => { const t = performance.now(); const c = await runtime.run({ rootfs: ${JSON.stringify(rootfs.path)}, cmd: ['true'], stdio: 'ignore' }); await c.wait(); await c.remove(); return performance.now() - t; };
+     console.log(await once(), await once());\n`,
+  );
+  plain(runScript, { XDG_CACHE_HOME: cacheHome });
   const firsts: number[] = [];
   const seconds: number[] = [];
+  const serverFirsts: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     cacheDropped = dropCaches() && cacheDropped;
-    const out = execFileSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        `const { Runtime } = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).pathname)});
-         const runtime = new Runtime({ root: ${JSON.stringify(join(base, 'data'))}, stateDir: ${JSON.stringify(join(base, 'state'))} });
-         const once = async () => { const t = performance.now(); const c = await runtime.run({ rootfs: ${JSON.stringify(rootfs.path)}, cmd: ['true'], stdio: 'ignore' }); await c.wait(); await c.remove(); return performance.now() - t; };
-         console.log(await once(), await once());`,
-      ],
-      { encoding: 'utf8' },
-    );
-    const [a, b] = out.trim().split('\n').pop()!.split(' ').map(Number);
+    const [a, b] = plain(runScript, { XDG_CACHE_HOME: cacheHome });
     firsts.push(a!);
     seconds.push(b!);
+    cacheDropped = dropCaches() && cacheDropped;
+    serverFirsts.push(plain(runScript, { XDG_CACHE_HOME: cacheHome, DOCKLESS_FORK_SERVER: '1' })[0]!);
   }
   rows.push(compare('first run→wait→remove of a process', median(firsts), 'ms', { name: 'second', value: median(seconds) }));
+  rows.push(compare('first run→wait→remove: spawned vs a fork server started for it', median(firsts), 'ms', { name: 'DOCKLESS_FORK_SERVER=1', value: median(serverFirsts) }));
   await writeResults('first-call', rows, { dir: parent.dir, kind: parent.kind, cacheDropped });
 } finally {
   await rm(base, { recursive: true, force: true });

@@ -34,7 +34,7 @@ import { Runtime, rootfsFromHost } from '../src/index.js';
 import { FORK_SERVER_ENV } from '../src/helper/index.js';
 import { securityPlan } from '../src/runtime/security.js';
 import type { ContainerSpec } from '../src/runtime/spec.js';
-import { arg, benchParent, compare, dropCaches, latencyStats, runcBundle, which, writeResults, type ResultRow } from './common.js';
+import { arg, benchParent, compare, dropCaches, latencyStats, nodeEnv, runcBundle, which, writeResults, type ResultRow } from './common.js';
 
 const RUNS = Number(arg('--runs') ?? (/^\d+$/.test(process.argv[2] ?? '') ? process.argv[2] : 200));
 const PROCESS_RUNS = Math.max(10, Math.min(40, Math.floor(RUNS / 5)));
@@ -157,7 +157,7 @@ try {
   );
   const node = process.execPath;
   // Nothing of the bench's own loader (tsx) in the measured node processes.
-  const env = { ...process.env, NODE_OPTIONS: '' };
+  const env = nodeEnv();
   cacheDropped = dropCaches();
   const runcCmd = 'skip' in runc ? undefined : runcRun('whole');
   const podmanBin = which('podman');

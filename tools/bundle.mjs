@@ -1,21 +1,28 @@
 #!/usr/bin/env node
 /**
  * Bundles the tsc output (dist/*.js) into dist/bundle/, what `import('dockless')`
- * loads: Node's ESM loader spends ~0.5 ms per module resolving, reading and
- * linking it, and dist/ is ~140 modules plus their dependencies', so the
- * bundle is one file for what a container run needs and split-off chunks for
- * what loads lazily (registries and archives, see LAZY_IMPORTS in
- * test/unit/layering.test.ts). `debug` is replaced by tools/debug-lazy.mjs,
- * which loads the real package only when `DEBUG` is set, and the default
- * seccomp profile's programs are compiled here and put in as a constant.
+ * and the commands load. Node 20 parses and compiles every ES module from its
+ * source at each start (~25 ms for the library's ~1 MB) and has no compile
+ * cache for them; a classic script can have V8's code cache. So the library,
+ * `dockless/testing` and both commands are one script, core.js, run once per
+ * process by load.js through the cache (src/util/script-cache.ts); the
+ * package's entries (index.js, testing.js, cli.js) are small ES modules that
+ * take their names from it; `dockless-runtime`'s Node front end is a file of
+ * its own (below). What a container run does not need
+ * (registries and archives, the Dockerfile parser, the commands, the harness,
+ * see LAZY_IMPORTS in test/unit/layering.test.ts) stays in esbuild's lazily-run
+ * module wrappers, compiled on first use. `debug` is replaced by
+ * tools/debug-lazy.mjs, which loads the real package only when `DEBUG` is set,
+ * and the default seccomp profile's programs are compiled here and put in as
+ * a constant.
  *
  * esbuild is a devDependency for this alone (it already came with tsx): it
- * bundles in ~0.3 s, keeps ESM with code splitting, and leaves packages loaded
- * through `lazyRequire` (src/util/lazy.ts) to be resolved from node_modules
- * at first use.
+ * bundles in ~0.3 s, and leaves packages loaded through `lazyRequire`
+ * (src/util/lazy.ts) to be resolved from node_modules at first use.
  */
 import { build } from 'esbuild';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -29,25 +36,73 @@ const { DOCKER_DEFAULT_CAPS, capNames, resolveCaps } = await dist('runtime/capab
 const seccomp = precompileDefaultSeccomp([capNames(resolveCaps({})), DOCKER_DEFAULT_CAPS]);
 const outdir = join(root, 'dist', 'bundle');
 await rm(outdir, { recursive: true, force: true });
-await build({
-  // The `dockless` command and `dockless/testing` share the library's chunks: one copy of the library, loaded as fast.
-  entryPoints: { index: join(root, 'dist', 'index.js'), cli: join(root, 'dist', 'cli', 'bin.js'), testing: join(root, 'dist', 'testing', 'index.js'),
-    // Started as a worker thread by layer/unpack-thread.ts, from beside the chunk that holds it.
-    'unpack-worker': join(root, 'dist', 'layer', 'unpack-worker.js') },
-  outdir,
+const common = {
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
   sourcemap: true,
-  chunkNames: 'chunk-[hash]',
   alias: { debug: join(root, 'tools', 'debug-lazy.mjs') },
-  define: { DOCKLESS_PRECOMPILED_SECCOMP: JSON.stringify(seccomp) },
+  logLevel: 'warning',
+};
+
+// The library, `dockless/testing` and both commands as one classic script
+// wrapped in a function, which load.js runs with V8's code cache: one copy of
+// the library whichever entry loads first. What `import('dockless')` does not
+// need (registries, archives, the builder's parser, the commands, the test
+// harness) sits in esbuild's lazily-run module wrappers: in the file, compiled
+// only when first called.
+await build({
+  ...common,
+  stdin: {
+    contents: [
+      "export * from './dist/index.js';",
+      "export const loadTesting = () => import('./dist/testing/index.js');",
+      "export const loadCli = () => import('./dist/cli/main.js');",
+    ].join('\n'),
+    resolveDir: root,
+    sourcefile: 'core-entry.js',
+  },
+  outfile: join(outdir, 'core.js'),
+  format: 'cjs',
+  // Less source to read and hash at each start; names are kept, so stack traces still name functions (core.js.map maps lines back).
+  minifyWhitespace: true,
+  minifySyntax: true,
+  charset: 'ascii',
+  define: { DOCKLESS_PRECOMPILED_SECCOMP: JSON.stringify(seccomp), 'import.meta.url': '__docklessModuleUrl' },
+  banner: { js: '(function (exports, require, module, __filename, __dirname, __docklessModuleUrl) {' },
+  footer: { js: '})' },
+});
+const coreHash = createHash('sha256').update(await readFile(join(outdir, 'core.js'))).digest('hex');
+await build({
+  ...common,
+  entryPoints: { load: join(root, 'tools', 'core-loader.mjs') },
+  outdir,
+  format: 'esm',
+  define: { DOCKLESS_CORE_HASH: JSON.stringify(coreHash) },
+});
+
+// Worker threads and the rootless diff's worker process start from a file beside
+// core.js (layer/unpack-thread.ts, builder/layer-from-upper.ts): each its own module.
+await build({
+  ...common,
+  entryPoints: { 'unpack-worker': join(root, 'dist', 'layer', 'unpack-worker.js'), 'userns-worker': join(root, 'dist', 'builder', 'userns-worker.js') },
+  outdir,
+  format: 'esm',
+  define: { DOCKLESS_PRECOMPILED_SECCOMP: 'undefined' },
   // The CommonJS dependencies require Node's built-ins; an ES module has no `require` of its own.
   banner: { js: "import { createRequire as __docklessCreateRequire } from 'node:module'; const require = __docklessCreateRequire(import.meta.url);" },
-  logLevel: 'warning',
 });
+
+// The package's entries: ES modules that take their names from core.js.
+const names = async (file) => Object.keys(await dist(file)).sort();
+const reexport = (list, from) => `export const {\n  ${list.join(',\n  ')}\n} = ${from};\n`;
+await writeFile(join(outdir, 'index.js'), `import { loadCore } from './load.js';\n${reexport(await names('index.js'), "loadCore('index')")}`);
+await writeFile(join(outdir, 'testing.js'), `import { loadCore } from './load.js';\n${reexport(await names('testing/index.js'), "await loadCore('testing').loadTesting()")}`);
+for (const [name, loader] of [['cli', 'loadCli']]) {
+  const file = join(outdir, `${name}.js`);
+  await writeFile(file, `#!/usr/bin/env node\nimport { loadCore } from './load.js';\nconst { main } = await loadCore('${name}').${loader}();\nprocess.exitCode = await main(process.argv.slice(2));\n`);
+  await chmod(file, 0o755);
+}
 
 // The Node front end of `dockless-runtime` runs once per `create`/`run`/`exec`, each a new
 // process that reads and compiles what it loads: one file of only what it reaches, minified

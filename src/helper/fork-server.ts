@@ -27,7 +27,11 @@ const FLAG_DETACHED = 0x1;
 const FLAG_STDIN = 0x2;
 const FLAG_CONTROL = 0x10;
 
-/** The environment variable that turns the fork server off (`0`): every op is then spawned from Node. */
+/**
+ * The environment variable that turns the fork server off (`0`: every op is
+ * then spawned from Node) or starts it for the first op too (`1`; by default
+ * the first op is spawned and the second starts it).
+ */
 export const FORK_SERVER_ENV = 'DOCKLESS_FORK_SERVER';
 
 type ServerMessage =
@@ -173,6 +177,8 @@ type Pending = {
 const servers = new Map<string, Promise<ForkServer | undefined>>();
 /** The helper paths whose server is up. */
 const live = new Set<string>();
+/** The helper paths whose first op was spawned: the next one starts the server. */
+const spawnedFirst = new Set<string>();
 
 /** One fork server process; see the module's comment. */
 export class ForkServer {
@@ -203,13 +209,22 @@ export class ForkServer {
   }
 
   /**
-   * The running server of the helper at `path`, started on the first call; `undefined`
-   * when it is turned off ({@link FORK_SERVER_ENV}) or cannot start, and the caller spawns instead.
+   * The running server of the helper at `path`, started on the second call; `undefined`
+   * on the first call, when it is turned off ({@link FORK_SERVER_ENV}) or cannot start,
+   * and the caller spawns instead.
    */
   static for(path: string): Promise<ForkServer | undefined> {
-    if (process.env[FORK_SERVER_ENV] === '0') return Promise.resolve(undefined);
+    const setting = process.env[FORK_SERVER_ENV];
+    if (setting === '0') return Promise.resolve(undefined);
     let server = servers.get(path);
     if (server === undefined) {
+      // A server costs a spawn of its own (of the whole Node process), the helper's
+      // sealed re-exec and a handshake before the op's fork: more than spawning the op.
+      // A program that starts one container never gets that back, so its first op is spawned.
+      if (setting !== '1' && !spawnedFirst.has(path)) {
+        spawnedFirst.add(path);
+        return Promise.resolve(undefined);
+      }
       server = ForkServer.#start(path);
       servers.set(path, server);
     }
@@ -219,6 +234,11 @@ export class ForkServer {
   /** The server of `path` if one is running: its children need no sealed copy made for them. */
   static running(path: string): boolean {
     return live.has(path);
+  }
+
+  /** True once an op of `path` was spawned in the server's stead: the next one starts it (no sealed copy is worth making meanwhile). */
+  static expected(path: string): boolean {
+    return spawnedFirst.has(path) && process.env[FORK_SERVER_ENV] !== '0';
   }
 
   static #start(path: string): Promise<ForkServer | undefined> {

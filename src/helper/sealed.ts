@@ -23,8 +23,9 @@ const askedOnce = new Set<string>();
  */
 export function sealedHelperPath(override?: string): Promise<string> {
   const path = locateHelper(override);
-  // The server's children are sealed copies already (see fork-server.ts).
-  if (ForkServer.running(path)) return Promise.resolve(path);
+  // The server's children are sealed copies already (see fork-server.ts), and once an
+  // op was spawned in its stead the next forkable op starts it.
+  if (ForkServer.running(path) || ForkServer.expected(path)) return Promise.resolve(path);
   let copy = copies.get(path);
   if (copy === undefined) {
     // Making the copy spawns two processes (`seal`, then a check that it

@@ -47,11 +47,17 @@ function node(script: string, env: Record<string, string> = {}): Promise<{ stdou
   });
 }
 
+/** Runs `cat` in a container (after a `true` one when BEFORE is set) and prints who the shim's parent is. */
 const ONE_CONTAINER = `
   import { readFileSync } from 'node:fs';
   import { Runtime } from './src/index.ts';
   const ppid = (pid) => Number(readFileSync('/proc/' + pid + '/stat', 'utf8').split(') ')[1].split(' ')[1]);
   const r = new Runtime({ root: process.env.ROOT, stateDir: process.env.STATE });
+  if (process.env.BEFORE === '1') {
+    const first = await r.run({ rootfs: process.env.ROOTFS, cmd: ['true'], stdio: 'ignore' });
+    await first.wait();
+    await first.remove();
+  }
   const c = await r.run({ rootfs: process.env.ROOTFS, cmd: ['cat'] });
   const shim = ppid(c.pid);
   console.log(JSON.stringify({ shimParent: ppid(shim), self: process.pid }));
@@ -66,6 +72,10 @@ describe('fork server', { skip }, () => {
   let world: World;
   before(async () => {
     world = await makeWorld();
+    // This process's first op is spawned (see the test of that below): the server starts with the next one.
+    const first = await world.runtime.run({ rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore' });
+    await first.wait();
+    await first.remove();
   });
   after(async () => {
     await world?.dispose();
@@ -106,8 +116,8 @@ describe('fork server', { skip }, () => {
   });
 
   // The server is unref'd and counts only the ops that are: a program must end when its work does.
-  it('a program that runs one container exits on its own, its run forked by the server', async () => {
-    const env = { ROOT: join(world.base, 'fs-data'), STATE: join(world.base, 'fs-state'), ROOTFS: world.rootfs };
+  it('a program that runs two containers exits on its own, its second run forked by the server', async () => {
+    const env = { ROOT: join(world.base, 'fs-data'), STATE: join(world.base, 'fs-state'), ROOTFS: world.rootfs, BEFORE: '1' };
     const r = await node(ONE_CONTAINER, env);
     assert.equal(r.timedOut, false, 'the process did not exit within 30 s');
     assert.equal(r.code, 0);
@@ -115,8 +125,26 @@ describe('fork server', { skip }, () => {
     assert.notEqual(seen.shimParent, seen.self, 'run was spawned from Node, not forked by the server');
   });
 
+  // Starting the server costs more than spawning one op (a spawn of its own, its sealed
+  // re-exec, a handshake): a program that starts one container must not pay for it.
+  it('a program that runs one container spawns it, starting no fork server for it alone', async () => {
+    const env = { ROOT: join(world.base, 'fs-data'), STATE: join(world.base, 'fs-state'), ROOTFS: world.rootfs };
+    const r = await node(ONE_CONTAINER, env);
+    assert.equal(r.code, 0);
+    const seen = JSON.parse(r.stdout) as { shimParent: number; self: number };
+    assert.equal(seen.shimParent, seen.self, 'the only run was forked by a fork server started for it');
+  });
+
+  it('with DOCKLESS_FORK_SERVER=1, the first op is forked by the server too', async () => {
+    const env = { ROOT: join(world.base, 'fs-data'), STATE: join(world.base, 'fs-state'), ROOTFS: world.rootfs, DOCKLESS_FORK_SERVER: '1' };
+    const r = await node(ONE_CONTAINER, env);
+    assert.equal(r.code, 0);
+    const seen = JSON.parse(r.stdout) as { shimParent: number; self: number };
+    assert.notEqual(seen.shimParent, seen.self);
+  });
+
   it('with DOCKLESS_FORK_SERVER=0, ops are spawned from Node', async () => {
-    const env = { ROOT: join(world.base, 'fs-data'), STATE: join(world.base, 'fs-state'), ROOTFS: world.rootfs, DOCKLESS_FORK_SERVER: '0' };
+    const env = { ROOT: join(world.base, 'fs-data'), STATE: join(world.base, 'fs-state'), ROOTFS: world.rootfs, DOCKLESS_FORK_SERVER: '0', BEFORE: '1' };
     const r = await node(ONE_CONTAINER, env);
     assert.equal(r.code, 0);
     const seen = JSON.parse(r.stdout) as { shimParent: number; self: number };

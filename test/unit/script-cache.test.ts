@@ -1,0 +1,215 @@
+/**
+ * The V8 code cache of the bundle (src/util/script-cache.ts): a cache file is
+ * compiled code that V8 runs unchecked, so one that is damaged, refused by
+ * V8, not the user's own or writable by others must be ignored and the script
+ * compiled from its source, with the same result.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { CODE_CACHE_ENV, runCachedScript } from '../../src/util/script-cache.js';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const base = mkdtempSync(join(tmpdir(), 'dockless-script-cache-'));
+after(() => rmSync(base, { recursive: true, force: true }));
+
+let n = 0;
+/** A fresh script and cache directory: the script evaluates to a function returning `value`. */
+function world(value = 42) {
+  const dir = join(base, String(n++));
+  const script = join(dir, 'core.js');
+  const cacheDir = join(dir, 'cache');
+  execFileSync('mkdir', ['-p', dir]);
+  writeFileSync(script, `(function () { const table = ${JSON.stringify(Array.from({ length: 200 }, (_, i) => `entry ${i}`))}; return /* value */ ${value} + table.length * 0; })`);
+  const load = () => runCachedScript(script, { cacheDir, key: 'test' });
+  const call = (r: ReturnType<typeof load>) => (r.value as () => number)();
+  return { script, cacheDir, load, call };
+}
+
+describe('runCachedScript', () => {
+  test('a first load writes the cache, the next one runs from it', () => {
+    const w = world();
+    const first = w.load();
+    assert.equal(first.cache, 'miss');
+    assert.equal(w.call(first), 42);
+    first.flush();
+    assert.equal(statSync(first.cacheFile!).mode & 0o777, 0o600);
+    assert.equal(statSync(w.cacheDir).mode & 0o777, 0o700);
+    const second = w.load();
+    assert.equal(second.cache, 'hit');
+    assert.equal(w.call(second), 42);
+  });
+
+  test('a damaged cache file is compiled around and replaced', () => {
+    const w = world();
+    const first = w.load();
+    first.flush();
+    const data = readFileSync(first.cacheFile!);
+    // One byte of V8's payload changed: V8 itself would not notice (it checks a length, not the bytes).
+    data[data.length - 100] ^= 0xff;
+    writeFileSync(first.cacheFile!, data);
+    const damaged = w.load();
+    assert.equal(damaged.cache, 'miss');
+    assert.equal(w.call(damaged), 42);
+    damaged.flush();
+    assert.equal(w.load().cache, 'hit');
+  });
+
+  test('a truncated cache file is compiled around', () => {
+    const w = world();
+    const first = w.load();
+    first.flush();
+    writeFileSync(first.cacheFile!, readFileSync(first.cacheFile!).subarray(0, 40));
+    const r = w.load();
+    assert.equal(r.cache, 'miss');
+    assert.equal(w.call(r), 42);
+  });
+
+  test('a cache V8 refuses (made with other V8 flags) is rejected and rewritten', () => {
+    const w = world();
+    // Another Node process with another V8 flag writes the cache: V8 refuses code compiled under other flags.
+    const code = `import { runCachedScript } from ${JSON.stringify(join(REPO, 'src/util/script-cache.ts'))};
+      runCachedScript(${JSON.stringify(w.script)}, { cacheDir: ${JSON.stringify(w.cacheDir)}, key: 'test' }).flush();`;
+    execFileSync(process.execPath, ['--stack-size=900', '--import', 'tsx', '--input-type=module', '-e', code], { stdio: 'inherit' });
+    const r = w.load();
+    assert.equal(r.cache, 'rejected');
+    assert.equal(w.call(r), 42);
+    r.flush();
+    assert.equal(w.load().cache, 'hit');
+  });
+
+  test('a cache of another build of the script (another key) is not used', () => {
+    const w = world();
+    w.load().flush();
+    const other = runCachedScript(w.script, { cacheDir: w.cacheDir, key: 'another build' });
+    assert.equal(other.cache, 'miss');
+  });
+
+  // The first `dockless` command after an install must not decide what an app's import finds cached.
+  test('each variant keeps a cache file of its own', () => {
+    const w = world();
+    const cli = runCachedScript(w.script, { cacheDir: w.cacheDir, key: 'test', variant: 'cli' });
+    cli.flush();
+    const app = runCachedScript(w.script, { cacheDir: w.cacheDir, key: 'test', variant: 'index' });
+    assert.equal(app.cache, 'miss');
+    assert.notEqual(app.cacheFile, cli.cacheFile);
+    app.flush();
+    assert.equal(runCachedScript(w.script, { cacheDir: w.cacheDir, key: 'test', variant: 'cli' }).cache, 'hit');
+    assert.equal(runCachedScript(w.script, { cacheDir: w.cacheDir, key: 'test', variant: 'index' }).cache, 'hit');
+  });
+
+  test('a cache file that others can write is not used, nor replaced', () => {
+    const w = world();
+    const first = w.load();
+    first.flush();
+    chmodSync(first.cacheFile!, 0o666);
+    const before = readFileSync(first.cacheFile!);
+    const r = w.load();
+    assert.equal(r.cache, 'untrusted');
+    assert.equal(w.call(r), 42);
+    r.flush();
+    assert.deepEqual(readFileSync(first.cacheFile!), before);
+  });
+
+  test('a cache directory that others can write is not used, nor written to', () => {
+    const w = world();
+    const first = w.load();
+    first.flush();
+    chmodSync(w.cacheDir, 0o777);
+    const r = w.load();
+    assert.equal(r.cache, 'untrusted');
+    assert.equal(w.call(r), 42);
+  });
+
+  test('a cache file owned by another user is not used', (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to give the cache file to another user');
+      return;
+    }
+    const w = world();
+    const first = w.load();
+    first.flush();
+    chownSync(first.cacheFile!, 65534, 65534);
+    const r = w.load();
+    assert.equal(r.cache, 'untrusted');
+    assert.equal(w.call(r), 42);
+  });
+
+  test('a cache directory owned by another user is not used', (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to give the cache directory to another user');
+      return;
+    }
+    const w = world();
+    w.load().flush();
+    chownSync(w.cacheDir, 65534, 65534);
+    const r = w.load();
+    assert.equal(r.cache, 'untrusted');
+    assert.equal(w.call(r), 42);
+  });
+
+  test('a symlink in place of the cache file is not followed', () => {
+    const w = world();
+    const first = w.load();
+    first.flush();
+    const real = join(w.cacheDir, 'elsewhere.v8');
+    writeFileSync(real, readFileSync(first.cacheFile!), { mode: 0o600 });
+    rmSync(first.cacheFile!);
+    symlinkSync(real, first.cacheFile!);
+    const r = w.load();
+    assert.equal(r.cache, 'miss');
+    assert.equal(w.call(r), 42);
+  });
+
+  test(`${CODE_CACHE_ENV}=0 turns the cache off`, () => {
+    const w = world();
+    process.env[CODE_CACHE_ENV] = '0';
+    try {
+      const r = w.load();
+      assert.equal(r.cache, 'off');
+      assert.equal(w.call(r), 42);
+      r.flush();
+      assert.equal(existsSync(w.cacheDir), false);
+    } finally {
+      delete process.env[CODE_CACHE_ENV];
+    }
+  });
+
+  test('a changed script is compiled from its new source, not run from the old cache', () => {
+    const w = world(42);
+    w.load().flush();
+    // Same length, so V8's own check (the source's length) would take the old code; a later
+    // mtime, as any later edit has (the kernel's file times are coarser than a test's two writes).
+    const { mtime } = statSync(w.script);
+    writeFileSync(w.script, readFileSync(w.script, 'utf8').replace('/* value */ 42', '/* value */ 43'));
+    utimesSync(w.script, mtime, new Date(mtime.getTime() + 1000));
+    const r = w.load();
+    assert.equal(r.cache, 'miss');
+    assert.equal(w.call(r), 43);
+  });
+});
+
+describe('the bundle', () => {
+  const load = join(REPO, 'dist/bundle/load.js');
+  test('import("dockless") writes its code cache at exit and the next process uses it', (t) => {
+    if (!existsSync(load)) {
+      t.skip('needs `npm run build` (dist/bundle/load.js)');
+      return;
+    }
+    const cache = join(base, 'bundle-cache');
+    const env = { ...process.env, XDG_CACHE_HOME: cache, NODE_OPTIONS: '' };
+    const code = `const m = await import(${JSON.stringify(join(REPO, 'dist/bundle/index.js'))}); console.log(typeof m.Runtime, typeof m.ImageStore);`;
+    const run = () => execFileSync(process.execPath, ['--input-type=module', '-e', code], { env, encoding: 'utf8' }).trim();
+    assert.equal(run(), 'function function');
+    const dir = join(cache, 'dockless', 'code');
+    const [file] = readdirSync(dir);
+    assert.ok(file !== undefined, 'no cache file written');
+    const written = statSync(join(dir, file)).mtimeMs;
+    assert.equal(run(), 'function function');
+    assert.equal(statSync(join(dir, file)).mtimeMs, written, 'the cache was rewritten: the second process did not take it');
+  });
+});
