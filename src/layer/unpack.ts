@@ -79,9 +79,13 @@ export interface UnpackOptions {
    * threads, and a layer that finds every thread busy is applied on this
    * thread. `'main'`: on this thread, which saves a thread's start (tens of
    * milliseconds, once) for a tiny layer.
+   * `'helper'`: parsed on this thread, the files created by the native
+   * helper in a process of its own (file creation is kernel time, which then
+   * runs beside decompression and parsing, with no thread's heap to pay for);
+   * where no helper is found, as `'worker'`.
    * @default 'worker'
    */
-  thread?: 'worker' | 'main';
+  thread?: 'worker' | 'main' | 'helper';
 }
 
 /** What {@link unpackLayer} unpacked. */
