@@ -11,7 +11,12 @@
  *   d PATH MODE                                       directory
  *   s PATH TARGET UID GID SEC NSEC                    symlink
  *   h PATH TARGET                                     hard link to TARGET (a path under DIR)
- *   r PATH                                            remove PATH and what is below it */
+ *   r PATH                                            remove PATH and what is below it
+ *
+ * With `--writeback BYTES`, each time as much content was written, a child
+ * process syncfs(2)es the filesystem while this one goes on: the caller's own
+ * flush at the end (a store's, before it marks a snapshot complete) then
+ * waits for the last stretch only, not for the whole layer's writeback. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -42,7 +48,30 @@ struct apply_ctx {
 	struct dl_parent_cache parent;
 	struct reader in;
 	const char *f[APPLY_MAX_FIELDS];
+	unsigned long writeback, unflushed;
+	pid_t flusher;
 };
+
+/* Starts a syncfs of the root's filesystem in a child, unless the last one still runs. */
+static void writeback(struct apply_ctx *c)
+{
+	pid_t pid;
+
+	if (c->flusher > 0) {
+		if (waitpid(c->flusher, NULL, WNOHANG) == 0)
+			return;
+		c->flusher = -1;
+	}
+	c->unflushed = 0;
+	pid = fork();
+	if (pid == 0) {
+		/* Best effort: a writeback error is the caller's own flush's to report. */
+		(void)syncfs(c->rootfd);
+		_exit(0);
+	}
+	if (pid > 0)
+		c->flusher = pid;
+}
 
 static int fill(struct reader *r, struct dl_error *e)
 {
@@ -161,13 +190,14 @@ static int do_file(struct apply_ctx *c, struct dl_error *e)
 	const char *path = c->f[1];
 	char name[NAME_MAX + 1];
 	_cleanup_close_ int fd = -1;
-	unsigned long mode, uid = 0, gid = 0, size;
+	unsigned long mode, uid = 0, gid = 0, size, total;
 	int has_uid, has_gid, dir;
 	struct timespec ts[2];
 	struct reader *r = &c->in;
 
 	if (dl_parse_ulong(c->f[2], 8, 07777, &mode) < 0 || dl_parse_ulong(c->f[7], 10, ULONG_MAX - 1, &size) < 0)
 		return dl_fail(e, EINVAL, "apply", path, "apply `%s`: bad mode or size", path);
+	total = size;
 	if (parse_id(c->f[3], path, &has_uid, &uid, e) < 0 || parse_id(c->f[4], path, &has_gid, &gid, e) < 0 ||
 	    parse_time(c->f[5], c->f[6], path, ts, e) < 0)
 		return -1;
@@ -205,6 +235,9 @@ static int do_file(struct apply_ctx *c, struct dl_error *e)
 		return dl_fail_errno(e, "utimes", path, "futimens `%s`", path);
 	if (close(dl_steal_fd(&fd)) < 0)
 		return dl_fail_errno(e, "close", path, "close `%s`", path);
+	c->unflushed += total;
+	if (c->writeback > 0 && c->unflushed >= c->writeback)
+		writeback(c);
 	return 0;
 }
 
@@ -327,9 +360,26 @@ int cmd_apply(int argc, char **argv)
 	const char *root = NULL;
 	int status_fd = 3;
 	_cleanup_free_ char *buf = NULL;
-	struct apply_ctx c = { .parent = { .fd = -1 } };
+	struct apply_ctx c = { .parent = { .fd = -1 }, .flusher = -1 };
+	int rc;
 
-	dl_parse_root_args("apply", argc, argv, &root, &status_fd);
+	for (int i = 1; i < argc; i++) {
+		unsigned long v;
+		if (strcmp(argv[i], "--root") == 0 && i + 1 < argc) {
+			root = argv[++i];
+		} else if (strcmp(argv[i], "--status-fd") == 0 && i + 1 < argc) {
+			if (dl_parse_ulong(argv[++i], 10, INT_MAX, &v) < 0)
+				dl_usage("apply", "--status-fd: bad number `%s`", argv[i]);
+			status_fd = (int)v;
+		} else if (strcmp(argv[i], "--writeback") == 0 && i + 1 < argc) {
+			if (dl_parse_ulong(argv[++i], 10, ULONG_MAX, &c.writeback) < 0)
+				dl_usage("apply", "--writeback: bad number `%s`", argv[i]);
+		} else {
+			dl_usage("apply", "unknown option `%s`", argv[i]);
+		}
+	}
+	if (root == NULL)
+		dl_usage("apply", "--root is required");
 	dl_status_init(status_fd);
 	signal(SIGPIPE, SIG_IGN);
 	/* Modes come exact from Node, which already took its own umask into account. */
@@ -345,7 +395,10 @@ int cmd_apply(int argc, char **argv)
 		goto fail;
 	}
 	c.in.buf = buf;
-	if (apply_all(&c, &e) < 0)
+	rc = apply_all(&c, &e);
+	if (c.flusher > 0)
+		waitpid(c.flusher, NULL, 0);
+	if (rc < 0)
 		goto fail;
 	dl_status_simple("done");
 	return DL_EXIT_OK;

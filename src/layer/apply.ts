@@ -64,6 +64,8 @@ export interface ApplierOptions {
    * @default 'sync'
    */
   writer?: 'helper' | 'sync';
+  /** With the `'helper'` writer: flush the filesystem in the background each time this many bytes were written. */
+  writeback?: number | undefined;
   /** Put before error messages. */
   context: string;
 }
@@ -107,7 +109,7 @@ export class LayerApplier {
     this.#nodes.set('', { kind: 'dir' });
     this.#writer =
       options.writer === 'helper'
-        ? new HelperTreeWriter(root, { context: options.context, umask: this.#umask, helperPath: options.helperPath })
+        ? new HelperTreeWriter(root, { context: options.context, umask: this.#umask, helperPath: options.helperPath, writeback: options.writeback })
         : new SyncTreeWriter(root, options.context, this.#umask);
   }
 

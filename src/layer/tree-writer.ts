@@ -165,10 +165,15 @@ export class HelperTreeWriter implements TreeWriter {
   #failure: Error | undefined;
   #closed = false;
 
-  constructor(root: string, options: { context: string; umask: number; helperPath?: string | undefined }) {
+  /**
+   * `writeback`: start flushing the filesystem each time this many bytes of
+   * content were written, in the background, so that a flush at the end waits
+   * for the last stretch only.
+   */
+  constructor(root: string, options: { context: string; umask: number; helperPath?: string | undefined; writeback?: number | undefined }) {
     this.#context = options.context;
     this.#umask = options.umask;
-    this.#helper = spawnHelper('apply', ['--root', root], {
+    this.#helper = spawnHelper('apply', ['--root', root, ...(options.writeback !== undefined ? ['--writeback', String(options.writeback)] : [])], {
       stdio: ['pipe', 'ignore', 'pipe'],
       context: options.context,
       ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}),

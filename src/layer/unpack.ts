@@ -86,6 +86,14 @@ export interface UnpackOptions {
    * @default 'worker'
    */
   thread?: 'worker' | 'main' | 'helper';
+  /**
+   * With `thread: 'helper'`: each time this many bytes of content were
+   * written, start flushing the target's filesystem to disk in the background
+   * (syncfs(2) in a child of the helper), for a caller that flushes at the
+   * end anyway: its flush then waits for the last stretch only. Nothing is
+   * flushed when unset.
+   */
+  writeback?: number;
 }
 
 /** What {@link unpackLayer} unpacked. */
@@ -165,6 +173,7 @@ export async function unpackLayer(
     userns: options.userns,
     context,
     ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}),
+    ...(options.writeback !== undefined ? { writeback: options.writeback } : {}),
   };
   const sink = tarSink(root, applierOptions, options.thread ?? 'worker');
   const hash = createHash('sha256');
