@@ -187,7 +187,8 @@ static int write_all(int fd, const char *p, size_t n, const char *path, struct d
 
 static int do_file(struct apply_ctx *c, struct dl_error *e)
 {
-	const char *path = c->f[1];
+	/* The fields live in the read buffer, which a large file's content overwrites. */
+	char path[PATH_MAX];
 	char name[NAME_MAX + 1];
 	_cleanup_close_ int fd = -1;
 	unsigned long mode, uid = 0, gid = 0, size, total;
@@ -195,6 +196,9 @@ static int do_file(struct apply_ctx *c, struct dl_error *e)
 	struct timespec ts[2];
 	struct reader *r = &c->in;
 
+	if (strlen(c->f[1]) >= sizeof path)
+		return dl_fail(e, ENAMETOOLONG, "open", c->f[1], "openat `%.200s…`", c->f[1]);
+	strcpy(path, c->f[1]);
 	if (dl_parse_ulong(c->f[2], 8, 07777, &mode) < 0 || dl_parse_ulong(c->f[7], 10, ULONG_MAX - 1, &size) < 0)
 		return dl_fail(e, EINVAL, "apply", path, "apply `%s`: bad mode or size", path);
 	total = size;
