@@ -10,7 +10,7 @@
  * Ours is what a user runs: `store.import(layout)` then `store.snapshot(ref)`
  * into an empty store (verified, durable: the snapshots are flushed), timed
  * as one. Also printed, not counted: `unpackLayer` alone into a directory (no
- * store, no flush). The page cache is dropped (as root) before every timed
+ * store, no flush), each layer where the store would unpack it. The page cache is dropped (as root) before every timed
  * run, so every contestant reads the layout from disk. After the timed runs
  * the trees are checked: ours (the snapshots stacked with overlayfs) against
  * umoci's and tar's with `diff -r --no-dereference`, and owners, modes, types
@@ -28,7 +28,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { ImageStore } from '../src/index.js';
-import { unpackLayer } from '../src/layer/index.js';
+import { unpackLayer, unpackThreadFor } from '../src/layer/index.js';
 import {
   arg,
   binaryBody,
@@ -223,7 +223,9 @@ const rawUnpack: Contestant = {
     for (let i = 0; i < layers.length; i++) {
       const target = path.join(dir, `layer-${i}`);
       await fs.mkdir(target);
-      const result = await unpackLayer(createReadStream(blobPath(image, layers[i]!), { highWaterMark: 1 << 20 }), target);
+      // Where the store would unpack it (see unpackThreadFor).
+      const thread = unpackThreadFor(layers[i]!.size);
+      const result = await unpackLayer(createReadStream(blobPath(image, layers[i]!), { highWaterMark: 1 << 20 }), target, { thread });
       if (result.diffId !== layers[i]!.diffId) throw new Error(`layer ${i}: diffID ${result.diffId} ≠ ${layers[i]!.diffId}`);
       lowers.unshift(target);
     }

@@ -12,6 +12,7 @@ int dl_dispatch(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_meta(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
 int cmd_xattrs(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_userns_exec(int argc, char **argv);

@@ -63,4 +63,9 @@ struct dl_parent_cache {
 int dl_open_parent_cached(struct dl_parent_cache *cache, int rootfd, const char *path, char *name,
 			  size_t name_size, const char *step, struct dl_error *e);
 
+/* Removes NAME under PARENT and everything below it, never following a symlink (rm.c);
+ * a missing NAME is no error. PATH (NAME's full path, LEN bytes, in a PATH_MAX buffer)
+ * is for messages and is extended in place. */
+int dl_remove_at(int parent, const char *name, char *path, size_t len, struct dl_error *e);
+
 #endif

@@ -16,6 +16,7 @@ static const struct {
 	{"run", cmd_run},
 	{"exec", cmd_exec},
 	{"meta", cmd_meta},
+	{"apply", cmd_apply},
 	{"xattrs", cmd_xattrs},
 	{"rm", cmd_rm},
 	{"userns-exec", cmd_userns_exec},
@@ -45,7 +46,7 @@ int main(int argc, char **argv)
 	 * (PROTOCOL.md). A workload gets SIG_DFL back before its execve. */
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
-		dl_usage(NULL, "usage: dockless-helper run|exec|meta|xattrs|rm|userns-exec|syncfs|version|seal|pause|net|forward|fork-server [OPTIONS…] [-- ARGS…]");
+		dl_usage(NULL, "usage: dockless-helper run|exec|meta|apply|xattrs|rm|userns-exec|syncfs|version|seal|pause|net|forward|fork-server [OPTIONS…] [-- ARGS…]");
 	return dl_dispatch(argc, argv);
 }
 

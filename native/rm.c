@@ -17,6 +17,7 @@
 
 #include "commands.h"
 #include "error.h"
+#include "fs.h"
 #include "status.h"
 #include "userns.h"
 #include "util.h"
@@ -29,7 +30,7 @@ struct rm_config {
 
 /* Removes NAME under PARENT and everything below it, never following a symlink.
  * PATH (NAME's full path) is for messages and is extended in place. */
-static int remove_at(int parent, const char *name, char *path, size_t len, struct dl_error *e)
+int dl_remove_at(int parent, const char *name, char *path, size_t len, struct dl_error *e)
 {
 	struct stat st;
 	DIR *dir;
@@ -64,7 +65,7 @@ static int remove_at(int parent, const char *name, char *path, size_t len, struc
 		}
 		path[len] = '/';
 		memcpy(path + len + 1, d->d_name, n + 1);
-		if (remove_at(dirfd(dir), d->d_name, path, len + 1 + n, e) < 0) {
+		if (dl_remove_at(dirfd(dir), d->d_name, path, len + 1 + n, e) < 0) {
 			closedir(dir);
 			return -1;
 		}
@@ -88,7 +89,7 @@ static int remove_all(char **paths, struct dl_error *e)
 		if ((*paths)[0] != '/' || strlen(*paths) >= sizeof path)
 			return dl_fail(e, EINVAL, "rm", *paths, "rm `%s`: not an absolute path", *paths);
 		snprintf(path, sizeof path, "%s", *paths);
-		if (remove_at(AT_FDCWD, *paths, path, strlen(path), e) < 0)
+		if (dl_remove_at(AT_FDCWD, *paths, path, strlen(path), e) < 0)
 			return -1;
 	}
 	return 0;

@@ -9,7 +9,7 @@
 import { InvalidArgumentError } from '../errors.js';
 
 /** The helper's subcommands. Mirrors the dispatch table in native/main.c. */
-export const HELPER_OPS = ['run', 'exec', 'meta', 'xattrs', 'rm', 'userns-exec', 'syncfs', 'version', 'seal', 'pause', 'net', 'forward', 'fork-server'] as const;
+export const HELPER_OPS = ['run', 'exec', 'meta', 'apply', 'xattrs', 'rm', 'userns-exec', 'syncfs', 'version', 'seal', 'pause', 'net', 'forward', 'fork-server'] as const;
 
 /** One helper subcommand. */
 export type HelperOp = (typeof HELPER_OPS)[number];

@@ -1,22 +1,4 @@
-import {
-  chmodSync,
-  closeSync,
-  constants,
-  fchmodSync,
-  fchownSync,
-  futimesSync,
-  lchownSync,
-  linkSync,
-  lutimesSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  unlinkSync,
-  utimesSync,
-  writeSync,
-} from 'node:fs';
+import { chmodSync, lchownSync, lutimesSync, readFileSync, utimesSync } from 'node:fs';
 import createDebug from 'debug';
 import { InvalidArgumentError, UnsafeContentError } from '../errors.js';
 import { runHelperOp, usernsArgs, type IdMap, type UsernsMaps } from '../helper/index.js';
@@ -25,6 +7,9 @@ import { paxXattrs } from './pax.js';
 import type { TarHeader } from './tar-extract.js';
 import { OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX, opaqueXattrName, parseWhiteout } from './whiteout.js';
 import { fsError } from '../util/index.js';
+import { HelperTreeWriter, SyncTreeWriter, type EntryMeta, type EntrySink, type TreeWriter } from './tree-writer.js';
+
+export type { EntrySink };
 
 const debug = createDebug('dockless:layer');
 
@@ -44,13 +29,6 @@ type Node =
   /** A device node or fifo: created by the helper after the stream, with its meta. */
   | { kind: 'special'; type: 'c' | 'b' | 'p'; major: number; minor: number; meta: Meta; xattrs?: Map<string, Buffer> };
 
-/** Receives the content of a regular file entry, chunk by chunk. */
-export interface EntrySink {
-  write(chunk: Uint8Array): void;
-  end(): void;
-}
-
-const O_CREATE_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const FILE_TYPE = new Set(['file', 'contiguous-file']);
 
 /** The process umask, read without changing it (process.umask() with no argument briefly sets it to 0). */
@@ -80,6 +58,14 @@ export interface ApplierOptions {
    */
   userns?: UsernsMaps | undefined;
   helperPath?: string;
+  /**
+   * Who creates the files: `'helper'`, the native helper's `apply` op in a
+   * process of its own, beside this thread's parsing; `'sync'`, this thread.
+   * @default 'sync'
+   */
+  writer?: 'helper' | 'sync';
+  /** With the `'helper'` writer: flush the filesystem in the background each time this many bytes were written. */
+  writeback?: number | undefined;
   /** Put before error messages. */
   context: string;
 }
@@ -94,10 +80,11 @@ export interface ApplierOptions {
  * opened `O_CREAT|O_EXCL|O_NOFOLLOW`, and an existing entry is removed before
  * it is replaced.
  *
- * Filesystem calls are synchronous: for tens of thousands of small files the
- * per-call cost of the thread pool dominates, and each call is short (at most
- * one decompressed chunk is written at a time), so the event loop is yielded
- * between chunks while the decompressor works in the thread pool.
+ * Entries are created by a {@link TreeWriter}: the helper's `apply` op for a
+ * large layer, so that file creation (kernel time) runs in a process of its
+ * own beside this thread's parsing, or synchronous calls on this thread: for
+ * tens of thousands of small files the per-call cost of the thread pool
+ * dominates, and each call is short.
  */
 export class LayerApplier {
   /** Entries seen, including skipped ones and whiteouts. */
@@ -114,12 +101,21 @@ export class LayerApplier {
   readonly #owners = new Map<string, Meta & { symlink: boolean }>();
   /** The last parent directory checked by {@link #ensureParents}; reset when anything is removed. */
   #lastParent: string | undefined;
-  #openFd: number | undefined;
+  readonly #writer: TreeWriter;
 
   constructor(root: string, options: ApplierOptions) {
     this.#root = root;
     this.#options = options;
     this.#nodes.set('', { kind: 'dir' });
+    this.#writer =
+      options.writer === 'helper'
+        ? new HelperTreeWriter(root, { context: options.context, umask: this.#umask, helperPath: options.helperPath, writeback: options.writeback })
+        : new SyncTreeWriter(root, options.context, this.#umask);
+  }
+
+  /** Undefined when more entries may be applied now, else a promise that resolves when they may. */
+  drained(): Promise<void> | undefined {
+    return this.#writer.drained();
   }
 
   /**
@@ -168,7 +164,6 @@ export class LayerApplier {
     }
 
     this.#ensureParents(rel, name);
-    const abs = `${this.#root}/${rel}`;
     const previous = this.#nodes.get(rel);
 
     if (type === 'directory') {
@@ -178,34 +173,17 @@ export class LayerApplier {
         return undefined;
       }
       if (previous !== undefined) this.#remove(rel, previous);
-      this.#fs('mkdir', name, () => mkdirSync(abs, (meta.mode | 0o700) & 0o777));
+      this.#writer.mkdir(rel, (meta.mode | 0o700) & 0o777, name);
       this.#nodes.set(rel, xattrs ? { kind: 'dir', meta, xattrs } : { kind: 'dir', meta });
       return undefined;
     }
 
     if (FILE_TYPE.has(type)) {
       if (previous !== undefined) this.#remove(rel, previous);
-      const fd = this.#fs('open', name, () => openSync(abs, O_CREATE_FILE, meta.mode & 0o777));
-      this.#openFd = fd;
+      const sink = this.#writer.file(rel, this.#entryMeta(meta), header.size ?? 0, name);
       this.#noteOwner(rel, meta, false);
       this.#nodes.set(rel, xattrs ? { kind: 'file', xattrs } : { kind: 'file' });
-      return {
-        write: (chunk) => {
-          this.#fs('write', name, () => {
-            for (let off = 0; off < chunk.byteLength; ) off += writeSync(fd, chunk, off, chunk.byteLength - off);
-          });
-        },
-        end: () => {
-          this.#fs('close', name, () => {
-            const chown = this.#chownNeeded(meta);
-            if (chown) fchownSync(fd, meta.uid, meta.gid);
-            if (this.#chmodNeeded(meta.mode)) fchmodSync(fd, meta.mode);
-            futimesSync(fd, meta.mtime, meta.mtime);
-            this.#openFd = undefined;
-            closeSync(fd);
-          });
-        },
-      };
+      return sink;
     }
 
     if (type === 'symlink') {
@@ -214,11 +192,7 @@ export class LayerApplier {
         throw new UnsafeContentError(`${this.#options.context}: symlink \`${printable(name)}\` has a target with a NUL byte`, { path: name });
       }
       if (previous !== undefined) this.#remove(rel, previous);
-      this.#fs('symlink', name, () => {
-        symlinkSync(target, abs);
-        if (this.#chownNeeded(meta)) lchownSync(abs, meta.uid, meta.gid);
-        lutimesSync(abs, meta.mtime, meta.mtime);
-      });
+      this.#writer.symlink(rel, target, this.#entryMeta(meta), name);
       this.#nodes.set(rel, xattrs ? { kind: 'symlink', xattrs } : { kind: 'symlink' });
       this.#noteOwner(rel, meta, true);
       return undefined;
@@ -245,7 +219,7 @@ export class LayerApplier {
         return undefined;
       }
       // link(2) never follows a symlink on Linux: a hard link to a symlink is a second name of the symlink.
-      this.#fs('link', name, () => linkSync(`${this.#root}/${linkRel}`, abs));
+      this.#writer.link(rel, linkRel, name);
       this.#nodes.set(rel, { kind: linked.kind });
       return undefined;
     }
@@ -281,6 +255,7 @@ export class LayerApplier {
    * creating their children changed them).
    */
   async finish(): Promise<void> {
+    await this.#writer.close();
     const mknods: string[] = [];
     const chowns: string[] = [];
     const xattrs: string[] = [];
@@ -390,16 +365,13 @@ export class LayerApplier {
     });
   }
 
-  /** Closes a file left open by a failed stream. */
+  /** Closes a file left open by a failed stream, ends the helper that writes them. */
   abort(): void {
-    if (this.#openFd !== undefined) {
-      try {
-        closeSync(this.#openFd);
-      } catch {
-        // already closed
-      }
-      this.#openFd = undefined;
-    }
+    this.#writer.abort();
+  }
+
+  #entryMeta(meta: Meta): EntryMeta {
+    return { mode: meta.mode, owner: this.#chownNeeded(meta) ? { uid: meta.uid, gid: meta.gid } : undefined, mtime: meta.mtime };
   }
 
   #meta(header: TarHeader): Meta {
@@ -448,12 +420,6 @@ export class LayerApplier {
     return !this.#options.rootless && (meta.uid !== this.#uid || meta.gid !== this.#gid);
   }
 
-  /** Whether the mode open(2) gave (masked by the umask) differs from the wanted one. */
-  #chmodNeeded(mode: number): boolean {
-    // Special bits are always set explicitly, after chown(2), which clears set-user-ID and set-group-ID.
-    return (mode & 0o7000) !== 0 || (mode & this.#umask & 0o777) !== 0;
-  }
-
   /** Makes sure every parent of `rel` is a directory of the layer, creating missing ones; never goes through a symlink. */
   #ensureParents(rel: string, name: string): void {
     const slash = rel.lastIndexOf('/');
@@ -465,7 +431,7 @@ export class LayerApplier {
       const dir = rel.slice(0, i);
       const node = this.#nodes.get(dir);
       if (node === undefined) {
-        this.#fs('mkdir', name, () => mkdirSync(`${this.#root}/${dir}`, 0o755));
+        this.#writer.mkdir(dir, 0o755, name);
         this.#nodes.set(dir, { kind: 'dir' });
       } else if (node.kind !== 'dir') {
         this.#notADir(dir, node, name, 'entry');
@@ -507,15 +473,14 @@ export class LayerApplier {
   /** Removes an earlier entry that a later one replaces (tar semantics: the last entry of a name wins). */
   #remove(rel: string, node: Node): void {
     this.#lastParent = undefined;
-    const abs = `${this.#root}/${rel}`;
     if (node.kind === 'dir') {
-      this.#fs('rm', rel, () => rmSync(abs, { recursive: true, force: true }));
+      this.#writer.remove(rel, true);
       const prefix = `${rel}/`;
       for (const key of this.#nodes.keys()) if (key.startsWith(prefix)) this.#nodes.delete(key);
       for (const key of this.#whiteouts.keys()) if (key.startsWith(prefix)) this.#whiteouts.delete(key);
       for (const key of this.#owners.keys()) if (key.startsWith(prefix)) this.#owners.delete(key);
     } else if (node.kind !== 'special') {
-      this.#fs('unlink', rel, () => unlinkSync(abs));
+      this.#writer.remove(rel, false);
     }
     this.#nodes.delete(rel);
     this.#owners.delete(rel);

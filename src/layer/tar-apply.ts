@@ -99,6 +99,8 @@ export class TarApply implements TarSink {
     if (this.#failure !== undefined) throw this.#failure;
     if (!this.#extract.write(chunk)) await drained(this.#extract);
     if (this.#failure !== undefined) throw this.#failure;
+    const writer = this.#applier.drained();
+    if (writer !== undefined) await writer;
   }
 
   async end(): Promise<number> {

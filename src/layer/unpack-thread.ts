@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import createDebug from 'debug';
 import { IOError } from '../errors.js';
+import { locateHelper } from '../helper/index.js';
 import type { ApplierOptions } from './apply.js';
 import { TarApply, type TarSink } from './tar-apply.js';
 import { reviveError, type FromWorker, type ToWorker } from './thread-protocol.js';
@@ -45,10 +46,11 @@ let nextJob = 1;
 
 /**
  * Where `unpackLayer` should apply a layer blob of `size` bytes: a
- * small one on the calling thread, a larger one on an unpack thread.
+ * small one on the calling thread, a larger one through the helper, which
+ * creates its files in a process of its own.
  */
-export function unpackThreadFor(size: number): 'worker' | 'main' {
-  return size < SMALL_LAYER ? 'main' : 'worker';
+export function unpackThreadFor(size: number): 'helper' | 'main' {
+  return size < SMALL_LAYER ? 'main' : 'helper';
 }
 
 function spawnThread(): PooledThread {
@@ -79,10 +81,21 @@ function spawnThread(): PooledThread {
 }
 
 /**
- * Where the tar of a layer is applied: on an unpack thread when `thread` asks
- * for one and one is idle or may be started, else on the calling thread.
+ * Where the tar of a layer is applied: parsed on the calling thread and
+ * created by the helper's `apply` op when `thread` is `'helper'` and a helper
+ * is found; on an unpack thread when `thread` asks for one (or for the helper,
+ * which is missing) and one is idle or may be started; else on the calling thread.
  */
-export function tarSink(root: string, options: ApplierOptions, thread: 'worker' | 'main'): TarSink {
+export function tarSink(root: string, options: ApplierOptions, thread: 'worker' | 'main' | 'helper'): TarSink {
+  if (thread === 'helper') {
+    try {
+      locateHelper(options.helperPath);
+      return new TarApply(root, { ...options, writer: 'helper' });
+    } catch (error) {
+      debug('no helper to create files (%s): unpacking on an unpack thread', (error as Error).message);
+      thread = 'worker';
+    }
+  }
   if (thread === 'worker' && (idle.length > 0 || live < availableParallelism())) return new WorkerTarApply(root, options);
   return new TarApply(root, options);
 }

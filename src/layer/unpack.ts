@@ -79,9 +79,21 @@ export interface UnpackOptions {
    * threads, and a layer that finds every thread busy is applied on this
    * thread. `'main'`: on this thread, which saves a thread's start (tens of
    * milliseconds, once) for a tiny layer.
+   * `'helper'`: parsed on this thread, the files created by the native
+   * helper in a process of its own (file creation is kernel time, which then
+   * runs beside decompression and parsing, with no thread's heap to pay for);
+   * where no helper is found, as `'worker'`.
    * @default 'worker'
    */
-  thread?: 'worker' | 'main';
+  thread?: 'worker' | 'main' | 'helper';
+  /**
+   * With `thread: 'helper'`: each time this many bytes of content were
+   * written, start flushing the target's filesystem to disk in the background
+   * (syncfs(2) in a child of the helper), for a caller that flushes at the
+   * end anyway: its flush then waits for the last stretch only. Nothing is
+   * flushed when unset.
+   */
+  writeback?: number;
 }
 
 /** What {@link unpackLayer} unpacked. */
@@ -161,6 +173,7 @@ export async function unpackLayer(
     userns: options.userns,
     context,
     ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}),
+    ...(options.writeback !== undefined ? { writeback: options.writeback } : {}),
   };
   const sink = tarSink(root, applierOptions, options.thread ?? 'worker');
   const hash = createHash('sha256');

@@ -24,7 +24,7 @@ import { isErrno, ownerToken, removeTree, touch } from '../util/index.js';
 import { commitBlob, discardIngest, ingestBlob, verifyPlacedBlob, type IngestedBlob } from './blobs.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
-import { compressionOf, publishSnapshot, removeSnapshotTree, snapshotExists, type SnapshotLayer } from './snapshots.js';
+import { SNAPSHOT_WRITEBACK, compressionOf, publishSnapshot, removeSnapshotTree, snapshotExists, type SnapshotLayer } from './snapshots.js';
 import { chooseVariant, type VariantChoice } from './snapshot-variant.js';
 import type { SnapshotUserns } from './types.js';
 
@@ -355,6 +355,7 @@ export class LayerIngest {
       this.#unpack = unpackLayer(this.#unpackIn, join(tmp, SNAPSHOT_FS_DIR), {
         compression: compressionOf(descriptor.mediaType),
         thread: unpackThreadFor(descriptor.size),
+        writeback: SNAPSHOT_WRITEBACK,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         rootless: choice.rootless,
         userns: choice.userns,

@@ -34,6 +34,14 @@ import { chooseVariant, type SnapshotVariant, type VariantChoice } from './snaps
 
 const debug = createDebug('dockless:store');
 
+/**
+ * Bytes of a snapshot's content after which its filesystem starts flushing in
+ * the background while the unpack goes on (see `UnpackOptions.writeback`):
+ * every snapshot is flushed before it is published, and a flush that starts
+ * only then waits for the whole layer's writeback.
+ */
+export const SNAPSHOT_WRITEBACK = 32 << 20;
+
 /** The completion marker of a snapshot, `snapshot.json`. */
 export interface SnapshotMarker {
   version: 1;
@@ -183,6 +191,7 @@ export class SnapshotManager {
             result = await unpackLayer(blob, fsDir, {
               compression: compressionOf(layer.descriptor.mediaType),
               thread: unpackThreadFor(layer.descriptor.size),
+              writeback: SNAPSHOT_WRITEBACK,
               signal,
               rootless: choice.rootless,
               userns: choice.userns,

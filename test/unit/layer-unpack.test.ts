@@ -24,9 +24,18 @@ import {
   type LayerCompression,
   parseWhiteout,
   paxXattrs,
-  unpackLayer,
+  unpackLayer as unpackLayerOn,
   whiteoutEntryName,
 } from '../../src/layer/index.js';
+
+/**
+ * test/integration/layer-apply.test.ts runs this whole file again with
+ * `DOCKLESS_TEST_UNPACK_THREAD=helper`, so that every case, the hostile ones
+ * first, also holds where the native helper creates the files.
+ */
+const defaultThread = process.env['DOCKLESS_TEST_UNPACK_THREAD'] as 'main' | 'worker' | 'helper' | undefined;
+const unpackLayer: typeof unpackLayerOn = (source, target, options = {}) =>
+  unpackLayerOn(source, target, defaultThread !== undefined && options.thread === undefined ? { ...options, thread: defaultThread } : options);
 import { createExtract } from '../../src/layer/tar-extract.js';
 import { chunked, makeTar, MTIME, setChecksum, type Entry } from '../fixtures/layer-tar.js';
 

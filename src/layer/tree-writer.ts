@@ -1,0 +1,281 @@
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import type { Writable } from 'node:stream';
+import { HelperError } from '../errors.js';
+import { spawnHelper, type HelperProcess } from '../helper/index.js';
+import { fsError } from '../util/index.js';
+import { printable } from './entry-path.js';
+
+/** Owner, mode and time of a file or symlink the layer creates. */
+export interface EntryMeta {
+  /** Permission bits, special bits included. */
+  mode: number;
+  /** The owner to give it, or undefined to leave it the caller's. */
+  owner: { uid: number; gid: number } | undefined;
+  /** Seconds since the epoch, fractional. */
+  mtime: number;
+}
+
+/** Receives the content of a regular file entry, chunk by chunk. */
+export interface EntrySink {
+  write(chunk: Uint8Array): void;
+  end(): void;
+}
+
+/**
+ * Creates a layer's entries under its root, in the order they are asked for.
+ * Paths are relative to the root; the caller has checked them (no parent is
+ * a symlink of the layer, the name is free). Calls may complete later than
+ * they return: a failure surfaces from a later call, {@link TreeWriter.drained}
+ * or {@link TreeWriter.close}, and only `close` says that everything is on
+ * the filesystem.
+ */
+export interface TreeWriter {
+  /** Makes directory `rel` with `mode`, which the process umask masks as mkdir(2)'s does. */
+  mkdir(rel: string, mode: number, name: string): void;
+  /** Creates regular file `rel` (which must not exist) of `size` bytes, given through the sink. */
+  file(rel: string, meta: EntryMeta, size: number, name: string): EntrySink;
+  symlink(rel: string, target: string, meta: EntryMeta, name: string): void;
+  /** Makes `rel` a second name of `target` (both relative to the root). */
+  link(rel: string, target: string, name: string): void;
+  /** Removes `rel`, a directory with what it holds when `dir`. */
+  remove(rel: string, dir: boolean): void;
+  /** Undefined when the writer may take more now, else a promise that resolves when it may (and rejects with its failure). */
+  drained(): Promise<void> | undefined;
+  /** Waits until everything asked for is done; throws the first failure. */
+  close(): Promise<void>;
+  /** Gives up: what is not written yet is dropped. */
+  abort(): void;
+}
+
+const O_CREATE_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/**
+ * A {@link TreeWriter} that makes each call synchronously, on this thread: for
+ * small layers (no process to start) and where the helper is missing.
+ */
+export class SyncTreeWriter implements TreeWriter {
+  readonly #root: string;
+  readonly #context: string;
+  readonly #umask: number;
+  #openFd: number | undefined;
+
+  constructor(root: string, context: string, umask: number) {
+    this.#root = root;
+    this.#context = context;
+    this.#umask = umask;
+  }
+
+  mkdir(rel: string, mode: number, name: string): void {
+    this.#fs('mkdir', name, () => mkdirSync(`${this.#root}/${rel}`, mode));
+  }
+
+  file(rel: string, meta: EntryMeta, _size: number, name: string): EntrySink {
+    const fd = this.#fs('open', name, () => openSync(`${this.#root}/${rel}`, O_CREATE_FILE, meta.mode & 0o777));
+    this.#openFd = fd;
+    return {
+      write: (chunk) => {
+        this.#fs('write', name, () => {
+          for (let off = 0; off < chunk.byteLength; ) off += writeSync(fd, chunk, off, chunk.byteLength - off);
+        });
+      },
+      end: () => {
+        this.#fs('close', name, () => {
+          if (meta.owner) fchownSync(fd, meta.owner.uid, meta.owner.gid);
+          // Special bits are set after chown(2), which clears set-user-ID and set-group-ID.
+          if ((meta.mode & 0o7000) !== 0 || (meta.mode & this.#umask & 0o777) !== 0) fchmodSync(fd, meta.mode);
+          futimesSync(fd, meta.mtime, meta.mtime);
+          this.#openFd = undefined;
+          closeSync(fd);
+        });
+      },
+    };
+  }
+
+  symlink(rel: string, target: string, meta: EntryMeta, name: string): void {
+    const abs = `${this.#root}/${rel}`;
+    this.#fs('symlink', name, () => {
+      symlinkSync(target, abs);
+      if (meta.owner) lchownSync(abs, meta.owner.uid, meta.owner.gid);
+      lutimesSync(abs, meta.mtime, meta.mtime);
+    });
+  }
+
+  link(rel: string, target: string, name: string): void {
+    this.#fs('link', name, () => linkSync(`${this.#root}/${target}`, `${this.#root}/${rel}`));
+  }
+
+  remove(rel: string, dir: boolean): void {
+    const abs = `${this.#root}/${rel}`;
+    this.#fs(dir ? 'rm' : 'unlink', rel, () => (dir ? rmSync(abs, { recursive: true, force: true }) : unlinkSync(abs)));
+  }
+
+  drained(): undefined {
+    return undefined;
+  }
+
+  async close(): Promise<void> {}
+
+  abort(): void {
+    if (this.#openFd === undefined) return;
+    try {
+      closeSync(this.#openFd);
+    } catch {
+      // already closed
+    }
+    this.#openFd = undefined;
+  }
+
+  #fs<T>(syscall: string, name: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (cause) {
+      throw fsError(cause, `${this.#context}: ${syscall} \`${printable(name)}\``, name);
+    }
+  }
+}
+
+/** Bytes queued for the helper beyond which the caller waits: the pipe holds as much again. */
+const QUEUED_MAX = 1 << 20;
+
+/**
+ * A {@link TreeWriter} that streams its calls to the helper's `apply` op (see
+ * native/apply.c), which makes them in its own process while this thread
+ * decompresses and parses what comes next.
+ */
+export class HelperTreeWriter implements TreeWriter {
+  readonly #context: string;
+  readonly #umask: number;
+  readonly #helper: HelperProcess;
+  readonly #stdin: Writable;
+  #failure: Error | undefined;
+  #closed = false;
+
+  /**
+   * `writeback`: start flushing the filesystem each time this many bytes of
+   * content were written, in the background, so that a flush at the end waits
+   * for the last stretch only.
+   */
+  constructor(root: string, options: { context: string; umask: number; helperPath?: string | undefined; writeback?: number | undefined }) {
+    this.#context = options.context;
+    this.#umask = options.umask;
+    this.#helper = spawnHelper('apply', ['--root', root, ...(options.writeback !== undefined ? ['--writeback', String(options.writeback)] : [])], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+      context: options.context,
+      ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}),
+    });
+    this.#stdin = this.#helper.child.stdin!;
+    // A write after the helper failed: its status line says why, read at close.
+    this.#stdin.on('error', () => {});
+    void this.#helper.exit.then(() => {
+      if (!this.#closed) this.#failure ??= this.#helperFailure();
+    });
+  }
+
+  mkdir(rel: string, mode: number): void {
+    this.#record(`d\0${rel}\0${(mode & ~this.#umask & 0o777).toString(8)}\0`);
+  }
+
+  file(rel: string, meta: EntryMeta, size: number, name: string): EntrySink {
+    this.#record(`f\0${rel}\0${(meta.mode & 0o7777).toString(8)}\0${owner(meta)}\0${time(meta.mtime)}\0${size}\0`);
+    let left = size;
+    return {
+      write: (chunk) => {
+        left -= chunk.byteLength;
+        if (left < 0) throw new HelperError(`${this.#context}: entry \`${printable(name)}\` has more content than its size`, { op: 'apply' });
+        this.#stdin.write(chunk);
+      },
+      end: () => {
+        if (left !== 0) throw new HelperError(`${this.#context}: entry \`${printable(name)}\` has ${left} bytes less content than its size`, { op: 'apply' });
+      },
+    };
+  }
+
+  symlink(rel: string, target: string, meta: EntryMeta): void {
+    this.#record(`s\0${rel}\0${target}\0${owner(meta)}\0${time(meta.mtime)}\0`);
+  }
+
+  link(rel: string, target: string): void {
+    this.#record(`h\0${rel}\0${target}\0`);
+  }
+
+  remove(rel: string): void {
+    this.#record(`r\0${rel}\0`);
+  }
+
+  drained(): Promise<void> | undefined {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#stdin.writableLength < QUEUED_MAX) return undefined;
+    return new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        this.#stdin.off('drain', done);
+        this.#stdin.off('close', closed);
+        if (this.#failure !== undefined) reject(this.#failure);
+        else resolve();
+      };
+      // The helper exited: its pipe closes, and no drain will come.
+      const closed = (): void => {
+        void this.#helper.exit.then(() => {
+          this.#failure ??= this.#helperFailure() ?? new HelperError(`${this.#context}: the helper closed its input early`, { op: 'apply' });
+          done();
+        });
+      };
+      this.#stdin.on('drain', done);
+      this.#stdin.on('close', closed);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#stdin.end();
+    await this.#helper.exit;
+    const failure = this.#failure ?? this.#helperFailure();
+    if (failure !== undefined) throw failure;
+  }
+
+  abort(): void {
+    this.#closed = true;
+    this.#stdin.destroy();
+    this.#helper.child.kill('SIGKILL');
+  }
+
+  #record(fields: string): void {
+    if (this.#failure !== undefined) throw this.#failure;
+    this.#stdin.write(fields);
+  }
+
+  /** The helper's failure as the error a filesystem call of this thread would have thrown. */
+  #helperFailure(): Error | undefined {
+    const failure = this.#helper.failure;
+    if (failure === undefined) return undefined;
+    if (!(failure instanceof HelperError) || failure.errnoCode === undefined) return failure;
+    const cause = Object.assign(new Error(failure.message, { cause: failure }), { code: failure.errnoCode });
+    const path = failure.path ?? '';
+    return fsError(cause, `${this.#context}: ${failure.step ?? 'apply'} \`${printable(path)}\``, path);
+  }
+}
+
+function owner(meta: EntryMeta): string {
+  return meta.owner ? `${meta.owner.uid}\0${meta.owner.gid}` : '-\0-';
+}
+
+/** `SEC\0NSEC` of a fractional time in seconds. */
+function time(mtime: number): string {
+  const sec = Math.floor(mtime);
+  const nsec = Math.min(999_999_999, Math.max(0, Math.round((mtime - sec) * 1e9)));
+  return `${sec}\0${nsec}`;
+}
