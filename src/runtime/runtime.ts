@@ -130,6 +130,8 @@ export class Runtime implements AsyncDisposable {
   readonly #owned = new Map<string, Container>();
   /** The specs owned containers were launched with: what their snapshots' clones start from. */
   readonly #specs = new Map<string, ContainerSpec>();
+  /** The layers of the containers this runtime launched: what their removal gives up, without reading their config. */
+  readonly #lowers = new Map<string, readonly string[]>();
   readonly #snapshots = new Set<ContainerSnapshot>();
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
@@ -388,8 +390,12 @@ export class Runtime implements AsyncDisposable {
       cgroupsCreating = CgroupSet.create(cgroupPlan, context);
       if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
       cgroupsCreating.catch(() => undefined);
+      // Before the helper: the shim may record the command's end (`die`) before this process hears it started.
+      const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
+      announced = true;
       // Settled, not Promise.all: the cleanup must not remove the directory under a write still running.
       for (const written of await Promise.allSettled([
+        announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start),
         writeFile(paths.hostname, `${hostname}\n`),
         // On a network the attacher wrote it, and keeps it current.
         attachment === undefined ? writeFile(paths.hosts, nsPlan.etc.kind === 'host' ? nsPlan.etc.hosts : hostsFile(hostname)) : undefined,
@@ -460,10 +466,6 @@ export class Runtime implements AsyncDisposable {
 
       const helperPath = await sealedHelperPath(this.#helperPath);
       throwIfAborted(signal, context);
-      // Before the helper: the shim may record the command's end (`die`) before this process hears it started.
-      const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
-      announced = true;
-      await announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start);
       if (publish !== undefined) {
         forwarder = await Forwarder.bind({
           ports: publish.ports,
@@ -566,6 +568,7 @@ export class Runtime implements AsyncDisposable {
       });
       this.#owned.set(id, container);
       this.#specs.set(id, spec);
+      this.#lowers.set(id, source.lowers);
       cleanup = false;
       debug('%s %s pid %d', short, start ? 'started' : 'created', pid);
       return container;
@@ -645,8 +648,10 @@ export class Runtime implements AsyncDisposable {
   async #forget(container: Container): Promise<void> {
     this.#owned.delete(container.id);
     this.#specs.delete(container.id);
-    const config = await readJson<ContainerConfigRecord>(this.pathsOf(container.id).config).catch(() => undefined);
-    for (const snapshot of snapshotLayers(this.root, config?.process.lowers ?? [])) {
+    const known = this.#lowers.get(container.id);
+    this.#lowers.delete(container.id);
+    const lowers = known ?? (await readJson<ContainerConfigRecord>(this.pathsOf(container.id).config).catch(() => undefined))?.process.lowers ?? [];
+    for (const snapshot of snapshotLayers(this.root, lowers)) {
       await dropHold(this.root, snapshot, `clone-${container.id}`, this.#helperPath).catch((error: unknown) => {
         debug('%s remove: snapshot %s: %s', container.id.slice(0, 12), snapshot.slice(0, 12), String(error));
       });
