@@ -130,8 +130,6 @@ export class Runtime implements AsyncDisposable {
   readonly #owned = new Map<string, Container>();
   /** The specs owned containers were launched with: what their snapshots' clones start from. */
   readonly #specs = new Map<string, ContainerSpec>();
-  /** The layers of the containers this runtime launched: what their removal gives up, without reading their config. */
-  readonly #lowers = new Map<string, readonly string[]>();
   readonly #snapshots = new Set<ContainerSnapshot>();
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
@@ -568,7 +566,6 @@ export class Runtime implements AsyncDisposable {
       });
       this.#owned.set(id, container);
       this.#specs.set(id, spec);
-      this.#lowers.set(id, source.lowers);
       cleanup = false;
       debug('%s %s pid %d', short, start ? 'started' : 'created', pid);
       return container;
@@ -648,10 +645,8 @@ export class Runtime implements AsyncDisposable {
   async #forget(container: Container): Promise<void> {
     this.#owned.delete(container.id);
     this.#specs.delete(container.id);
-    const known = this.#lowers.get(container.id);
-    this.#lowers.delete(container.id);
-    const lowers = known ?? (await readJson<ContainerConfigRecord>(this.pathsOf(container.id).config).catch(() => undefined))?.process.lowers ?? [];
-    for (const snapshot of snapshotLayers(this.root, lowers)) {
+    const config = await readJson<ContainerConfigRecord>(this.pathsOf(container.id).config).catch(() => undefined);
+    for (const snapshot of snapshotLayers(this.root, config?.process.lowers ?? [])) {
       await dropHold(this.root, snapshot, `clone-${container.id}`, this.#helperPath).catch((error: unknown) => {
         debug('%s remove: snapshot %s: %s', container.id.slice(0, 12), snapshot.slice(0, 12), String(error));
       });
