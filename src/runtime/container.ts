@@ -36,6 +36,7 @@ import {
   type ExitRecord,
 } from './state.js';
 import { removeContainerDir, type IdMap } from './userns.js';
+import { discard } from './trash.js';
 import { claimName, releaseName } from './names.js';
 import { diffUpper, type ContainerChange } from './container-diff.js';
 import { NAME_RE } from './spec-check.js';
@@ -957,7 +958,10 @@ export class Container implements AsyncDisposable {
     // Both before the state directory goes: the event reads nothing from it then, and what
     // onRemove gives up (the name, clone holds) must not look abandoned while still ours.
     await Promise.all([this.recordEvent('remove'), this.#onRemove(this)]);
-    await Promise.all([removeDir(this.#paths.state), removeContainerDir(this.#paths.bundle, this.#record.userns, this.#helperPath)]);
+    await Promise.all([
+      discard(this.#paths.state, removeDir),
+      discard(this.#paths.bundle, (path) => removeContainerDir(path, this.#record.userns, this.#helperPath)),
+    ]);
     debug('%s removed', this.id.slice(0, 12));
   }
 

@@ -31,6 +31,7 @@ import { deviceCgroupWrites, deviceRules, securityPlan } from './security.js';
 import type { ContainerSpec, NetworkSetting } from './spec.js';
 import { checkHolders, defaultMounts, etcMounts, joinedUserns, networkOf, planNamespaces, validateNetwork } from './network-mode.js';
 import { prunePods } from './pods.js';
+import { emptyTrash, settleTrash, TRASH_DIR } from './trash.js';
 import { checkExecEnvelope, checkProcessStrings, checkRuntimePaths } from './spec-strings.js';
 import { NAME_RE, userMount, validateSpec } from './spec-check.js';
 import {
@@ -55,6 +56,7 @@ import {
   isErrno,
   processStartTime,
   raceAbort,
+  removeDir,
   selfStartTime,
   throwIfAborted,
   checkDirOption,
@@ -181,7 +183,12 @@ export class Runtime implements AsyncDisposable {
         }
         throw cause;
       });
-    this.#ready ??= Promise.all([make(this.root, 'containers', 'root'), make(this.stateDir, 'names', 'stateDir')])
+    this.#ready ??= Promise.all([
+      make(this.root, 'containers', 'root'),
+      make(this.stateDir, 'names', 'stateDir'),
+      make(this.stateDir, TRASH_DIR, 'stateDir'),
+    ])
+      .then(() => make(join(this.root, 'containers'), TRASH_DIR, 'root'))
       .then(() => Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir)]))
       .then(() => this.#open());
     // A failed preparation is retried by the next launch rather than remembered.
@@ -636,6 +643,12 @@ export class Runtime implements AsyncDisposable {
       ...(networks !== undefined ? { detach: (id: string) => networks.detach(id) } : {}),
       ...(store !== undefined ? { releaseLease: async (id: string) => void (await store.releaseLease(leaseId(id))) } : {}),
     });
+    // What removals that died half-way left (trash.ts).
+    const trashed = await Promise.all([
+      emptyTrash(this.stateDir, removeDir),
+      emptyTrash(join(this.root, 'containers'), (path) => removeContainerDir(path, undefined, this.#helperPath)),
+    ]);
+    if (trashed.flat().length > 0) debug('emptied the trash of dead removals %o', trashed.flat());
     const pods = await prunePods(this.stateDir);
     if (pods.length > 0) debug('removed dead pods %o', pods.map((id) => id.slice(0, 12)));
     await networks?.prune();
@@ -819,6 +832,7 @@ export class Runtime implements AsyncDisposable {
     );
     // After the clones: a snapshot's layer goes with its last hold.
     results.push(...(await Promise.allSettled([...this.#snapshots].map((s) => s.release()))));
+    await settleTrash();
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length === 1) throw failed[0]!.reason;
     if (failed.length > 1) throw new AggregateError(failed.map((r) => r.reason as unknown), `dispose runtime: ${failed.length} containers could not be removed`);
