@@ -41,6 +41,7 @@ import {
   makeContainerDirs,
   readJson,
   writeJsonAtomic,
+  writeJsonNew,
   type ContainerConfigRecord,
   type ContainerPaths,
   type ContainerRecord,
@@ -537,10 +538,15 @@ export class Runtime implements AsyncDisposable {
         };
         if (start) record.started = record.created;
         steps = [
-          // Owner-only: it holds the environment.
-          writeJsonAtomic(paths.config, configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart }), 0o600),
-          writeJsonAtomic(paths.launch, launchRecord(plan, cgroupPlan, publish, nsPlan.holders), 0o600),
-          writeJsonAtomic(paths.record, record),
+          (async () => {
+            // The record comes last: others take a state directory without one for a launch in progress, and read nothing else in it.
+            await Promise.all([
+              // Owner-only: it holds the environment.
+              writeJsonNew(paths.config, configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart }), 0o600),
+              writeJsonNew(paths.launch, launchRecord(plan, cgroupPlan, publish, nsPlan.holders), 0o600),
+            ]);
+            await writeJsonAtomic(paths.record, record);
+          })(),
           helper.next(start ? 'started' : 'created'),
           leasing,
         ];
