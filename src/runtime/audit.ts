@@ -25,6 +25,7 @@ import { isPodAlive, podIds, podPaths, readPodRecord } from './pods.js';
 import { isAbandonedLaunch, isOlderThan, LEFTOVER_GRACE_MS } from './prune.js';
 import { orphanReason } from './reap.js';
 import { readJson, type ContainerRecord } from './state.js';
+import { TRASH_DIR } from './trash.js';
 
 /** What kind of thing an {@link AuditEntry} is. */
 export type AuditKind =
@@ -151,6 +152,19 @@ export async function auditRuntime(scope: AuditScope): Promise<AuditEntry[]> {
   }
 
   const dataDir = join(scope.root, 'containers');
+  for (const trash of [join(scope.stateDir, TRASH_DIR), join(dataDir, TRASH_DIR)]) {
+    for (const name of await readdir(trash).catch(() => [] as string[])) {
+      const abandoned = isAbandoned(name);
+      const id = /^([0-9a-f]{64})-/.exec(name)?.[1];
+      entries.push({
+        kind: trash.startsWith(dataDir) ? 'data' : 'container',
+        what: join(trash, name),
+        ...(id !== undefined ? { id } : {}),
+        orphaned: abandoned,
+        reason: abandoned ? 'the process that was removing it died half-way' : 'being removed by a live process',
+      });
+    }
+  }
   for (const id of await readdir(dataDir).catch(() => [] as string[])) {
     if (!ID_RE.test(id)) continue;
     const path = join(dataDir, id);

@@ -12,7 +12,7 @@
 
 import { constants as fsConstants, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { open, readFile, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readFile, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
 import type { PassThrough, Readable, Writable } from 'node:stream';
@@ -26,7 +26,7 @@ import { copyInto, copyOutOf, reachable, type ContainerFiles, type CopyInOptions
 import { inspectOf, type ContainerInspect, type NetworkSettingsRecord } from './inspect.js';
 import { listProcesses, type ContainerProcess } from './top.js';
 import type { ContainerResources, ContainerStats } from './cgroups/resources.js';
-import { processStartTime, raceAbort, throwIfAborted } from '../util/index.js';
+import { processStartTime, raceAbort, removeDir, throwIfAborted } from '../util/index.js';
 import {
   readJson,
   writeJsonAtomic,
@@ -36,6 +36,7 @@ import {
   type ExitRecord,
 } from './state.js';
 import { removeContainerDir, type IdMap } from './userns.js';
+import { discard } from './trash.js';
 import { claimName, releaseName } from './names.js';
 import { diffUpper, type ContainerChange } from './container-diff.js';
 import { NAME_RE } from './spec-check.js';
@@ -211,7 +212,8 @@ export class Container implements AsyncDisposable {
 
   /** @internal Appends one of this container's events to the state directory's events file. */
   async recordEvent(action: ContainerEventAction, attributes: ContainerEventAttributes = {}): Promise<void> {
-    const labels = (await readJson<ContainerConfigRecord>(this.#paths.config))?.labels;
+    // A container this process launched has its labels in its record already: no read on every event.
+    const labels = this.#helper !== undefined ? this.#record.labels : (await readJson<ContainerConfigRecord>(this.#paths.config))?.labels;
     await appendEvent(dirname(this.#paths.state), {
       action,
       id: this.id,
@@ -953,12 +955,13 @@ export class Container implements AsyncDisposable {
     }
     await endRecordedHelper(this.#record.forwarder);
     await this.#cgroups?.remove(`remove container ${this.id}`);
-    await this.recordEvent('remove');
     this.#status = 'removed';
-    await this.#onRemove(this);
+    // Both before the state directory goes: the event reads nothing from it then, and what
+    // onRemove gives up (the name, clone holds) must not look abandoned while still ours.
+    await Promise.all([this.recordEvent('remove'), this.#onRemove(this)]);
     await Promise.all([
-      rm(this.#paths.state, { recursive: true, force: true }),
-      removeContainerDir(this.#paths.bundle, this.#record.userns, this.#helperPath),
+      discard(this.#paths.state, removeDir),
+      discard(this.#paths.bundle, (path) => removeContainerDir(path, this.#record.userns, this.#helperPath)),
     ]);
     debug('%s removed', this.id.slice(0, 12));
   }

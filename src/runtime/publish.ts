@@ -47,7 +47,7 @@ export function unprivilegedPortStart(): number {
  */
 export function planPublish(spec: ContainerSpec, rootless: boolean, tool: OutboundChoice = 'auto'): PublishPlan | undefined {
   const ports = parsePorts(spec.ports);
-  checkPortPrivilege(ports, process.geteuid?.() === 0, unprivilegedPortStart());
+  if (ports.length > 0) checkPortPrivilege(ports, process.geteuid?.() === 0, unprivilegedPortStart());
   // `network` belongs to the network modes (Namespace, bridge networks); read here only for the rootless default.
   const network = (spec as { network?: unknown }).network;
   const outbound = rootless && tool !== 'none' && (network === 'bridge' || (network === undefined && ports.length > 0));

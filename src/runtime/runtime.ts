@@ -31,6 +31,7 @@ import { deviceCgroupWrites, deviceRules, securityPlan } from './security.js';
 import type { ContainerSpec, NetworkSetting } from './spec.js';
 import { checkHolders, defaultMounts, etcMounts, joinedUserns, networkOf, planNamespaces, validateNetwork } from './network-mode.js';
 import { prunePods } from './pods.js';
+import { emptyTrash, settleTrash, TRASH_DIR } from './trash.js';
 import { checkExecEnvelope, checkProcessStrings, checkRuntimePaths } from './spec-strings.js';
 import { NAME_RE, userMount, validateSpec } from './spec-check.js';
 import {
@@ -40,6 +41,7 @@ import {
   makeContainerDirs,
   readJson,
   writeJsonAtomic,
+  writeJsonNew,
   type ContainerConfigRecord,
   type ContainerPaths,
   type ContainerRecord,
@@ -55,6 +57,7 @@ import {
   isErrno,
   processStartTime,
   raceAbort,
+  removeDir,
   selfStartTime,
   throwIfAborted,
   checkDirOption,
@@ -181,7 +184,12 @@ export class Runtime implements AsyncDisposable {
         }
         throw cause;
       });
-    this.#ready ??= Promise.all([make(this.root, 'containers', 'root'), make(this.stateDir, 'names', 'stateDir')])
+    this.#ready ??= Promise.all([
+      make(this.root, 'containers', 'root'),
+      make(this.stateDir, 'names', 'stateDir'),
+      make(this.stateDir, TRASH_DIR, 'stateDir'),
+    ])
+      .then(() => make(join(this.root, 'containers'), TRASH_DIR, 'root'))
       .then(() => Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir)]))
       .then(() => this.#open());
     // A failed preparation is retried by the next launch rather than remembered.
@@ -388,8 +396,12 @@ export class Runtime implements AsyncDisposable {
       cgroupsCreating = CgroupSet.create(cgroupPlan, context);
       if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
       cgroupsCreating.catch(() => undefined);
+      // Before the helper: the shim may record the command's end (`die`) before this process hears it started.
+      const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
+      announced = true;
       // Settled, not Promise.all: the cleanup must not remove the directory under a write still running.
       for (const written of await Promise.allSettled([
+        announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start),
         writeFile(paths.hostname, `${hostname}\n`),
         // On a network the attacher wrote it, and keeps it current.
         attachment === undefined ? writeFile(paths.hosts, nsPlan.etc.kind === 'host' ? nsPlan.etc.hosts : hostsFile(hostname)) : undefined,
@@ -460,10 +472,6 @@ export class Runtime implements AsyncDisposable {
 
       const helperPath = await sealedHelperPath(this.#helperPath);
       throwIfAborted(signal, context);
-      // Before the helper: the shim may record the command's end (`die`) before this process hears it started.
-      const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
-      announced = true;
-      await announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start);
       if (publish !== undefined) {
         forwarder = await Forwarder.bind({
           ports: publish.ports,
@@ -530,10 +538,15 @@ export class Runtime implements AsyncDisposable {
         };
         if (start) record.started = record.created;
         steps = [
-          // Owner-only: it holds the environment.
-          writeJsonAtomic(paths.config, configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart }), 0o600),
-          writeJsonAtomic(paths.launch, launchRecord(plan, cgroupPlan, publish, nsPlan.holders), 0o600),
-          writeJsonAtomic(paths.record, record),
+          (async () => {
+            // The record comes last: others take a state directory without one for a launch in progress, and read nothing else in it.
+            await Promise.all([
+              // Owner-only: it holds the environment.
+              writeJsonNew(paths.config, configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart }), 0o600),
+              writeJsonNew(paths.launch, launchRecord(plan, cgroupPlan, publish, nsPlan.holders), 0o600),
+            ]);
+            await writeJsonAtomic(paths.record, record);
+          })(),
           helper.next(start ? 'started' : 'created'),
           leasing,
         ];
@@ -636,6 +649,12 @@ export class Runtime implements AsyncDisposable {
       ...(networks !== undefined ? { detach: (id: string) => networks.detach(id) } : {}),
       ...(store !== undefined ? { releaseLease: async (id: string) => void (await store.releaseLease(leaseId(id))) } : {}),
     });
+    // What removals that died half-way left (trash.ts).
+    const trashed = await Promise.all([
+      emptyTrash(this.stateDir, removeDir),
+      emptyTrash(join(this.root, 'containers'), (path) => removeContainerDir(path, undefined, this.#helperPath)),
+    ]);
+    if (trashed.flat().length > 0) debug('emptied the trash of dead removals %o', trashed.flat());
     const pods = await prunePods(this.stateDir);
     if (pods.length > 0) debug('removed dead pods %o', pods.map((id) => id.slice(0, 12)));
     await networks?.prune();
@@ -823,6 +842,7 @@ export class Runtime implements AsyncDisposable {
     );
     // After the clones: a snapshot's layer goes with its last hold.
     results.push(...(await Promise.allSettled([...this.#snapshots].map((s) => s.release()))));
+    await settleTrash();
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length === 1) throw failed[0]!.reason;
     if (failed.length > 1) throw new AggregateError(failed.map((r) => r.reason as unknown), `dispose runtime: ${failed.length} containers could not be removed`);

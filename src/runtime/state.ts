@@ -130,6 +130,15 @@ export async function writeJsonAtomic(path: string, data: unknown, mode?: number
   await writeFileAtomic(path, JSON.stringify(data), dirname(path), { sync: false, ...(mode !== undefined ? { mode } : {}) });
 }
 
+/**
+ * Writes a JSON file that does not exist yet, in place rather than through a
+ * rename: for the files of a launch, which nobody reads before the launch's
+ * record says the container exists, and which are complete before it is written.
+ */
+export async function writeJsonNew(path: string, data: unknown, mode?: number): Promise<void> {
+  await writeFile(path, JSON.stringify(data), { flag: 'wx', ...(mode !== undefined ? { mode } : {}) });
+}
+
 /** Reads and parses a JSON file; undefined when it does not exist or is not JSON. */
 export async function readJson<T>(path: string): Promise<T | undefined> {
   try {

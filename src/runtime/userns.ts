@@ -19,7 +19,7 @@
  * @module
  */
 
-import { chmod, rm } from 'node:fs/promises';
+import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
 import { DocklessError, InvalidArgumentError, NotFoundError, PermissionError } from '../errors.js';
@@ -34,6 +34,7 @@ import {
   type SubIdRange,
   type UsernsHost,
 } from '../helper/index.js';
+import { removeDir } from '../util/index.js';
 import type { HelperDevice, HelperMount } from './defaults.js';
 import type { ResolvedUser } from './user.js';
 
@@ -370,7 +371,7 @@ export function rootlessCgroupError(error: unknown, uid: number): unknown {
 export async function removeContainerDir(dir: string, userns: UsernsRecord | undefined, helperPath?: string): Promise<void> {
   if (userns?.rootless === true) await chmod(join(dir, 'work', 'work'), 0o700).catch(() => undefined);
   try {
-    await rm(dir, { recursive: true, force: true });
+    await removeDir(dir);
     return;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

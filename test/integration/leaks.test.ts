@@ -61,6 +61,14 @@ async function portFree(port: number): Promise<boolean> {
 }
 
 const orphans = (entries: AuditEntry[]) => entries.filter((e) => e.orphaned);
+/** Where remove() renames a container's directories before it deletes them (src/runtime/trash.ts). */
+const TRASH_DIR = '.trash';
+
+/** What is in the trash of the state and data directories. */
+async function trashOf(world: World): Promise<string[]> {
+  const dirs = [join(world.runtime.stateDir, TRASH_DIR), join(world.runtime.root, 'containers', TRASH_DIR)];
+  return (await Promise.all(dirs.map((d) => readdir(d).catch(() => [] as string[])))).flat();
+}
 
 describe('no reaper, no leaks', { skip }, () => {
   let world: World;
@@ -82,7 +90,8 @@ describe('no reaper, no leaks', { skip }, () => {
     const next = new Runtime({ root: world.runtime.root, stateDir });
     assert.deepEqual(await next.list(), []);
     assert.deepEqual((await readdir(stateDir)).filter((e) => /^[0-9a-f]{64}$|^\.reap-/.test(e)), []);
-    assert.deepEqual(await readdir(join(world.runtime.root, 'containers')), []);
+    assert.deepEqual((await readdir(join(world.runtime.root, 'containers'))).filter((e) => e !== TRASH_DIR), []);
+    assert.deepEqual(await trashOf(world), []);
     for (const r of records) for (const cg of r.cgroups ?? []) assert.ok(!existsSync(cg.dir), `cgroup ${cg.dir} left`);
     assert.ok(!existsSync(join(stateDir, 'names', 'leak-victim')), 'the name was not given up');
     assert.ok(!existsSync(join(stateDir, 'pods', pod)), 'the pod record was left');
@@ -175,6 +184,26 @@ describe('no reaper, no leaks', { skip }, () => {
       await rmdir(loneCgroup).catch(() => undefined);
       await rmdir(parent).catch(() => undefined);
     }
+  });
+
+  // remove() returns once a container's directories are renamed into the trash, and deletes them after:
+  // a process killed in between left them there for good.
+  it('a removal cut short by the death of its process leaves nothing in the trash once the next Runtime opens the state directory', async () => {
+    // As a SIGKILL between the renames and the deletion leaves them: a state and a data directory under a dead owner's token.
+    const dead = `${randomBytes(32).toString('hex')}-${process.pid}-1-${randomBytes(6).toString('hex')}`;
+    const state = join(world.runtime.stateDir, TRASH_DIR, dead);
+    const bundle = join(world.runtime.root, 'containers', TRASH_DIR, dead);
+    await mkdir(join(state, 'rootfs'), { recursive: true });
+    await writeFile(join(state, 'state.json'), '{}');
+    await mkdir(join(bundle, 'upper', 'etc'), { recursive: true });
+    await mkdir(join(bundle, 'work', 'work'), { recursive: true });
+    await writeFile(join(bundle, 'upper', 'written'), 'x');
+    assert.ok(orphans(await world.runtime.audit()).some((e) => e.what === state), 'audit() did not report the dead removal');
+    const next = new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir });
+    await next.list();
+    assert.equal(existsSync(state), false, 'the state directory stayed in the trash');
+    assert.equal(existsSync(bundle), false, 'the data directory stayed in the trash');
+    assert.deepEqual(await trashOf(world), []);
   });
 
   it('at the end of the suite, nothing is orphaned', async () => {

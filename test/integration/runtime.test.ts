@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { HelperError, InvalidArgumentError, InvalidStateError, NotFoundError, PermissionError, Runtime } from '../../src/index.js';
 import { cannotRun, cgroupDirs, descendants, hostMounts, makeWorld, text, type World } from '../fixtures/world.js';
+import { settleTrash, TRASH_DIR } from '../../src/runtime/trash.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping runtime integration tests: ${skip}`);
@@ -292,5 +293,9 @@ describe('runtime', { skip }, () => {
     assert.deepEqual(await descendants(), procs);
     assert.deepEqual(await readdir(world.runtime.stateDir), state);
     assert.deepEqual(await readdir(join(world.runtime.root, 'containers')), bundles);
+    // remove() leaves the deletion of the directories it renamed into the trash running: it ends, and takes them all.
+    await settleTrash();
+    assert.deepEqual(await readdir(join(world.runtime.stateDir, TRASH_DIR)), []);
+    assert.deepEqual(await readdir(join(world.runtime.root, 'containers', TRASH_DIR)), []);
   });
 });

@@ -193,6 +193,47 @@ function applyWrite(dir: string, w: CgroupWrite, context: string): void {
   });
 }
 
+/**
+ * Applies `writes` in order. A run of writes to one file with no alternative
+ * (the device allow-list: a dozen rules, one per write) shares one descriptor:
+ * each write() is parsed as a rule of its own.
+ */
+function applyWrites(dir: string, writes: readonly CgroupWrite[], context: string): void {
+  for (let i = 0; i < writes.length; ) {
+    const w = writes[i]!;
+    let end = i + 1;
+    const only = w.candidates.length === 1 ? w.candidates[0]!.file : undefined;
+    while (only !== undefined && end < writes.length && writes[end]!.candidates.length === 1 && writes[end]!.candidates[0]!.file === only) end++;
+    if (end - i < 2) {
+      applyWrite(dir, w, context);
+      i = end;
+      continue;
+    }
+    const path = posix.join(dir, only!);
+    let fd: number;
+    try {
+      fd = openSync(path, fsConstants.O_WRONLY);
+    } catch {
+      // applyWrite names the file and the field in its error.
+      applyWrite(dir, w, context);
+      i = end;
+      continue;
+    }
+    try {
+      for (; i < end; i++) {
+        const { value } = writes[i]!.candidates[0]!;
+        try {
+          writeSync(fd, value);
+        } catch (cause) {
+          throw cgroupError(context, `write \`${value}\` to`, path, cause, ` (${writes[i]!.field})`);
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
 /** Creates one hierarchy's cgroup; returns its record, or undefined when an optional-only hierarchy is unusable. */
 function createOne(p: HierarchyPlan, context: string): CgroupRecord | undefined {
   const h = p.hierarchy;
@@ -246,7 +287,7 @@ function createOne(p: HierarchyPlan, context: string): CgroupRecord | undefined 
       const setsCpus = p.writes.some((w) => w.candidates.some((c) => c.file === 'cpuset.cpus'));
       copyCpusetDown([p.parentDir, p.dir], context, setsCpus ? p.dir : undefined);
     }
-    for (const w of p.writes) applyWrite(p.dir, w, context);
+    applyWrites(p.dir, p.writes, context);
   } catch (error) {
     try {
       rmdirSync(p.dir);
@@ -404,7 +445,8 @@ export class CgroupSet {
   async remove(context = 'remove cgroups'): Promise<void> {
     // Frozen (v1) processes act on SIGKILL only once thawed: first, or every other rmdir waits for them in vain.
     const freezer = this.entries.find((e) => e.version === 1 && e.controllers.includes('freezer'));
-    if (freezer !== undefined) await killMembers(freezer);
+    // A thawed cgroup (the common case) needs no thaw: its processes die of the SIGKILL of removeTree's retries.
+    if (freezer !== undefined && readSyncOrUndefined(posix.join(freezer.dir, 'freezer.state'))?.trim() !== 'THAWED') await killMembers(freezer);
     for (const e of this.entries) await removeTree(e, context);
   }
 }
