@@ -65,8 +65,11 @@ static void writeback(struct apply_ctx *c)
 	c->unflushed = 0;
 	pid = fork();
 	if (pid == 0) {
-		/* Best effort: a writeback error is the caller's own flush's to report. */
-		(void)syncfs(c->rootfd);
+		/* syncfs(2) takes no O_PATH fd (EBADF), which the root is: it is opened again to read.
+		 * Best effort: a writeback error is the caller's own flush's to report. */
+		int fd = openat(c->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0)
+			(void)syncfs(fd);
 		_exit(0);
 	}
 	if (pid > 0)

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import zlib from 'node:zlib';
 import { DocklessError, InvalidArgumentError } from '../../src/errors.js';
+import { locateHelper } from '../../src/helper/locate.js';
 import { unpackLayer, unpackThreadFor } from '../../src/layer/index.js';
 import { chunked, makeTar } from '../fixtures/layer-tar.js';
 
@@ -120,6 +121,30 @@ describe('unpackLayer with the helper creating the files', () => {
     // The kill is sent at once; the kernel may take a moment to reap.
     for (let i = 0; i < 50 && children().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(children(), []);
+  });
+
+  it('flushes the filesystem in the background with --writeback: syncfs(2) is given an fd it takes', async (t: TestContext) => {
+    // syncfs(2) refuses an O_PATH fd (EBADF), and the background flush's errors are ignored by design:
+    // only a trace of the child shows whether it flushed anything.
+    const probe = spawnSync('strace', ['-f', '-e', 'trace=none', 'true']);
+    if (probe.error !== undefined || probe.status !== 0) {
+      t.skip('needs strace');
+      console.log(`# skipped ${t.name}: needs strace`);
+      return;
+    }
+    const root = await fresh();
+    const trace = path.join(await fresh(), 'trace');
+    const content = Buffer.alloc(4096, 7);
+    const records = Buffer.concat([Buffer.from(`${['f', 'a', '644', '-', '-', '0', '0', String(content.byteLength)].join('\0')}\0`), content]);
+    const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=syncfs', '-o', trace, locateHelper(), 'apply', '--root', root, '--status-fd', '1', '--writeback', '1'], {
+      input: records,
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /"done"/);
+    const calls = readFileSync(trace, 'utf8');
+    assert.match(calls, /syncfs\(\d+\)\s+= 0/, calls);
+    assert.equal(readFileSync(path.join(root, 'a')).compare(content), 0);
   });
 
   it('unpacks a large layer with no unpack thread (a thread held 13–20 MiB of a pull\'s peak memory)', async () => {
