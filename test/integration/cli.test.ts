@@ -15,34 +15,17 @@ import { after, before, describe, it } from 'node:test';
 import { rootfsFromHost } from '../../src/runtime/host-rootfs.js';
 import { registryMissing, startRegistry, type RegistryFixture } from '../fixtures/registry.js';
 import { cannotRun } from '../fixtures/world.js';
+import { CLI_BIN, runCli, type CliResult } from '../fixtures/cli-terminal.js';
 
-const BIN = resolve('dist/bundle/cli.js');
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+const BIN = CLI_BIN;
+type Result = CliResult;
 
 let base = '';
 
 function dockless(args: readonly string[], options: { input?: string | Buffer; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, DOCKLESS_ROOT: join(base, 'dl'), DOCKLESS_NETWORK: 'none', CI: 'true', ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(options.input ?? '');
+  return runCli(args, { DOCKLESS_ROOT: join(base, 'dl'), DOCKLESS_NETWORK: 'none', ...options.env }, {
+    ...(options.input !== undefined ? { input: options.input } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
   });
 }
 
