@@ -1,7 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Runtime } from '../../src/index.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
@@ -35,6 +37,8 @@ describe('detached start', { skip: why }, () => {
     try {
       assert.equal((await c.wait()).exitCode, 7);
       const exitRecord = world.runtime.pathsOf(c.id).exit;
+      // The owner's wait() may hear of the end from its helper before the shim has written the record.
+      for (let i = 0; i < 250 && !existsSync(exitRecord); i++) await sleep(20);
       await rename(exitRecord, `${exitRecord}.late`);
       const other = new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir });
       const foreign = await other.get(c.id);
