@@ -227,14 +227,21 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       const detached = new Promise<'detached'>((resolveDetach) => (detach = () => resolveDetach('detached')));
       const undo = flags.tty === true || flags.interactive === true ? connectTerminal(p, flags.interactive === true, flags.tty === true, detachable ? { keys, onDetach: detach } : undefined) : undefined;
       // Detachable, it no longer dies with us: a closed terminal still ends it, as it ends a shell at that terminal.
+      // A write to (or read from) a terminal that hung up fails with EIO, which Node may deliver before SIGHUP: the same hangup.
       const hangup = (): void => p.kill('SIGHUP');
-      if (detachable) process.on('SIGHUP', hangup);
+      if (detachable) {
+        process.on('SIGHUP', hangup);
+        process.stdout.on('error', hangup);
+        process.stdin.on('error', hangup);
+      }
       try {
         const exit = await Promise.race([p.wait(), detached]);
         if (exit === 'detached') throw new ExitCode(0, '', { detached: true });
         throw new ExitCode(exit.exitCode);
       } finally {
         process.off('SIGHUP', hangup);
+        process.stdout.off('error', hangup);
+        process.stdin.off('error', hangup);
         undo?.();
       }
     });

@@ -220,7 +220,12 @@ describe('restart policies', { skip }, () => {
     const c = await world.runtime.get(id);
     await until('three restarts', 15_000, () => (c.info().restartCount >= 3 ? true : undefined));
     assert.equal(c.status, 'running');
-    const events = await collect(world.runtime, { since: 0, until: Date.now(), filters: { container: [id] } });
+    // The count in the record can come before the restart event is appended to the log.
+    let events = await collect(world.runtime, { since: 0, until: Date.now(), filters: { container: [id] } });
+    for (let i = 0; i < 50 && events.filter((e) => e.action === 'restart').length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      events = await collect(world.runtime, { since: 0, until: Date.now(), filters: { container: [id] } });
+    }
     const restarts = events.filter((e) => e.action === 'restart');
     const deaths = events.filter((e) => e.action === 'die');
     assert.ok(restarts.length >= 3);
