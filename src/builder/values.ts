@@ -7,6 +7,7 @@
 
 import { InvalidArgumentError } from '../errors.js';
 import type { MountSpec } from '../runtime/index.js';
+import { goDurationMs } from '../util/index.js';
 
 /** `env` with each pair set: replaced where the name is there, else appended. */
 export function setEnv(env: readonly string[], pairs: readonly [string, string][]): string[] {
@@ -51,21 +52,13 @@ export function expandPort(word: string): string[] {
   return out;
 }
 
-const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
 /** Milliseconds of a duration: a number of milliseconds, or Go's form (`'1m30s'`, `'500ms'`). */
 export function parseDuration(value: number | string, what: string): number {
   if (typeof value === 'number') {
     if (!(value >= 0)) throw new InvalidArgumentError(`${what}: duration ${value} must not be negative`);
     return value;
   }
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let pos = 0;
-  for (let m = re.exec(value); m !== null; m = re.exec(value)) {
-    total += Number(m[1]) * DURATION_UNITS[m[2]!]!;
-    pos = re.lastIndex;
-  }
-  if (value === '' || pos !== value.length) throw new InvalidArgumentError(`${what}: \`${value}\` is not a duration (e.g. 30s, 1m30s)`);
+  const total = goDurationMs(value);
+  if (total === undefined) throw new InvalidArgumentError(`${what}: \`${value}\` is not a duration (e.g. 30s, 1m30s)`);
   return total;
 }

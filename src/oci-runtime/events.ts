@@ -13,6 +13,7 @@ import { posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError, InvalidStateError } from '../errors.js';
 import type { CgroupRecord } from '../runtime/index.js';
+import { goDurationMs } from '../util/index.js';
 import { ociPaths, readRecord, statusOf } from './state.js';
 import type { GlobalOptions } from './lifecycle.js';
 
@@ -268,15 +269,8 @@ function oomKills(cgroups: readonly CgroupRecord[], read: CgroupFileReader): num
  * @throws {@link InvalidArgumentError} for anything else, or a duration that is not positive.
  */
 export function parseInterval(value: string): number {
-  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let ms = 0;
-  let end = 0;
-  for (let m = re.exec(value); m !== null; m = re.exec(value)) {
-    ms += Number(m[1]) * units[m[2]!]!;
-    end = re.lastIndex;
-  }
-  if (value === '' || end !== value.length || ms <= 0) throw new InvalidArgumentError(`--interval \`${value}\`: not a duration such as 5s or 500ms`);
+  const ms = goDurationMs(value);
+  if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`--interval \`${value}\`: not a duration such as 5s or 500ms`);
   return ms;
 }
 

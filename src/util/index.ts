@@ -13,3 +13,4 @@ export * from './dirs.js';
 export * from './progress.js';
 export * from './tasks.js';
 export * from './lazy.js';
+export * from './duration.js';
