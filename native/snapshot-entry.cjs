@@ -1,7 +1,8 @@
 /* The script `node --build-snapshot` runs to make the `dockless` command's V8
  * startup snapshot (native/snapshot.mjs builds it, native/cli/main.c runs it):
  * the library's bundle and the command line's code for `run` are evaluated
- * here once, at install, instead of at every command. Nothing here may read
+ * here once, at install, instead of at every command, and `run`'s parsing is
+ * rehearsed, so that the blob keeps that code compiled. Nothing here may read
  * the environment, open a handle or start a timer: whatever it does is frozen
  * into the blob. Node 20 gives a snapshot's script a `require` of built-in
  * modules only; the bundle's packages loaded at first use (lazyRequire) are
@@ -24,7 +25,7 @@ let cli;
 core.exports
   .loadCli()
   .then(async (loaded) => {
-    await loaded.preloadCommand('run');
+    await loaded.rehearse(['run', '--rm', '--network', 'none', 'image', 'true']);
     cli = loaded;
   })
   .catch((error) => {
