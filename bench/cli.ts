@@ -2,7 +2,9 @@
  * The `dockless` command as a whole process: `dockless run --rm IMAGE true`
  * (Node's start included) beside `podman run --rm` of the same image and
  * `runc run` of the same rootfs, interleaved in the same run, and how much of
- * ours is Node's own start (`node -e 0`) and the import of the library.
+ * ours is Node's own start (`node -e 0`) and the import of the library;
+ * the bin (dist/bin/dockless: the launcher and its V8 startup snapshot) beside
+ * the plain bundle it falls back to (`node dist/bundle/cli.js`).
  * podman gets `--ulimit nofile=<our hard limit>` and `nproc=4096` (without CAP_SYS_RESOURCE it cannot
  * raise RLIMIT_NOFILE to its default); both run with `--network none` (the command line's default
  * is Docker's `bridge`, as podman's is).
@@ -23,7 +25,9 @@ import { arg, compare, latencyStats, nodeEnv, runcBundle, which, writeResults, t
 
 const RUNS = Number(arg('--runs') ?? 30);
 const dir = process.argv.includes('--shm') ? '/dev/shm' : '/var/tmp';
-// The package's bin, as users run it: the bundle, not the ~150 modules of dist/cli/.
+// The package's bin, as users run it: the launcher (native/cli/main.c, which starts Node from the
+// command line's V8 startup snapshot), beside the plain bundle it falls back to.
+const LAUNCHER = resolve('dist/bin/dockless');
 const BIN = resolve('dist/bundle/cli.js');
 const base = await mkdtemp(join(dir, 'dockless-bench-cli-'));
 
@@ -57,7 +61,8 @@ try {
   const variants: { name: string; run: () => number }[] = [
     { name: 'node -e 0', run: () => timed(process.execPath, ['-e', '0'], env) },
     { name: 'node + import dockless', run: () => timed(process.execPath, ['-e', `import(${JSON.stringify(resolve('dist/bundle/index.js'))})`], env) },
-    { name: 'dockless run --rm', run: () => timed(process.execPath, [BIN, 'run', '--rm', '--network', 'none', 'bench:1', 'true'], env) },
+    { name: 'dockless run --rm', run: () => timed(LAUNCHER, ['run', '--rm', '--network', 'none', 'bench:1', 'true'], env) },
+    { name: 'node dist/bundle/cli.js run --rm', run: () => timed(process.execPath, [BIN, 'run', '--rm', '--network', 'none', 'bench:1', 'true'], env) },
   ];
   const podman = which('podman');
   if (podman !== undefined && process.getuid?.() === 0) {
@@ -92,8 +97,11 @@ try {
   const node = stats.get('node -e 0')!.median;
   const imported = stats.get('node + import dockless')!.median;
   console.log(`\nof ours: Node's start ${node.toFixed(1)} ms, the library's import ${(imported - node).toFixed(1)} ms, the CLI and the container ${(ours - imported).toFixed(1)} ms`);
+  const plainBundle = stats.get('node dist/bundle/cli.js run --rm')!.median;
+  console.log(`the startup snapshot: ${ours.toFixed(1)} ms through the bin vs ${plainBundle.toFixed(1)} ms for the plain bundle`);
   const rows: ResultRow[] = [
     compare('dockless run --rm (CLI, whole process) vs node -e 0', ours, 'ms', { name: 'node -e 0', value: node }),
+    compare('dockless run --rm: the bin (startup snapshot) vs the plain bundle', ours, 'ms', { name: 'node dist/bundle/cli.js', value: plainBundle }),
     compare("dockless run --rm: the library's import", imported - node, 'ms'),
   ];
   const peer = stats.get('podman run --rm');

@@ -4,6 +4,8 @@
 //                                     the front end also replaces the launcher dist/bin/dockless-runtime, the package's bin
 //   node native/build.mjs --out DIR   the helper into DIR (first use, see src/helper/locate.ts)
 //   node native/build.mjs --all       helper and test probe through the Makefile (`npm run build`)
+//   node native/build.mjs --cli       the `dockless` launcher and its V8 startup snapshot (also at install;
+//                                     tools/bundle.mjs runs it after each build: the blob is tied to core.js)
 //
 // Only `--all` needs make and builds the probe: a package installed from the registry
 // ships neither native/test/ nor a guarantee that make is installed.
@@ -12,6 +14,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildCliSnapshot } from './snapshot.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NO_COMPILER = 3;
@@ -21,7 +24,8 @@ const args = process.argv.slice(2);
 const all = args.includes('--all');
 const outIndex = args.indexOf('--out');
 const outDir = outIndex === -1 ? join(here, 'build') : resolve(args[outIndex + 1] ?? '');
-const installing = !all && outIndex === -1;
+const cliOnly = args.includes('--cli');
+const installing = !all && !cliOnly && outIndex === -1;
 
 if (process.platform !== 'linux') {
   console.error('dockless: the native helper needs Linux; skipping its build');
@@ -52,6 +56,12 @@ mkdirSync(outDir, { recursive: true });
 // A static binary skips the dynamic loader on every start; not every host has a static libc.
 const link = linksStatically() ? ['-static'] : [];
 
+if (cliOnly) {
+  // A checkout's dist/bin/dockless stays the shell launcher (it is what `npm pack` ships); it runs native/build/dockless-cli.
+  buildCli(false);
+  process.exit(0);
+}
+
 if (!compile('dockless-helper', cFiles(here, '.c'), cFiles(here, '.h'), [])) {
   console.error(`dockless: building the native helper with \`${cc}\` failed (the C library headers come with: ${INSTALL_HINT})`);
   process.exit(1);
@@ -66,6 +76,21 @@ if (installing) {
   } else {
     installRuntimeBin();
   }
+  buildCli(true);
+}
+
+/**
+ * The `dockless` launcher and the blob it starts Node from; either failing leaves the
+ * shell launcher (dist/bin/dockless), which runs the plain bundle: slower, not broken.
+ */
+function buildCli(install) {
+  if (!compile('dockless-cli', [join(here, 'cli', 'main.c')], [], [`-DDLCLI_NODE_PATH=${JSON.stringify(process.execPath)}`])) {
+    console.error('dockless: building the `dockless` launcher failed; the command starts without its snapshot');
+    return;
+  }
+  const failed = buildCliSnapshot({ pkg: join(here, '..'), outDir });
+  if (failed !== undefined) console.error(`dockless: the command's startup snapshot was not built (${failed}); it starts without it`);
+  if (install) installBin('dockless-cli', 'dockless');
 }
 
 /** Compiles SOURCES into outDir/NAME unless it is newer than every source; false when the compiler fails. */
@@ -87,11 +112,16 @@ function compile(name, sources, headers, extra) {
 
 /** Puts the front end where the package's bin points (npm linked the shell launcher there before this script ran). */
 function installRuntimeBin() {
-  const bin = join(here, '..', 'dist', 'bin', 'dockless-runtime');
+  installBin('dockless-runtime', 'dockless-runtime');
+}
+
+/** Replaces the shell launcher dist/bin/NAME, where a package's bin points, with the built BUILT. */
+function installBin(built, name) {
+  const bin = join(here, '..', 'dist', 'bin', name);
   if (mtimeOf(bin) < 0) return;
   const temp = `${bin}.tmp-${process.pid}`;
   try {
-    copyFileSync(join(outDir, 'dockless-runtime'), temp);
+    copyFileSync(join(outDir, built), temp);
     chmodSync(temp, 0o755);
     renameSync(temp, bin);
   } finally {

@@ -21,6 +21,7 @@
  * (src/util/lazy.ts) to be resolved from node_modules at first use.
  */
 import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -138,3 +139,20 @@ exec node "$pkg/dist/bundle/runtime.js" "$@"
 `,
 );
 await chmod(launcher, 0o755);
+
+// The `dockless` bin: the same kind of launcher, for native/cli/main.c's (built at install,
+// and below), which starts Node from the command line's V8 startup snapshot when it can.
+const cliLauncher = join(root, 'dist', 'bin', 'dockless');
+await writeFile(
+  cliLauncher,
+  `#!/bin/sh
+self=$(readlink -f "$0") || exit 1
+pkg=\${self%/*}/../..
+[ -x "$pkg/native/build/dockless-cli" ] && exec "$pkg/native/build/dockless-cli" "$@"
+exec node "$pkg/dist/bundle/cli.js" "$@"
+`,
+);
+await chmod(cliLauncher, 0o755);
+// The snapshot is made from this core.js: remade after every bundle.
+// Without a C compiler the launcher runs the plain bundle (build.mjs says why).
+spawnSync(process.execPath, [join(root, 'native', 'build.mjs'), '--cli'], { stdio: 'inherit' });

@@ -13,10 +13,10 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
 import { AbortError, InvalidArgumentError, InvalidStateError, IOError, NotFoundError, PermissionError, UnsafeContentError } from '../errors.js';
 import { type Descriptor, type Digest, MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/index.js';
 import { locateHelper, readXattrs, spawnInUserns, type UsernsMaps, type XattrMap } from '../helper/index.js';
+import { lazyRequire } from '../util/index.js';
 import { type DiffOptions, diffToTar, type MergedView, OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from '../layer/index.js';
 import { DEFAULT_MOUNTS } from '../runtime/index.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
@@ -33,7 +33,9 @@ export const RUNTIME_MOUNT_POINTS: readonly string[] = Object.freeze([
   '/etc/resolv.conf',
 ]);
 
-const gzipAsync = promisify(gzip);
+// Loaded with the first layer a build makes: importing the library loads this file, and Node's zlib costs ~0.5 ms to load.
+const zlib = lazyRequire<typeof import('node:zlib')>('node:zlib');
+let gzipAsync: ((block: Buffer, options: { level: number }) => Promise<Buffer>) | undefined;
 
 /** The overlayfs xattrs a directory may have and still become a snapshot (see {@link prepareForAdoption}). */
 const ADOPTABLE_OVERLAY_XATTRS = new Set(['opaque', 'origin', 'impure']);
@@ -330,6 +332,7 @@ export async function* gzipMembers(input: AsyncIterable<Buffer>, level: number, 
     const rest = all.subarray(size);
     pending = rest.length > 0 ? [rest] : [];
     pendingSize = rest.length;
+    gzipAsync ??= promisify(zlib().gzip);
     const member = gzipAsync(block, { level });
     member.catch(() => undefined);
     queue.push(member);

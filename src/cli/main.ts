@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { Writable } from 'node:stream';
 import { Command, CommanderError } from 'commander';
 import { DocklessError, HelperError } from '../index.js';
 import { CliContext, ExitCode } from './context.js';
@@ -52,6 +53,22 @@ export function commandName(argv: readonly string[]): string | undefined {
     else if (!a.startsWith('-')) return a;
   }
   return undefined;
+}
+
+/**
+ * Builds the program for `argv` and parses it with a context that has no store
+ * nor runtime, writing nowhere: the command fails at its first use of either,
+ * before it does anything. What the command line's V8 startup snapshot
+ * (native/snapshot-entry.cjs) runs at install, so that it keeps the parsing
+ * code compiled rather than compiling it at each start.
+ */
+export async function rehearse(argv: readonly string[]): Promise<void> {
+  const nowhere = new Writable({ write: (_chunk, _encoding, done) => done() }) as unknown as NodeJS.WriteStream;
+  const ctx = new CliContext({}, nowhere, nowhere);
+  const absent = (): Promise<never> => Promise.reject(new Error('a rehearsal has no store nor runtime'));
+  Object.assign(ctx, { store: absent, runtime: absent });
+  const program = await buildProgram(ctx, commandName(argv));
+  await program.parseAsync([...argv], { from: 'user' }).catch(() => undefined);
 }
 
 /**

@@ -2,14 +2,16 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, openSync, promises as fs, readSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
-import zlib from 'node:zlib';
 import createDebug from 'debug';
 import { AbortError, InvalidArgumentError, InvalidStateError } from '../errors.js';
 import { MEDIA_TYPE_OCI_LAYER, MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/index.js';
 import { printable } from './entry-path.js';
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarEntryHeader } from './tar-header.js';
 import { OPAQUE_WHITEOUT, OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX } from './whiteout.js';
-import { fsError } from '../util/index.js';
+import { fsError, lazyRequire } from '../util/index.js';
+
+// Loaded at first use: only a layer's diff deflates, and Node's zlib costs ~0.5 ms to load.
+const zlib = lazyRequire<typeof import('node:zlib')>('node:zlib');
 
 const debug = createDebug('dockless:layer');
 
@@ -334,7 +336,7 @@ export function compressLayer(
   const out = new PassThrough();
   const result = new Promise<CompressedLayerInfo>((resolve, reject) => {
     const stages: NodeJS.ReadWriteStream[] =
-      compression === 'gzip' ? [tapIn, zlib.createGzip({ level: options.level ?? 6, chunkSize: 256 * 1024 }), tapOut] : [tapIn, tapOut];
+      compression === 'gzip' ? [tapIn, zlib().createGzip({ level: options.level ?? 6, chunkSize: 256 * 1024 }), tapOut] : [tapIn, tapOut];
     pipeline([tar, ...stages, out] as unknown as [Readable, PassThrough], (error) => {
       if (error) {
         reject(error);

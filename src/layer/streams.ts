@@ -1,10 +1,11 @@
 import { Readable, pipeline } from 'node:stream';
-import zlib from 'node:zlib';
 import type * as Fzstd from 'fzstd';
 import { InvalidArgumentError } from '../errors.js';
 import type { LayerCompression } from '../oci/index.js';
 import { lazyRequire } from '../util/index.js';
 
+// Loaded at first use: a container run never inflates or deflates, and Node's zlib costs ~0.5 ms to load.
+const zlib = lazyRequire<typeof import('node:zlib')>('node:zlib');
 // Only zstd layers need it.
 const fzstd = lazyRequire<typeof Fzstd>('fzstd');
 
@@ -94,7 +95,7 @@ export function decompress(
 }
 
 async function* gunzip(input: AsyncIterable<Uint8Array>, context: string): AsyncGenerator<Uint8Array> {
-  const inflater = zlib.createGunzip({ chunkSize: GUNZIP_CHUNK });
+  const inflater = zlib().createGunzip({ chunkSize: GUNZIP_CHUNK });
   const readable = input instanceof Readable ? input : Readable.from(input, { objectMode: false });
   pipeline(readable, inflater, () => {
     // Errors surface through the iteration of the inflater.

@@ -2,15 +2,18 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import createDebug from 'debug';
 import { IOError } from '../errors.js';
 import { locateHelper } from '../helper/index.js';
+import { lazyRequire } from '../util/index.js';
 import type { ApplierOptions } from './apply.js';
 import { TarApply, type TarSink } from './tar-apply.js';
 import { reviveError, type FromWorker, type ToWorker } from './thread-protocol.js';
 
 const debug = createDebug('dockless:layer');
+// Loaded with the first thread: importing the library, or running a container, starts none (~0.4 ms).
+const workerThreads = lazyRequire<typeof import('node:worker_threads')>('node:worker_threads');
 
 const HERE = fileURLToPath(import.meta.url);
 /** Beside this file: `unpack-worker.js` in dist/ and in the bundle, `unpack-worker.ts` under a TypeScript loader. */
@@ -56,12 +59,12 @@ export function unpackThreadFor(size: number): 'helper' | 'main' {
 function spawnThread(): PooledThread {
   const worker = WORKER_FILE.endsWith('.ts')
     ? // Under a TypeScript loader (the tests): Node 20 does not apply `--import` hooks in a worker, so tsx's CommonJS hook compiles it.
-      new Worker(`require(${JSON.stringify(createRequire(HERE).resolve('tsx/cjs/api'))}).register(); require(${JSON.stringify(WORKER_FILE)});`, {
+      new (workerThreads().Worker)(`require(${JSON.stringify(createRequire(HERE).resolve('tsx/cjs/api'))}).register(); require(${JSON.stringify(WORKER_FILE)});`, {
         eval: true,
         execArgv: [],
         resourceLimits: RESOURCE_LIMITS,
       })
-    : new Worker(WORKER_FILE, { execArgv: [], resourceLimits: RESOURCE_LIMITS });
+    : new (workerThreads().Worker)(WORKER_FILE, { execArgv: [], resourceLimits: RESOURCE_LIMITS });
   const thread: PooledThread = { worker, job: undefined, idleTimer: undefined };
   live++;
   let ended = false;

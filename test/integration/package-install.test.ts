@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -87,7 +87,23 @@ describe('the packed package', { skip }, () => {
     const cache = join(base, 'cache-installed');
     const app = await install('app-installed', [], { XDG_CACHE_HOME: cache });
     const build = join(app, 'node_modules', 'dockless', 'native', 'build');
-    assert.deepEqual((await readdir(build)).sort(), ['dockless-helper', 'dockless-runtime'], 'the install builds the helper and the runtime front end, nothing else');
+    assert.deepEqual(
+      (await readdir(build)).sort(),
+      ['dockless-cli', 'dockless-cli.blob', 'dockless-cli.blob.key', 'dockless-helper', 'dockless-runtime'],
+      'the install builds the helper, the runtime front end, the command launcher and its snapshot, nothing else',
+    );
+    // The `dockless` bin is the launcher, which starts Node from the command line's snapshot (issue 15's speed).
+    const cli = join(app, 'node_modules', '.bin', 'dockless');
+    assert.deepEqual([...(await readFile(cli)).subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], 'the dockless bin is not the native launcher');
+    assert.match((await execFileAsync(cli, ['version'])).stdout, /^dockless version \d/);
+    const rootfs = join(base, 'cli-rootfs');
+    await mkdir(join(rootfs, 'bin'), { recursive: true });
+    await copyFile('/bin/busybox', join(rootfs, 'bin', 'busybox'));
+    await symlink('busybox', join(rootfs, 'bin', 'sh'));
+    const cliRoot = join(base, 'cli-root');
+    await execFileAsync(cli, ['--root', cliRoot, 'import', rootfs, 'pkg:1'], { env: userEnv({ XDG_CACHE_HOME: cache }) });
+    const ran = await execFileAsync(cli, ['--root', cliRoot, 'run', '--rm', '--network', 'none', 'pkg:1', 'sh', '-c', 'echo from the bin'], { env: userEnv({ XDG_CACHE_HOME: cache }) });
+    assert.equal(ran.stdout, 'from the bin\n');
     // The package's bin is the native front end itself once the install has built it (issue 16: no Node start for state, start, kill, delete).
     const bin = join(app, 'node_modules', '.bin', 'dockless-runtime');
     assert.deepEqual([...(await readFile(bin)).subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], 'the bin is not the native front end');
@@ -107,6 +123,7 @@ describe('the packed package', { skip }, () => {
     assert.equal(existsSync(join(app, 'node_modules', 'dockless', 'native', 'build')), false);
     // Without the install script the bin is the shell launcher, which runs the Node front end.
     assert.match((await execFileAsync(join(app, 'node_modules', '.bin', 'dockless-runtime'), ['--version'])).stdout, /^dockless-runtime version \d/);
+    assert.match((await execFileAsync(join(app, 'node_modules', '.bin', 'dockless'), ['version'])).stdout, /^dockless version \d/);
     await assert.rejects(runApp(app, { XDG_CACHE_HOME: cache, CC: '/nonexistent/cc' }), (error: { stderr?: string }) => {
       assert.match(error.stderr ?? '', /NotFoundError: .*no C compiler .*run `apt-get install -y gcc libc6-dev`/);
       return true;

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -36,3 +37,24 @@ test('importing dockless loads neither the registry client, the Dockerfile parse
     [],
   );
 });
+
+test('importing dockless does not load zlib: a container run neither inflates nor deflates', () => {
+  // Node's zlib cost every import ~0.5 ms that only pulls, imports and builds use (issue 13).
+  assert.deepEqual(loadedAfterImport().builtins.filter((m) => m === 'zlib'), []);
+});
+
+const BUNDLE = resolve(ROOT, 'dist/bundle/index.js');
+test(
+  'importing the built bundle loads neither zlib nor worker_threads',
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // tsx itself loads worker_threads, so only the bundle, as users load it, can show it left out (issue 13: ~1 ms of each import).
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(BUNDLE)}); console.log(JSON.stringify(process.moduleLoadList))`], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, DOCKLESS_CODE_CACHE: '0' },
+    });
+    const loaded = (JSON.parse(out.trim().split('\n').pop()!) as string[]).map((m) => m.replace(/^NativeModule /, ''));
+    assert.deepEqual(loaded.filter((m) => m === 'zlib' || m === 'worker_threads'), []);
+  },
+);
