@@ -11,7 +11,7 @@ import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { NotFoundError, type Container, type ContainerInfo } from '../index.js';
+import { NotFoundError, type Container, type ContainerInfo, type Runtime } from '../index.js';
 import { ExitCode, type CliContext } from './context.js';
 import { parseCopyOperand, parseInteger, parseTime, resourceOptions, updateResources, type UpdateFlags } from './flags.js';
 import { ago, binarySize, formatRows, humanDuration, shortCommand, shortId, type Column, type Row } from './format.js';
@@ -35,7 +35,7 @@ function statusText(info: ContainerInfo, now: number): string {
     case 'created':
       return 'Created';
     case 'running':
-      return `Up ${humanDuration(now - info.created.getTime())}`;
+      return `Up ${humanDuration(now - info.created.getTime())}${info.health === undefined ? '' : info.health === 'starting' ? ' (health: starting)' : ` (${info.health})`}`;
     case 'paused':
       return `Up ${humanDuration(now - info.created.getTime())} (Paused)`;
     case 'stopped':
@@ -92,7 +92,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       .option('--detach-keys <keys>', `with -i on a terminal, the key sequence that detaches (default ${DEFAULT_DETACH_KEYS}; empty: none)`),
   ).action(async (image: string, command: string[], flags: RunFlags & { detach?: boolean; rm?: boolean; detachKeys?: string }) => {
     const runtime = await ctx.runtime();
-    const spec = await resolveRunSpec(ctx, image, command, flags);
+    const spec = { ...(await resolveRunSpec(ctx, image, command, flags)), ...(flags.rm === true ? { autoRemove: true } : {}) };
     if (flags.rm === true && spec.restart !== undefined && spec.restart !== 'no') throw new ExitCode(125, 'dockless: conflicting options: --restart and --rm');
     const keys = parseDetachKeys(flags.detachKeys ?? DEFAULT_DETACH_KEYS);
     if (flags.detach === true) {
@@ -149,10 +149,13 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       .description('Create a new container (started later with `dockless start`)')
       .argument('<image>')
       .argument('[command...]')
-      .passThroughOptions(),
-  ).action(async (image: string, command: string[], flags: RunFlags) => {
+      .passThroughOptions()
+      .option('--rm', 'remove the container when it exits (after `dockless start`)'),
+  ).action(async (image: string, command: string[], flags: RunFlags & { rm?: boolean }) => {
     const runtime = await ctx.runtime();
-    const c = await runtime.create({ ...(await resolveRunSpec(ctx, image, command, flags)), detached: true, stdio: 'pipe' });
+    const spec = await resolveRunSpec(ctx, image, command, flags);
+    if (flags.rm === true && spec.restart !== undefined && spec.restart !== 'no') throw new ExitCode(125, 'dockless: conflicting options: --restart and --rm');
+    const c = await runtime.create({ ...spec, ...(flags.rm === true ? { autoRemove: true } : {}), detached: true, stdio: 'pipe' });
     ctx.print(c.id);
   });
 
@@ -172,7 +175,12 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
         const running = c.status === 'running' || c.status === 'paused';
         const since = new Date();
         if (!(attach && running)) await c.start();
-        if (!attach) return ctx.print(ref);
+        // `create --rm`: with no daemon to remove it, a waiter does unless we stay attached to the end.
+        const autoRemove = c.info().autoRemove === true;
+        if (!attach) {
+          if (autoRemove && !running) spawnRemover(ctx, c.id);
+          return ctx.print(ref);
+        }
         const ac = new AbortController();
         const stdin = flags.interactive === true ? await attachStdin(c, keys, () => ac.abort()) : undefined;
         try {
@@ -182,8 +190,13 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
         } finally {
           await stdin?.();
         }
-        if (ac.signal.aborted) throw new ExitCode(0, '', { detached: true });
-        throw new ExitCode((await c.wait()).exitCode);
+        if (ac.signal.aborted) {
+          if (autoRemove) spawnRemover(ctx, c.id);
+          throw new ExitCode(0, '', { detached: true });
+        }
+        const exit = await c.wait();
+        if (autoRemove) await c.remove({ force: true }).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
+        throw new ExitCode(exit.exitCode);
       });
     });
 
@@ -251,7 +264,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     .description('List containers')
     .option('-a, --all', 'show all containers (default shows just running)')
     .option('-q, --quiet', 'only display container IDs')
-    .option('-f, --filter <filter>', 'filter output (status=, name=, id=, label=, ancestor=)', collect)
+    .option('-f, --filter <filter>', 'filter output (status=, name=, id=, label=, ancestor=, health=)', collect)
     .option('--format <format>', 'table, json, or a Go template')
     .option('--no-trunc', "don't truncate output")
     .option('-n, --last <n>', 'show n last created containers')
@@ -262,6 +275,8 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       const filters = flags.filter ?? [];
       const showAll = flags.all === true || flags.last !== undefined || flags.latest === true || filters.some((f) => f.startsWith('status='));
       if (!showAll) list = list.filter((c) => c.status === 'running' || c.status === 'paused');
+      // As a daemon would have: a check that fell due while nobody looked runs now (inspect runs overdue ones).
+      list = await Promise.all(list.map(async (c) => (c.health !== undefined && c.status === 'running' ? refreshHealth(runtime, c) : c)));
       for (const f of filters) list = list.filter(containerFilter(f));
       if (flags.latest === true) list = list.slice(0, 1);
       if (flags.last !== undefined) list = list.slice(0, parseInteger('--last', flags.last));
@@ -526,6 +541,16 @@ function ownerEnds(stdin: Readable): Promise<void> {
   });
 }
 
+/** `info` with the health an overdue check gives, when one was due. */
+async function refreshHealth(runtime: Runtime, info: ContainerInfo): Promise<ContainerInfo> {
+  try {
+    const status = (await (await runtime.get(info.id)).inspect()).State.Health?.Status;
+    return status !== undefined ? { ...info, health: status } : info;
+  } catch {
+    return info;
+  }
+}
+
 /** Prints inspect results: a JSON array, or one template line per result. */
 export function printInspect(ctx: CliContext, results: readonly unknown[], format: string | undefined): void {
   if (format === undefined) ctx.print(JSON.stringify(results, null, 4));
@@ -550,8 +575,11 @@ function containerFilter(filter: string): (c: ContainerInfo) => boolean {
     }
     case 'ancestor':
       return (c) => c.image === value || (c.image ?? '').startsWith(`${value}:`) || (c.image ?? '').includes(`/${value}`);
+    case 'health':
+      if (!['starting', 'healthy', 'unhealthy', 'none'].includes(value)) throw new ExitCode(125, `dockless: invalid filter 'health=${value}' (starting, healthy, unhealthy, none)`);
+      return (c) => (c.health ?? 'none') === value;
     default:
-      throw new ExitCode(125, `dockless: invalid filter '${key}' (status, name, id, label, ancestor)`);
+      throw new ExitCode(125, `dockless: invalid filter '${key}' (status, name, id, label, ancestor, health)`);
   }
 }
 
