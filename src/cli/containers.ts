@@ -103,7 +103,9 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     const interactive = flags.interactive === true || flags.tty === true;
     // Someone at a terminal can type the detach keys: the container is detached then, and this process attached to it until they do.
     const detachable = flags.interactive === true && process.stdin.isTTY === true && keys.length > 0;
-    const c = await runtime.run({ ...spec, ...(detachable ? { detached: true, attach: true } : {}), stdio: interactive ? 'pipe' : 'inherit' });
+    // Without --rm the container is kept once it exits (ps -a, logs, start, rm), as Docker's: it must outlive us.
+    const kept = flags.rm !== true;
+    const c = await runtime.run({ ...spec, ...(detachable || kept ? { detached: true, attach: true } : {}), stdio: interactive ? 'pipe' : 'inherit' });
     // Detachable, the container outlives us: with --rm, a waiter removes it when it exits, or at once if we die attached (as Docker's daemon would once the CLI is gone).
     const remover = detachable && flags.rm === true ? spawnRemover(ctx, c.id, { attached: true }) : undefined;
     const forward = (sig: NodeJS.Signals): void => void c.kill(sig).catch(() => undefined);
@@ -159,7 +161,10 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
         // As Docker's: attaching to one that runs already is not an error.
         const running = c.status === 'running' || c.status === 'paused';
         const since = new Date();
-        if (!(attach && running)) await c.start();
+        // An exited container runs again, as with Docker's start; attached, only what this run writes is shown.
+        const again = c.status === 'stopped';
+        if (again) await c.restart();
+        else if (!(attach && running)) await c.start();
         // `create --rm`: with no daemon to remove it, a waiter does unless we stay attached to the end.
         const autoRemove = c.info().autoRemove === true;
         if (!attach) {
@@ -169,7 +174,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
         const ac = new AbortController();
         const stdin = flags.interactive === true ? await attachStdin(c, keys, () => ac.abort()) : undefined;
         try {
-          for await (const line of c.logs({ follow: true, partial: true, signal: ac.signal, ...(running ? { since } : {}) })) (line.stream === 'stderr' ? ctx.err : ctx.out).write(line.text);
+          for await (const line of c.logs({ follow: true, partial: true, signal: ac.signal, ...(running || again ? { since } : {}) })) (line.stream === 'stderr' ? ctx.err : ctx.out).write(line.text);
         } catch (error) {
           if (!ac.signal.aborted) throw error;
         } finally {

@@ -355,6 +355,19 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
     assert.equal((await dockless(['run', '-d', '--rm', '--restart', 'always', 'bb:1', 'true'])).code, 125, '--rm and --restart conflict, as in Docker');
   });
 
+  it('run without --rm keeps the container once it exits: ps -a, logs, start -a runs it again, rm', async () => {
+    // It died with the command line and was reaped: `ps -a`, `logs` and `rm` of it failed, unlike Docker's.
+    const r = await dockless(['run', '--name', 'cli-kept', 'bb:1', 'sh', '-c', 'echo kept; exit 3']);
+    assert.deepEqual([r.code, r.stdout], [3, 'kept\n'], r.stderr);
+    assert.match(await ok(['ps', '-a', '--filter', 'name=^cli-kept$', '--format', '{{.Status}}']), /^Exited \(3\)/);
+    assert.equal(await ok(['logs', 'cli-kept']), 'kept\n');
+    const again = await dockless(['start', '-a', 'cli-kept']);
+    assert.deepEqual([again.code, again.stdout], [3, 'kept\n'], `start -a of an exited container runs it again, showing only this run: ${again.stderr}`);
+    assert.equal(await ok(['logs', 'cli-kept']), 'kept\nkept\n');
+    await ok(['rm', 'cli-kept']);
+    assert.equal(await ok(['ps', '-aq', '--filter', 'name=^cli-kept$']), '');
+  });
+
   it('create --rm: the container is removed once it exits after start (and start -a removes it too)', async () => {
     // Docker accepts `create --rm` (HostConfig.AutoRemove); dockless refused the flag.
     const id = (await ok(['create', '--rm', '--name', 'cli-create-rm', 'bb:1', 'sh', '-c', 'sleep 0.5; exit 4'])).trim();
