@@ -254,7 +254,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     .description('List containers')
     .option('-a, --all', 'show all containers (default shows just running)')
     .option('-q, --quiet', 'only display container IDs')
-    .option('-f, --filter <filter>', 'filter output (status=, name=, id=, label=, ancestor=, health=)', collect)
+    .option('-f, --filter <filter>', 'filter output (status=, name=, id=, label=, ancestor=, health=, exited=, before=, since=)', collect)
     .option('--format <format>', 'table, json, or a Go template')
     .option('--no-trunc', "don't truncate output")
     .option('-n, --last <n>', 'show n last created containers')
@@ -263,11 +263,19 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       const runtime = await ctx.runtime();
       let list = (await runtime.list()).sort((a, b) => b.created.getTime() - a.created.getTime());
       const filters = flags.filter ?? [];
-      const showAll = flags.all === true || flags.last !== undefined || flags.latest === true || filters.some((f) => f.startsWith('status='));
+      const showAll = flags.all === true || flags.last !== undefined || flags.latest === true || filters.some((f) => f.startsWith('status=') || f.startsWith('exited='));
       if (!showAll) list = list.filter((c) => c.status === 'running' || c.status === 'paused');
       // As a daemon would have: a check that fell due while nobody looked runs now (inspect runs overdue ones).
       list = await Promise.all(list.map(async (c) => (c.health !== undefined && c.status === 'running' ? refreshHealth(runtime, c) : c)));
-      for (const f of filters) list = list.filter(containerFilter(f));
+      for (const f of filters) {
+        const [key, ref] = [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)];
+        if (key !== 'before' && key !== 'since') {
+          list = list.filter(containerFilter(f));
+          continue;
+        }
+        const created = (await runtime.get(ref)).created.getTime();
+        list = list.filter((c) => (key === 'before' ? c.created.getTime() < created : c.created.getTime() > created));
+      }
       if (flags.latest === true) list = list.slice(0, 1);
       if (flags.last !== undefined) list = list.slice(0, parseInteger('--last', flags.last));
       const now = Date.now();
@@ -362,7 +370,8 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     .option('-v, --volumes', 'remove anonymous volumes (dockless has none)')
     .action(async (refs: string[], flags: { force?: boolean }) => {
       await each(ctx, refs, async (c, ref) => {
-        await c.remove({ force: flags.force === true });
+        // As Docker's: only a running (or paused) container needs -f; a created one has not run anything yet.
+        await c.remove({ force: flags.force === true || c.status === 'created' });
         ctx.print(ref);
       });
     });
@@ -529,11 +538,14 @@ function containerFilter(filter: string): (c: ContainerInfo) => boolean {
     }
     case 'ancestor':
       return (c) => c.image === value || (c.image ?? '').startsWith(`${value}:`) || (c.image ?? '').includes(`/${value}`);
+    case 'exited':
+      if (!/^-?\d+$/.test(value)) throw new ExitCode(125, `dockless: invalid filter 'exited=${value}' (an exit code)`);
+      return (c) => c.status === 'stopped' && c.exit?.exitCode === Number(value);
     case 'health':
       if (!['starting', 'healthy', 'unhealthy', 'none'].includes(value)) throw new ExitCode(125, `dockless: invalid filter 'health=${value}' (starting, healthy, unhealthy, none)`);
       return (c) => (c.health ?? 'none') === value;
     default:
-      throw new ExitCode(125, `dockless: invalid filter '${key}' (status, name, id, label, ancestor, health)`);
+      throw new ExitCode(125, `dockless: invalid filter '${key}' (status, name, id, label, ancestor, health, exited, before, since)`);
   }
 }
 

@@ -361,6 +361,13 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
     assert.deepEqual([r.code, r.stdout], [3, 'kept\n'], r.stderr);
     assert.match(await ok(['ps', '-a', '--filter', 'name=^cli-kept$', '--format', '{{.Status}}']), /^Exited \(3\)/);
     assert.equal(await ok(['logs', 'cli-kept']), 'kept\n');
+    // Docker's exited=, before= and since= filters were refused.
+    assert.equal(await ok(['ps', '-f', 'exited=3', '-f', 'name=^cli-kept$', '--format', '{{.Names}}']), 'cli-kept\n', 'exited= shows exited containers without -a');
+    assert.equal(await ok(['ps', '-a', '-f', 'exited=0', '-f', 'name=^cli-kept$']).then((o) => o.split('\n').length), 2, 'only the heading');
+    const later = (await ok(['create', 'bb:1', 'true'])).trim().slice(0, 12);
+    assert.equal(await ok(['ps', '-a', '-f', 'since=cli-kept', '--format', '{{.ID}}']), `${later}\n`);
+    assert.match(await ok(['ps', '-a', '-f', `before=${later}`, '--format', '{{.Names}}']), /^cli-kept$/m);
+    await ok(['rm', later]);
     const again = await dockless(['start', '-a', 'cli-kept']);
     assert.deepEqual([again.code, again.stdout], [3, 'kept\n'], `start -a of an exited container runs it again, showing only this run: ${again.stderr}`);
     assert.equal(await ok(['logs', 'cli-kept']), 'kept\nkept\n');
