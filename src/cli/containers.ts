@@ -393,6 +393,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     .action(async (refs: string[], flags: { format?: string; type?: string }) => {
       const runtime = await ctx.runtime();
       const results: unknown[] = [];
+      const missing: string[] = [];
       for (const ref of refs) {
         let found: unknown;
         if (flags.type !== 'image') found = await runtime.get(ref).then((c) => c.inspect(), (e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
@@ -400,10 +401,12 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
           const store = await ctx.store();
           found = await store.inspect(ref).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
         }
-        if (found === undefined) throw new ExitCode(1, `Error: No such object: ${ref}`);
-        results.push(found);
+        if (found === undefined) missing.push(ref);
+        else results.push(found);
       }
+      // As Docker's: what was found is printed, then one error line for each name that was not.
       printInspect(ctx, results, flags.format);
+      if (missing.length > 0) throw new ExitCode(1, missing.map((ref) => `Error: No such object: ${ref}`).join('\n'));
     });
 
   program

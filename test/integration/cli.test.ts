@@ -368,6 +368,10 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
     assert.equal(await ok(['ps', '-a', '-f', 'since=cli-kept', '--format', '{{.ID}}']), `${later}\n`);
     assert.match(await ok(['ps', '-a', '-f', `before=${later}`, '--format', '{{.Names}}']), /^cli-kept$/m);
     await ok(['rm', later]);
+    // A name not found made inspect print nothing for the others; Docker prints them, then the error.
+    const inspected = await dockless(['inspect', '-f', '{{.Name}}', 'cli-kept', 'nosuch']);
+    assert.deepEqual([inspected.code, inspected.stdout], [1, '/cli-kept\n']);
+    assert.match(inspected.stderr, /No such object: nosuch/);
     const again = await dockless(['start', '-a', 'cli-kept']);
     assert.deepEqual([again.code, again.stdout], [3, 'kept\n'], `start -a of an exited container runs it again, showing only this run: ${again.stderr}`);
     assert.equal(await ok(['logs', 'cli-kept']), 'kept\nkept\n');
