@@ -287,6 +287,9 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
     assert.match(images, /^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE$/m);
     assert.match(images, /^bb +copy +[0-9a-f]{12} /m);
     assert.match(await ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), /^bb:1$/m);
+    // images --filter was refused; scripts for Docker use reference= and dangling=.
+    assert.equal(await ok(['images', '-f', 'reference=bb:c*', '--format', '{{.Repository}}:{{.Tag}}']), 'bb:copy\n');
+    assert.doesNotMatch(await ok(['images', '-f', 'dangling=true']), /^bb /m);
     assert.match(await ok(['history', 'bb:1']), /^IMAGE +CREATED +CREATED BY +SIZE +COMMENT$/m);
     const archive = join(base, 'bb.tar');
     await ok(['save', '-o', archive, 'bb:copy']);
