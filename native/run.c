@@ -338,6 +338,8 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	c->sec.init_keeps_caps = c->restart.policy != DL_RESTART_NO;
 	if (c->userns.idmap_root && !c->target)
 		dl_usage("run", "--idmap-root needs --target");
+	if (c->mount_userns.root_owns_upper && !dl_userns_enabled(&c->mount_userns))
+		dl_usage("run", "--mount-root-owns-upper needs --mount-userns-uid");
 	if (dl_userns_enabled(&c->mount_userns)) {
 		dl_userns_check(&c->mount_userns, "run");
 		if (!dl_userns_enabled(&c->userns) || c->userns.idmap_root || !c->target || !c->upper)

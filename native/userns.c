@@ -66,6 +66,10 @@ int dl_userns_parse_mount(struct dl_userns *u, int argc, char **argv, int i, con
 		return parse_map_line(u, argc, argv, i, op, true);
 	if (strcmp(argv[i], "--mount-userns-gid") == 0)
 		return parse_map_line(u, argc, argv, i, op, false);
+	if (strcmp(argv[i], "--mount-root-owns-upper") == 0) {
+		u->root_owns_upper = true;
+		return 1;
+	}
 	return 0;
 }
 
@@ -355,7 +359,7 @@ static long inside_of(const struct dl_idmap *m, size_t n, unsigned long host)
 struct mounted_root {
 	const struct dl_root_spec *r;
 	int sock;
-	long root_uid, root_gid; /* the container's root as ids of the mounting namespace */
+	long root_uid, root_gid; /* the container's root as ids of the mounting namespace; -1: the upper's top stays */
 };
 
 static int mounted_root_child(void *arg)
@@ -370,8 +374,8 @@ static int mounted_root_child(void *arg)
 	}
 	if (dl_make_rprivate(&e) < 0)
 		goto fail;
-	/* The root directory of the container is its root's, or it could not make a mount point there. */
-	if (m->r->upper && chown(m->r->upper, (uid_t)m->root_uid, (gid_t)m->root_gid) < 0) {
+	/* A root the maps leave the caller out of could make no mount point in a root directory of the caller's. */
+	if (m->r->upper && m->root_uid >= 0 && chown(m->r->upper, (uid_t)m->root_uid, (gid_t)m->root_gid) < 0) {
 		dl_fail_errno(&e, "mount", "/", "chown `%s`", m->r->upper);
 		goto fail;
 	}
@@ -405,6 +409,8 @@ int dl_userns_mounted_root(const struct dl_userns *mount_ns, const struct dl_use
 
 	if (m.root_uid < 0 || m.root_gid < 0)
 		return dl_fail(e, EINVAL, "userns", "", "the container's root is no id of the mounting namespace");
+	if (!mount_ns->root_owns_upper)
+		m.root_uid = m.root_gid = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return dl_fail_errno(e, "userns", "", "socketpair `root`");
 	ours = sv[0];

@@ -106,6 +106,7 @@ export function runArgs(plan: RunPlan): string[] {
     if (mount !== undefined && !joined && plan.upper !== undefined) {
       for (const m of mount.uidMap) args.push('--mount-userns-uid', String(m.containerId), String(m.hostId), String(m.size));
       for (const m of mount.gidMap) args.push('--mount-userns-gid', String(m.containerId), String(m.hostId), String(m.size));
+      if (plan.userns.rootOwnsUpper === true) args.push('--mount-root-owns-upper');
     }
   }
   if (plan.link !== undefined) args.push(...linkArgs(plan.link));

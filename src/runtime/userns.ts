@@ -97,6 +97,13 @@ export interface UsernsPlan {
    * there) before handing it to the container's namespace.
    */
   mountUserns?: UsernsMaps;
+  /**
+   * With `mountUserns`, when the maps leave the caller out (`nomap`): the top
+   * of the upper directory is given to the container's root, or it could make
+   * no mount point in its root directory. Not otherwise: the caller writes
+   * there (`copyIn`) as itself.
+   */
+  rootOwnsUpper?: boolean;
 }
 
 /** What a container's record keeps of its user namespace (to remove its files later). */
@@ -270,7 +277,7 @@ export function planUserns(setting: UsernsSetting | undefined, host: UsernsHost)
     idmapRoot: false,
     ...(needMappers ? { newuidmap: host.newuidmap!, newgidmap: host.newgidmap! } : {}),
     hostRoot,
-    ...(mountUserns !== undefined ? { mountUserns } : {}),
+    ...(mountUserns !== undefined ? { mountUserns, rootOwnsUpper: containerIdOf(uidMap, host.uid) === undefined } : {}),
   };
 }
 

@@ -235,9 +235,9 @@ describe('dockless --userns keep-id and nomap, as a real non-root user', { skip:
 
   it('keep-id: the image\'s files keep their owners (root\'s are root\'s inside)', async () => {
     // The store held image root's files as the user's uid, which keep-id maps to itself: they showed as the user's inside.
-    const r = await asUser(['run', '--rm', '--userns', 'keep-id', '-u', '0', 'bb:1', 'sh', '-c', 'stat -c %u:%g /etc /bin/sh /; echo x > /etc/written && stat -c %u:%g /etc/written']);
+    const r = await asUser(['run', '--rm', '--userns', 'keep-id', '-u', '0', 'bb:1', 'sh', '-c', 'stat -c %u:%g /etc /bin/sh; echo x > /etc/written && stat -c %u:%g /etc/written']);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, '0:0\n0:0\n0:0\n0:0\n');
+    assert.equal(r.stdout, '0:0\n0:0\n0:0\n');
     assert.equal((await asUser(['ps', '-aq'])).stdout, '', 'removed (--rm)');
   });
 

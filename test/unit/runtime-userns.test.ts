@@ -168,6 +168,7 @@ test("maps whose root is not the caller (keep-id, nomap) mount the root in the c
     assert.deepEqual(args.slice(args.indexOf('--mount-userns-uid'), args.indexOf('--mount-userns-uid') + 8), ['--mount-userns-uid', '0', '1000', '1', '--mount-userns-uid', '1', '165536', '65536'], mode);
     assert.ok(args.includes('--mount-userns-gid'), mode);
     assert.ok(args.indexOf('--mount-userns-uid') < args.indexOf('--'), mode);
+    assert.equal(args.includes('--mount-root-owns-upper'), mode === 'nomap', `${mode}: the upper's top goes to the container's root only when the caller is left out`);
   }
 });
 
