@@ -85,6 +85,8 @@ struct run_config {
 	struct dl_cgroups cgroups;
 	struct dl_security sec;
 	struct dl_userns userns;
+	/* --mount-userns-uid/gid: the namespace the root is mounted in, when not the container's. */
+	struct dl_userns mount_userns;
 	bool userxattr;
 	struct dl_veth veth;
 	struct dl_restart restart;
@@ -279,7 +281,8 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			i += taken - 1;
 		} else if ((taken = dl_security_parse(&c->sec, argc, argv, i)) > 0) {
 			i += taken - 1;
-		} else if ((taken = dl_userns_parse(&c->userns, argc, argv, i, "run")) > 0) {
+		} else if ((taken = dl_userns_parse(&c->userns, argc, argv, i, "run")) > 0 ||
+			   (taken = dl_userns_parse_mount(&c->mount_userns, argc, argv, i, "run")) > 0) {
 			i += taken - 1;
 		} else if ((taken = dl_veth_parse(&c->veth, argc, argv, i, "run")) > 0 ||
 			   (taken = dl_restart_parse(&c->restart, argc, argv, i, "run")) > 0 ||
@@ -335,6 +338,15 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	c->sec.init_keeps_caps = c->restart.policy != DL_RESTART_NO;
 	if (c->userns.idmap_root && !c->target)
 		dl_usage("run", "--idmap-root needs --target");
+	if (c->mount_userns.root_owns_upper && !dl_userns_enabled(&c->mount_userns))
+		dl_usage("run", "--mount-root-owns-upper needs --mount-userns-uid");
+	if (dl_userns_enabled(&c->mount_userns)) {
+		dl_userns_check(&c->mount_userns, "run");
+		if (!dl_userns_enabled(&c->userns) || c->userns.idmap_root || !c->target || !c->upper)
+			dl_usage("run", "--mount-userns-uid needs --userns-uid, --target and --upper, not --idmap-root");
+		c->mount_userns.newuidmap = c->userns.newuidmap;
+		c->mount_userns.newgidmap = c->userns.newgidmap;
+	}
 	if (c->userns.idmap_root && c->upper) {
 		char up[PATH_MAX], work[PATH_MAX];
 		snprintf(up, sizeof up, "%s", c->upper);
@@ -531,7 +543,7 @@ static int open_host_paths(struct run_config *c, struct pid1_ctx *x, struct dl_e
 		snprintf(fd_paths[i], sizeof fd_paths[i], "/proc/self/fd/%d", fd);
 		m->src_path = fd_paths[i];
 	}
-	if (c->userns.idmap_root) {
+	if (c->userns.idmap_root || dl_userns_enabled(&c->mount_userns)) {
 		x->target_fd = open(c->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (x->target_fd < 0)
 			return dl_fail_errno(e, "mount", "/", "open `%s`", c->target);
@@ -810,12 +822,15 @@ int cmd_run(int argc, char **argv)
 			.n_lowers = c.n_lowers,
 			.upper = c.upper,
 			.work = c.work,
+			.userxattr = c.userxattr,
 		};
 		int mnt = -1;
 
 		close(x.userns_pid1);
 		if (dl_userns_write_maps(&c.userns, pid, &e) < 0 ||
 		    (c.userns.idmap_root && dl_userns_idmapped_root(&c.userns, pid, &root, &mnt, &e) < 0) ||
+		    (dl_userns_enabled(&c.mount_userns) &&
+		     dl_userns_mounted_root(&c.mount_userns, &c.userns, &root, &mnt, &e) < 0) ||
 		    (dl_send_fd(x.userns_shim, mnt) < 0 && dl_fail_errno(&e, "userns", "", "sendmsg `userns`") < 0)) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);

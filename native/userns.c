@@ -44,24 +44,41 @@ static unsigned long parse_id(const char *op, const char *opt, const char *s)
 	return v;
 }
 
+static int parse_map_line(struct dl_userns *u, int argc, char **argv, int i, const char *op, bool uid)
+{
+	const char *a = argv[i];
+	struct dl_idmap *m;
+
+	if (i + 3 >= argc)
+		dl_usage(op, "%s needs 3 arguments", a);
+	m = uid ? add_map(&u->uids, &u->n_uids, argc) : add_map(&u->gids, &u->n_gids, argc);
+	m->inside = parse_id(op, a, argv[i + 1]);
+	m->outside = parse_id(op, a, argv[i + 2]);
+	m->count = parse_id(op, a, argv[i + 3]);
+	if (m->count == 0 || m->inside + m->count - 1 > UINT32_MAX - 1 || m->outside + m->count - 1 > UINT32_MAX - 1)
+		dl_usage(op, "%s %s %s %s: bad range", a, argv[i + 1], argv[i + 2], argv[i + 3]);
+	return 4;
+}
+
+int dl_userns_parse_mount(struct dl_userns *u, int argc, char **argv, int i, const char *op)
+{
+	if (strcmp(argv[i], "--mount-userns-uid") == 0)
+		return parse_map_line(u, argc, argv, i, op, true);
+	if (strcmp(argv[i], "--mount-userns-gid") == 0)
+		return parse_map_line(u, argc, argv, i, op, false);
+	if (strcmp(argv[i], "--mount-root-owns-upper") == 0) {
+		u->root_owns_upper = true;
+		return 1;
+	}
+	return 0;
+}
+
 int dl_userns_parse(struct dl_userns *u, int argc, char **argv, int i, const char *op)
 {
 	const char *a = argv[i];
 
-	if (strcmp(a, "--userns-uid") == 0 || strcmp(a, "--userns-gid") == 0) {
-		bool uid = a[9] == 'u';
-		struct dl_idmap *m;
-
-		if (i + 3 >= argc)
-			dl_usage(op, "%s needs 3 arguments", a);
-		m = uid ? add_map(&u->uids, &u->n_uids, argc) : add_map(&u->gids, &u->n_gids, argc);
-		m->inside = parse_id(op, a, argv[i + 1]);
-		m->outside = parse_id(op, a, argv[i + 2]);
-		m->count = parse_id(op, a, argv[i + 3]);
-		if (m->count == 0 || m->inside + m->count - 1 > UINT32_MAX - 1 || m->outside + m->count - 1 > UINT32_MAX - 1)
-			dl_usage(op, "%s %s %s %s: bad range", a, argv[i + 1], argv[i + 2], argv[i + 3]);
-		return 4;
-	}
+	if (strcmp(a, "--userns-uid") == 0 || strcmp(a, "--userns-gid") == 0)
+		return parse_map_line(u, argc, argv, i, op, a[9] == 'u');
 	if (strcmp(a, "--newuidmap") == 0 || strcmp(a, "--newgidmap") == 0) {
 		if (i + 1 >= argc)
 			dl_usage(op, "%s needs 1 argument", a);
@@ -327,6 +344,86 @@ int dl_userns_call(const struct dl_userns *u, int (*fn)(void *arg), void *arg, i
 	while (waitpid(pid, wait_status, 0) < 0)
 		if (errno != EINTR)
 			return dl_fail_errno(e, "userns", "", "waitpid `%d`", (int)pid);
+	return 0;
+}
+
+/* The id of namespace maps M that host id HOST is; -1 when M leaves it out. */
+static long inside_of(const struct dl_idmap *m, size_t n, unsigned long host)
+{
+	for (size_t i = 0; i < n; i++)
+		if (host >= m[i].outside && host - m[i].outside < m[i].count)
+			return (long)(m[i].inside + (host - m[i].outside));
+	return -1;
+}
+
+struct mounted_root {
+	const struct dl_root_spec *r;
+	int sock;
+	long root_uid, root_gid; /* the container's root as ids of the mounting namespace; -1: the upper's top stays */
+};
+
+static int mounted_root_child(void *arg)
+{
+	struct mounted_root *m = arg;
+	struct dl_error e;
+	_cleanup_close_ int fd = -1;
+
+	if (unshare(CLONE_NEWNS) < 0) {
+		dl_fail_errno(&e, "mount", "/", "unshare `CLONE_NEWNS`");
+		goto fail;
+	}
+	if (dl_make_rprivate(&e) < 0)
+		goto fail;
+	/* A root the maps leave the caller out of could make no mount point in a root directory of the caller's. */
+	if (m->r->upper && m->root_uid >= 0 && chown(m->r->upper, (uid_t)m->root_uid, (gid_t)m->root_gid) < 0) {
+		dl_fail_errno(&e, "mount", "/", "chown `%s`", m->r->upper);
+		goto fail;
+	}
+	if (dl_mount_root(m->r, &e) < 0)
+		goto fail;
+	fd = (int)syscall(SYS_open_tree, AT_FDCWD, m->r->target, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (fd < 0) {
+		dl_fail_errno(&e, "mount", "/", "open_tree `%s`", m->r->target);
+		goto fail;
+	}
+	if (dl_send_fd(m->sock, fd) < 0) {
+		dl_fail_errno(&e, "userns", "", "sendmsg `root`");
+		goto fail;
+	}
+	return DL_EXIT_OK;
+fail:
+	dl_status_error(&e);
+	return DL_EXIT_FAILED;
+}
+
+int dl_userns_mounted_root(const struct dl_userns *mount_ns, const struct dl_userns *u, const struct dl_root_spec *r,
+			   int *mnt, struct dl_error *e)
+{
+	struct mounted_root m = {
+		.r = r,
+		.root_uid = inside_of(mount_ns->uids, mount_ns->n_uids, host_root(u->uids, u->n_uids)),
+		.root_gid = inside_of(mount_ns->gids, mount_ns->n_gids, host_root(u->gids, u->n_gids)),
+	};
+	_cleanup_close_ int ours = -1;
+	int sv[2], status;
+
+	if (m.root_uid < 0 || m.root_gid < 0)
+		return dl_fail(e, EINVAL, "userns", "", "the container's root is no id of the mounting namespace");
+	if (!mount_ns->root_owns_upper)
+		m.root_uid = m.root_gid = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return dl_fail_errno(e, "userns", "", "socketpair `root`");
+	ours = sv[0];
+	m.sock = sv[1];
+	if (dl_userns_call(mount_ns, mounted_root_child, &m, &status, e) < 0) {
+		close(sv[1]);
+		return -1;
+	}
+	close(sv[1]);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return dl_fail(e, EIO, "mount", "/", "mount the root in the mounting namespace: exit status %d", status);
+	if (dl_recv_fd(ours, mnt) < 0 || *mnt < 0)
+		return dl_fail(e, EIO, "mount", "/", "mount the root in the mounting namespace: no mount came back");
 	return 0;
 }
 

@@ -20,6 +20,8 @@ struct dl_idmap {
 
 struct dl_userns {
 	struct dl_idmap *uids, *gids;
+	/* --mount-root-owns-upper (of the mounting namespace): the upper's top is given to the container's root. */
+	bool root_owns_upper;
 	size_t n_uids, n_gids;
 	/* The setuid helpers that write maps a non-root caller may not write itself. */
 	const char *newuidmap, *newgidmap;
@@ -64,6 +66,20 @@ int dl_userns_idmapped_root(const struct dl_userns *u, pid_t pid, const struct d
  * the child's wait status. -1 (E filled) when the namespace could not be set up
  * from this side (clone, maps). */
 int dl_userns_call(const struct dl_userns *u, int (*fn)(void *arg), void *arg, int *wait_status, struct dl_error *e);
+
+/* As dl_userns_parse for the maps of the namespace that mounts a rootless
+ * container's root (--mount-userns-uid, --mount-userns-gid, --mount-root-owns-upper). */
+int dl_userns_parse_mount(struct dl_userns *u, int argc, char **argv, int i, const char *op);
+
+/* For a rootless container whose maps leave the caller out (or do not make it
+ * root): mounts R in a child of a new user namespace with MOUNT_NS's maps (the
+ * caller its root, its subordinate ids: every owner of the store's files), in
+ * a mount namespace of its own (with --mount-root-owns-upper the upper
+ * directory's top given to the container's root, U's id 0), and returns a detached copy in *MNT for pid 1
+ * to move onto its target, as podman mounts in its own namespace and nests
+ * the container's. */
+int dl_userns_mounted_root(const struct dl_userns *mount_ns, const struct dl_userns *u, const struct dl_root_spec *r,
+			   int *mnt, struct dl_error *e);
 
 /* One byte, and FD (when >= 0) as SCM_RIGHTS, over a unix socket. */
 int dl_send_fd(int sock, int fd);

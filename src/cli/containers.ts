@@ -6,18 +6,17 @@
  *
  * @module
  */
-import { spawn } from 'node:child_process';
 import { posix } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { NotFoundError, type Container, type ContainerInfo } from '../index.js';
+import { NotFoundError, type Container, type ContainerInfo, type Runtime } from '../index.js';
 import { ExitCode, type CliContext } from './context.js';
 import { parseCopyOperand, parseInteger, parseTime, resourceOptions, updateResources, type UpdateFlags } from './flags.js';
 import { ago, binarySize, formatRows, humanDuration, shortCommand, shortId, type Column, type Row } from './format.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
 import { attachStdin, connectTerminal } from './terminal.js';
 import { addRunOptions, specFromRunOptions, type RunFlags } from './run-spec.js';
+import { addRemoverCommand, spawnRemover } from './remover.js';
 import { Namespace, type ContainerSpec } from '../index.js';
 
 const PS_COLUMNS: readonly Column[] = [
@@ -35,7 +34,7 @@ function statusText(info: ContainerInfo, now: number): string {
     case 'created':
       return 'Created';
     case 'running':
-      return `Up ${humanDuration(now - info.created.getTime())}`;
+      return `Up ${humanDuration(now - info.created.getTime())}${info.health === undefined ? '' : info.health === 'starting' ? ' (health: starting)' : ` (${info.health})`}`;
     case 'paused':
       return `Up ${humanDuration(now - info.created.getTime())} (Paused)`;
     case 'stopped':
@@ -92,7 +91,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       .option('--detach-keys <keys>', `with -i on a terminal, the key sequence that detaches (default ${DEFAULT_DETACH_KEYS}; empty: none)`),
   ).action(async (image: string, command: string[], flags: RunFlags & { detach?: boolean; rm?: boolean; detachKeys?: string }) => {
     const runtime = await ctx.runtime();
-    const spec = await resolveRunSpec(ctx, image, command, flags);
+    const spec = { ...(await resolveRunSpec(ctx, image, command, flags)), ...(flags.rm === true ? { autoRemove: true } : {}) };
     if (flags.rm === true && spec.restart !== undefined && spec.restart !== 'no') throw new ExitCode(125, 'dockless: conflicting options: --restart and --rm');
     const keys = parseDetachKeys(flags.detachKeys ?? DEFAULT_DETACH_KEYS);
     if (flags.detach === true) {
@@ -104,7 +103,9 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     const interactive = flags.interactive === true || flags.tty === true;
     // Someone at a terminal can type the detach keys: the container is detached then, and this process attached to it until they do.
     const detachable = flags.interactive === true && process.stdin.isTTY === true && keys.length > 0;
-    const c = await runtime.run({ ...spec, ...(detachable ? { detached: true, attach: true } : {}), stdio: interactive ? 'pipe' : 'inherit' });
+    // Without --rm the container is kept once it exits (ps -a, logs, start, rm), as Docker's: it must outlive us.
+    const kept = flags.rm !== true;
+    const c = await runtime.run({ ...spec, ...(detachable || kept ? { detached: true, attach: true } : {}), stdio: interactive ? 'pipe' : 'inherit' });
     // Detachable, the container outlives us: with --rm, a waiter removes it when it exits, or at once if we die attached (as Docker's daemon would once the CLI is gone).
     const remover = detachable && flags.rm === true ? spawnRemover(ctx, c.id, { attached: true }) : undefined;
     const forward = (sig: NodeJS.Signals): void => void c.kill(sig).catch(() => undefined);
@@ -127,21 +128,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     }
   });
 
-  program
-    .command(REMOVER_COMMAND, { hidden: true })
-    .description('wait for a container to exit, then remove it (what `run -d --rm` leaves behind)')
-    .argument('<container>')
-    .option('--attached', 'remove it at once when stdin ends before a `d` (the attached command died) comes on it')
-    .action(async (ref: string, flags: { attached?: boolean }) => {
-      const gone = (e: unknown): Promise<undefined> => (e instanceof NotFoundError ? Promise.resolve(undefined) : Promise.reject(e));
-      const ownerDied = flags.attached === true ? ownerEnds(process.stdin) : new Promise<never>(() => undefined);
-      const c = await (await ctx.runtime()).get(ref).catch(gone);
-      if (c !== undefined) {
-        await Promise.race([c.wait(), ownerDied]);
-        await c.remove({ force: true }).catch(gone);
-      }
-      process.stdin.destroy();
-    });
+  addRemoverCommand(program, ctx);
 
   addRunOptions(
     program
@@ -149,10 +136,13 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       .description('Create a new container (started later with `dockless start`)')
       .argument('<image>')
       .argument('[command...]')
-      .passThroughOptions(),
-  ).action(async (image: string, command: string[], flags: RunFlags) => {
+      .passThroughOptions()
+      .option('--rm', 'remove the container when it exits (after `dockless start`)'),
+  ).action(async (image: string, command: string[], flags: RunFlags & { rm?: boolean }) => {
     const runtime = await ctx.runtime();
-    const c = await runtime.create({ ...(await resolveRunSpec(ctx, image, command, flags)), detached: true, stdio: 'pipe' });
+    const spec = await resolveRunSpec(ctx, image, command, flags);
+    if (flags.rm === true && spec.restart !== undefined && spec.restart !== 'no') throw new ExitCode(125, 'dockless: conflicting options: --restart and --rm');
+    const c = await runtime.create({ ...spec, ...(flags.rm === true ? { autoRemove: true } : {}), detached: true, stdio: 'pipe' });
     ctx.print(c.id);
   });
 
@@ -171,19 +161,32 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
         // As Docker's: attaching to one that runs already is not an error.
         const running = c.status === 'running' || c.status === 'paused';
         const since = new Date();
-        if (!(attach && running)) await c.start();
-        if (!attach) return ctx.print(ref);
+        // An exited container runs again, as with Docker's start; attached, only what this run writes is shown.
+        const again = c.status === 'stopped';
+        if (again) await c.restart();
+        else if (!(attach && running)) await c.start();
+        // `create --rm`: with no daemon to remove it, a waiter does unless we stay attached to the end.
+        const autoRemove = c.info().autoRemove === true;
+        if (!attach) {
+          if (autoRemove && !running) spawnRemover(ctx, c.id);
+          return ctx.print(ref);
+        }
         const ac = new AbortController();
         const stdin = flags.interactive === true ? await attachStdin(c, keys, () => ac.abort()) : undefined;
         try {
-          for await (const line of c.logs({ follow: true, partial: true, signal: ac.signal, ...(running ? { since } : {}) })) (line.stream === 'stderr' ? ctx.err : ctx.out).write(line.text);
+          for await (const line of c.logs({ follow: true, partial: true, signal: ac.signal, ...(running || again ? { since } : {}) })) (line.stream === 'stderr' ? ctx.err : ctx.out).write(line.text);
         } catch (error) {
           if (!ac.signal.aborted) throw error;
         } finally {
           await stdin?.();
         }
-        if (ac.signal.aborted) throw new ExitCode(0, '', { detached: true });
-        throw new ExitCode((await c.wait()).exitCode);
+        if (ac.signal.aborted) {
+          if (autoRemove) spawnRemover(ctx, c.id);
+          throw new ExitCode(0, '', { detached: true });
+        }
+        const exit = await c.wait();
+        if (autoRemove) await c.remove({ force: true }).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
+        throw new ExitCode(exit.exitCode);
       });
     });
 
@@ -251,7 +254,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     .description('List containers')
     .option('-a, --all', 'show all containers (default shows just running)')
     .option('-q, --quiet', 'only display container IDs')
-    .option('-f, --filter <filter>', 'filter output (status=, name=, id=, label=, ancestor=)', collect)
+    .option('-f, --filter <filter>', 'filter output (status=, name=, id=, label=, ancestor=, health=, exited=, before=, since=)', collect)
     .option('--format <format>', 'table, json, or a Go template')
     .option('--no-trunc', "don't truncate output")
     .option('-n, --last <n>', 'show n last created containers')
@@ -260,9 +263,19 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       const runtime = await ctx.runtime();
       let list = (await runtime.list()).sort((a, b) => b.created.getTime() - a.created.getTime());
       const filters = flags.filter ?? [];
-      const showAll = flags.all === true || flags.last !== undefined || flags.latest === true || filters.some((f) => f.startsWith('status='));
+      const showAll = flags.all === true || flags.last !== undefined || flags.latest === true || filters.some((f) => f.startsWith('status=') || f.startsWith('exited='));
       if (!showAll) list = list.filter((c) => c.status === 'running' || c.status === 'paused');
-      for (const f of filters) list = list.filter(containerFilter(f));
+      // As a daemon would have: a check that fell due while nobody looked runs now (inspect runs overdue ones).
+      list = await Promise.all(list.map(async (c) => (c.health !== undefined && c.status === 'running' ? refreshHealth(runtime, c) : c)));
+      for (const f of filters) {
+        const [key, ref] = [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)];
+        if (key !== 'before' && key !== 'since') {
+          list = list.filter(containerFilter(f));
+          continue;
+        }
+        const created = (await runtime.get(ref)).created.getTime();
+        list = list.filter((c) => (key === 'before' ? c.created.getTime() < created : c.created.getTime() > created));
+      }
       if (flags.latest === true) list = list.slice(0, 1);
       if (flags.last !== undefined) list = list.slice(0, parseInteger('--last', flags.last));
       const now = Date.now();
@@ -357,7 +370,8 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     .option('-v, --volumes', 'remove anonymous volumes (dockless has none)')
     .action(async (refs: string[], flags: { force?: boolean }) => {
       await each(ctx, refs, async (c, ref) => {
-        await c.remove({ force: flags.force === true });
+        // As Docker's: only a running (or paused) container needs -f; a created one has not run anything yet.
+        await c.remove({ force: flags.force === true || c.status === 'created' });
         ctx.print(ref);
       });
     });
@@ -379,6 +393,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     .action(async (refs: string[], flags: { format?: string; type?: string }) => {
       const runtime = await ctx.runtime();
       const results: unknown[] = [];
+      const missing: string[] = [];
       for (const ref of refs) {
         let found: unknown;
         if (flags.type !== 'image') found = await runtime.get(ref).then((c) => c.inspect(), (e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
@@ -386,10 +401,12 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
           const store = await ctx.store();
           found = await store.inspect(ref).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
         }
-        if (found === undefined) throw new ExitCode(1, `Error: No such object: ${ref}`);
-        results.push(found);
+        if (found === undefined) missing.push(ref);
+        else results.push(found);
       }
+      // As Docker's: what was found is printed, then one error line for each name that was not.
       printInspect(ctx, results, flags.format);
+      if (missing.length > 0) throw new ExitCode(1, missing.map((ref) => `Error: No such object: ${ref}`).join('\n'));
     });
 
   program
@@ -490,40 +507,14 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     });
 }
 
-/** The hidden command that `run -d --rm` starts in the background. */
-export const REMOVER_COMMAND = '__remove-on-exit';
-
-/**
- * Starts this command again, in the background and in a session of its own,
- * to wait for the container and remove it when it exits: Docker's daemon does
- * that for `run -d --rm`; here the container's shim outlives us, and this
- * small waiter does too. `attached`: until `release()`, our death (even by
- * SIGKILL: the end of its stdin) has it remove the container at once.
- */
-function spawnRemover(ctx: CliContext, id: string, options: { attached?: boolean } = {}): { release: () => void } {
-  const script = process.argv[1];
-  if (script === undefined) throw new ExitCode(125, 'dockless: --rm: cannot find the dockless command to wait for the container');
-  const attached = options.attached === true;
-  const child = spawn(process.execPath, [...process.execArgv, script, ...ctx.globalArgs(), REMOVER_COMMAND, ...(attached ? ['--attached'] : []), id], {
-    detached: true,
-    stdio: [attached ? 'pipe' : 'ignore', 'ignore', 'ignore'],
-  });
-  child.unref();
-  const stdin = child.stdin as (Writable & { unref?: () => void }) | null;
-  stdin?.on('error', () => undefined);
-  stdin?.unref?.();
-  return { release: () => void stdin?.end('d') };
-}
-
-/** Resolves when `stdin` ends without a `d` having come on it (the caller died attached); never after a `d`. */
-function ownerEnds(stdin: Readable): Promise<void> {
-  return new Promise((resolveEnd) => {
-    let released = false;
-    stdin.on('data', (d: Buffer) => (released ||= d.includes('d')));
-    stdin.on('error', () => undefined);
-    stdin.on('close', () => (released ? undefined : resolveEnd()));
-    stdin.on('end', () => (released ? undefined : resolveEnd()));
-  });
+/** `info` with the health an overdue check gives, when one was due. */
+async function refreshHealth(runtime: Runtime, info: ContainerInfo): Promise<ContainerInfo> {
+  try {
+    const status = (await (await runtime.get(info.id)).inspect()).State.Health?.Status;
+    return status !== undefined ? { ...info, health: status } : info;
+  } catch {
+    return info;
+  }
 }
 
 /** Prints inspect results: a JSON array, or one template line per result. */
@@ -550,8 +541,14 @@ function containerFilter(filter: string): (c: ContainerInfo) => boolean {
     }
     case 'ancestor':
       return (c) => c.image === value || (c.image ?? '').startsWith(`${value}:`) || (c.image ?? '').includes(`/${value}`);
+    case 'exited':
+      if (!/^-?\d+$/.test(value)) throw new ExitCode(125, `dockless: invalid filter 'exited=${value}' (an exit code)`);
+      return (c) => c.status === 'stopped' && c.exit?.exitCode === Number(value);
+    case 'health':
+      if (!['starting', 'healthy', 'unhealthy', 'none'].includes(value)) throw new ExitCode(125, `dockless: invalid filter 'health=${value}' (starting, healthy, unhealthy, none)`);
+      return (c) => (c.health ?? 'none') === value;
     default:
-      throw new ExitCode(125, `dockless: invalid filter '${key}' (status, name, id, label, ancestor)`);
+      throw new ExitCode(125, `dockless: invalid filter '${key}' (status, name, id, label, ancestor, health, exited, before, since)`);
   }
 }
 

@@ -53,6 +53,18 @@ export function imageRow(image: ImageSummary, full: boolean, now = Date.now()): 
   };
 }
 
+/** A `docker images --filter` predicate: `dangling=`, or `reference=` as a glob (`*` within a path part) on `name` or `name:tag`. */
+function imageFilter(filter: string): (row: Row) => boolean {
+  const eq = filter.indexOf('=');
+  const [key, value] = [filter.slice(0, eq), filter.slice(eq + 1)];
+  if (key === 'dangling' && (value === 'true' || value === 'false')) return (r) => (r.Repository === '<none>') === (value === 'true');
+  if (key === 'reference') {
+    const glob = new RegExp(`^${value.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '[^/]*').replaceAll('?', '[^/]')}$`);
+    return (r) => glob.test(r.Repository ?? '') || glob.test(`${r.Repository}:${r.Tag}`);
+  }
+  throw new ExitCode(125, `dockless: invalid filter '${filter}' (dangling=true|false, reference=PATTERN)`);
+}
+
 async function withProgress<T>(ctx: CliContext, flags: { quiet?: boolean; progress?: string }, work: (display: ProgressDisplay) => Promise<T>): Promise<T> {
   const display = new ProgressDisplay(ctx.err, progressMode(flags.progress, flags.quiet === true, ctx.err));
   try {
@@ -90,11 +102,13 @@ export function addImageCommands(program: Command, ctx: CliContext): void {
       .option('--digests', 'show digests')
       .option('--no-trunc', "don't truncate output")
       .option('--format <format>', 'table, json, or a Go template')
-      .action(async (repository: string | undefined, flags: { quiet?: boolean; digests?: boolean; trunc?: boolean; format?: string }) => {
+      .option('-f, --filter <filter>', 'filter output (dangling=true|false, reference=PATTERN)', (v: string, p: string[] = []) => [...p, v])
+      .action(async (repository: string | undefined, flags: { quiet?: boolean; digests?: boolean; trunc?: boolean; format?: string; filter?: string[] }) => {
         const store = await ctx.store();
         const now = Date.now();
         let rows = (await store.list()).map((i) => imageRow(i, flags.trunc === false, now));
         if (repository !== undefined) rows = rows.filter((r) => r.Repository === repository || r.Repository === splitReference(repository).repository);
+        for (const f of flags.filter ?? []) rows = rows.filter(imageFilter(f));
         const columns = flags.digests === true ? [...IMAGE_COLUMNS.slice(0, 2), { heading: 'DIGEST', field: 'Digest' }, ...IMAGE_COLUMNS.slice(2)] : IMAGE_COLUMNS;
         if (flags.quiet === true) {
           ctx.out.write([...new Set(rows.map((r) => r.ID))].map((id) => `${id}\n`).join(''));

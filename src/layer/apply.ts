@@ -57,6 +57,8 @@ export interface ApplierOptions {
    * applied as that namespace's root once everything else is written.
    */
   userns?: UsernsMaps | undefined;
+  /** With `userns`: the maps the layer's owners are ids of, when not `userns` itself (see the unpacker's `owners`). */
+  owners?: Pick<UsernsMaps, 'uidMap' | 'gidMap'> | undefined;
   helperPath?: string;
   /**
    * Who creates the files: `'helper'`, the native helper's `apply` op in a
@@ -327,9 +329,20 @@ export class LayerApplier {
 
   /** With `userns`: notes that `rel` belongs to someone else than the namespace's root. */
   #noteOwner(rel: string, meta: Meta, symlink: boolean): void {
-    if (this.#options.userns === undefined) return;
-    if (meta.uid === 0 && meta.gid === 0) this.#owners.delete(rel);
-    else this.#owners.set(rel, { ...meta, symlink });
+    const userns = this.#options.userns;
+    if (userns === undefined) return;
+    const owners = this.#options.owners;
+    // An id either map leaves out becomes -1, which no map has: the file stays the caller's.
+    const shift = (from: readonly IdMap[], to: readonly IdMap[], id: number): number => {
+      const m = from.find((r) => id >= r.containerId && id < r.containerId + r.size);
+      const host = m === undefined ? undefined : m.hostId + (id - m.containerId);
+      const n = host === undefined ? undefined : to.find((r) => host >= r.hostId && host < r.hostId + r.size);
+      return n === undefined ? -1 : n.containerId + (host! - n.hostId);
+    };
+    const uid = owners === undefined ? meta.uid : shift(owners.uidMap, userns.uidMap, meta.uid);
+    const gid = owners === undefined ? meta.gid : shift(owners.gidMap, userns.gidMap, meta.gid);
+    if (uid === 0 && gid === 0) this.#owners.delete(rel);
+    else this.#owners.set(rel, { ...meta, uid, gid, symlink });
   }
 
   /**

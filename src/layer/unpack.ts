@@ -69,6 +69,12 @@ export interface UnpackOptions {
    * `user.*` are still skipped.
    */
   userns?: UsernsMaps | undefined;
+  /**
+   * With `userns`: the maps the layer's owners are ids of, when not
+   * `userns` itself: each file gets the id of `userns` that is the host id
+   * these maps make of its owner (ids either leaves out stay the caller's).
+   */
+  owners?: Pick<UsernsMaps, 'uidMap' | 'gidMap'> | undefined;
   /** Path of the native helper, for device nodes, whiteouts and xattrs. @default the built helper, see locateHelper */
   helperPath?: string;
   /**
@@ -171,6 +177,7 @@ export async function unpackLayer(
   const applierOptions: ApplierOptions = {
     rootless,
     userns: options.userns,
+    ...(options.owners !== undefined ? { owners: options.owners } : {}),
     context,
     ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}),
     ...(options.writeback !== undefined ? { writeback: options.writeback } : {}),

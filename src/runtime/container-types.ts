@@ -5,6 +5,7 @@
  */
 
 import type { ExecOptions } from './exec.js';
+import type { HealthStatus } from './health.js';
 import type { OutputOptions } from './output.js';
 import type { PublishedPort } from './ports.js';
 import type { IdMap } from './userns.js';
@@ -66,6 +67,14 @@ export interface ContainerInfo {
   labels: Record<string, string>;
   /** Its published ports as bound (what `docker ps` shows), when it publishes any. */
   ports?: PublishedPort[];
+  /**
+   * Its health as last recorded, while it runs and has a healthcheck (what
+   * `docker ps` shows beside `Up`). Read from the state directory, no check is
+   * run: {@link Container.inspect} runs one that is overdue.
+   */
+  health?: HealthStatus;
+  /** It is to be removed once it exits (its spec's `autoRemove`). */
+  autoRemove?: boolean;
   /**
    * Its user namespace, when it has one. `rootless`: its upper directory holds
    * host ids (those of the maps), not the container's own.

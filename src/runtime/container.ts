@@ -47,7 +47,7 @@ import { startExec, type ExecOptions, type ExecProcess } from './exec.js';
 import { updateResources } from './update.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
 import { appendEvent, type ContainerEventAction, type ContainerEventAttributes } from './events.js';
-import { HealthChecker, waitForHealthy } from './health.js';
+import { HealthChecker, waitForHealthy, type HealthRecord, type HealthStatus } from './health.js';
 import { readRestartRecord, type RestartRecord } from './restart.js';
 
 import { ContainerLogReader, type LogsOptions } from './logs.js';
@@ -199,7 +199,19 @@ export class Container implements AsyncDisposable {
       restartCount: this.#restartCountSync(),
       labels: { ...(this.#record.labels ?? {}) },
       ...((this.#record.ports?.length ?? 0) > 0 ? { ports: this.#record.ports!.map((p) => ({ ...p })) } : {}),
+      ...(this.#record.autoRemove === true ? { autoRemove: true } : {}),
+      ...(this.#record.healthcheck === true && (status === 'running' || status === 'paused') ? { health: this.#healthSync() } : {}),
     };
+  }
+
+  /** The recorded health, as {@link HealthChecker.read} has it: no record yet, or a restart since, is `starting`. */
+  #healthSync(): HealthStatus {
+    try {
+      const record = JSON.parse(readFileSync(this.#paths.health, 'utf8')) as HealthRecord;
+      return record.restartCount === this.#restartCountSync() ? record.Status : 'starting';
+    } catch {
+      return 'starting';
+    }
   }
 
   #restartCountSync(): number {

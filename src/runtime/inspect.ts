@@ -141,6 +141,8 @@ export interface InspectHostConfig {
     /** on-failure's most restarts; 0 for no limit. */
     MaximumRetryCount: number;
   };
+  /** Removed once it exits (`--rm`). */
+  AutoRemove: boolean;
 }
 
 /**
@@ -282,6 +284,7 @@ export function inspectOf(input: InspectInput): ContainerInspect {
       UsernsMode: record.userns !== undefined ? '' : 'host',
       NetworkMode: record.network ?? 'none',
       RestartPolicy: { Name: c?.restart?.policy ?? 'no', MaximumRetryCount: c?.restart?.maxRetries ?? 0 },
+      AutoRemove: record.autoRemove === true,
     },
     GraphDriver: { Name: 'overlay2', Data: { LowerDir: (c?.process.lowers ?? [record.rootfs]).join(':'), UpperDir: input.upper, WorkDir: input.work } },
   };

@@ -102,6 +102,12 @@ export function runArgs(plan: RunPlan): string[] {
     // A joined user namespace has its maps already.
     const joined = plan.joins?.some(([type]) => type === 'user') === true;
     args.push(...(joined ? [] : usernsArgs(plan.userns)), plan.userns.idmapRoot ? '--idmap-root' : '--userxattr');
+    const mount = plan.userns.mountUserns;
+    if (mount !== undefined && !joined && plan.upper !== undefined) {
+      for (const m of mount.uidMap) args.push('--mount-userns-uid', String(m.containerId), String(m.hostId), String(m.size));
+      for (const m of mount.gidMap) args.push('--mount-userns-gid', String(m.containerId), String(m.hostId), String(m.size));
+      if (plan.userns.rootOwnsUpper === true) args.push('--mount-root-owns-upper');
+    }
   }
   if (plan.link !== undefined) args.push(...linkArgs(plan.link));
   args.push(...(plan.restartArgs ?? []));

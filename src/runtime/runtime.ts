@@ -535,6 +535,8 @@ export class Runtime implements AsyncDisposable {
           ...(io.io?.stdinFifo !== undefined ? { openStdin: true } : {}),
           ...(io.io?.log !== undefined ? { log: { maxSize: io.io.log.maxSize, maxFiles: io.io.log.maxFiles } } : {}),
           ...stopAndLabels(spec, source.config),
+          ...(health !== undefined ? { healthcheck: true as const } : {}),
+          ...(spec.autoRemove === true ? { autoRemove: true as const } : {}),
         };
         if (start) record.started = record.created;
         steps = [

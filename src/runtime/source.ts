@@ -28,8 +28,8 @@ export interface ContainerSource {
 /**
  * Where a container's root comes from: a rootfs directory, or an image's
  * snapshots in `store`. A rootless container's snapshots are those unpacked
- * with its own maps (owners as its ids), or without owners under a
- * single-id mapping.
+ * with its own maps (owners as its ids; a copy of the image for maps whose
+ * root is not the caller), or without owners under a single-id mapping.
  */
 export async function containerSource(
   spec: ContainerSpec,
@@ -64,7 +64,7 @@ export async function containerSource(
  * writes files as the caller); else none, every file the caller's (root inside).
  */
 function snapshotUserns(userns: UsernsPlan): UsernsPlan | false {
-  return userns.newuidmap !== undefined && rootIsCaller(userns) ? userns : false;
+  return userns.newuidmap !== undefined && (rootIsCaller(userns) || userns.mountUserns !== undefined) ? userns : false;
 }
 
 async function emptyDir(root: string): Promise<string> {

@@ -352,6 +352,14 @@ export interface ContainerSpec {
    * @default 10000
    */
   stopTimeoutMs?: number;
+  /**
+   * Remove the container once it exits (`docker create --rm`). Recorded, and
+   * shown by `info().autoRemove` and `inspect().HostConfig.AutoRemove`; with no
+   * daemon, the caller that starts the container acts on it (the `dockless`
+   * command's `start` and `run` do).
+   * @default false
+   */
+  autoRemove?: boolean;
 }
 
 /** The resources {@link ContainerSpec.rlimits} can limit (`RLIMIT_*`, lowercase, as `docker run --ulimit` names them). */

@@ -56,6 +56,10 @@ export interface ContainerRecord {
   stopSignal?: string | number;
   /** How long `stop()` waits by default, when not 10 s. */
   stopTimeoutMs?: number;
+  /** It has a healthcheck (its state in `health.json`). */
+  healthcheck?: true;
+  /** Remove it once it exits (`docker create --rm`). */
+  autoRemove?: true;
 }
 
 /**

@@ -29,10 +29,12 @@ import {
   runHelperOp,
   SUBORDINATE_IDS,
   subordinateMaps,
+  subordinateUserns,
   usernsArgs,
   type IdMap,
   type SubIdRange,
   type UsernsHost,
+  type UsernsMaps,
 } from '../helper/index.js';
 import { removeDir } from '../util/index.js';
 import type { HelperDevice, HelperMount } from './defaults.js';
@@ -88,6 +90,20 @@ export interface UsernsPlan {
   newgidmap?: string;
   /** The host uid and gid of the container's root. */
   hostRoot: { uid: number; gid: number };
+  /**
+   * Rootless, with maps whose root is not the caller (`keep-id`, `nomap`): the
+   * caller's own namespace (its ids as 0, its subordinate ids 1…), in which
+   * the helper mounts the root (every owner of the store's files is mapped
+   * there) before handing it to the container's namespace.
+   */
+  mountUserns?: UsernsMaps;
+  /**
+   * With `mountUserns`, when the maps leave the caller out (`nomap`): the top
+   * of the upper directory is given to the container's root, or it could make
+   * no mount point in its root directory. Not otherwise: the caller writes
+   * there (`copyIn`) as itself.
+   */
+  rootOwnsUpper?: boolean;
 }
 
 /** What a container's record keeps of its user namespace (to remove its files later). */
@@ -250,13 +266,18 @@ export function planUserns(setting: UsernsSetting | undefined, host: UsernsHost)
       'container spec: userns maps beyond your own uid and gid need newuidmap and newgidmap (Debian/Ubuntu package uidmap), which are not installed',
     );
   }
+  const hostRoot = { uid: hostIdOf(uidMap, 0)!, gid: hostIdOf(gidMap, 0)! };
+  // The store's files are the caller's and its subordinate ids': a namespace whose root is not the caller cannot mount them.
+  const own = subordinateUserns(host);
+  const mountUserns = hostRoot.uid !== host.uid || hostRoot.gid !== host.gid ? own : undefined;
   return {
     uidMap,
     gidMap,
     rootless: true,
     idmapRoot: false,
     ...(needMappers ? { newuidmap: host.newuidmap!, newgidmap: host.newgidmap! } : {}),
-    hostRoot: { uid: hostIdOf(uidMap, 0)!, gid: hostIdOf(gidMap, 0)! },
+    hostRoot,
+    ...(mountUserns !== undefined ? { mountUserns, rootOwnsUpper: containerIdOf(uidMap, host.uid) === undefined } : {}),
   };
 }
 
@@ -366,7 +387,8 @@ export function rootlessCgroupError(error: unknown, uid: number): unknown {
  * Removes a container's directory. A rootless container's directory may hold
  * files of its subordinate ids, and overlayfs leaves `work/work` without
  * permissions: what the user cannot remove is removed by the helper as root of
- * a user namespace with the container's maps.
+ * a user namespace with the container's maps (or the caller's own, with all
+ * its subordinate ids, when the container's root is not the caller).
  */
 export async function removeContainerDir(dir: string, userns: UsernsRecord | undefined, helperPath?: string): Promise<void> {
   if (userns?.rootless === true) await chmod(join(dir, 'work', 'work'), 0o700).catch(() => undefined);
@@ -380,8 +402,10 @@ export async function removeContainerDir(dir: string, userns: UsernsRecord | und
   }
   const host = readUsernsHost();
   const plan = planUserns({ uidMap: userns.uidMap, gidMap: userns.gidMap }, host)!;
+  // Maps that leave the caller out cannot remove its directories: its own namespace holds every id of both.
+  const maps = plan.mountUserns !== undefined ? (subordinateUserns(host, true) ?? plan) : plan;
   try {
-    await runHelperOp('rm', [...usernsArgs(plan), '--', dir], {
+    await runHelperOp('rm', [...usernsArgs(maps), '--', dir], {
       context: `remove \`${dir}\``,
       ...(helperPath !== undefined ? { helperPath } : {}),
     });

@@ -359,6 +359,7 @@ export class LayerIngest {
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         rootless: choice.rootless,
         userns: choice.userns,
+        ...(choice.owners !== undefined ? { owners: choice.owners } : {}),
         ...(options.helperPath === undefined ? {} : { helperPath: options.helperPath }),
       });
       this.#unpack.catch((err: unknown) => {

@@ -44,8 +44,16 @@ export interface VariantChoice {
   variant: SnapshotVariant;
   /** Unpack without privileges. */
   rootless: boolean;
-  /** With a `'userns-…'` variant: the namespace whose ids the files get. */
+  /** With a `'userns-…'` variant: the namespace whose ids the files get (the unpack runs as its root). */
   userns?: UsernsMaps;
+  /**
+   * With a `'userns-…'` variant whose maps' root is not the caller (podman's
+   * `keep-id`, `nomap`): those maps. The unpack runs in the caller's own
+   * namespace (`userns`), giving each file the id of `userns` that is the
+   * host id these maps make of the layer's owner: a copy of the image as
+   * containers with these maps must see it.
+   */
+  owners?: Pick<UsernsMaps, 'uidMap' | 'gidMap'>;
 }
 
 /** What decides a snapshot's variant; see {@link chooseVariant}. */
@@ -85,12 +93,34 @@ export function chooseVariant(options: VariantOptions = {}): VariantChoice {
   if (userns === undefined) userns = rootless && uid !== 0 ? callerSubordinateUserns() : undefined;
   if (userns !== undefined && userns !== false && mapsMoreThanRoot(userns)) {
     if (!rootIsCaller(userns)) {
-      throw new InvalidArgumentError(`snapshot: userns maps must map 0 to the caller's own uid ${uid} and gid ${process.getgid?.() ?? 0}`);
+      const own = callerSubordinateUserns();
+      if (own === undefined || !hostIdsWithin(userns.uidMap, own.uidMap) || !hostIdsWithin(userns.gidMap, own.gidMap)) {
+        throw new InvalidArgumentError(
+          `snapshot: userns maps must map 0 to the caller's own uid ${uid} and gid ${process.getgid?.() ?? 0}, or only ids of its own and subordinate ids`,
+        );
+      }
+      return { variant: usernsVariant(userns), rootless: true, userns: own, owners: { uidMap: userns.uidMap, gidMap: userns.gidMap } };
     }
     return { variant: usernsVariant(userns), rootless: true, userns };
   }
   const unprivileged = rootless || (userns !== undefined && userns !== false);
   return { variant: unprivileged ? 'rootless' : 'root', rootless: unprivileged };
+}
+
+/** Whether every host id of `inner` is a host id of `outer`. */
+function hostIdsWithin(inner: UsernsMaps['uidMap'], outer: UsernsMaps['uidMap']): boolean {
+  for (const m of inner) {
+    let start = m.hostId;
+    let left = m.size;
+    while (left > 0) {
+      const o = outer.find((r) => start >= r.hostId && start < r.hostId + r.size);
+      if (o === undefined) return false;
+      const take = Math.min(left, o.hostId + o.size - start);
+      start += take;
+      left -= take;
+    }
+  }
+  return true;
 }
 
 /**

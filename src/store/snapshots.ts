@@ -195,6 +195,7 @@ export class SnapshotManager {
               signal,
               rootless: choice.rootless,
               userns: choice.userns,
+              ...(choice.owners !== undefined ? { owners: choice.owners } : {}),
               ...(this.#helperPath === undefined ? {} : { helperPath: this.#helperPath }),
             });
           } catch (err) {

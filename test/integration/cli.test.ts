@@ -287,6 +287,9 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
     assert.match(images, /^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE$/m);
     assert.match(images, /^bb +copy +[0-9a-f]{12} /m);
     assert.match(await ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), /^bb:1$/m);
+    // images --filter was refused; scripts for Docker use reference= and dangling=.
+    assert.equal(await ok(['images', '-f', 'reference=bb:c*', '--format', '{{.Repository}}:{{.Tag}}']), 'bb:copy\n');
+    assert.doesNotMatch(await ok(['images', '-f', 'dangling=true']), /^bb /m);
     assert.match(await ok(['history', 'bb:1']), /^IMAGE +CREATED +CREATED BY +SIZE +COMMENT$/m);
     const archive = join(base, 'bb.tar');
     await ok(['save', '-o', archive, 'bb:copy']);
@@ -353,6 +356,80 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
     }
     assert.doesNotMatch(left, new RegExp(id), 'the container is removed after it exits');
     assert.equal((await dockless(['run', '-d', '--rm', '--restart', 'always', 'bb:1', 'true'])).code, 125, '--rm and --restart conflict, as in Docker');
+  });
+
+  it('run without --rm keeps the container once it exits: ps -a, logs, start -a runs it again, rm', async () => {
+    // It died with the command line and was reaped: `ps -a`, `logs` and `rm` of it failed, unlike Docker's.
+    const r = await dockless(['run', '--name', 'cli-kept', 'bb:1', 'sh', '-c', 'echo kept; exit 3']);
+    assert.deepEqual([r.code, r.stdout], [3, 'kept\n'], r.stderr);
+    assert.match(await ok(['ps', '-a', '--filter', 'name=^cli-kept$', '--format', '{{.Status}}']), /^Exited \(3\)/);
+    assert.equal(await ok(['logs', 'cli-kept']), 'kept\n');
+    // Docker's exited=, before= and since= filters were refused.
+    assert.equal(await ok(['ps', '-f', 'exited=3', '-f', 'name=^cli-kept$', '--format', '{{.Names}}']), 'cli-kept\n', 'exited= shows exited containers without -a');
+    assert.equal(await ok(['ps', '-a', '-f', 'exited=0', '-f', 'name=^cli-kept$']).then((o) => o.split('\n').length), 2, 'only the heading');
+    const later = (await ok(['create', 'bb:1', 'true'])).trim().slice(0, 12);
+    assert.equal(await ok(['ps', '-a', '-f', 'since=cli-kept', '--format', '{{.ID}}']), `${later}\n`);
+    assert.match(await ok(['ps', '-a', '-f', `before=${later}`, '--format', '{{.Names}}']), /^cli-kept$/m);
+    await ok(['rm', later]);
+    // A name not found made inspect print nothing for the others; Docker prints them, then the error.
+    const inspected = await dockless(['inspect', '-f', '{{.Name}}', 'cli-kept', 'nosuch']);
+    assert.deepEqual([inspected.code, inspected.stdout], [1, '/cli-kept\n']);
+    assert.match(inspected.stderr, /No such object: nosuch/);
+    const again = await dockless(['start', '-a', 'cli-kept']);
+    assert.deepEqual([again.code, again.stdout], [3, 'kept\n'], `start -a of an exited container runs it again, showing only this run: ${again.stderr}`);
+    assert.equal(await ok(['logs', 'cli-kept']), 'kept\nkept\n');
+    await ok(['rm', 'cli-kept']);
+    assert.equal(await ok(['ps', '-aq', '--filter', 'name=^cli-kept$']), '');
+  });
+
+  it('create --rm: the container is removed once it exits after start (and start -a removes it too)', async () => {
+    // Docker accepts `create --rm` (HostConfig.AutoRemove); dockless refused the flag.
+    const id = (await ok(['create', '--rm', '--name', 'cli-create-rm', 'bb:1', 'sh', '-c', 'sleep 0.5; exit 4'])).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.equal(await ok(['inspect', '--format', '{{.HostConfig.AutoRemove}}', 'cli-create-rm']), 'true\n');
+    assert.match(await ok(['ps', '-a', '--filter', 'name=^cli-create-rm$', '--format', '{{.Status}}']), /^Created/, 'created, it stays until started');
+    await ok(['start', 'cli-create-rm']);
+    let left = id;
+    for (let i = 0; i < 100 && left.includes(id); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = await ok(['ps', '-aq', '--no-trunc']);
+    }
+    assert.doesNotMatch(left, new RegExp(id), 'removed once it exited');
+    await ok(['create', '--rm', '--name', 'cli-create-rma', 'bb:1', 'sh', '-c', 'echo attached; exit 5']);
+    const attached = await dockless(['start', '-a', 'cli-create-rma']);
+    assert.deepEqual([attached.code, attached.stdout], [5, 'attached\n'], attached.stderr);
+    assert.equal(await ok(['ps', '-aq', '--filter', 'name=^cli-create-rma$']), '', 'start -a removes it once it exits');
+    assert.equal(await ok(['inspect', '--format', '{{.HostConfig.AutoRemove}}', (await ok(['create', 'bb:1', 'true'])).trim()]), 'false\n');
+    assert.equal((await dockless(['create', '--rm', '--restart', 'always', 'bb:1', 'true'])).code, 125, '--rm and --restart conflict, as in Docker');
+  });
+
+  it('ps shows health in STATUS as Docker does and filters on it (health=starting|healthy|unhealthy|none)', async () => {
+    // Health was only read by inspect: ps showed "Up …" with no health, and --filter health= was refused.
+    await ok(['run', '-d', '--name', 'cli-healthy', '--health-cmd', 'true', '--health-interval', '200ms', 'bb:1', 'sleep', '300']);
+    await ok(['run', '-d', '--name', 'cli-unhealthy', '--health-cmd', 'false', '--health-interval', '200ms', '--health-retries', '1', 'bb:1', 'sleep', '300']);
+    await ok(['run', '-d', '--name', 'cli-starting', '--health-cmd', 'false', '--health-interval', '1h', '--health-start-period', '1h', 'bb:1', 'sleep', '300']);
+    await ok(['run', '-d', '--name', 'cli-nohealth', 'bb:1', 'sleep', '300']);
+    try {
+      const statusOf = async (name: string): Promise<string> => (await ok(['ps', '--filter', `name=^${name}$`, '--format', '{{.Status}}'])).trim();
+      let healthy = '';
+      let unhealthy = '';
+      for (let i = 0; i < 50 && !(healthy.endsWith('(healthy)') && unhealthy.endsWith('(unhealthy)')); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        [healthy, unhealthy] = await Promise.all([statusOf('cli-healthy'), statusOf('cli-unhealthy')]);
+      }
+      assert.match(healthy, /^Up .* \(healthy\)$/);
+      assert.match(unhealthy, /^Up .* \(unhealthy\)$/);
+      assert.match(await statusOf('cli-starting'), /^Up .* \(health: starting\)$/);
+      assert.match(await statusOf('cli-nohealth'), /^Up [^(]*$/);
+      const only = async (value: string): Promise<string> => (await ok(['ps', '--filter', `health=${value}`, '--format', '{{.Names}}'])).split('\n').filter((n) => n.startsWith('cli-')).sort().join(' ');
+      assert.equal(await only('healthy'), 'cli-healthy');
+      assert.equal(await only('unhealthy'), 'cli-unhealthy');
+      assert.equal(await only('starting'), 'cli-starting');
+      assert.equal(await only('none'), 'cli-nohealth');
+      assert.equal((await dockless(['ps', '--filter', 'health=fine'])).code, 125);
+    } finally {
+      await dockless(['rm', '-f', 'cli-healthy', 'cli-unhealthy', 'cli-starting', 'cli-nohealth']);
+    }
   });
 
   it('import -c applies Dockerfile changes, from a directory and from a tar; build --label labels the image', async () => {

@@ -158,6 +158,20 @@ test('helper argv: maps, mappers, and how the root is assembled', () => {
   assert.ok(!withUserns(undefined).some((a) => a.startsWith('--userns')));
 });
 
+test("maps whose root is not the caller (keep-id, nomap) mount the root in the caller's own namespace", () => {
+  // nomap could not mount the store's files (the caller's) in a namespace that leaves the caller out.
+  assert.equal(planUserns(undefined, alice)!.mountUserns, undefined, 'the default namespace mounts its root itself');
+  for (const mode of ['keep-id', 'nomap'] as const) {
+    const plan = planUserns(rootlessMapsFor(mode, alice), alice)!;
+    assert.deepEqual(plan.mountUserns?.uidMap, planUserns(undefined, alice)!.uidMap, mode);
+    const args = runArgs(basePlan({ upper: '/u', work: '/w', userns: plan }));
+    assert.deepEqual(args.slice(args.indexOf('--mount-userns-uid'), args.indexOf('--mount-userns-uid') + 8), ['--mount-userns-uid', '0', '1000', '1', '--mount-userns-uid', '1', '165536', '65536'], mode);
+    assert.ok(args.includes('--mount-userns-gid'), mode);
+    assert.ok(args.indexOf('--mount-userns-uid') < args.indexOf('--'), mode);
+    assert.equal(args.includes('--mount-root-owns-upper'), mode === 'nomap', `${mode}: the upper's top goes to the container's root only when the caller is left out`);
+  }
+});
+
 test('device nodes become bind mounts of the host nodes', () => {
   const binds = deviceBindMounts(DEFAULT_DEVICES);
   assert.deepEqual(binds[0], { type: 'bind', source: '/dev/null', target: '/dev/null', options: [], nofollow: true });
