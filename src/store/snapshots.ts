@@ -327,6 +327,11 @@ export interface PublishOptions {
   locked?: boolean | undefined;
   /** The helper that flushes the files; `undefined` for the default one. */
   helperPath?: string | undefined;
+  /**
+   * The caller has flushed `tmp`'s files to disk already (see
+   * {@link flushSnapshotTrees}), so that publishing them flushes only the marker.
+   */
+  flushed?: boolean | undefined;
 }
 
 /**
@@ -357,7 +362,7 @@ export async function publishSnapshot(
         await removeSnapshotTree(tmp, options.helperPath);
         return false;
       }
-      await flushToDisk(join(tmp, SNAPSHOT_FS_DIR), options.helperPath);
+      if (options.flushed !== true) await flushToDisk(join(tmp, SNAPSHOT_FS_DIR), options.helperPath);
       await writeSnapshotMarker(tmp, layer, facts, variant);
       const final = paths.snapshot(layer.chainId, variant);
       try {
@@ -385,6 +390,25 @@ export async function publishSnapshot(
   };
   if (options.locked) return publish();
   return withLock(paths.snapshotLock(layer.chainId, variant), publish, { timeoutMs: 0 });
+}
+
+/**
+ * Flushes the files of several snapshots being made (`snapshots/tmp-*`
+ * directories, all on the store's filesystem) to disk at once, before they
+ * are published with {@link PublishOptions.flushed}: one syncfs(2) covers
+ * them all, where a flush each would wait on the disk once per snapshot.
+ */
+export async function flushSnapshotTrees(tmps: readonly string[], helperPath: string | undefined): Promise<void> {
+  if (tmps.length === 0) return;
+  let helper: string;
+  try {
+    helper = locateHelper(helperPath);
+  } catch (err) {
+    if (!(err instanceof NotFoundError) || helperPath !== undefined) throw err;
+    for (const tmp of tmps) await flushToDisk(join(tmp, SNAPSHOT_FS_DIR), helperPath);
+    return;
+  }
+  await flushToDisk(join(tmps[0]!, SNAPSHOT_FS_DIR), helper);
 }
 
 /**

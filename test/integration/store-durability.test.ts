@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { locateHelper } from '../../src/helper/index.js';
+import { ImageStore } from '../../src/image-store.js';
+import { buildLayer, GZIP_LAYER, sha256 } from '../fixtures/store-images.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/store-unpack-child.ts', import.meta.url));
 const STRACE = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p));
@@ -77,5 +80,47 @@ describe('ImageStore snapshot durability', { skip: STRACE === undefined ? 'strac
     );
     const missing = (await tree(lowerDir)).filter((rel) => !flushedInSnapshot.has(rel));
     assert.deepEqual(missing, [], `not flushed before the marker: ${missing.map((m) => relative('', m) || '.').join(', ')}`);
+  });
+});
+
+describe('ImageStore pull commit flushing', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dockless-store-flush-once-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  // A flush waits on the whole disk (others' writes too): a pull of N layers must wait once, not N times.
+  it('a pull of several layers flushes the filesystem once for all its snapshots', async () => {
+    const log = join(dir, 'ops.log');
+    const wrapper = join(dir, 'helper');
+    await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${log}'\nexec '${locateHelper()}' "$@"\n`, { mode: 0o755 });
+    const store = await ImageStore.open({ root: join(dir, 'store'), helperPath: wrapper });
+    const session = store.ingest();
+    let parent: `sha256:${string}` | null = null;
+    const chainIds: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const layer = await buildLayer({ [`layer-${i}.txt`]: `layer ${i}\n` });
+      // A chainID is any digest that names the stack; the diffID chain of distinct layers gives distinct names.
+      const chainId: `sha256:${string}` = parent === null ? layer.diffId : sha256(`${parent} ${layer.diffId}`);
+      const writer = await session.layer(
+        { mediaType: GZIP_LAYER, digest: layer.digest, size: layer.gz.length },
+        { snapshot: { chainId, diffId: layer.diffId, parent } },
+      );
+      await writer.write(layer.gz);
+      await writer.finish();
+      chainIds.push(chainId);
+      parent = chainId;
+    }
+    await writeFile(log, '');
+    await session.commit();
+
+    const ops = (await readFile(log, 'utf8')).split('\n').filter((op) => op !== '');
+    assert.deepEqual(ops.filter((op) => op === 'syncfs'), ['syncfs'], `helper ops of the commit: ${ops.join(', ')}`);
+    const suffix = process.getuid?.() === 0 ? '' : '-rootless';
+    for (const chainId of chainIds) {
+      const marker = JSON.parse(await readFile(join(store.root, 'dockless', 'snapshots', `${chainId.slice(7)}${suffix}`, 'snapshot.json'), 'utf8'));
+      assert.equal(marker.chainId, chainId);
+    }
   });
 });
