@@ -133,6 +133,8 @@ export class Runtime implements AsyncDisposable {
   readonly #owned = new Map<string, Container>();
   /** The specs owned containers were launched with: what their snapshots' clones start from. */
   readonly #specs = new Map<string, ContainerSpec>();
+  /** The lower directories of the containers this runtime launched, for their removal. */
+  readonly #lowers = new Map<string, string[]>();
   readonly #snapshots = new Set<ContainerSnapshot>();
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
@@ -576,9 +578,11 @@ export class Runtime implements AsyncDisposable {
         onRemove: async (c) => this.#forget(c),
         ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
         relaunch: this.#relauncher,
+        healthcheck: health ?? null,
       });
       this.#owned.set(id, container);
       this.#specs.set(id, spec);
+      this.#lowers.set(id, source.lowers);
       cleanup = false;
       debug('%s %s pid %d', short, start ? 'started' : 'created', pid);
       return container;
@@ -664,8 +668,10 @@ export class Runtime implements AsyncDisposable {
   async #forget(container: Container): Promise<void> {
     this.#owned.delete(container.id);
     this.#specs.delete(container.id);
-    const config = await readJson<ContainerConfigRecord>(this.pathsOf(container.id).config).catch(() => undefined);
-    for (const snapshot of snapshotLayers(this.root, config?.process.lowers ?? [])) {
+    let lowers = this.#lowers.get(container.id);
+    this.#lowers.delete(container.id);
+    lowers ??= (await readJson<ContainerConfigRecord>(this.pathsOf(container.id).config).catch(() => undefined))?.process.lowers;
+    for (const snapshot of snapshotLayers(this.root, lowers ?? [])) {
       await dropHold(this.root, snapshot, `clone-${container.id}`, this.#helperPath).catch((error: unknown) => {
         debug('%s remove: snapshot %s: %s', container.id.slice(0, 12), snapshot.slice(0, 12), String(error));
       });

@@ -15,6 +15,7 @@
 import { mkdir, readdir, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
+import { removeTreesForked } from '../helper/index.js';
 import { isAbandoned, ownerToken } from '../util/index.js';
 
 const debug = createDebug('dockless:runtime');
@@ -27,12 +28,55 @@ const pending = new Set<Promise<void>>();
 /** Trash directories known to exist. */
 const made = new Set<string>();
 
+/** A batch of trash entries for one helper `rm`: those discarded while the one before it ran. */
+interface Batch {
+  paths: string[];
+  done: Promise<boolean>;
+}
+/** Per helper binary: the batch still taking entries, and the end of the last one started. */
+const collecting = new Map<string, Batch>();
+const lastBatch = new Map<string, Promise<unknown>>();
+
+/**
+ * Deletes `path` with the next batch of the helper's `rm` (one forked process
+ * for every entry discarded meanwhile); false when no fork server runs or the
+ * batch failed, and the caller deletes it.
+ */
+function removeInBatch(path: string, helperPath: string | undefined): Promise<boolean> {
+  const key = helperPath ?? '';
+  let batch = collecting.get(key);
+  if (batch === undefined) {
+    const paths: string[] = [];
+    const previous = lastBatch.get(key) ?? Promise.resolve();
+    const started: Batch = {
+      paths,
+      done: previous.then(() => {
+        if (collecting.get(key) === started) collecting.delete(key);
+        return removeTreesForked(paths, { context: 'empty the trash', ...(helperPath !== undefined ? { helperPath } : {}) });
+      }),
+    };
+    started.done = started.done.catch((error: unknown) => {
+      debug('trash: helper rm of %d entries: %s', paths.length, String(error));
+      return false;
+    });
+    lastBatch.set(key, started.done);
+    collecting.set(key, started);
+    batch = started;
+  }
+  batch.paths.push(path);
+  return batch.done;
+}
+
 /**
  * Moves `path` into the trash beside it and deletes it there in the
  * background with `remove`; when it cannot be moved, deletes it in place
  * before returning. A missing `path` is fine.
+ *
+ * @param batched - delete it with the helper's `rm` through the fork server of
+ *   `batched.helperPath` when one runs (`remove` then only where that fails): for
+ *   trees any user may remove on the host, never a rootless container's upper directory.
  */
-export async function discard(path: string, remove: (path: string) => Promise<void>): Promise<void> {
+export async function discard(path: string, remove: (path: string) => Promise<void>, batched?: { helperPath?: string | undefined }): Promise<void> {
   const trash = join(dirname(path), TRASH_DIR);
   const target = join(trash, `${basename(path)}-${ownerToken()}`);
   try {
@@ -48,7 +92,8 @@ export async function discard(path: string, remove: (path: string) => Promise<vo
     await remove(path);
     return;
   }
-  const done: Promise<void> = remove(target)
+  const removing = batched !== undefined ? removeInBatch(target, batched.helperPath).then((gone) => (gone ? undefined : remove(target))) : remove(target);
+  const done: Promise<void> = removing
     .catch((error: unknown) => debug('%s: left for the next prune: %s', target, String(error)))
     .finally(() => pending.delete(done));
   pending.add(done);
