@@ -9,12 +9,13 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import { chown, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
-import { AlreadyExistsError, DocklessError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
+import { AlreadyExistsError, DocklessError, HelperError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
 import { runHelperOp, sealedHelperPath, shown, startHelper } from '../helper/index.js';
-import { CgroupSet } from './cgroups/cgroup-set.js';
+import { CgroupSet, shimCgroupError, shimCgroups } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan } from './cgroups/mounts.js';
 import { hostInfo, type RuntimeInfo } from './host-info.js';
@@ -135,6 +136,8 @@ export class Runtime implements AsyncDisposable {
   readonly #specs = new Map<string, ContainerSpec>();
   /** The lower directories of the containers this runtime launched, for their removal. */
   readonly #lowers = new Map<string, string[]>();
+  /** Whether a container's cgroups were all made here once: from then on the shim makes them (see shimCgroups). */
+  #cgroupsWhole = false;
   readonly #snapshots = new Set<ContainerSnapshot>();
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
@@ -360,6 +363,7 @@ export class Runtime implements AsyncDisposable {
       debug('%s rootless: no devices cgroup, and no cgroup where none is delegated: nothing but `resources` is enforced through cgroups', short);
     }
     const cgroupPlan = planCgroups(spec.resources, this.#cgroupHost, `dockless-${id}`, cgroupParent, devices);
+    const shim = this.#cgroupsWhole && userns?.rootless !== true ? shimCgroups(cgroupPlan) : undefined;
 
     let cleanup = true;
     let announced = false;
@@ -394,23 +398,29 @@ export class Runtime implements AsyncDisposable {
           settingsPath: paths.networks,
         });
       }
-      // Made while the files below are written; limits are in place before the helper starts.
-      cgroupsCreating = CgroupSet.create(cgroupPlan, context);
-      if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
-      cgroupsCreating.catch(() => undefined);
+      if (shim !== undefined) cgroupsCreating = Promise.resolve(shim.set);
+      else {
+        // Made while the files below are written; limits are in place before the helper starts.
+        cgroupsCreating = CgroupSet.create(cgroupPlan, context);
+        if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
+        else {
+          const planned = cgroupPlan.hierarchies.length;
+          // Once every cgroup of a plan could be made here, the shim makes them (shimCgroups): this process has the right to.
+          cgroupsCreating.then((set) => {
+            if (set.entries.length === planned) this.#cgroupsWhole = true;
+          }, () => undefined);
+        }
+        cgroupsCreating.catch(() => undefined);
+      }
       // Before the helper: the shim may record the command's end (`die`) before this process hears it started.
       const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
       announced = true;
-      // Settled, not Promise.all: the cleanup must not remove the directory under a write still running.
-      for (const written of await Promise.allSettled([
-        announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start),
-        writeFile(paths.hostname, `${hostname}\n`),
-        // On a network the attacher wrote it, and keeps it current.
-        attachment === undefined ? writeFile(paths.hosts, nsPlan.etc.kind === 'host' ? nsPlan.etc.hosts : hostsFile(hostname)) : undefined,
-        writeFile(paths.resolv, nsPlan.etc.kind === 'host' ? nsPlan.etc.resolv : resolvConf()),
-      ])) {
-        if (written.status === 'rejected') throw written.reason;
-      }
+      await announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start);
+      // Small files to the page cache: synchronously, their syscalls alone (see state.ts).
+      writeFileSync(paths.hostname, `${hostname}\n`);
+      // On a network the attacher wrote it, and keeps it current.
+      if (attachment === undefined) writeFileSync(paths.hosts, nsPlan.etc.kind === 'host' ? nsPlan.etc.hosts : hostsFile(hostname));
+      writeFileSync(paths.resolv, nsPlan.etc.kind === 'host' ? nsPlan.etc.resolv : resolvConf());
       if (userns !== undefined && !userns.rootless) {
         // Bind-mounted as they are: the container's root must own them to write them, as it would without a user namespace.
         const { uid, gid } = userns.hostRoot;
@@ -461,6 +471,7 @@ export class Runtime implements AsyncDisposable {
         rlimits: security.rlimits,
         exitFile: paths.exit,
         cgroups: cgroups.dirs,
+        ...(shim !== undefined ? { cgroupSteps: shim.args } : {}),
         ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,
         ...(attachment !== undefined && attachment.enter === undefined ? { link: attachment.link } : {}),
@@ -560,6 +571,9 @@ export class Runtime implements AsyncDisposable {
         // The record's write may still be running: removing the state directory under it
         // fails with ENOTEMPTY, and that failure would hide this one.
         await Promise.allSettled([...steps, helper.exit]);
+        if (shim !== undefined && error instanceof HelperError && error.step === 'make cgroup') {
+          throw shimCgroupError(cgroupPlan, context, error.path ?? '', error.errnoCode, error);
+        }
         if (error instanceof DocklessError) throw error;
         const code = (error as NodeJS.ErrnoException).code;
         throw new IOError(`${start ? 'run' : 'create'} container ${short}: write \`${paths.record}\`: ${code ?? String(error)}`, {
