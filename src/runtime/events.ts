@@ -12,8 +12,8 @@
  * @module
  */
 
-import { closeSync, constants as fsConstants, fstatSync, openSync, renameSync, statSync, writeSync, type Stats } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import createDebug from 'debug';
@@ -153,47 +153,27 @@ function encodeLine(event: NewEvent): string {
  * event that cannot be written is only logged, as the operation it records happened.
  */
 export async function appendEvent(stateDir: string, event: NewEvent, ...more: NewEvent[]): Promise<void> {
-  appendEventSync(stateDir, event, ...more);
-}
-
-const APPEND_FLAGS = fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW;
-
-// One short append to the page cache, on every container's start and removal: done
-// synchronously it costs its four syscalls, not four thread-pool round trips.
-function appendEventSync(stateDir: string, event: NewEvent, ...more: NewEvent[]): void {
   const file = eventsFile(stateDir);
   const lines = [event, ...more].map(encodeLine);
-  let fd: number | undefined;
+  let handle: FileHandle | undefined;
   try {
-    fd = openSync(file, APPEND_FLAGS, 0o644);
-    const st = fstatSync(fd);
+    handle = await open(file, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o644);
+    const st = await handle.stat();
     if (st.size >= EVENTS_MAX_BYTES) {
-      let now: Stats | undefined;
-      try {
-        now = statSync(file);
-      } catch {
-        /* rotated and not made again yet */
-      }
-      // Only the file this descriptor is: another writer may have rotated it already.
-      if (now !== undefined && now.ino === st.ino && now.dev === st.dev) renameSync(file, `${file}.1`);
-      closeSync(fd);
-      fd = undefined;
-      fd = openSync(file, APPEND_FLAGS, 0o644);
+      const now = await stat(file).catch(() => undefined);
+      // Only the file this handle is: another writer may have rotated it already.
+      if (now !== undefined && now.ino === st.ino && now.dev === st.dev) await rename(file, `${file}.1`);
+      await handle.close();
+      handle = await open(file, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o644);
     }
     // Together when they fit one atomic write (a launch's create and start), else line by line.
     const all = lines.join('');
-    if (Buffer.byteLength(all) < LINE_MAX) writeSync(fd, all);
-    else for (const line of lines) writeSync(fd, line);
+    if (Buffer.byteLength(all) < LINE_MAX) await handle.write(all);
+    else for (const line of lines) await handle.write(line);
   } catch (error) {
     debug('event %s of %s not written: %s', event.action, event.id.slice(0, 12), String(error));
   } finally {
-    if (fd !== undefined) {
-      try {
-        closeSync(fd);
-      } catch {
-        /* nothing to do */
-      }
-    }
+    await handle?.close().catch(() => undefined);
   }
 }
 

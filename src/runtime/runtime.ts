@@ -9,8 +9,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { chown, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { chown, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, DocklessError, HelperError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
@@ -415,12 +414,16 @@ export class Runtime implements AsyncDisposable {
       // Before the helper: the shim may record the command's end (`die`) before this process hears it started.
       const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
       announced = true;
-      await announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start);
-      // Small files to the page cache: synchronously, their syscalls alone (see state.ts).
-      writeFileSync(paths.hostname, `${hostname}\n`);
-      // On a network the attacher wrote it, and keeps it current.
-      if (attachment === undefined) writeFileSync(paths.hosts, nsPlan.etc.kind === 'host' ? nsPlan.etc.hosts : hostsFile(hostname));
-      writeFileSync(paths.resolv, nsPlan.etc.kind === 'host' ? nsPlan.etc.resolv : resolvConf());
+      // Settled, not Promise.all: the cleanup must not remove the directory under a write still running.
+      for (const written of await Promise.allSettled([
+        announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start),
+        writeFile(paths.hostname, `${hostname}\n`),
+        // On a network the attacher wrote it, and keeps it current.
+        attachment === undefined ? writeFile(paths.hosts, nsPlan.etc.kind === 'host' ? nsPlan.etc.hosts : hostsFile(hostname)) : undefined,
+        writeFile(paths.resolv, nsPlan.etc.kind === 'host' ? nsPlan.etc.resolv : resolvConf()),
+      ])) {
+        if (written.status === 'rejected') throw written.reason;
+      }
       if (userns !== undefined && !userns.rootless) {
         // Bind-mounted as they are: the container's root must own them to write them, as it would without a user namespace.
         const { uid, gid } = userns.hostRoot;

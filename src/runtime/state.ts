@@ -1,7 +1,6 @@
-import { chmodSync, chownSync, closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { ownerToken, selfStartTime } from '../util/index.js';
+import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ownerToken, selfStartTime, writeFileAtomic } from '../util/index.js';
 import type { CgroupRecord } from './cgroups/cgroup-set.js';
 import type { HelperRlimit } from './security.js';
 import type { ContainerResources } from './cgroups/resources.js';
@@ -121,10 +120,6 @@ export interface ExitRecord {
 
 export { defaultDataRoot as defaultRoot, defaultStateDir } from '../util/index.js';
 
-// The records below are small files written to the page cache (no fsync), several
-// on every container's start: written synchronously they cost their syscalls alone,
-// not a thread-pool round trip (and the promise machinery) per step.
-
 /**
  * Writes `data` to `path` atomically (a temporary file, then rename), without
  * fsync: the state directory describes live processes, which a power loss
@@ -132,23 +127,7 @@ export { defaultDataRoot as defaultRoot, defaultStateDir } from '../util/index.j
  * removes its directory.
  */
 export async function writeJsonAtomic(path: string, data: unknown, mode?: number): Promise<void> {
-  const tmp = join(dirname(path), `${basename(path)}.${ownerToken()}`);
-  const fd = openSync(tmp, 'wx', mode ?? 0o644);
-  try {
-    try {
-      writeSync(fd, JSON.stringify(data));
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (error) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* gone already */
-    }
-    throw error;
-  }
+  await writeFileAtomic(path, JSON.stringify(data), dirname(path), { sync: false, ...(mode !== undefined ? { mode } : {}) });
 }
 
 /**
@@ -157,7 +136,7 @@ export async function writeJsonAtomic(path: string, data: unknown, mode?: number
  * record says the container exists, and which are complete before it is written.
  */
 export async function writeJsonNew(path: string, data: unknown, mode?: number): Promise<void> {
-  writeFileSync(path, JSON.stringify(data), { flag: 'wx', ...(mode !== undefined ? { mode } : {}) });
+  await writeFile(path, JSON.stringify(data), { flag: 'wx', ...(mode !== undefined ? { mode } : {}) });
 }
 
 /** Reads and parses a JSON file; undefined when it does not exist or is not JSON. */
@@ -262,21 +241,27 @@ export interface LaunchOwner {
  */
 export async function makeContainerDirs(paths: ContainerPaths, like?: RootLike): Promise<void> {
   const making = `${dirname(paths.state)}/.new-${ownerToken()}`;
-  mkdirSync(making, { mode: 0o711 });
-  try {
-    writeFileSync(join(making, 'owner.json'), JSON.stringify({ pid: process.pid, start: selfStartTime() } satisfies LaunchOwner));
-    renameSync(making, paths.state);
-  } catch (error) {
-    rmSync(making, { recursive: true, force: true });
-    throw error;
-  }
-  mkdirSync(paths.target, { mode: 0o711 });
-  mkdirSync(paths.bundle, { recursive: true, mode: 0o755 });
-  mkdirSync(paths.upper, { mode: 0o755 });
-  mkdirSync(paths.work, { mode: 0o700 });
-  if (like === undefined) return;
-  const root = statSync(like.lower);
-  if (like.owner) chownSync(paths.upper, root.uid, root.gid);
-  // After the chown, which clears the set-id bits.
-  chmodSync(paths.upper, root.mode & 0o7777);
+  const makeState = async () => {
+    await mkdir(making, { mode: 0o711 });
+    try {
+      await writeFile(join(making, 'owner.json'), JSON.stringify({ pid: process.pid, start: selfStartTime() } satisfies LaunchOwner));
+      await rename(making, paths.state);
+    } catch (error) {
+      await rm(making, { recursive: true, force: true });
+      throw error;
+    }
+    await mkdir(paths.target, { mode: 0o711 });
+  };
+  const upper = async (): Promise<void> => {
+    // The bundle, then its upper: a recursive mkdir of the upper would try it first and fail.
+    await mkdir(paths.bundle, { recursive: true, mode: 0o755 });
+    await mkdir(paths.upper, { mode: 0o755 });
+    await mkdir(paths.work, { mode: 0o700 });
+    if (like === undefined) return;
+    const root = await stat(like.lower);
+    if (like.owner) await chown(paths.upper, root.uid, root.gid);
+    // After the chown, which clears the set-id bits.
+    await chmod(paths.upper, root.mode & 0o7777);
+  };
+  await Promise.all([makeState(), upper()]);
 }
