@@ -14,6 +14,7 @@
 
 import { mkdir, readdir, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import createDebug from 'debug';
 import { removeTreesForked } from '../helper/index.js';
 import { isAbandoned, ownerToken } from '../util/index.js';
@@ -28,7 +29,7 @@ const pending = new Set<Promise<void>>();
 /** Trash directories known to exist. */
 const made = new Set<string>();
 
-/** A batch of trash entries for one helper `rm`: those discarded while the one before it ran. */
+/** A batch of trash entries: those discarded within {@link BATCH_MS} of the first, or while the batch before ran. */
 interface Batch {
   paths: string[];
   done: Promise<boolean>;
@@ -36,11 +37,19 @@ interface Batch {
 /** Per helper binary: the batch still taking entries, and the end of the last one started. */
 const collecting = new Map<string, Batch>();
 const lastBatch = new Map<string, Promise<unknown>>();
+/**
+ * How long a batch takes entries. A forked `rm` made at once for each removal
+ * met the next container's start at the fork server and cost it ~5 ms (one at a
+ * time, measured): entries wait a little, and few go the thread pool's way.
+ */
+const BATCH_MS = 25;
+/** Below this many entries a batch is deleted here (the thread pool); from it on, by one forked `rm`. */
+const BATCH_MIN = 6;
 
 /**
- * Deletes `path` with the next batch of the helper's `rm` (one forked process
- * for every entry discarded meanwhile); false when no fork server runs or the
- * batch failed, and the caller deletes it.
+ * Deletes `path` with the next batch: true once it is gone through the
+ * helper's `rm` (one forked process for the whole batch); false when the
+ * caller is to delete it (a small batch, no fork server, or the batch failed).
  */
 function removeInBatch(path: string, helperPath: string | undefined): Promise<boolean> {
   const key = helperPath ?? '';
@@ -50,8 +59,9 @@ function removeInBatch(path: string, helperPath: string | undefined): Promise<bo
     const previous = lastBatch.get(key) ?? Promise.resolve();
     const started: Batch = {
       paths,
-      done: previous.then(() => {
+      done: Promise.all([previous, sleep(BATCH_MS)]).then(() => {
         if (collecting.get(key) === started) collecting.delete(key);
+        if (paths.length < BATCH_MIN) return false;
         return removeTreesForked(paths, { context: 'empty the trash', ...(helperPath !== undefined ? { helperPath } : {}) });
       }),
     };
@@ -72,9 +82,10 @@ function removeInBatch(path: string, helperPath: string | undefined): Promise<bo
  * background with `remove`; when it cannot be moved, deletes it in place
  * before returning. A missing `path` is fine.
  *
- * @param batched - delete it with the helper's `rm` through the fork server of
- *   `batched.helperPath` when one runs (`remove` then only where that fails): for
- *   trees any user may remove on the host, never a rootless container's upper directory.
+ * @param batched - delete it, among others discarded meanwhile, with the helper's
+ *   `rm` through the fork server of `batched.helperPath` when one runs and the batch
+ *   is large enough (`remove` otherwise): for trees any user may remove on the host,
+ *   never a rootless container's upper directory.
  */
 export async function discard(path: string, remove: (path: string) => Promise<void>, batched?: { helperPath?: string | undefined }): Promise<void> {
   const trash = join(dirname(path), TRASH_DIR);
