@@ -133,8 +133,6 @@ export class Runtime implements AsyncDisposable {
   readonly #owned = new Map<string, Container>();
   /** The specs owned containers were launched with: what their snapshots' clones start from. */
   readonly #specs = new Map<string, ContainerSpec>();
-  /** The lower directories of the containers this runtime launched, for their removal. */
-  readonly #lowers = new Map<string, string[]>();
   /** Whether a container's cgroups were all made here once: from then on the shim makes them (see shimCgroups). */
   #cgroupsWhole = false;
   readonly #snapshots = new Set<ContainerSnapshot>();
@@ -599,7 +597,6 @@ export class Runtime implements AsyncDisposable {
       });
       this.#owned.set(id, container);
       this.#specs.set(id, spec);
-      this.#lowers.set(id, source.lowers);
       cleanup = false;
       debug('%s %s pid %d', short, start ? 'started' : 'created', pid);
       return container;
@@ -685,10 +682,9 @@ export class Runtime implements AsyncDisposable {
   async #forget(container: Container): Promise<void> {
     this.#owned.delete(container.id);
     this.#specs.delete(container.id);
-    let lowers = this.#lowers.get(container.id);
-    this.#lowers.delete(container.id);
-    lowers ??= (await readJson<ContainerConfigRecord>(this.pathsOf(container.id).config).catch(() => undefined))?.process.lowers;
-    for (const snapshot of snapshotLayers(this.root, lowers ?? [])) {
+    // Read, not remembered: a snapshot of the container (from any process) puts its layer under it.
+    const config = await readJson<ContainerConfigRecord>(this.pathsOf(container.id).config).catch(() => undefined);
+    for (const snapshot of snapshotLayers(this.root, config?.process.lowers ?? [])) {
       await dropHold(this.root, snapshot, `clone-${container.id}`, this.#helperPath).catch((error: unknown) => {
         debug('%s remove: snapshot %s: %s', container.id.slice(0, 12), snapshot.slice(0, 12), String(error));
       });
