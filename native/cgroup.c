@@ -3,9 +3,56 @@
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cgroup.h"
+
+int dl_cgroups_make(const struct dl_cgroups *cg, struct dl_error *e)
+{
+	const char *open_path = NULL;
+	int fd = -1;
+
+	for (size_t i = 0; i < cg->n_steps; i++) {
+		const struct dl_cgroup_step *s = &cg->steps[i];
+		size_t len;
+
+		if (s->kind == DL_CGROUP_MKDIR) {
+			if (mkdir(s->path, 0755) < 0) {
+				dl_fail_errno(e, "make cgroup", s->path, "mkdir `%s`", s->path);
+				goto fail;
+			}
+			continue;
+		}
+		/* A run of writes to one file shares its descriptor: each write(2) is
+		 * parsed on its own (the device allow-list, one rule a write). */
+		if (fd < 0 || strcmp(open_path, s->path) != 0) {
+			if (fd >= 0)
+				close(fd);
+			open_path = s->path;
+			fd = open(s->path, O_WRONLY | O_CLOEXEC);
+			if (fd < 0 && errno == ENOENT && s->kind == DL_CGROUP_WRITE_OPTIONAL)
+				continue;
+			if (fd < 0) {
+				dl_fail_errno(e, "make cgroup", s->path, "open `%s`", s->path);
+				goto fail;
+			}
+		}
+		len = strlen(s->value);
+		if (write(fd, s->value, len) != (ssize_t)len) {
+			dl_fail_errno(e, "make cgroup", s->path, "write `%s` to `%s`", s->value, s->path);
+			goto fail;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
 
 int dl_cgroups_open(struct dl_cgroups *cg, struct dl_error *e)
 {

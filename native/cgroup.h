@@ -1,5 +1,6 @@
-/* The container's cgroups, from the helper's side. The TypeScript side creates
- * each cgroup directory and writes its limits; the shim opens them before the
+/* The container's cgroups, from the helper's side. The TypeScript side decides
+ * each cgroup directory and its limits; the shim (or, where the TypeScript side
+ * keeps that to itself, the library) creates them, the shim opens them before the
  * clone, and pid 1 moves itself into them before anything else, so nothing of
  * the container ever runs outside its limits. */
 #ifndef DL_CGROUP_H
@@ -10,11 +11,27 @@
 
 #include "error.h"
 
+enum dl_cgroup_step_kind { DL_CGROUP_MKDIR, DL_CGROUP_WRITE, DL_CGROUP_WRITE_OPTIONAL };
+
+/* One step of making the cgroups, in the order given: a directory to create, or
+ * a value to write to an existing file (an optional one may be missing). */
+struct dl_cgroup_step {
+	enum dl_cgroup_step_kind kind;
+	const char *path;
+	const char *value;
+};
+
 struct dl_cgroups {
 	const char **dirs; /* cgroup directories (host paths), one per hierarchy */
 	size_t n;
 	int *fds; /* the file pid 1 joins each through, opened by dl_cgroups_open */
+	struct dl_cgroup_step *steps; /* --cgroup-mkdir, --cgroup-write[-optional] */
+	size_t n_steps;
 };
+
+/* Runs the steps. A failure names the path and leaves what was made: the
+ * library removes the container's cgroups after a failed start. */
+int dl_cgroups_make(const struct dl_cgroups *cg, struct dl_error *e);
 
 /* Opens, for every directory, the file pid 1 will join it through: `tasks` on a
  * v1 hierarchy, `cgroup.procs` on v2. Before any namespace changes how host paths resolve. */

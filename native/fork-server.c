@@ -192,8 +192,9 @@ static void serve_fork(uint32_t id, const uint32_t *h, size_t hlen, const char *
 		goto bad;
 	memcpy(op, rest, op_len);
 	op[op_len] = '\0';
-	/* Only the ops that a container's owner forks on and on: the rest stay one spawn each. */
-	if (strcmp(op, "run") != 0 && strcmp(op, "exec") != 0)
+	/* Only the ops that a container's owner forks on and on (rm: each removal's
+	 * trash): the rest stay one spawn each. */
+	if (strcmp(op, "run") != 0 && strcmp(op, "exec") != 0 && strcmp(op, "rm") != 0)
 		goto bad;
 	off = op_len;
 	for (uint32_t i = 0; i < n_inputs; i++) {

@@ -152,6 +152,7 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	c->readonly = dl_xcalloc(cap, sizeof *c->readonly);
 	c->cgroups.dirs = dl_xcalloc(cap, sizeof *c->cgroups.dirs);
 	c->cgroups.fds = dl_xcalloc(cap, sizeof *c->cgroups.fds);
+	c->cgroups.steps = dl_xcalloc(cap, sizeof *c->cgroups.steps);
 	c->sysctls = dl_xcalloc(cap, sizeof *c->sysctls);
 	c->console_sock = -1;
 
@@ -262,6 +263,15 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		} else if (IS("--cgroup")) {
 			NEED(1);
 			c->cgroups.dirs[c->cgroups.n++] = argv[++i];
+		} else if (IS("--cgroup-mkdir")) {
+			NEED(1);
+			c->cgroups.steps[c->cgroups.n_steps++] = (struct dl_cgroup_step){DL_CGROUP_MKDIR, argv[i + 1], NULL};
+			i++;
+		} else if (IS("--cgroup-write") || IS("--cgroup-write-optional")) {
+			NEED(2);
+			c->cgroups.steps[c->cgroups.n_steps++] = (struct dl_cgroup_step){
+				IS("--cgroup-write") ? DL_CGROUP_WRITE : DL_CGROUP_WRITE_OPTIONAL, argv[i + 1], argv[i + 2]};
+			i += 2;
 		} else if (IS("--exit-file")) {
 			NEED(1);
 			c->exit_file = argv[++i];
@@ -722,6 +732,8 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	/* Host paths are opened here, before any namespace changes how they resolve. */
+	if (dl_cgroups_make(&c.cgroups, &e) < 0)
+		shim_fail(&e);
 	if (c.console_socket && dl_console_connect(c.console_socket, &c.console_sock, &e) < 0)
 		shim_fail(&e);
 	for (i = 0; i < c.n_joins; i++) {

@@ -44,7 +44,7 @@ type ServerMessage =
 
 /** What {@link ForkServer.fork} needs of an op. */
 export interface ForkRequest {
-  op: 'run' | 'exec';
+  op: 'run' | 'exec' | 'rm';
   /** The op's input descriptors' contents, from fd 4 on; the last is its arguments (`--config-fd`). */
   inputs: readonly Buffer[];
   /** Whether each of fds 0, 1, 2 is a pipe (else /dev/null). */

@@ -117,7 +117,7 @@ export class HelperProcess {
     this.#op = op;
     this.#context = options.context;
     const path = locateHelper(options.helperPath);
-    if (forked === undefined) debug('%s %s', op, redact(args).join(' '));
+    if (forked === undefined && debug.enabled) debug('%s %s', op, redact(args).join(' '));
     const inputs = [...(options.inputs ?? [])];
     let argv: string[] = [op, ...args];
     if (op !== 'version') {
@@ -318,10 +318,11 @@ const DIE_WITH_PARENT = '--die-with-parent';
  * @throws {@link HelperError} when the server cannot fork the op (step `fork`, …).
  */
 export async function startHelper(op: HelperOp, args: readonly string[], options: SpawnHelperOptions): Promise<HelperProcess> {
-  const forkable = (op === 'run' || op === 'exec') && options.stdio.every((s) => s === 'pipe' || s === 'ignore');
+  const forkable = (op === 'run' || op === 'exec' || op === 'rm') && options.stdio.every((s) => s === 'pipe' || s === 'ignore');
   const server = forkable ? await ForkServer.for(locateHelper(options.helperPath)) : undefined;
   if (server === undefined) return new HelperProcess(op, args, options);
-  debug('%s %s (fork server %d)', op, redact(args).join(' '), server.pid);
+  // The argv of a run is long: joined only for a reader.
+  if (debug.enabled) debug('%s %s (fork server %d)', op, redact(args).join(' '), server.pid);
   // The op's parent is the server, which dies with this process: the op dies with the server.
   const end = args.indexOf('--');
   const at = args.findIndex((a, i) => a === DIE_WITH_PARENT && (end < 0 || i < end));
@@ -329,7 +330,7 @@ export async function startHelper(op: HelperOp, args: readonly string[], options
   let forked: ForkedChild;
   try {
     forked = await server.fork({
-      op: op as 'run' | 'exec',
+      op: op as 'run' | 'exec' | 'rm',
       inputs: [...(options.inputs ?? []), encodeConfig(own)],
       pipes: options.stdio.map((s) => s === 'pipe') as [boolean, boolean, boolean],
       detached: options.detached ?? false,
@@ -370,4 +371,28 @@ export async function runHelperOp(
   await helper.exit;
   if (helper.failure !== undefined) throw helper.failure;
   return helper.statuses;
+}
+
+/**
+ * Removes the directory trees `paths` (absolute) with the helper's `rm`, forked
+ * by the fork server, when one is running; a removal of many small files costs
+ * the helper one process, and this process none of its thread pool's round trips.
+ *
+ * @returns false, removing nothing, when no fork server is running (a spawn of the
+ *   whole Node process would cost more than the removal it saves).
+ * @throws {@link HelperError} naming the path that could not be removed; what was
+ *   removed before it stays removed.
+ */
+export async function removeTreesForked(paths: readonly string[], options: { context: string; helperPath?: string }): Promise<boolean> {
+  const path = locateHelper(options.helperPath);
+  if (paths.length === 0) return true;
+  if (!ForkServer.running(path)) return false;
+  const helper = await startHelper('rm', ['--', ...paths], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+    context: options.context,
+    helperPath: path,
+  });
+  await helper.exit;
+  if (helper.failure !== undefined) throw helper.failure;
+  return true;
 }

@@ -47,7 +47,7 @@ import { startExec, type ExecOptions, type ExecProcess } from './exec.js';
 import { updateResources } from './update.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
 import { appendEvent, type ContainerEventAction, type ContainerEventAttributes } from './events.js';
-import { HealthChecker, waitForHealthy, type HealthRecord, type HealthStatus } from './health.js';
+import { HealthChecker, waitForHealthy, type HealthPlan, type HealthRecord, type HealthStatus } from './health.js';
 import { readRestartRecord, type RestartRecord } from './restart.js';
 
 import { ContainerLogReader, type LogsOptions } from './logs.js';
@@ -72,6 +72,8 @@ export interface ContainerInit {
   helperPath?: string;
   /** Starts the stopped container again (see relaunch.ts); the runtime's, which knows its helper and owner. */
   relaunch?: (container: Container, record: ContainerRecord, paths: ContainerPaths, context: string) => Promise<{ record: ContainerRecord; helper: HelperProcess }>;
+  /** The health check as launched (`null`: none); when given, config.json is not read for it. */
+  healthcheck?: HealthPlan | null;
 }
 
 const POLL_MS = 20;
@@ -114,6 +116,7 @@ export class Container implements AsyncDisposable {
   #cgroups: CgroupSet | undefined;
   readonly #relaunch: ContainerInit['relaunch'];
   #health: Promise<HealthChecker | undefined> | undefined;
+  readonly #healthcheck: HealthPlan | null | undefined;
   #deadSince: number | undefined;
 
   /** @internal Use `runtime.create()`, `runtime.run()` or `runtime.get()`. */
@@ -127,6 +130,7 @@ export class Container implements AsyncDisposable {
     this.#onRemove = init.onRemove;
     this.#helperPath = init.helperPath;
     this.#relaunch = init.relaunch;
+    this.#healthcheck = init.healthcheck;
     this.#cgroups = init.record.cgroups !== undefined ? new CgroupSet(init.record.cgroups) : undefined;
     const child = init.helper?.child;
     // A detached container has streams only when its creator attached (spec.attach): then the helper's stdio are pipes.
@@ -239,25 +243,31 @@ export class Container implements AsyncDisposable {
   }
 
   #healthChecker(): Promise<HealthChecker | undefined> {
-    this.#health ??= readJson<ContainerConfigRecord>(this.#paths.config).then((config) => {
-      const plan = config?.healthcheck;
-      if (plan === undefined) return undefined;
-      return new HealthChecker({
-        file: this.#paths.health,
-        lock: this.#paths.healthLock,
-        plan,
-        startedAt: () => Date.parse(this.#record.started ?? this.#record.created),
-        running: () => this.status === 'running',
-        alive: () => this.status === 'running' || this.status === 'paused',
-        restarts: async () => {
-          const r = await readRestartRecord(this.#paths.restart);
-          return r !== undefined ? { count: r.restartCount, since: r.time } : undefined;
-        },
-        exec: (cmd, signal) => this.exec(cmd, { stdio: 'pipe', signal }),
-        changed: (status) => this.recordEvent('health_status', { healthStatus: status }),
-      });
-    });
+    const known = this.#healthcheck;
+    this.#health ??=
+      known !== undefined
+        ? Promise.resolve(known === null ? undefined : this.#newHealthChecker(known))
+        : readJson<ContainerConfigRecord>(this.#paths.config).then((config) =>
+            config?.healthcheck !== undefined ? this.#newHealthChecker(config.healthcheck) : undefined,
+          );
     return this.#health;
+  }
+
+  #newHealthChecker(plan: HealthPlan): HealthChecker {
+    return new HealthChecker({
+      file: this.#paths.health,
+      lock: this.#paths.healthLock,
+      plan,
+      startedAt: () => Date.parse(this.#record.started ?? this.#record.created),
+      running: () => this.status === 'running',
+      alive: () => this.status === 'running' || this.status === 'paused',
+      restarts: async () => {
+        const r = await readRestartRecord(this.#paths.restart);
+        return r !== undefined ? { count: r.restartCount, since: r.time } : undefined;
+      },
+      exec: (cmd, signal) => this.exec(cmd, { stdio: 'pipe', signal }),
+      changed: (status) => this.recordEvent('health_status', { healthStatus: status }),
+    });
   }
 
   #monitorHealth(): void {
@@ -972,8 +982,13 @@ export class Container implements AsyncDisposable {
     // onRemove gives up (the name, clone holds) must not look abandoned while still ours.
     await Promise.all([this.recordEvent('remove'), this.#onRemove(this)]);
     await Promise.all([
-      discard(this.#paths.state, removeDir),
-      discard(this.#paths.bundle, (path) => removeContainerDir(path, this.#record.userns, this.#helperPath)),
+      discard(this.#paths.state, removeDir, { helperPath: this.#helperPath }),
+      discard(
+        this.#paths.bundle,
+        (path) => removeContainerDir(path, this.#record.userns, this.#helperPath),
+        // A rootless container's upper directory holds files of ids the helper cannot remove on the host.
+        this.#record.userns?.rootless === true ? undefined : { helperPath: this.#helperPath },
+      ),
     ]);
     debug('%s removed', this.id.slice(0, 12));
   }

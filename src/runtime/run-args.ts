@@ -44,8 +44,10 @@ export interface RunPlan {
   startFifo?: string;
   dieWithParent?: number;
   exitFile?: string;
-  /** Cgroup directories the shim puts pid 1 in before it runs; created (with their limits) beforehand. */
+  /** Cgroup directories the shim puts pid 1 in before it runs; created (with their limits) beforehand, or by the shim with {@link RunPlan.cgroupSteps}. */
   cgroups?: readonly string[];
+  /** The shim's `--cgroup-mkdir` and `--cgroup-write[-optional]` arguments that make those cgroups (see `shimCgroups`). */
+  cgroupSteps?: readonly string[];
   /** A user namespace for the container; see src/runtime/userns.ts. */
   userns?: UsernsPlan;
   /** A veth pair the shim wires into the container's network namespace before it runs. */
@@ -96,6 +98,7 @@ export function runArgs(plan: RunPlan): string[] {
   if (plan.startFifo !== undefined) args.push('--start-fifo', plan.startFifo);
   if (plan.dieWithParent !== undefined) args.push('--die-with-parent', String(plan.dieWithParent));
   if (plan.exitFile !== undefined) args.push('--exit-file', plan.exitFile);
+  if (plan.cgroupSteps !== undefined) args.push(...plan.cgroupSteps);
   for (const dir of plan.cgroups ?? []) args.push('--cgroup', dir);
   if (plan.reportNetns === true) args.push('--report-netns');
   if (plan.userns !== undefined) {

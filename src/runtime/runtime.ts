@@ -12,9 +12,9 @@ import { randomBytes } from 'node:crypto';
 import { chown, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
-import { AlreadyExistsError, DocklessError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
+import { AlreadyExistsError, DocklessError, HelperError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
 import { runHelperOp, sealedHelperPath, shown, startHelper } from '../helper/index.js';
-import { CgroupSet } from './cgroups/cgroup-set.js';
+import { CgroupSet, shimCgroupError, shimCgroups } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan } from './cgroups/mounts.js';
 import { hostInfo, type RuntimeInfo } from './host-info.js';
@@ -133,6 +133,8 @@ export class Runtime implements AsyncDisposable {
   readonly #owned = new Map<string, Container>();
   /** The specs owned containers were launched with: what their snapshots' clones start from. */
   readonly #specs = new Map<string, ContainerSpec>();
+  /** Whether a container's cgroups were all made here once: from then on the shim makes them (see shimCgroups). */
+  #cgroupsWhole = false;
   readonly #snapshots = new Set<ContainerSnapshot>();
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
@@ -358,6 +360,7 @@ export class Runtime implements AsyncDisposable {
       debug('%s rootless: no devices cgroup, and no cgroup where none is delegated: nothing but `resources` is enforced through cgroups', short);
     }
     const cgroupPlan = planCgroups(spec.resources, this.#cgroupHost, `dockless-${id}`, cgroupParent, devices);
+    const shim = this.#cgroupsWhole && userns?.rootless !== true ? shimCgroups(cgroupPlan) : undefined;
 
     let cleanup = true;
     let announced = false;
@@ -392,10 +395,20 @@ export class Runtime implements AsyncDisposable {
           settingsPath: paths.networks,
         });
       }
-      // Made while the files below are written; limits are in place before the helper starts.
-      cgroupsCreating = CgroupSet.create(cgroupPlan, context);
-      if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
-      cgroupsCreating.catch(() => undefined);
+      if (shim !== undefined) cgroupsCreating = Promise.resolve(shim.set);
+      else {
+        // Made while the files below are written; limits are in place before the helper starts.
+        cgroupsCreating = CgroupSet.create(cgroupPlan, context);
+        if (userns?.rootless === true) cgroupsCreating = cgroupsCreating.catch((e) => Promise.reject(rootlessCgroupError(e, userns.hostRoot.uid)));
+        else {
+          const planned = cgroupPlan.hierarchies.length;
+          // Once every cgroup of a plan could be made here, the shim makes them (shimCgroups): this process has the right to.
+          cgroupsCreating.then((set) => {
+            if (set.entries.length === planned) this.#cgroupsWhole = true;
+          }, () => undefined);
+        }
+        cgroupsCreating.catch(() => undefined);
+      }
       // Before the helper: the shim may record the command's end (`die`) before this process hears it started.
       const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
       announced = true;
@@ -459,6 +472,7 @@ export class Runtime implements AsyncDisposable {
         rlimits: security.rlimits,
         exitFile: paths.exit,
         cgroups: cgroups.dirs,
+        ...(shim !== undefined ? { cgroupSteps: shim.args } : {}),
         ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,
         ...(attachment !== undefined && attachment.enter === undefined ? { link: attachment.link } : {}),
@@ -560,6 +574,9 @@ export class Runtime implements AsyncDisposable {
         // The record's write may still be running: removing the state directory under it
         // fails with ENOTEMPTY, and that failure would hide this one.
         await Promise.allSettled([...steps, helper.exit]);
+        if (shim !== undefined && error instanceof HelperError && error.step === 'make cgroup') {
+          throw shimCgroupError(cgroupPlan, context, error.path ?? '', error.errnoCode, error);
+        }
         if (error instanceof DocklessError) throw error;
         const code = (error as NodeJS.ErrnoException).code;
         throw new IOError(`${start ? 'run' : 'create'} container ${short}: write \`${paths.record}\`: ${code ?? String(error)}`, {
@@ -578,6 +595,7 @@ export class Runtime implements AsyncDisposable {
         onRemove: async (c) => this.#forget(c),
         ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
         relaunch: this.#relauncher,
+        healthcheck: health ?? null,
       });
       this.#owned.set(id, container);
       this.#specs.set(id, spec);
@@ -666,6 +684,7 @@ export class Runtime implements AsyncDisposable {
   async #forget(container: Container): Promise<void> {
     this.#owned.delete(container.id);
     this.#specs.delete(container.id);
+    // Read, not remembered: a snapshot of the container (from any process) puts its layer under it.
     const config = await readJson<ContainerConfigRecord>(this.pathsOf(container.id).config).catch(() => undefined);
     for (const snapshot of snapshotLayers(this.root, config?.process.lowers ?? [])) {
       await dropHold(this.root, snapshot, `clone-${container.id}`, this.#helperPath).catch((error: unknown) => {

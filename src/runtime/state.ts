@@ -257,7 +257,9 @@ export async function makeContainerDirs(paths: ContainerPaths, like?: RootLike):
     await mkdir(paths.target, { mode: 0o711 });
   };
   const upper = async (): Promise<void> => {
-    await mkdir(paths.upper, { recursive: true, mode: 0o755 });
+    // The bundle, then its upper: a recursive mkdir of the upper would try it first and fail.
+    await mkdir(paths.bundle, { recursive: true, mode: 0o755 });
+    await mkdir(paths.upper, { mode: 0o755 });
     await mkdir(paths.work, { mode: 0o700 });
     if (like === undefined) return;
     const root = await stat(like.lower);

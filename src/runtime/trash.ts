@@ -14,7 +14,9 @@
 
 import { mkdir, readdir, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import createDebug from 'debug';
+import { removeTreesForked } from '../helper/index.js';
 import { isAbandoned, ownerToken } from '../util/index.js';
 
 const debug = createDebug('dockless:runtime');
@@ -27,12 +29,65 @@ const pending = new Set<Promise<void>>();
 /** Trash directories known to exist. */
 const made = new Set<string>();
 
+/** A batch of trash entries: those discarded within {@link BATCH_MS} of the first, or while the batch before ran. */
+interface Batch {
+  paths: string[];
+  done: Promise<boolean>;
+}
+/** Per helper binary: the batch still taking entries, and the end of the last one started. */
+const collecting = new Map<string, Batch>();
+const lastBatch = new Map<string, Promise<unknown>>();
+/**
+ * How long a batch takes entries. A forked `rm` made at once for each removal
+ * met the next container's start at the fork server and cost it ~5 ms (one at a
+ * time, measured): entries wait a little, and few go the thread pool's way.
+ */
+const BATCH_MS = 25;
+/** Below this many entries a batch is deleted here (the thread pool); from it on, by one forked `rm`. */
+const BATCH_MIN = 6;
+
+/**
+ * Deletes `path` with the next batch: true once it is gone through the
+ * helper's `rm` (one forked process for the whole batch); false when the
+ * caller is to delete it (a small batch, no fork server, or the batch failed).
+ */
+function removeInBatch(path: string, helperPath: string | undefined): Promise<boolean> {
+  const key = helperPath ?? '';
+  let batch = collecting.get(key);
+  if (batch === undefined) {
+    const paths: string[] = [];
+    const previous = lastBatch.get(key) ?? Promise.resolve();
+    const started: Batch = {
+      paths,
+      done: Promise.all([previous, sleep(BATCH_MS)]).then(() => {
+        if (collecting.get(key) === started) collecting.delete(key);
+        if (paths.length < BATCH_MIN) return false;
+        return removeTreesForked(paths, { context: 'empty the trash', ...(helperPath !== undefined ? { helperPath } : {}) });
+      }),
+    };
+    started.done = started.done.catch((error: unknown) => {
+      debug('trash: helper rm of %d entries: %s', paths.length, String(error));
+      return false;
+    });
+    lastBatch.set(key, started.done);
+    collecting.set(key, started);
+    batch = started;
+  }
+  batch.paths.push(path);
+  return batch.done;
+}
+
 /**
  * Moves `path` into the trash beside it and deletes it there in the
  * background with `remove`; when it cannot be moved, deletes it in place
  * before returning. A missing `path` is fine.
+ *
+ * @param batched - delete it, among others discarded meanwhile, with the helper's
+ *   `rm` through the fork server of `batched.helperPath` when one runs and the batch
+ *   is large enough (`remove` otherwise): for trees any user may remove on the host,
+ *   never a rootless container's upper directory.
  */
-export async function discard(path: string, remove: (path: string) => Promise<void>): Promise<void> {
+export async function discard(path: string, remove: (path: string) => Promise<void>, batched?: { helperPath?: string | undefined }): Promise<void> {
   const trash = join(dirname(path), TRASH_DIR);
   const target = join(trash, `${basename(path)}-${ownerToken()}`);
   try {
@@ -48,7 +103,8 @@ export async function discard(path: string, remove: (path: string) => Promise<vo
     await remove(path);
     return;
   }
-  const done: Promise<void> = remove(target)
+  const removing = batched !== undefined ? removeInBatch(target, batched.helperPath).then((gone) => (gone ? undefined : remove(target))) : remove(target);
+  const done: Promise<void> = removing
     .catch((error: unknown) => debug('%s: left for the next prune: %s', target, String(error)))
     .finally(() => pending.delete(done));
   pending.add(done);

@@ -95,6 +95,41 @@ describe('cgroups', { skip }, () => {
     await finish(c);
   });
 
+  // After a runtime's first container the shim, not this process, makes the cgroups: they must be the same.
+  it("makes a runtime's later containers' cgroups in the shim as it made the first's: limits, device rules, removal", async () => {
+    const runtime = new Runtime({ root: join(world.base, 'shim-root'), stateDir: join(world.base, 'shim-state') });
+    const host = detectCgroups();
+    /** The container's cgroup files that hold its limits, keyed by controller, its id taken out. */
+    const limits = async (c: Container) => {
+      const out: Record<string, string> = {};
+      const own = await cgroupsOf(c.pid);
+      for (const [ctrl, file] of [['memory', 'memory.limit_in_bytes'], ['pids', 'pids.max'], ['devices', 'devices.list']] as const) {
+        const h = host.controllers.get(ctrl);
+        const key = [...own.keys()].find((k) => k.split(',').includes(ctrl));
+        if (h === undefined || h.version !== 1 || key === undefined) continue;
+        assert.match(own.get(key)!, new RegExp(`/dockless-${c.id}$`), `${ctrl} cgroup of pid 1`);
+        out[ctrl] = await readFile(join(h.mount, own.get(key)!, file), 'utf8');
+      }
+      return out;
+    };
+    const made: Container[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const c = await runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'sleep', '30'], stdio: 'ignore', resources: { memory: 64 * MiB, pids: 32 } });
+        ids.add(c.id);
+        made.push(c);
+      }
+      const [first, ...later] = await Promise.all(made.map(limits));
+      assert.equal(first!.memory, `${64 * MiB}\n`);
+      assert.equal(first!.pids, '32\n');
+      for (const l of later) assert.deepEqual(l, first);
+    } finally {
+      for (const c of made) await finish(c);
+      await runtime[Symbol.asyncDispose]();
+    }
+    assert.deepEqual((await own()).filter((dir) => made.some((c) => dir.includes(c.id))), [], 'cgroups left after removal');
+  });
+
   it('shows the container its own cgroup as the root of its cgroup namespace', async () => {
     const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'cat', '/proc/self/cgroup'] });
     const [out, exit] = await Promise.all([text(c.stdout), c.wait()]);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
-import { CgroupSet } from '../../src/runtime/cgroups/cgroup-set.js';
+import { CgroupSet, shimCgroupError, shimCgroups } from '../../src/runtime/cgroups/cgroup-set.js';
 import { detectCgroupsFrom, parseCgroupMounts, parseProcCgroup, type CgroupHost } from '../../src/runtime/cgroups/detect.js';
 import {
   blkioToIoWeight,
@@ -434,4 +434,55 @@ test('replanResources: the same cgroups with the new limits, device rules kept, 
   assert.deepEqual(writes(byController(next.hierarchies, 'pids')), ['pids.max=10']);
   assert.deepEqual(writes(byController(next.hierarchies, 'devices')), ['devices.deny=a']);
   assert.throws(() => replanResources(saved, { cpuset: '0' }), (e: unknown) => e instanceof NotFoundError && /resources\.cpuset needs a `cpuset` cgroup/.test(e.message));
+});
+
+test('shimCgroups: a v1 plan becomes the shim\'s mkdir and write steps, in order; plans that need this side\'s care stay here', () => {
+  const rules = [
+    { file: 'devices.deny', value: 'a *:* rwm' },
+    { file: 'devices.allow', value: 'c 1:3 rwm' },
+  ];
+  const plan = planCgroups({ memory: 64 << 20, pids: 32 }, v1Host(), 'dockless-1', undefined, rules);
+  const shim = shimCgroups(plan)!;
+  assert.deepEqual(shim.set.dirs, plan.hierarchies.map((p) => p.dir));
+  assert.deepEqual(
+    shim.set.entries.map((e) => [e.version, e.controllers]),
+    plan.hierarchies.map((p) => [1, p.controllers]),
+  );
+  const mem = '/sys/fs/cgroup/memory/process_api/5744adec/dockless-1';
+  const at = shim.args.indexOf(mem);
+  // The directory first, then its limits; memsw only where swap is accounted.
+  assert.deepEqual(shim.args.slice(at - 1, at + 7), [
+    '--cgroup-mkdir', mem,
+    '--cgroup-write', `${mem}/memory.limit_in_bytes`, String(64 << 20),
+    '--cgroup-write-optional', `${mem}/memory.memsw.limit_in_bytes`, String(128 << 20),
+  ]);
+  const dev = shim.args.indexOf('/sys/fs/cgroup/devices/dockless-1');
+  assert.deepEqual(shim.args.slice(dev - 1, dev + 7), [
+    '--cgroup-mkdir', '/sys/fs/cgroup/devices/dockless-1',
+    '--cgroup-write', '/sys/fs/cgroup/devices/dockless-1/devices.deny', 'a *:* rwm',
+    '--cgroup-write', '/sys/fs/cgroup/devices/dockless-1/devices.allow', 'c 1:3 rwm',
+  ]);
+  const args = runArgs(basePlan({ cgroups: shim.set.dirs, cgroupSteps: shim.args }));
+  assert.ok(args.indexOf('--cgroup-mkdir') < args.indexOf('--cgroup'), 'made before they are joined');
+
+  // v2 enables controllers level by level; a cgroupParent may need making; cpuset values are copied down; blkio has two files to try.
+  assert.equal(shimCgroups(planCgroups(undefined, v2Host(), 'c')), undefined);
+  assert.equal(shimCgroups(planCgroups(undefined, v1Host(), 'c', 'sub')), undefined);
+  assert.equal(shimCgroups(planCgroups({ cpuset: '0' }, v1Host(), 'c')), undefined);
+  assert.equal(shimCgroups(planCgroups({ ioWeight: 300 }, v1Host(), 'c')), undefined);
+});
+
+test('shimCgroupError: the shim\'s failure is the typed error the library\'s own creation gives, naming the field', () => {
+  const plan = planCgroups({ memory: 64 << 20 }, v1Host(), 'dockless-1');
+  const mem = '/sys/fs/cgroup/memory/process_api/5744adec/dockless-1';
+  const helper = new Error('helper');
+  const refused = shimCgroupError(plan, 'run container 1', `${mem}/memory.limit_in_bytes`, 'EINVAL', helper);
+  assert.ok(refused instanceof InvalidArgumentError);
+  assert.equal(refused.message, `run container 1: write \`${64 << 20}\` to \`${mem}/memory.limit_in_bytes\`: EINVAL (resources.memory)`);
+  const missing = shimCgroupError(plan, 'run container 1', `${mem}/memory.limit_in_bytes`, 'ENOENT', helper);
+  assert.ok(missing instanceof NotFoundError);
+  assert.match(missing.message, /resources\.memory is not supported here/);
+  const taken = shimCgroupError(plan, 'run container 1', mem, 'EEXIST', helper);
+  assert.ok(taken instanceof AlreadyExistsError);
+  assert.equal(taken.message, `run container 1: mkdir \`${mem}\`: EEXIST`);
 });

@@ -504,3 +504,49 @@ async function killMembers(entry: CgroupRecord): Promise<void> {
     await writeCgroupFile(posix.join(entry.dir, 'freezer.state'), 'THAWED').catch(() => undefined);
   }
 }
+
+/**
+ * The `run` arguments that have the helper's shim make the cgroups of `plan`
+ * (`--cgroup-mkdir`, `--cgroup-write[-optional]`: off this process's thread, in
+ * the op the container starts with anyway), and the set they make. Undefined for
+ * a plan that needs this side's care: a v2 hierarchy (controllers enabled level
+ * by level), a `cgroupParent` still to create, cpuset values to copy down, or a
+ * limit with alternative files. Stats-only cgroups are not skipped there when
+ * permission is lacking (rootless): the caller passes only plans it has seen made whole.
+ */
+export function shimCgroups(plan: CgroupPlan): { set: CgroupSet; args: string[] } | undefined {
+  const args: string[] = [];
+  const entries: CgroupRecord[] = [];
+  for (const p of plan.hierarchies) {
+    if (p.hierarchy.version !== 1 || p.parentDir !== p.baseDir || p.copyCpuset) return undefined;
+    args.push('--cgroup-mkdir', p.dir);
+    for (const w of p.writes) {
+      if (w.candidates.length !== 1) return undefined;
+      const { file, value } = w.candidates[0]!;
+      args.push(w.optional === true ? '--cgroup-write-optional' : '--cgroup-write', posix.join(p.dir, file), value);
+    }
+    entries.push({ dir: p.dir, version: 1, controllers: [...p.controllers] });
+  }
+  return { set: new CgroupSet(entries), args };
+}
+
+/**
+ * The error {@link CgroupSet.create} would have thrown, for the shim's failure
+ * (step `make cgroup`) at `path` with `errnoCode`, made while following `plan`.
+ */
+export function shimCgroupError(plan: CgroupPlan, context: string, path: string, errnoCode: string | undefined, helperError: Error): DocklessError {
+  const cause = Object.assign(new Error(helperError.message, { cause: helperError }), { code: errnoCode ?? 'EIO' });
+  for (const p of plan.hierarchies) {
+    if (path === p.dir) return cgroupError(context, 'mkdir', path, cause);
+    for (const w of p.writes) {
+      const { file, value } = w.candidates[0]!;
+      if (posix.join(p.dir, file) !== path) continue;
+      if (cause.code === 'ENOENT') {
+        return new NotFoundError(`${context}: ${w.field} is not supported here: no \`${path}\``, { cause, path });
+      }
+      const busy = cause.code === 'EBUSY' ? ': the container uses more memory than that and the kernel could not reclaim it' : '';
+      return cgroupError(context, `write \`${value}\` to`, path, cause, ` (${w.field}${busy})`);
+    }
+  }
+  return cgroupError(context, 'make cgroup', path, cause);
+}
