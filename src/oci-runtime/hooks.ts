@@ -1,7 +1,9 @@
 /**
  * OCI hooks: each program runs with the container's state JSON on its stdin,
  * is killed after its timeout, and fails the operation when it fails. The
- * runtime's hooks run here; `startContainer` hooks run in the container
+ * runtime's hooks run here; `createContainer` hooks are run by the helper's
+ * pid 1 between the container's mounts and its pivot_root (see
+ * {@link createHookArgs}); `startContainer` hooks run in the container
  * (its namespaces, root and cgroups, through the helper's `exec`).
  *
  * @module
@@ -47,6 +49,28 @@ export async function runHooks(hooks: readonly OciHook[], kind: string, state: O
       throw new InvalidStateError(`hooks.${kind}[${i}]: \`${hook.path}\` failed: ${how}${stderr !== '' ? `: ${stderr.trim()}` : ''}`);
     }
   }
+}
+
+/**
+ * The helper's `run` options for `createContainer` hooks: `--hooks-fd FD` (where
+ * pid 1 reads the state once the runtime's hooks have run), then per hook
+ * `--hook PATH TIMEOUT` (0: none) and its `--hook-arg`s and `--hook-env`s.
+ * The arguments travel over the helper's config descriptor, never argv.
+ *
+ * @example
+ * ```ts
+ * createHookArgs([{ path: '/usr/bin/env', args: ['env'], timeout: 5 }], 6);
+ * // ['--hooks-fd', '6', '--hook', '/usr/bin/env', '5', '--hook-arg', 'env']
+ * ```
+ */
+export function createHookArgs(hooks: readonly OciHook[], fd: number): string[] {
+  const args = ['--hooks-fd', String(fd)];
+  for (const hook of hooks) {
+    args.push('--hook', hook.path, String(hook.timeout ?? 0));
+    for (const a of hook.args ?? []) args.push('--hook-arg', a);
+    for (const e of hook.env ?? []) args.push('--hook-env', e);
+  }
+  return args;
 }
 
 function hookFailure(kind: string, i: number, hook: OciHook, how: string): InvalidStateError {

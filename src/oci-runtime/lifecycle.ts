@@ -34,7 +34,7 @@ import {
 } from '../runtime/index.js';
 import { parseJsonObject, processStartTime } from '../util/index.js';
 import type { OciConfig } from './config.js';
-import { runHooks, runHooksInContainer } from './hooks.js';
+import { createHookArgs, runHooks, runHooksInContainer } from './hooks.js';
 import { listIds, ociPaths, readRecord, stateOf, statusOf, writeRecord, type OciRecord, type OciState } from './state.js';
 import { translateConfig, type OciHost, type OciPlan } from './translate.js';
 
@@ -132,6 +132,7 @@ async function launch(id: string, options: CreateOptions, detach: boolean): Prom
     throw cause;
   }
   let cgroups: CgroupSet | undefined;
+  let pid1 = 0;
   try {
     await Promise.all([mkdir(paths.target, { mode: 0o755 }), writeFile(paths.config, text, { mode: 0o600 })]);
     const record: OciRecord = {
@@ -188,26 +189,37 @@ async function launch(id: string, options: CreateOptions, detach: boolean): Prom
     };
     const args = runArgs(run);
     if (options.noNewKeyring === true) args.splice(args.indexOf('--'), 0, '--no-new-keyring');
+    const { prestart, createRuntime, createContainer } = plan.hooks;
+    const hooked = prestart.length + createRuntime.length + createContainer.length > 0;
+    const inputs = plan.seccomp !== undefined ? [plan.seccomp] : [];
+    // The control pipe comes after the inputs and the arguments' descriptor (spawnHelper's layout).
+    if (hooked) args.splice(args.indexOf('--'), 0, ...createHookArgs(createContainer, 4 + inputs.length + 1));
     const helper = spawnHelper('run', args, {
       stdio: [0, 1, 2],
       context: `create container ${id}`,
-      ...(plan.seccomp !== undefined ? { inputs: [plan.seccomp] } : {}),
+      inputs,
+      ...(hooked ? { control: true } : {}),
       helperPath: await sealedHelperPath(),
     });
     const { pid } = await helper.next('pid');
-    await helper.next('created');
+    pid1 = pid;
     record.pid = pid;
     record.pidStart = processStartTime(pid) ?? 0;
+    if (hooked) {
+      // pid 1 waits here with its mounts made, before pivot_root: the runtime-spec's point for both kinds.
+      await helper.next('hooks');
+      const state: OciState = { ...stateOf(record, paths), status: 'creating' };
+      await runHooks(prestart, 'prestart', state);
+      await runHooks(createRuntime, 'createRuntime', state);
+      helper.control!.end(JSON.stringify(state));
+    }
+    await helper.next('created');
     if (p.oomScoreAdj !== undefined) await writeFile(`/proc/${pid}/oom_score_adj`, String(p.oomScoreAdj));
     await writeRecord(options.root, record);
-    const state = stateOf(record, paths);
-    await runHooks(plan.hooks.prestart, 'prestart', state);
-    await runHooks(plan.hooks.createRuntime, 'createRuntime', state);
     if (options.pidFile !== undefined) await writeFile(resolve(options.pidFile), String(pid));
     return { record, helper };
   } catch (error) {
-    const record = await readRecord(options.root, id).catch(() => undefined);
-    if (record !== undefined && record.pid > 0) killQuietly(record.pid, 'SIGKILL');
+    if (pid1 > 0) killQuietly(pid1, 'SIGKILL');
     await cgroups?.remove().catch(() => undefined);
     await rm(paths.dir, { recursive: true, force: true });
     throw error;

@@ -119,7 +119,7 @@ export interface OciPlan {
   /** The cgroup path, relative to the caller's own cgroup. */
   cgroupsPath?: string;
   /** Hooks the runtime runs. */
-  hooks: Required<Pick<OciHooks, 'prestart' | 'createRuntime' | 'startContainer' | 'poststart' | 'poststop'>>;
+  hooks: Required<Pick<OciHooks, 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop'>>;
 }
 
 const NAMESPACE_NAMES: Readonly<Record<string, string>> = {
@@ -407,8 +407,6 @@ export function translateConfig(config: OciConfig, bundle: string, host: OciHost
     throw unsupported('linux.rootfsPropagation', `only \`private\` and \`rprivate\` are supported, got \`${linux.rootfsPropagation}\``);
   }
   const hooks = config.hooks ?? {};
-  // Its path resolves in the runtime's mount namespace and it runs in the container's before pivot_root: the helper sets the container up in one go.
-  if (isSet(hooks.createContainer)) throw unsupported('hooks.createContainer', 'hooks between the container\'s mounts and its pivot_root are not supported yet');
 
   if (config.root === undefined || typeof config.root.path !== 'string' || config.root.path === '') throw invalid('root.path', 'is required');
   const rootfs = isAbsolute(config.root.path) ? config.root.path : join(bundle, config.root.path);
@@ -521,6 +519,7 @@ export function translateConfig(config: OciConfig, bundle: string, host: OciHost
     hooks: {
       prestart: hookList(hooks.prestart, 'hooks.prestart'),
       createRuntime: hookList(hooks.createRuntime, 'hooks.createRuntime'),
+      createContainer: hookList(hooks.createContainer, 'hooks.createContainer'),
       startContainer: hookList(hooks.startContainer, 'hooks.startContainer'),
       poststart: hookList(hooks.poststart, 'hooks.poststart'),
       poststop: hookList(hooks.poststop, 'hooks.poststop'),

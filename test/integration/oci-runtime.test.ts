@@ -105,7 +105,7 @@ describe('dockless-runtime', { skip: missing }, () => {
   });
   after(async () => {
     if (missing !== undefined) return;
-    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks', 'ev', 'starthook', 'badhook']) await rt('delete', '--force', id);
+    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks', 'ev', 'starthook', 'badhook', 'order', 'badcreate']) await rt('delete', '--force', id);
     await rm(base, { recursive: true, force: true });
   });
 
@@ -329,6 +329,59 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal((await rt('delete', '--force', 'upd')).code, 0);
   });
 
+  it('hooks run at the runtime-spec\'s points: prestart and createRuntime in the host\'s mount namespace, createContainer in the container\'s before pivot_root, then startContainer and poststart', async () => {
+    // createContainer hooks were refused and createRuntime ran after pivot_root: the helper set the container up in one go.
+    const out = join(base, 'order-out');
+    await mkdir(out);
+    const log = join(out, 'log');
+    const target = join(root, 'order', 'rootfs');
+    // bash is the host's (the rootfs has none): the path resolves on the host, as the spec says.
+    const hook = (kind: string) => ({
+      path: '/bin/bash',
+      args: ['bash', '-c', `echo ${kind} $(readlink /proc/self/ns/mnt) $(test -e ${target}/bin/busybox && echo root-mounted) >> ${log}; cat > ${out}/${kind}.state`],
+      timeout: 10,
+    });
+    const dir = await bundle('order', (c) => {
+      c.process.args = ['sh', '-c', 'echo process >> /hooklog/log; exec sleep 60'];
+      c.mounts.push({ destination: '/hooklog', type: 'bind', source: out, options: ['rbind'] });
+      c.hooks = {
+        prestart: [hook('prestart')],
+        createRuntime: [hook('createRuntime')],
+        createContainer: [hook('createContainer')],
+        startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'test -e /bin/bash || echo startContainer >> /hooklog/log'] }],
+        poststart: [hook('poststart')],
+      };
+    });
+    const created = await rt('create', '--bundle', dir, 'order');
+    assert.equal(created.code, 0, created.stderr);
+    const pid = JSON.parse((await rt('state', 'order')).stdout).pid as number;
+    const hostMnt = execFileSync('readlink', ['/proc/self/ns/mnt'], { encoding: 'utf8' }).trim();
+    const containerMnt = execFileSync('readlink', [`/proc/${pid}/ns/mnt`], { encoding: 'utf8' }).trim();
+    assert.notEqual(hostMnt, containerMnt);
+    const lines = async () => (await readFile(log, 'utf8')).trim().split('\n').map((l) => l.trim());
+    assert.deepEqual(await lines(), [`prestart ${hostMnt}`, `createRuntime ${hostMnt}`, `createContainer ${containerMnt} root-mounted`]);
+    for (const kind of ['prestart', 'createRuntime', 'createContainer']) {
+      const state = JSON.parse(await readFile(join(out, `${kind}.state`), 'utf8'));
+      assert.deepEqual([state.id, state.status, state.pid], ['order', 'creating', pid], kind);
+    }
+    assert.equal((await rt('start', 'order')).code, 0);
+    await waitFor(async () => (await lines()).includes('process'), 'the process to run');
+    const after = await lines();
+    assert.equal(after[3], 'startContainer');
+    assert.ok(after.indexOf('process') > 3 && after.some((l) => l.startsWith(`poststart ${hostMnt}`)), after.join('\n'));
+    assert.equal((await rt('delete', '--force', 'order')).code, 0);
+  });
+
+  it('a failing createContainer hook fails create with its name and leaves nothing', async () => {
+    const dir = await bundle('badcreate', (c) => {
+      c.hooks = { createContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 3'] }] };
+    });
+    const r = await rt('create', '--bundle', dir, 'badcreate');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /hooks\.createContainer\[0\]: `\/bin\/sh` failed: exit code 3/);
+    assert.equal(existsSync(join(root, 'badcreate')), false);
+  });
+
   it('runs createRuntime, poststart and poststop hooks with the state on stdin', async () => {
     const out = join(base, 'hooks');
     await mkdir(out);
@@ -341,7 +394,7 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal(r.code, 0, r.stderr);
     const created = JSON.parse(await readFile(join(out, 'createRuntime'), 'utf8'));
     assert.equal(created.id, 'hooked');
-    assert.equal(created.status, 'created');
+    assert.equal(created.status, 'creating');
     assert.ok(created.pid > 0);
     assert.equal(JSON.parse(await readFile(join(out, 'poststart'), 'utf8')).id, 'hooked');
     assert.equal(JSON.parse(await readFile(join(out, 'poststop'), 'utf8')).status, 'stopped');
