@@ -2,7 +2,7 @@
  * runs a line, twice runc's whole `run`; the commands that only read the state
  * under --root, signal and write the start FIFO run here, and every other
  * command line (create, run, exec, update, spec, events, ps as a table,
- * features, help, any flag this file does not know) is handed whole to the
+ * help, any flag this file does not know) is handed whole to the
  * Node front end, dist/bundle/runtime.js, which holds all of the policy. */
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "features.h"
 #include "version.h"
 
 #ifndef DLRT_NODE_PATH
@@ -149,6 +150,9 @@ int main(int argc, char **argv)
 	}
 	if (i == argc)
 		return exec_node(argc, argv);
+	/* A fixed document (features.h): no Node start for it. */
+	if (strcmp(argv[i], "features") == 0 && i + 1 == argc)
+		return fputs(DLRT_FEATURES, stdout) < 0 || fflush(stdout) != 0;
 	if (root == NULL) {
 		const char *xdg = getenv("XDG_RUNTIME_DIR");
 		if (getuid() == 0)

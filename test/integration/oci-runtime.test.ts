@@ -167,6 +167,7 @@ describe('dockless-runtime', { skip: missing }, () => {
       for (const format of [[], ['--format', 'json'], ['-f', 'table'], ['-q']]) await same('list', ...format);
     };
     assert.equal(JSON.parse((await same('state', 'twin')).stdout).status, 'created');
+    assert.deepEqual(JSON.parse((await same('features')).stdout).hooks.length, 6);
     await same('state', 'twin2');
     await listings();
     assert.equal((await nativeRt('start', 'twin')).code, 0);
