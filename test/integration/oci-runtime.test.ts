@@ -472,6 +472,39 @@ describe('dockless-runtime', { skip: missing }, () => {
       assert.equal(removed.code, 0, removed.stderr);
     });
 
+    it('pod create, then two containers of the pod in the infra container\'s network, uts and ipc namespaces', async () => {
+      // Pods were untested with this runtime: their containers join the infra container's namespaces by path.
+      const pod = `${name}-pod`;
+      const infra = `${IMAGE}-infra`;
+      // The infra container takes containers.conf's ulimits (pod create has no --ulimit); podman's default is above this process's hard limit.
+      const conf = join(base, 'containers.conf');
+      await writeFile(conf, '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n');
+      const env = { ...process.env, CONTAINERS_CONF: conf };
+      const podmanConf = (...args: string[]) => run(PODMAN, ['--runtime', BIN, '--cgroup-manager=cgroupfs', ...args], 120_000, env);
+      const tar = join(base, 'rootfs.tar');
+      try {
+        assert.equal((await podmanConf('import', '--change', 'ENTRYPOINT ["sleep","1000"]', tar, infra)).code, 0);
+        const created = await podmanConf('pod', 'create', '--name', pod, '--infra-image', infra);
+        assert.equal(created.code, 0, created.stderr);
+        const nsOf = 'for n in net uts ipc mnt; do readlink /proc/self/ns/$n; done; hostname';
+        const a = await podmanConf('run', '-d', '--pod', pod, '--name', `${pod}-a`, IMAGE, 'sh', '-c', `${nsOf}; exec sleep 1000`);
+        assert.equal(a.code, 0, a.stderr);
+        const b = await podmanConf('run', '--rm', '--pod', pod, IMAGE, 'sh', '-c', nsOf);
+        assert.equal(b.code, 0, b.stderr);
+        await waitFor(async () => (await podmanConf('logs', `${pod}-a`)).stdout.split('\n').length > 5, 'the first container\'s lines');
+        const [netA, utsA, ipcA, mntA, hostA] = (await podmanConf('logs', `${pod}-a`)).stdout.trim().split('\n');
+        const [netB, utsB, ipcB, mntB, hostB] = b.stdout.trim().split('\n');
+        assert.deepEqual([netB, utsB, ipcB, hostB], [netA, utsA, ipcA, hostA]);
+        assert.equal(hostA, pod);
+        assert.notEqual(mntA, mntB, 'each container has its own mount namespace');
+        const ps = await podmanConf('pod', 'ps', '--filter', `name=${pod}`, '--format', '{{.Status}} {{.NumberOfContainers}}');
+        assert.equal(ps.stdout.trim(), 'Running 2');
+      } finally {
+        await podmanConf('pod', 'rm', '-f', '-t', '0', pod);
+        await podmanConf('rmi', '-f', infra);
+      }
+    });
+
     describe('through containerd (ctr run --runc-binary, the runc v2 shim)', { skip: !existsSync(CONTAINERD) ? 'needs containerd' : undefined }, () => {
       let daemon: ChildProcess | undefined;
       let ctrd = '';
