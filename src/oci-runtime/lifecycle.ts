@@ -133,6 +133,7 @@ async function launch(id: string, options: CreateOptions, detach: boolean): Prom
   }
   let cgroups: CgroupSet | undefined;
   let pid1 = 0;
+  let made: OciRecord | undefined;
   try {
     await Promise.all([mkdir(paths.target, { mode: 0o755 }), writeFile(paths.config, text, { mode: 0o600 })]);
     const record: OciRecord = {
@@ -150,6 +151,7 @@ async function launch(id: string, options: CreateOptions, detach: boolean): Prom
       hooks: (['startContainer', 'poststart', 'poststop'] as const).filter((h) => plan.hooks[h].length > 0),
     };
     await writeRecord(options.root, record);
+    made = record;
     let cgroupPlan: CgroupPlan;
     [cgroups, cgroupPlan] = await makeCgroups(plan, id);
     record.cgroups = [...cgroups.entries];
@@ -221,9 +223,17 @@ async function launch(id: string, options: CreateOptions, detach: boolean): Prom
   } catch (error) {
     if (pid1 > 0) killQuietly(pid1, 'SIGKILL');
     await cgroups?.remove().catch(() => undefined);
+    const stopped = made !== undefined && pid1 > 0 ? { ...stateOf(made, paths), status: 'stopped' as const, pid: 0 } : undefined;
     await rm(paths.dir, { recursive: true, force: true });
+    // The runtime-spec: a container whose create failed once it existed is destroyed, then its poststop hooks run.
+    if (stopped !== undefined) await runHooks(plan.hooks.poststop, 'poststop', stopped, warning);
     throw error;
   }
+}
+
+/** The runtime-spec's "log a warning": a failed poststart or poststop hook, and the lifecycle goes on. */
+function warning(message: string): void {
+  process.stderr.write(`dockless-runtime: warning: ${message}\n`);
 }
 
 function killQuietly(pid: number, signal: NodeJS.Signals | number): void {
@@ -257,7 +267,11 @@ export async function startContainer(id: string, options: GlobalOptions): Promis
   const status = statusOf(record, paths);
   if (status !== 'created') throw new InvalidStateError(`start container ${id}: the container is ${status}, not created`);
   const { plan } = await loadBundleFrom(paths.config, record.bundle);
-  await runHooksInContainer(plan.hooks.startContainer, 'startContainer', stateOf(record, paths), record);
+  await runHooksInContainer(plan.hooks.startContainer, 'startContainer', stateOf(record, paths), record).catch((error: unknown) => {
+    // The runtime-spec: a failed startContainer hook stops the container (its `delete` then runs poststop).
+    killQuietly(record.pid, 'SIGKILL');
+    throw error;
+  });
   // O_NONBLOCK: pid 1 holds the FIFO open for reading, so this opens at once; if it died meanwhile, ENXIO.
   const fifo = await open(paths.fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
   try {
@@ -266,7 +280,7 @@ export async function startContainer(id: string, options: GlobalOptions): Promis
     await fifo.close();
   }
   await rm(paths.fifo, { force: true });
-  await runHooks(plan.hooks.poststart, 'poststart', stateOf(record, paths));
+  await runHooks(plan.hooks.poststart, 'poststart', stateOf(record, paths), warning);
 }
 
 async function loadBundleFrom(configPath: string, bundle: string): Promise<{ plan: OciPlan }> {
@@ -366,8 +380,7 @@ export async function deleteContainer(id: string, options: GlobalOptions & { for
   for (const c of record.cgroups) if (basename(dirname(c.dir)) === DEFAULT_CGROUP_PARENT) await rmdir(dirname(c.dir)).catch(() => undefined);
   const state = { ...stateOf(record, paths), status: 'stopped' as const, pid: 0 };
   await rm(paths.dir, { recursive: true, force: true });
-  // Errors of poststop hooks are warnings in the spec: the container is gone already.
-  await runHooks(poststop, 'poststop', state).catch((error: unknown) => process.stderr.write(`dockless-runtime: warning: ${(error as Error).message}\n`));
+  await runHooks(poststop, 'poststop', state, warning);
 }
 
 function isStillThere(record: OciRecord): boolean {

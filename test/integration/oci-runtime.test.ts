@@ -105,7 +105,7 @@ describe('dockless-runtime', { skip: missing }, () => {
   });
   after(async () => {
     if (missing !== undefined) return;
-    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks', 'ev', 'starthook', 'badhook', 'order', 'badcreate']) await rt('delete', '--force', id);
+    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks', 'ev', 'starthook', 'badhook', 'order', 'badcreate', 'warnhooks', 'failrt']) await rt('delete', '--force', id);
     await rm(base, { recursive: true, force: true });
   });
 
@@ -297,6 +297,8 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /hooks\.startContainer\[0\]: `\/bin\/sh` failed: exit code 3/);
     assert.equal(existsSync(join(rootfs, 'tmp', 'badhook-ran')), false, 'the process ran after its startContainer hook failed');
+    // The runtime-spec: a failed startContainer hook stops the container.
+    await waitFor(async () => JSON.parse((await rt('state', 'badhook')).stdout).status === 'stopped', 'the container to stop');
     assert.equal((await rt('delete', '--force', 'badhook')).code, 0);
   });
 
@@ -371,6 +373,38 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal(after[3], 'startContainer');
     assert.ok(after.indexOf('process') > 3 && after.some((l) => l.startsWith(`poststart ${hostMnt}`)), after.join('\n'));
     assert.equal((await rt('delete', '--force', 'order')).code, 0);
+  });
+
+  it('failed poststart and poststop hooks are warnings and the next hooks run; a failed createRuntime hook destroys the container, then runs poststop', async () => {
+    // The runtime-spec's lifecycle: a failing poststart hook failed start (and skipped the next ones), a failing poststop hook skipped the next ones, and create's failures ran no poststop.
+    const out = join(base, 'warn-out');
+    await mkdir(out);
+    const fail = { path: '/bin/sh', args: ['sh', '-c', 'echo broken >&2; exit 5'] };
+    const mark = (name: string) => ({ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}/${name}`] });
+    const dir = await bundle('warnhooks', (c) => {
+      c.process.args = ['sleep', '60'];
+      c.hooks = { poststart: [fail, mark('poststart')], poststop: [fail, mark('poststop')] };
+    });
+    assert.equal((await rt('create', '--bundle', dir, 'warnhooks')).code, 0);
+    const started = await rt('start', 'warnhooks');
+    assert.equal(started.code, 0, started.stderr);
+    assert.match(started.stderr, /warning: hooks\.poststart\[0\]: `\/bin\/sh` failed: exit code 5: broken/);
+    assert.equal(JSON.parse(await readFile(join(out, 'poststart'), 'utf8')).status, 'running');
+    assert.equal(JSON.parse((await rt('state', 'warnhooks')).stdout).status, 'running');
+    const deleted = await rt('delete', '--force', 'warnhooks');
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.match(deleted.stderr, /warning: hooks\.poststop\[0\]/);
+    assert.equal(JSON.parse(await readFile(join(out, 'poststop'), 'utf8')).status, 'stopped');
+
+    const failing = await bundle('failrt', (c) => {
+      c.hooks = { createRuntime: [fail], poststop: [mark('failrt-poststop')] };
+    });
+    const r = await rt('create', '--bundle', failing, 'failrt');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /hooks\.createRuntime\[0\]: `\/bin\/sh` failed: exit code 5/);
+    assert.equal(existsSync(join(root, 'failrt')), false);
+    const poststop = JSON.parse(await readFile(join(out, 'failrt-poststop'), 'utf8'));
+    assert.deepEqual([poststop.id, poststop.status], ['failrt', 'stopped']);
   });
 
   it('a failing createContainer hook fails create with its name and leaves nothing', async () => {
