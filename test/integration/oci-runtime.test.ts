@@ -105,7 +105,7 @@ describe('dockless-runtime', { skip: missing }, () => {
   });
   after(async () => {
     if (missing !== undefined) return;
-    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks', 'ev', 'starthook', 'badhook', 'order', 'badcreate', 'warnhooks', 'failrt']) await rt('delete', '--force', id);
+    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks', 'ev', 'starthook', 'badhook', 'order', 'badcreate', 'warnhooks', 'failrt', 'conf']) await rt('delete', '--force', id);
     await rm(base, { recursive: true, force: true });
   });
 
@@ -145,6 +145,37 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal(existsSync(join(root, 'life')), false);
     for (const c of cgroups) assert.equal(existsSync(c.dir), false, `cgroup ${c.dir} left behind`);
     assert.equal((await rt('state', 'life')).code, 1);
+  });
+
+  it('runtime-spec operations: state fields, a taken id, start and kill in the wrong state, kill of a created container, the id free again after delete', async () => {
+    // The OCI validation suite cannot be built here (its Go sources and TAP library are not packaged): these are its MUSTs on the operations, written from runtime.md.
+    const dir = await bundle('conf', (c) => (c.process.args = ['sleep', '60']));
+    assert.equal((await rt('state', 'conf')).code, 1, 'state of an unknown id must fail');
+    assert.equal((await rt('create', '--bundle', dir, 'conf')).code, 0);
+    const state = JSON.parse((await rt('state', 'conf')).stdout);
+    assert.deepEqual(Object.keys(state).filter((k) => ['ociVersion', 'id', 'status', 'pid', 'bundle'].includes(k)).sort(), ['bundle', 'id', 'ociVersion', 'pid', 'status']);
+    assert.deepEqual([state.id, state.status, state.bundle], ['conf', 'created', dir]);
+    assert.ok(state.pid > 0);
+    const again = await rt('create', '--bundle', dir, 'conf');
+    assert.equal(again.code, 1, 'create with a taken id must fail');
+    assert.equal(JSON.parse((await rt('state', 'conf')).stdout).pid, state.pid, 'the failed create changed the container');
+    // kill of a created container signals its process.
+    assert.equal((await rt('kill', 'conf', 'KILL')).code, 0);
+    await waitFor(async () => JSON.parse((await rt('state', 'conf')).stdout).status === 'stopped', 'stopped');
+    assert.equal((await rt('start', 'conf')).code, 1, 'start of a stopped container must fail');
+    assert.equal((await rt('kill', 'conf', 'TERM')).code, 1, 'kill of a stopped container must fail');
+    assert.equal((await rt('delete', 'conf')).code, 0);
+    assert.equal((await rt('state', 'conf')).code, 1);
+    // The id is free again; start of a running container fails and leaves it running.
+    assert.equal((await rt('create', '--bundle', dir, 'conf')).code, 0);
+    assert.equal((await rt('start', 'conf')).code, 0);
+    assert.equal((await rt('start', 'conf')).code, 1, 'start of a running container must fail');
+    assert.equal(JSON.parse((await rt('state', 'conf')).stdout).status, 'running');
+    assert.equal((await rt('delete', 'conf')).code, 1, 'delete of a running container must fail');
+    assert.equal(JSON.parse((await rt('state', 'conf')).stdout).status, 'running');
+    assert.equal((await rt('kill', 'conf', '9')).code, 0);
+    await waitFor(async () => JSON.parse((await rt('state', 'conf')).stdout).status === 'stopped', 'stopped');
+    assert.equal((await rt('delete', 'conf')).code, 0);
   });
 
   it('the native front end runs state, start, kill, list and delete itself, printing what the Node front end prints byte for byte', async () => {
