@@ -21,6 +21,21 @@
 static const char *log_path;
 static bool log_json;
 
+/* Whether this process runs in a user namespace other than the host's, whose
+ * uid_map maps every id to itself. */
+static bool in_nested_userns(void)
+{
+	unsigned long inside, outside, count;
+	FILE *f = fopen("/proc/self/uid_map", "re");
+	int n;
+
+	if (f == NULL)
+		return false;
+	n = fscanf(f, "%lu %lu %lu", &inside, &outside, &count);
+	fclose(f);
+	return !(n == 3 && inside == 0 && outside == 0 && count == 4294967295UL);
+}
+
 /* Execs Node on dist/bundle/runtime.js of the package this binary belongs to
  * (it lives two directories below the package: native/build/ or dist/bin/). */
 static int exec_node(int argc, char **argv)
@@ -155,10 +170,13 @@ int main(int argc, char **argv)
 		return fputs(DLRT_FEATURES, stdout) < 0 || fflush(stdout) != 0;
 	if (root == NULL) {
 		const char *xdg = getenv("XDG_RUNTIME_DIR");
-		if (getuid() == 0)
-			snprintf(g.root, sizeof(g.root), "/run/dockless-runtime");
-		else if (xdg != NULL && *xdg)
+		const char *user = getenv("USER");
+		/* runc's rule: root of a user namespace not the host's (rootless podman's) is rootless, unless $USER is root. */
+		bool rootless = getuid() != 0 || (in_nested_userns() && (user == NULL || strcmp(user, "root") != 0));
+		if (rootless && xdg != NULL && *xdg)
 			snprintf(g.root, sizeof(g.root), "%s/dockless-runtime", xdg);
+		else if (getuid() == 0)
+			snprintf(g.root, sizeof(g.root), "/run/dockless-runtime");
 		else
 			snprintf(g.root, sizeof(g.root), "/tmp/dockless-runtime-%u", getuid());
 	} else if (root[0] == '/' && strlen(root) < sizeof(g.root)) {

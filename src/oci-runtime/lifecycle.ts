@@ -10,7 +10,7 @@
  */
 
 import { execFile } from 'node:child_process';
-import { constants as fsConstants, existsSync } from 'node:fs';
+import { constants as fsConstants, existsSync, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { mkdir, open, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
@@ -59,7 +59,21 @@ export interface CreateOptions extends GlobalOptions {
 /** The host facts of this process, for the translation. */
 export function thisHost(): OciHost {
   const mask = process.umask();
-  return { uid: process.getuid?.() ?? 0, umask: mask, arch: nativeSeccompArch() };
+  return { uid: process.getuid?.() ?? 0, umask: mask, arch: nativeSeccompArch(), nestedUserns: inNestedUserns() };
+}
+
+let nested: boolean | undefined;
+
+/** Whether this process runs in a user namespace other than the host's (whose uid_map maps every id to itself). */
+export function inNestedUserns(): boolean {
+  if (nested === undefined) {
+    try {
+      nested = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).join(' ') !== '0 0 4294967295';
+    } catch {
+      nested = false;
+    }
+  }
+  return nested;
 }
 
 /** Reads and translates a bundle's config.json. */
@@ -77,7 +91,7 @@ async function makeCgroups(plan: OciPlan, id: string): Promise<[CgroupSet, Cgrou
   const host = detectCgroups();
   const path = plan.cgroupsPath ?? `${DEFAULT_CGROUP_PARENT}/${id}`;
   const parent = dirname(path) === '.' ? undefined : dirname(path);
-  const rootless = (process.getuid?.() ?? 0) !== 0;
+  const rootless = (process.getuid?.() ?? 0) !== 0 || inNestedUserns();
   const devices = rootless || plan.deviceRules === undefined ? undefined : deviceCgroupWrites(plan.deviceRules);
   const cgroupPlan = planCgroups(plan.resources, host, basename(path), parent, devices);
   return [await CgroupSet.create(cgroupPlan, `create container ${id}`), cgroupPlan];
@@ -92,14 +106,21 @@ function helperMounts(plan: OciPlan, cgroups: CgroupSet): { mounts: HelperMount[
       mounts.push(m);
       continue;
     }
+    const callerCgroups = detectCgroups().hierarchies;
     const fs = cgroupfsPlan({
       hostMounts: detectCgroupMounts(),
       cgroups: cgroups.entries,
-      callerCgroups: detectCgroups().hierarchies,
-      userns: plan.userns !== undefined,
+      callerCgroups,
+      userns: plan.userns !== undefined || inNestedUserns(),
       readonly: m.readonly,
     });
-    mounts.push(...fs.mounts);
+    // Root of a user namespace not the host's mounts cgroup2 only in a cgroup namespace of its own: else the caller's v2 cgroup is bound.
+    const v2 = [...cgroups.entries, ...callerCgroups].find((c) => c.version === 2)?.dir;
+    const bindV2 = plan.userns === undefined && inNestedUserns() && !plan.namespaces.includes('cgroup');
+    for (const mount of fs.mounts) {
+      if (!bindV2 || mount.type !== 'cgroup2') mounts.push(mount);
+      else if (v2 !== undefined) mounts.push({ ...mount, type: 'bind', source: v2, options: ['rbind', ...mount.options] });
+    }
     symlinks.push(...fs.symlinks.map(([t, p]) => [t, p] as [string, string]));
     readonlyPaths.push(...fs.readonlyPaths);
   }

@@ -39,6 +39,12 @@ import type { OciConfig, OciHook, OciHooks, OciIdMapping, OciMount, OciProcess, 
 export interface OciHost {
   /** The caller's uid: not 0 means rootless. */
   uid: number;
+  /**
+   * The caller runs in a user namespace that is not the host's (rootless podman runs
+   * its runtime as root of its own): no device node can be made, nor a v1 cgroupfs mounted.
+   * @default false
+   */
+  nestedUserns?: boolean;
   /** The caller's umask, which the container's process gets. */
   umask: number;
   /** The seccomp target architecture. */
@@ -478,7 +484,7 @@ export function translateConfig(config: OciConfig, bundle: string, host: OciHost
   // runc's default devices, where the config does not list them.
   const devices = [...listed, ...DEFAULT_DEVICES.filter((d) => !listed.some((l) => l.path === d.path))];
   const symlinks: [string, string][] = devTmpfs ? DEFAULT_DEV_SYMLINKS.map(([t, p]) => [t, p] as [string, string]) : [];
-  if (userns !== undefined) {
+  if (userns !== undefined || host.nestedUserns === true) {
     // No node can be made in a user namespace: the host's are bound instead.
     for (const d of devices) mounts.push({ type: 'bind', source: d.path, target: d.path, options: ['bind'], nofollow: true });
   }
@@ -506,7 +512,7 @@ export function translateConfig(config: OciConfig, bundle: string, host: OciHost
     joins,
     ...(isSet(config.hostname) ? { hostname: config.hostname! } : {}),
     mounts,
-    devices: userns !== undefined ? [] : devices,
+    devices: userns !== undefined || host.nestedUserns === true ? [] : devices,
     symlinks,
     masked: (linux.maskedPaths ?? []).map((p, i) => absolutePath(p, `linux.maskedPaths[${i}]`)),
     readonlyPaths: (linux.readonlyPaths ?? []).map((p, i) => absolutePath(p, `linux.readonlyPaths[${i}]`)),

@@ -711,4 +711,36 @@ describe('dockless-runtime rootless, as a real non-root user', { skip: missing ?
     assert.equal((await urt('delete', 'rl')).code, 0);
     assert.equal(existsSync(stateDir), false);
   });
+
+  it('rootless podman: run --rm, and a pod whose two containers share the infra container\'s namespaces', { skip: !existsSync(PODMAN) ? 'needs podman' : undefined }, async () => {
+    // Rootless podman runs its runtime as root of its own user namespace: the state went to /run (EACCES), then v1 cgroupfs, cgroup2 and device nodes failed (EPERM).
+    const conf = join(home, 'containers.conf');
+    await writeFile(conf, '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n');
+    const upodman = (...args: string[]) => run(PODMAN, ['--runtime', BIN, ...args], 120_000, { ...env, CONTAINERS_CONF: conf }, as);
+    const tar = join(home, 'rootfs.tar');
+    assert.equal((await run('tar', ['-C', join(home, 'bundle', 'rootfs'), '-cf', tar, '.'], 60_000, env, as)).code, 0);
+    const pod = 'rlpod';
+    try {
+      assert.equal((await upodman('import', tar, 'localhost/rl')).code, 0);
+      assert.equal((await upodman('import', '--change', 'ENTRYPOINT ["sleep","1000"]', tar, 'localhost/rl-infra')).code, 0);
+      const plain = await upodman('run', '--rm', 'localhost/rl', 'id', '-u');
+      assert.equal(plain.code, 0, plain.stderr);
+      assert.equal(plain.stdout, '0\n');
+      const created = await upodman('pod', 'create', '--name', pod, '--infra-image', 'localhost/rl-infra');
+      assert.equal(created.code, 0, created.stderr);
+      const nsOf = 'for n in net uts; do readlink /proc/self/ns/$n; done; hostname';
+      const a = await upodman('run', '-d', '--pod', pod, '--name', `${pod}-a`, 'localhost/rl', 'sh', '-c', `${nsOf}; exec sleep 1000`);
+      assert.equal(a.code, 0, a.stderr);
+      const b = await upodman('run', '--rm', '--pod', pod, 'localhost/rl', 'sh', '-c', nsOf);
+      assert.equal(b.code, 0, b.stderr);
+      await waitFor(async () => (await upodman('logs', `${pod}-a`)).stdout.split('\n').length > 3, 'the first container\'s lines');
+      assert.equal((await upodman('logs', `${pod}-a`)).stdout, b.stdout);
+      assert.equal(b.stdout.trim().split('\n')[2], pod);
+    } finally {
+      await upodman('pod', 'rm', '-f', '-t', '0', pod);
+      // The user's podman keeps a pause process (its user namespace) alive: it goes before the user does.
+      const pause = await readFile(join(home, 'run', 'libpod', 'tmp', 'pause.pid'), 'utf8').catch(() => '');
+      if (/^\d+$/.test(pause.trim())) process.kill(Number(pause.trim()), 'SIGKILL');
+    }
+  });
 });

@@ -45,6 +45,16 @@ describe('oci-runtime: config.json → run plan', () => {
     assert.ok(plan.deviceRules!.some((r) => r.allow && r.type === 'c' && r.major === 1 && r.minor === 3));
   });
 
+  it('as root of a user namespace not the host\'s (rootless podman\'s runtime), binds the host\'s device nodes instead of making them', () => {
+    // Rootless podman's containers failed: mknod of the default devices is EPERM there.
+    const plan = translateConfig(spec(), BUNDLE, { ...HOST, nestedUserns: true });
+    assert.deepEqual(plan.devices, []);
+    assert.equal(plan.userns, undefined);
+    const binds = plan.mounts.filter((m) => !('cgroupfs' in m) && m.type === 'bind').map((m) => !('cgroupfs' in m) && [m.source, m.target]);
+    assert.deepEqual(binds.filter((b) => b && b[0] === '/dev/null'), [['/dev/null', '/dev/null']]);
+    assert.ok(translateConfig(spec(), BUNDLE, HOST).devices.some((d) => d.path === '/dev/null'));
+  });
+
   it('joins namespaces given by path, and makes a user namespace from the mappings', () => {
     const plan = translateConfig(
       spec((c) => {
