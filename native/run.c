@@ -31,6 +31,7 @@
 #include "commands.h"
 #include "error.h"
 #include "events.h"
+#include "hooks.h"
 #include "init.h"
 #include "logio.h"
 #include "tty.h"
@@ -97,6 +98,7 @@ struct run_config {
 	int console_sock;
 	const char **sysctls; /* KEY, VALUE pairs */
 	size_t n_sysctls;
+	struct dl_hooks hooks;
 };
 
 /* What pid 1 and the workload tell the shim on the report pipe. */
@@ -155,6 +157,7 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	c->cgroups.steps = dl_xcalloc(cap, sizeof *c->cgroups.steps);
 	c->sysctls = dl_xcalloc(cap, sizeof *c->sysctls);
 	c->console_sock = -1;
+	dl_hooks_init(&c->hooks, argc);
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -297,7 +300,8 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		} else if ((taken = dl_veth_parse(&c->veth, argc, argv, i, "run")) > 0 ||
 			   (taken = dl_restart_parse(&c->restart, argc, argv, i, "run")) > 0 ||
 			   (taken = dl_events_parse(&c->events, argc, argv, i, "run")) > 0 ||
-			   (taken = dl_io_parse(&c->io, argc, argv, i, "run")) > 0) {
+			   (taken = dl_io_parse(&c->io, argc, argv, i, "run")) > 0 ||
+			   (taken = dl_hooks_parse(&c->hooks, argc, argv, i, "run")) > 0) {
 			i += taken - 1;
 		} else {
 			dl_usage("run", "unknown option `%s`", a);
@@ -343,6 +347,11 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		dl_usage("run", "--console-socket excludes the io options");
 	if (c->n_sysctls > 0 && !c->target)
 		dl_usage("run", "--sysctl needs --target");
+	/* The hooks' point is between the root's mounts and its pivot_root. */
+	if ((c->hooks.fd >= 0 || c->hooks.n > 0) && !c->target)
+		dl_usage("run", "--hooks-fd and --hook need --target");
+	if (c->hooks.n > 0 && c->hooks.fd < 0)
+		dl_usage("run", "--hook needs --hooks-fd (the state on the hooks' stdin)");
 	c->proc.keep_parent = c->detach && !c->init;
 	c->events.id = c->id;
 	c->sec.init_keeps_caps = c->restart.policy != DL_RESTART_NO;
@@ -507,6 +516,10 @@ static int setup(struct pid1_ctx *x, struct dl_error *e)
 		for (i = 0; i < c->n_symlinks; i++)
 			if (dl_symlink_in_root(rootfd, &c->symlinks[i], e) < 0)
 				return -1;
+		/* The runtime-spec's createRuntime and createContainer point: the
+		 * hooks resolve their paths in (a copy of) the host's mount namespace. */
+		if (dl_hooks_run((struct dl_hooks *)&c->hooks, e) < 0)
+			return -1;
 		if (dl_pivot_root(rootfd, e) < 0)
 			return -1;
 		/* Before --readonly makes /proc/sys read-only. */
@@ -769,6 +782,11 @@ int cmd_run(int argc, char **argv)
 	}
 	if (dl_cgroups_open(&c.cgroups, &e) < 0)
 		shim_fail(&e);
+	/* Only pid 1 reads it, and nothing of the container's may inherit it. */
+	if (c.hooks.fd >= 0 && fcntl(c.hooks.fd, F_SETFD, FD_CLOEXEC) < 0) {
+		dl_fail_errno(&e, "hook", "", "fcntl `hooks-fd`");
+		shim_fail(&e);
+	}
 	if (dl_io_enabled(&c.io) && dl_io_start_run(&c.io, &e) < 0)
 		shim_fail(&e);
 	if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(report_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -827,6 +845,8 @@ int cmd_run(int argc, char **argv)
 		close(c.io.tty_sock);
 	if (c.console_sock >= 0)
 		close(c.console_sock);
+	if (c.hooks.fd >= 0)
+		close(c.hooks.fd);
 	if (dl_userns_enabled(&c.userns)) {
 		struct dl_root_spec root = {
 			.target = c.target,

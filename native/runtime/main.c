@@ -2,7 +2,7 @@
  * runs a line, twice runc's whole `run`; the commands that only read the state
  * under --root, signal and write the start FIFO run here, and every other
  * command line (create, run, exec, update, spec, events, ps as a table,
- * features, help, any flag this file does not know) is handed whole to the
+ * help, any flag this file does not know) is handed whole to the
  * Node front end, dist/bundle/runtime.js, which holds all of the policy. */
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "features.h"
 #include "version.h"
 
 #ifndef DLRT_NODE_PATH
@@ -19,6 +20,21 @@
 
 static const char *log_path;
 static bool log_json;
+
+/* Whether this process runs in a user namespace other than the host's, whose
+ * uid_map maps every id to itself. */
+static bool in_nested_userns(void)
+{
+	unsigned long inside, outside, count;
+	FILE *f = fopen("/proc/self/uid_map", "re");
+	int n;
+
+	if (f == NULL)
+		return false;
+	n = fscanf(f, "%lu %lu %lu", &inside, &outside, &count);
+	fclose(f);
+	return !(n == 3 && inside == 0 && outside == 0 && count == 4294967295UL);
+}
 
 /* Execs Node on dist/bundle/runtime.js of the package this binary belongs to
  * (it lives two directories below the package: native/build/ or dist/bin/). */
@@ -149,12 +165,18 @@ int main(int argc, char **argv)
 	}
 	if (i == argc)
 		return exec_node(argc, argv);
+	/* A fixed document (features.h): no Node start for it. */
+	if (strcmp(argv[i], "features") == 0 && i + 1 == argc)
+		return fputs(DLRT_FEATURES, stdout) < 0 || fflush(stdout) != 0;
 	if (root == NULL) {
 		const char *xdg = getenv("XDG_RUNTIME_DIR");
-		if (getuid() == 0)
-			snprintf(g.root, sizeof(g.root), "/run/dockless-runtime");
-		else if (xdg != NULL && *xdg)
+		const char *user = getenv("USER");
+		/* runc's rule: root of a user namespace not the host's (rootless podman's) is rootless, unless $USER is root. */
+		bool rootless = getuid() != 0 || (in_nested_userns() && (user == NULL || strcmp(user, "root") != 0));
+		if (rootless && xdg != NULL && *xdg)
 			snprintf(g.root, sizeof(g.root), "%s/dockless-runtime", xdg);
+		else if (getuid() == 0)
+			snprintf(g.root, sizeof(g.root), "/run/dockless-runtime");
 		else
 			snprintf(g.root, sizeof(g.root), "/tmp/dockless-runtime-%u", getuid());
 	} else if (root[0] == '/' && strlen(root) < sizeof(g.root)) {

@@ -57,6 +57,10 @@ export interface PidStatus {
 export interface CreatedStatus {
   type: 'created';
 }
+/** `hooks` (run with `--hooks-fd`): pid 1 is at the createRuntime/createContainer point and waits for the state on that fd. */
+export interface HooksStatus {
+  type: 'hooks';
+}
 /** `started`: the workload is being executed. */
 export interface StartedStatus {
   type: 'started';
@@ -109,6 +113,7 @@ export interface ReadyStatus {
 export type HelperStatus =
   | PidStatus
   | CreatedStatus
+  | HooksStatus
   | StartedStatus
   | ExitedStatus
   | ErrorStatus

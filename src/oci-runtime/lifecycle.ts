@@ -10,7 +10,7 @@
  */
 
 import { execFile } from 'node:child_process';
-import { constants as fsConstants, existsSync } from 'node:fs';
+import { constants as fsConstants, existsSync, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { mkdir, open, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
@@ -34,7 +34,7 @@ import {
 } from '../runtime/index.js';
 import { parseJsonObject, processStartTime } from '../util/index.js';
 import type { OciConfig } from './config.js';
-import { runHooks, runHooksInContainer } from './hooks.js';
+import { createHookArgs, runHooks, runHooksInContainer } from './hooks.js';
 import { listIds, ociPaths, readRecord, stateOf, statusOf, writeRecord, type OciRecord, type OciState } from './state.js';
 import { translateConfig, type OciHost, type OciPlan } from './translate.js';
 
@@ -59,7 +59,21 @@ export interface CreateOptions extends GlobalOptions {
 /** The host facts of this process, for the translation. */
 export function thisHost(): OciHost {
   const mask = process.umask();
-  return { uid: process.getuid?.() ?? 0, umask: mask, arch: nativeSeccompArch() };
+  return { uid: process.getuid?.() ?? 0, umask: mask, arch: nativeSeccompArch(), nestedUserns: inNestedUserns() };
+}
+
+let nested: boolean | undefined;
+
+/** Whether this process runs in a user namespace other than the host's (whose uid_map maps every id to itself). */
+export function inNestedUserns(): boolean {
+  if (nested === undefined) {
+    try {
+      nested = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).join(' ') !== '0 0 4294967295';
+    } catch {
+      nested = false;
+    }
+  }
+  return nested;
 }
 
 /** Reads and translates a bundle's config.json. */
@@ -77,7 +91,7 @@ async function makeCgroups(plan: OciPlan, id: string): Promise<[CgroupSet, Cgrou
   const host = detectCgroups();
   const path = plan.cgroupsPath ?? `${DEFAULT_CGROUP_PARENT}/${id}`;
   const parent = dirname(path) === '.' ? undefined : dirname(path);
-  const rootless = (process.getuid?.() ?? 0) !== 0;
+  const rootless = (process.getuid?.() ?? 0) !== 0 || inNestedUserns();
   const devices = rootless || plan.deviceRules === undefined ? undefined : deviceCgroupWrites(plan.deviceRules);
   const cgroupPlan = planCgroups(plan.resources, host, basename(path), parent, devices);
   return [await CgroupSet.create(cgroupPlan, `create container ${id}`), cgroupPlan];
@@ -92,14 +106,21 @@ function helperMounts(plan: OciPlan, cgroups: CgroupSet): { mounts: HelperMount[
       mounts.push(m);
       continue;
     }
+    const callerCgroups = detectCgroups().hierarchies;
     const fs = cgroupfsPlan({
       hostMounts: detectCgroupMounts(),
       cgroups: cgroups.entries,
-      callerCgroups: detectCgroups().hierarchies,
-      userns: plan.userns !== undefined,
+      callerCgroups,
+      userns: plan.userns !== undefined || inNestedUserns(),
       readonly: m.readonly,
     });
-    mounts.push(...fs.mounts);
+    // Root of a user namespace not the host's mounts cgroup2 only in a cgroup namespace of its own: else the caller's v2 cgroup is bound.
+    const v2 = [...cgroups.entries, ...callerCgroups].find((c) => c.version === 2)?.dir;
+    const bindV2 = plan.userns === undefined && inNestedUserns() && !plan.namespaces.includes('cgroup');
+    for (const mount of fs.mounts) {
+      if (!bindV2 || mount.type !== 'cgroup2') mounts.push(mount);
+      else if (v2 !== undefined) mounts.push({ ...mount, type: 'bind', source: v2, options: ['rbind', ...mount.options] });
+    }
     symlinks.push(...fs.symlinks.map(([t, p]) => [t, p] as [string, string]));
     readonlyPaths.push(...fs.readonlyPaths);
   }
@@ -132,6 +153,8 @@ async function launch(id: string, options: CreateOptions, detach: boolean): Prom
     throw cause;
   }
   let cgroups: CgroupSet | undefined;
+  let pid1 = 0;
+  let made: OciRecord | undefined;
   try {
     await Promise.all([mkdir(paths.target, { mode: 0o755 }), writeFile(paths.config, text, { mode: 0o600 })]);
     const record: OciRecord = {
@@ -149,6 +172,7 @@ async function launch(id: string, options: CreateOptions, detach: boolean): Prom
       hooks: (['startContainer', 'poststart', 'poststop'] as const).filter((h) => plan.hooks[h].length > 0),
     };
     await writeRecord(options.root, record);
+    made = record;
     let cgroupPlan: CgroupPlan;
     [cgroups, cgroupPlan] = await makeCgroups(plan, id);
     record.cgroups = [...cgroups.entries];
@@ -188,30 +212,49 @@ async function launch(id: string, options: CreateOptions, detach: boolean): Prom
     };
     const args = runArgs(run);
     if (options.noNewKeyring === true) args.splice(args.indexOf('--'), 0, '--no-new-keyring');
+    const { prestart, createRuntime, createContainer } = plan.hooks;
+    const hooked = prestart.length + createRuntime.length + createContainer.length > 0;
+    const inputs = plan.seccomp !== undefined ? [plan.seccomp] : [];
+    // The control pipe comes after the inputs and the arguments' descriptor (spawnHelper's layout).
+    if (hooked) args.splice(args.indexOf('--'), 0, ...createHookArgs(createContainer, 4 + inputs.length + 1));
     const helper = spawnHelper('run', args, {
       stdio: [0, 1, 2],
       context: `create container ${id}`,
-      ...(plan.seccomp !== undefined ? { inputs: [plan.seccomp] } : {}),
+      inputs,
+      ...(hooked ? { control: true } : {}),
       helperPath: await sealedHelperPath(),
     });
     const { pid } = await helper.next('pid');
-    await helper.next('created');
+    pid1 = pid;
     record.pid = pid;
     record.pidStart = processStartTime(pid) ?? 0;
+    if (hooked) {
+      // pid 1 waits here with its mounts made, before pivot_root: the runtime-spec's point for both kinds.
+      await helper.next('hooks');
+      const state: OciState = { ...stateOf(record, paths), status: 'creating' };
+      await runHooks(prestart, 'prestart', state);
+      await runHooks(createRuntime, 'createRuntime', state);
+      helper.control!.end(JSON.stringify(state));
+    }
+    await helper.next('created');
     if (p.oomScoreAdj !== undefined) await writeFile(`/proc/${pid}/oom_score_adj`, String(p.oomScoreAdj));
     await writeRecord(options.root, record);
-    const state = stateOf(record, paths);
-    await runHooks(plan.hooks.prestart, 'prestart', state);
-    await runHooks(plan.hooks.createRuntime, 'createRuntime', state);
     if (options.pidFile !== undefined) await writeFile(resolve(options.pidFile), String(pid));
     return { record, helper };
   } catch (error) {
-    const record = await readRecord(options.root, id).catch(() => undefined);
-    if (record !== undefined && record.pid > 0) killQuietly(record.pid, 'SIGKILL');
+    if (pid1 > 0) killQuietly(pid1, 'SIGKILL');
     await cgroups?.remove().catch(() => undefined);
+    const stopped = made !== undefined && pid1 > 0 ? { ...stateOf(made, paths), status: 'stopped' as const, pid: 0 } : undefined;
     await rm(paths.dir, { recursive: true, force: true });
+    // The runtime-spec: a container whose create failed once it existed is destroyed, then its poststop hooks run.
+    if (stopped !== undefined) await runHooks(plan.hooks.poststop, 'poststop', stopped, warning);
     throw error;
   }
+}
+
+/** The runtime-spec's "log a warning": a failed poststart or poststop hook, and the lifecycle goes on. */
+function warning(message: string): void {
+  process.stderr.write(`dockless-runtime: warning: ${message}\n`);
 }
 
 function killQuietly(pid: number, signal: NodeJS.Signals | number): void {
@@ -245,7 +288,11 @@ export async function startContainer(id: string, options: GlobalOptions): Promis
   const status = statusOf(record, paths);
   if (status !== 'created') throw new InvalidStateError(`start container ${id}: the container is ${status}, not created`);
   const { plan } = await loadBundleFrom(paths.config, record.bundle);
-  await runHooksInContainer(plan.hooks.startContainer, 'startContainer', stateOf(record, paths), record);
+  await runHooksInContainer(plan.hooks.startContainer, 'startContainer', stateOf(record, paths), record).catch((error: unknown) => {
+    // The runtime-spec: a failed startContainer hook stops the container (its `delete` then runs poststop).
+    killQuietly(record.pid, 'SIGKILL');
+    throw error;
+  });
   // O_NONBLOCK: pid 1 holds the FIFO open for reading, so this opens at once; if it died meanwhile, ENXIO.
   const fifo = await open(paths.fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
   try {
@@ -254,7 +301,7 @@ export async function startContainer(id: string, options: GlobalOptions): Promis
     await fifo.close();
   }
   await rm(paths.fifo, { force: true });
-  await runHooks(plan.hooks.poststart, 'poststart', stateOf(record, paths));
+  await runHooks(plan.hooks.poststart, 'poststart', stateOf(record, paths), warning);
 }
 
 async function loadBundleFrom(configPath: string, bundle: string): Promise<{ plan: OciPlan }> {
@@ -354,8 +401,7 @@ export async function deleteContainer(id: string, options: GlobalOptions & { for
   for (const c of record.cgroups) if (basename(dirname(c.dir)) === DEFAULT_CGROUP_PARENT) await rmdir(dirname(c.dir)).catch(() => undefined);
   const state = { ...stateOf(record, paths), status: 'stopped' as const, pid: 0 };
   await rm(paths.dir, { recursive: true, force: true });
-  // Errors of poststop hooks are warnings in the spec: the container is gone already.
-  await runHooks(poststop, 'poststop', state).catch((error: unknown) => process.stderr.write(`dockless-runtime: warning: ${(error as Error).message}\n`));
+  await runHooks(poststop, 'poststop', state, warning);
 }
 
 function isStillThere(record: OciRecord): boolean {

@@ -20,6 +20,7 @@ import {
   createContainer,
   deleteContainer,
   freezeContainer,
+  inNestedUserns,
   killContainer,
   listContainers,
   notImplemented,
@@ -35,10 +36,15 @@ import { OCI_VERSION } from './state.js';
 /** The version `--version` prints. */
 export const RUNTIME_VERSION = '0.1.0';
 
-/** The default `--root`: `/run/dockless-runtime`, rootless `$XDG_RUNTIME_DIR/dockless-runtime`. */
+/**
+ * The default `--root`: `/run/dockless-runtime`, rootless `$XDG_RUNTIME_DIR/dockless-runtime`.
+ * Rootless includes root of a user namespace other than the host's unless `$USER` is
+ * `root` (runc's rule: rootless podman runs its runtime so, with its `$XDG_RUNTIME_DIR`).
+ */
 export function defaultRoot(): string {
   const uid = process.getuid?.() ?? 0;
-  if (uid !== 0 && process.env['XDG_RUNTIME_DIR']) return join(process.env['XDG_RUNTIME_DIR'], 'dockless-runtime');
+  const xdg = process.env['XDG_RUNTIME_DIR'];
+  if (xdg && (uid !== 0 || (inNestedUserns() && process.env['USER'] !== 'root'))) return join(xdg, 'dockless-runtime');
   return uid === 0 ? '/run/dockless-runtime' : `/tmp/dockless-runtime-${uid}`;
 }
 

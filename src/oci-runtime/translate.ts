@@ -39,6 +39,12 @@ import type { OciConfig, OciHook, OciHooks, OciIdMapping, OciMount, OciProcess, 
 export interface OciHost {
   /** The caller's uid: not 0 means rootless. */
   uid: number;
+  /**
+   * The caller runs in a user namespace that is not the host's (rootless podman runs
+   * its runtime as root of its own): no device node can be made, nor a v1 cgroupfs mounted.
+   * @default false
+   */
+  nestedUserns?: boolean;
   /** The caller's umask, which the container's process gets. */
   umask: number;
   /** The seccomp target architecture. */
@@ -119,7 +125,7 @@ export interface OciPlan {
   /** The cgroup path, relative to the caller's own cgroup. */
   cgroupsPath?: string;
   /** Hooks the runtime runs. */
-  hooks: Required<Pick<OciHooks, 'prestart' | 'createRuntime' | 'startContainer' | 'poststart' | 'poststop'>>;
+  hooks: Required<Pick<OciHooks, 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop'>>;
 }
 
 const NAMESPACE_NAMES: Readonly<Record<string, string>> = {
@@ -407,8 +413,6 @@ export function translateConfig(config: OciConfig, bundle: string, host: OciHost
     throw unsupported('linux.rootfsPropagation', `only \`private\` and \`rprivate\` are supported, got \`${linux.rootfsPropagation}\``);
   }
   const hooks = config.hooks ?? {};
-  // Its path resolves in the runtime's mount namespace and it runs in the container's before pivot_root: the helper sets the container up in one go.
-  if (isSet(hooks.createContainer)) throw unsupported('hooks.createContainer', 'hooks between the container\'s mounts and its pivot_root are not supported yet');
 
   if (config.root === undefined || typeof config.root.path !== 'string' || config.root.path === '') throw invalid('root.path', 'is required');
   const rootfs = isAbsolute(config.root.path) ? config.root.path : join(bundle, config.root.path);
@@ -480,7 +484,7 @@ export function translateConfig(config: OciConfig, bundle: string, host: OciHost
   // runc's default devices, where the config does not list them.
   const devices = [...listed, ...DEFAULT_DEVICES.filter((d) => !listed.some((l) => l.path === d.path))];
   const symlinks: [string, string][] = devTmpfs ? DEFAULT_DEV_SYMLINKS.map(([t, p]) => [t, p] as [string, string]) : [];
-  if (userns !== undefined) {
+  if (userns !== undefined || host.nestedUserns === true) {
     // No node can be made in a user namespace: the host's are bound instead.
     for (const d of devices) mounts.push({ type: 'bind', source: d.path, target: d.path, options: ['bind'], nofollow: true });
   }
@@ -508,7 +512,7 @@ export function translateConfig(config: OciConfig, bundle: string, host: OciHost
     joins,
     ...(isSet(config.hostname) ? { hostname: config.hostname! } : {}),
     mounts,
-    devices: userns !== undefined ? [] : devices,
+    devices: userns !== undefined || host.nestedUserns === true ? [] : devices,
     symlinks,
     masked: (linux.maskedPaths ?? []).map((p, i) => absolutePath(p, `linux.maskedPaths[${i}]`)),
     readonlyPaths: (linux.readonlyPaths ?? []).map((p, i) => absolutePath(p, `linux.readonlyPaths[${i}]`)),
@@ -521,6 +525,7 @@ export function translateConfig(config: OciConfig, bundle: string, host: OciHost
     hooks: {
       prestart: hookList(hooks.prestart, 'hooks.prestart'),
       createRuntime: hookList(hooks.createRuntime, 'hooks.createRuntime'),
+      createContainer: hookList(hooks.createContainer, 'hooks.createContainer'),
       startContainer: hookList(hooks.startContainer, 'hooks.startContainer'),
       poststart: hookList(hooks.poststart, 'hooks.poststart'),
       poststop: hookList(hooks.poststop, 'hooks.poststop'),

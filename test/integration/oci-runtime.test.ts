@@ -105,7 +105,7 @@ describe('dockless-runtime', { skip: missing }, () => {
   });
   after(async () => {
     if (missing !== undefined) return;
-    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks', 'ev', 'starthook', 'badhook']) await rt('delete', '--force', id);
+    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks', 'ev', 'starthook', 'badhook', 'order', 'badcreate', 'warnhooks', 'failrt', 'conf']) await rt('delete', '--force', id);
     await rm(base, { recursive: true, force: true });
   });
 
@@ -147,6 +147,37 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal((await rt('state', 'life')).code, 1);
   });
 
+  it('runtime-spec operations: state fields, a taken id, start and kill in the wrong state, kill of a created container, the id free again after delete', async () => {
+    // The OCI validation suite cannot be built here (its Go sources and TAP library are not packaged): these are its MUSTs on the operations, written from runtime.md.
+    const dir = await bundle('conf', (c) => (c.process.args = ['sleep', '60']));
+    assert.equal((await rt('state', 'conf')).code, 1, 'state of an unknown id must fail');
+    assert.equal((await rt('create', '--bundle', dir, 'conf')).code, 0);
+    const state = JSON.parse((await rt('state', 'conf')).stdout);
+    assert.deepEqual(Object.keys(state).filter((k) => ['ociVersion', 'id', 'status', 'pid', 'bundle'].includes(k)).sort(), ['bundle', 'id', 'ociVersion', 'pid', 'status']);
+    assert.deepEqual([state.id, state.status, state.bundle], ['conf', 'created', dir]);
+    assert.ok(state.pid > 0);
+    const again = await rt('create', '--bundle', dir, 'conf');
+    assert.equal(again.code, 1, 'create with a taken id must fail');
+    assert.equal(JSON.parse((await rt('state', 'conf')).stdout).pid, state.pid, 'the failed create changed the container');
+    // kill of a created container signals its process.
+    assert.equal((await rt('kill', 'conf', 'KILL')).code, 0);
+    await waitFor(async () => JSON.parse((await rt('state', 'conf')).stdout).status === 'stopped', 'stopped');
+    assert.equal((await rt('start', 'conf')).code, 1, 'start of a stopped container must fail');
+    assert.equal((await rt('kill', 'conf', 'TERM')).code, 1, 'kill of a stopped container must fail');
+    assert.equal((await rt('delete', 'conf')).code, 0);
+    assert.equal((await rt('state', 'conf')).code, 1);
+    // The id is free again; start of a running container fails and leaves it running.
+    assert.equal((await rt('create', '--bundle', dir, 'conf')).code, 0);
+    assert.equal((await rt('start', 'conf')).code, 0);
+    assert.equal((await rt('start', 'conf')).code, 1, 'start of a running container must fail');
+    assert.equal(JSON.parse((await rt('state', 'conf')).stdout).status, 'running');
+    assert.equal((await rt('delete', 'conf')).code, 1, 'delete of a running container must fail');
+    assert.equal(JSON.parse((await rt('state', 'conf')).stdout).status, 'running');
+    assert.equal((await rt('kill', 'conf', '9')).code, 0);
+    await waitFor(async () => JSON.parse((await rt('state', 'conf')).stdout).status === 'stopped', 'stopped');
+    assert.equal((await rt('delete', 'conf')).code, 0);
+  });
+
   it('the native front end runs state, start, kill, list and delete itself, printing what the Node front end prints byte for byte', async () => {
     // The JSON that podman and containerd parse must not change with the front end that printed it.
     const dir = await bundle('twin', (c) => {
@@ -167,6 +198,7 @@ describe('dockless-runtime', { skip: missing }, () => {
       for (const format of [[], ['--format', 'json'], ['-f', 'table'], ['-q']]) await same('list', ...format);
     };
     assert.equal(JSON.parse((await same('state', 'twin')).stdout).status, 'created');
+    assert.deepEqual(JSON.parse((await same('features')).stdout).hooks.length, 6);
     await same('state', 'twin2');
     await listings();
     assert.equal((await nativeRt('start', 'twin')).code, 0);
@@ -296,6 +328,8 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /hooks\.startContainer\[0\]: `\/bin\/sh` failed: exit code 3/);
     assert.equal(existsSync(join(rootfs, 'tmp', 'badhook-ran')), false, 'the process ran after its startContainer hook failed');
+    // The runtime-spec: a failed startContainer hook stops the container.
+    await waitFor(async () => JSON.parse((await rt('state', 'badhook')).stdout).status === 'stopped', 'the container to stop');
     assert.equal((await rt('delete', '--force', 'badhook')).code, 0);
   });
 
@@ -329,6 +363,91 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal((await rt('delete', '--force', 'upd')).code, 0);
   });
 
+  it('hooks run at the runtime-spec\'s points: prestart and createRuntime in the host\'s mount namespace, createContainer in the container\'s before pivot_root, then startContainer and poststart', async () => {
+    // createContainer hooks were refused and createRuntime ran after pivot_root: the helper set the container up in one go.
+    const out = join(base, 'order-out');
+    await mkdir(out);
+    const log = join(out, 'log');
+    const target = join(root, 'order', 'rootfs');
+    // bash is the host's (the rootfs has none): the path resolves on the host, as the spec says.
+    const hook = (kind: string) => ({
+      path: '/bin/bash',
+      args: ['bash', '-c', `echo ${kind} $(readlink /proc/self/ns/mnt) $(test -e ${target}/bin/busybox && echo root-mounted) >> ${log}; cat > ${out}/${kind}.state`],
+      timeout: 10,
+    });
+    const dir = await bundle('order', (c) => {
+      c.process.args = ['sh', '-c', 'echo process >> /hooklog/log; exec sleep 60'];
+      c.mounts.push({ destination: '/hooklog', type: 'bind', source: out, options: ['rbind'] });
+      c.hooks = {
+        prestart: [hook('prestart')],
+        createRuntime: [hook('createRuntime')],
+        createContainer: [hook('createContainer')],
+        startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'test -e /bin/bash || echo startContainer >> /hooklog/log'] }],
+        poststart: [hook('poststart')],
+      };
+    });
+    const created = await rt('create', '--bundle', dir, 'order');
+    assert.equal(created.code, 0, created.stderr);
+    const pid = JSON.parse((await rt('state', 'order')).stdout).pid as number;
+    const hostMnt = execFileSync('readlink', ['/proc/self/ns/mnt'], { encoding: 'utf8' }).trim();
+    const containerMnt = execFileSync('readlink', [`/proc/${pid}/ns/mnt`], { encoding: 'utf8' }).trim();
+    assert.notEqual(hostMnt, containerMnt);
+    const lines = async () => (await readFile(log, 'utf8')).trim().split('\n').map((l) => l.trim());
+    assert.deepEqual(await lines(), [`prestart ${hostMnt}`, `createRuntime ${hostMnt}`, `createContainer ${containerMnt} root-mounted`]);
+    for (const kind of ['prestart', 'createRuntime', 'createContainer']) {
+      const state = JSON.parse(await readFile(join(out, `${kind}.state`), 'utf8'));
+      assert.deepEqual([state.id, state.status, state.pid], ['order', 'creating', pid], kind);
+    }
+    assert.equal((await rt('start', 'order')).code, 0);
+    await waitFor(async () => (await lines()).includes('process'), 'the process to run');
+    const after = await lines();
+    assert.equal(after[3], 'startContainer');
+    assert.ok(after.indexOf('process') > 3 && after.some((l) => l.startsWith(`poststart ${hostMnt}`)), after.join('\n'));
+    assert.equal((await rt('delete', '--force', 'order')).code, 0);
+  });
+
+  it('failed poststart and poststop hooks are warnings and the next hooks run; a failed createRuntime hook destroys the container, then runs poststop', async () => {
+    // The runtime-spec's lifecycle: a failing poststart hook failed start (and skipped the next ones), a failing poststop hook skipped the next ones, and create's failures ran no poststop.
+    const out = join(base, 'warn-out');
+    await mkdir(out);
+    const fail = { path: '/bin/sh', args: ['sh', '-c', 'echo broken >&2; exit 5'] };
+    const mark = (name: string) => ({ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}/${name}`] });
+    const dir = await bundle('warnhooks', (c) => {
+      c.process.args = ['sleep', '60'];
+      c.hooks = { poststart: [fail, mark('poststart')], poststop: [fail, mark('poststop')] };
+    });
+    assert.equal((await rt('create', '--bundle', dir, 'warnhooks')).code, 0);
+    const started = await rt('start', 'warnhooks');
+    assert.equal(started.code, 0, started.stderr);
+    assert.match(started.stderr, /warning: hooks\.poststart\[0\]: `\/bin\/sh` failed: exit code 5: broken/);
+    assert.equal(JSON.parse(await readFile(join(out, 'poststart'), 'utf8')).status, 'running');
+    assert.equal(JSON.parse((await rt('state', 'warnhooks')).stdout).status, 'running');
+    const deleted = await rt('delete', '--force', 'warnhooks');
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.match(deleted.stderr, /warning: hooks\.poststop\[0\]/);
+    assert.equal(JSON.parse(await readFile(join(out, 'poststop'), 'utf8')).status, 'stopped');
+
+    const failing = await bundle('failrt', (c) => {
+      c.hooks = { createRuntime: [fail], poststop: [mark('failrt-poststop')] };
+    });
+    const r = await rt('create', '--bundle', failing, 'failrt');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /hooks\.createRuntime\[0\]: `\/bin\/sh` failed: exit code 5/);
+    assert.equal(existsSync(join(root, 'failrt')), false);
+    const poststop = JSON.parse(await readFile(join(out, 'failrt-poststop'), 'utf8'));
+    assert.deepEqual([poststop.id, poststop.status], ['failrt', 'stopped']);
+  });
+
+  it('a failing createContainer hook fails create with its name and leaves nothing', async () => {
+    const dir = await bundle('badcreate', (c) => {
+      c.hooks = { createContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 3'] }] };
+    });
+    const r = await rt('create', '--bundle', dir, 'badcreate');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /hooks\.createContainer\[0\]: `\/bin\/sh` failed: exit code 3/);
+    assert.equal(existsSync(join(root, 'badcreate')), false);
+  });
+
   it('runs createRuntime, poststart and poststop hooks with the state on stdin', async () => {
     const out = join(base, 'hooks');
     await mkdir(out);
@@ -341,7 +460,7 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal(r.code, 0, r.stderr);
     const created = JSON.parse(await readFile(join(out, 'createRuntime'), 'utf8'));
     assert.equal(created.id, 'hooked');
-    assert.equal(created.status, 'created');
+    assert.equal(created.status, 'creating');
     assert.ok(created.pid > 0);
     assert.equal(JSON.parse(await readFile(join(out, 'poststart'), 'utf8')).id, 'hooked');
     assert.equal(JSON.parse(await readFile(join(out, 'poststop'), 'utf8')).status, 'stopped');
@@ -416,6 +535,39 @@ describe('dockless-runtime', { skip: missing }, () => {
       assert.equal(stopped.code, 0, stopped.stderr);
       const removed = await podman('rm', name);
       assert.equal(removed.code, 0, removed.stderr);
+    });
+
+    it('pod create, then two containers of the pod in the infra container\'s network, uts and ipc namespaces', async () => {
+      // Pods were untested with this runtime: their containers join the infra container's namespaces by path.
+      const pod = `${name}-pod`;
+      const infra = `${IMAGE}-infra`;
+      // The infra container takes containers.conf's ulimits (pod create has no --ulimit); podman's default is above this process's hard limit.
+      const conf = join(base, 'containers.conf');
+      await writeFile(conf, '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n');
+      const env = { ...process.env, CONTAINERS_CONF: conf };
+      const podmanConf = (...args: string[]) => run(PODMAN, ['--runtime', BIN, '--cgroup-manager=cgroupfs', ...args], 120_000, env);
+      const tar = join(base, 'rootfs.tar');
+      try {
+        assert.equal((await podmanConf('import', '--change', 'ENTRYPOINT ["sleep","1000"]', tar, infra)).code, 0);
+        const created = await podmanConf('pod', 'create', '--name', pod, '--infra-image', infra);
+        assert.equal(created.code, 0, created.stderr);
+        const nsOf = 'for n in net uts ipc mnt; do readlink /proc/self/ns/$n; done; hostname';
+        const a = await podmanConf('run', '-d', '--pod', pod, '--name', `${pod}-a`, IMAGE, 'sh', '-c', `${nsOf}; exec sleep 1000`);
+        assert.equal(a.code, 0, a.stderr);
+        const b = await podmanConf('run', '--rm', '--pod', pod, IMAGE, 'sh', '-c', nsOf);
+        assert.equal(b.code, 0, b.stderr);
+        await waitFor(async () => (await podmanConf('logs', `${pod}-a`)).stdout.split('\n').length > 5, 'the first container\'s lines');
+        const [netA, utsA, ipcA, mntA, hostA] = (await podmanConf('logs', `${pod}-a`)).stdout.trim().split('\n');
+        const [netB, utsB, ipcB, mntB, hostB] = b.stdout.trim().split('\n');
+        assert.deepEqual([netB, utsB, ipcB, hostB], [netA, utsA, ipcA, hostA]);
+        assert.equal(hostA, pod);
+        assert.notEqual(mntA, mntB, 'each container has its own mount namespace');
+        const ps = await podmanConf('pod', 'ps', '--filter', `name=${pod}`, '--format', '{{.Status}} {{.NumberOfContainers}}');
+        assert.equal(ps.stdout.trim(), 'Running 2');
+      } finally {
+        await podmanConf('pod', 'rm', '-f', '-t', '0', pod);
+        await podmanConf('rmi', '-f', infra);
+      }
     });
 
     describe('through containerd (ctr run --runc-binary, the runc v2 shim)', { skip: !existsSync(CONTAINERD) ? 'needs containerd' : undefined }, () => {
@@ -558,5 +710,37 @@ describe('dockless-runtime rootless, as a real non-root user', { skip: missing ?
     await waitFor(async () => JSON.parse((await urt('state', 'rl')).stdout).status === 'stopped', 'stopped');
     assert.equal((await urt('delete', 'rl')).code, 0);
     assert.equal(existsSync(stateDir), false);
+  });
+
+  it('rootless podman: run --rm, and a pod whose two containers share the infra container\'s namespaces', { skip: !existsSync(PODMAN) ? 'needs podman' : undefined }, async () => {
+    // Rootless podman runs its runtime as root of its own user namespace: the state went to /run (EACCES), then v1 cgroupfs, cgroup2 and device nodes failed (EPERM).
+    const conf = join(home, 'containers.conf');
+    await writeFile(conf, '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n');
+    const upodman = (...args: string[]) => run(PODMAN, ['--runtime', BIN, ...args], 120_000, { ...env, CONTAINERS_CONF: conf }, as);
+    const tar = join(home, 'rootfs.tar');
+    assert.equal((await run('tar', ['-C', join(home, 'bundle', 'rootfs'), '-cf', tar, '.'], 60_000, env, as)).code, 0);
+    const pod = 'rlpod';
+    try {
+      assert.equal((await upodman('import', tar, 'localhost/rl')).code, 0);
+      assert.equal((await upodman('import', '--change', 'ENTRYPOINT ["sleep","1000"]', tar, 'localhost/rl-infra')).code, 0);
+      const plain = await upodman('run', '--rm', 'localhost/rl', 'id', '-u');
+      assert.equal(plain.code, 0, plain.stderr);
+      assert.equal(plain.stdout, '0\n');
+      const created = await upodman('pod', 'create', '--name', pod, '--infra-image', 'localhost/rl-infra');
+      assert.equal(created.code, 0, created.stderr);
+      const nsOf = 'for n in net uts; do readlink /proc/self/ns/$n; done; hostname';
+      const a = await upodman('run', '-d', '--pod', pod, '--name', `${pod}-a`, 'localhost/rl', 'sh', '-c', `${nsOf}; exec sleep 1000`);
+      assert.equal(a.code, 0, a.stderr);
+      const b = await upodman('run', '--rm', '--pod', pod, 'localhost/rl', 'sh', '-c', nsOf);
+      assert.equal(b.code, 0, b.stderr);
+      await waitFor(async () => (await upodman('logs', `${pod}-a`)).stdout.split('\n').length > 3, 'the first container\'s lines');
+      assert.equal((await upodman('logs', `${pod}-a`)).stdout, b.stdout);
+      assert.equal(b.stdout.trim().split('\n')[2], pod);
+    } finally {
+      await upodman('pod', 'rm', '-f', '-t', '0', pod);
+      // The user's podman keeps a pause process (its user namespace) alive: it goes before the user does.
+      const pause = await readFile(join(home, 'run', 'libpod', 'tmp', 'pause.pid'), 'utf8').catch(() => '');
+      if (/^\d+$/.test(pause.trim())) process.kill(Number(pause.trim()), 'SIGKILL');
+    }
   });
 });

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { RUNTIME_VERSION } from '../../src/oci-runtime/main.js';
+import { features } from '../../src/oci-runtime/spec-default.js';
 import { NATIVE_STATE_FORMAT, OCI_VERSION, nativeStateText, type OciRecord } from '../../src/oci-runtime/state.js';
 
 const native = (file: string) => readFileSync(join(import.meta.dirname, '..', '..', 'native', 'runtime', file), 'utf8');
@@ -33,6 +34,13 @@ describe('dockless-runtime native front end contract', () => {
     const header = native('version.h');
     assert.match(header, new RegExp(`#define DLRT_VERSION "${RUNTIME_VERSION.replace(/\./g, '\\.')}"`));
     assert.match(header, new RegExp(`#define DLRT_OCI_VERSION "${OCI_VERSION.replace(/\./g, '\\.')}"`));
+  });
+
+  it('prints the features document the Node front end prints, byte for byte', () => {
+    const json = `${JSON.stringify(features(), null, '    ')}\n`;
+    const lines = json.split('\n').slice(0, -1).map((l) => `\t"${l.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}\\n"`);
+    const macro = `#define DLRT_FEATURES \\\n${lines.join(' \\\n')}\n`;
+    assert.ok(native('features.h').includes(macro), `native/runtime/features.h must hold:\n${macro}`);
   });
 
   it('native-state holds one key per line, strings as JSON literals, cgroups with their version and controllers', () => {

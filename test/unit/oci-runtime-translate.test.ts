@@ -7,6 +7,7 @@ import type { OciConfig } from '../../src/oci-runtime/config.js';
 import { main } from '../../src/oci-runtime/main.js';
 import { defaultSpec, features } from '../../src/oci-runtime/spec-default.js';
 import { translateConfig, translateProcess, type OciHost } from '../../src/oci-runtime/translate.js';
+import { createHookArgs } from '../../src/oci-runtime/hooks.js';
 import { runcUpdateResources } from '../../src/oci-runtime/update.js';
 import { capBitmask, capNumber, execArgs, runArgs } from '../../src/runtime/index.js';
 
@@ -42,6 +43,16 @@ describe('oci-runtime: config.json → run plan', () => {
     // The config's deny-all first, then the defaults runc adds so that /dev works.
     assert.deepEqual(plan.deviceRules![0], { allow: false, type: 'a', major: '*', minor: '*', access: 'rwm' });
     assert.ok(plan.deviceRules!.some((r) => r.allow && r.type === 'c' && r.major === 1 && r.minor === 3));
+  });
+
+  it('as root of a user namespace not the host\'s (rootless podman\'s runtime), binds the host\'s device nodes instead of making them', () => {
+    // Rootless podman's containers failed: mknod of the default devices is EPERM there.
+    const plan = translateConfig(spec(), BUNDLE, { ...HOST, nestedUserns: true });
+    assert.deepEqual(plan.devices, []);
+    assert.equal(plan.userns, undefined);
+    const binds = plan.mounts.filter((m) => !('cgroupfs' in m) && m.type === 'bind').map((m) => !('cgroupfs' in m) && [m.source, m.target]);
+    assert.deepEqual(binds.filter((b) => b && b[0] === '/dev/null'), [['/dev/null', '/dev/null']]);
+    assert.ok(translateConfig(spec(), BUNDLE, HOST).devices.some((d) => d.path === '/dev/null'));
   });
 
   it('joins namespaces given by path, and makes a user namespace from the mappings', () => {
@@ -148,7 +159,6 @@ describe('oci-runtime: config.json → run plan', () => {
     ['linux.resources.cpu.period', (c) => (c.linux!.resources = { cpu: { quota: 10_000, period: 50_000 } })],
     ['linux.namespaces[6]', (c) => c.linux!.namespaces!.push({ type: 'time' })],
     ['linux.namespaces', (c) => (c.linux!.namespaces = [{ type: 'pid' }])],
-    ['hooks.createContainer', (c) => (c.hooks = { createContainer: [{ path: '/bin/true' }] })],
     ['mounts[1].options', (c) => c.mounts![1]!.options!.push('idmap')],
     ['mounts[0].uidMappings', (c) => (c.mounts![0]!.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }])],
     ['linux.personality', (c) => (c.linux!.personality = { domain: 'LINUX32' })],
@@ -213,13 +223,40 @@ describe('oci-runtime: command line', () => {
 
   it('features lists only what the translation honours', () => {
     const f = features() as { hooks: string[]; linux: { namespaces: string[]; cgroup: { systemd: boolean } } };
-    assert.deepEqual(f.hooks, ['prestart', 'createRuntime', 'startContainer', 'poststart', 'poststop']);
+    assert.deepEqual(f.hooks, ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']);
     assert.ok(!f.linux.namespaces.includes('time'));
     assert.equal(f.linux.cgroup.systemd, false);
   });
 });
 
 describe('oci-runtime: helper argv', () => {
+  it('createContainer hooks: every kind is in the plan, and the helper gets each hook with its args, env and timeout', () => {
+    const hook = (path: string, more: object = {}) => ({ path, ...more });
+    const plan = translateConfig(
+      spec((c) => {
+        c.hooks = {
+          prestart: [hook('/p')],
+          createRuntime: [hook('/r')],
+          createContainer: [hook('/usr/bin/env', { args: ['env', '-0'], env: ['A=1', 'B=x y'], timeout: 7 }), hook('/bin/true')],
+          startContainer: [hook('/s')],
+        };
+      }),
+      BUNDLE,
+      HOST,
+    );
+    assert.deepEqual(plan.hooks.createContainer.map((h) => h.path), ['/usr/bin/env', '/bin/true']);
+    assert.deepEqual(plan.hooks.prestart.map((h) => h.path), ['/p']);
+    assert.deepEqual(createHookArgs(plan.hooks.createContainer, 6), [
+      '--hooks-fd', '6',
+      '--hook', '/usr/bin/env', '7', '--hook-arg', 'env', '--hook-arg', '-0', '--hook-env', 'A=1', '--hook-env', 'B=x y',
+      '--hook', '/bin/true', '0',
+    ]);
+    // No createContainer hook: the fd alone, for the runtime's hooks' point.
+    assert.deepEqual(createHookArgs([], 5), ['--hooks-fd', '5']);
+    assert.throws(() => translateConfig(spec((c) => (c.hooks = { createContainer: [hook('true')] })), BUNDLE, HOST), /hooks\.createContainer\[0\]\.path/);
+    assert.throws(() => translateConfig(spec((c) => (c.hooks = { createContainer: [hook('/x', { timeout: 0 })] })), BUNDLE, HOST), /hooks\.createContainer\[0\]\.timeout/);
+  });
+
   it('run: --detach, --console-socket with --tty-size, --sysctl come before the command', () => {
     const args = runArgs({
       id: 'c',
