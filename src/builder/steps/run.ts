@@ -111,9 +111,9 @@ async function runCommand(
         placeholders,
       });
     } else {
-      await pruneUpper(upper, view, placeholders, host.settings.helperPath);
+      const xattrs = await pruneUpper(upper, view, placeholders, host.settings.helperPath);
       // A rootless container's upper dir holds host ids: the layer has the container's.
-      stored = await storeLayer(host.store, upper, { ...host.layerOptions(lease), mapOwner: rootless ? ownerInContainer(userns) : undefined });
+      stored = await storeLayer(host.store, upper, { ...host.layerOptions(lease), mapOwner: rootless ? ownerInContainer(userns) : undefined, xattrs });
     }
     // Nor can it stand for the snapshot: its files of other ids than the caller's could not be removed again.
     if (!rootless) await host.adopt(state, stored, upper);
