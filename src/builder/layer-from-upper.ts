@@ -285,13 +285,29 @@ export function callerAsRoot(): DiffOptions['mapOwner'] {
  * @returns the number of tar entries, or `undefined` when the directory cannot stand for the layer.
  */
 export function prepareForAdoption(dir: string, xattrs: XattrMap, sourceDateEpoch: number | undefined): number | undefined {
-  for (const attrs of xattrs.values()) {
-    for (const name of attrs.keys()) {
-      const overlay = name.startsWith(OVERLAY_XATTR_PREFIX) || name.startsWith(OVERLAY_USER_XATTR_PREFIX);
-      if (overlay && !ADOPTABLE_OVERLAY_XATTRS.has(name.slice(name.indexOf('.overlay.') + '.overlay.'.length))) return undefined;
-    }
-  }
-  let entries = 0;
+  if (!adoptable(xattrs)) return undefined;
+  return adoptionEntries(settleForAdoption(dir, sourceDateEpoch), xattrs);
+}
+
+/**
+ * What {@link settleForAdoption} found: the entries of the directory and
+ * which of them are directories.
+ */
+export interface SettledDir {
+  /** Entries, sockets left out. */
+  entries: number;
+  /** Paths of its directories, relative to it. */
+  dirs: Set<string>;
+}
+
+/**
+ * The part of {@link prepareForAdoption} that changes the directory (mtimes,
+ * sockets), done before its layer's tar is made: the tar is the same either
+ * way, and the directory's files can then be flushed to disk while the tar
+ * is gzipped.
+ */
+export function settleForAdoption(dir: string, sourceDateEpoch: number | undefined): SettledDir {
+  const settled: SettledDir = { entries: 0, dirs: new Set() };
   const visit = (rel: string): void => {
     const abs = rel === '' ? dir : path.join(dir, rel);
     for (const name of readdirSync(abs)) {
@@ -302,10 +318,10 @@ export function prepareForAdoption(dir: string, xattrs: XattrMap, sourceDateEpoc
         unlinkSync(child);
         continue;
       }
-      entries++;
+      settled.entries++;
       if (st.isDirectory()) {
         visit(childRel);
-        if (xattrs.get(childRel)?.has(`${OVERLAY_XATTR_PREFIX}opaque`) || xattrs.get(childRel)?.has(`${OVERLAY_USER_XATTR_PREFIX}opaque`)) entries++;
+        settled.dirs.add(childRel);
       }
       // After the children: writing them changes a directory's mtime.
       let seconds = Number(st.mtimeNs / 1_000_000_000n);
@@ -314,7 +330,31 @@ export function prepareForAdoption(dir: string, xattrs: XattrMap, sourceDateEpoc
     }
   };
   visit('');
+  return settled;
+}
+
+/**
+ * The tar entries of a directory {@link settleForAdoption} settled, given
+ * the xattrs its layer was made with, or `undefined` when it cannot stand
+ * for the layer (see {@link prepareForAdoption}).
+ */
+export function adoptionEntries(settled: SettledDir, xattrs: XattrMap): number | undefined {
+  if (!adoptable(xattrs)) return undefined;
+  let entries = settled.entries;
+  for (const rel of settled.dirs) {
+    if (xattrs.get(rel)?.has(`${OVERLAY_XATTR_PREFIX}opaque`) || xattrs.get(rel)?.has(`${OVERLAY_USER_XATTR_PREFIX}opaque`)) entries++;
+  }
   return entries;
+}
+
+function adoptable(xattrs: XattrMap): boolean {
+  for (const attrs of xattrs.values()) {
+    for (const name of attrs.keys()) {
+      const overlay = name.startsWith(OVERLAY_XATTR_PREFIX) || name.startsWith(OVERLAY_USER_XATTR_PREFIX);
+      if (overlay && !ADOPTABLE_OVERLAY_XATTRS.has(name.slice(name.indexOf('.overlay.') + '.overlay.'.length))) return false;
+    }
+  }
+  return true;
 }
 
 /** The gzip level of build layers: fast, since a build compresses every layer it makes. */

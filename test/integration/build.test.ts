@@ -147,6 +147,30 @@ describe('LayerBuilder', { skip }, () => {
     assert.ok(entries.includes('-rw-r--r-- 0/0 one/two/file') && entries.includes('drwxr-xr-x 0/0 empty-parent/'), entries.join('\n'));
   });
 
+  // Adopting a step's directory waited on the disk only after its tar was gzipped and stored: the flush now overlaps that work.
+  it('a RUN step starts flushing its upper dir before its layer blob is stored, and still adopts it', async () => {
+    const marker = join(world.base, 'flush-started');
+    const wrapper = join(world.base, 'flush-helper');
+    await writeFile(wrapper, `#!/bin/sh\n[ "$1" = syncfs ] && : > '${marker}'\nexec '${locateHelper()}' "$@"\n`, { mode: 0o755 });
+    await rm(marker, { force: true });
+    const flushing = await ImageStore.open({ root: store.root, helperPath: wrapper });
+    const seen: boolean[] = [];
+    const putBlob = flushing.putBlob.bind(flushing);
+    flushing.putBlob = (async (...args: Parameters<typeof putBlob>) => {
+      const stored = await putBlob(...args);
+      seen.push(existsSync(marker));
+      return stored;
+    }) as typeof putBlob;
+    const result = await new LayerBuilder(flushing, { from: 'base:1', runtime, context: ctx, helperPath: wrapper, noCache: true })
+      .run('dd if=/dev/urandom of=/big bs=1024 count=4096 2>/dev/null && echo done')
+      .commit('flush-early:1');
+    assert.deepEqual(seen, [true], 'the flush had started when the RUN layer was stored');
+    const details = await store.inspect(result.reference!);
+    const snapshot = await store.snapshot(result.reference!);
+    assert.equal(details.layers.length, snapshot.lowerDirs.length);
+    assert.equal(await output('flush-early:1', ['sh', '-c', 'wc -c < /big']), '4194304\n');
+  });
+
   it('adopts the directories layers were made from as their snapshots, identical to unpacking the layers', async () => {
     const result = await new LayerBuilder(store, { from: 'base:1', runtime, context: ctx })
       .run('mkdir -p /opt/new/deep && echo x > /opt/new/deep/f && ln -s deep/f /opt/new/link && ln /opt/new/deep/f /opt/new/hard')
