@@ -2,8 +2,8 @@
  * OCI image layouts (a directory, or a tar of one): reading one into the
  * store, and writing images out as one.
  *
- * Past ~600 lines by a few: reading and writing share the layout's index
- * walking and its validation rules, which split apart would be written twice.
+ * Past ~600 lines: reading and writing share the layout's index walking and
+ * its validation rules, which split apart would be written twice.
  *
  * @module
  */
