@@ -68,10 +68,11 @@ export interface LayoutSource {
   ensure(d: Descriptor, snapshot?: SnapshotTarget): Promise<boolean>;
   /**
    * Makes visible what `ensure` held back (layers and their snapshots, all
-   * flushed to disk at once); called once the whole walk succeeded.
+   * flushed to disk at once); called when the walk ends, also when it
+   * failed: the layers read whole are kept for the next attempt.
    */
   commit?(): Promise<void>;
-  /** Drops what `ensure` held back; called when the walk failed. */
+  /** Drops what `ensure` held back; called when `commit` failed. */
   discard?(): Promise<void>;
 }
 
@@ -187,9 +188,8 @@ export class DirectoryLayoutSource implements LayoutSource {
 
   /** {@inheritDoc LayoutSource.commit} */
   async commit(): Promise<void> {
-    const session = this.#layers;
+    await this.#layers?.commit();
     this.#layers = undefined;
-    await session?.commit();
   }
 
   /** {@inheritDoc LayoutSource.discard} */
@@ -381,7 +381,10 @@ export async function importLayout(
     }
     throwIfAborted(signal, context);
   } catch (err) {
-    await source.discard?.();
+    await source.commit?.().catch(async (commitErr: unknown) => {
+      debug('%s: commit of the layers read whole: %s', context, (commitErr as Error).message);
+      await source.discard?.();
+    });
     throw err;
   }
   await source.commit?.();
