@@ -58,8 +58,8 @@ export interface LayoutSource {
   /** Whether the layout holds the blob. */
   has(digest: Digest): Promise<boolean>;
   /**
-   * Makes sure the blob is in the store, verified against `d` (digest and
-   * size), and held by the import's lease.
+   * Makes sure the blob is in the store (a layer may wait for {@link commit}),
+   * verified against `d` (digest and size), and held by the import's lease.
    *
    * @param snapshot where to unpack it, when it is a layer whose snapshot the store may lack;
    *   a source that cannot unpack as it reads leaves that to `store.snapshot()`.
