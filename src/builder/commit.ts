@@ -130,9 +130,10 @@ async function commitResolved(store: ImageStore, container: Container, upper: st
         await copyTree(upper, copy, { context, helperPath: options.helperPath });
         dir = copy;
       }
-      await pruneUpper(dir, view, RUNTIME_MOUNT_POINTS, options.helperPath);
+      const xattrs = await pruneUpper(dir, view, RUNTIME_MOUNT_POINTS, options.helperPath);
       layer = await storeLayer(store, dir, {
         lease,
+        xattrs,
         // A rootless container's upper dir holds host ids: the layer has the container's.
         mapOwner: userns?.rootless === true ? ownerInContainer(userns) : undefined,
         sourceDateEpoch: epoch,

@@ -18,7 +18,7 @@ import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import { ownerToken, type WithoutOp } from '../util/index.js';
 import { BuildCache, type CacheEntry, type CacheKeyInput } from './cache.js';
 import { UpperDir } from './copy.js';
-import { prepareForAdoption, storeLayer, type StoreLayerOptions, type StoredLayer } from './layer-from-upper.js';
+import { adoptionEntries, settleForAdoption, storeLayer, type SettledDir, type StoreLayerOptions, type StoredLayer } from './layer-from-upper.js';
 import { contextual, rewrap } from './error-context.js';
 import { DockerIgnore } from './patterns.js';
 import type { PlannedStep, Recipe } from './recipe.js';
@@ -30,6 +30,7 @@ import {
   signalOption,
   stepLayer,
   throwIfAborted,
+  type Adoption,
   type BuildState,
   type Built,
   type StepHost,
@@ -330,14 +331,17 @@ export class Execution implements StepHost {
   async withUpper(state: BuildState, view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<StoredLayer> {
     const dir = path.join(this.store.tmpDir(), `build-${ownerToken()}`);
     await mkdir(dir, { mode: 0o755 });
+    let adoption: Adoption | undefined;
     try {
       const upper = new UpperDir(dir, view);
       await fill(upper);
       await upper.finish();
+      adoption = this.startAdoption(dir);
       const stored = await storeLayer(this.store, dir, { ...this.layerOptions(lease), mapOwner: upper.mapOwner() });
-      await this.adopt(state, stored, dir);
+      await this.adopt(state, stored, dir, adoption);
       return stored;
     } finally {
+      await adoption?.flushed;
       await rm(dir, { recursive: true, force: true });
     }
   }
@@ -347,17 +351,43 @@ export class Execution implements StepHost {
    * the next step's container (or files) need not unpack it again. Best
    * effort: the layer is unpacked from its blob when this does not happen.
    */
-  async adopt(state: BuildState, stored: StoredLayer, dir: string): Promise<void> {
+  async adopt(state: BuildState, stored: StoredLayer, dir: string, adoption: Adoption): Promise<void> {
     try {
-      const entries = prepareForAdoption(dir, stored.xattrs, this.#epoch());
-      if (entries === undefined) return;
-      await this.store.adoptSnapshot([...state.layers, { descriptor: stored.descriptor, diffId: stored.diffId }], dir, {
-        size: stored.uncompressedSize,
-        entries,
-      });
+      const entries = adoption.settled === undefined ? undefined : adoptionEntries(adoption.settled, stored.xattrs);
+      // The layer is published only once its files are on disk: the flush started before the tar was made.
+      if (entries === undefined || !(await adoption.flushed)) return;
+      await this.store.adoptSnapshot(
+        [...state.layers, { descriptor: stored.descriptor, diffId: stored.diffId }],
+        dir,
+        { size: stored.uncompressedSize, entries },
+        { flushed: true },
+      );
     } catch (err) {
       debug('snapshot of %s not adopted: %s', shortDigest(stored.descriptor.digest), (err as Error).message);
     }
+  }
+
+  /**
+   * Settles `dir` for adoption (its last change) and flushes it to disk in
+   * the helper while the caller tars and gzips it: the wait on the disk,
+   * which adopting it would otherwise add after the gzip, overlaps it.
+   */
+  startAdoption(dir: string): Adoption {
+    let settled: SettledDir | undefined;
+    try {
+      settled = settleForAdoption(dir, this.#epoch());
+    } catch (err) {
+      debug('`%s` not settled for adoption: %s', dir, (err as Error).message);
+      return { settled: undefined, flushed: Promise.resolve(false) };
+    }
+    const flushed = this.store.flushTree(dir).then(
+      () => true,
+      (err: unknown) => {
+        debug('`%s` not flushed: %s', dir, (err as Error).message);
+        return false;
+      },
+    );
+    return { settled, flushed };
   }
 
   /** The options of `storeLayer` for this build. */

@@ -68,6 +68,11 @@ export interface StoreLayerOptions {
   helperPath?: string | undefined;
   /** The owner each file gets in the layer (see `diffToTar`). @default the owner on disk */
   mapOwner?: DiffOptions['mapOwner'] | undefined;
+  /**
+   * Every xattr of the files in `upper`, read already (what {@link pruneUpper}
+   * returns), so that the diff need not read them again. @default read from disk
+   */
+  xattrs?: XattrMap | undefined;
 }
 
 /**
@@ -88,12 +93,16 @@ export async function storeLayer(store: ImageStore, upper: string, options: Stor
  */
 export function upperTar(
   upper: string,
-  options: Pick<StoreLayerOptions, 'sourceDateEpoch' | 'signal' | 'helperPath' | 'mapOwner'>,
+  options: Pick<StoreLayerOptions, 'sourceDateEpoch' | 'signal' | 'helperPath' | 'mapOwner' | 'xattrs'>,
 ): { tar: Readable; xattrs: () => XattrMap } {
   let xattrs: XattrMap = new Map();
+  const known = options.xattrs;
   const tar = diffToTar(upper, {
     readXattrs: async (paths) => {
-      xattrs = await readXattrs(upper, paths, { context: `diff \`${upper}\``, ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}) });
+      xattrs =
+        known !== undefined
+          ? new Map(paths.flatMap((p) => (known.has(p) ? [[p, known.get(p)!] as const] : [])))
+          : await readXattrs(upper, paths, { context: `diff \`${upper}\``, ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}) });
       const kept: XattrMap = new Map();
       for (const [p, attrs] of xattrs) {
         const copy = new Map([...attrs].filter(([name]) => !HOST_XATTRS.has(name)));
@@ -276,13 +285,29 @@ export function callerAsRoot(): DiffOptions['mapOwner'] {
  * @returns the number of tar entries, or `undefined` when the directory cannot stand for the layer.
  */
 export function prepareForAdoption(dir: string, xattrs: XattrMap, sourceDateEpoch: number | undefined): number | undefined {
-  for (const attrs of xattrs.values()) {
-    for (const name of attrs.keys()) {
-      const overlay = name.startsWith(OVERLAY_XATTR_PREFIX) || name.startsWith(OVERLAY_USER_XATTR_PREFIX);
-      if (overlay && !ADOPTABLE_OVERLAY_XATTRS.has(name.slice(name.indexOf('.overlay.') + '.overlay.'.length))) return undefined;
-    }
-  }
-  let entries = 0;
+  if (!adoptable(xattrs)) return undefined;
+  return adoptionEntries(settleForAdoption(dir, sourceDateEpoch), xattrs);
+}
+
+/**
+ * What {@link settleForAdoption} found: the entries of the directory and
+ * which of them are directories.
+ */
+export interface SettledDir {
+  /** Entries, sockets left out. */
+  entries: number;
+  /** Paths of its directories, relative to it. */
+  dirs: Set<string>;
+}
+
+/**
+ * The part of {@link prepareForAdoption} that changes the directory (mtimes,
+ * sockets), done before its layer's tar is made: the tar is the same either
+ * way, and the directory's files can then be flushed to disk while the tar
+ * is gzipped.
+ */
+export function settleForAdoption(dir: string, sourceDateEpoch: number | undefined): SettledDir {
+  const settled: SettledDir = { entries: 0, dirs: new Set() };
   const visit = (rel: string): void => {
     const abs = rel === '' ? dir : path.join(dir, rel);
     for (const name of readdirSync(abs)) {
@@ -293,10 +318,10 @@ export function prepareForAdoption(dir: string, xattrs: XattrMap, sourceDateEpoc
         unlinkSync(child);
         continue;
       }
-      entries++;
+      settled.entries++;
       if (st.isDirectory()) {
         visit(childRel);
-        if (xattrs.get(childRel)?.has(`${OVERLAY_XATTR_PREFIX}opaque`) || xattrs.get(childRel)?.has(`${OVERLAY_USER_XATTR_PREFIX}opaque`)) entries++;
+        settled.dirs.add(childRel);
       }
       // After the children: writing them changes a directory's mtime.
       let seconds = Number(st.mtimeNs / 1_000_000_000n);
@@ -305,7 +330,31 @@ export function prepareForAdoption(dir: string, xattrs: XattrMap, sourceDateEpoc
     }
   };
   visit('');
+  return settled;
+}
+
+/**
+ * The tar entries of a directory {@link settleForAdoption} settled, given
+ * the xattrs its layer was made with, or `undefined` when it cannot stand
+ * for the layer (see {@link prepareForAdoption}).
+ */
+export function adoptionEntries(settled: SettledDir, xattrs: XattrMap): number | undefined {
+  if (!adoptable(xattrs)) return undefined;
+  let entries = settled.entries;
+  for (const rel of settled.dirs) {
+    if (xattrs.get(rel)?.has(`${OVERLAY_XATTR_PREFIX}opaque`) || xattrs.get(rel)?.has(`${OVERLAY_USER_XATTR_PREFIX}opaque`)) entries++;
+  }
   return entries;
+}
+
+function adoptable(xattrs: XattrMap): boolean {
+  for (const attrs of xattrs.values()) {
+    for (const name of attrs.keys()) {
+      const overlay = name.startsWith(OVERLAY_XATTR_PREFIX) || name.startsWith(OVERLAY_USER_XATTR_PREFIX);
+      if (overlay && !ADOPTABLE_OVERLAY_XATTRS.has(name.slice(name.indexOf('.overlay.') + '.overlay.'.length))) return false;
+    }
+  }
+  return true;
 }
 
 /** The gzip level of build layers: fast, since a build compresses every layer it makes. */
@@ -361,8 +410,11 @@ export async function* gzipMembers(input: AsyncIterable<Buffer>, level: number, 
  *
  * So a `RUN` that changes nothing makes an empty layer, whatever the
  * runtime had to mount.
+ *
+ * @returns every xattr of what is left in `upper`, by path: give it to
+ *   {@link storeLayer} as `xattrs`.
  */
-export async function pruneUpper(upper: string, below: MergedView | undefined, placeholders: readonly string[], helperPath?: string): Promise<void> {
+export async function pruneUpper(upper: string, below: MergedView | undefined, placeholders: readonly string[], helperPath?: string): Promise<XattrMap> {
   const placeholderSet = new Set(placeholders.map((p) => p.replace(/^\/+/, '')));
   for (const rel of placeholderSet) {
     const host = path.join(upper, rel);
@@ -373,10 +425,12 @@ export async function pruneUpper(upper: string, below: MergedView | undefined, p
   }
   // Empty directories, deepest first, and whether they could be dropped.
   const dirs: { rel: string; stats: Stats }[] = [];
+  const all: string[] = [];
   const walk = async (rel: string): Promise<void> => {
     for (const name of await readdir(path.join(upper, rel))) {
       const childRel = rel === '' ? name : `${rel}/${name}`;
       const st = await lstat(path.join(upper, childRel));
+      all.push(childRel);
       if (st.isDirectory()) {
         await walk(childRel);
         dirs.push({ rel: childRel, stats: st });
@@ -384,12 +438,8 @@ export async function pruneUpper(upper: string, below: MergedView | undefined, p
     }
   };
   await walk('');
-  if (dirs.length === 0) return;
-  const xattrs = await readXattrs(
-    upper,
-    dirs.map((d) => d.rel),
-    { context: `diff \`${upper}\``, ...(helperPath !== undefined ? { helperPath } : {}) },
-  );
+  // Every entry's, not only the directories': one helper run serves this and the diff after it.
+  const xattrs = await readXattrs(upper, all, { context: `diff \`${upper}\``, ...(helperPath !== undefined ? { helperPath } : {}) });
   const isOpaque = (rel: string): boolean => {
     const attrs = xattrs.get(rel);
     return [OVERLAY_XATTR_PREFIX, OVERLAY_USER_XATTR_PREFIX].some((p) => {
@@ -409,6 +459,7 @@ export async function pruneUpper(upper: string, below: MergedView | undefined, p
           (lower.stats.mode & 0o7777) === (stats.mode & 0o7777) &&
           lower.stats.uid === stats.uid &&
           lower.stats.gid === stats.gid;
-    if (unchanged) await rmdir(host).catch(() => undefined);
+    if (unchanged) await rmdir(host).then(() => xattrs.delete(rel), () => undefined);
   }
+  return xattrs;
 }

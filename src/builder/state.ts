@@ -11,7 +11,7 @@ import type { Descriptor, Digest, ImageConfig } from '../oci/index.js';
 import type { Runtime } from '../runtime/index.js';
 import type { ImageLayerInput, ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import type { UpperDir } from './copy.js';
-import type { StoreLayerOptions, StoredLayer } from './layer-from-upper.js';
+import type { SettledDir, StoreLayerOptions, StoredLayer } from './layer-from-upper.js';
 import type { MergedView } from '../layer/index.js';
 import type { PlanContext, Recipe } from './recipe.js';
 import type { SourceFs, ContextFs } from './source-fs.js';
@@ -47,6 +47,14 @@ export interface StepOutcome {
   layer?: StepLayer;
 }
 
+/** A directory on its way to becoming a snapshot: settled, and being flushed to disk. */
+export interface Adoption {
+  /** What settling found; `undefined` when it failed (the directory is not adopted). */
+  settled: SettledDir | undefined;
+  /** Whether its files reached the disk; never rejects. */
+  flushed: Promise<boolean>;
+}
+
 /** What a step runner may use of the build running it. */
 export interface StepHost {
   readonly store: ImageStore;
@@ -62,8 +70,10 @@ export interface StepHost {
   layerStep(state: BuildState, key: Digest, instruction: string, lease: Lease, make: () => Promise<StoredLayer | undefined>): Promise<StepOutcome>;
   /** Fills a fresh upper dir and stores it as a layer. */
   withUpper(state: BuildState, view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<StoredLayer>;
+  /** Readies a directory to become the snapshot of the layer about to be made from it, and starts flushing it to disk. */
+  startAdoption(dir: string): Adoption;
   /** Makes the directory a layer was just made from that layer's snapshot, when it can. */
-  adopt(state: BuildState, stored: StoredLayer, dir: string): Promise<void>;
+  adopt(state: BuildState, stored: StoredLayer, dir: string, adoption: Adoption): Promise<void>;
   layerOptions(lease: Lease): StoreLayerOptions;
   /** Now in seconds, clamped to `SOURCE_DATE_EPOCH`. */
   nowSeconds(): number;

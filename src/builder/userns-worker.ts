@@ -29,8 +29,8 @@ async function main(): Promise<void> {
       await copyTree(job.upper, job.copyTo, { context: `copy \`${job.upper}\``, ...helper });
       dir = job.copyTo;
     }
-    await pruneUpper(dir, job.lowers.length > 0 ? new MergedView(job.lowers, helper) : undefined, job.placeholders, job.helperPath);
-    const { tar } = upperTar(dir, { ...helper, ...(job.sourceDateEpoch !== undefined ? { sourceDateEpoch: job.sourceDateEpoch } : {}) });
+    const xattrs = await pruneUpper(dir, job.lowers.length > 0 ? new MergedView(job.lowers, helper) : undefined, job.placeholders, job.helperPath);
+    const { tar } = upperTar(dir, { ...helper, xattrs, ...(job.sourceDateEpoch !== undefined ? { sourceDateEpoch: job.sourceDateEpoch } : {}) });
     await pipeline(tar, process.stdout);
   } finally {
     if (job.copyTo !== undefined) await rm(job.copyTo, { recursive: true, force: true });

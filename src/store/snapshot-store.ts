@@ -18,7 +18,7 @@ import type { DocumentReader } from './documents.js';
 import { parseImageRef, type ImageCatalog } from './images.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_MARKER, type StorePaths } from './paths.js';
-import { adoptSnapshot, SnapshotManager } from './snapshots.js';
+import { adoptSnapshot, flushTree, SnapshotManager } from './snapshots.js';
 import { chooseVariant, type SnapshotVariant } from './snapshot-variant.js';
 import type { ImageLayerInput, ImageSnapshot, SnapshotOptions } from './types.js';
 
@@ -60,7 +60,12 @@ export class SnapshotStore {
   }
 
   /** See {@link ImageStoreCore.adoptSnapshot}. */
-  async adoptSnapshot(layers: readonly ImageLayerInput[], dir: string, facts: { size: number; entries: number }): Promise<boolean> {
+  async adoptSnapshot(
+    layers: readonly ImageLayerInput[],
+    dir: string,
+    facts: { size: number; entries: number },
+    options: { flushed?: boolean } = {},
+  ): Promise<boolean> {
     if (layers.length === 0) throw new InvalidArgumentError('adopt snapshot: no layers');
     const ids = chainIds(layers.map((l) => parseDigest(l.diffId)));
     const top = layers.at(-1)!;
@@ -74,7 +79,13 @@ export class SnapshotStore {
       facts,
       variant,
       this.#helperPath,
+      options.flushed === true,
     );
+  }
+
+  /** See {@link ImageStoreCore.flushTree}. */
+  flushTree(dir: string): Promise<void> {
+    return flushTree(dir, this.#helperPath);
   }
 
   /** See {@link ImageStoreCore.snapshot}. */

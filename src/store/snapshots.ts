@@ -286,6 +286,9 @@ async function writeSnapshotMarker(
  * all-or-nothing rename as an unpack. `variant` is how `dir`'s files were
  * written (owners and `trusted.overlay.*` for `'root'`).
  *
+ * `flushed`: the caller flushed `dir`'s files to disk (see {@link flushTree})
+ * after its last change, so that only the marker is flushed here.
+ *
  * @returns `true` when `dir` became the snapshot; `false` when the snapshot
  *   existed already or `dir` is on another filesystem (`dir` is then left as it was).
  */
@@ -296,6 +299,7 @@ export async function adoptSnapshot(
   facts: { size: number; entries: number },
   variant: SnapshotVariant,
   helperPath?: string,
+  flushed = false,
 ): Promise<boolean> {
   return withLock(paths.snapshotLock(layer.chainId, variant), async () => {
     if (await snapshotExists(paths, layer.chainId, variant)) return false;
@@ -308,7 +312,7 @@ export async function adoptSnapshot(
       if (isErrno(err, 'EXDEV')) return false;
       throw err;
     }
-    await publishSnapshot(paths, layer, tmp, facts, variant, { locked: true, helperPath });
+    await publishSnapshot(paths, layer, tmp, facts, variant, { locked: true, helperPath, flushed });
     debug(
       'snapshot %s (%s): adopted for %s (%d bytes, %d entries)',
       shortDigest(layer.chainId),
@@ -409,6 +413,14 @@ export async function flushSnapshotTrees(tmps: readonly string[], helperPath: st
     return;
   }
   await flushToDisk(join(tmps[0]!, SNAPSHOT_FS_DIR), helper);
+}
+
+/**
+ * Flushes the files of a directory to be adopted as a snapshot to disk (see
+ * {@link adoptSnapshot}'s `flushed`), as publishing one would.
+ */
+export async function flushTree(dir: string, helperPath: string | undefined): Promise<void> {
+  await flushToDisk(dir, helperPath);
 }
 
 /**

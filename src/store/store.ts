@@ -458,13 +458,31 @@ export class ImageStoreCore
    * directories) as this process's default unpack (rootless unless root)
    * would make it.
    *
+   * `options.flushed`: the caller flushed `dir` with {@link flushTree}
+   * after its last change, so that adopting it flushes only the marker.
+   *
    * @returns whether `dir` was adopted; `false` (and `dir` left as it was)
    *   when the snapshot exists already or `dir` is on another filesystem.
    * @throws {InvalidArgumentError} when a diffID is malformed or `layers` is empty.
    * @internal
    */
-  adoptSnapshot(layers: readonly ImageLayerInput[], dir: string, facts: { size: number; entries: number }): Promise<boolean> {
-    return this.#snapshots.adoptSnapshot(layers, dir, facts);
+  adoptSnapshot(
+    layers: readonly ImageLayerInput[],
+    dir: string,
+    facts: { size: number; entries: number },
+    options: { flushed?: boolean } = {},
+  ): Promise<boolean> {
+    return this.#snapshots.adoptSnapshot(layers, dir, facts, options);
+  }
+
+  /**
+   * Flushes the files of `dir` (on the store's filesystem) to disk, as
+   * adopting it as a snapshot would: a builder starts it while it still
+   * tars the directory, so the wait on the disk overlaps the gzip.
+   * @internal
+   */
+  flushTree(dir: string): Promise<void> {
+    return this.#snapshots.flushTree(dir);
   }
 
   /**

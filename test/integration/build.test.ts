@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -15,6 +15,7 @@ import {
   importRootfs,
   type BuildProgress,
 } from '../../src/index.js';
+import { locateHelper } from '../../src/helper/locate.js';
 import { readXattrs } from '../../src/helper/xattrs.js';
 import { unpackLayer } from '../../src/layer/index.js';
 import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
@@ -130,6 +131,46 @@ describe('LayerBuilder', { skip }, () => {
 
   // A snapshot the builder adopts (the directory a layer was made from) must be what
   // unpacking that layer gives: containers of a pulled copy of the image see the same files.
+  // Each helper spawn is a fork+exec on the critical path of a step: pruning the upper dir and diffing it need the same xattrs.
+  it('a RUN step reads its upper dir\'s xattrs with one helper run, and its layer keeps them', async () => {
+    const log = join(world.base, 'run-xattrs-ops.log');
+    const wrapper = join(world.base, 'run-xattrs-helper');
+    await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${log}'\nexec '${locateHelper()}' "$@"\n`, { mode: 0o755 });
+    await writeFile(log, '');
+    const result = await new LayerBuilder(store, { from: 'base:1', runtime, context: ctx, helperPath: wrapper, noCache: true })
+      .run('mkdir -p /one/two && echo x > /one/two/file && mkdir /empty-parent')
+      .commit('xattrs-once:1');
+    const ops = (await readFile(log, 'utf8')).split('\n').filter((op) => op !== '');
+    assert.deepEqual(ops.filter((op) => op === 'xattrs'), ['xattrs'], `helper ops of the build: ${ops.join(', ')}`);
+    const details = await store.inspect(result.reference!);
+    const entries = layerEntries(store, details.layers.at(-1)!.digest);
+    assert.ok(entries.includes('-rw-r--r-- 0/0 one/two/file') && entries.includes('drwxr-xr-x 0/0 empty-parent/'), entries.join('\n'));
+  });
+
+  // Adopting a step's directory waited on the disk only after its tar was gzipped and stored: the flush now overlaps that work.
+  it('a RUN step starts flushing its upper dir before its layer blob is stored, and still adopts it', async () => {
+    const marker = join(world.base, 'flush-started');
+    const wrapper = join(world.base, 'flush-helper');
+    await writeFile(wrapper, `#!/bin/sh\n[ "$1" = syncfs ] && : > '${marker}'\nexec '${locateHelper()}' "$@"\n`, { mode: 0o755 });
+    await rm(marker, { force: true });
+    const flushing = await ImageStore.open({ root: store.root, helperPath: wrapper });
+    const seen: boolean[] = [];
+    const putBlob = flushing.putBlob.bind(flushing);
+    flushing.putBlob = (async (...args: Parameters<typeof putBlob>) => {
+      const stored = await putBlob(...args);
+      seen.push(existsSync(marker));
+      return stored;
+    }) as typeof putBlob;
+    const result = await new LayerBuilder(flushing, { from: 'base:1', runtime, context: ctx, helperPath: wrapper, noCache: true })
+      .run('dd if=/dev/urandom of=/big bs=1024 count=4096 2>/dev/null && echo done')
+      .commit('flush-early:1');
+    assert.deepEqual(seen, [true], 'the flush had started when the RUN layer was stored');
+    const details = await store.inspect(result.reference!);
+    const snapshot = await store.snapshot(result.reference!);
+    assert.equal(details.layers.length, snapshot.lowerDirs.length);
+    assert.equal(await output('flush-early:1', ['sh', '-c', 'wc -c < /big']), '4194304\n');
+  });
+
   it('adopts the directories layers were made from as their snapshots, identical to unpacking the layers', async () => {
     const result = await new LayerBuilder(store, { from: 'base:1', runtime, context: ctx })
       .run('mkdir -p /opt/new/deep && echo x > /opt/new/deep/f && ln -s deep/f /opt/new/link && ln /opt/new/deep/f /opt/new/hard')

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { locateHelper } from '../../src/helper/index.js';
 import { ImageStore } from '../../src/image-store.js';
-import { buildLayer, GZIP_LAYER, sha256 } from '../fixtures/store-images.js';
+import { buildLayer, GZIP_LAYER, putSyntheticImage, sha256 } from '../fixtures/store-images.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/store-unpack-child.ts', import.meta.url));
 const STRACE = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p));
@@ -122,5 +122,27 @@ describe('ImageStore pull commit flushing', () => {
       const marker = JSON.parse(await readFile(join(store.root, 'dockless', 'snapshots', `${chainId.slice(7)}${suffix}`, 'snapshot.json'), 'utf8'));
       assert.equal(marker.chainId, chainId);
     }
+  });
+
+  // An OCI layout import unpacks each layer as it reads it: flushing once per layer made an N-layer import wait on the disk N times.
+  it('an OCI layout import of several layers flushes the filesystem once', async () => {
+    const log = join(dir, 'import-ops.log');
+    const wrapper = join(dir, 'import-helper');
+    await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${log}'\nexec '${locateHelper()}' "$@"\n`, { mode: 0o755 });
+    const source = await ImageStore.open({ root: join(dir, 'layout-source') });
+    const { manifest } = await putSyntheticImage(source, [{ 'a.txt': 'a\n' }, { 'b.txt': 'b\n' }, { 'c.txt': 'c\n' }]);
+    await source.tag(manifest.digest, 'layered:1');
+    const layout = join(dir, 'layout');
+    await source.export('layered:1', layout, { format: 'oci' });
+    const store = await ImageStore.open({ root: join(dir, 'layout-target'), helperPath: wrapper });
+    await writeFile(log, '');
+    const [imported] = await store.import(layout);
+
+    const ops = (await readFile(log, 'utf8')).split('\n').filter((op) => op !== '');
+    assert.deepEqual(ops.filter((op) => op === 'syncfs'), ['syncfs'], `helper ops of the import: ${ops.join(', ')}`);
+    assert.equal(imported?.reference, 'docker.io/library/layered:1');
+    const suffix = process.getuid?.() === 0 ? '' : '-rootless';
+    const snapshots = (await readdir(join(store.root, 'dockless', 'snapshots'))).filter((n) => !n.startsWith('tmp-') && n.endsWith(suffix) && /^[0-9a-f]{64}/.test(n));
+    assert.equal(snapshots.length, 3, `snapshots: ${snapshots.join(', ')}`);
   });
 });

@@ -15,7 +15,7 @@ import { contextual } from '../error-context.js';
 import { pruneUpper, RUNTIME_MOUNT_POINTS, storeLayer, storeUpperInUserns, type StoredLayer } from '../layer-from-upper.js';
 import { mapsMoreThanRoot, withMappers } from '../../helper/index.js';
 import type { PlannedStep } from '../recipe.js';
-import { runEnv, throwIfAborted, type BuildState, type StepHost, type StepOutcome } from '../state.js';
+import { runEnv, throwIfAborted, type Adoption, type BuildState, type StepHost, type StepOutcome } from '../state.js';
 import type { BuildStepInfo } from '../types.js';
 
 const debug = createDebug('dockless:build');
@@ -64,6 +64,7 @@ async function runCommand(
     // Its output is streamed as build events; a build step keeps no log (as Docker's).
     log: false,
   });
+  let adoption: Adoption | undefined;
   try {
     container.stdin?.end();
     let tail = '';
@@ -111,14 +112,16 @@ async function runCommand(
         placeholders,
       });
     } else {
-      await pruneUpper(upper, view, placeholders, host.settings.helperPath);
+      const xattrs = await pruneUpper(upper, view, placeholders, host.settings.helperPath);
+      // Nor can a rootless one stand for the snapshot: its files of other ids than the caller's could not be removed again.
+      adoption = rootless ? undefined : host.startAdoption(upper);
       // A rootless container's upper dir holds host ids: the layer has the container's.
-      stored = await storeLayer(host.store, upper, { ...host.layerOptions(lease), mapOwner: rootless ? ownerInContainer(userns) : undefined });
+      stored = await storeLayer(host.store, upper, { ...host.layerOptions(lease), mapOwner: rootless ? ownerInContainer(userns) : undefined, xattrs });
     }
-    // Nor can it stand for the snapshot: its files of other ids than the caller's could not be removed again.
-    if (!rootless) await host.adopt(state, stored, upper);
+    if (adoption !== undefined) await host.adopt(state, stored, upper, adoption);
     return stored;
   } finally {
+    await adoption?.flushed;
     await container.remove({ force: true }).catch((err: unknown) => debug('%s: remove container: %s', context, (err as Error).message));
   }
 }

@@ -2,8 +2,8 @@
  * OCI image layouts (a directory, or a tar of one): reading one into the
  * store, and writing images out as one.
  *
- * Past ~600 lines by a few: reading and writing share the layout's index
- * walking and its validation rules, which split apart would be written twice.
+ * Past ~600 lines: reading and writing share the layout's index walking and
+ * its validation rules, which split apart would be written twice.
  *
  * @module
  */
@@ -40,7 +40,7 @@ import {
   shortDigest,
 } from '../../oci/index.js';
 import type { TransferStore } from '../types.js';
-import type { Lease, SnapshotTarget } from '../../store/index.js';
+import type { IngestSession, Lease, SnapshotTarget } from '../../store/index.js';
 import { MAX_DOCUMENT_SIZE, type ArchiveContents } from './tar-read.js';
 import type { TarOutput } from './tar-write.js';
 import { counted, isErrno, removeQuietly, renameDurably, siblingTemp, throwIfAborted } from './util.js';
@@ -58,14 +58,22 @@ export interface LayoutSource {
   /** Whether the layout holds the blob. */
   has(digest: Digest): Promise<boolean>;
   /**
-   * Makes sure the blob is in the store, verified against `d` (digest and
-   * size), and held by the import's lease.
+   * Makes sure the blob is in the store (a layer may wait for {@link commit}),
+   * verified against `d` (digest and size), and held by the import's lease.
    *
    * @param snapshot where to unpack it, when it is a layer whose snapshot the store may lack;
    *   a source that cannot unpack as it reads leaves that to `store.snapshot()`.
    * @returns whether the store had it already (nothing was copied).
    */
   ensure(d: Descriptor, snapshot?: SnapshotTarget): Promise<boolean>;
+  /**
+   * Makes visible what `ensure` held back (layers and their snapshots, all
+   * flushed to disk at once); called when the walk ends, also when it
+   * failed: the layers read whole are kept for the next attempt.
+   */
+  commit?(): Promise<void>;
+  /** Drops what `ensure` held back; called when `commit` failed. */
+  discard?(): Promise<void>;
 }
 
 /** Called as the walk puts each layer blob in place. */
@@ -94,6 +102,8 @@ export class DirectoryLayoutSource implements LayoutSource {
   readonly #onBytes: ((bytes: number) => void) | undefined;
   readonly #link: boolean;
   #bytes = 0;
+  /** Every layer of the import, committed once at the end so its snapshots share one flush, as a pull's do. */
+  #layers: IngestSession | undefined;
 
   /**
    * @param dir the layout directory.
@@ -149,7 +159,9 @@ export class DirectoryLayoutSource implements LayoutSource {
     if (await this.#store.hasBlob(d.digest)) return true;
     const path = this.#blobPath(d.digest);
     let read = 0;
-    const session = this.#store.ingest();
+    // Documents are read back from the store as the walk goes, so they are committed at once.
+    const shared = isLayerMediaType(d.mediaType) || snapshot !== undefined;
+    const session = shared ? (this.#layers ??= this.#store.ingest()) : this.#store.ingest();
     try {
       const unpack = snapshot !== undefined && !(await session.hasSnapshot(snapshot.chainId));
       await session.layerFile(d, path, {
@@ -163,15 +175,28 @@ export class DirectoryLayoutSource implements LayoutSource {
           this.#onBytes?.(this.#bytes);
         },
       });
-      await session.commit();
+      if (!shared) await session.commit();
     } catch (err) {
-      await session.discard();
+      if (!shared) await session.discard();
       if (err instanceof NotFoundError && err.path === path) {
         throw new NotFoundError(`blob ${d.digest} is not in the layout`, { path, cause: err });
       }
       throw err;
     }
     return false;
+  }
+
+  /** {@inheritDoc LayoutSource.commit} */
+  async commit(): Promise<void> {
+    await this.#layers?.commit();
+    this.#layers = undefined;
+  }
+
+  /** {@inheritDoc LayoutSource.discard} */
+  async discard(): Promise<void> {
+    const session = this.#layers;
+    this.#layers = undefined;
+    await session?.discard();
   }
 
   #blobPath(digest: Digest): string {
@@ -338,21 +363,31 @@ export async function importLayout(
   };
 
   const images: LayoutImage[] = [];
-  for (const m of index.manifests) {
-    const d = checkDescriptor(m, `${context}: \`index.json\``);
-    if (!isManifestMediaType(d.mediaType) && !isIndexMediaType(d.mediaType)) {
-      debug('%s: index.json entry %s is a %s, skipped', context, d.digest, d.mediaType);
-      continue;
+  try {
+    for (const m of index.manifests) {
+      const d = checkDescriptor(m, `${context}: \`index.json\``);
+      if (!isManifestMediaType(d.mediaType) && !isIndexMediaType(d.mediaType)) {
+        debug('%s: index.json entry %s is a %s, skipped', context, d.digest, d.mediaType);
+        continue;
+      }
+      const configDigest = await walk(d, 0);
+      const descriptor: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
+      if (d.platform !== undefined) descriptor.platform = d.platform;
+      images.push({
+        descriptor,
+        references: entryReferences(d, options.baseName),
+        ...(configDigest !== undefined ? { configDigest } : {}),
+      });
     }
-    const configDigest = await walk(d, 0);
-    const descriptor: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
-    if (d.platform !== undefined) descriptor.platform = d.platform;
-    images.push({
-      descriptor,
-      references: entryReferences(d, options.baseName),
-      ...(configDigest !== undefined ? { configDigest } : {}),
+    throwIfAborted(signal, context);
+  } catch (err) {
+    await source.commit?.().catch(async (commitErr: unknown) => {
+      debug('%s: commit of the layers read whole: %s', context, (commitErr as Error).message);
+      await source.discard?.();
     });
+    throw err;
   }
+  await source.commit?.();
   return images;
 }
 
