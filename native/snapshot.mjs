@@ -9,14 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Each snapshot: its blob's name, the script it is made from, the key's first line (as in the C launchers), the script `--build-snapshot` runs. */
+/** Each snapshot (native/snapshot-entry.cjs makes both): its blob's name, the script it is made from, the key's first line (as in the C launchers). */
 export const SNAPSHOTS = {
-  cli: { blob: 'dockless-cli.blob', script: 'dist/bundle/core.js', magic: 'dockless-cli-snapshot-1\n', entry: 'native/snapshot-entry.cjs' },
+  cli: { blob: 'dockless-cli.blob', script: 'dist/bundle/core.js', magic: 'dockless-cli-snapshot-1\n' },
   runtime: {
     blob: 'dockless-runtime.blob',
     script: 'dist/bundle/runtime-core.js',
     magic: 'dockless-runtime-snapshot-1\n',
-    entry: 'native/runtime-snapshot-entry.cjs',
   },
 };
 export const BLOB = SNAPSHOTS.cli.blob;
@@ -42,7 +41,7 @@ export function buildCliSnapshot({ pkg, outDir, node = process.execPath }) {
  * identity) written the same way.
  */
 export function buildSnapshot({ kind, pkg, outDir, node = process.execPath }) {
-  const { blob: name, script, magic, entry } = SNAPSHOTS[kind];
+  const { blob: name, script, magic } = SNAPSHOTS[kind];
   const root = realpathSync(pkg);
   const core = join(root, script);
   const blob = join(outDir, name);
@@ -50,8 +49,8 @@ export function buildSnapshot({ kind, pkg, outDir, node = process.execPath }) {
   const temp = `${blob}.tmp-${process.pid}`;
   rmSync(key, { force: true });
   try {
-    const built = spawnSync(node, ['--snapshot-blob', temp, '--build-snapshot', join(root, entry)], {
-      env: { ...process.env, DOCKLESS_SNAPSHOT_CORE: core },
+    const built = spawnSync(node, ['--snapshot-blob', temp, '--build-snapshot', join(root, 'native', 'snapshot-entry.cjs')], {
+      env: { ...process.env, DOCKLESS_SNAPSHOT_CORE: core, DOCKLESS_SNAPSHOT_KIND: kind },
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -125,7 +125,7 @@ await build({
 });
 
 // The same front end as a classic script wrapped in a function, for its V8 startup snapshot
-// (native/runtime-snapshot-entry.cjs), which needs `rehearse` beside `main` and no top-level await.
+// (native/snapshot-entry.cjs), which needs `rehearse` beside `main` and no top-level await.
 await build({
   ...common,
   stdin: { contents: "export { main, rehearse } from './dist/oci-runtime/main.js';", resolveDir: root, sourcefile: 'runtime-core-entry.js' },

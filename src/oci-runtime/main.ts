@@ -92,7 +92,7 @@ class RehearsalEnd extends Error {}
 /**
  * Parses `argv` as {@link main} does and stops before the command's action, and
  * translates the default spec for a fixed host: what dockless-runtime's V8 startup
- * snapshot (native/runtime-snapshot-entry.cjs) runs at build time so that the
+ * snapshot (native/snapshot-entry.cjs) runs at build time so that the
  * blob keeps that code compiled. It reads no environment, file or host fact (the
  * blob would freeze them), writes nothing and touches no state.
  */

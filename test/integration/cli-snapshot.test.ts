@@ -22,10 +22,9 @@ interface Launcher {
   bin: string;
   kind: 'cli' | 'runtime';
   blob: string;
-  /** The script the blob is made from, its plain sibling (what runs without the snapshot), the build script. */
+  /** The script the blob is made from, and its plain sibling (what runs without the snapshot). */
   script: string;
   plainScript: string;
-  entry: string;
   /** A command line that reaches Node, and what it prints when Node started from the snapshot. */
   args: string[];
   fromSnapshot: RegExp;
@@ -42,7 +41,6 @@ const LAUNCHERS: Launcher[] = [
     blob: 'dockless-cli.blob',
     script: 'core.js',
     plainScript: 'cli.js',
-    entry: 'snapshot-entry.cjs',
     args: ['version'],
     fromSnapshot: /^dockless version /,
     usageExit: 125,
@@ -55,7 +53,6 @@ const LAUNCHERS: Launcher[] = [
     blob: 'dockless-runtime.blob',
     script: 'runtime-core.js',
     plainScript: 'runtime.js',
-    entry: 'runtime-snapshot-entry.cjs',
     args: ['spec', '--help'],
     fromSnapshot: /^Usage: dockless-runtime spec /,
     usageExit: 1,
@@ -86,7 +83,7 @@ for (const l of LAUNCHERS) {
     await chmod(join(pkg, 'native', 'build'), 0o755);
     await copyFile(join(repo, 'dist', 'bundle', l.script), join(pkg, 'dist', 'bundle', l.script));
     await writeFile(join(pkg, 'dist', 'bundle', l.plainScript), PLAIN);
-    await copyFile(join(repo, 'native', l.entry), join(pkg, 'native', l.entry));
+    await copyFile(join(repo, 'native', 'snapshot-entry.cjs'), join(pkg, 'native', 'snapshot-entry.cjs'));
     await copyFile(l.built, join(pkg, l.bin));
     await chmod(join(pkg, l.bin), 0o755);
     const script = `import { buildSnapshot } from ${JSON.stringify(join(repo, 'native', 'snapshot.mjs'))};
