@@ -4,8 +4,9 @@
 //                                     the front end also replaces the launcher dist/bin/dockless-runtime, the package's bin
 //   node native/build.mjs --out DIR   the helper into DIR (first use, see src/helper/locate.ts)
 //   node native/build.mjs --all       helper and test probe through the Makefile (`npm run build`)
-//   node native/build.mjs --cli       the `dockless` launcher and its V8 startup snapshot (also at install;
-//                                     tools/bundle.mjs runs it after each build: the blob is tied to core.js)
+//   node native/build.mjs --cli       the `dockless` launcher and the V8 startup snapshots of it and of
+//                                     dockless-runtime's Node front end (also at install; tools/bundle.mjs
+//                                     runs it after each build: a blob is tied to the script it was made from)
 //
 // Only `--all` needs make and builds the probe: a package installed from the registry
 // ships neither native/test/ nor a guarantee that make is installed.
@@ -14,11 +15,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildCliSnapshot } from './snapshot.mjs';
+import { buildSnapshot } from './snapshot.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NO_COMPILER = 3;
 const INSTALL_HINT = 'apt-get install -y gcc libc6-dev';
+// The snapshot checks both launchers share (native/snapshot/check.c).
+const snapshotDir = join(here, 'snapshot');
 
 const args = process.argv.slice(2);
 const all = args.includes('--all');
@@ -59,6 +62,7 @@ const link = linksStatically() ? ['-static'] : [];
 if (cliOnly) {
   // A checkout's dist/bin/dockless stays the shell launcher (it is what `npm pack` ships); it runs native/build/dockless-cli.
   buildCli(false);
+  buildRuntimeSnapshot();
   process.exit(0);
 }
 
@@ -68,8 +72,8 @@ if (!compile('dockless-helper', cFiles(here, '.c'), cFiles(here, '.h'), [])) {
 }
 if (installing) {
   const runtimeDir = join(here, 'runtime');
-  const sources = [...cFiles(runtimeDir, '.c'), join(here, 'error.c')];
-  const headers = [...cFiles(runtimeDir, '.h'), join(here, 'error.h')];
+  const sources = [...cFiles(runtimeDir, '.c'), join(here, 'error.c'), ...cFiles(snapshotDir, '.c')];
+  const headers = [...cFiles(runtimeDir, '.h'), join(here, 'error.h'), ...cFiles(snapshotDir, '.h')];
   // Without it the launcher runs the Node front end for every command: slower, not broken.
   if (!compile('dockless-runtime', sources, headers, [`-DDLRT_NODE_PATH=${JSON.stringify(process.execPath)}`])) {
     console.error('dockless: building dockless-runtime\'s native front end failed; `dockless-runtime` runs on Node alone');
@@ -77,6 +81,7 @@ if (installing) {
     installRuntimeBin();
   }
   buildCli(true);
+  buildRuntimeSnapshot();
 }
 
 /**
@@ -84,13 +89,19 @@ if (installing) {
  * shell launcher (dist/bin/dockless), which runs the plain bundle: slower, not broken.
  */
 function buildCli(install) {
-  if (!compile('dockless-cli', [join(here, 'cli', 'main.c')], [], [`-DDLCLI_NODE_PATH=${JSON.stringify(process.execPath)}`])) {
+  if (!compile('dockless-cli', [join(here, 'cli', 'main.c'), ...cFiles(snapshotDir, '.c')], cFiles(snapshotDir, '.h'), [`-DDLCLI_NODE_PATH=${JSON.stringify(process.execPath)}`])) {
     console.error('dockless: building the `dockless` launcher failed; the command starts without its snapshot');
     return;
   }
-  const failed = buildCliSnapshot({ pkg: join(here, '..'), outDir });
+  const failed = buildSnapshot({ kind: 'cli', pkg: join(here, '..'), outDir });
   if (failed !== undefined) console.error(`dockless: the command's startup snapshot was not built (${failed}); it starts without it`);
   if (install) installBin('dockless-cli', 'dockless');
+}
+
+/** The blob dockless-runtime's native front end (install, or the Makefile) starts its Node front end from when it checks out. */
+function buildRuntimeSnapshot() {
+  const failed = buildSnapshot({ kind: 'runtime', pkg: join(here, '..'), outDir });
+  if (failed !== undefined) console.error(`dockless: dockless-runtime's startup snapshot was not built (${failed}); it starts without it`);
 }
 
 /** Compiles SOURCES into outDir/NAME unless it is newer than every source; false when the compiler fails. */

@@ -124,6 +124,22 @@ await build({
   logLevel: 'warning',
 });
 
+// The same front end as a classic script wrapped in a function, for its V8 startup snapshot
+// (native/snapshot-entry.cjs), which needs `rehearse` beside `main` and no top-level await.
+await build({
+  ...common,
+  stdin: { contents: "export { main, rehearse } from './dist/oci-runtime/main.js';", resolveDir: root, sourcefile: 'runtime-core-entry.js' },
+  outfile: join(outdir, 'runtime-core.js'),
+  format: 'cjs',
+  minify: true,
+  keepNames: true,
+  charset: 'ascii',
+  sourcemap: false,
+  define: { DOCKLESS_PRECOMPILED_SECCOMP: JSON.stringify(seccomp), 'import.meta.url': '__docklessModuleUrl' },
+  banner: { js: '(function (exports, require, module, __filename, __dirname, __docklessModuleUrl) {' },
+  footer: { js: '})' },
+});
+
 // The `dockless-runtime` bin: a launcher that `npm install` (native/build.mjs) replaces with
 // the native front end; until then, or where no C compiler is, it runs the one built in
 // place (a checkout) or the Node front end.

@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "../snapshot/check.h"
 #include "commands.h"
 #include "features.h"
 #include "version.h"
@@ -36,8 +38,16 @@ static bool in_nested_userns(void)
 	return !(n == 3 && inside == 0 && outside == 0 && count == 4294967295UL);
 }
 
+/* Its V8 startup snapshot (native/snapshot.mjs), checked as the `dockless` launcher checks its own. */
+static const struct dl_snapshot SNAPSHOT = {
+	.name = "dockless-runtime",
+	.script = "dist/bundle/runtime-core.js",
+	.magic = "dockless-runtime-snapshot-1\n",
+};
+
 /* Execs Node on dist/bundle/runtime.js of the package this binary belongs to
- * (it lives two directories below the package: native/build/ or dist/bin/). */
+ * (it lives two directories below the package: native/build/ or dist/bin/),
+ * or from that code's startup snapshot when every check passes. */
 static int exec_node(int argc, char **argv)
 {
 	char self[4096];
@@ -55,16 +65,30 @@ static int exec_node(int argc, char **argv)
 	char *slash = strrchr(self, '/');
 	if (slash == NULL)
 		return 1;
-	strcpy(slash, "/dist/bundle/runtime.js");
-	char **args = calloc((size_t)argc + 2, sizeof(char *));
+	*slash = '\0';
+	char script[4096], blob[4096];
+	if (snprintf(script, sizeof(script), "%s/dist/bundle/runtime.js", self) >= (int)sizeof(script))
+		return 1;
+	char **args = calloc((size_t)argc + 4, sizeof(char *));
 	if (args == NULL)
 		return 1;
-	args[0] = "node";
-	args[1] = self;
-	for (int i = 1; i < argc; i++)
-		args[i + 1] = argv[i];
 	const char *env = getenv("DOCKLESS_RUNTIME_NODE");
-	if (env != NULL && *env) {
+	bool other_node = env != NULL && *env;
+	/* The blob is for the Node that built it (and this binary) alone. */
+	bool built_with = strchr(DLRT_NODE_PATH, '/') != NULL && access(DLRT_NODE_PATH, X_OK) == 0;
+	bool snapshot = !other_node && built_with && dl_snapshot_usable(&SNAPSHOT, self, DLRT_NODE_PATH, blob, sizeof(blob));
+	int a = 0;
+	args[a++] = "node";
+	if (snapshot) {
+		args[a++] = "--snapshot-blob";
+		args[a++] = blob;
+		args[a++] = "--";
+	} else {
+		args[a++] = script;
+	}
+	for (int i = 1; i < argc; i++)
+		args[a++] = argv[i];
+	if (other_node) {
 		execv(env, args);
 		fprintf(stderr, "dockless-runtime: execve `%s`: %s\n", env, strerror(errno));
 		return 1;
@@ -72,6 +96,10 @@ static int exec_node(int argc, char **argv)
 	/* The Node that built this binary, else the first on PATH. */
 	if (strchr(DLRT_NODE_PATH, '/') != NULL)
 		execv(DLRT_NODE_PATH, args);
+	if (snapshot) {
+		fprintf(stderr, "dockless-runtime: execve `%s`: %s\n", DLRT_NODE_PATH, strerror(errno));
+		return 1;
+	}
 	execvp("node", args);
 	fprintf(stderr, "dockless-runtime: execve `node`: %s\n", strerror(errno));
 	return 1;

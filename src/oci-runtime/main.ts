@@ -32,6 +32,7 @@ import {
 import { defaultSpec, features } from './spec-default.js';
 import { readResourcesFile, runcUpdateResources, updateContainer, type RuncUpdateFlags } from './update.js';
 import { OCI_VERSION } from './state.js';
+import { translateConfig } from './translate.js';
 
 /** The version `--version` prints. */
 export const RUNTIME_VERSION = '0.1.0';
@@ -82,13 +83,32 @@ function logError(globals: Globals | undefined, message: string): void {
  * ```
  */
 export async function main(argv: readonly string[]): Promise<number> {
+  return commandLine(argv, false);
+}
+
+/** What ends a rehearsal's command before its action. */
+class RehearsalEnd extends Error {}
+
+/**
+ * Parses `argv` as {@link main} does and stops before the command's action, and
+ * translates the default spec for a fixed host: what dockless-runtime's V8 startup
+ * snapshot (native/snapshot-entry.cjs) runs at build time so that the
+ * blob keeps that code compiled. It reads no environment, file or host fact (the
+ * blob would freeze them), writes nothing and touches no state.
+ */
+export async function rehearse(argv: readonly string[]): Promise<void> {
+  translateConfig(defaultSpec(), '/rehearsal', { uid: 0, umask: 0o22, arch: 'x86_64', kernel: '6.1.0', nestedUserns: false });
+  await commandLine(argv, true);
+}
+
+async function commandLine(argv: readonly string[], rehearsal: boolean): Promise<number> {
   let exitCode = 0;
   let globals: Globals | undefined;
   const program = new Command('dockless-runtime');
   program
     .description('an OCI runtime (runc-compatible command line) on the dockless helper')
     .version(`dockless-runtime version ${RUNTIME_VERSION}\nspec: ${OCI_VERSION}`, '-v, --version')
-    .option('--root <dir>', 'state directory', defaultRoot())
+    .option('--root <dir>', 'state directory', rehearsal ? '/rehearsal' : defaultRoot())
     .option('--log <file>', 'log file (errors)')
     .addOption(new Option('--log-format <format>', 'log format').choices(['text', 'json']).default('text'))
     .option('--debug', 'debug output')
@@ -97,8 +117,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--criu <path>', 'ignored: checkpoint/restore is not supported')
     .enablePositionalOptions()
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .configureOutput({
+      writeErr: (s) => {
+        if (!rehearsal) process.stderr.write(s);
+      },
+    })
     .hook('preAction', () => {
+      if (rehearsal) throw new RehearsalEnd();
       globals = program.opts<Globals>();
       globals.root = resolve(globals.root);
       if (globals.debug === true) process.env['DEBUG'] ??= 'dockless:*';
@@ -273,6 +298,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
+    if (rehearsal) return error instanceof RehearsalEnd ? 0 : 1;
     logError(globals, error instanceof DocklessError || error instanceof Error ? error.message : String(error));
     return 1;
   }

@@ -89,8 +89,8 @@ describe('the packed package', { skip }, () => {
     const build = join(app, 'node_modules', 'dockless', 'native', 'build');
     assert.deepEqual(
       (await readdir(build)).sort(),
-      ['dockless-cli', 'dockless-cli.blob', 'dockless-cli.blob.key', 'dockless-helper', 'dockless-runtime'],
-      'the install builds the helper, the runtime front end, the command launcher and its snapshot, nothing else',
+      ['dockless-cli', 'dockless-cli.blob', 'dockless-cli.blob.key', 'dockless-helper', 'dockless-runtime', 'dockless-runtime.blob', 'dockless-runtime.blob.key'],
+      'the install builds the helper, the runtime front end, the command launcher and both snapshots, nothing else',
     );
     // The `dockless` bin is the launcher, which starts Node from the command line's snapshot (issue 15's speed).
     const cli = join(app, 'node_modules', '.bin', 'dockless');
@@ -109,6 +109,10 @@ describe('the packed package', { skip }, () => {
     assert.deepEqual([...(await readFile(bin)).subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], 'the bin is not the native front end');
     assert.match((await execFileAsync(bin, ['--version'])).stdout, /^dockless-runtime version \d/);
     assert.match((await execFileAsync(bin, ['features'])).stdout, /"ociVersionMax"/, 'the front end does not reach the Node one');
+    // `spec` is the Node front end's, started from the install's snapshot of it.
+    const specDir = await mkdtemp(join(base, 'spec-'));
+    await execFileAsync(bin, ['spec', '--bundle', specDir]);
+    assert.equal(JSON.parse(await readFile(join(specDir, 'config.json'), 'utf8')).ociVersion, '1.0.2');
     assert.deepEqual(await runApp(app, { XDG_CACHE_HOME: cache }), { exitCode: 0, signal: null, oomKilled: false });
     // The user cache holds the bundle's V8 code cache (dockless/code), and no helper build.
     const cached = await readdir(join(cache, 'dockless')).catch(() => [] as string[]);
