@@ -39,4 +39,6 @@ startupSnapshot.setDeserializeMainFunction(async () => {
   process.argv.splice(1, 0, cliScript);
   process.execArgv.length = 0;
   process.exitCode = await cli.main(process.argv.slice(2));
+  // As bin.ts: once the loop is empty, end without tearing the V8 heap down.
+  process.once('beforeExit', () => process.exit());
 });
