@@ -17,7 +17,7 @@
  * Run: npm run build && node --import tsx bench/cli.ts [--runs N] [--shm]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { rootfsFromHost } from '../src/index.js';
@@ -26,8 +26,11 @@ import { arg, compare, latencyStats, nodeEnv, runcBundle, which, writeResults, t
 const RUNS = Number(arg('--runs') ?? 30);
 const dir = process.argv.includes('--shm') ? '/dev/shm' : '/var/tmp';
 // The package's bin, as users run it: the launcher (native/cli/main.c, which starts Node from the
-// command line's V8 startup snapshot), beside the plain bundle it falls back to.
-const LAUNCHER = resolve('dist/bin/dockless');
+// command line's V8 startup snapshot), beside the plain bundle it falls back to. An install puts
+// that binary at dist/bin/dockless; a checkout's dist/bin/dockless is the shell script shipped
+// in the tarball (a shell and a readlink more), which runs it.
+const NATIVE = resolve('native/build/dockless-cli');
+const LAUNCHER = existsSync(NATIVE) ? NATIVE : resolve('dist/bin/dockless');
 const BIN = resolve('dist/bundle/cli.js');
 const base = await mkdtemp(join(dir, 'dockless-bench-cli-'));
 

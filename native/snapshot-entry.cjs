@@ -52,4 +52,6 @@ startupSnapshot.setDeserializeMainFunction(async () => {
   process.argv.splice(1, 0, join(dirname(file), run.script));
   process.execArgv.length = 0;
   process.exitCode = await run.main(process.argv.slice(2));
+  // As bin.ts: once the loop is empty, the command ends without tearing the V8 heap down.
+  if (kind === 'cli') process.once('beforeExit', () => process.exit());
 });

@@ -101,7 +101,7 @@ await writeFile(join(outdir, 'index.js'), `import { loadCore } from './load.js';
 await writeFile(join(outdir, 'testing.js'), `import { loadCore } from './load.js';\n${reexport(await names('testing/index.js'), "await loadCore('testing').loadTesting()")}`);
 for (const [name, loader] of [['cli', 'loadCli']]) {
   const file = join(outdir, `${name}.js`);
-  await writeFile(file, `#!/usr/bin/env node\nimport { loadCore } from './load.js';\nconst { main } = await loadCore('${name}').${loader}();\nprocess.exitCode = await main(process.argv.slice(2));\n`);
+  await writeFile(file, `#!/usr/bin/env node\nimport { loadCore } from './load.js';\nconst { main } = await loadCore('${name}').${loader}();\nprocess.exitCode = await main(process.argv.slice(2));\n// As src/cli/bin.ts: once the loop is empty, end without tearing the V8 heap down.\nprocess.once('beforeExit', () => process.exit());\n`);
   await chmod(file, 0o755);
 }
 

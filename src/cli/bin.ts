@@ -14,3 +14,6 @@ import module from 'node:module';
 const { main } = await import('./main.js');
 
 process.exitCode = await main(process.argv.slice(2));
+// Once nothing is left to do, ending without Node's teardown of the V8 heap (~10-20 ms of
+// munmap for a command's heap) changes nothing a command did.
+process.once('beforeExit', () => process.exit());

@@ -42,7 +42,8 @@ export class CliContext {
   /** The runtime over the store, made once. */
   runtime(): Promise<Runtime> {
     this.#runtime ??= this.store().then(
-      (store) => new Runtime({ store, ...(this.#root !== undefined ? { root: join(this.#root, 'data'), stateDir: join(this.#root, 'state') } : {}) }),
+      // One command, then exit: what is left to delete is not ours to wait for.
+      (store) => new Runtime({ store, detachRemoval: true, ...(this.#root !== undefined ? { root: join(this.#root, 'data'), stateDir: join(this.#root, 'state') } : {}) }),
     );
     return this.#runtime;
   }

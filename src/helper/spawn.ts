@@ -5,6 +5,7 @@ import type { EventEmitter } from 'node:events';
 import { HelperError, InvalidArgumentError, UnsafeContentError } from '../errors.js';
 import { ForkServer, type ForkedChild } from './fork-server.js';
 import { locateHelper } from './locate.js';
+import { processStartTime } from '../util/index.js';
 import {
   CONFIG_FD_OPTION,
   HELPER_EXIT_USAGE,
@@ -395,4 +396,57 @@ export async function removeTreesForked(paths: readonly string[], options: { con
   await helper.exit;
   if (helper.failure !== undefined) throw helper.failure;
   return true;
+}
+
+/** A helper `rm` started by {@link startDetachedRemover}, waiting for its paths. */
+export interface DetachedRemover {
+  /** Its pid: with {@link DetachedRemover.start}, who owns what it is given (see `ownerToken`). */
+  readonly pid: number;
+  /** Its start time, as `/proc/PID/stat` gives it. */
+  readonly start: number;
+  /** Hands it `paths` (absolute) and lets it go; it removes them after this process may have ended. */
+  remove(paths: readonly string[]): void;
+}
+
+/**
+ * Spawns the helper's `rm` in a session of its own, with nothing of this
+ * process's holding it: it reads its arguments from a pipe to their end, so it
+ * waits until {@link DetachedRemover.remove} says what to remove, and this
+ * process need not wait for it to end (nor hold its event loop open for it).
+ * What it was given and could not remove (it was killed, it failed) is left
+ * where it is; name those paths after its owner so that the next look at them
+ * finds the owner gone.
+ *
+ * @returns undefined when it could not be spawned or has ended already.
+ */
+export function startDetachedRemover(options: { helperPath?: string | undefined } = {}): DetachedRemover | undefined {
+  let child: ChildProcess;
+  try {
+    // fd 3 is the status fd, which nobody reads: the paths left say what failed.
+    child = spawn(locateHelper(options.helperPath), ['rm', CONFIG_FD_OPTION, '4'], {
+      stdio: ['ignore', 'ignore', 'ignore', 'ignore', 'pipe'],
+      detached: true,
+      env: {},
+    });
+  } catch (error) {
+    debug('detached rm: spawn: %s', String(error));
+    return undefined;
+  }
+  child.on('error', (error) => debug('detached rm: %s', String(error)));
+  child.unref();
+  const config = child.stdio[4] as (Writable & { unref?: () => void }) | null;
+  const start = child.pid !== undefined ? processStartTime(child.pid) : undefined;
+  if (config === null || child.pid === undefined || start === undefined) {
+    config?.destroy();
+    return undefined;
+  }
+  config.on('error', () => undefined);
+  config.unref?.();
+  return {
+    pid: child.pid,
+    start,
+    remove(paths) {
+      config.end(encodeConfig(['--', ...paths]));
+    },
+  };
 }

@@ -70,6 +70,8 @@ export interface ContainerInit {
   onRemove: (container: Container) => Promise<void>;
   /** The Runtime's helper, for removing a rootless container's files. */
   helperPath?: string;
+  /** Delete the removed container's directories in a detached helper process ({@link RuntimeOptions.detachRemoval}). */
+  detachRemoval?: boolean;
   /** Starts the stopped container again (see relaunch.ts); the runtime's, which knows its helper and owner. */
   relaunch?: (container: Container, record: ContainerRecord, paths: ContainerPaths, context: string) => Promise<{ record: ContainerRecord; helper: HelperProcess }>;
   /** The health check as launched (`null`: none); when given, config.json is not read for it. */
@@ -113,6 +115,7 @@ export class Container implements AsyncDisposable {
   #finishedAt: string | undefined;
   readonly #onRemove: (container: Container) => Promise<void>;
   readonly #helperPath: string | undefined;
+  readonly #detachRemoval: boolean;
   #cgroups: CgroupSet | undefined;
   readonly #relaunch: ContainerInit['relaunch'];
   #health: Promise<HealthChecker | undefined> | undefined;
@@ -129,6 +132,7 @@ export class Container implements AsyncDisposable {
     this.#status = init.status;
     this.#onRemove = init.onRemove;
     this.#helperPath = init.helperPath;
+    this.#detachRemoval = init.detachRemoval === true;
     this.#relaunch = init.relaunch;
     this.#healthcheck = init.healthcheck;
     this.#cgroups = init.record.cgroups !== undefined ? new CgroupSet(init.record.cgroups) : undefined;
@@ -982,12 +986,12 @@ export class Container implements AsyncDisposable {
     // onRemove gives up (the name, clone holds) must not look abandoned while still ours.
     await Promise.all([this.recordEvent('remove'), this.#onRemove(this)]);
     await Promise.all([
-      discard(this.#paths.state, removeDir, { helperPath: this.#helperPath }),
+      discard(this.#paths.state, removeDir, { helperPath: this.#helperPath, detached: this.#detachRemoval }),
       discard(
         this.#paths.bundle,
         (path) => removeContainerDir(path, this.#record.userns, this.#helperPath),
         // A rootless container's upper directory holds files of ids the helper cannot remove on the host.
-        this.#record.userns?.rootless === true ? undefined : { helperPath: this.#helperPath },
+        this.#record.userns?.rootless === true ? undefined : { helperPath: this.#helperPath, detached: this.#detachRemoval },
       ),
     ]);
     debug('%s removed', this.id.slice(0, 12));

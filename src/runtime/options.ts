@@ -25,6 +25,18 @@ export interface RuntimeOptions {
   stateDir?: string;
   /** Path of the native helper. @default `$DOCKLESS_HELPER`, else the one `npm install` built */
   helperPath?: string;
+  /**
+   * Delete removed containers' directories in a helper process of their own that
+   * outlives this one, instead of in this process: `remove()` returns as before (the
+   * directories are gone from their places), and neither this process's end nor
+   * disposing the runtime waits for the deletion. For a program that removes a
+   * container and exits (the `dockless` command). While that process runs, `audit()`
+   * counts what it deletes as being removed by a live process; if it dies, the next
+   * runtime to open the state directory, or `prune()`, deletes what it left.
+   * A rootless container's upper directory is always deleted in this process.
+   * @default false: the deletion runs in this process, and disposal waits for it
+   */
+  detachRemoval?: boolean;
   /** The image store `spec.image` references are resolved in. Without one, containers run from a `rootfs` only. */
   store?: ImageStore;
   /**

@@ -129,6 +129,7 @@ export class Runtime implements AsyncDisposable {
   /** The state directory. */
   readonly stateDir: string;
   readonly #helperPath: string | undefined;
+  readonly #detachRemoval: boolean;
   readonly #store: ImageStore | undefined;
   readonly #owned = new Map<string, Container>();
   /** The specs owned containers were launched with: what their snapshots' clones start from. */
@@ -163,6 +164,7 @@ export class Runtime implements AsyncDisposable {
       throw new InvalidArgumentError('runtime options: helperPath must be the path of the helper binary');
     }
     this.#helperPath = options.helperPath;
+    this.#detachRemoval = options.detachRemoval === true;
     this.#store = options.store;
     this.#ownerStart = selfStartTime();
     this.#cgroupParent = validateCgroupParent(options.cgroupParent, 'runtime options');
@@ -594,6 +596,7 @@ export class Runtime implements AsyncDisposable {
         status: start ? 'running' : 'created',
         onRemove: async (c) => this.#forget(c),
         ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+        detachRemoval: this.#detachRemoval,
         relaunch: this.#relauncher,
         healthcheck: health ?? null,
       });
@@ -732,6 +735,7 @@ export class Runtime implements AsyncDisposable {
       status: record.started !== undefined ? 'running' : 'created',
       onRemove: async (c) => this.#forget(c),
       ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
+      detachRemoval: this.#detachRemoval,
       relaunch: this.#relauncher,
     });
   }

@@ -16,8 +16,8 @@ import { mkdir, readdir, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import createDebug from 'debug';
-import { removeTreesForked } from '../helper/index.js';
-import { isAbandoned, ownerToken } from '../util/index.js';
+import { removeTreesForked, startDetachedRemover, type DetachedRemover } from '../helper/index.js';
+import { isAbandoned, ownerToken, ownerTokenOf } from '../util/index.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -77,6 +77,34 @@ function removeInBatch(path: string, helperPath: string | undefined): Promise<bo
   return batch.done;
 }
 
+/** A detached `rm` taking the entries discarded in the same turn, and how many of them are still being moved. */
+interface Handoff {
+  remover: DetachedRemover;
+  paths: string[];
+  moving: number;
+}
+const handoffs = new Map<string, Handoff>();
+
+/** The detached `rm` for `helperPath` that entries discarded now join; undefined if none can start. */
+function joinHandoff(helperPath: string | undefined): Handoff | undefined {
+  const key = helperPath ?? '';
+  let handoff = handoffs.get(key);
+  if (handoff === undefined) {
+    const remover = startDetachedRemover({ helperPath });
+    if (remover === undefined) return undefined;
+    handoff = { remover, paths: [], moving: 0 };
+    handoffs.set(key, handoff);
+  }
+  handoff.moving++;
+  return handoff;
+}
+
+function leaveHandoff(helperPath: string | undefined, handoff: Handoff): void {
+  if (--handoff.moving > 0) return;
+  if (handoffs.get(helperPath ?? '') === handoff) handoffs.delete(helperPath ?? '');
+  handoff.remover.remove(handoff.paths);
+}
+
 /**
  * Moves `path` into the trash beside it and deletes it there in the
  * background with `remove`; when it cannot be moved, deletes it in place
@@ -85,11 +113,38 @@ function removeInBatch(path: string, helperPath: string | undefined): Promise<bo
  * @param batched - delete it, among others discarded meanwhile, with the helper's
  *   `rm` through the fork server of `batched.helperPath` when one runs and the batch
  *   is large enough (`remove` otherwise): for trees any user may remove on the host,
- *   never a rootless container's upper directory.
+ *   never a rootless container's upper directory. With `detached`, by a helper `rm`
+ *   in a session of its own that this process does not wait for (nor
+ *   {@link settleTrash}): the entry is named after that process, so that while it runs
+ *   the entry is its own, and once it is gone what it left is the next reap's.
  */
-export async function discard(path: string, remove: (path: string) => Promise<void>, batched?: { helperPath?: string | undefined }): Promise<void> {
+export async function discard(
+  path: string,
+  remove: (path: string) => Promise<void>,
+  batched?: { helperPath?: string | undefined; detached?: boolean | undefined },
+): Promise<void> {
+  const handoff = batched?.detached === true ? joinHandoff(batched.helperPath) : undefined;
+  if (handoff !== undefined) {
+    try {
+      await discardTo(path, ownerTokenOf(handoff.remover.pid, handoff.remover.start), remove, (target) => handoff.paths.push(target));
+    } finally {
+      leaveHandoff(batched?.helperPath, handoff);
+    }
+    return;
+  }
+  await discardTo(path, ownerToken(), remove, (target) => {
+    const removing = batched !== undefined ? removeInBatch(target, batched.helperPath).then((gone) => (gone ? undefined : remove(target))) : remove(target);
+    const done: Promise<void> = removing
+      .catch((error: unknown) => debug('%s: left for the next prune: %s', target, String(error)))
+      .finally(() => pending.delete(done));
+    pending.add(done);
+  });
+}
+
+/** Renames `path` into the trash as `<name>-<token>` and gives the new path to `moved`; removes it in place with `remove` when it cannot be moved. */
+async function discardTo(path: string, token: string, remove: (path: string) => Promise<void>, moved: (target: string) => void): Promise<void> {
   const trash = join(dirname(path), TRASH_DIR);
-  const target = join(trash, `${basename(path)}-${ownerToken()}`);
+  const target = join(trash, `${basename(path)}-${token}`);
   try {
     if (!made.has(trash)) {
       await mkdir(trash, { recursive: true, mode: 0o700 });
@@ -103,11 +158,7 @@ export async function discard(path: string, remove: (path: string) => Promise<vo
     await remove(path);
     return;
   }
-  const removing = batched !== undefined ? removeInBatch(target, batched.helperPath).then((gone) => (gone ? undefined : remove(target))) : remove(target);
-  const done: Promise<void> = removing
-    .catch((error: unknown) => debug('%s: left for the next prune: %s', target, String(error)))
-    .finally(() => pending.delete(done));
-  pending.add(done);
+  moved(target);
 }
 
 /** Resolves once every deletion this process started has ended. */

@@ -74,7 +74,12 @@ export interface Owner {
  * creator; {@link parseOwnerToken} reads it back.
  */
 export function ownerToken(): string {
-  return `${process.pid}-${selfStartTime()}-${randomBytes(6).toString('hex')}`;
+  return ownerTokenOf(process.pid, selfStartTime());
+}
+
+/** {@link ownerToken} for another process: `pid`, which started at `start` (`/proc/PID/stat`'s field 22). */
+export function ownerTokenOf(pid: number, start: number): string {
+  return `${pid}-${start}-${randomBytes(6).toString('hex')}`;
 }
 
 const OWNER_RE = /(\d+)-(\d+)-[0-9a-f]{12}$/;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -356,6 +356,31 @@ describe('dockless command line', { skip: why, concurrency: false }, () => {
     }
     assert.doesNotMatch(left, new RegExp(id), 'the container is removed after it exits');
     assert.equal((await dockless(['run', '-d', '--rm', '--restart', 'always', 'bb:1', 'true'])).code, 125, '--rm and --restart conflict, as in Docker');
+  });
+
+  it('run --rm leaves no container, no trash entry after the next command, and no process behind', async () => {
+    // The command hands its removed container's files to a detached helper `rm` instead of waiting for their deletion: it must finish and end.
+    const helper = resolve('native/build/dockless-helper');
+    const removers = async (): Promise<string[]> => {
+      const found: string[] = [];
+      for (const pid of (await readdir('/proc')).filter((e) => /^\d+$/.test(e))) {
+        const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+        if (argv[0] === helper && argv[1] === 'rm') found.push(pid);
+      }
+      return found;
+    };
+    const trashes = [join(base, 'dl', 'state', '.trash'), join(base, 'dl', 'data', 'containers', '.trash')];
+    const inTrash = async () => (await Promise.all(trashes.map(async (t) => readdir(t).catch(() => [] as string[])))).flat();
+    const before = await inTrash();
+    assert.equal(await ok(['run', '--rm', '--name', 'cli-rm-gone', 'bb:1', 'sh', '-c', 'echo gone > /tmp/x']), '');
+    // While it runs, what it deletes is a live process's: the audit must not call it leaked.
+    const check = await dockless(['system', 'check']);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    for (let i = 0; i < 200 && (await removers()).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(await removers(), [], 'no helper rm left running');
+    assert.equal(await ok(['ps', '-aq']), '');
+    assert.deepEqual(await inTrash(), before);
+    assert.equal((await dockless(['system', 'check'])).code, 0);
   });
 
   it('run without --rm keeps the container once it exits: ps -a, logs, start -a runs it again, rm', async () => {

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { HelperError, InvalidArgumentError, InvalidStateError, NotFoundError, PermissionError, Runtime } from '../../src/index.js';
 import { cannotRun, cgroupDirs, descendants, hostMounts, makeWorld, text, type World } from '../fixtures/world.js';
 import { settleTrash, TRASH_DIR } from '../../src/runtime/trash.js';
+import { parseOwnerToken } from '../../src/util/process.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping runtime integration tests: ${skip}`);
@@ -298,5 +299,23 @@ describe('runtime', { skip }, () => {
     assert.deepEqual(await descendants(), procs);
     assert.deepEqual(await readdir(join(world.runtime.stateDir, TRASH_DIR)), []);
     assert.deepEqual(await readdir(join(world.runtime.root, 'containers', TRASH_DIR)), []);
+  });
+
+  it('detachRemoval hands the removed directories to a process of their own, which audit counts as alive and which ends', async () => {
+    // A one-shot program (the command line) waited after remove() for its container's files to be deleted before it could exit.
+    const procs = await descendants();
+    const runtime = new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir, detachRemoval: true });
+    const c = await runtime.run({ rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore' });
+    assert.equal((await c.wait()).exitCode, 0);
+    await c.remove();
+    const trashes = [join(world.runtime.stateDir, TRASH_DIR), join(world.runtime.root, 'containers', TRASH_DIR)];
+    const left = async () => (await Promise.all(trashes.map(async (t) => readdir(t)))).flat().filter((n) => n.startsWith(c.id));
+    for (const name of await left()) assert.notEqual(parseOwnerToken(name)?.pid, process.pid, `${name}: still this process's to delete`);
+    assert.deepEqual((await runtime.audit()).filter((e) => e.orphaned && e.id === c.id), []);
+    await runtime[Symbol.asyncDispose]();
+    for (let i = 0; i < 200 && (await left()).length > 0; i++) await sleep(50);
+    assert.deepEqual(await left(), []);
+    for (let i = 0; i < 200 && (await descendants()).length > procs.length; i++) await sleep(50);
+    assert.deepEqual(await descendants(), procs);
   });
 });
