@@ -140,35 +140,27 @@ await build({
   footer: { js: '})' },
 });
 
-// The `dockless-runtime` bin: a launcher that `npm install` (native/build.mjs) replaces with
-// the native front end; until then, or where no C compiler is, it runs the one built in
-// place (a checkout) or the Node front end.
-const launcher = join(root, 'dist', 'bin', 'dockless-runtime');
+// The package's bins are launchers that `npm install` (native/build.mjs) replaces with the
+// native programs; until then, or where no C compiler is, they run the ones built in place
+// (a checkout) or the Node entry. `dockless-runtime`'s is its native front end; `dockless`'s
+// starts Node from the command line's V8 startup snapshot when it can.
 await mkdir(join(root, 'dist', 'bin'), { recursive: true });
-await writeFile(
-  launcher,
-  `#!/bin/sh
+for (const [bin, native, script] of [
+  ['dockless-runtime', 'dockless-runtime', 'runtime.js'],
+  ['dockless', 'dockless-cli', 'cli.js'],
+]) {
+  const launcher = join(root, 'dist', 'bin', bin);
+  await writeFile(
+    launcher,
+    `#!/bin/sh
 self=$(readlink -f "$0") || exit 1
 pkg=\${self%/*}/../..
-[ -x "$pkg/native/build/dockless-runtime" ] && exec "$pkg/native/build/dockless-runtime" "$@"
-exec node "$pkg/dist/bundle/runtime.js" "$@"
+[ -x "$pkg/native/build/${native}" ] && exec "$pkg/native/build/${native}" "$@"
+exec node "$pkg/dist/bundle/${script}" "$@"
 `,
-);
-await chmod(launcher, 0o755);
-
-// The `dockless` bin: the same kind of launcher, for native/cli/main.c's (built at install,
-// and below), which starts Node from the command line's V8 startup snapshot when it can.
-const cliLauncher = join(root, 'dist', 'bin', 'dockless');
-await writeFile(
-  cliLauncher,
-  `#!/bin/sh
-self=$(readlink -f "$0") || exit 1
-pkg=\${self%/*}/../..
-[ -x "$pkg/native/build/dockless-cli" ] && exec "$pkg/native/build/dockless-cli" "$@"
-exec node "$pkg/dist/bundle/cli.js" "$@"
-`,
-);
-await chmod(cliLauncher, 0o755);
+  );
+  await chmod(launcher, 0o755);
+}
 // The snapshot is made from this core.js: remade after every bundle.
 // Without a C compiler the launcher runs the plain bundle (build.mjs says why).
 spawnSync(process.execPath, [join(root, 'native', 'build.mjs'), '--cli'], { stdio: 'inherit' });
