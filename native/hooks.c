@@ -92,29 +92,61 @@ fail:
 	_exit(127);
 }
 
-static int wait_hook(pid_t pid, unsigned int timeout, int *status, int *timed_out)
+/* Writes what is left of the state to IN (non-blocking) while it waits: a hook
+ * that does not read its stdin must not hold pid 1 past its timeout on a state
+ * larger than the pipe. */
+static int wait_hook(pid_t pid, unsigned int timeout, int *in, const char *state, size_t len, int *status,
+		     int *timed_out)
 {
 	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	struct timespec start, now;
+	size_t sent = 0;
 
 	*timed_out = 0;
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (timeout > 0) {
-		struct pollfd p = {.fd = pidfd, .events = POLLIN};
-		long left;
+	for (;;) {
+		struct pollfd p[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = *in, .events = POLLOUT}};
+		long left = -1;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = (long)timeout * 1000 - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
-		if (left <= 0) {
-			*timed_out = 1;
-			kill(pid, SIGKILL);
+		while (*in >= 0 && sent < len) {
+			ssize_t n = write(*in, state + sent, len - sent);
+			if (n > 0) {
+				sent += (size_t)n;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			/* EAGAIN: the hook has not read yet; EPIPE: it will not, which is no failure of ours. */
+			if (n < 0 && errno == EAGAIN)
+				break;
+			sent = len;
+		}
+		if (*in >= 0 && sent == len) {
+			close(*in);
+			*in = -1;
+			p[1].fd = -1;
+		}
+		if (timeout > 0) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			left = (long)timeout * 1000 - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+			if (left <= 0) {
+				*timed_out = 1;
+				kill(pid, SIGKILL);
+				break;
+			}
+		}
+		if (pidfd < 0) {
+			/* Without a pidfd (a kernel before 5.3), a 10 ms tick. */
+			if (waitpid(pid, status, WNOHANG) == pid)
+				return 0;
+			if (left < 0 || left > 10)
+				left = 10;
+		} else if (*in < 0 && timeout == 0) {
 			break;
 		}
-		/* Without a pidfd (a kernel before 5.3), a 10 ms tick. */
-		if (poll(&p, 1, pidfd >= 0 ? (int)left : 10) > 0)
+		int ready = poll(p, 2, (int)left);
+		if (ready > 0 && (p[0].revents & POLLIN))
 			break;
-		if (pidfd < 0 && waitpid(pid, status, WNOHANG) == pid)
-			return 0;
 	}
 	while (waitpid(pid, status, 0) < 0)
 		if (errno != EINTR)
@@ -145,15 +177,16 @@ static int run_one(const struct dl_hook *k, size_t i, const char *state, size_t 
 	in_r = -1;
 	close(err_w);
 	err_w = -1;
-	/* EPIPE from a hook that does not read its stdin is no failure of ours. */
-	(void)dl_write_all(in_w, state, len);
-	close(in_w);
-	in_w = -1;
 	if (dl_read_retry(err_r, &child_errno, sizeof child_errno) == (ssize_t)sizeof child_errno) {
 		waitpid(pid, NULL, 0);
 		return dl_fail(e, child_errno, "hook", k->path, "hooks.createContainer[%zu]: execve `%s`", i, k->path);
 	}
-	if (wait_hook(pid, k->timeout, &status, &timed_out) < 0)
+	if (fcntl(in_w, F_SETFL, O_NONBLOCK) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return dl_fail_errno(e, "hook", k->path, "fcntl `hook`");
+	}
+	if (wait_hook(pid, k->timeout, &in_w, state, len, &status, &timed_out) < 0)
 		return dl_fail_errno(e, "hook", k->path, "waitpid `%s`", k->path);
 	if (timed_out)
 		return dl_fail(e, ETIMEDOUT, "hook", k->path, "hooks.createContainer[%zu]: `%s` failed: killed after its timeout of %u s",

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,13 +29,34 @@ struct rm_config {
 	char **paths;
 };
 
-/* Removes NAME under PARENT and everything below it, never following a symlink.
+/* The id of the mount NAME (relative to FD) is on; 0 when the kernel does not say (before 5.8). */
+static uint64_t mount_id(int fd, const char *name, int flags)
+{
+	struct statx stx;
+
+	if (statx(fd, name, flags | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) < 0 ||
+	    !(stx.stx_mask & STATX_MNT_ID))
+		return 0;
+	return stx.stx_mnt_id;
+}
+
+static int remove_at(int parent, const char *name, char *path, size_t len, uint64_t parent_mnt, struct dl_error *e);
+
+/* Removes NAME under PARENT and everything below it, never following a symlink
+ * nor entering another mount: a mount left under a tree being deleted (a
+ * volume, a rootfs) would have its own files deleted through it.
  * PATH (NAME's full path) is for messages and is extended in place. */
 int dl_remove_at(int parent, const char *name, char *path, size_t len, struct dl_error *e)
+{
+	return remove_at(parent, name, path, len, 0, e);
+}
+
+static int remove_at(int parent, const char *name, char *path, size_t len, uint64_t parent_mnt, struct dl_error *e)
 {
 	struct stat st;
 	DIR *dir;
 	struct dirent *d;
+	uint64_t mnt;
 	int fd;
 
 	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -50,6 +72,13 @@ int dl_remove_at(int parent, const char *name, char *path, size_t len, struct dl
 	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return dl_fail_errno(e, "rm", path, "openat `%s`", path);
+	mnt = mount_id(fd, "", AT_EMPTY_PATH);
+	if (parent_mnt == 0 && mnt != 0)
+		parent_mnt = mount_id(fd, "..", 0);
+	if (mnt != 0 && parent_mnt != 0 && mnt != parent_mnt) {
+		close(fd);
+		return dl_fail(e, EXDEV, "rm", path, "rm `%s`: a mount point", path);
+	}
 	dir = fdopendir(fd);
 	if (dir == NULL) {
 		close(fd);
@@ -65,7 +94,7 @@ int dl_remove_at(int parent, const char *name, char *path, size_t len, struct dl
 		}
 		path[len] = '/';
 		memcpy(path + len + 1, d->d_name, n + 1);
-		if (dl_remove_at(dirfd(dir), d->d_name, path, len + 1 + n, e) < 0) {
+		if (remove_at(dirfd(dir), d->d_name, path, len + 1 + n, mnt, e) < 0) {
 			closedir(dir);
 			return -1;
 		}

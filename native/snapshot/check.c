@@ -25,6 +25,36 @@ static bool trusted(const char *path, bool dir)
 	return (st.st_mode & 022) == 0;
 }
 
+/* Whether every directory above DIR may be changed by no one but this user and
+ * root: whoever can rename a component of the path can put another blob under
+ * it between these checks and Node's open of the same path. A sticky directory
+ * (/tmp) is fine, as others cannot rename what they do not own in it. */
+static bool trusted_above(const char *dir)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+		return false;
+	for (;;) {
+		char *slash = strrchr(path, '/');
+		if (slash == NULL)
+			return false;
+		if (slash == path) {
+			if (path[1] == '\0')
+				return true;
+			path[1] = '\0';
+		} else {
+			*slash = '\0';
+		}
+		struct stat st;
+		if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+			return false;
+		if (st.st_uid != geteuid() && st.st_uid != 0)
+			return false;
+		if ((st.st_mode & 022) != 0 && (st.st_mode & S_ISVTX) == 0)
+			return false;
+	}
+}
+
 /* Appends PATH's identity as native/snapshot.mjs writes it; false when it cannot be read. */
 static bool identity(char *out, size_t size, const char *path)
 {
@@ -64,7 +94,7 @@ bool dl_snapshot_usable(const struct dl_snapshot *s, const char *pkg, const char
 	    snprintf(key, sizeof(key), "%s/%s.blob.key", dir, s->name) >= (int)sizeof(key) ||
 	    snprintf(script, sizeof(script), "%s/%s", pkg, s->script) >= (int)sizeof(script))
 		return false;
-	if (!trusted(dir, true) || !trusted(blob, false) || !trusted(key, false))
+	if (!trusted_above(dir) || !trusted(dir, true) || !trusted(blob, false) || !trusted(key, false))
 		return false;
 	char expected[4 * PATH_MAX + 512];
 	if (snprintf(expected, sizeof(expected), "%s", s->magic) >= (int)sizeof(expected))

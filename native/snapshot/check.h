@@ -16,7 +16,8 @@ struct dl_snapshot {
 
 /* Whether PKG's blob for S may be given to NODE (an absolute path): not turned
  * off by DOCKLESS_SNAPSHOT=0, the blob, its key and their directory owned by
- * this user or root and writable by no one else, and the key naming the
+ * this user or root and writable by no one else, every directory above them
+ * too (or sticky), and the key naming the
  * identity of NODE, the script and the blob. Fills BLOB with its path. */
 bool dl_snapshot_usable(const struct dl_snapshot *s, const char *pkg, const char *node, char *blob, size_t blob_size);
 

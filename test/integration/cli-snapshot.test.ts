@@ -187,6 +187,25 @@ for (const l of LAUNCHERS) {
       }
     });
 
+    // Whoever can rename a directory above the blob can swap in another between the check and Node's open.
+    it('does not use a blob under a directory others can write (native/, the package, above it)', async () => {
+      const native = await makePackage(base, 'native-writable');
+      await chmod(join(native, 'native'), 0o777);
+      plain(await launch(native, l.args));
+      const above = await mkdtemp(join(base, 'above-'));
+      const pkg = await makePackage(above, 'pkg');
+      await chmod(above, 0o777);
+      plain(await launch(pkg, l.args));
+      // A sticky directory (as /tmp) lets no one else rename what is not theirs in it.
+      await chmod(above, 0o1777);
+      fromSnapshot(await launch(pkg, l.args));
+      if (process.getuid?.() === 0) {
+        const owned = await makePackage(base, 'pkg-other-owner');
+        await chown(owned, 65534, 65534);
+        plain(await launch(owned, l.args));
+      }
+    });
+
     it('does not use a blob that is a symbolic link', async () => {
       const pkg = await makePackage(base, 'symlink');
       const blob = join(pkg, 'native', 'build', l.blob);

@@ -105,7 +105,7 @@ describe('dockless-runtime', { skip: missing }, () => {
   });
   after(async () => {
     if (missing !== undefined) return;
-    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks', 'ev', 'starthook', 'badhook', 'order', 'badcreate', 'warnhooks', 'failrt', 'conf']) await rt('delete', '--force', id);
+    for (const id of ['life', 'refused', 'hooked', 'userns', 'upd', 'twin', 'twin2', 'posthooks', 'ev', 'starthook', 'badhook', 'order', 'badcreate', 'warnhooks', 'failrt', 'conf', 'stdinhook']) await rt('delete', '--force', id);
     await rm(base, { recursive: true, force: true });
   });
 
@@ -404,6 +404,18 @@ describe('dockless-runtime', { skip: missing }, () => {
     assert.equal(after[3], 'startContainer');
     assert.ok(after.indexOf('process') > 3 && after.some((l) => l.startsWith(`poststart ${hostMnt}`)), after.join('\n'));
     assert.equal((await rt('delete', '--force', 'order')).code, 0);
+  });
+
+  it('a createContainer hook that does not read a state larger than a pipe is still killed at its timeout', async () => {
+    // pid 1 wrote the whole state to the hook's stdin before its timeout began: a hook that read nothing held create for as long as it liked.
+    const dir = await bundle('stdinhook', (c) => {
+      c.process.args = ['sleep', '60'];
+      c.annotations = { big: 'x'.repeat(256 * 1024) };
+      c.hooks = { createContainer: [{ path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }] };
+    });
+    const created = await rt('create', '--bundle', dir, 'stdinhook');
+    assert.notEqual(created.code, 0, 'create waited for the hook past its timeout');
+    assert.match(created.stderr, /hooks\.createContainer\[0\]: `\/bin\/sleep` failed: killed after its timeout of 1 s/);
   });
 
   it('failed poststart and poststop hooks are warnings and the next hooks run; a failed createRuntime hook destroys the container, then runs poststop', async () => {
