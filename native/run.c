@@ -574,6 +574,21 @@ static int open_host_paths(struct run_config *c, struct pid1_ctx *x, struct dl_e
 	return 0;
 }
 
+/* With --die-with-parent, the shim gets SIGKILL when its parent dies (and pid 1
+ * when the shim does). Fails the run when the parent is already gone. */
+static void die_with_parent(const struct run_config *c)
+{
+	struct dl_error e;
+
+	if (!c->die_with_parent)
+		return;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != c->parent_pid) {
+		dl_fail(&e, 0, "die-with-parent", "", "getppid `%d`: the parent is gone", (int)c->parent_pid);
+		shim_fail(&e);
+	}
+}
+
 static int pid1_main(void *arg)
 {
 	struct pid1_ctx *x = arg;
@@ -737,13 +752,7 @@ int cmd_run(int argc, char **argv)
 		shim_fail(&e);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (c.die_with_parent) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != c.parent_pid) {
-			dl_fail(&e, 0, "die-with-parent", "", "getppid `%d`: the parent is gone", (int)c.parent_pid);
-			shim_fail(&e);
-		}
-	}
+	die_with_parent(&c);
 	/* Host paths are opened here, before any namespace changes how they resolve. */
 	if (dl_cgroups_make(&c.cgroups, &e) < 0)
 		shim_fail(&e);
@@ -871,6 +880,10 @@ int cmd_run(int argc, char **argv)
 		if (mnt >= 0)
 			close(mnt);
 		close(x.userns_shim);
+		/* The idmapped root is mounted with the container root's fsuid, and the
+		 * kernel clears the parent-death signal on any change of fsuid
+		 * (commit_creds): armed again, or the container outlives its owner. */
+		die_with_parent(&c);
 	}
 	/* Wired here, between the clone and the `pid` line: pid 1's setup runs meanwhile,
 	 * and nothing of the container runs before the gate opens. */
