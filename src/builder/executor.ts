@@ -21,8 +21,9 @@ import { UpperDir } from './copy.js';
 import { adoptionEntries, settleForAdoption, storeLayer, type SettledDir, type StoreLayerOptions, type StoredLayer } from './layer-from-upper.js';
 import { contextual, rewrap } from './error-context.js';
 import { DockerIgnore } from './patterns.js';
-import type { PlannedStep, Recipe } from './recipe.js';
-import { ContextFs, ViewFs, type SourceFs } from './source-fs.js';
+import type { PlannedStep, Recipe, StepDefinition } from './recipe.js';
+import { ContextFs, expandSources, sourcesDigest, ViewFs, type SourceFs } from './source-fs.js';
+import { isUrl } from './fetch-url.js';
 import {
   changed,
   helperOption,
@@ -119,6 +120,7 @@ export class Execution implements StepHost {
       const { state, triggers } = await this.#baseState(lease, label);
       const onBuild = this.#recipe.onBuildTriggers;
       const steps = [...(onBuild !== undefined && triggers.length > 0 ? onBuild(triggers) : []), ...this.#recipe.steps];
+      const lookAhead = this.#hashAhead(steps, state);
       let cachedSteps = 0;
       let builtSteps = 0;
       for (const [i, def] of steps.entries()) {
@@ -161,11 +163,42 @@ export class Execution implements StepHost {
         }
       }
       const manifest = await this.image(state, lease);
+      await lookAhead;
       await this.#context?.saveDigests();
       debug('%s: %s (%d steps cached, %d built)', label, shortDigest(manifest.digest), cachedSteps, builtSteps);
       return { state, manifest, cachedSteps, builtSteps };
     } finally {
       await lease.release().catch(() => false);
+    }
+  }
+
+  /**
+   * Hashes, in the background, the build-context files of every `COPY`/`ADD`
+   * of `steps`, planned with the state the build starts from: a cold build's
+   * first read of its context then overlaps the steps before, instead of
+   * waiting on the disk when its `COPY` is reached. It only warms the
+   * context's file digests (reads in flight are shared with the step's
+   * own), so a step planned otherwise later (an `ARG` or `ENV` in between)
+   * still hashes what it really copies. Never fails; ends early when the
+   * build is aborted.
+   */
+  async #hashAhead(steps: readonly StepDefinition[], state: BuildState): Promise<void> {
+    const { signal } = this.settings;
+    // After the first step has started: the walk's stats are synchronous.
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const def of steps) {
+      if (signal?.aborted) return;
+      try {
+        const planned = def.plan(planContext(state));
+        if (planned.kind !== 'copy' || planned.from !== undefined) continue;
+        const local = planned.sources.filter((s) => !isUrl(s));
+        if (local.length === 0) continue;
+        const fs = this.contextFs();
+        await sourcesDigest(fs, await expandSources(fs, local, 'look-ahead'));
+      } catch (err) {
+        // The step itself reports what is wrong, if it is reached.
+        debug('look-ahead hash: %s', (err as Error).message);
+      }
     }
   }
 

@@ -223,6 +223,34 @@ describe('LayerBuilder', { skip }, () => {
     assert.ok(cached.every((e) => e.type === 'step-cached' && e.layer !== undefined && e.layer.size > 0));
   });
 
+  it('hashes a COPY\'s context files while the steps before it run, not when the COPY is reached', async () => {
+    // A cold build's first read of its context waited on the disk at its COPY step; the look-ahead
+    // reads it during the steps before. The digest cache records when each file was hashed.
+    const ahead = join(world.base, 'ctx-ahead');
+    await mkdir(ahead);
+    await writeFile(join(ahead, 'ahead.txt'), 'ahead\n');
+    // Past the digest cache's racy window (a file written in the second before it is hashed is hashed again), as a source tree's files are.
+    await new Promise((r) => setTimeout(r, 1100));
+    let runDone = 0;
+    const built = await new LayerBuilder(store, {
+      from: 'base:1',
+      runtime,
+      context: ahead,
+      onProgress: (e) => {
+        if (e.type === 'step-done' && e.step === 1) runDone = Date.now();
+      },
+    })
+      .run('sleep 1')
+      .copy('ahead.txt', '/ahead.txt')
+      .commit('ahead:1');
+    assert.equal(await output(built.digest, ['cat', '/ahead.txt']), 'ahead\n');
+    const files = join(world.base, 'store', 'dockless', 'build-cache', 'files');
+    const records = await Promise.all((await readdir(files)).map(async (f) => JSON.parse(await readFile(join(files, f), 'utf8')) as { root: string; files: Record<string, [number, string, string, number, number, string]> }));
+    const record = records.find((r) => r.root === ahead)?.files['ahead.txt'];
+    assert.ok(record !== undefined, 'the context file\'s digest was not remembered');
+    assert.ok(runDone > 0 && record[4] < runDone - 500, `hashed at ${record[4]}, the RUN before it ended at ${runDone}`);
+  });
+
   it('invalidates exactly: a copied file\'s content, mode or name, or an earlier step, rebuilds from that step on', async () => {
     await rm(join(ctx, 'inv'), { recursive: true, force: true });
     await mkdir(join(ctx, 'inv'));
