@@ -158,7 +158,14 @@ describe('container.exec', { skip }, () => {
 
     const detached = await c.exec(['sleep', '300'], { stdio: 'ignore', detached: true });
     try {
-      assert.match(await readFile(`/proc/${detached.pid}/cmdline`, 'utf8'), /^sleep/);
+      // The exec is reported once its close-on-exec descriptors close, which the kernel does
+      // inside execve before it sets the new argv: /proc/PID/cmdline may read empty a moment.
+      let cmdline = '';
+      for (let i = 0; i < 100 && cmdline === ''; i++) {
+        cmdline = await readFile(`/proc/${detached.pid}/cmdline`, 'utf8');
+        if (cmdline === '') await sleep(10);
+      }
+      assert.match(cmdline, /^sleep/);
     } finally {
       detached.kill('SIGKILL');
       await detached.wait();
