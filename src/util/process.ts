@@ -84,6 +84,12 @@ export function ownerTokenOf(pid: number, start: number): string {
 
 const OWNER_RE = /(\d+)-(\d+)-[0-9a-f]{12}$/;
 
+/** `name` (made with {@link ownerToken}) with its owner replaced by `token`; unchanged when it has none. */
+export function withOwnerToken(name: string, token: string): string {
+  const m = OWNER_RE.exec(name);
+  return m === null ? name : name.slice(0, m.index) + token;
+}
+
 /** The creator encoded at the end of a name made with {@link ownerToken}, or `undefined`. */
 export function parseOwnerToken(name: string): Owner | undefined {
   const m = OWNER_RE.exec(name);
