@@ -14,3 +14,4 @@ export * from './progress.js';
 export * from './tasks.js';
 export * from './lazy.js';
 export * from './duration.js';
+export * from './random.js';

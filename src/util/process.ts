@@ -5,9 +5,9 @@
  * @module
  */
 
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isErrno } from './errno.js';
+import { randomHex } from './random.js';
 
 /**
  * The start time of a process (clock ticks since boot, field 22 of
@@ -79,7 +79,7 @@ export function ownerToken(): string {
 
 /** {@link ownerToken} for another process: `pid`, which started at `start` (`/proc/PID/stat`'s field 22). */
 export function ownerTokenOf(pid: number, start: number): string {
-  return `${pid}-${start}-${randomBytes(6).toString('hex')}`;
+  return `${pid}-${start}-${randomHex(6)}`;
 }
 
 const OWNER_RE = /(\d+)-(\d+)-[0-9a-f]{12}$/;
