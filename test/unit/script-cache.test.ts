@@ -165,6 +165,44 @@ describe('runCachedScript', () => {
     assert.equal(w.call(r), 42);
   });
 
+  // The cache was written after the import only: every process's first container compiled the run path from
+  // source (issue 13). The first process that runs one now rewrites it once, and says so in the file.
+  test('a cache written at load is rewritten once, at the stage a process reaches, with what that stage compiled', () => {
+    const w = world();
+    // A function V8 compiles only when called: the "run" path.
+    writeFileSync(w.script, `(function () { return { load: () => 1, run: () => { ${Array.from({ length: 300 }, (_, i) => `let v${i} = [${i}, '${i}'];`).join(' ')} return 2; } }; })`);
+    const first = w.load();
+    first.flush();
+    const atLoad = statSync(first.cacheFile!);
+    const second = w.load();
+    assert.deepEqual([second.cache, second.stage], ['hit', 'load']);
+    const api = (second.value as () => { run: () => number })();
+    assert.equal(api.run(), 2);
+    second.reached('run');
+    second.flush();
+    const atRun = statSync(second.cacheFile!);
+    assert.notEqual(atRun.ino, atLoad.ino, 'rewritten');
+    assert.ok(atRun.size > atLoad.size, `the run path's code is in it: ${atLoad.size} -> ${atRun.size} bytes`);
+    const third = w.load();
+    assert.deepEqual([third.cache, third.stage], ['hit', 'run']);
+    third.reached('run');
+    third.flush();
+    assert.equal(statSync(third.cacheFile!).ino, atRun.ino, 'not rewritten when it covers the stage');
+  });
+
+  test('a process that reaches a new stage does not write an untrusted cache', () => {
+    const w = world();
+    const first = w.load();
+    first.flush();
+    chmodSync(first.cacheFile!, 0o666);
+    const before = readFileSync(first.cacheFile!);
+    const r = w.load();
+    assert.equal(r.cache, 'untrusted');
+    r.reached('run');
+    r.flush();
+    assert.deepEqual(readFileSync(first.cacheFile!), before);
+  });
+
   test(`${CODE_CACHE_ENV}=0 turns the cache off`, () => {
     const w = world();
     process.env[CODE_CACHE_ENV] = '0';
