@@ -102,7 +102,7 @@ let exitHooked = false;
 /**
  * Once the process has nothing left to do but wait for a batch, gives what
  * the batches still hold to one detached helper `rm` per helper binary (as
- * {@link RuntimeOptions.detachRemoval} does), so that neither the wait nor the
+ * `RuntimeOptions.detachRemoval` does), so that neither the wait nor the
  * deletion delays the process's exit. Each entry is renamed after that `rm`
  * first: while it runs the entries are its own, and once it has gone what it
  * left is the next reap's. An entry that cannot be renamed stays named after
