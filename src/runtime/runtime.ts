@@ -57,12 +57,12 @@ import {
   processStartTime,
   raceAbort,
   randomHex,
+  reachedCodeCacheStage,
   removeDir,
   selfStartTime,
   throwIfAborted,
   checkDirOption,
 } from '../util/index.js';
-import { reachedCodeCacheStage } from '../util/code-cache-stage.js';
 import {
   checkUserMapped,
   deviceBindMounts,

@@ -15,3 +15,4 @@ export * from './tasks.js';
 export * from './lazy.js';
 export * from './duration.js';
 export * from './random.js';
+export * from './code-cache-stage.js';
