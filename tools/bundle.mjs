@@ -63,7 +63,8 @@ const lazyBuiltins = {
         '  Object.defineProperty(f, custom, { get: () => load()[name][custom] });',
         '  return f;',
         '};',
-        ...names.map((n) => `export const ${n} = stand('${n}');`),
+        // Pure: esbuild leaves out the stand-ins nothing imports.
+        ...names.map((n) => `export const ${n} = /* @__PURE__ */ stand('${n}');`),
       ];
       return { contents: lines.join('\n'), loader: 'js', resolveDir: root };
     });
