@@ -24,6 +24,7 @@ import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -36,6 +37,39 @@ const { precompileDefaultSeccomp } = await dist('runtime/seccomp/compile.js');
 const { DOCKER_DEFAULT_CAPS, capNames, resolveCaps } = await dist('runtime/capabilities.js');
 const seccomp = precompileDefaultSeccomp([capNames(resolveCaps({})), DOCKER_DEFAULT_CAPS]);
 const outdir = join(root, 'dist', 'bundle');
+
+// Node's crypto (with its streams and webcrypto: ~25 internal modules), child_process (which
+// brings net and dgram) and net are loaded by the first call that uses them, not by the import:
+// a process that only imports dockless, or runs a container through the fork server, needs none
+// of them. Each import of them in core.js gets a module of stand-ins made here, one per function
+// the built-in exports, that load it and call (or construct) the real one; a name with no
+// stand-in fails the build. The promisified form (util.promisify of execFile) is the real one's.
+const LAZY_BUILTINS = ['crypto', 'child_process', 'net'];
+const requireHere = createRequire(import.meta.url);
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join('|')})$`);
+    // The stand-ins' own require of the real module is left to Node.
+    b.onResolve({ filter }, (args) => (args.namespace === 'lazy-builtin' ? undefined : { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
+      const names = Object.keys(requireHere(`node:${args.path}`)).filter((n) => typeof requireHere(`node:${args.path}`)[n] === 'function' && /^[A-Za-z_$][\w$]*$/.test(n));
+      const lines = [
+        'let real;',
+        `const load = () => (real ??= require('node:${args.path}'));`,
+        "const custom = Symbol.for('nodejs.util.promisify.custom');",
+        'const stand = (name) => {',
+        '  const f = function (...a) { return new.target ? Reflect.construct(load()[name], a) : load()[name].apply(this, a); };',
+        '  Object.defineProperty(f, custom, { get: () => load()[name][custom] });',
+        '  return f;',
+        '};',
+        // Pure: esbuild leaves out the stand-ins nothing imports.
+        ...names.map((n) => `export const ${n} = /* @__PURE__ */ stand('${n}');`),
+      ];
+      return { contents: lines.join('\n'), loader: 'js', resolveDir: root };
+    });
+  },
+};
 await rm(outdir, { recursive: true, force: true });
 const common = {
   bundle: true,
@@ -65,6 +99,7 @@ await build({
   },
   outfile: join(outdir, 'core.js'),
   format: 'cjs',
+  plugins: [lazyBuiltins],
   // Less source to read and hash at each start; names are kept, so stack traces still name functions (core.js.map maps lines back).
   minifyWhitespace: true,
   minifySyntax: true,

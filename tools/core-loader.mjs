@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setCodeCacheHook } from '../dist/util/code-cache-stage.js';
 import { runCachedScript } from '../dist/util/script-cache.js';
 
 const url = new URL('./core.js', import.meta.url);
@@ -24,7 +25,10 @@ let core;
 export function loadCore(entry) {
   if (core !== undefined) return core;
   const file = fileURLToPath(url);
-  const factory = runCachedScript(file, { key: DOCKLESS_CORE_HASH, variant: entry }).value;
+  const loaded = runCachedScript(file, { key: DOCKLESS_CORE_HASH, variant: entry });
+  // The library says when a container first runs (src/util/code-cache-stage.ts): the cache is then rewritten once with that path compiled.
+  setCodeCacheHook(loaded.reached);
+  const factory = loaded.value;
   const module = { exports: {} };
   factory(module.exports, createRequire(url), module, file, dirname(file), url.href);
   core = module.exports;

@@ -8,7 +8,6 @@
  * @module
  */
 
-import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -46,7 +45,7 @@ import {
   type Runtime,
   type SharedNetns,
 } from '../runtime/index.js';
-import { isProcessAlive, ownerToken, processStartTime, selfStartTime } from '../util/index.js';
+import { isProcessAlive, ownerToken, processStartTime, randomHex, selfStartTime } from '../util/index.js';
 
 import { DEFAULT_NETWORK, NetworkEngine } from './network-engine.js';
 
@@ -238,7 +237,7 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
     checkPortPrivilege(ports, process.geteuid?.() === 0, unprivilegedPortStart());
     const network = networkName(options);
     const { helperPath, userns, outbound: tool } = runtime.podSetup();
-    const id = randomBytes(32).toString('hex');
+    const id = randomHex(32);
     const short = id.slice(0, 12);
     const context = `create pod ${short}`;
     const rootless = userns !== undefined || process.geteuid?.() !== 0;

@@ -17,7 +17,6 @@
  * @module
  */
 
-import { randomBytes } from 'node:crypto';
 import { readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import createDebug from 'debug';
@@ -37,7 +36,7 @@ import {
   type AuditEntry,
   type SharedNetns,
 } from '../runtime/index.js';
-import { defaultStateDir, isErrno, writeFileAtomic } from '../util/index.js';
+import { defaultStateDir, isErrno, randomHex, writeFileAtomic } from '../util/index.js';
 import { hostsContent, HOST_ALIAS, rewriteInPlace, type HostsEntry } from './hosts.js';
 import {
   contains,
@@ -273,7 +272,7 @@ export class NetworkEngine implements NetworkAttacher {
       subnet = picked;
     }
     const gateway = options.gateway !== undefined ? parseGateway(options.gateway, subnet) : defaultGateway(subnet);
-    const id = randomBytes(32).toString('hex');
+    const id = randomHex(32);
     const record: NetworkRecord = {
       version: 1,
       id,

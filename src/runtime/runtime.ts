@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { chown, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
@@ -57,6 +56,8 @@ import {
   isErrno,
   processStartTime,
   raceAbort,
+  randomHex,
+  reachedCodeCacheStage,
   removeDir,
   selfStartTime,
   throwIfAborted,
@@ -274,6 +275,8 @@ export class Runtime implements AsyncDisposable {
 
   async #launch(spec: ContainerSpec, start: boolean, signal: AbortSignal | undefined, snapshot?: string): Promise<Container> {
     throwIfAborted(signal, `${start ? 'run' : 'create'} container`);
+    // The code cache then holds what this process compiles to run and remove it (written at its exit, once).
+    reachedCodeCacheStage('run');
     validateSpec(spec);
     validateResources(spec.resources);
     const cgroupParent = validateCgroupParent(spec.cgroupParent, 'container spec') ?? this.#cgroupParent;
@@ -323,7 +326,7 @@ export class Runtime implements AsyncDisposable {
           }),
         ),
     );
-    const id = randomBytes(32).toString('hex');
+    const id = randomHex(32);
     const short = id.slice(0, 12);
     context = `${context} ${short}`;
     let held = false;

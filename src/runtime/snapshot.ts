@@ -18,13 +18,12 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { access, chmod, chown, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError, InvalidStateError, NotFoundError, UnavailableError } from '../errors.js';
 import { withLock } from '../store/index.js';
-import { isErrno, isProcessAlive, ownerToken, selfStartTime } from '../util/index.js';
+import { isErrno, isProcessAlive, ownerToken, randomHex, selfStartTime } from '../util/index.js';
 import type { Container } from './container.js';
 import type { LaunchOptions } from './options.js';
 import type { ContainerSpec } from './spec.js';
@@ -218,7 +217,7 @@ export async function freezeUpper(
   template: { id: string; lowers: string[]; userns?: UsernsRecord | undefined },
   context: string,
 ): Promise<{ id: string; layer: string; hold: string }> {
-  const id = randomBytes(32).toString('hex');
+  const id = randomHex(32);
   const sp = snapshotPaths(root, id);
   const hold = `handle-${ownerToken()}`;
   const self = { pid: process.pid, start: selfStartTime() };
@@ -318,7 +317,7 @@ export async function collectSnapshot(root: string, id: string, helperPath: stri
     if (live > 0) return undefined;
     const record = await readJson<SnapshotRecord>(sp.record).catch(() => undefined);
     // Renamed aside under the lock: a clone launch from now on finds no snapshot.
-    const aside = join(root, 'templates', `.gone-${id}-${randomBytes(4).toString('hex')}`);
+    const aside = join(root, 'templates', `.gone-${id}-${randomHex(4)}`);
     try {
       await rename(sp.dir, aside);
     } catch (error) {

@@ -12,12 +12,13 @@
  * @module
  */
 
+import { renameSync } from 'node:fs';
 import { mkdir, readdir, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import createDebug from 'debug';
 import { removeTreesForked, startDetachedRemover, type DetachedRemover } from '../helper/index.js';
-import { isAbandoned, ownerToken, ownerTokenOf } from '../util/index.js';
+import { isAbandoned, ownerToken, ownerTokenOf, withOwnerToken } from '../util/index.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -33,6 +34,8 @@ const made = new Set<string>();
 interface Batch {
   paths: string[];
   done: Promise<boolean>;
+  /** Set once the process's loop emptied before the batch ran: its entries went to a detached `rm`. */
+  handedOff?: boolean;
 }
 /** Per helper binary: the batch still taking entries, and the end of the last one started. */
 const collecting = new Map<string, Batch>();
@@ -57,24 +60,75 @@ function removeInBatch(path: string, helperPath: string | undefined): Promise<bo
   if (batch === undefined) {
     const paths: string[] = [];
     const previous = lastBatch.get(key) ?? Promise.resolve();
+    let handedOff!: (gone: boolean) => void;
     const started: Batch = {
       paths,
-      done: Promise.all([previous, sleep(BATCH_MS)]).then(() => {
+      // The wait does not hold the process: when nothing else does, `beforeExit` hands the batch over.
+      done: Promise.all([previous, sleep(BATCH_MS, undefined, { ref: false })]).then(() => {
         if (collecting.get(key) === started) collecting.delete(key);
+        handOffs.delete(started);
+        if (started.handedOff === true) return true;
         if (paths.length < BATCH_MIN) return false;
         return removeTreesForked(paths, { context: 'empty the trash', ...(helperPath !== undefined ? { helperPath } : {}) });
       }),
     };
-    started.done = started.done.catch((error: unknown) => {
-      debug('trash: helper rm of %d entries: %s', paths.length, String(error));
-      return false;
+    started.done = Promise.race([
+      started.done.catch((error: unknown) => {
+        debug('trash: helper rm of %d entries: %s', paths.length, String(error));
+        return false;
+      }),
+      new Promise<boolean>((resolve) => (handedOff = resolve)),
+    ]);
+    handOffs.set(started, () => {
+      started.handedOff = true;
+      handedOff(true);
     });
+    if (!exitHooked) {
+      exitHooked = true;
+      process.on('beforeExit', handOffBatches);
+    }
     lastBatch.set(key, started.done);
     collecting.set(key, started);
     batch = started;
   }
   batch.paths.push(path);
   return batch.done;
+}
+
+/** The batches still waiting, with what marks each as handed to a detached `rm`. */
+const handOffs = new Map<Batch, () => void>();
+let exitHooked = false;
+
+/**
+ * Once the process has nothing left to do but wait for a batch, gives what
+ * the batches still hold to one detached helper `rm` per helper binary (as
+ * `RuntimeOptions.detachRemoval` does), so that neither the wait nor the
+ * deletion delays the process's exit. Each entry is renamed after that `rm`
+ * first: while it runs the entries are its own, and once it has gone what it
+ * left is the next reap's. An entry that cannot be renamed stays named after
+ * this process, which is about to end: the next reap takes it.
+ */
+function handOffBatches(): void {
+  for (const [key, batch] of collecting) {
+    collecting.delete(key);
+    const mark = handOffs.get(batch);
+    handOffs.delete(batch);
+    if (batch.paths.length === 0 || mark === undefined) continue;
+    const remover = startDetachedRemover({ helperPath: key === '' ? undefined : key });
+    if (remover === undefined) continue;
+    const token = ownerTokenOf(remover.pid, remover.start);
+    const moved = batch.paths.flatMap((path) => {
+      const target = withOwnerToken(path, token);
+      try {
+        renameSync(path, target);
+        return [target];
+      } catch {
+        return [];
+      }
+    });
+    remover.remove(moved);
+    mark();
+  }
 }
 
 /** A detached `rm` taking the entries discarded in the same turn, and how many of them are still being moved. */

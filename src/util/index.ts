@@ -14,3 +14,5 @@ export * from './progress.js';
 export * from './tasks.js';
 export * from './lazy.js';
 export * from './duration.js';
+export * from './random.js';
+export * from './code-cache-stage.js';

@@ -5,9 +5,9 @@
  * @module
  */
 
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isErrno } from './errno.js';
+import { randomHex } from './random.js';
 
 /**
  * The start time of a process (clock ticks since boot, field 22 of
@@ -79,10 +79,16 @@ export function ownerToken(): string {
 
 /** {@link ownerToken} for another process: `pid`, which started at `start` (`/proc/PID/stat`'s field 22). */
 export function ownerTokenOf(pid: number, start: number): string {
-  return `${pid}-${start}-${randomBytes(6).toString('hex')}`;
+  return `${pid}-${start}-${randomHex(6)}`;
 }
 
 const OWNER_RE = /(\d+)-(\d+)-[0-9a-f]{12}$/;
+
+/** `name` (made with {@link ownerToken}) with its owner replaced by `token`; unchanged when it has none. */
+export function withOwnerToken(name: string, token: string): string {
+  const m = OWNER_RE.exec(name);
+  return m === null ? name : name.slice(0, m.index) + token;
+}
 
 /** The creator encoded at the end of a name made with {@link ownerToken}, or `undefined`. */
 export function parseOwnerToken(name: string): Owner | undefined {

@@ -12,8 +12,8 @@
  * @module
  */
 import { isAscii } from 'node:buffer';
-import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
@@ -62,6 +62,12 @@ export interface ScriptCacheOptions {
    * @default 1000
    */
   writeAfterMs?: number;
+  /**
+   * The stage a cache written by this process covers until {@link CachedScript.reached}
+   * names another.
+   * @default 'load'
+   */
+  stage?: string;
 }
 
 /** What {@link runCachedScript} returns. */
@@ -72,12 +78,50 @@ export interface CachedScript {
   cache: ScriptCacheOutcome;
   /** The cache file, when there is a cache directory. */
   cacheFile?: string;
-  /** Writes the cache now when it is due (after a miss or a rejection); otherwise does nothing. */
+  /** The stage the cache that was read covers (see {@link CachedScript.reached}); undefined when none was used. */
+  stage: string | undefined;
+  /** Writes the cache now when it is due (after a miss or a rejection, or a new stage); otherwise does nothing. */
   flush(): void;
+  /**
+   * Says the program has reached `stage` (a library's first container run): V8
+   * compiles functions on first use, so a cache written after the import
+   * alone leaves that path to compile in every later process. When the cache
+   * that was read covers another stage, it is rewritten once, at the process's
+   * exit (with all that was compiled by then), and says it covers `stage`.
+   * Never when the cache is untrusted or off.
+   */
+  reached(stage: string): void;
 }
 
-const MAGIC = Buffer.from('dockless-v8-cache-1\n');
-const HASH = 32;
+const MAGIC = Buffer.from('dockless-v8-cache-2\n');
+
+/** The head of a cache file, after {@link MAGIC} and its own length (4 bytes). */
+interface CacheHead {
+  /** What the code is valid for: the build's key, Node, the architecture and the script file's identity. */
+  key: string;
+  /** What the program had done when the cache was written. */
+  stage: string;
+  /** The payload's length and checksum. */
+  length: number;
+  sum: number;
+}
+
+const requireHere = createRequire(import.meta.url);
+/**
+ * A checksum of `data`, to catch a cache file damaged on disk: V8 checks a
+ * cache's length and version but not its bytes (not in release builds), and
+ * runs what it is given. The file is the user's own (checked before), so this
+ * guards against damage, not an attacker: CRC-32 is enough, and zlib's (Node
+ * 20.15+) costs a load of zlib (~1 ms less than Node's crypto modules, which a
+ * first container does not otherwise need). On an older Node, SHA-256's first
+ * four bytes; the key holds the Node version, so the two never meet.
+ */
+function checksum(data: Buffer | string): number {
+  const zlib = requireHere('node:zlib') as { crc32?: (data: Buffer | string) => number };
+  if (zlib.crc32 !== undefined) return zlib.crc32(data);
+  const { createHash } = requireHere('node:crypto') as typeof import('node:crypto');
+  return createHash('sha256').update(data).digest().readUInt32LE(0);
+}
 
 /** The default cache directory, or undefined when there is no home to keep it in. */
 export function defaultCodeCacheDir(): string | undefined {
@@ -91,12 +135,6 @@ export function defaultCodeCacheDir(): string | undefined {
   }
   return home === '' ? undefined : join(home, '.cache', 'dockless', 'code');
 }
-
-const sha256 = (...parts: (string | Buffer)[]): Buffer => {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest();
-};
 
 /** True when `mode`/`uid` describe something only this user can change. */
 function ownedAlone(stats: { uid: number; mode: number }, uid: number): boolean {
@@ -114,8 +152,8 @@ function trustedDir(dir: string, uid: number): string | undefined {
   }
 }
 
-/** The cached code for `key` in `file`, undefined when missing, foreign, not ours alone, or damaged. */
-function readCache(file: string, key: Buffer, uid: number): Buffer | undefined | 'untrusted' {
+/** The cached code for `key` in `file` and the stage it covers, undefined when missing, foreign, not ours alone, or damaged. */
+function readCache(file: string, key: string, uid: number): { payload: Buffer; stage: string } | undefined | 'untrusted' {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -132,12 +170,13 @@ function readCache(file: string, key: Buffer, uid: number): Buffer | undefined |
       if (n === 0) break;
       got += n;
     }
-    const head = MAGIC.length + 2 * HASH;
-    if (got !== data.length || got <= head || !data.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
-    if (!data.subarray(MAGIC.length, MAGIC.length + HASH).equals(key)) return undefined;
-    const payload = data.subarray(head);
-    if (!data.subarray(MAGIC.length + HASH, head).equals(sha256(payload))) return undefined;
-    return payload;
+    if (got !== data.length || got < MAGIC.length + 4 || !data.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+    const headEnd = MAGIC.length + 4 + data.readUInt32LE(MAGIC.length);
+    if (headEnd > got) return undefined;
+    const head = JSON.parse(data.toString('utf8', MAGIC.length + 4, headEnd)) as CacheHead;
+    const payload = data.subarray(headEnd);
+    if (head.key !== key || head.length !== payload.length || head.sum !== checksum(payload)) return undefined;
+    return { payload, stage: head.stage };
   } catch {
     return undefined;
   } finally {
@@ -146,10 +185,13 @@ function readCache(file: string, key: Buffer, uid: number): Buffer | undefined |
 }
 
 /** Writes the cache file whole or not at all: a temporary file of ours, renamed over the old one. */
-function writeCache(file: string, key: Buffer, payload: Buffer): void {
+function writeCache(file: string, key: string, stage: string, payload: Buffer): void {
   const tmp = `${file}.${process.pid}.tmp`;
+  const head = Buffer.from(JSON.stringify({ key, stage, length: payload.length, sum: checksum(payload) } satisfies CacheHead));
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(head.length);
   try {
-    writeFileSync(tmp, Buffer.concat([MAGIC, key, sha256(payload), payload]), { mode: 0o600, flag: 'wx' });
+    writeFileSync(tmp, Buffer.concat([MAGIC, size, head, payload]), { mode: 0o600, flag: 'wx' });
     renameSync(tmp, file);
   } catch {
     try {
@@ -176,32 +218,49 @@ export function runCachedScript(file: string, options: ScriptCacheOptions = {}):
   const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
   const dir = process.env[CODE_CACHE_ENV] === '0' || options.cacheDir === false ? undefined : (options.cacheDir ?? defaultCodeCacheDir());
   if (dir === undefined) {
-    return { value: new Script(source, { filename: file }).runInThisContext(), cache: 'off', flush: () => undefined };
+    return { value: new Script(source, { filename: file }).runInThisContext(), cache: 'off', stage: undefined, flush: () => undefined, reached: () => undefined };
   }
   const uid = process.geteuid?.() ?? process.getuid?.() ?? -1;
   const stats = statSync(file);
-  const key = sha256(JSON.stringify([options.key ?? '', process.version, process.arch, file, stats.size, stats.mtimeMs, stats.ino]));
-  // One cache file per script path and variant, so a rebuild replaces it rather than adding one.
-  const cacheFile = join(dir, `${sha256(file, '\0', options.variant ?? '').toString('hex').slice(0, 24)}.v8`);
+  const key = JSON.stringify([options.key ?? '', process.version, process.arch, file, stats.size, stats.mtimeMs, stats.ino]);
+  // One cache file per script path and variant, so a rebuild replaces it rather than adding one. Two
+  // paths whose names collide only take turns (each key names its path), never run the other's code.
+  const cacheFile = join(dir, `${checksum(`${file}\0${options.variant ?? ''}`).toString(16).padStart(8, '0')}-${(options.variant ?? '').replace(/[^\w-]/g, '_')}.v8`);
   const trusted = trustedDir(dir, uid);
   const cached = trusted === undefined ? 'untrusted' : readCache(cacheFile, key, uid);
-  const script = new Script(source, { filename: file, ...(Buffer.isBuffer(cached) ? { cachedData: cached } : {}) });
+  const script = new Script(source, { filename: file, ...(typeof cached === 'object' ? { cachedData: cached.payload } : {}) });
   let cache: ScriptCacheOutcome;
   if (cached === 'untrusted') cache = 'untrusted';
   else if (cached === undefined) cache = 'miss';
   else cache = script.cachedDataRejected === true ? 'rejected' : 'hit';
-  let due = cache === 'miss' || cache === 'rejected';
+  const read = cache === 'hit' && typeof cached === 'object' ? cached.stage : undefined;
+  let stage = options.stage ?? 'load';
+  let due = false;
+  let timer: NodeJS.Timeout | undefined;
   const flush = (): void => {
     if (!due) return;
     due = false;
     process.removeListener('exit', flush);
     clearTimeout(timer);
-    writeCache(cacheFile, key, script.createCachedData());
+    writeCache(cacheFile, key, stage, script.createCachedData());
   };
-  let timer: NodeJS.Timeout | undefined;
-  if (due) {
+  if (cache === 'miss' || cache === 'rejected') {
+    due = true;
     timer = setTimeout(flush, options.writeAfterMs ?? 1000).unref();
     process.once('exit', flush);
   }
-  return { value: script.runInThisContext(), cache, cacheFile, flush };
+  let rewritten = false;
+  const reached = (next: string): void => {
+    if (cache === 'untrusted' || next === stage) return;
+    stage = next;
+    if (read === next || rewritten) return;
+    rewritten = true;
+    // At exit: by then the stage's functions have run, and V8 keeps what they compiled.
+    clearTimeout(timer);
+    if (!due) {
+      due = true;
+      process.once('exit', flush);
+    }
+  };
+  return { value: script.runInThisContext(), cache, cacheFile, stage: read, flush, reached };
 }

@@ -7,8 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -56,5 +57,29 @@ test(
     });
     const loaded = (JSON.parse(out.trim().split('\n').pop()!) as string[]).map((m) => m.replace(/^NativeModule /, ''));
     assert.deepEqual(loaded.filter((m) => m === 'zlib' || m === 'worker_threads'), []);
+  },
+);
+
+test(
+  'importing the built bundle loads neither crypto, child_process nor net, with the code cache as with none',
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // Node's crypto (~25 modules), child_process (with net and dgram) cost each import milliseconds (issue 13):
+    // a run needs child_process only to spawn the helper, and crypto not at all.
+    const cacheHome = mkdtempSync(join(tmpdir(), 'dockless-lazy-'));
+    try {
+      for (const env of [{ DOCKLESS_CODE_CACHE: '0' }, { XDG_CACHE_HOME: cacheHome }, { XDG_CACHE_HOME: cacheHome }]) {
+        const out = execFileSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(BUNDLE)}); console.log(JSON.stringify(process.moduleLoadList))`], {
+          cwd: ROOT,
+          encoding: 'utf8',
+          env: { ...process.env, DOCKLESS_CODE_CACHE: '', ...env },
+        });
+        const loaded = (JSON.parse(out.trim().split('\n').pop()!) as string[]).map((m) => m.replace(/^NativeModule /, ''));
+        assert.deepEqual(loaded.filter((m) => ['crypto', 'child_process', 'net'].includes(m)), [], JSON.stringify(env));
+      }
+      assert.equal(readdirSync(join(cacheHome, 'dockless', 'code')).length, 1, 'the code cache was written and used');
+    } finally {
+      rmSync(cacheHome, { recursive: true, force: true });
+    }
   },
 );

@@ -102,7 +102,7 @@ describe('runCachedScript', () => {
     assert.equal(runCachedScript(w.script, { cacheDir: w.cacheDir, key: 'test', variant: 'index' }).cache, 'hit');
   });
 
-  test('a cache file that others can write is not used, nor replaced', () => {
+  test('a cache file that others can write is not used, nor replaced (also when the process reaches a new stage)', () => {
     const w = world();
     const first = w.load();
     first.flush();
@@ -111,6 +111,7 @@ describe('runCachedScript', () => {
     const r = w.load();
     assert.equal(r.cache, 'untrusted');
     assert.equal(w.call(r), 42);
+    r.reached('run');
     r.flush();
     assert.deepEqual(readFileSync(first.cacheFile!), before);
   });
@@ -163,6 +164,31 @@ describe('runCachedScript', () => {
     const r = w.load();
     assert.equal(r.cache, 'miss');
     assert.equal(w.call(r), 42);
+  });
+
+  // The cache was written after the import only: every process's first container compiled the run path from
+  // source (issue 13). The first process that runs one now rewrites it once, and says so in the file.
+  test('a cache written at load is rewritten once, at the stage a process reaches, with what that stage compiled', () => {
+    const w = world();
+    // A function V8 compiles only when called: the "run" path.
+    writeFileSync(w.script, `(function () { return { load: () => 1, run: () => { ${Array.from({ length: 300 }, (_, i) => `let v${i} = [${i}, '${i}'];`).join(' ')} return 2; } }; })`);
+    const first = w.load();
+    first.flush();
+    const atLoad = statSync(first.cacheFile!);
+    const second = w.load();
+    assert.deepEqual([second.cache, second.stage], ['hit', 'load']);
+    const api = (second.value as () => { run: () => number })();
+    assert.equal(api.run(), 2);
+    second.reached('run');
+    second.flush();
+    const atRun = statSync(second.cacheFile!);
+    assert.notEqual(atRun.ino, atLoad.ino, 'rewritten');
+    assert.ok(atRun.size > atLoad.size, `the run path's code is in it: ${atLoad.size} -> ${atRun.size} bytes`);
+    const third = w.load();
+    assert.deepEqual([third.cache, third.stage], ['hit', 'run']);
+    third.reached('run');
+    third.flush();
+    assert.equal(statSync(third.cacheFile!).ino, atRun.ino, 'not rewritten when it covers the stage');
   });
 
   test(`${CODE_CACHE_ENV}=0 turns the cache off`, () => {
