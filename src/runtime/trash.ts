@@ -15,7 +15,6 @@
 import { renameSync } from 'node:fs';
 import { mkdir, readdir, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import createDebug from 'debug';
 import { removeTreesForked, startDetachedRemover, type DetachedRemover } from '../helper/index.js';
 import { isAbandoned, ownerToken, ownerTokenOf, withOwnerToken } from '../util/index.js';
@@ -36,6 +35,8 @@ interface Batch {
   done: Promise<boolean>;
   /** Set once the process's loop emptied before the batch ran: its entries went to a detached `rm`. */
   handedOff?: boolean;
+  /** The batch's wait: unreferenced, and referenced again by {@link settleTrash}, which is waited for. */
+  timer: NodeJS.Timeout;
 }
 /** Per helper binary: the batch still taking entries, and the end of the last one started. */
 const collecting = new Map<string, Batch>();
@@ -61,10 +62,13 @@ function removeInBatch(path: string, helperPath: string | undefined): Promise<bo
     const paths: string[] = [];
     const previous = lastBatch.get(key) ?? Promise.resolve();
     let handedOff!: (gone: boolean) => void;
+    let timer!: NodeJS.Timeout;
+    // The wait does not hold the process: when nothing else does, `beforeExit` hands the batch over.
+    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, BATCH_MS).unref()));
     const started: Batch = {
       paths,
-      // The wait does not hold the process: when nothing else does, `beforeExit` hands the batch over.
-      done: Promise.all([previous, sleep(BATCH_MS, undefined, { ref: false })]).then(() => {
+      timer,
+      done: Promise.all([previous, waited]).then(() => {
         if (collecting.get(key) === started) collecting.delete(key);
         handOffs.delete(started);
         if (started.handedOff === true) return true;
@@ -217,7 +221,12 @@ async function discardTo(path: string, token: string, remove: (path: string) => 
 
 /** Resolves once every deletion this process started has ended. */
 export async function settleTrash(): Promise<void> {
-  while (pending.size > 0) await Promise.all([...pending]);
+  // Waited for, a batch's wait holds the process again (or it would end with this promise pending).
+  for (const batch of collecting.values()) batch.timer.ref();
+  while (pending.size > 0) {
+    await Promise.all([...pending]);
+    for (const batch of collecting.values()) batch.timer.ref();
+  }
 }
 
 /**
