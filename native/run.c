@@ -270,6 +270,8 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			NEED(1);
 			c->cgroups.steps[c->cgroups.n_steps++] = (struct dl_cgroup_step){DL_CGROUP_MKDIR, argv[i + 1], NULL};
 			i++;
+		} else if (IS("--cgroup-rmdir-at-exit")) {
+			c->cgroups.rmdir_at_exit = true;
 		} else if (IS("--cgroup-write") || IS("--cgroup-write-optional")) {
 			NEED(2);
 			c->cgroups.steps[c->cgroups.n_steps++] = (struct dl_cgroup_step){
@@ -725,6 +727,7 @@ int cmd_run(int argc, char **argv)
 	int sync_pipe[2], report_pipe[2];
 	struct report r;
 	struct dl_shim_watch watch = {.restart = &c.restart, .events = &c.events};
+	struct dl_exited_extra exited = {0};
 	int status, failed = 0;
 	pid_t pid;
 	size_t i;
@@ -910,13 +913,17 @@ int cmd_run(int argc, char **argv)
 	if (failed)
 		return DL_EXIT_FAILED;
 	dl_shim_watch_finish(&watch, status);
+	/* The last exit (restarts happen inside pid 1): nothing of the container is
+	 * left in its cgroups, and its owner need not remove them on its own thread. */
+	exited.oom = watch.oom_seen > 0;
+	exited.cgroups_removed = c.cgroups.rmdir_at_exit && c.cgroups.n > 0 && dl_cgroups_remove(&c.cgroups);
 
 	/* The caller hears first; the exit file is for other processes. The state
 	 * directory does not outlive a reboot, so it is renamed into place, not synced. */
-	dl_status_exited(status);
+	dl_status_exited_ex(status, &exited);
 	if (c.exit_file) {
-		char line[128];
-		size_t len = dl_format_exited(line, sizeof line, status);
+		char line[160];
+		size_t len = dl_format_exited_ex(line, sizeof line, status, &exited);
 		if (write_exit_file(c.exit_file, line, len, &e) < 0)
 			shim_fail(&e);
 	}

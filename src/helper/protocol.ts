@@ -71,6 +71,8 @@ export interface ExitedStatus {
   code: number;
   signal?: number;
   oom?: boolean;
+  /** The shim removed the container's cgroups (`--cgroup-rmdir-at-exit`). */
+  cgroupsRemoved?: boolean;
 }
 /** `error`: a step failed. */
 export interface ErrorStatus {

@@ -117,6 +117,8 @@ export class Container implements AsyncDisposable {
   readonly #helperPath: string | undefined;
   readonly #detachRemoval: boolean;
   #cgroups: CgroupSet | undefined;
+  /** The shim removed the cgroups when the container exited (its `exited` line or exit file says so). */
+  #cgroupsRemoved = false;
   readonly #relaunch: ContainerInit['relaunch'];
   #health: Promise<HealthChecker | undefined> | undefined;
   readonly #healthcheck: HealthPlan | null | undefined;
@@ -465,7 +467,9 @@ export class Container implements AsyncDisposable {
   /** The exit status, with `oomKilled` from the container's memory cgroup, which outlives its processes until `remove()`. */
   #exitFrom(status: ExitedStatus | ExitRecord): ExitStatus {
     const exit = exitFromStatus(status);
-    if (!exit.oomKilled && this.#cgroups?.oomKilled() === true) exit.oomKilled = true;
+    // A shim that removed the cgroups read their OOM count first (`oom` in its line).
+    if (status.cgroupsRemoved === true) this.#cgroupsRemoved = true;
+    else if (!exit.oomKilled && this.#cgroups?.oomKilled() === true) exit.oomKilled = true;
     return exit;
   }
 
@@ -582,6 +586,7 @@ export class Container implements AsyncDisposable {
     this.#record = record;
     this.#helper = helper;
     this.#cgroups = record.cgroups !== undefined ? new CgroupSet(record.cgroups) : undefined;
+    this.#cgroupsRemoved = false;
     this.#exit = undefined;
     this.#waiting = undefined;
     this.#finishedAt = undefined;
@@ -692,7 +697,8 @@ export class Container implements AsyncDisposable {
 
   /**
    * The container's resource usage now, from its cgroups: memory, CPU time, pids.
-   * A stopped container keeps its cgroups (and its figures) until it is removed.
+   * A stopped container with `resources` keeps its cgroups (and its figures) until it
+   * is removed; one without reads zeros once stopped (its cgroups go at its exit).
    *
    * @throws {@link InvalidStateError} when the container was removed.
    * @throws {@link NotFoundError} when the container has no cgroups (cgroups were not available to the process that created it).
@@ -980,7 +986,8 @@ export class Container implements AsyncDisposable {
       await helper.exit;
     }
     await endRecordedHelper(this.#record.forwarder);
-    await this.#cgroups?.remove(`remove container ${this.id}`);
+    // Unless the shim removed them at the exit; a shim killed before it could leaves them to this side.
+    if (!this.#cgroupsRemoved) await this.#cgroups?.remove(`remove container ${this.id}`);
     this.#status = 'removed';
     // Both before the state directory goes: the event reads nothing from it then, and what
     // onRemove gives up (the name, clone holds) must not look abandoned while still ours.

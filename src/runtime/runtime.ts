@@ -362,7 +362,10 @@ export class Runtime implements AsyncDisposable {
       debug('%s rootless: no devices cgroup, and no cgroup where none is delegated: nothing but `resources` is enforced through cgroups', short);
     }
     const cgroupPlan = planCgroups(spec.resources, this.#cgroupHost, `dockless-${id}`, cgroupParent, devices);
-    const shim = this.#cgroupsWhole && userns?.rootless !== true ? shimCgroups(cgroupPlan) : undefined;
+    // Without limits to show after the exit (stats() of a stopped container), nothing needs the
+    // cgroups once the container has exited: the shim removes them then, off this thread.
+    const limited = spec.resources !== undefined && Object.values(spec.resources).some((v) => v !== undefined);
+    const shim = this.#cgroupsWhole && userns?.rootless !== true ? shimCgroups(cgroupPlan, { rmdirAtExit: !limited }) : undefined;
 
     let cleanup = true;
     let announced = false;
