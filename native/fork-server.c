@@ -252,18 +252,19 @@ static void serve_fork(uint32_t id, const uint32_t *h, size_t hlen, const char *
 		report_error(id, ENOMEM, "calloc");
 		return;
 	}
+	/* The pid rides on each descriptor's message (the status pipe is always one):
+	 * no message of its own for Node to parse. */
 	for (int k = 0; k < n; k++) {
 		if (owner[k] < 0)
 			continue;
 		/* Node's side of the pair, made non-blocking as libuv makes its own. */
 		fcntl(owner[k], F_SETFL, fcntl(owner[k], F_GETFL) | O_NONBLOCK);
 		snprintf(line, sizeof line,
-			 "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"t\":\"fd\",\"id\":%u,\"fd\":%d}}\n", id, k);
+			 "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"t\":\"fd\",\"id\":%u,\"fd\":%d,\"pid\":%d}}\n", id,
+			 k, (int)pid);
 		send_or_exit(line, owner[k]);
 		close(owner[k]);
 	}
-	snprintf(line, sizeof line, "{\"t\":\"pid\",\"id\":%u,\"pid\":%d}\n", id, (int)pid);
-	send_or_exit(line, -1);
 	return;
 fail:
 	err = errno;

@@ -37,8 +37,7 @@ export const FORK_SERVER_ENV = 'DOCKLESS_FORK_SERVER';
 type ServerMessage =
   | { t: 'ready'; pid: number }
   | { t: 'failed'; errno: number }
-  | { t: 'fd'; id: number; fd: number }
-  | { t: 'pid'; id: number; pid: number }
+  | { t: 'fd'; id: number; fd: number; pid: number }
   | { t: 'exit'; id: number; code: number; signal: number }
   | { t: 'error'; id: number; errno: number; step: string };
 
@@ -338,15 +337,10 @@ export class ForkServer {
           return;
         }
         pending.child.onFd(message.fd, handle);
-        pending.fds--;
-        this.#settle(message.id, pending);
-        return;
-      }
-      case 'pid': {
-        const pending = this.#pending.get(message.id);
-        if (pending === undefined) return;
+        // Each descriptor's message carries the op's pid (its status pipe is always one).
         pending.pid = message.pid;
         pending.child.pid = message.pid;
+        pending.fds--;
         this.#settle(message.id, pending);
         return;
       }
@@ -370,7 +364,7 @@ export class ForkServer {
     }
   }
 
-  // Descriptors are delivered a tick after the messages read with them: a pid may come first.
+  // Descriptors are delivered a tick after the messages read with them.
   #settle(id: number, pending: Pending): void {
     if (pending.pid === undefined || pending.fds > 0) return;
     this.#pending.delete(id);

@@ -67,7 +67,7 @@ export interface ContainerInit {
   paths: ContainerPaths;
   helper?: HelperProcess;
   status: ContainerStatus;
-  onRemove: (container: Container) => Promise<void>;
+  onRemove: (container: Container, record: ContainerRecord) => Promise<void>;
   /** The Runtime's helper, for removing a rootless container's files. */
   helperPath?: string;
   /** Delete the removed container's directories in a detached helper process ({@link RuntimeOptions.detachRemoval}). */
@@ -113,7 +113,7 @@ export class Container implements AsyncDisposable {
   #exit: ExitStatus | undefined;
   #waiting: Promise<ExitStatus> | undefined;
   #finishedAt: string | undefined;
-  readonly #onRemove: (container: Container) => Promise<void>;
+  readonly #onRemove: (container: Container, record: ContainerRecord) => Promise<void>;
   readonly #helperPath: string | undefined;
   readonly #detachRemoval: boolean;
   #cgroups: CgroupSet | undefined;
@@ -991,7 +991,7 @@ export class Container implements AsyncDisposable {
     this.#status = 'removed';
     // Both before the state directory goes: the event reads nothing from it then, and what
     // onRemove gives up (the name, clone holds) must not look abandoned while still ours.
-    await Promise.all([this.recordEvent('remove'), this.#onRemove(this)]);
+    await Promise.all([this.recordEvent('remove'), this.#onRemove(this, this.#record)]);
     await Promise.all([
       discard(this.#paths.state, removeDir, { helperPath: this.#helperPath, detached: this.#detachRemoval }),
       discard(

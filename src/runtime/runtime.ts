@@ -597,7 +597,7 @@ export class Runtime implements AsyncDisposable {
         paths,
         helper,
         status: start ? 'running' : 'created',
-        onRemove: async (c) => this.#forget(c),
+        onRemove: async (c, record) => this.#forget(c, record),
         ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
         detachRemoval: this.#detachRemoval,
         relaunch: this.#relauncher,
@@ -687,7 +687,7 @@ export class Runtime implements AsyncDisposable {
     return reaped;
   }
 
-  async #forget(container: Container): Promise<void> {
+  async #forget(container: Container, record: ContainerRecord): Promise<void> {
     this.#owned.delete(container.id);
     this.#specs.delete(container.id);
     // Read, not remembered: a snapshot of the container (from any process) puts its layer under it.
@@ -697,7 +697,8 @@ export class Runtime implements AsyncDisposable {
         debug('%s remove: snapshot %s: %s', container.id.slice(0, 12), snapshot.slice(0, 12), String(error));
       });
     }
-    if (container.info().image !== undefined && this.#store !== undefined) {
+    // From the record the container holds: info() would read its restart count and health from disk.
+    if (record.image !== undefined && this.#store !== undefined) {
       await this.#store.releaseLease(leaseId(container.id)).catch(() => false);
     }
     if (container.name !== undefined) await releaseName(this.stateDir, container.name, container.id);
@@ -736,7 +737,7 @@ export class Runtime implements AsyncDisposable {
       record,
       paths,
       status: record.started !== undefined ? 'running' : 'created',
-      onRemove: async (c) => this.#forget(c),
+      onRemove: async (c, record) => this.#forget(c, record),
       ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
       detachRemoval: this.#detachRemoval,
       relaunch: this.#relauncher,
