@@ -913,10 +913,7 @@ int cmd_run(int argc, char **argv)
 	if (failed)
 		return DL_EXIT_FAILED;
 	dl_shim_watch_finish(&watch, status);
-	/* The last exit (restarts happen inside pid 1): nothing of the container is
-	 * left in its cgroups, and its owner need not remove them on its own thread. */
 	exited.oom = watch.oom_seen > 0;
-	exited.cgroups_removed = c.cgroups.rmdir_at_exit && c.cgroups.n > 0 && dl_cgroups_remove(&c.cgroups);
 
 	/* The caller hears first; the exit file is for other processes. The state
 	 * directory does not outlive a reboot, so it is renamed into place, not synced. */
@@ -927,5 +924,10 @@ int cmd_run(int argc, char **argv)
 		if (write_exit_file(c.exit_file, line, len, &e) < 0)
 			shim_fail(&e);
 	}
+	/* The last exit (restarts happen inside pid 1): nothing of the container is
+	 * left in its cgroups. Removed after the caller heard of the exit, while it
+	 * goes on, and not by it on its own thread. */
+	if (c.cgroups.rmdir_at_exit && c.cgroups.n > 0 && dl_cgroups_remove(&c.cgroups))
+		dl_status_simple("cgroups-removed");
 	return DL_EXIT_OK;
 }

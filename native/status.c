@@ -146,11 +146,11 @@ size_t dl_format_exited_ex(char *buf, size_t size, int wait_status, const struct
 	int n;
 
 	if (WIFSIGNALED(wait_status))
-		n = snprintf(buf, size, "{\"type\":\"exited\",\"code\":%d,\"signal\":%d%s%s}\n", 128 + WTERMSIG(wait_status),
-			     WTERMSIG(wait_status), x->oom ? ",\"oom\":true" : "", x->cgroups_removed ? ",\"cgroupsRemoved\":true" : "");
+		n = snprintf(buf, size, "{\"type\":\"exited\",\"code\":%d,\"signal\":%d%s}\n", 128 + WTERMSIG(wait_status),
+			     WTERMSIG(wait_status), x->oom ? ",\"oom\":true" : "");
 	else
-		n = snprintf(buf, size, "{\"type\":\"exited\",\"code\":%d%s%s}\n", WEXITSTATUS(wait_status),
-			     x->oom ? ",\"oom\":true" : "", x->cgroups_removed ? ",\"cgroupsRemoved\":true" : "");
+		n = snprintf(buf, size, "{\"type\":\"exited\",\"code\":%d%s}\n", WEXITSTATUS(wait_status),
+			     x->oom ? ",\"oom\":true" : "");
 	return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
 }
 

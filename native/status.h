@@ -27,7 +27,6 @@ void dl_status_error(const struct dl_error *e);
 /* What a container's shim adds to its `exited` line and exit file. */
 struct dl_exited_extra {
 	bool oom;             /* the memory cgroup counted an OOM kill */
-	bool cgroups_removed; /* the shim removed the cgroups (--cgroup-rmdir-at-exit) */
 };
 void dl_status_exited_ex(int wait_status, const struct dl_exited_extra *x);
 size_t dl_format_exited_ex(char *buf, size_t size, int wait_status, const struct dl_exited_extra *x);

@@ -71,8 +71,10 @@ export interface ExitedStatus {
   code: number;
   signal?: number;
   oom?: boolean;
-  /** The shim removed the container's cgroups (`--cgroup-rmdir-at-exit`). */
-  cgroupsRemoved?: boolean;
+}
+/** `cgroups-removed` (run with `--cgroup-rmdir-at-exit`): after `exited`, the shim removed the container's cgroups. */
+export interface CgroupsRemovedStatus {
+  type: 'cgroups-removed';
 }
 /** `error`: a step failed. */
 export interface ErrorStatus {
@@ -118,6 +120,7 @@ export type HelperStatus =
   | HooksStatus
   | StartedStatus
   | ExitedStatus
+  | CgroupsRemovedStatus
   | ErrorStatus
   | DoneStatus
   | NetnsStatus

@@ -117,8 +117,6 @@ export class Container implements AsyncDisposable {
   readonly #helperPath: string | undefined;
   readonly #detachRemoval: boolean;
   #cgroups: CgroupSet | undefined;
-  /** The shim removed the cgroups when the container exited (its `exited` line or exit file says so). */
-  #cgroupsRemoved = false;
   readonly #relaunch: ContainerInit['relaunch'];
   #health: Promise<HealthChecker | undefined> | undefined;
   readonly #healthcheck: HealthPlan | null | undefined;
@@ -437,7 +435,6 @@ export class Container implements AsyncDisposable {
       }
       throw error;
     }
-    // The constructor's own listener on `exited` ran first and already read the OOM count.
     this.#exit ??= this.#exitFrom(status);
     if (this.#status !== 'removed') this.#status = 'stopped';
     return this.#exit;
@@ -464,13 +461,9 @@ export class Container implements AsyncDisposable {
     }
   }
 
-  /** The exit status, with `oomKilled` from the container's memory cgroup, which outlives its processes until `remove()`. */
+  /** The exit status; `oomKilled` as the shim read it from the memory cgroup's OOM count (its `oom`), not read again here. */
   #exitFrom(status: ExitedStatus | ExitRecord): ExitStatus {
-    const exit = exitFromStatus(status);
-    // A shim that removed the cgroups read their OOM count first (`oom` in its line).
-    if (status.cgroupsRemoved === true) this.#cgroupsRemoved = true;
-    else if (!exit.oomKilled && this.#cgroups?.oomKilled() === true) exit.oomKilled = true;
-    return exit;
+    return exitFromStatus(status);
   }
 
   #probeForeign(): ContainerStatus {
@@ -586,7 +579,6 @@ export class Container implements AsyncDisposable {
     this.#record = record;
     this.#helper = helper;
     this.#cgroups = record.cgroups !== undefined ? new CgroupSet(record.cgroups) : undefined;
-    this.#cgroupsRemoved = false;
     this.#exit = undefined;
     this.#waiting = undefined;
     this.#finishedAt = undefined;
@@ -986,8 +978,9 @@ export class Container implements AsyncDisposable {
       await helper.exit;
     }
     await endRecordedHelper(this.#record.forwarder);
-    // Unless the shim removed them at the exit; a shim killed before it could leaves them to this side.
-    if (!this.#cgroupsRemoved) await this.#cgroups?.remove(`remove container ${this.id}`);
+    // Unless the shim removed them after the exit (`cgroups-removed`, read by now: its helper has closed);
+    // a shim killed before it could, or another process's container, leaves them to this side.
+    if (this.#helper?.statuses.some((s) => s.type === 'cgroups-removed') !== true) await this.#cgroups?.remove(`remove container ${this.id}`);
     this.#status = 'removed';
     // Both before the state directory goes: the event reads nothing from it then, and what
     // onRemove gives up (the name, clone holds) must not look abandoned while still ours.

@@ -120,8 +120,6 @@ export interface ExitRecord {
   code: number;
   signal?: number;
   oom?: boolean;
-  /** The shim removed the container's cgroups (`--cgroup-rmdir-at-exit`). */
-  cgroupsRemoved?: boolean;
 }
 
 export { defaultDataRoot as defaultRoot, defaultStateDir } from '../util/index.js';

@@ -368,16 +368,6 @@ export class CgroupSet {
     return this.entries.find((e) => e.controllers.includes(controller));
   }
 
-  /** Whether the kernel's OOM killer killed a process in the container. */
-  oomKilled(): boolean {
-    const mem = this.#with('memory');
-    if (mem === undefined) return false;
-    // v1 has oom_kill in memory.oom_control since Linux 4.13; v2 in memory.events.
-    const text = readSyncOrUndefined(posix.join(mem.dir, mem.version === 1 ? 'memory.oom_control' : 'memory.events'));
-    const m = text !== undefined ? /^oom_kill (\d+)$/m.exec(text) : null;
-    return m !== null && Number(m[1]) > 0;
-  }
-
   /**
    * The container's memory, CPU and pids usage.
    *
