@@ -98,6 +98,8 @@ struct run_config {
 	int console_sock;
 	const char **sysctls; /* KEY, VALUE pairs */
 	size_t n_sysctls;
+	const char **files; /* --write-file: PATH, MODE, CONTENT triples */
+	size_t n_files;
 	struct dl_hooks hooks;
 };
 
@@ -156,6 +158,7 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	c->cgroups.fds = dl_xcalloc(cap, sizeof *c->cgroups.fds);
 	c->cgroups.steps = dl_xcalloc(cap, sizeof *c->cgroups.steps);
 	c->sysctls = dl_xcalloc(cap, sizeof *c->sysctls);
+	c->files = dl_xcalloc(cap, sizeof *c->files);
 	c->console_sock = -1;
 	dl_hooks_init(&c->hooks, argc);
 
@@ -270,6 +273,14 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			NEED(1);
 			c->cgroups.steps[c->cgroups.n_steps++] = (struct dl_cgroup_step){DL_CGROUP_MKDIR, argv[i + 1], NULL};
 			i++;
+		} else if (IS("--write-file")) {
+			NEED(3);
+			parse_num(a, argv[i + 2], 8, 07777);
+			c->files[3 * c->n_files] = argv[i + 1];
+			c->files[3 * c->n_files + 1] = argv[i + 2];
+			c->files[3 * c->n_files + 2] = argv[i + 3];
+			c->n_files++;
+			i += 3;
 		} else if (IS("--cgroup-rmdir-at-exit")) {
 			c->cgroups.rmdir_at_exit = true;
 		} else if (IS("--cgroup-write") || IS("--cgroup-write-optional")) {
@@ -709,6 +720,29 @@ static int wait_created(pid_t pid, int report_r)
 	return DL_EXIT_FAILED;
 }
 
+/* --write-file: the container's small files (hostname, hosts, …), each made new:
+ * never through a symlink nor over a file already there, so a path planted
+ * beforehand is refused, not written through. MODE exactly (no umask). */
+static int write_files(const struct run_config *c, struct dl_error *e)
+{
+	for (size_t k = 0; k < c->n_files; k++) {
+		const char *path = c->files[3 * k], *content = c->files[3 * k + 2];
+		mode_t mode = (mode_t)strtoul(c->files[3 * k + 1], NULL, 8);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+
+		if (fd < 0)
+			return dl_fail_errno(e, "write file", path, "open `%s`", path);
+		if (fchmod(fd, mode) < 0 || dl_write_all(fd, content, strlen(content)) < 0) {
+			int err = errno;
+			close(fd);
+			errno = err;
+			return dl_fail_errno(e, "write file", path, "write `%s`", path);
+		}
+		close(fd);
+	}
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static struct run_config c;
@@ -748,7 +782,7 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	/* Host paths are opened here, before any namespace changes how they resolve. */
-	if (dl_cgroups_make(&c.cgroups, &e) < 0)
+	if (dl_cgroups_make(&c.cgroups, &e) < 0 || write_files(&c, &e) < 0)
 		shim_fail(&e);
 	if (c.console_socket && dl_console_connect(c.console_socket, &c.console_sock, &e) < 0)
 		shim_fail(&e);

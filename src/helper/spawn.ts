@@ -269,9 +269,13 @@ export class HelperProcess {
   }
 }
 
-/** The arguments with env values hidden, for debug logs. */
+/** The arguments with env values and the contents of `--write-file` (`PATH MODE CONTENT`) hidden, for debug logs. */
 function redact(args: readonly string[]): string[] {
-  return args.map((a, i) => (args[i - 1] === '--env' ? `${a.split('=')[0]}=…` : a));
+  return args.map((a, i) => {
+    if (args[i - 1] === '--env') return `${a.split('=')[0]}=…`;
+    if (args[i - 3] === '--write-file') return '…';
+    return a;
+  });
 }
 
 /**

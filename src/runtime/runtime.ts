@@ -26,7 +26,7 @@ import {
   DEFAULT_MOUNTS,
   type HelperMount,
 } from './defaults.js';
-import { linkArgs, runArgs, type RunPlan } from './run-args.js';
+import { linkArgs, runArgs, type HelperFile, type RunPlan } from './run-args.js';
 import { deviceCgroupWrites, deviceRules, securityPlan } from './security.js';
 import type { ContainerSpec, NetworkSetting } from './spec.js';
 import { checkHolders, defaultMounts, etcMounts, joinedUserns, networkOf, planNamespaces, validateNetwork } from './network-mode.js';
@@ -418,12 +418,18 @@ export class Runtime implements AsyncDisposable {
       const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
       announced = true;
       // Settled, not Promise.all: the cleanup must not remove the directory under a write still running.
+      const etcFiles: HelperFile[] = [
+        { path: paths.hostname, mode: 0o644, content: `${hostname}\n` },
+        // On a network the attacher wrote it, and keeps it current.
+        ...(attachment === undefined ? [{ path: paths.hosts, mode: 0o644, content: nsPlan.etc.kind === 'host' ? nsPlan.etc.hosts : hostsFile(hostname) }] : []),
+        { path: paths.resolv, mode: 0o644, content: nsPlan.etc.kind === 'host' ? nsPlan.etc.resolv : resolvConf() },
+      ];
+      // The shim writes them (before anything of the container opens them), saving this thread
+      // three open/write/close round trips; with a user namespace they are chowned here, so written here.
+      const shimFiles = userns === undefined;
       for (const written of await Promise.allSettled([
         announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start),
-        writeFile(paths.hostname, `${hostname}\n`),
-        // On a network the attacher wrote it, and keeps it current.
-        attachment === undefined ? writeFile(paths.hosts, nsPlan.etc.kind === 'host' ? nsPlan.etc.hosts : hostsFile(hostname)) : undefined,
-        writeFile(paths.resolv, nsPlan.etc.kind === 'host' ? nsPlan.etc.resolv : resolvConf()),
+        ...(shimFiles ? [] : etcFiles.map((f) => writeFile(f.path, f.content, { mode: f.mode }))),
       ])) {
         if (written.status === 'rejected') throw written.reason;
       }
@@ -478,6 +484,7 @@ export class Runtime implements AsyncDisposable {
         exitFile: paths.exit,
         cgroups: cgroups.dirs,
         ...(shim !== undefined ? { cgroupSteps: shim.args } : {}),
+        ...(shimFiles ? { files: etcFiles } : {}),
         ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,
         ...(attachment !== undefined && attachment.enter === undefined ? { link: attachment.link } : {}),
