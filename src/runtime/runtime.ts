@@ -41,7 +41,6 @@ import {
   makeContainerDirs,
   readJson,
   writeJsonAtomic,
-  writeJsonNew,
   type ContainerConfigRecord,
   type ContainerPaths,
   type ContainerRecord,
@@ -506,7 +505,14 @@ export class Runtime implements AsyncDisposable {
           ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
         });
       }
-      const helper = await startHelper('run', runArgs(plan), {
+      // The records of what was launched, written by the shim before its `pid` line (so before the
+      // record below, which others take a launch's end by): over the config descriptor, never argv (they hold the environment).
+      const records: HelperFile[] = [
+        // Owner-only: it holds the environment.
+        { path: paths.config, mode: 0o600, content: JSON.stringify(configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart })) },
+        { path: paths.launch, mode: 0o600, content: JSON.stringify(launchRecord(plan, cgroupPlan, publish, nsPlan.holders)) },
+      ];
+      const helper = await startHelper('run', runArgs({ ...plan, files: [...(plan.files ?? []), ...records] }), {
         stdio: io.stdio,
         detached,
         context,
@@ -566,15 +572,8 @@ export class Runtime implements AsyncDisposable {
         };
         if (start) record.started = record.created;
         steps = [
-          (async () => {
-            // The record comes last: others take a state directory without one for a launch in progress, and read nothing else in it.
-            await Promise.all([
-              // Owner-only: it holds the environment.
-              writeJsonNew(paths.config, configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart }), 0o600),
-              writeJsonNew(paths.launch, launchRecord(plan, cgroupPlan, publish, nsPlan.holders), 0o600),
-            ]);
-            await writeJsonAtomic(paths.record, record);
-          })(),
+          // The record comes last (the shim wrote the others): others take a state directory without one for a launch in progress, and read nothing else in it.
+          writeJsonAtomic(paths.record, record),
           helper.next(start ? 'started' : 'created'),
           leasing,
         ];

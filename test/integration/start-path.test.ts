@@ -46,6 +46,11 @@ describe('start path: files the shim writes', { skip }, () => {
         assert.equal(st.mode & 0o7777, 0o644, `${p} mode ${(st.mode & 0o7777).toString(8)}`);
         assert.deepEqual([st.uid, st.gid], [0, 0], p);
       }
+      // The launch's records, written by the shim too: owner-only (the environment is in them).
+      for (const p of [paths.config, paths.launch]) {
+        assert.equal((await stat(p)).mode & 0o7777, 0o600, p);
+        assert.equal(typeof JSON.parse(await readFile(p, 'utf8')), 'object', p);
+      }
     } finally {
       await c.remove();
     }
