@@ -100,6 +100,8 @@ struct run_config {
 	size_t n_sysctls;
 	const char **files; /* --write-file: PATH, MODE, CONTENT triples */
 	size_t n_files;
+	const char **dirs; /* --make-dir: PATH, MODE, UID, GID quadruples */
+	size_t n_dirs;
 	struct dl_hooks hooks;
 };
 
@@ -159,6 +161,7 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	c->cgroups.steps = dl_xcalloc(cap, sizeof *c->cgroups.steps);
 	c->sysctls = dl_xcalloc(cap, sizeof *c->sysctls);
 	c->files = dl_xcalloc(cap, sizeof *c->files);
+	c->dirs = dl_xcalloc(cap, sizeof *c->dirs);
 	c->console_sock = -1;
 	dl_hooks_init(&c->hooks, argc);
 
@@ -281,6 +284,17 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			c->files[3 * c->n_files + 2] = argv[i + 3];
 			c->n_files++;
 			i += 3;
+		} else if (IS("--make-dir")) {
+			NEED(4);
+			parse_num(a, argv[i + 2], 8, 07777);
+			for (int k = 0; k < 4; k++)
+				c->dirs[4 * c->n_dirs + (size_t)k] = argv[i + 1 + k];
+			if (strcmp(argv[i + 3], "-") != 0 || strcmp(argv[i + 4], "-") != 0) {
+				parse_num(a, argv[i + 3], 10, UINT32_MAX - 1);
+				parse_num(a, argv[i + 4], 10, UINT32_MAX - 1);
+			}
+			c->n_dirs++;
+			i += 4;
 		} else if (IS("--cgroup-rmdir-at-exit")) {
 			c->cgroups.rmdir_at_exit = true;
 		} else if (IS("--cgroup-write") || IS("--cgroup-write-optional")) {
@@ -725,6 +739,29 @@ static int wait_created(pid_t pid, int report_r)
  * beforehand is refused, not written through. MODE exactly (no umask). */
 static int write_files(const struct run_config *c, struct dl_error *e)
 {
+	/* --make-dir first (a file may go in one): new directories, MODE exactly and,
+	 * unless `-`, owned by UID:GID, set through a descriptor of the directory made. */
+	for (size_t k = 0; k < c->n_dirs; k++) {
+		const char *path = c->dirs[4 * k];
+		mode_t mode = (mode_t)strtoul(c->dirs[4 * k + 1], NULL, 8);
+		bool own = strcmp(c->dirs[4 * k + 2], "-") != 0;
+		int fd;
+
+		if (mkdir(path, 0700) < 0)
+			return dl_fail_errno(e, "make dir", path, "mkdir `%s`", path);
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return dl_fail_errno(e, "make dir", path, "open `%s`", path);
+		/* The chown first: it clears set-id bits that the mode may hold. */
+		if ((own && fchown(fd, (uid_t)strtoul(c->dirs[4 * k + 2], NULL, 10), (gid_t)strtoul(c->dirs[4 * k + 3], NULL, 10)) < 0) ||
+		    fchmod(fd, mode) < 0) {
+			int err = errno;
+			close(fd);
+			errno = err;
+			return dl_fail_errno(e, "make dir", path, "chown/chmod `%s`", path);
+		}
+		close(fd);
+	}
 	for (size_t k = 0; k < c->n_files; k++) {
 		const char *path = c->files[3 * k], *content = c->files[3 * k + 2];
 		mode_t mode = (mode_t)strtoul(c->files[3 * k + 1], NULL, 8);

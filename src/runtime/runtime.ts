@@ -366,6 +366,9 @@ export class Runtime implements AsyncDisposable {
     const limited = spec.resources !== undefined && Object.values(spec.resources).some((v) => v !== undefined);
     const shim = this.#cgroupsWhole && userns?.rootless !== true ? shimCgroups(cgroupPlan, { rmdirAtExit: !limited }) : undefined;
 
+    // The shim makes the upper and work directories and writes hostname, hosts and resolv.conf (before anything
+    // of the container opens them), saving this thread their round trips; with a user namespace they are chowned here, so made here.
+    const shimFiles = userns === undefined;
     let cleanup = true;
     let announced = false;
     let named = false;
@@ -383,7 +386,7 @@ export class Runtime implements AsyncDisposable {
       }
       // The state directory (naming this process) comes before the name claim and the
       // cgroups: others judge those abandoned by it (names.ts, prune.ts).
-      await makeContainerDirs(paths, { lower: source.lowers[0]!, owner: userns?.rootless !== true });
+      const shimDirs = await makeContainerDirs(paths, { lower: source.lowers[0]!, owner: userns?.rootless !== true }, { shim: shimFiles });
       if (spec.name !== undefined) {
         await claimName(this.stateDir, spec.name, id);
         named = true;
@@ -423,9 +426,6 @@ export class Runtime implements AsyncDisposable {
         ...(attachment === undefined ? [{ path: paths.hosts, mode: 0o644, content: nsPlan.etc.kind === 'host' ? nsPlan.etc.hosts : hostsFile(hostname) }] : []),
         { path: paths.resolv, mode: 0o644, content: nsPlan.etc.kind === 'host' ? nsPlan.etc.resolv : resolvConf() },
       ];
-      // The shim writes them (before anything of the container opens them), saving this thread
-      // three open/write/close round trips; with a user namespace they are chowned here, so written here.
-      const shimFiles = userns === undefined;
       for (const written of await Promise.allSettled([
         announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start),
         ...(shimFiles ? [] : etcFiles.map((f) => writeFile(f.path, f.content, { mode: f.mode }))),
@@ -483,7 +483,7 @@ export class Runtime implements AsyncDisposable {
         exitFile: paths.exit,
         cgroups: cgroups.dirs,
         ...(shim !== undefined ? { cgroupSteps: shim.args } : {}),
-        ...(shimFiles ? { files: etcFiles } : {}),
+        ...(shimFiles ? { files: etcFiles, dirs: shimDirs } : {}),
         ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,
         ...(attachment !== undefined && attachment.enter === undefined ? { link: attachment.link } : {}),

@@ -46,6 +46,11 @@ describe('start path: files the shim writes', { skip }, () => {
         assert.equal(st.mode & 0o7777, 0o644, `${p} mode ${(st.mode & 0o7777).toString(8)}`);
         assert.deepEqual([st.uid, st.gid], [0, 0], p);
       }
+      // The upper directory (made by the shim, `--make-dir`) takes the lower root's mode and owner: it is the container's `/`.
+      const [upper, lower] = await Promise.all([stat(paths.upper), stat(world.rootfs)]);
+      assert.equal(upper.mode & 0o7777, lower.mode & 0o7777);
+      assert.deepEqual([upper.uid, upper.gid], [lower.uid, lower.gid]);
+      assert.equal((await stat(paths.work)).mode & 0o7777, 0o700);
       // The launch's records, written by the shim too: owner-only (the environment is in them).
       for (const p of [paths.config, paths.launch]) {
         assert.equal((await stat(p)).mode & 0o7777, 0o600, p);
