@@ -73,6 +73,16 @@ int dl_cgroups_open(struct dl_cgroups *cg, struct dl_error *e)
 	return 0;
 }
 
+bool dl_cgroups_remove(const struct dl_cgroups *cg)
+{
+	bool all = true;
+
+	for (size_t i = 0; i < cg->n; i++)
+		if (rmdir(cg->dirs[i]) < 0 && errno != ENOENT)
+			all = false;
+	return all;
+}
+
 void dl_cgroups_close(const struct dl_cgroups *cg)
 {
 	for (size_t i = 0; i < cg->n; i++) {

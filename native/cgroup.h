@@ -27,6 +27,7 @@ struct dl_cgroups {
 	int *fds; /* the file pid 1 joins each through, opened by dl_cgroups_open */
 	struct dl_cgroup_step *steps; /* --cgroup-mkdir, --cgroup-write[-optional] */
 	size_t n_steps;
+	bool rmdir_at_exit; /* --cgroup-rmdir-at-exit */
 };
 
 /* Runs the steps. A failure names the path and leaves what was made: the
@@ -39,6 +40,11 @@ int dl_cgroups_open(struct dl_cgroups *cg, struct dl_error *e);
 
 /* Closes the files (the shim, after the clone). */
 void dl_cgroups_close(const struct dl_cgroups *cg);
+
+/* In the shim once pid 1 is reaped (and nothing of the container is left in
+ * them): removes every directory. Returns true when none is left; false when one
+ * stays (a cgroup made inside, a process still leaving), for the library to remove. */
+bool dl_cgroups_remove(const struct dl_cgroups *cg);
 
 /* In pid 1, first thing: moves itself into every cgroup, closes the files and,
  * with NEW_NS, unshares a cgroup namespace, rooted at the container's own cgroup. */

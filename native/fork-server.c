@@ -26,6 +26,7 @@
 
 #define REQ_FORK 1
 #define REQ_KILL 2
+#define REQ_RM 3
 
 #define FLAG_DETACHED 0x1
 #define FLAG_STDIN 0x2
@@ -34,6 +35,8 @@
 #define FLAG_CONTROL 0x10
 
 #define MAX_INPUTS 8
+/* Paths in one REQ_RM: a trash batch, far fewer in practice. */
+#define MAX_RM_PATHS 4096
 #define MAX_REQUEST (64u << 20)
 /* stdio, status, inputs, control */
 #define MAX_SLOTS (4 + MAX_INPUTS + 1)
@@ -252,24 +255,85 @@ static void serve_fork(uint32_t id, const uint32_t *h, size_t hlen, const char *
 		report_error(id, ENOMEM, "calloc");
 		return;
 	}
+	/* The pid rides on each descriptor's message (the status pipe is always one):
+	 * no message of its own for Node to parse. */
 	for (int k = 0; k < n; k++) {
 		if (owner[k] < 0)
 			continue;
 		/* Node's side of the pair, made non-blocking as libuv makes its own. */
 		fcntl(owner[k], F_SETFL, fcntl(owner[k], F_GETFL) | O_NONBLOCK);
 		snprintf(line, sizeof line,
-			 "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"t\":\"fd\",\"id\":%u,\"fd\":%d}}\n", id, k);
+			 "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"t\":\"fd\",\"id\":%u,\"fd\":%d,\"pid\":%d}}\n", id,
+			 k, (int)pid);
 		send_or_exit(line, owner[k]);
 		close(owner[k]);
 	}
-	snprintf(line, sizeof line, "{\"t\":\"pid\",\"id\":%u,\"pid\":%d}\n", id, (int)pid);
-	send_or_exit(line, -1);
 	return;
 fail:
 	err = errno;
 	closep_all(child, n > 4 ? n : 4);
 	closep_all(owner, n > 4 ? n : 4);
 	report_error(id, err, step);
+	return;
+bad:
+	report_error(id, EINVAL, "request");
+}
+
+/* REQ_RM: the helper's `rm` of the NUL-ended absolute paths in REST, forked with
+ * no descriptor of the owner's (stdio /dev/null, no status fd): the owner hears
+ * only its `exit` (code 0: all gone), and makes no socket for it. */
+static void serve_rm(uint32_t id, char *rest, size_t restlen)
+{
+	char **argv;
+	size_t n = 0;
+	pid_t pid;
+
+	if (restlen == 0 || rest[restlen - 1] != '\0')
+		goto bad;
+	for (size_t i = 0; i < restlen; i++)
+		if (rest[i] == '\0')
+			n++;
+	if (n > MAX_RM_PATHS)
+		goto bad;
+	argv = calloc(n + 4, sizeof *argv);
+	if (argv == NULL) {
+		report_error(id, ENOMEM, "calloc");
+		return;
+	}
+	argv[0] = "dockless-helper";
+	argv[1] = "rm";
+	argv[2] = "--";
+	for (size_t i = 0, k = 3; i < restlen; k++) {
+		argv[k] = rest + i;
+		i += strlen(rest + i) + 1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		report_error(id, errno, "fork");
+		free(argv);
+		return;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (int k = 0; k < 3; k++)
+			if (dup2(devnull, k) < 0)
+				_exit(DL_EXIT_FAILED);
+		/* Nothing of the server's or its ops' open: fd 3, the status fd, is closed, so status goes nowhere. */
+		close_from(3);
+		if (title != NULL) {
+			memset(title, 0, title_len);
+			snprintf(title, title_len, "dockless-helper%crm", 0);
+		}
+		dl_main_argv = argv;
+		exit(dl_dispatch((int)n + 3, argv));
+	}
+	free(argv);
+	if (add_op(id, pid) < 0) {
+		kill(pid, SIGKILL);
+		report_error(id, ENOMEM, "calloc");
+	}
 	return;
 bad:
 	report_error(id, EINVAL, "request");
@@ -303,6 +367,18 @@ static int serve_request(void)
 		if (len != 4 || read_exact(request_fd, head + 2, 4) < 0)
 			_exit(DL_EXIT_USAGE);
 		serve_kill(head[1], head + 2, 1);
+		return 0;
+	}
+	if (head[0] == REQ_RM) {
+		rest = malloc(len ? len : 1);
+		if (rest == NULL)
+			_exit(DL_EXIT_FAILED);
+		if (read_exact(request_fd, rest, len) < 0) {
+			free(rest);
+			return -1;
+		}
+		serve_rm(head[1], rest, len);
+		free(rest);
 		return 0;
 	}
 	if (head[0] != REQ_FORK || len < 8)

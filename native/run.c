@@ -98,6 +98,10 @@ struct run_config {
 	int console_sock;
 	const char **sysctls; /* KEY, VALUE pairs */
 	size_t n_sysctls;
+	const char **files; /* --write-file: PATH, MODE, CONTENT triples */
+	size_t n_files;
+	const char **dirs; /* --make-dir: PATH, MODE, UID, GID quadruples */
+	size_t n_dirs;
 	struct dl_hooks hooks;
 };
 
@@ -156,6 +160,8 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	c->cgroups.fds = dl_xcalloc(cap, sizeof *c->cgroups.fds);
 	c->cgroups.steps = dl_xcalloc(cap, sizeof *c->cgroups.steps);
 	c->sysctls = dl_xcalloc(cap, sizeof *c->sysctls);
+	c->files = dl_xcalloc(cap, sizeof *c->files);
+	c->dirs = dl_xcalloc(cap, sizeof *c->dirs);
 	c->console_sock = -1;
 	dl_hooks_init(&c->hooks, argc);
 
@@ -270,6 +276,27 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			NEED(1);
 			c->cgroups.steps[c->cgroups.n_steps++] = (struct dl_cgroup_step){DL_CGROUP_MKDIR, argv[i + 1], NULL};
 			i++;
+		} else if (IS("--write-file")) {
+			NEED(3);
+			parse_num(a, argv[i + 2], 8, 07777);
+			c->files[3 * c->n_files] = argv[i + 1];
+			c->files[3 * c->n_files + 1] = argv[i + 2];
+			c->files[3 * c->n_files + 2] = argv[i + 3];
+			c->n_files++;
+			i += 3;
+		} else if (IS("--make-dir")) {
+			NEED(4);
+			parse_num(a, argv[i + 2], 8, 07777);
+			for (int k = 0; k < 4; k++)
+				c->dirs[4 * c->n_dirs + (size_t)k] = argv[i + 1 + k];
+			if (strcmp(argv[i + 3], "-") != 0 || strcmp(argv[i + 4], "-") != 0) {
+				parse_num(a, argv[i + 3], 10, UINT32_MAX - 1);
+				parse_num(a, argv[i + 4], 10, UINT32_MAX - 1);
+			}
+			c->n_dirs++;
+			i += 4;
+		} else if (IS("--cgroup-rmdir-at-exit")) {
+			c->cgroups.rmdir_at_exit = true;
 		} else if (IS("--cgroup-write") || IS("--cgroup-write-optional")) {
 			NEED(2);
 			c->cgroups.steps[c->cgroups.n_steps++] = (struct dl_cgroup_step){
@@ -722,6 +749,52 @@ static int wait_created(pid_t pid, int report_r)
 	return DL_EXIT_FAILED;
 }
 
+/* --write-file: the container's small files (hostname, hosts, …), each made new:
+ * never through a symlink nor over a file already there, so a path planted
+ * beforehand is refused, not written through. MODE exactly (no umask). */
+static int write_files(const struct run_config *c, struct dl_error *e)
+{
+	/* --make-dir first (a file may go in one): new directories, MODE exactly and,
+	 * unless `-`, owned by UID:GID, set through a descriptor of the directory made. */
+	for (size_t k = 0; k < c->n_dirs; k++) {
+		const char *path = c->dirs[4 * k];
+		mode_t mode = (mode_t)strtoul(c->dirs[4 * k + 1], NULL, 8);
+		bool own = strcmp(c->dirs[4 * k + 2], "-") != 0;
+		int fd;
+
+		if (mkdir(path, 0700) < 0)
+			return dl_fail_errno(e, "make dir", path, "mkdir `%s`", path);
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return dl_fail_errno(e, "make dir", path, "open `%s`", path);
+		/* The chown first: it clears set-id bits that the mode may hold. */
+		if ((own && fchown(fd, (uid_t)strtoul(c->dirs[4 * k + 2], NULL, 10), (gid_t)strtoul(c->dirs[4 * k + 3], NULL, 10)) < 0) ||
+		    fchmod(fd, mode) < 0) {
+			int err = errno;
+			close(fd);
+			errno = err;
+			return dl_fail_errno(e, "make dir", path, "chown/chmod `%s`", path);
+		}
+		close(fd);
+	}
+	for (size_t k = 0; k < c->n_files; k++) {
+		const char *path = c->files[3 * k], *content = c->files[3 * k + 2];
+		mode_t mode = (mode_t)strtoul(c->files[3 * k + 1], NULL, 8);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+
+		if (fd < 0)
+			return dl_fail_errno(e, "write file", path, "open `%s`", path);
+		if (fchmod(fd, mode) < 0 || dl_write_all(fd, content, strlen(content)) < 0) {
+			int err = errno;
+			close(fd);
+			errno = err;
+			return dl_fail_errno(e, "write file", path, "write `%s`", path);
+		}
+		close(fd);
+	}
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static struct run_config c;
@@ -740,6 +813,7 @@ int cmd_run(int argc, char **argv)
 	int sync_pipe[2], report_pipe[2];
 	struct report r;
 	struct dl_shim_watch watch = {.restart = &c.restart, .events = &c.events};
+	struct dl_exited_extra exited = {0};
 	int status, failed = 0;
 	pid_t pid;
 	size_t i;
@@ -754,7 +828,7 @@ int cmd_run(int argc, char **argv)
 
 	die_with_parent(&c);
 	/* Host paths are opened here, before any namespace changes how they resolve. */
-	if (dl_cgroups_make(&c.cgroups, &e) < 0)
+	if (dl_cgroups_make(&c.cgroups, &e) < 0 || write_files(&c, &e) < 0)
 		shim_fail(&e);
 	if (c.console_socket && dl_console_connect(c.console_socket, &c.console_sock, &e) < 0)
 		shim_fail(&e);
@@ -923,15 +997,21 @@ int cmd_run(int argc, char **argv)
 	if (failed)
 		return DL_EXIT_FAILED;
 	dl_shim_watch_finish(&watch, status);
+	exited.oom = watch.oom_seen > 0;
 
 	/* The caller hears first; the exit file is for other processes. The state
 	 * directory does not outlive a reboot, so it is renamed into place, not synced. */
-	dl_status_exited(status);
+	dl_status_exited_ex(status, &exited);
 	if (c.exit_file) {
-		char line[128];
-		size_t len = dl_format_exited(line, sizeof line, status);
+		char line[160];
+		size_t len = dl_format_exited_ex(line, sizeof line, status, &exited);
 		if (write_exit_file(c.exit_file, line, len, &e) < 0)
 			shim_fail(&e);
 	}
+	/* The last exit (restarts happen inside pid 1): nothing of the container is
+	 * left in its cgroups. Removed after the caller heard of the exit, while it
+	 * goes on, and not by it on its own thread. */
+	if (c.cgroups.rmdir_at_exit && c.cgroups.n > 0 && dl_cgroups_remove(&c.cgroups))
+		dl_status_simple("cgroups-removed");
 	return DL_EXIT_OK;
 }

@@ -141,26 +141,39 @@ void dl_status_simple(const char *type)
 	jl_finish_and_write(&l);
 }
 
-size_t dl_format_exited(char *buf, size_t size, int wait_status)
+size_t dl_format_exited_ex(char *buf, size_t size, int wait_status, const struct dl_exited_extra *x)
 {
 	int n;
 
 	if (WIFSIGNALED(wait_status))
-		n = snprintf(buf, size, "{\"type\":\"exited\",\"code\":%d,\"signal\":%d}\n",
-			     128 + WTERMSIG(wait_status), WTERMSIG(wait_status));
+		n = snprintf(buf, size, "{\"type\":\"exited\",\"code\":%d,\"signal\":%d%s}\n", 128 + WTERMSIG(wait_status),
+			     WTERMSIG(wait_status), x->oom ? ",\"oom\":true" : "");
 	else
-		n = snprintf(buf, size, "{\"type\":\"exited\",\"code\":%d}\n", WEXITSTATUS(wait_status));
-	return n < 0 ? 0 : (size_t)n;
+		n = snprintf(buf, size, "{\"type\":\"exited\",\"code\":%d%s}\n", WEXITSTATUS(wait_status),
+			     x->oom ? ",\"oom\":true" : "");
+	return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
+}
+
+size_t dl_format_exited(char *buf, size_t size, int wait_status)
+{
+	static const struct dl_exited_extra none = {0};
+	return dl_format_exited_ex(buf, size, wait_status, &none);
+}
+
+void dl_status_exited_ex(int wait_status, const struct dl_exited_extra *x)
+{
+	struct jline l = {.len = 0};
+
+	l.len = dl_format_exited_ex(l.buf, sizeof l.buf, wait_status, x);
+	/* dl_format_exited ends the line; drop "}\n" so the common writer can add it. */
+	l.len -= 2;
+	jl_finish_and_write(&l);
 }
 
 void dl_status_exited(int wait_status)
 {
-	struct jline l = {.len = 0};
-
-	l.len = dl_format_exited(l.buf, sizeof l.buf, wait_status);
-	/* dl_format_exited ends the line; drop "}\n" so the common writer can add it. */
-	l.len -= 2;
-	jl_finish_and_write(&l);
+	static const struct dl_exited_extra none = {0};
+	dl_status_exited_ex(wait_status, &none);
 }
 
 void dl_status_error(const struct dl_error *e)

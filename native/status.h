@@ -3,6 +3,7 @@
 #ifndef DL_STATUS_H
 #define DL_STATUS_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -22,6 +23,13 @@ void dl_status_pid(pid_t pid);
 void dl_status_simple(const char *type);
 void dl_status_exited(int wait_status);
 void dl_status_error(const struct dl_error *e);
+
+/* What a container's shim adds to its `exited` line and exit file. */
+struct dl_exited_extra {
+	bool oom;             /* the memory cgroup counted an OOM kill */
+};
+void dl_status_exited_ex(int wait_status, const struct dl_exited_extra *x);
+size_t dl_format_exited_ex(char *buf, size_t size, int wait_status, const struct dl_exited_extra *x);
 
 /* Formats the `exited` line for WAIT_STATUS into BUF; returns its length. */
 size_t dl_format_exited(char *buf, size_t size, int wait_status);

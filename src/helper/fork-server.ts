@@ -23,6 +23,7 @@ const debug = createDebug('dockless:helper');
 
 const REQ_FORK = 1;
 const REQ_KILL = 2;
+const REQ_RM = 3;
 const FLAG_DETACHED = 0x1;
 const FLAG_STDIN = 0x2;
 const FLAG_CONTROL = 0x10;
@@ -37,8 +38,7 @@ export const FORK_SERVER_ENV = 'DOCKLESS_FORK_SERVER';
 type ServerMessage =
   | { t: 'ready'; pid: number }
   | { t: 'failed'; errno: number }
-  | { t: 'fd'; id: number; fd: number }
-  | { t: 'pid'; id: number; pid: number }
+  | { t: 'fd'; id: number; fd: number; pid: number }
   | { t: 'exit'; id: number; code: number; signal: number }
   | { t: 'error'; id: number; errno: number; step: string };
 
@@ -192,6 +192,8 @@ export class ForkServer {
   #dead: Error | undefined;
   readonly #pending = new Map<number, Pending>();
   readonly #running = new Map<number, ForkedChild>();
+  /** The `rm`s of {@link ForkServer.remove} still running, by id: each one's end. */
+  readonly #removals = new Map<number, (gone: boolean) => void>();
 
   private constructor(path: string, process: ChildProcess, pid: number) {
     this.#path = path;
@@ -306,6 +308,32 @@ export class ForkServer {
     return promise;
   }
 
+  /**
+   * Has the server fork the helper's `rm` of `paths` (absolute): one request and
+   * one reply, with no descriptor for this process to take, unlike {@link ForkServer.fork}.
+   * Holds the event loop while it runs, as a spawned `rm` would.
+   *
+   * @returns true once they are gone; false when it failed (or the server went):
+   *   the caller removes what is left its own way.
+   */
+  remove(paths: readonly string[]): Promise<boolean> {
+    if (this.#dead !== undefined || paths.length === 0) return Promise.resolve(paths.length === 0);
+    const id = this.#nextId++;
+    const body = Buffer.from(paths.map((p) => `${p}\0`).join(''));
+    const head = Buffer.alloc(12);
+    [8 + body.length, REQ_RM, id].forEach((v, i) => head.writeUInt32LE(v, 4 * i));
+    this.hold(1);
+    const done = new Promise<boolean>((resolve) => {
+      this.#removals.set(id, (gone) => {
+        this.#removals.delete(id);
+        this.hold(-1);
+        resolve(gone);
+      });
+    });
+    this.#requests.write(Buffer.concat([head, body]));
+    return done;
+  }
+
   /** @internal Asks the server to signal op `id`. */
   kill(id: number, signal: number): boolean {
     if (this.#dead !== undefined || !this.#running.has(id)) return false;
@@ -338,25 +366,31 @@ export class ForkServer {
           return;
         }
         pending.child.onFd(message.fd, handle);
+        // Each descriptor's message carries the op's pid (its status pipe is always one).
+        pending.pid = message.pid;
+        pending.child.pid = message.pid;
         pending.fds--;
         this.#settle(message.id, pending);
         return;
       }
-      case 'pid': {
-        const pending = this.#pending.get(message.id);
-        if (pending === undefined) return;
-        pending.pid = message.pid;
-        pending.child.pid = message.pid;
-        this.#settle(message.id, pending);
-        return;
-      }
       case 'exit': {
+        const removal = this.#removals.get(message.id);
+        if (removal !== undefined) {
+          removal(message.code === 0);
+          return;
+        }
         const child = this.#running.get(message.id);
         this.#running.delete(message.id);
         child?.onExit(message.code, message.signal);
         return;
       }
       case 'error': {
+        const removal = this.#removals.get(message.id);
+        if (removal !== undefined) {
+          debug('fork server: rm: %s: errno %d', message.step, message.errno);
+          removal(false);
+          return;
+        }
         const pending = this.#pending.get(message.id);
         this.#pending.delete(message.id);
         const child = this.#running.get(message.id);
@@ -370,7 +404,7 @@ export class ForkServer {
     }
   }
 
-  // Descriptors are delivered a tick after the messages read with them: a pid may come first.
+  // Descriptors are delivered a tick after the messages read with them.
   #settle(id: number, pending: Pending): void {
     if (pending.pid === undefined || pending.fds > 0) return;
     this.#pending.delete(id);
@@ -388,5 +422,6 @@ export class ForkServer {
     // The ops went with it (PR_SET_PDEATHSIG) or, detached, live on unwatched: as a killed spawn looks.
     for (const child of this.#running.values()) child.onExit(-1, osConstants.signals.SIGKILL);
     this.#running.clear();
+    for (const removal of [...this.#removals.values()]) removal(false);
   }
 }

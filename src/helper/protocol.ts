@@ -72,6 +72,10 @@ export interface ExitedStatus {
   signal?: number;
   oom?: boolean;
 }
+/** `cgroups-removed` (run with `--cgroup-rmdir-at-exit`): after `exited`, the shim removed the container's cgroups. */
+export interface CgroupsRemovedStatus {
+  type: 'cgroups-removed';
+}
 /** `error`: a step failed. */
 export interface ErrorStatus {
   type: 'error';
@@ -116,6 +120,7 @@ export type HelperStatus =
   | HooksStatus
   | StartedStatus
   | ExitedStatus
+  | CgroupsRemovedStatus
   | ErrorStatus
   | DoneStatus
   | NetnsStatus

@@ -269,9 +269,13 @@ export class HelperProcess {
   }
 }
 
-/** The arguments with env values hidden, for debug logs. */
+/** The arguments with env values and the contents of `--write-file` (`PATH MODE CONTENT`) hidden, for debug logs. */
 function redact(args: readonly string[]): string[] {
-  return args.map((a, i) => (args[i - 1] === '--env' ? `${a.split('=')[0]}=…` : a));
+  return args.map((a, i) => {
+    if (args[i - 1] === '--env') return `${a.split('=')[0]}=…`;
+    if (args[i - 3] === '--write-file') return '…';
+    return a;
+  });
 }
 
 /**
@@ -377,25 +381,20 @@ export async function runHelperOp(
 /**
  * Removes the directory trees `paths` (absolute) with the helper's `rm`, forked
  * by the fork server, when one is running; a removal of many small files costs
- * the helper one process, and this process none of its thread pool's round trips.
+ * the helper one process, and this process none of its thread pool's round trips
+ * (nor, through the server's own `rm` request, a socket).
  *
- * @returns false, removing nothing, when no fork server is running (a spawn of the
- *   whole Node process would cost more than the removal it saves).
- * @throws {@link HelperError} naming the path that could not be removed; what was
- *   removed before it stays removed.
+ * @returns false when no fork server is running (a spawn of the whole Node process
+ *   would cost more than the removal it saves) or the `rm` failed: the caller removes
+ *   what is left its own way (and meets the error itself); what was removed stays removed.
  */
-export async function removeTreesForked(paths: readonly string[], options: { context: string; helperPath?: string }): Promise<boolean> {
+export async function removeTreesForked(paths: readonly string[], options: { helperPath?: string } = {}): Promise<boolean> {
   const path = locateHelper(options.helperPath);
   if (paths.length === 0) return true;
   if (!ForkServer.running(path)) return false;
-  const helper = await startHelper('rm', ['--', ...paths], {
-    stdio: ['ignore', 'ignore', 'ignore'],
-    context: options.context,
-    helperPath: path,
-  });
-  await helper.exit;
-  if (helper.failure !== undefined) throw helper.failure;
-  return true;
+  const server = await ForkServer.for(path);
+  // The server's own `rm` request: no socket for this process to make, read and close.
+  return server !== undefined ? server.remove(paths) : false;
 }
 
 /** A helper `rm` started by {@link startDetachedRemover}, waiting for its paths. */

@@ -67,7 +67,7 @@ export interface ContainerInit {
   paths: ContainerPaths;
   helper?: HelperProcess;
   status: ContainerStatus;
-  onRemove: (container: Container) => Promise<void>;
+  onRemove: (container: Container, record: ContainerRecord) => Promise<void>;
   /** The Runtime's helper, for removing a rootless container's files. */
   helperPath?: string;
   /** Delete the removed container's directories in a detached helper process ({@link RuntimeOptions.detachRemoval}). */
@@ -113,7 +113,7 @@ export class Container implements AsyncDisposable {
   #exit: ExitStatus | undefined;
   #waiting: Promise<ExitStatus> | undefined;
   #finishedAt: string | undefined;
-  readonly #onRemove: (container: Container) => Promise<void>;
+  readonly #onRemove: (container: Container, record: ContainerRecord) => Promise<void>;
   readonly #helperPath: string | undefined;
   readonly #detachRemoval: boolean;
   #cgroups: CgroupSet | undefined;
@@ -435,7 +435,6 @@ export class Container implements AsyncDisposable {
       }
       throw error;
     }
-    // The constructor's own listener on `exited` ran first and already read the OOM count.
     this.#exit ??= this.#exitFrom(status);
     if (this.#status !== 'removed') this.#status = 'stopped';
     return this.#exit;
@@ -462,11 +461,9 @@ export class Container implements AsyncDisposable {
     }
   }
 
-  /** The exit status, with `oomKilled` from the container's memory cgroup, which outlives its processes until `remove()`. */
+  /** The exit status; `oomKilled` as the shim read it from the memory cgroup's OOM count (its `oom`), not read again here. */
   #exitFrom(status: ExitedStatus | ExitRecord): ExitStatus {
-    const exit = exitFromStatus(status);
-    if (!exit.oomKilled && this.#cgroups?.oomKilled() === true) exit.oomKilled = true;
-    return exit;
+    return exitFromStatus(status);
   }
 
   #probeForeign(): ContainerStatus {
@@ -692,7 +689,8 @@ export class Container implements AsyncDisposable {
 
   /**
    * The container's resource usage now, from its cgroups: memory, CPU time, pids.
-   * A stopped container keeps its cgroups (and its figures) until it is removed.
+   * A stopped container with `resources` keeps its cgroups (and its figures) until it
+   * is removed; one without reads zeros once stopped (its cgroups go at its exit).
    *
    * @throws {@link InvalidStateError} when the container was removed.
    * @throws {@link NotFoundError} when the container has no cgroups (cgroups were not available to the process that created it).
@@ -980,11 +978,13 @@ export class Container implements AsyncDisposable {
       await helper.exit;
     }
     await endRecordedHelper(this.#record.forwarder);
-    await this.#cgroups?.remove(`remove container ${this.id}`);
+    // Unless the shim removed them after the exit (`cgroups-removed`, read by now: its helper has closed);
+    // a shim killed before it could, or another process's container, leaves them to this side.
+    if (this.#helper?.statuses.some((s) => s.type === 'cgroups-removed') !== true) await this.#cgroups?.remove(`remove container ${this.id}`);
     this.#status = 'removed';
     // Both before the state directory goes: the event reads nothing from it then, and what
     // onRemove gives up (the name, clone holds) must not look abandoned while still ours.
-    await Promise.all([this.recordEvent('remove'), this.#onRemove(this)]);
+    await Promise.all([this.recordEvent('remove'), this.#onRemove(this, this.#record)]);
     await Promise.all([
       discard(this.#paths.state, removeDir, { helperPath: this.#helperPath, detached: this.#detachRemoval }),
       discard(

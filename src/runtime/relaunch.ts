@@ -29,7 +29,7 @@ const debug = createDebug('dockless:runtime');
 export interface LaunchRecord {
   version: 1;
   /** The plan, without what belongs to one start (its gate, its owner, its cgroup directories and their making); binary fields as text. */
-  plan: Omit<RunPlan, 'seccomp' | 'caps' | 'startFifo' | 'dieWithParent' | 'reportNetns' | 'cgroups' | 'cgroupSteps'> & { seccomp?: string; caps?: string };
+  plan: Omit<RunPlan, 'seccomp' | 'caps' | 'startFifo' | 'dieWithParent' | 'reportNetns' | 'cgroups' | 'cgroupSteps' | 'files' | 'dirs'> & { seccomp?: string; caps?: string };
   /** The cgroups to make again, with their limits. */
   cgroups: CgroupPlan;
   /** The published ports (as first bound: a host port 0 keeps the port the kernel chose) and outbound access. */
@@ -40,7 +40,7 @@ export interface LaunchRecord {
 
 /** The record of a launch's decisions, for {@link relaunch}. */
 export function launchRecord(plan: RunPlan, cgroups: CgroupPlan, publish: PublishPlan | undefined, holders: readonly NamespaceHolder[]): LaunchRecord {
-  const { seccomp, caps, startFifo: _gate, dieWithParent: _owner, reportNetns: _netns, cgroups: _dirs, cgroupSteps: _made, ...rest } = plan;
+  const { seccomp, caps, startFifo: _gate, dieWithParent: _owner, reportNetns: _netns, cgroups: _dirs, cgroupSteps: _made, files: _written, dirs: _dirs2, ...rest } = plan;
   return {
     version: 1,
     plan: { ...rest, ...(seccomp !== undefined ? { seccomp: seccomp.toString('base64') } : {}), ...(caps !== undefined ? { caps: caps.toString(16) } : {}) },

@@ -1,12 +1,20 @@
 import type { HelperDevice, HelperMount } from './defaults.js';
 import type { LinkPlan } from './network-attach.js';
 import type { HelperRlimit } from './security.js';
+import type { ShimDir } from './state.js';
 import type { ResolvedUser } from './user.js';
 import { usernsArgs, type UsernsPlan } from './userns.js';
 import { ioArgs, type IoPlan } from './io-plan.js';
 
 /** The helper fd the seccomp program arrives on: the first of `spawnHelper`'s `inputs`. */
 export const SECCOMP_FD = 4;
+
+/** A file the shim writes (`--write-file`): created with `mode` exactly, refused if anything is at `path`. */
+export interface HelperFile {
+  path: string;
+  mode: number;
+  content: string;
+}
 
 /** Everything the helper's `run` op needs, with every default already resolved. */
 export interface RunPlan {
@@ -48,6 +56,10 @@ export interface RunPlan {
   cgroups?: readonly string[];
   /** The shim's `--cgroup-mkdir` and `--cgroup-write[-optional]` arguments that make those cgroups (see `shimCgroups`). */
   cgroupSteps?: readonly string[];
+  /** Files the shim makes (new, never through a symlink) before anything else: the container's hostname, hosts and resolv.conf. */
+  files?: readonly HelperFile[];
+  /** Directories the shim makes before the files (the upper and work directories). */
+  dirs?: readonly ShimDir[];
   /** A user namespace for the container; see src/runtime/userns.ts. */
   userns?: UsernsPlan;
   /** A veth pair the shim wires into the container's network namespace before it runs. */
@@ -99,6 +111,8 @@ export function runArgs(plan: RunPlan): string[] {
   if (plan.dieWithParent !== undefined) args.push('--die-with-parent', String(plan.dieWithParent));
   if (plan.exitFile !== undefined) args.push('--exit-file', plan.exitFile);
   if (plan.cgroupSteps !== undefined) args.push(...plan.cgroupSteps);
+  for (const d of plan.dirs ?? []) args.push('--make-dir', d.path, d.mode.toString(8), d.uid !== undefined ? String(d.uid) : '-', d.gid !== undefined ? String(d.gid) : '-');
+  for (const f of plan.files ?? []) args.push('--write-file', f.path, f.mode.toString(8), f.content);
   for (const dir of plan.cgroups ?? []) args.push('--cgroup', dir);
   if (plan.reportNetns === true) args.push('--report-netns');
   if (plan.userns !== undefined) {

@@ -25,7 +25,7 @@ import {
   DEFAULT_MOUNTS,
   type HelperMount,
 } from './defaults.js';
-import { linkArgs, runArgs, type RunPlan } from './run-args.js';
+import { linkArgs, runArgs, type HelperFile, type RunPlan } from './run-args.js';
 import { deviceCgroupWrites, deviceRules, securityPlan } from './security.js';
 import type { ContainerSpec, NetworkSetting } from './spec.js';
 import { checkHolders, defaultMounts, etcMounts, joinedUserns, networkOf, planNamespaces, validateNetwork } from './network-mode.js';
@@ -40,7 +40,6 @@ import {
   makeContainerDirs,
   readJson,
   writeJsonAtomic,
-  writeJsonNew,
   type ContainerConfigRecord,
   type ContainerPaths,
   type ContainerRecord,
@@ -365,8 +364,14 @@ export class Runtime implements AsyncDisposable {
       debug('%s rootless: no devices cgroup, and no cgroup where none is delegated: nothing but `resources` is enforced through cgroups', short);
     }
     const cgroupPlan = planCgroups(spec.resources, this.#cgroupHost, `dockless-${id}`, cgroupParent, devices);
-    const shim = this.#cgroupsWhole && userns?.rootless !== true ? shimCgroups(cgroupPlan) : undefined;
+    // Without limits to show after the exit (stats() of a stopped container), nothing needs the
+    // cgroups once the container has exited: the shim removes them then, off this thread.
+    const limited = spec.resources !== undefined && Object.values(spec.resources).some((v) => v !== undefined);
+    const shim = this.#cgroupsWhole && userns?.rootless !== true ? shimCgroups(cgroupPlan, { rmdirAtExit: !limited }) : undefined;
 
+    // The shim makes the upper and work directories and writes hostname, hosts and resolv.conf (before anything
+    // of the container opens them), saving this thread their round trips; with a user namespace they are chowned here, so made here.
+    const shimFiles = userns === undefined;
     let cleanup = true;
     let announced = false;
     let named = false;
@@ -384,7 +389,7 @@ export class Runtime implements AsyncDisposable {
       }
       // The state directory (naming this process) comes before the name claim and the
       // cgroups: others judge those abandoned by it (names.ts, prune.ts).
-      await makeContainerDirs(paths, { lower: source.lowers[0]!, owner: userns?.rootless !== true });
+      const shimDirs = await makeContainerDirs(paths, { lower: source.lowers[0]!, owner: userns?.rootless !== true }, { shim: shimFiles });
       if (spec.name !== undefined) {
         await claimName(this.stateDir, spec.name, id);
         named = true;
@@ -418,12 +423,15 @@ export class Runtime implements AsyncDisposable {
       const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
       announced = true;
       // Settled, not Promise.all: the cleanup must not remove the directory under a write still running.
+      const etcFiles: HelperFile[] = [
+        { path: paths.hostname, mode: 0o644, content: `${hostname}\n` },
+        // On a network the attacher wrote it, and keeps it current.
+        ...(attachment === undefined ? [{ path: paths.hosts, mode: 0o644, content: nsPlan.etc.kind === 'host' ? nsPlan.etc.hosts : hostsFile(hostname) }] : []),
+        { path: paths.resolv, mode: 0o644, content: nsPlan.etc.kind === 'host' ? nsPlan.etc.resolv : resolvConf() },
+      ];
       for (const written of await Promise.allSettled([
         announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start),
-        writeFile(paths.hostname, `${hostname}\n`),
-        // On a network the attacher wrote it, and keeps it current.
-        attachment === undefined ? writeFile(paths.hosts, nsPlan.etc.kind === 'host' ? nsPlan.etc.hosts : hostsFile(hostname)) : undefined,
-        writeFile(paths.resolv, nsPlan.etc.kind === 'host' ? nsPlan.etc.resolv : resolvConf()),
+        ...(shimFiles ? [] : etcFiles.map((f) => writeFile(f.path, f.content, { mode: f.mode }))),
       ])) {
         if (written.status === 'rejected') throw written.reason;
       }
@@ -478,6 +486,7 @@ export class Runtime implements AsyncDisposable {
         exitFile: paths.exit,
         cgroups: cgroups.dirs,
         ...(shim !== undefined ? { cgroupSteps: shim.args } : {}),
+        ...(shimFiles ? { files: etcFiles, dirs: shimDirs } : {}),
         ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,
         ...(attachment !== undefined && attachment.enter === undefined ? { link: attachment.link } : {}),
@@ -499,7 +508,14 @@ export class Runtime implements AsyncDisposable {
           ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
         });
       }
-      const helper = await startHelper('run', runArgs(plan), {
+      // The records of what was launched, written by the shim before its `pid` line (so before the
+      // record below, which others take a launch's end by): over the config descriptor, never argv (they hold the environment).
+      const records: HelperFile[] = [
+        // Owner-only: it holds the environment.
+        { path: paths.config, mode: 0o600, content: JSON.stringify(configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart })) },
+        { path: paths.launch, mode: 0o600, content: JSON.stringify(launchRecord(plan, cgroupPlan, publish, nsPlan.holders)) },
+      ];
+      const helper = await startHelper('run', runArgs({ ...plan, files: [...(plan.files ?? []), ...records] }), {
         stdio: io.stdio,
         detached,
         context,
@@ -559,15 +575,8 @@ export class Runtime implements AsyncDisposable {
         };
         if (start) record.started = record.created;
         steps = [
-          (async () => {
-            // The record comes last: others take a state directory without one for a launch in progress, and read nothing else in it.
-            await Promise.all([
-              // Owner-only: it holds the environment.
-              writeJsonNew(paths.config, configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart }), 0o600),
-              writeJsonNew(paths.launch, launchRecord(plan, cgroupPlan, publish, nsPlan.holders), 0o600),
-            ]);
-            await writeJsonAtomic(paths.record, record);
-          })(),
+          // The record comes last (the shim wrote the others): others take a state directory without one for a launch in progress, and read nothing else in it.
+          writeJsonAtomic(paths.record, record),
           helper.next(start ? 'started' : 'created'),
           leasing,
         ];
@@ -597,7 +606,7 @@ export class Runtime implements AsyncDisposable {
         paths,
         helper,
         status: start ? 'running' : 'created',
-        onRemove: async (c) => this.#forget(c),
+        onRemove: async (c, record) => this.#forget(c, record),
         ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
         detachRemoval: this.#detachRemoval,
         relaunch: this.#relauncher,
@@ -687,7 +696,7 @@ export class Runtime implements AsyncDisposable {
     return reaped;
   }
 
-  async #forget(container: Container): Promise<void> {
+  async #forget(container: Container, record: ContainerRecord): Promise<void> {
     this.#owned.delete(container.id);
     this.#specs.delete(container.id);
     // Read, not remembered: a snapshot of the container (from any process) puts its layer under it.
@@ -697,7 +706,8 @@ export class Runtime implements AsyncDisposable {
         debug('%s remove: snapshot %s: %s', container.id.slice(0, 12), snapshot.slice(0, 12), String(error));
       });
     }
-    if (container.info().image !== undefined && this.#store !== undefined) {
+    // From the record the container holds: info() would read its restart count and health from disk.
+    if (record.image !== undefined && this.#store !== undefined) {
       await this.#store.releaseLease(leaseId(container.id)).catch(() => false);
     }
     if (container.name !== undefined) await releaseName(this.stateDir, container.name, container.id);
@@ -736,7 +746,7 @@ export class Runtime implements AsyncDisposable {
       record,
       paths,
       status: record.started !== undefined ? 'running' : 'created',
-      onRemove: async (c) => this.#forget(c),
+      onRemove: async (c, record) => this.#forget(c, record),
       ...(this.#helperPath !== undefined ? { helperPath: this.#helperPath } : {}),
       detachRemoval: this.#detachRemoval,
       relaunch: this.#relauncher,

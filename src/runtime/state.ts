@@ -242,8 +242,10 @@ export interface LaunchOwner {
  * what the container sees at `/` (overlayfs takes the merged root's attributes
  * from it), so it gets the mode and owner of `like.lower`'s root: an image whose
  * root is 0700 or owned by 1000 shows that, not the 0755 the upper was made with.
+ * With `options.shim` the upper and work directories are not made here but
+ * returned, for the helper's shim to make.
  */
-export async function makeContainerDirs(paths: ContainerPaths, like?: RootLike): Promise<void> {
+export async function makeContainerDirs(paths: ContainerPaths, like?: RootLike, options: { shim?: boolean } = {}): Promise<ShimDir[]> {
   const making = `${dirname(paths.state)}/.new-${ownerToken()}`;
   const makeState = async () => {
     await mkdir(making, { mode: 0o711 });
@@ -256,16 +258,32 @@ export async function makeContainerDirs(paths: ContainerPaths, like?: RootLike):
     }
     await mkdir(paths.target, { mode: 0o711 });
   };
+  const shimDirs: ShimDir[] = [];
   const upper = async (): Promise<void> => {
     // The bundle, then its upper: a recursive mkdir of the upper would try it first and fail.
     await mkdir(paths.bundle, { recursive: true, mode: 0o755 });
+    const root = like !== undefined ? await stat(like.lower) : undefined;
+    if (options.shim === true) {
+      // The shim makes them, mode and owner included (`--make-dir`), before it mounts them.
+      const owner = root !== undefined && like!.owner ? { uid: root.uid, gid: root.gid } : {};
+      shimDirs.push({ path: paths.upper, mode: root !== undefined ? root.mode & 0o7777 : 0o755, ...owner }, { path: paths.work, mode: 0o700 });
+      return;
+    }
     await mkdir(paths.upper, { mode: 0o755 });
     await mkdir(paths.work, { mode: 0o700 });
-    if (like === undefined) return;
-    const root = await stat(like.lower);
-    if (like.owner) await chown(paths.upper, root.uid, root.gid);
+    if (root === undefined) return;
+    if (like!.owner) await chown(paths.upper, root.uid, root.gid);
     // After the chown, which clears the set-id bits.
     await chmod(paths.upper, root.mode & 0o7777);
   };
   await Promise.all([makeState(), upper()]);
+  return shimDirs;
+}
+
+/** A directory the shim makes (`--make-dir`): mode exactly, and the owner when given. */
+export interface ShimDir {
+  path: string;
+  mode: number;
+  uid?: number;
+  gid?: number;
 }

@@ -47,8 +47,12 @@ const lastBatch = new Map<string, Promise<unknown>>();
  * time, measured): entries wait a little, and few go the thread pool's way.
  */
 const BATCH_MS = 25;
-/** Below this many entries a batch is deleted here (the thread pool); from it on, by one forked `rm`. */
-const BATCH_MIN = 6;
+/**
+ * Below this many entries a batch is deleted here (the thread pool); from it on, by one forked `rm`.
+ * One: the server's `rm` request costs this process one write and one reply, where
+ * deleting a container's two trees here takes ~30 thread-pool round trips.
+ */
+const BATCH_MIN = 1;
 
 /**
  * Deletes `path` with the next batch: true once it is gone through the
@@ -73,7 +77,7 @@ function removeInBatch(path: string, helperPath: string | undefined): Promise<bo
         handOffs.delete(started);
         if (started.handedOff === true) return true;
         if (paths.length < BATCH_MIN) return false;
-        return removeTreesForked(paths, { context: 'empty the trash', ...(helperPath !== undefined ? { helperPath } : {}) });
+        return removeTreesForked(paths, helperPath !== undefined ? { helperPath } : {});
       }),
     };
     started.done = Promise.race([

@@ -1,8 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { readFile, readdir, readlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, readlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ForkServer } from '../../src/helper/fork-server.js';
+import { locateHelper } from '../../src/helper/locate.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
@@ -100,6 +103,26 @@ describe('fork server', { skip }, () => {
     } finally {
       await Promise.all([a.remove({ force: true }), b.remove({ force: true })]);
     }
+  });
+
+  // A trash batch is one request and one reply: the server forks its `rm` with none of this process's descriptors.
+  it('removes trees through its own rm request, and says so when one cannot be removed', async () => {
+    const server = await ForkServer.for(locateHelper());
+    assert.ok(server !== undefined, 'no fork server');
+    const dir = await mkdtemp(join(world.base, 'rm-'));
+    const trees = [join(dir, 'a'), join(dir, 'b')];
+    for (const t of trees) {
+      await mkdir(join(t, 'x', 'y'), { recursive: true });
+      await writeFile(join(t, 'x', 'y', 'f'), 'data');
+    }
+    const before = await channels(process.pid);
+    assert.equal(await server.remove(trees), true);
+    for (const t of trees) assert.equal(existsSync(t), false, `${t} left`);
+    assert.deepEqual([...(await channels(process.pid))].filter((c) => !before.has(c)), [], 'a socket was made for the rm');
+    // The helper's rm refuses a relative path: false, and the caller removes it its own way.
+    await mkdir(join(dir, 'c'));
+    assert.equal(await server.remove([join(dir, 'c'), 'relative/path']), false);
+    assert.equal(await server.remove([]), true);
   });
 
   it('output, exit codes and exec work through the server', async () => {

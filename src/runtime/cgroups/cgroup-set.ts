@@ -7,7 +7,7 @@
  * @module
  */
 
-import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
 import { readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -344,6 +344,8 @@ export class CgroupSet {
       if (!this.entries.some((e) => e.dir === p.dir)) {
         throw new NotFoundError(`${context}: the container has no cgroup \`${p.dir}\` for ${writes.map((w) => w.field).join(', ')}`, { path: p.dir });
       }
+      // Removed by the shim at the container's exit (shimCgroups): the limits go to the records only, and a restart makes the cgroup with them.
+      if (!existsSync(p.dir)) continue;
       if (p.hierarchy.version === 1) {
         // memsw may never be below memory.limit_in_bytes: when the limit grows, memsw has to grow first.
         const mem = writes.findIndex((w) => w.field === 'resources.memory');
@@ -364,16 +366,6 @@ export class CgroupSet {
 
   #with(controller: string): CgroupRecord | undefined {
     return this.entries.find((e) => e.controllers.includes(controller));
-  }
-
-  /** Whether the kernel's OOM killer killed a process in the container. */
-  oomKilled(): boolean {
-    const mem = this.#with('memory');
-    if (mem === undefined) return false;
-    // v1 has oom_kill in memory.oom_control since Linux 4.13; v2 in memory.events.
-    const text = readSyncOrUndefined(posix.join(mem.dir, mem.version === 1 ? 'memory.oom_control' : 'memory.events'));
-    const m = text !== undefined ? /^oom_kill (\d+)$/m.exec(text) : null;
-    return m !== null && Number(m[1]) > 0;
   }
 
   /**
@@ -513,8 +505,11 @@ async function killMembers(entry: CgroupRecord): Promise<void> {
  * by level), a `cgroupParent` still to create, cpuset values to copy down, or a
  * limit with alternative files. Stats-only cgroups are not skipped there when
  * permission is lacking (rootless): the caller passes only plans it has seen made whole.
+ * With `rmdirAtExit` the shim also removes them once the container has exited
+ * (`--cgroup-rmdir-at-exit`; its `exited` line then says `cgroupsRemoved`), so that
+ * `remove()` does not rmdir each hierarchy on this process's thread.
  */
-export function shimCgroups(plan: CgroupPlan): { set: CgroupSet; args: string[] } | undefined {
+export function shimCgroups(plan: CgroupPlan, options: { rmdirAtExit?: boolean } = {}): { set: CgroupSet; args: string[] } | undefined {
   const args: string[] = [];
   const entries: CgroupRecord[] = [];
   for (const p of plan.hierarchies) {
@@ -527,6 +522,7 @@ export function shimCgroups(plan: CgroupPlan): { set: CgroupSet; args: string[] 
     }
     entries.push({ dir: p.dir, version: 1, controllers: [...p.controllers] });
   }
+  if (options.rmdirAtExit === true && entries.length > 0) args.push('--cgroup-rmdir-at-exit');
   return { set: new CgroupSet(entries), args };
 }
 
