@@ -12,19 +12,19 @@
  * snapshot is unpacked again on its next use (the publisher replaces a
  * directory without a trusted marker). A marker that a power loss left torn
  * does not parse and is missing too. `flushed: true` is written only after the
- * syncfs that covered the files has returned, by an atomic replace (temporary
- * file, fsync, rename, directory fsync).
+ * syncfs that covered the files has returned, by an atomic overwrite of the
+ * marker's first bytes (see {@link markFlushed} for why not a rename).
  *
  * @module
  */
 
 import { existsSync, readFileSync } from 'node:fs';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
 import { NotFoundError } from '../errors.js';
 import { locateHelper, runHelperOp } from '../helper/index.js';
-import { fsyncDir, isErrno, ownerToken, syncTree } from '../util/index.js';
+import { isErrno, syncTree } from '../util/index.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER } from './paths.js';
 
 const debug = createDebug('dockless:store');
@@ -43,6 +43,7 @@ export interface MarkerDurability {
  * unref'd: it never keeps a process alive.
  */
 const FLUSH_DELAY_MS = 1000;
+let flushDelayMs = FLUSH_DELAY_MS;
 
 let fakeBootId: string | undefined;
 let realBootId: string | null | undefined;
@@ -73,6 +74,15 @@ export function bootId(): string | undefined {
 export function setBootIdForTesting(id: string | undefined): void {
   fakeBootId = id;
   trusted.clear();
+}
+
+/**
+ * For tests only (not exported from the package): how long a published
+ * snapshot waits for its background flush (so that a test can keep one
+ * unflushed); `undefined` restores the default.
+ */
+export function setFlushDelayForTesting(ms: number | undefined): void {
+  flushDelayMs = ms ?? FLUSH_DELAY_MS;
 }
 
 /** Whether a marker's snapshot can be used: flushed, from before deferred flushing, or unflushed in this boot. */
@@ -139,7 +149,7 @@ class DeferredFlush {
   schedule(dir: string): void {
     this.#pending.push(dir);
     if (this.#timer === undefined && this.#running === undefined) {
-      this.#timer = setTimeout(() => void this.#start(true), FLUSH_DELAY_MS);
+      this.#timer = setTimeout(() => void this.#start(true), flushDelayMs);
       this.#timer.unref();
     }
   }
@@ -168,7 +178,7 @@ class DeferredFlush {
       .finally(() => {
         this.#running = undefined;
         if (this.#pending.length > 0 && this.#timer === undefined) {
-          this.#timer = setTimeout(() => void this.#start(true), FLUSH_DELAY_MS);
+          this.#timer = setTimeout(() => void this.#start(true), flushDelayMs);
           this.#timer.unref();
         }
       });
@@ -233,45 +243,41 @@ async function flushSnapshots(dirs: readonly string[], helperPath: string | unde
   debug('deferred flush: %d snapshot(s) on disk', live.length);
 }
 
-/** Rewrites `dir`'s marker `flushed: true`; a marker or directory gone meanwhile is left alone. */
+/**
+ * The start of an unflushed marker: `flushed` is its first field, so that
+ * marking it flushed overwrites 5 bytes at a fixed offset (see {@link markFlushed}).
+ */
+export const UNFLUSHED_PREFIX = '{"flushed":false,';
+const FLUSHED_VALUE = 'true ';
+
+/**
+ * Marks `dir`'s marker flushed by overwriting `false` with `true ` in place,
+ * then fsyncs it. In place, not by a temporary file and a rename: a flush
+ * nobody waits for may run while the store (or a snapshot gc moved to its
+ * trash) is being removed, and a file created in a directory being removed
+ * makes that removal fail ENOTEMPTY; overwriting creates no directory entry,
+ * and a marker or directory gone meanwhile is simply not found. Still atomic:
+ * the 5 bytes lie in the file's first 512-byte sector, which a disk writes
+ * whole, so after a power loss the marker reads either as before or as
+ * flushed, both valid JSON.
+ */
 async function markFlushed(dir: string): Promise<void> {
-  const path = join(dir, SNAPSHOT_MARKER);
-  let marker: MarkerDurability & Record<string, unknown>;
-  try {
-    const handle = await open(path, 'r');
-    try {
-      marker = JSON.parse(await handle.readFile('utf8')) as MarkerDurability & Record<string, unknown>;
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return;
-    throw err;
-  }
-  if (marker.flushed !== false) return;
-  const { boot: _boot, ...rest } = marker;
-  // In the snapshot's own directory, so that a snapshot gc moved away makes the open fail, not land elsewhere.
-  const tmp = join(dir, `${SNAPSHOT_MARKER}.tmp-${ownerToken()}`);
   let handle;
   try {
-    handle = await open(tmp, 'wx', 0o644);
+    handle = await open(join(dir, SNAPSHOT_MARKER), 'r+');
   } catch (err) {
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return;
     throw err;
   }
   try {
-    try {
-      await handle.writeFile(`${JSON.stringify({ ...rest, flushed: true })}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
-    await fsyncDir(dir);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return;
-    throw err;
+    const head = Buffer.alloc(UNFLUSHED_PREFIX.length);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    // Replaced meanwhile by a snapshot flushed another way, or written by an older version.
+    if (bytesRead !== head.length || head.toString('utf8') !== UNFLUSHED_PREFIX) return;
+    await handle.write(FLUSHED_VALUE, UNFLUSHED_PREFIX.indexOf('false'), 'utf8');
+    await handle.datasync();
+  } finally {
+    await handle.close();
   }
 }
 

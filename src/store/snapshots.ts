@@ -66,7 +66,7 @@ export interface SnapshotMarker {
   variant?: SnapshotVariant;
   /** `false` until its files are known to be on disk; absent in markers written before deferred flushing (flushed). */
   flushed?: boolean;
-  /** With `flushed: false`: the boot id of the kernel that wrote it (see durability.ts). */
+  /** The boot id of the kernel that wrote it unflushed (see durability.ts); kept once it is flushed. */
   boot?: string;
 }
 
@@ -272,7 +272,9 @@ async function writeSnapshotMarker(
   variant: SnapshotVariant,
   boot: string | undefined,
 ): Promise<void> {
+  // `flushed` first: the deferred flush overwrites its value in place (see durability.ts).
   const marker: SnapshotMarker = {
+    ...(boot !== undefined ? { flushed: false, boot } : {}),
     version: 1,
     chainId: layer.chainId,
     diffId: layer.diffId,
@@ -282,7 +284,6 @@ async function writeSnapshotMarker(
     entries: facts.entries,
     created: new Date().toISOString(),
     variant,
-    ...(boot !== undefined ? { flushed: false, boot } : {}),
   };
   const handle = await open(join(tmp, SNAPSHOT_MARKER), 'wx', 0o644);
   try {
