@@ -156,8 +156,15 @@ class DeferredFlush {
 
   /** Waits until every snapshot scheduled so far is flushed and marked so. */
   async flush(): Promise<void> {
-    while (this.#pending.length > 0 || this.#running !== undefined) {
-      await (this.#running ?? this.#start(false));
+    // A background flush's helper does not hold the event loop: a caller waiting for it must, or
+    // a process with nothing else to do would end (a CLI command) before the flush does.
+    const hold = setInterval(() => undefined, 1 << 30);
+    try {
+      while (this.#pending.length > 0 || this.#running !== undefined) {
+        await (this.#running ?? this.#start(false));
+      }
+    } finally {
+      clearInterval(hold);
     }
     const error = this.#error;
     this.#error = undefined;
@@ -247,7 +254,7 @@ async function flushSnapshots(dirs: readonly string[], helperPath: string | unde
  * The start of an unflushed marker: `flushed` is its first field, so that
  * marking it flushed overwrites 5 bytes at a fixed offset (see {@link markFlushed}).
  */
-export const UNFLUSHED_PREFIX = '{"flushed":false,';
+const UNFLUSHED_PREFIX = '{"flushed":false,';
 const FLUSHED_VALUE = 'true ';
 
 /**

@@ -2,15 +2,19 @@
 // background; a marker that says `flushed: false` is trusted only in the boot
 // that wrote it. These tests fake the boot id to simulate a reboot.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { ImageStore, InvalidStateError, Runtime, type SnapshotProgress } from '../../src/index.js';
 import { setBootIdForTesting, setFlushDelayForTesting } from '../../src/store/durability.js';
 import { putSyntheticImage } from '../fixtures/store-images.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
+const CHILD = fileURLToPath(new URL('../fixtures/store-flush-child.ts', import.meta.url));
 const suffix = process.getuid?.() === 0 ? '' : '-rootless';
 
 function markerPath(store: ImageStore, chainId: string): string {
@@ -111,6 +115,12 @@ describe('snapshots published before their flush, across a (simulated) reboot', 
     assert.deepEqual(result.snapshots, [chainId]);
     assert.deepEqual(await store.check(), []);
     assert.deepEqual(await cachedLayers(store, image), [false]);
+  });
+
+  // The background flush's helper does not hold the event loop; flush() must, or a command ending on it exits first.
+  it('flush() keeps the process alive until a background flush it waits for has ended', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', CHILD, join(dir, `store-${n++}`)]);
+    assert.equal(stdout, 'true\n');
   });
 
   it('tolerates the store being removed while its flush runs', async () => {
