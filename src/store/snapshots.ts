@@ -40,8 +40,8 @@ const debug = createDebug('dockless:store');
 /**
  * Bytes of a snapshot's content after which its filesystem starts flushing in
  * the background while the unpack goes on (see `UnpackOptions.writeback`):
- * every snapshot is flushed before it is published, and a flush that starts
- * only then waits for the whole layer's writeback.
+ * every snapshot is flushed soon after it is published (see durability.ts),
+ * and a flush that starts only then waits for the whole layer's writeback.
  */
 export const SNAPSHOT_WRITEBACK = 32 << 20;
 
@@ -245,7 +245,7 @@ export class SnapshotManager {
 
 /**
  * Whether the snapshot of `chainId` in `variant` under `paths` is complete:
- * its marker exists and is trusted (see {@link markerTrusted}).
+ * its marker exists and is trusted (see `markerTrusted` in durability.ts).
  */
 export async function snapshotExists(paths: StorePaths, chainId: Digest, variant: SnapshotVariant): Promise<boolean> {
   const dir = paths.snapshot(chainId, variant);
