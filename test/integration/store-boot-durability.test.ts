@@ -3,7 +3,7 @@
 // that wrote it. These tests fake the boot id to simulate a reboot.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { ImageStore, InvalidStateError, Runtime, type SnapshotProgress } from '../../src/index.js';
 import { setBootIdForTesting, setFlushDelayForTesting } from '../../src/store/durability.js';
+import { runCli } from '../fixtures/cli-terminal.js';
 import { putSyntheticImage } from '../fixtures/store-images.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
@@ -128,6 +129,33 @@ describe('snapshots published before their flush, across a (simulated) reboot', 
     const flushing = store.flush();
     await rm(store.root, { recursive: true, force: true });
     await flushing;
+  });
+});
+
+describe('the dockless command and deferred flushes', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dockless-boot-cli-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  // A command ends well before the background flush's timer: Docker's daemon keeps what it loaded across a reboot, so must it.
+  it('`dockless load` ends with its snapshots flushed', async () => {
+    const source = await ImageStore.open({ root: join(dir, 'source') });
+    const { manifest } = await putSyntheticImage(source, [{ 'a.txt': 'a\n' }, { 'b.txt': 'b\n' }]);
+    await source.tag(manifest.digest, 'example.test/loaded:1');
+    const layout = join(dir, 'layout');
+    await source.export('example.test/loaded:1', layout, { format: 'oci' });
+    const root = join(dir, 'cli');
+    const loaded = await runCli(['load', '-i', layout], { DOCKLESS_ROOT: root });
+    assert.equal(loaded.code, 0, loaded.stderr);
+    const snapshots = join(root, 'store', 'dockless', 'snapshots');
+    const names = (await readdir(snapshots)).filter((name) => /^[0-9a-f]{64}/.test(name));
+    assert.equal(names.length, 2, names.join(', '));
+    for (const name of names) {
+      const marker = JSON.parse(await readFile(join(snapshots, name, 'snapshot.json'), 'utf8')) as { flushed?: boolean };
+      assert.notEqual(marker.flushed, false, name);
+    }
   });
 });
 
