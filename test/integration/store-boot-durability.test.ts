@@ -130,18 +130,10 @@ describe('snapshots published before their flush, across a (simulated) reboot', 
     await rm(store.root, { recursive: true, force: true });
     await flushing;
   });
-});
-
-describe('the dockless command and deferred flushes', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'dockless-boot-cli-'));
-  });
-  after(() => rm(dir, { recursive: true, force: true }));
 
   // A command ends well before the background flush's timer: Docker's daemon keeps what it loaded across a reboot, so must it.
   it('`dockless load` ends with its snapshots flushed', async () => {
-    const source = await ImageStore.open({ root: join(dir, 'source') });
+    const source = await ImageStore.open({ root: join(dir, `store-${n++}`) });
     const { manifest } = await putSyntheticImage(source, [{ 'a.txt': 'a\n' }, { 'b.txt': 'b\n' }]);
     await source.tag(manifest.digest, 'example.test/loaded:1');
     const layout = join(dir, 'layout');
