@@ -130,6 +130,8 @@ export function addImageCommands(program: Command, ctx: CliContext): void {
         const result = await withProgress(ctx, flags, (display) =>
           store.pull(name, { ...(flags.platform !== undefined ? { platform: flags.platform } : {}), onProgress: display.listener }),
         );
+        // Docker's daemon keeps what it pulled across a reboot: so does a command that ends here.
+        await store.flush();
         if (flags.quiet !== true) ctx.print(`Digest: ${result.digest}`);
         ctx.print(result.reference);
       });
@@ -233,6 +235,7 @@ export function addImageCommands(program: Command, ctx: CliContext): void {
       .action(async (flags: { input: string; quiet?: boolean }) => {
         const store = await ctx.store();
         const images = await withProgress(ctx, flags, (display) => store.import(flags.input, { onProgress: display.listener }));
+        await store.flush();
         for (const i of images) ctx.print(`Loaded image: ${i.reference ?? i.digest}`);
       });
   load(program.command('load'));
@@ -254,6 +257,7 @@ export function addImageCommands(program: Command, ctx: CliContext): void {
             ...(changes.length > 0 ? { changes } : {}),
             ...(flags.message !== undefined ? { createdBy: flags.message } : {}),
           });
+          await store.flush();
           return ctx.print(result.digest);
         }
         // `-`: a tar on stdin, kept in a temporary file for the archive import, which reads it more than once.
@@ -265,6 +269,7 @@ export function addImageCommands(program: Command, ctx: CliContext): void {
           ...(changes.length > 0 ? { changes } : {}),
           ...(flags.message !== undefined ? { message: flags.message } : {}),
         }).finally(() => (tmp !== undefined ? rm(tmp, { recursive: true, force: true }) : undefined));
+        await store.flush();
         ctx.print(image!.digest);
       });
   imp(program.command('import'));
@@ -301,6 +306,7 @@ export function addImageCommands(program: Command, ctx: CliContext): void {
           }),
         );
         for (const t of tags.slice(1)) await store.tag(result.digest, t);
+        await store.flush();
         if (flags.quiet === true) return ctx.print(result.digest);
         ctx.print(`Successfully built ${shortId(result.digest)}`);
         for (const t of tags) ctx.print(`Successfully tagged ${t}`);

@@ -355,6 +355,8 @@ export async function startHelper(op: HelperOp, args: readonly string[], options
 
 /**
  * Runs a short helper op to completion, feeding `input` on its stdin.
+ * `background`: the helper does not keep the event loop alive (a flush nobody
+ * waits for must not hold a process that has finished its work).
  *
  * @throws {@link HelperError} when the op reports an error or the helper dies
  *   ({@link UnsafeContentError} for a refused mount target).
@@ -362,13 +364,14 @@ export async function startHelper(op: HelperOp, args: readonly string[], options
 export async function runHelperOp(
   op: HelperOp,
   args: readonly string[],
-  options: { input?: Buffer | string; context: string; helperPath?: string },
+  options: { input?: Buffer | string; context: string; helperPath?: string; background?: boolean },
 ): Promise<HelperStatus[]> {
   const helper = spawnHelper(op, args, {
     stdio: ['pipe', 'ignore', 'pipe'],
     context: options.context,
     ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}),
   });
+  if (options.background === true) helper.unref();
   helper.child.stdin?.on('error', () => {
     /* the helper may exit before reading all input; its status says why */
   });

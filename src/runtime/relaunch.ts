@@ -13,6 +13,7 @@ import { rm } from 'node:fs/promises';
 import createDebug from 'debug';
 import { InvalidStateError } from '../errors.js';
 import { runHelperOp, sealedHelperPath, spawnHelper, type HelperProcess } from '../helper/index.js';
+import { lowerDirUsable } from '../store/index.js';
 import { processStartTime } from '../util/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import type { CgroupPlan } from './cgroups/policy.js';
@@ -78,7 +79,8 @@ export interface RelaunchScope {
  * @returns the new record (written) and the new shim.
  * @throws {@link InvalidStateError} when the container has no launch record
  *   (made by an older version, or not readable by this user), or a pod or
- *   container whose namespaces it joins is gone.
+ *   container whose namespaces it joins is gone, or an image layer it stacks was
+ *   caught unflushed by a reboot (see {@link lowerDirUsable}).
  * @throws {@link HelperError} and the errors of a launch when a step fails; the
  *   container is then stopped again, with its cgroups remade and empty.
  */
@@ -91,6 +93,13 @@ export async function relaunch(
   const launch = await readJson<LaunchRecord>(paths.launch);
   if (launch === undefined) throw new InvalidStateError(`${context}: container has no launch record (made by an older dockless, or by another user)`);
   checkHolders(launch.holders);
+  // Checked before anything of the last run is undone, so that a refusal leaves the container as it was.
+  const lost = launch.plan.lowers.find((lower) => !lowerDirUsable(lower));
+  if (lost !== undefined) {
+    throw new InvalidStateError(
+      `${context}: its image layer \`${lost}\` was not flushed to disk before the machine rebooted; remove the container and create it again`,
+    );
+  }
   await endRecordedHelper(record.forwarder);
   await new CgroupSet(record.cgroups ?? []).remove(context);
   // A new run starts with no exit status and, as with Docker, its health `starting` again.

@@ -19,6 +19,7 @@ import { hashFile } from './blob-verify.js';
 import type { DocumentReader } from './documents.js';
 import { isErrno, readdirOrEmpty } from '../util/index.js';
 import { listLeases } from './leases.js';
+import { markerTrusted } from './durability.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import { currentTargets, indexTime, readHistory, readIndex, reconciledChanges, type HistoryFile } from './refs.js';
 import type { SnapshotMarker } from './snapshots.js';
@@ -177,6 +178,10 @@ export async function checkStore(ctx: CheckContext): Promise<StoreProblem[]> {
       marker = JSON.parse(await readFile(join(dir, SNAPSHOT_MARKER), 'utf8')) as SnapshotMarker;
     } catch (err) {
       fail(isErrno(err, 'ENOENT') ? 'no completion marker' : `unreadable completion marker: ${(err as Error).message}`);
+      continue;
+    }
+    if (!markerTrusted(marker)) {
+      fail('published before its files were flushed, and the machine has rebooted since: its files may be incomplete');
       continue;
     }
     const named = parseSnapshotDirName(name);

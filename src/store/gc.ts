@@ -19,6 +19,7 @@ import { isAbandoned, ownerToken, readdirOrEmpty } from '../util/index.js';
 import { isLeaseOver, deleteLease, listLeases } from './leases.js';
 import { buildCacheBlobs } from './build-cache.js';
 import { removeStaleLocks, withLock } from './lock.js';
+import { markerTrusted, snapshotTrustedSync } from './durability.js';
 import { SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import {
   currentTargets,
@@ -148,7 +149,9 @@ export async function collectGarbage(ctx: GcContext, options: GcOptions): Promis
         continue;
       }
       const chainId = parseSnapshotDirName(name)?.chainId;
-      if (chainId !== undefined && chains.has(chainId)) continue;
+      const referenced = chainId !== undefined && chains.has(chainId);
+      // Referenced snapshots are kept unless a reboot caught them unflushed: only those need their marker read.
+      if (referenced && snapshotTrustedSync(dir)) continue;
       let marker: SnapshotMarker | undefined;
       let mtimeMs = 0;
       try {
@@ -158,7 +161,10 @@ export async function collectGarbage(ctx: GcContext, options: GcOptions): Promis
       } catch {
         // A snapshot directory without a readable marker is broken: collect it.
       }
-      if (now - mtimeMs < grace) continue;
+      // Unflushed before a reboot: no process of this boot can be using it, and it is no snapshot.
+      const lost = marker !== undefined && !markerTrusted(marker);
+      if (referenced && !lost) continue;
+      if (!lost && now - mtimeMs < grace) continue;
       await moveToTrash(dir, `snapshot-${name}`);
       if (chainId !== undefined) result.snapshots.push(chainId);
       result.reclaimedBytes += typeof marker?.size === 'number' ? marker.size : 0;

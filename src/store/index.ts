@@ -50,4 +50,5 @@ export type {
 } from './types.js';
 export type { Owner as LeaseOwner } from '../util/index.js';
 export { withLock } from './lock.js';
+export { lowerDirUsable } from './durability.js';
 export type { LockOptions } from './lock.js';

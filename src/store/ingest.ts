@@ -24,7 +24,7 @@ import { isErrno, ownerToken, removeTree, touch } from '../util/index.js';
 import { commitBlob, discardIngest, ingestBlob, verifyPlacedBlob, type IngestedBlob } from './blobs.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
-import { SNAPSHOT_WRITEBACK, compressionOf, flushSnapshotTrees, publishSnapshot, removeSnapshotTree, snapshotExists, type SnapshotLayer } from './snapshots.js';
+import { SNAPSHOT_WRITEBACK, compressionOf, publishSnapshot, removeSnapshotTree, snapshotExists, type SnapshotLayer } from './snapshots.js';
 import { chooseVariant, type VariantChoice } from './snapshot-variant.js';
 import type { SnapshotUserns } from './types.js';
 
@@ -274,12 +274,11 @@ export class IngestSession {
     }
     const snapshots = this.#snapshots.splice(0);
     try {
-      await flushSnapshotTrees(snapshots.map((s) => s.tmp), this.#helperPath);
+      // Published unflushed: one deferred flush covers them all (see durability.ts).
       while (snapshots.length > 0) {
         const snapshot = snapshots[0]!;
         await publishSnapshot(paths, snapshot.layer, snapshot.tmp, snapshot.facts, this.#choice.variant, {
           helperPath: this.#helperPath,
-          flushed: true,
         });
         snapshots.shift();
       }

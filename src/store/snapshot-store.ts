@@ -20,6 +20,7 @@ import { withLock } from './lock.js';
 import { SNAPSHOT_MARKER, type StorePaths } from './paths.js';
 import { adoptSnapshot, flushTree, SnapshotManager } from './snapshots.js';
 import { chooseVariant, type SnapshotVariant } from './snapshot-variant.js';
+import { flushScheduled, snapshotTrustedSync } from './durability.js';
 import type { ImageLayerInput, ImageSnapshot, SnapshotOptions } from './types.js';
 
 const debug = createDebug('dockless:store');
@@ -81,6 +82,11 @@ export class SnapshotStore {
       this.#helperPath,
       options.flushed === true,
     );
+  }
+
+  /** See {@link ImageStoreCore.flush}. */
+  flush(): Promise<void> {
+    return flushScheduled(this.#paths.root);
   }
 
   /** See {@link ImageStoreCore.flushTree}. */
@@ -198,8 +204,10 @@ export class SnapshotStore {
       this.#records.set(digest, record);
     }
     for (const chainId of record.chainIds) {
-      // Synchronous stats: a few microseconds each, cheaper than a thread-pool round trip.
-      if (statSync(join(this.#paths.snapshot(chainId, variant), SNAPSHOT_MARKER), { throwIfNoEntry: false }) === undefined) {
+      const dir = this.#paths.snapshot(chainId, variant);
+      // Synchronous stats: a few microseconds each, cheaper than a thread-pool round trip;
+      // the marker itself is read once per process (see snapshotTrustedSync).
+      if (statSync(join(dir, SNAPSHOT_MARKER), { throwIfNoEntry: false }) === undefined || !snapshotTrustedSync(dir)) {
         return undefined;
       }
     }

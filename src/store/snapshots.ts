@@ -8,10 +8,12 @@
  * A snapshot is made in `snapshots/tmp-<owner>/` (unpacked from its blob,
  * adopted from a builder's directory, or unpacked as a pull streams it) and
  * made visible by {@link publishSnapshot}, the one way a snapshot appears:
- * under the chainID's snapshot lock, its files are flushed to disk, its
- * completion marker (`snapshot.json`) written and flushed, and the directory
- * renamed into place. So a snapshot exists when, and only when, its directory
- * holds a marker, and a marked snapshot is whole even after a power loss.
+ * under the chainID's snapshot lock, its completion marker (`snapshot.json`)
+ * is written and the directory renamed into place; its files are flushed to
+ * disk in the background afterwards (see durability.ts for why a crash still
+ * leaves nothing partial visible). So a snapshot exists when, and only when,
+ * its directory holds a trusted marker, and a trusted snapshot is whole even
+ * after a power loss.
  * Concurrent requests for one chainID share one unpack in a process and wait
  * on the snapshot lock across processes.
  *
@@ -31,14 +33,15 @@ import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_MARKER, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import { locateHelper, readUsernsHost, runHelperOp, subordinateUserns, usernsArgs, type UsernsMaps } from '../helper/index.js';
 import { chooseVariant, type SnapshotVariant, type VariantChoice } from './snapshot-variant.js';
+import { bootId, forgetTrusted, noteTrusted, scheduleFlush, snapshotTrustedSync } from './durability.js';
 
 const debug = createDebug('dockless:store');
 
 /**
  * Bytes of a snapshot's content after which its filesystem starts flushing in
  * the background while the unpack goes on (see `UnpackOptions.writeback`):
- * every snapshot is flushed before it is published, and a flush that starts
- * only then waits for the whole layer's writeback.
+ * every snapshot is flushed soon after it is published (see durability.ts),
+ * and a flush that starts only then waits for the whole layer's writeback.
  */
 export const SNAPSHOT_WRITEBACK = 32 << 20;
 
@@ -61,6 +64,10 @@ export interface SnapshotMarker {
   created: string;
   /** How it was unpacked; absent in markers written before variants existed, which are `'root'`. */
   variant?: SnapshotVariant;
+  /** `false` until its files are known to be on disk; absent in markers written before deferred flushing (flushed). */
+  flushed?: boolean;
+  /** The boot id of the kernel that wrote it unflushed (see durability.ts); kept once it is flushed. */
+  boot?: string;
 }
 
 /** One layer to unpack as a snapshot. */
@@ -236,29 +243,38 @@ export class SnapshotManager {
   }
 }
 
-/** Whether the snapshot of `chainId` in `variant` under `paths` is complete (its marker exists). */
+/**
+ * Whether the snapshot of `chainId` in `variant` under `paths` is complete:
+ * its marker exists and is trusted (see `markerTrusted` in durability.ts).
+ */
 export async function snapshotExists(paths: StorePaths, chainId: Digest, variant: SnapshotVariant): Promise<boolean> {
+  const dir = paths.snapshot(chainId, variant);
   try {
-    await stat(join(paths.snapshot(chainId, variant), SNAPSHOT_MARKER));
-    return true;
+    await stat(join(dir, SNAPSHOT_MARKER));
   } catch (err) {
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
     throw err;
   }
+  return snapshotTrustedSync(dir);
 }
 
 /**
  * Writes the {@link SnapshotMarker} of `layer` into `tmp`, a snapshot being
- * made, and syncs it and `tmp`, so that the rename that publishes `tmp` comes
- * after the marker is on disk. Fails if `tmp` has a marker already.
+ * made. A flushed snapshot's marker is synced with `tmp`, so that the rename
+ * that publishes `tmp` comes after the marker is on disk; an unflushed one
+ * (`boot` given) is not: the deferred flush's syncfs covers it, and until then
+ * a reboot makes it untrusted anyway. Fails if `tmp` has a marker already.
  */
 async function writeSnapshotMarker(
   tmp: string,
   layer: SnapshotLayer,
   facts: { size: number; entries: number },
   variant: SnapshotVariant,
+  boot: string | undefined,
 ): Promise<void> {
+  // `flushed` first: the deferred flush overwrites its value in place (see durability.ts).
   const marker: SnapshotMarker = {
+    ...(boot !== undefined ? { flushed: false, boot } : {}),
     version: 1,
     chainId: layer.chainId,
     diffId: layer.diffId,
@@ -272,11 +288,11 @@ async function writeSnapshotMarker(
   const handle = await open(join(tmp, SNAPSHOT_MARKER), 'wx', 0o644);
   try {
     await handle.writeFile(`${JSON.stringify(marker)}\n`);
-    await handle.sync();
+    if (boot === undefined) await handle.sync();
   } finally {
     await handle.close();
   }
-  await fsyncDir(tmp);
+  if (boot === undefined) await fsyncDir(tmp);
 }
 
 /**
@@ -333,7 +349,10 @@ export interface PublishOptions {
   helperPath?: string | undefined;
   /**
    * The caller has flushed `tmp`'s files to disk already (see
-   * {@link flushSnapshotTrees}), so that publishing them flushes only the marker.
+   * {@link flushTree}), so that publishing them flushes only the marker.
+   * Otherwise the snapshot is published unflushed and flushed in the
+   * background (see durability.ts), or, where the kernel has no boot id,
+   * flushed before it is published.
    */
   flushed?: boolean | undefined;
 }
@@ -342,13 +361,14 @@ export interface PublishOptions {
  * Makes `tmp` (a `snapshots/tmp-<owner>/` directory whose `fs/` holds the
  * layer's files, written as `variant` makes them) the snapshot of `layer` in
  * `variant`. Under that snapshot's lock: when a complete snapshot (one with a
- * marker) is there already, `tmp` is dropped; otherwise `fs/` is flushed to
- * disk, the marker written and flushed into `tmp`, and `tmp` renamed into
- * place. A directory at the
- * snapshot's name without a marker is not a snapshot (a hand edit, or what a
- * version without this rule left) and is replaced: under the lock, and with
- * the marker inside the directory that the rename publishes, no snapshot
- * being made can look like that. `tmp` is gone when this returns or throws.
+ * trusted marker) is there already, `tmp` is dropped; otherwise the marker is
+ * written into `tmp`, `tmp` renamed into place, and its files flushed to disk
+ * in the background (see {@link PublishOptions.flushed}). A directory at the
+ * snapshot's name without a trusted marker is not a snapshot (a hand edit,
+ * what a version without this rule left, or an unflushed snapshot from before
+ * a reboot) and is replaced: under the lock, and with the marker inside the
+ * directory that the rename publishes, no snapshot being made can look like
+ * that. `tmp` is gone when this returns or throws.
  *
  * @returns `true` when `tmp` became the snapshot, `false` when one was there already.
  */
@@ -366,9 +386,11 @@ export async function publishSnapshot(
         await removeSnapshotTree(tmp, options.helperPath);
         return false;
       }
-      if (options.flushed !== true) await flushToDisk(join(tmp, SNAPSHOT_FS_DIR), options.helperPath);
-      await writeSnapshotMarker(tmp, layer, facts, variant);
+      const boot = options.flushed === true ? undefined : bootId();
+      if (options.flushed !== true && boot === undefined) await flushToDisk(join(tmp, SNAPSHOT_FS_DIR), options.helperPath);
+      await writeSnapshotMarker(tmp, layer, facts, variant, boot);
       const final = paths.snapshot(layer.chainId, variant);
+      forgetTrusted(final);
       try {
         await rename(tmp, final);
       } catch (err) {
@@ -385,7 +407,9 @@ export async function publishSnapshot(
         await rename(tmp, final);
         if (moved) await removeSnapshotTree(broken, options.helperPath);
       }
-      await fsyncDir(paths.snapshots);
+      noteTrusted(final);
+      if (boot === undefined) await fsyncDir(paths.snapshots);
+      else scheduleFlush(paths.root, final, options.helperPath);
       return true;
     } catch (err) {
       await removeSnapshotTree(tmp, options.helperPath);
@@ -394,25 +418,6 @@ export async function publishSnapshot(
   };
   if (options.locked) return publish();
   return withLock(paths.snapshotLock(layer.chainId, variant), publish, { timeoutMs: 0 });
-}
-
-/**
- * Flushes the files of several snapshots being made (`snapshots/tmp-*`
- * directories, all on the store's filesystem) to disk at once, before they
- * are published with {@link PublishOptions.flushed}: one syncfs(2) covers
- * them all, where a flush each would wait on the disk once per snapshot.
- */
-export async function flushSnapshotTrees(tmps: readonly string[], helperPath: string | undefined): Promise<void> {
-  if (tmps.length === 0) return;
-  let helper: string;
-  try {
-    helper = locateHelper(helperPath);
-  } catch (err) {
-    if (!(err instanceof NotFoundError) || helperPath !== undefined) throw err;
-    for (const tmp of tmps) await flushToDisk(join(tmp, SNAPSHOT_FS_DIR), helperPath);
-    return;
-  }
-  await flushToDisk(join(tmps[0]!, SNAPSHOT_FS_DIR), helper);
 }
 
 /**

@@ -400,6 +400,25 @@ export class ImageStoreCore
   }
 
   /**
+   * Waits until every snapshot this process unpacked into the store is on
+   * disk. Snapshots are usable as soon as they are published, before their
+   * files are flushed (the flush runs in the background and never keeps the
+   * process alive); one that a reboot catches unflushed is unpacked again on
+   * its next use. Call this before exiting when a reboot should find them
+   * in place, as `dockless pull` does.
+   *
+   * @throws {HelperError} when the flush fails (the snapshots stay usable until the next reboot).
+   * @example
+   * ```ts
+   * await store.pull('docker.io/library/alpine:3.20');
+   * await store.flush();
+   * ```
+   */
+  flush(): Promise<void> {
+    return this.#snapshots.flush();
+  }
+
+  /**
    * Removes what nothing needs: blobs and snapshots unreachable from the
    * tags (`index.json`), from the tag history within the retention setting,
    * and from live leases; expired leases and leases of ended processes; tag

@@ -32,7 +32,7 @@ describe('ImageStore snapshot durability', { skip: STRACE === undefined ? 'strac
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  /** Runs the child under strace; what was flushed (fsync'd paths, `syncfs:<path>`) before the marker was created. */
+  /** Runs the child under strace; what was flushed (fsync'd paths, `syncfs:<path>`) before the marker was marked flushed. */
   async function traceUnpack(name: string, env: NodeJS.ProcessEnv): Promise<{ flushed: Set<string>; lowerDir: string }> {
     const root = join(dir, name);
     const log = join(dir, `${name}.strace`);
@@ -43,8 +43,9 @@ describe('ImageStore snapshot durability', { skip: STRACE === undefined ? 'strac
     );
     const [lowerDir] = JSON.parse(stdout) as string[];
     const lines = (await readFile(log, 'utf8')).split('\n');
-    const markerAt = lines.findIndex((l) => /openat\(.*\/snapshots\/tmp-[^/"]*\/snapshot\.json", [^)]*O_CREAT/.test(l));
-    assert.ok(markerAt >= 0, 'the marker is created');
+    // The deferred flush opens the published marker read-write to mark it flushed.
+    const markerAt = lines.findIndex((l) => /openat\(.*\/snapshots\/[0-9a-f]{64}[^/"]*\/snapshot\.json", O_RDWR/.test(l));
+    assert.ok(markerAt >= 0, 'the marker is marked flushed');
     // With -y, strace prints an fd argument as fd<path>; a call split across threads ends on its "resumed" line.
     const flushed = new Set<string>();
     const pending = new Map<string, string>();
@@ -62,21 +63,21 @@ describe('ImageStore snapshot durability', { skip: STRACE === undefined ? 'strac
     return { flushed, lowerDir: lowerDir! };
   }
 
-  // Hardening 1: after a power loss, a snapshot with a completion marker must hold all its files;
-  // so they are flushed to disk (one syncfs through the helper) before the marker is created.
-  it('flushes a snapshot\'s filesystem before writing its completion marker', async () => {
+  // Hardening 1: after a power loss, a snapshot whose marker says flushed must hold all its files;
+  // so they are flushed to disk (one syncfs through the helper) before the marker says so.
+  it('flushes a snapshot\'s filesystem before marking its completion marker flushed', async () => {
     const { flushed } = await traceUnpack('with-helper', {});
     assert.ok(
-      [...flushed].some((p) => /^syncfs:.*\/snapshots\/tmp-[^/]*\/fs$/.test(p)),
+      [...flushed].some((p) => /^syncfs:.*\/snapshots\/[0-9a-f]{64}[^/]*$/.test(p)),
       `no syncfs of the snapshot before its marker: ${[...flushed].join(', ')}`,
     );
   });
 
   // Without a helper (a store used for images only) the same guarantee costs an fsync per file and directory.
-  it('without a helper, fsyncs every file and directory of a snapshot before writing its completion marker', async () => {
+  it('without a helper, fsyncs every file and directory of a snapshot before marking its completion marker flushed', async () => {
     const { flushed, lowerDir } = await traceUnpack('without-helper', { DOCKLESS_HELPER: join(dir, 'no-helper') });
     const flushedInSnapshot = new Set(
-      [...flushed].map((p) => /\/snapshots\/tmp-[^/]*\/fs(\/.*)?$/.exec(p)).filter((m) => m !== null).map((m) => (m![1] ?? '').slice(1)),
+      [...flushed].map((p) => /\/snapshots\/[0-9a-f]{64}[^/]*\/fs(\/.*)?$/.exec(p)).filter((m) => m !== null).map((m) => (m![1] ?? '').slice(1)),
     );
     const missing = (await tree(lowerDir)).filter((rel) => !flushedInSnapshot.has(rel));
     assert.deepEqual(missing, [], `not flushed before the marker: ${missing.map((m) => relative('', m) || '.').join(', ')}`);
@@ -114,13 +115,15 @@ describe('ImageStore pull commit flushing', () => {
     }
     await writeFile(log, '');
     await session.commit();
+    await store.flush();
 
     const ops = (await readFile(log, 'utf8')).split('\n').filter((op) => op !== '');
-    assert.deepEqual(ops.filter((op) => op === 'syncfs'), ['syncfs'], `helper ops of the commit: ${ops.join(', ')}`);
+    assert.deepEqual(ops.filter((op) => op === 'syncfs'), ['syncfs'], `helper ops of the commit and flush: ${ops.join(', ')}`);
     const suffix = process.getuid?.() === 0 ? '' : '-rootless';
     for (const chainId of chainIds) {
       const marker = JSON.parse(await readFile(join(store.root, 'dockless', 'snapshots', `${chainId.slice(7)}${suffix}`, 'snapshot.json'), 'utf8'));
       assert.equal(marker.chainId, chainId);
+      assert.equal(marker.flushed, true);
     }
   });
 
@@ -137,6 +140,7 @@ describe('ImageStore pull commit flushing', () => {
     const store = await ImageStore.open({ root: join(dir, 'layout-target'), helperPath: wrapper });
     await writeFile(log, '');
     const [imported] = await store.import(layout);
+    await store.flush();
 
     const ops = (await readFile(log, 'utf8')).split('\n').filter((op) => op !== '');
     assert.deepEqual(ops.filter((op) => op === 'syncfs'), ['syncfs'], `helper ops of the import: ${ops.join(', ')}`);

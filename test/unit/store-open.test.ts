@@ -28,7 +28,8 @@ describe('ImageStore.open options', () => {
   it('uses the helper named by helperPath', async () => {
     const store = await ImageStore.open({ root: join(dir, 'store'), helperPath: join(dir, 'no-such-helper') });
     const { manifest } = await putSyntheticImage(store, [{ 'a.txt': 'a' }]);
-    await assert.rejects(store.snapshot(manifest.digest), (err: unknown) => {
+    // The helper flushes the snapshot to disk, after the snapshot is published: flush() waits for it.
+    await assert.rejects(store.snapshot(manifest.digest).then(() => store.flush()), (err: unknown) => {
       assert.ok(err instanceof NotFoundError, String(err));
       assert.match(err.message, /no-such-helper/);
       return true;

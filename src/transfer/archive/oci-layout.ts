@@ -67,8 +67,8 @@ export interface LayoutSource {
    */
   ensure(d: Descriptor, snapshot?: SnapshotTarget): Promise<boolean>;
   /**
-   * Makes visible what `ensure` held back (layers and their snapshots, all
-   * flushed to disk at once); called when the walk ends, also when it
+   * Makes visible what `ensure` held back (layers and their snapshots, the
+   * snapshots flushed to disk at once in the background); called when the walk ends, also when it
    * failed: the layers read whole are kept for the next attempt.
    */
   commit?(): Promise<void>;
