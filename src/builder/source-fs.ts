@@ -47,6 +47,12 @@ export interface SourceFs {
   knownDigest?(rel: string, entry: SourceEntry): string | undefined;
   /** Readies {@link SourceFs.knownDigest}. */
   loadDigests?(): Promise<void>;
+  /**
+   * The digests of source lists already taken in this build, by their paths: a
+   * `COPY` meets the one that the build's look-ahead started (the same walk and
+   * stats, done once).
+   */
+  readonly sourceDigests?: Map<string, Promise<Digest>>;
 }
 
 /** The build context: a host directory, less what `.dockerignore` excludes. */
@@ -57,6 +63,7 @@ export class ContextFs implements SourceFs {
   /** The `.dockerignore` rules. */
   readonly ignore: DockerIgnore;
   readonly #digests: FileDigestCache | undefined;
+  readonly sourceDigests = new Map<string, Promise<Digest>>();
 
   /**
    * @param dir the context directory.
@@ -261,6 +268,20 @@ export async function walkSource(
  * out: `COPY` sets the owner, and touching a file does not change it.
  */
 export async function sourcesDigest(fs: SourceFs, sources: readonly CopySource[]): Promise<Digest> {
+  const memo = fs.sourceDigests;
+  if (memo === undefined) return digestSources(fs, sources);
+  const key = sources.map((s) => s.rel).join('\0');
+  let digest = memo.get(key);
+  if (digest === undefined) {
+    digest = digestSources(fs, sources);
+    memo.set(key, digest);
+    // A failed walk is not remembered: the step's own try reports its error.
+    digest.catch(() => memo.delete(key));
+  }
+  return digest;
+}
+
+async function digestSources(fs: SourceFs, sources: readonly CopySource[]): Promise<Digest> {
   const hash = createHash('sha256');
   for (const source of sources) {
     hash.update(`source\0${source.rel}\0`);

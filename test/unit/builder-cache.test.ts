@@ -176,6 +176,25 @@ describe('build context content digests', () => {
     assert.equal(second, await digestOf(), 'the cached digest equals a fresh one');
   });
 
+  it("are walked once per build: a COPY's digest shares the look-ahead's walk of the same sources", async () => {
+    const fs = new ContextFs(ctx, DockerIgnore.EMPTY);
+    let listings = 0;
+    const readdir = fs.readdir.bind(fs);
+    fs.readdir = async (rel) => {
+      listings++;
+      return readdir(rel);
+    };
+    const sources = await expandSources(fs, ['app/'], 'COPY');
+    const [ahead, step] = await Promise.all([sourcesDigest(fs, sources), sourcesDigest(fs, await expandSources(fs, ['app/'], 'COPY'))]);
+    assert.equal(step, ahead);
+    // app/ and app/sub/: listed once each, not once per caller.
+    assert.equal(listings, 2);
+    // Another build (another ContextFs) walks again, and sees a change made meanwhile.
+    await writeFile(join(ctx, 'app', 'c.txt'), 'gamma\n');
+    const again = new ContextFs(ctx, DockerIgnore.EMPTY);
+    assert.notEqual(await sourcesDigest(again, await expandSources(again, ['app/'], 'COPY')), ahead);
+  });
+
   it('expand wildcards per path component and name a source that matches nothing', async () => {
     const fs = new ContextFs(ctx, DockerIgnore.parse('app/debug.log'));
     const found = await expandSources(fs, ['app/*.txt', 'app/s?b/*'], 'COPY');
