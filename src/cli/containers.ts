@@ -98,6 +98,7 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
       const c = await runtime.run({ ...spec, detached: true, stdio: 'pipe' });
       if (flags.rm === true) spawnRemover(ctx, c.id);
       ctx.print(c.id);
+      await ctx.flushStore();
       return;
     }
     const interactive = flags.interactive === true || flags.tty === true;
@@ -116,6 +117,8 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     const terminal = interactive ? connectTerminal(c, flags.interactive === true, flags.tty === true, detachable ? { keys, onDetach: detach } : undefined) : undefined;
     try {
       const exit = await Promise.race([c.wait(), detached]);
+      // What the run unpacked reaches the disk before we end (the container may be started again after a reboot).
+      await ctx.flushStore();
       if (exit === 'detached') {
         remover?.release();
         throw new ExitCode(0, '', { detached: true });
@@ -144,6 +147,8 @@ export function addContainerCommands(program: Command, ctx: CliContext): void {
     if (flags.rm === true && spec.restart !== undefined && spec.restart !== 'no') throw new ExitCode(125, 'dockless: conflicting options: --restart and --rm');
     const c = await runtime.create({ ...spec, ...(flags.rm === true ? { autoRemove: true } : {}), detached: true, stdio: 'pipe' });
     ctx.print(c.id);
+    // `dockless start` may come after a reboot: the image's files it unpacked must be on disk by then.
+    await ctx.flushStore();
   });
 
   program

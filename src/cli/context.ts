@@ -48,6 +48,21 @@ export class CliContext {
     return this.#runtime;
   }
 
+  /**
+   * Waits for the store's deferred flush of what this command unpacked (at once when it
+   * unpacked nothing), so that a container the command leaves behind still finds its
+   * image's files after a reboot. A failed flush is a warning, not the command's failure:
+   * the snapshots stay usable, and a reboot makes them unpacked again.
+   */
+  async flushStore(): Promise<void> {
+    if (this.#store === undefined) return;
+    try {
+      await (await this.#store).flush();
+    } catch (error) {
+      this.err.write(`dockless: warning: ${(error as Error).message}\n`);
+    }
+  }
+
   /** The global options that select this context's data (`--root`), for another dockless process to use the same. */
   globalArgs(): string[] {
     return this.#root !== undefined ? ['--root', this.#root] : [];

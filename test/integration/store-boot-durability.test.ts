@@ -186,4 +186,26 @@ describe('restart of a container whose image a reboot caught unflushed', { skip:
     assert.equal(c.status, status);
     await c.remove();
   });
+
+  // `dockless start` of a created or exited container may come after a reboot: the image the command unpacked must be on disk.
+  it('`dockless create` and `run -d` end with the snapshots they unpacked flushed', async () => {
+    const root = join(world.base, 'cli-unpack');
+    const store = await ImageStore.open({ root: join(root, 'store') });
+    const { manifest, layers } = await putSyntheticImage(store, [{ 'bin/': { type: 'dir' } }]);
+    // One layer: its chainID is its diffID.
+    const chainId = layers[0]!.diffId;
+    const marker = join(root, 'store', 'dockless', 'snapshots', chainId.slice(7), 'snapshot.json');
+    await store.tag(manifest.digest, 'example.test/cli-unpack:1');
+    const env = { DOCKLESS_ROOT: root };
+    for (const command of [['create'], ['run', '-d']]) {
+      const created = await runCli([...command, '-v', `${join(world.rootfs, 'bin')}:/probe:ro`, 'example.test/cli-unpack:1', '/probe/probe', 'hostname'], env);
+      assert.equal(created.code, 0, created.stderr);
+      const flushed = (JSON.parse(await readFile(marker, 'utf8')) as { flushed?: boolean }).flushed;
+      assert.notEqual(flushed, false, `${command.join(' ')}: the snapshot it unpacked is not flushed`);
+      const removed = await runCli(['rm', '-f', created.stdout.trim()], env);
+      assert.equal(removed.code, 0, removed.stderr);
+      // The next command unpacks it again.
+      await rm(join(root, 'store', 'dockless', 'snapshots', chainId.slice(7)), { recursive: true, force: true });
+    }
+  });
 });
