@@ -978,9 +978,11 @@ export class Container implements AsyncDisposable {
       await helper.exit;
     }
     await endRecordedHelper(this.#record.forwarder);
-    // Unless the shim removed them after the exit (`cgroups-removed`, read by now: its helper has closed);
-    // a shim killed before it could, or another process's container, leaves them to this side.
-    if (this.#helper?.statuses.some((s) => s.type === 'cgroups-removed') !== true) await this.#cgroups?.remove(`remove container ${this.id}`);
+    // Unless the shim removed them after the exit (`cgroups-removed`, read by now: its helper has closed) and
+    // nobody made them again since (a restart from another process does, and this object's shim never hears
+    // of it: a stat per directory says); a shim killed before it could, or another process's container, leaves them to this side.
+    const shimRemoved = this.#helper?.statuses.some((s) => s.type === 'cgroups-removed') === true && this.#cgroups?.anyExists() !== true;
+    if (!shimRemoved) await this.#cgroups?.remove(`remove container ${this.id}`);
     this.#status = 'removed';
     // Both before the state directory goes: the event reads nothing from it then, and what
     // onRemove gives up (the name, clone holds) must not look abandoned while still ours.

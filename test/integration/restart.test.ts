@@ -6,7 +6,7 @@ import { createConnection } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { InvalidStateError, Runtime, type ContainerEvent } from '../../src/index.js';
-import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
+import { cannotRun, cgroupDirs, makeWorld, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping restart integration tests: ${skip}`);
@@ -99,6 +99,9 @@ describe('container.restart()', { skip }, () => {
     } finally {
       await c.remove({ force: true });
     }
+    // The owner's shim removed the first run's cgroups at its exit and said so; the restart made them
+    // again, and the owner's remove() must not take its shim's word for the new ones.
+    assert.deepEqual((await cgroupDirs()).filter((dir) => dir.includes(c.id)), []);
   });
 
   it('a removed container cannot be restarted', async () => {

@@ -359,6 +359,11 @@ export class CgroupSet {
     }
   }
 
+  /** Whether any of its directories exists (one made again by a restart from another process, say). */
+  anyExists(): boolean {
+    return this.dirs.some((dir) => existsSync(dir));
+  }
+
   /** The cgroup directories, for the helper's `--cgroup`. */
   get dirs(): string[] {
     return this.entries.map((e) => e.dir);
