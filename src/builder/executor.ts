@@ -176,11 +176,11 @@ export class Execution implements StepHost {
    * Hashes, in the background, the build-context files of every `COPY`/`ADD`
    * of `steps`, planned with the state the build starts from: a cold build's
    * first read of its context then overlaps the steps before, instead of
-   * waiting on the disk when its `COPY` is reached. It only warms the
-   * context's file digests (reads in flight are shared with the step's
-   * own), so a step planned otherwise later (an `ARG` or `ENV` in between)
-   * still hashes what it really copies. Never fails; ends early when the
-   * build is aborted.
+   * waiting on the disk when its `COPY` is reached, which takes the digest
+   * computed here for the same source list (see {@link sourcesDigest}); a
+   * step planned otherwise later (an `ARG` or `ENV` in between) names other
+   * sources and hashes what it really copies. Never fails; ends early when
+   * the build is aborted.
    */
   async #hashAhead(steps: readonly StepDefinition[], state: BuildState): Promise<void> {
     const { signal } = this.settings;

@@ -363,8 +363,6 @@ class FileDigestCache {
   #records: Map<string, DigestRecord> | undefined;
   #loading: Promise<void> | undefined;
   #dirty = false;
-  /** Reads in flight, by path and stats. */
-  readonly #reading = new Map<string, Promise<string>>();
 
   constructor(dir: string, tmpDir: string, root: string) {
     this.#dir = dir;
@@ -410,24 +408,12 @@ class FileDigestCache {
     const records = await this.load();
     const cached = this.known(entry);
     if (cached !== undefined) return cached;
-    const rel = this.#rel(entry.hostPath);
     const st = entry.stats;
-    // The build's look-ahead may be reading this very file (same stats): one read serves both.
-    const key = `${rel}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
-    const reading = this.#reading.get(key);
-    if (reading !== undefined) return reading;
     const hashedAt = Date.now();
-    const read = hashFile(entry.hostPath).then((digest) => {
-      records.set(rel, [st.size, String(st.mtimeMs), String(st.ctimeMs), st.ino, hashedAt, digest]);
-      this.#dirty = true;
-      return digest;
-    });
-    this.#reading.set(key, read);
-    try {
-      return await read;
-    } finally {
-      this.#reading.delete(key);
-    }
+    const digest = await hashFile(entry.hostPath);
+    records.set(this.#rel(entry.hostPath), [st.size, String(st.mtimeMs), String(st.ctimeMs), st.ino, hashedAt, digest]);
+    this.#dirty = true;
+    return digest;
   }
 
   #rel(hostPath: string): string {

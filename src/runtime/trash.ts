@@ -35,6 +35,8 @@ interface Batch {
   done: Promise<boolean>;
   /** Set once the process's loop emptied before the batch ran: its entries went to a detached `rm`. */
   handedOff?: boolean;
+  /** Marks it handed off, and settles `done` with true (its entries are the detached `rm`'s). */
+  handOff: () => void;
   /** The batch's wait: unreferenced, and referenced again by {@link settleTrash}, which is waited for. */
   timer: NodeJS.Timeout;
 }
@@ -72,9 +74,12 @@ function removeInBatch(path: string, helperPath: string | undefined): Promise<bo
     const started: Batch = {
       paths,
       timer,
+      handOff: () => {
+        started.handedOff = true;
+        handedOff(true);
+      },
       done: Promise.all([previous, waited]).then(() => {
         if (collecting.get(key) === started) collecting.delete(key);
-        handOffs.delete(started);
         if (started.handedOff === true) return true;
         if (paths.length < BATCH_MIN) return false;
         return removeTreesForked(paths, helperPath !== undefined ? { helperPath } : {});
@@ -87,10 +92,6 @@ function removeInBatch(path: string, helperPath: string | undefined): Promise<bo
       }),
       new Promise<boolean>((resolve) => (handedOff = resolve)),
     ]);
-    handOffs.set(started, () => {
-      started.handedOff = true;
-      handedOff(true);
-    });
     if (!exitHooked) {
       exitHooked = true;
       process.on('beforeExit', handOffBatches);
@@ -103,8 +104,6 @@ function removeInBatch(path: string, helperPath: string | undefined): Promise<bo
   return batch.done;
 }
 
-/** The batches still waiting, with what marks each as handed to a detached `rm`. */
-const handOffs = new Map<Batch, () => void>();
 let exitHooked = false;
 
 /**
@@ -119,9 +118,7 @@ let exitHooked = false;
 function handOffBatches(): void {
   for (const [key, batch] of collecting) {
     collecting.delete(key);
-    const mark = handOffs.get(batch);
-    handOffs.delete(batch);
-    if (batch.paths.length === 0 || mark === undefined) continue;
+    if (batch.paths.length === 0) continue;
     const remover = startDetachedRemover({ helperPath: key === '' ? undefined : key });
     if (remover === undefined) continue;
     const token = ownerTokenOf(remover.pid, remover.start);
@@ -135,7 +132,7 @@ function handOffBatches(): void {
       }
     });
     remover.remove(moved);
-    mark();
+    batch.handOff();
   }
 }
 
