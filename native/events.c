@@ -21,6 +21,8 @@ int dl_events_parse(struct dl_events *ev, int argc, char **argv, int i, const ch
 		slot = &ev->name;
 	else if (strcmp(a, "--event-image") == 0)
 		slot = &ev->image;
+	else if (strcmp(a, "--events-launch") == 0)
+		slot = &ev->launch;
 	else
 		return 0;
 	if (i + 1 >= argc)
@@ -76,7 +78,7 @@ void dl_events_write(const struct dl_events *ev, const char *action, const char 
 	char line[PIPE_BUF];
 	struct timespec ts;
 	size_t at = 0;
-	int fd, n;
+	int n;
 
 	if (ev->file == NULL)
 		return;
@@ -103,17 +105,25 @@ void dl_events_write(const struct dl_events *ev, const char *action, const char 
 	line[at++] = '}';
 	line[at++] = '}';
 	line[at++] = '\n';
+	dl_events_append(ev->file, line, at);
+}
 
-	fd = open(ev->file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+void dl_events_append(const char *file, const char *text, size_t len)
+{
+	int fd;
+
+	if (len == 0 || len >= PIPE_BUF)
+		return;
+	fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return;
-	if (rotate_if_full(ev->file, fd)) {
+	if (rotate_if_full(file, fd)) {
 		close(fd);
-		fd = open(ev->file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd < 0)
 			return;
 	}
-	dl_write_all(fd, line, at);
+	dl_write_all(fd, text, len);
 	close(fd);
 }
 

@@ -16,6 +16,7 @@ struct dl_events {
 	const char *id;
 	const char *name;  /* --event-name */
 	const char *image; /* --event-image */
+	const char *launch; /* --events-launch: lines the library encoded (`create`, `start`), appended first */
 };
 
 /* If ARGV[I] is an events option, parses it and returns how many words it
@@ -27,6 +28,10 @@ int dl_events_parse(struct dl_events *ev, int argc, char **argv, int i, const ch
  * concurrent writers never interleave. Failing is not an error of the container:
  * it is ignored. */
 void dl_events_write(const struct dl_events *ev, const char *action, const char *attrs);
+
+/* Appends TEXT (whole lines, together shorter than PIPE_BUF) to FILE as
+ * dl_events_write does: rotated first when full; failing is ignored. */
+void dl_events_append(const char *file, const char *text, size_t len);
 
 /* Writes DATA to PATH through PATH.tmp and a rename (not fsynced: the state
  * directory does not outlive a reboot); -1 with errno on failure. */

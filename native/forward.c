@@ -266,25 +266,11 @@ static void status_port(const struct port *p)
 
 static unsigned long long stat_start_time(pid_t pid, struct dl_error *e)
 {
-	char path[64], buf[1024], *p;
-	_cleanup_close_ int fd = -1;
-	ssize_t n;
-	int field;
+	unsigned long long start;
 
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return dl_fail(e, ESRCH, "forward target", "", "open `%s`", path), 0;
-	n = dl_read_retry(fd, buf, sizeof buf - 1);
-	if (n <= 0)
-		return dl_fail(e, ESRCH, "forward target", "", "read `%s`", path), 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	for (field = 2; field < 22 && p != NULL; field++)
-		p = strchr(p + 1, ' ');
-	if (p == NULL)
-		return dl_fail(e, EIO, "forward target", "", "parse `%s`", path), 0;
-	return strtoull(p + 1, NULL, 10);
+	if (dl_proc_start_time(pid, &start) < 0)
+		return dl_fail(e, errno, "forward target", "", "read `/proc/%d/stat`", (int)pid), 0;
+	return start;
 }
 
 /* stdin: PID, its start time, the net namespace's path, the user namespace's

@@ -100,8 +100,10 @@ struct run_config {
 	size_t n_sysctls;
 	const char **files; /* --write-file: PATH, MODE, CONTENT triples */
 	size_t n_files;
-	const char **dirs; /* --make-dir: PATH, MODE, UID, GID quadruples */
+	const char **dirs; /* --make-dir: PATH, MODE, UID, GID quadruples; --make-dir-as: PATH, NULL, LIKE, OWN */
 	size_t n_dirs;
+	const char *state_dir, *state_token, *state_owner; /* --make-state */
+	const char *record_path, *record_head, *record_tail; /* --record */
 	struct dl_hooks hooks;
 };
 
@@ -295,6 +297,30 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			}
 			c->n_dirs++;
 			i += 4;
+		} else if (IS("--make-dir-as")) {
+			NEED(3);
+			if (strcmp(argv[i + 3], "0") != 0 && strcmp(argv[i + 3], "1") != 0)
+				dl_usage("run", "--make-dir-as: bad owner flag `%s` (0 or 1)", argv[i + 3]);
+			c->dirs[4 * c->n_dirs] = argv[i + 1];
+			c->dirs[4 * c->n_dirs + 1] = NULL;
+			c->dirs[4 * c->n_dirs + 2] = argv[i + 2];
+			c->dirs[4 * c->n_dirs + 3] = argv[i + 3];
+			c->n_dirs++;
+			i += 3;
+		} else if (IS("--make-state")) {
+			NEED(3);
+			c->state_dir = argv[i + 1];
+			c->state_token = argv[i + 2];
+			c->state_owner = argv[i + 3];
+			if (c->state_dir[0] != '/' || strchr(c->state_token, '/') != NULL)
+				dl_usage("run", "--make-state: an absolute directory and a token without `/`");
+			i += 3;
+		} else if (IS("--record")) {
+			NEED(3);
+			c->record_path = argv[i + 1];
+			c->record_head = argv[i + 2];
+			c->record_tail = argv[i + 3];
+			i += 3;
 		} else if (IS("--cgroup-rmdir-at-exit")) {
 			c->cgroups.rmdir_at_exit = true;
 		} else if (IS("--cgroup-write") || IS("--cgroup-write-optional")) {
@@ -370,6 +396,10 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	if (c->detach && (c->restart.policy != DL_RESTART_NO || c->exit_file || c->die_with_parent ||
 			  dl_io_enabled(&c->io) || c->events.file))
 		dl_usage("run", "--detach excludes --restart, --exit-file, --die-with-parent, --events-file and the io options");
+	if (c->events.launch && !c->events.file)
+		dl_usage("run", "--events-launch needs --events-file");
+	if (c->detach && (c->record_path || c->state_dir))
+		dl_usage("run", "--detach excludes --record and --make-state");
 	if (c->console_socket && dl_io_enabled(&c->io))
 		dl_usage("run", "--console-socket excludes the io options");
 	if (c->n_sysctls > 0 && !c->target)
@@ -758,18 +788,38 @@ static int write_files(const struct run_config *c, struct dl_error *e)
 	 * unless `-`, owned by UID:GID, set through a descriptor of the directory made. */
 	for (size_t k = 0; k < c->n_dirs; k++) {
 		const char *path = c->dirs[4 * k];
-		mode_t mode = (mode_t)strtoul(c->dirs[4 * k + 1], NULL, 8);
-		bool own = strcmp(c->dirs[4 * k + 2], "-") != 0;
+		bool as = c->dirs[4 * k + 1] == NULL;
+		mode_t mode = 0;
+		bool own = false;
+		uid_t uid = 0;
+		gid_t gid = 0;
 		int fd;
 
+		if (as) {
+			/* --make-dir-as: the mode (and with OWN the owner) of LIKE's root, which the
+			 * container then sees at `/` (overlayfs takes the merged root's from the upper). */
+			struct stat like;
+			if (stat(c->dirs[4 * k + 2], &like) < 0)
+				return dl_fail_errno(e, "make dir", path, "stat `%s`", c->dirs[4 * k + 2]);
+			mode = like.st_mode & 07777;
+			own = c->dirs[4 * k + 3][0] == '1';
+			uid = like.st_uid;
+			gid = like.st_gid;
+		} else {
+			mode = (mode_t)strtoul(c->dirs[4 * k + 1], NULL, 8);
+			own = strcmp(c->dirs[4 * k + 2], "-") != 0;
+			if (own) {
+				uid = (uid_t)strtoul(c->dirs[4 * k + 2], NULL, 10);
+				gid = (gid_t)strtoul(c->dirs[4 * k + 3], NULL, 10);
+			}
+		}
 		if (mkdir(path, 0700) < 0)
 			return dl_fail_errno(e, "make dir", path, "mkdir `%s`", path);
 		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return dl_fail_errno(e, "make dir", path, "open `%s`", path);
 		/* The chown first: it clears set-id bits that the mode may hold. */
-		if ((own && fchown(fd, (uid_t)strtoul(c->dirs[4 * k + 2], NULL, 10), (gid_t)strtoul(c->dirs[4 * k + 3], NULL, 10)) < 0) ||
-		    fchmod(fd, mode) < 0) {
+		if ((own && fchown(fd, uid, gid) < 0) || fchmod(fd, mode) < 0) {
 			int err = errno;
 			close(fd);
 			errno = err;
@@ -792,6 +842,55 @@ static int write_files(const struct run_config *c, struct dl_error *e)
 		}
 		close(fd);
 	}
+	return 0;
+}
+
+/* --make-state DIR TOKEN OWNER: the container's state directory, appearing whole
+ * with `owner.json` (OWNER: the launching process, which others judge the launch
+ * by) already in it: made as `.new-TOKEN` beside it, then renamed. TOKEN names the
+ * launching process too, so that what a crash leaves is taken once it is gone. */
+static int make_state(const struct run_config *c, struct dl_error *e)
+{
+	char parent[PATH_MAX], tmp[PATH_MAX], file[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+	int err;
+
+	snprintf(parent, sizeof parent, "%s", c->state_dir);
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s/.new-%s", dirname(parent), c->state_token) >= sizeof tmp ||
+	    (size_t)snprintf(file, sizeof file, "%s/owner.json", tmp) >= sizeof file)
+		return dl_fail(e, ENAMETOOLONG, "make state", c->state_dir, "mkdir `%s`", c->state_dir);
+	if (mkdir(tmp, 0711) < 0)
+		return dl_fail_errno(e, "make state", c->state_dir, "mkdir `%s`", tmp);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (fd < 0 || dl_write_all(fd, c->state_owner, strlen(c->state_owner)) < 0 || rename(tmp, c->state_dir) < 0) {
+		err = errno;
+		unlink(file);
+		rmdir(tmp);
+		errno = err;
+		return dl_fail_errno(e, "make state", c->state_dir, "write `%s`", file);
+	}
+	if ((size_t)snprintf(file, sizeof file, "%s/rootfs", c->state_dir) >= sizeof file || mkdir(file, 0711) < 0)
+		return dl_fail_errno(e, "make state", c->state_dir, "mkdir `%s`", file);
+	return 0;
+}
+
+/* --record PATH HEAD TAIL: the container's record, HEAD `"pid":PID,"pidStart":START`
+ * TAIL, written once pid 1 exists and before the `pid` line; others take a state
+ * directory without it for a launch in progress. Not synced: the state directory
+ * does not outlive a reboot. */
+static int write_record(const struct run_config *c, pid_t pid, unsigned long long start, struct dl_error *e)
+{
+	size_t head = strlen(c->record_head), tail = strlen(c->record_tail), len;
+	_cleanup_free_ char *data = malloc(head + tail + 64);
+
+	if (data == NULL)
+		return dl_fail(e, ENOMEM, "write record", c->record_path, "malloc `record`");
+	memcpy(data, c->record_head, head);
+	len = head + (size_t)snprintf(data + head, 64, "\"pid\":%d,\"pidStart\":%llu", (int)pid, start);
+	memcpy(data + len, c->record_tail, tail);
+	len += tail;
+	if (dl_write_file_replace(c->record_path, data, len) < 0)
+		return dl_fail_errno(e, "write record", c->record_path, "write `%s`", c->record_path);
 	return 0;
 }
 
@@ -827,6 +926,12 @@ int cmd_run(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	die_with_parent(&c);
+	/* The state directory before the cgroups: others judge those abandoned by it. */
+	if (c.state_dir && make_state(&c, &e) < 0)
+		shim_fail(&e);
+	/* Before anything this shim records (`die`). */
+	if (c.events.launch)
+		dl_events_append(c.events.file, c.events.launch, strlen(c.events.launch));
 	/* Host paths are opened here, before any namespace changes how they resolve. */
 	if (dl_cgroups_make(&c.cgroups, &e) < 0 || write_files(&c, &e) < 0)
 		shim_fail(&e);
@@ -972,7 +1077,19 @@ int cmd_run(int argc, char **argv)
 	for (i = 0; i < c.n_joins; i++)
 		close(c.joins[i].fd);
 
-	dl_status_pid(pid);
+	if (c.record_path) {
+		unsigned long long start = 0;
+		if (dl_proc_start_time(pid, &start) < 0)
+			dl_fail_errno(&e, "write record", c.record_path, "read `/proc/%d/stat`", (int)pid);
+		if (start == 0 || write_record(&c, pid, start, &e) < 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			shim_fail(&e);
+		}
+		dl_status_pid_start(pid, start);
+	} else {
+		dl_status_pid(pid);
+	}
 	dl_write_all(x.sync_w, "1", 1);
 	close(x.sync_w);
 	if (c.detach)

@@ -125,10 +125,20 @@ static void jl_finish_and_write(struct jline *l)
 
 void dl_status_pid(pid_t pid)
 {
+	dl_status_pid_start(pid, 0);
+}
+
+void dl_status_pid_start(pid_t pid, unsigned long long start)
+{
 	struct jline l = {.len = 0};
 
 	jl_raw(&l, "{\"type\":\"pid\",\"pid\":");
 	jl_int(&l, pid);
+	if (start > 0) {
+		char num[32];
+		snprintf(num, sizeof num, ",\"start\":%llu", start);
+		jl_raw(&l, num);
+	}
 	jl_finish_and_write(&l);
 }
 

@@ -20,6 +20,8 @@ void dl_status_set_gate(int fd);
 int dl_status_fd(void);
 
 void dl_status_pid(pid_t pid);
+/* The same with pid 1's start time (/proc/PID/stat field 22), when START is not 0. */
+void dl_status_pid_start(pid_t pid, unsigned long long start);
 void dl_status_simple(const char *type);
 void dl_status_exited(int wait_status);
 void dl_status_error(const struct dl_error *e);

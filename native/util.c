@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -78,6 +79,37 @@ ssize_t dl_read_retry(int fd, void *buf, size_t len)
 		n = read(fd, buf, len);
 	while (n < 0 && errno == EINTR);
 	return n;
+}
+
+int dl_proc_start_time(pid_t pid, unsigned long long *start)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		errno = ESRCH;
+		return -1;
+	}
+	n = dl_read_retry(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0) {
+		errno = ESRCH;
+		return -1;
+	}
+	buf[n] = '\0';
+	/* After the last `)`: the command name may hold spaces and parentheses. */
+	p = strrchr(buf, ')');
+	for (field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL) {
+		errno = EIO;
+		return -1;
+	}
+	*start = strtoull(p + 1, NULL, 10);
+	return 0;
 }
 
 int dl_read_to_end(int fd, char **out, size_t *len)

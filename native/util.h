@@ -32,4 +32,9 @@ ssize_t dl_read_retry(int fd, void *buf, size_t len);
 /* Reads FD to its end into a malloc'd buffer. */
 int dl_read_to_end(int fd, char **out, size_t *len);
 
+/* PID's start time (field 22 of /proc/PID/stat, clock ticks since boot), what
+ * the library records beside a pid so that a reused pid is never taken for it;
+ * -1 with errno (ESRCH: gone or unreadable, EIO: unparsable) on failure. */
+int dl_proc_start_time(pid_t pid, unsigned long long *start);
+
 #endif

@@ -52,6 +52,8 @@ export const HELPER_STEP_MOUNT_TARGET = 'mount target';
 export interface PidStatus {
   type: 'pid';
   pid: number;
+  /** Its start time (`/proc/PID/stat` field 22), when the shim read it (`run` with `--record`). */
+  start?: number;
 }
 /** `created`: setup is complete. */
 export interface CreatedStatus {

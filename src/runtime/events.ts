@@ -182,22 +182,39 @@ export function shimEvents(stateDir: string, name: string | undefined, image: st
   return { file: eventsFile(stateDir), ...(name !== undefined ? { name } : {}), ...(image !== undefined ? { image } : {}) };
 }
 
-/**
- * Records a launch: `create`, and with `start` `start` too. Written before the
- * helper runs, so that they come before anything the shim records.
- */
-export async function announceLaunch(
-  stateDir: string,
-  id: string,
-  about: { name?: string | undefined; image?: string | undefined; labels: Record<string, string> },
-  start: boolean,
-): Promise<void> {
+/** What a launch records about its container. */
+export interface LaunchAbout {
+  name?: string | undefined;
+  image?: string | undefined;
+  labels: Record<string, string>;
+}
+
+function launchEvents(id: string, about: LaunchAbout, start: boolean): NewEvent[] {
   const attributes: ContainerEventAttributes = {
     ...(about.name !== undefined ? { name: about.name } : {}),
     ...(about.image !== undefined ? { image: about.image } : {}),
     ...(Object.keys(about.labels).length > 0 ? { labels: about.labels } : {}),
   };
-  await appendEvent(stateDir, { action: 'create', id, attributes }, ...(start ? [{ action: 'start' as const, id, attributes }] : []));
+  return [{ action: 'create', id, attributes }, ...(start ? [{ action: 'start' as const, id, attributes }] : [])];
+}
+
+/**
+ * Records a launch: `create`, and with `start` `start` too. Written before the
+ * helper runs, so that they come before anything the shim records.
+ */
+export async function announceLaunch(stateDir: string, id: string, about: LaunchAbout, start: boolean): Promise<void> {
+  const [first, ...more] = launchEvents(id, about, start);
+  await appendEvent(stateDir, first!, ...more);
+}
+
+/**
+ * The lines {@link announceLaunch} appends, for the shim to append first thing
+ * (`--events-launch`); undefined when they do not fit one atomic write (then
+ * they are appended here, line by line).
+ */
+export function launchEventLines(id: string, about: LaunchAbout, start: boolean): string | undefined {
+  const text = launchEvents(id, about, start).map(encodeLine).join('');
+  return Buffer.byteLength(text) < LINE_MAX ? text : undefined;
 }
 
 function timeOf(value: Date | number | undefined, field: string): number | undefined {

@@ -1,7 +1,7 @@
 import type { HelperDevice, HelperMount } from './defaults.js';
 import type { LinkPlan } from './network-attach.js';
 import type { HelperRlimit } from './security.js';
-import type { ShimDir } from './state.js';
+import type { ShimDir, ShimState } from './state.js';
 import type { ResolvedUser } from './user.js';
 import { usernsArgs, type UsernsPlan } from './userns.js';
 import { ioArgs, type IoPlan } from './io-plan.js';
@@ -58,16 +58,20 @@ export interface RunPlan {
   cgroupSteps?: readonly string[];
   /** Files the shim makes (new, never through a symlink) before anything else: the container's hostname, hosts and resolv.conf. */
   files?: readonly HelperFile[];
-  /** Directories the shim makes before the files (the upper and work directories). */
+  /** Directories the shim makes before the files (the bundle, upper and work directories). */
   dirs?: readonly ShimDir[];
+  /** The state directory the shim makes first, with its owner file (see `shimContainerDirs`). */
+  state?: ShimState;
+  /** The container's record, which the shim writes with pid 1's pid and start time between `head` and `tail` before its `pid` line. */
+  record?: { path: string; head: string; tail: string };
   /** A user namespace for the container; see src/runtime/userns.ts. */
   userns?: UsernsPlan;
   /** A veth pair the shim wires into the container's network namespace before it runs. */
   link?: LinkPlan;
   /** The restart policy's options (`--restart`, …); see src/runtime/restart.ts. */
   restartArgs?: readonly string[];
-  /** Where the shim appends the events it alone sees, and the name and image they carry. */
-  events?: { file: string; name?: string; image?: string };
+  /** Where the shim appends the events it alone sees, and the name and image they carry; `launch`: the launch's own lines, appended first. */
+  events?: { file: string; name?: string; image?: string; launch?: string };
   /** Have the shim report paths to the container's network (and user) namespace, for the port forwarder. */
   reportNetns?: boolean;
   /** The io process: log, TTY, stdin; omitted: stdio passed straight through. */
@@ -111,7 +115,11 @@ export function runArgs(plan: RunPlan): string[] {
   if (plan.dieWithParent !== undefined) args.push('--die-with-parent', String(plan.dieWithParent));
   if (plan.exitFile !== undefined) args.push('--exit-file', plan.exitFile);
   if (plan.cgroupSteps !== undefined) args.push(...plan.cgroupSteps);
-  for (const d of plan.dirs ?? []) args.push('--make-dir', d.path, d.mode.toString(8), d.uid !== undefined ? String(d.uid) : '-', d.gid !== undefined ? String(d.gid) : '-');
+  if (plan.state !== undefined) args.push('--make-state', plan.state.dir, plan.state.token, plan.state.owner);
+  for (const d of plan.dirs ?? []) {
+    if ('like' in d) args.push('--make-dir-as', d.path, d.like, d.owner ? '1' : '0');
+    else args.push('--make-dir', d.path, d.mode.toString(8), d.uid !== undefined ? String(d.uid) : '-', d.gid !== undefined ? String(d.gid) : '-');
+  }
   for (const f of plan.files ?? []) args.push('--write-file', f.path, f.mode.toString(8), f.content);
   for (const dir of plan.cgroups ?? []) args.push('--cgroup', dir);
   if (plan.reportNetns === true) args.push('--report-netns');
@@ -132,7 +140,9 @@ export function runArgs(plan: RunPlan): string[] {
     args.push('--events-file', plan.events.file);
     if (plan.events.name !== undefined) args.push('--event-name', plan.events.name);
     if (plan.events.image !== undefined) args.push('--event-image', plan.events.image);
+    if (plan.events.launch !== undefined) args.push('--events-launch', plan.events.launch);
   }
+  if (plan.record !== undefined) args.push('--record', plan.record.path, plan.record.head, plan.record.tail);
   args.push(...ioArgs(plan.io));
   if (plan.detach === true) args.push('--detach');
   if (plan.console !== undefined) args.push(...consoleArgs(plan.console));

@@ -39,6 +39,7 @@ import {
   defaultStateDir,
   makeContainerDirs,
   readJson,
+  shimContainerDirs,
   writeJsonAtomic,
   type ContainerConfigRecord,
   type ContainerPaths,
@@ -81,7 +82,7 @@ import { configRecord } from './records.js';
 import { launchRecord, relaunch } from './relaunch.js';
 import { healthPlan } from './health.js';
 import { restartArgs, restartPlan } from './restart.js';
-import { announceLaunch, appendEvent, readEvents, shimEvents, type ContainerEvent, type EventsOptions } from './events.js';
+import { announceLaunch, appendEvent, launchEventLines, readEvents, shimEvents, type ContainerEvent, type EventsOptions } from './events.js';
 import { Forwarder } from './forwarder.js';
 import { checkOutboundChoice, forwardTarget, openStartGate, planPublish } from './publish.js';
 import { planIo } from './io-plan.js';
@@ -374,6 +375,8 @@ export class Runtime implements AsyncDisposable {
     const shimFiles = userns === undefined;
     let cleanup = true;
     let announced = false;
+    /** The token of the `.new-` directory the shim makes the state directory in, when it makes it. */
+    let making: string | undefined;
     let named = false;
     let attachment: NetworkAttachment | undefined;
     let cgroupsCreating: Promise<CgroupSet> | undefined;
@@ -381,6 +384,11 @@ export class Runtime implements AsyncDisposable {
     let forwarder: Forwarder | undefined;
     // Outbound access is set up before the workload runs: it waits on the start fifo meanwhile.
     const gated = start && (publish?.outbound === true || shared !== undefined);
+    // Where nothing of this process needs the state directory before the helper runs (no name claim,
+    // network, published port or held namespace; cgroups made by the shim, after it), the shim makes it and
+    // writes the launch's events and the record too: this thread makes no file operation to launch.
+    const shimState =
+      shimFiles && shim !== undefined && spec.name === undefined && network === undefined && publish === undefined && nsPlan.holders.length === 0 && !gated;
     try {
       // The lease keeps gc() from the image's snapshots while the container exists.
       if (source.targets !== undefined && this.#store !== undefined) {
@@ -389,7 +397,10 @@ export class Runtime implements AsyncDisposable {
       }
       // The state directory (naming this process) comes before the name claim and the
       // cgroups: others judge those abandoned by it (names.ts, prune.ts).
-      const shimDirs = await makeContainerDirs(paths, { lower: source.lowers[0]!, owner: userns?.rootless !== true }, { shim: shimFiles });
+      const like = { lower: source.lowers[0]!, owner: userns?.rootless !== true };
+      const shimMade = shimState ? shimContainerDirs(paths, like) : undefined;
+      making = shimMade?.state.token;
+      const shimDirs = shimMade?.dirs ?? (await makeContainerDirs(paths, like, { shim: shimFiles }));
       if (spec.name !== undefined) {
         await claimName(this.stateDir, spec.name, id);
         named = true;
@@ -421,6 +432,8 @@ export class Runtime implements AsyncDisposable {
       }
       // Before the helper: the shim may record the command's end (`die`) before this process hears it started.
       const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
+      const about = { name: spec.name, image: spec.image, labels };
+      const launchLines = shimState ? launchEventLines(id, about, start) : undefined;
       announced = true;
       // Settled, not Promise.all: the cleanup must not remove the directory under a write still running.
       const etcFiles: HelperFile[] = [
@@ -430,7 +443,7 @@ export class Runtime implements AsyncDisposable {
         { path: paths.resolv, mode: 0o644, content: nsPlan.etc.kind === 'host' ? nsPlan.etc.resolv : resolvConf() },
       ];
       for (const written of await Promise.allSettled([
-        announceLaunch(this.stateDir, id, { name: spec.name, image: spec.image, labels }, start),
+        launchLines === undefined ? announceLaunch(this.stateDir, id, about, start) : undefined,
         ...(shimFiles ? [] : etcFiles.map((f) => writeFile(f.path, f.content, { mode: f.mode }))),
       ])) {
         if (written.status === 'rejected') throw written.reason;
@@ -491,7 +504,8 @@ export class Runtime implements AsyncDisposable {
         cmd: proc.argv,
         ...(attachment !== undefined && attachment.enter === undefined ? { link: attachment.link } : {}),
         restartArgs: restartArgs(restart, paths.restart),
-        events: shimEvents(this.stateDir, spec.name, spec.image),
+        events: { ...shimEvents(this.stateDir, spec.name, spec.image), ...(launchLines !== undefined ? { launch: launchLines } : {}) },
+        ...(shimMade !== undefined ? { state: shimMade.state } : {}),
         ...(io.io !== undefined ? { io: io.io } : {}),
         ...(start && !gated ? {} : { startFifo: paths.fifo }),
         ...(publish !== undefined || attachment?.enter !== undefined ? { reportNetns: true } : {}),
@@ -515,7 +529,39 @@ export class Runtime implements AsyncDisposable {
         { path: paths.config, mode: 0o600, content: JSON.stringify(configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart })) },
         { path: paths.launch, mode: 0o600, content: JSON.stringify(launchRecord(plan, cgroupPlan, publish, nsPlan.holders)) },
       ];
-      const helper = await startHelper('run', runArgs({ ...plan, files: [...(plan.files ?? []), ...records] }), {
+      // The record but pid 1's pid and start time: what only the launch knows (ports, once bound).
+      const recordOf = (): { head: Pick<ContainerRecord, 'version' | 'id' | 'name' | 'created'>; rest: Omit<ContainerRecord, 'version' | 'id' | 'name' | 'created' | 'pid' | 'pidStart'> } => {
+        const created = new Date().toISOString();
+        return {
+          head: { version: 1, id, ...(spec.name !== undefined ? { name: spec.name } : {}), created },
+          rest: {
+            ...(start ? { started: created } : {}),
+            ownerPid: process.pid,
+            ownerStart: this.#ownerStart,
+            detached,
+            rootfs: source.label,
+            ...(spec.image !== undefined ? { image: spec.image } : {}),
+            cmd: proc.argv,
+            stdio,
+            ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
+            ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
+            network: nsPlan.mode,
+            ...(nsPlan.pod !== undefined ? { namespace: nsPlan.pod } : {}),
+            ...(forwarder !== undefined ? { ports: [...forwarder.ports], forwarder: forwarder.record } : {}),
+            ...(io.io?.tty !== undefined ? { tty: true } : {}),
+            ...(io.io?.stdinFifo !== undefined ? { openStdin: true } : {}),
+            ...(io.io?.log !== undefined ? { log: { maxSize: io.io.log.maxSize, maxFiles: io.io.log.maxFiles } } : {}),
+            ...stopAndLabels(spec, source.config),
+            ...(health !== undefined ? { healthcheck: true as const } : {}),
+            ...(spec.autoRemove === true ? { autoRemove: true as const } : {}),
+          },
+        };
+      };
+      // The shim writes it, pid 1's pid and start time put between the two halves (`--record`).
+      const early = shimState ? recordOf() : undefined;
+      const shimRecord =
+        early !== undefined ? { path: paths.record, head: `${JSON.stringify(early.head).slice(0, -1)},`, tail: `,${JSON.stringify(early.rest).slice(1)}` } : undefined;
+      const helper = await startHelper('run', runArgs({ ...plan, files: [...(plan.files ?? []), ...records], ...(shimRecord !== undefined ? { record: shimRecord } : {}) }), {
         stdio: io.stdio,
         detached,
         context,
@@ -526,7 +572,7 @@ export class Runtime implements AsyncDisposable {
       let record: ContainerRecord;
       let steps: (Promise<unknown> | undefined)[] = [];
       try {
-        const { pid } = await raceAbort(helper.next('pid'), signal, context);
+        const { pid, start: pidStart } = await raceAbort(helper.next('pid'), signal, context);
         // The helper opened the namespace files before this line: their holders must still be the same processes.
         checkHolders(nsPlan.holders);
         if (forwarder !== undefined || attachment?.enter !== undefined) {
@@ -547,36 +593,11 @@ export class Runtime implements AsyncDisposable {
           if (forwarder !== undefined) await raceAbort(forwarder.attach(forwardTarget(publish!, pid, processStartTime(pid) ?? 0, ns)), signal, context);
           if (gated) await openStartGate(paths.fifo);
         }
-        record = {
-          version: 1,
-          id,
-          ...(spec.name !== undefined ? { name: spec.name } : {}),
-          created: new Date().toISOString(),
-          pid,
-          pidStart: processStartTime(pid) ?? 0,
-          ownerPid: process.pid,
-          ownerStart: this.#ownerStart,
-          detached,
-          rootfs: source.label,
-          ...(spec.image !== undefined ? { image: spec.image } : {}),
-          cmd: proc.argv,
-          stdio,
-          ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
-          ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
-          network: nsPlan.mode,
-          ...(nsPlan.pod !== undefined ? { namespace: nsPlan.pod } : {}),
-          ...(forwarder !== undefined ? { ports: [...forwarder.ports], forwarder: forwarder.record } : {}),
-          ...(io.io?.tty !== undefined ? { tty: true } : {}),
-          ...(io.io?.stdinFifo !== undefined ? { openStdin: true } : {}),
-          ...(io.io?.log !== undefined ? { log: { maxSize: io.io.log.maxSize, maxFiles: io.io.log.maxFiles } } : {}),
-          ...stopAndLabels(spec, source.config),
-          ...(health !== undefined ? { healthcheck: true as const } : {}),
-          ...(spec.autoRemove === true ? { autoRemove: true as const } : {}),
-        };
-        if (start) record.started = record.created;
+        const { head, rest } = early ?? recordOf();
+        record = { ...head, pid, pidStart: pidStart ?? processStartTime(pid) ?? 0, ...rest };
         steps = [
           // The record comes last (the shim wrote the others): others take a state directory without one for a launch in progress, and read nothing else in it.
-          writeJsonAtomic(paths.record, record),
+          shimRecord === undefined ? writeJsonAtomic(paths.record, record) : undefined,
           helper.next(start ? 'started' : 'created'),
           leasing,
         ];
@@ -625,6 +646,8 @@ export class Runtime implements AsyncDisposable {
         const undone = await Promise.allSettled([
           attachment !== undefined ? this.#networks!.detach(id) : undefined,
           rm(paths.state, { recursive: true, force: true, maxRetries: 3 }),
+          // A shim killed while it made the state directory leaves it under its `.new-` name.
+          making !== undefined ? rm(join(this.stateDir, `.new-${making}`), { recursive: true, force: true }) : undefined,
           removeContainerDir(paths.bundle, userns, this.#helperPath),
           cgroupsCreating?.then((set) => set.remove(), () => undefined).catch(() => undefined),
           leasing?.then((lease) => lease.release(), () => undefined).catch(() => undefined),

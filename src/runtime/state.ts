@@ -280,10 +280,32 @@ export async function makeContainerDirs(paths: ContainerPaths, like?: RootLike, 
   return shimDirs;
 }
 
-/** A directory the shim makes (`--make-dir`): mode exactly, and the owner when given. */
-export interface ShimDir {
-  path: string;
-  mode: number;
-  uid?: number;
-  gid?: number;
+/**
+ * A directory the shim makes: `--make-dir`, mode exactly and the owner when
+ * given; or `--make-dir-as`, the mode (and with `owner` the owner) of `like`'s
+ * root, read by the shim.
+ */
+export type ShimDir = { path: string; mode: number; uid?: number; gid?: number } | { path: string; like: string; owner: boolean };
+
+/** The state directory the shim makes (`--make-state`): as {@link makeContainerDirs} does, through `.new-<token>` and a rename, with `owner` as `owner.json`. */
+export interface ShimState {
+  dir: string;
+  token: string;
+  owner: string;
+}
+
+/**
+ * What {@link makeContainerDirs} makes, for the shim to make instead (no thread-pool
+ * trip here): the state directory, named after this process, then the bundle, upper
+ * and work directories; the token names the `.new-` directory a killed shim may leave.
+ */
+export function shimContainerDirs(paths: ContainerPaths, like: RootLike): { state: ShimState; dirs: ShimDir[] } {
+  return {
+    state: { dir: paths.state, token: ownerToken(), owner: JSON.stringify({ pid: process.pid, start: selfStartTime() } satisfies LaunchOwner) },
+    dirs: [
+      { path: paths.bundle, mode: 0o755 },
+      { path: paths.upper, like: like.lower, owner: like.owner },
+      { path: paths.work, mode: 0o700 },
+    ],
+  };
 }
