@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "events.h"
 #include "error.h"
 #include "reexec.h"
 #include "util.h"
@@ -27,6 +28,7 @@
 #define REQ_FORK 1
 #define REQ_KILL 2
 #define REQ_RM 3
+#define REQ_MOVE 4
 
 #define FLAG_DETACHED 0x1
 #define FLAG_STDIN 0x2
@@ -37,6 +39,8 @@
 #define MAX_INPUTS 8
 /* Paths in one REQ_RM: a trash batch, far fewer in practice. */
 #define MAX_RM_PATHS 4096
+/* Renames in one REQ_MOVE: a removal's state and data directories. */
+#define MAX_MOVES 16
 #define MAX_REQUEST (64u << 20)
 /* stdio, status, inputs, control */
 #define MAX_SLOTS (4 + MAX_INPUTS + 1)
@@ -339,6 +343,38 @@ bad:
 	report_error(id, EINVAL, "request");
 }
 
+/* REQ_MOVE: a removal's last steps, here rather than on the owner's thread pool:
+ * REST is FILE, LINE, then SRC, DST pairs, each NUL-ended. LINE (an event, when
+ * not empty) is appended to the events file FILE first, then each SRC is renamed
+ * to DST, in order; the reply names each rename's errno (0: done). */
+static void serve_move(uint32_t id, char *rest, size_t restlen)
+{
+	char *s[2 + 2 * MAX_MOVES], reply[64 + 12 * MAX_MOVES];
+	size_t n = 0, at;
+
+	if (restlen == 0 || rest[restlen - 1] != '\0')
+		goto bad;
+	for (size_t i = 0; i < restlen; i += strlen(rest + i) + 1) {
+		if (n == sizeof s / sizeof *s)
+			goto bad;
+		s[n++] = rest + i;
+	}
+	if (n < 2 || n % 2 != 0)
+		goto bad;
+	if (s[0][0] != '\0' && s[1][0] != '\0')
+		dl_events_append(s[0], s[1], strlen(s[1]));
+	at = (size_t)snprintf(reply, sizeof reply, "{\"t\":\"moved\",\"id\":%u,\"errnos\":[", id);
+	for (size_t k = 2; k < n; k += 2) {
+		int err = rename(s[k], s[k + 1]) < 0 ? errno : 0;
+		at += (size_t)snprintf(reply + at, sizeof reply - at, "%s%d", k > 2 ? "," : "", err);
+	}
+	snprintf(reply + at, sizeof reply - at, "]}\n");
+	send_or_exit(reply, -1);
+	return;
+bad:
+	report_error(id, EINVAL, "request");
+}
+
 static void serve_kill(uint32_t id, const uint32_t *h, size_t hlen)
 {
 	if (hlen != 1 || h[0] == 0 || h[0] >= 65)
@@ -369,7 +405,7 @@ static int serve_request(void)
 		serve_kill(head[1], head + 2, 1);
 		return 0;
 	}
-	if (head[0] == REQ_RM) {
+	if (head[0] == REQ_RM || head[0] == REQ_MOVE) {
 		rest = malloc(len ? len : 1);
 		if (rest == NULL)
 			_exit(DL_EXIT_FAILED);
@@ -377,7 +413,10 @@ static int serve_request(void)
 			free(rest);
 			return -1;
 		}
-		serve_rm(head[1], rest, len);
+		if (head[0] == REQ_RM)
+			serve_rm(head[1], rest, len);
+		else
+			serve_move(head[1], rest, len);
 		free(rest);
 		return 0;
 	}

@@ -24,6 +24,7 @@ const debug = createDebug('dockless:helper');
 const REQ_FORK = 1;
 const REQ_KILL = 2;
 const REQ_RM = 3;
+const REQ_MOVE = 4;
 const FLAG_DETACHED = 0x1;
 const FLAG_STDIN = 0x2;
 const FLAG_CONTROL = 0x10;
@@ -40,6 +41,7 @@ type ServerMessage =
   | { t: 'failed'; errno: number }
   | { t: 'fd'; id: number; fd: number; pid: number }
   | { t: 'exit'; id: number; code: number; signal: number }
+  | { t: 'moved'; id: number; errnos: number[] }
   | { t: 'error'; id: number; errno: number; step: string };
 
 /** What {@link ForkServer.fork} needs of an op. */
@@ -194,6 +196,8 @@ export class ForkServer {
   readonly #running = new Map<number, ForkedChild>();
   /** The `rm`s of {@link ForkServer.remove} still running, by id: each one's end. */
   readonly #removals = new Map<number, (gone: boolean) => void>();
+  /** The moves of {@link ForkServer.move} not answered yet, by id. */
+  readonly #moves = new Map<number, (errnos: number[] | undefined) => void>();
 
   private constructor(path: string, process: ChildProcess, pid: number) {
     this.#path = path;
@@ -334,6 +338,32 @@ export class ForkServer {
     return done;
   }
 
+  /**
+   * Has the server append `event.line` to the events file `event.file` (when
+   * given), then rename each `[from, to]` of `moves` in order, in its own
+   * process: one request and one reply, no thread-pool trip here.
+   *
+   * @returns each rename's errno (0: done), in order; undefined when the server
+   *   went or refused the request (nothing is known to have been done).
+   */
+  move(event: { file: string; line: string } | undefined, moves: readonly (readonly [string, string])[]): Promise<number[] | undefined> {
+    if (this.#dead !== undefined) return Promise.resolve(undefined);
+    const id = this.#nextId++;
+    const body = Buffer.from([event?.file ?? '', event?.line ?? '', ...moves.flat()].map((s) => `${s}\0`).join(''));
+    const head = Buffer.alloc(12);
+    [8 + body.length, REQ_MOVE, id].forEach((v, i) => head.writeUInt32LE(v, 4 * i));
+    this.hold(1);
+    const done = new Promise<number[] | undefined>((resolve) => {
+      this.#moves.set(id, (errnos) => {
+        this.#moves.delete(id);
+        this.hold(-1);
+        resolve(errnos);
+      });
+    });
+    this.#requests.write(Buffer.concat([head, body]));
+    return done;
+  }
+
   /** @internal Asks the server to signal op `id`. */
   kill(id: number, signal: number): boolean {
     if (this.#dead !== undefined || !this.#running.has(id)) return false;
@@ -373,6 +403,10 @@ export class ForkServer {
         this.#settle(message.id, pending);
         return;
       }
+      case 'moved': {
+        this.#moves.get(message.id)?.(Array.isArray(message.errnos) ? message.errnos : undefined);
+        return;
+      }
       case 'exit': {
         const removal = this.#removals.get(message.id);
         if (removal !== undefined) {
@@ -385,6 +419,12 @@ export class ForkServer {
         return;
       }
       case 'error': {
+        const move = this.#moves.get(message.id);
+        if (move !== undefined) {
+          debug('fork server: move: %s: errno %d', message.step, message.errno);
+          move(undefined);
+          return;
+        }
         const removal = this.#removals.get(message.id);
         if (removal !== undefined) {
           debug('fork server: rm: %s: errno %d', message.step, message.errno);
@@ -423,5 +463,6 @@ export class ForkServer {
     for (const child of this.#running.values()) child.onExit(-1, osConstants.signals.SIGKILL);
     this.#running.clear();
     for (const removal of [...this.#removals.values()]) removal(false);
+    for (const move of [...this.#moves.values()]) move(undefined);
   }
 }

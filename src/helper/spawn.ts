@@ -400,6 +400,26 @@ export async function removeTreesForked(paths: readonly string[], options: { hel
   return server !== undefined ? server.remove(paths) : false;
 }
 
+/**
+ * Appends `event.line` to the events file `event.file`, then renames each
+ * `[from, to]` of `moves`, in the fork server of the helper (see
+ * {@link ForkServer.move}), when one is running: none of this process's thread
+ * pool's round trips.
+ *
+ * @returns each rename's errno (0: done); undefined when no server is running
+ *   or it failed: then nothing is known done, and the caller does it its own way.
+ */
+export async function moveForked(
+  event: { file: string; line: string } | undefined,
+  moves: readonly (readonly [string, string])[],
+  options: { helperPath?: string | undefined } = {},
+): Promise<number[] | undefined> {
+  const path = locateHelper(options.helperPath);
+  if (!ForkServer.running(path)) return undefined;
+  const server = await ForkServer.for(path);
+  return server?.move(event, moves);
+}
+
 /** A helper `rm` started by {@link startDetachedRemover}, waiting for its paths. */
 export interface DetachedRemover {
   /** Its pid: with {@link DetachedRemover.start}, who owns what it is given (see `ownerToken`). */

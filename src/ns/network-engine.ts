@@ -17,6 +17,7 @@
  * @module
  */
 
+import { existsSync } from 'node:fs';
 import { readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import createDebug from 'debug';
@@ -447,7 +448,8 @@ export class NetworkEngine implements NetworkAttacher {
 
   /** {@inheritDoc NetworkAttacher.detach} */
   async detach(containerId: string): Promise<void> {
-    if (!(await exists(this.#state.marker(containerId)))) return;
+    // On this thread: every removal asks, and a thread-pool round trip costs more than the lookup.
+    if (!existsSync(this.#state.marker(containerId))) return;
     await this.#state.locked(async () => {
       const all = await this.#state.all();
       const touched = new Set<string>();

@@ -36,7 +36,7 @@ import {
   type ExitRecord,
 } from './state.js';
 import { removeContainerDir, type IdMap } from './userns.js';
-import { discard } from './trash.js';
+import { discard, discardForked } from './trash.js';
 import { claimName, releaseName } from './names.js';
 import { diffUpper, type ContainerChange } from './container-diff.js';
 import { NAME_RE } from './spec-check.js';
@@ -46,7 +46,7 @@ import type { PublishedPort } from './ports.js';
 import { startExec, type ExecOptions, type ExecProcess } from './exec.js';
 import { updateResources } from './update.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
-import { appendEvent, type ContainerEventAction, type ContainerEventAttributes } from './events.js';
+import { appendEvent, eventLine, eventsFile, type ContainerEventAction, type ContainerEventAttributes, type NewEvent } from './events.js';
 import { HealthChecker, waitForHealthy, type HealthPlan, type HealthRecord, type HealthStatus } from './health.js';
 import { readRestartRecord, type RestartRecord } from './restart.js';
 
@@ -234,7 +234,11 @@ export class Container implements AsyncDisposable {
   async recordEvent(action: ContainerEventAction, attributes: ContainerEventAttributes = {}): Promise<void> {
     // A container this process launched has its labels in its record already: no read on every event.
     const labels = this.#helper !== undefined ? this.#record.labels : (await readJson<ContainerConfigRecord>(this.#paths.config))?.labels;
-    await appendEvent(dirname(this.#paths.state), {
+    await appendEvent(dirname(this.#paths.state), this.#event(action, attributes, labels));
+  }
+
+  #event(action: ContainerEventAction, attributes: ContainerEventAttributes, labels: Record<string, string> | undefined): NewEvent {
+    return {
       action,
       id: this.id,
       attributes: {
@@ -243,7 +247,7 @@ export class Container implements AsyncDisposable {
         ...attributes,
         ...(labels !== undefined ? { labels } : {}),
       },
-    });
+    };
   }
 
   #healthChecker(): Promise<HealthChecker | undefined> {
@@ -984,14 +988,30 @@ export class Container implements AsyncDisposable {
     const shimRemoved = this.#helper?.statuses.some((s) => s.type === 'cgroups-removed') === true && this.#cgroups?.anyExists() !== true;
     if (!shimRemoved) await this.#cgroups?.remove(`remove container ${this.id}`);
     this.#status = 'removed';
+    // Launched here (its labels are in its record) and deleted in batches: the fork server appends the
+    // event and moves both directories into the trash, with none of this thread pool's round trips.
+    const forked = this.#helper !== undefined && this.#record.userns?.rootless !== true && !this.#detachRemoval;
+    const removeBundle = (path: string) => removeContainerDir(path, this.#record.userns, this.#helperPath);
     // Both before the state directory goes: the event reads nothing from it then, and what
     // onRemove gives up (the name, clone holds) must not look abandoned while still ours.
-    await Promise.all([this.recordEvent('remove'), this.#onRemove(this, this.#record)]);
+    await Promise.all([forked ? undefined : this.recordEvent('remove'), this.#onRemove(this, this.#record)]);
+    if (forked) {
+      const entries = [
+        { path: this.#paths.state, remove: removeDir },
+        { path: this.#paths.bundle, remove: removeBundle },
+      ];
+      const event = { file: eventsFile(dirname(this.#paths.state)), line: eventLine(this.#event('remove', {}, this.#record.labels)) };
+      if (await discardForked(entries, event, this.#helperPath)) {
+        debug('%s removed', this.id.slice(0, 12));
+        return;
+      }
+      await this.recordEvent('remove');
+    }
     await Promise.all([
       discard(this.#paths.state, removeDir, { helperPath: this.#helperPath, detached: this.#detachRemoval }),
       discard(
         this.#paths.bundle,
-        (path) => removeContainerDir(path, this.#record.userns, this.#helperPath),
+        removeBundle,
         // A rootless container's upper directory holds files of ids the helper cannot remove on the host.
         this.#record.userns?.rootless === true ? undefined : { helperPath: this.#helperPath, detached: this.#detachRemoval },
       ),

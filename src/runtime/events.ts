@@ -133,7 +133,8 @@ export interface NewEvent {
   attributes?: ContainerEventAttributes;
 }
 
-function encodeLine(event: NewEvent): string {
+/** `event` as one line of the events file (newline included), short enough for one atomic append. */
+export function eventLine(event: NewEvent): string {
   const base = { type: 'container', action: event.action, id: event.id, time: Date.now() };
   let line = `${JSON.stringify({ ...base, attributes: event.attributes ?? {} })}\n`;
   if (Buffer.byteLength(line) < LINE_MAX) return line;
@@ -154,7 +155,7 @@ function encodeLine(event: NewEvent): string {
  */
 export async function appendEvent(stateDir: string, event: NewEvent, ...more: NewEvent[]): Promise<void> {
   const file = eventsFile(stateDir);
-  const lines = [event, ...more].map(encodeLine);
+  const lines = [event, ...more].map(eventLine);
   let handle: FileHandle | undefined;
   try {
     handle = await open(file, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o644);
@@ -213,7 +214,7 @@ export async function announceLaunch(stateDir: string, id: string, about: Launch
  * they are appended here, line by line).
  */
 export function launchEventLines(id: string, about: LaunchAbout, start: boolean): string | undefined {
-  const text = launchEvents(id, about, start).map(encodeLine).join('');
+  const text = launchEvents(id, about, start).map(eventLine).join('');
   return Buffer.byteLength(text) < LINE_MAX ? text : undefined;
 }
 

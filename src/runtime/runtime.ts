@@ -39,6 +39,7 @@ import {
   defaultStateDir,
   makeContainerDirs,
   readJson,
+  readJsonSync,
   shimContainerDirs,
   writeJsonAtomic,
   type ContainerConfigRecord,
@@ -723,7 +724,7 @@ export class Runtime implements AsyncDisposable {
     this.#owned.delete(container.id);
     this.#specs.delete(container.id);
     // Read, not remembered: a snapshot of the container (from any process) puts its layer under it.
-    const config = await readJson<ContainerConfigRecord>(this.pathsOf(container.id).config).catch(() => undefined);
+    const config = readJsonSync<ContainerConfigRecord>(this.pathsOf(container.id).config);
     for (const snapshot of snapshotLayers(this.root, config?.process.lowers ?? [])) {
       await dropHold(this.root, snapshot, `clone-${container.id}`, this.#helperPath).catch((error: unknown) => {
         debug('%s remove: snapshot %s: %s', container.id.slice(0, 12), snapshot.slice(0, 12), String(error));

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ownerToken, selfStartTime, writeFileAtomic } from '../util/index.js';
@@ -147,6 +148,18 @@ export async function writeJsonNew(path: string, data: unknown, mode?: number): 
 export async function readJson<T>(path: string): Promise<T | undefined> {
   try {
     return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * {@link readJson} on this thread: for a small file just written (in the page
+ * cache), where a thread-pool round trip costs more than the read.
+ */
+export function readJsonSync<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch {
     return undefined;
   }

@@ -16,7 +16,7 @@ import { renameSync } from 'node:fs';
 import { mkdir, readdir, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
-import { removeTreesForked, startDetachedRemover, type DetachedRemover } from '../helper/index.js';
+import { moveForked, removeTreesForked, startDetachedRemover, type DetachedRemover } from '../helper/index.js';
 import { isAbandoned, ownerToken, ownerTokenOf, withOwnerToken } from '../util/index.js';
 
 const debug = createDebug('dockless:runtime');
@@ -191,13 +191,49 @@ export async function discard(
     }
     return;
   }
-  await discardTo(path, ownerToken(), remove, (target) => {
-    const removing = batched !== undefined ? removeInBatch(target, batched.helperPath).then((gone) => (gone ? undefined : remove(target))) : remove(target);
-    const done: Promise<void> = removing
-      .catch((error: unknown) => debug('%s: left for the next prune: %s', target, String(error)))
-      .finally(() => pending.delete(done));
-    pending.add(done);
-  });
+  await discardTo(path, ownerToken(), remove, (target) => removeLater(target, remove, batched));
+}
+
+/** Deletes `target`, in the trash already, in the background: with the next batch when `batched`, else with `remove`. */
+function removeLater(target: string, remove: (path: string) => Promise<void>, batched: { helperPath?: string | undefined } | undefined): void {
+  const removing = batched !== undefined ? removeInBatch(target, batched.helperPath).then((gone) => (gone ? undefined : remove(target))) : remove(target);
+  const done: Promise<void> = removing
+    .catch((error: unknown) => debug('%s: left for the next prune: %s', target, String(error)))
+    .finally(() => pending.delete(done));
+  pending.add(done);
+}
+
+/**
+ * {@link discard} of each of `entries` (batched, not detached), with `event`
+ * appended to its events file first, in one request to the fork server of
+ * `helperPath` (see `moveForked`): the append and the moves into the trash are
+ * the server's, not this process's thread pool's. An entry the server could not
+ * move is removed in place before this returns, as {@link discard} does.
+ *
+ * @returns false when no fork server runs, or a trash directory was not made yet
+ *   in this process: nothing was done, and the caller goes {@link discard}'s way.
+ */
+export async function discardForked(
+  entries: readonly { path: string; remove: (path: string) => Promise<void> }[],
+  event: { file: string; line: string } | undefined,
+  helperPath: string | undefined,
+): Promise<boolean> {
+  const token = ownerToken();
+  const moves = entries.map((e) => [e.path, join(dirname(e.path), TRASH_DIR, `${basename(e.path)}-${token}`)] as const);
+  if (moves.some(([, target]) => !made.has(dirname(target)))) return false;
+  const errnos = await moveForked(event, moves, { helperPath });
+  if (errnos === undefined) return false;
+  await Promise.all(
+    entries.map(async (entry, i) => {
+      const [path, target] = moves[i]!;
+      if (errnos[i] === 0) return removeLater(target, entry.remove, { helperPath });
+      // Gone already, or the trash was taken away: the removal in place says which.
+      made.delete(dirname(target));
+      debug('%s not moved to the trash (errno %d): removed in place', path, errnos[i]);
+      await entry.remove(path);
+    }),
+  );
+  return true;
 }
 
 /** Renames `path` into the trash as `<name>-<token>` and gives the new path to `moved`; removes it in place with `remove` when it cannot be moved. */
