@@ -1,9 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { mkdtemp, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { HelperError } from '../../src/index.js';
-import { spawnHelper } from '../../src/helper/spawn.js';
+import { HelperError, Runtime } from '../../src/index.js';
+import { moveForked, spawnHelper } from '../../src/helper/spawn.js';
+import { processStartTime } from '../../src/util/index.js';
+import type { ContainerRecord } from '../../src/runtime/state.js';
 import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
@@ -84,5 +86,102 @@ describe('start path: files the shim writes', { skip }, () => {
     const error = await writeThroughShim(join(dir, 'resolv.conf'), 'nameserver 198.51.100.1\n');
     assert.equal(error?.errnoCode, 'EEXIST');
     assert.equal(await readFile(join(dir, 'resolv.conf'), 'utf8'), 'nameserver 192.0.2.1\n');
+  });
+
+  // A warm launch (the second: the first makes its cgroups here) leaves its state directory, record and
+  // events to the shim, and its removal to the fork server: others must find them as this side wrote them.
+  it('a warm launch: the shim makes the state directory and record, and appends the launch events; the fork server the removal', async () => {
+    const first = await world.runtime.run({ rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore' });
+    await first.wait();
+    await first.remove();
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '30'], stdio: 'ignore', labels: { k: 'v' } });
+    const paths = world.runtime.pathsOf(c.id);
+    try {
+      assert.deepEqual((await readdir(paths.state)).filter((f) => !f.endsWith('.json')).sort(), ['rootfs']);
+      assert.equal((await stat(paths.state)).mode & 0o777, 0o711);
+      assert.deepEqual(JSON.parse(await readFile(paths.owner, 'utf8')), { pid: process.pid, start: processStartTime(process.pid) });
+      const record = JSON.parse(await readFile(paths.record, 'utf8')) as ContainerRecord;
+      assert.equal(record.id, c.id);
+      assert.equal(record.pid, c.pid);
+      assert.equal(record.pidStart, processStartTime(c.pid), 'the start time of pid 1, as /proc gives it');
+      assert.equal(record.ownerPid, process.pid);
+      assert.deepEqual(record.labels, { k: 'v' });
+      assert.equal(record.started, record.created);
+      // Another runtime takes it for the running container it is.
+      const other = new Runtime({ root: world.runtime.root, stateDir: world.runtime.stateDir });
+      assert.equal((await other.get(c.id)).status, 'running');
+      const { mode } = await stat(paths.bundle);
+      assert.equal(mode & 0o7777, 0o755);
+    } finally {
+      await c.remove({ force: true });
+    }
+    await assert.rejects(stat(paths.state), { code: 'ENOENT' });
+    await assert.rejects(stat(paths.bundle), { code: 'ENOENT' });
+    const events = (await readFile(join(world.runtime.stateDir, 'events.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; id: string; attributes: Record<string, unknown> })
+      .filter((e) => e.id === c.id);
+    assert.deepEqual(
+      events.map((e) => e.action),
+      ['create', 'start', 'kill', 'die', 'remove'],
+    );
+    assert.deepEqual(events[0]!.attributes, { labels: { k: 'v' } });
+    assert.deepEqual(events[4]!.attributes, { labels: { k: 'v' } });
+  });
+
+  // `--make-state` and `--record` (the shim's side of the above): pid 1's start time is the one /proc gives.
+  it('the shim writes the record with pid 1\'s pid and start time, and reports the start time in its pid line', async () => {
+    const dir = await mkdtemp(join(world.base, 'make-state-'));
+    const state = join(dir, 'c1');
+    const helper = spawnHelper(
+      'run',
+      ['--id', 'make-state', '--make-state', state, 'TOKEN', '{"pid":1,"start":2}', '--record', join(state, 'state.json'), '{"a":1,', ',"b":2}', '--', '/bin/sleep', '30'],
+      { stdio: ['ignore', 'ignore', 'pipe'], context: 'run container make-state' },
+    );
+    try {
+      const line = await helper.next('pid');
+      assert.equal(line.start, processStartTime(line.pid));
+      assert.deepEqual(await readdir(dir), ['c1'], 'no .new- directory is left');
+      assert.deepEqual((await readdir(state)).sort(), ['owner.json', 'rootfs', 'state.json']);
+      assert.equal(await readFile(join(state, 'owner.json'), 'utf8'), '{"pid":1,"start":2}');
+      assert.deepEqual(JSON.parse(await readFile(join(state, 'state.json'), 'utf8')), { a: 1, pid: line.pid, pidStart: line.start, b: 2 });
+    } finally {
+      helper.child.kill('SIGKILL');
+      await helper.exit;
+    }
+  });
+
+  it('a state directory that cannot be made fails the run at `make state`, leaving no .new- directory', async () => {
+    const dir = await mkdtemp(join(world.base, 'make-state-'));
+    const state = join(dir, 'taken');
+    await mkdir(state);
+    await writeFile(join(state, 'file'), '');
+    const helper = spawnHelper('run', ['--id', 'make-state', '--make-state', state, 'TOKEN', '{}', '--', '/nonexistent'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      context: 'run container make-state',
+    });
+    await helper.exit;
+    assert.ok(helper.failure instanceof HelperError);
+    assert.equal(helper.failure.step, 'make state');
+    assert.equal(helper.failure.errnoCode, 'ENOTEMPTY');
+    assert.deepEqual(await readdir(dir), ['taken']);
+    assert.deepEqual(await readdir(state), ['file']);
+  });
+
+  // The fork server's `move` request (a removal's last steps): the event first, then each rename, with its errno.
+  it("the fork server appends a removal's event and renames in order, reporting each rename's errno", async () => {
+    // A run through the server, so that one is up.
+    for (let i = 0; i < 2; i++) await (await world.runtime.run({ rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore' })).remove({ force: true });
+    const dir = await mkdtemp(join(world.base, 'move-'));
+    await mkdir(join(dir, 'a'));
+    const file = join(dir, 'events.jsonl');
+    const errnos = await moveForked({ file, line: '{"x":1}\n' }, [
+      [join(dir, 'a'), join(dir, 'b')],
+      [join(dir, 'missing'), join(dir, 'c')],
+    ]);
+    assert.deepEqual(errnos, [0, 2]);
+    assert.deepEqual((await readdir(dir)).sort(), ['b', 'events.jsonl']);
+    assert.equal(await readFile(file, 'utf8'), '{"x":1}\n');
   });
 });
