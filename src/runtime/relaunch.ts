@@ -29,8 +29,11 @@ const debug = createDebug('dockless:runtime');
 /** What `launch.json` holds: the helper's `run` plan and what was made around it, as decided at creation. */
 export interface LaunchRecord {
   version: 1;
-  /** The plan, without what belongs to one start (its gate, its owner, its cgroup directories and their making); binary fields as text. */
-  plan: Omit<RunPlan, 'seccomp' | 'caps' | 'startFifo' | 'dieWithParent' | 'reportNetns' | 'cgroups' | 'cgroupSteps' | 'files' | 'dirs'> & { seccomp?: string; caps?: string };
+  /**
+   * The plan, without what belongs to one start (its gate, its owner, its cgroup directories and their making,
+   * its state directory and launch events, which exist by then); binary fields as text.
+   */
+  plan: Omit<RunPlan, 'seccomp' | 'caps' | 'startFifo' | 'dieWithParent' | 'reportNetns' | 'cgroups' | 'cgroupSteps' | 'files' | 'dirs' | 'state'> & { seccomp?: string; caps?: string };
   /** The cgroups to make again, with their limits. */
   cgroups: CgroupPlan;
   /** The published ports (as first bound: a host port 0 keeps the port the kernel chose) and outbound access. */
@@ -41,10 +44,16 @@ export interface LaunchRecord {
 
 /** The record of a launch's decisions, for {@link relaunch}. */
 export function launchRecord(plan: RunPlan, cgroups: CgroupPlan, publish: PublishPlan | undefined, holders: readonly NamespaceHolder[]): LaunchRecord {
-  const { seccomp, caps, startFifo: _gate, dieWithParent: _owner, reportNetns: _netns, cgroups: _dirs, cgroupSteps: _made, files: _written, dirs: _dirs2, ...rest } = plan;
+  const { seccomp, caps, startFifo: _gate, dieWithParent: _owner, reportNetns: _netns, cgroups: _dirs, cgroupSteps: _made, files: _written, dirs: _dirs2, state: _state, ...rest } = plan;
+  const { launch: _announced, ...events } = rest.events ?? {};
   return {
     version: 1,
-    plan: { ...rest, ...(seccomp !== undefined ? { seccomp: seccomp.toString('base64') } : {}), ...(caps !== undefined ? { caps: caps.toString(16) } : {}) },
+    plan: {
+      ...rest,
+      ...(rest.events !== undefined ? { events: events as NonNullable<RunPlan['events']> } : {}),
+      ...(seccomp !== undefined ? { seccomp: seccomp.toString('base64') } : {}),
+      ...(caps !== undefined ? { caps: caps.toString(16) } : {}),
+    },
     cgroups,
     ...(publish !== undefined ? { publish } : {}),
     holders: [...holders],

@@ -32,6 +32,19 @@ describe('launch record', () => {
     for (const field of ['startFifo', 'dieWithParent', 'reportNetns', 'cgroups']) assert.ok(!(field in record.plan), field);
   });
 
+  // A restart finds the state directory there and the launch's events written: making them again failed it (ENOTEMPTY).
+  it("leaves out the state directory the shim made and the launch's events, keeping where the shim appends its own", () => {
+    const first = basePlan({
+      state: { dir: '/s/c1', token: '1-2-aaaaaaaaaaaa', owner: '{"pid":1,"start":2}' },
+      events: { file: '/s/events.jsonl', name: 'web', launch: '{"type":"container","action":"create"}\n' },
+    });
+    const record = JSON.parse(JSON.stringify(launchRecord(first, { hierarchies: [] }, undefined, []))) as ReturnType<typeof launchRecord>;
+    const args = runArgs(savedPlan(record));
+    assert.ok(!args.includes('--make-state'));
+    assert.ok(!args.includes('--events-launch'));
+    assert.deepEqual(savedPlan(record).events, { file: '/s/events.jsonl', name: 'web' });
+  });
+
   it('keeps a plan without capabilities or seccomp (privileged, unconfined) without them', () => {
     const bare = basePlan();
     const record = JSON.parse(JSON.stringify(launchRecord(bare, { hierarchies: [] }, undefined, []))) as ReturnType<typeof launchRecord>;
