@@ -322,20 +322,7 @@ export class ForkServer {
    */
   remove(paths: readonly string[]): Promise<boolean> {
     if (this.#dead !== undefined || paths.length === 0) return Promise.resolve(paths.length === 0);
-    const id = this.#nextId++;
-    const body = Buffer.from(paths.map((p) => `${p}\0`).join(''));
-    const head = Buffer.alloc(12);
-    [8 + body.length, REQ_RM, id].forEach((v, i) => head.writeUInt32LE(v, 4 * i));
-    this.hold(1);
-    const done = new Promise<boolean>((resolve) => {
-      this.#removals.set(id, (gone) => {
-        this.#removals.delete(id);
-        this.hold(-1);
-        resolve(gone);
-      });
-    });
-    this.#requests.write(Buffer.concat([head, body]));
-    return done;
+    return this.#ask(REQ_RM, paths, this.#removals);
   }
 
   /**
@@ -348,16 +335,21 @@ export class ForkServer {
    */
   move(event: { file: string; line: string } | undefined, moves: readonly (readonly [string, string])[]): Promise<number[] | undefined> {
     if (this.#dead !== undefined) return Promise.resolve(undefined);
+    return this.#ask(REQ_MOVE, [event?.file ?? '', event?.line ?? '', ...moves.flat()], this.#moves);
+  }
+
+  /** Sends a request of `kind` whose rest is `strings`, each ended by a NUL; its answer, through `answers`, settles it (the event loop is held meanwhile). */
+  #ask<T>(kind: number, strings: readonly string[], answers: Map<number, (answer: T) => void>): Promise<T> {
     const id = this.#nextId++;
-    const body = Buffer.from([event?.file ?? '', event?.line ?? '', ...moves.flat()].map((s) => `${s}\0`).join(''));
+    const body = Buffer.from(strings.map((s) => `${s}\0`).join(''));
     const head = Buffer.alloc(12);
-    [8 + body.length, REQ_MOVE, id].forEach((v, i) => head.writeUInt32LE(v, 4 * i));
+    [8 + body.length, kind, id].forEach((v, i) => head.writeUInt32LE(v, 4 * i));
     this.hold(1);
-    const done = new Promise<number[] | undefined>((resolve) => {
-      this.#moves.set(id, (errnos) => {
-        this.#moves.delete(id);
+    const done = new Promise<T>((resolve) => {
+      answers.set(id, (answer) => {
+        answers.delete(id);
         this.hold(-1);
-        resolve(errnos);
+        resolve(answer);
       });
     });
     this.#requests.write(Buffer.concat([head, body]));
