@@ -4,7 +4,8 @@
  * @module
  */
 
-import { mkdir, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { rootIsCaller } from '../helper/index.js';
@@ -41,7 +42,9 @@ export async function containerSource(
     const rootfs = spec.rootfs;
     let info;
     try {
-      info = await stat(rootfs);
+      // On this thread: a directory every launch from it looks up (its inode cached), where a
+      // thread-pool round trip costs more than the lookup.
+      info = statSync(rootfs);
     } catch (cause) {
       throw new NotFoundError(`rootfs \`${rootfs}\` does not exist`, { cause, path: rootfs });
     }
