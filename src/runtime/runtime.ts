@@ -13,7 +13,7 @@ import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, DocklessError, HelperError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
 import { runHelperOp, sealedHelperPath, shown, startHelper } from '../helper/index.js';
-import { CgroupSet, shimCgroupError, shimCgroups } from './cgroups/cgroup-set.js';
+import { CGROUP_RMDIR_AT_EXIT, CgroupSet, shimCgroupError, shimCgroups } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan } from './cgroups/mounts.js';
 import { hostInfo, type RuntimeInfo } from './host-info.js';
@@ -499,7 +499,8 @@ export class Runtime implements AsyncDisposable {
         rlimits: security.rlimits,
         exitFile: paths.exit,
         cgroups: cgroups.dirs,
-        ...(shim !== undefined ? { cgroupSteps: shim.args } : {}),
+        // Made here (a runtime's first container, a v2 host), an unlimited container's cgroups are the shim's to remove at its exit all the same.
+        ...(shim !== undefined ? { cgroupSteps: shim.args } : !limited && userns?.rootless !== true && cgroups.entries.length > 0 ? { cgroupSteps: [CGROUP_RMDIR_AT_EXIT] } : {}),
         ...(shimFiles ? { files: etcFiles, dirs: shimDirs } : {}),
         ...(userns !== undefined ? { userns } : {}),
         cmd: proc.argv,

@@ -130,29 +130,27 @@ describe('cgroups', { skip }, () => {
     assert.deepEqual((await own()).filter((dir) => made.some((c) => dir.includes(c.id))), [], 'cgroups left after removal');
   });
 
-  // Without limits to show after the exit, the shim removes the cgroups it made as the container exits.
-  it('has the shim remove an unlimited container\'s cgroups at its exit; remove() takes them when the shim was killed', async () => {
+  // Without limits to show after the exit, the shim removes the container's cgroups as it exits: those it made, and those
+  // made here for a runtime's first container (which remove() used to take on the caller's thread, after the exit).
+  it('has the shim remove an unlimited container\'s cgroups at its exit, whoever made them; remove() takes them when the shim was killed', async () => {
     const runtime = new Runtime({ root: join(world.base, 'rmdir-root'), stateDir: join(world.base, 'rmdir-state') });
     const dirsOf = async (c: Container) => (await cgroupDirs()).filter((dir) => dir.includes(c.id));
     try {
       // The runtime's first container has its cgroups made here; the shim makes the later ones'.
-      const first = await runtime.run({ rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore' });
-      ids.add(first.id);
-      await first.wait();
-      await first.remove();
-
-      const c = await runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'sleep', '30'], stdio: 'ignore' });
-      ids.add(c.id);
-      assert.ok((await dirsOf(c)).length > 0, 'the running container has cgroups');
-      await c.kill('SIGKILL');
-      assert.deepEqual(await c.wait(), { exitCode: 137, signal: 'SIGKILL', oomKilled: false });
-      // The shim removes them right after its exit line, with no call of ours.
-      for (let i = 0; i < 100 && (await dirsOf(c)).length > 0; i++) await sleep(20);
-      assert.deepEqual(await dirsOf(c), [], 'cgroups left after the exit');
-      // Zeros once they are gone, as for a stopped container in Docker.
-      assert.deepEqual((await c.stats()).pids, { current: 0 });
-      await c.remove();
-      assert.deepEqual(await dirsOf(c), []);
+      for (const made of ['here', 'by the shim']) {
+        const c = await runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'sleep', '30'], stdio: 'ignore' });
+        ids.add(c.id);
+        assert.ok((await dirsOf(c)).length > 0, `the running container has cgroups (made ${made})`);
+        await c.kill('SIGKILL');
+        assert.deepEqual(await c.wait(), { exitCode: 137, signal: 'SIGKILL', oomKilled: false });
+        // The shim removes them right after its exit line, with no call of ours.
+        for (let i = 0; i < 100 && (await dirsOf(c)).length > 0; i++) await sleep(20);
+        assert.deepEqual(await dirsOf(c), [], `cgroups (made ${made}) left after the exit`);
+        // Zeros once they are gone, as for a stopped container in Docker.
+        assert.deepEqual((await c.stats()).pids, { current: 0 });
+        await c.remove();
+        assert.deepEqual(await dirsOf(c), []);
+      }
 
       // The shim killed: nothing removed them at the exit, so remove() does.
       const k = await runtime.run({ rootfs: world.rootfs, cmd: ['probe', 'sleep', '30'], stdio: 'ignore' });

@@ -503,6 +503,12 @@ async function killMembers(entry: CgroupRecord): Promise<void> {
 }
 
 /**
+ * The shim's option that removes the cgroups it put the container in once the
+ * container has exited for good (it reports `cgroups-removed`), whoever made them.
+ */
+export const CGROUP_RMDIR_AT_EXIT = '--cgroup-rmdir-at-exit';
+
+/**
  * The `run` arguments that have the helper's shim make the cgroups of `plan`
  * (`--cgroup-mkdir`, `--cgroup-write[-optional]`: off this process's thread, in
  * the op the container starts with anyway), and the set they make. Undefined for
@@ -527,7 +533,7 @@ export function shimCgroups(plan: CgroupPlan, options: { rmdirAtExit?: boolean }
     }
     entries.push({ dir: p.dir, version: 1, controllers: [...p.controllers] });
   }
-  if (options.rmdirAtExit === true && entries.length > 0) args.push('--cgroup-rmdir-at-exit');
+  if (options.rmdirAtExit === true && entries.length > 0) args.push(CGROUP_RMDIR_AT_EXIT);
   return { set: new CgroupSet(entries), args };
 }
 
