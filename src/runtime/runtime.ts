@@ -196,8 +196,7 @@ export class Runtime implements AsyncDisposable {
       make(this.stateDir, TRASH_DIR, 'stateDir'),
     ])
       .then(() => make(join(this.root, 'containers'), TRASH_DIR, 'root'))
-      .then(() => Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir)]))
-      .then(() => this.#open());
+      .then(async () => void (await Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir)])));
     // A failed preparation is retried by the next launch rather than remembered.
     this.#ready.catch(() => {
       this.#ready = undefined;
@@ -351,6 +350,9 @@ export class Runtime implements AsyncDisposable {
       this.#prepare(),
     ]);
     if (userns !== undefined) checkUserMapped(user, userns);
+    // What dead owners left is reaped while this launch goes on (mostly while the helper starts, when this thread
+    // waits): the reap judges this launch as it judges another process's, live. The launch settles after it.
+    const reaping = this.#open();
     throwIfAborted(signal, context);
     const env: Record<string, string> = { HOME: user.home || '/', ...proc.env };
     checkExecEnvelope(spec, proc.argv, Object.entries(env).map(([k, v]) => `${k}=${v}`));
@@ -407,6 +409,8 @@ export class Runtime implements AsyncDisposable {
         named = true;
       }
       if (network !== undefined) {
+        // The reap prunes the networks' places that no container has any more: not while this one takes its own.
+        await reaping;
         attachment = await this.#networks!.attach({
           id,
           ...(spec.name !== undefined ? { name: spec.name } : {}),
@@ -659,6 +663,7 @@ export class Runtime implements AsyncDisposable {
         for (const r of undone) if (r.status === 'rejected') debug('%s cleanup after a failed launch: %s', short, String(r.reason));
         if (announced) await appendEvent(this.stateDir, { action: 'remove', id, attributes: spec.name !== undefined ? { name: spec.name } : {} });
       }
+      await reaping;
     }
   }
 
