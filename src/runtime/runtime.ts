@@ -350,9 +350,9 @@ export class Runtime implements AsyncDisposable {
       this.#prepare(),
     ]);
     if (userns !== undefined) checkUserMapped(user, userns);
-    // What dead owners left is reaped while this launch goes on (mostly while the helper starts, when this thread
-    // waits): the reap judges this launch as it judges another process's, live. The launch settles after it.
-    const reaping = this.#open();
+    // What dead owners left is reaped while the helper starts, when this thread would only wait: the reap judges
+    // this launch as it judges another process's, live. The launch settles after it.
+    let reaping: Promise<void> | undefined;
     throwIfAborted(signal, context);
     const env: Record<string, string> = { HOME: user.home || '/', ...proc.env };
     checkExecEnvelope(spec, proc.argv, Object.entries(env).map(([k, v]) => `${k}=${v}`));
@@ -410,7 +410,7 @@ export class Runtime implements AsyncDisposable {
       }
       if (network !== undefined) {
         // The reap prunes the networks' places that no container has any more: not while this one takes its own.
-        await reaping;
+        await (reaping = this.#open());
         attachment = await this.#networks!.attach({
           id,
           ...(spec.name !== undefined ? { name: spec.name } : {}),
@@ -574,6 +574,7 @@ export class Runtime implements AsyncDisposable {
         ...(plan.seccomp !== undefined ? { inputs: [plan.seccomp] } : {}),
         helperPath,
       });
+      reaping ??= this.#open();
 
       let record: ContainerRecord;
       let steps: (Promise<unknown> | undefined)[] = [];
@@ -663,7 +664,7 @@ export class Runtime implements AsyncDisposable {
         for (const r of undone) if (r.status === 'rejected') debug('%s cleanup after a failed launch: %s', short, String(r.reason));
         if (announced) await appendEvent(this.stateDir, { action: 'remove', id, attributes: spec.name !== undefined ? { name: spec.name } : {} });
       }
-      await reaping;
+      await (reaping ?? this.#open());
     }
   }
 
