@@ -435,11 +435,13 @@ export class Runtime implements AsyncDisposable {
         }
         cgroupsCreating.catch(() => undefined);
       }
-      // Before the helper: the shim may record the command's end (`die`) before this process hears it started.
+      // The shim appends them first thing, before any event of its own: it may record the command's end
+      // (`die`) before this process hears it started. No file operation of this thread for them.
       const labels = { ...(source.config?.Labels ?? {}), ...(spec.labels ?? {}) };
       const about = { name: spec.name, image: spec.image, labels };
-      const launchLines = shimState ? launchEventLines(id, about, start) : undefined;
-      announced = true;
+      const launchLines = launchEventLines(id, about, start);
+      // Lines too long for one atomic append are appended here, before the helper runs.
+      if (launchLines === undefined) announced = true;
       // Settled, not Promise.all: the cleanup must not remove the directory under a write still running.
       const etcFiles: HelperFile[] = [
         { path: paths.hostname, mode: 0o644, content: `${hostname}\n` },
@@ -567,6 +569,8 @@ export class Runtime implements AsyncDisposable {
       const early = shimState ? recordOf() : undefined;
       const shimRecord =
         early !== undefined ? { path: paths.record, head: `${JSON.stringify(early.head).slice(0, -1)},`, tail: `,${JSON.stringify(early.rest).slice(1)}` } : undefined;
+      // From here on the shim may have recorded the launch: a failed one records its removal.
+      announced = true;
       const helper = await startHelper('run', runArgs({ ...plan, files: [...(plan.files ?? []), ...records], ...(shimRecord !== undefined ? { record: shimRecord } : {}) }), {
         stdio: io.stdio,
         detached,
