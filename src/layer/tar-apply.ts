@@ -43,11 +43,6 @@ export class TarApply implements TarSink {
     return this.#applier.entries;
   }
 
-  /** The first failure of the stream, if any. */
-  get failure(): unknown {
-    return this.#failure;
-  }
-
   async write(chunk: Uint8Array): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
     this.#parse(() => this.#parser.write(chunk));
@@ -60,11 +55,6 @@ export class TarApply implements TarSink {
     this.#parse(() => this.#parser.end());
     await this.#applier.finish();
     return this.#applier.entries;
-  }
-
-  /** Fails the stream with `error` (the first failure wins). */
-  fail(error: unknown): void {
-    this.#failure ??= error;
   }
 
   abort(): void {
