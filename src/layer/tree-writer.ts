@@ -151,6 +151,17 @@ export class SyncTreeWriter implements TreeWriter {
 
 /** Bytes queued for the helper beyond which the caller waits: the pipe holds as much again. */
 const QUEUED_MAX = 1 << 20;
+/**
+ * Records and small contents are gathered into buffers of this size, each
+ * sent to the helper in one write: a write per record and per small file
+ * (two or three per entry) cost more in stream bookkeeping and garbage than
+ * the copy of their bytes.
+ */
+const BATCH = 256 * 1024;
+/** Content at least this large is sent as it is, not copied into a batch. */
+const DIRECT = 64 * 1024;
+/** Sent batches kept for reuse once written: enough to cover {@link QUEUED_MAX}. */
+const POOL = QUEUED_MAX / BATCH;
 
 /**
  * A {@link TreeWriter} that streams its calls to the helper's `apply` op (see
@@ -164,6 +175,11 @@ export class HelperTreeWriter implements TreeWriter {
   readonly #stdin: Writable;
   #failure: Error | undefined;
   #closed = false;
+  /** The batch being filled, and how much of it is. */
+  #batch: Buffer | undefined;
+  #used = 0;
+  /** Batches the helper's pipe has taken, to fill again. */
+  readonly #free: Buffer[] = [];
 
   /**
    * `writeback`: start flushing the filesystem each time this many bytes of
@@ -197,7 +213,7 @@ export class HelperTreeWriter implements TreeWriter {
       write: (chunk) => {
         left -= chunk.byteLength;
         if (left < 0) throw new HelperError(`${this.#context}: entry \`${printable(name)}\` has more content than its size`, { op: 'apply' });
-        this.#stdin.write(chunk);
+        this.#content(chunk);
       },
       end: () => {
         if (left !== 0) throw new HelperError(`${this.#context}: entry \`${printable(name)}\` has ${left} bytes less content than its size`, { op: 'apply' });
@@ -219,6 +235,8 @@ export class HelperTreeWriter implements TreeWriter {
 
   drained(): Promise<void> | undefined {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    // The caller asks between chunks of the tar: what this chunk gave goes to the helper now, not when a batch fills.
+    this.#send();
     if (this.#stdin.writableLength < QUEUED_MAX) return undefined;
     return new Promise<void>((resolve, reject) => {
       const done = (): void => {
@@ -240,6 +258,7 @@ export class HelperTreeWriter implements TreeWriter {
   }
 
   async close(): Promise<void> {
+    this.#send();
     this.#closed = true;
     this.#stdin.end();
     await this.#helper.exit;
@@ -249,13 +268,63 @@ export class HelperTreeWriter implements TreeWriter {
 
   abort(): void {
     this.#closed = true;
+    this.#batch = undefined;
+    this.#used = 0;
     this.#stdin.destroy();
     this.#helper.child.kill('SIGKILL');
   }
 
   #record(fields: string): void {
     if (this.#failure !== undefined) throw this.#failure;
-    this.#stdin.write(fields);
+    // At most 3 bytes of UTF-8 per UTF-16 unit: the exact length is counted only when that bound does not fit.
+    let bytes = fields.length * 3;
+    if (bytes > BATCH - this.#used) {
+      bytes = Buffer.byteLength(fields);
+      if (bytes > BATCH - this.#used) this.#send();
+      if (bytes > BATCH) {
+        this.#stdin.write(fields);
+        return;
+      }
+    }
+    this.#used += this.#room().write(fields, this.#used);
+  }
+
+  #content(chunk: Uint8Array): void {
+    if (chunk.byteLength >= DIRECT) {
+      this.#send();
+      this.#stdin.write(chunk);
+      return;
+    }
+    let at = 0;
+    while (at < chunk.byteLength) {
+      const batch = this.#room();
+      const n = Math.min(chunk.byteLength - at, BATCH - this.#used);
+      batch.set(chunk.subarray(at, at + n), this.#used);
+      this.#used += n;
+      at += n;
+      if (this.#used === BATCH) this.#send();
+    }
+  }
+
+  /** The batch being filled, with room in it. */
+  #room(): Buffer {
+    if (this.#batch === undefined) {
+      this.#batch = this.#free.pop() ?? Buffer.allocUnsafeSlow(BATCH);
+      this.#used = 0;
+    }
+    return this.#batch;
+  }
+
+  /** Sends the batch being filled; it is reused once the pipe has taken it. */
+  #send(): void {
+    const batch = this.#batch;
+    if (batch === undefined || this.#used === 0) return;
+    const used = this.#used;
+    this.#batch = undefined;
+    this.#used = 0;
+    this.#stdin.write(batch.subarray(0, used), (error) => {
+      if (error == null && this.#free.length < POOL) this.#free.push(batch);
+    });
   }
 
   /** The helper's failure as the error a filesystem call of this thread would have thrown. */

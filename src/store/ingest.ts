@@ -30,8 +30,12 @@ import type { SnapshotUserns } from './types.js';
 
 const debug = createDebug('dockless:store');
 
-/** High-water mark of the streams feeding the ingest file and the unpacker. */
-const PIPE_BUFFER = 1 << 20;
+/**
+ * High-water mark of the streams feeding the ingest file and the unpacker:
+ * a few network chunks, enough to keep both busy; each layer pulled at once
+ * holds up to twice as much.
+ */
+const PIPE_BUFFER = 256 << 10;
 /** Read size of {@link IngestSession.layerFile}. */
 const READ_CHUNK = 1 << 20;
 
