@@ -18,7 +18,9 @@ import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import { ownerToken, type WithoutOp } from '../util/index.js';
 import { BuildCache, type CacheEntry, type CacheKeyInput } from './cache.js';
 import { UpperDir } from './copy.js';
-import { adoptionEntries, settleForAdoption, storeLayer, type SettledDir, type StoreLayerOptions, type StoredLayer } from './layer-from-upper.js';
+import { adoptionEntries, layerXattrs, settleForAdoption, storeLayer, storeTar, type SettledDir, type StoreLayerOptions, type StoredLayer } from './layer-from-upper.js';
+import { LayerStream } from './layer-stream.js';
+import { readXattrs } from '../helper/index.js';
 import { contextual, rewrap } from './error-context.js';
 import { DockerIgnore } from './patterns.js';
 import type { PlannedStep, Recipe, StepDefinition } from './recipe.js';
@@ -360,20 +362,48 @@ export class Execution implements StepHost {
     return state.view;
   }
 
-  /** Fills a fresh directory laid out as an upper dir, stores it as a layer and offers it as that layer's snapshot. */
+  /**
+   * Fills a fresh directory laid out as an upper dir, stores it as a layer
+   * and offers it as that layer's snapshot. The layer's tar is gzipped while
+   * the directory is filled (see {@link LayerStream}); when the finished
+   * directory is not what the stream took, it is diffed instead.
+   */
   async withUpper(state: BuildState, view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<StoredLayer> {
     const dir = path.join(this.store.tmpDir(), `build-${ownerToken()}`);
     await mkdir(dir, { mode: 0o755 });
     let adoption: Adoption | undefined;
+    const options = this.layerOptions(lease);
+    let mapOwner: ReturnType<UpperDir['mapOwner']>;
+    const stream = new LayerStream(dir, { epoch: options.sourceDateEpoch, mapOwner: (owner, rel) => (mapOwner !== undefined ? mapOwner(owner, rel) : owner) });
+    // Read from the start, so that the gzip keeps pace with the writes; a failure to store frees the writers.
+    const storing = storeTar(this.store, stream.tar(), options);
+    storing.catch((err: unknown) => stream.fail(`store: ${(err as Error).message}`));
     try {
-      const upper = new UpperDir(dir, view);
+      const upper = new UpperDir(dir, view, { stream });
+      mapOwner = upper.mapOwner();
       await fill(upper);
       await upper.finish();
       adoption = this.startAdoption(dir);
-      const stored = await storeLayer(this.store, dir, { ...this.layerOptions(lease), mapOwner: upper.mapOwner() });
+      let stored: StoredLayer | undefined;
+      const settled = adoption.settled;
+      if (stream.usable && settled !== undefined) {
+        const xattrs = await readXattrs(dir, [...settled.stats.keys()], { context: `diff \`${dir}\``, ...helperOption(this.settings.helperPath) });
+        if (stream.matches(settled.stats, layerXattrs(xattrs))) {
+          stream.end();
+          stored = { ...(await storing), xattrs };
+        }
+      }
+      if (stored === undefined) {
+        debug('layer of `%s` diffed: the stream could not stand for it', dir);
+        stream.fail('the directory is not what it took');
+        await storing.catch(() => undefined);
+        stored = await storeLayer(this.store, dir, { ...options, mapOwner });
+      }
       await this.adopt(state, stored, dir, adoption);
       return stored;
     } finally {
+      stream.fail('the step ended');
+      await storing.catch(() => undefined);
       await adoption?.flushed;
       await rm(dir, { recursive: true, force: true });
     }

@@ -6,7 +6,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { lstatSync, lutimesSync, readdirSync, unlinkSync, type Stats } from 'node:fs';
+import { type BigIntStats, lstatSync, lutimesSync, readdirSync, unlinkSync, type Stats } from 'node:fs';
 import { lstat, readdir, rm, rmdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -103,12 +103,7 @@ export function upperTar(
         known !== undefined
           ? new Map(paths.flatMap((p) => (known.has(p) ? [[p, known.get(p)!] as const] : [])))
           : await readXattrs(upper, paths, { context: `diff \`${upper}\``, ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}) });
-      const kept: XattrMap = new Map();
-      for (const [p, attrs] of xattrs) {
-        const copy = new Map([...attrs].filter(([name]) => !HOST_XATTRS.has(name)));
-        if (copy.size > 0) kept.set(p, copy);
-      }
-      return kept;
+      return layerXattrs(xattrs);
     },
     ...(options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
@@ -117,8 +112,18 @@ export function upperTar(
   return { tar, xattrs: () => xattrs };
 }
 
+/** The xattrs of `xattrs` (every path's, as read from disk) that a layer keeps: those that describe the host left out. */
+export function layerXattrs(xattrs: XattrMap): XattrMap {
+  const kept: XattrMap = new Map();
+  for (const [p, attrs] of xattrs) {
+    const copy = new Map([...attrs].filter(([name]) => !HOST_XATTRS.has(name)));
+    if (copy.size > 0) kept.set(p, copy);
+  }
+  return kept;
+}
+
 /** gzips a layer tar into a blob of the store, computing its diffID on the way. */
-async function storeTar(
+export async function storeTar(
   store: ImageStore,
   tar: AsyncIterable<Buffer>,
   options: Pick<StoreLayerOptions, 'lease' | 'compressionLevel' | 'signal'>,
@@ -298,6 +303,8 @@ export interface SettledDir {
   entries: number;
   /** Paths of its directories, relative to it. */
   dirs: Set<string>;
+  /** Every entry (sockets left out) by path, relative to it, as found before its mtime was settled. */
+  stats: Map<string, BigIntStats>;
 }
 
 /**
@@ -307,7 +314,7 @@ export interface SettledDir {
  * is gzipped.
  */
 export function settleForAdoption(dir: string, sourceDateEpoch: number | undefined): SettledDir {
-  const settled: SettledDir = { entries: 0, dirs: new Set() };
+  const settled: SettledDir = { entries: 0, dirs: new Set(), stats: new Map() };
   const visit = (rel: string): void => {
     const abs = rel === '' ? dir : path.join(dir, rel);
     for (const name of readdirSync(abs)) {
@@ -319,6 +326,7 @@ export function settleForAdoption(dir: string, sourceDateEpoch: number | undefin
         continue;
       }
       settled.entries++;
+      settled.stats.set(childRel, st);
       if (st.isDirectory()) {
         visit(childRel);
         settled.dirs.add(childRel);
