@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,7 +18,7 @@ import {
 } from '../../src/index.js';
 import { locateHelper } from '../../src/helper/locate.js';
 import { readXattrs } from '../../src/helper/xattrs.js';
-import { unpackLayer } from '../../src/layer/index.js';
+import { diffToTar, unpackLayer } from '../../src/layer/index.js';
 import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
@@ -206,6 +207,70 @@ describe('LayerBuilder', { skip }, () => {
     assert.equal(
       await output(result.digest, ['sh', '-c', "cat /opt/new/link; ls /home; test -e /bin/probe || echo no-probe; ls -ln /srv/files/a.txt | awk '{print $1, $3, $4}'"]),
       'x\nfresh\nno-probe\n-rw-r----- 7 8\n',
+    );
+  });
+
+  // A COPY's layer tar is written while its files are copied, not diffed from its directory
+  // after: it must be the very tar diffing the finished directory gives, including the names
+  // whose byte order differs from the walk's, links, a file past the small-file size, copied-up
+  // directories; and a COPY the stream cannot take in order (a file, then a directory's files
+  // into the same place) is diffed instead, with the same result.
+  it('a COPY\'s layer, gzipped while it is copied, is byte for byte the tar of its finished directory', async () => {
+    const src = join(world.base, 'ctx-stream');
+    await mkdir(join(src, 'tree', 'a', 'deep'), { recursive: true });
+    await mkdir(join(src, 'tree', 'a-b'), { recursive: true });
+    await writeFile(join(src, 'tree', 'a', 'x'), 'x\n');
+    await writeFile(join(src, 'tree', 'a', 'deep', 'y'), 'y\n');
+    await writeFile(join(src, 'tree', 'a-b', 'z'), 'z\n');
+    await writeFile(join(src, 'tree', 'a.c'), 'dot\n');
+    await writeFile(join(src, 'tree', 'é-name'), 'accent\n');
+    await writeFile(join(src, 'tree', 'big.bin'), Buffer.alloc((1 << 20) + 12345, 7));
+    await chmod(join(src, 'tree', 'a.c'), 0o751);
+    execFileSync('ln', ['-s', 'a/x', join(src, 'tree', 'link')]);
+    await writeFile(join(src, 'top.txt'), 'top\n');
+    const diffed: string[] = [];
+    const { default: createDebug } = await import('debug');
+    const was = createDebug.disable();
+    const log = createDebug.log;
+    createDebug.enable('dockless:build');
+    createDebug.log = (...args: unknown[]) => void diffed.push(String(args[0]));
+    let result;
+    try {
+      result = await new LayerBuilder(store, { from: 'base:1', runtime, context: src, noCache: true })
+        .copy('tree/', '/srv/tree/')
+        .copy('tree/', '/opt/owned/', { chown: '7:8', chmod: '640' })
+        .copy(['top.txt', 'tree/'], '/etc/')
+        .workdir('/srv/work/deep')
+        .commit();
+    } finally {
+      createDebug.log = log;
+      createDebug.enable(was);
+    }
+    const details = await store.inspect(result.digest);
+    const snapshots = await store.snapshot(result.digest);
+    const layers = details.layers.slice(-4);
+    for (const [i, layer] of layers.entries()) {
+      const dir = snapshots.lowerDirs[layers.length - 1 - i]!;
+      const tar = diffToTar(dir, { readXattrs: (paths) => readXattrs(dir, paths) });
+      const hash = createHash('sha256');
+      for await (const chunk of tar) hash.update(chunk as Buffer);
+      assert.equal(`sha256:${hash.digest('hex')}`, layer.diffId, `layer ${i}: ${layerEntries(store, layer.digest).join(', ')}`);
+    }
+    assert.deepEqual(layerEntries(store, layers[0]!.digest).slice(0, 8), [
+      'drwxr-xr-x 0/0 srv/',
+      'drwxr-xr-x 0/0 srv/tree/',
+      'drwxr-xr-x 0/0 srv/tree/a/',
+      'drwxr-xr-x 0/0 srv/tree/a/deep/',
+      '-rw-r--r-- 0/0 srv/tree/a/deep/y',
+      '-rw-r--r-- 0/0 srv/tree/a/x',
+      'drwxr-xr-x 0/0 srv/tree/a-b/',
+      '-rw-r--r-- 0/0 srv/tree/a-b/z',
+    ]);
+    // Only the COPY of a file and then a directory into /etc was diffed.
+    assert.equal(diffed.filter((m) => m.includes('the stream could not stand for it')).length, 1, diffed.join('\n'));
+    assert.equal(
+      await output(result.digest, ['sh', '-c', 'cat /srv/tree/link /etc/top.txt /etc/a/deep/y; wc -c < /opt/owned/big.bin; ls -ln /opt/owned/a.c | awk \'{print $1, $3, $4}\'']),
+      `x\ntop\ny\n${(1 << 20) + 12345}\n-rw-r----- 7 8\n`,
     );
   });
 
