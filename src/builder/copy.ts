@@ -20,6 +20,7 @@ import {
   lstatSync,
   openSync,
   readFileSync,
+  readSync,
   utimesSync,
   writeSync,
 } from 'node:fs';
@@ -91,6 +92,7 @@ export class UpperDir {
   readonly #owners: Map<string, FileOwner> | undefined;
   /** The owner on disk as the layer has it, when owners are recorded (the caller's ids are root's). */
   readonly #onDisk: (owner: FileOwner) => FileOwner;
+  #readBuffer: Buffer | undefined;
   /** See {@link UpperDirOptions.stream}. */
   readonly stream: LayerStream | undefined;
 
@@ -101,6 +103,27 @@ export class UpperDir {
     this.#owners = (options.recordOwners ?? (process.getuid?.() ?? 0) !== 0) ? new Map() : undefined;
     const asRoot = callerAsRoot();
     this.#onDisk = asRoot !== undefined ? (owner) => asRoot(owner, '') : (owner) => owner;
+  }
+
+  /**
+   * The content of a small file (at most {@link SMALL_FILE} bytes when it
+   * was listed), in a buffer this directory reuses for the next file: a
+   * step's bytes then pass through one buffer, not a new one per file that
+   * the GC frees only later. Valid until the next call.
+   */
+  read(file: string): Buffer {
+    const fd = openSync(file, fsConstants.O_RDONLY);
+    try {
+      this.#readBuffer ??= Buffer.allocUnsafe(SMALL_FILE + 1);
+      const buffer = this.#readBuffer;
+      let done = 0;
+      for (let n = -1; n !== 0 && done < buffer.length; done += n) n = readSync(fd, buffer, done, buffer.length - done, null);
+      // It grew past the size it was listed with: read it whole.
+      if (done === buffer.length) return readFileSync(file);
+      return buffer.subarray(0, done);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Whether owners are recorded for the layer rather than set on disk. */
@@ -351,7 +374,7 @@ async function writeEntry(
 }
 
 function copySmallFile(upper: UpperDir, from: string, to: string, rel: string, mode: number, owner: FileOwner, mtime: number): void {
-  const data = readFileSync(from);
+  const data = upper.read(from);
   const fd = openSync(to, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
   try {
     writeSync(fd, data);

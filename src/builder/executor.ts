@@ -18,7 +18,7 @@ import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import { ownerToken, type WithoutOp } from '../util/index.js';
 import { BuildCache, type CacheEntry, type CacheKeyInput } from './cache.js';
 import { UpperDir } from './copy.js';
-import { adoptionEntries, layerXattrs, settleForAdoption, storeLayer, storeTar, type SettledDir, type StoreLayerOptions, type StoredLayer } from './layer-from-upper.js';
+import { adoptionEntries, GZIP_MEMBER_SIZE, layerXattrs, settleForAdoption, storeLayer, storeTar, type SettledDir, type StoreLayerOptions, type StoredLayer } from './layer-from-upper.js';
 import { LayerStream } from './layer-stream.js';
 import { readXattrs } from '../helper/index.js';
 import { contextual, rewrap } from './error-context.js';
@@ -374,9 +374,13 @@ export class Execution implements StepHost {
     let adoption: Adoption | undefined;
     const options = this.layerOptions(lease);
     let mapOwner: ReturnType<UpperDir['mapOwner']>;
-    const stream = new LayerStream(dir, { epoch: options.sourceDateEpoch, mapOwner: (owner, rel) => (mapOwner !== undefined ? mapOwner(owner, rel) : owner) });
+    const stream = new LayerStream(dir, {
+      epoch: options.sourceDateEpoch,
+      mapOwner: (owner, rel) => (mapOwner !== undefined ? mapOwner(owner, rel) : owner),
+      blockSize: GZIP_MEMBER_SIZE,
+    });
     // Read from the start, so that the gzip keeps pace with the writes; a failure to store frees the writers.
-    const storing = storeTar(this.store, stream.tar(), options);
+    const storing = storeTar(this.store, stream.tar(), options, (block) => stream.recycle(block));
     storing.catch((err: unknown) => stream.fail(`store: ${(err as Error).message}`));
     try {
       const upper = new UpperDir(dir, view, { stream });

@@ -127,13 +127,14 @@ export async function storeTar(
   store: ImageStore,
   tar: AsyncIterable<Buffer>,
   options: Pick<StoreLayerOptions, 'lease' | 'compressionLevel' | 'signal'>,
+  release?: (chunk: Buffer) => void,
 ): Promise<Omit<StoredLayer, 'xattrs'>> {
   const diff = createHash('sha256');
   let uncompressedSize = 0;
   const gzip = gzipMembers(tar, options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, (chunk) => {
     diff.update(chunk);
     uncompressedSize += chunk.length;
-  });
+  }, release);
   const descriptor = await store.putBlob(Readable.from(gzip), {
     mediaType: MEDIA_TYPE_OCI_LAYER_GZIP,
     lease: options.lease,
@@ -368,7 +369,8 @@ function adoptable(xattrs: XattrMap): boolean {
 /** The gzip level of build layers: fast, since a build compresses every layer it makes. */
 export const DEFAULT_COMPRESSION_LEVEL = 1;
 /** The uncompressed bytes of each gzip member. */
-const MEMBER_SIZE = 1 << 20;
+export const GZIP_MEMBER_SIZE = 1 << 20;
+const MEMBER_SIZE = GZIP_MEMBER_SIZE;
 
 /**
  * gzip of a stream as a series of members (RFC 1952 §2.2: a gzip file is a
@@ -376,21 +378,38 @@ const MEMBER_SIZE = 1 << 20;
  * reads as one stream), each of exactly {@link MEMBER_SIZE} uncompressed bytes
  * but the last, compressed in parallel on the thread pool, in order. The
  * output depends only on the input bytes and the level. Batching also spares
- * zlib a thread-pool round trip per small tar chunk.
+ * zlib a thread-pool round trip per small tar chunk. An input chunk of
+ * exactly one member's size is compressed as it is, and handed to `release`
+ * once compressed, for its producer to fill again.
  */
-export async function* gzipMembers(input: AsyncIterable<Buffer>, level: number, onInput: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
+export async function* gzipMembers(
+  input: AsyncIterable<Buffer>,
+  level: number,
+  onInput: (chunk: Buffer) => void,
+  release?: (chunk: Buffer) => void,
+): AsyncGenerator<Buffer> {
   const parallel = Math.max(2, availableParallelism());
   const queue: Promise<Buffer>[] = [];
   let pending: Buffer[] = [];
   let pendingSize = 0;
   const cut = (size: number): void => {
-    const all = Buffer.concat(pending, pendingSize);
-    const block = all.subarray(0, size);
-    const rest = all.subarray(size);
-    pending = rest.length > 0 ? [rest] : [];
-    pendingSize = rest.length;
+    let block: Buffer;
+    let whole = false;
+    if (pending.length === 1 && pending[0]!.length === size) {
+      block = pending[0]!;
+      whole = true;
+      pending = [];
+      pendingSize = 0;
+    } else {
+      const all = Buffer.concat(pending, pendingSize);
+      block = all.subarray(0, size);
+      const rest = all.subarray(size);
+      pending = rest.length > 0 ? [rest] : [];
+      pendingSize = rest.length;
+    }
     gzipAsync ??= promisify(zlib().gzip);
     const member = gzipAsync(block, { level });
+    if (whole && release !== undefined) member.then(() => release(block), () => undefined);
     member.catch(() => undefined);
     queue.push(member);
   };
@@ -434,18 +453,20 @@ export async function pruneUpper(upper: string, below: MergedView | undefined, p
   // Empty directories, deepest first, and whether they could be dropped.
   const dirs: { rel: string; stats: Stats }[] = [];
   const all: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    for (const name of await readdir(path.join(upper, rel))) {
+  // Synchronously: the container has just written these entries (they are cached), and the
+  // thread pool may be busy reading the build context for a later COPY.
+  const walk = (rel: string): void => {
+    for (const name of readdirSync(path.join(upper, rel))) {
       const childRel = rel === '' ? name : `${rel}/${name}`;
-      const st = await lstat(path.join(upper, childRel));
+      const st = lstatSync(path.join(upper, childRel));
       all.push(childRel);
       if (st.isDirectory()) {
-        await walk(childRel);
+        walk(childRel);
         dirs.push({ rel: childRel, stats: st });
       }
     }
   };
-  await walk('');
+  walk('');
   // Every entry's, not only the directories': one helper run serves this and the diff after it.
   const xattrs = await readXattrs(upper, all, { context: `diff \`${upper}\``, ...(helperPath !== undefined ? { helperPath } : {}) });
   const isOpaque = (rel: string): boolean => {

@@ -12,8 +12,10 @@ import path from 'node:path';
 import { InvalidStateError } from '../errors.js';
 import { compareLayerPaths, type DiffOptions, encodeHeader, END_OF_ARCHIVE, layerEntryHeader, padding, type TarEntryHeader } from '../layer/index.js';
 
-/** Bytes of tar queued ahead of the gzip before a writer waits: enough for two gzip members in flight. */
-const HIGH_WATER = 4 << 20;
+/** Blocks of tar queued ahead of the gzip before a writer waits. */
+const HIGH_WATER_BLOCKS = 2;
+/** Blocks kept for reuse once the gzip is done with them. */
+const SPARE_BLOCKS = 3;
 const READ_CHUNK = 1 << 20;
 
 /** What an entry's header said, to compare with the directory as it ends up. */
@@ -36,9 +38,14 @@ export class LayerStream {
   readonly #epoch: number | undefined;
   readonly #mapOwner: DiffOptions['mapOwner'] | undefined;
   readonly #written = new Map<string, Written>();
+  readonly #blockSize: number;
   #last: string | undefined;
-  #chunks: Buffer[] = [];
-  #queued = 0;
+  /** Full blocks, for the reader. */
+  #blocks: Buffer[] = [];
+  /** The block being filled, and how far. */
+  #block: Buffer | undefined;
+  #filled = 0;
+  readonly #spare: Buffer[] = [];
   #ended = false;
   #failure: Error | undefined;
   /** Wakes the reader (more chunks, end or failure). */
@@ -50,9 +57,11 @@ export class LayerStream {
    * @param root the upper dir whose entries are given.
    * @param options.epoch clamp mtimes to this (seconds), as `diffToTar`'s `sourceDateEpoch`.
    * @param options.mapOwner the owner each entry gets in the layer, as `diffToTar`'s.
+   * @param options.blockSize the size of the chunks {@link tar} yields (but its last): the gzip's member size, so that each is compressed as it is.
    */
-  constructor(root: string, options: { epoch: number | undefined; mapOwner?: DiffOptions['mapOwner'] | undefined }) {
+  constructor(root: string, options: { epoch: number | undefined; mapOwner?: DiffOptions['mapOwner'] | undefined; blockSize: number }) {
     this.#root = root;
+    this.#blockSize = options.blockSize;
     this.#epoch = options.epoch;
     this.#mapOwner = options.mapOwner;
   }
@@ -66,8 +75,8 @@ export class LayerStream {
   fail(reason: string): void {
     if (this.#failure !== undefined || this.#ended) return;
     this.#failure = new InvalidStateError(`layer stream: ${reason}`);
-    this.#chunks = [];
-    this.#queued = 0;
+    this.#blocks = [];
+    this.#block = undefined;
     this.#wake();
   }
 
@@ -95,13 +104,13 @@ export class LayerStream {
     this.#push([encodeHeader(header)]);
     const handle = await open(host, 'r');
     try {
+      const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, header.size));
       let done = 0;
       while (done < header.size && this.usable) {
-        const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, header.size - done));
-        const { bytesRead } = await handle.read(buf, 0, buf.length, done);
+        const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, header.size - done), done);
         if (bytesRead === 0) break;
         done += bytesRead;
-        this.#push([bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)]);
+        this.#push([buf.subarray(0, bytesRead)]);
         await this.drained();
       }
       if (done !== header.size) this.fail(`\`${rel}\` changed size while it was read`);
@@ -119,8 +128,13 @@ export class LayerStream {
 
   /** Resolves once the tar queued ahead of its reader is below the high-water mark. */
   drained(): Promise<void> {
-    if (this.#queued < HIGH_WATER || this.#failure !== undefined) return Promise.resolve();
+    if (this.#blocks.length < HIGH_WATER_BLOCKS || this.#failure !== undefined) return Promise.resolve();
     return new Promise((resolve) => this.#wakeWriters.push(resolve));
+  }
+
+  /** Takes back a block {@link tar} yielded, once its reader is done with it, to fill again. */
+  recycle(block: Buffer): void {
+    if (block.length === this.#blockSize && this.#spare.length < SPARE_BLOCKS) this.#spare.push(block);
   }
 
   /**
@@ -149,7 +163,9 @@ export class LayerStream {
   /** Ends the tar (its end-of-archive blocks). */
   end(): void {
     if (this.#failure !== undefined || this.#ended) return;
-    this.#chunks.push(END_OF_ARCHIVE);
+    this.#push([END_OF_ARCHIVE]);
+    if (this.#block !== undefined && this.#filled > 0) this.#blocks.push(this.#block.subarray(0, this.#filled));
+    this.#block = undefined;
     this.#ended = true;
     this.#wake();
   }
@@ -158,12 +174,10 @@ export class LayerStream {
   async *tar(): AsyncGenerator<Buffer> {
     for (;;) {
       if (this.#failure !== undefined) throw this.#failure;
-      if (this.#chunks.length > 0) {
-        const chunks = this.#chunks;
-        this.#chunks = [];
-        this.#queued = 0;
-        this.#wakeWriters.splice(0).forEach((wake) => wake());
-        for (const chunk of chunks) yield chunk;
+      const block = this.#blocks.shift();
+      if (block !== undefined) {
+        if (this.#blocks.length < HIGH_WATER_BLOCKS) this.#wakeWriters.splice(0).forEach((wake) => wake());
+        yield block;
         continue;
       }
       if (this.#ended) return;
@@ -190,13 +204,29 @@ export class LayerStream {
     return full;
   }
 
+  /**
+   * Copies `chunks` into blocks: the writers' buffers are free again at
+   * once, and the tar's bytes pass through a few blocks used over and over,
+   * not through a new buffer per file that the GC frees only later.
+   */
   #push(chunks: Buffer[]): void {
     if (this.#failure !== undefined) return;
+    let full = false;
     for (const chunk of chunks) {
-      this.#chunks.push(chunk);
-      this.#queued += chunk.length;
+      for (let at = 0; at < chunk.length; ) {
+        this.#block ??= this.#spare.pop() ?? Buffer.allocUnsafe(this.#blockSize);
+        const n = chunk.copy(this.#block, this.#filled, at);
+        at += n;
+        this.#filled += n;
+        if (this.#filled === this.#blockSize) {
+          this.#blocks.push(this.#block);
+          this.#block = undefined;
+          this.#filled = 0;
+          full = true;
+        }
+      }
     }
-    this.#wake();
+    if (full) this.#wake();
   }
 
   #wake(): void {

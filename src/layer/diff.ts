@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type BigIntStats, closeSync, constants, openSync, promises as fs, readSync } from 'node:fs';
+import { type BigIntStats, closeSync, constants, lstatSync, openSync, promises as fs, readdirSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import createDebug from 'debug';
@@ -92,7 +92,7 @@ async function* generateTar(root: string, options: DiffOptions): AsyncGenerator<
     if (signal?.aborted) throw new AbortError('diff layer: aborted', { cause: signal.reason });
   };
   check();
-  const entries = await walk(root, check);
+  const entries = walk(root, check);
   const xattrs = options.readXattrs ? await options.readXattrs(entries.map((e) => e.rel)) : undefined;
   if (!options.readXattrs) debug('diff layer %s: no xattr reader: xattrs and opaque directories are not written', root);
   const firstNameOf = new Map<string, string>();
@@ -264,28 +264,32 @@ async function* readFile(abs: string, rel: string, size: number, check: () => vo
   }
 }
 
-/** Every path below `root` (not `root` itself), depth first, names in byte order. */
-async function walk(root: string, check: () => void): Promise<WalkEntry[]> {
+/**
+ * Every path below `root` (not `root` itself), depth first, names in byte
+ * order. Synchronously, as the small files are read: an upper dir was just
+ * written (its entries are cached), and a thread-pool round trip per entry
+ * costs more than the stat, more still while the pool is busy elsewhere.
+ */
+function walk(root: string, check: () => void): WalkEntry[] {
   const out: WalkEntry[] = [];
-  const visit = async (rel: string): Promise<void> => {
+  const visit = (rel: string): void => {
     check();
     const abs = rel === '' ? root : path.join(root, rel);
     let names: string[];
     try {
-      names = await fs.readdir(abs);
+      names = readdirSync(abs);
     } catch (cause) {
       throw fsError(cause, `diff layer: readdir \`${printable(abs)}\``, abs);
     }
     names.sort(compareBytes);
-    const stats = await Promise.all(names.map((name) => fs.lstat(path.join(abs, name), { bigint: true })));
-    for (let i = 0; i < names.length; i++) {
-      const childRel = rel === '' ? names[i]! : `${rel}/${names[i]}`;
-      const st = stats[i]!;
+    for (const name of names) {
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const st = lstatSync(path.join(abs, name), { bigint: true });
       out.push({ rel: childRel, stats: st });
-      if (st.isDirectory()) await visit(childRel);
+      if (st.isDirectory()) visit(childRel);
     }
   };
-  await visit('');
+  visit('');
   return out;
 }
 

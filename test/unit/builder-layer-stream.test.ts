@@ -32,7 +32,7 @@ describe('LayerStream', () => {
 
   // The tar written entry by entry must be the one diffing the finished directory gives.
   it('given the entries in the layer order, is the tar diffToTar makes of the directory', async () => {
-    const stream = new LayerStream(dir, { epoch: undefined });
+    const stream = new LayerStream(dir, { epoch: undefined, blockSize: 1 << 20 });
     const reading = bytes(stream.tar());
     stream.directory('srv', st('srv'), 1000);
     stream.directory('srv/a', st('srv/a'), 1000);
@@ -46,7 +46,7 @@ describe('LayerStream', () => {
 
   // `a/x` sorts before `a-b` in a layer (depth first), after it as a plain string.
   it('fails on an entry given out of the layer order, and its reader sees why', async () => {
-    const stream = new LayerStream(dir, { epoch: undefined });
+    const stream = new LayerStream(dir, { epoch: undefined, blockSize: 1 << 20 });
     const reading = bytes(stream.tar());
     stream.directory('srv', st('srv'), 1000);
     stream.file('srv/a-b', st('srv/a-b'), Buffer.from('ab\n'));
@@ -57,7 +57,7 @@ describe('LayerStream', () => {
   });
 
   it('does not match a directory changed after its entries were given, or one with an entry more, or xattrs', async () => {
-    const stream = new LayerStream(dir, { epoch: undefined });
+    const stream = new LayerStream(dir, { epoch: undefined, blockSize: 1 << 20 });
     void bytes(stream.tar()).catch(() => undefined);
     stream.directory('srv', st('srv'), 1000);
     stream.directory('srv/a', st('srv/a'), 1000);
@@ -71,7 +71,7 @@ describe('LayerStream', () => {
   });
 
   it('holds a writer back while the tar queued ahead of its reader is large, and frees it when it fails', async () => {
-    const stream = new LayerStream(dir, { epoch: undefined });
+    const stream = new LayerStream(dir, { epoch: undefined, blockSize: 1 << 20 });
     await writeFile(join(dir, 'big'), Buffer.alloc(5 << 20));
     stream.file('big', st('big'), Buffer.alloc(5 << 20));
     let freed = false;
