@@ -408,7 +408,6 @@ export class Execution implements StepHost {
     } finally {
       stream.fail('the step ended');
       await storing.catch(() => undefined);
-      await adoption?.flushed;
       await rm(dir, { recursive: true, force: true });
     }
   }
@@ -421,40 +420,26 @@ export class Execution implements StepHost {
   async adopt(state: BuildState, stored: StoredLayer, dir: string, adoption: Adoption): Promise<void> {
     try {
       const entries = adoption.settled === undefined ? undefined : adoptionEntries(adoption.settled, stored.xattrs);
-      // The layer is published only once its files are on disk: the flush started before the tar was made.
-      if (entries === undefined || !(await adoption.flushed)) return;
-      await this.store.adoptSnapshot(
-        [...state.layers, { descriptor: stored.descriptor, diffId: stored.diffId }],
-        dir,
-        { size: stored.uncompressedSize, entries },
-        { flushed: true },
-      );
+      if (entries === undefined) return;
+      // Published as an unpack publishes: its files are flushed in the background, and until
+      // then it is trusted in this boot only (the layer's blob, flushed, can make it again).
+      await this.store.adoptSnapshot([...state.layers, { descriptor: stored.descriptor, diffId: stored.diffId }], dir, {
+        size: stored.uncompressedSize,
+        entries,
+      });
     } catch (err) {
       debug('snapshot of %s not adopted: %s', shortDigest(stored.descriptor.digest), (err as Error).message);
     }
   }
 
-  /**
-   * Settles `dir` for adoption (its last change) and flushes it to disk in
-   * the helper while the caller tars and gzips it: the wait on the disk,
-   * which adopting it would otherwise add after the gzip, overlaps it.
-   */
+  /** Settles `dir` for adoption (its last change), before the caller tars it. */
   startAdoption(dir: string): Adoption {
-    let settled: SettledDir | undefined;
     try {
-      settled = settleForAdoption(dir, this.#epoch());
+      return { settled: settleForAdoption(dir, this.#epoch()) };
     } catch (err) {
       debug('`%s` not settled for adoption: %s', dir, (err as Error).message);
-      return { settled: undefined, flushed: Promise.resolve(false) };
+      return { settled: undefined };
     }
-    const flushed = this.store.flushTree(dir).then(
-      () => true,
-      (err: unknown) => {
-        debug('`%s` not flushed: %s', dir, (err as Error).message);
-        return false;
-      },
-    );
-    return { settled, flushed };
   }
 
   /** The options of `storeLayer` for this build. */

@@ -310,9 +310,8 @@ export interface SettledDir {
 
 /**
  * The part of {@link prepareForAdoption} that changes the directory (mtimes,
- * sockets), done before its layer's tar is made: the tar is the same either
- * way, and the directory's files can then be flushed to disk while the tar
- * is gzipped.
+ * sockets), done before its layer's tar is made (the tar is the same either
+ * way); its walk gives the entries a streamed tar is checked against.
  */
 export function settleForAdoption(dir: string, sourceDateEpoch: number | undefined): SettledDir {
   const settled: SettledDir = { entries: 0, dirs: new Set(), stats: new Map() };

@@ -18,6 +18,7 @@ import {
 } from '../../src/index.js';
 import { locateHelper } from '../../src/helper/locate.js';
 import { readXattrs } from '../../src/helper/xattrs.js';
+import { setFlushDelayForTesting } from '../../src/store/durability.js';
 import { diffToTar, unpackLayer } from '../../src/layer/index.js';
 import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
 
@@ -148,28 +149,35 @@ describe('LayerBuilder', { skip }, () => {
     assert.ok(entries.includes('-rw-r--r-- 0/0 one/two/file') && entries.includes('drwxr-xr-x 0/0 empty-parent/'), entries.join('\n'));
   });
 
-  // Adopting a step's directory waited on the disk only after its tar was gzipped and stored: the flush now overlaps that work.
-  it('a RUN step starts flushing its upper dir before its layer blob is stored, and still adopts it', async () => {
-    const marker = join(world.base, 'flush-started');
-    const wrapper = join(world.base, 'flush-helper');
-    await writeFile(wrapper, `#!/bin/sh\n[ "$1" = syncfs ] && : > '${marker}'\nexec '${locateHelper()}' "$@"\n`, { mode: 0o755 });
-    await rm(marker, { force: true });
+  // A step's adopted snapshot waited for a syncfs of its files (and fsyncs of its marker) before the
+  // next step could start; it is now published as an unpack publishes: flushed in the background,
+  // trusted in this boot until then, and flush() waits for it.
+  it('a step adopts its directory as a snapshot without waiting on the disk, and flush() makes it durable', async () => {
+    const log = join(world.base, 'adopt-ops.log');
+    const wrapper = join(world.base, 'adopt-helper');
+    await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${log}'\nexec '${locateHelper()}' "$@"\n`, { mode: 0o755 });
+    await writeFile(log, '');
     const flushing = await ImageStore.open({ root: store.root, helperPath: wrapper });
-    const seen: boolean[] = [];
-    const putBlob = flushing.putBlob.bind(flushing);
-    flushing.putBlob = (async (...args: Parameters<typeof putBlob>) => {
-      const stored = await putBlob(...args);
-      seen.push(existsSync(marker));
-      return stored;
-    }) as typeof putBlob;
-    const result = await new LayerBuilder(flushing, { from: 'base:1', runtime, context: ctx, helperPath: wrapper, noCache: true })
-      .run('dd if=/dev/urandom of=/big bs=1024 count=4096 2>/dev/null && echo done')
-      .commit('flush-early:1');
-    assert.deepEqual(seen, [true], 'the flush had started when the RUN layer was stored');
-    const details = await store.inspect(result.reference!);
+    setFlushDelayForTesting(600_000);
+    let result;
+    try {
+      result = await new LayerBuilder(flushing, { from: 'base:1', runtime, context: ctx, helperPath: wrapper, noCache: true })
+        .run('dd if=/dev/urandom of=/big bs=1024 count=4096 2>/dev/null && echo done')
+        .copy('files/', '/srv/files/')
+        .commit('adopt-unflushed:1');
+      const ops = (await readFile(log, 'utf8')).split('\n').filter((op) => op !== '');
+      assert.deepEqual(ops.filter((op) => op === 'syncfs'), [], `helper ops of the build: ${ops.join(', ')}`);
+      const details = await store.inspect(result.reference!);
+      const markers = details.layers.slice(-2).map((l) => join(store.root, 'dockless', 'snapshots', l.chainId.slice(7), 'snapshot.json'));
+      for (const marker of markers) assert.equal(JSON.parse(await readFile(marker, 'utf8')).flushed, false, marker);
+      await flushing.flush();
+      for (const marker of markers) assert.equal(JSON.parse(await readFile(marker, 'utf8')).flushed, true, marker);
+    } finally {
+      setFlushDelayForTesting(undefined);
+    }
     const snapshot = await store.snapshot(result.reference!);
-    assert.equal(details.layers.length, snapshot.lowerDirs.length);
-    assert.equal(await output('flush-early:1', ['sh', '-c', 'wc -c < /big']), '4194304\n');
+    assert.equal(snapshot.lowerDirs.length, 3);
+    assert.equal(await output('adopt-unflushed:1', ['sh', '-c', 'wc -c < /big; cat /srv/files/a.txt']), '4194304\nalpha\n');
   });
 
   it('adopts the directories layers were made from as their snapshots, identical to unpacking the layers', async () => {
