@@ -18,7 +18,7 @@ import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import { ownerToken, type WithoutOp } from '../util/index.js';
 import { BuildCache, type CacheEntry, type CacheKeyInput } from './cache.js';
 import { UpperDir } from './copy.js';
-import { adoptionEntries, GZIP_MEMBER_SIZE, layerXattrs, settleForAdoption, storeLayer, storeTar, type SettledDir, type StoreLayerOptions, type StoredLayer } from './layer-from-upper.js';
+import { adoptionEntries, GZIP_MEMBER_SIZE, layerXattrs, settleForAdoption, storeLayer, storeTar, type StoreLayerOptions, type StoredLayer } from './layer-from-upper.js';
 import { LayerStream } from './layer-stream.js';
 import { readXattrs } from '../helper/index.js';
 import { contextual, rewrap } from './error-context.js';

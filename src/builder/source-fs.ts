@@ -12,7 +12,7 @@ import { open, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import { type Digest, sha256Digest } from '../oci/index.js';
+import type { Digest } from '../oci/index.js';
 import { ensureDir, writeFileAtomic } from '../util/index.js';
 import { contextual } from './error-context.js';
 import { cleanRelPath as clean, type MergedView } from '../layer/index.js';
