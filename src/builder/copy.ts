@@ -13,12 +13,14 @@ import {
   createReadStream,
   fchmodSync,
   fchownSync,
+  fstatSync,
   constants as fsConstants,
   futimesSync,
   lchownSync,
   lstatSync,
   openSync,
   readFileSync,
+  readSync,
   utimesSync,
   writeSync,
 } from 'node:fs';
@@ -26,9 +28,10 @@ import { chmod, copyFile, lchown, lstat, lutimes, mkdir, mkdtemp, readdir, readl
 import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError } from '../errors.js';
-import { cleanRelPath as clean, joinRelPath as join, relParentOf as parentOf, unpackLayer, type MergedView } from '../layer/index.js';
+import { cleanRelPath as clean, compareLayerPaths, joinRelPath as join, relParentOf as parentOf, unpackLayer, type MergedView } from '../layer/index.js';
 import { contextual } from './error-context.js';
 import { callerAsRoot } from './layer-from-upper.js';
+import type { LayerStream } from './layer-stream.js';
 import { mapLimit, walkSource, type CopySource, type SourceEntry, type SourceFs } from './source-fs.js';
 
 const debug = createDebug('dockless:build');
@@ -67,6 +70,12 @@ export interface UpperDirOptions {
    * @default process.getuid() !== 0
    */
   recordOwners?: boolean;
+  /**
+   * Where each entry written goes as it is written, for the layer's tar
+   * (see {@link LayerStream}); a write it cannot take in order makes it
+   * unusable. @default none
+   */
+  stream?: LayerStream | undefined;
 }
 
 /**
@@ -83,13 +92,38 @@ export class UpperDir {
   readonly #owners: Map<string, FileOwner> | undefined;
   /** The owner on disk as the layer has it, when owners are recorded (the caller's ids are root's). */
   readonly #onDisk: (owner: FileOwner) => FileOwner;
+  #readBuffer: Buffer | undefined;
+  /** See {@link UpperDirOptions.stream}. */
+  readonly stream: LayerStream | undefined;
 
   constructor(dir: string, view: MergedView | undefined, options: UpperDirOptions = {}) {
     this.dir = dir;
     this.#view = view;
+    this.stream = options.stream;
     this.#owners = (options.recordOwners ?? (process.getuid?.() ?? 0) !== 0) ? new Map() : undefined;
     const asRoot = callerAsRoot();
     this.#onDisk = asRoot !== undefined ? (owner) => asRoot(owner, '') : (owner) => owner;
+  }
+
+  /**
+   * The content of a small file (at most {@link SMALL_FILE} bytes when it
+   * was listed), in a buffer this directory reuses for the next file: a
+   * step's bytes then pass through one buffer, not a new one per file that
+   * the GC frees only later. Valid until the next call.
+   */
+  read(file: string): Buffer {
+    const fd = openSync(file, fsConstants.O_RDONLY);
+    try {
+      this.#readBuffer ??= Buffer.allocUnsafe(SMALL_FILE + 1);
+      const buffer = this.#readBuffer;
+      let done = 0;
+      for (let n = -1; n !== 0 && done < buffer.length; done += n) n = readSync(fd, buffer, done, buffer.length - done, null);
+      // It grew past the size it was listed with: read it whole.
+      if (done === buffer.length) return readFileSync(file);
+      return buffer.subarray(0, done);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Whether owners are recorded for the layer rather than set on disk. */
@@ -145,7 +179,10 @@ export class UpperDir {
       const host = path.join(this.dir, p);
       const here = await lstat(host).catch(() => undefined);
       if (here?.isDirectory()) continue;
-      if (here !== undefined) await rm(host, { recursive: true, force: true });
+      if (here !== undefined) {
+        this.stream?.fail(`\`${p}\` replaced`);
+        await rm(host, { recursive: true, force: true });
+      }
       const below = await this.#view?.lstat(p);
       if (below !== undefined && !below.stats.isDirectory()) {
         throw contextual(new InvalidArgumentError(`${context}: cannot copy into \`/${p}\`: it is not a directory`));
@@ -155,19 +192,24 @@ export class UpperDir {
         await chmod(host, below.stats.mode & 0o7777);
         // The state below is on disk too: as the layer has it when owners are recorded.
         await this.chown(host, this.#owners !== undefined ? this.#onDisk(below.stats) : below.stats);
-        this.#mtimes.set(host, Math.floor(below.stats.mtimeMs / 1000));
+        this.setDirMtime(host, Math.floor(below.stats.mtimeMs / 1000));
       } else {
         await mkdir(host, { mode: create.mode });
         await chmod(host, create.mode);
         await this.chown(host, create.owner);
-        this.#mtimes.set(host, create.mtime);
+        this.setDirMtime(host, create.mtime);
       }
     }
   }
 
-  /** Records the mtime a directory gets at the end (writing into it changes it meanwhile). */
+  /**
+   * Records the mtime a directory (just made, with its mode and owner set)
+   * gets at the end (writing into it changes it meanwhile), and gives it to
+   * the stream with that mtime.
+   */
   setDirMtime(host: string, seconds: number): void {
     this.#mtimes.set(host, seconds);
+    this.stream?.directory(path.relative(this.dir, host), lstatSync(host, { bigint: true }), seconds);
   }
 
   /** Sets the recorded directory mtimes, deepest first. */
@@ -218,6 +260,17 @@ export async function copySources(
       await walkSource(fs, source, async (rel, entry) => {
         entries.push({ target: rel === '' ? destRel : `${destRel === '' ? '' : `${destRel}/`}${rel}`, entry, root: rel === '' });
       });
+      if (upper.stream?.usable) {
+        // One at a time, in the layer tar's order, so that the stream takes each entry as it is written.
+        entries.sort((a, b) => compareLayerPaths(a.target, b.target));
+        for (const e of entries) {
+          await writeEntry(upper, e.target, e.entry, owner, options, context, e.root);
+          await upper.stream.drained();
+          // Small files are copied synchronously: let the event loop (the gzip's completions) breathe between them.
+          if (++copied % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
+        }
+        continue;
+      }
       // Directories first, in order (parents before children); then the files, several at a time.
       for (const e of entries) if (e.entry.stats.isDirectory()) await writeEntry(upper, e.target, e.entry, owner, options, context, e.root);
       const rest = entries.filter((e) => !e.entry.stats.isDirectory());
@@ -229,6 +282,7 @@ export async function copySources(
       continue;
     }
     if (options.extractArchives && stats.isFile() && (await isArchive(source.entry.hostPath))) {
+      upper.stream?.fail('an archive is extracted');
       await upper.ensureDir(destRel, { mode: 0o755, owner, mtime: now }, context);
       await extractArchive(upper, source.entry.hostPath, destRel, options, context);
       continue;
@@ -250,6 +304,7 @@ export async function writeContent(
   context: string,
 ): Promise<void> {
   const { owner, now, destRel, destIsDir } = await destinationOf(upper, dest, options);
+  upper.stream?.fail('content is written');
   const target = destIsDir ? join(destRel, name) : destRel;
   await upper.ensureDir(parentOf(target), { mode: 0o755, owner, mtime: now }, context);
   const host = path.join(upper.dir, target);
@@ -275,7 +330,10 @@ async function writeEntry(
   const mtime = Math.floor(stats.mtimeMs / 1000);
   if (stats.isDirectory()) {
     const existing = await lstat(host).catch(() => undefined);
-    if (existing !== undefined && !existing.isDirectory()) await rm(host, { force: true });
+    if (existing !== undefined && !existing.isDirectory()) {
+      upper.stream?.fail(`\`${target}\` replaced`);
+      await rm(host, { force: true });
+    }
     if (existing?.isDirectory()) return;
     if (isSourceRoot && (await upper.isDirBelow(target))) {
       // Copying into a directory that exists keeps its metadata.
@@ -290,27 +348,33 @@ async function writeEntry(
     upper.setDirMtime(host, mtime);
     return;
   }
-  if (lstatSync(host, { throwIfNoEntry: false }) !== undefined) await rm(host, { recursive: true, force: true });
+  if (lstatSync(host, { throwIfNoEntry: false }) !== undefined) {
+    upper.stream?.fail(`\`${target}\` replaced`);
+    await rm(host, { recursive: true, force: true });
+  }
   if (stats.isFile() && stats.size <= SMALL_FILE) {
     // Small files synchronously: six quick syscalls, where each async call costs a thread-pool round trip.
-    copySmallFile(upper, entry.hostPath, host, options.chmod ?? stats.mode & 0o7777, owner, mtime);
+    copySmallFile(upper, entry.hostPath, host, target, options.chmod ?? stats.mode & 0o7777, owner, mtime);
   } else if (stats.isFile()) {
     await copyFile(entry.hostPath, host, fsConstants.COPYFILE_FICLONE);
     upper.chownSync(host, owner);
     // After the chown, which clears setuid and setgid bits.
     chmodSync(host, options.chmod ?? stats.mode & 0o7777);
     utimesSync(host, mtime, mtime);
+    await upper.stream?.fileFrom(target, lstatSync(host, { bigint: true }), host);
   } else if (stats.isSymbolicLink()) {
-    await symlink(await readlink(entry.hostPath), host);
+    const to = await readlink(entry.hostPath);
+    await symlink(to, host);
     await upper.chown(host, owner);
     await lutimes(host, mtime, mtime);
+    upper.stream?.symlink(target, lstatSync(host, { bigint: true }), to);
   } else {
     debug('%s: skipping `%s`: not a file, directory or symlink', context, entry.hostPath);
   }
 }
 
-function copySmallFile(upper: UpperDir, from: string, to: string, mode: number, owner: FileOwner, mtime: number): void {
-  const data = readFileSync(from);
+function copySmallFile(upper: UpperDir, from: string, to: string, rel: string, mode: number, owner: FileOwner, mtime: number): void {
+  const data = upper.read(from);
   const fd = openSync(to, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
   try {
     writeSync(fd, data);
@@ -319,6 +383,8 @@ function copySmallFile(upper: UpperDir, from: string, to: string, mode: number, 
     // After the chown, which clears setuid and setgid bits.
     fchmodSync(fd, mode);
     futimesSync(fd, mtime, mtime);
+    // The data written, not the source read again: the tar has what the file has even if the source changes meanwhile.
+    upper.stream?.file(rel, fstatSync(fd, { bigint: true }), data);
   } finally {
     closeSync(fd);
   }
@@ -348,6 +414,7 @@ async function readHead(file: string, size: number): Promise<Buffer> {
 async function extractArchive(upper: UpperDir, archive: string, destRel: string, options: CopyOptions, context: string): Promise<void> {
   const tmp = await mkdtemp(path.join(upper.dir, '.dockless-add-'));
   try {
+    upper.stream?.fail('an archive is extracted');
     await unpackLayer(createReadStream(archive), tmp, { rootless: process.getuid?.() !== 0 });
     const destHost = path.join(upper.dir, destRel);
     await mergeInto(tmp, destHost);

@@ -18,7 +18,9 @@ import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
 import { ownerToken, type WithoutOp } from '../util/index.js';
 import { BuildCache, type CacheEntry, type CacheKeyInput } from './cache.js';
 import { UpperDir } from './copy.js';
-import { adoptionEntries, settleForAdoption, storeLayer, type SettledDir, type StoreLayerOptions, type StoredLayer } from './layer-from-upper.js';
+import { adoptionEntries, GZIP_MEMBER_SIZE, layerXattrs, settleForAdoption, storeLayer, storeTar, type StoreLayerOptions, type StoredLayer } from './layer-from-upper.js';
+import { LayerStream } from './layer-stream.js';
+import { readXattrs } from '../helper/index.js';
 import { contextual, rewrap } from './error-context.js';
 import { DockerIgnore } from './patterns.js';
 import type { PlannedStep, Recipe, StepDefinition } from './recipe.js';
@@ -360,21 +362,52 @@ export class Execution implements StepHost {
     return state.view;
   }
 
-  /** Fills a fresh directory laid out as an upper dir, stores it as a layer and offers it as that layer's snapshot. */
+  /**
+   * Fills a fresh directory laid out as an upper dir, stores it as a layer
+   * and offers it as that layer's snapshot. The layer's tar is gzipped while
+   * the directory is filled (see {@link LayerStream}); when the finished
+   * directory is not what the stream took, it is diffed instead.
+   */
   async withUpper(state: BuildState, view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<StoredLayer> {
     const dir = path.join(this.store.tmpDir(), `build-${ownerToken()}`);
     await mkdir(dir, { mode: 0o755 });
     let adoption: Adoption | undefined;
+    const options = this.layerOptions(lease);
+    let mapOwner: ReturnType<UpperDir['mapOwner']>;
+    const stream = new LayerStream(dir, {
+      epoch: options.sourceDateEpoch,
+      mapOwner: (owner, rel) => (mapOwner !== undefined ? mapOwner(owner, rel) : owner),
+      blockSize: GZIP_MEMBER_SIZE,
+    });
+    // Read from the start, so that the gzip keeps pace with the writes; a failure to store frees the writers.
+    const storing = storeTar(this.store, stream.tar(), options, (block) => stream.recycle(block));
+    storing.catch((err: unknown) => stream.fail(`store: ${(err as Error).message}`));
     try {
-      const upper = new UpperDir(dir, view);
+      const upper = new UpperDir(dir, view, { stream });
+      mapOwner = upper.mapOwner();
       await fill(upper);
       await upper.finish();
       adoption = this.startAdoption(dir);
-      const stored = await storeLayer(this.store, dir, { ...this.layerOptions(lease), mapOwner: upper.mapOwner() });
+      let stored: StoredLayer | undefined;
+      const settled = adoption.settled;
+      if (stream.usable && settled !== undefined) {
+        const xattrs = await readXattrs(dir, [...settled.stats.keys()], { context: `diff \`${dir}\``, ...helperOption(this.settings.helperPath) });
+        if (stream.matches(settled.stats, layerXattrs(xattrs))) {
+          stream.end();
+          stored = { ...(await storing), xattrs };
+        }
+      }
+      if (stored === undefined) {
+        debug('layer of `%s` diffed: the stream could not stand for it', dir);
+        stream.fail('the directory is not what it took');
+        await storing.catch(() => undefined);
+        stored = await storeLayer(this.store, dir, { ...options, mapOwner });
+      }
       await this.adopt(state, stored, dir, adoption);
       return stored;
     } finally {
-      await adoption?.flushed;
+      stream.fail('the step ended');
+      await storing.catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
     }
   }
@@ -387,40 +420,26 @@ export class Execution implements StepHost {
   async adopt(state: BuildState, stored: StoredLayer, dir: string, adoption: Adoption): Promise<void> {
     try {
       const entries = adoption.settled === undefined ? undefined : adoptionEntries(adoption.settled, stored.xattrs);
-      // The layer is published only once its files are on disk: the flush started before the tar was made.
-      if (entries === undefined || !(await adoption.flushed)) return;
-      await this.store.adoptSnapshot(
-        [...state.layers, { descriptor: stored.descriptor, diffId: stored.diffId }],
-        dir,
-        { size: stored.uncompressedSize, entries },
-        { flushed: true },
-      );
+      if (entries === undefined) return;
+      // Published as an unpack publishes: its files are flushed in the background, and until
+      // then it is trusted in this boot only (the layer's blob, flushed, can make it again).
+      await this.store.adoptSnapshot([...state.layers, { descriptor: stored.descriptor, diffId: stored.diffId }], dir, {
+        size: stored.uncompressedSize,
+        entries,
+      });
     } catch (err) {
       debug('snapshot of %s not adopted: %s', shortDigest(stored.descriptor.digest), (err as Error).message);
     }
   }
 
-  /**
-   * Settles `dir` for adoption (its last change) and flushes it to disk in
-   * the helper while the caller tars and gzips it: the wait on the disk,
-   * which adopting it would otherwise add after the gzip, overlaps it.
-   */
+  /** Settles `dir` for adoption (its last change), before the caller tars it. */
   startAdoption(dir: string): Adoption {
-    let settled: SettledDir | undefined;
     try {
-      settled = settleForAdoption(dir, this.#epoch());
+      return { settled: settleForAdoption(dir, this.#epoch()) };
     } catch (err) {
       debug('`%s` not settled for adoption: %s', dir, (err as Error).message);
-      return { settled: undefined, flushed: Promise.resolve(false) };
+      return { settled: undefined };
     }
-    const flushed = this.store.flushTree(dir).then(
-      () => true,
-      (err: unknown) => {
-        debug('`%s` not flushed: %s', dir, (err as Error).message);
-        return false;
-      },
-    );
-    return { settled, flushed };
   }
 
   /** The options of `storeLayer` for this build. */

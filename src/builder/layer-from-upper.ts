@@ -6,7 +6,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { lstatSync, lutimesSync, readdirSync, unlinkSync, type Stats } from 'node:fs';
+import { type BigIntStats, lstatSync, lutimesSync, readdirSync, unlinkSync, type Stats } from 'node:fs';
 import { lstat, readdir, rm, rmdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -103,12 +103,7 @@ export function upperTar(
         known !== undefined
           ? new Map(paths.flatMap((p) => (known.has(p) ? [[p, known.get(p)!] as const] : [])))
           : await readXattrs(upper, paths, { context: `diff \`${upper}\``, ...(options.helperPath !== undefined ? { helperPath: options.helperPath } : {}) });
-      const kept: XattrMap = new Map();
-      for (const [p, attrs] of xattrs) {
-        const copy = new Map([...attrs].filter(([name]) => !HOST_XATTRS.has(name)));
-        if (copy.size > 0) kept.set(p, copy);
-      }
-      return kept;
+      return layerXattrs(xattrs);
     },
     ...(options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
@@ -117,18 +112,29 @@ export function upperTar(
   return { tar, xattrs: () => xattrs };
 }
 
+/** The xattrs of `xattrs` (every path's, as read from disk) that a layer keeps: those that describe the host left out. */
+export function layerXattrs(xattrs: XattrMap): XattrMap {
+  const kept: XattrMap = new Map();
+  for (const [p, attrs] of xattrs) {
+    const copy = new Map([...attrs].filter(([name]) => !HOST_XATTRS.has(name)));
+    if (copy.size > 0) kept.set(p, copy);
+  }
+  return kept;
+}
+
 /** gzips a layer tar into a blob of the store, computing its diffID on the way. */
-async function storeTar(
+export async function storeTar(
   store: ImageStore,
   tar: AsyncIterable<Buffer>,
   options: Pick<StoreLayerOptions, 'lease' | 'compressionLevel' | 'signal'>,
+  release?: (chunk: Buffer) => void,
 ): Promise<Omit<StoredLayer, 'xattrs'>> {
   const diff = createHash('sha256');
   let uncompressedSize = 0;
   const gzip = gzipMembers(tar, options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, (chunk) => {
     diff.update(chunk);
     uncompressedSize += chunk.length;
-  });
+  }, release);
   const descriptor = await store.putBlob(Readable.from(gzip), {
     mediaType: MEDIA_TYPE_OCI_LAYER_GZIP,
     lease: options.lease,
@@ -298,16 +304,17 @@ export interface SettledDir {
   entries: number;
   /** Paths of its directories, relative to it. */
   dirs: Set<string>;
+  /** Every entry (sockets left out) by path, relative to it, as found before its mtime was settled. */
+  stats: Map<string, BigIntStats>;
 }
 
 /**
  * The part of {@link prepareForAdoption} that changes the directory (mtimes,
- * sockets), done before its layer's tar is made: the tar is the same either
- * way, and the directory's files can then be flushed to disk while the tar
- * is gzipped.
+ * sockets), done before its layer's tar is made (the tar is the same either
+ * way); its walk gives the entries a streamed tar is checked against.
  */
 export function settleForAdoption(dir: string, sourceDateEpoch: number | undefined): SettledDir {
-  const settled: SettledDir = { entries: 0, dirs: new Set() };
+  const settled: SettledDir = { entries: 0, dirs: new Set(), stats: new Map() };
   const visit = (rel: string): void => {
     const abs = rel === '' ? dir : path.join(dir, rel);
     for (const name of readdirSync(abs)) {
@@ -319,6 +326,7 @@ export function settleForAdoption(dir: string, sourceDateEpoch: number | undefin
         continue;
       }
       settled.entries++;
+      settled.stats.set(childRel, st);
       if (st.isDirectory()) {
         visit(childRel);
         settled.dirs.add(childRel);
@@ -360,7 +368,8 @@ function adoptable(xattrs: XattrMap): boolean {
 /** The gzip level of build layers: fast, since a build compresses every layer it makes. */
 export const DEFAULT_COMPRESSION_LEVEL = 1;
 /** The uncompressed bytes of each gzip member. */
-const MEMBER_SIZE = 1 << 20;
+export const GZIP_MEMBER_SIZE = 1 << 20;
+const MEMBER_SIZE = GZIP_MEMBER_SIZE;
 
 /**
  * gzip of a stream as a series of members (RFC 1952 §2.2: a gzip file is a
@@ -368,21 +377,38 @@ const MEMBER_SIZE = 1 << 20;
  * reads as one stream), each of exactly {@link MEMBER_SIZE} uncompressed bytes
  * but the last, compressed in parallel on the thread pool, in order. The
  * output depends only on the input bytes and the level. Batching also spares
- * zlib a thread-pool round trip per small tar chunk.
+ * zlib a thread-pool round trip per small tar chunk. An input chunk of
+ * exactly one member's size is compressed as it is, and handed to `release`
+ * once compressed, for its producer to fill again.
  */
-export async function* gzipMembers(input: AsyncIterable<Buffer>, level: number, onInput: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
+export async function* gzipMembers(
+  input: AsyncIterable<Buffer>,
+  level: number,
+  onInput: (chunk: Buffer) => void,
+  release?: (chunk: Buffer) => void,
+): AsyncGenerator<Buffer> {
   const parallel = Math.max(2, availableParallelism());
   const queue: Promise<Buffer>[] = [];
   let pending: Buffer[] = [];
   let pendingSize = 0;
   const cut = (size: number): void => {
-    const all = Buffer.concat(pending, pendingSize);
-    const block = all.subarray(0, size);
-    const rest = all.subarray(size);
-    pending = rest.length > 0 ? [rest] : [];
-    pendingSize = rest.length;
+    let block: Buffer;
+    let whole = false;
+    if (pending.length === 1 && pending[0]!.length === size) {
+      block = pending[0]!;
+      whole = true;
+      pending = [];
+      pendingSize = 0;
+    } else {
+      const all = Buffer.concat(pending, pendingSize);
+      block = all.subarray(0, size);
+      const rest = all.subarray(size);
+      pending = rest.length > 0 ? [rest] : [];
+      pendingSize = rest.length;
+    }
     gzipAsync ??= promisify(zlib().gzip);
     const member = gzipAsync(block, { level });
+    if (whole && release !== undefined) member.then(() => release(block), () => undefined);
     member.catch(() => undefined);
     queue.push(member);
   };
@@ -426,18 +452,20 @@ export async function pruneUpper(upper: string, below: MergedView | undefined, p
   // Empty directories, deepest first, and whether they could be dropped.
   const dirs: { rel: string; stats: Stats }[] = [];
   const all: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    for (const name of await readdir(path.join(upper, rel))) {
+  // Synchronously: the container has just written these entries (they are cached), and the
+  // thread pool may be busy reading the build context for a later COPY.
+  const walk = (rel: string): void => {
+    for (const name of readdirSync(path.join(upper, rel))) {
       const childRel = rel === '' ? name : `${rel}/${name}`;
-      const st = await lstat(path.join(upper, childRel));
+      const st = lstatSync(path.join(upper, childRel));
       all.push(childRel);
       if (st.isDirectory()) {
-        await walk(childRel);
+        walk(childRel);
         dirs.push({ rel: childRel, stats: st });
       }
     }
   };
-  await walk('');
+  walk('');
   // Every entry's, not only the directories': one helper run serves this and the diff after it.
   const xattrs = await readXattrs(upper, all, { context: `diff \`${upper}\``, ...(helperPath !== undefined ? { helperPath } : {}) });
   const isOpaque = (rel: string): boolean => {

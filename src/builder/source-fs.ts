@@ -8,11 +8,11 @@
 
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
-import { readFile, readlink } from 'node:fs/promises';
+import { open, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import { type Digest, sha256Digest } from '../oci/index.js';
+import type { Digest } from '../oci/index.js';
 import { ensureDir, writeFileAtomic } from '../util/index.js';
 import { contextual } from './error-context.js';
 import { cleanRelPath as clean, type MergedView } from '../layer/index.js';
@@ -323,8 +323,32 @@ async function digestSources(fs: SourceFs, sources: readonly CopySource[]): Prom
  * synchronous reads would wait on the disk one at a time.
  */
 async function hashFile(file: string): Promise<string> {
-  return sha256Digest(await readFile(file));
+  // Through a buffer kept for the next file, not a new one the size of each: a context's
+  // bytes would otherwise all pass through memory that the GC frees only later, in bulk.
+  const buffer = hashBuffers.pop() ?? Buffer.allocUnsafe(HASH_CHUNK);
+  try {
+    const handle = await open(file, 'r');
+    try {
+      const hash = createHash('sha256');
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+        if (bytesRead === 0) break;
+        hash.update(buffer.subarray(0, bytesRead));
+      }
+      return `sha256:${hash.digest('hex')}`;
+    } finally {
+      await handle.close();
+    }
+  } finally {
+    if (hashBuffers.length < HASH_BUFFERS) hashBuffers.push(buffer);
+  }
 }
+
+/** The read size of {@link hashFile}. */
+const HASH_CHUNK = 64 * 1024;
+/** Buffers {@link hashFile} keeps between files: as many as it reads at once. */
+const HASH_BUFFERS = 16;
+const hashBuffers: Buffer[] = [];
 
 /** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

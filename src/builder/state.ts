@@ -47,12 +47,10 @@ export interface StepOutcome {
   layer?: StepLayer;
 }
 
-/** A directory on its way to becoming a snapshot: settled, and being flushed to disk. */
+/** A directory on its way to becoming a snapshot: settled. */
 export interface Adoption {
   /** What settling found; `undefined` when it failed (the directory is not adopted). */
   settled: SettledDir | undefined;
-  /** Whether its files reached the disk; never rejects. */
-  flushed: Promise<boolean>;
 }
 
 /** What a step runner may use of the build running it. */
@@ -70,7 +68,7 @@ export interface StepHost {
   layerStep(state: BuildState, key: Digest, instruction: string, lease: Lease, make: () => Promise<StoredLayer | undefined>): Promise<StepOutcome>;
   /** Fills a fresh upper dir and stores it as a layer. */
   withUpper(state: BuildState, view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<StoredLayer>;
-  /** Readies a directory to become the snapshot of the layer about to be made from it, and starts flushing it to disk. */
+  /** Readies a directory to become the snapshot of the layer about to be made from it. */
   startAdoption(dir: string): Adoption;
   /** Makes the directory a layer was just made from that layer's snapshot, when it can. */
   adopt(state: BuildState, stored: StoredLayer, dir: string, adoption: Adoption): Promise<void>;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, openSync, promises as fs, readSync } from 'node:fs';
+import { type BigIntStats, closeSync, constants, lstatSync, openSync, promises as fs, readdirSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import createDebug from 'debug';
@@ -49,7 +49,7 @@ export interface DiffOptions {
 
 interface WalkEntry {
   rel: string;
-  stats: import('node:fs').BigIntStats;
+  stats: BigIntStats;
 }
 
 const READ_CHUNK = 1 << 20;
@@ -92,7 +92,7 @@ async function* generateTar(root: string, options: DiffOptions): AsyncGenerator<
     if (signal?.aborted) throw new AbortError('diff layer: aborted', { cause: signal.reason });
   };
   check();
-  const entries = await walk(root, check);
+  const entries = walk(root, check);
   const xattrs = options.readXattrs ? await options.readXattrs(entries.map((e) => e.rel)) : undefined;
   if (!options.readXattrs) debug('diff layer %s: no xattr reader: xattrs and opaque directories are not written', root);
   const firstNameOf = new Map<string, string>();
@@ -101,41 +101,11 @@ async function* generateTar(root: string, options: DiffOptions): AsyncGenerator<
     check();
     const mode = Number(stats.mode);
     const type = mode & constants.S_IFMT;
-    const owner = (options.mapOwner ?? ((o) => o))({ uid: Number(stats.uid), gid: Number(stats.gid) }, rel);
-    let mtime = Number(stats.mtimeMs / 1000n);
-    if (epoch !== undefined && mtime > epoch) mtime = epoch;
+    const { header, opaque } = layerEntryHeader(rel, stats, { epoch, mapOwner: options.mapOwner, xattrs: xattrs?.get(rel), root });
+    const { mtime } = header;
     const slash = rel.lastIndexOf('/');
     const dir = slash === -1 ? '' : rel.slice(0, slash + 1);
     const base = rel.slice(slash + 1);
-    const own = xattrs?.get(rel);
-    const kept = new Map<string, Uint8Array>();
-    let opaque = false;
-    if (own) {
-      for (const [name, value] of own) {
-        if (name.startsWith(OVERLAY_XATTR_PREFIX) || name.startsWith(OVERLAY_USER_XATTR_PREFIX)) {
-          const key = name.slice(name.indexOf('.overlay.') + '.overlay.'.length);
-          if (key === 'opaque' && Buffer.from(value).toString() === OPAQUE_XATTR_VALUE) opaque = true;
-          else if (key === 'redirect' || key === 'metacopy') {
-            throw new InvalidArgumentError(
-              `diff layer: \`${printable(rel)}\` has the overlay xattr ${name}: a layer cannot express redirect_dir or metacopy; mount the overlay without them`,
-              { path: path.join(root, rel) },
-            );
-          }
-          continue;
-        }
-        kept.set(name, value);
-      }
-    }
-    const header: TarEntryHeader = {
-      name: rel,
-      type: 'file',
-      mode: mode & 0o7777,
-      uid: owner.uid,
-      gid: owner.gid,
-      size: 0,
-      mtime,
-      ...(kept.size > 0 ? { xattrs: kept } : {}),
-    };
 
     if (type === constants.S_IFCHR && stats.rdev === 0n) {
       yield encodeHeader({ name: `${dir}${WHITEOUT_PREFIX}${base}`, type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime });
@@ -194,6 +164,64 @@ async function* generateTar(root: string, options: DiffOptions): AsyncGenerator<
 }
 
 /**
+ * The tar header {@link diffToTar} writes for the upper-dir entry `rel`
+ * with `stats` (type `'file'` and size 0: the caller sets what its type
+ * needs), and whether the entry is an opaque directory. `xattrs` are the
+ * entry's own, host ones already left out; overlay ones are dropped here.
+ *
+ * @throws {InvalidArgumentError} for the overlay xattrs `redirect` and `metacopy`, which a layer cannot express.
+ */
+export function layerEntryHeader(
+  rel: string,
+  stats: BigIntStats,
+  options: { epoch: number | undefined; mapOwner?: DiffOptions['mapOwner'] | undefined; xattrs?: ReadonlyMap<string, Uint8Array> | undefined; root?: string },
+): { header: TarEntryHeader; opaque: boolean } {
+  const owner = (options.mapOwner ?? ((o) => o))({ uid: Number(stats.uid), gid: Number(stats.gid) }, rel);
+  let mtime = Number(stats.mtimeMs / 1000n);
+  if (options.epoch !== undefined && mtime > options.epoch) mtime = options.epoch;
+  const kept = new Map<string, Uint8Array>();
+  let opaque = false;
+  for (const [name, value] of options.xattrs ?? []) {
+    if (name.startsWith(OVERLAY_XATTR_PREFIX) || name.startsWith(OVERLAY_USER_XATTR_PREFIX)) {
+      const key = name.slice(name.indexOf('.overlay.') + '.overlay.'.length);
+      if (key === 'opaque' && Buffer.from(value).toString() === OPAQUE_XATTR_VALUE) opaque = true;
+      else if (key === 'redirect' || key === 'metacopy') {
+        throw new InvalidArgumentError(
+          `diff layer: \`${printable(rel)}\` has the overlay xattr ${name}: a layer cannot express redirect_dir or metacopy; mount the overlay without them`,
+          { path: options.root !== undefined ? path.join(options.root, rel) : rel },
+        );
+      }
+      continue;
+    }
+    kept.set(name, value);
+  }
+  const header: TarEntryHeader = {
+    name: rel,
+    type: 'file',
+    mode: Number(stats.mode) & 0o7777,
+    uid: owner.uid,
+    gid: owner.gid,
+    size: 0,
+    mtime,
+    ...(kept.size > 0 ? { xattrs: kept } : {}),
+  };
+  return { header, opaque };
+}
+
+/**
+ * The order of {@link diffToTar}'s entries, as a comparison of two of their
+ * paths: depth first, the names of a directory in byte order.
+ */
+export function compareLayerPaths(a: string, b: string): number {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] !== y[i]) return compareBytes(x[i]!, y[i]!);
+  }
+  return x.length - y.length;
+}
+
+/**
  * A small file's content, read synchronously: four thread-pool round trips
  * (open, read, read, close) cost far more than the copy for the many small
  * files of a typical layer. Same contract as {@link readFile}.
@@ -236,28 +264,32 @@ async function* readFile(abs: string, rel: string, size: number, check: () => vo
   }
 }
 
-/** Every path below `root` (not `root` itself), depth first, names in byte order. */
-async function walk(root: string, check: () => void): Promise<WalkEntry[]> {
+/**
+ * Every path below `root` (not `root` itself), depth first, names in byte
+ * order. Synchronously, as the small files are read: an upper dir was just
+ * written (its entries are cached), and a thread-pool round trip per entry
+ * costs more than the stat, more still while the pool is busy elsewhere.
+ */
+function walk(root: string, check: () => void): WalkEntry[] {
   const out: WalkEntry[] = [];
-  const visit = async (rel: string): Promise<void> => {
+  const visit = (rel: string): void => {
     check();
     const abs = rel === '' ? root : path.join(root, rel);
     let names: string[];
     try {
-      names = await fs.readdir(abs);
+      names = readdirSync(abs);
     } catch (cause) {
       throw fsError(cause, `diff layer: readdir \`${printable(abs)}\``, abs);
     }
     names.sort(compareBytes);
-    const stats = await Promise.all(names.map((name) => fs.lstat(path.join(abs, name), { bigint: true })));
-    for (let i = 0; i < names.length; i++) {
-      const childRel = rel === '' ? names[i]! : `${rel}/${names[i]}`;
-      const st = stats[i]!;
+    for (const name of names) {
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const st = lstatSync(path.join(abs, name), { bigint: true });
       out.push({ rel: childRel, stats: st });
-      if (st.isDirectory()) await visit(childRel);
+      if (st.isDirectory()) visit(childRel);
     }
   };
-  await visit('');
+  visit('');
   return out;
 }
 

@@ -8,7 +8,7 @@
 export { unpackLayer } from './unpack.js';
 export type { LayerCompression, UnpackOptions, UnpackResult } from './unpack.js';
 export { unpackThreadFor } from './unpack-thread.js';
-export { compressLayer, diffToTar, sourceDateEpochFromEnv } from './diff.js';
+export { compareLayerPaths, compressLayer, diffToTar, layerEntryHeader, sourceDateEpochFromEnv } from './diff.js';
 export type { CompressedLayerInfo, DiffOptions, LayerBlobCompression, XattrReader } from './diff.js';
 export { normalizeEntryPath } from './entry-path.js';
 export {

@@ -81,7 +81,9 @@ export class BuildCacheFiles implements BuildCacheStorage {
     }
     this.#ready ??= ensureDir(this.#paths.buildCache);
     await this.#ready;
-    await writeFileAtomic(this.#path(record.key), `${JSON.stringify(record)}\n`, this.#paths.tmp);
+    // Not fsynced: a build writes one per step, and a crash can only leave a record missing,
+    // empty or cut short, which `get` reads as a miss (its layer's blob was fsynced before).
+    await writeFileAtomic(this.#path(record.key), `${JSON.stringify(record)}\n`, this.#paths.tmp, { sync: false });
   }
 
   async prune(olderThan: number): Promise<number> {

@@ -18,7 +18,7 @@ import type { DocumentReader } from './documents.js';
 import { parseImageRef, type ImageCatalog } from './images.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_MARKER, type StorePaths } from './paths.js';
-import { adoptSnapshot, flushTree, SnapshotManager } from './snapshots.js';
+import { adoptSnapshot, SnapshotManager } from './snapshots.js';
 import { chooseVariant, type SnapshotVariant } from './snapshot-variant.js';
 import { flushScheduled, snapshotTrustedSync } from './durability.js';
 import type { ImageLayerInput, ImageSnapshot, SnapshotOptions } from './types.js';
@@ -65,7 +65,6 @@ export class SnapshotStore {
     layers: readonly ImageLayerInput[],
     dir: string,
     facts: { size: number; entries: number },
-    options: { flushed?: boolean } = {},
   ): Promise<boolean> {
     if (layers.length === 0) throw new InvalidArgumentError('adopt snapshot: no layers');
     const ids = chainIds(layers.map((l) => parseDigest(l.diffId)));
@@ -80,7 +79,6 @@ export class SnapshotStore {
       facts,
       variant,
       this.#helperPath,
-      options.flushed === true,
     );
   }
 
@@ -89,10 +87,6 @@ export class SnapshotStore {
     return flushScheduled(this.#paths.root);
   }
 
-  /** See {@link ImageStoreCore.flushTree}. */
-  flushTree(dir: string): Promise<void> {
-    return flushTree(dir, this.#helperPath);
-  }
 
   /** See {@link ImageStoreCore.snapshot}. */
   async snapshot(image: string, options: SnapshotOptions = {}): Promise<ImageSnapshot> {

@@ -301,10 +301,7 @@ async function writeSnapshotMarker(
  * `dir` itself, so that unpacking it would give the same tree. Same
  * all-or-nothing rename as an unpack. `variant` is how `dir`'s files were
  * written (owners and `trusted.overlay.*` for `'root'`).
- *
- * `flushed`: the caller flushed `dir`'s files to disk (see {@link flushTree})
- * after its last change, so that only the marker is flushed here.
- *
+ * *
  * @returns `true` when `dir` became the snapshot; `false` when the snapshot
  *   existed already or `dir` is on another filesystem (`dir` is then left as it was).
  */
@@ -315,7 +312,6 @@ export async function adoptSnapshot(
   facts: { size: number; entries: number },
   variant: SnapshotVariant,
   helperPath?: string,
-  flushed = false,
 ): Promise<boolean> {
   return withLock(paths.snapshotLock(layer.chainId, variant), async () => {
     if (await snapshotExists(paths, layer.chainId, variant)) return false;
@@ -328,7 +324,7 @@ export async function adoptSnapshot(
       if (isErrno(err, 'EXDEV')) return false;
       throw err;
     }
-    await publishSnapshot(paths, layer, tmp, facts, variant, { locked: true, helperPath, flushed });
+    await publishSnapshot(paths, layer, tmp, facts, variant, { locked: true, helperPath });
     debug(
       'snapshot %s (%s): adopted for %s (%d bytes, %d entries)',
       shortDigest(layer.chainId),
@@ -347,14 +343,6 @@ export interface PublishOptions {
   locked?: boolean | undefined;
   /** The helper that flushes the files; `undefined` for the default one. */
   helperPath?: string | undefined;
-  /**
-   * The caller has flushed `tmp`'s files to disk already (see
-   * {@link flushTree}), so that publishing them flushes only the marker.
-   * Otherwise the snapshot is published unflushed and flushed in the
-   * background (see durability.ts), or, where the kernel has no boot id,
-   * flushed before it is published.
-   */
-  flushed?: boolean | undefined;
 }
 
 /**
@@ -363,7 +351,8 @@ export interface PublishOptions {
  * `variant`. Under that snapshot's lock: when a complete snapshot (one with a
  * trusted marker) is there already, `tmp` is dropped; otherwise the marker is
  * written into `tmp`, `tmp` renamed into place, and its files flushed to disk
- * in the background (see {@link PublishOptions.flushed}). A directory at the
+ * in the background (see durability.ts; before it is published where the
+ * kernel has no boot id). A directory at the
  * snapshot's name without a trusted marker is not a snapshot (a hand edit,
  * what a version without this rule left, or an unflushed snapshot from before
  * a reboot) and is replaced: under the lock, and with the marker inside the
@@ -386,8 +375,8 @@ export async function publishSnapshot(
         await removeSnapshotTree(tmp, options.helperPath);
         return false;
       }
-      const boot = options.flushed === true ? undefined : bootId();
-      if (options.flushed !== true && boot === undefined) await flushToDisk(join(tmp, SNAPSHOT_FS_DIR), options.helperPath);
+      const boot = bootId();
+      if (boot === undefined) await flushToDisk(join(tmp, SNAPSHOT_FS_DIR), options.helperPath);
       await writeSnapshotMarker(tmp, layer, facts, variant, boot);
       const final = paths.snapshot(layer.chainId, variant);
       forgetTrusted(final);
@@ -418,14 +407,6 @@ export async function publishSnapshot(
   };
   if (options.locked) return publish();
   return withLock(paths.snapshotLock(layer.chainId, variant), publish, { timeoutMs: 0 });
-}
-
-/**
- * Flushes the files of a directory to be adopted as a snapshot to disk (see
- * {@link adoptSnapshot}'s `flushed`), as publishing one would.
- */
-export async function flushTree(dir: string, helperPath: string | undefined): Promise<void> {
-  await flushToDisk(dir, helperPath);
 }
 
 /**

@@ -475,10 +475,8 @@ export class ImageStoreCore
    * that unpacking the blob would give the same tree (names, types, modes,
    * owners, whole-second mtimes, xattrs, overlayfs whiteouts and opaque
    * directories) as this process's default unpack (rootless unless root)
-   * would make it.
-   *
-   * `options.flushed`: the caller flushed `dir` with {@link flushTree}
-   * after its last change, so that adopting it flushes only the marker.
+   * would make it. It is published as an unpack publishes: its files are
+   * flushed to disk in the background (see {@link flush}).
    *
    * @returns whether `dir` was adopted; `false` (and `dir` left as it was)
    *   when the snapshot exists already or `dir` is on another filesystem.
@@ -489,19 +487,8 @@ export class ImageStoreCore
     layers: readonly ImageLayerInput[],
     dir: string,
     facts: { size: number; entries: number },
-    options: { flushed?: boolean } = {},
   ): Promise<boolean> {
-    return this.#snapshots.adoptSnapshot(layers, dir, facts, options);
-  }
-
-  /**
-   * Flushes the files of `dir` (on the store's filesystem) to disk, as
-   * adopting it as a snapshot would: a builder starts it while it still
-   * tars the directory, so the wait on the disk overlaps the gzip.
-   * @internal
-   */
-  flushTree(dir: string): Promise<void> {
-    return this.#snapshots.flushTree(dir);
+    return this.#snapshots.adoptSnapshot(layers, dir, facts);
   }
 
   /**

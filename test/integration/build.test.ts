@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,7 +18,8 @@ import {
 } from '../../src/index.js';
 import { locateHelper } from '../../src/helper/locate.js';
 import { readXattrs } from '../../src/helper/xattrs.js';
-import { unpackLayer } from '../../src/layer/index.js';
+import { setFlushDelayForTesting } from '../../src/store/durability.js';
+import { diffToTar, unpackLayer } from '../../src/layer/index.js';
 import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
@@ -147,28 +149,35 @@ describe('LayerBuilder', { skip }, () => {
     assert.ok(entries.includes('-rw-r--r-- 0/0 one/two/file') && entries.includes('drwxr-xr-x 0/0 empty-parent/'), entries.join('\n'));
   });
 
-  // Adopting a step's directory waited on the disk only after its tar was gzipped and stored: the flush now overlaps that work.
-  it('a RUN step starts flushing its upper dir before its layer blob is stored, and still adopts it', async () => {
-    const marker = join(world.base, 'flush-started');
-    const wrapper = join(world.base, 'flush-helper');
-    await writeFile(wrapper, `#!/bin/sh\n[ "$1" = syncfs ] && : > '${marker}'\nexec '${locateHelper()}' "$@"\n`, { mode: 0o755 });
-    await rm(marker, { force: true });
+  // A step's adopted snapshot waited for a syncfs of its files (and fsyncs of its marker) before the
+  // next step could start; it is now published as an unpack publishes: flushed in the background,
+  // trusted in this boot until then, and flush() waits for it.
+  it('a step adopts its directory as a snapshot without waiting on the disk, and flush() makes it durable', async () => {
+    const log = join(world.base, 'adopt-ops.log');
+    const wrapper = join(world.base, 'adopt-helper');
+    await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${log}'\nexec '${locateHelper()}' "$@"\n`, { mode: 0o755 });
+    await writeFile(log, '');
     const flushing = await ImageStore.open({ root: store.root, helperPath: wrapper });
-    const seen: boolean[] = [];
-    const putBlob = flushing.putBlob.bind(flushing);
-    flushing.putBlob = (async (...args: Parameters<typeof putBlob>) => {
-      const stored = await putBlob(...args);
-      seen.push(existsSync(marker));
-      return stored;
-    }) as typeof putBlob;
-    const result = await new LayerBuilder(flushing, { from: 'base:1', runtime, context: ctx, helperPath: wrapper, noCache: true })
-      .run('dd if=/dev/urandom of=/big bs=1024 count=4096 2>/dev/null && echo done')
-      .commit('flush-early:1');
-    assert.deepEqual(seen, [true], 'the flush had started when the RUN layer was stored');
-    const details = await store.inspect(result.reference!);
+    setFlushDelayForTesting(600_000);
+    let result;
+    try {
+      result = await new LayerBuilder(flushing, { from: 'base:1', runtime, context: ctx, helperPath: wrapper, noCache: true })
+        .run('dd if=/dev/urandom of=/big bs=1024 count=4096 2>/dev/null && echo done')
+        .copy('files/', '/srv/files/')
+        .commit('adopt-unflushed:1');
+      const ops = (await readFile(log, 'utf8')).split('\n').filter((op) => op !== '');
+      assert.deepEqual(ops.filter((op) => op === 'syncfs'), [], `helper ops of the build: ${ops.join(', ')}`);
+      const details = await store.inspect(result.reference!);
+      const markers = details.layers.slice(-2).map((l) => join(store.root, 'dockless', 'snapshots', l.chainId.slice(7), 'snapshot.json'));
+      for (const marker of markers) assert.equal(JSON.parse(await readFile(marker, 'utf8')).flushed, false, marker);
+      await flushing.flush();
+      for (const marker of markers) assert.equal(JSON.parse(await readFile(marker, 'utf8')).flushed, true, marker);
+    } finally {
+      setFlushDelayForTesting(undefined);
+    }
     const snapshot = await store.snapshot(result.reference!);
-    assert.equal(details.layers.length, snapshot.lowerDirs.length);
-    assert.equal(await output('flush-early:1', ['sh', '-c', 'wc -c < /big']), '4194304\n');
+    assert.equal(snapshot.lowerDirs.length, 3);
+    assert.equal(await output('adopt-unflushed:1', ['sh', '-c', 'wc -c < /big; cat /srv/files/a.txt']), '4194304\nalpha\n');
   });
 
   it('adopts the directories layers were made from as their snapshots, identical to unpacking the layers', async () => {
@@ -206,6 +215,70 @@ describe('LayerBuilder', { skip }, () => {
     assert.equal(
       await output(result.digest, ['sh', '-c', "cat /opt/new/link; ls /home; test -e /bin/probe || echo no-probe; ls -ln /srv/files/a.txt | awk '{print $1, $3, $4}'"]),
       'x\nfresh\nno-probe\n-rw-r----- 7 8\n',
+    );
+  });
+
+  // A COPY's layer tar is written while its files are copied, not diffed from its directory
+  // after: it must be the very tar diffing the finished directory gives, including the names
+  // whose byte order differs from the walk's, links, a file past the small-file size, copied-up
+  // directories; and a COPY the stream cannot take in order (a file, then a directory's files
+  // into the same place) is diffed instead, with the same result.
+  it('a COPY\'s layer, gzipped while it is copied, is byte for byte the tar of its finished directory', async () => {
+    const src = join(world.base, 'ctx-stream');
+    await mkdir(join(src, 'tree', 'a', 'deep'), { recursive: true });
+    await mkdir(join(src, 'tree', 'a-b'), { recursive: true });
+    await writeFile(join(src, 'tree', 'a', 'x'), 'x\n');
+    await writeFile(join(src, 'tree', 'a', 'deep', 'y'), 'y\n');
+    await writeFile(join(src, 'tree', 'a-b', 'z'), 'z\n');
+    await writeFile(join(src, 'tree', 'a.c'), 'dot\n');
+    await writeFile(join(src, 'tree', 'é-name'), 'accent\n');
+    await writeFile(join(src, 'tree', 'big.bin'), Buffer.alloc((1 << 20) + 12345, 7));
+    await chmod(join(src, 'tree', 'a.c'), 0o751);
+    execFileSync('ln', ['-s', 'a/x', join(src, 'tree', 'link')]);
+    await writeFile(join(src, 'top.txt'), 'top\n');
+    const diffed: string[] = [];
+    const { default: createDebug } = await import('debug');
+    const was = createDebug.disable();
+    const log = createDebug.log;
+    createDebug.enable('dockless:build');
+    createDebug.log = (...args: unknown[]) => void diffed.push(String(args[0]));
+    let result;
+    try {
+      result = await new LayerBuilder(store, { from: 'base:1', runtime, context: src, noCache: true })
+        .copy('tree/', '/srv/tree/')
+        .copy('tree/', '/opt/owned/', { chown: '7:8', chmod: '640' })
+        .copy(['top.txt', 'tree/'], '/etc/')
+        .workdir('/srv/work/deep')
+        .commit();
+    } finally {
+      createDebug.log = log;
+      createDebug.enable(was);
+    }
+    const details = await store.inspect(result.digest);
+    const snapshots = await store.snapshot(result.digest);
+    const layers = details.layers.slice(-4);
+    for (const [i, layer] of layers.entries()) {
+      const dir = snapshots.lowerDirs[layers.length - 1 - i]!;
+      const tar = diffToTar(dir, { readXattrs: (paths) => readXattrs(dir, paths) });
+      const hash = createHash('sha256');
+      for await (const chunk of tar) hash.update(chunk as Buffer);
+      assert.equal(`sha256:${hash.digest('hex')}`, layer.diffId, `layer ${i}: ${layerEntries(store, layer.digest).join(', ')}`);
+    }
+    assert.deepEqual(layerEntries(store, layers[0]!.digest).slice(0, 8), [
+      'drwxr-xr-x 0/0 srv/',
+      'drwxr-xr-x 0/0 srv/tree/',
+      'drwxr-xr-x 0/0 srv/tree/a/',
+      'drwxr-xr-x 0/0 srv/tree/a/deep/',
+      '-rw-r--r-- 0/0 srv/tree/a/deep/y',
+      '-rw-r--r-- 0/0 srv/tree/a/x',
+      'drwxr-xr-x 0/0 srv/tree/a-b/',
+      '-rw-r--r-- 0/0 srv/tree/a-b/z',
+    ]);
+    // Only the COPY of a file and then a directory into /etc was diffed.
+    assert.equal(diffed.filter((m) => m.includes('the stream could not stand for it')).length, 1, diffed.join('\n'));
+    assert.equal(
+      await output(result.digest, ['sh', '-c', 'cat /srv/tree/link /etc/top.txt /etc/a/deep/y; wc -c < /opt/owned/big.bin; ls -ln /opt/owned/a.c | awk \'{print $1, $3, $4}\'']),
+      `x\ntop\ny\n${(1 << 20) + 12345}\n-rw-r----- 7 8\n`,
     );
   });
 

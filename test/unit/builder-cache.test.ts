@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -74,6 +74,21 @@ describe('build cache entries', () => {
     assert.equal(entry?.layer?.descriptor.digest, layer.digest);
     assert.deepEqual(entry?.blobs, [layer.digest]);
     assert.equal(await new BuildCache(store.buildCache).get(cacheKey({ ...base, parent: 'scratch' })), undefined);
+  });
+
+  // Entries are written without an fsync (one per built step): what a crash can leave of one,
+  // nothing, an empty file or a record cut short, must read as a miss, never as an error.
+  it('read an entry a crash left empty or cut short as a miss', async () => {
+    const layer = await store.putBlob('layer bytes', { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' });
+    const key = cacheKey(base);
+    await new BuildCache(store.buildCache).put({ key, created: '2024-01-01T00:00:00.000Z', createdBy: 'RUN make', layer: { descriptor: layer, diffId: layer.digest } });
+    const records = join(store.root, 'dockless', 'build-cache');
+    const [name] = (await readdir(records)).filter((n) => n.endsWith('.json'));
+    const full = await readFile(join(records, name!), 'utf8');
+    for (const torn of ['', full.slice(0, full.length >> 1)]) {
+      await writeFile(join(records, name!), torn);
+      assert.equal(await new BuildCache(store.buildCache).get(key), undefined, JSON.stringify(torn));
+    }
   });
 
   // Cache entries are GC roots: a layer only the cache refers to survives gc(), until the cache is pruned.

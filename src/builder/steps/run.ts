@@ -121,7 +121,6 @@ async function runCommand(
     if (adoption !== undefined) await host.adopt(state, stored, upper, adoption);
     return stored;
   } finally {
-    await adoption?.flushed;
     await container.remove({ force: true }).catch((err: unknown) => debug('%s: remove container: %s', context, (err as Error).message));
   }
 }
