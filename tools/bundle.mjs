@@ -44,7 +44,7 @@ const outdir = join(root, 'dist', 'bundle');
 // of them. Each import of them in core.js gets a module of stand-ins made here, one per function
 // the built-in exports, that load it and call (or construct) the real one; a name with no
 // stand-in fails the build. The promisified form (util.promisify of execFile) is the real one's.
-const LAZY_BUILTINS = ['crypto', 'child_process', 'net'];
+const LAZY_BUILTINS = ['crypto', 'child_process', 'net', 'fs/promises', 'timers/promises', 'stream/promises'];
 const requireHere = createRequire(import.meta.url);
 const lazyBuiltins = {
   name: 'lazy-builtins',
