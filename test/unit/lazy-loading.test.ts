@@ -98,3 +98,21 @@ test(
     );
   },
 );
+
+test(
+  "the built `dockless/testing` runs on `dockless`'s copy of the library, not one of its own",
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // testing-core.js is a script apart from core.js: a second copy would fail an app's instanceof checks
+    // on the harness's errors and share none of the library's state.
+    const testing = resolve(ROOT, 'dist/bundle/testing.js');
+    const script = [
+      `const { InvalidArgumentError } = await import(${JSON.stringify(BUNDLE)});`,
+      `const { startPostgres } = await import(${JSON.stringify(testing)});`,
+      "const error = await startPostgres(undefined, { username: 'not an identifier' }).catch((e) => e);",
+      'console.log(JSON.stringify([error.name, error instanceof InvalidArgumentError]));',
+    ].join('\n');
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DOCKLESS_CODE_CACHE: '0' } });
+    assert.deepEqual(JSON.parse(out.trim()), ['InvalidArgumentError', true]);
+  },
+);
