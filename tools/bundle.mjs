@@ -3,13 +3,14 @@
  * Bundles the tsc output (dist/*.js) into dist/bundle/, what `import('dockless')`
  * and the commands load. Node 20 parses and compiles every ES module from its
  * source at each start (~25 ms for the library's ~1 MB) and has no compile
- * cache for them; a classic script can have V8's code cache. So the library,
- * `dockless/testing` and both commands are one script, core.js, run once per
- * process by load.js through the cache (src/util/script-cache.ts); the
- * package's entries (index.js, testing.js, cli.js) are small ES modules that
- * take their names from it; `dockless-runtime`'s Node front end is a file of
- * its own (below). What a container run does not need
- * (registries and archives, the Dockerfile parser, the commands, the harness,
+ * cache for them; a classic script can have V8's code cache. So the library
+ * is one script, core.js, run once per process by load.js through the cache
+ * (src/util/script-cache.ts); `dockless/testing` is testing-core.js, run on
+ * core.js's exports; the `dockless` command's process runs cli-core.js (the
+ * library and the command line) instead. The package's entries (index.js,
+ * testing.js, cli.js) are small ES modules that take their names from them;
+ * `dockless-runtime`'s Node front end is a file of its own (below). What a
+ * container run does not need (registries and archives, the Dockerfile parser,
  * see LAZY_IMPORTS in test/unit/layering.test.ts) stays in esbuild's lazily-run
  * module wrappers, compiled on first use. `debug` is replaced by
  * tools/debug-lazy.mjs, which loads the real package only when `DEBUG` is set,
