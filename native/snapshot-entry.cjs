@@ -2,7 +2,7 @@
  * (native/snapshot.mjs builds them, the native launchers run them), with
  * DOCKLESS_SNAPSHOT_KIND naming which:
  * - `cli`, the `dockless` command's (native/cli/main.c): the library's bundle
- *   (core.js) and the command line's code for `run`, with `run`'s parsing rehearsed;
+ *   (cli-core.js) and the command line's code for `run`, with `run`'s parsing rehearsed;
  * - `runtime`, dockless-runtime's Node front end (native/runtime/main.c):
  *   runtime-core.js, the same code as runtime.js as a classic script, with the
  *   `create`, `run` and `exec` command lines rehearsed (parsed up to the action,

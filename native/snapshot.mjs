@@ -1,5 +1,5 @@
 // Builds the V8 startup snapshots of the `dockless` command (native/build/dockless-cli.blob,
-// from dist/bundle/core.js) and of dockless-runtime's Node front end
+// from dist/bundle/cli-core.js) and of dockless-runtime's Node front end
 // (native/build/dockless-runtime.blob, from dist/bundle/runtime-core.js), each with the
 // key file that its launcher (native/cli/main.c, native/runtime/main.c, both through
 // native/snapshot/check.c) checks before it hands the blob to Node. Run by
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 
 /** Each snapshot (native/snapshot-entry.cjs makes both): its blob's name, the script it is made from, the key's first line (as in the C launchers). */
 export const SNAPSHOTS = {
-  cli: { blob: 'dockless-cli.blob', script: 'dist/bundle/core.js', magic: 'dockless-cli-snapshot-1\n' },
+  cli: { blob: 'dockless-cli.blob', script: 'dist/bundle/cli-core.js', magic: 'dockless-cli-snapshot-1\n' },
   runtime: {
     blob: 'dockless-runtime.blob',
     script: 'dist/bundle/runtime-core.js',
@@ -27,7 +27,7 @@ export function identity(path) {
 }
 
 /**
- * Makes `outDir`/dockless-cli.blob from `pkg`'s dist/bundle/core.js with `node`
+ * Makes `outDir`/dockless-cli.blob from `pkg`'s dist/bundle/cli-core.js with `node`
  * (the launcher's compiled-in Node). Returns an error message, or undefined when built.
  */
 export function buildCliSnapshot({ pkg, outDir, node = process.execPath }) {

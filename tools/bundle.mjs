@@ -3,13 +3,14 @@
  * Bundles the tsc output (dist/*.js) into dist/bundle/, what `import('dockless')`
  * and the commands load. Node 20 parses and compiles every ES module from its
  * source at each start (~25 ms for the library's ~1 MB) and has no compile
- * cache for them; a classic script can have V8's code cache. So the library,
- * `dockless/testing` and both commands are one script, core.js, run once per
- * process by load.js through the cache (src/util/script-cache.ts); the
- * package's entries (index.js, testing.js, cli.js) are small ES modules that
- * take their names from it; `dockless-runtime`'s Node front end is a file of
- * its own (below). What a container run does not need
- * (registries and archives, the Dockerfile parser, the commands, the harness,
+ * cache for them; a classic script can have V8's code cache. So the library
+ * is one script, core.js, run once per process by load.js through the cache
+ * (src/util/script-cache.ts); `dockless/testing` is testing-core.js, run on
+ * core.js's exports; the `dockless` command's process runs cli-core.js (the
+ * library and the command line) instead. The package's entries (index.js,
+ * testing.js, cli.js) are small ES modules that take their names from them;
+ * `dockless-runtime`'s Node front end is a file of its own (below). What a
+ * container run does not need (registries and archives, the Dockerfile parser,
  * see LAZY_IMPORTS in test/unit/layering.test.ts) stays in esbuild's lazily-run
  * module wrappers, compiled on first use. `debug` is replaced by
  * tools/debug-lazy.mjs, which loads the real package only when `DEBUG` is set,
@@ -44,7 +45,7 @@ const outdir = join(root, 'dist', 'bundle');
 // of them. Each import of them in core.js gets a module of stand-ins made here, one per function
 // the built-in exports, that load it and call (or construct) the real one; a name with no
 // stand-in fails the build. The promisified form (util.promisify of execFile) is the real one's.
-const LAZY_BUILTINS = ['crypto', 'child_process', 'net'];
+const LAZY_BUILTINS = ['crypto', 'child_process', 'net', 'fs/promises', 'timers/promises', 'stream/promises'];
 const requireHere = createRequire(import.meta.url);
 const lazyBuiltins = {
   name: 'lazy-builtins',
@@ -80,41 +81,58 @@ const common = {
   logLevel: 'warning',
 };
 
-// The library, `dockless/testing` and both commands as one classic script
-// wrapped in a function, which load.js runs with V8's code cache: one copy of
-// the library whichever entry loads first. What `import('dockless')` does not
-// need (registries, archives, the builder's parser, the commands, the test
-// harness) sits in esbuild's lazily-run module wrappers: in the file, compiled
-// only when first called.
-await build({
+// The library as one classic script wrapped in a function, which load.js runs with V8's
+// code cache. What `import('dockless')` does not need (registries, archives, the builder's
+// parser) sits in esbuild's lazily-run module wrappers: in the file, compiled only when
+// first called. The command line and the test harness are scripts of their own (below), so
+// that the library's import reads, checksums and deserialises none of their ~300 KB.
+const classic = {
   ...common,
-  stdin: {
-    contents: [
-      "export * from './dist/index.js';",
-      "export const loadTesting = () => import('./dist/testing/index.js');",
-      "export const loadCli = () => import('./dist/cli/main.js');",
-    ].join('\n'),
-    resolveDir: root,
-    sourcefile: 'core-entry.js',
-  },
-  outfile: join(outdir, 'core.js'),
   format: 'cjs',
   plugins: [lazyBuiltins],
-  // Less source to read and hash at each start; names are kept, so stack traces still name functions (core.js.map maps lines back).
+  // Less source to read and hash at each start; names are kept, so stack traces still name functions (the .map maps lines back).
   minifyWhitespace: true,
   minifySyntax: true,
   charset: 'ascii',
   define: { DOCKLESS_PRECOMPILED_SECCOMP: JSON.stringify(seccomp), 'import.meta.url': '__docklessModuleUrl' },
-  banner: { js: '(function (exports, require, module, __filename, __dirname, __docklessModuleUrl) {' },
+  banner: { js: '(function (exports, require, module, __filename, __dirname, __docklessModuleUrl, __docklessCore) {' },
   footer: { js: '})' },
-});
-const coreHash = createHash('sha256').update(await readFile(join(outdir, 'core.js'))).digest('hex');
+};
+// `dockless/testing` shares the library's one copy (a harness hands an app the same
+// Runtime class it imports from `dockless`): it imports only the library's public entry
+// (src/testing imports '../index.js' alone), which here is core.js's exports, passed in
+// by load.js. Any other path into the library would be a second copy: the build fails.
+const distIndex = join(root, 'dist', 'index.js');
+const libraryFromCore = {
+  name: 'library-from-core',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\// }, (args) => {
+      const path = join(args.resolveDir, args.path);
+      if (path === distIndex) return { path, namespace: 'dockless-core' };
+      if (path.startsWith(join(root, 'dist') + '/') && !path.startsWith(join(root, 'dist', 'testing') + '/')) return { errors: [{ text: `${args.importer} reaches into the library (${args.path}): import it from '../index.js'` }] };
+      return undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'dockless-core' }, () => ({ contents: 'module.exports = __docklessCore;', loader: 'js' }));
+  },
+};
+for (const [name, contents, plugins] of [
+  ['core', "export * from './dist/index.js';", [lazyBuiltins]],
+  ['testing-core', "export * from './dist/testing/index.js';", [libraryFromCore, lazyBuiltins]],
+  // The `dockless` command's process loads no other entry: its script holds the library too,
+  // and is what its startup snapshot is made from (native/snapshot.mjs).
+  ['cli-core', "export const loadCli = () => import('./dist/cli/main.js');", [lazyBuiltins]],
+]) {
+  await build({ ...classic, plugins, stdin: { contents, resolveDir: root, sourcefile: `${name}-entry.js` }, outfile: join(outdir, `${name}.js`) });
+}
+const hashOf = async (file) => createHash('sha256').update(await readFile(join(outdir, file))).digest('hex');
 await build({
   ...common,
   entryPoints: { load: join(root, 'tools', 'core-loader.mjs') },
   outdir,
   format: 'esm',
-  define: { DOCKLESS_CORE_HASH: JSON.stringify(coreHash) },
+  define: {
+    DOCKLESS_SCRIPT_HASHES: JSON.stringify({ core: await hashOf('core.js'), 'testing-core': await hashOf('testing-core.js'), 'cli-core': await hashOf('cli-core.js') }),
+  },
 });
 
 // Worker threads and the rootless diff's worker process start from a file beside
@@ -133,10 +151,10 @@ await build({
 const names = async (file) => Object.keys(await dist(file)).sort();
 const reexport = (list, from) => `export const {\n  ${list.join(',\n  ')}\n} = ${from};\n`;
 await writeFile(join(outdir, 'index.js'), `import { loadCore } from './load.js';\n${reexport(await names('index.js'), "loadCore('index')")}`);
-await writeFile(join(outdir, 'testing.js'), `import { loadCore } from './load.js';\n${reexport(await names('testing/index.js'), "await loadCore('testing').loadTesting()")}`);
-for (const [name, loader] of [['cli', 'loadCli']]) {
-  const file = join(outdir, `${name}.js`);
-  await writeFile(file, `#!/usr/bin/env node\nimport { loadCore } from './load.js';\nconst { main } = await loadCore('${name}').${loader}();\nprocess.exitCode = await main(process.argv.slice(2));\n// As src/cli/bin.ts: once the loop is empty, end without tearing the V8 heap down.\nprocess.once('beforeExit', () => process.exit());\n`);
+await writeFile(join(outdir, 'testing.js'), `import { loadTesting } from './load.js';\n${reexport(await names('testing/index.js'), 'loadTesting()')}`);
+{
+  const file = join(outdir, 'cli.js');
+  await writeFile(file, `#!/usr/bin/env node\nimport { loadCli } from './load.js';\nconst { main } = await loadCli();\nprocess.exitCode = await main(process.argv.slice(2));\n// As src/cli/bin.ts: once the loop is empty, end without tearing the V8 heap down.\nprocess.once('beforeExit', () => process.exit());\n`);
   await chmod(file, 0o755);
 }
 

@@ -1,9 +1,11 @@
 /**
  * The one module every entry of the bundle imports (dist/bundle/load.js): runs
- * dist/bundle/core.js, the whole library and its commands as one classic
- * script, through V8's code cache (src/util/script-cache.ts), once per
- * process, and gives what it exports. `DOCKLESS_CORE_HASH` is put in by
- * tools/bundle.mjs: the hash of core.js, part of the cache's key.
+ * the bundle's classic scripts through V8's code cache (src/util/script-cache.ts),
+ * each once per process, and gives what they export: core.js (the library),
+ * testing-core.js (`dockless/testing`, run with core.js's exports, its one way into
+ * the library) and cli-core.js (the library and the `dockless` command, for the
+ * command's process alone). `DOCKLESS_SCRIPT_HASHES` is put in by tools/bundle.mjs:
+ * each script's hash, part of its cache's key.
  */
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -11,26 +13,41 @@ import { fileURLToPath } from 'node:url';
 import { setCodeCacheHook } from '../dist/util/code-cache-stage.js';
 import { runCachedScript } from '../dist/util/script-cache.js';
 
-const url = new URL('./core.js', import.meta.url);
-let core;
+const loaded = new Map();
 
 /**
- * What core.js exports (the library's exports, and `loadTesting`, `loadCli`), run
- * on the first call. `entry` names the package entry
- * that loads it first: each entry keeps a code cache of its own, shaped by
- * what its first process compiled (an app's import and first container, a
- * command's parsing), so that the first `dockless` command after an install
- * does not decide what an app's import finds in the cache, nor the reverse.
+ * Runs `name`.js (a key of DOCKLESS_SCRIPT_HASHES) once, with `core` as its library when
+ * it takes one, and returns its exports. `variant` names the cache file: each use keeps a
+ * code cache of its own, shaped by what its first process compiled (an app's import and
+ * first container, a command's parsing), so that one use's first process does not decide
+ * what the other's finds in the cache.
  */
-export function loadCore(entry) {
-  if (core !== undefined) return core;
+function run(name, variant, core) {
+  let exports = loaded.get(name);
+  if (exports !== undefined) return exports;
+  const url = new URL(`./${name}.js`, import.meta.url);
   const file = fileURLToPath(url);
-  const loaded = runCachedScript(file, { key: DOCKLESS_CORE_HASH, variant: entry });
+  const script = runCachedScript(file, { key: DOCKLESS_SCRIPT_HASHES[name], variant });
   // The library says when a container first runs (src/util/code-cache-stage.ts): the cache is then rewritten once with that path compiled.
-  setCodeCacheHook(loaded.reached);
-  const factory = loaded.value;
+  if (core === undefined) setCodeCacheHook(script.reached);
   const module = { exports: {} };
-  factory(module.exports, createRequire(url), module, file, dirname(file), url.href);
-  core = module.exports;
-  return core;
+  script.value(module.exports, createRequire(url), module, file, dirname(file), url.href, core);
+  exports = module.exports;
+  loaded.set(name, exports);
+  return exports;
+}
+
+/** The library's exports (core.js). `entry` names the package entry that loads it first, for its code cache. */
+export function loadCore(entry) {
+  return run('core', entry);
+}
+
+/** `dockless/testing`'s exports, on the library that `import('dockless')` gives. */
+export function loadTesting() {
+  return run('testing-core', 'testing', loadCore('testing'));
+}
+
+/** The `dockless` command's module (cli-core.js: the library and the command line, compiled on first use). */
+export function loadCli() {
+  return run('cli-core', 'cli').loadCli();
 }

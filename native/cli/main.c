@@ -22,7 +22,7 @@
 
 static const struct dl_snapshot SNAPSHOT = {
 	.name = "dockless-cli",
-	.script = "dist/bundle/core.js",
+	.script = "dist/bundle/cli-core.js",
 	.magic = "dockless-cli-snapshot-1\n",
 };
 

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { access, constants } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError, NotFoundError, type Runtime } from '../index.js';
 import { serviceRootfs } from './service-image.js';

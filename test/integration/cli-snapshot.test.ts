@@ -39,7 +39,7 @@ const LAUNCHERS: Launcher[] = [
     bin: join('dist', 'bin', 'dockless'),
     kind: 'cli',
     blob: 'dockless-cli.blob',
-    script: 'core.js',
+    script: 'cli-core.js',
     plainScript: 'cli.js',
     args: ['version'],
     fromSnapshot: /^dockless version /,

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -61,11 +61,12 @@ test(
 );
 
 test(
-  'importing the built bundle loads neither crypto, child_process nor net, with the code cache as with none',
+  'importing the built bundle loads neither crypto, child_process, net, fs/promises nor timers/promises, with the code cache as with none',
   { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
   () => {
     // Node's crypto (~25 modules), child_process (with net and dgram) cost each import milliseconds (issue 13):
-    // a run needs child_process only to spawn the helper, and crypto not at all.
+    // a run needs child_process only to spawn the helper, and crypto not at all. fs/promises and timers/promises
+    // (~1 ms) are loaded by the first call that uses them.
     const cacheHome = mkdtempSync(join(tmpdir(), 'dockless-lazy-'));
     try {
       for (const env of [{ DOCKLESS_CODE_CACHE: '0' }, { XDG_CACHE_HOME: cacheHome }, { XDG_CACHE_HOME: cacheHome }]) {
@@ -75,11 +76,43 @@ test(
           env: { ...process.env, DOCKLESS_CODE_CACHE: '', ...env },
         });
         const loaded = (JSON.parse(out.trim().split('\n').pop()!) as string[]).map((m) => m.replace(/^NativeModule /, ''));
-        assert.deepEqual(loaded.filter((m) => ['crypto', 'child_process', 'net'].includes(m)), [], JSON.stringify(env));
+        assert.deepEqual(loaded.filter((m) => ['crypto', 'child_process', 'net', 'fs/promises', 'timers/promises'].includes(m)), [], JSON.stringify(env));
       }
       assert.equal(readdirSync(join(cacheHome, 'dockless', 'code')).length, 1, 'the code cache was written and used');
     } finally {
       rmSync(cacheHome, { recursive: true, force: true });
     }
+  },
+);
+
+test(
+  "the library's script (core.js) holds neither the command line nor the test harness",
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // ~300 KB that each import read, checksummed and deserialised from the code cache (issue 13): they are
+    // cli-core.js (the command's own script) and testing-core.js (run on the library's exports).
+    const sources = (JSON.parse(readFileSync(resolve(ROOT, 'dist/bundle/core.js.map'), 'utf8')) as { sources: string[] }).sources;
+    assert.deepEqual(
+      sources.filter((s) => /\/src\/(cli|testing)\/|node_modules\/(commander|log-update|pg|redis)\//.test(s)),
+      [],
+    );
+  },
+);
+
+test(
+  "the built `dockless/testing` runs on `dockless`'s copy of the library, not one of its own",
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // testing-core.js is a script apart from core.js: a second copy would fail an app's instanceof checks
+    // on the harness's errors and share none of the library's state.
+    const testing = resolve(ROOT, 'dist/bundle/testing.js');
+    const script = [
+      `const { InvalidArgumentError } = await import(${JSON.stringify(BUNDLE)});`,
+      `const { startPostgres } = await import(${JSON.stringify(testing)});`,
+      "const error = await startPostgres(undefined, { username: 'not an identifier' }).catch((e) => e);",
+      'console.log(JSON.stringify([error.name, error instanceof InvalidArgumentError]));',
+    ].join('\n');
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DOCKLESS_CODE_CACHE: '0' } });
+    assert.deepEqual(JSON.parse(out.trim()), ['InvalidArgumentError', true]);
   },
 );
