@@ -28,7 +28,8 @@ import { dropCaches, imageBenchParent, timeV, writeResults, type ResultRow } fro
 import { ensureImages, layoutOf } from './unpack.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.join(REPO, 'dist', 'index.js');
+// What `import('dockless')` loads (package.json "exports"), not tsc's per-module output beside it.
+const DIST = path.join(REPO, 'dist', 'bundle', 'index.js');
 const MiB = 1024;
 
 /** Runs an ES module script in a plain `node` (no loader) under /usr/bin/time -v. */
