@@ -985,7 +985,7 @@ export class Container implements AsyncDisposable {
     // Unless the shim removed them after the exit (`cgroups-removed`, read by now: its helper has closed) and
     // nobody made them again since (a restart from another process does, and this object's shim never hears
     // of it: a stat per directory says); a shim killed before it could, or another process's container, leaves them to this side.
-    const shimRemoved = this.#helper?.statuses.some((s) => s.type === 'cgroups-removed') === true && this.#cgroups?.anyExists() !== true;
+    const shimRemoved = this.#helper?.statuses.some((s) => s.type === 'cgroups-removed') === true && this.#cgroups?.madeAgain() !== true;
     if (!shimRemoved) await this.#cgroups?.remove(`remove container ${this.id}`);
     this.#status = 'removed';
     // Launched here (its labels are in its record) and deleted in batches: the fork server appends the

@@ -26,7 +26,7 @@ import {
   type HelperMount,
 } from './defaults.js';
 import { linkArgs, runArgs, type HelperFile, type RunPlan } from './run-args.js';
-import { deviceCgroupWrites, deviceRules, securityPlan } from './security.js';
+import { deviceCgroupWrites, deviceRules, securityPlan, type SecurityPlan } from './security.js';
 import type { ContainerSpec, NetworkSetting } from './spec.js';
 import { checkHolders, defaultMounts, etcMounts, joinedUserns, networkOf, planNamespaces, validateNetwork } from './network-mode.js';
 import { prunePods } from './pods.js';
@@ -149,6 +149,8 @@ export class Runtime implements AsyncDisposable {
   #usernsHost: UsernsHost | undefined;
   #cgroupHost: CgroupHost | undefined;
   #cgroupMounts: CgroupMount[] | undefined;
+  /** The plan of a spec that sets none of the security options, nearly every one: decided once (the seccomp program's copy, the capability sets). */
+  #defaultSecurity: SecurityPlan | undefined;
   #ready: Promise<void> | undefined;
   #opened: Promise<void> | undefined;
 
@@ -280,7 +282,10 @@ export class Runtime implements AsyncDisposable {
     validateSpec(spec);
     validateResources(spec.resources);
     const cgroupParent = validateCgroupParent(spec.cgroupParent, 'container spec') ?? this.#cgroupParent;
-    const security = securityPlan(spec);
+    const defaults =
+      spec.capAdd === undefined && spec.capDrop === undefined && spec.privileged === undefined && spec.seccomp === undefined && spec.noNewPrivileges === undefined && spec.rlimits === undefined;
+    // Shared between launches: nothing downstream writes to the plan (its program is only piped to the helper and encoded in the records).
+    const security = defaults ? (this.#defaultSecurity ??= securityPlan({})) : securityPlan(spec);
     const restart = restartPlan(spec.restart);
     const usernsSetting = spec.userns ?? this.#userns;
     // Root without a user namespace needs nothing of readUsernsHost, whose first getpwuid (NSS) costs ~20 ms.

@@ -29,6 +29,8 @@ test('the config descriptor option and its framing agree with the C sources', as
   assert.ok(config.includes(`"${CONFIG_FD_OPTION}"`));
   assert.deepEqual(encodeConfig(['--env', 'A=b c', '']), Buffer.from('--env\0A=b c\0\0'));
   assert.deepEqual(encodeConfig([]), Buffer.alloc(0));
+  // Sized in bytes, not characters: a multi-byte argument must not be cut short.
+  assert.deepEqual(encodeConfig(['é', 'x']), Buffer.from('é\0x\0'));
   assert.throws(() => encodeConfig(['--env', 'A=b\0--mount']), InvalidArgumentError);
 });
 
