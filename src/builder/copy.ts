@@ -282,7 +282,6 @@ export async function copySources(
       continue;
     }
     if (options.extractArchives && stats.isFile() && (await isArchive(source.entry.hostPath))) {
-      upper.stream?.fail('an archive is extracted');
       await upper.ensureDir(destRel, { mode: 0o755, owner, mtime: now }, context);
       await extractArchive(upper, source.entry.hostPath, destRel, options, context);
       continue;

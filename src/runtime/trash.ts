@@ -219,7 +219,7 @@ export async function discardForked(
   helperPath: string | undefined,
 ): Promise<boolean> {
   const token = ownerToken();
-  const moves = entries.map((e) => [e.path, join(dirname(e.path), TRASH_DIR, `${basename(e.path)}-${token}`)] as const);
+  const moves = entries.map((e) => [e.path, trashPathOf(e.path, token)] as const);
   if (moves.some(([, target]) => !made.has(dirname(target)))) return false;
   const errnos = await moveForked(event, moves, { helperPath });
   if (errnos === undefined) return false;
@@ -236,10 +236,15 @@ export async function discardForked(
   return true;
 }
 
+/** Where `path` goes in the trash beside it: `<trash>/<name>-<token>`, the token naming the process that moved it. */
+function trashPathOf(path: string, token: string): string {
+  return join(dirname(path), TRASH_DIR, `${basename(path)}-${token}`);
+}
+
 /** Renames `path` into the trash as `<name>-<token>` and gives the new path to `moved`; removes it in place with `remove` when it cannot be moved. */
 async function discardTo(path: string, token: string, remove: (path: string) => Promise<void>, moved: (target: string) => void): Promise<void> {
-  const trash = join(dirname(path), TRASH_DIR);
-  const target = join(trash, `${basename(path)}-${token}`);
+  const target = trashPathOf(path, token);
+  const trash = dirname(target);
   try {
     if (!made.has(trash)) {
       await mkdir(trash, { recursive: true, mode: 0o700 });
