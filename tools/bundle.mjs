@@ -22,6 +22,7 @@
  * (src/util/lazy.ts) to be resolved from node_modules at first use.
  */
 import { build } from 'esbuild';
+import { isAscii } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -123,6 +124,14 @@ for (const [name, contents, plugins] of [
   ['cli-core', "export const loadCli = () => import('./dist/cli/main.js');", [lazyBuiltins]],
 ]) {
   await build({ ...classic, plugins, stdin: { contents, resolveDir: root, sourcefile: `${name}-entry.js` }, outfile: join(outdir, `${name}.js`) });
+  // An ASCII script is copied into a one-byte string (src/util/script-cache.ts); one other character (esbuild's
+  // `charset: 'ascii'` leaves a regular expression's as written) makes it a decoded two-byte string of twice
+  // the size, ~1 ms more of each import.
+  const bytes = await readFile(join(outdir, `${name}.js`));
+  if (!isAscii(bytes)) {
+    const at = bytes.findIndex((b) => b > 0x7f);
+    throw new Error(`${name}.js is not ASCII at byte ${at}: \`${bytes.subarray(Math.max(0, at - 40), at + 20).toString()}\` (escape it in the source, e.g. \\u00b5)`);
+  }
 }
 const hashOf = async (file) => createHash('sha256').update(await readFile(join(outdir, file))).digest('hex');
 await build({

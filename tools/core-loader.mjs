@@ -7,12 +7,12 @@
  * command's process alone). `DOCKLESS_SCRIPT_HASHES` is put in by tools/bundle.mjs:
  * each script's hash, part of its cache's key.
  */
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setCodeCacheHook } from '../dist/util/code-cache-stage.js';
 import { runCachedScript } from '../dist/util/script-cache.js';
 
+// Built-ins as src/util/script-cache.ts takes them: an `import` of one would evaluate its ES facade.
+const builtin = typeof process.getBuiltinModule === 'function' ? (name) => process.getBuiltinModule(name) : (name) => import(name);
+const [{ createRequire }, { dirname }, { fileURLToPath }] = await Promise.all(['node:module', 'node:path', 'node:url'].map(builtin));
 const loaded = new Map();
 
 /**

@@ -116,3 +116,31 @@ test(
     assert.deepEqual(JSON.parse(out.trim()), ['InvalidArgumentError', true]);
   },
 );
+
+test(
+  "the bundle's classic scripts are ASCII: each is read into a one-byte string, not decoded from UTF-8",
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // One `µ` in a regular expression (esbuild's `charset: 'ascii'` leaves those as written) made core.js a
+    // two-byte string decoded at every import: ~1 ms, and twice the memory (issue 13).
+    for (const script of ['core.js', 'cli-core.js', 'testing-core.js']) {
+      const bytes = readFileSync(resolve(ROOT, 'dist/bundle', script));
+      assert.equal(bytes.findIndex((b) => b > 0x7f), -1, script);
+    }
+  },
+);
+
+test(
+  "the bundle's loader takes Node's built-ins without their ES facades (node:fs's would load its streams)",
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // An `import … from 'node:fs'` in an ES module reads all of fs's exports, its `ReadStream` getter too, which
+    // loads fs's streams; the loader's seven such imports cost ~3 ms of each `import('dockless')` (issue 13).
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(BUNDLE)}); console.log(JSON.stringify(process.moduleLoadList))`], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    const loaded = (JSON.parse(out.trim().split('\n').pop()!) as string[]).map((m) => m.replace(/^NativeModule /, ''));
+    assert.deepEqual(loaded.filter((m) => m === 'internal/fs/streams'), []);
+  },
+);
