@@ -74,7 +74,20 @@ export interface ScriptCacheOptions {
    * @default 'load'
    */
   stage?: string;
+  /**
+   * How many cache files the directory keeps (see {@link pruneCodeCache}), pruned
+   * each time this process writes one.
+   * @default {@link CODE_CACHE_KEEP}
+   */
+  keep?: number;
 }
+
+/**
+ * How many cache files a cache directory keeps by default: one is made per
+ * installed copy of the package, script and variant (an app's import, the
+ * command line, the test harness), so a handful of installs fit.
+ */
+export const CODE_CACHE_KEEP = 24;
 
 /** What {@link runCachedScript} returns. */
 export interface CachedScript {
@@ -189,6 +202,94 @@ function readCache(file: string, key: string, uid: number): { payload: Buffer; s
   }
 }
 
+/** A cache file's name: the checksum of its script's path and variant, and the variant; or, from earlier versions, a longer hash alone. */
+const CACHE_NAME = /^[0-9a-f]{8}(-[\w-]*|[0-9a-f]{16})\.v8$/;
+/** A temporary file {@link writeCache} left (its process was killed between write and rename). */
+const TMP_NAME = /^[0-9a-f]{8}-[\w-]*\.v8\.\d+\.tmp$/;
+/** How old a temporary file must be to be taken as left: a write takes milliseconds. */
+const TMP_GRACE_MS = 10 * 60_000;
+/** At most this many directory entries are looked at by one prune, so that its cost has a bound. */
+const PRUNE_SCAN = 256;
+
+/**
+ * Deletes the cache files in `dir` that no process will use again and keeps
+ * at most `keep` of the others, the most recently written (`spare` always):
+ * a cache is keyed by its script's path and identity, so once that file is
+ * gone (a removed install, a test's temporary copy) or changed (a rebuild
+ * that was not run again), its cache is dead weight (~0.5 MB each). Also
+ * deletes temporary files left by killed writers, and damaged cache files.
+ * Touches only regular files of this user named as this module names them;
+ * never fails.
+ *
+ * @param dir - a cache directory found to be this user's alone
+ * @param spare - the cache file just written, kept whatever its age
+ * @returns the names deleted
+ */
+export function pruneCodeCache(dir: string, spare: string | undefined, keep = CODE_CACHE_KEEP, uid = process.geteuid?.() ?? -1): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).slice(0, PRUNE_SCAN);
+  } catch {
+    return [];
+  }
+  const deleted: string[] = [];
+  const drop = (name: string): void => {
+    try {
+      unlinkSync(join(dir, name));
+      deleted.push(name);
+    } catch {
+      // gone meanwhile
+    }
+  };
+  const live: { name: string; mtimeMs: number }[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    if (path === spare) continue;
+    const isTmp = TMP_NAME.test(name);
+    if (!isTmp && !CACHE_NAME.test(name)) continue;
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch {
+      continue;
+    }
+    try {
+      const stats = fstatSync(fd);
+      if (!stats.isFile() || !ownedAlone(stats, uid)) continue;
+      if (isTmp) {
+        if (Date.now() - stats.mtimeMs > TMP_GRACE_MS) drop(name);
+        continue;
+      }
+      if (scriptOfCache(fd) === 'gone') drop(name);
+      else live.push({ name, mtimeMs: stats.mtimeMs });
+    } finally {
+      closeSync(fd);
+    }
+  }
+  // The spare counts against `keep`.
+  const room = Math.max(0, keep - (spare !== undefined ? 1 : 0));
+  for (const { name } of live.sort((a, b) => b.mtimeMs - a.mtimeMs).slice(room)) drop(name);
+  return deleted;
+}
+
+/** Whether the script a cache file (open at `fd`) was written for is still the file it was: 'gone' when it is not, or the head is unreadable. */
+function scriptOfCache(fd: number): 'there' | 'gone' {
+  try {
+    const data = Buffer.alloc(4096);
+    const got = readSync(fd, data, 0, data.length, 0);
+    if (got < MAGIC.length + 4 || !data.subarray(0, MAGIC.length).equals(MAGIC)) return 'gone';
+    const headEnd = MAGIC.length + 4 + data.readUInt32LE(MAGIC.length);
+    if (headEnd > got) return 'gone';
+    const head = JSON.parse(data.toString('utf8', MAGIC.length + 4, headEnd)) as CacheHead;
+    // The key (runCachedScript): [build key, Node version, arch, path, size, mtime, inode].
+    const [, , , file, size, mtimeMs, ino] = JSON.parse(head.key) as [string, string, string, string, number, number, number];
+    const stats = statSync(file, { throwIfNoEntry: false });
+    return stats !== undefined && stats.size === size && stats.mtimeMs === mtimeMs && stats.ino === ino ? 'there' : 'gone';
+  } catch {
+    return 'gone';
+  }
+}
+
 /** Writes the cache file whole or not at all: a temporary file of ours, renamed over the old one. */
 function writeCache(file: string, key: string, stage: string, payload: Buffer): void {
   const tmp = `${file}.${process.pid}.tmp`;
@@ -248,6 +349,8 @@ export function runCachedScript(file: string, options: ScriptCacheOptions = {}):
     process.removeListener('exit', flush);
     clearTimeout(timer);
     writeCache(cacheFile, key, stage, script.createCachedData());
+    // Rarely (a first run after an install or a build): then the directory is pruned too.
+    pruneCodeCache(dir, cacheFile, options.keep, uid);
   };
   if (cache === 'miss' || cache === 'rejected') {
     due = true;
