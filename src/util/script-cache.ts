@@ -12,7 +12,7 @@
  * @module
  */
 // Node's built-ins are taken from `process.getBuiltinModule` (Node 20.16+), not imported: this file
-// runs in the bundle's ES module loader (dist/bundle/load.js), where each `import … from 'node:…'`
+// runs in the bundle's ES module entries (dist/bundle/index.js and the others), where each `import … from 'node:…'`
 // evaluates the module's ES facade, reading every export. Seven of them cost ~3 ms of each import,
 // `node:fs`'s alone ~2 ms: its `ReadStream` getter loads Node's streams. On an older Node, `require`.
 const builtin: NodeJS.Process['getBuiltinModule'] =

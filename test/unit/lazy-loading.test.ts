@@ -144,3 +144,28 @@ test(
     assert.deepEqual(loaded.filter((m) => m === 'internal/fs/streams'), []);
   },
 );
+
+test(
+  'each entry of the bundle holds its loader (one module less per import), yet one install runs one library and two installs two',
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // The entries share what they ran through a registered symbol keyed by the script's path: keyed by name, a
+    // second install in the same process would have been handed the first one's classes.
+    const copy = mkdtempSync(join(tmpdir(), 'dockless-bundle-copy-'));
+    try {
+      execFileSync('cp', ['-a', resolve(ROOT, 'dist/bundle'), copy]);
+      const other = join(copy, 'bundle', 'index.js');
+      const script = [
+        `const a = await import(${JSON.stringify(BUNDLE)});`,
+        `const t = await import(${JSON.stringify(resolve(ROOT, 'dist/bundle/testing.js'))});`,
+        `const b = await import(${JSON.stringify(other)});`,
+        "const entries = (await import('node:fs')).readdirSync(" + JSON.stringify(resolve(ROOT, 'dist/bundle')) + ").filter((f) => f === 'load.js');",
+        'console.log(JSON.stringify([a.Runtime === b.Runtime, typeof t.startPostgres, entries.length]));',
+      ].join('\n');
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DOCKLESS_CODE_CACHE: '0' } });
+      assert.deepEqual(JSON.parse(out.trim()), [false, 'function', 0]);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  },
+);

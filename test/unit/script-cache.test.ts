@@ -285,10 +285,10 @@ describe('the cache directory is pruned when a cache is written', () => {
 });
 
 describe('the bundle', () => {
-  const load = join(REPO, 'dist/bundle/load.js');
+  const load = join(REPO, 'dist/bundle/index.js');
   test('import("dockless") writes its code cache at exit and the next process uses it', (t) => {
     if (!existsSync(load)) {
-      t.skip('needs `npm run build` (dist/bundle/load.js)');
+      t.skip('needs `npm run build` (dist/bundle/index.js)');
       return;
     }
     const cache = join(base, 'bundle-cache');
