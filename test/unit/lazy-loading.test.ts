@@ -169,3 +169,21 @@ test(
     }
   },
 );
+
+test(
+  'the bundle loads on a Node without process.getBuiltinModule (before 20.16), through require',
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // package.json allows Node 20 from 20.0; the loader's way to Node's built-ins is 20.16's.
+    const script = [
+      'delete process.getBuiltinModule;',
+      `const m = await import(${JSON.stringify(BUNDLE)});`,
+      `const t = await import(${JSON.stringify(resolve(ROOT, 'dist/bundle/testing.js'))});`,
+      "console.log(JSON.stringify([typeof m.Runtime, typeof t.startPostgres, m.parseReference('alpine').toString()]));",
+    ].join('\n');
+    for (const cache of ['0', '']) {
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DOCKLESS_CODE_CACHE: cache } });
+      assert.deepEqual(JSON.parse(out.trim()), ['function', 'function', 'docker.io/library/alpine:latest'], `DOCKLESS_CODE_CACHE=${cache}`);
+    }
+  },
+);
