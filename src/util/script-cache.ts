@@ -223,6 +223,8 @@ const PRUNE_SCAN = 256;
  *
  * @param dir - a cache directory found to be this user's alone
  * @param spare - the cache file just written, kept whatever its age
+ * @param keep - how many cache files stay at most, `spare` among them
+ * @param uid - whose files may be deleted
  * @returns the names deleted
  */
 export function pruneCodeCache(dir: string, spare: string | undefined, keep = CODE_CACHE_KEEP, uid = process.geteuid?.() ?? -1): string[] {
