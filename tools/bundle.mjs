@@ -4,7 +4,7 @@
  * and the commands load. Node 20 parses and compiles every ES module from its
  * source at each start (~25 ms for the library's ~1 MB) and has no compile
  * cache for them; a classic script can have V8's code cache. So the library
- * is one script, core.js, run once per process by load.js through the cache
+ * is one script, core.js, run once per process by the loader through the cache
  * (src/util/script-cache.ts); `dockless/testing` is testing-core.js, run on
  * core.js's exports; the `dockless` command's process runs cli-core.js (the
  * library and the command line) instead. The package's entries (index.js,
@@ -22,6 +22,7 @@
  * (src/util/lazy.ts) to be resolved from node_modules at first use.
  */
 import { build } from 'esbuild';
+import { isAscii } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -81,7 +82,7 @@ const common = {
   logLevel: 'warning',
 };
 
-// The library as one classic script wrapped in a function, which load.js runs with V8's
+// The library as one classic script wrapped in a function, which the loader runs with V8's
 // code cache. What `import('dockless')` does not need (registries, archives, the builder's
 // parser) sits in esbuild's lazily-run module wrappers: in the file, compiled only when
 // first called. The command line and the test harness are scripts of their own (below), so
@@ -101,7 +102,7 @@ const classic = {
 // `dockless/testing` shares the library's one copy (a harness hands an app the same
 // Runtime class it imports from `dockless`): it imports only the library's public entry
 // (src/testing imports '../index.js' alone), which here is core.js's exports, passed in
-// by load.js. Any other path into the library would be a second copy: the build fails.
+// by the loader. Any other path into the library would be a second copy: the build fails.
 const distIndex = join(root, 'dist', 'index.js');
 const libraryFromCore = {
   name: 'library-from-core',
@@ -123,17 +124,17 @@ for (const [name, contents, plugins] of [
   ['cli-core', "export const loadCli = () => import('./dist/cli/main.js');", [lazyBuiltins]],
 ]) {
   await build({ ...classic, plugins, stdin: { contents, resolveDir: root, sourcefile: `${name}-entry.js` }, outfile: join(outdir, `${name}.js`) });
+  // An ASCII script is copied into a one-byte string (src/util/script-cache.ts); one other character (esbuild's
+  // `charset: 'ascii'` leaves a regular expression's as written) makes it a decoded two-byte string of twice
+  // the size, ~1 ms more of each import.
+  const bytes = await readFile(join(outdir, `${name}.js`));
+  if (!isAscii(bytes)) {
+    const at = bytes.findIndex((b) => b > 0x7f);
+    throw new Error(`${name}.js is not ASCII at byte ${at}: \`${bytes.subarray(Math.max(0, at - 40), at + 20).toString()}\` (escape it in the source, e.g. \\u00b5)`);
+  }
 }
 const hashOf = async (file) => createHash('sha256').update(await readFile(join(outdir, file))).digest('hex');
-await build({
-  ...common,
-  entryPoints: { load: join(root, 'tools', 'core-loader.mjs') },
-  outdir,
-  format: 'esm',
-  define: {
-    DOCKLESS_SCRIPT_HASHES: JSON.stringify({ core: await hashOf('core.js'), 'testing-core': await hashOf('testing-core.js'), 'cli-core': await hashOf('cli-core.js') }),
-  },
-});
+const scriptHashes = JSON.stringify({ core: await hashOf('core.js'), 'testing-core': await hashOf('testing-core.js'), 'cli-core': await hashOf('cli-core.js') });
 
 // Worker threads and the rootless diff's worker process start from a file beside
 // core.js (layer/unpack-thread.ts, builder/layer-from-upper.ts): each its own module.
@@ -147,16 +148,32 @@ await build({
   banner: { js: "import { createRequire as __docklessCreateRequire } from 'node:module'; const require = __docklessCreateRequire(import.meta.url);" },
 });
 
-// The package's entries: ES modules that take their names from core.js.
+// The package's entries: ES modules that take their names from core.js, each one file with
+// its own copy of the loader (tools/core-loader.mjs): one module less for each import to
+// resolve, read and compile (~1 ms).
 const names = async (file) => Object.keys(await dist(file)).sort();
 const reexport = (list, from) => `export const {\n  ${list.join(',\n  ')}\n} = ${from};\n`;
-await writeFile(join(outdir, 'index.js'), `import { loadCore } from './load.js';\n${reexport(await names('index.js'), "loadCore('index')")}`);
-await writeFile(join(outdir, 'testing.js'), `import { loadTesting } from './load.js';\n${reexport(await names('testing/index.js'), 'loadTesting()')}`);
-{
-  const file = join(outdir, 'cli.js');
-  await writeFile(file, `#!/usr/bin/env node\nimport { loadCli } from './load.js';\nconst { main } = await loadCli();\nprocess.exitCode = await main(process.argv.slice(2));\n// As src/cli/bin.ts: once the loop is empty, end without tearing the V8 heap down.\nprocess.once('beforeExit', () => process.exit());\n`);
-  await chmod(file, 0o755);
+const loader = './tools/core-loader.mjs';
+for (const [name, contents, banner] of [
+  ['index', `import { loadCore } from '${loader}';\n${reexport(await names('index.js'), "loadCore('index')")}`],
+  ['testing', `import { loadTesting } from '${loader}';\n${reexport(await names('testing/index.js'), 'loadTesting()')}`],
+  [
+    'cli',
+    // As src/cli/bin.ts: once the loop is empty, end without tearing the V8 heap down.
+    `import { loadCli } from '${loader}';\nconst { main } = await loadCli();\nprocess.exitCode = await main(process.argv.slice(2));\nprocess.once('beforeExit', () => process.exit());\n`,
+    '#!/usr/bin/env node',
+  ],
+]) {
+  await build({
+    ...common,
+    stdin: { contents, resolveDir: root, sourcefile: `${name}-entry.js` },
+    outfile: join(outdir, `${name}.js`),
+    format: 'esm',
+    define: { DOCKLESS_SCRIPT_HASHES: scriptHashes },
+    ...(banner !== undefined ? { banner: { js: banner } } : {}),
+  });
 }
+await chmod(join(outdir, 'cli.js'), 0o755);
 
 // The Node front end of `dockless-runtime` runs once per `create`/`run`/`exec`, each a new
 // process that reads and compiles what it loads: one file of only what it reaches, minified

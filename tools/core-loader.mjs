@@ -1,5 +1,5 @@
 /**
- * The one module every entry of the bundle imports (dist/bundle/load.js): runs
+ * The loader every entry of the bundle holds a copy of (dist/bundle/index.js, testing.js, cli.js): runs
  * the bundle's classic scripts through V8's code cache (src/util/script-cache.ts),
  * each once per process, and gives what they export: core.js (the library),
  * testing-core.js (`dockless/testing`, run with core.js's exports, its one way into
@@ -7,13 +7,17 @@
  * command's process alone). `DOCKLESS_SCRIPT_HASHES` is put in by tools/bundle.mjs:
  * each script's hash, part of its cache's key.
  */
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setCodeCacheHook } from '../dist/util/code-cache-stage.js';
 import { runCachedScript } from '../dist/util/script-cache.js';
 
-const loaded = new Map();
+// Built-ins as src/util/script-cache.ts takes them: an `import` of one would evaluate its ES facade.
+const builtin = typeof process.getBuiltinModule === 'function' ? (name) => process.getBuiltinModule(name) : (name) => import(name);
+const [{ createRequire }, { dirname }, { fileURLToPath }] = await Promise.all(['node:module', 'node:path', 'node:url'].map(builtin));
+// Each entry of the package (index.js, testing.js, cli.js) holds a copy of this loader; what they ran
+// is shared through a registered symbol, keyed by the script's path, so that one process runs one copy
+// of an install's library (and two installs each their own).
+const LOADED = Symbol.for('dockless.bundle.loaded');
+const loaded = (globalThis[LOADED] ??= new Map());
 
 /**
  * Runs `name`.js (a key of DOCKLESS_SCRIPT_HASHES) once, with `core` as its library when
@@ -23,17 +27,17 @@ const loaded = new Map();
  * what the other's finds in the cache.
  */
 function run(name, variant, core) {
-  let exports = loaded.get(name);
-  if (exports !== undefined) return exports;
   const url = new URL(`./${name}.js`, import.meta.url);
   const file = fileURLToPath(url);
+  let exports = loaded.get(file);
+  if (exports !== undefined) return exports;
   const script = runCachedScript(file, { key: DOCKLESS_SCRIPT_HASHES[name], variant });
   // The library says when a container first runs (src/util/code-cache-stage.ts): the cache is then rewritten once with that path compiled.
   if (core === undefined) setCodeCacheHook(script.reached);
   const module = { exports: {} };
   script.value(module.exports, createRequire(url), module, file, dirname(file), url.href, core);
   exports = module.exports;
-  loaded.set(name, exports);
+  loaded.set(file, exports);
   return exports;
 }
 

@@ -92,7 +92,8 @@ export function parseDuration(flag: string, value: string): number {
   const v = value.trim();
   if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
   const unit: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
+  // µ as an escape: the bundle's scripts must be ASCII (tools/bundle.mjs), and esbuild writes a regular expression as it is.
+  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/g)];
   if (parts.length === 0 || parts.map((p) => p[0]).join('') !== v) {
     throw new InvalidArgumentError(`${flag}: invalid duration \`${value}\` (e.g. 30s, 1m30s, 500ms)`);
   }
@@ -297,7 +298,7 @@ export function parseCopyOperand(value: string): { container: string; path: stri
 export function parseTime(flag: string, value: string, now = Date.now()): number {
   const v = value.trim();
   if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  if (/^\d+(\.\d+)?(ns|us|µs|ms|s|m|h)/.test(v)) return now - parseDuration(flag, v);
+  if (/^\d+(\.\d+)?(ns|us|\u00b5s|ms|s|m|h)/.test(v)) return now - parseDuration(flag, v);
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw new InvalidArgumentError(`${flag}: invalid time \`${value}\` (RFC 3339, Unix seconds, or a duration such as 42m)`);
   return t;

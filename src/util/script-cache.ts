@@ -11,12 +11,18 @@
  *
  * @module
  */
-import { isAscii } from 'node:buffer';
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { Script } from 'node:vm';
+// Node's built-ins are taken from `process.getBuiltinModule` (Node 20.16+), not imported: this file
+// runs in the bundle's ES module entries (dist/bundle/index.js and the others), where each `import … from 'node:…'`
+// evaluates the module's ES facade, reading every export. Seven of them cost ~3 ms of each import,
+// `node:fs`'s alone ~2 ms: its `ReadStream` getter loads Node's streams. On an older Node, `require`.
+const builtin: NodeJS.Process['getBuiltinModule'] =
+  typeof process.getBuiltinModule === 'function'
+    ? process.getBuiltinModule.bind(process)
+    : ((await import('node:module')).createRequire(import.meta.url) as NodeJS.Process['getBuiltinModule']);
+const { isAscii } = builtin('node:buffer');
+const { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } = builtin('node:fs');
+const { join } = builtin('node:path');
+const { Script } = builtin('node:vm');
 
 /** Set to `0` to compile without the code cache (neither read nor written). */
 export const CODE_CACHE_ENV = 'DOCKLESS_CODE_CACHE';
@@ -68,7 +74,20 @@ export interface ScriptCacheOptions {
    * @default 'load'
    */
   stage?: string;
+  /**
+   * How many cache files the directory keeps (see {@link pruneCodeCache}), pruned
+   * each time this process writes one.
+   * @default {@link CODE_CACHE_KEEP}
+   */
+  keep?: number;
 }
+
+/**
+ * How many cache files a cache directory keeps by default: one is made per
+ * installed copy of the package, script and variant (an app's import, the
+ * command line, the test harness), so a handful of installs fit.
+ */
+export const CODE_CACHE_KEEP = 24;
 
 /** What {@link runCachedScript} returns. */
 export interface CachedScript {
@@ -106,7 +125,6 @@ interface CacheHead {
   sum: number;
 }
 
-const requireHere = createRequire(import.meta.url);
 /**
  * A checksum of `data`, to catch a cache file damaged on disk: V8 checks a
  * cache's length and version but not its bytes (not in release builds), and
@@ -117,9 +135,9 @@ const requireHere = createRequire(import.meta.url);
  * four bytes; the key holds the Node version, so the two never meet.
  */
 function checksum(data: Buffer | string): number {
-  const zlib = requireHere('node:zlib') as { crc32?: (data: Buffer | string) => number };
+  const zlib = builtin('node:zlib') as { crc32?: (data: Buffer | string) => number };
   if (zlib.crc32 !== undefined) return zlib.crc32(data);
-  const { createHash } = requireHere('node:crypto') as typeof import('node:crypto');
+  const { createHash } = builtin('node:crypto');
   return createHash('sha256').update(data).digest().readUInt32LE(0);
 }
 
@@ -129,7 +147,7 @@ export function defaultCodeCacheDir(): string | undefined {
   if (xdg !== undefined && xdg.startsWith('/')) return join(xdg, 'dockless', 'code');
   let home: string;
   try {
-    home = homedir();
+    home = builtin('node:os').homedir();
   } catch {
     return undefined;
   }
@@ -181,6 +199,96 @@ function readCache(file: string, key: string, uid: number): { payload: Buffer; s
     return undefined;
   } finally {
     closeSync(fd);
+  }
+}
+
+/** A cache file's name: the checksum of its script's path and variant, and the variant; or, from earlier versions, a longer hash alone. */
+const CACHE_NAME = /^[0-9a-f]{8}(-[\w-]*|[0-9a-f]{16})\.v8$/;
+/** A temporary file {@link writeCache} left (its process was killed between write and rename). */
+const TMP_NAME = /^[0-9a-f]{8}-[\w-]*\.v8\.\d+\.tmp$/;
+/** How old a temporary file must be to be taken as left: a write takes milliseconds. */
+const TMP_GRACE_MS = 10 * 60_000;
+/** At most this many directory entries are looked at by one prune, so that its cost has a bound. */
+const PRUNE_SCAN = 256;
+
+/**
+ * Deletes the cache files in `dir` that no process will use again and keeps
+ * at most `keep` of the others, the most recently written (`spare` always):
+ * a cache is keyed by its script's path and identity, so once that file is
+ * gone (a removed install, a test's temporary copy) or changed (a rebuild
+ * that was not run again), its cache is dead weight (~0.5 MB each). Also
+ * deletes temporary files left by killed writers, and damaged cache files.
+ * Touches only regular files of this user named as this module names them;
+ * never fails.
+ *
+ * @param dir - a cache directory found to be this user's alone
+ * @param spare - the cache file just written, kept whatever its age
+ * @param keep - how many cache files stay at most, `spare` among them
+ * @param uid - whose files may be deleted
+ * @returns the names deleted
+ */
+export function pruneCodeCache(dir: string, spare: string | undefined, keep = CODE_CACHE_KEEP, uid = process.geteuid?.() ?? -1): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).slice(0, PRUNE_SCAN);
+  } catch {
+    return [];
+  }
+  const deleted: string[] = [];
+  const drop = (name: string): void => {
+    try {
+      unlinkSync(join(dir, name));
+      deleted.push(name);
+    } catch {
+      // gone meanwhile
+    }
+  };
+  const live: { name: string; mtimeMs: number }[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    if (path === spare) continue;
+    const isTmp = TMP_NAME.test(name);
+    if (!isTmp && !CACHE_NAME.test(name)) continue;
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch {
+      continue;
+    }
+    try {
+      const stats = fstatSync(fd);
+      if (!stats.isFile() || !ownedAlone(stats, uid)) continue;
+      if (isTmp) {
+        if (Date.now() - stats.mtimeMs > TMP_GRACE_MS) drop(name);
+        continue;
+      }
+      if (scriptOfCache(fd) === 'gone') drop(name);
+      else live.push({ name, mtimeMs: stats.mtimeMs });
+    } finally {
+      closeSync(fd);
+    }
+  }
+  // The spare counts against `keep`.
+  const room = Math.max(0, keep - (spare !== undefined ? 1 : 0));
+  for (const { name } of live.sort((a, b) => b.mtimeMs - a.mtimeMs).slice(room)) drop(name);
+  return deleted;
+}
+
+/** Whether the script a cache file (open at `fd`) was written for is still the file it was: 'gone' when it is not, or the head is unreadable. */
+function scriptOfCache(fd: number): 'there' | 'gone' {
+  try {
+    const data = Buffer.alloc(4096);
+    const got = readSync(fd, data, 0, data.length, 0);
+    if (got < MAGIC.length + 4 || !data.subarray(0, MAGIC.length).equals(MAGIC)) return 'gone';
+    const headEnd = MAGIC.length + 4 + data.readUInt32LE(MAGIC.length);
+    if (headEnd > got) return 'gone';
+    const head = JSON.parse(data.toString('utf8', MAGIC.length + 4, headEnd)) as CacheHead;
+    // The key (runCachedScript): [build key, Node version, arch, path, size, mtime, inode].
+    const [, , , file, size, mtimeMs, ino] = JSON.parse(head.key) as [string, string, string, string, number, number, number];
+    const stats = statSync(file, { throwIfNoEntry: false });
+    return stats !== undefined && stats.size === size && stats.mtimeMs === mtimeMs && stats.ino === ino ? 'there' : 'gone';
+  } catch {
+    return 'gone';
   }
 }
 
@@ -243,6 +351,8 @@ export function runCachedScript(file: string, options: ScriptCacheOptions = {}):
     process.removeListener('exit', flush);
     clearTimeout(timer);
     writeCache(cacheFile, key, stage, script.createCachedData());
+    // Rarely (a first run after an install or a build): then the directory is pruned too.
+    pruneCodeCache(dir, cacheFile, options.keep, uid);
   };
   if (cache === 'miss' || cache === 'rejected') {
     due = true;

@@ -116,3 +116,74 @@ test(
     assert.deepEqual(JSON.parse(out.trim()), ['InvalidArgumentError', true]);
   },
 );
+
+test(
+  "the bundle's classic scripts are ASCII: each is read into a one-byte string, not decoded from UTF-8",
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // One `µ` in a regular expression (esbuild's `charset: 'ascii'` leaves those as written) made core.js a
+    // two-byte string decoded at every import: ~1 ms, and twice the memory (issue 13).
+    for (const script of ['core.js', 'cli-core.js', 'testing-core.js']) {
+      const bytes = readFileSync(resolve(ROOT, 'dist/bundle', script));
+      assert.equal(bytes.findIndex((b) => b > 0x7f), -1, script);
+    }
+  },
+);
+
+test(
+  "the bundle's loader takes Node's built-ins without their ES facades (node:fs's would load its streams)",
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // An `import … from 'node:fs'` in an ES module reads all of fs's exports, its `ReadStream` getter too, which
+    // loads fs's streams; the loader's seven such imports cost ~3 ms of each `import('dockless')` (issue 13).
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(BUNDLE)}); console.log(JSON.stringify(process.moduleLoadList))`], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    const loaded = (JSON.parse(out.trim().split('\n').pop()!) as string[]).map((m) => m.replace(/^NativeModule /, ''));
+    assert.deepEqual(loaded.filter((m) => m === 'internal/fs/streams'), []);
+  },
+);
+
+test(
+  'each entry of the bundle holds its loader (one module less per import), yet one install runs one library and two installs two',
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // The entries share what they ran through a registered symbol keyed by the script's path: keyed by name, a
+    // second install in the same process would have been handed the first one's classes.
+    const copy = mkdtempSync(join(tmpdir(), 'dockless-bundle-copy-'));
+    try {
+      execFileSync('cp', ['-a', resolve(ROOT, 'dist/bundle'), copy]);
+      const other = join(copy, 'bundle', 'index.js');
+      const script = [
+        `const a = await import(${JSON.stringify(BUNDLE)});`,
+        `const t = await import(${JSON.stringify(resolve(ROOT, 'dist/bundle/testing.js'))});`,
+        `const b = await import(${JSON.stringify(other)});`,
+        "const entries = (await import('node:fs')).readdirSync(" + JSON.stringify(resolve(ROOT, 'dist/bundle')) + ").filter((f) => f === 'load.js');",
+        'console.log(JSON.stringify([a.Runtime === b.Runtime, typeof t.startPostgres, entries.length]));',
+      ].join('\n');
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DOCKLESS_CODE_CACHE: '0' } });
+      assert.deepEqual(JSON.parse(out.trim()), [false, 'function', 0]);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  'the bundle loads on a Node without process.getBuiltinModule (before 20.16), through require',
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // package.json allows Node 20 from 20.0; the loader's way to Node's built-ins is 20.16's.
+    const script = [
+      'delete process.getBuiltinModule;',
+      `const m = await import(${JSON.stringify(BUNDLE)});`,
+      `const t = await import(${JSON.stringify(resolve(ROOT, 'dist/bundle/testing.js'))});`,
+      "console.log(JSON.stringify([typeof m.Runtime, typeof t.startPostgres, m.parseReference('alpine').toString()]));",
+    ].join('\n');
+    for (const cache of ['0', '']) {
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DOCKLESS_CODE_CACHE: cache } });
+      assert.deepEqual(JSON.parse(out.trim()), ['function', 'function', 'docker.io/library/alpine:latest'], `DOCKLESS_CODE_CACHE=${cache}`);
+    }
+  },
+);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CODE_CACHE_ENV, runCachedScript } from '../../src/util/script-cache.js';
+import { CODE_CACHE_ENV, pruneCodeCache, runCachedScript } from '../../src/util/script-cache.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const base = mkdtempSync(join(tmpdir(), 'dockless-script-cache-'));
@@ -219,11 +219,76 @@ describe('runCachedScript', () => {
   });
 });
 
+// One cache file is made per install path, script and variant, and nothing deleted them: 52 files (29 MB) had
+// gathered on one machine from test installs and worktrees long gone (issue 13).
+describe('the cache directory is pruned when a cache is written', () => {
+  /** `count` scripts in a directory of their own, sharing one cache directory. */
+  function scripts(name: string, count: number) {
+    const dir = join(base, name);
+    const cacheDir = join(dir, 'cache');
+    execFileSync('mkdir', ['-p', dir]);
+    const files = Array.from({ length: count }, (_, i) => {
+      const file = join(dir, `s${i}.js`);
+      writeFileSync(file, `(function () { return ${i}; })`);
+      return file;
+    });
+    const cache = (file: string, keep?: number) => {
+      const r = runCachedScript(file, { cacheDir, key: 'test', ...(keep !== undefined ? { keep } : {}) });
+      r.flush();
+      return r.cacheFile!;
+    };
+    return { files, cacheDir, cache };
+  }
+
+  test("a cache whose script is gone, changed since, or whose head is damaged is deleted; a live one is kept", () => {
+    const { files, cacheDir, cache } = scripts('prune-gone', 5);
+    const [gone, changed, damaged, live] = files.slice(0, 4).map((f) => cache(f));
+    rmSync(files[0]!);
+    const { mtime } = statSync(files[1]!);
+    utimesSync(files[1]!, mtime, new Date(mtime.getTime() + 1000));
+    writeFileSync(damaged!, 'dockless-v8-cache-2\n\xff\xff');
+    // An earlier version's name (a 24-digit hash) and format.
+    writeFileSync(join(cacheDir, '143696a4ff32dd2af30acce3.v8'), 'dockless-v8-cache\n', { mode: 0o600 });
+    const last = cache(files[4]!);
+    assert.deepEqual(readdirSync(cacheDir).sort(), [live, last].map((f) => f!.slice(cacheDir.length + 1)).sort());
+    assert.equal(existsSync(gone!) || existsSync(changed!), false);
+  });
+
+  test('at most `keep` caches stay: the one just written and the most recently written before it', () => {
+    const { files, cacheDir, cache } = scripts('prune-keep', 4);
+    const written = files.slice(0, 3).map((f) => cache(f));
+    // Oldest first, whatever the clock's resolution.
+    written.forEach((f, i) => utimesSync(f, new Date(1e12 + i * 1000), new Date(1e12 + i * 1000)));
+    const last = cache(files[3]!, 2);
+    assert.deepEqual(readdirSync(cacheDir).sort(), [written[2]!, last].map((f) => f.slice(cacheDir.length + 1)).sort());
+  });
+
+  test("a temporary file a killed writer left is deleted once old; anything not named as a cache is not touched", () => {
+    const { files, cacheDir, cache } = scripts('prune-tmp', 1);
+    execFileSync('mkdir', ['-p', cacheDir], { stdio: 'ignore' });
+    chmodSync(cacheDir, 0o700);
+    const old = join(cacheDir, '0123abcd-index.v8.4242.tmp');
+    const young = join(cacheDir, '0123abcd-cli.v8.4343.tmp');
+    const other = join(cacheDir, 'notes.txt');
+    for (const f of [old, young, other]) writeFileSync(f, 'x', { mode: 0o600 });
+    utimesSync(old, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+    utimesSync(other, new Date(0), new Date(0));
+    // Named as a cache, but a link: never followed, never deleted.
+    symlinkSync(files[0]!, join(cacheDir, 'ffffffff-index.v8'));
+    const written = cache(files[0]!);
+    assert.deepEqual(readdirSync(cacheDir).sort(), ['0123abcd-cli.v8.4343.tmp', 'ffffffff-index.v8', 'notes.txt', written.slice(cacheDir.length + 1)].sort());
+  });
+
+  test('pruning a directory that is not there does nothing', () => {
+    assert.deepEqual(pruneCodeCache(join(base, 'no such dir'), undefined), []);
+  });
+});
+
 describe('the bundle', () => {
-  const load = join(REPO, 'dist/bundle/load.js');
+  const load = join(REPO, 'dist/bundle/index.js');
   test('import("dockless") writes its code cache at exit and the next process uses it', (t) => {
     if (!existsSync(load)) {
-      t.skip('needs `npm run build` (dist/bundle/load.js)');
+      t.skip('needs `npm run build` (dist/bundle/index.js)');
       return;
     }
     const cache = join(base, 'bundle-cache');

@@ -11,7 +11,7 @@ import {
   type CompileSeccompOptions,
   type SeccompTargetArch,
 } from '../../src/runtime/seccomp/compile.js';
-import { DOCKER_DEFAULT_PROFILE } from '../../src/runtime/seccomp/default-profile.js';
+import { dockerDefaultProfile } from '../../src/runtime/seccomp/default-profile.js';
 import {
   parseSeccompProfile,
   seccompUnconfined,
@@ -50,7 +50,7 @@ function nr(arch: SeccompTargetArch, name: string): number {
   return n!;
 }
 
-function program(options: Partial<CompileSeccompOptions> = {}, profile: SeccompProfile = DOCKER_DEFAULT_PROFILE): Buffer {
+function program(options: Partial<CompileSeccompOptions> = {}, profile: SeccompProfile = dockerDefaultProfile()): Buffer {
   const bytes = compileSeccomp(profile, { arch: 'x86_64', caps: DOCKER_DEFAULT_CAPS, kernel: '6.1.0', ...options });
   validate(bytes);
   return bytes;
@@ -259,10 +259,10 @@ test('default profile: size and kernel acceptance', () => {
 test('seccompProgram: default, unconfined, custom', () => {
   const options: CompileSeccompOptions = { arch: 'x86_64', caps: [], kernel: '6.1' };
   assert.equal(seccompProgram(seccompUnconfined, options), null);
-  assert.deepEqual(seccompProgram(undefined, options), compileSeccomp(DOCKER_DEFAULT_PROFILE, options));
+  assert.deepEqual(seccompProgram(undefined, options), compileSeccomp(dockerDefaultProfile(), options));
   // The default program is cached, but each caller gets its own copy.
   seccompProgram(undefined, options)!.fill(0);
-  assert.deepEqual(seccompProgram(undefined, options), compileSeccomp(DOCKER_DEFAULT_PROFILE, options));
+  assert.deepEqual(seccompProgram(undefined, options), compileSeccomp(dockerDefaultProfile(), options));
   const admin = seccompProgram(undefined, { ...options, caps: ['CAP_SYS_ADMIN'] })!;
   assert.deepEqual(call(admin, 'x86_64', 'mount'), allow);
   const json = JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mount'], action: 'SCMP_ACT_ERRNO' }] });
@@ -318,7 +318,7 @@ test('custom profile: JSON round trip and every action', () => {
   for (const [name, args, want] of cases) assert.deepEqual(call(prog, 'x86_64', name, args), want, name);
 
   // Docker's own profile survives JSON and compiles to the same bytes.
-  const reparsed = parseSeccompProfile(JSON.stringify(DOCKER_DEFAULT_PROFILE));
+  const reparsed = parseSeccompProfile(JSON.stringify(dockerDefaultProfile()));
   assert.deepEqual(program({}, reparsed), program());
 });
 
@@ -563,16 +563,17 @@ test('malformed profiles are rejected, naming the bad field', () => {
     () => compileSeccomp({ defaultAction: 'SCMP_ACT_ERRNO', listenerPath: '/run/l.sock', syscalls: [{ names: ['read'], action: 'SCMP_ACT_NOTIFY' }] }, { arch: 'x86_64', caps: [] }),
     /SCMP_ACT_NOTIFY is not supported/,
   );
-  assert.throws(() => compileSeccomp(DOCKER_DEFAULT_PROFILE, { arch: 'x86_64', caps: ['CAP_NOPE'] }), InvalidArgumentError);
-  assert.throws(() => compileSeccomp(DOCKER_DEFAULT_PROFILE, { arch: 'mips' as SeccompTargetArch, caps: [] }), InvalidArgumentError);
-  assert.throws(() => compileSeccomp(DOCKER_DEFAULT_PROFILE, { arch: 'x86_64', caps: [], kernel: 'linux' }), InvalidArgumentError);
+  assert.throws(() => compileSeccomp(dockerDefaultProfile(), { arch: 'x86_64', caps: ['CAP_NOPE'] }), InvalidArgumentError);
+  assert.throws(() => compileSeccomp(dockerDefaultProfile(), { arch: 'mips' as SeccompTargetArch, caps: [] }), InvalidArgumentError);
+  assert.throws(() => compileSeccomp(dockerDefaultProfile(), { arch: 'x86_64', caps: [], kernel: 'linux' }), InvalidArgumentError);
 });
 
-test('DOCKER_DEFAULT_PROFILE is frozen and valid', () => {
-  assert.ok(Object.isFrozen(DOCKER_DEFAULT_PROFILE));
-  assert.ok(Object.isFrozen(DOCKER_DEFAULT_PROFILE.syscalls![0]!.names));
-  assert.doesNotThrow(() => parseSeccompProfile(DOCKER_DEFAULT_PROFILE));
-  const allowed = DOCKER_DEFAULT_PROFILE.syscalls![0]!.names;
+test('the default profile (dockerDefaultProfile) is frozen, one object, and valid', () => {
+  assert.ok(Object.isFrozen(dockerDefaultProfile()));
+  assert.equal(dockerDefaultProfile(), dockerDefaultProfile());
+  assert.ok(Object.isFrozen(dockerDefaultProfile().syscalls![0]!.names));
+  assert.doesNotThrow(() => parseSeccompProfile(dockerDefaultProfile()));
+  const allowed = dockerDefaultProfile().syscalls![0]!.names;
   assert.ok(allowed.length > 300, `${allowed.length} names`);
   assert.equal(new Set(allowed).size, allowed.length, 'no duplicates');
   for (const denied of ['mount', 'unshare', 'setns', 'keyctl', 'add_key', 'bpf', 'kexec_load', 'reboot', 'swapon', 'init_module', 'ptrace', 'clone', 'clone3', 'socket', 'personality']) {

@@ -31,7 +31,7 @@
 import { release } from 'node:os';
 import { InvalidArgumentError } from '../../errors.js';
 import { normalizeCapName } from '../capabilities.js';
-import { DOCKER_DEFAULT_PROFILE } from './default-profile.js';
+import { dockerDefaultProfile } from './default-profile.js';
 import {
   parseSeccompProfile,
   seccompUnconfined,
@@ -142,7 +142,7 @@ const ARCH_ALIASES: Record<SeccompTargetArch, readonly string[]> = {
  *   more than {@link BPF_MAXINSNS} instructions.
  * @example
  * ```ts
- * const program = compileSeccomp(DOCKER_DEFAULT_PROFILE, {
+ * const program = compileSeccomp(dockerDefaultProfile(), {
  *   arch: 'x86_64',
  *   caps: capNames(resolveCaps({ capAdd: ['SYS_PTRACE'] })),
  * });
@@ -210,13 +210,13 @@ declare const DOCKLESS_PRECOMPILED_SECCOMP: PrecompiledSeccomp | undefined;
  * sets (Docker's default set, as full names) on both architectures.
  */
 export function precompileDefaultSeccomp(capSets: readonly (readonly string[])[]): PrecompiledSeccomp {
-  const kernels = (DOCKER_DEFAULT_PROFILE.syscalls ?? []).flatMap((s) => [s.includes?.minKernel, s.excludes?.minKernel]);
+  const kernels = (dockerDefaultProfile().syscalls ?? []).flatMap((s) => [s.includes?.minKernel, s.excludes?.minKernel]);
   let kernel = '0.0';
   for (const k of kernels) if (k !== undefined && kernelAtLeast(parseKernel(k, 'minKernel'), kernel)) kernel = k;
   const programs: Record<string, string> = {};
   for (const arch of ['x86_64', 'aarch64'] as const) {
     for (const caps of capSets) {
-      programs[`${arch}|${[...caps].sort().join(',')}`] = compileSeccomp(DOCKER_DEFAULT_PROFILE, { arch, caps, kernel }).toString('base64');
+      programs[`${arch}|${[...caps].sort().join(',')}`] = compileSeccomp(dockerDefaultProfile(), { arch, caps, kernel }).toString('base64');
     }
   }
   return { kernel, programs };
@@ -253,7 +253,7 @@ export function seccompProgram(setting: SeccompSetting | undefined, options: Com
     let program = defaultPrograms.get(key);
     if (program === undefined) {
       const table = typeof DOCKLESS_PRECOMPILED_SECCOMP === 'object' ? DOCKLESS_PRECOMPILED_SECCOMP : undefined;
-      program = precompiledSeccomp(table, options.arch, options.caps, options.kernel ?? release()) ?? compileSeccomp(DOCKER_DEFAULT_PROFILE, options);
+      program = precompiledSeccomp(table, options.arch, options.caps, options.kernel ?? release()) ?? compileSeccomp(dockerDefaultProfile(), options);
       if (defaultPrograms.size >= 64) defaultPrograms.clear();
       defaultPrograms.set(key, program);
     }
