@@ -15,7 +15,7 @@ import { AlreadyExistsError, DocklessError, HelperError, InvalidArgumentError, I
 import { runHelperOp, sealedHelperPath, shown, startHelper } from '../helper/index.js';
 import { CGROUP_RMDIR_AT_EXIT, CgroupSet, shimCgroupError, shimCgroups } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
-import { cgroupfsPlan } from './cgroups/mounts.js';
+import { cgroupfsPlan, type CgroupfsPlan } from './cgroups/mounts.js';
 import { hostInfo, type RuntimeInfo } from './host-info.js';
 import { planCgroups, validateCgroupParent, validateResources } from './cgroups/policy.js';
 import { Container, containerNotFound, type ContainerInfo, type ContainerInit } from './container.js';
@@ -99,6 +99,7 @@ import {
   freezeContainer,
   holdForClone,
   snapshotLayers,
+  snapshotsMayExist,
   type CloneOptions,
   type ContainerSnapshotOptions,
 } from './snapshot.js';
@@ -138,6 +139,8 @@ export class Runtime implements AsyncDisposable {
   readonly #specs = new Map<string, ContainerSpec>();
   /** Whether a container's cgroups were all made here once: from then on the shim makes them (see shimCgroups). */
   #cgroupsWhole = false;
+  /** Whether a snapshot was ever made below the root: until then a removal has no snapshot hold to drop (see #forget). */
+  #snapshotsSeen = false;
   readonly #snapshots = new Set<ContainerSnapshot>();
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
@@ -149,6 +152,8 @@ export class Runtime implements AsyncDisposable {
   #usernsHost: UsernsHost | undefined;
   #cgroupHost: CgroupHost | undefined;
   #cgroupMounts: CgroupMount[] | undefined;
+  /** The container's /sys/fs/cgroup without a user namespace, by read-only or not: only the host's mounts decide it then. */
+  readonly #cgroupfsShared = new Map<boolean, CgroupfsPlan>();
   /** The plan of a spec that sets none of the security options, nearly every one: decided once (the seccomp program's copy, the capability sets). */
   #defaultSecurity: SecurityPlan | undefined;
   #ready: Promise<void> | undefined;
@@ -468,13 +473,19 @@ export class Runtime implements AsyncDisposable {
 
       const cgroups = await cgroupsCreating;
       this.#cgroupMounts ??= detectCgroupMounts();
-      const cgroupfs = cgroupfsPlan({
-        hostMounts: this.#cgroupMounts,
-        cgroups: cgroups.entries,
-        callerCgroups: this.#cgroupHost.hierarchies,
-        userns: userns !== undefined,
-        readonly: spec.privileged !== true,
-      });
+      const readonlyCgroupfs = spec.privileged !== true;
+      // Without a user namespace only the host's mounts decide it: shared between launches as DEFAULT_MOUNTS are (nothing downstream writes to a plan).
+      const sharedCgroupfs = userns === undefined ? this.#cgroupfsShared.get(readonlyCgroupfs) : undefined;
+      const cgroupfs =
+        sharedCgroupfs ??
+        cgroupfsPlan({
+          hostMounts: this.#cgroupMounts,
+          cgroups: cgroups.entries,
+          callerCgroups: this.#cgroupHost.hierarchies,
+          userns: userns !== undefined,
+          readonly: readonlyCgroupfs,
+        });
+      if (userns === undefined) this.#cgroupfsShared.set(readonlyCgroupfs, cgroupfs);
       if (cgroupfs.skipped.length > 0) {
         debug('%s user namespace: cgroup v1 cannot be mounted, and no cgroup directory is known to bind for %s', short, cgroupfs.skipped.join(', '));
       }
@@ -739,8 +750,10 @@ export class Runtime implements AsyncDisposable {
   async #forget(container: Container, record: ContainerRecord): Promise<void> {
     this.#owned.delete(container.id);
     this.#specs.delete(container.id);
-    // Read, not remembered: a snapshot of the container (from any process) puts its layer under it.
-    const config = readJsonSync<ContainerConfigRecord>(this.pathsOf(container.id).config);
+    // Read, not remembered: a snapshot of the container (from any process) puts its layer under it. Until a
+    // snapshot made the templates directory (once seen, always read), no config names one: one stat, no read.
+    this.#snapshotsSeen ||= snapshotsMayExist(this.root);
+    const config = this.#snapshotsSeen ? readJsonSync<ContainerConfigRecord>(this.pathsOf(container.id).config) : undefined;
     for (const snapshot of snapshotLayers(this.root, config?.process.lowers ?? [])) {
       await dropHold(this.root, snapshot, `clone-${container.id}`, this.#helperPath).catch((error: unknown) => {
         debug('%s remove: snapshot %s: %s', container.id.slice(0, 12), snapshot.slice(0, 12), String(error));
