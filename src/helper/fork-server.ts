@@ -347,9 +347,10 @@ export class ForkServer {
   /** Sends a request of `kind` whose rest is `strings`, each ended by a NUL; its answer, through `answers`, settles it (the event loop is held meanwhile). */
   #ask<T>(kind: number, strings: readonly string[], answers: Map<number, (answer: T) => void>): Promise<T> {
     const id = this.#nextId++;
-    const body = Buffer.from(strings.map((s) => `${s}\0`).join(''));
-    const head = Buffer.alloc(12);
-    [8 + body.length, kind, id].forEach((v, i) => head.writeUInt32LE(v, 4 * i));
+    const frame = encodeConfig(strings, 12);
+    frame.writeUInt32LE(frame.length - 4, 0);
+    frame.writeUInt32LE(kind, 4);
+    frame.writeUInt32LE(id, 8);
     this.hold(1);
     const done = new Promise<T>((resolve) => {
       answers.set(id, (answer) => {
@@ -358,7 +359,7 @@ export class ForkServer {
         resolve(answer);
       });
     });
-    this.#requests.write(Buffer.concat([head, body]));
+    this.#requests.write(frame);
     return done;
   }
 

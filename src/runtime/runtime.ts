@@ -365,7 +365,8 @@ export class Runtime implements AsyncDisposable {
     let reaping: Promise<void> | undefined;
     throwIfAborted(signal, context);
     const env: Record<string, string> = { HOME: user.home || '/', ...proc.env };
-    checkExecEnvelope(spec, proc.argv, Object.entries(env).map(([k, v]) => `${k}=${v}`));
+    const envList = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    checkExecEnvelope(spec, proc.argv, envList);
     const paths = containerPaths(this.root, this.stateDir, id);
     const detached = spec.detached === true;
     const stdio = spec.stdio ?? 'pipe';
@@ -512,7 +513,7 @@ export class Runtime implements AsyncDisposable {
         readonlyRootfs: spec.readonlyRootfs === true,
         cwd: proc.cwd,
         user,
-        env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        env: envList,
         // The init re-forks the command under a restart policy.
         init: spec.init !== false || restart.policy !== 'no',
         ...(security.caps !== undefined ? { caps: security.caps } : {}),
