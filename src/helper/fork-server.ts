@@ -195,6 +195,8 @@ export class ForkServer {
   #nextId = 1;
   #holds = 0;
   #dead: Error | undefined;
+  /** Whether requests are being gathered for one write at the end of this tick (see #send). */
+  #corked = false;
   readonly #pending = new Map<number, Pending>();
   readonly #running = new Map<number, ForkedChild>();
   /** The `rm`s of {@link ForkServer.remove} still running, by id: each one's end. */
@@ -314,7 +316,7 @@ export class ForkServer {
     });
     this.#running.set(id, child);
     this.hold(1);
-    this.#requests.write(frame);
+    this.#send(frame);
     return promise;
   }
 
@@ -359,7 +361,7 @@ export class ForkServer {
         resolve(answer);
       });
     });
-    this.#requests.write(frame);
+    this.#send(frame);
     return done;
   }
 
@@ -368,8 +370,25 @@ export class ForkServer {
     if (this.#dead !== undefined || !this.#running.has(id)) return false;
     const frame = Buffer.alloc(16);
     [12, REQ_KILL, id, signal].forEach((v, i) => frame.writeUInt32LE(v, 4 * i));
-    this.#requests.write(frame);
+    this.#send(frame);
     return true;
+  }
+
+  /**
+   * Writes a request. The requests of one tick (ops whose answers arrived in one read of the
+   * channel, launches and removals resumed together) go in one `writev`: one syscall, and one
+   * wake-up of the server, for all of them.
+   */
+  #send(frame: Buffer): void {
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#requests.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.#requests.uncork();
+      });
+    }
+    this.#requests.write(frame);
   }
 
   /** @internal Counts the ops that keep the event loop alive, as a spawned child would. */
