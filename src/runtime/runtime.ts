@@ -554,38 +554,41 @@ export class Runtime implements AsyncDisposable {
         { path: paths.config, mode: 0o600, content: JSON.stringify(configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart })) },
         { path: paths.launch, mode: 0o600, content: JSON.stringify(launchRecord(plan, cgroupPlan, publish, nsPlan.holders)) },
       ];
-      // The record but pid 1's pid and start time: what only the launch knows (ports, once bound).
-      const recordOf = (): { head: Pick<ContainerRecord, 'version' | 'id' | 'name' | 'created'>; rest: Omit<ContainerRecord, 'version' | 'id' | 'name' | 'created' | 'pid' | 'pidStart'> } => {
+      // The record, pid 1's pid and start time left as zeros: what only the launch knows (ports, once bound).
+      // One literal, in the file's order: no spreading of a half into the other once the pid is known.
+      const recordOf = (): ContainerRecord => {
         const created = new Date().toISOString();
         return {
-          head: { version: 1, id, ...(spec.name !== undefined ? { name: spec.name } : {}), created },
-          rest: {
-            ...(start ? { started: created } : {}),
-            ownerPid: process.pid,
-            ownerStart: this.#ownerStart,
-            detached,
-            rootfs: source.label,
-            ...(spec.image !== undefined ? { image: spec.image } : {}),
-            cmd: proc.argv,
-            stdio,
-            ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
-            ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
-            network: nsPlan.mode,
-            ...(nsPlan.pod !== undefined ? { namespace: nsPlan.pod } : {}),
-            ...(forwarder !== undefined ? { ports: [...forwarder.ports], forwarder: forwarder.record } : {}),
-            ...(io.io?.tty !== undefined ? { tty: true } : {}),
-            ...(io.io?.stdinFifo !== undefined ? { openStdin: true } : {}),
-            ...(io.io?.log !== undefined ? { log: { maxSize: io.io.log.maxSize, maxFiles: io.io.log.maxFiles } } : {}),
-            ...stopAndLabels(spec, source.config),
-            ...(health !== undefined ? { healthcheck: true as const } : {}),
-            ...(spec.autoRemove === true ? { autoRemove: true as const } : {}),
-          },
+          version: 1,
+          id,
+          ...(spec.name !== undefined ? { name: spec.name } : {}),
+          created,
+          pid: 0,
+          pidStart: 0,
+          ...(start ? { started: created } : {}),
+          ownerPid: process.pid,
+          ownerStart: this.#ownerStart,
+          detached,
+          rootfs: source.label,
+          ...(spec.image !== undefined ? { image: spec.image } : {}),
+          cmd: proc.argv,
+          stdio,
+          ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
+          ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
+          network: nsPlan.mode,
+          ...(nsPlan.pod !== undefined ? { namespace: nsPlan.pod } : {}),
+          ...(forwarder !== undefined ? { ports: [...forwarder.ports], forwarder: forwarder.record } : {}),
+          ...(io.io?.tty !== undefined ? { tty: true } : {}),
+          ...(io.io?.stdinFifo !== undefined ? { openStdin: true } : {}),
+          ...(io.io?.log !== undefined ? { log: { maxSize: io.io.log.maxSize, maxFiles: io.io.log.maxFiles } } : {}),
+          ...stopAndLabels(spec, source.config),
+          ...(health !== undefined ? { healthcheck: true as const } : {}),
+          ...(spec.autoRemove === true ? { autoRemove: true as const } : {}),
         };
       };
       // The shim writes it, pid 1's pid and start time put between the two halves (`--record`).
       const early = shimState ? recordOf() : undefined;
-      const shimRecord =
-        early !== undefined ? { path: paths.record, head: `${JSON.stringify(early.head).slice(0, -1)},`, tail: `,${JSON.stringify(early.rest).slice(1)}` } : undefined;
+      const shimRecord = early !== undefined ? { path: paths.record, ...recordHalves(JSON.stringify(early)) } : undefined;
       // From here on the shim may have recorded the launch: a failed one records its removal.
       announced = true;
       const helper = await startHelper('run', runArgs({ ...plan, files: [...(plan.files ?? []), ...records], ...(shimRecord !== undefined ? { record: shimRecord } : {}) }), {
@@ -621,8 +624,9 @@ export class Runtime implements AsyncDisposable {
           if (forwarder !== undefined) await raceAbort(forwarder.attach(forwardTarget(publish!, pid, processStartTime(pid) ?? 0, ns)), signal, context);
           if (gated) await openStartGate(paths.fifo);
         }
-        const { head, rest } = early ?? recordOf();
-        record = { ...head, pid, pidStart: pidStart ?? processStartTime(pid) ?? 0, ...rest };
+        record = early ?? recordOf();
+        record.pid = pid;
+        record.pidStart = pidStart ?? processStartTime(pid) ?? 0;
         steps = [
           // The record comes last (the shim wrote the others): others take a state directory without one for a launch in progress, and read nothing else in it.
           shimRecord === undefined ? writeJsonAtomic(paths.record, record) : undefined,
@@ -1058,6 +1062,19 @@ function stopAndLabels(spec: ContainerSpec, config: ContainerSource['config']): 
     ...(stopSignal !== undefined && stopSignal !== 'SIGTERM' ? { stopSignal } : {}),
     ...(spec.stopTimeoutMs !== undefined ? { stopTimeoutMs: spec.stopTimeoutMs } : {}),
   };
+}
+
+/** Where a record made with zeros for pid 1 (see #launch) has them, in its JSON. */
+const PID_SLOT = '"pid":0,"pidStart":0';
+
+/**
+ * A container record's JSON either side of its pid and start time, as the shim's `--record` takes it
+ * (`head` ends and `tail` begins with a comma). Found by text: no string value holds an unescaped quote,
+ * and no key before them is `pid`.
+ */
+function recordHalves(text: string): { head: string; tail: string } {
+  const at = text.indexOf(PID_SLOT);
+  return { head: text.slice(0, at), tail: text.slice(at + PID_SLOT.length) };
 }
 
 function leaseId(containerId: string): string {
