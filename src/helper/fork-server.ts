@@ -18,6 +18,7 @@ import { constants as osConstants } from 'node:os';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import createDebug from 'debug';
+import { encodeConfig } from './protocol.js';
 
 const debug = createDebug('dockless:helper');
 
@@ -47,8 +48,10 @@ type ServerMessage =
 /** What {@link ForkServer.fork} needs of an op. */
 export interface ForkRequest {
   op: 'run' | 'exec' | 'rm';
-  /** The op's input descriptors' contents, from fd 4 on; the last is its arguments (`--config-fd`). */
+  /** The op's input descriptors' contents, from fd 4 on. */
   inputs: readonly Buffer[];
+  /** Its arguments, on the descriptor after the inputs (`--config-fd`). */
+  args: readonly string[];
   /** Whether each of fds 0, 1, 2 is a pipe (else /dev/null). */
   pipes: readonly [boolean, boolean, boolean];
   detached: boolean;
@@ -192,6 +195,8 @@ export class ForkServer {
   #nextId = 1;
   #holds = 0;
   #dead: Error | undefined;
+  /** Whether requests are being gathered for one write at the end of this tick (see #send). */
+  #corked = false;
   readonly #pending = new Map<number, Pending>();
   readonly #running = new Map<number, ForkedChild>();
   /** The `rm`s of {@link ForkServer.remove} still running, by id: each one's end. */
@@ -289,7 +294,7 @@ export class ForkServer {
   fork(request: ForkRequest): Promise<ForkedChild> {
     if (this.#dead !== undefined) return Promise.reject(this.#dead);
     const id = this.#nextId++;
-    const slots = 4 + request.inputs.length + (request.control ? 1 : 0);
+    const slots = 5 + request.inputs.length + (request.control ? 1 : 0);
     const child = new ForkedChild(this, id, slots);
     const fds = 1 + request.pipes.filter(Boolean).length + (request.control ? 1 : 0);
     let flags = request.detached ? FLAG_DETACHED : 0;
@@ -297,18 +302,21 @@ export class ForkServer {
       if (pipe) flags |= FLAG_STDIN << k;
     });
     if (request.control) flags |= FLAG_CONTROL;
-    const op = Buffer.from(request.op);
-    const head = Buffer.alloc(4 * (6 + request.inputs.length));
-    const size = head.length - 4 + op.length + request.inputs.reduce((n, b) => n + b.length, 0);
-    [size, REQ_FORK, id, flags, request.inputs.length, op.length, ...request.inputs.map((b) => b.length)].forEach((v, i) =>
-      head.writeUInt32LE(v, 4 * i),
-    );
+    // One buffer, the arguments encoded into it after the header, the op's name and the other inputs.
+    const inputs = request.inputs.length + 1;
+    let at = 4 * (6 + inputs);
+    const lead = at + request.op.length + request.inputs.reduce((n, b) => n + b.length, 0);
+    const frame = encodeConfig(request.args, lead);
+    const header = [frame.length - 4, REQ_FORK, id, flags, inputs, request.op.length, ...request.inputs.map((b) => b.length), frame.length - lead];
+    header.forEach((v, i) => frame.writeUInt32LE(v, 4 * i));
+    at += frame.write(request.op, at, 'latin1');
+    for (const input of request.inputs) at += input.copy(frame, at);
     const promise = new Promise<ForkedChild>((resolve, reject) => {
       this.#pending.set(id, { child, fds, resolve, reject });
     });
     this.#running.set(id, child);
     this.hold(1);
-    this.#requests.write(Buffer.concat([head, op, ...request.inputs]));
+    this.#send(frame);
     return promise;
   }
 
@@ -341,9 +349,10 @@ export class ForkServer {
   /** Sends a request of `kind` whose rest is `strings`, each ended by a NUL; its answer, through `answers`, settles it (the event loop is held meanwhile). */
   #ask<T>(kind: number, strings: readonly string[], answers: Map<number, (answer: T) => void>): Promise<T> {
     const id = this.#nextId++;
-    const body = Buffer.from(strings.map((s) => `${s}\0`).join(''));
-    const head = Buffer.alloc(12);
-    [8 + body.length, kind, id].forEach((v, i) => head.writeUInt32LE(v, 4 * i));
+    const frame = encodeConfig(strings, 12);
+    frame.writeUInt32LE(frame.length - 4, 0);
+    frame.writeUInt32LE(kind, 4);
+    frame.writeUInt32LE(id, 8);
     this.hold(1);
     const done = new Promise<T>((resolve) => {
       answers.set(id, (answer) => {
@@ -352,7 +361,7 @@ export class ForkServer {
         resolve(answer);
       });
     });
-    this.#requests.write(Buffer.concat([head, body]));
+    this.#send(frame);
     return done;
   }
 
@@ -361,8 +370,25 @@ export class ForkServer {
     if (this.#dead !== undefined || !this.#running.has(id)) return false;
     const frame = Buffer.alloc(16);
     [12, REQ_KILL, id, signal].forEach((v, i) => frame.writeUInt32LE(v, 4 * i));
-    this.#requests.write(frame);
+    this.#send(frame);
     return true;
+  }
+
+  /**
+   * Writes a request. The requests of one tick (ops whose answers arrived in one read of the
+   * channel, launches and removals resumed together) go in one `writev`: one syscall, and one
+   * wake-up of the server, for all of them.
+   */
+  #send(frame: Buffer): void {
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#requests.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.#requests.uncork();
+      });
+    }
+    this.#requests.write(frame);
   }
 
   /** @internal Counts the ops that keep the event loop alive, as a spawned child would. */

@@ -14,6 +14,8 @@ const nativeDir = join(packageRoot, 'native');
 
 /** Where `npm install` builds the helper (and `npm run build` the test probe). */
 export const nativeBuildDir = join(nativeDir, 'build');
+/** The helper `npm install` builds; asked for on every op. */
+const installedHelper = join(nativeBuildDir, 'dockless-helper');
 
 // What building the helper needs, on Debian and Ubuntu.
 const HELPER_BUILD_DEPENDENCIES = 'apt-get install -y gcc libc6-dev';
@@ -62,7 +64,7 @@ export function locateHelper(override?: string): string {
     }
     return explicit;
   }
-  const installed = join(nativeBuildDir, 'dockless-helper');
+  const installed = installedHelper;
   if (checked.has(installed)) return installed;
   if (firstUseBuild !== undefined) return firstUseBuild;
   if (isExecutable(installed)) {
@@ -97,7 +99,7 @@ function buildOnFirstUse(): string {
         status === NO_COMPILER
           ? `no C compiler (\`${process.env['CC'] || 'cc'}\`) to build it: run \`${HELPER_BUILD_DEPENDENCIES}\``
           : `\`node ${script} --out ${dir}\` failed: ${stderr.split('\n').slice(-3).join('; ') || String(cause)}`;
-      throw new NotFoundError(`native helper not found at \`${join(nativeBuildDir, 'dockless-helper')}\` and not built: ${why}`, {
+      throw new NotFoundError(`native helper not found at \`${installedHelper}\` and not built: ${why}`, {
         cause,
         path: built,
       });

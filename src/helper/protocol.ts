@@ -26,20 +26,21 @@ export const CONFIG_FD_OPTION = '--config-fd';
 
 /**
  * Encodes an op's arguments as the helper reads them from `--config-fd`: each
- * argument followed by a NUL byte.
+ * argument followed by a NUL byte; after `reserve` bytes left for the caller to
+ * fill (a frame's header, so that the ~20 KB of a run's arguments are not copied again into one).
  *
  * @throws {@link InvalidArgumentError} for an argument that holds a NUL byte (it would split into two).
  */
-export function encodeConfig(args: readonly string[]): Buffer {
+export function encodeConfig(args: readonly string[], reserve = 0): Buffer {
   const bad = args.findIndex((a) => a.includes('\0'));
   if (bad >= 0) throw new InvalidArgumentError(`helper argument ${bad} (\`${args[bad - 1] ?? ''}\` …) contains a NUL byte`);
-  if (args.length === 0) return Buffer.alloc(0);
+  if (args.length === 0) return Buffer.alloc(reserve);
   // One join and one copy: a run's ~20 KB of arguments as a string per argument, then joined, was garbage for every launch.
   const text = args.join('\0');
   const size = Buffer.byteLength(text);
-  const encoded = Buffer.allocUnsafe(size + 1);
-  encoded.write(text, 0, size, 'utf8');
-  encoded[size] = 0;
+  const encoded = Buffer.allocUnsafe(reserve + size + 1);
+  encoded.write(text, reserve, size, 'utf8');
+  encoded[reserve + size] = 0;
   return encoded;
 }
 

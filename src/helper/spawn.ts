@@ -331,12 +331,17 @@ export async function startHelper(op: HelperOp, args: readonly string[], options
   // The op's parent is the server, which dies with this process: the op dies with the server.
   const end = args.indexOf('--');
   const at = args.findIndex((a, i) => a === DIE_WITH_PARENT && (end < 0 || i < end));
-  const own = at >= 0 && args[at + 1] === String(process.pid) ? [...args.slice(0, at + 1), String(server.pid), ...args.slice(at + 2)] : args;
+  let own = args;
+  if (at >= 0 && args[at + 1] === String(process.pid)) {
+    own = args.slice();
+    (own as string[])[at + 1] = String(server.pid);
+  }
   let forked: ForkedChild;
   try {
     forked = await server.fork({
       op: op as 'run' | 'exec' | 'rm',
-      inputs: [...(options.inputs ?? []), encodeConfig(own)],
+      inputs: options.inputs ?? [],
+      args: own,
       pipes: options.stdio.map((s) => s === 'pipe') as [boolean, boolean, boolean],
       detached: options.detached ?? false,
       control: options.control === true,

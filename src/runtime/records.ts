@@ -8,6 +8,7 @@
 
 import type { EffectiveProcess } from './image-config.js';
 import type { RunPlan } from './run-args.js';
+import { seccompText } from './security.js';
 import type { ContainerSource } from './source.js';
 import type { ContainerSpec } from './spec.js';
 import type { ContainerConfigRecord, ProcessRecord } from './state.js';
@@ -24,7 +25,7 @@ function processRecord(plan: RunPlan, lowers: string[]): ProcessRecord {
     namespaces: [...plan.namespaces, ...(plan.joins ?? []).map(([type]) => type).filter((type) => type !== 'user')],
     ...(plan.caps !== undefined ? { caps: plan.caps.toString(16).padStart(16, '0') } : {}),
     noNewPrivileges: plan.noNewPrivileges === true,
-    ...(plan.seccomp !== undefined ? { seccomp: plan.seccomp.toString('base64') } : {}),
+    ...(plan.seccomp !== undefined ? { seccomp: seccompText(plan.seccomp) } : {}),
     rlimits: [...(plan.rlimits ?? [])],
   };
 }

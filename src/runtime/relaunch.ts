@@ -22,6 +22,7 @@ import type { NetworkAttacher } from './network-attach.js';
 import { checkHolders, type NamespaceHolder } from './network-mode.js';
 import { forwardTarget, openStartGate, type PublishPlan } from './publish.js';
 import { linkArgs, runArgs, type RunPlan } from './run-args.js';
+import { seccompText } from './security.js';
 import { readJson, writeJsonAtomic, type ContainerPaths, type ContainerRecord } from './state.js';
 
 const debug = createDebug('dockless:runtime');
@@ -51,7 +52,7 @@ export function launchRecord(plan: RunPlan, cgroups: CgroupPlan, publish: Publis
     plan: {
       ...rest,
       ...(rest.events !== undefined ? { events: events as NonNullable<RunPlan['events']> } : {}),
-      ...(seccomp !== undefined ? { seccomp: seccomp.toString('base64') } : {}),
+      ...(seccomp !== undefined ? { seccomp: seccompText(seccomp) } : {}),
       ...(caps !== undefined ? { caps: caps.toString(16) } : {}),
     },
     cgroups,

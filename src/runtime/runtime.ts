@@ -15,7 +15,7 @@ import { AlreadyExistsError, DocklessError, HelperError, InvalidArgumentError, I
 import { runHelperOp, sealedHelperPath, shown, startHelper } from '../helper/index.js';
 import { CGROUP_RMDIR_AT_EXIT, CgroupSet, shimCgroupError, shimCgroups } from './cgroups/cgroup-set.js';
 import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
-import { cgroupfsPlan } from './cgroups/mounts.js';
+import { cgroupfsPlan, type CgroupfsPlan } from './cgroups/mounts.js';
 import { hostInfo, type RuntimeInfo } from './host-info.js';
 import { planCgroups, validateCgroupParent, validateResources } from './cgroups/policy.js';
 import { Container, containerNotFound, type ContainerInfo, type ContainerInit } from './container.js';
@@ -99,6 +99,7 @@ import {
   freezeContainer,
   holdForClone,
   snapshotLayers,
+  snapshotsMayExist,
   type CloneOptions,
   type ContainerSnapshotOptions,
 } from './snapshot.js';
@@ -138,6 +139,8 @@ export class Runtime implements AsyncDisposable {
   readonly #specs = new Map<string, ContainerSpec>();
   /** Whether a container's cgroups were all made here once: from then on the shim makes them (see shimCgroups). */
   #cgroupsWhole = false;
+  /** Whether a snapshot was ever made below the root: until then a removal has no snapshot hold to drop (see #forget). */
+  #snapshotsSeen = false;
   readonly #snapshots = new Set<ContainerSnapshot>();
   readonly #ownerStart: number;
   readonly #cgroupParent: string | undefined;
@@ -149,6 +152,8 @@ export class Runtime implements AsyncDisposable {
   #usernsHost: UsernsHost | undefined;
   #cgroupHost: CgroupHost | undefined;
   #cgroupMounts: CgroupMount[] | undefined;
+  /** The container's /sys/fs/cgroup without a user namespace, by read-only or not: only the host's mounts decide it then. */
+  readonly #cgroupfsShared = new Map<boolean, CgroupfsPlan>();
   /** The plan of a spec that sets none of the security options, nearly every one: decided once (the seccomp program's copy, the capability sets). */
   #defaultSecurity: SecurityPlan | undefined;
   #ready: Promise<void> | undefined;
@@ -360,7 +365,8 @@ export class Runtime implements AsyncDisposable {
     let reaping: Promise<void> | undefined;
     throwIfAborted(signal, context);
     const env: Record<string, string> = { HOME: user.home || '/', ...proc.env };
-    checkExecEnvelope(spec, proc.argv, Object.entries(env).map(([k, v]) => `${k}=${v}`));
+    const envList = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    checkExecEnvelope(spec, proc.argv, envList);
     const paths = containerPaths(this.root, this.stateDir, id);
     const detached = spec.detached === true;
     const stdio = spec.stdio ?? 'pipe';
@@ -468,13 +474,19 @@ export class Runtime implements AsyncDisposable {
 
       const cgroups = await cgroupsCreating;
       this.#cgroupMounts ??= detectCgroupMounts();
-      const cgroupfs = cgroupfsPlan({
-        hostMounts: this.#cgroupMounts,
-        cgroups: cgroups.entries,
-        callerCgroups: this.#cgroupHost.hierarchies,
-        userns: userns !== undefined,
-        readonly: spec.privileged !== true,
-      });
+      const readonlyCgroupfs = spec.privileged !== true;
+      // Without a user namespace only the host's mounts decide it: shared between launches as DEFAULT_MOUNTS are (nothing downstream writes to a plan).
+      const sharedCgroupfs = userns === undefined ? this.#cgroupfsShared.get(readonlyCgroupfs) : undefined;
+      const cgroupfs =
+        sharedCgroupfs ??
+        cgroupfsPlan({
+          hostMounts: this.#cgroupMounts,
+          cgroups: cgroups.entries,
+          callerCgroups: this.#cgroupHost.hierarchies,
+          userns: userns !== undefined,
+          readonly: readonlyCgroupfs,
+        });
+      if (userns === undefined) this.#cgroupfsShared.set(readonlyCgroupfs, cgroupfs);
       if (cgroupfs.skipped.length > 0) {
         debug('%s user namespace: cgroup v1 cannot be mounted, and no cgroup directory is known to bind for %s', short, cgroupfs.skipped.join(', '));
       }
@@ -501,7 +513,7 @@ export class Runtime implements AsyncDisposable {
         readonlyRootfs: spec.readonlyRootfs === true,
         cwd: proc.cwd,
         user,
-        env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        env: envList,
         // The init re-forks the command under a restart policy.
         init: spec.init !== false || restart.policy !== 'no',
         ...(security.caps !== undefined ? { caps: security.caps } : {}),
@@ -542,38 +554,41 @@ export class Runtime implements AsyncDisposable {
         { path: paths.config, mode: 0o600, content: JSON.stringify(configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart })) },
         { path: paths.launch, mode: 0o600, content: JSON.stringify(launchRecord(plan, cgroupPlan, publish, nsPlan.holders)) },
       ];
-      // The record but pid 1's pid and start time: what only the launch knows (ports, once bound).
-      const recordOf = (): { head: Pick<ContainerRecord, 'version' | 'id' | 'name' | 'created'>; rest: Omit<ContainerRecord, 'version' | 'id' | 'name' | 'created' | 'pid' | 'pidStart'> } => {
+      // The record, pid 1's pid and start time left as zeros: what only the launch knows (ports, once bound).
+      // One literal, in the file's order: no spreading of a half into the other once the pid is known.
+      const recordOf = (): ContainerRecord => {
         const created = new Date().toISOString();
         return {
-          head: { version: 1, id, ...(spec.name !== undefined ? { name: spec.name } : {}), created },
-          rest: {
-            ...(start ? { started: created } : {}),
-            ownerPid: process.pid,
-            ownerStart: this.#ownerStart,
-            detached,
-            rootfs: source.label,
-            ...(spec.image !== undefined ? { image: spec.image } : {}),
-            cmd: proc.argv,
-            stdio,
-            ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
-            ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
-            network: nsPlan.mode,
-            ...(nsPlan.pod !== undefined ? { namespace: nsPlan.pod } : {}),
-            ...(forwarder !== undefined ? { ports: [...forwarder.ports], forwarder: forwarder.record } : {}),
-            ...(io.io?.tty !== undefined ? { tty: true } : {}),
-            ...(io.io?.stdinFifo !== undefined ? { openStdin: true } : {}),
-            ...(io.io?.log !== undefined ? { log: { maxSize: io.io.log.maxSize, maxFiles: io.io.log.maxFiles } } : {}),
-            ...stopAndLabels(spec, source.config),
-            ...(health !== undefined ? { healthcheck: true as const } : {}),
-            ...(spec.autoRemove === true ? { autoRemove: true as const } : {}),
-          },
+          version: 1,
+          id,
+          ...(spec.name !== undefined ? { name: spec.name } : {}),
+          created,
+          pid: 0,
+          pidStart: 0,
+          ...(start ? { started: created } : {}),
+          ownerPid: process.pid,
+          ownerStart: this.#ownerStart,
+          detached,
+          rootfs: source.label,
+          ...(spec.image !== undefined ? { image: spec.image } : {}),
+          cmd: proc.argv,
+          stdio,
+          ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
+          ...(userns !== undefined ? { userns: { uidMap: userns.uidMap, gidMap: userns.gidMap, rootless: userns.rootless } } : {}),
+          network: nsPlan.mode,
+          ...(nsPlan.pod !== undefined ? { namespace: nsPlan.pod } : {}),
+          ...(forwarder !== undefined ? { ports: [...forwarder.ports], forwarder: forwarder.record } : {}),
+          ...(io.io?.tty !== undefined ? { tty: true } : {}),
+          ...(io.io?.stdinFifo !== undefined ? { openStdin: true } : {}),
+          ...(io.io?.log !== undefined ? { log: { maxSize: io.io.log.maxSize, maxFiles: io.io.log.maxFiles } } : {}),
+          ...stopAndLabels(spec, source.config),
+          ...(health !== undefined ? { healthcheck: true as const } : {}),
+          ...(spec.autoRemove === true ? { autoRemove: true as const } : {}),
         };
       };
       // The shim writes it, pid 1's pid and start time put between the two halves (`--record`).
       const early = shimState ? recordOf() : undefined;
-      const shimRecord =
-        early !== undefined ? { path: paths.record, head: `${JSON.stringify(early.head).slice(0, -1)},`, tail: `,${JSON.stringify(early.rest).slice(1)}` } : undefined;
+      const shimRecord = early !== undefined ? { path: paths.record, ...recordHalves(JSON.stringify(early)) } : undefined;
       // From here on the shim may have recorded the launch: a failed one records its removal.
       announced = true;
       const helper = await startHelper('run', runArgs({ ...plan, files: [...(plan.files ?? []), ...records], ...(shimRecord !== undefined ? { record: shimRecord } : {}) }), {
@@ -609,8 +624,9 @@ export class Runtime implements AsyncDisposable {
           if (forwarder !== undefined) await raceAbort(forwarder.attach(forwardTarget(publish!, pid, processStartTime(pid) ?? 0, ns)), signal, context);
           if (gated) await openStartGate(paths.fifo);
         }
-        const { head, rest } = early ?? recordOf();
-        record = { ...head, pid, pidStart: pidStart ?? processStartTime(pid) ?? 0, ...rest };
+        record = early ?? recordOf();
+        record.pid = pid;
+        record.pidStart = pidStart ?? processStartTime(pid) ?? 0;
         steps = [
           // The record comes last (the shim wrote the others): others take a state directory without one for a launch in progress, and read nothing else in it.
           shimRecord === undefined ? writeJsonAtomic(paths.record, record) : undefined,
@@ -739,8 +755,10 @@ export class Runtime implements AsyncDisposable {
   async #forget(container: Container, record: ContainerRecord): Promise<void> {
     this.#owned.delete(container.id);
     this.#specs.delete(container.id);
-    // Read, not remembered: a snapshot of the container (from any process) puts its layer under it.
-    const config = readJsonSync<ContainerConfigRecord>(this.pathsOf(container.id).config);
+    // Read, not remembered: a snapshot of the container (from any process) puts its layer under it. Until a
+    // snapshot made the templates directory (once seen, always read), no config names one: one stat, no read.
+    this.#snapshotsSeen ||= snapshotsMayExist(this.root);
+    const config = this.#snapshotsSeen ? readJsonSync<ContainerConfigRecord>(this.pathsOf(container.id).config) : undefined;
     for (const snapshot of snapshotLayers(this.root, config?.process.lowers ?? [])) {
       await dropHold(this.root, snapshot, `clone-${container.id}`, this.#helperPath).catch((error: unknown) => {
         debug('%s remove: snapshot %s: %s', container.id.slice(0, 12), snapshot.slice(0, 12), String(error));
@@ -1044,6 +1062,19 @@ function stopAndLabels(spec: ContainerSpec, config: ContainerSource['config']): 
     ...(stopSignal !== undefined && stopSignal !== 'SIGTERM' ? { stopSignal } : {}),
     ...(spec.stopTimeoutMs !== undefined ? { stopTimeoutMs: spec.stopTimeoutMs } : {}),
   };
+}
+
+/** Where a record made with zeros for pid 1 (see #launch) has them, in its JSON. */
+const PID_SLOT = '"pid":0,"pidStart":0';
+
+/**
+ * A container record's JSON either side of its pid and start time, as the shim's `--record` takes it
+ * (`head` ends and `tail` begins with a comma). Found by text: no string value holds an unescaped quote,
+ * and no key before them is `pid`.
+ */
+function recordHalves(text: string): { head: string; tail: string } {
+  const at = text.indexOf(PID_SLOT);
+  return { head: text.slice(0, at), tail: text.slice(at + PID_SLOT.length) };
 }
 
 function leaseId(containerId: string): string {

@@ -141,6 +141,21 @@ export function securityPlan(options: SecurityOptions, host: SecurityHost = {}):
   };
 }
 
+const programTexts = new WeakMap<Buffer, string>();
+
+/**
+ * A seccomp program as the config and launch records keep it (base64): encoded once per program, which
+ * a runtime's default plan shares between its launches (and nothing writes to).
+ */
+export function seccompText(program: Buffer): string {
+  let text = programTexts.get(program);
+  if (text === undefined) {
+    text = program.toString('base64');
+    programTexts.set(program, text);
+  }
+  return text;
+}
+
 function helperRlimits(rlimits: ContainerSpec['rlimits']): HelperRlimit[] {
   if (rlimits === undefined) return [];
   if (rlimits === null || typeof rlimits !== 'object' || Array.isArray(rlimits)) {

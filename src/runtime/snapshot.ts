@@ -18,6 +18,7 @@
  */
 
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { access, chmod, chown, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import createDebug from 'debug';
@@ -95,6 +96,15 @@ interface HoldRecord {
 export function snapshotPaths(root: string, id: string): { dir: string; layer: string; record: string; holds: string } {
   const dir = join(root, 'templates', id);
   return { dir, layer: join(dir, 'layer'), record: join(dir, 'template.json'), holds: join(dir, 'holds') };
+}
+
+/**
+ * Whether any container below `root` may run on a snapshot, or hold one: not before the first snapshot
+ * made the templates directory, which {@link freezeUpper} makes before it names a layer in it anywhere.
+ * One stat, where reading a container's config to find out is an open, a read and a parse.
+ */
+export function snapshotsMayExist(root: string): boolean {
+  return existsSync(join(root, 'templates'));
 }
 
 function templatesLock(root: string): string {
