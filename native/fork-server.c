@@ -499,19 +499,20 @@ static void netns_refill(void)
 {
 	int fd;
 
-	if (unshare(CLONE_NEWNET) < 0) {
-		host_netns = -1;
-		return;
-	}
+	if (unshare(CLONE_NEWNET) < 0)
+		goto off;
 	fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	/* Back in the owner's namespace, or no op may be forked from here again. */
 	if (setns(host_netns, CLONE_NEWNET) < 0)
 		_exit(DL_EXIT_FAILED);
-	if (fd < 0) {
-		host_netns = -1;
-		return;
-	}
+	if (fd < 0)
+		goto off;
 	netns_pool[n_netns++] = fd;
+	return;
+off:
+	/* Not allowed here (or out of descriptors): no pool, each run makes its own. */
+	close(host_netns);
+	host_netns = -1;
 }
 
 static int parse_fd(const char *s)
