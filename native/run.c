@@ -931,6 +931,11 @@ int cmd_run(int argc, char **argv)
 
 	parse_args(argc, argv, &c);
 	dl_status_init(c.status_fd);
+	/* Every process of the container descends from this one without an exec:
+	 * from a sealed copy, /proc/PID/exe of each leads to nothing on the host. */
+	if (dl_reexec_sealed(dl_main_argv, &e) < 0)
+		shim_fail(&e);
+	signal(SIGPIPE, SIG_IGN);
 	clone_ns = c.ns_flags;
 	/* A pooled namespace stands in for CLONE_NEWNET only where nothing reads
 	 * pid 1's network namespace before it has joined it (--report-netns, --veth)
@@ -944,11 +949,6 @@ int cmd_run(int argc, char **argv)
 			c.netns_fd = -1;
 		}
 	}
-	/* Every process of the container descends from this one without an exec:
-	 * from a sealed copy, /proc/PID/exe of each leads to nothing on the host. */
-	if (dl_reexec_sealed(dl_main_argv, &e) < 0)
-		shim_fail(&e);
-	signal(SIGPIPE, SIG_IGN);
 
 	die_with_parent(&c);
 	/* The state directory before the cgroups: others judge those abandoned by it. */
