@@ -54,6 +54,10 @@ struct op {
 /* Network namespaces made while idle, each handed whole to one `run` (never
  * back): a new one is most of the cost of a container's clone (copy_net_ns). */
 #define NETNS_POOL 4
+/* Idle this long (ms) before each one is made: not in the moments right after a
+ * fork, when the new op wants the CPU, and not at all while requests keep
+ * coming (each run then makes its own, in parallel, as without a pool). */
+#define NETNS_IDLE_MS 2
 
 static struct op *ops;
 static size_t n_ops, cap_ops;
@@ -580,13 +584,13 @@ int cmd_fork_server(int argc, char **argv)
 	for (;;) {
 		struct pollfd p[3] = {{.fd = request_fd, .events = POLLIN}, {.fd = ipc_fd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
 		bool refill = host_netns >= 0 && n_netns < NETNS_POOL;
-		int ready = poll(p, 3, refill ? 0 : -1);
+		int ready = poll(p, 3, refill ? NETNS_IDLE_MS : -1);
 		if (ready < 0) {
 			if (errno == EINTR)
 				continue;
 			return DL_EXIT_FAILED;
 		}
-		/* Only while nothing waits: a request is never held up for the pool. */
+		/* Only once nothing has come for a while: a request is never held up for the pool. */
 		if (ready == 0) {
 			netns_refill();
 			continue;
