@@ -45,7 +45,9 @@ void dl_config_argv(int *argc, char ***argv)
 
 	if (*argc < 3 || strcmp(in[2], "--config-fd") != 0)
 		return;
-	if (*argc != 4 || dl_parse_ulong(in[3], 10, INT_MAX, &fd) < 0 || fd < 3)
+	/* `--netns-fd M` after it: the fork server's, passed on ahead of the configuration. */
+	if ((*argc != 4 && (*argc != 6 || strcmp(in[4], "--netns-fd") != 0)) || dl_parse_ulong(in[3], 10, INT_MAX, &fd) < 0 ||
+	    fd < 3)
 		dl_usage(in[1], "--config-fd N (3 or above) must be the only option");
 	if (read_config((int)fd, &buf, &len) < 0)
 		dl_usage(in[1], "--config-fd %lu: read: %s", fd, strerror(errno));
@@ -53,11 +55,13 @@ void dl_config_argv(int *argc, char ***argv)
 		dl_usage(in[1], "--config-fd %lu: the last argument is not NUL-terminated", fd);
 	for (size_t i = 0; i < len; i++)
 		n += buf[i] == '\0';
-	out = calloc(n + 3, sizeof *out);
+	out = calloc(n + 5, sizeof *out);
 	if (out == NULL)
 		dl_usage(in[1], "--config-fd %lu: out of memory", fd);
 	out[k++] = in[0];
 	out[k++] = in[1];
+	for (int i = 4; i < *argc; i++)
+		out[k++] = in[i];
 	for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
 		out[k++] = buf + i;
 	*argc = (int)k;

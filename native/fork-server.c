@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,9 +51,18 @@ struct op {
 	pid_t pid;
 };
 
+/* Network namespaces made while idle, each handed whole to one `run` (never
+ * back): a new one is most of the cost of a container's clone (copy_net_ns). */
+#define NETNS_POOL 4
+/* Idle this long (ms) before each one is made: not in the moments right after a
+ * fork, when the new op wants the CPU, and not at all while requests keep
+ * coming (each run then makes its own, in parallel, as without a pool). */
+#define NETNS_IDLE_MS 2
+
 static struct op *ops;
 static size_t n_ops, cap_ops;
 static int ipc_fd = -1, request_fd = -1, devnull = -1;
+static int netns_pool[NETNS_POOL], n_netns, host_netns = -1;
 /* The server's own argv strings, rewritten in each child to read as the op's (`ps`). */
 static char *title;
 static size_t title_len;
@@ -122,12 +132,13 @@ static void close_from(unsigned int first)
 
 /* In the forked child: the descriptors at 0…N-1 as the owner would have spawned
  * them, nothing else of this process's open, then the op as main would run it. */
-static __attribute__((noreturn)) void child_main(const char *op, int *slots, int n, int config_fd, bool detached)
+static __attribute__((noreturn)) void child_main(const char *op, int *slots, int n, int config_fd, bool detached, bool netns_last)
 {
 	sigset_t none;
-	int moved[MAX_SLOTS];
-	char config[16];
-	char *argv[] = {"dockless-helper", (char *)op, "--config-fd", config, NULL};
+	int moved[MAX_SLOTS + 1];
+	char config[16], netns[16];
+	char *argv[] = {"dockless-helper", (char *)op, "--config-fd", config, NULL, NULL, NULL};
+	int argc = 4;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -148,8 +159,14 @@ static __attribute__((noreturn)) void child_main(const char *op, int *slots, int
 		memset(title, 0, title_len);
 		snprintf(title, title_len, "dockless-helper%c%s%c--config-fd%c%s", 0, op, 0, 0, config);
 	}
+	/* The last slot, when the server gave one, is a pooled network namespace (PROTOCOL.md). */
+	if (netns_last) {
+		snprintf(netns, sizeof netns, "%d", n - 1);
+		argv[argc++] = "--netns-fd";
+		argv[argc++] = netns;
+	}
 	dl_main_argv = argv;
-	exit(dl_dispatch(4, argv));
+	exit(dl_dispatch(argc, argv));
 }
 
 static void closep_all(int *fds, int n)
@@ -183,7 +200,8 @@ static void report_error(uint32_t id, int err, const char *step)
 static void serve_fork(uint32_t id, const uint32_t *h, size_t hlen, const char *rest, size_t restlen)
 {
 	uint32_t flags, n_inputs, op_len;
-	int child[MAX_SLOTS], owner[MAX_SLOTS];
+	/* One more than the owner's: a pooled network namespace for a `run`. */
+	int child[MAX_SLOTS + 1], owner[MAX_SLOTS + 1];
 	int n = 0, err = 0;
 	const char *step = "socketpair";
 	char op[16], line[200];
@@ -212,7 +230,9 @@ static void serve_fork(uint32_t id, const uint32_t *h, size_t hlen, const char *
 	if (off != restlen)
 		goto bad;
 
-	for (int k = 0; k < MAX_SLOTS; k++)
+	bool netns = false;
+
+	for (int k = 0; k < MAX_SLOTS + 1; k++)
 		child[k] = owner[k] = -1;
 	/* 0-2: stdio, 3: status; the same socket pairs as libuv makes for spawn's 'pipe'. */
 	for (int k = 0; k < 4; k++) {
@@ -245,12 +265,17 @@ static void serve_fork(uint32_t id, const uint32_t *h, size_t hlen, const char *
 		owner[n] = sv[1];
 		n++;
 	}
+	/* A run's own, taken from the pool: the child gets it as its last descriptor. */
+	if (strcmp(op, "run") == 0 && n_netns > 0) {
+		child[n++] = netns_pool[--n_netns];
+		netns = true;
+	}
 	step = "fork";
 	pid = fork();
 	if (pid < 0)
 		goto fail;
 	if (pid == 0)
-		child_main(op, child, n, 4 + (int)n_inputs - 1, flags & FLAG_DETACHED);
+		child_main(op, child, n, 4 + (int)n_inputs - 1, flags & FLAG_DETACHED, netns);
 	closep_all(child, n);
 	if (add_op(id, pid) < 0) {
 		/* Untracked, its exit could never be reported: better not to have it. */
@@ -471,6 +496,29 @@ static void reap(void)
 	}
 }
 
+/* One more namespace for the pool: made by this process and left at once, so
+ * that nothing of its own (nor any op it forks) is ever in it. Root only: with
+ * no CAP_SYS_ADMIN (rootless) the pool stays empty and `run` makes its own. */
+static void netns_refill(void)
+{
+	int fd;
+
+	if (unshare(CLONE_NEWNET) < 0)
+		goto off;
+	fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	/* Back in the owner's namespace, or no op may be forked from here again. */
+	if (setns(host_netns, CLONE_NEWNET) < 0)
+		_exit(DL_EXIT_FAILED);
+	if (fd < 0)
+		goto off;
+	netns_pool[n_netns++] = fd;
+	return;
+off:
+	/* Not allowed here (or out of descriptors): no pool, each run makes its own. */
+	close(host_netns);
+	host_netns = -1;
+}
+
 static int parse_fd(const char *s)
 {
 	unsigned long v;
@@ -516,6 +564,7 @@ int cmd_fork_server(int argc, char **argv)
 	title = dl_main_argv[0];
 	title_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - title);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	host_netns = geteuid() == 0 ? open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC) : -1;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
@@ -534,10 +583,17 @@ int cmd_fork_server(int argc, char **argv)
 
 	for (;;) {
 		struct pollfd p[3] = {{.fd = request_fd, .events = POLLIN}, {.fd = ipc_fd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-		if (poll(p, 3, -1) < 0) {
+		bool refill = host_netns >= 0 && n_netns < NETNS_POOL;
+		int ready = poll(p, 3, refill ? NETNS_IDLE_MS : -1);
+		if (ready < 0) {
 			if (errno == EINTR)
 				continue;
 			return DL_EXIT_FAILED;
+		}
+		/* Only once nothing has come for a while: a request is never held up for the pool. */
+		if (ready == 0) {
+			netns_refill();
+			continue;
 		}
 		if (p[2].revents) {
 			struct signalfd_siginfo si;

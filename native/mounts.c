@@ -409,6 +409,16 @@ static int remount_readonly(const char *path, const char *target, struct dl_erro
 	return 0;
 }
 
+/* Whether FD is the root of a mount (STATX_ATTR_MOUNT_ROOT, Linux 5.8; before, never). */
+static bool is_mount_root(int fd)
+{
+	struct statx st;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, 0, &st) < 0)
+		return false;
+	return (st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (st.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
 int dl_readonly_path(const char *path, struct dl_error *e)
 {
 	_cleanup_close_ int fd = -1;
@@ -418,6 +428,11 @@ int dl_readonly_path(const char *path, struct dl_error *e)
 	if (found <= 0)
 		return found;
 	fd_path(target, sizeof target, fd);
+	/* A mount's own root (the tmpfs holding the v1 hierarchies) is made read-only
+	 * where it is: a recursive bind on itself would copy every mount below it,
+	 * each one more to make and, at the container's exit, to tear down. */
+	if (is_mount_root(fd))
+		return remount_readonly(path, target, e);
 	if (mount(target, target, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return dl_fail_errno(e, "mount", path, "mount `%s` on itself", path);
 	/* The old fd is below the new mount; look the path up again to reach it. */

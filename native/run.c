@@ -104,6 +104,7 @@ struct run_config {
 	size_t n_dirs;
 	const char *state_dir, *state_token, *state_owner; /* --make-state */
 	const char *record_path, *record_head, *record_tail; /* --record */
+	int netns_fd; /* --netns-fd: a new network namespace made ahead (the fork server's pool) */
 	struct dl_hooks hooks;
 };
 
@@ -165,6 +166,7 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	c->files = dl_xcalloc(cap, sizeof *c->files);
 	c->dirs = dl_xcalloc(cap, sizeof *c->dirs);
 	c->console_sock = -1;
+	c->netns_fd = -1;
 	dl_hooks_init(&c->hooks, argc);
 
 	for (i = 1; i < argc; i++) {
@@ -321,6 +323,11 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			c->record_head = argv[i + 2];
 			c->record_tail = argv[i + 3];
 			i += 3;
+		} else if (IS("--netns-fd")) {
+			NEED(1);
+			c->netns_fd = (int)parse_num(a, argv[++i], 10, INT_MAX);
+			if (c->netns_fd < 3)
+				dl_usage("run", "--netns-fd: 3 or above");
 		} else if (IS("--cgroup-rmdir-at-exit")) {
 			c->cgroups.rmdir_at_exit = true;
 		} else if (IS("--cgroup-write") || IS("--cgroup-write-optional")) {
@@ -658,6 +665,11 @@ static int pid1_main(void *arg)
 	/* Dies with the shim; if the shim is already gone, the gate below sees EOF. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	dl_status_set_gate(x->sync_r);
+	if (x->c->netns_fd >= 0) {
+		if (setns(x->c->netns_fd, CLONE_NEWNET) < 0)
+			child_fail(x, (dl_fail_errno(&e, "setns", "", "setns `netns-fd`"), &e));
+		close(x->c->netns_fd);
+	}
 	if (dl_userns_enabled(&x->c->userns)) {
 		/* Nothing before the maps are written: until then pid 1 is an id its
 		 * namespace does not map. EOF: the shim failed (and says so) or is gone. */
@@ -913,7 +925,7 @@ int cmd_run(int argc, char **argv)
 	struct report r;
 	struct dl_shim_watch watch = {.restart = &c.restart, .events = &c.events};
 	struct dl_exited_extra exited = {0};
-	int status, failed = 0;
+	int status, failed = 0, clone_ns;
 	pid_t pid;
 	size_t i;
 
@@ -924,6 +936,19 @@ int cmd_run(int argc, char **argv)
 	if (dl_reexec_sealed(dl_main_argv, &e) < 0)
 		shim_fail(&e);
 	signal(SIGPIPE, SIG_IGN);
+	clone_ns = c.ns_flags;
+	/* A pooled namespace stands in for CLONE_NEWNET only where nothing reads
+	 * pid 1's network namespace before it has joined it (--report-netns, --veth)
+	 * and none of a user namespace's own is needed; else it is dropped unused. */
+	if (c.netns_fd >= 0) {
+		if ((c.ns_flags & CLONE_NEWNET) && !dl_userns_enabled(&c.userns) && !c.report_netns && c.veth.host == NULL &&
+		    fcntl(c.netns_fd, F_SETFD, FD_CLOEXEC) == 0) {
+			clone_ns &= ~CLONE_NEWNET;
+		} else {
+			close(c.netns_fd);
+			c.netns_fd = -1;
+		}
+	}
 
 	die_with_parent(&c);
 	/* The state directory before the cgroups: others judge those abandoned by it. */
@@ -1010,7 +1035,7 @@ int cmd_run(int argc, char **argv)
 	}
 	/* With cgroups, pid 1 unshares its cgroup namespace once it is in them. */
 	pid = clone(pid1_main, pid1_stack + sizeof pid1_stack,
-		    (c.cgroups.n > 0 ? c.ns_flags & ~CLONE_NEWCGROUP : c.ns_flags) |
+		    (c.cgroups.n > 0 ? clone_ns & ~CLONE_NEWCGROUP : clone_ns) |
 			    (dl_userns_enabled(&c.userns) ? CLONE_NEWUSER : 0) | SIGCHLD,
 		    &x);
 	if (pid < 0) {
@@ -1019,6 +1044,8 @@ int cmd_run(int argc, char **argv)
 	}
 	close(x.sync_r);
 	close(x.report_w);
+	if (c.netns_fd >= 0)
+		close(c.netns_fd);
 	/* Now, while pid 1 waits and is still dumpable: later only root may open its namespaces. */
 	if (c.report_netns && dl_ns_report(pid, dl_userns_enabled(&c.userns), &e) < 0) {
 		kill(pid, SIGKILL);

@@ -144,5 +144,20 @@ describe('/sys/fs/cgroup in the container', { skip }, () => {
         assert.ok(points.includes(target), `${target} is not mounted:\n${r.stdout}`);
       }
     });
+
+    // Made read-only with a recursive bind on itself, the tmpfs took a second copy
+    // of every hierarchy below it: more mounts to make and to tear down at exit.
+    it(`/sys/fs/cgroup and each hierarchy below it are mounted once, read-only (${mode})`, async () => {
+      const r = await run(world.runtime, {
+        rootfs: world.rootfs,
+        cmd: ['probe', 'cat', '/proc/self/mountinfo'],
+        ...(userns !== undefined ? { userns } : {}),
+      });
+      const cgroupfs = r.stdout.split('\n').map((l) => l.split(' ')).filter((f) => f[4] === '/sys/fs/cgroup' || f[4]?.startsWith('/sys/fs/cgroup/'));
+      assert.ok(cgroupfs.length > 0, r.stdout);
+      const points = cgroupfs.map((f) => f[4]!);
+      assert.deepEqual(points, [...new Set(points)], `mounted more than once:\n${r.stdout}`);
+      for (const f of cgroupfs) assert.match(f[5]!, /^ro,/, `${f[4]} is not read-only`);
+    });
   }
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ForkServer } from '../../src/helper/fork-server.js';
 import { locateHelper } from '../../src/helper/locate.js';
-import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
+import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping fork server integration tests: ${skip}`);
@@ -123,6 +123,47 @@ describe('fork server', { skip }, () => {
     await mkdir(join(dir, 'c'));
     assert.equal(await server.remove([join(dir, 'c'), 'relative/path']), false);
     assert.equal(await server.remove([]), true);
+  });
+
+  // The server makes network namespaces ahead, while idle, and hands each to one run, never back:
+  // what one container did in its own (an MTU, an address) must never show in another's.
+  it('holds new network namespaces ready, and each run gets one of its own, untouched by the runs before it', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('the pool is root only');
+    const host = await readlink('/proc/self/ns/net');
+    const mark = 'ip link set lo mtu 1280 && ip addr add 10.9.9.9/32 dev lo && readlink /proc/self/ns/net';
+    const holder = await world.runtime.run({ rootfs: world.rootfs, capAdd: ['NET_ADMIN'], cmd: ['sh', '-c', `${mark} && sleep 300`] });
+    try {
+      let out = '';
+      for await (const d of holder.stdout!) if ((out += d).includes('\n')) break;
+      const held = out.trim();
+      assert.match(held, /^net:\[\d+\]$/);
+      const server = await parentOf(await parentOf(holder.pid));
+      // Given a moment of idleness, the server fills its pool.
+      let pooled: string[] = [];
+      for (let i = 0; i < 50 && pooled.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        const fds = await readdir(`/proc/${server}/fd`);
+        pooled = (await Promise.all(fds.map((fd) => readlink(`/proc/${server}/fd/${fd}`).catch(() => '')))).filter((l) => l.startsWith('net:') && l !== host);
+      }
+      assert.ok(pooled.length > 0, 'the server holds no network namespace ready');
+      assert.ok(!pooled.includes(held), `the holder's namespace is in the pool: ${pooled.join(' ')}`);
+      // More runs than the pool holds, each marking its own namespace after reading it.
+      for (let i = 0; i < 6; i++) {
+        const c = await world.runtime.run({
+          rootfs: world.rootfs,
+          capAdd: ['NET_ADMIN'],
+          cmd: ['sh', '-c', `cat /sys/class/net/lo/mtu; ip -o addr show dev lo | grep -c 10.9.9.9; ${mark}`],
+        });
+        const [stdout, stderr] = await Promise.all([text(c.stdout), text(c.stderr), c.wait()]);
+        await c.remove();
+        const [mtu, marked, ns] = stdout.trim().split('\n');
+        assert.equal(mtu, '65536', `run ${i} saw another's MTU (${stderr})`);
+        assert.equal(marked, '0', `run ${i} saw another's address`);
+        assert.ok(ns !== host && ns !== held, `run ${i} is in ${ns}`);
+      }
+    } finally {
+      await holder.remove({ force: true });
+    }
   });
 
   it('output, exit codes and exec work through the server', async () => {
