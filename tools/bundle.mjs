@@ -73,11 +73,15 @@ const lazyBuiltins = {
   },
 };
 await rm(outdir, { recursive: true, force: true });
+const LINE_LIMIT = 160;
 const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
   sourcemap: true,
+  // Minified lines end near here: Node prints the line an uncaught error was thrown on, and a
+  // whole bundle on one line is tens of kilobytes of code on the user's terminal.
+  lineLimit: LINE_LIMIT,
   alias: { debug: join(root, 'tools', 'debug-lazy.mjs') },
   logLevel: 'warning',
 };
@@ -183,6 +187,7 @@ await build({
   outdir,
   bundle: true,
   minify: true,
+  lineLimit: LINE_LIMIT,
   keepNames: true,
   format: 'esm',
   platform: 'node',

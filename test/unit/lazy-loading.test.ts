@@ -6,7 +6,7 @@
  * of every Node start that imports the package.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -127,6 +127,21 @@ test(
       const bytes = readFileSync(resolve(ROOT, 'dist/bundle', script));
       assert.equal(bytes.findIndex((b) => b > 0x7f), -1, script);
     }
+  },
+);
+
+test(
+  'an uncaught error from the bundle prints a short source line, not the minified bundle',
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // Node prints the source line an uncaught error was thrown on; with the library minified onto a few
+    // lines that was tens of kilobytes of code on the user's terminal.
+    const script = `const { Runtime } = await import(${JSON.stringify(BUNDLE)}); await new Runtime({ root: '/nonexistent-dockless' }).run({ rootfs: '/', cmd: [] });`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+    assert.notEqual(run.status, 0);
+    assert.match(run.stderr, /InvalidArgumentError: container spec: cmd is required with a rootfs/);
+    const longest = Math.max(...run.stderr.split('\n').map((line) => line.length));
+    assert.ok(longest <= 400, `longest stderr line: ${longest} characters`);
   },
 );
 
