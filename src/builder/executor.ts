@@ -35,13 +35,12 @@ import {
   throwIfAborted,
   type Adoption,
   type BuildState,
-  type MadeUpper,
   type Built,
   type StepHost,
   type StepOutcome,
 } from './state.js';
 import { configStep, workdirStep } from './steps/config.js';
-import { canCopyAhead, copyAhead, copyStep, stillHolds, type CopyAhead } from './steps/copy.js';
+import { copyStep } from './steps/copy.js';
 import { runStep } from './steps/run.js';
 import type { BuildProgress, BuildResult, BuildSettings, BuildStepInfo } from './types.js';
 
@@ -92,10 +91,6 @@ export class Execution implements StepHost {
   #runtime: Runtime | undefined;
   #built: Promise<Built> | undefined;
   #context: ContextFs | undefined;
-  /** Starts the next step's work ahead, when the step running (a `RUN`) misses the cache. */
-  #onMiss: (() => void) | undefined;
-  /** A `COPY` layer being made, or made, while the `RUN` before it runs: for step `index`. */
-  #ahead: { index: number; identity: string; result: Promise<CopyAhead | undefined> } | undefined;
 
   /** An execution of `recipe` on `store`; use {@link executionOf}, which makes one per recipe. */
   constructor(store: ImageStore, recipe: Recipe) {
@@ -151,17 +146,11 @@ export class Execution implements StepHost {
         this.emit({ type: 'step-start', ...info });
         const started = performance.now();
         let outcome: StepOutcome;
-        const next = steps[i + 1];
-        // A RUN's container mostly waits: the COPY after it (its files, tar and gzip) is made meanwhile.
-        if (planned.kind === 'run' && next !== undefined) this.#onMiss = () => this.#startAhead(i + 1, next, state, lease);
         try {
           outcome = await this.#step(state, planned, lease, context, info);
         } catch (err) {
           throw rewrap(err, context);
-        } finally {
-          this.#onMiss = undefined;
         }
-        if (this.#ahead !== undefined && this.#ahead.index <= i) await this.#dropAhead();
         if (outcome.cached) {
           cachedSteps++;
           this.emit({ type: 'step-cached', ...info, ...(outcome.layer !== undefined ? { layer: outcome.layer } : {}) });
@@ -181,53 +170,8 @@ export class Execution implements StepHost {
       debug('%s: %s (%d steps cached, %d built)', label, shortDigest(manifest.digest), cachedSteps, builtSteps);
       return { state, manifest, cachedSteps, builtSteps };
     } finally {
-      await this.#dropAhead();
       await lease.release().catch(() => false);
     }
-  }
-
-  /**
-   * Starts making the layer of step `index` (planned now: a `RUN` changes
-   * neither the config nor the args it is planned with) over `state`, the
-   * state the `RUN` before it starts from, when it is a `COPY` that can be
-   * made ahead (see {@link canCopyAhead}). Never fails: a copy that fails
-   * ahead is made again in its turn, which reports the error.
-   */
-  #startAhead(index: number, def: StepDefinition, state: BuildState, lease: Lease): void {
-    let planned: PlannedStep;
-    try {
-      planned = def.plan(planContext(state));
-    } catch {
-      return;
-    }
-    if (!canCopyAhead(planned)) return;
-    const result = copyAhead(this, this.view(state, lease), state.config.config?.WorkingDir, planned, lease).catch((err: unknown) => {
-      debug('copy ahead of step %d: %s', index + 1, (err as Error).message);
-      return undefined;
-    });
-    this.#ahead = { index, identity: aheadIdentity(planned), result };
-  }
-
-  async takeRunAhead(state: BuildState, planned: Extract<PlannedStep, { kind: 'copy' }>, lease: Lease): Promise<MadeUpper | undefined> {
-    const ahead = this.#ahead;
-    this.#ahead = undefined;
-    const made = await ahead?.result;
-    if (made === undefined) return undefined;
-    if (ahead!.identity === aheadIdentity(planned) && stillHolds(made, await this.view(state, lease))) {
-      debug('copy ahead of `%s` used', planned.instruction);
-      return made.made;
-    }
-    debug('copy ahead of `%s` not used: the RUN before it changed what it read', planned.instruction);
-    await this.discardUpper(made.made);
-    return undefined;
-  }
-
-  /** Waits for the work started ahead and removes what it made: its step did not take it. */
-  async #dropAhead(): Promise<void> {
-    const ahead = this.#ahead;
-    this.#ahead = undefined;
-    const made = await ahead?.result;
-    if (made !== undefined) await this.discardUpper(made.made);
   }
 
   /**
@@ -342,8 +286,6 @@ export class Execution implements StepHost {
         return { cached: true, ...(entry.layer !== undefined ? { layer: stepLayer(entry.layer) } : {}) };
       }
     }
-    this.#onMiss?.();
-    this.#onMiss = undefined;
     const created = this.#now();
     const stored = await make();
     const layer = stored === undefined ? undefined : { descriptor: stored.descriptor, diffId: stored.diffId };
@@ -427,13 +369,9 @@ export class Execution implements StepHost {
    * directory is not what the stream took, it is diffed instead.
    */
   async withUpper(state: BuildState, view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<StoredLayer> {
-    return this.finishUpper(state, await this.makeUpper(view, fill, lease));
-  }
-
-  /** The first half of {@link withUpper}: the layer stored, its directory left for {@link finishUpper} or {@link discardUpper}. */
-  async makeUpper(view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<MadeUpper> {
     const dir = path.join(this.store.tmpDir(), `build-${ownerToken()}`);
     await mkdir(dir, { mode: 0o755 });
+    let adoption: Adoption | undefined;
     const options = this.layerOptions(lease);
     let mapOwner: ReturnType<UpperDir['mapOwner']>;
     const stream = new LayerStream(dir, {
@@ -444,13 +382,12 @@ export class Execution implements StepHost {
     // Read from the start, so that the gzip keeps pace with the writes; a failure to store frees the writers.
     const storing = storeTar(this.store, stream.tar(), options, (block) => stream.recycle(block));
     storing.catch((err: unknown) => stream.fail(`store: ${(err as Error).message}`));
-    let made: MadeUpper | undefined;
     try {
       const upper = new UpperDir(dir, view, { stream });
       mapOwner = upper.mapOwner();
       await fill(upper);
       await upper.finish();
-      const adoption = this.startAdoption(dir);
+      adoption = this.startAdoption(dir);
       let stored: StoredLayer | undefined;
       const settled = adoption.settled;
       if (stream.usable && settled !== undefined) {
@@ -466,28 +403,13 @@ export class Execution implements StepHost {
         await storing.catch(() => undefined);
         stored = await storeLayer(this.store, dir, { ...options, mapOwner });
       }
-      made = { stored, dir, adoption };
-      return made;
+      await this.adopt(state, stored, dir, adoption);
+      return stored;
     } finally {
       stream.fail('the step ended');
       await storing.catch(() => undefined);
-      if (made === undefined) await rm(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
     }
-  }
-
-  /** The second half of {@link withUpper}: the directory adopted as the snapshot of `state` with the layer, when it can be, and removed. */
-  async finishUpper(state: BuildState, made: MadeUpper): Promise<StoredLayer> {
-    try {
-      await this.adopt(state, made.stored, made.dir, made.adoption);
-      return made.stored;
-    } finally {
-      await this.discardUpper(made);
-    }
-  }
-
-  /** Removes what is left of a directory {@link makeUpper} made (nothing once adopted). */
-  async discardUpper(made: MadeUpper): Promise<void> {
-    await rm(made.dir, { recursive: true, force: true });
   }
 
   /**
@@ -570,12 +492,6 @@ export class Execution implements StepHost {
     }
     return { fs: new ViewFs(new MergedView(snapshot.lowerDirs, helperOption(this.settings.helperPath)), `image ${from}`), key: `image:${snapshot.digest}` };
   }
-}
-
-/** What decides a `COPY`'s layer, as planned: the layer made ahead is for the step planned the same. */
-function aheadIdentity(planned: Extract<PlannedStep, { kind: 'copy' }>): string {
-  const { instruction, sources, dest, chown, chmod } = planned;
-  return JSON.stringify([instruction, sources, dest, chown ?? null, chmod ?? null]);
 }
 
 function readIgnoreFile(dir: string): string {

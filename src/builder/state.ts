@@ -13,7 +13,7 @@ import type { ImageLayerInput, ImageStoreCore as ImageStore, Lease } from '../st
 import type { UpperDir } from './copy.js';
 import type { SettledDir, StoreLayerOptions, StoredLayer } from './layer-from-upper.js';
 import type { MergedView } from '../layer/index.js';
-import type { PlanContext, PlannedStep, Recipe } from './recipe.js';
+import type { PlanContext, Recipe } from './recipe.js';
 import type { SourceFs, ContextFs } from './source-fs.js';
 import type { BuildProgress, BuildSettings, StepLayer } from './types.js';
 import type { WithoutOp } from '../util/index.js';
@@ -53,14 +53,6 @@ export interface Adoption {
   settled: SettledDir | undefined;
 }
 
-/** A layer stored from a directory not yet offered as its snapshot (see {@link StepHost.makeUpper}). */
-export interface MadeUpper {
-  stored: StoredLayer;
-  /** The directory, in the store's scratch area. */
-  dir: string;
-  adoption: Adoption;
-}
-
 /** What a step runner may use of the build running it. */
 export interface StepHost {
   readonly store: ImageStore;
@@ -76,18 +68,6 @@ export interface StepHost {
   layerStep(state: BuildState, key: Digest, instruction: string, lease: Lease, make: () => Promise<StoredLayer | undefined>): Promise<StepOutcome>;
   /** Fills a fresh upper dir and stores it as a layer. */
   withUpper(state: BuildState, view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<StoredLayer>;
-  /** {@link withUpper} up to the layer stored: the directory is then given to {@link finishUpper} or {@link discardUpper}. */
-  makeUpper(view: MergedView | undefined, fill: (upper: UpperDir) => Promise<void>, lease: Lease): Promise<MadeUpper>;
-  /** Offers the directory as the snapshot of `state` with the layer, then removes what is left of it. */
-  finishUpper(state: BuildState, made: MadeUpper): Promise<StoredLayer>;
-  /** Removes the directory of a layer that is not used. */
-  discardUpper(made: MadeUpper): Promise<void>;
-  /**
-   * The layer of `planned` (a `COPY` of the step after a `RUN`) when it was
-   * made while the `RUN` ran and is still right for `state` (the `RUN`
-   * changed nothing it read), else `undefined`. Once per step.
-   */
-  takeRunAhead(state: BuildState, planned: Extract<PlannedStep, { kind: 'copy' }>, lease: Lease): Promise<MadeUpper | undefined>;
   /** Readies a directory to become the snapshot of the layer about to be made from it. */
   startAdoption(dir: string): Adoption;
   /** Makes the directory a layer was just made from that layer's snapshot, when it can. */

@@ -282,42 +282,6 @@ describe('LayerBuilder', { skip }, () => {
     );
   });
 
-  // A COPY right after a RUN is made while the RUN runs, over the state before it: that layer is the
-  // COPY's only when the RUN's layer has nothing at a path the copy read (here /srv, made by the RUN).
-  it('a COPY made while the RUN before it ran is used only when the RUN changed nothing it read', async () => {
-    const messages: string[] = [];
-    const { default: createDebug } = await import('debug');
-    const was = createDebug.disable();
-    const log = createDebug.log;
-    createDebug.enable('dockless:build');
-    createDebug.log = (...args: unknown[]) => void messages.push(String(args[0]));
-    const options = { from: 'base:1', runtime, context: ctx, noCache: true, sourceDateEpoch: 1_700_000_000 };
-    const copyLayer = async (run: string, between: boolean): Promise<{ diffId: string; entries: string[]; ahead: string[] }> => {
-      messages.length = 0;
-      let b = new LayerBuilder(store, options).run(run);
-      if (between) b = b.env('BETWEEN', '1');
-      const { digest } = await b.copy('files/', '/srv/files/').commit();
-      const layer = (await store.inspect(digest)).layers.at(-1)!;
-      return { diffId: layer.diffId, entries: layerEntries(store, layer.digest), ahead: messages.filter((m) => m.includes('copy ahead')) };
-    };
-    try {
-      const elsewhere = await copyLayer('mkdir -p /opt/x', false);
-      assert.equal(elsewhere.ahead.length, 1, elsewhere.ahead.join('\n'));
-      assert.match(elsewhere.ahead[0]!, /used/);
-      assert.doesNotMatch(elsewhere.ahead[0]!, /not used/);
-      assert.equal(elsewhere.diffId, (await copyLayer('mkdir -p /opt/x', true)).diffId);
-      const parent = await copyLayer('mkdir -m 0750 /srv && chown 5:6 /srv', false);
-      assert.equal(parent.ahead.length, 1, parent.ahead.join('\n'));
-      assert.match(parent.ahead[0]!, /not used: the RUN before it changed what it read/);
-      assert.equal(parent.entries[0], 'drwxr-x--- 5/6 srv/');
-      assert.equal(parent.diffId, (await copyLayer('mkdir -m 0750 /srv && chown 5:6 /srv', true)).diffId);
-    } finally {
-      createDebug.log = log;
-      createDebug.enable(was);
-    }
-    assert.deepEqual((await readdir(join(store.root, 'dockless', 'tmp'))).filter((n) => n.startsWith('build-')), []);
-  });
-
   it('rebuilds from the cache: every step a hit, nothing run, the same image', async () => {
     const steps = (b: LayerBuilder) =>
       b.run('echo cached > /c').copy('top.txt', '/top.txt').env('X', '1').run('cat /top.txt /c > /both').cmd(['cat', '/both']);
