@@ -76,6 +76,8 @@ try {
   const hasBuildah = spawnSync('buildah', ['--version'], { stdio: 'ignore' }).status === 0;
   const ours = { cold: [] as number[], cached: [] as number[], cachedCold: [] as number[] };
   const bah = { cold: [] as number[], cached: [] as number[], coldNoLayers: [] as number[] };
+  // Where a cold build's time goes: each step's duration (its progress events), every iteration.
+  const coldSteps: { step: string; ms: number }[] = [];
   // Interleaved, so that whatever else the machine does weighs on both alike; `sync` (untimed)
   // before each cold build, so that neither pays for the other's writeback.
   for (let i = 0; i < ITERATIONS; i++) {
@@ -86,8 +88,25 @@ try {
     await store.snapshot('bench-base');
     dropCaches();
     let t = performance.now();
-    const cold = await LayerBuilder.fromDockerfile(store, { context, runtime, tag: 'bench-app' });
+    let stepStarted = t;
+    let stepDone = t;
+    const cold = await LayerBuilder.fromDockerfile(store, {
+      context,
+      runtime,
+      tag: 'bench-app',
+      onProgress: (e) => {
+        const now = performance.now();
+        if (e.type === 'step-start') {
+          if (e.step === 1) coldSteps.push({ step: 'before the first step', ms: now - t });
+          stepStarted = now;
+        } else if (e.type === 'step-done' || e.type === 'step-cached') {
+          coldSteps.push({ step: `${e.step} ${e.instruction.slice(0, 40)}`, ms: now - stepStarted });
+          stepDone = now;
+        }
+      },
+    });
     ours.cold.push(performance.now() - t);
+    coldSteps.push({ step: 'after the last step (image, tag)', ms: performance.now() - stepDone });
     // The first rebuild warms what a developer's loop keeps warm; the next ones are timed.
     await LayerBuilder.fromDockerfile(store, { context, runtime, tag: 'bench-app' });
     for (let k = 0; k < 5; k++) {
@@ -126,6 +145,12 @@ try {
     await rm(dir, { recursive: true, force: true });
   }
   console.log(`dockless  cold build: median ${fmt(median(ours.cold))}   (${ours.cold.map(fmt).join(', ')})`);
+  const stepNames = [...new Set(coldSteps.map((r) => r.step))];
+  console.log('dockless  cold build by step (median of the iterations):');
+  for (const name of stepNames) {
+    const times = coldSteps.filter((r) => r.step === name).map((r) => r.ms);
+    console.log(`  ${name.padEnd(44)} ${fmt(median(times)).padStart(9)}   (${times.map(fmt).join(', ')})`);
+  }
   console.log(`dockless  cached rebuild, warm: median ${fmt(median(ours.cached))}   (${ours.cached.map(fmt).join(', ')}; target ≤ 50 ms) ${median(ours.cached) <= 50 ? 'OK' : 'OVER TARGET'}`);
   console.log(`dockless  cached rebuild, page cache dropped: median ${fmt(median(ours.cachedCold))}   (${ours.cachedCold.map(fmt).join(', ')})`);
   if (!hasBuildah) {

@@ -164,9 +164,8 @@ export class Execution implements StepHost {
           });
         }
       }
-      const manifest = await this.image(state, lease);
-      await lookAhead;
-      await this.#context?.saveDigests();
+      // The context's file digests are saved while the image is written: neither waits on the other.
+      const [manifest] = await Promise.all([this.image(state, lease), lookAhead.then(() => this.#context?.saveDigests())]);
       debug('%s: %s (%d steps cached, %d built)', label, shortDigest(manifest.digest), cachedSteps, builtSteps);
       return { state, manifest, cachedSteps, builtSteps };
     } finally {

@@ -450,7 +450,10 @@ class FileDigestCache {
     try {
       await Promise.all([ensureDir(this.#dir), ensureDir(this.#tmpDir, 0o700)]);
       const data = { root: this.#root, files: Object.fromEntries(this.#records) };
-      await writeFileAtomic(this.#file, JSON.stringify(data), this.#tmpDir);
+      // Not fsynced: a cache. A crash can leave it missing, empty or cut short, which `load`
+      // reads as empty (every file hashed again), or as it was before, whose records are
+      // trusted only for files whose size, times and inode still match.
+      await writeFileAtomic(this.#file, JSON.stringify(data), this.#tmpDir, { sync: false });
     } catch (err) {
       debug('file digest cache %s: not saved: %s', this.#file, (err as Error).message);
     }

@@ -171,6 +171,23 @@ describe('build context content digests', () => {
     assert.equal(second, await digestOf(), 'the cached digest equals a fresh one');
   });
 
+  // The digest file is written without fsync (a cache): what a crash can leave of it (empty, cut short,
+  // not JSON) must read as no record, so that every file is hashed again, never as a wrong digest.
+  it('read a digest file a crash left empty or cut short as empty: every file hashed again', async () => {
+    const cacheDir = join(dir, 'digests');
+    const fresh = await digestOf();
+    await digestOf(DockerIgnore.EMPTY, cacheDir);
+    const [file] = await readdir(cacheDir);
+    const saved = await readFile(join(cacheDir, file!), 'utf8');
+    for (const torn of ['', saved.slice(0, Math.floor(saved.length / 2)), '\0'.repeat(64)]) {
+      await writeFile(join(cacheDir, file!), torn);
+      await writeFile(join(ctx, 'app', 'a.txt'), `changed ${torn.length}\n`);
+      const expected = await digestOf();
+      assert.notEqual(expected, fresh);
+      assert.equal(await digestOf(DockerIgnore.EMPTY, cacheDir), expected, `torn at ${torn.length} bytes`);
+    }
+  });
+
   // The digest cache trusts size, mtime, ctime and inode: an edit that keeps the size and puts the
   // mtime back (a checkout, `cp -p`, `touch -d`) long after the hash must still be seen, through ctime.
   it('see a same-size edit with the mtime put back, long after hashing, with the digest cache on', async () => {
