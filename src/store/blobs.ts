@@ -105,7 +105,7 @@ export async function ingestBlob(
  * 64 KiB, and a write each costs a thread-pool round trip (and a wakeup) that
  * the unpack running beside it, on a shared core, pays for.
  */
-const WRITE_GATHER = 512 << 10;
+const WRITE_GATHER = 256 << 10;
 
 /**
  * Sequential writes to a file, gathered into two alternating buffers: one
