@@ -218,8 +218,13 @@ export async function verifyPlacedBlob(
  * Makes an ingested blob visible at `blobs/<alg>/<hex>` (the caller holds the
  * store lock). An existing blob is success: its modification time is renewed
  * (so GC's grace period covers it) and the ingest file is dropped.
+ *
+ * `synced`: a caller committing several blobs passes one set to all of them
+ * and then calls {@link syncBlobDirs} once: each algorithm directory is then
+ * fsynced once, not once per blob. Until then the renames may be lost to a
+ * power loss, so nothing may name the blobs before that call returns.
  */
-export async function commitBlob(paths: StorePaths, blob: IngestedBlob): Promise<void> {
+export async function commitBlob(paths: StorePaths, blob: IngestedBlob, synced?: Set<string>): Promise<void> {
   const target = paths.blob(blob.digest);
   if (await touch(target)) {
     if (blob.tmp !== undefined) await unlink(blob.tmp).catch(() => {});
@@ -241,10 +246,17 @@ export async function commitBlob(paths: StorePaths, blob: IngestedBlob): Promise
     await fsyncDir(paths.blobs);
     await rename(tmp, target);
   }
-  await fsyncDir(dir);
+  if (synced === undefined) await fsyncDir(dir);
+  else synced.add(dir);
   // A rename keeps the time the bytes were written: a blob downloaded early in a long
   // pull would look older than GC's grace period before anything references it.
   await touch(target);
+}
+
+/** Makes the renames of the {@link commitBlob} calls given `dirs` durable: one fsync per directory. */
+export async function syncBlobDirs(dirs: Set<string>): Promise<void> {
+  for (const dir of dirs) await fsyncDir(dir);
+  dirs.clear();
 }
 
 async function writeIngest(paths: StorePaths, bytes: Uint8Array): Promise<string> {
