@@ -99,7 +99,6 @@ async function main(): Promise<void> {
           const dir = await fs.mkdtemp(path.join(work, 'ours-'));
           dropCaches();
           times.get(build.name)!.push(await timedPull(build.dist, path.join(dir, 'store'), ref, concurrency));
-          await removeSettled(dir);
         }
       };
       const runPeer = async (): Promise<void> => {
@@ -112,7 +111,6 @@ async function main(): Promise<void> {
         await execFileAsync('umoci', ['raw', 'unpack', ...rootless, '--image', `${dir}/layout:bench`, `${dir}/rootfs`], { maxBuffer: 1 << 26 });
         const end = performance.now();
         peer.push({ skopeo: copied - start, umoci: end - copied });
-        await removeSettled(dir);
       };
       let r = 0;
       for (; r < runs; r++) {
@@ -134,6 +132,8 @@ async function main(): Promise<void> {
       console.log(
         `skopeo copy + umoci raw unpack                    median ${fmt(peerMs)}  (skopeo ${fmt(median(peer.map((p) => p.skopeo)))}, umoci ${fmt(median(peer.map((p) => p.umoci)))})`,
       );
+      // Only now are the runs' trees removed: a removal just before a timed run slowed it (see removeSettled).
+      for (const entry of await fs.readdir(work)) await removeSettled(path.join(work, entry));
       console.log(ratioLine('ours / (skopeo + umoci)', oursMs, peerMs, 0.5));
       if (base !== undefined) {
         const baseMs = median(times.get('base')!);

@@ -207,8 +207,9 @@ const blobPath = (image: keyof Images, l: LayerInfo): string => path.join(layout
  * the next contestant must not start while the removal is still being paid
  * for. On ext4 mounted with `discard` (as here), the removed tree's blocks
  * are discarded when the journal commits, which `sync` starts but does not
- * wait out; a timed run that began just then was slowed by it (this bench was
- * bimodal, 1.2 vs 2.8 s, by which contestant ran right after a removal).
+ * wait out. Waiting is not enough to time a run right after a removal (this
+ * bench was bimodal, 1.2 vs 2.8 s, by whether a removal preceded the run):
+ * the benches remove trees only after all timed runs, then settle.
  * Quiet: nothing in flight and no write or discard completed for 300 ms,
  * polled from the device's `stat` in sysfs, for at most 10 s (another
  * process's I/O may never let it settle).
@@ -391,8 +392,9 @@ async function main(): Promise<void> {
           const view = await c.run(image, layers, dir);
           times.get(c.name)!.push(performance.now() - start);
           await c.settle?.();
+          // Every run's tree stays until all are timed: a run that followed a removal of the last one's
+          // 127 MB tree was 2–3× slower, even after a sync and a quiet disk (see removeSettled).
           if (r === runs - 1) views.set(c.name, view);
-          else await removeSettled(dir);
         }
       }
       for (const c of contestants) {
