@@ -24,7 +24,7 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { createReadStream, promises as fs, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -202,6 +202,52 @@ export async function ensureImages(): Promise<Images> {
 export const layoutOf = (image: keyof Images): string => path.join(CACHE, image);
 const blobPath = (image: keyof Images, l: LayerInfo): string => path.join(layoutOf(image), 'blobs', 'sha256', l.digest.slice(7));
 
+/**
+ * Removes a run's directory and waits until the disk it was on is quiet:
+ * the next contestant must not start while the removal is still being paid
+ * for. On ext4 mounted with `discard` (as here), the removed tree's blocks
+ * are discarded when the journal commits, which `sync` starts but does not
+ * wait out. Waiting is not enough to time a run right after a removal (this
+ * bench was bimodal, 1.2 vs 2.8 s, by whether a removal preceded the run):
+ * the benches remove trees only after all timed runs, then settle.
+ * Quiet: nothing in flight and no write or discard completed for 300 ms,
+ * polled from the device's `stat` in sysfs, for at most 10 s (another
+ * process's I/O may never let it settle).
+ */
+export async function removeSettled(dir: string): Promise<void> {
+  await fs.rm(dir, { recursive: true, force: true });
+  spawnSync('sync');
+  const dev = statSync(path.dirname(dir)).dev;
+  // Linux's dev_t: major in bits 8–19, minor in bits 0–7 and 20–31.
+  const major = Math.floor(dev / 256) & 0xfff;
+  const minor = (dev & 0xff) | (Math.floor(dev / 4096) & 0xfff00);
+  const statFile = `/sys/dev/block/${major}:${minor}/stat`;
+  // Fields (0-based): writes completed (4), in flight (8), discards completed (11).
+  const sample = (): string[] | undefined => {
+    try {
+      const f = readFileSync(statFile, 'utf8').trim().split(/\s+/);
+      return [f[4] ?? '', f[8] ?? '', f[11] ?? ''];
+    } catch {
+      return undefined;
+    }
+  };
+  let last = sample();
+  if (last === undefined) return;
+  const deadline = performance.now() + 10_000;
+  let quietSince = performance.now();
+  while (performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const now = sample();
+    if (now === undefined) return;
+    if (now.join(' ') !== last.join(' ') || now[1] !== '0') {
+      last = now;
+      quietSince = performance.now();
+    } else if (performance.now() - quietSince >= 300) {
+      return;
+    }
+  }
+}
+
 interface Contestant {
   name: string;
   /** Unpacks `image` under `dir`; returns the directories to compare (a tree, or overlay lower dirs top first). */
@@ -346,8 +392,9 @@ async function main(): Promise<void> {
           const view = await c.run(image, layers, dir);
           times.get(c.name)!.push(performance.now() - start);
           await c.settle?.();
+          // Every run's tree stays until all are timed: a run that followed a removal of the last one's
+          // 127 MB tree was 2–3× slower, even after a sync and a quiet disk (see removeSettled).
           if (r === runs - 1) views.set(c.name, view);
-          else await fs.rm(dir, { recursive: true, force: true });
         }
       }
       for (const c of contestants) {
@@ -382,7 +429,7 @@ async function main(): Promise<void> {
         peer: peer.name,
       };
     } finally {
-      await fs.rm(work, { recursive: true, force: true });
+      await removeSettled(work);
     }
   }
   console.log(`\nRESULT unpack ${JSON.stringify({ onDisk, coldCache: canDrop, runs, ...results })}`);

@@ -25,7 +25,7 @@ import {
   shortDigest,
 } from '../oci/index.js';
 import { isErrno } from '../util/index.js';
-import { commitBlob, discardIngest, ingestBlob } from './blobs.js';
+import { commitBlob, syncBlobDirs, discardIngest, ingestBlob } from './blobs.js';
 import type { ContentStore } from './content.js';
 import type { DocumentReader, LoadedImage } from './documents.js';
 import { addToLeaseLocked, leaseId } from './leases.js';
@@ -118,8 +118,10 @@ export class ImageCatalog {
             );
           }
         }
-        await commitBlob(this.#paths, configBlob);
-        await commitBlob(this.#paths, manifestBlob);
+        const dirs = new Set<string>();
+        await commitBlob(this.#paths, configBlob, dirs);
+        await commitBlob(this.#paths, manifestBlob, dirs);
+        await syncBlobDirs(dirs);
         if (input.lease !== undefined) {
           await addToLeaseLocked(this.#paths, leaseId(input.lease), [configBlob.digest, manifestBlob.digest]);
         }

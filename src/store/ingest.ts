@@ -21,7 +21,7 @@ import { DigestMismatchError, InvalidStateError, NotFoundError } from '../errors
 import { drained, unpackLayer, unpackThreadFor, type UnpackResult } from '../layer/index.js';
 import { type Descriptor, type Digest, shortDigest } from '../oci/index.js';
 import { isErrno, ownerToken, removeTree, touch } from '../util/index.js';
-import { commitBlob, discardIngest, ingestBlob, verifyPlacedBlob, type IngestedBlob } from './blobs.js';
+import { commitBlob, discardIngest, ingestBlob, syncBlobDirs, verifyPlacedBlob, type IngestedBlob } from './blobs.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
 import { SNAPSHOT_WRITEBACK, compressionOf, publishSnapshot, removeSnapshotTree, snapshotExists, type SnapshotLayer } from './snapshots.js';
@@ -270,7 +270,10 @@ export class IngestSession {
             throw new InvalidStateError(`commit pull: blob ${digest} was removed meanwhile (a concurrent gc); pull again`);
           }
         }
-        for (const blob of this.#blobs) await commitBlob(paths, blob);
+        // One fsync of blobs/sha256 for all the renames, before the snapshots and the tag can name them.
+        const dirs = new Set<string>();
+        for (const blob of this.#blobs) await commitBlob(paths, blob, dirs);
+        await syncBlobDirs(dirs);
       });
     } catch (err) {
       await this.#dropAll();

@@ -225,6 +225,7 @@ async function fetchLayers(job: LayerJob): Promise<number> {
   const seen = new Set<Digest>();
   let downloaded = 0;
   const tasks: Promise<void>[] = [];
+  const jobs: Array<{ size: number; run: () => Promise<void> }> = [];
   for (const [index, layer] of layers.entries()) {
     const event = (state: 'waiting' | 'exists' | 'downloading' | 'retrying' | 'done', bytes: number, error?: string): void => {
       emit?.({ type: 'layer', index, digest: layer.digest, size: layer.size, state, bytes, ...(error === undefined ? {} : { error }) });
@@ -236,8 +237,9 @@ async function fetchLayers(job: LayerJob): Promise<number> {
     }
     seen.add(layer.digest);
     event('waiting', 0);
-    tasks.push(
-      queue.add(async () => {
+    jobs.push({
+      size: layer.size,
+      run: async () => {
         try {
           if (signal.aborted) throw new AbortError(`${context}: aborted`, { cause: signal.reason });
           rememberBlobSource(job.client.registry, job.repo, layer.digest);
@@ -268,9 +270,13 @@ async function fetchLayers(job: LayerJob): Promise<number> {
           siblings.abort(err);
           throw err;
         }
-      }),
-    );
+      },
+    });
   }
+  // Largest first: a layer's download and unpack are one stream bound by the CPU, and a large layer
+  // started last would run alone at the end while the other cores idle (the makespan of LPT scheduling).
+  // The sort is stable: equal sizes keep the manifest's order.
+  for (const { run } of jobs.sort((a, b) => b.size - a.size)) tasks.push(queue.add(run));
   await settleSiblings(tasks, job.signal, context);
   return downloaded;
 }

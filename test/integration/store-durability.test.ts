@@ -12,6 +12,7 @@ import { ImageStore } from '../../src/image-store.js';
 import { buildLayer, GZIP_LAYER, putSyntheticImage, sha256 } from '../fixtures/store-images.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/store-unpack-child.ts', import.meta.url));
+const COMMIT_CHILD = fileURLToPath(new URL('../fixtures/store-commit-child.ts', import.meta.url));
 const STRACE = ['/usr/bin/strace', '/bin/strace'].find((p) => existsSync(p));
 
 /** Every regular file and directory under `root`, relative to it (`''` is `root`). */
@@ -125,6 +126,24 @@ describe('ImageStore pull commit flushing', () => {
       assert.equal(marker.chainId, chainId);
       assert.equal(marker.flushed, true);
     }
+  });
+
+  // Each blob's rename used to be followed by an fsync of blobs/sha256: a pull of N layers waited on the journal N+2 times.
+  it('a commit fsyncs the blob directory once, after all its renames', async () => {
+    const root = join(dir, 'commit');
+    const log = join(dir, 'commit.strace');
+    await promisify(execFile)(
+      STRACE!,
+      ['-f', '-qq', '-y', '-e', 'trace=rename,renameat,renameat2,fsync', '-o', log, process.execPath, '--import', 'tsx', COMMIT_CHILD, root],
+      { maxBuffer: 1 << 24 },
+    );
+    const lines = (await readFile(log, 'utf8')).split('\n');
+    const blobDir = join(root, 'blobs', 'sha256');
+    const renames = lines.flatMap((l, i) => (/rename.*\/ingest\/.*\/blobs\/sha256\/[0-9a-f]{64}"/.test(l) ? [i] : []));
+    const syncs = lines.flatMap((l, i) => (l.includes(`fsync(`) && l.includes(`<${blobDir}>`) ? [i] : []));
+    assert.equal(renames.length, 4, `renames into ${blobDir}:\n${lines.filter((l) => l.includes('rename')).join('\n')}`);
+    assert.equal(syncs.length, 1, `fsyncs of ${blobDir}: ${syncs.length}`);
+    assert.ok(syncs[0]! > renames.at(-1)!, 'the directory is fsynced after the last rename');
   });
 
   // An OCI layout import unpacks each layer as it reads it: flushing once per layer made an N-layer import wait on the disk N times.

@@ -117,6 +117,28 @@ describe('pull and push against a registry', async () => {
     assert.equal(pullEvents.at(-1)?.type, 'done');
   });
 
+  it('starts the largest layer first, whatever its place in the manifest', { skip: missing }, async () => {
+    // A layer's download and unpack are one CPU-bound stream: a large layer started last would run alone at the end.
+    const origin = await fresh();
+    const built = await putSyntheticImage(origin, [
+      { 'small/': { type: 'dir' }, 'small/a': 'a' },
+      { 'middle/': { type: 'dir' }, 'middle/b': randomBytes(20_000).toString('base64') },
+      { 'large/': { type: 'dir' }, 'large/c': randomBytes(120_000).toString('base64') },
+    ]);
+    await origin.tag(built.manifest.digest, 'local/sizes:1');
+    await origin.push('local/sizes:1', { to: `${registry.host}/team/sizes:1` });
+    const store = await fresh();
+    const started: number[] = [];
+    await store.pull(`${registry.host}/team/sizes:1`, {
+      concurrency: 1,
+      onProgress: (e) => {
+        if (e.type === 'layer' && e.state === 'downloading' && !started.includes(e.index)) started.push(e.index);
+      },
+    });
+    assert.deepEqual(started, [2, 1, 0]);
+    assert.ok(await store.snapshotPaths(`${registry.host}/team/sizes:1`), 'every layer unpacked');
+  });
+
   it('skips blobs the registry has (HEAD), and layers the store has', { skip: missing }, async () => {
     const events: PushProgress[] = [];
     const again = await source.push('local/app:1', { to: `${registry.host}/team/app:1`, onProgress: (e) => events.push(e) });
