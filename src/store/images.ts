@@ -25,7 +25,7 @@ import {
   shortDigest,
 } from '../oci/index.js';
 import { isErrno } from '../util/index.js';
-import { commitBlob, syncBlobDirs, discardIngest, ingestBlob } from './blobs.js';
+import { commitBlob, discardIngest, ingestBlob, syncBlobDirs } from './blobs.js';
 import type { ContentStore } from './content.js';
 import type { DocumentReader, LoadedImage } from './documents.js';
 import { addToLeaseLocked, leaseId } from './leases.js';
