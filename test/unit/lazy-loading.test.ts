@@ -146,6 +146,33 @@ test(
 );
 
 test(
+  "importing the built bundle loads neither Node's streams nor zlib, whether its code cache is written or read",
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // node:stream and its ~20 internal modules cost each import ~1.2 ms (issue 13). The library's modules that
+    // extend, construct or test for stream classes reach them on first use, and the code cache's checksum is not
+    // zlib's (node:zlib requires node:stream): the first import writes the cache, the second reads and checks it.
+    const cacheHome = mkdtempSync(join(tmpdir(), 'dockless-lazy-stream-'));
+    try {
+      for (const run of ['writes', 'reads']) {
+        const out = execFileSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(BUNDLE)}); console.log(JSON.stringify(process.moduleLoadList))`], {
+          cwd: ROOT,
+          encoding: 'utf8',
+          env: { ...process.env, XDG_CACHE_HOME: cacheHome, DOCKLESS_CODE_CACHE: '' },
+        });
+        const loaded = (JSON.parse(out.trim().split('\n').pop()!) as string[]).map((m) => m.replace(/^NativeModule /, ''));
+        // (internal/streams/utils is loaded by every Node process, before any script.)
+        const streams = loaded.filter((m) => m === 'stream' || m === 'zlib' || (m.startsWith('internal/streams/') && m !== 'internal/streams/utils'));
+        assert.deepEqual(streams, [], `the import that ${run} the cache`);
+      }
+      assert.equal(readdirSync(join(cacheHome, 'dockless', 'code')).length, 1);
+    } finally {
+      rmSync(cacheHome, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
   "the bundle's loader takes Node's built-ins without their ES facades (node:fs's would load its streams)",
   { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
   () => {
