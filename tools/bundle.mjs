@@ -50,13 +50,15 @@ const outdir = join(root, 'dist', 'bundle');
 // class. A stand-in cannot be extended (the subclass's prototype would not inherit the real one's
 // methods): constructing such a subclass throws, so define the class on first use from
 // `lazyRequire('node:stream')` (as src/store/blobs.ts's VerifyingStream). The promisified form
-// (util.promisify of execFile) is the real one's.
+// (util.promisify of execFile) is the real one's. The command line's process has Node's streams
+// loaded by its first write to stdout: cli-core.js takes node:stream as it is (its classes, such as
+// src/cli/detach-keys.ts's filter, extend Transform).
 const LAZY_BUILTINS = ['crypto', 'child_process', 'net', 'stream', 'fs/promises', 'timers/promises', 'stream/promises'];
 const requireHere = createRequire(import.meta.url);
-const lazyBuiltins = {
+const lazyBuiltinsOf = (builtins) => ({
   name: 'lazy-builtins',
   setup(b) {
-    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join('|')})$`);
+    const filter = new RegExp(`^(node:)?(${builtins.join('|')})$`);
     // The stand-ins' own require of the real module is left to Node.
     b.onResolve({ filter }, (args) => (args.namespace === 'lazy-builtin' ? undefined : { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' }));
     b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
@@ -86,7 +88,8 @@ const lazyBuiltins = {
       return { contents: lines.join('\n'), loader: 'js', resolveDir: root };
     });
   },
-};
+});
+const lazyBuiltins = lazyBuiltinsOf(LAZY_BUILTINS);
 await rm(outdir, { recursive: true, force: true });
 const LINE_LIMIT = 160;
 const common = {
@@ -140,7 +143,7 @@ for (const [name, contents, plugins] of [
   ['testing-core', "export * from './dist/testing/index.js';", [libraryFromCore, lazyBuiltins]],
   // The `dockless` command's process loads no other entry: its script holds the library too,
   // and is what its startup snapshot is made from (native/snapshot.mjs).
-  ['cli-core', "export const loadCli = () => import('./dist/cli/main.js');", [lazyBuiltins]],
+  ['cli-core', "export const loadCli = () => import('./dist/cli/main.js');", [lazyBuiltinsOf(LAZY_BUILTINS.filter((m) => m !== 'stream'))]],
 ]) {
   await build({ ...classic, plugins, stdin: { contents, resolveDir: root, sourcefile: `${name}-entry.js` }, outfile: join(outdir, `${name}.js`) });
   // An ASCII script is copied into a one-byte string (src/util/script-cache.ts); one other character (esbuild's
