@@ -173,6 +173,43 @@ test(
 );
 
 test(
+  "through the bundle, a blob is written from a stream or an iterable and read back through a verifying Transform that sees damage",
+  { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
+  () => {
+    // core.js reaches node:stream through stand-ins made by tools/bundle.mjs and defines its verifying stream (which
+    // extends Transform) on first use: the tsx-run tests never load core.js, so this runs those paths as users load them.
+    const dir = mkdtempSync(join(tmpdir(), 'dockless-lazy-stream-blobs-'));
+    try {
+      const script = `
+        import { Readable, Transform } from 'node:stream';
+        import { readFileSync, writeFileSync } from 'node:fs';
+        const { ImageStore, DigestMismatchError } = await import(${JSON.stringify(BUNDLE)});
+        const store = await ImageStore.open({ root: ${JSON.stringify(join(dir, 'store'))} });
+        const out = {};
+        const fromStream = await store.putBlob(Readable.from([Buffer.from('hello '), Buffer.from('world')]));
+        const fromIterable = await store.putBlob((async function* () { yield Buffer.from('hello world'); })());
+        out.same = fromStream.digest === fromIterable.digest;
+        const read = await store.getBlob(fromStream.digest);
+        out.transform = read instanceof Transform;
+        const chunks = [];
+        for await (const c of read) chunks.push(c);
+        out.content = Buffer.concat(chunks).toString();
+        const source = Readable.from([Buffer.from('not this')]);
+        try { await store.putBlob(source, { digest: fromStream.digest }); } catch (e) { out.refused = e.constructor.name; }
+        out.destroyed = source.destroyed;
+        const path = store.blobPath(fromStream.digest);
+        const damaged = readFileSync(path); damaged[0] ^= 1; writeFileSync(path, damaged);
+        try { for await (const _ of await store.getBlob(fromStream.digest)); } catch (e) { out.damaged = e instanceof DigestMismatchError; }
+        console.log(JSON.stringify(out));`;
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DOCKLESS_CODE_CACHE: '0' } });
+      assert.deepEqual(JSON.parse(out.trim().split('\n').pop()!), { same: true, transform: true, content: 'hello world', refused: 'DigestMismatchError', destroyed: true, damaged: true });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
   "the bundle's loader takes Node's built-ins without their ES facades (node:fs's would load its streams)",
   { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' },
   () => {
