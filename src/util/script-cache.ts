@@ -115,9 +115,11 @@ export interface CachedScript {
 }
 
 // V8 checks a cache's length and version but not its bytes (not in release builds), and runs what
-// it is given: the payload's checksum catches a file damaged on disk. Version 3: that checksum
-// (./checksum.ts) replaced zlib's CRC-32, whose module loads Node's streams.
-const MAGIC = Buffer.from('dockless-v8-cache-3\n');
+// it is given: the payload's checksum (./checksum.ts) catches a file damaged on disk. It replaced
+// zlib's CRC-32 (whose module loads Node's streams) under the same magic: a file summed the other
+// way reads as damaged and is rewritten, and another installed version of dockless, pruning the
+// directory shared with this one, keeps this one's files (a new magic reads to it as a dead file).
+const MAGIC = Buffer.from('dockless-v8-cache-2\n');
 
 /** The head of a cache file, after {@link MAGIC} and its own length (4 bytes). */
 interface CacheHead {

@@ -272,7 +272,7 @@ describe('the cache directory is pruned when a cache is written', () => {
     rmSync(files[0]!);
     const { mtime } = statSync(files[1]!);
     utimesSync(files[1]!, mtime, new Date(mtime.getTime() + 1000));
-    writeFileSync(damaged!, 'dockless-v8-cache-3\n\xff\xff');
+    writeFileSync(damaged!, 'dockless-v8-cache-2\n\xff\xff');
     // An earlier version's name (a 24-digit hash) and format.
     writeFileSync(join(cacheDir, '143696a4ff32dd2af30acce3.v8'), 'dockless-v8-cache\n', { mode: 0o600 });
     const last = cache(files[4]!);
