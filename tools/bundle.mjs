@@ -41,37 +41,55 @@ const seccomp = precompileDefaultSeccomp([capNames(resolveCaps({})), DOCKER_DEFA
 const outdir = join(root, 'dist', 'bundle');
 
 // Node's crypto (with its streams and webcrypto: ~25 internal modules), child_process (which
-// brings net and dgram) and net are loaded by the first call that uses them, not by the import:
-// a process that only imports dockless, or runs a container through the fork server, needs none
-// of them. Each import of them in core.js gets a module of stand-ins made here, one per function
-// the built-in exports, that load it and call (or construct) the real one; a name with no
-// stand-in fails the build. The promisified form (util.promisify of execFile) is the real one's.
-const LAZY_BUILTINS = ['crypto', 'child_process', 'net', 'fs/promises', 'timers/promises', 'stream/promises'];
+// brings net and dgram), net and stream (Node's streams machinery, ~20 internal modules, ~1.2 ms)
+// are loaded by the first call that uses them, not by the import: a process that only imports
+// dockless, or runs a container through the fork server, needs none of them. Each import of them
+// in core.js gets a module of stand-ins made here, one per function the built-in exports, that
+// load it and call (or construct) the real one; a name with no stand-in fails the build. A class's
+// static functions (Readable.from) have stand-ins too, and `instanceof` a stand-in asks the real
+// class. A stand-in cannot be extended (the subclass's prototype would not inherit the real one's
+// methods): constructing such a subclass throws, so define the class on first use from
+// `lazyRequire('node:stream')` (as src/store/blobs.ts's VerifyingStream). The promisified form
+// (util.promisify of execFile) is the real one's. The command line's process has Node's streams
+// loaded by its first write to stdout: cli-core.js takes node:stream as it is (its classes, such as
+// src/cli/detach-keys.ts's filter, extend Transform).
+const LAZY_BUILTINS = ['crypto', 'child_process', 'net', 'stream', 'fs/promises', 'timers/promises', 'stream/promises'];
 const requireHere = createRequire(import.meta.url);
-const lazyBuiltins = {
+const lazyBuiltinsOf = (builtins) => ({
   name: 'lazy-builtins',
   setup(b) {
-    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join('|')})$`);
+    const filter = new RegExp(`^(node:)?(${builtins.join('|')})$`);
     // The stand-ins' own require of the real module is left to Node.
     b.onResolve({ filter }, (args) => (args.namespace === 'lazy-builtin' ? undefined : { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' }));
     b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
-      const names = Object.keys(requireHere(`node:${args.path}`)).filter((n) => typeof requireHere(`node:${args.path}`)[n] === 'function' && /^[A-Za-z_$][\w$]*$/.test(n));
+      const real = requireHere(`node:${args.path}`);
+      const isName = (n) => /^[A-Za-z_$][\w$]*$/.test(n);
+      const names = Object.keys(real).filter((n) => typeof real[n] === 'function' && isName(n));
+      // A class's own static functions (Readable.from, Duplex.fromWeb), not those every function has.
+      const statics = (n) => Object.getOwnPropertyNames(real[n]).filter((s) => isName(s) && !['length', 'name', 'prototype', 'caller', 'arguments'].includes(s) && typeof Object.getOwnPropertyDescriptor(real[n], s).value === 'function');
       const lines = [
         'let real;',
         `const load = () => (real ??= require('node:${args.path}'));`,
         "const custom = Symbol.for('nodejs.util.promisify.custom');",
-        'const stand = (name) => {',
-        '  const f = function (...a) { return new.target ? Reflect.construct(load()[name], a) : load()[name].apply(this, a); };',
+        'const stand = (name, statics) => {',
+        '  const f = function (...a) {',
+        '    if (new.target === undefined) return load()[name].apply(this, a);',
+        `    if (new.target !== f) throw new TypeError(\`\${new.target.name} extends a lazily loaded stand-in of node:${args.path}'s \${name} (tools/bundle.mjs): define it on first use from the real class\`);`,
+        '    return Reflect.construct(load()[name], a);',
+        '  };',
         '  Object.defineProperty(f, custom, { get: () => load()[name][custom] });',
+        '  Object.defineProperty(f, Symbol.hasInstance, { value: (x) => x instanceof load()[name] });',
+        '  for (const s of statics) f[s] = function (...a) { return new.target ? Reflect.construct(load()[name][s], a) : load()[name][s].apply(load()[name], a); };',
         '  return f;',
         '};',
         // Pure: esbuild leaves out the stand-ins nothing imports.
-        ...names.map((n) => `export const ${n} = /* @__PURE__ */ stand('${n}');`),
+        ...names.map((n) => `export const ${n} = /* @__PURE__ */ stand('${n}', ${JSON.stringify(statics(n))});`),
       ];
       return { contents: lines.join('\n'), loader: 'js', resolveDir: root };
     });
   },
-};
+});
+const lazyBuiltins = lazyBuiltinsOf(LAZY_BUILTINS);
 await rm(outdir, { recursive: true, force: true });
 const LINE_LIMIT = 160;
 const common = {
@@ -125,7 +143,7 @@ for (const [name, contents, plugins] of [
   ['testing-core', "export * from './dist/testing/index.js';", [libraryFromCore, lazyBuiltins]],
   // The `dockless` command's process loads no other entry: its script holds the library too,
   // and is what its startup snapshot is made from (native/snapshot.mjs).
-  ['cli-core', "export const loadCli = () => import('./dist/cli/main.js');", [lazyBuiltins]],
+  ['cli-core', "export const loadCli = () => import('./dist/cli/main.js');", [lazyBuiltinsOf(LAZY_BUILTINS.filter((m) => m !== 'stream'))]],
 ]) {
   await build({ ...classic, plugins, stdin: { contents, resolveDir: root, sourcefile: `${name}-entry.js` }, outfile: join(outdir, `${name}.js`) });
   // An ASCII script is copied into a one-byte string (src/util/script-cache.ts); one other character (esbuild's

@@ -9,10 +9,10 @@
 import { createHash, type Hash } from 'node:crypto';
 import { type FileHandle, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
+import { Readable, pipeline, type Transform, type TransformCallback } from 'node:stream';
 import { AbortError, DigestMismatchError, NotFoundError } from '../errors.js';
 import { type Digest, digestAlgorithm, type DigestAlgorithm, parseDigest, shortDigest } from '../oci/index.js';
-import { fsyncDir, isErrno, ownerToken, touch } from '../util/index.js';
+import { fsyncDir, isErrno, lazyRequire, ownerToken, touch } from '../util/index.js';
 import type { StorePaths } from './paths.js';
 
 /**
@@ -324,78 +324,104 @@ async function exists(path: string): Promise<boolean> {
  * A pass-through stream that hashes what flows through it and fails at EOF
  * (with a {@link DigestMismatchError}, before `end`) when the content does not
  * match `digest` and `size`. The reader must read to the end for the check to
- * happen.
+ * happen. Made by {@link createVerifyingStream}.
  */
-export class VerifyingStream extends Transform {
-  readonly #digest: Digest;
-  readonly #size: number | undefined;
-  readonly #hash: Hash;
-  readonly #onBytes: ((bytes: number) => void) | undefined;
-  #seen = 0;
-  #verified = false;
-
-  /**
-   * @param digest the digest the content must have.
-   * @param size the length it must have, when known.
-   * @param onBytes called with the running byte count as content flows.
-   */
-  constructor(digest: Digest, size?: number, onBytes?: (bytes: number) => void) {
-    super();
-    this.#digest = digest;
-    this.#size = size;
-    this.#onBytes = onBytes;
-    this.#hash = createHash(digestAlgorithm(digest));
-  }
-
+export interface VerifyingStream extends Transform {
   /** Whether the whole content went through and matched. */
-  get verified(): boolean {
-    return this.#verified;
-  }
-
+  readonly verified: boolean;
   /** How many bytes went through so far. */
-  get bytesSeen(): number {
-    return this.#seen;
-  }
+  readonly bytesSeen: number;
+}
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#seen += chunk.length;
-    if (this.#size !== undefined && this.#seen > this.#size) {
-      callback(
-        new DigestMismatchError(
-          `read blob ${this.#digest}: size mismatch: expected ${this.#size} bytes, got more`,
-          { expected: this.#digest },
-        ),
-      );
-      return;
-    }
-    this.#hash.update(chunk);
-    this.#onBytes?.(this.#seen);
-    callback(null, chunk);
-  }
+// Node's streams (~1.2 ms to load) are not needed by `import('dockless')` nor by a container run:
+// the class extends the real Transform, so it is defined when the first blob is opened.
+const stream = lazyRequire<typeof import('node:stream')>('node:stream');
+let verifyingStreamClass: (new (digest: Digest, size?: number, onBytes?: (bytes: number) => void) => VerifyingStream) | undefined;
 
-  override _flush(callback: TransformCallback): void {
-    const actual = `${digestAlgorithm(this.#digest)}:${this.#hash.digest('hex')}`;
-    if (this.#size !== undefined && this.#seen !== this.#size) {
-      callback(
-        new DigestMismatchError(
-          `read blob ${this.#digest}: size mismatch: expected ${this.#size} bytes, got ${this.#seen}`,
-          { expected: this.#digest, actual },
-        ),
-      );
-      return;
+/**
+ * A new {@link VerifyingStream}.
+ *
+ * @param digest - the digest the content must have
+ * @param size - the length it must have, when known
+ * @param onBytes - called with the running byte count as content flows
+ */
+export function createVerifyingStream(digest: Digest, size?: number, onBytes?: (bytes: number) => void): VerifyingStream {
+  verifyingStreamClass ??= defineVerifyingStream(stream().Transform);
+  return new verifyingStreamClass(digest, size, onBytes);
+}
+
+function defineVerifyingStream(Base: typeof Transform) {
+  return class VerifyingStream extends Base {
+    readonly #digest: Digest;
+    readonly #size: number | undefined;
+    readonly #hash: Hash;
+    readonly #onBytes: ((bytes: number) => void) | undefined;
+    #seen = 0;
+    #verified = false;
+
+    /**
+     * @param digest the digest the content must have.
+     * @param size the length it must have, when known.
+     * @param onBytes called with the running byte count as content flows.
+     */
+    constructor(digest: Digest, size?: number, onBytes?: (bytes: number) => void) {
+      super();
+      this.#digest = digest;
+      this.#size = size;
+      this.#onBytes = onBytes;
+      this.#hash = createHash(digestAlgorithm(digest));
     }
-    if (actual !== this.#digest) {
-      callback(
-        new DigestMismatchError(`read blob ${this.#digest}: digest mismatch: content is ${actual}`, {
-          expected: this.#digest,
-          actual,
-        }),
-      );
-      return;
+
+    /** Whether the whole content went through and matched. */
+    get verified(): boolean {
+      return this.#verified;
     }
-    this.#verified = true;
-    callback();
-  }
+
+    /** How many bytes went through so far. */
+    get bytesSeen(): number {
+      return this.#seen;
+    }
+
+    override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+      this.#seen += chunk.length;
+      if (this.#size !== undefined && this.#seen > this.#size) {
+        callback(
+          new DigestMismatchError(
+            `read blob ${this.#digest}: size mismatch: expected ${this.#size} bytes, got more`,
+            { expected: this.#digest },
+          ),
+        );
+        return;
+      }
+      this.#hash.update(chunk);
+      this.#onBytes?.(this.#seen);
+      callback(null, chunk);
+    }
+
+    override _flush(callback: TransformCallback): void {
+      const actual = `${digestAlgorithm(this.#digest)}:${this.#hash.digest('hex')}`;
+      if (this.#size !== undefined && this.#seen !== this.#size) {
+        callback(
+          new DigestMismatchError(
+            `read blob ${this.#digest}: size mismatch: expected ${this.#size} bytes, got ${this.#seen}`,
+            { expected: this.#digest, actual },
+          ),
+        );
+        return;
+      }
+      if (actual !== this.#digest) {
+        callback(
+          new DigestMismatchError(`read blob ${this.#digest}: digest mismatch: content is ${actual}`, {
+            expected: this.#digest,
+            actual,
+          }),
+        );
+        return;
+      }
+      this.#verified = true;
+      callback();
+    }
+  };
 }
 
 /**
@@ -417,7 +443,7 @@ export async function openBlob(
     if (isErrno(err, 'ENOENT')) throw new NotFoundError(`blob ${digest}: not found`, { path, cause: err });
     throw err;
   }
-  const verifier = new VerifyingStream(digest, size, onBytes);
+  const verifier = createVerifyingStream(digest, size, onBytes);
   pipeline(handle.createReadStream({ highWaterMark: 1 << 20 }), verifier, () => {});
   return verifier;
 }

@@ -11,6 +11,8 @@
  *
  * @module
  */
+import { checksum } from './checksum.js';
+
 // Node's built-ins are taken from `process.getBuiltinModule` (Node 20.16+), not imported: this file
 // runs in the bundle's ES module entries (dist/bundle/index.js and the others), where each `import … from 'node:…'`
 // evaluates the module's ES facade, reading every export. Seven of them cost ~3 ms of each import,
@@ -112,6 +114,11 @@ export interface CachedScript {
   reached(stage: string): void;
 }
 
+// V8 checks a cache's length and version but not its bytes (not in release builds), and runs what
+// it is given: the payload's checksum (./checksum.ts) catches a file damaged on disk. It replaced
+// zlib's CRC-32 (whose module loads Node's streams) under the same magic: a file summed the other
+// way reads as damaged and is rewritten, and another installed version of dockless, pruning the
+// directory shared with this one, keeps this one's files (a new magic reads to it as a dead file).
 const MAGIC = Buffer.from('dockless-v8-cache-2\n');
 
 /** The head of a cache file, after {@link MAGIC} and its own length (4 bytes). */
@@ -123,22 +130,6 @@ interface CacheHead {
   /** The payload's length and checksum. */
   length: number;
   sum: number;
-}
-
-/**
- * A checksum of `data`, to catch a cache file damaged on disk: V8 checks a
- * cache's length and version but not its bytes (not in release builds), and
- * runs what it is given. The file is the user's own (checked before), so this
- * guards against damage, not an attacker: CRC-32 is enough, and zlib's (Node
- * 20.15+) costs a load of zlib (~1 ms less than Node's crypto modules, which a
- * first container does not otherwise need). On an older Node, SHA-256's first
- * four bytes; the key holds the Node version, so the two never meet.
- */
-function checksum(data: Buffer | string): number {
-  const zlib = builtin('node:zlib') as { crc32?: (data: Buffer | string) => number };
-  if (zlib.crc32 !== undefined) return zlib.crc32(data);
-  const { createHash } = builtin('node:crypto');
-  return createHash('sha256').update(data).digest().readUInt32LE(0);
 }
 
 /** The default cache directory, or undefined when there is no home to keep it in. */

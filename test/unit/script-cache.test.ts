@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { checksum, checksumPortable } from '../../src/util/checksum.js';
 import { CODE_CACHE_ENV, pruneCodeCache, runCachedScript } from '../../src/util/script-cache.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -29,6 +31,30 @@ function world(value = 42) {
   const call = (r: ReturnType<typeof load>) => (r.value as () => number)();
   return { script, cacheDir, load, call };
 }
+
+describe('checksum', () => {
+  test('the WebAssembly checksum is the documented function (checksumPortable), at every length around a word, a chunk and its copies', () => {
+    // The cache's integrity check is a base64 blob of WebAssembly: this holds it to its readable twin.
+    for (const length of [0, 1, 7, 8, 9, 15, 16, 17, 1023, 1024, 1025, 1031, 65527, 65528, 65536, 65537, 300001, 1_200_003]) {
+      const data = randomBytes(length);
+      assert.equal(checksum(data), checksumPortable(data), `${length} bytes`);
+    }
+    assert.equal(checksum('dockless'), checksumPortable(Buffer.from('dockless')));
+  });
+
+  test('any one byte changed, or a zero byte added, changes the checksum', () => {
+    // A byte flipped within the last, zero-padded word, or a zero appended, must not go unnoticed.
+    const data = randomBytes(4099);
+    const sum = checksum(data);
+    for (const at of [0, 1, 7, 8, 2048, 4091, 4096, 4098]) {
+      const damaged = Buffer.from(data);
+      damaged[at]! ^= 1;
+      assert.notEqual(checksum(damaged), sum, `byte ${at}`);
+    }
+    assert.notEqual(checksum(Buffer.concat([data, Buffer.alloc(1)])), sum);
+    assert.notEqual(checksum(data.subarray(0, 4098)), sum);
+  });
+});
 
 describe('runCachedScript', () => {
   test('a first load writes the cache, the next one runs from it', () => {
