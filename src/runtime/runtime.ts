@@ -14,7 +14,7 @@ import createDebug from 'debug';
 import { AlreadyExistsError, DocklessError, HelperError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
 import { runHelperOp, sealedHelperPath, shown, startHelper } from '../helper/index.js';
 import { CGROUP_RMDIR_AT_EXIT, CgroupSet, shimCgroupError, shimCgroups } from './cgroups/cgroup-set.js';
-import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
+import { detectCgroupLayout, detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan, type CgroupfsPlan } from './cgroups/mounts.js';
 import { hostInfo, type RuntimeInfo } from './host-info.js';
 import { planCgroups, validateCgroupParent, validateResources } from './cgroups/policy.js';
@@ -55,6 +55,7 @@ import { auditRuntime, unmountDetached, type AuditEntry } from './audit.js';
 import {
   checkOwnDirectory,
   isErrno,
+  isoTime,
   processStartTime,
   raceAbort,
   randomHex,
@@ -371,7 +372,11 @@ export class Runtime implements AsyncDisposable {
     const detached = spec.detached === true;
     const stdio = spec.stdio ?? 'pipe';
     const io = planIo(spec, this.#log, paths, context);
-    this.#cgroupHost ??= detectCgroups();
+    if (this.#cgroupHost === undefined) {
+      const layout = detectCgroupLayout();
+      this.#cgroupHost = layout.host;
+      this.#cgroupMounts ??= layout.mounts;
+    }
     // Rootless, no device node can be made (nor used from a filesystem the namespace mounted), and
     // the v1 devices cgroup is not the user's to create: it is left out rather than failing the container.
     const devices = userns?.rootless === true ? undefined : deviceCgroupWrites(deviceRules(spec));
@@ -557,7 +562,7 @@ export class Runtime implements AsyncDisposable {
       // The record, pid 1's pid and start time left as zeros: what only the launch knows (ports, once bound).
       // One literal, in the file's order: no spreading of a half into the other once the pid is known.
       const recordOf = (): ContainerRecord => {
-        const created = new Date().toISOString();
+        const created = isoTime();
         return {
           version: 1,
           id,
