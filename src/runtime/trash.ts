@@ -17,7 +17,7 @@ import { mkdir, readdir, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
 import { moveForked, removeTreesForked, startDetachedRemover, type DetachedRemover } from '../helper/index.js';
-import { isAbandoned, ownerToken, ownerTokenOf, removeSmallTreeSync, withOwnerToken } from '../util/index.js';
+import { isAbandoned, ownerToken, ownerTokenOf, withOwnerToken } from '../util/index.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -107,15 +107,8 @@ function removeInBatch(path: string, helperPath: string | undefined): Promise<bo
 let exitHooked = false;
 
 /**
- * How many trash entries (files and directories, all batches together) a process about to end
- * deletes itself before the rest goes to a detached `rm`: a `true` container's two directories hold ~17.
- */
-const EXIT_DELETE_BUDGET = 64;
-
-/**
- * Once the process has nothing left to do but wait for a batch, deletes the
- * batches' entries here while they are small (up to {@link EXIT_DELETE_BUDGET}
- * entries in all), and gives the rest to one detached helper `rm` per helper binary (as
+ * Once the process has nothing left to do but wait for a batch, gives what
+ * the batches still hold to one detached helper `rm` per helper binary (as
  * `RuntimeOptions.detachRemoval` does), so that neither the wait nor the
  * deletion delays the process's exit. Each entry is renamed after that `rm`
  * first: while it runs the entries are its own, and once it has gone what it
@@ -123,26 +116,13 @@ const EXIT_DELETE_BUDGET = 64;
  * this process, which is about to end: the next reap takes it.
  */
 function handOffBatches(): void {
-  let budget = EXIT_DELETE_BUDGET;
   for (const [key, batch] of collecting) {
     collecting.delete(key);
-    // The few files of short-lived containers are deleted here: a detached `rm` costs a fork of this
-    // whole process (~3 ms of this thread) where these deletions cost a few dozen syscalls.
-    const left = batch.paths.filter((path) => {
-      const rest = budget > 0 ? removeSmallTreeSync(path, budget) : -1;
-      if (rest < 0) return true;
-      budget = rest;
-      return false;
-    });
-    if (left.length === 0) {
-      batch.handOff();
-      continue;
-    }
-    batch.paths.splice(0, batch.paths.length, ...left);
+    if (batch.paths.length === 0) continue;
     const remover = startDetachedRemover({ helperPath: key === '' ? undefined : key });
     if (remover === undefined) continue;
     const token = ownerTokenOf(remover.pid, remover.start);
-    const moved = left.flatMap((path) => {
+    const moved = batch.paths.flatMap((path) => {
       const target = withOwnerToken(path, token);
       try {
         renameSync(path, target);

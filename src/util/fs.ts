@@ -5,7 +5,7 @@
  * @module
  */
 
-import { constants, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, rename, rm, rmdir, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isErrno } from './errno.js';
@@ -133,39 +133,6 @@ async function makeWritable(path: string): Promise<void> {
   if ((stats.mode & 0o700) !== 0o700) await chmod(path, (stats.mode & 0o7777) | 0o700).catch(() => {});
   const entries = await readdir(path).catch(() => [] as string[]);
   for (const entry of entries) await makeWritable(join(path, entry));
-}
-
-/**
- * Removes the directory tree `path` synchronously if it holds at most `budget`
- * entries (files, links and directories below it), never following a symlink;
- * a tree that is larger, or that cannot be listed, is left whole. For the few
- * files of a short-lived container's directories, when a process about to end
- * would otherwise start another process to delete them.
- *
- * @returns what is left of `budget`, or -1 when the tree was left (too large,
- *   not listable) or a deletion failed (what was deleted stays deleted).
- */
-export function removeSmallTreeSync(path: string, budget: number): number {
-  const dirs: string[] = [];
-  const files: string[] = [];
-  const walk = (dir: string): boolean => {
-    dirs.push(dir);
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (--budget < 0) return false;
-      const child = join(dir, entry.name);
-      if (!entry.isDirectory()) files.push(child);
-      else if (!walk(child)) return false;
-    }
-    return true;
-  };
-  try {
-    if (!walk(path)) return -1;
-    for (const file of files) unlinkSync(file);
-    for (let i = dirs.length - 1; i >= 0; i--) rmdirSync(dirs[i]!);
-  } catch {
-    return -1;
-  }
-  return budget;
 }
 
 /** Sets a path's access and modification times to now; `false` when it does not exist. */
