@@ -30,7 +30,7 @@ import { deviceCgroupWrites, deviceRules, securityPlan, type SecurityPlan } from
 import type { ContainerSpec, NetworkSetting } from './spec.js';
 import { checkHolders, defaultMounts, etcMounts, joinedUserns, networkOf, planNamespaces, validateNetwork } from './network-mode.js';
 import { prunePods } from './pods.js';
-import { emptyTrash, settleTrash, TRASH_DIR } from './trash.js';
+import { emptyTrash, settleTrash, standbyRemover, TRASH_DIR } from './trash.js';
 import { checkExecEnvelope, checkProcessStrings, checkRuntimePaths } from './spec-strings.js';
 import { NAME_RE, userMount, validateSpec } from './spec-check.js';
 import {
@@ -604,6 +604,8 @@ export class Runtime implements AsyncDisposable {
         helperPath,
       });
       reaping ??= this.#open();
+      // While the helper starts, this thread only waits: the exit's remover is forked now (see standbyRemover).
+      if (!detached && !this.#detachRemoval) standbyRemover(this.#helperPath);
 
       let record: ContainerRecord;
       let steps: (Promise<unknown> | undefined)[] = [];
