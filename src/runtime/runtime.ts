@@ -604,8 +604,6 @@ export class Runtime implements AsyncDisposable {
         helperPath,
       });
       reaping ??= this.#open();
-      // While the helper starts, this thread only waits: the exit's remover is forked now (see standbyRemover).
-      if (!detached && !this.#detachRemoval) standbyRemover(this.#helperPath);
 
       let record: ContainerRecord;
       let steps: (Promise<unknown> | undefined)[] = [];
@@ -676,6 +674,10 @@ export class Runtime implements AsyncDisposable {
       this.#specs.set(id, spec);
       cleanup = false;
       debug('%s %s pid %d', short, start ? 'started' : 'created', pid);
+      // Forked once the launch has returned, while the caller typically waits for the container: not between its
+      // last remove() and its exit (see standbyRemover). Not during the launch: a fork while the helper's spawn has
+      // not exec'd yet copies this process's pages twice over.
+      if (!detached && !this.#detachRemoval) setImmediate(() => standbyRemover(this.#helperPath));
       return container;
     } finally {
       if (cleanup) {
