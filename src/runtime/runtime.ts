@@ -13,7 +13,7 @@ import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, DocklessError, HelperError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
 import { runHelperOp, sealedHelperPath, shown, startHelper } from '../helper/index.js';
-import { CGROUP_RMDIR_AT_EXIT, CgroupSet, shimCgroupError, shimCgroups } from './cgroups/cgroup-set.js';
+import { CGROUP_RMDIR_AT_EXIT, CgroupSet, shimCgroupError, shimCgroups, shimMayMake } from './cgroups/cgroup-set.js';
 import { detectCgroupLayout, detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan, type CgroupfsPlan } from './cgroups/mounts.js';
 import { hostInfo, type RuntimeInfo } from './host-info.js';
@@ -140,6 +140,8 @@ export class Runtime implements AsyncDisposable {
   readonly #specs = new Map<string, ContainerSpec>();
   /** Whether a container's cgroups were all made here once: from then on the shim makes them (see shimCgroups). */
   #cgroupsWhole = false;
+  /** Set when a first launch's shim could not make its cgroups: from then on this process makes them until it has made them whole. */
+  #cgroupsShimRefused = false;
   /** Whether a snapshot was ever made below the root: until then a removal has no snapshot hold to drop (see #forget). */
   #snapshotsSeen = false;
   readonly #snapshots = new Set<ContainerSnapshot>();
@@ -282,6 +284,18 @@ export class Runtime implements AsyncDisposable {
   }
 
   async #launch(spec: ContainerSpec, start: boolean, signal: AbortSignal | undefined, snapshot?: string): Promise<Container> {
+    const trying = !this.#cgroupsWhole && !this.#cgroupsShimRefused;
+    try {
+      return await this.#launchOnce(spec, start, signal, snapshot);
+    } catch (error) {
+      // The shim was let make a first launch's cgroups and could not (a stats-only hierarchy this process
+      // would have gone without): once more, with the cgroups made here.
+      if (trying && this.#cgroupsShimRefused) return this.#launchOnce(spec, start, signal, snapshot);
+      throw error;
+    }
+  }
+
+  async #launchOnce(spec: ContainerSpec, start: boolean, signal: AbortSignal | undefined, snapshot?: string): Promise<Container> {
     throwIfAborted(signal, `${start ? 'run' : 'create'} container`);
     // The code cache then holds what this process compiles to run and remove it (written at its exit, once).
     reachedCodeCacheStage('run');
@@ -387,7 +401,13 @@ export class Runtime implements AsyncDisposable {
     // Without limits to show after the exit (stats() of a stopped container), nothing needs the
     // cgroups once the container has exited: the shim removes them then, off this thread.
     const limited = spec.resources !== undefined && Object.values(spec.resources).some((v) => v !== undefined);
-    const shim = this.#cgroupsWhole && userns?.rootless !== true ? shimCgroups(cgroupPlan, { rmdirAtExit: !limited }) : undefined;
+    // Until this process has seen a plan's cgroups made whole, the shim makes them only as root, where
+    // nothing this process would skip is unwritable (shimMayMake); a refusal is retried with them made here (#launch).
+    const shimmable =
+      userns?.rootless !== true &&
+      (this.#cgroupsWhole || (!this.#cgroupsShimRefused && process.getuid?.() === 0 && userns === undefined && shimMayMake(cgroupPlan)));
+    const shim = shimmable ? shimCgroups(cgroupPlan, { rmdirAtExit: !limited }) : undefined;
+    const speculative = shim !== undefined && !this.#cgroupsWhole;
 
     // The shim makes the upper and work directories and writes hostname, hosts and resolv.conf (before anything
     // of the container opens them), saving this thread their round trips; with a user namespace they are chowned here, so made here.
@@ -609,6 +629,8 @@ export class Runtime implements AsyncDisposable {
       let steps: (Promise<unknown> | undefined)[] = [];
       try {
         const { pid, start: pidStart } = await raceAbort(helper.next('pid'), signal, context);
+        // Made by the shim before this line: it has the right to.
+        if (speculative) this.#cgroupsWhole = true;
         // The helper opened the namespace files before this line: their holders must still be the same processes.
         checkHolders(nsPlan.holders);
         if (forwarder !== undefined || attachment?.enter !== undefined) {
@@ -647,6 +669,10 @@ export class Runtime implements AsyncDisposable {
         // fails with ENOTEMPTY, and that failure would hide this one.
         await Promise.allSettled([...steps, helper.exit]);
         if (shim !== undefined && error instanceof HelperError && error.step === 'make cgroup') {
+          // Only where this process would have gone on without the cgroup: a stats-only hierarchy's directory.
+          if (speculative && cgroupPlan.hierarchies.some((p) => p.dir === error.path && p.optional.length === p.controllers.length)) {
+            this.#cgroupsShimRefused = true;
+          }
           throw shimCgroupError(cgroupPlan, context, error.path ?? '', error.errnoCode, error);
         }
         if (error instanceof DocklessError) throw error;
