@@ -12,7 +12,7 @@ import { chown, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, DocklessError, HelperError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
-import { runHelperOp, sealedHelperPath, shown, startHelper } from '../helper/index.js';
+import { preloadSpawn, runHelperOp, sealedHelperPath, shown, startHelper } from '../helper/index.js';
 import { CGROUP_RMDIR_AT_EXIT, CgroupSet, shimCgroupError, shimCgroups, shimMayMake } from './cgroups/cgroup-set.js';
 import { detectCgroupLayout, detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan, type CgroupfsPlan } from './cgroups/mounts.js';
@@ -370,10 +370,13 @@ export class Runtime implements AsyncDisposable {
     const proc = effectiveProcess(spec, source.config, hostname);
     checkProcessStrings(proc);
     const health = healthPlan(spec.healthcheck, source.config?.Healthcheck, source.config?.Shell);
-    const [user] = await Promise.all([
+    const preparing = Promise.all([
       proc.user === undefined ? ROOT_USER : resolveUserInLayers(source.lowers, proc.user),
       this.#prepare(),
     ]);
+    // While the thread pool makes the directories, this thread loads what the helper's spawn needs.
+    preloadSpawn();
+    const [user] = await preparing;
     if (userns !== undefined) checkUserMapped(user, userns);
     // What dead owners left is reaped while the helper starts, when this thread would only wait: the reap judges
     // this launch as it judges another process's, live. The launch settles after it.
