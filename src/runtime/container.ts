@@ -26,7 +26,7 @@ import { copyInto, copyOutOf, reachable, type ContainerFiles, type CopyInOptions
 import { inspectOf, type ContainerInspect, type NetworkSettingsRecord } from './inspect.js';
 import { listProcesses, type ContainerProcess } from './top.js';
 import type { ContainerResources, ContainerStats } from './cgroups/resources.js';
-import { processStartTime, raceAbort, removeDir, throwIfAborted } from '../util/index.js';
+import { isoTime, processStartTime, raceAbort, removeDir, throwIfAborted } from '../util/index.js';
 import {
   readJson,
   writeJsonAtomic,
@@ -153,7 +153,7 @@ export class Container implements AsyncDisposable {
     helper.next('exited').then(
       (status) => {
         if (this.#helper !== helper) return;
-        this.#finishedAt = new Date().toISOString();
+        this.#finishedAt = isoTime();
         this.#exit = this.#exitFrom(status);
         if (this.#status !== 'removed') this.#status = 'stopped';
         debug('%s exited %o', this.id.slice(0, 12), this.#exit);
@@ -403,7 +403,7 @@ export class Container implements AsyncDisposable {
         if (holdLoop) this.#helper.unref();
       }
     }
-    this.#record = { ...this.#record, started: new Date().toISOString() };
+    this.#record = { ...this.#record, started: isoTime() };
     await writeJsonAtomic(this.#paths.record, this.#record);
     await unlink(this.#paths.fifo).catch(() => undefined);
     if (this.#helper !== undefined) this.#monitorHealth();

@@ -14,7 +14,7 @@ import createDebug from 'debug';
 import { InvalidStateError } from '../errors.js';
 import { runHelperOp, sealedHelperPath, spawnHelper, type HelperProcess } from '../helper/index.js';
 import { lowerDirUsable } from '../store/index.js';
-import { processStartTime } from '../util/index.js';
+import { isoTime, processStartTime } from '../util/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import type { CgroupPlan } from './cgroups/policy.js';
 import { endRecordedHelper, Forwarder } from './forwarder.js';
@@ -169,7 +169,7 @@ export async function relaunch(
       pidStart,
       ownerPid: process.pid,
       ownerStart: scope.ownerStart,
-      started: new Date().toISOString(),
+      started: isoTime(),
       ...(cgroups.entries.length > 0 ? { cgroups: [...cgroups.entries] } : {}),
       ...(forwarder !== undefined ? { ports: [...forwarder.ports], forwarder: forwarder.record } : {}),
     };

@@ -12,9 +12,9 @@ import { chown, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, DocklessError, HelperError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
-import { runHelperOp, sealedHelperPath, shown, startHelper } from '../helper/index.js';
-import { CGROUP_RMDIR_AT_EXIT, CgroupSet, shimCgroupError, shimCgroups } from './cgroups/cgroup-set.js';
-import { detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
+import { preloadSpawn, runHelperOp, sealedHelperPath, shown, startHelper } from '../helper/index.js';
+import { CGROUP_RMDIR_AT_EXIT, CgroupSet, shimCgroupError, shimCgroups, shimMayMake } from './cgroups/cgroup-set.js';
+import { detectCgroupLayout, detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan, type CgroupfsPlan } from './cgroups/mounts.js';
 import { hostInfo, type RuntimeInfo } from './host-info.js';
 import { planCgroups, validateCgroupParent, validateResources } from './cgroups/policy.js';
@@ -30,7 +30,7 @@ import { deviceCgroupWrites, deviceRules, securityPlan, type SecurityPlan } from
 import type { ContainerSpec, NetworkSetting } from './spec.js';
 import { checkHolders, defaultMounts, etcMounts, joinedUserns, networkOf, planNamespaces, validateNetwork } from './network-mode.js';
 import { prunePods } from './pods.js';
-import { emptyTrash, settleTrash, TRASH_DIR } from './trash.js';
+import { emptyTrash, settleTrash, standbyRemover, TRASH_DIR } from './trash.js';
 import { checkExecEnvelope, checkProcessStrings, checkRuntimePaths } from './spec-strings.js';
 import { NAME_RE, userMount, validateSpec } from './spec-check.js';
 import {
@@ -55,6 +55,7 @@ import { auditRuntime, unmountDetached, type AuditEntry } from './audit.js';
 import {
   checkOwnDirectory,
   isErrno,
+  isoTime,
   processStartTime,
   raceAbort,
   randomHex,
@@ -139,6 +140,8 @@ export class Runtime implements AsyncDisposable {
   readonly #specs = new Map<string, ContainerSpec>();
   /** Whether a container's cgroups were all made here once: from then on the shim makes them (see shimCgroups). */
   #cgroupsWhole = false;
+  /** Set when a first launch's shim could not make its cgroups: from then on this process makes them until it has made them whole. */
+  #cgroupsShimRefused = false;
   /** Whether a snapshot was ever made below the root: until then a removal has no snapshot hold to drop (see #forget). */
   #snapshotsSeen = false;
   readonly #snapshots = new Set<ContainerSnapshot>();
@@ -281,6 +284,18 @@ export class Runtime implements AsyncDisposable {
   }
 
   async #launch(spec: ContainerSpec, start: boolean, signal: AbortSignal | undefined, snapshot?: string): Promise<Container> {
+    const trying = !this.#cgroupsWhole && !this.#cgroupsShimRefused;
+    try {
+      return await this.#launchOnce(spec, start, signal, snapshot);
+    } catch (error) {
+      // The shim was let make a first launch's cgroups and could not (a stats-only hierarchy this process
+      // would have gone without): once more, with the cgroups made here.
+      if (trying && this.#cgroupsShimRefused) return this.#launchOnce(spec, start, signal, snapshot);
+      throw error;
+    }
+  }
+
+  async #launchOnce(spec: ContainerSpec, start: boolean, signal: AbortSignal | undefined, snapshot?: string): Promise<Container> {
     throwIfAborted(signal, `${start ? 'run' : 'create'} container`);
     // The code cache then holds what this process compiles to run and remove it (written at its exit, once).
     reachedCodeCacheStage('run');
@@ -355,10 +370,13 @@ export class Runtime implements AsyncDisposable {
     const proc = effectiveProcess(spec, source.config, hostname);
     checkProcessStrings(proc);
     const health = healthPlan(spec.healthcheck, source.config?.Healthcheck, source.config?.Shell);
-    const [user] = await Promise.all([
+    const preparing = Promise.all([
       proc.user === undefined ? ROOT_USER : resolveUserInLayers(source.lowers, proc.user),
       this.#prepare(),
     ]);
+    // While the thread pool makes the directories, this thread loads what the helper's spawn needs.
+    preloadSpawn();
+    const [user] = await preparing;
     if (userns !== undefined) checkUserMapped(user, userns);
     // What dead owners left is reaped while the helper starts, when this thread would only wait: the reap judges
     // this launch as it judges another process's, live. The launch settles after it.
@@ -371,7 +389,11 @@ export class Runtime implements AsyncDisposable {
     const detached = spec.detached === true;
     const stdio = spec.stdio ?? 'pipe';
     const io = planIo(spec, this.#log, paths, context);
-    this.#cgroupHost ??= detectCgroups();
+    if (this.#cgroupHost === undefined) {
+      const layout = detectCgroupLayout();
+      this.#cgroupHost = layout.host;
+      this.#cgroupMounts ??= layout.mounts;
+    }
     // Rootless, no device node can be made (nor used from a filesystem the namespace mounted), and
     // the v1 devices cgroup is not the user's to create: it is left out rather than failing the container.
     const devices = userns?.rootless === true ? undefined : deviceCgroupWrites(deviceRules(spec));
@@ -382,7 +404,13 @@ export class Runtime implements AsyncDisposable {
     // Without limits to show after the exit (stats() of a stopped container), nothing needs the
     // cgroups once the container has exited: the shim removes them then, off this thread.
     const limited = spec.resources !== undefined && Object.values(spec.resources).some((v) => v !== undefined);
-    const shim = this.#cgroupsWhole && userns?.rootless !== true ? shimCgroups(cgroupPlan, { rmdirAtExit: !limited }) : undefined;
+    // Until this process has seen a plan's cgroups made whole, the shim makes them only as root, where
+    // nothing this process would skip is unwritable (shimMayMake); a refusal is retried with them made here (#launch).
+    const shimmable =
+      userns?.rootless !== true &&
+      (this.#cgroupsWhole || (!this.#cgroupsShimRefused && process.getuid?.() === 0 && userns === undefined && shimMayMake(cgroupPlan)));
+    const shim = shimmable ? shimCgroups(cgroupPlan, { rmdirAtExit: !limited }) : undefined;
+    const speculative = shim !== undefined && !this.#cgroupsWhole;
 
     // The shim makes the upper and work directories and writes hostname, hosts and resolv.conf (before anything
     // of the container opens them), saving this thread their round trips; with a user namespace they are chowned here, so made here.
@@ -557,7 +585,7 @@ export class Runtime implements AsyncDisposable {
       // The record, pid 1's pid and start time left as zeros: what only the launch knows (ports, once bound).
       // One literal, in the file's order: no spreading of a half into the other once the pid is known.
       const recordOf = (): ContainerRecord => {
-        const created = new Date().toISOString();
+        const created = isoTime();
         return {
           version: 1,
           id,
@@ -604,6 +632,8 @@ export class Runtime implements AsyncDisposable {
       let steps: (Promise<unknown> | undefined)[] = [];
       try {
         const { pid, start: pidStart } = await raceAbort(helper.next('pid'), signal, context);
+        // Made by the shim before this line: it has the right to.
+        if (speculative) this.#cgroupsWhole = true;
         // The helper opened the namespace files before this line: their holders must still be the same processes.
         checkHolders(nsPlan.holders);
         if (forwarder !== undefined || attachment?.enter !== undefined) {
@@ -642,6 +672,10 @@ export class Runtime implements AsyncDisposable {
         // fails with ENOTEMPTY, and that failure would hide this one.
         await Promise.allSettled([...steps, helper.exit]);
         if (shim !== undefined && error instanceof HelperError && error.step === 'make cgroup') {
+          // Only where this process would have gone on without the cgroup: a stats-only hierarchy's directory.
+          if (speculative && cgroupPlan.hierarchies.some((p) => p.dir === error.path && p.optional.length === p.controllers.length)) {
+            this.#cgroupsShimRefused = true;
+          }
           throw shimCgroupError(cgroupPlan, context, error.path ?? '', error.errnoCode, error);
         }
         if (error instanceof DocklessError) throw error;
@@ -669,6 +703,10 @@ export class Runtime implements AsyncDisposable {
       this.#specs.set(id, spec);
       cleanup = false;
       debug('%s %s pid %d', short, start ? 'started' : 'created', pid);
+      // Forked once the launch has returned, while the caller typically waits for the container: not between its
+      // last remove() and its exit (see standbyRemover). Not during the launch: a fork while the helper's spawn has
+      // not exec'd yet copies this process's pages twice over.
+      if (!detached && !this.#detachRemoval) setImmediate(() => standbyRemover(this.#helperPath));
       return container;
     } finally {
       if (cleanup) {

@@ -119,7 +119,9 @@ function handOffBatches(): void {
   for (const [key, batch] of collecting) {
     collecting.delete(key);
     if (batch.paths.length === 0) continue;
-    const remover = startDetachedRemover({ helperPath: key === '' ? undefined : key });
+    const ready = standby.get(key);
+    standby.delete(key);
+    const remover = ready ?? startDetachedRemover({ helperPath: key === '' ? undefined : key });
     if (remover === undefined) continue;
     const token = ownerTokenOf(remover.pid, remover.start);
     const moved = batch.paths.flatMap((path) => {
@@ -134,6 +136,24 @@ function handOffBatches(): void {
     remover.remove(moved);
     batch.handOff();
   }
+}
+
+/** Per helper binary: the detached `rm` started ahead for the exit's hand-off (see {@link standbyRemover}). */
+const standby = new Map<string, DetachedRemover>();
+
+/**
+ * Starts, once per helper binary (until the exit hands it a batch), the detached
+ * `rm` that {@link handOffBatches} gives the trash to when the process is about
+ * to end: called while this thread only waits (a launch waiting on its helper),
+ * the fork of this whole process it costs (~3 ms) is then not paid between the
+ * program's last `remove()` and its exit. Unused, it reads the end of its
+ * arguments when this process ends, and ends having removed nothing.
+ */
+export function standbyRemover(helperPath: string | undefined): void {
+  const key = helperPath ?? '';
+  if (standby.has(key)) return;
+  const remover = startDetachedRemover({ helperPath });
+  if (remover !== undefined) standby.set(key, remover);
 }
 
 /** A detached `rm` taking the entries discarded in the same turn, and how many of them are still being moved. */

@@ -16,3 +16,4 @@ export * from './lazy.js';
 export * from './duration.js';
 export * from './random.js';
 export * from './code-cache-stage.js';
+export * from './iso-time.js';

@@ -47,6 +47,16 @@ describe('process exit', { skip: why }, () => {
     assert.ok(Math.min(...lags) < 12, `remove() to exit: ${lags.map((l) => l.toFixed(1)).join(', ')} ms`);
   });
 
+  // The detached rm was forked at `beforeExit`, after the last remove(): a fork of the whole Node process
+  // (~3 ms) between the program's last line and its end. It is now forked while the program waits for its
+  // first container, and the exit only hands it the trash.
+  it('a process that runs and removes one container starts no process between remove() and its exit', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', child, world.runtime.root, world.runtime.stateDir, world.rootfs], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const { atRemove, atExit } = JSON.parse(r.stdout) as { atRemove: number[]; atExit: number[] };
+    assert.deepEqual(atExit.filter((pid) => !atRemove.includes(pid)), [], `helper processes started after remove(): ${JSON.stringify({ atRemove, atExit })}`);
+  });
+
   // The code cache was written after the import only, so every process's first container compiled the
   // run path from source. The first process that runs one through the built package rewrites it once.
   it('the first process that runs a container rewrites the code cache once, at the run stage', { skip: existsSync(BUNDLE) ? undefined : 'dist/bundle not built: run npm run build' }, () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
-import { CgroupSet, shimCgroupError, shimCgroups } from '../../src/runtime/cgroups/cgroup-set.js';
+import { CgroupSet, shimCgroupError, shimCgroups, shimMayMake } from '../../src/runtime/cgroups/cgroup-set.js';
 import { detectCgroupsFrom, parseCgroupMounts, parseProcCgroup, type CgroupHost } from '../../src/runtime/cgroups/detect.js';
 import {
   blkioToIoWeight,
@@ -482,4 +482,25 @@ test('shimCgroupError: the shim\'s failure is the typed error the library\'s own
   const taken = shimCgroupError(plan, 'run container 1', mem, 'EEXIST', helper);
   assert.ok(taken instanceof AlreadyExistsError);
   assert.equal(taken.message, `run container 1: mkdir \`${mem}\`: EEXIST`);
+});
+
+// A first container's cgroups are the shim's to make only where CgroupSet.create would skip nothing: a
+// stats-only hierarchy whose directory this process cannot write would be skipped here and fail the shim.
+test('shimMayMake: a stats-only hierarchy must be writable here; a limit\'s hierarchy fails either way and is not looked at', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'dockless-shim-may-'));
+  try {
+    const at = (plan: ReturnType<typeof planCgroups>, parentDir: string) => ({
+      hierarchies: plan.hierarchies.map((p) => ({ ...p, parentDir })),
+    });
+    const statsOnly = planCgroups(undefined, v1Host(), 'c');
+    assert.ok(statsOnly.hierarchies.some((p) => p.optional.length === p.controllers.length));
+    assert.equal(shimMayMake(at(statsOnly, dir)), true);
+    assert.equal(shimMayMake(at(statsOnly, join(dir, 'missing'))), false);
+    const limited = planCgroups({ pids: 32 }, v1Host(), 'c');
+    const required = { hierarchies: limited.hierarchies.filter((p) => p.optional.length < p.controllers.length).map((p) => ({ ...p, parentDir: join(dir, 'missing') })) };
+    assert.ok(required.hierarchies.length > 0);
+    assert.equal(shimMayMake(required), true);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

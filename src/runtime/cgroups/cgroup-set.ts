@@ -7,7 +7,7 @@
  * @module
  */
 
-import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
 import { readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -541,6 +541,25 @@ export function shimCgroups(plan: CgroupPlan, options: { rmdirAtExit?: boolean }
   }
   if (options.rmdirAtExit === true && entries.length > 0) args.push(CGROUP_RMDIR_AT_EXIT);
   return { set: new CgroupSet(entries), args };
+}
+
+/**
+ * Whether the shim may make the cgroups of `plan` before this process has seen
+ * them made whole ({@link shimCgroups}'s callers wait for that): where
+ * {@link CgroupSet.create} would skip a hierarchy of stats-only controllers it
+ * may not write (and the shim would fail), that hierarchy's directory must be
+ * writable here. A limit's hierarchy fails either way, so it is not looked at.
+ */
+export function shimMayMake(plan: CgroupPlan): boolean {
+  return plan.hierarchies.every((p) => {
+    if (p.optional.length < p.controllers.length) return true;
+    try {
+      accessSync(p.parentDir, fsConstants.W_OK | fsConstants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /**

@@ -209,3 +209,10 @@ export function detectCgroups(): CgroupHost {
 export function detectCgroupMounts(): CgroupMount[] {
   return parseCgroupMounts(readOrUndefined('/proc/self/mountinfo') ?? '');
 }
+
+/** {@link detectCgroups} and {@link detectCgroupMounts} from one read of `/proc/self/mountinfo`: what a runtime's first container needs. */
+export function detectCgroupLayout(): { host: CgroupHost; mounts: CgroupMount[] } {
+  const mountinfo = readOrUndefined('/proc/self/mountinfo') ?? '';
+  const host = detectCgroupsFrom({ procCgroup: readOrUndefined('/proc/self/cgroup') ?? '', mountinfo, readFile: readOrUndefined });
+  return { host, mounts: parseCgroupMounts(mountinfo) };
+}
