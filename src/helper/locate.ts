@@ -64,12 +64,11 @@ export function locateHelper(override?: string): string {
     }
     return explicit;
   }
-  const installed = installedHelper;
-  if (checked.has(installed)) return installed;
+  if (checked.has(installedHelper)) return installedHelper;
   if (firstUseBuild !== undefined) return firstUseBuild;
-  if (isExecutable(installed)) {
-    checked.add(installed);
-    return installed;
+  if (isExecutable(installedHelper)) {
+    checked.add(installedHelper);
+    return installedHelper;
   }
   return buildOnFirstUse();
 }

@@ -14,7 +14,7 @@ import createDebug from 'debug';
 import { AlreadyExistsError, DocklessError, HelperError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
 import { preloadSpawn, runHelperOp, sealedHelperPath, shown, startHelper } from '../helper/index.js';
 import { CGROUP_RMDIR_AT_EXIT, CgroupSet, shimCgroupError, shimCgroups, shimMayMake } from './cgroups/cgroup-set.js';
-import { detectCgroupLayout, detectCgroupMounts, detectCgroups, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
+import { detectCgroupLayout, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan, type CgroupfsPlan } from './cgroups/mounts.js';
 import { hostInfo, type RuntimeInfo } from './host-info.js';
 import { planCgroups, validateCgroupParent, validateResources } from './cgroups/policy.js';
@@ -153,8 +153,8 @@ export class Runtime implements AsyncDisposable {
   readonly #outbound: RootlessOutbound;
   readonly #log: LogOptions | false | undefined;
   #usernsHost: UsernsHost | undefined;
-  #cgroupHost: CgroupHost | undefined;
-  #cgroupMounts: CgroupMount[] | undefined;
+  /** The host's cgroup layout and cgroup mounts: see {@link Runtime.#cgroups}. */
+  #cgroupLayout: { host: CgroupHost; mounts: CgroupMount[] } | undefined;
   /** The container's /sys/fs/cgroup without a user namespace, by read-only or not: only the host's mounts decide it then. */
   readonly #cgroupfsShared = new Map<boolean, CgroupfsPlan>();
   /** The plan of a spec that sets none of the security options, nearly every one: decided once (the seccomp program's copy, the capability sets). */
@@ -389,18 +389,14 @@ export class Runtime implements AsyncDisposable {
     const detached = spec.detached === true;
     const stdio = spec.stdio ?? 'pipe';
     const io = planIo(spec, this.#log, paths, context);
-    if (this.#cgroupHost === undefined) {
-      const layout = detectCgroupLayout();
-      this.#cgroupHost = layout.host;
-      this.#cgroupMounts ??= layout.mounts;
-    }
+    const cgroupHost = this.#cgroups().host;
     // Rootless, no device node can be made (nor used from a filesystem the namespace mounted), and
     // the v1 devices cgroup is not the user's to create: it is left out rather than failing the container.
     const devices = userns?.rootless === true ? undefined : deviceCgroupWrites(deviceRules(spec));
     if (userns?.rootless === true) {
       debug('%s rootless: no devices cgroup, and no cgroup where none is delegated: nothing but `resources` is enforced through cgroups', short);
     }
-    const cgroupPlan = planCgroups(spec.resources, this.#cgroupHost, `dockless-${id}`, cgroupParent, devices);
+    const cgroupPlan = planCgroups(spec.resources, cgroupHost, `dockless-${id}`, cgroupParent, devices);
     // Without limits to show after the exit (stats() of a stopped container), nothing needs the
     // cgroups once the container has exited: the shim removes them then, off this thread.
     const limited = spec.resources !== undefined && Object.values(spec.resources).some((v) => v !== undefined);
@@ -501,16 +497,15 @@ export class Runtime implements AsyncDisposable {
       }
 
       const cgroups = await cgroupsCreating;
-      this.#cgroupMounts ??= detectCgroupMounts();
       const readonlyCgroupfs = spec.privileged !== true;
       // Without a user namespace only the host's mounts decide it: shared between launches as DEFAULT_MOUNTS are (nothing downstream writes to a plan).
       const sharedCgroupfs = userns === undefined ? this.#cgroupfsShared.get(readonlyCgroupfs) : undefined;
       const cgroupfs =
         sharedCgroupfs ??
         cgroupfsPlan({
-          hostMounts: this.#cgroupMounts,
+          hostMounts: this.#cgroups().mounts,
           cgroups: cgroups.entries,
-          callerCgroups: this.#cgroupHost.hierarchies,
+          callerCgroups: cgroupHost.hierarchies,
           userns: userns !== undefined,
           readonly: readonlyCgroupfs,
         });
@@ -738,14 +733,18 @@ export class Runtime implements AsyncDisposable {
     return started;
   };
 
+  /** The host's cgroup layout and the cgroup mounts this process sees, both from one read of /proc (once per runtime). */
+  #cgroups(): { host: CgroupHost; mounts: CgroupMount[] } {
+    return (this.#cgroupLayout ??= detectCgroupLayout());
+  }
+
   /** What only the audit finds: mounts left in this mount namespace, and image leases of containers that are gone. */
   async #pruneAudited(): Promise<void> {
-    this.#cgroupHost ??= detectCgroups();
     const store = this.#store;
     const found = await auditRuntime({
       root: this.root,
       stateDir: this.stateDir,
-      cgroupHost: this.#cgroupHost,
+      cgroupHost: this.#cgroups().host,
       cgroupParent: this.#cgroupParent,
       ...(store !== undefined ? { leases: () => store.leases() } : {}),
     });
@@ -905,11 +904,10 @@ export class Runtime implements AsyncDisposable {
         debug('prune: %s not removed: %s', id.slice(0, 12), error instanceof Error ? error.message : String(error));
       }
     }
-    this.#cgroupHost ??= detectCgroups();
     const leftovers = await pruneLeftovers({
       root: this.root,
       stateDir: this.stateDir,
-      cgroupHost: this.#cgroupHost,
+      cgroupHost: this.#cgroups().host,
       cgroupParent: this.#cgroupParent,
       helperPath: this.#helperPath,
     });
@@ -948,13 +946,12 @@ export class Runtime implements AsyncDisposable {
    * ```
    */
   async audit(): Promise<AuditEntry[]> {
-    this.#cgroupHost ??= detectCgroups();
     const store = this.#store;
     const [own, networks] = await Promise.all([
       auditRuntime({
         root: this.root,
         stateDir: this.stateDir,
-        cgroupHost: this.#cgroupHost,
+        cgroupHost: this.#cgroups().host,
         cgroupParent: this.#cgroupParent,
         ...(store !== undefined ? { leases: () => store.leases() } : {}),
       }),
