@@ -1,8 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { detectCgroups } from '../../src/runtime/cgroups/detect.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
 const hasUnshare = spawnSync('sh', ['-c', 'command -v unshare && command -v mount'], { stdio: 'ignore' }).status === 0;
@@ -47,28 +48,6 @@ out.left = ownDirs.filter((d) => d !== blocked).flatMap((d) => readdirSync(d, { 
 console.log(JSON.stringify(out));
 `;
 
-/** This process's cgroup directory in each mounted hierarchy, with the hierarchy's controllers. */
-async function ownCgroupDirs(): Promise<{ dir: string; controllers: string[] }[]> {
-  const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => / - cgroup cgroup /.test(l));
-  const out: { dir: string; controllers: string[] }[] = [];
-  for (const line of (await readFile('/proc/self/cgroup', 'utf8')).split('\n').filter(Boolean)) {
-    const [, list, path] = line.split(':') as [string, string, string];
-    const controllers = list.split(',');
-    // A new cpuset cgroup takes no process until its cpus and mems are set; containers get none of it.
-    if (list === '' || controllers.includes('cpuset')) continue;
-    // The hierarchy's mount: its super options name the same controllers.
-    const mount = mounts.find((m) => {
-      const opts = m.split(' - cgroup cgroup ')[1]!.split(',');
-      return controllers.every((c) => opts.includes(c));
-    });
-    if (mount === undefined) continue;
-    const [, , , mountRoot, mountPoint] = mount.split(' ') as [string, string, string, string, string];
-    if (!path.startsWith(mountRoot)) continue;
-    out.push({ dir: join(mountPoint, path.slice(mountRoot.length)), controllers });
-  }
-  return out;
-}
-
 describe('first launch: cgroups the shim may not make', { skip }, () => {
   let world: World;
   before(async () => {
@@ -82,9 +61,10 @@ describe('first launch: cgroups the shim may not make', { skip }, () => {
   // stats-only hierarchy is writable; a hierarchy that still refuses the mkdir must not fail the run (this
   // process goes without a stats-only cgroup it cannot make): the launch is retried once with Node making them.
   it("retries a first launch whose shim could not make a stats-only cgroup, with this process making them; nothing is left", async () => {
-    const own = await ownCgroupDirs();
-    const statsOnly = own.find((h) => h.controllers.includes('cpuacct')) ?? own.find((h) => h.controllers.every((c) => ['cpuacct', 'pids', 'freezer', 'perf_event', 'net_cls', 'net_prio'].includes(c)));
-    if (statsOnly === undefined) return void console.log('# no stats-only v1 hierarchy here: nothing to test');
+    // This process's v1 hierarchies; a new cpuset cgroup takes no process until its cpus and mems are set (containers get none).
+    const own = detectCgroups().hierarchies.filter((h) => h.version === 1 && !h.controllers.includes('cpuset'));
+    const statsOnly = own.find((h) => h.controllers.includes('cpuacct'));
+    if (statsOnly === undefined) return void console.log('# no v1 cpuacct hierarchy here (stats only): nothing to test');
     const tag = `dockless-refusal-test-${process.pid}`;
     const dirs = own.map((h) => join(h.dir, tag));
     const blocked = join(statsOnly.dir, tag);
