@@ -65,7 +65,7 @@ describe('first launch: cgroups the shim may not make', { skip }, () => {
     const own = detectCgroups().hierarchies.filter((h) => h.version === 1 && !h.controllers.includes('cpuset'));
     const statsOnly = own.find((h) => h.controllers.includes('cpuacct'));
     if (statsOnly === undefined) return void console.log('# no v1 cpuacct hierarchy here (stats only): nothing to test');
-    const tag = `dockless-refusal-test-${process.pid}`;
+    const tag = `dl-refusal-test-${process.pid}`;
     const dirs = own.map((h) => join(h.dir, tag));
     const blocked = join(statsOnly.dir, tag);
     for (const d of dirs) await mkdir(d);
