@@ -6,7 +6,8 @@
  * runtime's directory checks, starting the fork server; then, from the built
  * bundle as users load it (`npm run build` first): `import('dockless')` with
  * its V8 code cache beside the same import compiled from source
- * (`DOCKLESS_CODE_CACHE=0`), and the first and second `run`→`wait`→`remove` of
+ * (`DOCKLESS_CODE_CACHE=0`), loading `child_process` (what the first helper
+ * spawn loads), and the first and second `run`→`wait`→`remove` of
  * `true` in one fresh process, the first spawned (the default) and through a
  * fork server started for it (`DOCKLESS_FORK_SERVER=1`). Disk by default (`--shm`, `--dir PARENT`).
  *
@@ -66,6 +67,14 @@ try {
     uncached.push(plain(importScript, { DOCKLESS_CODE_CACHE: '0' })[0]!);
   }
   rows.push(compare("import('dockless') in a fresh process, V8 code cache", median(cached), 'ms', { name: 'compiled from source', value: median(uncached) }));
+
+  // What a process's first helper spawn loads (child_process brings net, dgram and Node's streams): paid by
+  // the first container of a program that imports dockless; the commands' startup snapshots hold it loaded.
+  const builtinScript = join(base, 'builtin.mjs');
+  await writeFile(builtinScript, "const t = performance.now(); process.getBuiltinModule('node:child_process'); console.log(performance.now() - t);\n");
+  const builtin: number[] = [];
+  for (let i = 0; i < RUNS; i++) builtin.push(plain(builtinScript)[0]!);
+  rows.push(compare('first call: load child_process (net, dgram, streams; the first spawn)', median(builtin), 'ms'));
 
   const runScript = join(base, 'run.mjs');
   await writeFile(

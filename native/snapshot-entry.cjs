@@ -20,6 +20,14 @@ const { pathToFileURL } = require('node:url');
 const { startupSnapshot } = require('node:v8');
 const { Script } = require('node:vm');
 
+// Loaded now, into the blob: the built-ins a command's first container needs and the bundle loads on
+// first use (child_process, with net and dgram: 19 internal modules, ~1.3 ms of CPU of each command
+// that spawns the helper). Node warns that child_process is not verified in a snapshot: its spawns
+// from the blobs (piped and extra descriptors, detached and not) are what test/integration/cli.test.ts
+// and oci-runtime.test.ts run, through the package's bins.
+require('node:child_process');
+require('node:fs/promises');
+
 const file = process.env.DOCKLESS_SNAPSHOT_CORE;
 const kind = process.env.DOCKLESS_SNAPSHOT_KIND;
 if (!startupSnapshot.isBuildingSnapshot() || file === undefined || (kind !== 'cli' && kind !== 'runtime')) throw new Error('run by native/snapshot.mjs only');
