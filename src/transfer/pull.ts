@@ -43,6 +43,14 @@ const MAX_INDEX_NESTING = 4;
 const MAX_CONFIG_SIZE = 8 << 20;
 /** Attempts of one layer download in all, however much each attempt moved. */
 const MAX_LAYER_ATTEMPTS = 50;
+/**
+ * Bytes of a layer's body handed to its writer at once. A registry's body
+ * arrives in socket reads of at most 64 KiB; each write costs a turn through
+ * the writer's two pipes, the digest, the ingest file and zlib's thread pool,
+ * all on the thread that also parses the tar. Gathered, a layer's download
+ * takes as many turns as its import from an OCI layout (read 1 MiB at a time).
+ */
+const BODY_GATHER = 1 << 20;
 
 /** Options of {@link pullImage} beyond the public ones. */
 export interface PullInternals {
@@ -296,6 +304,12 @@ async function downloadBlob(
   onRetry: (bytes: number, err: Error) => void,
 ): Promise<void> {
   const what = `blob ${shortDigest(layer.digest)}`;
+  const gathered = new ChunkGather(BODY_GATHER);
+  const writeGathered = async (): Promise<void> => {
+    if (gathered.size === 0) return;
+    await writer.write(gathered.take());
+    onBytes(writer.written);
+  };
   let failures = 0;
   for (let attempt = 1; ; attempt++) {
     const offset = writer.written;
@@ -314,15 +328,20 @@ async function downloadBlob(
           chunk = chunk.subarray(skip);
           skip = 0;
         }
-        await writer.write(chunk);
-        onBytes(writer.written);
+        if (gathered.add(chunk)) {
+          await writer.write(gathered.take());
+          onBytes(writer.written);
+        }
       }
+      await writeGathered();
       if (writer.written < layer.size) {
         throw Object.assign(new Error(`body ended after ${writer.written} of ${layer.size} bytes`), { code: 'ERR_PREMATURE_EOF' });
       }
       return;
     } catch (err) {
       (body as { destroy?: () => void } | undefined)?.destroy?.();
+      // Bytes received before the connection failed are good: the retry resumes after them.
+      if (writer.failure === undefined && !(err instanceof DigestMismatchError)) await writeGathered().catch(() => {});
       if (writer.failure !== undefined) throw writer.failure;
       if (err instanceof DigestMismatchError) throw err;
       if (signal.aborted) throw new AbortError(`${job.context}: aborted`, { cause: signal.reason });
@@ -335,6 +354,40 @@ async function downloadBlob(
       onRetry(writer.written, err as Error);
       await wait(retryDelay(Math.max(failures - 1, 0)), signal, job.context);
     }
+  }
+}
+
+/**
+ * Chunks collected until they make `limit` bytes, then taken as one buffer
+ * (a chunk that alone makes the limit is taken as it is, not copied).
+ */
+class ChunkGather {
+  readonly #limit: number;
+  #chunks: Buffer[] = [];
+  #size = 0;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** Bytes collected and not taken. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Collects `chunk`; returns whether `limit` bytes are collected. */
+  add(chunk: Buffer): boolean {
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    return this.#size >= this.#limit;
+  }
+
+  /** Everything collected, as one buffer. */
+  take(): Buffer {
+    const out = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#size);
+    this.#chunks = [];
+    this.#size = 0;
+    return out;
   }
 }
 

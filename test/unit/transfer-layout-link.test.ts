@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -96,6 +96,35 @@ describe('OCI layout import: one pass, blobs linked', () => {
     await importImage(store, out);
     assert.ok(await stat(storeBlob(store, layers[0]!.digest)), 'the blobs are imported');
     assert.deepEqual(await markers(store), []);
+  });
+
+  // The store's blob shares the layout file's inode: a rewrite in place after the import changes it too.
+  // What was unpacked was verified, and every later read of the blob verifies it again.
+  it('catches a linked layout blob rewritten in place after the import, and keeps the snapshot it unpacked', async () => {
+    const out = await layout();
+    const store = await freshStore();
+    await importImage(store, out);
+    const top = layers.at(-1)!;
+    const before = await store.snapshot('app:1');
+    const handle = await open(layoutBlob(out, top.digest), 'r+');
+    try {
+      await handle.write(Buffer.from('tampered'), 0, 8, 100);
+    } finally {
+      await handle.close();
+    }
+    assert.equal((await stat(storeBlob(store, top.digest))).ino, (await stat(layoutBlob(out, top.digest))).ino);
+    const problems = await store.check();
+    assert.ok(
+      problems.some((p) => p.digest === top.digest),
+      `check reports the changed blob: ${JSON.stringify(problems)}`,
+    );
+    await assert.rejects(exportImage(store, 'app:1', join(dir, `export-${n++}`), { format: 'oci' }), (err: unknown) => {
+      assert.ok(err instanceof DigestMismatchError, String(err));
+      return true;
+    });
+    const after = await store.snapshot('app:1');
+    assert.deepEqual(after.lowerDirs, before.lowerDirs);
+    assert.equal(await readFile(join(after.lowerDirs[0]!, 'etc', 'extra'), 'utf8'), 'more');
   });
 
   // A link puts the layout's file into the store before it is verified: a corrupt one must leave no trace.
