@@ -325,7 +325,8 @@ async function writeEntry(
   isSourceRoot: boolean,
 ): Promise<void> {
   const { stats } = entry;
-  const host = path.join(upper.dir, target);
+  // `target` is clean (resolved, then names from listings): no `path.join` per file.
+  const host = target === '' ? upper.dir : `${upper.dir}/${target}`;
   const mtime = Math.floor(stats.mtimeMs / 1000);
   if (stats.isDirectory()) {
     const existing = await lstat(host).catch(() => undefined);
@@ -347,14 +348,19 @@ async function writeEntry(
     upper.setDirMtime(host, mtime);
     return;
   }
-  if (lstatSync(host, { throwIfNoEntry: false }) !== undefined) {
-    upper.stream?.fail(`\`${target}\` replaced`);
-    await rm(host, { recursive: true, force: true });
-  }
   if (stats.isFile() && stats.size <= SMALL_FILE) {
-    // Small files synchronously: six quick syscalls, where each async call costs a thread-pool round trip.
-    copySmallFile(upper, entry.hostPath, host, target, options.chmod ?? stats.mode & 0o7777, owner, mtime);
-  } else if (stats.isFile()) {
+    // Small files synchronously: a few quick syscalls, where each async call costs a thread-pool round trip.
+    // Its O_EXCL open says whether something is there already, instead of an lstat per file.
+    const mode = options.chmod ?? stats.mode & 0o7777;
+    if (copySmallFile(upper, entry.hostPath, host, target, mode, owner, mtime)) return;
+    await replaced(upper, host, target);
+    if (!copySmallFile(upper, entry.hostPath, host, target, mode, owner, mtime)) {
+      throw contextual(new InvalidArgumentError(`${context}: \`/${target}\` was made again while it was copied`, { path: host }));
+    }
+    return;
+  }
+  if (lstatSync(host, { throwIfNoEntry: false }) !== undefined) await replaced(upper, host, target);
+  if (stats.isFile()) {
     await copyFile(entry.hostPath, host, fsConstants.COPYFILE_FICLONE);
     upper.chownSync(host, owner);
     // After the chown, which clears setuid and setgid bits.
@@ -372,9 +378,22 @@ async function writeEntry(
   }
 }
 
-function copySmallFile(upper: UpperDir, from: string, to: string, rel: string, mode: number, owner: FileOwner, mtime: number): void {
+/** Removes what is at `host` (copied before in this step), which the layer stream cannot take back. */
+async function replaced(upper: UpperDir, host: string, target: string): Promise<void> {
+  upper.stream?.fail(`\`${target}\` replaced`);
+  await rm(host, { recursive: true, force: true });
+}
+
+/** Copies a small file to `to`; false (nothing done) when something is at `to` already. */
+function copySmallFile(upper: UpperDir, from: string, to: string, rel: string, mode: number, owner: FileOwner, mtime: number): boolean {
+  let fd: number;
+  try {
+    fd = openSync(to, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
   const data = upper.read(from);
-  const fd = openSync(to, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
   try {
     writeSync(fd, data);
     if (!upper.recordsOwners) fchownSync(fd, owner.uid, owner.gid);
@@ -387,6 +406,7 @@ function copySmallFile(upper: UpperDir, from: string, to: string, rel: string, m
   } finally {
     closeSync(fd);
   }
+  return true;
 }
 
 const TAR_MAGIC_OFFSET = 257;
