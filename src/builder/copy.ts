@@ -32,7 +32,7 @@ import { cleanRelPath as clean, compareLayerPaths, joinRelPath as join, relParen
 import { contextual } from './error-context.js';
 import { callerAsRoot } from './layer-from-upper.js';
 import type { LayerStream } from './layer-stream.js';
-import { mapLimit, walkSource, type CopySource, type SourceEntry, type SourceFs } from './source-fs.js';
+import { listSource, mapLimit, type CopySource, type SourceFs } from './source-fs.js';
 
 const debug = createDebug('dockless:build');
 
@@ -255,11 +255,9 @@ export async function copySources(
     const { stats } = source.entry;
     if (stats.isDirectory()) {
       await upper.ensureDir(parentOf(destRel), { mode: 0o755, owner, mtime: now }, context);
-      const entries: { target: string; entry: SourceEntry; root: boolean }[] = [];
+      const prefix = destRel === '' ? '' : `${destRel}/`;
+      const entries = (await listSource(fs, source)).map(({ rel, entry }) => ({ target: rel === '' ? destRel : `${prefix}${rel}`, entry, root: rel === '' }));
       let copied = 0;
-      await walkSource(fs, source, async (rel, entry) => {
-        entries.push({ target: rel === '' ? destRel : `${destRel === '' ? '' : `${destRel}/`}${rel}`, entry, root: rel === '' });
-      });
       if (upper.stream?.usable) {
         // One at a time, in the layer tar's order, so that the stream takes each entry as it is written.
         entries.sort((a, b) => compareLayerPaths(a.target, b.target));

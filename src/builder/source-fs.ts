@@ -53,6 +53,18 @@ export interface SourceFs {
    * stats, done once).
    */
   readonly sourceDigests?: Map<string, Promise<Digest>>;
+  /**
+   * The walks of sources already taken in this build, by path (see
+   * {@link listSource}): the look-ahead's digest and the `COPY` then stat
+   * each file once, not twice.
+   */
+  readonly sourceWalks?: Map<string, Promise<WalkedEntry[]>>;
+}
+
+/** One entry {@link walkSource} visits: its path relative to the source (`''` for the source itself) and what it is. */
+export interface WalkedEntry {
+  rel: string;
+  entry: SourceEntry;
 }
 
 /** The build context: a host directory, less what `.dockerignore` excludes. */
@@ -64,6 +76,7 @@ export class ContextFs implements SourceFs {
   readonly ignore: DockerIgnore;
   readonly #digests: FileDigestCache | undefined;
   readonly sourceDigests = new Map<string, Promise<Digest>>();
+  readonly sourceWalks = new Map<string, Promise<WalkedEntry[]>>();
   /** `dir` and a slash: a host path is this and a clean relative path (no `path.join`, which normalises again, per file). */
   readonly #prefix: string;
 
@@ -265,6 +278,26 @@ export async function walkSource(
 }
 
 /**
+ * Every entry of a source, as {@link walkSource} visits them, in its order:
+ * walked once per source path and build when `fs` keeps walks
+ * ({@link SourceFs.sourceWalks}), so that a `COPY` copies what its digest
+ * was taken of. A failed walk is not remembered.
+ */
+export function listSource(fs: SourceFs, source: CopySource): Promise<WalkedEntry[]> {
+  const memo = fs.sourceWalks;
+  let list = memo?.get(source.rel);
+  if (list === undefined) {
+    const out: WalkedEntry[] = [];
+    list = walkSource(fs, source, async (rel, entry) => void out.push({ rel, entry })).then(() => out);
+    if (memo !== undefined) {
+      memo.set(source.rel, list);
+      list.catch(() => memo.delete(source.rel));
+    }
+  }
+  return list;
+}
+
+/**
  * The content digest of sources, for the cache key: each source's path and,
  * for every entry it copies, its relative name, type, permission bits, and
  * its content digest (files) or target (symlinks). Owners and times are left
@@ -290,7 +323,7 @@ async function digestSources(fs: SourceFs, sources: readonly CopySource[]): Prom
     hash.update(`source\0${source.rel}\0`);
     const files: { line: string; rel: string; entry: SourceEntry }[] = [];
     const lines: (string | { index: number })[] = [];
-    await walkSource(fs, source, async (rel, entry) => {
+    for (const { rel, entry } of await listSource(fs, source)) {
       const { stats } = entry;
       const mode = (stats.mode & 0o7777).toString(8);
       if (stats.isFile()) {
@@ -303,7 +336,7 @@ async function digestSources(fs: SourceFs, sources: readonly CopySource[]): Prom
       } else {
         lines.push(`o\0${rel}\0${mode}\0${stats.rdev}\n`);
       }
-    });
+    }
     // Most files of a rebuild's context are known by their stats: only the others are read, at most 16 at once.
     await fs.loadDigests?.();
     const digests = files.map((f) => fs.knownDigest?.(f.rel, f.entry));
