@@ -110,14 +110,20 @@ export class UpperDir {
    * was listed), in a buffer this directory reuses for the next file: a
    * step's bytes then pass through one buffer, not a new one per file that
    * the GC frees only later. Valid until the next call.
+   *
+   * @param listed the size the file was listed with: a first read that
+   *   returns exactly that much, less than it asked for, met the end of the
+   *   file (a regular file's read is short only there), so no second read
+   *   is made to see 0 bytes.
    */
-  read(file: string): Buffer {
+  read(file: string, listed: number): Buffer {
     const fd = openSync(file, fsConstants.O_RDONLY);
     try {
       this.#readBuffer ??= Buffer.allocUnsafe(SMALL_FILE + 1);
       const buffer = this.#readBuffer;
-      let done = 0;
-      for (let n = -1; n !== 0 && done < buffer.length; done += n) n = readSync(fd, buffer, done, buffer.length - done, null);
+      let done = readSync(fd, buffer, 0, buffer.length, null);
+      if (done === listed) return buffer.subarray(0, done);
+      for (let n = done; n !== 0 && done < buffer.length; done += n) n = readSync(fd, buffer, done, buffer.length - done, null);
       // It grew past the size it was listed with: read it whole.
       if (done === buffer.length) return readFileSync(file);
       return buffer.subarray(0, done);
@@ -350,9 +356,10 @@ async function writeEntry(
     // Small files synchronously: a few quick syscalls, where each async call costs a thread-pool round trip.
     // Its O_EXCL open says whether something is there already, instead of an lstat per file.
     const mode = options.chmod ?? stats.mode & 0o7777;
-    if (copySmallFile(upper, entry.hostPath, host, target, mode, owner, mtime)) return;
+    const size = stats.size;
+    if (copySmallFile(upper, entry.hostPath, size, host, target, mode, owner, mtime)) return;
     await replaced(upper, host, target);
-    if (!copySmallFile(upper, entry.hostPath, host, target, mode, owner, mtime)) {
+    if (!copySmallFile(upper, entry.hostPath, size, host, target, mode, owner, mtime)) {
       throw contextual(new InvalidArgumentError(`${context}: \`/${target}\` was made again while it was copied`, { path: host }));
     }
     return;
@@ -383,7 +390,7 @@ async function replaced(upper: UpperDir, host: string, target: string): Promise<
 }
 
 /** Copies a small file to `to`; false (nothing done) when something is at `to` already. */
-function copySmallFile(upper: UpperDir, from: string, to: string, rel: string, mode: number, owner: FileOwner, mtime: number): boolean {
+function copySmallFile(upper: UpperDir, from: string, size: number, to: string, rel: string, mode: number, owner: FileOwner, mtime: number): boolean {
   let fd: number;
   try {
     fd = openSync(to, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
@@ -391,7 +398,7 @@ function copySmallFile(upper: UpperDir, from: string, to: string, rel: string, m
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
   }
-  const data = upper.read(from);
+  const data = upper.read(from, size);
   try {
     writeSync(fd, data);
     if (!upper.recordsOwners) fchownSync(fd, owner.uid, owner.gid);
