@@ -39,6 +39,11 @@ export interface SourceFs {
   lstat(rel: string): Promise<SourceEntry | undefined>;
   /** The visible names in the directory `rel`, sorted. */
   readdir(rel: string): Promise<string[] | undefined>;
+  /**
+   * {@link SourceFs.lstat} and {@link SourceFs.readdir} as synchronous calls, when they
+   * are (the build context): a walk then makes no promise per entry.
+   */
+  readonly sync?: { lstat(rel: string): SourceEntry | undefined; readdir(rel: string): string[] | undefined };
   /** `rel` with its symlinks resolved inside the tree. */
   resolve(rel: string, followLast: boolean): Promise<string>;
   /** The digest of a regular file's content. */
@@ -61,7 +66,7 @@ export interface SourceFs {
   readonly sourceWalks?: Map<string, Promise<WalkedEntry[]>>;
 }
 
-/** One entry {@link walkSource} visits: its path relative to the source (`''` for the source itself) and what it is. */
+/** One entry of a source's walk ({@link walkSource}): its path relative to the source (`''` for the source itself) and what it is. */
 export interface WalkedEntry {
   rel: string;
   entry: SourceEntry;
@@ -96,7 +101,17 @@ export class ContextFs implements SourceFs {
 
   // Synchronous stats and listings: a few microseconds each, where a thread-pool round trip
   // costs tens; a cached rebuild stats every file of what it copies.
+  readonly sync = { lstat: (rel: string) => this.#lstat(rel), readdir: (rel: string) => this.#readdir(rel) };
+
   async lstat(rel: string): Promise<SourceEntry | undefined> {
+    return this.#lstat(rel);
+  }
+
+  async readdir(rel: string): Promise<string[] | undefined> {
+    return this.#readdir(rel);
+  }
+
+  #lstat(rel: string): SourceEntry | undefined {
     const r = clean(rel);
     if (r !== '' && this.ignore.excludes(r)) return undefined;
     const hostPath = r === '' ? this.dir : `${this.#prefix}${r}`;
@@ -104,7 +119,7 @@ export class ContextFs implements SourceFs {
     return stats === undefined ? undefined : { stats, hostPath };
   }
 
-  async readdir(rel: string): Promise<string[] | undefined> {
+  #readdir(rel: string): string[] | undefined {
     const r = clean(rel);
     let names: string[];
     try {
@@ -256,25 +271,39 @@ async function glob(fs: SourceFs, pattern: string): Promise<string[]> {
 }
 
 /**
- * Visits a source and, for a directory, everything below it, depth first,
- * names sorted; `rel` is relative to the source (`''` for the source itself).
+ * Every entry of a source and, for a directory, everything below it, depth
+ * first, names sorted; `rel` is relative to the source (`''` for the source
+ * itself). Synchronously when `fs` can ({@link SourceFs.sync}).
  */
-export async function walkSource(
-  fs: SourceFs,
-  source: CopySource,
-  visit: (rel: string, entry: SourceEntry) => Promise<void>,
-): Promise<void> {
+export async function walkSource(fs: SourceFs, source: CopySource): Promise<WalkedEntry[]> {
+  const out: WalkedEntry[] = [];
+  const below = (rel: string): string => (rel === '' ? source.rel : source.rel === '' ? rel : `${source.rel}/${rel}`);
+  const childOf = (full: string, name: string): string => (full === '' ? name : `${full}/${name}`);
+  const sync = fs.sync;
+  if (sync !== undefined) {
+    const recurse = (rel: string, entry: SourceEntry): void => {
+      out.push({ rel, entry });
+      if (!entry.stats.isDirectory()) return;
+      const full = below(rel);
+      for (const name of sync.readdir(full) ?? []) {
+        const child = sync.lstat(childOf(full, name));
+        if (child !== undefined) recurse(rel === '' ? name : `${rel}/${name}`, child);
+      }
+    };
+    recurse('', source.entry);
+    return out;
+  }
   const recurse = async (rel: string, entry: SourceEntry): Promise<void> => {
-    await visit(rel, entry);
+    out.push({ rel, entry });
     if (!entry.stats.isDirectory()) return;
-    const full = rel === '' ? source.rel : source.rel === '' ? rel : `${source.rel}/${rel}`;
+    const full = below(rel);
     for (const name of (await fs.readdir(full)) ?? []) {
-      const childRel = rel === '' ? name : `${rel}/${name}`;
-      const child = await fs.lstat(full === '' ? name : `${full}/${name}`);
-      if (child !== undefined) await recurse(childRel, child);
+      const child = await fs.lstat(childOf(full, name));
+      if (child !== undefined) await recurse(rel === '' ? name : `${rel}/${name}`, child);
     }
   };
   await recurse('', source.entry);
+  return out;
 }
 
 /**
@@ -287,8 +316,7 @@ export function listSource(fs: SourceFs, source: CopySource): Promise<WalkedEntr
   const memo = fs.sourceWalks;
   let list = memo?.get(source.rel);
   if (list === undefined) {
-    const out: WalkedEntry[] = [];
-    list = walkSource(fs, source, async (rel, entry) => void out.push({ rel, entry })).then(() => out);
+    list = walkSource(fs, source);
     if (memo !== undefined) {
       memo.set(source.rel, list);
       list.catch(() => memo.delete(source.rel));

@@ -211,8 +211,9 @@ describe('build context content digests', () => {
   it("are walked once per build: a COPY's digest shares the look-ahead's walk of the same sources", async () => {
     const fs = new ContextFs(ctx, DockerIgnore.EMPTY);
     let listings = 0;
-    const readdir = fs.readdir.bind(fs);
-    fs.readdir = async (rel) => {
+    // The walk lists through the synchronous twin.
+    const readdir = fs.sync.readdir;
+    fs.sync.readdir = (rel) => {
       listings++;
       return readdir(rel);
     };
@@ -231,13 +232,12 @@ describe('build context content digests', () => {
     const fs = new ContextFs(ctx, DockerIgnore.EMPTY);
     let listings = 0;
     let stats = 0;
-    const readdir = fs.readdir.bind(fs);
-    const lstat = fs.lstat.bind(fs);
-    fs.readdir = async (rel) => {
+    const { readdir, lstat } = fs.sync;
+    fs.sync.readdir = (rel) => {
       listings++;
       return readdir(rel);
     };
-    fs.lstat = async (rel) => {
+    fs.sync.lstat = (rel) => {
       stats++;
       return lstat(rel);
     };
