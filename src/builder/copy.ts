@@ -32,7 +32,7 @@ import { cleanRelPath as clean, compareLayerPaths, joinRelPath as join, relParen
 import { contextual } from './error-context.js';
 import { callerAsRoot } from './layer-from-upper.js';
 import type { LayerStream } from './layer-stream.js';
-import { mapLimit, walkSource, type CopySource, type SourceEntry, type SourceFs } from './source-fs.js';
+import { listSource, mapLimit, type CopySource, type SourceFs } from './source-fs.js';
 
 const debug = createDebug('dockless:build');
 
@@ -110,14 +110,20 @@ export class UpperDir {
    * was listed), in a buffer this directory reuses for the next file: a
    * step's bytes then pass through one buffer, not a new one per file that
    * the GC frees only later. Valid until the next call.
+   *
+   * @param listed the size the file was listed with: a first read that
+   *   returns exactly that much, less than it asked for, met the end of the
+   *   file (a regular file's read is short only there), so no second read
+   *   is made to see 0 bytes.
    */
-  read(file: string): Buffer {
+  read(file: string, listed: number): Buffer {
     const fd = openSync(file, fsConstants.O_RDONLY);
     try {
       this.#readBuffer ??= Buffer.allocUnsafe(SMALL_FILE + 1);
       const buffer = this.#readBuffer;
-      let done = 0;
-      for (let n = -1; n !== 0 && done < buffer.length; done += n) n = readSync(fd, buffer, done, buffer.length - done, null);
+      let done = readSync(fd, buffer, 0, buffer.length, null);
+      if (done === listed) return buffer.subarray(0, done);
+      for (let n = done; n !== 0 && done < buffer.length; done += n) n = readSync(fd, buffer, done, buffer.length - done, null);
       // It grew past the size it was listed with: read it whole.
       if (done === buffer.length) return readFileSync(file);
       return buffer.subarray(0, done);
@@ -255,11 +261,9 @@ export async function copySources(
     const { stats } = source.entry;
     if (stats.isDirectory()) {
       await upper.ensureDir(parentOf(destRel), { mode: 0o755, owner, mtime: now }, context);
-      const entries: { target: string; entry: SourceEntry; root: boolean }[] = [];
+      const prefix = destRel === '' ? '' : `${destRel}/`;
+      const entries = (await listSource(fs, source)).map(({ rel, entry }) => ({ target: rel === '' ? destRel : `${prefix}${rel}`, entry, root: rel === '' }));
       let copied = 0;
-      await walkSource(fs, source, async (rel, entry) => {
-        entries.push({ target: rel === '' ? destRel : `${destRel === '' ? '' : `${destRel}/`}${rel}`, entry, root: rel === '' });
-      });
       if (upper.stream?.usable) {
         // One at a time, in the layer tar's order, so that the stream takes each entry as it is written.
         entries.sort((a, b) => compareLayerPaths(a.target, b.target));
@@ -325,7 +329,8 @@ async function writeEntry(
   isSourceRoot: boolean,
 ): Promise<void> {
   const { stats } = entry;
-  const host = path.join(upper.dir, target);
+  // `target` is clean (resolved, then names from listings): no `path.join` per file.
+  const host = target === '' ? upper.dir : `${upper.dir}/${target}`;
   const mtime = Math.floor(stats.mtimeMs / 1000);
   if (stats.isDirectory()) {
     const existing = await lstat(host).catch(() => undefined);
@@ -347,14 +352,20 @@ async function writeEntry(
     upper.setDirMtime(host, mtime);
     return;
   }
-  if (lstatSync(host, { throwIfNoEntry: false }) !== undefined) {
-    upper.stream?.fail(`\`${target}\` replaced`);
-    await rm(host, { recursive: true, force: true });
-  }
   if (stats.isFile() && stats.size <= SMALL_FILE) {
-    // Small files synchronously: six quick syscalls, where each async call costs a thread-pool round trip.
-    copySmallFile(upper, entry.hostPath, host, target, options.chmod ?? stats.mode & 0o7777, owner, mtime);
-  } else if (stats.isFile()) {
+    // Small files synchronously: a few quick syscalls, where each async call costs a thread-pool round trip.
+    // Its O_EXCL open says whether something is there already, instead of an lstat per file.
+    const mode = options.chmod ?? stats.mode & 0o7777;
+    const size = stats.size;
+    if (copySmallFile(upper, entry.hostPath, size, host, target, mode, owner, mtime)) return;
+    await replaced(upper, host, target);
+    if (!copySmallFile(upper, entry.hostPath, size, host, target, mode, owner, mtime)) {
+      throw contextual(new InvalidArgumentError(`${context}: \`/${target}\` was made again while it was copied`, { path: host }));
+    }
+    return;
+  }
+  if (lstatSync(host, { throwIfNoEntry: false }) !== undefined) await replaced(upper, host, target);
+  if (stats.isFile()) {
     await copyFile(entry.hostPath, host, fsConstants.COPYFILE_FICLONE);
     upper.chownSync(host, owner);
     // After the chown, which clears setuid and setgid bits.
@@ -372,9 +383,22 @@ async function writeEntry(
   }
 }
 
-function copySmallFile(upper: UpperDir, from: string, to: string, rel: string, mode: number, owner: FileOwner, mtime: number): void {
-  const data = upper.read(from);
-  const fd = openSync(to, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+/** Removes what is at `host` (copied before in this step), which the layer stream cannot take back. */
+async function replaced(upper: UpperDir, host: string, target: string): Promise<void> {
+  upper.stream?.fail(`\`${target}\` replaced`);
+  await rm(host, { recursive: true, force: true });
+}
+
+/** Copies a small file to `to`; false (nothing done) when something is at `to` already. */
+function copySmallFile(upper: UpperDir, from: string, size: number, to: string, rel: string, mode: number, owner: FileOwner, mtime: number): boolean {
+  let fd: number;
+  try {
+    fd = openSync(to, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  const data = upper.read(from, size);
   try {
     writeSync(fd, data);
     if (!upper.recordsOwners) fchownSync(fd, owner.uid, owner.gid);
@@ -387,6 +411,7 @@ function copySmallFile(upper: UpperDir, from: string, to: string, rel: string, m
   } finally {
     closeSync(fd);
   }
+  return true;
 }
 
 const TAR_MAGIC_OFFSET = 257;

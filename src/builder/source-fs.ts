@@ -7,8 +7,8 @@
  */
 
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, type Stats } from 'node:fs';
-import { open, readFile, readlink } from 'node:fs/promises';
+import { close as closeFd, lstatSync, open as openFd, read as readFd, readdirSync, type Stats } from 'node:fs';
+import { readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import createDebug from 'debug';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
@@ -39,6 +39,11 @@ export interface SourceFs {
   lstat(rel: string): Promise<SourceEntry | undefined>;
   /** The visible names in the directory `rel`, sorted. */
   readdir(rel: string): Promise<string[] | undefined>;
+  /**
+   * {@link SourceFs.lstat} and {@link SourceFs.readdir} as synchronous calls, when they
+   * are (the build context): a walk then makes no promise per entry.
+   */
+  readonly sync?: { lstat(rel: string): SourceEntry | undefined; readdir(rel: string): string[] | undefined };
   /** `rel` with its symlinks resolved inside the tree. */
   resolve(rel: string, followLast: boolean): Promise<string>;
   /** The digest of a regular file's content. */
@@ -53,6 +58,18 @@ export interface SourceFs {
    * stats, done once).
    */
   readonly sourceDigests?: Map<string, Promise<Digest>>;
+  /**
+   * The walks of sources already taken in this build, by path (see
+   * {@link listSource}): the look-ahead's digest and the `COPY` then stat
+   * each file once, not twice.
+   */
+  readonly sourceWalks?: Map<string, Promise<WalkedEntry[]>>;
+}
+
+/** One entry of a source's walk ({@link walkSource}): its path relative to the source (`''` for the source itself) and what it is. */
+export interface WalkedEntry {
+  rel: string;
+  entry: SourceEntry;
 }
 
 /** The build context: a host directory, less what `.dockerignore` excludes. */
@@ -64,6 +81,9 @@ export class ContextFs implements SourceFs {
   readonly ignore: DockerIgnore;
   readonly #digests: FileDigestCache | undefined;
   readonly sourceDigests = new Map<string, Promise<Digest>>();
+  readonly sourceWalks = new Map<string, Promise<WalkedEntry[]>>();
+  /** `dir` and a slash: a host path is this and a clean relative path (no `path.join`, which normalises again, per file). */
+  readonly #prefix: string;
 
   /**
    * @param dir the context directory.
@@ -75,20 +95,31 @@ export class ContextFs implements SourceFs {
     this.dir = path.resolve(dir);
     this.ignore = ignore;
     this.label = `build context \`${this.dir}\``;
+    this.#prefix = this.dir.endsWith('/') ? this.dir : `${this.dir}/`;
     this.#digests = digestCache !== undefined ? new FileDigestCache(digestCache.dir, digestCache.tmpDir, this.dir) : undefined;
   }
 
   // Synchronous stats and listings: a few microseconds each, where a thread-pool round trip
   // costs tens; a cached rebuild stats every file of what it copies.
+  readonly sync = { lstat: (rel: string) => this.#lstat(rel), readdir: (rel: string) => this.#readdir(rel) };
+
   async lstat(rel: string): Promise<SourceEntry | undefined> {
+    return this.#lstat(rel);
+  }
+
+  async readdir(rel: string): Promise<string[] | undefined> {
+    return this.#readdir(rel);
+  }
+
+  #lstat(rel: string): SourceEntry | undefined {
     const r = clean(rel);
     if (r !== '' && this.ignore.excludes(r)) return undefined;
-    const hostPath = path.join(this.dir, r);
+    const hostPath = r === '' ? this.dir : `${this.#prefix}${r}`;
     const stats = lstatSync(hostPath, { throwIfNoEntry: false });
     return stats === undefined ? undefined : { stats, hostPath };
   }
 
-  async readdir(rel: string): Promise<string[] | undefined> {
+  #readdir(rel: string): string[] | undefined {
     const r = clean(rel);
     let names: string[];
     try {
@@ -240,25 +271,58 @@ async function glob(fs: SourceFs, pattern: string): Promise<string[]> {
 }
 
 /**
- * Visits a source and, for a directory, everything below it, depth first,
- * names sorted; `rel` is relative to the source (`''` for the source itself).
+ * Every entry of a source and, for a directory, everything below it, depth
+ * first, names sorted; `rel` is relative to the source (`''` for the source
+ * itself). Synchronously when `fs` can ({@link SourceFs.sync}).
  */
-export async function walkSource(
-  fs: SourceFs,
-  source: CopySource,
-  visit: (rel: string, entry: SourceEntry) => Promise<void>,
-): Promise<void> {
+export async function walkSource(fs: SourceFs, source: CopySource): Promise<WalkedEntry[]> {
+  const out: WalkedEntry[] = [];
+  const below = (rel: string): string => (rel === '' ? source.rel : source.rel === '' ? rel : `${source.rel}/${rel}`);
+  const childOf = (full: string, name: string): string => (full === '' ? name : `${full}/${name}`);
+  const sync = fs.sync;
+  if (sync !== undefined) {
+    const recurse = (rel: string, entry: SourceEntry): void => {
+      out.push({ rel, entry });
+      if (!entry.stats.isDirectory()) return;
+      const full = below(rel);
+      for (const name of sync.readdir(full) ?? []) {
+        const child = sync.lstat(childOf(full, name));
+        if (child !== undefined) recurse(rel === '' ? name : `${rel}/${name}`, child);
+      }
+    };
+    recurse('', source.entry);
+    return out;
+  }
   const recurse = async (rel: string, entry: SourceEntry): Promise<void> => {
-    await visit(rel, entry);
+    out.push({ rel, entry });
     if (!entry.stats.isDirectory()) return;
-    const full = rel === '' ? source.rel : source.rel === '' ? rel : `${source.rel}/${rel}`;
+    const full = below(rel);
     for (const name of (await fs.readdir(full)) ?? []) {
-      const childRel = rel === '' ? name : `${rel}/${name}`;
-      const child = await fs.lstat(full === '' ? name : `${full}/${name}`);
-      if (child !== undefined) await recurse(childRel, child);
+      const child = await fs.lstat(childOf(full, name));
+      if (child !== undefined) await recurse(rel === '' ? name : `${rel}/${name}`, child);
     }
   };
   await recurse('', source.entry);
+  return out;
+}
+
+/**
+ * Every entry of a source, as {@link walkSource} visits them, in its order:
+ * walked once per source path and build when `fs` keeps walks
+ * ({@link SourceFs.sourceWalks}), so that a `COPY` copies what its digest
+ * was taken of. A failed walk is not remembered.
+ */
+export function listSource(fs: SourceFs, source: CopySource): Promise<WalkedEntry[]> {
+  const memo = fs.sourceWalks;
+  let list = memo?.get(source.rel);
+  if (list === undefined) {
+    list = walkSource(fs, source);
+    if (memo !== undefined) {
+      memo.set(source.rel, list);
+      list.catch(() => memo.delete(source.rel));
+    }
+  }
+  return list;
 }
 
 /**
@@ -287,7 +351,7 @@ async function digestSources(fs: SourceFs, sources: readonly CopySource[]): Prom
     hash.update(`source\0${source.rel}\0`);
     const files: { line: string; rel: string; entry: SourceEntry }[] = [];
     const lines: (string | { index: number })[] = [];
-    await walkSource(fs, source, async (rel, entry) => {
+    for (const { rel, entry } of await listSource(fs, source)) {
       const { stats } = entry;
       const mode = (stats.mode & 0o7777).toString(8);
       if (stats.isFile()) {
@@ -300,7 +364,7 @@ async function digestSources(fs: SourceFs, sources: readonly CopySource[]): Prom
       } else {
         lines.push(`o\0${rel}\0${mode}\0${stats.rdev}\n`);
       }
-    });
+    }
     // Most files of a rebuild's context are known by their stats: only the others are read, at most 16 at once.
     await fs.loadDigests?.();
     const digests = files.map((f) => fs.knownDigest?.(f.rel, f.entry));
@@ -320,28 +384,39 @@ async function digestSources(fs: SourceFs, sources: readonly CopySource[]): Prom
 /**
  * Read through the thread pool, several at once (the callers' `mapLimit`):
  * the files a build hashes are those not hashed before, often cold, and
- * synchronous reads would wait on the disk one at a time.
+ * synchronous reads would wait on the disk one at a time. With callbacks,
+ * not `fs/promises`: a `FileHandle` and a promise and result object per
+ * call made about 8 KiB of garbage per file, which is what grew a cold
+ * build's young generation (and so its RSS).
  */
-async function hashFile(file: string): Promise<string> {
+function hashFile(file: string): Promise<string> {
   // Through a buffer kept for the next file, not a new one the size of each: a context's
   // bytes would otherwise all pass through memory that the GC frees only later, in bulk.
   const buffer = hashBuffers.pop() ?? Buffer.allocUnsafe(HASH_CHUNK);
-  try {
-    const handle = await open(file, 'r');
-    try {
+  return new Promise((resolve, reject) => {
+    const settle = (err: NodeJS.ErrnoException | null, digest?: string): void => {
+      if (hashBuffers.length < HASH_BUFFERS) hashBuffers.push(buffer);
+      if (err !== null) reject(err);
+      else resolve(digest!);
+    };
+    openFd(file, 'r', (openErr, fd) => {
+      if (openErr !== null) return settle(openErr);
       const hash = createHash('sha256');
-      for (;;) {
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-        if (bytesRead === 0) break;
-        hash.update(buffer.subarray(0, bytesRead));
-      }
-      return `sha256:${hash.digest('hex')}`;
-    } finally {
-      await handle.close();
-    }
-  } finally {
-    if (hashBuffers.length < HASH_BUFFERS) hashBuffers.push(buffer);
-  }
+      const next = (): void =>
+        readFd(fd, buffer, 0, buffer.length, null, (readErr, bytesRead) => {
+          if (readErr === null && bytesRead > 0) {
+            hash.update(buffer.subarray(0, bytesRead));
+            return next();
+          }
+          closeFd(fd, (closeErr) => {
+            const err = readErr ?? closeErr;
+            if (err !== null) settle(err);
+            else settle(null, `sha256:${hash.digest('hex')}`);
+          });
+        });
+      next();
+    });
+  });
 }
 
 /** The read size of {@link hashFile}. */

@@ -282,6 +282,24 @@ describe('LayerBuilder', { skip }, () => {
     );
   });
 
+  it('a COPY whose sources meet at one path: the later source replaces what the earlier one wrote there (file, symlink)', async () => {
+    // Small files are written with an O_EXCL open, which is what finds an entry already there.
+    const src = join(world.base, 'ctx-overlap');
+    await mkdir(join(src, 'one'), { recursive: true });
+    await mkdir(join(src, 'two'), { recursive: true });
+    await writeFile(join(src, 'one', 'same.txt'), 'from one\n');
+    await writeFile(join(src, 'two', 'same.txt'), 'from two\n');
+    execFileSync('ln', ['-s', 'same.txt', join(src, 'one', 'was-link')]);
+    await writeFile(join(src, 'two', 'was-link'), 'a file now\n');
+    const result = await new LayerBuilder(store, { from: 'base:1', runtime, context: src, noCache: true }).copy(['one/', 'two/'], '/merged/').commit();
+    assert.equal(
+      await output(result.digest, ['sh', '-c', 'cat /merged/same.txt /merged/was-link; test -L /merged/was-link && echo link || echo file']),
+      'from two\na file now\nfile\n',
+    );
+    const details = await store.inspect(result.digest);
+    assert.deepEqual(layerEntries(store, details.layers.at(-1)!.digest).filter((e) => e.includes('merged/')).map((e) => e.split(' ').slice(2).join(' ')), ['merged/', 'merged/same.txt', 'merged/was-link']);
+  });
+
   it('rebuilds from the cache: every step a hit, nothing run, the same image', async () => {
     const steps = (b: LayerBuilder) =>
       b.run('echo cached > /c').copy('top.txt', '/top.txt').env('X', '1').run('cat /top.txt /c > /both').cmd(['cat', '/both']);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { BuildCache, cacheKey, canonicalJson, type CacheKeyInput } from '../../src/builder/cache.js';
 import { DockerIgnore } from '../../src/builder/patterns.js';
-import { ContextFs, expandSources, sourcesDigest } from '../../src/builder/source-fs.js';
+import { ContextFs, expandSources, listSource, sourcesDigest } from '../../src/builder/source-fs.js';
 import { NotFoundError } from '../../src/errors.js';
 import { ImageStore } from '../../src/image-store.js';
 
@@ -211,8 +211,9 @@ describe('build context content digests', () => {
   it("are walked once per build: a COPY's digest shares the look-ahead's walk of the same sources", async () => {
     const fs = new ContextFs(ctx, DockerIgnore.EMPTY);
     let listings = 0;
-    const readdir = fs.readdir.bind(fs);
-    fs.readdir = async (rel) => {
+    // The walk lists through the synchronous twin.
+    const readdir = fs.sync.readdir;
+    fs.sync.readdir = (rel) => {
       listings++;
       return readdir(rel);
     };
@@ -225,6 +226,34 @@ describe('build context content digests', () => {
     await writeFile(join(ctx, 'app', 'c.txt'), 'gamma\n');
     const again = new ContextFs(ctx, DockerIgnore.EMPTY);
     assert.notEqual(await sourcesDigest(again, await expandSources(again, ['app/'], 'COPY')), ahead);
+  });
+
+  it("are walked once per build with the COPY itself: the files copied are the ones the digest was taken of, each listed and stat'd once", async () => {
+    const fs = new ContextFs(ctx, DockerIgnore.EMPTY);
+    let listings = 0;
+    let stats = 0;
+    const { readdir, lstat } = fs.sync;
+    fs.sync.readdir = (rel) => {
+      listings++;
+      return readdir(rel);
+    };
+    fs.sync.lstat = (rel) => {
+      stats++;
+      return lstat(rel);
+    };
+    const [source] = await expandSources(fs, ['app/'], 'COPY');
+    stats = 0;
+    const digest = await sourcesDigest(fs, [source!]);
+    // Written after the digest: the COPY of this build copies what was digested, not this.
+    await writeFile(join(ctx, 'app', 'late.txt'), 'late\n');
+    const copied = await listSource(fs, source!);
+    assert.deepEqual(copied.map((e) => e.rel), ['', 'a.txt', 'debug.log', 'sub', 'sub/b.txt']);
+    assert.equal(listings, 2, 'app/ and app/sub/, once');
+    assert.equal(stats, 4, 'each entry below the source, once');
+    assert.equal(await sourcesDigest(fs, [source!]), digest);
+    // Another build (another ContextFs) walks again, and sees the file.
+    const fresh = new ContextFs(ctx, DockerIgnore.EMPTY);
+    assert.ok((await listSource(fresh, source!)).some((e) => e.rel === 'late.txt'));
   });
 
   it('expand wildcards per path component and name a source that matches nothing', async () => {
