@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, readdir, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { detectCgroups } from '../../src/runtime/cgroups/detect.js';
@@ -48,6 +49,15 @@ out.left = ownDirs.filter((d) => d !== blocked).flatMap((d) => readdirSync(d, { 
 console.log(JSON.stringify(out));
 `;
 
+/** Waits (up to 10 s) until no process is left in the cgroup `dir`. */
+async function waitEmpty(dir: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const procs = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
+    if (procs.trim() === '') return;
+    await delay(50);
+  }
+}
+
 describe('first launch: cgroups the shim may not make', { skip }, () => {
   let world: World;
   before(async () => {
@@ -77,8 +87,13 @@ describe('first launch: cgroups the shim may not make', { skip }, () => {
       const out = execFileSync('unshare', ['--mount', '--propagation', 'private', process.execPath, '--import', 'tsx', script, args], { encoding: 'utf8', timeout: 60_000 });
       result = JSON.parse(out.trim().split('\n').pop()!);
     } finally {
-      // The child has exited (and its mount namespace with it): the directories are empty unless a container's cgroup leaked.
-      for (const d of dirs) await rmdir(d).catch(async (error: NodeJS.ErrnoException) => console.log(`# ${d}: ${error.code}: ${(await readdir(d).catch(() => [])).join(' ')}`));
+      // The child has exited (and its mount namespace with it), but the helper processes it started (its fork
+      // server, its standby `rm`) leave when they see it gone, a moment later: wait for its cgroups to empty.
+      // The directories are then empty unless a container's cgroup leaked.
+      for (const d of dirs) {
+        await waitEmpty(d);
+        await rmdir(d).catch(async (error: NodeJS.ErrnoException) => console.log(`# ${d}: ${error.code}: ${(await readdir(d).catch(() => [])).join(' ')}`));
+      }
     }
     // Else the shim would not have been let try, and the retry would not be what this tested.
     assert.equal(result.blockedPlanned, true, 'the blocked hierarchy is a stats-only one of the plan');
