@@ -79,6 +79,7 @@ import {
 import { effectiveProcess, type EffectiveProcess } from './image-config.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
 import { hostsFile, resolvConf } from './etc-files.js';
+import { etcTargetsLower } from './etc-targets.js';
 import { containerSource, type ContainerSource } from './source.js';
 import { configRecord } from './records.js';
 import { launchRecord, relaunch } from './relaunch.js';
@@ -513,10 +514,12 @@ export class Runtime implements AsyncDisposable {
       if (cgroupfs.skipped.length > 0) {
         debug('%s user namespace: cgroup v1 cannot be mounted, and no cgroup directory is known to bind for %s', short, cgroupfs.skipped.join(', '));
       }
+      // As root without a user namespace: the shared lower's /etc must carry the image's owner.
+      const etcLower = userns === undefined && process.getuid?.() === 0 ? etcTargetsLower(this.root, source.lowers) : undefined;
       const plan: RunPlan = {
         id,
         target: paths.target,
-        lowers: source.lowers,
+        lowers: etcLower !== undefined ? [etcLower, ...source.lowers] : source.lowers,
         upper: paths.upper,
         work: paths.work,
         namespaces: nsPlan.namespaces,
