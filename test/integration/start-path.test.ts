@@ -1,10 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HelperError, Runtime } from '../../src/index.js';
 import { moveForked, spawnHelper } from '../../src/helper/spawn.js';
 import { processStartTime } from '../../src/util/index.js';
+import { rootfsFromHost } from '../../src/runtime/host-rootfs.js';
 import type { ContainerRecord } from '../../src/runtime/state.js';
 import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
 
@@ -61,6 +62,35 @@ describe('start path: files the shim writes', { skip }, () => {
     } finally {
       await c.remove();
     }
+  });
+
+  // Each /etc target the image lacks came from creating it in the merged view: a copy-up of /etc and three new files in the
+  // upper dir, four inodes per container (issue 13). A shared lower gives them now; what the container sees must not change.
+  it("an image without the /etc targets: no copy-up of /etc, and /etc keeps the image's mode and owner", async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('the shared lower is made as root');
+    const rootfs = join(await mkdtemp(join(world.base, 'etc-targets-')), 'rootfs');
+    await rootfsFromHost(rootfs);
+    await rm(join(rootfs, 'etc', 'hostname'), { force: true });
+    await rm(join(rootfs, 'etc', 'resolv.conf'), { force: true });
+    // A target the image has as a regular file is covered by its bind mount all the same.
+    await writeFile(join(rootfs, 'etc', 'hosts'), 'the image\'s hosts\n');
+    await chown(join(rootfs, 'etc'), 5, 6);
+    await chmod(join(rootfs, 'etc'), 0o750);
+    for (const round of [1, 2]) {
+      const c = await world.runtime.run({ rootfs, cmd: ['sh', '-c', 'stat -c "%a %u %g" /etc; cat /etc/hostname /etc/hosts'], hostname: `round${round}` });
+      const [out] = await Promise.all([text(c.stdout), c.wait()]);
+      try {
+        const paths = world.runtime.pathsOf(c.id);
+        const hosts = await readFile(paths.hosts, 'utf8');
+        assert.equal(out, `750 5 6\nround${round}\n${hosts}`, `round ${round}`);
+        assert.deepEqual(await readdir(paths.upper), [], `round ${round}: the upper dir holds nothing`);
+      } finally {
+        await c.remove();
+      }
+    }
+    // The image is as it was.
+    await assert.rejects(stat(join(rootfs, 'etc', 'hostname')), { code: 'ENOENT' });
+    assert.equal(await readFile(join(rootfs, 'etc', 'hosts'), 'utf8'), "the image's hosts\n");
   });
 
   it('refuses a symlink planted at the path, and writes nothing through it', async () => {
