@@ -40,6 +40,7 @@ import {
   makeContainerDirs,
   readJson,
   readJsonSync,
+  ROOTFS_MOUNT_POINT,
   shimContainerDirs,
   writeJsonAtomic,
   type ContainerConfigRecord,
@@ -205,6 +206,7 @@ export class Runtime implements AsyncDisposable {
       make(this.root, 'containers', 'root'),
       make(this.stateDir, 'names', 'stateDir'),
       make(this.stateDir, TRASH_DIR, 'stateDir'),
+      make(this.stateDir, ROOTFS_MOUNT_POINT, 'stateDir'),
     ])
       .then(() => make(join(this.root, 'containers'), TRASH_DIR, 'root'))
       .then(async () => void (await Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir)])));

@@ -93,6 +93,27 @@ describe('start path: files the shim writes', { skip }, () => {
     assert.equal(await readFile(join(rootfs, 'etc', 'hosts'), 'utf8'), "the image's hosts\n");
   });
 
+  // A mount point per container was one more inode made and freed per launch (issue 13): every container mounts its
+  // rootfs on one shared directory, each in its own mount namespace, which leaves it empty on the host.
+  it('the rootfs is mounted on one shared directory, in the mount namespace of each container: none made per container', async () => {
+    // A named container's state directory is made by this process, an unnamed one's by the shim.
+    const [a, b] = await Promise.all([
+      world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '10'], name: `mount-point-${process.pid}` }),
+      world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '10'] }),
+    ]);
+    try {
+      for (const c of [a, b]) {
+        const paths = world.runtime.pathsOf(c.id);
+        assert.equal(paths.target, join(world.runtime.stateDir, '.rootfs'));
+        assert.ok(!(await readdir(paths.state)).includes('rootfs'), 'a mount point in the state directory');
+        assert.ok((await readdir(`/proc/${c.pid}/root/bin`)).includes('sleep'), 'the container sees its rootfs');
+      }
+      assert.deepEqual(await readdir(join(world.runtime.stateDir, '.rootfs')), [], 'the shared mount point is empty on the host');
+    } finally {
+      await Promise.all([a.remove({ force: true }), b.remove({ force: true })]);
+    }
+  });
+
   it('refuses a symlink planted at the path, and writes nothing through it', async () => {
     const dir = await mkdtemp(join(world.base, 'write-file-'));
     const victim = join(dir, 'victim');
@@ -127,7 +148,8 @@ describe('start path: files the shim writes', { skip }, () => {
     const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '30'], stdio: 'ignore', labels: { k: 'v' } });
     const paths = world.runtime.pathsOf(c.id);
     try {
-      assert.deepEqual((await readdir(paths.state)).filter((f) => !f.endsWith('.json')).sort(), ['rootfs']);
+      // Records only: the rootfs is mounted on the state directory's shared `.rootfs`.
+      assert.deepEqual((await readdir(paths.state)).filter((f) => !f.endsWith('.json')), []);
       assert.equal((await stat(paths.state)).mode & 0o777, 0o711);
       assert.deepEqual(JSON.parse(await readFile(paths.owner, 'utf8')), { pid: process.pid, start: processStartTime(process.pid) });
       const record = JSON.parse(await readFile(paths.record, 'utf8')) as ContainerRecord;
@@ -173,7 +195,7 @@ describe('start path: files the shim writes', { skip }, () => {
       const line = await helper.next('pid');
       assert.equal(line.start, processStartTime(line.pid));
       assert.deepEqual(await readdir(dir), ['c1'], 'no .new- directory is left');
-      assert.deepEqual((await readdir(state)).sort(), ['owner.json', 'rootfs', 'state.json']);
+      assert.deepEqual((await readdir(state)).sort(), ['owner.json', 'state.json']);
       assert.equal(await readFile(join(state, 'owner.json'), 'utf8'), '{"pid":1,"start":2}');
       assert.deepEqual(JSON.parse(await readFile(join(state, 'state.json'), 'utf8')), { a: 1, pid: line.pid, pidStart: line.start, b: 2 });
     } finally {
