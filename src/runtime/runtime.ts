@@ -83,7 +83,7 @@ import { hostsFile, resolvConf } from './etc-files.js';
 import { etcTargetsLower } from './etc-targets.js';
 import { containerSource, type ContainerSource } from './source.js';
 import { configRecord } from './records.js';
-import { launchRecord, relaunch } from './relaunch.js';
+import { launchRecord, relaunch, type LaunchedConfigRecord } from './relaunch.js';
 import { healthPlan } from './health.js';
 import { restartArgs, restartPlan } from './restart.js';
 import { announceLaunch, appendEvent, launchEventLines, readEvents, shimEvents, type ContainerEvent, type EventsOptions } from './events.js';
@@ -579,8 +579,14 @@ export class Runtime implements AsyncDisposable {
       // record below, which others take a launch's end by): over the config descriptor, never argv (they hold the environment).
       const records: HelperFile[] = [
         // Owner-only: it holds the environment.
-        { path: paths.config, mode: 0o600, content: JSON.stringify(configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart })) },
-        { path: paths.launch, mode: 0o600, content: JSON.stringify(launchRecord(plan, cgroupPlan, publish, nsPlan.holders)) },
+        {
+          path: paths.config,
+          mode: 0o600,
+          content: JSON.stringify({
+            ...configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart }),
+            launch: launchRecord(plan, cgroupPlan, publish, nsPlan.holders),
+          } satisfies LaunchedConfigRecord),
+        },
       ];
       // The record, pid 1's pid and start time left as zeros: what only the launch knows (ports, once bound).
       // One literal, in the file's order: no spreading of a half into the other once the pid is known.

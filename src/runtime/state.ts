@@ -177,7 +177,7 @@ export interface ContainerPaths {
   exit: string;
   /** `restart.json`: the shim's record of restarts. */
   restart: string;
-  /** `launch.json`: what the launch decided, for `restart()` (see relaunch.ts); owner-only. */
+  /** `launch.json`: what the launch decided, for `restart()`, in a container made before it moved into `config.json` (see relaunch.ts). */
   launch: string;
   /** `health.json`: the healthcheck's state; `health.lock`: held while a check runs. */
   health: string;

@@ -54,11 +54,12 @@ describe('start path: files the shim writes', { skip }, () => {
       assert.equal(upper.mode & 0o7777, lower.mode & 0o7777);
       assert.deepEqual([upper.uid, upper.gid], [lower.uid, lower.gid]);
       assert.equal((await stat(paths.work)).mode & 0o7777, 0o700);
-      // The launch's records, written by the shim too: owner-only (the environment is in them).
-      for (const p of [paths.config, paths.launch]) {
-        assert.equal((await stat(p)).mode & 0o7777, 0o600, p);
-        assert.equal(typeof JSON.parse(await readFile(p, 'utf8')), 'object', p);
-      }
+      // The launch's records, written by the shim too, in one file (an inode less per container): owner-only (the environment is in them).
+      assert.equal((await stat(paths.config)).mode & 0o7777, 0o600);
+      const config = JSON.parse(await readFile(paths.config, 'utf8')) as { process: object; launch: { plan: { cmd: string[] } } };
+      assert.equal(typeof config.process, 'object');
+      assert.deepEqual(config.launch.plan.cmd.slice(-2), ['-c', 'cat /etc/hostname /etc/hosts /etc/resolv.conf']);
+      await assert.rejects(stat(paths.launch), { code: 'ENOENT' });
     } finally {
       await c.remove();
     }
@@ -111,6 +112,24 @@ describe('start path: files the shim writes', { skip }, () => {
       assert.deepEqual(await readdir(join(world.runtime.stateDir, '.rootfs')), [], 'the shared mount point is empty on the host');
     } finally {
       await Promise.all([a.remove({ force: true }), b.remove({ force: true })]);
+    }
+  });
+
+  // Containers made before the launch record moved into config.json keep it in launch.json: they restart all the same.
+  it('a container whose launch record is in its own launch.json (an older layout) restarts', async () => {
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sh', '-c', 'echo ran'], stdio: 'ignore' });
+    try {
+      await c.wait();
+      const paths = world.runtime.pathsOf(c.id);
+      const { launch, ...config } = JSON.parse(await readFile(paths.config, 'utf8')) as Record<string, unknown>;
+      assert.equal(typeof launch, 'object');
+      await writeFile(paths.launch, JSON.stringify(launch), { mode: 0o600 });
+      await writeFile(paths.config, JSON.stringify(config), { mode: 0o600 });
+      await c.restart();
+      assert.equal((await c.wait()).exitCode, 0);
+      assert.equal(typeof (await c.inspect()).Config, 'object');
+    } finally {
+      await c.remove({ force: true });
     }
   });
 
