@@ -13,7 +13,9 @@
  * @module
  */
 
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
+import { chmod, chown, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { fsyncDir } from '../util/index.js';
 
 /** The bind-mount targets the runtime puts in every container's /etc (see `etcMounts`). */
 export const ETC_TARGETS: readonly string[] = Object.freeze(['hostname', 'hosts', 'resolv.conf']);
@@ -40,7 +42,7 @@ const made = new Set<string>();
  * takes the mode and owner of the image's, which overlayfs shows as the
  * merged /etc's until the container writes there.
  */
-export function etcTargetsLower(root: string, lowers: readonly string[]): string | undefined {
+export async function etcTargetsLower(root: string, lowers: readonly string[]): Promise<string | undefined> {
   const top = lowers[0];
   if (top === undefined) return undefined;
   const etc = lstatSync(`${top}/etc`, { throwIfNoEntry: false });
@@ -61,7 +63,7 @@ export function etcTargetsLower(root: string, lowers: readonly string[]): string
   const dir = `${root}/${ETC_TARGETS_DIR}/${mode.toString(8)}-${etc.uid}-${etc.gid}`;
   if (made.has(dir)) return dir;
   try {
-    if (lstatSync(`${dir}/etc/${ETC_TARGETS[ETC_TARGETS.length - 1]}`, { throwIfNoEntry: false }) === undefined) makeLower(dir, mode, etc.uid, etc.gid);
+    if (lstatSync(`${dir}/etc/${ETC_TARGETS[ETC_TARGETS.length - 1]}`, { throwIfNoEntry: false }) === undefined) await makeLower(dir, mode, etc.uid, etc.gid);
   } catch {
     // Only a saving: the helper makes the targets in the upper dir, as it would without it.
     return undefined;
@@ -71,20 +73,24 @@ export function etcTargetsLower(root: string, lowers: readonly string[]): string
 }
 
 /** Makes `dir` whole aside, then renames it in: another process may be making the same one, and a lower must never be seen half made. */
-function makeLower(dir: string, mode: number, uid: number, gid: number): void {
+async function makeLower(dir: string, mode: number, uid: number, gid: number): Promise<void> {
   const parent = dir.slice(0, dir.lastIndexOf('/'));
-  mkdirSync(parent, { recursive: true, mode: 0o711 });
-  const making = mkdtempSync(`${parent}/.new-`);
+  await mkdir(parent, { recursive: true, mode: 0o711 });
+  const making = await mkdtemp(`${parent}/.new-`);
   try {
-    mkdirSync(`${making}/etc`);
-    for (const name of ETC_TARGETS) writeFileSync(`${making}/etc/${name}`, '', { mode: 0o644 });
-    chownSync(`${making}/etc`, uid, gid);
+    await mkdir(`${making}/etc`);
+    for (const name of ETC_TARGETS) await writeFile(`${making}/etc/${name}`, '', { mode: 0o644 });
+    await chown(`${making}/etc`, uid, gid);
     // After the chown, which clears the set-id bits.
-    chmodSync(`${making}/etc`, mode);
-    chmodSync(making, 0o755);
-    renameSync(making, dir);
+    await chmod(`${making}/etc`, mode);
+    await chmod(making, 0o755);
+    // Durable before it is named: a restart after a crash stacks it again, from the plan it recorded.
+    await fsyncDir(`${making}/etc`);
+    await fsyncDir(making);
+    await rename(making, dir);
+    await fsyncDir(parent);
   } catch (error) {
-    rmSync(making, { recursive: true, force: true });
+    await rm(making, { recursive: true, force: true });
     // Made meanwhile by another process: theirs is as good.
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;

@@ -517,7 +517,7 @@ export class Runtime implements AsyncDisposable {
         debug('%s user namespace: cgroup v1 cannot be mounted, and no cgroup directory is known to bind for %s', short, cgroupfs.skipped.join(', '));
       }
       // As root without a user namespace: the shared lower's /etc must carry the image's owner.
-      const etcLower = userns === undefined && process.getuid?.() === 0 ? etcTargetsLower(this.root, source.lowers) : undefined;
+      const etcLower = userns === undefined && process.getuid?.() === 0 ? await etcTargetsLower(this.root, source.lowers) : undefined;
       const plan: RunPlan = {
         id,
         target: paths.target,
