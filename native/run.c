@@ -881,8 +881,6 @@ static int make_state(const struct run_config *c, struct dl_error *e)
 		errno = err;
 		return dl_fail_errno(e, "make state", c->state_dir, "write `%s`", file);
 	}
-	if ((size_t)snprintf(file, sizeof file, "%s/rootfs", c->state_dir) >= sizeof file || mkdir(file, 0711) < 0)
-		return dl_fail_errno(e, "make state", c->state_dir, "mkdir `%s`", file);
 	return 0;
 }
 

@@ -2,7 +2,7 @@
  * Restarting a container in place, as `docker restart`: the same id, name,
  * upper directory, mounts, network place and published ports, with a new
  * shim, new namespaces and its cgroups made afresh. What the launch decided
- * is kept in `launch.json` (owner-only: it holds the environment), so that
+ * is kept in `config.json`'s `launch` (owner-only: it holds the environment), so that
  * any process that can read it, later, starts the same container again
  * without the spec or the image store.
  *
@@ -23,7 +23,7 @@ import { checkHolders, type NamespaceHolder } from './network-mode.js';
 import { forwardTarget, openStartGate, type PublishPlan } from './publish.js';
 import { linkArgs, runArgs, type RunPlan } from './run-args.js';
 import { seccompText } from './security.js';
-import { readJson, writeJsonAtomic, type ContainerPaths, type ContainerRecord } from './state.js';
+import { readJson, writeJsonAtomic, type ContainerConfigRecord, type ContainerPaths, type ContainerRecord } from './state.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -41,6 +41,23 @@ export interface LaunchRecord {
   publish?: PublishPlan;
   /** The processes whose namespaces it joins (a pod's holder, another container): they must still be the same. */
   holders: NamespaceHolder[];
+}
+
+/**
+ * `config.json` as a launch writes it: the config record with the launch record
+ * in it, one file where there were two (`launch.json` beside it), each an inode
+ * made and freed per container (see etc-targets.ts for what that costs).
+ */
+export type LaunchedConfigRecord = ContainerConfigRecord & { launch?: LaunchRecord };
+
+/**
+ * The config and launch records of the container at `paths`: the launch record
+ * from `config.json`, or from the `launch.json` of a container made before the
+ * two were one file. Either is `undefined` when missing or unreadable.
+ */
+export async function readLaunchRecords(paths: ContainerPaths): Promise<{ config: LaunchedConfigRecord | undefined; launch: LaunchRecord | undefined }> {
+  const config = await readJson<LaunchedConfigRecord>(paths.config);
+  return { config, launch: config?.launch ?? (await readJson<LaunchRecord>(paths.launch)) };
 }
 
 /** The record of a launch's decisions, for {@link relaunch}. */
@@ -82,7 +99,7 @@ export interface RelaunchScope {
 }
 
 /**
- * Starts a stopped container again from its `launch.json`. The caller has
+ * Starts a stopped container again from its launch record. The caller has
  * seen it stopped (its shim gone). This process becomes its owner: without
  * `detached` the container now dies with it.
  *
@@ -100,7 +117,7 @@ export async function relaunch(
   scope: RelaunchScope,
   context: string,
 ): Promise<{ record: ContainerRecord; helper: HelperProcess }> {
-  const launch = await readJson<LaunchRecord>(paths.launch);
+  const { launch } = await readLaunchRecords(paths);
   if (launch === undefined) throw new InvalidStateError(`${context}: container has no launch record (made by an older dockless, or by another user)`);
   checkHolders(launch.holders);
   // Checked before anything of the last run is undone, so that a refusal leaves the container as it was.

@@ -40,6 +40,7 @@ import {
   makeContainerDirs,
   readJson,
   readJsonSync,
+  ROOTFS_MOUNT_POINT,
   shimContainerDirs,
   writeJsonAtomic,
   type ContainerConfigRecord,
@@ -79,9 +80,10 @@ import {
 import { effectiveProcess, type EffectiveProcess } from './image-config.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
 import { hostsFile, resolvConf } from './etc-files.js';
+import { etcTargetsLower } from './etc-targets.js';
 import { containerSource, type ContainerSource } from './source.js';
 import { configRecord } from './records.js';
-import { launchRecord, relaunch } from './relaunch.js';
+import { launchRecord, relaunch, type LaunchedConfigRecord } from './relaunch.js';
 import { healthPlan } from './health.js';
 import { restartArgs, restartPlan } from './restart.js';
 import { announceLaunch, appendEvent, launchEventLines, readEvents, shimEvents, type ContainerEvent, type EventsOptions } from './events.js';
@@ -204,7 +206,16 @@ export class Runtime implements AsyncDisposable {
       make(this.root, 'containers', 'root'),
       make(this.stateDir, 'names', 'stateDir'),
       make(this.stateDir, TRASH_DIR, 'stateDir'),
+      make(this.stateDir, ROOTFS_MOUNT_POINT, 'stateDir'),
     ])
+      .then(([containers, ...state]) => {
+        // The parents of a directory per container, when made here: see spreadSubdirs.
+        const made = [
+          ...(containers !== undefined ? [join(this.root, 'containers')] : []),
+          ...(state.some((dir) => dir !== undefined && !dir.startsWith(`${this.stateDir}/`)) ? [this.stateDir] : []),
+        ];
+        return made.length > 0 ? spreadSubdirs(made, this.#helperPath) : undefined;
+      })
       .then(() => make(join(this.root, 'containers'), TRASH_DIR, 'root'))
       .then(async () => void (await Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir)])));
     // A failed preparation is retried by the next launch rather than remembered.
@@ -513,10 +524,12 @@ export class Runtime implements AsyncDisposable {
       if (cgroupfs.skipped.length > 0) {
         debug('%s user namespace: cgroup v1 cannot be mounted, and no cgroup directory is known to bind for %s', short, cgroupfs.skipped.join(', '));
       }
+      // As root without a user namespace: the shared lower's /etc must carry the image's owner.
+      const etcLower = userns === undefined && process.getuid?.() === 0 ? await etcTargetsLower(this.root, source.lowers) : undefined;
       const plan: RunPlan = {
         id,
         target: paths.target,
-        lowers: source.lowers,
+        lowers: etcLower !== undefined ? [etcLower, ...source.lowers] : source.lowers,
         upper: paths.upper,
         work: paths.work,
         namespaces: nsPlan.namespaces,
@@ -574,8 +587,14 @@ export class Runtime implements AsyncDisposable {
       // record below, which others take a launch's end by): over the config descriptor, never argv (they hold the environment).
       const records: HelperFile[] = [
         // Owner-only: it holds the environment.
-        { path: paths.config, mode: 0o600, content: JSON.stringify(configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart })) },
-        { path: paths.launch, mode: 0o600, content: JSON.stringify(launchRecord(plan, cgroupPlan, publish, nsPlan.holders)) },
+        {
+          path: paths.config,
+          mode: 0o600,
+          content: JSON.stringify({
+            ...configRecord(spec, source, proc, hostname, plan, { healthcheck: health, restart }),
+            launch: launchRecord(plan, cgroupPlan, publish, nsPlan.holders),
+          } satisfies LaunchedConfigRecord),
+        },
       ];
       // The record, pid 1's pid and start time left as zeros: what only the launch knows (ports, once bound).
       // One literal, in the file's order: no spreading of a half into the other once the pid is known.
@@ -1085,6 +1104,26 @@ export class Runtime implements AsyncDisposable {
   /** The paths of a container; for tests and tools. @internal */
   pathsOf(id: string): ContainerPaths {
     return containerPaths(this.root, this.stateDir, id);
+  }
+}
+
+/**
+ * Marks `dirs` (absolute, made by this runtime) `FS_TOPDIR_FL` (`chattr +T`), so that
+ * ext4 spreads the directory each container gets in them over the filesystem's
+ * block groups. Without a journal, ext4 passes over every inode freed in the last
+ * minute or more each time it allocates one in a group, from the group's start:
+ * containers made and removed at a high rate in one group made inode allocation
+ * the largest cost of a launch (issue 13). Only a placement hint: a failure is logged.
+ */
+async function spreadSubdirs(dirs: readonly string[], helperPath: string | undefined): Promise<void> {
+  try {
+    await runHelperOp('meta', ['--root', '/'], {
+      input: dirs.map((dir) => `topdir\0${dir.slice(1)}\0`).join(''),
+      context: 'prepare runtime',
+      ...(helperPath !== undefined ? { helperPath } : {}),
+    });
+  } catch (error) {
+    debug('topdir %s: %s', dirs.join(' '), String(error));
   }
 }
 

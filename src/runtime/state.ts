@@ -167,7 +167,7 @@ export function readJsonSync<T>(path: string): T | undefined {
 
 /** The directories of one container. */
 export interface ContainerPaths {
-  /** `<stateDir>/<id>`: record, exit file, start fifo, mount point. */
+  /** `<stateDir>/<id>`: record, exit file, start fifo. */
   state: string;
   /** The launching process, for telling an abandoned launch (no record, owner dead) from one in progress. */
   owner: string;
@@ -177,12 +177,13 @@ export interface ContainerPaths {
   exit: string;
   /** `restart.json`: the shim's record of restarts. */
   restart: string;
-  /** `launch.json`: what the launch decided, for `restart()` (see relaunch.ts); owner-only. */
+  /** `launch.json`: what the launch decided, for `restart()`, in a container made before it moved into `config.json` (see relaunch.ts). */
   launch: string;
   /** `health.json`: the healthcheck's state; `health.lock`: held while a check runs. */
   health: string;
   healthLock: string;
   fifo: string;
+  /** Where the rootfs is mounted, in the container's mount namespace: {@link ROOTFS_MOUNT_POINT}, shared by every container. */
   target: string;
   /** `networks.json`: the container's networks (see `NetworkSettingsRecord`), written by the network attacher. */
   networks: string;
@@ -201,6 +202,14 @@ export interface ContainerPaths {
   control: string;
 }
 
+/**
+ * The directory (in the state directory) every container's rootfs is mounted on,
+ * each in its own mount namespace, before it becomes the container's `/`: one
+ * shared empty directory rather than one per container, which would be an inode
+ * made and freed per launch (see etc-targets.ts for what that costs).
+ */
+export const ROOTFS_MOUNT_POINT = '.rootfs';
+
 /** The paths of container `id`. */
 export function containerPaths(root: string, stateDir: string, id: string): ContainerPaths {
   const state = join(stateDir, id);
@@ -218,7 +227,7 @@ export function containerPaths(root: string, stateDir: string, id: string): Cont
     health: `${state}/health.json`,
     healthLock: `${state}/health.lock`,
     fifo: `${state}/start.fifo`,
-    target: `${state}/rootfs`,
+    target: `${state.slice(0, state.length - id.length - 1)}/${ROOTFS_MOUNT_POINT}`,
     networks: `${state}/networks.json`,
     bundle,
     upper: `${bundle}/upper`,
@@ -271,7 +280,6 @@ export async function makeContainerDirs(paths: ContainerPaths, like?: RootLike, 
       await rm(making, { recursive: true, force: true });
       throw error;
     }
-    await mkdir(paths.target, { mode: 0o711 });
   };
   const shimDirs: ShimDir[] = [];
   const upper = async (): Promise<void> => {

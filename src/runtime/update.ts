@@ -11,8 +11,8 @@ import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../error
 import { CgroupSet, type CgroupRecord } from './cgroups/cgroup-set.js';
 import { replanResources, validateResources, type CgroupPlan } from './cgroups/policy.js';
 import type { ContainerResources } from './cgroups/resources.js';
-import type { LaunchRecord } from './relaunch.js';
-import { readJson, writeJsonAtomic, type ContainerConfigRecord, type ContainerPaths, type ContainerRecord } from './state.js';
+import { readLaunchRecords } from './relaunch.js';
+import { writeJsonAtomic, type ContainerPaths, type ContainerRecord } from './state.js';
 
 const debug = createDebug('dockless:runtime');
 
@@ -66,7 +66,7 @@ export function updateCgroupLimits(
 
 /**
  * Applies `changes` on top of the container's current limits (see
- * {@link updateCgroupLimits}), then records them in `launch.json` and `config.json`.
+ * {@link updateCgroupLimits}), then records them in `config.json` (its config and its launch record, in one write).
  *
  * @returns every limit the container now has.
  * @throws {@link InvalidArgumentError} for a bad or refused value, {@link InvalidStateError}
@@ -78,12 +78,11 @@ export async function updateResources(
   changes: ContainerResources,
   context: string,
 ): Promise<ContainerResources> {
-  const [config, launch] = await Promise.all([readJson<ContainerConfigRecord>(paths.config), readJson<LaunchRecord>(paths.launch)]);
+  const { config, launch } = await readLaunchRecords(paths);
   if (config === undefined || launch === undefined) {
     throw new InvalidStateError(`${context}: container has no launch record (made by an older dockless, or by another user)`);
   }
   const { resources, plan } = updateCgroupLimits(record.cgroups ?? [], launch.cgroups, config.resources, changes, context);
-  await writeJsonAtomic(paths.launch, { ...launch, cgroups: plan }, 0o600);
-  await writeJsonAtomic(paths.config, { ...config, resources }, 0o600);
+  await writeJsonAtomic(paths.config, { ...config, resources, launch: { ...launch, cgroups: plan } }, 0o600);
   return resources;
 }

@@ -11,6 +11,8 @@ import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
 /** Where remove() renames a container's directories before it deletes them (src/runtime/trash.ts). */
 const TRASH_DIR = '.trash';
+/** The mount point every container shares (state.ts): made once, kept. */
+const ROOTFS_MOUNT_POINT = '.rootfs';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping error contract integration tests: ${skip}`);
@@ -56,7 +58,7 @@ describe('the error contract at the helper boundary', { skip }, () => {
     }
     assert.deepEqual(seen, [], 'a failed start threw something else than its own HelperError');
     // The events file records the attempts (create, remove) and is meant to outlive them.
-    const left = (await readdir(join(world.base, 'state'))).filter((e) => e !== 'names' && e !== TRASH_DIR && !e.startsWith('events.jsonl'));
+    const left = (await readdir(join(world.base, 'state'))).filter((e) => e !== 'names' && e !== TRASH_DIR && e !== ROOTFS_MOUNT_POINT && !e.startsWith('events.jsonl'));
     assert.deepEqual(left, [], 'failed starts left state behind');
     assert.deepEqual((await readdir(join(world.base, 'root', 'containers'))).filter((e) => e !== TRASH_DIR), [], 'failed starts left container directories behind');
   });

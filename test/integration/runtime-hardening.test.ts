@@ -100,7 +100,7 @@ describe('runtime hardening', { skip }, () => {
       const id = randomBytes(32).toString('hex');
       const paths = world.runtime.pathsOf(id);
       const dead = { pid: 2 ** 22 + 1, start: 1 }; // above pid_max: no such process
-      await mkdir(paths.target, { recursive: true });
+      await mkdir(paths.state, { recursive: true });
       await writeFile(paths.owner, JSON.stringify(dead));
       await mkdir(paths.upper, { recursive: true });
       await writeFile(join(world.runtime.stateDir, 'names', 'crashed'), JSON.stringify({ id, ...dead }));

@@ -16,9 +16,11 @@ test('containerPaths: each path is what path.join gives, from roots with a trail
     const bundle = join(root, 'containers', id);
     assert.equal(paths.state, state);
     assert.equal(paths.bundle, bundle);
-    for (const [key, name] of Object.entries({ owner: 'owner.json', record: 'state.json', config: 'config.json', launch: 'launch.json', fifo: 'start.fifo', target: 'rootfs' })) {
+    for (const [key, name] of Object.entries({ owner: 'owner.json', record: 'state.json', config: 'config.json', launch: 'launch.json', fifo: 'start.fifo' })) {
       assert.equal(paths[key as keyof typeof paths], join(state, name), key);
     }
+    // One mount point for every container, each mounting its rootfs there in its own mount namespace.
+    assert.equal(paths.target, join(stateDir, '.rootfs'));
     for (const [key, name] of Object.entries({ upper: 'upper', work: 'work', hosts: 'hosts', resolv: 'resolv.conf', log: 'json.log' })) {
       assert.equal(paths[key as keyof typeof paths], join(bundle, name), key);
     }
