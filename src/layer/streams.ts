@@ -1,8 +1,8 @@
-import { Readable, pipeline } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import type * as Fzstd from 'fzstd';
 import { InvalidArgumentError } from '../errors.js';
 import type { LayerCompression } from '../oci/index.js';
-import { lazyRequire, releaseBuffer } from '../util/index.js';
+import { doneWithBuffer, lazyRequire, releaseBuffer } from '../util/index.js';
 
 // Loaded at first use: a container run never inflates or deflates, and Node's zlib costs ~0.5 ms to load.
 const zlib = lazyRequire<typeof import('node:zlib')>('node:zlib');
@@ -110,10 +110,7 @@ export function decompress(
 
 async function* gunzip(input: AsyncIterable<Uint8Array>, context: string, consumed: boolean): AsyncGenerator<Uint8Array> {
   const inflater = zlib().createGunzip({ chunkSize: GUNZIP_CHUNK });
-  const readable = input instanceof Readable ? input : Readable.from(input, { objectMode: false });
-  pipeline(readable, inflater, () => {
-    // Errors surface through the iteration of the inflater.
-  });
+  void feed(input, inflater);
   const spent = new SpentBuffers();
   try {
     for await (const chunk of inflater) {
@@ -129,7 +126,30 @@ async function* gunzip(input: AsyncIterable<Uint8Array>, context: string, consum
     throw cause;
   } finally {
     inflater.destroy();
-    readable.destroy();
+    if (input instanceof Readable) input.destroy();
+  }
+}
+
+/**
+ * Writes `input` into `inflater` and ends it; a failure of `input` destroys
+ * the inflater with it, so that it surfaces where the output is read. Each
+ * input chunk is passed to {@link doneWithBuffer} once zlib consumed it:
+ * the blob's bytes downloaded for both the store and the unpack are freed
+ * then rather than at a later garbage collection.
+ */
+async function feed(input: AsyncIterable<Uint8Array>, inflater: Transform): Promise<void> {
+  try {
+    for await (const chunk of input) {
+      if (inflater.destroyed) return;
+      // Only on success: after a failure zlib's thread may still be reading the chunk.
+      const more = inflater.write(chunk, (error) => {
+        if (error == null) doneWithBuffer(chunk);
+      });
+      if (!more) await drained(inflater);
+    }
+    if (!inflater.destroyed) inflater.end();
+  } catch (error) {
+    inflater.destroy(error as Error);
   }
 }
 

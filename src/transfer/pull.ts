@@ -314,7 +314,8 @@ async function downloadBlob(
           chunk = chunk.subarray(skip);
           skip = 0;
         }
-        await writer.write(chunk);
+        // Nothing reads a body chunk after this: the writer may free it once stored and unpacked.
+        await writer.write(chunk, true);
         onBytes(writer.written);
       }
       if (writer.written < layer.size) {

@@ -42,3 +42,44 @@ export function releaseBuffer(buffer: ArrayBufferLike): void {
     // Not transferable: the garbage collector frees it as before.
   }
 }
+
+/** Buffers given to several readers by {@link shareBuffer}: how many have not called {@link doneWithBuffer} yet. */
+const readers = new WeakMap<ArrayBufferLike, number>();
+
+/** Whether `chunk` spans its whole buffer: only then can nothing else hold a view of that buffer. */
+const whole = (chunk: Uint8Array): boolean => chunk.byteLength > 0 && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength;
+
+/**
+ * Hands `chunk`, which the caller owns whole and will not read again, to
+ * `count` readers; its memory is freed (see {@link releaseBuffer}) when each
+ * of them has called {@link doneWithBuffer} with it. A chunk that is a view
+ * of part of a buffer is left alone: something else may hold the rest.
+ *
+ * A reader that does not call `doneWithBuffer` (it failed, it was given a
+ * copy) leaves the buffer to the garbage collector, as without this.
+ *
+ * @param chunk - a chunk the caller owns whole
+ * @param count - how many readers will call doneWithBuffer with it
+ */
+export function shareBuffer(chunk: Uint8Array, count: number): void {
+  if (whole(chunk) && count > 0) readers.set(chunk.buffer, count);
+}
+
+/**
+ * Says that this reader is done with `chunk` (it copied what it keeps); the
+ * last reader of a chunk given by {@link shareBuffer} frees it. Anything else
+ * is left alone.
+ *
+ * @param chunk - a chunk this reader was given
+ */
+export function doneWithBuffer(chunk: Uint8Array): void {
+  if (!whole(chunk)) return;
+  const left = readers.get(chunk.buffer);
+  if (left === undefined) return;
+  if (left > 1) {
+    readers.set(chunk.buffer, left - 1);
+    return;
+  }
+  readers.delete(chunk.buffer);
+  releaseBuffer(chunk.buffer);
+}
