@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { decompress } from '../../src/layer/streams.js';
-import { releaseBuffer } from '../../src/util/index.js';
+import { doneWithBuffer, releaseBuffer, shareBuffer } from '../../src/util/index.js';
 
 /** `size` bytes that gzip well but not trivially: random 4 KiB blocks, each repeated a few times. */
 function compressible(size: number): Buffer {
@@ -82,5 +82,39 @@ describe('decompress', () => {
     const seen: Uint8Array[] = [];
     for await (const chunk of decompress(pieces(gz, 64 * 1024), 'gzip', 'test')) seen.push(chunk);
     assert.equal(Buffer.concat(seen).compare(plain), 0);
+  });
+});
+
+describe('shareBuffer and doneWithBuffer', () => {
+  it('free a chunk when its last reader is done, and leave views of part of a buffer alone', async () => {
+    const chunk = Buffer.allocUnsafeSlow(1024).fill(1);
+    shareBuffer(chunk, 2);
+    doneWithBuffer(chunk);
+    assert.equal(chunk.byteLength, 1024, 'one reader is left');
+    doneWithBuffer(chunk);
+    assert.equal(chunk.byteLength, 0);
+    const whole = Buffer.allocUnsafeSlow(1024).fill(1);
+    const part = whole.subarray(0, 512);
+    shareBuffer(part, 1);
+    doneWithBuffer(part);
+    doneWithBuffer(whole);
+    assert.equal(whole.byteLength, 1024, 'neither a part shared nor a buffer never shared is freed');
+  });
+
+  it('gunzip is a reader: it is done with an input chunk once zlib consumed it', async () => {
+    const plain = compressible(4 << 20);
+    const gz = zlib.gzipSync(plain, { level: 1 });
+    const inputs: Buffer[] = [];
+    for (let at = 0; at < gz.byteLength; at += 64 * 1024) inputs.push(Buffer.from(gz.subarray(at, at + 64 * 1024)));
+    async function* given(): AsyncGenerator<Uint8Array> {
+      for (const chunk of inputs) {
+        shareBuffer(chunk, 1);
+        yield chunk;
+      }
+    }
+    const out: Buffer[] = [];
+    for await (const chunk of decompress(given(), 'gzip', 'test')) out.push(Buffer.from(chunk));
+    assert.equal(Buffer.concat(out).compare(plain), 0);
+    assert.ok(inputs.every((chunk) => chunk.byteLength === 0), 'every input chunk freed');
   });
 });
