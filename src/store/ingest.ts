@@ -40,9 +40,10 @@ const PIPE_BUFFER = 256 << 10;
  * The pipes hand their reader one chunk at a time, as written (a byte-mode
  * pipe joins what it holds into a fresh buffer on each read: a copy, and a
  * chunk that cannot be freed when its readers are done, see shareBuffer);
- * this many chunks wait on the reading side, PIPE_BUFFER bytes on the writing side.
+ * this many chunks wait on the reading side, PIPE_BUFFER bytes on the
+ * writing side. One: a chunk may be large (a layout's 1 MiB reads).
  */
-const PIPE_CHUNKS = 4;
+const PIPE_CHUNKS = 1;
 /** A pipe from the layer's writer to one of its readers. */
 const pipe = (): PassThrough =>
   new PassThrough({ writableHighWaterMark: PIPE_BUFFER, readableObjectMode: true, readableHighWaterMark: PIPE_CHUNKS });
