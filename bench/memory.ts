@@ -16,7 +16,15 @@
  * buffers gives: the two images differ in shape (one big layer, four smaller
  * ones), so a buffer that grows with a layer shows as a difference.
  *
- *   node --import tsx bench/memory.ts [--dir PARENT | --shm]
+ * `--breakdown`: each pull of ours runs once more, untimed, sampling itself
+ * every 5 ms, and prints what its peak was made of: the V8 heap (used /
+ * total, of which the young generation), live `ArrayBuffer`s, and the
+ * resident pages by mapping: malloc's heap (`[heap]`: Buffers and zlib
+ * state), other anonymous mappings (the V8 heap, thread stacks, malloc's
+ * other arenas), the node binary's pages, other files. The sampling itself
+ * costs a little memory, so this peak is not the one above.
+ *
+ *   node --import tsx bench/memory.ts [--dir PARENT | --shm] [--breakdown]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -45,6 +53,48 @@ function nodeScript(script: string, env: Record<string, string> = {}): { ms: num
   const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
   return { ms, maxRssKiB: m ? Number(m[1]) : NaN, stdout: r.stdout };
 }
+
+/**
+ * A pull that samples itself (`--breakdown`) and prints one JSON line: VmRSS
+ * bare and after import, and at its highest sample the V8 heap, live
+ * ArrayBuffers, threads, and resident KiB by mapping.
+ */
+const SAMPLED_PULL = `
+import { readFileSync } from 'node:fs';
+import v8 from 'node:v8';
+const status = () => Object.fromEntries([...readFileSync('/proc/self/status', 'utf8').matchAll(/^(\\w+):\\s+(\\d+)/gm)].map((m) => [m[1], Number(m[2])]));
+const mappings = () => {
+  const out = {};
+  let name = '';
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \\S+ \\S+ \\S+ \\d+\\s*(.*)$/.exec(line);
+    if (head) {
+      name = head[1] === '' ? 'anon' : head[1] === process.execPath ? 'node' : head[1].startsWith('/') ? 'files' : head[1];
+      continue;
+    }
+    const rss = /^Rss:\\s+(\\d+)/.exec(line);
+    if (rss) out[name] = (out[name] ?? 0) + Number(rss[1]);
+  }
+  return out;
+};
+let peak = { rss: 0 };
+const sample = () => {
+  const s = status();
+  if (s.VmRSS <= peak.rss + 256) return;
+  const m = process.memoryUsage();
+  const young = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
+  peak = { rss: s.VmRSS, threads: s.Threads, heapUsed: m.heapUsed >> 10, heapTotal: m.heapTotal >> 10, young: (young?.space_size ?? 0) >> 10, arrayBuffers: m.arrayBuffers >> 10, mappings: mappings() };
+};
+const bare = status().VmRSS;
+const { ImageStore } = await import(process.env.DIST);
+const imported = status().VmRSS;
+const timer = setInterval(sample, 5);
+const store = await ImageStore.open({ root: process.env.ROOT });
+await store.pull(process.env.REF);
+clearInterval(timer);
+sample();
+console.log(JSON.stringify({ bare, imported, peak }));
+`;
 
 const mib = (kib: number): string => `${(kib / MiB).toFixed(0).padStart(4)} MiB`;
 
@@ -91,6 +141,23 @@ async function main(): Promise<void> {
         `const { ImageStore } = await import(process.env.DIST); const store = await ImageStore.open({ root: process.env.ROOT }); await store.pull(process.env.REF);`,
         { ROOT: path.join(dir, 'store'), REF: ref },
       );
+      if (process.argv.includes('--breakdown')) {
+        dropCaches();
+        const sampled = nodeScript(SAMPLED_PULL, { ROOT: path.join(dir, 'sampled'), REF: ref });
+        const { bare, imported, peak } = JSON.parse(sampled.stdout) as {
+          bare: number;
+          imported: number;
+          peak: { rss: number; threads: number; heapUsed: number; heapTotal: number; young: number; arrayBuffers: number; mappings: Record<string, number> };
+        };
+        const m = peak.mappings;
+        console.log(
+          `pull ${image.padEnd(5)} breakdown: bare node ${mib(bare)}, after import ${mib(imported)}; at the sampled peak ${mib(peak.rss)}: ` +
+            `malloc heap ${mib(m['[heap]'] ?? 0)}, other anonymous ${mib(m['anon'] ?? 0)} (V8 heap ${mib(peak.heapUsed)} used of ${mib(peak.heapTotal)}, young generation ${mib(peak.young)}), ` +
+            `node binary ${mib(m['node'] ?? 0)}, other files ${mib(m['files'] ?? 0)}; live ArrayBuffers ${mib(peak.arrayBuffers)}, ${peak.threads} threads`,
+        );
+        results[`pull-${image}-breakdown`] = { bareKiB: bare, importedKiB: imported, peak };
+        await fs.rm(path.join(dir, 'sampled'), { recursive: true, force: true });
+      }
       dropCaches();
       // podman refuses a runroot longer than 50 characters.
       const runroot = await fs.mkdtemp('/tmp/dlm-');

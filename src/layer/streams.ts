@@ -1,8 +1,8 @@
-import { Readable, pipeline } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import type * as Fzstd from 'fzstd';
 import { InvalidArgumentError } from '../errors.js';
 import type { LayerCompression } from '../oci/index.js';
-import { lazyRequire } from '../util/index.js';
+import { doneWithBuffer, lazyRequire, releaseBuffer } from '../util/index.js';
 
 // Loaded at first use: a container run never inflates or deflates, and Node's zlib costs ~0.5 ms to load.
 const zlib = lazyRequire<typeof import('node:zlib')>('node:zlib');
@@ -73,6 +73,19 @@ export async function sniffCompression(
   return { compression: detectCompression(first), chunks: chunks() };
 }
 
+/** Options of {@link decompress}. */
+export interface DecompressOptions {
+  /**
+   * The consumer is done with each chunk once it asks for the next one (it
+   * copies what it keeps, and a chunk it was given to own may be moved
+   * away): the decompressor's output buffers are then freed as soon as they
+   * are consumed rather than at a later garbage collection, which keeps
+   * resident memory flat. A consumer that keeps a view of a chunk must not set it.
+   * @default false
+   */
+  consumed?: boolean;
+}
+
 /**
  * The decompressed form of a stream of chunks.
  *
@@ -83,25 +96,28 @@ export function decompress(
   input: AsyncIterable<Uint8Array>,
   compression: LayerCompression,
   context: string,
+  options: DecompressOptions = {},
 ): AsyncIterable<Uint8Array> {
   switch (compression) {
     case 'none':
       return input;
     case 'gzip':
-      return gunzip(input, context);
+      return gunzip(input, context, options.consumed === true);
     case 'zstd':
       return unzstd(input, context);
   }
 }
 
-async function* gunzip(input: AsyncIterable<Uint8Array>, context: string): AsyncGenerator<Uint8Array> {
+async function* gunzip(input: AsyncIterable<Uint8Array>, context: string, consumed: boolean): AsyncGenerator<Uint8Array> {
   const inflater = zlib().createGunzip({ chunkSize: GUNZIP_CHUNK });
-  const readable = input instanceof Readable ? input : Readable.from(input, { objectMode: false });
-  pipeline(readable, inflater, () => {
-    // Errors surface through the iteration of the inflater.
-  });
+  void feed(input, inflater);
+  const spent = new SpentBuffers();
   try {
-    for await (const chunk of inflater) yield chunk as Buffer;
+    for await (const chunk of inflater) {
+      const buffer = spent.see(chunk as Buffer);
+      yield chunk as Buffer;
+      if (consumed && buffer !== undefined) releaseBuffer(buffer);
+    }
   } catch (cause) {
     const code = (cause as { code?: unknown }).code;
     if (typeof code === 'string' && code.startsWith('Z_')) {
@@ -110,7 +126,61 @@ async function* gunzip(input: AsyncIterable<Uint8Array>, context: string): Async
     throw cause;
   } finally {
     inflater.destroy();
-    readable.destroy();
+    if (input instanceof Readable) input.destroy();
+  }
+}
+
+/**
+ * Writes `input` into `inflater` and ends it; a failure of `input` destroys
+ * the inflater with it, so that it surfaces where the output is read. Each
+ * input chunk is passed to {@link doneWithBuffer} once zlib consumed it:
+ * the blob's bytes downloaded for both the store and the unpack are freed
+ * then rather than at a later garbage collection.
+ */
+async function feed(input: AsyncIterable<Uint8Array>, inflater: Transform): Promise<void> {
+  try {
+    for await (const chunk of input) {
+      if (inflater.destroyed) return;
+      // Only on success: after a failure zlib's thread may still be reading the chunk.
+      const more = inflater.write(chunk, (error) => {
+        if (error == null) doneWithBuffer(chunk);
+      });
+      if (!more) await drained(inflater);
+    }
+    if (!inflater.destroyed) inflater.end();
+  } catch (error) {
+    inflater.destroy(error as Error);
+  }
+}
+
+/**
+ * Tells which output buffers of a decompressor its consumer has seen all of:
+ * zlib hands out slices of one buffer in order and starts a new buffer when
+ * it is full, so a buffer seen from its first byte to its last in
+ * consecutive chunks is no longer written to, and nobody but the consumer
+ * holds it. (A chunk the stream joined from several is a fresh buffer of its
+ * own, seen whole at once.)
+ */
+class SpentBuffers {
+  #buffer: ArrayBufferLike | undefined;
+  #seen = 0;
+
+  /** Notes `chunk`, the next chunk; returns the buffer it completes, if any. */
+  see(chunk: Uint8Array): ArrayBufferLike | undefined {
+    if (chunk.byteOffset === 0) {
+      this.#buffer = chunk.buffer;
+      this.#seen = 0;
+    } else if (chunk.buffer !== this.#buffer || chunk.byteOffset !== this.#seen) {
+      this.#buffer = undefined;
+      return undefined;
+    }
+    this.#seen += chunk.byteLength;
+    const buffer = this.#buffer;
+    if (buffer === undefined || this.#seen !== buffer.byteLength) return undefined;
+    this.#buffer = undefined;
+    // Node's shared allocation pool is cut into small buffers for everyone: a pool
+    // the consumer saw all of in a row (only with Buffer.poolSize raised to a chunk's size) stays.
+    return buffer.byteLength === Buffer.poolSize ? undefined : buffer;
   }
 }
 

@@ -17,7 +17,7 @@ import {
 import type { Writable } from 'node:stream';
 import { HelperError } from '../errors.js';
 import { spawnHelper, type HelperProcess } from '../helper/index.js';
-import { fsError } from '../util/index.js';
+import { fsError, releaseBuffer } from '../util/index.js';
 import { printable } from './entry-path.js';
 
 /** Owner, mode and time of a file or symlink the layer creates. */
@@ -158,8 +158,6 @@ const QUEUED_MAX = 1 << 20;
  * the copy of their bytes.
  */
 const BATCH = 256 * 1024;
-/** Content at least this large is sent as it is, not copied into a batch. */
-const DIRECT = 64 * 1024;
 /** Sent batches kept for reuse once written: enough to cover {@link QUEUED_MAX}. */
 const POOL = QUEUED_MAX / BATCH;
 
@@ -290,11 +288,8 @@ export class HelperTreeWriter implements TreeWriter {
   }
 
   #content(chunk: Uint8Array): void {
-    if (chunk.byteLength >= DIRECT) {
-      this.#send();
-      this.#stdin.write(chunk);
-      return;
-    }
+    // Large content is copied too, never queued as it is: the caller may free or reuse the chunk's
+    // buffer once this returns (unpackLayer frees gunzip's output buffers as they are consumed).
     let at = 0;
     while (at < chunk.byteLength) {
       const batch = this.#room();
@@ -324,6 +319,8 @@ export class HelperTreeWriter implements TreeWriter {
     this.#used = 0;
     this.#stdin.write(batch.subarray(0, used), (error) => {
       if (error == null && this.#free.length < POOL) this.#free.push(batch);
+      // One more than the pool holds: freed now, not at a garbage collection (see releaseBuffer).
+      else if (error == null) releaseBuffer(batch.buffer);
     });
   }
 

@@ -199,7 +199,9 @@ export async function unpackLayer(
     debug('%s into %s: %s%s', context, root, input.compression, options.userns !== undefined ? ', in a user namespace' : rootless ? ', rootless' : '');
     // zlib hands out a full output buffer only once it has allocated the next one: such a chunk is ours to give away.
     const owned = input.compression === 'gzip';
-    for await (const chunk of decompress(input.chunks, input.compression, context)) {
+    // Every sink copies what it keeps (or is given the chunk to own), and so does the hash: each output
+    // buffer is freed once consumed, not left for a garbage collection (see releaseBuffer).
+    for await (const chunk of decompress(input.chunks, input.compression, context, { consumed: true })) {
       if (signal?.aborted) break;
       hash.update(chunk);
       bytes += chunk.byteLength;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Readable, pipeline, type Transform, type TransformCallback } from 'node:stream';
 import { AbortError, DigestMismatchError, NotFoundError } from '../errors.js';
 import { type Digest, digestAlgorithm, type DigestAlgorithm, parseDigest, shortDigest } from '../oci/index.js';
-import { fsyncDir, isErrno, lazyRequire, ownerToken, touch } from '../util/index.js';
+import { doneWithBuffer, fsyncDir, isErrno, lazyRequire, ownerToken, touch } from '../util/index.js';
 import type { StorePaths } from './paths.js';
 
 /**
@@ -81,6 +81,8 @@ export async function ingestBlob(
         }
         hash.update(bytes);
         await out.write(bytes);
+        // Copied into the gathered writes: a chunk shared with the unpack may be freed now (see shareBuffer).
+        doneWithBuffer(bytes);
       }
       await out.end();
       const digest = `${algorithm}:${hash.digest('hex')}` as Digest;

@@ -20,7 +20,7 @@ import createDebug from 'debug';
 import { DigestMismatchError, InvalidStateError, NotFoundError } from '../errors.js';
 import { drained, unpackLayer, unpackThreadFor, type UnpackResult } from '../layer/index.js';
 import { type Descriptor, type Digest, shortDigest } from '../oci/index.js';
-import { isErrno, ownerToken, removeTree, touch } from '../util/index.js';
+import { isErrno, ownerToken, removeTree, shareBuffer, touch } from '../util/index.js';
 import { commitBlob, discardIngest, ingestBlob, syncBlobDirs, verifyPlacedBlob, type IngestedBlob } from './blobs.js';
 import { withLock } from './lock.js';
 import { SNAPSHOT_FS_DIR, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
@@ -36,6 +36,17 @@ const debug = createDebug('dockless:store');
  * holds up to twice as much.
  */
 const PIPE_BUFFER = 256 << 10;
+/**
+ * The pipes hand their reader one chunk at a time, as written (a byte-mode
+ * pipe joins what it holds into a fresh buffer on each read: a copy, and a
+ * chunk that cannot be freed when its readers are done, see shareBuffer);
+ * this many chunks wait on the reading side, PIPE_BUFFER bytes on the
+ * writing side. One: a chunk may be large (a layout's 1 MiB reads).
+ */
+const PIPE_CHUNKS = 1;
+/** A pipe from the layer's writer to one of its readers. */
+const pipe = (): PassThrough =>
+  new PassThrough({ writableHighWaterMark: PIPE_BUFFER, readableObjectMode: true, readableHighWaterMark: PIPE_CHUNKS });
 /** Read size of {@link IngestSession.layerFile}. */
 const READ_CHUNK = 1 << 20;
 
@@ -325,7 +336,7 @@ export class LayerIngest {
   readonly #tmp: string | undefined;
   readonly #snapshot: SnapshotTarget | undefined;
   readonly #done: (result: { blob?: IngestedBlob; snapshot?: PendingSnapshot }) => void;
-  readonly #ingestIn = new PassThrough({ highWaterMark: PIPE_BUFFER });
+  readonly #ingestIn = pipe();
   readonly #unpackIn: PassThrough | undefined;
   readonly #ingest: Promise<IngestedBlob>;
   readonly #unpack: Promise<UnpackResult> | undefined;
@@ -334,6 +345,8 @@ export class LayerIngest {
   readonly #options: LayerIngestOptions;
   #written = 0;
   #settled = false;
+  /** The blob is in place already and only verified. */
+  readonly #placed: boolean;
 
   /** @internal Use {@link IngestSession.layer}. */
   constructor(
@@ -346,6 +359,7 @@ export class LayerIngest {
     placed?: string,
   ) {
     this.#descriptor = descriptor;
+    this.#placed = placed !== undefined;
     this.#tmp = tmp;
     this.#options = options;
     this.#snapshot = options.snapshot;
@@ -360,7 +374,7 @@ export class LayerIngest {
       this.#ingestError ??= err;
     });
     if (tmp !== undefined) {
-      this.#unpackIn = new PassThrough({ highWaterMark: PIPE_BUFFER });
+      this.#unpackIn = pipe();
       this.#unpackIn.on('error', () => {});
       this.#unpack = unpackLayer(this.#unpackIn, join(tmp, SNAPSHOT_FS_DIR), {
         compression: compressionOf(descriptor.mediaType),
@@ -397,11 +411,16 @@ export class LayerIngest {
    * Writes the next bytes of the blob; resolves when both consumers can take
    * more.
    *
+   * @param owned - the caller owns the chunk's whole buffer and will not read it again (a
+   *   network read's buffer): it is freed as soon as both consumers are done with it.
    * @throws the ingest's error (e.g. a {@link DigestMismatchError} when more bytes arrive than the descriptor's size).
    */
-  async write(chunk: Buffer): Promise<void> {
+  async write(chunk: Buffer, owned = false): Promise<void> {
     if (this.#ingestError !== undefined) throw this.#ingestError;
     this.#written += chunk.length;
+    const unpacking = this.#unpackIn !== undefined && this.#unpackError === undefined && !this.#unpackIn.destroyed;
+    // Only the blob writer and gunzip say when they are done with a chunk (a placed blob's verifier does not).
+    if (owned && !this.#placed && !this.#ingestIn.destroyed) shareBuffer(chunk, unpacking ? 2 : 1);
     const waits: Promise<void>[] = [];
     if (!this.#ingestIn.destroyed && !this.#ingestIn.write(chunk)) waits.push(drained(this.#ingestIn));
     const unpackIn = this.#unpackIn;

@@ -92,7 +92,7 @@ export type PullLayerState =
   | 'waiting'
   /** The blob is in the store already: nothing to download. */
   | 'exists'
-  /** Bytes are arriving (and being verified and unpacked); reported for each MiB received and at the layer's end. */
+  /** Bytes are arriving (and being verified and unpacked); reported for each 256 KiB received and at the layer's end. */
   | 'downloading'
   /** The connection failed; trying again from where it stopped. */
   | 'retrying'

@@ -17,3 +17,4 @@ export * from './duration.js';
 export * from './random.js';
 export * from './code-cache-stage.js';
 export * from './iso-time.js';
+export * from './release.js';

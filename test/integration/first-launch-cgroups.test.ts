@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
-import { setTimeout as delay } from 'node:timers/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { detectCgroups } from '../../src/runtime/cgroups/detect.js';
+import { rmdirWhenEmpty } from '../fixtures/host.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
 const hasUnshare = spawnSync('sh', ['-c', 'command -v unshare && command -v mount'], { stdio: 'ignore' }).status === 0;
@@ -49,15 +49,6 @@ out.left = ownDirs.filter((d) => d !== blocked).flatMap((d) => readdirSync(d, { 
 console.log(JSON.stringify(out));
 `;
 
-/** Waits (up to 10 s) until no process is left in the cgroup `dir`. */
-async function waitEmpty(dir: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const procs = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
-    if (procs.trim() === '') return;
-    await delay(50);
-  }
-}
-
 describe('first launch: cgroups the shim may not make', { skip }, () => {
   let world: World;
   before(async () => {
@@ -91,8 +82,8 @@ describe('first launch: cgroups the shim may not make', { skip }, () => {
       // server, its standby `rm`) leave when they see it gone, a moment later: wait for its cgroups to empty.
       // The directories are then empty unless a container's cgroup leaked.
       for (const d of dirs) {
-        await waitEmpty(d);
-        await rmdir(d).catch(async (error: NodeJS.ErrnoException) => console.log(`# ${d}: ${error.code}: ${(await readdir(d).catch(() => [])).join(' ')}`));
+        const code = await rmdirWhenEmpty(d);
+        if (code !== undefined) console.log(`# ${d}: ${code}: ${(await readdir(d).catch(() => [])).join(' ')}`);
       }
     }
     // Else the shim would not have been let try, and the retry would not be what this tested.

@@ -13,6 +13,7 @@ import zlib from 'node:zlib';
 import { DocklessError, InvalidArgumentError } from '../../src/errors.js';
 import { locateHelper } from '../../src/helper/locate.js';
 import { unpackLayer, unpackThreadFor } from '../../src/layer/index.js';
+import { HelperTreeWriter } from '../../src/layer/tree-writer.js';
 import { chunked, makeTar } from '../fixtures/layer-tar.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -144,6 +145,20 @@ describe('unpackLayer with the helper creating the files', () => {
     assert.match(r.stdout, /"done"/);
     const calls = readFileSync(trace, 'utf8');
     assert.match(calls, /syncfs\(\d+\)\s+= 0/, calls);
+    assert.equal(readFileSync(path.join(root, 'a')).compare(content), 0);
+  });
+
+  it('copies content it queues for the helper: the caller may reuse or free a chunk once write returns', async () => {
+    const root = await fresh();
+    const content = randomBytes(1 << 20);
+    const chunk = Buffer.from(content);
+    const writer = new HelperTreeWriter(root, { context: 'test', umask: 0o022 });
+    const sink = writer.file('a', { mode: 0o644, owner: undefined, mtime: 0 }, chunk.byteLength, 'a');
+    sink.write(chunk);
+    sink.end();
+    // What unpackLayer does with gunzip's output once the sink returned (see releaseBuffer).
+    chunk.fill(0);
+    await writer.close();
     assert.equal(readFileSync(path.join(root, 'a')).compare(content), 0);
   });
 
