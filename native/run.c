@@ -747,6 +747,29 @@ static int hold_mount_ns(pid_t pid)
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
+/*
+ * Drops the mount namespace `hold_mount_ns` kept, once the caller heard of the
+ * exit: in a child of its own, which nothing waits for, so that neither this
+ * shim's exit (which `remove()` awaits) nor the fork server waits for the
+ * unmounts and the overlay's sync. The child has none of the shim's other
+ * descriptors, so no pipe of the caller's stays open behind it. Without a
+ * child (fork failed), the shim drops it itself.
+ */
+static void release_mount_ns(int fd)
+{
+	if (fd < 0)
+		return;
+	if (fork() == 0) {
+		dl_close_fds_except((int[]){fd}, 1);
+		close(0);
+		close(1);
+		close(2);
+		close(fd);
+		_exit(0);
+	}
+	close(fd);
+}
+
 static int write_exit_file(const char *path, const char *line, size_t len, struct dl_error *e)
 {
 	char tmp[PATH_MAX];
@@ -1172,8 +1195,6 @@ int cmd_run(int argc, char **argv)
 	 * goes on, and not by it on its own thread. */
 	if (c.cgroups.rmdir_at_exit && c.cgroups.n > 0 && dl_cgroups_remove(&c.cgroups))
 		dl_status_simple("cgroups-removed");
-	/* The mount namespace goes now, with its unmounts and their sync: the caller heard. */
-	if (mntns_hold >= 0)
-		close(mntns_hold);
+	release_mount_ns(mntns_hold);
 	return DL_EXIT_OK;
 }
