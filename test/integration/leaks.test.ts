@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rmdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -65,6 +65,17 @@ const orphans = (entries: AuditEntry[]) => entries.filter((e) => e.orphaned);
 const TRASH_DIR = '.trash';
 
 /** What is in the trash of the state and data directories. */
+/** Every /proc/PID/ns/mnt and /proc/PID/fd/N that names the mount namespace `ns` (`mnt:[INODE]`). */
+async function mountNsHolders(ns: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const links = [`/proc/${pid}/ns/mnt`, ...(await readdir(`/proc/${pid}/fd`).catch(() => [])).map((fd) => `/proc/${pid}/fd/${fd}`)];
+    for (const link of links) if ((await readlink(link).catch(() => '')) === ns) found.push(link);
+  }
+  return found;
+}
+
 async function trashOf(world: World): Promise<string[]> {
   const dirs = [join(world.runtime.stateDir, TRASH_DIR), join(world.runtime.root, 'containers', TRASH_DIR)];
   return (await Promise.all(dirs.map((d) => readdir(d).catch(() => [] as string[])))).flat();
@@ -77,6 +88,23 @@ describe('no reaper, no leaks', { skip }, () => {
   });
   after(async () => {
     await world?.dispose();
+  });
+
+  // The shim keeps pid 1's mount namespace past the exit report and drops it in a child of its own
+  // (so that neither the report nor remove() waits for the unmounts): that child must not keep it.
+  it("a container's mount namespace is gone soon after remove(): nothing keeps it past the exit", async () => {
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '5'], stdio: 'ignore' });
+    const ns = await readlink(`/proc/${c.pid}/ns/mnt`);
+    assert.match(ns, /^mnt:\[\d+\]$/);
+    await c.kill('SIGKILL');
+    await c.wait();
+    await c.remove();
+    let holders: string[] = [];
+    for (const deadline = performance.now() + 2000; performance.now() < deadline; await sleep(20)) {
+      holders = await mountNsHolders(ns);
+      if (holders.length === 0) break;
+    }
+    assert.deepEqual(holders, [], `${ns} still held 2 s after remove()`);
   });
 
   it("a SIGKILLed owner's containers (named, with a published port, created, in a pod) leave nothing once the next Runtime opens the state directory", async () => {
