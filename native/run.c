@@ -9,6 +9,7 @@
  * `exited` line, and with --init, what the workload's wait status was. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -748,26 +749,50 @@ static int hold_mount_ns(pid_t pid)
 }
 
 /*
+ * An exclusive lock on the overlay's work directory, held by the shim and then
+ * by the child that drops pid 1's mount namespace (release_mount_ns) until the
+ * old overlay is unmounted: a restart of the same container (this process's
+ * or another's, which may start once the exit is reported) waits for it here,
+ * rather than mount the same upper and work directories beside a live overlay.
+ * Pid 1 inherits it only until it closes every descriptor before its command.
+ */
+static int lock_work_dir(const char *work)
+{
+	int fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1; /* the mount itself says what is wrong with it */
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
+/*
  * Drops the mount namespace `hold_mount_ns` kept, once the caller heard of the
  * exit: in a child of its own, which nothing waits for, so that neither this
  * shim's exit (which `remove()` awaits) nor the fork server waits for the
- * unmounts and the overlay's sync. The child has none of the shim's other
- * descriptors, so no pipe of the caller's stays open behind it. Without a
- * child (fork failed), the shim drops it itself.
+ * unmounts and the overlay's sync. The child keeps the work directory's lock
+ * until they are done, and none of the shim's other descriptors, so no pipe of
+ * the caller's stays open behind it. Without a child (fork failed), the shim
+ * drops both itself.
  */
-static void release_mount_ns(int fd)
+static void release_mount_ns(int fd, int lock)
 {
-	if (fd < 0)
-		return;
-	if (fork() == 0) {
-		dl_close_fds_except((int[]){fd}, 1);
+	if (fd >= 0 && fork() == 0) {
+		dl_close_fds_except(lock >= 0 ? (int[]){fd, lock} : (int[]){fd}, lock >= 0 ? 2 : 1);
 		close(0);
 		close(1);
 		close(2);
 		close(fd);
 		_exit(0);
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	if (lock >= 0)
+		close(lock);
 }
 
 static int write_exit_file(const char *path, const char *line, size_t len, struct dl_error *e)
@@ -955,7 +980,7 @@ int cmd_run(int argc, char **argv)
 	struct report r;
 	struct dl_shim_watch watch = {.restart = &c.restart, .events = &c.events};
 	struct dl_exited_extra exited = {0};
-	int status, failed = 0, clone_ns, mntns_hold = -1;
+	int status, failed = 0, clone_ns, mntns_hold = -1, work_lock = -1;
 	pid_t pid;
 	size_t i;
 
@@ -1063,6 +1088,9 @@ int cmd_run(int argc, char **argv)
 		x.netns_r = gate[0];
 		x.netns_w = gate[1];
 	}
+	/* Before pid 1 mounts the overlay: see lock_work_dir. */
+	if (c.upper != NULL && !c.detach)
+		work_lock = lock_work_dir(c.work);
 	/* With cgroups, pid 1 unshares its cgroup namespace once it is in them. */
 	pid = clone(pid1_main, pid1_stack + sizeof pid1_stack,
 		    (c.cgroups.n > 0 ? clone_ns & ~CLONE_NEWCGROUP : clone_ns) |
@@ -1195,6 +1223,6 @@ int cmd_run(int argc, char **argv)
 	 * goes on, and not by it on its own thread. */
 	if (c.cgroups.rmdir_at_exit && c.cgroups.n > 0 && dl_cgroups_remove(&c.cgroups))
 		dl_status_simple("cgroups-removed");
-	release_mount_ns(mntns_hold);
+	release_mount_ns(mntns_hold, work_lock);
 	return DL_EXIT_OK;
 }
