@@ -3,9 +3,10 @@
 // Runtime opens the state directory, and runtime.audit() reports every
 // orphan that prune() then removes.
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { once } from 'node:events';
 import { mkdir, readdir, readFile, readlink, rmdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -105,6 +106,31 @@ describe('no reaper, no leaks', { skip }, () => {
       if (holders.length === 0) break;
     }
     assert.deepEqual(holders, [], `${ns} still held 2 s after remove()`);
+  });
+
+  // That teardown now follows the exit report: a restart must not mount the same upper and work
+  // directories beside the old overlay, so the shim's child holds the work directory's lock until it
+  // is done, and a new launch waits for that lock.
+  it('a restart waits for the lock on the work directory that the old overlay holds until it is unmounted', async () => {
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore' });
+    try {
+      await c.wait();
+      const work = join(world.runtime.root, 'containers', c.id, 'work');
+      assert.ok(existsSync(work), `${work} is the overlay's work directory`);
+      // Another holder of the lock stands in for a teardown that takes 1.5 s.
+      const holder = spawn('flock', [work, 'sleep', '1.5'], { stdio: 'ignore' });
+      const exited = once(holder, 'exit');
+      await once(holder, 'spawn');
+      for (let i = 0; i < 50 && spawnSync('flock', ['-n', work, 'true']).status === 0; i++) await sleep(10);
+      const t = performance.now();
+      await c.restart();
+      const waited = performance.now() - t;
+      await c.wait();
+      await exited;
+      assert.ok(waited >= 1000, `the restart took ${waited.toFixed(0)} ms: it did not wait for the lock`);
+    } finally {
+      await c.remove({ force: true });
+    }
   });
 
   it("a SIGKILLed owner's containers (named, with a published port, created, in a pod) leave nothing once the next Runtime opens the state directory", async () => {
