@@ -476,6 +476,12 @@ export class Container implements AsyncDisposable {
     return 'stopped';
   }
 
+  /** Whether pid 1 is known gone: once it is reaped its pid may be reused, so it is never signalled then. */
+  #pid1Gone(): boolean {
+    if (this.#helper !== undefined && this.#helper.statuses.some((s) => s.type === 'exited')) return true;
+    return processStartTime(this.#record.pid) !== this.#record.pidStart;
+  }
+
   /**
    * Sends a signal to the container's pid 1 (the init forwards it to the command).
    *
@@ -490,15 +496,16 @@ export class Container implements AsyncDisposable {
     if (status !== 'running' && status !== 'created' && status !== 'paused') {
       throw new InvalidStateError(`kill container ${this.id}: container is ${status}`);
     }
-    // Once pid 1 is reaped its pid may be reused: never signal it then.
-    if (this.#helper !== undefined && this.#helper.statuses.some((s) => s.type === 'exited')) return;
-    if (processStartTime(this.#record.pid) !== this.#record.pidStart) return;
+    if (this.#pid1Gone()) return;
+    // Appended before the signal: the shim appends `die` as soon as pid 1 is reaped (its mount
+    // namespace's teardown no longer comes first), which would otherwise often precede `kill`.
+    await this.recordEvent('kill', { signal: typeof signal === 'number' ? signal : osConstants.signals[signal] });
+    if (this.#pid1Gone()) return; // again: it may have exited meanwhile
     try {
       process.kill(this.#record.pid, signal);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
     }
-    await this.recordEvent('kill', { signal: typeof signal === 'number' ? signal : osConstants.signals[signal] });
     // A frozen process acts on SIGKILL only once thawed (cgroup v1); other signals wait for unpause(), as with Docker.
     if (status === 'paused' && (signal === 'SIGKILL' || signal === osConstants.signals.SIGKILL)) {
       await setFrozen(this.#cgroups!.entries, false, `kill container ${this.id}`);
