@@ -227,7 +227,7 @@ export function containerPaths(root: string, stateDir: string, id: string): Cont
     health: `${state}/health.json`,
     healthLock: `${state}/health.lock`,
     fifo: `${state}/start.fifo`,
-    target: `${state.slice(0, state.length - id.length - 1)}/${ROOTFS_MOUNT_POINT}`,
+    target: `${dirname(state)}/${ROOTFS_MOUNT_POINT}`,
     networks: `${state}/networks.json`,
     bundle,
     upper: `${bundle}/upper`,
