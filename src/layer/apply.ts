@@ -31,6 +31,14 @@ type Node =
 
 const FILE_TYPE = new Set(['file', 'contiguous-file']);
 
+/**
+ * The node of every file and symlink without xattrs (nearly all of a layer's
+ * entries): one shared object rather than one per entry, since the map keeps
+ * them all until the layer is applied and nothing changes a file's node.
+ */
+const FILE_NODE: Node = Object.freeze({ kind: 'file' });
+const SYMLINK_NODE: Node = Object.freeze({ kind: 'symlink' });
+
 /** The process umask, read without changing it (process.umask() with no argument briefly sets it to 0). */
 function readUmask(): number {
   try {
@@ -184,7 +192,7 @@ export class LayerApplier {
       if (previous !== undefined) this.#remove(rel, previous);
       const sink = this.#writer.file(rel, this.#entryMeta(meta), header.size ?? 0, name);
       this.#noteOwner(rel, meta, false);
-      this.#nodes.set(rel, xattrs ? { kind: 'file', xattrs } : { kind: 'file' });
+      this.#nodes.set(rel, xattrs ? { kind: 'file', xattrs } : FILE_NODE);
       return sink;
     }
 
@@ -195,7 +203,7 @@ export class LayerApplier {
       }
       if (previous !== undefined) this.#remove(rel, previous);
       this.#writer.symlink(rel, target, this.#entryMeta(meta), name);
-      this.#nodes.set(rel, xattrs ? { kind: 'symlink', xattrs } : { kind: 'symlink' });
+      this.#nodes.set(rel, xattrs ? { kind: 'symlink', xattrs } : SYMLINK_NODE);
       this.#noteOwner(rel, meta, true);
       return undefined;
     }
@@ -222,7 +230,7 @@ export class LayerApplier {
       }
       // link(2) never follows a symlink on Linux: a hard link to a symlink is a second name of the symlink.
       this.#writer.link(rel, linkRel, name);
-      this.#nodes.set(rel, { kind: linked.kind });
+      this.#nodes.set(rel, linked.kind === 'file' ? FILE_NODE : SYMLINK_NODE);
       return undefined;
     }
 

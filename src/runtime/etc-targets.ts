@@ -41,8 +41,46 @@ const made = new Set<string>();
  * Made as root only, for containers without a user namespace: the lower's /etc
  * takes the mode and owner of the image's, which overlayfs shows as the
  * merged /etc's until the container writes there.
+ *
+ * @param immutable - `lowers` are an image's snapshots, which never change: what
+ *   their lookups decided is kept for the next launch of the image.
  */
-export async function etcTargetsLower(root: string, lowers: readonly string[]): Promise<string | undefined> {
+export async function etcTargetsLower(root: string, lowers: readonly string[], immutable = false): Promise<string | undefined> {
+  let etc: EtcOwner | undefined;
+  if (!immutable) etc = lowerNeeded(lowers);
+  else {
+    const key = lowers.join('\0');
+    etc = needed.has(key) ? needed.get(key) : lowerNeeded(lowers);
+    needed.set(key, etc);
+  }
+  if (etc === undefined) return undefined;
+  const dir = `${root}/${ETC_TARGETS_DIR}/${etc.mode.toString(8)}-${etc.uid}-${etc.gid}`;
+  if (made.has(dir)) return dir;
+  try {
+    if (lstatSync(`${dir}/etc/${ETC_TARGETS[ETC_TARGETS.length - 1]}`, { throwIfNoEntry: false }) === undefined) await makeLower(dir, etc.mode, etc.uid, etc.gid);
+  } catch {
+    // Only a saving: the helper makes the targets in the upper dir, as it would without it.
+    return undefined;
+  }
+  made.add(dir);
+  return dir;
+}
+
+/** The mode and owner of the image's /etc, which the shared lower's /etc takes. */
+interface EtcOwner {
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * What each stack of an image's snapshots needs, by its lowers: one `lstat` per
+ * target and layer, made once per image and process rather than per launch.
+ */
+const needed = new Map<string, EtcOwner | undefined>();
+
+/** Whether `lowers` need the shared lower (see {@link etcTargetsLower}), and with which /etc: from the lowers as they are now. */
+function lowerNeeded(lowers: readonly string[]): EtcOwner | undefined {
   const top = lowers[0];
   if (top === undefined) return undefined;
   const etc = lstatSync(`${top}/etc`, { throwIfNoEntry: false });
@@ -58,18 +96,7 @@ export async function etcTargetsLower(root: string, lowers: readonly string[]): 
     }
     if (!found) missing = true;
   }
-  if (!missing) return undefined;
-  const mode = etc.mode & 0o7777;
-  const dir = `${root}/${ETC_TARGETS_DIR}/${mode.toString(8)}-${etc.uid}-${etc.gid}`;
-  if (made.has(dir)) return dir;
-  try {
-    if (lstatSync(`${dir}/etc/${ETC_TARGETS[ETC_TARGETS.length - 1]}`, { throwIfNoEntry: false }) === undefined) await makeLower(dir, mode, etc.uid, etc.gid);
-  } catch {
-    // Only a saving: the helper makes the targets in the upper dir, as it would without it.
-    return undefined;
-  }
-  made.add(dir);
-  return dir;
+  return missing ? { mode: etc.mode & 0o7777, uid: etc.uid, gid: etc.gid } : undefined;
 }
 
 /** Makes `dir` whole aside, then renames it in: another process may be making the same one, and a lower must never be seen half made. */

@@ -524,8 +524,9 @@ export class Runtime implements AsyncDisposable {
       if (cgroupfs.skipped.length > 0) {
         debug('%s user namespace: cgroup v1 cannot be mounted, and no cgroup directory is known to bind for %s', short, cgroupfs.skipped.join(', '));
       }
-      // As root without a user namespace: the shared lower's /etc must carry the image's owner.
-      const etcLower = userns === undefined && process.getuid?.() === 0 ? await etcTargetsLower(this.root, source.lowers) : undefined;
+      // As root without a user namespace: the shared lower's /etc must carry the image's owner. An image's
+      // snapshots (it has lease targets) never change; a rootfs directory may.
+      const etcLower = userns === undefined && process.getuid?.() === 0 ? await etcTargetsLower(this.root, source.lowers, source.targets !== undefined) : undefined;
       const plan: RunPlan = {
         id,
         target: paths.target,

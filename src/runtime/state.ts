@@ -227,7 +227,8 @@ export function containerPaths(root: string, stateDir: string, id: string): Cont
     health: `${state}/health.json`,
     healthLock: `${state}/health.lock`,
     fifo: `${state}/start.fifo`,
-    target: `${state.slice(0, state.length - id.length - 1)}/${ROOTFS_MOUNT_POINT}`,
+    // `state` ends in `/${id}` (a plain name appended by join): the directory beside it, with no join per launch.
+    target: `${state.slice(0, state.length - id.length)}${ROOTFS_MOUNT_POINT}`,
     networks: `${state}/networks.json`,
     bundle,
     upper: `${bundle}/upper`,

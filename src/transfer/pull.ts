@@ -34,7 +34,7 @@ import { isRetryableNetworkError, MAX_ATTEMPTS, retryDelay, wait } from './retry
 import { rememberBlobSource } from './blob-sources.js';
 import { selectManifest } from './select-platform.js';
 import type { PullOptions, PullProgress, PullResult } from './types.js';
-import { parseJsonObject, progressEmitter, releaseBuffer, type WithoutOp, settleSiblings } from '../util/index.js';
+import { parseJsonObject, progressEmitter, releaseChunk, type WithoutOp, settleSiblings } from '../util/index.js';
 
 const debug = createDebug('dockless:transfer');
 
@@ -388,7 +388,7 @@ class ChunkGather {
   take(): Buffer {
     const out = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#size);
     // Copied: the socket reads' own buffers are freed now, not at a garbage collection (see releaseBuffer).
-    if (out !== this.#chunks[0]) for (const c of this.#chunks) if (c.byteOffset === 0 && c.byteLength === c.buffer.byteLength) releaseBuffer(c.buffer);
+    if (out !== this.#chunks[0]) for (const c of this.#chunks) releaseChunk(c);
     this.#chunks = [];
     this.#size = 0;
     return out;

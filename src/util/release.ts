@@ -50,6 +50,17 @@ const readers = new WeakMap<ArrayBufferLike, number>();
 const whole = (chunk: Uint8Array): boolean => chunk.byteLength > 0 && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength;
 
 /**
+ * Frees the buffer of `chunk` (see {@link releaseBuffer}) when `chunk` spans
+ * it whole: a chunk the caller owns and has copied what it needs from. A view
+ * of part of a buffer is left alone, since something else may hold the rest.
+ *
+ * @param chunk - a chunk nothing reads after this call
+ */
+export function releaseChunk(chunk: Uint8Array): void {
+  if (whole(chunk)) releaseBuffer(chunk.buffer);
+}
+
+/**
  * Hands `chunk`, which the caller owns whole and will not read again, to
  * `count` readers; its memory is freed (see {@link releaseBuffer}) when each
  * of them has called {@link doneWithBuffer} with it. A chunk that is a view

@@ -54,6 +54,19 @@ describe('etcTargetsLower: when the /etc targets come from the shared lower', ()
     assert.deepEqual((await readdir(join(root, ETC_TARGETS_DIR))).filter((e) => e.startsWith('.new-')), [], 'a half-made lower is left');
   });
 
+  it("an image's snapshots are looked at once; a rootfs directory at each launch", async () => {
+    const image = await layers({});
+    const lower = await etcTargetsLower(image.root, image.lowers, true);
+    assert.ok(lower !== undefined);
+    // Snapshots never change; were this one changed, the first answer stands (no lookup made again).
+    await writeFile(join(image.lowers[0]!, 'etc', 'hostname'), '');
+    await writeFile(join(image.lowers[0]!, 'etc', 'hosts'), '');
+    await writeFile(join(image.lowers[0]!, 'etc', 'resolv.conf'), '');
+    assert.equal(await etcTargetsLower(image.root, image.lowers, true), lower);
+    // A rootfs directory is asked again: with every target there now, no lower.
+    assert.equal(await etcTargetsLower(image.root, image.lowers), undefined);
+  });
+
   it('none: every target there already, /etc not a directory at the top, or a target that is not a regular file', async () => {
     const cases = [
       await layers({ hostname: '', hosts: '', 'resolv.conf': '' }),

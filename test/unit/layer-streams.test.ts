@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { decompress } from '../../src/layer/streams.js';
-import { doneWithBuffer, releaseBuffer, shareBuffer } from '../../src/util/index.js';
+import { doneWithBuffer, releaseBuffer, releaseChunk, shareBuffer } from '../../src/util/index.js';
 
 /** `size` bytes that gzip well but not trivially: random 4 KiB blocks, each repeated a few times. */
 function compressible(size: number): Buffer {
@@ -42,6 +42,18 @@ describe('releaseBuffer', () => {
     const shared = new SharedArrayBuffer(16);
     releaseBuffer(shared);
     assert.equal(shared.byteLength, 16);
+  });
+
+  it('releaseChunk frees a chunk that spans its buffer, never a view of part of one', () => {
+    const whole = Buffer.allocUnsafeSlow(64 << 10);
+    releaseChunk(whole);
+    assert.equal(whole.byteLength, 0, 'a whole chunk was not freed');
+    const backing = Buffer.allocUnsafeSlow(64 << 10);
+    const head = backing.subarray(0, 1024);
+    const tail = backing.subarray(1024);
+    releaseChunk(head);
+    releaseChunk(tail);
+    assert.equal(backing.byteLength, 64 << 10, 'a view freed the buffer others hold');
   });
 });
 
