@@ -772,16 +772,23 @@ static int lock_work_dir(const char *work)
 
 /*
  * Drops the mount namespace `hold_mount_ns` kept, once the caller heard of the
- * exit: in a child of its own, which nothing waits for, so that neither this
- * shim's exit (which `remove()` awaits) nor the fork server waits for the
- * unmounts and the overlay's sync. The child keeps the work directory's lock
- * until they are done, and none of the shim's other descriptors, so no pipe of
- * the caller's stays open behind it. Without a child (fork failed), the shim
- * drops both itself.
+ * exit. Forked by the fork server (a subreaper that reaps what its ops leave),
+ * in a child of its own, which nothing waits for, so that neither this shim's
+ * exit (which `remove()` awaits) nor the server waits for the unmounts and the
+ * overlay's sync: the child keeps the work directory's lock until they are
+ * done, and none of the shim's other descriptors, so no pipe of the caller's
+ * stays open behind it; its pid goes on the status descriptor (`teardown`).
+ * Spawned by the caller itself, the shim drops both in line: an orphan would go
+ * to the pid namespace's init, which may never reap it. So too when the fork
+ * fails.
  */
 static void release_mount_ns(int fd, int lock)
 {
-	if (fd >= 0 && fork() == 0) {
+	pid_t child = -1;
+
+	if (fd >= 0 && dl_orphans_reaped)
+		child = fork();
+	if (child == 0) {
 		dl_close_fds_except(lock >= 0 ? (int[]){fd, lock} : (int[]){fd}, lock >= 0 ? 2 : 1);
 		close(0);
 		close(1);
@@ -793,6 +800,13 @@ static void release_mount_ns(int fd, int lock)
 		close(fd);
 	if (lock >= 0)
 		close(lock);
+	if (child > 0) {
+		/* Its parent until this shim exits, so its pid cannot be reused before the start time is read. */
+		unsigned long long start = 0;
+
+		if (dl_proc_start_time(child, &start) == 0)
+			dl_status_proc("teardown", child, start);
+	}
 }
 
 static int write_exit_file(const char *path, const char *line, size_t len, struct dl_error *e)

@@ -19,7 +19,7 @@ import type { PassThrough, Readable, Writable } from 'node:stream';
 import createDebug from 'debug';
 import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
 import { shown, type HelperProcess } from '../helper/index.js';
-import type { ExitedStatus } from '../helper/index.js';
+import type { ExitedStatus, TeardownStatus } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { cgroupPids, isFrozen, setFrozen } from './cgroups/freezer.js';
 import { copyInto, copyOutOf, reachable, type ContainerFiles, type CopyInOptions, type CopyOutOptions } from './container-files.js';
@@ -37,6 +37,7 @@ import {
 } from './state.js';
 import { removeContainerDir, type IdMap } from './userns.js';
 import { discard, discardForked } from './trash.js';
+import { noteTeardown } from './teardowns.js';
 import { claimName, releaseName } from './names.js';
 import { diffUpper, type ContainerChange } from './container-diff.js';
 import { NAME_RE } from './spec-check.js';
@@ -476,6 +477,11 @@ export class Container implements AsyncDisposable {
     return 'stopped';
   }
 
+  /** For the audit: the process that drops the exited shim's mount namespace, if it reported one. */
+  #noteTeardown(helper: HelperProcess): void {
+    noteTeardown(dirname(this.#paths.state), this.id, helper.statuses.find((s): s is TeardownStatus => s.type === 'teardown'));
+  }
+
   /** Whether pid 1 is known gone: once it is reaped its pid may be reused, so it is never signalled then. */
   #pid1Gone(): boolean {
     if (this.#helper !== undefined && this.#helper.statuses.some((s) => s.type === 'exited')) return true;
@@ -583,7 +589,10 @@ export class Container implements AsyncDisposable {
       await this.wait().catch(() => undefined);
     }
     // The old shim's word (its exit line, its pipes) is over before the new one is listened to.
-    if (this.#helper !== undefined) await this.#helper.exit;
+    if (this.#helper !== undefined) {
+      await this.#helper.exit;
+      this.#noteTeardown(this.#helper);
+    }
     throwIfAborted(options.signal, context);
     if ((this.#status as ContainerStatus) === 'removed') throw new InvalidStateError(`${context}: container was removed`);
     const { record, helper } = await this.#relaunch(this, this.#record, this.#paths, context);
@@ -987,6 +996,7 @@ export class Container implements AsyncDisposable {
       helper.child.ref();
       (helper.child.stdio[3] as unknown as { ref?: () => void } | null)?.ref?.();
       await helper.exit;
+      this.#noteTeardown(helper);
     }
     await endRecordedHelper(this.#record.forwarder);
     // Unless the shim removed them after the exit (`cgroups-removed`, read by now: its helper has closed) and

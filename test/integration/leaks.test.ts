@@ -7,7 +7,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
-import { mkdir, readdir, readFile, readlink, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rm, rmdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +22,7 @@ const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping leak tests: ${skip}`);
 const repo = join(import.meta.dirname, '..', '..');
 const child = join(repo, 'test', 'fixtures', 'leaks-child.ts');
+const zombiesChild = join(repo, 'test', 'fixtures', 'zombies-child.ts');
 
 interface Record {
   pid: number;
@@ -65,7 +66,6 @@ const orphans = (entries: AuditEntry[]) => entries.filter((e) => e.orphaned);
 /** Where remove() renames a container's directories before it deletes them (src/runtime/trash.ts). */
 const TRASH_DIR = '.trash';
 
-/** What is in the trash of the state and data directories. */
 /** Every /proc/PID/ns/mnt and /proc/PID/fd/N that names the mount namespace `ns` (`mnt:[INODE]`). */
 async function mountNsHolders(ns: string): Promise<string[]> {
   const found: string[] = [];
@@ -77,6 +77,7 @@ async function mountNsHolders(ns: string): Promise<string[]> {
   return found;
 }
 
+/** What is in the trash of the state and data directories. */
 async function trashOf(world: World): Promise<string[]> {
   const dirs = [join(world.runtime.stateDir, TRASH_DIR), join(world.runtime.root, 'containers', TRASH_DIR)];
   return (await Promise.all(dirs.map((d) => readdir(d).catch(() => [] as string[])))).flat();
@@ -106,6 +107,53 @@ describe('no reaper, no leaks', { skip }, () => {
       if (holders.length === 0) break;
     }
     assert.deepEqual(holders, [], `${ns} still held 2 s after remove()`);
+  });
+
+  // That child is an orphan once the shim exits: reparented to the pid namespace's init, which
+  // may never reap it (Node as pid 1 in a CI container), every container would leave a zombie.
+  // The fork server adopts and reaps it (a subreaper); a shim spawned by Node itself drops the
+  // namespace in line, leaving no child. Both paths, under an init that reaps nothing.
+  for (const [setting, path] of [
+    ['1', 'forked by the fork server'],
+    ['0', 'spawned by Node'],
+  ] as const) {
+    it(`containers ${path} leave no zombie under an init that never reaps what it adopts`, async () => {
+      const out = execFileSync(
+        'unshare',
+        ['--pid', '--fork', '--mount-proc', '--kill-child', '--', process.execPath, '--import', 'tsx', zombiesChild, world.runtime.root, world.runtime.stateDir, world.rootfs, '4'],
+        { cwd: repo, env: { ...process.env, DOCKLESS_FORK_SERVER: setting }, stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const { pid, zombies } = JSON.parse(String(out)) as { pid: number; zombies: number[] };
+      assert.equal(pid, 1, 'the child is the init of its pid namespace');
+      assert.deepEqual(zombies, [], 'zombies left to an init that does not reap them');
+    });
+  }
+
+  // The audit waits for those teardowns of the containers this process removed (they end by
+  // themselves, in milliseconds, or longer with much to sync), and lists one that outlasts the wait:
+  // a suite's last audit sees a settled host. Dirty data on the upper filesystem makes the overlay's
+  // unmount slow (it syncs the whole filesystem).
+  it("audit() waits for the teardown of a removed container's mount namespace, or lists it", async () => {
+    // A process's first container is spawned, with no teardown child: this one is forked by the server.
+    await (await world.runtime.run({ rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore' })).remove({ force: true });
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '5'], stdio: 'ignore' });
+    const ns = await readlink(`/proc/${c.pid}/ns/mnt`);
+    const dirty = join(world.runtime.root, 'dirty');
+    try {
+      await writeFile(dirty, Buffer.alloc(192 << 20, 1));
+      await c.kill('SIGKILL');
+      await c.wait();
+      await c.remove();
+      const listed = (await world.runtime.audit()).filter((e) => e.kind === 'process' && e.id === c.id);
+      const holders = (await mountNsHolders(ns)).map((link) => link.split('/')[2]!);
+      assert.deepEqual(
+        holders.filter((pid) => !listed.some((e) => e.what === pid && !e.orphaned)),
+        [],
+        `${ns} is held by processes the audit neither waited for nor listed`,
+      );
+    } finally {
+      await rm(dirty, { force: true });
+    }
   });
 
   // That teardown now follows the exit report: a restart must not mount the same upper and work
