@@ -7,7 +7,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
-import { mkdir, readdir, readFile, readlink, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rmdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +16,7 @@ import { Runtime, type AuditEntry } from '../../src/index.js';
 import { detectCgroups } from '../../src/runtime/cgroups/detect.js';
 import { parentDirs } from '../../src/runtime/cgroups/policy.js';
 import { processStartTime } from '../../src/util/index.js';
+import { noteTeardown, TEARDOWN_WAIT_MS } from '../../src/runtime/teardowns.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
@@ -130,30 +131,53 @@ describe('no reaper, no leaks', { skip }, () => {
   }
 
   // The audit waits for those teardowns of the containers this process removed (they end by
-  // themselves, in milliseconds, or longer with much to sync), and lists one that outlasts the wait:
-  // a suite's last audit sees a settled host. Dirty data on the upper filesystem makes the overlay's
-  // unmount slow (it syncs the whole filesystem).
-  it("audit() waits for the teardown of a removed container's mount namespace, or lists it", async () => {
+  // themselves, in milliseconds, or longer with much to sync) and lists one that outlasts the wait,
+  // not orphaned: a suite's last audit sees a settled host, and names every process dockless left.
+  // Two sleeps stand in for a teardown that takes 0.3 s and one that takes longer than the wait.
+  it("audit() waits for the teardown of a removed container's mount namespace, and lists one that outlasts the wait", async () => {
+    const quick = spawn('sleep', ['0.3'], { stdio: 'ignore' });
+    const slow = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await Promise.all([once(quick, 'spawn'), once(slow, 'spawn')]);
+      const [q, s] = [quick.pid!, slow.pid!].map((pid) => ({ type: 'teardown' as const, pid, start: processStartTime(pid)! }));
+      noteTeardown(world.runtime.stateDir, 'a'.repeat(64), q);
+      noteTeardown(world.runtime.stateDir, 'b'.repeat(64), s);
+      const t = performance.now();
+      const listed = (await world.runtime.audit()).filter((e) => e.kind === 'process' && (e.id === 'a'.repeat(64) || e.id === 'b'.repeat(64)));
+      assert.ok(performance.now() - t >= TEARDOWN_WAIT_MS - 50, 'the audit did not wait for the teardowns');
+      assert.equal(quick.exitCode, 0, 'the quick teardown ended while the audit waited');
+      assert.deepEqual(
+        listed.map((e) => [e.what, e.orphaned]),
+        [[String(slow.pid), false]],
+      );
+    } finally {
+      quick.kill();
+      slow.kill();
+    }
+    // Gone, it is listed no more, and the audit does not wait.
+    await once(slow, 'exit');
+    const t = performance.now();
+    assert.deepEqual((await world.runtime.audit()).filter((e) => e.kind === 'process' && e.id === 'b'.repeat(64)), []);
+    assert.ok(performance.now() - t < TEARDOWN_WAIT_MS / 2);
+  });
+
+  // A forked shim's teardown child is one of those: the audit right after remove() finds the
+  // container's mount namespace held by nothing it did not list.
+  it("audit() right after remove() leaves no holder of the container's mount namespace unlisted", async () => {
     // A process's first container is spawned, with no teardown child: this one is forked by the server.
     await (await world.runtime.run({ rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore' })).remove({ force: true });
     const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '5'], stdio: 'ignore' });
     const ns = await readlink(`/proc/${c.pid}/ns/mnt`);
-    const dirty = join(world.runtime.root, 'dirty');
-    try {
-      await writeFile(dirty, Buffer.alloc(192 << 20, 1));
-      await c.kill('SIGKILL');
-      await c.wait();
-      await c.remove();
-      const listed = (await world.runtime.audit()).filter((e) => e.kind === 'process' && e.id === c.id);
-      const holders = (await mountNsHolders(ns)).map((link) => link.split('/')[2]!);
-      assert.deepEqual(
-        holders.filter((pid) => !listed.some((e) => e.what === pid && !e.orphaned)),
-        [],
-        `${ns} is held by processes the audit neither waited for nor listed`,
-      );
-    } finally {
-      await rm(dirty, { force: true });
-    }
+    await c.kill('SIGKILL');
+    await c.wait();
+    await c.remove();
+    const listed = (await world.runtime.audit()).filter((e) => e.kind === 'process' && e.id === c.id);
+    const holders = (await mountNsHolders(ns)).map((link) => link.split('/')[2]!);
+    assert.deepEqual(
+      holders.filter((pid) => !listed.some((e) => e.what === pid && !e.orphaned)),
+      [],
+      `${ns} is held by processes the audit neither waited for nor listed`,
+    );
   });
 
   // That teardown now follows the exit report: a restart must not mount the same upper and work
