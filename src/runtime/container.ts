@@ -995,7 +995,13 @@ export class Container implements AsyncDisposable {
       // detached container's is: what is awaited must hold the event loop, or Node ends the process here.
       helper.child.ref();
       (helper.child.stdio[3] as unknown as { ref?: () => void } | null)?.ref?.();
-      await helper.exit;
+      // A shim forked by the fork server ends with its `teardown` line: after it, it touches nothing of
+      // the container's (its exit file and cgroups are done), and only its exit is left, which the
+      // server reaps and reports a hop later. Without that line (spawned, or failed), its exit.
+      await helper.next('teardown').then(
+        () => undefined,
+        () => helper.exit,
+      );
       this.#noteTeardown(helper);
     }
     await endRecordedHelper(this.#record.forwarder);
