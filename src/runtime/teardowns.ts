@@ -28,16 +28,24 @@ const running = new Map<string, Teardown[]>();
 /** How long {@link settleTeardowns} waits by default: a teardown takes 1–7 ms, more on a filesystem with much to sync. */
 export const TEARDOWN_WAIT_MS = 2000;
 
+/** How many are kept before the ended ones are looked for. */
+const PRUNE_AT = 256;
+
 const alive = (t: Teardown) => processStartTime(t.pid) === t.start;
 
 /** Notes the teardown a container's shim reported (`status`), if any, for {@link settleTeardowns}. */
 export function noteTeardown(stateDir: string, id: string, status: TeardownStatus | undefined): void {
   if (status === undefined) return;
   stateDir = resolve(stateDir);
-  // The ones that ended go now, so that a long-lived process that never audits keeps none.
-  const still = (running.get(stateDir) ?? []).filter(alive);
-  still.push({ id, pid: status.pid, start: status.start });
-  running.set(stateDir, still);
+  let noted = running.get(stateDir);
+  if (noted === undefined) running.set(stateDir, (noted = []));
+  // The ones that ended go once there are many: a long-lived process that never audits keeps few,
+  // and a removal reads /proc for none of them (each read costs the caller's CPU, at every removal).
+  if (noted.length >= PRUNE_AT) {
+    noted = noted.filter(alive);
+    running.set(stateDir, noted);
+  }
+  noted.push({ id, pid: status.pid, start: status.start });
 }
 
 /**
