@@ -2,8 +2,14 @@
 #ifndef DL_COMMANDS_H
 #define DL_COMMANDS_H
 
+#include <stdbool.h>
+
 /* main's own argv, for an op that executes the helper again (see reexec.h). */
 extern char **dl_main_argv;
+
+/* Set in an op the fork server forked, when the server is a child subreaper: a
+ * process the op leaves behind is reparented to the server, which reaps it. */
+extern bool dl_orphans_reaped;
 
 /* What main does with ARGV once it is set up: `--config-fd`, then the op's handler
  * (the fork server's children start here too). */

@@ -66,6 +66,8 @@ static int netns_pool[NETNS_POOL], n_netns, host_netns = -1;
 /* The server's own argv strings, rewritten in each child to read as the op's (`ps`). */
 static char *title;
 static size_t title_len;
+/* Whether the server is a child subreaper (see cmd_fork_server). */
+static bool subreaper;
 
 /* One line on the owner's channel, with at most one descriptor: Node takes the
  * descriptors of one read together, so each travels alone (see PROTOCOL.md). */
@@ -166,6 +168,7 @@ static __attribute__((noreturn)) void child_main(const char *op, int *slots, int
 		argv[argc++] = netns;
 	}
 	dl_main_argv = argv;
+	dl_orphans_reaped = subreaper;
 	exit(dl_dispatch(argc, argv));
 }
 
@@ -477,6 +480,9 @@ static int serve_request(void)
 	return 0;
 }
 
+/* Every child that ended: an op, whose exit goes to the owner, or a process an
+ * op left behind and the server adopted as subreaper, which is only reaped. The
+ * server waits for no child by pid, so no status is taken from under a wait. */
 static void reap(void)
 {
 	int status;
@@ -553,6 +559,11 @@ int cmd_fork_server(int argc, char **argv)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != (pid_t)parent)
 		return DL_EXIT_FAILED;
+	/* A process an op leaves behind to finish on its own (run's teardown of a
+	 * mount namespace) is adopted here and reaped, not by the pid namespace's
+	 * init, which may never reap (Node as pid 1 in a CI container). Not
+	 * inherited by the ops (fork clears it). */
+	subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
 	/* Node's channel variables; the ops had an empty environment when spawned, and still have. */
 	clearenv();
 	/* Every op forked from here is then a sealed copy too, and `run` need not seal itself. */

@@ -30,6 +30,7 @@ static const struct {
 };
 
 char **dl_main_argv;
+bool dl_orphans_reaped;
 
 int cmd_version(int argc, char **argv)
 {

@@ -9,6 +9,8 @@
  * `exited` line, and with --init, what the workload's wait status was. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -738,6 +740,80 @@ static int pid1_main(void *arg)
 	workload(x);
 }
 
+/* A descriptor of pid 1's mount namespace, or -1: see where `run` opens it. */
+static int hold_mount_ns(pid_t pid)
+{
+	char path[40];
+
+	snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * An exclusive lock on the overlay's work directory, held by the shim and then
+ * by the child that drops pid 1's mount namespace (release_mount_ns) until the
+ * old overlay is unmounted: a restart of the same container (this process's
+ * or another's, which may start once the exit is reported) waits for it here,
+ * rather than mount the same upper and work directories beside a live overlay.
+ * Pid 1 inherits it only until it closes every descriptor before its command.
+ */
+static int lock_work_dir(const char *work)
+{
+	int fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1; /* the mount itself says what is wrong with it */
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
+/*
+ * Drops the mount namespace `hold_mount_ns` kept, once the caller heard of the
+ * exit. Forked by the fork server (a subreaper that reaps what its ops leave),
+ * in a child of its own, which nothing waits for, so that neither this shim's
+ * exit (which `remove()` awaits) nor the server waits for the unmounts and the
+ * overlay's sync: the child keeps the work directory's lock until they are
+ * done, and none of the shim's other descriptors, so no pipe of the caller's
+ * stays open behind it; its pid goes on the status descriptor (`teardown`).
+ * Spawned by the caller itself, the shim drops both in line: an orphan would go
+ * to the pid namespace's init, which may never reap it. So too when the fork
+ * fails.
+ */
+static void release_mount_ns(int fd, int lock)
+{
+	pid_t child = -1;
+
+	if (fd >= 0 && dl_orphans_reaped)
+		child = fork();
+	if (child == 0) {
+		dl_close_fds_except(lock >= 0 ? (int[]){fd, lock} : (int[]){fd}, lock >= 0 ? 2 : 1);
+		close(0);
+		close(1);
+		close(2);
+		/* Last in line for the CPU: otherwise the unmounts and the sync take it
+		 * from the shim's last steps and the caller's remove() (and the next
+		 * launch) on a busy machine, which is where it would be felt. */
+		setpriority(PRIO_PROCESS, 0, 19);
+		close(fd);
+		_exit(0);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (lock >= 0)
+		close(lock);
+	if (child > 0) {
+		/* Its parent until this shim exits, so its pid cannot be reused before the start time is read. */
+		unsigned long long start = 0;
+
+		if (dl_proc_start_time(child, &start) == 0)
+			dl_status_proc("teardown", child, start);
+	}
+}
+
 static int write_exit_file(const char *path, const char *line, size_t len, struct dl_error *e)
 {
 	char tmp[PATH_MAX];
@@ -923,7 +999,7 @@ int cmd_run(int argc, char **argv)
 	struct report r;
 	struct dl_shim_watch watch = {.restart = &c.restart, .events = &c.events};
 	struct dl_exited_extra exited = {0};
-	int status, failed = 0, clone_ns;
+	int status, failed = 0, clone_ns, mntns_hold = -1, work_lock = -1;
 	pid_t pid;
 	size_t i;
 
@@ -1031,6 +1107,9 @@ int cmd_run(int argc, char **argv)
 		x.netns_r = gate[0];
 		x.netns_w = gate[1];
 	}
+	/* Before pid 1 mounts the overlay: see lock_work_dir. */
+	if (c.upper != NULL && !c.detach)
+		work_lock = lock_work_dir(c.work);
 	/* With cgroups, pid 1 unshares its cgroup namespace once it is in them. */
 	pid = clone(pid1_main, pid1_stack + sizeof pid1_stack,
 		    (c.cgroups.n > 0 ? clone_ns & ~CLONE_NEWCGROUP : clone_ns) |
@@ -1044,6 +1123,14 @@ int cmd_run(int argc, char **argv)
 	close(x.report_w);
 	if (c.netns_fd >= 0)
 		close(c.netns_fd);
+	/* Held until this shim exits, after the exit is reported: otherwise pid 1's
+	 * exit drops the last reference to the mount namespace, and its exit waits
+	 * for every mount to go — the overlay's unmount syncs the whole upper
+	 * filesystem (ovl_sync_fs), 1–7 ms on ext4 — before its parent hears of it.
+	 * Opened now, while pid 1 waits and is still dumpable. A failure only
+	 * leaves the teardown on the exit's path. */
+	if (!c.detach)
+		mntns_hold = hold_mount_ns(pid);
 	/* Now, while pid 1 waits and is still dumpable: later only root may open its namespaces. */
 	if (c.report_netns && dl_ns_report(pid, dl_userns_enabled(&c.userns), &e) < 0) {
 		kill(pid, SIGKILL);
@@ -1155,5 +1242,6 @@ int cmd_run(int argc, char **argv)
 	 * goes on, and not by it on its own thread. */
 	if (c.cgroups.rmdir_at_exit && c.cgroups.n > 0 && dl_cgroups_remove(&c.cgroups))
 		dl_status_simple("cgroups-removed");
+	release_mount_ns(mntns_hold, work_lock);
 	return DL_EXIT_OK;
 }

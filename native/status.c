@@ -130,9 +130,16 @@ void dl_status_pid(pid_t pid)
 
 void dl_status_pid_start(pid_t pid, unsigned long long start)
 {
+	dl_status_proc("pid", pid, start);
+}
+
+void dl_status_proc(const char *type, pid_t pid, unsigned long long start)
+{
 	struct jline l = {.len = 0};
 
-	jl_raw(&l, "{\"type\":\"pid\",\"pid\":");
+	jl_raw(&l, "{\"type\":");
+	jl_str(&l, type, 64);
+	jl_raw(&l, ",\"pid\":");
 	jl_int(&l, pid);
 	if (start > 0) {
 		char num[32];

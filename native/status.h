@@ -22,6 +22,8 @@ int dl_status_fd(void);
 void dl_status_pid(pid_t pid);
 /* The same with pid 1's start time (/proc/PID/stat field 22), when START is not 0. */
 void dl_status_pid_start(pid_t pid, unsigned long long start);
+/* {"type":TYPE,"pid":PID[,"start":START]}: the start time only when not 0. */
+void dl_status_proc(const char *type, pid_t pid, unsigned long long start);
 void dl_status_simple(const char *type);
 void dl_status_exited(int wait_status);
 void dl_status_error(const struct dl_error *e);

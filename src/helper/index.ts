@@ -1,6 +1,6 @@
 export { locateHelper, nativeBuildDir } from './locate.js';
 export { CONFIG_FD_OPTION, HELPER_OPS, HELPER_PROTOCOL_VERSION, StatusLineDecoder, encodeConfig, parseStatusLine } from './protocol.js';
-export type { HelperOp, HelperStatus, ExitedStatus, ErrorStatus, NetnsStatus } from './protocol.js';
+export type { HelperOp, HelperStatus, ExitedStatus, ErrorStatus, NetnsStatus, TeardownStatus } from './protocol.js';
 export { HelperProcess, errorFromStatus, moveForked, preloadSpawn, removeTreesForked, runHelperOp, spawnHelper, startDetachedRemover, startHelper } from './spawn.js';
 export type { DetachedRemover, HelperChild, HelperExit, HelperStdio, SpawnHelperOptions } from './spawn.js';
 export { FORK_SERVER_ENV, ForkServer, ForkedChild } from './fork-server.js';

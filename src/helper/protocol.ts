@@ -86,6 +86,17 @@ export interface ExitedStatus {
 export interface CgroupsRemovedStatus {
   type: 'cgroups-removed';
 }
+/**
+ * `teardown` (run, forked by the fork server): after `exited`, the shim left pid 1's
+ * mount namespace to a child of its own, which drops it (the unmounts, the overlay's
+ * sync) once the shim is gone, and which the fork server reaps.
+ */
+export interface TeardownStatus {
+  type: 'teardown';
+  pid: number;
+  /** Its start time (`/proc/PID/stat` field 22). */
+  start: number;
+}
 /** `error`: a step failed. */
 export interface ErrorStatus {
   type: 'error';
@@ -131,6 +142,7 @@ export type HelperStatus =
   | StartedStatus
   | ExitedStatus
   | CgroupsRemovedStatus
+  | TeardownStatus
   | ErrorStatus
   | DoneStatus
   | NetnsStatus

@@ -25,6 +25,7 @@ import { isPodAlive, podIds, podPaths, readPodRecord } from './pods.js';
 import { isAbandonedLaunch, isOlderThan, LEFTOVER_GRACE_MS } from './prune.js';
 import { orphanReason } from './reap.js';
 import { readJson, type ContainerRecord } from './state.js';
+import { settleTeardowns, TEARDOWN_WAIT_MS } from './teardowns.js';
 import { TRASH_DIR } from './trash.js';
 
 /** What kind of thing an {@link AuditEntry} is. */
@@ -67,6 +68,8 @@ export interface AuditScope {
   leases?: () => Promise<{ id: string; created: string; owner?: { pid: number; start: number } }[]>;
   /** @default {@link LEFTOVER_GRACE_MS} */
   graceMs?: number;
+  /** How long to wait for the mount namespace teardowns of containers removed by this process. @default {@link TEARDOWN_WAIT_MS} */
+  teardownWaitMs?: number;
 }
 
 const ID_RE = /^[0-9a-f]{64}$/;
@@ -107,6 +110,12 @@ export async function auditRuntime(scope: AuditScope): Promise<AuditEntry[]> {
   const entries: AuditEntry[] = [];
   /** Containers by id: whether the container (or launch) is orphaned. */
   const known = new Map<string, boolean>();
+
+  // First, so that what follows sees a settled host: a removed container's mount namespace
+  // (with its mounts) goes a moment after remove() returns, in a process of the shim's.
+  for (const t of await settleTeardowns(scope.stateDir, scope.teardownWaitMs ?? TEARDOWN_WAIT_MS)) {
+    entries.push({ kind: 'process', what: String(t.pid), id: t.id, orphaned: false, reason: "dropping a removed container's mount namespace: it ends by itself" });
+  }
 
   for (const entry of await readdir(scope.stateDir).catch(() => [] as string[])) {
     const path = join(scope.stateDir, entry);

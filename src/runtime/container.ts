@@ -19,7 +19,7 @@ import type { PassThrough, Readable, Writable } from 'node:stream';
 import createDebug from 'debug';
 import { InvalidArgumentError, InvalidStateError, NotFoundError } from '../errors.js';
 import { shown, type HelperProcess } from '../helper/index.js';
-import type { ExitedStatus } from '../helper/index.js';
+import type { ExitedStatus, TeardownStatus } from '../helper/index.js';
 import { CgroupSet } from './cgroups/cgroup-set.js';
 import { cgroupPids, isFrozen, setFrozen } from './cgroups/freezer.js';
 import { copyInto, copyOutOf, reachable, type ContainerFiles, type CopyInOptions, type CopyOutOptions } from './container-files.js';
@@ -37,6 +37,7 @@ import {
 } from './state.js';
 import { removeContainerDir, type IdMap } from './userns.js';
 import { discard, discardForked } from './trash.js';
+import { noteTeardown } from './teardowns.js';
 import { claimName, releaseName } from './names.js';
 import { diffUpper, type ContainerChange } from './container-diff.js';
 import { NAME_RE } from './spec-check.js';
@@ -476,6 +477,17 @@ export class Container implements AsyncDisposable {
     return 'stopped';
   }
 
+  /** For the audit: the process that drops the exited shim's mount namespace, if it reported one. */
+  #noteTeardown(helper: HelperProcess): void {
+    noteTeardown(dirname(this.#paths.state), this.id, helper.statuses.find((s): s is TeardownStatus => s.type === 'teardown'));
+  }
+
+  /** Whether pid 1 is known gone: once it is reaped its pid may be reused, so it is never signalled then. */
+  #pid1Gone(): boolean {
+    if (this.#helper !== undefined && this.#helper.statuses.some((s) => s.type === 'exited')) return true;
+    return processStartTime(this.#record.pid) !== this.#record.pidStart;
+  }
+
   /**
    * Sends a signal to the container's pid 1 (the init forwards it to the command).
    *
@@ -490,15 +502,16 @@ export class Container implements AsyncDisposable {
     if (status !== 'running' && status !== 'created' && status !== 'paused') {
       throw new InvalidStateError(`kill container ${this.id}: container is ${status}`);
     }
-    // Once pid 1 is reaped its pid may be reused: never signal it then.
-    if (this.#helper !== undefined && this.#helper.statuses.some((s) => s.type === 'exited')) return;
-    if (processStartTime(this.#record.pid) !== this.#record.pidStart) return;
+    if (this.#pid1Gone()) return;
+    // Appended before the signal: the shim appends `die` as soon as pid 1 is reaped (its mount
+    // namespace's teardown no longer comes first), which would otherwise often precede `kill`.
+    await this.recordEvent('kill', { signal: typeof signal === 'number' ? signal : osConstants.signals[signal] });
+    if (this.#pid1Gone()) return; // again: it may have exited meanwhile
     try {
       process.kill(this.#record.pid, signal);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
     }
-    await this.recordEvent('kill', { signal: typeof signal === 'number' ? signal : osConstants.signals[signal] });
     // A frozen process acts on SIGKILL only once thawed (cgroup v1); other signals wait for unpause(), as with Docker.
     if (status === 'paused' && (signal === 'SIGKILL' || signal === osConstants.signals.SIGKILL)) {
       await setFrozen(this.#cgroups!.entries, false, `kill container ${this.id}`);
@@ -576,7 +589,10 @@ export class Container implements AsyncDisposable {
       await this.wait().catch(() => undefined);
     }
     // The old shim's word (its exit line, its pipes) is over before the new one is listened to.
-    if (this.#helper !== undefined) await this.#helper.exit;
+    if (this.#helper !== undefined) {
+      await this.#helper.exit;
+      this.#noteTeardown(this.#helper);
+    }
     throwIfAborted(options.signal, context);
     if ((this.#status as ContainerStatus) === 'removed') throw new InvalidStateError(`${context}: container was removed`);
     const { record, helper } = await this.#relaunch(this, this.#record, this.#paths, context);
@@ -979,7 +995,14 @@ export class Container implements AsyncDisposable {
       // detached container's is: what is awaited must hold the event loop, or Node ends the process here.
       helper.child.ref();
       (helper.child.stdio[3] as unknown as { ref?: () => void } | null)?.ref?.();
-      await helper.exit;
+      // A shim forked by the fork server ends with its `teardown` line: after it, it touches nothing of
+      // the container's (its exit file and cgroups are done), and only its exit is left, which the
+      // server reaps and reports a hop later. Without that line (spawned, or failed), its exit.
+      await helper.next('teardown').then(
+        () => undefined,
+        () => helper.exit,
+      );
+      this.#noteTeardown(helper);
     }
     await endRecordedHelper(this.#record.forwarder);
     // Unless the shim removed them after the exit (`cgroups-removed`, read by now: its helper has closed) and

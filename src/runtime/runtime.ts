@@ -53,6 +53,7 @@ import { claimName, pruneNames, readNameClaim, releaseName } from './names.js';
 import { pruneLeftovers } from './prune.js';
 import { reapOrphans } from './reap.js';
 import { auditRuntime, unmountDetached, type AuditEntry } from './audit.js';
+import { settleTeardowns } from './teardowns.js';
 import {
   checkOwnDirectory,
   isErrno,
@@ -993,7 +994,7 @@ export class Runtime implements AsyncDisposable {
     );
     // After the clones: a snapshot's layer goes with its last hold.
     results.push(...(await Promise.allSettled([...this.#snapshots].map((s) => s.release()))));
-    await settleTrash();
+    await Promise.all([settleTrash(), settleTeardowns(this.stateDir)]);
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length === 1) throw failed[0]!.reason;
     if (failed.length > 1) throw new AggregateError(failed.map((r) => r.reason as unknown), `dispose runtime: ${failed.length} containers could not be removed`);

@@ -3,10 +3,11 @@
 // Runtime opens the state directory, and runtime.audit() reports every
 // orphan that prune() then removes.
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { mkdir, readdir, readFile, readlink, rmdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,12 +16,14 @@ import { Runtime, type AuditEntry } from '../../src/index.js';
 import { detectCgroups } from '../../src/runtime/cgroups/detect.js';
 import { parentDirs } from '../../src/runtime/cgroups/policy.js';
 import { processStartTime } from '../../src/util/index.js';
+import { noteTeardown, TEARDOWN_WAIT_MS } from '../../src/runtime/teardowns.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
 if (skip !== undefined) console.log(`# skipping leak tests: ${skip}`);
 const repo = join(import.meta.dirname, '..', '..');
 const child = join(repo, 'test', 'fixtures', 'leaks-child.ts');
+const zombiesChild = join(repo, 'test', 'fixtures', 'zombies-child.ts');
 
 interface Record {
   pid: number;
@@ -64,6 +67,17 @@ const orphans = (entries: AuditEntry[]) => entries.filter((e) => e.orphaned);
 /** Where remove() renames a container's directories before it deletes them (src/runtime/trash.ts). */
 const TRASH_DIR = '.trash';
 
+/** Every /proc/PID/ns/mnt and /proc/PID/fd/N that names the mount namespace `ns` (`mnt:[INODE]`). */
+async function mountNsHolders(ns: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const links = [`/proc/${pid}/ns/mnt`, ...(await readdir(`/proc/${pid}/fd`).catch(() => [])).map((fd) => `/proc/${pid}/fd/${fd}`)];
+    for (const link of links) if ((await readlink(link).catch(() => '')) === ns) found.push(link);
+  }
+  return found;
+}
+
 /** What is in the trash of the state and data directories. */
 async function trashOf(world: World): Promise<string[]> {
   const dirs = [join(world.runtime.stateDir, TRASH_DIR), join(world.runtime.root, 'containers', TRASH_DIR)];
@@ -77,6 +91,118 @@ describe('no reaper, no leaks', { skip }, () => {
   });
   after(async () => {
     await world?.dispose();
+  });
+
+  // The shim keeps pid 1's mount namespace past the exit report and drops it in a child of its own
+  // (so that neither the report nor remove() waits for the unmounts): that child must not keep it.
+  it("a container's mount namespace is gone soon after remove(): nothing keeps it past the exit", async () => {
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '5'], stdio: 'ignore' });
+    const ns = await readlink(`/proc/${c.pid}/ns/mnt`);
+    assert.match(ns, /^mnt:\[\d+\]$/);
+    await c.kill('SIGKILL');
+    await c.wait();
+    await c.remove();
+    let holders: string[] = [];
+    for (const deadline = performance.now() + 2000; performance.now() < deadline; await sleep(20)) {
+      holders = await mountNsHolders(ns);
+      if (holders.length === 0) break;
+    }
+    assert.deepEqual(holders, [], `${ns} still held 2 s after remove()`);
+  });
+
+  // That child is an orphan once the shim exits: reparented to the pid namespace's init, which
+  // may never reap it (Node as pid 1 in a CI container), every container would leave a zombie.
+  // The fork server adopts and reaps it (a subreaper); a shim spawned by Node itself drops the
+  // namespace in line, leaving no child. Both paths, under an init that reaps nothing.
+  for (const [setting, path] of [
+    ['1', 'forked by the fork server'],
+    ['0', 'spawned by Node'],
+  ] as const) {
+    it(`containers ${path} leave no zombie under an init that never reaps what it adopts`, async () => {
+      const out = execFileSync(
+        'unshare',
+        ['--pid', '--fork', '--mount-proc', '--kill-child', '--', process.execPath, '--import', 'tsx', zombiesChild, world.runtime.root, world.runtime.stateDir, world.rootfs, '4'],
+        { cwd: repo, env: { ...process.env, DOCKLESS_FORK_SERVER: setting }, stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const { pid, zombies } = JSON.parse(String(out)) as { pid: number; zombies: number[] };
+      assert.equal(pid, 1, 'the child is the init of its pid namespace');
+      assert.deepEqual(zombies, [], 'zombies left to an init that does not reap them');
+    });
+  }
+
+  // The audit waits for those teardowns of the containers this process removed (they end by
+  // themselves, in milliseconds, or longer with much to sync) and lists one that outlasts the wait,
+  // not orphaned: a suite's last audit sees a settled host, and names every process dockless left.
+  // Two sleeps stand in for a teardown that takes 0.3 s and one that takes longer than the wait.
+  it("audit() waits for the teardown of a removed container's mount namespace, and lists one that outlasts the wait", async () => {
+    const quick = spawn('sleep', ['0.3'], { stdio: 'ignore' });
+    const slow = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await Promise.all([once(quick, 'spawn'), once(slow, 'spawn')]);
+      const [q, s] = [quick.pid!, slow.pid!].map((pid) => ({ type: 'teardown' as const, pid, start: processStartTime(pid)! }));
+      noteTeardown(world.runtime.stateDir, 'a'.repeat(64), q);
+      noteTeardown(world.runtime.stateDir, 'b'.repeat(64), s);
+      const t = performance.now();
+      const listed = (await world.runtime.audit()).filter((e) => e.kind === 'process' && (e.id === 'a'.repeat(64) || e.id === 'b'.repeat(64)));
+      assert.ok(performance.now() - t >= TEARDOWN_WAIT_MS - 50, 'the audit did not wait for the teardowns');
+      assert.equal(quick.exitCode, 0, 'the quick teardown ended while the audit waited');
+      assert.deepEqual(
+        listed.map((e) => [e.what, e.orphaned]),
+        [[String(slow.pid), false]],
+      );
+    } finally {
+      quick.kill();
+      slow.kill();
+    }
+    // Gone, it is listed no more, and the audit does not wait.
+    await once(slow, 'exit');
+    const t = performance.now();
+    assert.deepEqual((await world.runtime.audit()).filter((e) => e.kind === 'process' && e.id === 'b'.repeat(64)), []);
+    assert.ok(performance.now() - t < TEARDOWN_WAIT_MS / 2);
+  });
+
+  // A forked shim's teardown child is one of those: the audit right after remove() finds the
+  // container's mount namespace held by nothing it did not list.
+  it("audit() right after remove() leaves no holder of the container's mount namespace unlisted", async () => {
+    // A process's first container is spawned, with no teardown child: this one is forked by the server.
+    await (await world.runtime.run({ rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore' })).remove({ force: true });
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '5'], stdio: 'ignore' });
+    const ns = await readlink(`/proc/${c.pid}/ns/mnt`);
+    await c.kill('SIGKILL');
+    await c.wait();
+    await c.remove();
+    const listed = (await world.runtime.audit()).filter((e) => e.kind === 'process' && e.id === c.id);
+    const holders = (await mountNsHolders(ns)).map((link) => link.split('/')[2]!);
+    assert.deepEqual(
+      holders.filter((pid) => !listed.some((e) => e.what === pid && !e.orphaned)),
+      [],
+      `${ns} is held by processes the audit neither waited for nor listed`,
+    );
+  });
+
+  // That teardown now follows the exit report: a restart must not mount the same upper and work
+  // directories beside the old overlay, so the shim's child holds the work directory's lock until it
+  // is done, and a new launch waits for that lock.
+  it('a restart waits for the lock on the work directory that the old overlay holds until it is unmounted', async () => {
+    const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore' });
+    try {
+      await c.wait();
+      const work = join(world.runtime.root, 'containers', c.id, 'work');
+      assert.ok(existsSync(work), `${work} is the overlay's work directory`);
+      // Another holder of the lock stands in for a teardown that takes 1.5 s.
+      const holder = spawn('flock', [work, 'sleep', '1.5'], { stdio: 'ignore' });
+      const exited = once(holder, 'exit');
+      await once(holder, 'spawn');
+      for (let i = 0; i < 50 && spawnSync('flock', ['-n', work, 'true']).status === 0; i++) await sleep(10);
+      const t = performance.now();
+      await c.restart();
+      const waited = performance.now() - t;
+      await c.wait();
+      await exited;
+      assert.ok(waited >= 1000, `the restart took ${waited.toFixed(0)} ms: it did not wait for the lock`);
+    } finally {
+      await c.remove({ force: true });
+    }
   });
 
   it("a SIGKILLed owner's containers (named, with a published port, created, in a pod) leave nothing once the next Runtime opens the state directory", async () => {
