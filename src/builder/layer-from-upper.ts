@@ -388,6 +388,10 @@ const MEMBER_SIZE = GZIP_MEMBER_SIZE;
  * zlib a thread-pool round trip per small tar chunk. An input chunk of
  * exactly one member's size is compressed as it is, and handed to `release`
  * once compressed, for its producer to fill again.
+ *
+ * @param consumed - the reader is done with each output chunk once it asks
+ *   for the next (it copies what it keeps): zlib's output buffers are then
+ *   freed as soon as read, not at a later garbage collection.
  */
 export async function* gzipMembers(
   input: AsyncIterable<Buffer>,
