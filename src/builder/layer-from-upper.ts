@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { AbortError, InvalidArgumentError, InvalidStateError, IOError, NotFoundError, PermissionError, UnsafeContentError } from '../errors.js';
 import { type Descriptor, type Digest, MEDIA_TYPE_OCI_LAYER_GZIP } from '../oci/index.js';
 import { locateHelper, readXattrs, spawnInUserns, type UsernsMaps, type XattrMap } from '../helper/index.js';
-import { lazyRequire } from '../util/index.js';
+import { lazyRequire, releaseBuffer } from '../util/index.js';
 import { type DiffOptions, diffToTar, type MergedView, OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX } from '../layer/index.js';
 import { DEFAULT_MOUNTS } from '../runtime/index.js';
 import type { ImageStoreCore as ImageStore, Lease } from '../store/index.js';
@@ -129,11 +129,19 @@ export async function storeTar(
 ): Promise<Omit<StoredLayer, 'xattrs'>> {
   const diff = createHash('sha256');
   let uncompressedSize = 0;
-  const gzip = gzipMembers(tar, options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, (chunk) => {
-    diff.update(chunk);
-    uncompressedSize += chunk.length;
-  }, release);
-  const descriptor = await store.putBlob(Readable.from(gzip), {
+  const gzip = gzipMembers(
+    tar,
+    options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL,
+    (chunk) => {
+      diff.update(chunk);
+      uncompressedSize += chunk.length;
+    },
+    release,
+    true,
+  );
+  // Iterated as it is, not through a Readable, which would read ahead of the blob writer: the writer
+  // has copied a chunk once it asks for the next one, so gzipMembers may free it then.
+  const descriptor = await store.putBlob(gzip, {
     mediaType: MEDIA_TYPE_OCI_LAYER_GZIP,
     lease: options.lease,
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
@@ -380,12 +388,17 @@ const MEMBER_SIZE = GZIP_MEMBER_SIZE;
  * zlib a thread-pool round trip per small tar chunk. An input chunk of
  * exactly one member's size is compressed as it is, and handed to `release`
  * once compressed, for its producer to fill again.
+ *
+ * @param consumed - the reader is done with each output chunk once it asks
+ *   for the next (it copies what it keeps): zlib's output buffers are then
+ *   freed as soon as read, not at a later garbage collection.
  */
 export async function* gzipMembers(
   input: AsyncIterable<Buffer>,
   level: number,
   onInput: (chunk: Buffer) => void,
   release?: (chunk: Buffer) => void,
+  consumed = false,
 ): AsyncGenerator<Buffer> {
   const parallel = Math.max(2, availableParallelism());
   const queue: Promise<Buffer[]>[] = [];
@@ -429,11 +442,29 @@ export async function* gzipMembers(
     pendingSize += chunk.length;
     while (pendingSize >= MEMBER_SIZE) {
       cut(MEMBER_SIZE);
-      while (queue.length >= parallel) yield* await queue.shift()!;
+      while (queue.length >= parallel) yield* handOut(await queue.shift()!, consumed);
     }
   }
   if (pendingSize > 0 || queue.length === 0) cut(pendingSize);
-  while (queue.length > 0) yield* await queue.shift()!;
+  while (queue.length > 0) yield* handOut(await queue.shift()!, consumed);
+}
+
+/**
+ * The pieces of one member, in order; with `consumed` (the reader is done with
+ * a piece once it asks for the next), zlib's output buffers behind them are
+ * freed once all are read, not left for a garbage collection: each is a new
+ * allocation of about the member's compressed size, and a build's young
+ * generation let tens of MiB of them wait (see releaseBuffer).
+ */
+function* handOut(pieces: Buffer[], consumed: boolean): Generator<Buffer> {
+  yield* pieces;
+  if (!consumed) return;
+  let last: ArrayBufferLike | undefined;
+  for (const piece of pieces) {
+    // Node's shared pool is never freed (zlib's buffers are at least 16 KiB, so never from it).
+    if (piece.buffer !== last && piece.buffer.byteLength !== Buffer.poolSize) releaseBuffer(piece.buffer);
+    last = piece.buffer;
+  }
 }
 
 /**

@@ -113,9 +113,9 @@ async function* gunzip(input: AsyncIterable<Uint8Array>, context: string, consum
   void feed(input, inflater);
   const spent = new SpentBuffers();
   try {
-    for await (const chunk of inflater) {
-      const buffer = spent.see(chunk as Buffer);
-      yield chunk as Buffer;
+    for await (const chunk of outputChunks(inflater)) {
+      const buffer = spent.see(chunk);
+      yield chunk;
       if (consumed && buffer !== undefined) releaseBuffer(buffer);
     }
   } catch (cause) {
@@ -150,6 +150,69 @@ async function feed(input: AsyncIterable<Uint8Array>, inflater: Transform): Prom
     if (!inflater.destroyed) inflater.end();
   } catch (error) {
     inflater.destroy(error as Error);
+  }
+}
+
+/**
+ * The chunks `stream` pushes, each as it was pushed. A stream's own async
+ * iterator reads whatever it has buffered at once, which joins two or more
+ * chunks into a fresh copy whenever the reader is slower than zlib: a copy of
+ * up to twice {@link GUNZIP_CHUNK} per read, and zlib's buffers behind it left
+ * for a garbage collection instead of freed (see {@link SpentBuffers}). Here
+ * the stream is paused at each chunk until the reader asks for the next one,
+ * so at most one more output waits in the stream's buffer.
+ */
+async function* outputChunks(stream: Transform): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let failure: Error | undefined;
+  let ended = false;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+  const onData = (chunk: Buffer): void => {
+    queue.push(chunk);
+    stream.pause();
+    notify();
+  };
+  const onEnd = (): void => {
+    ended = true;
+    notify();
+  };
+  const onError = (error: Error): void => {
+    failure ??= error;
+    notify();
+  };
+  const onClose = (): void => {
+    if (!ended) failure ??= Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    notify();
+  };
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+  stream.on('error', onError);
+  stream.on('close', onClose);
+  try {
+    for (;;) {
+      const chunk = queue.shift();
+      if (chunk !== undefined) {
+        yield chunk;
+        continue;
+      }
+      if (failure !== undefined) throw failure;
+      if (ended) return;
+      const next = new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      stream.resume();
+      await next;
+    }
+  } finally {
+    stream.off('data', onData);
+    stream.off('end', onEnd);
+    stream.off('error', onError);
+    stream.off('close', onClose);
   }
 }
 

@@ -149,8 +149,13 @@ export class SyncTreeWriter implements TreeWriter {
   }
 }
 
-/** Bytes queued for the helper beyond which the caller waits: the pipe holds as much again. */
-const QUEUED_MAX = 1 << 20;
+/**
+ * Bytes queued for the helper beyond which the caller waits. The helper
+ * enlarges its pipe to 1 MiB (native/apply.c), which is the slack that keeps
+ * it busy; more queued here only added buffers of ours: with 1 MiB (and a pool
+ * as large), a pull of four layers peaked 5 MiB higher.
+ */
+const QUEUED_MAX = 256 << 10;
 /**
  * Records and small contents are gathered into buffers of this size, each
  * sent to the helper in one write: a write per record and per small file

@@ -15,6 +15,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { AbortError } from '../errors.js';
+import { releaseReads } from '../util/index.js';
 
 /** What a request sends. */
 export interface HttpRequest {
@@ -137,6 +138,8 @@ function once(request: HttpRequest & { url: URL }): Promise<HttpResponse> {
     req.on('response', (res) => {
       response = res;
       settled = true;
+      // The socket's reads are dead once parsed (the body is copied out of them): freed now, not at a scavenge.
+      if (res.socket !== null) releaseReads(res.socket, res);
       res.on('close', cleanup);
       // A body dropped with resume() may still fail (a reset socket); its readers see errors through iteration.
       res.on('error', () => {});

@@ -1,3 +1,5 @@
+import type { EventEmitter } from 'node:events';
+
 /**
  * A port whose peer is closed: what is transferred through it is dropped at
  * once, memory included. Made at first use (a MessageChannel costs a handle).
@@ -93,4 +95,39 @@ export function doneWithBuffer(chunk: Uint8Array): void {
   }
   readers.delete(chunk.buffer);
   releaseBuffer(chunk.buffer);
+}
+
+/**
+ * Frees each chunk `source` (a socket) emits once its other `'data'`
+ * listeners have run, until `until` (the response read from it) ends or
+ * closes.
+ *
+ * Why: Node's HTTP client reads a socket through a `'data'` listener that
+ * hands each read (up to 64 KiB, a buffer of its own) to the parser, which
+ * copies the body out of it; the read itself is then dead but waits for a
+ * scavenge, and up to 32 MiB of them piled up during a blob download (see
+ * {@link releaseBuffer}).
+ *
+ * A chunk is freed only when this listener is the last one: every listener
+ * added before it has seen the chunk, and a listener added later (the next
+ * request on a kept-alive socket, if this one were still attached) would not
+ * have. The listener is removed when `until` ends, in the same turn, before
+ * the socket can serve another request.
+ *
+ * @param source - the socket the HTTP client reads
+ * @param until - the response whose body is read from it
+ */
+export function releaseReads(source: EventEmitter, until: EventEmitter): void {
+  const onData = (chunk: unknown): void => {
+    const listeners = source.listeners('data');
+    if (listeners[listeners.length - 1] === onData && chunk instanceof Uint8Array) releaseChunk(chunk);
+  };
+  const stop = (): void => {
+    source.off('data', onData);
+    until.off('end', stop);
+    until.off('close', stop);
+  };
+  source.on('data', onData);
+  until.on('end', stop);
+  until.on('close', stop);
 }

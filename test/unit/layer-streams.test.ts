@@ -88,6 +88,24 @@ describe('decompress', () => {
     assert.ok(held < 8 << 20, `gunzip held ${(held / 2 ** 20).toFixed(1)} MiB of buffers at its peak`);
   });
 
+  it('with consumed and a slow reader, hands out zlib\'s own output chunks, never a joined copy, and frees them all', async () => {
+    // A reader slower than zlib let the stream buffer two outputs, which a read then joined into a fresh
+    // copy: the copy was freed, zlib's buffers behind it were left for a garbage collection.
+    const plain = compressible(8 << 20);
+    const gz = zlib.gzipSync(plain, { level: 1 });
+    const seen: Uint8Array[] = [];
+    const copies: Buffer[] = [];
+    for await (const chunk of decompress(pieces(gz, 1 << 20), 'gzip', 'test', { consumed: true })) {
+      assert.ok(chunk.byteLength <= 256 * 1024, `a chunk of ${chunk.byteLength} bytes: zlib hands out at most 256 KiB`);
+      copies.push(Buffer.from(chunk));
+      seen.push(chunk);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    assert.equal(Buffer.concat(copies).compare(plain), 0);
+    const freed = seen.filter((chunk) => chunk.byteLength === 0).length;
+    assert.ok(freed >= 31, `${freed} of ${seen.length} chunks freed`);
+  });
+
   it('without consumed, leaves every chunk as it was handed out', async () => {
     const plain = compressible(2 << 20);
     const gz = zlib.gzipSync(plain, { level: 1 });
