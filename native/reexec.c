@@ -80,6 +80,13 @@ int dl_reexec_sealed(char **argv, struct dl_error *e)
 	return dl_fail_errno(e, "reexec", "", "execveat `memfd`");
 }
 
+void dl_reexec_sealed_early(char **argv)
+{
+	struct dl_error e;
+
+	(void)dl_reexec_sealed(argv, &e);
+}
+
 int cmd_seal(int argc, char **argv)
 {
 	int status_fd = 3;
