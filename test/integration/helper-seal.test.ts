@@ -16,19 +16,19 @@ async function sealAnswer(line: (copy: string) => string): Promise<string> {
   let out = '';
   let fd: number | undefined;
   try {
-    for await (const chunk of child.stdout) {
+    for await (const chunk of child.stdout!) {
       out += String(chunk);
       if (fd === undefined && out.includes('\n')) {
         fd = openSync(`/proc/${child.pid}/fd/${out.trim()}`, 'r');
         out = '';
-        child.stdin.write(`${line(`/proc/${process.pid}/fd/${fd}`)}\n`);
+        child.stdin!.write(`${line(`/proc/${process.pid}/fd/${fd}`)}\n`);
       } else if (fd !== undefined && out.includes('\n')) {
         break;
       }
     }
   } finally {
-    child.stdin.end();
-    child.stdout.destroy();
+    child.stdin!.end();
+    child.stdout!.destroy();
     await closed;
     if (fd !== undefined) closeSync(fd);
   }
