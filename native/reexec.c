@@ -90,18 +90,20 @@ static void check_copy(void)
 {
 	char path[64];
 	size_t len = 0;
+	ssize_t n = 0;
 	int status;
 	pid_t pid;
 
-	while (len < sizeof path - 1 && dl_read_retry(STDIN_FILENO, path + len, 1) == 1 && path[len] != '\n')
+	while (len < sizeof path && (n = dl_read_retry(STDIN_FILENO, path + len, 1)) == 1 && path[len] != '\n')
 		len++;
-	if (len == 0 || path[len] != '\n')
+	if (len == 0 && n != 1)
 		return;
-	path[len] = '\0';
-	if (strncmp(path, "/proc/", 6) != 0) {
+	/* Any other line has its answer, or the caller would wait for it. */
+	if (len == sizeof path || n != 1 || strncmp(path, "/proc/", 6) != 0) {
 		dprintf(STDOUT_FILENO, "exit %d\n", DL_EXIT_USAGE);
 		return;
 	}
+	path[len] = '\0';
 	pid = fork();
 	if (pid == 0) {
 		char *args[] = {path, "version", NULL}, *env[] = {NULL};

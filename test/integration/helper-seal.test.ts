@@ -45,6 +45,12 @@ describe('the sealed copy of the helper', { skip, timeout: 20_000 }, () => {
     assert.equal(await sealAnswer(() => `/proc/${process.pid}/fd/1000000`), 'exit 126');
   });
 
+  // Unanswered, the caller would wait for the answer as long as `seal` waits for its EOF.
+  it('`seal` answers a line that names no /proc path, or one too long, with a usage exit', async () => {
+    assert.equal(await sealAnswer(() => 'version'), 'exit 2');
+    assert.equal(await sealAnswer(() => `/proc/${'x'.repeat(100)}`), 'exit 2');
+  });
+
   it('the library makes it on the second call, and runs the helper from it', async () => {
     const first = await sealedHelperPath();
     const copy = await sealedHelperPath();
