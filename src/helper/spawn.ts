@@ -35,8 +35,9 @@ export interface SpawnHelperOptions {
   context: string;
   /**
    * Data the helper reads on extra descriptors: `inputs[0]` on fd 4, `inputs[1]` on
-   * fd 5, …, each a pipe written at once and closed (for `run`, the seccomp program).
-   * The op's arguments come on the descriptor after them (`--config-fd`).
+   * fd 5, …, each an unnamed tmpfs file holding it from the helper's start (else a pipe
+   * written at once and closed; see `filledInputs`) (for `run`, the seccomp program).
+   * The op's arguments come the same way on the descriptor after them (`--config-fd`).
    */
   inputs?: readonly Buffer[];
   /**
