@@ -720,9 +720,8 @@ export class Runtime implements AsyncDisposable {
       debug('%s %s pid %d', short, start ? 'started' : 'created', pid);
       // Forked once the launch has returned, while the caller typically waits for the container: not between its
       // last remove() and its exit (see standbyRemover). Not during the launch: a fork while the helper's spawn has
-      // not exec'd yet copies this process's pages twice over; nor before the reap the launch settles after, which
-      // the fork would hold back.
-      if (!detached && !this.#detachRemoval) void (reaping ?? this.#open()).then(() => setImmediate(() => standbyRemover(this.#helperPath)));
+      // not exec'd yet copies this process's pages twice over.
+      if (!detached && !this.#detachRemoval) setImmediate(() => standbyRemover(this.#helperPath));
       return container;
     } finally {
       if (cleanup) {
