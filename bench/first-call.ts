@@ -25,9 +25,9 @@ const RUNS = Number(arg('--runs') ?? 9);
 /** Each step, timed in a fresh process: [name, module to import, code run on it (with `m`)]. */
 const STEPS: [string, string, string][] = [
   ['locate the helper', '../src/helper/index.ts', 'm.locateHelper()'],
-  ['sealed helper copy (seal + check, 2 spawns)', '../src/helper/index.ts', 'await m.sealedHelperPath(); await m.sealedHelperPath()'],
+  ['sealed helper copy (seal and its check, 1 spawn)', '../src/helper/index.ts', 'await m.sealedHelperPath(); await m.sealedHelperPath()'],
   ['detect cgroups (/proc/self/cgroup, mounts)', '../src/runtime/cgroups/detect.ts', 'm.detectCgroups(); m.detectCgroupMounts()'],
-  ['compile the default seccomp profile (first, JIT cold)', '../src/runtime/security.ts', 'm.securityPlan({})'],
+  ['compile the default seccomp profile (first, JIT cold; from the sources: the bundle serves the build-time program)', '../src/runtime/security.ts', 'm.securityPlan({})'],
   ['start the fork server (1 spawn, its ready message; at the second op)', '../src/helper/index.ts', 'const p = m.locateHelper(); await m.ForkServer.for(p); await m.ForkServer.for(p)'],
 ];
 const BUNDLE = resolve(import.meta.dirname, '..', 'dist', 'bundle', 'index.js');

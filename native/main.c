@@ -7,26 +7,29 @@
 
 #include "commands.h"
 #include "config.h"
+#include "reexec.h"
 #include "util.h"
 
 static const struct {
 	const char *name;
 	int (*handler)(int argc, char **argv);
+	/* It runs from a sealed copy of itself (dl_reexec_sealed), whatever its arguments. */
+	int sealed;
 } commands[] = {
-	{"run", cmd_run},
-	{"exec", cmd_exec},
-	{"meta", cmd_meta},
-	{"apply", cmd_apply},
-	{"xattrs", cmd_xattrs},
-	{"rm", cmd_rm},
-	{"userns-exec", cmd_userns_exec},
-	{"syncfs", cmd_syncfs},
-	{"version", cmd_version},
-	{"seal", cmd_seal},
-	{"pause", cmd_pause},
-	{"net", cmd_net},
-	{"forward", cmd_forward},
-	{"fork-server", cmd_fork_server},
+	{"run", cmd_run, 1},
+	{"exec", cmd_exec, 1},
+	{"meta", cmd_meta, 0},
+	{"apply", cmd_apply, 0},
+	{"xattrs", cmd_xattrs, 0},
+	{"rm", cmd_rm, 0},
+	{"userns-exec", cmd_userns_exec, 0},
+	{"syncfs", cmd_syncfs, 0},
+	{"version", cmd_version, 0},
+	{"seal", cmd_seal, 0},
+	{"pause", cmd_pause, 1},
+	{"net", cmd_net, 0},
+	{"forward", cmd_forward, 0},
+	{"fork-server", cmd_fork_server, 0},
 };
 
 char **dl_main_argv;
@@ -48,6 +51,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
 		dl_usage(NULL, "usage: dockless-helper run|exec|meta|apply|xattrs|rm|userns-exec|syncfs|version|seal|pause|net|forward|fork-server [OPTIONS…] [-- ARGS…]");
+	/* Sealed before the configuration is read: the copy then overlaps the caller's writing and
+	 * closing the configuration pipe, which the op would otherwise wait for first. */
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (commands[i].sealed && strcmp(argv[1], commands[i].name) == 0)
+			dl_reexec_sealed_early(argv);
 	return dl_dispatch(argc, argv);
 }
 

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -80,6 +81,54 @@ int dl_reexec_sealed(char **argv, struct dl_error *e)
 	return dl_fail_errno(e, "reexec", "", "execveat `memfd`");
 }
 
+/* A line on stdin naming the path the caller will execute the copy by
+ * (`/proc/<caller>/fd/<its fd>`): runs `PATH version` from a child of this
+ * process, as a child of the caller would, and answers `ok` or `exit N` on
+ * stdout. The caller's own check would be a spawn of its whole process. EOF
+ * instead: no check. */
+static void check_copy(void)
+{
+	char path[64];
+	size_t len = 0;
+	ssize_t n = 0;
+	int status;
+	pid_t pid;
+
+	while (len < sizeof path && (n = dl_read_retry(STDIN_FILENO, path + len, 1)) == 1 && path[len] != '\n')
+		len++;
+	if (len == 0 && n != 1)
+		return;
+	/* Any other line has its answer, or the caller would wait for it. */
+	if (len == sizeof path || n != 1 || strncmp(path, "/proc/", 6) != 0) {
+		dprintf(STDOUT_FILENO, "exit %d\n", DL_EXIT_USAGE);
+		return;
+	}
+	path[len] = '\0';
+	pid = fork();
+	if (pid == 0) {
+		char *args[] = {path, "version", NULL}, *env[] = {NULL};
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0)
+			_exit(127);
+		execve(path, args, env);
+		_exit(126);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		status = 127 << 8;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		dprintf(STDOUT_FILENO, "ok\n");
+	else
+		dprintf(STDOUT_FILENO, "exit %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+void dl_reexec_sealed_early(char **argv)
+{
+	struct dl_error e;
+
+	(void)dl_reexec_sealed(argv, &e);
+}
+
 int cmd_seal(int argc, char **argv)
 {
 	int status_fd = 3;
@@ -104,6 +153,7 @@ int cmd_seal(int argc, char **argv)
 	}
 	/* The caller opens /proc/PID/fd/N while this process holds the copy. */
 	dprintf(STDOUT_FILENO, "%d\n", copy);
+	check_copy();
 	while (dl_read_retry(STDIN_FILENO, &byte, 1) > 0)
 		;
 	dl_status_simple("done");

@@ -12,6 +12,11 @@
  * a process that reaches it can change nothing on the host. */
 int dl_reexec_sealed(char **argv, struct dl_error *e);
 
+/* dl_reexec_sealed at a helper's start, before its op has read anything: on
+ * failure it returns and leaves the op's own dl_reexec_sealed to try again and
+ * report the error on the op's status descriptor. */
+void dl_reexec_sealed_early(char **argv);
+
 /* The sealed copy alone, as a close-on-exec fd in *OUT. */
 int dl_sealed_copy(int *out, struct dl_error *e);
 

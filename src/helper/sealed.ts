@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import createDebug from 'debug';
 import { ForkServer } from './fork-server.js';
@@ -28,8 +28,8 @@ export function sealedHelperPath(override?: string): Promise<string> {
   if (ForkServer.running(path) || ForkServer.expected(path)) return Promise.resolve(path);
   let copy = copies.get(path);
   if (copy === undefined) {
-    // Making the copy spawns two processes (`seal`, then a check that it
-    // executes), each a fork of this whole Node process: more than a `run`
+    // Making the copy spawns a process (`seal`, which also checks that the copy
+    // executes), a fork of this whole Node process: more than a `run`
     // sealing itself costs. A program that starts one container never gets
     // that back, so the first start seals itself and the second makes the copy.
     if (!askedOnce.has(path)) {
@@ -52,25 +52,39 @@ async function makeCopy(path: string): Promise<string> {
     child.once('close', resolve);
   });
   let fd: number | undefined;
+  let copy: string | undefined;
   try {
+    const lines = child.stdout![Symbol.asyncIterator]();
     let out = '';
-    for await (const chunk of child.stdout!) {
-      out += String(chunk);
-      if (out.includes('\n')) break;
-    }
-    const n = out.trim();
-    if (!/^\d+$/.test(n) || child.pid === undefined) throw new Error(`seal: unexpected output ${JSON.stringify(out)}`);
+    // Its lines, one at a time: the fd number of its copy, then the check's answer.
+    const line = async (): Promise<string> => {
+      while (!out.includes('\n')) {
+        const next = await lines.next();
+        if (next.done === true) break;
+        out += String(next.value);
+      }
+      const at = out.indexOf('\n');
+      const first = at < 0 ? out : out.slice(0, at);
+      out = at < 0 ? '' : out.slice(at + 1);
+      return first.trim();
+    };
+    const n = await line();
+    if (!/^\d+$/.test(n) || child.pid === undefined) throw new Error(`seal: unexpected output ${JSON.stringify(n)}`);
     fd = openSync(`/proc/${child.pid}/fd/${n}`, 'r');
+    copy = `/proc/${process.pid}/fd/${fd}`;
+    // Executing through this process's fd table may be refused (a non-dumpable process); then the plain path.
+    // The `seal` process tries it from a child of its own, as a child of this process would: no second spawn of this one.
+    child.stdin!.write(`${copy}\n`);
+    const answer = await line();
+    if (answer !== 'ok') throw new Error(`seal: ${copy} does not execute (${answer || 'no answer'})`);
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    throw error;
   } finally {
     child.stdin!.end();
+    // Nothing more is read from it: left paused, it would hold `close` back.
+    child.stdout!.destroy();
     await exited;
-  }
-  const copy = `/proc/${process.pid}/fd/${fd}`;
-  // Executing through this process's fd table may be refused (a non-dumpable process); then the plain path.
-  const check = spawnSync(copy, ['version'], { stdio: ['ignore', 'pipe', 'ignore'], env: {} });
-  if (check.status !== 0) {
-    closeSync(fd);
-    throw new Error(`seal: ${copy} does not execute (${check.error?.message ?? `exit ${check.status}`})`);
   }
   return copy;
 }

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
+import { closeSync, constants as fsConstants, openSync, writeSync } from 'node:fs';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import createDebug from 'debug';
 import type { EventEmitter } from 'node:events';
@@ -34,8 +35,9 @@ export interface SpawnHelperOptions {
   context: string;
   /**
    * Data the helper reads on extra descriptors: `inputs[0]` on fd 4, `inputs[1]` on
-   * fd 5, …, each a pipe written at once and closed (for `run`, the seccomp program).
-   * The op's arguments come on the descriptor after them (`--config-fd`).
+   * fd 5, …, each an unnamed tmpfs file holding it from the helper's start (else a pipe
+   * written at once and closed; see `filledInputs`) (for `run`, the seccomp program).
+   * The op's arguments come the same way on the descriptor after them (`--config-fd`).
    */
   inputs?: readonly Buffer[];
   /**
@@ -127,10 +129,11 @@ export class HelperProcess {
       // Forked, the server holds them already: only their place counts here.
       inputs.push(forked === undefined ? encodeConfig(args) : Buffer.alloc(0));
     }
+    const filled = forked === undefined ? filledInputs(inputs) : undefined;
     if (forked !== undefined) this.child = forked;
     else try {
       this.child = spawn(path, argv, {
-        stdio: [...options.stdio, 'pipe', ...inputs.map(() => 'pipe' as const), ...(options.control === true ? ['pipe' as const] : [])],
+        stdio: [...options.stdio, 'pipe', ...(filled ?? inputs.map(() => 'pipe' as const)), ...(options.control === true ? ['pipe' as const] : [])],
         detached: options.detached ?? false,
         // The helper takes everything from its arguments; the caller's environment is none of its business.
         env: {},
@@ -141,8 +144,11 @@ export class HelperProcess {
       const message = `${options.context}: spawn \`${path}\`: ${code ?? (cause as Error).message}`;
       if (code === 'E2BIG') throw new InvalidArgumentError(message, { cause });
       throw new HelperError(message, { op, cause, step: 'spawn', ...(code !== undefined ? { errnoCode: code } : {}) });
+    } finally {
+      // The helper holds its own; the files go with the last holder.
+      for (const fd of filled ?? []) closeSync(fd);
     }
-    if (forked === undefined) inputs.forEach((data, i) => {
+    if (forked === undefined && filled === undefined) inputs.forEach((data, i) => {
       const pipe = this.child.stdio[4 + i] as Writable | null;
       // A helper that fails before reading says why on its status fd; EPIPE here adds nothing.
       pipe?.on('error', () => undefined);
@@ -266,6 +272,41 @@ export class HelperProcess {
       signal: ended.signal,
       stderr: tail,
     });
+  }
+}
+
+// O_TMPFILE (`__O_TMPFILE | O_DIRECTORY`; Node does not export it): a file with no name, which no other
+// process can open but through a holder's /proc/PID/fd, and, with O_EXCL, that nobody can link into view.
+const O_TMPFILE = 0o20000000 | fsConstants.O_DIRECTORY;
+/** Where the helper's inputs are written before its spawn; null once that was refused (no tmpfs there, an old kernel). */
+let inputDir: string | null = '/dev/shm';
+
+/**
+ * The helper's inputs as descriptors already holding their bytes, from its first
+ * instruction: written to pipes, they reach it only after the spawn returns, and
+ * their end (the EOF it reads them to) only once this thread is back in its event loop,
+ * which a first launch's cold code keeps it from for milliseconds that the helper
+ * would only wait. Each is an unnamed file on a tmpfs (memory, as a pipe's
+ * buffer is), owner-only, written at offset 0 with the offset left there so
+ * that the helper reads it from its start. Undefined where no such file can be
+ * had: the inputs then go over pipes.
+ */
+function filledInputs(inputs: readonly Buffer[]): number[] | undefined {
+  if (inputs.length === 0 || inputDir === null) return undefined;
+  const fds: number[] = [];
+  try {
+    for (const data of inputs) {
+      fds.push(openSync(inputDir, O_TMPFILE | fsConstants.O_RDWR | fsConstants.O_EXCL, 0o600));
+      for (let done = 0; done < data.length; ) done += writeSync(fds.at(-1)!, data, done, data.length - done, done);
+    }
+    return fds;
+  } catch (error) {
+    for (const fd of fds) closeSync(fd);
+    const code = (error as NodeJS.ErrnoException).code;
+    // A full tmpfs may have room next time; a directory that is not there or cannot hold such a file will not.
+    if (code !== 'ENOSPC' && code !== 'EMFILE' && code !== 'ENFILE') inputDir = null;
+    debug('helper inputs over pipes: %s: %s', inputDir ?? '/dev/shm', code ?? String(error));
+    return undefined;
   }
 }
 

@@ -248,6 +248,25 @@ describe('security', { skip }, () => {
     assert.match(out.trim(), /^\/memfd:dockless-helper/);
   });
 
+  // The copy overlaps the caller's writing the configuration: it must not wait for it, nor depend on it.
+  for (const op of ['run', 'exec', 'pause']) {
+    it(`\`${op}\` seals itself before it reads its configuration`, async () => {
+      // fd 5, the configuration, stays open and empty: an op that reads it first never seals itself.
+      const child = spawn(locateHelper(), [op, '--config-fd', '5'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'ignore', 'pipe'], env: {} });
+      try {
+        let exe = '';
+        for (let i = 0; i < 200 && !exe.startsWith('/memfd:'); i++) {
+          await sleep(10);
+          exe = readlinkSync(`/proc/${child.pid}/exe`);
+        }
+        assert.match(exe, /^\/memfd:dockless-helper/);
+      } finally {
+        child.kill('SIGKILL');
+        await new Promise((resolve) => child.once('close', resolve));
+      }
+    });
+  }
+
   it('with CAP_SYS_PTRACE, /proc/1/exe is not the host helper and cannot be opened for writing', async () => {
     const r = await run(world, ['sh', '-c', 'probe readlink /proc/1/exe; probe open /proc/1/exe w'], { capAdd: ['SYS_PTRACE'] });
     const [link, open] = r.stdout.split('\n');
