@@ -245,7 +245,7 @@ export class SnapshotManager {
 const spreadDirs = new Map<string, Promise<void>>();
 
 /**
- * Makes an empty snapshot being made, `snapshots/tmp-<owner>/` with an empty
+ * Makes the directory of a snapshot about to be unpacked, `snapshots/tmp-<owner>/` with an empty
  * `fs/`, to unpack a layer into. Before the first in a process, `snapshots/`
  * is marked `chattr +T` (see `spreadSubdirs`), which also covers stores made
  * before this rule: ext4 then places each snapshot's tree in a block group of
