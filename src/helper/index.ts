@@ -7,6 +7,7 @@ export { FORK_SERVER_ENV, ForkServer, ForkedChild } from './fork-server.js';
 export type { ForkRequest } from './fork-server.js';
 export { sealedHelperPath } from './sealed.js';
 export { readXattrs } from './xattrs.js';
+export { spreadSubdirs } from './topdir.js';
 export type { ReadXattrsOptions, XattrMap } from './xattrs.js';
 export {
   HOST_NAME_MAX,

@@ -12,7 +12,7 @@ import { chown, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, DocklessError, HelperError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
-import { preloadSpawn, runHelperOp, sealedHelperPath, shown, startHelper } from '../helper/index.js';
+import { preloadSpawn, runHelperOp, sealedHelperPath, shown, spreadSubdirs, startHelper } from '../helper/index.js';
 import { CGROUP_RMDIR_AT_EXIT, CgroupSet, shimCgroupError, shimCgroups, shimMayMake } from './cgroups/cgroup-set.js';
 import { detectCgroupLayout, type CgroupHost, type CgroupMount } from './cgroups/detect.js';
 import { cgroupfsPlan, type CgroupfsPlan } from './cgroups/mounts.js';
@@ -215,7 +215,7 @@ export class Runtime implements AsyncDisposable {
           ...(containers !== undefined ? [join(this.root, 'containers')] : []),
           ...(state.some((dir) => dir !== undefined && !dir.startsWith(`${this.stateDir}/`)) ? [this.stateDir] : []),
         ];
-        return made.length > 0 ? spreadSubdirs(made, this.#helperPath) : undefined;
+        return made.length > 0 ? spreadSubdirs(made, 'prepare runtime', this.#helperPath) : undefined;
       })
       .then(() => make(join(this.root, 'containers'), TRASH_DIR, 'root'))
       .then(async () => void (await Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir)])));
@@ -1106,26 +1106,6 @@ export class Runtime implements AsyncDisposable {
   /** The paths of a container; for tests and tools. @internal */
   pathsOf(id: string): ContainerPaths {
     return containerPaths(this.root, this.stateDir, id);
-  }
-}
-
-/**
- * Marks `dirs` (absolute, made by this runtime) `FS_TOPDIR_FL` (`chattr +T`), so that
- * ext4 spreads the directory each container gets in them over the filesystem's
- * block groups. Without a journal, ext4 passes over every inode freed in the last
- * minute or more each time it allocates one in a group, from the group's start:
- * containers made and removed at a high rate in one group made inode allocation
- * the largest cost of a launch (issue 13). Only a placement hint: a failure is logged.
- */
-async function spreadSubdirs(dirs: readonly string[], helperPath: string | undefined): Promise<void> {
-  try {
-    await runHelperOp('meta', ['--root', '/'], {
-      input: dirs.map((dir) => `topdir\0${dir.slice(1)}\0`).join(''),
-      context: 'prepare runtime',
-      ...(helperPath !== undefined ? { helperPath } : {}),
-    });
-  } catch (error) {
-    debug('topdir %s: %s', dirs.join(' '), String(error));
   }
 }
 

@@ -13,7 +13,7 @@
  */
 
 import { constants, createReadStream } from 'node:fs';
-import { copyFile, link, lstat, mkdir, open, unlink } from 'node:fs/promises';
+import { copyFile, link, lstat, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import createDebug from 'debug';
@@ -23,8 +23,8 @@ import { type Descriptor, type Digest, shortDigest } from '../oci/index.js';
 import { isErrno, ownerToken, removeTree, shareBuffer, touch } from '../util/index.js';
 import { commitBlob, discardIngest, ingestBlob, syncBlobDirs, verifyPlacedBlob, type IngestedBlob } from './blobs.js';
 import { withLock } from './lock.js';
-import { SNAPSHOT_FS_DIR, SNAPSHOT_TMP_PREFIX, type StorePaths } from './paths.js';
-import { SNAPSHOT_WRITEBACK, compressionOf, publishSnapshot, removeSnapshotTree, snapshotExists, type SnapshotLayer } from './snapshots.js';
+import { SNAPSHOT_FS_DIR, type StorePaths } from './paths.js';
+import { SNAPSHOT_WRITEBACK, compressionOf, makeSnapshotTmp, publishSnapshot, removeSnapshotTree, snapshotExists, type SnapshotLayer } from './snapshots.js';
 import { chooseVariant, type VariantChoice } from './snapshot-variant.js';
 import type { SnapshotUserns } from './types.js';
 
@@ -166,9 +166,7 @@ export class IngestSession {
   async #open(descriptor: Descriptor, options: LayerIngestOptions, placed: string | undefined): Promise<LayerIngest> {
     let tmp: string | undefined;
     if (options.snapshot !== undefined) {
-      tmp = join(this.#paths.snapshots, `${SNAPSHOT_TMP_PREFIX}${ownerToken()}`);
-      await mkdir(tmp, { mode: 0o700 });
-      await mkdir(join(tmp, SNAPSHOT_FS_DIR), { mode: 0o755 });
+      tmp = await makeSnapshotTmp(this.#paths, this.#helperPath);
     }
     const writer = new LayerIngest(
       this.#paths,

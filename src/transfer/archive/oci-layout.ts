@@ -347,7 +347,8 @@ export async function importLayout(
     // Each layer is its own snapshot: they are read and unpacked side by side, a few at once (each unpack takes a thread).
     const pending = layers.flatMap((layer, i) => (done.has(layer.digest) ? [] : [{ layer, snapshot: snapshots[i] }]));
     const seen = new Set<Digest>();
-    const todo = pending.filter(({ layer }) => !seen.has(layer.digest) && seen.add(layer.digest));
+    // Largest first, as a pull does: a large layer started last would unpack alone at the end while the other lane idles.
+    const todo = pending.filter(({ layer }) => !seen.has(layer.digest) && seen.add(layer.digest)).sort((a, b) => b.layer.size - a.layer.size);
     let next = 0;
     const lane = async (): Promise<void> => {
       while (next < todo.length) {
