@@ -85,6 +85,7 @@ struct run_config {
 	pid_t parent_pid;
 	bool report_netns;
 	const char *exit_file;
+	const char *oom_file; /* --oom-file: the one cgroup file that counts OOM kills */
 	struct dl_cgroups cgroups;
 	struct dl_security sec;
 	struct dl_userns userns;
@@ -278,6 +279,9 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		} else if (IS("--cgroup")) {
 			NEED(1);
 			c->cgroups.dirs[c->cgroups.n++] = argv[++i];
+		} else if (IS("--oom-file")) {
+			NEED(1);
+			c->oom_file = argv[++i];
 		} else if (IS("--cgroup-mkdir")) {
 			NEED(1);
 			c->cgroups.steps[c->cgroups.n_steps++] = (struct dl_cgroup_step){DL_CGROUP_MKDIR, argv[i + 1], NULL};
@@ -1206,8 +1210,7 @@ int cmd_run(int argc, char **argv)
 	close(x.sync_w);
 	if (c.detach)
 		return wait_created(pid, x.report_r);
-	watch.cgroups = c.cgroups.dirs;
-	watch.n_cgroups = c.cgroups.n;
+	watch.oom_file = c.oom_file;
 	dl_shim_watch_start(&watch);
 
 	while (waitpid(pid, &status, 0) < 0) {
