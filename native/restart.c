@@ -185,36 +185,31 @@ int dl_restart_loop(struct dl_restart *r, pid_t first, pid_t (*respawn)(void *),
 	}
 }
 
-/* The OOM kills counted by the container's memory cgroup (v2 memory.events,
- * v1 memory.oom_control), summed over its hierarchies. */
+/* The OOM kills counted by the container's memory cgroup (the `oom_kill` line
+ * of v2 memory.events or v1 memory.oom_control): one file, named by the
+ * caller, which knows the memory hierarchy; trying both names in every
+ * hierarchy cost a dozen failed cgroupfs lookups before the exit was reported. */
 static long oom_kills(const struct dl_shim_watch *w)
 {
-	static const char *const files[] = {"memory.events", "memory.oom_control"};
-	long total = 0;
+	char buf[1024];
+	const char *at;
+	ssize_t n;
+	int fd;
 
-	for (size_t i = 0; i < w->n_cgroups; i++) {
-		for (size_t f = 0; f < 2; f++) {
-			char path[PATH_MAX], buf[1024];
-			const char *at;
-			ssize_t n;
-			int fd;
-
-			if ((size_t)snprintf(path, sizeof path, "%s/%s", w->cgroups[i], files[f]) >= sizeof path)
-				continue;
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
-				continue;
-			n = dl_read_retry(fd, buf, sizeof buf - 1);
-			close(fd);
-			if (n <= 0)
-				continue;
-			buf[n] = '\0';
-			at = strstr(buf, "oom_kill ");
-			if (at != NULL && (at == buf || at[-1] == '\n'))
-				total += strtol(at + 9, NULL, 10);
-		}
-	}
-	return total;
+	if (w->oom_file == NULL)
+		return 0;
+	fd = open(w->oom_file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = dl_read_retry(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	at = strstr(buf, "oom_kill ");
+	if (at != NULL && (at == buf || at[-1] == '\n'))
+		return strtol(at + 9, NULL, 10);
+	return 0;
 }
 
 static void exit_attrs(char *buf, size_t size, int status)

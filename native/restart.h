@@ -41,8 +41,7 @@ int dl_restart_loop(struct dl_restart *r, pid_t first, pid_t (*respawn)(void *),
 struct dl_shim_watch {
 	struct dl_restart *restart;
 	const struct dl_events *events;
-	const char **cgroups;
-	size_t n_cgroups;
+	const char *oom_file; /* v1 memory.oom_control or v2 memory.events; NULL: no memory cgroup */
 	long oom_seen;
 	pthread_t thread;
 	bool running;

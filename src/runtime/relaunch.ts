@@ -62,7 +62,7 @@ export async function readLaunchRecords(paths: ContainerPaths): Promise<{ config
 
 /** The record of a launch's decisions, for {@link relaunch}. */
 export function launchRecord(plan: RunPlan, cgroups: CgroupPlan, publish: PublishPlan | undefined, holders: readonly NamespaceHolder[]): LaunchRecord {
-  const { seccomp, caps, startFifo: _gate, dieWithParent: _owner, reportNetns: _netns, cgroups: _dirs, cgroupSteps: _made, files: _written, dirs: _dirs2, state: _state, ...rest } = plan;
+  const { seccomp, caps, startFifo: _gate, dieWithParent: _owner, reportNetns: _netns, cgroups: _dirs, oomFile: _oom, cgroupSteps: _made, files: _written, dirs: _dirs2, state: _state, ...rest } = plan;
   const { launch: _announced, ...events } = rest.events ?? {};
   return {
     version: 1,
@@ -162,6 +162,7 @@ export async function relaunch(
       // Nobody is attached to a restarted container: its output is in its log, as with Docker.
       ...(io !== undefined ? { io: { ...io, live: false, stdinRelay: false } } : {}),
       cgroups: cgroups.dirs,
+      ...(cgroups.oomFile !== undefined ? { oomFile: cgroups.oomFile } : {}),
       ...(gated ? { startFifo: paths.fifo } : {}),
       ...(reportNetns ? { reportNetns: true } : {}),
       ...(detached ? {} : { dieWithParent: process.pid }),

@@ -54,6 +54,8 @@ export interface RunPlan {
   exitFile?: string;
   /** Cgroup directories the shim puts pid 1 in before it runs; created (with their limits) beforehand, or by the shim with {@link RunPlan.cgroupSteps}. */
   cgroups?: readonly string[];
+  /** The file in those cgroups that counts OOM kills, which the shim reads at the exit (`oom` event, `oomKilled`). */
+  oomFile?: string;
   /** The shim's `--cgroup-mkdir` and `--cgroup-write[-optional]` arguments that make those cgroups (see `shimCgroups`). */
   cgroupSteps?: readonly string[];
   /** Files the shim makes (new, never through a symlink) before anything else: the container's hostname, hosts and resolv.conf. */
@@ -122,6 +124,7 @@ export function runArgs(plan: RunPlan): string[] {
   }
   for (const f of plan.files ?? []) args.push('--write-file', f.path, f.mode.toString(8), f.content);
   for (const dir of plan.cgroups ?? []) args.push('--cgroup', dir);
+  if (plan.oomFile !== undefined) args.push('--oom-file', plan.oomFile);
   if (plan.reportNetns === true) args.push('--report-netns');
   if (plan.userns !== undefined) {
     // A joined user namespace has its maps already.

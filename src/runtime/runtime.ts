@@ -560,6 +560,7 @@ export class Runtime implements AsyncDisposable {
         rlimits: security.rlimits,
         exitFile: paths.exit,
         cgroups: cgroups.dirs,
+        ...(cgroups.oomFile !== undefined ? { oomFile: cgroups.oomFile } : {}),
         // Made here (a runtime's first container, a v2 host), an unlimited container's cgroups are the shim's to remove at its exit all the same.
         ...(shim !== undefined ? { cgroupSteps: shim.args } : !limited && userns?.rootless !== true && cgroups.entries.length > 0 ? { cgroupSteps: [CGROUP_RMDIR_AT_EXIT] } : {}),
         ...(shimFiles ? { files: etcFiles, dirs: shimDirs } : {}),

@@ -504,3 +504,21 @@ test('shimMayMake: a stats-only hierarchy must be writable here; a limit\'s hier
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("oomFile names the memory hierarchy's OOM counter, and runArgs hands it to the shim as --oom-file", () => {
+  // The shim reads only this file at the exit: any other would miss the OOM kill (or cost a failed lookup).
+  const v1 = new CgroupSet([
+    { dir: '/cg/pids/c', version: 1, controllers: ['pids'] },
+    { dir: '/cg/memory/p/c', version: 1, controllers: ['memory'] },
+    { dir: '/cg/cpu,cpuacct/c', version: 1, controllers: ['cpu', 'cpuacct'] },
+  ]);
+  assert.equal(v1.oomFile, '/cg/memory/p/c/memory.oom_control');
+  assert.equal(new CgroupSet([{ dir: '/cg/c', version: 2, controllers: ['pids', 'memory'] }]).oomFile, '/cg/c/memory.events');
+  // No memory controller (a stats-only v2 cgroup, a v1 host without the memory hierarchy): nothing to read.
+  assert.equal(new CgroupSet([{ dir: '/cg/c', version: 2, controllers: [] }]).oomFile, undefined);
+  assert.equal(new CgroupSet([{ dir: '/cg/pids/c', version: 1, controllers: ['pids'] }]).oomFile, undefined);
+
+  const args = runArgs(basePlan({ cgroups: v1.dirs, oomFile: v1.oomFile! }));
+  assert.deepEqual(args.slice(args.indexOf('--oom-file'), args.indexOf('--oom-file') + 2), ['--oom-file', '/cg/memory/p/c/memory.oom_control']);
+  assert.ok(!runArgs(basePlan({ cgroups: v1.dirs })).includes('--oom-file'));
+});

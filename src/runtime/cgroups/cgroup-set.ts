@@ -375,6 +375,18 @@ export class CgroupSet {
     return this.entries.map((e) => e.dir);
   }
 
+  /**
+   * The file that counts the container's OOM kills (`oom_kill`), for the helper's `--oom-file`: v1's
+   * `memory.oom_control` or v2's `memory.events` in the memory hierarchy; undefined without one. The shim reads
+   * just this one at the exit rather than try both names in every hierarchy (a dozen failed cgroupfs lookups on a
+   * v1 host, on the path to the caller hearing of the exit).
+   */
+  get oomFile(): string | undefined {
+    const memory = this.#with('memory');
+    if (memory === undefined) return undefined;
+    return posix.join(memory.dir, memory.version === 1 ? 'memory.oom_control' : 'memory.events');
+  }
+
   #with(controller: string): CgroupRecord | undefined {
     return this.entries.find((e) => e.controllers.includes(controller));
   }
