@@ -775,28 +775,6 @@ static int lock_work_dir(const char *work)
 	return fd;
 }
 
-/* The teardown child's stack and descriptors: it shares the shim's memory
- * (release_mount_ns), so nothing on the shim's own stack, which goes on, is its. */
-static char teardown_stack[16384] __attribute__((aligned(16)));
-static int teardown_fds[2];
-
-static int teardown_main(void *arg)
-{
-	int keep[2] = {teardown_fds[0], teardown_fds[1]};
-
-	(void)arg;
-	dl_close_fds_except(keep, keep[1] >= 0 ? 2 : 1);
-	close(0);
-	close(1);
-	close(2);
-	/* Last in line for the CPU: otherwise the unmounts and the sync take it
-	 * from the shim's last steps and the caller's remove() (and the next
-	 * launch) on a busy machine, which is where it would be felt. */
-	setpriority(PRIO_PROCESS, 0, 19);
-	close(keep[0]);
-	_exit(0);
-}
-
 /*
  * Drops the mount namespace `hold_mount_ns` kept, once the caller heard of the
  * exit. Forked by the fork server (a subreaper that reaps what its ops leave),
@@ -813,14 +791,19 @@ static void release_mount_ns(int fd, int lock)
 {
 	pid_t child = -1;
 
-	/* CLONE_VM: no copy of the shim's page tables, nor copy-on-write faults on
-	 * what the shim writes after it, on the exit's path. The child makes only
-	 * system calls (no allocation, no stdio) on its own stack, and the memory
-	 * stays for it when the shim exits first; it has its own file table. */
-	if (fd >= 0 && dl_orphans_reaped) {
-		teardown_fds[0] = fd;
-		teardown_fds[1] = lock;
-		child = clone(teardown_main, teardown_stack + sizeof teardown_stack, CLONE_VM | SIGCHLD, NULL);
+	if (fd >= 0 && dl_orphans_reaped)
+		child = fork();
+	if (child == 0) {
+		dl_close_fds_except(lock >= 0 ? (int[]){fd, lock} : (int[]){fd}, lock >= 0 ? 2 : 1);
+		close(0);
+		close(1);
+		close(2);
+		/* Last in line for the CPU: otherwise the unmounts and the sync take it
+		 * from the shim's last steps and the caller's remove() (and the next
+		 * launch) on a busy machine, which is where it would be felt. */
+		setpriority(PRIO_PROCESS, 0, 19);
+		close(fd);
+		_exit(0);
 	}
 	if (fd >= 0)
 		close(fd);
