@@ -89,6 +89,21 @@ const EXIT_RECORD_POLLS = 50;
  * It is `AsyncDisposable`: `await using c = await runtime.run(…)` kills and
  * removes it at the end of the scope.
  */
+/**
+ * Resolves with `exit` once the event loop has run its pending I/O callbacks
+ * and queued ticks. The exit line and the container's last output reach this
+ * process on different pipes, and a quick container may end before `run()`
+ * resolves: its output then waits in `container.stdout`, and a `'data'`
+ * listener added just before `await container.wait()` starts the flow only on
+ * the next tick, after a promise resolved at once would have run the caller's
+ * code. Resolving from `setImmediate` lets that output (and output read in the
+ * same poll as the exit line) be delivered first, as it is by `child_process`'s
+ * `'close'`.
+ */
+function afterQueuedOutput(exit: ExitStatus): Promise<ExitStatus> {
+  return new Promise((resolve) => setImmediate(resolve, exit));
+}
+
 export class Container implements AsyncDisposable {
   /** The container's id: 64 hex characters. */
   readonly id: string;
@@ -418,9 +433,9 @@ export class Container implements AsyncDisposable {
    * @throws {@link AbortError} when `options.signal` aborts first.
    */
   wait(options: WaitOptions = {}): Promise<ExitStatus> {
-    if (this.#exit !== undefined) return Promise.resolve(this.#exit);
+    if (this.#exit !== undefined) return afterQueuedOutput(this.#exit);
     this.#waiting ??= this.#helper !== undefined ? this.#waitOwned(this.#helper) : this.#waitForeign();
-    return raceAbort(this.#waiting, options.signal, `wait container ${this.id}`);
+    return raceAbort(this.#waiting.then(afterQueuedOutput), options.signal, `wait container ${this.id}`);
   }
 
   async #waitOwned(helper: HelperProcess): Promise<ExitStatus> {

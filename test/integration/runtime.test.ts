@@ -49,6 +49,30 @@ describe('runtime', { skip }, () => {
     assert.equal(r.signal, null);
   });
 
+  // A quick container ends, output and exit line both in, before the caller reads its stdout. A 'data'
+  // listener added just before `await wait()` starts the flow on the next tick; wait() resolved at once
+  // (the exit line already read) ran the caller's code first, and the output came after (round 11's
+  // earlier exit line made that the rule for a process's first container).
+  it('output a container wrote before it ended reaches a listener added before wait()', async () => {
+    for (let i = 0; i < 3; i++) {
+      const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sh', '-c', 'echo out; echo err >&2'], stdio: 'pipe' });
+      try {
+        await sleep(150); // the container is done, its exit line read
+        let out = '';
+        let err = '';
+        c.stdout!.on('data', (d: Buffer) => (out += String(d)));
+        c.stderr!.on('data', (d: Buffer) => (err += String(d)));
+        assert.equal((await c.wait()).exitCode, 0);
+        assert.equal(out, 'out\n');
+        assert.equal(err, 'err\n');
+        // A second wait() after the first, as a caller's later check: the same exit.
+        assert.equal((await c.wait()).exitCode, 0);
+      } finally {
+        await c.remove({ force: true });
+      }
+    }
+  });
+
   it('isolates hostname, pids, mounts and network', async () => {
     assert.equal((await output(world, ['probe', 'hostname'], { hostname: 'box' })).stdout.trim(), 'box');
     assert.equal((await output(world, ['probe', 'cat', '/etc/hostname'], { hostname: 'box' })).stdout.trim(), 'box');
