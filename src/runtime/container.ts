@@ -84,12 +84,6 @@ const POLL_MS = 20;
 const EXIT_RECORD_POLLS = 50;
 
 /**
- * A container: a process tree in its own namespaces on its own root filesystem.
- * Made by `runtime.create()` / `runtime.run()`, or found with `runtime.get()`.
- * It is `AsyncDisposable`: `await using c = await runtime.run(…)` kills and
- * removes it at the end of the scope.
- */
-/**
  * Resolves with `exit` once the event loop has run its pending I/O callbacks
  * and queued ticks. The exit line and the container's last output reach this
  * process on different pipes, and a quick container may end before `run()`
@@ -104,6 +98,12 @@ function afterQueuedOutput(exit: ExitStatus): Promise<ExitStatus> {
   return new Promise((resolve) => setImmediate(resolve, exit));
 }
 
+/**
+ * A container: a process tree in its own namespaces on its own root filesystem.
+ * Made by `runtime.create()` / `runtime.run()`, or found with `runtime.get()`.
+ * It is `AsyncDisposable`: `await using c = await runtime.run(…)` kills and
+ * removes it at the end of the scope.
+ */
 export class Container implements AsyncDisposable {
   /** The container's id: 64 hex characters. */
   readonly id: string;
