@@ -383,7 +383,7 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
         helper.child.kill('SIGKILL');
         await helper.exit.catch(() => undefined);
       }
-      if (named) await releaseName(dir, options.name!, id);
+      if (named) await releaseName(dir, options.name!, id, 'pod');
       await rm(paths.state, { recursive: true, force: true });
       throw error;
     }
@@ -468,7 +468,7 @@ export class Namespace implements NamespaceRef, AsyncDisposable {
     await endRecordedHelper(record.forwarder);
     if (record.network !== undefined) await unlinkPod(podEngine(this.#runtime), record.network, this.id);
     await killHolder(record);
-    if (record.name !== undefined) await releaseName(podsDir(this.#runtime.stateDir), record.name, this.id);
+    if (record.name !== undefined) await releaseName(podsDir(this.#runtime.stateDir), record.name, this.id, 'pod');
     await rm(podPaths(this.#runtime.stateDir, this.id).state, { recursive: true, force: true });
     this.#removed = true;
     debug('%s removed', this.id.slice(0, 12));

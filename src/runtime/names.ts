@@ -3,6 +3,12 @@
  * process. A claim is created whole and exclusively (written aside, then
  * `link(2)`ed into place), and names its container and the process launching
  * it, so that a holder whose launch is still in progress is never judged dead.
+ * Anyone may create a claim where there is none, but a claim is only ever
+ * removed under its name's lock (a release by its holder, a takeover or a
+ * prune of a dead one): read under the lock, a claim stays the one read until
+ * the lock's holder unlinks it. Without that, a takeover that judged claim A
+ * dead (just released, its state directory gone) could unlink claim B, made
+ * in between by another launch, and both launches would hold the name.
  *
  * @module
  */
@@ -10,7 +16,7 @@
 import { link, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AlreadyExistsError } from '../errors.js';
+import { AlreadyExistsError, InvalidStateError } from '../errors.js';
 import { isAbandoned, isErrno, isProcessAlive, ownerToken, selfStartTime } from '../util/index.js';
 
 /** What a name file holds: the container, and the process that launched it. */
@@ -112,13 +118,12 @@ export async function claimName(stateDir: string, name: string, id: string, kind
   }
   const holder = await readNameClaim(stateDir, name);
   if (holder !== undefined && (await isClaimLive(stateDir, holder))) throw taken(name, holder.id, kind);
-  await withTakeoverLock(dir, name, kind, async () => {
+  await withNameLock(dir, name, kind, async () => {
     const current = await readNameClaim(stateDir, name);
     if (current !== undefined) {
       if (await isClaimLive(stateDir, current)) throw taken(name, current.id, kind);
-      // Dead for good (its process or its state is gone), and only a takeover,
-      // which holds this lock, replaces an existing claim: this unlink removes
-      // exactly the claim just judged.
+      // Dead for good (its process or its state is gone), and only the holder
+      // of this lock removes a claim: this unlink removes exactly the claim just judged.
       await unlink(path).catch((error) => {
         if (!isErrno(error, 'ENOENT')) throw error;
       });
@@ -133,11 +138,22 @@ export async function claimName(stateDir: string, name: string, id: string, kind
   });
 }
 
-/** Gives up `name` if container `id` holds it. */
-export async function releaseName(stateDir: string, name: string, id: string): Promise<void> {
-  const claim = await readNameClaim(stateDir, name).catch(() => undefined);
-  // Our claim is live until this unlink (the state directory goes after it), so nobody replaces it in between.
-  if (claim?.id === id) await unlink(join(namesDir(stateDir), name)).catch(() => undefined);
+/**
+ * Gives up `name` if container `id` holds it, under the name's lock: a
+ * takeover judging another claim (or a reap, which moves the state directory
+ * away first) never has its new claim unlinked by this.
+ */
+export async function releaseName(stateDir: string, name: string, id: string, kind: NameKind = 'container'): Promise<void> {
+  const dir = namesDir(stateDir);
+  // Not ours (or gone): nothing to give up, and no lock to take.
+  if ((await readNameClaim(stateDir, name).catch(() => undefined))?.id !== id) return;
+  await withNameLock(dir, name, kind, async () => {
+    const claim = await readNameClaim(stateDir, name).catch(() => undefined);
+    if (claim?.id === id) await unlink(join(dir, name)).catch(() => undefined);
+  }).catch((error: unknown) => {
+    // The lock's wait ran out: not a name taken, a removal that cannot finish yet.
+    throw error instanceof AlreadyExistsError ? new InvalidStateError(`give up ${error.message}`, { cause: error }) : error;
+  });
 }
 
 /**
@@ -158,7 +174,7 @@ export async function pruneNames(stateDir: string): Promise<string[]> {
     }
     const claim = await readNameClaim(stateDir, entry).catch(() => undefined);
     if (claim === undefined || (await isClaimLive(stateDir, claim))) continue;
-    await withTakeoverLock(dir, entry, 'container', async () => {
+    await withNameLock(dir, entry, 'container', async () => {
       const current = await readNameClaim(stateDir, entry);
       if (current === undefined || (await isClaimLive(stateDir, current))) return;
       await unlink(join(dir, entry)).catch(() => undefined);
@@ -171,12 +187,13 @@ export async function pruneNames(stateDir: string): Promise<string[]> {
 const LOCK_WAIT_MS = 10_000;
 
 /**
- * Runs `fn` holding the takeover lock of `name`: a file naming its holder
- * process, held for a few filesystem calls. A lock whose holder died is moved
- * aside to a unique tombstone and checked to be that same dead lock before it
- * is deleted; a live lock moved aside by a racing breaker is put back.
+ * Runs `fn` holding the lock of `name`, which every removal of its claim
+ * holds: a file naming its holder process, held for a few filesystem calls. A
+ * lock whose holder died is moved aside to a unique tombstone and checked to
+ * be that same dead lock before it is deleted; a live lock moved aside by a
+ * racing breaker is put back.
  */
-async function withTakeoverLock<T>(dir: string, name: string, kind: NameKind, fn: () => Promise<T>): Promise<T> {
+async function withNameLock<T>(dir: string, name: string, kind: NameKind, fn: () => Promise<T>): Promise<T> {
   const lock = join(dir, `.lock-${name}`);
   const mine = JSON.stringify({ pid: process.pid, start: selfStartTime(), token: ownerToken() });
   const deadline = Date.now() + LOCK_WAIT_MS;
@@ -195,7 +212,7 @@ async function withTakeoverLock<T>(dir: string, name: string, kind: NameKind, fn
         continue;
       }
       if (Date.now() > deadline) {
-        throw new AlreadyExistsError(`${kind} name \`${name}\` is being taken over by another process`);
+        throw new AlreadyExistsError(`${kind} name \`${name}\` is locked by another process (pid ${owner?.pid ?? '?'}) for over ${LOCK_WAIT_MS / 1000} s`);
       }
     }
     await sleep(2 + Math.random() * 5);

@@ -113,7 +113,7 @@ export async function prunePods(stateDir: string): Promise<string[]> {
     if (record !== undefined) {
       if (isPodAlive(record)) continue;
       await endRecordedHelper(record.forwarder);
-      if (record.name !== undefined) await releaseName(podsDir(stateDir), record.name, id);
+      if (record.name !== undefined) await releaseName(podsDir(stateDir), record.name, id, 'pod');
     } else {
       const owner = await readJson<{ pid: number; start: number }>(paths.owner);
       if (owner !== undefined && isProcessAlive(owner.pid, owner.start)) continue;

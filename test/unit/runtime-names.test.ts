@@ -66,3 +66,22 @@ test('a takeover lock left by a dead process is broken; pruneNames frees dead cl
   const left = (await readdir(join(stateDir, 'names'))).filter((n) => n.startsWith('.'));
   assert.deepEqual(left, []);
 });
+
+// A takeover that judged a claim dead (released, its state directory gone) unlinked by path, and took the
+// claim another launch had made in between: both held the name. Every removal now holds the name's lock.
+test('a release waits for the name\'s lock, so that no takeover in progress has its judged claim swapped', async () => {
+  await holder('busy', { id: id('7'), ...ME() }, 'record');
+  const lock = join(stateDir, 'names', '.lock-busy');
+  await writeFile(lock, JSON.stringify({ ...ME(), token: 'a-takeover-in-progress' }));
+  let released = false;
+  const releasing = releaseName(stateDir, 'busy', id('7')).then(() => {
+    released = true;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.equal(released, false, 'released while another holds the name\'s lock');
+  assert.equal((await readNameClaim(stateDir, 'busy'))?.id, id('7'));
+  await rm(lock);
+  await releasing;
+  assert.equal(await readNameClaim(stateDir, 'busy'), undefined);
+  assert.deepEqual((await readdir(join(stateDir, 'names'))).filter((n) => n.includes('busy')), []);
+});
