@@ -59,7 +59,7 @@ int dl_open_parent_cached(struct dl_parent_cache *cache, int rootfd, const char 
 		clean[0] = '\0';
 	if (cache->fd >= 0 && strcmp(cache->path, clean) == 0)
 		return cache->fd;
-	fd = dl_open_in_root(rootfd, clean, DL_CREATE_NONE, step, e);
+	fd = dl_open_in_root(rootfd, clean, cache->create, step, e);
 	if (fd < 0) {
 		snprintf(e->path, sizeof e->path, "%s", path);
 		return -1;
@@ -226,15 +226,65 @@ int dl_open_in_root(int rootfd, const char *path, enum dl_create create, const c
 	}
 }
 
+/* CLEAN (a cleaned path: no `..`) under ROOTFD in one lookup that any symlink fails
+ * with ELOOP, the last component included (no O_NOFOLLOW); -1 with errno otherwise. */
+static int open_nofollow(int rootfd, const char *clean)
+{
+	return dl_openat2(rootfd, clean[0] ? clean : ".", O_PATH | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+}
+
+/* CLEAN (missing: open_nofollow said ENOENT) created as CREATE says, its missing
+ * parents first, each in the directory its parent's lookup returned, and opened as
+ * open_nofollow does; -1 with errno on any failure, for the walk to report. */
+static int create_nofollow(int rootfd, char *clean, enum dl_create create)
+{
+	char *slash = strrchr(clean, '/');
+	const char *name = slash ? slash + 1 : clean;
+	_cleanup_close_ int parent = -1;
+	int dir = rootfd, rc;
+
+	if (slash) {
+		*slash = '\0';
+		parent = open_nofollow(rootfd, clean);
+		if (parent < 0 && errno == ENOENT)
+			parent = create_nofollow(rootfd, clean, DL_CREATE_DIR);
+		*slash = '/';
+		if (parent < 0)
+			return -1;
+		dir = parent;
+	}
+	if (create == DL_CREATE_FILE) {
+		rc = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (rc >= 0)
+			close(rc);
+	} else {
+		rc = mkdirat(dir, name, 0755);
+	}
+	/* EEXIST (a dangling symlink, or a concurrent creation) is settled by the lookup. */
+	if (rc < 0 && errno != EEXIST)
+		return -1;
+	return dl_openat2(dir, name, O_PATH | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+}
+
 int dl_open_in_root_nofollow(int rootfd, const char *path, enum dl_create create, const char *step,
 			     struct dl_error *e)
 {
 	char clean[PATH_MAX];
 	_cleanup_close_ int dir = -1;
 	char *comp;
+	int fd;
 
 	if (dl_clean_path(path, clean, sizeof clean) < 0)
 		return dl_fail_errno(e, step, path, "openat2 `%s`", path);
+	/* One lookup for the whole path, and for a missing one one per missing
+	 * component; only a failure takes the walk below, which names what failed. */
+	fd = open_nofollow(rootfd, clean);
+	if (fd < 0 && errno == ENOENT && create != DL_CREATE_NONE)
+		fd = create_nofollow(rootfd, clean, create);
+	if (fd >= 0)
+		return fd;
+	if ((errno == ENOENT || errno == ENOTDIR) && create == DL_CREATE_NONE)
+		return dl_fail_errno(e, step, path, "openat2 `/%s`", clean);
 	dir = dl_openat2(rootfd, ".", O_PATH | O_CLOEXEC, RESOLVE_BENEATH);
 	if (dir < 0)
 		return dl_fail_errno(e, step, path, "openat2 `/`");

@@ -55,11 +55,14 @@ int dl_open_parent_in_root(int rootfd, const char *path, int mkdirs, char *name,
 struct dl_parent_cache {
 	int fd;
 	char path[PATH_MAX];
+	/* DL_CREATE_DIR: missing parents are created (DL_CREATE_NONE, the default: an error). */
+	enum dl_create create;
 };
 
-/* dl_open_parent_in_root without MKDIRS, through CACHE: returns the fd of PATH's parent
- * under ROOTFD (owned by CACHE) and puts PATH's last component in NAME; for the root
- * itself, returns ROOTFD with NAME "". Failures are reported as STEP on PATH. */
+/* dl_open_parent_in_root through CACHE: returns the fd of PATH's parent under ROOTFD
+ * (owned by CACHE), creating it when CACHE says so, and puts PATH's last component in
+ * NAME; for the root itself, returns ROOTFD with NAME "". Failures are reported as STEP
+ * on PATH. A cached parent is valid while nothing is mounted or replaced on the way to it. */
 int dl_open_parent_cached(struct dl_parent_cache *cache, int rootfd, const char *path, char *name,
 			  size_t name_size, const char *step, struct dl_error *e);
 

@@ -314,10 +314,23 @@ int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error 
 	return 0;
 }
 
-int dl_mknod_in_root(int rootfd, const struct dl_mknod_spec *n, struct dl_error *e)
+/* PATH's parent through PARENT (creating missing directories), as dl_open_parent_in_root. */
+static int open_parent(struct dl_parent_cache *parent, int rootfd, const char *path, char *name, size_t size,
+		       const char *step, struct dl_error *e)
+{
+	int dir;
+
+	parent->create = DL_CREATE_DIR;
+	dir = dl_open_parent_cached(parent, rootfd, path, name, size, step, e);
+	if (dir >= 0 && name[0] == '\0')
+		return dl_fail(e, EINVAL, step, path, "the root itself has no parent: `%s`", path);
+	return dir;
+}
+
+int dl_mknod_in_root(struct dl_parent_cache *parent, int rootfd, const struct dl_mknod_spec *n, struct dl_error *e)
 {
 	char name[NAME_MAX + 1];
-	_cleanup_close_ int dir = dl_open_parent_in_root(rootfd, n->path, 1, name, sizeof name, "mknod", e);
+	int dir = open_parent(parent, rootfd, n->path, name, sizeof name, "mknod", e);
 
 	if (dir < 0)
 		return -1;
@@ -328,10 +341,11 @@ int dl_mknod_in_root(int rootfd, const struct dl_mknod_spec *n, struct dl_error 
 	return 0;
 }
 
-int dl_symlink_in_root(int rootfd, const struct dl_symlink_spec *s, struct dl_error *e)
+int dl_symlink_in_root(struct dl_parent_cache *parent, int rootfd, const struct dl_symlink_spec *s,
+		       struct dl_error *e)
 {
 	char name[NAME_MAX + 1];
-	_cleanup_close_ int dir = dl_open_parent_in_root(rootfd, s->path, 1, name, sizeof name, "symlink", e);
+	int dir = open_parent(parent, rootfd, s->path, name, sizeof name, "symlink", e);
 
 	if (dir < 0)
 		return -1;
@@ -355,15 +369,12 @@ int dl_pivot_root(int rootfd, struct dl_error *e)
 	return 0;
 }
 
-/* After pivot_root: PATH from the container's root, no symlink allowed in it.
+/* After pivot_root: PATH from the container's root ROOTFD, no symlink allowed in it.
  * Returns 1 with *FD open, 0 when PATH is missing, -1 on failure. */
-static int open_existing_nofollow(const char *path, const char *what, int *fd, struct dl_error *e)
+static int open_existing_nofollow(int root, const char *path, const char *what, int *fd, struct dl_error *e)
 {
-	_cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	char msg[DL_ERR_MSG_MAX];
 
-	if (root < 0)
-		return dl_fail_errno(e, "mount", path, "open `/`");
 	*fd = dl_open_in_root_nofollow(root, path, DL_CREATE_NONE, "mount", e);
 	if (*fd >= 0)
 		return 1;
@@ -376,12 +387,12 @@ static int open_existing_nofollow(const char *path, const char *what, int *fd, s
 	return -1;
 }
 
-int dl_mask_path(const char *path, struct dl_error *e)
+int dl_mask_path(int rootfd, const char *path, struct dl_error *e)
 {
 	_cleanup_close_ int fd = -1;
 	char target[64];
 	struct stat st;
-	int found = open_existing_nofollow(path, "mask", &fd, e);
+	int found = open_existing_nofollow(rootfd, path, "mask", &fd, e);
 
 	if (found <= 0)
 		return found;
@@ -398,11 +409,11 @@ int dl_mask_path(const char *path, struct dl_error *e)
 	return 0;
 }
 
-static int remount_readonly(const char *path, const char *target, struct dl_error *e)
+static int remount_readonly(const char *path, int fd, const char *target, struct dl_error *e)
 {
 	struct statvfs st;
 
-	if (statvfs(target, &st) < 0)
+	if ((fd >= 0 ? fstatvfs(fd, &st) : statvfs(target, &st)) < 0)
 		return dl_fail_errno(e, "mount", path, "statvfs `%s`", path);
 	if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | mount_flags_of(&st), NULL) < 0)
 		return dl_fail_errno(e, "mount", path, "mount `%s` remount ro", path);
@@ -419,11 +430,11 @@ static bool is_mount_root(int fd)
 	return (st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (st.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
 
-int dl_readonly_path(const char *path, struct dl_error *e)
+int dl_readonly_path(int rootfd, const char *path, struct dl_error *e)
 {
 	_cleanup_close_ int fd = -1;
 	char target[64];
-	int found = open_existing_nofollow(path, "readonly", &fd, e);
+	int found = open_existing_nofollow(rootfd, path, "readonly", &fd, e);
 
 	if (found <= 0)
 		return found;
@@ -432,19 +443,19 @@ int dl_readonly_path(const char *path, struct dl_error *e)
 	 * where it is: a recursive bind on itself would copy every mount below it,
 	 * each one more to make and, at the container's exit, to tear down. */
 	if (is_mount_root(fd))
-		return remount_readonly(path, target, e);
+		return remount_readonly(path, fd, target, e);
 	if (mount(target, target, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return dl_fail_errno(e, "mount", path, "mount `%s` on itself", path);
 	/* The old fd is below the new mount; look the path up again to reach it. */
 	close(dl_steal_fd(&fd));
-	found = open_existing_nofollow(path, "readonly", &fd, e);
+	found = open_existing_nofollow(rootfd, path, "readonly", &fd, e);
 	if (found <= 0)
 		return found < 0 ? -1 : dl_fail(e, ENOENT, "mount", path, "openat2 `%s`", path);
 	fd_path(target, sizeof target, fd);
-	return remount_readonly(path, target, e);
+	return remount_readonly(path, fd, target, e);
 }
 
 int dl_readonly_root(struct dl_error *e)
 {
-	return remount_readonly("/", "/", e);
+	return remount_readonly("/", -1, "/", e);
 }

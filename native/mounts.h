@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "fs.h"
 
 struct dl_mount_spec {
 	const char *type; /* `bind` or a filesystem type */
@@ -49,8 +50,11 @@ int dl_mount_root(const struct dl_root_spec *r, struct dl_error *e);
 /* Whether M is a bind mount, by its type or its options. */
 bool dl_mount_is_bind(const struct dl_mount_spec *m);
 int dl_mount_in_root(int rootfd, const struct dl_mount_spec *m, struct dl_error *e);
-int dl_mknod_in_root(int rootfd, const struct dl_mknod_spec *n, struct dl_error *e);
-int dl_symlink_in_root(int rootfd, const struct dl_symlink_spec *s, struct dl_error *e);
+/* The node or symlink at its path under ROOTFD, missing parents created; PARENT keeps
+ * the last parent open for the next one (valid while nothing is mounted meanwhile). */
+int dl_mknod_in_root(struct dl_parent_cache *parent, int rootfd, const struct dl_mknod_spec *n, struct dl_error *e);
+int dl_symlink_in_root(struct dl_parent_cache *parent, int rootfd, const struct dl_symlink_spec *s,
+		       struct dl_error *e);
 
 /* Makes ROOTFD the root and cwd (pivot_root(".", ".") and a detach of the old root). */
 int dl_pivot_root(int rootfd, struct dl_error *e);
@@ -58,10 +62,12 @@ int dl_pivot_root(int rootfd, struct dl_error *e);
 /* The step of a mount refused because its target path holds a symlink. */
 #define DL_STEP_MOUNT_TARGET "mount target"
 
-/* After pivot_root: hide PATH (missing paths are skipped; a symlink in PATH is refused). */
-int dl_mask_path(const char *path, struct dl_error *e);
-/* After pivot_root: make PATH read-only (missing paths are skipped; a symlink in PATH is refused). */
-int dl_readonly_path(const char *path, struct dl_error *e);
+/* After pivot_root: hide PATH under ROOTFD, the container's root (missing paths are
+ * skipped; a symlink in PATH is refused). */
+int dl_mask_path(int rootfd, const char *path, struct dl_error *e);
+/* After pivot_root: make PATH under ROOTFD, the container's root, read-only (missing
+ * paths are skipped; a symlink in PATH is refused). */
+int dl_readonly_path(int rootfd, const char *path, struct dl_error *e);
 /* Remounts / read-only. */
 int dl_readonly_root(struct dl_error *e);
 

@@ -547,6 +547,23 @@ static _Noreturn void run_init(struct pid1_ctx *x)
 	_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
 }
 
+/* The --mknod nodes and --symlink links under ROOTFD. They mostly share /dev, and no
+ * mount comes between them: their parent is looked up once while it stays the same. */
+static int make_nodes(const struct run_config *c, int rootfd, struct dl_error *e)
+{
+	struct dl_parent_cache parent = {.fd = -1};
+	int rc = 0;
+	size_t i;
+
+	for (i = 0; i < c->n_mknods && rc == 0; i++)
+		rc = dl_mknod_in_root(&parent, rootfd, &c->mknods[i], e);
+	for (i = 0; i < c->n_symlinks && rc == 0; i++)
+		rc = dl_symlink_in_root(&parent, rootfd, &c->symlinks[i], e);
+	if (parent.fd >= 0)
+		close(parent.fd);
+	return rc;
+}
+
 static int setup(struct pid1_ctx *x, struct dl_error *e)
 {
 	const struct run_config *c = x->c;
@@ -580,12 +597,8 @@ static int setup(struct pid1_ctx *x, struct dl_error *e)
 		for (i = 0; i < c->n_mounts; i++)
 			if (dl_mount_in_root(rootfd, &c->mounts[i], e) < 0)
 				return -1;
-		for (i = 0; i < c->n_mknods; i++)
-			if (dl_mknod_in_root(rootfd, &c->mknods[i], e) < 0)
-				return -1;
-		for (i = 0; i < c->n_symlinks; i++)
-			if (dl_symlink_in_root(rootfd, &c->symlinks[i], e) < 0)
-				return -1;
+		if (make_nodes(c, rootfd, e) < 0)
+			return -1;
 		/* The runtime-spec's createRuntime and createContainer point: the
 		 * hooks resolve their paths in (a copy of) the host's mount namespace. */
 		if (dl_hooks_run((struct dl_hooks *)&c->hooks, e) < 0)
@@ -596,11 +609,18 @@ static int setup(struct pid1_ctx *x, struct dl_error *e)
 		for (i = 0; i + 1 < c->n_sysctls; i += 2)
 			if (dl_sysctl_write(c->sysctls[i], c->sysctls[i + 1], e) < 0)
 				return -1;
+		/* Mounts below the root do not move the root itself: one fd serves every path. */
+		if (c->n_masks || c->n_readonly) {
+			close(rootfd);
+			rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (rootfd < 0)
+				return dl_fail_errno(e, "mount", "/", "open `/`");
+		}
 		for (i = 0; i < c->n_masks; i++)
-			if (dl_mask_path(c->masks[i], e) < 0)
+			if (dl_mask_path(rootfd, c->masks[i], e) < 0)
 				return -1;
 		for (i = 0; i < c->n_readonly; i++)
-			if (dl_readonly_path(c->readonly[i], e) < 0)
+			if (dl_readonly_path(rootfd, c->readonly[i], e) < 0)
 				return -1;
 	}
 	if ((c->ns_flags & CLONE_NEWNET) && dl_ns_loopback_up(e) < 0)

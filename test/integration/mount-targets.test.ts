@@ -137,6 +137,26 @@ describe('symlinks as the targets of the runtime mounts', { skip }, () => {
     });
   });
 
+  it('an image whose /etc/hostname is a dangling symlink is refused, and nothing is created where it points', async () => {
+    const rootfs = await hostileRootfs(world, async (root) => {
+      await mkdir(join(root, 'etc'));
+      await symlink('/made/hostname', join(root, 'etc', 'hostname'));
+    });
+    await assertRefused(world, { rootfs, cmd: ['probe', 'ls', '/'] }, '/etc/hostname', '/etc/hostname');
+    assert.ok(!(await readdir(rootfs)).includes('made'));
+  });
+
+  it('an image of the probe alone gets every target made (/etc and its files, /dev/pts, the cgroup hierarchies)', async () => {
+    const rootfs = await hostileRootfs(world, async () => {});
+    const c = await world.runtime.create({ rootfs, cmd: ['probe', 'cat', '/etc/hostname'] });
+    const out = text(c.stdout);
+    await c.start();
+    const [stdout, exit] = await Promise.all([out, c.wait()]);
+    await c.remove();
+    assert.equal(exit.exitCode, 0, stdout);
+    assert.ok(stdout.startsWith(`${c.id.slice(0, 12)}\n`), stdout);
+  });
+
   it("a user's bind still follows a symlink inside the root", async () => {
     const rootfs = await hostileRootfs(world, async (root) => {
       await mkdir(join(root, 'srv', 'data'), { recursive: true });
