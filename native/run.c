@@ -1187,6 +1187,11 @@ int cmd_run(int argc, char **argv)
 		waitpid(pid, NULL, 0);
 		shim_fail(&e);
 	}
+	if (dl_io_enabled(&c.io) && dl_io_watch_run(&c.io, pid, &e) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		shim_fail(&e);
+	}
 	dl_cgroups_close(&c.cgroups);
 	if (x.fifo_fd >= 0)
 		close(x.fifo_fd);
@@ -1213,6 +1218,7 @@ int cmd_run(int argc, char **argv)
 	watch.oom_file = c.oom_file;
 	dl_shim_watch_start(&watch);
 
+	dl_io_serve(&c.io);
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
 			dl_fail_errno(&e, "waitpid", "", "waitpid `%d`", (int)pid);
