@@ -1014,9 +1014,9 @@ static void finish_in_shim(struct dl_io *io)
 		live_hand_over();
 		_exit(0);
 	}
-	/* No child (fork failed): the shim hands it over itself. */
-	if (pid < 0 && live_pending())
-		live_hand_over();
+	/* No child (fork failed): that output is dropped as a reader too far behind
+	 * has it dropped (the log has it), never waited for here: the reader may be
+	 * waiting for the `exited` line first. */
 	release_ends();
 }
 
