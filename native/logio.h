@@ -37,7 +37,7 @@ struct dl_io {
 	bool owns_stdio;
 };
 
-/* Defaults: no io process. */
+/* Defaults: no io served. */
 void dl_io_init(struct dl_io *io);
 
 /* If ARGV[I] is an io option (`--log`, `--log-max-size`, `--log-max-files`,
@@ -46,7 +46,7 @@ void dl_io_init(struct dl_io *io);
  * took; 0 if it is not one. */
 int dl_io_parse(struct dl_io *io, int argc, char **argv, int i, const char *op);
 
-/* Whether `run` needs an io process. */
+/* Whether `run` serves the io (else stdio passes straight through). */
 bool dl_io_enabled(const struct dl_io *io);
 
 /* run, before pid 1 is cloned: opens the log, the FIFOs and the pipes, and
@@ -64,7 +64,7 @@ int dl_io_watch_run(struct dl_io *io, pid_t pid1, struct dl_error *e);
 void dl_io_serve(struct dl_io *io);
 
 /* run, in pid 1 after the container's mounts: opens its pty, sends the master
- * to the io process and returns the slave in *SLAVE. */
+ * to the shim (or the io process) and returns the slave in *SLAVE. */
 int dl_io_send_tty(struct dl_io *io, int *slave, struct dl_error *e);
 
 /* exec --tty: forks the io process relaying MASTER and this process's stdio

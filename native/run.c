@@ -405,7 +405,7 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		dl_usage("run", "--veth needs a new network namespace (--ns net)");
 	if (c->restart.policy != DL_RESTART_NO && !c->init)
 		dl_usage("run", "--restart needs --init");
-	/* Nothing of the shim's outlives it with --detach: no io process, no exit status to write. */
+	/* Nothing of the shim's outlives it with --detach: no io to serve, no exit status to write. */
 	if (c->detach && (c->restart.policy != DL_RESTART_NO || c->exit_file || c->die_with_parent ||
 			  dl_io_enabled(&c->io) || c->events.file))
 		dl_usage("run", "--detach excludes --restart, --exit-file, --die-with-parent, --events-file and the io options");
