@@ -1,6 +1,6 @@
 /**
  * Log throughput: MB/s a detached container can write to stdout with its log on
- * (json-lines through the helper's io process, rotated at the defaults), beside
+ * (json-lines through the helper's shim, rotated at the defaults), beside
  * `podman run -d` of the same rootfs and command with podman's default log
  * driver (conmon writing `k8s-file`, or whatever `podman info` names), in the
  * same run, and the ratio ours/podman. The start cost is taken out: each side

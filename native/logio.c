@@ -1,6 +1,7 @@
-/* The io process (see logio.h). Past ~600 lines on purpose: the log writer, the
- * live relay, input and control records share one poll loop and one state, and
- * split into files they would each need all of it. */
+/* The container's io, served by the shim or by the io process (see logio.h).
+ * Past ~600 lines on purpose: the log writer, the live relay, input and control
+ * records share one poll loop and one state, and split into files they would
+ * each need all of it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -12,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +33,9 @@
 #define PARTIAL_IDLE_MS 20
 /* Room for the longest record: every byte of a piece escaped as \u00XX. */
 #define LOG_BUF (PARTIAL_MAX * 6 + 256)
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 #define CONTROL_RECORD 8
 #define CONTROL_RESIZE 1
 
@@ -64,7 +69,7 @@ struct logw {
 enum { SRC_OUT, SRC_ERR, SRC_TTY, N_SRC };
 enum { IN_CALLER, IN_FIFO, N_IN };
 
-/* On the heap, made only when a container has an io process: its buffers are no
+/* On the heap, made only when a container's io is served: its buffers are no
  * cost (nor a data rlimit's) to any other op. */
 struct io_state {
 	struct logw log;
@@ -95,6 +100,7 @@ void dl_io_init(struct dl_io *io)
 	io->complete_r = -1;
 	io->done_w = -1;
 	io->tty_sock = -1;
+	io->pidfd = -1;
 	io->log_max_files = 1;
 }
 
@@ -595,7 +601,8 @@ static void tty_receive(void)
 
 /* ---- the loop ---- */
 
-static _Noreturn void finish(void)
+/* Once the container is over: what is left in its sources, then the last records. */
+static void drain(void)
 {
 	for (int i = 0; i < N_SRC; i++)
 		while (S.src[i].fd >= 0 && source_read(&S.src[i])) {
@@ -607,22 +614,49 @@ static _Noreturn void finish(void)
 	if (S.log.fd >= 0) {
 		log_flush(&S.log);
 		close(S.log.fd);
+		S.log.fd = -1;
 	}
-	/* A byte: it goes on for a live reader, the shim need not wait for it; EOF alone: it exits now. */
-	if ((S.out.fd >= 0 && S.out.len > 0) || (S.err.fd >= 0 && S.err.len > 0))
-		dl_write_all(S.complete_w, "l", 1);
-	close(S.complete_w);
+}
+
+static bool live_pending(void)
+{
+	return (S.out.fd >= 0 && S.out.len > 0) || (S.err.fd >= 0 && S.err.len > 0);
+}
+
+/* Hands the held output to a live reader, blocking; no allocation (it may run in
+ * the child of a shim with a thread). */
+static void live_hand_over(void)
+{
 	for (struct sink *s = &S.out; s != NULL; s = s == &S.out ? &S.err : NULL)
 		while (s->fd >= 0 && s->len > 0) {
 			struct pollfd p = {.fd = s->fd, .events = POLLOUT};
 			if (poll(&p, 1, -1) < 0 && errno != EINTR)
 				break;
-			sink_flush(s);
+			ssize_t w = sink_try(s, s->buf, s->len);
+			if (w < 0) {
+				if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+					break;
+				continue;
+			}
+			memmove(s->buf, s->buf + w, s->len - (size_t)w);
+			s->len -= (size_t)w;
 		}
+}
+
+static _Noreturn void finish(void)
+{
+	drain();
+	/* A byte: it goes on for a live reader, the shim need not wait for it; EOF alone: it exits now. */
+	if (live_pending())
+		dl_write_all(S.complete_w, "l", 1);
+	close(S.complete_w);
+	live_hand_over();
 	_exit(0);
 }
 
-static _Noreturn void io_main(void)
+/* The poll loop, until END_FD is readable (the container is over: true) or
+ * poll fails (false). */
+static bool io_loop(int end_fd)
 {
 	struct pollfd fds[16];
 	int who[16];
@@ -637,7 +671,7 @@ static _Noreturn void io_main(void)
 		fds[n].revents = 0;                                                                                \
 		who[n++] = (tag);                                                                                  \
 	} while (0)
-		ADD(S.done_r, POLLIN, 100);
+		ADD(end_fd, POLLIN, 100);
 		for (int i = 0; i < N_SRC; i++)
 			/* A reader that is waited for holds its sources back: the container waits with them. */
 			if (S.src[i].fd >= 0 && !(S.src[i].sink->limit == 0 && S.src[i].sink->len > 0))
@@ -670,14 +704,14 @@ static _Noreturn void io_main(void)
 		if (poll(fds, (nfds_t)n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
-			finish();
+			return false;
 		}
 		for (int k = 0; k < n; k++) {
 			if (fds[k].revents == 0)
 				continue;
 			switch (who[k]) {
 			case 100:
-				finish();
+				return true;
 			case 10:
 				sink_flush(&S.out);
 				break;
@@ -754,13 +788,13 @@ static int state_init(const struct dl_io *io, struct dl_error *e)
 
 /* In the io process: everything above 2 closed but its own, and 0, 1, 2 on
  * /dev/null, so that ending a live stream really ends it for the reader. */
-static void io_child_setup(int live_out, int live_err, unsigned long long limit)
+static void io_child_setup(void)
 {
 	int devnull;
 
 	dl_close_fds_except((int[]){S.log.fd, S.src[SRC_OUT].fd, S.src[SRC_ERR].fd, S.src[SRC_TTY].fd, S.in_dst,
 				    S.in_src[IN_CALLER], S.in_src[IN_FIFO], S.tty_sock, S.ctl, S.done_r, S.complete_w,
-				    live_out, live_err},
+				    S.out.fd, S.err.fd},
 			    13);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull >= 0) {
@@ -769,8 +803,6 @@ static void io_child_setup(int live_out, int live_err, unsigned long long limit)
 		dup2(devnull, 2);
 		close(devnull);
 	}
-	sink_open(&S.out, live_out, limit);
-	sink_open(&S.err, live_err, limit);
 	prctl(PR_SET_NAME, "dockless-io");
 }
 
@@ -784,13 +816,12 @@ static int pipes(int (*p)[2], size_t n, struct dl_error *e)
 
 int dl_io_start_run(struct dl_io *io, struct dl_error *e)
 {
-	/* out, err, in, done, complete */
-	int p[5][2] = {{-1, -1}, {-1, -1}, {-1, -1}, {-1, -1}, {-1, -1}};
+	/* out, err, in */
+	int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
 	int sv[2] = {-1, -1};
-	int live_out = -1, live_err = -1, devnull;
+	int live_out = -1, live_err = -1;
 	bool take_stdin = io->stdin_relay || io->stdin_fifo != NULL;
 	struct stat st;
-	pid_t pid;
 
 	if (state_init(io, e) < 0)
 		return -1;
@@ -805,13 +836,10 @@ int dl_io_start_run(struct dl_io *io, struct dl_error *e)
 		return -1;
 	if (io->control_fifo != NULL && open_fifo(io->control_fifo, &S.ctl, e) < 0)
 		return -1;
-	if (pipes(p, 2, e) < 0 || pipes(p + 3, 2, e) < 0 || (take_stdin && !io->tty && pipes(p + 2, 1, e) < 0))
+	if (pipes(p, 2, e) < 0 || (take_stdin && !io->tty && pipes(p + 2, 1, e) < 0))
 		return -1;
 	if (io->tty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return dl_fail_errno(e, "io", "", "socketpair `tty`");
-	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (devnull < 0)
-		return dl_fail_errno(e, "io", "/dev/null", "open `/dev/null`");
 	if (io->live) {
 		live_out = fcntl(1, F_DUPFD_CLOEXEC, 3);
 		live_err = fcntl(2, F_DUPFD_CLOEXEC, 3);
@@ -825,47 +853,87 @@ int dl_io_start_run(struct dl_io *io, struct dl_error *e)
 	fcntl(p[0][0], F_SETPIPE_SZ, 1 << 20);
 	if (p[2][1] >= 0)
 		fcntl(p[2][1], F_SETFL, O_NONBLOCK);
+	S.src[SRC_OUT].fd = p[0][0];
+	S.src[SRC_ERR].fd = p[1][0];
+	S.in_dst = p[2][1];
+	S.tty_sock = sv[0];
+	sink_open(&S.out, live_out, io->live_buffer);
+	sink_open(&S.err, live_err, io->live_buffer);
+	/* The container's ends, on 0, 1, 2 for pid 1 to inherit. */
+	dup2(p[0][1], 1);
+	dup2(p[1][1], 2);
+	if (p[2][0] >= 0) {
+		dup2(p[2][0], 0);
+	} else if (take_stdin) {
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (devnull < 0)
+			return dl_fail_errno(e, "io", "/dev/null", "open `/dev/null`");
+		dup2(devnull, 0);
+		close(devnull);
+	}
+	close(p[0][1]);
+	close(p[1][1]);
+	if (p[2][0] >= 0)
+		close(p[2][0]);
+	io->tty_sock = sv[1];
+	io->owns_stdio = true;
+	return 0;
+}
 
+/* The io ends this process no longer serves: the io process has them. */
+static void release_ends(void)
+{
+	int mine[] = {S.log.fd, S.src[SRC_OUT].fd, S.src[SRC_ERR].fd, S.in_dst, S.in_src[IN_CALLER], S.in_src[IN_FIFO],
+		      S.tty_sock, S.ctl, S.out.fd, S.err.fd};
+
+	for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++)
+		if (mine[i] >= 0)
+			close(mine[i]);
+	free(S.out.buf);
+	free(S.err.buf);
+	free(io_s);
+	io_s = NULL;
+}
+
+int dl_io_watch_run(struct dl_io *io, pid_t pid1, struct dl_error *e)
+{
+	/* done, complete */
+	int p[2][2] = {{-1, -1}, {-1, -1}};
+	pid_t pid;
+
+	/* Close-on-exec already. */
+	io->pidfd = (int)syscall(SYS_pidfd_open, pid1, 0);
+	if (io->pidfd >= 0)
+		return 0;
+	/* Before Linux 5.3 nothing but a wait tells of pid 1's exit: a process of
+	 * its own serves the io while the shim waits. */
+	if (pipes(p, 2, e) < 0)
+		return -1;
 	pid = fork();
 	if (pid < 0)
 		return dl_fail_errno(e, "io", "", "fork `io`");
 	if (pid == 0) {
-		S.src[SRC_OUT].fd = p[0][0];
-		S.src[SRC_ERR].fd = p[1][0];
-		S.in_dst = p[2][1];
-		S.done_r = p[3][0];
-		S.complete_w = p[4][1];
-		S.tty_sock = sv[0];
-		io_child_setup(live_out, live_err, io->live_buffer);
-		io_main();
+		S.done_r = p[0][0];
+		S.complete_w = p[1][1];
+		io_child_setup();
+		io_loop(S.done_r);
+		finish();
 	}
-	/* The container's ends, on 0, 1, 2 for pid 1 to inherit. */
-	dup2(p[0][1], 1);
-	dup2(p[1][1], 2);
-	if (p[2][0] >= 0)
-		dup2(p[2][0], 0);
-	else if (take_stdin)
-		dup2(devnull, 0);
-	for (int i = 0; i < 3; i++)
-		for (int j = 0; j < 2; j++)
-			if (p[i][j] >= 0)
-				close(p[i][j]);
-	close(p[3][0]);
-	close(p[4][1]);
-	if (sv[0] >= 0)
-		close(sv[0]);
-	{
-		int mine[] = {devnull, live_out, live_err, S.in_src[IN_CALLER], S.in_src[IN_FIFO], S.ctl, S.log.fd};
-		for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++)
-			if (mine[i] >= 0)
-				close(mine[i]);
-	}
+	close(p[0][0]);
+	close(p[1][1]);
+	release_ends();
 	io->pid = pid;
-	io->done_w = p[3][1];
-	io->complete_r = p[4][0];
-	io->tty_sock = sv[1];
-	io->owns_stdio = true;
+	io->done_w = p[0][1];
+	io->complete_r = p[1][0];
 	return 0;
+}
+
+void dl_io_serve(struct dl_io *io)
+{
+	/* Unserved, the container would wait on a full pipe while the shim waits
+	 * for it: its output ends here instead, as when an io process dies. */
+	if (io->pidfd >= 0 && !io_loop(io->pidfd))
+		drain();
 }
 
 int dl_io_send_tty(struct dl_io *io, int *slave, struct dl_error *e)
@@ -902,8 +970,11 @@ int dl_io_start_exec(struct dl_io *io, int master, struct dl_error *e)
 		S.done_r = p[0][0];
 		S.complete_w = p[1][1];
 		/* The caller reads the exec's output as it comes: it is waited for, as a pipe would. */
-		io_child_setup(live_out, -1, 0);
-		io_main();
+		sink_open(&S.out, live_out, 0);
+		sink_open(&S.err, -1, 0);
+		io_child_setup();
+		io_loop(S.done_r);
+		finish();
 	}
 	close(p[0][0]);
 	close(p[1][1]);
@@ -919,12 +990,42 @@ int dl_io_start_exec(struct dl_io *io, int master, struct dl_error *e)
 	return 0;
 }
 
+/* In the shim, once pid 1 is reaped: the last records, then whatever a live
+ * reader has not taken yet goes on in a child of its own, as the io process
+ * would have, so that the shim's exit does not wait for the reader. */
+static void finish_in_shim(struct dl_io *io)
+{
+	pid_t pid = -1;
+
+	input_close_dst();
+	if (S.ctl >= 0)
+		close(S.ctl);
+	if (S.tty_sock >= 0)
+		close(S.tty_sock);
+	S.ctl = S.tty_sock = -1;
+	drain();
+	close(io->pidfd);
+	io->pidfd = -1;
+	if (live_pending())
+		pid = fork();
+	if (pid == 0) {
+		dl_close_fds_except((int[]){S.out.fd, S.err.fd}, 2);
+		prctl(PR_SET_NAME, "dockless-io");
+		live_hand_over();
+		_exit(0);
+	}
+	/* No child (fork failed): that output is dropped as a reader too far behind
+	 * has it dropped (the log has it), never waited for here: the reader may be
+	 * waiting for the `exited` line first. */
+	release_ends();
+}
+
 void dl_io_finish(struct dl_io *io)
 {
 	char byte;
 	bool lingers = false;
 
-	if (io->pid <= 0)
+	if (io->pid <= 0 && io->pidfd < 0)
 		return;
 	if (io->owns_stdio) {
 		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -934,6 +1035,10 @@ void dl_io_finish(struct dl_io *io)
 			dup2(devnull, 2);
 			close(devnull);
 		}
+	}
+	if (io->pidfd >= 0) {
+		finish_in_shim(io);
+		return;
 	}
 	close(io->done_w);
 	io->done_w = -1;

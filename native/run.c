@@ -405,7 +405,7 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		dl_usage("run", "--veth needs a new network namespace (--ns net)");
 	if (c->restart.policy != DL_RESTART_NO && !c->init)
 		dl_usage("run", "--restart needs --init");
-	/* Nothing of the shim's outlives it with --detach: no io process, no exit status to write. */
+	/* Nothing of the shim's outlives it with --detach: no io to serve, no exit status to write. */
 	if (c->detach && (c->restart.policy != DL_RESTART_NO || c->exit_file || c->die_with_parent ||
 			  dl_io_enabled(&c->io) || c->events.file))
 		dl_usage("run", "--detach excludes --restart, --exit-file, --die-with-parent, --events-file and the io options");
@@ -1207,6 +1207,11 @@ int cmd_run(int argc, char **argv)
 		waitpid(pid, NULL, 0);
 		shim_fail(&e);
 	}
+	if (dl_io_enabled(&c.io) && dl_io_watch_run(&c.io, pid, &e) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		shim_fail(&e);
+	}
 	dl_cgroups_close(&c.cgroups);
 	if (x.fifo_fd >= 0)
 		close(x.fifo_fd);
@@ -1233,6 +1238,7 @@ int cmd_run(int argc, char **argv)
 	watch.oom_file = c.oom_file;
 	dl_shim_watch_start(&watch);
 
+	dl_io_serve(&c.io);
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
 			dl_fail_errno(&e, "waitpid", "", "waitpid `%d`", (int)pid);

@@ -658,7 +658,7 @@ export class Container implements AsyncDisposable {
     if (status === 'removed') return true;
     if (status !== 'stopped') return false;
     if ((await stat(this.#paths.exit).catch(() => undefined)) !== undefined) return true;
-    // A shim killed from outside writes no exit file; its io process drains what is left at once.
+    // A shim killed from outside writes no exit file; an io process (a kernel without pidfd_open) drains what is left at once.
     this.#deadSince ??= Date.now();
     return Date.now() - this.#deadSince > 1000;
   }

@@ -21,7 +21,7 @@ export const DEFAULT_TERMINAL_SIZE: TerminalSize = { columns: 80, rows: 24 };
  */
 export const DEFAULT_OUTPUT_BUFFER = 4 * 1024 * 1024;
 
-/** What the helper's io process does for one container; see native/logio.h. */
+/** What the helper's io loop does for one container; see native/logio.h. */
 export interface IoPlan {
   log?: { path: string; maxSize: number; maxFiles: number };
   /** Relay output to the helper's own stdout/stderr (the attached caller). */

@@ -1,7 +1,7 @@
 /**
  * A container's log: json-lines as Docker's `json-file` driver writes them
  * (`{"log":"hi\n","stream":"stdout","time":"2026-12-03T10:23:10.123456789Z"}`),
- * written by the helper's io process (native/logio.c) and rotated by size, and
+ * written by the helper's shim (native/logio.c) and rotated by size, and
  * read here from any process through the container's directory.
  *
  * @module

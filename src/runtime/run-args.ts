@@ -76,7 +76,7 @@ export interface RunPlan {
   events?: { file: string; name?: string; image?: string; launch?: string };
   /** Have the shim report paths to the container's network (and user) namespace, for the port forwarder. */
   reportNetns?: boolean;
-  /** The io process: log, TTY, stdin; omitted: stdio passed straight through. */
+  /** The shim's io: log, TTY, stdin; omitted: stdio passed straight through. */
   io?: IoPlan;
   cmd: readonly string[];
   /** The runc model (`dockless-runtime`): the shim exits once the container is created and leaves pid 1 to the caller's subreaper (`--detach`). */

@@ -128,7 +128,7 @@ test('the reader: follow goes on through a rotation, and ends once the source ha
 });
 
 test('the reader: a line logged in pieces (a prompt logged before its newline) is one line, but while following with partial', async () => {
-  // The io process logs the start of a line once its writer pauses (a prompt): `logs` must still give whole lines, one time each.
+  // The helper logs the start of a line once its writer pauses (a prompt): `logs` must still give whole lines, one time each.
   const dir = await mkdtemp(join(tmpdir(), 'dl-logs-'));
   try {
     const path = join(dir, 'json.log');
