@@ -797,21 +797,22 @@ static int lock_work_dir(const char *work)
 
 /*
  * Drops the mount namespace `hold_mount_ns` kept, once the caller heard of the
- * exit. Forked by the fork server (a subreaper that reaps what its ops leave),
- * in a child of its own, which nothing waits for, so that neither this shim's
- * exit (which `remove()` awaits) nor the server waits for the unmounts and the
- * overlay's sync: the child keeps the work directory's lock until they are
- * done, and none of the shim's other descriptors, so no pipe of the caller's
- * stays open behind it; its pid goes on the status descriptor (`teardown`).
- * Spawned by the caller itself, the shim drops both in line: an orphan would go
- * to the pid namespace's init, which may never reap it. So too when the fork
- * fails.
+ * exit, in a child of its own at nice 19, so that neither this shim's last
+ * steps nor the caller's remove() wait for the unmounts and the overlay's sync:
+ * the child keeps the work directory's lock until they are done, and none of
+ * the shim's other descriptors, so no pipe of the caller's stays open behind
+ * it; its pid goes on the status descriptor (`teardown`), and the caller goes
+ * on at that line. Forked by the fork server (a subreaper that reaps what its
+ * ops leave), nothing waits for the child. Spawned by the caller, the shim
+ * waits for it before it exits (it is returned for that), having closed its
+ * status descriptor: an orphan would go to the pid namespace's init, which may
+ * never reap it. When the fork fails, the shim drops both in line.
  */
-static void release_mount_ns(int fd, int lock)
+static pid_t release_mount_ns(int fd, int lock)
 {
 	pid_t child = -1;
 
-	if (fd >= 0 && dl_orphans_reaped)
+	if (fd >= 0)
 		child = fork();
 	if (child == 0) {
 		dl_close_fds_except(lock >= 0 ? (int[]){fd, lock} : (int[]){fd}, lock >= 0 ? 2 : 1);
@@ -836,6 +837,7 @@ static void release_mount_ns(int fd, int lock)
 		if (dl_proc_start_time(child, &start) == 0)
 			dl_status_proc("teardown", child, start);
 	}
+	return dl_orphans_reaped ? -1 : child;
 }
 
 static int write_exit_file(const char *path, const char *line, size_t len, struct dl_error *e)
@@ -1024,6 +1026,7 @@ int cmd_run(int argc, char **argv)
 	struct dl_shim_watch watch = {.restart = &c.restart, .events = &c.events};
 	struct dl_exited_extra exited = {0};
 	int status, failed = 0, clone_ns, mntns_hold = -1, work_lock = -1;
+	pid_t teardown;
 	pid_t pid;
 	size_t i;
 
@@ -1271,6 +1274,14 @@ int cmd_run(int argc, char **argv)
 	 * goes on, and not by it on its own thread. */
 	if (c.cgroups.rmdir_at_exit && c.cgroups.n > 0 && dl_cgroups_remove(&c.cgroups))
 		dl_status_simple("cgroups-removed");
-	release_mount_ns(mntns_hold, work_lock);
+	teardown = release_mount_ns(mntns_hold, work_lock);
+	if (teardown > 0) {
+		/* Nothing more to say: the caller's reader ends now, not at this exit. */
+		if (dl_status_fd() >= 0)
+			close(dl_status_fd());
+		dl_status_init(-1);
+		while (waitpid(teardown, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
 	return DL_EXIT_OK;
 }

@@ -87,9 +87,11 @@ export interface CgroupsRemovedStatus {
   type: 'cgroups-removed';
 }
 /**
- * `teardown` (run, forked by the fork server): after `exited`, the shim left pid 1's
- * mount namespace to a child of its own, which drops it (the unmounts, the overlay's
- * sync) once the shim is gone, and which the fork server reaps.
+ * `teardown` (run): after `exited`, the shim left pid 1's mount namespace to a
+ * child of its own, which drops it (the unmounts, the overlay's sync); the shim
+ * touches nothing of the container's after this line. Forked by the fork server,
+ * the shim exits at once and the server reaps the child; spawned, the shim waits
+ * for the child before it exits.
  */
 export interface TeardownStatus {
   type: 'teardown';

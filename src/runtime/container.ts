@@ -1010,11 +1010,13 @@ export class Container implements AsyncDisposable {
       // detached container's is: what is awaited must hold the event loop, or Node ends the process here.
       helper.child.ref();
       (helper.child.stdio[3] as unknown as { ref?: () => void } | null)?.ref?.();
-      // A shim forked by the fork server ends with its `teardown` line: after it, it touches nothing of
-      // the container's (its exit file and cgroups are done), and only its exit is left, which the
-      // server reaps and reports a hop later. Without that line (spawned, or failed), its exit.
+      // A shim ends with its `teardown` line: after it, it touches nothing of the container's (its exit
+      // file and cgroups are done), and only its exit is left: at once when the fork server forked it
+      // (the server reaps it and reports a hop later), after its teardown child's unmounts when this
+      // process spawned it (it waits for that child). Neither holds this process's loop any more.
+      // Without that line (the fork failed, or the shim did), its exit.
       await helper.next('teardown').then(
-        () => undefined,
+        () => helper.unref(),
         () => helper.exit,
       );
       this.#noteTeardown(helper);

@@ -1,9 +1,8 @@
 /**
  * The teardowns of removed containers' mount namespaces still running: a shim
- * forked by the fork server reports its exit, then leaves pid 1's mount
- * namespace (the unmounts, the overlay's sync of its upper filesystem) to a
- * child of its own that ends by itself (native/run.c, `teardown` in
- * native/PROTOCOL.md). `runtime.audit()` waits briefly for those of its state
+ * reports its exit, then leaves pid 1's mount namespace (the unmounts, the
+ * overlay's sync of its upper filesystem) to a child of its own that ends by
+ * itself (native/run.c, `teardown` in native/PROTOCOL.md). `runtime.audit()` waits briefly for those of its state
  * directory and lists the ones that outlast the wait, so that a suite's last
  * audit sees a settled host and names every process dockless left.
  *
@@ -46,6 +45,11 @@ export function noteTeardown(stateDir: string, id: string, status: TeardownStatu
     running.set(stateDir, noted);
   }
   noted.push({ id, pid: status.pid, start: status.start });
+}
+
+/** @internal The teardowns noted for `stateDir` and not yet seen gone, oldest first. */
+export function notedTeardowns(stateDir: string): readonly Teardown[] {
+  return running.get(resolve(stateDir)) ?? [];
 }
 
 /**

@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { mkdir, readdir, readFile, readlink, rmdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -16,7 +16,7 @@ import { Runtime, type AuditEntry } from '../../src/index.js';
 import { detectCgroups } from '../../src/runtime/cgroups/detect.js';
 import { parentDirs } from '../../src/runtime/cgroups/policy.js';
 import { processStartTime } from '../../src/util/index.js';
-import { noteTeardown, TEARDOWN_WAIT_MS } from '../../src/runtime/teardowns.js';
+import { notedTeardowns, noteTeardown, TEARDOWN_WAIT_MS } from '../../src/runtime/teardowns.js';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
@@ -67,6 +67,12 @@ const orphans = (entries: AuditEntry[]) => entries.filter((e) => e.orphaned);
 /** Where remove() renames a container's directories before it deletes them (src/runtime/trash.ts). */
 const TRASH_DIR = '.trash';
 
+/** The parent pid of `pid`, from /proc. */
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
 /** Every /proc/PID/ns/mnt and /proc/PID/fd/N that names the mount namespace `ns` (`mnt:[INODE]`). */
 async function mountNsHolders(ns: string): Promise<string[]> {
   const found: string[] = [];
@@ -112,8 +118,8 @@ describe('no reaper, no leaks', { skip }, () => {
 
   // That child is an orphan once the shim exits: reparented to the pid namespace's init, which
   // may never reap it (Node as pid 1 in a CI container), every container would leave a zombie.
-  // The fork server adopts and reaps it (a subreaper); a shim spawned by Node itself drops the
-  // namespace in line, leaving no child. Both paths, under an init that reaps nothing.
+  // The fork server adopts and reaps it (a subreaper); a shim spawned by Node itself waits for
+  // it before it exits. Both paths, under an init that reaps nothing.
   for (const [setting, path] of [
     ['1', 'forked by the fork server'],
     ['0', 'spawned by Node'],
@@ -129,6 +135,33 @@ describe('no reaper, no leaks', { skip }, () => {
       assert.deepEqual(zombies, [], 'zombies left to an init that does not reap them');
     });
   }
+
+  // A process's first container is spawned, not forked: its shim too leaves the unmounts and the
+  // overlay's sync (1-7 ms on ext4) to a child and reports it, so that remove() goes on at that line
+  // rather than at the shim's exit after them; the shim, not an init, waits for that child.
+  it("a spawned shim reports its mount namespace's teardown child, its own, and is gone only after it", async () => {
+    const setting = process.env.DOCKLESS_FORK_SERVER;
+    process.env.DOCKLESS_FORK_SERVER = '0';
+    try {
+      const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '5'], stdio: 'ignore' });
+      const shim = parentOf(c.pid);
+      assert.equal(parentOf(shim), process.pid, 'run was not spawned from Node');
+      const shimStart = processStartTime(shim);
+      await c.kill('SIGKILL');
+      await c.wait();
+      await c.remove();
+      const noted = notedTeardowns(world.runtime.stateDir).filter((t) => t.id === c.id);
+      assert.equal(noted.length, 1, 'the spawned shim reported no teardown child');
+      const t = noted[0]!;
+      if (processStartTime(t.pid) === t.start) assert.equal(parentOf(t.pid), shim, 'the teardown child is not the shim\'s');
+      for (let i = 0; i < 250 && processStartTime(shim) === shimStart; i++) await sleep(20);
+      assert.notEqual(processStartTime(shim), shimStart, 'the shim did not exit');
+      assert.notEqual(processStartTime(t.pid), t.start, 'the teardown child outlived the shim that waits for it');
+    } finally {
+      if (setting === undefined) delete process.env.DOCKLESS_FORK_SERVER;
+      else process.env.DOCKLESS_FORK_SERVER = setting;
+    }
+  });
 
   // The audit waits for those teardowns of the containers this process removed (they end by
   // themselves, in milliseconds, or longer with much to sync) and lists one that outlasts the wait,
@@ -161,10 +194,10 @@ describe('no reaper, no leaks', { skip }, () => {
     assert.ok(performance.now() - t < TEARDOWN_WAIT_MS / 2);
   });
 
-  // A forked shim's teardown child is one of those: the audit right after remove() finds the
+  // A shim's teardown child is one of those: the audit right after remove() finds the
   // container's mount namespace held by nothing it did not list.
   it("audit() right after remove() leaves no holder of the container's mount namespace unlisted", async () => {
-    // A process's first container is spawned, with no teardown child: this one is forked by the server.
+    // A process's first container is spawned (the test above): this one is forked by the server.
     await (await world.runtime.run({ rootfs: world.rootfs, cmd: ['true'], stdio: 'ignore' })).remove({ force: true });
     const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '5'], stdio: 'ignore' });
     const ns = await readlink(`/proc/${c.pid}/ns/mnt`);
