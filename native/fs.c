@@ -163,6 +163,22 @@ static int follow_dangling(int rootfd, int parent, const char *name, const char 
 	return dl_clean_path(joined, clean, size);
 }
 
+/* NAME in DIR made as CREATE says (a directory for DL_CREATE_DIR, or for a
+ * component that is not the last), never through a symlink: 0, or -1 with errno
+ * (EEXIST when something, perhaps a dangling symlink, is there already). */
+static int make_entry(int dir, const char *name, enum dl_create create, int last)
+{
+	int fd;
+
+	if (!last || create != DL_CREATE_FILE)
+		return mkdirat(dir, name, 0755);
+	fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
 int dl_open_in_root(int rootfd, const char *path, enum dl_create create, const char *step,
 		    struct dl_error *e)
 {
@@ -197,14 +213,7 @@ int dl_open_in_root(int rootfd, const char *path, enum dl_create create, const c
 				*slash = '\0';
 			fd = open_resolved(rootfd, clean);
 			if (fd < 0 && errno == ENOENT) {
-				int rc;
-				if (last && create == DL_CREATE_FILE) {
-					rc = openat(parent, comp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-					if (rc >= 0)
-						close(rc);
-				} else {
-					rc = mkdirat(parent, comp, 0755);
-				}
+				int rc = make_entry(parent, comp, create, last);
 				if (rc < 0 && errno == EEXIST) {
 					if (follow_dangling(rootfd, parent, comp, slash ? slash + 1 : NULL, clean, sizeof clean) == 0)
 						break;
@@ -253,13 +262,7 @@ static int create_nofollow(int rootfd, char *clean, enum dl_create create)
 			return -1;
 		dir = parent;
 	}
-	if (create == DL_CREATE_FILE) {
-		rc = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (rc >= 0)
-			close(rc);
-	} else {
-		rc = mkdirat(dir, name, 0755);
-	}
+	rc = make_entry(dir, name, create, 1);
 	/* EEXIST (a dangling symlink, or a concurrent creation) is settled by the lookup. */
 	if (rc < 0 && errno != EEXIST)
 		return -1;
@@ -301,14 +304,7 @@ int dl_open_in_root_nofollow(int rootfd, const char *path, enum dl_create create
 			*slash = '\0';
 		fd = dl_openat2(dir, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
 		if (fd < 0 && errno == ENOENT && create != DL_CREATE_NONE) {
-			int rc;
-			if (last && create == DL_CREATE_FILE) {
-				rc = openat(dir, comp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-				if (rc >= 0)
-					close(rc);
-			} else {
-				rc = mkdirat(dir, comp, 0755);
-			}
+			int rc = make_entry(dir, comp, create, last);
 			/* EEXIST: a dangling symlink, refused just below. */
 			if (rc < 0 && errno != EEXIST)
 				return dl_fail_errno(e, step, path, "%s `/%s`", last && create == DL_CREATE_FILE ? "openat" : "mkdirat", clean);

@@ -359,20 +359,23 @@ static void sink_put(struct sink *s, const char *p, size_t n)
 	s->len += n;
 }
 
-static void sink_flush(struct sink *s)
+/* Writes what the reader takes now of the held output: 0, or -1 when the
+ * reader is gone (the sink is left as it is). No allocation. */
+static int sink_write_held(struct sink *s)
 {
-	ssize_t w;
+	ssize_t w = sink_try(s, s->buf, s->len);
 
-	if (s->fd < 0 || s->len == 0)
-		return;
-	w = sink_try(s, s->buf, s->len);
-	if (w < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			sink_close(s);
-		return;
-	}
+	if (w < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
 	memmove(s->buf, s->buf + w, s->len - (size_t)w);
 	s->len -= (size_t)w;
+	return 0;
+}
+
+static void sink_flush(struct sink *s)
+{
+	if (s->fd >= 0 && s->len > 0 && sink_write_held(s) < 0)
+		sink_close(s);
 }
 
 static void sink_open(struct sink *s, int fd, unsigned long long limit)
@@ -630,16 +633,8 @@ static void live_hand_over(void)
 	for (struct sink *s = &S.out; s != NULL; s = s == &S.out ? &S.err : NULL)
 		while (s->fd >= 0 && s->len > 0) {
 			struct pollfd p = {.fd = s->fd, .events = POLLOUT};
-			if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			if ((poll(&p, 1, -1) < 0 && errno != EINTR) || sink_write_held(s) < 0)
 				break;
-			ssize_t w = sink_try(s, s->buf, s->len);
-			if (w < 0) {
-				if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-					break;
-				continue;
-			}
-			memmove(s->buf, s->buf + w, s->len - (size_t)w);
-			s->len -= (size_t)w;
 		}
 }
 
