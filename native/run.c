@@ -92,6 +92,7 @@ struct run_config {
 	/* --mount-userns-uid/gid: the namespace the root is mounted in, when not the container's. */
 	struct dl_userns mount_userns;
 	bool userxattr;
+	bool volatile_upper; /* set by the shim: see dl_overlay_volatile_prepare */
 	struct dl_veth veth;
 	struct dl_restart restart;
 	struct dl_events events;
@@ -580,6 +581,7 @@ static int setup(struct pid1_ctx *x, struct dl_error *e)
 			.upper = c->upper,
 			.work = c->work,
 			.userxattr = c->userxattr,
+			.volatile_upper = c->volatile_upper,
 		};
 		if (x->root_mnt >= 0) {
 			/* The target as the shim opened it: the container's root may not reach it by path. */
@@ -1137,6 +1139,14 @@ int cmd_run(int argc, char **argv)
 	/* Before pid 1 mounts the overlay: see lock_work_dir. */
 	if (c.upper != NULL && !c.detach)
 		work_lock = lock_work_dir(c.work);
+	/* Volatile where pid 1 mounts the overlay as host root: in a user namespace
+	 * its work directory is not this shim's to clear (see dl_overlay_volatile_prepare). */
+	if (c.upper != NULL) {
+		int v = dl_overlay_volatile_prepare(c.work, !dl_userns_enabled(&c.userns) && !(c.join_flags & CLONE_NEWUSER), &e);
+		if (v < 0)
+			shim_fail(&e);
+		c.volatile_upper = v > 0;
+	}
 	/* With cgroups, pid 1 unshares its cgroup namespace once it is in them. */
 	pid = clone(pid1_main, pid1_stack + sizeof pid1_stack,
 		    (c.cgroups.n > 0 ? clone_ns & ~CLONE_NEWCGROUP : clone_ns) |
