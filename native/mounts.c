@@ -9,6 +9,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -134,17 +135,10 @@ int dl_make_rprivate(struct dl_error *e)
 }
 
 /* Where overlayfs marks a work directory that a `volatile` mount used (Linux
- * 5.10+), relative to it; and where we record the boot of that mount. */
+ * 5.10+), relative to it; and the work directory's attribute that records the
+ * boot of that mount (an attribute: no file whose block a removal must free). */
 #define VOLATILE_MARK "work/incompat/volatile"
-#define VOLATILE_BOOT "volatile-boot-id"
-
-/* At most SIZE bytes of PATH under DIRFD; -1 when it cannot be read. */
-static ssize_t read_small(int dirfd, const char *path, char *buf, size_t size)
-{
-	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-
-	return fd < 0 ? -1 : dl_read_retry(fd, buf, size);
-}
+#define VOLATILE_BOOT_XATTR "trusted.dockless.boot_id"
 
 /* The marker directory and what the kernel put in it (the file `dirty`). */
 static int remove_volatile_mark(int workfd)
@@ -181,16 +175,19 @@ static int remove_volatile_mark(int workfd)
  */
 int dl_overlay_volatile_prepare(const char *work, bool want, struct dl_error *e)
 {
-	_cleanup_close_ int workfd = open(work, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int workfd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int bootfd = -1;
 	char boot[64], recorded[64];
-	ssize_t n_boot, n_recorded;
+	ssize_t n_boot = -1, n_recorded;
 	struct stat st;
 	bool recorded_ok;
 
 	if (workfd < 0)
 		return 0; /* the mount says what is wrong with it */
-	n_boot = read_small(AT_FDCWD, "/proc/sys/kernel/random/boot_id", boot, sizeof boot);
-	n_recorded = read_small(workfd, VOLATILE_BOOT, recorded, sizeof recorded);
+	bootfd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (bootfd >= 0)
+		n_boot = dl_read_retry(bootfd, boot, sizeof boot);
+	n_recorded = fgetxattr(workfd, VOLATILE_BOOT_XATTR, recorded, sizeof recorded);
 	recorded_ok = n_boot > 0 && n_recorded == n_boot && memcmp(boot, recorded, (size_t)n_boot) == 0;
 	if (fstatat(workfd, VOLATILE_MARK, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (!recorded_ok)
@@ -205,11 +202,9 @@ int dl_overlay_volatile_prepare(const char *work, bool want, struct dl_error *e)
 	}
 	if (!want || n_boot <= 0)
 		return 0;
-	if (!recorded_ok) {
-		_cleanup_close_ int fd = openat(workfd, VOLATILE_BOOT, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0 || dl_write_all(fd, boot, (size_t)n_boot) < 0)
-			return 0;
-	}
+	/* Without the record, no volatile mount: its marker could not be cleared. */
+	if (!recorded_ok && fsetxattr(workfd, VOLATILE_BOOT_XATTR, boot, (size_t)n_boot, 0) < 0)
+		return 0;
 	return 1;
 }
 

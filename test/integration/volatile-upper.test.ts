@@ -3,13 +3,17 @@
 // leaves in the work dir is cleared for a start in the same boot only: from
 // another boot the upper may have lost writes in a crash, and the start is refused.
 import { strict as assert } from 'node:assert';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HelperError } from '../../src/index.js';
+import { readXattrs, runHelperOp } from '../../src/helper/index.js';
 import { cannotRun, makeWorld, text, type World } from '../fixtures/world.js';
 
 const skip = cannotRun();
+// Where the shim records the boot of a volatile mount (native/mounts.c).
+const BOOT_XATTR = 'trusted.dockless.boot_id';
 if (skip !== undefined) console.log(`# skipping volatile upper integration tests: ${skip}`);
 
 describe('volatile overlay upper', { skip }, () => {
@@ -31,8 +35,10 @@ describe('volatile overlay upper', { skip }, () => {
     assert.equal(first.exitCode, 1);
     assert.match(mountinfo, /\boverlay\b.*\bvolatile\b/);
     const work = (await c.inspect()).GraphDriver.Data.WorkDir;
-    // The kernel's marker, which would refuse the next mount if left there.
+    // The kernel's marker, which would refuse the next mount if left there, and this boot's id beside it.
     assert.deepEqual(await readdir(join(work, 'work', 'incompat', 'volatile')), ['dirty']);
+    const boot = (await readXattrs(work, ['.'])).get('.')?.get(BOOT_XATTR);
+    assert.equal(Buffer.from(boot ?? []).toString(), readFileSync('/proc/sys/kernel/random/boot_id', 'utf8'));
     await c.restart();
     assert.equal((await c.wait()).exitCode, 2);
   });
@@ -42,7 +48,8 @@ describe('volatile overlay upper', { skip }, () => {
     assert.equal((await c.wait()).exitCode, 0);
     const work = (await c.inspect()).GraphDriver.Data.WorkDir;
     // As if the host had restarted since: the boot recorded at the mount is not this one.
-    await writeFile(join(work, 'volatile-boot-id'), '00000000-0000-0000-0000-000000000000\n');
+    const other = Buffer.from('00000000-0000-0000-0000-000000000000\n').toString('hex');
+    await runHelperOp('meta', ['--root', work], { input: Buffer.from(`xattr\0.\0${BOOT_XATTR}\0${other}\0`) });
     await assert.rejects(c.restart(), (error: unknown) => error instanceof HelperError && error.errnoCode === 'EUCLEAN');
   });
 });
