@@ -49,7 +49,7 @@ describe('volatile overlay upper', { skip }, () => {
     const work = (await c.inspect()).GraphDriver.Data.WorkDir;
     // As if the host had restarted since: the boot recorded at the mount is not this one.
     const other = Buffer.from('00000000-0000-0000-0000-000000000000\n').toString('hex');
-    await runHelperOp('meta', ['--root', work], { input: Buffer.from(`xattr\0.\0${BOOT_XATTR}\0${other}\0`) });
+    await runHelperOp('meta', ['--root', work], { input: Buffer.from(`xattr\0.\0${BOOT_XATTR}\0${other}\0`), context: 'test' });
     await assert.rejects(c.restart(), (error: unknown) => error instanceof HelperError && error.errnoCode === 'EUCLEAN');
   });
 });
