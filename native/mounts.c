@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,10 +9,12 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fs.h"
 #include "mounts.h"
+#include "util.h"
 
 /* A bind remount's MS_RDONLY covers only the top mount: sub-mounts of an rbind
  * stay writable unless made read-only recursively (mount_setattr, Linux 5.12+;
@@ -131,6 +134,80 @@ int dl_make_rprivate(struct dl_error *e)
 	return 0;
 }
 
+/* Where overlayfs marks a work directory that a `volatile` mount used (Linux
+ * 5.10+), relative to it; and the work directory's attribute that records the
+ * boot of that mount (an attribute: no file whose block a removal must free). */
+#define VOLATILE_MARK "work/incompat/volatile"
+#define VOLATILE_BOOT_XATTR "trusted.dockless.boot_id"
+
+/* The marker directory and what the kernel put in it (the file `dirty`). */
+static int remove_volatile_mark(int workfd)
+{
+	_cleanup_close_ int fd = openat(workfd, VOLATILE_MARK, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	d = fdopendir(fd);
+	if (d == NULL)
+		return -1;
+	fd = -1;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		    unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT) {
+			closedir(d);
+			return -1;
+		}
+	closedir(d);
+	return unlinkat(workfd, VOLATILE_MARK, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/*
+ * A `volatile` overlay skips every sync of the upper filesystem, above all the
+ * whole-filesystem sync (ovl_sync_fs) at its unmount, once per container. Its
+ * writes are then safe from anything but a host crash, which is what the
+ * kernel's marker stands for: it stays in the work directory, and no overlay
+ * mounts there again until it is removed. We remove it when the boot id
+ * recorded at the volatile mount is this boot's (the page cache still holds
+ * every write), and refuse otherwise rather than show a container a
+ * filesystem that a crash may have left without some of its writes.
+ */
+int dl_overlay_volatile_prepare(const char *work, bool want, struct dl_error *e)
+{
+	_cleanup_close_ int workfd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int bootfd = -1;
+	char boot[64], recorded[64];
+	ssize_t n_boot = -1, n_recorded;
+	struct stat st;
+	bool recorded_ok;
+
+	if (workfd < 0)
+		return 0; /* the mount says what is wrong with it */
+	bootfd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (bootfd >= 0)
+		n_boot = dl_read_retry(bootfd, boot, sizeof boot);
+	n_recorded = fgetxattr(workfd, VOLATILE_BOOT_XATTR, recorded, sizeof recorded);
+	recorded_ok = n_boot > 0 && n_recorded == n_boot && memcmp(boot, recorded, (size_t)n_boot) == 0;
+	if (fstatat(workfd, VOLATILE_MARK, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (!recorded_ok)
+			return dl_fail(e, EUCLEAN, "mount", work,
+				       "overlay work dir `%s`: mounted `volatile` in an earlier boot, its upper may have lost writes",
+				       work);
+		if (remove_volatile_mark(workfd) < 0)
+			return dl_fail_errno(e, "mount", work, "remove `%s/" VOLATILE_MARK "`", work);
+	} else if (errno != ENOENT) {
+		/* Not ours to look into (a rootless work dir): no volatile mount, whose marker we could not clear. */
+		return 0;
+	}
+	if (!want || n_boot <= 0)
+		return 0;
+	/* Without the record, no volatile mount: its marker could not be cleared. */
+	if (!recorded_ok && fsetxattr(workfd, VOLATILE_BOOT_XATTR, boot, (size_t)n_boot, 0) < 0)
+		return 0;
+	return 1;
+}
+
 /* Appends S to the overlay option string with `\`, `:` and `,` escaped. */
 static int overlay_append(char *buf, size_t size, size_t *len, const char *prefix, const char *s)
 {
@@ -176,6 +253,9 @@ static int mount_overlay_fsconfig(const struct dl_root_spec *r, struct dl_error 
 	}
 	if (r->userxattr && fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
 		return dl_fail_errno(e, "mount", "/", "fsconfig `userxattr`");
+	/* Unknown before Linux 5.10: then without it. */
+	if (r->upper && r->volatile_upper)
+		(void)fsconfig(fs, FSCONFIG_SET_FLAG, "volatile", NULL, 0);
 	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		return dl_fail_errno(e, "mount", "/", "fsconfig `overlay` create");
 	mnt = fsmount(fs, FSMOUNT_CLOEXEC, 0);
@@ -206,6 +286,15 @@ int dl_mount_root(const struct dl_root_spec *r, struct dl_error *e)
 		fits = overlay_append(data, sizeof data, &len, ",userxattr", "") == 0;
 	if (!fits)
 		return mount_overlay_fsconfig(r, e);
+	if (r->upper && r->volatile_upper) {
+		size_t plain = len;
+
+		if (overlay_append(data, sizeof data, &len, ",volatile", "") == 0 &&
+		    mount("overlay", r->target, "overlay", 0, data) == 0)
+			return 0;
+		/* Before Linux 5.10 there is no `volatile`: the same mount without it. */
+		data[plain] = '\0';
+	}
 	if (mount("overlay", r->target, "overlay", 0, data) < 0)
 		return dl_fail_errno(e, "mount", "/", "mount `overlay` on `%s`", r->target);
 	return 0;

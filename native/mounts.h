@@ -39,7 +39,15 @@ struct dl_root_spec {
 	size_t n_lowers;
 	const char *upper, *work;
 	bool userxattr; /* overlay option `userxattr` (an overlay mounted in a user namespace) */
+	bool volatile_upper; /* overlay option `volatile`, when dl_overlay_volatile_prepare allowed it */
 };
+
+/* Readies WORK for an overlay mount: clears the marker that a `volatile` mount
+ * left (overlayfs refuses to mount over it) when it is from this boot, and
+ * records this boot beside it when WANT asks for a volatile mount. 1: mount
+ * with `volatile`; 0: without; < 0 (EUCLEAN): the marker is from another boot,
+ * so the upper may have lost writes in a host crash. */
+int dl_overlay_volatile_prepare(const char *work, bool want, struct dl_error *e);
 
 /* mount --make-rprivate /, so that nothing below propagates to the caller's namespace. */
 int dl_make_rprivate(struct dl_error *e);

@@ -92,6 +92,7 @@ struct run_config {
 	/* --mount-userns-uid/gid: the namespace the root is mounted in, when not the container's. */
 	struct dl_userns mount_userns;
 	bool userxattr;
+	bool volatile_upper; /* set by the shim: see dl_overlay_volatile_prepare */
 	struct dl_veth veth;
 	struct dl_restart restart;
 	struct dl_events events;
@@ -580,6 +581,7 @@ static int setup(struct pid1_ctx *x, struct dl_error *e)
 			.upper = c->upper,
 			.work = c->work,
 			.userxattr = c->userxattr,
+			.volatile_upper = c->volatile_upper,
 		};
 		if (x->root_mnt >= 0) {
 			/* The target as the shim opened it: the container's root may not reach it by path. */
@@ -795,49 +797,61 @@ static int lock_work_dir(const char *work)
 	return fd;
 }
 
+/* The teardown's own steps: nothing but FD (the mount namespace) and LOCK
+ * left open, last in line for the CPU, then the namespace dropped. */
+static void drop_mount_ns(int fd, int lock)
+{
+	dl_close_fds_except(lock >= 0 ? (int[]){fd, lock} : (int[]){fd}, lock >= 0 ? 2 : 1);
+	close(0);
+	close(1);
+	close(2);
+	/* Last in line for the CPU: otherwise the unmounts take it from the shim's
+	 * last steps and the caller's remove() (and the next launch) on a busy
+	 * machine, which is where it would be felt. */
+	setpriority(PRIO_PROCESS, 0, 19);
+	close(fd);
+}
+
 /*
  * Drops the mount namespace `hold_mount_ns` kept, once the caller heard of the
- * exit, in a child of its own at nice 19, so that neither this shim's last
- * steps nor the caller's remove() wait for the unmounts and the overlay's sync:
- * the child keeps the work directory's lock until they are done, and none of
- * the shim's other descriptors, so no pipe of the caller's stays open behind
- * it; its pid goes on the status descriptor (`teardown`), and the caller goes
- * on at that line. Forked by the fork server (a subreaper that reaps what its
- * ops leave), nothing waits for the child. Spawned by the caller, the shim
- * waits for it before it exits (it is returned for that), having closed its
- * status descriptor: an orphan would go to the pid namespace's init, which may
+ * exit, so that neither the caller's remove() nor its next launch waits for the
+ * unmounts: the teardown keeps the work directory's lock until they are done,
+ * and none of the shim's other descriptors, so no pipe of the caller's stays
+ * open behind it; its pid goes on the status descriptor (`teardown`), and the
+ * caller goes on at that line. Forked by the fork server (a subreaper that
+ * reaps what its ops leave, and nobody waits for the op's exit after that
+ * line), the shim is the teardown itself, with no fork. Spawned by the caller,
+ * the teardown is a child at nice 19, returned for the shim to wait for before
+ * it exits, having closed its status descriptor: the caller waits for the
+ * shim's exit, and an orphan would go to the pid namespace's init, which may
  * never reap it. When the fork fails, the shim drops both in line.
  */
 static pid_t release_mount_ns(int fd, int lock)
 {
+	unsigned long long start = 0;
 	pid_t child = -1;
 
+	if (fd >= 0 && dl_orphans_reaped) {
+		if (dl_proc_start_time(getpid(), &start) == 0)
+			dl_status_proc("teardown", getpid(), start);
+		dl_status_init(-1);
+		drop_mount_ns(fd, lock);
+		return -1;
+	}
 	if (fd >= 0)
 		child = fork();
 	if (child == 0) {
-		dl_close_fds_except(lock >= 0 ? (int[]){fd, lock} : (int[]){fd}, lock >= 0 ? 2 : 1);
-		close(0);
-		close(1);
-		close(2);
-		/* Last in line for the CPU: otherwise the unmounts and the sync take it
-		 * from the shim's last steps and the caller's remove() (and the next
-		 * launch) on a busy machine, which is where it would be felt. */
-		setpriority(PRIO_PROCESS, 0, 19);
-		close(fd);
+		drop_mount_ns(fd, lock);
 		_exit(0);
 	}
 	if (fd >= 0)
 		close(fd);
 	if (lock >= 0)
 		close(lock);
-	if (child > 0) {
-		/* Its parent until this shim exits, so its pid cannot be reused before the start time is read. */
-		unsigned long long start = 0;
-
-		if (dl_proc_start_time(child, &start) == 0)
-			dl_status_proc("teardown", child, start);
-	}
-	return dl_orphans_reaped ? -1 : child;
+	/* Its parent until this shim exits, so its pid cannot be reused before the start time is read. */
+	if (child > 0 && dl_proc_start_time(child, &start) == 0)
+		dl_status_proc("teardown", child, start);
+	return child;
 }
 
 static int write_exit_file(const char *path, const char *line, size_t len, struct dl_error *e)
@@ -1137,6 +1151,14 @@ int cmd_run(int argc, char **argv)
 	/* Before pid 1 mounts the overlay: see lock_work_dir. */
 	if (c.upper != NULL && !c.detach)
 		work_lock = lock_work_dir(c.work);
+	/* Volatile where pid 1 mounts the overlay as host root: in a user namespace
+	 * its work directory is not this shim's to clear (see dl_overlay_volatile_prepare). */
+	if (c.upper != NULL) {
+		int v = dl_overlay_volatile_prepare(c.work, !dl_userns_enabled(&c.userns) && !(c.join_flags & CLONE_NEWUSER), &e);
+		if (v < 0)
+			shim_fail(&e);
+		c.volatile_upper = v > 0;
+	}
 	/* With cgroups, pid 1 unshares its cgroup namespace once it is in them. */
 	pid = clone(pid1_main, pid1_stack + sizeof pid1_stack,
 		    (c.cgroups.n > 0 ? clone_ns & ~CLONE_NEWCGROUP : clone_ns) |
@@ -1152,8 +1174,9 @@ int cmd_run(int argc, char **argv)
 		close(c.netns_fd);
 	/* Held until this shim exits, after the exit is reported: otherwise pid 1's
 	 * exit drops the last reference to the mount namespace, and its exit waits
-	 * for every mount to go — the overlay's unmount syncs the whole upper
-	 * filesystem (ovl_sync_fs), 1–7 ms on ext4 — before its parent hears of it.
+	 * for every mount to go — and an overlay that is not volatile syncs the
+	 * whole upper filesystem at its unmount (ovl_sync_fs), 1–7 ms on ext4 —
+	 * before its parent hears of it.
 	 * Opened now, while pid 1 waits and is still dumpable. A failure only
 	 * leaves the teardown on the exit's path. */
 	if (!c.detach)

@@ -87,11 +87,11 @@ export interface CgroupsRemovedStatus {
   type: 'cgroups-removed';
 }
 /**
- * `teardown` (run): after `exited`, the shim left pid 1's mount namespace to a
- * child of its own, which drops it (the unmounts, the overlay's sync); the shim
- * touches nothing of the container's after this line. Forked by the fork server,
- * the shim exits at once and the server reaps the child; spawned, the shim waits
- * for the child before it exits.
+ * `teardown` (run): after `exited`, the process that drops pid 1's mount
+ * namespace (the unmounts); the shim touches nothing of the container's after
+ * this line. Forked by the fork server, that is the shim itself, which the
+ * server reaps; spawned, a child of the shim's, which the shim waits for before
+ * it exits.
  */
 export interface TeardownStatus {
   type: 'teardown';

@@ -1,8 +1,8 @@
 /**
  * The teardowns of removed containers' mount namespaces still running: a shim
- * reports its exit, then leaves pid 1's mount namespace (the unmounts, the
- * overlay's sync of its upper filesystem) to a child of its own that ends by
- * itself (native/run.c, `teardown` in native/PROTOCOL.md). `runtime.audit()` waits briefly for those of its state
+ * reports its exit, then drops pid 1's mount namespace (the unmounts) itself
+ * or in a child of its own, which ends by itself (native/run.c, `teardown` in
+ * native/PROTOCOL.md). `runtime.audit()` waits briefly for those of its state
  * directory and lists the ones that outlast the wait, so that a suite's last
  * audit sees a settled host and names every process dockless left.
  *

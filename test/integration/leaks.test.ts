@@ -163,6 +163,37 @@ describe('no reaper, no leaks', { skip }, () => {
     }
   });
 
+  // Forked by the fork server (a subreaper that reaps it, and nothing waits for the op's exit after
+  // the teardown line), the shim drops the mount namespace itself: no fork and exit of a child per container.
+  it('a shim forked by the fork server reports itself as its mount namespace\'s teardown, with no child for it', async () => {
+    const setting = process.env.DOCKLESS_FORK_SERVER;
+    process.env.DOCKLESS_FORK_SERVER = '1';
+    try {
+      // A process's first container is spawned while the fork server starts: the ones after it are forked.
+      for (let i = 0; i < 20; i++) {
+        const c = await world.runtime.run({ rootfs: world.rootfs, cmd: ['sleep', '5'], stdio: 'ignore' });
+        const shim = parentOf(c.pid);
+        const forked = parentOf(shim) !== process.pid;
+        const shimStart = processStartTime(shim);
+        await c.kill('SIGKILL');
+        await c.wait();
+        await c.remove();
+        if (!forked) continue;
+        const noted = notedTeardowns(world.runtime.stateDir).filter((t) => t.id === c.id);
+        assert.deepEqual(
+          noted.map((t) => ({ pid: t.pid, start: t.start })),
+          [{ pid: shim, start: shimStart }],
+          'the forked shim left its teardown to another process',
+        );
+        return;
+      }
+      assert.fail('no container was forked by the fork server');
+    } finally {
+      if (setting === undefined) delete process.env.DOCKLESS_FORK_SERVER;
+      else process.env.DOCKLESS_FORK_SERVER = setting;
+    }
+  });
+
   // The audit waits for those teardowns of the containers this process removed (they end by
   // themselves, in milliseconds, or longer with much to sync) and lists one that outlasts the wait,
   // not orphaned: a suite's last audit sees a settled host, and names every process dockless left.
