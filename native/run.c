@@ -629,7 +629,8 @@ static int setup(struct pid1_ctx *x, struct dl_error *e)
 			if (dl_readonly_path(rootfd, c->readonly[i], e) < 0)
 				return -1;
 	}
-	if ((c->ns_flags & CLONE_NEWNET) && dl_ns_loopback_up(e) < 0)
+	/* A pooled namespace (--netns-fd) has its loopback up already. */
+	if ((c->ns_flags & CLONE_NEWNET) && c->netns_fd < 0 && dl_ns_loopback_up(e) < 0)
 		return -1;
 	if (c->hostname && dl_ns_sethostname(c->hostname, e) < 0)
 		return -1;
