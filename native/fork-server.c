@@ -23,6 +23,7 @@
 #include "commands.h"
 #include "events.h"
 #include "error.h"
+#include "ns.h"
 #include "reexec.h"
 #include "util.h"
 
@@ -503,15 +504,19 @@ static void reap(void)
 }
 
 /* One more namespace for the pool: made by this process and left at once, so
- * that nothing of its own (nor any op it forks) is ever in it. Root only: with
- * no CAP_SYS_ADMIN (rootless) the pool stays empty and `run` makes its own. */
+ * that nothing of its own (nor any op it forks) is ever in it. Its loopback is
+ * brought up here too, which `run`'s pid 1 then need not do (PROTOCOL.md,
+ * `--netns-fd`). Root only: with no CAP_SYS_ADMIN (rootless) the pool stays
+ * empty and `run` makes its own. */
 static void netns_refill(void)
 {
-	int fd;
+	struct dl_error e;
+	int fd = -1;
 
 	if (unshare(CLONE_NEWNET) < 0)
 		goto off;
-	fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (dl_ns_loopback_up(&e) == 0)
+		fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	/* Back in the owner's namespace, or no op may be forked from here again. */
 	if (setns(host_netns, CLONE_NEWNET) < 0)
 		_exit(DL_EXIT_FAILED);
@@ -520,7 +525,7 @@ static void netns_refill(void)
 	netns_pool[n_netns++] = fd;
 	return;
 off:
-	/* Not allowed here (or out of descriptors): no pool, each run makes its own. */
+	/* Not allowed here (or out of descriptors, or no loopback to bring up): no pool, each run makes its own. */
 	close(host_netns);
 	host_netns = -1;
 }

@@ -104,6 +104,8 @@ struct run_config {
 	size_t n_sysctls;
 	const char **files; /* --write-file: PATH, MODE, CONTENT triples */
 	size_t n_files;
+	const char **late_files; /* --write-file-late: the same, written once pid 1 exists */
+	size_t n_late_files;
 	const char **dirs; /* --make-dir: PATH, MODE, UID, GID quadruples; --make-dir-as: PATH, NULL, LIKE, OWN */
 	size_t n_dirs;
 	const char *state_dir, *state_token, *state_owner; /* --make-state */
@@ -168,6 +170,7 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 	c->cgroups.steps = dl_xcalloc(cap, sizeof *c->cgroups.steps);
 	c->sysctls = dl_xcalloc(cap, sizeof *c->sysctls);
 	c->files = dl_xcalloc(cap, sizeof *c->files);
+	c->late_files = dl_xcalloc(cap, sizeof *c->late_files);
 	c->dirs = dl_xcalloc(cap, sizeof *c->dirs);
 	c->console_sock = -1;
 	c->netns_fd = -1;
@@ -287,13 +290,16 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 			NEED(1);
 			c->cgroups.steps[c->cgroups.n_steps++] = (struct dl_cgroup_step){DL_CGROUP_MKDIR, argv[i + 1], NULL};
 			i++;
-		} else if (IS("--write-file")) {
+		} else if (IS("--write-file") || IS("--write-file-late")) {
+			bool late = IS("--write-file-late");
+			const char **to = late ? c->late_files : c->files;
+			size_t *n = late ? &c->n_late_files : &c->n_files;
 			NEED(3);
 			parse_num(a, argv[i + 2], 8, 07777);
-			c->files[3 * c->n_files] = argv[i + 1];
-			c->files[3 * c->n_files + 1] = argv[i + 2];
-			c->files[3 * c->n_files + 2] = argv[i + 3];
-			c->n_files++;
+			to[3 * *n] = argv[i + 1];
+			to[3 * *n + 1] = argv[i + 2];
+			to[3 * *n + 2] = argv[i + 3];
+			(*n)++;
 			i += 3;
 		} else if (IS("--make-dir")) {
 			NEED(4);
@@ -625,7 +631,8 @@ static int setup(struct pid1_ctx *x, struct dl_error *e)
 			if (dl_readonly_path(rootfd, c->readonly[i], e) < 0)
 				return -1;
 	}
-	if ((c->ns_flags & CLONE_NEWNET) && dl_ns_loopback_up(e) < 0)
+	/* A pooled namespace (--netns-fd) has its loopback up already. */
+	if ((c->ns_flags & CLONE_NEWNET) && c->netns_fd < 0 && dl_ns_loopback_up(e) < 0)
 		return -1;
 	if (c->hostname && dl_ns_sethostname(c->hostname, e) < 0)
 		return -1;
@@ -907,6 +914,27 @@ static int wait_created(pid_t pid, int report_r)
 	return DL_EXIT_FAILED;
 }
 
+/* --write-file's PATH, MODE, CONTENT triples: each made new, MODE exactly. */
+static int write_file_list(const char **files, size_t n, struct dl_error *e)
+{
+	for (size_t k = 0; k < n; k++) {
+		const char *path = files[3 * k], *content = files[3 * k + 2];
+		mode_t mode = (mode_t)strtoul(files[3 * k + 1], NULL, 8);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+
+		if (fd < 0)
+			return dl_fail_errno(e, "write file", path, "open `%s`", path);
+		if (fchmod(fd, mode) < 0 || dl_write_all(fd, content, strlen(content)) < 0) {
+			int err = errno;
+			close(fd);
+			errno = err;
+			return dl_fail_errno(e, "write file", path, "write `%s`", path);
+		}
+		close(fd);
+	}
+	return 0;
+}
+
 /* --write-file: the container's small files (hostname, hosts, …), each made new:
  * never through a symlink nor over a file already there, so a path planted
  * beforehand is refused, not written through. MODE exactly (no umask). */
@@ -955,22 +983,7 @@ static int write_files(const struct run_config *c, struct dl_error *e)
 		}
 		close(fd);
 	}
-	for (size_t k = 0; k < c->n_files; k++) {
-		const char *path = c->files[3 * k], *content = c->files[3 * k + 2];
-		mode_t mode = (mode_t)strtoul(c->files[3 * k + 1], NULL, 8);
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-
-		if (fd < 0)
-			return dl_fail_errno(e, "write file", path, "open `%s`", path);
-		if (fchmod(fd, mode) < 0 || dl_write_all(fd, content, strlen(content)) < 0) {
-			int err = errno;
-			close(fd);
-			errno = err;
-			return dl_fail_errno(e, "write file", path, "write `%s`", path);
-		}
-		close(fd);
-	}
-	return 0;
+	return write_file_list(c->files, c->n_files, e);
 }
 
 /* --make-state DIR TOKEN OWNER: the container's state directory, appearing whole
@@ -998,6 +1011,27 @@ static int make_state(const struct run_config *c, struct dl_error *e)
 		return dl_fail_errno(e, "make state", c->state_dir, "write `%s`", file);
 	}
 	return 0;
+}
+
+/*
+ * The launch's records: the state directory (--make-state) and the files that
+ * only the library reads (--write-file-late). Nothing of the container needs
+ * them, so they are written once pid 1 is cloned, while it sets itself up,
+ * and the `pid` line comes after them (the record, last, after them too).
+ */
+static int write_records(const struct run_config *c, struct dl_error *e)
+{
+	if (c->state_dir && make_state(c, e) < 0)
+		return -1;
+	return write_file_list(c->late_files, c->n_late_files, e);
+}
+
+/* Whether the records go first, before the joins: a joined namespace may change
+ * whose the shim's writes are, and the FIFOs the shim opens before the clone are
+ * made in the state directory. */
+static bool records_first(const struct run_config *c)
+{
+	return c->n_joins > 0 || c->start_fifo || c->io.stdin_fifo || c->io.control_fifo;
 }
 
 /* --record PATH HEAD TAIL: the container's record, HEAD `"pid":PID,"pidStart":START`
@@ -1066,8 +1100,7 @@ int cmd_run(int argc, char **argv)
 	}
 
 	die_with_parent(&c);
-	/* The state directory before the cgroups: others judge those abandoned by it. */
-	if (c.state_dir && make_state(&c, &e) < 0)
+	if (records_first(&c) && write_records(&c, &e) < 0)
 		shim_fail(&e);
 	/* Before anything this shim records (`die`). */
 	if (c.events.launch)
@@ -1244,6 +1277,13 @@ int cmd_run(int argc, char **argv)
 	for (i = 0; i < c.n_joins; i++)
 		close(c.joins[i].fd);
 
+	/* A cgroup or data directory made before its state directory is a launch's
+	 * for a while yet to others (prune.ts and audit.ts give it a grace period). */
+	if (!records_first(&c) && write_records(&c, &e) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		shim_fail(&e);
+	}
 	if (c.record_path) {
 		unsigned long long start = 0;
 		if (dl_proc_start_time(pid, &start) < 0)

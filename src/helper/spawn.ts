@@ -310,11 +310,11 @@ function filledInputs(inputs: readonly Buffer[]): number[] | undefined {
   }
 }
 
-/** The arguments with env values and the contents of `--write-file` (`PATH MODE CONTENT`) hidden, for debug logs. */
+/** The arguments with env values and the contents of `--write-file` and `--write-file-late` (`PATH MODE CONTENT`) hidden, for debug logs. */
 function redact(args: readonly string[]): string[] {
   return args.map((a, i) => {
     if (args[i - 1] === '--env') return `${a.split('=')[0]}=…`;
-    if (args[i - 3] === '--write-file') return '…';
+    if (args[i - 3] === '--write-file' || args[i - 3] === '--write-file-late') return '…';
     return a;
   });
 }

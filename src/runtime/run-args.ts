@@ -60,9 +60,14 @@ export interface RunPlan {
   cgroupSteps?: readonly string[];
   /** Files the shim makes (new, never through a symlink) before anything else: the container's hostname, hosts and resolv.conf. */
   files?: readonly HelperFile[];
+  /**
+   * Files nothing of the container reads (the launch's records), which the shim makes as it makes
+   * {@link RunPlan.files}, but once pid 1 is cloned, while it sets up, after {@link RunPlan.state}.
+   */
+  lateFiles?: readonly HelperFile[];
   /** Directories the shim makes before the files (the bundle, upper and work directories). */
   dirs?: readonly ShimDir[];
-  /** The state directory the shim makes first, with its owner file (see `shimContainerDirs`). */
+  /** The state directory the shim makes once pid 1 is cloned, with its owner file (see `shimContainerDirs`). */
   state?: ShimState;
   /** The container's record, which the shim writes with pid 1's pid and start time between `head` and `tail` before its `pid` line. */
   record?: { path: string; head: string; tail: string };
@@ -123,6 +128,7 @@ export function runArgs(plan: RunPlan): string[] {
     else args.push('--make-dir', d.path, d.mode.toString(8), d.uid !== undefined ? String(d.uid) : '-', d.gid !== undefined ? String(d.gid) : '-');
   }
   for (const f of plan.files ?? []) args.push('--write-file', f.path, f.mode.toString(8), f.content);
+  for (const f of plan.lateFiles ?? []) args.push('--write-file-late', f.path, f.mode.toString(8), f.content);
   for (const dir of plan.cgroups ?? []) args.push('--cgroup', dir);
   if (plan.oomFile !== undefined) args.push('--oom-file', plan.oomFile);
   if (plan.reportNetns === true) args.push('--report-netns');

@@ -445,8 +445,9 @@ export class Runtime implements AsyncDisposable {
         leasing = this.#store.lease(leaseId(id), source.targets, { processBound: !detached });
         leasing.catch(() => undefined);
       }
-      // The state directory (naming this process) comes before the name claim and the
-      // cgroups: others judge those abandoned by it (names.ts, prune.ts).
+      // Made here, the state directory (naming this process) comes before the name claim and the
+      // cgroups: others judge those abandoned by it (names.ts, prune.ts). The shim makes it only where
+      // neither is claimed nor made here, once pid 1 is cloned (shimContainerDirs).
       const like = { lower: source.lowers[0]!, owner: userns?.rootless !== true };
       const shimMade = shimState ? shimContainerDirs(paths, like) : undefined;
       making = shimMade?.state.token;
@@ -636,7 +637,7 @@ export class Runtime implements AsyncDisposable {
       const shimRecord = early !== undefined ? { path: paths.record, ...recordHalves(JSON.stringify(early)) } : undefined;
       // From here on the shim may have recorded the launch: a failed one records its removal.
       announced = true;
-      const helper = await startHelper('run', runArgs({ ...plan, files: [...(plan.files ?? []), ...records], ...(shimRecord !== undefined ? { record: shimRecord } : {}) }), {
+      const helper = await startHelper('run', runArgs({ ...plan, lateFiles: records, ...(shimRecord !== undefined ? { record: shimRecord } : {}) }), {
         stdio: io.stdio,
         detached,
         context,

@@ -320,8 +320,10 @@ export interface ShimState {
 
 /**
  * What {@link makeContainerDirs} makes, for the shim to make instead (no thread-pool
- * trip here): the state directory, named after this process, then the bundle, upper
- * and work directories; the token names the `.new-` directory a killed shim may leave.
+ * trip here): the bundle, upper and work directories, before pid 1 is cloned, and
+ * the state directory, named after this process, while pid 1 sets up (a cgroup or data
+ * directory without its state directory is a launch's for a while yet: prune.ts);
+ * the token names the `.new-` directory a killed shim may leave.
  */
 export function shimContainerDirs(paths: ContainerPaths, like: RootLike): { state: ShimState; dirs: ShimDir[] } {
   return {

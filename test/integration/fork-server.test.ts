@@ -152,12 +152,14 @@ describe('fork server', { skip }, () => {
         const c = await world.runtime.run({
           rootfs: world.rootfs,
           capAdd: ['NET_ADMIN'],
-          cmd: ['sh', '-c', `cat /sys/class/net/lo/mtu; ip -o addr show dev lo | grep -c 10.9.9.9; ${mark}`],
+          cmd: ['sh', '-c', `cat /sys/class/net/lo/mtu /sys/class/net/lo/flags; ip -o addr show dev lo | grep -c 10.9.9.9; ${mark}`],
         });
         const [stdout, stderr] = await Promise.all([text(c.stdout), text(c.stderr), c.wait()]);
         await c.remove();
-        const [mtu, marked, ns] = stdout.trim().split('\n');
+        const [mtu, flags, marked, ns] = stdout.trim().split('\n');
         assert.equal(mtu, '65536', `run ${i} saw another's MTU (${stderr})`);
+        // Up (IFF_UP), whether the server brought it up in its pool or pid 1 did in a namespace of its own.
+        assert.equal(Number(flags) & 0x1, 0x1, `run ${i}: lo flags ${flags}`);
         assert.equal(marked, '0', `run ${i} saw another's address`);
         assert.ok(ns !== host && ns !== held, `run ${i} is in ${ns}`);
       }

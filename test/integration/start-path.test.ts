@@ -226,20 +226,47 @@ describe('start path: files the shim writes', { skip }, () => {
     const state = join(dir, 'c1');
     const helper = spawnHelper(
       'run',
-      ['--id', 'make-state', '--make-state', state, 'TOKEN', '{"pid":1,"start":2}', '--record', join(state, 'state.json'), '{"a":1,', ',"b":2}', '--', '/bin/sleep', '30'],
+      [
+        ...['--id', 'make-state', '--make-state', state, 'TOKEN', '{"pid":1,"start":2}'],
+        ...['--write-file-late', join(state, 'config.json'), '600', '{"c":3}', '--record', join(state, 'state.json'), '{"a":1,', ',"b":2}'],
+        ...['--', '/bin/sleep', '30'],
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'], context: 'run container make-state' },
     );
     try {
       const line = await helper.next('pid');
       assert.equal(line.start, processStartTime(line.pid));
       assert.deepEqual(await readdir(dir), ['c1'], 'no .new- directory is left');
-      assert.deepEqual((await readdir(state)).sort(), ['owner.json', 'state.json']);
+      // The state directory and the late files (made once pid 1 exists) are there by the pid line too.
+      assert.deepEqual((await readdir(state)).sort(), ['config.json', 'owner.json', 'state.json']);
       assert.equal(await readFile(join(state, 'owner.json'), 'utf8'), '{"pid":1,"start":2}');
+      assert.equal(await readFile(join(state, 'config.json'), 'utf8'), '{"c":3}');
+      assert.equal((await stat(join(state, 'config.json'))).mode & 0o7777, 0o600);
       assert.deepEqual(JSON.parse(await readFile(join(state, 'state.json'), 'utf8')), { a: 1, pid: line.pid, pidStart: line.start, b: 2 });
     } finally {
       helper.child.kill('SIGKILL');
       await helper.exit;
     }
+  });
+
+  // Written once pid 1 is cloned: a failure there fails the run before its pid line, as one before the clone does.
+  it('a late file that cannot be written fails the run at `write file`, before the pid line', async () => {
+    const dir = await mkdtemp(join(world.base, 'late-file-'));
+    const missing = join(dir, 'missing', 'config.json');
+    const helper = spawnHelper('run', ['--id', 'late-file', '--write-file-late', missing, '600', '{}', '--', '/bin/sleep', '30'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      context: 'run container late-file',
+    });
+    await helper.exit;
+    assert.ok(helper.failure instanceof HelperError);
+    assert.equal(helper.failure.step, 'write file');
+    assert.equal(helper.failure.path, missing);
+    assert.equal(helper.failure.errnoCode, 'ENOENT');
+    assert.deepEqual(
+      helper.statuses.map((s) => s.type),
+      ['error'],
+      'no pid line, no exited line',
+    );
   });
 
   it('a state directory that cannot be made fails the run at `make state`, leaving no .new- directory', async () => {
