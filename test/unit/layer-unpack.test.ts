@@ -37,6 +37,7 @@ const defaultThread = process.env['DOCKLESS_TEST_UNPACK_THREAD'] as 'main' | 'wo
 const unpackLayer: typeof unpackLayerOn = (source, target, options = {}) =>
   unpackLayerOn(source, target, defaultThread !== undefined && options.thread === undefined ? { ...options, thread: defaultThread } : options);
 import { createExtract } from '../../src/layer/tar-extract.js';
+import { writeNumber } from '../../src/layer/tree-writer.js';
 import { chunked, makeTar, MTIME, setChecksum, type Entry } from '../fixtures/layer-tar.js';
 
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -132,6 +133,22 @@ describe('layer names', () => {
 });
 
 // ------------------------------------------------------------------ unpacking
+
+describe('writeNumber', () => {
+  it('writes a number as toString does, and a NUL', () => {
+    const values = [0, 1, 7, 8, 9, 10, 0o7777, 4095, -1, -8, -0, 4_294_967_295, 2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 53, 1e21, 0.5, -0.5, NaN, Infinity, -Infinity];
+    const buf = Buffer.alloc(64, 0xff);
+    for (const radix of [8, 10] as const) {
+      for (const value of values) {
+        buf.fill(0xff);
+        const end = writeNumber(buf, 3, value, radix);
+        assert.equal(buf.toString('latin1', 3, end), `${value.toString(radix)}\0`, `${value} in base ${radix}`);
+        assert.equal(buf[2], 0xff);
+        assert.equal(buf[end], 0xff);
+      }
+    }
+  });
+});
 
 describe('unpackLayer', () => {
   it('unpacks files, directories, symlinks and hard links with modes and mtimes; the diffID is the tar digest', async () => {
@@ -530,6 +547,34 @@ describe('unpackLayer on the calling thread and on an unpack thread', () => {
     assert.equal(onMain.diffId, sha256(layer));
     assert.equal(listing(worker.target), listing(main.target));
     for (const dirs of [main, worker]) await fs.chmod(path.join(dirs.target, 'ro'), 0o755);
+  });
+
+  it('writes the same tree through the helper as on the calling thread, across several record batches', async () => {
+    // The helper's file records are written field by field into its batches: modes, sizes, whole and
+    // sub-second mtimes, UTF-8 names, and enough long names that records fall on batch boundaries.
+    const entries: Entry[] = [{ name: 'd/', type: 'directory', mode: 0o2775 }];
+    const mtimes = [0, 1, 7, 8, 9, 10, 1_600_000_000, 2_147_483_647];
+    for (let i = 0; i < 2600; i++) {
+      entries.push({
+        name: `d/${'n'.repeat(90)}-${i}-é`,
+        body: 'z'.repeat(i % 37),
+        mode: [0o644, 0o600, 0o4755, 0o7777, 0o1, 0o10][i % 6]!,
+        mtime: new Date(mtimes[i % mtimes.length]! * 1000),
+      });
+    }
+    entries.push({ name: 'sub', body: 'x', rawPax: [['mtime', '1600000000.25']] });
+    entries.push({ name: 'big', body: Buffer.alloc(300 * 1024 + 5, 'b'), mode: 0o640 });
+    const layer = await makeTar(entries);
+    const main = await fresh();
+    const helper = await fresh();
+    const onMain = await unpackLayer(chunked(layer, 64 * 1024), main.target, { thread: 'main', rootless: true });
+    // In one chunk: the records are sent when a chunk is parsed, so only then do they fill whole batches.
+    const onHelper = await unpackLayer(chunked(layer, layer.length), helper.target, { thread: 'helper', rootless: true });
+    assert.deepEqual(onHelper, onMain);
+    // The root is not in the tar: its time is the unpack's.
+    const entriesOf = (dir: string): string => listing(dir).replace(/^\. d .*\n/m, '');
+    assert.equal(entriesOf(helper.target), entriesOf(main.target));
+    assert.match(entriesOf(helper.target), /\.\/sub f 644 1 1600000000\.2500000000 /);
   });
 
   it('reports an unpack thread failure with its class, path and errno code, as the calling thread does', async () => {
