@@ -22,7 +22,11 @@
  * section, not before each run: a per-run drop would time the disk reading
  * node's own 90 MB binary, not the start path.
  *
- * Run: node --import tsx bench/start-latency.ts [--runs N] [--shm | --dir PARENT] [--parts]
+ * The runtimes' state directories (and podman's --runroot) are on tmpfs, as the
+ * default `/run/dockless` is on a host whose /run is tmpfs (systemd's); the data
+ * (rootfs, containers' upper dirs) on disk. `--state-on-disk` puts them beside the data.
+ *
+ * Run: node --import tsx bench/start-latency.ts [--runs N] [--shm | --dir PARENT] [--state-on-disk] [--parts]
  *      (root, for runc and podman; `npm run build` first, the whole-process
  *      runs import the built package)
  */
@@ -127,8 +131,9 @@ function run(argv: string[]): Promise<void> {
 
 const parent = await benchParent();
 const base = await mkdtemp(join(parent.dir, 'dockless-bench-start-'));
+const stateBase = process.argv.includes('--state-on-disk') ? base : await mkdtemp('/dev/shm/dockless-bench-state-');
 let cacheDropped = false;
-console.log(`working in ${base} (${parent.kind === 'disk' ? 'disk' : 'tmpfs'}), ${RUNS} runs in process, ${PROCESS_RUNS} per command line`);
+console.log(`working in ${base} (${parent.kind === 'disk' ? 'disk' : 'tmpfs'}), state directories in ${stateBase}, ${RUNS} runs in process, ${PROCESS_RUNS} per command line`);
 try {
   const rootfs = await rootfsFromHost(join(base, 'rootfs'));
   const runc = await runcBundle(base, rootfs.path, ['true']);
@@ -165,7 +170,7 @@ try {
   if (podmanBin === undefined) console.log('podman: not measured (not installed: apt-get install podman)');
   else if (process.getuid?.() !== 0) console.log('podman: not measured (root only here)');
   else {
-    const podmanArgs = [podmanBin, '--root', join(base, 'podman-root'), '--runroot', join(base, 'podman-run'), 'run', '--rm'];
+    const podmanArgs = [podmanBin, '--root', join(base, 'podman-root'), '--runroot', join(stateBase, 'podman-run'), 'run', '--rm'];
     // No CAP_SYS_RESOURCE here: podman's default rlimits (nofile 1048576) would fail to apply.
     const limits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
     podmanCmd = [...podmanArgs, '--network', 'none', ...limits, '--rootfs', rootfs.path, 'true'];
@@ -173,7 +178,7 @@ try {
   const commands = [
     [node, '-e', '0'],
     [node, join(app, 'import.mjs')],
-    [node, join(app, 'app.mjs'), join(base, 'app-data'), join(base, 'app-state'), rootfs.path],
+    [node, join(app, 'app.mjs'), join(base, 'app-data'), join(stateBase, 'app-state'), rootfs.path],
     ...(runcCmd ? [runcCmd] : []),
     ...(podmanCmd ? [podmanCmd] : []),
   ];
@@ -195,7 +200,7 @@ try {
 
   // ------------------------------------------------------------ 2. in process, one at a time
   console.log('\n2. in process, one at a time');
-  const runtime = new Runtime({ root: join(base, 'data'), stateDir: join(base, 'state') });
+  const runtime = new Runtime({ root: join(base, 'data'), stateDir: join(stateBase, 'state') });
   const once = async (extra: Partial<ContainerSpec> = {}) => {
     const t = performance.now();
     const c = await runtime.run({ rootfs: rootfs.path, cmd: ['true'], stdio: 'ignore', ...extra });
@@ -316,6 +321,7 @@ try {
 } finally {
   // podman mounts its storage directory on itself.
   const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '');
-  for (const m of mounts.filter((m) => m.startsWith(`${base}/`)).reverse()) spawnSync('umount', [m]);
+  for (const m of mounts.filter((m) => m.startsWith(`${base}/`) || m.startsWith(`${stateBase}/`)).reverse()) spawnSync('umount', [m]);
   await rm(base, { recursive: true, force: true });
+  if (stateBase !== base) await rm(stateBase, { recursive: true, force: true });
 }

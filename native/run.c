@@ -92,6 +92,7 @@ struct run_config {
 	/* --mount-userns-uid/gid: the namespace the root is mounted in, when not the container's. */
 	struct dl_userns mount_userns;
 	bool userxattr;
+	bool volatile_wanted; /* --volatile-upper */
 	bool volatile_upper; /* set by the shim: see dl_overlay_volatile_prepare */
 	struct dl_veth veth;
 	struct dl_restart restart;
@@ -206,6 +207,8 @@ static void parse_args(int argc, char **argv, struct run_config *c)
 		} else if (IS("--work")) {
 			NEED(1);
 			c->work = argv[++i];
+		} else if (IS("--volatile-upper")) {
+			c->volatile_wanted = true;
 		} else if (IS("--ns")) {
 			const char *bad;
 			int flags;
@@ -1184,10 +1187,12 @@ int cmd_run(int argc, char **argv)
 	/* Before pid 1 mounts the overlay: see lock_work_dir. */
 	if (c.upper != NULL && !c.detach)
 		work_lock = lock_work_dir(c.work);
-	/* Volatile where pid 1 mounts the overlay as host root: in a user namespace
-	 * its work directory is not this shim's to clear (see dl_overlay_volatile_prepare). */
+	/* Volatile when asked and where pid 1 mounts the overlay as host root: in a user
+	 * namespace its work directory is not this shim's to clear (see
+	 * dl_overlay_volatile_prepare). A marker left by an earlier volatile mount is
+	 * checked either way. */
 	if (c.upper != NULL) {
-		int v = dl_overlay_volatile_prepare(c.work, !dl_userns_enabled(&c.userns) && !(c.join_flags & CLONE_NEWUSER), &e);
+		int v = dl_overlay_volatile_prepare(c.work, c.volatile_wanted && !dl_userns_enabled(&c.userns) && !(c.join_flags & CLONE_NEWUSER), &e);
 		if (v < 0)
 			shim_fail(&e);
 		c.volatile_upper = v > 0;

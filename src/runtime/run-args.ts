@@ -26,6 +26,11 @@ export interface RunPlan {
   /** Overlay upper and work dirs; without them the single lower is bind-mounted. */
   upper?: string;
   work?: string;
+  /**
+   * Mount the overlay `volatile` (`--volatile-upper`): no sync of the upper filesystem, its
+   * unmount's included. Only for an upper that is not to outlive the boot (native/PROTOCOL.md).
+   */
+  volatileUpper?: boolean;
   namespaces: readonly string[];
   /** Namespaces joined instead of made (`--join-ns TYPE PATH`): a pod's, another container's network. */
   joins?: readonly (readonly [string, string])[];
@@ -96,7 +101,10 @@ export interface RunPlan {
 export function runArgs(plan: RunPlan): string[] {
   const args: string[] = ['--id', plan.id, '--target', plan.target];
   for (const lower of plan.lowers) args.push('--lower', lower);
-  if (plan.upper !== undefined && plan.work !== undefined) args.push('--upper', plan.upper, '--work', plan.work);
+  if (plan.upper !== undefined && plan.work !== undefined) {
+    args.push('--upper', plan.upper, '--work', plan.work);
+    if (plan.volatileUpper === true) args.push('--volatile-upper');
+  }
   if (plan.namespaces.length > 0) args.push('--ns', plan.namespaces.join(','));
   for (const [type, path] of plan.joins ?? []) args.push('--join-ns', type, path);
   if (plan.hostname !== undefined) args.push('--hostname', plan.hostname);

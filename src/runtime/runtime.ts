@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { chown, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import createDebug from 'debug';
 import { AlreadyExistsError, DocklessError, HelperError, InvalidArgumentError, IOError, NotFoundError, PermissionError } from '../errors.js';
@@ -115,6 +115,9 @@ export type { LaunchOptions, RootlessOutbound, RuntimeOptions } from './options.
 const ID_RE = /^[0-9a-f]{64}$/;
 const ROOT_USER: ResolvedUser = { uid: 0, gid: 0, groups: [], home: '/root' };
 
+/** statfs f_type of the filesystems whose contents a reboot empties: tmpfs, ramfs (linux/magic.h). */
+const BOOT_BOUND_FS = new Set([0x01021994, 0x858458f6]);
+
 /**
  * Creates and manages containers. No daemon: each operation runs the native
  * helper once, and containers are visible to every process through the state
@@ -130,6 +133,7 @@ const ROOT_USER: ResolvedUser = { uid: 0, gid: 0, groups: [], home: '/root' };
  * console.log(await c.wait()); // { exitCode: 0, signal: null, oomKilled: false }
  * ```
  */
+
 export class Runtime implements AsyncDisposable {
   /** The persistent data directory. */
   readonly root: string;
@@ -163,6 +167,8 @@ export class Runtime implements AsyncDisposable {
   /** The plan of a spec that sets none of the security options, nearly every one: decided once (the seccomp program's copy, the capability sets). */
   #defaultSecurity: SecurityPlan | undefined;
   #ready: Promise<void> | undefined;
+  /** Whether the state directory is on a filesystem a reboot empties (tmpfs, ramfs): known once #ready settled. */
+  #stateBootBound = false;
   #opened: Promise<void> | undefined;
 
   /**
@@ -218,7 +224,10 @@ export class Runtime implements AsyncDisposable {
         return made.length > 0 ? spreadSubdirs(made, 'prepare runtime', this.#helperPath) : undefined;
       })
       .then(() => make(join(this.root, 'containers'), TRASH_DIR, 'root'))
-      .then(async () => void (await Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir)])));
+      .then(async () => {
+        const [, , state] = await Promise.all([checkOwnDirectory(this.root), checkOwnDirectory(this.stateDir), statfs(this.stateDir)]);
+        this.#stateBootBound = BOOT_BOUND_FS.has(Number(state.type));
+      });
     // A failed preparation is retried by the next launch rather than remembered.
     this.#ready.catch(() => {
       this.#ready = undefined;
@@ -535,6 +544,9 @@ export class Runtime implements AsyncDisposable {
         lowers: etcLower !== undefined ? [etcLower, ...source.lowers] : source.lowers,
         upper: paths.upper,
         work: paths.work,
+        // An upper that will not be started again after a reboot need not survive a crash: an auto-removed
+        // container's, or any whose records a reboot empties (a state directory on tmpfs, the default's /run).
+        ...(spec.autoRemove === true || this.#stateBootBound ? { volatileUpper: true } : {}),
         namespaces: nsPlan.namespaces,
         ...(nsPlan.joins.length > 0 ? { joins: nsPlan.joins } : {}),
         ...(nsPlan.utsJoined ? {} : { hostname }),
