@@ -9,7 +9,8 @@
  * (`DOCKLESS_CODE_CACHE=0`), loading `child_process` (what the first helper
  * spawn loads), and the first and second `run`→`wait`→`remove` of
  * `true` in one fresh process, the first spawned (the default) and through a
- * fork server started for it (`DOCKLESS_FORK_SERVER=1`). Disk by default (`--shm`, `--dir PARENT`).
+ * fork server started for it (`DOCKLESS_FORK_SERVER=1`); and a whole one-container program
+ * phase by phase (import, run, wait, remove, exit) beside `node -e 0`. Disk by default (`--shm`, `--dir PARENT`).
  *
  * Run: npm run build && node --import tsx bench/first-call.ts [--runs N]   (root)
  */
@@ -98,6 +99,42 @@ try {
   }
   rows.push(compare('first run→wait→remove of a process', median(firsts), 'ms', { name: 'second', value: median(seconds) }));
   rows.push(compare('first run→wait→remove: spawned vs a fork server started for it', median(firsts), 'ms', { name: 'DOCKLESS_FORK_SERVER=1', value: median(serverFirsts) }));
+
+  // A whole one-container program (start-latency's `node app.mjs`), phase by phase on its own clock (ms since
+  // Node's time origin), beside a bare `node -e 0` timed alike: where the time above a bare start goes. `exit`
+  // is what follows the `exit` event (Node's teardown, and the parent seeing the end), from the parent's clock.
+  const phasesScript = join(base, 'phases.mjs');
+  await writeFile(
+    phasesScript,
+    `const t = [performance.now()];
+     const { Runtime } = await import(${JSON.stringify(BUNDLE)});
+     t.push(performance.now());
+     const runtime = new Runtime({ root: ${JSON.stringify(join(base, 'data'))}, stateDir: ${JSON.stringify(join(base, 'state'))} });
+     const c = await runtime.run({ rootfs: ${JSON.stringify(rootfs.path)}, cmd: ['true'], stdio: 'ignore' });
+     t.push(performance.now());
+     await c.wait();
+     t.push(performance.now());
+     await c.remove();
+     t.push(performance.now());
+     process.on('exit', () => { t.push(performance.now()); console.log(t.join(' ')); });\n`,
+  );
+  const PHASES = ['node start (to the first line)', 'import', 'run', 'wait', 'remove', 'the loop ends', 'exit'];
+  const phases: number[][] = PHASES.map(() => []);
+  const walls: number[] = [];
+  const bare: number[] = [];
+  for (let i = -1; i < RUNS; i++) {
+    let t = performance.now();
+    const marks = plain(phasesScript, { XDG_CACHE_HOME: cacheHome });
+    const wall = performance.now() - t;
+    t = performance.now();
+    execFileSync(process.execPath, ['-e', '0'], { env: nodeEnv() });
+    if (i < 0) continue;
+    bare.push(performance.now() - t);
+    walls.push(wall);
+    [...marks, wall].forEach((mark, k) => phases[k]!.push(k === 0 ? mark : mark - marks[k - 1]!));
+  }
+  for (const [k, name] of PHASES.entries()) rows.push(compare(`first process, by phase: ${name}`, median(phases[k]!), 'ms'));
+  rows.push(compare('first process, whole (node app.mjs)', median(walls), 'ms', { name: 'node -e 0', value: median(bare) }));
   await writeResults('first-call', rows, { dir: parent.dir, kind: parent.kind, cacheDropped });
 } finally {
   await rm(base, { recursive: true, force: true });

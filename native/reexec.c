@@ -22,6 +22,14 @@
 
 extern char **environ;
 
+/* A copy, not runc's zero-copy view (1.2: the binary's directory as a private,
+ * detached, read-only overlayfs mount, executed through execveat). Measured on
+ * Linux 6.18: the view is ~0.4 ms cheaper to make than this 1.2 MB copy, but
+ * dropping it waits for RCU grace periods (synchronize_rcu_expedited, in
+ * namespace_unlock when the mount's fd is closed before the exec, and in
+ * deactivate_locked_super at the exit): with other containers' mounts going on,
+ * start to sealed went from p90 6 / p99 20 ms to 11 / 100 ms, and whole runs
+ * gained nothing. */
 static int open_copy(void)
 {
 	/* MFD_EXEC (Linux 6.3) says what we mean and keeps the kernel from warning;

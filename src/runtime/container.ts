@@ -36,7 +36,7 @@ import {
   type ExitRecord,
 } from './state.js';
 import { removeContainerDir, type IdMap } from './userns.js';
-import { discard, discardForked } from './trash.js';
+import { beforeForkServer, discard, discardForked } from './trash.js';
 import { noteTeardown } from './teardowns.js';
 import { claimName, releaseName } from './names.js';
 import { diffUpper, type ContainerChange } from './container-diff.js';
@@ -47,7 +47,7 @@ import type { PublishedPort } from './ports.js';
 import { startExec, type ExecOptions, type ExecProcess } from './exec.js';
 import { updateResources } from './update.js';
 import { collectOutput, encodeOutput, maxBufferOf, type OutputOptions, type OutputResult } from './output.js';
-import { appendEvent, eventLine, eventsFile, type ContainerEventAction, type ContainerEventAttributes, type NewEvent } from './events.js';
+import { appendEvent, appendEventLineSync, eventLine, eventsFile, type ContainerEventAction, type ContainerEventAttributes, type NewEvent } from './events.js';
 import { HealthChecker, waitForHealthy, type HealthPlan, type HealthRecord, type HealthStatus } from './health.js';
 import { readRestartRecord, type RestartRecord } from './restart.js';
 
@@ -1035,6 +1035,7 @@ export class Container implements AsyncDisposable {
     // Both before the state directory goes: the event reads nothing from it then, and what
     // onRemove gives up (the name, clone holds) must not look abandoned while still ours.
     await Promise.all([forked ? undefined : this.recordEvent('remove'), this.#onRemove(this, this.#record)]);
+    let now = false;
     if (forked) {
       const entries = [
         { path: this.#paths.state, remove: removeDir },
@@ -1045,15 +1046,17 @@ export class Container implements AsyncDisposable {
         debug('%s removed', this.id.slice(0, 12));
         return;
       }
-      await this.recordEvent('remove');
+      now = beforeForkServer(this.#helperPath);
+      if (now) appendEventLineSync(event.file, event.line);
+      else await this.recordEvent('remove');
     }
     await Promise.all([
-      discard(this.#paths.state, removeDir, { helperPath: this.#helperPath, detached: this.#detachRemoval }),
+      discard(this.#paths.state, removeDir, { helperPath: this.#helperPath, detached: this.#detachRemoval, now }),
       discard(
         this.#paths.bundle,
         removeBundle,
         // A rootless container's upper directory holds files of ids the helper cannot remove on the host.
-        this.#record.userns?.rootless === true ? undefined : { helperPath: this.#helperPath, detached: this.#detachRemoval },
+        this.#record.userns?.rootless === true ? undefined : { helperPath: this.#helperPath, detached: this.#detachRemoval, now },
       ),
     ]);
     debug('%s removed', this.id.slice(0, 12));

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { constants as fsConstants } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -175,6 +175,34 @@ export async function appendEvent(stateDir: string, event: NewEvent, ...more: Ne
     debug('event %s of %s not written: %s', event.action, event.id.slice(0, 12), String(error));
   } finally {
     await handle?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * {@link appendEvent} of one line made by {@link eventLine} to `file`, on this
+ * thread: an open, a stat, a write and a close, where the async form waits for
+ * the thread pool four times in a row. For the few appends that are on a
+ * caller's path before the fork server can make them (see Container.remove).
+ * Never throws, as appendEvent.
+ */
+export function appendEventLineSync(file: string, line: string): void {
+  const flags = fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW;
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, flags, 0o644);
+    const st = fstatSync(fd);
+    if (st.size >= EVENTS_MAX_BYTES) {
+      const now = statSync(file, { throwIfNoEntry: false });
+      // Only the file this descriptor is: another writer may have rotated it already.
+      if (now !== undefined && now.ino === st.ino && now.dev === st.dev) renameSync(file, `${file}.1`);
+      closeSync(fd);
+      fd = openSync(file, flags, 0o644);
+    }
+    writeSync(fd, line);
+  } catch (error) {
+    debug('event not written to %s: %s', file, String(error));
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

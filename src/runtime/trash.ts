@@ -12,11 +12,11 @@
  * @module
  */
 
-import { renameSync } from 'node:fs';
+import { mkdirSync, renameSync } from 'node:fs';
 import { mkdir, readdir, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import createDebug from 'debug';
-import { moveForked, removeTreesForked, startDetachedRemover, type DetachedRemover } from '../helper/index.js';
+import { ForkServer, locateHelper, moveForked, removeTreesForked, startDetachedRemover, type DetachedRemover } from '../helper/index.js';
 import { isAbandoned, ownerToken, ownerTokenOf, withOwnerToken } from '../util/index.js';
 
 const debug = createDebug('dockless:runtime');
@@ -195,23 +195,38 @@ function leaveHandoff(helperPath: string | undefined, handoff: Handoff): void {
  *   never a rootless container's upper directory. With `detached`, by a helper `rm`
  *   in a session of its own that this process does not wait for (nor
  *   {@link settleTrash}): the entry is named after that process, so that while it runs
- *   the entry is its own, and once it is gone what it left is the next reap's.
+ *   the entry is its own, and once it is gone what it left is the next reap's. With
+ *   `now`, the move (a mkdir and a rename) is made on this thread (see {@link beforeForkServer}).
  */
 export async function discard(
   path: string,
   remove: (path: string) => Promise<void>,
-  batched?: { helperPath?: string | undefined; detached?: boolean | undefined },
+  batched?: { helperPath?: string | undefined; detached?: boolean | undefined; now?: boolean | undefined },
 ): Promise<void> {
+  const now = batched?.now === true;
   const handoff = batched?.detached === true ? joinHandoff(batched.helperPath) : undefined;
   if (handoff !== undefined) {
     try {
-      await discardTo(path, ownerTokenOf(handoff.remover.pid, handoff.remover.start), remove, (target) => handoff.paths.push(target));
+      await discardTo(path, ownerTokenOf(handoff.remover.pid, handoff.remover.start), remove, (target) => handoff.paths.push(target), now);
     } finally {
       leaveHandoff(batched?.helperPath, handoff);
     }
     return;
   }
-  await discardTo(path, ownerToken(), remove, (target) => removeLater(target, remove, batched));
+  await discardTo(path, ownerToken(), remove, (target) => removeLater(target, remove, batched), now);
+}
+
+/**
+ * Whether no fork server of `helperPath` runs yet while one will (this process's
+ * first op was spawned in its stead): a removal now is one of the process's first,
+ * which {@link discardForked} cannot take. Its event and moves are then best made
+ * on this thread, a few syscalls, rather than as round trips to the thread pool in
+ * a row, each a wake-up of this thread that a busy machine delays: a one-container
+ * program's only removal is one of them. Later removals are the server's.
+ */
+export function beforeForkServer(helperPath: string | undefined): boolean {
+  const path = locateHelper(helperPath);
+  return ForkServer.expected(path) && !ForkServer.running(path);
 }
 
 /** Deletes `target`, in the trash already, in the background: with the next batch when `batched`, else with `remove`. */
@@ -261,16 +276,21 @@ function trashPathOf(path: string, token: string): string {
   return join(dirname(path), TRASH_DIR, `${basename(path)}-${token}`);
 }
 
-/** Renames `path` into the trash as `<name>-<token>` and gives the new path to `moved`; removes it in place with `remove` when it cannot be moved. */
-async function discardTo(path: string, token: string, remove: (path: string) => Promise<void>, moved: (target: string) => void): Promise<void> {
+/**
+ * Renames `path` into the trash as `<name>-<token>` and gives the new path to `moved`; removes it in place with `remove`
+ * when it cannot be moved. With `now`, the mkdir and the rename are this thread's.
+ */
+async function discardTo(path: string, token: string, remove: (path: string) => Promise<void>, moved: (target: string) => void, now = false): Promise<void> {
   const target = trashPathOf(path, token);
   const trash = dirname(target);
   try {
     if (!made.has(trash)) {
-      await mkdir(trash, { recursive: true, mode: 0o700 });
+      if (now) mkdirSync(trash, { recursive: true, mode: 0o700 });
+      else await mkdir(trash, { recursive: true, mode: 0o700 });
       made.add(trash);
     }
-    await rename(path, target);
+    if (now) renameSync(path, target);
+    else await rename(path, target);
   } catch (error) {
     // Gone already, or the trash was taken away: the removal in place says which.
     made.delete(trash);

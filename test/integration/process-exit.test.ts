@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { cannotRun, makeWorld, type World } from '../fixtures/world.js';
@@ -38,6 +38,10 @@ describe('process exit', { skip: why }, () => {
       lags.push(lagMs);
       // The directories were renamed into the trash beside them before remove() returned; the trash empties once the detached rm has run.
       for (const dir of dirs) assert.equal(existsSync(dir), false, `${dir} is still there`);
+      // The process's only removal comes before its fork server: its event is appended on the caller's thread, not the server's.
+      const id = basename(dirs[0]!);
+      const events = readFileSync(join(world.runtime.stateDir, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { action: string; id: string });
+      assert.deepEqual(events.filter((e) => e.id === id).map((e) => e.action).slice(-2), ['die', 'remove']);
       const trashes = dirs.map((dir) => join(dirname(dir), '.trash'));
       const left = () => trashes.flatMap((trash) => (existsSync(trash) ? readdirSync(trash).map((name) => join(trash, name)) : []));
       for (let t = 0; t < 250 && left().length > 0; t++) await sleep(20);
