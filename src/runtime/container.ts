@@ -529,7 +529,11 @@ export class Container implements AsyncDisposable {
     }
     // A frozen process acts on SIGKILL only once thawed (cgroup v1); other signals wait for unpause(), as with Docker.
     if (status === 'paused' && (signal === 'SIGKILL' || signal === osConstants.signals.SIGKILL)) {
-      await setFrozen(this.#cgroups!.entries, false, `kill container ${this.id}`);
+      // The kernel may deliver it to the frozen pid 1 at once (Linux 6.1+'s freezer), and the shim
+      // then removes the cgroups as it reaps it: a freezer gone by now has nothing left to thaw.
+      await setFrozen(this.#cgroups!.entries, false, `kill container ${this.id}`).catch((error: unknown) => {
+        if (!(error instanceof NotFoundError)) throw error;
+      });
     }
   }
 
