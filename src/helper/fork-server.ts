@@ -136,6 +136,9 @@ export class ForkedChild extends EventEmitter {
     // As for a ChildProcess, `close` waits for every descriptor but stdin, which only this side ends.
     if (fd === 0) return;
     this.#open++;
+    // Stdout, stderr and the status pipe are only read here: at their end they are closed at once. Left to
+    // the stream, each would first be shut down for writing (a syscall, a request and its callback per launch).
+    if (fd <= 3) socket.once('end', () => socket.destroy());
     socket.once('close', () => {
       this.#open--;
       this.#maybeClose();

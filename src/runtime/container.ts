@@ -494,7 +494,12 @@ export class Container implements AsyncDisposable {
 
   /** For the audit: the process that drops the exited shim's mount namespace, if it reported one. */
   #noteTeardown(helper: HelperProcess): void {
-    noteTeardown(dirname(this.#paths.state), this.id, helper.statuses.find((s): s is TeardownStatus => s.type === 'teardown'));
+    const teardown = helper.statuses.find((s): s is TeardownStatus => s.type === 'teardown');
+    // Forked, the shim is its own teardown: its exit, which the fork server reports once it reaped it, ends it. Not an
+    // exit by a signal: a server that dies reports its ops killed, and a detached one lives on. A spawned shim's
+    // teardown child may outlive a shim that is killed while it waits for it.
+    const exited = teardown !== undefined && teardown.pid === helper.child.pid ? helper.exit.then((e) => e.exitCode !== null) : undefined;
+    noteTeardown(dirname(this.#paths.state), this.id, teardown, exited);
   }
 
   /** Whether pid 1 is known gone: once it is reaped its pid may be reused, so it is never signalled then. */

@@ -30,10 +30,17 @@ export const TEARDOWN_WAIT_MS = 2000;
 /** How many are kept before the ended ones are looked for. */
 const PRUNE_AT = 256;
 
-const alive = (t: Teardown) => processStartTime(t.pid) === t.start;
+/** The noted teardowns whose process this process saw end: gone without a read of /proc. */
+const ended = new WeakSet<Teardown>();
 
-/** Notes the teardown a container's shim reported (`status`), if any, for {@link settleTeardowns}. */
-export function noteTeardown(stateDir: string, id: string, status: TeardownStatus | undefined): void {
+const alive = (t: Teardown) => !ended.has(t) && processStartTime(t.pid) === t.start;
+
+/**
+ * Notes the teardown a container's shim reported (`status`), if any, for {@link settleTeardowns}.
+ * `exited` resolves true once the teardown's process is known gone (the forked shim, its own teardown,
+ * seen to exit): from then on it is not read for in /proc, as every one would be when the noted ones are pruned.
+ */
+export function noteTeardown(stateDir: string, id: string, status: TeardownStatus | undefined, exited?: Promise<boolean>): void {
   if (status === undefined) return;
   stateDir = resolve(stateDir);
   let noted = running.get(stateDir);
@@ -44,7 +51,9 @@ export function noteTeardown(stateDir: string, id: string, status: TeardownStatu
     noted = noted.filter(alive);
     running.set(stateDir, noted);
   }
-  noted.push({ id, pid: status.pid, start: status.start });
+  const teardown = { id, pid: status.pid, start: status.start };
+  noted.push(teardown);
+  void exited?.then((gone) => void (gone && ended.add(teardown)), () => undefined);
 }
 
 /** @internal The teardowns noted for `stateDir` and not yet seen gone, oldest first. */

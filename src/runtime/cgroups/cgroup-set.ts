@@ -547,7 +547,8 @@ export function shimCgroups(plan: CgroupPlan, options: { rmdirAtExit?: boolean }
     for (const w of p.writes) {
       if (w.candidates.length !== 1) return undefined;
       const { file, value } = w.candidates[0]!;
-      args.push(w.optional === true ? '--cgroup-write-optional' : '--cgroup-write', posix.join(p.dir, file), value);
+      // A plan's directories are joined paths and its files plain names: no join (a dozen a launch) is needed.
+      args.push(w.optional === true ? '--cgroup-write-optional' : '--cgroup-write', `${p.dir}/${file}`, value);
     }
     entries.push({ dir: p.dir, version: 1, controllers: [...p.controllers] });
   }
@@ -584,7 +585,7 @@ export function shimCgroupError(plan: CgroupPlan, context: string, path: string,
     if (path === p.dir) return cgroupError(context, 'mkdir', path, cause);
     for (const w of p.writes) {
       const { file, value } = w.candidates[0]!;
-      if (posix.join(p.dir, file) !== path) continue;
+      if (`${p.dir}/${file}` !== path) continue;
       if (cause.code === 'ENOENT') {
         return new NotFoundError(`${context}: ${w.field} is not supported here: no \`${path}\``, { cause, path });
       }
