@@ -158,12 +158,12 @@ describe('container.exec', { skip }, () => {
 
     const detached = await c.exec(['sleep', '300'], { stdio: 'ignore', detached: true });
     try {
-      // The exec is reported once its close-on-exec descriptors close, which the kernel does
-      // inside execve before it sets the new argv: /proc/PID/cmdline may read empty a moment.
+      // The exec is reported at its `started` line, written just before its execve: /proc/PID/cmdline
+      // may still read the helper's argv a moment, or read empty while the kernel is inside execve.
       let cmdline = '';
-      for (let i = 0; i < 100 && cmdline === ''; i++) {
+      for (let i = 0; i < 100 && !cmdline.startsWith('sleep'); i++) {
         cmdline = await readFile(`/proc/${detached.pid}/cmdline`, 'utf8');
-        if (cmdline === '') await sleep(10);
+        if (!cmdline.startsWith('sleep')) await sleep(10);
       }
       assert.match(cmdline, /^sleep/);
     } finally {
