@@ -158,6 +158,9 @@ describe('LayerBuilder', { skip }, () => {
     await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${log}'\nexec '${locateHelper()}' "$@"\n`, { mode: 0o755 });
     await writeFile(log, '');
     const flushing = await ImageStore.open({ root: store.root, helperPath: wrapper });
+    // The root's flusher is shared by its stores: a flush an earlier test left scheduled (its timer armed
+    // with the default delay) would take this test's snapshots along. Drained first, none is armed.
+    await store.flush();
     setFlushDelayForTesting(600_000);
     let result;
     try {
