@@ -3,6 +3,7 @@ import createDebug from 'debug';
 import { InvalidArgumentError, UnsafeContentError } from '../errors.js';
 import { runHelperOp, usernsArgs, type IdMap, type UsernsMaps } from '../helper/index.js';
 import { normalizeEntryPath, printable } from './entry-path.js';
+import { paxTime, utimesArg } from './file-time.js';
 import { paxXattrs } from './pax.js';
 import type { TarHeader } from './tar-extract.js';
 import { OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX, opaqueXattrName, parseWhiteout } from './whiteout.js';
@@ -18,8 +19,9 @@ interface Meta {
   mode: number;
   uid: number;
   gid: number;
-  /** Seconds since the epoch, fractional. */
+  /** Modification time: whole seconds since the epoch (towards minus infinity) and nanoseconds. */
   mtime: number;
+  mtimeNsec: number;
 }
 
 type Node =
@@ -321,7 +323,8 @@ export class LayerApplier {
       this.#fs('chmod', path, () => {
         const abs = `${this.#root}/${path}`;
         chmodSync(abs, node.meta.mode & 0o7777);
-        lutimesSync(abs, node.meta.mtime, node.meta.mtime);
+        const mtime = utimesArg(node.meta.mtime, node.meta.mtimeNsec);
+        lutimesSync(abs, mtime, mtime);
       });
     }
     const created = 0o777 & ~this.#umask;
@@ -335,7 +338,8 @@ export class LayerApplier {
         if (path === '' || chown || ((meta.mode | 0o700) & created) !== meta.mode) {
           chmodSync(abs, meta.mode);
         }
-        utimesSync(abs, meta.mtime, meta.mtime);
+        const mtime = utimesArg(meta.mtime, meta.mtimeNsec);
+        utimesSync(abs, mtime, mtime);
       });
     }
     await this.#applyOwners();
@@ -398,21 +402,24 @@ export class LayerApplier {
   }
 
   #entryMeta(meta: Meta): EntryMeta {
-    return { mode: meta.mode, owner: this.#chownNeeded(meta) ? { uid: meta.uid, gid: meta.gid } : undefined, mtime: meta.mtime };
+    return { mode: meta.mode, owner: this.#chownNeeded(meta) ? { uid: meta.uid, gid: meta.gid } : undefined, mtime: meta.mtime, mtimeNsec: meta.mtimeNsec };
   }
 
   #meta(header: TarHeader): Meta {
     const pax = header.pax;
-    let mtime = (header.mtime?.getTime() ?? 0) / 1000;
+    // Whole seconds (the parser's Date of the header's field); NaN, an unreadable field, is taken as 0.
+    let mtime = Math.floor((header.mtime?.getTime() ?? 0) / 1000) || 0;
+    let mtimeNsec = 0;
     let uid = header.uid ?? 0;
     let gid = header.gid ?? 0;
     if (pax) {
       // tar-stream applies path, linkpath and size from PAX, but not these.
-      if (pax['mtime'] !== undefined && Number.isFinite(Number(pax['mtime']))) mtime = Number(pax['mtime']);
+      const time = pax['mtime'] === undefined ? undefined : paxTime(pax['mtime']);
+      if (time !== undefined) ({ sec: mtime, nsec: mtimeNsec } = time);
       if (pax['uid'] !== undefined && /^\d+$/.test(pax['uid'])) uid = Number(pax['uid']);
       if (pax['gid'] !== undefined && /^\d+$/.test(pax['gid'])) gid = Number(pax['gid']);
     }
-    return { mode: (header.mode ?? 0o644) & 0o7777, uid, gid, mtime };
+    return { mode: (header.mode ?? 0o644) & 0o7777, uid, gid, mtime, mtimeNsec };
   }
 
   #xattrs(header: TarHeader, type: string): Map<string, Buffer> | undefined {
