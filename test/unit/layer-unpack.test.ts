@@ -36,6 +36,7 @@ import {
 const defaultThread = process.env['DOCKLESS_TEST_UNPACK_THREAD'] as 'main' | 'worker' | 'helper' | undefined;
 const unpackLayer: typeof unpackLayerOn = (source, target, options = {}) =>
   unpackLayerOn(source, target, defaultThread !== undefined && options.thread === undefined ? { ...options, thread: defaultThread } : options);
+import { locateHelper } from '../../src/helper/index.js';
 import { createExtract } from '../../src/layer/tar-extract.js';
 import { writeNumber } from '../../src/layer/tree-writer.js';
 import { chunked, makeTar, MTIME, setChecksum, type Entry } from '../fixtures/layer-tar.js';
@@ -67,6 +68,14 @@ async function assertCanaryIntact(dirs: { canary: string; parent: string }): Pro
 const isRoot = process.getuid?.() === 0;
 const hasZstd = spawnSync('zstd', ['--version']).status === 0;
 const hasGnuTar = /GNU tar/.test(spawnSync('tar', ['--version']).stdout?.toString() ?? '');
+const hasHelper = ((): boolean => {
+  try {
+    locateHelper();
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 before(async () => {
   base = await fs.mkdtemp(path.join(os.tmpdir(), 'dockless-layer-unpack-'));
@@ -595,8 +604,8 @@ describe('unpackLayer on the calling thread and on an unpack thread', () => {
     touch('-86400.5', 'old', 'old/s');
     touch('4000000000', 'late', 'd/s');
     touch('0', 'epoch');
-    touch('-1', 'd/sub');
     touch('5000000000.25', 'd');
+    touch('-2.000000001', 'd/sub');
     // GNU tar's own listing: find's %T@ prints -86400.5 as -86401.5.
     const times = (dir: string): string => {
       const names = execFileSync('find', ['.', '-mindepth', '1', '-print0'], { cwd: dir }).toString().split('\0').filter(Boolean);
@@ -610,13 +619,16 @@ describe('unpackLayer on the calling thread and on an unpack thread', () => {
       if (format === 'posix') assert.match(expected, /\.\/d\/f regular file 1600000000\.987654321\n/);
       // GNU format: whole seconds, towards minus infinity.
       assert.match(expected, format === 'posix' ? /\.\/old directory -86400\.500000000\n/ : /\.\/old directory -86401\.000000000\n/);
+      // Without a helper, Node's utimes sets what it can: microseconds (libuv's choice), towards minus infinity.
+      const micros = expected.replaceAll('.987654321', '.987654000').replace('-2.000000001', '-2.000001000');
       for (const thread of ['main', 'worker', 'helper'] as const) {
         const { target } = await fresh();
         await unpackLayer(chunked(layer, 4096), target, { thread, rootless: true });
-        // Node's utimes keeps microseconds (libuv's choice): the calling thread and a worker set those.
-        const wanted = thread === 'helper' ? expected : expected.replaceAll('.987654321', '.987654000');
-        assert.equal(times(target), wanted, `${format} layer on the ${thread} thread`);
+        assert.equal(times(target), hasHelper ? expected : micros, `${format} layer on the ${thread} thread`);
       }
+      const { target } = await fresh();
+      await unpackLayer(chunked(layer, 4096), target, { thread: 'main', rootless: true, helperPath: path.join(base, 'no-helper') });
+      assert.equal(times(target), micros, `${format} layer with no helper`);
     }
   });
 
