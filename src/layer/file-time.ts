@@ -36,10 +36,10 @@ export function paxTime(value: string): { sec: number; nsec: number } | undefine
 /**
  * The time to give Node's `fs.utimes`, `futimes` and `lutimes` for `sec` and
  * `nsec`: a numeric string, which Node passes on as it is, where a negative
- * number would become the current time. libuv then keeps microseconds only
- * (truncated towards zero): the value lies half a microsecond inside the one
- * wanted, towards zero, so that a double's rounding does not carry it into
- * the next one.
+ * number would become the current time. libuv keeps microseconds only,
+ * truncating towards zero: the value is put in the middle of the microsecond
+ * that truncation takes to the one wanted (`nsec`'s, towards minus infinity),
+ * so that a double's rounding cannot carry it over the edge.
  */
 export function utimesArg(sec: number, nsec: number): string {
   const micros = Math.floor(nsec / 1000);
