@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -158,6 +159,29 @@ static int do_chmod(struct meta_ctx *m, const struct record *r, struct dl_error 
 	return 0;
 }
 
+/* utimensat(2) to the nanosecond, which Node's utimes cannot do (libuv keeps microseconds). */
+static int do_utime(struct meta_ctx *m, const struct record *r, struct dl_error *e)
+{
+	char name[NAME_MAX + 1], *end;
+	struct timespec ts[2];
+	unsigned long nsec;
+	long long sec;
+	int dir;
+
+	errno = 0;
+	sec = strtoll(r->f[0], &end, 10);
+	if (errno || *end || end == r->f[0] || dl_parse_ulong(r->f[1], 10, 999999999, &nsec) < 0)
+		return dl_fail(e, 0, "utimes", r->path, "utimensat `%s`: bad time `%s.%s`", r->path, r->f[0], r->f[1]);
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)sec;
+	ts[0].tv_nsec = ts[1].tv_nsec = (long)nsec;
+	dir = open_parent(m, "utimes", r->path, name, sizeof name, e);
+	if (dir < 0)
+		return -1;
+	if (utimensat(dir, name[0] ? name : ".", ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return dl_fail_errno(e, "utimes", r->path, "utimensat `%s`", r->path);
+	return 0;
+}
+
 /* FS_TOPDIR_FL: the Orlov allocator of ext2/3/4 spreads the subdirectories of such a
  * directory over the block groups instead of keeping them in its own. Without a
  * journal, ext4 passes over every inode freed in the last minute (six while its
@@ -200,6 +224,7 @@ static const struct {
 	{"chown", 2, do_chown},
 	{"chmod", 1, do_chmod},
 	{"topdir", 0, do_topdir},
+	{"utime", 2, do_utime},
 };
 
 /* Takes the next NUL-terminated field from [*p, end); NULL when there is none. */

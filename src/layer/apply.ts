@@ -1,8 +1,9 @@
 import { chmodSync, lchownSync, lutimesSync, readFileSync, utimesSync } from 'node:fs';
 import createDebug from 'debug';
 import { InvalidArgumentError, UnsafeContentError } from '../errors.js';
-import { runHelperOp, usernsArgs, type IdMap, type UsernsMaps } from '../helper/index.js';
+import { locateHelper, runHelperOp, usernsArgs, type IdMap, type UsernsMaps } from '../helper/index.js';
 import { normalizeEntryPath, printable } from './entry-path.js';
+import { paxTime, utimesArg } from './file-time.js';
 import { paxXattrs } from './pax.js';
 import type { TarHeader } from './tar-extract.js';
 import { OPAQUE_XATTR_VALUE, OVERLAY_USER_XATTR_PREFIX, OVERLAY_XATTR_PREFIX, opaqueXattrName, parseWhiteout } from './whiteout.js';
@@ -18,8 +19,9 @@ interface Meta {
   mode: number;
   uid: number;
   gid: number;
-  /** Seconds since the epoch, fractional. */
+  /** Modification time: whole seconds since the epoch (towards minus infinity) and nanoseconds. */
   mtime: number;
+  mtimeNsec: number;
 }
 
 type Node =
@@ -109,6 +111,12 @@ export class LayerApplier {
   readonly #gid = process.getegid?.() ?? 0;
   /** With `userns`: the owner (and mode) of every entry that is not the namespace root's, by path. */
   readonly #owners = new Map<string, Meta & { symlink: boolean }>();
+  /**
+   * With the `'sync'` writer: files and symlinks whose time has digits below
+   * the microsecond, which Node's utimes drops, by path; the helper sets them
+   * once the stream ends.
+   */
+  readonly #fineTimes = new Map<string, Meta>();
   /** The last parent directory checked by {@link #ensureParents}; reset when anything is removed. */
   #lastParent: string | undefined;
   readonly #writer: TreeWriter;
@@ -192,6 +200,7 @@ export class LayerApplier {
       if (previous !== undefined) this.#remove(rel, previous);
       const sink = this.#writer.file(rel, this.#entryMeta(meta), header.size ?? 0, name);
       this.#noteOwner(rel, meta, false);
+      this.#noteFineTime(rel, meta);
       this.#nodes.set(rel, xattrs ? { kind: 'file', xattrs } : FILE_NODE);
       return sink;
     }
@@ -205,6 +214,7 @@ export class LayerApplier {
       this.#writer.symlink(rel, target, this.#entryMeta(meta), name);
       this.#nodes.set(rel, xattrs ? { kind: 'symlink', xattrs } : SYMLINK_NODE);
       this.#noteOwner(rel, meta, true);
+      this.#noteFineTime(rel, meta);
       return undefined;
     }
 
@@ -321,7 +331,8 @@ export class LayerApplier {
       this.#fs('chmod', path, () => {
         const abs = `${this.#root}/${path}`;
         chmodSync(abs, node.meta.mode & 0o7777);
-        lutimesSync(abs, node.meta.mtime, node.meta.mtime);
+        const mtime = utimesArg(node.meta.mtime, node.meta.mtimeNsec);
+        lutimesSync(abs, mtime, mtime);
       });
     }
     const created = 0o777 & ~this.#umask;
@@ -335,10 +346,46 @@ export class LayerApplier {
         if (path === '' || chown || ((meta.mode | 0o700) & created) !== meta.mode) {
           chmodSync(abs, meta.mode);
         }
-        utimesSync(abs, meta.mtime, meta.mtime);
+        const mtime = utimesArg(meta.mtime, meta.mtimeNsec);
+        utimesSync(abs, mtime, mtime);
       });
     }
+    await this.#applyFineTimes(specials, dirs);
     await this.#applyOwners();
+  }
+
+  /** With the `'sync'` writer: notes a file's or symlink's time that Node would set to the microsecond only. */
+  #noteFineTime(rel: string, meta: Meta): void {
+    if (this.#options.writer !== 'helper' && meta.mtimeNsec % 1000 !== 0) this.#fineTimes.set(rel, meta);
+  }
+
+  /**
+   * Sets the times that have digits below the microsecond, which Node's
+   * utimes dropped (libuv keeps microseconds), in one helper batch, as GNU
+   * tar sets them; while the caller still owns every file (before
+   * {@link #applyOwners}). Without a helper they stay to the microsecond.
+   */
+  async #applyFineTimes(specials: ReadonlyArray<[string, { meta: Meta }]>, dirs: ReadonlyArray<[string, { meta?: Meta }]>): Promise<void> {
+    const fields: string[] = [];
+    const add = (path: string, meta: Meta): void => {
+      if (meta.mtimeNsec % 1000 !== 0) fields.push('utime', path || '.', String(meta.mtime), String(meta.mtimeNsec));
+    };
+    this.#fineTimes.forEach((meta, path) => add(path, meta));
+    for (const [path, node] of specials) add(path, node.meta);
+    for (const [path, node] of dirs) add(path, node.meta!);
+    if (fields.length === 0) return;
+    try {
+      locateHelper(this.#options.helperPath);
+    } catch (error) {
+      debug('%s: no helper to set %d times below the microsecond (%s): left to the microsecond', this.#options.context, fields.length / 4, (error as Error).message);
+      return;
+    }
+    debug('%s: helper meta batch: %d times below the microsecond', this.#options.context, fields.length / 4);
+    await runHelperOp('meta', ['--root', this.#root], {
+      input: Buffer.from(`${fields.join('\0')}\0`),
+      context: this.#options.context,
+      ...(this.#options.helperPath !== undefined ? { helperPath: this.#options.helperPath } : {}),
+    });
   }
 
   /** With `userns`: notes that `rel` belongs to someone else than the namespace's root. */
@@ -398,21 +445,24 @@ export class LayerApplier {
   }
 
   #entryMeta(meta: Meta): EntryMeta {
-    return { mode: meta.mode, owner: this.#chownNeeded(meta) ? { uid: meta.uid, gid: meta.gid } : undefined, mtime: meta.mtime };
+    return { mode: meta.mode, owner: this.#chownNeeded(meta) ? { uid: meta.uid, gid: meta.gid } : undefined, mtime: meta.mtime, mtimeNsec: meta.mtimeNsec };
   }
 
   #meta(header: TarHeader): Meta {
     const pax = header.pax;
-    let mtime = (header.mtime?.getTime() ?? 0) / 1000;
+    // Whole seconds (the parser's Date of the header's field); NaN, an unreadable field, is taken as 0.
+    let mtime = Math.floor((header.mtime?.getTime() ?? 0) / 1000) || 0;
+    let mtimeNsec = 0;
     let uid = header.uid ?? 0;
     let gid = header.gid ?? 0;
     if (pax) {
       // tar-stream applies path, linkpath and size from PAX, but not these.
-      if (pax['mtime'] !== undefined && Number.isFinite(Number(pax['mtime']))) mtime = Number(pax['mtime']);
+      const time = pax['mtime'] === undefined ? undefined : paxTime(pax['mtime']);
+      if (time !== undefined) ({ sec: mtime, nsec: mtimeNsec } = time);
       if (pax['uid'] !== undefined && /^\d+$/.test(pax['uid'])) uid = Number(pax['uid']);
       if (pax['gid'] !== undefined && /^\d+$/.test(pax['gid'])) gid = Number(pax['gid']);
     }
-    return { mode: (header.mode ?? 0o644) & 0o7777, uid, gid, mtime };
+    return { mode: (header.mode ?? 0o644) & 0o7777, uid, gid, mtime, mtimeNsec };
   }
 
   #xattrs(header: TarHeader, type: string): Map<string, Buffer> | undefined {
@@ -506,11 +556,13 @@ export class LayerApplier {
       for (const key of this.#nodes.keys()) if (key.startsWith(prefix)) this.#nodes.delete(key);
       for (const key of this.#whiteouts.keys()) if (key.startsWith(prefix)) this.#whiteouts.delete(key);
       for (const key of this.#owners.keys()) if (key.startsWith(prefix)) this.#owners.delete(key);
+      for (const key of this.#fineTimes.keys()) if (key.startsWith(prefix)) this.#fineTimes.delete(key);
     } else if (node.kind !== 'special') {
       this.#writer.remove(rel, false);
     }
     this.#nodes.delete(rel);
     this.#owners.delete(rel);
+    this.#fineTimes.delete(rel);
   }
 
   /** Runs a filesystem call, turning its error into a dockless error naming the entry. */

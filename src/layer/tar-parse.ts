@@ -20,6 +20,8 @@ import type { EntrySink } from './tree-writer.js';
 const BLOCK = 512;
 /** The largest PAX or GNU long-name header accepted (tar-stream's limit). */
 const MAX_LONG_HEADER = 4 * 1024 * 1024;
+/** The largest time a Date holds, in seconds. */
+const MAX_DATE_SECONDS = 8.64e12;
 
 /** Where a parsed entry goes: its header, then (for a returned sink) its content. */
 export type TarEntryHandler = (header: TarHeader) => EntrySink | undefined;
@@ -250,7 +252,8 @@ function decodeHeader(buf: Buffer, at: number): RawHeader | null {
     uid: decodeNumber(buf, at + 108, 8),
     gid: decodeNumber(buf, at + 116, 8),
     size: decodeNumber(buf, at + 124, 12),
-    mtime: new Date(1000 * (mtime ?? 0)),
+    // Within a Date's range (±8.64e12 s, year 275760), beyond any filesystem's but tmpfs's and btrfs's.
+    mtime: new Date(1000 * Math.min(MAX_DATE_SECONDS, Math.max(-MAX_DATE_SECONDS, mtime ?? 0))),
     // As tar-stream 3: the type is the flag's, even for an old-style `name/` with flag 0.
     type: TYPES[flag] ?? null,
     linkname: buf[at + 157] === 0 ? null : decodeString(buf, at + 157, 100),
@@ -293,7 +296,9 @@ function decodeString(buf: Buffer, at: number, length: number): string {
  * first space, read as `parseInt(text, 8)` would (leading whitespace and a
  * sign allowed, stopping at the first non-octal character, NaN without a
  * digit). `undefined` for a base-256 field that is neither positive nor
- * negative (tar-stream's `null`: the applier then takes its default).
+ * negative (tar-stream's `null`: the applier then takes its default). A
+ * negative base-256 number (GNU tar's for a time before 1970) is read as GNU
+ * tar reads it, where tar-stream's is one too high.
  */
 function decodeNumber(buf: Buffer, at: number, length: number): number | undefined {
   const end = at + length;
@@ -333,5 +338,6 @@ function decodeBase256(buf: Buffer, at: number, end: number): number | undefined
     sum += byte * scale;
     scale *= 256;
   }
-  return positive ? sum : -sum;
+  // Two's complement: the bytes inverted are the magnitude less one (0xff…ff is −1).
+  return positive ? sum : -(sum + 1);
 }

@@ -19,6 +19,7 @@ import { HelperError } from '../errors.js';
 import { spawnHelper, type HelperProcess } from '../helper/index.js';
 import { fsError, releaseBuffer } from '../util/index.js';
 import { printable } from './entry-path.js';
+import { utimesArg } from './file-time.js';
 
 /** Owner, mode and time of a file or symlink the layer creates. */
 export interface EntryMeta {
@@ -26,8 +27,10 @@ export interface EntryMeta {
   mode: number;
   /** The owner to give it, or undefined to leave it the caller's. */
   owner: { uid: number; gid: number } | undefined;
-  /** Seconds since the epoch, fractional. */
+  /** Modification time: whole seconds since the epoch, rounded towards minus infinity. */
   mtime: number;
+  /** The nanoseconds to add to {@link EntryMeta.mtime}, 0 to 999999999. */
+  mtimeNsec: number;
 }
 
 /** Receives the content of a regular file entry, chunk by chunk. */
@@ -98,7 +101,8 @@ export class SyncTreeWriter implements TreeWriter {
           if (meta.owner) fchownSync(fd, meta.owner.uid, meta.owner.gid);
           // Special bits are set after chown(2), which clears set-user-ID and set-group-ID.
           if ((meta.mode & 0o7000) !== 0 || (meta.mode & this.#umask & 0o777) !== 0) fchmodSync(fd, meta.mode);
-          futimesSync(fd, meta.mtime, meta.mtime);
+          const mtime = utimesArg(meta.mtime, meta.mtimeNsec);
+          futimesSync(fd, mtime, mtime);
           this.#openFd = undefined;
           closeSync(fd);
         });
@@ -111,7 +115,8 @@ export class SyncTreeWriter implements TreeWriter {
     this.#fs('symlink', name, () => {
       symlinkSync(target, abs);
       if (meta.owner) lchownSync(abs, meta.owner.uid, meta.owner.gid);
-      lutimesSync(abs, meta.mtime, meta.mtime);
+      const mtime = utimesArg(meta.mtime, meta.mtimeNsec);
+      lutimesSync(abs, mtime, mtime);
     });
   }
 
@@ -215,7 +220,7 @@ export class HelperTreeWriter implements TreeWriter {
     // allocations, and with it the young generation's collections and growth.
     if (this.#failure !== undefined) throw this.#failure;
     if (!this.#fits(rel)) {
-      this.#record(`f\0${rel}\0${(meta.mode & 0o7777).toString(8)}\0${owner(meta)}\0${time(meta.mtime)}\0${size}\0`);
+      this.#record(`f\0${rel}\0${(meta.mode & 0o7777).toString(8)}\0${owner(meta)}\0${meta.mtime}\0${meta.mtimeNsec}\0${size}\0`);
     } else {
       const batch = this.#room();
       let at = this.#used;
@@ -225,7 +230,8 @@ export class HelperTreeWriter implements TreeWriter {
       batch[at++] = 0;
       at = writeNumber(batch, at, meta.mode & 0o7777, 8);
       at = writeOwner(batch, at, meta);
-      at = writeTime(batch, at, meta.mtime);
+      at = writeNumber(batch, at, meta.mtime, 10);
+      at = writeNumber(batch, at, meta.mtimeNsec, 10);
       at = writeNumber(batch, at, size, 10);
       this.#used = at;
     }
@@ -243,7 +249,7 @@ export class HelperTreeWriter implements TreeWriter {
   }
 
   symlink(rel: string, target: string, meta: EntryMeta): void {
-    this.#record(`s\0${rel}\0${target}\0${owner(meta)}\0${time(meta.mtime)}\0`);
+    this.#record(`s\0${rel}\0${target}\0${owner(meta)}\0${meta.mtime}\0${meta.mtimeNsec}\0`);
   }
 
   link(rel: string, target: string): void {
@@ -416,21 +422,6 @@ function writeOwner(batch: Buffer, at: number, meta: EntryMeta): number {
   return writeNumber(batch, at, meta.owner.gid, 10);
 }
 
-/** The fields `time` makes, written as {@link writeNumber} does. */
-function writeTime(batch: Buffer, at: number, mtime: number): number {
-  const sec = Math.floor(mtime);
-  const nsec = Math.min(999_999_999, Math.max(0, Math.round((mtime - sec) * 1e9)));
-  at = writeNumber(batch, at, sec, 10);
-  return writeNumber(batch, at, nsec, 10);
-}
-
 function owner(meta: EntryMeta): string {
   return meta.owner ? `${meta.owner.uid}\0${meta.owner.gid}` : '-\0-';
-}
-
-/** `SEC\0NSEC` of a fractional time in seconds. */
-function time(mtime: number): string {
-  const sec = Math.floor(mtime);
-  const nsec = Math.min(999_999_999, Math.max(0, Math.round((mtime - sec) * 1e9)));
-  return `${sec}\0${nsec}`;
 }

@@ -153,7 +153,7 @@ describe('unpackLayer with the helper creating the files', () => {
     const content = randomBytes(1 << 20);
     const chunk = Buffer.from(content);
     const writer = new HelperTreeWriter(root, { context: 'test', umask: 0o022 });
-    const sink = writer.file('a', { mode: 0o644, owner: undefined, mtime: 0 }, chunk.byteLength, 'a');
+    const sink = writer.file('a', { mode: 0o644, owner: undefined, mtime: 0, mtimeNsec: 0 }, chunk.byteLength, 'a');
     sink.write(chunk);
     sink.end();
     // What unpackLayer does with gunzip's output once the sink returned (see releaseBuffer).

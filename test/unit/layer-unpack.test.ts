@@ -36,6 +36,7 @@ import {
 const defaultThread = process.env['DOCKLESS_TEST_UNPACK_THREAD'] as 'main' | 'worker' | 'helper' | undefined;
 const unpackLayer: typeof unpackLayerOn = (source, target, options = {}) =>
   unpackLayerOn(source, target, defaultThread !== undefined && options.thread === undefined ? { ...options, thread: defaultThread } : options);
+import { locateHelper } from '../../src/helper/index.js';
 import { createExtract } from '../../src/layer/tar-extract.js';
 import { writeNumber } from '../../src/layer/tree-writer.js';
 import { chunked, makeTar, MTIME, setChecksum, type Entry } from '../fixtures/layer-tar.js';
@@ -67,6 +68,14 @@ async function assertCanaryIntact(dirs: { canary: string; parent: string }): Pro
 const isRoot = process.getuid?.() === 0;
 const hasZstd = spawnSync('zstd', ['--version']).status === 0;
 const hasGnuTar = /GNU tar/.test(spawnSync('tar', ['--version']).stdout?.toString() ?? '');
+const hasHelper = ((): boolean => {
+  try {
+    locateHelper();
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 before(async () => {
   base = await fs.mkdtemp(path.join(os.tmpdir(), 'dockless-layer-unpack-'));
@@ -575,6 +584,52 @@ describe('unpackLayer on the calling thread and on an unpack thread', () => {
     const entriesOf = (dir: string): string => listing(dir).replace(/^\. d .*\n/m, '');
     assert.equal(entriesOf(helper.target), entriesOf(main.target));
     assert.match(entriesOf(helper.target), /\.\/sub f 644 1 1600000000\.2500000000 /);
+  });
+
+  it('sets the file times GNU tar sets, on every thread, from header and PAX times alike', { skip: !hasGnuTar && 'needs GNU tar' }, async () => {
+    // Times were one double: before 1970 Node's utimes made it the current time, the helper's record
+    // rounded a PAX time's nanoseconds (.987654209 for .987654321), and a negative base-256 header
+    // time (GNU format) was read one second late. Past 2038 is here too: a 32-bit value cannot hold it.
+    const src = path.join((await fresh()).target, 'src');
+    await fs.mkdir(path.join(src, 'd/sub'), { recursive: true });
+    await fs.mkdir(path.join(src, 'old'));
+    await fs.writeFile(path.join(src, 'd/f'), 'x');
+    await fs.writeFile(path.join(src, 'late'), 'y');
+    await fs.writeFile(path.join(src, 'epoch'), 'z');
+    await fs.symlink('f', path.join(src, 'd/s'));
+    await fs.symlink('missing', path.join(src, 'old/s'));
+    await fs.link(path.join(src, 'd/f'), path.join(src, 'd/h'));
+    const touch = (at: string, ...files: string[]): void => void execFileSync('touch', ['-h', '-d', `@${at}`, ...files], { cwd: src });
+    touch('1600000000.987654321', 'd/f');
+    touch('-86400.5', 'old', 'old/s');
+    touch('4000000000', 'late', 'd/s');
+    touch('0', 'epoch');
+    touch('5000000000.25', 'd');
+    touch('-2.000000001', 'd/sub');
+    // GNU tar's own listing: find's %T@ prints -86400.5 as -86401.5.
+    const times = (dir: string): string => {
+      const names = execFileSync('find', ['.', '-mindepth', '1', '-print0'], { cwd: dir }).toString().split('\0').filter(Boolean);
+      return execFileSync('stat', ['-c', '%n %F %.9Y', ...names], { cwd: dir }).toString().trim().split('\n').sort().join('\n');
+    };
+    for (const format of ['gnu', 'posix']) {
+      const layer = execFileSync('tar', [`--format=${format}`, '-cf', '-', '-C', src, 'd', 'old', 'late', 'epoch']);
+      const byTar = (await fresh()).target;
+      execFileSync('tar', ['-xf', '-', '-C', byTar], { input: layer, stdio: ['pipe', 'ignore', 'ignore'] });
+      const expected = times(byTar);
+      if (format === 'posix') assert.match(expected, /\.\/d\/f regular file 1600000000\.987654321\n/);
+      // GNU format: whole seconds, towards minus infinity.
+      assert.match(expected, format === 'posix' ? /\.\/old directory -86400\.500000000\n/ : /\.\/old directory -86401\.000000000\n/);
+      // Without a helper, Node's utimes sets what it can: microseconds (libuv's choice), towards minus infinity.
+      const micros = expected.replaceAll('.987654321', '.987654000').replace('-2.000000001', '-2.000001000');
+      for (const thread of ['main', 'worker', 'helper'] as const) {
+        const { target } = await fresh();
+        await unpackLayer(chunked(layer, 4096), target, { thread, rootless: true });
+        assert.equal(times(target), hasHelper ? expected : micros, `${format} layer on the ${thread} thread`);
+      }
+      const { target } = await fresh();
+      await unpackLayer(chunked(layer, 4096), target, { thread: 'main', rootless: true, helperPath: path.join(base, 'no-helper') });
+      assert.equal(times(target), micros, `${format} layer with no helper`);
+    }
   });
 
   it('reports an unpack thread failure with its class, path and errno code, as the calling thread does', async () => {

@@ -130,6 +130,27 @@ describe('TarParser reads tars as tar-stream did', () => {
     assert.equal((await same(pax)).error, undefined);
   });
 
+  it('reads a negative base-256 time as GNU tar does, where tar-stream read it one second late', async () => {
+    // GNU tar writes a time before 1970 as a base-256 two's complement: 0xff…ff is −1, not 0.
+    const times = [-1, -86401, -(2 ** 40) - 5, 4_000_000_000, 2 ** 40 + 5];
+    const tarball = await makeTar(times.map((_, i) => ({ name: `f${i}`, body: '' })));
+    times.forEach((seconds, i) => {
+      const header = tarball.subarray(i * 512, i * 512 + 512);
+      let rest = BigInt(seconds);
+      for (let at = 147; at > 136; at--, rest >>= 8n) header[at] = Number(BigInt.asUintN(8, rest));
+      header[136] = seconds < 0 ? 0xff : 0x80;
+      setChecksum(header);
+    });
+    assert.deepEqual(
+      ours(tarball, 512).entries.map((e) => e.header['mtime']),
+      times.map((seconds) => seconds * 1000),
+    );
+    assert.deepEqual(
+      (await theirs(tarball)).entries.map((e) => e.header['mtime']),
+      times.map((seconds) => (seconds < 0 ? seconds + 1 : seconds) * 1000),
+    );
+  });
+
   it('fails alike on a bad checksum, an unknown format, a truncated tar, an oversized PAX header', async () => {
     const tarball = await makeTar([{ name: 'a', body: 'x'.repeat(700) }, { name: 'b', body: 'y' }]);
     const badSum = Buffer.from(tarball);
