@@ -604,9 +604,30 @@ static void tty_receive(void)
 
 /* ---- the loop ---- */
 
+/* A master sent before a quick pid 1 exited may still wait in the socket, the
+ * end seen first: taken now, so that what the container wrote on it is read. */
+static void tty_take_pending(void)
+{
+	struct pollfd p = {.fd = S.tty_sock, .events = POLLIN};
+	int fd = -1;
+
+	if (S.tty_sock < 0)
+		return;
+	if (poll(&p, 1, 0) > 0)
+		dl_recv_fd(S.tty_sock, &fd);
+	close(S.tty_sock);
+	S.tty_sock = -1;
+	if (fd < 0)
+		return;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	/* Read only: the input is over (S.in_dst is not set, nor closed twice later). */
+	S.src[SRC_TTY].fd = fd;
+}
+
 /* Once the container is over: what is left in its sources, then the last records. */
 static void drain(void)
 {
+	tty_take_pending();
 	for (int i = 0; i < N_SRC; i++)
 		while (S.src[i].fd >= 0 && source_read(&S.src[i])) {
 			/* Drained when a read would wait; what is written later is not the container's. */
@@ -995,9 +1016,7 @@ static void finish_in_shim(struct dl_io *io)
 	input_close_dst();
 	if (S.ctl >= 0)
 		close(S.ctl);
-	if (S.tty_sock >= 0)
-		close(S.tty_sock);
-	S.ctl = S.tty_sock = -1;
+	S.ctl = -1;
 	drain();
 	close(io->pidfd);
 	io->pidfd = -1;

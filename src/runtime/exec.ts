@@ -108,7 +108,10 @@ export class ExecProcess implements AsyncDisposable {
    */
   wait(): Promise<ExecExit> {
     this.#waiting ??= this.#helper.next('exited').then(
-      (status) => ({ exitCode: status.code, signal: signalName(status.signal) }),
+      // From setImmediate, as Container.wait(): the exit line and the last output come on different
+      // pipes, and the output read in the same poll is delivered before the caller's code runs (a
+      // caller that unpipes once wait() resolves would lose it: `exec -t … tty` printed nothing).
+      (status) => new Promise<ExecExit>((resolve) => setImmediate(resolve, { exitCode: status.code, signal: signalName(status.signal) })),
       async (error: unknown) => {
         await this.#helper.exit;
         // A shim killed from outside takes the process with it (PR_SET_PDEATHSIG).
