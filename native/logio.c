@@ -586,20 +586,28 @@ static void control_read(void)
 	}
 }
 
+/* The socket closed, and FD (the master pid 1 sent, if any) made the TTY source, non-blocking. */
+static bool tty_adopt(int fd)
+{
+	close(S.tty_sock);
+	S.tty_sock = -1;
+	if (fd < 0)
+		return false;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	S.src[SRC_TTY].fd = fd;
+	return true;
+}
+
 static void tty_receive(void)
 {
 	int fd = -1;
 
 	if (dl_recv_fd(S.tty_sock, &fd) < 0 && errno == EINTR)
 		return;
-	close(S.tty_sock);
-	S.tty_sock = -1;
-	if (fd < 0)
-		return;
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	S.src[SRC_TTY].fd = fd;
-	S.in_dst = fd;
-	apply_size();
+	if (tty_adopt(fd)) {
+		S.in_dst = fd;
+		apply_size();
+	}
 }
 
 /* ---- the loop ---- */
@@ -615,13 +623,8 @@ static void tty_take_pending(void)
 		return;
 	if (poll(&p, 1, 0) > 0)
 		dl_recv_fd(S.tty_sock, &fd);
-	close(S.tty_sock);
-	S.tty_sock = -1;
-	if (fd < 0)
-		return;
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	/* Read only: the input is over (S.in_dst is not set, nor closed twice later). */
-	S.src[SRC_TTY].fd = fd;
+	tty_adopt(fd);
 }
 
 /* Once the container is over: what is left in its sources, then the last records. */
