@@ -180,30 +180,33 @@ int dl_overlay_volatile_prepare(const char *work, bool want, struct dl_error *e)
 	char boot[64], recorded[64];
 	ssize_t n_boot = -1, n_recorded;
 	struct stat st;
-	bool recorded_ok;
+	bool marked;
 
 	if (workfd < 0)
 		return 0; /* the mount says what is wrong with it */
+	marked = fstatat(workfd, VOLATILE_MARK, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	/* Another error than ENOENT: not ours to look into (a rootless work dir),
+	 * so no volatile mount, whose marker we could not clear. On every launch's
+	 * path, a work dir with no marker that wants no volatile mount costs just
+	 * that lookup. */
+	if (!marked && (errno != ENOENT || !want))
+		return 0;
 	bootfd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
 	if (bootfd >= 0)
 		n_boot = dl_read_retry(bootfd, boot, sizeof boot);
-	n_recorded = fgetxattr(workfd, VOLATILE_BOOT_XATTR, recorded, sizeof recorded);
-	recorded_ok = n_boot > 0 && n_recorded == n_boot && memcmp(boot, recorded, (size_t)n_boot) == 0;
-	if (fstatat(workfd, VOLATILE_MARK, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (!recorded_ok)
+	if (marked) {
+		n_recorded = fgetxattr(workfd, VOLATILE_BOOT_XATTR, recorded, sizeof recorded);
+		if (n_boot <= 0 || n_recorded != n_boot || memcmp(boot, recorded, (size_t)n_boot) != 0)
 			return dl_fail(e, EUCLEAN, "mount", work,
 				       "overlay work dir `%s`: mounted `volatile` in an earlier boot, its upper may have lost writes",
 				       work);
 		if (remove_volatile_mark(workfd) < 0)
 			return dl_fail_errno(e, "mount", work, "remove `%s/" VOLATILE_MARK "`", work);
-	} else if (errno != ENOENT) {
-		/* Not ours to look into (a rootless work dir): no volatile mount, whose marker we could not clear. */
-		return 0;
+		/* The boot recorded is this one already. */
+		return want ? 1 : 0;
 	}
-	if (!want || n_boot <= 0)
-		return 0;
 	/* Without the record, no volatile mount: its marker could not be cleared. */
-	if (!recorded_ok && fsetxattr(workfd, VOLATILE_BOOT_XATTR, boot, (size_t)n_boot, 0) < 0)
+	if (n_boot <= 0 || fsetxattr(workfd, VOLATILE_BOOT_XATTR, boot, (size_t)n_boot, 0) < 0)
 		return 0;
 	return 1;
 }

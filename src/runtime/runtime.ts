@@ -133,7 +133,6 @@ const BOOT_BOUND_FS = new Set([0x01021994, 0x858458f6]);
  * console.log(await c.wait()); // { exitCode: 0, signal: null, oomKilled: false }
  * ```
  */
-
 export class Runtime implements AsyncDisposable {
   /** The persistent data directory. */
   readonly root: string;
